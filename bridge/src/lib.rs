@@ -1,0 +1,1 @@
+//! L1 contracts and client. Filled by the bridge issue.

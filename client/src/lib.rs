@@ -1,0 +1,1 @@
+//! Agent SDK and the `rollup` wallet. Filled by the sequencer issue.

@@ -1,0 +1,1 @@
+//! Simulated agents that measure throughput and latency. Filled by the sequencer issue.

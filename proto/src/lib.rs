@@ -1,0 +1,1 @@
+//! gRPC API definitions (rollup.v1). Filled by the sequencer issue.

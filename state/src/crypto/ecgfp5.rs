@@ -1,0 +1,1 @@
+//! ECgFp5 (work in progress).

@@ -1,0 +1,16 @@
+//! The rollup's rules, with no I/O.
+//!
+//! Everything that two parties (sequencer and prover, node and wallet, this implementation and
+//! a second one) must agree on bit for bit lives here: the field and hash helpers, ECgFp5 and
+//! Schnorr, account leaves, transaction encodings and message hashes, the sparse Merkle tree,
+//! pubdata and the state-transition function. `docs/SPEC.md` is the prose version of this crate.
+
+pub mod account;
+pub mod apply;
+pub mod crypto;
+pub mod hash;
+pub mod pubdata;
+pub mod smt;
+pub mod tx;
+
+pub use hash::{Digest, F};
