@@ -12,13 +12,18 @@ fn vectors() -> serde_json::Value {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/test-vectors/ecgfp5.json")
         });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}); shared/ must sit beside the checkout", path.display())
+        panic!(
+            "cannot read {} ({e}); shared/ must sit beside the checkout",
+            path.display()
+        )
     });
     serde_json::from_str(&text).expect("vectors parse as JSON")
 }
 
 fn w(v: &serde_json::Value, name: &str) -> GFp5 {
-    let arr = v["points"][name].as_array().unwrap_or_else(|| panic!("missing point {name}"));
+    let arr = v["points"][name]
+        .as_array()
+        .unwrap_or_else(|| panic!("missing point {name}"));
     let limbs: Vec<u64> = arr.iter().map(|x| x.as_u64().expect("u64 limb")).collect();
     GFp5::from_u64s(limbs.try_into().expect("five limbs")).expect("canonical limbs")
 }
@@ -83,7 +88,10 @@ fn perturbed_vector_encodings_are_mostly_rejected() {
             }
         }
     }
-    assert!(rejected >= 3, "only {rejected} of 20 perturbed encodings rejected");
+    assert!(
+        rejected >= 3,
+        "only {rejected} of 20 perturbed encodings rejected"
+    );
 }
 
 #[test]

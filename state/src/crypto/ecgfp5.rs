@@ -42,11 +42,17 @@ pub struct AffinePoint {
 }
 
 impl AffinePoint {
-    pub const NEUTRAL: AffinePoint = AffinePoint { x: GFp5::ZERO, u: GFp5::ZERO };
+    pub const NEUTRAL: AffinePoint = AffinePoint {
+        x: GFp5::ZERO,
+        u: GFp5::ZERO,
+    };
 
     #[inline]
     fn neg(&self) -> AffinePoint {
-        AffinePoint { x: self.x, u: -self.u }
+        AffinePoint {
+            x: self.x,
+            u: -self.u,
+        }
     }
 
     /// Constant-time conditional replacement: `self = other` if `choice == 1`.
@@ -77,7 +83,12 @@ fn ct_eq_u64(a: u64, b: u64) -> u64 {
 
 impl Point {
     /// The neutral element N = (0, 0): x = 0, u = 0.
-    pub const NEUTRAL: Point = Point { x: GFp5::ZERO, z: GFp5::ONE, u: GFp5::ZERO, t: GFp5::ONE };
+    pub const NEUTRAL: Point = Point {
+        x: GFp5::ZERO,
+        z: GFp5::ONE,
+        u: GFp5::ZERO,
+        t: GFp5::ONE,
+    };
 
     /// The conventional generator: the unique group element with `w = y/x = 4`.
     pub const GENERATOR: Point = Point {
@@ -116,7 +127,12 @@ impl Point {
         if x.legendre() != -1 {
             return None;
         }
-        Some(Point { x, z: GFp5::ONE, u: GFp5::ONE, t: w })
+        Some(Point {
+            x,
+            z: GFp5::ONE,
+            u: GFp5::ONE,
+            t: w,
+        })
     }
 
     /// The canonical encoding `w = y/x = T/U` (0 for the neutral).
@@ -233,7 +249,10 @@ impl Point {
         points
             .iter()
             .enumerate()
-            .map(|(i, p)| AffinePoint { x: p.x * invs[2 * i], u: p.u * invs[2 * i + 1] })
+            .map(|(i, p)| AffinePoint {
+                x: p.x * invs[2 * i],
+                u: p.u * invs[2 * i + 1],
+            })
             .collect()
     }
 
@@ -410,7 +429,12 @@ impl AddAssign for Point {
 impl Neg for Point {
     type Output = Point;
     fn neg(self) -> Point {
-        Point { x: self.x, z: self.z, u: -self.u, t: self.t }
+        Point {
+            x: self.x,
+            z: self.z,
+            u: -self.u,
+            t: self.t,
+        }
     }
 }
 impl Sub for Point {
@@ -489,7 +513,10 @@ mod tests {
             assert_eq!(Point::mulgen_add_vartime(&k, &e256, &q), gk + q * e256);
         }
         assert_eq!(Point::mulgen(&Scalar::ZERO), Point::NEUTRAL);
-        assert_eq!(Point::mulgen_add_vartime(&Scalar::ZERO, &Scalar::ZERO, &q), Point::NEUTRAL);
+        assert_eq!(
+            Point::mulgen_add_vartime(&Scalar::ZERO, &Scalar::ZERO, &q),
+            Point::NEUTRAL
+        );
     }
 
     #[test]
