@@ -17,7 +17,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("schnorr");
     g.bench_function("sign", |b| b.iter(|| sk.sign(black_box(&msg))));
-    g.bench_function("verify", |b| b.iter(|| pk.verify(black_box(&msg), black_box(&sig))));
+    g.bench_function("verify", |b| {
+        b.iter(|| pk.verify(black_box(&msg), black_box(&sig)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("ecgfp5");
@@ -26,7 +28,9 @@ fn bench(c: &mut Criterion) {
     let p = *pk.point();
     g.bench_function("gfp5_mul", |b| b.iter(|| black_box(a) * black_box(w)));
     g.bench_function("gfp5_square", |b| b.iter(|| black_box(w).square()));
-    g.bench_function("gfp5_inverse", |b| b.iter(|| black_box(w).inverse_or_zero()));
+    g.bench_function("gfp5_inverse", |b| {
+        b.iter(|| black_box(w).inverse_or_zero())
+    });
     g.bench_function("point_add", |b| b.iter(|| black_box(p) + black_box(p)));
     g.bench_function("point_double", |b| b.iter(|| black_box(p).double()));
     g.bench_function("point_decode", |b| b.iter(|| Point::decode(black_box(w))));
