@@ -126,7 +126,10 @@ pub fn two_to_one(left: Digest, right: Digest) -> Digest {
 /// Splits a u64 into two 32-bit limbs (low first) so it always fits a field element.
 #[inline]
 pub fn u64_to_limbs(v: u64) -> [F; 2] {
-    [F::from_canonical_u32(v as u32), F::from_canonical_u32((v >> 32) as u32)]
+    [
+        F::from_canonical_u32(v as u32),
+        F::from_canonical_u32((v >> 32) as u32),
+    ]
 }
 
 #[cfg(test)]
