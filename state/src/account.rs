@@ -198,7 +198,7 @@ impl Nonce {
 
 /// An account: the key that controls it, its balance and nonce, and reserved room for the
 /// planned agent fields.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Account {
     /// The Schnorr public key that signs for this account. Fixed at registration, never changes
     /// (which is what lets the sequencer check signatures in parallel with the state writer).

@@ -427,6 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn register_op_roundtrips_and_validates_the_key() {
+        use rand::SeedableRng;
+        let key =
+            crate::crypto::schnorr::SecretKey::random(&mut rand::rngs::StdRng::seed_from_u64(7));
+        let op = PubdataOp::Register {
+            index: AccountIndex(0x0102_0304),
+            pubkey: key.public_key(),
+        };
+        let bytes = op.to_bytes();
+        assert_eq!(bytes.len(), 45);
+        assert_eq!(&bytes[1..5], &[4, 3, 2, 1]);
+        assert_eq!(&bytes[5..], &key.public_key().to_bytes());
+        assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op, 45)));
+        assert_eq!(op.chunks().len(), 7);
+        let mut bad = bytes;
+        bad[5..].fill(0xff);
+        assert_eq!(
+            decode_ops(&bad),
+            Err(PubdataError::PublicKey(KeyError::NonCanonical))
+        );
+    }
+
+    #[test]
     fn chunks_are_seven_byte_little_endian() {
         let op = keyless_ops()[0];
         let bytes = op.to_bytes();

@@ -803,6 +803,214 @@ mod tests {
         assert_eq!(limbs[4].to_canonical_u64(), 0xff);
     }
 
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    const D: Domain = Domain {
+        chain_id: 31337,
+        rollup: [9; 20],
+    };
+
+    fn sk(seed: u64) -> SecretKey {
+        SecretKey::random(&mut StdRng::seed_from_u64(seed))
+    }
+
+    /// One transaction of each kind, with real keys and signatures.
+    fn samples() -> [Transaction; 4] {
+        let k = sk(1);
+        let n = |v| Amount::new(v).unwrap();
+        [
+            UnsignedRegister {
+                pubkey: k.public_key(),
+                valid_until: Timestamp::new(1_700_000_000).unwrap(),
+            }
+            .sign(&D, &k)
+            .into(),
+            UnsignedTransfer {
+                from: AccountIndex(1),
+                to: AccountIndex(u32::MAX),
+                amount: n(5),
+                fee: Amount::MAX,
+                nonce: Nonce::new(3).unwrap(),
+                valid_until: Timestamp::MAX,
+            }
+            .sign(&D, &k)
+            .into(),
+            UnsignedWithdraw {
+                from: AccountIndex(7),
+                to_l1: L1Address([0xa5; 20]),
+                amount: Amount::MAX,
+                fee: n(0),
+                nonce: Nonce::MAX,
+                valid_until: Timestamp::ZERO,
+            }
+            .sign(&D, &k)
+            .into(),
+            Deposit {
+                seq: MAX_U63,
+                to: AccountIndex(2),
+                amount: n(1),
+            }
+            .into(),
+        ]
+    }
+
+    #[test]
+    fn every_kind_roundtrips_and_has_a_fixed_length() {
+        for tx in samples() {
+            let bytes = tx.encode();
+            assert_eq!(bytes.len(), tx.kind().encoded_len());
+            assert_eq!(bytes[0], tx.kind().tag());
+            assert_eq!(Transaction::decode(&bytes), Ok(tx));
+        }
+    }
+
+    #[test]
+    fn every_kind_rejects_truncation_and_trailing_bytes() {
+        for tx in samples() {
+            let bytes = tx.encode();
+            let kind = tx.kind();
+            for len in 1..bytes.len() {
+                assert_eq!(
+                    Transaction::decode(&bytes[..len]),
+                    Err(DecodeError::WrongLength {
+                        kind,
+                        expected: bytes.len(),
+                        got: len
+                    })
+                );
+            }
+            let mut long = bytes.clone();
+            long.push(0);
+            assert_eq!(
+                Transaction::decode(&long),
+                Err(DecodeError::WrongLength {
+                    kind,
+                    expected: bytes.len(),
+                    got: bytes.len() + 1
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn decode_rejects_invalid_public_keys() {
+        let reg = samples()[0].encode();
+        let mut bad = reg.clone();
+        bad[1..41].fill(0xff);
+        assert_eq!(
+            Transaction::decode(&bad),
+            Err(DecodeError::PublicKey(KeyError::NonCanonical))
+        );
+        // w = 0 encodes the neutral element, which is not a valid key.
+        let mut neutral = reg.clone();
+        neutral[1..41].fill(0);
+        assert_eq!(
+            Transaction::decode(&neutral),
+            Err(DecodeError::PublicKey(KeyError::Neutral))
+        );
+        // A canonical encoding that is not a group element (about half of them).
+        let off_curve = (1u64..1000)
+            .map(|v| {
+                let mut b = [0u8; 40];
+                b[..8].copy_from_slice(&v.to_le_bytes());
+                b
+            })
+            .find(|b| PublicKey::from_bytes(b) == Err(KeyError::NotOnCurve))
+            .expect("some small w is off the curve");
+        let mut bad = reg;
+        bad[1..41].copy_from_slice(&off_curve);
+        assert_eq!(
+            Transaction::decode(&bad),
+            Err(DecodeError::PublicKey(KeyError::NotOnCurve))
+        );
+    }
+
+    #[test]
+    fn decode_rejects_non_canonical_signatures() {
+        for tx in &samples()[..3] {
+            let bytes = tx.encode();
+            let sig = bytes.len() - Signature::BYTES;
+            let mut bad_e = bytes.clone();
+            bad_e[sig..sig + 8].copy_from_slice(&crate::hash::P.to_le_bytes());
+            assert_eq!(
+                Transaction::decode(&bad_e),
+                Err(DecodeError::Signature(
+                    SignatureError::NonCanonicalChallenge
+                ))
+            );
+            let mut bad_s = bytes;
+            bad_s[sig + 32..].fill(0xff);
+            assert_eq!(
+                Transaction::decode(&bad_s),
+                Err(DecodeError::Signature(SignatureError::NonCanonicalScalar))
+            );
+        }
+    }
+
+    #[test]
+    fn decode_rejects_integers_above_the_bound() {
+        let [reg, transfer, withdraw, _] = samples().map(|t| t.encode());
+        let cases: [(&Vec<u8>, usize, &str); 9] = [
+            (&reg, 41, "valid_until"),
+            (&transfer, 9, "amount"),
+            (&transfer, 17, "fee"),
+            (&transfer, 25, "nonce"),
+            (&transfer, 33, "valid_until"),
+            (&withdraw, 25, "amount"),
+            (&withdraw, 33, "fee"),
+            (&withdraw, 41, "nonce"),
+            (&withdraw, 49, "valid_until"),
+        ];
+        for (bytes, at, field) in cases {
+            for value in [MAX_U63 + 1, u64::MAX] {
+                let mut bad = bytes.clone();
+                bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                assert_eq!(
+                    Transaction::decode(&bad),
+                    Err(DecodeError::OutOfRange { field, value }),
+                    "{field} at {at}"
+                );
+            }
+            // The bound itself is accepted (the signature no longer matches, but decoding
+            // does not check signatures).
+            let mut ok = bytes.clone();
+            ok[at..at + 8].copy_from_slice(&MAX_U63.to_le_bytes());
+            assert!(Transaction::decode(&ok).is_ok(), "{field} at {at}");
+        }
+    }
+
+    #[test]
+    fn id_is_the_hash_of_domain_and_fields_without_the_signature() {
+        let lens = [7, 7, 11, 4];
+        for (tx, len) in samples().iter().zip(lens) {
+            let fields = tx.to_field_elements();
+            assert_eq!(fields.len(), len, "{}", tx.kind());
+            let input = [&D.digest().elements()[..], &fields[..]].concat();
+            assert_eq!(tx.id(&D), MessageHash(hash_no_pad(&input)));
+            assert_eq!(tx.id(&D), tx.message_hash(&D));
+        }
+        // Same body, other signature (here: signed by another key): same id.
+        if let Transaction::Transfer(t) = samples()[1] {
+            let resigned = t.unsigned().sign(&D, &sk(2));
+            assert_ne!(resigned.signature, t.signature);
+            assert_eq!(
+                Transaction::from(resigned).id(&D),
+                Transaction::from(t).id(&D)
+            );
+        }
+    }
+
+    #[test]
+    fn signer_and_signature_accessors() {
+        let [reg, transfer, withdraw, deposit] = samples();
+        assert_eq!(reg.signer(), Signer::Key(sk(1).public_key()));
+        assert_eq!(transfer.signer(), Signer::Account(AccountIndex(1)));
+        assert_eq!(withdraw.signer(), Signer::Account(AccountIndex(7)));
+        assert_eq!(deposit.signer(), Signer::L1);
+        assert!(deposit.signature().is_none() && transfer.signature().is_some());
+    }
+
     /// Deposits carry no key or signature, so their encoding can be tested without Schnorr.
     #[test]
     fn deposit_roundtrip_and_rejections() {
