@@ -1,33 +1,72 @@
-//! TEMPORARY stand-in for the sparse Merkle tree (the real one is written on branch `smt`).
+//! The account-state sparse Merkle tree.
 //!
-//! Same API and same tree (depth 32, empty leaf ZERO, E[l+1] = two_to_one(E[l], E[l]), index
-//! bits from the bottom choose left/right), computed naively so the rules can be tested. To be
-//! replaced by `main`'s `smt.rs` as soon as it lands.
+//! A binary Merkle tree of depth [`DEPTH`] = 32 whose leaves are indexed by a `u32` (the account
+//! index). Leaves are opaque [`Digest`]s supplied by the caller: the tree knows nothing about
+//! accounts. The rules below are part of the protocol (the circuits recompute them), so they must
+//! never change:
+//!
+//! - an empty leaf is [`Digest::ZERO`];
+//! - the empty-subtree hashes are `E[0] = ZERO` and `E[l + 1] = two_to_one(E[l], E[l])`;
+//! - an inner node is `two_to_one(left, right)`;
+//! - the node at level `l` (0 = leaves) and position `i` has its children at level `l - 1`,
+//!   positions `2i` (left) and `2i + 1` (right), so a leaf index is read from its least
+//!   significant bit (leaf level) to its most significant bit (just below the root);
+//! - the root of the empty tree is `E[32]`.
+//!
+//! Storage is canonical: a node is stored only if it differs from the empty-subtree hash of its
+//! level. Setting a leaf back to `ZERO` therefore leaves exactly the same stored nodes as never
+//! having set it, which makes [`SparseMerkleTree::len_nonempty`] exact and structural equality
+//! ([`PartialEq`]) equivalent to equality of the leaf sets.
 
-use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::hash::{two_to_one, Digest};
 
+/// Depth of the tree: one level per bit of the `u32` leaf index.
 pub const DEPTH: usize = 32;
 
-fn empty_hashes() -> [Digest; DEPTH + 1] {
-    let mut e = [Digest::ZERO; DEPTH + 1];
-    for l in 0..DEPTH {
-        e[l + 1] = two_to_one(e[l], e[l]);
-    }
-    e
+/// Below this many nodes per parallel task the rayon scheduling overhead outweighs the
+/// Poseidon work (a few microseconds per hash), so small levels are hashed on one thread.
+const PAR_MIN_LEN: usize = 128;
+
+/// The empty-subtree hashes `E[0..=DEPTH]`: `E[0] = ZERO`, `E[l + 1] = two_to_one(E[l], E[l])`.
+///
+/// `E[l]` is the value of every node at level `l` whose subtree holds only empty leaves, and
+/// `E[DEPTH]` is the root of the empty tree. Computed once per process (33 hashes) and cached.
+pub fn empty_hashes() -> &'static [Digest; DEPTH + 1] {
+    static EMPTY: OnceLock<[Digest; DEPTH + 1]> = OnceLock::new();
+    EMPTY.get_or_init(|| {
+        let mut e = [Digest::ZERO; DEPTH + 1];
+        for l in 0..DEPTH {
+            e[l + 1] = two_to_one(e[l], e[l]);
+        }
+        e
+    })
 }
 
-#[derive(Clone, Debug)]
+/// Position of the ancestor at `level` of leaf `index` (`level` in `0..=DEPTH`).
+///
+/// Shifts in `u64` because `index >> 32` on a `u32` would overflow at the root level.
+#[inline]
+fn ancestor(index: u32, level: usize) -> u32 {
+    ((index as u64) >> level) as u32
+}
+
+/// A sparse Merkle tree of depth 32 keyed by `u32` leaf index.
+///
+/// Only nodes that differ from the empty-subtree hash of their level are stored, one hash map
+/// per level keyed by node position, so memory is proportional to the number of non-empty
+/// leaves times their (shared) path length, whatever the indices: a leaf at index
+/// 4,000,000,000 costs 33 map entries, not gigabytes.
+#[derive(Clone)]
 pub struct SparseMerkleTree {
-    leaves: BTreeMap<u32, Digest>,
-    empty: [Digest; DEPTH + 1],
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MerkleProof {
-    /// Sibling hashes from the leaf level up.
-    pub siblings: Vec<Digest>,
+    /// `levels[l]` maps a position at level `l` to the node value, for every node that is not
+    /// `E[l]`. `levels[0]` holds the non-empty leaves and `levels[DEPTH]` at most the root.
+    levels: Vec<FxHashMap<u32, Digest>>,
 }
 
 impl Default for SparseMerkleTree {
@@ -36,74 +75,526 @@ impl Default for SparseMerkleTree {
     }
 }
 
+impl fmt::Debug for SparseMerkleTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SparseMerkleTree")
+            .field("root", &self.root())
+            .field("len_nonempty", &self.len_nonempty())
+            .finish()
+    }
+}
+
+/// Two trees are equal iff they hold the same non-empty leaves. Because storage is canonical
+/// (empty-subtree nodes are never stored) this is a plain comparison of the stored nodes.
+impl PartialEq for SparseMerkleTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.levels == other.levels
+    }
+}
+
+impl Eq for SparseMerkleTree {}
+
 impl SparseMerkleTree {
+    /// The empty tree: every leaf is `ZERO` and the root is `E[DEPTH]`.
     pub fn new() -> Self {
         SparseMerkleTree {
-            leaves: BTreeMap::new(),
-            empty: empty_hashes(),
+            levels: vec![FxHashMap::default(); DEPTH + 1],
         }
     }
 
-    /// Hash of the subtree at `level` whose leaves are `prefix << level ..`.
-    fn node(&self, level: usize, prefix: u64) -> Digest {
-        let lo = prefix << level;
-        let hi = ((prefix + 1) << level) - 1;
-        if self.leaves.range(lo as u32..=hi as u32).next().is_none() {
-            return self.empty[level];
-        }
-        if level == 0 {
-            return self.leaf(lo as u32);
-        }
-        two_to_one(
-            self.node(level - 1, 2 * prefix),
-            self.node(level - 1, 2 * prefix + 1),
-        )
-    }
-
+    /// The current root.
     pub fn root(&self) -> Digest {
         self.node(DEPTH, 0)
     }
 
+    /// The leaf at `index`; `ZERO` if it was never set (or was set back to `ZERO`).
     pub fn leaf(&self, index: u32) -> Digest {
-        self.leaves.get(&index).copied().unwrap_or(Digest::ZERO)
+        self.node(0, index)
     }
 
-    pub fn set(&mut self, index: u32, leaf: Digest) {
-        if leaf == Digest::ZERO {
-            self.leaves.remove(&index);
+    /// The number of leaves that are not `ZERO`.
+    pub fn len_nonempty(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    /// The node at (`level`, `pos`): the stored value, or `E[level]` if none is stored.
+    #[inline]
+    fn node(&self, level: usize, pos: u32) -> Digest {
+        match self.levels[level].get(&pos) {
+            Some(d) => *d,
+            None => empty_hashes()[level],
+        }
+    }
+
+    /// Stores `value` at (`level`, `pos`), or removes the entry if `value` is the empty-subtree
+    /// hash of that level, keeping the storage canonical.
+    #[inline]
+    fn put(&mut self, level: usize, pos: u32, value: Digest) {
+        if value == empty_hashes()[level] {
+            self.levels[level].remove(&pos);
         } else {
-            self.leaves.insert(index, leaf);
+            self.levels[level].insert(pos, value);
         }
     }
 
-    pub fn update_batch(&mut self, updates: &[(u32, Digest)]) {
-        for &(i, l) in updates {
-            self.set(i, l);
+    /// Sets the leaf at `index` and recomputes its path to the root (32 hashes).
+    ///
+    /// For many leaves at once use [`Self::update_batch`], which shares the upper levels and
+    /// hashes in parallel.
+    pub fn set(&mut self, index: u32, leaf: Digest) {
+        self.put(0, index, leaf);
+        let mut cur = leaf;
+        for level in 0..DEPTH {
+            let pos = ancestor(index, level);
+            let sibling = self.node(level, pos ^ 1);
+            cur = if pos & 1 == 0 {
+                two_to_one(cur, sibling)
+            } else {
+                two_to_one(sibling, cur)
+            };
+            self.put(level + 1, pos >> 1, cur);
         }
     }
 
+    /// Sets many leaves and recomputes the root once.
+    ///
+    /// If an index occurs more than once the **last** occurrence wins, exactly as if the changes
+    /// were applied one by one with [`Self::set`]; the resulting tree is identical to that.
+    ///
+    /// The work goes level by level: the changed positions of a level are sorted and distinct,
+    /// so their parents are found by one linear pass, every touched inner node is hashed exactly
+    /// once, and siblings that were themselves changed are taken from the pass instead of the
+    /// map. The hashing of each level runs in parallel (rayon); map writes stay sequential as
+    /// they cost far less than the Poseidon permutations.
+    pub fn update_batch(&mut self, changes: &[(u32, Digest)]) {
+        if changes.is_empty() {
+            return;
+        }
+        // Stable sort keeps duplicates in input order; `dedup_by` then folds each run of equal
+        // indices into its first slot, overwriting the value so the last occurrence survives.
+        let mut cur: Vec<(u32, Digest)> = changes.to_vec();
+        cur.sort_by_key(|&(index, _)| index);
+        cur.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 = later.1;
+                true
+            } else {
+                false
+            }
+        });
+        for &(index, leaf) in &cur {
+            self.put(0, index, leaf);
+        }
+
+        // Reused across levels: (parent position, left child, right child) and the hashed
+        // parents, so a batch allocates two buffers in total rather than per node or per level.
+        let mut pairs: Vec<(u32, Digest, Digest)> = Vec::with_capacity(cur.len());
+        let mut next: Vec<(u32, Digest)> = Vec::with_capacity(cur.len());
+        for level in 0..DEPTH {
+            pairs.clear();
+            let mut i = 0;
+            while i < cur.len() {
+                let (pos, value) = cur[i];
+                let parent = pos >> 1;
+                if pos & 1 == 0 {
+                    // Left child; the right one is either the next changed node or unchanged.
+                    match cur.get(i + 1) {
+                        Some(&(p, right)) if p == pos | 1 => {
+                            pairs.push((parent, value, right));
+                            i += 2;
+                        }
+                        _ => {
+                            pairs.push((parent, value, self.node(level, pos | 1)));
+                            i += 1;
+                        }
+                    }
+                } else {
+                    // Right child whose left sibling was not changed (else it was consumed above).
+                    pairs.push((parent, self.node(level, pos & !1), value));
+                    i += 1;
+                }
+            }
+
+            pairs
+                .par_iter()
+                .with_min_len(PAR_MIN_LEN)
+                .map(|&(parent, left, right)| (parent, two_to_one(left, right)))
+                .collect_into_vec(&mut next);
+
+            for &(parent, value) in &next {
+                self.put(level + 1, parent, value);
+            }
+            std::mem::swap(&mut cur, &mut next);
+        }
+    }
+
+    /// The authentication path of leaf `index`: its sibling at every level, leaf level first.
+    /// Valid for unset indices too (a proof of emptiness: verify it against leaf `ZERO`).
     pub fn proof(&self, index: u32) -> MerkleProof {
-        let idx = index as u64;
-        MerkleProof {
-            siblings: (0..DEPTH).map(|l| self.node(l, (idx >> l) ^ 1)).collect(),
+        let mut siblings = [Digest::ZERO; DEPTH];
+        for (level, sibling) in siblings.iter_mut().enumerate() {
+            *sibling = self.node(level, ancestor(index, level) ^ 1);
         }
+        MerkleProof { siblings }
     }
 }
 
+/// A Merkle authentication path for one leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleProof {
+    /// `siblings[l]` is the sibling, at level `l`, of the leaf's ancestor at level `l`;
+    /// `siblings[0]` is the leaf-level sibling and `siblings[DEPTH - 1]` a child of the root.
+    pub siblings: [Digest; DEPTH],
+}
+
 impl MerkleProof {
+    /// The root implied by this path for `leaf` at `index`: bit `l` of `index` says whether the
+    /// running node is the right (1) or left (0) child at level `l`.
     pub fn compute_root(&self, index: u32, leaf: Digest) -> Digest {
-        let mut h = leaf;
-        for (l, s) in self.siblings.iter().enumerate() {
-            h = if (index >> l) & 1 == 0 {
-                two_to_one(h, *s)
+        let mut cur = leaf;
+        for (level, &sibling) in self.siblings.iter().enumerate() {
+            cur = if ancestor(index, level) & 1 == 0 {
+                two_to_one(cur, sibling)
             } else {
-                two_to_one(*s, h)
+                two_to_one(sibling, cur)
             };
         }
-        h
+        cur
     }
 
+    /// Whether this path proves that the leaf at `index` is `leaf` in the tree with `root`.
     pub fn verify(&self, root: Digest, index: u32, leaf: Digest) -> bool {
         self.compute_root(index, leaf) == root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::hash::{hash_no_pad, F};
+    use plonky2::field::types::Field;
+
+    /// Empty-subtree hashes recomputed here, independently of `empty_hashes`.
+    fn test_empty() -> Vec<Digest> {
+        let mut e = vec![Digest::ZERO];
+        for l in 0..DEPTH {
+            let prev = e[l];
+            e.push(two_to_one(prev, prev));
+        }
+        e
+    }
+
+    fn digest(seed: u64) -> Digest {
+        hash_no_pad(&[F::from_canonical_u64(seed), F::from_canonical_u64(0xabcd)])
+    }
+
+    /// Root of a single non-empty leaf, folded by hand over the independent empty hashes.
+    fn single_leaf_root(index: u32, leaf: Digest) -> Digest {
+        let e = test_empty();
+        let mut cur = leaf;
+        for (l, &empty) in e.iter().take(DEPTH).enumerate() {
+            let bit = (u64::from(index) >> l) & 1;
+            cur = if bit == 0 {
+                two_to_one(cur, empty)
+            } else {
+                two_to_one(empty, cur)
+            };
+        }
+        cur
+    }
+
+    /// Naive recursive root of a leaf map: the node at (`level`, `pos`) covers leaf indices
+    /// `[pos << level, (pos + 1) << level)`; an empty range is the empty hash.
+    fn naive_node(leaves: &BTreeMap<u32, Digest>, e: &[Digest], level: usize, pos: u64) -> Digest {
+        let lo = pos << level;
+        let hi = (pos + 1) << level; // exclusive, up to 2^32
+        let lo32 = lo as u32;
+        let any = if hi > u64::from(u32::MAX) {
+            leaves.range(lo32..).next().is_some()
+        } else {
+            leaves.range(lo32..hi as u32).next().is_some()
+        };
+        if !any {
+            return e[level];
+        }
+        if level == 0 {
+            return leaves[&lo32];
+        }
+        two_to_one(
+            naive_node(leaves, e, level - 1, 2 * pos),
+            naive_node(leaves, e, level - 1, 2 * pos + 1),
+        )
+    }
+
+    fn naive_root(leaves: &BTreeMap<u32, Digest>) -> Digest {
+        naive_node(leaves, &test_empty(), DEPTH, 0)
+    }
+
+    #[test]
+    fn empty_root_is_e32() {
+        let e = test_empty();
+        assert_eq!(empty_hashes().as_slice(), e.as_slice());
+        let t = SparseMerkleTree::new();
+        assert_eq!(t.root(), e[DEPTH]);
+        assert_ne!(t.root(), Digest::ZERO);
+        assert_eq!(t.len_nonempty(), 0);
+        assert_eq!(SparseMerkleTree::default().root(), e[DEPTH]);
+    }
+
+    #[test]
+    fn single_leaf_root_matches_hand_fold() {
+        for index in [0u32, 1, 2, 5, 1 << 20, 4_000_000_000, u32::MAX] {
+            let leaf = digest(u64::from(index) + 7);
+            let mut t = SparseMerkleTree::new();
+            t.set(index, leaf);
+            assert_eq!(t.root(), single_leaf_root(index, leaf), "index {index}");
+            let mut b = SparseMerkleTree::new();
+            b.update_batch(&[(index, leaf)]);
+            assert_eq!(b.root(), t.root(), "index {index}");
+            assert_eq!(t.leaf(index), leaf);
+            assert_eq!(t.len_nonempty(), 1);
+        }
+    }
+
+    #[test]
+    fn two_sibling_leaves_hash_left_then_right() {
+        let e = test_empty();
+        let (a, b) = (digest(1), digest(2));
+        let mut t = SparseMerkleTree::new();
+        t.set(0, a);
+        t.set(1, b);
+        let mut cur = two_to_one(a, b);
+        for &empty in e.iter().take(DEPTH).skip(1) {
+            cur = two_to_one(cur, empty);
+        }
+        assert_eq!(t.root(), cur);
+        let mut swapped = SparseMerkleTree::new();
+        swapped.update_batch(&[(0, b), (1, a)]);
+        assert_ne!(swapped.root(), t.root());
+    }
+
+    #[test]
+    fn huge_index_is_cheap_and_correct() {
+        let mut t = SparseMerkleTree::new();
+        t.set(4_000_000_000, digest(9));
+        let stored: usize = t.levels.iter().map(|m| m.len()).sum();
+        assert_eq!(stored, DEPTH + 1);
+        assert_eq!(t.leaf(4_000_000_000), digest(9));
+        assert_eq!(t.leaf(4_000_000_001), Digest::ZERO);
+    }
+
+    /// A change list with duplicates (last must win), resets to ZERO, and huge indices.
+    fn tricky_changes() -> Vec<(u32, Digest)> {
+        let mut v = Vec::new();
+        for i in 0..200u32 {
+            v.push(((i * 37) % 150, digest(u64::from(i))));
+        }
+        v.push((3, digest(1000)));
+        v.push((3, digest(1001))); // duplicate: this one wins
+        v.push((4, digest(1002)));
+        v.push((4, Digest::ZERO)); // set then reset in the same batch
+        v.push((u32::MAX, digest(1003)));
+        v.push((u32::MAX - 1, digest(1004)));
+        v.push((1 << 31, digest(1005)));
+        v.push((10, Digest::ZERO));
+        v.push((u32::MAX, digest(1006)));
+        v
+    }
+
+    #[test]
+    fn batch_equals_sequential_sets() {
+        let changes = tricky_changes();
+        let mut seq = SparseMerkleTree::new();
+        for &(i, d) in &changes {
+            seq.set(i, d);
+        }
+        let mut batch = SparseMerkleTree::new();
+        batch.update_batch(&changes);
+        assert_eq!(batch.root(), seq.root());
+        assert_eq!(batch.len_nonempty(), seq.len_nonempty());
+        assert!(batch == seq);
+        assert_eq!(batch.leaf(3), digest(1001));
+        assert_eq!(batch.leaf(4), Digest::ZERO);
+        assert_eq!(batch.leaf(u32::MAX), digest(1006));
+        for &(i, _) in &changes {
+            assert_eq!(batch.leaf(i), seq.leaf(i));
+            assert_eq!(batch.proof(i), seq.proof(i));
+        }
+
+        // A second batch on top of a non-empty tree, again against sequential sets.
+        let second: Vec<(u32, Digest)> = (0..300u32)
+            .map(|i| {
+                let d = if i % 3 == 0 {
+                    Digest::ZERO
+                } else {
+                    digest(5000 + u64::from(i))
+                };
+                ((i * 11) % 160, d)
+            })
+            .collect();
+        for &(i, d) in &second {
+            seq.set(i, d);
+        }
+        batch.update_batch(&second);
+        assert_eq!(batch.root(), seq.root());
+        assert!(batch == seq);
+        for i in 0..160 {
+            assert_eq!(batch.proof(i), seq.proof(i));
+        }
+    }
+
+    #[test]
+    fn batch_wide_enough_to_run_in_parallel() {
+        // More pairs per level than PAR_MIN_LEN, so the rayon path is exercised.
+        let changes: Vec<(u32, Digest)> = (0..2000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) % 5000, digest(u64::from(i))))
+            .collect();
+        let mut seq = SparseMerkleTree::new();
+        for &(i, d) in &changes {
+            seq.set(i, d);
+        }
+        let mut batch = SparseMerkleTree::new();
+        batch.update_batch(&changes);
+        assert_eq!(batch.root(), seq.root());
+        assert!(batch == seq);
+    }
+
+    #[test]
+    fn resetting_to_zero_restores_the_untouched_tree() {
+        let mut t = SparseMerkleTree::new();
+        t.update_batch(&[
+            (1, digest(1)),
+            (2, digest(2)),
+            (3, digest(3)),
+            (u32::MAX, digest(4)),
+        ]);
+        t.set(2, Digest::ZERO);
+        t.update_batch(&[(u32::MAX, Digest::ZERO)]);
+        let mut expected = SparseMerkleTree::new();
+        expected.update_batch(&[(1, digest(1)), (3, digest(3))]);
+        assert!(t == expected);
+        assert_eq!(t.root(), expected.root());
+        assert_eq!(t.len_nonempty(), 2);
+
+        t.update_batch(&[(1, Digest::ZERO), (3, Digest::ZERO)]);
+        assert!(t == SparseMerkleTree::new());
+        assert_eq!(t.root(), test_empty()[DEPTH]);
+        assert_eq!(t.len_nonempty(), 0);
+        assert!(t.levels.iter().all(|m| m.is_empty()));
+    }
+
+    #[test]
+    fn empty_batch_is_a_no_op() {
+        let mut t = SparseMerkleTree::new();
+        t.set(5, digest(5));
+        let before = t.clone();
+        t.update_batch(&[]);
+        assert!(t == before);
+    }
+
+    #[test]
+    fn proofs_verify_and_reject_tampering() {
+        let mut t = SparseMerkleTree::new();
+        let changes: Vec<(u32, Digest)> = (0..50u32)
+            .map(|i| (i * 3, digest(u64::from(i) + 100)))
+            .collect();
+        t.update_batch(&changes);
+        t.set(u32::MAX, digest(77));
+        let root = t.root();
+
+        // Set and unset indices, including neighbours of set ones and the far end.
+        for index in [0u32, 3, 147, 1, 2, 148, 1_000_000, u32::MAX, u32::MAX - 1] {
+            let leaf = t.leaf(index);
+            let proof = t.proof(index);
+            assert!(proof.verify(root, index, leaf), "index {index}");
+            assert_eq!(proof.compute_root(index, leaf), root);
+
+            // Wrong leaf.
+            let wrong = if leaf == Digest::ZERO {
+                digest(1)
+            } else {
+                Digest::ZERO
+            };
+            assert!(!proof.verify(root, index, wrong));
+            // Wrong index: differing in the lowest and in the highest bit. (Swapping the
+            // lowest bit cannot be detected when the leaf equals its sibling, e.g. two empty
+            // neighbours: the claim "leaf index^1 is ZERO" is then true.)
+            if leaf != proof.siblings[0] {
+                assert!(!proof.verify(root, index ^ 1, leaf), "index {index}");
+            }
+            assert!(!proof.verify(root, index ^ (1 << 31), leaf));
+            // Tampered sibling at each level.
+            for level in 0..DEPTH {
+                let mut bad = proof.clone();
+                bad.siblings[level] = digest(9999);
+                assert!(
+                    !bad.verify(root, index, leaf),
+                    "index {index} level {level}"
+                );
+            }
+            // Wrong root.
+            assert!(!proof.verify(SparseMerkleTree::new().root(), index, leaf));
+        }
+    }
+
+    #[test]
+    fn proof_siblings_are_the_neighbouring_subtrees() {
+        let e = test_empty();
+        let mut t = SparseMerkleTree::new();
+        t.set(0, digest(1));
+        t.set(1, digest(2));
+        let p = t.proof(2);
+        assert_eq!(p.siblings[0], Digest::ZERO); // leaf 3, empty
+        assert_eq!(p.siblings[1], two_to_one(digest(1), digest(2))); // node (1, 0)
+        for (level, &empty) in e.iter().enumerate().take(DEPTH).skip(2) {
+            assert_eq!(p.siblings[level], empty);
+        }
+    }
+
+    fn index_strategy() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            6 => 0u32..64,
+            1 => Just(u32::MAX),
+            1 => Just(u32::MAX - 1),
+            1 => Just(1u32 << 31),
+            1 => 4_000_000_000u32..=u32::MAX,
+        ]
+    }
+
+    fn change_strategy() -> impl Strategy<Value = (u32, Digest)> {
+        (index_strategy(), prop::option::weighted(0.75, any::<u64>()))
+            .prop_map(|(i, seed)| (i, seed.map_or(Digest::ZERO, digest)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn batches_match_naive_reference(
+            batches in prop::collection::vec(prop::collection::vec(change_strategy(), 0..40), 1..4),
+        ) {
+            let mut tree = SparseMerkleTree::new();
+            let mut reference: BTreeMap<u32, Digest> = BTreeMap::new();
+            for batch in &batches {
+                tree.update_batch(batch);
+                for &(i, d) in batch {
+                    if d == Digest::ZERO {
+                        reference.remove(&i);
+                    } else {
+                        reference.insert(i, d);
+                    }
+                }
+                prop_assert_eq!(tree.root(), naive_root(&reference));
+                prop_assert_eq!(tree.len_nonempty(), reference.len());
+            }
+            for (&i, &d) in &reference {
+                prop_assert_eq!(tree.leaf(i), d);
+                prop_assert!(tree.proof(i).verify(tree.root(), i, d));
+            }
+        }
     }
 }

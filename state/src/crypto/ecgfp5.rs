@@ -296,31 +296,73 @@ impl Point {
         acc
     }
 
+    /// `2^k * self` in variable time, through Jacobian (x, w) coordinates where a doubling
+    /// costs 3M + 4S instead of 5M + 6S. For x = X/Z^2 and w = W/Z, with
+    /// t = 2X + aZ^2 - W^2: X' = 16 b W^4 Z^4, W' = -(W^4 + (4b - a^2) Z^4), Z' = 2 W Z t
+    /// (the paper's affine doubling x' = 4 b w^2 / (2x + a - w^2)^2,
+    /// w' = -(w^4 + 4b - a^2) / (2 w (2x + a - w^2)), with denominators cleared).
+    /// Not defined for the neutral (w is infinite there), which doubles to itself.
+    pub fn double_n_vartime(&self, k: usize) -> Point {
+        if k == 0 || self.is_neutral() {
+            return *self;
+        }
+        // (X:Z:U:T) -> Jacobian: Zj = Z U, Wj = T Z, Xj = X Z U^2.
+        let mut zj = self.z * self.u;
+        let mut wj = self.t * self.z;
+        let mut xj = self.x * self.z * self.u.square();
+        for _ in 0..k {
+            let ww = wj.square();
+            let zz = zj.square();
+            let w4 = ww.square();
+            let z4 = zz.square();
+            let t = xj.double() + zz.double() - ww;
+            let nx = mul_b(w4 * z4).mul_small(16);
+            // (4b - a^2) Z^4 = 4 (b Z^4 - Z^4) with a = 2.
+            let cz4 = (mul_b(z4) - z4).mul_small(4);
+            let nw = -(w4 + cz4);
+            let nz = (wj * zj * t).double();
+            xj = nx;
+            wj = nw;
+            zj = nz;
+        }
+        // Back: x = Xj / Zj^2 and u = 1/w = Zj / Wj.
+        Point {
+            x: xj,
+            z: zj.square(),
+            u: zj,
+            t: wj,
+        }
+    }
+
     /// Variable-time `s * G + e * self`, for signature verification (public inputs only).
-    /// `e` is at most 256 bits (a Poseidon digest), so only 256 doublings are needed; the
-    /// generator part uses the comb table.
+    /// `e` is at most 256 bits (a Poseidon digest): width-5 wNAF over a table of odd
+    /// multiples of `self`, with runs of doublings done in Jacobian coordinates; the
+    /// generator part uses the comb table and needs no doublings at all.
     pub fn mulgen_add_vartime(s: &Scalar, e: &Scalar, q: &Point) -> Point {
         let gtab = generator_table();
-        let mut qtab = [*q; 16];
-        for i in 1..16 {
-            qtab[i] = qtab[i - 1].add_proj(q);
+        // Odd multiples Q, 3Q, ..., 15Q.
+        let q2 = q.double();
+        let mut qtab = [*q; 8];
+        for i in 1..8 {
+            qtab[i] = qtab[i - 1].add_proj(&q2);
         }
-        let ed = recode_signed5(e);
-        let top = ed.iter().rposition(|&d| d != 0);
+        let naf = wnaf5(e);
         let mut acc = Point::NEUTRAL;
-        if let Some(top) = top {
-            for i in (0..=top).rev() {
-                if i != top {
-                    acc = acc.double_n(5);
-                }
-                let d = ed[i];
-                if d > 0 {
-                    acc = acc.add_proj(&qtab[(d - 1) as usize]);
-                } else if d < 0 {
-                    acc = acc.add_proj(&-qtab[(-d - 1) as usize]);
-                }
+        let mut pending = 0usize;
+        for &d in naf.iter().rev() {
+            pending += 1;
+            if d != 0 {
+                acc = acc.double_n_vartime(pending - 1);
+                pending = 1;
+                let entry = qtab[(d.unsigned_abs() / 2) as usize];
+                acc = if d > 0 {
+                    acc.add_proj(&entry)
+                } else {
+                    acc.add_proj(&-entry)
+                };
             }
         }
+        acc = acc.double_n_vartime(pending.saturating_sub(1));
         let sd = recode_signed5(s);
         for (i, row) in gtab.iter().enumerate() {
             let d = sd[i];
@@ -332,6 +374,48 @@ impl Point {
         }
         acc
     }
+}
+
+/// Width-5 non-adjacent form of a scalar (vartime): digits are 0 or odd in [-15, 15], any
+/// non-zero digit is followed by at least four zeros, and k = sum d_i 2^i.
+fn wnaf5(k: &Scalar) -> Vec<i8> {
+    let limbs = k.limbs();
+    // Work on a little-endian bit array with room for the final carry.
+    let mut bits = [0u8; 321];
+    for (i, b) in bits.iter_mut().take(320).enumerate() {
+        *b = ((limbs[i / 64] >> (i % 64)) & 1) as u8;
+    }
+    let mut out = vec![0i8; 321];
+    let mut i = 0;
+    let mut carry = 0i32;
+    while i < 321 {
+        let bit = bits[i] as i32 + carry;
+        if bit == 1 {
+            // Take the next five bits (with the current one) as a window.
+            let mut window = 0i32;
+            for j in 0..5 {
+                if i + j < 321 {
+                    window |= (bits[i + j] as i32) << j;
+                }
+            }
+            window += carry;
+            let d = if window >= 16 { window - 32 } else { window };
+            out[i] = d as i8;
+            carry = if window >= 16 { 1 } else { 0 };
+            // Positions i+1..i+4 are absorbed into the window.
+            for j in 1..5 {
+                if i + j < 321 {
+                    bits[i + j] = 0;
+                }
+            }
+            i += 5;
+        } else {
+            // bit is 0 or 2 (a carry into a set bit): emit 0 and propagate.
+            carry = bit >> 1;
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Number of signed 5-bit digits covering a scalar below n < 2^319.
@@ -537,6 +621,44 @@ mod tests {
             }
         }
         assert!(rejected > 0);
+    }
+
+    #[test]
+    fn jacobian_doublings_match_complete_formula() {
+        let mut p = Point::GENERATOR.double() + Point::GENERATOR;
+        for k in 0..12 {
+            assert_eq!(p.double_n_vartime(k), p.double_n(k), "k = {k}");
+            p = p.double_n_vartime(3) + Point::GENERATOR;
+        }
+        assert_eq!(Point::NEUTRAL.double_n_vartime(4), Point::NEUTRAL);
+    }
+
+    #[test]
+    fn wnaf_reconstructs_scalar() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let mut cases = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE];
+        for _ in 0..50 {
+            cases.push(rnd_scalar(&mut rng));
+        }
+        for k in cases {
+            let d = wnaf5(&k);
+            let mut acc = Scalar::ZERO;
+            let two = Scalar([2, 0, 0, 0, 0]);
+            let mut last_nonzero: Option<usize> = None;
+            for (i, &di) in d.iter().enumerate().rev() {
+                acc = acc * two;
+                let m = Scalar([di.unsigned_abs() as u64, 0, 0, 0, 0]);
+                acc = if di < 0 { acc - m } else { acc + m };
+                if di != 0 {
+                    assert!(di % 2 != 0 && (-15..=15).contains(&di));
+                    if let Some(j) = last_nonzero {
+                        assert!(j - i >= 5, "digits too close");
+                    }
+                    last_nonzero = Some(i);
+                }
+            }
+            assert_eq!(acc, k);
+        }
     }
 
     #[test]

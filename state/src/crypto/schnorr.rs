@@ -438,7 +438,7 @@ mod tests {
         let m = msg(5);
         let mut w = GFp5::from_u64s([1, 2, 3, 4, 5]).unwrap();
         while Point::decode(w).is_some() {
-            w = w + GFp5::ONE;
+            w += GFp5::ONE;
         }
         let mut input = w.to_field_elements().to_vec();
         input.extend_from_slice(&m.0.elements());
@@ -463,7 +463,7 @@ mod tests {
         // Not a group element.
         let mut w = GFp5::from_u64s([9, 9, 9, 9, 9]).unwrap();
         while Point::decode(w).is_some() {
-            w = w + GFp5::ONE;
+            w += GFp5::ONE;
         }
         assert_eq!(
             PublicKey::from_bytes(&w.to_le_bytes()),
