@@ -1,1 +1,1649 @@
-//! (being written)
+//! The state-transition function.
+//!
+//! [`State::apply`] takes one transaction and either applies it completely, returning its
+//! [`Effects`], or rejects it with a [`Rejection`] and changes *nothing*: every check runs before
+//! the first write.
+//!
+//! # Authentication first, then validation
+//!
+//! A signed transaction is first authenticated ([`VerifiedTx::verify`]: the sender account
+//! must exist, `UnknownAccount`, and the signature must verify under its key, `BadSignature`),
+//! then validated against the state. The sequencer runs the first step in parallel, outside the
+//! state writer: an account's key never changes after registration, so reading keys concurrently
+//! is safe. [`State::apply_verified`] then applies without re-checking the signature; it only
+//! compares the key the signature was checked against with the key stored at the sender's
+//! index (a cheap equality) and the domain it was checked for with the state's.
+//!
+//! # Rules, in the order they are checked
+//!
+//! A transaction expires when `valid_until < block timestamp` (`valid_until` itself is valid).
+//!
+//! **Register** (signed by the key it registers):
+//! 1. signature by the carried key (`BadSignature`);
+//! 2. not expired (`Expired`);
+//! 3. the key is not registered yet (`DuplicateKey`; a replay of an accepted registration is
+//!    caught here, and the sequencer's tx-id dedup returns the original receipt);
+//! 4. a free index is left (`StateFull` once all 2^32 are taken).
+//!
+//! The key gets index = number of accounts (indices are sequential, chosen by the state and not
+//! signed), balance 0, nonce 0. Registration carries no fee.
+//!
+//! **Transfer**:
+//! 1. `from` exists (`UnknownAccount`); signature by its key (`BadSignature`);
+//! 2. not expired (`Expired`);
+//! 3. `to` exists (`UnknownAccount`);
+//! 4. `from != to` (`SelfTransfer`);
+//! 5. `amount > 0` (`ZeroAmount`; a zero fee is allowed);
+//! 6. `nonce` equals the sender's nonce (`BadNonce`), which is below the maximum
+//!    (`NonceExhausted`);
+//! 7. `amount + fee <= balance(from)` (`InsufficientBalance`; the sum is computed in u64, where
+//!    two values below 2^63 cannot overflow);
+//! 8. after the debit, crediting `amount` to `to` and then `fee` to the operator (account 0)
+//!    keeps every balance `<= 2^63 - 1` (`BalanceOverflow`).
+//!
+//! Effects: `from` loses `amount + fee` and its nonce goes up by one, `to` gains `amount`, the
+//! operator gains `fee`. The operator may itself send (its fee comes back to it) or receive.
+//!
+//! **Withdraw**: as Transfer (there is no recipient account, so no steps 3 and 4); `amount`
+//! leaves the rollup: it is added to [`State::withdrawn`] and returned as a
+//! [`WithdrawalRecord`] for the batch's withdrawals commitment.
+//!
+//! **Deposit** (unsigned, from the L1 priority queue): `seq` must equal
+//! [`State::next_deposit_seq`] (`BadDepositOrder`, the only way a deposit is rejected). A deposit
+//! in order is always consumed (`next_deposit_seq` goes up by one). If `to` does not exist or
+//! the credit would push its balance above 2^63 - 1, it credits nothing and its outcome is
+//! [`DepositOutcome::Refunded`]: the L1 contract lets the depositor reclaim it, so no deposit can
+//! block the queue and no money is lost. Otherwise `amount` is credited and added to
+//! [`State::deposited`].
+//!
+//! # Supply
+//!
+//! `deposited == total_balance + withdrawn` after every transaction (fees stay inside, in the
+//! operator account).
+//!
+//! # Roots
+//!
+//! Mutations only mark leaves dirty; [`State::root`] rehashes the dirty accounts (in parallel)
+//! and updates the tree in one batch. The sequencer asks for roots at block seal, off the
+//! per-transaction hot path.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use rayon::prelude::*;
+
+use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp, MAX_U63, OPERATOR};
+use crate::crypto::schnorr::{MessageHash, PublicKey};
+use crate::hash::Digest;
+use crate::pubdata::{DepositStatus, PubdataOp, WithdrawalRecord};
+use crate::smt::{MerkleProof, SparseMerkleTree};
+use crate::tx::{Deposit, Domain, Register, Transaction, Transfer, TxKind, Withdraw};
+
+/// Why a transaction was rejected. A rejected transaction changed nothing.
+///
+/// [`Rejection::code`] is the stable, machine-readable reason returned to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("signature does not verify under the signer's key")]
+    BadSignature,
+    #[error("account {0} does not exist")]
+    UnknownAccount(AccountIndex),
+    #[error("a transfer must go to another account")]
+    SelfTransfer,
+    #[error("amount must be positive")]
+    ZeroAmount,
+    #[error("nonce {got} is not the account's next nonce {expected}")]
+    BadNonce { expected: Nonce, got: Nonce },
+    #[error("the account's nonce is exhausted")]
+    NonceExhausted,
+    #[error("expired: valid until {valid_until}, block time {now}")]
+    Expired {
+        valid_until: Timestamp,
+        now: Timestamp,
+    },
+    #[error("insufficient balance: {available} available, {required} required")]
+    InsufficientBalance { available: Amount, required: u64 },
+    #[error("the balance of account {account} would exceed 2^63 - 1")]
+    BalanceOverflow { account: AccountIndex },
+    #[error("this key is already registered at account {existing}")]
+    DuplicateKey { existing: AccountIndex },
+    #[error("every account index is taken")]
+    StateFull,
+    #[error("deposit {got} is out of order: the next deposit is {expected}")]
+    BadDepositOrder { expected: u64, got: u64 },
+    #[error("the transaction was verified for another rollup domain")]
+    WrongDomain,
+}
+
+impl Rejection {
+    /// A stable SCREAMING_SNAKE_CASE reason code (part of the API: never change one).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Rejection::BadSignature => "BAD_SIGNATURE",
+            Rejection::UnknownAccount(_) => "UNKNOWN_ACCOUNT",
+            Rejection::SelfTransfer => "SELF_TRANSFER",
+            Rejection::ZeroAmount => "ZERO_AMOUNT",
+            Rejection::BadNonce { .. } => "BAD_NONCE",
+            Rejection::NonceExhausted => "NONCE_EXHAUSTED",
+            Rejection::Expired { .. } => "EXPIRED",
+            Rejection::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
+            Rejection::BalanceOverflow { .. } => "BALANCE_OVERFLOW",
+            Rejection::DuplicateKey { .. } => "DUPLICATE_KEY",
+            Rejection::StateFull => "STATE_FULL",
+            Rejection::BadDepositOrder { .. } => "BAD_DEPOSIT_ORDER",
+            Rejection::WrongDomain => "WRONG_DOMAIN",
+        }
+    }
+}
+
+/// What the block being built provides to the rules.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BlockContext {
+    /// The block's timestamp; transactions with `valid_until < timestamp` are expired.
+    pub timestamp: Timestamp,
+}
+
+/// A transaction whose signature has been checked: proof, by construction, that
+/// [`VerifiedTx::verify`] succeeded. Also carries the id, so the writer does not rehash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx {
+    tx: Transaction,
+    id: MessageHash,
+    domain: Domain,
+    /// The key the signature verified under; `None` for a deposit.
+    key: Option<PublicKey>,
+}
+
+impl VerifiedTx {
+    /// Authenticates `tx` for `domain`. `sender_key` looks up the key registered at an account
+    /// index (only called for transfers and withdrawals); `None` there means the account does
+    /// not exist (`UnknownAccount`). Deposits are unsigned and always pass.
+    pub fn verify(
+        tx: Transaction,
+        domain: &Domain,
+        sender_key: impl FnOnce(AccountIndex) -> Option<PublicKey>,
+    ) -> Result<VerifiedTx, Rejection> {
+        let id = tx.message_hash(domain);
+        let key = match &tx {
+            Transaction::Register(r) => Some(r.pubkey),
+            Transaction::Transfer(Transfer { from, .. })
+            | Transaction::Withdraw(Withdraw { from, .. }) => {
+                Some(sender_key(*from).ok_or(Rejection::UnknownAccount(*from))?)
+            }
+            Transaction::Deposit(_) => None,
+        };
+        if let Some(key) = &key {
+            tx.verify_signature_with_id(&id, key)?;
+        }
+        Ok(VerifiedTx {
+            tx,
+            id,
+            domain: *domain,
+            key,
+        })
+    }
+
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// The transaction id (message hash) under the domain it was verified for.
+    pub fn id(&self) -> MessageHash {
+        self.id
+    }
+
+    pub fn into_tx(self) -> Transaction {
+        self.tx
+    }
+}
+
+/// A balance that a transaction changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BalanceChange {
+    pub account: AccountIndex,
+    pub before: Amount,
+    pub after: Amount,
+}
+
+/// A nonce that a transaction changed (always `after = before + 1`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NonceChange {
+    pub account: AccountIndex,
+    pub before: Nonce,
+    pub after: Nonce,
+}
+
+/// Why a deposit was refunded instead of credited.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RefundReason {
+    /// The destination account does not exist.
+    UnknownAccount,
+    /// Crediting would push the destination's balance above 2^63 - 1.
+    BalanceOverflow,
+}
+
+/// What happened to a deposit that was consumed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DepositOutcome {
+    Credited,
+    Refunded { reason: RefundReason },
+}
+
+/// Everything an applied transaction did.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Effects {
+    /// The transaction id (its message hash).
+    pub id: MessageHash,
+    pub kind: TxKind,
+    /// The op published for data availability.
+    pub pubdata: PubdataOp,
+    /// Net balance changes, one per touched account, in order of first touch.
+    pub balances: Vec<BalanceChange>,
+    /// The sender's nonce change (transfers and withdrawals).
+    pub nonce: Option<NonceChange>,
+    /// The index assigned by a registration.
+    pub registered: Option<AccountIndex>,
+    /// The withdrawal to release on L1.
+    pub withdrawal: Option<WithdrawalRecord>,
+    /// The outcome of a deposit.
+    pub deposit: Option<DepositOutcome>,
+}
+
+impl Effects {
+    fn new(id: MessageHash, kind: TxKind, pubdata: PubdataOp) -> Self {
+        Effects {
+            id,
+            kind,
+            pubdata,
+            balances: Vec::new(),
+            nonce: None,
+            registered: None,
+            withdrawal: None,
+            deposit: None,
+        }
+    }
+}
+
+/// Balance changes of one transaction, staged and checked before any is written.
+#[derive(Default)]
+struct Ledger(Vec<BalanceChange>);
+
+impl Ledger {
+    fn entry(
+        &mut self,
+        accounts: &[Account],
+        account: AccountIndex,
+    ) -> Result<&mut BalanceChange, Rejection> {
+        let pos = match self.0.iter().position(|c| c.account == account) {
+            Some(pos) => pos,
+            None => {
+                let before = accounts
+                    .get(account.0 as usize)
+                    .ok_or(Rejection::UnknownAccount(account))?
+                    .balance;
+                self.0.push(BalanceChange {
+                    account,
+                    before,
+                    after: before,
+                });
+                self.0.len() - 1
+            }
+        };
+        Ok(&mut self.0[pos])
+    }
+
+    /// Takes `amount + fee` from `account`.
+    fn debit(
+        &mut self,
+        accounts: &[Account],
+        account: AccountIndex,
+        amount: Amount,
+        fee: Amount,
+    ) -> Result<(), Rejection> {
+        // Both are below 2^63, so the sum fits in a u64.
+        let required = amount.get() + fee.get();
+        let entry = self.entry(accounts, account)?;
+        entry.after = entry
+            .after
+            .get()
+            .checked_sub(required)
+            .and_then(Amount::new)
+            .ok_or(Rejection::InsufficientBalance {
+                available: entry.after,
+                required,
+            })?;
+        Ok(())
+    }
+
+    /// Gives `amount` to `account`; a zero credit touches nothing.
+    fn credit(
+        &mut self,
+        accounts: &[Account],
+        account: AccountIndex,
+        amount: Amount,
+    ) -> Result<(), Rejection> {
+        if amount.is_zero() {
+            return Ok(());
+        }
+        let entry = self.entry(accounts, account)?;
+        entry.after = entry
+            .after
+            .checked_add(amount)
+            .ok_or(Rejection::BalanceOverflow { account })?;
+        Ok(())
+    }
+
+    /// Writes the staged balances; returns the changes that are not no-ops.
+    fn commit(self, accounts: &mut [Account], dirty: &mut Vec<u32>) -> Vec<BalanceChange> {
+        let mut changes = self.0;
+        changes.retain(|c| c.before != c.after);
+        for c in &changes {
+            accounts[c.account.0 as usize].balance = c.after;
+            dirty.push(c.account.0);
+        }
+        changes
+    }
+}
+
+/// The rollup state: every account, the state tree and the L1 bookkeeping.
+pub struct State {
+    domain: Domain,
+    /// Accounts by index; indices are allocated sequentially, so this is dense.
+    accounts: Vec<Account>,
+    /// Key -> index, for `DuplicateKey` and lookups by key (keys compare by canonical encoding).
+    by_key: HashMap<PublicKey, AccountIndex>,
+    /// The state tree; stale for the indices in `dirty` until [`State::root`].
+    tree: SparseMerkleTree,
+    /// Indices whose leaf changed since the last root (may repeat).
+    dirty: Vec<u32>,
+    next_deposit_seq: u64,
+    /// Sum of credited deposits.
+    deposited: u128,
+    /// Sum of withdrawn amounts (fees excluded).
+    withdrawn: u128,
+    /// Number of indices available: 2^32 (lowered only by unit tests).
+    max_accounts: u64,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("domain", &self.domain)
+            .field("accounts", &self.accounts.len())
+            .field("dirty", &self.dirty.len())
+            .field("next_deposit_seq", &self.next_deposit_seq)
+            .field("deposited", &self.deposited)
+            .field("withdrawn", &self.withdrawn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// The genesis state: only account 0, the operator's fee account, with `operator` as its
+    /// key, zero balance and nonce 0; no deposit consumed yet.
+    pub fn genesis(domain: Domain, operator: PublicKey) -> State {
+        let mut state = State {
+            domain,
+            accounts: Vec::new(),
+            by_key: HashMap::new(),
+            tree: SparseMerkleTree::new(),
+            dirty: Vec::new(),
+            next_deposit_seq: 0,
+            deposited: 0,
+            withdrawn: 0,
+            max_accounts: 1 << 32,
+        };
+        state.push_account(operator);
+        state
+    }
+
+    fn push_account(&mut self, pubkey: PublicKey) -> AccountIndex {
+        let index = AccountIndex(self.accounts.len() as u32);
+        self.accounts.push(Account::new(pubkey));
+        self.by_key.insert(pubkey, index);
+        self.dirty.push(index.0);
+        index
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    pub fn account(&self, index: AccountIndex) -> Option<&Account> {
+        self.accounts.get(index.0 as usize)
+    }
+
+    /// All accounts, by index.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn account_by_key(&self, key: &PublicKey) -> Option<(AccountIndex, &Account)> {
+        let index = *self.by_key.get(key)?;
+        Some((index, self.account(index)?))
+    }
+
+    /// The key registered at `index`, as [`VerifiedTx::verify`] wants it.
+    pub fn key_of(&self, index: AccountIndex) -> Option<PublicKey> {
+        self.account(index).map(|a| a.pubkey)
+    }
+
+    pub fn num_accounts(&self) -> u64 {
+        self.accounts.len() as u64
+    }
+
+    /// The serial number the next deposit must carry (= number of deposits consumed).
+    pub fn next_deposit_seq(&self) -> u64 {
+        self.next_deposit_seq
+    }
+
+    /// The sum of all balances, operator included.
+    pub fn total_balance(&self) -> u128 {
+        self.accounts
+            .iter()
+            .map(|a| u128::from(a.balance.get()))
+            .sum()
+    }
+
+    /// The sum of all credited deposits (refunded deposits excluded).
+    pub fn deposited(&self) -> u128 {
+        self.deposited
+    }
+
+    /// The sum of all withdrawn amounts (their fees stay in the operator account).
+    pub fn withdrawn(&self) -> u128 {
+        self.withdrawn
+    }
+
+    /// The state root. Rehashes the leaves changed since the last call, in parallel, and
+    /// updates the tree in one batch.
+    pub fn root(&mut self) -> Digest {
+        self.flush();
+        self.tree.root()
+    }
+
+    /// A Merkle proof of `index`'s current leaf against [`State::root`].
+    pub fn proof(&mut self, index: AccountIndex) -> MerkleProof {
+        self.flush();
+        self.tree.proof(index.0)
+    }
+
+    fn flush(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let accounts = &self.accounts;
+        let updates: Vec<(u32, Digest)> = dirty
+            .par_iter()
+            .with_min_len(64)
+            .map(|&i| (i, accounts[i as usize].leaf_hash()))
+            .collect();
+        self.tree.update_batch(&updates);
+        // Reuse the allocation.
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    /// Authenticates and applies `tx` (see the module docs for the rules).
+    pub fn apply(&mut self, tx: &Transaction, ctx: &BlockContext) -> Result<Effects, Rejection> {
+        let verified = VerifiedTx::verify(*tx, &self.domain, |i| self.key_of(i))?;
+        self.apply_verified(verified, ctx)
+    }
+
+    /// Applies an already authenticated transaction without checking its signature again.
+    pub fn apply_verified(
+        &mut self,
+        tx: VerifiedTx,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        if tx.domain != self.domain {
+            return Err(Rejection::WrongDomain);
+        }
+        match (&tx.tx, tx.key) {
+            (Transaction::Register(r), _) => self.apply_register(r, tx.id, ctx),
+            (Transaction::Transfer(t), Some(key)) => self.apply_transfer(t, &key, tx.id, ctx),
+            (Transaction::Withdraw(w), Some(key)) => self.apply_withdraw(w, &key, tx.id, ctx),
+            (Transaction::Deposit(d), _) => self.apply_deposit(d, tx.id),
+            // VerifiedTx::verify always records a key for signed kinds.
+            (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
+                Err(Rejection::BadSignature)
+            }
+        }
+    }
+
+    fn check_expiry(valid_until: Timestamp, ctx: &BlockContext) -> Result<(), Rejection> {
+        if valid_until < ctx.timestamp {
+            return Err(Rejection::Expired {
+                valid_until,
+                now: ctx.timestamp,
+            });
+        }
+        Ok(())
+    }
+
+    /// The sender of a signed transaction, checked against the key its signature verified
+    /// under.
+    fn signed_sender(&self, from: AccountIndex, key: &PublicKey) -> Result<&Account, Rejection> {
+        let sender = self.account(from).ok_or(Rejection::UnknownAccount(from))?;
+        if sender.pubkey != *key {
+            return Err(Rejection::BadSignature);
+        }
+        Ok(sender)
+    }
+
+    /// The nonce after `got`, if `got` is the sender's current nonce.
+    fn check_nonce(sender: &Account, got: Nonce) -> Result<Nonce, Rejection> {
+        if got != sender.nonce {
+            return Err(Rejection::BadNonce {
+                expected: sender.nonce,
+                got,
+            });
+        }
+        got.next().ok_or(Rejection::NonceExhausted)
+    }
+
+    fn apply_register(
+        &mut self,
+        r: &Register,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        Self::check_expiry(r.valid_until, ctx)?;
+        if let Some(&existing) = self.by_key.get(&r.pubkey) {
+            return Err(Rejection::DuplicateKey { existing });
+        }
+        if self.num_accounts() >= self.max_accounts {
+            return Err(Rejection::StateFull);
+        }
+        let index = self.push_account(r.pubkey);
+        let mut effects = Effects::new(
+            id,
+            TxKind::Register,
+            PubdataOp::Register {
+                index,
+                pubkey: r.pubkey,
+            },
+        );
+        effects.registered = Some(index);
+        Ok(effects)
+    }
+
+    /// Writes a validated spend: staged balances and the sender's next nonce.
+    fn commit_spend(
+        &mut self,
+        ledger: Ledger,
+        from: AccountIndex,
+        next_nonce: Nonce,
+        effects: &mut Effects,
+    ) {
+        let sender = &mut self.accounts[from.0 as usize];
+        effects.nonce = Some(NonceChange {
+            account: from,
+            before: sender.nonce,
+            after: next_nonce,
+        });
+        sender.nonce = next_nonce;
+        self.dirty.push(from.0);
+        effects.balances = ledger.commit(&mut self.accounts, &mut self.dirty);
+    }
+
+    fn apply_transfer(
+        &mut self,
+        t: &Transfer,
+        key: &PublicKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let sender = self.signed_sender(t.from, key)?;
+        Self::check_expiry(t.valid_until, ctx)?;
+        if self.account(t.to).is_none() {
+            return Err(Rejection::UnknownAccount(t.to));
+        }
+        if t.from == t.to {
+            return Err(Rejection::SelfTransfer);
+        }
+        if t.amount.is_zero() {
+            return Err(Rejection::ZeroAmount);
+        }
+        let next_nonce = Self::check_nonce(sender, t.nonce)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, t.from, t.amount, t.fee)?;
+        ledger.credit(&self.accounts, t.to, t.amount)?;
+        ledger.credit(&self.accounts, OPERATOR, t.fee)?;
+
+        let mut effects = Effects::new(
+            id,
+            TxKind::Transfer,
+            PubdataOp::Transfer {
+                from: t.from,
+                to: t.to,
+                amount: t.amount,
+                fee: t.fee,
+            },
+        );
+        self.commit_spend(ledger, t.from, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    fn apply_withdraw(
+        &mut self,
+        w: &Withdraw,
+        key: &PublicKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let sender = self.signed_sender(w.from, key)?;
+        Self::check_expiry(w.valid_until, ctx)?;
+        if w.amount.is_zero() {
+            return Err(Rejection::ZeroAmount);
+        }
+        let next_nonce = Self::check_nonce(sender, w.nonce)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, w.from, w.amount, w.fee)?;
+        ledger.credit(&self.accounts, OPERATOR, w.fee)?;
+
+        let mut effects = Effects::new(
+            id,
+            TxKind::Withdraw,
+            PubdataOp::Withdraw {
+                from: w.from,
+                to_l1: w.to_l1,
+                amount: w.amount,
+                fee: w.fee,
+            },
+        );
+        self.commit_spend(ledger, w.from, next_nonce, &mut effects);
+        self.withdrawn += u128::from(w.amount.get());
+        effects.withdrawal = Some(WithdrawalRecord {
+            from: w.from,
+            to_l1: w.to_l1,
+            amount: w.amount,
+        });
+        Ok(effects)
+    }
+
+    fn apply_deposit(&mut self, d: &Deposit, id: MessageHash) -> Result<Effects, Rejection> {
+        // Serial numbers are hashed as one field element, so they share the 2^63 - 1 bound.
+        if d.seq != self.next_deposit_seq || d.seq > MAX_U63 {
+            return Err(Rejection::BadDepositOrder {
+                expected: self.next_deposit_seq,
+                got: d.seq,
+            });
+        }
+        let mut ledger = Ledger::default();
+        // Checked explicitly: a zero credit touches no account, not even a missing one.
+        let outcome = if self.account(d.to).is_none() {
+            DepositOutcome::Refunded {
+                reason: RefundReason::UnknownAccount,
+            }
+        } else if ledger.credit(&self.accounts, d.to, d.amount).is_err() {
+            DepositOutcome::Refunded {
+                reason: RefundReason::BalanceOverflow,
+            }
+        } else {
+            DepositOutcome::Credited
+        };
+        let status = match outcome {
+            DepositOutcome::Credited => DepositStatus::Credited,
+            DepositOutcome::Refunded { .. } => DepositStatus::Refunded,
+        };
+        let mut effects = Effects::new(
+            id,
+            TxKind::Deposit,
+            PubdataOp::Deposit {
+                seq: d.seq,
+                to: d.to,
+                amount: d.amount,
+                status,
+            },
+        );
+        self.next_deposit_seq = d.seq + 1;
+        if outcome == DepositOutcome::Credited {
+            effects.balances = ledger.commit(&mut self.accounts, &mut self.dirty);
+            self.deposited += u128::from(d.amount.get());
+        }
+        effects.deposit = Some(outcome);
+        Ok(effects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::crypto::schnorr::SecretKey;
+    use crate::tx::{L1Address, UnsignedRegister, UnsignedTransfer, UnsignedWithdraw};
+
+    const DOMAIN: Domain = Domain {
+        chain_id: 31337,
+        rollup: [0x42; 20],
+    };
+    const OTHER_DOMAIN: Domain = Domain {
+        chain_id: 1,
+        rollup: [0x42; 20],
+    };
+    const NOW: u64 = 1_700_000_000;
+    const ALICE: AccountIndex = AccountIndex(1);
+    const BOB: AccountIndex = AccountIndex(2);
+    const NOWHERE: AccountIndex = AccountIndex(99);
+    const L1: L1Address = L1Address([0xee; 20]);
+
+    fn amt(v: u64) -> Amount {
+        Amount::new(v).unwrap()
+    }
+    fn ts(v: u64) -> Timestamp {
+        Timestamp::new(v).unwrap()
+    }
+    fn nonce(v: u64) -> Nonce {
+        Nonce::new(v).unwrap()
+    }
+    fn ctx() -> BlockContext {
+        BlockContext { timestamp: ts(NOW) }
+    }
+    fn key(seed: u64) -> SecretKey {
+        SecretKey::random(&mut StdRng::seed_from_u64(seed))
+    }
+
+    /// Operator at 0, Alice at 1 with 1000, Bob at 2 with 50; Mallory is not registered.
+    struct World {
+        state: State,
+        op: SecretKey,
+        alice: SecretKey,
+        bob: SecretKey,
+        mallory: SecretKey,
+    }
+
+    fn world() -> World {
+        let (op, alice, bob, mallory) = (key(1), key(2), key(3), key(4));
+        let mut w = World {
+            state: State::genesis(DOMAIN, op.public_key()),
+            op,
+            alice,
+            bob,
+            mallory,
+        };
+        let a = register_tx(&w.alice, &w.alice, NOW + 10);
+        let b = register_tx(&w.bob, &w.bob, NOW + 10);
+        assert_eq!(w.state.apply(&a, &ctx()).unwrap().registered, Some(ALICE));
+        assert_eq!(w.state.apply(&b, &ctx()).unwrap().registered, Some(BOB));
+        w.deposit(ALICE, 1000).unwrap();
+        w.deposit(BOB, 50).unwrap();
+        w
+    }
+
+    impl World {
+        fn deposit(&mut self, to: AccountIndex, amount: u64) -> Result<Effects, Rejection> {
+            let tx = Transaction::Deposit(Deposit {
+                seq: self.state.next_deposit_seq(),
+                to,
+                amount: amt(amount),
+            });
+            self.state.apply(&tx, &ctx())
+        }
+    }
+
+    fn register_tx(subject: &SecretKey, signer: &SecretKey, valid_until: u64) -> Transaction {
+        UnsignedRegister {
+            pubkey: subject.public_key(),
+            valid_until: ts(valid_until),
+        }
+        .sign(&DOMAIN, signer)
+        .into()
+    }
+
+    fn transfer(
+        from: AccountIndex,
+        to: AccountIndex,
+        amount: u64,
+        fee: u64,
+        n: u64,
+    ) -> UnsignedTransfer {
+        UnsignedTransfer {
+            from,
+            to,
+            amount: amt(amount),
+            fee: amt(fee),
+            nonce: nonce(n),
+            valid_until: ts(NOW + 60),
+        }
+    }
+
+    fn withdraw(from: AccountIndex, amount: u64, fee: u64, n: u64) -> UnsignedWithdraw {
+        UnsignedWithdraw {
+            from,
+            to_l1: L1,
+            amount: amt(amount),
+            fee: amt(fee),
+            nonce: nonce(n),
+            valid_until: ts(NOW + 60),
+        }
+    }
+
+    fn signed(u: UnsignedTransfer, k: &SecretKey) -> Transaction {
+        u.sign(&DOMAIN, k).into()
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Snapshot {
+        root: Digest,
+        accounts: Vec<Account>,
+        next_deposit_seq: u64,
+        deposited: u128,
+        withdrawn: u128,
+    }
+
+    fn snapshot(s: &mut State) -> Snapshot {
+        Snapshot {
+            root: s.root(),
+            accounts: s.accounts().to_vec(),
+            next_deposit_seq: s.next_deposit_seq(),
+            deposited: s.deposited(),
+            withdrawn: s.withdrawn(),
+        }
+    }
+
+    /// Applies `tx`, expects `expected`, and checks that nothing at all changed.
+    fn assert_rejected(state: &mut State, tx: &Transaction, expected: Rejection) {
+        let before = snapshot(state);
+        assert_eq!(state.apply(tx, &ctx()), Err(expected));
+        assert_eq!(
+            snapshot(state),
+            before,
+            "a rejected transaction changed the state"
+        );
+    }
+
+    fn balance(s: &State, i: AccountIndex) -> u64 {
+        s.account(i).unwrap().balance.get()
+    }
+
+    fn conserved(s: &State) -> bool {
+        s.deposited() == s.total_balance() + s.withdrawn()
+    }
+
+    /// The root recomputed from scratch out of every account's leaf.
+    fn root_from_scratch(s: &State) -> Digest {
+        let mut t = SparseMerkleTree::new();
+        for (i, a) in s.accounts().iter().enumerate() {
+            t.set(i as u32, a.leaf_hash());
+        }
+        t.root()
+    }
+
+    // ----- genesis and registration -----
+
+    #[test]
+    fn genesis_has_only_the_operator() {
+        let op = key(1);
+        let mut s = State::genesis(DOMAIN, op.public_key());
+        assert_eq!(s.num_accounts(), 1);
+        let acc = *s.account(OPERATOR).unwrap();
+        assert_eq!(acc, Account::new(op.public_key()));
+        assert_eq!(s.account_by_key(&op.public_key()), Some((OPERATOR, &acc)));
+        assert_eq!(s.next_deposit_seq(), 0);
+        assert_eq!((s.deposited(), s.withdrawn(), s.total_balance()), (0, 0, 0));
+        let mut t = SparseMerkleTree::new();
+        let empty = t.root();
+        t.set(0, acc.leaf_hash());
+        assert_eq!(s.root(), t.root());
+        assert_ne!(s.root(), empty);
+    }
+
+    #[test]
+    fn register_assigns_the_next_index() {
+        let mut w = world();
+        let carol = key(5);
+        let root = w.state.root();
+        let tx = register_tx(&carol, &carol, NOW);
+        let eff = w.state.apply(&tx, &ctx()).unwrap();
+        let idx = AccountIndex(3);
+        assert_eq!(eff.registered, Some(idx));
+        assert_eq!(eff.id, tx.id(&DOMAIN));
+        assert_eq!(
+            eff.pubdata,
+            PubdataOp::Register {
+                index: idx,
+                pubkey: carol.public_key()
+            }
+        );
+        assert!(eff.balances.is_empty() && eff.nonce.is_none());
+        assert_eq!(w.state.num_accounts(), 4);
+        assert_eq!(
+            *w.state.account(idx).unwrap(),
+            Account::new(carol.public_key())
+        );
+        assert_eq!(w.state.account_by_key(&carol.public_key()).unwrap().0, idx);
+        assert_ne!(w.state.root(), root);
+        assert_eq!(w.state.root(), root_from_scratch(&w.state));
+    }
+
+    #[test]
+    fn register_rejects_a_registered_key() {
+        let mut w = world();
+        // A fresh registration of Alice's key (a different message)...
+        let again = register_tx(&w.alice, &w.alice, NOW + 500);
+        assert_rejected(
+            &mut w.state,
+            &again,
+            Rejection::DuplicateKey { existing: ALICE },
+        );
+        // ...a replay of her original one...
+        let replay = register_tx(&w.alice, &w.alice, NOW + 10);
+        assert_rejected(
+            &mut w.state,
+            &replay,
+            Rejection::DuplicateKey { existing: ALICE },
+        );
+        // ...and the operator's key.
+        let op = register_tx(&w.op, &w.op, NOW);
+        assert_rejected(
+            &mut w.state,
+            &op,
+            Rejection::DuplicateKey { existing: OPERATOR },
+        );
+    }
+
+    #[test]
+    fn register_requires_proof_of_possession() {
+        let mut w = world();
+        let carol = key(5);
+        // Mallory tries to register Carol's key without Carol's secret key.
+        let tx = register_tx(&carol, &w.mallory, NOW);
+        assert_rejected(&mut w.state, &tx, Rejection::BadSignature);
+        // A registration signed for another deployment.
+        let other: Transaction = UnsignedRegister {
+            pubkey: carol.public_key(),
+            valid_until: ts(NOW),
+        }
+        .sign(&OTHER_DOMAIN, &carol)
+        .into();
+        assert_rejected(&mut w.state, &other, Rejection::BadSignature);
+    }
+
+    #[test]
+    fn register_rejects_expired() {
+        let mut w = world();
+        let carol = key(5);
+        let tx = register_tx(&carol, &carol, NOW - 1);
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::Expired {
+                valid_until: ts(NOW - 1),
+                now: ts(NOW),
+            },
+        );
+    }
+
+    #[test]
+    fn register_rejects_when_full() {
+        let mut w = world();
+        w.state.max_accounts = 3;
+        let carol = key(5);
+        assert_rejected(
+            &mut w.state,
+            &register_tx(&carol, &carol, NOW),
+            Rejection::StateFull,
+        );
+        w.state.max_accounts = 4;
+        assert!(w
+            .state
+            .apply(&register_tx(&carol, &carol, NOW), &ctx())
+            .is_ok());
+    }
+
+    // ----- transfers -----
+
+    #[test]
+    fn transfer_moves_amount_and_fee() {
+        let mut w = world();
+        let root = w.state.root();
+        let tx = signed(transfer(ALICE, BOB, 100, 2, 0), &w.alice);
+        let eff = w.state.apply(&tx, &ctx()).unwrap();
+        assert_eq!(balance(&w.state, ALICE), 898);
+        assert_eq!(balance(&w.state, BOB), 150);
+        assert_eq!(balance(&w.state, OPERATOR), 2);
+        assert_eq!(w.state.account(ALICE).unwrap().nonce, nonce(1));
+        assert_eq!(w.state.account(BOB).unwrap().nonce, nonce(0));
+        assert_eq!(eff.id, tx.id(&DOMAIN));
+        assert_eq!(
+            eff.balances,
+            vec![
+                BalanceChange {
+                    account: ALICE,
+                    before: amt(1000),
+                    after: amt(898)
+                },
+                BalanceChange {
+                    account: BOB,
+                    before: amt(50),
+                    after: amt(150)
+                },
+                BalanceChange {
+                    account: OPERATOR,
+                    before: amt(0),
+                    after: amt(2)
+                },
+            ]
+        );
+        assert_eq!(
+            eff.nonce,
+            Some(NonceChange {
+                account: ALICE,
+                before: nonce(0),
+                after: nonce(1)
+            })
+        );
+        assert_eq!(
+            eff.pubdata,
+            PubdataOp::Transfer {
+                from: ALICE,
+                to: BOB,
+                amount: amt(100),
+                fee: amt(2)
+            }
+        );
+        assert!(conserved(&w.state));
+        assert_ne!(w.state.root(), root);
+        assert_eq!(w.state.root(), root_from_scratch(&w.state));
+        // Alice's next payment uses nonce 1; a zero fee leaves the operator untouched.
+        let eff = w
+            .state
+            .apply(&signed(transfer(ALICE, BOB, 8, 0, 1), &w.alice), &ctx())
+            .unwrap();
+        assert_eq!(eff.balances.len(), 2);
+        assert_eq!(balance(&w.state, OPERATOR), 2);
+    }
+
+    #[test]
+    fn transfer_rejects_unknown_accounts() {
+        let mut w = world();
+        let tx = signed(transfer(NOWHERE, BOB, 1, 0, 0), &w.alice);
+        assert_rejected(&mut w.state, &tx, Rejection::UnknownAccount(NOWHERE));
+        let tx = signed(transfer(ALICE, NOWHERE, 1, 0, 0), &w.alice);
+        assert_rejected(&mut w.state, &tx, Rejection::UnknownAccount(NOWHERE));
+    }
+
+    #[test]
+    fn transfer_rejects_self_and_zero_amount() {
+        let mut w = world();
+        let tx = signed(transfer(ALICE, ALICE, 1, 1, 0), &w.alice);
+        assert_rejected(&mut w.state, &tx, Rejection::SelfTransfer);
+        let tx = signed(transfer(ALICE, BOB, 0, 1, 0), &w.alice);
+        assert_rejected(&mut w.state, &tx, Rejection::ZeroAmount);
+    }
+
+    #[test]
+    fn transfer_rejects_wrong_nonce_and_replay() {
+        let mut w = world();
+        let future = signed(transfer(ALICE, BOB, 1, 0, 1), &w.alice);
+        assert_rejected(
+            &mut w.state,
+            &future,
+            Rejection::BadNonce {
+                expected: nonce(0),
+                got: nonce(1),
+            },
+        );
+        let tx = signed(transfer(ALICE, BOB, 1, 0, 0), &w.alice);
+        w.state.apply(&tx, &ctx()).unwrap();
+        // The very same signed transaction again.
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::BadNonce {
+                expected: nonce(1),
+                got: nonce(0),
+            },
+        );
+        // Now nonce 1 is the right one.
+        assert!(w.state.apply(&future, &ctx()).is_ok());
+    }
+
+    #[test]
+    fn transfer_rejects_exhausted_nonce() {
+        let mut w = world();
+        w.state.accounts[ALICE.0 as usize].nonce = Nonce::MAX;
+        w.state.dirty.push(ALICE.0);
+        let tx = signed(
+            UnsignedTransfer {
+                nonce: Nonce::MAX,
+                ..transfer(ALICE, BOB, 1, 0, 0)
+            },
+            &w.alice,
+        );
+        assert_rejected(&mut w.state, &tx, Rejection::NonceExhausted);
+    }
+
+    #[test]
+    fn transfer_expiry_is_inclusive() {
+        let mut w = world();
+        let late = UnsignedTransfer {
+            valid_until: ts(NOW - 1),
+            ..transfer(ALICE, BOB, 1, 0, 0)
+        };
+        assert_rejected(
+            &mut w.state,
+            &signed(late, &w.alice),
+            Rejection::Expired {
+                valid_until: ts(NOW - 1),
+                now: ts(NOW),
+            },
+        );
+        let just_in_time = UnsignedTransfer {
+            valid_until: ts(NOW),
+            ..late
+        };
+        assert!(w
+            .state
+            .apply(&signed(just_in_time, &w.alice), &ctx())
+            .is_ok());
+    }
+
+    #[test]
+    fn transfer_rejects_insufficient_balance() {
+        let mut w = world();
+        // Amount and fee each fit, their sum does not.
+        let tx = signed(transfer(ALICE, BOB, 1000, 1, 0), &w.alice);
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::InsufficientBalance {
+                available: amt(1000),
+                required: 1001,
+            },
+        );
+        // The largest possible sum does not overflow.
+        let tx = signed(
+            UnsignedTransfer {
+                amount: Amount::MAX,
+                fee: Amount::MAX,
+                ..transfer(ALICE, BOB, 1, 0, 0)
+            },
+            &w.alice,
+        );
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::InsufficientBalance {
+                available: amt(1000),
+                required: u64::MAX - 1,
+            },
+        );
+        // Exactly the balance is fine.
+        assert!(w
+            .state
+            .apply(&signed(transfer(ALICE, BOB, 999, 1, 0), &w.alice), &ctx())
+            .is_ok());
+        assert_eq!(balance(&w.state, ALICE), 0);
+    }
+
+    #[test]
+    fn transfer_rejects_recipient_overflow() {
+        let mut w = world();
+        w.deposit(BOB, Amount::MAX.get() - 50).unwrap();
+        assert_eq!(w.state.account(BOB).unwrap().balance, Amount::MAX);
+        let tx = signed(transfer(ALICE, BOB, 1, 0, 0), &w.alice);
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::BalanceOverflow { account: BOB },
+        );
+    }
+
+    #[test]
+    fn transfer_rejects_operator_fee_overflow() {
+        let mut w = world();
+        w.deposit(OPERATOR, Amount::MAX.get()).unwrap();
+        let tx = signed(transfer(ALICE, BOB, 1, 1, 0), &w.alice);
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::BalanceOverflow { account: OPERATOR },
+        );
+        // Without a fee the operator is not credited, so it goes through.
+        assert!(w
+            .state
+            .apply(&signed(transfer(ALICE, BOB, 1, 0, 0), &w.alice), &ctx())
+            .is_ok());
+    }
+
+    #[test]
+    fn operator_can_send_and_receive() {
+        let mut w = world();
+        // Paying the operator: it receives amount and fee.
+        w.state
+            .apply(
+                &signed(transfer(ALICE, OPERATOR, 10, 1, 0), &w.alice),
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(balance(&w.state, OPERATOR), 11);
+        // The operator paying: its own fee comes back to it, but must be covered up front.
+        let too_much = signed(transfer(OPERATOR, BOB, 11, 1, 0), &w.op);
+        assert_rejected(
+            &mut w.state,
+            &too_much,
+            Rejection::InsufficientBalance {
+                available: amt(11),
+                required: 12,
+            },
+        );
+        let eff = w
+            .state
+            .apply(&signed(transfer(OPERATOR, BOB, 10, 1, 0), &w.op), &ctx())
+            .unwrap();
+        assert_eq!(balance(&w.state, OPERATOR), 1);
+        assert_eq!(balance(&w.state, BOB), 60);
+        assert_eq!(
+            eff.balances[0],
+            BalanceChange {
+                account: OPERATOR,
+                before: amt(11),
+                after: amt(1)
+            }
+        );
+        assert!(conserved(&w.state));
+    }
+
+    // ----- signature attacks -----
+
+    #[test]
+    fn signature_attacks_are_rejected() {
+        let mut w = world();
+        let honest = transfer(ALICE, BOB, 100, 1, 0);
+        // Signed by someone else (unregistered, or another account holder).
+        assert_rejected(
+            &mut w.state,
+            &signed(honest, &w.mallory),
+            Rejection::BadSignature,
+        );
+        assert_rejected(
+            &mut w.state,
+            &signed(honest, &w.bob),
+            Rejection::BadSignature,
+        );
+        // Signed, then altered: amount, fee, recipient, sender, nonce, expiry.
+        let good = honest.sign(&DOMAIN, &w.alice);
+        let tampered = [
+            Transfer {
+                amount: amt(999),
+                ..good
+            },
+            Transfer {
+                fee: amt(0),
+                ..good
+            },
+            Transfer {
+                to: OPERATOR,
+                ..good
+            },
+            Transfer {
+                from: BOB,
+                to: ALICE,
+                ..good
+            },
+            Transfer {
+                valid_until: ts(NOW + 61),
+                ..good
+            },
+        ];
+        for t in tampered {
+            assert_rejected(&mut w.state, &t.into(), Rejection::BadSignature);
+        }
+        // A valid signature lifted from another transaction.
+        let other = transfer(ALICE, BOB, 1, 0, 0).sign(&DOMAIN, &w.alice);
+        let lifted = Transfer {
+            signature: other.signature,
+            ..good
+        };
+        assert_rejected(&mut w.state, &lifted.into(), Rejection::BadSignature);
+        // Signed for another deployment.
+        let foreign: Transaction = honest.sign(&OTHER_DOMAIN, &w.alice).into();
+        assert_rejected(&mut w.state, &foreign, Rejection::BadSignature);
+        // The honest one still goes through, once.
+        assert!(w.state.apply(&good.into(), &ctx()).is_ok());
+        assert_rejected(
+            &mut w.state,
+            &good.into(),
+            Rejection::BadNonce {
+                expected: nonce(1),
+                got: nonce(0),
+            },
+        );
+    }
+
+    // ----- withdrawals -----
+
+    #[test]
+    fn withdraw_leaves_the_rollup() {
+        let mut w = world();
+        let tx: Transaction = withdraw(ALICE, 300, 3, 0).sign(&DOMAIN, &w.alice).into();
+        let eff = w.state.apply(&tx, &ctx()).unwrap();
+        assert_eq!(balance(&w.state, ALICE), 697);
+        assert_eq!(balance(&w.state, OPERATOR), 3);
+        assert_eq!(w.state.withdrawn(), 300);
+        assert_eq!(w.state.deposited(), 1050);
+        assert!(conserved(&w.state));
+        assert_eq!(
+            eff.withdrawal,
+            Some(WithdrawalRecord {
+                from: ALICE,
+                to_l1: L1,
+                amount: amt(300)
+            })
+        );
+        assert_eq!(
+            eff.pubdata,
+            PubdataOp::Withdraw {
+                from: ALICE,
+                to_l1: L1,
+                amount: amt(300),
+                fee: amt(3)
+            }
+        );
+        assert_eq!(w.state.account(ALICE).unwrap().nonce, nonce(1));
+        assert_eq!(w.state.root(), root_from_scratch(&w.state));
+    }
+
+    #[test]
+    fn withdraw_rejections() {
+        let mut w = world();
+        let sign =
+            |u: UnsignedWithdraw, k: &SecretKey| -> Transaction { u.sign(&DOMAIN, k).into() };
+        let cases = [
+            (
+                sign(withdraw(ALICE, 1, 0, 0), &w.bob),
+                Rejection::BadSignature,
+            ),
+            (
+                sign(withdraw(NOWHERE, 1, 0, 0), &w.alice),
+                Rejection::UnknownAccount(NOWHERE),
+            ),
+            (
+                sign(withdraw(ALICE, 0, 1, 0), &w.alice),
+                Rejection::ZeroAmount,
+            ),
+            (
+                sign(withdraw(ALICE, 1, 0, 3), &w.alice),
+                Rejection::BadNonce {
+                    expected: nonce(0),
+                    got: nonce(3),
+                },
+            ),
+            (
+                sign(withdraw(ALICE, 1000, 1, 0), &w.alice),
+                Rejection::InsufficientBalance {
+                    available: amt(1000),
+                    required: 1001,
+                },
+            ),
+            (
+                sign(
+                    UnsignedWithdraw {
+                        valid_until: ts(0),
+                        ..withdraw(ALICE, 1, 0, 0)
+                    },
+                    &w.alice,
+                ),
+                Rejection::Expired {
+                    valid_until: ts(0),
+                    now: ts(NOW),
+                },
+            ),
+        ];
+        for (tx, rejection) in cases {
+            assert_rejected(&mut w.state, &tx, rejection);
+        }
+        // Tampering with the L1 destination breaks the signature.
+        let good = withdraw(ALICE, 1, 0, 0).sign(&DOMAIN, &w.alice);
+        let redirected = Withdraw {
+            to_l1: L1Address([0x66; 20]),
+            ..good
+        };
+        assert_rejected(&mut w.state, &redirected.into(), Rejection::BadSignature);
+        // Operator fee overflow.
+        w.deposit(OPERATOR, Amount::MAX.get()).unwrap();
+        assert_rejected(
+            &mut w.state,
+            &sign(withdraw(ALICE, 1, 1, 0), &w.alice),
+            Rejection::BalanceOverflow { account: OPERATOR },
+        );
+    }
+
+    // ----- deposits -----
+
+    #[test]
+    fn deposits_must_come_in_order() {
+        let mut w = world();
+        assert_eq!(w.state.next_deposit_seq(), 2);
+        let to = |seq| {
+            Transaction::Deposit(Deposit {
+                seq,
+                to: ALICE,
+                amount: amt(5),
+            })
+        };
+        assert_rejected(
+            &mut w.state,
+            &to(3),
+            Rejection::BadDepositOrder {
+                expected: 2,
+                got: 3,
+            },
+        );
+        // Replaying an already consumed deposit.
+        assert_rejected(
+            &mut w.state,
+            &to(0),
+            Rejection::BadDepositOrder {
+                expected: 2,
+                got: 0,
+            },
+        );
+        let eff = w.state.apply(&to(2), &ctx()).unwrap();
+        assert_eq!(eff.deposit, Some(DepositOutcome::Credited));
+        assert_eq!(
+            eff.pubdata,
+            PubdataOp::Deposit {
+                seq: 2,
+                to: ALICE,
+                amount: amt(5),
+                status: DepositStatus::Credited
+            }
+        );
+        assert_eq!(w.state.next_deposit_seq(), 3);
+        assert_eq!(balance(&w.state, ALICE), 1005);
+        assert_eq!(w.state.deposited(), 1055);
+        assert!(conserved(&w.state));
+    }
+
+    #[test]
+    fn deposits_that_cannot_be_credited_are_consumed_and_refunded() {
+        let mut w = world();
+        for (to, amount, reason) in [
+            (NOWHERE, 7, RefundReason::UnknownAccount),
+            // A zero deposit to a missing account is still a refund, not a credit.
+            (NOWHERE, 0, RefundReason::UnknownAccount),
+            (ALICE, Amount::MAX.get(), RefundReason::BalanceOverflow),
+        ] {
+            let before = snapshot(&mut w.state);
+            let seq = w.state.next_deposit_seq();
+            let eff = w.deposit(to, amount).unwrap();
+            assert_eq!(eff.deposit, Some(DepositOutcome::Refunded { reason }));
+            assert_eq!(
+                eff.pubdata,
+                PubdataOp::Deposit {
+                    seq,
+                    to,
+                    amount: amt(amount),
+                    status: DepositStatus::Refunded
+                }
+            );
+            assert!(eff.balances.is_empty());
+            let after = snapshot(&mut w.state);
+            assert_eq!(after.next_deposit_seq, seq + 1, "the deposit is consumed");
+            assert_eq!(
+                Snapshot {
+                    next_deposit_seq: seq,
+                    ..after
+                },
+                before,
+                "nothing but the queue moved"
+            );
+        }
+        assert!(conserved(&w.state));
+    }
+
+    // ----- the parallel verification path -----
+
+    #[test]
+    fn apply_verified_skips_the_signature_but_not_the_binding() {
+        let mut w = world();
+        let tx = signed(transfer(ALICE, BOB, 5, 0, 0), &w.alice);
+        let v = VerifiedTx::verify(tx, &DOMAIN, |i| w.state.key_of(i)).unwrap();
+        assert_eq!(v.id(), tx.id(&DOMAIN));
+        assert_eq!(*v.tx(), tx);
+        assert_eq!(
+            w.state.apply_verified(v, &ctx()).unwrap().id,
+            tx.id(&DOMAIN)
+        );
+
+        // Verification with an unknown sender, or a bad signature, never yields a VerifiedTx.
+        assert_eq!(
+            VerifiedTx::verify(tx, &DOMAIN, |_| None),
+            Err(Rejection::UnknownAccount(ALICE))
+        );
+        let forged = signed(transfer(ALICE, BOB, 5, 0, 1), &w.mallory);
+        assert_eq!(
+            VerifiedTx::verify(forged, &DOMAIN, |i| w.state.key_of(i)),
+            Err(Rejection::BadSignature)
+        );
+
+        // A key directory that lies (Mallory's key for Alice's account) is caught by the writer.
+        let mallory = w.mallory.public_key();
+        let v = VerifiedTx::verify(forged, &DOMAIN, |_| Some(mallory)).unwrap();
+        let before = snapshot(&mut w.state);
+        assert_eq!(
+            w.state.apply_verified(v, &ctx()),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(snapshot(&mut w.state), before);
+
+        // Verified for another deployment.
+        let foreign: Transaction = transfer(ALICE, BOB, 5, 0, 1)
+            .sign(&OTHER_DOMAIN, &w.alice)
+            .into();
+        let v = VerifiedTx::verify(foreign, &OTHER_DOMAIN, |i| w.state.key_of(i)).unwrap();
+        assert_eq!(
+            w.state.apply_verified(v, &ctx()),
+            Err(Rejection::WrongDomain)
+        );
+        assert_eq!(snapshot(&mut w.state), before);
+    }
+
+    #[test]
+    fn verify_signature_binds_the_key() {
+        let w = world();
+        let tx = signed(transfer(ALICE, BOB, 5, 0, 0), &w.alice);
+        assert_eq!(tx.verify_signature(&DOMAIN, &w.alice.public_key()), Ok(()));
+        assert_eq!(
+            tx.verify_signature(&DOMAIN, &w.bob.public_key()),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            tx.verify_signature(&OTHER_DOMAIN, &w.alice.public_key()),
+            Err(Rejection::BadSignature)
+        );
+        // A registration only verifies under the key it carries, even if the signature is
+        // valid for the key given.
+        let carol = key(5);
+        let reg = register_tx(&carol, &w.mallory, NOW);
+        assert_eq!(
+            reg.verify_signature(&DOMAIN, &w.mallory.public_key()),
+            Err(Rejection::BadSignature)
+        );
+        let reg = register_tx(&carol, &carol, NOW);
+        assert_eq!(reg.verify_signature(&DOMAIN, &carol.public_key()), Ok(()));
+    }
+
+    // ----- roots and codes -----
+
+    #[test]
+    fn root_is_recomputed_lazily_and_proofs_verify() {
+        let mut w = world();
+        let r0 = w.state.root();
+        assert_eq!(r0, root_from_scratch(&w.state));
+        for n in 0..5 {
+            w.state
+                .apply(&signed(transfer(ALICE, BOB, 1, 1, n), &w.alice), &ctx())
+                .unwrap();
+        }
+        assert!(
+            !w.state.dirty.is_empty(),
+            "roots are not computed per transaction"
+        );
+        let r1 = w.state.root();
+        assert!(w.state.dirty.is_empty());
+        assert_ne!(r0, r1);
+        assert_eq!(r1, root_from_scratch(&w.state));
+        for i in [OPERATOR, ALICE, BOB] {
+            let leaf = w.state.account(i).unwrap().leaf_hash();
+            assert!(w.state.proof(i).verify(r1, i.0, leaf));
+        }
+        // An empty index proves the zero leaf.
+        assert!(w.state.proof(NOWHERE).verify(r1, NOWHERE.0, Digest::ZERO));
+    }
+
+    #[test]
+    fn rejection_codes_are_distinct() {
+        let all = [
+            Rejection::BadSignature,
+            Rejection::UnknownAccount(ALICE),
+            Rejection::SelfTransfer,
+            Rejection::ZeroAmount,
+            Rejection::BadNonce {
+                expected: nonce(0),
+                got: nonce(1),
+            },
+            Rejection::NonceExhausted,
+            Rejection::Expired {
+                valid_until: ts(0),
+                now: ts(1),
+            },
+            Rejection::InsufficientBalance {
+                available: amt(0),
+                required: 1,
+            },
+            Rejection::BalanceOverflow { account: BOB },
+            Rejection::DuplicateKey { existing: ALICE },
+            Rejection::StateFull,
+            Rejection::BadDepositOrder {
+                expected: 0,
+                got: 1,
+            },
+            Rejection::WrongDomain,
+        ];
+        let codes: std::collections::BTreeSet<_> = all.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        for c in codes {
+            assert!(
+                c.chars().all(|ch| ch.is_ascii_uppercase() || ch == '_'),
+                "{c}"
+            );
+        }
+        assert_eq!(
+            Rejection::BadNonce {
+                expected: nonce(0),
+                got: nonce(1)
+            }
+            .code(),
+            "BAD_NONCE"
+        );
+    }
+}

@@ -1,1 +1,518 @@
-//! (being written)
+//! Pubdata: the compact record of every applied transaction, published for data availability,
+//! and the Poseidon commitments a batch proof binds.
+//!
+//! # Ops
+//!
+//! Each applied transaction produces one [`PubdataOp`]: just enough to replay its effect on the
+//! state tree from L1 data alone. Nonces and signatures are omitted: a nonce is implied (it is
+//! +1 per transfer or withdrawal of the sender) and signatures are checked by the proof.
+//! Integers are little-endian, the first byte is the transaction kind tag:
+//!
+//! | kind | layout | bytes |
+//! |---|---|---|
+//! | Register (1) | `tag ‖ index(4) ‖ pubkey(40)` | 45 |
+//! | Transfer (2) | `tag ‖ from(4) ‖ to(4) ‖ amount(8) ‖ fee(8)` | 25 |
+//! | Withdraw (3) | `tag ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8)` | 41 |
+//! | Deposit (4) | `tag ‖ seq(8) ‖ to(4) ‖ amount(8) ‖ status(1)` | 22 |
+//!
+//! Deposit status: 0 = credited, 1 = refunded (the account does not exist or the credit would
+//! overflow; the depositor reclaims the funds on L1). Every op length is fixed by its tag, so a
+//! batch's pubdata is the plain concatenation of its ops ([`decode_ops`] splits it again).
+//!
+//! # Pubdata commitment
+//!
+//! Each op's bytes are split into 7-byte chunks read as little-endian integers (each below 2^56,
+//! so one canonical field element; the last chunk is zero-padded, which the length makes
+//! unambiguous). The ops of a batch are chained in order:
+//!
+//! ```text
+//! c_0     = ZERO
+//! c_{i+1} = hash_no_pad(c_i (4 elements) ‖ byte length of op i ‖ chunks of op i)
+//! ```
+//!
+//! The final `c_n` is the batch's pubdata commitment.
+//!
+//! # Withdrawals commitment
+//!
+//! Chained the same way over the batch's withdrawals, in order, so the L1 contract can release
+//! them:
+//!
+//! ```text
+//! w_0     = ZERO
+//! w_{i+1} = hash_no_pad(w_i (4 elements) ‖ from ‖ l1 address as five big-endian u32 limbs ‖ amount)
+//! ```
+
+use plonky2::field::types::Field;
+
+use crate::account::{AccountIndex, Amount, MAX_U63};
+use crate::crypto::schnorr::{KeyError, PublicKey};
+use crate::hash::{hash_no_pad, Digest, F};
+use crate::tx::{L1Address, TxKind};
+
+/// What happened to a deposit.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum DepositStatus {
+    /// The amount was credited to the account.
+    Credited = 0,
+    /// The deposit was consumed but credited nothing; the depositor reclaims it on L1.
+    Refunded = 1,
+}
+
+/// The pubdata of one applied transaction (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PubdataOp {
+    Register {
+        index: AccountIndex,
+        pubkey: PublicKey,
+    },
+    Transfer {
+        from: AccountIndex,
+        to: AccountIndex,
+        amount: Amount,
+        fee: Amount,
+    },
+    Withdraw {
+        from: AccountIndex,
+        to_l1: L1Address,
+        amount: Amount,
+        fee: Amount,
+    },
+    Deposit {
+        seq: u64,
+        to: AccountIndex,
+        amount: Amount,
+        status: DepositStatus,
+    },
+}
+
+/// The fixed pubdata length of each kind, tag byte included.
+pub const fn op_len(kind: TxKind) -> usize {
+    match kind {
+        TxKind::Register => 1 + 4 + PublicKey::BYTES,
+        TxKind::Transfer => 1 + 4 + 4 + 8 + 8,
+        TxKind::Withdraw => 1 + 4 + 20 + 8 + 8,
+        TxKind::Deposit => 1 + 8 + 4 + 8 + 1,
+    }
+}
+
+/// Bytes per field element of the pubdata commitment.
+pub const CHUNK_BYTES: usize = 7;
+
+/// The longest op (Register, 45 bytes) in chunks.
+const MAX_CHUNKS: usize = op_len(TxKind::Register).div_ceil(CHUNK_BYTES);
+
+impl PubdataOp {
+    pub fn kind(&self) -> TxKind {
+        match self {
+            PubdataOp::Register { .. } => TxKind::Register,
+            PubdataOp::Transfer { .. } => TxKind::Transfer,
+            PubdataOp::Withdraw { .. } => TxKind::Withdraw,
+            PubdataOp::Deposit { .. } => TxKind::Deposit,
+        }
+    }
+
+    /// The op's bytes (see the module docs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(op_len(self.kind()));
+        out.push(self.kind().tag());
+        match self {
+            PubdataOp::Register { index, pubkey } => {
+                out.extend_from_slice(&index.0.to_le_bytes());
+                out.extend_from_slice(&pubkey.to_bytes());
+            }
+            PubdataOp::Transfer {
+                from,
+                to,
+                amount,
+                fee,
+            } => {
+                out.extend_from_slice(&from.0.to_le_bytes());
+                out.extend_from_slice(&to.0.to_le_bytes());
+                out.extend_from_slice(&amount.get().to_le_bytes());
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
+            PubdataOp::Withdraw {
+                from,
+                to_l1,
+                amount,
+                fee,
+            } => {
+                out.extend_from_slice(&from.0.to_le_bytes());
+                out.extend_from_slice(&to_l1.0);
+                out.extend_from_slice(&amount.get().to_le_bytes());
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
+            PubdataOp::Deposit {
+                seq,
+                to,
+                amount,
+                status,
+            } => {
+                out.extend_from_slice(&seq.to_le_bytes());
+                out.extend_from_slice(&to.0.to_le_bytes());
+                out.extend_from_slice(&amount.get().to_le_bytes());
+                out.push(*status as u8);
+            }
+        }
+        debug_assert_eq!(out.len(), op_len(self.kind()));
+        out
+    }
+
+    /// Parses the op at the start of `bytes`; returns it and the number of bytes it used.
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(PubdataOp, usize), PubdataError> {
+        let (&tag, _) = bytes.split_first().ok_or(PubdataError::Truncated)?;
+        let kind = TxKind::from_tag(tag).ok_or(PubdataError::UnknownTag(tag))?;
+        let len = op_len(kind);
+        let body = bytes.get(1..len).ok_or(PubdataError::Truncated)?;
+        let mut r = Cursor(body);
+        let op = match kind {
+            TxKind::Register => PubdataOp::Register {
+                index: AccountIndex(u32::from_le_bytes(r.take()?)),
+                pubkey: PublicKey::from_bytes(&r.take()?).map_err(PubdataError::PublicKey)?,
+            },
+            TxKind::Transfer => PubdataOp::Transfer {
+                from: AccountIndex(u32::from_le_bytes(r.take()?)),
+                to: AccountIndex(u32::from_le_bytes(r.take()?)),
+                amount: r.amount()?,
+                fee: r.amount()?,
+            },
+            TxKind::Withdraw => PubdataOp::Withdraw {
+                from: AccountIndex(u32::from_le_bytes(r.take()?)),
+                to_l1: L1Address(r.take()?),
+                amount: r.amount()?,
+                fee: r.amount()?,
+            },
+            TxKind::Deposit => {
+                let seq = u64::from_le_bytes(r.take()?);
+                if seq > MAX_U63 {
+                    return Err(PubdataError::OutOfRange(seq));
+                }
+                PubdataOp::Deposit {
+                    seq,
+                    to: AccountIndex(u32::from_le_bytes(r.take()?)),
+                    amount: r.amount()?,
+                    status: match r.take::<1>()?[0] {
+                        0 => DepositStatus::Credited,
+                        1 => DepositStatus::Refunded,
+                        s => return Err(PubdataError::BadStatus(s)),
+                    },
+                }
+            }
+        };
+        Ok((op, len))
+    }
+
+    /// The op's bytes as field elements: 7-byte little-endian chunks, the last zero-padded.
+    pub fn chunks(&self) -> Vec<F> {
+        bytes_to_chunks(&self.to_bytes())
+    }
+}
+
+/// Splits a pubdata blob (the concatenation of a batch's ops) back into ops.
+pub fn decode_ops(mut bytes: &[u8]) -> Result<Vec<PubdataOp>, PubdataError> {
+    let mut ops = Vec::new();
+    while !bytes.is_empty() {
+        let (op, used) = PubdataOp::decode_prefix(bytes)?;
+        ops.push(op);
+        bytes = &bytes[used..];
+    }
+    Ok(ops)
+}
+
+/// Concatenates ops into a pubdata blob.
+pub fn encode_ops<'a>(ops: impl IntoIterator<Item = &'a PubdataOp>) -> Vec<u8> {
+    ops.into_iter().flat_map(|op| op.to_bytes()).collect()
+}
+
+/// Why a pubdata blob could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PubdataError {
+    #[error("pubdata ends in the middle of an op")]
+    Truncated,
+    #[error("unknown pubdata op tag {0}")]
+    UnknownTag(u8),
+    #[error("invalid public key in a register op: {0}")]
+    PublicKey(#[source] KeyError),
+    #[error("integer {0} in pubdata is above 2^63 - 1")]
+    OutOfRange(u64),
+    #[error("unknown deposit status {0}")]
+    BadStatus(u8),
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], PubdataError> {
+        let (head, tail) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(PubdataError::Truncated)?;
+        self.0 = tail;
+        Ok(*head)
+    }
+
+    fn amount(&mut self) -> Result<Amount, PubdataError> {
+        let v = u64::from_le_bytes(self.take()?);
+        Amount::new(v).ok_or(PubdataError::OutOfRange(v))
+    }
+}
+
+/// 7-byte little-endian chunks of `bytes`, the last one zero-padded.
+fn bytes_to_chunks(bytes: &[u8]) -> Vec<F> {
+    bytes
+        .chunks(CHUNK_BYTES)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            // At most 7 bytes: below 2^56 < p, hence canonical.
+            F::from_canonical_u64(u64::from_le_bytes(b))
+        })
+        .collect()
+}
+
+/// The running pubdata commitment `c_i` of a batch (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PubdataCommitment(Digest);
+
+impl PubdataCommitment {
+    /// `c_0 = ZERO`: the commitment of an empty batch.
+    pub fn new() -> Self {
+        PubdataCommitment(Digest::ZERO)
+    }
+
+    /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`.
+    pub fn absorb(&mut self, op: &PubdataOp) {
+        let bytes = op.to_bytes();
+        let chunks = bytes_to_chunks(&bytes);
+        debug_assert!(chunks.len() <= MAX_CHUNKS);
+        let mut buf = [F::ZERO; 5 + MAX_CHUNKS];
+        buf[..4].copy_from_slice(&self.0.elements());
+        buf[4] = F::from_canonical_usize(bytes.len());
+        buf[5..5 + chunks.len()].copy_from_slice(&chunks);
+        self.0 = hash_no_pad(&buf[..5 + chunks.len()]);
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.0
+    }
+}
+
+/// The pubdata commitment of a sequence of ops, in order.
+pub fn pubdata_commitment<'a>(ops: impl IntoIterator<Item = &'a PubdataOp>) -> Digest {
+    let mut c = PubdataCommitment::new();
+    ops.into_iter().for_each(|op| c.absorb(op));
+    c.digest()
+}
+
+/// A withdrawal to be released by the L1 contract once its batch is final.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct WithdrawalRecord {
+    pub from: AccountIndex,
+    pub to_l1: L1Address,
+    pub amount: Amount,
+}
+
+impl WithdrawalRecord {
+    /// `from, address limbs 0..4, amount`: what the withdrawals commitment hashes.
+    pub fn to_field_elements(&self) -> [F; 7] {
+        let a = self.to_l1.to_field_elements();
+        [
+            self.from.to_field(),
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            self.amount.to_field(),
+        ]
+    }
+}
+
+/// The running withdrawals commitment `w_i` of a batch (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct WithdrawalsCommitment(Digest);
+
+impl WithdrawalsCommitment {
+    /// `w_0 = ZERO`: a batch without withdrawals.
+    pub fn new() -> Self {
+        WithdrawalsCommitment(Digest::ZERO)
+    }
+
+    /// `w_{i+1} = hash_no_pad(w_i ‖ from ‖ address limbs ‖ amount)`.
+    pub fn absorb(&mut self, w: &WithdrawalRecord) {
+        let mut buf = [F::ZERO; 11];
+        buf[..4].copy_from_slice(&self.0.elements());
+        buf[4..].copy_from_slice(&w.to_field_elements());
+        self.0 = hash_no_pad(&buf);
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.0
+    }
+}
+
+/// The withdrawals commitment of a sequence of withdrawals, in order.
+pub fn withdrawals_commitment<'a>(ws: impl IntoIterator<Item = &'a WithdrawalRecord>) -> Digest {
+    let mut c = WithdrawalsCommitment::new();
+    ws.into_iter().for_each(|w| c.absorb(w));
+    c.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plonky2::field::types::PrimeField64;
+
+    fn amt(v: u64) -> Amount {
+        Amount::new(v).unwrap()
+    }
+
+    fn keyless_ops() -> Vec<PubdataOp> {
+        vec![
+            PubdataOp::Transfer {
+                from: AccountIndex(1),
+                to: AccountIndex(2),
+                amount: amt(300),
+                fee: amt(1),
+            },
+            PubdataOp::Withdraw {
+                from: AccountIndex(2),
+                to_l1: L1Address([0xab; 20]),
+                amount: amt(u64::MAX >> 1),
+                fee: amt(0),
+            },
+            PubdataOp::Deposit {
+                seq: 7,
+                to: AccountIndex(9),
+                amount: amt(5),
+                status: DepositStatus::Refunded,
+            },
+        ]
+    }
+
+    #[test]
+    fn op_lengths_and_layout() {
+        assert_eq!(op_len(TxKind::Register), 45);
+        assert_eq!(op_len(TxKind::Transfer), 25);
+        assert_eq!(op_len(TxKind::Withdraw), 41);
+        assert_eq!(op_len(TxKind::Deposit), 22);
+        let ops = keyless_ops();
+        let t = ops[0].to_bytes();
+        assert_eq!(t.len(), 25);
+        assert_eq!(t[0], 2);
+        assert_eq!(&t[1..5], &1u32.to_le_bytes());
+        assert_eq!(&t[9..17], &300u64.to_le_bytes());
+        let d = ops[2].to_bytes();
+        assert_eq!(d.len(), 22);
+        assert_eq!(d[21], 1, "refunded status byte");
+    }
+
+    #[test]
+    fn blob_roundtrip_and_rejections() {
+        let ops = keyless_ops();
+        let blob = encode_ops(&ops);
+        assert_eq!(decode_ops(&blob), Ok(ops.clone()));
+        assert_eq!(
+            decode_ops(&blob[..blob.len() - 1]),
+            Err(PubdataError::Truncated)
+        );
+        let mut bad_status = ops[2].to_bytes();
+        bad_status[21] = 2;
+        assert_eq!(decode_ops(&bad_status), Err(PubdataError::BadStatus(2)));
+        assert_eq!(decode_ops(&[9]), Err(PubdataError::UnknownTag(9)));
+        let mut big = ops[0].to_bytes();
+        big[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(decode_ops(&big), Err(PubdataError::OutOfRange(u64::MAX)));
+    }
+
+    #[test]
+    fn register_op_roundtrips_and_validates_the_key() {
+        use rand::SeedableRng;
+        let key =
+            crate::crypto::schnorr::SecretKey::random(&mut rand::rngs::StdRng::seed_from_u64(7));
+        let op = PubdataOp::Register {
+            index: AccountIndex(0x0102_0304),
+            pubkey: key.public_key(),
+        };
+        let bytes = op.to_bytes();
+        assert_eq!(bytes.len(), 45);
+        assert_eq!(&bytes[1..5], &[4, 3, 2, 1]);
+        assert_eq!(&bytes[5..], &key.public_key().to_bytes());
+        assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op, 45)));
+        assert_eq!(op.chunks().len(), 7);
+        let mut bad = bytes;
+        bad[5..].fill(0xff);
+        assert_eq!(
+            decode_ops(&bad),
+            Err(PubdataError::PublicKey(KeyError::NonCanonical))
+        );
+    }
+
+    #[test]
+    fn chunks_are_seven_byte_little_endian() {
+        let op = keyless_ops()[0];
+        let bytes = op.to_bytes();
+        let chunks = op.chunks();
+        assert_eq!(chunks.len(), 4, "25 bytes = 3 full chunks + 4 bytes");
+        let mut b = [0u8; 8];
+        b[..7].copy_from_slice(&bytes[..7]);
+        assert_eq!(chunks[0].to_canonical_u64(), u64::from_le_bytes(b));
+        let mut last = [0u8; 8];
+        last[..4].copy_from_slice(&bytes[21..]);
+        assert_eq!(chunks[3].to_canonical_u64(), u64::from_le_bytes(last));
+        // All 0xff bytes must still be canonical.
+        assert_eq!(
+            bytes_to_chunks(&[0xff; 7])[0].to_canonical_u64(),
+            (1 << 56) - 1
+        );
+    }
+
+    #[test]
+    fn pubdata_commitment_chains_in_order() {
+        let ops = keyless_ops();
+        assert_eq!(pubdata_commitment([]), Digest::ZERO);
+        let c1 = hash_no_pad(
+            &[
+                Digest::ZERO.elements().to_vec(),
+                vec![F::from_canonical_u64(25)],
+                ops[0].chunks(),
+            ]
+            .concat(),
+        );
+        assert_eq!(pubdata_commitment(&ops[..1]), c1);
+        let full = pubdata_commitment(&ops);
+        let swapped = pubdata_commitment([&ops[1], &ops[0], &ops[2]]);
+        assert_ne!(full, swapped, "order matters");
+        assert_ne!(full, pubdata_commitment(&ops[..2]), "every op matters");
+        // Changing a single bit of one op changes the commitment.
+        let mut changed = ops.clone();
+        changed[2] = PubdataOp::Deposit {
+            seq: 7,
+            to: AccountIndex(9),
+            amount: amt(5),
+            status: DepositStatus::Credited,
+        };
+        assert_ne!(full, pubdata_commitment(&changed));
+    }
+
+    #[test]
+    fn withdrawals_commitment_chains_in_order() {
+        let a = WithdrawalRecord {
+            from: AccountIndex(1),
+            to_l1: L1Address([1; 20]),
+            amount: amt(10),
+        };
+        let b = WithdrawalRecord {
+            amount: amt(11),
+            ..a
+        };
+        assert_eq!(withdrawals_commitment([]), Digest::ZERO);
+        let w1 = hash_no_pad(&[&Digest::ZERO.elements()[..], &a.to_field_elements()[..]].concat());
+        assert_eq!(withdrawals_commitment([&a]), w1);
+        assert_ne!(
+            withdrawals_commitment([&a, &b]),
+            withdrawals_commitment([&b, &a])
+        );
+    }
+}
