@@ -1,4 +1,4 @@
-//! GF(p^5) = GF(p)[z] / (z^5 - 3), the base field of ECgFp5 (p = 2^64 - 2^32 + 1).
+//! GF(p^5) = GF(p)\[z\] / (z^5 - 3), the base field of ECgFp5 (p = 2^64 - 2^32 + 1).
 //!
 //! Elements are `c0 + c1 z + c2 z^2 + c3 z^3 + c4 z^4` with `ci` in Goldilocks. The
 //! Frobenius map is cheap here (`z^p = ω z` with ω a fifth root of unity in GF(p)), which
