@@ -22,6 +22,28 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // The sequencer's ceiling: verifications per second on every core of this machine
+    // (rayon's global pool), the figure the sustained sequencer rate is compared against.
+    use rayon::prelude::*;
+    let batch: Vec<_> = (0..2048u64)
+        .map(|i| {
+            let m = MessageHash(hash_no_pad(&[F::from_canonical_u64(i)]));
+            (m, sk.sign(&m))
+        })
+        .collect();
+    let mut g = c.benchmark_group("schnorr_parallel");
+    g.throughput(criterion::Throughput::Elements(batch.len() as u64));
+    g.sample_size(20);
+    g.bench_function("verify_2048_all_cores", |b| {
+        b.iter(|| {
+            batch
+                .par_iter()
+                .filter(|(m, s)| pk.verify(m, s).is_ok())
+                .count()
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("ecgfp5");
     let w = pk.encoding();
     let a = GFp5::from_u64s([1, 2, 3, 4, 5]).unwrap_or(GFp5::ONE);
