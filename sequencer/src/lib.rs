@@ -1,1 +1,16 @@
-//! The node: gRPC service, ordering, blocks and batches, persistence. Filled by the sequencer issue.
+//! The rollup node (sequencer): gRPC payment streams, single-writer ordering, group commit to
+//! Postgres, blocks, batches, recovery, and HTTP for health, metrics and queries.
+//!
+//! Data flow: `service` (decode, verify signatures on rayon) -> `writer` (one thread applies
+//! transactions with the `state` rules, in order) -> `committer` (one task writes groups to
+//! Postgres through `store`) -> receipts. `recovery` rebuilds the state from the durable log.
+
+pub mod committer;
+pub mod config;
+pub mod convert;
+pub mod http;
+pub mod node;
+pub mod recovery;
+pub mod service;
+pub mod store;
+pub mod writer;

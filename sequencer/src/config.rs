@@ -1,0 +1,102 @@
+//! Node configuration: every option is a flag with an environment-variable twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// rollup-node: the sequencer of the agent-payments rollup.
+///
+/// Takes signed payments over gRPC (rollup.v1, with reflection and the standard health
+/// service), orders them in a single writer, makes them durable in Postgres with group commit
+/// before answering, seals blocks and prover batches, and serves health, metrics and JSON
+/// queries over HTTP.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "rollup-node", version)]
+pub struct Config {
+    /// Postgres connection URL. The schema is created/migrated at start.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// Address of the gRPC API (rollup.v1).
+    #[arg(long, env = "ROLLUP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// Address of the HTTP server (/healthz, /readyz, /metrics, /v1/...).
+    #[arg(long, env = "ROLLUP_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// L1 chain id, part of every signed message's domain.
+    #[arg(long, env = "ROLLUP_CHAIN_ID", default_value_t = 31337)]
+    pub chain_id: u64,
+
+    /// L1 Rollup contract address (20 bytes hex), part of every signed message's domain.
+    #[arg(
+        long,
+        env = "ROLLUP_ADDRESS",
+        default_value = "0x0000000000000000000000000000000000000001"
+    )]
+    pub rollup_address: String,
+
+    /// File with the operator's 40-byte secret key in hex (the fee account, index 0).
+    /// Required unless --devnet, which uses a fixed, publicly known development key.
+    #[arg(long, env = "ROLLUP_OPERATOR_KEY")]
+    pub operator_key: Option<PathBuf>,
+
+    /// Development network: enables the Faucet RPC and the development operator key.
+    #[arg(long, env = "ROLLUP_DEVNET")]
+    pub devnet: bool,
+
+    /// Largest amount one Faucet call may credit (devnet only).
+    #[arg(long, env = "ROLLUP_FAUCET_MAX", default_value_t = 1_000_000_000_000)]
+    pub faucet_max: u64,
+
+    /// A block is sealed this long after its first transaction (milliseconds).
+    #[arg(long, env = "ROLLUP_BLOCK_INTERVAL_MS", default_value_t = 250)]
+    pub block_interval_ms: u64,
+
+    /// A prover batch is sealed after this many blocks...
+    #[arg(long, env = "ROLLUP_BATCH_MAX_BLOCKS", default_value_t = 40)]
+    pub batch_max_blocks: u64,
+
+    /// ...or once its first block is this old (seconds), whichever comes first.
+    #[arg(long, env = "ROLLUP_BATCH_MAX_SECS", default_value_t = 10)]
+    pub batch_max_secs: u64,
+
+    /// Capacity of the writer queue (transactions waiting to be ordered). When full, clients
+    /// receive RESOURCE_EXHAUSTED instead of the node growing its memory.
+    #[arg(long, env = "ROLLUP_QUEUE_CAPACITY", default_value_t = 32768)]
+    pub queue_capacity: usize,
+
+    /// How long a submission may wait for room in a full queue (milliseconds).
+    #[arg(long, env = "ROLLUP_ENQUEUE_PATIENCE_MS", default_value_t = 50)]
+    pub enqueue_patience_ms: u64,
+
+    /// Most transactions in one commit group.
+    #[arg(long, env = "ROLLUP_MAX_GROUP", default_value_t = 4096)]
+    pub max_group: usize,
+
+    /// Requests one PaymentStream may have in flight; beyond it the stream is not read, which
+    /// pushes back on the client through HTTP/2 flow control.
+    #[arg(long, env = "ROLLUP_MAX_IN_FLIGHT_PER_STREAM", default_value_t = 1024)]
+    pub max_in_flight_per_stream: usize,
+
+    /// Largest accepted gRPC message (bytes); larger ones are refused.
+    #[arg(long, env = "ROLLUP_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+
+    /// Postgres connections in the pool.
+    #[arg(long, env = "ROLLUP_DB_CONNECTIONS", default_value_t = 8)]
+    pub db_connections: u32,
+
+    /// Log format: "text" or "json".
+    #[arg(long, env = "ROLLUP_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn block_interval(&self) -> Duration {
+        Duration::from_millis(self.block_interval_ms.max(1))
+    }
+}

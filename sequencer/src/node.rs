@@ -1,0 +1,246 @@
+//! Wiring: configuration, recovery, the writer, the committer and the servers, plus graceful
+//! shutdown on SIGTERM/SIGINT.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rollup_proto::v1::rollup_server::RollupServer;
+use state::crypto::schnorr::{PublicKey, SecretKey};
+use state::tx::Domain;
+use tokio::sync::{mpsc, watch};
+
+use crate::committer::Committer;
+use crate::config::Config;
+use crate::http::{router, HttpState};
+use crate::service::{RollupService, ServiceConfig};
+use crate::store::Store;
+use crate::writer::{self, WriterConfig};
+
+/// The fixed development operator key (devnet only; publicly known, never use on a real chain).
+pub fn devnet_operator_key() -> SecretKey {
+    let mut bytes = [0u8; 40];
+    bytes[..14].copy_from_slice(b"rollup-devnet!");
+    // Below n (the top bytes are zero), and non-zero.
+    SecretKey::from_bytes(&bytes).unwrap_or_else(|_| unreachable!("fixed devnet key is valid"))
+}
+
+fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
+    let bytes =
+        hex::decode(s.strip_prefix("0x").unwrap_or(s)).context("rollup address is not hex")?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("rollup address must be 20 bytes"))
+}
+
+fn operator_public_key(cfg: &Config) -> anyhow::Result<PublicKey> {
+    match (&cfg.operator_key, cfg.devnet) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read operator key {}", path.display()))?;
+            let t = text.trim();
+            let bytes = hex::decode(t.strip_prefix("0x").unwrap_or(t))
+                .context("operator key is not hex")?;
+            let arr: [u8; 40] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("operator key must be 40 bytes"))?;
+            Ok(SecretKey::from_bytes(&arr)
+                .map_err(|e| anyhow::anyhow!("operator key: {e}"))?
+                .public_key())
+        }
+        (None, true) => Ok(devnet_operator_key().public_key()),
+        (None, false) => bail!("--operator-key is required unless --devnet"),
+    }
+}
+
+/// Refuses to run against a database created for another chain, rollup or operator.
+async fn check_meta(store: &Store, domain: &Domain, operator: &PublicKey) -> anyhow::Result<()> {
+    let expect = [
+        ("chain_id", domain.chain_id.to_string()),
+        (
+            "rollup_address",
+            format!("0x{}", hex::encode(domain.rollup)),
+        ),
+        ("operator_public_key", operator.to_hex()),
+    ];
+    for (k, v) in expect {
+        let stored = store.meta_init(k, &v).await?;
+        if stored != v {
+            bail!("the database belongs to another deployment: {k} is {stored}, this node has {v}");
+        }
+    }
+    Ok(())
+}
+
+pub fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+        ])
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    let domain = Domain {
+        chain_id: cfg.chain_id,
+        rollup: parse_address(&cfg.rollup_address)?,
+    };
+    let operator = operator_public_key(&cfg)?;
+    let store = Store::connect(&cfg.database_url, cfg.db_connections)
+        .await
+        .context("connecting to Postgres (DATABASE_URL)")?;
+    check_meta(&store, &domain, &operator).await?;
+    let recovered = crate::recovery::recover(&store, domain, operator).await?;
+    let durable_start = recovered.next_seq - 1;
+
+    let (commit_tx, commit_rx) = mpsc::channel(1024);
+    let durable_seq = Arc::new(AtomicU64::new(durable_start));
+    let (durable_tx, durable_rx) = watch::channel(durable_start);
+    let committer = tokio::spawn(
+        Committer {
+            store: store.clone(),
+            rx: commit_rx,
+            durable_seq: durable_seq.clone(),
+            durable_tx,
+        }
+        .run(),
+    );
+    let (writer, writer_thread) = writer::spawn(
+        WriterConfig {
+            block_interval: cfg.block_interval(),
+            batch_max_blocks: cfg.batch_max_blocks.max(1),
+            batch_max_age: Duration::from_secs(cfg.batch_max_secs.max(1)),
+            max_group: cfg.max_group.max(1),
+            queue_capacity: cfg.queue_capacity.max(1),
+        },
+        recovered,
+        commit_tx,
+        durable_rx,
+        durable_seq,
+    )?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let service = RollupService::new(
+        writer.clone(),
+        store.clone(),
+        domain,
+        ServiceConfig {
+            max_in_flight_per_stream: cfg.max_in_flight_per_stream,
+            enqueue_patience: Duration::from_millis(cfg.enqueue_patience_ms),
+            devnet: cfg.devnet,
+            faucet_max: cfg.faucet_max,
+        },
+        shutdown_rx.clone(),
+    );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<RollupServer<RollupService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(rollup_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    let grpc_listener = tokio::net::TcpListener::bind(cfg.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC on {}", cfg.grpc_addr))?;
+    let http_listener = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
+    tracing::info!(grpc = %grpc_listener.local_addr()?, http = %http_listener.local_addr()?, devnet = cfg.devnet, "listening");
+
+    let mut sd = shutdown_rx.clone();
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(20)))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(
+                RollupServer::new(service)
+                    .max_decoding_message_size(cfg.max_message_bytes)
+                    .max_encoding_message_size(64 * 1024),
+            )
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                async move {
+                    let _ = sd.wait_for(|s| *s).await;
+                },
+            ),
+    );
+    let mut sd = shutdown_rx.clone();
+    let http_router = router(HttpState {
+        writer: writer.clone(),
+        store: store.clone(),
+        prometheus,
+        ready: ready.clone(),
+    });
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, http_router)
+            .with_graceful_shutdown(async move {
+                let _ = sd.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    ready.store(true, Ordering::Release);
+
+    shutdown_signal().await;
+    tracing::info!("shutdown requested: no new work; answering what is in flight");
+    ready.store(false, Ordering::Release);
+    let _ = shutdown_tx.send(true);
+    health_reporter
+        .set_not_serving::<RollupServer<RollupService>>()
+        .await;
+    // Streams stop reading new requests at once; give in-flight receipts time to be answered.
+    let _ = tokio::time::timeout(Duration::from_secs(10), grpc).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    writer.shutdown();
+    drop(writer);
+    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    match committer.await {
+        Ok(r) => r?,
+        Err(e) => bail!("committer task failed: {e}"),
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

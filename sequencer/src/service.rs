@@ -1,0 +1,450 @@
+//! The rollup.v1 gRPC service.
+//!
+//! Every submission goes through three stages: decode and verify the signature (in parallel,
+//! on the rayon pool), enqueue to the single writer (in request order, so a stream's nonces
+//! arrive in order), then wait for the writer's verdict and, if accepted, for durability.
+//! On a stream the first and last stages run for up to `max_in_flight` requests at once while
+//! receipts still come back in request order.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use rollup_proto::v1 as pb;
+use rollup_proto::v1::rollup_server::Rollup;
+use state::account::{AccountIndex, Amount};
+use state::apply::VerifiedTx;
+use state::tx::Domain;
+use tokio::sync::{oneshot, watch};
+use tonic::{Request, Response, Status};
+
+use crate::convert::{
+    accepted_receipt, rejected_receipt, rejection_receipt, transaction_from_request,
+};
+use crate::store::{Store, TxRow};
+use crate::writer::{kind_label, unix_now, Command, EnqueueError, SubmitOutcome, WriterHandle};
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub max_in_flight_per_stream: usize,
+    /// How long a submission may wait for room in the writer queue before RESOURCE_EXHAUSTED.
+    pub enqueue_patience: Duration,
+    pub devnet: bool,
+    pub faucet_max: u64,
+}
+
+#[derive(Clone)]
+pub struct RollupService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: WriterHandle,
+    store: Store,
+    domain: Domain,
+    cfg: ServiceConfig,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A submission after stage one: either verified or already answered.
+enum Prepared {
+    Verified(Box<VerifiedTx>),
+    Answered(pb::Receipt),
+}
+
+/// A submission after stage two: waiting for the writer, or already answered.
+enum Enqueued {
+    Waiting(oneshot::Receiver<SubmitOutcome>, [u8; 32], Instant),
+    Answered(pb::Receipt),
+}
+
+impl RollupService {
+    pub fn new(
+        writer: WriterHandle,
+        store: Store,
+        domain: Domain,
+        cfg: ServiceConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        RollupService {
+            inner: Arc::new(Inner {
+                writer,
+                store,
+                domain,
+                cfg,
+                shutdown,
+            }),
+        }
+    }
+}
+
+impl Inner {
+    async fn prepare(&self, req: pb::SubmitRequest) -> Prepared {
+        let tx = match transaction_from_request(req) {
+            Ok(tx) => tx,
+            Err(e) => {
+                metrics::counter!("rollup_txs_rejected_total", "reason" => e.code()).increment(1);
+                return Prepared::Answered(rejected_receipt(None, e.code(), e.to_string()));
+            }
+        };
+        let (tx_out, rx) = oneshot::channel();
+        let keys = self.writer.keys.clone();
+        let domain = self.domain;
+        rayon::spawn(move || {
+            let _ = tx_out.send(VerifiedTx::verify(tx, &domain, |i| keys.get(i)));
+        });
+        match rx.await {
+            Ok(Ok(v)) => Prepared::Verified(Box::new(v)),
+            Ok(Err(r)) => {
+                metrics::counter!("rollup_txs_rejected_total", "reason" => r.code()).increment(1);
+                Prepared::Answered(rejection_receipt(tx.message_hash(&domain).0.to_bytes(), &r))
+            }
+            Err(_) => Prepared::Answered(rejected_receipt(
+                None,
+                "INTERNAL",
+                "verifier dropped the request".into(),
+            )),
+        }
+    }
+
+    async fn enqueue(&self, p: Prepared) -> Enqueued {
+        let v = match p {
+            Prepared::Answered(r) => return Enqueued::Answered(r),
+            Prepared::Verified(v) => v,
+        };
+        let id = v.id().0.to_bytes();
+        let (reply, rx) = oneshot::channel();
+        match self
+            .writer
+            .enqueue(Command::Submit { tx: v, reply }, self.cfg.enqueue_patience)
+            .await
+        {
+            Ok(()) => Enqueued::Waiting(rx, id, Instant::now()),
+            Err(EnqueueError::Full) => {
+                metrics::counter!("rollup_txs_rejected_total", "reason" => "RESOURCE_EXHAUSTED")
+                    .increment(1);
+                Enqueued::Answered(rejected_receipt(
+                    Some(id),
+                    "RESOURCE_EXHAUSTED",
+                    "the sequencer queue is full; retry shortly".into(),
+                ))
+            }
+            Err(EnqueueError::Closed) => Enqueued::Answered(rejected_receipt(
+                Some(id),
+                "UNAVAILABLE",
+                "the sequencer is shutting down".into(),
+            )),
+        }
+    }
+
+    async fn finish(&self, e: Enqueued) -> pb::Receipt {
+        let (rx, id, started) = match e {
+            Enqueued::Answered(r) => return r,
+            Enqueued::Waiting(rx, id, started) => (rx, id, started),
+        };
+        let outcome = match rx.await {
+            Ok(o) => o,
+            Err(_) => {
+                return rejected_receipt(Some(id), "UNAVAILABLE", "the sequencer stopped".into())
+            }
+        };
+        let receipt = match outcome {
+            SubmitOutcome::Rejected(r) => rejection_receipt(id, &r),
+            SubmitOutcome::Accepted { meta, durable }
+            | SubmitOutcome::Duplicate { meta, durable } => {
+                let duplicate = !matches!(durable, crate::writer::Durability::Group(_));
+                if !durable.wait().await {
+                    return rejected_receipt(
+                        Some(id),
+                        "UNAVAILABLE",
+                        "the sequencer could not make the transaction durable; it was not accepted"
+                            .into(),
+                    );
+                }
+                metrics::histogram!("rollup_receipt_latency_seconds", "kind" => kind_label(meta.kind))
+                    .record(started.elapsed().as_secs_f64());
+                accepted_receipt(&meta, duplicate)
+            }
+        };
+        receipt
+    }
+
+    async fn process(&self, req: pb::SubmitRequest) -> pb::Receipt {
+        let p = self.prepare(req).await;
+        let e = self.enqueue(p).await;
+        self.finish(e).await
+    }
+}
+
+fn row_receipt(row: &TxRow) -> pb::Receipt {
+    pb::Receipt {
+        tx_id: row.tx_id.to_vec(),
+        status: pb::TxStatus::Accepted as i32,
+        reason_code: String::new(),
+        message: String::new(),
+        block_number: row.block_number,
+        position: row.position,
+        finality: pb::Finality::Accepted as i32,
+        seq: row.seq,
+        account_index: row.account_index,
+        duplicate: false,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+type ReceiptStream = Pin<Box<dyn Stream<Item = Result<pb::Receipt, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Rollup for RollupService {
+    type PaymentStreamStream = ReceiptStream;
+    type WatchReceiptsStream = ReceiptStream;
+
+    async fn payment_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::SubmitRequest>>,
+    ) -> Result<Response<Self::PaymentStreamStream>, Status> {
+        let inbound = request.into_inner();
+        let n = self.inner.cfg.max_in_flight_per_stream.max(1);
+        let mut shutdown = self.inner.shutdown.clone();
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        // A malformed frame ends the stream with the decoder's status (INVALID_ARGUMENT,
+        // OUT_OF_RANGE for an oversized message); everything decodable gets a receipt.
+        let (i1, i2, i3) = (self.inner.clone(), self.inner.clone(), self.inner.clone());
+        let out = inbound
+            .take_until(stop)
+            .map(move |item| {
+                let inner = i1.clone();
+                async move {
+                    match item {
+                        Ok(req) => Ok(inner.prepare(req).await),
+                        Err(status) => Err(status),
+                    }
+                }
+            })
+            .buffered(n)
+            .then(move |p| {
+                let inner = i2.clone();
+                async move {
+                    match p {
+                        Ok(p) => Ok(inner.enqueue(p).await),
+                        Err(s) => Err(s),
+                    }
+                }
+            })
+            .map(move |e| {
+                let inner = i3.clone();
+                async move {
+                    match e {
+                        Ok(e) => Ok(inner.finish(e).await),
+                        Err(s) => Err(s),
+                    }
+                }
+            })
+            .buffered(n);
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn submit(
+        &self,
+        request: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        let req = request.into_inner();
+        // Undecodable input is an invalid argument of the call itself; rule violations are
+        // answered with a REJECTED receipt carrying the reason code.
+        if let Err(e) = transaction_from_request(req.clone()) {
+            metrics::counter!("rollup_txs_rejected_total", "reason" => e.code()).increment(1);
+            let mut status = Status::invalid_argument(format!("{}: {e}", e.code()));
+            if let Ok(v) = e.code().parse() {
+                status.metadata_mut().insert("reason-code", v);
+            }
+            return Err(status);
+        }
+        let receipt = self.inner.process(req).await;
+        match receipt.reason_code.as_str() {
+            "RESOURCE_EXHAUSTED" => Err(Status::resource_exhausted(format!(
+                "RESOURCE_EXHAUSTED: {}",
+                receipt.message
+            ))),
+            "UNAVAILABLE" => Err(Status::unavailable(receipt.message)),
+            _ => Ok(Response::new(receipt)),
+        }
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let index = request.into_inner().index;
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .enqueue(
+                Command::Account {
+                    index: AccountIndex(index),
+                    reply,
+                },
+                self.inner.cfg.enqueue_patience,
+            )
+            .await
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let acc = rx.await.map_err(internal)?;
+        let acc = acc.ok_or_else(|| {
+            Status::not_found(format!("UNKNOWN_ACCOUNT: account {index} does not exist"))
+        })?;
+        Ok(Response::new(pb::Account {
+            index,
+            public_key: acc.pubkey.to_bytes().to_vec(),
+            balance: acc.balance.get(),
+            nonce: acc.nonce.get(),
+        }))
+    }
+
+    async fn get_receipt(
+        &self,
+        request: Request<pb::GetReceiptRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        let id: [u8; 32] = request
+            .into_inner()
+            .tx_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument("MALFORMED: tx_id must be 32 bytes"))?;
+        let row = self.inner.store.get_tx(&id).await.map_err(internal)?;
+        let row = row.ok_or_else(|| {
+            Status::not_found("UNKNOWN_TRANSACTION: no accepted transaction has this id")
+        })?;
+        Ok(Response::new(row_receipt(&row)))
+    }
+
+    async fn watch_receipts(
+        &self,
+        request: Request<pb::WatchReceiptsRequest>,
+    ) -> Result<Response<Self::WatchReceiptsStream>, Status> {
+        let req = request.into_inner();
+        let inner = self.inner.clone();
+        let durable = inner.writer.durable.clone();
+        let start = req.from_seq.unwrap_or_else(|| *durable.borrow());
+        let account = req.account;
+        let shutdown = inner.shutdown.clone();
+        // Poll the durable log whenever the durable watermark moves: resumable from any seq,
+        // and it only ever shows receipts of durable transactions.
+        let stream = async_stream_receipts(inner.store.clone(), account, start, move || {
+            let mut durable = durable.clone();
+            let mut shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    r = durable.changed() => r.is_ok(),
+                    _ = shutdown.wait_for(|s| *s) => false,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_status(
+        &self,
+        _request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::Status>, Status> {
+        let head = self.inner.writer.head();
+        Ok(Response::new(pb::Status {
+            chain_id: self.inner.domain.chain_id,
+            rollup_address: self.inner.domain.rollup.to_vec(),
+            head_block: head.block,
+            head_state_root: head.root.to_bytes().to_vec(),
+            accepted_txs: head.accepted,
+            num_accounts: head.num_accounts,
+            devnet: self.inner.cfg.devnet,
+            next_deposit_seq: head.next_deposit_seq,
+            now: unix_now(),
+        }))
+    }
+
+    async fn faucet(
+        &self,
+        request: Request<pb::FaucetRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        if !self.inner.cfg.devnet {
+            return Err(Status::permission_denied(
+                "FAUCET_DISABLED: the faucet only runs on a --devnet node",
+            ));
+        }
+        let req = request.into_inner();
+        if req.amount == 0 || req.amount > self.inner.cfg.faucet_max {
+            return Err(Status::invalid_argument(format!(
+                "VALUE_OUT_OF_RANGE: faucet amount must be in 1..={}",
+                self.inner.cfg.faucet_max
+            )));
+        }
+        let amount = Amount::new(req.amount)
+            .ok_or_else(|| Status::invalid_argument("VALUE_OUT_OF_RANGE"))?;
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .enqueue(
+                Command::Faucet {
+                    to: AccountIndex(req.account),
+                    amount,
+                    reply,
+                },
+                self.inner.cfg.enqueue_patience,
+            )
+            .await
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let receipt = self
+            .inner
+            .finish(Enqueued::Waiting(rx, [0u8; 32], Instant::now()))
+            .await;
+        Ok(Response::new(receipt))
+    }
+}
+
+/// Streams durable receipts touching `account` with seq > `after`, waiting on `wake` between
+/// polls; ends when `wake` returns false.
+fn async_stream_receipts<W, Fut>(
+    store: Store,
+    account: u32,
+    after: u64,
+    wake: W,
+) -> impl Stream<Item = Result<pb::Receipt, Status>> + Send + 'static
+where
+    W: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    futures::stream::unfold(
+        (
+            store,
+            after,
+            std::collections::VecDeque::<pb::Receipt>::new(),
+            wake,
+            false,
+        ),
+        move |(store, mut cursor, mut buf, wake, mut done)| async move {
+            loop {
+                if let Some(r) = buf.pop_front() {
+                    return Some((Ok(r), (store, cursor, buf, wake, done)));
+                }
+                if done {
+                    return None;
+                }
+                match store.txs_for_account(account, cursor, 1000).await {
+                    Ok(rows) if !rows.is_empty() => {
+                        cursor = rows.last().map_or(cursor, |r| r.seq);
+                        buf.extend(rows.iter().map(row_receipt));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Some((Err(internal(e)), (store, cursor, buf, wake, true))),
+                }
+                if !wake().await {
+                    done = true;
+                }
+            }
+        },
+    )
+}

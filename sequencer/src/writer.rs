@@ -1,0 +1,690 @@
+//! The single writer: the only code that mutates the rollup state.
+//!
+//! It runs on its own OS thread and takes commands from a bounded queue in arrival order.
+//! Signatures were already checked in parallel (`VerifiedTx`), so applying a transaction costs
+//! microseconds. Accepted transactions are grouped and handed to the committer; the writer
+//! never waits for Postgres, it only hands over a receiver that fires once the group is durable.
+//! Blocks are sealed every `block_interval` (computing the root here, once per block), and
+//! batches by block count or age.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use state::account::{Account, AccountIndex, Amount, Timestamp};
+use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
+use state::crypto::schnorr::PublicKey;
+use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
+use state::tx::{Deposit, Transaction, TxKind};
+use state::Digest;
+use tokio::sync::{oneshot, watch};
+
+use crate::store::{BatchRow, BlockRow, SealedBatch, TxRow, WriteItem};
+
+/// Registered public keys by account index, readable concurrently by the verifiers.
+/// Keys never change once registered, so a reader can never see a stale key, only a missing
+/// one (an account registered a moment later), which reads as `UNKNOWN_ACCOUNT`.
+#[derive(Default)]
+pub struct KeyDirectory {
+    keys: RwLock<Vec<PublicKey>>,
+}
+
+impl KeyDirectory {
+    pub fn get(&self, index: AccountIndex) -> Option<PublicKey> {
+        self.keys.read().ok()?.get(index.0 as usize).copied()
+    }
+
+    fn push(&self, key: PublicKey) {
+        if let Ok(mut k) = self.keys.write() {
+            k.push(key);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.read().map(|k| k.len()).unwrap_or(0)
+    }
+}
+
+/// Where an accepted transaction sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcceptedMeta {
+    pub tx_id: [u8; 32],
+    pub kind: TxKind,
+    pub seq: u64,
+    pub block_number: u64,
+    pub position: u32,
+    pub account_index: Option<u32>,
+}
+
+/// How the caller learns that an accepted transaction is durable.
+#[derive(Debug)]
+pub enum Durability {
+    /// Already durable.
+    Now,
+    /// Fires once the commit group holding the transaction is in Postgres.
+    Group(oneshot::Receiver<()>),
+    /// A resubmission of a transaction still in flight: wait for the durable watermark.
+    Watermark(watch::Receiver<u64>, u64),
+}
+
+impl Durability {
+    /// Resolves once durable; `false` if the committer is gone (the node is failing).
+    pub async fn wait(self) -> bool {
+        match self {
+            Durability::Now => true,
+            Durability::Group(rx) => rx.await.is_ok(),
+            Durability::Watermark(mut rx, seq) => rx.wait_for(|d| *d >= seq).await.is_ok(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum SubmitOutcome {
+    Accepted {
+        meta: AcceptedMeta,
+        durable: Durability,
+    },
+    Duplicate {
+        meta: AcceptedMeta,
+        durable: Durability,
+    },
+    Rejected(Rejection),
+}
+
+/// Public head information, updated at every block seal.
+#[derive(Clone, Debug, Default)]
+pub struct Head {
+    pub block: u64,
+    pub root: Digest,
+    pub accepted: u64,
+    pub num_accounts: u64,
+    pub next_deposit_seq: u64,
+    pub batch: u64,
+}
+
+pub enum Command {
+    Submit {
+        tx: Box<VerifiedTx>,
+        reply: oneshot::Sender<SubmitOutcome>,
+    },
+    /// Devnet faucet: credit `to` through an ordinary L2 deposit.
+    Faucet {
+        to: AccountIndex,
+        amount: Amount,
+        reply: oneshot::Sender<SubmitOutcome>,
+    },
+    Account {
+        index: AccountIndex,
+        reply: oneshot::Sender<Option<Account>>,
+    },
+    /// Flush, seal the open block and stop (graceful shutdown).
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnqueueError {
+    #[error("the sequencer queue is full")]
+    Full,
+    #[error("the sequencer is shutting down")]
+    Closed,
+}
+
+/// Cheap, cloneable handle used by the gRPC and HTTP handlers.
+#[derive(Clone)]
+pub struct WriterHandle {
+    queue: mpsc::SyncSender<Command>,
+    depth: Arc<AtomicUsize>,
+    pub keys: Arc<KeyDirectory>,
+    pub head: Arc<Mutex<Head>>,
+    pub durable: watch::Receiver<u64>,
+}
+
+impl WriterHandle {
+    /// Asks the writer to flush and stop; it finishes what is queued ahead of this.
+    pub fn shutdown(&self) {
+        let _ = self.queue.send(Command::Shutdown);
+    }
+
+    /// Enqueues without blocking the async runtime: retries for up to `patience` while the
+    /// queue is full, then reports `Full` (mapped to RESOURCE_EXHAUSTED by the API).
+    pub async fn enqueue(&self, mut cmd: Command, patience: Duration) -> Result<(), EnqueueError> {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.queue.try_send(cmd) {
+                Ok(()) => {
+                    let d = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
+                    metrics::gauge!("rollup_writer_queue_depth").set(d as f64);
+                    return Ok(());
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(EnqueueError::Closed),
+                Err(mpsc::TrySendError::Full(c)) => {
+                    if Instant::now() >= deadline {
+                        return Err(EnqueueError::Full);
+                    }
+                    cmd = c;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+
+    pub fn head(&self) -> Head {
+        self.head.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    pub block_interval: Duration,
+    pub batch_max_blocks: u64,
+    pub batch_max_age: Duration,
+    /// Upper bound on transactions per commit group.
+    pub max_group: usize,
+    pub queue_capacity: usize,
+}
+
+/// What the committer receives: rows to persist and who to tell when they are durable.
+pub struct CommitJob {
+    pub item: WriteItem,
+    pub waiters: Vec<oneshot::Sender<()>>,
+    /// Highest transaction seq in this job, if any.
+    pub last_seq: Option<u64>,
+}
+
+struct OpenBlock {
+    number: u64,
+    first_seq: u64,
+    time: u64,
+    txs: u32,
+    /// When the first transaction arrived (blocks are only sealed when non-empty).
+    opened: Option<Instant>,
+}
+
+struct OpenBatch {
+    number: u64,
+    first_block: u64,
+    last_block: Option<u64>,
+    first_seq: u64,
+    old_root: Digest,
+    first_deposit_seq: u64,
+    pubdata: Vec<u8>,
+    pubdata_c: PubdataCommitment,
+    withdrawals_c: WithdrawalsCommitment,
+    withdrawals: Vec<serde_json::Value>,
+    block_times: Vec<(u64, u64)>,
+    tx_count: u32,
+    opened: Instant,
+}
+
+/// Everything recovery rebuilt, handed to the writer thread.
+pub struct Recovered {
+    pub state: State,
+    pub known: HashMap<[u8; 32], AcceptedMeta>,
+    pub next_seq: u64,
+    pub next_block: u64,
+    pub batch_number: u64,
+    pub batch_first_block: u64,
+    pub batch_first_seq: u64,
+    pub batch_old_root: Digest,
+    pub batch_first_deposit_seq: u64,
+    /// Effects of transactions already in the open batch, in order (to rebuild pubdata).
+    pub open_batch_effects: Vec<(u64, Effects)>,
+    pub open_batch_block_times: Vec<(u64, u64)>,
+    pub head: Head,
+}
+
+pub struct Writer {
+    cfg: WriterConfig,
+    state: State,
+    known: HashMap<[u8; 32], AcceptedMeta>,
+    next_seq: u64,
+    block: OpenBlock,
+    batch: OpenBatch,
+    group: Vec<TxRow>,
+    group_waiters: Vec<oneshot::Sender<()>>,
+    out: tokio::sync::mpsc::Sender<CommitJob>,
+    keys: Arc<KeyDirectory>,
+    head: Arc<Mutex<Head>>,
+    depth: Arc<AtomicUsize>,
+    durable_watch: watch::Receiver<u64>,
+    durable_seq: Arc<AtomicU64>,
+    stop_requested: bool,
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Spawns the writer thread; returns its handle and the thread's join handle.
+pub fn spawn(
+    cfg: WriterConfig,
+    rec: Recovered,
+    out: tokio::sync::mpsc::Sender<CommitJob>,
+    durable_watch: watch::Receiver<u64>,
+    durable_seq: Arc<AtomicU64>,
+) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
+    let keys = Arc::new(KeyDirectory::default());
+    for a in rec.state.accounts() {
+        keys.push(a.pubkey);
+    }
+    let head = Arc::new(Mutex::new(rec.head.clone()));
+    let depth = Arc::new(AtomicUsize::new(0));
+    let handle = WriterHandle {
+        queue: tx,
+        depth: depth.clone(),
+        keys: keys.clone(),
+        head: head.clone(),
+        durable: durable_watch.clone(),
+    };
+    let mut batch = OpenBatch {
+        number: rec.batch_number,
+        first_block: rec.batch_first_block,
+        last_block: None,
+        first_seq: rec.batch_first_seq,
+        old_root: rec.batch_old_root,
+        first_deposit_seq: rec.batch_first_deposit_seq,
+        pubdata: Vec::new(),
+        pubdata_c: PubdataCommitment::new(),
+        withdrawals_c: WithdrawalsCommitment::new(),
+        withdrawals: Vec::new(),
+        block_times: rec.open_batch_block_times.clone(),
+        tx_count: 0,
+        opened: Instant::now(),
+    };
+    for (_, fx) in &rec.open_batch_effects {
+        absorb(&mut batch, fx);
+    }
+    if let Some((b, _)) = rec.open_batch_block_times.last() {
+        batch.last_block = Some(*b);
+    }
+    let writer = Writer {
+        block: OpenBlock {
+            number: rec.next_block,
+            first_seq: rec.next_seq,
+            time: unix_now(),
+            txs: 0,
+            opened: None,
+        },
+        batch,
+        cfg,
+        state: rec.state,
+        known: rec.known,
+        next_seq: rec.next_seq,
+        group: Vec::new(),
+        group_waiters: Vec::new(),
+        out,
+        keys,
+        head,
+        depth,
+        durable_watch,
+        durable_seq,
+        stop_requested: false,
+    };
+    let join = std::thread::Builder::new()
+        .name("sequencer-writer".into())
+        .spawn(move || writer.run(rx))?;
+    Ok((handle, join))
+}
+
+/// Adds a transaction's effects to the open batch's pubdata and commitments.
+fn absorb(batch: &mut OpenBatch, fx: &Effects) {
+    batch.pubdata.extend_from_slice(&fx.pubdata.to_bytes());
+    batch.pubdata_c.absorb(&fx.pubdata);
+    if let Some(w) = &fx.withdrawal {
+        batch.withdrawals_c.absorb(w);
+        batch.withdrawals.push(serde_json::json!({
+            "from": w.from.0,
+            "to_l1": format!("{}", w.to_l1),
+            "amount": w.amount.get(),
+        }));
+    }
+    batch.tx_count += 1;
+}
+
+/// The database row for an accepted transaction.
+pub fn tx_row(
+    tx: &Transaction,
+    fx: &Effects,
+    seq: u64,
+    block: u64,
+    position: u32,
+    time: u64,
+) -> TxRow {
+    let (sender, recipient) = match tx {
+        Transaction::Transfer(t) => (Some(t.from.0), Some(t.to.0)),
+        Transaction::Withdraw(w) => (Some(w.from.0), None),
+        Transaction::Deposit(d) => (None, Some(d.to.0)),
+        Transaction::Register(_) => (None, None),
+    };
+    TxRow {
+        seq,
+        tx_id: fx.id.0.to_bytes(),
+        kind: tx.kind() as i16,
+        sender,
+        recipient,
+        account_index: fx.registered.map(|i| i.0),
+        raw: tx.encode(),
+        block_number: block,
+        position,
+        block_time: time,
+    }
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Command>) {
+        tracing::info!(
+            block = self.block.number,
+            seq = self.next_seq,
+            "writer started"
+        );
+        loop {
+            // Wait until the open block's deadline (or idle-poll when the block is empty).
+            let timeout = match self.block.opened {
+                Some(t) => (t + self.cfg.block_interval).saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(100),
+            };
+            match rx.recv_timeout(timeout) {
+                Ok(Command::Shutdown) => {
+                    self.flush_group();
+                    self.seal_block();
+                    tracing::info!("writer stopped");
+                    return;
+                }
+                Ok(cmd) => {
+                    self.handle(cmd);
+                    // Drain whatever else is queued before flushing: this is the group commit.
+                    while self.group.len() < self.cfg.max_group {
+                        match rx.try_recv() {
+                            Ok(cmd) => self.handle(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                    self.flush_group();
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Shutdown: everything accepted is flushed and the open block sealed.
+                    self.flush_group();
+                    self.seal_block();
+                    tracing::info!("writer stopped");
+                    return;
+                }
+            }
+            if self.stop_requested {
+                self.flush_group();
+                self.seal_block();
+                tracing::info!("writer stopped");
+                return;
+            }
+            if let Some(t) = self.block.opened {
+                if t.elapsed() >= self.cfg.block_interval {
+                    self.seal_block();
+                }
+            }
+            self.maybe_seal_batch();
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        let d = self.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        metrics::gauge!("rollup_writer_queue_depth").set(d as f64);
+        match cmd {
+            Command::Submit { tx, reply } => {
+                let out = self.submit(*tx);
+                let _ = reply.send(out);
+            }
+            Command::Faucet { to, amount, reply } => {
+                let deposit = Transaction::Deposit(Deposit {
+                    seq: self.state.next_deposit_seq(),
+                    to,
+                    amount,
+                });
+                let out = match VerifiedTx::verify(deposit, self.state.domain(), |_| None) {
+                    Ok(v) => self.submit(v),
+                    Err(r) => SubmitOutcome::Rejected(r),
+                };
+                let _ = reply.send(out);
+            }
+            Command::Account { index, reply } => {
+                let _ = reply.send(self.state.account(index).cloned());
+            }
+            // Only reached when queued behind other commands in a drain; stop at the next turn.
+            Command::Shutdown => self.stop_requested = true,
+        }
+    }
+
+    fn submit(&mut self, tx: VerifiedTx) -> SubmitOutcome {
+        let id = tx.id().0.to_bytes();
+        if let Some(meta) = self.known.get(&id) {
+            let durable = if meta.seq <= self.durable_seq.load(Ordering::Acquire) {
+                Durability::Now
+            } else {
+                Durability::Watermark(self.durable_watch.clone(), meta.seq)
+            };
+            return SubmitOutcome::Duplicate {
+                meta: *meta,
+                durable,
+            };
+        }
+        if self.block.opened.is_none() {
+            // The block's time is taken when its first transaction arrives, so an idle node
+            // never judges `valid_until` against a stale clock.
+            self.block.opened = Some(Instant::now());
+            self.block.time = unix_now().max(self.block.time);
+        }
+        let ctx = BlockContext {
+            timestamp: Timestamp::new(self.block.time).unwrap_or(Timestamp::MAX),
+        };
+        let raw_tx = *tx.tx();
+        match self.state.apply_verified(tx, &ctx) {
+            Err(r) => {
+                if self.block.txs == 0 {
+                    self.block.opened = None;
+                }
+                metrics::counter!("rollup_txs_rejected_total", "reason" => r.code()).increment(1);
+                SubmitOutcome::Rejected(r)
+            }
+            Ok(fx) => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let position = self.block.txs;
+                self.block.txs += 1;
+                if let (Transaction::Register(r), Some(_)) = (&raw_tx, fx.registered) {
+                    self.keys.push(r.pubkey);
+                }
+                let row = tx_row(
+                    &raw_tx,
+                    &fx,
+                    seq,
+                    self.block.number,
+                    position,
+                    self.block.time,
+                );
+                absorb(&mut self.batch, &fx);
+                self.batch.last_block = Some(self.block.number);
+                let meta = AcceptedMeta {
+                    tx_id: id,
+                    kind: raw_tx.kind(),
+                    seq,
+                    block_number: self.block.number,
+                    position,
+                    account_index: fx.registered.map(|i| i.0),
+                };
+                self.known.insert(id, meta);
+                self.group.push(row);
+                let (tx, rx) = oneshot::channel();
+                self.group_waiters.push(tx);
+                metrics::counter!("rollup_txs_accepted_total", "kind" => kind_label(raw_tx.kind()))
+                    .increment(1);
+                SubmitOutcome::Accepted {
+                    meta,
+                    durable: Durability::Group(rx),
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, job: CommitJob) {
+        // A full commit queue blocks the writer, which fills the writer queue, which turns into
+        // RESOURCE_EXHAUSTED for clients: memory stays bounded end to end.
+        if self.out.blocking_send(job).is_err() {
+            tracing::error!("committer is gone; the node cannot make transactions durable");
+        }
+    }
+
+    fn flush_group(&mut self) {
+        if self.group.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.group);
+        let waiters = std::mem::take(&mut self.group_waiters);
+        let last_seq = rows.last().map(|r| r.seq);
+        self.send(CommitJob {
+            item: WriteItem::Txs(rows),
+            waiters,
+            last_seq,
+        });
+    }
+
+    fn seal_block(&mut self) {
+        if self.block.txs == 0 {
+            return;
+        }
+        self.flush_group();
+        let started = Instant::now();
+        let root = self.state.root();
+        metrics::histogram!("rollup_block_root_seconds").record(started.elapsed().as_secs_f64());
+        let row = BlockRow {
+            number: self.block.number,
+            state_root: root,
+            first_seq: self.block.first_seq,
+            tx_count: self.block.txs,
+            block_time: self.block.time,
+        };
+        self.batch
+            .block_times
+            .push((self.block.number, self.block.time));
+        self.send(CommitJob {
+            item: WriteItem::Block(row),
+            waiters: Vec::new(),
+            last_seq: None,
+        });
+        metrics::gauge!("rollup_block_height").set(self.block.number as f64);
+        if let Ok(mut h) = self.head.lock() {
+            h.block = self.block.number;
+            h.root = root;
+            h.accepted = self.next_seq - 1;
+            h.num_accounts = self.state.num_accounts();
+            h.next_deposit_seq = self.state.next_deposit_seq();
+        }
+        self.block = OpenBlock {
+            number: self.block.number + 1,
+            first_seq: self.next_seq,
+            time: unix_now().max(self.block.time),
+            txs: 0,
+            opened: None,
+        };
+        debug_assert_eq!(self.keys.len() as u64, self.state.num_accounts());
+    }
+
+    fn maybe_seal_batch(&mut self) {
+        let Some(last_block) = self.batch.last_block else {
+            self.batch.opened = Instant::now();
+            return;
+        };
+        // Only whole sealed blocks go into a batch.
+        if last_block >= self.block.number {
+            return;
+        }
+        let blocks = last_block + 1 - self.batch.first_block;
+        if blocks < self.cfg.batch_max_blocks
+            && self.batch.opened.elapsed() < self.cfg.batch_max_age
+        {
+            return;
+        }
+        let new_root = self.state.root();
+        let row = BatchRow {
+            number: self.batch.number,
+            first_block: self.batch.first_block,
+            last_block,
+            first_seq: self.batch.first_seq,
+            last_seq: self.batch.first_seq + u64::from(self.batch.tx_count) - 1,
+            old_root: self.batch.old_root,
+            new_root,
+            pubdata_commitment: self.batch.pubdata_c.digest(),
+            withdrawals_commitment: self.batch.withdrawals_c.digest(),
+            first_deposit_seq: self.batch.first_deposit_seq,
+            next_deposit_seq: self.state.next_deposit_seq(),
+            tx_count: self.batch.tx_count,
+            status: "sealed".into(),
+        };
+        let witness = batch_witness(&row, &self.batch);
+        let pubdata = std::mem::take(&mut self.batch.pubdata);
+        tracing::info!(
+            batch = row.number,
+            blocks,
+            txs = row.tx_count,
+            "batch sealed"
+        );
+        metrics::gauge!("rollup_batch_height").set(row.number as f64);
+        if let Ok(mut h) = self.head.lock() {
+            h.batch = row.number;
+        }
+        let next = OpenBatch {
+            number: row.number + 1,
+            first_block: last_block + 1,
+            last_block: None,
+            first_seq: row.last_seq + 1,
+            old_root: new_root,
+            first_deposit_seq: row.next_deposit_seq,
+            pubdata: Vec::new(),
+            pubdata_c: PubdataCommitment::new(),
+            withdrawals_c: WithdrawalsCommitment::new(),
+            withdrawals: Vec::new(),
+            block_times: Vec::new(),
+            tx_count: 0,
+            opened: Instant::now(),
+        };
+        self.batch = next;
+        self.send(CommitJob {
+            item: WriteItem::Batch(Box::new(SealedBatch {
+                row,
+                pubdata,
+                witness,
+            })),
+            waiters: Vec::new(),
+            last_seq: None,
+        });
+    }
+}
+
+/// The prover's view of a batch besides its transactions (which live in `transactions`).
+fn batch_witness(row: &BatchRow, batch: &OpenBatch) -> serde_json::Value {
+    serde_json::json!({
+        "version": 1,
+        "batch": row.number,
+        "blocks": [row.first_block, row.last_block],
+        "block_times": batch.block_times,
+        "seqs": [row.first_seq, row.last_seq],
+        "old_root": row.old_root,
+        "new_root": row.new_root,
+        "pubdata_commitment": row.pubdata_commitment,
+        "withdrawals_commitment": row.withdrawals_commitment,
+        "deposits": [row.first_deposit_seq, row.next_deposit_seq],
+        "withdrawals": batch.withdrawals,
+    })
+}
+
+pub fn kind_label(kind: TxKind) -> &'static str {
+    match kind {
+        TxKind::Register => "register",
+        TxKind::Transfer => "transfer",
+        TxKind::Withdraw => "withdraw",
+        TxKind::Deposit => "deposit",
+    }
+}
