@@ -65,14 +65,21 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same request later can succeed: back-pressure or a node that is
-    /// momentarily unavailable. A rejection for any other reason is final.
+    /// Whether retrying the same request later can succeed: back-pressure, a node that is
+    /// momentarily unavailable, or a call cut off before its answer arrived. Resubmitting a
+    /// signed transaction is always safe: the node answers one it already accepted with its
+    /// original receipt. A rejection for any other reason is final.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Rpc(status) => matches!(
                 status.code(),
-                tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                tonic::Code::ResourceExhausted
+                    | tonic::Code::Unavailable
+                    | tonic::Code::Cancelled
+                    | tonic::Code::Aborted
+                    | tonic::Code::DeadlineExceeded
             ),
+            Error::StreamClosed => true,
             Error::Rejected { code, .. } => code == RESOURCE_EXHAUSTED,
             _ => false,
         }

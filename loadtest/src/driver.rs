@@ -40,6 +40,10 @@ const MAX_CATCH_UP: Duration = Duration::from_millis(20);
 /// The reason code of a transfer whose nonce is not the account's next one.
 const BAD_NONCE: &str = "BAD_NONCE";
 
+/// Reason code of a transfer the node could not take because it is stopping: not applied, so
+/// it is set aside and resent like back-pressure.
+const UNAVAILABLE: &str = "UNAVAILABLE";
+
 /// Reason code counted for a receipt the SDK could not read.
 const INVALID_RECEIPT: &str = "INVALID_RECEIPT";
 
@@ -82,7 +86,7 @@ pub struct StreamStats {
     pub latency_us: Histogram<u64>,
     /// Requests written to the stream, resends included.
     pub sent: u64,
-    /// `RESOURCE_EXHAUSTED` answers (each one resent later).
+    /// `RESOURCE_EXHAUSTED` (or `UNAVAILABLE`) answers, each one resent later.
     pub backpressure: u64,
     pub reconnects: u64,
     /// In flight when the drain timed out or the stream broke after the end.
@@ -174,8 +178,7 @@ pub async fn drive(
         } else {
             failures + 1
         };
-        let retryable = e.is_retryable() || matches!(e, Error::StreamClosed);
-        if !retryable || failures > MAX_RECONNECTS {
+        if !e.is_retryable() || failures > MAX_RECONNECTS {
             driver.stats.error = Some(format!("stream {id}: {e}"));
             break;
         }
@@ -228,6 +231,17 @@ impl Driver<'_> {
         loop {
             let now = Instant::now();
             if !self.stopping && (now >= self.timeline.stop_at || self.stop.is_cancelled()) {
+                self.begin_stop(now);
+            }
+            if !self.stopping
+                && self.next == self.txs.len()
+                && self.retry.is_empty()
+                && self.in_flight.is_empty()
+            {
+                // Everything was sent and answered: the supply ran out before the time did.
+                tracing::warn!("stream {}: the pre-signed supply ran out", self.id);
+                self.stats.exhausted = true;
+                self.stop.cancel();
                 self.begin_stop(now);
             }
             if self.stopping && (self.in_flight.is_empty() || now >= self.drain_deadline) {
@@ -296,11 +310,6 @@ impl Driver<'_> {
         if let Some(pacer) = &mut self.pacer {
             pacer.advance(now);
         }
-        if self.next == self.txs.len() && self.retry.is_empty() && !self.stats.exhausted {
-            tracing::warn!("stream {}: the pre-signed supply ran out", self.id);
-            self.stats.exhausted = true;
-            self.stop.cancel();
-        }
     }
 
     fn on_receipt(&mut self, receipt: Receipt) -> Result<(), Error> {
@@ -325,7 +334,9 @@ impl Driver<'_> {
                     self.record_latency(first_sent);
                 }
             }
-            Outcome::Rejected { reason_code, .. } if reason_code == RESOURCE_EXHAUSTED => {
+            Outcome::Rejected { reason_code, .. }
+                if reason_code == RESOURCE_EXHAUSTED || reason_code == UNAVAILABLE =>
+            {
                 self.stats.backpressure += 1;
                 self.live.backpressure.fetch_add(1, Ordering::Relaxed);
                 self.set_aside(index, first_sent);
@@ -438,6 +449,137 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::Agent;
+    use crate::plan::{self, Shape};
+    use crate::stub_node::{self, Trouble, STUB_DOMAIN};
+    use indicatif::ProgressBar;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use rollup_client::{Amount, SecretKey, Timestamp};
+    use std::sync::Arc;
+
+    /// Runs `agents` agents with `per_agent` transfers each over `streams` streams against
+    /// the node at `endpoint` until the supply runs out.
+    async fn run_until_exhausted(
+        endpoint: &str,
+        agents: u32,
+        streams: usize,
+        per_agent: u64,
+    ) -> Vec<StreamStats> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let agents: Vec<Agent> = (1..=agents)
+            .map(|i| Agent {
+                key: SecretKey::random(&mut rng),
+                index: AccountIndex(i),
+            })
+            .collect();
+        let shape = Shape {
+            per_agent,
+            max_amount: 10,
+            fee: Amount::ZERO,
+            valid_until: Timestamp::new(2_000_000_000).unwrap(),
+            seed: 1,
+        };
+        let plans = plan::presign(
+            &agents,
+            streams,
+            shape,
+            &STUB_DOMAIN,
+            &ProgressBar::hidden(),
+        );
+        let start = Instant::now();
+        let timeline = Timeline {
+            start,
+            measure_from: start,
+            stop_at: start + Duration::from_secs(60),
+        };
+        let settings = Settings {
+            window: 32,
+            rate: None,
+            drain_timeout: Duration::from_secs(10),
+        };
+        let live = Arc::new(Live::default());
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        for (id, txs) in plans.into_iter().enumerate() {
+            let client = Client::connect(endpoint).await.unwrap();
+            let (live, stop) = (live.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                drive(id, client, txs, settings, timeline, &live, stop).await
+            }));
+        }
+        let mut stats = Vec::new();
+        for task in tasks {
+            stats.push(task.await.unwrap());
+        }
+        stats
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn back_pressure_is_resent_in_nonce_order_until_everything_is_accepted() {
+        let trouble = Trouble {
+            refuse_every: Some(13),
+            ..Trouble::default()
+        };
+        let (endpoint, ledger) = stub_node::start(trouble).await;
+        let stats = run_until_exhausted(&endpoint, 20, 1, 30).await;
+        let s = &stats[0];
+        assert_eq!(s.accepted, 20 * 30);
+        assert!(s.backpressure > 0);
+        assert!(
+            s.rejected.is_empty(),
+            "no rejection counted: {:?}",
+            s.rejected
+        );
+        assert!(s.error.is_none() && s.exhausted);
+        assert_eq!((s.abandoned, s.unanswered, s.mismatched), (0, 0, 0));
+        assert_eq!(s.latency_us.len(), s.accepted);
+        let ledger = ledger.lock().unwrap();
+        assert_eq!(ledger.accepted.len(), 20 * 30);
+        assert!(ledger.nonces.values().all(|&n| n == 30));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streams_stop_together_and_count_each_accepted_transfer_once() {
+        let trouble = Trouble {
+            refuse_every: Some(7),
+            ..Trouble::default()
+        };
+        let (endpoint, ledger) = stub_node::start(trouble).await;
+        let stats = run_until_exhausted(&endpoint, 20, 3, 30).await;
+        // The first stream to run out stops the others (the load would no longer be the one
+        // asked for); whatever they had set aside is reported, never counted as a rejection.
+        assert!(stats.iter().any(|s| s.exhausted));
+        let accepted: u64 = stats.iter().map(|s| s.accepted).sum();
+        assert_eq!(accepted, ledger.lock().unwrap().accepted.len() as u64);
+        for s in &stats {
+            assert!(
+                s.rejected.is_empty(),
+                "no rejection counted: {:?}",
+                s.rejected
+            );
+            assert!(s.error.is_none());
+            assert_eq!((s.unanswered, s.mismatched, s.duplicates), (0, 0, 0));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_call_is_resumed_on_a_new_one_without_double_counting() {
+        let trouble = Trouble {
+            break_first_call_after: Some(50),
+            ..Trouble::default()
+        };
+        let (endpoint, ledger) = stub_node::start(trouble).await;
+        let stats = run_until_exhausted(&endpoint, 10, 1, 20).await;
+        let s = &stats[0];
+        assert!(s.error.is_none(), "{:?}", s.error);
+        assert_eq!(s.reconnects, 1);
+        assert_eq!(s.accepted, 200);
+        // Applied by the broken call but never answered: answered again as duplicates.
+        assert_eq!(s.duplicates, 4);
+        assert!(s.rejected.is_empty(), "{:?}", s.rejected);
+        assert_eq!(ledger.lock().unwrap().accepted.len(), 200);
+    }
 
     #[test]
     fn pacer_spaces_sends_and_limits_catch_up() {

@@ -10,6 +10,8 @@ mod driver;
 mod plan;
 mod progress;
 mod report;
+#[cfg(test)]
+mod stub_node;
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
