@@ -55,11 +55,16 @@ pub enum Error {
 impl Error {
     /// The machine-readable reason: the rejection's reason code, or `RESOURCE_EXHAUSTED` for
     /// gRPC back-pressure. `None` for transport and protocol errors.
+    ///
+    /// For a gRPC status, the node's code is read from the `reason-code` metadata or from a
+    /// message of the form `CODE: detail`.
     pub fn reason_code(&self) -> Option<&str> {
         match self {
             Error::Rejected { code, .. } => Some(code),
-            Error::Rpc(status) if status.code() == tonic::Code::ResourceExhausted => {
-                Some(RESOURCE_EXHAUSTED)
+            Error::Rpc(status) => {
+                status_reason_code(status)
+                    .or((status.code() == tonic::Code::ResourceExhausted)
+                        .then_some(RESOURCE_EXHAUSTED))
             }
             _ => None,
         }
@@ -93,8 +98,53 @@ impl Error {
     }
 }
 
+/// The node's reason code carried by a status, if any.
+fn status_reason_code(status: &tonic::Status) -> Option<&str> {
+    if let Some(code) = status
+        .metadata()
+        .get("reason-code")
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(code);
+    }
+    let (head, _) = status.message().split_once(':')?;
+    let is_code = !head.is_empty()
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    is_code.then_some(head)
+}
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         Error::Rpc(Box::new(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_read_from_statuses() {
+        let err = Error::from(tonic::Status::invalid_argument(
+            "VALUE_OUT_OF_RANGE: faucet amount must be in 1..=10",
+        ));
+        assert_eq!(err.reason_code(), Some("VALUE_OUT_OF_RANGE"));
+        assert!(!err.is_retryable());
+
+        let mut status = tonic::Status::invalid_argument("bad");
+        status
+            .metadata_mut()
+            .insert("reason-code", "MALFORMED".parse().unwrap());
+        assert_eq!(Error::from(status).reason_code(), Some("MALFORMED"));
+
+        let busy = Error::from(tonic::Status::resource_exhausted("queue full; retry"));
+        assert_eq!(busy.reason_code(), Some(RESOURCE_EXHAUSTED));
+        assert!(busy.is_retryable());
+        assert_eq!(
+            Error::from(tonic::Status::internal("oops: no code")).reason_code(),
+            None
+        );
     }
 }

@@ -127,3 +127,78 @@ fn an_unreachable_node_is_a_one_line_error() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// Against a real node when `ROLLUP_E2E_ENDPOINT` names a `--devnet` node (see tests/node.rs).
+#[test]
+fn wallet_flow_against_a_node() {
+    let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") else {
+        eprintln!("ROLLUP_E2E_ENDPOINT is not set: skipping the end-to-end test");
+        return;
+    };
+    let node = |args: &[&str]| {
+        let mut cmd = rollup();
+        cmd.env("ROLLUP_ENDPOINT", &endpoint).args(args);
+        cmd
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let (a_path, b_path) = (a.to_str().unwrap(), b.to_str().unwrap());
+    for path in [a_path, b_path] {
+        stdout(&mut node(&["keygen", "--out", path]));
+        stdout(&mut node(&["register", "--key", path]));
+        let stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(stored["account_index"].as_u64().is_some(), "{stored}");
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the rewritten key file stays private");
+    }
+    let index = |path: &str| -> String {
+        let stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        stored["account_index"].to_string()
+    };
+    let (ia, ib) = (index(a_path), index(b_path));
+
+    let err = stderr_failure(&mut node(&["register", "--key", a_path]), 1);
+    assert!(err.contains("already registered"), "{err}");
+
+    stdout(&mut node(&["faucet", "--account", &ia, "--amount", "500"]));
+    let paid = stdout(&mut node(&[
+        "--json", "pay", "--key", a_path, "--to", &ib, "--amount", "120", "--fee", "1",
+    ]));
+    let receipt: serde_json::Value = serde_json::from_str(paid.trim()).unwrap();
+    assert_eq!(receipt["status"], "accepted");
+
+    let balance = stdout(&mut node(&["--json", "balance", "--key", a_path]));
+    let balance: serde_json::Value = serde_json::from_str(balance.trim()).unwrap();
+    assert_eq!(
+        (balance["balance"].as_u64(), balance["nonce"].as_u64()),
+        (Some(379), Some(1))
+    );
+    let text = stdout(&mut node(&["balance", "--account", &ib]));
+    assert!(text.contains("balance 120"), "{text}");
+
+    // A rejection: exit status 3 and the reason code on one line.
+    let err = stderr_failure(
+        &mut node(&["pay", "--key", a_path, "--to", &ib, "--amount", "100000"]),
+        3,
+    );
+    assert!(
+        err.starts_with("error: rejected: INSUFFICIENT_BALANCE"),
+        "{err}"
+    );
+    let err = stderr_failure(
+        &mut node(&[
+            "pay", "--key", a_path, "--to", &ib, "--amount", "1", "--nonce", "0",
+        ]),
+        3,
+    );
+    assert!(err.starts_with("error: rejected: BAD_NONCE"), "{err}");
+
+    let tx_id = receipt["tx_id"].as_str().unwrap();
+    let shown = stdout(&mut node(&["receipt", tx_id]));
+    assert!(shown.starts_with("accepted tx"), "{shown}");
+    let status = stdout(&mut node(&["--json", "status"]));
+    let status: serde_json::Value = serde_json::from_str(status.trim()).unwrap();
+    assert_eq!(status["devnet"], true);
+}
