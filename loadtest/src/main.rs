@@ -256,10 +256,23 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             })
         })
         .collect();
+    // Ctrl-C ends the run early but still drains and reports what was measured.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on_interrupt = {
+        let (stop, interrupted) = (stop.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: draining, then reporting what was measured");
+                interrupted.store(true, Ordering::Relaxed);
+                stop.cancel();
+            }
+        })
+    };
     let mut stats = Vec::with_capacity(tasks.len());
     for task in tasks {
         stats.push(task.await.context("a stream task panicked")?);
     }
+    on_interrupt.abort();
     stop.cancel();
     let _ = ticker.await;
 
@@ -272,7 +285,9 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         warmup_s: args.warmup as f64,
         presigned,
     };
-    Ok(Report::new(run, stats, measure_from, timeline.stop_at))
+    let mut report = Report::new(run, stats, measure_from, timeline.stop_at);
+    report.interrupted = interrupted.load(Ordering::Relaxed);
+    Ok(report)
 }
 
 /// Updates the timed bar four times a second with the throughput of the last second.

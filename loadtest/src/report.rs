@@ -46,6 +46,8 @@ pub struct Report {
     pub sent: u64,
     /// The pre-signed supply ran out before the requested duration.
     pub supply_exhausted: bool,
+    /// Ctrl-C ended the run early.
+    pub interrupted: bool,
     pub errors: Vec<String>,
     #[serde(flatten)]
     pub run: RunInfo,
@@ -115,6 +117,7 @@ impl Report {
             mismatched_receipts: merged.mismatched,
             sent: merged.sent,
             supply_exhausted: merged.exhausted,
+            interrupted: false,
             errors,
             run,
         }
@@ -185,6 +188,9 @@ impl fmt::Display for Report {
                 "\nNOTE           the {} pre-signed transfers ran out: the run stopped early (raise --max-presigned)",
                 self.run.presigned
             )?;
+        }
+        if self.interrupted {
+            write!(f, "\nNOTE           interrupted: the run ended early")?;
         }
         for e in &self.errors {
             write!(f, "\nERROR          {e}")?;
