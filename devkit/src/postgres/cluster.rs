@@ -273,12 +273,29 @@ fn cluster_user() -> Result<Option<RunAs>> {
     }))
 }
 
+/// `runuser` (util-linux): on PATH, else in the sbin folders, which a non-login PATH may lack.
+fn runuser() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("runuser"))
+            .find(|p| is_executable(p))
+    });
+    on_path
+        .or_else(|| {
+            ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| is_executable(p))
+        })
+        .unwrap_or_else(|| PathBuf::from("runuser"))
+}
+
 /// A command for `program`, run as `run_as` when given, from `/` (the server programs fail when
 /// they cannot read the current folder, e.g. /root as `postgres`), without our stdin.
 fn command(run_as: &Option<RunAs>, program: &Path) -> Command {
     let mut cmd = match run_as {
         Some(user) => {
-            let mut cmd = Command::new("runuser");
+            let mut cmd = Command::new(runuser());
             cmd.args(["-u", &user.user, "--"]).arg(program);
             cmd
         }
@@ -334,7 +351,7 @@ fn check_reachable(run_as: &Option<RunAs>, dir: &Path) -> Result<()> {
     let Some(user) = run_as else {
         return Ok(());
     };
-    let status = Command::new("runuser")
+    let status = Command::new(runuser())
         .args(["-u", &user.user, "--", "test", "-x"])
         .arg(dir)
         .current_dir("/")
@@ -552,6 +569,69 @@ fn running_port(data_dir: &Path) -> Result<(u16, PathBuf)> {
     Ok((port, socket_dir))
 }
 
+/// Whether process `pid` exists and is not a zombie. Without /proc we cannot tell and say yes
+/// (Postgres then makes its own check).
+fn process_alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X')
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Removes the lock files of a server that died without cleaning up (killed, machine crash) when
+/// its process is gone or a zombie. Postgres removes them itself when the process is gone, but not
+/// for a zombie (an unreaped child in a container without an init process), which `kill(pid, 0)`
+/// still reports as alive, so both `pg_ctl status` and the new server would wait on a dead one.
+fn clear_stale_lock_files(data_dir: &Path) -> Result<()> {
+    let pid_file = data_dir.join("postmaster.pid");
+    let Ok(text) = fs::read_to_string(&pid_file) else {
+        return Ok(());
+    };
+    let mut lines = text.lines();
+    let Some(pid) = lines
+        .next()
+        .and_then(|l| l.trim().trim_start_matches('-').parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    if process_alive(pid) {
+        return Ok(());
+    }
+    tracing::warn!(pid, data_dir = %data_dir.display(), "the server recorded in postmaster.pid is dead; removing its lock files");
+    let socket_dir = lines.nth(3).map(|l| PathBuf::from(l.trim()));
+    fs::remove_file(&pid_file)
+        .map_err(|err| PgError::io(format!("removing {}", pid_file.display()), err))?;
+    let Some(socket_dir) = socket_dir.filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    let entries = fs::read_dir(&socket_dir)
+        .map_err(|err| PgError::io(format!("reading {}", socket_dir.display()), err))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with(".s.PGSQL.") && name.ends_with(".lock")) {
+            continue;
+        }
+        let owner = fs::read_to_string(entry.path()).ok().and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.trim().trim_start_matches('-').to_owned())
+        });
+        if owner.as_deref() == Some(pid.to_string().as_str()) {
+            fs::remove_file(entry.path())
+                .map_err(|err| PgError::io(format!("removing {}", entry.path().display()), err))?;
+        }
+    }
+    Ok(())
+}
+
 fn log_tail(log: &Path, lines: usize) -> String {
     match fs::read_to_string(log) {
         Ok(text) => {
@@ -624,6 +704,7 @@ impl PrivateCluster {
             cluster.init()?;
         } else {
             cluster.check_owner()?;
+            clear_stale_lock_files(&cluster.data_dir)?;
         }
         if cluster.status()? {
             let (port, socket_dir) = running_port(&cluster.data_dir)?;
@@ -717,6 +798,7 @@ impl PrivateCluster {
     }
 
     fn stop_locked(&self) -> Result<bool> {
+        clear_stale_lock_files(&self.data_dir)?;
         if !self.status()? {
             tracing::info!(data_dir = %self.data_dir.display(), "private cluster is not running");
             return Ok(false);
@@ -1021,6 +1103,48 @@ mod tests {
         assert!(!bins.major.is_empty());
         let wrong = locate_binaries(None, Some("8.4")).expect_err("no 8.4 here");
         assert!(matches!(wrong, PgError::VersionMismatch { .. }), "{wrong}");
+    }
+
+    #[test]
+    fn processes_alive_or_not() {
+        assert!(process_alive(std::process::id()));
+        // A child that exited and was not waited for is a zombie.
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!process_alive(pid), "zombie {pid} counted as alive");
+        child.wait().expect("reap");
+        assert!(!process_alive(pid), "reaped {pid} counted as alive");
+    }
+
+    #[test]
+    fn stale_lock_files_of_a_dead_server_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let dead = child.id();
+        child.wait().expect("reap");
+        let data = dir.path();
+        let pid_file = format!(
+            "{dead}\n{}\n0\n5433\n{}\n127.0.0.1\n",
+            data.display(),
+            data.display()
+        );
+        fs::write(data.join("postmaster.pid"), pid_file).expect("write pid file");
+        fs::write(data.join(".s.PGSQL.5433.lock"), format!("{dead}\n")).expect("write");
+        fs::write(data.join(".s.PGSQL.5434.lock"), "1\n").expect("write");
+        clear_stale_lock_files(data).expect("clear");
+        assert!(!data.join("postmaster.pid").exists());
+        assert!(!data.join(".s.PGSQL.5433.lock").exists());
+        assert!(
+            data.join(".s.PGSQL.5434.lock").exists(),
+            "another server's lock is kept"
+        );
+
+        // A live owner keeps its files.
+        let me = std::process::id();
+        fs::write(data.join("postmaster.pid"), format!("{me}\n")).expect("write");
+        clear_stale_lock_files(data).expect("clear");
+        assert!(data.join("postmaster.pid").exists());
     }
 
     #[test]

@@ -165,7 +165,7 @@ async fn admin_connection(admin_url: &str) -> Result<PgConnection> {
         .map_err(|source| PgError::Connect {
             what: "the admin database",
             url: redact_url(admin_url),
-            source: Box::new(source),
+            error: Box::new(source),
         })
 }
 

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 pub type Result<T, E = PgError> = std::result::Result<T, E>;
 
 /// What can go wrong while finding, starting or using a Postgres server. Each message says what
-/// to do about it.
+/// to do about it, and includes the underlying error's text (so the underlying errors are fields,
+/// not `source()`, to keep error chains from repeating them).
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     #[error(
@@ -85,41 +86,38 @@ pub enum PgError {
     #[error("invalid database name {name:?}: {reason}")]
     InvalidName { name: String, reason: String },
 
-    #[error("cannot connect to {what} at {url}: {source}")]
+    #[error("cannot connect to {what} at {url}: {error}")]
     Connect {
         what: &'static str,
         url: String,
-        #[source]
-        source: Box<sqlx::Error>,
+        error: Box<sqlx::Error>,
     },
 
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Sql {
         context: String,
-        #[source]
-        source: Box<sqlx::Error>,
+        error: Box<sqlx::Error>,
     },
 
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl PgError {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, error: std::io::Error) -> Self {
         PgError::Io {
             context: context.into(),
-            source,
+            error,
         }
     }
 
-    pub(crate) fn sql(context: impl Into<String>, source: sqlx::Error) -> Self {
+    pub(crate) fn sql(context: impl Into<String>, error: sqlx::Error) -> Self {
         PgError::Sql {
             context: context.into(),
-            source: Box::new(source),
+            error: Box::new(error),
         }
     }
 }

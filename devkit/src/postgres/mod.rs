@@ -192,7 +192,7 @@ pub async fn ensure_server(opts: &PgOptions) -> Result<PgServer> {
                 .map_err(|source| PgError::Connect {
                     what: "the server in DATABASE_URL",
                     url: redact_url(url),
-                    source: Box::new(source),
+                    error: Box::new(source),
                 })?;
             tracing::info!(url = %redact_url(url), "using Postgres from DATABASE_URL");
             return Ok(PgServer {
@@ -229,7 +229,7 @@ pub async fn ensure_server(opts: &PgOptions) -> Result<PgServer> {
         .map_err(|source| PgError::Connect {
             what: "the private cluster",
             url: admin_url.clone(),
-            source: Box::new(source),
+            error: Box::new(source),
         })?;
     tracing::info!(
         url = %admin_url,
