@@ -28,25 +28,9 @@ static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
 pub async fn fresh_database(prefix: &str) -> String {
     let n = DB_COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = format!("{prefix}_{}_{n}", std::process::id());
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    devkit::postgres::test_database(&name)
         .await
-        .expect("admin connection to Postgres");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    format!("{base}/{name}")
+        .expect("a Postgres server for the integration tests (see rollup-devkit)")
 }
 
 pub struct TestNode {
