@@ -1,0 +1,202 @@
+//! The SDK against a real node. Runs when `ROLLUP_E2E_ENDPOINT` names a node started with
+//! `--devnet` (e.g. `rollup-node --devnet` on a scratch database); otherwise each test says so
+//! and passes without doing anything.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use rollup_client::{
+    raw_submit_request, submit_request, AccountIndex, Amount, Client, Error, KeyFile, Nonce,
+    Transaction, TxId,
+};
+use state::tx::UnsignedTransfer;
+
+async fn node() -> Option<Client> {
+    let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") else {
+        eprintln!("ROLLUP_E2E_ENDPOINT is not set: skipping the end-to-end test");
+        return None;
+    };
+    let client = Client::connect(&endpoint)
+        .await
+        .expect("connect to ROLLUP_E2E_ENDPOINT");
+    assert!(
+        client.connected_status().devnet,
+        "the end-to-end tests need a --devnet node"
+    );
+    Some(client)
+}
+
+fn amount(v: u64) -> Amount {
+    Amount::new(v).unwrap()
+}
+
+/// A registered, funded agent.
+async fn agent(client: &Client, funds: u64) -> (KeyFile, AccountIndex) {
+    let key = KeyFile::generate();
+    let index = client.register(key.secret_key(), None).await.unwrap().index;
+    if funds > 0 {
+        client.faucet(index, amount(funds)).await.unwrap();
+    }
+    (key, index)
+}
+
+#[tokio::test]
+async fn register_fund_pay_and_query() {
+    let Some(client) = node().await else { return };
+    let (alice, a) = agent(&client, 1_000).await;
+    let (_bob, b) = agent(&client, 0).await;
+    assert_ne!(a, b);
+
+    let receipt = client
+        .pay(alice.secret_key(), a, b, amount(250), amount(2), None)
+        .await
+        .unwrap();
+    assert!(receipt.is_accepted() && !receipt.duplicate);
+    let alice_now = client.account(a).await.unwrap();
+    assert_eq!(alice_now.balance.get(), 1_000 - 252);
+    assert_eq!(alice_now.nonce.get(), 1);
+    assert_eq!(alice_now.public_key.as_ref(), Some(alice.public_key()));
+    assert_eq!(client.account(b).await.unwrap().balance.get(), 250);
+
+    let id = receipt.tx_id.unwrap();
+    let stored = client.receipt(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.seq, stored.block_number),
+        (receipt.seq, receipt.block_number)
+    );
+    assert_eq!(client.receipt(&TxId([0; 32])).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn rejections_carry_their_reason_code() {
+    let Some(client) = node().await else { return };
+    let (alice, a) = agent(&client, 100).await;
+    let (_, b) = agent(&client, 0).await;
+    let cases = [
+        (amount(1_000), None, "INSUFFICIENT_BALANCE"),
+        (amount(1), Some(Nonce::new(5).unwrap()), "BAD_NONCE"),
+        (Amount::ZERO, None, "ZERO_AMOUNT"),
+    ];
+    for (value, nonce, code) in cases {
+        let err = client
+            .pay(alice.secret_key(), a, b, value, Amount::ZERO, nonce)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason_code(), Some(code), "{err}");
+        assert!(matches!(err, Error::Rejected { .. }));
+    }
+    // Signed by another key.
+    let (mallory, _) = agent(&client, 0).await;
+    let err = client
+        .pay(mallory.secret_key(), a, b, amount(1), Amount::ZERO, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason_code(), Some("BAD_SIGNATURE"));
+    // Nothing changed.
+    let account = client.account(a).await.unwrap();
+    assert_eq!((account.balance.get(), account.nonce.get()), (100, 0));
+    assert!(matches!(
+        client.account(AccountIndex(u32::MAX)).await,
+        Err(Error::UnknownAccount(_))
+    ));
+}
+
+#[tokio::test]
+async fn resubmission_returns_the_original_receipt_in_either_form() {
+    let Some(client) = node().await else { return };
+    let (alice, a) = agent(&client, 100).await;
+    let (_, b) = agent(&client, 0).await;
+    let tx: Transaction = UnsignedTransfer {
+        from: a,
+        to: b,
+        amount: amount(10),
+        fee: Amount::ZERO,
+        nonce: Nonce::ZERO,
+        valid_until: client.deadline(),
+    }
+    .sign(&client.domain(), alice.secret_key())
+    .into();
+    let first = client.submit_request(submit_request(&tx)).await.unwrap();
+    let again = client
+        .submit_request(raw_submit_request(&tx))
+        .await
+        .unwrap();
+    assert!(first.is_accepted() && again.is_accepted());
+    assert!(again.duplicate && !first.duplicate);
+    assert_eq!((again.tx_id, again.seq), (first.tx_id, first.seq));
+    assert_eq!(first.tx_id, Some(TxId::from(tx.id(&client.domain()))));
+    assert_eq!(client.account(a).await.unwrap().balance.get(), 90);
+}
+
+#[tokio::test]
+async fn a_payment_stream_answers_in_order_and_watch_sees_it() {
+    let Some(client) = node().await else { return };
+    let (alice, a) = agent(&client, 10_000).await;
+    let (_, b) = agent(&client, 0).await;
+    let from_seq = client.status().await.unwrap().accepted_txs;
+    let mut watch = client.watch(b, None).await.unwrap();
+
+    let stream = client.open_stream().await.unwrap();
+    let (sender, mut receiver) = stream.split();
+    let txs: Vec<Transaction> = (0..50)
+        .map(|n| {
+            UnsignedTransfer {
+                from: a,
+                to: b,
+                amount: amount(1 + n),
+                fee: Amount::ZERO,
+                nonce: Nonce::new(n).unwrap(),
+                valid_until: client.deadline(),
+            }
+            .sign(&client.domain(), alice.secret_key())
+            .into()
+        })
+        .collect();
+    let ids: Vec<TxId> = txs.iter().map(|t| t.id(&client.domain()).into()).collect();
+    let producer = tokio::spawn(async move {
+        for tx in &txs {
+            sender.send(tx).await.unwrap();
+        }
+        // Dropping the sender ends the request side; the node then ends the stream.
+    });
+    let mut seqs = Vec::new();
+    while let Some(receipt) = receiver.next_receipt().await.unwrap() {
+        assert!(receipt.is_accepted(), "{receipt}");
+        assert_eq!(
+            receipt.tx_id,
+            Some(ids[seqs.len()]),
+            "receipts in request order"
+        );
+        seqs.push(receipt.seq);
+    }
+    producer.await.unwrap();
+    assert_eq!(seqs.len(), 50);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(
+        client.account(b).await.unwrap().balance.get(),
+        (1..=50u64).sum::<u64>()
+    );
+
+    // The watch sees all fifty, in order, and a resumed watch replays them from a cursor.
+    for id in &ids {
+        let seen = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("watch delivers")
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.tx_id.as_ref(), Some(id));
+    }
+    let mut resumed = client.watch(b, Some(from_seq)).await.unwrap();
+    let mut replayed = Vec::new();
+    while replayed.len() < 50 {
+        let r = tokio::time::timeout(Duration::from_secs(10), resumed.next())
+            .await
+            .expect("resumed watch delivers")
+            .unwrap()
+            .unwrap();
+        if r.tx_id.is_some_and(|id| ids.contains(&id)) {
+            replayed.push(r.seq);
+        }
+    }
+    assert_eq!(replayed, seqs);
+}

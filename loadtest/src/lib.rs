@@ -1,1 +1,0 @@
-//! Simulated agents that measure throughput and latency. Filled by the sequencer issue.

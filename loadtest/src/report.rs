@@ -1,0 +1,267 @@
+//! The result of a run: per-stream figures merged, printed for people or as one JSON object.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::driver::StreamStats;
+
+/// The run's parameters, echoed in the report.
+#[derive(Serialize)]
+pub struct RunInfo {
+    pub endpoint: String,
+    pub agents: u32,
+    pub streams: usize,
+    pub window: usize,
+    pub target_rate: Option<u64>,
+    pub warmup_s: f64,
+    pub presigned: u64,
+}
+
+/// What a run measured. The first seven fields are the stable interface for scripts.
+#[derive(Serialize)]
+pub struct Report {
+    /// Transfers accepted (first sent in the measured window).
+    pub accepted: u64,
+    /// Transfers rejected, for any reason but back-pressure (which is retried).
+    pub rejected: u64,
+    /// Accepted transfers per second over `duration_s`.
+    pub tps: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    /// From the start of the measured window to its last receipt.
+    pub duration_s: f64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub duplicates: u64,
+    pub backpressure_retries: u64,
+    pub reconnects: u64,
+    pub unanswered: u64,
+    pub abandoned: u64,
+    pub mismatched_receipts: u64,
+    pub sent: u64,
+    /// The pre-signed supply ran out before the requested duration.
+    pub supply_exhausted: bool,
+    pub errors: Vec<String>,
+    #[serde(flatten)]
+    pub run: RunInfo,
+}
+
+impl Report {
+    /// Merges the streams' figures; the window is `measure_from` to the last counted receipt
+    /// (or `fallback_end` if none came).
+    pub fn new(
+        run: RunInfo,
+        streams: Vec<StreamStats>,
+        measure_from: Instant,
+        fallback_end: Instant,
+    ) -> Report {
+        let mut merged = StreamStats::new();
+        let mut rejected_by_reason = BTreeMap::new();
+        let mut errors = Vec::new();
+        for s in streams {
+            merged.accepted += s.accepted;
+            merged.duplicates += s.duplicates;
+            merged.sent += s.sent;
+            merged.backpressure += s.backpressure;
+            merged.reconnects += s.reconnects;
+            merged.unanswered += s.unanswered;
+            merged.abandoned += s.abandoned;
+            merged.mismatched += s.mismatched;
+            merged.exhausted |= s.exhausted;
+            merged.last_receipt = merged.last_receipt.max(s.last_receipt);
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = merged.latency_us.add(&s.latency_us);
+            for (code, n) in s.rejected {
+                *rejected_by_reason.entry(code).or_insert(0) += n;
+            }
+            errors.extend(s.error);
+        }
+        let end = merged.last_receipt.unwrap_or(fallback_end);
+        let duration_s = end.saturating_duration_since(measure_from).as_secs_f64();
+        let h = &merged.latency_us;
+        let ms = |us: u64| us as f64 / 1000.0;
+        let quantile = |q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                ms(h.value_at_quantile(q))
+            }
+        };
+        Report {
+            accepted: merged.accepted,
+            rejected: rejected_by_reason.values().sum(),
+            tps: if duration_s > 0.0 {
+                merged.accepted as f64 / duration_s
+            } else {
+                0.0
+            },
+            p50_ms: quantile(0.50),
+            p90_ms: quantile(0.90),
+            p99_ms: quantile(0.99),
+            max_ms: if h.is_empty() { 0.0 } else { ms(h.max()) },
+            mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+            duration_s,
+            rejected_by_reason,
+            duplicates: merged.duplicates,
+            backpressure_retries: merged.backpressure,
+            reconnects: merged.reconnects,
+            unanswered: merged.unanswered,
+            abandoned: merged.abandoned,
+            mismatched_receipts: merged.mismatched,
+            sent: merged.sent,
+            supply_exhausted: merged.exhausted,
+            errors,
+            run,
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = self
+            .run
+            .target_rate
+            .map_or("unlimited".to_owned(), |r| format!("{r} tx/s"));
+        writeln!(
+            f,
+            "{} agents on {} streams (window {}), target rate {rate}, {:.1} s measured after {:.0} s warm-up, against {}",
+            self.run.agents,
+            self.run.streams,
+            self.run.window,
+            self.duration_s,
+            self.run.warmup_s,
+            self.run.endpoint
+        )?;
+        writeln!(f, "accepted       {} ({:.0} tx/s)", self.accepted, self.tps)?;
+        write!(f, "rejected       {}", self.rejected)?;
+        if !self.rejected_by_reason.is_empty() {
+            let reasons: Vec<String> = self
+                .rejected_by_reason
+                .iter()
+                .map(|(code, n)| format!("{code} {n}"))
+                .collect();
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "latency ms     p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  (mean {:.2})",
+            self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms, self.mean_ms
+        )?;
+        write!(
+            f,
+            "back-pressure  {} retried, {} reconnects",
+            self.backpressure_retries, self.reconnects
+        )?;
+        if self.duplicates > 0 {
+            write!(
+                f,
+                "\nduplicates     {} (resends answered with the original receipt)",
+                self.duplicates
+            )?;
+        }
+        if self.unanswered + self.abandoned > 0 {
+            write!(
+                f,
+                "\nunfinished     {} without a receipt at the end, {} set aside for a resend",
+                self.unanswered, self.abandoned
+            )?;
+        }
+        if self.mismatched_receipts > 0 {
+            write!(
+                f,
+                "\nWARNING        {} receipts did not answer the request at their position",
+                self.mismatched_receipts
+            )?;
+        }
+        if self.supply_exhausted {
+            write!(
+                f,
+                "\nNOTE           the {} pre-signed transfers ran out: the run stopped early (raise --max-presigned)",
+                self.run.presigned
+            )?;
+        }
+        for e in &self.errors {
+            write!(f, "\nERROR          {e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run() -> RunInfo {
+        RunInfo {
+            endpoint: "http://127.0.0.1:50051".into(),
+            agents: 10,
+            streams: 2,
+            window: 512,
+            target_rate: None,
+            warmup_s: 0.0,
+            presigned: 100,
+        }
+    }
+
+    #[test]
+    fn merges_streams_and_reports_the_required_keys() {
+        let start = Instant::now();
+        let mut a = StreamStats::new();
+        a.accepted = 30;
+        for ms in 1..=30 {
+            a.latency_us.record(ms * 1000).unwrap();
+        }
+        a.rejected.insert("BAD_NONCE".into(), 2);
+        a.last_receipt = Some(start + Duration::from_secs(2));
+        let mut b = StreamStats::new();
+        b.accepted = 10;
+        b.latency_us.record(100_000).unwrap();
+        b.rejected.insert("BAD_NONCE".into(), 1);
+        b.rejected.insert("EXPIRED".into(), 4);
+        b.last_receipt = Some(start + Duration::from_secs(1));
+
+        let report = Report::new(run(), vec![a, b], start, start);
+        assert_eq!(report.accepted, 40);
+        assert_eq!(report.rejected, 7);
+        assert!((report.duration_s - 2.0).abs() < 1e-9);
+        assert!((report.tps - 20.0).abs() < 1e-9);
+        assert!((report.max_ms - 100.0).abs() < 0.1);
+        assert!(report.p50_ms > 10.0 && report.p50_ms < 20.0);
+
+        let json = serde_json::to_value(&report).unwrap();
+        for key in [
+            "accepted",
+            "rejected",
+            "tps",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+            "duration_s",
+            "rejected_by_reason",
+            "agents",
+            "streams",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["rejected_by_reason"]["BAD_NONCE"], 3);
+        let text = report.to_string();
+        assert!(text.contains("BAD_NONCE 3, EXPIRED 4"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_run_reports_zeros() {
+        let start = Instant::now();
+        let report = Report::new(run(), vec![StreamStats::new()], start, start);
+        assert_eq!(report.tps, 0.0);
+        assert_eq!(report.p99_ms, 0.0);
+        assert!(serde_json::to_string(&report).is_ok());
+    }
+}
