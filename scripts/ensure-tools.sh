@@ -19,3 +19,24 @@ for comp in rustfmt clippy; do
     fi
   fi
 done
+
+# Postgres: the devnet and the integration tests use DATABASE_URL, a server on 127.0.0.1:5432,
+# or a private cluster started with initdb/pg_ctl (rollup-devkit). Install the server binaries
+# only when none of those can work.
+have_pg_bins() {
+  need initdb && need pg_ctl && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null 2>&1
+}
+local_pg_up() {
+  (exec 3<>/dev/tcp/127.0.0.1/5432) >/dev/null 2>&1
+}
+if [ -z "${DATABASE_URL:-}" ] && ! local_pg_up && ! have_pg_bins; then
+  if [ "$(id -u)" = 0 ] && need apt-get; then
+    echo "==> installing PostgreSQL server binaries (apt-get install postgresql)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "error: no Postgres available. Set DATABASE_URL, run a server on 127.0.0.1:5432," >&2
+    echo "       or install the server binaries (e.g. 'sudo apt-get install postgresql')." >&2
+    exit 1
+  fi
+fi

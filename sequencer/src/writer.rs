@@ -143,6 +143,7 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Asks the writer to flush and stop; it finishes what is queued ahead of this.
     pub fn shutdown(&self) {
+        self.depth.fetch_add(1, Ordering::Relaxed);
         let _ = self.queue.send(Command::Shutdown);
     }
 
@@ -151,14 +152,20 @@ impl WriterHandle {
     pub async fn enqueue(&self, mut cmd: Command, patience: Duration) -> Result<(), EnqueueError> {
         let deadline = Instant::now() + patience;
         loop {
+            // Count before sending: the writer may take the command (and decrement) before
+            // try_send even returns.
+            let d = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
             match self.queue.try_send(cmd) {
                 Ok(()) => {
-                    let d = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
                     metrics::gauge!("rollup_writer_queue_depth").set(d as f64);
                     return Ok(());
                 }
-                Err(mpsc::TrySendError::Disconnected(_)) => return Err(EnqueueError::Closed),
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    self.depth.fetch_sub(1, Ordering::Relaxed);
+                    return Err(EnqueueError::Closed);
+                }
                 Err(mpsc::TrySendError::Full(c)) => {
+                    self.depth.fetch_sub(1, Ordering::Relaxed);
                     if Instant::now() >= deadline {
                         return Err(EnqueueError::Full);
                     }
