@@ -1,5 +1,7 @@
 //! The `rollup` binary without a node: help, key files, input errors and an unreachable node.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 
 use assert_cmd::Command;
@@ -128,13 +130,13 @@ fn an_unreachable_node_is_a_one_line_error() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
-/// Against a real node when `ROLLUP_E2E_ENDPOINT` names a `--devnet` node (see tests/node.rs).
-#[test]
-fn wallet_flow_against_a_node() {
-    let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") else {
-        eprintln!("ROLLUP_E2E_ENDPOINT is not set: skipping the end-to-end test");
+/// The wallet against a real devnet node (see `support`).
+#[tokio::test]
+async fn wallet_flow_against_a_node() {
+    let Some(devnet) = support::Devnet::start("client_cli_e2e").await else {
         return;
     };
+    let endpoint = devnet.endpoint.clone();
     let node = |args: &[&str]| {
         let mut cmd = rollup();
         cmd.env("ROLLUP_ENDPOINT", &endpoint).args(args);

@@ -1,6 +1,6 @@
-//! The SDK against a real node. Runs when `ROLLUP_E2E_ENDPOINT` names a node started with
-//! `--devnet` (e.g. `rollup-node --devnet` on a scratch database); otherwise each test says so
-//! and passes without doing anything.
+//! The SDK against a real node (see `support`): one devnet node, the scenarios in sequence.
+
+mod support;
 
 use std::time::Duration;
 
@@ -11,19 +11,17 @@ use rollup_client::{
 };
 use state::tx::UnsignedTransfer;
 
-async fn node() -> Option<Client> {
-    let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") else {
-        eprintln!("ROLLUP_E2E_ENDPOINT is not set: skipping the end-to-end test");
-        return None;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_against_a_devnet_node() {
+    let Some(devnet) = support::Devnet::start("client_sdk_e2e").await else {
+        return;
     };
-    let client = Client::connect(&endpoint)
-        .await
-        .expect("connect to ROLLUP_E2E_ENDPOINT");
-    assert!(
-        client.connected_status().devnet,
-        "the end-to-end tests need a --devnet node"
-    );
-    Some(client)
+    let client = Client::connect(&devnet.endpoint).await.unwrap();
+    assert!(client.connected_status().devnet, "a --devnet node");
+    register_fund_pay_and_query(&client).await;
+    rejections_carry_their_reason_code(&client).await;
+    resubmission_returns_the_original_receipt_in_either_form(&client).await;
+    a_payment_stream_answers_in_order_and_watch_sees_it(&client).await;
 }
 
 fn amount(v: u64) -> Amount {
@@ -40,11 +38,9 @@ async fn agent(client: &Client, funds: u64) -> (KeyFile, AccountIndex) {
     (key, index)
 }
 
-#[tokio::test]
-async fn register_fund_pay_and_query() {
-    let Some(client) = node().await else { return };
-    let (alice, a) = agent(&client, 1_000).await;
-    let (_bob, b) = agent(&client, 0).await;
+async fn register_fund_pay_and_query(client: &Client) {
+    let (alice, a) = agent(client, 1_000).await;
+    let (_bob, b) = agent(client, 0).await;
     assert_ne!(a, b);
 
     let receipt = client
@@ -67,11 +63,9 @@ async fn register_fund_pay_and_query() {
     assert_eq!(client.receipt(&TxId([0; 32])).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn rejections_carry_their_reason_code() {
-    let Some(client) = node().await else { return };
-    let (alice, a) = agent(&client, 100).await;
-    let (_, b) = agent(&client, 0).await;
+async fn rejections_carry_their_reason_code(client: &Client) {
+    let (alice, a) = agent(client, 100).await;
+    let (_, b) = agent(client, 0).await;
     let cases = [
         (amount(1_000), None, "INSUFFICIENT_BALANCE"),
         (amount(1), Some(Nonce::new(5).unwrap()), "BAD_NONCE"),
@@ -86,7 +80,7 @@ async fn rejections_carry_their_reason_code() {
         assert!(matches!(err, Error::Rejected { .. }));
     }
     // Signed by another key.
-    let (mallory, _) = agent(&client, 0).await;
+    let (mallory, _) = agent(client, 0).await;
     let err = client
         .pay(mallory.secret_key(), a, b, amount(1), Amount::ZERO, None)
         .await
@@ -101,11 +95,9 @@ async fn rejections_carry_their_reason_code() {
     ));
 }
 
-#[tokio::test]
-async fn resubmission_returns_the_original_receipt_in_either_form() {
-    let Some(client) = node().await else { return };
-    let (alice, a) = agent(&client, 100).await;
-    let (_, b) = agent(&client, 0).await;
+async fn resubmission_returns_the_original_receipt_in_either_form(client: &Client) {
+    let (alice, a) = agent(client, 100).await;
+    let (_, b) = agent(client, 0).await;
     let tx: Transaction = UnsignedTransfer {
         from: a,
         to: b,
@@ -128,11 +120,9 @@ async fn resubmission_returns_the_original_receipt_in_either_form() {
     assert_eq!(client.account(a).await.unwrap().balance.get(), 90);
 }
 
-#[tokio::test]
-async fn a_payment_stream_answers_in_order_and_watch_sees_it() {
-    let Some(client) = node().await else { return };
-    let (alice, a) = agent(&client, 10_000).await;
-    let (_, b) = agent(&client, 0).await;
+async fn a_payment_stream_answers_in_order_and_watch_sees_it(client: &Client) {
+    let (alice, a) = agent(client, 10_000).await;
+    let (_, b) = agent(client, 0).await;
     let from_seq = client.status().await.unwrap().accepted_txs;
     let mut watch = client.watch(b, None).await.unwrap();
 

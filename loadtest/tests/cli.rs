@@ -1,5 +1,7 @@
-//! The `loadtest` binary: help, an unreachable node, and (when `ROLLUP_E2E_ENDPOINT` names a
-//! `--devnet` node) a short run whose stdout is exactly one JSON report.
+//! The `loadtest` binary: help, an unreachable node, and a short run against a real devnet node
+//! (see `support`) whose stdout is exactly one JSON report.
+
+mod support;
 
 use assert_cmd::Command;
 
@@ -51,12 +53,12 @@ fn an_unreachable_node_fails_with_a_clear_message() {
     assert!(out.stdout.is_empty(), "no report without a node");
 }
 
-#[test]
-fn a_short_run_prints_one_json_report() {
-    let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") else {
-        eprintln!("ROLLUP_E2E_ENDPOINT is not set: skipping the end-to-end test");
+#[tokio::test]
+async fn a_short_run_prints_one_json_report() {
+    let Some(devnet) = support::Devnet::start("loadtest_e2e").await else {
         return;
     };
+    let endpoint = devnet.endpoint.clone();
     let out = loadtest()
         .args([
             "--endpoint",
