@@ -172,7 +172,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             faucet_max: cfg.faucet_max,
         },
         shutdown_rx.clone(),
-    );
+    )?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<RollupServer<RollupService>>()

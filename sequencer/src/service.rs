@@ -40,6 +40,9 @@ pub struct RollupService {
 }
 
 struct Inner {
+    /// Signature checks run here, not on rayon's global pool: the writer computes block roots
+    /// on the global pool, and must not queue behind thousands of pending verifications.
+    verifiers: rayon::ThreadPool,
     writer: WriterHandle,
     store: Store,
     domain: Domain,
@@ -66,16 +69,22 @@ impl RollupService {
         domain: Domain,
         cfg: ServiceConfig,
         shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        RollupService {
+    ) -> anyhow::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let verifiers = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("verify-{i}"))
+            .build()?;
+        Ok(RollupService {
             inner: Arc::new(Inner {
+                verifiers,
                 writer,
                 store,
                 domain,
                 cfg,
                 shutdown,
             }),
-        }
+        })
     }
 }
 
@@ -91,7 +100,7 @@ impl Inner {
         let (tx_out, rx) = oneshot::channel();
         let keys = self.writer.keys.clone();
         let domain = self.domain;
-        rayon::spawn(move || {
+        self.verifiers.spawn(move || {
             let _ = tx_out.send(VerifiedTx::verify(tx, &domain, |i| keys.get(i)));
         });
         match rx.await {
