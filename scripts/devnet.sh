@@ -54,7 +54,8 @@ for i in $(seq 1 "$AGENTS"); do
   KEY="$DIR/agents/agent$i.json"
   [ -f "$KEY" ] || $ROLLUP keygen --out "$KEY" >/dev/null
   $ROLLUP register --key "$KEY" >/dev/null 2>&1 || true
-  IDX=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["account_index"])' "$KEY")
+  IDX=$(tr -d '\n ' <"$KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+  if [ -z "$IDX" ]; then echo "could not register $KEY" >&2; exit 1; fi
   INDICES+=("$IDX")
   $ROLLUP faucet --account "$IDX" --amount 100000000 >/dev/null
 done
