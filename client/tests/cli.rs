@@ -1,7 +1,5 @@
 //! The `rollup` binary without a node: help, key files, input errors and an unreachable node.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
 use assert_cmd::Command;
@@ -133,7 +131,7 @@ fn an_unreachable_node_is_a_one_line_error() {
 /// The wallet against a real devnet node (see `support`).
 #[tokio::test]
 async fn wallet_flow_against_a_node() {
-    let Some(devnet) = support::Devnet::start("client_cli_e2e").await else {
+    let Some(devnet) = devkit::node::Devnet::start("client_cli_e2e").await else {
         return;
     };
     let endpoint = devnet.endpoint.clone();

@@ -1,7 +1,5 @@
 //! The SDK against a real node (see `support`): one devnet node, the scenarios in sequence.
 
-mod support;
-
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,7 +11,7 @@ use state::tx::UnsignedTransfer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_against_a_devnet_node() {
-    let Some(devnet) = support::Devnet::start("client_sdk_e2e").await else {
+    let Some(devnet) = devkit::node::Devnet::start("client_sdk_e2e").await else {
         return;
     };
     let client = Client::connect(&devnet.endpoint).await.unwrap();

@@ -9,5 +9,6 @@
 //!
 //! Integration tests call [`postgres::test_database`] for a fresh, uniquely named database.
 
+pub mod node;
 pub mod ports;
 pub mod postgres;

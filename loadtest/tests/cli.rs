@@ -1,8 +1,6 @@
 //! The `loadtest` binary: help, an unreachable node, and a short run against a real devnet node
 //! (see `support`) whose stdout is exactly one JSON report.
 
-mod support;
-
 use assert_cmd::Command;
 
 fn loadtest() -> Command {
@@ -55,7 +53,7 @@ fn an_unreachable_node_fails_with_a_clear_message() {
 
 #[tokio::test]
 async fn a_short_run_prints_one_json_report() {
-    let Some(devnet) = support::Devnet::start("loadtest_e2e").await else {
+    let Some(devnet) = devkit::node::Devnet::start("loadtest_e2e").await else {
         return;
     };
     let endpoint = devnet.endpoint.clone();

@@ -150,7 +150,7 @@ async fn resubmission_returns_the_original_receipt_and_applies_once() {
     // Also after a restart (the dedup index is rebuilt from Postgres).
     let mut node = node;
     assert!(
-        node.terminate().success(),
+        node.terminate().expect("SIGTERM").success(),
         "clean shutdown; log:\n{}",
         node.log_text()
     );
@@ -447,7 +447,11 @@ async fn restart_recovers_the_same_state() {
     for &i in &idx {
         balances.push(account(&mut c, i).await);
     }
-    assert!(node.terminate().success(), "log:\n{}", node.log_text());
+    assert!(
+        node.terminate().expect("SIGTERM").success(),
+        "log:\n{}",
+        node.log_text()
+    );
     node.restart().await;
     let mut c = node.client().await;
     let after = c

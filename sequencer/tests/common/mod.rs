@@ -3,10 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use rollup_proto::v1 as pb;
 use rollup_proto::v1::rollup_client::RollupClient;
@@ -14,13 +11,6 @@ use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::crypto::schnorr::SecretKey;
 use state::tx::{Domain, Transaction, UnsignedRegister, UnsignedTransfer};
 use tonic::transport::Channel;
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -33,68 +23,25 @@ pub async fn fresh_database(prefix: &str) -> String {
         .expect("a Postgres server for the integration tests (see rollup-devkit)")
 }
 
-pub struct TestNode {
-    pub child: Child,
-    pub grpc: String,
-    pub http: String,
-    pub db: String,
-    pub args: Vec<String>,
-    pub log: std::path::PathBuf,
+/// The node under test: the real binary as a child process (see `devkit::node`).
+pub struct TestNode(pub devkit::node::NodeProcess);
+
+impl std::ops::Deref for TestNode {
+    type Target = devkit::node::NodeProcess;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+impl std::ops::DerefMut for TestNode {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl TestNode {
     pub async fn start(db: &str, extra: &[&str]) -> TestNode {
-        let grpc_port = free_port();
-        let http_port = free_port();
-        let log = std::env::temp_dir().join(format!(
-            "rollup-node-{}-{grpc_port}.log",
-            std::process::id()
-        ));
-        let mut args: Vec<String> = vec![
-            "--devnet".into(),
-            "--grpc-addr".into(),
-            format!("127.0.0.1:{grpc_port}"),
-            "--http-addr".into(),
-            format!("127.0.0.1:{http_port}"),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut node = TestNode {
-            child: spawn(db, &args, &log),
-            grpc: format!("http://127.0.0.1:{grpc_port}"),
-            http: format!("http://127.0.0.1:{http_port}"),
-            db: db.to_string(),
-            args,
-            log,
-        };
-        node.wait_ready().await;
-        node
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "rollup-node exited early ({status}); log:\n{}",
-                    self.log_text()
-                );
-            }
-            if let Ok(r) = reqwest::get(format!("{}/readyz", self.http)).await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node not ready in time; log:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_rollup-node"));
+        TestNode(devkit::node::NodeProcess::start(binary, db, extra).await)
     }
 
     pub async fn client(&self) -> RollupClient<Channel> {
@@ -102,63 +49,6 @@ impl TestNode {
             .await
             .expect("connect to the node")
     }
-
-    /// SIGKILL: no flush, no goodbye.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM and wait for a clean exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        self.child.wait().expect("wait for the node")
-    }
-
-    /// Starts the node again on the same database and ports.
-    pub async fn restart(&mut self) {
-        self.child = spawn(&self.db, &self.args, &self.log);
-        self.wait_ready().await;
-    }
-
-    pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(db: &str, args: &[String], log: &std::path::Path) -> Child {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    let err = out.try_clone().expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_rollup-node"))
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("RUST_LOG", "info,sqlx=warn")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("spawn rollup-node")
 }
 
 pub async fn domain(c: &mut RollupClient<Channel>) -> (Domain, u64) {
