@@ -12,27 +12,10 @@ cargo fmt --all --check
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> building the node and the devkit"
-cargo build --locked -q -p rollup-sequencer -p rollup-devkit
-
-# The SDK, CLI and loadtest end-to-end tests talk to a real node: start one on a scratch
-# database (DATABASE_URL, the local server, or a private cluster; see rollup-devkit).
-ADMIN_URL=$(target/debug/rollup-devkit postgres)
-E2E_DB=$(target/debug/rollup-devkit create-db --admin-url "$ADMIN_URL" --name "rollup_e2e_$$" --reset)
-GRPC_PORT=$(target/debug/rollup-devkit free-port)
-HTTP_PORT=$(target/debug/rollup-devkit free-port)
-NODE_LOG=$(mktemp -t rollup-e2e-node.XXXXXX.log)
-DATABASE_URL="$E2E_DB" target/debug/rollup-node --devnet \
-  --grpc-addr "127.0.0.1:$GRPC_PORT" --http-addr "127.0.0.1:$HTTP_PORT" >"$NODE_LOG" 2>&1 &
-NODE_PID=$!
-trap 'kill -TERM $NODE_PID 2>/dev/null || true; wait $NODE_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && \
-     kill -0 "$NODE_PID" 2>/dev/null; then break; fi
-  if ! kill -0 "$NODE_PID" 2>/dev/null; then echo "e2e node failed:" >&2; cat "$NODE_LOG" >&2; exit 1; fi
-  sleep 0.2
-done
-export ROLLUP_E2E_ENDPOINT="http://127.0.0.1:$GRPC_PORT"
+# The SDK, CLI and loadtest end-to-end tests start the rollup-node built beside them on a
+# fresh database (devkit::node), so build it first: without it they would have nothing to test.
+echo "==> building the node"
+cargo build --locked -q -p rollup-sequencer --bin rollup-node
 
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
