@@ -195,6 +195,11 @@ impl Devnet {
             });
         }
         let Some(binary) = binary_beside_tests() else {
+            // In CI a missing binary is a broken setup, not a reason to pass silently.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{name}: no rollup-node beside the tests under CI (scripts/test.sh builds it)"
+            );
             eprintln!("skipping {name}: no rollup-node beside the tests (cargo build -p rollup-sequencer) and no ROLLUP_E2E_ENDPOINT");
             return None;
         };
