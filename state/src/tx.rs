@@ -704,6 +704,29 @@ pub enum DecodeError {
     OutOfRange { field: &'static str, value: u64 },
 }
 
+impl DecodeError {
+    /// Stable machine-readable name, as used in docs/SPEC.md section 9.1 and the vectors.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "EMPTY",
+            DecodeError::UnknownTag(_) => "UNKNOWN_TAG",
+            DecodeError::WrongLength { .. } => "WRONG_LENGTH",
+            DecodeError::PublicKey(KeyError::NonCanonical) => "PUBLIC_KEY_NON_CANONICAL",
+            DecodeError::PublicKey(KeyError::NotOnCurve) => "PUBLIC_KEY_NOT_ON_CURVE",
+            DecodeError::PublicKey(KeyError::Neutral) => "PUBLIC_KEY_NEUTRAL",
+            DecodeError::PublicKey(_) => "PUBLIC_KEY_INVALID",
+            DecodeError::Signature(SignatureError::NonCanonicalChallenge) => {
+                "SIGNATURE_NON_CANONICAL_CHALLENGE"
+            }
+            DecodeError::Signature(SignatureError::NonCanonicalScalar) => {
+                "SIGNATURE_NON_CANONICAL_SCALAR"
+            }
+            DecodeError::Signature(_) => "SIGNATURE_INVALID",
+            DecodeError::OutOfRange { .. } => "OUT_OF_RANGE",
+        }
+    }
+}
+
 /// A cursor over the fixed-size fields of an encoding whose total length was already checked.
 struct Reader<'a> {
     rest: &'a [u8],

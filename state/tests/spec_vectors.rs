@@ -133,35 +133,13 @@ fn canonical(v: Value) -> Value {
 // Error names used by the vectors (SPEC sections 4 and 9).
 
 fn signature_error(e: &SignatureError) -> &'static str {
-    match e {
-        SignatureError::NonCanonicalChallenge => "NON_CANONICAL_CHALLENGE",
-        SignatureError::NonCanonicalScalar => "NON_CANONICAL_SCALAR",
-        SignatureError::WrongLength(_) => "WRONG_LENGTH",
-        SignatureError::Invalid => "INVALID",
-    }
-}
-
-fn key_error(e: &KeyError) -> &'static str {
-    match e {
-        KeyError::NonCanonical => "NON_CANONICAL",
-        KeyError::NotOnCurve => "NOT_ON_CURVE",
-        KeyError::Neutral => "NEUTRAL",
-        KeyError::InvalidSecret => "INVALID_SECRET",
-        KeyError::WrongLength { .. } => "WRONG_LENGTH",
-        KeyError::BadHex => "BAD_HEX",
-    }
+    e.code()
 }
 
 fn decode_error(e: &DecodeError) -> Value {
     match e {
-        DecodeError::Empty => json!({ "error": "EMPTY" }),
-        DecodeError::UnknownTag(_) => json!({ "error": "UNKNOWN_TAG" }),
-        DecodeError::WrongLength { .. } => json!({ "error": "WRONG_LENGTH" }),
-        DecodeError::PublicKey(k) => json!({ "error": format!("PUBLIC_KEY_{}", key_error(k)) }),
-        DecodeError::Signature(s) => {
-            json!({ "error": format!("SIGNATURE_{}", signature_error(s)) })
-        }
-        DecodeError::OutOfRange { field, .. } => json!({ "error": "OUT_OF_RANGE", "field": field }),
+        DecodeError::OutOfRange { field, .. } => json!({ "error": e.code(), "field": field }),
+        _ => json!({ "error": e.code() }),
     }
 }
 
@@ -631,7 +609,7 @@ fn pubdata_error(e: &PubdataError) -> Value {
     match e {
         PubdataError::Truncated => json!({ "error": "TRUNCATED" }),
         PubdataError::UnknownTag(_) => json!({ "error": "UNKNOWN_TAG" }),
-        PubdataError::PublicKey(k) => json!({ "error": format!("PUBLIC_KEY_{}", key_error(k)) }),
+        PubdataError::PublicKey(k) => json!({ "error": format!("PUBLIC_KEY_{}", k.code()) }),
         PubdataError::OutOfRange(_) => json!({ "error": "OUT_OF_RANGE" }),
         PubdataError::BadStatus(_) => json!({ "error": "BAD_STATUS" }),
     }

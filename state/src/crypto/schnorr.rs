@@ -59,6 +59,32 @@ pub enum SignatureError {
     Invalid,
 }
 
+impl KeyError {
+    /// Stable machine-readable name (docs/SPEC.md section 4).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            KeyError::NonCanonical => "NON_CANONICAL",
+            KeyError::NotOnCurve => "NOT_ON_CURVE",
+            KeyError::Neutral => "NEUTRAL",
+            KeyError::InvalidSecret => "INVALID_SECRET",
+            KeyError::WrongLength { .. } => "WRONG_LENGTH",
+            KeyError::BadHex => "BAD_HEX",
+        }
+    }
+}
+
+impl SignatureError {
+    /// Stable machine-readable name (docs/SPEC.md section 4).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            SignatureError::NonCanonicalChallenge => "NON_CANONICAL_CHALLENGE",
+            SignatureError::NonCanonicalScalar => "NON_CANONICAL_SCALAR",
+            SignatureError::WrongLength(_) => "WRONG_LENGTH",
+            SignatureError::Invalid => "INVALID",
+        }
+    }
+}
+
 /// A secret signing key: a non-zero scalar.
 #[derive(Clone)]
 pub struct SecretKey {
