@@ -13,7 +13,7 @@ use crate::writer::AcceptedMeta;
 pub enum RequestError {
     #[error("the request carries no transaction")]
     Empty,
-    #[error("{}: {0}", .0.code())]
+    #[error("{}: {}", .0.code(), .0)]
     Decode(#[from] DecodeError),
     #[error("invalid public key: {0}")]
     PublicKey(String),
