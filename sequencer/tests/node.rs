@@ -71,15 +71,21 @@ async fn payments_are_accepted_durable_and_queryable() {
         .unwrap();
     assert_eq!(acc["balance"], 250);
 
-    // The block gets sealed within the block interval and lists the transaction.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let block: serde_json::Value =
-        reqwest::get(format!("{}/v1/blocks/{}", node.http, r.block_number))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    // The block gets sealed one block interval after its first transaction and lists it.
+    let url = format!("{}/v1/blocks/{}", node.http, r.block_number);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let block: serde_json::Value = loop {
+        let resp = reqwest::get(&url).await.unwrap();
+        if resp.status().is_success() {
+            break resp.json().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "block {} never sealed",
+            r.block_number
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let ids = block["tx_ids"].as_array().unwrap();
     assert!(ids
         .iter()
