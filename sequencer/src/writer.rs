@@ -446,6 +446,12 @@ impl Writer {
                 let _ = reply.send(out);
             }
             Command::Faucet { to, amount, reply } => {
+                // An L1 deposit to an unknown account is consumed and refunded; the faucet has
+                // no L1 side to refund to, so it refuses up front instead.
+                if self.state.account(to).is_none() {
+                    let _ = reply.send(SubmitOutcome::Rejected(Rejection::UnknownAccount(to)));
+                    return;
+                }
                 let deposit = Transaction::Deposit(Deposit {
                     seq: self.state.next_deposit_seq(),
                     to,

@@ -347,6 +347,17 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
     let err = res.expect_err("wrong wire type must not decode");
     assert_ne!(err.code(), tonic::Code::Ok);
 
+    // The faucet refuses unknown accounts rather than consuming a deposit for nothing.
+    let r = c
+        .faucet(pb::FaucetRequest {
+            account: 9_999,
+            amount: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.reason_code, "UNKNOWN_ACCOUNT", "{r:?}");
+
     // Nothing changed.
     let after = c
         .get_status(pb::GetStatusRequest {})
