@@ -121,6 +121,24 @@ impl From<tonic::Status> for Error {
     }
 }
 
+/// An error and its causes on one line, for command-line messages. Transport errors often
+/// repeat their source in their own message, so a cause already quoted is skipped.
+pub fn error_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

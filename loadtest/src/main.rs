@@ -134,7 +134,7 @@ async fn main() -> ExitCode {
             }
         }
         Err(err) => {
-            eprintln!("error: {}", one_line(&err));
+            eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -328,20 +328,4 @@ async fn show_progress(
         ));
     }
     bar.finish_and_clear();
-}
-
-/// The error and its causes on one line, skipping causes already quoted by their parent.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
 }

@@ -396,12 +396,7 @@ impl Writer {
                 None => Duration::from_millis(100),
             };
             match rx.recv_timeout(timeout) {
-                Ok(Command::Shutdown) => {
-                    self.flush_group();
-                    self.seal_block();
-                    tracing::info!("writer stopped");
-                    return;
-                }
+                Ok(Command::Shutdown) => return self.stop(),
                 Ok(cmd) => {
                     self.handle(cmd);
                     // Drain whatever else is queued before flushing: this is the group commit.
@@ -414,19 +409,10 @@ impl Writer {
                     self.flush_group();
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // Shutdown: everything accepted is flushed and the open block sealed.
-                    self.flush_group();
-                    self.seal_block();
-                    tracing::info!("writer stopped");
-                    return;
-                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.stop(),
             }
             if self.stop_requested {
-                self.flush_group();
-                self.seal_block();
-                tracing::info!("writer stopped");
-                return;
+                return self.stop();
             }
             if let Some(t) = self.block.opened {
                 if t.elapsed() >= self.cfg.block_interval {
@@ -435,6 +421,13 @@ impl Writer {
             }
             self.maybe_seal_batch();
         }
+    }
+
+    /// Shutdown: everything accepted is flushed and the open block sealed.
+    fn stop(mut self) {
+        self.flush_group();
+        self.seal_block();
+        tracing::info!("writer stopped");
     }
 
     fn handle(&mut self, cmd: Command) {

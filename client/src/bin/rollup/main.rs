@@ -150,7 +150,7 @@ async fn main() -> ExitCode {
         Err(err) => {
             // One line, with the causes (e.g. "cannot reach the node at ...: transport error:
             // tcp connect error: Connection refused").
-            eprintln!("error: {}", one_line(&err));
+            eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
             let rejected = err
                 .downcast_ref::<Error>()
                 .is_some_and(|e| matches!(e, Error::Rejected { .. }));
@@ -326,21 +326,4 @@ impl Output {
         }
         Ok(())
     }
-}
-
-/// The error and its causes on one line. Transport errors repeat their source in their own
-/// message, so a cause already shown is skipped.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
 }
