@@ -1,0 +1,3 @@
+//! The circuits: the payment (leaf) circuit, 2-to-1 merges and the final wrapper.
+
+pub mod public;

@@ -1,0 +1,204 @@
+//! The public inputs shared by leaf and merge proofs, in one fixed layout.
+//!
+//! A leaf proof covers a contiguous chunk of a batch's transactions; a merge proof covers the
+//! union of two adjacent ranges. Both expose the same 31 field elements, in this order:
+//!
+//! | offset | len | field |
+//! |---|---|---|
+//! | 0 | 4 | `old_root`: state root before the range |
+//! | 4 | 4 | `new_root`: state root after the range |
+//! | 8 | 4 | `pubdata_in`: pubdata commitment chain value before the range |
+//! | 12 | 4 | `pubdata_out`: ... after the range |
+//! | 16 | 4 | `withdrawals_in`: withdrawals commitment chain value before the range |
+//! | 20 | 4 | `withdrawals_out`: ... after the range |
+//! | 24 | 1 | `deposits_first`: next L1 deposit serial before the range |
+//! | 25 | 1 | `deposits_next`: next L1 deposit serial after the range |
+//! | 26 | 1 | `timestamp`: the batch timestamp every `valid_until` is checked against |
+//! | 27 | 4 | `domain`: `Domain::digest()` the signatures are bound to |
+//!
+//! A merge of `l` then `r` requires `l.new_root == r.old_root`, `l.pubdata_out == r.pubdata_in`,
+//! `l.withdrawals_out == r.withdrawals_in`, `l.deposits_next == r.deposits_first`, and equal
+//! `timestamp` and `domain`; it exposes `l`'s "before" values and `r`'s "after" values.
+//! The final wrapper additionally requires `pubdata_in == withdrawals_in == ZERO` (a whole
+//! batch) and exposes the single element layout of [`BatchStatement::digest`].
+
+use plonky2::field::types::{Field, PrimeField64};
+use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::iop::target::Target;
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use serde::{Deserialize, Serialize};
+use state::hash::{hash_no_pad, Digest};
+
+use crate::{D, F};
+
+/// Number of public inputs of a leaf or merge proof.
+pub const RANGE_PUBLIC_INPUTS: usize = 31;
+
+/// The statement of a leaf or merge proof (see the module docs for the layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeStatement {
+    pub old_root: Digest,
+    pub new_root: Digest,
+    pub pubdata_in: Digest,
+    pub pubdata_out: Digest,
+    pub withdrawals_in: Digest,
+    pub withdrawals_out: Digest,
+    pub deposits_first: u64,
+    pub deposits_next: u64,
+    pub timestamp: u64,
+    pub domain: Digest,
+}
+
+impl RangeStatement {
+    pub fn to_fields(&self) -> Vec<F> {
+        let mut v = Vec::with_capacity(RANGE_PUBLIC_INPUTS);
+        for d in [
+            self.old_root,
+            self.new_root,
+            self.pubdata_in,
+            self.pubdata_out,
+            self.withdrawals_in,
+            self.withdrawals_out,
+        ] {
+            v.extend_from_slice(&d.elements());
+        }
+        v.push(F::from_canonical_u64(self.deposits_first));
+        v.push(F::from_canonical_u64(self.deposits_next));
+        v.push(F::from_canonical_u64(self.timestamp));
+        v.extend_from_slice(&self.domain.elements());
+        v
+    }
+
+    /// Parses the public inputs of a leaf or merge proof; `None` if the length is wrong.
+    pub fn from_fields(v: &[F]) -> Option<RangeStatement> {
+        if v.len() != RANGE_PUBLIC_INPUTS {
+            return None;
+        }
+        let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        Some(RangeStatement {
+            old_root: d(0),
+            new_root: d(4),
+            pubdata_in: d(8),
+            pubdata_out: d(12),
+            withdrawals_in: d(16),
+            withdrawals_out: d(20),
+            deposits_first: v[24].to_canonical_u64(),
+            deposits_next: v[25].to_canonical_u64(),
+            timestamp: v[26].to_canonical_u64(),
+            domain: d(27),
+        })
+    }
+}
+
+/// Targets of a [`RangeStatement`], either registered as public inputs or read from an inner
+/// proof's public inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct RangeStatementTargets {
+    pub old_root: HashOutTarget,
+    pub new_root: HashOutTarget,
+    pub pubdata_in: HashOutTarget,
+    pub pubdata_out: HashOutTarget,
+    pub withdrawals_in: HashOutTarget,
+    pub withdrawals_out: HashOutTarget,
+    pub deposits_first: Target,
+    pub deposits_next: Target,
+    pub timestamp: Target,
+    pub domain: HashOutTarget,
+}
+
+impl RangeStatementTargets {
+    /// Views the 31 targets of an inner proof's public inputs.
+    pub fn from_targets(t: &[Target]) -> RangeStatementTargets {
+        assert_eq!(t.len(), RANGE_PUBLIC_INPUTS, "range statement needs 31 targets");
+        let h = |o: usize| HashOutTarget::from_vec(t[o..o + 4].to_vec());
+        RangeStatementTargets {
+            old_root: h(0),
+            new_root: h(4),
+            pubdata_in: h(8),
+            pubdata_out: h(12),
+            withdrawals_in: h(16),
+            withdrawals_out: h(20),
+            deposits_first: t[24],
+            deposits_next: t[25],
+            timestamp: t[26],
+            domain: h(27),
+        }
+    }
+
+    pub fn to_targets(&self) -> Vec<Target> {
+        let mut v = Vec::with_capacity(RANGE_PUBLIC_INPUTS);
+        for h in [
+            self.old_root,
+            self.new_root,
+            self.pubdata_in,
+            self.pubdata_out,
+            self.withdrawals_in,
+            self.withdrawals_out,
+        ] {
+            v.extend_from_slice(&h.elements);
+        }
+        v.push(self.deposits_first);
+        v.push(self.deposits_next);
+        v.push(self.timestamp);
+        v.extend_from_slice(&self.domain.elements);
+        v
+    }
+
+    /// Registers these targets as the circuit's public inputs, in the canonical order.
+    pub fn register(&self, b: &mut CircuitBuilder<F, D>) {
+        b.register_public_inputs(&self.to_targets());
+    }
+}
+
+/// What a whole batch's final proof states; the final circuit's public inputs are the
+/// four-element [`BatchStatement::digest`] (plonky2 public inputs are hashed anyway; exposing the
+/// digest keeps an on-chain verifier's input to one hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchStatement {
+    pub old_root: Digest,
+    pub new_root: Digest,
+    pub pubdata_commitment: Digest,
+    pub withdrawals_commitment: Digest,
+    pub deposits_first: u64,
+    pub deposits_next: u64,
+    pub timestamp: u64,
+    pub domain: Digest,
+}
+
+impl BatchStatement {
+    /// `hash_no_pad(old_root ‖ new_root ‖ pubdata ‖ withdrawals ‖ deposits_first ‖
+    /// deposits_next ‖ timestamp ‖ domain)`: 23 elements.
+    pub fn digest(&self) -> Digest {
+        let mut v = Vec::with_capacity(23);
+        for d in [
+            self.old_root,
+            self.new_root,
+            self.pubdata_commitment,
+            self.withdrawals_commitment,
+        ] {
+            v.extend_from_slice(&d.elements());
+        }
+        v.push(F::from_canonical_u64(self.deposits_first));
+        v.push(F::from_canonical_u64(self.deposits_next));
+        v.push(F::from_canonical_u64(self.timestamp));
+        v.extend_from_slice(&self.domain.elements());
+        hash_no_pad(&v)
+    }
+
+    /// The statement of a whole batch proven by a root range proof.
+    pub fn from_range(r: &RangeStatement) -> Option<BatchStatement> {
+        if r.pubdata_in != Digest::ZERO || r.withdrawals_in != Digest::ZERO {
+            return None;
+        }
+        Some(BatchStatement {
+            old_root: r.old_root,
+            new_root: r.new_root,
+            pubdata_commitment: r.pubdata_out,
+            withdrawals_commitment: r.withdrawals_out,
+            deposits_first: r.deposits_first,
+            deposits_next: r.deposits_next,
+            timestamp: r.timestamp,
+            domain: r.domain,
+        })
+    }
+}

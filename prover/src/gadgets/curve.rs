@@ -1,0 +1,1 @@
+//! ECgFp5 curve gates (in progress).

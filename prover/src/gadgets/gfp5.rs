@@ -1,0 +1,1 @@
+//! GF(p^5) arithmetic in circuits (in progress).
