@@ -8,3 +8,4 @@
 pub mod curve;
 pub mod gfp5;
 pub mod schnorr;
+pub mod serializer;

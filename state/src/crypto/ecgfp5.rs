@@ -140,6 +140,26 @@ impl Point {
         self.t * self.u.inverse_or_zero()
     }
 
+    /// The affine coordinates `(x, u) = (X/Z, U/T)` (the neutral is (0, 0)). The circuit
+    /// works on these: its curve gates take and produce affine points.
+    pub fn to_affine(&self) -> (GFp5, GFp5) {
+        (
+            self.x * self.z.inverse_or_zero(),
+            self.u * self.t.inverse_or_zero(),
+        )
+    }
+
+    /// The group element with affine coordinates `(x, u)`; the caller guarantees the point is
+    /// in the group (used to check circuit witnesses against the native formulas).
+    pub fn from_affine_unchecked(x: GFp5, u: GFp5) -> Point {
+        Point {
+            x,
+            z: GFp5::ONE,
+            u,
+            t: GFp5::ONE,
+        }
+    }
+
     pub fn is_neutral(&self) -> bool {
         self.u.is_zero()
     }

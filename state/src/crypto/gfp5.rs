@@ -101,6 +101,12 @@ impl GFp5 {
         self.0.map(|x| F::from_canonical_u64(x.to_canonical_u64()))
     }
 
+    /// Builds an element from its five coefficients (any field elements; the circuit's
+    /// witness generation works on these).
+    pub fn from_fields(c: [F; 5]) -> GFp5 {
+        GFp5(c)
+    }
+
     pub fn from_base(x: F) -> GFp5 {
         GFp5([x, F::ZERO, F::ZERO, F::ZERO, F::ZERO])
     }
