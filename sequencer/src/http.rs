@@ -154,7 +154,7 @@ fn tx_json(row: &TxRow) -> serde_json::Value {
         "block_number": row.block_number,
         "position": row.position,
         "status": "accepted",
-        "finality": "accepted",
+        "finality": row.finality().as_str(),
         "account_index": row.account_index,
         "tx": body,
         "raw": format!("0x{}", hex::encode(&row.raw)),

@@ -194,10 +194,20 @@ fn row_receipt(row: &TxRow) -> pb::Receipt {
         message: String::new(),
         block_number: row.block_number,
         position: row.position,
-        finality: pb::Finality::Accepted as i32,
+        finality: finality_pb(row.finality()) as i32,
         seq: row.seq,
         account_index: row.account_index,
         duplicate: false,
+    }
+}
+
+fn finality_pb(f: crate::store::Finality) -> pb::Finality {
+    use crate::store::Finality;
+    match f {
+        Finality::Accepted => pb::Finality::Accepted,
+        Finality::Proven => pb::Finality::Proven,
+        Finality::Committed => pb::Finality::Committed,
+        Finality::Finalized => pb::Finality::Finalized,
     }
 }
 

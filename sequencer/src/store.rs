@@ -31,6 +31,42 @@ pub struct TxRow {
     pub block_number: u64,
     pub position: u32,
     pub block_time: u64,
+    /// Status of the batch holding the transaction (`None` before its batch is sealed, and
+    /// for rows read by recovery, which does not ask).
+    pub batch_status: Option<String>,
+}
+
+impl TxRow {
+    /// The finality level of the transaction (DESIGN.md): `accepted` until its batch is
+    /// proven, then the batch's status.
+    pub fn finality(&self) -> Finality {
+        match self.batch_status.as_deref() {
+            Some("proven") => Finality::Proven,
+            Some("committed") => Finality::Committed,
+            Some("finalized") => Finality::Finalized,
+            _ => Finality::Accepted,
+        }
+    }
+}
+
+/// Finality levels, from weakest to strongest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Finality {
+    Accepted,
+    Proven,
+    Committed,
+    Finalized,
+}
+
+impl Finality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finality::Accepted => "accepted",
+            Finality::Proven => "proven",
+            Finality::Committed => "committed",
+            Finality::Finalized => "finalized",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,11 +287,19 @@ impl Store {
             block_number: row.try_get::<i64, _>("block_number")? as u64,
             position: row.try_get::<i32, _>("position")? as u32,
             block_time: row.try_get::<i64, _>("block_time")? as u64,
+            batch_status: row.try_get("batch_status").ok().flatten(),
         })
     }
 
     const TX_COLUMNS: &'static str =
         "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time";
+
+    /// [`Self::TX_COLUMNS`] plus the status of the batch holding the row (for receipts and
+    /// queries; the index on `batches (last_seq)` makes it one index probe per row).
+    const TX_COLUMNS_WITH_BATCH: &'static str =
+        "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
+         (SELECT b.status FROM batches b WHERE b.last_seq >= transactions.seq \
+          AND b.first_seq <= transactions.seq ORDER BY b.last_seq LIMIT 1) AS batch_status";
 
     /// Every accepted transaction in order, streamed (recovery reads the whole log).
     pub async fn for_each_tx(
@@ -275,7 +319,7 @@ impl Store {
     pub async fn get_tx(&self, tx_id: &[u8; 32]) -> Result<Option<TxRow>, StoreError> {
         let sql = format!(
             "SELECT {} FROM transactions WHERE tx_id = $1",
-            Self::TX_COLUMNS
+            Self::TX_COLUMNS_WITH_BATCH
         );
         let row = sqlx::query(&sql)
             .bind(tx_id.to_vec())
@@ -294,7 +338,7 @@ impl Store {
         let sql = format!(
             "SELECT {} FROM transactions WHERE seq > $2 AND \
              (sender = $1 OR recipient = $1 OR account_index = $1) ORDER BY seq LIMIT $3",
-            Self::TX_COLUMNS
+            Self::TX_COLUMNS_WITH_BATCH
         );
         let rows = sqlx::query(&sql)
             .bind(i64::from(account))
@@ -308,7 +352,7 @@ impl Store {
     pub async fn block_txs(&self, number: u64) -> Result<Vec<TxRow>, StoreError> {
         let sql = format!(
             "SELECT {} FROM transactions WHERE block_number = $1 ORDER BY position",
-            Self::TX_COLUMNS
+            Self::TX_COLUMNS_WITH_BATCH
         );
         let rows = sqlx::query(&sql)
             .bind(i64_of(number))

@@ -379,6 +379,7 @@ pub fn tx_row(
         block_number: block,
         position,
         block_time: time,
+        batch_status: None,
     }
 }
 
