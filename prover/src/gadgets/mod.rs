@@ -7,4 +7,7 @@
 
 pub mod curve;
 pub mod gfp5;
+pub mod pubdata;
+pub mod range;
 pub mod schnorr;
+pub mod smt;
