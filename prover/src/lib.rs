@@ -15,3 +15,4 @@ pub type F = plonky2::field::goldilocks_field::GoldilocksField;
 pub const D: usize = 2;
 /// Hash configuration of every circuit (Poseidon over Goldilocks).
 pub type C = plonky2::plonk::config::PoseidonGoldilocksConfig;
+pub mod witness;
