@@ -152,14 +152,25 @@ fn setup(k: &Keys) -> State {
     s
 }
 
-/// Proves and verifies; false if either fails (or panics).
-fn proves(w: &LeafWitness) -> bool {
+/// Proves and verifies; the reason if either fails (or panics).
+fn try_prove(w: &LeafWitness) -> Result<(), String> {
     let c = circuit();
-    let r = catch_unwind(AssertUnwindSafe(|| c.prove(w)));
-    match r {
-        Ok(Ok(p)) => c.verify(p).is_ok(),
-        _ => false,
+    match catch_unwind(AssertUnwindSafe(|| c.prove(w))) {
+        Ok(Ok(p)) => c.verify(p).map(|_| ()).map_err(|e| format!("verify: {e}")),
+        Ok(Err(e)) => Err(format!("prove: {e:#}")),
+        Err(panic) => Err(format!(
+            "prove panicked: {}",
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        )),
     }
+}
+
+fn proves(w: &LeafWitness) -> bool {
+    try_prove(w).is_ok()
 }
 
 #[test]
@@ -566,8 +577,8 @@ fn assert_attack_fails(name: &str, f: impl FnOnce(&Keys, &mut Forger) -> LeafWit
     let mut forger = Forger::new(&mut state);
     let w = f(&k, &mut forger);
     let t = Instant::now();
-    assert!(!proves(&w), "attack {name} produced a valid proof");
-    println!("attack {name}: refused in {:?}", t.elapsed());
+    let err = try_prove(&w).expect_err(&format!("attack {name} produced a valid proof"));
+    println!("attack {name}: refused in {:?}: {err}", t.elapsed());
 }
 
 #[test]

@@ -442,7 +442,17 @@ impl PaymentCircuit {
         for (i, (t, slot)) in self.slots.iter().zip(&w.slots).enumerate() {
             set_slot(&mut pw, t, slot).with_context(|| format!("slot {i}"))?;
         }
-        let proof = self.data.prove(pw)?;
+        // plonky2's witness generation panics on some violated constraints (a range check that
+        // does not fit its limbs); report those as errors like the others.
+        let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.data.prove(pw)))
+            .map_err(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                anyhow::anyhow!("witness generation failed: {msg}")
+            })??;
         ensure!(
             RangeStatement::from_fields(&proof.public_inputs).as_ref() == Some(s),
             "the proof's public inputs differ from the witness statement"
