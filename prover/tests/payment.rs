@@ -187,6 +187,8 @@ fn honest_mixed_batch_proves_with_native_public_inputs() {
         transfer(OPERATOR, BOB, 5, 1, 0, &k.op),       // from the operator
         deposit(4, BOB, MAX),                          // refunded: overflow
         transfer(AccountIndex(3), ALICE, 70, 0, 0, &k.carol),
+        withdraw(OPERATOR, 2, 1, 1, &k.op), // the operator withdraws, paying itself
+        deposit(5, OPERATOR, 3),            // a deposit to the operator
     ];
     // Native reference on a second copy of the state.
     let mut native = setup(&k);
@@ -633,6 +635,12 @@ fn attack_overflow_and_shape() {
         f.leaf(vec![
             (d_intent(2, 2, MAX - 60), false),
             (t_intent(1, 2, 100, 0, 0, NOW, &k.alice), false),
+        ])
+    });
+    assert_attack_fails("operator fee overflow", |k, f| {
+        f.leaf(vec![
+            (d_intent(2, 0, MAX - 3), false),
+            (t_intent(1, 2, 1, 5, 0, NOW, &k.alice), false),
         ])
     });
     assert_attack_fails("self transfer", |k, f| {
