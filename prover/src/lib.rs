@@ -8,6 +8,7 @@
 
 pub mod circuits;
 pub mod gadgets;
+pub mod witness;
 
 /// The base field (Goldilocks), the same as `state::hash::F`.
 pub type F = plonky2::field::goldilocks_field::GoldilocksField;
@@ -15,4 +16,3 @@ pub type F = plonky2::field::goldilocks_field::GoldilocksField;
 pub const D: usize = 2;
 /// Hash configuration of every circuit (Poseidon over Goldilocks).
 pub type C = plonky2::plonk::config::PoseidonGoldilocksConfig;
-pub mod witness;

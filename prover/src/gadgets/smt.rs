@@ -87,6 +87,20 @@ pub fn verify_membership(
     b.connect_hashes(r, root);
 }
 
+/// The roots before and after replacing `old_leaf` by `new_leaf` at one index with the same
+/// siblings (64 rows).
+pub fn update_roots(
+    b: &mut CircuitBuilder<F, D>,
+    old_leaf: HashOutTarget,
+    new_leaf: HashOutTarget,
+    bits: &[BoolTarget],
+    path: &MerklePathTarget,
+) -> (HashOutTarget, HashOutTarget) {
+    let old_root = compute_root(b, old_leaf, bits, path);
+    let new_root = compute_root(b, new_leaf, bits, path);
+    (old_root, new_root)
+}
+
 /// Replaces `old_leaf` by `new_leaf` at one index with the same siblings (64 rows): constrains
 /// `old_leaf` under `old_root` and returns the root after the write.
 pub fn update(
@@ -97,8 +111,9 @@ pub fn update(
     bits: &[BoolTarget],
     path: &MerklePathTarget,
 ) -> HashOutTarget {
-    verify_membership(b, old_root, old_leaf, bits, path);
-    compute_root(b, new_leaf, bits, path)
+    let (computed_old, new_root) = update_roots(b, old_leaf, new_leaf, bits, path);
+    b.connect_hashes(computed_old, old_root);
+    new_root
 }
 
 /// The leaf of an account: `hash_no_pad` of its 12 field elements (2 rows).
