@@ -296,6 +296,18 @@ fn absorb_bytes(c: Digest, bytes: &[u8]) -> Digest {
     hash_no_pad(&v)
 }
 
+/// How a forged slot departs from the circuit's transition (besides its fields).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cheat {
+    None,
+    /// Credit a deposit even if it overflows.
+    Credit,
+    /// Refund a deposit that should be credited.
+    Refund,
+    /// A registered account starts with this balance.
+    Mint(u64),
+}
+
 struct Forger {
     tree: SparseMerkleTree,
     accounts: BTreeMap<u32, AccountFields>,
@@ -349,7 +361,7 @@ impl Forger {
     }
 
     /// Applies the intent `s` (kind, fields, a/b indices, signature) without checks.
-    fn slot(&mut self, mut s: SlotWitness, force_credit: bool) -> SlotWitness {
+    fn slot(&mut self, mut s: SlotWitness, cheat: Cheat) -> SlotWitness {
         let add = |x: u64, y: u64| (felt(x) + felt(y)).to_canonical_u64();
         let sub = |x: u64, y: u64| (felt(x) - felt(y)).to_canonical_u64();
         let (ai, bi) = (s.a.index, s.b.index);
@@ -360,12 +372,13 @@ impl Forger {
         s.a = self.access(ai, |old| match s.kind {
             SlotKind::Register => Some(AccountFields {
                 pubkey,
-                balance: 0,
+                balance: if let Cheat::Mint(v) = cheat { v } else { 0 },
                 nonce: 0,
                 ext: Digest::ZERO,
             }),
             SlotKind::Deposit => old.map(|mut a| {
-                if force_credit || a.balance + amount <= MAX {
+                let honest = a.balance + amount <= MAX;
+                if cheat == Cheat::Credit || (honest && cheat != Cheat::Refund) {
                     credited = true;
                     a.balance = add(a.balance, amount);
                 }
@@ -441,14 +454,14 @@ impl Forger {
     }
 
     /// A whole leaf: the intents, padded with no-ops.
-    fn leaf(&mut self, intents: Vec<(SlotWitness, bool)>) -> LeafWitness {
+    fn leaf(&mut self, intents: Vec<(SlotWitness, Cheat)>) -> LeafWitness {
         let old_root = self.tree.root();
         let (pubdata_in, withdrawals_in, deposits_first) =
             (self.pubdata, self.withdrawals, self.deposits);
         let mut slots: Vec<SlotWitness> =
             intents.into_iter().map(|(s, f)| self.slot(s, f)).collect();
         while slots.len() < K {
-            slots.push(self.slot(intent(SlotKind::Noop), false));
+            slots.push(self.slot(intent(SlotKind::Noop), Cheat::None));
         }
         LeafWitness {
             statement: RangeStatement {
@@ -536,7 +549,7 @@ fn d_intent(seq: u64, to: u32, amount: u64) -> SlotWitness {
 }
 
 /// Slot intents of an honest leaf (what a forger would start from).
-fn intents_of(w: &LeafWitness) -> Vec<(SlotWitness, bool)> {
+fn intents_of(w: &LeafWitness) -> Vec<(SlotWitness, Cheat)> {
     w.slots
         .iter()
         .map(|s| {
@@ -544,7 +557,7 @@ fn intents_of(w: &LeafWitness) -> Vec<(SlotWitness, bool)> {
             i.a = access(s.a.index);
             i.b = access(s.b.index);
             i.c = access(0);
-            (i, false)
+            (i, Cheat::None)
         })
         .collect()
 }
@@ -586,45 +599,54 @@ fn assert_attack_fails(name: &str, f: impl FnOnce(&Keys, &mut Forger) -> LeafWit
 #[test]
 fn attack_overspend() {
     assert_attack_fails("overspend", |k, f| {
-        f.leaf(vec![(t_intent(1, 2, 1000, 1, 0, NOW, &k.alice), false)])
+        f.leaf(vec![(
+            t_intent(1, 2, 1000, 1, 0, NOW, &k.alice),
+            Cheat::None,
+        )])
     });
     assert_attack_fails("overspend by wrap", |k, f| {
         // amount + fee = p: a single-element subtraction would charge nothing (and neither
         // credit overflows: Bob gets 2^63 - 2^32 + 2, the empty operator 2^63 - 1).
         let fee = MAX;
         let amount = 0xffff_ffff_0000_0001u64 - MAX;
-        f.leaf(vec![(t_intent(1, 2, amount, fee, 0, NOW, &k.alice), false)])
+        f.leaf(vec![(
+            t_intent(1, 2, amount, fee, 0, NOW, &k.alice),
+            Cheat::None,
+        )])
     });
 }
 
 #[test]
 fn attack_nonces() {
     assert_attack_fails("skipped nonce", |k, f| {
-        f.leaf(vec![(t_intent(1, 2, 5, 0, 1, NOW, &k.alice), false)])
+        f.leaf(vec![(t_intent(1, 2, 5, 0, 1, NOW, &k.alice), Cheat::None)])
     });
     assert_attack_fails("replayed nonce", |k, f| {
         let tx = t_intent(1, 2, 5, 0, 0, NOW, &k.alice);
-        f.leaf(vec![(tx.clone(), false), (tx, false)])
+        f.leaf(vec![(tx.clone(), Cheat::None), (tx, Cheat::None)])
     });
 }
 
 #[test]
 fn attack_expired() {
     assert_attack_fails("expired", |k, f| {
-        f.leaf(vec![(t_intent(1, 2, 5, 0, 0, NOW - 1, &k.alice), false)])
+        f.leaf(vec![(
+            t_intent(1, 2, 5, 0, 0, NOW - 1, &k.alice),
+            Cheat::None,
+        )])
     });
 }
 
 #[test]
 fn attack_deposit_order_and_credit() {
     assert_attack_fails("skipped deposit", |_, f| {
-        f.leaf(vec![(d_intent(3, 1, 5), false)])
+        f.leaf(vec![(d_intent(3, 1, 5), Cheat::None)])
     });
     assert_attack_fails("replayed deposit", |_, f| {
-        f.leaf(vec![(d_intent(1, 1, 5), false)])
+        f.leaf(vec![(d_intent(1, 1, 5), Cheat::None)])
     });
     assert_attack_fails("credited overflowing deposit", |_, f| {
-        f.leaf(vec![(d_intent(2, 1, MAX), true)])
+        f.leaf(vec![(d_intent(2, 1, MAX), Cheat::Credit)])
     });
 }
 
@@ -633,24 +655,50 @@ fn attack_overflow_and_shape() {
     assert_attack_fails("recipient overflow", |k, f| {
         // Bob is filled to 2^63 - 11 by an honest deposit, then receives 100.
         f.leaf(vec![
-            (d_intent(2, 2, MAX - 60), false),
-            (t_intent(1, 2, 100, 0, 0, NOW, &k.alice), false),
+            (d_intent(2, 2, MAX - 60), Cheat::None),
+            (t_intent(1, 2, 100, 0, 0, NOW, &k.alice), Cheat::None),
         ])
     });
     assert_attack_fails("operator fee overflow", |k, f| {
         f.leaf(vec![
-            (d_intent(2, 0, MAX - 3), false),
-            (t_intent(1, 2, 1, 5, 0, NOW, &k.alice), false),
+            (d_intent(2, 0, MAX - 3), Cheat::None),
+            (t_intent(1, 2, 1, 5, 0, NOW, &k.alice), Cheat::None),
         ])
     });
+    assert_attack_fails("refunded creditable deposit", |_, f| {
+        f.leaf(vec![(d_intent(2, 1, 5), Cheat::Refund)])
+    });
+    assert_attack_fails("register with a balance", |k, f| {
+        let mut s = intent(SlotKind::Register);
+        s.pubkey = k
+            .carol
+            .public_key()
+            .to_field_elements()
+            .map(|e| e.to_canonical_u64());
+        s.valid_until = NOW;
+        s.a.index = 3;
+        s.b.index = 2;
+        f.leaf(vec![(s, Cheat::Mint(1_000_000))])
+    });
+    assert_attack_fails("exhausted nonce", |k, f| {
+        // A (forged) pre-state where Alice's nonce is 2^63 - 1.
+        let mut alice = f.accounts[&1];
+        alice.nonce = MAX;
+        f.accounts.insert(1, alice);
+        f.tree.set(1, alice.leaf());
+        f.leaf(vec![(
+            t_intent(1, 2, 5, 0, MAX, NOW, &k.alice),
+            Cheat::None,
+        )])
+    });
     assert_attack_fails("self transfer", |k, f| {
-        f.leaf(vec![(t_intent(1, 1, 5, 0, 0, NOW, &k.alice), false)])
+        f.leaf(vec![(t_intent(1, 1, 5, 0, 0, NOW, &k.alice), Cheat::None)])
     });
     assert_attack_fails("zero amount", |k, f| {
-        f.leaf(vec![(t_intent(1, 2, 0, 1, 0, NOW, &k.alice), false)])
+        f.leaf(vec![(t_intent(1, 2, 0, 1, 0, NOW, &k.alice), Cheat::None)])
     });
     assert_attack_fails("unknown recipient", |k, f| {
-        f.leaf(vec![(t_intent(1, 9, 5, 0, 0, NOW, &k.alice), false)])
+        f.leaf(vec![(t_intent(1, 9, 5, 0, 0, NOW, &k.alice), Cheat::None)])
     });
     assert_attack_fails("register at a gap", |k, f| {
         let mut s = intent(SlotKind::Register);
@@ -662,7 +710,7 @@ fn attack_overflow_and_shape() {
         s.valid_until = NOW;
         s.a.index = 5;
         s.b.index = 4;
-        f.leaf(vec![(s, false)])
+        f.leaf(vec![(s, Cheat::None)])
     });
 }
 
