@@ -8,6 +8,7 @@
 
 pub mod circuits;
 pub mod gadgets;
+pub mod witness;
 
 /// The base field (Goldilocks), the same as `state::hash::F`.
 pub type F = plonky2::field::goldilocks_field::GoldilocksField;

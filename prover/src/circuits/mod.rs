@@ -1,3 +1,4 @@
 //! The circuits: the payment (leaf) circuit, 2-to-1 merges and the final wrapper.
 
+pub mod payment;
 pub mod public;

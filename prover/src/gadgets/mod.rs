@@ -2,10 +2,14 @@
 //!
 //! - [`gfp5`], [`curve`], [`schnorr`]: GF(p^5) arithmetic and ECgFp5 curve operations as custom
 //!   plonky2 gates, and Schnorr verification built from them.
-//! - `smt`, `range`, `pubdata` (payment circuit work): state-tree membership/update, 64-bit range
-//!   checks and the pubdata/withdrawals commitment chains.
+//! - [`smt`], [`range`], [`pubdata`]: state-tree membership/update, 63/64-bit range checks and
+//!   the pubdata/withdrawals commitment chains.
+//! - [`serializer`]: gate and generator serializers for caching circuits on disk.
 
 pub mod curve;
 pub mod gfp5;
+pub mod pubdata;
+pub mod range;
 pub mod schnorr;
 pub mod serializer;
+pub mod smt;

@@ -1,0 +1,517 @@
+//! The payment (leaf) circuit: `k` transaction slots applied in order to the state tree, with
+//! the rules of `state::apply`, exposing the 31 public inputs of [`RangeStatementTargets`].
+//!
+//! Every slot has the same constraints whatever its kind (register, transfer, withdraw,
+//! deposit, or a no-op used as padding): four exclusive kind flags select which rules bind.
+//! A slot makes three leaf accesses in a fixed order, each a Merkle update against the root left
+//! by the previous one: A (sender / registered index / deposit recipient), B (transfer
+//! recipient; for a register the account just below the new index), C (the operator, index 0).
+//! An access that a kind does not use writes its old leaf back. The full description (slot
+//! layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`, "Payment
+//! circuit".
+
+use anyhow::{ensure, Context};
+use plonky2::field::types::Field;
+use plonky2::hash::hash_types::{HashOut, HashOutTarget};
+use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use state::smt::DEPTH;
+use state::tx::{L1Address, TxKind};
+
+use crate::circuits::public::{RangeStatement, RangeStatementTargets};
+use crate::gadgets::pubdata::{
+    absorb_op, absorb_withdrawal, deposit_op_chunks, hash_no_pad_select, register_op_chunks,
+    transfer_op_chunks, withdraw_op_chunks, OpChunks,
+};
+use crate::gadgets::range::{
+    add_u63, add_u63_overflow, assert_le_u63, range_check_u63, range_check_u64, sub_u63, U63Target,
+};
+use crate::gadgets::schnorr::{verify_schnorr, SchnorrTargets, DUMMY_KEY_W};
+use crate::gadgets::smt::{hash_or_zero, leaf_hash, update, MerklePathTarget};
+use crate::witness::{AccountFields, LeafAccess, LeafWitness, SlotKind, SlotWitness};
+use crate::{C, D, F};
+
+/// The witness targets of one leaf access.
+#[derive(Clone, Debug)]
+struct AccessTargets {
+    pubkey: [Target; 5],
+    balance: Target,
+    nonce: Target,
+    ext: [Target; 4],
+    exists: BoolTarget,
+    path: MerklePathTarget,
+}
+
+impl AccessTargets {
+    fn new(b: &mut CircuitBuilder<F, D>) -> Self {
+        AccessTargets {
+            pubkey: std::array::from_fn(|_| b.add_virtual_target()),
+            balance: b.add_virtual_target(),
+            nonce: b.add_virtual_target(),
+            ext: std::array::from_fn(|_| b.add_virtual_target()),
+            exists: b.add_virtual_bool_target_safe(),
+            path: MerklePathTarget::new(b),
+        }
+    }
+
+    /// The 12 leaf elements with the given balance and nonce.
+    fn fields(&self, b: &mut CircuitBuilder<F, D>, balance: Target, nonce: Target) -> [Target; 12] {
+        let zero = b.zero();
+        let p = self.pubkey;
+        let e = self.ext;
+        [
+            p[0], p[1], p[2], p[3], p[4], balance, nonce, zero, e[0], e[1], e[2], e[3],
+        ]
+    }
+
+    /// Sets the old account (or the given stand-in for an empty leaf) and the siblings.
+    fn set(
+        &self,
+        pw: &mut PartialWitness<F>,
+        access: &LeafAccess,
+        empty_fields: AccountFields,
+    ) -> anyhow::Result<()> {
+        let a = access.account.unwrap_or(empty_fields);
+        for (t, v) in self.pubkey.iter().zip(a.pubkey) {
+            pw.set_target(*t, F::from_noncanonical_u64(v))?;
+        }
+        pw.set_target(self.balance, F::from_noncanonical_u64(a.balance))?;
+        pw.set_target(self.nonce, F::from_noncanonical_u64(a.nonce))?;
+        for (t, v) in self.ext.iter().zip(a.ext.0) {
+            pw.set_target(*t, v)?;
+        }
+        pw.set_bool_target(self.exists, access.account.is_some())?;
+        self.path.set(pw, &access.siblings)
+    }
+}
+
+/// The witness targets of one slot.
+#[derive(Clone, Debug)]
+struct SlotTargets {
+    is_register: BoolTarget,
+    is_transfer: BoolTarget,
+    is_withdraw: BoolTarget,
+    is_deposit: BoolTarget,
+    a_index: Target,
+    b_index: Target,
+    amount: Target,
+    fee: Target,
+    nonce: Target,
+    valid_until: Target,
+    seq: Target,
+    to_l1: [Target; 5],
+    signature: SchnorrTargets,
+    a: AccessTargets,
+    b: AccessTargets,
+    c: AccessTargets,
+}
+
+/// The values threaded from slot to slot.
+#[derive(Clone, Copy)]
+struct Running {
+    root: HashOutTarget,
+    pubdata: HashOutTarget,
+    withdrawals: HashOutTarget,
+    deposits: Target,
+}
+
+/// `flag -> x == y`.
+fn assert_eq_if(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: Target, y: Target) {
+    let d = b.sub(x, y);
+    let p = b.mul(flag.target, d);
+    b.assert_zero(p);
+}
+
+/// `flag * x` as a [`U63Target`] (limbs scale with a boolean; no bits).
+fn scale(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: &U63Target) -> U63Target {
+    U63Target {
+        value: b.mul(flag.target, x.value),
+        lo: b.mul(flag.target, x.lo),
+        hi: b.mul(flag.target, x.hi),
+        bits: vec![],
+    }
+}
+
+fn or(b: &mut CircuitBuilder<F, D>, x: BoolTarget, y: BoolTarget) -> BoolTarget {
+    // Only used on exclusive flags: the sum is boolean.
+    BoolTarget::new_unsafe(b.add(x.target, y.target))
+}
+
+/// Adds one slot's constraints; returns its targets and the running values after it.
+fn build_slot(
+    b: &mut CircuitBuilder<F, D>,
+    domain: HashOutTarget,
+    timestamp: &U63Target,
+    io: Running,
+) -> (SlotTargets, Running) {
+    let zero = b.zero();
+    let one = b.one();
+
+    // Kind flags: at most one is set (none: a no-op).
+    let is_register = b.add_virtual_bool_target_safe();
+    let is_transfer = b.add_virtual_bool_target_safe();
+    let is_withdraw = b.add_virtual_bool_target_safe();
+    let is_deposit = b.add_virtual_bool_target_safe();
+    let spend = or(b, is_transfer, is_withdraw);
+    let signed = or(b, spend, is_register);
+    let any = or(b, signed, is_deposit);
+    b.assert_bool(any);
+
+    // Fields (range checks double as the bit decompositions of the pubdata).
+    let a_index = b.add_virtual_target();
+    let a_bits = b.split_le(a_index, DEPTH);
+    let b_index = b.add_virtual_target();
+    let b_bits = b.split_le(b_index, DEPTH);
+    let c_bits = vec![b._false(); DEPTH];
+    let amount = b.add_virtual_target();
+    let amount_u = range_check_u63(b, amount);
+    let fee = b.add_virtual_target();
+    let fee_u = range_check_u63(b, fee);
+    let nonce = b.add_virtual_target();
+    let valid_until = b.add_virtual_target();
+    let seq = b.add_virtual_target();
+    let seq_u = range_check_u63(b, seq);
+    let to_l1: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
+    let to_l1_bits: Vec<_> = to_l1.iter().map(|&l| b.split_le(l, 32)).collect();
+
+    let a = AccessTargets::new(b);
+    let bb = AccessTargets::new(b);
+    let c = AccessTargets::new(b);
+
+    // Expiry: valid_until >= batch timestamp (signed kinds).
+    let vu = b.select(signed, valid_until, timestamp.value);
+    let vu_u = range_check_u63(b, vu);
+    assert_le_u63(b, timestamp, &vu_u);
+
+    // Register: A is empty and becomes (key, 0, 0, ext 0); the index is the first free one:
+    // the account just below it (B, read without change) exists.
+    let p = b.mul(is_register.target, a.exists.target);
+    b.assert_zero(p);
+    for x in [a.balance, a.nonce, a.ext[0], a.ext[1], a.ext[2], a.ext[3]] {
+        assert_eq_if(b, is_register, x, zero);
+    }
+    let below = b.sub(a_index, one);
+    assert_eq_if(b, is_register, b_index, below);
+    assert_eq_if(b, is_register, bb.exists.target, one);
+
+    // Transfer / withdraw: the sender exists, nonce matches, amount > 0, operator exists.
+    assert_eq_if(b, spend, a.exists.target, one);
+    assert_eq_if(b, spend, nonce, a.nonce);
+    let amount_zero = b.is_equal(amount, zero);
+    let p = b.mul(spend.target, amount_zero.target);
+    b.assert_zero(p);
+    assert_eq_if(b, spend, c.exists.target, one);
+    // Transfer: the recipient exists and differs from the sender.
+    assert_eq_if(b, is_transfer, bb.exists.target, one);
+    let same = b.is_equal(a_index, b_index);
+    let p = b.mul(is_transfer.target, same.target);
+    b.assert_zero(p);
+
+    // Deposit: in queue order.
+    assert_eq_if(b, is_deposit, seq, io.deposits);
+    let deposits = b.add(io.deposits, is_deposit.target);
+
+    // Access A.
+    let a_bal = range_check_u63(b, a.balance);
+    let amount_spent = scale(b, spend, &amount_u);
+    let fee_spent = scale(b, spend, &fee_u);
+    let after_amount = sub_u63(b, &a_bal, &amount_spent);
+    let after_debit = sub_u63(b, &after_amount, &fee_spent);
+    let amount_deposited = scale(b, is_deposit, &amount_u);
+    let (credited_sum, overflow) = add_u63_overflow(b, &after_debit, &amount_deposited);
+    let not_overflow = b.not(overflow);
+    let exists_ok = b.and(a.exists, not_overflow);
+    let credited = b.and(is_deposit, exists_ok);
+    let refunded = BoolTarget::new_unsafe(b.sub(is_deposit.target, credited.target));
+    let a_new_balance = b.select(credited, credited_sum.value, after_debit.value);
+    let a_new_nonce = b.add(a.nonce, spend.target);
+    b.range_check(a_new_nonce, 63);
+    let a_new_exists = BoolTarget::new_unsafe(b.add(a.exists.target, is_register.target));
+    let old_fields = a.fields(b, a.balance, a.nonce);
+    let h = leaf_hash(b, &old_fields);
+    let a_old_leaf = hash_or_zero(b, a.exists, h);
+    let new_fields = a.fields(b, a_new_balance, a_new_nonce);
+    let h = leaf_hash(b, &new_fields);
+    let a_new_leaf = hash_or_zero(b, a_new_exists, h);
+    let root = update(b, io.root, a_old_leaf, a_new_leaf, &a_bits, &a.path);
+
+    // Access B: the transfer recipient gains `amount`.
+    let b_bal = range_check_u63(b, bb.balance);
+    let amount_received = scale(b, is_transfer, &amount_u);
+    let b_new = add_u63(b, &b_bal, &amount_received);
+    let old_fields = bb.fields(b, bb.balance, bb.nonce);
+    let h = leaf_hash(b, &old_fields);
+    let b_old_leaf = hash_or_zero(b, bb.exists, h);
+    let new_fields = bb.fields(b, b_new.value, bb.nonce);
+    let h = leaf_hash(b, &new_fields);
+    let b_new_leaf = hash_or_zero(b, bb.exists, h);
+    let root = update(b, root, b_old_leaf, b_new_leaf, &b_bits, &bb.path);
+
+    // Access C: the operator gains the fee.
+    let c_bal = range_check_u63(b, c.balance);
+    let c_new = add_u63(b, &c_bal, &fee_spent);
+    let old_fields = c.fields(b, c.balance, c.nonce);
+    let h = leaf_hash(b, &old_fields);
+    let c_old_leaf = hash_or_zero(b, c.exists, h);
+    let new_fields = c.fields(b, c_new.value, c.nonce);
+    let h = leaf_hash(b, &new_fields);
+    let c_new_leaf = hash_or_zero(b, c.exists, h);
+    let root = update(b, root, c_old_leaf, c_new_leaf, &c_bits, &c.path);
+
+    // Message hash and signature (register: by the key it registers, which is A's key).
+    let tag = |b: &mut CircuitBuilder<F, D>, k: TxKind| b.constant(F::from_canonical_u8(k.tag()));
+    let mut reg = domain.elements.to_vec();
+    reg.push(tag(b, TxKind::Register));
+    reg.extend_from_slice(&a.pubkey);
+    reg.push(valid_until);
+    let mut tr = domain.elements.to_vec();
+    tr.push(tag(b, TxKind::Transfer));
+    tr.extend_from_slice(&[a_index, b_index, amount, fee, nonce, valid_until]);
+    let mut wd = domain.elements.to_vec();
+    wd.push(tag(b, TxKind::Withdraw));
+    wd.push(a_index);
+    wd.extend_from_slice(&to_l1);
+    wd.extend_from_slice(&[amount, fee, nonce, valid_until]);
+    let msg = hash_no_pad_select(
+        b,
+        &[(is_register, reg), (is_transfer, tr), (is_withdraw, wd)],
+    );
+    let pk: [Target; 5] = std::array::from_fn(|i| {
+        let dummy = b.constant(F::from_canonical_u64(DUMMY_KEY_W[i]));
+        b.select(signed, a.pubkey[i], dummy)
+    });
+    let signature = verify_schnorr(b, pk, msg, signed);
+
+    // Pubdata and withdrawals.
+    let pk_bits: Vec<_> = a.pubkey.iter().map(|&w| range_check_u64(b, w)).collect();
+    let amount_bits = amount_u.bits64(b);
+    let fee_bits = fee_u.bits64(b);
+    let seq_bits = seq_u.bits64(b);
+    let ops = [
+        OpChunks {
+            flag: is_register,
+            len: 45,
+            chunks: register_op_chunks(b, &a_bits, &pk_bits),
+        },
+        OpChunks {
+            flag: is_transfer,
+            len: 25,
+            chunks: transfer_op_chunks(b, &a_bits, &b_bits, &amount_bits, &fee_bits),
+        },
+        OpChunks {
+            flag: is_withdraw,
+            len: 41,
+            chunks: withdraw_op_chunks(b, &a_bits, &to_l1_bits, &amount_bits, &fee_bits),
+        },
+        OpChunks {
+            flag: is_deposit,
+            len: 22,
+            chunks: deposit_op_chunks(b, &seq_bits, &a_bits, &amount_bits, refunded),
+        },
+    ];
+    let pubdata = absorb_op(b, io.pubdata, &ops);
+    let withdrawals = absorb_withdrawal(b, io.withdrawals, is_withdraw, a_index, &to_l1, amount);
+
+    let targets = SlotTargets {
+        is_register,
+        is_transfer,
+        is_withdraw,
+        is_deposit,
+        a_index,
+        b_index,
+        amount,
+        fee,
+        nonce,
+        valid_until,
+        seq,
+        to_l1,
+        signature,
+        a,
+        b: bb,
+        c,
+    };
+    (
+        targets,
+        Running {
+            root,
+            pubdata,
+            withdrawals,
+            deposits,
+        },
+    )
+}
+
+/// The payment (leaf) circuit for `k` slots.
+pub struct PaymentCircuit {
+    pub data: CircuitData<F, C, D>,
+    /// Gates added by one slot (measured on the first).
+    pub gates_per_slot: usize,
+    statement: RangeStatementTargets,
+    slots: Vec<SlotTargets>,
+}
+
+impl PaymentCircuit {
+    /// Builds the circuit for `k >= 1` slots.
+    pub fn build(k: usize) -> Self {
+        assert!(k >= 1, "a leaf has at least one slot");
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let old_root = b.add_virtual_hash();
+        let pubdata_in = b.add_virtual_hash();
+        let withdrawals_in = b.add_virtual_hash();
+        let deposits_first = b.add_virtual_target();
+        let timestamp = b.add_virtual_target();
+        let domain = b.add_virtual_hash();
+        let ts = range_check_u63(&mut b, timestamp);
+
+        let mut io = Running {
+            root: old_root,
+            pubdata: pubdata_in,
+            withdrawals: withdrawals_in,
+            deposits: deposits_first,
+        };
+        let mut slots = Vec::with_capacity(k);
+        let mut gates_per_slot = 0;
+        for i in 0..k {
+            let before = b.num_gates();
+            let (t, next) = build_slot(&mut b, domain, &ts, io);
+            if i == 0 {
+                gates_per_slot = b.num_gates() - before;
+            }
+            slots.push(t);
+            io = next;
+        }
+        let statement = RangeStatementTargets {
+            old_root,
+            new_root: io.root,
+            pubdata_in,
+            pubdata_out: io.pubdata,
+            withdrawals_in,
+            withdrawals_out: io.withdrawals,
+            deposits_first,
+            deposits_next: io.deposits,
+            timestamp,
+            domain,
+        };
+        statement.register(&mut b);
+        let data = b.build::<C>();
+        PaymentCircuit {
+            data,
+            gates_per_slot,
+            statement,
+            slots,
+        }
+    }
+
+    pub fn k(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Proves one leaf. Fails if the witness violates any rule, or if its statement is not the
+    /// one the slots imply (every public input is also set from `w.statement`, so a mismatch is
+    /// a witness conflict).
+    pub fn prove(&self, w: &LeafWitness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        ensure!(
+            w.slots.len() == self.k(),
+            "the witness has {} slots, the circuit {}",
+            w.slots.len(),
+            self.k()
+        );
+        let mut pw = PartialWitness::new();
+        let st = &self.statement;
+        let s = &w.statement;
+        for (t, d) in [
+            (st.old_root, s.old_root),
+            (st.new_root, s.new_root),
+            (st.pubdata_in, s.pubdata_in),
+            (st.pubdata_out, s.pubdata_out),
+            (st.withdrawals_in, s.withdrawals_in),
+            (st.withdrawals_out, s.withdrawals_out),
+            (st.domain, s.domain),
+        ] {
+            pw.set_hash_target(t, HashOut::from(d))?;
+        }
+        pw.set_target(
+            st.deposits_first,
+            F::from_noncanonical_u64(s.deposits_first),
+        )?;
+        pw.set_target(st.deposits_next, F::from_noncanonical_u64(s.deposits_next))?;
+        pw.set_target(st.timestamp, F::from_noncanonical_u64(s.timestamp))?;
+        for (i, (t, slot)) in self.slots.iter().zip(&w.slots).enumerate() {
+            set_slot(&mut pw, t, slot).with_context(|| format!("slot {i}"))?;
+        }
+        // plonky2's witness generation panics on some violated constraints (a range check that
+        // does not fit its limbs); report those as errors like the others.
+        let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.data.prove(pw)))
+            .map_err(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                anyhow::anyhow!("witness generation failed: {msg}")
+            })??;
+        ensure!(
+            RangeStatement::from_fields(&proof.public_inputs).as_ref() == Some(s),
+            "the proof's public inputs differ from the witness statement"
+        );
+        Ok(proof)
+    }
+
+    /// Verifies a leaf proof and returns its statement.
+    pub fn verify(&self, proof: ProofWithPublicInputs<F, C, D>) -> anyhow::Result<RangeStatement> {
+        let s = RangeStatement::from_fields(&proof.public_inputs).context("public inputs")?;
+        self.data.verify(proof)?;
+        Ok(s)
+    }
+}
+
+fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> anyhow::Result<()> {
+    let kind = s.kind;
+    pw.set_bool_target(t.is_register, kind == SlotKind::Register)?;
+    pw.set_bool_target(t.is_transfer, kind == SlotKind::Transfer)?;
+    pw.set_bool_target(t.is_withdraw, kind == SlotKind::Withdraw)?;
+    pw.set_bool_target(t.is_deposit, kind == SlotKind::Deposit)?;
+    ensure!(s.c.index == 0, "access C is the operator's");
+    pw.set_target(t.a_index, F::from_canonical_u32(s.a.index))?;
+    pw.set_target(t.b_index, F::from_canonical_u32(s.b.index))?;
+    for (tt, v) in [
+        (t.amount, s.amount),
+        (t.fee, s.fee),
+        (t.nonce, s.nonce),
+        (t.valid_until, s.valid_until),
+        (t.seq, s.seq),
+    ] {
+        pw.set_target(tt, F::from_noncanonical_u64(v))?;
+    }
+    for (tt, v) in t.to_l1.iter().zip(L1Address(s.to_l1).to_field_elements()) {
+        pw.set_target(*tt, v)?;
+    }
+    let empty = AccountFields {
+        pubkey: [0; 5],
+        balance: 0,
+        nonce: 0,
+        ext: state::hash::Digest::ZERO,
+    };
+    // An empty A of a register holds the key being registered (the circuit reads it there).
+    let a_empty = if kind == SlotKind::Register {
+        AccountFields {
+            pubkey: s.pubkey,
+            ..empty
+        }
+    } else {
+        empty
+    };
+    t.a.set(pw, &s.a, a_empty)?;
+    t.b.set(pw, &s.b, empty)?;
+    t.c.set(pw, &s.c, empty)?;
+    let signed = matches!(
+        kind,
+        SlotKind::Register | SlotKind::Transfer | SlotKind::Withdraw
+    );
+    t.signature
+        .set(pw, if signed { s.signature.as_ref() } else { None })?;
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Witness generation for the payment (leaf) circuit: pure, deterministic, no I/O.
+//!
+//! [`leaf_witnesses`] re-applies a batch's transactions with the native rules
+//! ([`State::apply`]) and records, per transaction, everything the circuit needs: the fields,
+//! the signature, and the three leaf accesses A, B, C (old account and Merkle siblings) in the
+//! circuit's order, each against the root left by the previous access (see
+//! `docs/SPEC.md`, "Payment circuit"). The result is plain data (serde), stored by the worker and
+//! proven elsewhere by [`crate::circuits::payment::PaymentCircuit::prove`].
+
+use std::collections::HashMap;
+
+use plonky2::field::types::{Field, PrimeField64};
+use serde::{Deserialize, Serialize};
+use state::account::{Account, Timestamp, OPERATOR};
+use state::apply::{BlockContext, DepositOutcome, Effects, State};
+use state::crypto::schnorr::Signature;
+use state::hash::{hash_no_pad, two_to_one, Digest};
+use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
+use state::smt::DEPTH;
+use state::tx::Transaction;
+
+use crate::circuits::public::RangeStatement;
+use crate::F;
+
+/// The fields of an account leaf, as raw integers (a tampered witness may hold anything; the
+/// circuit decides).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountFields {
+    /// The five coefficients of the public key encoding `w`.
+    pub pubkey: [u64; 5],
+    pub balance: u64,
+    pub nonce: u64,
+    pub ext: Digest,
+}
+
+impl AccountFields {
+    pub fn from_account(a: &Account) -> Self {
+        AccountFields {
+            pubkey: a.pubkey.to_field_elements().map(|e| e.to_canonical_u64()),
+            balance: a.balance.get(),
+            nonce: a.nonce.get(),
+            ext: a.ext,
+        }
+    }
+
+    /// The 12 leaf elements (`Account::to_field_elements`).
+    pub fn to_field_elements(&self) -> [F; 12] {
+        let mut v = [F::ZERO; 12];
+        for (i, w) in self.pubkey.iter().enumerate() {
+            v[i] = F::from_noncanonical_u64(*w);
+        }
+        v[5] = F::from_noncanonical_u64(self.balance);
+        v[6] = F::from_noncanonical_u64(self.nonce);
+        v[8..].copy_from_slice(&self.ext.0);
+        v
+    }
+
+    pub fn leaf(&self) -> Digest {
+        hash_no_pad(&self.to_field_elements())
+    }
+}
+
+/// One leaf access of a slot: the index, the account there before the access (`None`: empty
+/// leaf) and the 32 siblings (leaf level first) against the root before the access.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LeafAccess {
+    pub index: u32,
+    pub account: Option<AccountFields>,
+    pub siblings: Vec<Digest>,
+}
+
+impl LeafAccess {
+    pub fn leaf(&self) -> Digest {
+        self.account.map(|a| a.leaf()).unwrap_or(Digest::ZERO)
+    }
+}
+
+/// What a slot does.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotKind {
+    /// Padding: every access writes its leaf back, nothing else changes.
+    Noop,
+    Register,
+    Transfer,
+    Withdraw,
+    Deposit,
+}
+
+/// One transaction slot. Unused fields are zero.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SlotWitness {
+    pub kind: SlotKind,
+    /// Register: the key being registered (`w` coefficients).
+    pub pubkey: [u64; 5],
+    pub amount: u64,
+    pub fee: u64,
+    pub nonce: u64,
+    pub valid_until: u64,
+    /// Deposit: the L1 queue serial number.
+    pub seq: u64,
+    /// Withdraw: the L1 destination.
+    pub to_l1: [u8; 20],
+    /// Register, transfer, withdraw.
+    pub signature: Option<Signature>,
+    /// A: sender, registered index or deposit recipient (the operator for a no-op).
+    pub a: LeafAccess,
+    /// B: transfer recipient; for a register, the account just below the new index.
+    pub b: LeafAccess,
+    /// C: the operator (index 0), credited with the fee.
+    pub c: LeafAccess,
+}
+
+/// Everything a leaf proof needs: its statement and exactly `k` slots.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LeafWitness {
+    pub statement: RangeStatement,
+    pub slots: Vec<SlotWitness>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WitnessError {
+    /// The native rules reject the transaction at `position`: the batch is reported, not
+    /// proven (the state keeps the transactions before it).
+    #[error("transaction {position} is rejected: {code}")]
+    Rejected { position: usize, code: &'static str },
+    /// A signed transaction whose `valid_until` is below the batch timestamp (the circuit
+    /// checks expiry against the batch timestamp; block timestamps must not go backwards).
+    #[error("transaction {position} expires before the batch timestamp")]
+    ExpiredAtBatchTimestamp { position: usize },
+    #[error("k must be at least 1")]
+    ZeroK,
+    #[error("internal witness error: {0}")]
+    Internal(String),
+}
+
+/// Nodes written by the accesses of the current transaction, over the state's tree before it.
+#[derive(Default)]
+struct Overlay {
+    nodes: HashMap<(usize, u64), Digest>,
+}
+
+impl Overlay {
+    /// Siblings of `index` in the tree as modified so far, from its proof before the transaction.
+    fn siblings(&self, index: u32, base: &[Digest]) -> Vec<Digest> {
+        (0..DEPTH)
+            .map(|l| {
+                let pos = ((index as u64) >> l) ^ 1;
+                self.nodes.get(&(l, pos)).copied().unwrap_or(base[l])
+            })
+            .collect()
+    }
+
+    /// Writes `leaf` at `index` with `siblings`; returns the new root.
+    fn write(&mut self, index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
+        let mut cur = leaf;
+        self.nodes.insert((0, index as u64), cur);
+        for (l, sib) in siblings.iter().enumerate() {
+            let pos = (index as u64) >> l;
+            cur = if pos & 1 == 0 {
+                two_to_one(cur, *sib)
+            } else {
+                two_to_one(*sib, cur)
+            };
+            self.nodes.insert((l + 1, pos >> 1), cur);
+        }
+        cur
+    }
+}
+
+fn root_of(index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
+    let mut cur = leaf;
+    for (l, sib) in siblings.iter().enumerate() {
+        cur = if ((index as u64) >> l) & 1 == 0 {
+            two_to_one(cur, *sib)
+        } else {
+            two_to_one(*sib, cur)
+        };
+    }
+    cur
+}
+
+/// Running values between slots.
+#[derive(Clone, Copy)]
+struct Io {
+    root: Digest,
+    pubdata: Digest,
+    withdrawals: Digest,
+    deposits: u64,
+}
+
+/// A no-op slot against the current state (all three accesses read the operator's leaf).
+fn noop_slot(state: &mut State) -> SlotWitness {
+    let access = LeafAccess {
+        index: OPERATOR.0,
+        account: state.account(OPERATOR).map(AccountFields::from_account),
+        siblings: state.proof(OPERATOR).siblings.to_vec(),
+    };
+    SlotWitness {
+        kind: SlotKind::Noop,
+        pubkey: [0; 5],
+        amount: 0,
+        fee: 0,
+        nonce: 0,
+        valid_until: 0,
+        seq: 0,
+        to_l1: [0; 20],
+        signature: None,
+        a: access.clone(),
+        b: access.clone(),
+        c: access,
+    }
+}
+
+/// Applies `tx` natively and returns its slot (accesses A, B, C in circuit order).
+fn tx_slot(
+    state: &mut State,
+    tx: &Transaction,
+    ctx: &BlockContext,
+    position: usize,
+) -> Result<(SlotWitness, Effects), WitnessError> {
+    let n = state.num_accounts();
+    let (kind, a_idx, b_idx) = match tx {
+        // If n = 2^32 the native rules reject it (StateFull) below.
+        Transaction::Register(_) => (
+            SlotKind::Register,
+            n.min(u32::MAX as u64) as u32,
+            (n - 1) as u32,
+        ),
+        Transaction::Transfer(t) => (SlotKind::Transfer, t.from.0, t.to.0),
+        Transaction::Withdraw(w) => (SlotKind::Withdraw, w.from.0, OPERATOR.0),
+        Transaction::Deposit(d) => (SlotKind::Deposit, d.to.0, OPERATOR.0),
+    };
+    let r0 = state.root();
+    let mut base = HashMap::new();
+    let mut view: HashMap<u32, Option<AccountFields>> = HashMap::new();
+    for i in [a_idx, b_idx, OPERATOR.0] {
+        base.insert(i, state.proof(i.into()).siblings);
+        view.insert(i, state.account(i.into()).map(AccountFields::from_account));
+    }
+    let effects = state.apply(tx, ctx).map_err(|r| WitnessError::Rejected {
+        position,
+        code: r.code(),
+    })?;
+
+    let mut slot = SlotWitness {
+        kind,
+        pubkey: [0; 5],
+        amount: 0,
+        fee: 0,
+        nonce: 0,
+        valid_until: 0,
+        seq: 0,
+        to_l1: [0; 20],
+        signature: tx.signature().copied(),
+        a: LeafAccess {
+            index: 0,
+            account: None,
+            siblings: vec![],
+        },
+        b: LeafAccess {
+            index: 0,
+            account: None,
+            siblings: vec![],
+        },
+        c: LeafAccess {
+            index: 0,
+            account: None,
+            siblings: vec![],
+        },
+    };
+    let (debit, credit_b, credit_c, credit_a) = match tx {
+        Transaction::Register(r) => {
+            slot.pubkey = r.pubkey.to_field_elements().map(|e| e.to_canonical_u64());
+            slot.valid_until = r.valid_until.get();
+            (0, 0, 0, 0)
+        }
+        Transaction::Transfer(t) => {
+            slot.amount = t.amount.get();
+            slot.fee = t.fee.get();
+            slot.nonce = t.nonce.get();
+            slot.valid_until = t.valid_until.get();
+            (t.amount.get() + t.fee.get(), t.amount.get(), t.fee.get(), 0)
+        }
+        Transaction::Withdraw(w) => {
+            slot.amount = w.amount.get();
+            slot.fee = w.fee.get();
+            slot.nonce = w.nonce.get();
+            slot.valid_until = w.valid_until.get();
+            slot.to_l1 = w.to_l1.0;
+            (w.amount.get() + w.fee.get(), 0, w.fee.get(), 0)
+        }
+        Transaction::Deposit(d) => {
+            slot.amount = d.amount.get();
+            slot.seq = d.seq;
+            let credited = effects.deposit == Some(DepositOutcome::Credited);
+            (0, 0, 0, if credited { d.amount.get() } else { 0 })
+        }
+    };
+
+    let mut overlay = Overlay::default();
+    let mut root = r0;
+    let mut access = |index: u32,
+                      new: &dyn Fn(Option<AccountFields>) -> Option<AccountFields>|
+     -> Result<LeafAccess, WitnessError> {
+        let old = view[&index];
+        let siblings = overlay.siblings(index, &base[&index]);
+        let la = LeafAccess {
+            index,
+            account: old,
+            siblings,
+        };
+        if root_of(index, la.leaf(), &la.siblings) != root {
+            return Err(WitnessError::Internal(format!(
+                "access to {index} does not open the running root"
+            )));
+        }
+        let updated = new(old);
+        root = overlay.write(
+            index,
+            updated.map(|a| a.leaf()).unwrap_or(Digest::ZERO),
+            &la.siblings,
+        );
+        view.insert(index, updated);
+        Ok(la)
+    };
+    let is_spend = matches!(kind, SlotKind::Transfer | SlotKind::Withdraw);
+    let pubkey = slot.pubkey;
+    slot.a = access(a_idx, &|old| match kind {
+        SlotKind::Register => Some(AccountFields {
+            pubkey,
+            balance: 0,
+            nonce: 0,
+            ext: Digest::ZERO,
+        }),
+        _ => old.map(|mut a| {
+            a.balance = a.balance - debit + credit_a;
+            a.nonce += u64::from(is_spend);
+            a
+        }),
+    })?;
+    slot.b = access(b_idx, &|old| {
+        old.map(|mut a| {
+            a.balance += credit_b;
+            a
+        })
+    })?;
+    slot.c = access(OPERATOR.0, &|old| {
+        old.map(|mut a| {
+            a.balance += credit_c;
+            a
+        })
+    })?;
+    if root != state.root() {
+        return Err(WitnessError::Internal(format!(
+            "slot {position}: sequential accesses do not reach the native root"
+        )));
+    }
+    Ok((slot, effects))
+}
+
+/// Witnesses of the leaf proofs of a batch: `txs` in order, each with its block's context,
+/// applied to `state` with the native rules, cut into chunks of `k` slots (the last padded
+/// with no-op slots); with `pad_to_power_of_two`, whole no-op leaves are added so that the
+/// number of leaves is a power of two (at least 1). Leaf `i` starts where leaf `i - 1` ends;
+/// the first starts from the state's root, `ZERO` commitments and `state.next_deposit_seq()`.
+///
+/// A transaction the native rules reject yields [`WitnessError::Rejected`]; `state` then holds
+/// the transactions before it.
+pub fn leaf_witnesses(
+    state: &mut State,
+    txs: &[(Transaction, BlockContext)],
+    batch_timestamp: Timestamp,
+    k: usize,
+    pad_to_power_of_two: bool,
+) -> Result<Vec<LeafWitness>, WitnessError> {
+    if k == 0 {
+        return Err(WitnessError::ZeroK);
+    }
+    let domain = state.domain().digest();
+    let mut pubdata = PubdataCommitment::new();
+    let mut withdrawals = WithdrawalsCommitment::new();
+    let start = Io {
+        root: state.root(),
+        pubdata: pubdata.digest(),
+        withdrawals: withdrawals.digest(),
+        deposits: state.next_deposit_seq(),
+    };
+    let mut slots = Vec::with_capacity(txs.len());
+    let mut after = Vec::with_capacity(txs.len());
+    for (position, (tx, ctx)) in txs.iter().enumerate() {
+        let valid_until = match tx {
+            Transaction::Register(r) => Some(r.valid_until),
+            Transaction::Transfer(t) => Some(t.valid_until),
+            Transaction::Withdraw(w) => Some(w.valid_until),
+            Transaction::Deposit(_) => None,
+        };
+        let (slot, effects) = tx_slot(state, tx, ctx, position)?;
+        if valid_until.is_some_and(|v| v < batch_timestamp) {
+            return Err(WitnessError::ExpiredAtBatchTimestamp { position });
+        }
+        pubdata.absorb(&effects.pubdata);
+        if let Some(w) = &effects.withdrawal {
+            withdrawals.absorb(w);
+        }
+        slots.push(slot);
+        after.push(Io {
+            root: state.root(),
+            pubdata: pubdata.digest(),
+            withdrawals: withdrawals.digest(),
+            deposits: state.next_deposit_seq(),
+        });
+    }
+    let mut n_leaves = slots.len().div_ceil(k);
+    if pad_to_power_of_two {
+        n_leaves = n_leaves.max(1).next_power_of_two();
+    }
+    let end = after.last().copied().unwrap_or(start);
+    let mut leaves = Vec::with_capacity(n_leaves);
+    let mut slots = slots.into_iter();
+    for i in 0..n_leaves {
+        let first = i * k;
+        let io_in = if first == 0 {
+            start
+        } else {
+            after.get(first - 1).copied().unwrap_or(end)
+        };
+        let mut leaf_slots: Vec<SlotWitness> = slots.by_ref().take(k).collect();
+        let used = leaf_slots.len();
+        let io_out = if used == 0 {
+            io_in
+        } else {
+            after[first + used - 1]
+        };
+        while leaf_slots.len() < k {
+            leaf_slots.push(noop_slot(state));
+        }
+        leaves.push(LeafWitness {
+            statement: RangeStatement {
+                old_root: io_in.root,
+                new_root: io_out.root,
+                pubdata_in: io_in.pubdata,
+                pubdata_out: io_out.pubdata,
+                withdrawals_in: io_in.withdrawals,
+                withdrawals_out: io_out.withdrawals,
+                deposits_first: io_in.deposits,
+                deposits_next: io_out.deposits,
+                timestamp: batch_timestamp.get(),
+                domain,
+            },
+            slots: leaf_slots,
+        });
+    }
+    Ok(leaves)
+}
