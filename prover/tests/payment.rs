@@ -749,3 +749,31 @@ fn attack_statement() {
     proof.public_inputs[26] += F::ONE;
     assert!(c.data.verify(proof).is_err());
 }
+
+#[test]
+fn attack_signatures() {
+    // Alice's money moved by a signature of Bob's key.
+    assert_attack_fails("forged signature", |k, f| {
+        f.leaf(vec![(t_intent(1, 2, 5, 0, 0, NOW, &k.bob), Cheat::None)])
+    });
+    // A genuine signature of Alice reused on a bigger amount.
+    assert_attack_fails("reused signature", |k, f| {
+        let honest = t_intent(1, 2, 5, 0, 0, NOW, &k.alice);
+        let mut bigger = t_intent(1, 2, 50, 0, 0, NOW, &k.alice);
+        bigger.signature = honest.signature;
+        f.leaf(vec![(bigger, Cheat::None)])
+    });
+    // A genuine signature reused for another recipient.
+    assert_attack_fails("redirected signature", |k, f| {
+        let honest = t_intent(1, 2, 5, 0, 0, NOW, &k.alice);
+        let mut redirected = t_intent(1, 0, 5, 0, 0, NOW, &k.alice);
+        redirected.signature = honest.signature;
+        f.leaf(vec![(redirected, Cheat::None)])
+    });
+    // A signed transfer with its signature dropped.
+    assert_attack_fails("missing signature", |k, f| {
+        let mut unsigned = t_intent(1, 2, 5, 0, 0, NOW, &k.alice);
+        unsigned.signature = None;
+        f.leaf(vec![(unsigned, Cheat::None)])
+    });
+}
