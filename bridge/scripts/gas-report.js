@@ -130,6 +130,11 @@ async function main() {
       root = newRoot;
       return { gas: parseInt(r.gasUsed, 16), cd: calldataCost(data) };
     }
+    await send(me, token, '0x' + selector('mint(address,uint256)') + addrWord(me) + word(10n ** 12n));
+    await send(me, token, '0x' + selector('approve(address,uint256)') + addrWord(rollup) + word((1n << 256n) - 1n));
+    const dep = () => send(me, rollup, '0x' + selector('deposit(uint32,uint64)') + word(7) + word(1_000_000));
+    const firstDeposit = parseInt((await dep()).gasUsed, 16);
+    const nextDeposit = parseInt((await dep()).gasUsed, 16);
     // Warm-up: the first commit pays for first-time storage of the counters.
     await commit(Buffer.alloc(0));
     const empty = await commit(Buffer.alloc(0));
@@ -151,6 +156,7 @@ async function main() {
     }
     const lines = [];
     lines.push(`anvil: ${version}, hardfork: ${info.hardFork || info.hardfork || JSON.stringify(info.environment)}, chain id ${parseInt(await rpc('eth_chainId'), 16)}`);
+    lines.push(`deposit: ${firstDeposit} gas (first ever), ${nextDeposit} gas (later ones)`);
     lines.push(`commitBatch with empty pubdata (steady state): ${empty.gas} gas`);
     lines.push('');
     lines.push('| payments | pubdata encoding | pubdata bytes | gas (receipt) | gas per payment | calldata pricing | note |');
