@@ -1,6 +1,9 @@
 //! Contract bindings (types, calls, events, errors) generated from the committed artifacts,
 //! and their creation bytecode.
 
+// The generated event constructors take one argument per field.
+#![allow(clippy::too_many_arguments)]
+
 use alloy_primitives::Bytes;
 use alloy_sol_types::sol;
 
