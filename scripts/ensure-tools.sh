@@ -40,3 +40,6 @@ if [ -z "${DATABASE_URL:-}" ] && ! local_pg_up && ! have_pg_bins; then
     exit 1
   fi
 fi
+
+# The L1 toolchain (solc-js, forge, anvil) in bridge/node_modules.
+"$(dirname "$0")/ensure-l1-tools.sh"

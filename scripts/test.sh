@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-tools.sh
 
+echo "==> L1 contracts: committed artifacts match the sources"
+scripts/check-artifacts.sh
+
+echo "==> L1 contracts: forge test"
+scripts/forge-test.sh
+
 echo "==> cargo fmt --check"
 cargo fmt --all --check
 

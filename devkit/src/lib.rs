@@ -1,5 +1,5 @@
 //! Developer bootstrap for the rollup: the Postgres server the devnet and the integration tests
-//! use, per-test databases, and free ports.
+//! use, per-test databases, free ports, and anvil (the devnet L1, [`anvil::Anvil`]).
 //!
 //! Postgres comes from, in order (see [`postgres::ensure_server`]):
 //! 1. `DATABASE_URL` when it is set;
@@ -9,6 +9,7 @@
 //!
 //! Integration tests call [`postgres::test_database`] for a fresh, uniquely named database.
 
+pub mod anvil;
 pub mod node;
 pub mod ports;
 pub mod postgres;

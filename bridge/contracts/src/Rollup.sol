@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "./IERC20.sol";
+import {IVerifier} from "./IVerifier.sol";
+import {ReentrancyGuard} from "./ReentrancyGuard.sol";
+
+/// @title Rollup: the L1 side of the validity rollup (docs/SPEC.md, section "L1 contract").
+/// @notice One ERC-20 settlement token per deployment. Holds the deposited tokens, the L1
+/// priority queue (deposits and forced withdrawals, serial numbers 0, 1, 2, ...), the chain of
+/// committed and finalized batches, and the withdrawal roots that release funds on L1.
+///
+/// Roles: `admin` (sets the other roles and the verifier), `operator` (commits batches),
+/// `guardian` (pauses and unpauses; the admin can too). Finalization is open to anyone: the
+/// verifier decides.
+contract Rollup is ReentrancyGuard {
+    // ------------------------------------------------------------------ types and constants
+
+    /// The batch header (docs/SPEC.md, "L1 contract"). All fields are static, so
+    /// `abi.encode(header)` is the 10 words in this order.
+    struct BatchHeader {
+        uint64 batchNumber; // previous + 1; batch 0 is genesis
+        bytes32 oldRoot; // state root before the batch (Digest::to_bytes, 32 bytes)
+        bytes32 newRoot; // state root after the batch
+        bytes32 pubdataCommitment; // Poseidon chain c_n of SPEC 10.2 (opaque here)
+        bytes32 withdrawalsCommitment; // Poseidon chain w_n of SPEC 10.3 (opaque here)
+        bytes32 withdrawalsRoot; // keccak Merkle root of the batch's L1 payouts (this contract's tree)
+        uint64 firstPriorityOp; // serial of the first priority op consumed
+        uint64 nextPriorityOp; // one past the last consumed: the batch consumes [first, next)
+        bytes32 priorityOpsHash; // the queue's rolling hash after `nextPriorityOp` ops
+        bytes32 proofHash; // keccak256 of the batch proof the node verified
+    }
+
+    /// Priority op kinds: the tag of the L2 transaction kind they become (SPEC 8.2).
+    uint8 public constant KIND_FORCED_WITHDRAWAL = 3;
+    uint8 public constant KIND_DEPOSIT = 4;
+    /// Largest amount (and serial) the L2 can represent (SPEC 5).
+    uint64 public constant MAX_AMOUNT = type(uint64).max >> 1;
+    /// L2 wire length of a signed withdraw transaction (SPEC 9).
+    uint256 public constant WITHDRAW_TX_LENGTH = 129;
+    /// Payout leaves with `from >= REFUND_FROM_BASE` refund deposit `from - REFUND_FROM_BASE`.
+    uint64 public constant REFUND_FROM_BASE = 1 << 32;
+
+    // ------------------------------------------------------------------ state
+
+    IERC20 public immutable token;
+    /// Seconds the sequencer has to consume a priority op once it is queued.
+    uint64 public immutable priorityDeadlinePeriod;
+
+    address public admin;
+    address public pendingAdmin;
+    address public operator;
+    address public guardian;
+    IVerifier public verifier;
+    bool public paused;
+
+    /// Number of priority ops ever queued (the next serial).
+    uint64 public priorityQueueLength;
+    /// First serial not consumed by a committed batch.
+    uint64 public nextPriorityOpCommitted;
+    uint64 public lastCommittedBatch;
+    uint64 public lastFinalizedBatch;
+
+    bytes32 public committedRoot;
+    bytes32 public finalizedRoot;
+
+    /// `priorityHashAfter[n]`: rolling hash of the first n priority ops (0 for n = 0).
+    mapping(uint256 => bytes32) public priorityHashAfter;
+    /// Latest time at which a committed batch may still leave priority op `serial` unconsumed.
+    mapping(uint256 => uint64) public priorityDeadline;
+    /// Statement (keccak of header and pubdata hash) of every committed batch.
+    mapping(uint256 => bytes32) public batchStatement;
+    /// Payout root of every finalized batch (0: no payouts).
+    mapping(uint256 => bytes32) public withdrawalsRootOf;
+    /// Claimed payout leaves.
+    mapping(bytes32 => bool) public claimed;
+
+    // ------------------------------------------------------------------ events
+
+    event Deposit(
+        uint64 indexed serial,
+        address indexed depositor,
+        uint32 indexed recipient,
+        uint64 amount,
+        uint64 deadline,
+        bytes32 priorityHash
+    );
+    event ForcedWithdrawalRequested(
+        uint64 indexed serial,
+        address indexed requester,
+        uint32 indexed account,
+        address toL1,
+        uint64 amount,
+        uint64 deadline,
+        bytes32 priorityHash,
+        bytes withdrawTx
+    );
+    event BatchCommitted(uint64 indexed batchNumber, bytes32 indexed statement, BatchHeader header, bytes32 pubdataHash);
+    event BatchFinalized(uint64 indexed batchNumber, bytes32 indexed statement, bytes32 newRoot, bytes32 withdrawalsRoot);
+    event WithdrawalClaimed(
+        uint64 indexed batchNumber, uint64 indexed index, address indexed to, uint64 from, uint64 amount, bytes32 leaf
+    );
+    event Paused(address indexed by);
+    event Unpaused(address indexed by);
+    event AdminTransferStarted(address indexed current, address indexed pending);
+    event AdminChanged(address indexed previous, address indexed current);
+    event OperatorChanged(address indexed previous, address indexed current);
+    event GuardianChanged(address indexed previous, address indexed current);
+    event VerifierChanged(address indexed previous, address indexed current);
+
+    // ------------------------------------------------------------------ errors
+
+    error NotAdmin();
+    error NotOperator();
+    error NotGuardian();
+    error NotPendingAdmin();
+    error ZeroAddress();
+    error IsPaused();
+    error NotPaused();
+    error BadAmount(uint256 amount);
+    error TokenTransferFailed();
+    error BadWithdrawTx();
+    error BatchNumberMismatch(uint64 expected, uint64 got);
+    error OldRootMismatch(bytes32 expected, bytes32 got);
+    error PriorityOpsNotContiguous(uint64 expected, uint64 got);
+    error UnknownPriorityOp(uint64 next, uint64 queueLength);
+    error PriorityOpsHashMismatch(bytes32 expected, bytes32 got);
+    error PriorityOpOverdue(uint64 serial, uint64 deadline);
+    error NothingToFinalize();
+    error StatementMismatch(bytes32 expected, bytes32 got);
+    error ProofRejected();
+    error BatchNotFinalized(uint64 batchNumber);
+    error AlreadyClaimed(bytes32 leaf);
+    error BadMerkleProof();
+
+    // ------------------------------------------------------------------ setup and roles
+
+    constructor(
+        IERC20 token_,
+        IVerifier verifier_,
+        address admin_,
+        address operator_,
+        address guardian_,
+        bytes32 genesisRoot,
+        uint64 priorityDeadlinePeriod_
+    ) {
+        if (
+            address(token_) == address(0) || address(verifier_) == address(0) || admin_ == address(0)
+                || operator_ == address(0) || guardian_ == address(0)
+        ) revert ZeroAddress();
+        token = token_;
+        verifier = verifier_;
+        admin = admin_;
+        operator = operator_;
+        guardian = guardian_;
+        priorityDeadlinePeriod = priorityDeadlinePeriod_;
+        committedRoot = genesisRoot;
+        finalizedRoot = genesisRoot;
+        emit AdminChanged(address(0), admin_);
+        emit OperatorChanged(address(0), operator_);
+        emit GuardianChanged(address(0), guardian_);
+        emit VerifierChanged(address(0), address(verifier_));
+    }
+
+    modifier onlyAdmin() {
+        if (msg.sender != admin) revert NotAdmin();
+        _;
+    }
+
+    modifier whenNotPaused() {
+        if (paused) revert IsPaused();
+        _;
+    }
+
+    function transferAdmin(address next) external onlyAdmin {
+        pendingAdmin = next;
+        emit AdminTransferStarted(admin, next);
+    }
+
+    function acceptAdmin() external {
+        if (msg.sender != pendingAdmin) revert NotPendingAdmin();
+        emit AdminChanged(admin, msg.sender);
+        admin = msg.sender;
+        pendingAdmin = address(0);
+    }
+
+    function setOperator(address next) external onlyAdmin {
+        if (next == address(0)) revert ZeroAddress();
+        emit OperatorChanged(operator, next);
+        operator = next;
+    }
+
+    function setGuardian(address next) external onlyAdmin {
+        if (next == address(0)) revert ZeroAddress();
+        emit GuardianChanged(guardian, next);
+        guardian = next;
+    }
+
+    /// The stage switch: point the rollup at another verifier (e.g. an on-chain proof verifier).
+    function setVerifier(IVerifier next) external onlyAdmin {
+        if (address(next) == address(0)) revert ZeroAddress();
+        emit VerifierChanged(address(verifier), address(next));
+        verifier = next;
+    }
+
+    function pause() external {
+        if (msg.sender != guardian && msg.sender != admin) revert NotGuardian();
+        if (paused) revert IsPaused();
+        paused = true;
+        emit Paused(msg.sender);
+    }
+
+    function unpause() external {
+        if (msg.sender != guardian && msg.sender != admin) revert NotGuardian();
+        if (!paused) revert NotPaused();
+        paused = false;
+        emit Unpaused(msg.sender);
+    }
+
+    // ------------------------------------------------------------------ priority queue
+
+    /// Locks `amount` base units of the token (approve first) and queues a deposit to L2 account
+    /// `recipient`. Returns its serial (the L2 deposit `seq`).
+    function deposit(uint32 recipient, uint64 amount) external nonReentrant whenNotPaused returns (uint64 serial) {
+        if (amount == 0 || amount > MAX_AMOUNT) revert BadAmount(amount);
+        uint256 before = token.balanceOf(address(this));
+        _safeTransferFrom(msg.sender, amount);
+        // Tokens that take a fee on transfer would credit more on L2 than the contract holds.
+        if (token.balanceOf(address(this)) - before != amount) revert TokenTransferFailed();
+        bytes32 entry = keccak256(abi.encode(KIND_DEPOSIT, priorityQueueLength, msg.sender, recipient, amount));
+        bytes32 hashAfter;
+        uint64 deadline;
+        (serial, hashAfter, deadline) = _enqueue(entry);
+        emit Deposit(serial, msg.sender, recipient, amount, deadline, hashAfter);
+    }
+
+    /// Queues a withdrawal the sequencer must process (apply or reject by the L2 rules) before the
+    /// deadline. `withdrawTx` is the 129-byte L2 wire encoding of a signed withdraw (SPEC 9): L1
+    /// cannot check an ECgFp5 signature, the L2 does. Anyone may submit it.
+    function requestForcedWithdrawal(bytes calldata withdrawTx)
+        external
+        nonReentrant
+        whenNotPaused
+        returns (uint64 serial)
+    {
+        if (withdrawTx.length != WITHDRAW_TX_LENGTH || uint8(withdrawTx[0]) != KIND_FORCED_WITHDRAWAL) {
+            revert BadWithdrawTx();
+        }
+        uint64 amount = uint64(_le(withdrawTx[25:33]));
+        if (amount == 0 || amount > MAX_AMOUNT) revert BadAmount(amount);
+        bytes32 entry = keccak256(abi.encode(KIND_FORCED_WITHDRAWAL, priorityQueueLength, keccak256(withdrawTx)));
+        bytes32 hashAfter;
+        uint64 deadline;
+        (serial, hashAfter, deadline) = _enqueue(entry);
+        _emitForcedWithdrawal(serial, hashAfter, deadline, withdrawTx);
+    }
+
+    function _emitForcedWithdrawal(uint64 serial, bytes32 hashAfter, uint64 deadline, bytes calldata withdrawTx)
+        private
+    {
+        emit ForcedWithdrawalRequested(
+            serial,
+            msg.sender,
+            uint32(_le(withdrawTx[1:5])),
+            address(bytes20(withdrawTx[5:25])),
+            uint64(_le(withdrawTx[25:33])),
+            deadline,
+            hashAfter,
+            withdrawTx
+        );
+    }
+
+    /// Whether a queued priority op is past its deadline and still unconsumed by committed
+    /// batches (the sequencer failed its duty; the next commit must consume it).
+    function priorityOpOverdue() public view returns (bool) {
+        uint64 next = nextPriorityOpCommitted;
+        return next < priorityQueueLength && priorityDeadline[next] < block.timestamp;
+    }
+
+    function _enqueue(bytes32 entry) private returns (uint64 serial, bytes32 hashAfter, uint64 deadline) {
+        serial = priorityQueueLength;
+        hashAfter = keccak256(abi.encode(priorityHashAfter[serial], entry));
+        deadline = uint64(block.timestamp) + priorityDeadlinePeriod;
+        priorityHashAfter[serial + 1] = hashAfter;
+        priorityDeadline[serial] = deadline;
+        priorityQueueLength = serial + 1;
+    }
+
+    // ------------------------------------------------------------------ batches
+
+    /// The statement a batch is committed and verified under (SPEC "L1 contract").
+    function batchStatementOf(BatchHeader calldata h, bytes32 pubdataHash) public pure returns (bytes32) {
+        return keccak256(abi.encode(h, pubdataHash));
+    }
+
+    /// Commits batch `h` with its pubdata (published here as calldata for data availability).
+    function commitBatch(BatchHeader calldata h, bytes calldata pubdata) external whenNotPaused {
+        if (msg.sender != operator) revert NotOperator();
+        uint64 expected = lastCommittedBatch + 1;
+        if (h.batchNumber != expected) revert BatchNumberMismatch(expected, h.batchNumber);
+        if (h.oldRoot != committedRoot) revert OldRootMismatch(committedRoot, h.oldRoot);
+        uint64 first = nextPriorityOpCommitted;
+        if (h.firstPriorityOp != first) revert PriorityOpsNotContiguous(first, h.firstPriorityOp);
+        uint64 queued = priorityQueueLength;
+        uint64 next = h.nextPriorityOp;
+        if (next < first || next > queued) revert UnknownPriorityOp(next, queued);
+        bytes32 queueHash = priorityHashAfter[next];
+        if (h.priorityOpsHash != queueHash) revert PriorityOpsHashMismatch(queueHash, h.priorityOpsHash);
+        if (next < queued) {
+            uint64 deadline = priorityDeadline[next];
+            if (deadline < block.timestamp) revert PriorityOpOverdue(next, deadline);
+        }
+
+        bytes32 pubdataHash = keccak256(pubdata);
+        bytes32 statement = keccak256(abi.encode(h, pubdataHash));
+        batchStatement[expected] = statement;
+        committedRoot = h.newRoot;
+        lastCommittedBatch = expected;
+        nextPriorityOpCommitted = next;
+        emit BatchCommitted(expected, statement, h, pubdataHash);
+    }
+
+    /// Finalizes the next committed batch once the verifier accepts `proof` for its statement.
+    /// Anyone may call it. `pubdataHash` is the one emitted in `BatchCommitted`.
+    function finalizeBatch(BatchHeader calldata h, bytes32 pubdataHash, bytes calldata proof) external whenNotPaused {
+        uint64 n = lastFinalizedBatch + 1;
+        if (n > lastCommittedBatch) revert NothingToFinalize();
+        if (h.batchNumber != n) revert BatchNumberMismatch(n, h.batchNumber);
+        bytes32 statement = keccak256(abi.encode(h, pubdataHash));
+        bytes32 stored = batchStatement[n];
+        if (statement != stored) revert StatementMismatch(stored, statement);
+        if (!verifier.verifyBatch(statement, proof)) revert ProofRejected();
+        lastFinalizedBatch = n;
+        finalizedRoot = h.newRoot;
+        withdrawalsRootOf[n] = h.withdrawalsRoot;
+        emit BatchFinalized(n, statement, h.newRoot, h.withdrawalsRoot);
+    }
+
+    // ------------------------------------------------------------------ withdrawals
+
+    /// The payout leaf (SPEC "L1 contract"): a withdrawal from L2 account `from`, or the refund of
+    /// deposit `from - REFUND_FROM_BASE`.
+    function withdrawalLeaf(uint64 batchNumber, uint64 index, uint64 from, address to, uint64 amount)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(batchNumber, index, from, to, amount));
+    }
+
+    /// Pays out leaf `index` of finalized batch `batchNumber` to `to`, once. Anyone may call it
+    /// (the funds go to `to`). `proof` holds the siblings, leaf level first.
+    function claimWithdrawal(
+        uint64 batchNumber,
+        uint64 index,
+        uint64 from,
+        address to,
+        uint64 amount,
+        bytes32[] calldata proof
+    ) external nonReentrant whenNotPaused {
+        bytes32 root = withdrawalsRootOf[batchNumber];
+        if (batchNumber > lastFinalizedBatch || root == bytes32(0)) revert BatchNotFinalized(batchNumber);
+        bytes32 leaf = withdrawalLeaf(batchNumber, index, from, to, amount);
+        if (claimed[leaf]) revert AlreadyClaimed(leaf);
+        if (proof.length > 64 || (index >> proof.length) != 0) revert BadMerkleProof();
+        bytes32 node = leaf;
+        for (uint256 l = 0; l < proof.length; l++) {
+            node = ((index >> l) & 1) == 0
+                ? keccak256(abi.encodePacked(node, proof[l]))
+                : keccak256(abi.encodePacked(proof[l], node));
+        }
+        if (node != root) revert BadMerkleProof();
+        claimed[leaf] = true;
+        _safeTransfer(to, amount);
+        emit WithdrawalClaimed(batchNumber, index, to, from, amount, leaf);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /// Little-endian integer of up to 32 bytes.
+    function _le(bytes calldata b) private pure returns (uint256 v) {
+        for (uint256 i = b.length; i > 0; i--) {
+            v = (v << 8) | uint8(b[i - 1]);
+        }
+    }
+
+    function _safeTransferFrom(address from, uint256 amount) private {
+        (bool ok, bytes memory ret) =
+            address(token).call(abi.encodeCall(IERC20.transferFrom, (from, address(this), amount)));
+        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) revert TokenTransferFailed();
+    }
+
+    function _safeTransfer(address to, uint256 amount) private {
+        (bool ok, bytes memory ret) = address(token).call(abi.encodeCall(IERC20.transfer, (to, amount)));
+        if (!ok || (ret.length != 0 && !abi.decode(ret, (bool)))) revert TokenTransferFailed();
+    }
+}

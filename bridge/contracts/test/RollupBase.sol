@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Base} from "./Base.sol";
+import {Rollup} from "../src/Rollup.sol";
+import {AttestationVerifier} from "../src/AttestationVerifier.sol";
+import {TestStablecoin} from "../src/TestStablecoin.sol";
+import {IERC20} from "../src/IERC20.sol";
+import {IVerifier} from "../src/IVerifier.sol";
+
+/// Deployment and helpers shared by the Rollup tests.
+abstract contract RollupBase is Base {
+    uint256 internal constant ATTESTER_KEY = 0xA77E57;
+    uint64 internal constant DEADLINE_PERIOD = 3 days;
+    bytes32 internal constant GENESIS = keccak256("genesis root");
+
+    address internal admin = address(0xAD);
+    address internal operator = address(0x0B);
+    address internal guardian = address(0x6A);
+    address internal alice = address(0xA11CE);
+    address internal bob = address(0xB0B);
+
+    TestStablecoin internal token;
+    AttestationVerifier internal verifier;
+    Rollup internal rollup;
+
+    function setUp() public virtual {
+        vm.warp(1_700_000_000);
+        token = new TestStablecoin(address(this));
+        verifier = new AttestationVerifier(vm.addr(ATTESTER_KEY));
+        rollup = _deployRollup(IERC20(address(token)));
+    }
+
+    function _deployRollup(IERC20 t) internal returns (Rollup) {
+        return new Rollup(t, IVerifier(address(verifier)), admin, operator, guardian, GENESIS, DEADLINE_PERIOD);
+    }
+
+    function _deposit(address who, uint32 recipient, uint64 amount) internal returns (uint64 serial) {
+        token.mint(who, amount);
+        vm.prank(who);
+        token.approve(address(rollup), amount);
+        vm.prank(who);
+        serial = rollup.deposit(recipient, amount);
+    }
+
+    /// A header for the next batch from the committed state, consuming priority ops up to `next`.
+    function _next(bytes32 newRoot, uint64 next) internal view returns (Rollup.BatchHeader memory h) {
+        h.batchNumber = rollup.lastCommittedBatch() + 1;
+        h.oldRoot = rollup.committedRoot();
+        h.newRoot = newRoot;
+        h.pubdataCommitment = keccak256(abi.encode("pubdata commitment", newRoot));
+        h.withdrawalsCommitment = keccak256(abi.encode("withdrawals commitment", newRoot));
+        h.firstPriorityOp = rollup.nextPriorityOpCommitted();
+        h.nextPriorityOp = next;
+        h.priorityOpsHash = rollup.priorityHashAfter(next);
+        h.proofHash = keccak256(abi.encode("proof", newRoot));
+    }
+
+    function _copy(Rollup.BatchHeader memory h) internal pure returns (Rollup.BatchHeader memory) {
+        return abi.decode(abi.encode(h), (Rollup.BatchHeader));
+    }
+
+    function _commit(Rollup.BatchHeader memory h, bytes memory pubdata) internal {
+        vm.prank(operator);
+        rollup.commitBatch(h, pubdata);
+    }
+
+    function _attest(bytes32 statement) internal returns (bytes memory) {
+        return _sign(ATTESTER_KEY, address(rollup), statement);
+    }
+
+    function _sign(uint256 key, address rollupAddr, bytes32 statement) internal returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, verifier.attestationDigest(rollupAddr, statement));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _finalize(Rollup.BatchHeader memory h, bytes memory pubdata) internal {
+        bytes32 statement = keccak256(abi.encode(h, keccak256(pubdata)));
+        rollup.finalizeBatch(h, keccak256(pubdata), _attest(statement));
+    }
+
+    // ---- the payout tree of docs/SPEC.md ("L1 contract"), built independently of the contract
+
+    function _leaf(uint64 batch, uint64 index, uint64 from, address to, uint64 amount) internal pure returns (bytes32) {
+        return keccak256(abi.encode(batch, index, from, to, amount));
+    }
+
+    function _level0(bytes32[] memory leaves) private pure returns (bytes32[] memory level) {
+        uint256 width = 1;
+        while (width < leaves.length) width *= 2;
+        level = new bytes32[](width);
+        for (uint256 i = 0; i < leaves.length; i++) level[i] = leaves[i];
+    }
+
+    function _up(bytes32[] memory level) private pure returns (bytes32[] memory upper) {
+        upper = new bytes32[](level.length / 2);
+        for (uint256 i = 0; i < upper.length; i++) {
+            upper[i] = keccak256(abi.encodePacked(level[2 * i], level[2 * i + 1]));
+        }
+    }
+
+    function _root(bytes32[] memory leaves) internal pure returns (bytes32) {
+        if (leaves.length == 0) return bytes32(0);
+        bytes32[] memory level = _level0(leaves);
+        while (level.length > 1) level = _up(level);
+        return level[0];
+    }
+
+    function _proof(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory proof) {
+        bytes32[] memory level = _level0(leaves);
+        uint256 depth = 0;
+        while ((uint256(1) << depth) < level.length) depth++;
+        proof = new bytes32[](depth);
+        for (uint256 l = 0; l < depth; l++) {
+            proof[l] = level[(index >> l) ^ 1];
+            level = _up(level);
+        }
+    }
+
+    /// A 129-byte L2 withdraw transaction (SPEC 9) with a dummy signature.
+    function _withdrawTx(uint32 from, address toL1, uint64 amount) internal pure returns (bytes memory) {
+        bytes memory b = abi.encodePacked(
+            uint8(3), _le32(from), toL1, _le64(amount), _le64(1), _le64(0), _le64(2_000_000_000), new bytes(72)
+        );
+        return b;
+    }
+
+    function _le32(uint32 v) internal pure returns (bytes4) {
+        return bytes4(uint32(_rev(v, 4)));
+    }
+
+    function _le64(uint64 v) internal pure returns (bytes8) {
+        return bytes8(uint64(_rev(v, 8)));
+    }
+
+    function _rev(uint256 v, uint256 n) private pure returns (uint256 r) {
+        for (uint256 i = 0; i < n; i++) {
+            r = (r << 8) | (v & 0xff);
+            v >>= 8;
+        }
+    }
+}
