@@ -6,8 +6,15 @@
 //! of transactions; `circuits` assemble them into the leaf, merge and final circuits whose public
 //! inputs are defined once in [`circuits::public`].
 
+pub mod cache;
 pub mod circuits;
 pub mod gadgets;
+pub mod jobs;
+pub mod verify;
+
+/// The leaf circuit the binary proves with. Swapping in the payment circuit is this one line
+/// (plus `impl LeafCircuit for PaymentCircuit`).
+pub type ActiveLeaf = circuits::leaf::DummyLeaf;
 
 /// The base field (Goldilocks), the same as `state::hash::F`.
 pub type F = plonky2::field::goldilocks_field::GoldilocksField;
