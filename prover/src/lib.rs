@@ -10,7 +10,9 @@ pub mod cache;
 pub mod circuits;
 pub mod gadgets;
 pub mod jobs;
+pub mod planner;
 pub mod verify;
+pub mod worker;
 
 /// The leaf circuit the binary proves with. Swapping in the payment circuit is this one line
 /// (plus `impl LeafCircuit for PaymentCircuit`).
