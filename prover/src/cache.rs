@@ -216,7 +216,9 @@ impl CircuitCache {
                     ),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(circuit = spec.name, error = %e, "cannot read cached circuit; rebuilding"),
+                Err(e) => {
+                    tracing::warn!(circuit = spec.name, error = %e, "cannot read cached circuit; rebuilding")
+                }
             }
         }
         let started = std::time::Instant::now();

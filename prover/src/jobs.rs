@@ -165,10 +165,11 @@ impl JobStore {
     /// The domain and operator key the node stored at genesis (`chain_meta`).
     pub async fn chain(&self) -> anyhow::Result<(Domain, PublicKey)> {
         let get = |k: &'static str| async move {
-            let v: Option<String> = sqlx::query_scalar("SELECT value FROM chain_meta WHERE key = $1")
-                .bind(k)
-                .fetch_optional(&self.pool)
-                .await?;
+            let v: Option<String> =
+                sqlx::query_scalar("SELECT value FROM chain_meta WHERE key = $1")
+                    .bind(k)
+                    .fetch_optional(&self.pool)
+                    .await?;
             v.with_context(|| format!("chain_meta has no {k}: has the node run on this database?"))
         };
         let chain_id: u64 = get("chain_id").await?.parse().context("chain_id")?;
@@ -207,7 +208,10 @@ impl JobStore {
         next_deposit_seq, tx_count, status";
 
     pub async fn batch(&self, number: u64) -> anyhow::Result<Option<BatchInfo>> {
-        let sql = format!("SELECT {} FROM batches WHERE number = $1", Self::BATCH_COLUMNS);
+        let sql = format!(
+            "SELECT {} FROM batches WHERE number = $1",
+            Self::BATCH_COLUMNS
+        );
         let row = sqlx::query(&sql)
             .bind(number as i64)
             .fetch_optional(&self.pool)

@@ -259,14 +259,19 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 .batch_proof(n)
                 .await?
                 .with_context(|| format!("batch {n} has no proof (status {})", batch.status))?;
-            (proof, jobs.expected_statement(&batch).await?, format!("batch {n}"))
+            (
+                proof,
+                jobs.expected_statement(&batch).await?,
+                format!("batch {n}"),
+            )
         }
         (None, Some(path), Some(st)) => {
-            let proof = std::fs::read(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let proof =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let text = match st.strip_prefix('@') {
-                Some(file) => std::fs::read_to_string(file)
-                    .with_context(|| format!("reading {file}"))?,
+                Some(file) => {
+                    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+                }
                 None => st,
             };
             let statement: BatchStatement =
@@ -298,14 +303,16 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(a).await,
         Command::Verify(a) => verify(a).await,
-        Command::Circuits(a) => async {
-            let c = circuits(&a.circuits)?;
-            let top = a.top_level;
-            tokio::task::spawn_blocking(move || c.warm_up(top)).await??;
-            println!("circuits up to top level {top} are in the cache");
-            Ok(())
+        Command::Circuits(a) => {
+            async {
+                let c = circuits(&a.circuits)?;
+                let top = a.top_level;
+                tokio::task::spawn_blocking(move || c.warm_up(top)).await??;
+                println!("circuits up to top level {top} are in the cache");
+                Ok(())
+            }
+            .await
         }
-        .await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -180,7 +180,10 @@ pub async fn replay(jobs: &JobStore, before_seq: u64) -> anyhow::Result<State> {
     let mut expected = 1;
     let n = jobs
         .for_each_tx(1, before_seq - 1, |seq, tx, ctx| {
-            anyhow::ensure!(seq == expected, "transaction log has a gap at seq {expected}");
+            anyhow::ensure!(
+                seq == expected,
+                "transaction log has a gap at seq {expected}"
+            );
             expected += 1;
             let verified = VerifiedTx::from_durable_log(tx, &domain, |i| state.key_of(i))
                 .map_err(|r| anyhow::anyhow!("seq {seq}: {r}"))?;

@@ -114,7 +114,10 @@ pub async fn run<L: LeafCircuit>(
                 match jobs.reap(cfg.stale_after, cfg.max_attempts).await {
                     Ok(ids) if !ids.is_empty() => {
                         metrics::counter!("prover_jobs_reaped_total").increment(ids.len() as u64);
-                        tracing::warn!(?ids, "re-queued jobs of a worker that stopped heartbeating");
+                        tracing::warn!(
+                            ?ids,
+                            "re-queued jobs of a worker that stopped heartbeating"
+                        );
                     }
                     Ok(_) => {}
                     Err(e) => tracing::error!("reaper: {e:#}"),
@@ -186,7 +189,11 @@ async fn process<L: LeafCircuit>(
                 tick.tick().await;
                 match jobs.heartbeat(&tokens, &worker).await {
                     Ok(n) if (n as usize) < tokens.len() => {
-                        tracing::warn!(held = n, claimed = tokens.len(), "lost some jobs (re-queued by a reaper)")
+                        tracing::warn!(
+                            held = n,
+                            claimed = tokens.len(),
+                            "lost some jobs (re-queued by a reaper)"
+                        )
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!("heartbeat: {e:#}"),
@@ -202,7 +209,8 @@ async fn process<L: LeafCircuit>(
                 .par_iter()
                 .zip(inputs.par_iter())
                 .map(|(job, children)| {
-                    prove_one(&circuits, job, children).unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
+                    prove_one(&circuits, job, children)
+                        .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
                 })
                 .collect::<Vec<_>>()
         })
@@ -259,7 +267,10 @@ async fn record<L: LeafCircuit>(
                 .await?
             };
             if let Err(e) = checked {
-                let msg = format!("final proof does not verify against batch {}: {e}", job.batch);
+                let msg = format!(
+                    "final proof does not verify against batch {}: {e}",
+                    job.batch
+                );
                 tracing::error!(worker = %cfg.worker_id, job = job.id, "{msg}");
                 jobs.fail(job, &cfg.worker_id, &msg, 1).await?;
                 return Ok(());

@@ -43,9 +43,7 @@ fn four_leaves_to_a_verified_batch_proof() {
     let statements = chain(4);
     let mut leaves = Vec::new();
     for s in &statements {
-        let (p, got) = c
-            .prove_leaf(&DummyLeafWitness { statement: *s })
-            .unwrap();
+        let (p, got) = c.prove_leaf(&DummyLeafWitness { statement: *s }).unwrap();
         assert_eq!(&got, s);
         leaves.push(p);
     }

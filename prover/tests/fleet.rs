@@ -15,12 +15,28 @@ use rollup_prover::verify::verify_batch_proof;
 
 const LEAF_SIZE: usize = 2;
 
+/// kind, level, position, state, completions, attempts, completed_by
+type JobRow = (String, i32, i32, String, i32, i32, Option<String>);
+
 fn worker(db: &str, id: &str, cache: &Path, log: &Path) -> Child {
     let out = std::fs::File::create(log).unwrap();
     let err = out.try_clone().unwrap();
     Command::new(env!("CARGO_BIN_EXE_rollup-prover"))
-        .args(["run", "--worker-id", id, "--leaf-size", &LEAF_SIZE.to_string()])
-        .args(["--parallel-leaves", "1", "--threads", "1", "--heartbeat-secs", "1"])
+        .args([
+            "run",
+            "--worker-id",
+            id,
+            "--leaf-size",
+            &LEAF_SIZE.to_string(),
+        ])
+        .args([
+            "--parallel-leaves",
+            "1",
+            "--threads",
+            "1",
+            "--heartbeat-secs",
+            "1",
+        ])
         .args(["--stale-after-secs", "4", "--idle-poll-ms", "200"])
         .arg("--cache-dir")
         .arg(cache)
@@ -40,7 +56,10 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
 
     // Build every circuit once, into the cache both workers share.
     let dir = tempfile::tempdir().unwrap();
-    let circuits = Circuits::new(DummyLeaf::build(LEAF_SIZE), CircuitCache::in_dir(dir.path()));
+    let circuits = Circuits::new(
+        DummyLeaf::build(LEAF_SIZE),
+        CircuitCache::in_dir(dir.path()),
+    );
     let t = Instant::now();
     tokio::task::block_in_place(|| circuits.warm_up(2)).unwrap();
     eprintln!("circuits built in {:?}", t.elapsed());
@@ -102,7 +121,7 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     let status = w2.wait().unwrap();
     assert!(status.success(), "w2 did not stop cleanly: {status}");
 
-    let rows: Vec<(String, i32, i32, String, i32, i32, Option<String>)> = sqlx::query_as(
+    let rows: Vec<JobRow> = sqlx::query_as(
         "SELECT kind, level, position, state, completions, attempts, completed_by \
          FROM prover_jobs WHERE batch_number = 1 ORDER BY kind, level, position",
     )
@@ -134,16 +153,28 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     let mut bad = proof.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x10;
-    assert!(tokio::task::block_in_place(|| verify_batch_proof(&circuits, &bad, &expected)).is_err());
+    assert!(
+        tokio::task::block_in_place(|| verify_batch_proof(&circuits, &bad, &expected)).is_err()
+    );
 
     // The CLI verifies it from the database too.
     let out = Command::new(env!("CARGO_BIN_EXE_rollup-prover"))
-        .args(["verify", "--batch", "1", "--leaf-size", &LEAF_SIZE.to_string()])
+        .args([
+            "verify",
+            "--batch",
+            "1",
+            "--leaf-size",
+            &LEAF_SIZE.to_string(),
+        ])
         .arg("--cache-dir")
         .arg(dir.path())
         .env("DATABASE_URL", &db)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
 }

@@ -215,7 +215,12 @@ impl FinalCircuit {
         let root = b.add_virtual_proof_with_pis(inner_common);
         b.verify_proof::<C>(&root, &vd, inner_common);
         let s = RangeStatementTargets::from_targets(&root.public_inputs);
-        for t in s.pubdata_in.elements.iter().chain(&s.withdrawals_in.elements) {
+        for t in s
+            .pubdata_in
+            .elements
+            .iter()
+            .chain(&s.withdrawals_in.elements)
+        {
             b.assert_zero(*t);
         }
         // The same 23 elements, in the same order, as `BatchStatement::digest`.
@@ -375,7 +380,11 @@ impl<L: LeafCircuit> Circuits<L> {
         })
     }
 
-    fn read_proof(&self, level: u32, bytes: &[u8]) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+    fn read_proof(
+        &self,
+        level: u32,
+        bytes: &[u8],
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
         let common = self.common(level)?;
         ProofWithPublicInputs::from_bytes(bytes.to_vec(), &common)
             .map_err(|e| anyhow::anyhow!("level-{level} proof does not deserialize: {e:?}"))
@@ -415,15 +424,15 @@ impl<L: LeafCircuit> Circuits<L> {
         let circuit = self.final_circuit(top_level)?;
         let r = self.read_proof(top_level, root)?;
         let (proof, statement) = circuit.prove(&r)?;
-        Ok((crate::verify::encode_batch_proof(top_level, &proof), statement))
+        Ok((
+            crate::verify::encode_batch_proof(top_level, &proof),
+            statement,
+        ))
     }
 }
 
 impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
-    fn final_verifier(
-        &self,
-        top_level: u32,
-    ) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
+    fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
         Ok(self.final_circuit(top_level)?.verifier.clone())
     }
 }

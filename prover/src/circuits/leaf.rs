@@ -125,8 +125,11 @@ impl LeafCircuit for DummyLeaf {
         txs: &[(Transaction, BlockContext)],
         batch_timestamp: Timestamp,
     ) -> Result<Vec<DummyLeafWitness>, LeafPlanError> {
-        native_statements(state, txs, batch_timestamp, self.k)
-            .map(|v| v.into_iter().map(|statement| DummyLeafWitness { statement }).collect())
+        native_statements(state, txs, batch_timestamp, self.k).map(|v| {
+            v.into_iter()
+                .map(|statement| DummyLeafWitness { statement })
+                .collect()
+        })
     }
 }
 
@@ -156,7 +159,7 @@ pub fn native_statements(
         let withdrawals_in = withdrawals.digest();
         let deposits_first = state.next_deposit_seq();
         for (tx, ctx) in chunk {
-            let verified = VerifiedTx::from_durable_log(tx.clone(), &domain, |i| state.key_of(i))
+            let verified = VerifiedTx::from_durable_log(*tx, &domain, |i| state.key_of(i))
                 .map_err(|r| LeafPlanError::Rejected(r.to_string()))?;
             let fx = state
                 .apply_verified(verified, ctx)

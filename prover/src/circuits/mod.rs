@@ -1,5 +1,5 @@
 //! The circuits: the payment (leaf) circuit, 2-to-1 merges and the final wrapper.
 
-pub mod public;
 pub mod aggregate;
 pub mod leaf;
+pub mod public;

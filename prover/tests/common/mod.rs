@@ -26,7 +26,9 @@ pub fn operator() -> SecretKey {
 
 /// A fresh database with the schema and `chain_meta`.
 pub async fn fresh(prefix: &str) -> (String, JobStore) {
-    let url = devkit::postgres::test_database(prefix).await.expect("Postgres");
+    let url = devkit::postgres::test_database(prefix)
+        .await
+        .expect("Postgres");
     let jobs = JobStore::connect(&url, 4).await.expect("connect + migrate");
     let d = domain();
     for (k, v) in [
@@ -69,7 +71,7 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     }
     let mut st = State::genesis(d, operator().public_key());
     let old_root = st.root();
-    let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0.clone(), t.1)).collect();
+    let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0, t.1)).collect();
     let stmts = native_statements(&mut st, &plain, batch_timestamp(T0), 2).unwrap();
     let last = stmts.last().unwrap();
     let mut pos = [0i32; 3];
@@ -92,13 +94,20 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
         .bind(tx.encode())
         .bind(*block as i64)
         .bind(pos[*block as usize])
-        .bind(if *block == 1 { T0 as i64 } else { T0 as i64 + 1 })
+        .bind(if *block == 1 {
+            T0 as i64
+        } else {
+            T0 as i64 + 1
+        })
         .execute(jobs.pool())
         .await
         .unwrap();
         pos[*block as usize] += 1;
     }
-    for (b, first, t) in [(1i64, 1i64, T0 as i64), (2, i64::from(n) + 1, T0 as i64 + 1)] {
+    for (b, first, t) in [
+        (1i64, 1i64, T0 as i64),
+        (2, i64::from(n) + 1, T0 as i64 + 1),
+    ] {
         sqlx::query(
             "INSERT INTO blocks (number, state_root, first_seq, tx_count, block_time) VALUES ($1,$2,$3,$4,$5)",
         )
