@@ -306,11 +306,18 @@ async fn stats_loop(jobs: JobStore) {
         tick.tick().await;
         let Ok(s) = jobs.stats().await else { continue };
         let mut queued = 0;
-        for (kind, state, n) in &s.jobs {
-            metrics::gauge!("prover_jobs", "kind" => kind.clone(), "state" => state.clone())
-                .set(*n as f64);
-            if state == "queued" {
-                queued += n;
+        // Every (kind, state) pair, so a group that empties reads 0 rather than its last value.
+        for kind in ["leaf", "merge", "final"] {
+            for state in ["waiting", "queued", "running", "done", "failed"] {
+                let n = s
+                    .jobs
+                    .iter()
+                    .find(|(k, st, _)| k == kind && st == state)
+                    .map_or(0, |j| j.2);
+                metrics::gauge!("prover_jobs", "kind" => kind, "state" => state).set(n as f64);
+                if state == "queued" {
+                    queued += n;
+                }
             }
         }
         metrics::gauge!("prover_queue_depth").set(queued as f64);
