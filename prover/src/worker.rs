@@ -127,14 +127,15 @@ pub async fn run<L: LeafCircuit>(
                 }
             }
             // Aggregation first (it finishes batches), then leaves.
-            let mut claimed = jobs
-                .claim(&cfg.worker_id, &[JobKind::Final, JobKind::Merge], 1)
-                .await?;
-            if claimed.is_empty() {
-                claimed = jobs
-                    .claim(&cfg.worker_id, &[JobKind::Leaf], cfg.parallel_leaves.max(1))
-                    .await?;
-            }
+            let claimed = match claim(&cfg, &jobs).await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Postgres restarting, network: retry; the jobs in hand are none.
+                    tracing::error!("claiming jobs: {e:#}");
+                    tokio::time::sleep(cfg.idle_poll * 4).await;
+                    continue;
+                }
+            };
             if claimed.is_empty() {
                 if cfg.exit_when_idle {
                     let s = jobs.stats().await?;
@@ -148,12 +149,27 @@ pub async fn run<L: LeafCircuit>(
                 }
                 continue;
             }
-            process(&cfg, &circuits, &jobs, claimed).await?;
+            if let Err(e) = process(&cfg, &circuits, &jobs, claimed).await {
+                // The jobs stay running without heartbeats and are re-queued by a reaper.
+                tracing::error!("processing jobs: {e:#}");
+                tokio::time::sleep(cfg.idle_poll).await;
+            }
         }
     }
     .await;
     stats_task.abort();
     result
+}
+
+async fn claim(cfg: &WorkerConfig, jobs: &JobStore) -> anyhow::Result<Vec<ClaimedJob>> {
+    let claimed = jobs
+        .claim(&cfg.worker_id, &[JobKind::Final, JobKind::Merge], 1)
+        .await?;
+    if !claimed.is_empty() {
+        return Ok(claimed);
+    }
+    jobs.claim(&cfg.worker_id, &[JobKind::Leaf], cfg.parallel_leaves.max(1))
+        .await
 }
 
 async fn process<L: LeafCircuit>(
