@@ -139,11 +139,19 @@ fn checksum(bytes: &[u8]) -> u64 {
 /// The circuit digest plonky2 derives from a circuit's constants/sigmas cap and degree (the
 /// builder's default, empty domain separator).
 pub fn recompute_circuit_digest(data: &CircuitData<F, C, D>) -> HashOut<F> {
-    let mut parts = data.verifier_only.constants_sigmas_cap.flatten();
+    recompute_digest(&data.verifier_only, &data.common)
+}
+
+/// [`recompute_circuit_digest`] from the verifier's parts.
+pub fn recompute_digest(
+    verifier_only: &plonky2::plonk::circuit_data::VerifierOnlyCircuitData<C, D>,
+    common: &plonky2::plonk::circuit_data::CommonCircuitData<F, D>,
+) -> HashOut<F> {
+    let mut parts = verifier_only.constants_sigmas_cap.flatten();
     let sep: HashOut<F> = PoseidonHash::hash_pad(&[]);
     parts.extend_from_slice(&sep.elements);
     parts.push(<F as plonky2::field::types::Field>::from_canonical_usize(
-        data.common.degree_bits(),
+        common.degree_bits(),
     ));
     PoseidonHash::hash_no_pad(&parts)
 }

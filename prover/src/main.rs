@@ -11,7 +11,7 @@ use rollup_prover::cache::CircuitCache;
 use rollup_prover::circuits::aggregate::Circuits;
 use rollup_prover::circuits::public::BatchStatement;
 use rollup_prover::jobs::JobStore;
-use rollup_prover::verify::verify_batch_proof;
+use rollup_prover::verify::{verify_batch_proof, FinalVerifiers, VerifierSet};
 use rollup_prover::worker::{self, WorkerConfig};
 use rollup_prover::ActiveLeaf;
 
@@ -131,6 +131,11 @@ struct VerifyArgs {
     #[arg(long, requires = "proof")]
     statement: Option<String>,
 
+    /// Verify with the exported final verifiers in this directory instead of building or
+    /// loading the circuits.
+    #[arg(long)]
+    verifiers: Option<PathBuf>,
+
     #[command(flatten)]
     circuits: CircuitArgs,
 }
@@ -141,8 +146,20 @@ struct CircuitsArgs {
     #[arg(long, default_value_t = 2)]
     top_level: u32,
 
+    /// Also write the final circuits' verifier data (levels 0..=top_level) to this directory,
+    /// for `verify --verifiers` and for the node and the bridge.
+    #[arg(long)]
+    export_verifiers: Option<PathBuf>,
+
     #[command(flatten)]
     circuits: CircuitArgs,
+}
+
+fn hex_digest(e: &[rollup_prover::F; 4]) -> String {
+    use plonky2::field::types::PrimeField64;
+    e.iter()
+        .map(|x| format!("{:016x}", x.to_canonical_u64()))
+        .collect()
 }
 
 fn init_tracing(format: &str) {
@@ -244,7 +261,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let c = circuits(&args.circuits)?;
+    let c: Arc<dyn FinalVerifiers> = match &args.verifiers {
+        Some(dir) => Arc::new(VerifierSet::load_dir(
+            dir,
+            &rollup_prover::cache::Serializers::plonky2_default(),
+        )?),
+        None => circuits(&args.circuits)?,
+    };
     let (bytes, expected, what) = match (args.batch, args.proof, args.statement) {
         (Some(n), _, _) => {
             let url = args
@@ -307,8 +330,20 @@ async fn main() -> std::process::ExitCode {
             async {
                 let c = circuits(&a.circuits)?;
                 let top = a.top_level;
-                tokio::task::spawn_blocking(move || c.warm_up(top)).await??;
+                let c2 = c.clone();
+                tokio::task::spawn_blocking(move || c2.warm_up(top)).await??;
+                if let Some(dir) = &a.export_verifiers {
+                    let set = VerifierSet::from_source(c.as_ref(), 0..=top)?;
+                    set.write_dir(dir, c.cache().serializers())?;
+                    println!("final verifiers written to {}", dir.display());
+                }
                 println!("circuits up to top level {top} are in the cache");
+                for l in 1..=top {
+                    let d = c.merge(l)?.data.verifier_only.circuit_digest;
+                    println!("merge-{l} digest {}", hex_digest(&d.elements));
+                }
+                let d = c.final_circuit(top)?.data.verifier_only.circuit_digest;
+                println!("final-{top} digest {}", hex_digest(&d.elements));
                 Ok(())
             }
             .await

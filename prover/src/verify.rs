@@ -7,6 +7,8 @@
 //! the bridge's L1 view) and that the proof verifies against the final circuit. Untrusted bytes
 //! never panic: every failure is a [`VerifyError`].
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use plonky2::plonk::circuit_data::VerifierCircuitData;
@@ -96,5 +98,90 @@ pub fn verify_batch_proof(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(VerifyError::Invalid(e.to_string())),
         Err(_) => Err(VerifyError::Invalid("verifier panicked".into())),
+    }
+}
+
+/// Verifier data of final circuits, without the circuits below them: what the node and the
+/// bridge load to verify batch proofs (`rollup-prover circuits --export-verifiers DIR` writes
+/// it, one `final-<level>.verifier` file per top level).
+#[derive(Default)]
+pub struct VerifierSet {
+    levels: BTreeMap<u32, Arc<VerifierCircuitData<F, C, D>>>,
+}
+
+impl VerifierSet {
+    /// The final verifiers of `levels`, taken from `source` (e.g. the circuit registry).
+    pub fn from_source(
+        source: &dyn FinalVerifiers,
+        levels: impl IntoIterator<Item = u32>,
+    ) -> anyhow::Result<VerifierSet> {
+        let mut set = VerifierSet::default();
+        for l in levels {
+            set.levels.insert(l, source.final_verifier(l)?);
+        }
+        Ok(set)
+    }
+
+    pub fn levels(&self) -> impl Iterator<Item = u32> + '_ {
+        self.levels.keys().copied()
+    }
+
+    pub fn write_dir(
+        &self,
+        dir: &Path,
+        serializers: &crate::cache::Serializers,
+    ) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (l, vd) in &self.levels {
+            let bytes = vd
+                .to_bytes(serializers.gates.as_ref())
+                .map_err(|e| anyhow::anyhow!("serializing final-{l} verifier: {e:?}"))?;
+            std::fs::write(dir.join(format!("final-{l}.verifier")), bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Loads every `final-<level>.verifier` in `dir`; each must be self-consistent (its
+    /// circuit digest recomputed from its constants cap) and have the final layout.
+    pub fn load_dir(
+        dir: &Path,
+        serializers: &crate::cache::Serializers,
+    ) -> anyhow::Result<VerifierSet> {
+        let mut set = VerifierSet::default();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let Some(level) = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
+                n.strip_prefix("final-")?
+                    .strip_suffix(".verifier")?
+                    .parse::<u32>()
+                    .ok()
+            }) else {
+                continue;
+            };
+            let bytes = std::fs::read(&path)?;
+            let vd = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                VerifierCircuitData::<F, C, D>::from_bytes(bytes, serializers.gates.as_ref())
+            }))
+            .map_err(|_| anyhow::anyhow!("{} does not deserialize", path.display()))?
+            .map_err(|e| anyhow::anyhow!("{} does not deserialize: {e:?}", path.display()))?;
+            anyhow::ensure!(
+                crate::cache::recompute_digest(&vd.verifier_only, &vd.common)
+                    == vd.verifier_only.circuit_digest
+                    && vd.common.num_public_inputs == FINAL_PUBLIC_INPUTS,
+                "{} is not a consistent final verifier",
+                path.display()
+            );
+            set.levels.insert(level, Arc::new(vd));
+        }
+        Ok(set)
+    }
+}
+
+impl FinalVerifiers for VerifierSet {
+    fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
+        self.levels
+            .get(&top_level)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no final verifier for top level {top_level}"))
     }
 }

@@ -91,6 +91,15 @@ fn four_leaves_to_a_verified_batch_proof() {
     assert!(verify_batch_proof(c, &proof[..n - 1], &statement).is_err());
     assert!(verify_batch_proof(c, b"garbage", &statement).is_err());
 
+    // The same proof through verifier data exported to files (what the node/bridge load).
+    let vdir = tempfile::tempdir().unwrap();
+    let set = rollup_prover::verify::VerifierSet::from_source(c, [2]).unwrap();
+    set.write_dir(vdir.path(), c.cache().serializers()).unwrap();
+    let loaded =
+        rollup_prover::verify::VerifierSet::load_dir(vdir.path(), c.cache().serializers()).unwrap();
+    verify_batch_proof(&loaded, &proof, &statement).unwrap();
+    assert!(verify_batch_proof(&loaded, &proof, &other).is_err());
+
     // Out-of-order children are refused.
     assert!(c.prove_merge(1, &leaves[1], &leaves[0]).is_err());
     // A root that does not start a batch cannot be finalized.
