@@ -109,11 +109,7 @@ pub struct RangeStatementTargets {
 impl RangeStatementTargets {
     /// Views the 31 targets of an inner proof's public inputs.
     pub fn from_targets(t: &[Target]) -> RangeStatementTargets {
-        assert_eq!(
-            t.len(),
-            RANGE_PUBLIC_INPUTS,
-            "range statement needs 31 targets"
-        );
+        assert_eq!(t.len(), RANGE_PUBLIC_INPUTS, "range statement needs 31 targets");
         let h = |o: usize| HashOutTarget::from_vec(t[o..o + 4].to_vec());
         RangeStatementTargets {
             old_root: h(0),

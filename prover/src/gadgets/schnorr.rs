@@ -40,9 +40,7 @@ impl SchnorrTargets {
     /// Fills the signature witness; `None` for a disabled check (a dummy signature is used).
     pub fn set(&self, pw: &mut PartialWitness<F>, sig: Option<&Signature>) -> Result<()> {
         use plonky2::iop::witness::WitnessWrite;
-        let e = sig
-            .map(|s| s.challenge())
-            .unwrap_or(state::hash::Digest::ZERO);
+        let e = sig.map(|s| s.challenge()).unwrap_or(state::hash::Digest::ZERO);
         for (t, v) in self.e.elements.iter().zip(e.elements()) {
             pw.set_target(*t, v)?;
         }
