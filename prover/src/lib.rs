@@ -6,9 +6,17 @@
 //! of transactions; `circuits` assemble them into the leaf, merge and final circuits whose public
 //! inputs are defined once in [`circuits::public`].
 
+pub mod cache;
 pub mod circuits;
 pub mod gadgets;
+pub mod jobs;
+pub mod planner;
+pub mod verify;
 pub mod witness;
+pub mod worker;
+
+/// The leaf circuit the worker proves with.
+pub type ActiveLeaf = circuits::payment::PaymentCircuit;
 
 /// The base field (Goldilocks), the same as `state::hash::F`.
 pub type F = plonky2::field::goldilocks_field::GoldilocksField;

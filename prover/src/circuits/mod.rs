@@ -1,4 +1,6 @@
 //! The circuits: the payment (leaf) circuit, 2-to-1 merges and the final wrapper.
 
+pub mod aggregate;
+pub mod leaf;
 pub mod payment;
 pub mod public;

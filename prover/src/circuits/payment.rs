@@ -515,3 +515,41 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
         .set(pw, if signed { s.signature.as_ref() } else { None })?;
     Ok(())
 }
+
+impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
+    type Witness = LeafWitness;
+
+    fn id(&self) -> String {
+        format!("payment-v1/k={}", self.k())
+    }
+
+    fn leaf_size(&self) -> usize {
+        self.k()
+    }
+
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+
+    fn prove(&self, w: &LeafWitness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        PaymentCircuit::prove(self, w)
+    }
+
+    fn witnesses(
+        &self,
+        state: &mut state::apply::State,
+        txs: &[(state::tx::Transaction, state::apply::BlockContext)],
+        batch_timestamp: state::account::Timestamp,
+    ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
+        use crate::circuits::leaf::LeafPlanError;
+        crate::witness::leaf_witnesses(state, txs, batch_timestamp, self.k(), true).map_err(|e| {
+            match e {
+                crate::witness::WitnessError::Rejected { .. }
+                | crate::witness::WitnessError::ExpiredAtBatchTimestamp { .. } => {
+                    LeafPlanError::Rejected(e.to_string())
+                }
+                e => LeafPlanError::Other(anyhow::anyhow!(e)),
+            }
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! `rollup-prover`: the proving worker fleet and the batch proof verifier.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rollup_prover::cache::CircuitCache;
+use rollup_prover::circuits::aggregate::Circuits;
+use rollup_prover::circuits::public::BatchStatement;
+use rollup_prover::jobs::JobStore;
+use rollup_prover::verify::{verify_batch_proof, FinalVerifiers, VerifierSet};
+use rollup_prover::worker::{self, WorkerConfig};
+use rollup_prover::ActiveLeaf;
+
+/// rollup-prover: proves the rollup's batches with plonky2.
+///
+/// Workers share one Postgres database with the sequencer. Each claims proving jobs (leaf proofs
+/// of chunks of transactions, 2-to-1 merges, the final wrap-ready proof) with FOR UPDATE SKIP
+/// LOCKED, so any number of workers on any number of machines cooperate; one of them (elected
+/// with an advisory lock) also turns sealed batches into jobs. Crashed workers' jobs are
+/// re-queued once their heartbeat is stale.
+#[derive(Parser, Debug)]
+#[command(name = "rollup-prover", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a proving worker until SIGTERM/SIGINT.
+    Run(RunArgs),
+    /// Verify a batch proof: a proven batch from the database (--batch), or a proof file
+    /// against a statement (--proof and --statement).
+    Verify(VerifyArgs),
+    /// Build (or check) every circuit up to a top level in the cache directory, so workers
+    /// start warm.
+    Circuits(CircuitsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct CircuitArgs {
+    /// Directory where built circuits are cached (created if missing). Workers sharing it
+    /// build each circuit once; a corrupt or stale file is rebuilt.
+    #[arg(long, env = "PROVER_CACHE_DIR", default_value = ".prover-cache")]
+    cache_dir: PathBuf,
+
+    /// Transactions per leaf proof (K). Must match the planner's and every worker's.
+    #[arg(long, env = "PROVER_LEAF_SIZE", default_value_t = 8)]
+    leaf_size: usize,
+
+    /// Threads for proving (rayon); 0 = one per CPU.
+    #[arg(long, env = "PROVER_THREADS", default_value_t = 0)]
+    threads: usize,
+
+    /// Log format: "text" or "json".
+    #[arg(long, env = "PROVER_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Postgres connection URL (the sequencer's database). Migrations are applied at start.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+
+    /// This worker's id in the job table (fencing token with the attempt number). Defaults to
+    /// hostname-pid.
+    #[arg(long, env = "PROVER_WORKER_ID")]
+    worker_id: Option<String>,
+
+    /// Leaf jobs claimed and proven in parallel.
+    #[arg(long, env = "PROVER_PARALLEL_LEAVES", default_value_t = 2)]
+    parallel_leaves: usize,
+
+    /// Seconds between heartbeats of the jobs in hand.
+    #[arg(long, env = "PROVER_HEARTBEAT_SECS", default_value_t = 5)]
+    heartbeat_secs: u64,
+
+    /// A running job whose heartbeat is older than this (seconds) is re-queued by any worker.
+    /// Must be well above --heartbeat-secs.
+    #[arg(long, env = "PROVER_STALE_AFTER_SECS", default_value_t = 30)]
+    stale_after_secs: u64,
+
+    /// Attempts after which a job is marked failed instead of re-queued.
+    #[arg(long, env = "PROVER_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: i32,
+
+    /// Milliseconds to wait before polling again when there is no job.
+    #[arg(long, env = "PROVER_IDLE_POLL_MS", default_value_t = 500)]
+    idle_poll_ms: u64,
+
+    /// Do not take part in planning (turning sealed batches into jobs).
+    #[arg(long, env = "PROVER_NO_PLAN")]
+    no_plan: bool,
+
+    /// Exit when no batch is waiting for a proof (one-shot runs, tests).
+    #[arg(long, env = "PROVER_EXIT_WHEN_IDLE")]
+    exit_when_idle: bool,
+
+    /// Address for Prometheus metrics (/metrics) and /healthz; unset = no HTTP server.
+    #[arg(long, env = "PROVER_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+
+    /// Postgres connections in the pool.
+    #[arg(long, env = "PROVER_DB_CONNECTIONS", default_value_t = 4)]
+    db_connections: u32,
+
+    #[command(flatten)]
+    circuits: CircuitArgs,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// Verify the stored proof of this batch against the batch's row (needs --database-url).
+    #[arg(long, conflicts_with_all = ["proof", "statement"])]
+    batch: Option<u64>,
+
+    /// Postgres connection URL (with --batch).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+
+    /// A batch proof file (binary, as stored in batch_proofs.proof).
+    #[arg(long, requires = "statement")]
+    proof: Option<PathBuf>,
+
+    /// The expected BatchStatement as JSON (inline, or @FILE).
+    #[arg(long, requires = "proof")]
+    statement: Option<String>,
+
+    /// Verify with the exported final verifiers in this directory instead of building or
+    /// loading the circuits.
+    #[arg(long)]
+    verifiers: Option<PathBuf>,
+
+    #[command(flatten)]
+    circuits: CircuitArgs,
+}
+
+#[derive(Args, Debug)]
+struct CircuitsArgs {
+    /// Build every circuit needed for batches of up to 2^top_level leaves.
+    #[arg(long, default_value_t = 2)]
+    top_level: u32,
+
+    /// Also write the final circuits' verifier data (levels 0..=top_level) to this directory,
+    /// for `verify --verifiers` and for the node and the bridge.
+    #[arg(long)]
+    export_verifiers: Option<PathBuf>,
+
+    #[command(flatten)]
+    circuits: CircuitArgs,
+}
+
+fn hex_digest(e: &[rollup_prover::F; 4]) -> String {
+    use plonky2::field::types::PrimeField64;
+    e.iter()
+        .map(|x| format!("{:016x}", x.to_canonical_u64()))
+        .collect()
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .context("configuring the rayon thread pool")?;
+    }
+    anyhow::ensure!(args.leaf_size > 0, "--leaf-size must be positive");
+    let leaf = ActiveLeaf::build(args.leaf_size);
+    Ok(Arc::new(Circuits::new(
+        leaf,
+        CircuitCache::in_dir(&args.cache_dir),
+    )))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0, 120.0])
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    let worker_id = args.worker_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "prover".into());
+        format!("{host}-{}", std::process::id())
+    });
+    anyhow::ensure!(
+        args.stale_after_secs > args.heartbeat_secs,
+        "--stale-after-secs must be larger than --heartbeat-secs"
+    );
+    let jobs = JobStore::connect(&args.database_url, args.db_connections).await?;
+    let c = circuits(&args.circuits)?;
+    if let Some(addr) = args.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics address {addr}"))?;
+        let app = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let p = prometheus.clone();
+                    async move { p.render() }
+                }),
+            );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        tracing::info!(%addr, "metrics at /metrics");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let cfg = WorkerConfig {
+        database_url: args.database_url.clone(),
+        worker_id,
+        parallel_leaves: args.parallel_leaves,
+        heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
+        stale_after: Duration::from_secs(args.stale_after_secs),
+        max_attempts: args.max_attempts,
+        idle_poll: Duration::from_millis(args.idle_poll_ms.max(10)),
+        plan: !args.no_plan,
+        exit_when_idle: args.exit_when_idle,
+    };
+    worker::run(cfg, c, jobs, stop_rx).await
+}
+
+async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let c: Arc<dyn FinalVerifiers> = match &args.verifiers {
+        Some(dir) => Arc::new(VerifierSet::load_dir(
+            dir,
+            &rollup_prover::cache::Serializers::plonky2_default(),
+        )?),
+        None => circuits(&args.circuits)?,
+    };
+    let (bytes, expected, what) = match (args.batch, args.proof, args.statement) {
+        (Some(n), _, _) => {
+            let url = args
+                .database_url
+                .context("--batch needs --database-url (or DATABASE_URL)")?;
+            let jobs = JobStore::connect(&url, 2).await?;
+            let batch = jobs
+                .batch(n)
+                .await?
+                .with_context(|| format!("no batch {n}"))?;
+            let proof = jobs
+                .batch_proof(n)
+                .await?
+                .with_context(|| format!("batch {n} has no proof (status {})", batch.status))?;
+            (
+                proof,
+                jobs.expected_statement(&batch).await?,
+                format!("batch {n}"),
+            )
+        }
+        (None, Some(path), Some(st)) => {
+            let proof =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let text = match st.strip_prefix('@') {
+                Some(file) => {
+                    std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+                }
+                None => st,
+            };
+            let statement: BatchStatement =
+                serde_json::from_str(&text).context("--statement is not a BatchStatement")?;
+            (proof, statement, path.display().to_string())
+        }
+        _ => anyhow::bail!("give --batch N, or --proof FILE and --statement JSON"),
+    };
+    let r = tokio::task::spawn_blocking(move || verify_batch_proof(c.as_ref(), &bytes, &expected))
+        .await?;
+    match r {
+        Ok(()) => {
+            println!("{what}: valid");
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("{what}: INVALID: {e}"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Run(a) => a.circuits.log_format.clone(),
+        Command::Verify(a) => a.circuits.log_format.clone(),
+        Command::Circuits(a) => a.circuits.log_format.clone(),
+    };
+    init_tracing(&format);
+    let result = match cli.command {
+        Command::Run(a) => run(a).await,
+        Command::Verify(a) => verify(a).await,
+        Command::Circuits(a) => {
+            async {
+                let c = circuits(&a.circuits)?;
+                let top = a.top_level;
+                let c2 = c.clone();
+                tokio::task::spawn_blocking(move || c2.warm_up(top)).await??;
+                if let Some(dir) = &a.export_verifiers {
+                    let set = VerifierSet::from_source(c.as_ref(), 0..=top)?;
+                    set.write_dir(dir, c.cache().serializers())?;
+                    println!("final verifiers written to {}", dir.display());
+                }
+                println!("circuits up to top level {top} are in the cache");
+                for l in 1..=top {
+                    let d = c.merge(l)?.data.verifier_only.circuit_digest;
+                    println!("merge-{l} digest {}", hex_digest(&d.elements));
+                }
+                let d = c.final_circuit(top)?.data.verifier_only.circuit_digest;
+                println!("final-{top} digest {}", hex_digest(&d.elements));
+                Ok(())
+            }
+            .await
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("rollup-prover: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Seeding a database with what the sequencer would have written for one sealed batch.
+
+#![allow(dead_code)]
+
+use rollup_prover::circuits::leaf::native_statements;
+use rollup_prover::jobs::{batch_timestamp, JobStore};
+use state::account::{AccountIndex, Amount, Timestamp};
+use state::apply::{BlockContext, State};
+use state::crypto::schnorr::SecretKey;
+use state::tx::{Deposit, Domain, Transaction, UnsignedRegister};
+
+pub const T0: u64 = 1_750_000_000;
+
+pub fn domain() -> Domain {
+    Domain {
+        chain_id: 31337,
+        rollup: [7u8; 20],
+    }
+}
+
+pub fn operator() -> SecretKey {
+    let mut bytes = [0u8; 40];
+    bytes[..9].copy_from_slice(b"test-oper");
+    SecretKey::from_bytes(&bytes).unwrap()
+}
+
+/// A fresh database with the schema and `chain_meta`.
+pub async fn fresh(prefix: &str) -> (String, JobStore) {
+    let url = devkit::postgres::test_database(prefix)
+        .await
+        .expect("Postgres");
+    let jobs = JobStore::connect(&url, 4).await.expect("connect + migrate");
+    let d = domain();
+    for (k, v) in [
+        ("chain_id", d.chain_id.to_string()),
+        ("rollup_address", format!("0x{}", hex::encode(d.rollup))),
+        ("operator_public_key", operator().public_key().to_hex()),
+    ] {
+        sqlx::query("INSERT INTO chain_meta (key, value) VALUES ($1, $2)")
+            .bind(k)
+            .bind(v)
+            .execute(jobs.pool())
+            .await
+            .unwrap();
+    }
+    (url, jobs)
+}
+
+/// Writes batch 1 of `2 * n` transactions (n registrations in block 1, n deposits in block 2)
+/// with the commitments the sequencer would have computed.
+pub async fn seed_batch(jobs: &JobStore, n: u32) {
+    let d = domain();
+    let mut rng = rand::thread_rng();
+    let mut txs: Vec<(Transaction, BlockContext, u64)> = Vec::new();
+    for _ in 0..n {
+        let sk = SecretKey::random(&mut rng);
+        let reg = UnsignedRegister {
+            pubkey: sk.public_key(),
+            valid_until: Timestamp::new(T0 + 3600).unwrap(),
+        }
+        .sign(&d, &sk);
+        txs.push((Transaction::Register(reg), ctx(T0), 1));
+    }
+    for i in 0..n {
+        let dep = Deposit {
+            seq: u64::from(i),
+            to: AccountIndex(i + 1),
+            amount: Amount::new(1_000 + u64::from(i)).unwrap(),
+        };
+        txs.push((Transaction::Deposit(dep), ctx(T0 + 1), 2));
+    }
+    let mut st = State::genesis(d, operator().public_key());
+    let old_root = st.root();
+    let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0, t.1)).collect();
+    let stmts = native_statements(&mut st, &plain, batch_timestamp(T0), 2).unwrap();
+    let last = stmts.last().unwrap();
+    let mut pos = [0i32; 3];
+    for (i, (tx, _, block)) in txs.iter().enumerate() {
+        let seq = i as i64 + 1;
+        let (kind, recipient, account_index) = match tx {
+            Transaction::Register(_) => (1i16, None, Some(i as i64 + 1)),
+            Transaction::Deposit(dp) => (4i16, Some(i64::from(dp.to.0)), None),
+            _ => unreachable!(),
+        };
+        sqlx::query(
+            "INSERT INTO transactions (seq, tx_id, kind, sender, recipient, account_index, raw, \
+             block_number, position, block_time) VALUES ($1,$2,$3,NULL,$4,$5,$6,$7,$8,$9)",
+        )
+        .bind(seq)
+        .bind(tx.message_hash(&d).0.to_bytes().to_vec())
+        .bind(kind)
+        .bind(recipient)
+        .bind(account_index)
+        .bind(tx.encode())
+        .bind(*block as i64)
+        .bind(pos[*block as usize])
+        .bind(if *block == 1 {
+            T0 as i64
+        } else {
+            T0 as i64 + 1
+        })
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+        pos[*block as usize] += 1;
+    }
+    for (b, first, t) in [
+        (1i64, 1i64, T0 as i64),
+        (2, i64::from(n) + 1, T0 as i64 + 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO blocks (number, state_root, first_seq, tx_count, block_time) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(b)
+        .bind(last.new_root.to_bytes().to_vec())
+        .bind(first)
+        .bind(n as i32)
+        .bind(t)
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO batches (number, first_block, last_block, first_seq, last_seq, old_root, \
+         new_root, pubdata_commitment, withdrawals_commitment, first_deposit_seq, next_deposit_seq, \
+         tx_count) VALUES (1, 1, 2, 1, $1, $2, $3, $4, $5, 0, $6, $7)",
+    )
+    .bind(2 * i64::from(n))
+    .bind(old_root.to_bytes().to_vec())
+    .bind(last.new_root.to_bytes().to_vec())
+    .bind(last.pubdata_out.to_bytes().to_vec())
+    .bind(last.withdrawals_out.to_bytes().to_vec())
+    .bind(last.deposits_next as i64)
+    .bind(2 * n as i32)
+    .execute(jobs.pool())
+    .await
+    .unwrap();
+}
+
+fn ctx(t: u64) -> BlockContext {
+    BlockContext {
+        timestamp: Timestamp::new(t).unwrap(),
+    }
+}

@@ -1,0 +1,180 @@
+//! Two `rollup-prover` worker processes prove one multi-leaf batch together; one is killed
+//! with SIGKILL in the middle of a job. The batch still ends proven, its proof verifies, and
+//! every job (each leaf in particular) was completed exactly once.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rollup_prover::cache::CircuitCache;
+use rollup_prover::circuits::aggregate::Circuits;
+use rollup_prover::circuits::payment::PaymentCircuit;
+use rollup_prover::verify::verify_batch_proof;
+
+const LEAF_SIZE: usize = 2;
+
+/// kind, level, position, state, completions, attempts, completed_by
+type JobRow = (String, i32, i32, String, i32, i32, Option<String>);
+
+fn worker(db: &str, id: &str, cache: &Path, log: &Path) -> Child {
+    let out = std::fs::File::create(log).unwrap();
+    let err = out.try_clone().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_rollup-prover"))
+        .args([
+            "run",
+            "--worker-id",
+            id,
+            "--leaf-size",
+            &LEAF_SIZE.to_string(),
+        ])
+        .args([
+            "--parallel-leaves",
+            "1",
+            "--threads",
+            "1",
+            "--heartbeat-secs",
+            "1",
+        ])
+        .args(["--stale-after-secs", "4", "--idle-poll-ms", "200"])
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("start rollup-prover")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_one_killed_batch_still_proven_exactly_once() {
+    let (db, jobs) = common::fresh("prover_fleet").await;
+    common::seed_batch(&jobs, 4).await; // 8 txs, 2 per leaf: 4 leaves, top level 2
+
+    // Build every circuit once, into the cache both workers share.
+    let dir = tempfile::tempdir().unwrap();
+    let circuits = Circuits::new(
+        PaymentCircuit::build(LEAF_SIZE),
+        CircuitCache::in_dir(dir.path()),
+    );
+    let t = Instant::now();
+    tokio::task::block_in_place(|| circuits.warm_up(2)).unwrap();
+    eprintln!("circuits built in {:?}", t.elapsed());
+
+    let logs = tempfile::tempdir().unwrap();
+    let (log1, log2) = (logs.path().join("w1.log"), logs.path().join("w2.log"));
+    let mut w1 = worker(&db, "w1", dir.path(), &log1);
+    let mut w2 = worker(&db, "w2", dir.path(), &log2);
+    let dump = |why: &str| {
+        panic!(
+            "{why}\n--- w1 ---\n{}\n--- w2 ---\n{}",
+            std::fs::read_to_string(&log1).unwrap_or_default(),
+            std::fs::read_to_string(&log2).unwrap_or_default()
+        )
+    };
+
+    // Kill w1 while it holds a job.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let victim: i64 = loop {
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM prover_jobs WHERE state = 'running' AND worker = 'w1' LIMIT 1",
+        )
+        .fetch_optional(jobs.pool())
+        .await
+        .unwrap();
+        if let Some(id) = held {
+            break id;
+        }
+        if Instant::now() > deadline {
+            dump("w1 never claimed a job");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    w1.kill().unwrap();
+    let _ = w1.wait();
+    eprintln!("killed w1 while it held job {victim}");
+
+    let deadline = Instant::now() + Duration::from_secs(420);
+    loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM batches WHERE number = 1")
+            .fetch_one(jobs.pool())
+            .await
+            .unwrap();
+        if status == "proven" {
+            break;
+        }
+        if let Ok(Some(s)) = w2.try_wait() {
+            dump(&format!("w2 exited early: {s}"));
+        }
+        if Instant::now() > deadline {
+            dump(&format!("batch still {status}"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Graceful stop of the survivor.
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(w2.id() as libc::pid_t, libc::SIGTERM) };
+    let status = w2.wait().unwrap();
+    assert!(status.success(), "w2 did not stop cleanly: {status}");
+
+    let rows: Vec<JobRow> = sqlx::query_as(
+        "SELECT kind, level, position, state, completions, attempts, completed_by \
+         FROM prover_jobs WHERE batch_number = 1 ORDER BY kind, level, position",
+    )
+    .fetch_all(jobs.pool())
+    .await
+    .unwrap();
+    eprintln!("{rows:#?}");
+    assert_eq!(rows.iter().filter(|r| r.0 == "leaf").count(), 4);
+    assert_eq!(rows.iter().filter(|r| r.0 == "merge").count(), 3);
+    assert_eq!(rows.iter().filter(|r| r.0 == "final").count(), 1);
+    for r in &rows {
+        assert_eq!(r.3, "done", "{r:?}");
+        assert_eq!(r.4, 1, "completed more or less than once: {r:?}");
+    }
+    let (attempts, by): (i32, String) =
+        sqlx::query_as("SELECT attempts, completed_by FROM prover_jobs WHERE id = $1")
+            .bind(victim)
+            .fetch_one(jobs.pool())
+            .await
+            .unwrap();
+    // The killed worker's job was taken over (unless w1 finished it in the instant before the
+    // kill, in which case it was recorded once, by w1).
+    assert!(attempts >= 2 || by == "w1", "attempts {attempts}, by {by}");
+
+    let proof = jobs.batch_proof(1).await.unwrap().expect("a stored proof");
+    let batch = jobs.batch(1).await.unwrap().unwrap();
+    let expected = jobs.expected_statement(&batch).await.unwrap();
+    tokio::task::block_in_place(|| verify_batch_proof(&circuits, &proof, &expected)).unwrap();
+    let mut bad = proof.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    assert!(
+        tokio::task::block_in_place(|| verify_batch_proof(&circuits, &bad, &expected)).is_err()
+    );
+
+    // The CLI verifies it from the database too.
+    let out = Command::new(env!("CARGO_BIN_EXE_rollup-prover"))
+        .args([
+            "verify",
+            "--batch",
+            "1",
+            "--leaf-size",
+            &LEAF_SIZE.to_string(),
+        ])
+        .arg("--cache-dir")
+        .arg(dir.path())
+        .env("DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+}

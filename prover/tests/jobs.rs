@@ -1,0 +1,282 @@
+//! The job queue against a real Postgres: claiming, reaping, fencing, promotion, planning.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rollup_prover::circuits::leaf::DummyLeaf;
+use rollup_prover::jobs::{JobKind, JobStore};
+use rollup_prover::planner::Planner;
+use serde_json::json;
+
+async fn count(jobs: &JobStore, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(jobs.pool())
+        .await
+        .unwrap()
+}
+
+/// A sealed batch row with four made-up leaf inputs, planned.
+async fn planned(prefix: &str) -> JobStore {
+    let (_url, jobs) = common::fresh(prefix).await;
+    common::seed_batch(&jobs, 4).await;
+    let inputs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i]).collect();
+    assert!(jobs.plan_batch(1, &inputs).await.unwrap());
+    assert!(!jobs.plan_batch(1, &inputs).await.unwrap(), "planned twice");
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_exclusive_and_merges_wait_for_children() {
+    let jobs = planned("prover_jobs_claim").await;
+    assert_eq!(
+        count(
+            &jobs,
+            "SELECT count(*) FROM prover_jobs WHERE kind='merge' AND state='waiting'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &jobs,
+            "SELECT count(*) FROM prover_jobs WHERE kind='final' AND level=2"
+        )
+        .await,
+        1
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM batches WHERE number=1")
+        .fetch_one(jobs.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "proving");
+
+    // Ten concurrent claimers for four leaves: each leaf goes to exactly one.
+    let mut handles = Vec::new();
+    for w in 0..10 {
+        let jobs = jobs.clone();
+        handles.push(tokio::spawn(async move {
+            jobs.claim(&format!("w{w}"), &[JobKind::Leaf], 1)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut claimed = Vec::new();
+    for h in handles {
+        for j in h.await.unwrap() {
+            assert!(ids.insert(j.id), "job {} claimed twice", j.id);
+            claimed.push(j);
+        }
+    }
+    assert_eq!(claimed.len(), 4);
+    assert!(jobs
+        .claim("late", &[JobKind::Leaf, JobKind::Merge, JobKind::Final], 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    claimed.sort_by_key(|j| j.position);
+    for j in &claimed[..3] {
+        let w = jobs_worker(&jobs, j.id).await;
+        assert!(jobs.complete(j, &w, b"proof", &json!({}), 5).await.unwrap());
+    }
+    // Merge (1,0) is queued, (1,1) still waits for leaf 3.
+    let merges = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
+    assert_eq!(merges.len(), 1);
+    assert_eq!((merges[0].level, merges[0].position), (1, 0));
+    assert_eq!(jobs.child_proofs(&merges[0]).await.unwrap().len(), 2);
+    let w = jobs_worker(&jobs, claimed[3].id).await;
+    assert!(jobs
+        .complete(&claimed[3], &w, b"proof", &json!({}), 5)
+        .await
+        .unwrap());
+    let merges2 = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
+    assert_eq!((merges2[0].level, merges2[0].position), (1, 1));
+    assert!(jobs
+        .complete(&merges[0], "m", b"p", &json!({}), 1)
+        .await
+        .unwrap());
+    assert!(jobs
+        .complete(&merges2[0], "m", b"p", &json!({}), 1)
+        .await
+        .unwrap());
+    let top = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
+    assert_eq!((top[0].level, top[0].position), (2, 0));
+    assert!(jobs
+        .claim("m", &[JobKind::Final], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(jobs
+        .complete(&top[0], "m", b"p", &json!({}), 1)
+        .await
+        .unwrap());
+    let fin = jobs.claim("f", &[JobKind::Final], 10).await.unwrap();
+    assert_eq!(fin.len(), 1);
+    assert_eq!(
+        jobs.child_proofs(&fin[0]).await.unwrap(),
+        vec![b"p".to_vec()]
+    );
+}
+
+async fn jobs_worker(jobs: &JobStore, id: i64) -> String {
+    sqlx::query_scalar("SELECT worker FROM prover_jobs WHERE id=$1")
+        .bind(id)
+        .fetch_one(jobs.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaped_jobs_are_requeued_and_late_results_are_fenced() {
+    let jobs = planned("prover_jobs_reap").await;
+    let a = jobs
+        .claim("w1", &[JobKind::Leaf], 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(a.attempt, 1);
+    assert_eq!(jobs.heartbeat(&[(a.id, a.attempt)], "w1").await.unwrap(), 1);
+    // Fresh heartbeat: nothing to reap.
+    assert!(jobs
+        .reap(Duration::from_secs(60), 5)
+        .await
+        .unwrap()
+        .is_empty());
+    // w1 goes silent.
+    sqlx::query("UPDATE prover_jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = $1")
+        .bind(a.id)
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.reap(Duration::from_secs(60), 5).await.unwrap(),
+        vec![a.id]
+    );
+    // w2 takes it over (the lowest position comes first again).
+    let b = jobs
+        .claim("w2", &[JobKind::Leaf], 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((b.id, b.attempt), (a.id, 2));
+    // w1 comes back: its heartbeat, result and failure are all refused.
+    assert_eq!(jobs.heartbeat(&[(a.id, a.attempt)], "w1").await.unwrap(), 0);
+    assert!(!jobs
+        .complete(&a, "w1", b"late", &json!({}), 1)
+        .await
+        .unwrap());
+    assert!(!jobs.fail(&a, "w1", "boom", 5).await.unwrap());
+    // Even the same worker id with the old attempt is fenced out.
+    assert!(!jobs
+        .complete(&a, "w2", b"late", &json!({}), 1)
+        .await
+        .unwrap());
+    assert!(jobs
+        .complete(&b, "w2", b"good", &json!({}), 1)
+        .await
+        .unwrap());
+    assert!(!jobs
+        .complete(&b, "w2", b"again", &json!({}), 1)
+        .await
+        .unwrap());
+    let (completions, proof, by): (i32, Vec<u8>, String) =
+        sqlx::query_as("SELECT completions, proof, completed_by FROM prover_jobs WHERE id = $1")
+            .bind(a.id)
+            .fetch_one(jobs.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (completions, proof.as_slice(), by.as_str()),
+        (1, &b"good"[..], "w2")
+    );
+
+    // Attempts run out: failed, not re-queued.
+    let c = jobs
+        .claim("w3", &[JobKind::Leaf], 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(jobs.fail(&c, "w3", "transient", 2).await.unwrap());
+    let c2 = jobs
+        .claim("w3", &[JobKind::Leaf], 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((c2.id, c2.attempt), (c.id, 2));
+    assert!(jobs.fail(&c2, "w3", "again", 2).await.unwrap());
+    let state: String = sqlx::query_scalar("SELECT state FROM prover_jobs WHERE id=$1")
+        .bind(c.id)
+        .fetch_one(jobs.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planner_makes_jobs_once_and_only_one_planner_runs() {
+    let (url, jobs) = common::fresh("prover_jobs_plan").await;
+    common::seed_batch(&jobs, 3).await; // 6 txs, k = 2: 3 leaves padded to 4
+    let leaf = DummyLeaf::build(2);
+    let mut p1 = Planner::new(&url);
+    let mut p2 = Planner::new(&url);
+    let r1 = p1.tick(&jobs, &leaf).await.unwrap();
+    assert_eq!(r1.planned, vec![1]);
+    assert!(p1.is_leader());
+    let r2 = p2.tick(&jobs, &leaf).await.unwrap();
+    assert!(r2.planned.is_empty() && !p2.is_leader());
+    assert_eq!(
+        count(&jobs, "SELECT count(*) FROM prover_jobs WHERE kind='leaf'").await,
+        4
+    );
+    // The statements chain from the batch's old root to its new root.
+    let first: Vec<u8> =
+        sqlx::query_scalar("SELECT input FROM prover_jobs WHERE kind='leaf' AND position=0")
+            .fetch_one(jobs.pool())
+            .await
+            .unwrap();
+    let w: rollup_prover::circuits::leaf::DummyLeafWitness =
+        serde_json::from_slice(&first).unwrap();
+    let b = jobs.batch(1).await.unwrap().unwrap();
+    assert_eq!(w.statement.old_root, b.old_root);
+    assert_eq!(w.statement.timestamp, common::T0);
+    // The leader goes away: the other one takes over.
+    drop(p1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p2.tick(&jobs, &leaf).await.unwrap();
+    assert!(p2.is_leader());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_rules_reject_is_marked_and_not_planned() {
+    let (url, jobs) = common::fresh("prover_jobs_reject").await;
+    common::seed_batch(&jobs, 2).await;
+    // Corrupt the log: deposit serials out of order.
+    sqlx::query("DELETE FROM transactions WHERE seq = 3")
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE transactions SET seq = 3 WHERE seq = 4")
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE batches SET last_seq = 3, tx_count = 3")
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+    let mut p = Planner::new(&url);
+    let r = p.tick(&jobs, &DummyLeaf::build(2)).await.unwrap();
+    assert_eq!(r.rejected, vec![1]);
+    let (status, why): (String, Option<String>) =
+        sqlx::query_as("SELECT status, rejection FROM batches WHERE number=1")
+            .fetch_one(jobs.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "rejected");
+    assert!(why.unwrap().len() > 3);
+    assert_eq!(count(&jobs, "SELECT count(*) FROM prover_jobs").await, 0);
+    let r = p.tick(&jobs, &DummyLeaf::build(2)).await.unwrap();
+    assert_eq!(r.blocked_at, Some(1));
+}
