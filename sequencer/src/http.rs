@@ -82,6 +82,11 @@ async fn metrics_text(AxState(s): AxState<HttpState>) -> Response {
 
 async fn status(AxState(s): AxState<HttpState>) -> Response {
     let h = s.writer.head();
+    // Finality progress comes from Postgres (the prover and the bridge write it); a database
+    // hiccup degrades the status to the writer's view rather than failing it.
+    let batches = s.store.batch_progress().await.ok().map(|[sealed, proven, committed, finalized]| {
+        json!({"sealed": sealed, "proven": proven, "committed": committed, "finalized": finalized})
+    });
     Json(json!({
         "head_block": h.block,
         "head_state_root": h.root,
@@ -89,6 +94,7 @@ async fn status(AxState(s): AxState<HttpState>) -> Response {
         "num_accounts": h.num_accounts,
         "next_deposit_seq": h.next_deposit_seq,
         "last_batch": h.batch,
+        "batches": batches,
     }))
     .into_response()
 }

@@ -421,6 +421,24 @@ impl Store {
         }))
     }
 
+    /// The highest batch number at each finality level (0 = none yet): sealed, proven (or
+    /// beyond), committed (or beyond), finalized.
+    pub async fn batch_progress(&self) -> Result<[u64; 4], StoreError> {
+        let row = sqlx::query(
+            "SELECT coalesce(max(number), 0), \
+             coalesce(max(number) FILTER (WHERE status IN ('proven', 'committed', 'finalized')), 0), \
+             coalesce(max(number) FILTER (WHERE status IN ('committed', 'finalized')), 0), \
+             coalesce(max(number) FILTER (WHERE status = 'finalized'), 0) FROM batches",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let mut out = [0u64; 4];
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = row.try_get::<i64, _>(i)? as u64;
+        }
+        Ok(out)
+    }
+
     pub async fn count_txs(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query("SELECT count(*) FROM transactions")
             .fetch_one(&self.pool)
