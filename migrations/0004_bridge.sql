@@ -60,6 +60,8 @@ CREATE INDEX l1_submissions_batch ON l1_submissions (batch_number, kind, id);
 -- L1 facts about batches (the batches table keeps the L2 side and its status).
 CREATE TABLE l1_batches (
     batch_number     BIGINT PRIMARY KEY,
+    header           BYTEA NOT NULL,                -- abi.encode(BatchHeader) as committed
+    pubdata_hash     BYTEA NOT NULL,
     statement        BYTEA NOT NULL,
     withdrawals_root BYTEA NOT NULL,
     commit_tx        BYTEA,
