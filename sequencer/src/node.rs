@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use rollup_proto::v1::bridge_events_server::BridgeEventsServer;
 use rollup_proto::v1::rollup_server::RollupServer;
 use state::crypto::schnorr::{PublicKey, SecretKey};
 use state::tx::Domain;
@@ -170,6 +171,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             enqueue_patience: Duration::from_millis(cfg.enqueue_patience_ms),
             devnet: cfg.devnet,
             faucet_max: cfg.faucet_max,
+            l1_deposits: cfg.l1_deposits || cfg.l1_rpc.is_some(),
         },
         shutdown_rx.clone(),
     )?;
@@ -196,6 +198,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .http2_keepalive_interval(Some(Duration::from_secs(20)))
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(BridgeEventsServer::new(crate::bridge_api::BridgeEventsService {
+                store: store.clone(),
+                shutdown: shutdown_rx.clone(),
+            }))
             .add_service(
                 RollupServer::new(service)
                     .max_decoding_message_size(cfg.max_message_bytes)
@@ -222,6 +228,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             })
             .await
     });
+    let bridge_tasks = crate::bridge::start(&cfg, &domain, &store, &writer, &shutdown_rx).await?;
     ready.store(true, Ordering::Release);
 
     shutdown_signal().await;
@@ -234,6 +241,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Streams stop reading new requests at once; give in-flight receipts time to be answered.
     let _ = tokio::time::timeout(Duration::from_secs(10), grpc).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    for t in bridge_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
     writer.shutdown();
     drop(writer);
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
