@@ -125,7 +125,7 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(account(&mut c, a).await.balance, 0, "depth 1 < 2");
     mine(&rpc, 1).await;
-    let mut c2 = c.clone();
+    let c2 = c.clone();
     wait_for("the deposit to be credited", 20, || {
         let mut c = c2.clone();
         async move { account(&mut c, a).await.balance == 1_000 }
@@ -196,7 +196,7 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
         to_l1: L1Address(bob.0 .0),
         amount: Amount::new(300).unwrap(),
         fee: Amount::new(0).unwrap(),
-        nonce: Nonce::new(1).unwrap(),
+        nonce: Nonce::new(0).unwrap(),
         valid_until: Timestamp::new(now + 3600).unwrap(),
     }
     .sign(&domain, &sk);
