@@ -16,8 +16,8 @@ use clap::Parser;
 #[command(name = "rollup-node", version)]
 pub struct Config {
     /// Postgres connection URL. The schema is created/migrated at start.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", required_unless_present = "print_genesis_root")]
+    pub database_url: Option<String>,
 
     /// Address of the gRPC API (rollup.v1).
     #[arg(long, env = "ROLLUP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
@@ -128,6 +128,10 @@ pub struct Config {
     /// Gas price increase per replacement (percent).
     #[arg(long, env = "ROLLUP_L1_GAS_BUMP_PERCENT", default_value_t = 20)]
     pub l1_gas_bump_percent: u64,
+
+    /// Print the L2 genesis state root (what the L1 Rollup contract is deployed with) and exit.
+    #[arg(long)]
+    pub print_genesis_root: bool,
 
     /// Log format: "text" or "json".
     #[arg(long, env = "ROLLUP_LOG_FORMAT", default_value = "text")]

@@ -114,6 +114,20 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    if cfg.print_genesis_root {
+        // The genesis root commits only the operator's account (not the domain).
+        let domain = Domain {
+            chain_id: cfg.chain_id,
+            rollup: parse_address(&cfg.rollup_address)?,
+        };
+        let root = state::apply::State::genesis(domain, operator_public_key(&cfg)?).root();
+        println!("0x{}", hex::encode(root.to_bytes()));
+        return Ok(());
+    }
+    let database_url = cfg
+        .database_url
+        .clone()
+        .context("--database-url (DATABASE_URL) is required")?;
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -126,7 +140,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         rollup: parse_address(&cfg.rollup_address)?,
     };
     let operator = operator_public_key(&cfg)?;
-    let store = Store::connect(&cfg.database_url, cfg.db_connections)
+    let store = Store::connect(&database_url, cfg.db_connections)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
     check_meta(&store, &domain, &operator).await?;
