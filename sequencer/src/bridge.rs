@@ -28,12 +28,18 @@ fn verifier(devnet: bool) -> Box<dyn ProofVerifier> {
             if proof.is_empty() {
                 return Err("empty proof".to_string());
             }
-            tracing::warn!(batch, "devnet: batch proof NOT verified (no verifier linked yet)");
+            tracing::warn!(
+                batch,
+                "devnet: batch proof NOT verified (no verifier linked yet)"
+            );
             Ok(())
         })
     } else {
         Box::new(|_: u64, _: &[u8]| {
-            Err("no batch proof verifier is linked into this node (rollup_prover::verify)".to_string())
+            Err(
+                "no batch proof verifier is linked into this node (rollup_prover::verify)"
+                    .to_string(),
+            )
         })
     }
 }
@@ -65,7 +71,10 @@ pub async fn start(
         .await
         .with_context(|| format!("asking the L1 endpoint {url} for its chain id"))?;
     if chain != domain.chain_id {
-        bail!("the L1 endpoint is chain {chain}, this node is configured for {}", domain.chain_id);
+        bail!(
+            "the L1 endpoint is chain {chain}, this node is configured for {}",
+            domain.chain_id
+        );
     }
     let watcher = Watcher {
         rpc: Rpc::new(url.clone()),

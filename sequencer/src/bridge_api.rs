@@ -135,7 +135,13 @@ pub async fn payout_proof(
         let to = p["to"].as_str().and_then(|t| t.parse::<Address>().ok());
         match (p["from"].as_u64(), to, p["amount"].as_u64()) {
             (Some(from), Some(to), Some(amount)) => list.push(Payout { from, to, amount }),
-            _ => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "bad payout row"),
+            _ => {
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "bad payout row",
+                )
+            }
         }
     }
     let Some(p) = list.get(index as usize).copied() else {

@@ -16,7 +16,11 @@ use clap::Parser;
 #[command(name = "rollup-node", version)]
 pub struct Config {
     /// Postgres connection URL. The schema is created/migrated at start.
-    #[arg(long, env = "DATABASE_URL", required_unless_present = "print_genesis_root")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        required_unless_present = "print_genesis_root"
+    )]
     pub database_url: Option<String>,
 
     /// Address of the gRPC API (rollup.v1).

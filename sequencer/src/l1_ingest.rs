@@ -77,7 +77,10 @@ impl Ingest {
             let op: String = r.get(2);
             if op != "deposit" {
                 // SPEC 15.6: the L2 has no op for forced withdrawals yet; the queue stalls here.
-                tracing::warn!(serial, "forced withdrawal in the L1 queue: not processed yet (SPEC 15.6)");
+                tracing::warn!(
+                    serial,
+                    "forced withdrawal in the L1 queue: not processed yet (SPEC 15.6)"
+                );
                 break;
             }
             let to = AccountIndex(u32::try_from(r.get::<i64, _>(3))?);
@@ -114,7 +117,12 @@ impl Ingest {
                     }
                     if mark_credited(&self.store, id, Some(meta.tx_id), Some(meta.seq)).await? {
                         metrics::counter!("bridge_deposits_credited_total").increment(1);
-                        tracing::info!(serial, to = to.0, amount = amount.get(), "L1 deposit credited");
+                        tracing::info!(
+                            serial,
+                            to = to.0,
+                            amount = amount.get(),
+                            "L1 deposit credited"
+                        );
                         done += 1;
                     }
                 }

@@ -212,10 +212,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .http2_keepalive_interval(Some(Duration::from_secs(20)))
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(BridgeEventsServer::new(crate::bridge_api::BridgeEventsService {
-                store: store.clone(),
-                shutdown: shutdown_rx.clone(),
-            }))
+            .add_service(BridgeEventsServer::new(
+                crate::bridge_api::BridgeEventsService {
+                    store: store.clone(),
+                    shutdown: shutdown_rx.clone(),
+                },
+            ))
             .add_service(
                 RollupServer::new(service)
                     .max_decoding_message_size(cfg.max_message_bytes)

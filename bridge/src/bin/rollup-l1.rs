@@ -9,7 +9,11 @@ use rollup_bridge::rpc::Rpc;
 use rollup_bridge::{Address, B256};
 
 #[derive(Parser)]
-#[command(name = "rollup-l1", version, about = "Deploy the rollup's L1 contracts and mint devnet tokens")]
+#[command(
+    name = "rollup-l1",
+    version,
+    about = "Deploy the rollup's L1 contracts and mint devnet tokens"
+)]
 struct Cli {
     /// L1 JSON-RPC endpoint (transactions are sent from its first unlocked account, i.e.
     /// anvil's dev account 0: devnet only).
@@ -41,7 +45,11 @@ enum Cmd {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let rpc = Rpc::new(cli.l1_rpc);
-    let from = *rpc.accounts().await?.first().ok_or("the L1 endpoint holds no account")?;
+    let from = *rpc
+        .accounts()
+        .await?
+        .first()
+        .ok_or("the L1 endpoint holds no account")?;
     match cli.cmd {
         Cmd::Deploy { genesis_root } => {
             let start = rpc.block_number().await?;
@@ -65,7 +73,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 rollup: Address::ZERO,
             };
             let r = deploy::mint(&rpc, &d, from, to, amount).await?;
-            println!("{}", serde_json::json!({"to": to, "amount": amount, "l1_tx": r.transaction_hash}));
+            println!(
+                "{}",
+                serde_json::json!({"to": to, "amount": amount, "l1_tx": r.transaction_hash})
+            );
         }
     }
     Ok(())

@@ -194,13 +194,19 @@ async fn l1_setup(
         .map_err(|e| anyhow!("reading {}: {e}", l1.l1_key.display()))?;
     let signer = rollup_bridge::signer::L1Signer::from_hex(&text)?;
     let rollup = match &l1.rollup {
-        Some(a) => a.parse().map_err(|_| anyhow!("--rollup is not an address"))?,
+        Some(a) => a
+            .parse()
+            .map_err(|_| anyhow!("--rollup is not an address"))?,
         None => {
             let status = Client::connect(endpoint).await?.status().await?;
             rollup_bridge::Address::from(status.rollup_address)
         }
     };
-    Ok((rollup_bridge::rpc::Rpc::new(l1.l1_rpc.clone()), signer, rollup))
+    Ok((
+        rollup_bridge::rpc::Rpc::new(l1.l1_rpc.clone()),
+        signer,
+        rollup,
+    ))
 }
 
 fn parse_amount(s: &str) -> Result<Amount, String> {
@@ -365,7 +371,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let key = KeyFile::load(&path)?;
             let from = key.account_index.ok_or_else(|| {
-                anyhow!("{} has no account index: it is not registered", path.display())
+                anyhow!(
+                    "{} has no account index: it is not registered",
+                    path.display()
+                )
             })?;
             let bytes = hex::decode(to_l1.trim_start_matches("0x"))
                 .ok()
@@ -425,7 +434,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow!("no Deposit event in the receipt"))?;
             let v = serde_json::json!({"serial": serial, "account": account, "amount": amount.get(), "l1_tx": r.transaction_hash});
             out.emit(&v, || {
-                format!("deposited {amount} to account {account}: L1 serial {serial}, tx {}", r.transaction_hash)
+                format!(
+                    "deposited {amount} to account {account}: L1 serial {serial}, tx {}",
+                    r.transaction_hash
+                )
             })
         }
         Command::Claim {
@@ -436,23 +448,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             use alloy_sol_types::SolCall;
             let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
-            let url = format!("{}/v1/withdrawals/{batch}/{index}/proof", http.trim_end_matches('/'));
+            let url = format!(
+                "{}/v1/withdrawals/{batch}/{index}/proof",
+                http.trim_end_matches('/')
+            );
             let resp = reqwest::get(&url).await?;
             if !resp.status().is_success() {
                 let body = resp.text().await.unwrap_or_default();
-                return Err(anyhow!("{url}: {body}").into());
+                return Err(anyhow!("{url}: {body}"));
             }
             let p: serde_json::Value = resp.json().await?;
             if p["claimable"] != serde_json::json!(true) {
-                return Err(anyhow!("batch {batch} is not finalized on L1 yet ({})", p["batch_status"]).into());
+                return Err(anyhow!(
+                    "batch {batch} is not finalized on L1 yet ({})",
+                    p["batch_status"]
+                ));
             }
             let proof: Vec<rollup_bridge::B256> = serde_json::from_value(p["proof"].clone())?;
             let call = rollup_bridge::contracts::Rollup::claimWithdrawalCall {
                 batchNumber: batch,
                 index,
-                from: p["from"].as_u64().ok_or_else(|| anyhow!("bad proof answer"))?,
+                from: p["from"]
+                    .as_u64()
+                    .ok_or_else(|| anyhow!("bad proof answer"))?,
                 to: serde_json::from_value(p["to"].clone())?,
-                amount: p["amount"].as_u64().ok_or_else(|| anyhow!("bad proof answer"))?,
+                amount: p["amount"]
+                    .as_u64()
+                    .ok_or_else(|| anyhow!("bad proof answer"))?,
                 proof,
             };
             let r = rpc
@@ -461,7 +483,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow!("claim rejected by L1 (already claimed?): {e}"))?;
             let v = serde_json::json!({"batch": batch, "index": index, "to": p["to"], "amount": p["amount"], "l1_tx": r.transaction_hash});
             out.emit(&v, || {
-                format!("claimed {} to {} (batch {batch}, payout {index}), tx {}", p["amount"], p["to"], r.transaction_hash)
+                format!(
+                    "claimed {} to {} (batch {batch}, payout {index}), tx {}",
+                    p["amount"], p["to"], r.transaction_hash
+                )
             })
         }
         Command::Status => {
