@@ -120,6 +120,19 @@ impl Rpc {
         })
     }
 
+    /// Retries `eth_chainId` until the endpoint answers (a freshly started anvil may accept
+    /// connections a moment before it serves requests), for up to `patience`.
+    pub async fn wait_ready(&self, patience: Duration) -> Result<u64, RpcError> {
+        let start = Instant::now();
+        loop {
+            match self.chain_id().await {
+                Ok(id) => return Ok(id),
+                Err(e) if start.elapsed() >= patience => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     pub async fn chain_id(&self) -> Result<u64, RpcError> {
         let id: U256 = self.request("eth_chainId", json!([])).await?;
         Ok(id.to::<u64>())

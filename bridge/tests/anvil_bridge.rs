@@ -47,6 +47,7 @@ async fn l1(genesis: B256) -> L1 {
     let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
     let url = anvil.endpoint();
     let rpc = Rpc::new(url.clone());
+    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
     let accounts = rpc.accounts().await.unwrap();
     let (operator, alice) = (accounts[0], accounts[1]);
     let d = deploy::deploy_devnet(&rpc, &DeployConfig::devnet(operator, genesis))

@@ -67,7 +67,7 @@ pub async fn start(
     let rollup = Address::from(domain.rollup);
     let rpc = Rpc::new(url.clone());
     let chain = rpc
-        .chain_id()
+        .wait_ready(Duration::from_secs(30))
         .await
         .with_context(|| format!("asking the L1 endpoint {url} for its chain id"))?;
     if chain != domain.chain_id {

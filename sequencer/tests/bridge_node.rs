@@ -64,6 +64,7 @@ async fn watch_events(grpc: &str, cursor: u64, n: usize) -> Vec<pb::BridgeEvent>
 async fn l1_deposits_batches_claims_and_a_resumable_feed() {
     let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
     let rpc = Rpc::new(anvil.endpoint());
+    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
     let accounts = rpc.accounts().await.unwrap();
     let (operator, alice) = (accounts[0], accounts[1]);
     // The genesis root does not depend on the domain: deploy with it, then start the node.
