@@ -257,16 +257,25 @@ impl Submitter {
         nonce: u64,
         gas_price: u128,
         attempts: i32,
+        gas_limit: Option<u64>,
     ) -> Result<B256, SubmitError> {
-        let gas = self
-            .rpc
-            .estimate_gas(self.signer.address(), self.cfg.rollup, &data)
-            .await?;
+        // A replacement keeps the original's gas limit: estimating again could run against a
+        // pending state that already includes the original (and revert).
+        let gas = match gas_limit {
+            Some(g) => g,
+            None => {
+                let g = self
+                    .rpc
+                    .estimate_gas(self.signer.address(), self.cfg.rollup, &data)
+                    .await?;
+                g + g / 4 + 10_000
+            }
+        };
         let tx = LegacyTx {
             chain_id: self.cfg.chain_id,
             nonce,
             gas_price,
-            gas: gas + gas / 4 + 10_000,
+            gas,
             to: self.cfg.rollup,
             value: U256::ZERO,
             data,
@@ -448,7 +457,8 @@ impl Submitter {
             let bumped =
                 p.gas_price + p.gas_price * u128::from(self.cfg.gas_bump_percent) / 100 + 1;
             let price = bumped.max(self.rpc.gas_price().await?);
-            let data = Bytes::from(decode_input(&p.raw)?);
+            let data = Bytes::from(decode_field(&p.raw, 5)?);
+            let gas_limit = U256::from_be_slice(&decode_field(&p.raw, 2)?).to::<u64>();
             let attempts: i32 = sqlx::query(
                 "UPDATE l1_submissions SET status = 'replaced', updated_at = now() WHERE id = $1 RETURNING attempts",
             )
@@ -462,7 +472,15 @@ impl Submitter {
                 "finalize"
             };
             let tx = self
-                .submit(p.batch, kind, data, p.nonce, price, attempts + 1)
+                .submit(
+                    p.batch,
+                    kind,
+                    data,
+                    p.nonce,
+                    price,
+                    attempts + 1,
+                    Some(gas_limit),
+                )
                 .await?;
             tracing::warn!(
                 batch = p.batch,
@@ -596,7 +614,15 @@ impl Submitter {
             let nonce = self.next_nonce().await?;
             let price = self.rpc.gas_price().await?;
             let tx = self
-                .submit(batch, "finalize", call.abi_encode().into(), nonce, price, 1)
+                .submit(
+                    batch,
+                    "finalize",
+                    call.abi_encode().into(),
+                    nonce,
+                    price,
+                    1,
+                    None,
+                )
                 .await?;
             return Ok(Step::Sent {
                 batch,
@@ -647,7 +673,15 @@ impl Submitter {
         let nonce = self.next_nonce().await?;
         let price = self.rpc.gas_price().await?;
         let tx = self
-            .submit(batch, "commit", call.abi_encode().into(), nonce, price, 1)
+            .submit(
+                batch,
+                "commit",
+                call.abi_encode().into(),
+                nonce,
+                price,
+                1,
+                None,
+            )
             .await?;
         Ok(Step::Sent {
             batch,
@@ -683,14 +717,15 @@ impl Submitter {
     }
 }
 
-/// The `data` field of a signed legacy transaction (to rebuild a replacement).
-fn decode_input(raw: &[u8]) -> Result<Vec<u8>, SubmitError> {
+/// Field `index` of a signed legacy transaction (2 = gas limit, 5 = data), to rebuild a
+/// replacement.
+fn decode_field(raw: &[u8], index: usize) -> Result<Vec<u8>, SubmitError> {
     let bad = || SubmitError::Batch(0, "cannot decode a recorded transaction".into());
     // RLP list header.
     let (mut pos, _) = rlp_header(raw, 0).ok_or_else(bad)?;
-    for field in 0..6 {
+    for field in 0..=index {
         let (start, len) = rlp_header(raw, pos).ok_or_else(bad)?;
-        if field == 5 {
+        if field == index {
             return raw
                 .get(start..start + len)
                 .map(<[u8]>::to_vec)
@@ -741,7 +776,11 @@ mod tests {
                 data: data.clone().into(),
             };
             let (raw, _) = s.sign_legacy(&tx).unwrap();
-            assert_eq!(decode_input(&raw).unwrap(), data);
+            assert_eq!(decode_field(&raw, 5).unwrap(), data);
+            assert_eq!(
+                U256::from_be_slice(&decode_field(&raw, 2).unwrap()),
+                U256::from(100_000)
+            );
         }
     }
 }

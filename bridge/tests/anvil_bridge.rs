@@ -337,12 +337,19 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
         if step == Step::Idle {
             mine(&l1.rpc, 1).await;
         }
+        if step == Step::Waiting {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     drop(s);
     // Second run: a new process on the same database finishes everything.
     let s = submitter(&l1, &pool);
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let step = s.step().await.unwrap();
+        if step == Step::Waiting {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         if let Step::Sent { batch, kind, .. } = &step {
             sent.push((*batch, *kind));
         }
@@ -482,4 +489,123 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
         .unwrap();
     assert_eq!(next.kind, "deposit_seen");
     assert_eq!(next.payload["serial"], 2);
+}
+
+#[tokio::test]
+async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_bump").await;
+    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    let mut s = submitter(&l1, &pool);
+    s.cfg.resend_after = Duration::from_millis(300);
+    // Blocks are only mined on request from now on: the commit stays in the mempool.
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_setAutomine", json!([false]))
+        .await
+        .unwrap();
+    let first = s.step().await.unwrap();
+    let Step::Sent {
+        batch: 1,
+        kind: "commit",
+        nonce,
+        tx: tx1,
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    assert_eq!(s.step().await.unwrap(), Step::Waiting);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = s.step().await.unwrap();
+    let Step::Resent {
+        batch: 1,
+        kind: "commit",
+        nonce: n2,
+        tx: tx2,
+    } = second
+    else {
+        panic!("{second:?}")
+    };
+    assert_eq!(n2, nonce, "a replacement reuses the nonce");
+    assert_ne!(tx2, tx1);
+    mine(&l1.rpc, 1).await;
+    let third = s.step().await.unwrap();
+    assert!(
+        matches!(third, Step::Mined { batch: 1, ref kind, tx } if kind == "commit" && tx == tx2),
+        "{third:?}"
+    );
+    assert!(
+        l1.rpc.receipt(tx1).await.unwrap().is_none(),
+        "the replaced one is never mined"
+    );
+    let rows: Vec<(String, String)> =
+        sqlx::query("SELECT status, gas_price::text FROM l1_submissions ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[1].0.as_str()),
+        ("replaced", "mined")
+    );
+    let (p1, p2): (u128, u128) = (rows[0].1.parse().unwrap(), rows[1].1.parse().unwrap());
+    assert!(p2 >= p1 + p1 / 5, "gas price bumped by 20%: {p1} -> {p2}");
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+    assert_eq!(batch_status(&pool, 1).await, "committed");
+}
+
+#[tokio::test]
+async fn a_commit_recorded_but_never_broadcast_is_sent_after_a_restart() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_crash").await;
+    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_setAutomine", json!([false]))
+        .await
+        .unwrap();
+    let s = submitter(&l1, &pool);
+    let Step::Sent { tx, nonce, .. } = s.step().await.unwrap() else {
+        panic!("expected a commit")
+    };
+    drop(s);
+    // As if the process died after recording the signed transaction and before broadcasting
+    // it: the node never saw it, and the row is still `signed`.
+    let _: serde_json::Value = l1
+        .rpc
+        .request("anvil_dropTransaction", json!([tx]))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE l1_submissions SET status = 'signed'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let s = submitter(&l1, &pool);
+    let step = s.step().await.unwrap();
+    assert_eq!(
+        step,
+        Step::Resent {
+            batch: 1,
+            kind: "commit",
+            nonce,
+            tx
+        },
+        "the very same transaction, not a new one"
+    );
+    mine(&l1.rpc, 1).await;
+    assert!(matches!(
+        s.step().await.unwrap(),
+        Step::Mined { batch: 1, .. }
+    ));
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM l1_submissions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
 }
