@@ -102,6 +102,18 @@ pub enum Step {
     },
 }
 
+/// A transaction to sign and send.
+struct Outgoing {
+    batch: u64,
+    kind: &'static str,
+    data: Bytes,
+    nonce: u64,
+    gas_price: u128,
+    attempts: i32,
+    /// `None`: estimate.
+    gas_limit: Option<u64>,
+}
+
 struct Pending {
     id: i64,
     batch: u64,
@@ -248,17 +260,17 @@ impl Submitter {
         }))
     }
 
-    /// Signs `data` to the rollup, records it, then broadcasts it.
-    async fn submit(
-        &self,
-        batch: u64,
-        kind: &'static str,
-        data: Bytes,
-        nonce: u64,
-        gas_price: u128,
-        attempts: i32,
-        gas_limit: Option<u64>,
-    ) -> Result<B256, SubmitError> {
+    /// Signs a call to the rollup, records it, then broadcasts it.
+    async fn submit(&self, o: Outgoing) -> Result<B256, SubmitError> {
+        let Outgoing {
+            batch,
+            kind,
+            data,
+            nonce,
+            gas_price,
+            attempts,
+            gas_limit,
+        } = o;
         // A replacement keeps the original's gas limit: estimating again could run against a
         // pending state that already includes the original (and revert).
         let gas = match gas_limit {
@@ -472,15 +484,15 @@ impl Submitter {
                 "finalize"
             };
             let tx = self
-                .submit(
-                    p.batch,
+                .submit(Outgoing {
+                    batch: p.batch,
                     kind,
                     data,
-                    p.nonce,
-                    price,
-                    attempts + 1,
-                    Some(gas_limit),
-                )
+                    nonce: p.nonce,
+                    gas_price: price,
+                    attempts: attempts + 1,
+                    gas_limit: Some(gas_limit),
+                })
                 .await?;
             tracing::warn!(
                 batch = p.batch,
@@ -614,15 +626,15 @@ impl Submitter {
             let nonce = self.next_nonce().await?;
             let price = self.rpc.gas_price().await?;
             let tx = self
-                .submit(
+                .submit(Outgoing {
                     batch,
-                    "finalize",
-                    call.abi_encode().into(),
+                    kind: "finalize",
+                    data: call.abi_encode().into(),
                     nonce,
-                    price,
-                    1,
-                    None,
-                )
+                    gas_price: price,
+                    attempts: 1,
+                    gas_limit: None,
+                })
                 .await?;
             return Ok(Step::Sent {
                 batch,
@@ -673,15 +685,15 @@ impl Submitter {
         let nonce = self.next_nonce().await?;
         let price = self.rpc.gas_price().await?;
         let tx = self
-            .submit(
+            .submit(Outgoing {
                 batch,
-                "commit",
-                call.abi_encode().into(),
+                kind: "commit",
+                data: call.abi_encode().into(),
                 nonce,
-                price,
-                1,
-                None,
-            )
+                gas_price: price,
+                attempts: 1,
+                gas_limit: None,
+            })
             .await?;
         Ok(Step::Sent {
             batch,
