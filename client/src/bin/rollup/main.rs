@@ -485,7 +485,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out.emit(&v, || {
                 format!(
                     "claimed {} to {} (batch {batch}, payout {index}), tx {}",
-                    p["amount"], p["to"], r.transaction_hash
+                    p["amount"],
+                    p["to"].as_str().unwrap_or_default(),
+                    r.transaction_hash
                 )
             })
         }
