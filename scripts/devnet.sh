@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job: a local devnet. Postgres (DATABASE_URL, the local server, or a private cluster
-# it creates), the rollup node, and a few demo agents paying each other. Ctrl-C stops it all.
+# it creates), an anvil L1 with the contracts deployed, the rollup node with the bridge on
+# (L1 watcher, deposit crediting, batch submitter, event feed), and a few demo agents that get
+# their money through real L1 deposits and pay each other. Ctrl-C stops it all.
 #
 #   scripts/devnet.sh                 # run until Ctrl-C
 #   DEVNET_SECONDS=30 scripts/devnet.sh   # run for 30 s, then stop (used by the smoke test)
@@ -21,11 +23,20 @@ PAY_EVERY=${DEVNET_PAY_EVERY:-3}
 BATCH_SECS=${DEVNET_BATCH_SECS:-30}
 LEAF_SIZE=${DEVNET_LEAF_SIZE:-8}
 PROVER_METRICS=${PROVER_METRICS_PORT:-9100}
+L1_PORT=${L1_PORT:-8545}
+L1_CONFIRMATIONS=${L1_CONFIRMATIONS:-2}
 mkdir -p "$DIR/agents"
 
-echo "==> building (release)" >&2
-cargo build --release --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-loadtest -p rollup-prover
-BIN=target/release
+# DEVNET_PROFILE=debug reuses a debug build (faster to build, slower to run).
+PROFILE=${DEVNET_PROFILE:-release}
+echo "==> building ($PROFILE)" >&2
+if [ "$PROFILE" = release ]; then
+  cargo build --release --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-loadtest -p rollup-bridge -p rollup-prover
+  BIN=target/release
+else
+  cargo build --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-bridge -p rollup-prover
+  BIN=target/debug
+fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
   ADMIN_URL=$($BIN/rollup-devkit postgres)
@@ -35,6 +46,7 @@ export DATABASE_URL
 
 NODE_PID=""
 PROVER_PID=""
+ANVIL_PID=""
 AGENT_PIDS=()
 cleanup() {
   for p in "${AGENT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -46,13 +58,45 @@ cleanup() {
     kill -TERM "$NODE_PID" 2>/dev/null || true
     wait "$NODE_PID" 2>/dev/null || true
   fi
+  if [ -n "$ANVIL_PID" ]; then kill "$ANVIL_PID" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# L1: anvil mining a block every second (so confirmations advance), contracts deployed from
+# the committed artifacts with the L2 genesis root. A fresh L1 needs a fresh L2 database.
+ANVIL=${ROLLUP_ANVIL:-bridge/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil}
+echo "==> starting anvil on 127.0.0.1:$L1_PORT (log: $DIR/anvil.log)" >&2
+"$ANVIL" --port "$L1_PORT" --block-time 1 >"$DIR/anvil.log" 2>&1 &
+ANVIL_PID=$!
+export ROLLUP_L1_RPC="http://127.0.0.1:$L1_PORT"
+for _ in $(seq 1 100); do
+  curl -fsS -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$ROLLUP_L1_RPC" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+GENESIS=$($BIN/rollup-node --devnet --print-genesis-root)
+DEPLOY=$($BIN/rollup-l1 deploy --genesis-root "$GENESIS")
+echo "$DEPLOY" >"$DIR/l1.json"
+ROLLUP_ADDRESS=$(echo "$DEPLOY" | sed -n 's/.*"rollup":"\(0x[0-9a-fA-F]*\)".*/\1/p')
+TOKEN=$(echo "$DEPLOY" | sed -n 's/.*"token":"\(0x[0-9a-fA-F]*\)".*/\1/p')
+START_BLOCK=$(echo "$DEPLOY" | sed -n 's/.*"start_block":\([0-9]*\).*/\1/p')
+export ROLLUP_ADDRESS
+# The demo agents' L1 wallet: anvil dev account 1 (publicly known key, devnet only).
+FUNDER_KEY="$DIR/l1-funder.key"
+echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$FUNDER_KEY"
+$BIN/rollup-l1 mint --token "$TOKEN" --to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --amount 1000000000000 >/dev/null
+# A fresh L1 means a fresh rollup: start the devnet database over (unless DATABASE_URL was given).
+if [ -n "${ADMIN_URL:-}" ]; then
+  DATABASE_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name rollup_devnet --reset)
+  export DATABASE_URL
+fi
+
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2
 $BIN/rollup-node --devnet --grpc-addr "127.0.0.1:$GRPC_PORT" --http-addr "127.0.0.1:$HTTP_PORT" \
-  --batch-max-secs "$BATCH_SECS" >"$DIR/node.log" 2>&1 &
+  --batch-max-secs "$BATCH_SECS" \
+  --l1-rpc "$ROLLUP_L1_RPC" --rollup-address "$ROLLUP_ADDRESS" --l1-start-block "$START_BLOCK" \
+  --l1-confirmations "$L1_CONFIRMATIONS" --l1-poll-ms 500 \
+  >"$DIR/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 1 300); do
   if curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1; then break; fi
@@ -76,7 +120,15 @@ for i in $(seq 1 "$AGENTS"); do
   IDX=$(tr -d '\n ' <"$KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
   if [ -z "$IDX" ]; then echo "could not register $KEY" >&2; exit 1; fi
   INDICES+=("$IDX")
-  $ROLLUP faucet --account "$IDX" --amount 100000000 >/dev/null
+  # Money enters through L1: approve + Rollup.deposit, credited after the confirmation depth.
+  $ROLLUP deposit --account "$IDX" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
+done
+echo "==> waiting for the L1 deposits to be credited ($L1_CONFIRMATIONS confirmations)" >&2
+for IDX in "${INDICES[@]}"; do
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$IDX" 2>/dev/null | grep -q '"balance":[1-9]' && break
+    sleep 0.5
+  done
 done
 
 cat <<INFO
@@ -84,6 +136,9 @@ cat <<INFO
   devnet is up
   gRPC (rollup.v1, reflection on):  127.0.0.1:$GRPC_PORT   e.g. grpcurl -plaintext 127.0.0.1:$GRPC_PORT list
   HTTP:    http://127.0.0.1:$HTTP_PORT/v1/status   /v1/accounts/{index}   /v1/txs/{id}   /v1/blocks/{n}
+  L1:      $ROLLUP_L1_RPC (anvil)  rollup $ROLLUP_ADDRESS  token $TOKEN  ($DIR/l1.json)
+  bridge events: curl -N http://127.0.0.1:$HTTP_PORT/v1/bridge/events?cursor=0   (gRPC: rollup.v1.BridgeEvents/Watch)
+  deposit: $ROLLUP deposit --account N --amount A --l1-key $FUNDER_KEY
   health:  http://127.0.0.1:$HTTP_PORT/healthz  /readyz      metrics: http://127.0.0.1:$HTTP_PORT/metrics
   prover:  metrics http://127.0.0.1:$PROVER_METRICS/metrics   log $DIR/prover.log
            verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $DIR/prover-cache

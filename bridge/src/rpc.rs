@@ -32,12 +32,33 @@ pub enum RpcError {
     Timeout(B256, Duration),
 }
 
-/// Log entry of a receipt.
+/// Log entry of a receipt or of `eth_getLogs` (the position fields are absent for pending logs).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Log {
     pub address: Address,
     pub topics: Vec<B256>,
     pub data: Bytes,
+    #[serde(default)]
+    pub block_number: Option<U256>,
+    #[serde(default)]
+    pub block_hash: Option<B256>,
+    #[serde(default)]
+    pub transaction_hash: Option<B256>,
+    #[serde(default)]
+    pub log_index: Option<U256>,
+}
+
+/// The block header fields we use.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockHeader {
+    pub number: U256,
+    pub hash: B256,
+    pub parent_hash: B256,
+    pub timestamp: U256,
+    #[serde(default)]
+    pub base_fee_per_gas: Option<U256>,
 }
 
 /// The receipt fields we use.
@@ -99,6 +120,19 @@ impl Rpc {
         })
     }
 
+    /// Retries `eth_chainId` until the endpoint answers (a freshly started anvil may accept
+    /// connections a moment before it serves requests), for up to `patience`.
+    pub async fn wait_ready(&self, patience: Duration) -> Result<u64, RpcError> {
+        let start = Instant::now();
+        loop {
+            match self.chain_id().await {
+                Ok(id) => return Ok(id),
+                Err(e) if start.elapsed() >= patience => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     pub async fn chain_id(&self) -> Result<u64, RpcError> {
         let id: U256 = self.request("eth_chainId", json!([])).await?;
         Ok(id.to::<u64>())
@@ -113,6 +147,131 @@ impl Rpc {
     pub async fn call(&self, to: Address, data: Bytes) -> Result<Bytes, RpcError> {
         self.request("eth_call", json!([{"to": to, "data": data}, "latest"]))
             .await
+    }
+
+    /// Number of the newest block.
+    pub async fn block_number(&self) -> Result<u64, RpcError> {
+        let n: U256 = self.request("eth_blockNumber", json!([])).await?;
+        Ok(n.to::<u64>())
+    }
+
+    /// Header of the canonical block `number` (`None` beyond the head).
+    pub async fn block(&self, number: u64) -> Result<Option<BlockHeader>, RpcError> {
+        self.request(
+            "eth_getBlockByNumber",
+            json!([format!("0x{number:x}"), false]),
+        )
+        .await
+    }
+
+    /// Logs of `address` in blocks `from..=to` whose first topic is one of `topic0`.
+    pub async fn logs(
+        &self,
+        address: Address,
+        topic0: &[B256],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Log>, RpcError> {
+        self.request(
+            "eth_getLogs",
+            json!([{
+                "address": address,
+                "fromBlock": format!("0x{from:x}"),
+                "toBlock": format!("0x{to:x}"),
+                "topics": [topic0],
+            }]),
+        )
+        .await
+    }
+
+    /// Receipt of a mined transaction (`None` while pending or unknown).
+    pub async fn receipt(&self, hash: B256) -> Result<Option<Receipt>, RpcError> {
+        self.request("eth_getTransactionReceipt", json!([hash]))
+            .await
+    }
+
+    /// Nonce of `address` counting pending (`"pending"`) or only mined (`"latest"`) transactions.
+    pub async fn nonce(&self, address: Address, tag: &str) -> Result<u64, RpcError> {
+        let n: U256 = self
+            .request("eth_getTransactionCount", json!([address, tag]))
+            .await?;
+        Ok(n.to::<u64>())
+    }
+
+    pub async fn gas_price(&self) -> Result<u128, RpcError> {
+        let n: U256 = self.request("eth_gasPrice", json!([])).await?;
+        Ok(n.to::<u128>())
+    }
+
+    /// Gas estimate of a call from `from` (reverts surface as node errors).
+    pub async fn estimate_gas(
+        &self,
+        from: Address,
+        to: Address,
+        data: &Bytes,
+    ) -> Result<u64, RpcError> {
+        let n: U256 = self
+            .request(
+                "eth_estimateGas",
+                json!([{"from": from, "to": to, "data": data}]),
+            )
+            .await?;
+        Ok(n.to::<u64>())
+    }
+
+    /// Broadcasts a signed transaction; returns its hash.
+    pub async fn send_raw(&self, raw: &[u8]) -> Result<B256, RpcError> {
+        self.request(
+            "eth_sendRawTransaction",
+            json!([format!("0x{}", hex::encode(raw))]),
+        )
+        .await
+    }
+
+    /// Signs a transaction locally (legacy EIP-155, pending nonce, node gas price), broadcasts it,
+    /// waits for its receipt and fails if it reverted.
+    pub async fn send_signed(
+        &self,
+        signer: &crate::signer::L1Signer,
+        to: Address,
+        data: Bytes,
+    ) -> Result<Receipt, RpcError> {
+        let chain_id = self.chain_id().await?;
+        let nonce = self.nonce(signer.address(), "pending").await?;
+        let gas = self.estimate_gas(signer.address(), to, &data).await?;
+        let gas_price = self.gas_price().await?;
+        let tx = crate::signer::LegacyTx {
+            chain_id,
+            nonce,
+            gas_price,
+            gas: gas + gas / 4 + 10_000,
+            to,
+            value: U256::ZERO,
+            data,
+        };
+        let (raw, _) = signer.sign_legacy(&tx).map_err(|e| RpcError::Decode {
+            method: "sign",
+            detail: e.to_string(),
+        })?;
+        let hash = self.send_raw(&raw).await?;
+        self.wait_receipt(hash).await
+    }
+
+    /// Waits for the receipt of `hash` (up to `receipt_timeout`) and fails if it reverted.
+    pub async fn wait_receipt(&self, hash: B256) -> Result<Receipt, RpcError> {
+        let start = Instant::now();
+        loop {
+            if let Some(r) = self.receipt(hash).await? {
+                if r.status != U256::from(1) {
+                    return Err(RpcError::Reverted(hash, Box::new(r)));
+                }
+                return Ok(r);
+            }
+            if start.elapsed() > self.receipt_timeout {
+                return Err(RpcError::Timeout(hash, self.receipt_timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Sends a transaction from an account the node holds (`to = None` creates a contract),

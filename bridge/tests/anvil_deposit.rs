@@ -21,7 +21,8 @@ async fn view<C: SolCall>(rpc: &Rpc, to: Address, call: C) -> C::Return {
 async fn deploy_and_deposit() {
     let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
     let rpc = Rpc::new(anvil.endpoint());
-    assert_eq!(rpc.chain_id().await.unwrap(), 31337);
+    let ready = rpc.wait_ready(std::time::Duration::from_secs(10)).await;
+    assert_eq!(ready.unwrap(), 31337);
     let accounts = rpc.accounts().await.unwrap();
     let (operator, alice) = (accounts[0], accounts[1]);
     let genesis = keccak256("genesis");

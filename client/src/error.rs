@@ -41,8 +41,8 @@ pub enum Error {
     /// The account does not exist (never registered).
     #[error("account {0} does not exist")]
     UnknownAccount(AccountIndex),
-    /// The faucet only runs on a node started with `--devnet`.
-    #[error("the faucet is disabled: the node must run with --devnet ({0})")]
+    /// The faucet only runs on a `--devnet` node that does not credit real L1 deposits.
+    #[error("the faucet is disabled ({0})")]
     FaucetDisabled(String),
     /// The node sent something the API does not allow (a bug on one side, or a version skew).
     #[error("the node sent an invalid {what}: {detail}")]

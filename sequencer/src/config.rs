@@ -16,8 +16,12 @@ use clap::Parser;
 #[command(name = "rollup-node", version)]
 pub struct Config {
     /// Postgres connection URL. The schema is created/migrated at start.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        required_unless_present = "print_genesis_root"
+    )]
+    pub database_url: Option<String>,
 
     /// Address of the gRPC API (rollup.v1).
     #[arg(long, env = "ROLLUP_GRPC_ADDR", default_value = "127.0.0.1:50051")]
@@ -89,6 +93,49 @@ pub struct Config {
     /// Postgres connections in the pool.
     #[arg(long, env = "ROLLUP_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,
+
+    /// L1 JSON-RPC endpoint. When set, the node runs the bridge (docs/SPEC.md section 16): the
+    /// L1 watcher, crediting of confirmed deposits (the faucet is then disabled: money enters
+    /// through L1) and, with an operator L1 key, the batch submitter. The L1 contract is
+    /// --rollup-address on chain --chain-id (checked against the endpoint at start).
+    #[arg(long, env = "ROLLUP_L1_RPC")]
+    pub l1_rpc: Option<String>,
+
+    /// Credit confirmed L1 deposits from Postgres even without --l1-rpc (the watcher runs in
+    /// another process on the same database). Implied by --l1-rpc.
+    #[arg(long, env = "ROLLUP_L1_DEPOSITS")]
+    pub l1_deposits: bool,
+
+    /// L1 blocks a deposit must be buried under before it is credited, and a finalization
+    /// before its batch counts as finalized (`head - block >= confirmations`).
+    #[arg(long, env = "ROLLUP_L1_CONFIRMATIONS", default_value_t = 12)]
+    pub l1_confirmations: u64,
+
+    /// First L1 block the watcher scans (the Rollup contract's deployment block).
+    #[arg(long, env = "ROLLUP_L1_START_BLOCK", default_value_t = 0)]
+    pub l1_start_block: u64,
+
+    /// How often the bridge polls L1 and the database (milliseconds).
+    #[arg(long, env = "ROLLUP_L1_POLL_MS", default_value_t = 1000)]
+    pub l1_poll_ms: u64,
+
+    /// File with the operator's secp256k1 L1 key (32 bytes hex): sends commitBatch and
+    /// finalizeBatch and signs the stage 0 attestation. On --devnet it defaults to anvil's first
+    /// dev key. Without a key the submitter does not run.
+    #[arg(long, env = "ROLLUP_OPERATOR_L1_KEY")]
+    pub operator_l1_key: Option<PathBuf>,
+
+    /// Seconds before an unmined L1 transaction is replaced with a higher gas price.
+    #[arg(long, env = "ROLLUP_L1_RESEND_AFTER_SECS", default_value_t = 60)]
+    pub l1_resend_after_secs: u64,
+
+    /// Gas price increase per replacement (percent).
+    #[arg(long, env = "ROLLUP_L1_GAS_BUMP_PERCENT", default_value_t = 20)]
+    pub l1_gas_bump_percent: u64,
+
+    /// Print the L2 genesis state root (what the L1 Rollup contract is deployed with) and exit.
+    #[arg(long)]
+    pub print_genesis_root: bool,
 
     /// Log format: "text" or "json".
     #[arg(long, env = "ROLLUP_LOG_FORMAT", default_value = "text")]

@@ -35,11 +35,16 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/accounts/{index}", get(account))
         .route("/v1/txs/{id}", get(tx))
         .route("/v1/blocks/{number}", get(block))
+        .route("/v1/bridge/events", get(crate::bridge_api::sse))
+        .route(
+            "/v1/withdrawals/{batch}/{index}/proof",
+            get(crate::bridge_api::payout_proof),
+        )
         .with_state(state)
 }
 
 /// An RFC 7807 problem body.
-fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
+pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
     let body = json!({
         "type": format!("https://rollup.invalid/problems/{}", code.to_ascii_lowercase()),
         "title": code,

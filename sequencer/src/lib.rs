@@ -5,10 +5,13 @@
 //! transactions with the `state` rules, in order) -> `committer` (one task writes groups to
 //! Postgres through `store`) -> receipts. `recovery` rebuilds the state from the durable log.
 
+pub mod bridge;
+pub mod bridge_api;
 pub mod committer;
 pub mod config;
 pub mod convert;
 pub mod http;
+pub mod l1_ingest;
 pub mod node;
 pub mod recovery;
 pub mod service;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use rollup_proto::v1::bridge_events_server::BridgeEventsServer;
 use rollup_proto::v1::rollup_server::RollupServer;
 use state::crypto::schnorr::{PublicKey, SecretKey};
 use state::tx::Domain;
@@ -113,6 +114,20 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    if cfg.print_genesis_root {
+        // The genesis root commits only the operator's account (not the domain).
+        let domain = Domain {
+            chain_id: cfg.chain_id,
+            rollup: parse_address(&cfg.rollup_address)?,
+        };
+        let root = state::apply::State::genesis(domain, operator_public_key(&cfg)?).root();
+        println!("0x{}", hex::encode(root.to_bytes()));
+        return Ok(());
+    }
+    let database_url = cfg
+        .database_url
+        .clone()
+        .context("--database-url (DATABASE_URL) is required")?;
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -125,7 +140,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         rollup: parse_address(&cfg.rollup_address)?,
     };
     let operator = operator_public_key(&cfg)?;
-    let store = Store::connect(&cfg.database_url, cfg.db_connections)
+    let store = Store::connect(&database_url, cfg.db_connections)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
     check_meta(&store, &domain, &operator).await?;
@@ -170,6 +185,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             enqueue_patience: Duration::from_millis(cfg.enqueue_patience_ms),
             devnet: cfg.devnet,
             faucet_max: cfg.faucet_max,
+            l1_deposits: cfg.l1_deposits || cfg.l1_rpc.is_some(),
         },
         shutdown_rx.clone(),
     )?;
@@ -196,6 +212,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .http2_keepalive_interval(Some(Duration::from_secs(20)))
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(BridgeEventsServer::new(
+                crate::bridge_api::BridgeEventsService {
+                    store: store.clone(),
+                    shutdown: shutdown_rx.clone(),
+                },
+            ))
             .add_service(
                 RollupServer::new(service)
                     .max_decoding_message_size(cfg.max_message_bytes)
@@ -222,6 +244,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             })
             .await
     });
+    let bridge_tasks = crate::bridge::start(&cfg, &domain, &store, &writer, &shutdown_rx).await?;
     ready.store(true, Ordering::Release);
 
     shutdown_signal().await;
@@ -234,6 +257,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Streams stop reading new requests at once; give in-flight receipts time to be answered.
     let _ = tokio::time::timeout(Duration::from_secs(10), grpc).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    for t in bridge_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
     writer.shutdown();
     drop(writer);
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;

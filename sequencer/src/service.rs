@@ -32,6 +32,8 @@ pub struct ServiceConfig {
     pub enqueue_patience: Duration,
     pub devnet: bool,
     pub faucet_max: u64,
+    /// Money enters through L1 deposits (the bridge runs): the faucet is off.
+    pub l1_deposits: bool,
 }
 
 #[derive(Clone)]
@@ -391,6 +393,12 @@ impl Rollup for RollupService {
         if !self.inner.cfg.devnet {
             return Err(Status::permission_denied(
                 "FAUCET_DISABLED: the faucet only runs on a --devnet node",
+            ));
+        }
+        if self.inner.cfg.l1_deposits {
+            return Err(Status::failed_precondition(
+                "FAUCET_DISABLED: this node credits L1 deposits (money enters through the L1 \
+                 Rollup contract: `Rollup.deposit`); the faucet is off",
             ));
         }
         let req = request.into_inner();

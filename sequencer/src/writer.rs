@@ -114,6 +114,15 @@ pub enum Command {
         amount: Amount,
         reply: oneshot::Sender<SubmitOutcome>,
     },
+    /// A confirmed L1 deposit with queue serial `seq`: applied only if `seq` is the state's
+    /// next deposit seq; otherwise answered with `Err(next_deposit_seq)` (already credited when
+    /// `seq` is below it, not yet creditable when above).
+    L1Deposit {
+        seq: u64,
+        to: AccountIndex,
+        amount: Amount,
+        reply: oneshot::Sender<Result<SubmitOutcome, u64>>,
+    },
     Account {
         index: AccountIndex,
         reply: oneshot::Sender<Option<Account>>,
@@ -219,6 +228,8 @@ struct OpenBatch {
     pubdata_c: PubdataCommitment,
     withdrawals_c: WithdrawalsCommitment,
     withdrawals: Vec<serde_json::Value>,
+    /// Consumed L1 deposits that were refunded (status 1): paid back on L1 (SPEC 15.5).
+    refunds: Vec<serde_json::Value>,
     block_times: Vec<(u64, u64)>,
     tx_count: u32,
     opened: Instant,
@@ -299,6 +310,7 @@ pub fn spawn(
         pubdata_c: PubdataCommitment::new(),
         withdrawals_c: WithdrawalsCommitment::new(),
         withdrawals: Vec::new(),
+        refunds: Vec::new(),
         block_times: rec.open_batch_block_times.clone(),
         tx_count: 0,
         opened: Instant::now(),
@@ -349,6 +361,17 @@ fn absorb(batch: &mut OpenBatch, fx: &Effects) {
             "to_l1": format!("{}", w.to_l1),
             "amount": w.amount.get(),
         }));
+    }
+    if let state::pubdata::PubdataOp::Deposit {
+        seq,
+        amount,
+        status: state::pubdata::DepositStatus::Refunded,
+        ..
+    } = &fx.pubdata
+    {
+        batch
+            .refunds
+            .push(serde_json::json!({"seq": seq, "amount": amount.get()}));
     }
     batch.tx_count += 1;
 }
@@ -456,6 +479,26 @@ impl Writer {
                     Err(r) => SubmitOutcome::Rejected(r),
                 };
                 let _ = reply.send(out);
+            }
+            Command::L1Deposit {
+                seq,
+                to,
+                amount,
+                reply,
+            } => {
+                let next = self.state.next_deposit_seq();
+                if seq != next {
+                    let _ = reply.send(Err(next));
+                    return;
+                }
+                // Unlike the faucet, an unknown recipient is fine: the deposit is consumed and
+                // refunded on L1 (SPEC 15.5).
+                let deposit = Transaction::Deposit(Deposit { seq, to, amount });
+                let out = match VerifiedTx::verify(deposit, self.state.domain(), |_| None) {
+                    Ok(v) => self.submit(v),
+                    Err(r) => SubmitOutcome::Rejected(r),
+                };
+                let _ = reply.send(Ok(out));
             }
             Command::Account { index, reply } => {
                 let _ = reply.send(self.state.account(index).cloned());
@@ -653,6 +696,7 @@ impl Writer {
             pubdata_c: PubdataCommitment::new(),
             withdrawals_c: WithdrawalsCommitment::new(),
             withdrawals: Vec::new(),
+            refunds: Vec::new(),
             block_times: Vec::new(),
             tx_count: 0,
             opened: Instant::now(),
@@ -684,6 +728,7 @@ fn batch_witness(row: &BatchRow, batch: &OpenBatch) -> serde_json::Value {
         "withdrawals_commitment": row.withdrawals_commitment,
         "deposits": [row.first_deposit_seq, row.next_deposit_seq],
         "withdrawals": batch.withdrawals,
+        "refunds": batch.refunds,
     })
 }
 

@@ -112,6 +112,53 @@ enum Command {
         #[arg(long, value_name = "A", value_parser = parse_amount)]
         amount: Amount,
     },
+    /// Withdraw from the registered account of a key file to an L1 address (an L2
+    /// transaction). Once its batch is finalized on L1, `rollup claim` pays it out.
+    Withdraw {
+        /// Key file of the withdrawing account (must be registered).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// L1 address (0x + 40 hex digits) that receives the tokens on L1.
+        #[arg(long, value_name = "ADDRESS")]
+        to_l1: String,
+        /// Amount to withdraw, in base units.
+        #[arg(long, value_name = "A", value_parser = parse_amount)]
+        amount: Amount,
+        /// Fee to the operator, in base units.
+        #[arg(long, value_name = "A", value_parser = parse_amount, default_value = "0")]
+        fee: Amount,
+        /// Nonce to use (default: the account's next nonce, asked from the node).
+        #[arg(long, value_name = "N", value_parser = parse_nonce)]
+        nonce: Option<Nonce>,
+    },
+    /// Deposit L1 tokens to an L2 account through the L1 Rollup contract (approve + deposit),
+    /// signed with a local secp256k1 key. Credited on L2 after the node's confirmation depth.
+    Deposit {
+        /// L2 account index to credit.
+        #[arg(long, value_name = "N")]
+        account: u32,
+        /// Amount, in base units.
+        #[arg(long, value_name = "A", value_parser = parse_amount)]
+        amount: Amount,
+        #[command(flatten)]
+        l1: L1Args,
+    },
+    /// Claim a finalized withdrawal (payout `index` of batch `batch`) on L1: fetches the payout
+    /// proof from the node's HTTP API and calls `Rollup.claimWithdrawal`. Anyone may claim; the
+    /// tokens always go to the withdrawal's L1 address. A second claim is rejected by L1.
+    Claim {
+        /// Batch number of the withdrawal.
+        #[arg(long, value_name = "B")]
+        batch: u64,
+        /// Payout index within the batch (see the `withdrawal_claimable` event).
+        #[arg(long, value_name = "I")]
+        index: u64,
+        /// HTTP base URL of the node (serves /v1/withdrawals/{batch}/{index}/proof).
+        #[arg(long, env = "ROLLUP_HTTP", default_value = "http://127.0.0.1:8080")]
+        http: String,
+        #[command(flatten)]
+        l1: L1Args,
+    },
     /// Show the chain id, rollup address, head block and counters of the node.
     Status,
     /// Show the receipt of a transaction by id.
@@ -120,6 +167,46 @@ enum Command {
         #[arg(value_name = "TX_ID")]
         tx_id: TxId,
     },
+}
+
+#[derive(clap::Args)]
+struct L1Args {
+    /// L1 JSON-RPC endpoint.
+    #[arg(long, env = "ROLLUP_L1_RPC", default_value = "http://127.0.0.1:8545")]
+    l1_rpc: String,
+    /// File with the secp256k1 key (32 bytes hex) that signs the L1 transactions.
+    #[arg(long, env = "ROLLUP_L1_KEY_FILE", value_name = "FILE")]
+    l1_key: PathBuf,
+    /// L1 Rollup contract (default: the rollup address the node reports).
+    #[arg(long, value_name = "ADDRESS")]
+    rollup: Option<String>,
+}
+
+async fn l1_setup(
+    endpoint: &str,
+    l1: &L1Args,
+) -> anyhow::Result<(
+    rollup_bridge::rpc::Rpc,
+    rollup_bridge::signer::L1Signer,
+    rollup_bridge::Address,
+)> {
+    let text = std::fs::read_to_string(&l1.l1_key)
+        .map_err(|e| anyhow!("reading {}: {e}", l1.l1_key.display()))?;
+    let signer = rollup_bridge::signer::L1Signer::from_hex(&text)?;
+    let rollup = match &l1.rollup {
+        Some(a) => a
+            .parse()
+            .map_err(|_| anyhow!("--rollup is not an address"))?,
+        None => {
+            let status = Client::connect(endpoint).await?.status().await?;
+            rollup_bridge::Address::from(status.rollup_address)
+        }
+    };
+    Ok((
+        rollup_bridge::rpc::Rpc::new(l1.l1_rpc.clone()),
+        signer,
+        rollup,
+    ))
 }
 
 fn parse_amount(s: &str) -> Result<Amount, String> {
@@ -273,6 +360,135 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let receipt = client.faucet(AccountIndex(account), amount).await?;
             out.emit(&receipt, || {
                 format!("credited account {account} with {amount} ({receipt})")
+            })
+        }
+        Command::Withdraw {
+            key: path,
+            to_l1,
+            amount,
+            fee,
+            nonce,
+        } => {
+            let key = KeyFile::load(&path)?;
+            let from = key.account_index.ok_or_else(|| {
+                anyhow!(
+                    "{} has no account index: it is not registered",
+                    path.display()
+                )
+            })?;
+            let bytes = hex::decode(to_l1.trim_start_matches("0x"))
+                .ok()
+                .and_then(|b| <[u8; 20]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| anyhow!("--to-l1 must be 0x followed by 40 hex digits"))?;
+            let client = Client::connect(endpoint).await?;
+            let receipt = client
+                .withdraw(
+                    key.secret_key(),
+                    from,
+                    state::tx::L1Address(bytes),
+                    amount,
+                    fee,
+                    nonce,
+                )
+                .await?;
+            out.emit(&receipt, || {
+                format!("withdrawal of {amount} to {to_l1} accepted ({receipt}); claim it on L1 with `rollup claim` once its batch is finalized")
+            })
+        }
+        Command::Deposit {
+            account,
+            amount,
+            l1,
+        } => {
+            use alloy_sol_types::SolCall;
+            use rollup_bridge::contracts::{Rollup, TestStablecoin};
+            let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
+            let token_out = rpc
+                .call(rollup, Rollup::tokenCall {}.abi_encode().into())
+                .await?;
+            let token = Rollup::tokenCall::abi_decode_returns(&token_out)?;
+            let approve = TestStablecoin::approveCall {
+                spender: rollup,
+                value: rollup_bridge::U256::from(amount.get()),
+            };
+            rpc.send_signed(&signer, token, approve.abi_encode().into())
+                .await?;
+            let call = Rollup::depositCall {
+                recipient: account,
+                amount: amount.get(),
+            };
+            let r = rpc
+                .send_signed(&signer, rollup, call.abi_encode().into())
+                .await?;
+            let serial = r
+                .logs
+                .iter()
+                .find_map(|l| {
+                    <Rollup::Deposit as alloy_sol_types::SolEvent>::decode_raw_log(
+                        l.topics.iter().copied(),
+                        &l.data,
+                    )
+                    .ok()
+                })
+                .map(|e| e.serial)
+                .ok_or_else(|| anyhow!("no Deposit event in the receipt"))?;
+            let v = serde_json::json!({"serial": serial, "account": account, "amount": amount.get(), "l1_tx": r.transaction_hash});
+            out.emit(&v, || {
+                format!(
+                    "deposited {amount} to account {account}: L1 serial {serial}, tx {}",
+                    r.transaction_hash
+                )
+            })
+        }
+        Command::Claim {
+            batch,
+            index,
+            http,
+            l1,
+        } => {
+            use alloy_sol_types::SolCall;
+            let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
+            let url = format!(
+                "{}/v1/withdrawals/{batch}/{index}/proof",
+                http.trim_end_matches('/')
+            );
+            let resp = reqwest::get(&url).await?;
+            if !resp.status().is_success() {
+                let body = resp.text().await.unwrap_or_default();
+                return Err(anyhow!("{url}: {body}"));
+            }
+            let p: serde_json::Value = resp.json().await?;
+            if p["claimable"] != serde_json::json!(true) {
+                return Err(anyhow!(
+                    "batch {batch} is not finalized on L1 yet ({})",
+                    p["batch_status"]
+                ));
+            }
+            let proof: Vec<rollup_bridge::B256> = serde_json::from_value(p["proof"].clone())?;
+            let call = rollup_bridge::contracts::Rollup::claimWithdrawalCall {
+                batchNumber: batch,
+                index,
+                from: p["from"]
+                    .as_u64()
+                    .ok_or_else(|| anyhow!("bad proof answer"))?,
+                to: serde_json::from_value(p["to"].clone())?,
+                amount: p["amount"]
+                    .as_u64()
+                    .ok_or_else(|| anyhow!("bad proof answer"))?,
+                proof,
+            };
+            let r = rpc
+                .send_signed(&signer, rollup, call.abi_encode().into())
+                .await
+                .map_err(|e| anyhow!("claim rejected by L1 (already claimed?): {e}"))?;
+            let v = serde_json::json!({"batch": batch, "index": index, "to": p["to"], "amount": p["amount"], "l1_tx": r.transaction_hash});
+            out.emit(&v, || {
+                format!(
+                    "claimed {} to {} (batch {batch}, payout {index}), tx {}",
+                    p["amount"],
+                    p["to"].as_str().unwrap_or_default(),
+                    r.transaction_hash
+                )
             })
         }
         Command::Status => {

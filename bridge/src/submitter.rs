@@ -1,0 +1,798 @@
+//! The batch submitter (SPEC 16.3): commits proven batches to L1 in order, finalizes them with
+//! the stage 0 attestation, and marks them `finalized` once the finalization is past the
+//! confirmation depth.
+//!
+//! Never twice, also across restarts: before a transaction is broadcast, its signed bytes, nonce
+//! and hash are written to `l1_submissions`; at start (and every step) pending rows are resolved
+//! first (receipt found: apply it; not found: re-broadcast the same bytes, or after
+//! `resend_after` a replacement with the same nonce and a bumped gas price, so at most one of
+//! them can ever be mined). A new commit is only built for `lastCommittedBatch + 1` as read from
+//! the contract, which itself rejects any other number.
+
+use std::time::Duration;
+
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_sol_types::{SolCall, SolEvent, SolValue};
+use serde_json::json;
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+
+use crate::contracts::Rollup::{self, BatchHeader};
+use crate::feed::{self, finality, kind};
+use crate::hashes::{batch_statement, Payout, PayoutTree, REFUND_FROM_BASE};
+use crate::rpc::{Receipt, Rpc, RpcError};
+use crate::signer::{L1Signer, LegacyTx, SignerError};
+
+/// Checks a batch proof before the batch is committed. The real verifier is
+/// `rollup_prover::verify::verify_batch_proof` (plug it in where the node builds the submitter;
+/// the bridge does not depend on the prover crate).
+pub trait ProofVerifier: Send + Sync {
+    fn verify(&self, batch_number: u64, proof: &[u8]) -> Result<(), String>;
+}
+
+impl<F> ProofVerifier for F
+where
+    F: Fn(u64, &[u8]) -> Result<(), String> + Send + Sync,
+{
+    fn verify(&self, batch_number: u64, proof: &[u8]) -> Result<(), String> {
+        self(batch_number, proof)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    #[error("batch {0}: {1}")]
+    Batch(u64, String),
+    #[error("decoding: {0}")]
+    Abi(#[from] alloy_sol_types::Error),
+}
+
+#[derive(Clone, Debug)]
+pub struct SubmitterConfig {
+    pub rollup: Address,
+    pub chain_id: u64,
+    /// Depth after which a finalization counts as final (`finalized`).
+    pub confirmations: u64,
+    /// A broadcast transaction not mined after this long is replaced with a higher gas price.
+    pub resend_after: Duration,
+    /// Gas price bump per replacement, in percent (at least 10 for most nodes' mempools).
+    pub gas_bump_percent: u64,
+    pub poll_interval: Duration,
+}
+
+pub struct Submitter {
+    pub rpc: Rpc,
+    pub pool: PgPool,
+    pub signer: L1Signer,
+    pub verifier: Box<dyn ProofVerifier>,
+    pub cfg: SubmitterConfig,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Idle,
+    /// A transaction is in flight (waiting for its receipt).
+    Waiting,
+    Sent {
+        batch: u64,
+        kind: &'static str,
+        nonce: u64,
+        tx: B256,
+    },
+    Resent {
+        batch: u64,
+        kind: &'static str,
+        nonce: u64,
+        tx: B256,
+    },
+    Mined {
+        batch: u64,
+        kind: String,
+        tx: B256,
+    },
+    Finalized {
+        batch: u64,
+    },
+}
+
+/// A transaction to sign and send.
+struct Outgoing {
+    batch: u64,
+    kind: &'static str,
+    data: Bytes,
+    nonce: u64,
+    gas_price: u128,
+    attempts: i32,
+    /// `None`: estimate.
+    gas_limit: Option<u64>,
+}
+
+struct Pending {
+    id: i64,
+    batch: u64,
+    kind: String,
+    nonce: u64,
+    tx: B256,
+    gas_price: u128,
+    raw: Vec<u8>,
+    status: String,
+    age: Duration,
+}
+
+fn b256(v: Vec<u8>) -> B256 {
+    B256::left_padding_from(&v)
+}
+
+impl Submitter {
+    async fn view<C: SolCall>(&self, call: C) -> Result<C::Return, SubmitError> {
+        let out = self
+            .rpc
+            .call(self.cfg.rollup, Bytes::from(call.abi_encode()))
+            .await?;
+        Ok(C::abi_decode_returns(&out)?)
+    }
+
+    pub async fn last_committed(&self) -> Result<u64, SubmitError> {
+        self.view(Rollup::lastCommittedBatchCall {}).await
+    }
+
+    pub async fn last_finalized(&self) -> Result<u64, SubmitError> {
+        self.view(Rollup::lastFinalizedBatchCall {}).await
+    }
+
+    /// The header, pubdata and proof of a proven batch (SPEC 15.3, 15.5).
+    pub async fn build_header(
+        &self,
+        batch: u64,
+    ) -> Result<(BatchHeader, Vec<u8>, Vec<u8>, Vec<Payout>), SubmitError> {
+        let err = |m: &str| SubmitError::Batch(batch, m.to_string());
+        let row = sqlx::query(
+            "SELECT b.old_root, b.new_root, b.pubdata_commitment, b.withdrawals_commitment, \
+             b.first_deposit_seq, b.next_deposit_seq, w.pubdata, w.witness \
+             FROM batches b JOIN batch_witness w ON w.batch_number = b.number WHERE b.number = $1",
+        )
+        .bind(batch as i64)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| err("no such batch"))?;
+        let proof: Vec<u8> = sqlx::query(
+            "SELECT proof FROM prover_jobs WHERE batch_number = $1 AND kind = 'final' \
+             AND state = 'done' AND proof IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(batch as i64)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.get(0))
+        .ok_or_else(|| err("proven but no final proof in prover_jobs"))?;
+        let first = row.get::<i64, _>(4) as u64;
+        let next = row.get::<i64, _>(5) as u64;
+        let pubdata: Vec<u8> = row.get(6);
+        let witness: serde_json::Value = row.get(7);
+        let priority_ops_hash = if next == 0 {
+            B256::ZERO
+        } else {
+            let h: Option<Vec<u8>> = sqlx::query(
+                "SELECT priority_hash FROM l1_priority_ops WHERE serial = $1 AND status <> 'reorged'",
+            )
+            .bind((next - 1) as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0));
+            match h {
+                Some(h) => b256(h),
+                None => {
+                    self.view(Rollup::priorityHashAfterCall(U256::from(next)))
+                        .await?
+                }
+            }
+        };
+        // Payouts: withdrawals in order, then refunds of consumed deposits (SPEC 15.5).
+        let mut payouts = Vec::new();
+        for w in witness["withdrawals"].as_array().into_iter().flatten() {
+            let to: Address = w["to_l1"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| err("witness withdrawal without to_l1"))?;
+            payouts.push(Payout {
+                from: w["from"].as_u64().ok_or_else(|| err("withdrawal from"))?,
+                to,
+                amount: w["amount"]
+                    .as_u64()
+                    .ok_or_else(|| err("withdrawal amount"))?,
+            });
+        }
+        for r in witness["refunds"].as_array().into_iter().flatten() {
+            let seq = r["seq"].as_u64().ok_or_else(|| err("refund seq"))?;
+            let depositor: Vec<u8> = sqlx::query(
+                "SELECT depositor FROM l1_priority_ops WHERE serial = $1 AND status <> 'reorged'",
+            )
+            .bind(seq as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0))
+            .ok_or_else(|| err("refunded deposit unknown to the watcher"))?;
+            payouts.push(Payout {
+                from: REFUND_FROM_BASE + seq,
+                to: Address::from_slice(&depositor),
+                amount: r["amount"].as_u64().ok_or_else(|| err("refund amount"))?,
+            });
+        }
+        let header = BatchHeader {
+            batchNumber: batch,
+            oldRoot: b256(row.get(0)),
+            newRoot: b256(row.get(1)),
+            pubdataCommitment: b256(row.get(2)),
+            withdrawalsCommitment: b256(row.get(3)),
+            withdrawalsRoot: PayoutTree::new(batch, &payouts).root(),
+            firstPriorityOp: first,
+            nextPriorityOp: next,
+            priorityOpsHash: priority_ops_hash,
+            proofHash: keccak256(&proof),
+        };
+        Ok((header, pubdata, proof, payouts))
+    }
+
+    async fn pending(&self) -> Result<Option<Pending>, SubmitError> {
+        let r = sqlx::query(
+            "SELECT id, batch_number, kind, nonce, l1_tx_hash, gas_price::text, raw_tx, status, \
+             extract(epoch FROM now() - updated_at)::float8 \
+             FROM l1_submissions WHERE status IN ('signed', 'sent') ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.map(|r| Pending {
+            id: r.get(0),
+            batch: r.get::<i64, _>(1) as u64,
+            kind: r.get(2),
+            nonce: r.get::<i64, _>(3) as u64,
+            tx: b256(r.get(4)),
+            gas_price: r.get::<String, _>(5).parse().unwrap_or(0),
+            raw: r.get(6),
+            status: r.get(7),
+            age: Duration::from_secs_f64(r.get::<f64, _>(8).max(0.0)),
+        }))
+    }
+
+    /// Signs a call to the rollup, records it, then broadcasts it.
+    async fn submit(&self, o: Outgoing) -> Result<B256, SubmitError> {
+        let Outgoing {
+            batch,
+            kind,
+            data,
+            nonce,
+            gas_price,
+            attempts,
+            gas_limit,
+        } = o;
+        // A replacement keeps the original's gas limit: estimating again could run against a
+        // pending state that already includes the original (and revert).
+        let gas = match gas_limit {
+            Some(g) => g,
+            None => {
+                let g = self
+                    .rpc
+                    .estimate_gas(self.signer.address(), self.cfg.rollup, &data)
+                    .await?;
+                g + g / 4 + 10_000
+            }
+        };
+        let tx = LegacyTx {
+            chain_id: self.cfg.chain_id,
+            nonce,
+            gas_price,
+            gas,
+            to: self.cfg.rollup,
+            value: U256::ZERO,
+            data,
+        };
+        let (raw, hash) = self.signer.sign_legacy(&tx)?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO l1_submissions (batch_number, kind, nonce, l1_tx_hash, gas_price, raw_tx, attempts) \
+             VALUES ($1, $2, $3, $4, $5::text::numeric, $6, $7) RETURNING id",
+        )
+        .bind(batch as i64)
+        .bind(kind)
+        .bind(nonce as i64)
+        .bind(hash.to_vec())
+        .bind(gas_price.to_string())
+        .bind(&raw)
+        .bind(attempts)
+        .fetch_one(&self.pool)
+        .await?
+        .get(0);
+        self.broadcast(id, &raw).await?;
+        metrics::counter!("bridge_l1_txs_sent_total", "kind" => kind).increment(1);
+        Ok(hash)
+    }
+
+    async fn broadcast(&self, id: i64, raw: &[u8]) -> Result<(), SubmitError> {
+        match self.rpc.send_raw(raw).await {
+            Ok(_) => {}
+            // Already in the mempool (a re-broadcast after a restart): fine.
+            Err(RpcError::Node { message, .. })
+                if message.contains("already") || message.contains("known") => {}
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query(
+            "UPDATE l1_submissions SET status = 'sent', updated_at = now() WHERE id = $1 AND status = 'signed'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies a mined submission: batch status, L1 facts and feed events, in one transaction.
+    async fn on_mined(&self, p: &Pending, receipt: &Receipt) -> Result<(), SubmitError> {
+        let block = receipt.block_number.to::<u64>();
+        let mut db = self.pool.begin().await?;
+        let ok = receipt.status == U256::from(1);
+        sqlx::query(
+            "UPDATE l1_submissions SET status = $2, l1_block = $3, updated_at = now(), \
+             error = CASE WHEN $2 = 'failed' THEN 'reverted' ELSE NULL END WHERE id = $1",
+        )
+        .bind(p.id)
+        .bind(if ok { "mined" } else { "failed" })
+        .bind(block as i64)
+        .execute(&mut *db)
+        .await?;
+        // Every other row with this nonce lost the race.
+        sqlx::query(
+            "UPDATE l1_submissions SET status = 'replaced', updated_at = now() \
+             WHERE nonce = $1 AND id <> $2 AND status IN ('signed', 'sent')",
+        )
+        .bind(p.nonce as i64)
+        .bind(p.id)
+        .execute(&mut *db)
+        .await?;
+        if ok && p.kind == "commit" {
+            let committed = receipt
+                .logs
+                .iter()
+                .filter(|l| l.address == self.cfg.rollup)
+                .find_map(|l| {
+                    Rollup::BatchCommitted::decode_raw_log(l.topics.iter().copied(), &l.data).ok()
+                })
+                .ok_or_else(|| SubmitError::Batch(p.batch, "no BatchCommitted log".into()))?;
+            sqlx::query(
+                "UPDATE l1_batches SET commit_tx = $2, commit_block = $3 WHERE batch_number = $1",
+            )
+            .bind(p.batch as i64)
+            .bind(p.tx.to_vec())
+            .bind(block as i64)
+            .execute(&mut *db)
+            .await?;
+            let n = sqlx::query(
+                "UPDATE batches SET status = 'committed' WHERE number = $1 AND status = 'proven'",
+            )
+            .bind(p.batch as i64)
+            .execute(&mut *db)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                let h = &committed.header;
+                feed::append(
+                    &mut db,
+                    kind::BATCH_COMMITTED,
+                    finality::COMMITTED,
+                    json!({
+                        "batch": p.batch,
+                        "statement": committed.statement,
+                        "old_root": h.oldRoot,
+                        "new_root": h.newRoot,
+                        "first_priority_op": h.firstPriorityOp,
+                        "next_priority_op": h.nextPriorityOp,
+                        "withdrawals_root": h.withdrawalsRoot,
+                    }),
+                    Some(p.tx),
+                    Some(block),
+                )
+                .await?;
+            }
+            tracing::info!(batch = p.batch, tx = %p.tx, block, "batch committed on L1");
+        }
+        if ok && p.kind == "finalize" {
+            sqlx::query(
+                "UPDATE l1_batches SET finalize_tx = $2, finalize_block = $3 WHERE batch_number = $1",
+            )
+            .bind(p.batch as i64)
+            .bind(p.tx.to_vec())
+            .bind(block as i64)
+            .execute(&mut *db)
+            .await?;
+            tracing::info!(batch = p.batch, tx = %p.tx, block, "batch finalized on L1 (waiting for depth)");
+        }
+        if !ok {
+            tracing::error!(batch = p.batch, kind = %p.kind, tx = %p.tx, "L1 transaction reverted");
+        }
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// Resolves the in-flight submission, if any.
+    async fn resolve(&self, p: Pending) -> Result<Step, SubmitError> {
+        // Any row with this nonce may be the one that got mined.
+        let rows = sqlx::query(
+            "SELECT id, l1_tx_hash FROM l1_submissions WHERE nonce = $1 AND status IN ('signed','sent','replaced') ORDER BY id",
+        )
+        .bind(p.nonce as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let hash = b256(r.get(1));
+            if let Some(receipt) = self.rpc.receipt(hash).await? {
+                let mined = Pending {
+                    id: r.get(0),
+                    tx: hash,
+                    ..p
+                };
+                self.on_mined(&mined, &receipt).await?;
+                return Ok(Step::Mined {
+                    batch: mined.batch,
+                    kind: mined.kind,
+                    tx: hash,
+                });
+            }
+        }
+        let mined_nonce = self.rpc.nonce(self.signer.address(), "latest").await?;
+        if mined_nonce > p.nonce {
+            // The nonce was used by a transaction we did not record (another process with this
+            // key): give the row up; the contract's state decides what happens next.
+            sqlx::query("UPDATE l1_submissions SET status = 'replaced', error = 'nonce used elsewhere', updated_at = now() WHERE id = $1")
+                .bind(p.id)
+                .execute(&self.pool)
+                .await?;
+            return Ok(Step::Waiting);
+        }
+        if p.status == "signed" {
+            // Crashed between recording and broadcasting: broadcast the very same bytes.
+            self.broadcast(p.id, &p.raw).await?;
+            return Ok(Step::Resent {
+                batch: p.batch,
+                kind: if p.kind == "commit" {
+                    "commit"
+                } else {
+                    "finalize"
+                },
+                nonce: p.nonce,
+                tx: p.tx,
+            });
+        }
+        if p.age >= self.cfg.resend_after {
+            let bumped =
+                p.gas_price + p.gas_price * u128::from(self.cfg.gas_bump_percent) / 100 + 1;
+            let price = bumped.max(self.rpc.gas_price().await?);
+            let data = Bytes::from(decode_field(&p.raw, 5)?);
+            let gas_limit = U256::from_be_slice(&decode_field(&p.raw, 2)?).to::<u64>();
+            let attempts: i32 = sqlx::query(
+                "UPDATE l1_submissions SET status = 'replaced', updated_at = now() WHERE id = $1 RETURNING attempts",
+            )
+            .bind(p.id)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+            let kind = if p.kind == "commit" {
+                "commit"
+            } else {
+                "finalize"
+            };
+            let tx = self
+                .submit(Outgoing {
+                    batch: p.batch,
+                    kind,
+                    data,
+                    nonce: p.nonce,
+                    gas_price: price,
+                    attempts: attempts + 1,
+                    gas_limit: Some(gas_limit),
+                })
+                .await?;
+            tracing::warn!(
+                batch = p.batch,
+                kind,
+                nonce = p.nonce,
+                gas_price = price,
+                "replaced a stuck L1 transaction"
+            );
+            return Ok(Step::Resent {
+                batch: p.batch,
+                kind,
+                nonce: p.nonce,
+                tx,
+            });
+        }
+        // Still in the mempool: re-broadcast (harmless) in case the node forgot it.
+        let _ = self.rpc.send_raw(&p.raw).await;
+        Ok(Step::Waiting)
+    }
+
+    async fn next_nonce(&self) -> Result<u64, SubmitError> {
+        let chain = self.rpc.nonce(self.signer.address(), "pending").await?;
+        let recorded: Option<i64> = sqlx::query(
+            "SELECT max(nonce) FROM l1_submissions WHERE status IN ('signed', 'sent', 'mined')",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .get(0);
+        Ok(chain.max(recorded.map_or(0, |n| n as u64 + 1)))
+    }
+
+    async fn failed_attempts(&self, batch: u64, kind: &str) -> Result<i64, SubmitError> {
+        Ok(sqlx::query(
+            "SELECT count(*) FROM l1_submissions WHERE batch_number = $1 AND kind = $2 AND status = 'failed'",
+        )
+        .bind(batch as i64)
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await?
+        .get(0))
+    }
+
+    /// One step of the submitter's state machine. Call repeatedly.
+    pub async fn step(&self) -> Result<Step, SubmitError> {
+        if let Some(p) = self.pending().await? {
+            return self.resolve(p).await;
+        }
+        let lc = self.last_committed().await?;
+        let lf = self.last_finalized().await?;
+
+        // 1. Finalizations past the depth become `finalized`.
+        let head = self.rpc.block_number().await?;
+        let deep = sqlx::query(
+            "SELECT l.batch_number, l.finalize_tx, l.finalize_block, l.statement, l.withdrawals_root, l.payouts \
+             FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
+             WHERE b.status = 'committed' AND l.finalize_block IS NOT NULL AND l.finalize_block <= $1 \
+             ORDER BY l.batch_number LIMIT 1",
+        )
+        .bind(head as i64 - self.cfg.confirmations as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = deep {
+            let batch = r.get::<i64, _>(0) as u64;
+            let tx = b256(r.get(1));
+            let block = r.get::<i64, _>(2) as u64;
+            let payouts: serde_json::Value = r.get(5);
+            let mut db = self.pool.begin().await?;
+            sqlx::query("UPDATE batches SET status = 'finalized' WHERE number = $1 AND status = 'committed'")
+                .bind(batch as i64)
+                .execute(&mut *db)
+                .await?;
+            feed::append(
+                &mut db,
+                kind::BATCH_FINALIZED,
+                finality::FINALIZED,
+                json!({
+                    "batch": batch,
+                    "statement": b256(r.get(3)),
+                    "withdrawals_root": b256(r.get(4)),
+                    "confirmations": self.cfg.confirmations,
+                }),
+                Some(tx),
+                Some(block),
+            )
+            .await?;
+            for (i, p) in payouts.as_array().into_iter().flatten().enumerate() {
+                let mut payload = p.clone();
+                payload["batch"] = json!(batch);
+                payload["index"] = json!(i);
+                feed::append(
+                    &mut db,
+                    kind::WITHDRAWAL_CLAIMABLE,
+                    finality::FINALIZED,
+                    payload,
+                    Some(tx),
+                    Some(block),
+                )
+                .await?;
+            }
+            db.commit().await?;
+            metrics::gauge!("bridge_last_finalized_batch").set(batch as f64);
+            tracing::info!(batch, "batch finalized (past the confirmation depth)");
+            return Ok(Step::Finalized { batch });
+        }
+
+        // 2. Finalize the next committed batch.
+        if lf < lc && self.failed_attempts(lf + 1, "finalize").await? < 5 {
+            let batch = lf + 1;
+            let r =
+                sqlx::query("SELECT header, pubdata_hash FROM l1_batches WHERE batch_number = $1")
+                    .bind(batch as i64)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let Some(r) = r else {
+                return Err(SubmitError::Batch(
+                    batch,
+                    "committed on L1 but unknown to this database".into(),
+                ));
+            };
+            let header = BatchHeader::abi_decode(&r.get::<Vec<u8>, _>(0))?;
+            let pubdata_hash = b256(r.get(1));
+            let statement = keccak256((header.clone(), pubdata_hash).abi_encode_params());
+            let proof = self
+                .signer
+                .attest(self.cfg.chain_id, self.cfg.rollup, statement)?;
+            let call = Rollup::finalizeBatchCall {
+                h: header,
+                pubdataHash: pubdata_hash,
+                proof,
+            };
+            let nonce = self.next_nonce().await?;
+            let price = self.rpc.gas_price().await?;
+            let tx = self
+                .submit(Outgoing {
+                    batch,
+                    kind: "finalize",
+                    data: call.abi_encode().into(),
+                    nonce,
+                    gas_price: price,
+                    attempts: 1,
+                    gas_limit: None,
+                })
+                .await?;
+            return Ok(Step::Sent {
+                batch,
+                kind: "finalize",
+                nonce,
+                tx,
+            });
+        }
+
+        // 3. Commit the next proven batch.
+        let batch = lc + 1;
+        let status: Option<String> = sqlx::query("SELECT status FROM batches WHERE number = $1")
+            .bind(batch as i64)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0));
+        if status.as_deref() != Some("proven") || self.failed_attempts(batch, "commit").await? >= 5
+        {
+            return Ok(Step::Idle);
+        }
+        let (header, pubdata, proof, payouts) = self.build_header(batch).await?;
+        self.verifier
+            .verify(batch, &proof)
+            .map_err(|e| SubmitError::Batch(batch, format!("proof does not verify: {e}")))?;
+        let pubdata_hash = keccak256(&pubdata);
+        let statement = batch_statement(&header, &pubdata);
+        let payouts_json: Vec<serde_json::Value> = payouts
+            .iter()
+            .map(|p| json!({"from": p.from, "to": p.to, "amount": p.amount}))
+            .collect();
+        sqlx::query(
+            "INSERT INTO l1_batches (batch_number, header, pubdata_hash, statement, withdrawals_root, payouts) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (batch_number) DO UPDATE SET \
+             header = $2, pubdata_hash = $3, statement = $4, withdrawals_root = $5, payouts = $6",
+        )
+        .bind(batch as i64)
+        .bind(header.abi_encode())
+        .bind(pubdata_hash.to_vec())
+        .bind(statement.to_vec())
+        .bind(header.withdrawalsRoot.to_vec())
+        .bind(serde_json::Value::Array(payouts_json))
+        .execute(&self.pool)
+        .await?;
+        let call = Rollup::commitBatchCall {
+            h: header,
+            pubdata: pubdata.into(),
+        };
+        let nonce = self.next_nonce().await?;
+        let price = self.rpc.gas_price().await?;
+        let tx = self
+            .submit(Outgoing {
+                batch,
+                kind: "commit",
+                data: call.abi_encode().into(),
+                nonce,
+                gas_price: price,
+                attempts: 1,
+                gas_limit: None,
+            })
+            .await?;
+        Ok(Step::Sent {
+            batch,
+            kind: "commit",
+            nonce,
+            tx,
+        })
+    }
+
+    /// Steps until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let idle = match self.step().await {
+                Ok(Step::Idle) | Ok(Step::Waiting) => true,
+                Ok(s) => {
+                    tracing::debug!(?s, "submitter");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!("batch submitter: {e}");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            } else if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// Field `index` of a signed legacy transaction (2 = gas limit, 5 = data), to rebuild a
+/// replacement.
+fn decode_field(raw: &[u8], index: usize) -> Result<Vec<u8>, SubmitError> {
+    let bad = || SubmitError::Batch(0, "cannot decode a recorded transaction".into());
+    // RLP list header.
+    let (mut pos, _) = rlp_header(raw, 0).ok_or_else(bad)?;
+    for field in 0..=index {
+        let (start, len) = rlp_header(raw, pos).ok_or_else(bad)?;
+        if field == index {
+            return raw
+                .get(start..start + len)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(bad);
+        }
+        pos = start + len;
+    }
+    Err(bad())
+}
+
+/// (payload start, payload length) of the RLP item at `pos` (lists: the start of their items).
+fn rlp_header(raw: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let b = *raw.get(pos)?;
+    let long = |base: u8| -> Option<(usize, usize)> {
+        let n = (b - base) as usize;
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | *raw.get(pos + 1 + i)? as usize;
+        }
+        Some((pos + 1 + n, len))
+    };
+    match b {
+        0x00..=0x7f => Some((pos, 1)),
+        0x80..=0xb7 => Some((pos + 1, (b - 0x80) as usize)),
+        0xb8..=0xbf => long(0xb7),
+        0xc0..=0xf7 => Some((pos + 1, (b - 0xc0) as usize)),
+        _ => long(0xf7),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::{L1Signer, ANVIL_DEV_KEY_0};
+
+    #[test]
+    fn replacement_reuses_the_recorded_input() {
+        let s = L1Signer::from_hex(ANVIL_DEV_KEY_0).unwrap();
+        for len in [0usize, 1, 55, 56, 300, 70_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
+            let tx = LegacyTx {
+                chain_id: 31337,
+                nonce: 7,
+                gas_price: 1_000_000_000,
+                gas: 100_000,
+                to: Address::repeat_byte(9),
+                value: U256::ZERO,
+                data: data.clone().into(),
+            };
+            let (raw, _) = s.sign_legacy(&tx).unwrap();
+            assert_eq!(decode_field(&raw, 5).unwrap(), data);
+            assert_eq!(
+                U256::from_be_slice(&decode_field(&raw, 2).unwrap()),
+                U256::from(100_000)
+            );
+        }
+    }
+}

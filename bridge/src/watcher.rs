@@ -1,0 +1,583 @@
+//! The L1 watcher (SPEC 16.2): reads the Rollup contract's priority-queue logs, records them as
+//! `seen` with their block hash, marks them `reorged` when their block leaves the canonical
+//! chain and `confirmed` once they are `confirmations` blocks deep. Only `confirmed` ops are
+//! ever credited on L2 (by the node's ingest, `sequencer/src/l1_ingest.rs`).
+//!
+//! Every poll rescans the blocks that are not yet past the confirmation depth, so an op that
+//! vanished in a reorg is noticed (its block hash changed, or its log is gone) before it could
+//! be confirmed; blocks past the depth are never looked at again. A reorg deeper than the
+//! confirmation depth is outside the model (choose the depth accordingly).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256};
+use alloy_sol_types::SolEvent;
+use serde_json::json;
+use sqlx::postgres::PgPool;
+use sqlx::Row;
+
+use crate::contracts::Rollup;
+use crate::feed::{self, finality, kind};
+use crate::rpc::{Log, Rpc, RpcError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("bad log: {0}")]
+    BadLog(String),
+}
+
+/// A priority op as read from an L1 log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedOp {
+    pub serial: u64,
+    pub kind: OpKind,
+    pub depositor: Address,
+    pub recipient: u32,
+    pub amount: u64,
+    pub priority_hash: B256,
+    pub payload: Option<Vec<u8>>,
+    pub block: u64,
+    pub block_hash: B256,
+    pub tx_hash: B256,
+    pub log_index: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Deposit,
+    ForcedWithdrawal,
+}
+
+impl OpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Deposit => "deposit",
+            OpKind::ForcedWithdrawal => "forced_withdrawal",
+        }
+    }
+}
+
+/// A stored op still at status `seen` (above the confirmation depth when it was last looked at).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingOp {
+    pub id: i64,
+    pub block: u64,
+    pub block_hash: B256,
+    pub log_index: u64,
+}
+
+/// What one poll decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Stored ops whose block is no longer canonical (or whose log is gone).
+    pub reorged: Vec<i64>,
+    /// Stored ops now deep enough.
+    pub confirm: Vec<i64>,
+    /// New ops to record; `true` when already deep enough to be confirmed at once.
+    pub insert: Vec<(ObservedOp, bool)>,
+}
+
+/// The depth rule: an op in block `block` is confirmed when `head - block >= confirmations`.
+pub fn is_deep_enough(head: u64, block: u64, confirmations: u64) -> bool {
+    head >= block && head - block >= confirmations
+}
+
+/// The pure decision of one poll.
+///
+/// `pending`: stored `seen` ops. `observed`: the logs of blocks `scanned_from..=head`.
+/// `canonical`: the canonical hash of every block number that appears in either (absent when
+/// the block is beyond the head).
+pub fn decide(
+    pending: &[PendingOp],
+    observed: &[ObservedOp],
+    scanned_from: u64,
+    head: u64,
+    canonical: &BTreeMap<u64, B256>,
+    confirmations: u64,
+) -> Decision {
+    let is_canonical = |block: u64, hash: &B256| canonical.get(&block) == Some(hash);
+    let live: HashSet<(B256, u64)> = observed
+        .iter()
+        .filter(|o| is_canonical(o.block, &o.block_hash))
+        .map(|o| (o.block_hash, o.log_index))
+        .collect();
+    let mut d = Decision::default();
+    let mut stored: HashSet<(B256, u64)> = HashSet::new();
+    for p in pending {
+        stored.insert((p.block_hash, p.log_index));
+        let gone_from_scan = p.block >= scanned_from
+            && p.block <= head
+            && !live.contains(&(p.block_hash, p.log_index));
+        if !is_canonical(p.block, &p.block_hash) || gone_from_scan {
+            d.reorged.push(p.id);
+        } else if is_deep_enough(head, p.block, confirmations) {
+            d.confirm.push(p.id);
+        }
+    }
+    for o in observed {
+        if !is_canonical(o.block, &o.block_hash) || stored.contains(&(o.block_hash, o.log_index)) {
+            continue;
+        }
+        d.insert
+            .push((o.clone(), is_deep_enough(head, o.block, confirmations)));
+    }
+    d.insert.sort_by_key(|(o, _)| o.serial);
+    d
+}
+
+fn position(log: &Log) -> Result<(u64, B256, B256, u64), WatchError> {
+    let bad = || WatchError::BadLog("log without block/tx position".into());
+    Ok((
+        log.block_number.ok_or_else(bad)?.to::<u64>(),
+        log.block_hash.ok_or_else(bad)?,
+        log.transaction_hash.ok_or_else(bad)?,
+        log.log_index.ok_or_else(bad)?.to::<u64>(),
+    ))
+}
+
+/// Decodes a `Deposit` or `ForcedWithdrawalRequested` log.
+pub fn decode_op(log: &Log) -> Result<Option<ObservedOp>, WatchError> {
+    let (block, block_hash, tx_hash, log_index) = position(log)?;
+    let topic0 = log.topics.first().copied().unwrap_or_default();
+    if topic0 == Rollup::Deposit::SIGNATURE_HASH {
+        let e = Rollup::Deposit::decode_raw_log(log.topics.iter().copied(), &log.data)
+            .map_err(|e| WatchError::BadLog(e.to_string()))?;
+        return Ok(Some(ObservedOp {
+            serial: e.serial,
+            kind: OpKind::Deposit,
+            depositor: e.depositor,
+            recipient: e.recipient,
+            amount: e.amount,
+            priority_hash: e.priorityHash,
+            payload: None,
+            block,
+            block_hash,
+            tx_hash,
+            log_index,
+        }));
+    }
+    if topic0 == Rollup::ForcedWithdrawalRequested::SIGNATURE_HASH {
+        let e = Rollup::ForcedWithdrawalRequested::decode_raw_log(
+            log.topics.iter().copied(),
+            &log.data,
+        )
+        .map_err(|e| WatchError::BadLog(e.to_string()))?;
+        return Ok(Some(ObservedOp {
+            serial: e.serial,
+            kind: OpKind::ForcedWithdrawal,
+            depositor: e.requester,
+            recipient: e.account,
+            amount: e.amount,
+            priority_hash: e.priorityHash,
+            payload: Some(e.withdrawTx.to_vec()),
+            block,
+            block_hash,
+            tx_hash,
+            log_index,
+        }));
+    }
+    Ok(None)
+}
+
+#[derive(Clone, Debug)]
+pub struct WatcherConfig {
+    pub rollup: Address,
+    /// Blocks an op must be buried under before it is credited (`head - block >= confirmations`).
+    pub confirmations: u64,
+    /// First L1 block to scan (the Rollup's deployment block).
+    pub start_block: u64,
+    /// Most blocks scanned per poll.
+    pub max_range: u64,
+    pub poll_interval: Duration,
+}
+
+/// What one poll did (for tests and logs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollReport {
+    pub head: u64,
+    pub seen: usize,
+    pub confirmed: usize,
+    pub reorged: usize,
+    pub claims: usize,
+}
+
+pub struct Watcher {
+    pub rpc: Rpc,
+    pub pool: PgPool,
+    pub cfg: WatcherConfig,
+}
+
+fn op_json(o: &ObservedOp) -> serde_json::Value {
+    json!({
+        "serial": o.serial,
+        "op": o.kind.as_str(),
+        "depositor": o.depositor,
+        "recipient": o.recipient,
+        "amount": o.amount,
+        "l1_block": o.block,
+        "l1_block_hash": o.block_hash,
+    })
+}
+
+impl Watcher {
+    /// One poll: scan, decide, and record the decision and its events in one transaction.
+    pub async fn poll(&self) -> Result<PollReport, WatchError> {
+        let head = self.rpc.block_number().await?;
+        let mut db = self.pool.begin().await?;
+        // One watcher at a time: the row lock serializes concurrent pollers.
+        let final_block: i64 = match sqlx::query("SELECT final_block FROM l1_sync FOR UPDATE")
+            .fetch_optional(&mut *db)
+            .await?
+        {
+            Some(r) => r.get(0),
+            None => self.cfg.start_block as i64 - 1,
+        };
+        let from = (final_block + 1) as u64;
+        let mut report = PollReport {
+            head,
+            ..Default::default()
+        };
+        if from > head {
+            db.commit().await?;
+            return Ok(report);
+        }
+        let to = head.min(from + self.cfg.max_range.max(1) - 1);
+        let topics = [
+            Rollup::Deposit::SIGNATURE_HASH,
+            Rollup::ForcedWithdrawalRequested::SIGNATURE_HASH,
+            Rollup::WithdrawalClaimed::SIGNATURE_HASH,
+        ];
+        let logs = self.rpc.logs(self.cfg.rollup, &topics, from, to).await?;
+        let mut observed = Vec::new();
+        let mut claims = Vec::new();
+        for log in &logs {
+            if log.topics.first() == Some(&Rollup::WithdrawalClaimed::SIGNATURE_HASH) {
+                claims.push(log.clone());
+            } else if let Some(op) = decode_op(log)? {
+                observed.push(op);
+            }
+        }
+        let pending: Vec<PendingOp> = sqlx::query(
+            "SELECT id, l1_block, l1_block_hash, log_index FROM l1_priority_ops \
+             WHERE status = 'seen' ORDER BY serial",
+        )
+        .fetch_all(&mut *db)
+        .await?
+        .iter()
+        .map(|r| PendingOp {
+            id: r.get(0),
+            block: r.get::<i64, _>(1) as u64,
+            block_hash: B256::from_slice(&r.get::<Vec<u8>, _>(2)),
+            log_index: r.get::<i64, _>(3) as u64,
+        })
+        .collect();
+        let mut blocks: Vec<u64> = pending
+            .iter()
+            .map(|p| p.block)
+            .chain(observed.iter().map(|o| o.block))
+            .chain(
+                claims
+                    .iter()
+                    .filter_map(|l| l.block_number.map(|b| b.to::<u64>())),
+            )
+            .collect();
+        blocks.push(to);
+        blocks.sort_unstable();
+        blocks.dedup();
+        let mut canonical = BTreeMap::new();
+        for b in blocks {
+            if let Some(h) = self.rpc.block(b).await? {
+                canonical.insert(b, h.hash);
+            }
+        }
+        // The effective head of this scan is `to` (a capped range confirms relative to it).
+        let d = decide(
+            &pending,
+            &observed,
+            from,
+            to,
+            &canonical,
+            self.cfg.confirmations,
+        );
+
+        for id in &d.reorged {
+            let r = sqlx::query(
+                "UPDATE l1_priority_ops SET status = 'reorged', updated_at = now() \
+                 WHERE id = $1 AND status = 'seen' \
+                 RETURNING serial, kind, depositor, recipient, amount, l1_block, l1_block_hash, l1_tx_hash",
+            )
+            .bind(id)
+            .fetch_one(&mut *db)
+            .await?;
+            let serial: i64 = r.get(0);
+            let payload = json!({
+                "serial": serial,
+                "op": r.get::<String, _>(1),
+                "depositor": Address::from_slice(&r.get::<Vec<u8>, _>(2)),
+                "recipient": r.get::<i64, _>(3),
+                "amount": r.get::<i64, _>(4),
+                "l1_block": r.get::<i64, _>(5),
+                "l1_block_hash": B256::from_slice(&r.get::<Vec<u8>, _>(6)),
+            });
+            let tx = B256::from_slice(&r.get::<Vec<u8>, _>(7));
+            feed::append(
+                &mut db,
+                kind::DEPOSIT_REORGED,
+                finality::L1_REORGED,
+                payload,
+                Some(tx),
+                Some(r.get::<i64, _>(5) as u64),
+            )
+            .await?;
+            tracing::warn!(
+                serial,
+                "L1 priority op reorged away; it will not be credited"
+            );
+            report.reorged += 1;
+        }
+        for (o, deep) in &d.insert {
+            sqlx::query(
+                "INSERT INTO l1_priority_ops (serial, kind, depositor, recipient, amount, \
+                 priority_hash, payload, l1_block, l1_block_hash, l1_tx_hash, log_index, status) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'seen')",
+            )
+            .bind(o.serial as i64)
+            .bind(o.kind.as_str())
+            .bind(o.depositor.to_vec())
+            .bind(i64::from(o.recipient))
+            .bind(o.amount as i64)
+            .bind(o.priority_hash.to_vec())
+            .bind(o.payload.clone())
+            .bind(o.block as i64)
+            .bind(o.block_hash.to_vec())
+            .bind(o.tx_hash.to_vec())
+            .bind(o.log_index as i64)
+            .execute(&mut *db)
+            .await?;
+            let k = match o.kind {
+                OpKind::Deposit => kind::DEPOSIT_SEEN,
+                OpKind::ForcedWithdrawal => kind::FORCED_WITHDRAWAL_SEEN,
+            };
+            feed::append(
+                &mut db,
+                k,
+                finality::L1_SEEN,
+                op_json(o),
+                Some(o.tx_hash),
+                Some(o.block),
+            )
+            .await?;
+            report.seen += 1;
+            let _ = deep;
+        }
+        // Confirm stored ops and the new ones that are already deep enough, in serial order.
+        let mut confirm_ids: Vec<i64> = d.confirm.clone();
+        for (o, deep) in &d.insert {
+            if *deep {
+                let id: i64 = sqlx::query(
+                    "SELECT id FROM l1_priority_ops WHERE l1_block_hash = $1 AND log_index = $2",
+                )
+                .bind(o.block_hash.to_vec())
+                .bind(o.log_index as i64)
+                .fetch_one(&mut *db)
+                .await?
+                .get(0);
+                confirm_ids.push(id);
+            }
+        }
+        let mut confirmed_rows = Vec::new();
+        for id in confirm_ids {
+            let r = sqlx::query(
+                "UPDATE l1_priority_ops SET status = 'confirmed', updated_at = now() \
+                 WHERE id = $1 AND status = 'seen' \
+                 RETURNING serial, kind, depositor, recipient, amount, l1_block, l1_block_hash, l1_tx_hash",
+            )
+            .bind(id)
+            .fetch_optional(&mut *db)
+            .await?;
+            if let Some(r) = r {
+                confirmed_rows.push(r);
+            }
+        }
+        confirmed_rows.sort_by_key(|r| r.get::<i64, _>(0));
+        for r in confirmed_rows {
+            let payload = json!({
+                "serial": r.get::<i64, _>(0),
+                "op": r.get::<String, _>(1),
+                "depositor": Address::from_slice(&r.get::<Vec<u8>, _>(2)),
+                "recipient": r.get::<i64, _>(3),
+                "amount": r.get::<i64, _>(4),
+                "l1_block": r.get::<i64, _>(5),
+                "l1_block_hash": B256::from_slice(&r.get::<Vec<u8>, _>(6)),
+                "confirmations": self.cfg.confirmations,
+            });
+            feed::append(
+                &mut db,
+                kind::DEPOSIT_CONFIRMED,
+                finality::L1_CONFIRMED,
+                payload,
+                Some(B256::from_slice(&r.get::<Vec<u8>, _>(7))),
+                Some(r.get::<i64, _>(5) as u64),
+            )
+            .await?;
+            report.confirmed += 1;
+        }
+
+        // Blocks now past the depth are final for us: report their withdrawal claims once.
+        let new_final = if to >= self.cfg.confirmations {
+            (to - self.cfg.confirmations) as i64
+        } else {
+            -1
+        }
+        .max(final_block);
+        for log in &claims {
+            let (block, hash, tx, _) = position(log)?;
+            if (block as i64) > new_final || canonical.get(&block) != Some(&hash) {
+                continue;
+            }
+            let e =
+                Rollup::WithdrawalClaimed::decode_raw_log(log.topics.iter().copied(), &log.data)
+                    .map_err(|e| WatchError::BadLog(e.to_string()))?;
+            feed::append(
+                &mut db,
+                kind::WITHDRAWAL_CLAIMED,
+                finality::L1_CONFIRMED,
+                json!({
+                    "batch": e.batchNumber,
+                    "index": e.index,
+                    "from": e.from,
+                    "to": e.to,
+                    "amount": e.amount,
+                    "leaf": e.leaf,
+                }),
+                Some(tx),
+                Some(block),
+            )
+            .await?;
+            report.claims += 1;
+        }
+        // Claims in blocks above the depth are looked at again next poll, so the range only
+        // advances to the new final block.
+        let head_hash = canonical.get(&to).copied().unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO l1_sync (id, final_block, last_block, last_hash) VALUES (TRUE, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET final_block = $1, last_block = $2, last_hash = $3, \
+             updated_at = now()",
+        )
+        .bind(new_final)
+        .bind(to as i64)
+        .bind(head_hash.to_vec())
+        .execute(&mut *db)
+        .await?;
+        db.commit().await?;
+        metrics::gauge!("bridge_l1_head").set(head as f64);
+        Ok(report)
+    }
+
+    /// Polls until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.poll().await {
+                Ok(r) if r.seen + r.confirmed + r.reorged + r.claims > 0 => {
+                    tracing::info!(
+                        head = r.head,
+                        seen = r.seen,
+                        confirmed = r.confirmed,
+                        reorged = r.reorged,
+                        claims = r.claims,
+                        "L1 watcher"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("L1 watcher: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.poll_interval) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(serial: u64, block: u64, hash: u8) -> ObservedOp {
+        ObservedOp {
+            serial,
+            kind: OpKind::Deposit,
+            depositor: Address::repeat_byte(1),
+            recipient: 1,
+            amount: 10,
+            priority_hash: B256::ZERO,
+            payload: None,
+            block,
+            block_hash: B256::repeat_byte(hash),
+            tx_hash: B256::repeat_byte(0xee),
+            log_index: 0,
+        }
+    }
+
+    #[test]
+    fn depth_rule() {
+        assert!(is_deep_enough(10, 10, 0));
+        assert!(!is_deep_enough(10, 10, 1));
+        assert!(is_deep_enough(13, 10, 3));
+        assert!(!is_deep_enough(12, 10, 3));
+        assert!(!is_deep_enough(9, 10, 0));
+    }
+
+    #[test]
+    fn new_ops_are_seen_then_confirmed_at_depth() {
+        let canon = BTreeMap::from([(5, B256::repeat_byte(5))]);
+        let d = decide(&[], &[op(0, 5, 5)], 1, 6, &canon, 3);
+        assert_eq!(d.insert, vec![(op(0, 5, 5), false)]);
+        let pending = [PendingOp {
+            id: 1,
+            block: 5,
+            block_hash: B256::repeat_byte(5),
+            log_index: 0,
+        }];
+        // Still in the scan window and still canonical: not yet deep.
+        let d = decide(&pending, &[op(0, 5, 5)], 1, 7, &canon, 3);
+        assert_eq!(d, Decision::default());
+        let d = decide(&pending, &[op(0, 5, 5)], 1, 8, &canon, 3);
+        assert_eq!(d.confirm, vec![1]);
+        assert!(d.insert.is_empty());
+    }
+
+    #[test]
+    fn a_replaced_block_reorgs_its_ops_and_the_new_one_is_seen() {
+        let pending = [PendingOp {
+            id: 1,
+            block: 5,
+            block_hash: B256::repeat_byte(5),
+            log_index: 0,
+        }];
+        // Block 5 now has another hash, and the op reappears in block 6.
+        let canon = BTreeMap::from([(5, B256::repeat_byte(0x55)), (6, B256::repeat_byte(6))]);
+        let d = decide(&pending, &[op(0, 6, 6)], 1, 9, &canon, 3);
+        assert_eq!(d.reorged, vec![1]);
+        assert_eq!(d.insert, vec![(op(0, 6, 6), true)]);
+        // Chain shortened below the op's block: reorged.
+        let d = decide(&pending, &[], 1, 4, &BTreeMap::new(), 3);
+        assert_eq!(d.reorged, vec![1]);
+        // Same hash but the log is gone from the rescan: reorged.
+        let canon = BTreeMap::from([(5, B256::repeat_byte(5))]);
+        let d = decide(&pending, &[], 1, 9, &canon, 3);
+        assert_eq!(d.reorged, vec![1]);
+    }
+
+    #[test]
+    fn stale_logs_are_ignored() {
+        let canon = BTreeMap::from([(5, B256::repeat_byte(0x55))]);
+        let d = decide(&[], &[op(0, 5, 5)], 1, 9, &canon, 3);
+        assert!(d.insert.is_empty());
+    }
+}

@@ -1,0 +1,611 @@
+//! The bridge service against a real anvil and a real Postgres: the watcher's confirmation depth
+//! and reorg handling, the submitter's in-order commits, finalization and restart safety,
+//! withdrawal claims, and the event feed's exactly-once resumption.
+//! Needs scripts/ensure-l1-tools.sh (anvil) and a Postgres server (see rollup-devkit).
+
+use std::time::Duration;
+
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_sol_types::{SolCall, SolEvent};
+use devkit::anvil::Anvil;
+use futures::StreamExt;
+use rollup_bridge::contracts::Rollup;
+use rollup_bridge::deploy::{self, DeployConfig, Deployment};
+use rollup_bridge::feed;
+use rollup_bridge::hashes::{payout_leaf, Payout};
+use rollup_bridge::rpc::{Rpc, RpcError};
+use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
+use rollup_bridge::submitter::{Step, Submitter, SubmitterConfig};
+use rollup_bridge::watcher::{PollReport, Watcher, WatcherConfig};
+use serde_json::json;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+
+async fn database(prefix: &str) -> PgPool {
+    let url = devkit::postgres::test_database(prefix)
+        .await
+        .expect("a Postgres server (see rollup-devkit)");
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::migrate!("../migrations").run(&pool).await.unwrap();
+    pool
+}
+
+struct L1 {
+    _anvil: Anvil,
+    url: String,
+    rpc: Rpc,
+    d: Deployment,
+    operator: Address,
+    alice: Address,
+}
+
+async fn l1(genesis: B256) -> L1 {
+    let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
+    let url = anvil.endpoint();
+    let rpc = Rpc::new(url.clone());
+    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let accounts = rpc.accounts().await.unwrap();
+    let (operator, alice) = (accounts[0], accounts[1]);
+    let d = deploy::deploy_devnet(&rpc, &DeployConfig::devnet(operator, genesis))
+        .await
+        .unwrap();
+    deploy::mint(&rpc, &d, operator, alice, 1_000_000_000)
+        .await
+        .unwrap();
+    L1 {
+        _anvil: anvil,
+        url,
+        rpc,
+        d,
+        operator,
+        alice,
+    }
+}
+
+async fn mine(rpc: &Rpc, blocks: u64) {
+    let _: serde_json::Value = rpc
+        .request("anvil_mine", json!([format!("0x{blocks:x}")]))
+        .await
+        .unwrap();
+}
+
+fn watcher(l1: &L1, pool: &PgPool, confirmations: u64) -> Watcher {
+    Watcher {
+        rpc: Rpc::new(l1.url.clone()),
+        pool: pool.clone(),
+        cfg: WatcherConfig {
+            rollup: l1.d.rollup,
+            confirmations,
+            start_block: 0,
+            max_range: 1000,
+            poll_interval: Duration::from_millis(50),
+        },
+    }
+}
+
+async fn statuses(pool: &PgPool) -> Vec<(i64, String)> {
+    sqlx::query("SELECT serial, status FROM l1_priority_ops ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+async fn event_kinds(pool: &PgPool) -> Vec<String> {
+    feed::read_after(pool, 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn deposits_confirm_at_depth_and_reorged_ones_never_do() {
+    let l1 = l1(keccak256("genesis")).await;
+    let pool = database("bridge_watch").await;
+    let w = watcher(&l1, &pool, 3);
+
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 7, 1_000)
+        .await
+        .unwrap();
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.seen, r.confirmed), (1, 0));
+    mine(&l1.rpc, 2).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.seen, r.confirmed), (0, 0), "depth 2 < 3");
+    mine(&l1.rpc, 1).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.seen, r.confirmed), (0, 1), "depth 3");
+    mine(&l1.rpc, 5).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!(
+        r,
+        PollReport {
+            head: r.head,
+            ..Default::default()
+        },
+        "nothing twice"
+    );
+    assert_eq!(statuses(&pool).await, vec![(0, "confirmed".into())]);
+
+    // A deposit that a reorg removes before the depth is never confirmed.
+    let snap: U256 = l1.rpc.request("evm_snapshot", json!([])).await.unwrap();
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 8, 2_000)
+        .await
+        .unwrap();
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.seen, r.confirmed), (1, 0));
+    let ok: bool = l1.rpc.request("evm_revert", json!([snap])).await.unwrap();
+    assert!(ok);
+    mine(&l1.rpc, 6).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.seen, r.confirmed, r.reorged), (0, 0, 1));
+    assert_eq!(
+        statuses(&pool).await,
+        vec![(0, "confirmed".into()), (1, "reorged".into())]
+    );
+
+    // The same serial, now from another deposit on the new chain, is seen and confirmed once.
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 9, 3_000)
+        .await
+        .unwrap();
+    w.poll().await.unwrap();
+    mine(&l1.rpc, 3).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!(r.confirmed, 1);
+    let rows = sqlx::query(
+        "SELECT serial, recipient, amount, status FROM l1_priority_ops WHERE status <> 'reorged' ORDER BY serial",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let live: Vec<(i64, i64, i64, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        live,
+        vec![
+            (0, 7, 1_000, "confirmed".into()),
+            (1, 9, 3_000, "confirmed".into())
+        ]
+    );
+    assert_eq!(
+        event_kinds(&pool).await,
+        vec![
+            "deposit_seen",
+            "deposit_confirmed",
+            "deposit_seen",
+            "deposit_reorged",
+            "deposit_seen",
+            "deposit_confirmed"
+        ]
+    );
+
+    // anvil_reorg: replace the last 2 blocks (the new deposit's block among them) with empty ones.
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 10, 4_000)
+        .await
+        .unwrap();
+    mine(&l1.rpc, 1).await;
+    assert_eq!(w.poll().await.unwrap().seen, 1);
+    let _: serde_json::Value = l1.rpc.request("anvil_reorg", json!([2, []])).await.unwrap();
+    mine(&l1.rpc, 5).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.reorged, r.confirmed), (1, 0));
+}
+
+/// Puts proven batches into the sequencer's tables as the sequencer and prover would.
+async fn proven_batch(
+    pool: &PgPool,
+    n: u64,
+    old: B256,
+    new: B256,
+    deposits: (u64, u64),
+    withdrawals: serde_json::Value,
+) {
+    sqlx::query(
+        "INSERT INTO batches (number, first_block, last_block, first_seq, last_seq, old_root, new_root, \
+         pubdata_commitment, withdrawals_commitment, first_deposit_seq, next_deposit_seq, tx_count, status) \
+         VALUES ($1, $1, $1, $1, $1, $2, $3, $4, $5, $6, $7, 1, 'proven')",
+    )
+    .bind(n as i64)
+    .bind(old.to_vec())
+    .bind(new.to_vec())
+    .bind(keccak256(format!("pubdata {n}")).to_vec())
+    .bind(keccak256(format!("withdrawals {n}")).to_vec())
+    .bind(deposits.0 as i64)
+    .bind(deposits.1 as i64)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO batch_witness (batch_number, pubdata, witness) VALUES ($1, $2, $3)")
+        .bind(n as i64)
+        .bind(vec![n as u8; 40])
+        .bind(json!({"version": 1, "withdrawals": withdrawals, "refunds": []}))
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO prover_jobs (batch_number, kind, state, proof) VALUES ($1, 'final', 'done', $2)",
+    )
+    .bind(n as i64)
+    .bind(format!("proof of batch {n}").into_bytes())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn submitter(l1: &L1, pool: &PgPool) -> Submitter {
+    Submitter {
+        rpc: Rpc::new(l1.url.clone()),
+        pool: pool.clone(),
+        signer: L1Signer::from_hex(ANVIL_DEV_KEY_0).unwrap(),
+        verifier: Box::new(|_: u64, proof: &[u8]| {
+            if proof.starts_with(b"proof of batch") {
+                Ok(())
+            } else {
+                Err("bad proof".to_string())
+            }
+        }),
+        cfg: SubmitterConfig {
+            rollup: l1.d.rollup,
+            chain_id: 31337,
+            confirmations: 2,
+            resend_after: Duration::from_secs(30),
+            gas_bump_percent: 20,
+            poll_interval: Duration::from_millis(20),
+        },
+    }
+}
+
+async fn committed_logs(l1: &L1) -> Vec<u64> {
+    let head = l1.rpc.block_number().await.unwrap();
+    l1.rpc
+        .logs(
+            l1.d.rollup,
+            &[Rollup::BatchCommitted::SIGNATURE_HASH],
+            0,
+            head,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| {
+            Rollup::BatchCommitted::decode_raw_log(l.topics.iter().copied(), &l.data)
+                .unwrap()
+                .batchNumber
+        })
+        .collect()
+}
+
+async fn batch_status(pool: &PgPool, n: u64) -> String {
+    sqlx::query("SELECT status FROM batches WHERE number = $1")
+        .bind(n as i64)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_once() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_submit").await;
+    // Two deposits fund the contract and are consumed by batch 1.
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 1, 600)
+        .await
+        .unwrap();
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 2, 400)
+        .await
+        .unwrap();
+    let w = watcher(&l1, &pool, 0);
+    assert_eq!(w.poll().await.unwrap().confirmed, 2);
+
+    let bob = Address::repeat_byte(0xb0);
+    let (r1, r2, r3) = (keccak256("r1"), keccak256("r2"), keccak256("r3"));
+    proven_batch(
+        &pool,
+        1,
+        genesis,
+        r1,
+        (0, 2),
+        json!([{"from": 5, "to_l1": bob.to_string(), "amount": 250}]),
+    )
+    .await;
+    proven_batch(&pool, 2, r1, r2, (2, 2), json!([])).await;
+    proven_batch(&pool, 3, r2, r3, (2, 2), json!([])).await;
+
+    // First run: commit batch 1, then "crash" right after broadcasting batch 2's commit.
+    let s = submitter(&l1, &pool);
+    let mut sent = Vec::new();
+    loop {
+        let step = s.step().await.unwrap();
+        if let Step::Sent { batch, kind, .. } = &step {
+            sent.push((*batch, *kind));
+            if (*batch, *kind) == (2, "commit") {
+                break;
+            }
+        }
+        if step == Step::Idle {
+            mine(&l1.rpc, 1).await;
+        }
+        if step == Step::Waiting {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(s);
+    // Second run: a new process on the same database finishes everything.
+    let s = submitter(&l1, &pool);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let step = s.step().await.unwrap();
+        if step == Step::Waiting {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Step::Sent { batch, kind, .. } = &step {
+            sent.push((*batch, *kind));
+        }
+        if step == Step::Idle {
+            if batch_status(&pool, 3).await == "finalized" {
+                break;
+            }
+            mine(&l1.rpc, 1).await;
+        }
+    }
+    assert_eq!(
+        sent,
+        vec![
+            (1, "commit"),
+            (1, "finalize"),
+            (2, "commit"),
+            (2, "finalize"),
+            (3, "commit"),
+            (3, "finalize")
+        ],
+        "in order, each once, across the restart"
+    );
+    assert_eq!(
+        committed_logs(&l1).await,
+        vec![1, 2, 3],
+        "one commit per batch on L1"
+    );
+    for n in 1..=3 {
+        assert_eq!(batch_status(&pool, n).await, "finalized");
+    }
+    let subs: i64 = sqlx::query("SELECT count(*) FROM l1_submissions WHERE status = 'mined'")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(subs, 6);
+
+    // Claim batch 1's payout from the recorded tree; a second claim is rejected.
+    let p = Payout {
+        from: 5,
+        to: bob,
+        amount: 250,
+    };
+    let claim = Rollup::claimWithdrawalCall {
+        batchNumber: 1,
+        index: 0,
+        from: p.from,
+        to: p.to,
+        amount: p.amount,
+        proof: vec![],
+    };
+    let r = l1
+        .rpc
+        .send(l1.alice, Some(l1.d.rollup), claim.abi_encode().into())
+        .await
+        .expect("first claim");
+    let ev = r
+        .logs
+        .iter()
+        .find_map(|l| {
+            Rollup::WithdrawalClaimed::decode_raw_log(l.topics.iter().copied(), &l.data).ok()
+        })
+        .unwrap();
+    assert_eq!(ev.leaf, payout_leaf(1, 0, &p));
+    let again = l1
+        .rpc
+        .send(l1.alice, Some(l1.d.rollup), claim.abi_encode().into())
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(RpcError::Node { .. }) | Err(RpcError::Reverted(..))
+        ),
+        "second claim must fail: {again:?}"
+    );
+    let bal = l1
+        .rpc
+        .call(
+            l1.d.token,
+            Bytes::from(rollup_bridge::contracts::TestStablecoin::balanceOfCall(bob).abi_encode()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(U256::from_be_slice(&bal), U256::from(250));
+    let _ = l1.operator;
+
+    // The claim reaches the feed once it is past the watcher's depth.
+    mine(&l1.rpc, 1).await;
+    assert_eq!(w.poll().await.unwrap().claims, 1);
+    assert_eq!(w.poll().await.unwrap().claims, 0);
+
+    // The feed: every event once, in order; resuming from any cursor gives exactly the rest.
+    let all = feed::read_after(&pool, 0, 10_000).await.unwrap();
+    let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "deposit_seen",
+            "deposit_seen",
+            "deposit_confirmed",
+            "deposit_confirmed",
+            // Batch 2 is committed while batch 1's finalization is still below the depth.
+            "batch_committed",
+            "batch_committed",
+            "batch_finalized",
+            "withdrawal_claimable",
+            "batch_committed",
+            "batch_finalized",
+            "batch_finalized",
+            "withdrawal_claimed"
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    for k in [0, 3, all.len() - 1] {
+        let cursor = all[k].id;
+        let rest: Vec<feed::Event> = feed::follow(pool.clone(), cursor, Duration::from_millis(50))
+            .take(all.len() - k - 1)
+            .map(|e| e.unwrap())
+            .collect()
+            .await;
+        assert_eq!(rest, all[k + 1..].to_vec());
+    }
+    // A follower sees new events as they are committed.
+    let mut live = Box::pin(feed::follow(
+        pool.clone(),
+        all.last().unwrap().id,
+        Duration::from_secs(5),
+    ));
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 3, 5)
+        .await
+        .unwrap();
+    w.poll().await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(3), live.next())
+        .await
+        .expect("NOTIFY wakes the follower")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.kind, "deposit_seen");
+    assert_eq!(next.payload["serial"], 2);
+}
+
+#[tokio::test]
+async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_bump").await;
+    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    let mut s = submitter(&l1, &pool);
+    s.cfg.resend_after = Duration::from_millis(300);
+    // Blocks are only mined on request from now on: the commit stays in the mempool.
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_setAutomine", json!([false]))
+        .await
+        .unwrap();
+    let first = s.step().await.unwrap();
+    let Step::Sent {
+        batch: 1,
+        kind: "commit",
+        nonce,
+        tx: tx1,
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    assert_eq!(s.step().await.unwrap(), Step::Waiting);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = s.step().await.unwrap();
+    let Step::Resent {
+        batch: 1,
+        kind: "commit",
+        nonce: n2,
+        tx: tx2,
+    } = second
+    else {
+        panic!("{second:?}")
+    };
+    assert_eq!(n2, nonce, "a replacement reuses the nonce");
+    assert_ne!(tx2, tx1);
+    mine(&l1.rpc, 1).await;
+    let third = s.step().await.unwrap();
+    assert!(
+        matches!(third, Step::Mined { batch: 1, ref kind, tx } if kind == "commit" && tx == tx2),
+        "{third:?}"
+    );
+    assert!(
+        l1.rpc.receipt(tx1).await.unwrap().is_none(),
+        "the replaced one is never mined"
+    );
+    let rows: Vec<(String, String)> =
+        sqlx::query("SELECT status, gas_price::text FROM l1_submissions ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[1].0.as_str()),
+        ("replaced", "mined")
+    );
+    let (p1, p2): (u128, u128) = (rows[0].1.parse().unwrap(), rows[1].1.parse().unwrap());
+    assert!(p2 >= p1 + p1 / 5, "gas price bumped by 20%: {p1} -> {p2}");
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+    assert_eq!(batch_status(&pool, 1).await, "committed");
+}
+
+#[tokio::test]
+async fn a_commit_recorded_but_never_broadcast_is_sent_after_a_restart() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_crash").await;
+    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_setAutomine", json!([false]))
+        .await
+        .unwrap();
+    let s = submitter(&l1, &pool);
+    let Step::Sent { tx, nonce, .. } = s.step().await.unwrap() else {
+        panic!("expected a commit")
+    };
+    drop(s);
+    // As if the process died after recording the signed transaction and before broadcasting
+    // it: the node never saw it, and the row is still `signed`.
+    let _: serde_json::Value = l1
+        .rpc
+        .request("anvil_dropTransaction", json!([tx]))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE l1_submissions SET status = 'signed'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let s = submitter(&l1, &pool);
+    let step = s.step().await.unwrap();
+    assert_eq!(
+        step,
+        Step::Resent {
+            batch: 1,
+            kind: "commit",
+            nonce,
+            tx
+        },
+        "the very same transaction, not a new one"
+    );
+    mine(&l1.rpc, 1).await;
+    assert!(matches!(
+        s.step().await.unwrap(),
+        Step::Mined { batch: 1, .. }
+    ));
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM l1_submissions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}

@@ -1,0 +1,123 @@
+//! Starting the bridge inside the node (docs/SPEC.md section 16): with `--l1-rpc` the node runs
+//! the L1 watcher, the deposit ingest and (with an operator L1 key) the batch submitter as
+//! tasks that stop on shutdown. `--l1-deposits` alone runs only the ingest.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rollup_bridge::rpc::Rpc;
+use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
+use rollup_bridge::submitter::{ProofVerifier, Submitter, SubmitterConfig};
+use rollup_bridge::watcher::{Watcher, WatcherConfig};
+use rollup_bridge::Address;
+use state::tx::Domain;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::l1_ingest::Ingest;
+use crate::store::Store;
+use crate::writer::WriterHandle;
+
+/// The proof check before a commit. The real verifier is
+/// `rollup_prover::verify::verify_batch_proof`; until the node links the prover crate, a devnet
+/// node accepts any non-empty proof (logged loudly) and a production node commits nothing.
+fn verifier(devnet: bool) -> Box<dyn ProofVerifier> {
+    if devnet {
+        Box::new(|batch: u64, proof: &[u8]| {
+            if proof.is_empty() {
+                return Err("empty proof".to_string());
+            }
+            tracing::warn!(
+                batch,
+                "devnet: batch proof NOT verified (no verifier linked yet)"
+            );
+            Ok(())
+        })
+    } else {
+        Box::new(|_: u64, _: &[u8]| {
+            Err(
+                "no batch proof verifier is linked into this node (rollup_prover::verify)"
+                    .to_string(),
+            )
+        })
+    }
+}
+
+pub async fn start(
+    cfg: &Config,
+    domain: &Domain,
+    store: &Store,
+    writer: &WriterHandle,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let poll = Duration::from_millis(cfg.l1_poll_ms.max(10));
+    let mut tasks = Vec::new();
+    if cfg.l1_deposits || cfg.l1_rpc.is_some() {
+        let ingest = Ingest {
+            store: store.clone(),
+            writer: writer.clone(),
+            poll,
+        };
+        tasks.push(tokio::spawn(ingest.run(shutdown.clone())));
+    }
+    let Some(url) = cfg.l1_rpc.clone() else {
+        return Ok(tasks);
+    };
+    let rollup = Address::from(domain.rollup);
+    let rpc = Rpc::new(url.clone());
+    let chain = rpc
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .with_context(|| format!("asking the L1 endpoint {url} for its chain id"))?;
+    if chain != domain.chain_id {
+        bail!(
+            "the L1 endpoint is chain {chain}, this node is configured for {}",
+            domain.chain_id
+        );
+    }
+    let watcher = Watcher {
+        rpc: Rpc::new(url.clone()),
+        pool: store.pool().clone(),
+        cfg: WatcherConfig {
+            rollup,
+            confirmations: cfg.l1_confirmations,
+            start_block: cfg.l1_start_block,
+            max_range: 2000,
+            poll_interval: poll,
+        },
+    };
+    tasks.push(tokio::spawn(watcher.run(shutdown.clone())));
+    let key = match (&cfg.operator_l1_key, cfg.devnet) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the operator L1 key {}", path.display()))?,
+        ),
+        (None, true) => Some(ANVIL_DEV_KEY_0.to_string()),
+        (None, false) => None,
+    };
+    match key {
+        Some(k) => {
+            let signer = L1Signer::from_hex(&k).context("operator L1 key")?;
+            tracing::info!(operator = %signer.address(), rollup = %rollup, "batch submitter on");
+            let submitter = Submitter {
+                rpc: Rpc::new(url.clone()),
+                pool: store.pool().clone(),
+                signer,
+                verifier: verifier(cfg.devnet),
+                cfg: SubmitterConfig {
+                    rollup,
+                    chain_id: domain.chain_id,
+                    confirmations: cfg.l1_confirmations,
+                    resend_after: Duration::from_secs(cfg.l1_resend_after_secs.max(1)),
+                    gas_bump_percent: cfg.l1_gas_bump_percent.max(10),
+                    poll_interval: poll,
+                },
+            };
+            tasks.push(tokio::spawn(submitter.run(shutdown.clone())));
+        }
+        None => tracing::warn!("no --operator-l1-key: the batch submitter does not run"),
+    }
+    tracing::info!(l1 = %url, confirmations = cfg.l1_confirmations, "bridge on");
+    Ok(tasks)
+}

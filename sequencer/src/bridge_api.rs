@@ -1,0 +1,169 @@
+//! The bridge's public API on the node: the `BridgeEvents.Watch` gRPC stream, the same feed as
+//! Server-Sent Events (`GET /v1/bridge/events?cursor=N`), and payout proofs for claims
+//! (`GET /v1/withdrawals/{batch}/{index}/proof`). SPEC 16.4-16.5.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::{Stream, StreamExt};
+use rollup_bridge::feed;
+use rollup_bridge::hashes::{payout_leaf, Payout, PayoutTree};
+use rollup_bridge::{Address, B256};
+use rollup_proto::v1 as pb;
+use serde_json::json;
+use sqlx::Row;
+use tokio::sync::watch;
+use tonic::{Request, Response as GrpcResponse, Status};
+
+use crate::http::{problem, HttpState};
+use crate::store::Store;
+
+/// How often a feed reader polls when no NOTIFY arrives.
+pub const FEED_POLL: Duration = Duration::from_secs(1);
+
+fn to_pb(e: feed::Event) -> pb::BridgeEvent {
+    pb::BridgeEvent {
+        cursor: e.id as u64,
+        kind: e.kind,
+        finality: e.finality,
+        payload_json: e.payload.to_string(),
+        l1_tx_hash: e
+            .l1_tx_hash
+            .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
+            .unwrap_or_default(),
+        l1_block: e.l1_block.unwrap_or(0) as u64,
+        created_at_ms: e.created_at_ms,
+    }
+}
+
+#[derive(Clone)]
+pub struct BridgeEventsService {
+    pub store: Store,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::BridgeEvent, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl pb::bridge_events_server::BridgeEvents for BridgeEventsService {
+    type WatchStream = EventStream;
+
+    async fn watch(
+        &self,
+        request: Request<pb::WatchBridgeEventsRequest>,
+    ) -> Result<GrpcResponse<Self::WatchStream>, Status> {
+        let cursor = i64::try_from(request.into_inner().cursor)
+            .map_err(|_| Status::invalid_argument("cursor out of range"))?;
+        let mut sd = self.shutdown.clone();
+        let stream = feed::follow(self.store.pool().clone(), cursor, FEED_POLL)
+            .map(|r| r.map(to_pb).map_err(|e| Status::internal(e.to_string())))
+            .take_until(async move {
+                let _ = sd.wait_for(|s| *s).await;
+            });
+        Ok(GrpcResponse::new(Box::pin(stream)))
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct CursorQuery {
+    cursor: Option<i64>,
+}
+
+/// `GET /v1/bridge/events?cursor=N`: the feed as Server-Sent Events. `Last-Event-ID` (sent by
+/// a reconnecting EventSource) wins over `cursor`.
+pub async fn sse(
+    AxState(s): AxState<HttpState>,
+    headers: HeaderMap,
+    Query(q): Query<CursorQuery>,
+) -> Response {
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let cursor = last_id.or(q.cursor).unwrap_or(0);
+    if cursor < 0 {
+        return problem(StatusCode::BAD_REQUEST, "MALFORMED", "cursor must be >= 0");
+    }
+    let stream = feed::follow(s.store.pool().clone(), cursor, FEED_POLL).map(|r| {
+        Ok::<_, Infallible>(match r {
+            Ok(e) => SseEvent::default()
+                .id(e.id.to_string())
+                .event(e.kind.clone())
+                .data(serde_json::to_string(&e).unwrap_or_default()),
+            Err(err) => SseEvent::default().event("error").data(err.to_string()),
+        })
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// `GET /v1/withdrawals/{batch}/{index}/proof`: what `rollup claim` passes to
+/// `Rollup.claimWithdrawal` (SPEC 15.5).
+pub async fn payout_proof(
+    AxState(s): AxState<HttpState>,
+    Path((batch, index)): Path<(u64, u64)>,
+) -> Response {
+    let row = sqlx::query(
+        "SELECT l.payouts, l.withdrawals_root, b.status, l.finalize_block IS NOT NULL FROM l1_batches l \
+         JOIN batches b ON b.number = l.batch_number WHERE l.batch_number = $1",
+    )
+    .bind(batch as i64)
+    .fetch_optional(s.store.pool())
+    .await;
+    let row = match row {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_BATCH",
+                format!("batch {batch} is not committed on L1"),
+            )
+        }
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
+    };
+    let payouts: serde_json::Value = row.get(0);
+    let status: String = row.get(2);
+    let mut list = Vec::new();
+    for p in payouts.as_array().into_iter().flatten() {
+        let to = p["to"].as_str().and_then(|t| t.parse::<Address>().ok());
+        match (p["from"].as_u64(), to, p["amount"].as_u64()) {
+            (Some(from), Some(to), Some(amount)) => list.push(Payout { from, to, amount }),
+            _ => {
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "bad payout row",
+                )
+            }
+        }
+    }
+    let Some(p) = list.get(index as usize).copied() else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_PAYOUT",
+            format!("batch {batch} has {} payouts", list.len()),
+        );
+    };
+    let tree = PayoutTree::new(batch, &list);
+    let root = B256::left_padding_from(&row.get::<Vec<u8>, _>(1));
+    Json(json!({
+        "batch": batch,
+        "index": index,
+        "from": p.from,
+        "to": p.to,
+        "amount": p.amount,
+        "leaf": payout_leaf(batch, index, &p),
+        "proof": tree.proof(index as usize),
+        "withdrawals_root": root,
+        "claimable": row.get::<bool, _>(3),
+        "batch_status": status,
+    }))
+    .into_response()
+}

@@ -1,0 +1,344 @@
+//! The bridge inside the real `rollup-node` binary, against a real anvil and Postgres:
+//! L1 deposits credited once after the depth (no faucet), batches committed and finalized on
+//! L1, a withdrawal claimed once with the node's payout proof, and the event feed (gRPC and
+//! SSE) resumed from a cursor after a kill -9 delivering every event exactly once, in order.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use alloy_sol_types::SolCall;
+use common::*;
+use devkit::anvil::Anvil;
+use futures::StreamExt;
+use rollup_bridge::contracts::{Rollup, TestStablecoin};
+use rollup_bridge::deploy::{self, DeployConfig};
+use rollup_bridge::rpc::Rpc;
+use rollup_bridge::signer::L1Signer;
+use rollup_bridge::{Address, Bytes, B256, U256};
+use rollup_proto::v1 as pb;
+use rollup_proto::v1::bridge_events_client::BridgeEventsClient;
+use serde_json::json;
+use state::account::{Amount, Nonce, Timestamp};
+use state::apply::State;
+use state::tx::{Domain, L1Address, Transaction, UnsignedWithdraw};
+
+/// anvil's second dev key (publicly known).
+const ANVIL_DEV_KEY_1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+async fn wait_for<F, Fut>(what: &str, secs: u64, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn mine(rpc: &Rpc, n: u64) {
+    let _: serde_json::Value = rpc
+        .request("anvil_mine", json!([format!("0x{n:x}")]))
+        .await
+        .unwrap();
+}
+
+async fn watch_events(grpc: &str, cursor: u64, n: usize) -> Vec<pb::BridgeEvent> {
+    let mut c = BridgeEventsClient::connect(grpc.to_string()).await.unwrap();
+    let stream = c
+        .watch(pb::WatchBridgeEventsRequest { cursor })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        stream.take(n).map(|e| e.unwrap()).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("events within 20 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_deposits_batches_claims_and_a_resumable_feed() {
+    let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
+    let rpc = Rpc::new(anvil.endpoint());
+    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let accounts = rpc.accounts().await.unwrap();
+    let (operator, alice) = (accounts[0], accounts[1]);
+    // The genesis root does not depend on the domain: deploy with it, then start the node.
+    let genesis = State::genesis(
+        Domain {
+            chain_id: 31337,
+            rollup: [0; 20],
+        },
+        rollup_sequencer::node::devnet_operator_key().public_key(),
+    )
+    .root();
+    let d = deploy::deploy_devnet(
+        &rpc,
+        &DeployConfig::devnet(operator, B256::from(genesis.to_bytes())),
+    )
+    .await
+    .unwrap();
+    deploy::mint(&rpc, &d, operator, alice, 1_000_000)
+        .await
+        .unwrap();
+
+    let db = fresh_database("bridge_node").await;
+    let rollup = format!("{}", d.rollup);
+    let flags = [
+        "--l1-rpc",
+        &anvil.endpoint(),
+        "--rollup-address",
+        &rollup,
+        "--l1-confirmations",
+        "2",
+        "--l1-poll-ms",
+        "100",
+        "--batch-max-blocks",
+        "1",
+        "--batch-max-secs",
+        "1",
+    ];
+    let mut node = TestNode::start(&db, &flags).await;
+    let mut c = node.client().await;
+    let (domain, now) = domain(&mut c).await;
+    assert_eq!(domain.rollup, d.rollup.0 .0);
+
+    // Money enters through L1 only.
+    let sk = key(1);
+    let a = register(&mut c, &domain, now, &sk).await;
+    let err = c
+        .faucet(pb::FaucetRequest {
+            account: a.0,
+            amount: 5,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("FAUCET_DISABLED"), "{err}");
+
+    // A deposit is credited only after 2 confirmations, and only once.
+    deploy::deposit(&rpc, &d, alice, a.0, 1_000).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(account(&mut c, a).await.balance, 0, "depth 0 < 2");
+    mine(&rpc, 1).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(account(&mut c, a).await.balance, 0, "depth 1 < 2");
+    mine(&rpc, 1).await;
+    let c2 = c.clone();
+    wait_for("the deposit to be credited", 20, || {
+        let mut c = c2.clone();
+        async move { account(&mut c, a).await.balance == 1_000 }
+    })
+    .await;
+    mine(&rpc, 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(account(&mut c, a).await.balance, 1_000, "credited once");
+
+    // Events so far, over gRPC: seen, confirmed, credited.
+    let first = watch_events(&node.grpc, 0, 3).await;
+    let kinds: Vec<&str> = first.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["deposit_seen", "deposit_confirmed", "deposit_credited"]
+    );
+    assert_eq!(first[2].finality, "accepted");
+    assert_eq!(first[0].l1_tx_hash.len(), 32);
+
+    // Kill -9 and restart: resuming from the last cursor gives the later events exactly once.
+    node.kill9();
+    node.restart().await;
+    c = node.client().await;
+    assert_eq!(
+        account(&mut c, a).await.balance,
+        1_000,
+        "no double credit after restart"
+    );
+    deploy::deposit(&rpc, &d, alice, a.0, 500).await.unwrap();
+    mine(&rpc, 2).await;
+    let rest = watch_events(&node.grpc, first[2].cursor, 3).await;
+    let kinds: Vec<&str> = rest.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["deposit_seen", "deposit_confirmed", "deposit_credited"]
+    );
+    let all = watch_events(&node.grpc, 0, 6).await;
+    assert_eq!(all[..3], first[..]);
+    assert_eq!(all[3..], rest[..]);
+    assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor));
+    let payload: serde_json::Value = serde_json::from_str(&rest[2].payload_json).unwrap();
+    assert_eq!(payload["serial"], 1);
+    assert_eq!(payload["amount"], 500);
+
+    // SSE: the same feed, `id:` = cursor, resumable with Last-Event-ID.
+    let http = reqwest::Client::new();
+    let mut resp = http
+        .get(format!("{}/v1/bridge/events", node.http))
+        .header("Last-Event-ID", all[3].cursor.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut text = String::new();
+    while text.matches("\n\n").count() < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains(&format!("id: {}\n", all[4].cursor)), "{text}");
+    assert!(text.contains("event: deposit_confirmed"), "{text}");
+    assert!(
+        !text.contains(&format!("id: {}\n", all[3].cursor)),
+        "{text}"
+    );
+
+    // Withdraw on L2, let batches be "proven" (as the prover would mark them), and watch the
+    // node commit and finalize them on L1.
+    let bob = Address::repeat_byte(0xb0);
+    let w = UnsignedWithdraw {
+        from: a,
+        to_l1: L1Address(bob.0 .0),
+        amount: Amount::new(300).unwrap(),
+        fee: Amount::new(0).unwrap(),
+        nonce: Nonce::new(0).unwrap(),
+        valid_until: Timestamp::new(now + 3600).unwrap(),
+    }
+    .sign(&domain, &sk);
+    let r = c
+        .submit(raw(&Transaction::Withdraw(w)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let miner = {
+        let rpc = Rpc::new(anvil.endpoint());
+        tokio::spawn(async move {
+            loop {
+                mine(&rpc, 1).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let pool2 = pool.clone();
+    wait_for("every batch with the withdrawal to be finalized", 60, || {
+        let pool = pool2.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO prover_jobs (batch_number, kind, state, proof) \
+                 SELECT number, 'final', 'done', '\\x01'::bytea FROM batches WHERE status = 'sealed' \
+                 ON CONFLICT DO NOTHING",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("UPDATE batches SET status = 'proven' WHERE status = 'sealed'")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
+                 WHERE jsonb_array_length(l.payouts) > 0 AND b.status = 'finalized'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            open == 1
+        }
+    })
+    .await;
+    miner.abort();
+    let batch: i64 = sqlx::query_scalar(
+        "SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let last_committed: u64 = Rollup::lastCommittedBatchCall::abi_decode_returns(
+        &rpc.call(
+            d.rollup,
+            Rollup::lastCommittedBatchCall {}.abi_encode().into(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(last_committed >= batch as u64);
+
+    // The payout proof from the node, claimed on L1 by anyone (alice's key); twice fails.
+    let p: serde_json::Value = http
+        .get(format!("{}/v1/withdrawals/{batch}/0/proof", node.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["claimable"], true, "{p}");
+    assert_eq!(p["amount"], 300);
+    let claim = Rollup::claimWithdrawalCall {
+        batchNumber: batch as u64,
+        index: 0,
+        from: p["from"].as_u64().unwrap(),
+        to: serde_json::from_value(p["to"].clone()).unwrap(),
+        amount: 300,
+        proof: serde_json::from_value(p["proof"].clone()).unwrap(),
+    };
+    let claimer = L1Signer::from_hex(ANVIL_DEV_KEY_1).unwrap();
+    rpc.send_signed(&claimer, d.rollup, claim.abi_encode().into())
+        .await
+        .expect("first claim");
+    assert!(rpc
+        .send_signed(&claimer, d.rollup, claim.abi_encode().into())
+        .await
+        .is_err());
+    let bal = rpc
+        .call(
+            d.token,
+            Bytes::from(TestStablecoin::balanceOfCall(bob).abi_encode()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(U256::from_be_slice(&bal), U256::from(300));
+
+    // The feed tells the whole story, in order, each event once.
+    mine(&rpc, 3).await;
+    let mut c = BridgeEventsClient::connect(node.grpc.clone())
+        .await
+        .unwrap();
+    let mut s = c
+        .watch(pb::WatchBridgeEventsRequest { cursor: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut kinds = Vec::new();
+    let mut last = 0;
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(3), s.next()).await {
+        let e = e.unwrap();
+        assert!(e.cursor > last);
+        last = e.cursor;
+        kinds.push(e.kind);
+    }
+    for k in [
+        "batch_committed",
+        "batch_finalized",
+        "withdrawal_claimable",
+        "withdrawal_claimed",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "withdrawal_claimed").count(),
+        1
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "deposit_credited").count(), 2);
+}
