@@ -91,9 +91,15 @@ if [ -n "${ADMIN_URL:-}" ]; then
   export DATABASE_URL
 fi
 
+# The node verifies every batch proof before committing it on L1, with the final circuits'
+# verifier data exported by the prover (built once, then loaded from the cache).
+echo "==> preparing the prover's circuits (log: $DIR/circuits.log; slow only the first time)" >&2
+$BIN/rollup-prover circuits --top-level 4 --leaf-size "$LEAF_SIZE" --cache-dir "$DIR/prover-cache" \
+  --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
+
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2
 $BIN/rollup-node --devnet --grpc-addr "127.0.0.1:$GRPC_PORT" --http-addr "127.0.0.1:$HTTP_PORT" \
-  --batch-max-secs "$BATCH_SECS" \
+  --batch-max-secs "$BATCH_SECS" --proof-verifiers "$DIR/verifiers" \
   --l1-rpc "$ROLLUP_L1_RPC" --rollup-address "$ROLLUP_ADDRESS" --l1-start-block "$START_BLOCK" \
   --l1-confirmations "$L1_CONFIRMATIONS" --l1-poll-ms 500 \
   >"$DIR/node.log" 2>&1 &

@@ -19,29 +19,52 @@ use crate::l1_ingest::Ingest;
 use crate::store::Store;
 use crate::writer::WriterHandle;
 
-/// The proof check before a commit. The real verifier is
-/// `rollup_prover::verify::verify_batch_proof`; until the node links the prover crate, a devnet
-/// node accepts any non-empty proof (logged loudly) and a production node commits nothing.
-fn verifier(devnet: bool) -> Box<dyn ProofVerifier> {
-    if devnet {
-        Box::new(|batch: u64, proof: &[u8]| {
+/// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
+/// exported final verifiers (`--proof-verifiers`), against the statement rebuilt from the node's
+/// own rows (batch row, first block time, domain), so a proof of anything else is refused.
+/// Without verifiers a devnet node accepts any non-empty proof (logged loudly) and any other
+/// node commits nothing.
+fn verifier(
+    cfg: &Config,
+    store: &Store,
+    domain: &Domain,
+) -> anyhow::Result<Box<dyn ProofVerifier>> {
+    if let Some(dir) = &cfg.proof_verifiers {
+        let set = rollup_prover::verify::VerifierSet::load_dir(
+            dir,
+            &rollup_prover::cache::Serializers::rollup(),
+        )
+        .with_context(|| format!("loading proof verifiers from {}", dir.display()))?;
+        let store = store.clone();
+        let domain_digest = domain.digest();
+        let handle = tokio::runtime::Handle::current();
+        return Ok(Box::new(move |batch: u64, proof: &[u8]| {
+            // The hook is synchronous; the statement needs two reads. The submitter runs on the
+            // node's multi-threaded runtime, where blocking one worker briefly is allowed.
+            let statement = tokio::task::block_in_place(|| {
+                handle.block_on(store.batch_statement(batch, domain_digest))
+            })
+            .map_err(|e| format!("batch {batch}: cannot rebuild its statement: {e}"))?
+            .ok_or_else(|| format!("batch {batch}: no such batch"))?;
+            rollup_prover::verify::verify_batch_proof(&set, proof, &statement)
+                .map_err(|e| format!("batch {batch}: proof rejected: {e}"))
+        }));
+    }
+    if cfg.devnet {
+        return Ok(Box::new(|batch: u64, proof: &[u8]| {
             if proof.is_empty() {
                 return Err("empty proof".to_string());
             }
             tracing::warn!(
                 batch,
-                "devnet: batch proof NOT verified (no verifier linked yet)"
+                "devnet: batch proof NOT verified (start the node with --proof-verifiers)"
             );
             Ok(())
-        })
-    } else {
-        Box::new(|_: u64, _: &[u8]| {
-            Err(
-                "no batch proof verifier is linked into this node (rollup_prover::verify)"
-                    .to_string(),
-            )
-        })
+        }));
     }
+    Ok(Box::new(|_: u64, _: &[u8]| {
+        Err("no proof verifiers configured (--proof-verifiers): refusing to commit".to_string())
+    }))
 }
 
 pub async fn start(
@@ -104,7 +127,7 @@ pub async fn start(
                 rpc: Rpc::new(url.clone()),
                 pool: store.pool().clone(),
                 signer,
-                verifier: verifier(cfg.devnet),
+                verifier: verifier(cfg, store, domain)?,
                 cfg: SubmitterConfig {
                     rollup,
                     chain_id: domain.chain_id,

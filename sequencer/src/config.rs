@@ -101,6 +101,13 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_L1_RPC")]
     pub l1_rpc: Option<String>,
 
+    /// Directory of exported final-circuit verifier data (`rollup-prover circuits
+    /// --export-verifiers DIR`). The batch submitter verifies every batch proof with it before
+    /// committing the batch on L1; without it only a --devnet node commits (unverified, logged),
+    /// and any other node commits nothing.
+    #[arg(long, env = "ROLLUP_PROOF_VERIFIERS")]
+    pub proof_verifiers: Option<std::path::PathBuf>,
+
     /// Credit confirmed L1 deposits from Postgres even without --l1-rpc (the watcher runs in
     /// another process on the same database). Implied by --l1-rpc.
     #[arg(long, env = "ROLLUP_L1_DEPOSITS")]
