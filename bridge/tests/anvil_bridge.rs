@@ -609,3 +609,71 @@ async fn a_commit_recorded_but_never_broadcast_is_sent_after_a_restart() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// `commitBatch` from `from` with `header`: Ok if mined, Err if it reverted.
+async fn try_commit(l1: &L1, from: Address, header: &Rollup::BatchHeader) -> Result<(), RpcError> {
+    let call = Rollup::commitBatchCall {
+        h: header.clone(),
+        pubdata: vec![1u8; 25].into(),
+    };
+    l1.rpc
+        .send(from, Some(l1.d.rollup), call.abi_encode().into())
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test]
+async fn the_contract_rejects_bad_commits_on_anvil() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_reject").await;
+    // One deposit in the L1 queue, seen by the watcher.
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 1, 600)
+        .await
+        .unwrap();
+    let w = watcher(&l1, &pool, 0);
+    assert_eq!(w.poll().await.unwrap().confirmed, 1);
+    let r1 = keccak256("r1");
+    proven_batch(&pool, 1, genesis, r1, (0, 1), json!([])).await;
+    let s = submitter(&l1, &pool);
+    let (good, _, _, _) = s.build_header(1).await.unwrap();
+
+    let rejected = |name: &'static str, r: Result<(), RpcError>| {
+        assert!(
+            matches!(r, Err(RpcError::Reverted(..))),
+            "{name}: expected a revert, got {r:?}"
+        );
+    };
+    // A non-operator caller.
+    rejected("non-operator", try_commit(&l1, l1.alice, &good).await);
+    // A wrong old root.
+    let mut h = good.clone();
+    h.oldRoot = keccak256("not the current root");
+    rejected("wrong old root", try_commit(&l1, l1.operator, &h).await);
+    // A skipped batch number.
+    let mut h = good.clone();
+    h.batchNumber = 2;
+    rejected(
+        "skipped batch number",
+        try_commit(&l1, l1.operator, &h).await,
+    );
+    // A deposit the queue does not hold (two consumed, one queued).
+    let mut h = good.clone();
+    h.nextPriorityOp = 2;
+    rejected("unknown deposit", try_commit(&l1, l1.operator, &h).await);
+    // A wrong queue hash for the deposits it claims.
+    let mut h = good.clone();
+    h.priorityOpsHash = keccak256("forged queue");
+    rejected("forged queue hash", try_commit(&l1, l1.operator, &h).await);
+    // Nothing above changed the contract.
+    assert_eq!(s.last_committed().await.unwrap(), 0);
+
+    // The honest header commits once; replaying it is rejected.
+    try_commit(&l1, l1.operator, &good)
+        .await
+        .expect("the honest commit is accepted");
+    assert_eq!(s.last_committed().await.unwrap(), 1);
+    rejected("replayed batch", try_commit(&l1, l1.operator, &good).await);
+    assert_eq!(s.last_committed().await.unwrap(), 1);
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+}
