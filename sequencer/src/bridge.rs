@@ -24,28 +24,29 @@ use crate::writer::WriterHandle;
 /// own rows (batch row, first block time, domain), so a proof of anything else is refused.
 /// Without verifiers a devnet node accepts any non-empty proof (logged loudly) and any other
 /// node commits nothing.
-fn verifier(
-    cfg: &Config,
-    store: &Store,
-    domain: &Domain,
-) -> anyhow::Result<Box<dyn ProofVerifier>> {
+fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier>> {
     if let Some(dir) = &cfg.proof_verifiers {
         let set = rollup_prover::verify::VerifierSet::load_dir(
             dir,
             &rollup_prover::cache::Serializers::rollup(),
         )
         .with_context(|| format!("loading proof verifiers from {}", dir.display()))?;
-        let store = store.clone();
-        let domain_digest = domain.digest();
+        // The same statement the prover's final job is checked against (one definition).
+        let jobs = rollup_prover::jobs::JobStore::from_pool(store.pool().clone());
         let handle = tokio::runtime::Handle::current();
         return Ok(Box::new(move |batch: u64, proof: &[u8]| {
-            // The hook is synchronous; the statement needs two reads. The submitter runs on the
-            // node's multi-threaded runtime, where blocking one worker briefly is allowed.
+            // The hook is synchronous; the statement needs a few reads. The submitter runs on
+            // the node's multi-threaded runtime, where blocking one worker briefly is allowed.
             let statement = tokio::task::block_in_place(|| {
-                handle.block_on(store.batch_statement(batch, domain_digest))
+                handle.block_on(async {
+                    let b = jobs
+                        .batch(batch)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no such batch"))?;
+                    jobs.expected_statement(&b).await
+                })
             })
-            .map_err(|e| format!("batch {batch}: cannot rebuild its statement: {e}"))?
-            .ok_or_else(|| format!("batch {batch}: no such batch"))?;
+            .map_err(|e| format!("batch {batch}: cannot rebuild its statement: {e:#}"))?;
             rollup_prover::verify::verify_batch_proof(&set, proof, &statement)
                 .map_err(|e| format!("batch {batch}: proof rejected: {e}"))
         }));
@@ -127,7 +128,7 @@ pub async fn start(
                 rpc: Rpc::new(url.clone()),
                 pool: store.pool().clone(),
                 signer,
-                verifier: verifier(cfg, store, domain)?,
+                verifier: verifier(cfg, store)?,
                 cfg: SubmitterConfig {
                     rollup,
                     chain_id: domain.chain_id,

@@ -421,39 +421,6 @@ impl Store {
         }))
     }
 
-    /// The statement a batch's proof must prove (prover crate, `BatchStatement`): the batch
-    /// row's roots, commitments and deposit range, the first block's time as the batch
-    /// timestamp, and the deployment's domain digest. `None` if the batch does not exist.
-    pub async fn batch_statement(
-        &self,
-        batch: u64,
-        domain: Digest,
-    ) -> Result<Option<rollup_prover::circuits::public::BatchStatement>, StoreError> {
-        let row = sqlx::query(
-            "SELECT b.old_root, b.new_root, b.pubdata_commitment, b.withdrawals_commitment, \
-             b.first_deposit_seq, b.next_deposit_seq, k.block_time \
-             FROM batches b JOIN blocks k ON k.number = b.first_block WHERE b.number = $1",
-        )
-        .bind(i64_of(batch))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let d = |name: &str| -> Result<Digest, StoreError> {
-            digest_from(&row.try_get::<Vec<u8>, _>(name)?, name)
-        };
-        let u = |name: &str| -> Result<u64, StoreError> { Ok(row.try_get::<i64, _>(name)? as u64) };
-        Ok(Some(rollup_prover::circuits::public::BatchStatement {
-            old_root: d("old_root")?,
-            new_root: d("new_root")?,
-            pubdata_commitment: d("pubdata_commitment")?,
-            withdrawals_commitment: d("withdrawals_commitment")?,
-            deposits_first: u("first_deposit_seq")?,
-            deposits_next: u("next_deposit_seq")?,
-            timestamp: rollup_prover::jobs::batch_timestamp(u("block_time")?).get(),
-            domain,
-        }))
-    }
-
     /// The highest batch number at each finality level (0 = none yet): sealed, proven (or
     /// beyond), committed (or beyond), finalized.
     pub async fn batch_progress(&self) -> Result<[u64; 4], StoreError> {
