@@ -32,21 +32,17 @@
 use anyhow::Result;
 use plonky2::field::types::Field;
 use plonky2::gates::gate::Gate;
-use plonky2::gates::util::StridedConstraintConsumer;
-use plonky2::iop::ext_target::ExtensionTarget;
 use plonky2::iop::generator::{GeneratedValues, SimpleGenerator, WitnessGeneratorRef};
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartitionWitness, Witness};
-use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::CommonCircuitData;
-use plonky2::plonk::vars::{EvaluationTargets, EvaluationVars, EvaluationVarsBase};
 use plonky2::util::serialization::{Buffer, IoResult, Read, Write};
 use state::crypto::ecgfp5::Point;
 use state::crypto::gfp5::GFp5;
 
 use super::gfp5::{
-    add5, coeffs, const5, get5, mul5, mul_b5, read5, scale5, set5, sub5, Alg, InCircuit, Native,
-    FE, G5,
+    add5, coeffs, const5, gate_evals, get5, mul5, mul_b5, read5, scale5, set5, sub5, Alg, Native,
+    G5,
 };
 use crate::{D, F};
 
@@ -138,42 +134,6 @@ fn affine_from_products(t1: GFp5, t3: GFp5, t5: GFp5, t6: GFp5) -> (GFp5, GFp5) 
 /// Native doubling of an affine point; returns the result.
 pub fn double_native(p: (GFp5, GFp5)) -> (GFp5, GFp5) {
     affine_from_products(p.0 * p.0, p.1 * p.1, p.0.double(), p.1.double())
-}
-
-fn to_base_wires(vars: &EvaluationVarsBase<F>, n: usize) -> Vec<F> {
-    (0..n).map(|i| vars.local_wires[i]).collect()
-}
-
-/// Implements the three evaluation entry points of [`Gate`] from one generic `eval`.
-macro_rules! gate_evals {
-    () => {
-        fn eval_unfiltered(&self, vars: EvaluationVars<F, D>) -> Vec<FE> {
-            let mut out = Vec::with_capacity(self.num_constraints());
-            self.eval(&mut Native::ext(), vars.local_wires, &mut out);
-            out
-        }
-
-        fn eval_unfiltered_base_one(
-            &self,
-            vars: EvaluationVarsBase<F>,
-            mut yield_constr: StridedConstraintConsumer<F>,
-        ) {
-            let wires = to_base_wires(&vars, self.num_wires());
-            let mut out = Vec::with_capacity(self.num_constraints());
-            self.eval(&mut Native::base(), &wires, &mut out);
-            yield_constr.many(out);
-        }
-
-        fn eval_unfiltered_circuit(
-            &self,
-            builder: &mut CircuitBuilder<F, D>,
-            vars: EvaluationTargets<D>,
-        ) -> Vec<ExtensionTarget<D>> {
-            let mut out = Vec::with_capacity(self.num_constraints());
-            self.eval(&mut InCircuit { b: builder }, vars.local_wires, &mut out);
-            out
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,6 +539,9 @@ impl SimpleGenerator<F, D> for KeyDecodeGenerator {
 #[cfg(test)]
 mod tests {
     use plonky2::gates::gate_testing::{test_eval_fns, test_low_degree};
+    use plonky2::plonk::vars::EvaluationVars;
+
+    use crate::gadgets::gfp5::FE;
     use rand::SeedableRng;
     use state::crypto::ecgfp5::Scalar;
 

@@ -13,14 +13,12 @@ use anyhow::Result;
 use plonky2::field::extension::{Extendable, FieldExtension};
 use plonky2::field::types::Field;
 use plonky2::gates::gate::Gate;
-use plonky2::gates::util::StridedConstraintConsumer;
 use plonky2::iop::ext_target::ExtensionTarget;
 use plonky2::iop::generator::{GeneratedValues, SimpleGenerator, WitnessGeneratorRef};
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartitionWitness, Witness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData};
-use plonky2::plonk::vars::{EvaluationTargets, EvaluationVars, EvaluationVarsBase};
 use plonky2::util::serialization::{Buffer, IoResult, Read, Write};
 use state::crypto::gfp5::GFp5;
 
@@ -102,6 +100,52 @@ impl Alg for InCircuit<'_> {
             .constant_extension(<FE as FieldExtension<D>>::from_basefield(c))
     }
 }
+
+/// Implements the three evaluation entry points of [`Gate`] from a generic
+/// `fn eval<A: Alg>(&self, a: &mut A, wires: &[A::V], out: &mut Vec<A::V>)` of the gate.
+macro_rules! gate_evals {
+    () => {
+        fn eval_unfiltered(
+            &self,
+            vars: plonky2::plonk::vars::EvaluationVars<$crate::F, { $crate::D }>,
+        ) -> Vec<$crate::gadgets::gfp5::FE> {
+            let mut out = Vec::with_capacity(self.num_constraints());
+            self.eval(
+                &mut $crate::gadgets::gfp5::Native::ext(),
+                vars.local_wires,
+                &mut out,
+            );
+            out
+        }
+
+        fn eval_unfiltered_base_one(
+            &self,
+            vars: plonky2::plonk::vars::EvaluationVarsBase<$crate::F>,
+            mut yield_constr: plonky2::gates::util::StridedConstraintConsumer<$crate::F>,
+        ) {
+            let wires: Vec<$crate::F> =
+                (0..self.num_wires()).map(|i| vars.local_wires[i]).collect();
+            let mut out = Vec::with_capacity(self.num_constraints());
+            self.eval(&mut $crate::gadgets::gfp5::Native::base(), &wires, &mut out);
+            yield_constr.many(out);
+        }
+
+        fn eval_unfiltered_circuit(
+            &self,
+            builder: &mut plonky2::plonk::circuit_builder::CircuitBuilder<$crate::F, { $crate::D }>,
+            vars: plonky2::plonk::vars::EvaluationTargets<{ $crate::D }>,
+        ) -> Vec<plonky2::iop::ext_target::ExtensionTarget<{ $crate::D }>> {
+            let mut out = Vec::with_capacity(self.num_constraints());
+            self.eval(
+                &mut $crate::gadgets::gfp5::InCircuit { b: builder },
+                vars.local_wires,
+                &mut out,
+            );
+            out
+        }
+    };
+}
+pub(crate) use gate_evals;
 
 /// A GF(p^5) element as five coefficients over the evaluation ring.
 pub type G5<V> = [V; 5];
@@ -244,32 +288,7 @@ impl Gate<F, D> for Gfp5MulGate {
         })
     }
 
-    fn eval_unfiltered(&self, vars: EvaluationVars<F, D>) -> Vec<FE> {
-        let mut out = Vec::with_capacity(self.num_constraints());
-        self.eval(&mut Native::ext(), vars.local_wires, &mut out);
-        out
-    }
-
-    fn eval_unfiltered_base_one(
-        &self,
-        vars: EvaluationVarsBase<F>,
-        mut yield_constr: StridedConstraintConsumer<F>,
-    ) {
-        let wires: Vec<F> = (0..self.num_wires()).map(|i| vars.local_wires[i]).collect();
-        let mut out = Vec::with_capacity(self.num_constraints());
-        self.eval(&mut Native::base(), &wires, &mut out);
-        yield_constr.many(out);
-    }
-
-    fn eval_unfiltered_circuit(
-        &self,
-        builder: &mut CircuitBuilder<F, D>,
-        vars: EvaluationTargets<D>,
-    ) -> Vec<ExtensionTarget<D>> {
-        let mut out = Vec::with_capacity(self.num_constraints());
-        self.eval(&mut InCircuit { b: builder }, vars.local_wires, &mut out);
-        out
-    }
+    gate_evals!();
 
     fn generators(&self, row: usize, _: &[F]) -> Vec<WitnessGeneratorRef<F, D>> {
         (0..self.num_ops)
