@@ -56,6 +56,17 @@
 //! block the queue and no money is lost. Otherwise `amount` is credited and added to
 //! [`State::deposited`].
 //!
+//! **ForcedWithdraw** (a signed withdraw queued on L1, section 15.2 of the spec): `seq` must equal
+//! [`State::next_deposit_seq`] (`BadDepositOrder`, the only way it is rejected as a whole; the
+//! serial counter is shared by all L1 priority ops). The embedded withdraw is then judged by
+//! the Withdraw rules above, in the same order, with the signature checked here (the sender
+//! account must exist, `UnknownAccount`; the signature must verify under its key,
+//! `BadSignature`) and expiry judged at `requested_at` (the L1 time of the request, so a
+//! sequencer that delays cannot make it expire). If every rule holds it is applied exactly like
+//! a withdraw ([`ForcedOutcome::Applied`]); otherwise nothing but the serial counter changes
+//! and the outcome is [`ForcedOutcome::Rejected`] with the first failing rule. The serial is
+//! consumed either way, so no request can block the L1 queue.
+//!
 //! # Supply
 //!
 //! `deposited == total_balance + withdrawn` after every transaction (fees stay inside, in the
@@ -75,9 +86,11 @@ use rayon::prelude::*;
 use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp, MAX_U63, OPERATOR};
 use crate::crypto::schnorr::{MessageHash, PublicKey};
 use crate::hash::Digest;
-use crate::pubdata::{DepositStatus, PubdataOp, WithdrawalRecord};
+use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
 use crate::smt::{MerkleProof, SparseMerkleTree};
-use crate::tx::{Deposit, Domain, Register, Transaction, Transfer, TxKind, Withdraw};
+use crate::tx::{
+    Deposit, Domain, ForcedWithdraw, Register, Transaction, Transfer, TxKind, Withdraw,
+};
 
 /// Why a transaction was rejected. A rejected transaction changed nothing.
 ///
@@ -185,7 +198,8 @@ impl VerifiedTx {
             | Transaction::Withdraw(Withdraw { from, .. }) => {
                 Some(sender_key(*from).ok_or(Rejection::UnknownAccount(*from))?)
             }
-            Transaction::Deposit(_) => None,
+            // A forced withdrawal's signature is part of its rules (State::apply_forced).
+            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };
         Ok(VerifiedTx {
             tx,
@@ -241,6 +255,28 @@ pub enum DepositOutcome {
     Refunded { reason: RefundReason },
 }
 
+/// What happened to a forced withdrawal that was consumed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ForcedOutcome {
+    /// Applied like a withdraw: the amount is paid out on L1.
+    Applied,
+    /// The embedded withdraw breaks a rule; nothing changed but the serial counter.
+    Rejected(Rejection),
+}
+
+impl ForcedOutcome {
+    /// The status published in the pubdata op (0 = applied, else the reason).
+    pub fn status(&self) -> ForcedStatus {
+        match self {
+            ForcedOutcome::Applied => ForcedStatus::Applied,
+            // apply_forced only builds outcomes whose rejection has a status.
+            ForcedOutcome::Rejected(r) => {
+                ForcedStatus::from_rejection(r).unwrap_or(ForcedStatus::BadSignature)
+            }
+        }
+    }
+}
+
 /// Everything an applied transaction did.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Effects {
@@ -259,6 +295,8 @@ pub struct Effects {
     pub withdrawal: Option<WithdrawalRecord>,
     /// The outcome of a deposit.
     pub deposit: Option<DepositOutcome>,
+    /// The outcome of a forced withdrawal.
+    pub forced: Option<ForcedOutcome>,
 }
 
 impl Effects {
@@ -272,6 +310,7 @@ impl Effects {
             registered: None,
             withdrawal: None,
             deposit: None,
+            forced: None,
         }
     }
 }
@@ -519,6 +558,7 @@ impl State {
             (Transaction::Transfer(t), Some(key)) => self.apply_transfer(t, &key, tx.id, ctx),
             (Transaction::Withdraw(w), Some(key)) => self.apply_withdraw(w, &key, tx.id, ctx),
             (Transaction::Deposit(d), _) => self.apply_deposit(d, tx.id),
+            (Transaction::ForcedWithdraw(f), _) => self.apply_forced(f, tx.id),
             // VerifiedTx::verify always records a key for signed kinds.
             (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
                 Err(Rejection::BadSignature)
@@ -648,15 +688,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let sender = self.signed_sender(w.from, key)?;
-        Self::check_expiry(w.valid_until, ctx)?;
-        if w.amount.is_zero() {
-            return Err(Rejection::ZeroAmount);
-        }
-        let next_nonce = Self::check_nonce(sender, w.nonce)?;
-        let mut ledger = Ledger::default();
-        ledger.debit(&self.accounts, w.from, w.amount, w.fee)?;
-        ledger.credit(&self.accounts, OPERATOR, w.fee)?;
-
+        let (ledger, next_nonce) = self.validate_withdraw(sender, w, ctx)?;
         let mut effects = Effects::new(
             id,
             TxKind::Withdraw,
@@ -667,24 +699,105 @@ impl State {
                 fee: w.fee,
             },
         );
-        self.commit_spend(ledger, w.from, next_nonce, &mut effects);
+        self.commit_withdraw(w, ledger, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    /// The Withdraw rules after authentication (expiry, amount, nonce, balances).
+    fn validate_withdraw(
+        &self,
+        sender: &Account,
+        w: &Withdraw,
+        ctx: &BlockContext,
+    ) -> Result<(Ledger, Nonce), Rejection> {
+        Self::check_expiry(w.valid_until, ctx)?;
+        if w.amount.is_zero() {
+            return Err(Rejection::ZeroAmount);
+        }
+        let next_nonce = Self::check_nonce(sender, w.nonce)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, w.from, w.amount, w.fee)?;
+        ledger.credit(&self.accounts, OPERATOR, w.fee)?;
+        Ok((ledger, next_nonce))
+    }
+
+    fn commit_withdraw(
+        &mut self,
+        w: &Withdraw,
+        ledger: Ledger,
+        next_nonce: Nonce,
+        effects: &mut Effects,
+    ) {
+        self.commit_spend(ledger, w.from, next_nonce, effects);
         self.withdrawn += u128::from(w.amount.get());
         effects.withdrawal = Some(WithdrawalRecord {
             from: w.from,
             to_l1: w.to_l1,
             amount: w.amount,
         });
+    }
+
+    /// The Withdraw rules for a withdraw queued on L1, signature included (module docs).
+    fn judge_forced(&self, f: &ForcedWithdraw) -> Result<(Ledger, Nonce), Rejection> {
+        let w = &f.withdraw;
+        let sender = self
+            .account(w.from)
+            .ok_or(Rejection::UnknownAccount(w.from))?;
+        let msg = w.unsigned().message_hash(&self.domain);
+        sender
+            .pubkey
+            .verify(&msg, &w.signature)
+            .map_err(|_| Rejection::BadSignature)?;
+        let at_request = BlockContext {
+            timestamp: f.requested_at,
+        };
+        self.validate_withdraw(sender, w, &at_request)
+    }
+
+    fn apply_forced(&mut self, f: &ForcedWithdraw, id: MessageHash) -> Result<Effects, Rejection> {
+        self.check_priority_seq(f.seq)?;
+        let outcome = self.judge_forced(f);
+        let status = match &outcome {
+            Ok(_) => ForcedStatus::Applied,
+            // A rule without a published status cannot fail for a withdraw; if it ever did,
+            // refusing the whole op (nothing written) is the safe answer.
+            Err(r) => ForcedStatus::from_rejection(r).ok_or(*r)?,
+        };
+        let mut effects = Effects::new(
+            id,
+            TxKind::ForcedWithdraw,
+            PubdataOp::ForcedWithdraw {
+                seq: f.seq,
+                requested_at: f.requested_at,
+                withdraw: f.withdraw,
+                status,
+            },
+        );
+        self.next_deposit_seq = f.seq + 1;
+        effects.forced = Some(match outcome {
+            Ok((ledger, next_nonce)) => {
+                self.commit_withdraw(&f.withdraw, ledger, next_nonce, &mut effects);
+                ForcedOutcome::Applied
+            }
+            Err(r) => ForcedOutcome::Rejected(r),
+        });
         Ok(effects)
     }
 
-    fn apply_deposit(&mut self, d: &Deposit, id: MessageHash) -> Result<Effects, Rejection> {
+    /// Priority ops (deposits and forced withdrawals) are consumed strictly in queue order.
+    fn check_priority_seq(&self, seq: u64) -> Result<(), Rejection> {
         // Serial numbers are hashed as one field element, so they share the 2^63 - 1 bound.
-        if d.seq != self.next_deposit_seq || d.seq > MAX_U63 {
+        if seq != self.next_deposit_seq || seq > MAX_U63 {
             return Err(Rejection::BadDepositOrder {
                 expected: self.next_deposit_seq,
-                got: d.seq,
+                got: seq,
             });
         }
+        Ok(())
+    }
+
+    fn apply_deposit(&mut self, d: &Deposit, id: MessageHash) -> Result<Effects, Rejection> {
+        self.check_priority_seq(d.seq)?;
         let mut ledger = Ledger::default();
         // Checked explicitly: a zero credit touches no account, not even a missing one.
         let outcome = if self.account(d.to).is_none() {
@@ -1658,4 +1771,167 @@ mod tests {
             "BAD_NONCE"
         );
     }
+
+    fn forced(w: &World, u: UnsignedWithdraw, signer: &SecretKey, requested_at: u64) -> Transaction {
+        ForcedWithdraw {
+            seq: w.state.next_deposit_seq(),
+            requested_at: ts(requested_at),
+            withdraw: u.sign(&DOMAIN, signer),
+        }
+        .into()
+    }
+
+    /// Applies a forced withdrawal expected to be rejected with `reason`: only the serial
+    /// counter moves, and the published status names the reason.
+    fn assert_forced_rejected(w: &mut World, tx: Transaction, reason: Rejection) {
+        let before = snapshot(&mut w.state);
+        let e = w.state.apply(&tx, &ctx()).expect("a forced withdrawal in order is consumed");
+        assert_eq!(e.forced, Some(ForcedOutcome::Rejected(reason)));
+        assert_eq!(e.withdrawal, None);
+        assert!(e.balances.is_empty() && e.nonce.is_none());
+        let status = ForcedStatus::from_rejection(&reason).unwrap();
+        assert!(matches!(e.pubdata, PubdataOp::ForcedWithdraw { status: s, .. } if s == status));
+        let after = snapshot(&mut w.state);
+        assert_eq!(after.next_deposit_seq, before.next_deposit_seq + 1);
+        assert_eq!(
+            Snapshot {
+                next_deposit_seq: before.next_deposit_seq,
+                ..after
+            },
+            before
+        );
+    }
+
+    #[test]
+    fn forced_withdrawal_is_applied_like_a_withdraw() {
+        let mut w = world();
+        let tx = forced(&w, withdraw(ALICE, 300, 7, 0), &w.alice.clone(), NOW);
+        let seq = w.state.next_deposit_seq();
+        let e = w.state.apply(&tx, &ctx()).unwrap();
+        assert_eq!(e.kind, TxKind::ForcedWithdraw);
+        assert_eq!(e.forced, Some(ForcedOutcome::Applied));
+        assert_eq!(
+            e.withdrawal,
+            Some(WithdrawalRecord {
+                from: ALICE,
+                to_l1: L1,
+                amount: amt(300)
+            })
+        );
+        assert_eq!(w.state.account(ALICE).unwrap().balance, amt(693));
+        assert_eq!(w.state.account(ALICE).unwrap().nonce, nonce(1));
+        assert_eq!(w.state.account(OPERATOR).unwrap().balance, amt(7));
+        assert_eq!(w.state.next_deposit_seq(), seq + 1);
+        assert_eq!(w.state.withdrawn(), 300);
+        assert_eq!(
+            w.state.deposited(),
+            w.state.total_balance() + w.state.withdrawn()
+        );
+        // Replaying it (same serial) is out of order; a second request with the same signed
+        // withdraw gets a new serial and is rejected by the nonce.
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::BadDepositOrder {
+                expected: seq + 1,
+                got: seq,
+            },
+        );
+        let again = forced(&w, withdraw(ALICE, 300, 7, 0), &w.alice.clone(), NOW);
+        assert_forced_rejected(
+            &mut w,
+            again,
+            Rejection::BadNonce {
+                expected: nonce(1),
+                got: nonce(0),
+            },
+        );
+    }
+
+    #[test]
+    fn forced_withdrawal_rejections_consume_the_serial_and_change_nothing_else() {
+        let mut w = world();
+        let (alice, bob, mallory) = (w.alice.clone(), w.bob.clone(), w.mallory.clone());
+        let tx = forced(&w, withdraw(NOWHERE, 1, 0, 0), &mallory, NOW);
+        assert_forced_rejected(&mut w, tx, Rejection::UnknownAccount(NOWHERE));
+        // Signed by Bob for Alice's account: a forged signature.
+        let tx = forced(&w, withdraw(ALICE, 1, 0, 0), &bob, NOW);
+        assert_forced_rejected(&mut w, tx, Rejection::BadSignature);
+        // Signed for another rollup.
+        let mut tx = forced(&w, withdraw(ALICE, 1, 0, 0), &alice, NOW);
+        if let Transaction::ForcedWithdraw(f) = &mut tx {
+            f.withdraw = withdraw(ALICE, 1, 0, 0).sign(&OTHER_DOMAIN, &alice);
+        }
+        assert_forced_rejected(&mut w, tx, Rejection::BadSignature);
+        // Expired when it was requested on L1 (NOW + 60 < NOW + 61).
+        let tx = forced(&w, withdraw(ALICE, 1, 0, 0), &alice, NOW + 61);
+        assert_forced_rejected(
+            &mut w,
+            tx,
+            Rejection::Expired {
+                valid_until: ts(NOW + 60),
+                now: ts(NOW + 61),
+            },
+        );
+        let mut zero = withdraw(ALICE, 1, 0, 0);
+        zero.amount = Amount::ZERO;
+        let tx = forced(&w, zero, &alice, NOW);
+        assert_forced_rejected(&mut w, tx, Rejection::ZeroAmount);
+        let tx = forced(&w, withdraw(ALICE, 1, 0, 5), &alice, NOW);
+        assert_forced_rejected(
+            &mut w,
+            tx,
+            Rejection::BadNonce {
+                expected: nonce(0),
+                got: nonce(5),
+            },
+        );
+        let tx = forced(&w, withdraw(ALICE, 990, 11, 0), &alice, NOW);
+        assert_forced_rejected(
+            &mut w,
+            tx,
+            Rejection::InsufficientBalance {
+                available: amt(1000),
+                required: 1001,
+            },
+        );
+    }
+
+    #[test]
+    fn forced_withdrawal_expiry_is_judged_at_the_l1_request_time() {
+        let mut w = world();
+        let alice = w.alice.clone();
+        // Requested while valid, processed long after valid_until: applied.
+        let tx = forced(&w, withdraw(ALICE, 5, 0, 0), &alice, NOW + 60);
+        let late = BlockContext {
+            timestamp: ts(NOW + 86_400),
+        };
+        let e = w.state.apply(&tx, &late).unwrap();
+        assert_eq!(e.forced, Some(ForcedOutcome::Applied));
+    }
+
+    #[test]
+    fn forced_withdrawal_and_deposits_share_the_queue_order() {
+        let mut w = world();
+        let alice = w.alice.clone();
+        let mut tx = forced(&w, withdraw(ALICE, 5, 0, 0), &alice, NOW);
+        let next = w.state.next_deposit_seq();
+        if let Transaction::ForcedWithdraw(f) = &mut tx {
+            f.seq = next + 1;
+        }
+        assert_rejected(
+            &mut w.state,
+            &tx,
+            Rejection::BadDepositOrder {
+                expected: next,
+                got: next + 1,
+            },
+        );
+        let tx = forced(&w, withdraw(ALICE, 5, 0, 0), &alice, NOW);
+        w.state.apply(&tx, &ctx()).unwrap();
+        let e = w.deposit(BOB, 1).unwrap();
+        assert_eq!(e.deposit, Some(DepositOutcome::Credited));
+        assert_eq!(w.state.next_deposit_seq(), next + 2);
+    }
+
 }

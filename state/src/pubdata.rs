@@ -14,9 +14,13 @@
 //! | Transfer (2) | `tag ‖ from(4) ‖ to(4) ‖ amount(8) ‖ fee(8)` | 25 |
 //! | Withdraw (3) | `tag ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8)` | 41 |
 //! | Deposit (4) | `tag ‖ seq(8) ‖ to(4) ‖ amount(8) ‖ status(1)` | 22 |
+//! | ForcedWithdraw (5) | `tag ‖ seq(8) ‖ requested_at(8) ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8) ‖ nonce(8) ‖ valid_until(8) ‖ signature(72) ‖ status(1)` | 146 |
 //!
 //! Deposit status: 0 = credited, 1 = refunded (the account does not exist or the credit would
-//! overflow; the depositor reclaims the funds on L1). Every op length is fixed by its tag, so a
+//! overflow; the depositor reclaims the funds on L1). A forced withdrawal is published whole
+//! (nonce and signature included) because it may be rejected: the proof shows the reason
+//! against exactly these bytes, which are the ones queued on L1. Its status is a
+//! [`ForcedStatus`]: 0 = applied, otherwise the rule it breaks. Every op length is fixed by its tag, so a
 //! batch's pubdata is the plain concatenation of its ops ([`decode_ops`] splits it again).
 //!
 //! # Pubdata commitment
@@ -44,10 +48,11 @@
 
 use plonky2::field::types::Field;
 
-use crate::account::{AccountIndex, Amount, MAX_U63};
+use crate::account::{AccountIndex, Amount, Timestamp, MAX_U63};
+use crate::apply::Rejection;
 use crate::crypto::schnorr::{KeyError, PublicKey};
 use crate::hash::{hash_no_pad, Digest, F};
-use crate::tx::{L1Address, TxKind};
+use crate::tx::{DecodeError, L1Address, Transaction, TxKind, Withdraw};
 
 /// What happened to a deposit.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -57,6 +62,70 @@ pub enum DepositStatus {
     Credited = 0,
     /// The deposit was consumed but credited nothing; the depositor reclaims it on L1.
     Refunded = 1,
+}
+
+/// What happened to a forced withdrawal: applied, or the Withdraw rule it breaks (the first, in
+/// the order of the rules). Published as one byte; the circuit proves the reason.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum ForcedStatus {
+    Applied = 0,
+    UnknownAccount = 1,
+    BadSignature = 2,
+    Expired = 3,
+    ZeroAmount = 4,
+    BadNonce = 5,
+    NonceExhausted = 6,
+    InsufficientBalance = 7,
+    BalanceOverflow = 8,
+}
+
+impl ForcedStatus {
+    pub const ALL: [ForcedStatus; 9] = [
+        ForcedStatus::Applied,
+        ForcedStatus::UnknownAccount,
+        ForcedStatus::BadSignature,
+        ForcedStatus::Expired,
+        ForcedStatus::ZeroAmount,
+        ForcedStatus::BadNonce,
+        ForcedStatus::NonceExhausted,
+        ForcedStatus::InsufficientBalance,
+        ForcedStatus::BalanceOverflow,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<ForcedStatus> {
+        Self::ALL.get(usize::from(v)).copied()
+    }
+
+    /// The status of a rejection, for the rules a withdraw can break.
+    pub fn from_rejection(r: &Rejection) -> Option<ForcedStatus> {
+        Some(match r {
+            Rejection::UnknownAccount(_) => ForcedStatus::UnknownAccount,
+            Rejection::BadSignature => ForcedStatus::BadSignature,
+            Rejection::Expired { .. } => ForcedStatus::Expired,
+            Rejection::ZeroAmount => ForcedStatus::ZeroAmount,
+            Rejection::BadNonce { .. } => ForcedStatus::BadNonce,
+            Rejection::NonceExhausted => ForcedStatus::NonceExhausted,
+            Rejection::InsufficientBalance { .. } => ForcedStatus::InsufficientBalance,
+            Rejection::BalanceOverflow { .. } => ForcedStatus::BalanceOverflow,
+            _ => return None,
+        })
+    }
+
+    /// The reason code of the rejection, as in the API ("APPLIED" when applied).
+    pub const fn code(self) -> &'static str {
+        match self {
+            ForcedStatus::Applied => "APPLIED",
+            ForcedStatus::UnknownAccount => "UNKNOWN_ACCOUNT",
+            ForcedStatus::BadSignature => "BAD_SIGNATURE",
+            ForcedStatus::Expired => "EXPIRED",
+            ForcedStatus::ZeroAmount => "ZERO_AMOUNT",
+            ForcedStatus::BadNonce => "BAD_NONCE",
+            ForcedStatus::NonceExhausted => "NONCE_EXHAUSTED",
+            ForcedStatus::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            ForcedStatus::BalanceOverflow => "BALANCE_OVERFLOW",
+        }
+    }
 }
 
 /// The pubdata of one applied transaction (see the module docs).
@@ -84,6 +153,12 @@ pub enum PubdataOp {
         amount: Amount,
         status: DepositStatus,
     },
+    ForcedWithdraw {
+        seq: u64,
+        requested_at: Timestamp,
+        withdraw: Withdraw,
+        status: ForcedStatus,
+    },
 }
 
 /// The fixed pubdata length of each kind, tag byte included.
@@ -93,14 +168,15 @@ pub const fn op_len(kind: TxKind) -> usize {
         TxKind::Transfer => 1 + 4 + 4 + 8 + 8,
         TxKind::Withdraw => 1 + 4 + 20 + 8 + 8,
         TxKind::Deposit => 1 + 8 + 4 + 8 + 1,
+        TxKind::ForcedWithdraw => 1 + 8 + 8 + (TxKind::Withdraw.encoded_len() - 1) + 1,
     }
 }
 
 /// Bytes per field element of the pubdata commitment.
 pub const CHUNK_BYTES: usize = 7;
 
-/// The longest op (Register, 45 bytes) in chunks.
-const MAX_CHUNKS: usize = op_len(TxKind::Register).div_ceil(CHUNK_BYTES);
+/// The longest op (ForcedWithdraw, 146 bytes) in chunks.
+pub const MAX_CHUNKS: usize = op_len(TxKind::ForcedWithdraw).div_ceil(CHUNK_BYTES);
 
 impl PubdataOp {
     pub fn kind(&self) -> TxKind {
@@ -109,6 +185,7 @@ impl PubdataOp {
             PubdataOp::Transfer { .. } => TxKind::Transfer,
             PubdataOp::Withdraw { .. } => TxKind::Withdraw,
             PubdataOp::Deposit { .. } => TxKind::Deposit,
+            PubdataOp::ForcedWithdraw { .. } => TxKind::ForcedWithdraw,
         }
     }
 
@@ -152,6 +229,18 @@ impl PubdataOp {
                 out.extend_from_slice(&seq.to_le_bytes());
                 out.extend_from_slice(&to.0.to_le_bytes());
                 out.extend_from_slice(&amount.get().to_le_bytes());
+                out.push(*status as u8);
+            }
+            PubdataOp::ForcedWithdraw {
+                seq,
+                requested_at,
+                withdraw,
+                status,
+            } => {
+                out.extend_from_slice(&seq.to_le_bytes());
+                out.extend_from_slice(&requested_at.get().to_le_bytes());
+                // The embedded withdraw's encoding without its tag byte.
+                out.extend_from_slice(&Transaction::Withdraw(*withdraw).encode()[1..]);
                 out.push(*status as u8);
             }
         }
@@ -199,6 +288,29 @@ impl PubdataOp {
                     },
                 }
             }
+            TxKind::ForcedWithdraw => {
+                let seq = u64::from_le_bytes(r.take()?);
+                let requested_at = u64::from_le_bytes(r.take()?);
+                if seq > MAX_U63 || requested_at > MAX_U63 {
+                    return Err(PubdataError::OutOfRange(seq.max(requested_at)));
+                }
+                let mut inner = [0u8; TxKind::Withdraw.encoded_len()];
+                inner[0] = TxKind::Withdraw.tag();
+                inner[1..].copy_from_slice(&r.take::<{ TxKind::Withdraw.encoded_len() - 1 }>()?);
+                let withdraw = match Transaction::decode(&inner) {
+                    Ok(Transaction::Withdraw(w)) => w,
+                    Ok(_) => return Err(PubdataError::UnknownTag(tag)),
+                    Err(e) => return Err(PubdataError::ForcedWithdraw(e)),
+                };
+                let status = r.take::<1>()?[0];
+                PubdataOp::ForcedWithdraw {
+                    seq,
+                    requested_at: Timestamp::new(requested_at)
+                        .ok_or(PubdataError::OutOfRange(requested_at))?,
+                    withdraw,
+                    status: ForcedStatus::from_u8(status).ok_or(PubdataError::BadStatus(status))?,
+                }
+            }
         };
         Ok((op, len))
     }
@@ -236,8 +348,10 @@ pub enum PubdataError {
     PublicKey(#[source] KeyError),
     #[error("integer {0} in pubdata is above 2^63 - 1")]
     OutOfRange(u64),
-    #[error("unknown deposit status {0}")]
+    #[error("unknown deposit or forced-withdrawal status {0}")]
     BadStatus(u8),
+    #[error("invalid withdraw in a forced-withdrawal op: {0}")]
+    ForcedWithdraw(#[source] DecodeError),
 }
 
 struct Cursor<'a>(&'a [u8]);

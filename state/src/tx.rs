@@ -8,6 +8,7 @@
 //! | 2 | [`Transfer`] | the sender account's key | moves `amount` from `from` to `to`, `fee` to the operator |
 //! | 3 | [`Withdraw`] | the sender account's key | `amount` leaves the rollup to an L1 address, `fee` to the operator |
 //! | 4 | [`Deposit`] | nobody: it comes from the L1 priority queue | credits `amount` to `to` (or is refunded on L1) |
+//! | 5 | [`ForcedWithdraw`] | the embedded withdraw's signature, judged by the rules | a withdraw queued on L1: applied, or rejected with a reason; its serial is consumed either way |
 //!
 //! # Domain separation
 //!
@@ -33,6 +34,7 @@
 //! * Transfer: `from, to, amount, fee, nonce, valid_until`
 //! * Withdraw: `from, l1 address as five big-endian u32 limbs, amount, fee, nonce, valid_until`
 //! * Deposit: `seq, to, amount` (unsigned; this is only its id)
+//! * ForcedWithdraw: `seq, requested_at, m0..m3` where `m` is the embedded withdraw's message hash
 //!
 //! The message hash is what is signed *and* the transaction id. The signature is never hashed
 //! into the id, so re-encoding or malleating a signature cannot produce a second transaction.
@@ -48,6 +50,8 @@
 //! * Transfer (113): `tag ‖ from(4) ‖ to(4) ‖ amount(8) ‖ fee(8) ‖ nonce(8) ‖ valid_until(8) ‖ signature(72)`
 //! * Withdraw (129): `tag ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8) ‖ nonce(8) ‖ valid_until(8) ‖ signature(72)`
 //! * Deposit (21): `tag ‖ seq(8) ‖ to(4) ‖ amount(8)`
+//! * ForcedWithdraw (146): `tag ‖ seq(8) ‖ requested_at(8) ‖ withdraw(129)`, the last part being
+//!   the embedded withdraw's own encoding (tag 3 included), i.e. the L1 `withdrawTx` bytes
 //!
 //! [`Transaction::decode`] accepts exactly the outputs of [`Transaction::encode`]: it rejects an
 //! empty input, an unknown tag, any other length (truncated or trailing bytes), a public key that
@@ -143,15 +147,17 @@ pub enum TxKind {
     Transfer = 2,
     Withdraw = 3,
     Deposit = 4,
+    ForcedWithdraw = 5,
 }
 
 impl TxKind {
     /// Every kind, in tag order.
-    pub const ALL: [TxKind; 4] = [
+    pub const ALL: [TxKind; 5] = [
         TxKind::Register,
         TxKind::Transfer,
         TxKind::Withdraw,
         TxKind::Deposit,
+        TxKind::ForcedWithdraw,
     ];
 
     /// The tag byte (also the kind element of the message hash).
@@ -166,6 +172,7 @@ impl TxKind {
             2 => Some(TxKind::Transfer),
             3 => Some(TxKind::Withdraw),
             4 => Some(TxKind::Deposit),
+            5 => Some(TxKind::ForcedWithdraw),
             _ => None,
         }
     }
@@ -177,16 +184,19 @@ impl TxKind {
             TxKind::Transfer => 1 + 4 + 4 + 8 + 8 + 8 + 8 + Signature::BYTES,
             TxKind::Withdraw => 1 + 4 + 20 + 8 + 8 + 8 + 8 + Signature::BYTES,
             TxKind::Deposit => 1 + 8 + 4 + 8,
+            TxKind::ForcedWithdraw => 1 + 8 + 8 + TxKind::Withdraw.encoded_len(),
         }
     }
 
-    /// A stable lower-case name ("register", "transfer", "withdraw", "deposit").
+    /// A stable lower-case name ("register", "transfer", "withdraw", "deposit",
+    /// "forced_withdraw").
     pub const fn name(self) -> &'static str {
         match self {
             TxKind::Register => "register",
             TxKind::Transfer => "transfer",
             TxKind::Withdraw => "withdraw",
             TxKind::Deposit => "deposit",
+            TxKind::ForcedWithdraw => "forced_withdraw",
         }
     }
 
@@ -400,6 +410,41 @@ pub struct Deposit {
     pub amount: Amount,
 }
 
+/// A withdrawal forced through the L1 priority queue (`Rollup.requestForcedWithdrawal`): the
+/// signed L2 [`Withdraw`] exactly as queued on L1, its queue serial and the L1 time it was
+/// queued. Unlike a deposit it is *not* authenticated by L1 (the contract cannot check an
+/// ECgFp5 signature): the L2 judges the embedded withdraw by the withdraw rules and either
+/// applies it or rejects it with a reason, and consumes the serial either way. Expiry is judged
+/// at `requested_at`, so a sequencer that waits cannot make a request expire.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ForcedWithdraw {
+    /// The L1 priority-queue serial number (shared with deposits), `<= 2^63 - 1`.
+    pub seq: u64,
+    /// `block.timestamp` of the L1 block that queued the request.
+    pub requested_at: Timestamp,
+    pub withdraw: Withdraw,
+}
+
+impl ForcedWithdraw {
+    /// The hashed fields: `seq, requested_at`, then the embedded withdraw's message hash (four
+    /// elements), so the id commits to the signed withdraw without re-hashing its fields.
+    pub fn fields(&self, domain: &Domain) -> [F; 6] {
+        let m = self.withdraw.unsigned().message_hash(domain).0.elements();
+        [
+            F::from_noncanonical_u64(self.seq),
+            self.requested_at.to_field(),
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+        ]
+    }
+
+    pub fn message_hash(&self, domain: &Domain) -> MessageHash {
+        message_hash(domain, TxKind::ForcedWithdraw, &self.fields(domain))
+    }
+}
+
 impl Register {
     pub fn unsigned(&self) -> UnsignedRegister {
         UnsignedRegister {
@@ -458,7 +503,8 @@ pub enum Signer {
     Key(PublicKey),
     /// A transfer or withdrawal: signed by the key registered at this account.
     Account(AccountIndex),
-    /// A deposit: authenticated by the L1 contract, no signature.
+    /// A deposit or a forced withdrawal: queued by the L1 contract. A forced withdrawal carries
+    /// a signature, but it is part of the rules ([`crate::apply`]), not of admission.
     L1,
 }
 
@@ -469,6 +515,7 @@ pub enum Transaction {
     Transfer(Transfer),
     Withdraw(Withdraw),
     Deposit(Deposit),
+    ForcedWithdraw(ForcedWithdraw),
 }
 
 impl From<Register> for Transaction {
@@ -491,6 +538,11 @@ impl From<Deposit> for Transaction {
         Transaction::Deposit(t)
     }
 }
+impl From<ForcedWithdraw> for Transaction {
+    fn from(t: ForcedWithdraw) -> Self {
+        Transaction::ForcedWithdraw(t)
+    }
+}
 
 impl Transaction {
     pub fn kind(&self) -> TxKind {
@@ -499,6 +551,7 @@ impl Transaction {
             Transaction::Transfer(_) => TxKind::Transfer,
             Transaction::Withdraw(_) => TxKind::Withdraw,
             Transaction::Deposit(_) => TxKind::Deposit,
+            Transaction::ForcedWithdraw(_) => TxKind::ForcedWithdraw,
         }
     }
 
@@ -508,29 +561,31 @@ impl Transaction {
             Transaction::Register(t) => Signer::Key(t.pubkey),
             Transaction::Transfer(t) => Signer::Account(t.from),
             Transaction::Withdraw(t) => Signer::Account(t.from),
-            Transaction::Deposit(_) => Signer::L1,
+            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => Signer::L1,
         }
     }
 
-    /// The signature, `None` for a deposit.
+    /// The signature checked at admission: `None` for a deposit and for a forced withdrawal
+    /// (whose embedded signature is judged by the rules; see [`ForcedWithdraw`]).
     pub fn signature(&self) -> Option<&Signature> {
         match self {
             Transaction::Register(t) => Some(&t.signature),
             Transaction::Transfer(t) => Some(&t.signature),
             Transaction::Withdraw(t) => Some(&t.signature),
-            Transaction::Deposit(_) => None,
+            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         }
     }
 
     /// The field elements hashed after the domain digest: the kind tag, then the kind's fields
     /// (see the module docs). This is the circuits' view of the transaction.
-    pub fn to_field_elements(&self) -> Vec<F> {
+    pub fn to_field_elements(&self, domain: &Domain) -> Vec<F> {
         let mut out = vec![self.kind().tag_field()];
         match self {
             Transaction::Register(t) => out.extend(t.unsigned().fields()),
             Transaction::Transfer(t) => out.extend(t.unsigned().fields()),
             Transaction::Withdraw(t) => out.extend(t.unsigned().fields()),
             Transaction::Deposit(t) => out.extend(t.fields()),
+            Transaction::ForcedWithdraw(t) => out.extend(t.fields(domain)),
         }
         out
     }
@@ -542,6 +597,7 @@ impl Transaction {
             Transaction::Transfer(t) => t.unsigned().message_hash(domain),
             Transaction::Withdraw(t) => t.unsigned().message_hash(domain),
             Transaction::Deposit(t) => t.message_hash(domain),
+            Transaction::ForcedWithdraw(t) => t.message_hash(domain),
         }
     }
 
@@ -577,7 +633,7 @@ impl Transaction {
             }
             Transaction::Transfer(t) => &t.signature,
             Transaction::Withdraw(t) => &t.signature,
-            Transaction::Deposit(_) => return Ok(()),
+            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => return Ok(()),
         };
         sender_key
             .verify(id, signature)
@@ -616,6 +672,11 @@ impl Transaction {
                 out.extend_from_slice(&t.seq.to_le_bytes());
                 out.extend_from_slice(&t.to.0.to_le_bytes());
                 out.extend_from_slice(&t.amount.get().to_le_bytes());
+            }
+            Transaction::ForcedWithdraw(t) => {
+                out.extend_from_slice(&t.seq.to_le_bytes());
+                out.extend_from_slice(&t.requested_at.get().to_le_bytes());
+                out.extend_from_slice(&Transaction::Withdraw(t.withdraw).encode());
             }
         }
         debug_assert_eq!(out.len(), self.kind().encoded_len());
@@ -676,6 +737,28 @@ impl Transaction {
                     amount: r.bounded("amount")?,
                 })
             }
+            TxKind::ForcedWithdraw => {
+                let seq = r.u64()?;
+                if seq > MAX_U63 {
+                    return Err(DecodeError::OutOfRange {
+                        field: "seq",
+                        value: seq,
+                    });
+                }
+                let requested_at = r.bounded("requested_at")?;
+                let inner: [u8; TxKind::Withdraw.encoded_len()] = r.array()?;
+                if inner[0] != TxKind::Withdraw.tag() {
+                    return Err(DecodeError::ForcedNotAWithdraw(inner[0]));
+                }
+                match Transaction::decode(&inner)? {
+                    Transaction::Withdraw(withdraw) => Transaction::ForcedWithdraw(ForcedWithdraw {
+                        seq,
+                        requested_at,
+                        withdraw,
+                    }),
+                    other => return Err(DecodeError::ForcedNotAWithdraw(other.kind().tag())),
+                }
+            }
         };
         // The length check above makes the field sizes add up exactly.
         debug_assert!(r.rest.is_empty());
@@ -702,6 +785,8 @@ pub enum DecodeError {
     Signature(#[source] SignatureError),
     #[error("{field} = {value} is above 2^63 - 1")]
     OutOfRange { field: &'static str, value: u64 },
+    #[error("a forced withdrawal must embed a withdraw (tag 3), got tag {0}")]
+    ForcedNotAWithdraw(u8),
 }
 
 impl DecodeError {
@@ -723,6 +808,7 @@ impl DecodeError {
             }
             DecodeError::Signature(_) => "SIGNATURE_INVALID",
             DecodeError::OutOfRange { .. } => "OUT_OF_RANGE",
+            DecodeError::ForcedNotAWithdraw(_) => "FORCED_NOT_A_WITHDRAW",
         }
     }
 }
@@ -787,11 +873,12 @@ mod tests {
         assert_eq!(TxKind::Transfer.encoded_len(), 113);
         assert_eq!(TxKind::Withdraw.encoded_len(), 129);
         assert_eq!(TxKind::Deposit.encoded_len(), 21);
+        assert_eq!(TxKind::ForcedWithdraw.encoded_len(), 146);
         for kind in TxKind::ALL {
             assert_eq!(TxKind::from_tag(kind.tag()), Some(kind));
         }
         assert_eq!(TxKind::from_tag(0), None);
-        assert_eq!(TxKind::from_tag(5), None);
+        assert_eq!(TxKind::from_tag(6), None);
     }
 
     #[test]
@@ -839,9 +926,18 @@ mod tests {
     }
 
     /// One transaction of each kind, with real keys and signatures.
-    fn samples() -> [Transaction; 4] {
+    fn samples() -> [Transaction; 5] {
         let k = sk(1);
         let n = |v| Amount::new(v).unwrap();
+        let withdraw = UnsignedWithdraw {
+            from: AccountIndex(3),
+            to_l1: L1Address([0x5a; 20]),
+            amount: n(9),
+            fee: n(1),
+            nonce: Nonce::new(2).unwrap(),
+            valid_until: Timestamp::new(1_800_000_000).unwrap(),
+        }
+        .sign(&D, &k);
         [
             UnsignedRegister {
                 pubkey: k.public_key(),
@@ -873,6 +969,12 @@ mod tests {
                 seq: MAX_U63,
                 to: AccountIndex(2),
                 amount: n(1),
+            }
+            .into(),
+            ForcedWithdraw {
+                seq: 12,
+                requested_at: Timestamp::new(1_750_000_000).unwrap(),
+                withdraw,
             }
             .into(),
         ]
@@ -950,6 +1052,62 @@ mod tests {
     }
 
     #[test]
+    fn forced_withdraw_embeds_the_l1_bytes_and_checks_them() {
+        let forced = samples()[4];
+        let Transaction::ForcedWithdraw(f) = forced else {
+            panic!("sample 4 is a forced withdrawal")
+        };
+        let bytes = forced.encode();
+        // The embedded withdraw is byte for byte the L1 payload (`withdrawTx`).
+        assert_eq!(&bytes[17..], &Transaction::Withdraw(f.withdraw).encode()[..]);
+        for (at, field) in [(1, "seq"), (9, "requested_at")] {
+            let mut bad = bytes.clone();
+            bad[at..at + 8].copy_from_slice(&(MAX_U63 + 1).to_le_bytes());
+            assert_eq!(
+                Transaction::decode(&bad),
+                Err(DecodeError::OutOfRange {
+                    field,
+                    value: MAX_U63 + 1
+                })
+            );
+        }
+        let mut bad = bytes.clone();
+        bad[17] = TxKind::Transfer.tag();
+        assert_eq!(
+            Transaction::decode(&bad),
+            Err(DecodeError::ForcedNotAWithdraw(2))
+        );
+        let mut bad = bytes.clone();
+        bad[17 + 41..17 + 49].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            Transaction::decode(&bad),
+            Err(DecodeError::OutOfRange {
+                field: "nonce",
+                value: u64::MAX
+            })
+        );
+        let mut bad = bytes;
+        let sig = bad.len() - Signature::BYTES;
+        bad[sig + 32..].fill(0xff);
+        assert_eq!(
+            Transaction::decode(&bad),
+            Err(DecodeError::Signature(SignatureError::NonCanonicalScalar))
+        );
+        // The id binds the serial, the L1 time and the embedded withdraw.
+        let id = forced.id(&D);
+        let mut other = f;
+        other.seq += 1;
+        assert_ne!(Transaction::ForcedWithdraw(other).id(&D), id);
+        let mut other = f;
+        other.requested_at = Timestamp::new(1).unwrap();
+        assert_ne!(Transaction::ForcedWithdraw(other).id(&D), id);
+        let mut other = f;
+        other.withdraw.fee = Amount::new(2).unwrap();
+        assert_ne!(Transaction::ForcedWithdraw(other).id(&D), id);
+        assert_ne!(id, Transaction::Withdraw(f.withdraw).id(&D));
+    }
+
+    #[test]
     fn decode_rejects_non_canonical_signatures() {
         for tx in &samples()[..3] {
             let bytes = tx.encode();
@@ -973,7 +1131,7 @@ mod tests {
 
     #[test]
     fn decode_rejects_integers_above_the_bound() {
-        let [reg, transfer, withdraw, _] = samples().map(|t| t.encode());
+        let [reg, transfer, withdraw, _, _] = samples().map(|t| t.encode());
         let cases: [(&Vec<u8>, usize, &str); 9] = [
             (&reg, 41, "valid_until"),
             (&transfer, 9, "amount"),
@@ -1005,9 +1163,9 @@ mod tests {
 
     #[test]
     fn id_is_the_hash_of_domain_and_fields_without_the_signature() {
-        let lens = [7, 7, 11, 4];
+        let lens = [7, 7, 11, 4, 7];
         for (tx, len) in samples().iter().zip(lens) {
-            let fields = tx.to_field_elements();
+            let fields = tx.to_field_elements(&D);
             assert_eq!(fields.len(), len, "{}", tx.kind());
             let input = [&D.digest().elements()[..], &fields[..]].concat();
             assert_eq!(tx.id(&D), MessageHash(hash_no_pad(&input)));
@@ -1026,7 +1184,7 @@ mod tests {
 
     #[test]
     fn signer_and_signature_accessors() {
-        let [reg, transfer, withdraw, deposit] = samples();
+        let [reg, transfer, withdraw, deposit, _] = samples();
         assert_eq!(reg.signer(), Signer::Key(sk(1).public_key()));
         assert_eq!(transfer.signer(), Signer::Account(AccountIndex(1)));
         assert_eq!(withdraw.signer(), Signer::Account(AccountIndex(7)));
@@ -1049,8 +1207,8 @@ mod tests {
         assert_eq!(Transaction::decode(&[]), Err(DecodeError::Empty));
         assert_eq!(Transaction::decode(&[0]), Err(DecodeError::UnknownTag(0)));
         assert_eq!(
-            Transaction::decode(&[5; 21]),
-            Err(DecodeError::UnknownTag(5))
+            Transaction::decode(&[6; 21]),
+            Err(DecodeError::UnknownTag(6))
         );
         assert_eq!(
             Transaction::decode(&bytes[..20]),
@@ -1115,7 +1273,7 @@ mod tests {
         }
         let other = Domain { chain_id: 2, ..d };
         assert_ne!(Transaction::Deposit(dep).id(&other), id);
-        let fields = Transaction::Deposit(dep).to_field_elements();
+        let fields = Transaction::Deposit(dep).to_field_elements(&d);
         assert_eq!(fields.len(), 4);
         let mut input = d.digest().elements().to_vec();
         input.extend(fields);

@@ -29,7 +29,8 @@ use state::pubdata::{
 };
 use state::smt::{empty_hashes, DEPTH};
 use state::tx::{
-    DecodeError, Deposit, Domain, L1Address, Transaction, UnsignedRegister, UnsignedTransfer,
+    DecodeError, Deposit, Domain, ForcedWithdraw, L1Address, Transaction, UnsignedRegister,
+    UnsignedTransfer,
     UnsignedWithdraw, TAG_DOMAIN,
 };
 
@@ -403,6 +404,25 @@ fn script() -> Vec<Step> {
     .sign(&d, &alice)
     .into();
     let alice_pays_bob = transfer(&alice, 1, 2, 125_000, 25, 0, NOW + 60);
+    // Forced withdrawals: signed withdraws queued on L1 (serials 3 and 4), judged at their L1
+    // request time. The first is applied (alice's nonce 2), the second is bob's signature for
+    // alice's account and is rejected with status 2, consuming its serial all the same.
+    let forced = |seq: u64, requested_at: u64, sk: &SecretKey, n: u64| -> Transaction {
+        ForcedWithdraw {
+            seq,
+            requested_at: ts(requested_at),
+            withdraw: UnsignedWithdraw {
+                from: AccountIndex(1),
+                to_l1: L1Address(addr(WITHDRAW_TO)),
+                amount: amt(1_000),
+                fee: amt(0),
+                nonce: nonce(n),
+                valid_until: ts(NOW - 5),
+            }
+            .sign(&d, sk),
+        }
+        .into()
+    };
     vec![
         Step {
             label: "register alice (index 1)",
@@ -445,6 +465,16 @@ fn script() -> Vec<Step> {
             signer: Some("alice"),
         },
         Step {
+            label: "forced withdrawal 3: alice 1000 to L1, nonce 2, requested at valid_until (before the block): applied",
+            tx: forced(3, NOW - 5, &alice, 2),
+            signer: Some("alice"),
+        },
+        Step {
+            label: "forced withdrawal 4: signed by bob for alice's account: consumed, rejected (status 2)",
+            tx: forced(4, NOW - 5, &bob, 3),
+            signer: Some("bob"),
+        },
+        Step {
             label: "replay of the first transfer: rejected",
             tx: alice_pays_bob,
             signer: Some("alice"),
@@ -460,8 +490,8 @@ fn script() -> Vec<Step> {
             signer: Some("alice"),
         },
         Step {
-            label: "deposit 5 while deposit 3 is next: rejected",
-            tx: deposit(5, 1, 1),
+            label: "deposit 7 while deposit 5 is next: rejected",
+            tx: deposit(7, 1, 1),
             signer: None,
         },
     ]
@@ -497,6 +527,11 @@ fn tx_fields(tx: &Transaction) -> Value {
             "to": t.to.0,
             "amount": t.amount.get(),
         }),
+        Transaction::ForcedWithdraw(t) => json!({
+            "seq": t.seq,
+            "requested_at": t.requested_at.get(),
+            "withdraw": tx_fields(&Transaction::Withdraw(t.withdraw)),
+        }),
     }
 }
 
@@ -515,7 +550,7 @@ fn tx_entry(step: &Step, effects: Option<&Effects>) -> Value {
     let wire = tx.encode();
     assert_eq!(Transaction::decode(&wire), Ok(*tx));
     let mut msg: Vec<F> = d.digest().elements().to_vec();
-    msg.extend(tx.to_field_elements());
+    msg.extend(tx.to_field_elements(&d));
     let id = tx.id(&d);
     assert_eq!(hash_no_pad(&msg), id.0);
     json!({
@@ -557,7 +592,7 @@ fn decode_rejections(register: &[u8], transfer: &[u8], withdraw: &[u8], deposit:
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty input", vec![]),
         ("tag 0", vec![0]),
-        ("tag 5", with(deposit, 0, &[5])),
+        ("tag 6", with(deposit, 0, &[6])),
         (
             "transfer truncated by one byte",
             transfer[..transfer.len() - 1].to_vec(),
@@ -612,6 +647,7 @@ fn pubdata_error(e: &PubdataError) -> Value {
         PubdataError::PublicKey(k) => json!({ "error": format!("PUBLIC_KEY_{}", k.code()) }),
         PubdataError::OutOfRange(_) => json!({ "error": "OUT_OF_RANGE" }),
         PubdataError::BadStatus(_) => json!({ "error": "BAD_STATUS" }),
+        PubdataError::ForcedWithdraw(d) => json!({ "error": d.code() }),
     }
 }
 
@@ -629,7 +665,7 @@ fn pubdata_rejections(blob: &[u8], register: &[u8], transfer: &[u8], deposit: &[
             blob[..blob.len() - 1].to_vec(),
         ),
         ("tag 0", vec![0]),
-        ("tag 5 after a valid op", [transfer, &[5]].concat()),
+        ("tag 6 after a valid op", [transfer, &[6]].concat()),
         ("register op: public key w = 0", with(register, 5, &[0; 40])),
         (
             "register op: public key limb 0 = 2^64 - 1",
@@ -725,6 +761,10 @@ fn build() -> Value {
                     let credited = dep == state::apply::DepositOutcome::Credited;
                     entry["deposit_status"] = json!(if credited { "credited" } else { "refunded" });
                 }
+                if let Some(f) = e.forced {
+                    entry["forced_status"] = json!(f.status() as u8);
+                    entry["forced_code"] = json!(f.status().code());
+                }
                 pc.absorb(&e.pubdata);
                 ops.push(e.pubdata);
                 let mut op = op_entry(&e.pubdata);
@@ -773,6 +813,8 @@ fn build() -> Value {
         "withdraw": pick(7),
         "deposit": pick(2),
         "deposit_refunded": pick(4),
+        "forced_withdraw": pick(8),
+        "forced_withdraw_rejected": pick(9),
         "decode_rejections": decode_rejections(&wires[0], &wires[1], &wires[2], &wires[3]),
     });
 

@@ -38,6 +38,11 @@ contract Rollup is ReentrancyGuard {
     uint64 public constant MAX_AMOUNT = type(uint64).max >> 1;
     /// L2 wire length of a signed withdraw transaction (SPEC 9).
     uint256 public constant WITHDRAW_TX_LENGTH = 129;
+    /// Goldilocks prime: each of the four challenge limbs of a signature is below it (SPEC 4).
+    uint64 private constant GOLDILOCKS_P = 0xFFFFFFFF00000001;
+    /// ECgFp5 group order n = N_HI * 2^256 + N_LO: a signature's scalar is below it (SPEC 4).
+    uint64 private constant ORDER_N_HI = 0x7FFFFFFD80000007;
+    uint256 private constant ORDER_N_LO = 0x7FFFFFF1000000167FFFFFE6CFB80639E8885C39D724A09CE80FD996948BFFE1;
     /// Payout leaves with `from >= REFUND_FROM_BASE` refund deposit `from - REFUND_FROM_BASE`.
     uint64 public constant REFUND_FROM_BASE = 1 << 32;
 
@@ -91,6 +96,7 @@ contract Rollup is ReentrancyGuard {
         uint32 indexed account,
         address toL1,
         uint64 amount,
+        uint64 requestedAt,
         uint64 deadline,
         bytes32 priorityHash,
         bytes withdrawTx
@@ -236,34 +242,55 @@ contract Rollup is ReentrancyGuard {
 
     /// Queues a withdrawal the sequencer must process (apply or reject by the L2 rules) before the
     /// deadline. `withdrawTx` is the 129-byte L2 wire encoding of a signed withdraw (SPEC 9): L1
-    /// cannot check an ECgFp5 signature, the L2 does. Anyone may submit it.
+    /// cannot check an ECgFp5 signature, the L2 does (its expiry at this block's time). Only
+    /// canonical encodings are queued, so every queued request decodes on L2. Anyone may submit.
     function requestForcedWithdrawal(bytes calldata withdrawTx)
         external
         nonReentrant
         whenNotPaused
         returns (uint64 serial)
     {
-        if (withdrawTx.length != WITHDRAW_TX_LENGTH || uint8(withdrawTx[0]) != KIND_FORCED_WITHDRAWAL) {
-            revert BadWithdrawTx();
-        }
-        uint64 amount = uint64(_le(withdrawTx[25:33]));
-        if (amount == 0 || amount > MAX_AMOUNT) revert BadAmount(amount);
-        bytes32 entry = keccak256(abi.encode(KIND_FORCED_WITHDRAWAL, priorityQueueLength, keccak256(withdrawTx)));
+        _checkWithdrawTx(withdrawTx);
+        uint64 requestedAt = uint64(block.timestamp);
+        bytes32 entry =
+            keccak256(abi.encode(KIND_FORCED_WITHDRAWAL, priorityQueueLength, requestedAt, keccak256(withdrawTx)));
         bytes32 hashAfter;
         uint64 deadline;
         (serial, hashAfter, deadline) = _enqueue(entry);
-        _emitForcedWithdrawal(serial, hashAfter, deadline, withdrawTx);
+        _emitForcedWithdrawal(serial, hashAfter, requestedAt, deadline, withdrawTx);
     }
 
-    function _emitForcedWithdrawal(uint64 serial, bytes32 hashAfter, uint64 deadline, bytes calldata withdrawTx)
-        private
-    {
+    /// The L2 decoder's rules for a withdraw (SPEC 9): length, tag, `0 < amount`, fee, nonce and
+    /// valid_until `<= 2^63 - 1`, challenge limbs below p, scalar below n.
+    function _checkWithdrawTx(bytes calldata w) private pure {
+        if (w.length != WITHDRAW_TX_LENGTH || uint8(w[0]) != KIND_FORCED_WITHDRAWAL) revert BadWithdrawTx();
+        uint64 amount = uint64(_le(w[25:33]));
+        if (amount == 0 || amount > MAX_AMOUNT) revert BadAmount(amount);
+        for (uint256 at = 33; at < 57; at += 8) {
+            if (_le(w[at:at + 8]) > MAX_AMOUNT) revert BadWithdrawTx();
+        }
+        for (uint256 at = 57; at < 89; at += 8) {
+            if (_le(w[at:at + 8]) >= GOLDILOCKS_P) revert BadWithdrawTx();
+        }
+        uint256 sLo = _le(w[89:121]);
+        uint256 sHi = _le(w[121:129]);
+        if (sHi > ORDER_N_HI || (sHi == ORDER_N_HI && sLo >= ORDER_N_LO)) revert BadWithdrawTx();
+    }
+
+    function _emitForcedWithdrawal(
+        uint64 serial,
+        bytes32 hashAfter,
+        uint64 requestedAt,
+        uint64 deadline,
+        bytes calldata withdrawTx
+    ) private {
         emit ForcedWithdrawalRequested(
             serial,
             msg.sender,
             uint32(_le(withdrawTx[1:5])),
             address(bytes20(withdrawTx[5:25])),
             uint64(_le(withdrawTx[25:33])),
+            requestedAt,
             deadline,
             hashAfter,
             withdrawTx

@@ -469,7 +469,7 @@ contract RollupTest is RollupBase {
         vm.prank(bob);
         uint64 serial = rollup.requestForcedWithdrawal(wtx);
         assertEq(serial, 0, "serial");
-        bytes32 entry = keccak256(abi.encode(uint8(3), uint64(0), keccak256(wtx)));
+        bytes32 entry = keccak256(abi.encode(uint8(3), uint64(0), uint64(block.timestamp), keccak256(wtx)));
         assertEq(rollup.priorityHashAfter(1), keccak256(abi.encode(bytes32(0), entry)), "queued");
         uint64 deadline = rollup.priorityDeadline(0);
         assertEq(deadline, block.timestamp + DEADLINE_PERIOD, "deadline");
@@ -503,6 +503,35 @@ contract RollupTest is RollupBase {
         rollup.requestForcedWithdrawal(wtx);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadAmount.selector, 0));
         rollup.requestForcedWithdrawal(_withdrawTx(5, alice, 0));
+        // Fee, nonce, valid_until above 2^63 - 1 (the L2 decoder would refuse them).
+        for (uint256 at = 33; at < 57; at += 8) {
+            bytes memory bad = _withdrawTx(5, alice, 42);
+            bad[at + 7] = 0x80;
+            vm.expectRevert(Rollup.BadWithdrawTx.selector);
+            rollup.requestForcedWithdrawal(bad);
+        }
+        // A challenge limb equal to p = 2^64 - 2^32 + 1 (little-endian bytes 01 00 00 00 ff ff ff ff).
+        for (uint256 at = 57; at < 89; at += 8) {
+            bytes memory bad = _withdrawTx(5, alice, 42);
+            bad[at] = 0x01;
+            for (uint256 i = 4; i < 8; i++) {
+                bad[at + i] = 0xff;
+            }
+            vm.expectRevert(Rollup.BadWithdrawTx.selector);
+            rollup.requestForcedWithdrawal(bad);
+            bad[at] = 0x00; // p - 1: canonical
+            rollup.requestForcedWithdrawal(bad);
+        }
+        // A scalar equal to the group order n, and one just below it.
+        bytes memory order = hex"e1ff8b9496d90fe89ca024d7395c88e83906b8cfe6ffff7f16000000f1ffff7f07000080fdffff7f";
+        bytes memory bad = _withdrawTx(5, alice, 42);
+        for (uint256 i = 0; i < 40; i++) {
+            bad[89 + i] = order[i];
+        }
+        vm.expectRevert(Rollup.BadWithdrawTx.selector);
+        rollup.requestForcedWithdrawal(bad);
+        bad[89] = 0xe0;
+        rollup.requestForcedWithdrawal(bad);
     }
 
     // ------------------------------------------------------------------ reentrancy
