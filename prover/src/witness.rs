@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use plonky2::field::types::{Field, PrimeField64};
 use serde::{Deserialize, Serialize};
 use state::account::{Account, Timestamp, OPERATOR};
-use state::apply::{BlockContext, DepositOutcome, Effects, State};
+use state::apply::{BlockContext, DepositOutcome, Effects, ForcedOutcome, State};
 use state::crypto::schnorr::Signature;
 use state::hash::{hash_no_pad, two_to_one, Digest};
 use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
@@ -84,6 +84,7 @@ pub enum SlotKind {
     Transfer,
     Withdraw,
     Deposit,
+    ForcedWithdraw,
 }
 
 /// One transaction slot. Unused fields are zero.
@@ -96,11 +97,17 @@ pub struct SlotWitness {
     pub fee: u64,
     pub nonce: u64,
     pub valid_until: u64,
-    /// Deposit: the L1 queue serial number.
+    /// Deposit, forced withdrawal: the L1 queue serial number.
     pub seq: u64,
+    /// Forced withdrawal: the L1 time of the request.
+    #[serde(default)]
+    pub requested_at: u64,
+    /// Forced withdrawal: `ForcedStatus` (0 = applied, else the broken rule).
+    #[serde(default)]
+    pub forced_status: u8,
     /// Withdraw: the L1 destination.
     pub to_l1: [u8; 20],
-    /// Register, transfer, withdraw.
+    /// Register, transfer, withdraw, forced withdrawal.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
     pub a: LeafAccess,
@@ -203,6 +210,8 @@ fn noop_slot(state: &mut State) -> SlotWitness {
         nonce: 0,
         valid_until: 0,
         seq: 0,
+        requested_at: 0,
+        forced_status: 0,
         to_l1: [0; 20],
         signature: None,
         a: access.clone(),
@@ -229,6 +238,7 @@ fn tx_slot(
         Transaction::Transfer(t) => (SlotKind::Transfer, t.from.0, t.to.0),
         Transaction::Withdraw(w) => (SlotKind::Withdraw, w.from.0, OPERATOR.0),
         Transaction::Deposit(d) => (SlotKind::Deposit, d.to.0, OPERATOR.0),
+        Transaction::ForcedWithdraw(f) => (SlotKind::ForcedWithdraw, f.withdraw.from.0, OPERATOR.0),
     };
     let r0 = state.root();
     let mut base = HashMap::new();
@@ -250,6 +260,8 @@ fn tx_slot(
         nonce: 0,
         valid_until: 0,
         seq: 0,
+        requested_at: 0,
+        forced_status: 0,
         to_l1: [0; 20],
         signature: tx.signature().copied(),
         a: LeafAccess {
@@ -295,6 +307,28 @@ fn tx_slot(
             let credited = effects.deposit == Some(DepositOutcome::Credited);
             (0, 0, 0, if credited { d.amount.get() } else { 0 })
         }
+        Transaction::ForcedWithdraw(f) => {
+            let w = &f.withdraw;
+            slot.amount = w.amount.get();
+            slot.fee = w.fee.get();
+            slot.nonce = w.nonce.get();
+            slot.valid_until = w.valid_until.get();
+            slot.to_l1 = w.to_l1.0;
+            slot.seq = f.seq;
+            slot.requested_at = f.requested_at.get();
+            slot.signature = Some(w.signature);
+            let outcome = effects.forced.ok_or_else(|| {
+                WitnessError::Internal(format!(
+                    "slot {position}: forced withdrawal without outcome"
+                ))
+            })?;
+            slot.forced_status = outcome.status() as u8;
+            if outcome == ForcedOutcome::Applied {
+                (w.amount.get() + w.fee.get(), 0, w.fee.get(), 0)
+            } else {
+                (0, 0, 0, 0)
+            }
+        }
     };
 
     let mut overlay = Overlay::default();
@@ -323,7 +357,8 @@ fn tx_slot(
         view.insert(index, updated);
         Ok(la)
     };
-    let is_spend = matches!(kind, SlotKind::Transfer | SlotKind::Withdraw);
+    let is_spend = matches!(kind, SlotKind::Transfer | SlotKind::Withdraw)
+        || (kind == SlotKind::ForcedWithdraw && slot.forced_status == 0);
     let pubkey = slot.pubkey;
     slot.a = access(a_idx, &|old| match kind {
         SlotKind::Register => Some(AccountFields {
@@ -392,7 +427,8 @@ pub fn leaf_witnesses(
             Transaction::Register(r) => Some(r.valid_until),
             Transaction::Transfer(t) => Some(t.valid_until),
             Transaction::Withdraw(w) => Some(w.valid_until),
-            Transaction::Deposit(_) => None,
+            // Judged at its L1 request time (in the rules and in the circuit).
+            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };
         let (slot, effects) = tx_slot(state, tx, ctx, position)?;
         if valid_until.is_some_and(|v| v < batch_timestamp) {

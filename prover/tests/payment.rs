@@ -18,12 +18,15 @@ use rollup_prover::witness::{
 use rollup_prover::F;
 use state::account::{AccountIndex, Amount, Nonce, Timestamp, OPERATOR};
 use state::apply::{BlockContext, State};
+use state::crypto::scalar::Scalar;
 use state::crypto::schnorr::SecretKey;
+use state::crypto::schnorr::Signature;
 use state::hash::{hash_no_pad, Digest};
 use state::pubdata::{pubdata_commitment, withdrawals_commitment, WithdrawalRecord};
 use state::smt::SparseMerkleTree;
 use state::tx::{
-    Deposit, Domain, L1Address, Transaction, UnsignedRegister, UnsignedTransfer, UnsignedWithdraw,
+    Deposit, Domain, ForcedWithdraw, L1Address, Transaction, UnsignedRegister, UnsignedTransfer,
+    UnsignedWithdraw,
 };
 
 const K: usize = 4;
@@ -365,7 +368,8 @@ impl Forger {
         let add = |x: u64, y: u64| (felt(x) + felt(y)).to_canonical_u64();
         let sub = |x: u64, y: u64| (felt(x) - felt(y)).to_canonical_u64();
         let (ai, bi) = (s.a.index, s.b.index);
-        let spend = matches!(s.kind, SlotKind::Transfer | SlotKind::Withdraw);
+        let forced_applied = s.kind == SlotKind::ForcedWithdraw && s.forced_status == 0;
+        let spend = matches!(s.kind, SlotKind::Transfer | SlotKind::Withdraw) || forced_applied;
         let mut credited = false;
         let (amount, fee) = (s.amount, s.fee);
         let pubkey = s.pubkey;
@@ -446,6 +450,27 @@ impl Forger {
                 bytes.push(u8::from(!credited));
                 self.deposits += 1;
             }
+            SlotKind::ForcedWithdraw => {
+                bytes.push(5);
+                bytes.extend(s.seq.to_le_bytes());
+                bytes.extend(s.requested_at.to_le_bytes());
+                bytes.extend(ai.to_le_bytes());
+                bytes.extend(s.to_l1);
+                bytes.extend(amount.to_le_bytes());
+                bytes.extend(fee.to_le_bytes());
+                bytes.extend(s.nonce.to_le_bytes());
+                bytes.extend(s.valid_until.to_le_bytes());
+                bytes.extend(s.signature.map(|g| g.to_bytes()).unwrap_or([0; 72]));
+                bytes.push(s.forced_status);
+                if forced_applied {
+                    let mut v = self.withdrawals.0.to_vec();
+                    v.push(F::from_canonical_u32(ai));
+                    v.extend(L1Address(s.to_l1).to_field_elements());
+                    v.push(felt(amount));
+                    self.withdrawals = hash_no_pad(&v);
+                }
+                self.deposits += 1;
+            }
         }
         if !bytes.is_empty() {
             self.pubdata = absorb_bytes(self.pubdata, &bytes);
@@ -498,6 +523,8 @@ fn intent(kind: SlotKind) -> SlotWitness {
         nonce: 0,
         valid_until: 0,
         seq: 0,
+        requested_at: 0,
+        forced_status: 0,
         to_l1: [0; 20],
         signature: None,
         a: access(0),
@@ -775,5 +802,152 @@ fn attack_signatures() {
         let mut unsigned = t_intent(1, 2, 5, 0, 0, NOW, &k.alice);
         unsigned.signature = None;
         f.leaf(vec![(unsigned, Cheat::None)])
+    });
+}
+
+// ------------------------------------------------------------------ forced withdrawals
+
+fn forced(seq: u64, requested_at: u64, w: Transaction) -> Transaction {
+    let Transaction::Withdraw(withdraw) = w else {
+        panic!("a withdraw")
+    };
+    ForcedWithdraw {
+        seq,
+        requested_at: Timestamp::new(requested_at).unwrap(),
+        withdraw,
+    }
+    .into()
+}
+
+/// A signature by `k` whose `R' = s G + e Q` is the neutral (`s = -e d`): any signer can make
+/// one, and it must be rejected with a proof like any bad signature.
+fn neutral_signature(k: &SecretKey) -> Signature {
+    let e = [7u64, 11, 13, 17];
+    let d = Scalar::from_le_bytes(&k.to_bytes()).unwrap();
+    let s = -(Scalar::from_u64x4(e) * d);
+    let mut bytes = [0u8; 72];
+    for (i, l) in e.iter().enumerate() {
+        bytes[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
+    }
+    bytes[32..].copy_from_slice(&s.to_le_bytes());
+    Signature::from_bytes(&bytes).unwrap()
+}
+
+#[test]
+fn forced_withdrawals_prove_applied_and_rejected_with_their_reason() {
+    let k = keys();
+    let mut state = setup(&k);
+    let withdraw_vu = |from, amount, fee, nonce, vu: u64, key: &SecretKey| {
+        Transaction::Withdraw(
+            UnsignedWithdraw {
+                from,
+                to_l1: L1,
+                amount: amt(amount),
+                fee: amt(fee),
+                nonce: Nonce::new(nonce).unwrap(),
+                valid_until: Timestamp::new(vu).unwrap(),
+            }
+            .sign(&DOMAIN, key),
+        )
+    };
+    let mut neutral = withdraw(ALICE, 1, 0, 1, &k.alice);
+    if let Transaction::Withdraw(w) = &mut neutral {
+        w.signature = neutral_signature(&k.alice);
+    }
+    let txs = [
+        // Applied: requested while valid (valid_until = NOW = requested_at), 300 + 2 fee.
+        forced(2, NOW, withdraw(ALICE, 300, 2, 0, &k.alice)),
+        // 1 unknown account, 2 forged by Bob, 2 neutral R', 3 expired at request time,
+        // 5 replayed nonce, 7 more than the balance.
+        forced(3, NOW, withdraw(AccountIndex(9), 1, 0, 0, &k.alice)),
+        forced(4, NOW, withdraw(ALICE, 1, 0, 1, &k.bob)),
+        forced(5, NOW, neutral),
+        forced(6, NOW + 1, withdraw(ALICE, 1, 0, 1, &k.alice)),
+        forced(7, NOW, withdraw(ALICE, 1, 0, 0, &k.alice)),
+        forced(8, NOW, withdraw_vu(BOB, 50, 1, 0, NOW + 9, &k.bob)),
+        // And a deposit after them: the queue moved on.
+        deposit(9, BOB, 5),
+    ];
+    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false).unwrap();
+    let statuses: Vec<u8> = leaves
+        .iter()
+        .flat_map(|l| l.slots.iter())
+        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
+        .map(|s| s.forced_status)
+        .collect();
+    assert_eq!(statuses, vec![0, 1, 2, 2, 3, 5, 7]);
+    assert_eq!(state.account(ALICE).unwrap().balance, amt(698));
+    assert_eq!(state.next_deposit_seq(), 10);
+    for leaf in &leaves {
+        try_prove(leaf).unwrap();
+    }
+    // The forger (no rules) builds the same leaves, so the attacks below are meaningful.
+    let mut fresh = setup(&k);
+    let mut forger = Forger::new(&mut fresh);
+    for leaf in &leaves {
+        assert_eq!(&forger.leaf(intents_of(leaf)), leaf);
+    }
+}
+
+/// A forced-withdrawal intent from a signed withdraw.
+fn f_intent(seq: u64, requested_at: u64, w: Transaction, status: u8) -> SlotWitness {
+    let Transaction::Withdraw(w) = w else {
+        panic!("a withdraw")
+    };
+    let mut s = intent(SlotKind::ForcedWithdraw);
+    s.a.index = w.from.0;
+    s.seq = seq;
+    s.requested_at = requested_at;
+    s.amount = w.amount.get();
+    s.fee = w.fee.get();
+    s.nonce = w.nonce.get();
+    s.valid_until = w.valid_until.get();
+    s.to_l1 = w.to_l1.0;
+    s.signature = Some(w.signature);
+    s.forced_status = status;
+    s
+}
+
+#[test]
+fn attack_forced_withdrawal_refused_without_reason() {
+    // A valid request (Alice, nonce 0, 5 of her 1000, requested while valid): the operator
+    // cannot reject it with any reason, which is what makes forced withdrawals censorship
+    // resistant.
+    for status in 1..=8u8 {
+        assert_attack_fails(
+            &format!("valid forced withdrawal rejected as {status}"),
+            |k, f| {
+                let w = withdraw(ALICE, 5, 1, 0, &k.alice);
+                f.leaf(vec![(f_intent(2, NOW, w, status), Cheat::None)])
+            },
+        );
+    }
+    // The status byte must name a proven reason: an out-of-range one has no witness.
+    assert_attack_fails("status 9", |k, f| {
+        let w = withdraw(ALICE, 5, 1, 0, &k.alice);
+        f.leaf(vec![(f_intent(2, NOW, w, 9), Cheat::None)])
+    });
+}
+
+#[test]
+fn attack_forced_withdrawal_applied_when_invalid() {
+    assert_attack_fails("forged forced withdrawal applied", |k, f| {
+        let w = withdraw(ALICE, 5, 0, 0, &k.bob);
+        f.leaf(vec![(f_intent(2, NOW, w, 0), Cheat::None)])
+    });
+    assert_attack_fails("forced withdrawal expired at request applied", |k, f| {
+        let w = withdraw(ALICE, 5, 0, 0, &k.alice);
+        f.leaf(vec![(f_intent(2, NOW + 1, w, 0), Cheat::None)])
+    });
+    assert_attack_fails("forced withdrawal out of queue order", |k, f| {
+        let w = withdraw(ALICE, 5, 0, 0, &k.alice);
+        f.leaf(vec![(f_intent(3, NOW, w, 0), Cheat::None)])
+    });
+    // A wrong reason for an invalid request: forged by Bob (bad signature) but claimed as
+    // insufficient balance.
+    assert_attack_fails("forced withdrawal with a false reason", |k, f| {
+        let w = withdraw(ALICE, 5, 0, 0, &k.bob);
+        f.leaf(vec![(f_intent(2, NOW, w, 7), Cheat::None)])
     });
 }

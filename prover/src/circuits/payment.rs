@@ -18,16 +18,17 @@ use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
+use state::pubdata::op_len;
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
 use crate::circuits::public::{RangeStatement, RangeStatementTargets};
 use crate::gadgets::pubdata::{
-    absorb_op, absorb_withdrawal, deposit_op_chunks, hash_no_pad_select, register_op_chunks,
-    transfer_op_chunks, withdraw_op_chunks, OpChunks,
+    absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
+    register_op_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits, OpChunks,
 };
 use crate::gadgets::range::{
-    add_u63, add_u63_overflow, assert_le_u63, range_check_u63, range_check_u64, sub_u63, U63Target,
+    add_u63, add_u63_overflow, is_le_u63, range_check_u63, range_check_u64, sub_u63, U63Target,
 };
 use crate::gadgets::schnorr::{verify_schnorr, SchnorrTargets, DUMMY_KEY_W};
 use crate::gadgets::smt::{hash_or_zero, leaf_hash, update, MerklePathTarget};
@@ -95,6 +96,11 @@ struct SlotTargets {
     is_transfer: BoolTarget,
     is_withdraw: BoolTarget,
     is_deposit: BoolTarget,
+    is_forced: BoolTarget,
+    /// Forced withdrawal: applied (else one of `reasons` is set).
+    applied: BoolTarget,
+    /// Forced withdrawal rejected: one flag per `ForcedStatus` 1..=8, in order.
+    reasons: [BoolTarget; 8],
     a_index: Target,
     b_index: Target,
     amount: Target,
@@ -102,6 +108,7 @@ struct SlotTargets {
     nonce: Target,
     valid_until: Target,
     seq: Target,
+    requested_at: Target,
     to_l1: [Target; 5],
     signature: SchnorrTargets,
     a: AccessTargets,
@@ -150,14 +157,27 @@ fn build_slot(
     let zero = b.zero();
     let one = b.one();
 
-    // Kind flags: at most one is set (none: a no-op).
+    // Kind flags: at most one is set (none: a no-op). A forced withdrawal is either applied
+    // (`fa`, bound by every withdraw rule) or rejected (`fr`) with exactly one proven reason.
     let is_register = b.add_virtual_bool_target_safe();
     let is_transfer = b.add_virtual_bool_target_safe();
     let is_withdraw = b.add_virtual_bool_target_safe();
     let is_deposit = b.add_virtual_bool_target_safe();
-    let spend = or(b, is_transfer, is_withdraw);
+    let is_forced = b.add_virtual_bool_target_safe();
+    let applied = b.add_virtual_bool_target_safe();
+    let fa = b.and(is_forced, applied);
+    let fr = BoolTarget::new_unsafe(b.sub(is_forced.target, fa.target));
+    let reasons: [BoolTarget; 8] = std::array::from_fn(|_| b.add_virtual_bool_target_safe());
+    let reason_sum = reasons.iter().fold(zero, |acc, r| b.add(acc, r.target));
+    b.connect(reason_sum, fr.target);
+    let [r_unknown, r_sig, r_expired, r_zero, r_nonce, r_exhausted, r_balance, r_overflow] =
+        reasons;
+    let pays_out = or(b, is_withdraw, fa);
+    let spend = or(b, is_transfer, pays_out);
     let signed = or(b, spend, is_register);
+    let priority = or(b, is_deposit, is_forced);
     let any = or(b, signed, is_deposit);
+    let any = or(b, any, fr);
     b.assert_bool(any);
 
     // Fields (range checks double as the bit decompositions of the pubdata).
@@ -171,9 +191,13 @@ fn build_slot(
     let fee = b.add_virtual_target();
     let fee_u = range_check_u63(b, fee);
     let nonce = b.add_virtual_target();
+    let nonce_u = range_check_u63(b, nonce);
     let valid_until = b.add_virtual_target();
+    let vu_u = range_check_u63(b, valid_until);
     let seq = b.add_virtual_target();
     let seq_u = range_check_u63(b, seq);
+    let requested_at = b.add_virtual_target();
+    let req_u = range_check_u63(b, requested_at);
     let to_l1: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
     let to_l1_bits: Vec<_> = to_l1.iter().map(|&l| b.split_le(l, 32)).collect();
 
@@ -181,10 +205,16 @@ fn build_slot(
     let bb = AccessTargets::new(b);
     let c = AccessTargets::new(b);
 
-    // Expiry: valid_until >= batch timestamp (signed kinds).
-    let vu = b.select(signed, valid_until, timestamp.value);
-    let vu_u = range_check_u63(b, vu);
-    assert_le_u63(b, timestamp, &vu_u);
+    // Expiry: valid_until >= now for signed kinds, where now is the batch timestamp, or the L1
+    // request time of a forced withdrawal (a waiting sequencer cannot make it expire).
+    let now = U63Target {
+        value: b.select(is_forced, req_u.value, timestamp.value),
+        lo: b.select(is_forced, req_u.lo, timestamp.lo),
+        hi: b.select(is_forced, req_u.hi, timestamp.hi),
+        bits: vec![],
+    };
+    let in_time = is_le_u63(b, &now, &vu_u);
+    assert_eq_if(b, signed, in_time.target, one);
 
     // Register: A is empty and becomes (key, 0, 0, ext 0); the index is the first free one:
     // the account just below it (B, read without change) exists.
@@ -199,7 +229,8 @@ fn build_slot(
 
     // Transfer / withdraw: the sender exists, nonce matches, amount > 0, operator exists.
     assert_eq_if(b, spend, a.exists.target, one);
-    assert_eq_if(b, spend, nonce, a.nonce);
+    let nonce_ok = b.is_equal(nonce, a.nonce);
+    assert_eq_if(b, spend, nonce_ok.target, one);
     let amount_zero = b.is_equal(amount, zero);
     let p = b.mul(spend.target, amount_zero.target);
     b.assert_zero(p);
@@ -210,9 +241,9 @@ fn build_slot(
     let p = b.mul(is_transfer.target, same.target);
     b.assert_zero(p);
 
-    // Deposit: in queue order.
-    assert_eq_if(b, is_deposit, seq, io.deposits);
-    let deposits = b.add(io.deposits, is_deposit.target);
+    // Deposits and forced withdrawals: in L1 queue order.
+    assert_eq_if(b, priority, seq, io.deposits);
+    let deposits = b.add(io.deposits, priority.target);
 
     // Access A.
     let a_bal = range_check_u63(b, a.balance);
@@ -261,7 +292,8 @@ fn build_slot(
     let c_new_leaf = hash_or_zero(b, c.exists, h);
     let root = update(b, root, c_old_leaf, c_new_leaf, &c_bits, &c.path);
 
-    // Message hash and signature (register: by the key it registers, which is A's key).
+    // Message hash and signature (register: by the key it registers, which is A's key; a
+    // forced withdrawal signs the plain withdraw message).
     let tag = |b: &mut CircuitBuilder<F, D>, k: TxKind| b.constant(F::from_canonical_u8(k.tag()));
     let mut reg = domain.elements.to_vec();
     reg.push(tag(b, TxKind::Register));
@@ -275,51 +307,135 @@ fn build_slot(
     wd.push(a_index);
     wd.extend_from_slice(&to_l1);
     wd.extend_from_slice(&[amount, fee, nonce, valid_until]);
+    let withdraw_msg = or(b, is_withdraw, is_forced);
     let msg = hash_no_pad_select(
         b,
-        &[(is_register, reg), (is_transfer, tr), (is_withdraw, wd)],
+        &[(is_register, reg), (is_transfer, tr), (withdraw_msg, wd)],
     );
+    let use_key = or(b, signed, r_sig);
     let pk: [Target; 5] = std::array::from_fn(|i| {
         let dummy = b.constant(F::from_canonical_u64(DUMMY_KEY_W[i]));
-        b.select(signed, a.pubkey[i], dummy)
+        b.select(use_key, a.pubkey[i], dummy)
     });
     let signature = verify_schnorr(b, pk, msg, signed);
+
+    // A rejected forced withdrawal proves the rule it breaks (the reason flags are exclusive
+    // and sum to `fr`). Any broken rule justifies the rejection; none can be claimed for a
+    // withdraw that satisfies them all.
+    // 1 UNKNOWN_ACCOUNT: the sender's leaf is empty.
+    assert_eq_if(b, r_unknown, a.exists.target, zero);
+    // 2 BAD_SIGNATURE: under the sender's key, the recomputed challenge differs from e.
+    assert_eq_if(b, r_sig, a.exists.target, one);
+    let mut sig_ok = b._true();
+    for (calc, claimed) in signature.e_calc.iter().zip(signature.e) {
+        let eq = b.is_equal(*calc, claimed);
+        sig_ok = b.and(sig_ok, eq);
+    }
+    let p = b.mul(r_sig.target, sig_ok.target);
+    b.assert_zero(p);
+    // 3 EXPIRED: valid_until < requested_at.
+    let p = b.mul(r_expired.target, in_time.target);
+    b.assert_zero(p);
+    // 4 ZERO_AMOUNT.
+    assert_eq_if(b, r_zero, amount_zero.target, one);
+    // 5 BAD_NONCE: the sender exists and its nonce differs.
+    assert_eq_if(b, r_nonce, a.exists.target, one);
+    let p = b.mul(r_nonce.target, nonce_ok.target);
+    b.assert_zero(p);
+    // 6 NONCE_EXHAUSTED: the sender's nonce is 2^63 - 1.
+    assert_eq_if(b, r_exhausted, a.exists.target, one);
+    let max_nonce = b.constant(F::from_canonical_u64(state::account::MAX_U63));
+    assert_eq_if(b, r_exhausted, a.nonce, max_nonce);
+    // 7 INSUFFICIENT_BALANCE: amount + fee > balance (overflowing 2^63 - 1 counts).
+    assert_eq_if(b, r_balance, a.exists.target, one);
+    let (cost, cost_overflow) = add_u63_overflow(b, &amount_u, &fee_u);
+    let covered = is_le_u63(b, &cost, &a_bal);
+    let no_cost_overflow = b.not(cost_overflow);
+    let affordable = b.and(no_cost_overflow, covered);
+    let p = b.mul(r_balance.target, affordable.target);
+    b.assert_zero(p);
+    // 8 BALANCE_OVERFLOW: the operator cannot take the fee; not the operator's own withdraw
+    // (its debit would come first).
+    let (_, fee_overflow) = add_u63_overflow(b, &c_bal, &fee_u);
+    assert_eq_if(b, r_overflow, fee_overflow.target, one);
+    let a_is_operator = b.is_equal(a_index, zero);
+    let p = b.mul(r_overflow.target, a_is_operator.target);
+    b.assert_zero(p);
+    // The status byte: 0 when applied, else the reason's number (bit k set by the reasons
+    // whose number has bit k).
+    let status: [BoolTarget; 4] = std::array::from_fn(|k| {
+        let mut acc = zero;
+        for (i, r) in reasons.iter().enumerate() {
+            if ((i + 1) >> k) & 1 == 1 {
+                acc = b.add(acc, r.target);
+            }
+        }
+        BoolTarget::new_unsafe(acc)
+    });
 
     // Pubdata and withdrawals.
     let pk_bits: Vec<_> = a.pubkey.iter().map(|&w| range_check_u64(b, w)).collect();
     let amount_bits = amount_u.bits64(b);
     let fee_bits = fee_u.bits64(b);
     let seq_bits = seq_u.bits64(b);
+    let req_bits = req_u.bits64(b);
+    let nonce_bits = nonce_u.bits64(b);
+    let vu_bits = vu_u.bits64(b);
+    let s_bits = signature.s_stream_bits();
+    let forced_chunks = forced_op_chunks(
+        b,
+        &ForcedOpBits {
+            seq: &seq_bits,
+            requested_at: &req_bits,
+            from: &a_bits,
+            addr_limbs: &to_l1_bits,
+            amount: &amount_bits,
+            fee: &fee_bits,
+            nonce: &nonce_bits,
+            valid_until: &vu_bits,
+            e: &signature.e_bits,
+            s: &s_bits,
+            status,
+        },
+    );
     let ops = [
         OpChunks {
             flag: is_register,
-            len: 45,
+            len: op_len(TxKind::Register),
             chunks: register_op_chunks(b, &a_bits, &pk_bits),
         },
         OpChunks {
             flag: is_transfer,
-            len: 25,
+            len: op_len(TxKind::Transfer),
             chunks: transfer_op_chunks(b, &a_bits, &b_bits, &amount_bits, &fee_bits),
         },
         OpChunks {
             flag: is_withdraw,
-            len: 41,
+            len: op_len(TxKind::Withdraw),
             chunks: withdraw_op_chunks(b, &a_bits, &to_l1_bits, &amount_bits, &fee_bits),
         },
         OpChunks {
             flag: is_deposit,
-            len: 22,
+            len: op_len(TxKind::Deposit),
             chunks: deposit_op_chunks(b, &seq_bits, &a_bits, &amount_bits, refunded),
+        },
+        OpChunks {
+            flag: is_forced,
+            len: op_len(TxKind::ForcedWithdraw),
+            chunks: forced_chunks,
         },
     ];
     let pubdata = absorb_op(b, io.pubdata, &ops);
-    let withdrawals = absorb_withdrawal(b, io.withdrawals, is_withdraw, a_index, &to_l1, amount);
+    let withdrawals = absorb_withdrawal(b, io.withdrawals, pays_out, a_index, &to_l1, amount);
 
     let targets = SlotTargets {
         is_register,
         is_transfer,
         is_withdraw,
         is_deposit,
+        is_forced,
+        applied,
+        reasons,
         a_index,
         b_index,
         amount,
@@ -327,6 +443,7 @@ fn build_slot(
         nonce,
         valid_until,
         seq,
+        requested_at,
         to_l1,
         signature,
         a,
@@ -474,6 +591,14 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
     pw.set_bool_target(t.is_transfer, kind == SlotKind::Transfer)?;
     pw.set_bool_target(t.is_withdraw, kind == SlotKind::Withdraw)?;
     pw.set_bool_target(t.is_deposit, kind == SlotKind::Deposit)?;
+    let forced = kind == SlotKind::ForcedWithdraw;
+    pw.set_bool_target(t.is_forced, forced)?;
+    let status = if forced { s.forced_status } else { 0 };
+    ensure!(status <= 8, "forced status {status} is not a ForcedStatus");
+    pw.set_bool_target(t.applied, forced && status == 0)?;
+    for (i, r) in t.reasons.iter().enumerate() {
+        pw.set_bool_target(*r, usize::from(status) == i + 1)?;
+    }
     ensure!(s.c.index == 0, "access C is the operator's");
     pw.set_target(t.a_index, F::from_canonical_u32(s.a.index))?;
     pw.set_target(t.b_index, F::from_canonical_u32(s.b.index))?;
@@ -483,6 +608,7 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
         (t.nonce, s.nonce),
         (t.valid_until, s.valid_until),
         (t.seq, s.seq),
+        (t.requested_at, s.requested_at),
     ] {
         pw.set_target(tt, F::from_noncanonical_u64(v))?;
     }
@@ -507,9 +633,11 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
     t.a.set(pw, &s.a, a_empty)?;
     t.b.set(pw, &s.b, empty)?;
     t.c.set(pw, &s.c, empty)?;
+    // A forced withdrawal's signature is published, so it is always set (and checked unless
+    // the rejection reason is another rule).
     let signed = matches!(
         kind,
-        SlotKind::Register | SlotKind::Transfer | SlotKind::Withdraw
+        SlotKind::Register | SlotKind::Transfer | SlotKind::Withdraw | SlotKind::ForcedWithdraw
     );
     t.signature
         .set(pw, if signed { s.signature.as_ref() } else { None })?;
@@ -520,7 +648,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     type Witness = LeafWitness;
 
     fn id(&self) -> String {
-        format!("payment-v1/k={}", self.k())
+        format!("payment-v2/k={}", self.k())
     }
 
     fn leaf_size(&self) -> usize {

@@ -365,10 +365,9 @@ impl SimpleGenerator<F, D> for Gfp5InverseGenerator {
     }
 
     fn run_once(&self, w: &PartitionWitness<F>, out: &mut GeneratedValues<F>) -> Result<()> {
+        // Zero maps to zero: `inverse_gfp5`'s constraint then fails (no proof), while
+        // `inverse_or_zero_gfp5` accepts it.
         let x = GFp5::from_fields(core::array::from_fn(|i| w.get_target(self.x[i])));
-        if x.is_zero() {
-            anyhow::bail!("GF(p^5) inverse of zero");
-        }
         let inv = coeffs(x.inverse_or_zero());
         for (t, v) in self.inv.iter().zip(inv) {
             out.set_target(*t, v)?;
@@ -410,6 +409,25 @@ pub fn inverse_gfp5(b: &mut CircuitBuilder<F, D>, x: [Target; 5]) -> [Target; 5]
     b.connect(p[0], one);
     for t in &p[1..] {
         b.connect(*t, zero);
+    }
+    inv
+}
+
+/// `1/x`, or 0 when `x = 0`: the ECgFp5 encoding `w = 1/u` of a point, which is 0 for the
+/// neutral. With `t = x * inv`, the constraints `x (t - 1) = 0` and `inv (t - 1) = 0` force
+/// `inv = 1/x` when `x != 0` and `inv = 0` when `x = 0` (GF(p^5) has no zero divisors).
+pub fn inverse_or_zero_gfp5(b: &mut CircuitBuilder<F, D>, x: [Target; 5]) -> [Target; 5] {
+    let inv: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
+    b.add_simple_generator(Gfp5InverseGenerator { x, inv });
+    let one = b.one();
+    let zero = b.zero();
+    let mut t = mul_gfp5(b, x, inv);
+    t[0] = b.sub(t[0], one);
+    for y in [x, inv] {
+        let p = mul_gfp5(b, y, t);
+        for c in p {
+            b.connect(c, zero);
+        }
     }
     inv
 }

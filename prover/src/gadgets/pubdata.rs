@@ -126,49 +126,105 @@ pub fn deposit_op_chunks(
     chunks_from_bits(b, &s)
 }
 
-/// `hash_no_pad` of the input list whose flag is set, for lists of 9 to 16 elements, in two
-/// permutations whatever the list (flags must be mutually exclusive; if none is set the result
-/// is meaningless). The second block overwrites only as many state positions as the chosen
-/// list has elements left, exactly as plonky2's overwrite-mode sponge does.
+/// `hash_no_pad` of the input list whose flag is set (flags mutually exclusive; if none is set
+/// the result is meaningless). Lists may have different lengths: the sponge runs as many
+/// permutations as the longest needs (`ceil(len / 8)`), each block overwriting only as many
+/// state positions as the chosen list has elements left, exactly as plonky2's overwrite-mode
+/// sponge does, and the output is taken after the chosen list's own last block.
 pub fn hash_no_pad_select(
     b: &mut CircuitBuilder<F, D>,
     options: &[(BoolTarget, Vec<Target>)],
 ) -> HashOutTarget {
-    for (_, v) in options {
-        assert!((9..=16).contains(&v.len()), "lists of 9 to 16 elements");
-    }
+    const RATE: usize = 8;
+    assert!(
+        options.iter().all(|(_, v)| !v.is_empty()),
+        "non-empty lists"
+    );
+    let blocks = options
+        .iter()
+        .map(|(_, v)| v.len().div_ceil(RATE))
+        .max()
+        .unwrap_or(0);
     let zero = b.zero();
-    let pick = |b: &mut CircuitBuilder<F, D>, at: &dyn Fn(&[Target]) -> Target| {
-        let mut acc = zero;
-        for (flag, v) in options {
-            let x = at(v);
-            acc = b.mul_add(flag.target, x, acc);
-        }
-        acc
-    };
     let mut state = [zero; 12];
-    for (i, s) in state.iter_mut().enumerate().take(8) {
-        *s = pick(b, &|v: &[Target]| v[i]);
-    }
-    let s1 = b.permute::<PoseidonHash>(PoseidonPermutation::new(state));
-    let s1: Vec<Target> = s1.as_ref().to_vec();
-    let mut state2 = [zero; 12];
-    for (j, s) in state2.iter_mut().enumerate() {
-        *s = if j < 8 {
-            let keep = s1[j];
-            pick(b, &|v: &[Target]| {
-                if 8 + j < v.len() {
-                    v[8 + j]
-                } else {
-                    keep
+    let mut outputs = Vec::with_capacity(blocks);
+    for k in 0..blocks {
+        let mut input = state;
+        for (j, slot) in input.iter_mut().enumerate().take(RATE) {
+            let keep = state[j];
+            let mut acc = zero;
+            let mut kept = zero;
+            for (flag, v) in options {
+                match v.get(RATE * k + j) {
+                    Some(&x) => acc = b.mul_add(flag.target, x, acc),
+                    None => kept = b.add(kept, flag.target),
                 }
-            })
-        } else {
-            s1[j]
-        };
+            }
+            // acc + kept * keep: the chosen list's element, or the state when it has none left.
+            *slot = b.mul_add(kept, keep, acc);
+        }
+        let out = b.permute::<PoseidonHash>(PoseidonPermutation::new(input));
+        state = out.as_ref().try_into().expect("12 elements");
+        outputs.push(out.squeeze()[..4].to_vec());
     }
-    let out = b.permute::<PoseidonHash>(PoseidonPermutation::new(state2));
-    HashOutTarget::from_vec(out.squeeze()[..4].to_vec())
+    // Select the output after the chosen list's last block.
+    let mut result = [zero; 4];
+    for (m, out) in outputs.iter().enumerate() {
+        let mut flag = zero;
+        for (f, v) in options {
+            if v.len().div_ceil(RATE) == m + 1 {
+                flag = b.add(flag, f.target);
+            }
+        }
+        for (r, o) in result.iter_mut().zip(out) {
+            *r = b.mul_add(flag, *o, *r);
+        }
+    }
+    HashOutTarget::from_vec(result.to_vec())
+}
+
+/// Bits of a forced-withdrawal op: `tag ‖ seq(8) ‖ requested_at(8) ‖ from(4) ‖ to_l1(20) ‖
+/// amount(8) ‖ fee(8) ‖ nonce(8) ‖ valid_until(8) ‖ e(32) ‖ s(40) ‖ status(1)`; the status is given
+/// as its low 4 bits (it is at most 8).
+pub struct ForcedOpBits<'a> {
+    pub seq: &'a [BoolTarget],
+    pub requested_at: &'a [BoolTarget],
+    pub from: &'a [BoolTarget],
+    pub addr_limbs: &'a [Vec<BoolTarget>],
+    pub amount: &'a [BoolTarget],
+    pub fee: &'a [BoolTarget],
+    pub nonce: &'a [BoolTarget],
+    pub valid_until: &'a [BoolTarget],
+    pub e: &'a [BoolTarget],
+    pub s: &'a [BoolTarget],
+    pub status: [BoolTarget; 4],
+}
+
+pub fn forced_op_chunks(b: &mut CircuitBuilder<F, D>, f: &ForcedOpBits) -> Vec<Target> {
+    let mut s = const_byte_bits(b, TxKind::ForcedWithdraw.tag());
+    for (bits, n) in [(f.seq, 64), (f.requested_at, 64), (f.from, 32)] {
+        assert_eq!(bits.len(), n);
+        s.extend_from_slice(bits);
+    }
+    assert_eq!(f.addr_limbs.len(), 5);
+    for limb in f.addr_limbs {
+        s.extend(be_u32_stream_bits(limb));
+    }
+    for (bits, n) in [
+        (f.amount, 64),
+        (f.fee, 64),
+        (f.nonce, 64),
+        (f.valid_until, 64),
+        (f.e, 256),
+        (f.s, 320),
+    ] {
+        assert_eq!(bits.len(), n);
+        s.extend_from_slice(bits);
+    }
+    s.extend_from_slice(&f.status);
+    let z = b._false();
+    s.extend(std::iter::repeat_n(z, 4));
+    chunks_from_bits(b, &s)
 }
 
 /// One candidate op of a slot: its kind flag, byte length and chunks.
@@ -179,7 +235,8 @@ pub struct OpChunks {
 }
 
 /// `c' = hash_no_pad(c ‖ len ‖ chunks)` of the op whose flag is set; `c` unchanged if none is
-/// (flags mutually exclusive). Two Poseidon rows whatever the kind.
+/// (flags mutually exclusive). As many Poseidon rows as the longest op needs (four with the
+/// 146-byte forced withdrawal), whatever the kind.
 pub fn absorb_op(
     b: &mut CircuitBuilder<F, D>,
     c: HashOutTarget,

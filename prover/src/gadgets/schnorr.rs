@@ -19,8 +19,13 @@
 //!   scalar multiplied with Q is exactly the challenge integer the native code uses;
 //! - s is free witness: any integer s with s G + e Q = R' is as good as s mod n, and the
 //!   transaction id never depends on s, so this admits no new transaction;
-//! - a signature whose R' is the neutral (probability ~2^-319 for an honest signer) has no
-//!   encoding inverse and cannot be proven; that is a completeness gap, not a soundness one.
+//! - R' may be the neutral (a signer can aim for it: s = -e d): its encoding is w = 0, as in the
+//!   native code, so such a signature is judged (and rejected) like any other instead of
+//!   having no proof at all; that matters for forced withdrawals, which must be consumed;
+//! - [`SchnorrTargets::e_calc`] exposes the recomputed challenge, so a caller can prove that a
+//!   signature does *not* verify; s is then bound through [`SchnorrTargets::s_stream_bits`]
+//!   (s < 2^320, bit 320 is constrained to zero), since a free s would let the prover fail any
+//!   signature.
 
 use anyhow::Result;
 use plonky2::field::types::Field;
@@ -32,7 +37,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::crypto::schnorr::Signature;
 
 use super::curve::{generator_affine, EcAddGate, KeyDecodeGate, ScalarMulStepGate};
-use super::gfp5::{inverse_gfp5, wires5};
+use super::gfp5::{inverse_or_zero_gfp5, wires5};
 use crate::{D, F};
 
 /// The encoding `w = 4` of the generator: a valid key to feed [`verify_schnorr`] when it is
@@ -49,6 +54,10 @@ const STEP_ROWS: usize = STEP_BITS / ScalarMulStepGate::STEPS;
 pub struct SchnorrTargets {
     /// The claimed challenge e (four limbs, as in the signature).
     pub e: [Target; 4],
+    /// e's limbs' canonical little-endian bits, limb 0 first (256 bits).
+    pub e_bits: Vec<BoolTarget>,
+    /// The recomputed challenge `Poseidon(w(sG + eQ) ‖ msg)`.
+    pub e_calc: [Target; 4],
     /// The bits of s: `s_bits[p]` is bit p (little-endian position), for p < [`STEP_BITS`].
     s_bits: Vec<Target>,
 }
@@ -108,9 +117,11 @@ pub fn verify_schnorr(
     // e's bits, little-endian positions; positions 256.. are zero.
     let e: [Target; 4] = core::array::from_fn(|_| b.add_virtual_target());
     let mut e_bits = vec![zero; STEP_BITS];
+    let mut e_limb_bits = Vec::with_capacity(256);
     for (i, limb) in e.iter().enumerate() {
         for (k, bit) in canonical_limb_bits(b, *limb).into_iter().enumerate() {
             e_bits[64 * i + k] = bit.target;
+            e_limb_bits.push(bit);
         }
     }
 
@@ -139,8 +150,11 @@ pub fn verify_schnorr(
         acc = point_targets(row, ScalarMulStepGate::ACC_OUT);
     }
 
-    // e' = Poseidon(w(R') ‖ msg), w = 1/u.
-    let w = inverse_gfp5(b, acc.1);
+    // s < 2^320, so that its 40 published bytes are all of it.
+    b.connect(s_bits[STEP_BITS - 1], zero);
+
+    // e' = Poseidon(w(R') ‖ msg), w = 1/u (0 for the neutral).
+    let w = inverse_or_zero_gfp5(b, acc.1);
     let mut inputs = w.to_vec();
     inputs.extend_from_slice(&msg.elements);
     let e_calc = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
@@ -149,10 +163,24 @@ pub fn verify_schnorr(
         let gated = b.mul(diff, enabled.target);
         b.connect(gated, zero);
     }
-    SchnorrTargets { e, s_bits }
+    SchnorrTargets {
+        e,
+        e_bits: e_limb_bits,
+        e_calc: e_calc.elements,
+        s_bits,
+    }
 }
 
 impl SchnorrTargets {
+    /// s's 320 little-endian bits (its 40-byte encoding). Boolean: the step gate constrains
+    /// every bit it consumes.
+    pub fn s_stream_bits(&self) -> Vec<BoolTarget> {
+        self.s_bits[..320]
+            .iter()
+            .map(|t| BoolTarget::new_unsafe(*t))
+            .collect()
+    }
+
     /// Fills the signature witness; `None` for a disabled check (the dummy signature e = 0,
     /// s = 1, whose R' = G has an encoding).
     pub fn set(&self, pw: &mut PartialWitness<F>, sig: Option<&Signature>) -> Result<()> {
