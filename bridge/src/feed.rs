@@ -25,6 +25,9 @@ pub mod kind {
     pub const DEPOSIT_REORGED: &str = "deposit_reorged";
     pub const DEPOSIT_CREDITED: &str = "deposit_credited";
     pub const FORCED_WITHDRAWAL_SEEN: &str = "forced_withdrawal_seen";
+    /// Consumed on L2: `outcome` is `APPLIED` (paid out once its batch is final) or the reason
+    /// code of the rule it breaks.
+    pub const FORCED_WITHDRAWAL_PROCESSED: &str = "forced_withdrawal_processed";
     pub const BATCH_COMMITTED: &str = "batch_committed";
     pub const BATCH_FINALIZED: &str = "batch_finalized";
     pub const WITHDRAWAL_CLAIMABLE: &str = "withdrawal_claimable";

@@ -27,15 +27,30 @@ pub fn deposit_entry(serial: u64, depositor: Address, recipient: u32, amount: u6
 }
 
 /// Entry hash of a queued forced withdrawal (SPEC 15.2).
-pub fn forced_withdrawal_entry(serial: u64, withdraw_tx: &[u8]) -> B256 {
+pub fn forced_withdrawal_entry(serial: u64, requested_at: u64, withdraw_tx: &[u8]) -> B256 {
     keccak256(
         (
             U256::from(KIND_FORCED_WITHDRAWAL),
             serial,
+            requested_at,
             keccak256(withdraw_tx),
         )
             .abi_encode_params(),
     )
+}
+
+/// Tag of the L2 forced-withdrawal transaction (SPEC 9).
+pub const L2_TAG_FORCED_WITHDRAW: u8 = 5;
+
+/// The L2 transaction a queued forced withdrawal becomes (SPEC 9): `5 ‖ serial (LE64) ‖
+/// requested_at (LE64) ‖ withdrawTx`.
+pub fn forced_withdraw_l2_tx(serial: u64, requested_at: u64, withdraw_tx: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17 + withdraw_tx.len());
+    out.push(L2_TAG_FORCED_WITHDRAW);
+    out.extend_from_slice(&serial.to_le_bytes());
+    out.extend_from_slice(&requested_at.to_le_bytes());
+    out.extend_from_slice(withdraw_tx);
+    out
 }
 
 /// `H_{s+1}` from `H_s` and entry `s` (SPEC 15.2); `H_0` is zero.

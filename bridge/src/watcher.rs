@@ -174,7 +174,12 @@ pub fn decode_op(log: &Log) -> Result<Option<ObservedOp>, WatchError> {
             recipient: e.account,
             amount: e.amount,
             priority_hash: e.priorityHash,
-            payload: Some(e.withdrawTx.to_vec()),
+            // Stored as the L2 transaction it becomes, so the ingest needs nothing else.
+            payload: Some(crate::hashes::forced_withdraw_l2_tx(
+                e.serial,
+                e.requestedAt,
+                &e.withdrawTx,
+            )),
             block,
             block_hash,
             tx_hash,

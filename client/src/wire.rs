@@ -50,7 +50,7 @@ pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
             valid_until: w.valid_until.get(),
             signature: w.signature.to_bytes().to_vec(),
         }),
-        Transaction::Deposit(_) => Tx::Raw(tx.encode()),
+        Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => Tx::Raw(tx.encode()),
     };
     proto::SubmitRequest { tx: Some(tx) }
 }

@@ -25,6 +25,8 @@ pub enum RequestError {
     L1Address(usize),
     #[error("deposits come from L1 only")]
     DepositNotAllowed,
+    #[error("forced withdrawals are requested on L1 (Rollup.requestForcedWithdrawal); over the API, send a plain withdraw")]
+    ForcedWithdrawalNotAllowed,
 }
 
 impl RequestError {
@@ -42,6 +44,7 @@ impl RequestError {
             RequestError::Decode(_) => "MALFORMED",
             RequestError::L1Address(_) => "INVALID_L1_ADDRESS",
             RequestError::DepositNotAllowed => "DEPOSIT_NOT_ALLOWED",
+            RequestError::ForcedWithdrawalNotAllowed => "FORCED_WITHDRAWAL_NOT_ALLOWED",
         }
     }
 }
@@ -102,8 +105,10 @@ pub fn transaction_from_request(req: pb::SubmitRequest) -> Result<Transaction, R
             })
         }
     };
-    if matches!(tx, Transaction::Deposit(_)) {
-        return Err(RequestError::DepositNotAllowed);
+    match tx {
+        Transaction::Deposit(_) => return Err(RequestError::DepositNotAllowed),
+        Transaction::ForcedWithdraw(_) => return Err(RequestError::ForcedWithdrawalNotAllowed),
+        _ => {}
     }
     Ok(tx)
 }

@@ -158,6 +158,10 @@ fn tx_json(row: &TxRow) -> serde_json::Value {
         Transaction::Transfer(t) => json!({"kind": "transfer", "from": t.from.0, "to": t.to.0, "amount": t.amount.get(), "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get()}),
         Transaction::Withdraw(w) => json!({"kind": "withdraw", "from": w.from.0, "to_l1": format!("{}", w.to_l1), "amount": w.amount.get(), "fee": w.fee.get(), "nonce": w.nonce.get(), "valid_until": w.valid_until.get()}),
         Transaction::Deposit(d) => json!({"kind": "deposit", "seq": d.seq, "to": d.to.0, "amount": d.amount.get()}),
+        Transaction::ForcedWithdraw(f) => {
+            let w = &f.withdraw;
+            json!({"kind": "forced_withdraw", "seq": f.seq, "requested_at": f.requested_at.get(), "from": w.from.0, "to_l1": format!("{}", w.to_l1), "amount": w.amount.get(), "fee": w.fee.get(), "nonce": w.nonce.get(), "valid_until": w.valid_until.get()})
+        }
     });
     json!({
         "tx_id": format!("0x{}", hex::encode(row.tx_id)),

@@ -117,6 +117,7 @@ pub async fn recover(
                         block_number: row.block_number,
                         position: row.position,
                         account_index: fx.registered.map(|i| i.0),
+                        forced: fx.forced.map(|o| o.status()),
                     },
                 );
                 if batch_last_block.is_none_or(|l| row.block_number > l) {

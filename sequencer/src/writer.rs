@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use state::account::{Account, AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
 use state::crypto::schnorr::PublicKey;
-use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
-use state::tx::{Deposit, Transaction, TxKind};
+use state::pubdata::{ForcedStatus, PubdataCommitment, WithdrawalsCommitment};
+use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
 use state::Digest;
 use tokio::sync::{oneshot, watch};
 
@@ -55,6 +55,8 @@ pub struct AcceptedMeta {
     pub block_number: u64,
     pub position: u32,
     pub account_index: Option<u32>,
+    /// A forced withdrawal's outcome: applied, or the rule it breaks.
+    pub forced: Option<ForcedStatus>,
 }
 
 /// How the caller learns that an accepted transaction is durable.
@@ -114,13 +116,11 @@ pub enum Command {
         amount: Amount,
         reply: oneshot::Sender<SubmitOutcome>,
     },
-    /// A confirmed L1 deposit with queue serial `seq`: applied only if `seq` is the state's
-    /// next deposit seq; otherwise answered with `Err(next_deposit_seq)` (already credited when
-    /// `seq` is below it, not yet creditable when above).
-    L1Deposit {
-        seq: u64,
-        to: AccountIndex,
-        amount: Amount,
+    /// A confirmed L1 priority op (a deposit or a forced withdrawal) with queue serial `seq`:
+    /// applied only if `seq` is the state's next priority serial; otherwise answered with
+    /// `Err(next_deposit_seq)` (already consumed when `seq` is below it, not yet when above).
+    L1PriorityOp {
+        op: L1Op,
         reply: oneshot::Sender<Result<SubmitOutcome, u64>>,
     },
     Account {
@@ -129,6 +129,29 @@ pub enum Command {
     },
     /// Flush, seal the open block and stop (graceful shutdown).
     Shutdown,
+}
+
+/// An L1 priority op as the L2 applies it (only these two kinds come from the L1 queue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L1Op {
+    Deposit(Deposit),
+    ForcedWithdraw(ForcedWithdraw),
+}
+
+impl L1Op {
+    pub fn seq(&self) -> u64 {
+        match self {
+            L1Op::Deposit(d) => d.seq,
+            L1Op::ForcedWithdraw(f) => f.seq,
+        }
+    }
+
+    pub fn into_tx(self) -> Transaction {
+        match self {
+            L1Op::Deposit(d) => d.into(),
+            L1Op::ForcedWithdraw(f) => f.into(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -389,6 +412,7 @@ pub fn tx_row(
         Transaction::Transfer(t) => (Some(t.from.0), Some(t.to.0)),
         Transaction::Withdraw(w) => (Some(w.from.0), None),
         Transaction::Deposit(d) => (None, Some(d.to.0)),
+        Transaction::ForcedWithdraw(f) => (Some(f.withdraw.from.0), None),
         Transaction::Register(_) => (None, None),
     };
     TxRow {
@@ -480,21 +504,16 @@ impl Writer {
                 };
                 let _ = reply.send(out);
             }
-            Command::L1Deposit {
-                seq,
-                to,
-                amount,
-                reply,
-            } => {
+            Command::L1PriorityOp { op, reply } => {
                 let next = self.state.next_deposit_seq();
-                if seq != next {
+                if op.seq() != next {
                     let _ = reply.send(Err(next));
                     return;
                 }
                 // Unlike the faucet, an unknown recipient is fine: the deposit is consumed and
-                // refunded on L1 (SPEC 15.5).
-                let deposit = Transaction::Deposit(Deposit { seq, to, amount });
-                let out = match VerifiedTx::verify(deposit, self.state.domain(), |_| None) {
+                // refunded on L1 (SPEC 15.5). A forced withdrawal is consumed too, applied or
+                // rejected by the rules (its signature is one of them).
+                let out = match VerifiedTx::verify(op.into_tx(), self.state.domain(), |_| None) {
                     Ok(v) => self.submit(v),
                     Err(r) => SubmitOutcome::Rejected(r),
                 };
@@ -564,6 +583,7 @@ impl Writer {
                     block_number: self.block.number,
                     position,
                     account_index: fx.registered.map(|i| i.0),
+                    forced: fx.forced.map(|o| o.status()),
                 };
                 self.known.insert(id, meta);
                 self.group.push(row);
@@ -738,5 +758,6 @@ pub fn kind_label(kind: TxKind) -> &'static str {
         TxKind::Transfer => "transfer",
         TxKind::Withdraw => "withdraw",
         TxKind::Deposit => "deposit",
+        TxKind::ForcedWithdraw => "forced_withdraw",
     }
 }

@@ -342,3 +342,224 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
     );
     assert_eq!(kinds.iter().filter(|k| *k == "deposit_credited").count(), 2);
 }
+
+/// Every event of the feed from cursor 0 that arrives within a few seconds of quiet.
+async fn all_events(grpc: &str) -> Vec<pb::BridgeEvent> {
+    let mut c = BridgeEventsClient::connect(grpc.to_string()).await.unwrap();
+    let mut s = c
+        .watch(pb::WatchBridgeEventsRequest { cursor: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(3), s.next()).await {
+        out.push(e.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
+    let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
+    let rpc = Rpc::new(anvil.endpoint());
+    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
+    let accounts = rpc.accounts().await.unwrap();
+    let (operator, alice) = (accounts[0], accounts[1]);
+    let genesis = State::genesis(
+        Domain {
+            chain_id: 31337,
+            rollup: [0; 20],
+        },
+        rollup_sequencer::node::devnet_operator_key().public_key(),
+    )
+    .root();
+    let d = deploy::deploy_devnet(
+        &rpc,
+        &DeployConfig::devnet(operator, B256::from(genesis.to_bytes())),
+    )
+    .await
+    .unwrap();
+    deploy::mint(&rpc, &d, operator, alice, 1_000_000)
+        .await
+        .unwrap();
+    let db = fresh_database("bridge_forced").await;
+    let rollup = format!("{}", d.rollup);
+    let flags = [
+        "--l1-rpc",
+        &anvil.endpoint(),
+        "--rollup-address",
+        &rollup,
+        "--l1-confirmations",
+        "2",
+        "--l1-poll-ms",
+        "100",
+        "--batch-max-blocks",
+        "1",
+        "--batch-max-secs",
+        "1",
+    ];
+    let node = TestNode::start(&db, &flags).await;
+    let mut c = node.client().await;
+    let (domain, now) = domain(&mut c).await;
+    let sk = key(1);
+    let a = register(&mut c, &domain, now, &sk).await;
+    deploy::deposit(&rpc, &d, alice, a.0, 1_000).await.unwrap();
+    mine(&rpc, 2).await;
+    let c2 = c.clone();
+    wait_for("the deposit to be credited", 20, || {
+        let mut c = c2.clone();
+        async move { account(&mut c, a).await.balance == 1_000 }
+    })
+    .await;
+
+    // Anyone (here alice's L1 key) queues two signed withdraws of account `a` on L1: one
+    // signed by another key, one by the account's key. Then a deposit queues behind them.
+    let to = Address::repeat_byte(0xb0);
+    let withdraw = |signer: &state::crypto::schnorr::SecretKey, amount: u64| {
+        Transaction::Withdraw(
+            UnsignedWithdraw {
+                from: a,
+                to_l1: L1Address(to.0 .0),
+                amount: Amount::new(amount).unwrap(),
+                fee: Amount::new(0).unwrap(),
+                nonce: Nonce::new(0).unwrap(),
+                valid_until: Timestamp::new(now + 3600).unwrap(),
+            }
+            .sign(&domain, signer),
+        )
+    };
+    let requester = L1Signer::from_hex(ANVIL_DEV_KEY_1).unwrap();
+    let request = |tx: Vec<u8>| Rollup::requestForcedWithdrawalCall {
+        withdrawTx: tx.into(),
+    };
+    // L1 refuses an encoding the L2 could not decode (here a fee above 2^63 - 1).
+    let mut malformed = withdraw(&sk, 200).encode();
+    malformed[33 + 7] = 0x80;
+    assert!(rpc
+        .send_signed(&requester, d.rollup, request(malformed).abi_encode().into())
+        .await
+        .is_err());
+    for tx in [withdraw(&key(2), 100), withdraw(&sk, 200)] {
+        rpc.send_signed(
+            &requester,
+            d.rollup,
+            request(tx.encode()).abi_encode().into(),
+        )
+        .await
+        .expect("forced withdrawal queued");
+    }
+    deploy::deposit(&rpc, &d, alice, a.0, 50).await.unwrap();
+    mine(&rpc, 2).await;
+    let c2 = c.clone();
+    wait_for(
+        "both forced withdrawals and the deposit behind them",
+        30,
+        || {
+            let mut c = c2.clone();
+            async move { account(&mut c, a).await.balance == 1_000 - 200 + 50 }
+        },
+    )
+    .await;
+    let acct = account(&mut c, a).await;
+    assert_eq!(acct.nonce, 1, "only the genuine one was applied");
+
+    let events = all_events(&node.grpc).await;
+    let processed: Vec<serde_json::Value> = events
+        .iter()
+        .filter(|e| e.kind == "forced_withdrawal_processed")
+        .map(|e| serde_json::from_str(&e.payload_json).unwrap())
+        .collect();
+    assert_eq!(processed.len(), 2, "{processed:?}");
+    assert_eq!(processed[0]["serial"], 1);
+    assert_eq!(processed[0]["outcome"], "BAD_SIGNATURE");
+    assert_eq!(processed[1]["serial"], 2);
+    assert_eq!(processed[1]["outcome"], "APPLIED");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "deposit_credited")
+            .count(),
+        2
+    );
+
+    // Proven (as the prover would mark them), committed and finalized: the applied one is a
+    // payout of its batch, claimed once on L1.
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let miner = {
+        let rpc = Rpc::new(anvil.endpoint());
+        tokio::spawn(async move {
+            loop {
+                mine(&rpc, 1).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let pool2 = pool.clone();
+    wait_for("the batch with the forced withdrawal to be finalized", 60, || {
+        let pool = pool2.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO prover_jobs (batch_number, kind, state, proof) \
+                 SELECT number, 'final', 'done', '\\x01'::bytea FROM batches WHERE status = 'sealed' \
+                 ON CONFLICT DO NOTHING",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("UPDATE batches SET status = 'proven' WHERE status = 'sealed'")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
+                 WHERE jsonb_array_length(l.payouts) > 0 AND b.status = 'finalized'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n == 1
+        }
+    })
+    .await;
+    miner.abort();
+    let batch: i64 = sqlx::query_scalar(
+        "SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let p: serde_json::Value = http
+        .get(format!("{}/v1/withdrawals/{batch}/0/proof", node.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["amount"], 200, "{p}");
+    assert_eq!(p["from"], a.0, "{p}");
+    let claim = Rollup::claimWithdrawalCall {
+        batchNumber: batch as u64,
+        index: 0,
+        from: a.0 as u64,
+        to,
+        amount: 200,
+        proof: serde_json::from_value(p["proof"].clone()).unwrap(),
+    };
+    rpc.send_signed(&requester, d.rollup, claim.abi_encode().into())
+        .await
+        .expect("claim");
+    assert!(rpc
+        .send_signed(&requester, d.rollup, claim.abi_encode().into())
+        .await
+        .is_err());
+    let bal = rpc
+        .call(
+            d.token,
+            Bytes::from(TestStablecoin::balanceOfCall(to).abi_encode()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(U256::from_be_slice(&bal), U256::from(200));
+}

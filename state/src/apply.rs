@@ -1772,7 +1772,12 @@ mod tests {
         );
     }
 
-    fn forced(w: &World, u: UnsignedWithdraw, signer: &SecretKey, requested_at: u64) -> Transaction {
+    fn forced(
+        w: &World,
+        u: UnsignedWithdraw,
+        signer: &SecretKey,
+        requested_at: u64,
+    ) -> Transaction {
         ForcedWithdraw {
             seq: w.state.next_deposit_seq(),
             requested_at: ts(requested_at),
@@ -1785,7 +1790,10 @@ mod tests {
     /// counter moves, and the published status names the reason.
     fn assert_forced_rejected(w: &mut World, tx: Transaction, reason: Rejection) {
         let before = snapshot(&mut w.state);
-        let e = w.state.apply(&tx, &ctx()).expect("a forced withdrawal in order is consumed");
+        let e = w
+            .state
+            .apply(&tx, &ctx())
+            .expect("a forced withdrawal in order is consumed");
         assert_eq!(e.forced, Some(ForcedOutcome::Rejected(reason)));
         assert_eq!(e.withdrawal, None);
         assert!(e.balances.is_empty() && e.nonce.is_none());
@@ -1933,5 +1941,4 @@ mod tests {
         assert_eq!(e.deposit, Some(DepositOutcome::Credited));
         assert_eq!(w.state.next_deposit_seq(), next + 2);
     }
-
 }

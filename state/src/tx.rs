@@ -751,11 +751,13 @@ impl Transaction {
                     return Err(DecodeError::ForcedNotAWithdraw(inner[0]));
                 }
                 match Transaction::decode(&inner)? {
-                    Transaction::Withdraw(withdraw) => Transaction::ForcedWithdraw(ForcedWithdraw {
-                        seq,
-                        requested_at,
-                        withdraw,
-                    }),
+                    Transaction::Withdraw(withdraw) => {
+                        Transaction::ForcedWithdraw(ForcedWithdraw {
+                            seq,
+                            requested_at,
+                            withdraw,
+                        })
+                    }
                     other => return Err(DecodeError::ForcedNotAWithdraw(other.kind().tag())),
                 }
             }
@@ -1059,7 +1061,10 @@ mod tests {
         };
         let bytes = forced.encode();
         // The embedded withdraw is byte for byte the L1 payload (`withdrawTx`).
-        assert_eq!(&bytes[17..], &Transaction::Withdraw(f.withdraw).encode()[..]);
+        assert_eq!(
+            &bytes[17..],
+            &Transaction::Withdraw(f.withdraw).encode()[..]
+        );
         for (at, field) in [(1, "seq"), (9, "requested_at")] {
             let mut bad = bytes.clone();
             bad[at..at + 8].copy_from_slice(&(MAX_U63 + 1).to_le_bytes());

@@ -30,8 +30,7 @@ use state::pubdata::{
 use state::smt::{empty_hashes, DEPTH};
 use state::tx::{
     DecodeError, Deposit, Domain, ForcedWithdraw, L1Address, Transaction, UnsignedRegister,
-    UnsignedTransfer,
-    UnsignedWithdraw, TAG_DOMAIN,
+    UnsignedTransfer, UnsignedWithdraw, TAG_DOMAIN,
 };
 
 const UPDATE_COMMAND: &str = "UPDATE_VECTORS=1 cargo test -p state --test spec_vectors";

@@ -131,6 +131,34 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = parse_nonce)]
         nonce: Option<Nonce>,
     },
+    /// Force a withdrawal through L1 when the sequencer ignores yours: signs the withdraw with the
+    /// account's key and queues it with `Rollup.requestForcedWithdrawal`. The sequencer must
+    /// process it before the queue deadline (applied, or rejected with a reason if it breaks a
+    /// rule, e.g. a stale nonce); an applied one is claimed with `rollup claim`. Works without
+    /// the node when --nonce and --rollup are given (the domain comes from the L1 chain id).
+    ForceWithdraw {
+        /// Key file of the withdrawing account (must be registered).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// L1 address (0x + 40 hex digits) that receives the tokens on L1.
+        #[arg(long, value_name = "ADDRESS")]
+        to_l1: String,
+        /// Amount to withdraw, in base units.
+        #[arg(long, value_name = "A", value_parser = parse_amount)]
+        amount: Amount,
+        /// Fee to the operator, in base units.
+        #[arg(long, value_name = "A", value_parser = parse_amount, default_value = "0")]
+        fee: Amount,
+        /// Nonce to use (default: the account's next nonce, asked from the node).
+        #[arg(long, value_name = "N", value_parser = parse_nonce)]
+        nonce: Option<Nonce>,
+        /// Seconds the signed withdraw stays valid; it is judged at the L1 request time, so
+        /// this only needs to cover the time until the request is mined.
+        #[arg(long, value_name = "SECS", default_value = "3600")]
+        valid_for: u64,
+        #[command(flatten)]
+        l1: L1Args,
+    },
     /// Deposit L1 tokens to an L2 account through the L1 Rollup contract (approve + deposit),
     /// signed with a local secp256k1 key. Credited on L2 after the node's confirmation depth.
     Deposit {
@@ -393,6 +421,79 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             out.emit(&receipt, || {
                 format!("withdrawal of {amount} to {to_l1} accepted ({receipt}); claim it on L1 with `rollup claim` once its batch is finalized")
+            })
+        }
+        Command::ForceWithdraw {
+            key: path,
+            to_l1,
+            amount,
+            fee,
+            nonce,
+            valid_for,
+            l1,
+        } => {
+            use alloy_sol_types::SolCall;
+            use rollup_bridge::contracts::Rollup;
+            let key = KeyFile::load(&path)?;
+            let from = key.account_index.ok_or_else(|| {
+                anyhow!(
+                    "{} has no account index: it is not registered",
+                    path.display()
+                )
+            })?;
+            let bytes = hex::decode(to_l1.trim_start_matches("0x"))
+                .ok()
+                .and_then(|b| <[u8; 20]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| anyhow!("--to-l1 must be 0x followed by 40 hex digits"))?;
+            let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
+            let nonce = match nonce {
+                Some(n) => n,
+                None => Client::connect(endpoint).await?.next_nonce(from).await?,
+            };
+            let domain = state::tx::Domain {
+                chain_id: rpc.chain_id().await?,
+                rollup: rollup.0 .0,
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let valid_until = state::account::Timestamp::new(now.saturating_add(valid_for))
+                .ok_or_else(|| anyhow!("--valid-for is too large"))?;
+            let w = state::tx::UnsignedWithdraw {
+                from,
+                to_l1: state::tx::L1Address(bytes),
+                amount,
+                fee,
+                nonce,
+                valid_until,
+            }
+            .sign(&domain, key.secret_key());
+            let call = Rollup::requestForcedWithdrawalCall {
+                withdrawTx: state::tx::Transaction::Withdraw(w).encode().into(),
+            };
+            let r = rpc
+                .send_signed(&signer, rollup, call.abi_encode().into())
+                .await
+                .map_err(|e| anyhow!("requestForcedWithdrawal rejected by L1: {e}"))?;
+            let serial = r
+                .logs
+                .iter()
+                .find_map(|l| {
+                    <Rollup::ForcedWithdrawalRequested as alloy_sol_types::SolEvent>::decode_raw_log(
+                        l.topics.iter().copied(),
+                        &l.data,
+                    )
+                    .ok()
+                })
+                .map(|e| (e.serial, e.deadline))
+                .ok_or_else(|| anyhow!("no ForcedWithdrawalRequested event in the receipt"))?;
+            let v = serde_json::json!({"serial": serial.0, "deadline": serial.1, "account": from.0, "amount": amount.get(), "nonce": nonce.get(), "l1_tx": r.transaction_hash});
+            out.emit(&v, || {
+                format!(
+                    "forced withdrawal of {amount} from account {} queued on L1: serial {}, the sequencer must process it by {} (unix time), tx {}",
+                    from.0, serial.0, serial.1, r.transaction_hash
+                )
             })
         }
         Command::Deposit {
