@@ -131,6 +131,38 @@ pub enum DiffError {
     OldRootMismatch { expected: Digest, computed: Digest },
 }
 
+impl DiffError {
+    /// Stable machine-readable name (docs/SPEC.md 10.4), e.g. for the rebuild tool's output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DiffError::Truncated => "TRUNCATED",
+            DiffError::TrailingBytes(_) => "TRAILING_BYTES",
+            DiffError::UnsupportedVersion(_) => "UNSUPPORTED_VERSION",
+            DiffError::CountOutOfRange(_) => "COUNT_OUT_OF_RANGE",
+            DiffError::Unsorted { .. } => "UNSORTED",
+            DiffError::DuplicateIndex(_) => "DUPLICATE_INDEX",
+            DiffError::NewAccountGap { .. } => "NEW_ACCOUNT_GAP",
+            DiffError::OutOfRange { .. } => "OUT_OF_RANGE",
+            DiffError::PublicKey { source, .. } => match source {
+                KeyError::NonCanonical => "PUBLIC_KEY_NON_CANONICAL",
+                KeyError::NotOnCurve => "PUBLIC_KEY_NOT_ON_CURVE",
+                KeyError::Neutral => "PUBLIC_KEY_NEUTRAL",
+                // `PublicKey::from_bytes` reports no other error for 40 bytes.
+                _ => "PUBLIC_KEY_INVALID",
+            },
+            DiffError::UnexpectedKey(_) => "UNEXPECTED_KEY",
+            DiffError::MissingKey(_) => "MISSING_KEY",
+            DiffError::TooManyRecords => "TOO_MANY_RECORDS",
+            DiffError::UnknownAccount(_) => "UNKNOWN_ACCOUNT",
+            DiffError::NonZeroExt(_) => "NON_ZERO_EXT",
+            DiffError::CountMismatch { .. } => "COUNT_MISMATCH",
+            DiffError::DuplicateKey { .. } => "DUPLICATE_KEY",
+            DiffError::RecordMismatch(_) => "RECORD_MISMATCH",
+            DiffError::OldRootMismatch { .. } => "OLD_ROOT_MISMATCH",
+        }
+    }
+}
+
 /// The rules every sequence of records obeys, applied one record at a time (by the decoder as
 /// it reads, so the first bad field decides the error, and by [`StateDiff::new`]).
 struct Sequence {
@@ -775,6 +807,22 @@ mod tests {
                 index: 1_941_425_040
             })
         );
+    }
+
+    #[test]
+    fn error_codes_are_the_spec_names() {
+        let good = sample().encode();
+        let code = |b: &[u8]| StateDiff::decode(b).unwrap_err().code();
+        assert_eq!(code(&good[..5]), "TRUNCATED");
+        assert_eq!(code(&[&good[..], &[0]].concat()), "TRAILING_BYTES");
+        assert_eq!(
+            code(&[&[9u8][..], &good[1..]].concat()),
+            "UNSUPPORTED_VERSION"
+        );
+        let mut bad_key = good.clone();
+        let at = HEADER_BYTES + 2 * RECORD_BYTES + RECORD_BYTES;
+        bad_key[at..].fill(0xff);
+        assert_eq!(code(&bad_key), "PUBLIC_KEY_NON_CANONICAL");
     }
 
     #[test]
