@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Gas of Rollup.commitBatch on anvil (its default hardfork), for batches of 100, 1,000 and
-// 10,000 payments, with the pubdata encodings of docs/BENCHMARKS.md. Deploys the committed
-// artifacts (bridge/artifacts) on a fresh anvil, sends real transactions from anvil's first
-// (unlocked) account, and prints a Markdown table of the receipts' gasUsed.
+// 10,000 payments among 100 and among 1,000 agents. The L1 data of each batch is produced by the
+// Rust code itself (`cargo run -p rollup-bridge --example gas-blobs`: real signed payments
+// applied by the state-transition function, the state diff the node publishes, and the
+// per-transaction ops for comparison); this script deploys the committed artifacts
+// (bridge/artifacts) on a fresh anvil, commits every blob with a real transaction from anvil's
+// first (unlocked) account, and prints a Markdown table of the receipts' gasUsed.
 //
-//   node bridge/scripts/gas-report.js        (scripts/gas-report.sh installs the tools first)
+//   node bridge/scripts/gas-report.js BLOBS.json     (scripts/gas-report.sh does both steps)
 'use strict';
 const { spawn } = require('child_process');
+const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const { keccak256 } = require('js-sha3');
@@ -26,42 +30,13 @@ function rand(n) { // uniform-ish in [0, n)
 const le = (v, n) => { const b = Buffer.alloc(n); let x = BigInt(v); for (let i = 0; i < n; i++) { b[i] = Number(x & 0xffn); x >>= 8n; } return b; };
 
 // ---------------------------------------------------------------- pubdata encodings
-// Transfer op (SPEC 10): tag 2 | from LE32 | to LE32 | amount LE64 | fee LE64 = 25 bytes.
-function transferOp(from, to, amount, fee) {
-  return Buffer.concat([Buffer.from([2]), le(from, 4), le(to, 4), le(amount, 8), le(fee, 8)]);
-}
-// Payments among `agents` accounts (indices 1..agents), amounts up to 1 USD (6 decimals), fee 1..100.
-function payments(n, agents) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const from = 1 + rand(agents);
-    let to = 1 + rand(agents - 1); if (to >= from) to += 1;
-    out.push({ from, to, amount: 1 + rand(1_000_000), fee: 1 + rand(100) });
-  }
-  return out;
-}
-const perTx = (ps) => Buffer.concat(ps.map((p) => transferOp(p.from, p.to, p.amount, p.fee)));
-// Worst case: every byte non-zero (large indices and amounts).
+// Worst case of per-transaction ops (SPEC 10, 25 bytes per transfer): every byte non-zero
+// (large indices and amounts). Synthetic: no real batch looks like this.
 function worstCase(n) {
   const b = Buffer.alloc(25 * n);
   for (let i = 0; i < b.length; i++) b[i] = 1 + rand(255);
   for (let i = 0; i < n; i++) b[25 * i] = 2;
   return b;
-}
-// Net state diff (docs/SPEC.md, "Pubdata per batch: net state diffs", proposed): one record per
-// touched account, sorted by index: index LE32 | balance LE64 | nonce LE64 (20 bytes).
-// Starting balances 1,000 USD; nonces start at 0.
-function netDiff(ps) {
-  const bal = new Map(); const nonce = new Map();
-  const b = (i) => (bal.has(i) ? bal.get(i) : 1_000_000_000);
-  for (const p of ps) {
-    bal.set(p.from, b(p.from) - p.amount - p.fee);
-    bal.set(p.to, b(p.to) + p.amount);
-    bal.set(0, b(0) + p.fee);
-    nonce.set(p.from, (nonce.get(p.from) || 0) + 1);
-  }
-  const idx = [...bal.keys()].sort((x, y) => x - y);
-  return { blob: Buffer.concat(idx.map((i) => Buffer.concat([le(i, 4), le(bal.get(i), 8), le(nonce.get(i) || 0, 8)]))), touched: idx.length };
 }
 
 // ---------------------------------------------------------------- ABI and RPC
@@ -99,6 +74,10 @@ const calldataCost = (hex) => {
 };
 
 async function main() {
+  if (!process.argv[2]) throw new Error('usage: gas-report.js BLOBS.json (see scripts/gas-report.sh)');
+  const input = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  if (input.version !== 1) throw new Error(`unknown blobs version ${input.version}`);
+  const hexBuf = (h) => Buffer.from(h.slice(2), 'hex');
   const port = await freePort();
   rpcUrl = `http://127.0.0.1:${port}`;
   const anvil = spawn(ANVIL, ['--port', String(port), '--silent'], { stdio: 'ignore' });
@@ -141,28 +120,28 @@ async function main() {
 
     const rows = [];
     for (const n of [100, 1000, 10000]) {
-      const ps = payments(n, 1000);
-      const ps100 = payments(n, 100);
-      const diff = netDiff(ps100);
-      const cases = [
-        ['per-transaction ops, 1,000 agents', perTx(ps), ''],
-        ['per-transaction ops, worst case (no zero bytes)', worstCase(n), ''],
-        ['net state diff, 100 agents', diff.blob, `${diff.touched} accounts touched`],
-      ];
-      for (const [what, blob, note] of cases) {
-        const { gas, cd } = await commit(blob);
-        rows.push({ n, what, bytes: blob.length, gas, perPayment: gas / n, floorBound: gas === cd.floor ? 'EIP-7623 floor (10 gas per token)' : 'standard (4/16 per byte) + execution', note });
+      for (const c of input.cases.filter((x) => x.payments === n)) {
+        const cases = [
+          ['per-transaction ops (SPEC 10)', hexBuf(c.ops), ''],
+          ['**state diff (SPEC 10.4)**', hexBuf(c.diff), `${c.records} accounts in the diff`],
+        ];
+        for (const [what, blob, note] of cases) {
+          const { gas, cd } = await commit(blob);
+          rows.push({ n, agents: c.agents.toLocaleString('en-US'), what, bytes: blob.length, gas, perPayment: gas / n, floorBound: gas === cd.floor ? 'EIP-7623 floor (10 gas per token)' : 'standard (4/16 per byte) + execution', note });
+        }
       }
+      const { gas, cd } = await commit(worstCase(n));
+      rows.push({ n, agents: '-', what: 'per-transaction ops, worst case (no zero bytes)', bytes: 25 * n, gas, perPayment: gas / n, floorBound: gas === cd.floor ? 'EIP-7623 floor (10 gas per token)' : 'standard (4/16 per byte) + execution', note: 'synthetic' });
     }
     const lines = [];
     lines.push(`anvil: ${version}, hardfork: ${info.hardFork || info.hardfork || JSON.stringify(info.environment)}, chain id ${parseInt(await rpc('eth_chainId'), 16)}`);
     lines.push(`deposit: ${firstDeposit} gas (first ever), ${nextDeposit} gas (later ones)`);
     lines.push(`commitBatch with empty pubdata (steady state): ${empty.gas} gas`);
     lines.push('');
-    lines.push('| payments | pubdata encoding | pubdata bytes | gas (receipt) | gas per payment | calldata pricing | note |');
-    lines.push('|---:|---|---:|---:|---:|---|---|');
+    lines.push('| payments | agents | L1 data (`pubdata`) | bytes | gas (receipt) | gas per payment | calldata pricing | note |');
+    lines.push('|---:|---:|---|---:|---:|---:|---|---|');
     for (const r of rows) {
-      lines.push(`| ${r.n.toLocaleString('en-US')} | ${r.what} | ${r.bytes.toLocaleString('en-US')} | ${r.gas.toLocaleString('en-US')} | ${r.perPayment.toFixed(1)} | ${r.floorBound} | ${r.note} |`);
+      lines.push(`| ${r.n.toLocaleString('en-US')} | ${r.agents} | ${r.what} | ${r.bytes.toLocaleString('en-US')} | ${r.gas.toLocaleString('en-US')} | ${r.perPayment.toFixed(1)} | ${r.floorBound} | ${r.note} |`);
     }
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

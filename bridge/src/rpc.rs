@@ -73,6 +73,19 @@ pub struct Receipt {
     pub logs: Vec<Log>,
 }
 
+/// The fields of a mined transaction (`eth_getTransactionByHash`) that we use.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionInfo {
+    pub hash: B256,
+    pub from: Address,
+    /// `None` for a contract creation.
+    pub to: Option<Address>,
+    pub input: Bytes,
+    #[serde(default)]
+    pub block_number: Option<U256>,
+}
+
 pub struct Rpc {
     http: reqwest::Client,
     url: String,
@@ -187,6 +200,12 @@ impl Rpc {
     /// Receipt of a mined transaction (`None` while pending or unknown).
     pub async fn receipt(&self, hash: B256) -> Result<Option<Receipt>, RpcError> {
         self.request("eth_getTransactionReceipt", json!([hash]))
+            .await
+    }
+
+    /// A transaction by hash, with its calldata (`None` if the node does not know it).
+    pub async fn transaction(&self, hash: B256) -> Result<Option<TransactionInfo>, RpcError> {
+        self.request("eth_getTransactionByHash", json!([hash]))
             .await
     }
 

@@ -16,6 +16,7 @@ use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
+use state::diff::StateDiff;
 
 use crate::contracts::Rollup::{self, BatchHeader};
 use crate::feed::{self, finality, kind};
@@ -147,7 +148,8 @@ impl Submitter {
         self.view(Rollup::lastFinalizedBatchCall {}).await
     }
 
-    /// The header, pubdata and proof of a proven batch (SPEC 15.3, 15.5).
+    /// The header, L1 pubdata (the batch's state diff, SPEC 10.4) and proof of a proven batch
+    /// (SPEC 15.3, 15.5).
     pub async fn build_header(
         &self,
         batch: u64,
@@ -155,7 +157,7 @@ impl Submitter {
         let err = |m: &str| SubmitError::Batch(batch, m.to_string());
         let row = sqlx::query(
             "SELECT b.old_root, b.new_root, b.pubdata_commitment, b.withdrawals_commitment, \
-             b.first_deposit_seq, b.next_deposit_seq, w.pubdata, w.witness \
+             b.first_deposit_seq, b.next_deposit_seq, w.l1_pubdata, w.witness \
              FROM batches b JOIN batch_witness w ON w.batch_number = b.number WHERE b.number = $1",
         )
         .bind(batch as i64)
@@ -173,7 +175,14 @@ impl Submitter {
         .ok_or_else(|| err("proven but no final proof in prover_jobs"))?;
         let first = row.get::<i64, _>(4) as u64;
         let next = row.get::<i64, _>(5) as u64;
-        let pubdata: Vec<u8> = row.get(6);
+        // The state diff, not the per-transaction ops: those stay off L1 (SPEC 15.7). The writer
+        // checked at seal that it leads from the previous batch's root to this one's (SPEC
+        // 10.4); here it must at least parse, so that L1 never carries bytes nobody can apply.
+        let pubdata: Vec<u8> = row.get::<Option<Vec<u8>>, _>(6).ok_or_else(|| {
+            err("no state diff (sealed before migration 0005_state_diff): cannot be committed")
+        })?;
+        StateDiff::decode(&pubdata)
+            .map_err(|e| err(&format!("the stored state diff does not decode: {e}")))?;
         let witness: serde_json::Value = row.get(7);
         let priority_ops_hash = if next == 0 {
             B256::ZERO

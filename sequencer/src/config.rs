@@ -19,7 +19,7 @@ pub struct Config {
     #[arg(
         long,
         env = "DATABASE_URL",
-        required_unless_present = "print_genesis_root"
+        required_unless_present_any = ["print_genesis_root", "print_operator_pubkey"]
     )]
     pub database_url: Option<String>,
 
@@ -143,6 +143,11 @@ pub struct Config {
     /// Print the L2 genesis state root (what the L1 Rollup contract is deployed with) and exit.
     #[arg(long)]
     pub print_genesis_root: bool,
+
+    /// Print the operator's L2 public key (what `rollup-l1 rebuild-state --operator-pubkey`
+    /// rebuilds the genesis state from) and exit.
+    #[arg(long)]
+    pub print_operator_pubkey: bool,
 
     /// Log format: "text" or "json".
     #[arg(long, env = "ROLLUP_LOG_FORMAT", default_value = "text")]

@@ -114,6 +114,10 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    if cfg.print_operator_pubkey {
+        println!("{}", operator_public_key(&cfg)?.to_hex());
+        return Ok(());
+    }
     if cfg.print_genesis_root {
         // The genesis root commits only the operator's account (not the domain).
         let domain = Domain {

@@ -99,7 +99,10 @@ pub struct BatchRow {
 #[derive(Clone, Debug)]
 pub struct SealedBatch {
     pub row: BatchRow,
+    /// The per-transaction ops (SPEC 10) whose Poseidon commitment the proof binds.
     pub pubdata: Vec<u8>,
+    /// The net state diff published on L1 (SPEC 10.4).
+    pub l1_pubdata: Vec<u8>,
     pub witness: serde_json::Value,
 }
 
@@ -254,11 +257,13 @@ impl Store {
                     .execute(&mut *db)
                     .await?;
                     sqlx::query(
-                        "INSERT INTO batch_witness (batch_number, pubdata, witness) VALUES ($1, $2, $3)",
+                        "INSERT INTO batch_witness (batch_number, pubdata, witness, l1_pubdata) \
+                         VALUES ($1, $2, $3, $4)",
                     )
                     .bind(i64_of(r.number))
                     .bind(&batch.pubdata)
                     .bind(&batch.witness)
+                    .bind(&batch.l1_pubdata)
                     .execute(&mut *db)
                     .await?;
                 }

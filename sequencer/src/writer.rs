@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use state::account::{Account, AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
 use state::crypto::schnorr::PublicKey;
+use state::diff::BatchTouches;
 use state::pubdata::{ForcedStatus, PubdataCommitment, WithdrawalsCommitment};
 use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
 use state::Digest;
@@ -253,6 +254,11 @@ struct OpenBatch {
     withdrawals: Vec<serde_json::Value>,
     /// Consumed L1 deposits that were refunded (status 1): paid back on L1 (SPEC 15.5).
     refunds: Vec<serde_json::Value>,
+    /// Accounts touched so far and their values before the batch, for its state diff (SPEC 10.4).
+    touches: BatchTouches,
+    /// The state diff failed its check once: the batch is not sealed (an implementation bug,
+    /// logged once; see `maybe_seal_batch`).
+    seal_refused: bool,
     block_times: Vec<(u64, u64)>,
     tx_count: u32,
     opened: Instant,
@@ -322,6 +328,17 @@ pub fn spawn(
         head: head.clone(),
         durable: durable_watch.clone(),
     };
+    // The open batch started before the accounts its own registrations created; folding its
+    // effects below then yields the same touches as if the node had never stopped.
+    let registered_in_open_batch = rec
+        .open_batch_effects
+        .iter()
+        .filter(|(_, fx)| fx.registered.is_some())
+        .count() as u64;
+    let count_before = rec
+        .state
+        .num_accounts()
+        .saturating_sub(registered_in_open_batch);
     let mut batch = OpenBatch {
         number: rec.batch_number,
         first_block: rec.batch_first_block,
@@ -334,6 +351,8 @@ pub fn spawn(
         withdrawals_c: WithdrawalsCommitment::new(),
         withdrawals: Vec::new(),
         refunds: Vec::new(),
+        touches: BatchTouches::new(count_before),
+        seal_refused: false,
         block_times: rec.open_batch_block_times.clone(),
         tx_count: 0,
         opened: Instant::now(),
@@ -373,10 +392,11 @@ pub fn spawn(
     Ok((handle, join))
 }
 
-/// Adds a transaction's effects to the open batch's pubdata and commitments.
+/// Adds a transaction's effects to the open batch's pubdata, commitments and touched accounts.
 fn absorb(batch: &mut OpenBatch, fx: &Effects) {
     batch.pubdata.extend_from_slice(&fx.pubdata.to_bytes());
     batch.pubdata_c.absorb(&fx.pubdata);
+    batch.touches.absorb(fx);
     if let Some(w) = &fx.withdrawal {
         batch.withdrawals_c.absorb(w);
         batch.withdrawals.push(serde_json::json!({
@@ -667,6 +687,9 @@ impl Writer {
             self.batch.opened = Instant::now();
             return;
         };
+        if self.batch.seal_refused {
+            return;
+        }
         // Only whole sealed blocks go into a batch.
         if last_block >= self.block.number {
             return;
@@ -678,6 +701,29 @@ impl Writer {
             return;
         }
         let new_root = self.state.root();
+        // The L1 data of the batch, checked against the previous batch's root before anything
+        // is written: a diff that does not rebuild `new_root` must never reach L1 (SPEC 10.4).
+        let started = Instant::now();
+        let l1_pubdata = match self
+            .batch
+            .touches
+            .seal(&mut self.state, self.batch.old_root)
+        {
+            Ok(blob) => blob,
+            Err(e) => {
+                // Only a bug can get here (a transaction whose Effects miss a change). Sealing
+                // stops so that no unverifiable data is published; transactions are still
+                // accepted and durable, and a restart after the fix seals them.
+                tracing::error!(
+                    batch = self.batch.number,
+                    "refusing to seal the batch: its state diff does not check: {e}"
+                );
+                metrics::counter!("rollup_batch_seal_refused_total").increment(1);
+                self.batch.seal_refused = true;
+                return;
+            }
+        };
+        metrics::histogram!("rollup_batch_diff_seconds").record(started.elapsed().as_secs_f64());
         let row = BatchRow {
             number: self.batch.number,
             first_block: self.batch.first_block,
@@ -699,6 +745,7 @@ impl Writer {
             batch = row.number,
             blocks,
             txs = row.tx_count,
+            l1_bytes = l1_pubdata.len(),
             "batch sealed"
         );
         metrics::gauge!("rollup_batch_height").set(row.number as f64);
@@ -717,6 +764,8 @@ impl Writer {
             withdrawals_c: WithdrawalsCommitment::new(),
             withdrawals: Vec::new(),
             refunds: Vec::new(),
+            touches: BatchTouches::new(self.state.num_accounts()),
+            seal_refused: false,
             block_times: Vec::new(),
             tx_count: 0,
             opened: Instant::now(),
@@ -726,6 +775,7 @@ impl Writer {
             item: WriteItem::Batch(Box::new(SealedBatch {
                 row,
                 pubdata,
+                l1_pubdata,
                 witness,
             })),
             waiters: Vec::new(),

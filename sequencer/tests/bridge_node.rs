@@ -341,6 +341,34 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
         1
     );
     assert_eq!(kinds.iter().filter(|k| *k == "deposit_credited").count(), 2);
+
+    // Anyone can rebuild the L2 state from L1 alone (SPEC 10.4): the state diffs the node
+    // committed, across the kill -9 above, lead to the node's roots and balances.
+    let rebuilt = rollup_bridge::rebuild::rebuild(
+        &rpc,
+        &rollup_bridge::rebuild::RebuildConfig {
+            rollup: d.rollup,
+            from_block: 0,
+            max_range: 10_000,
+        },
+        rollup_sequencer::node::devnet_operator_key().public_key(),
+        |_| {},
+    )
+    .await
+    .expect("the L2 state rebuilds from L1");
+    assert!(rebuilt.batches >= batch as u64);
+    let node_root: Vec<u8> = sqlx::query_scalar("SELECT new_root FROM batches WHERE number = $1")
+        .bind(rebuilt.batches as i64)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.tree.root().to_bytes().to_vec(), node_root);
+    let mut rc = node.client().await;
+    assert_eq!(
+        rebuilt.tree.accounts()[a.0 as usize].balance.get(),
+        account(&mut rc, a).await.balance
+    );
+    assert_eq!(rebuilt.tree.total_balance(), 1_200);
 }
 
 /// Every event of the feed from cursor 0 that arrives within a few seconds of quiet.

@@ -3,11 +3,12 @@
 //! Everything that two parties (sequencer and prover, node and wallet, this implementation and
 //! a second one) must agree on bit for bit lives here: the field and hash helpers, ECgFp5 and
 //! Schnorr, account leaves, transaction encodings and message hashes, the sparse Merkle tree,
-//! pubdata and the state-transition function. `docs/SPEC.md` is the prose version of this crate.
+//! pubdata, net state diffs and the state-transition function. `docs/SPEC.md` is the prose version of this crate.
 
 pub mod account;
 pub mod apply;
 pub mod crypto;
+pub mod diff;
 pub mod hash;
 pub mod pubdata;
 pub mod smt;

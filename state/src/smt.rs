@@ -268,6 +268,61 @@ impl MerkleProof {
     }
 }
 
+/// The root of a tree after replacing several of its leaves, computed from one Merkle proof per
+/// replaced leaf (all taken against that same tree) instead of the tree itself.
+///
+/// `replaced` holds `(index, new leaf, proof of index)`. Walking up level by level, two replaced
+/// siblings are hashed together, and any other sibling is read from the proof of a replaced leaf
+/// below it: its subtree holds no replaced leaf, so the proof's value is still current. This is
+/// how a party holding only proofs (a batch's writer checking its own diff, a future circuit)
+/// recomputes the root of a multi-leaf update; every shared ancestor is hashed once.
+///
+/// `None` if `replaced` is empty (no root follows) or names an index twice.
+pub fn root_after_replacing(replaced: &[(u32, Digest, &MerkleProof)]) -> Option<Digest> {
+    // (position at the current level, node value, which proof covers it)
+    let mut cur: Vec<(u32, Digest, usize)> = replaced
+        .iter()
+        .enumerate()
+        .map(|(k, &(index, leaf, _))| (index, leaf, k))
+        .collect();
+    cur.sort_unstable_by_key(|&(index, _, _)| index);
+    if cur.is_empty() || cur.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    let mut pairs: Vec<(u32, Digest, Digest, usize)> = Vec::with_capacity(cur.len());
+    let mut next: Vec<(u32, Digest, usize)> = Vec::with_capacity(cur.len());
+    for level in 0..DEPTH {
+        pairs.clear();
+        let mut i = 0;
+        while i < cur.len() {
+            let (pos, value, k) = cur[i];
+            let sibling = replaced[k].2.siblings[level];
+            if pos & 1 == 0 {
+                match cur.get(i + 1) {
+                    Some(&(p, right, _)) if p == pos | 1 => {
+                        pairs.push((pos >> 1, value, right, k));
+                        i += 2;
+                    }
+                    _ => {
+                        pairs.push((pos >> 1, value, sibling, k));
+                        i += 1;
+                    }
+                }
+            } else {
+                pairs.push((pos >> 1, sibling, value, k));
+                i += 1;
+            }
+        }
+        pairs
+            .par_iter()
+            .with_min_len(PAR_MIN_LEN)
+            .map(|&(parent, left, right, k)| (parent, two_to_one(left, right), k))
+            .collect_into_vec(&mut next);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    cur.first().map(|&(_, root, _)| root)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -596,5 +651,50 @@ mod tests {
                 prop_assert!(tree.proof(i).verify(tree.root(), i, d));
             }
         }
+
+        #[test]
+        fn root_from_proofs_equals_the_updated_tree(
+            before in prop::collection::vec(change_strategy(), 0..40),
+            update in prop::collection::vec(change_strategy(), 1..30),
+        ) {
+            let mut tree = SparseMerkleTree::new();
+            tree.update_batch(&before);
+            // Last occurrence wins, as in update_batch.
+            let update: BTreeMap<u32, Digest> = update.into_iter().collect();
+            let old_leaves: Vec<(u32, Digest)> = update.keys().map(|&i| (i, tree.leaf(i))).collect();
+            let proofs: Vec<(u32, Digest, MerkleProof)> =
+                update.iter().map(|(&i, &d)| (i, d, tree.proof(i))).collect();
+            let replaced: Vec<(u32, Digest, &MerkleProof)> =
+                proofs.iter().map(|(i, d, p)| (*i, *d, p)).collect();
+            let from_proofs = root_after_replacing(&replaced);
+            let old_root = tree.root();
+            let changes: Vec<(u32, Digest)> = update.into_iter().collect();
+            tree.update_batch(&changes);
+            prop_assert_eq!(from_proofs, Some(tree.root()));
+            // The other way round: proofs from the updated tree with the old leaves put back
+            // give the old root (what a batch writer checks against the previous batch).
+            let new_proofs: Vec<MerkleProof> = old_leaves.iter().map(|&(i, _)| tree.proof(i)).collect();
+            let restore: Vec<(u32, Digest, &MerkleProof)> = old_leaves
+                .iter()
+                .zip(&new_proofs)
+                .map(|(&(i, d), p)| (i, d, p))
+                .collect();
+            prop_assert_eq!(root_after_replacing(&restore), Some(old_root));
+        }
+    }
+
+    #[test]
+    fn root_from_proofs_rejects_empty_and_duplicate_input() {
+        let t = SparseMerkleTree::new();
+        let p = t.proof(5);
+        assert_eq!(root_after_replacing(&[]), None);
+        assert_eq!(
+            root_after_replacing(&[(5, digest(1), &p), (5, digest(2), &p)]),
+            None
+        );
+        assert_eq!(
+            root_after_replacing(&[(5, digest(1), &p)]),
+            Some(p.compute_root(5, digest(1)))
+        );
     }
 }

@@ -1,22 +1,25 @@
-//! `rollup-l1`: L1 chores for a devnet: deploy the contracts from the committed artifacts and
-//! mint test tokens. The bridge service itself runs inside `rollup-node` (`--l1-rpc`).
+//! `rollup-l1`: L1 chores for a devnet (deploy the contracts from the committed artifacts, mint
+//! test tokens) and, for anyone, rebuilding the L2 state from L1 data alone. The bridge service
+//! itself runs inside `rollup-node` (`--l1-rpc`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rollup_bridge::deploy::{self, DeployConfig, Deployment};
+use rollup_bridge::rebuild::{self, RebuildConfig, RebuildError};
 use rollup_bridge::rpc::Rpc;
 use rollup_bridge::{Address, B256};
+use state::crypto::schnorr::PublicKey;
 
 #[derive(Parser)]
 #[command(
     name = "rollup-l1",
     version,
-    about = "Deploy the rollup's L1 contracts and mint devnet tokens"
+    about = "Deploy the rollup's L1 contracts, mint devnet tokens, rebuild the L2 state from L1"
 )]
 struct Cli {
-    /// L1 JSON-RPC endpoint (transactions are sent from its first unlocked account, i.e.
-    /// anvil's dev account 0: devnet only).
+    /// L1 JSON-RPC endpoint (`deploy` and `mint` send from its first unlocked account, i.e.
+    /// anvil's dev account 0: devnet only; `rebuild-state` only reads).
     #[arg(long, env = "ROLLUP_L1_RPC", default_value = "http://127.0.0.1:8545")]
     l1_rpc: String,
     #[command(subcommand)]
@@ -41,10 +44,98 @@ enum Cmd {
         #[arg(long)]
         amount: u64,
     },
+    /// Rebuild the L2 state from the Rollup contract's commits alone (state diffs in the
+    /// commitBatch calldata, SPEC 10.4), checking every batch's new root. Exit code 2 when the
+    /// L1 data is inconsistent (a root mismatch, an invalid diff), 1 on other failures.
+    RebuildState {
+        #[arg(long, env = "ROLLUP_ROLLUP_ADDRESS")]
+        rollup_address: Address,
+        /// The operator's L2 public key (40 bytes hex; `rollup-node --print-operator-pubkey`),
+        /// which with the genesis rule (SPEC 11.1) gives the genesis state; checked against the
+        /// root the contract started from.
+        #[arg(long, env = "ROLLUP_OPERATOR_PUBKEY")]
+        operator_pubkey: String,
+        /// First L1 block to scan (the deployment block; `rollup-l1 deploy` prints it).
+        #[arg(long, default_value_t = 0)]
+        from_block: u64,
+        /// Blocks per eth_getLogs request.
+        #[arg(long, default_value_t = 10_000)]
+        max_range: u64,
+        /// JSON Lines: one object per batch, then the summary.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// Why the tool failed; the exit code tells inconsistent L1 data from other failures.
+enum Failure {
+    Data(RebuildError),
+    Other(Box<dyn std::error::Error>),
+}
+
+impl<E: Into<Box<dyn std::error::Error>>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+async fn rebuild_state(
+    rpc: &Rpc,
+    cfg: RebuildConfig,
+    operator: PublicKey,
+    json: bool,
+) -> Result<(), Failure> {
+    let done = rebuild::rebuild(rpc, &cfg, operator, |b| {
+        if json {
+            println!("{}", serde_json::json!(b));
+        } else {
+            println!(
+                "batch {}: {} records ({} new accounts), {} bytes, {} accounts, root {} (l1 tx {})",
+                b.batch, b.records, b.new_accounts, b.diff_bytes, b.accounts, b.root, b.l1_tx
+            );
+        }
+    })
+    .await;
+    let done = match done {
+        Ok(d) => d,
+        Err(e) if e.is_data_error() => return Err(Failure::Data(e)),
+        Err(e) => return Err(Failure::Other(e.into())),
+    };
+    let summary = done.summary();
+    if json {
+        println!("{summary}");
+    } else {
+        println!(
+            "rebuilt {} batches: {} accounts, total balance {}, root {} (L1 block {})",
+            summary["batches"],
+            summary["accounts"],
+            summary["total_balance"].as_str().unwrap_or_default(),
+            summary["root"].as_str().unwrap_or_default(),
+            summary["l1_block"]
+        );
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
     let rpc = Rpc::new(cli.l1_rpc);
+    if let Cmd::RebuildState {
+        rollup_address,
+        operator_pubkey,
+        from_block,
+        max_range,
+        json,
+    } = cli.cmd
+    {
+        let operator =
+            PublicKey::from_hex(&operator_pubkey).map_err(|e| format!("--operator-pubkey: {e}"))?;
+        let cfg = RebuildConfig {
+            rollup: rollup_address,
+            from_block,
+            max_range,
+        };
+        return rebuild_state(&rpc, cfg, operator, json).await;
+    }
     let from = *rpc
         .accounts()
         .await?
@@ -78,6 +169,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 serde_json::json!({"to": to, "amount": amount, "l1_tx": r.transaction_hash})
             );
         }
+        Cmd::RebuildState { .. } => {}
     }
     Ok(())
 }
@@ -86,7 +178,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Data(e)) => {
+            eprintln!("rollup-l1: the L1 data does not rebuild the committed state: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
             eprintln!("rollup-l1: {e}");
             ExitCode::FAILURE
         }

@@ -1,0 +1,242 @@
+//! Rebuilding the L2 state from L1 data alone (SPEC 10.4, 16.7): the data-availability promise
+//! of the state diffs, checked the way an exchange or a user leaving the rollup would.
+//!
+//! Starting from the genesis accounts (the operator's public key is the only input; its root
+//! is checked against the root the contract started from), the rebuild reads every
+//! `BatchCommitted` event of the Rollup contract in order, fetches the transaction that emitted
+//! it, decodes its `commitBatch(header, pubdata)` calldata, checks that the calldata is the one
+//! the event reports (same header, `keccak256(pubdata) = pubdataHash`), applies `pubdata` as a
+//! state diff and requires the result to be the header's `newRoot`. Any difference stops the
+//! rebuild with a typed error naming the batch.
+
+use alloy_primitives::{keccak256, Address, B256};
+use alloy_sol_types::{SolCall, SolEvent};
+use state::crypto::schnorr::PublicKey;
+use state::diff::{AccountTree, DiffError, StateDiff};
+use state::Digest;
+
+use crate::contracts::Rollup;
+use crate::rpc::{Rpc, RpcError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error("the genesis of operator key {operator} has root {computed}, but the contract started from {contract}")]
+    GenesisMismatch {
+        operator: String,
+        computed: B256,
+        contract: B256,
+    },
+    #[error("BatchCommitted log without a transaction hash (pending?)")]
+    LogWithoutTransaction,
+    #[error("a BatchCommitted log does not decode: {0}")]
+    BadLog(#[source] alloy_sol_types::Error),
+    #[error("the contract's committedRoot() answer does not decode: {0}")]
+    BadView(#[source] alloy_sol_types::Error),
+    #[error("batch {batch}: the node does not know transaction {tx}")]
+    MissingTransaction { batch: u64, tx: B256 },
+    #[error("batch {batch}: transaction {tx} is not a direct commitBatch call to the rollup (commits through another contract are not supported)")]
+    NotACommitCall { batch: u64, tx: B256 },
+    #[error("batch {batch}: the calldata of {tx} is not the batch its event reports")]
+    CalldataMismatch { batch: u64, tx: B256 },
+    #[error("batch {found} committed where batch {expected} was due")]
+    OutOfOrder { expected: u64, found: u64 },
+    #[error("batch {batch}: old root {header} is not the rebuilt root {rebuilt}")]
+    OldRootMismatch {
+        batch: u64,
+        header: B256,
+        rebuilt: B256,
+    },
+    #[error("batch {batch}: its state diff is invalid: {source}")]
+    Diff {
+        batch: u64,
+        #[source]
+        source: DiffError,
+    },
+    #[error("batch {batch}: applying its state diff gives root {computed}, but the batch commits to {committed}")]
+    RootMismatch {
+        batch: u64,
+        committed: B256,
+        computed: B256,
+    },
+}
+
+impl RebuildError {
+    /// Whether the L1 data itself is wrong (the rollup's data is unavailable or inconsistent),
+    /// as opposed to a failure to read it: the tool exits with a distinct code for these.
+    pub fn is_data_error(&self) -> bool {
+        matches!(
+            self,
+            RebuildError::GenesisMismatch { .. }
+                | RebuildError::CalldataMismatch { .. }
+                | RebuildError::OutOfOrder { .. }
+                | RebuildError::OldRootMismatch { .. }
+                | RebuildError::Diff { .. }
+                | RebuildError::RootMismatch { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RebuildConfig {
+    pub rollup: Address,
+    /// First L1 block to scan (the deployment block).
+    pub from_block: u64,
+    /// Blocks per `eth_getLogs` request.
+    pub max_range: u64,
+}
+
+/// One batch applied.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BatchApplied {
+    pub batch: u64,
+    pub l1_block: Option<u64>,
+    pub l1_tx: B256,
+    pub diff_bytes: usize,
+    pub records: usize,
+    pub new_accounts: u64,
+    pub accounts: u64,
+    pub root: B256,
+}
+
+/// The rebuilt state.
+#[derive(Clone, Debug)]
+pub struct Rebuilt {
+    pub tree: AccountTree,
+    /// The last batch applied (0: none).
+    pub batches: u64,
+    /// The last L1 block scanned.
+    pub l1_block: u64,
+}
+
+impl Rebuilt {
+    /// The summary the tool prints.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "batches": self.batches,
+            "accounts": self.tree.num_accounts(),
+            // A string: the sum of u64 balances does not fit a JSON-safe integer.
+            "total_balance": self.tree.total_balance().to_string(),
+            "root": b256(self.tree.root()),
+            "l1_block": self.l1_block,
+        })
+    }
+}
+
+fn b256(d: Digest) -> B256 {
+    B256::from(d.to_bytes())
+}
+
+/// Rebuilds the state committed on L1 up to the current head; `progress` sees every batch.
+pub async fn rebuild(
+    rpc: &Rpc,
+    cfg: &RebuildConfig,
+    operator: PublicKey,
+    mut progress: impl FnMut(&BatchApplied),
+) -> Result<Rebuilt, RebuildError> {
+    let mut tree = AccountTree::genesis(operator);
+    let head = rpc.block_number().await?;
+    let mut next = 1u64;
+    let mut from = cfg.from_block;
+    let step = cfg.max_range.max(1);
+    while from <= head {
+        let to = head.min(from.saturating_add(step - 1));
+        let logs = rpc
+            .logs(
+                cfg.rollup,
+                &[Rollup::BatchCommitted::SIGNATURE_HASH],
+                from,
+                to,
+            )
+            .await?;
+        for log in logs {
+            let ev = Rollup::BatchCommitted::decode_raw_log(log.topics.iter().copied(), &log.data)
+                .map_err(RebuildError::BadLog)?;
+            let batch = ev.batchNumber;
+            if batch != next {
+                return Err(RebuildError::OutOfOrder {
+                    expected: next,
+                    found: batch,
+                });
+            }
+            let tx_hash = log
+                .transaction_hash
+                .ok_or(RebuildError::LogWithoutTransaction)?;
+            let tx = rpc
+                .transaction(tx_hash)
+                .await?
+                .ok_or(RebuildError::MissingTransaction { batch, tx: tx_hash })?;
+            if tx.to != Some(cfg.rollup) {
+                return Err(RebuildError::NotACommitCall { batch, tx: tx_hash });
+            }
+            let call = Rollup::commitBatchCall::abi_decode(&tx.input)
+                .map_err(|_| RebuildError::NotACommitCall { batch, tx: tx_hash })?;
+            // The event is what the contract accepted; the calldata must be that very batch.
+            if call.h != ev.header || keccak256(&call.pubdata) != ev.pubdataHash {
+                return Err(RebuildError::CalldataMismatch { batch, tx: tx_hash });
+            }
+            let header = &ev.header;
+            if batch == 1 && header.oldRoot != b256(tree.root()) {
+                return Err(RebuildError::GenesisMismatch {
+                    operator: operator.to_hex(),
+                    computed: b256(tree.root()),
+                    contract: header.oldRoot,
+                });
+            }
+            if header.oldRoot != b256(tree.root()) {
+                return Err(RebuildError::OldRootMismatch {
+                    batch,
+                    header: header.oldRoot,
+                    rebuilt: b256(tree.root()),
+                });
+            }
+            let diff = StateDiff::decode(&call.pubdata)
+                .map_err(|source| RebuildError::Diff { batch, source })?;
+            let before = tree.num_accounts();
+            let root = b256(
+                tree.apply(&diff)
+                    .map_err(|source| RebuildError::Diff { batch, source })?,
+            );
+            if root != header.newRoot {
+                return Err(RebuildError::RootMismatch {
+                    batch,
+                    committed: header.newRoot,
+                    computed: root,
+                });
+            }
+            progress(&BatchApplied {
+                batch,
+                l1_block: log.block_number.map(|n| n.to::<u64>()),
+                l1_tx: tx_hash,
+                diff_bytes: call.pubdata.len(),
+                records: diff.records().len(),
+                new_accounts: tree.num_accounts() - before,
+                accounts: tree.num_accounts(),
+                root,
+            });
+            next += 1;
+        }
+        from = to + 1;
+    }
+    if next == 1 {
+        // No batch yet: the contract's committed root is still its genesis root.
+        let contract = rpc
+            .call(cfg.rollup, Rollup::committedRootCall {}.abi_encode().into())
+            .await?;
+        let contract = Rollup::committedRootCall::abi_decode_returns(&contract)
+            .map_err(RebuildError::BadView)?;
+        if contract != b256(tree.root()) {
+            return Err(RebuildError::GenesisMismatch {
+                operator: operator.to_hex(),
+                computed: b256(tree.root()),
+                contract,
+            });
+        }
+    }
+    Ok(Rebuilt {
+        tree,
+        batches: next - 1,
+        l1_block: head,
+    })
+}
