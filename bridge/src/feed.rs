@@ -189,3 +189,182 @@ pub fn follow(
         }
     })
 }
+
+/// Events kept in memory by a [`FeedHub`] for subscribers that are live.
+const HUB_WINDOW: usize = 4096;
+
+/// One feed reader per process, shared by every subscriber (fan-out).
+///
+/// [`follow`] costs each subscriber its own LISTEN connection and a query per new event; with
+/// many exchange subscribers that exhausts Postgres. The hub holds the only LISTEN connection,
+/// reads each new event once, keeps the latest [`HUB_WINDOW`] in memory and wakes subscribers
+/// through a watch channel. A subscriber behind the window (a cursor from long ago) catches up
+/// from the database with pooled connections, then serves from memory. Ordering and
+/// exactly-once are those of [`read_after`]: ids become visible in id order (section 16.4 of
+/// the spec), and the hub advances its cursor only over what it read.
+#[derive(Clone)]
+pub struct FeedHub {
+    inner: std::sync::Arc<HubInner>,
+}
+
+struct HubInner {
+    pool: PgPool,
+    /// `floor` and the events with `id > floor`, in id order: complete above `floor`.
+    window: std::sync::RwLock<(i64, std::collections::VecDeque<Event>)>,
+    /// The newest id the hub has read.
+    head: tokio::sync::watch::Sender<i64>,
+    poll: Duration,
+}
+
+impl FeedHub {
+    /// Starts the reader task; it stops when `stop` turns true.
+    pub async fn start(
+        pool: PgPool,
+        poll: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<FeedHub, sqlx::Error> {
+        let last: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM bridge_events")
+            .fetch_one(&pool)
+            .await?;
+        let (head, _) = tokio::sync::watch::channel(last);
+        let hub = FeedHub {
+            inner: std::sync::Arc::new(HubInner {
+                pool,
+                window: std::sync::RwLock::new((last, Default::default())),
+                head,
+                poll,
+            }),
+        };
+        let inner = hub.inner.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = inner.run(last) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
+        Ok(hub)
+    }
+
+    /// Number of subscribers following the hub now.
+    pub fn subscribers(&self) -> usize {
+        self.inner.head.receiver_count()
+    }
+
+    /// Like [`follow`]: every event after `cursor`, then new ones, without a connection of its
+    /// own while it is live.
+    pub fn follow(
+        &self,
+        cursor: i64,
+    ) -> impl Stream<Item = Result<Event, sqlx::Error>> + Send + 'static {
+        struct St {
+            inner: std::sync::Arc<HubInner>,
+            head: tokio::sync::watch::Receiver<i64>,
+            cursor: i64,
+            buf: std::collections::VecDeque<Event>,
+            failed: bool,
+        }
+        let st = St {
+            head: self.inner.head.subscribe(),
+            inner: self.inner.clone(),
+            cursor,
+            buf: Default::default(),
+            failed: false,
+        };
+        futures::stream::unfold(st, |mut st| async move {
+            if st.failed {
+                return None;
+            }
+            loop {
+                if let Some(e) = st.buf.pop_front() {
+                    st.cursor = e.id;
+                    return Some((Ok(e), st));
+                }
+                // Live: everything after the cursor is in the window.
+                let from_memory = {
+                    let w = st.inner.window.read().unwrap_or_else(|p| p.into_inner());
+                    (st.cursor >= w.0).then(|| {
+                        w.1.iter()
+                            .filter(|e| e.id > st.cursor)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    })
+                };
+                match from_memory {
+                    Some(events) if !events.is_empty() => {
+                        st.buf.extend(events);
+                        continue;
+                    }
+                    Some(_) => {
+                        // Up to date: wait for the hub (or poll, should it be stuck).
+                        let _ = tokio::time::timeout(st.inner.poll, st.head.changed()).await;
+                        continue;
+                    }
+                    None => {}
+                }
+                // Behind the window: catch up from the database.
+                match read_after(&st.inner.pool, st.cursor, 500).await {
+                    Ok(rows) if !rows.is_empty() => st.buf.extend(rows),
+                    Ok(_) => {
+                        let _ = tokio::time::timeout(st.inner.poll, st.head.changed()).await;
+                    }
+                    Err(e) => {
+                        st.failed = true;
+                        return Some((Err(e), st));
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl HubInner {
+    async fn run(&self, mut last: i64) {
+        let mut listener: Option<PgListener> = None;
+        loop {
+            if listener.is_none() {
+                // Listen before reading, so nothing committed in between is missed.
+                match PgListener::connect_with(&self.pool).await {
+                    Ok(mut l) => {
+                        if l.listen(CHANNEL).await.is_ok() {
+                            listener = Some(l);
+                        }
+                    }
+                    Err(e) => tracing::warn!("feed hub: LISTEN unavailable, polling: {e}"),
+                }
+            }
+            // Senders count their receivers: one per live subscriber.
+            metrics::gauge!("bridge_feed_subscribers").set(self.head.receiver_count() as f64);
+            match read_after(&self.pool, last, 500).await {
+                Ok(rows) if !rows.is_empty() => {
+                    let full = rows.len() == 500;
+                    {
+                        let mut w = self.window.write().unwrap_or_else(|p| p.into_inner());
+                        for e in rows {
+                            last = e.id;
+                            w.1.push_back(e);
+                        }
+                        while w.1.len() > HUB_WINDOW {
+                            if let Some(old) = w.1.pop_front() {
+                                w.0 = old.id;
+                            }
+                        }
+                    }
+                    self.head.send_replace(last);
+                    if full {
+                        continue;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("feed hub: reading events: {e}"),
+            }
+            match listener.as_mut() {
+                Some(l) => {
+                    if let Ok(Err(_)) = tokio::time::timeout(self.poll, l.recv()).await {
+                        listener = None;
+                    }
+                }
+                None => tokio::time::sleep(self.poll).await,
+            }
+        }
+    }
+}

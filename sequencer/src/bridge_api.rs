@@ -22,7 +22,6 @@ use tokio::sync::watch;
 use tonic::{Request, Response as GrpcResponse, Status};
 
 use crate::http::{problem, HttpState};
-use crate::store::Store;
 
 /// How often a feed reader polls when no NOTIFY arrives.
 pub const FEED_POLL: Duration = Duration::from_secs(1);
@@ -44,7 +43,7 @@ fn to_pb(e: feed::Event) -> pb::BridgeEvent {
 
 #[derive(Clone)]
 pub struct BridgeEventsService {
-    pub store: Store,
+    pub feed: feed::FeedHub,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -61,7 +60,9 @@ impl pb::bridge_events_server::BridgeEvents for BridgeEventsService {
         let cursor = i64::try_from(request.into_inner().cursor)
             .map_err(|_| Status::invalid_argument("cursor out of range"))?;
         let mut sd = self.shutdown.clone();
-        let stream = feed::follow(self.store.pool().clone(), cursor, FEED_POLL)
+        let stream = self
+            .feed
+            .follow(cursor)
             .map(|r| r.map(to_pb).map_err(|e| Status::internal(e.to_string())))
             .take_until(async move {
                 let _ = sd.wait_for(|s| *s).await;
@@ -90,7 +91,7 @@ pub async fn sse(
     if cursor < 0 {
         return problem(StatusCode::BAD_REQUEST, "MALFORMED", "cursor must be >= 0");
     }
-    let stream = feed::follow(s.store.pool().clone(), cursor, FEED_POLL).map(|r| {
+    let stream = s.feed.follow(cursor).map(|r| {
         Ok::<_, Infallible>(match r {
             Ok(e) => SseEvent::default()
                 .id(e.id.to_string())

@@ -22,6 +22,8 @@ use crate::writer::{Command, WriterHandle};
 pub struct HttpState {
     pub writer: WriterHandle,
     pub store: Store,
+    /// The bridge event feed, one reader shared by every SSE subscriber.
+    pub feed: rollup_bridge::feed::FeedHub,
     pub prometheus: PrometheusHandle,
     pub ready: Arc<AtomicBool>,
 }

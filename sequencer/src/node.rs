@@ -210,6 +210,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
     tracing::info!(grpc = %grpc_listener.local_addr()?, http = %http_listener.local_addr()?, devnet = cfg.devnet, "listening");
 
+    let feed = rollup_bridge::feed::FeedHub::start(
+        store.pool().clone(),
+        crate::bridge_api::FEED_POLL,
+        shutdown_rx.clone(),
+    )
+    .await
+    .context("starting the bridge event feed")?;
     let mut sd = shutdown_rx.clone();
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
@@ -218,7 +225,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .add_service(reflection)
             .add_service(BridgeEventsServer::new(
                 crate::bridge_api::BridgeEventsService {
-                    store: store.clone(),
+                    feed: feed.clone(),
                     shutdown: shutdown_rx.clone(),
                 },
             ))
@@ -238,6 +245,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let http_router = router(HttpState {
         writer: writer.clone(),
         store: store.clone(),
+        feed: feed.clone(),
         prometheus,
         ready: ready.clone(),
     });
