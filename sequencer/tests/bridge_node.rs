@@ -60,49 +60,127 @@ async fn watch_events(grpc: &str, cursor: u64, n: usize) -> Vec<pb::BridgeEvent>
     .expect("events within 20 s")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn l1_deposits_batches_claims_and_a_resumable_feed() {
-    let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
-    let rpc = Rpc::new(anvil.endpoint());
-    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
-    let accounts = rpc.accounts().await.unwrap();
-    let (operator, alice) = (accounts[0], accounts[1]);
-    // The genesis root does not depend on the domain: deploy with it, then start the node.
-    let genesis = State::genesis(
-        Domain {
-            chain_id: 31337,
-            rollup: [0; 20],
-        },
-        rollup_sequencer::node::devnet_operator_key().public_key(),
-    )
-    .root();
-    let d = deploy::deploy_devnet(
-        &rpc,
-        &DeployConfig::devnet(operator, B256::from(genesis.to_bytes())),
-    )
-    .await
-    .unwrap();
-    deploy::mint(&rpc, &d, operator, alice, 1_000_000)
+/// anvil with the contracts deployed (genesis root of the devnet operator), 1,000,000 tokens
+/// minted to `alice` (anvil's second account), and a node with the bridge on a fresh database
+/// (2 confirmations, 100 ms polls, a batch per block).
+struct Bridge {
+    anvil: Anvil,
+    rpc: Rpc,
+    d: deploy::Deployment,
+    alice: Address,
+    db: String,
+    node: TestNode,
+}
+
+impl Bridge {
+    async fn start(db_prefix: &str) -> Bridge {
+        let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
+        let rpc = Rpc::new(anvil.endpoint());
+        rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
+        let accounts = rpc.accounts().await.unwrap();
+        let (operator, alice) = (accounts[0], accounts[1]);
+        // The genesis root does not depend on the domain: deploy with it, then start the node.
+        let genesis = State::genesis(
+            Domain {
+                chain_id: 31337,
+                rollup: [0; 20],
+            },
+            rollup_sequencer::node::devnet_operator_key().public_key(),
+        )
+        .root();
+        let d = deploy::deploy_devnet(
+            &rpc,
+            &DeployConfig::devnet(operator, B256::from(genesis.to_bytes())),
+        )
         .await
         .unwrap();
+        deploy::mint(&rpc, &d, operator, alice, 1_000_000)
+            .await
+            .unwrap();
+        let db = fresh_database(db_prefix).await;
+        let rollup = format!("{}", d.rollup);
+        let flags = [
+            "--l1-rpc",
+            &anvil.endpoint(),
+            "--rollup-address",
+            &rollup,
+            "--l1-confirmations",
+            "2",
+            "--l1-poll-ms",
+            "100",
+            "--batch-max-blocks",
+            "1",
+            "--batch-max-secs",
+            "1",
+        ];
+        let node = TestNode::start(&db, &flags).await;
+        Bridge {
+            anvil,
+            rpc,
+            d,
+            alice,
+            db,
+            node,
+        }
+    }
+}
 
-    let db = fresh_database("bridge_node").await;
-    let rollup = format!("{}", d.rollup);
-    let flags = [
-        "--l1-rpc",
-        &anvil.endpoint(),
-        "--rollup-address",
-        &rollup,
-        "--l1-confirmations",
-        "2",
-        "--l1-poll-ms",
-        "100",
-        "--batch-max-blocks",
-        "1",
-        "--batch-max-secs",
-        "1",
-    ];
-    let mut node = TestNode::start(&db, &flags).await;
+/// Marks every sealed batch proven (as the prover would, with a stand-in proof) while mining,
+/// until exactly one batch with payouts is finalized on L1; returns its number.
+async fn prove_until_a_payout_is_final(anvil: &Anvil, pool: &sqlx::PgPool) -> i64 {
+    let miner = {
+        let rpc = Rpc::new(anvil.endpoint());
+        tokio::spawn(async move {
+            loop {
+                mine(&rpc, 1).await;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    wait_for("the batch with the payout to be finalized", 60, || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO prover_jobs (batch_number, kind, state, proof) \
+                 SELECT number, 'final', 'done', '\\x01'::bytea FROM batches WHERE status = 'sealed' \
+                 ON CONFLICT DO NOTHING",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query("UPDATE batches SET status = 'proven' WHERE status = 'sealed'")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
+                 WHERE jsonb_array_length(l.payouts) > 0 AND b.status = 'finalized'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n == 1
+        }
+    })
+    .await;
+    miner.abort();
+    sqlx::query_scalar("SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_deposits_batches_claims_and_a_resumable_feed() {
+    let Bridge {
+        anvil,
+        rpc,
+        d,
+        alice,
+        db,
+        node,
+    } = Bridge::start("bridge_node").await;
+    let mut node = node;
     let mut c = node.client().await;
     let (domain, now) = domain(&mut c).await;
     assert_eq!(domain.rollup, d.rollup.0 .0);
@@ -220,49 +298,7 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
         .into_inner();
     assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let miner = {
-        let rpc = Rpc::new(anvil.endpoint());
-        tokio::spawn(async move {
-            loop {
-                mine(&rpc, 1).await;
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        })
-    };
-    let pool2 = pool.clone();
-    wait_for("every batch with the withdrawal to be finalized", 60, || {
-        let pool = pool2.clone();
-        async move {
-            sqlx::query(
-                "INSERT INTO prover_jobs (batch_number, kind, state, proof) \
-                 SELECT number, 'final', 'done', '\\x01'::bytea FROM batches WHERE status = 'sealed' \
-                 ON CONFLICT DO NOTHING",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            sqlx::query("UPDATE batches SET status = 'proven' WHERE status = 'sealed'")
-                .execute(&pool)
-                .await
-                .unwrap();
-            let open: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
-                 WHERE jsonb_array_length(l.payouts) > 0 AND b.status = 'finalized'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            open == 1
-        }
-    })
-    .await;
-    miner.abort();
-    let batch: i64 = sqlx::query_scalar(
-        "SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let batch = prove_until_a_payout_is_final(&anvil, &pool).await;
     let last_committed: u64 = Rollup::lastCommittedBatchCall::abi_decode_returns(
         &rpc.call(
             d.rollup,
@@ -388,45 +424,14 @@ async fn all_events(grpc: &str) -> Vec<pb::BridgeEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
-    let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
-    let rpc = Rpc::new(anvil.endpoint());
-    rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
-    let accounts = rpc.accounts().await.unwrap();
-    let (operator, alice) = (accounts[0], accounts[1]);
-    let genesis = State::genesis(
-        Domain {
-            chain_id: 31337,
-            rollup: [0; 20],
-        },
-        rollup_sequencer::node::devnet_operator_key().public_key(),
-    )
-    .root();
-    let d = deploy::deploy_devnet(
-        &rpc,
-        &DeployConfig::devnet(operator, B256::from(genesis.to_bytes())),
-    )
-    .await
-    .unwrap();
-    deploy::mint(&rpc, &d, operator, alice, 1_000_000)
-        .await
-        .unwrap();
-    let db = fresh_database("bridge_forced").await;
-    let rollup = format!("{}", d.rollup);
-    let flags = [
-        "--l1-rpc",
-        &anvil.endpoint(),
-        "--rollup-address",
-        &rollup,
-        "--l1-confirmations",
-        "2",
-        "--l1-poll-ms",
-        "100",
-        "--batch-max-blocks",
-        "1",
-        "--batch-max-secs",
-        "1",
-    ];
-    let node = TestNode::start(&db, &flags).await;
+    let Bridge {
+        anvil,
+        rpc,
+        d,
+        alice,
+        db,
+        node,
+    } = Bridge::start("bridge_forced").await;
     let mut c = node.client().await;
     let (domain, now) = domain(&mut c).await;
     let sk = key(1);
@@ -513,49 +518,7 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     // Proven (as the prover would mark them), committed and finalized: the applied one is a
     // payout of its batch, claimed once on L1.
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let miner = {
-        let rpc = Rpc::new(anvil.endpoint());
-        tokio::spawn(async move {
-            loop {
-                mine(&rpc, 1).await;
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        })
-    };
-    let pool2 = pool.clone();
-    wait_for("the batch with the forced withdrawal to be finalized", 60, || {
-        let pool = pool2.clone();
-        async move {
-            sqlx::query(
-                "INSERT INTO prover_jobs (batch_number, kind, state, proof) \
-                 SELECT number, 'final', 'done', '\\x01'::bytea FROM batches WHERE status = 'sealed' \
-                 ON CONFLICT DO NOTHING",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            sqlx::query("UPDATE batches SET status = 'proven' WHERE status = 'sealed'")
-                .execute(&pool)
-                .await
-                .unwrap();
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
-                 WHERE jsonb_array_length(l.payouts) > 0 AND b.status = 'finalized'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            n == 1
-        }
-    })
-    .await;
-    miner.abort();
-    let batch: i64 = sqlx::query_scalar(
-        "SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let batch = prove_until_a_payout_is_final(&anvil, &pool).await;
     let http = reqwest::Client::new();
     let p: serde_json::Value = http
         .get(format!("{}/v1/withdrawals/{batch}/0/proof", node.http))

@@ -237,6 +237,25 @@ async fn l1_setup(
     ))
 }
 
+/// The key file (registered), its account and the `--to-l1` address of a withdrawal.
+fn withdrawal_args(
+    path: &std::path::Path,
+    to_l1: &str,
+) -> anyhow::Result<(KeyFile, AccountIndex, state::tx::L1Address)> {
+    let key = KeyFile::load(path)?;
+    let from = key.account_index.ok_or_else(|| {
+        anyhow!(
+            "{} has no account index: it is not registered",
+            path.display()
+        )
+    })?;
+    let bytes = hex::decode(to_l1.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| <[u8; 20]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| anyhow!("--to-l1 must be 0x followed by 40 hex digits"))?;
+    Ok((key, from, state::tx::L1Address(bytes)))
+}
+
 fn parse_amount(s: &str) -> Result<Amount, String> {
     let v: u64 = s
         .parse()
@@ -397,27 +416,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             fee,
             nonce,
         } => {
-            let key = KeyFile::load(&path)?;
-            let from = key.account_index.ok_or_else(|| {
-                anyhow!(
-                    "{} has no account index: it is not registered",
-                    path.display()
-                )
-            })?;
-            let bytes = hex::decode(to_l1.trim_start_matches("0x"))
-                .ok()
-                .and_then(|b| <[u8; 20]>::try_from(b.as_slice()).ok())
-                .ok_or_else(|| anyhow!("--to-l1 must be 0x followed by 40 hex digits"))?;
+            let (key, from, to) = withdrawal_args(&path, &to_l1)?;
             let client = Client::connect(endpoint).await?;
             let receipt = client
-                .withdraw(
-                    key.secret_key(),
-                    from,
-                    state::tx::L1Address(bytes),
-                    amount,
-                    fee,
-                    nonce,
-                )
+                .withdraw(key.secret_key(), from, to, amount, fee, nonce)
                 .await?;
             out.emit(&receipt, || {
                 format!("withdrawal of {amount} to {to_l1} accepted ({receipt}); claim it on L1 with `rollup claim` once its batch is finalized")
@@ -434,17 +436,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             use alloy_sol_types::SolCall;
             use rollup_bridge::contracts::Rollup;
-            let key = KeyFile::load(&path)?;
-            let from = key.account_index.ok_or_else(|| {
-                anyhow!(
-                    "{} has no account index: it is not registered",
-                    path.display()
-                )
-            })?;
-            let bytes = hex::decode(to_l1.trim_start_matches("0x"))
-                .ok()
-                .and_then(|b| <[u8; 20]>::try_from(b.as_slice()).ok())
-                .ok_or_else(|| anyhow!("--to-l1 must be 0x followed by 40 hex digits"))?;
+            let (key, from, to) = withdrawal_args(&path, &to_l1)?;
             let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
             let nonce = match nonce {
                 Some(n) => n,
@@ -462,7 +454,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow!("--valid-for is too large"))?;
             let w = state::tx::UnsignedWithdraw {
                 from,
-                to_l1: state::tx::L1Address(bytes),
+                to_l1: to,
                 amount,
                 fee,
                 nonce,
