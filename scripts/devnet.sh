@@ -137,6 +137,53 @@ for IDX in "${INDICES[@]}"; do
   done
 done
 
+# Money comes back to L1 too: agent 1 withdraws on L2, agent 2 forces a withdrawal through the
+# L1 queue (what a user does when the sequencer ignores them), both to $WITHDRAW_TO. A
+# background claimer pays out every finalized payout on L1 with `rollup claim` (anyone may
+# claim; the tokens go to the address the withdrawal signed).
+WITHDRAW_TO=0x00000000000000000000000000000000000b0b05
+$ROLLUP withdraw --key "$DIR/agents/agent1.json" --to-l1 "$WITHDRAW_TO" --amount 250000 >/dev/null \
+  || echo "warning: the demo withdrawal failed" >&2
+if [ "$AGENTS" -ge 2 ]; then
+  echo "==> forcing a withdrawal through the L1 queue (agent ${INDICES[1]})" >&2
+  $ROLLUP force-withdraw --key "$DIR/agents/agent2.json" --to-l1 "$WITHDRAW_TO" --amount 150000 \
+    --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null \
+    || echo "warning: the demo forced withdrawal failed" >&2
+  # Agent 2 starts paying only once the request is processed, so that its own payments do not
+  # take the nonce the request signed.
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/${INDICES[1]}" 2>/dev/null | grep -q '"nonce":[1-9]' && break
+    sleep 0.5
+  done
+fi
+(
+  claimed=" "
+  while true; do
+    final=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/status" 2>/dev/null | sed -n 's/.*"finalized":\([0-9]*\).*/\1/p')
+    for b in $(seq 1 "${final:-0}"); do
+      for i in 0 1 2 3; do
+        case "$claimed" in *" $b/$i "*) continue ;; esac
+        if curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/withdrawals/$b/$i/proof" 2>/dev/null | grep -q '"claimable":true'; then
+          $ROLLUP claim --batch "$b" --index "$i" --http "http://127.0.0.1:$HTTP_PORT" \
+            --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" && claimed="$claimed$b/$i "
+        fi
+      done
+    done
+    sleep 5
+  done
+) >"$DIR/claimer.log" 2>&1 &
+AGENT_PIDS+=($!)
+
+# The token balance of an L1 address, in base units.
+l1_balance() {
+  local r v
+  r=$(curl -fsS -H 'content-type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_call\",\"params\":[{\"to\":\"$TOKEN\",\"data\":\"0x70a08231000000000000000000000000${1#0x}\"},\"latest\"]}" \
+    "$ROLLUP_L1_RPC" | sed -n 's/.*"result":"0x\([0-9a-fA-F]*\)".*/\1/p')
+  v=$(echo "$r" | sed 's/^0*//')
+  echo $((16#${v:-0}))
+}
+
 cat <<INFO
 
   devnet is up
@@ -145,6 +192,8 @@ cat <<INFO
   L1:      $ROLLUP_L1_RPC (anvil)  rollup $ROLLUP_ADDRESS  token $TOKEN  ($DIR/l1.json)
   bridge events: curl -N http://127.0.0.1:$HTTP_PORT/v1/bridge/events?cursor=0   (gRPC: rollup.v1.BridgeEvents/Watch)
   deposit: $ROLLUP deposit --account N --amount A --l1-key $FUNDER_KEY
+  back to L1: 250000 withdrawn by agent ${INDICES[0]} and 150000 forced through L1 by agent ${INDICES[1]:-?}
+           to $WITHDRAW_TO, claimed on L1 once final (log $DIR/claimer.log)
   health:  http://127.0.0.1:$HTTP_PORT/healthz  /readyz      metrics: http://127.0.0.1:$HTTP_PORT/metrics
   prover:  metrics http://127.0.0.1:$PROVER_METRICS/metrics   log $DIR/prover.log
            verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $DIR/prover-cache
@@ -172,6 +221,7 @@ if [ -n "${DEVNET_SECONDS:-}" ]; then
   sleep "$DEVNET_SECONDS"
   curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/status"; echo
   for i in "${INDICES[@]}"; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
+  echo "L1 token balance of $WITHDRAW_TO (withdrawals claimed on L1): $(l1_balance "$WITHDRAW_TO")" 
 else
   echo "Ctrl-C to stop." >&2
   while kill -0 "$NODE_PID" 2>/dev/null; do
