@@ -170,6 +170,29 @@ async fn prove_until_a_payout_is_final(anvil: &Anvil, pool: &sqlx::PgPool) -> i6
         .unwrap()
 }
 
+/// Claims a payout on L1 (anyone may: anvil's second key sends it); a second claim is rejected.
+async fn claim_once(rpc: &Rpc, d: &deploy::Deployment, claim: &Rollup::claimWithdrawalCall) {
+    let claimer = L1Signer::from_hex(ANVIL_DEV_KEY_1).unwrap();
+    rpc.send_signed(&claimer, d.rollup, claim.abi_encode().into())
+        .await
+        .expect("first claim");
+    assert!(rpc
+        .send_signed(&claimer, d.rollup, claim.abi_encode().into())
+        .await
+        .is_err());
+}
+
+async fn token_balance(rpc: &Rpc, d: &deploy::Deployment, who: Address) -> U256 {
+    let bal = rpc
+        .call(
+            d.token,
+            Bytes::from(TestStablecoin::balanceOfCall(who).abi_encode()),
+        )
+        .await
+        .unwrap();
+    U256::from_be_slice(&bal)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l1_deposits_batches_claims_and_a_resumable_feed() {
     let Bridge {
@@ -329,22 +352,8 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
         amount: 300,
         proof: serde_json::from_value(p["proof"].clone()).unwrap(),
     };
-    let claimer = L1Signer::from_hex(ANVIL_DEV_KEY_1).unwrap();
-    rpc.send_signed(&claimer, d.rollup, claim.abi_encode().into())
-        .await
-        .expect("first claim");
-    assert!(rpc
-        .send_signed(&claimer, d.rollup, claim.abi_encode().into())
-        .await
-        .is_err());
-    let bal = rpc
-        .call(
-            d.token,
-            Bytes::from(TestStablecoin::balanceOfCall(bob).abi_encode()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(U256::from_be_slice(&bal), U256::from(300));
+    claim_once(&rpc, &d, &claim).await;
+    assert_eq!(token_balance(&rpc, &d, bob).await, U256::from(300));
 
     // The feed tells the whole story, in order, each event once.
     mine(&rpc, 3).await;
@@ -538,19 +547,6 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
         amount: 200,
         proof: serde_json::from_value(p["proof"].clone()).unwrap(),
     };
-    rpc.send_signed(&requester, d.rollup, claim.abi_encode().into())
-        .await
-        .expect("claim");
-    assert!(rpc
-        .send_signed(&requester, d.rollup, claim.abi_encode().into())
-        .await
-        .is_err());
-    let bal = rpc
-        .call(
-            d.token,
-            Bytes::from(TestStablecoin::balanceOfCall(to).abi_encode()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(U256::from_be_slice(&bal), U256::from(200));
+    claim_once(&rpc, &d, &claim).await;
+    assert_eq!(token_balance(&rpc, &d, to).await, U256::from(200));
 }

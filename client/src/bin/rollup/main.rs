@@ -115,21 +115,8 @@ enum Command {
     /// Withdraw from the registered account of a key file to an L1 address (an L2
     /// transaction). Once its batch is finalized on L1, `rollup claim` pays it out.
     Withdraw {
-        /// Key file of the withdrawing account (must be registered).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// L1 address (0x + 40 hex digits) that receives the tokens on L1.
-        #[arg(long, value_name = "ADDRESS")]
-        to_l1: String,
-        /// Amount to withdraw, in base units.
-        #[arg(long, value_name = "A", value_parser = parse_amount)]
-        amount: Amount,
-        /// Fee to the operator, in base units.
-        #[arg(long, value_name = "A", value_parser = parse_amount, default_value = "0")]
-        fee: Amount,
-        /// Nonce to use (default: the account's next nonce, asked from the node).
-        #[arg(long, value_name = "N", value_parser = parse_nonce)]
-        nonce: Option<Nonce>,
+        #[command(flatten)]
+        w: WithdrawArgs,
     },
     /// Force a withdrawal through L1 when the sequencer ignores yours: signs the withdraw with the
     /// account's key and queues it with `Rollup.requestForcedWithdrawal`. The sequencer must
@@ -137,21 +124,8 @@ enum Command {
     /// rule, e.g. a stale nonce); an applied one is claimed with `rollup claim`. Works without
     /// the node when --nonce and --rollup are given (the domain comes from the L1 chain id).
     ForceWithdraw {
-        /// Key file of the withdrawing account (must be registered).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// L1 address (0x + 40 hex digits) that receives the tokens on L1.
-        #[arg(long, value_name = "ADDRESS")]
-        to_l1: String,
-        /// Amount to withdraw, in base units.
-        #[arg(long, value_name = "A", value_parser = parse_amount)]
-        amount: Amount,
-        /// Fee to the operator, in base units.
-        #[arg(long, value_name = "A", value_parser = parse_amount, default_value = "0")]
-        fee: Amount,
-        /// Nonce to use (default: the account's next nonce, asked from the node).
-        #[arg(long, value_name = "N", value_parser = parse_nonce)]
-        nonce: Option<Nonce>,
+        #[command(flatten)]
+        w: WithdrawArgs,
         /// Seconds the signed withdraw stays valid; it is judged at the L1 request time, so
         /// this only needs to cover the time until the request is mined.
         #[arg(long, value_name = "SECS", default_value = "3600")]
@@ -195,6 +169,26 @@ enum Command {
         #[arg(value_name = "TX_ID")]
         tx_id: TxId,
     },
+}
+
+/// What `withdraw` and `force-withdraw` sign.
+#[derive(clap::Args)]
+struct WithdrawArgs {
+    /// Key file of the withdrawing account (must be registered).
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// L1 address (0x + 40 hex digits) that receives the tokens on L1.
+    #[arg(long, value_name = "ADDRESS")]
+    to_l1: String,
+    /// Amount to withdraw, in base units.
+    #[arg(long, value_name = "A", value_parser = parse_amount)]
+    amount: Amount,
+    /// Fee to the operator, in base units.
+    #[arg(long, value_name = "A", value_parser = parse_amount, default_value = "0")]
+    fee: Amount,
+    /// Nonce to use (default: the account's next nonce, asked from the node).
+    #[arg(long, value_name = "N", value_parser = parse_nonce)]
+    nonce: Option<Nonce>,
 }
 
 #[derive(clap::Args)]
@@ -410,11 +404,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Withdraw {
-            key: path,
-            to_l1,
-            amount,
-            fee,
-            nonce,
+            w:
+                WithdrawArgs {
+                    key: path,
+                    to_l1,
+                    amount,
+                    fee,
+                    nonce,
+                },
         } => {
             let (key, from, to) = withdrawal_args(&path, &to_l1)?;
             let client = Client::connect(endpoint).await?;
@@ -426,11 +423,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::ForceWithdraw {
-            key: path,
-            to_l1,
-            amount,
-            fee,
-            nonce,
+            w:
+                WithdrawArgs {
+                    key: path,
+                    to_l1,
+                    amount,
+                    fee,
+                    nonce,
+                },
             valid_for,
             l1,
         } => {
