@@ -221,8 +221,18 @@ impl FeedHub {
     pub async fn start(
         pool: PgPool,
         poll: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<FeedHub, sqlx::Error> {
+        Ok(Self::start_supervised(pool, poll, stop).await?.0)
+    }
+
+    /// [`FeedHub::start`], also returning the reader task, for a supervisor to watch: the reader
+    /// ends only at `stop` (errors are retried inside), so an earlier end is a failure.
+    pub async fn start_supervised(
+        pool: PgPool,
+        poll: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(FeedHub, tokio::task::JoinHandle<()>), sqlx::Error> {
         let last: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM bridge_events")
             .fetch_one(&pool)
             .await?;
@@ -236,13 +246,13 @@ impl FeedHub {
             }),
         };
         let inner = hub.inner.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             tokio::select! {
                 _ = inner.run(last) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
         });
-        Ok(hub)
+        Ok((hub, reader))
     }
 
     /// Number of subscribers following the hub now.

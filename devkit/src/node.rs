@@ -96,6 +96,58 @@ impl NodeProcess {
         self.child.id()
     }
 
+    /// Waits up to `limit` for the node to exit by itself; `None` if it is still running.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs `binary --devnet` with `extra` flags on `db` until it exits (within `limit`, else
+    /// it is killed and `None` returned): for start-up refusals. Returns the status and log.
+    pub async fn run_to_exit(
+        binary: &Path,
+        db: &str,
+        extra: &[&str],
+        limit: Duration,
+    ) -> (Option<ExitStatus>, String) {
+        let (grpc_port, http_port) = (free_port(), free_port());
+        let mut args: Vec<String> = vec![
+            "--devnet".into(),
+            "--grpc-addr".into(),
+            format!("127.0.0.1:{grpc_port}"),
+            "--http-addr".into(),
+            format!("127.0.0.1:{http_port}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = std::env::temp_dir().join(format!(
+            "rollup-node-{}-{grpc_port}.log",
+            std::process::id()
+        ));
+        let mut child = spawn(binary, db, &args, &log)
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        (status, std::fs::read_to_string(&log).unwrap_or_default())
+    }
+
     /// SIGKILL: no flush, no goodbye.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

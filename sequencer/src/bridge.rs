@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::l1_ingest::Ingest;
 use crate::store::Store;
+use crate::supervisor::Supervisor;
 use crate::writer::WriterHandle;
 
 /// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
@@ -68,12 +69,28 @@ fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier
     }))
 }
 
+/// The L1 endpoint for logs and errors: scheme, host and port only. Provider URLs often carry
+/// an API key in the path or query, which must not end up in log files.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => format!("{}://…", u.scheme()),
+        },
+        Err(_) => "<unparsable URL>".into(),
+    }
+}
+
+/// Starts the bridge tasks under `sup` (each one critical: see supervisor.rs); returns their
+/// handles so that shutdown can wait for them.
 pub async fn start(
     cfg: &Config,
     domain: &Domain,
     store: &Store,
     writer: &WriterHandle,
     shutdown: &watch::Receiver<bool>,
+    sup: &Supervisor,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let poll = Duration::from_millis(cfg.l1_poll_ms.max(10));
     let mut tasks = Vec::new();
@@ -83,7 +100,11 @@ pub async fn start(
             writer: writer.clone(),
             poll,
         };
-        tasks.push(tokio::spawn(ingest.run(shutdown.clone())));
+        let run = ingest.run(shutdown.clone());
+        tasks.push(sup.spawn("l1-ingest", async move {
+            run.await;
+            Ok(())
+        }));
     }
     let Some(url) = cfg.l1_rpc.clone() else {
         return Ok(tasks);
@@ -93,7 +114,12 @@ pub async fn start(
     let chain = rpc
         .wait_ready(Duration::from_secs(30))
         .await
-        .with_context(|| format!("asking the L1 endpoint {url} for its chain id"))?;
+        .with_context(|| {
+            format!(
+                "asking the L1 endpoint {} for its chain id",
+                redact_url(&url)
+            )
+        })?;
     if chain != domain.chain_id {
         bail!(
             "the L1 endpoint is chain {chain}, this node is configured for {}",
@@ -111,10 +137,15 @@ pub async fn start(
             poll_interval: poll,
         },
     };
-    tasks.push(tokio::spawn(watcher.run(shutdown.clone())));
+    let run = watcher.run(shutdown.clone());
+    tasks.push(sup.spawn("l1-watcher", async move {
+        run.await;
+        Ok(())
+    }));
     let key = match (&cfg.operator_l1_key, cfg.devnet) {
         (Some(path), _) => Some(
-            std::fs::read_to_string(path)
+            crate::node::check_key_file_mode(path)
+                .and_then(|()| std::fs::read_to_string(path).map_err(anyhow::Error::from))
                 .with_context(|| format!("reading the operator L1 key {}", path.display()))?,
         ),
         (None, true) => Some(ANVIL_DEV_KEY_0.to_string()),
@@ -138,10 +169,14 @@ pub async fn start(
                     poll_interval: poll,
                 },
             };
-            tasks.push(tokio::spawn(submitter.run(shutdown.clone())));
+            let run = submitter.run(shutdown.clone());
+            tasks.push(sup.spawn("l1-submitter", async move {
+                run.await;
+                Ok(())
+            }));
         }
         None => tracing::warn!("no --operator-l1-key: the batch submitter does not run"),
     }
-    tracing::info!(l1 = %url, confirmations = cfg.l1_confirmations, "bridge on");
+    tracing::info!(l1 = %redact_url(&url), confirmations = cfg.l1_confirmations, "bridge on");
     Ok(tasks)
 }

@@ -4,31 +4,73 @@
 //! writes all of it in one database transaction, and only then releases the receipts. While one
 //! commit is in flight the next group accumulates, so the commit rate adapts to the load: one
 //! fsync covers hundreds of transactions under load and one transaction when idle.
+//!
+//! Failures:
+//! - A transient error (the connection dropped, Postgres restarting or shutting down, the pool
+//!   timing out) is retried with backoff for up to `outage_limit`; meanwhile the node reports
+//!   `DATABASE_UNAVAILABLE` (not ready) and the service refuses new submissions early.
+//! - Before every retry the committer asks Postgres whether the previous attempt was in fact
+//!   committed (a COMMIT whose answer was lost): one group is one database transaction, so one
+//!   probe of its first row tells. A durable group is therefore never written twice and never
+//!   reported as not accepted.
+//! - Anything else, or an outage longer than the limit, ends the task with an error: the
+//!   in-memory state is then ahead of the durable log, and the supervisor stops the node so
+//!   that recovery restores a consistent state. No receipt was sent for unwritten transactions.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::store::{Store, WriteItem};
+use crate::receipt_watch::AccountWakeups;
+use crate::store::{Store, StoreError, WriteItem};
+use crate::supervisor::Readiness;
 use crate::writer::CommitJob;
 
 /// Upper bound on jobs merged into one database transaction.
 const MAX_JOBS_PER_COMMIT: usize = 256;
+/// Backoff between attempts while Postgres is away.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
-pub struct Committer {
-    pub store: Store,
+/// Where a commit group goes: the durable log, and the question "is this group there?".
+/// [`Store`] is the one implementation; tests wrap it to lose answers on purpose.
+pub trait CommitLog: Send + Sync + 'static {
+    fn write(&self, items: &[WriteItem]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn is_written(
+        &self,
+        items: &[WriteItem],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl CommitLog for Store {
+    fn write(&self, items: &[WriteItem]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        Store::write(self, items)
+    }
+
+    fn is_written(
+        &self,
+        items: &[WriteItem],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        Store::is_written(self, items)
+    }
+}
+
+pub struct Committer<L: CommitLog = Store> {
+    pub log: L,
     pub rx: mpsc::Receiver<CommitJob>,
     pub durable_seq: Arc<AtomicU64>,
     pub durable_tx: watch::Sender<u64>,
+    pub wakeups: Arc<AccountWakeups>,
+    pub readiness: Arc<Readiness>,
+    /// How long Postgres may stay away before the node gives up and stops.
+    pub outage_limit: Duration,
 }
 
-impl Committer {
+impl<L: CommitLog> Committer<L> {
     /// Runs until the writer drops its sender (shutdown) and everything is written.
-    /// A write that keeps failing is fatal: the in-memory state is then ahead of the durable
-    /// log, and the only safe continuation is a restart that recovers from Postgres. No receipt
-    /// was sent for the unwritten transactions, so nothing acknowledged is lost.
     pub async fn run(mut self) -> anyhow::Result<()> {
         let mut jobs: Vec<CommitJob> = Vec::new();
         while let Some(first) = self.rx.recv().await {
@@ -43,38 +85,21 @@ impl Committer {
             let items: Vec<WriteItem> = jobs.iter().map(|j| j.item.clone()).collect();
             let txs: usize = items
                 .iter()
-                .map(|i| {
-                    if let WriteItem::Txs(r) = i {
-                        r.len()
-                    } else {
-                        0
-                    }
+                .map(|i| match i {
+                    WriteItem::Txs(r) => r.len(),
+                    _ => 0,
                 })
                 .sum();
             let started = Instant::now();
-            let mut attempt = 0;
-            loop {
-                match self.store.write(&items).await {
-                    Ok(()) => break,
-                    Err(e) if attempt < 3 && is_transient(&e) => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, attempt, "commit failed, retrying");
-                        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "commit failed; stopping so that recovery can restore a consistent state");
-                        return Err(e.into());
-                    }
-                }
-            }
+            self.write_until_durable(&items).await?;
             metrics::histogram!("rollup_commit_latency_seconds")
                 .record(started.elapsed().as_secs_f64());
             metrics::histogram!("rollup_commit_txs").record(txs as f64);
-            let last = jobs.iter().filter_map(|j| j.last_seq).max();
-            if let Some(last) = last {
+            if let Some(last) = jobs.iter().filter_map(|j| j.last_seq).max() {
                 self.durable_seq.store(last, Ordering::Release);
                 let _ = self.durable_tx.send(last);
                 metrics::gauge!("rollup_durable_seq").set(last as f64);
+                self.wakeups.notify(touched_accounts(&items), last);
             }
             for job in jobs.drain(..) {
                 for w in job.waiters {
@@ -85,15 +110,115 @@ impl Committer {
         tracing::info!("committer drained");
         Ok(())
     }
+
+    /// Writes `items` once, retrying transient failures and resolving lost answers.
+    async fn write_until_durable(&self, items: &[WriteItem]) -> anyhow::Result<()> {
+        let first_failure = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut delay = RETRY_MIN;
+        loop {
+            // After a failed attempt, the group may be durable all the same (the COMMIT reached
+            // Postgres and only its answer was lost): ask before writing again.
+            let outcome = if attempt > 0 {
+                match self.log.is_written(items).await {
+                    Ok(true) => {
+                        tracing::warn!(
+                            attempt,
+                            "the previous commit was durable although its answer was lost"
+                        );
+                        metrics::counter!("rollup_commit_lost_answers_total").increment(1);
+                        Ok(())
+                    }
+                    Ok(false) => self.log.write(items).await,
+                    Err(e) => Err(e),
+                }
+            } else {
+                self.log.write(items).await
+            };
+            let e = match outcome {
+                Ok(()) => {
+                    self.readiness.set_db_outage(false);
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            attempt += 1;
+            if !is_transient(&e) {
+                tracing::error!(error = %e, "commit failed; stopping so that recovery restores a consistent state");
+                return Err(anyhow::Error::new(e).context("commit failed"));
+            }
+            if first_failure.elapsed() >= self.outage_limit {
+                tracing::error!(error = %e, limit_secs = self.outage_limit.as_secs(), "Postgres stayed unavailable past the limit; stopping");
+                return Err(anyhow::Error::new(e).context(format!(
+                    "Postgres unavailable for more than {} s",
+                    self.outage_limit.as_secs()
+                )));
+            }
+            self.readiness.set_db_outage(true);
+            metrics::counter!("rollup_commit_retries_total").increment(1);
+            tracing::warn!(error = %e, attempt, "commit failed, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+        }
+    }
 }
 
-/// Connection-level failures are worth a retry (the transaction was rolled back); a constraint
-/// violation or a corrupt row is not.
-fn is_transient(e: &crate::store::StoreError) -> bool {
-    matches!(
-        e,
-        crate::store::StoreError::Db(sqlx::Error::Io(_))
-            | crate::store::StoreError::Db(sqlx::Error::PoolTimedOut)
-            | crate::store::StoreError::Db(sqlx::Error::PoolClosed)
-    )
+/// Accounts whose receipts a commit adds: signers, recipients and new registrations.
+fn touched_accounts(items: &[WriteItem]) -> impl Iterator<Item = u32> + '_ {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            WriteItem::Txs(rows) => Some(rows.iter()),
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|r| [r.sender, r.recipient, r.account_index])
+        .flatten()
+}
+
+/// Worth a retry: the connection or the server went away (the transaction was rolled back, or
+/// committed with its answer lost, which the probe resolves). Not: a constraint violation, a
+/// missing table, a corrupt row.
+pub fn is_transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Io(_))
+        | StoreError::Db(sqlx::Error::PoolTimedOut)
+        | StoreError::Db(sqlx::Error::Protocol(_))
+        | StoreError::Db(sqlx::Error::WorkerCrashed) => true,
+        StoreError::Db(sqlx::Error::Database(d)) => {
+            d.code().is_some_and(|c| is_transient_sqlstate(&c))
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATEs after which the same statement can succeed on a new connection.
+pub fn is_transient_sqlstate(code: &str) -> bool {
+    // Class 08: connection exception. 57P01 admin_shutdown (`pg_ctl restart -m fast`),
+    // 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up), 53300 too many
+    // connections, 40001 serialization failure, 40P01 deadlock.
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_and_lost_connections_are_transient_constraint_violations_are_not() {
+        for c in [
+            "57P01", "57P02", "57P03", "08006", "08003", "53300", "40001",
+        ] {
+            assert!(is_transient_sqlstate(c), "{c}");
+        }
+        for c in ["23505", "42P01", "22003", "XX000"] {
+            assert!(!is_transient_sqlstate(c), "{c}");
+        }
+        assert!(is_transient(&StoreError::Db(sqlx::Error::PoolTimedOut)));
+        assert!(!is_transient(&StoreError::Corrupt("x".into())));
+    }
 }

@@ -90,9 +90,29 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
 
-    /// Postgres connections in the pool.
+    /// Postgres connections in the pool for reads, feeds and the bridge.
     #[arg(long, env = "ROLLUP_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,
+
+    /// Postgres connections of the committer's own pool (writes never wait behind reads).
+    #[arg(long, env = "ROLLUP_DB_COMMIT_CONNECTIONS", default_value_t = 2)]
+    pub db_commit_connections: u32,
+
+    /// How long Postgres may stay unreachable before the node gives up and exits non-zero
+    /// (seconds). Meanwhile it retries, reports DATABASE_UNAVAILABLE on /readyz and gRPC health,
+    /// and answers new submissions with UNAVAILABLE; nothing acknowledged is lost either way.
+    #[arg(long, env = "ROLLUP_DB_OUTAGE_LIMIT_SECS", default_value_t = 300)]
+    pub db_outage_limit_secs: u64,
+
+    /// Bytes of rows waiting to be committed, at most; beyond it the writer waits and clients
+    /// get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "ROLLUP_COMMIT_QUEUE_BYTES", default_value_t = 64 << 20)]
+    pub commit_queue_bytes: usize,
+
+    /// Longest graceful shutdown (seconds) after SIGTERM, also when saturated or when Postgres
+    /// is away; after it the node exits non-zero (what was acknowledged is durable already).
+    #[arg(long, env = "ROLLUP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
 
     /// L1 JSON-RPC endpoint. When set, the node runs the bridge (docs/SPEC.md section 16): the
     /// L1 watcher, crediting of confirmed deposits (the faucet is then disabled: money enters

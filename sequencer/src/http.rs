@@ -1,6 +1,5 @@
 //! HTTP (axum): health, readiness, Prometheus metrics and JSON queries.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +12,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use state::account::AccountIndex;
 use state::tx::Transaction;
-use tokio::sync::oneshot;
 
 use crate::store::{Store, TxRow};
-use crate::writer::{Command, WriterHandle};
+use crate::supervisor::Readiness;
+use crate::writer::{ReadError, WriterHandle};
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -25,7 +24,7 @@ pub struct HttpState {
     /// The bridge event feed, one reader shared by every SSE subscriber.
     pub feed: rollup_bridge::feed::FeedHub,
     pub prometheus: PrometheusHandle,
-    pub ready: Arc<AtomicBool>,
+    pub readiness: Arc<Readiness>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -62,12 +61,8 @@ pub fn problem(status: StatusCode, code: &str, detail: impl Into<String>) -> Res
 }
 
 async fn readyz(AxState(s): AxState<HttpState>) -> Response {
-    if !s.ready.load(Ordering::Acquire) {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_READY",
-            "recovering or shutting down",
-        );
+    if let Err(why) = s.readiness.check() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, why.code(), why.detail());
     }
     match tokio::time::timeout(Duration::from_secs(2), s.store.ping()).await {
         Ok(Ok(())) => "ready".into_response(),
@@ -114,25 +109,11 @@ async fn account(AxState(s): AxState<HttpState>, Path(index): Path<String>) -> R
             "account index must be a u32",
         );
     };
-    let (reply, rx) = oneshot::channel();
-    if s.writer
-        .enqueue(
-            Command::Account {
-                index: AccountIndex(index),
-                reply,
-            },
-            Duration::from_millis(200),
-        )
+    match s
+        .writer
+        .durable_account(AccountIndex(index), Duration::from_millis(200))
         .await
-        .is_err()
     {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "RESOURCE_EXHAUSTED",
-            "the sequencer is busy",
-        );
-    }
-    match rx.await {
         Ok(Some(a)) => Json(json!({
             "index": index,
             "public_key": a.pubkey,
@@ -145,10 +126,15 @@ async fn account(AxState(s): AxState<HttpState>, Path(index): Path<String>) -> R
             "UNKNOWN_ACCOUNT",
             format!("account {index} does not exist"),
         ),
-        Err(_) => problem(
+        Err(ReadError::Enqueue(_)) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "RESOURCE_EXHAUSTED",
+            "the sequencer is busy",
+        ),
+        Err(e) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
-            "the sequencer stopped",
+            e.to_string(),
         ),
     }
 }

@@ -1,7 +1,7 @@
 //! Wiring: configuration, recovery, the writer, the committer and the servers, plus graceful
 //! shutdown on SIGTERM/SIGINT.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, watch};
 use crate::committer::Committer;
 use crate::config::Config;
 use crate::http::{router, HttpState};
+use crate::receipt_watch::AccountWakeups;
 use crate::service::{RollupService, ServiceConfig};
 use crate::store::Store;
+use crate::supervisor::{Readiness, Supervisor};
 use crate::writer::{self, WriterConfig};
 
 /// The fixed development operator key (devnet only; publicly known, never use on a real chain).
@@ -39,6 +41,7 @@ fn parse_address(s: &str) -> anyhow::Result<[u8; 20]> {
 fn operator_public_key(cfg: &Config) -> anyhow::Result<PublicKey> {
     match (&cfg.operator_key, cfg.devnet) {
         (Some(path), _) => {
+            check_key_file_mode(path)?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read operator key {}", path.display()))?;
             let t = text.trim();
@@ -55,6 +58,29 @@ fn operator_public_key(cfg: &Config) -> anyhow::Result<PublicKey> {
         (None, true) => Ok(devnet_operator_key().public_key()),
         (None, false) => bail!("--operator-key is required unless --devnet"),
     }
+}
+
+/// Refuses a secret key file that other users can read (as ssh does): the operator key signs
+/// for the fee account, and the L1 key moves the bridge's money.
+pub fn check_key_file_mode(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "key file {} is accessible by group or others (mode {:o}); \
+                 run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to run against a database created for another chain, rollup or operator.
@@ -75,6 +101,42 @@ async fn check_meta(store: &Store, domain: &Domain, operator: &PublicKey) -> any
     }
     Ok(())
 }
+
+/// A database whose deposits came from the devnet faucet must never be started with L1
+/// deposits (or the reverse): both consume the same priority serials, so the faucet's would
+/// make real L1 deposits look credited already. The source is recorded in `chain_meta`
+/// (`deposit_source`): `l1` when a node starts with L1 deposits, `faucet` at the first faucet
+/// credit (service.rs).
+async fn check_deposit_source(store: &Store, cfg: &Config) -> anyhow::Result<()> {
+    let l1 = cfg.l1_deposits || cfg.l1_rpc.is_some();
+    let recorded = store.meta(DEPOSIT_SOURCE).await?;
+    match (l1, recorded.as_deref()) {
+        (true, Some("faucet")) => bail!(
+            "this database holds devnet faucet deposits and this node would credit L1 deposits \
+             (--l1-rpc/--l1-deposits): both use the same priority serials, so real deposits \
+             would look credited already. Use a fresh database"
+        ),
+        (true, None) => {
+            // Databases from before the record: any deposit in the log came from the faucet.
+            if store.count_deposits().await? > 0 {
+                bail!(
+                    "this database holds deposits that no L1 watcher recorded (devnet faucet) \
+                     and this node would credit L1 deposits: use a fresh database"
+                );
+            }
+            store.meta_init(DEPOSIT_SOURCE, "l1").await?;
+            Ok(())
+        }
+        (false, Some("l1")) if cfg.devnet => bail!(
+            "this database credits L1 deposits; a devnet node without --l1-rpc would turn the \
+             faucet on and consume L1 serials. Start it with --l1-rpc (or --l1-deposits)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// `chain_meta` key recording where deposits come from (see [`check_deposit_source`]).
+pub const DEPOSIT_SOURCE: &str = "deposit_source";
 
 pub fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -144,22 +206,39 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         rollup: parse_address(&cfg.rollup_address)?,
     };
     let operator = operator_public_key(&cfg)?;
+    let readiness = Arc::new(Readiness::default());
+    let mut sup = Supervisor::default();
+    // Reads, feeds and the bridge share this pool; the committer has its own (below), so no
+    // number of readers can starve the writes.
     let store = Store::connect(&database_url, cfg.db_connections)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
+    let commit_store = Store::connect_pool(
+        &database_url,
+        cfg.db_commit_connections,
+        Duration::from_secs(2),
+    )
+    .await
+    .context("connecting the committer to Postgres")?;
     check_meta(&store, &domain, &operator).await?;
+    check_deposit_source(&store, &cfg).await?;
     let recovered = crate::recovery::recover(&store, domain, operator).await?;
     let durable_start = recovered.next_seq - 1;
 
     let (commit_tx, commit_rx) = mpsc::channel(1024);
     let durable_seq = Arc::new(AtomicU64::new(durable_start));
     let (durable_tx, durable_rx) = watch::channel(durable_start);
-    let committer = tokio::spawn(
+    let wakeups = Arc::new(AccountWakeups::default());
+    let committer = sup.spawn(
+        "committer",
         Committer {
-            store: store.clone(),
+            log: commit_store,
             rx: commit_rx,
             durable_seq: durable_seq.clone(),
             durable_tx,
+            wakeups: wakeups.clone(),
+            readiness: readiness.clone(),
+            outage_limit: Duration::from_secs(cfg.db_outage_limit_secs.max(1)),
         }
         .run(),
     );
@@ -170,19 +249,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             batch_max_age: Duration::from_secs(cfg.batch_max_secs.max(1)),
             max_group: cfg.max_group.max(1),
             queue_capacity: cfg.queue_capacity.max(1),
+            commit_queue_bytes: cfg.commit_queue_bytes,
         },
         recovered,
         commit_tx,
         durable_rx,
         durable_seq,
+        sup.guard("writer"),
     )?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let ready = Arc::new(AtomicBool::new(false));
 
     let service = RollupService::new(
         writer.clone(),
         store.clone(),
+        wakeups,
+        readiness.clone(),
         domain,
         ServiceConfig {
             max_in_flight_per_stream: cfg.max_in_flight_per_stream,
@@ -194,14 +276,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     )?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<RollupServer<RollupService>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(rollup_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    tokio::spawn(crate::supervisor::follow_health(
+        readiness.clone(),
+        health_reporter,
+    ));
+    // Reflection is served under both names, as grpc-go does: many clients (grpcurl before
+    // 1.9, grpcio-reflection, Postman, BloomRPC) only speak `v1alpha`.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rollup_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder()
         .build_v1()
-        .context("building gRPC reflection")?;
+        .context("building gRPC reflection v1")?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .context("building gRPC reflection v1alpha")?;
     let grpc_listener = tokio::net::TcpListener::bind(cfg.grpc_addr)
         .await
         .with_context(|| format!("binding gRPC on {}", cfg.grpc_addr))?;
@@ -210,74 +301,112 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding HTTP on {}", cfg.http_addr))?;
     tracing::info!(grpc = %grpc_listener.local_addr()?, http = %http_listener.local_addr()?, devnet = cfg.devnet, "listening");
 
-    let feed = rollup_bridge::feed::FeedHub::start(
+    let (feed, feed_reader) = rollup_bridge::feed::FeedHub::start_supervised(
         store.pool().clone(),
         crate::bridge_api::FEED_POLL,
         shutdown_rx.clone(),
     )
     .await
     .context("starting the bridge event feed")?;
+    sup.spawn("feed-hub", async move {
+        feed_reader.await.context("the feed reader panicked")
+    });
     let mut sd = shutdown_rx.clone();
-    let grpc = tokio::spawn(
-        tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(20)))
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(BridgeEventsServer::new(
-                crate::bridge_api::BridgeEventsService {
-                    feed: feed.clone(),
-                    shutdown: shutdown_rx.clone(),
-                },
-            ))
-            .add_service(
-                RollupServer::new(service)
-                    .max_decoding_message_size(cfg.max_message_bytes)
-                    .max_encoding_message_size(64 * 1024),
-            )
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-                async move {
-                    let _ = sd.wait_for(|s| *s).await;
-                },
-            ),
-    );
+    let grpc_server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_v1alpha)
+        .add_service(BridgeEventsServer::new(
+            crate::bridge_api::BridgeEventsService {
+                feed: feed.clone(),
+                shutdown: shutdown_rx.clone(),
+            },
+        ))
+        .add_service(
+            RollupServer::new(service)
+                .max_decoding_message_size(cfg.max_message_bytes)
+                .max_encoding_message_size(64 * 1024),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            async move {
+                let _ = sd.wait_for(|s| *s).await;
+            },
+        );
+    let grpc = sup.spawn("grpc-server", async move {
+        grpc_server.await.context("gRPC server")
+    });
     let mut sd = shutdown_rx.clone();
     let http_router = router(HttpState {
         writer: writer.clone(),
         store: store.clone(),
         feed: feed.clone(),
         prometheus,
-        ready: ready.clone(),
+        readiness: readiness.clone(),
     });
-    let http = tokio::spawn(async move {
+    let http = sup.spawn("http-server", async move {
         axum::serve(http_listener, http_router)
             .with_graceful_shutdown(async move {
                 let _ = sd.wait_for(|s| *s).await;
             })
             .await
+            .context("HTTP server")
     });
-    let bridge_tasks = crate::bridge::start(&cfg, &domain, &store, &writer, &shutdown_rx).await?;
-    ready.store(true, Ordering::Release);
+    let bridge_tasks =
+        crate::bridge::start(&cfg, &domain, &store, &writer, &shutdown_rx, &sup).await?;
+    readiness.set_started();
 
-    shutdown_signal().await;
-    tracing::info!("shutdown requested: no new work; answering what is in flight");
-    ready.store(false, Ordering::Release);
-    let _ = shutdown_tx.send(true);
-    health_reporter
-        .set_not_serving::<RollupServer<RollupService>>()
-        .await;
-    // Streams stop reading new requests at once; give in-flight receipts time to be answered.
-    let _ = tokio::time::timeout(Duration::from_secs(10), grpc).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
-    for t in bridge_tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    // Run until SIGTERM/SIGINT, or until a critical task ends (supervisor.rs).
+    let failure = tokio::select! {
+        _ = shutdown_signal() => None,
+        exit = sup.next_exit() => Some(match exit {
+            Some(e) => (e.task, e.result.err().unwrap_or_else(|| "ended".into())),
+            None => ("supervisor", "lost its tasks".into()),
+        }),
+    };
+    match &failure {
+        None => {
+            tracing::info!("shutdown requested: no new work; answering what is in flight");
+            readiness.set_stopping();
+        }
+        Some((task, why)) => {
+            tracing::error!(task, error = %why, "a critical task stopped: the node is not ready and stops");
+            metrics::counter!("rollup_task_failures_total", "task" => *task).increment(1);
+            readiness.set_failed(task);
+        }
     }
-    writer.shutdown();
-    drop(writer);
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
-    match committer.await {
-        Ok(r) => r?,
-        Err(e) => bail!("committer task failed: {e}"),
+    let _ = shutdown_tx.send(true);
+    // Everything below is bounded: a saturated or wedged node still exits. What was
+    // acknowledged is durable already; what was not is recovered or never was accepted.
+    let bound = Duration::from_secs(cfg.shutdown_timeout_secs.max(1));
+    let drained = tokio::time::timeout(bound, async {
+        // Streams stop reading new requests at once; in-flight receipts are answered.
+        let _ = grpc.await;
+        let _ = http.await;
+        for t in bridge_tasks {
+            let _ = t.await;
+        }
+        writer.shutdown();
+        drop(writer);
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        let _ = committer.await;
+    })
+    .await;
+    if drained.is_err() {
+        bail!(
+            "shutdown did not finish within {} s (--shutdown-timeout-secs); unacknowledged work \
+             is recovered at the next start",
+            bound.as_secs()
+        );
+    }
+    if let Some((task, why)) = failure {
+        bail!("critical task {task} stopped: {why}");
+    }
+    for exit in sup.drain() {
+        if let Err(why) = exit.result {
+            bail!("{} failed during shutdown: {why}", exit.task);
+        }
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -159,6 +159,14 @@ pub async fn recover(
         let items: Vec<WriteItem> = to_seal.iter().cloned().map(WriteItem::Block).collect();
         store.write(&items).await?;
     }
+    // Block times never go back, also across restarts: a clock stepped back must not give a
+    // block a time before its predecessor's (the batch would be unprovable).
+    let last_block_time = blocks
+        .values()
+        .chain(to_seal.iter())
+        .map(|b| b.block_time)
+        .max()
+        .unwrap_or(0);
     let head_block = next_block - 1;
     let head_root = if head_block == 0 {
         genesis_root
@@ -205,6 +213,7 @@ pub async fn recover(
         batch_first_deposit_seq: batch_first_deposit,
         open_batch_effects: open_effects,
         open_batch_block_times: open_times,
+        last_block_time,
         head,
     })
 }

@@ -22,8 +22,12 @@ use tonic::{Request, Response, Status};
 use crate::convert::{
     accepted_receipt, rejected_receipt, rejection_receipt, transaction_from_request,
 };
+use crate::receipt_watch::AccountWakeups;
 use crate::store::{Store, TxRow};
-use crate::writer::{kind_label, unix_now, Command, EnqueueError, SubmitOutcome, WriterHandle};
+use crate::supervisor::Readiness;
+use crate::writer::{
+    kind_label, unix_now, Command, EnqueueError, ReadError, SubmitOutcome, WriterHandle,
+};
 
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -47,6 +51,11 @@ struct Inner {
     verifiers: rayon::ThreadPool,
     writer: WriterHandle,
     store: Store,
+    /// Wake-ups of `WatchReceipts` streams by account (fed by the committer).
+    wakeups: Arc<AccountWakeups>,
+    readiness: Arc<Readiness>,
+    /// The faucet's first credit recorded `deposit_source = faucet` (node.rs).
+    faucet_recorded: std::sync::atomic::AtomicBool,
     domain: Domain,
     cfg: ServiceConfig,
     shutdown: watch::Receiver<bool>,
@@ -68,6 +77,8 @@ impl RollupService {
     pub fn new(
         writer: WriterHandle,
         store: Store,
+        wakeups: Arc<AccountWakeups>,
+        readiness: Arc<Readiness>,
         domain: Domain,
         cfg: ServiceConfig,
         shutdown: watch::Receiver<bool>,
@@ -82,6 +93,9 @@ impl RollupService {
                 verifiers,
                 writer,
                 store,
+                wakeups,
+                readiness,
+                faucet_recorded: std::sync::atomic::AtomicBool::new(false),
                 domain,
                 cfg,
                 shutdown,
@@ -92,6 +106,18 @@ impl RollupService {
 
 impl Inner {
     async fn prepare(&self, req: pb::SubmitRequest) -> Prepared {
+        // While Postgres is away nothing can become durable: answer at once instead of
+        // verifying and queueing work that would only wait (and hold memory).
+        if self.readiness.is_db_outage() {
+            metrics::counter!("rollup_txs_rejected_total", "reason" => "DATABASE_UNAVAILABLE")
+                .increment(1);
+            return Prepared::Answered(rejected_receipt(
+                None,
+                "UNAVAILABLE",
+                "DATABASE_UNAVAILABLE: Postgres does not answer; nothing was accepted, retry later"
+                    .into(),
+            ));
+        }
         let tx = match transaction_from_request(req) {
             Ok(tx) => tx,
             Err(e) => {
@@ -181,6 +207,26 @@ impl Inner {
         receipt
     }
 
+    /// Records that this database's deposits come from the faucet (once per process).
+    async fn record_faucet_source(&self) -> Result<(), Status> {
+        use std::sync::atomic::Ordering;
+        if self.faucet_recorded.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let stored = self
+            .store
+            .meta_init(crate::node::DEPOSIT_SOURCE, "faucet")
+            .await
+            .map_err(|e| Status::unavailable(format!("UNAVAILABLE: {e}")))?;
+        if stored != "faucet" {
+            return Err(Status::failed_precondition(
+                "FAUCET_DISABLED: this database credits L1 deposits",
+            ));
+        }
+        self.faucet_recorded.store(true, Ordering::Release);
+        Ok(())
+    }
+
     async fn process(&self, req: pb::SubmitRequest) -> pb::Receipt {
         let p = self.prepare(req).await;
         let e = self.enqueue(p).await;
@@ -211,6 +257,15 @@ fn finality_pb(f: crate::store::Finality) -> pb::Finality {
         Finality::Committed => pb::Finality::Committed,
         Finality::Finalized => pb::Finality::Finalized,
     }
+}
+
+/// Attaches the stable reason code as `reason-code` metadata (docs/API.md).
+pub fn with_reason(mut status: Status, code: &'static str) -> Status {
+    status.metadata_mut().insert(
+        "reason-code",
+        tonic::metadata::MetadataValue::from_static(code),
+    );
+    status
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
@@ -302,19 +357,21 @@ impl Rollup for RollupService {
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
         let index = request.into_inner().index;
-        let (reply, rx) = oneshot::channel();
-        self.inner
+        let acc = self
+            .inner
             .writer
-            .enqueue(
-                Command::Account {
-                    index: AccountIndex(index),
-                    reply,
-                },
-                self.inner.cfg.enqueue_patience,
-            )
+            .durable_account(AccountIndex(index), self.inner.cfg.enqueue_patience)
             .await
-            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
-        let acc = rx.await.map_err(internal)?;
+            .map_err(|e| match e {
+                ReadError::Enqueue(EnqueueError::Full) => with_reason(
+                    Status::resource_exhausted(format!("QUEUE_FULL: {e}")),
+                    "QUEUE_FULL",
+                ),
+                _ => with_reason(
+                    Status::unavailable(format!("UNAVAILABLE: {e}")),
+                    "UNAVAILABLE",
+                ),
+            })?;
         let acc = acc.ok_or_else(|| {
             Status::not_found(format!("UNKNOWN_ACCOUNT: account {index} does not exist"))
         })?;
@@ -349,22 +406,19 @@ impl Rollup for RollupService {
     ) -> Result<Response<Self::WatchReceiptsStream>, Status> {
         let req = request.into_inner();
         let inner = self.inner.clone();
-        let durable = inner.writer.durable.clone();
-        let start = req.from_seq.unwrap_or_else(|| *durable.borrow());
-        let account = req.account;
-        let shutdown = inner.shutdown.clone();
-        // Poll the durable log whenever the durable watermark moves: resumable from any seq,
-        // and it only ever shows receipts of durable transactions.
-        let stream = async_stream_receipts(inner.store.clone(), account, start, move || {
-            let mut durable = durable.clone();
-            let mut shutdown = shutdown.clone();
-            async move {
-                tokio::select! {
-                    r = durable.changed() => r.is_ok(),
-                    _ = shutdown.wait_for(|s| *s) => false,
-                }
-            }
-        });
+        let start = req
+            .from_seq
+            .unwrap_or_else(|| *inner.writer.durable.borrow());
+        // Subscribe before the first query (receipt_watch.rs): a commit that lands in between
+        // wakes the stream, one that landed before is in the query's answer.
+        let wake = inner.wakeups.subscribe(req.account);
+        let stream = receipt_stream(
+            inner.store.clone(),
+            req.account,
+            start,
+            wake,
+            inner.shutdown.clone(),
+        );
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -410,6 +464,7 @@ impl Rollup for RollupService {
         }
         let amount = Amount::new(req.amount)
             .ok_or_else(|| Status::invalid_argument("VALUE_OUT_OF_RANGE"))?;
+        self.inner.record_faucet_source().await?;
         let (reply, rx) = oneshot::channel();
         self.inner
             .writer
@@ -431,47 +486,61 @@ impl Rollup for RollupService {
     }
 }
 
-/// Streams durable receipts touching `account` with seq > `after`, waiting on `wake` between
-/// polls; ends when `wake` returns false.
-fn async_stream_receipts<W, Fut>(
+/// Streams durable receipts touching `account` with seq > `after`: one query at start, then
+/// one per wake-up, and a wake-up only comes when a durable commit touched the account. Ends at
+/// shutdown or on a database error (with its status).
+fn receipt_stream(
     store: Store,
     account: u32,
     after: u64,
-    wake: W,
-) -> impl Stream<Item = Result<pb::Receipt, Status>> + Send + 'static
-where
-    W: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    futures::stream::unfold(
-        (
-            store,
-            after,
-            std::collections::VecDeque::<pb::Receipt>::new(),
-            wake,
-            false,
-        ),
-        move |(store, mut cursor, mut buf, wake, mut done)| async move {
-            loop {
-                if let Some(r) = buf.pop_front() {
-                    return Some((Ok(r), (store, cursor, buf, wake, done)));
-                }
-                if done {
-                    return None;
-                }
-                match store.txs_for_account(account, cursor, 1000).await {
-                    Ok(rows) if !rows.is_empty() => {
-                        cursor = rows.last().map_or(cursor, |r| r.seq);
-                        buf.extend(rows.iter().map(row_receipt));
-                        continue;
+    wake: watch::Receiver<u64>,
+    shutdown: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<pb::Receipt, Status>> + Send + 'static {
+    struct Cursor {
+        store: Store,
+        after: u64,
+        buf: std::collections::VecDeque<pb::Receipt>,
+        wake: watch::Receiver<u64>,
+        shutdown: watch::Receiver<bool>,
+        /// Query before waiting (true at start and after a full page).
+        query_now: bool,
+    }
+    const PAGE: i64 = 1000;
+    let cursor = Cursor {
+        store,
+        after,
+        buf: std::collections::VecDeque::new(),
+        wake,
+        shutdown,
+        query_now: true,
+    };
+    futures::stream::unfold(Some(cursor), move |c| async move {
+        let mut c = c?;
+        loop {
+            if let Some(r) = c.buf.pop_front() {
+                return Some((Ok(r), Some(c)));
+            }
+            if !c.query_now {
+                tokio::select! {
+                    changed = c.wake.changed() => {
+                        if changed.is_err() {
+                            return None;
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => return Some((Err(internal(e)), (store, cursor, buf, wake, true))),
-                }
-                if !wake().await {
-                    done = true;
+                    _ = c.shutdown.wait_for(|s| *s) => return None,
                 }
             }
-        },
-    )
+            metrics::counter!("rollup_watch_queries_total").increment(1);
+            match c.store.txs_for_account(account, c.after, PAGE).await {
+                Ok(rows) => {
+                    c.query_now = rows.len() as i64 == PAGE;
+                    if let Some(last) = rows.last() {
+                        c.after = last.seq;
+                    }
+                    c.buf.extend(rows.iter().map(row_receipt));
+                }
+                Err(e) => return Some((Err(internal(e)), None)),
+            }
+        }
+    })
 }

@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use state::Digest;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -137,13 +138,53 @@ fn tx_id_from(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
 impl Store {
     /// Connects and applies pending migrations (`migrations/`).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let store = Store::connect_pool(url, max_connections, Duration::from_secs(10)).await?;
+        sqlx::migrate!("../migrations").run(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// A pool of its own (no migrations), e.g. the committer's: queries and feeds never take
+    /// its connections. `acquire_timeout` bounds how long one attempt waits for a connection.
+    pub async fn connect_pool(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
-        sqlx::migrate!("../migrations").run(&pool).await?;
         Ok(Store { pool })
+    }
+
+    /// Whether the commit group `items` is in the log. One group is one database transaction,
+    /// so its first row answers for all of it (the committer asks after a failed attempt,
+    /// whose COMMIT may have succeeded with its answer lost).
+    pub async fn is_written(&self, items: &[WriteItem]) -> Result<bool, StoreError> {
+        for item in items {
+            let q = match item {
+                WriteItem::Txs(rows) => match rows.first() {
+                    Some(r) => sqlx::query(
+                        "SELECT EXISTS (SELECT 1 FROM transactions WHERE seq = $1 AND tx_id = $2)",
+                    )
+                    .bind(i64_of(r.seq))
+                    .bind(r.tx_id.to_vec()),
+                    None => continue,
+                },
+                WriteItem::Block(b) => {
+                    sqlx::query("SELECT EXISTS (SELECT 1 FROM blocks WHERE number = $1)")
+                        .bind(i64_of(b.number))
+                }
+                WriteItem::Batch(b) => {
+                    sqlx::query("SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1)")
+                        .bind(i64_of(b.row.number))
+                }
+            };
+            let found: bool = q.fetch_one(&self.pool).await?.try_get(0)?;
+            return Ok(found);
+        }
+        Ok(true)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -442,6 +483,15 @@ impl Store {
             *v = row.try_get::<i64, _>(i)? as u64;
         }
         Ok(out)
+    }
+
+    /// Deposits in the log (kind 4), faucet or L1.
+    pub async fn count_deposits(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT count(*) FROM transactions WHERE kind = 4")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n as u64)
     }
 
     pub async fn count_txs(&self) -> Result<u64, StoreError> {

@@ -8,7 +8,7 @@
 //! batches by block count or age.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -124,9 +124,11 @@ pub enum Command {
         op: L1Op,
         reply: oneshot::Sender<Result<SubmitOutcome, u64>>,
     },
+    /// The account as the writer has it, with the last accepted seq (which may not be durable
+    /// yet: see [`WriterHandle::durable_account`]).
     Account {
         index: AccountIndex,
-        reply: oneshot::Sender<Option<Account>>,
+        reply: oneshot::Sender<(Option<Account>, u64)>,
     },
     /// Flush, seal the open block and stop (graceful shutdown).
     Shutdown,
@@ -155,6 +157,17 @@ impl L1Op {
     }
 }
 
+/// Why a durable read could not be answered.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReadError {
+    #[error("{0}")]
+    Enqueue(EnqueueError),
+    #[error("the sequencer stopped")]
+    Stopped,
+    #[error("the state is not durable yet (Postgres is slow or unavailable)")]
+    NotDurable,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnqueueError {
     #[error("the sequencer queue is full")]
@@ -168,6 +181,9 @@ pub enum EnqueueError {
 pub struct WriterHandle {
     queue: mpsc::SyncSender<Command>,
     depth: Arc<AtomicUsize>,
+    /// Set by [`WriterHandle::shutdown`]; the writer checks it at every turn, so a stop is
+    /// seen even when the command queue is full.
+    stop: Arc<AtomicBool>,
     pub keys: Arc<KeyDirectory>,
     pub head: Arc<Mutex<Head>>,
     pub durable: watch::Receiver<u64>,
@@ -176,8 +192,13 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Asks the writer to flush and stop; it finishes what is queued ahead of this.
     pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake an idle writer at once; a full queue needs no wake-up (and must not block the
+        // caller, an async task): the writer sees the flag after its current command.
         self.depth.fetch_add(1, Ordering::Relaxed);
-        let _ = self.queue.send(Command::Shutdown);
+        if self.queue.try_send(Command::Shutdown).is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Enqueues without blocking the async runtime: retries for up to `patience` while the
@@ -209,6 +230,29 @@ impl WriterHandle {
         }
     }
 
+    /// An account as of durable state: the writer's view, returned once every transaction it
+    /// reflects is durable (a few milliseconds under load), so a read never shows a payment
+    /// that a crash could still undo. `patience` bounds both the queue wait and the durability
+    /// wait.
+    pub async fn durable_account(
+        &self,
+        index: AccountIndex,
+        patience: Duration,
+    ) -> Result<Option<Account>, ReadError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(Command::Account { index, reply }, patience)
+            .await
+            .map_err(ReadError::Enqueue)?;
+        let (account, seq) = rx.await.map_err(|_| ReadError::Stopped)?;
+        let mut durable = self.durable.clone();
+        let wait = async move { durable.wait_for(|d| *d >= seq).await.is_ok() };
+        match tokio::time::timeout(patience.max(Duration::from_secs(2)), wait).await {
+            Ok(true) => Ok(account),
+            Ok(false) => Err(ReadError::Stopped),
+            Err(_) => Err(ReadError::NotDurable),
+        }
+    }
+
     pub fn head(&self) -> Head {
         self.head.lock().map(|h| h.clone()).unwrap_or_default()
     }
@@ -222,6 +266,9 @@ pub struct WriterConfig {
     /// Upper bound on transactions per commit group.
     pub max_group: usize,
     pub queue_capacity: usize,
+    /// Bytes of rows the commit queue may hold (see [`CommitJob::bytes`]); the writer waits for
+    /// room, the writer queue then fills, and clients get RESOURCE_EXHAUSTED.
+    pub commit_queue_bytes: usize,
 }
 
 /// What the committer receives: rows to persist and who to tell when they are durable.
@@ -230,6 +277,19 @@ pub struct CommitJob {
     pub waiters: Vec<oneshot::Sender<()>>,
     /// Highest transaction seq in this job, if any.
     pub last_seq: Option<u64>,
+    /// Its share of the commit queue's byte budget, returned when the job is dropped.
+    pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl CommitJob {
+    /// Approximate memory of the job's rows (what the byte budget counts).
+    pub fn bytes(item: &WriteItem) -> usize {
+        match item {
+            WriteItem::Txs(rows) => rows.iter().map(|r| r.raw.len() + 128).sum(),
+            WriteItem::Block(_) => 128,
+            WriteItem::Batch(b) => b.pubdata.len() + b.l1_pubdata.len() + 4096,
+        }
+    }
 }
 
 struct OpenBlock {
@@ -278,6 +338,8 @@ pub struct Recovered {
     /// Effects of transactions already in the open batch, in order (to rebuild pubdata).
     pub open_batch_effects: Vec<(u64, Effects)>,
     pub open_batch_block_times: Vec<(u64, u64)>,
+    /// The latest block time in the log: the next block's time is never below it.
+    pub last_block_time: u64,
     pub head: Head,
 }
 
@@ -297,6 +359,9 @@ pub struct Writer {
     durable_watch: watch::Receiver<u64>,
     durable_seq: Arc<AtomicU64>,
     stop_requested: bool,
+    stop: Arc<AtomicBool>,
+    commit_budget: Arc<tokio::sync::Semaphore>,
+    commit_budget_total: usize,
 }
 
 pub fn unix_now() -> u64 {
@@ -313,6 +378,7 @@ pub fn spawn(
     out: tokio::sync::mpsc::Sender<CommitJob>,
     durable_watch: watch::Receiver<u64>,
     durable_seq: Arc<AtomicU64>,
+    exit: crate::supervisor::ExitGuard,
 ) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
     let keys = Arc::new(KeyDirectory::default());
@@ -321,9 +387,11 @@ pub fn spawn(
     }
     let head = Arc::new(Mutex::new(rec.head.clone()));
     let depth = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let handle = WriterHandle {
         queue: tx,
         depth: depth.clone(),
+        stop: stop.clone(),
         keys: keys.clone(),
         head: head.clone(),
         durable: durable_watch.clone(),
@@ -363,11 +431,16 @@ pub fn spawn(
     if let Some((b, _)) = rec.open_batch_block_times.last() {
         batch.last_block = Some(*b);
     }
+    let budget = cfg.commit_queue_bytes.clamp(
+        1 << 16,
+        tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize),
+    );
+    let commit_budget = Arc::new(tokio::sync::Semaphore::new(budget));
     let writer = Writer {
         block: OpenBlock {
             number: rec.next_block,
             first_seq: rec.next_seq,
-            time: unix_now(),
+            time: unix_now().max(rec.last_block_time),
             txs: 0,
             opened: None,
         },
@@ -385,10 +458,17 @@ pub fn spawn(
         durable_watch,
         durable_seq,
         stop_requested: false,
+        stop,
+        commit_budget,
+        commit_budget_total: budget,
     };
     let join = std::thread::Builder::new()
         .name("sequencer-writer".into())
-        .spawn(move || writer.run(rx))?;
+        .spawn(move || {
+            // A panic unwinds through `exit` and reports the writer's end to the supervisor.
+            writer.run(rx);
+            exit.finish();
+        })?;
     Ok((handle, join))
 }
 
@@ -479,7 +559,7 @@ impl Writer {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return self.stop(),
             }
-            if self.stop_requested {
+            if self.stop_requested || self.stop.load(Ordering::Acquire) {
                 return self.stop();
             }
             if let Some(t) = self.block.opened {
@@ -540,7 +620,7 @@ impl Writer {
                 let _ = reply.send(Ok(out));
             }
             Command::Account { index, reply } => {
-                let _ = reply.send(self.state.account(index).cloned());
+                let _ = reply.send((self.state.account(index).cloned(), self.next_seq - 1));
             }
             // Only reached when queued behind other commands in a drain; stop at the next turn.
             Command::Shutdown => self.stop_requested = true,
@@ -619,9 +699,20 @@ impl Writer {
         }
     }
 
-    fn send(&mut self, job: CommitJob) {
-        // A full commit queue blocks the writer, which fills the writer queue, which turns into
-        // RESOURCE_EXHAUSTED for clients: memory stays bounded end to end.
+    fn send(&mut self, item: WriteItem, waiters: Vec<oneshot::Sender<()>>, last_seq: Option<u64>) {
+        // A full commit queue (in bytes or in jobs) blocks the writer, which fills the writer
+        // queue, which turns into RESOURCE_EXHAUSTED for clients: memory stays bounded end to
+        // end. The writer is a plain thread, so blocking on the async semaphore is fine here.
+        let max = self.commit_budget_total;
+        let want = CommitJob::bytes(&item).clamp(1, max) as u32;
+        let budget =
+            futures::executor::block_on(self.commit_budget.clone().acquire_many_owned(want)).ok();
+        let job = CommitJob {
+            item,
+            waiters,
+            last_seq,
+            budget,
+        };
         if self.out.blocking_send(job).is_err() {
             tracing::error!("committer is gone; the node cannot make transactions durable");
         }
@@ -634,11 +725,7 @@ impl Writer {
         let rows = std::mem::take(&mut self.group);
         let waiters = std::mem::take(&mut self.group_waiters);
         let last_seq = rows.last().map(|r| r.seq);
-        self.send(CommitJob {
-            item: WriteItem::Txs(rows),
-            waiters,
-            last_seq,
-        });
+        self.send(WriteItem::Txs(rows), waiters, last_seq);
     }
 
     fn seal_block(&mut self) {
@@ -659,11 +746,7 @@ impl Writer {
         self.batch
             .block_times
             .push((self.block.number, self.block.time));
-        self.send(CommitJob {
-            item: WriteItem::Block(row),
-            waiters: Vec::new(),
-            last_seq: None,
-        });
+        self.send(WriteItem::Block(row), Vec::new(), None);
         metrics::gauge!("rollup_block_height").set(self.block.number as f64);
         if let Ok(mut h) = self.head.lock() {
             h.block = self.block.number;
@@ -771,16 +854,16 @@ impl Writer {
             opened: Instant::now(),
         };
         self.batch = next;
-        self.send(CommitJob {
-            item: WriteItem::Batch(Box::new(SealedBatch {
+        self.send(
+            WriteItem::Batch(Box::new(SealedBatch {
                 row,
                 pubdata,
                 l1_pubdata,
                 witness,
             })),
-            waiters: Vec::new(),
-            last_seq: None,
-        });
+            Vec::new(),
+            None,
+        );
     }
 }
 

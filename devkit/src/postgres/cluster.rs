@@ -758,6 +758,31 @@ impl PrivateCluster {
             .map_err(|err| PgError::io("the cluster stop task failed", io::Error::other(err)))?
     }
 
+    /// Starts the stopped server again with its last configuration, so on the same port (chaos
+    /// tests stop Postgres under a running node and expect it back where it was).
+    pub async fn start_again(&self) -> Result<()> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _lock = lock(&lock_path(&this.data_dir))?;
+            clear_stale_lock_files(&this.data_dir)?;
+            run(command(&this.run_as, &this.bins.pg_ctl)
+                .args(["start", "-w", "-s", "-t", PG_CTL_WAIT_SECS, "-D"])
+                .arg(&this.data_dir)
+                .arg("-l")
+                .arg(this.log_file()))
+            .map(|_| ())
+        })
+        .await
+        .map_err(|err| PgError::io("the cluster start task failed", io::Error::other(err)))?
+    }
+
+    /// `pg_ctl stop -m fast` then [`start_again`](Self::start_again): every session is cut
+    /// (clients see SQLSTATE 57P01), committed data is kept, the port stays.
+    pub async fn restart_fast(&self) -> Result<()> {
+        self.stop().await?;
+        self.start_again().await
+    }
+
     /// [`stop`](Self::stop) for callers without an async runtime.
     pub fn stop_blocking(&self) -> Result<bool> {
         let _lock = lock(&lock_path(&self.data_dir))?;

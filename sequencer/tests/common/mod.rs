@@ -82,6 +82,17 @@ pub fn key(seed: u64) -> SecretKey {
     SecretKey::random(&mut rand::rngs::StdRng::seed_from_u64(seed))
 }
 
+/// A signed registration of `sk`'s key.
+pub fn register_tx(d: &Domain, now: u64, sk: &SecretKey) -> Transaction {
+    Transaction::Register(
+        UnsignedRegister {
+            pubkey: sk.public_key(),
+            valid_until: Timestamp::new(now + 3600).unwrap(),
+        }
+        .sign(d, sk),
+    )
+}
+
 /// Registers a key and returns its account index.
 pub async fn register(
     c: &mut RollupClient<Channel>,
