@@ -43,3 +43,7 @@ fi
 
 # The L1 toolchain (solc-js, forge, anvil) in bridge/node_modules.
 "$(dirname "$0")/ensure-l1-tools.sh"
+
+# The independent gRPC client of interop/run.sh: a Python venv (.venv-interop) with pinned
+# grpcio, grpcio-reflection, grpcio-health-checking and protobuf from PyPI.
+"$(dirname "$0")/../interop/ensure-venv.sh"

@@ -25,3 +25,6 @@ cargo build --locked -q -p rollup-sequencer --bin rollup-node
 
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+echo "==> independent gRPC client (Python grpcio, reflection v1alpha and v1)"
+interop/run.sh
