@@ -10,10 +10,23 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// How long one JSON-RPC request may take, from connecting to the end of the answer, unless
+/// the client is built with [`Rpc::with_timeout`]. A provider that accepts the connection and
+/// never answers must not stall the watcher or the submitter for good.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
+    /// Transport failure. The error never carries the endpoint URL (it often holds an API
+    /// key): see [`Rpc::request`].
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
+    /// The endpoint did not answer `method` within the request time-out.
+    #[error("{method}: no answer from the L1 endpoint within {after:?}")]
+    RequestTimeout {
+        method: &'static str,
+        after: Duration,
+    },
     #[error("{method}: node error {code}: {message}")]
     Node {
         method: &'static str,
@@ -90,18 +103,62 @@ pub struct Rpc {
     http: reqwest::Client,
     url: String,
     id: AtomicU64,
+    request_timeout: Duration,
     /// How long `send` waits for a receipt.
     pub receipt_timeout: Duration,
 }
 
+/// `scheme://host[:port]` of an endpoint URL, for logs: providers put API keys in the path or
+/// the query (and sometimes in user info), none of which may reach a log line.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("", url),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if scheme.is_empty() {
+        host.to_string()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
 impl Rpc {
+    /// A client with [`DEFAULT_REQUEST_TIMEOUT`] per request.
     pub fn new(url: impl Into<String>) -> Rpc {
+        Rpc::with_timeout(url, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// A client whose every request fails with [`RpcError::RequestTimeout`] after `timeout`.
+    pub fn with_timeout(url: impl Into<String>, timeout: Duration) -> Rpc {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .unwrap_or_else(|e| {
+                // Only a broken TLS/DNS backend makes the builder fail; the outer time-out in
+                // `request` still bounds every call.
+                tracing::warn!(error = %e.without_url(), "L1 client: default HTTP client");
+                reqwest::Client::new()
+            });
         Rpc {
-            http: reqwest::Client::new(),
+            http,
             url: url.into(),
             id: AtomicU64::new(1),
+            request_timeout: timeout,
             receipt_timeout: Duration::from_secs(60),
         }
+    }
+
+    /// The per-request time-out.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The endpoint as it may be logged (scheme and host only).
+    pub fn endpoint_for_logs(&self) -> String {
+        redact_url(&self.url)
     }
 
     pub async fn request<T: DeserializeOwned>(
@@ -111,14 +168,37 @@ impl Rpc {
     ) -> Result<T, RpcError> {
         let id = self.id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let answer: Value = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let timeout = RpcError::RequestTimeout {
+            method,
+            after: self.request_timeout,
+        };
+        // reqwest's errors print the URL: strip it, it may hold the provider's API key.
+        let http = |e: reqwest::Error| {
+            if e.is_timeout() {
+                RpcError::RequestTimeout {
+                    method,
+                    after: self.request_timeout,
+                }
+            } else {
+                RpcError::Http(e.without_url())
+            }
+        };
+        let exchange = async {
+            self.http
+                .post(&self.url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(http)?
+                .json::<Value>()
+                .await
+                .map_err(http)
+        };
+        // The client's own time-out covers connect, send and the body; this outer bound is the
+        // guarantee (also for a client built without one).
+        let answer = tokio::time::timeout(self.request_timeout, exchange)
+            .await
+            .map_err(|_| timeout)??;
         if let Some(err) = answer.get("error") {
             return Err(RpcError::Node {
                 method,
@@ -322,5 +402,24 @@ impl Rpc {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_redacted_to_scheme_and_host() {
+        assert_eq!(
+            redact_url("https://eth-mainnet.example.com/v2/SECRETKEY"),
+            "https://eth-mainnet.example.com"
+        );
+        assert_eq!(
+            redact_url("https://user:pass@rpc.example.com:8545/?key=SECRET"),
+            "https://rpc.example.com:8545"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redact_url("localhost:8545/x"), "localhost:8545");
     }
 }

@@ -209,6 +209,9 @@ pub struct PollReport {
     pub confirmed: usize,
     pub reorged: usize,
     pub claims: usize,
+    /// The provider is behind what this poll needs (a `null` block at or below its head, or a
+    /// head below an op already seen): nothing was decided, the next poll retries.
+    pub l1_behind: bool,
 }
 
 pub struct Watcher {
@@ -229,26 +232,67 @@ fn op_json(o: &ObservedOp) -> serde_json::Value {
     })
 }
 
+/// Advisory lock key of the watcher's write phase (the feed uses 5_000_001): two watchers on
+/// one database apply their decisions one after the other, never interleaved.
+const WATCHER_LOCK: i64 = 5_000_002;
+
 impl Watcher {
-    /// One poll: scan, decide, and record the decision and its events in one transaction.
-    pub async fn poll(&self) -> Result<PollReport, WatchError> {
-        let head = self.rpc.block_number().await?;
-        let mut db = self.pool.begin().await?;
-        // One watcher at a time: the row lock serializes concurrent pollers.
-        let final_block: i64 = match sqlx::query("SELECT final_block FROM l1_sync FOR UPDATE")
+    /// Where the last poll left the scan: every block <= this is final for the watcher.
+    async fn final_block(&self, db: &mut sqlx::PgConnection) -> Result<i64, WatchError> {
+        Ok(sqlx::query("SELECT final_block FROM l1_sync")
             .fetch_optional(&mut *db)
             .await?
-        {
-            Some(r) => r.get(0),
-            None => self.cfg.start_block as i64 - 1,
+            .map_or(self.cfg.start_block as i64 - 1, |r| r.get(0)))
+    }
+
+    /// One poll: read the cursor and the pending ops, ask L1, decide, then record the decision
+    /// and its events in one transaction.
+    ///
+    /// No database transaction, lock or pooled connection is held while L1 is asked: a slow or
+    /// hung provider (each call is bounded by the client's request time-out) must not block
+    /// the node's other database users, nor a second watcher. The write phase re-reads the
+    /// cursor under the watcher lock and drops the decision if another watcher moved it in the
+    /// meantime; every write is conditional, so replaying a decision changes nothing.
+    pub async fn poll(&self) -> Result<PollReport, WatchError> {
+        let (final_block, pending) = {
+            let mut conn = self.pool.acquire().await?;
+            let final_block = self.final_block(&mut conn).await?;
+            let pending: Vec<PendingOp> = sqlx::query(
+                "SELECT id, l1_block, l1_block_hash, log_index FROM l1_priority_ops \
+                 WHERE status = 'seen' ORDER BY serial",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| PendingOp {
+                id: r.get(0),
+                block: r.get::<i64, _>(1) as u64,
+                block_hash: B256::from_slice(&r.get::<Vec<u8>, _>(2)),
+                log_index: r.get::<i64, _>(3) as u64,
+            })
+            .collect();
+            (final_block, pending)
         };
-        let from = (final_block + 1) as u64;
+
+        let head = self.rpc.block_number().await?;
         let mut report = PollReport {
             head,
             ..Default::default()
         };
+        // A head below an op we already saw: the provider answers from a node that is behind
+        // (load-balanced endpoints do), or the chain got shorter. Deciding now would call that
+        // op reorged on the word of a lagging node; wait until the head passes it again.
+        if let Some(p) = pending.iter().find(|p| p.block > head) {
+            tracing::debug!(
+                head,
+                op_block = p.block,
+                "L1 head behind a pending op: not yet"
+            );
+            report.l1_behind = true;
+            return Ok(report);
+        }
+        let from = (final_block + 1) as u64;
         if from > head {
-            db.commit().await?;
             return Ok(report);
         }
         let to = head.min(from + self.cfg.max_range.max(1) - 1);
@@ -267,20 +311,6 @@ impl Watcher {
                 observed.push(op);
             }
         }
-        let pending: Vec<PendingOp> = sqlx::query(
-            "SELECT id, l1_block, l1_block_hash, log_index FROM l1_priority_ops \
-             WHERE status = 'seen' ORDER BY serial",
-        )
-        .fetch_all(&mut *db)
-        .await?
-        .iter()
-        .map(|r| PendingOp {
-            id: r.get(0),
-            block: r.get::<i64, _>(1) as u64,
-            block_hash: B256::from_slice(&r.get::<Vec<u8>, _>(2)),
-            log_index: r.get::<i64, _>(3) as u64,
-        })
-        .collect();
         let mut blocks: Vec<u64> = pending
             .iter()
             .map(|p| p.block)
@@ -296,8 +326,19 @@ impl Watcher {
         blocks.dedup();
         let mut canonical = BTreeMap::new();
         for b in blocks {
-            if let Some(h) = self.rpc.block(b).await? {
-                canonical.insert(b, h.hash);
+            match self.rpc.block(b).await? {
+                Some(h) => {
+                    canonical.insert(b, h.hash);
+                }
+                // Every block asked for is at or below the head this provider reported, so a
+                // `null` means "not available yet" (a lagging node behind the balancer), not
+                // "gone": taking it for a reorg would drop live deposits, and advancing the
+                // cursor past it would skip them. Retry at the next poll.
+                None => {
+                    tracing::debug!(head, block = b, "L1 block not available yet");
+                    report.l1_behind = true;
+                    return Ok(report);
+                }
             }
         }
         // The effective head of this scan is `to` (a capped range confirms relative to it).
@@ -310,6 +351,18 @@ impl Watcher {
             self.cfg.confirmations,
         );
 
+        let mut db = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WATCHER_LOCK)
+            .execute(&mut *db)
+            .await?;
+        if self.final_block(&mut db).await? != final_block {
+            // Another watcher applied a newer decision while we were asking L1: ours is stale.
+            db.rollback().await?;
+            tracing::debug!("L1 watcher: cursor moved by another watcher, decision dropped");
+            return Ok(report);
+        }
+
         for id in &d.reorged {
             let r = sqlx::query(
                 "UPDATE l1_priority_ops SET status = 'reorged', updated_at = now() \
@@ -317,8 +370,10 @@ impl Watcher {
                  RETURNING serial, kind, depositor, recipient, amount, l1_block, l1_block_hash, l1_tx_hash",
             )
             .bind(id)
-            .fetch_one(&mut *db)
+            .fetch_optional(&mut *db)
             .await?;
+            // Gone from `seen` since we read it: someone already decided it.
+            let Some(r) = r else { continue };
             let serial: i64 = r.get(0);
             let payload = json!({
                 "serial": serial,
@@ -345,11 +400,24 @@ impl Watcher {
             );
             report.reorged += 1;
         }
+        let mut confirm_ids: Vec<i64> = d.confirm.clone();
         for (o, deep) in &d.insert {
-            sqlx::query(
+            // A log is identified by (block hash, log index). When a block we saw leave the
+            // chain comes back (the chain flips back to it, or a provider's getLogs missed the
+            // log for one poll), its row is `reorged` and the log is live again: revive that row
+            // as `seen` instead of inserting a second one, which the unique key refuses (and a
+            // refused insert would roll the whole poll back, every poll, for good). Only
+            // `reorged` rows are revived: a `reorged` row was never `confirmed`, so it was
+            // never credited, and a revived one goes through the depth rule again; a row that
+            // is live already (`seen`, `confirmed`, `credited`) is left alone, so nothing is
+            // ever credited twice.
+            let row = sqlx::query(
                 "INSERT INTO l1_priority_ops (serial, kind, depositor, recipient, amount, \
                  priority_hash, payload, l1_block, l1_block_hash, l1_tx_hash, log_index, status) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'seen')",
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'seen') \
+                 ON CONFLICT (l1_block_hash, log_index) DO UPDATE SET status = 'seen', \
+                 updated_at = now() WHERE l1_priority_ops.status = 'reorged' \
+                 RETURNING id, (xmax = 0) AS fresh",
             )
             .bind(o.serial as i64)
             .bind(o.kind.as_str())
@@ -362,8 +430,20 @@ impl Watcher {
             .bind(o.block_hash.to_vec())
             .bind(o.tx_hash.to_vec())
             .bind(o.log_index as i64)
-            .execute(&mut *db)
+            .fetch_optional(&mut *db)
             .await?;
+            let Some(row) = row else {
+                // Stored and live already (not in our `seen` snapshot): nothing to record.
+                continue;
+            };
+            let id: i64 = row.get(0);
+            if !row.get::<bool, _>(1) {
+                tracing::info!(
+                    serial = o.serial,
+                    l1_block = o.block,
+                    "L1 priority op back on the canonical chain after a reorg"
+                );
+            }
             let k = match o.kind {
                 OpKind::Deposit => kind::DEPOSIT_SEEN,
                 OpKind::ForcedWithdrawal => kind::FORCED_WITHDRAWAL_SEEN,
@@ -378,20 +458,8 @@ impl Watcher {
             )
             .await?;
             report.seen += 1;
-            let _ = deep;
-        }
-        // Confirm stored ops and the new ones that are already deep enough, in serial order.
-        let mut confirm_ids: Vec<i64> = d.confirm.clone();
-        for (o, deep) in &d.insert {
+            // Already deep enough: confirmed below, with the stored ones, in serial order.
             if *deep {
-                let id: i64 = sqlx::query(
-                    "SELECT id FROM l1_priority_ops WHERE l1_block_hash = $1 AND log_index = $2",
-                )
-                .bind(o.block_hash.to_vec())
-                .bind(o.log_index as i64)
-                .fetch_one(&mut *db)
-                .await?
-                .get(0);
                 confirm_ids.push(id);
             }
         }
@@ -498,8 +566,16 @@ impl Watcher {
                         "L1 watcher"
                     )
                 }
+                Ok(r) if r.l1_behind => {
+                    tracing::debug!(head = r.head, "L1 watcher: provider behind, retrying")
+                }
                 Ok(_) => {}
-                Err(e) => tracing::warn!("L1 watcher: {e}"),
+                // The error never carries the endpoint URL (see `Rpc::request`).
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    l1 = %self.rpc.endpoint_for_logs(),
+                    "L1 watcher poll failed; retrying"
+                ),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.cfg.poll_interval) => {}

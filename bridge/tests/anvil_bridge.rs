@@ -533,3 +533,301 @@ async fn the_contract_rejects_bad_commits_on_anvil() {
     assert_eq!(s.last_committed().await.unwrap(), 1);
     assert_eq!(committed_logs(&l1).await, vec![1]);
 }
+
+/// Credits every `confirmed` op as the node's ingest does (sequencer/src/l1_ingest.rs,
+/// `mark_credited`: only a `confirmed` row becomes `credited`); returns how many it credited.
+async fn credit_confirmed(pool: &PgPool) -> u64 {
+    sqlx::query(
+        "UPDATE l1_priority_ops SET status = 'credited', updated_at = now() WHERE status = 'confirmed'",
+    )
+    .execute(pool)
+    .await
+    .unwrap()
+    .rows_affected()
+}
+
+async fn sync_row(pool: &PgPool) -> Option<(i64, i64, Vec<u8>)> {
+    sqlx::query("SELECT final_block, last_block, last_hash FROM l1_sync")
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+}
+
+#[tokio::test]
+async fn a_log_that_comes_back_after_a_reorg_is_seen_again_and_credited_once() {
+    let l1 = l1(keccak256("genesis")).await;
+    let pool = database("bridge_revive").await;
+    let w = watcher(&l1, &pool, 3);
+    // Approve once up front, so the deposit is a single transaction in a single block that
+    // can be mined again, identically, after a reorg.
+    let approve = rollup_bridge::contracts::TestStablecoin::approveCall {
+        spender: l1.d.rollup,
+        value: U256::from(1_000_000u64),
+    };
+    l1.rpc
+        .send(l1.alice, Some(l1.d.token), approve.abi_encode().into())
+        .await
+        .unwrap();
+    let before: U256 = l1.rpc.request("evm_snapshot", json!([])).await.unwrap();
+    let deposit = Rollup::depositCall {
+        recipient: 7,
+        amount: 1_000,
+    };
+    let receipt = l1
+        .rpc
+        .send(l1.alice, Some(l1.d.rollup), deposit.abi_encode().into())
+        .await
+        .unwrap();
+    let raw: Bytes = l1
+        .rpc
+        .request(
+            "eth_getRawTransactionByHash",
+            json!([receipt.transaction_hash]),
+        )
+        .await
+        .unwrap();
+    let n = receipt.block_number.to::<u64>();
+    let original = l1.rpc.block(n).await.unwrap().unwrap();
+    assert_eq!(w.poll().await.unwrap().seen, 1);
+
+    // Reorg: other (empty) blocks take the deposit's height; the op is `reorged`.
+    let ok: bool = l1.rpc.request("evm_revert", json!([before])).await.unwrap();
+    assert!(ok);
+    let before: U256 = l1.rpc.request("evm_snapshot", json!([])).await.unwrap();
+    mine(&l1.rpc, 2).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!((r.seen, r.reorged, r.confirmed), (0, 1, 0));
+    assert_eq!(statuses(&pool).await, vec![(0, "reorged".into())]);
+
+    // The chain flips back: the very same transaction in the very same block (same parent,
+    // time, base fee), so the log has the identity the watcher stored: block hash, log index.
+    let ok: bool = l1.rpc.request("evm_revert", json!([before])).await.unwrap();
+    assert!(ok);
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_setNextBlockTimestamp", json!([original.timestamp]))
+        .await
+        .unwrap();
+    let _: serde_json::Value = l1
+        .rpc
+        .request(
+            "anvil_setNextBlockBaseFeePerGas",
+            json!([original.base_fee_per_gas.unwrap()]),
+        )
+        .await
+        .unwrap();
+    let again = l1.rpc.send_raw(&raw).await.unwrap();
+    assert_eq!(again, receipt.transaction_hash);
+    let mined = l1.rpc.wait_receipt(again).await.unwrap();
+    assert_eq!(mined.block_number.to::<u64>(), n);
+    let replayed = l1.rpc.block(n).await.unwrap().unwrap();
+    assert_eq!(
+        replayed.hash, original.hash,
+        "anvil rebuilt the identical block"
+    );
+
+    // The watcher keeps going: the reorged row is live again, once.
+    let r = w
+        .poll()
+        .await
+        .expect("a log that comes back must not wedge the watcher");
+    assert_eq!((r.seen, r.reorged, r.confirmed), (1, 0, 0));
+    assert_eq!(statuses(&pool).await, vec![(0, "seen".into())]);
+    mine(&l1.rpc, 3).await;
+    assert_eq!(w.poll().await.unwrap().confirmed, 1);
+    assert_eq!(credit_confirmed(&pool).await, 1);
+    mine(&l1.rpc, 4).await;
+    for _ in 0..2 {
+        let r = w.poll().await.unwrap();
+        assert_eq!((r.seen, r.reorged, r.confirmed), (0, 0, 0));
+    }
+    assert_eq!(credit_confirmed(&pool).await, 0, "credited exactly once");
+    assert_eq!(statuses(&pool).await, vec![(0, "credited".into())]);
+    assert_eq!(
+        event_kinds(&pool).await,
+        vec![
+            "deposit_seen",
+            "deposit_reorged",
+            "deposit_seen",
+            "deposit_confirmed"
+        ]
+    );
+    // And it keeps progressing past it.
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 8, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(w.poll().await.unwrap().seen, 1);
+    mine(&l1.rpc, 3).await;
+    assert_eq!(w.poll().await.unwrap().confirmed, 1);
+    assert_eq!(
+        statuses(&pool).await,
+        vec![(0, "credited".into()), (1, "confirmed".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_hung_l1_endpoint_times_out_and_holds_no_database_lock() {
+    let l1 = l1(keccak256("genesis")).await;
+    let pool = database("bridge_hung").await;
+    let w = watcher(&l1, &pool, 0);
+
+    // Accepts connections, reads the request, never answers anything.
+    let silent = l1_endpoint(handler(|_| async { None })).await;
+    let bound = Duration::from_millis(500);
+    let mut hung = watcher(&l1, &pool, 0);
+    hung.rpc = Rpc::with_timeout(silent, bound);
+    let t0 = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), hung.poll())
+        .await
+        .expect("the poll must not hang");
+    assert!(
+        matches!(
+            r,
+            Err(rollup_bridge::watcher::WatchError::Rpc(
+                RpcError::RequestTimeout {
+                    method: "eth_blockNumber",
+                    ..
+                }
+            ))
+        ),
+        "{r:?}"
+    );
+    assert!(t0.elapsed() < bound * 4, "{:?}", t0.elapsed());
+
+    // A provider that tells the head and then hangs on eth_getLogs, in the middle of a poll:
+    // meanwhile a watcher on a healthy endpoint and the same database makes progress (no
+    // transaction or row lock is held across the L1 call).
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 7, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(w.poll().await.unwrap().confirmed, 1);
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 8, 2_000)
+        .await
+        .unwrap();
+    let head = l1.rpc.block_number().await.unwrap();
+    let (asked, mut got_asked) = tokio::sync::watch::channel(false);
+    let asked = std::sync::Arc::new(asked);
+    let stalls = l1_endpoint(handler(move |req: serde_json::Value| {
+        let asked = asked.clone();
+        async move {
+            match req["method"].as_str() {
+                Some("eth_blockNumber") => Some(answer(&req, json!(format!("0x{head:x}")))),
+                _ => {
+                    let _ = asked.send(true);
+                    None
+                }
+            }
+        }
+    }))
+    .await;
+    let mut stalled = watcher(&l1, &pool, 0);
+    let bound = Duration::from_secs(3);
+    stalled.rpc = Rpc::with_timeout(stalls, bound);
+    let healthy = async {
+        tokio::time::timeout(Duration::from_secs(5), got_asked.wait_for(|a| *a))
+            .await
+            .expect("the stalled poll reaches eth_getLogs")
+            .unwrap();
+        let t = std::time::Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(1), w.poll())
+            .await
+            .expect("the healthy watcher is not blocked by the stalled one")
+            .unwrap();
+        (r, t.elapsed())
+    };
+    let t0 = std::time::Instant::now();
+    let (stalled_result, (healthy_report, _)) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(15), stalled.poll()),
+        healthy
+    );
+    let stalled_result = stalled_result.expect("the stalled poll must end");
+    assert!(
+        matches!(
+            stalled_result,
+            Err(rollup_bridge::watcher::WatchError::Rpc(
+                RpcError::RequestTimeout {
+                    method: "eth_getLogs",
+                    ..
+                }
+            ))
+        ),
+        "{stalled_result:?}"
+    );
+    assert!(t0.elapsed() < bound * 3, "{:?}", t0.elapsed());
+    assert_eq!((healthy_report.seen, healthy_report.confirmed), (1, 1));
+    assert_eq!(
+        statuses(&pool).await,
+        vec![(0, "confirmed".into()), (1, "confirmed".into())]
+    );
+    // The stalled poll wrote nothing: each deposit confirmed once.
+    assert_eq!(
+        event_kinds(&pool).await,
+        vec![
+            "deposit_seen",
+            "deposit_confirmed",
+            "deposit_seen",
+            "deposit_confirmed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn null_blocks_from_a_lagging_provider_mean_not_yet_and_the_watcher_resumes_on_anvil() {
+    let l1 = l1(keccak256("genesis")).await;
+    let pool = database("bridge_null").await;
+    let w = watcher(&l1, &pool, 2);
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 7, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(w.poll().await.unwrap().seen, 1);
+    let sync = sync_row(&pool).await;
+    let events = event_kinds(&pool).await;
+
+    // A provider behind a balancer: the head comes from a node ahead, the blocks and logs from
+    // one that does not have them yet (`null`, `[]`).
+    let head = l1.rpc.block_number().await.unwrap() + 5;
+    let lagging = l1_endpoint(handler(move |req: serde_json::Value| async move {
+        let result = match req["method"].as_str() {
+            Some("eth_blockNumber") => json!(format!("0x{head:x}")),
+            Some("eth_chainId") => json!("0x7a69"),
+            Some("eth_getLogs") => json!([]),
+            _ => serde_json::Value::Null,
+        };
+        Some(answer(&req, result))
+    }))
+    .await;
+    let mut lag = watcher(&l1, &pool, 2);
+    lag.rpc = Rpc::new(lagging);
+    for _ in 0..3 {
+        let r = lag
+            .poll()
+            .await
+            .expect("a null block is 'not yet', not an error");
+        assert!(r.l1_behind, "{r:?}");
+        assert_eq!((r.seen, r.confirmed, r.reorged, r.claims), (0, 0, 0, 0));
+    }
+    assert_eq!(statuses(&pool).await, vec![(0, "seen".into())]);
+    assert_eq!(sync_row(&pool).await, sync, "no progress");
+    assert_eq!(event_kinds(&pool).await, events);
+    assert_eq!(credit_confirmed(&pool).await, 0, "no credit");
+
+    // Back on anvil (a second watcher on the same database): it resumes, the deposit is
+    // confirmed and credited once.
+    mine(&l1.rpc, 2).await;
+    let r = w.poll().await.unwrap();
+    assert_eq!(
+        (r.seen, r.confirmed, r.reorged, r.l1_behind),
+        (0, 1, 0, false)
+    );
+    assert_eq!(credit_confirmed(&pool).await, 1);
+    mine(&l1.rpc, 3).await;
+    assert_eq!(w.poll().await.unwrap().confirmed, 0);
+    assert_eq!(lag.poll().await.unwrap().confirmed, 0);
+    assert_eq!(credit_confirmed(&pool).await, 0);
+    assert_eq!(statuses(&pool).await, vec![(0, "credited".into())]);
+    assert_eq!(
+        event_kinds(&pool).await,
+        vec!["deposit_seen", "deposit_confirmed"]
+    );
+}

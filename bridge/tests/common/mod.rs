@@ -181,3 +181,103 @@ pub async fn batch_status(pool: &PgPool, n: u64) -> String {
         .unwrap()
         .get(0)
 }
+
+/// What a stand-in L1 endpoint does with one JSON-RPC request: `Some(response)` answers it
+/// (the whole JSON-RPC response object), `None` keeps the connection open and never answers.
+pub type Handler = std::sync::Arc<
+    dyn Fn(serde_json::Value) -> futures::future::BoxFuture<'static, Option<serde_json::Value>>
+        + Send
+        + Sync,
+>;
+
+/// A [`Handler`] from an async function of the request.
+pub fn handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<serde_json::Value>> + Send + 'static,
+{
+    std::sync::Arc::new(
+        move |req: serde_json::Value| -> futures::future::BoxFuture<'static, Option<serde_json::Value>> {
+            Box::pin(f(req))
+        },
+    )
+}
+
+/// A JSON-RPC response with `result` for the request `req`.
+pub fn answer(req: &serde_json::Value, result: serde_json::Value) -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": req["id"].clone(), "result": result})
+}
+
+/// A tiny HTTP/1.1 JSON-RPC server on 127.0.0.1 that stands for a broken L1 provider (hung,
+/// lagging) or sits in front of a real anvil to order events around the client's calls. It
+/// serves until the test's runtime ends. Returns its URL.
+pub async fn l1_endpoint(handler: Handler) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(serve_connection(sock, handler.clone()));
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn serve_connection(mut sock: tokio::net::TcpStream, handler: Handler) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    // One request after the other on a kept-alive connection (reqwest reuses them).
+    loop {
+        let header_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < header_end + len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..header_end + len).skip(header_end).collect();
+        let Ok(req) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return;
+        };
+        let Some(resp) = handler(req).await else {
+            // Hung provider: the connection stays open and silent.
+            std::future::pending::<()>().await;
+            return;
+        };
+        let text = resp.to_string();
+        let out = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        if sock.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Forwards one JSON-RPC request to `url` (a real anvil) and returns its response.
+pub async fn forward(url: &str, req: &serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(url)
+        .json(req)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
