@@ -1,6 +1,9 @@
 //! The batch submitter (SPEC 16.3): commits proven batches to L1 in order, finalizes them with
-//! the stage 0 attestation, and marks them `finalized` once the finalization is past the
-//! confirmation depth.
+//! the stage 0 attestation, and follows both transactions until they are past the confirmation
+//! depth: a batch becomes `committed` (and `finalized`) in the database only then, so what the
+//! database and the feed say is never undone by a reorg within the depth. A transaction whose
+//! receipt disappears before the depth (reorged out) is broadcast again, the very same bytes;
+//! one that moved to another block is tracked there.
 //!
 //! Never twice, also across restarts: before a transaction is broadcast, its signed bytes, nonce
 //! and hash are written to `l1_submissions`; at start (and every step) pending rows are resolved
@@ -98,9 +101,77 @@ pub enum Step {
         kind: String,
         tx: B256,
     },
+    /// A commit is past the confirmation depth: the batch is `committed`.
+    Committed {
+        batch: u64,
+    },
     Finalized {
         batch: u64,
     },
+    /// A mined transaction's receipt disappeared before the depth (a reorg): it is pending
+    /// again and will be broadcast again.
+    Reorged {
+        batch: u64,
+        kind: String,
+        tx: B256,
+    },
+}
+
+/// What to do with an in-flight submission, from what L1 said about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingAction {
+    /// The attempt at this index has a receipt: apply it.
+    Mined(usize),
+    /// The nonce was consumed by a transaction we did not record: give the row up.
+    NonceUsedElsewhere,
+    /// Recorded but never broadcast (crash in between): broadcast the very same bytes.
+    Broadcast,
+    /// Stuck for `resend_after`: replace it (same nonce, more gas).
+    Replace,
+    /// Still in flight: re-broadcast (harmless) in case the node forgot it.
+    Rebroadcast,
+}
+
+/// The decision for an in-flight submission with nonce `nonce`.
+///
+/// `latest_nonce` must be read from L1 *before* `has_receipt` (one entry per recorded attempt
+/// with this nonce). Then "nonce passed and no receipt" means the nonce was used by a
+/// transaction that is none of ours: had one of ours been mined, it was mined before the nonce
+/// read, so its receipt was there when the receipts were read. Read the other way round, an
+/// attempt mined between the two reads looks replaced, is given up, and its batch never
+/// reaches `committed`.
+pub fn decide_pending(
+    latest_nonce: u64,
+    nonce: u64,
+    has_receipt: &[bool],
+    broadcast_yet: bool,
+    stuck: bool,
+) -> PendingAction {
+    if let Some(i) = has_receipt.iter().position(|r| *r) {
+        PendingAction::Mined(i)
+    } else if latest_nonce > nonce {
+        PendingAction::NonceUsedElsewhere
+    } else if !broadcast_yet {
+        PendingAction::Broadcast
+    } else if stuck {
+        PendingAction::Replace
+    } else {
+        PendingAction::Rebroadcast
+    }
+}
+
+/// The depth rule (as the watcher's): a transaction in block `block` is past the depth when
+/// `head - block >= confirmations`.
+fn past_depth(head: u64, block: u64, confirmations: u64) -> bool {
+    head >= block && head - block >= confirmations
+}
+
+fn static_kind(kind: &str) -> &'static str {
+    if kind == "commit" {
+        "commit"
+    } else {
+        "finalize"
+    }
 }
 
 /// A transaction to sign and send.
@@ -248,11 +319,14 @@ impl Submitter {
         Ok((header, pubdata, proof, payouts))
     }
 
+    /// The in-flight submission to resolve first: the lowest nonce (after a reorg several can be
+    /// pending again, and a higher nonce cannot be mined before the lower one), its latest
+    /// attempt.
     async fn pending(&self) -> Result<Option<Pending>, SubmitError> {
         let r = sqlx::query(
             "SELECT id, batch_number, kind, nonce, l1_tx_hash, gas_price::text, raw_tx, status, \
              extract(epoch FROM now() - updated_at)::float8 \
-             FROM l1_submissions WHERE status IN ('signed', 'sent') ORDER BY id DESC LIMIT 1",
+             FROM l1_submissions WHERE status IN ('signed', 'sent') ORDER BY nonce, id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -338,7 +412,9 @@ impl Submitter {
         Ok(())
     }
 
-    /// Applies a mined submission: batch status, L1 facts and feed events, in one transaction.
+    /// Records a submission's first receipt. The batch status and the feed wait until the
+    /// transaction is past the depth ([`Submitter::follow`]); until then a reorg can still take
+    /// it away.
     async fn on_mined(&self, p: &Pending, receipt: &Receipt) -> Result<(), SubmitError> {
         let block = receipt.block_number.to::<u64>();
         let mut db = self.pool.begin().await?;
@@ -361,72 +437,260 @@ impl Submitter {
         .bind(p.id)
         .execute(&mut *db)
         .await?;
-        if ok && p.kind == "commit" {
-            let committed = receipt
-                .logs
-                .iter()
-                .filter(|l| l.address == self.cfg.rollup)
-                .find_map(|l| {
-                    Rollup::BatchCommitted::decode_raw_log(l.topics.iter().copied(), &l.data).ok()
-                })
-                .ok_or_else(|| SubmitError::Batch(p.batch, "no BatchCommitted log".into()))?;
-            sqlx::query(
-                "UPDATE l1_batches SET commit_tx = $2, commit_block = $3 WHERE batch_number = $1",
-            )
+        if ok {
+            let column = if p.kind == "commit" {
+                "commit"
+            } else {
+                "finalize"
+            };
+            sqlx::query(&format!(
+                "UPDATE l1_batches SET {column}_tx = $2, {column}_block = $3 WHERE batch_number = $1"
+            ))
             .bind(p.batch as i64)
             .bind(p.tx.to_vec())
             .bind(block as i64)
             .execute(&mut *db)
             .await?;
-            let n = sqlx::query(
-                "UPDATE batches SET status = 'committed' WHERE number = $1 AND status = 'proven'",
-            )
-            .bind(p.batch as i64)
-            .execute(&mut *db)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                let h = &committed.header;
-                feed::append(
-                    &mut db,
-                    kind::BATCH_COMMITTED,
-                    finality::COMMITTED,
-                    json!({
-                        "batch": p.batch,
-                        "statement": committed.statement,
-                        "old_root": h.oldRoot,
-                        "new_root": h.newRoot,
-                        "first_priority_op": h.firstPriorityOp,
-                        "next_priority_op": h.nextPriorityOp,
-                        "withdrawals_root": h.withdrawalsRoot,
-                    }),
-                    Some(p.tx),
-                    Some(block),
-                )
-                .await?;
-            }
-            tracing::info!(batch = p.batch, tx = %p.tx, block, "batch committed on L1");
-        }
-        if ok && p.kind == "finalize" {
-            sqlx::query(
-                "UPDATE l1_batches SET finalize_tx = $2, finalize_block = $3 WHERE batch_number = $1",
-            )
-            .bind(p.batch as i64)
-            .bind(p.tx.to_vec())
-            .bind(block as i64)
-            .execute(&mut *db)
-            .await?;
-            tracing::info!(batch = p.batch, tx = %p.tx, block, "batch finalized on L1 (waiting for depth)");
-        }
-        if !ok {
+            tracing::info!(
+                batch = p.batch,
+                kind = %p.kind,
+                tx = %p.tx,
+                block,
+                confirmations = self.cfg.confirmations,
+                "L1 transaction mined; following it until past the depth"
+            );
+        } else {
             tracing::error!(batch = p.batch, kind = %p.kind, tx = %p.tx, "L1 transaction reverted");
         }
         db.commit().await?;
         Ok(())
     }
 
+    /// A commit past the depth: the batch is `committed`, with its feed event, once.
+    async fn on_commit_deep(
+        &self,
+        batch: u64,
+        tx: B256,
+        receipt: &Receipt,
+    ) -> Result<(), SubmitError> {
+        let block = receipt.block_number.to::<u64>();
+        let committed = receipt
+            .logs
+            .iter()
+            .filter(|l| l.address == self.cfg.rollup)
+            .find_map(|l| {
+                Rollup::BatchCommitted::decode_raw_log(l.topics.iter().copied(), &l.data).ok()
+            })
+            .ok_or_else(|| SubmitError::Batch(batch, "no BatchCommitted log".into()))?;
+        let mut db = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE l1_batches SET commit_tx = $2, commit_block = $3 WHERE batch_number = $1",
+        )
+        .bind(batch as i64)
+        .bind(tx.to_vec())
+        .bind(block as i64)
+        .execute(&mut *db)
+        .await?;
+        let n = sqlx::query(
+            "UPDATE batches SET status = 'committed' WHERE number = $1 AND status = 'proven'",
+        )
+        .bind(batch as i64)
+        .execute(&mut *db)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            let h = &committed.header;
+            feed::append(
+                &mut db,
+                kind::BATCH_COMMITTED,
+                finality::COMMITTED,
+                json!({
+                    "batch": batch,
+                    "statement": committed.statement,
+                    "old_root": h.oldRoot,
+                    "new_root": h.newRoot,
+                    "first_priority_op": h.firstPriorityOp,
+                    "next_priority_op": h.nextPriorityOp,
+                    "withdrawals_root": h.withdrawalsRoot,
+                }),
+                Some(tx),
+                Some(block),
+            )
+            .await?;
+        }
+        db.commit().await?;
+        metrics::gauge!("bridge_last_committed_batch").set(batch as f64);
+        tracing::info!(batch, %tx, block, "batch committed on L1 (past the confirmation depth)");
+        Ok(())
+    }
+
+    /// A finalization past the depth: the batch is `finalized`, its payouts claimable, once.
+    async fn on_finalize_deep(&self, batch: u64, tx: B256, block: u64) -> Result<(), SubmitError> {
+        let r = sqlx::query(
+            "SELECT statement, withdrawals_root, payouts FROM l1_batches WHERE batch_number = $1",
+        )
+        .bind(batch as i64)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| SubmitError::Batch(batch, "finalized but not in l1_batches".into()))?;
+        let payouts: serde_json::Value = r.get(2);
+        let mut db = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE l1_batches SET finalize_tx = $2, finalize_block = $3 WHERE batch_number = $1",
+        )
+        .bind(batch as i64)
+        .bind(tx.to_vec())
+        .bind(block as i64)
+        .execute(&mut *db)
+        .await?;
+        let n = sqlx::query(
+            "UPDATE batches SET status = 'finalized' WHERE number = $1 AND status = 'committed'",
+        )
+        .bind(batch as i64)
+        .execute(&mut *db)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            feed::append(
+                &mut db,
+                kind::BATCH_FINALIZED,
+                finality::FINALIZED,
+                json!({
+                    "batch": batch,
+                    "statement": b256(r.get(0)),
+                    "withdrawals_root": b256(r.get(1)),
+                    "confirmations": self.cfg.confirmations,
+                }),
+                Some(tx),
+                Some(block),
+            )
+            .await?;
+            for (i, p) in payouts.as_array().into_iter().flatten().enumerate() {
+                let mut payload = p.clone();
+                payload["batch"] = json!(batch);
+                payload["index"] = json!(i);
+                feed::append(
+                    &mut db,
+                    kind::WITHDRAWAL_CLAIMABLE,
+                    finality::FINALIZED,
+                    payload,
+                    Some(tx),
+                    Some(block),
+                )
+                .await?;
+            }
+        }
+        db.commit().await?;
+        metrics::gauge!("bridge_last_finalized_batch").set(batch as f64);
+        tracing::info!(batch, %tx, block, "batch finalized (past the confirmation depth)");
+        Ok(())
+    }
+
+    /// Follows the mined commit and finalize transactions whose batch has not reached the
+    /// matching status yet, lowest nonce first, until they are past the depth. Returns the
+    /// first thing that changed.
+    ///
+    /// The receipt is asked for again at every step: the node only serves receipts of
+    /// canonical transactions, so no receipt means the transaction was reorged out (it goes
+    /// back to `signed` and is broadcast again, the same bytes and nonce), and a receipt in
+    /// another block means it was mined again there (the depth counts from the new block).
+    async fn follow(&self, head: u64) -> Result<Option<Step>, SubmitError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.batch_number, s.kind, s.l1_tx_hash, s.l1_block, b.status \
+             FROM l1_submissions s JOIN batches b ON b.number = s.batch_number \
+             WHERE s.status = 'mined' AND ((s.kind = 'commit' AND b.status = 'proven') \
+             OR (s.kind = 'finalize' AND b.status IN ('proven', 'committed'))) \
+             ORDER BY s.nonce, s.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let id: i64 = r.get(0);
+            let batch = r.get::<i64, _>(1) as u64;
+            let kind: String = r.get(2);
+            let tx = b256(r.get(3));
+            let stored_block = r.get::<Option<i64>, _>(4).map(|b| b as u64);
+            let batch_status: String = r.get(5);
+            let Some(receipt) = self.rpc.receipt(tx).await? else {
+                let mut db = self.pool.begin().await?;
+                let n = sqlx::query(
+                    "UPDATE l1_submissions SET status = 'signed', l1_block = NULL, \
+                     error = 'reorged out before the confirmation depth', updated_at = now() \
+                     WHERE id = $1 AND status = 'mined'",
+                )
+                .bind(id)
+                .execute(&mut *db)
+                .await?
+                .rows_affected();
+                let column = static_kind(&kind);
+                sqlx::query(&format!(
+                    "UPDATE l1_batches SET {column}_tx = NULL, {column}_block = NULL \
+                     WHERE batch_number = $1 AND {column}_tx = $2"
+                ))
+                .bind(batch as i64)
+                .bind(tx.to_vec())
+                .execute(&mut *db)
+                .await?;
+                db.commit().await?;
+                if n == 1 {
+                    metrics::counter!("bridge_l1_txs_reorged_total", "kind" => static_kind(&kind))
+                        .increment(1);
+                    tracing::warn!(
+                        batch,
+                        kind = %kind,
+                        %tx,
+                        l1_block = ?stored_block,
+                        "L1 transaction reorged out before the confirmation depth; sending it again"
+                    );
+                }
+                return Ok(Some(Step::Reorged { batch, kind, tx }));
+            };
+            let block = receipt.block_number.to::<u64>();
+            if receipt.status != U256::from(1) {
+                // Mined again after a reorg, on a chain where it now reverts.
+                sqlx::query(
+                    "UPDATE l1_submissions SET status = 'failed', l1_block = $2, \
+                     error = 'reverted after a reorg', updated_at = now() WHERE id = $1",
+                )
+                .bind(id)
+                .bind(block as i64)
+                .execute(&self.pool)
+                .await?;
+                tracing::error!(batch, kind = %kind, %tx, block, "L1 transaction reverted after a reorg");
+                return Ok(Some(Step::Mined { batch, kind, tx }));
+            }
+            if stored_block != Some(block) {
+                sqlx::query(
+                    "UPDATE l1_submissions SET l1_block = $2, updated_at = now() WHERE id = $1",
+                )
+                .bind(id)
+                .bind(block as i64)
+                .execute(&self.pool)
+                .await?;
+                tracing::info!(batch, kind = %kind, %tx, from = ?stored_block, to = block, "L1 transaction moved to another block; tracking it there");
+            }
+            if !past_depth(head, block, self.cfg.confirmations) {
+                continue;
+            }
+            if kind == "commit" {
+                self.on_commit_deep(batch, tx, &receipt).await?;
+                return Ok(Some(Step::Committed { batch }));
+            }
+            // A finalization counts once its batch's commit is past the depth too (the commit
+            // is mined first, so it gets there first).
+            if batch_status == "committed" {
+                self.on_finalize_deep(batch, tx, block).await?;
+                return Ok(Some(Step::Finalized { batch }));
+            }
+        }
+        Ok(None)
+    }
+
     /// Resolves the in-flight submission, if any.
     async fn resolve(&self, p: Pending) -> Result<Step, SubmitError> {
+        // The nonce first, then the receipts: see `decide_pending` (the other order loses a
+        // transaction mined between the two reads).
+        let latest_nonce = self.rpc.nonce(self.signer.address(), "latest").await?;
         // Any row with this nonce may be the one that got mined.
         let rows = sqlx::query(
             "SELECT id, l1_tx_hash FROM l1_submissions WHERE nonce = $1 AND status IN ('signed','sent','replaced') ORDER BY id",
@@ -434,92 +698,109 @@ impl Submitter {
         .bind(p.nonce as i64)
         .fetch_all(&self.pool)
         .await?;
-        for r in rows {
+        let mut attempts = Vec::with_capacity(rows.len());
+        for r in &rows {
             let hash = b256(r.get(1));
-            if let Some(receipt) = self.rpc.receipt(hash).await? {
+            attempts.push((r.get::<i64, _>(0), hash, self.rpc.receipt(hash).await?));
+        }
+        let has_receipt: Vec<bool> = attempts.iter().map(|a| a.2.is_some()).collect();
+        let action = decide_pending(
+            latest_nonce,
+            p.nonce,
+            &has_receipt,
+            p.status != "signed",
+            p.age >= self.cfg.resend_after,
+        );
+        let kind = static_kind(&p.kind);
+        match action {
+            PendingAction::Mined(i) => {
+                let (id, hash, receipt) = &attempts[i];
+                let Some(receipt) = receipt else {
+                    return Err(SubmitError::Batch(p.batch, "receipt vanished".into()));
+                };
                 let mined = Pending {
-                    id: r.get(0),
-                    tx: hash,
+                    id: *id,
+                    tx: *hash,
                     ..p
                 };
-                self.on_mined(&mined, &receipt).await?;
-                return Ok(Step::Mined {
+                self.on_mined(&mined, receipt).await?;
+                Ok(Step::Mined {
                     batch: mined.batch,
                     kind: mined.kind,
-                    tx: hash,
-                });
+                    tx: *hash,
+                })
             }
-        }
-        let mined_nonce = self.rpc.nonce(self.signer.address(), "latest").await?;
-        if mined_nonce > p.nonce {
-            // The nonce was used by a transaction we did not record (another process with this
-            // key): give the row up; the contract's state decides what happens next.
-            sqlx::query("UPDATE l1_submissions SET status = 'replaced', error = 'nonce used elsewhere', updated_at = now() WHERE id = $1")
-                .bind(p.id)
-                .execute(&self.pool)
-                .await?;
-            return Ok(Step::Waiting);
-        }
-        if p.status == "signed" {
-            // Crashed between recording and broadcasting: broadcast the very same bytes.
-            self.broadcast(p.id, &p.raw).await?;
-            return Ok(Step::Resent {
-                batch: p.batch,
-                kind: if p.kind == "commit" {
-                    "commit"
-                } else {
-                    "finalize"
-                },
-                nonce: p.nonce,
-                tx: p.tx,
-            });
-        }
-        if p.age >= self.cfg.resend_after {
-            let bumped =
-                p.gas_price + p.gas_price * u128::from(self.cfg.gas_bump_percent) / 100 + 1;
-            let price = bumped.max(self.rpc.gas_price().await?);
-            let data = Bytes::from(decode_field(&p.raw, 5)?);
-            let gas_limit = U256::from_be_slice(&decode_field(&p.raw, 2)?).to::<u64>();
-            let attempts: i32 = sqlx::query(
-                "UPDATE l1_submissions SET status = 'replaced', updated_at = now() WHERE id = $1 RETURNING attempts",
-            )
-            .bind(p.id)
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
-            let kind = if p.kind == "commit" {
-                "commit"
-            } else {
-                "finalize"
-            };
-            let tx = self
-                .submit(Outgoing {
+            PendingAction::NonceUsedElsewhere => {
+                // Another process with this key used the nonce: give the row up; the
+                // contract's state decides what happens next.
+                sqlx::query("UPDATE l1_submissions SET status = 'replaced', error = 'nonce used elsewhere', updated_at = now() WHERE id = $1")
+                    .bind(p.id)
+                    .execute(&self.pool)
+                    .await?;
+                tracing::warn!(
+                    batch = p.batch,
+                    kind,
+                    nonce = p.nonce,
+                    latest_nonce,
+                    "L1 nonce used by a transaction we did not send"
+                );
+                Ok(Step::Waiting)
+            }
+            PendingAction::Broadcast => {
+                // Recorded but not (or no longer, after a reorg) known to the node: broadcast
+                // the very same bytes.
+                self.broadcast(p.id, &p.raw).await?;
+                Ok(Step::Resent {
                     batch: p.batch,
                     kind,
-                    data,
                     nonce: p.nonce,
-                    gas_price: price,
-                    attempts: attempts + 1,
-                    gas_limit: Some(gas_limit),
+                    tx: p.tx,
                 })
-                .await?;
-            tracing::warn!(
-                batch = p.batch,
-                kind,
-                nonce = p.nonce,
-                gas_price = price,
-                "replaced a stuck L1 transaction"
-            );
-            return Ok(Step::Resent {
-                batch: p.batch,
-                kind,
-                nonce: p.nonce,
-                tx,
-            });
+            }
+            PendingAction::Replace => {
+                let bumped =
+                    p.gas_price + p.gas_price * u128::from(self.cfg.gas_bump_percent) / 100 + 1;
+                let price = bumped.max(self.rpc.gas_price().await?);
+                let data = Bytes::from(decode_field(&p.raw, 5)?);
+                let gas_limit = U256::from_be_slice(&decode_field(&p.raw, 2)?).to::<u64>();
+                let attempts: i32 = sqlx::query(
+                    "UPDATE l1_submissions SET status = 'replaced', updated_at = now() WHERE id = $1 RETURNING attempts",
+                )
+                .bind(p.id)
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+                let tx = self
+                    .submit(Outgoing {
+                        batch: p.batch,
+                        kind,
+                        data,
+                        nonce: p.nonce,
+                        gas_price: price,
+                        attempts: attempts + 1,
+                        gas_limit: Some(gas_limit),
+                    })
+                    .await?;
+                tracing::warn!(
+                    batch = p.batch,
+                    kind,
+                    nonce = p.nonce,
+                    gas_price = price,
+                    "replaced a stuck L1 transaction"
+                );
+                Ok(Step::Resent {
+                    batch: p.batch,
+                    kind,
+                    nonce: p.nonce,
+                    tx,
+                })
+            }
+            PendingAction::Rebroadcast => {
+                // Still in the mempool: re-broadcast (harmless) in case the node forgot it.
+                let _ = self.rpc.send_raw(&p.raw).await;
+                Ok(Step::Waiting)
+            }
         }
-        // Still in the mempool: re-broadcast (harmless) in case the node forgot it.
-        let _ = self.rpc.send_raw(&p.raw).await;
-        Ok(Step::Waiting)
     }
 
     async fn next_nonce(&self) -> Result<u64, SubmitError> {
@@ -546,66 +827,18 @@ impl Submitter {
 
     /// One step of the submitter's state machine. Call repeatedly.
     pub async fn step(&self) -> Result<Step, SubmitError> {
+        // 1. Follow mined transactions to the depth, or notice they were reorged out. This
+        // comes before the in-flight one: when a reorg takes out a lower nonce, the in-flight
+        // transaction cannot be mined until the lower one is sent again.
+        let head = self.rpc.block_number().await?;
+        if let Some(step) = self.follow(head).await? {
+            return Ok(step);
+        }
         if let Some(p) = self.pending().await? {
             return self.resolve(p).await;
         }
         let lc = self.last_committed().await?;
         let lf = self.last_finalized().await?;
-
-        // 1. Finalizations past the depth become `finalized`.
-        let head = self.rpc.block_number().await?;
-        let deep = sqlx::query(
-            "SELECT l.batch_number, l.finalize_tx, l.finalize_block, l.statement, l.withdrawals_root, l.payouts \
-             FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
-             WHERE b.status = 'committed' AND l.finalize_block IS NOT NULL AND l.finalize_block <= $1 \
-             ORDER BY l.batch_number LIMIT 1",
-        )
-        .bind(head as i64 - self.cfg.confirmations as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(r) = deep {
-            let batch = r.get::<i64, _>(0) as u64;
-            let tx = b256(r.get(1));
-            let block = r.get::<i64, _>(2) as u64;
-            let payouts: serde_json::Value = r.get(5);
-            let mut db = self.pool.begin().await?;
-            sqlx::query("UPDATE batches SET status = 'finalized' WHERE number = $1 AND status = 'committed'")
-                .bind(batch as i64)
-                .execute(&mut *db)
-                .await?;
-            feed::append(
-                &mut db,
-                kind::BATCH_FINALIZED,
-                finality::FINALIZED,
-                json!({
-                    "batch": batch,
-                    "statement": b256(r.get(3)),
-                    "withdrawals_root": b256(r.get(4)),
-                    "confirmations": self.cfg.confirmations,
-                }),
-                Some(tx),
-                Some(block),
-            )
-            .await?;
-            for (i, p) in payouts.as_array().into_iter().flatten().enumerate() {
-                let mut payload = p.clone();
-                payload["batch"] = json!(batch);
-                payload["index"] = json!(i);
-                feed::append(
-                    &mut db,
-                    kind::WITHDRAWAL_CLAIMABLE,
-                    finality::FINALIZED,
-                    payload,
-                    Some(tx),
-                    Some(block),
-                )
-                .await?;
-            }
-            db.commit().await?;
-            metrics::gauge!("bridge_last_finalized_batch").set(batch as f64);
-            tracing::info!(batch, "batch finalized (past the confirmation depth)");
-            return Ok(Step::Finalized { batch });
-        }
 
         // 2. Finalize the next committed batch.
         if lf < lc && self.failed_attempts(lf + 1, "finalize").await? < 5 {
@@ -721,8 +954,13 @@ impl Submitter {
                     tracing::debug!(?s, "submitter");
                     false
                 }
+                // The error never carries the endpoint URL (see `Rpc::request`).
                 Err(e) => {
-                    tracing::warn!("batch submitter: {e}");
+                    tracing::warn!(
+                        error = %e,
+                        l1 = %self.rpc.endpoint_for_logs(),
+                        "batch submitter step failed; retrying"
+                    );
                     true
                 }
             };
@@ -803,5 +1041,72 @@ mod tests {
                 U256::from(100_000)
             );
         }
+    }
+
+    /// The receipt-versus-nonce race: our transaction (nonce 7) is mined at some instant
+    /// relative to the two reads of one resolve step. Reading the nonce first, then the
+    /// receipts, never gives a mined transaction up, wherever the mining falls; the other order
+    /// does when it falls between the two reads (the bug this replaced).
+    #[test]
+    fn a_transaction_mined_between_the_reads_is_never_given_up() {
+        const NONCE: u64 = 7;
+        // Instants: 0 = first read, 1 = second read; `mined_at` in {before 0, between, after 1}.
+        let nonce_at = |t: u32, mined_at: u32| if mined_at <= t { NONCE + 1 } else { NONCE };
+        let receipt_at = |t: u32, mined_at: u32| mined_at <= t;
+        for mined_at in 0..3u32 {
+            // Fixed order: nonce at instant 0, receipts at instant 1.
+            let action = decide_pending(
+                nonce_at(0, mined_at),
+                NONCE,
+                &[receipt_at(1, mined_at)],
+                true,
+                false,
+            );
+            assert_ne!(
+                action,
+                PendingAction::NonceUsedElsewhere,
+                "mined at {mined_at}"
+            );
+            if mined_at <= 1 {
+                assert_eq!(action, PendingAction::Mined(0), "mined at {mined_at}");
+            } else {
+                // Not mined yet when both reads happened: keep waiting, the next step sees it.
+                assert_eq!(action, PendingAction::Rebroadcast);
+            }
+        }
+        // The old order (receipts at instant 0, nonce at instant 1), mined in between: the
+        // transaction was mined, yet it looks replaced.
+        assert_eq!(
+            decide_pending(nonce_at(1, 1), NONCE, &[receipt_at(0, 1)], true, false),
+            PendingAction::NonceUsedElsewhere
+        );
+    }
+
+    #[test]
+    fn pending_decisions() {
+        // A replacement (second attempt) was the one mined.
+        assert_eq!(
+            decide_pending(8, 7, &[false, true], true, true),
+            PendingAction::Mined(1)
+        );
+        // The nonce passed and none of our attempts has a receipt: used elsewhere.
+        assert_eq!(
+            decide_pending(8, 7, &[false, false], true, false),
+            PendingAction::NonceUsedElsewhere
+        );
+        // Recorded, never broadcast (or reorged out): the same bytes again.
+        assert_eq!(
+            decide_pending(7, 7, &[false], false, true),
+            PendingAction::Broadcast
+        );
+        assert_eq!(
+            decide_pending(7, 7, &[false], true, true),
+            PendingAction::Replace
+        );
+        assert_eq!(
+            decide_pending(7, 7, &[false], true, false),
+            PendingAction::Rebroadcast
+        );
+        assert!(past_depth(12, 10, 2) && !past_depth(11, 10, 2) && !past_depth(9, 10, 0));
     }
 }

@@ -307,13 +307,14 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
             "deposit_seen",
             "deposit_confirmed",
             "deposit_confirmed",
-            // Batch 2 is committed while batch 1's finalization is still below the depth.
-            "batch_committed",
+            // A batch is `committed` (and `finalized`) once its transaction is past the depth;
+            // the commit is mined before the finalization, so each batch's pair comes in order.
             "batch_committed",
             "batch_finalized",
             "withdrawal_claimable",
             "batch_committed",
             "batch_finalized",
+            "batch_committed",
             "batch_finalized",
             "withdrawal_claimed"
         ]
@@ -411,6 +412,10 @@ async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
     let (p1, p2): (u128, u128) = (rows[0].1.parse().unwrap(), rows[1].1.parse().unwrap());
     assert!(p2 >= p1 + p1 / 5, "gas price bumped by 20%: {p1} -> {p2}");
     assert_eq!(committed_logs(&l1).await, vec![1]);
+    // `committed` once the commit is past the depth (2), not before.
+    assert_eq!(batch_status(&pool, 1).await, "proven");
+    mine(&l1.rpc, 2).await;
+    assert_eq!(s.step().await.unwrap(), Step::Committed { batch: 1 });
     assert_eq!(batch_status(&pool, 1).await, "committed");
 }
 
@@ -829,5 +834,206 @@ async fn null_blocks_from_a_lagging_provider_mean_not_yet_and_the_watcher_resume
     assert_eq!(
         event_kinds(&pool).await,
         vec!["deposit_seen", "deposit_confirmed"]
+    );
+}
+
+/// Steps `s` until batch `n` is `finalized`, mining a block whenever it waits; returns every
+/// step. Fails the test after `within`.
+async fn step_until_finalized(
+    l1: &L1,
+    pool: &PgPool,
+    s: &rollup_bridge::submitter::Submitter,
+    n: u64,
+    within: Duration,
+) -> Vec<Step> {
+    let deadline = std::time::Instant::now() + within;
+    let mut steps = Vec::new();
+    while batch_status(pool, n).await != "finalized" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "batch {n} not finalized within {within:?} (status {}), steps: {steps:?}",
+            batch_status(pool, n).await
+        );
+        let step = s.step().await.unwrap();
+        if matches!(step, Step::Idle | Step::Waiting) {
+            mine(&l1.rpc, 1).await;
+        }
+        steps.push(step);
+    }
+    steps
+}
+
+async fn batch_event_kinds(pool: &PgPool) -> Vec<String> {
+    event_kinds(pool)
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with("batch_"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed_once() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_commit_reorg").await;
+    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    let s = submitter(&l1, &pool);
+    assert_eq!(s.cfg.confirmations, 2);
+    let snap: U256 = l1.rpc.request("evm_snapshot", json!([])).await.unwrap();
+    let Step::Sent {
+        batch: 1,
+        kind: "commit",
+        nonce,
+        tx,
+    } = s.step().await.unwrap()
+    else {
+        panic!("expected the commit")
+    };
+    assert_eq!(
+        s.step().await.unwrap(),
+        Step::Mined {
+            batch: 1,
+            kind: "commit".into(),
+            tx
+        }
+    );
+    // The finalization goes out meanwhile (the contract has the commit) and is mined in the
+    // next block: the commit is 1 deep of 2, so the batch is not `committed` in the database.
+    let step = s.step().await.unwrap();
+    assert!(
+        matches!(
+            step,
+            Step::Sent {
+                batch: 1,
+                kind: "finalize",
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let step = s.step().await.unwrap();
+    assert!(matches!(step, Step::Mined { batch: 1, .. }), "{step:?}");
+    assert_eq!(
+        batch_status(&pool, 1).await,
+        "proven",
+        "not before the depth"
+    );
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+
+    // Reorg: the blocks with the commit and the finalization are replaced by empty ones.
+    let ok: bool = l1.rpc.request("evm_revert", json!([snap])).await.unwrap();
+    assert!(ok);
+    mine(&l1.rpc, 4).await;
+    assert!(
+        committed_logs(&l1).await.is_empty(),
+        "the reorg took it out"
+    );
+    assert!(l1.rpc.receipt(tx).await.unwrap().is_none());
+
+    let steps = step_until_finalized(&l1, &pool, &s, 1, Duration::from_secs(60)).await;
+    assert!(
+        steps.contains(&Step::Reorged {
+            batch: 1,
+            kind: "commit".into(),
+            tx
+        }),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&Step::Resent {
+            batch: 1,
+            kind: "commit",
+            nonce,
+            tx
+        }),
+        "the very same transaction again: {steps:?}"
+    );
+    assert!(steps.contains(&Step::Committed { batch: 1 }), "{steps:?}");
+    assert_eq!(committed_logs(&l1).await, vec![1], "one commit on L1");
+    assert_eq!(
+        batch_event_kinds(&pool).await,
+        vec!["batch_committed", "batch_finalized"],
+        "committed once, finalized once"
+    );
+    let commits: Vec<(Vec<u8>, String)> = sqlx::query(
+        "SELECT l1_tx_hash, status FROM l1_submissions WHERE kind = 'commit' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(commits, vec![(tx.to_vec(), "mined".to_string())]);
+    let l1_commit: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT commit_tx FROM l1_batches WHERE batch_number = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(l1_commit, Some(tx.to_vec()));
+}
+
+#[tokio::test]
+async fn a_commit_mined_between_the_receipt_and_nonce_reads_is_not_lost() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_race").await;
+    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_setAutomine", json!([false]))
+        .await
+        .unwrap();
+    // In front of the real anvil: the first time it answers "no receipt yet", a block is mined
+    // right after that answer, i.e. between the submitter's receipt read and its next read.
+    let anvil = l1.url.clone();
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fired_in = fired.clone();
+    let proxy = l1_endpoint(handler(move |req: serde_json::Value| {
+        let anvil = anvil.clone();
+        let fired = fired_in.clone();
+        async move {
+            let resp = forward(&anvil, &req).await;
+            if req["method"] == "eth_getTransactionReceipt"
+                && resp["result"].is_null()
+                && !fired.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                forward(
+                    &anvil,
+                    &json!({"jsonrpc": "2.0", "id": 0, "method": "evm_mine", "params": []}),
+                )
+                .await;
+            }
+            Some(resp)
+        }
+    }))
+    .await;
+    let mut s = submitter(&l1, &pool);
+    s.rpc = Rpc::new(proxy);
+    let Step::Sent {
+        batch: 1,
+        kind: "commit",
+        ..
+    } = s.step().await.unwrap()
+    else {
+        panic!("expected the commit")
+    };
+    let steps = step_until_finalized(&l1, &pool, &s, 1, Duration::from_secs(60)).await;
+    assert!(
+        fired.load(std::sync::atomic::Ordering::SeqCst),
+        "the interleaving happened"
+    );
+    assert!(steps.contains(&Step::Committed { batch: 1 }), "{steps:?}");
+    assert_eq!(committed_logs(&l1).await, vec![1]);
+    let given_up: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM l1_submissions WHERE status = 'replaced' OR error IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(given_up, 0, "no transaction was given up");
+    assert_eq!(
+        batch_event_kinds(&pool).await,
+        vec!["batch_committed", "batch_finalized"]
     );
 }
