@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rollup_bridge::rpc::Rpc;
+use rollup_bridge::rpc::{redact_url, Rpc};
 use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
 use rollup_bridge::submitter::{ProofVerifier, Submitter, SubmitterConfig};
 use rollup_bridge::watcher::{Watcher, WatcherConfig};
@@ -67,19 +67,6 @@ fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier
     Ok(Box::new(|_: u64, _: &[u8]| {
         Err("no proof verifiers configured (--proof-verifiers): refusing to commit".to_string())
     }))
-}
-
-/// The L1 endpoint for logs and errors: scheme, host and port only. Provider URLs often carry
-/// an API key in the path or query, which must not end up in log files.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => match (u.host_str(), u.port()) {
-            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
-            (Some(h), None) => format!("{}://{h}", u.scheme()),
-            _ => format!("{}://…", u.scheme()),
-        },
-        Err(_) => "<unparsable URL>".into(),
-    }
 }
 
 /// Starts the bridge tasks under `sup` (each one critical: see supervisor.rs); returns their
