@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-tools.sh
 
+echo "==> the agent SDK pulls no database driver (DESIGN.md: dependencies flow one way)"
+sdk_tree=$(cargo tree --locked -q -p rollup-client -e normal) # a failing cargo tree fails the run
+if grep -E 'sqlx|postgres' <<<"$sdk_tree"; then
+  echo "error: rollup-client depends on a database driver (above): depend on rollup-l1-client, not rollup-bridge" >&2
+  exit 1
+fi
+
 echo "==> L1 contracts: committed artifacts match the sources"
 scripts/check-artifacts.sh
 

@@ -1,18 +1,14 @@
-//! The L1 side of the rollup, in Rust: bindings generated from the committed contract artifacts
-//! (`bridge/artifacts`, built by `bridge/scripts/build.sh`), a small JSON-RPC client, a local
-//! secp256k1 signer, deployment and deposits, the hashes the node must compute like the contract
-//! does (docs/SPEC.md section 15), and the bridge service (SPEC section 16): the L1 watcher,
-//! the batch submitter and the event feed for exchanges; and the rebuild of the L2 state from L1
-//! data alone.
+//! The bridge service of the rollup (docs/SPEC.md section 16), on Postgres: the L1 watcher, the
+//! batch submitter and the event feed for exchanges.
+//!
+//! The database-free L1 client (contract bindings from the committed artifacts, JSON-RPC, the
+//! secp256k1 signer, deployment and deposits, the SPEC 15 hashes, the rebuild of the L2 state
+//! from L1) is the `rollup-l1-client` crate (`bridge/l1-client`); its modules are re-exported
+//! here, so `rollup_bridge::rpc::Rpc` and the like keep working.
 
-pub mod contracts;
-pub mod deploy;
 pub mod feed;
-pub mod hashes;
-pub mod rebuild;
-pub mod rpc;
-pub mod signer;
 pub mod submitter;
 pub mod watcher;
 
-pub use alloy_primitives::{Address, Bytes, B256, U256};
+pub use rollup_l1_client::{contracts, deploy, hashes, rebuild, rpc, signer};
+pub use rollup_l1_client::{Address, Bytes, B256, U256};

@@ -208,24 +208,24 @@ async fn l1_setup(
     endpoint: &str,
     l1: &L1Args,
 ) -> anyhow::Result<(
-    rollup_bridge::rpc::Rpc,
-    rollup_bridge::signer::L1Signer,
-    rollup_bridge::Address,
+    rollup_l1_client::rpc::Rpc,
+    rollup_l1_client::signer::L1Signer,
+    rollup_l1_client::Address,
 )> {
     let text = std::fs::read_to_string(&l1.l1_key)
         .map_err(|e| anyhow!("reading {}: {e}", l1.l1_key.display()))?;
-    let signer = rollup_bridge::signer::L1Signer::from_hex(&text)?;
+    let signer = rollup_l1_client::signer::L1Signer::from_hex(&text)?;
     let rollup = match &l1.rollup {
         Some(a) => a
             .parse()
             .map_err(|_| anyhow!("--rollup is not an address"))?,
         None => {
             let status = Client::connect(endpoint).await?.status().await?;
-            rollup_bridge::Address::from(status.rollup_address)
+            rollup_l1_client::Address::from(status.rollup_address)
         }
     };
     Ok((
-        rollup_bridge::rpc::Rpc::new(l1.l1_rpc.clone()),
+        rollup_l1_client::rpc::Rpc::new(l1.l1_rpc.clone()),
         signer,
         rollup,
     ))
@@ -435,7 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             l1,
         } => {
             use alloy_sol_types::SolCall;
-            use rollup_bridge::contracts::Rollup;
+            use rollup_l1_client::contracts::Rollup;
             let (key, from, to) = withdrawal_args(&path, &to_l1)?;
             let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
             let nonce = match nonce {
@@ -494,7 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             l1,
         } => {
             use alloy_sol_types::SolCall;
-            use rollup_bridge::contracts::{Rollup, TestStablecoin};
+            use rollup_l1_client::contracts::{Rollup, TestStablecoin};
             let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
             let token_out = rpc
                 .call(rollup, Rollup::tokenCall {}.abi_encode().into())
@@ -502,7 +502,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let token = Rollup::tokenCall::abi_decode_returns(&token_out)?;
             let approve = TestStablecoin::approveCall {
                 spender: rollup,
-                value: rollup_bridge::U256::from(amount.get()),
+                value: rollup_l1_client::U256::from(amount.get()),
             };
             rpc.send_signed(&signer, token, approve.abi_encode().into())
                 .await?;
@@ -557,8 +557,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     p["batch_status"]
                 ));
             }
-            let proof: Vec<rollup_bridge::B256> = serde_json::from_value(p["proof"].clone())?;
-            let call = rollup_bridge::contracts::Rollup::claimWithdrawalCall {
+            let proof: Vec<rollup_l1_client::B256> = serde_json::from_value(p["proof"].clone())?;
+            let call = rollup_l1_client::contracts::Rollup::claimWithdrawalCall {
                 batchNumber: batch,
                 index,
                 from: p["from"]

@@ -11,19 +11,19 @@ sol!(
     #[allow(missing_docs)]
     #[derive(Debug, PartialEq, Eq)]
     Rollup,
-    "artifacts/Rollup.json"
+    "../artifacts/Rollup.json"
 );
 sol!(
     #[allow(missing_docs)]
     #[derive(Debug, PartialEq, Eq)]
     TestStablecoin,
-    "artifacts/TestStablecoin.json"
+    "../artifacts/TestStablecoin.json"
 );
 sol!(
     #[allow(missing_docs)]
     #[derive(Debug, PartialEq, Eq)]
     AttestationVerifier,
-    "artifacts/AttestationVerifier.json"
+    "../artifacts/AttestationVerifier.json"
 );
 
 /// A compiled contract as committed in `bridge/artifacts/<name>.json`.
@@ -35,15 +35,15 @@ pub struct Artifact {
 
 pub const ROLLUP: Artifact = Artifact {
     name: "Rollup",
-    json: include_str!("../artifacts/Rollup.json"),
+    json: include_str!("../../artifacts/Rollup.json"),
 };
 pub const TEST_STABLECOIN: Artifact = Artifact {
     name: "TestStablecoin",
-    json: include_str!("../artifacts/TestStablecoin.json"),
+    json: include_str!("../../artifacts/TestStablecoin.json"),
 };
 pub const ATTESTATION_VERIFIER: Artifact = Artifact {
     name: "AttestationVerifier",
-    json: include_str!("../artifacts/AttestationVerifier.json"),
+    json: include_str!("../../artifacts/AttestationVerifier.json"),
 };
 
 impl Artifact {
