@@ -34,7 +34,7 @@ pub use error::{error_line, Error, Result, RESOURCE_EXHAUSTED};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use receipt::{Finality, Outcome, ParseTxIdError, Receipt, TxId};
 pub use stream::{PaymentStream, SendPermit, StreamReceiver, StreamSender};
-pub use wire::{raw_submit_request, submit_request, transaction_from_request, WireError};
+pub use wire::{raw_submit_request, submit_request, transaction_from_request, RequestError};
 
 /// The generated rollup.v1 API, for what the SDK does not wrap.
 pub use rollup_proto::v1 as proto;

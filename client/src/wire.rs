@@ -3,28 +3,22 @@
 //! A request carries a transaction either structured (one protobuf field per transaction field,
 //! friendly to grpcurl and to SDKs in other languages) or raw (the canonical encoding of
 //! docs/SPEC.md section 9). Both describe the same transaction, so both give the same id.
+//! Back from a request to a transaction is [`transaction_from_request`], the very conversion the
+//! node applies (deposits and forced withdrawals are refused: they enter from L1 only).
 
 use rollup_proto::v1 as proto;
 use rollup_proto::v1::submit_request::Tx;
-use state::account::{AccountIndex, Amount, Nonce, Timestamp};
-use state::crypto::schnorr::{PublicKey, Signature};
-use state::tx::{DecodeError, L1Address, Register, Transaction, Transfer, Withdraw};
+use state::tx::Transaction;
 
-/// Why a [`proto::SubmitRequest`] does not describe a transaction.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WireError {
-    #[error("the request carries no transaction")]
-    Missing,
-    #[error("invalid canonical encoding: {0}")]
-    Decode(#[from] DecodeError),
-    #[error("invalid field `{field}`: {reason}")]
-    Field { field: &'static str, reason: String },
-}
+/// The transaction a request describes, and why a request does not describe one (with the
+/// node's reason codes): the node's own conversion, shared through `rollup_proto::convert`.
+pub use rollup_proto::convert::{transaction_from_request, RequestError};
 
 /// The structured request for `tx`.
 ///
 /// A deposit has no structured form (deposits come from the L1 priority queue, never from a
-/// wallet), so it is sent raw and the node refuses it with its own reason code.
+/// wallet), so it is sent raw and the node refuses it with its own reason code
+/// (`DEPOSIT_NOT_ALLOWED`, `FORCED_WITHDRAWAL_NOT_ALLOWED`).
 pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
     let tx = match tx {
         Transaction::Register(r) => Tx::Register(proto::Register {
@@ -62,67 +56,16 @@ pub fn raw_submit_request(tx: &Transaction) -> proto::SubmitRequest {
     }
 }
 
-/// The transaction a request describes, with the same checks as the canonical decoder: valid
-/// public key, canonical signature, integers at most 2^63 - 1, exact byte lengths.
-pub fn transaction_from_request(req: &proto::SubmitRequest) -> Result<Transaction, WireError> {
-    match req.tx.as_ref().ok_or(WireError::Missing)? {
-        Tx::Raw(bytes) => Ok(Transaction::decode(bytes)?),
-        Tx::Register(r) => Ok(Transaction::Register(Register {
-            pubkey: PublicKey::from_slice(&r.public_key).map_err(|e| field("public_key", e))?,
-            valid_until: bounded::<Timestamp>("valid_until", r.valid_until)?,
-            signature: signature(&r.signature)?,
-        })),
-        Tx::Transfer(t) => Ok(Transaction::Transfer(Transfer {
-            from: AccountIndex(t.from),
-            to: AccountIndex(t.to),
-            amount: bounded::<Amount>("amount", t.amount)?,
-            fee: bounded::<Amount>("fee", t.fee)?,
-            nonce: bounded::<Nonce>("nonce", t.nonce)?,
-            valid_until: bounded::<Timestamp>("valid_until", t.valid_until)?,
-            signature: signature(&t.signature)?,
-        })),
-        Tx::Withdraw(w) => {
-            Ok(Transaction::Withdraw(Withdraw {
-                from: AccountIndex(w.from),
-                to_l1: L1Address(w.to_l1.as_slice().try_into().map_err(|_| {
-                    field("to_l1", format!("{} bytes, expected 20", w.to_l1.len()))
-                })?),
-                amount: bounded::<Amount>("amount", w.amount)?,
-                fee: bounded::<Amount>("fee", w.fee)?,
-                nonce: bounded::<Nonce>("nonce", w.nonce)?,
-                valid_until: bounded::<Timestamp>("valid_until", w.valid_until)?,
-                signature: signature(&w.signature)?,
-            }))
-        }
-    }
-}
-
-fn field(field: &'static str, reason: impl ToString) -> WireError {
-    WireError::Field {
-        field,
-        reason: reason.to_string(),
-    }
-}
-
-fn bounded<T: TryFrom<u64, Error = state::account::OutOfRange>>(
-    name: &'static str,
-    value: u64,
-) -> Result<T, WireError> {
-    T::try_from(value).map_err(|e| field(name, e))
-}
-
-fn signature(bytes: &[u8]) -> Result<Signature, WireError> {
-    Signature::from_slice(bytes).map_err(|e| field("signature", e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
+    use state::account::{AccountIndex, Amount, Nonce, Timestamp};
     use state::crypto::schnorr::SecretKey;
     use state::tx::{
-        Deposit, Domain, TxKind, UnsignedRegister, UnsignedTransfer, UnsignedWithdraw,
+        DecodeError, Deposit, Domain, L1Address, UnsignedRegister, UnsignedTransfer,
+        UnsignedWithdraw,
     };
 
     const DOMAIN: Domain = Domain {
@@ -184,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn deposits_go_raw() {
+    fn deposits_go_raw_and_are_refused_like_the_node_does() {
         let dep: Transaction = Deposit {
             seq: 1,
             to: AccountIndex(2),
@@ -193,71 +136,66 @@ mod tests {
         .into();
         let req = submit_request(&dep);
         assert_eq!(req.tx, Some(Tx::Raw(dep.encode())));
-        assert_eq!(
-            transaction_from_request(&req).unwrap().kind(),
-            TxKind::Deposit
-        );
+        let refused = transaction_from_request(&req).unwrap_err();
+        assert_eq!(refused, RequestError::DepositNotAllowed);
+        assert_eq!(refused.code(), "DEPOSIT_NOT_ALLOWED");
     }
 
     #[test]
-    fn bad_requests_are_refused_with_the_field() {
-        assert_eq!(
-            transaction_from_request(&proto::SubmitRequest { tx: None }),
-            Err(WireError::Missing)
-        );
+    fn bad_requests_are_refused_with_the_field_and_the_code() {
+        let empty = transaction_from_request(&proto::SubmitRequest { tx: None });
+        assert_eq!(empty, Err(RequestError::Empty));
         let [register, transfer, withdraw] = signed().map(|t| submit_request(&t));
 
         let mut req = transfer.clone();
         if let Some(Tx::Transfer(t)) = &mut req.tx {
             t.amount = u64::MAX;
         }
-        assert!(matches!(
-            transaction_from_request(&req),
-            Err(WireError::Field {
-                field: "amount",
-                ..
-            })
-        ));
+        let e = transaction_from_request(&req).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RequestError::OutOfRange {
+                    field: "amount",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), "VALUE_OUT_OF_RANGE");
 
         let mut req = transfer;
         if let Some(Tx::Transfer(t)) = &mut req.tx {
             t.signature.pop();
         }
-        assert!(matches!(
-            transaction_from_request(&req),
-            Err(WireError::Field {
-                field: "signature",
-                ..
-            })
-        ));
+        let e = transaction_from_request(&req).unwrap_err();
+        assert!(matches!(e, RequestError::Signature(_)), "{e:?}");
+        assert_eq!(e.code(), "INVALID_SIGNATURE_ENCODING");
 
         let mut req = register;
         if let Some(Tx::Register(r)) = &mut req.tx {
             r.public_key = vec![0; 40];
         }
-        assert!(matches!(
-            transaction_from_request(&req),
-            Err(WireError::Field {
-                field: "public_key",
-                ..
-            })
-        ));
+        let e = transaction_from_request(&req).unwrap_err();
+        assert!(matches!(e, RequestError::PublicKey(_)), "{e:?}");
+        assert_eq!(e.code(), "INVALID_PUBLIC_KEY");
 
         let mut req = withdraw;
         if let Some(Tx::Withdraw(w)) = &mut req.tx {
             w.to_l1.push(0);
         }
-        assert!(matches!(
-            transaction_from_request(&req),
-            Err(WireError::Field { field: "to_l1", .. })
-        ));
+        let e = transaction_from_request(&req).unwrap_err();
+        assert_eq!(e, RequestError::L1Address(21));
+        assert_eq!(e.code(), "INVALID_L1_ADDRESS");
 
         let truncated = proto::SubmitRequest {
             tx: Some(Tx::Raw(vec![2; 50])),
         };
-        assert!(matches!(
-            transaction_from_request(&truncated),
-            Err(WireError::Decode(DecodeError::WrongLength { .. }))
-        ));
+        let e = transaction_from_request(&truncated).unwrap_err();
+        assert!(
+            matches!(e, RequestError::Decode(DecodeError::WrongLength { .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), "MALFORMED");
     }
 }

@@ -9,3 +9,5 @@ pub mod v1 {
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         tonic::include_file_descriptor_set!("rollup_v1_descriptor");
 }
+
+pub mod convert;

@@ -1,0 +1,204 @@
+//! One conversion from the wire to the rules: a [`pb::SubmitRequest`] to a `state`
+//! [`Transaction`], every field validated, with a stable reason code per refusal
+//! (docs/API.md, "Undecodable requests"). The node answers with these codes; the SDK uses the
+//! same function, so both agree on what a request means.
+
+use std::borrow::Borrow;
+
+use state::account::{AccountIndex, Amount, Nonce, Timestamp};
+use state::crypto::schnorr::{PublicKey, Signature};
+use state::tx::{DecodeError, L1Address, Register, Transaction, Transfer, Withdraw};
+
+use crate::v1 as pb;
+
+/// Why a request could not even be turned into a transaction. Each variant has a stable code.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("the request carries no transaction")]
+    Empty,
+    #[error("{}: {}", .0.code(), .0)]
+    Decode(#[from] DecodeError),
+    #[error("invalid public key: {0}")]
+    PublicKey(String),
+    #[error("invalid signature encoding: {0}")]
+    Signature(String),
+    #[error("{field} = {value} is above 2^63 - 1")]
+    OutOfRange { field: &'static str, value: u64 },
+    #[error("the L1 address must be 20 bytes, got {0}")]
+    L1Address(usize),
+    #[error("deposits come from L1 only")]
+    DepositNotAllowed,
+    #[error("forced withdrawals are requested on L1 (Rollup.requestForcedWithdrawal); over the API, send a plain withdraw")]
+    ForcedWithdrawalNotAllowed,
+}
+
+impl RequestError {
+    /// The stable reason code (docs/API.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::Empty => "EMPTY_REQUEST",
+            RequestError::Decode(DecodeError::PublicKey(_)) | RequestError::PublicKey(_) => {
+                "INVALID_PUBLIC_KEY"
+            }
+            RequestError::Decode(DecodeError::Signature(_)) | RequestError::Signature(_) => {
+                "INVALID_SIGNATURE_ENCODING"
+            }
+            RequestError::Decode(DecodeError::OutOfRange { .. })
+            | RequestError::OutOfRange { .. } => "VALUE_OUT_OF_RANGE",
+            RequestError::Decode(_) => "MALFORMED",
+            RequestError::L1Address(_) => "INVALID_L1_ADDRESS",
+            RequestError::DepositNotAllowed => "DEPOSIT_NOT_ALLOWED",
+            RequestError::ForcedWithdrawalNotAllowed => "FORCED_WITHDRAWAL_NOT_ALLOWED",
+        }
+    }
+}
+
+fn amount(field: &'static str, v: u64) -> Result<Amount, RequestError> {
+    Amount::new(v).ok_or(RequestError::OutOfRange { field, value: v })
+}
+fn nonce(v: u64) -> Result<Nonce, RequestError> {
+    Nonce::new(v).ok_or(RequestError::OutOfRange {
+        field: "nonce",
+        value: v,
+    })
+}
+fn timestamp(v: u64) -> Result<Timestamp, RequestError> {
+    Timestamp::new(v).ok_or(RequestError::OutOfRange {
+        field: "valid_until",
+        value: v,
+    })
+}
+fn signature(b: &[u8]) -> Result<Signature, RequestError> {
+    Signature::from_slice(b).map_err(|e| RequestError::Signature(e.to_string()))
+}
+
+/// Turns a request (owned or borrowed) into a transaction, validating every field with the same
+/// checks as the canonical decoder (docs/SPEC.md section 9): valid public key, canonical
+/// signature, integers at most 2^63 - 1, exact byte lengths. Structured and raw forms of one
+/// transaction give the same transaction. Deposits and forced withdrawals are refused (they only
+/// enter from L1, or the devnet faucet).
+pub fn transaction_from_request(
+    req: impl Borrow<pb::SubmitRequest>,
+) -> Result<Transaction, RequestError> {
+    use pb::submit_request::Tx;
+    let tx = match req.borrow().tx.as_ref().ok_or(RequestError::Empty)? {
+        Tx::Raw(bytes) => Transaction::decode(bytes)?,
+        Tx::Transfer(t) => Transaction::Transfer(Transfer {
+            from: AccountIndex(t.from),
+            to: AccountIndex(t.to),
+            amount: amount("amount", t.amount)?,
+            fee: amount("fee", t.fee)?,
+            nonce: nonce(t.nonce)?,
+            valid_until: timestamp(t.valid_until)?,
+            signature: signature(&t.signature)?,
+        }),
+        Tx::Register(r) => Transaction::Register(Register {
+            pubkey: PublicKey::from_slice(&r.public_key)
+                .map_err(|e| RequestError::PublicKey(e.to_string()))?,
+            valid_until: timestamp(r.valid_until)?,
+            signature: signature(&r.signature)?,
+        }),
+        Tx::Withdraw(w) => {
+            let addr: [u8; 20] = w
+                .to_l1
+                .as_slice()
+                .try_into()
+                .map_err(|_| RequestError::L1Address(w.to_l1.len()))?;
+            Transaction::Withdraw(Withdraw {
+                from: AccountIndex(w.from),
+                to_l1: L1Address(addr),
+                amount: amount("amount", w.amount)?,
+                fee: amount("fee", w.fee)?,
+                nonce: nonce(w.nonce)?,
+                valid_until: timestamp(w.valid_until)?,
+                signature: signature(&w.signature)?,
+            })
+        }
+    };
+    match tx {
+        Transaction::Deposit(_) => return Err(RequestError::DepositNotAllowed),
+        Transaction::ForcedWithdraw(_) => return Err(RequestError::ForcedWithdrawalNotAllowed),
+        _ => {}
+    }
+    Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pb::submit_request::Tx;
+    use state::tx::Deposit;
+
+    fn code(tx: Tx) -> &'static str {
+        transaction_from_request(pb::SubmitRequest { tx: Some(tx) })
+            .unwrap_err()
+            .code()
+    }
+
+    fn transfer() -> pb::Transfer {
+        pb::Transfer {
+            from: 1,
+            to: 2,
+            amount: 3,
+            fee: 0,
+            nonce: 0,
+            valid_until: 1_900_000_000,
+            signature: vec![0; 72],
+        }
+    }
+
+    #[test]
+    fn refusals_carry_their_reason_codes() {
+        let empty = pb::SubmitRequest { tx: None };
+        assert_eq!(transaction_from_request(&empty), Err(RequestError::Empty));
+        assert_eq!(RequestError::Empty.code(), "EMPTY_REQUEST");
+        assert_eq!(code(Tx::Raw(vec![2; 50])), "MALFORMED");
+        assert_eq!(code(Tx::Raw(vec![99; 113])), "MALFORMED");
+        let over = pb::Transfer {
+            fee: u64::MAX,
+            ..transfer()
+        };
+        assert_eq!(
+            transaction_from_request(pb::SubmitRequest {
+                tx: Some(Tx::Transfer(over))
+            }),
+            Err(RequestError::OutOfRange {
+                field: "fee",
+                value: u64::MAX
+            })
+        );
+        let bad_sig = pb::Transfer {
+            signature: vec![0xff; 72],
+            ..transfer()
+        };
+        assert_eq!(code(Tx::Transfer(bad_sig)), "INVALID_SIGNATURE_ENCODING");
+        let short_sig = pb::Transfer {
+            signature: vec![0; 71],
+            ..transfer()
+        };
+        assert_eq!(code(Tx::Transfer(short_sig)), "INVALID_SIGNATURE_ENCODING");
+        let register = pb::Register {
+            public_key: vec![0; 40],
+            valid_until: 1_900_000_000,
+            signature: vec![0; 72],
+        };
+        assert_eq!(code(Tx::Register(register)), "INVALID_PUBLIC_KEY");
+        let withdraw = pb::Withdraw {
+            from: 1,
+            to_l1: vec![0xee; 21],
+            amount: 1,
+            fee: 0,
+            nonce: 0,
+            valid_until: 1_900_000_000,
+            signature: vec![0; 72],
+        };
+        assert_eq!(code(Tx::Withdraw(withdraw)), "INVALID_L1_ADDRESS");
+        let deposit: Transaction = Deposit {
+            seq: 1,
+            to: AccountIndex(2),
+            amount: Amount::new(3).unwrap(),
+        }
+        .into();
+        assert_eq!(code(Tx::Raw(deposit.encode())), "DEPOSIT_NOT_ALLOWED");
+    }
+}
