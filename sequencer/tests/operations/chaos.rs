@@ -235,7 +235,8 @@ async fn postgres_restarted_and_stopped_under_load_loses_nothing() {
     let mut c = node.client().await;
     let mut total = account(&mut c, AccountIndex(0)).await.balance;
     for (n, log) in logs.iter().enumerate() {
-        let log = log.lock().unwrap();
+        // The agents are done: take the log out rather than hold the lock across the awaits.
+        let log = std::mem::take(&mut *log.lock().unwrap());
         assert!(log.unexpected.is_empty(), "agent {n}: {:?}", log.unexpected);
         assert!(log.lied_to.is_empty(), "agent {n}: {:?}", log.lied_to);
         for r in &log.acked {
