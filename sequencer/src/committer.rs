@@ -207,6 +207,90 @@ pub fn is_transient_sqlstate(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::TxRow;
+    use std::sync::atomic::AtomicBool;
+
+    /// A log whose first COMMIT succeeds but whose answer is lost on the way back.
+    struct LosesFirstAnswer {
+        store: Store,
+        lost: AtomicBool,
+    }
+
+    impl CommitLog for LosesFirstAnswer {
+        async fn write(&self, items: &[WriteItem]) -> Result<(), StoreError> {
+            self.store.write(items).await?;
+            if !self.lost.swap(true, Ordering::SeqCst) {
+                let reset = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset after COMMIT",
+                );
+                return Err(StoreError::Db(sqlx::Error::Io(reset)));
+            }
+            Ok(())
+        }
+
+        fn is_written(
+            &self,
+            items: &[WriteItem],
+        ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+            self.store.is_written(items)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_commit_answer_is_resolved_as_durable_and_not_written_twice() {
+        let url = devkit::postgres::test_database("seq_lost_commit")
+            .await
+            .expect("a Postgres server (rollup-devkit)");
+        let store = Store::connect(&url, 2).await.expect("connect");
+        let (jobs, rx) = mpsc::channel(8);
+        let (durable_tx, durable_rx) = watch::channel(0);
+        let committer = Committer {
+            log: LosesFirstAnswer {
+                store: store.clone(),
+                lost: AtomicBool::new(false),
+            },
+            rx,
+            durable_seq: Arc::new(AtomicU64::new(0)),
+            durable_tx,
+            wakeups: Arc::default(),
+            readiness: Arc::new(Readiness::default()),
+            outage_limit: Duration::from_secs(30),
+        };
+        let task = tokio::spawn(committer.run());
+        let row = TxRow {
+            seq: 1,
+            tx_id: [7; 32],
+            kind: 2,
+            sender: Some(1),
+            recipient: Some(2),
+            account_index: None,
+            raw: vec![2; 10],
+            block_number: 1,
+            position: 0,
+            block_time: 1,
+            batch_status: None,
+        };
+        let (waiter, durable) = tokio::sync::oneshot::channel();
+        jobs.send(CommitJob {
+            item: WriteItem::Txs(vec![row]),
+            waiters: vec![waiter],
+            last_seq: Some(1),
+            budget: None,
+        })
+        .await
+        .expect("queue");
+        tokio::time::timeout(Duration::from_secs(20), durable)
+            .await
+            .expect("answered in time")
+            .expect("reported durable, not 'not accepted'");
+        assert_eq!(*durable_rx.borrow(), 1);
+        drop(jobs);
+        task.await
+            .expect("task")
+            .expect("the committer did not fail on its own row");
+        assert_eq!(store.count_txs().await.expect("count"), 1, "written once");
+    }
 
     #[test]
     fn restarts_and_lost_connections_are_transient_constraint_violations_are_not() {

@@ -90,6 +90,72 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
 
+    /// Concurrent HTTP/2 streams (calls) one gRPC connection may open (SETTINGS frame).
+    #[arg(
+        long,
+        env = "ROLLUP_GRPC_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 256
+    )]
+    pub grpc_max_streams_per_connection: u32,
+
+    /// gRPC connections open at once; further connections are closed on accept.
+    #[arg(long, env = "ROLLUP_GRPC_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub grpc_max_connections: usize,
+
+    /// gRPC connections open at once from one IP address (0 = no limit).
+    #[arg(
+        long,
+        env = "ROLLUP_GRPC_MAX_CONNECTIONS_PER_PEER",
+        default_value_t = 256
+    )]
+    pub grpc_max_connections_per_peer: usize,
+
+    /// Calls and streams in flight from one IP address; beyond it calls are answered
+    /// RESOURCE_EXHAUSTED (limit PEER_RPCS_LIMITED). 0 = no limit.
+    #[arg(long, env = "ROLLUP_MAX_RPCS_PER_PEER", default_value_t = 4096)]
+    pub max_rpcs_per_peer: usize,
+
+    /// Longest unary gRPC call (milliseconds; streams are not cut).
+    #[arg(long, env = "ROLLUP_GRPC_TIMEOUT_MS", default_value_t = 30_000)]
+    pub grpc_timeout_ms: u64,
+
+    /// Transactions per second accepted from one IP address, checked before the signature is
+    /// verified (limit PEER_RATE_LIMITED). Bursts of twice the rate pass. 0 = no limit.
+    #[arg(long, env = "ROLLUP_PEER_RATE", default_value_t = 50_000)]
+    pub peer_rate: u32,
+
+    /// Transactions per second signed by one account, checked after verification (limit
+    /// ACCOUNT_RATE_LIMITED). Bursts of twice the rate pass. 0 = no limit.
+    #[arg(long, env = "ROLLUP_ACCOUNT_RATE", default_value_t = 2_000)]
+    pub account_rate: u32,
+
+    /// Signatures waiting for the verifier pool at most; a submission beyond it is refused
+    /// before any work (limit VERIFY_QUEUE_FULL).
+    #[arg(long, env = "ROLLUP_VERIFY_QUEUE", default_value_t = 16_384)]
+    pub verify_queue: usize,
+
+    /// HTTP connections open at once (further ones are closed on accept).
+    #[arg(long, env = "ROLLUP_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub http_max_connections: usize,
+
+    /// HTTP connections open at once from one IP address (0 = no limit).
+    #[arg(
+        long,
+        env = "ROLLUP_HTTP_MAX_CONNECTIONS_PER_PEER",
+        default_value_t = 64
+    )]
+    pub http_max_connections_per_peer: usize,
+
+    /// Time a client has to send a request's headers (milliseconds); slower connections are
+    /// closed (slowloris).
+    #[arg(long, env = "ROLLUP_HTTP_HEADER_TIMEOUT_MS", default_value_t = 5_000)]
+    pub http_header_timeout_ms: u64,
+
+    /// Longest HTTP request (milliseconds), answered 408 beyond it; the SSE event stream is
+    /// exempt.
+    #[arg(long, env = "ROLLUP_HTTP_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub http_request_timeout_ms: u64,
+
     /// Postgres connections in the pool for reads, feeds and the bridge.
     #[arg(long, env = "ROLLUP_DB_CONNECTIONS", default_value_t = 8)]
     pub db_connections: u32,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State as AxState};
+use axum::extract::{Path, Query, State as AxState};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,6 +13,7 @@ use serde_json::json;
 use state::account::AccountIndex;
 use state::tx::Transaction;
 
+use crate::limits::{limited_incoming, ConnLimits};
 use crate::store::{Store, TxRow};
 use crate::supervisor::Readiness;
 use crate::writer::{ReadError, WriterHandle};
@@ -27,8 +28,10 @@ pub struct HttpState {
     pub readiness: Arc<Readiness>,
 }
 
-pub fn router(state: HttpState) -> Router {
-    Router::new()
+/// The routes; every request but the SSE event stream is answered within `request_timeout`
+/// (408 beyond it).
+pub fn router(state: HttpState, request_timeout: Duration) -> Router {
+    let bounded = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -36,12 +39,76 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/accounts/{index}", get(account))
         .route("/v1/txs/{id}", get(tx))
         .route("/v1/blocks/{number}", get(block))
-        .route("/v1/bridge/events", get(crate::bridge_api::sse))
         .route(
             "/v1/withdrawals/{batch}/{index}/proof",
             get(crate::bridge_api::payout_proof),
         )
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ));
+    Router::new()
+        .route("/v1/bridge/events", get(crate::bridge_api::sse))
+        .merge(bounded)
         .with_state(state)
+}
+
+/// Connection limits of the HTTP server.
+#[derive(Clone)]
+pub struct HttpLimits {
+    pub conns: ConnLimits,
+    /// Time to receive a request's headers (HTTP/1); slower clients are disconnected.
+    pub header_timeout: Duration,
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then lets open
+/// requests finish (at most 5 s; SSE streams end with the shutdown signal they watch).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let incoming = limited_incoming(listener, limits.conns);
+    tokio::pin!(incoming);
+    tokio::pin!(shutdown);
+    loop {
+        let conn = tokio::select! {
+            c = incoming.next() => match c {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    continue;
+                }
+                None => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(conn), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // A client that disconnects or times out is its own business, not an error.
+            let _ = conn.await;
+        });
+    }
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after 5 s of shutdown; closing them");
+    }
+    Ok(())
 }
 
 /// An RFC 7807 problem body.
@@ -184,7 +251,23 @@ async fn tx(AxState(s): AxState<HttpState>, Path(id): Path<String>) -> Response 
     }
 }
 
-async fn block(AxState(s): AxState<HttpState>, Path(number): Path<String>) -> Response {
+/// `?offset=&limit=` of a list endpoint.
+#[derive(serde::Deserialize)]
+pub struct Page {
+    offset: Option<u32>,
+    limit: Option<u32>,
+}
+
+/// Most items one page of a list holds (and the default page size).
+pub const MAX_PAGE: u32 = 1000;
+
+/// A block and one page of its transaction ids (`?offset=0&limit=1000` by default; at most
+/// [`MAX_PAGE`] per page). `next_offset` is the next page's offset, `null` after the last.
+async fn block(
+    AxState(s): AxState<HttpState>,
+    Path(number): Path<String>,
+    Query(page): Query<Page>,
+) -> Response {
     let Ok(number) = number.parse::<u64>() else {
         return problem(
             StatusCode::BAD_REQUEST,
@@ -192,6 +275,15 @@ async fn block(AxState(s): AxState<HttpState>, Path(number): Path<String>) -> Re
             "block number must be a u64",
         );
     };
+    let offset = page.offset.unwrap_or(0);
+    let limit = page.limit.unwrap_or(MAX_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "VALUE_OUT_OF_RANGE",
+            format!("limit must be in 1..={MAX_PAGE}"),
+        );
+    }
     let block = match s.store.get_block(number).await {
         Ok(Some(b)) => b,
         Ok(None) => {
@@ -203,17 +295,22 @@ async fn block(AxState(s): AxState<HttpState>, Path(number): Path<String>) -> Re
         }
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };
-    let txs = match s.store.block_txs(number).await {
+    let ids = match s.store.block_tx_ids(number, offset, limit).await {
         Ok(t) => t,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };
+    let end = u64::from(offset) + ids.len() as u64;
+    let next_offset = (end < u64::from(block.tx_count)).then_some(end);
     Json(json!({
         "number": block.number,
         "state_root": block.state_root,
         "first_seq": block.first_seq,
         "tx_count": block.tx_count,
         "block_time": block.block_time,
-        "tx_ids": txs.iter().map(|t| format!("0x{}", hex::encode(t.tx_id))).collect::<Vec<_>>(),
+        "offset": offset,
+        "limit": limit,
+        "next_offset": next_offset,
+        "tx_ids": ids.iter().map(|t| format!("0x{}", hex::encode(t))).collect::<Vec<_>>(),
     }))
     .into_response()
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod http;
 pub mod l1_ingest;
+pub mod limits;
 pub mod node;
 pub mod receipt_watch;
 pub mod recovery;

@@ -14,9 +14,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::committer::Committer;
 use crate::config::Config;
-use crate::http::{router, HttpState};
+use crate::http::{router, HttpLimits, HttpState};
+use crate::limits::{limited_incoming, ConnLimits, PeerCounter, RateLimiter, TxLimits};
 use crate::receipt_watch::AccountWakeups;
-use crate::service::{RollupService, ServiceConfig};
+use crate::service::{RollupService, ServiceConfig, ServiceDeps};
 use crate::store::Store;
 use crate::supervisor::{Readiness, Supervisor};
 use crate::writer::{self, WriterConfig};
@@ -260,21 +261,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-    let service = RollupService::new(
-        writer.clone(),
-        store.clone(),
+    let tx_limits = TxLimits {
+        peer_rate: RateLimiter::new(f64::from(cfg.peer_rate), 2.0 * f64::from(cfg.peer_rate)),
+        account_rate: RateLimiter::new(
+            f64::from(cfg.account_rate),
+            2.0 * f64::from(cfg.account_rate),
+        ),
+        rpcs: Arc::new(PeerCounter::with_gauge("rollup_rpcs_in_flight")),
+        max_rpcs_per_peer: cfg.max_rpcs_per_peer,
+        verify_slots: Arc::new(tokio::sync::Semaphore::new(cfg.verify_queue.max(1))),
+    };
+    let service = RollupService::new(ServiceDeps {
+        writer: writer.clone(),
+        store: store.clone(),
         wakeups,
-        readiness.clone(),
+        readiness: readiness.clone(),
+        limits: tx_limits,
         domain,
-        ServiceConfig {
+        cfg: ServiceConfig {
             max_in_flight_per_stream: cfg.max_in_flight_per_stream,
             enqueue_patience: Duration::from_millis(cfg.enqueue_patience_ms),
             devnet: cfg.devnet,
             faucet_max: cfg.faucet_max,
             l1_deposits: cfg.l1_deposits || cfg.l1_rpc.is_some(),
         },
-        shutdown_rx.clone(),
-    )?;
+        shutdown: shutdown_rx.clone(),
+    })?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(crate::supervisor::follow_health(
         readiness.clone(),
@@ -314,6 +326,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sd = shutdown_rx.clone();
     let grpc_server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_concurrent_streams(Some(cfg.grpc_max_streams_per_connection.max(1)))
+        .timeout(Duration::from_millis(cfg.grpc_timeout_ms.max(1)))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -329,7 +344,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 .max_encoding_message_size(64 * 1024),
         )
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            limited_incoming(
+                grpc_listener,
+                ConnLimits::new(
+                    cfg.grpc_max_connections,
+                    cfg.grpc_max_connections_per_peer,
+                    "grpc",
+                ),
+            ),
             async move {
                 let _ = sd.wait_for(|s| *s).await;
             },
@@ -338,20 +360,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         grpc_server.await.context("gRPC server")
     });
     let mut sd = shutdown_rx.clone();
-    let http_router = router(HttpState {
-        writer: writer.clone(),
-        store: store.clone(),
-        feed: feed.clone(),
-        prometheus,
-        readiness: readiness.clone(),
-    });
+    let http_router = router(
+        HttpState {
+            writer: writer.clone(),
+            store: store.clone(),
+            feed: feed.clone(),
+            prometheus,
+            readiness: readiness.clone(),
+        },
+        Duration::from_millis(cfg.http_request_timeout_ms.max(1)),
+    );
+    let http_limits = HttpLimits {
+        conns: ConnLimits::new(
+            cfg.http_max_connections,
+            cfg.http_max_connections_per_peer,
+            "http",
+        ),
+        header_timeout: Duration::from_millis(cfg.http_header_timeout_ms.max(1)),
+    };
     let http = sup.spawn("http-server", async move {
-        axum::serve(http_listener, http_router)
-            .with_graceful_shutdown(async move {
-                let _ = sd.wait_for(|s| *s).await;
-            })
-            .await
-            .context("HTTP server")
+        crate::http::serve(http_listener, http_router, http_limits, async move {
+            let _ = sd.wait_for(|s| *s).await;
+        })
+        .await
     });
     let bridge_tasks =
         crate::bridge::start(&cfg, &domain, &store, &writer, &shutdown_rx, &sup).await?;

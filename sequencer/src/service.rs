@@ -6,6 +6,7 @@
 //! On a stream the first and last stages run for up to `max_in_flight` requests at once while
 //! receipts still come back in request order.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use tonic::{Request, Response, Status};
 use crate::convert::{
     accepted_receipt, rejected_receipt, rejection_receipt, transaction_from_request,
 };
+use crate::limits::{Limit, TxLimits};
 use crate::receipt_watch::AccountWakeups;
 use crate::store::{Store, TxRow};
 use crate::supervisor::Readiness;
@@ -54,6 +56,7 @@ struct Inner {
     /// Wake-ups of `WatchReceipts` streams by account (fed by the committer).
     wakeups: Arc<AccountWakeups>,
     readiness: Arc<Readiness>,
+    limits: TxLimits,
     /// The faucet's first credit recorded `deposit_source = faucet` (node.rs).
     faucet_recorded: std::sync::atomic::AtomicBool,
     domain: Domain,
@@ -65,24 +68,69 @@ struct Inner {
 enum Prepared {
     Verified(Box<VerifiedTx>),
     Answered(pb::Receipt),
+    /// Refused by a limit before or after verification (limits.rs).
+    Limited(Limit, Option<[u8; 32]>),
 }
 
 /// A submission after stage two: waiting for the writer, or already answered.
 enum Enqueued {
     Waiting(oneshot::Receiver<SubmitOutcome>, [u8; 32], Instant),
     Answered(pb::Receipt),
+    Limited(Limit, Option<[u8; 32]>),
+}
+
+/// The answer when the node stops between accepting a transaction and confirming it durable.
+/// It may or may not have reached Postgres (a COMMIT can succeed with its answer lost), so the
+/// node never claims it was not accepted: resubmitting the same transaction tells (it is
+/// idempotent: a durable one comes back as a duplicate with its original receipt).
+const OUTCOME_UNKNOWN: &str = "the sequencer stopped before confirming the transaction durable; \
+     its outcome is unknown: resubmit the same transaction to learn it";
+
+/// The receipt of a submission refused by `limit`: `RESOURCE_EXHAUSTED`, the limit's code
+/// first in the message (docs/API.md, "Limits").
+fn limited_receipt(limit: Limit, id: Option<[u8; 32]>) -> pb::Receipt {
+    limit.count();
+    metrics::counter!("rollup_txs_rejected_total", "reason" => "RESOURCE_EXHAUSTED").increment(1);
+    rejected_receipt(id, "RESOURCE_EXHAUSTED", limit.message())
+}
+
+/// The gRPC status for a call refused by `limit`, with `reason-code` and `limit` metadata.
+pub fn limited_status(limit: Limit) -> Status {
+    limit.count();
+    let mut s = with_reason(
+        Status::resource_exhausted(format!("RESOURCE_EXHAUSTED: {}", limit.message())),
+        "RESOURCE_EXHAUSTED",
+    );
+    s.metadata_mut().insert(
+        "limit",
+        tonic::metadata::MetadataValue::from_static(limit.code()),
+    );
+    s
+}
+
+/// The account whose allowance a transaction spends: its signer.
+fn signer_of(v: &VerifiedTx) -> Option<u32> {
+    match v.tx() {
+        state::tx::Transaction::Transfer(t) => Some(t.from.0),
+        state::tx::Transaction::Withdraw(w) => Some(w.from.0),
+        _ => None,
+    }
+}
+
+/// What the service is built from (node.rs wires it).
+pub struct ServiceDeps {
+    pub writer: WriterHandle,
+    pub store: Store,
+    pub wakeups: Arc<AccountWakeups>,
+    pub readiness: Arc<Readiness>,
+    pub limits: TxLimits,
+    pub domain: Domain,
+    pub cfg: ServiceConfig,
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl RollupService {
-    pub fn new(
-        writer: WriterHandle,
-        store: Store,
-        wakeups: Arc<AccountWakeups>,
-        readiness: Arc<Readiness>,
-        domain: Domain,
-        cfg: ServiceConfig,
-        shutdown: watch::Receiver<bool>,
-    ) -> anyhow::Result<Self> {
+    pub fn new(d: ServiceDeps) -> anyhow::Result<Self> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let verifiers = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -91,21 +139,22 @@ impl RollupService {
         Ok(RollupService {
             inner: Arc::new(Inner {
                 verifiers,
-                writer,
-                store,
-                wakeups,
-                readiness,
+                writer: d.writer,
+                store: d.store,
+                wakeups: d.wakeups,
+                readiness: d.readiness,
+                limits: d.limits,
                 faucet_recorded: std::sync::atomic::AtomicBool::new(false),
-                domain,
-                cfg,
-                shutdown,
+                domain: d.domain,
+                cfg: d.cfg,
+                shutdown: d.shutdown,
             }),
         })
     }
 }
 
 impl Inner {
-    async fn prepare(&self, req: pb::SubmitRequest) -> Prepared {
+    async fn prepare(&self, req: pb::SubmitRequest, peer: Option<SocketAddr>) -> Prepared {
         // While Postgres is away nothing can become durable: answer at once instead of
         // verifying and queueing work that would only wait (and hold memory).
         if self.readiness.is_db_outage() {
@@ -114,7 +163,9 @@ impl Inner {
             return Prepared::Answered(rejected_receipt(
                 None,
                 "UNAVAILABLE",
-                "DATABASE_UNAVAILABLE: Postgres does not answer; nothing was accepted, retry later"
+                "DATABASE_UNAVAILABLE: Postgres does not answer; this submission was not \
+                 processed (an earlier submission of the same transaction may still complete); \
+                 retry later"
                     .into(),
             ));
         }
@@ -125,14 +176,23 @@ impl Inner {
                 return Prepared::Answered(rejected_receipt(None, e.code(), e.to_string()));
             }
         };
+        // The peer's rate and a verification slot, before any signature work.
+        let slot = match self.limits.before_verify(peer) {
+            Ok(slot) => slot,
+            Err(limit) => return Prepared::Limited(limit, None),
+        };
         let (tx_out, rx) = oneshot::channel();
         let keys = self.writer.keys.clone();
         let domain = self.domain;
         self.verifiers.spawn(move || {
             let _ = tx_out.send(VerifiedTx::verify(tx, &domain, |i| keys.get(i)));
+            drop(slot);
         });
         match rx.await {
-            Ok(Ok(v)) => Prepared::Verified(Box::new(v)),
+            Ok(Ok(v)) => match self.limits.after_verify(signer_of(&v)) {
+                Ok(()) => Prepared::Verified(Box::new(v)),
+                Err(limit) => Prepared::Limited(limit, Some(v.id().0.to_bytes())),
+            },
             Ok(Err(r)) => {
                 metrics::counter!("rollup_txs_rejected_total", "reason" => r.code()).increment(1);
                 Prepared::Answered(rejection_receipt(tx.message_hash(&domain).0.to_bytes(), &r))
@@ -148,6 +208,7 @@ impl Inner {
     async fn enqueue(&self, p: Prepared) -> Enqueued {
         let v = match p {
             Prepared::Answered(r) => return Enqueued::Answered(r),
+            Prepared::Limited(l, id) => return Enqueued::Limited(l, id),
             Prepared::Verified(v) => v,
         };
         let id = v.id().0.to_bytes();
@@ -158,15 +219,7 @@ impl Inner {
             .await
         {
             Ok(()) => Enqueued::Waiting(rx, id, Instant::now()),
-            Err(EnqueueError::Full) => {
-                metrics::counter!("rollup_txs_rejected_total", "reason" => "RESOURCE_EXHAUSTED")
-                    .increment(1);
-                Enqueued::Answered(rejected_receipt(
-                    Some(id),
-                    "RESOURCE_EXHAUSTED",
-                    "the sequencer queue is full; retry shortly".into(),
-                ))
-            }
+            Err(EnqueueError::Full) => Enqueued::Limited(Limit::WriterQueue, Some(id)),
             Err(EnqueueError::Closed) => Enqueued::Answered(rejected_receipt(
                 Some(id),
                 "UNAVAILABLE",
@@ -175,16 +228,24 @@ impl Inner {
         }
     }
 
-    async fn finish(&self, e: Enqueued) -> pb::Receipt {
-        let (rx, id, started) = match e {
-            Enqueued::Answered(r) => return r,
-            Enqueued::Waiting(rx, id, started) => (rx, id, started),
-        };
+    /// The receipt, and the limit that refused the submission if one did.
+    async fn finish(&self, e: Enqueued) -> (pb::Receipt, Option<Limit>) {
+        match e {
+            Enqueued::Answered(r) => (r, None),
+            Enqueued::Limited(l, id) => (limited_receipt(l, id), Some(l)),
+            Enqueued::Waiting(rx, id, started) => (self.outcome(rx, id, started).await, None),
+        }
+    }
+
+    async fn outcome(
+        &self,
+        rx: oneshot::Receiver<SubmitOutcome>,
+        id: [u8; 32],
+        started: Instant,
+    ) -> pb::Receipt {
         let outcome = match rx.await {
             Ok(o) => o,
-            Err(_) => {
-                return rejected_receipt(Some(id), "UNAVAILABLE", "the sequencer stopped".into())
-            }
+            Err(_) => return rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into()),
         };
         let receipt = match outcome {
             SubmitOutcome::Rejected(r) => rejection_receipt(id, &r),
@@ -192,12 +253,7 @@ impl Inner {
             | SubmitOutcome::Duplicate { meta, durable } => {
                 let duplicate = !matches!(durable, crate::writer::Durability::Group(_));
                 if !durable.wait().await {
-                    return rejected_receipt(
-                        Some(id),
-                        "UNAVAILABLE",
-                        "the sequencer could not make the transaction durable; it was not accepted"
-                            .into(),
-                    );
+                    return rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into());
                 }
                 metrics::histogram!("rollup_receipt_latency_seconds", "kind" => kind_label(meta.kind))
                     .record(started.elapsed().as_secs_f64());
@@ -227,8 +283,12 @@ impl Inner {
         Ok(())
     }
 
-    async fn process(&self, req: pb::SubmitRequest) -> pb::Receipt {
-        let p = self.prepare(req).await;
+    async fn process(
+        &self,
+        req: pb::SubmitRequest,
+        peer: Option<SocketAddr>,
+    ) -> (pb::Receipt, Option<Limit>) {
+        let p = self.prepare(req, peer).await;
         let e = self.enqueue(p).await;
         self.finish(e).await
     }
@@ -283,6 +343,9 @@ impl Rollup for RollupService {
         &self,
         request: Request<tonic::Streaming<pb::SubmitRequest>>,
     ) -> Result<Response<Self::PaymentStreamStream>, Status> {
+        let peer = request.remote_addr();
+        // The stream counts as one call in flight for its peer until it ends.
+        let rpc = self.inner.limits.enter_rpc(peer).map_err(limited_status)?;
         let inbound = request.into_inner();
         let n = self.inner.cfg.max_in_flight_per_stream.max(1);
         let mut shutdown = self.inner.shutdown.clone();
@@ -298,7 +361,7 @@ impl Rollup for RollupService {
                 let inner = i1.clone();
                 async move {
                     match item {
-                        Ok(req) => Ok(inner.prepare(req).await),
+                        Ok(req) => Ok(inner.prepare(req, peer).await),
                         Err(status) => Err(status),
                     }
                 }
@@ -317,12 +380,16 @@ impl Rollup for RollupService {
                 let inner = i3.clone();
                 async move {
                     match e {
-                        Ok(e) => Ok(inner.finish(e).await),
+                        Ok(e) => Ok(inner.finish(e).await.0),
                         Err(s) => Err(s),
                     }
                 }
             })
-            .buffered(n);
+            .buffered(n)
+            .map(move |r| {
+                let _in_flight = &rpc;
+                r
+            });
         Ok(Response::new(Box::pin(out)))
     }
 
@@ -330,10 +397,12 @@ impl Rollup for RollupService {
         &self,
         request: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::Receipt>, Status> {
+        let peer = request.remote_addr();
+        let _rpc = self.inner.limits.enter_rpc(peer).map_err(limited_status)?;
         let req = request.into_inner();
         // Undecodable input is an invalid argument of the call itself; rule violations are
         // answered with a REJECTED receipt carrying the reason code.
-        if let Err(e) = transaction_from_request(req.clone()) {
+        if let Err(e) = transaction_from_request(&req) {
             metrics::counter!("rollup_txs_rejected_total", "reason" => e.code()).increment(1);
             let mut status = Status::invalid_argument(format!("{}: {e}", e.code()));
             if let Ok(v) = e.code().parse() {
@@ -341,13 +410,15 @@ impl Rollup for RollupService {
             }
             return Err(status);
         }
-        let receipt = self.inner.process(req).await;
+        let (receipt, limit) = self.inner.process(req, peer).await;
+        if let Some(limit) = limit {
+            return Err(limited_status(limit));
+        }
         match receipt.reason_code.as_str() {
-            "RESOURCE_EXHAUSTED" => Err(Status::resource_exhausted(format!(
-                "RESOURCE_EXHAUSTED: {}",
-                receipt.message
-            ))),
-            "UNAVAILABLE" => Err(Status::unavailable(receipt.message)),
+            "UNAVAILABLE" => Err(with_reason(
+                Status::unavailable(receipt.message),
+                "UNAVAILABLE",
+            )),
             _ => Ok(Response::new(receipt)),
         }
     }
@@ -356,6 +427,11 @@ impl Rollup for RollupService {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::Account>, Status> {
+        let _rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
         let index = request.into_inner().index;
         let acc = self
             .inner
@@ -363,10 +439,7 @@ impl Rollup for RollupService {
             .durable_account(AccountIndex(index), self.inner.cfg.enqueue_patience)
             .await
             .map_err(|e| match e {
-                ReadError::Enqueue(EnqueueError::Full) => with_reason(
-                    Status::resource_exhausted(format!("QUEUE_FULL: {e}")),
-                    "QUEUE_FULL",
-                ),
+                ReadError::Enqueue(EnqueueError::Full) => limited_status(Limit::WriterQueue),
                 _ => with_reason(
                     Status::unavailable(format!("UNAVAILABLE: {e}")),
                     "UNAVAILABLE",
@@ -387,6 +460,11 @@ impl Rollup for RollupService {
         &self,
         request: Request<pb::GetReceiptRequest>,
     ) -> Result<Response<pb::Receipt>, Status> {
+        let _rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
         let id: [u8; 32] = request
             .into_inner()
             .tx_id
@@ -404,6 +482,11 @@ impl Rollup for RollupService {
         &self,
         request: Request<pb::WatchReceiptsRequest>,
     ) -> Result<Response<Self::WatchReceiptsStream>, Status> {
+        let rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
         let req = request.into_inner();
         let inner = self.inner.clone();
         let start = req
@@ -418,7 +501,11 @@ impl Rollup for RollupService {
             start,
             wake,
             inner.shutdown.clone(),
-        );
+        )
+        .map(move |r| {
+            let _in_flight = &rpc;
+            r
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -478,7 +565,7 @@ impl Rollup for RollupService {
             )
             .await
             .map_err(|e| Status::resource_exhausted(e.to_string()))?;
-        let receipt = self
+        let (receipt, _) = self
             .inner
             .finish(Enqueued::Waiting(rx, [0u8; 32], Instant::now()))
             .await;

@@ -395,6 +395,27 @@ impl Store {
         rows.iter().map(Self::tx_from_row).collect()
     }
 
+    /// The ids of one page of a block's transactions, in position order.
+    pub async fn block_tx_ids(
+        &self,
+        number: u64,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tx_id FROM transactions WHERE block_number = $1 AND position >= $2 \
+             ORDER BY position LIMIT $3",
+        )
+        .bind(i64_of(number))
+        .bind(i64::from(offset))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| tx_id_from(&r.try_get::<Vec<u8>, _>("tx_id")?))
+            .collect()
+    }
+
     pub async fn block_txs(&self, number: u64) -> Result<Vec<TxRow>, StoreError> {
         let sql = format!(
             "SELECT {} FROM transactions WHERE block_number = $1 ORDER BY position",

@@ -18,9 +18,10 @@ use crate::common::*;
 struct AgentLog {
     /// Accepted receipts, in nonce order.
     acked: Vec<pb::Receipt>,
-    /// Answers that said "not accepted" (UNAVAILABLE, RESOURCE_EXHAUSTED), by tx id.
+    /// Refusals (UNAVAILABLE, RESOURCE_EXHAUSTED) by tx id.
     refused: HashMap<Vec<u8>, String>,
-    /// A resubmission after a refusal came back as a duplicate: the refusal was a lie.
+    /// A refusal claimed the payment was not accepted, and a resubmission came back as a
+    /// duplicate: the claim was false.
     lied_to: Vec<String>,
     /// Answers that are neither accepted nor a clean "retry later".
     unexpected: Vec<String>,
@@ -58,6 +59,16 @@ async fn pay_until(
             {
                 Err((Vec::new(), format!("{:?}: {}", s.code(), s.message())))
             }
+            // The call's time-out (--grpc-timeout-ms) cut it while the payment waited for
+            // Postgres: the outcome is unknown, and resubmitting the same payment is safe.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+                ) =>
+            {
+                continue;
+            }
             Err(s) => {
                 log.lock().unwrap().unexpected.push(format!("{s:?}"));
                 return;
@@ -67,7 +78,13 @@ async fn pay_until(
             let mut l = log.lock().unwrap();
             match outcome {
                 Ok(r) => {
-                    if let Some(why) = l.refused.get(&r.tx_id).filter(|_| r.duplicate) {
+                    let claimed = |why: &&String| why.contains("not accepted");
+                    if let Some(why) = l
+                        .refused
+                        .get(&r.tx_id)
+                        .filter(claimed)
+                        .filter(|_| r.duplicate)
+                    {
                         let lie = format!("seq {} was answered {why:?} yet was durable", r.seq);
                         l.lied_to.push(lie);
                     }

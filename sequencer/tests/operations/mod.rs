@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod hardening;
+pub mod limits;
 
 use std::time::{Duration, Instant};
 
