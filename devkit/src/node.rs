@@ -157,6 +157,7 @@ impl NodeProcess {
     /// SIGTERM, then wait for the exit.
     pub fn terminate(&mut self) -> io::Result<ExitStatus> {
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         if rc != 0 {
             return Err(io::Error::last_os_error());

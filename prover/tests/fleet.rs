@@ -117,7 +117,10 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
 
     // Graceful stop of the survivor.
     // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(w2.id() as libc::pid_t, libc::SIGTERM) };
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(w2.id() as libc::pid_t, libc::SIGTERM)
+    };
     let status = w2.wait().unwrap();
     assert!(status.success(), "w2 did not stop cleanly: {status}");
 

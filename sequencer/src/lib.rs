@@ -5,6 +5,9 @@
 //! transactions with the `state` rules, in order) -> `committer` (one task writes groups to
 //! Postgres through `store`) -> receipts. `recovery` rebuilds the state from the durable log.
 
+// Request paths must answer with a typed error, never panic: no `unwrap()` outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod bridge;
 pub mod bridge_api;
 pub mod committer;

@@ -242,6 +242,7 @@ struct RunAs {
     gid: u32,
 }
 
+#[allow(unsafe_code)]
 fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -407,6 +408,7 @@ fn lock(path: &Path) -> Result<ClusterLock> {
     loop {
         // SAFETY: the descriptor is valid for as long as `file` lives; flock has no other
         // preconditions.
+        #[allow(unsafe_code)]
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc == 0 {
             return Ok(ClusterLock { _file: file });
