@@ -214,6 +214,19 @@ async fn postgres_restarted_and_stopped_under_load_loses_nothing() {
         "refusal took {:?}",
         asked.elapsed()
     );
+    // Reads show durable state only: each agent has a payment accepted by the writer but not
+    // durable, which an account read must not show (it answers UNAVAILABLE instead).
+    for (n, &i) in idx.iter().enumerate() {
+        let acked_n = logs[n].lock().unwrap().acked.len() as u64;
+        match c.get_account(pb::GetAccountRequest { index: i.0 }).await {
+            Ok(acc) => assert!(
+                acc.get_ref().nonce <= acked_n,
+                "agent {n}: a read shows nonce {} with {acked_n} durable payments",
+                acc.get_ref().nonce
+            ),
+            Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "{s:?}"),
+        }
+    }
     tokio::time::sleep(OUTAGE.saturating_sub(outage_started.elapsed())).await;
     let rss_end = node.rss_kib();
     assert_eq!(
