@@ -38,19 +38,12 @@ impl NodeProcess {
     /// Starts `binary --devnet` on `db` with fresh ports plus `extra` flags, and waits until
     /// it is ready (panics with the node's log if it exits or is not ready within 60 s).
     pub async fn start(binary: &Path, db: &str, extra: &[&str]) -> NodeProcess {
-        let (grpc_port, http_port) = (free_port(), free_port());
-        let mut args: Vec<String> = vec![
-            "--devnet".into(),
-            "--grpc-addr".into(),
-            format!("127.0.0.1:{grpc_port}"),
-            "--http-addr".into(),
-            format!("127.0.0.1:{http_port}"),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let log = std::env::temp_dir().join(format!(
-            "rollup-node-{}-{grpc_port}.log",
-            std::process::id()
-        ));
+        let Launch {
+            args,
+            grpc_port,
+            http_port,
+            log,
+        } = Launch::devnet(extra);
         let child = spawn(binary, db, &args, &log)
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let mut node = NodeProcess {
@@ -118,19 +111,7 @@ impl NodeProcess {
         extra: &[&str],
         limit: Duration,
     ) -> (Option<ExitStatus>, String) {
-        let (grpc_port, http_port) = (free_port(), free_port());
-        let mut args: Vec<String> = vec![
-            "--devnet".into(),
-            "--grpc-addr".into(),
-            format!("127.0.0.1:{grpc_port}"),
-            "--http-addr".into(),
-            format!("127.0.0.1:{http_port}"),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let log = std::env::temp_dir().join(format!(
-            "rollup-node-{}-{grpc_port}.log",
-            std::process::id()
-        ));
+        let Launch { args, log, .. } = Launch::devnet(extra);
         let mut child = spawn(binary, db, &args, &log)
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let deadline = Instant::now() + limit;
@@ -189,6 +170,38 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// How a devnet node is launched: its flags, fresh ports and log file.
+struct Launch {
+    args: Vec<String>,
+    grpc_port: u16,
+    http_port: u16,
+    log: PathBuf,
+}
+
+impl Launch {
+    fn devnet(extra: &[&str]) -> Launch {
+        let (grpc_port, http_port) = (free_port(), free_port());
+        let mut args: Vec<String> = vec![
+            "--devnet".into(),
+            "--grpc-addr".into(),
+            format!("127.0.0.1:{grpc_port}"),
+            "--http-addr".into(),
+            format!("127.0.0.1:{http_port}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = std::env::temp_dir().join(format!(
+            "rollup-node-{}-{grpc_port}.log",
+            std::process::id()
+        ));
+        Launch {
+            args,
+            grpc_port,
+            http_port,
+            log,
+        }
     }
 }
 
