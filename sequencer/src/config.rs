@@ -175,6 +175,12 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_COMMIT_QUEUE_BYTES", default_value_t = 64 << 20)]
     pub commit_queue_bytes: usize,
 
+    /// Durable transaction ids the writer keeps in memory to answer resubmissions at once;
+    /// a resubmission of an older transaction is answered from Postgres (ids not yet durable
+    /// are always kept).
+    #[arg(long, env = "ROLLUP_DEDUP_WINDOW", default_value_t = 65_536)]
+    pub dedup_window: usize,
+
     /// Longest graceful shutdown (seconds) after SIGTERM, also when saturated or when Postgres
     /// is away; after it the node exits non-zero (what was acknowledged is durable already).
     #[arg(long, env = "ROLLUP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]

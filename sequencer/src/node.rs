@@ -251,6 +251,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             max_group: cfg.max_group.max(1),
             queue_capacity: cfg.queue_capacity.max(1),
             commit_queue_bytes: cfg.commit_queue_bytes,
+            dedup_window: cfg.dedup_window,
         },
         recovered,
         commit_tx,

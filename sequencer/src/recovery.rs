@@ -5,8 +5,10 @@
 //! block must equal the root stored with it; a mismatch stops the node. Transactions that became
 //! durable after the last sealed block (a crash between a commit and the next seal) are sealed
 //! into their blocks now, so every acknowledged transaction keeps its block number and position.
+//! No index of transaction ids is rebuilt: everything replayed is durable, and a resubmission
+//! of it is answered from Postgres (service.rs, `Inner::outcome`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use state::account::Timestamp;
@@ -15,7 +17,7 @@ use state::crypto::schnorr::PublicKey;
 use state::tx::{Domain, Transaction};
 
 use crate::store::{BlockRow, Store, WriteItem};
-use crate::writer::{AcceptedMeta, Head, Recovered};
+use crate::writer::{Head, Recovered};
 
 pub async fn recover(
     store: &Store,
@@ -35,7 +37,6 @@ pub async fn recover(
     let last_batch = store.last_batch().await?;
     let batch_last_block = last_batch.as_ref().map(|b| b.last_block);
 
-    let mut known = HashMap::new();
     let mut next_seq = 1u64;
     let mut current: Option<(u64, u64, u64, u32)> = None; // (block, time, first_seq, txs)
     let mut to_seal: Vec<BlockRow> = Vec::new();
@@ -108,18 +109,6 @@ pub async fn recover(
                 if fx.id.0.to_bytes() != row.tx_id {
                     bail!("seq {}: stored id does not match the transaction", row.seq);
                 }
-                known.insert(
-                    row.tx_id,
-                    AcceptedMeta {
-                        tx_id: row.tx_id,
-                        kind: tx.kind(),
-                        seq: row.seq,
-                        block_number: row.block_number,
-                        position: row.position,
-                        account_index: fx.registered.map(|i| i.0),
-                        forced: fx.forced.map(|o| o.status()),
-                    },
-                );
                 if batch_last_block.is_none_or(|l| row.block_number > l) {
                     if open_times.last().map(|t| t.0) != Some(row.block_number) {
                         open_times.push((row.block_number, row.block_time));
@@ -203,7 +192,6 @@ pub async fn recover(
     };
     Ok(Recovered {
         state,
-        known,
         next_seq,
         next_block,
         batch_number,

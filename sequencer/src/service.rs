@@ -248,6 +248,7 @@ impl Inner {
             Err(_) => return rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into()),
         };
         let receipt = match outcome {
+            SubmitOutcome::Rejected(r) if may_be_applied(&r) => self.resubmitted(id, &r).await,
             SubmitOutcome::Rejected(r) => rejection_receipt(id, &r),
             SubmitOutcome::Accepted { meta, durable }
             | SubmitOutcome::Duplicate { meta, durable } => {
@@ -261,6 +262,28 @@ impl Inner {
             }
         };
         receipt
+    }
+
+    /// A refusal that an already accepted transaction also gets: the writer only remembers
+    /// recent ids, so an older resubmission is found in Postgres and answered with its
+    /// original receipt (`duplicate`, finality `accepted` as the first answer said).
+    async fn resubmitted(&self, id: [u8; 32], r: &state::apply::Rejection) -> pb::Receipt {
+        match self.store.get_tx(&id).await {
+            Ok(Some(row)) => pb::Receipt {
+                finality: pb::Finality::Accepted as i32,
+                duplicate: true,
+                ..row_receipt(&row)
+            },
+            Ok(None) => rejection_receipt(id, r),
+            Err(e) => rejected_receipt(
+                Some(id),
+                "UNAVAILABLE",
+                format!(
+                    "could not check whether this transaction was accepted before ({e}); \
+                     resubmit it to learn its outcome"
+                ),
+            ),
+        }
     }
 
     /// Records that this database's deposits come from the faucet (once per process).
@@ -291,6 +314,18 @@ impl Inner {
         let p = self.prepare(req, peer).await;
         let e = self.enqueue(p).await;
         self.finish(e).await
+    }
+}
+
+/// Whether a transaction refused with `r` may be one accepted before: its nonce is used, its
+/// key registered, its deposit consumed, or it expired since (expiry is checked first).
+fn may_be_applied(r: &state::apply::Rejection) -> bool {
+    use state::apply::Rejection;
+    match r {
+        Rejection::BadNonce { expected, got } => got.get() < expected.get(),
+        Rejection::BadDepositOrder { expected, got } => got < expected,
+        Rejection::DuplicateKey { .. } | Rejection::Expired { .. } => true,
+        _ => false,
     }
 }
 

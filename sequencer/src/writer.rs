@@ -7,7 +7,7 @@
 //! Blocks are sealed every `block_interval` (computing the root here, once per block), and
 //! batches by block count or age.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -269,6 +269,9 @@ pub struct WriterConfig {
     /// Bytes of rows the commit queue may hold (see [`CommitJob::bytes`]); the writer waits for
     /// room, the writer queue then fills, and clients get RESOURCE_EXHAUSTED.
     pub commit_queue_bytes: usize,
+    /// Durable transaction ids kept in memory to answer resubmissions without Postgres; older
+    /// ones are looked up in Postgres (service.rs). Ids not yet durable are always kept.
+    pub dedup_window: usize,
 }
 
 /// What the committer receives: rows to persist and who to tell when they are durable.
@@ -324,10 +327,62 @@ struct OpenBatch {
     opened: Instant,
 }
 
+/// Accepted transaction ids the writer answers resubmissions of by itself: every id not yet
+/// durable (a resubmission must wait for the original's durability) and the last `window`
+/// durable ones. A resubmission of an older transaction is refused by the rules (its nonce is
+/// used, its key registered, or it expired) and the service finds its receipt in Postgres.
+pub struct Dedup {
+    map: HashMap<[u8; 32], AcceptedMeta>,
+    /// Ids in seq order, with their seq.
+    order: VecDeque<([u8; 32], u64)>,
+    window: usize,
+}
+
+impl Dedup {
+    pub fn new(window: usize) -> Self {
+        Dedup {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            window,
+        }
+    }
+
+    pub fn get(&self, id: &[u8; 32]) -> Option<&AcceptedMeta> {
+        self.map.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Records a newly accepted transaction (seqs arrive in increasing order).
+    pub fn insert(&mut self, meta: AcceptedMeta) {
+        if self.map.insert(meta.tx_id, meta).is_none() {
+            self.order.push_back((meta.tx_id, meta.seq));
+        }
+    }
+
+    /// Forgets the oldest ids beyond the window, only those durable (seq <= `durable`).
+    pub fn prune(&mut self, durable: u64) {
+        while self.order.len() > self.window {
+            match self.order.front() {
+                Some(&(id, seq)) if seq <= durable => {
+                    self.order.pop_front();
+                    self.map.remove(&id);
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
 /// Everything recovery rebuilt, handed to the writer thread.
 pub struct Recovered {
     pub state: State,
-    pub known: HashMap<[u8; 32], AcceptedMeta>,
     pub next_seq: u64,
     pub next_block: u64,
     pub batch_number: u64,
@@ -346,7 +401,7 @@ pub struct Recovered {
 pub struct Writer {
     cfg: WriterConfig,
     state: State,
-    known: HashMap<[u8; 32], AcceptedMeta>,
+    known: Dedup,
     next_seq: u64,
     block: OpenBlock,
     batch: OpenBatch,
@@ -436,6 +491,7 @@ pub fn spawn(
         tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize),
     );
     let commit_budget = Arc::new(tokio::sync::Semaphore::new(budget));
+    let known = Dedup::new(cfg.dedup_window);
     let writer = Writer {
         block: OpenBlock {
             number: rec.next_block,
@@ -447,7 +503,7 @@ pub fn spawn(
         batch,
         cfg,
         state: rec.state,
-        known: rec.known,
+        known,
         next_seq: rec.next_seq,
         group: Vec::new(),
         group_waiters: Vec::new(),
@@ -559,6 +615,8 @@ impl Writer {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return self.stop(),
             }
+            self.known.prune(self.durable_seq.load(Ordering::Acquire));
+            metrics::gauge!("rollup_dedup_entries").set(self.known.len() as f64);
             if self.stop_requested || self.stop.load(Ordering::Acquire) {
                 return self.stop();
             }
@@ -685,7 +743,8 @@ impl Writer {
                     account_index: fx.registered.map(|i| i.0),
                     forced: fx.forced.map(|o| o.status()),
                 };
-                self.known.insert(id, meta);
+                self.known.insert(meta);
+                self.known.prune(self.durable_seq.load(Ordering::Acquire));
                 self.group.push(row);
                 let (tx, rx) = oneshot::channel();
                 self.group_waiters.push(tx);
@@ -892,5 +951,55 @@ pub fn kind_label(kind: TxKind) -> &'static str {
         TxKind::Withdraw => "withdraw",
         TxKind::Deposit => "deposit",
         TxKind::ForcedWithdraw => "forced_withdraw",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(seq: u64) -> AcceptedMeta {
+        let mut tx_id = [0u8; 32];
+        tx_id[..8].copy_from_slice(&seq.to_le_bytes());
+        AcceptedMeta {
+            tx_id,
+            kind: TxKind::Transfer,
+            seq,
+            block_number: 1,
+            position: 0,
+            account_index: None,
+            forced: None,
+        }
+    }
+
+    #[test]
+    fn the_dedup_set_keeps_the_window_and_everything_not_durable() {
+        let mut d = Dedup::new(16);
+        // Nothing durable yet: every id stays (a resubmission must wait for durability).
+        for seq in 1..=100 {
+            d.insert(meta(seq));
+            d.prune(0);
+        }
+        assert_eq!(d.len(), 100);
+        // Durable up to 90: the 10 in flight and the window's last durable ids remain.
+        d.prune(90);
+        assert_eq!(d.len(), 16);
+        assert!(d.get(&meta(84).tx_id).is_none());
+        assert!(d.get(&meta(85).tx_id).is_some());
+        assert!(d.get(&meta(100).tx_id).is_some());
+        // Many more, durable as they go: bounded by the window.
+        for seq in 101..=100_000 {
+            d.insert(meta(seq));
+            d.prune(seq);
+            assert!(d.len() <= 16);
+        }
+        assert_eq!(d.get(&meta(100_000).tx_id).map(|m| m.seq), Some(100_000));
+        // A window of zero keeps only what is in flight.
+        let mut z = Dedup::new(0);
+        z.insert(meta(1));
+        z.insert(meta(2));
+        z.prune(1);
+        assert_eq!(z.len(), 1);
+        assert!(z.get(&meta(2).tx_id).is_some());
     }
 }

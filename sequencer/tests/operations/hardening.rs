@@ -235,3 +235,104 @@ fn tempfile_dir(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// The writer used to keep every accepted transaction id in memory forever (and recovery
+/// rebuilt them all from the log), ~80 bytes per transaction. Now it keeps the ids not yet
+/// durable and the last `--dedup-window` durable ones; an older resubmission is refused by the
+/// rules (used nonce, registered key) and answered from Postgres with its original receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_resubmissions_are_answered_from_postgres_and_the_dedup_set_stays_bounded() {
+    const WINDOW: usize = 16;
+    const NEWER: u64 = 60;
+    let db = fresh_database("seq_dedup_window").await;
+    let window = WINDOW.to_string();
+    let node = TestNode::start(&db, &["--dedup-window", &window]).await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let (ka, kb) = (key(321), key(322));
+    let reg_a = register_tx(&d, now, &ka);
+    let reg_first = c.submit(raw(&reg_a)).await.expect("register").into_inner();
+    assert_eq!(
+        reg_first.status,
+        pb::TxStatus::Accepted as i32,
+        "{reg_first:?}"
+    );
+    let a = state::account::AccountIndex(reg_first.account_index.expect("index"));
+    let b = register(&mut c, &d, now, &kb).await;
+    faucet(&mut c, a, 1_000).await;
+    let old = transfer(&d, &ka, a, b, 5, 0, 0, now + 600);
+    let first = c.submit(raw(&old)).await.expect("submit").into_inner();
+    assert_eq!(first.status, pb::TxStatus::Accepted as i32, "{first:?}");
+    assert!(!first.duplicate);
+    for nonce in 1..=NEWER {
+        let tx = transfer(&d, &ka, a, b, 1, 0, nonce, now + 600);
+        let r = c.submit(raw(&tx)).await.expect("submit").into_inner();
+        assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
+    }
+    // Everything is durable: the in-memory set shrinks to the window.
+    wait_until(Duration::from_secs(10), "the dedup set pruned", || async {
+        let n = metric(&node.http, "rollup_dedup_entries").await;
+        n > 0.0 && n <= WINDOW as f64
+    })
+    .await;
+
+    let same = |again: &pb::Receipt, first: &pb::Receipt| {
+        assert_eq!(again.status, pb::TxStatus::Accepted as i32, "{again:?}");
+        assert!(again.duplicate, "{again:?}");
+        assert_eq!(
+            (
+                &again.tx_id,
+                again.seq,
+                again.block_number,
+                again.position,
+                again.finality,
+                again.account_index
+            ),
+            (
+                &first.tx_id,
+                first.seq,
+                first.block_number,
+                first.position,
+                first.finality,
+                first.account_index
+            )
+        );
+    };
+    let balances = |c: &mut rollup_proto::v1::rollup_client::RollupClient<_>| {
+        let mut c = c.clone();
+        async move {
+            let x = account(&mut c, a).await;
+            let y = account(&mut c, b).await;
+            (x.balance, x.nonce, y.balance)
+        }
+    };
+    let expected = (1_000 - 5 - NEWER, NEWER + 1, 5 + NEWER);
+    assert_eq!(balances(&mut c).await, expected);
+
+    // An old transfer and an old registration, far outside the window.
+    let again = c.submit(raw(&old)).await.expect("submit").into_inner();
+    same(&again, &first);
+    let again = c.submit(raw(&reg_a)).await.expect("submit").into_inner();
+    same(&again, &reg_first);
+    assert_eq!(balances(&mut c).await, expected);
+    // A stale nonce that was never accepted is still refused.
+    let never = transfer(&d, &ka, a, b, 7, 0, 0, now + 600);
+    let r = c.submit(raw(&never)).await.expect("submit").into_inner();
+    assert_eq!(r.reason_code, "BAD_NONCE", "{r:?}");
+
+    // After a restart nothing is rebuilt in memory; the answers are the same.
+    let mut node = node;
+    assert!(
+        node.terminate().expect("SIGTERM").success(),
+        "clean shutdown; log:\n{}",
+        node.log_text()
+    );
+    node.restart().await;
+    let mut c = node.client().await;
+    assert_eq!(metric(&node.http, "rollup_dedup_entries").await, 0.0);
+    let again = c.submit(raw(&old)).await.expect("submit").into_inner();
+    same(&again, &first);
+    let again = c.submit(raw(&reg_a)).await.expect("submit").into_inner();
+    same(&again, &reg_first);
+    assert_eq!(balances(&mut c).await, expected);
+}
