@@ -154,7 +154,7 @@ async fn resubmission_returns_the_original_receipt_and_applies_once() {
     assert_eq!(account(&mut c, b).await.balance, 10);
     assert_eq!(account(&mut c, a).await.nonce, 1);
 
-    // Also after a restart (the dedup index is rebuilt from Postgres).
+    // Also after a restart (older resubmissions are answered from Postgres).
     let mut node = node;
     assert!(
         node.terminate().expect("SIGTERM").success(),
