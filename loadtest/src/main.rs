@@ -3,17 +3,24 @@
 //!
 //! It registers its own agents, funds them from the devnet faucet, pre-signs their transfers on
 //! all cores, then streams them over K concurrent `PaymentStream` calls for the requested time
-//! and reports accepted and rejected counts, throughput and latency percentiles.
+//! and reports accepted and rejected counts, throughput and latency percentiles, and the
+//! ratio of the throughput to this machine's verification ceiling, measured just before.
+//!
+//! With `--idle-watchers N --node-pid PID` it measures instead the node's CPU cost of N idle
+//! `WatchReceipts` streams (see `idle`).
 
 mod agents;
+mod ceiling;
 mod driver;
+mod idle;
 mod plan;
+mod procstat;
 mod progress;
 mod report;
 #[cfg(test)]
 mod stub_node;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,7 +31,9 @@ use clap::Parser;
 use rollup_client::{Amount, Client, DEFAULT_ENDPOINT};
 use tokio_util::sync::CancellationToken;
 
+use crate::ceiling::Ceiling;
 use crate::driver::{Live, Settings, Timeline};
+use crate::idle::IdleArgs;
 use crate::plan::Shape;
 use crate::report::{Report, RunInfo};
 
@@ -33,6 +42,21 @@ const ASSUMED_MAX_TPS: u64 = 15_000;
 
 /// Bytes one pre-signed transfer holds in memory (the transfer and its id), for the log.
 const BYTES_PER_PRESIGNED: u64 = 160;
+
+/// Pre-signed transfers the ceiling measurement cycles through (more would only cost memory).
+const CEILING_SAMPLE: usize = 65_536;
+
+/// The load's flags that mean nothing with `--idle-watchers`.
+const LOAD_ONLY: [&str; 8] = [
+    "agents",
+    "streams",
+    "warmup",
+    "rate",
+    "fee",
+    "max_amount",
+    "window",
+    "max_presigned",
+];
 
 #[derive(Parser)]
 #[command(
@@ -46,9 +70,22 @@ const BYTES_PER_PRESIGNED: u64 = 160;
                   run with --devnet), pre-signs enough transfers for the run on all cores, then \
                   sends them over --streams concurrent PaymentStream calls (each agent on one \
                   stream, so its nonces arrive in order) for --warmup + --duration seconds. \
-                  Back-pressure (RESOURCE_EXHAUSTED) is counted, backed off and retried.",
+                  Back-pressure (RESOURCE_EXHAUSTED) is counted, backed off and retried.\n\n\
+                  Before the load it measures the verification ceiling for --ceiling-seconds: \
+                  the run's own pre-signed transfers verified (state::apply::VerifiedTx::verify, \
+                  as the node does) on one thread per core, like the node's verifier pool. The \
+                  report gives ceiling_tps and ratio = accepted tps / ceiling_tps.\n\n\
+                  With --idle-watchers N --node-pid PID it measures instead the CPU cost of N \
+                  idle WatchReceipts streams: it registers N accounts that nothing pays, opens \
+                  one stream on each (--watchers-per-connection per HTTP/2 connection), waits \
+                  until all are open plus --settle seconds, then reads the node's CPU time \
+                  (utime + stime) from /proc/PID/stat over --duration seconds while two other \
+                  accounts pay each other at --background-tps. It prints count, seconds, \
+                  node_cpu_percent (100 = one core), background_tps, ... and fails if \
+                  /proc/PID/stat cannot be read (the node must run on this machine).",
     after_help = "Exit status: 0 after a complete run, 1 if the node is unreachable, refuses the \
-                  setup, or a stream failed."
+                  setup, or a stream failed (with --idle-watchers: a watch stream ended or \
+                  /proc/PID/stat is unreadable)."
 )]
 struct Args {
     /// gRPC endpoint of the node.
@@ -63,7 +100,7 @@ struct Args {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     streams: u32,
 
-    /// Seconds of measured load.
+    /// Seconds of measured load (with --idle-watchers: of the CPU measurement window).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     duration: u64,
 
@@ -99,6 +136,67 @@ struct Args {
     /// Print exactly one JSON object on stdout (progress and logs go to stderr).
     #[arg(long)]
     json: bool,
+
+    /// Seconds spent measuring the verification ceiling before the load (the run's pre-signed
+    /// transfers verified on one thread per core, as the node's verifier pool does); 0 skips
+    /// it. The report gives `ceiling_tps` and `ratio` = accepted tps / ceiling_tps.
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    ceiling_seconds: u64,
+
+    /// Instead of the load: measure the node's CPU cost of N idle WatchReceipts streams, on N
+    /// freshly registered accounts that nothing pays (needs --node-pid; --duration is the
+    /// measured window).
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Idle watchers",
+        requires = "node_pid",
+        conflicts_with_all = LOAD_ONLY,
+        conflicts_with = "ceiling_seconds"
+    )]
+    idle_watchers: Option<u32>,
+
+    /// Process id of the node (on this machine): its CPU time is read from /proc/PID/stat.
+    #[arg(
+        long,
+        value_name = "PID",
+        help_heading = "Idle watchers",
+        requires = "idle_watchers"
+    )]
+    node_pid: Option<u32>,
+
+    /// Transfers per second between two other accounts during the measurement, so that
+    /// commits happen while the watchers idle (0: none).
+    #[arg(
+        long,
+        value_name = "TPS",
+        default_value_t = 0,
+        help_heading = "Idle watchers",
+        requires = "idle_watchers"
+    )]
+    background_tps: u64,
+
+    /// WatchReceipts streams per HTTP/2 connection (a server takes a few hundred at most).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        help_heading = "Idle watchers",
+        requires = "idle_watchers",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    watchers_per_connection: u32,
+
+    /// Seconds between the last stream opening and the measured window (the streams' first
+    /// queries and the background traffic's start are left out).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 5,
+        help_heading = "Idle watchers",
+        requires = "idle_watchers"
+    )]
+    settle: u64,
 }
 
 #[tokio::main]
@@ -114,7 +212,49 @@ async fn main() -> ExitCode {
         .init();
 
     let json = args.json;
+    if let Some(count) = args.idle_watchers {
+        return idle_watchers(args, count).await;
+    }
     match run(args).await {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string(&report) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => {
+                        eprintln!("error: cannot print the report: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                println!("{report}");
+            }
+            if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn idle_watchers(args: Args, count: u32) -> ExitCode {
+    let json = args.json;
+    let idle = IdleArgs {
+        endpoint: args.endpoint,
+        count,
+        per_connection: args.watchers_per_connection,
+        // clap requires --node-pid with --idle-watchers.
+        node_pid: args.node_pid.unwrap_or(0),
+        seconds: args.duration,
+        settle: args.settle,
+        background_tps: args.background_tps,
+        seed: args.seed.unwrap_or_else(rand::random),
+    };
+    match idle::run(idle).await {
         Ok(report) => {
             if json {
                 match serde_json::to_string(&report) {
@@ -203,6 +343,10 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         (presigned * BYTES_PER_PRESIGNED) >> 20
     );
     let domain = client.domain();
+    let keys: HashMap<_, _> = agents
+        .iter()
+        .map(|a| (a.index, a.key.public_key()))
+        .collect();
     let plans = tokio::task::spawn_blocking(move || {
         let bar = progress::counter(presigned, "sign");
         let plans = plan::presign(&agents, streams, shape, &domain, &bar);
@@ -215,6 +359,20 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         "pre-signed {presigned} transfers in {:.1} s",
         began.elapsed().as_secs_f64()
     );
+
+    let ceiling = if args.ceiling_seconds > 0 {
+        let c = measure_ceiling(&plans, keys, domain, args.ceiling_seconds).await?;
+        tracing::info!(
+            "verification ceiling: {:.0} transfers/s on {} threads ({} verified in {:.1} s)",
+            c.tps,
+            c.threads,
+            c.verified,
+            c.seconds
+        );
+        Some(c)
+    } else {
+        None
+    };
 
     // One connection per stream, so the node spreads them over its connection tasks.
     let mut clients = Vec::with_capacity(streams);
@@ -287,7 +445,38 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     };
     let mut report = Report::new(run, stats, measure_from, timeline.stop_at);
     report.interrupted = interrupted.load(Ordering::Relaxed);
+    report.set_ceiling(ceiling);
     Ok(report)
+}
+
+/// The verification ceiling on a sample of the run's own pre-signed transfers (taken evenly
+/// from every stream), on one thread per core, for `seconds`.
+async fn measure_ceiling(
+    plans: &[Vec<plan::Planned>],
+    keys: HashMap<rollup_client::AccountIndex, rollup_client::PublicKey>,
+    domain: rollup_client::Domain,
+    seconds: u64,
+) -> anyhow::Result<Ceiling> {
+    let per_stream = CEILING_SAMPLE.div_ceil(plans.len().max(1));
+    let sample: Vec<_> = plans
+        .iter()
+        .flat_map(|txs| txs.iter().take(per_stream).map(|p| p.tx))
+        .collect();
+    tracing::info!(
+        "measuring the verification ceiling for {seconds} s on {} threads",
+        ceiling::default_threads()
+    );
+    tokio::task::spawn_blocking(move || {
+        ceiling::measure(
+            &sample,
+            &keys,
+            &domain,
+            ceiling::default_threads(),
+            Duration::from_secs(seconds),
+        )
+    })
+    .await
+    .context("the ceiling task failed")?
 }
 
 /// Updates the timed bar four times a second with the throughput of the last second.

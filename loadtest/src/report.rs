@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::ceiling::Ceiling;
 use crate::driver::StreamStats;
 
 /// The run's parameters, echoed in the report.
@@ -49,6 +50,14 @@ pub struct Report {
     /// Ctrl-C ended the run early.
     pub interrupted: bool,
     pub errors: Vec<String>,
+    /// Transfers per second this machine verifies on all cores, measured just before the load
+    /// (`--ceiling-seconds`); `null` if disabled.
+    pub ceiling_tps: Option<f64>,
+    /// `tps / ceiling_tps`: the share of the verification ceiling the node sustained.
+    pub ratio: Option<f64>,
+    /// Threads and seconds of the ceiling measurement.
+    pub ceiling_threads: Option<usize>,
+    pub ceiling_s: Option<f64>,
     #[serde(flatten)]
     pub run: RunInfo,
 }
@@ -119,8 +128,20 @@ impl Report {
             supply_exhausted: merged.exhausted,
             interrupted: false,
             errors,
+            ceiling_tps: None,
+            ratio: None,
+            ceiling_threads: None,
+            ceiling_s: None,
             run,
         }
+    }
+
+    /// Records the verification ceiling and the run's ratio to it.
+    pub fn set_ceiling(&mut self, ceiling: Option<Ceiling>) {
+        self.ceiling_tps = ceiling.map(|c| c.tps);
+        self.ratio = ceiling.filter(|c| c.tps > 0.0).map(|c| self.tps / c.tps);
+        self.ceiling_threads = ceiling.map(|c| c.threads);
+        self.ceiling_s = ceiling.map(|c| c.seconds);
     }
 }
 
@@ -161,6 +182,14 @@ impl fmt::Display for Report {
             "back-pressure  {} retried, {} reconnects",
             self.backpressure_retries, self.reconnects
         )?;
+        if let (Some(ceiling), Some(ratio)) = (self.ceiling_tps, self.ratio) {
+            write!(
+                f,
+                "\nceiling        {ceiling:.0} verifications/s on {} threads ({:.1} s, before the load); ratio {ratio:.2}",
+                self.ceiling_threads.unwrap_or(0),
+                self.ceiling_s.unwrap_or(0.0),
+            )?;
+        }
         if self.duplicates > 0 {
             write!(
                 f,
@@ -258,8 +287,40 @@ mod tests {
             assert!(json.get(key).is_some(), "missing {key}");
         }
         assert_eq!(json["rejected_by_reason"]["BAD_NONCE"], 3);
+        // No ceiling measured: the keys are there, null.
+        assert!(
+            json["ceiling_tps"].is_null() && json["ratio"].is_null(),
+            "{json}"
+        );
         let text = report.to_string();
         assert!(text.contains("BAD_NONCE 3, EXPIRED 4"), "{text}");
+        assert!(!text.contains("ceiling"), "{text}");
+    }
+
+    #[test]
+    fn the_ratio_is_the_throughput_over_the_ceiling() {
+        let start = Instant::now();
+        let mut a = StreamStats::new();
+        a.accepted = 1000;
+        a.last_receipt = Some(start + Duration::from_secs(1));
+        let mut report = Report::new(run(), vec![a], start, start);
+        report.set_ceiling(Some(Ceiling {
+            tps: 4000.0,
+            threads: 2,
+            verified: 12_000,
+            seconds: 3.0,
+        }));
+        assert_eq!(report.ceiling_tps, Some(4000.0));
+        assert!((report.ratio.unwrap() - 0.25).abs() < 1e-9);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["ceiling_tps"], 4000.0);
+        assert_eq!(json["ratio"], 0.25);
+        assert_eq!(json["accepted"], 1000, "the existing keys stay");
+        let text = report.to_string();
+        assert!(
+            text.contains("ceiling        4000 verifications/s on 2 threads (3.0 s, before the load); ratio 0.25"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The `loadtest` binary: help, an unreachable node, and a short run against a real devnet node
-//! (see `support`) whose stdout is exactly one JSON report.
+//! The `loadtest` binary: help, an unreachable node, a bad `--node-pid`, and a short run against
+//! a real devnet node (see `support`) whose stdout is exactly one JSON report, then an idle
+//! watchers measurement of the same node.
 
 use assert_cmd::Command;
 
@@ -30,6 +31,12 @@ fn help_lists_every_flag() {
         "--warmup",
         "--window",
         "--max-presigned",
+        "--ceiling-seconds",
+        "--idle-watchers",
+        "--node-pid",
+        "--background-tps",
+        "--watchers-per-connection",
+        "--settle",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -51,6 +58,31 @@ fn an_unreachable_node_fails_with_a_clear_message() {
     assert!(out.stdout.is_empty(), "no report without a node");
 }
 
+#[test]
+fn idle_watchers_need_a_readable_node_pid() {
+    // clap: --idle-watchers needs --node-pid, and refuses the load's flags.
+    loadtest().args(["--idle-watchers", "10"]).assert().code(2);
+    loadtest()
+        .args(["--idle-watchers", "10", "--node-pid", "1", "--rate", "5"])
+        .assert()
+        .code(2);
+    loadtest().args(["--node-pid", "1"]).assert().code(2);
+    // A process that does not exist: a clear error before anything else, never a 0% report.
+    let out = loadtest()
+        .args(["--endpoint", "http://127.0.0.1:9", "--json"])
+        .args(["--idle-watchers", "10", "--node-pid", "4294967295"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cannot read /proc/4294967295/stat"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "no report without the node's CPU time"
+    );
+}
+
 #[tokio::test]
 async fn a_short_run_prints_one_json_report() {
     let Some(devnet) = devkit::node::Devnet::start("loadtest_e2e").await else {
@@ -68,6 +100,7 @@ async fn a_short_run_prints_one_json_report() {
             "4",
         ])
         .args(["--duration", "2", "--rate", "200", "--fee", "1"])
+        .args(["--ceiling-seconds", "1"])
         .assert()
         .success()
         .get_output()
@@ -91,4 +124,35 @@ async fn a_short_run_prints_one_json_report() {
     }
     assert!(report["accepted"].as_u64().unwrap() >= 300, "{report}");
     assert_eq!(report["rejected"], 0, "{report}");
+    let ceiling = report["ceiling_tps"].as_f64().unwrap();
+    assert!(ceiling > 0.0, "{report}");
+    let ratio = report["ratio"].as_f64().unwrap();
+    assert!((ratio - report["tps"].as_f64().unwrap() / ceiling).abs() < 1e-9);
+
+    // The same node's CPU with idle watchers (only when this test started it: its pid).
+    let Some(node) = &devnet.process else { return };
+    let out = loadtest()
+        .args(["--endpoint", &endpoint, "--json"])
+        .args(["--idle-watchers", "40", "--watchers-per-connection", "16"])
+        .args(["--node-pid", &node.pid().to_string()])
+        .args(["--duration", "2", "--settle", "1", "--background-tps", "20"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    let idle: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(idle["count"], 40, "{idle}");
+    assert_eq!(idle["connections"], 3, "{idle}");
+    assert!(idle["seconds"].as_f64().unwrap() >= 2.0, "{idle}");
+    assert!(idle["node_cpu_percent"].as_f64().unwrap() >= 0.0, "{idle}");
+    assert_eq!(idle["background_tps"], 20, "{idle}");
+    assert!(
+        idle["background_accepted_tps"].as_f64().unwrap() > 10.0,
+        "{idle}"
+    );
+    assert_eq!(idle["watcher_receipts"], 0, "{idle}");
+    assert_eq!(idle["watchers_closed"], 0, "{idle}");
 }
