@@ -118,8 +118,9 @@ async fn check_deposit_source(store: &Store, cfg: &Config) -> anyhow::Result<()>
              would look credited already. Use a fresh database"
         ),
         (true, None) => {
-            // Databases from before the record: any deposit in the log came from the faucet.
-            if store.count_deposits().await? > 0 {
+            // Databases from before the record: a deposit in the log that no credited L1
+            // deposit accounts for came from the faucet.
+            if store.count_faucet_deposits().await? > 0 {
                 bail!(
                     "this database holds deposits that no L1 watcher recorded (devnet faucet) \
                      and this node would credit L1 deposits: use a fresh database"

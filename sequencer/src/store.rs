@@ -506,13 +506,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Deposits in the log (kind 4), faucet or L1.
-    pub async fn count_deposits(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query("SELECT count(*) FROM transactions WHERE kind = 4")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(n as u64)
+    /// Deposits in the log (kind 4) that no credited L1 deposit accounts for: devnet faucet
+    /// credits (a database from before `deposit_source` was recorded).
+    pub async fn count_faucet_deposits(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT (SELECT count(*) FROM transactions WHERE kind = 4) \
+             - (SELECT count(*) FROM l1_priority_ops WHERE kind = 'deposit' AND status = 'credited')",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(n.max(0) as u64)
     }
 
     pub async fn count_txs(&self) -> Result<u64, StoreError> {
