@@ -26,8 +26,9 @@ use crate::{agents, procstat, progress};
 /// Streams being opened at once.
 const OPEN_CONCURRENCY: usize = 256;
 
-/// The background traffic goes on this long after the window's nominal end, so that it covers
-/// the whole CPU window (which starts a little after its nominal start).
+/// The background traffic may go on this long after the window's nominal end, so that it
+/// covers the whole CPU window (which starts a little after its nominal start); it is stopped
+/// as soon as the window's CPU time is read.
 const BACKGROUND_TAIL: Duration = Duration::from_secs(1);
 
 /// What to measure.
@@ -185,7 +186,10 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
     bar.finish_and_clear();
     let rss_after = procstat::rss_mib(args.node_pid);
 
+    // The background traffic stops here (before its nominal end): its rate is over the time
+    // it actually ran inside the window.
     stop.cancel();
+    let background_s = measure_from.elapsed().as_secs_f64();
     let mut errors = Vec::new();
     let (mut background_accepted, mut background_rejected) = (0, 0);
     if let Some(task) = traffic {
@@ -214,8 +218,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<IdleReport> {
         seconds: elapsed,
         node_cpu_percent: 100.0 * node_cpu_s / elapsed,
         background_tps: args.background_tps,
-        background_accepted_tps: background_accepted as f64
-            / (timeline.stop_at - measure_from).as_secs_f64(),
+        background_accepted_tps: background_accepted as f64 / background_s,
         background_rejected,
         node_cpu_s,
         clk_tck,
