@@ -216,28 +216,35 @@ async fn main() -> ExitCode {
         return idle_watchers(args, count).await;
     }
     match run(args).await {
-        Ok(report) => {
-            if json {
-                match serde_json::to_string(&report) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => {
-                        eprintln!("error: cannot print the report: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                println!("{report}");
-            }
-            if report.errors.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Ok(report) => print_report(&report, &report.errors, json),
         Err(err) => {
             eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints a report (one JSON line with `--json`, else text); fails when it lists errors.
+fn print_report<R: serde::Serialize + std::fmt::Display>(
+    report: &R,
+    errors: &[String],
+    json: bool,
+) -> ExitCode {
+    if json {
+        match serde_json::to_string(report) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("error: cannot print the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!("{report}");
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -255,24 +262,7 @@ async fn idle_watchers(args: Args, count: u32) -> ExitCode {
         seed: args.seed.unwrap_or_else(rand::random),
     };
     match idle::run(idle).await {
-        Ok(report) => {
-            if json {
-                match serde_json::to_string(&report) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => {
-                        eprintln!("error: cannot print the report: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            } else {
-                println!("{report}");
-            }
-            if report.errors.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Ok(report) => print_report(&report, &report.errors, json),
         Err(err) => {
             eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
             ExitCode::FAILURE

@@ -386,22 +386,7 @@ impl Rpc {
             tx["to"] = json!(to);
         }
         let hash: B256 = self.request("eth_sendTransaction", json!([tx])).await?;
-        let start = Instant::now();
-        loop {
-            let receipt: Option<Receipt> = self
-                .request("eth_getTransactionReceipt", json!([hash]))
-                .await?;
-            if let Some(r) = receipt {
-                if r.status != U256::from(1) {
-                    return Err(RpcError::Reverted(hash, Box::new(r)));
-                }
-                return Ok(r);
-            }
-            if start.elapsed() > self.receipt_timeout {
-                return Err(RpcError::Timeout(hash, self.receipt_timeout));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.wait_receipt(hash).await
     }
 }
 
