@@ -145,7 +145,7 @@ impl JobStore {
             .connect(url)
             .await
             .context("connecting to Postgres")?;
-        sqlx::migrate!("../migrations")
+        rollup_storage::MIGRATOR
             .run(&pool)
             .await
             .context("applying migrations")?;

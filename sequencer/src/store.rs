@@ -139,7 +139,7 @@ impl Store {
     /// Connects and applies pending migrations (`migrations/`).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let store = Store::connect_pool(url, max_connections, Duration::from_secs(10)).await?;
-        sqlx::migrate!("../migrations").run(&store.pool).await?;
+        rollup_storage::MIGRATOR.run(&store.pool).await?;
         Ok(store)
     }
 

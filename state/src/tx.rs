@@ -133,6 +133,38 @@ impl fmt::Display for L1Address {
     }
 }
 
+/// A malformed L1 address: not `0x` followed by 40 hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an L1 address (0x and 40 hex digits): {0:?}")]
+pub struct ParseL1AddressError(pub String);
+
+impl std::str::FromStr for L1Address {
+    type Err = ParseL1AddressError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseL1AddressError(s.to_string());
+        let hex_part = s
+            .strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .ok_or_else(bad)?;
+        let bytes = hex::decode(hex_part).map_err(|_| bad())?;
+        Ok(L1Address(bytes.try_into().map_err(|_| bad())?))
+    }
+}
+
+/// As its `0x`-prefixed lowercase hex string (the JSON form in batch witnesses and APIs).
+impl serde::Serialize for L1Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for L1Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for L1Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "L1Address({self})")

@@ -28,7 +28,7 @@ pub async fn database(prefix: &str) -> PgPool {
         .connect(&url)
         .await
         .unwrap();
-    sqlx::migrate!("../migrations").run(&pool).await.unwrap();
+    rollup_storage::MIGRATOR.run(&pool).await.unwrap();
     pool
 }
 

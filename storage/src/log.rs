@@ -1,0 +1,364 @@
+//! `transactions` and `blocks`: the durable log the sequencer's state is rebuilt from.
+//!
+//! Only the committer writes here, through [`LogDal::write`], one commit group per database
+//! transaction, so rows land in acceptance order; a row exists before its receipt is sent and
+//! doubles as the receipt. Everything else is reads (recovery and queries).
+
+use futures::TryStreamExt;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Row};
+use state::Digest;
+
+use crate::batches::BatchRow;
+use crate::convert::{decode_err, digest_of, hash32_of, i64_of, u32_of, u64_of};
+use crate::status::{BatchStatus, Finality};
+use crate::witness::BatchWitness;
+use crate::Result;
+
+/// One accepted transaction as persisted (and as its receipt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRow {
+    pub seq: u64,
+    pub tx_id: [u8; 32],
+    /// The SPEC 9 kind byte (1 register, 2 transfer, 3 withdraw, 4 deposit, 5 forced).
+    pub kind: i16,
+    pub sender: Option<u32>,
+    pub recipient: Option<u32>,
+    pub account_index: Option<u32>,
+    /// Canonical encoding (SPEC 9).
+    pub raw: Vec<u8>,
+    pub block_number: u64,
+    pub position: u32,
+    pub block_time: u64,
+    /// Status of the batch holding the transaction (`None` before its batch is sealed, and
+    /// for rows read by recovery, which does not ask).
+    pub batch_status: Option<BatchStatus>,
+}
+
+impl TxRow {
+    /// The finality level of the transaction (DESIGN.md): `accepted` until its batch is
+    /// proven, then the batch's status.
+    pub fn finality(&self) -> Finality {
+        Finality::of_batch(self.batch_status)
+    }
+}
+
+fn opt_u32(row: &PgRow, name: &str) -> Result<Option<u32>, sqlx::Error> {
+    let v: Option<i64> = row.try_get(name)?;
+    v.map(|x| u32_of(x, name).map_err(|e| decode_err(name, e)))
+        .transpose()
+}
+
+fn u64_col(row: &PgRow, name: &str) -> Result<u64, sqlx::Error> {
+    u64_of(row.try_get::<i64, _>(name)?, name).map_err(|e| decode_err(name, e))
+}
+
+impl<'r> FromRow<'r, PgRow> for TxRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        // `batch_status` is selected only by the queries that report finality.
+        let batch_status = match row.try_get::<Option<BatchStatus>, _>("batch_status") {
+            Ok(s) => s,
+            Err(sqlx::Error::ColumnNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(TxRow {
+            seq: u64_col(row, "seq")?,
+            tx_id: hash32_of(&row.try_get::<Vec<u8>, _>("tx_id")?, "tx_id")
+                .map_err(|e| decode_err("tx_id", e))?,
+            kind: row.try_get("kind")?,
+            sender: opt_u32(row, "sender")?,
+            recipient: opt_u32(row, "recipient")?,
+            account_index: opt_u32(row, "account_index")?,
+            raw: row.try_get("raw")?,
+            block_number: u64_col(row, "block_number")?,
+            position: u32_of(i64::from(row.try_get::<i32, _>("position")?), "position")
+                .map_err(|e| decode_err("position", e))?,
+            block_time: u64_col(row, "block_time")?,
+            batch_status,
+        })
+    }
+}
+
+/// A sealed block (every ~250 ms). Its root is recomputed and checked at recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRow {
+    pub number: u64,
+    pub state_root: Digest,
+    /// First transaction seq (== the next seq when the block is empty).
+    pub first_seq: u64,
+    pub tx_count: u32,
+    pub block_time: u64,
+}
+
+impl<'r> FromRow<'r, PgRow> for BlockRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(BlockRow {
+            number: u64_col(row, "number")?,
+            state_root: digest_of(&row.try_get::<Vec<u8>, _>("state_root")?, "state_root")
+                .map_err(|e| decode_err("state_root", e))?,
+            first_seq: u64_col(row, "first_seq")?,
+            tx_count: u32_of(i64::from(row.try_get::<i32, _>("tx_count")?), "tx_count")
+                .map_err(|e| decode_err("tx_count", e))?,
+            block_time: u64_col(row, "block_time")?,
+        })
+    }
+}
+
+/// A batch together with the data the prover needs besides the transactions.
+#[derive(Clone, Debug)]
+pub struct SealedBatch {
+    pub row: BatchRow,
+    /// The per-transaction ops (SPEC 10) whose Poseidon commitment the proof binds.
+    pub pubdata: Vec<u8>,
+    /// The net state diff published on L1 (SPEC 10.4).
+    pub l1_pubdata: Vec<u8>,
+    pub witness: BatchWitness,
+}
+
+/// What the committer persists, in order.
+#[derive(Clone, Debug)]
+pub enum WriteItem {
+    Txs(Vec<TxRow>),
+    Block(BlockRow),
+    Batch(Box<SealedBatch>),
+}
+
+const TX_COLUMNS: &str =
+    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time";
+
+/// [`TX_COLUMNS`] plus the status of the batch holding the row (for receipts and queries; the
+/// index on `batches (last_seq)` makes it one index probe per row).
+const TX_COLUMNS_WITH_BATCH: &str =
+    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
+     (SELECT b.status FROM batches b WHERE b.last_seq >= transactions.seq \
+      AND b.first_seq <= transactions.seq ORDER BY b.last_seq LIMIT 1) AS batch_status";
+
+const BLOCK_COLUMNS: &str = "number, state_root, first_seq, tx_count, block_time";
+
+pub struct LogDal<'a> {
+    pool: &'a PgPool,
+}
+
+impl<'a> LogDal<'a> {
+    pub(crate) fn new(pool: &'a PgPool) -> Self {
+        LogDal { pool }
+    }
+
+    /// Persists items in one database transaction, in order. Called only by the committer.
+    pub async fn write(&self, items: &[WriteItem]) -> Result<()> {
+        let mut db = self.pool.begin().await?;
+        // Gather all transaction rows first: one multi-row insert per commit.
+        let txs: Vec<&TxRow> = items
+            .iter()
+            .filter_map(|i| match i {
+                WriteItem::Txs(rows) => Some(rows.iter()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if !txs.is_empty() {
+            let seq: Vec<i64> = txs.iter().map(|t| i64_of(t.seq)).collect();
+            let tx_id: Vec<Vec<u8>> = txs.iter().map(|t| t.tx_id.to_vec()).collect();
+            let kind: Vec<i16> = txs.iter().map(|t| t.kind).collect();
+            let sender: Vec<Option<i64>> = txs.iter().map(|t| t.sender.map(i64::from)).collect();
+            let recipient: Vec<Option<i64>> =
+                txs.iter().map(|t| t.recipient.map(i64::from)).collect();
+            let account_index: Vec<Option<i64>> =
+                txs.iter().map(|t| t.account_index.map(i64::from)).collect();
+            let raw: Vec<Vec<u8>> = txs.iter().map(|t| t.raw.clone()).collect();
+            let block: Vec<i64> = txs.iter().map(|t| i64_of(t.block_number)).collect();
+            let position: Vec<i32> = txs
+                .iter()
+                .map(|t| i32::try_from(t.position).unwrap_or(i32::MAX))
+                .collect();
+            let block_time: Vec<i64> = txs.iter().map(|t| i64_of(t.block_time)).collect();
+            sqlx::query(
+                "INSERT INTO transactions \
+                 (seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::smallint[], $4::bigint[], \
+                 $5::bigint[], $6::bigint[], $7::bytea[], $8::bigint[], $9::int[], $10::bigint[])",
+            )
+            .bind(seq)
+            .bind(tx_id)
+            .bind(kind)
+            .bind(sender)
+            .bind(recipient)
+            .bind(account_index)
+            .bind(raw)
+            .bind(block)
+            .bind(position)
+            .bind(block_time)
+            .execute(&mut *db)
+            .await?;
+        }
+        for item in items {
+            match item {
+                WriteItem::Txs(_) => {}
+                WriteItem::Block(b) => {
+                    sqlx::query(
+                        "INSERT INTO blocks (number, state_root, first_seq, tx_count, block_time) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(i64_of(b.number))
+                    .bind(b.state_root.to_bytes().to_vec())
+                    .bind(i64_of(b.first_seq))
+                    .bind(i64::from(b.tx_count) as i32)
+                    .bind(i64_of(b.block_time))
+                    .execute(&mut *db)
+                    .await?;
+                }
+                WriteItem::Batch(batch) => crate::batches::insert_sealed(&mut db, batch).await?,
+            }
+        }
+        db.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the commit group `items` is in the log. One group is one database transaction,
+    /// so its first row answers for all of it (the committer asks after a failed attempt,
+    /// whose COMMIT may have succeeded with its answer lost).
+    pub async fn is_written(&self, items: &[WriteItem]) -> Result<bool> {
+        for item in items {
+            let q = match item {
+                WriteItem::Txs(rows) => match rows.first() {
+                    Some(r) => sqlx::query_scalar::<_, bool>(
+                        "SELECT EXISTS (SELECT 1 FROM transactions WHERE seq = $1 AND tx_id = $2)",
+                    )
+                    .bind(i64_of(r.seq))
+                    .bind(r.tx_id.to_vec()),
+                    None => continue,
+                },
+                WriteItem::Block(b) => sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM blocks WHERE number = $1)",
+                )
+                .bind(i64_of(b.number)),
+                WriteItem::Batch(b) => sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1)",
+                )
+                .bind(i64_of(b.row.number)),
+            };
+            return Ok(q.fetch_one(self.pool).await?);
+        }
+        Ok(true)
+    }
+
+    /// Every accepted transaction with `seq > after` in order, streamed (recovery reads the
+    /// log's tail after its snapshot, or the whole log without one).
+    pub async fn for_each_tx_after(
+        &self,
+        after: u64,
+        mut f: impl FnMut(TxRow) -> Result<()>,
+    ) -> Result<u64> {
+        let sql = format!("SELECT {TX_COLUMNS} FROM transactions WHERE seq > $1 ORDER BY seq");
+        let mut rows = sqlx::query_as::<_, TxRow>(&sql)
+            .bind(i64_of(after))
+            .fetch(self.pool);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await? {
+            f(row)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Every accepted transaction in order, streamed.
+    pub async fn for_each_tx(&self, f: impl FnMut(TxRow) -> Result<()>) -> Result<u64> {
+        self.for_each_tx_after(0, f).await
+    }
+
+    pub async fn get_tx(&self, tx_id: &[u8; 32]) -> Result<Option<TxRow>> {
+        let sql = format!("SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE tx_id = $1");
+        Ok(sqlx::query_as::<_, TxRow>(&sql)
+            .bind(tx_id.to_vec())
+            .fetch_optional(self.pool)
+            .await?)
+    }
+
+    /// Accepted transactions touching `account` with `seq > after`, oldest first.
+    pub async fn txs_for_account(&self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
+        let sql = format!(
+            "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE seq > $2 AND \
+             (sender = $1 OR recipient = $1 OR account_index = $1) ORDER BY seq LIMIT $3"
+        );
+        Ok(sqlx::query_as::<_, TxRow>(&sql)
+            .bind(i64::from(account))
+            .bind(i64_of(after))
+            .bind(limit)
+            .fetch_all(self.pool)
+            .await?)
+    }
+
+    /// The ids of one page of a block's transactions, in position order.
+    pub async fn block_tx_ids(&self, number: u64, offset: u32, limit: u32) -> Result<Vec<[u8; 32]>> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT tx_id FROM transactions WHERE block_number = $1 AND position >= $2 \
+             ORDER BY position LIMIT $3",
+        )
+        .bind(i64_of(number))
+        .bind(i64::from(offset))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool)
+        .await?;
+        ids.iter().map(|b| hash32_of(b, "tx_id")).collect()
+    }
+
+    pub async fn block_txs(&self, number: u64) -> Result<Vec<TxRow>> {
+        let sql = format!(
+            "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE block_number = $1 ORDER BY position"
+        );
+        Ok(sqlx::query_as::<_, TxRow>(&sql)
+            .bind(i64_of(number))
+            .fetch_all(self.pool)
+            .await?)
+    }
+
+    pub async fn get_block(&self, number: u64) -> Result<Option<BlockRow>> {
+        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE number = $1");
+        Ok(sqlx::query_as::<_, BlockRow>(&sql)
+            .bind(i64_of(number))
+            .fetch_optional(self.pool)
+            .await?)
+    }
+
+    /// Sealed blocks with `number > after`, oldest first (recovery checks every root after
+    /// its snapshot).
+    pub async fn blocks_after(&self, after: u64) -> Result<Vec<BlockRow>> {
+        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE number > $1 ORDER BY number");
+        Ok(sqlx::query_as::<_, BlockRow>(&sql)
+            .bind(i64_of(after))
+            .fetch_all(self.pool)
+            .await?)
+    }
+
+    /// All sealed blocks, oldest first.
+    pub async fn all_blocks(&self) -> Result<Vec<BlockRow>> {
+        self.blocks_after(0).await
+    }
+
+    /// Deposits in the log (kind 4) that no credited L1 deposit accounts for: devnet faucet
+    /// credits (a database from before `deposit_source` was recorded).
+    pub async fn count_faucet_deposits(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM transactions WHERE kind = 4) \
+             - (SELECT count(*) FROM l1_priority_ops WHERE kind = $1 AND status = $2)",
+        )
+        .bind(crate::PriorityOpKind::Deposit)
+        .bind(crate::PriorityOpStatus::Credited)
+        .fetch_one(self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    pub async fn count_txs(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
+            .fetch_one(self.pool)
+            .await?;
+        u64_of(n, "count")
+    }
+}
+
+impl<'a> std::fmt::Debug for LogDal<'a> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogDal")
+    }
+}

@@ -1,0 +1,367 @@
+//! Every status column of the schema as a Rust enum, stored as its `snake_case` name in a
+//! `TEXT` column guarded by a `CHECK` constraint (the migrations list the same names).
+//!
+//! A status is written and read only through these types: an unknown string in the database
+//! is a decode error (`StorageError::Db`), never a silently defaulted value.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+use sqlx::{Decode, Encode, Postgres, Type};
+
+/// A status string that names no variant of the expected enum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what}: {value:?}")]
+pub struct ParseStatusError {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// Declares a text-backed enum with `as_str`, `ALL`, `FromStr`, `Display`, serde and sqlx
+/// (`TEXT`) mappings. The names are the database's and the wire's (feed, JSON APIs).
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name stored in the database.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseStatusError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(ParseStatusError { what: $what, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl Type<Postgres> for $name {
+            fn type_info() -> PgTypeInfo {
+                <str as Type<Postgres>>::type_info()
+            }
+            fn compatible(ty: &PgTypeInfo) -> bool {
+                <str as Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'q> Encode<'q, Postgres> for $name {
+            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+                <&str as Encode<'q, Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> Decode<'r, Postgres> for $name {
+            fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+                let s = <&str as Decode<'r, Postgres>>::decode(value)?;
+                Ok(s.parse()?)
+            }
+        }
+
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> PgTypeInfo {
+                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// `batches.status`: where a batch is on its way to L1. Transitions (each a guarded
+    /// `UPDATE ... WHERE status = <from>` in [`crate::batches`]):
+    /// `sealed -> proving -> proven -> committed -> finalized`, and `sealed | proving ->
+    /// rejected` when the prover's re-execution of the rules refuses the batch.
+    BatchStatus, "batch status" {
+        /// Written by the sequencer's writer with the batch.
+        Sealed = "sealed",
+        /// The prover planned its jobs.
+        Proving = "proving",
+        /// The final proof is in `batch_proofs`.
+        Proven = "proven",
+        /// The prover's native re-execution refused it (`batches.rejection` says why).
+        Rejected = "rejected",
+        /// `Rollup.commitBatch` mined and past the confirmation depth.
+        Committed = "committed",
+        /// `Rollup.finalizeBatch` mined and past the confirmation depth.
+        Finalized = "finalized",
+    }
+}
+
+impl BatchStatus {
+    /// The finality a transaction in a batch of this status has reached.
+    pub fn finality(self) -> Finality {
+        match self {
+            BatchStatus::Sealed | BatchStatus::Proving | BatchStatus::Rejected => {
+                Finality::Accepted
+            }
+            BatchStatus::Proven => Finality::Proven,
+            BatchStatus::Committed => Finality::Committed,
+            BatchStatus::Finalized => Finality::Finalized,
+        }
+    }
+
+    /// The statuses at or beyond `level` (for "highest batch at each level" queries).
+    pub fn at_least(level: Finality) -> Vec<BatchStatus> {
+        BatchStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| *s != BatchStatus::Rejected && s.finality() >= level)
+            .collect()
+    }
+}
+
+text_enum! {
+    /// Finality of an L2 transaction (DESIGN.md, "Finality levels"), weakest first: the
+    /// derived `Ord` is the order of strength.
+    Finality, "finality" {
+        /// Durable in the sequencer's log (signed receipt).
+        Accepted = "accepted",
+        /// Its batch has a validity proof.
+        Proven = "proven",
+        /// Its batch is committed on L1.
+        Committed = "committed",
+        /// Its batch is finalized on L1.
+        Finalized = "finalized",
+    }
+}
+
+impl Finality {
+    /// The finality of a transaction whose batch has `status` (`None`: not yet in a batch).
+    pub fn of_batch(status: Option<BatchStatus>) -> Finality {
+        status.map_or(Finality::Accepted, BatchStatus::finality)
+    }
+}
+
+text_enum! {
+    /// `prover_jobs.kind`: the aggregation tree of a batch (leaves, merges, one final).
+    JobKind, "job kind" {
+        Leaf = "leaf",
+        Merge = "merge",
+        Final = "final",
+    }
+}
+
+text_enum! {
+    /// `prover_jobs.state`. `waiting -> queued -> running -> done`, `running -> queued` when
+    /// a worker's heartbeat goes stale, `running -> failed` after the last attempt.
+    JobState, "job state" {
+        /// A merge or final job whose children are not all done.
+        Waiting = "waiting",
+        /// Claimable by a worker.
+        Queued = "queued",
+        /// Claimed; the worker heartbeats.
+        Running = "running",
+        /// Its proof is stored.
+        Done = "done",
+        /// Gave up after the attempt limit.
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// `l1_priority_ops.kind`: the two L1 priority operations.
+    PriorityOpKind, "priority op kind" {
+        Deposit = "deposit",
+        ForcedWithdrawal = "forced_withdrawal",
+    }
+}
+
+text_enum! {
+    /// `l1_priority_ops.status`: `seen -> confirmed -> credited`, and `seen | confirmed ->
+    /// reorged` when the log's block leaves the canonical chain (a log that comes back is a
+    /// row again, `seen`).
+    PriorityOpStatus, "priority op status" {
+        Seen = "seen",
+        Confirmed = "confirmed",
+        Credited = "credited",
+        Reorged = "reorged",
+    }
+}
+
+text_enum! {
+    /// `l1_submissions.kind`: the two L1 calls per batch.
+    SubmissionKind, "submission kind" {
+        Commit = "commit",
+        Finalize = "finalize",
+    }
+}
+
+text_enum! {
+    /// `l1_submissions.status`: `signed -> sent -> mined`; `replaced` when another
+    /// transaction took the nonce, `failed` when mined but reverted.
+    SubmissionStatus, "submission status" {
+        /// Written before broadcast (so a restart never sends a second one blindly).
+        Signed = "signed",
+        Sent = "sent",
+        Mined = "mined",
+        Replaced = "replaced",
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// `bridge_events.finality` (SPEC 16.4).
+    EventFinality, "event finality" {
+        /// In an L1 block above the confirmation depth: may still be reorged away.
+        L1Seen = "l1_seen",
+        /// At or below the confirmation depth on L1.
+        L1Confirmed = "l1_confirmed",
+        /// Was seen, then its L1 block left the canonical chain; it will never be credited.
+        L1Reorged = "l1_reorged",
+        /// Durable on L2 (signed receipt).
+        Accepted = "accepted",
+        Committed = "committed",
+        Finalized = "finalized",
+    }
+}
+
+text_enum! {
+    /// `bridge_events.kind` (SPEC 16.4).
+    EventKind, "event kind" {
+        DepositSeen = "deposit_seen",
+        DepositConfirmed = "deposit_confirmed",
+        DepositReorged = "deposit_reorged",
+        DepositCredited = "deposit_credited",
+        ForcedWithdrawalSeen = "forced_withdrawal_seen",
+        /// Consumed on L2: `outcome` is `APPLIED` (paid out once its batch is final) or the
+        /// reason code of the rule it breaks.
+        ForcedWithdrawalProcessed = "forced_withdrawal_processed",
+        BatchCommitted = "batch_committed",
+        BatchFinalized = "batch_finalized",
+        WithdrawalClaimable = "withdrawal_claimable",
+        WithdrawalClaimed = "withdrawal_claimed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T>(all: &[T])
+    where
+        T: Copy + fmt::Debug + PartialEq + fmt::Display + FromStr<Err = ParseStatusError>,
+    {
+        let mut seen = std::collections::HashSet::new();
+        for v in all {
+            let s = v.to_string();
+            assert!(seen.insert(s.clone()), "duplicate name {s}");
+            assert_eq!(s.parse::<T>().as_ref(), Ok(v));
+        }
+        assert!("".parse::<T>().is_err());
+        assert!("SEALED".parse::<T>().is_err(), "names are case-sensitive");
+    }
+
+    #[test]
+    fn every_status_round_trips_through_its_name() {
+        round_trip(BatchStatus::ALL);
+        round_trip(Finality::ALL);
+        round_trip(JobKind::ALL);
+        round_trip(JobState::ALL);
+        round_trip(PriorityOpKind::ALL);
+        round_trip(PriorityOpStatus::ALL);
+        round_trip(SubmissionKind::ALL);
+        round_trip(SubmissionStatus::ALL);
+        round_trip(EventFinality::ALL);
+        round_trip(EventKind::ALL);
+    }
+
+    /// The names must be exactly those the migrations' CHECK constraints allow: a variant the
+    /// database refuses would fail only at run time.
+    #[test]
+    fn every_name_is_allowed_by_the_schema() {
+        let schema: String = crate::MIGRATOR
+            .iter()
+            .map(|m| m.sql.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let quoted = |s: &str| format!("'{s}'");
+        for s in BatchStatus::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in JobState::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in JobKind::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in PriorityOpStatus::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in PriorityOpKind::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in SubmissionStatus::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in SubmissionKind::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+    }
+
+    #[test]
+    fn batch_finality_is_monotonic_along_the_happy_path() {
+        let path = [
+            BatchStatus::Sealed,
+            BatchStatus::Proving,
+            BatchStatus::Proven,
+            BatchStatus::Committed,
+            BatchStatus::Finalized,
+        ];
+        for w in path.windows(2) {
+            assert!(w[0].finality() <= w[1].finality());
+        }
+        assert_eq!(Finality::of_batch(None), Finality::Accepted);
+        assert_eq!(
+            Finality::of_batch(Some(BatchStatus::Rejected)),
+            Finality::Accepted
+        );
+        assert_eq!(
+            BatchStatus::at_least(Finality::Committed),
+            vec![BatchStatus::Committed, BatchStatus::Finalized]
+        );
+    }
+
+    #[test]
+    fn serde_uses_the_database_names() {
+        let j = serde_json::to_string(&EventFinality::L1Confirmed).unwrap_or_default();
+        assert_eq!(j, "\"l1_confirmed\"");
+        let back: Result<EventFinality, _> = serde_json::from_str(&j);
+        assert_eq!(back.ok(), Some(EventFinality::L1Confirmed));
+        assert!(serde_json::from_str::<EventFinality>("\"l1_safe\"").is_err());
+    }
+}
