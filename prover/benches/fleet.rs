@@ -58,16 +58,18 @@ async fn run(n: u32, workers: &[(&str, usize)], cache: &Path) -> Duration {
         .map(|(id, threads)| worker(&db, id, *threads, cache))
         .collect();
     loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM batches WHERE number = 1")
-            .fetch_one(jobs.pool())
+        let status = jobs
+            .store()
+            .batches()
+            .status(1)
             .await
-            .expect("batch row");
-        if status == "proven" {
+            .expect("batch status");
+        if status == Some(rollup_storage::BatchStatus::Proven) {
             break;
         }
         assert!(
             t.elapsed() < Duration::from_secs(900),
-            "batch still {status}"
+            "batch still {status:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

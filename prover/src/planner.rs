@@ -15,7 +15,8 @@
 //! so planning stops there until an operator intervenes.
 
 use anyhow::Context;
-use sqlx::{Connection, PgConnection};
+use rollup_storage::prover_jobs::PlannerLock;
+use rollup_storage::BatchStatus;
 use state::apply::{BlockContext, State, VerifiedTx};
 use state::tx::Transaction;
 
@@ -23,7 +24,7 @@ use crate::circuits::leaf::{LeafCircuit, LeafPlanError};
 use crate::jobs::{batch_timestamp, JobStore};
 
 /// Advisory lock key of the planner ("rollup-p").
-pub const PLANNER_LOCK: i64 = 0x726f_6c6c_7570_2d70;
+pub use rollup_storage::prover_jobs::PLANNER_LOCK;
 
 /// What one planning pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub struct PlanReport {
 
 pub struct Planner {
     url: String,
-    lock: Option<PgConnection>,
+    lock: Option<PlannerLock>,
     /// The state after the batch `.0` (0 = genesis).
     state: Option<(u64, State)>,
     warned_blocked: Option<u64>,
@@ -58,24 +59,19 @@ impl Planner {
     }
 
     async fn take_lock(&mut self) -> anyhow::Result<bool> {
-        if let Some(conn) = self.lock.as_mut() {
-            if conn.ping().await.is_ok() {
+        if let Some(lock) = self.lock.as_mut() {
+            if lock.is_alive().await {
                 return Ok(true);
             }
             tracing::warn!("planner lock connection lost");
             self.lock = None;
             self.state = None;
         }
-        let mut conn = PgConnection::connect(&self.url).await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(PLANNER_LOCK)
-            .fetch_one(&mut conn)
-            .await?;
-        if got {
+        self.lock = PlannerLock::try_take(&self.url).await?;
+        if self.lock.is_some() {
             tracing::info!("this worker is the batch planner");
-            self.lock = Some(conn);
         }
-        Ok(got)
+        Ok(self.lock.is_some())
     }
 
     /// Plans every sealed batch that can be planned now (if this process is the planner).
@@ -92,7 +88,7 @@ impl Planner {
             let Some(batch) = jobs.next_unplanned_batch().await? else {
                 return Ok(report);
             };
-            if batch.status == "rejected" {
+            if batch.status == BatchStatus::Rejected {
                 if self.warned_blocked != Some(batch.number) {
                     tracing::error!(
                         batch = batch.number,

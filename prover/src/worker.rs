@@ -12,7 +12,8 @@ use tokio::sync::watch;
 
 use crate::circuits::aggregate::Circuits;
 use crate::circuits::leaf::LeafCircuit;
-use crate::jobs::{ClaimedJob, JobKind, JobStore};
+use crate::circuits::public::{BatchStatement, RangeStatement};
+use crate::jobs::{ClaimedJob, JobKind, JobState, JobStore};
 use crate::planner::Planner;
 use crate::verify::verify_batch_proof;
 
@@ -37,12 +38,12 @@ pub struct WorkerConfig {
 enum Outcome {
     Proof {
         bytes: Vec<u8>,
-        statement: serde_json::Value,
+        statement: RangeStatement,
         ms: u64,
     },
     Final {
         bytes: Vec<u8>,
-        statement: crate::circuits::public::BatchStatement,
+        statement: BatchStatement,
         ms: u64,
     },
     Failed(String),
@@ -62,7 +63,7 @@ fn prove_one<L: LeafCircuit>(
             let (bytes, s) = circuits.prove_leaf(&w)?;
             Outcome::Proof {
                 bytes,
-                statement: serde_json::to_value(s)?,
+                statement: s,
                 ms: ms(started),
             }
         }
@@ -71,7 +72,7 @@ fn prove_one<L: LeafCircuit>(
             let (bytes, s) = circuits.prove_merge(job.level, &children[0], &children[1])?;
             Outcome::Proof {
                 bytes,
-                statement: serde_json::to_value(s)?,
+                statement: s,
                 ms: ms(started),
             }
         }
@@ -323,15 +324,16 @@ async fn stats_loop(jobs: JobStore) {
         let Ok(s) = jobs.stats().await else { continue };
         let mut queued = 0;
         // Every (kind, state) pair, so a group that empties reads 0 rather than its last value.
-        for kind in ["leaf", "merge", "final"] {
-            for state in ["waiting", "queued", "running", "done", "failed"] {
+        for &kind in JobKind::ALL {
+            for &state in JobState::ALL {
                 let n = s
                     .jobs
                     .iter()
-                    .find(|(k, st, _)| k == kind && st == state)
+                    .find(|(k, st, _)| *k == kind && *st == state)
                     .map_or(0, |j| j.2);
-                metrics::gauge!("prover_jobs", "kind" => kind, "state" => state).set(n as f64);
-                if state == "queued" {
+                metrics::gauge!("prover_jobs", "kind" => kind.as_str(), "state" => state.as_str())
+                    .set(n as f64);
+                if state == JobState::Queued {
                     queued += n;
                 }
             }

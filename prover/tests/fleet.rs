@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use rollup_prover::cache::CircuitCache;
 use rollup_prover::circuits::aggregate::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
+use rollup_prover::jobs::{JobKind, JobState};
 use rollup_prover::verify::verify_batch_proof;
+use rollup_storage::BatchStatus;
 
 const LEAF_SIZE: usize = 2;
 
 /// kind, level, position, state, completions, attempts, completed_by
-type JobRow = (String, i32, i32, String, i32, i32, Option<String>);
+type JobRow = (JobKind, i32, i32, JobState, i32, i32, Option<String>);
 
 fn worker(db: &str, id: &str, cache: &Path, log: &Path) -> Child {
     let out = std::fs::File::create(log).unwrap();
@@ -80,8 +82,9 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     let deadline = Instant::now() + Duration::from_secs(180);
     let victim: i64 = loop {
         let held: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM prover_jobs WHERE state = 'running' AND worker = 'w1' LIMIT 1",
+            "SELECT id FROM prover_jobs WHERE state = $1 AND worker = 'w1' LIMIT 1",
         )
+        .bind(JobState::Running)
         .fetch_optional(jobs.pool())
         .await
         .unwrap();
@@ -99,18 +102,15 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
 
     let deadline = Instant::now() + Duration::from_secs(420);
     loop {
-        let status: String = sqlx::query_scalar("SELECT status FROM batches WHERE number = 1")
-            .fetch_one(jobs.pool())
-            .await
-            .unwrap();
-        if status == "proven" {
+        let status = jobs.store().batches().status(1).await.unwrap();
+        if status == Some(BatchStatus::Proven) {
             break;
         }
         if let Ok(Some(s)) = w2.try_wait() {
             dump(&format!("w2 exited early: {s}"));
         }
         if Instant::now() > deadline {
-            dump(&format!("batch still {status}"));
+            dump(&format!("batch still {status:?}"));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -132,11 +132,11 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     .await
     .unwrap();
     eprintln!("{rows:#?}");
-    assert_eq!(rows.iter().filter(|r| r.0 == "leaf").count(), 4);
-    assert_eq!(rows.iter().filter(|r| r.0 == "merge").count(), 3);
-    assert_eq!(rows.iter().filter(|r| r.0 == "final").count(), 1);
+    assert_eq!(rows.iter().filter(|r| r.0 == JobKind::Leaf).count(), 4);
+    assert_eq!(rows.iter().filter(|r| r.0 == JobKind::Merge).count(), 3);
+    assert_eq!(rows.iter().filter(|r| r.0 == JobKind::Final).count(), 1);
     for r in &rows {
-        assert_eq!(r.3, "done", "{r:?}");
+        assert_eq!(r.3, JobState::Done, "{r:?}");
         assert_eq!(r.4, 1, "completed more or less than once: {r:?}");
     }
     let (attempts, by): (i32, String) =

@@ -5,16 +5,35 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use rollup_prover::circuits::leaf::chain_statement;
 use rollup_prover::circuits::leaf::DummyLeaf;
-use rollup_prover::jobs::{JobKind, JobStore};
+use rollup_prover::circuits::public::RangeStatement;
+use rollup_prover::jobs::{JobKind, JobState, JobStore};
 use rollup_prover::planner::Planner;
-use serde_json::json;
+use rollup_storage::BatchStatus;
 
-async fn count(jobs: &JobStore, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(jobs.pool())
-        .await
-        .unwrap()
+/// A made-up statement: the queue stores whatever a job proves without reading it.
+fn st() -> RangeStatement {
+    chain_statement(0, None)
+}
+
+/// Jobs of `kind` (all of them with `None` filters), in `state` and at `level` when given.
+async fn count(
+    jobs: &JobStore,
+    kind: Option<JobKind>,
+    state: Option<JobState>,
+    level: Option<i32>,
+) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM prover_jobs WHERE ($1::text IS NULL OR kind = $1) \
+         AND ($2::text IS NULL OR state = $2) AND ($3::int IS NULL OR level = $3)",
+    )
+    .bind(kind)
+    .bind(state)
+    .bind(level)
+    .fetch_one(jobs.pool())
+    .await
+    .unwrap()
 }
 
 /// A sealed batch row with four made-up leaf inputs, planned.
@@ -31,26 +50,14 @@ async fn planned(prefix: &str) -> JobStore {
 async fn claims_are_exclusive_and_merges_wait_for_children() {
     let jobs = planned("prover_jobs_claim").await;
     assert_eq!(
-        count(
-            &jobs,
-            "SELECT count(*) FROM prover_jobs WHERE kind='merge' AND state='waiting'"
-        )
-        .await,
+        count(&jobs, Some(JobKind::Merge), Some(JobState::Waiting), None).await,
         3
     );
+    assert_eq!(count(&jobs, Some(JobKind::Final), None, Some(2)).await, 1);
     assert_eq!(
-        count(
-            &jobs,
-            "SELECT count(*) FROM prover_jobs WHERE kind='final' AND level=2"
-        )
-        .await,
-        1
+        jobs.store().batches().status(1).await.unwrap(),
+        Some(BatchStatus::Proving)
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM batches WHERE number=1")
-        .fetch_one(jobs.pool())
-        .await
-        .unwrap();
-    assert_eq!(status, "proving");
 
     // Ten concurrent claimers for four leaves: each leaf goes to exactly one.
     let mut handles = Vec::new();
@@ -80,7 +87,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
     claimed.sort_by_key(|j| j.position);
     for j in &claimed[..3] {
         let w = jobs_worker(&jobs, j.id).await;
-        assert!(jobs.complete(j, &w, b"proof", &json!({}), 5).await.unwrap());
+        assert!(jobs.complete(j, &w, b"proof", &st(), 5).await.unwrap());
     }
     // Merge (1,0) is queued, (1,1) still waits for leaf 3.
     let merges = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
@@ -89,17 +96,17 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
     assert_eq!(jobs.child_proofs(&merges[0]).await.unwrap().len(), 2);
     let w = jobs_worker(&jobs, claimed[3].id).await;
     assert!(jobs
-        .complete(&claimed[3], &w, b"proof", &json!({}), 5)
+        .complete(&claimed[3], &w, b"proof", &st(), 5)
         .await
         .unwrap());
     let merges2 = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
     assert_eq!((merges2[0].level, merges2[0].position), (1, 1));
     assert!(jobs
-        .complete(&merges[0], "m", b"p", &json!({}), 1)
+        .complete(&merges[0], "m", b"p", &st(), 1)
         .await
         .unwrap());
     assert!(jobs
-        .complete(&merges2[0], "m", b"p", &json!({}), 1)
+        .complete(&merges2[0], "m", b"p", &st(), 1)
         .await
         .unwrap());
     let top = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
@@ -109,10 +116,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         .await
         .unwrap()
         .is_empty());
-    assert!(jobs
-        .complete(&top[0], "m", b"p", &json!({}), 1)
-        .await
-        .unwrap());
+    assert!(jobs.complete(&top[0], "m", b"p", &st(), 1).await.unwrap());
     let fin = jobs.claim("f", &[JobKind::Final], 10).await.unwrap();
     assert_eq!(fin.len(), 1);
     assert_eq!(
@@ -164,24 +168,12 @@ async fn reaped_jobs_are_requeued_and_late_results_are_fenced() {
     assert_eq!((b.id, b.attempt), (a.id, 2));
     // w1 comes back: its heartbeat, result and failure are all refused.
     assert_eq!(jobs.heartbeat(&[(a.id, a.attempt)], "w1").await.unwrap(), 0);
-    assert!(!jobs
-        .complete(&a, "w1", b"late", &json!({}), 1)
-        .await
-        .unwrap());
+    assert!(!jobs.complete(&a, "w1", b"late", &st(), 1).await.unwrap());
     assert!(!jobs.fail(&a, "w1", "boom", 5).await.unwrap());
     // Even the same worker id with the old attempt is fenced out.
-    assert!(!jobs
-        .complete(&a, "w2", b"late", &json!({}), 1)
-        .await
-        .unwrap());
-    assert!(jobs
-        .complete(&b, "w2", b"good", &json!({}), 1)
-        .await
-        .unwrap());
-    assert!(!jobs
-        .complete(&b, "w2", b"again", &json!({}), 1)
-        .await
-        .unwrap());
+    assert!(!jobs.complete(&a, "w2", b"late", &st(), 1).await.unwrap());
+    assert!(jobs.complete(&b, "w2", b"good", &st(), 1).await.unwrap());
+    assert!(!jobs.complete(&b, "w2", b"again", &st(), 1).await.unwrap());
     let (completions, proof, by): (i32, Vec<u8>, String) =
         sqlx::query_as("SELECT completions, proof, completed_by FROM prover_jobs WHERE id = $1")
             .bind(a.id)
@@ -207,12 +199,12 @@ async fn reaped_jobs_are_requeued_and_late_results_are_fenced() {
         .remove(0);
     assert_eq!((c2.id, c2.attempt), (c.id, 2));
     assert!(jobs.fail(&c2, "w3", "again", 2).await.unwrap());
-    let state: String = sqlx::query_scalar("SELECT state FROM prover_jobs WHERE id=$1")
+    let state: JobState = sqlx::query_scalar("SELECT state FROM prover_jobs WHERE id=$1")
         .bind(c.id)
         .fetch_one(jobs.pool())
         .await
         .unwrap();
-    assert_eq!(state, "failed");
+    assert_eq!(state, JobState::Failed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,13 +219,11 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
     assert!(p1.is_leader());
     let r2 = p2.tick(&jobs, &leaf).await.unwrap();
     assert!(r2.planned.is_empty() && !p2.is_leader());
-    assert_eq!(
-        count(&jobs, "SELECT count(*) FROM prover_jobs WHERE kind='leaf'").await,
-        4
-    );
+    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 4);
     // The statements chain from the batch's old root to its new root.
     let first: Vec<u8> =
-        sqlx::query_scalar("SELECT input FROM prover_jobs WHERE kind='leaf' AND position=0")
+        sqlx::query_scalar("SELECT input FROM prover_jobs WHERE kind = $1 AND position = 0")
+            .bind(JobKind::Leaf)
             .fetch_one(jobs.pool())
             .await
             .unwrap();
@@ -269,14 +259,14 @@ async fn a_batch_the_rules_reject_is_marked_and_not_planned() {
     let mut p = Planner::new(&url);
     let r = p.tick(&jobs, &DummyLeaf::build(2)).await.unwrap();
     assert_eq!(r.rejected, vec![1]);
-    let (status, why): (String, Option<String>) =
+    let (status, why): (BatchStatus, Option<String>) =
         sqlx::query_as("SELECT status, rejection FROM batches WHERE number=1")
             .fetch_one(jobs.pool())
             .await
             .unwrap();
-    assert_eq!(status, "rejected");
+    assert_eq!(status, BatchStatus::Rejected);
     assert!(why.unwrap().len() > 3);
-    assert_eq!(count(&jobs, "SELECT count(*) FROM prover_jobs").await, 0);
+    assert_eq!(count(&jobs, None, None, None).await, 0);
     let r = p.tick(&jobs, &DummyLeaf::build(2)).await.unwrap();
     assert_eq!(r.blocked_at, Some(1));
 }
