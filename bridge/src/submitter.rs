@@ -16,13 +16,18 @@ use std::time::Duration;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolValue};
+use rollup_storage::batches::transition;
+use rollup_storage::l1::{self as l1db, L1Payout, NewL1Batch, NewSubmission, SubmissionRow};
+use rollup_storage::{
+    feed, BatchStatus, EventFinality, EventKind, StorageError, Store, SubmissionKind,
+    SubmissionStatus,
+};
 use serde_json::json;
 use sqlx::postgres::PgPool;
-use sqlx::Row;
 use state::diff::StateDiff;
+use state::tx::L1Address;
 
 use crate::contracts::Rollup::{self, BatchHeader};
-use crate::feed::{self, finality, kind};
 use crate::hashes::{batch_statement, Payout, PayoutTree, REFUND_FROM_BASE};
 use crate::rpc::{Receipt, Rpc, RpcError};
 use crate::signer::{L1Signer, LegacyTx, SignerError};
@@ -49,6 +54,8 @@ pub enum SubmitError {
     Rpc(#[from] RpcError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
     #[error(transparent)]
     Signer(#[from] SignerError),
     #[error("batch {0}: {1}")]
@@ -86,19 +93,19 @@ pub enum Step {
     Waiting,
     Sent {
         batch: u64,
-        kind: &'static str,
+        kind: SubmissionKind,
         nonce: u64,
         tx: B256,
     },
     Resent {
         batch: u64,
-        kind: &'static str,
+        kind: SubmissionKind,
         nonce: u64,
         tx: B256,
     },
     Mined {
         batch: u64,
-        kind: String,
+        kind: SubmissionKind,
         tx: B256,
     },
     /// A commit is past the confirmation depth: the batch is `committed`.
@@ -112,7 +119,7 @@ pub enum Step {
     /// again and will be broadcast again.
     Reorged {
         batch: u64,
-        kind: String,
+        kind: SubmissionKind,
         tx: B256,
     },
 }
@@ -166,18 +173,10 @@ fn past_depth(head: u64, block: u64, confirmations: u64) -> bool {
     head >= block && head - block >= confirmations
 }
 
-fn static_kind(kind: &str) -> &'static str {
-    if kind == "commit" {
-        "commit"
-    } else {
-        "finalize"
-    }
-}
-
 /// A transaction to sign and send.
 struct Outgoing {
     batch: u64,
-    kind: &'static str,
+    kind: SubmissionKind,
     data: Bytes,
     nonce: u64,
     gas_price: u128,
@@ -186,23 +185,16 @@ struct Outgoing {
     gas_limit: Option<u64>,
 }
 
-struct Pending {
-    id: i64,
-    batch: u64,
-    kind: String,
-    nonce: u64,
-    tx: B256,
-    gas_price: u128,
-    raw: Vec<u8>,
-    status: String,
-    age: Duration,
-}
-
-fn b256(v: Vec<u8>) -> B256 {
-    B256::left_padding_from(&v)
-}
+/// Attempts per batch and kind that may be mined and revert before the submitter stops trying
+/// (an operator looks at the `failed` rows).
+const MAX_FAILED_ATTEMPTS: u64 = 5;
 
 impl Submitter {
+    /// The storage layer over this submitter's pool (a pool handle is a shared reference).
+    fn store(&self) -> Store {
+        Store::from_pool(self.pool.clone())
+    }
+
     async fn view<C: SolCall>(&self, call: C) -> Result<C::Return, SubmitError> {
         let out = self
             .rpc
@@ -220,53 +212,43 @@ impl Submitter {
     }
 
     /// The header, L1 pubdata (the batch's state diff, SPEC 10.4) and proof of a proven batch
-    /// (SPEC 15.3, 15.5).
+    /// (SPEC 15.3, 15.5). The proof is the prover's output (`batch_proofs`), never a job's.
     pub async fn build_header(
         &self,
         batch: u64,
     ) -> Result<(BatchHeader, Vec<u8>, Vec<u8>, Vec<Payout>), SubmitError> {
         let err = |m: &str| SubmitError::Batch(batch, m.to_string());
-        let row = sqlx::query(
-            "SELECT b.old_root, b.new_root, b.pubdata_commitment, b.withdrawals_commitment, \
-             b.first_deposit_seq, b.next_deposit_seq, w.l1_pubdata, w.witness \
-             FROM batches b JOIN batch_witness w ON w.batch_number = b.number WHERE b.number = $1",
-        )
-        .bind(batch as i64)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| err("no such batch"))?;
-        let proof: Vec<u8> = sqlx::query(
-            "SELECT proof FROM prover_jobs WHERE batch_number = $1 AND kind = 'final' \
-             AND state = 'done' AND proof IS NOT NULL ORDER BY id DESC LIMIT 1",
-        )
-        .bind(batch as i64)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| r.get(0))
-        .ok_or_else(|| err("proven but no final proof in prover_jobs"))?;
-        let first = row.get::<i64, _>(4) as u64;
-        let next = row.get::<i64, _>(5) as u64;
+        let store = self.store();
+        let row = store
+            .batches()
+            .get(batch)
+            .await?
+            .ok_or_else(|| err("no such batch"))?;
+        let witness = store
+            .batches()
+            .witness(batch)
+            .await?
+            .ok_or_else(|| err("no witness for the batch"))?;
+        let proof = store
+            .l1()
+            .final_proof(batch)
+            .await?
+            .ok_or_else(|| err("proven but no final proof in batch_proofs"))?;
+        let first = row.first_deposit_seq;
+        let next = row.next_deposit_seq;
         // The state diff, not the per-transaction ops: those stay off L1 (SPEC 15.7). The writer
         // checked at seal that it leads from the previous batch's root to this one's (SPEC
         // 10.4); here it must at least parse, so that L1 never carries bytes nobody can apply.
-        let pubdata: Vec<u8> = row.get::<Option<Vec<u8>>, _>(6).ok_or_else(|| {
+        let pubdata: Vec<u8> = witness.l1_pubdata.ok_or_else(|| {
             err("no state diff (sealed before migration 0005_state_diff): cannot be committed")
         })?;
         StateDiff::decode(&pubdata)
             .map_err(|e| err(&format!("the stored state diff does not decode: {e}")))?;
-        let witness: serde_json::Value = row.get(7);
         let priority_ops_hash = if next == 0 {
             B256::ZERO
         } else {
-            let h: Option<Vec<u8>> = sqlx::query(
-                "SELECT priority_hash FROM l1_priority_ops WHERE serial = $1 AND status <> 'reorged'",
-            )
-            .bind((next - 1) as i64)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.get(0));
-            match h {
-                Some(h) => b256(h),
+            match store.l1().live_op(next - 1).await? {
+                Some(op) => B256::from(op.priority_hash),
                 None => {
                     self.view(Rollup::priorityHashAfterCall(U256::from(next)))
                         .await?
@@ -275,41 +257,32 @@ impl Submitter {
         };
         // Payouts: withdrawals in order, then refunds of consumed deposits (SPEC 15.5).
         let mut payouts = Vec::new();
-        for w in witness["withdrawals"].as_array().into_iter().flatten() {
-            let to: Address = w["to_l1"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| err("witness withdrawal without to_l1"))?;
+        for w in &witness.witness.withdrawals {
             payouts.push(Payout {
-                from: w["from"].as_u64().ok_or_else(|| err("withdrawal from"))?,
-                to,
-                amount: w["amount"]
-                    .as_u64()
-                    .ok_or_else(|| err("withdrawal amount"))?,
+                from: u64::from(w.from.0),
+                to: Address::from(w.to_l1.0),
+                amount: w.amount.get(),
             });
         }
-        for r in witness["refunds"].as_array().into_iter().flatten() {
-            let seq = r["seq"].as_u64().ok_or_else(|| err("refund seq"))?;
-            let depositor: Vec<u8> = sqlx::query(
-                "SELECT depositor FROM l1_priority_ops WHERE serial = $1 AND status <> 'reorged'",
-            )
-            .bind(seq as i64)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.get(0))
-            .ok_or_else(|| err("refunded deposit unknown to the watcher"))?;
+        for r in &witness.witness.refunds {
+            let depositor = store
+                .l1()
+                .live_op(r.seq)
+                .await?
+                .ok_or_else(|| err("refunded deposit unknown to the watcher"))?
+                .depositor;
             payouts.push(Payout {
-                from: REFUND_FROM_BASE + seq,
-                to: Address::from_slice(&depositor),
-                amount: r["amount"].as_u64().ok_or_else(|| err("refund amount"))?,
+                from: REFUND_FROM_BASE + r.seq,
+                to: Address::from(depositor.0),
+                amount: r.amount.get(),
             });
         }
         let header = BatchHeader {
             batchNumber: batch,
-            oldRoot: b256(row.get(0)),
-            newRoot: b256(row.get(1)),
-            pubdataCommitment: b256(row.get(2)),
-            withdrawalsCommitment: b256(row.get(3)),
+            oldRoot: digest_b256(&row.old_root),
+            newRoot: digest_b256(&row.new_root),
+            pubdataCommitment: digest_b256(&row.pubdata_commitment),
+            withdrawalsCommitment: digest_b256(&row.withdrawals_commitment),
             withdrawalsRoot: PayoutTree::new(batch, &payouts).root(),
             firstPriorityOp: first,
             nextPriorityOp: next,
@@ -317,30 +290,6 @@ impl Submitter {
             proofHash: keccak256(&proof),
         };
         Ok((header, pubdata, proof, payouts))
-    }
-
-    /// The in-flight submission to resolve first: the lowest nonce (after a reorg several can be
-    /// pending again, and a higher nonce cannot be mined before the lower one), its latest
-    /// attempt.
-    async fn pending(&self) -> Result<Option<Pending>, SubmitError> {
-        let r = sqlx::query(
-            "SELECT id, batch_number, kind, nonce, l1_tx_hash, gas_price::text, raw_tx, status, \
-             extract(epoch FROM now() - updated_at)::float8 \
-             FROM l1_submissions WHERE status IN ('signed', 'sent') ORDER BY nonce, id DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(r.map(|r| Pending {
-            id: r.get(0),
-            batch: r.get::<i64, _>(1) as u64,
-            kind: r.get(2),
-            nonce: r.get::<i64, _>(3) as u64,
-            tx: b256(r.get(4)),
-            gas_price: r.get::<String, _>(5).parse().unwrap_or(0),
-            raw: r.get(6),
-            status: r.get(7),
-            age: Duration::from_secs_f64(r.get::<f64, _>(8).max(0.0)),
-        }))
     }
 
     /// Signs a call to the rollup, records it, then broadcasts it.
@@ -376,22 +325,21 @@ impl Submitter {
             data,
         };
         let (raw, hash) = self.signer.sign_legacy(&tx)?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO l1_submissions (batch_number, kind, nonce, l1_tx_hash, gas_price, raw_tx, attempts) \
-             VALUES ($1, $2, $3, $4, $5::text::numeric, $6, $7) RETURNING id",
-        )
-        .bind(batch as i64)
-        .bind(kind)
-        .bind(nonce as i64)
-        .bind(hash.to_vec())
-        .bind(gas_price.to_string())
-        .bind(&raw)
-        .bind(attempts)
-        .fetch_one(&self.pool)
-        .await?
-        .get(0);
+        let id = self
+            .store()
+            .l1()
+            .insert_submission(&NewSubmission {
+                batch_number: batch,
+                kind,
+                nonce,
+                l1_tx_hash: hash.0,
+                gas_price,
+                raw_tx: &raw,
+                attempts,
+            })
+            .await?;
         self.broadcast(id, &raw).await?;
-        metrics::counter!("bridge_l1_txs_sent_total", "kind" => kind).increment(1);
+        metrics::counter!("bridge_l1_txs_sent_total", "kind" => kind.as_str()).increment(1);
         Ok(hash)
     }
 
@@ -403,64 +351,32 @@ impl Submitter {
                 if message.contains("already") || message.contains("known") => {}
             Err(e) => return Err(e.into()),
         }
-        sqlx::query(
-            "UPDATE l1_submissions SET status = 'sent', updated_at = now() WHERE id = $1 AND status = 'signed'",
-        )
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        self.store().l1().mark_sent(id).await?;
         Ok(())
     }
 
     /// Records a submission's first receipt. The batch status and the feed wait until the
     /// transaction is past the depth ([`Submitter::follow`]); until then a reorg can still take
     /// it away.
-    async fn on_mined(&self, p: &Pending, receipt: &Receipt) -> Result<(), SubmitError> {
+    async fn on_mined(&self, p: &SubmissionRow, receipt: &Receipt) -> Result<(), SubmitError> {
         let block = receipt.block_number.to::<u64>();
+        let tx = B256::from(p.l1_tx_hash);
         let mut db = self.pool.begin().await?;
         let ok = receipt.status == U256::from(1);
-        sqlx::query(
-            "UPDATE l1_submissions SET status = $2, l1_block = $3, updated_at = now(), \
-             error = CASE WHEN $2 = 'failed' THEN 'reverted' ELSE NULL END WHERE id = $1",
-        )
-        .bind(p.id)
-        .bind(if ok { "mined" } else { "failed" })
-        .bind(block as i64)
-        .execute(&mut *db)
-        .await?;
-        // Every other row with this nonce lost the race.
-        sqlx::query(
-            "UPDATE l1_submissions SET status = 'replaced', updated_at = now() \
-             WHERE nonce = $1 AND id <> $2 AND status IN ('signed', 'sent')",
-        )
-        .bind(p.nonce as i64)
-        .bind(p.id)
-        .execute(&mut *db)
-        .await?;
+        // Every other row with this nonce lost the race (recorded in the same transaction).
+        l1db::record_receipt(&mut db, p.id, p.nonce, ok, block, Some("reverted")).await?;
         if ok {
-            let column = if p.kind == "commit" {
-                "commit"
-            } else {
-                "finalize"
-            };
-            sqlx::query(&format!(
-                "UPDATE l1_batches SET {column}_tx = $2, {column}_block = $3 WHERE batch_number = $1"
-            ))
-            .bind(p.batch as i64)
-            .bind(p.tx.to_vec())
-            .bind(block as i64)
-            .execute(&mut *db)
-            .await?;
+            l1db::set_l1_tx(&mut db, p.batch_number, p.kind, p.l1_tx_hash, block).await?;
             tracing::info!(
-                batch = p.batch,
+                batch = p.batch_number,
                 kind = %p.kind,
-                tx = %p.tx,
+                %tx,
                 block,
                 confirmations = self.cfg.confirmations,
                 "L1 transaction mined; following it until past the depth"
             );
         } else {
-            tracing::error!(batch = p.batch, kind = %p.kind, tx = %p.tx, "L1 transaction reverted");
+            tracing::error!(batch = p.batch_number, kind = %p.kind, %tx, "L1 transaction reverted");
         }
         db.commit().await?;
         Ok(())
@@ -483,28 +399,22 @@ impl Submitter {
             })
             .ok_or_else(|| SubmitError::Batch(batch, "no BatchCommitted log".into()))?;
         let mut db = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE l1_batches SET commit_tx = $2, commit_block = $3 WHERE batch_number = $1",
+        l1db::set_l1_tx(&mut db, batch, SubmissionKind::Commit, tx.0, block).await?;
+        let moved = transition(
+            &mut db,
+            batch,
+            BatchStatus::Proven,
+            BatchStatus::Committed,
+            None,
         )
-        .bind(batch as i64)
-        .bind(tx.to_vec())
-        .bind(block as i64)
-        .execute(&mut *db)
         .await?;
-        let n = sqlx::query(
-            "UPDATE batches SET status = 'committed' WHERE number = $1 AND status = 'proven'",
-        )
-        .bind(batch as i64)
-        .execute(&mut *db)
-        .await?
-        .rows_affected();
-        if n == 1 {
+        if moved {
             let h = &committed.header;
             feed::append(
                 &mut db,
-                kind::BATCH_COMMITTED,
-                finality::COMMITTED,
-                json!({
+                EventKind::BatchCommitted,
+                EventFinality::Committed,
+                &json!({
                     "batch": batch,
                     "statement": committed.statement,
                     "old_root": h.oldRoot,
@@ -513,7 +423,7 @@ impl Submitter {
                     "next_priority_op": h.nextPriorityOp,
                     "withdrawals_root": h.withdrawalsRoot,
                 }),
-                Some(tx),
+                Some(tx.0),
                 Some(block),
             )
             .await?;
@@ -526,55 +436,48 @@ impl Submitter {
 
     /// A finalization past the depth: the batch is `finalized`, its payouts claimable, once.
     async fn on_finalize_deep(&self, batch: u64, tx: B256, block: u64) -> Result<(), SubmitError> {
-        let r = sqlx::query(
-            "SELECT statement, withdrawals_root, payouts FROM l1_batches WHERE batch_number = $1",
-        )
-        .bind(batch as i64)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| SubmitError::Batch(batch, "finalized but not in l1_batches".into()))?;
-        let payouts: serde_json::Value = r.get(2);
+        let l1_batch =
+            self.store().l1().l1_batch(batch).await?.ok_or_else(|| {
+                SubmitError::Batch(batch, "finalized but not in l1_batches".into())
+            })?;
         let mut db = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE l1_batches SET finalize_tx = $2, finalize_block = $3 WHERE batch_number = $1",
+        l1db::set_l1_tx(&mut db, batch, SubmissionKind::Finalize, tx.0, block).await?;
+        let moved = transition(
+            &mut db,
+            batch,
+            BatchStatus::Committed,
+            BatchStatus::Finalized,
+            None,
         )
-        .bind(batch as i64)
-        .bind(tx.to_vec())
-        .bind(block as i64)
-        .execute(&mut *db)
         .await?;
-        let n = sqlx::query(
-            "UPDATE batches SET status = 'finalized' WHERE number = $1 AND status = 'committed'",
-        )
-        .bind(batch as i64)
-        .execute(&mut *db)
-        .await?
-        .rows_affected();
-        if n == 1 {
+        if moved {
             feed::append(
                 &mut db,
-                kind::BATCH_FINALIZED,
-                finality::FINALIZED,
-                json!({
+                EventKind::BatchFinalized,
+                EventFinality::Finalized,
+                &json!({
                     "batch": batch,
-                    "statement": b256(r.get(0)),
-                    "withdrawals_root": b256(r.get(1)),
+                    "statement": B256::from(l1_batch.statement),
+                    "withdrawals_root": B256::from(l1_batch.withdrawals_root),
                     "confirmations": self.cfg.confirmations,
                 }),
-                Some(tx),
+                Some(tx.0),
                 Some(block),
             )
             .await?;
-            for (i, p) in payouts.as_array().into_iter().flatten().enumerate() {
-                let mut payload = p.clone();
-                payload["batch"] = json!(batch);
-                payload["index"] = json!(i);
+            for (i, p) in l1_batch.payouts.iter().enumerate() {
                 feed::append(
                     &mut db,
-                    kind::WITHDRAWAL_CLAIMABLE,
-                    finality::FINALIZED,
-                    payload,
-                    Some(tx),
+                    EventKind::WithdrawalClaimable,
+                    EventFinality::Finalized,
+                    &json!({
+                        "from": p.from,
+                        "to": p.to,
+                        "amount": p.amount,
+                        "batch": batch,
+                        "index": i,
+                    }),
+                    Some(tx.0),
                     Some(block),
                 )
                 .await?;
@@ -595,45 +498,20 @@ impl Submitter {
     /// back to `signed` and is broadcast again, the same bytes and nonce), and a receipt in
     /// another block means it was mined again there (the depth counts from the new block).
     async fn follow(&self, head: u64) -> Result<Option<Step>, SubmitError> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.batch_number, s.kind, s.l1_tx_hash, s.l1_block, b.status \
-             FROM l1_submissions s JOIN batches b ON b.number = s.batch_number \
-             WHERE s.status = 'mined' AND ((s.kind = 'commit' AND b.status = 'proven') \
-             OR (s.kind = 'finalize' AND b.status IN ('proven', 'committed'))) \
-             ORDER BY s.nonce, s.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for r in rows {
-            let id: i64 = r.get(0);
-            let batch = r.get::<i64, _>(1) as u64;
-            let kind: String = r.get(2);
-            let tx = b256(r.get(3));
-            let stored_block = r.get::<Option<i64>, _>(4).map(|b| b as u64);
-            let batch_status: String = r.get(5);
+        let store = self.store();
+        for m in store.l1().mined_awaiting_depth().await? {
+            let s = &m.submission;
+            let (id, batch, kind) = (s.id, s.batch_number, s.kind);
+            let tx = B256::from(s.l1_tx_hash);
+            let stored_block = s.l1_block;
             let Some(receipt) = self.rpc.receipt(tx).await? else {
                 let mut db = self.pool.begin().await?;
-                let n = sqlx::query(
-                    "UPDATE l1_submissions SET status = 'signed', l1_block = NULL, \
-                     error = 'reorged out before the confirmation depth', updated_at = now() \
-                     WHERE id = $1 AND status = 'mined'",
-                )
-                .bind(id)
-                .execute(&mut *db)
-                .await?
-                .rows_affected();
-                let column = static_kind(&kind);
-                sqlx::query(&format!(
-                    "UPDATE l1_batches SET {column}_tx = NULL, {column}_block = NULL \
-                     WHERE batch_number = $1 AND {column}_tx = $2"
-                ))
-                .bind(batch as i64)
-                .bind(tx.to_vec())
-                .execute(&mut *db)
-                .await?;
+                let changed =
+                    l1db::unmine(&mut db, id, "reorged out before the confirmation depth").await?;
+                l1db::clear_l1_tx(&mut db, batch, kind, tx.0).await?;
                 db.commit().await?;
-                if n == 1 {
-                    metrics::counter!("bridge_l1_txs_reorged_total", "kind" => static_kind(&kind))
+                if changed {
+                    metrics::counter!("bridge_l1_txs_reorged_total", "kind" => kind.as_str())
                         .increment(1);
                     tracing::warn!(
                         batch,
@@ -648,98 +526,81 @@ impl Submitter {
             let block = receipt.block_number.to::<u64>();
             if receipt.status != U256::from(1) {
                 // Mined again after a reorg, on a chain where it now reverts.
-                sqlx::query(
-                    "UPDATE l1_submissions SET status = 'failed', l1_block = $2, \
-                     error = 'reverted after a reorg', updated_at = now() WHERE id = $1",
-                )
-                .bind(id)
-                .bind(block as i64)
-                .execute(&self.pool)
-                .await?;
+                store
+                    .l1()
+                    .record_receipt(id, s.nonce, false, block, Some("reverted after a reorg"))
+                    .await?;
                 tracing::error!(batch, kind = %kind, %tx, block, "L1 transaction reverted after a reorg");
                 return Ok(Some(Step::Mined { batch, kind, tx }));
             }
             if stored_block != Some(block) {
-                sqlx::query(
-                    "UPDATE l1_submissions SET l1_block = $2, updated_at = now() WHERE id = $1",
-                )
-                .bind(id)
-                .bind(block as i64)
-                .execute(&self.pool)
-                .await?;
+                store.l1().move_to_block(id, block).await?;
                 tracing::info!(batch, kind = %kind, %tx, from = ?stored_block, to = block, "L1 transaction moved to another block; tracking it there");
             }
             if !past_depth(head, block, self.cfg.confirmations) {
                 continue;
             }
-            if kind == "commit" {
-                self.on_commit_deep(batch, tx, &receipt).await?;
-                return Ok(Some(Step::Committed { batch }));
-            }
-            // A finalization counts once its batch's commit is past the depth too (the commit
-            // is mined first, so it gets there first).
-            if batch_status == "committed" {
-                self.on_finalize_deep(batch, tx, block).await?;
-                return Ok(Some(Step::Finalized { batch }));
+            match kind {
+                SubmissionKind::Commit => {
+                    self.on_commit_deep(batch, tx, &receipt).await?;
+                    return Ok(Some(Step::Committed { batch }));
+                }
+                // A finalization counts once its batch's commit is past the depth too (the
+                // commit is mined first, so it gets there first).
+                SubmissionKind::Finalize if m.batch_status == BatchStatus::Committed => {
+                    self.on_finalize_deep(batch, tx, block).await?;
+                    return Ok(Some(Step::Finalized { batch }));
+                }
+                SubmissionKind::Finalize => {}
             }
         }
         Ok(None)
     }
 
-    /// Resolves the in-flight submission, if any.
-    async fn resolve(&self, p: Pending) -> Result<Step, SubmitError> {
+    /// Resolves the in-flight submission `p`.
+    async fn resolve(&self, p: SubmissionRow) -> Result<Step, SubmitError> {
+        let store = self.store();
         // The nonce first, then the receipts: see `decide_pending` (the other order loses a
         // transaction mined between the two reads).
         let latest_nonce = self.rpc.nonce(self.signer.address(), "latest").await?;
         // Any row with this nonce may be the one that got mined.
-        let rows = sqlx::query(
-            "SELECT id, l1_tx_hash FROM l1_submissions WHERE nonce = $1 AND status IN ('signed','sent','replaced') ORDER BY id",
-        )
-        .bind(p.nonce as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = store.l1().attempts_with_nonce(p.nonce).await?;
         let mut attempts = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let hash = b256(r.get(1));
-            attempts.push((r.get::<i64, _>(0), hash, self.rpc.receipt(hash).await?));
+        for r in rows {
+            let receipt = self.rpc.receipt(B256::from(r.l1_tx_hash)).await?;
+            attempts.push((r, receipt));
         }
-        let has_receipt: Vec<bool> = attempts.iter().map(|a| a.2.is_some()).collect();
+        let has_receipt: Vec<bool> = attempts.iter().map(|a| a.1.is_some()).collect();
         let action = decide_pending(
             latest_nonce,
             p.nonce,
             &has_receipt,
-            p.status != "signed",
+            p.status != SubmissionStatus::Signed,
             p.age >= self.cfg.resend_after,
         );
-        let kind = static_kind(&p.kind);
+        let (batch, kind, tx) = (p.batch_number, p.kind, B256::from(p.l1_tx_hash));
         match action {
             PendingAction::Mined(i) => {
-                let (id, hash, receipt) = &attempts[i];
-                let Some(receipt) = receipt else {
-                    return Err(SubmitError::Batch(p.batch, "receipt vanished".into()));
+                let Some((mined, Some(receipt))) = attempts.get(i) else {
+                    return Err(SubmitError::Batch(batch, "receipt vanished".into()));
                 };
-                let mined = Pending {
-                    id: *id,
-                    tx: *hash,
-                    ..p
-                };
-                self.on_mined(&mined, receipt).await?;
+                self.on_mined(mined, receipt).await?;
                 Ok(Step::Mined {
-                    batch: mined.batch,
+                    batch: mined.batch_number,
                     kind: mined.kind,
-                    tx: *hash,
+                    tx: B256::from(mined.l1_tx_hash),
                 })
             }
             PendingAction::NonceUsedElsewhere => {
                 // Another process with this key used the nonce: give the row up; the
                 // contract's state decides what happens next.
-                sqlx::query("UPDATE l1_submissions SET status = 'replaced', error = 'nonce used elsewhere', updated_at = now() WHERE id = $1")
-                    .bind(p.id)
-                    .execute(&self.pool)
+                store
+                    .l1()
+                    .mark_replaced(p.id, Some("nonce used elsewhere"))
                     .await?;
                 tracing::warn!(
-                    batch = p.batch,
-                    kind,
+                    batch,
+                    kind = %kind,
                     nonce = p.nonce,
                     latest_nonce,
                     "L1 nonce used by a transaction we did not send"
@@ -749,30 +610,27 @@ impl Submitter {
             PendingAction::Broadcast => {
                 // Recorded but not (or no longer, after a reorg) known to the node: broadcast
                 // the very same bytes.
-                self.broadcast(p.id, &p.raw).await?;
+                self.broadcast(p.id, &p.raw_tx).await?;
                 Ok(Step::Resent {
-                    batch: p.batch,
+                    batch,
                     kind,
                     nonce: p.nonce,
-                    tx: p.tx,
+                    tx,
                 })
             }
             PendingAction::Replace => {
                 let bumped =
                     p.gas_price + p.gas_price * u128::from(self.cfg.gas_bump_percent) / 100 + 1;
                 let price = bumped.max(self.rpc.gas_price().await?);
-                let data = Bytes::from(decode_field(&p.raw, 5)?);
-                let gas_limit = U256::from_be_slice(&decode_field(&p.raw, 2)?).to::<u64>();
-                let attempts: i32 = sqlx::query(
-                    "UPDATE l1_submissions SET status = 'replaced', updated_at = now() WHERE id = $1 RETURNING attempts",
-                )
-                .bind(p.id)
-                .fetch_one(&self.pool)
-                .await?
-                .get(0);
+                let data = Bytes::from(decode_field(&p.raw_tx, 5)?);
+                let gas_limit = U256::from_be_slice(&decode_field(&p.raw_tx, 2)?).to::<u64>();
+                let attempts =
+                    store.l1().mark_replaced(p.id, None).await?.ok_or_else(|| {
+                        SubmitError::Batch(batch, "submission row vanished".into())
+                    })?;
                 let tx = self
                     .submit(Outgoing {
-                        batch: p.batch,
+                        batch,
                         kind,
                         data,
                         nonce: p.nonce,
@@ -782,14 +640,14 @@ impl Submitter {
                     })
                     .await?;
                 tracing::warn!(
-                    batch = p.batch,
-                    kind,
+                    batch,
+                    kind = %kind,
                     nonce = p.nonce,
                     gas_price = price,
                     "replaced a stuck L1 transaction"
                 );
                 Ok(Step::Resent {
-                    batch: p.batch,
+                    batch,
                     kind,
                     nonce: p.nonce,
                     tx,
@@ -797,7 +655,7 @@ impl Submitter {
             }
             PendingAction::Rebroadcast => {
                 // Still in the mempool: re-broadcast (harmless) in case the node forgot it.
-                let _ = self.rpc.send_raw(&p.raw).await;
+                let _ = self.rpc.send_raw(&p.raw_tx).await;
                 Ok(Step::Waiting)
             }
         }
@@ -805,28 +663,13 @@ impl Submitter {
 
     async fn next_nonce(&self) -> Result<u64, SubmitError> {
         let chain = self.rpc.nonce(self.signer.address(), "pending").await?;
-        let recorded: Option<i64> = sqlx::query(
-            "SELECT max(nonce) FROM l1_submissions WHERE status IN ('signed', 'sent', 'mined')",
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .get(0);
-        Ok(chain.max(recorded.map_or(0, |n| n as u64 + 1)))
-    }
-
-    async fn failed_attempts(&self, batch: u64, kind: &str) -> Result<i64, SubmitError> {
-        Ok(sqlx::query(
-            "SELECT count(*) FROM l1_submissions WHERE batch_number = $1 AND kind = $2 AND status = 'failed'",
-        )
-        .bind(batch as i64)
-        .bind(kind)
-        .fetch_one(&self.pool)
-        .await?
-        .get(0))
+        let recorded = self.store().l1().max_live_nonce().await?;
+        Ok(chain.max(recorded.map_or(0, |n| n + 1)))
     }
 
     /// One step of the submitter's state machine. Call repeatedly.
     pub async fn step(&self) -> Result<Step, SubmitError> {
+        let store = self.store();
         // 1. Follow mined transactions to the depth, or notice they were reorged out. This
         // comes before the in-flight one: when a reorg takes out a lower nonce, the in-flight
         // transaction cannot be mined until the lower one is sent again.
@@ -834,28 +677,29 @@ impl Submitter {
         if let Some(step) = self.follow(head).await? {
             return Ok(step);
         }
-        if let Some(p) = self.pending().await? {
+        if let Some(p) = store.l1().next_pending_submission().await? {
             return self.resolve(p).await;
         }
         let lc = self.last_committed().await?;
         let lf = self.last_finalized().await?;
 
         // 2. Finalize the next committed batch.
-        if lf < lc && self.failed_attempts(lf + 1, "finalize").await? < 5 {
+        if lf < lc
+            && store
+                .l1()
+                .failed_attempts(lf + 1, SubmissionKind::Finalize)
+                .await?
+                < MAX_FAILED_ATTEMPTS
+        {
             let batch = lf + 1;
-            let r =
-                sqlx::query("SELECT header, pubdata_hash FROM l1_batches WHERE batch_number = $1")
-                    .bind(batch as i64)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            let Some(r) = r else {
+            let Some(r) = store.l1().l1_batch(batch).await? else {
                 return Err(SubmitError::Batch(
                     batch,
                     "committed on L1 but unknown to this database".into(),
                 ));
             };
-            let header = BatchHeader::abi_decode(&r.get::<Vec<u8>, _>(0))?;
-            let pubdata_hash = b256(r.get(1));
+            let header = BatchHeader::abi_decode(&r.header)?;
+            let pubdata_hash = B256::from(r.pubdata_hash);
             let statement = keccak256((header.clone(), pubdata_hash).abi_encode_params());
             let proof = self
                 .signer
@@ -870,7 +714,7 @@ impl Submitter {
             let tx = self
                 .submit(Outgoing {
                     batch,
-                    kind: "finalize",
+                    kind: SubmissionKind::Finalize,
                     data: call.abi_encode().into(),
                     nonce,
                     gas_price: price,
@@ -880,7 +724,7 @@ impl Submitter {
                 .await?;
             return Ok(Step::Sent {
                 batch,
-                kind: "finalize",
+                kind: SubmissionKind::Finalize,
                 nonce,
                 tx,
             });
@@ -888,12 +732,12 @@ impl Submitter {
 
         // 3. Commit the next proven batch.
         let batch = lc + 1;
-        let status: Option<String> = sqlx::query("SELECT status FROM batches WHERE number = $1")
-            .bind(batch as i64)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.get(0));
-        if status.as_deref() != Some("proven") || self.failed_attempts(batch, "commit").await? >= 5
+        if store.batches().status(batch).await? != Some(BatchStatus::Proven)
+            || store
+                .l1()
+                .failed_attempts(batch, SubmissionKind::Commit)
+                .await?
+                >= MAX_FAILED_ATTEMPTS
         {
             return Ok(Step::Idle);
         }
@@ -903,23 +747,26 @@ impl Submitter {
             .map_err(|e| SubmitError::Batch(batch, format!("proof does not verify: {e}")))?;
         let pubdata_hash = keccak256(&pubdata);
         let statement = batch_statement(&header, &pubdata);
-        let payouts_json: Vec<serde_json::Value> = payouts
+        let l1_payouts: Vec<L1Payout> = payouts
             .iter()
-            .map(|p| json!({"from": p.from, "to": p.to, "amount": p.amount}))
+            .map(|p| L1Payout {
+                from: p.from,
+                to: L1Address(p.to.into_array()),
+                amount: p.amount,
+            })
             .collect();
-        sqlx::query(
-            "INSERT INTO l1_batches (batch_number, header, pubdata_hash, statement, withdrawals_root, payouts) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (batch_number) DO UPDATE SET \
-             header = $2, pubdata_hash = $3, statement = $4, withdrawals_root = $5, payouts = $6",
-        )
-        .bind(batch as i64)
-        .bind(header.abi_encode())
-        .bind(pubdata_hash.to_vec())
-        .bind(statement.to_vec())
-        .bind(header.withdrawalsRoot.to_vec())
-        .bind(serde_json::Value::Array(payouts_json))
-        .execute(&self.pool)
-        .await?;
+        let encoded = header.abi_encode();
+        store
+            .l1()
+            .upsert_l1_batch(&NewL1Batch {
+                batch_number: batch,
+                header: &encoded,
+                pubdata_hash: pubdata_hash.0,
+                statement: statement.0,
+                withdrawals_root: header.withdrawalsRoot.0,
+                payouts: &l1_payouts,
+            })
+            .await?;
         let call = Rollup::commitBatchCall {
             h: header,
             pubdata: pubdata.into(),
@@ -929,7 +776,7 @@ impl Submitter {
         let tx = self
             .submit(Outgoing {
                 batch,
-                kind: "commit",
+                kind: SubmissionKind::Commit,
                 data: call.abi_encode().into(),
                 nonce,
                 gas_price: price,
@@ -939,7 +786,7 @@ impl Submitter {
             .await?;
         Ok(Step::Sent {
             batch,
-            kind: "commit",
+            kind: SubmissionKind::Commit,
             nonce,
             tx,
         })
@@ -974,6 +821,11 @@ impl Submitter {
             }
         }
     }
+}
+
+/// A state digest as the contract's `bytes32` (its canonical 32-byte encoding).
+fn digest_b256(d: &state::Digest) -> B256 {
+    B256::from(d.to_bytes())
 }
 
 /// Field `index` of a signed legacy transaction (2 = gas limit, 5 = data), to rebuild a

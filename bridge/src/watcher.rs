@@ -13,13 +13,17 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolEvent;
+use rollup_storage::l1::{self as l1db, NewPriorityOp, PriorityOpRow};
+use rollup_storage::{feed, EventFinality, EventKind, PriorityOpStatus, StorageError};
 use serde_json::json;
 use sqlx::postgres::PgPool;
-use sqlx::Row;
+use state::tx::L1Address;
 
 use crate::contracts::Rollup;
-use crate::feed::{self, finality, kind};
 use crate::rpc::{Log, Rpc, RpcError};
+
+/// The two priority operations (`l1_priority_ops.kind`).
+pub use rollup_storage::PriorityOpKind as OpKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -27,6 +31,8 @@ pub enum WatchError {
     Rpc(#[from] RpcError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
     #[error("bad log: {0}")]
     BadLog(String),
 }
@@ -45,21 +51,6 @@ pub struct ObservedOp {
     pub block_hash: B256,
     pub tx_hash: B256,
     pub log_index: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpKind {
-    Deposit,
-    ForcedWithdrawal,
-}
-
-impl OpKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpKind::Deposit => "deposit",
-            OpKind::ForcedWithdrawal => "forced_withdrawal",
-        }
-    }
 }
 
 /// A stored op still at status `seen` (above the confirmation depth when it was last looked at).
@@ -223,7 +214,7 @@ pub struct Watcher {
 fn op_json(o: &ObservedOp) -> serde_json::Value {
     json!({
         "serial": o.serial,
-        "op": o.kind.as_str(),
+        "op": o.kind,
         "depositor": o.depositor,
         "recipient": o.recipient,
         "amount": o.amount,
@@ -232,17 +223,51 @@ fn op_json(o: &ObservedOp) -> serde_json::Value {
     })
 }
 
-/// Advisory lock key of the watcher's write phase (the feed uses 5_000_001): two watchers on
-/// one database apply their decisions one after the other, never interleaved.
-const WATCHER_LOCK: i64 = 5_000_002;
+impl ObservedOp {
+    fn to_new(&self) -> NewPriorityOp {
+        NewPriorityOp {
+            serial: self.serial,
+            kind: self.kind,
+            depositor: L1Address(self.depositor.into_array()),
+            recipient: u64::from(self.recipient),
+            amount: self.amount,
+            priority_hash: self.priority_hash.0,
+            payload: self.payload.clone(),
+            l1_block: self.block,
+            l1_block_hash: self.block_hash.0,
+            l1_tx_hash: self.tx_hash.0,
+            log_index: self.log_index,
+        }
+    }
+}
+
+/// The feed payload of a stored op (`extra`: fields of the event besides the op's own).
+fn row_json(r: &PriorityOpRow, extra: Option<(&str, serde_json::Value)>) -> serde_json::Value {
+    let mut v = json!({
+        "serial": r.serial,
+        "op": r.kind,
+        "depositor": Address::from(r.depositor.0),
+        "recipient": r.recipient,
+        "amount": r.amount,
+        "l1_block": r.l1_block,
+        "l1_block_hash": B256::from(r.l1_block_hash),
+    });
+    if let (Some((k, x)), Some(o)) = (extra, v.as_object_mut()) {
+        o.insert(k.to_string(), x);
+    }
+    v
+}
+
+/// Upper bound on the `seen` ops read per poll (far above any real backlog: a poll confirms
+/// what is deep enough, so `seen` holds only the last `confirmations` blocks' ops).
+const MAX_PENDING: i64 = 1_000_000;
 
 impl Watcher {
     /// Where the last poll left the scan: every block <= this is final for the watcher.
     async fn final_block(&self, db: &mut sqlx::PgConnection) -> Result<i64, WatchError> {
-        Ok(sqlx::query("SELECT final_block FROM l1_sync")
-            .fetch_optional(&mut *db)
+        Ok(l1db::final_block(db)
             .await?
-            .map_or(self.cfg.start_block as i64 - 1, |r| r.get(0)))
+            .unwrap_or(self.cfg.start_block as i64 - 1))
     }
 
     /// One poll: read the cursor and the pending ops, ask L1, decide, then record the decision
@@ -257,20 +282,17 @@ impl Watcher {
         let (final_block, pending) = {
             let mut conn = self.pool.acquire().await?;
             let final_block = self.final_block(&mut conn).await?;
-            let pending: Vec<PendingOp> = sqlx::query(
-                "SELECT id, l1_block, l1_block_hash, log_index FROM l1_priority_ops \
-                 WHERE status = 'seen' ORDER BY serial",
-            )
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| PendingOp {
-                id: r.get(0),
-                block: r.get::<i64, _>(1) as u64,
-                block_hash: B256::from_slice(&r.get::<Vec<u8>, _>(2)),
-                log_index: r.get::<i64, _>(3) as u64,
-            })
-            .collect();
+            let pending: Vec<PendingOp> =
+                l1db::ops_with_status(&mut conn, PriorityOpStatus::Seen, MAX_PENDING)
+                    .await?
+                    .iter()
+                    .map(|r| PendingOp {
+                        id: r.id,
+                        block: r.l1_block,
+                        block_hash: B256::from(r.l1_block_hash),
+                        log_index: r.log_index,
+                    })
+                    .collect();
             (final_block, pending)
         };
 
@@ -352,10 +374,7 @@ impl Watcher {
         );
 
         let mut db = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WATCHER_LOCK)
-            .execute(&mut *db)
-            .await?;
+        l1db::lock_watcher(&mut db).await?;
         if self.final_block(&mut db).await? != final_block {
             // Another watcher applied a newer decision while we were asking L1: ours is stale.
             db.rollback().await?;
@@ -364,38 +383,27 @@ impl Watcher {
         }
 
         for id in &d.reorged {
-            let r = sqlx::query(
-                "UPDATE l1_priority_ops SET status = 'reorged', updated_at = now() \
-                 WHERE id = $1 AND status = 'seen' \
-                 RETURNING serial, kind, depositor, recipient, amount, l1_block, l1_block_hash, l1_tx_hash",
+            let r = l1db::transition_op(
+                &mut db,
+                *id,
+                PriorityOpStatus::Seen,
+                PriorityOpStatus::Reorged,
+                None,
             )
-            .bind(id)
-            .fetch_optional(&mut *db)
             .await?;
             // Gone from `seen` since we read it: someone already decided it.
             let Some(r) = r else { continue };
-            let serial: i64 = r.get(0);
-            let payload = json!({
-                "serial": serial,
-                "op": r.get::<String, _>(1),
-                "depositor": Address::from_slice(&r.get::<Vec<u8>, _>(2)),
-                "recipient": r.get::<i64, _>(3),
-                "amount": r.get::<i64, _>(4),
-                "l1_block": r.get::<i64, _>(5),
-                "l1_block_hash": B256::from_slice(&r.get::<Vec<u8>, _>(6)),
-            });
-            let tx = B256::from_slice(&r.get::<Vec<u8>, _>(7));
             feed::append(
                 &mut db,
-                kind::DEPOSIT_REORGED,
-                finality::L1_REORGED,
-                payload,
-                Some(tx),
-                Some(r.get::<i64, _>(5) as u64),
+                EventKind::DepositReorged,
+                EventFinality::L1Reorged,
+                &row_json(&r, None),
+                Some(r.l1_tx_hash),
+                Some(r.l1_block),
             )
             .await?;
             tracing::warn!(
-                serial,
+                serial = r.serial,
                 "L1 priority op reorged away; it will not be credited"
             );
             report.reorged += 1;
@@ -411,33 +419,11 @@ impl Watcher {
             // never credited, and a revived one goes through the depth rule again; a row that
             // is live already (`seen`, `confirmed`, `credited`) is left alone, so nothing is
             // ever credited twice.
-            let row = sqlx::query(
-                "INSERT INTO l1_priority_ops (serial, kind, depositor, recipient, amount, \
-                 priority_hash, payload, l1_block, l1_block_hash, l1_tx_hash, log_index, status) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'seen') \
-                 ON CONFLICT (l1_block_hash, log_index) DO UPDATE SET status = 'seen', \
-                 updated_at = now() WHERE l1_priority_ops.status = 'reorged' \
-                 RETURNING id, (xmax = 0) AS fresh",
-            )
-            .bind(o.serial as i64)
-            .bind(o.kind.as_str())
-            .bind(o.depositor.to_vec())
-            .bind(i64::from(o.recipient))
-            .bind(o.amount as i64)
-            .bind(o.priority_hash.to_vec())
-            .bind(o.payload.clone())
-            .bind(o.block as i64)
-            .bind(o.block_hash.to_vec())
-            .bind(o.tx_hash.to_vec())
-            .bind(o.log_index as i64)
-            .fetch_optional(&mut *db)
-            .await?;
-            let Some(row) = row else {
+            let Some((id, fresh)) = l1db::insert_seen_op(&mut db, &o.to_new()).await? else {
                 // Stored and live already (not in our `seen` snapshot): nothing to record.
                 continue;
             };
-            let id: i64 = row.get(0);
-            if !row.get::<bool, _>(1) {
+            if !fresh {
                 tracing::info!(
                     serial = o.serial,
                     l1_block = o.block,
@@ -445,15 +431,15 @@ impl Watcher {
                 );
             }
             let k = match o.kind {
-                OpKind::Deposit => kind::DEPOSIT_SEEN,
-                OpKind::ForcedWithdrawal => kind::FORCED_WITHDRAWAL_SEEN,
+                OpKind::Deposit => EventKind::DepositSeen,
+                OpKind::ForcedWithdrawal => EventKind::ForcedWithdrawalSeen,
             };
             feed::append(
                 &mut db,
                 k,
-                finality::L1_SEEN,
-                op_json(o),
-                Some(o.tx_hash),
+                EventFinality::L1Seen,
+                &op_json(o),
+                Some(o.tx_hash.0),
                 Some(o.block),
             )
             .await?;
@@ -465,37 +451,28 @@ impl Watcher {
         }
         let mut confirmed_rows = Vec::new();
         for id in confirm_ids {
-            let r = sqlx::query(
-                "UPDATE l1_priority_ops SET status = 'confirmed', updated_at = now() \
-                 WHERE id = $1 AND status = 'seen' \
-                 RETURNING serial, kind, depositor, recipient, amount, l1_block, l1_block_hash, l1_tx_hash",
+            let r = l1db::transition_op(
+                &mut db,
+                id,
+                PriorityOpStatus::Seen,
+                PriorityOpStatus::Confirmed,
+                None,
             )
-            .bind(id)
-            .fetch_optional(&mut *db)
             .await?;
             if let Some(r) = r {
                 confirmed_rows.push(r);
             }
         }
-        confirmed_rows.sort_by_key(|r| r.get::<i64, _>(0));
+        confirmed_rows.sort_by_key(|r| r.serial);
         for r in confirmed_rows {
-            let payload = json!({
-                "serial": r.get::<i64, _>(0),
-                "op": r.get::<String, _>(1),
-                "depositor": Address::from_slice(&r.get::<Vec<u8>, _>(2)),
-                "recipient": r.get::<i64, _>(3),
-                "amount": r.get::<i64, _>(4),
-                "l1_block": r.get::<i64, _>(5),
-                "l1_block_hash": B256::from_slice(&r.get::<Vec<u8>, _>(6)),
-                "confirmations": self.cfg.confirmations,
-            });
+            let payload = row_json(&r, Some(("confirmations", json!(self.cfg.confirmations))));
             feed::append(
                 &mut db,
-                kind::DEPOSIT_CONFIRMED,
-                finality::L1_CONFIRMED,
-                payload,
-                Some(B256::from_slice(&r.get::<Vec<u8>, _>(7))),
-                Some(r.get::<i64, _>(5) as u64),
+                EventKind::DepositConfirmed,
+                EventFinality::L1Confirmed,
+                &payload,
+                Some(r.l1_tx_hash),
+                Some(r.l1_block),
             )
             .await?;
             report.confirmed += 1;
@@ -518,9 +495,9 @@ impl Watcher {
                     .map_err(|e| WatchError::BadLog(e.to_string()))?;
             feed::append(
                 &mut db,
-                kind::WITHDRAWAL_CLAIMED,
-                finality::L1_CONFIRMED,
-                json!({
+                EventKind::WithdrawalClaimed,
+                EventFinality::L1Confirmed,
+                &json!({
                     "batch": e.batchNumber,
                     "index": e.index,
                     "from": e.from,
@@ -528,7 +505,7 @@ impl Watcher {
                     "amount": e.amount,
                     "leaf": e.leaf,
                 }),
-                Some(tx),
+                Some(tx.0),
                 Some(block),
             )
             .await?;
@@ -537,16 +514,7 @@ impl Watcher {
         // Claims in blocks above the depth are looked at again next poll, so the range only
         // advances to the new final block.
         let head_hash = canonical.get(&to).copied().unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO l1_sync (id, final_block, last_block, last_hash) VALUES (TRUE, $1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET final_block = $1, last_block = $2, last_hash = $3, \
-             updated_at = now()",
-        )
-        .bind(new_final)
-        .bind(to as i64)
-        .bind(head_hash.to_vec())
-        .execute(&mut *db)
-        .await?;
+        l1db::save_sync(&mut db, new_final, to, head_hash.0).await?;
         db.commit().await?;
         metrics::gauge!("bridge_l1_head").set(head as f64);
         Ok(report)

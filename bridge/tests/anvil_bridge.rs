@@ -18,6 +18,7 @@ use rollup_bridge::hashes::{payout_leaf, Payout};
 use rollup_bridge::rpc::{Rpc, RpcError};
 use rollup_bridge::submitter::Step;
 use rollup_bridge::watcher::{PollReport, Watcher, WatcherConfig};
+use rollup_storage::{EventKind, SubmissionKind};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
@@ -51,7 +52,7 @@ async fn event_kinds(pool: &PgPool) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.to_string())
         .collect()
 }
 
@@ -186,7 +187,7 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
         let step = s.step().await.unwrap();
         if let Step::Sent { batch, kind, .. } = &step {
             sent.push((*batch, *kind));
-            if (*batch, *kind) == (2, "commit") {
+            if (*batch, *kind) == (2, SubmissionKind::Commit) {
                 break;
             }
         }
@@ -219,12 +220,12 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
     assert_eq!(
         sent,
         vec![
-            (1, "commit"),
-            (1, "finalize"),
-            (2, "commit"),
-            (2, "finalize"),
-            (3, "commit"),
-            (3, "finalize")
+            (1, SubmissionKind::Commit),
+            (1, SubmissionKind::Finalize),
+            (2, SubmissionKind::Commit),
+            (2, SubmissionKind::Finalize),
+            (3, SubmissionKind::Commit),
+            (3, SubmissionKind::Finalize)
         ],
         "in order, each once, across the restart"
     );
@@ -344,7 +345,7 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
         .expect("NOTIFY wakes the follower")
         .unwrap()
         .unwrap();
-    assert_eq!(next.kind, "deposit_seen");
+    assert_eq!(next.kind, EventKind::DepositSeen);
     assert_eq!(next.payload["serial"], 2);
 }
 
@@ -365,7 +366,7 @@ async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
     let first = s.step().await.unwrap();
     let Step::Sent {
         batch: 1,
-        kind: "commit",
+        kind: SubmissionKind::Commit,
         nonce,
         tx: tx1,
     } = first
@@ -377,7 +378,7 @@ async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
     let second = s.step().await.unwrap();
     let Step::Resent {
         batch: 1,
-        kind: "commit",
+        kind: SubmissionKind::Commit,
         nonce: n2,
         tx: tx2,
     } = second
@@ -389,7 +390,7 @@ async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
     mine(&l1.rpc, 1).await;
     let third = s.step().await.unwrap();
     assert!(
-        matches!(third, Step::Mined { batch: 1, ref kind, tx } if kind == "commit" && tx == tx2),
+        matches!(third, Step::Mined { batch: 1, kind: SubmissionKind::Commit, tx } if tx == tx2),
         "{third:?}"
     );
     assert!(
@@ -452,7 +453,7 @@ async fn a_commit_recorded_but_never_broadcast_is_sent_after_a_restart() {
         step,
         Step::Resent {
             batch: 1,
-            kind: "commit",
+            kind: SubmissionKind::Commit,
             nonce,
             tx
         },
@@ -882,7 +883,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
     let snap: U256 = l1.rpc.request("evm_snapshot", json!([])).await.unwrap();
     let Step::Sent {
         batch: 1,
-        kind: "commit",
+        kind: SubmissionKind::Commit,
         nonce,
         tx,
     } = s.step().await.unwrap()
@@ -893,7 +894,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
         s.step().await.unwrap(),
         Step::Mined {
             batch: 1,
-            kind: "commit".into(),
+            kind: SubmissionKind::Commit,
             tx
         }
     );
@@ -905,7 +906,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
             step,
             Step::Sent {
                 batch: 1,
-                kind: "finalize",
+                kind: SubmissionKind::Finalize,
                 ..
             }
         ),
@@ -934,7 +935,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
     assert!(
         steps.contains(&Step::Reorged {
             batch: 1,
-            kind: "commit".into(),
+            kind: SubmissionKind::Commit,
             tx
         }),
         "{steps:?}"
@@ -942,7 +943,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
     assert!(
         steps.contains(&Step::Resent {
             batch: 1,
-            kind: "commit",
+            kind: SubmissionKind::Commit,
             nonce,
             tx
         }),
@@ -1012,7 +1013,7 @@ async fn a_commit_mined_between_the_receipt_and_nonce_reads_is_not_lost() {
     s.rpc = Rpc::new(proxy);
     let Step::Sent {
         batch: 1,
-        kind: "commit",
+        kind: SubmissionKind::Commit,
         ..
     } = s.step().await.unwrap()
     else {

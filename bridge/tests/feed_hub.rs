@@ -8,17 +8,18 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rollup_bridge::feed::{self, FeedHub};
+use rollup_storage::{EventFinality, EventKind};
 use serde_json::json;
 use sqlx::PgPool;
 
 async fn append(pool: &PgPool, n: usize) {
     for i in 0..n {
         let mut db = pool.begin().await.unwrap();
-        feed::append(
+        rollup_storage::feed::append(
             &mut db,
-            feed::kind::DEPOSIT_SEEN,
-            feed::finality::L1_SEEN,
-            json!({ "i": i }),
+            EventKind::DepositSeen,
+            EventFinality::L1Seen,
+            &json!({ "i": i }),
             None,
             None,
         )

@@ -17,7 +17,6 @@ use rollup_bridge::hashes::{payout_leaf, Payout, PayoutTree};
 use rollup_bridge::{Address, B256};
 use rollup_proto::v1 as pb;
 use serde_json::json;
-use sqlx::Row;
 use tokio::sync::watch;
 use tonic::{Request, Response as GrpcResponse, Status};
 
@@ -29,8 +28,8 @@ pub const FEED_POLL: Duration = Duration::from_secs(1);
 fn to_pb(e: feed::Event) -> pb::BridgeEvent {
     pb::BridgeEvent {
         cursor: e.id as u64,
-        kind: e.kind,
-        finality: e.finality,
+        kind: e.kind.to_string(),
+        finality: e.finality.to_string(),
         payload_json: e.payload.to_string(),
         l1_tx_hash: e
             .l1_tx_hash
@@ -95,7 +94,7 @@ pub async fn sse(
         Ok::<_, Infallible>(match r {
             Ok(e) => SseEvent::default()
                 .id(e.id.to_string())
-                .event(e.kind.clone())
+                .event(e.kind.as_str())
                 .data(serde_json::to_string(&e).unwrap_or_default()),
             Err(err) => SseEvent::default().event("error").data(err.to_string()),
         })
@@ -111,14 +110,7 @@ pub async fn payout_proof(
     AxState(s): AxState<HttpState>,
     Path((batch, index)): Path<(u64, u64)>,
 ) -> Response {
-    let row = sqlx::query(
-        "SELECT l.payouts, l.withdrawals_root, b.status, l.finalize_block IS NOT NULL FROM l1_batches l \
-         JOIN batches b ON b.number = l.batch_number WHERE l.batch_number = $1",
-    )
-    .bind(batch as i64)
-    .fetch_optional(s.store.pool())
-    .await;
-    let row = match row {
+    let (l1_batch, status) = match s.store.l1().l1_batch_with_status(batch).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return problem(
@@ -129,22 +121,15 @@ pub async fn payout_proof(
         }
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };
-    let payouts: serde_json::Value = row.get(0);
-    let status: String = row.get(2);
-    let mut list = Vec::new();
-    for p in payouts.as_array().into_iter().flatten() {
-        let to = p["to"].as_str().and_then(|t| t.parse::<Address>().ok());
-        match (p["from"].as_u64(), to, p["amount"].as_u64()) {
-            (Some(from), Some(to), Some(amount)) => list.push(Payout { from, to, amount }),
-            _ => {
-                return problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "bad payout row",
-                )
-            }
-        }
-    }
+    let list: Vec<Payout> = l1_batch
+        .payouts
+        .iter()
+        .map(|p| Payout {
+            from: p.from,
+            to: Address::from(p.to.0),
+            amount: p.amount,
+        })
+        .collect();
     let Some(p) = list.get(index as usize).copied() else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -153,7 +138,7 @@ pub async fn payout_proof(
         );
     };
     let tree = PayoutTree::new(batch, &list);
-    let root = B256::left_padding_from(&row.get::<Vec<u8>, _>(1));
+    let root = B256::from(l1_batch.withdrawals_root);
     Json(json!({
         "batch": batch,
         "index": index,
@@ -163,7 +148,7 @@ pub async fn payout_proof(
         "leaf": payout_leaf(batch, index, &p),
         "proof": tree.proof(index as usize),
         "withdrawals_root": root,
-        "claimable": row.get::<bool, _>(3),
+        "claimable": l1_batch.finalize_block.is_some(),
         "batch_status": status,
     }))
     .into_response()

@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use rollup_bridge::feed::{self, finality, kind};
+use rollup_storage::l1::{transition_op, PriorityOpRow};
+use rollup_storage::{feed, EventFinality, EventKind, PriorityOpKind, PriorityOpStatus};
 use serde_json::json;
-use sqlx::Row;
 use state::account::{AccountIndex, Amount};
 use state::pubdata::ForcedStatus;
 use state::tx::{Deposit, Transaction};
@@ -20,66 +20,78 @@ use tokio::sync::{oneshot, watch};
 use crate::store::Store;
 use crate::writer::{Command, L1Op, SubmitOutcome, WriterHandle};
 
+/// Confirmed ops handed to the writer per tick.
+const BATCH: i64 = 500;
+
 pub struct Ingest {
     pub store: Store,
     pub writer: WriterHandle,
     pub poll: Duration,
 }
 
+/// The feed event reporting that `op` was consumed on L2.
+fn credited_event(
+    op: &PriorityOpRow,
+    tx_id: Option<[u8; 32]>,
+    l2_seq: Option<u64>,
+    forced: Option<ForcedStatus>,
+) -> (EventKind, serde_json::Value) {
+    let l2_tx_id = tx_id.map(|t| format!("0x{}", hex::encode(t)));
+    match op.kind {
+        PriorityOpKind::Deposit => (
+            EventKind::DepositCredited,
+            json!({
+                "serial": op.serial,
+                "recipient": op.recipient,
+                "amount": op.amount,
+                "l2_tx_id": l2_tx_id,
+                "l2_seq": l2_seq,
+            }),
+        ),
+        PriorityOpKind::ForcedWithdrawal => (
+            EventKind::ForcedWithdrawalProcessed,
+            json!({
+                "serial": op.serial,
+                "account": op.recipient,
+                "amount": op.amount,
+                // Unknown only if the op was consumed before a crash and marked after it.
+                "outcome": forced.map(|s| s.code()),
+                "l2_tx_id": l2_tx_id,
+                "l2_seq": l2_seq,
+            }),
+        ),
+    }
+}
+
+/// `confirmed -> credited` with its feed event, in one transaction. `false`: the row was not
+/// `confirmed` any more (another ingest loop marked it first).
 async fn mark_credited(
     store: &Store,
     id: i64,
     tx_id: Option<[u8; 32]>,
     l2_seq: Option<u64>,
     forced: Option<ForcedStatus>,
-) -> Result<bool, sqlx::Error> {
+) -> anyhow::Result<bool> {
     let mut db = store.pool().begin().await?;
-    let row = sqlx::query(
-        "UPDATE l1_priority_ops SET status = 'credited', l2_tx_id = $2, updated_at = now() \
-         WHERE id = $1 AND status = 'confirmed' \
-         RETURNING serial, recipient, amount, l1_tx_hash, l1_block, kind",
+    let Some(op) = transition_op(
+        &mut db,
+        id,
+        PriorityOpStatus::Confirmed,
+        PriorityOpStatus::Credited,
+        tx_id,
     )
-    .bind(id)
-    .bind(tx_id.map(|t| t.to_vec()))
-    .fetch_optional(&mut *db)
-    .await?;
-    let Some(row) = row else {
+    .await?
+    else {
         return Ok(false);
     };
-    let l1_tx: Vec<u8> = row.get(3);
-    let op: String = row.get(5);
-    let (event, payload) = if op == "deposit" {
-        (
-            kind::DEPOSIT_CREDITED,
-            json!({
-                "serial": row.get::<i64, _>(0),
-                "recipient": row.get::<i64, _>(1),
-                "amount": row.get::<i64, _>(2),
-                "l2_tx_id": tx_id.map(|t| format!("0x{}", hex::encode(t))),
-                "l2_seq": l2_seq,
-            }),
-        )
-    } else {
-        (
-            kind::FORCED_WITHDRAWAL_PROCESSED,
-            json!({
-                "serial": row.get::<i64, _>(0),
-                "account": row.get::<i64, _>(1),
-                "amount": row.get::<i64, _>(2),
-                // Unknown only if the op was consumed before a crash and marked after it.
-                "outcome": forced.map(|s| s.code()),
-                "l2_tx_id": tx_id.map(|t| format!("0x{}", hex::encode(t))),
-                "l2_seq": l2_seq,
-            }),
-        )
-    };
+    let (event, payload) = credited_event(&op, tx_id, l2_seq, forced);
     feed::append(
         &mut db,
         event,
-        finality::ACCEPTED,
-        payload,
-        Some(rollup_bridge::B256::left_padding_from(&l1_tx)),
-        Some(row.get::<i64, _>(4) as u64),
+        EventFinality::Accepted,
+        &payload,
+        Some(op.l1_tx_hash),
+        Some(op.l1_block),
     )
     .await?;
     db.commit().await?;
@@ -89,38 +101,35 @@ async fn mark_credited(
 impl Ingest {
     /// Credits what can be credited now; returns how many rows became `credited`.
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        let rows = sqlx::query(
-            "SELECT id, serial, kind, recipient, amount, payload FROM l1_priority_ops \
-             WHERE status = 'confirmed' ORDER BY serial LIMIT 500",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = self
+            .store
+            .l1()
+            .ops_with_status(PriorityOpStatus::Confirmed, BATCH)
+            .await?;
         let mut done = 0;
         for r in rows {
-            let id: i64 = r.get(0);
-            let serial = r.get::<i64, _>(1) as u64;
-            let kind: String = r.get(2);
-            let op = if kind == "deposit" {
-                let to = AccountIndex(u32::try_from(r.get::<i64, _>(3))?);
-                let amount = Amount::new(r.get::<i64, _>(4) as u64)
-                    .ok_or_else(|| anyhow::anyhow!("deposit {serial}: amount out of range"))?;
-                L1Op::Deposit(Deposit {
-                    seq: serial,
-                    to,
-                    amount,
-                })
-            } else {
-                let raw: Option<Vec<u8>> = r.get(5);
-                // The contract queues only canonical withdraws (SPEC 15.2), so this decodes; if it
-                // ever did not, stopping loudly beats guessing (the serial must be consumed).
-                match raw.as_deref().map(Transaction::decode) {
+            let (id, serial) = (r.id, r.serial);
+            let op = match r.kind {
+                PriorityOpKind::Deposit => {
+                    let to = AccountIndex(u32::try_from(r.recipient)?);
+                    let amount = Amount::new(r.amount)
+                        .ok_or_else(|| anyhow::anyhow!("deposit {serial}: amount out of range"))?;
+                    L1Op::Deposit(Deposit {
+                        seq: serial,
+                        to,
+                        amount,
+                    })
+                }
+                // The contract queues only canonical withdraws (SPEC 15.2), so this decodes; if
+                // it ever did not, stopping loudly beats guessing (the serial must be consumed).
+                PriorityOpKind::ForcedWithdrawal => match r.payload.as_deref().map(Transaction::decode) {
                     Some(Ok(Transaction::ForcedWithdraw(f))) if f.seq == serial => {
                         L1Op::ForcedWithdraw(f)
                     }
                     other => anyhow::bail!(
                         "forced withdrawal {serial}: stored payload is not its L2 transaction ({other:?})"
                     ),
-                }
+                },
             };
             let (reply, rx) = oneshot::channel();
             self.writer

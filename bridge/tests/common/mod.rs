@@ -115,19 +115,42 @@ pub async fn proven_batch_with_diff(
     )
     .bind(n as i64)
     .bind(vec![n as u8; 40])
-    .bind(json!({"version": 1, "withdrawals": withdrawals, "refunds": []}))
+    .bind(witness(n, deposits, withdrawals))
     .bind(l1_pubdata)
     .execute(pool)
     .await
     .unwrap();
+    // The prover's output table, which the submitter reads (never `prover_jobs`).
     sqlx::query(
-        "INSERT INTO prover_jobs (batch_number, kind, state, proof) VALUES ($1, 'final', 'done', $2)",
+        "INSERT INTO batch_proofs (batch_number, top_level, proof, statement, digest, leaves, prove_ms) \
+         VALUES ($1, 0, $2, '{}', $3, 1, 0)",
     )
     .bind(n as i64)
     .bind(format!("proof of batch {n}").into_bytes())
+    .bind(vec![0u8; 32])
     .execute(pool)
     .await
     .unwrap();
+}
+
+/// A complete version 1 witness document (what the writer seals) for batch `n`; the submitter
+/// reads only its withdrawals and refunds.
+fn witness(n: u64, deposits: (u64, u64), withdrawals: serde_json::Value) -> serde_json::Value {
+    let zero = serde_json::to_value(state::Digest::ZERO).unwrap();
+    json!({
+        "version": 1,
+        "batch": n,
+        "blocks": [n, n],
+        "block_times": [[n, 0]],
+        "seqs": [n, n],
+        "old_root": zero,
+        "new_root": zero,
+        "pubdata_commitment": zero,
+        "withdrawals_commitment": zero,
+        "deposits": [deposits.0, deposits.1],
+        "withdrawals": withdrawals,
+        "refunds": [],
+    })
 }
 
 pub fn submitter(l1: &L1, pool: &PgPool) -> Submitter {
