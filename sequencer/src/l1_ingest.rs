@@ -101,8 +101,8 @@ async fn mark_credited(
 impl Ingest {
     /// Credits what can be credited now; returns how many rows became `credited`.
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        let rows = self
-            .store
+        // Through a storage handle on the node's pool, whichever `Store` type the node uses.
+        let rows = rollup_storage::Store::from_pool(self.store.pool().clone())
             .l1()
             .ops_with_status(PriorityOpStatus::Confirmed, BATCH)
             .await?;
