@@ -16,9 +16,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::l1_ingest::Ingest;
-use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::writer::WriterHandle;
+use rollup_storage::Store;
 
 /// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
 /// exported final verifiers (`--proof-verifiers`), against the statement rebuilt from the node's

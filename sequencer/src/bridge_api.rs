@@ -110,8 +110,7 @@ pub async fn payout_proof(
     AxState(s): AxState<HttpState>,
     Path((batch, index)): Path<(u64, u64)>,
 ) -> Response {
-    let l1 = rollup_storage::Store::from_pool(s.store.pool().clone());
-    let (l1_batch, status) = match l1.l1().l1_batch_with_status(batch).await {
+    let (l1_batch, status) = match s.store.l1().l1_batch_with_status(batch).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return problem(

@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::receipt_watch::AccountWakeups;
-use crate::store::{Store, StoreError, WriteItem};
 use crate::supervisor::Readiness;
 use crate::writer::CommitJob;
+use rollup_storage::log::WriteItem;
+use rollup_storage::{StorageError as StoreError, Store};
 
 /// Upper bound on jobs merged into one database transaction.
 const MAX_JOBS_PER_COMMIT: usize = 256;
@@ -47,14 +48,14 @@ pub trait CommitLog: Send + Sync + 'static {
 
 impl CommitLog for Store {
     fn write(&self, items: &[WriteItem]) -> impl Future<Output = Result<(), StoreError>> + Send {
-        Store::write(self, items)
+        self.log().write(items)
     }
 
     fn is_written(
         &self,
         items: &[WriteItem],
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        Store::is_written(self, items)
+        self.log().is_written(items)
     }
 }
 
@@ -207,7 +208,7 @@ pub fn is_transient_sqlstate(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::TxRow;
+    use rollup_storage::log::TxRow;
     use std::sync::atomic::AtomicBool;
 
     /// A log whose first COMMIT succeeds but whose answer is lost on the way back.
@@ -233,7 +234,7 @@ mod tests {
             &self,
             items: &[WriteItem],
         ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-            self.store.is_written(items)
+            self.store.log().is_written(items)
         }
     }
 
@@ -242,7 +243,7 @@ mod tests {
         let url = devkit::postgres::test_database("seq_lost_commit")
             .await
             .expect("a Postgres server (rollup-devkit)");
-        let store = Store::connect(&url, 2).await.expect("connect");
+        let store = Store::connect_and_migrate(&url, 2).await.expect("connect");
         let (jobs, rx) = mpsc::channel(8);
         let (durable_tx, durable_rx) = watch::channel(0);
         let committer = Committer {
@@ -289,7 +290,11 @@ mod tests {
         task.await
             .expect("task")
             .expect("the committer did not fail on its own row");
-        assert_eq!(store.count_txs().await.expect("count"), 1, "written once");
+        assert_eq!(
+            store.log().count_txs().await.expect("count"),
+            1,
+            "written once"
+        );
     }
 
     #[test]

@@ -14,9 +14,10 @@ use state::account::AccountIndex;
 use state::tx::Transaction;
 
 use crate::limits::{limited_incoming, ConnLimits};
-use crate::store::{Store, TxRow};
 use crate::supervisor::Readiness;
 use crate::writer::{ReadError, WriterHandle};
+use rollup_storage::log::TxRow;
+use rollup_storage::Store;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -153,8 +154,8 @@ async fn status(AxState(s): AxState<HttpState>) -> Response {
     let h = s.writer.head();
     // Finality progress comes from Postgres (the prover and the bridge write it); a database
     // hiccup degrades the status to the writer's view rather than failing it.
-    let batches = s.store.batch_progress().await.ok().map(|[sealed, proven, committed, finalized]| {
-        json!({"sealed": sealed, "proven": proven, "committed": committed, "finalized": finalized})
+    let batches = s.store.batches().progress().await.ok().map(|p| {
+        json!({"sealed": p.sealed, "proven": p.proven, "committed": p.committed, "finalized": p.finalized})
     });
     Json(json!({
         "head_block": h.block,
@@ -240,7 +241,7 @@ async fn tx(AxState(s): AxState<HttpState>, Path(id): Path<String>) -> Response 
             "tx id must be 32 bytes of hex",
         );
     };
-    match s.store.get_tx(&id).await {
+    match s.store.log().get_tx(&id).await {
         Ok(Some(row)) => Json(tx_json(&row)).into_response(),
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
@@ -284,7 +285,7 @@ async fn block(
             format!("limit must be in 1..={MAX_PAGE}"),
         );
     }
-    let block = match s.store.get_block(number).await {
+    let block = match s.store.log().get_block(number).await {
         Ok(Some(b)) => b,
         Ok(None) => {
             return problem(
@@ -295,7 +296,7 @@ async fn block(
         }
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };
-    let ids = match s.store.block_tx_ids(number, offset, limit).await {
+    let ids = match s.store.log().block_tx_ids(number, offset, limit).await {
         Ok(t) => t,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };

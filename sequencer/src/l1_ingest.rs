@@ -17,8 +17,8 @@ use state::pubdata::ForcedStatus;
 use state::tx::{Deposit, Transaction};
 use tokio::sync::{oneshot, watch};
 
-use crate::store::Store;
 use crate::writer::{Command, L1Op, SubmitOutcome, WriterHandle};
+use rollup_storage::Store;
 
 /// Confirmed ops handed to the writer per tick.
 const BATCH: i64 = 500;
@@ -101,8 +101,8 @@ async fn mark_credited(
 impl Ingest {
     /// Credits what can be credited now; returns how many rows became `credited`.
     pub async fn tick(&self) -> anyhow::Result<usize> {
-        // Through a storage handle on the node's pool, whichever `Store` type the node uses.
-        let rows = rollup_storage::Store::from_pool(self.store.pool().clone())
+        let rows = self
+            .store
             .l1()
             .ops_with_status(PriorityOpStatus::Confirmed, BATCH)
             .await?;

@@ -20,6 +20,5 @@ pub mod node;
 pub mod receipt_watch;
 pub mod recovery;
 pub mod service;
-pub mod store;
 pub mod supervisor;
 pub mod writer;

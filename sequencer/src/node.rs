@@ -18,9 +18,9 @@ use crate::http::{router, HttpLimits, HttpState};
 use crate::limits::{limited_incoming, ConnLimits, PeerCounter, RateLimiter, TxLimits};
 use crate::receipt_watch::AccountWakeups;
 use crate::service::{RollupService, ServiceConfig, ServiceDeps};
-use crate::store::Store;
 use crate::supervisor::{Readiness, Supervisor};
 use crate::writer::{self, WriterConfig};
+use rollup_storage::Store;
 
 /// The fixed development operator key (devnet only; publicly known, never use on a real chain).
 pub fn devnet_operator_key() -> SecretKey {
@@ -95,7 +95,7 @@ async fn check_meta(store: &Store, domain: &Domain, operator: &PublicKey) -> any
         ("operator_public_key", operator.to_hex()),
     ];
     for (k, v) in expect {
-        let stored = store.meta_init(k, &v).await?;
+        let stored = store.meta().init(k, &v).await?;
         if stored != v {
             bail!("the database belongs to another deployment: {k} is {stored}, this node has {v}");
         }
@@ -110,7 +110,7 @@ async fn check_meta(store: &Store, domain: &Domain, operator: &PublicKey) -> any
 /// credit (service.rs).
 async fn check_deposit_source(store: &Store, cfg: &Config) -> anyhow::Result<()> {
     let l1 = cfg.l1_deposits || cfg.l1_rpc.is_some();
-    let recorded = store.meta(DEPOSIT_SOURCE).await?;
+    let recorded = store.meta().get(DEPOSIT_SOURCE).await?;
     match (l1, recorded.as_deref()) {
         (true, Some("faucet")) => bail!(
             "this database holds devnet faucet deposits and this node would credit L1 deposits \
@@ -120,13 +120,13 @@ async fn check_deposit_source(store: &Store, cfg: &Config) -> anyhow::Result<()>
         (true, None) => {
             // Databases from before the record: a deposit in the log that no credited L1
             // deposit accounts for came from the faucet.
-            if store.count_faucet_deposits().await? > 0 {
+            if store.log().count_faucet_deposits().await? > 0 {
                 bail!(
                     "this database holds deposits that no L1 watcher recorded (devnet faucet) \
                      and this node would credit L1 deposits: use a fresh database"
                 );
             }
-            store.meta_init(DEPOSIT_SOURCE, "l1").await?;
+            store.meta().init(DEPOSIT_SOURCE, "l1").await?;
             Ok(())
         }
         (false, Some("l1")) if cfg.devnet => bail!(
@@ -212,7 +212,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sup = Supervisor::default();
     // Reads, feeds and the bridge share this pool; the committer has its own (below), so no
     // number of readers can starve the writes.
-    let store = Store::connect(&database_url, cfg.db_connections)
+    let store = Store::connect_and_migrate(&database_url, cfg.db_connections)
         .await
         .context("connecting to Postgres (DATABASE_URL)")?;
     let commit_store = Store::connect_pool(

@@ -16,8 +16,9 @@ use state::apply::{BlockContext, State, VerifiedTx};
 use state::crypto::schnorr::PublicKey;
 use state::tx::{Domain, Transaction};
 
-use crate::store::{BlockRow, Store, WriteItem};
 use crate::writer::{Head, Recovered};
+use rollup_storage::log::{BlockRow, WriteItem};
+use rollup_storage::Store;
 
 pub async fn recover(
     store: &Store,
@@ -28,13 +29,14 @@ pub async fn recover(
     let mut state = State::genesis(domain, operator);
     let genesis_root = state.root();
     let blocks: BTreeMap<u64, BlockRow> = store
+        .log()
         .all_blocks()
         .await?
         .into_iter()
         .map(|b| (b.number, b))
         .collect();
     let last_sealed = blocks.keys().next_back().copied();
-    let last_batch = store.last_batch().await?;
+    let last_batch = store.batches().last().await?;
     let batch_last_block = last_batch.as_ref().map(|b| b.last_block);
 
     let mut next_seq = 1u64;
@@ -77,6 +79,7 @@ pub async fn recover(
     };
 
     let n = store
+        .log()
         .for_each_tx(|row| {
             if error.is_some() {
                 return Ok(());
@@ -146,7 +149,7 @@ pub async fn recover(
             "sealing blocks whose transactions were durable before a crash"
         );
         let items: Vec<WriteItem> = to_seal.iter().cloned().map(WriteItem::Block).collect();
-        store.write(&items).await?;
+        store.log().write(&items).await?;
     }
     // Block times never go back, also across restarts: a clock stepped back must not give a
     // block a time before its predecessor's (the batch would be unprovable).

@@ -25,11 +25,12 @@ use crate::convert::{
 };
 use crate::limits::{Limit, TxLimits};
 use crate::receipt_watch::AccountWakeups;
-use crate::store::{Store, TxRow};
 use crate::supervisor::Readiness;
 use crate::writer::{
     kind_label, unix_now, Command, EnqueueError, ReadError, SubmitOutcome, WriterHandle,
 };
+use rollup_storage::log::TxRow;
+use rollup_storage::Store;
 
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -268,7 +269,7 @@ impl Inner {
     /// recent ids, so an older resubmission is found in Postgres and answered with its
     /// original receipt (`duplicate`, finality `accepted` as the first answer said).
     async fn resubmitted(&self, id: [u8; 32], r: &state::apply::Rejection) -> pb::Receipt {
-        match self.store.get_tx(&id).await {
+        match self.store.log().get_tx(&id).await {
             Ok(Some(row)) => pb::Receipt {
                 finality: pb::Finality::Accepted as i32,
                 duplicate: true,
@@ -294,7 +295,8 @@ impl Inner {
         }
         let stored = self
             .store
-            .meta_init(crate::node::DEPOSIT_SOURCE, "faucet")
+            .meta()
+            .init(crate::node::DEPOSIT_SOURCE, "faucet")
             .await
             .map_err(|e| Status::unavailable(format!("UNAVAILABLE: {e}")))?;
         if stored != "faucet" {
@@ -344,8 +346,8 @@ fn row_receipt(row: &TxRow) -> pb::Receipt {
     }
 }
 
-fn finality_pb(f: crate::store::Finality) -> pb::Finality {
-    use crate::store::Finality;
+fn finality_pb(f: rollup_storage::Finality) -> pb::Finality {
+    use rollup_storage::Finality;
     match f {
         Finality::Accepted => pb::Finality::Accepted,
         Finality::Proven => pb::Finality::Proven,
@@ -506,7 +508,7 @@ impl Rollup for RollupService {
             .as_slice()
             .try_into()
             .map_err(|_| Status::invalid_argument("MALFORMED: tx_id must be 32 bytes"))?;
-        let row = self.inner.store.get_tx(&id).await.map_err(internal)?;
+        let row = self.inner.store.log().get_tx(&id).await.map_err(internal)?;
         let row = row.ok_or_else(|| {
             Status::not_found("UNKNOWN_TRANSACTION: no accepted transaction has this id")
         })?;
@@ -653,7 +655,7 @@ fn receipt_stream(
                 }
             }
             metrics::counter!("rollup_watch_queries_total").increment(1);
-            match c.store.txs_for_account(account, c.after, PAGE).await {
+            match c.store.log().txs_for_account(account, c.after, PAGE).await {
                 Ok(rows) => {
                     c.query_now = rows.len() as i64 == PAGE;
                     if let Some(last) = rows.last() {

@@ -21,7 +21,10 @@ use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
 use state::Digest;
 use tokio::sync::{oneshot, watch};
 
-use crate::store::{BatchRow, BlockRow, SealedBatch, TxRow, WriteItem};
+use rollup_storage::batches::BatchRow;
+use rollup_storage::log::{BlockRow, SealedBatch, TxRow, WriteItem};
+use rollup_storage::witness::{BatchWitness, WitnessRefund, WitnessWithdrawal, WITNESS_VERSION};
+use rollup_storage::BatchStatus;
 
 /// Registered public keys by account index, readable concurrently by the verifiers.
 /// Keys never change once registered, so a reader can never see a stale key, only a missing
@@ -314,9 +317,9 @@ struct OpenBatch {
     pubdata: Vec<u8>,
     pubdata_c: PubdataCommitment,
     withdrawals_c: WithdrawalsCommitment,
-    withdrawals: Vec<serde_json::Value>,
+    withdrawals: Vec<WitnessWithdrawal>,
     /// Consumed L1 deposits that were refunded (status 1): paid back on L1 (SPEC 15.5).
-    refunds: Vec<serde_json::Value>,
+    refunds: Vec<WitnessRefund>,
     /// Accounts touched so far and their values before the batch, for its state diff (SPEC 10.4).
     touches: BatchTouches,
     /// The state diff failed its check once: the batch is not sealed (an implementation bug,
@@ -535,11 +538,11 @@ fn absorb(batch: &mut OpenBatch, fx: &Effects) {
     batch.touches.absorb(fx);
     if let Some(w) = &fx.withdrawal {
         batch.withdrawals_c.absorb(w);
-        batch.withdrawals.push(serde_json::json!({
-            "from": w.from.0,
-            "to_l1": format!("{}", w.to_l1),
-            "amount": w.amount.get(),
-        }));
+        batch.withdrawals.push(WitnessWithdrawal {
+            from: w.from,
+            to_l1: w.to_l1,
+            amount: w.amount,
+        });
     }
     if let state::pubdata::PubdataOp::Deposit {
         seq,
@@ -548,9 +551,10 @@ fn absorb(batch: &mut OpenBatch, fx: &Effects) {
         ..
     } = &fx.pubdata
     {
-        batch
-            .refunds
-            .push(serde_json::json!({"seq": seq, "amount": amount.get()}));
+        batch.refunds.push(WitnessRefund {
+            seq: *seq,
+            amount: *amount,
+        });
     }
     batch.tx_count += 1;
 }
@@ -879,7 +883,7 @@ impl Writer {
             first_deposit_seq: self.batch.first_deposit_seq,
             next_deposit_seq: self.state.next_deposit_seq(),
             tx_count: self.batch.tx_count,
-            status: "sealed".into(),
+            status: BatchStatus::Sealed,
         };
         let witness = batch_witness(&row, &self.batch);
         let pubdata = std::mem::take(&mut self.batch.pubdata);
@@ -927,21 +931,21 @@ impl Writer {
 }
 
 /// The prover's view of a batch besides its transactions (which live in `transactions`).
-fn batch_witness(row: &BatchRow, batch: &OpenBatch) -> serde_json::Value {
-    serde_json::json!({
-        "version": 1,
-        "batch": row.number,
-        "blocks": [row.first_block, row.last_block],
-        "block_times": batch.block_times,
-        "seqs": [row.first_seq, row.last_seq],
-        "old_root": row.old_root,
-        "new_root": row.new_root,
-        "pubdata_commitment": row.pubdata_commitment,
-        "withdrawals_commitment": row.withdrawals_commitment,
-        "deposits": [row.first_deposit_seq, row.next_deposit_seq],
-        "withdrawals": batch.withdrawals,
-        "refunds": batch.refunds,
-    })
+fn batch_witness(row: &BatchRow, batch: &OpenBatch) -> BatchWitness {
+    BatchWitness {
+        version: WITNESS_VERSION,
+        batch: row.number,
+        blocks: (row.first_block, row.last_block),
+        block_times: batch.block_times.clone(),
+        seqs: (row.first_seq, row.last_seq),
+        old_root: row.old_root,
+        new_root: row.new_root,
+        pubdata_commitment: row.pubdata_commitment,
+        withdrawals_commitment: row.withdrawals_commitment,
+        deposits: (row.first_deposit_seq, row.next_deposit_seq),
+        withdrawals: batch.withdrawals.clone(),
+        refunds: batch.refunds.clone(),
+    }
 }
 
 pub fn kind_label(kind: TxKind) -> &'static str {

@@ -141,9 +141,9 @@ async fn prove_until_a_payout_is_final(anvil: &Anvil, pool: &sqlx::PgPool) -> i6
         let pool = pool.clone();
         async move {
             sqlx::query(
-                "INSERT INTO prover_jobs (batch_number, kind, state, proof) \
-                 SELECT number, 'final', 'done', '\\x01'::bytea FROM batches WHERE status = 'sealed' \
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO batch_proofs (batch_number, top_level, proof, statement, digest, leaves, prove_ms) \
+                 SELECT number, 0, '\\x01'::bytea, '{}'::jsonb, '\\x00'::bytea, 1, 0 FROM batches \
+                 WHERE status = 'sealed' ON CONFLICT DO NOTHING",
             )
             .execute(&pool)
             .await

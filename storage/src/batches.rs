@@ -130,7 +130,9 @@ pub async fn transition(
     rejection: Option<&str>,
 ) -> Result<bool> {
     if !from.can_become(to) {
-        return Err(StorageError::Corrupt(IllegalTransition { from, to }.to_string()));
+        return Err(StorageError::Corrupt(
+            IllegalTransition { from, to }.to_string(),
+        ));
     }
     let n = sqlx::query(
         "UPDATE batches SET status = $3, rejection = $4 WHERE number = $1 AND status = $2",
@@ -197,6 +199,7 @@ pub struct BatchProgress {
     pub finalized: u64,
 }
 
+#[derive(Clone, Copy, Debug)]
 pub struct BatchesDal<'a> {
     pool: &'a PgPool,
 }
@@ -206,7 +209,7 @@ impl<'a> BatchesDal<'a> {
         BatchesDal { pool }
     }
 
-    pub async fn get(&self, number: u64) -> Result<Option<BatchRow>> {
+    pub async fn get(self, number: u64) -> Result<Option<BatchRow>> {
         let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE number = $1");
         Ok(sqlx::query_as::<_, BatchRow>(&sql)
             .bind(i64_of(number))
@@ -214,7 +217,7 @@ impl<'a> BatchesDal<'a> {
             .await?)
     }
 
-    pub async fn last(&self) -> Result<Option<BatchRow>> {
+    pub async fn last(self) -> Result<Option<BatchRow>> {
         let sql = format!("SELECT {BATCH_COLUMNS} FROM batches ORDER BY number DESC LIMIT 1");
         Ok(sqlx::query_as::<_, BatchRow>(&sql)
             .fetch_optional(self.pool)
@@ -222,7 +225,7 @@ impl<'a> BatchesDal<'a> {
     }
 
     /// The lowest-numbered batch in one of `statuses`.
-    pub async fn first_with_status(&self, statuses: &[BatchStatus]) -> Result<Option<BatchRow>> {
+    pub async fn first_with_status(self, statuses: &[BatchStatus]) -> Result<Option<BatchRow>> {
         let sql = format!(
             "SELECT {BATCH_COLUMNS} FROM batches WHERE status = ANY($1) ORDER BY number LIMIT 1"
         );
@@ -233,17 +236,18 @@ impl<'a> BatchesDal<'a> {
     }
 
     /// The highest batch number in one of `statuses` (0 when none).
-    pub async fn last_number_with_status(&self, statuses: &[BatchStatus]) -> Result<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(number), 0) FROM batches WHERE status = ANY($1)")
-                .bind(statuses)
-                .fetch_one(self.pool)
-                .await?;
+    pub async fn last_number_with_status(self, statuses: &[BatchStatus]) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT coalesce(max(number), 0) FROM batches WHERE status = ANY($1)",
+        )
+        .bind(statuses)
+        .fetch_one(self.pool)
+        .await?;
         u64_of(n, "batch number")
     }
 
     /// The status of batch `number`, if it exists.
-    pub async fn status(&self, number: u64) -> Result<Option<BatchStatus>> {
+    pub async fn status(self, number: u64) -> Result<Option<BatchStatus>> {
         Ok(
             sqlx::query_scalar("SELECT status FROM batches WHERE number = $1")
                 .bind(i64_of(number))
@@ -253,7 +257,7 @@ impl<'a> BatchesDal<'a> {
     }
 
     /// The highest batch number at each finality level.
-    pub async fn progress(&self) -> Result<BatchProgress> {
+    pub async fn progress(self) -> Result<BatchProgress> {
         let (sealed, proven, committed, finalized): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT coalesce(max(number), 0), \
              coalesce(max(number) FILTER (WHERE status = ANY($1)), 0), \
@@ -274,7 +278,7 @@ impl<'a> BatchesDal<'a> {
     }
 
     /// The witness row of batch `number`.
-    pub async fn witness(&self, number: u64) -> Result<Option<BatchWitnessRow>> {
+    pub async fn witness(self, number: u64) -> Result<Option<BatchWitnessRow>> {
         Ok(sqlx::query_as::<_, BatchWitnessRow>(
             "SELECT batch_number, pubdata, witness, l1_pubdata FROM batch_witness \
              WHERE batch_number = $1",

@@ -135,6 +135,7 @@ const TX_COLUMNS_WITH_BATCH: &str =
 
 const BLOCK_COLUMNS: &str = "number, state_root, first_seq, tx_count, block_time";
 
+#[derive(Clone, Copy)]
 pub struct LogDal<'a> {
     pool: &'a PgPool,
 }
@@ -145,7 +146,7 @@ impl<'a> LogDal<'a> {
     }
 
     /// Persists items in one database transaction, in order. Called only by the committer.
-    pub async fn write(&self, items: &[WriteItem]) -> Result<()> {
+    pub async fn write(self, items: &[WriteItem]) -> Result<()> {
         let mut db = self.pool.begin().await?;
         // Gather all transaction rows first: one multi-row insert per commit.
         let txs: Vec<&TxRow> = items
@@ -217,7 +218,7 @@ impl<'a> LogDal<'a> {
     /// Whether the commit group `items` is in the log. One group is one database transaction,
     /// so its first row answers for all of it (the committer asks after a failed attempt,
     /// whose COMMIT may have succeeded with its answer lost).
-    pub async fn is_written(&self, items: &[WriteItem]) -> Result<bool> {
+    pub async fn is_written(self, items: &[WriteItem]) -> Result<bool> {
         for item in items {
             let q = match item {
                 WriteItem::Txs(rows) => match rows.first() {
@@ -262,11 +263,11 @@ impl<'a> LogDal<'a> {
     }
 
     /// Every accepted transaction in order, streamed.
-    pub async fn for_each_tx(&self, f: impl FnMut(TxRow) -> Result<()>) -> Result<u64> {
+    pub async fn for_each_tx(self, f: impl FnMut(TxRow) -> Result<()>) -> Result<u64> {
         self.for_each_tx_after(0, f).await
     }
 
-    pub async fn get_tx(&self, tx_id: &[u8; 32]) -> Result<Option<TxRow>> {
+    pub async fn get_tx(self, tx_id: &[u8; 32]) -> Result<Option<TxRow>> {
         let sql = format!("SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE tx_id = $1");
         Ok(sqlx::query_as::<_, TxRow>(&sql)
             .bind(tx_id.to_vec())
@@ -275,7 +276,7 @@ impl<'a> LogDal<'a> {
     }
 
     /// Accepted transactions touching `account` with `seq > after`, oldest first.
-    pub async fn txs_for_account(&self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
+    pub async fn txs_for_account(self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
         let sql = format!(
             "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE seq > $2 AND \
              (sender = $1 OR recipient = $1 OR account_index = $1) ORDER BY seq LIMIT $3"
@@ -289,7 +290,7 @@ impl<'a> LogDal<'a> {
     }
 
     /// The ids of one page of a block's transactions, in position order.
-    pub async fn block_tx_ids(&self, number: u64, offset: u32, limit: u32) -> Result<Vec<[u8; 32]>> {
+    pub async fn block_tx_ids(self, number: u64, offset: u32, limit: u32) -> Result<Vec<[u8; 32]>> {
         let ids: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT tx_id FROM transactions WHERE block_number = $1 AND position >= $2 \
              ORDER BY position LIMIT $3",
@@ -302,7 +303,7 @@ impl<'a> LogDal<'a> {
         ids.iter().map(|b| hash32_of(b, "tx_id")).collect()
     }
 
-    pub async fn block_txs(&self, number: u64) -> Result<Vec<TxRow>> {
+    pub async fn block_txs(self, number: u64) -> Result<Vec<TxRow>> {
         let sql = format!(
             "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE block_number = $1 ORDER BY position"
         );
@@ -312,7 +313,7 @@ impl<'a> LogDal<'a> {
             .await?)
     }
 
-    pub async fn get_block(&self, number: u64) -> Result<Option<BlockRow>> {
+    pub async fn get_block(self, number: u64) -> Result<Option<BlockRow>> {
         let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE number = $1");
         Ok(sqlx::query_as::<_, BlockRow>(&sql)
             .bind(i64_of(number))
@@ -322,7 +323,7 @@ impl<'a> LogDal<'a> {
 
     /// Sealed blocks with `number > after`, oldest first (recovery checks every root after
     /// its snapshot).
-    pub async fn blocks_after(&self, after: u64) -> Result<Vec<BlockRow>> {
+    pub async fn blocks_after(self, after: u64) -> Result<Vec<BlockRow>> {
         let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE number > $1 ORDER BY number");
         Ok(sqlx::query_as::<_, BlockRow>(&sql)
             .bind(i64_of(after))
@@ -331,13 +332,13 @@ impl<'a> LogDal<'a> {
     }
 
     /// All sealed blocks, oldest first.
-    pub async fn all_blocks(&self) -> Result<Vec<BlockRow>> {
+    pub async fn all_blocks(self) -> Result<Vec<BlockRow>> {
         self.blocks_after(0).await
     }
 
     /// Deposits in the log (kind 4) that no credited L1 deposit accounts for: devnet faucet
     /// credits (a database from before `deposit_source` was recorded).
-    pub async fn count_faucet_deposits(&self) -> Result<u64> {
+    pub async fn count_faucet_deposits(self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM transactions WHERE kind = 4) \
              - (SELECT count(*) FROM l1_priority_ops WHERE kind = $1 AND status = $2)",
@@ -349,7 +350,7 @@ impl<'a> LogDal<'a> {
         Ok(n.max(0) as u64)
     }
 
-    pub async fn count_txs(&self) -> Result<u64> {
+    pub async fn count_txs(self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
             .fetch_one(self.pool)
             .await?;

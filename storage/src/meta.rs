@@ -5,6 +5,7 @@ use sqlx::PgPool;
 
 use crate::{Result, StorageError};
 
+#[derive(Clone, Copy, Debug)]
 pub struct MetaDal<'a> {
     pool: &'a PgPool,
 }
@@ -14,7 +15,7 @@ impl<'a> MetaDal<'a> {
         MetaDal { pool }
     }
 
-    pub async fn get(&self, key: &str) -> Result<Option<String>> {
+    pub async fn get(self, key: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar::<_, String>("SELECT value FROM chain_meta WHERE key = $1")
                 .bind(key)
@@ -24,7 +25,7 @@ impl<'a> MetaDal<'a> {
     }
 
     /// Stores `value` under `key` unless a value is there already; returns the stored value.
-    pub async fn init(&self, key: &str, value: &str) -> Result<String> {
+    pub async fn init(self, key: &str, value: &str) -> Result<String> {
         sqlx::query("INSERT INTO chain_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(key)
             .bind(value)
