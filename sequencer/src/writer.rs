@@ -9,12 +9,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use state::account::{Account, AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
-use state::crypto::schnorr::PublicKey;
+use crate::keys::KeyDirectory;
 use state::diff::BatchTouches;
 use state::pubdata::{ForcedStatus, PubdataCommitment, WithdrawalsCommitment};
 use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
@@ -25,30 +25,6 @@ use rollup_storage::batches::BatchRow;
 use rollup_storage::log::{BlockRow, SealedBatch, TxRow, WriteItem};
 use rollup_storage::witness::{BatchWitness, WitnessRefund, WitnessWithdrawal, WITNESS_VERSION};
 use rollup_storage::BatchStatus;
-
-/// Registered public keys by account index, readable concurrently by the verifiers.
-/// Keys never change once registered, so a reader can never see a stale key, only a missing
-/// one (an account registered a moment later), which reads as `UNKNOWN_ACCOUNT`.
-#[derive(Default)]
-pub struct KeyDirectory {
-    keys: RwLock<Vec<PublicKey>>,
-}
-
-impl KeyDirectory {
-    pub fn get(&self, index: AccountIndex) -> Option<PublicKey> {
-        self.keys.read().ok()?.get(index.0 as usize).copied()
-    }
-
-    fn push(&self, key: PublicKey) {
-        if let Ok(mut k) = self.keys.write() {
-            k.push(key);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.keys.read().map(|k| k.len()).unwrap_or(0)
-    }
-}
 
 /// Where an accepted transaction sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,7 +417,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
     let keys = Arc::new(KeyDirectory::default());
     for a in rec.state.accounts() {
-        keys.push(a.pubkey);
+        keys.push_encoded(a.pubkey);
     }
     let head = Arc::new(Mutex::new(rec.head.clone()));
     let depth = Arc::new(AtomicUsize::new(0));

@@ -37,7 +37,7 @@ use std::fmt;
 use plonky2::field::types::Field;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::schnorr::PublicKey;
+use crate::crypto::schnorr::EncodedKey;
 use crate::hash::{hash_no_pad, Digest, F};
 
 /// The largest value of every bounded integer: 2^63 - 1.
@@ -202,7 +202,8 @@ impl Nonce {
 pub struct Account {
     /// The Schnorr public key that signs for this account. Fixed at registration, never changes
     /// (which is what lets the sequencer check signatures in parallel with the state writer).
-    pub pubkey: PublicKey,
+    /// Kept as its encoding: 40 bytes instead of 200 for the decoded point.
+    pub pubkey: EncodedKey,
     /// The spendable balance.
     pub balance: Amount,
     /// The nonce the next signed transaction from this account must carry.
@@ -213,9 +214,9 @@ pub struct Account {
 
 impl Account {
     /// A freshly registered account: zero balance, nonce 0, empty extension.
-    pub fn new(pubkey: PublicKey) -> Self {
+    pub fn new(pubkey: impl Into<EncodedKey>) -> Self {
         Account {
-            pubkey,
+            pubkey: pubkey.into(),
             balance: Amount::ZERO,
             nonce: Nonce::ZERO,
             ext: Digest::ZERO,

@@ -78,13 +78,15 @@
 //! and updates the tree in one batch. The sequencer asks for roots at block seal, off the
 //! per-transaction hot path.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::fmt;
 
+use hashbrown::HashTable;
 use rayon::prelude::*;
 
 use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp, MAX_U63, OPERATOR};
-use crate::crypto::schnorr::{MessageHash, PublicKey};
+use crate::crypto::schnorr::{EncodedKey, MessageHash, PublicKey};
 use crate::hash::Digest;
 use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
 use crate::smt::{MerkleProof, SparseMerkleTree};
@@ -163,8 +165,9 @@ pub struct VerifiedTx {
     tx: Transaction,
     id: MessageHash,
     domain: Domain,
-    /// The key the signature verified under; `None` for a deposit.
-    key: Option<PublicKey>,
+    /// The key the signature verified under (its encoding: the state compares it with the
+    /// sender's); `None` for a deposit and a forced withdrawal.
+    key: Option<EncodedKey>,
 }
 
 impl VerifiedTx {
@@ -176,11 +179,25 @@ impl VerifiedTx {
         domain: &Domain,
         sender_key: impl FnOnce(AccountIndex) -> Option<PublicKey>,
     ) -> Result<VerifiedTx, Rejection> {
-        let admitted = Self::from_durable_log(tx, domain, sender_key)?;
-        if let Some(key) = &admitted.key {
-            admitted.tx.verify_signature_with_id(&admitted.id, key)?;
+        let id = tx.message_hash(domain);
+        let key = match &tx {
+            Transaction::Register(r) => Some(r.pubkey),
+            Transaction::Transfer(Transfer { from, .. })
+            | Transaction::Withdraw(Withdraw { from, .. }) => {
+                Some(sender_key(*from).ok_or(Rejection::UnknownAccount(*from))?)
+            }
+            // A forced withdrawal's signature is part of its rules (State::apply_forced).
+            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
+        };
+        if let Some(key) = &key {
+            tx.verify_signature_with_id(&id, key)?;
         }
-        Ok(admitted)
+        Ok(VerifiedTx {
+            tx,
+            id,
+            domain: *domain,
+            key: key.map(EncodedKey::from),
+        })
     }
 
     /// Re-admits a transaction from the node's own durable log without checking its
@@ -189,11 +206,11 @@ impl VerifiedTx {
     pub fn from_durable_log(
         tx: Transaction,
         domain: &Domain,
-        sender_key: impl FnOnce(AccountIndex) -> Option<PublicKey>,
+        sender_key: impl FnOnce(AccountIndex) -> Option<EncodedKey>,
     ) -> Result<VerifiedTx, Rejection> {
         let id = tx.message_hash(domain);
         let key = match &tx {
-            Transaction::Register(r) => Some(r.pubkey),
+            Transaction::Register(r) => Some(EncodedKey::from(r.pubkey)),
             Transaction::Transfer(Transfer { from, .. })
             | Transaction::Withdraw(Withdraw { from, .. }) => {
                 Some(sender_key(*from).ok_or(Rejection::UnknownAccount(*from))?)
@@ -401,8 +418,13 @@ pub struct State {
     domain: Domain,
     /// Accounts by index; indices are allocated sequentially, so this is dense.
     accounts: Vec<Account>,
-    /// Key -> index, for `DuplicateKey` and lookups by key (keys compare by canonical encoding).
-    by_key: HashMap<PublicKey, AccountIndex>,
+    /// Key -> index, for `DuplicateKey` and lookups by key (keys compare by canonical
+    /// encoding). Holds only the index (4 bytes a slot) and compares against `accounts`, so
+    /// the key is stored once: a map keyed by the key would add ~50 MB per million accounts.
+    by_key: HashTable<AccountIndex>,
+    /// The hasher of `by_key`, seeded per process: keys are chosen by their owners, so an
+    /// unkeyed hash would let someone grind keys into one probe chain.
+    key_hasher: RandomState,
     /// The state tree; stale for the indices in `dirty` until [`State::root`].
     tree: SparseMerkleTree,
     /// Indices whose leaf changed since the last root (may repeat).
@@ -436,7 +458,8 @@ impl State {
         let mut state = State {
             domain,
             accounts: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: HashTable::new(),
+            key_hasher: RandomState::new(),
             tree: SparseMerkleTree::new(),
             dirty: Vec::new(),
             next_deposit_seq: 0,
@@ -448,10 +471,15 @@ impl State {
         state
     }
 
-    fn push_account(&mut self, pubkey: PublicKey) -> AccountIndex {
+    fn push_account(&mut self, pubkey: impl Into<EncodedKey>) -> AccountIndex {
+        let pubkey = pubkey.into();
         let index = AccountIndex(self.accounts.len() as u32);
         self.accounts.push(Account::new(pubkey));
-        self.by_key.insert(pubkey, index);
+        let (accounts, hasher) = (&self.accounts, &self.key_hasher);
+        self.by_key
+            .insert_unique(hasher.hash_one(pubkey), index, |i| {
+                hasher.hash_one(accounts[i.0 as usize].pubkey)
+            });
         self.dirty.push(index.0);
         index
     }
@@ -469,14 +497,26 @@ impl State {
         &self.accounts
     }
 
-    pub fn account_by_key(&self, key: &PublicKey) -> Option<(AccountIndex, &Account)> {
-        let index = *self.by_key.get(key)?;
+    pub fn account_by_key(&self, key: impl Into<EncodedKey>) -> Option<(AccountIndex, &Account)> {
+        let index = self.index_of_key(&key.into())?;
         Some((index, self.account(index)?))
     }
 
-    /// The key registered at `index`, as [`VerifiedTx::verify`] wants it.
-    pub fn key_of(&self, index: AccountIndex) -> Option<PublicKey> {
+    fn index_of_key(&self, key: &EncodedKey) -> Option<AccountIndex> {
+        self.by_key
+            .find(self.key_hasher.hash_one(key), |i| self.accounts[i.0 as usize].pubkey == *key)
+            .copied()
+    }
+
+    /// The key registered at `index`, as [`VerifiedTx::from_durable_log`] wants it.
+    pub fn key_of(&self, index: AccountIndex) -> Option<EncodedKey> {
         self.account(index).map(|a| a.pubkey)
+    }
+
+    /// The key registered at `index`, decoded for [`VerifiedTx::verify`] (one square root,
+    /// ~8 µs: callers that verify often keep decoded keys).
+    pub fn public_key_of(&self, index: AccountIndex) -> Option<PublicKey> {
+        self.account(index).and_then(|a| a.pubkey.decode().ok())
     }
 
     pub fn num_accounts(&self) -> u64 {
@@ -540,7 +580,7 @@ impl State {
 
     /// Authenticates and applies `tx` (see the module docs for the rules).
     pub fn apply(&mut self, tx: &Transaction, ctx: &BlockContext) -> Result<Effects, Rejection> {
-        let verified = VerifiedTx::verify(*tx, &self.domain, |i| self.key_of(i))?;
+        let verified = VerifiedTx::verify(*tx, &self.domain, |i| self.public_key_of(i))?;
         self.apply_verified(verified, ctx)
     }
 
@@ -578,7 +618,7 @@ impl State {
 
     /// The sender of a signed transaction, checked against the key its signature verified
     /// under.
-    fn signed_sender(&self, from: AccountIndex, key: &PublicKey) -> Result<&Account, Rejection> {
+    fn signed_sender(&self, from: AccountIndex, key: &EncodedKey) -> Result<&Account, Rejection> {
         let sender = self.account(from).ok_or(Rejection::UnknownAccount(from))?;
         if sender.pubkey != *key {
             return Err(Rejection::BadSignature);
@@ -604,7 +644,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         Self::check_expiry(r.valid_until, ctx)?;
-        if let Some(&existing) = self.by_key.get(&r.pubkey) {
+        if let Some(existing) = self.index_of_key(&EncodedKey::from(r.pubkey)) {
             return Err(Rejection::DuplicateKey { existing });
         }
         if self.num_accounts() >= self.max_accounts {
@@ -645,7 +685,7 @@ impl State {
     fn apply_transfer(
         &mut self,
         t: &Transfer,
-        key: &PublicKey,
+        key: &EncodedKey,
         id: MessageHash,
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
@@ -683,7 +723,7 @@ impl State {
     fn apply_withdraw(
         &mut self,
         w: &Withdraw,
-        key: &PublicKey,
+        key: &EncodedKey,
         id: MessageHash,
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
@@ -746,6 +786,8 @@ impl State {
         let msg = w.unsigned().message_hash(&self.domain);
         sender
             .pubkey
+            .decode()
+            .map_err(|_| Rejection::BadSignature)?
             .verify(&msg, &w.signature)
             .map_err(|_| Rejection::BadSignature)?;
         let at_request = BlockContext {
@@ -1631,7 +1673,7 @@ mod tests {
     fn apply_verified_skips_the_signature_but_not_the_binding() {
         let mut w = world();
         let tx = signed(transfer(ALICE, BOB, 5, 0, 0), &w.alice);
-        let v = VerifiedTx::verify(tx, &DOMAIN, |i| w.state.key_of(i)).unwrap();
+        let v = VerifiedTx::verify(tx, &DOMAIN, |i| w.state.public_key_of(i)).unwrap();
         assert_eq!(v.id(), tx.id(&DOMAIN));
         assert_eq!(*v.tx(), tx);
         assert_eq!(
@@ -1646,7 +1688,7 @@ mod tests {
         );
         let forged = signed(transfer(ALICE, BOB, 5, 0, 1), &w.mallory);
         assert_eq!(
-            VerifiedTx::verify(forged, &DOMAIN, |i| w.state.key_of(i)),
+            VerifiedTx::verify(forged, &DOMAIN, |i| w.state.public_key_of(i)),
             Err(Rejection::BadSignature)
         );
 
@@ -1664,7 +1706,7 @@ mod tests {
         let foreign: Transaction = transfer(ALICE, BOB, 5, 0, 1)
             .sign(&OTHER_DOMAIN, &w.alice)
             .into();
-        let v = VerifiedTx::verify(foreign, &OTHER_DOMAIN, |i| w.state.key_of(i)).unwrap();
+        let v = VerifiedTx::verify(foreign, &OTHER_DOMAIN, |i| w.state.public_key_of(i)).unwrap();
         assert_eq!(
             w.state.apply_verified(v, &ctx()),
             Err(Rejection::WrongDomain)

@@ -51,7 +51,7 @@ use rayon::prelude::*;
 
 use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::{Effects, State};
-use crate::crypto::schnorr::{KeyError, PublicKey};
+use crate::crypto::schnorr::{EncodedKey, KeyError, PublicKey};
 use crate::hash::Digest;
 use crate::smt::{root_after_replacing, MerkleProof, SparseMerkleTree};
 
@@ -73,7 +73,7 @@ pub struct AccountRecord {
     pub balance: Amount,
     pub nonce: Nonce,
     /// Present exactly for accounts created by the batch.
-    pub pubkey: Option<PublicKey>,
+    pub pubkey: Option<EncodedKey>,
 }
 
 /// The net effect of a batch on the accounts: see the module docs. Always well formed: the
@@ -343,7 +343,7 @@ impl StateDiff {
             let balance = r.bounded(index, Amount::new)?;
             let nonce = r.bounded(index, Nonce::new)?;
             let pubkey = if is_new {
-                let k = PublicKey::from_bytes(&r.take()?)
+                let k = EncodedKey::from_bytes(&r.take()?)
                     .map_err(|source| DiffError::PublicKey { index, source })?;
                 Some(k)
             } else {
@@ -389,7 +389,7 @@ impl Reader<'_> {
 #[derive(Clone, Debug)]
 pub struct AccountTree {
     accounts: Vec<Account>,
-    by_key: HashMap<PublicKey, u32>,
+    by_key: HashMap<EncodedKey, u32>,
     tree: SparseMerkleTree,
 }
 
@@ -452,7 +452,7 @@ impl AccountTree {
         }
         // Keys are unique across accounts (SPEC 11.2, DUPLICATE_KEY); a diff is not allowed to
         // break that either, even though the root alone could not tell.
-        let mut new_keys: HashMap<PublicKey, u32> = HashMap::new();
+        let mut new_keys: HashMap<EncodedKey, u32> = HashMap::new();
         for r in &diff.records {
             if let Some(k) = r.pubkey {
                 if let Some(&existing) = self.by_key.get(&k).or_else(|| new_keys.get(&k)) {
@@ -664,7 +664,7 @@ mod tests {
             index: AccountIndex(index),
             balance: amt(balance),
             nonce: nonce(n),
-            pubkey,
+            pubkey: pubkey.map(EncodedKey::from),
         }
     }
 
@@ -943,7 +943,7 @@ mod tests {
         let blob = touches.seal(&mut s, old_root).unwrap();
         let diff = StateDiff::decode(&blob).unwrap();
         assert_eq!(diff.count_before(), 3);
-        assert_eq!(diff.records()[3].pubkey, Some(keys[3].public_key()));
+        assert_eq!(diff.records()[3].pubkey, Some(keys[3].public_key().into()));
         assert_eq!(replica.apply(&diff), Ok(s.root()));
         assert_eq!(replica.accounts(), s.accounts());
         assert_eq!(replica.total_balance(), s.total_balance());

@@ -234,7 +234,7 @@ fn any_diff() -> impl Strategy<Value = StateDiff> {
                     index: AccountIndex((count + j as u64) as u32),
                     balance: Amount::new(b).unwrap(),
                     nonce: Nonce::new(n).unwrap(),
-                    pubkey: Some(pubkeys()[k]),
+                    pubkey: Some(pubkeys()[k].into()),
                 });
             }
             StateDiff::new(count, records).unwrap()

@@ -509,7 +509,7 @@ proptest! {
             check_step(&tx, &result, &before, &after, &state, &expected)?;
 
             // The sequencer's path: verify (outside the writer), then apply without re-checking.
-            let via_verified = VerifiedTx::verify(tx, &DOMAIN, |i| parallel.key_of(i))
+            let via_verified = VerifiedTx::verify(tx, &DOMAIN, |i| parallel.public_key_of(i))
                 .and_then(|v| parallel.apply_verified(v, &ctx));
             prop_assert_eq!(&via_verified, &result);
             prop_assert_eq!(parallel.root(), after.root);

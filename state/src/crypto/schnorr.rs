@@ -98,6 +98,96 @@ pub struct PublicKey {
     w: GFp5,
 }
 
+/// A validated public key kept as its 40-byte encoding `w` only (`PublicKey` is 200 bytes:
+/// the decoded point plus `w`).
+///
+/// The state stores one per account, so at a million accounts this is the difference between
+/// 40 MB and 200 MB. It is only built from a [`PublicKey`] (validated once, at registration)
+/// or by decoding with the same checks, so [`EncodedKey::decode`] of a stored key cannot fail
+/// in practice; it costs one square root (~8 µs), which is why verifiers cache decoded keys.
+/// Equality and hashing are those of the encoding, exactly as for `PublicKey`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EncodedKey(GFp5);
+
+impl EncodedKey {
+    pub const BYTES: usize = 40;
+
+    /// Validates the encoding (canonical, on the curve, not neutral) and keeps only `w`.
+    pub fn from_bytes(bytes: &[u8; 40]) -> Result<Self, KeyError> {
+        PublicKey::from_bytes(bytes).map(EncodedKey::from)
+    }
+
+    /// The full key, for verifying signatures (decodes the point: one square root).
+    pub fn decode(&self) -> Result<PublicKey, KeyError> {
+        PublicKey::from_encoding(self.0)
+    }
+
+    pub fn to_bytes(&self) -> [u8; 40] {
+        self.0.to_le_bytes()
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.to_bytes())
+    }
+
+    /// The encoding `w` as five canonical field elements (for hashing and circuits).
+    pub fn to_field_elements(&self) -> [F; 5] {
+        self.0.to_field_elements()
+    }
+
+    pub fn encoding(&self) -> GFp5 {
+        self.0
+    }
+}
+
+impl From<PublicKey> for EncodedKey {
+    fn from(k: PublicKey) -> Self {
+        EncodedKey(k.w)
+    }
+}
+
+impl From<&PublicKey> for EncodedKey {
+    fn from(k: &PublicKey) -> Self {
+        EncodedKey(k.w)
+    }
+}
+
+impl PartialEq<PublicKey> for EncodedKey {
+    fn eq(&self, o: &PublicKey) -> bool {
+        self.0 == o.w
+    }
+}
+
+impl PartialEq<EncodedKey> for PublicKey {
+    fn eq(&self, o: &EncodedKey) -> bool {
+        self.w == o.0
+    }
+}
+
+impl fmt::Debug for EncodedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey(0x{})", self.to_hex())
+    }
+}
+
+impl fmt::Display for EncodedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", self.to_hex())
+    }
+}
+
+impl serde::Serialize for EncodedKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", self.to_hex()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EncodedKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        PublicKey::deserialize(d).map(EncodedKey::from)
+    }
+}
+
 /// A signature `(e, s)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature {
