@@ -60,6 +60,7 @@ HTTP_ADDR=127.0.0.1:$HTTP_PORT
 echo "interop: starting rollup-node --devnet (gRPC $GRPC_ADDR, HTTP $HTTP_ADDR)" >&2
 DATABASE_URL=$DB_URL NO_COLOR=1 RUST_LOG=${RUST_LOG:-info} $BIN/rollup-node --devnet \
   --database-url "$DB_URL" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" \
+  --registration-work-bits 16 \
   >"$OUT/node.log" 2>&1 &
 NODE_PID=$!
 

@@ -98,6 +98,9 @@ $BIN/rollup-prover circuits --top-level 4 --leaf-size "$LEAF_SIZE" --cache-dir "
   --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
 
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2
+# Registration proof of work (docs/API.md, "Registration"): 8 bits on the devnet, so that
+# `loadtest` registering thousands of agents is not slowed down (a real deployment keeps 20).
+export ROLLUP_REGISTRATION_WORK_BITS=${ROLLUP_REGISTRATION_WORK_BITS:-8}
 $BIN/rollup-node --devnet --grpc-addr "127.0.0.1:$GRPC_PORT" --http-addr "127.0.0.1:$HTTP_PORT" \
   --batch-max-secs "$BATCH_SECS" --proof-verifiers "$DIR/verifiers" \
   --l1-rpc "$ROLLUP_L1_RPC" --rollup-address "$ROLLUP_ADDRESS" --l1-start-block "$START_BLOCK" \

@@ -14,7 +14,7 @@ use state::tx::{
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, REGISTRATION_WORK_REQUIRED};
 use crate::receipt::{Receipt, TxId};
 use crate::stream::PaymentStream;
 use crate::wire::submit_request;
@@ -47,6 +47,9 @@ pub struct ChainStatus {
     pub next_deposit_seq: u64,
     /// The node's clock, Unix seconds.
     pub now: u64,
+    /// Leading zero bits the proof of work of a registration needs (0: none; docs/API.md,
+    /// "Registration"). [`Client::register`] solves it.
+    pub registration_work_bits: u32,
 }
 
 impl ChainStatus {
@@ -81,6 +84,7 @@ impl TryFrom<proto::Status> for ChainStatus {
             devnet: s.devnet,
             next_deposit_seq: s.next_deposit_seq,
             now: s.now,
+            registration_work_bits: s.registration_work_bits,
         })
     }
 }
@@ -307,17 +311,40 @@ impl Client {
 
     /// Registers `key` (signed with itself, the proof of possession) and returns the account
     /// index the node assigned. `valid_until` defaults to [`Client::deadline`].
+    ///
+    /// Solves the node's registration proof of work first (the bits its status reported at
+    /// connection, on a blocking thread: about `2^bits` SHA-256 hashes, a third of a second at
+    /// the default 20). If the node asks for more since (`REGISTRATION_WORK_REQUIRED`), the
+    /// status is read again and the work redone once.
     pub async fn register(
         &self,
         key: &SecretKey,
         valid_until: Option<Timestamp>,
     ) -> Result<Registered> {
-        let tx = UnsignedRegister {
+        let domain = self.domain();
+        let tx: Transaction = UnsignedRegister {
             pubkey: key.public_key(),
             valid_until: valid_until.unwrap_or_else(|| self.deadline()),
         }
-        .sign(&self.domain(), key);
-        let receipt = self.submit(&tx.into()).await?.into_accepted()?;
+        .sign(&domain, key)
+        .into();
+        let pubkey = key.public_key().to_bytes();
+        let mut bits = self.status.registration_work_bits;
+        let answer = loop {
+            let mut request = submit_request(&tx);
+            request.work_nonce = solve_work(domain, pubkey, bits).await?;
+            match self.submit_request(request).await {
+                Err(e) if e.limit() == Some(REGISTRATION_WORK_REQUIRED) => {
+                    let now = self.status().await?.registration_work_bits;
+                    if now <= bits {
+                        return Err(e);
+                    }
+                    bits = now;
+                }
+                answer => break answer,
+            }
+        };
+        let receipt = answer?.into_accepted()?;
         let index = receipt.account_index.ok_or_else(|| {
             Error::protocol("receipt", "accepted registration without an account index")
         })?;
@@ -416,6 +443,17 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The smallest registration work nonce for `pubkey` (`rollup_proto::work`), solved on a
+/// blocking thread so that the runtime's workers keep serving other tasks meanwhile.
+async fn solve_work(domain: Domain, pubkey: [u8; 40], bits: u32) -> Result<u64> {
+    if bits == 0 {
+        return Ok(0);
+    }
+    tokio::task::spawn_blocking(move || rollup_proto::work::solve(&domain, &pubkey, bits))
+        .await
+        .map_err(|e| Error::protocol("registration work", format!("solver failed: {e}")))
+}
+
 /// A unary request with the SDK's deadline, so a stuck node fails the call instead of hanging.
 fn unary<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -442,6 +480,7 @@ mod tests {
             devnet: true,
             next_deposit_seq: 3,
             now: 1_800_000_000,
+            registration_work_bits: 8,
         }
     }
 

@@ -7,6 +7,11 @@ use crate::receipt::Receipt;
 /// Reason code the node (or the gRPC layer) uses for back-pressure: retry later.
 pub const RESOURCE_EXHAUSTED: &str = "RESOURCE_EXHAUSTED";
 
+/// The limit code of a Register refused for missing or insufficient proof of work
+/// (docs/API.md, "Registration"). Answered `RESOURCE_EXHAUSTED`, but the same request is refused
+/// again: it is not retryable.
+pub const REGISTRATION_WORK_REQUIRED: &str = "REGISTRATION_WORK_REQUIRED";
+
 /// `Result` with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -70,11 +75,37 @@ impl Error {
         }
     }
 
+    /// Which limit refused the request (docs/API.md, "Limits"): the `limit` metadata of a
+    /// `RESOURCE_EXHAUSTED` status, or the code that starts a `RESOURCE_EXHAUSTED` receipt's
+    /// message (e.g. `PEER_RATE_LIMITED`, [`REGISTRATION_WORK_REQUIRED`]).
+    pub fn limit(&self) -> Option<&str> {
+        let message = match self {
+            Error::Rpc(status) if status.code() == tonic::Code::ResourceExhausted => {
+                if let Some(l) = status.metadata().get("limit").and_then(|v| v.to_str().ok()) {
+                    return Some(l);
+                }
+                status
+                    .message()
+                    .strip_prefix("RESOURCE_EXHAUSTED: ")
+                    .unwrap_or(status.message())
+            }
+            Error::Rejected { code, message, .. } if code == RESOURCE_EXHAUSTED => message,
+            _ => return None,
+        };
+        let (head, _) = message.split_once(':')?;
+        is_code(head).then_some(head)
+    }
+
     /// Whether retrying the same request later can succeed: back-pressure, a node that is
     /// momentarily unavailable, or a call cut off before its answer arrived. Resubmitting a
     /// signed transaction is always safe: the node answers one it already accepted with its
-    /// original receipt. A rejection for any other reason is final.
+    /// original receipt. A rejection for any other reason is final, and so is a Register
+    /// refused for its proof of work ([`REGISTRATION_WORK_REQUIRED`]: the same request is
+    /// refused again).
     pub fn is_retryable(&self) -> bool {
+        if self.limit() == Some(REGISTRATION_WORK_REQUIRED) {
+            return false;
+        }
         match self {
             Error::Rpc(status) => matches!(
                 status.code(),
@@ -108,11 +139,14 @@ fn status_reason_code(status: &tonic::Status) -> Option<&str> {
         return Some(code);
     }
     let (head, _) = status.message().split_once(':')?;
-    let is_code = !head.is_empty()
-        && head
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    is_code.then_some(head)
+    is_code(head).then_some(head)
+}
+
+/// Whether `s` looks like a reason or limit code (`UPPER_CASE_1`).
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 impl From<tonic::Status> for Error {
@@ -164,5 +198,34 @@ mod tests {
             Error::from(tonic::Status::internal("oops: no code")).reason_code(),
             None
         );
+    }
+
+    #[test]
+    fn missing_registration_work_is_not_retryable() {
+        // As the node answers (sequencer/src/service.rs, limited_status).
+        let mut status = tonic::Status::resource_exhausted(
+            "RESOURCE_EXHAUSTED: REGISTRATION_WORK_REQUIRED: a Register needs a proof of work",
+        );
+        status
+            .metadata_mut()
+            .insert("reason-code", RESOURCE_EXHAUSTED.parse().unwrap());
+        status
+            .metadata_mut()
+            .insert("limit", REGISTRATION_WORK_REQUIRED.parse().unwrap());
+        let err = Error::from(status);
+        assert_eq!(err.reason_code(), Some(RESOURCE_EXHAUSTED));
+        assert_eq!(err.limit(), Some(REGISTRATION_WORK_REQUIRED));
+        assert!(!err.is_retryable());
+        // Without the metadata, from the message alone.
+        let bare = Error::from(tonic::Status::resource_exhausted(
+            "RESOURCE_EXHAUSTED: REGISTRATION_WORK_REQUIRED: a Register needs a proof of work",
+        ));
+        assert_eq!(bare.limit(), Some(REGISTRATION_WORK_REQUIRED));
+        assert!(!bare.is_retryable());
+        let rate = Error::from(tonic::Status::resource_exhausted(
+            "RESOURCE_EXHAUSTED: PEER_RATE_LIMITED: slow down",
+        ));
+        assert_eq!(rate.limit(), Some("PEER_RATE_LIMITED"));
+        assert!(rate.is_retryable());
     }
 }

@@ -30,7 +30,7 @@ pub mod wire;
 pub use client::{
     AccountState, ChainStatus, Client, Registered, DEFAULT_ENDPOINT, DEFAULT_VALID_FOR,
 };
-pub use error::{error_line, Error, Result, RESOURCE_EXHAUSTED};
+pub use error::{error_line, Error, Result, REGISTRATION_WORK_REQUIRED, RESOURCE_EXHAUSTED};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use receipt::{Finality, Outcome, ParseTxIdError, Receipt, TxId};
 pub use stream::{PaymentStream, SendPermit, StreamReceiver, StreamSender};

@@ -46,13 +46,17 @@ pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
         }),
         Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => Tx::Raw(tx.encode()),
     };
-    proto::SubmitRequest { tx: Some(tx) }
+    proto::SubmitRequest {
+        tx: Some(tx),
+        work_nonce: 0,
+    }
 }
 
 /// The raw request for `tx`: its canonical byte encoding.
 pub fn raw_submit_request(tx: &Transaction) -> proto::SubmitRequest {
     proto::SubmitRequest {
         tx: Some(Tx::Raw(tx.encode())),
+        work_nonce: 0,
     }
 }
 
@@ -143,7 +147,10 @@ mod tests {
 
     #[test]
     fn bad_requests_are_refused_with_the_field_and_the_code() {
-        let empty = transaction_from_request(&proto::SubmitRequest { tx: None });
+        let empty = transaction_from_request(&proto::SubmitRequest {
+            tx: None,
+            work_nonce: 0,
+        });
         assert_eq!(empty, Err(RequestError::Empty));
         let [register, transfer, withdraw] = signed().map(|t| submit_request(&t));
 
@@ -190,6 +197,7 @@ mod tests {
 
         let truncated = proto::SubmitRequest {
             tx: Some(Tx::Raw(vec![2; 50])),
+            work_nonce: 0,
         };
         let e = transaction_from_request(&truncated).unwrap_err();
         assert!(

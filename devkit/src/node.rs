@@ -173,6 +173,11 @@ impl Drop for NodeProcess {
     }
 }
 
+/// The registration proof of work test nodes ask for (`--registration-work-bits`, unless a
+/// test passes its own): low, so that suites registering thousands of accounts stay fast (256
+/// hashes on average), but not 0, so that every registration in the tests carries real work.
+pub const TEST_REGISTRATION_WORK_BITS: u32 = 8;
+
 /// How a devnet node is launched: its flags, fresh ports and log file.
 struct Launch {
     args: Vec<String>,
@@ -191,6 +196,13 @@ impl Launch {
             "--http-addr".into(),
             format!("127.0.0.1:{http_port}"),
         ];
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("--registration-work-bits"))
+        {
+            args.push("--registration-work-bits".into());
+            args.push(TEST_REGISTRATION_WORK_BITS.to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let log = std::env::temp_dir().join(format!(
             "rollup-node-{}-{grpc_port}.log",

@@ -304,6 +304,7 @@ impl Driver<'_> {
         let raw = Transaction::Transfer(self.txs[index].tx).encode();
         permit.send_request(SubmitRequest {
             tx: Some(Tx::Raw(raw)),
+            work_nonce: 0,
         });
         self.in_flight.push_back((index, first_sent));
         self.stats.sent += 1;

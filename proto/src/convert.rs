@@ -130,9 +130,12 @@ mod tests {
     use state::tx::Deposit;
 
     fn code(tx: Tx) -> &'static str {
-        transaction_from_request(pb::SubmitRequest { tx: Some(tx) })
-            .unwrap_err()
-            .code()
+        transaction_from_request(pb::SubmitRequest {
+            tx: Some(tx),
+            work_nonce: 0,
+        })
+        .unwrap_err()
+        .code()
     }
 
     fn transfer() -> pb::Transfer {
@@ -149,7 +152,10 @@ mod tests {
 
     #[test]
     fn refusals_carry_their_reason_codes() {
-        let empty = pb::SubmitRequest { tx: None };
+        let empty = pb::SubmitRequest {
+            tx: None,
+            work_nonce: 0,
+        };
         assert_eq!(transaction_from_request(&empty), Err(RequestError::Empty));
         assert_eq!(RequestError::Empty.code(), "EMPTY_REQUEST");
         assert_eq!(code(Tx::Raw(vec![2; 50])), "MALFORMED");
@@ -160,7 +166,8 @@ mod tests {
         };
         assert_eq!(
             transaction_from_request(pb::SubmitRequest {
-                tx: Some(Tx::Transfer(over))
+                tx: Some(Tx::Transfer(over)),
+                work_nonce: 0,
             }),
             Err(RequestError::OutOfRange {
                 field: "fee",

@@ -134,6 +134,18 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_VERIFY_QUEUE", default_value_t = 16_384)]
     pub verify_queue: usize,
 
+    /// Leading zero bits of the proof of work a Register must carry (SubmitRequest.work_nonce,
+    /// docs/API.md "Registration"), checked before its signature; a Register without it is
+    /// refused (limit REGISTRATION_WORK_REQUIRED). Each bit doubles the work: 20 is about a
+    /// million SHA-256 hashes, a third of a second of one core. 0 = registration is free.
+    #[arg(
+        long,
+        env = "ROLLUP_REGISTRATION_WORK_BITS",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(rollup_proto::work::MAX_BITS))
+    )]
+    pub registration_work_bits: u32,
+
     /// HTTP connections open at once (further ones are closed on accept).
     #[arg(long, env = "ROLLUP_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,

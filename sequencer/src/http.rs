@@ -27,6 +27,8 @@ pub struct HttpState {
     pub feed: rollup_bridge::feed::FeedHub,
     pub prometheus: PrometheusHandle,
     pub readiness: Arc<Readiness>,
+    /// `--registration-work-bits`, reported by `/v1/status`.
+    pub registration_work_bits: u32,
 }
 
 /// The routes; every request but the SSE event stream is answered within `request_timeout`
@@ -165,6 +167,7 @@ async fn status(AxState(s): AxState<HttpState>) -> Response {
         "next_deposit_seq": h.next_deposit_seq,
         "last_batch": h.batch,
         "batches": batches,
+        "registration_work_bits": s.registration_work_bits,
     }))
     .into_response()
 }

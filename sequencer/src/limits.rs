@@ -37,6 +37,8 @@ pub enum Limit {
     VerifyQueue,
     /// `--queue-capacity`: the writer queue stayed full for `--enqueue-patience-ms`.
     WriterQueue,
+    /// `--registration-work-bits`: a Register without a valid proof of work of this many bits.
+    RegistrationWork(u32),
 }
 
 impl Limit {
@@ -47,6 +49,7 @@ impl Limit {
             Limit::PeerRpcs => "PEER_RPCS_LIMITED",
             Limit::VerifyQueue => "VERIFY_QUEUE_FULL",
             Limit::WriterQueue => "QUEUE_FULL",
+            Limit::RegistrationWork(_) => "REGISTRATION_WORK_REQUIRED",
         }
     }
 
@@ -57,12 +60,21 @@ impl Limit {
             Limit::PeerRpcs => "too many calls in flight from this address",
             Limit::VerifyQueue => "the signature verification queue is full; retry shortly",
             Limit::WriterQueue => "the sequencer queue is full; retry shortly",
+            Limit::RegistrationWork(_) => {
+                "a Register needs a proof of work in SubmitRequest.work_nonce (docs/API.md, \
+                 Registration); resubmitting without it is refused again"
+            }
         }
     }
 
     /// The message of the answer: `CODE: explanation`.
     pub fn message(self) -> String {
-        format!("{}: {}", self.code(), self.explain())
+        match self {
+            Limit::RegistrationWork(bits) => {
+                format!("{}: {} ({bits} bits)", self.code(), self.explain())
+            }
+            _ => format!("{}: {}", self.code(), self.explain()),
+        }
     }
 
     pub fn count(self) {
@@ -209,9 +221,31 @@ pub struct TxLimits {
     pub rpcs: Arc<PeerCounter>,
     pub max_rpcs_per_peer: usize,
     pub verify_slots: Arc<Semaphore>,
+    /// `--registration-work-bits` (0: off).
+    pub registration_work_bits: u32,
 }
 
 impl TxLimits {
+    /// Before anything else (one SHA-256): a Register's proof of work (docs/API.md,
+    /// "Registration"). A sequencer admission policy, not a rule of the rollup: the nonce is
+    /// neither signed nor logged. Other kinds pass.
+    pub fn registration_work(
+        &self,
+        tx: &state::tx::Transaction,
+        domain: &state::tx::Domain,
+        work_nonce: u64,
+    ) -> Result<(), Limit> {
+        let bits = self.registration_work_bits;
+        match tx {
+            state::tx::Transaction::Register(r)
+                if !rollup_proto::work::work_ok(domain, &r.pubkey.to_bytes(), work_nonce, bits) =>
+            {
+                Err(Limit::RegistrationWork(bits))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A call or stream from `peer` starts; the guard ends it.
     pub fn enter_rpc(&self, peer: Option<SocketAddr>) -> Result<Option<PeerGuard>, Limit> {
         match peer {

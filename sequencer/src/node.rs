@@ -272,6 +272,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         rpcs: Arc::new(PeerCounter::with_gauge("rollup_rpcs_in_flight")),
         max_rpcs_per_peer: cfg.max_rpcs_per_peer,
         verify_slots: Arc::new(tokio::sync::Semaphore::new(cfg.verify_queue.max(1))),
+        registration_work_bits: cfg.registration_work_bits,
     };
     let service = RollupService::new(ServiceDeps {
         writer: writer.clone(),
@@ -369,6 +370,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             feed: feed.clone(),
             prometheus,
             readiness: readiness.clone(),
+            registration_work_bits: cfg.registration_work_bits,
         },
         Duration::from_millis(cfg.http_request_timeout_ms.max(1)),
     );

@@ -95,9 +95,15 @@ fn limited_receipt(limit: Limit, id: Option<[u8; 32]>) -> pb::Receipt {
     rejected_receipt(id, "RESOURCE_EXHAUSTED", limit.message())
 }
 
-/// The gRPC status for a call refused by `limit`, with `reason-code` and `limit` metadata.
+/// The gRPC status for a call refused by `limit`, with `reason-code` and `limit` metadata
+/// (counted).
 pub fn limited_status(limit: Limit) -> Status {
     limit.count();
+    limit_status(limit)
+}
+
+/// [`limited_status`] for a refusal already counted (by [`limited_receipt`]).
+fn limit_status(limit: Limit) -> Status {
     let mut s = with_reason(
         Status::resource_exhausted(format!("RESOURCE_EXHAUSTED: {}", limit.message())),
         "RESOURCE_EXHAUSTED",
@@ -170,6 +176,7 @@ impl Inner {
                     .into(),
             ));
         }
+        let work_nonce = req.work_nonce;
         let tx = match transaction_from_request(req) {
             Ok(tx) => tx,
             Err(e) => {
@@ -177,6 +184,11 @@ impl Inner {
                 return Prepared::Answered(rejected_receipt(None, e.code(), e.to_string()));
             }
         };
+        // A Register's proof of work (one hash), before the peer's rate and any signature work:
+        // an account must cost its creator more than its refusal costs the node.
+        if let Err(limit) = self.limits.registration_work(&tx, &self.domain, work_nonce) {
+            return Prepared::Limited(limit, None);
+        }
         // The peer's rate and a verification slot, before any signature work.
         let slot = match self.limits.before_verify(peer) {
             Ok(slot) => slot,
@@ -449,7 +461,8 @@ impl Rollup for RollupService {
         }
         let (receipt, limit) = self.inner.process(req, peer).await;
         if let Some(limit) = limit {
-            return Err(limited_status(limit));
+            // Counted once, by `limited_receipt`.
+            return Err(limit_status(limit));
         }
         match receipt.reason_code.as_str() {
             "UNAVAILABLE" => Err(with_reason(
@@ -561,6 +574,7 @@ impl Rollup for RollupService {
             devnet: self.inner.cfg.devnet,
             next_deposit_seq: head.next_deposit_seq,
             now: unix_now(),
+            registration_work_bits: self.inner.limits.registration_work_bits,
         }))
     }
 

@@ -147,6 +147,7 @@ async fn resubmission_returns_the_original_receipt_and_applies_once() {
             valid_until: t.valid_until.get(),
             signature: t.signature.to_bytes().to_vec(),
         })),
+        work_nonce: 0,
     };
     let again = c.submit(structured).await.unwrap().into_inner();
     assert!(again.duplicate && again.seq == first.seq);
@@ -232,23 +233,32 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
     let mut amount_overflow = valid.encode();
     amount_overflow[9..17].copy_from_slice(&u64::MAX.to_le_bytes()); // the amount field
     let bad: Vec<(&str, pb::SubmitRequest)> = vec![
-        ("EMPTY_REQUEST", pb::SubmitRequest { tx: None }),
+        (
+            "EMPTY_REQUEST",
+            pb::SubmitRequest {
+                tx: None,
+                work_nonce: 0,
+            },
+        ),
         (
             "MALFORMED",
             pb::SubmitRequest {
                 tx: Some(pb::submit_request::Tx::Raw(valid.encode()[..50].to_vec())),
+                work_nonce: 0,
             },
         ),
         (
             "MALFORMED",
             pb::SubmitRequest {
                 tx: Some(pb::submit_request::Tx::Raw(vec![99; 113])),
+                work_nonce: 0,
             },
         ),
         (
             "VALUE_OUT_OF_RANGE",
             pb::SubmitRequest {
                 tx: Some(pb::submit_request::Tx::Raw(amount_overflow)),
+                work_nonce: 0,
             },
         ),
         (
@@ -263,6 +273,7 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
                     valid_until: now + 600,
                     signature: vec![0; 72],
                 })),
+                work_nonce: 0,
             },
         ),
         (
@@ -277,6 +288,7 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
                     valid_until: now + 600,
                     signature: vec![0xff; 72],
                 })),
+                work_nonce: 0,
             },
         ),
         (
@@ -287,6 +299,7 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
                     valid_until: now + 600,
                     signature: vec![0; 72],
                 })),
+                work_nonce: 0,
             },
         ),
         (
@@ -300,6 +313,7 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
                     })
                     .encode(),
                 )),
+                work_nonce: 0,
             },
         ),
     ];
@@ -318,6 +332,7 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
     // Oversized message: refused by the transport limit.
     let huge = pb::SubmitRequest {
         tx: Some(pb::submit_request::Tx::Raw(vec![2u8; 64 * 1024])),
+        work_nonce: 0,
     };
     let err = c.submit(huge).await.expect_err("oversized");
     assert!(

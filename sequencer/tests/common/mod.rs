@@ -74,7 +74,21 @@ pub async fn domain(c: &mut RollupClient<Channel>) -> (Domain, u64) {
 pub fn raw(tx: &Transaction) -> pb::SubmitRequest {
     pb::SubmitRequest {
         tx: Some(pb::submit_request::Tx::Raw(tx.encode())),
+        work_nonce: 0,
     }
+}
+
+/// The registration proof of work the test nodes ask for (devkit passes it to every node that
+/// does not set `--registration-work-bits` itself).
+pub const WORK_BITS: u32 = devkit::node::TEST_REGISTRATION_WORK_BITS;
+
+/// `tx` as a raw request; a Register carries the proof of work of [`WORK_BITS`].
+pub fn raw_with_work(d: &Domain, tx: &Transaction) -> pb::SubmitRequest {
+    let mut req = raw(tx);
+    if let Transaction::Register(r) = tx {
+        req.work_nonce = rollup_proto::work::solve(d, &r.pubkey.to_bytes(), WORK_BITS);
+    }
+    req
 }
 
 pub fn key(seed: u64) -> SecretKey {
@@ -106,7 +120,7 @@ pub async fn register(
     }
     .sign(d, sk);
     let r = c
-        .submit(raw(&Transaction::Register(tx)))
+        .submit(raw_with_work(d, &Transaction::Register(tx)))
         .await
         .expect("register")
         .into_inner();

@@ -90,7 +90,7 @@ async fn a_dead_committer_stops_the_node() {
         .await
         .expect("rename");
     let tx = register_tx(&d, now, &key(312));
-    match c.submit(raw(&tx)).await {
+    match c.submit(raw_with_work(&d, &tx)).await {
         Ok(r) => {
             let r = r.into_inner();
             assert_ne!(
@@ -130,7 +130,7 @@ async fn block_time_never_goes_back_across_restarts() {
     let mut c = node.client().await;
     let (d, now) = domain(&mut c).await;
     let r = c
-        .submit(raw(&register_tx(&d, now, &key(321))))
+        .submit(raw_with_work(&d, &register_tx(&d, now, &key(321))))
         .await
         .expect("submit")
         .into_inner();
@@ -159,7 +159,7 @@ async fn block_time_never_goes_back_across_restarts() {
     node.restart().await;
     let mut c = node.client().await;
     let r = c
-        .submit(raw(&register_tx(&d, now, &key(322))))
+        .submit(raw_with_work(&d, &register_tx(&d, now, &key(322))))
         .await
         .expect("submit")
         .into_inner();
@@ -251,7 +251,11 @@ async fn old_resubmissions_are_answered_from_postgres_and_the_dedup_set_stays_bo
     let (d, now) = domain(&mut c).await;
     let (ka, kb) = (key(321), key(322));
     let reg_a = register_tx(&d, now, &ka);
-    let reg_first = c.submit(raw(&reg_a)).await.expect("register").into_inner();
+    let reg_first = c
+        .submit(raw_with_work(&d, &reg_a))
+        .await
+        .expect("register")
+        .into_inner();
     assert_eq!(
         reg_first.status,
         pb::TxStatus::Accepted as i32,
@@ -312,7 +316,11 @@ async fn old_resubmissions_are_answered_from_postgres_and_the_dedup_set_stays_bo
     // An old transfer and an old registration, far outside the window.
     let again = c.submit(raw(&old)).await.expect("submit").into_inner();
     same(&again, &first);
-    let again = c.submit(raw(&reg_a)).await.expect("submit").into_inner();
+    let again = c
+        .submit(raw_with_work(&d, &reg_a))
+        .await
+        .expect("submit")
+        .into_inner();
     same(&again, &reg_first);
     assert_eq!(balances(&mut c).await, expected);
     // A stale nonce that was never accepted is still refused.
@@ -332,7 +340,11 @@ async fn old_resubmissions_are_answered_from_postgres_and_the_dedup_set_stays_bo
     assert_eq!(metric(&node.http, "rollup_dedup_entries").await, 0.0);
     let again = c.submit(raw(&old)).await.expect("submit").into_inner();
     same(&again, &first);
-    let again = c.submit(raw(&reg_a)).await.expect("submit").into_inner();
+    let again = c
+        .submit(raw_with_work(&d, &reg_a))
+        .await
+        .expect("submit")
+        .into_inner();
     same(&again, &reg_first);
     assert_eq!(balances(&mut c).await, expected);
 }

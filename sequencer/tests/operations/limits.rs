@@ -199,7 +199,7 @@ async fn slow_headers_are_cut_and_block_lists_are_paged() {
     let mut c = node.client().await;
     let (d, now) = domain(&mut c).await;
     let txs: Vec<_> = (0..5u64)
-        .map(|i| raw(&register_tx(&d, now, &key(600 + i))))
+        .map(|i| raw_with_work(&d, &register_tx(&d, now, &key(600 + i))))
         .collect();
     let mut receipts = c
         .payment_stream(futures::stream::iter(txs))
@@ -248,4 +248,160 @@ async fn slow_headers_are_cut_and_block_lists_are_paged() {
         assert_eq!(code, 400, "{bad}");
         assert_eq!(body["title"], "VALUE_OUT_OF_RANGE");
     }
+}
+
+/// The registration proof of work (docs/API.md, "Registration"), from the attacker's side: a
+/// validly signed Register without work, with too little, or with work done for another key is
+/// refused before its signature is checked, and creates no account; with valid work it is
+/// accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_without_valid_work_is_refused_before_verification() {
+    use rollup_proto::work::{solve, work_ok};
+    use state::account::Timestamp;
+    use state::tx::UnsignedRegister;
+
+    const BITS: u32 = 16;
+    let db = fresh_database("seq_limit_work").await;
+    let node = TestNode::start(&db, &["--registration-work-bits", "16"]).await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let reader = c.clone();
+    let status = || {
+        let mut c = reader.clone();
+        async move {
+            c.get_status(pb::GetStatusRequest {})
+                .await
+                .expect("status")
+                .into_inner()
+        }
+    };
+    let before = status().await;
+    assert_eq!(before.registration_work_bits, BITS, "the status tells SDKs");
+    let http: serde_json::Value = reqwest::get(format!("{}/v1/status", node.http))
+        .await
+        .expect("GET /v1/status")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(http["registration_work_bits"], BITS);
+
+    let (victim, other) = (key(701), key(702));
+    let pk = victim.public_key().to_bytes();
+    let tx = register_tx(&d, now, &victim);
+    let with_nonce = |n: u64| pb::SubmitRequest {
+        work_nonce: n,
+        ..raw(&tx)
+    };
+    // Work that does not count, each checked to be invalid for this key and these bits.
+    let none = (0u64..).find(|&n| !work_ok(&d, &pk, n, BITS)).unwrap();
+    let too_little = solve(&d, &pk, 6);
+    let for_other_key = solve(&d, &other.public_key().to_bytes(), BITS);
+    let other_domain = state::tx::Domain {
+        chain_id: d.chain_id + 1,
+        ..d
+    };
+    let for_other_chain = solve(&other_domain, &pk, BITS);
+    for (what, n) in [
+        ("no work", none),
+        ("6 bits", too_little),
+        ("another key's work", for_other_key),
+        ("another chain's work", for_other_chain),
+    ] {
+        assert!(
+            !work_ok(&d, &pk, n, BITS),
+            "{what}: nonce {n} happens to be valid"
+        );
+        let s = c
+            .submit(with_nonce(n))
+            .await
+            .expect_err("refused for its work");
+        assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{what}: {s:?}");
+        assert_eq!(limit_of(&s), "REGISTRATION_WORK_REQUIRED", "{what}: {s:?}");
+        assert_eq!(
+            s.metadata()
+                .get("reason-code")
+                .and_then(|v| v.to_str().ok()),
+            Some("RESOURCE_EXHAUSTED")
+        );
+        assert!(
+            s.message().contains("REGISTRATION_WORK_REQUIRED"),
+            "{what}: {}",
+            s.message()
+        );
+    }
+    // Checked before the signature: a forged Register (the victim's key, signed by another)
+    // without work is refused for its work, not verified.
+    let forged = state::tx::Transaction::Register(
+        UnsignedRegister {
+            pubkey: victim.public_key(),
+            valid_until: Timestamp::new(now + 3600).unwrap(),
+        }
+        .sign(&d, &other),
+    );
+    let s = c
+        .submit(pb::SubmitRequest {
+            work_nonce: none,
+            ..raw(&forged)
+        })
+        .await
+        .expect_err("refused for its work");
+    assert_eq!(limit_of(&s), "REGISTRATION_WORK_REQUIRED", "{s:?}");
+    // On a stream: a RESOURCE_EXHAUSTED receipt whose message starts with the code.
+    let mut receipts = c
+        .payment_stream(futures::stream::iter([with_nonce(none)]))
+        .await
+        .expect("stream")
+        .into_inner();
+    let r = receipts.next().await.expect("a receipt").expect("receipt");
+    assert_eq!(r.reason_code, "RESOURCE_EXHAUSTED", "{r:?}");
+    assert!(
+        r.message.starts_with("REGISTRATION_WORK_REQUIRED:"),
+        "{r:?}"
+    );
+
+    // Nothing changed, and every refusal was counted.
+    let after = status().await;
+    assert_eq!(after.num_accounts, before.num_accounts);
+    assert_eq!(after.accepted_txs, before.accepted_txs);
+    let metrics = reqwest::get(format!("{}/metrics", node.http))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics");
+    let limited = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("rollup_limited_total{limit=\"REGISTRATION_WORK_REQUIRED\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(limited, Some(6.0), "{metrics}");
+
+    // With valid work the forged one reaches verification (and fails it), the real one is
+    // accepted.
+    let n = solve(&d, &pk, BITS);
+    let r = c
+        .submit(pb::SubmitRequest {
+            work_nonce: n,
+            ..raw(&forged)
+        })
+        .await
+        .expect("verified")
+        .into_inner();
+    assert_eq!(r.reason_code, "BAD_SIGNATURE", "{r:?}");
+    let r = c
+        .submit(with_nonce(n))
+        .await
+        .expect("accepted")
+        .into_inner();
+    assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
+    assert!(r.account_index.is_some(), "{r:?}");
+    // The status counts accounts as of the head block (sealed within --block-interval-ms).
+    super::wait_until(
+        Duration::from_secs(10),
+        "the new account in the status",
+        || {
+            let status = status();
+            async move { status.await.num_accounts == before.num_accounts + 1 }
+        },
+    )
+    .await;
 }
