@@ -193,6 +193,18 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_DEDUP_WINDOW", default_value_t = 65_536)]
     pub dedup_window: usize,
 
+    /// Take a state snapshot at the first batch seal after this many transactions since the
+    /// last one (0: never). A restart loads the newest snapshot and replays only the
+    /// transactions after it, so this bounds restart time; each snapshot costs the writer a
+    /// pause of ~0.1 s and Postgres ~150 MB per million accounts.
+    #[arg(long, env = "ROLLUP_SNAPSHOT_EVERY_TXS", default_value_t = 100_000)]
+    pub snapshot_every_txs: u64,
+
+    /// State snapshots kept in Postgres (older ones are deleted when a new one is stored).
+    #[arg(long, env = "ROLLUP_SNAPSHOTS_KEEP", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub snapshots_keep: u32,
+
     /// Longest graceful shutdown (seconds) after SIGTERM, also when saturated or when Postgres
     /// is away; after it the node exits non-zero (what was acknowledged is durable already).
     #[arg(long, env = "ROLLUP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]

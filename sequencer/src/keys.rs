@@ -18,9 +18,12 @@ use state::crypto::schnorr::{EncodedKey, PublicKey};
 /// Slots of the decoded-key cache (a power of two).
 pub const CACHE_SLOTS: usize = 1 << 16;
 
+/// One slot of the decoded-key cache: the account it holds, if any, and its key.
+type CacheSlot = Mutex<Option<(AccountIndex, PublicKey)>>;
+
 pub struct KeyDirectory {
     encoded: RwLock<Vec<EncodedKey>>,
-    decoded: Box<[Mutex<Option<(AccountIndex, PublicKey)>>]>,
+    decoded: Box<[CacheSlot]>,
 }
 
 impl Default for KeyDirectory {
@@ -112,7 +115,11 @@ mod tests {
         dir.push(ks[1]);
         let colliding = AccountIndex(CACHE_SLOTS as u32);
         assert_eq!(dir.get(colliding), Some(ks[1]));
-        assert_eq!(dir.get(AccountIndex(0)), Some(ks[0]), "an evicted key decodes again");
+        assert_eq!(
+            dir.get(AccountIndex(0)),
+            Some(ks[0]),
+            "an evicted key decodes again"
+        );
         assert_eq!(dir.get(colliding), Some(ks[1]));
         assert_eq!(dir.len(), CACHE_SLOTS + 1);
     }

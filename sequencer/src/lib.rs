@@ -21,5 +21,6 @@ pub mod node;
 pub mod receipt_watch;
 pub mod recovery;
 pub mod service;
+pub mod snapshotter;
 pub mod supervisor;
 pub mod writer;

@@ -227,6 +227,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let recovered = crate::recovery::recover(&store, domain, operator).await?;
     let durable_start = recovered.next_seq - 1;
 
+    // Not supervised as critical: a snapshot that fails only makes the next restart longer.
+    let (snapshot_tx, snapshot_rx) = mpsc::channel(1);
+    tokio::spawn(crate::snapshotter::run(
+        store.clone(),
+        snapshot_rx,
+        cfg.snapshots_keep,
+    ));
     let (commit_tx, commit_rx) = mpsc::channel(1024);
     let durable_seq = Arc::new(AtomicU64::new(durable_start));
     let (durable_tx, durable_rx) = watch::channel(durable_start);
@@ -253,11 +260,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             queue_capacity: cfg.queue_capacity.max(1),
             commit_queue_bytes: cfg.commit_queue_bytes,
             dedup_window: cfg.dedup_window,
+            snapshot_every_txs: cfg.snapshot_every_txs,
         },
         recovered,
         commit_tx,
         durable_rx,
         durable_seq,
+        Some(snapshot_tx),
         sup.guard("writer"),
     )?;
 
@@ -418,13 +427,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let drained = tokio::time::timeout(bound, async {
         // Streams stop reading new requests at once; in-flight receipts are answered.
         let _ = grpc.await;
+        tracing::debug!("shutdown: gRPC server drained");
         let _ = http.await;
+        tracing::debug!("shutdown: HTTP server drained");
         for t in bridge_tasks {
             let _ = t.await;
         }
         writer.shutdown();
         drop(writer);
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        tracing::debug!("shutdown: writer stopped");
         let _ = committer.await;
     })
     .await;

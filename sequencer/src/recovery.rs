@@ -1,8 +1,15 @@
-//! Start-up: rebuild the state from the durable log and check it against the sealed blocks.
+//! Start-up: rebuild the state from the newest state snapshot and the durable log after it,
+//! and check it against the sealed blocks.
 //!
-//! The transaction log is replayed in order with the rules of `state` (signatures were checked
-//! before the rows were written, so they are not checked again). The root after the last sealed
-//! block must equal the root stored with it; a mismatch stops the node. Transactions that became
+//! The newest snapshot (`snapshotter`, taken at a batch boundary) whose checksum, format and
+//! root check out is decoded; its root must equal both the root stored with its block and its
+//! batch's new root. A snapshot that fails any check is skipped for the next older one, and
+//! without any the log is replayed from genesis, so a damaged snapshot costs time, never
+//! correctness. The transactions after the snapshot are then replayed in order with the rules
+//! of `state` (signatures were checked before the rows were written, so they are not checked
+//! again). The root after the last sealed block must equal the root stored with it; a
+//! mismatch stops the node. Restart time therefore grows with the snapshot's age (the tail),
+//! not with the history. Transactions that became
 //! durable after the last sealed block (a crash between a commit and the next seal) are sealed
 //! into their blocks now, so every acknowledged transaction keeps its block number and position.
 //! No index of transaction ids is rebuilt: everything replayed is durable, and a resubmission
@@ -13,12 +20,74 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context};
 use state::account::Timestamp;
 use state::apply::{BlockContext, State, VerifiedTx};
+use state::crypto::schnorr::MessageHash;
 use state::crypto::schnorr::PublicKey;
 use state::tx::{Domain, Transaction};
 
 use crate::writer::{Head, Recovered};
-use rollup_storage::log::{BlockRow, WriteItem};
+use rayon::prelude::*;
+use rollup_storage::log::{BlockRow, TxRow, WriteItem};
+use rollup_storage::snapshots::SnapshotMeta;
 use rollup_storage::Store;
+
+/// Log rows decoded and hashed together on the rayon pool during replay.
+const REPLAY_CHUNK: usize = 8192;
+
+/// The newest usable snapshot, decoded and checked; `None` if there is none (or none usable:
+/// each failure is logged and counted, and the next older one is tried).
+async fn load_snapshot(store: &Store, domain: &Domain) -> Option<(State, SnapshotMeta)> {
+    let list = match store.snapshots().list().await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!("cannot list state snapshots, replaying the whole log: {e}");
+            return None;
+        }
+    };
+    for meta in list {
+        match check_snapshot(store, domain, &meta).await {
+            Ok(state) => return Some((state, meta)),
+            Err(e) => {
+                metrics::counter!("rollup_snapshot_rejected_total").increment(1);
+                tracing::warn!(batch = meta.batch_number, "state snapshot not used: {e:#}");
+            }
+        }
+    }
+    None
+}
+
+async fn check_snapshot(
+    store: &Store,
+    domain: &Domain,
+    meta: &SnapshotMeta,
+) -> anyhow::Result<State> {
+    let bytes = store.snapshots().read(meta).await?;
+    let mut state = State::decode_snapshot(&bytes, domain)?;
+    drop(bytes);
+    let root = state.root();
+    if root != meta.state_root {
+        bail!(
+            "decoded root {root} differs from the recorded {}",
+            meta.state_root
+        );
+    }
+    let block = store
+        .log()
+        .get_block(meta.block_number)
+        .await?
+        .with_context(|| format!("its block {} is not in the log", meta.block_number))?;
+    if block.state_root != root {
+        bail!("block {} was sealed with another root", meta.block_number);
+    }
+    let batch = store
+        .batches()
+        .get(meta.batch_number)
+        .await?
+        .with_context(|| format!("its batch {} is not in the log", meta.batch_number))?;
+    if batch.new_root != root || batch.last_seq != meta.last_seq {
+        bail!("batch {} ends with another root or seq", meta.batch_number);
+    }
+    Ok(state)
+}
 
 pub async fn recover(
     store: &Store,
@@ -26,11 +95,16 @@ pub async fn recover(
     operator: PublicKey,
 ) -> anyhow::Result<Recovered> {
     let started = std::time::Instant::now();
-    let mut state = State::genesis(domain, operator);
-    let genesis_root = state.root();
+    let (mut state, base) = match load_snapshot(store, &domain).await {
+        Some((state, meta)) => (state, Some(meta)),
+        None => (State::genesis(domain, operator), None),
+    };
+    let base_seq = base.as_ref().map_or(0, |m| m.last_seq);
+    let base_block = base.as_ref().map_or(0, |m| m.block_number);
+    let snapshot_loaded_ms = started.elapsed().as_millis() as u64;
     let blocks: BTreeMap<u64, BlockRow> = store
         .log()
-        .all_blocks()
+        .blocks_after(base_block)
         .await?
         .into_iter()
         .map(|b| (b.number, b))
@@ -39,7 +113,7 @@ pub async fn recover(
     let last_batch = store.batches().last().await?;
     let batch_last_block = last_batch.as_ref().map(|b| b.last_block);
 
-    let mut next_seq = 1u64;
+    let mut next_seq = base_seq + 1;
     let mut current: Option<(u64, u64, u64, u32)> = None; // (block, time, first_seq, txs)
     let mut to_seal: Vec<BlockRow> = Vec::new();
     let mut open_effects = Vec::new();
@@ -78,55 +152,81 @@ pub async fn recover(
         Ok(())
     };
 
-    let n = store
-        .log()
-        .for_each_tx(|row| {
-            if error.is_some() {
-                return Ok(());
+    // Rows are decoded and hashed a chunk at a time on all cores (the id check), then applied
+    // in order on this thread: hashing is about half of the replay's cost.
+    let domain_copy = *state.domain();
+    let mut replay_row = |row: TxRow, tx: Transaction, id: MessageHash| -> anyhow::Result<()> {
+        if row.seq != next_seq {
+            bail!(
+                "transaction log has a gap: expected seq {next_seq}, found {}",
+                row.seq
+            );
+        }
+        if let Some(cur) = current {
+            if cur.0 != row.block_number {
+                finish_block(&mut state, cur, &mut to_seal, &mut checked_last)?;
+                current = None;
             }
-            let res = (|| -> anyhow::Result<()> {
-                if row.seq != next_seq {
-                    bail!(
-                        "transaction log has a gap: expected seq {next_seq}, found {}",
-                        row.seq
-                    );
-                }
-                if let Some(cur) = current {
-                    if cur.0 != row.block_number {
-                        finish_block(&mut state, cur, &mut to_seal, &mut checked_last)?;
-                        current = None;
-                    }
-                }
-                let cur = current.get_or_insert((row.block_number, row.block_time, row.seq, 0));
-                cur.3 += 1;
-                let tx = Transaction::decode(&row.raw).context("undecodable row in the log")?;
-                let ctx = BlockContext {
-                    timestamp: Timestamp::new(row.block_time).unwrap_or(Timestamp::MAX),
-                };
-                let verified =
-                    VerifiedTx::from_durable_log(tx, state.domain(), |i| state.key_of(i))
-                        .map_err(|r| anyhow::anyhow!("seq {}: {r}", row.seq))?;
-                let fx = state
-                    .apply_verified(verified, &ctx)
-                    .map_err(|r| anyhow::anyhow!("replay of seq {} rejected: {r}", row.seq))?;
-                if fx.id.0.to_bytes() != row.tx_id {
+        }
+        let cur = current.get_or_insert((row.block_number, row.block_time, row.seq, 0));
+        cur.3 += 1;
+        let ctx = BlockContext {
+            timestamp: Timestamp::new(row.block_time).unwrap_or(Timestamp::MAX),
+        };
+        let verified =
+            VerifiedTx::from_durable_log_with_id(tx, id, state.domain(), |i| state.key_of(i))
+                .map_err(|r| anyhow::anyhow!("seq {}: {r}", row.seq))?;
+        let fx = state
+            .apply_verified(verified, &ctx)
+            .map_err(|r| anyhow::anyhow!("replay of seq {} rejected: {r}", row.seq))?;
+        if batch_last_block.is_none_or(|l| row.block_number > l) {
+            if open_times.last().map(|t| t.0) != Some(row.block_number) {
+                open_times.push((row.block_number, row.block_time));
+            }
+            open_effects.push((row.seq, fx));
+        }
+        next_seq += 1;
+        Ok(())
+    };
+    let mut replay_chunk = |chunk: &mut Vec<TxRow>| -> anyhow::Result<()> {
+        let decoded: Vec<anyhow::Result<(Transaction, MessageHash)>> = chunk
+            .par_iter()
+            .map(|row| {
+                let tx = Transaction::decode(&row.raw)
+                    .with_context(|| format!("seq {}: undecodable row in the log", row.seq))?;
+                let id = tx.message_hash(&domain_copy);
+                if id.0.to_bytes() != row.tx_id {
                     bail!("seq {}: stored id does not match the transaction", row.seq);
                 }
-                if batch_last_block.is_none_or(|l| row.block_number > l) {
-                    if open_times.last().map(|t| t.0) != Some(row.block_number) {
-                        open_times.push((row.block_number, row.block_time));
+                Ok((tx, id))
+            })
+            .collect();
+        for (row, d) in chunk.drain(..).zip(decoded) {
+            let (tx, id) = d?;
+            replay_row(row, tx, id)?;
+        }
+        Ok(())
+    };
+    let mut chunk: Vec<TxRow> = Vec::with_capacity(REPLAY_CHUNK);
+    let n = store
+        .log()
+        .for_each_tx_after(base_seq, |row| {
+            if error.is_none() {
+                chunk.push(row);
+                if chunk.len() >= REPLAY_CHUNK {
+                    if let Err(e) = replay_chunk(&mut chunk) {
+                        error = Some(e);
                     }
-                    open_effects.push((row.seq, fx));
                 }
-                next_seq += 1;
-                Ok(())
-            })();
-            if let Err(e) = res {
-                error = Some(e);
             }
             Ok(())
         })
         .await?;
+    if error.is_none() {
+        if let Err(e) = replay_chunk(&mut chunk) {
+            error = Some(e);
+        }
+    }
     if let Some(e) = error {
         return Err(e);
     }
@@ -142,6 +242,7 @@ pub async fn recover(
         .last()
         .map(|b| b.number)
         .or(last_sealed)
+        .or(base.as_ref().map(|m| m.block_number))
         .map_or(1, |b| b + 1);
     if !to_seal.is_empty() {
         tracing::warn!(
@@ -157,14 +258,12 @@ pub async fn recover(
         .values()
         .chain(to_seal.iter())
         .map(|b| b.block_time)
+        .chain(base.as_ref().map(|m| m.block_time))
         .max()
         .unwrap_or(0);
     let head_block = next_block - 1;
-    let head_root = if head_block == 0 {
-        genesis_root
-    } else {
-        state.root()
-    };
+    // Block 0 is genesis: with no block sealed yet the state is still the genesis state.
+    let head_root = state.root();
     // Blocks after the last batch, including ones sealed just now, belong to the open batch;
     // their times were collected during replay.
     let (batch_number, batch_first_block, batch_first_seq, batch_old_root, batch_first_deposit) =
@@ -176,10 +275,12 @@ pub async fn recover(
                 b.new_root,
                 b.next_deposit_seq,
             ),
-            None => (1, 1, 1, genesis_root, 0),
+            None => (1, 1, 1, State::genesis(domain, operator).root(), 0),
         };
     tracing::info!(
-        txs = n,
+        snapshot_batch = base.as_ref().map(|m| m.batch_number),
+        snapshot_ms = snapshot_loaded_ms,
+        replayed_txs = n,
         head_block,
         accounts = state.num_accounts(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -205,6 +306,7 @@ pub async fn recover(
         open_batch_effects: open_effects,
         open_batch_block_times: open_times,
         last_block_time,
+        snapshot_seq: base_seq,
         head,
     })
 }

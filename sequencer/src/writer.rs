@@ -12,17 +12,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::keys::KeyDirectory;
 use state::account::{Account, AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
-use crate::keys::KeyDirectory;
 use state::diff::BatchTouches;
 use state::pubdata::{ForcedStatus, PubdataCommitment, WithdrawalsCommitment};
 use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
 use state::Digest;
 use tokio::sync::{oneshot, watch};
 
+use crate::snapshotter::SnapshotJob;
 use rollup_storage::batches::BatchRow;
 use rollup_storage::log::{BlockRow, SealedBatch, TxRow, WriteItem};
+use rollup_storage::snapshots::NewSnapshot;
 use rollup_storage::witness::{BatchWitness, WitnessRefund, WitnessWithdrawal, WITNESS_VERSION};
 use rollup_storage::BatchStatus;
 
@@ -251,6 +253,9 @@ pub struct WriterConfig {
     /// Durable transaction ids kept in memory to answer resubmissions without Postgres; older
     /// ones are looked up in Postgres (service.rs). Ids not yet durable are always kept.
     pub dedup_window: usize,
+    /// A state snapshot is taken at the first batch seal after this many transactions since
+    /// the last one (0: never). See `snapshotter`.
+    pub snapshot_every_txs: u64,
 }
 
 /// What the committer receives: rows to persist and who to tell when they are durable.
@@ -374,6 +379,8 @@ pub struct Recovered {
     pub open_batch_block_times: Vec<(u64, u64)>,
     /// The latest block time in the log: the next block's time is never below it.
     pub last_block_time: u64,
+    /// Last transaction seq covered by the snapshot recovery started from (0: none).
+    pub snapshot_seq: u64,
     pub head: Head,
 }
 
@@ -396,6 +403,8 @@ pub struct Writer {
     stop: Arc<AtomicBool>,
     commit_budget: Arc<tokio::sync::Semaphore>,
     commit_budget_total: usize,
+    snapshots: Option<tokio::sync::mpsc::Sender<SnapshotJob>>,
+    last_snapshot_seq: u64,
 }
 
 pub fn unix_now() -> u64 {
@@ -412,6 +421,7 @@ pub fn spawn(
     out: tokio::sync::mpsc::Sender<CommitJob>,
     durable_watch: watch::Receiver<u64>,
     durable_seq: Arc<AtomicU64>,
+    snapshots: Option<tokio::sync::mpsc::Sender<SnapshotJob>>,
     exit: crate::supervisor::ExitGuard,
 ) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
@@ -496,6 +506,8 @@ pub fn spawn(
         stop,
         commit_budget,
         commit_budget_total: budget,
+        snapshots,
+        last_snapshot_seq: rec.snapshot_seq,
     };
     let join = std::thread::Builder::new()
         .name("sequencer-writer".into())
@@ -862,6 +874,18 @@ impl Writer {
             status: BatchStatus::Sealed,
         };
         let witness = batch_witness(&row, &self.batch);
+        let snapshot = NewSnapshot {
+            batch_number: row.number,
+            block_number: row.last_block,
+            last_seq: row.last_seq,
+            block_time: self
+                .batch
+                .block_times
+                .last()
+                .map_or(self.block.time, |&(_, t)| t),
+            state_root: new_root,
+            format_version: state::snapshot::SNAPSHOT_VERSION,
+        };
         let pubdata = std::mem::take(&mut self.batch.pubdata);
         tracing::info!(
             batch = row.number,
@@ -903,6 +927,32 @@ impl Writer {
             Vec::new(),
             None,
         );
+        self.maybe_snapshot(snapshot);
+    }
+
+    /// Takes a state snapshot at this batch boundary if one is due and none is in flight.
+    /// Runs right after the seal, while the state is exactly the sealed batch's new state.
+    fn maybe_snapshot(&mut self, meta: NewSnapshot) {
+        let every = self.cfg.snapshot_every_txs;
+        let Some(out) = &self.snapshots else { return };
+        if every == 0 || meta.last_seq < self.last_snapshot_seq.saturating_add(every) {
+            return;
+        }
+        if out.capacity() == 0 {
+            tracing::debug!(
+                batch = meta.batch_number,
+                "previous snapshot still in flight"
+            );
+            return;
+        }
+        let started = Instant::now();
+        let bytes = self.state.encode_snapshot();
+        metrics::histogram!("rollup_snapshot_encode_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let last_seq = meta.last_seq;
+        if out.try_send(SnapshotJob { meta, bytes }).is_ok() {
+            self.last_snapshot_seq = last_seq;
+        }
     }
 }
 

@@ -79,8 +79,8 @@
 //! per-transaction hot path.
 
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::fmt;
+use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use rayon::prelude::*;
@@ -209,6 +209,19 @@ impl VerifiedTx {
         sender_key: impl FnOnce(AccountIndex) -> Option<EncodedKey>,
     ) -> Result<VerifiedTx, Rejection> {
         let id = tx.message_hash(domain);
+        Self::from_durable_log_with_id(tx, id, domain, sender_key)
+    }
+
+    /// [`Self::from_durable_log`] with the id computed by the caller, who must pass
+    /// `tx.message_hash(domain)` (recovery hashes a chunk of the log on all cores, checks each
+    /// hash against the stored id, then applies the chunk in order).
+    pub fn from_durable_log_with_id(
+        tx: Transaction,
+        id: MessageHash,
+        domain: &Domain,
+        sender_key: impl FnOnce(AccountIndex) -> Option<EncodedKey>,
+    ) -> Result<VerifiedTx, Rejection> {
+        debug_assert_eq!(id, tx.message_hash(domain));
         let key = match &tx {
             Transaction::Register(r) => Some(EncodedKey::from(r.pubkey)),
             Transaction::Transfer(Transfer { from, .. })
@@ -415,27 +428,27 @@ impl Ledger {
 
 /// The rollup state: every account, the state tree and the L1 bookkeeping.
 pub struct State {
-    domain: Domain,
+    pub(crate) domain: Domain,
     /// Accounts by index; indices are allocated sequentially, so this is dense.
-    accounts: Vec<Account>,
+    pub(crate) accounts: Vec<Account>,
     /// Key -> index, for `DuplicateKey` and lookups by key (keys compare by canonical
     /// encoding). Holds only the index (4 bytes a slot) and compares against `accounts`, so
     /// the key is stored once: a map keyed by the key would add ~50 MB per million accounts.
-    by_key: HashTable<AccountIndex>,
+    pub(crate) by_key: HashTable<AccountIndex>,
     /// The hasher of `by_key`, seeded per process: keys are chosen by their owners, so an
     /// unkeyed hash would let someone grind keys into one probe chain.
-    key_hasher: RandomState,
+    pub(crate) key_hasher: RandomState,
     /// The state tree; stale for the indices in `dirty` until [`State::root`].
-    tree: SparseMerkleTree,
+    pub(crate) tree: SparseMerkleTree,
     /// Indices whose leaf changed since the last root (may repeat).
-    dirty: Vec<u32>,
-    next_deposit_seq: u64,
+    pub(crate) dirty: Vec<u32>,
+    pub(crate) next_deposit_seq: u64,
     /// Sum of credited deposits.
-    deposited: u128,
+    pub(crate) deposited: u128,
     /// Sum of withdrawn amounts (fees excluded).
-    withdrawn: u128,
+    pub(crate) withdrawn: u128,
     /// Number of indices available: 2^32 (lowered only by unit tests).
-    max_accounts: u64,
+    pub(crate) max_accounts: u64,
 }
 
 impl fmt::Debug for State {
@@ -504,7 +517,9 @@ impl State {
 
     fn index_of_key(&self, key: &EncodedKey) -> Option<AccountIndex> {
         self.by_key
-            .find(self.key_hasher.hash_one(key), |i| self.accounts[i.0 as usize].pubkey == *key)
+            .find(self.key_hasher.hash_one(key), |i| {
+                self.accounts[i.0 as usize].pubkey == *key
+            })
             .copied()
     }
 
@@ -1051,7 +1066,7 @@ mod tests {
         assert_eq!(s.num_accounts(), 1);
         let acc = *s.account(OPERATOR).unwrap();
         assert_eq!(acc, Account::new(op.public_key()));
-        assert_eq!(s.account_by_key(&op.public_key()), Some((OPERATOR, &acc)));
+        assert_eq!(s.account_by_key(op.public_key()), Some((OPERATOR, &acc)));
         assert_eq!(s.next_deposit_seq(), 0);
         assert_eq!((s.deposited(), s.withdrawn(), s.total_balance()), (0, 0, 0));
         let mut t = SparseMerkleTree::new();
@@ -1084,7 +1099,7 @@ mod tests {
             *w.state.account(idx).unwrap(),
             Account::new(carol.public_key())
         );
-        assert_eq!(w.state.account_by_key(&carol.public_key()).unwrap().0, idx);
+        assert_eq!(w.state.account_by_key(carol.public_key()).unwrap().0, idx);
         assert_ne!(w.state.root(), root);
         assert_eq!(w.state.root(), root_from_scratch(&w.state));
     }

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod hash;
 pub mod pubdata;
 pub mod smt;
+pub mod snapshot;
 pub mod tx;
 
 pub use hash::{Digest, F};

@@ -105,8 +105,7 @@ impl fmt::Debug for SparseMerkleTree {
 /// dense.
 impl PartialEq for SparseMerkleTree {
     fn eq(&self, other: &Self) -> bool {
-        self.nonempty == other.nonempty
-            && self.nonempty_leaves().all(|(i, d)| other.leaf(i) == d)
+        self.nonempty == other.nonempty && self.nonempty_leaves().all(|(i, d)| other.leaf(i) == d)
     }
 }
 
@@ -205,6 +204,66 @@ impl SparseMerkleTree {
         } else {
             l.sparse.insert(pos, value);
         }
+    }
+
+    /// Appends the stored nodes to `out` (the tree part of a state snapshot, see
+    /// `crate::snapshot`): per level, the dense part's length (u64) and nodes, then the
+    /// overflow's length (u64) and `(position u32, node)` pairs in position order.
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        for level in &self.levels {
+            out.extend_from_slice(&(level.dense.len() as u64).to_le_bytes());
+            for d in &level.dense {
+                out.extend_from_slice(&d.to_bytes());
+            }
+            let mut sparse: Vec<(&u32, &Digest)> = level.sparse.iter().collect();
+            sparse.sort_unstable_by_key(|(p, _)| **p);
+            out.extend_from_slice(&(sparse.len() as u64).to_le_bytes());
+            for (p, d) in sparse {
+                out.extend_from_slice(&p.to_le_bytes());
+                out.extend_from_slice(&d.to_bytes());
+            }
+        }
+    }
+
+    /// Reads what [`Self::encode_into`] wrote, from the front of `bytes`; returns the tree and
+    /// the number of bytes read, or `None` if the bytes are short or hold a non-canonical node.
+    /// Inner nodes are taken as stored (the snapshot's checksum and the root check against the
+    /// sealed block vouch for them).
+    pub(crate) fn decode_from(bytes: &[u8]) -> Option<(SparseMerkleTree, usize)> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            let s = bytes.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(s)
+        };
+        let mut tree = SparseMerkleTree::new();
+        for level in tree.levels.iter_mut() {
+            let n = usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
+            let raw = take(n.checked_mul(32)?)?;
+            level.dense = raw
+                .chunks_exact(32)
+                .map(|c| Digest::from_bytes(c.try_into().ok()?))
+                .collect::<Option<Vec<Digest>>>()?;
+            let m = usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
+            let raw = take(m.checked_mul(36)?)?;
+            let mut sparse = FxHashMap::default();
+            sparse.reserve(m);
+            for c in raw.chunks_exact(36) {
+                let pos = u32::from_le_bytes(c[..4].try_into().ok()?);
+                if (pos as usize) < level.dense.len() {
+                    return None;
+                }
+                sparse.insert(pos, Digest::from_bytes(c[4..].try_into().ok()?)?);
+            }
+            level.sparse = sparse;
+        }
+        tree.nonempty = tree.levels[0]
+            .dense
+            .iter()
+            .filter(|d| **d != Digest::ZERO)
+            .count()
+            + tree.levels[0].sparse.len();
+        Some((tree, at))
     }
 
     /// Sets the leaf at `index` and recomputes its path to the root (32 hashes).
@@ -508,7 +567,11 @@ mod tests {
         t.set(4_000_000_000, digest(9));
         // Near the root the ancestors' positions are small enough for the dense parts; below,
         // one overflow entry per level. Nothing near 4e9 slots is allocated.
-        let stored: usize = t.levels.iter().map(|m| m.dense.len() + m.sparse.len()).sum();
+        let stored: usize = t
+            .levels
+            .iter()
+            .map(|m| m.dense.len() + m.sparse.len())
+            .sum();
         assert!(stored <= 2 * DENSE_SLACK + DEPTH, "{stored} nodes stored");
         assert!(t.levels[0].dense.is_empty() && t.levels[0].sparse.len() == 1);
         assert_eq!(t.leaf(4_000_000_000), digest(9));
@@ -533,7 +596,10 @@ mod tests {
             t.set(i, d);
             leaves.insert(i, d);
         }
-        assert!(t.levels[0].sparse.is_empty(), "the overflow node moved into the dense part");
+        assert!(
+            t.levels[0].sparse.is_empty(),
+            "the overflow node moved into the dense part"
+        );
         assert_eq!(t.leaf(far), leaves[&far]);
         assert_eq!(t.root(), naive_root(&leaves));
         assert_eq!(t.len_nonempty(), leaves.len());
@@ -639,7 +705,10 @@ mod tests {
         let e = test_empty();
         for (l, level) in t.levels.iter().enumerate() {
             assert!(level.sparse.is_empty(), "level {l} keeps an overflow entry");
-            assert!(level.dense.iter().all(|d| *d == e[l]), "level {l} keeps a node");
+            assert!(
+                level.dense.iter().all(|d| *d == e[l]),
+                "level {l} keeps a node"
+            );
         }
     }
 

@@ -13,6 +13,7 @@
 //! | [`prover_jobs`] | `prover_jobs`, `batch_proofs` | prover fleet |
 //! | [`l1`] | `l1_priority_ops`, `l1_sync`, `l1_submissions`, `l1_batches` | bridge watcher, submitter |
 //! | [`feed`] | `bridge_events` | everyone, inside their own transaction |
+//! | [`snapshots`] | `state_snapshots`, `state_snapshot_chunks` | sequencer snapshot task |
 //!
 //! Invariant: every stored integer (index, seq, time, amount) is below 2^63 by the protocol's
 //! rules (docs/SPEC.md section 5), so `BIGINT` holds it and conversions back to `u64` are
@@ -26,6 +27,7 @@ pub mod l1;
 pub mod log;
 pub mod meta;
 pub mod prover_jobs;
+pub mod snapshots;
 pub mod status;
 pub mod witness;
 
@@ -132,6 +134,11 @@ impl Store {
     /// The bridge's L1 records: priority ops, the watcher's cursor, submissions, L1 batches.
     pub fn l1(&self) -> l1::L1Dal<'_> {
         l1::L1Dal::new(&self.pool)
+    }
+
+    /// State snapshots for fast restarts.
+    pub fn snapshots(&self) -> snapshots::SnapshotsDal<'_> {
+        snapshots::SnapshotsDal::new(&self.pool)
     }
 
     /// The exchanges' event feed.

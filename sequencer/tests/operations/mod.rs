@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod hardening;
 pub mod limits;
+pub mod snapshots;
 
 use std::time::{Duration, Instant};
 
