@@ -248,7 +248,7 @@ impl Submitter {
             B256::ZERO
         } else {
             match store.l1().live_op(next - 1).await? {
-                Some(op) => B256::from(op.priority_hash),
+                Some(op) => B256::from(op.op.priority_hash),
                 None => {
                     self.view(Rollup::priorityHashAfterCall(U256::from(next)))
                         .await?
@@ -270,6 +270,7 @@ impl Submitter {
                 .live_op(r.seq)
                 .await?
                 .ok_or_else(|| err("refunded deposit unknown to the watcher"))?
+                .op
                 .depositor;
             payouts.push(Payout {
                 from: REFUND_FROM_BASE + r.seq,

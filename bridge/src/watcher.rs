@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolEvent;
-use rollup_storage::l1::{self as l1db, NewPriorityOp, PriorityOpRow};
+use rollup_storage::l1::{self as l1db, L1PriorityOp, PriorityOpRow};
 use rollup_storage::{feed, EventFinality, EventKind, PriorityOpStatus, StorageError};
 use serde_json::json;
 use sqlx::postgres::PgPool;
@@ -224,8 +224,9 @@ fn op_json(o: &ObservedOp) -> serde_json::Value {
 }
 
 impl ObservedOp {
-    fn to_new(&self) -> NewPriorityOp {
-        NewPriorityOp {
+    /// The op as `l1_priority_ops` records it (storage types instead of alloy's).
+    fn to_new(&self) -> L1PriorityOp {
+        L1PriorityOp {
             serial: self.serial,
             kind: self.kind,
             depositor: L1Address(self.depositor.into_array()),
@@ -244,13 +245,13 @@ impl ObservedOp {
 /// The feed payload of a stored op (`extra`: fields of the event besides the op's own).
 fn row_json(r: &PriorityOpRow, extra: Option<(&str, serde_json::Value)>) -> serde_json::Value {
     let mut v = json!({
-        "serial": r.serial,
-        "op": r.kind,
-        "depositor": Address::from(r.depositor.0),
-        "recipient": r.recipient,
-        "amount": r.amount,
-        "l1_block": r.l1_block,
-        "l1_block_hash": B256::from(r.l1_block_hash),
+        "serial": r.op.serial,
+        "op": r.op.kind,
+        "depositor": Address::from(r.op.depositor.0),
+        "recipient": r.op.recipient,
+        "amount": r.op.amount,
+        "l1_block": r.op.l1_block,
+        "l1_block_hash": B256::from(r.op.l1_block_hash),
     });
     if let (Some((k, x)), Some(o)) = (extra, v.as_object_mut()) {
         o.insert(k.to_string(), x);
@@ -288,9 +289,9 @@ impl Watcher {
                     .iter()
                     .map(|r| PendingOp {
                         id: r.id,
-                        block: r.l1_block,
-                        block_hash: B256::from(r.l1_block_hash),
-                        log_index: r.log_index,
+                        block: r.op.l1_block,
+                        block_hash: B256::from(r.op.l1_block_hash),
+                        log_index: r.op.log_index,
                     })
                     .collect();
             (final_block, pending)
@@ -398,12 +399,12 @@ impl Watcher {
                 EventKind::DepositReorged,
                 EventFinality::L1Reorged,
                 &row_json(&r, None),
-                Some(r.l1_tx_hash),
-                Some(r.l1_block),
+                Some(r.op.l1_tx_hash),
+                Some(r.op.l1_block),
             )
             .await?;
             tracing::warn!(
-                serial = r.serial,
+                serial = r.op.serial,
                 "L1 priority op reorged away; it will not be credited"
             );
             report.reorged += 1;
@@ -463,7 +464,7 @@ impl Watcher {
                 confirmed_rows.push(r);
             }
         }
-        confirmed_rows.sort_by_key(|r| r.serial);
+        confirmed_rows.sort_by_key(|r| r.op.serial);
         for r in confirmed_rows {
             let payload = row_json(&r, Some(("confirmations", json!(self.cfg.confirmations))));
             feed::append(
@@ -471,8 +472,8 @@ impl Watcher {
                 EventKind::DepositConfirmed,
                 EventFinality::L1Confirmed,
                 &payload,
-                Some(r.l1_tx_hash),
-                Some(r.l1_block),
+                Some(r.op.l1_tx_hash),
+                Some(r.op.l1_block),
             )
             .await?;
             report.confirmed += 1;

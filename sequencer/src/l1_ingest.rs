@@ -37,13 +37,13 @@ fn credited_event(
     forced: Option<ForcedStatus>,
 ) -> (EventKind, serde_json::Value) {
     let l2_tx_id = tx_id.map(|t| format!("0x{}", hex::encode(t)));
-    match op.kind {
+    match op.op.kind {
         PriorityOpKind::Deposit => (
             EventKind::DepositCredited,
             json!({
-                "serial": op.serial,
-                "recipient": op.recipient,
-                "amount": op.amount,
+                "serial": op.op.serial,
+                "recipient": op.op.recipient,
+                "amount": op.op.amount,
                 "l2_tx_id": l2_tx_id,
                 "l2_seq": l2_seq,
             }),
@@ -51,9 +51,9 @@ fn credited_event(
         PriorityOpKind::ForcedWithdrawal => (
             EventKind::ForcedWithdrawalProcessed,
             json!({
-                "serial": op.serial,
-                "account": op.recipient,
-                "amount": op.amount,
+                "serial": op.op.serial,
+                "account": op.op.recipient,
+                "amount": op.op.amount,
                 // Unknown only if the op was consumed before a crash and marked after it.
                 "outcome": forced.map(|s| s.code()),
                 "l2_tx_id": l2_tx_id,
@@ -90,8 +90,8 @@ async fn mark_credited(
         event,
         EventFinality::Accepted,
         &payload,
-        Some(op.l1_tx_hash),
-        Some(op.l1_block),
+        Some(op.op.l1_tx_hash),
+        Some(op.op.l1_block),
     )
     .await?;
     db.commit().await?;
@@ -108,11 +108,11 @@ impl Ingest {
             .await?;
         let mut done = 0;
         for r in rows {
-            let (id, serial) = (r.id, r.serial);
-            let op = match r.kind {
+            let (id, serial) = (r.id, r.op.serial);
+            let op = match r.op.kind {
                 PriorityOpKind::Deposit => {
-                    let to = AccountIndex(u32::try_from(r.recipient)?);
-                    let amount = Amount::new(r.amount)
+                    let to = AccountIndex(u32::try_from(r.op.recipient)?);
+                    let amount = Amount::new(r.op.amount)
                         .ok_or_else(|| anyhow::anyhow!("deposit {serial}: amount out of range"))?;
                     L1Op::Deposit(Deposit {
                         seq: serial,
@@ -122,7 +122,7 @@ impl Ingest {
                 }
                 // The contract queues only canonical withdraws (SPEC 15.2), so this decodes; if
                 // it ever did not, stopping loudly beats guessing (the serial must be consumed).
-                PriorityOpKind::ForcedWithdrawal => match r.payload.as_deref().map(Transaction::decode) {
+                PriorityOpKind::ForcedWithdrawal => match r.op.payload.as_deref().map(Transaction::decode) {
                     Some(Ok(Transaction::ForcedWithdraw(f))) if f.seq == serial => {
                         L1Op::ForcedWithdraw(f)
                     }

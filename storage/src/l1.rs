@@ -69,10 +69,10 @@ fn address_col(row: &PgRow, name: &str) -> Result<L1Address, sqlx::Error> {
 // ---------------------------------------------------------------------------------------------
 // l1_priority_ops
 
-/// One row of `l1_priority_ops`: one occurrence of a priority-queue log on L1.
+/// A priority op as read from an L1 log: what the watcher records as `seen`, and the
+/// observed part of every `l1_priority_ops` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PriorityOpRow {
-    pub id: i64,
+pub struct L1PriorityOp {
     /// Queue serial (= the L2 deposit seq).
     pub serial: u64,
     pub kind: PriorityOpKind,
@@ -89,6 +89,14 @@ pub struct PriorityOpRow {
     pub l1_block_hash: [u8; 32],
     pub l1_tx_hash: [u8; 32],
     pub log_index: u64,
+}
+
+/// One row of `l1_priority_ops`: one occurrence of a priority-queue log on L1, and where it
+/// stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorityOpRow {
+    pub id: i64,
+    pub op: L1PriorityOp,
     pub status: PriorityOpStatus,
     /// The L2 transaction that consumed it, once `credited` (unknown when it was consumed
     /// before a crash and marked after it).
@@ -99,17 +107,19 @@ impl<'r> FromRow<'r, PgRow> for PriorityOpRow {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
         Ok(PriorityOpRow {
             id: row.try_get("id")?,
-            serial: u64_col(row, "serial")?,
-            kind: row.try_get("kind")?,
-            depositor: address_col(row, "depositor")?,
-            recipient: u64_col(row, "recipient")?,
-            amount: u64_col(row, "amount")?,
-            priority_hash: hash_col(row, "priority_hash")?,
-            payload: row.try_get("payload")?,
-            l1_block: u64_col(row, "l1_block")?,
-            l1_block_hash: hash_col(row, "l1_block_hash")?,
-            l1_tx_hash: hash_col(row, "l1_tx_hash")?,
-            log_index: u64_col(row, "log_index")?,
+            op: L1PriorityOp {
+                serial: u64_col(row, "serial")?,
+                kind: row.try_get("kind")?,
+                depositor: address_col(row, "depositor")?,
+                recipient: u64_col(row, "recipient")?,
+                amount: u64_col(row, "amount")?,
+                priority_hash: hash_col(row, "priority_hash")?,
+                payload: row.try_get("payload")?,
+                l1_block: u64_col(row, "l1_block")?,
+                l1_block_hash: hash_col(row, "l1_block_hash")?,
+                l1_tx_hash: hash_col(row, "l1_tx_hash")?,
+                log_index: u64_col(row, "log_index")?,
+            },
             status: row.try_get("status")?,
             l2_tx_id: opt_hash_col(row, "l2_tx_id")?,
         })
@@ -118,22 +128,6 @@ impl<'r> FromRow<'r, PgRow> for PriorityOpRow {
 
 const OP_COLUMNS: &str = "id, serial, kind, depositor, recipient, amount, priority_hash, payload, \
     l1_block, l1_block_hash, l1_tx_hash, log_index, status, l2_tx_id";
-
-/// A priority op as read from an L1 log, to record as `seen`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewPriorityOp {
-    pub serial: u64,
-    pub kind: PriorityOpKind,
-    pub depositor: L1Address,
-    pub recipient: u64,
-    pub amount: u64,
-    pub priority_hash: [u8; 32],
-    pub payload: Option<Vec<u8>>,
-    pub l1_block: u64,
-    pub l1_block_hash: [u8; 32],
-    pub l1_tx_hash: [u8; 32],
-    pub log_index: u64,
-}
 
 impl PriorityOpStatus {
     /// Whether an op may move from `self` to `to`: `seen -> confirmed -> credited`, `seen ->
@@ -185,7 +179,7 @@ pub async fn transition_op(
 /// false for a revived row; `None` when the row exists and is live (nothing to record).
 pub async fn insert_seen_op(
     db: &mut PgConnection,
-    op: &NewPriorityOp,
+    op: &L1PriorityOp,
 ) -> Result<Option<(i64, bool)>> {
     let row = sqlx::query(
         "INSERT INTO l1_priority_ops (serial, kind, depositor, recipient, amount, \

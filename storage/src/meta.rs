@@ -17,8 +17,7 @@ impl<'a> MetaDal<'a> {
 
     pub async fn get(self, key: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar::<_, String>("SELECT value FROM chain_meta WHERE key = $1")
-                .bind(key)
+            sqlx::query_scalar!("SELECT value FROM chain_meta WHERE key = $1", key)
                 .fetch_optional(self.pool)
                 .await?,
         )
@@ -26,11 +25,13 @@ impl<'a> MetaDal<'a> {
 
     /// Stores `value` under `key` unless a value is there already; returns the stored value.
     pub async fn init(self, key: &str, value: &str) -> Result<String> {
-        sqlx::query("INSERT INTO chain_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(self.pool)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO chain_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            key,
+            value
+        )
+        .execute(self.pool)
+        .await?;
         self.get(key)
             .await?
             .ok_or_else(|| StorageError::Corrupt(format!("meta {key} vanished")))
