@@ -134,13 +134,13 @@ pub async fn transition(
             IllegalTransition { from, to }.to_string(),
         ));
     }
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE batches SET status = $3, rejection = $4 WHERE number = $1 AND status = $2",
+        i64_of(number),
+        from.as_str(),
+        to.as_str(),
+        rejection.filter(|_| to == BatchStatus::Rejected),
     )
-    .bind(i64_of(number))
-    .bind(from)
-    .bind(to)
-    .bind(rejection.filter(|_| to == BatchStatus::Rejected))
     .execute(db)
     .await?
     .rows_affected();
@@ -150,35 +150,37 @@ pub async fn transition(
 /// Inserts a sealed batch and its witness (inside the committer's transaction).
 pub(crate) async fn insert_sealed(db: &mut PgConnection, batch: &SealedBatch) -> Result<()> {
     let r = &batch.row;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO batches (number, first_block, last_block, first_seq, last_seq, \
          old_root, new_root, pubdata_commitment, withdrawals_commitment, \
          first_deposit_seq, next_deposit_seq, tx_count, status) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        i64_of(r.number),
+        i64_of(r.first_block),
+        i64_of(r.last_block),
+        i64_of(r.first_seq),
+        i64_of(r.last_seq),
+        &r.old_root.to_bytes()[..],
+        &r.new_root.to_bytes()[..],
+        &r.pubdata_commitment.to_bytes()[..],
+        &r.withdrawals_commitment.to_bytes()[..],
+        i64_of(r.first_deposit_seq),
+        i64_of(r.next_deposit_seq),
+        i32::try_from(r.tx_count).unwrap_or(i32::MAX),
+        r.status.as_str(),
     )
-    .bind(i64_of(r.number))
-    .bind(i64_of(r.first_block))
-    .bind(i64_of(r.last_block))
-    .bind(i64_of(r.first_seq))
-    .bind(i64_of(r.last_seq))
-    .bind(r.old_root.to_bytes().to_vec())
-    .bind(r.new_root.to_bytes().to_vec())
-    .bind(r.pubdata_commitment.to_bytes().to_vec())
-    .bind(r.withdrawals_commitment.to_bytes().to_vec())
-    .bind(i64_of(r.first_deposit_seq))
-    .bind(i64_of(r.next_deposit_seq))
-    .bind(i32::try_from(r.tx_count).unwrap_or(i32::MAX))
-    .bind(r.status)
     .execute(&mut *db)
     .await?;
-    sqlx::query(
+    let witness = serde_json::to_value(&batch.witness)
+        .map_err(|e| StorageError::Corrupt(format!("batch witness does not serialize: {e}")))?;
+    sqlx::query!(
         "INSERT INTO batch_witness (batch_number, pubdata, witness, l1_pubdata) \
          VALUES ($1, $2, $3, $4)",
+        i64_of(r.number),
+        &batch.pubdata,
+        witness,
+        &batch.l1_pubdata,
     )
-    .bind(i64_of(r.number))
-    .bind(&batch.pubdata)
-    .bind(sqlx::types::Json(&batch.witness))
-    .bind(&batch.l1_pubdata)
     .execute(&mut *db)
     .await?;
     Ok(())

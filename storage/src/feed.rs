@@ -13,12 +13,11 @@
 //! The LISTEN side (streaming, fan-out) is the bridge's; this module owns the SQL and the
 //! channel name it listens on.
 
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 
-use crate::convert::{decode_err, hash32_of, i64_of, u64_of};
+use crate::convert::{hash32_of, i64_of, u64_of};
 use crate::status::{EventFinality, EventKind};
-use crate::Result;
+use crate::{Result, StorageError};
 
 /// The advisory lock key serializing event inserts.
 pub const EVENT_LOCK: i64 = 5_000_001;
@@ -40,24 +39,32 @@ pub struct EventRow {
     pub created_at_ms: i64,
 }
 
-impl<'r> FromRow<'r, PgRow> for EventRow {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let l1_tx_hash = row
-            .try_get::<Option<Vec<u8>>, _>("l1_tx_hash")?
-            .map(|h| hash32_of(&h, "l1_tx_hash").map_err(|e| decode_err("l1_tx_hash", e)))
-            .transpose()?;
-        let l1_block = row
-            .try_get::<Option<i64>, _>("l1_block")?
-            .map(|b| u64_of(b, "l1_block").map_err(|e| decode_err("l1_block", e)))
-            .transpose()?;
+/// A row of `bridge_events` as `query_as!` types it against the schema at compile time.
+struct EventRecord {
+    id: i64,
+    kind: EventKind,
+    finality: EventFinality,
+    payload: serde_json::Value,
+    l1_tx_hash: Option<Vec<u8>>,
+    l1_block: Option<i64>,
+    created_at_ms: i64,
+}
+
+impl TryFrom<EventRecord> for EventRow {
+    type Error = StorageError;
+
+    fn try_from(r: EventRecord) -> Result<Self> {
         Ok(EventRow {
-            id: row.try_get("id")?,
-            kind: row.try_get("kind")?,
-            finality: row.try_get("finality")?,
-            payload: row.try_get("payload")?,
-            l1_tx_hash,
-            l1_block,
-            created_at_ms: row.try_get("created_at_ms")?,
+            id: r.id,
+            kind: r.kind,
+            finality: r.finality,
+            payload: r.payload,
+            l1_tx_hash: r
+                .l1_tx_hash
+                .map(|h| hash32_of(&h, "l1_tx_hash"))
+                .transpose()?,
+            l1_block: r.l1_block.map(|b| u64_of(b, "l1_block")).transpose()?,
+            created_at_ms: r.created_at_ms,
         })
     }
 }
@@ -76,15 +83,15 @@ pub async fn append(
         .bind(EVENT_LOCK)
         .execute(&mut *db)
         .await?;
-    let id: i64 = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "INSERT INTO bridge_events (kind, payload, finality, l1_tx_hash, l1_block) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        kind.as_str(),
+        payload,
+        finality.as_str(),
+        l1_tx.as_ref().map(|h| &h[..]),
+        l1_block.map(i64_of),
     )
-    .bind(kind)
-    .bind(payload)
-    .bind(finality)
-    .bind(l1_tx.map(|h| h.to_vec()))
-    .bind(l1_block.map(i64_of))
     .fetch_one(&mut *db)
     .await?;
     sqlx::query("SELECT pg_notify($1, $2)")
@@ -106,21 +113,26 @@ impl<'a> FeedDal<'a> {
 
     /// Events with `id > cursor`, oldest first, at most `limit`.
     pub async fn read_after(&self, cursor: i64, limit: i64) -> Result<Vec<EventRow>> {
-        Ok(sqlx::query_as::<_, EventRow>(
-            "SELECT id, kind, finality, payload, l1_tx_hash, l1_block, \
-             (extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms \
-             FROM bridge_events WHERE id > $1 ORDER BY id LIMIT $2",
+        sqlx::query_as!(
+            EventRecord,
+            r#"SELECT id, kind AS "kind: EventKind", finality AS "finality: EventFinality",
+                      payload, l1_tx_hash, l1_block,
+                      (extract(epoch FROM created_at) * 1000)::bigint AS "created_at_ms!"
+               FROM bridge_events WHERE id > $1 ORDER BY id LIMIT $2"#,
+            cursor,
+            limit,
         )
-        .bind(cursor)
-        .bind(limit)
         .fetch_all(self.pool)
-        .await?)
+        .await?
+        .into_iter()
+        .map(EventRow::try_from)
+        .collect()
     }
 
     /// The newest event id (0 when the feed is empty).
     pub async fn last_id(&self) -> Result<i64> {
         Ok(
-            sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM bridge_events")
+            sqlx::query_scalar!(r#"SELECT coalesce(max(id), 0) AS "id!" FROM bridge_events"#)
                 .fetch_one(self.pool)
                 .await?,
         )
