@@ -44,6 +44,10 @@ fn to_pb(e: feed::Event) -> pb::BridgeEvent {
 pub struct BridgeEventsService {
     pub feed: feed::FeedHub,
     pub shutdown: watch::Receiver<bool>,
+    /// The node's per-peer count of calls in flight (`--max-rpcs-per-peer`), shared with the
+    /// Rollup service: a watcher of the feed is a stream like any other.
+    pub rpcs: std::sync::Arc<crate::limits::PeerCounter>,
+    pub max_rpcs_per_peer: usize,
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::BridgeEvent, Status>> + Send + 'static>>;
@@ -56,13 +60,27 @@ impl pb::bridge_events_server::BridgeEvents for BridgeEventsService {
         &self,
         request: Request<pb::WatchBridgeEventsRequest>,
     ) -> Result<GrpcResponse<Self::WatchStream>, Status> {
+        let rpc = match request.remote_addr() {
+            Some(p) => Some(
+                self.rpcs
+                    .acquire(p.ip(), self.max_rpcs_per_peer)
+                    .ok_or_else(|| {
+                        crate::service::limited_status(crate::limits::Limit::PeerRpcs)
+                    })?,
+            ),
+            None => None,
+        };
         let cursor = i64::try_from(request.into_inner().cursor)
             .map_err(|_| Status::invalid_argument("cursor out of range"))?;
         let mut sd = self.shutdown.clone();
         let stream = self
             .feed
             .follow(cursor)
-            .map(|r| r.map(to_pb).map_err(|e| Status::internal(e.to_string())))
+            // The guard lives as long as the stream: the peer's count drops when it ends.
+            .map(move |r| {
+                let _held = &rpc;
+                r.map(to_pb).map_err(|e| Status::internal(e.to_string()))
+            })
             .take_until(async move {
                 let _ = sd.wait_for(|s| *s).await;
             });

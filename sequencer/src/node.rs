@@ -272,13 +272,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
+    // Calls and streams in flight per peer, over both gRPC services.
+    let rpcs = Arc::new(PeerCounter::with_gauge("rollup_rpcs_in_flight"));
     let tx_limits = TxLimits {
         peer_rate: RateLimiter::new(f64::from(cfg.peer_rate), 2.0 * f64::from(cfg.peer_rate)),
         account_rate: RateLimiter::new(
             f64::from(cfg.account_rate),
             2.0 * f64::from(cfg.account_rate),
         ),
-        rpcs: Arc::new(PeerCounter::with_gauge("rollup_rpcs_in_flight")),
+        rpcs: rpcs.clone(),
         max_rpcs_per_peer: cfg.max_rpcs_per_peer,
         verify_slots: Arc::new(tokio::sync::Semaphore::new(cfg.verify_queue.max(1))),
         registration_work_bits: cfg.registration_work_bits,
@@ -348,6 +350,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             crate::bridge_api::BridgeEventsService {
                 feed: feed.clone(),
                 shutdown: shutdown_rx.clone(),
+                rpcs: rpcs.clone(),
+                max_rpcs_per_peer: cfg.max_rpcs_per_peer,
             },
         ))
         .add_service(

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rollup_proto::v1 as pb;
+use rollup_proto::v1::bridge_events_client::BridgeEventsClient;
 use rollup_proto::v1::rollup_client::RollupClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -98,14 +99,14 @@ async fn stream_call_and_connection_limits_hold() {
         account,
         from_seq: None,
     };
-    let connect = || async {
-        let ch = tonic::transport::Channel::from_shared(node.grpc.clone())
+    let channel = || async {
+        tonic::transport::Channel::from_shared(node.grpc.clone())
             .expect("url")
             .connect()
             .await
-            .expect("connect");
-        RollupClient::new(ch)
+            .expect("connect")
     };
+    let connect = || async { RollupClient::new(channel().await) };
     let in_flight = |n: f64| {
         let http = node.http.clone();
         async move {
@@ -118,7 +119,8 @@ async fn stream_call_and_connection_limits_hold() {
     };
     // Calls in flight per peer: two streams on connection A, one on B, the fourth refused.
     let mut a = connect().await;
-    let mut b = connect().await;
+    let b_channel = channel().await;
+    let mut b = RollupClient::new(b_channel.clone());
     let w1 = a.watch_receipts(watch(1)).await.expect("w1");
     let w2 = a.watch_receipts(watch(2)).await.expect("w2");
     let w3 = b.watch_receipts(watch(3)).await.expect("w3");
@@ -130,6 +132,21 @@ async fn stream_call_and_connection_limits_hold() {
     assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
     assert_eq!(limit_of(&s), "PEER_RPCS_LIMITED", "{s:?}");
     drop(w3);
+    in_flight(2.0).await;
+    // The bridge feed's Watch stream counts against the same per-peer limit.
+    let mut feed = BridgeEventsClient::new(b_channel.clone());
+    let f1 = feed
+        .watch(pb::WatchBridgeEventsRequest { cursor: 0 })
+        .await
+        .expect("a feed watcher within the limit");
+    in_flight(3.0).await;
+    let s = feed
+        .watch(pb::WatchBridgeEventsRequest { cursor: 0 })
+        .await
+        .expect_err("a fourth stream from one peer, on the feed");
+    assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+    assert_eq!(limit_of(&s), "PEER_RPCS_LIMITED", "{s:?}");
+    drop(f1);
     in_flight(2.0).await;
 
     // Streams per connection: A holds two; a third waits for a free slot.
