@@ -29,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use rollup_sequencer::committer::Committer;
 use rollup_sequencer::config::Config;
-use rollup_sequencer::node::devnet_operator_key;
+use rollup_sequencer::node::{devnet_operator_key, writer_config};
 use rollup_sequencer::receipt_watch::AccountWakeups;
 use rollup_sequencer::supervisor::{Readiness, Supervisor};
 use rollup_sequencer::writer::{self, Command, SubmitOutcome, WriterConfig, WriterHandle};
@@ -206,14 +206,8 @@ async fn main() -> anyhow::Result<()> {
     ));
     let (handle, thread) = writer::spawn(
         WriterConfig {
-            block_interval: cfg.block_interval(),
-            batch_max_blocks: cfg.batch_max_blocks,
-            batch_max_age: Duration::from_secs(cfg.batch_max_secs),
-            max_group: cfg.max_group,
-            queue_capacity: cfg.queue_capacity,
-            commit_queue_bytes: cfg.commit_queue_bytes,
-            dedup_window: cfg.dedup_window,
             snapshot_every_txs: args.snapshot_every,
+            ..writer_config(&cfg)
         },
         recovered,
         commit_tx,

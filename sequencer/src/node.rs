@@ -177,6 +177,20 @@ async fn shutdown_signal() {
     }
 }
 
+/// The writer's settings from the node's flags (degenerate zeros raised to 1).
+pub fn writer_config(cfg: &Config) -> WriterConfig {
+    WriterConfig {
+        block_interval: cfg.block_interval(),
+        batch_max_blocks: cfg.batch_max_blocks.max(1),
+        batch_max_age: Duration::from_secs(cfg.batch_max_secs.max(1)),
+        max_group: cfg.max_group.max(1),
+        queue_capacity: cfg.queue_capacity.max(1),
+        commit_queue_bytes: cfg.commit_queue_bytes,
+        dedup_window: cfg.dedup_window,
+        snapshot_every_txs: cfg.snapshot_every_txs,
+    }
+}
+
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if cfg.print_operator_pubkey {
         println!("{}", operator_public_key(&cfg)?.to_hex());
@@ -252,16 +266,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .run(),
     );
     let (writer, writer_thread) = writer::spawn(
-        WriterConfig {
-            block_interval: cfg.block_interval(),
-            batch_max_blocks: cfg.batch_max_blocks.max(1),
-            batch_max_age: Duration::from_secs(cfg.batch_max_secs.max(1)),
-            max_group: cfg.max_group.max(1),
-            queue_capacity: cfg.queue_capacity.max(1),
-            commit_queue_bytes: cfg.commit_queue_bytes,
-            dedup_window: cfg.dedup_window,
-            snapshot_every_txs: cfg.snapshot_every_txs,
-        },
+        writer_config(&cfg),
         recovered,
         commit_tx,
         durable_rx,
