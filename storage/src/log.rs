@@ -173,22 +173,22 @@ impl<'a> LogDal<'a> {
                 .map(|t| i32::try_from(t.position).unwrap_or(i32::MAX))
                 .collect();
             let block_time: Vec<i64> = txs.iter().map(|t| i64_of(t.block_time)).collect();
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO transactions \
                  (seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time) \
                  SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::smallint[], $4::bigint[], \
                  $5::bigint[], $6::bigint[], $7::bytea[], $8::bigint[], $9::int[], $10::bigint[])",
+                &seq,
+                &tx_id,
+                &kind,
+                &sender as &[Option<i64>],
+                &recipient as &[Option<i64>],
+                &account_index as &[Option<i64>],
+                &raw,
+                &block,
+                &position,
+                &block_time,
             )
-            .bind(seq)
-            .bind(tx_id)
-            .bind(kind)
-            .bind(sender)
-            .bind(recipient)
-            .bind(account_index)
-            .bind(raw)
-            .bind(block)
-            .bind(position)
-            .bind(block_time)
             .execute(&mut *db)
             .await?;
         }
@@ -196,15 +196,15 @@ impl<'a> LogDal<'a> {
             match item {
                 WriteItem::Txs(_) => {}
                 WriteItem::Block(b) => {
-                    sqlx::query(
+                    sqlx::query!(
                         "INSERT INTO blocks (number, state_root, first_seq, tx_count, block_time) \
                          VALUES ($1, $2, $3, $4, $5)",
+                        i64_of(b.number),
+                        &b.state_root.to_bytes()[..],
+                        i64_of(b.first_seq),
+                        i32::try_from(b.tx_count).unwrap_or(i32::MAX),
+                        i64_of(b.block_time),
                     )
-                    .bind(i64_of(b.number))
-                    .bind(b.state_root.to_bytes().to_vec())
-                    .bind(i64_of(b.first_seq))
-                    .bind(i64::from(b.tx_count) as i32)
-                    .bind(i64_of(b.block_time))
                     .execute(&mut *db)
                     .await?;
                 }
@@ -220,25 +220,31 @@ impl<'a> LogDal<'a> {
     /// whose COMMIT may have succeeded with its answer lost).
     pub async fn is_written(self, items: &[WriteItem]) -> Result<bool> {
         for item in items {
-            let q = match item {
+            let exists = match item {
                 WriteItem::Txs(rows) => match rows.first() {
-                    Some(r) => sqlx::query_scalar::<_, bool>(
-                        "SELECT EXISTS (SELECT 1 FROM transactions WHERE seq = $1 AND tx_id = $2)",
+                    Some(r) => sqlx::query_scalar!(
+                        r#"SELECT EXISTS (SELECT 1 FROM transactions WHERE seq = $1 AND tx_id = $2) AS "e!""#,
+                        i64_of(r.seq),
+                        &r.tx_id[..],
                     )
-                    .bind(i64_of(r.seq))
-                    .bind(r.tx_id.to_vec()),
+                    .fetch_one(self.pool)
+                    .await?,
                     None => continue,
                 },
-                WriteItem::Block(b) => sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM blocks WHERE number = $1)",
+                WriteItem::Block(b) => sqlx::query_scalar!(
+                    r#"SELECT EXISTS (SELECT 1 FROM blocks WHERE number = $1) AS "e!""#,
+                    i64_of(b.number),
                 )
-                .bind(i64_of(b.number)),
-                WriteItem::Batch(b) => sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1)",
+                .fetch_one(self.pool)
+                .await?,
+                WriteItem::Batch(b) => sqlx::query_scalar!(
+                    r#"SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1) AS "e!""#,
+                    i64_of(b.row.number),
                 )
-                .bind(i64_of(b.row.number)),
+                .fetch_one(self.pool)
+                .await?,
             };
-            return Ok(q.fetch_one(self.pool).await?);
+            return Ok(exists);
         }
         Ok(true)
     }
@@ -351,7 +357,7 @@ impl<'a> LogDal<'a> {
     }
 
     pub async fn count_txs(self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM transactions")
+        let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM transactions"#)
             .fetch_one(self.pool)
             .await?;
         u64_of(n, "count")
