@@ -299,7 +299,7 @@ async fn block(
         }
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };
-    let ids = match s.store.log().block_tx_ids(number, offset, limit).await {
+    let ids = match s.store.log().block_tx_ids(&block, offset, limit).await {
         Ok(t) => t,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()),
     };

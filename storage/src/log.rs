@@ -295,28 +295,25 @@ impl<'a> LogDal<'a> {
             .await?)
     }
 
-    /// The ids of one page of a block's transactions, in position order.
-    pub async fn block_tx_ids(self, number: u64, offset: u32, limit: u32) -> Result<Vec<[u8; 32]>> {
-        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT tx_id FROM transactions WHERE block_number = $1 AND position >= $2 \
-             ORDER BY position LIMIT $3",
+    /// The ids of one page of a sealed block's transactions, in position order: the seq range
+    /// `[first_seq + offset, first_seq + tx_count)` through the primary key.
+    pub async fn block_tx_ids(
+        self,
+        block: &BlockRow,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<[u8; 32]>> {
+        let from = block.first_seq.saturating_add(u64::from(offset));
+        let end = block.first_seq.saturating_add(u64::from(block.tx_count));
+        let ids = sqlx::query_scalar!(
+            "SELECT tx_id FROM transactions WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3",
+            i64_of(from),
+            i64_of(end),
+            i64::from(limit),
         )
-        .bind(i64_of(number))
-        .bind(i64::from(offset))
-        .bind(i64::from(limit))
         .fetch_all(self.pool)
         .await?;
         ids.iter().map(|b| hash32_of(b, "tx_id")).collect()
-    }
-
-    pub async fn block_txs(self, number: u64) -> Result<Vec<TxRow>> {
-        let sql = format!(
-            "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE block_number = $1 ORDER BY position"
-        );
-        Ok(sqlx::query_as::<_, TxRow>(&sql)
-            .bind(i64_of(number))
-            .fetch_all(self.pool)
-            .await?)
     }
 
     pub async fn get_block(self, number: u64) -> Result<Option<BlockRow>> {
