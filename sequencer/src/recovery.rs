@@ -154,7 +154,6 @@ pub async fn recover(
 
     // Rows are decoded and hashed a chunk at a time on all cores (the id check), then applied
     // in order on this thread: hashing is about half of the replay's cost.
-    let domain_copy = *state.domain();
     let mut replay_row = |row: TxRow, tx: Transaction, id: MessageHash| -> anyhow::Result<()> {
         if row.seq != next_seq {
             bail!(
@@ -194,7 +193,7 @@ pub async fn recover(
             .map(|row| {
                 let tx = Transaction::decode(&row.raw)
                     .with_context(|| format!("seq {}: undecodable row in the log", row.seq))?;
-                let id = tx.message_hash(&domain_copy);
+                let id = tx.message_hash(&domain);
                 if id.0.to_bytes() != row.tx_id {
                     bail!("seq {}: stored id does not match the transaction", row.seq);
                 }

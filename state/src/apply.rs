@@ -488,13 +488,19 @@ impl State {
         let pubkey = pubkey.into();
         let index = AccountIndex(self.accounts.len() as u32);
         self.accounts.push(Account::new(pubkey));
-        let (accounts, hasher) = (&self.accounts, &self.key_hasher);
-        self.by_key
-            .insert_unique(hasher.hash_one(pubkey), index, |i| {
-                hasher.hash_one(accounts[i.0 as usize].pubkey)
-            });
+        self.insert_key(index);
         self.dirty.push(index.0);
         index
+    }
+
+    /// Adds the key of existing account `index` to the key index. The caller has checked
+    /// that no other account holds that key ([`Self::index_of_key`]).
+    pub(crate) fn insert_key(&mut self, index: AccountIndex) {
+        let (accounts, hasher) = (&self.accounts, &self.key_hasher);
+        let key = accounts[index.0 as usize].pubkey;
+        self.by_key.insert_unique(hasher.hash_one(key), index, |i| {
+            hasher.hash_one(accounts[i.0 as usize].pubkey)
+        });
     }
 
     pub fn domain(&self) -> &Domain {
@@ -515,7 +521,7 @@ impl State {
         Some((index, self.account(index)?))
     }
 
-    fn index_of_key(&self, key: &EncodedKey) -> Option<AccountIndex> {
+    pub(crate) fn index_of_key(&self, key: &EncodedKey) -> Option<AccountIndex> {
         self.by_key
             .find(self.key_hasher.hash_one(key), |i| {
                 self.accounts[i.0 as usize].pubkey == *key

@@ -20,8 +20,6 @@
 //! node's own data, protected by the checksum the storage layer keeps beside it and by the
 //! check of its root against the sealed block it claims to be (`sequencer::recovery`).
 
-use std::hash::BuildHasher;
-
 use hashbrown::HashTable;
 
 use crate::account::{Account, AccountIndex, Amount, Nonce};
@@ -149,18 +147,12 @@ impl State {
             withdrawn,
             max_accounts: 1 << 32,
         };
-        let (accounts, hasher, by_key) = (&state.accounts, &state.key_hasher, &mut state.by_key);
-        for (i, a) in accounts.iter().enumerate() {
-            let h = hasher.hash_one(a.pubkey);
-            if by_key
-                .find(h, |j| accounts[j.0 as usize].pubkey == a.pubkey)
-                .is_some()
-            {
-                return Err(SnapshotError::BadAccount(i as u32));
+        for i in 0..n {
+            let index = AccountIndex(i as u32);
+            if state.index_of_key(&state.accounts[i].pubkey).is_some() {
+                return Err(SnapshotError::BadAccount(index.0));
             }
-            by_key.insert_unique(h, AccountIndex(i as u32), |j| {
-                hasher.hash_one(accounts[j.0 as usize].pubkey)
-            });
+            state.insert_key(index);
         }
         Ok(state)
     }
