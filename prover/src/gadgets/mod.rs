@@ -12,4 +12,5 @@ pub mod pubdata;
 pub mod range;
 pub mod schnorr;
 pub mod serializer;
+pub mod sha256;
 pub mod smt;

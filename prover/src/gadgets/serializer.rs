@@ -53,6 +53,10 @@ use super::curve::{
     ScalarMulStepGenerator,
 };
 use super::gfp5::{Gfp5InverseGenerator, Gfp5MulGate, Gfp5MulGenerator};
+use super::sha256::{
+    Sha256RoundAGate, Sha256RoundAGenerator, Sha256RoundEGate, Sha256RoundEGenerator,
+    Sha256ScheduleGate, Sha256ScheduleGenerator,
+};
 use crate::{C, D, F};
 
 /// Every gate a rollup circuit may contain.
@@ -81,7 +85,10 @@ impl GateSerializer<F, D> for RollupGateSerializer {
         Gfp5MulGate,
         EcAddGate,
         ScalarMulStepGate,
-        KeyDecodeGate
+        KeyDecodeGate,
+        Sha256RoundEGate,
+        Sha256RoundAGate,
+        Sha256ScheduleGate
     }
 }
 
@@ -120,6 +127,9 @@ impl WitnessGeneratorSerializer<F, D> for RollupGeneratorSerializer {
         Gfp5InverseGenerator,
         EcAddGenerator,
         ScalarMulStepGenerator,
-        KeyDecodeGenerator
+        KeyDecodeGenerator,
+        Sha256RoundEGenerator,
+        Sha256RoundAGenerator,
+        Sha256ScheduleGenerator
     }
 }
