@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod diff;
 pub mod hash;
 pub mod pubdata;
+pub mod settlement;
 pub mod smt;
 pub mod snapshot;
 pub mod tx;

@@ -1010,15 +1010,19 @@ fn spec_vectors_match_the_committed_file() {
     let doc = canonical(build());
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     check_document(&serde_json::from_str(&text).unwrap());
+    compare_with_committed(&vectors_path(), &text);
+}
 
-    let path = vectors_path();
+/// Writes `text` to `path` under `UPDATE_VECTORS=1`; otherwise requires the committed file to
+/// equal it byte for byte.
+fn compare_with_committed(path: &std::path::Path, text: &str) {
     if std::env::var("UPDATE_VECTORS").as_deref() == Ok("1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(path, text).unwrap();
         eprintln!("wrote {}", path.display());
         return;
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    let committed = std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!(
             "cannot read {} ({e}).\nIf the protocol changed intentionally, regenerate it with\n  {UPDATE_COMMAND}\nand commit the result.",
             path.display()
@@ -1050,4 +1054,157 @@ fn spec_vectors_match_the_committed_file() {
             path.display()
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settlement vectors (SPEC 15.2, 15.3, 15.5): docs/vectors/settlement-v1.json, read by the
+// Solidity tests (bridge/contracts/test) so that the contract and the reference agree.
+
+fn settlement_document() -> Value {
+    use state::settlement::{
+        payout_leaf, BatchStatement, Payout, PayoutTree, PriorityEntry, REFUND_FROM_BASE,
+    };
+    let depositor = L1Address(addr("f39fd6e51aad88f6f4ce6ab8827279cfffb92266"));
+    // A real signed withdraw (alice's account 1), as `requestForcedWithdrawal` would queue it.
+    let withdraw = UnsignedWithdraw {
+        from: AccountIndex(1),
+        to_l1: L1Address(addr(WITHDRAW_TO)),
+        amount: Amount::new(1_000).unwrap(),
+        fee: Amount::new(0).unwrap(),
+        nonce: Nonce::new(2).unwrap(),
+        valid_until: Timestamp::new(NOW + 3_600).unwrap(),
+    }
+    .sign(&domain(), &secret_key("alice"));
+    let withdraw_tx = Transaction::Withdraw(withdraw).encode();
+    let entries = vec![
+        PriorityEntry::Deposit {
+            serial: 0,
+            depositor,
+            recipient: 1,
+            amount: 5_000_000,
+        },
+        PriorityEntry::Deposit {
+            serial: 1,
+            depositor: L1Address(addr(WITHDRAW_TO)),
+            recipient: 0xffff_ffff,
+            amount: MAX_U63,
+        },
+        PriorityEntry::ForcedWithdrawal {
+            serial: 2,
+            requested_at: NOW + 12,
+            withdraw_tx,
+        },
+    ];
+    let mut h = [0u8; 32];
+    let mut hashes = vec![h];
+    let mut priority = Vec::new();
+    for e in &entries {
+        let prev = h;
+        h = e.chain(&prev);
+        hashes.push(h);
+        let mut v = match e {
+            PriorityEntry::Deposit {
+                serial,
+                depositor,
+                recipient,
+                amount,
+            } => json!({"kind": "deposit", "serial": serial, "depositor": hx(&depositor.0),
+                        "recipient": recipient, "amount": amount.to_string()}),
+            PriorityEntry::ForcedWithdrawal {
+                serial,
+                requested_at,
+                withdraw_tx,
+            } => json!({"kind": "forced", "serial": serial, "requestedAt": requested_at,
+                        "withdrawTx": hx(withdraw_tx)}),
+        };
+        v["prev"] = json!(hx(&prev));
+        v["entry"] = json!(hx(&e.encode()));
+        v["next"] = json!(hx(&h));
+        // Independent of `chain`: the message is the previous hash then the entry.
+        let mut msg = prev.to_vec();
+        msg.extend(e.encode());
+        assert_eq!(sha2_digest(&msg), h);
+        priority.push(v);
+    }
+
+    let payouts = vec![
+        Payout {
+            from: 1,
+            to: L1Address(addr(WITHDRAW_TO)),
+            amount: 1_000,
+        },
+        Payout {
+            from: 7,
+            to: depositor,
+            amount: 300_000,
+        },
+        Payout {
+            from: REFUND_FROM_BASE + 1,
+            to: L1Address(addr(WITHDRAW_TO)),
+            amount: MAX_U63,
+        },
+    ];
+    let batch = 3;
+    let tree = PayoutTree::new(batch, &payouts);
+    let payout_doc = json!([{
+        "batch": batch,
+        "payouts": payouts.iter().map(|p| json!({"from": p.from, "to": hx(&p.to.0),
+                                                 "amount": p.amount.to_string()})).collect::<Vec<_>>(),
+        "leaves": payouts.iter().enumerate()
+            .map(|(i, p)| hx(&payout_leaf(batch, i as u64, p))).collect::<Vec<_>>(),
+        "root": hx(&tree.root()),
+        "proofs": (0..payouts.len())
+            .map(|i| tree.proof(i).iter().map(|h| hx(h)).collect::<Vec<_>>()).collect::<Vec<_>>(),
+    }]);
+    // Independent of `payout_leaf`: the 52 packed bytes.
+    let mut leaf0 = Vec::new();
+    leaf0.extend(batch.to_be_bytes());
+    leaf0.extend(0u64.to_be_bytes());
+    leaf0.extend(1u64.to_be_bytes());
+    leaf0.extend(addr(WITHDRAW_TO));
+    leaf0.extend(1_000u64.to_be_bytes());
+    assert_eq!(sha2_digest(&leaf0), payout_leaf(batch, 0, &payouts[0]));
+
+    let st = BatchStatement {
+        chain_id: 31337,
+        rollup: L1Address(addr(ROLLUP)),
+        batch_number: batch,
+        old_root: empty_hashes()[DEPTH].to_bytes(),
+        new_root: hash_no_pad(&[F::ONE]).to_bytes(),
+        diff_hash: state::settlement::diff_hash(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        payout_root: tree.root(),
+        first_priority_op: 0,
+        next_priority_op: 3,
+        priority_hash_before: hashes[0],
+        priority_hash_after: hashes[3],
+        timestamp: NOW + 30,
+    };
+    assert_eq!(sha2_digest(&st.encode()), st.hash());
+    let statement = json!([{
+        "chainId": st.chain_id, "rollup": hx(&st.rollup.0), "batchNumber": st.batch_number,
+        "oldRoot": hx(&st.old_root), "newRoot": hx(&st.new_root), "diffHash": hx(&st.diff_hash),
+        "payoutRoot": hx(&st.payout_root), "firstPriorityOp": st.first_priority_op,
+        "nextPriorityOp": st.next_priority_op, "priorityHashBefore": hx(&st.priority_hash_before),
+        "priorityHashAfter": hx(&st.priority_hash_after), "timestamp": st.timestamp,
+        "encoded": hx(&st.encode()), "hash": hx(&st.hash()),
+        "publicWords": st.public_words().to_vec(),
+    }]);
+    json!({
+        "comment": "SPEC 15.2 (priority chain), 15.3 (statement), 15.5 (payout tree); generated by state/tests/spec_vectors.rs. Amounts are decimal strings (they can exceed 2^53).",
+        "priority": priority,
+        "statement": statement,
+        "payouts": payout_doc,
+    })
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+#[test]
+fn settlement_vectors_match_the_committed_file() {
+    let text = serde_json::to_string_pretty(&settlement_document()).unwrap() + "\n";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/settlement-v1.json");
+    compare_with_committed(&path, &text);
 }
