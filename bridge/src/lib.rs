@@ -7,6 +7,7 @@
 //! here, so `rollup_bridge::rpc::Rpc` and the like keep working.
 
 pub mod feed;
+pub mod settle;
 pub mod submitter;
 pub mod watcher;
 

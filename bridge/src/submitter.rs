@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_primitives::{Address, Bytes, B256, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use rollup_storage::batches::transition;
 use rollup_storage::l1::{self as l1db, L1Payout, NewL1Batch, NewSubmission, SubmissionRow};
@@ -25,25 +25,30 @@ use rollup_storage::{
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use state::diff::StateDiff;
+use state::settlement::{diff_hash, priority_chain};
 use state::tx::L1Address;
 
-use crate::contracts::Rollup::{self, BatchHeader};
-use crate::hashes::{batch_statement, Payout, PayoutTree, REFUND_FROM_BASE};
+use crate::contracts::Rollup::{self, BatchHeader, BatchStatement};
+use crate::hashes::{statement_hash, statement_struct, NativeStatement, Payout, PayoutTree};
 use crate::rpc::{Receipt, Rpc, RpcError};
+use crate::settle::settle;
+pub use crate::settle::ProvenBatch;
 use crate::signer::{L1Signer, LegacyTx, SignerError};
 
-/// Checks a batch proof before the batch is committed. The real verifier is
-/// `rollup_prover::verify::verify_batch_proof` (plug it in where the node builds the submitter;
-/// the bridge does not depend on the prover crate).
+/// Checks a batch proof before the batch is committed and reports what it binds. The real
+/// verifier is `rollup_prover::verify::verify_batch_proof` against the statement rebuilt from the
+/// node's rows (plug it in where the node builds the submitter; the bridge does not depend on
+/// the prover crate). Everything the submitter sends is derived from the returned
+/// [`ProvenBatch`] (see [`crate::settle`]).
 pub trait ProofVerifier: Send + Sync {
-    fn verify(&self, batch_number: u64, proof: &[u8]) -> Result<(), String>;
+    fn verify(&self, batch_number: u64, proof: &[u8]) -> Result<ProvenBatch, String>;
 }
 
 impl<F> ProofVerifier for F
 where
-    F: Fn(u64, &[u8]) -> Result<(), String> + Send + Sync,
+    F: Fn(u64, &[u8]) -> Result<ProvenBatch, String> + Send + Sync,
 {
-    fn verify(&self, batch_number: u64, proof: &[u8]) -> Result<(), String> {
+    fn verify(&self, batch_number: u64, proof: &[u8]) -> Result<ProvenBatch, String> {
         self(batch_number, proof)
     }
 }
@@ -75,6 +80,18 @@ pub struct SubmitterConfig {
     /// Gas price bump per replacement, in percent (at least 10 for most nodes' mempools).
     pub gas_bump_percent: u64,
     pub poll_interval: Duration,
+}
+
+/// What [`Submitter::prepare_commit`] derived for one batch.
+#[derive(Clone, Debug)]
+pub struct PreparedCommit {
+    /// `commitBatch`'s first argument.
+    pub header: BatchHeader,
+    /// The statement the contract computes at commit (the attester signs it at finalize).
+    pub statement: NativeStatement,
+    /// The state diff (SPEC 10.4), `commitBatch`'s calldata.
+    pub pubdata: Vec<u8>,
+    pub payouts: Vec<Payout>,
 }
 
 pub struct Submitter {
@@ -211,86 +228,129 @@ impl Submitter {
         self.view(Rollup::lastFinalizedBatchCall {}).await
     }
 
-    /// The header, L1 pubdata (the batch's state diff, SPEC 10.4) and proof of a proven batch
-    /// (SPEC 15.3, 15.5). The proof is the prover's output (`batch_proofs`), never a job's.
-    pub async fn build_header(
-        &self,
-        batch: u64,
-    ) -> Result<(BatchHeader, Vec<u8>, Vec<u8>, Vec<Payout>), SubmitError> {
-        let err = |m: &str| SubmitError::Batch(batch, m.to_string());
+    /// Everything a commit of proven batch `batch` needs, derived from what its proof binds and
+    /// checked against L1 (SPEC 16.3): the header, the statement the contract will compute, the
+    /// state diff and the payouts. Refuses (with the reason) anything that does not match.
+    pub async fn prepare_commit(&self, batch: u64) -> Result<PreparedCommit, SubmitError> {
+        let err = |m: String| SubmitError::Batch(batch, m);
         let store = self.store();
-        let row = store
-            .batches()
-            .get(batch)
-            .await?
-            .ok_or_else(|| err("no such batch"))?;
         let witness = store
             .batches()
             .witness(batch)
             .await?
-            .ok_or_else(|| err("no witness for the batch"))?;
+            .ok_or_else(|| err("no witness for the batch".into()))?;
         let proof = store
             .l1()
             .final_proof(batch)
             .await?
-            .ok_or_else(|| err("proven but no final proof in batch_proofs"))?;
-        let first = row.first_deposit_seq;
-        let next = row.next_deposit_seq;
+            .ok_or_else(|| err("proven but no final proof in batch_proofs".into()))?;
+        let proven = self
+            .verifier
+            .verify(batch, &proof)
+            .map_err(|e| err(format!("proof does not verify: {e}")))?;
+
         // The state diff, not the per-transaction ops: those stay off L1 (SPEC 15.7). The writer
         // checked at seal that it leads from the previous batch's root to this one's (SPEC
         // 10.4); here it must at least parse, so that L1 never carries bytes nobody can apply.
         let pubdata: Vec<u8> = witness.l1_pubdata.ok_or_else(|| {
-            err("no state diff (sealed before migration 0005_state_diff): cannot be committed")
+            err(
+                "no state diff (sealed before migration 0005_state_diff): cannot be committed"
+                    .into(),
+            )
         })?;
         StateDiff::decode(&pubdata)
-            .map_err(|e| err(&format!("the stored state diff does not decode: {e}")))?;
-        let priority_ops_hash = if next == 0 {
-            B256::ZERO
-        } else {
-            match store.l1().live_op(next - 1).await? {
-                Some(op) => B256::from(op.op.priority_hash),
-                None => {
-                    self.view(Rollup::priorityHashAfterCall(U256::from(next)))
-                        .await?
-                }
+            .map_err(|e| err(format!("the stored state diff does not decode: {e}")))?;
+
+        // Payouts and consumed priority ops from the proven ops (settle.rs); the depositors from
+        // the watcher, checked below through the queue hash.
+        let mut depositors = std::collections::BTreeMap::new();
+        for seq in proven.first_priority_op..proven.next_priority_op {
+            if let Some(op) = store.l1().live_op(seq).await? {
+                depositors.insert(seq, op.op.depositor);
             }
+        }
+        let settlement = settle(&proven, &witness.pubdata, |seq| {
+            depositors.get(&seq).copied()
+        })
+        .map_err(|e| err(format!("refusing to commit: {e}")))?;
+
+        // What the contract takes from its own storage must be what the proof started from:
+        // otherwise the commit would succeed and the batch could never be finalized.
+        let committed_root = self.view(Rollup::committedRootCall {}).await?;
+        if committed_root != digest_b256(&proven.old_root) {
+            return Err(err(format!(
+                "the proof starts from root {}, L1's committed root is {committed_root}",
+                digest_b256(&proven.old_root)
+            )));
+        }
+        let first = self.view(Rollup::nextPriorityOpCommittedCall {}).await?;
+        if first != proven.first_priority_op {
+            return Err(err(format!(
+                "the proof consumes priority ops from {}, L1 expects {first}",
+                proven.first_priority_op
+            )));
+        }
+        let before = self
+            .view(Rollup::priorityHashAfterCall(U256::from(first)))
+            .await?;
+        let after = self
+            .view(Rollup::priorityHashAfterCall(U256::from(
+                proven.next_priority_op,
+            )))
+            .await?;
+        let chained = B256::from(priority_chain(before.0, &settlement.entries));
+        if chained != after {
+            return Err(err(format!(
+                "the consumed priority ops chain to {chained}, L1's queue hash is {after}: the \
+                 watcher's records of serials {first}..{} differ from L1",
+                proven.next_priority_op
+            )));
+        }
+        let lower = self.view(Rollup::lastCommittedTimestampCall {}).await?;
+        if proven.timestamp < lower {
+            return Err(err(format!(
+                "batch timestamp {} is before the previous batch's ({lower})",
+                proven.timestamp
+            )));
+        }
+
+        let payouts: Vec<Payout> = settlement
+            .payouts
+            .iter()
+            .map(|p| Payout {
+                from: p.from,
+                to: Address::from(p.to.0),
+                amount: p.amount,
+            })
+            .collect();
+        let payout_root = PayoutTree::new(batch, &payouts).root();
+        let statement = NativeStatement {
+            chain_id: self.cfg.chain_id,
+            rollup: L1Address(self.cfg.rollup.into_array()),
+            batch_number: batch,
+            old_root: proven.old_root.to_bytes(),
+            new_root: proven.new_root.to_bytes(),
+            diff_hash: diff_hash(&pubdata),
+            payout_root: payout_root.0,
+            first_priority_op: first,
+            next_priority_op: proven.next_priority_op,
+            priority_hash_before: before.0,
+            priority_hash_after: after.0,
+            timestamp: proven.timestamp,
         };
-        // Payouts: withdrawals in order, then refunds of consumed deposits (SPEC 15.5).
-        let mut payouts = Vec::new();
-        for w in &witness.witness.withdrawals {
-            payouts.push(Payout {
-                from: u64::from(w.from.0),
-                to: Address::from(w.to_l1.0),
-                amount: w.amount.get(),
-            });
-        }
-        for r in &witness.witness.refunds {
-            let depositor = store
-                .l1()
-                .live_op(r.seq)
-                .await?
-                .ok_or_else(|| err("refunded deposit unknown to the watcher"))?
-                .op
-                .depositor;
-            payouts.push(Payout {
-                from: REFUND_FROM_BASE + r.seq,
-                to: Address::from(depositor.0),
-                amount: r.amount.get(),
-            });
-        }
         let header = BatchHeader {
             batchNumber: batch,
-            oldRoot: digest_b256(&row.old_root),
-            newRoot: digest_b256(&row.new_root),
-            pubdataCommitment: digest_b256(&row.pubdata_commitment),
-            withdrawalsCommitment: digest_b256(&row.withdrawals_commitment),
-            withdrawalsRoot: PayoutTree::new(batch, &payouts).root(),
-            firstPriorityOp: first,
-            nextPriorityOp: next,
-            priorityOpsHash: priority_ops_hash,
-            proofHash: keccak256(&proof),
+            newRoot: digest_b256(&proven.new_root),
+            payoutRoot: payout_root,
+            nextPriorityOp: proven.next_priority_op,
+            timestamp: proven.timestamp,
         };
-        Ok((header, pubdata, proof, payouts))
+        Ok(PreparedCommit {
+            header,
+            statement,
+            pubdata,
+            payouts,
+        })
     }
 
     /// Signs a call to the rollup, records it, then broadcasts it.
@@ -409,8 +469,20 @@ impl Submitter {
             None,
         )
         .await?;
+        if let Some(recorded) = self.store().l1().l1_batch(batch).await? {
+            if recorded.statement != committed.statement.0 {
+                // Cannot happen unless L1 state moved under the checks of prepare_commit; the
+                // attester will not sign L1's statement, so this batch cannot be finalized.
+                tracing::error!(
+                    batch,
+                    l1 = %committed.statement,
+                    expected = %B256::from(recorded.statement),
+                    "L1 computed another statement than the one the proof was checked against"
+                );
+            }
+        }
         if moved {
-            let h = &committed.header;
+            let s = &committed.s;
             feed::append(
                 &mut db,
                 EventKind::BatchCommitted,
@@ -418,11 +490,13 @@ impl Submitter {
                 &json!({
                     "batch": batch,
                     "statement": committed.statement,
-                    "old_root": h.oldRoot,
-                    "new_root": h.newRoot,
-                    "first_priority_op": h.firstPriorityOp,
-                    "next_priority_op": h.nextPriorityOp,
-                    "withdrawals_root": h.withdrawalsRoot,
+                    "old_root": s.oldRoot,
+                    "new_root": s.newRoot,
+                    "diff_hash": s.diffHash,
+                    "first_priority_op": s.firstPriorityOp,
+                    "next_priority_op": s.nextPriorityOp,
+                    "withdrawals_root": s.payoutRoot,
+                    "timestamp": s.timestamp,
                 }),
                 Some(tx.0),
                 Some(block),
@@ -699,17 +773,20 @@ impl Submitter {
                     "committed on L1 but unknown to this database".into(),
                 ));
             };
-            let header = BatchHeader::abi_decode(&r.header)?;
-            let pubdata_hash = B256::from(r.pubdata_hash);
-            let statement = keccak256((header.clone(), pubdata_hash).abi_encode_params());
+            // The statement recorded at commit: the attester signs only what was derived from
+            // the verified proof (prepare_commit), never a statement read back from L1.
+            let fields = BatchStatement::abi_decode(&r.header)?;
+            let statement = statement_hash(&fields);
+            if statement.0 != r.statement {
+                return Err(SubmitError::Batch(
+                    batch,
+                    "l1_batches row: the recorded statement fields do not hash to the recorded statement".into(),
+                ));
+            }
             let proof = self
                 .signer
                 .attest(self.cfg.chain_id, self.cfg.rollup, statement)?;
-            let call = Rollup::finalizeBatchCall {
-                h: header,
-                pubdataHash: pubdata_hash,
-                proof,
-            };
+            let call = Rollup::finalizeBatchCall { s: fields, proof };
             let nonce = self.next_nonce().await?;
             let price = self.rpc.gas_price().await?;
             let tx = self
@@ -742,12 +819,12 @@ impl Submitter {
         {
             return Ok(Step::Idle);
         }
-        let (header, pubdata, proof, payouts) = self.build_header(batch).await?;
-        self.verifier
-            .verify(batch, &proof)
-            .map_err(|e| SubmitError::Batch(batch, format!("proof does not verify: {e}")))?;
-        let pubdata_hash = keccak256(&pubdata);
-        let statement = batch_statement(&header, &pubdata);
+        let PreparedCommit {
+            header,
+            statement,
+            pubdata,
+            payouts,
+        } = self.prepare_commit(batch).await?;
         let l1_payouts: Vec<L1Payout> = payouts
             .iter()
             .map(|p| L1Payout {
@@ -756,15 +833,15 @@ impl Submitter {
                 amount: p.amount,
             })
             .collect();
-        let encoded = header.abi_encode();
+        let encoded = statement_struct(&statement).abi_encode();
         store
             .l1()
             .upsert_l1_batch(&NewL1Batch {
                 batch_number: batch,
                 header: &encoded,
-                pubdata_hash: pubdata_hash.0,
-                statement: statement.0,
-                withdrawals_root: header.withdrawalsRoot.0,
+                pubdata_hash: statement.diff_hash,
+                statement: statement.hash(),
+                withdrawals_root: statement.payout_root,
                 payouts: &l1_payouts,
             })
             .await?;

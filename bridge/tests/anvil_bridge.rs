@@ -14,28 +14,14 @@ use futures::StreamExt;
 use rollup_bridge::contracts::Rollup;
 use rollup_bridge::deploy;
 use rollup_bridge::feed;
-use rollup_bridge::hashes::{payout_leaf, Payout};
+use rollup_bridge::hashes::{payout_leaf, statement_hash, statement_struct, Payout};
 use rollup_bridge::rpc::{Rpc, RpcError};
-use rollup_bridge::submitter::Step;
-use rollup_bridge::watcher::{PollReport, Watcher, WatcherConfig};
+use rollup_bridge::submitter::{PreparedCommit, Step, SubmitError};
+use rollup_bridge::watcher::PollReport;
 use rollup_storage::{EventKind, SubmissionKind};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
-
-fn watcher(l1: &L1, pool: &PgPool, confirmations: u64) -> Watcher {
-    Watcher {
-        rpc: Rpc::new(l1.url.clone()),
-        pool: pool.clone(),
-        cfg: WatcherConfig {
-            rollup: l1.d.rollup,
-            confirmations,
-            start_block: 0,
-            max_range: 1000,
-            poll_interval: Duration::from_millis(50),
-        },
-    }
-}
 
 async fn statuses(pool: &PgPool) -> Vec<(i64, String)> {
     sqlx::query("SELECT serial, status FROM l1_priority_ops ORDER BY id")
@@ -472,72 +458,290 @@ async fn a_commit_recorded_but_never_broadcast_is_sent_after_a_restart() {
     assert_eq!(n, 1);
 }
 
-/// `commitBatch` from `from` with `header`: Ok if mined, Err if it reverted.
-async fn try_commit(l1: &L1, from: Address, header: &Rollup::BatchHeader) -> Result<(), RpcError> {
+/// `commitBatch` from `from` with `header`: the receipt if mined, Err if it reverted.
+async fn try_commit(
+    l1: &L1,
+    from: Address,
+    header: &Rollup::BatchHeader,
+    pubdata: &[u8],
+) -> Result<rollup_bridge::rpc::Receipt, RpcError> {
     let call = Rollup::commitBatchCall {
         h: header.clone(),
-        pubdata: vec![1u8; 25].into(),
+        pubdata: pubdata.to_vec().into(),
     };
     l1.rpc
         .send(from, Some(l1.d.rollup), call.abi_encode().into())
         .await
+}
+
+/// `finalizeBatch(s, attestation of s)` from the operator: Ok if mined, Err if it reverted.
+async fn try_finalize(
+    l1: &L1,
+    s: &rollup_bridge::submitter::Submitter,
+    fields: &Rollup::BatchStatement,
+) -> Result<(), RpcError> {
+    let proof = s
+        .signer
+        .attest(31337, l1.d.rollup, statement_hash(fields))
+        .unwrap();
+    let call = Rollup::finalizeBatchCall {
+        s: fields.clone(),
+        proof,
+    };
+    l1.rpc
+        .send(l1.operator, Some(l1.d.rollup), call.abi_encode().into())
+        .await
         .map(|_| ())
 }
 
+fn reverted(name: &str, r: Result<impl std::fmt::Debug, RpcError>) {
+    assert!(
+        matches!(r, Err(RpcError::Reverted(..))),
+        "{name}: expected a revert, got {r:?}"
+    );
+}
+
 #[tokio::test]
-async fn the_contract_rejects_bad_commits_on_anvil() {
+async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_other() {
     let genesis = keccak256("genesis");
     let l1 = l1(genesis).await;
-    let pool = database("bridge_reject").await;
-    // One deposit in the L1 queue, seen by the watcher.
+    let pool = database("bridge_statement").await;
+    // One deposit in the L1 queue, seen by the watcher, consumed by batch 1 with a withdrawal.
     deploy::deposit(&l1.rpc, &l1.d, l1.alice, 1, 600)
         .await
         .unwrap();
     let w = watcher(&l1, &pool, 0);
     assert_eq!(w.poll().await.unwrap().confirmed, 1);
     let r1 = keccak256("r1");
-    proven_batch(&pool, 1, genesis, r1, (0, 1), json!([])).await;
+    let bob = Address::repeat_byte(0xb0);
+    proven_batch(
+        &pool,
+        1,
+        genesis,
+        r1,
+        (0, 1),
+        json!([{"from": 1, "to_l1": bob.to_string(), "amount": 250}]),
+    )
+    .await;
     let s = submitter(&l1, &pool);
-    let (good, _, _, _) = s.build_header(1).await.unwrap();
+    let prepared = s.prepare_commit(1).await.unwrap();
+    let good = prepared.header.clone();
+    let diff = prepared.pubdata.clone();
 
-    let rejected = |name: &'static str, r: Result<(), RpcError>| {
-        assert!(
-            matches!(r, Err(RpcError::Reverted(..))),
-            "{name}: expected a revert, got {r:?}"
-        );
-    };
-    // A non-operator caller.
-    rejected("non-operator", try_commit(&l1, l1.alice, &good).await);
-    // A wrong old root.
-    let mut h = good.clone();
-    h.oldRoot = keccak256("not the current root");
-    rejected("wrong old root", try_commit(&l1, l1.operator, &h).await);
-    // A skipped batch number.
+    // Commit: what the operator alone decides is checked against L1 state and L1 time.
+    reverted(
+        "non-operator",
+        try_commit(&l1, l1.alice, &good, &diff).await,
+    );
     let mut h = good.clone();
     h.batchNumber = 2;
-    rejected(
+    reverted(
         "skipped batch number",
-        try_commit(&l1, l1.operator, &h).await,
+        try_commit(&l1, l1.operator, &h, &diff).await,
     );
-    // A deposit the queue does not hold (two consumed, one queued).
     let mut h = good.clone();
     h.nextPriorityOp = 2;
-    rejected("unknown deposit", try_commit(&l1, l1.operator, &h).await);
-    // A wrong queue hash for the deposits it claims.
+    reverted(
+        "a deposit L1 never queued",
+        try_commit(&l1, l1.operator, &h, &diff).await,
+    );
     let mut h = good.clone();
-    h.priorityOpsHash = keccak256("forged queue");
-    rejected("forged queue hash", try_commit(&l1, l1.operator, &h).await);
-    // Nothing above changed the contract.
-    assert_eq!(s.last_committed().await.unwrap(), 0);
+    h.timestamp = u64::MAX >> 1;
+    reverted(
+        "a timestamp after the block",
+        try_commit(&l1, l1.operator, &h, &diff).await,
+    );
+    assert_eq!(
+        s.last_committed().await.unwrap(),
+        0,
+        "nothing changed the contract"
+    );
 
-    // The honest header commits once; replaying it is rejected.
-    try_commit(&l1, l1.operator, &good)
+    // The honest header: the contract computes exactly the statement the node derived.
+    let receipt = try_commit(&l1, l1.operator, &good, &diff)
         .await
         .expect("the honest commit is accepted");
-    assert_eq!(s.last_committed().await.unwrap(), 1);
-    rejected("replayed batch", try_commit(&l1, l1.operator, &good).await);
-    assert_eq!(s.last_committed().await.unwrap(), 1);
-    assert_eq!(committed_logs(&l1).await, vec![1]);
+    let ev = receipt
+        .logs
+        .iter()
+        .find_map(|l| {
+            Rollup::BatchCommitted::decode_raw_log(l.topics.iter().copied(), &l.data).ok()
+        })
+        .expect("BatchCommitted");
+    assert_eq!(ev.s, statement_struct(&prepared.statement));
+    assert_eq!(ev.statement.0, prepared.statement.hash());
+    assert_eq!(
+        ev.s.oldRoot, genesis,
+        "old root from the contract's storage"
+    );
+    assert_eq!(ev.s.priorityHashAfter, view_priority_hash(&l1, 1).await);
+    reverted(
+        "replayed batch",
+        try_commit(&l1, l1.operator, &good, &diff).await,
+    );
+
+    // Finalize: a statement that differs in any one field is refused, even with a valid
+    // attestation of that other statement.
+    let honest = ev.s.clone();
+    type Change = fn(&mut Rollup::BatchStatement);
+    let variants: Vec<(&str, Change)> = vec![
+        ("chainId", |s| s.chainId += 1),
+        ("rollup", |s| s.rollup = Address::repeat_byte(1)),
+        ("batchNumber", |s| s.batchNumber += 1),
+        ("oldRoot", |s| s.oldRoot = keccak256("o")),
+        ("newRoot", |s| s.newRoot = keccak256("n")),
+        ("diffHash", |s| s.diffHash = keccak256("d")),
+        ("payoutRoot", |s| s.payoutRoot = keccak256("p")),
+        ("firstPriorityOp", |s| s.firstPriorityOp += 1),
+        ("nextPriorityOp", |s| s.nextPriorityOp += 1),
+        ("priorityHashBefore", |s| {
+            s.priorityHashBefore = keccak256("b")
+        }),
+        ("priorityHashAfter", |s| {
+            s.priorityHashAfter = keccak256("a")
+        }),
+        ("timestamp", |s| s.timestamp += 1),
+    ];
+    for (field, change) in variants {
+        let mut forged = honest.clone();
+        change(&mut forged);
+        reverted(field, try_finalize(&l1, &s, &forged).await);
+    }
+    try_finalize(&l1, &s, &honest)
+        .await
+        .expect("the honest statement finalizes");
+
+    // The next batch cannot claim a time before batch 1's.
+    proven_batch(&pool, 2, r1, keccak256("r2"), (1, 1), json!([])).await;
+    let next = s.prepare_commit(2).await.unwrap();
+    let mut h = next.header.clone();
+    h.timestamp = honest.timestamp - 1;
+    reverted(
+        "a timestamp before the previous batch",
+        try_commit(&l1, l1.operator, &h, &next.pubdata).await,
+    );
+    try_commit(&l1, l1.operator, &next.header, &next.pubdata)
+        .await
+        .expect("batch 2 with its own timestamp");
+    assert_eq!(committed_logs(&l1).await, vec![1, 2]);
+}
+
+async fn view_priority_hash(l1: &L1, n: u64) -> alloy_primitives::B256 {
+    let raw = l1
+        .rpc
+        .call(
+            l1.d.rollup,
+            Rollup::priorityHashAfterCall(U256::from(n))
+                .abi_encode()
+                .into(),
+        )
+        .await
+        .unwrap();
+    Rollup::priorityHashAfterCall::abi_decode_returns(&raw).unwrap()
+}
+
+#[tokio::test]
+async fn a_tampered_database_row_makes_the_submitter_refuse() {
+    let genesis = keccak256("genesis");
+    let l1 = l1(genesis).await;
+    let pool = database("bridge_tamper").await;
+    deploy::deposit(&l1.rpc, &l1.d, l1.alice, 1, 600)
+        .await
+        .unwrap();
+    let w = watcher(&l1, &pool, 0);
+    assert_eq!(w.poll().await.unwrap().confirmed, 1);
+    let bob = Address::repeat_byte(0xb0);
+    let mallory = Address::repeat_byte(0x66);
+    let withdrawals = json!([{"from": 1, "to_l1": bob.to_string(), "amount": 250}]);
+    proven_batch(
+        &pool,
+        1,
+        genesis,
+        keccak256("r1"),
+        (0, 1),
+        withdrawals.clone(),
+    )
+    .await;
+    let s = submitter(&l1, &pool);
+    let honest = s.prepare_commit(1).await.unwrap();
+    let refused = |r: Result<PreparedCommit, SubmitError>, what: &str| {
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains(what), "expected '{what}' in: {e}");
+    };
+
+    // 1. The ops redirected to mallory: they no longer hash to what the proof binds.
+    let redirected = json!([{"from": 1, "to_l1": mallory.to_string(), "amount": 250}]);
+    let ops = state::pubdata::encode_ops(&batch_ops(&pool, (0, 1), &redirected).await);
+    let saved: Vec<u8> =
+        sqlx::query_scalar("SELECT pubdata FROM batch_witness WHERE batch_number = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE batch_witness SET pubdata = $1 WHERE batch_number = 1")
+        .bind(&ops)
+        .execute(&pool)
+        .await
+        .unwrap();
+    refused(s.prepare_commit(1).await, "the stored ops hash to");
+    sqlx::query("UPDATE batch_witness SET pubdata = $1 WHERE batch_number = 1")
+        .bind(&saved)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // 2. The witness document's withdrawal list edited: not read at all, the payouts stay the
+    // proven ones.
+    sqlx::query(
+        "UPDATE batch_witness SET witness = jsonb_set(witness, '{withdrawals,0,to_l1}', to_jsonb($1::text)) \
+         WHERE batch_number = 1",
+    )
+    .bind(mallory.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let again = s.prepare_commit(1).await.unwrap();
+    assert_eq!(again.payouts, honest.payouts);
+    assert_eq!(again.payouts[0].to, bob);
+
+    // 3. The watcher's record of the deposit edited (another depositor, who would get a
+    // refund): the consumed ops no longer chain to L1's queue hash.
+    sqlx::query("UPDATE l1_priority_ops SET depositor = $1 WHERE serial = 0")
+        .bind(mallory.to_vec())
+        .execute(&pool)
+        .await
+        .unwrap();
+    refused(s.prepare_commit(1).await, "L1's queue hash");
+    sqlx::query("UPDATE l1_priority_ops SET depositor = $1 WHERE serial = 0")
+        .bind(l1.alice.to_vec())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // 4. The stored proof replaced: it does not verify (the node's verifier checks the proof
+    // against the statement rebuilt from the batch row, so an edited row fails the same way).
+    let stand_in: Vec<u8> =
+        sqlx::query_scalar("SELECT proof FROM batch_proofs WHERE batch_number = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE batch_proofs SET proof = $1 WHERE batch_number = 1")
+        .bind(b"not a proof".to_vec())
+        .execute(&pool)
+        .await
+        .unwrap();
+    refused(s.prepare_commit(1).await, "proof does not verify");
+    sqlx::query("UPDATE batch_proofs SET proof = $1 WHERE batch_number = 1")
+        .bind(stand_in)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Nothing was sent in the meantime; the restored rows commit.
+    assert_eq!(s.last_committed().await.unwrap(), 0);
+    assert_eq!(
+        s.prepare_commit(1).await.unwrap().statement,
+        honest.statement
+    );
 }
 
 /// Credits every `confirmed` op as the node's ingest does (sequencer/src/l1_ingest.rs,

@@ -49,7 +49,7 @@ async fn deploy_and_deposit() {
     assert_eq!(ev.depositor, alice);
     assert_eq!(ev.recipient, 7);
     assert_eq!(ev.amount, 1_500_000);
-    let expected = next_priority_hash(B256::ZERO, deposit_entry(0, alice, 7, 1_500_000));
+    let expected = next_priority_hash(B256::ZERO, &deposit_entry(0, alice, 7, 1_500_000));
     assert_eq!(ev.priorityHash, expected, "Rust rolling hash = contract's");
     let stored = view(&rpc, d.rollup, Rollup::priorityHashAfterCall(U256::from(1))).await;
     assert_eq!(stored, expected);
@@ -65,7 +65,7 @@ async fn deploy_and_deposit() {
     let leaf = view(
         &rpc,
         d.rollup,
-        Rollup::withdrawalLeafCall {
+        Rollup::payoutLeafCall {
             batchNumber: 5,
             index: 2,
             from: p.from,

@@ -184,6 +184,8 @@ async fn three_batches(l2: &mut L2, l1: &L1, pool: &PgPool) -> Vec<(Digest, Dige
     ];
     let b3 = l2.batch(&b3);
     let batches = vec![b1, b2, b3];
+    // The watcher records the deposits (the submitter takes their depositors from it).
+    watcher(l1, pool, 0).poll().await.unwrap();
     let deposits = [(0, 2), (2, 2), (2, 3)];
     for (i, (old, new, blob)) in batches.iter().enumerate() {
         let n = i as u64 + 1;
@@ -314,7 +316,7 @@ async fn a_tampered_diff_on_l1_is_caught_by_the_rebuild_and_bad_diffs_are_never_
         .execute(&pool)
         .await
         .unwrap();
-    let err = s.build_header(3).await.unwrap_err();
+    let err = s.prepare_commit(3).await.unwrap_err();
     assert!(
         matches!(&err, SubmitError::Batch(3, m) if m.contains("0005_state_diff")),
         "{err}"

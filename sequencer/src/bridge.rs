@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rollup_bridge::rpc::{redact_url, Rpc};
 use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
-use rollup_bridge::submitter::{ProofVerifier, Submitter, SubmitterConfig};
+use rollup_bridge::submitter::{ProofVerifier, ProvenBatch, Submitter, SubmitterConfig};
 use rollup_bridge::watcher::{Watcher, WatcherConfig};
 use rollup_bridge::Address;
 use state::tx::Domain;
@@ -22,50 +22,62 @@ use rollup_storage::Store;
 
 /// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
 /// exported final verifiers (`--proof-verifiers`), against the statement rebuilt from the node's
-/// own rows (batch row, first block time, domain), so a proof of anything else is refused.
-/// Without verifiers a devnet node accepts any non-empty proof (logged loudly) and any other
-/// node commits nothing.
+/// own rows (batch row, first block time, domain), so a proof of anything else is refused; what
+/// it binds goes back to the submitter as a [`ProvenBatch`]. Without verifiers a devnet node
+/// accepts any non-empty proof (logged loudly) and any other node commits nothing.
 fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier>> {
-    if let Some(dir) = &cfg.proof_verifiers {
-        let set = rollup_prover::verify::VerifierSet::load_dir(
-            dir,
-            &rollup_prover::cache::Serializers::rollup(),
-        )
-        .with_context(|| format!("loading proof verifiers from {}", dir.display()))?;
-        // The same statement the prover's final job is checked against (one definition).
-        let jobs = rollup_prover::jobs::JobStore::from_pool(store.pool().clone());
-        let handle = tokio::runtime::Handle::current();
-        return Ok(Box::new(move |batch: u64, proof: &[u8]| {
-            // The hook is synchronous; the statement needs a few reads. The submitter runs on
-            // the node's multi-threaded runtime, where blocking one worker briefly is allowed.
-            let statement = tokio::task::block_in_place(|| {
-                handle.block_on(async {
-                    let b = jobs
-                        .batch(batch)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("no such batch"))?;
-                    jobs.expected_statement(&b).await
-                })
+    let set = match &cfg.proof_verifiers {
+        Some(dir) => Some(
+            rollup_prover::verify::VerifierSet::load_dir(
+                dir,
+                &rollup_prover::cache::Serializers::rollup(),
+            )
+            .with_context(|| format!("loading proof verifiers from {}", dir.display()))?,
+        ),
+        None if cfg.devnet => None,
+        None => {
+            return Ok(Box::new(|_: u64, _: &[u8]| {
+                Err(
+                    "no proof verifiers configured (--proof-verifiers): refusing to commit"
+                        .to_string(),
+                )
+            }))
+        }
+    };
+    // The same statement the prover's final job is checked against (one definition).
+    let jobs = rollup_prover::jobs::JobStore::from_pool(store.pool().clone());
+    let handle = tokio::runtime::Handle::current();
+    Ok(Box::new(move |batch: u64, proof: &[u8]| {
+        // The hook is synchronous; the statement needs a few reads. The submitter runs on the
+        // node's multi-threaded runtime, where blocking one worker briefly is allowed.
+        let statement = tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let b = jobs
+                    .batch(batch)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no such batch"))?;
+                jobs.expected_statement(&b).await
             })
-            .map_err(|e| format!("batch {batch}: cannot rebuild its statement: {e:#}"))?;
-            rollup_prover::verify::verify_batch_proof(&set, proof, &statement)
-                .map_err(|e| format!("batch {batch}: proof rejected: {e}"))
-        }));
-    }
-    if cfg.devnet {
-        return Ok(Box::new(|batch: u64, proof: &[u8]| {
-            if proof.is_empty() {
-                return Err("empty proof".to_string());
-            }
-            tracing::warn!(
+        })
+        .map_err(|e| format!("batch {batch}: cannot rebuild its statement: {e:#}"))?;
+        match &set {
+            Some(set) => rollup_prover::verify::verify_batch_proof(set, proof, &statement)
+                .map_err(|e| format!("batch {batch}: proof rejected: {e}"))?,
+            None if proof.is_empty() => return Err("empty proof".to_string()),
+            None => tracing::warn!(
                 batch,
                 "devnet: batch proof NOT verified (start the node with --proof-verifiers)"
-            );
-            Ok(())
-        }));
-    }
-    Ok(Box::new(|_: u64, _: &[u8]| {
-        Err("no proof verifiers configured (--proof-verifiers): refusing to commit".to_string())
+            ),
+        }
+        Ok(ProvenBatch {
+            old_root: statement.old_root,
+            new_root: statement.new_root,
+            pubdata_commitment: statement.pubdata_commitment,
+            withdrawals_commitment: statement.withdrawals_commitment,
+            first_priority_op: statement.deposits_first,
+            next_priority_op: statement.deposits_next,
+            timestamp: statement.timestamp,
+        })
     }))
 }
 

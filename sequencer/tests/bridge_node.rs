@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use alloy_sol_types::SolCall;
+use alloy_sol_types::{SolCall, SolEvent};
 use common::*;
 use devkit::anvil::Anvil;
 use futures::StreamExt;
@@ -126,8 +126,8 @@ impl Bridge {
 }
 
 /// Marks every sealed batch proven (as the prover would, with a stand-in proof) while mining,
-/// until exactly one batch with payouts is finalized on L1; returns its number.
-async fn prove_until_a_payout_is_final(anvil: &Anvil, pool: &sqlx::PgPool) -> i64 {
+/// until `payouts` payouts in all are finalized on L1; returns the batch of the first payout.
+async fn prove_until_payouts_are_final(anvil: &Anvil, pool: &sqlx::PgPool, payouts: i64) -> i64 {
     let miner = {
         let rpc = Rpc::new(anvil.endpoint());
         tokio::spawn(async move {
@@ -137,7 +137,7 @@ async fn prove_until_a_payout_is_final(anvil: &Anvil, pool: &sqlx::PgPool) -> i6
             }
         })
     };
-    wait_for("the batch with the payout to be finalized", 60, || {
+    wait_for("the batches with the payouts to be finalized", 60, || {
         let pool = pool.clone();
         async move {
             sqlx::query(
@@ -153,21 +153,56 @@ async fn prove_until_a_payout_is_final(anvil: &Anvil, pool: &sqlx::PgPool) -> i6
                 .await
                 .unwrap();
             let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM l1_batches l JOIN batches b ON b.number = l.batch_number \
-                 WHERE jsonb_array_length(l.payouts) > 0 AND b.status = 'finalized'",
+                "SELECT coalesce(sum(jsonb_array_length(l.payouts)), 0)::bigint FROM l1_batches l \
+                 JOIN batches b ON b.number = l.batch_number WHERE b.status = 'finalized'",
             )
             .fetch_one(&pool)
             .await
             .unwrap();
-            n == 1
+            n == payouts
         }
     })
     .await;
     miner.abort();
-    sqlx::query_scalar("SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0")
-        .fetch_one(pool)
+    sqlx::query_scalar(
+        "SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0 \
+         ORDER BY batch_number LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Every batch committed on L1 carries the statement the node derived from what the batch's
+/// proof binds (`l1_batches.statement`, SPEC 16.3): the contract, computing it from its own
+/// storage and the calldata (SPEC 15.3), arrived at the same 32 bytes.
+async fn assert_l1_statements_are_the_nodes(
+    rpc: &Rpc,
+    d: &deploy::Deployment,
+    pool: &sqlx::PgPool,
+) {
+    let head = rpc.block_number().await.unwrap();
+    let logs = rpc
+        .logs(d.rollup, &[Rollup::BatchCommitted::SIGNATURE_HASH], 0, head)
         .await
-        .unwrap()
+        .unwrap();
+    assert!(!logs.is_empty());
+    for l in logs {
+        let ev = Rollup::BatchCommitted::decode_raw_log(l.topics.iter().copied(), &l.data).unwrap();
+        let ours: Vec<u8> =
+            sqlx::query_scalar("SELECT statement FROM l1_batches WHERE batch_number = $1")
+                .bind(ev.batchNumber as i64)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            ev.statement.as_slice(),
+            &ours[..],
+            "batch {}",
+            ev.batchNumber
+        );
+        assert_eq!(rollup_bridge::hashes::statement_hash(&ev.s), ev.statement);
+    }
 }
 
 /// Claims a payout on L1 (anyone may: anvil's second key sends it); a second claim is rejected.
@@ -321,7 +356,8 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
         .into_inner();
     assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let batch = prove_until_a_payout_is_final(&anvil, &pool).await;
+    let batch = prove_until_payouts_are_final(&anvil, &pool, 1).await;
+    assert_l1_statements_are_the_nodes(&rpc, &d, &pool).await;
     let last_committed: u64 = Rollup::lastCommittedBatchCall::abi_decode_returns(
         &rpc.call(
             d.rollup,
@@ -491,6 +527,9 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
         .expect("forced withdrawal queued");
     }
     deploy::deposit(&rpc, &d, alice, a.0, 50).await.unwrap();
+    // And a deposit to an account that does not exist: consumed and refunded on L1.
+    const NOBODY: u32 = 4_000_000;
+    deploy::deposit(&rpc, &d, alice, NOBODY, 70).await.unwrap();
     mine(&rpc, 2).await;
     let c2 = c.clone();
     wait_for(
@@ -504,6 +543,21 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     .await;
     let acct = account(&mut c, a).await;
     assert_eq!(acct.nonce, 1, "only the genuine one was applied");
+    // The refunded deposit is consumed too (reported as `deposit_credited`: the feed does not
+    // say yet that it credited nothing).
+    let grpc = node.grpc.clone();
+    wait_for("the deposit to nobody to be consumed", 30, || {
+        let grpc = grpc.clone();
+        async move {
+            all_events(&grpc)
+                .await
+                .iter()
+                .filter(|e| e.kind == "deposit_credited")
+                .count()
+                == 3
+        }
+    })
+    .await;
 
     let events = all_events(&node.grpc).await;
     let processed: Vec<serde_json::Value> = events
@@ -521,13 +575,52 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
             .iter()
             .filter(|e| e.kind == "deposit_credited")
             .count(),
-        2
+        3
     );
 
     // Proven (as the prover would mark them), committed and finalized: the applied one is a
-    // payout of its batch, claimed once on L1.
+    // payout of its batch, claimed once on L1, and so is the refund. The contract computed the
+    // statement of each batch (deposits, forced withdrawals applied and rejected, the refund)
+    // exactly as the node derived it from what the proofs bind.
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let batch = prove_until_a_payout_is_final(&anvil, &pool).await;
+    let batch = prove_until_payouts_are_final(&anvil, &pool, 2).await;
+    assert_l1_statements_are_the_nodes(&rpc, &d, &pool).await;
+    let (refund_batch, refund_index): (i64, i64) = sqlx::query_as(
+        "SELECT l.batch_number, (p.i - 1)::bigint FROM l1_batches l, \
+         jsonb_array_elements(l.payouts) WITH ORDINALITY AS p(v, i) \
+         WHERE (p.v->>'from')::bigint = $1",
+    )
+    .bind((1i64 << 32) + 4)
+    .fetch_one(&pool)
+    .await
+    .expect("the refund of deposit 4 is a payout");
+    let http = reqwest::Client::new();
+    let r: serde_json::Value = http
+        .get(format!(
+            "{}/v1/withdrawals/{refund_batch}/{refund_index}/proof",
+            node.http
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["amount"], 70, "{r}");
+    let before = token_balance(&rpc, &d, alice).await;
+    let refund = Rollup::claimWithdrawalCall {
+        batchNumber: refund_batch as u64,
+        index: refund_index as u64,
+        from: (1u64 << 32) + 4,
+        to: alice,
+        amount: 70,
+        proof: serde_json::from_value(r["proof"].clone()).unwrap(),
+    };
+    claim_once(&rpc, &d, &refund).await;
+    assert_eq!(
+        token_balance(&rpc, &d, alice).await,
+        before + U256::from(70)
+    );
     let http = reqwest::Client::new();
     let p: serde_json::Value = http
         .get(format!("{}/v1/withdrawals/{batch}/0/proof", node.http))

@@ -1,43 +1,16 @@
-//! What the node computes exactly as the Rollup contract does (docs/SPEC.md section 15).
+//! What the node computes exactly as the Rollup contract does (docs/SPEC.md section 15): the
+//! pure definitions live in `state::settlement`; this module converts to and from the
+//! contract's ABI types.
 
-use alloy_primitives::{keccak256, Address, B256, U256};
-use alloy_sol_types::SolValue;
+use alloy_primitives::{Address, B256};
 
-use crate::contracts::Rollup::BatchHeader;
+use crate::contracts::Rollup::BatchStatement;
 
-/// Priority op kind of a deposit (the L2 tag of a deposit).
-pub const KIND_DEPOSIT: u8 = 4;
-/// Priority op kind of a forced withdrawal (the L2 tag of a withdraw).
-pub const KIND_FORCED_WITHDRAWAL: u8 = 3;
-/// Payout leaves with `from >= REFUND_FROM_BASE` refund deposit `from - REFUND_FROM_BASE`.
-pub const REFUND_FROM_BASE: u64 = 1 << 32;
-
-/// Entry hash of a queued deposit (SPEC 15.2).
-pub fn deposit_entry(serial: u64, depositor: Address, recipient: u32, amount: u64) -> B256 {
-    keccak256(
-        (
-            U256::from(KIND_DEPOSIT),
-            serial,
-            depositor,
-            recipient,
-            amount,
-        )
-            .abi_encode_params(),
-    )
-}
-
-/// Entry hash of a queued forced withdrawal (SPEC 15.2).
-pub fn forced_withdrawal_entry(serial: u64, requested_at: u64, withdraw_tx: &[u8]) -> B256 {
-    keccak256(
-        (
-            U256::from(KIND_FORCED_WITHDRAWAL),
-            serial,
-            requested_at,
-            keccak256(withdraw_tx),
-        )
-            .abi_encode_params(),
-    )
-}
+pub use state::settlement::{
+    BatchStatement as NativeStatement, PriorityEntry, KIND_DEPOSIT, KIND_FORCED_WITHDRAWAL,
+    REFUND_FROM_BASE,
+};
+use state::tx::L1Address;
 
 /// Tag of the L2 forced-withdrawal transaction (SPEC 9).
 pub const L2_TAG_FORCED_WITHDRAW: u8 = 5;
@@ -53,14 +26,65 @@ pub fn forced_withdraw_l2_tx(serial: u64, requested_at: u64, withdraw_tx: &[u8])
     out
 }
 
-/// `H_{s+1}` from `H_s` and entry `s` (SPEC 15.2); `H_0` is zero.
-pub fn next_priority_hash(prev: B256, entry: B256) -> B256 {
-    keccak256((prev, entry).abi_encode_params())
+/// The queue entry of a deposit (SPEC 15.2).
+pub fn deposit_entry(
+    serial: u64,
+    depositor: Address,
+    recipient: u32,
+    amount: u64,
+) -> PriorityEntry {
+    PriorityEntry::Deposit {
+        serial,
+        depositor: L1Address(depositor.into_array()),
+        recipient,
+        amount,
+    }
 }
 
-/// The statement a batch is committed and verified under (SPEC 15.3).
-pub fn batch_statement(header: &BatchHeader, pubdata: &[u8]) -> B256 {
-    keccak256((header.clone(), keccak256(pubdata)).abi_encode_params())
+/// `H_{s+1}` from `H_s` and entry `s` (SPEC 15.2); `H_0` is zero.
+pub fn next_priority_hash(prev: B256, entry: &PriorityEntry) -> B256 {
+    B256::from(entry.chain(&prev.0))
+}
+
+/// The contract's `BatchStatement` struct from the native one (same fields).
+pub fn statement_struct(s: &NativeStatement) -> BatchStatement {
+    BatchStatement {
+        chainId: s.chain_id,
+        rollup: Address::from(s.rollup.0),
+        batchNumber: s.batch_number,
+        oldRoot: B256::from(s.old_root),
+        newRoot: B256::from(s.new_root),
+        diffHash: B256::from(s.diff_hash),
+        payoutRoot: B256::from(s.payout_root),
+        firstPriorityOp: s.first_priority_op,
+        nextPriorityOp: s.next_priority_op,
+        priorityHashBefore: B256::from(s.priority_hash_before),
+        priorityHashAfter: B256::from(s.priority_hash_after),
+        timestamp: s.timestamp,
+    }
+}
+
+/// The native statement from the contract's struct (as emitted in `BatchCommitted`).
+pub fn native_statement(s: &BatchStatement) -> NativeStatement {
+    NativeStatement {
+        chain_id: s.chainId,
+        rollup: L1Address(s.rollup.into_array()),
+        batch_number: s.batchNumber,
+        old_root: s.oldRoot.0,
+        new_root: s.newRoot.0,
+        diff_hash: s.diffHash.0,
+        payout_root: s.payoutRoot.0,
+        first_priority_op: s.firstPriorityOp,
+        next_priority_op: s.nextPriorityOp,
+        priority_hash_before: s.priorityHashBefore.0,
+        priority_hash_after: s.priorityHashAfter.0,
+        timestamp: s.timestamp,
+    }
+}
+
+/// `statementHash(s)` as the contract computes it (SPEC 15.3).
+pub fn statement_hash(s: &BatchStatement) -> B256 {
+    B256::from(native_statement(s).hash())
 }
 
 /// One L1 payout of a batch (SPEC 15.5).
@@ -72,71 +96,46 @@ pub struct Payout {
     pub amount: u64,
 }
 
-/// The payout leaf of payout `index` of batch `batch` (SPEC 15.5).
-pub fn payout_leaf(batch: u64, index: u64, p: &Payout) -> B256 {
-    keccak256((batch, index, p.from, p.to, p.amount).abi_encode_params())
+impl Payout {
+    fn native(&self) -> state::settlement::Payout {
+        state::settlement::Payout {
+            from: self.from,
+            to: L1Address(self.to.into_array()),
+            amount: self.amount,
+        }
+    }
 }
 
-/// The keccak payout tree of one batch (SPEC 15.5).
-#[derive(Clone, Debug)]
-pub struct PayoutTree {
-    /// levels[0] = leaves padded with zeros to a power of two; the last level is the root.
-    levels: Vec<Vec<B256>>,
+/// The payout leaf of payout `index` of batch `batch` (SPEC 15.5).
+pub fn payout_leaf(batch: u64, index: u64, p: &Payout) -> B256 {
+    B256::from(state::settlement::payout_leaf(batch, index, &p.native()))
 }
+
+/// The SHA-256 payout tree of one batch (SPEC 15.5).
+#[derive(Clone, Debug)]
+pub struct PayoutTree(state::settlement::PayoutTree);
 
 impl PayoutTree {
     pub fn new(batch: u64, payouts: &[Payout]) -> PayoutTree {
-        if payouts.is_empty() {
-            return PayoutTree { levels: vec![] };
-        }
-        let width = payouts.len().next_power_of_two();
-        let mut level: Vec<B256> = payouts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| payout_leaf(batch, i as u64, p))
-            .collect();
-        level.resize(width, B256::ZERO);
-        let mut levels = vec![level];
-        while levels.last().expect("non-empty").len() > 1 {
-            let upper = levels
-                .last()
-                .expect("non-empty")
-                .chunks(2)
-                .map(|pair| keccak256([pair[0].as_slice(), pair[1].as_slice()].concat()))
-                .collect();
-            levels.push(upper);
-        }
-        PayoutTree { levels }
+        let native: Vec<_> = payouts.iter().map(Payout::native).collect();
+        PayoutTree(state::settlement::PayoutTree::new(batch, &native))
     }
 
     /// The root (zero for a batch without payouts).
     pub fn root(&self) -> B256 {
-        self.levels.last().map_or(B256::ZERO, |l| l[0])
+        B256::from(self.0.root())
     }
 
     /// The siblings of payout `index`, leaf level first.
     pub fn proof(&self, index: usize) -> Vec<B256> {
-        let depth = self.levels.len().saturating_sub(1);
-        (0..depth)
-            .map(|l| self.levels[l][(index >> l) ^ 1])
-            .collect()
+        self.0.proof(index).into_iter().map(B256::from).collect()
     }
 }
 
 /// Checks a payout proof as `Rollup.claimWithdrawal` does.
 pub fn verify_payout(root: B256, leaf: B256, index: u64, proof: &[B256]) -> bool {
-    if root == B256::ZERO || proof.len() > 64 || (proof.len() < 64 && index >> proof.len() != 0) {
-        return false;
-    }
-    let mut node = leaf;
-    for (l, sibling) in proof.iter().enumerate() {
-        node = if (index >> l) & 1 == 0 {
-            keccak256([node.as_slice(), sibling.as_slice()].concat())
-        } else {
-            keccak256([sibling.as_slice(), node.as_slice()].concat())
-        };
-    }
-    node == root
+    let proof: Vec<[u8; 32]> = proof.iter().map(|h| h.0).collect();
+    state::settlement::verify_payout(&root.0, &leaf.0, index, &proof)
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //! is checked against the root the contract started from), the rebuild reads every
 //! `BatchCommitted` event of the Rollup contract in order, fetches the transaction that emitted
 //! it, decodes its `commitBatch(header, pubdata)` calldata, checks that the calldata is the one
-//! the event reports (same header, `keccak256(pubdata) = pubdataHash`), applies `pubdata` as a
-//! state diff and requires the result to be the header's `newRoot`. Any difference stops the
+//! the event reports (same batch number, new root, payout root, priority range end and
+//! timestamp; `sha256(pubdata)` is the statement's `diffHash`), applies `pubdata` as a state
+//! diff and requires the result to be the statement's `newRoot`. Any difference stops the
 //! rebuild with a typed error naming the batch.
 
-use alloy_primitives::{keccak256, Address, B256};
+use alloy_primitives::{Address, B256};
 use alloy_sol_types::{SolCall, SolEvent};
 use state::crypto::schnorr::PublicKey;
 use state::diff::{AccountTree, DiffError, StateDiff};
@@ -173,10 +174,17 @@ pub async fn rebuild(
             let call = Rollup::commitBatchCall::abi_decode(&tx.input)
                 .map_err(|_| RebuildError::NotACommitCall { batch, tx: tx_hash })?;
             // The event is what the contract accepted; the calldata must be that very batch.
-            if call.h != ev.header || keccak256(&call.pubdata) != ev.pubdataHash {
+            let header = &ev.s;
+            let h = &call.h;
+            if h.batchNumber != header.batchNumber
+                || h.newRoot != header.newRoot
+                || h.payoutRoot != header.payoutRoot
+                || h.nextPriorityOp != header.nextPriorityOp
+                || h.timestamp != header.timestamp
+                || B256::from(state::settlement::diff_hash(&call.pubdata)) != header.diffHash
+            {
                 return Err(RebuildError::CalldataMismatch { batch, tx: tx_hash });
             }
-            let header = &ev.header;
             if batch == 1 && header.oldRoot != b256(tree.root()) {
                 return Err(RebuildError::GenesisMismatch {
                     operator: operator.to_hex(),

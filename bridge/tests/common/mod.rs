@@ -6,18 +6,25 @@
 
 use std::time::Duration;
 
-use alloy_primitives::{keccak256, Address, B256};
+use alloy_primitives::{Address, B256};
 use alloy_sol_types::SolEvent;
 use devkit::anvil::Anvil;
 use rollup_bridge::contracts::Rollup;
 use rollup_bridge::deploy::{self, DeployConfig, Deployment};
 use rollup_bridge::rpc::Rpc;
 use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
-use rollup_bridge::submitter::{Submitter, SubmitterConfig};
+use rollup_bridge::submitter::{ProvenBatch, Submitter, SubmitterConfig};
+use rollup_bridge::watcher::{Watcher, WatcherConfig};
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
+use state::account::{AccountIndex, Amount};
 use state::diff::StateDiff;
+use state::pubdata::{
+    encode_ops, pubdata_commitment, withdrawals_commitment, DepositStatus, PubdataOp,
+    WithdrawalRecord,
+};
+use state::tx::L1Address;
 
 pub async fn database(prefix: &str) -> PgPool {
     let url = devkit::postgres::test_database(prefix)
@@ -72,7 +79,10 @@ pub async fn mine(rpc: &Rpc, blocks: u64) {
 }
 
 /// Puts proven batches into the sequencer's tables as the sequencer and prover would, with an
-/// empty state diff as their L1 data (the contract does not look inside it).
+/// empty state diff as their L1 data (the contract does not look inside it). The batch's ops
+/// are the deposits `[deposits.0, deposits.1)` exactly as the watcher recorded them (credited),
+/// then the withdrawals (`[{"from", "to_l1", "amount"}]`); the commitments are computed from
+/// them, and the stand-in proof carries the [`ProvenBatch`] the stand-in verifier reports.
 pub async fn proven_batch(
     pool: &PgPool,
     n: u64,
@@ -85,6 +95,47 @@ pub async fn proven_batch(
     proven_batch_with_diff(pool, n, old, new, deposits, withdrawals, Some(empty)).await
 }
 
+/// The ops of a stand-in batch (see [`proven_batch`]).
+pub async fn batch_ops(
+    pool: &PgPool,
+    deposits: (u64, u64),
+    withdrawals: &serde_json::Value,
+) -> Vec<PubdataOp> {
+    let store = rollup_storage::Store::from_pool(pool.clone());
+    let mut ops = Vec::new();
+    for seq in deposits.0..deposits.1 {
+        let op = store
+            .l1()
+            .live_op(seq)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("deposit {seq} is not in l1_priority_ops"))
+            .op;
+        ops.push(PubdataOp::Deposit {
+            seq,
+            to: AccountIndex(op.recipient as u32),
+            amount: Amount::new(op.amount).unwrap(),
+            status: DepositStatus::Credited,
+        });
+    }
+    for w in withdrawals.as_array().unwrap() {
+        ops.push(PubdataOp::Withdraw {
+            from: AccountIndex(w["from"].as_u64().unwrap() as u32),
+            to_l1: L1Address(
+                w["to_l1"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<Address>()
+                    .unwrap()
+                    .into_array(),
+            ),
+            amount: Amount::new(w["amount"].as_u64().unwrap()).unwrap(),
+            fee: Amount::ZERO,
+        });
+    }
+    ops
+}
+
 /// [`proven_batch`] with the given L1 data (`None`: a row from before migration 0005).
 pub async fn proven_batch_with_diff(
     pool: &PgPool,
@@ -95,6 +146,33 @@ pub async fn proven_batch_with_diff(
     withdrawals: serde_json::Value,
     l1_pubdata: Option<Vec<u8>>,
 ) {
+    let ops = batch_ops(pool, deposits, &withdrawals).await;
+    let records: Vec<WithdrawalRecord> = ops
+        .iter()
+        .filter_map(|op| match *op {
+            PubdataOp::Withdraw {
+                from,
+                to_l1,
+                amount,
+                ..
+            } => Some(WithdrawalRecord {
+                from,
+                to_l1,
+                amount,
+            }),
+            _ => None,
+        })
+        .collect();
+    let digest = |b: B256| state::Digest::from_bytes(&b.0).expect("a canonical test root");
+    let proven = ProvenBatch {
+        old_root: digest(old),
+        new_root: digest(new),
+        pubdata_commitment: pubdata_commitment(&ops),
+        withdrawals_commitment: withdrawals_commitment(&records),
+        first_priority_op: deposits.0,
+        next_priority_op: deposits.1,
+        timestamp: n,
+    };
     sqlx::query(
         "INSERT INTO batches (number, first_block, last_block, first_seq, last_seq, old_root, new_root, \
          pubdata_commitment, withdrawals_commitment, first_deposit_seq, next_deposit_seq, tx_count, status) \
@@ -103,8 +181,8 @@ pub async fn proven_batch_with_diff(
     .bind(n as i64)
     .bind(old.to_vec())
     .bind(new.to_vec())
-    .bind(keccak256(format!("pubdata {n}")).to_vec())
-    .bind(keccak256(format!("withdrawals {n}")).to_vec())
+    .bind(proven.pubdata_commitment.to_bytes().to_vec())
+    .bind(proven.withdrawals_commitment.to_bytes().to_vec())
     .bind(deposits.0 as i64)
     .bind(deposits.1 as i64)
     .execute(pool)
@@ -114,7 +192,7 @@ pub async fn proven_batch_with_diff(
         "INSERT INTO batch_witness (batch_number, pubdata, witness, l1_pubdata) VALUES ($1, $2, $3, $4)",
     )
     .bind(n as i64)
-    .bind(vec![n as u8; 40])
+    .bind(encode_ops(&ops))
     .bind(witness(n, deposits, withdrawals))
     .bind(l1_pubdata)
     .execute(pool)
@@ -126,15 +204,24 @@ pub async fn proven_batch_with_diff(
          VALUES ($1, 0, $2, '{}', $3, 1, 0)",
     )
     .bind(n as i64)
-    .bind(format!("proof of batch {n}").into_bytes())
+    .bind(stand_in_proof(&proven))
     .bind(vec![0u8; 32])
     .execute(pool)
     .await
     .unwrap();
 }
 
+const PROOF_PREFIX: &[u8] = b"proof of batch:";
+
+/// A stand-in proof: it "proves" exactly the given statement (the stand-in verifier reports it).
+pub fn stand_in_proof(p: &ProvenBatch) -> Vec<u8> {
+    let mut out = PROOF_PREFIX.to_vec();
+    out.extend(serde_json::to_vec(p).unwrap());
+    out
+}
+
 /// A complete version 1 witness document (what the writer seals) for batch `n`; the submitter
-/// reads only its withdrawals and refunds.
+/// reads none of its lists (payouts come from the proven ops).
 fn witness(n: u64, deposits: (u64, u64), withdrawals: serde_json::Value) -> serde_json::Value {
     let zero = serde_json::to_value(state::Digest::ZERO).unwrap();
     json!({
@@ -153,17 +240,30 @@ fn witness(n: u64, deposits: (u64, u64), withdrawals: serde_json::Value) -> serd
     })
 }
 
+pub fn watcher(l1: &L1, pool: &PgPool, confirmations: u64) -> Watcher {
+    Watcher {
+        rpc: Rpc::new(l1.url.clone()),
+        pool: pool.clone(),
+        cfg: WatcherConfig {
+            rollup: l1.d.rollup,
+            confirmations,
+            start_block: 0,
+            max_range: 1000,
+            poll_interval: Duration::from_millis(50),
+        },
+    }
+}
+
 pub fn submitter(l1: &L1, pool: &PgPool) -> Submitter {
     Submitter {
         rpc: Rpc::new(l1.url.clone()),
         pool: pool.clone(),
         signer: L1Signer::from_hex(ANVIL_DEV_KEY_0).unwrap(),
         verifier: Box::new(|_: u64, proof: &[u8]| {
-            if proof.starts_with(b"proof of batch") {
-                Ok(())
-            } else {
-                Err("bad proof".to_string())
-            }
+            proof
+                .strip_prefix(PROOF_PREFIX)
+                .and_then(|body| serde_json::from_slice::<ProvenBatch>(body).ok())
+                .ok_or_else(|| "bad proof".to_string())
         }),
         cfg: SubmitterConfig {
             rollup: l1.d.rollup,
