@@ -43,7 +43,9 @@ function worstCase(n) {
 const word = (x) => BigInt(x).toString(16).padStart(64, '0');
 const addrWord = (a) => a.slice(2).toLowerCase().padStart(64, '0');
 const selector = (sig) => keccak256(sig).slice(0, 8);
-const COMMIT = selector('commitBatch((uint64,bytes32,bytes32,bytes32,bytes32,bytes32,uint64,uint64,bytes32,bytes32),bytes)');
+// commitBatch(BatchHeader, bytes) with BatchHeader = (batchNumber, newRoot, payoutRoot, nextPriorityOp,
+// timestamp) (SPEC 15.3): five static words, then the offset of `pubdata`.
+const COMMIT = selector('commitBatch((uint64,bytes32,bytes32,uint64,uint64),bytes)');
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -97,16 +99,19 @@ async function main() {
     const genesis = '0x' + keccak256('genesis');
     const rollup = await deploy('Rollup', [addrWord(token), addrWord(verifier), addrWord(me), addrWord(me), addrWord(me), genesis.slice(2), word(3 * 86400)]);
 
-    let batch = 0; let root = genesis;
+    let batch = 0;
     async function commit(blob) {
       batch += 1;
       const newRoot = '0x' + keccak256(`root ${batch}`);
-      const rnd = () => keccak256(`${batch} ${rand(1 << 30)}`); // non-zero 32-byte fields, like real digests
-      const header = [word(batch), root.slice(2), newRoot.slice(2), rnd(), rnd(), rnd(), word(0), word(0), word(0), rnd()].join('');
+      const payoutRoot = keccak256(`${batch} ${rand(1 << 30)}`); // non-zero, like a real root
+      // The batch time must lie in [lastCommittedTimestamp, block.timestamp]: the latest block's
+      // time is, since anvil's blocks never go back in time.
+      const latest = await rpc('eth_getBlockByNumber', ['latest', false]);
+      // Consumes no priority op (nextPriorityOp = 0): the deposits above are not overdue.
+      const header = [word(batch), newRoot.slice(2), payoutRoot, word(0), word(BigInt(latest.timestamp))].join('');
       const padded = blob.toString('hex').padEnd(Math.ceil(blob.length / 32) * 64, '0');
-      const data = '0x' + COMMIT + header + word(11 * 32) + word(blob.length) + padded;
+      const data = '0x' + COMMIT + header + word(6 * 32) + word(blob.length) + padded;
       const r = await send(me, rollup, data);
-      root = newRoot;
       return { gas: parseInt(r.gasUsed, 16), cd: calldataCost(data) };
     }
     await send(me, token, '0x' + selector('mint(address,uint256)') + addrWord(me) + word(10n ** 12n));

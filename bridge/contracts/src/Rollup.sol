@@ -8,7 +8,12 @@ import {ReentrancyGuard} from "./ReentrancyGuard.sol";
 /// @title Rollup: the L1 side of the validity rollup (docs/SPEC.md, section "L1 contract").
 /// @notice One ERC-20 settlement token per deployment. Holds the deposited tokens, the L1
 /// priority queue (deposits and forced withdrawals, serial numbers 0, 1, 2, ...), the chain of
-/// committed and finalized batches, and the withdrawal roots that release funds on L1.
+/// committed and finalized batches, and the payout roots that release funds on L1.
+///
+/// Everything the batch proof must reproduce (the priority-queue chain, the payout tree and the
+/// batch statement) is SHA-256 over packed bytes: a precompile on L1 and ~15 times cheaper than
+/// keccak in the circuit (SPEC 15.8). keccak remains only in the attestation digest, which no
+/// circuit computes.
 ///
 /// Roles: `admin` (sets the other roles and the verifier), `operator` (commits batches),
 /// `guardian` (pauses and unpauses; the admin can too). Finalization is open to anyone: the
@@ -16,19 +21,34 @@ import {ReentrancyGuard} from "./ReentrancyGuard.sol";
 contract Rollup is ReentrancyGuard {
     // ------------------------------------------------------------------ types and constants
 
-    /// The batch header (docs/SPEC.md, "L1 contract"). All fields are static, so
-    /// `abi.encode(header)` is the 10 words in this order.
+    /// What the operator supplies with a batch (SPEC 15.3): only what the contract cannot know.
+    /// Everything else in the statement comes from this contract's storage and the calldata, so
+    /// an operator cannot restate the old root, where the batch starts in the queue or either
+    /// queue hash.
     struct BatchHeader {
-        uint64 batchNumber; // previous + 1; batch 0 is genesis
-        bytes32 oldRoot; // state root before the batch (Digest::to_bytes, 32 bytes)
-        bytes32 newRoot; // state root after the batch
-        bytes32 pubdataCommitment; // Poseidon chain c_n of SPEC 10.2 (opaque here)
-        bytes32 withdrawalsCommitment; // Poseidon chain w_n of SPEC 10.3 (opaque here)
-        bytes32 withdrawalsRoot; // keccak Merkle root of the batch's L1 payouts (this contract's tree)
-        uint64 firstPriorityOp; // serial of the first priority op consumed
-        uint64 nextPriorityOp; // one past the last consumed: the batch consumes [first, next)
-        bytes32 priorityOpsHash; // the queue's rolling hash after `nextPriorityOp` ops
-        bytes32 proofHash; // keccak256 of the batch proof the node verified
+        uint64 batchNumber; // lastCommittedBatch + 1; batch 0 is genesis
+        bytes32 newRoot; // state root after the batch (Digest::to_bytes, 32 bytes)
+        bytes32 payoutRoot; // SHA-256 payout tree of the batch (SPEC 15.5), 0 if none
+        uint64 nextPriorityOp; // the batch consumes serials [nextPriorityOpCommitted, next)
+        uint64 timestamp; // the batch timestamp: its first L2 block's time
+    }
+
+    /// What the batch proof is verified against (SPEC 15.3). `commitBatch` builds it and emits it
+    /// whole in `BatchCommitted`, so a finalizer needs nothing but L1 logs; only its hash is
+    /// stored. `statementHash` packs the fields in this order (252 bytes).
+    struct BatchStatement {
+        uint64 chainId; // block.chainid (the constructor requires it < 2^64)
+        address rollup; // address(this)
+        uint64 batchNumber;
+        bytes32 oldRoot; // committedRoot before the commit
+        bytes32 newRoot;
+        bytes32 diffHash; // sha256(pubdata): the state diff actually published
+        bytes32 payoutRoot;
+        uint64 firstPriorityOp; // nextPriorityOpCommitted before the commit
+        uint64 nextPriorityOp;
+        bytes32 priorityHashBefore; // priorityHashAfter[firstPriorityOp]
+        bytes32 priorityHashAfter; // priorityHashAfter[nextPriorityOp]
+        uint64 timestamp;
     }
 
     /// Priority op kinds: the tag of the L2 transaction kind they become (SPEC 8.2).
@@ -65,18 +85,23 @@ contract Rollup is ReentrancyGuard {
     uint64 public nextPriorityOpCommitted;
     uint64 public lastCommittedBatch;
     uint64 public lastFinalizedBatch;
+    /// Time of the last committed batch (0 before the first): the next batch may not claim an
+    /// earlier one. Declared here to fill the slot of the batch counters, which every commit
+    /// already reads and writes (the declaration order above is the storage packing).
+    uint64 public lastCommittedTimestamp;
 
     bytes32 public committedRoot;
     bytes32 public finalizedRoot;
 
-    /// `priorityHashAfter[n]`: rolling hash of the first n priority ops (0 for n = 0).
+    /// `priorityHashAfter[n]`: SHA-256 rolling hash of the first n priority ops (0 for n = 0), kept
+    /// per index so that a batch's range [first, next) is bound by two reads.
     mapping(uint256 => bytes32) public priorityHashAfter;
     /// Latest time at which a committed batch may still leave priority op `serial` unconsumed.
     mapping(uint256 => uint64) public priorityDeadline;
-    /// Statement (keccak of header and pubdata hash) of every committed batch.
+    /// `statementHash` of every committed batch's statement.
     mapping(uint256 => bytes32) public batchStatement;
     /// Payout root of every finalized batch (0: no payouts).
-    mapping(uint256 => bytes32) public withdrawalsRootOf;
+    mapping(uint256 => bytes32) public payoutRootOf;
     /// Claimed payout leaves.
     mapping(bytes32 => bool) public claimed;
 
@@ -101,8 +126,8 @@ contract Rollup is ReentrancyGuard {
         bytes32 priorityHash,
         bytes withdrawTx
     );
-    event BatchCommitted(uint64 indexed batchNumber, bytes32 indexed statement, BatchHeader header, bytes32 pubdataHash);
-    event BatchFinalized(uint64 indexed batchNumber, bytes32 indexed statement, bytes32 newRoot, bytes32 withdrawalsRoot);
+    event BatchCommitted(uint64 indexed batchNumber, bytes32 indexed statement, BatchStatement s);
+    event BatchFinalized(uint64 indexed batchNumber, bytes32 indexed statement, bytes32 newRoot, bytes32 payoutRoot);
     event WithdrawalClaimed(
         uint64 indexed batchNumber, uint64 indexed index, address indexed to, uint64 from, uint64 amount, bytes32 leaf
     );
@@ -126,12 +151,11 @@ contract Rollup is ReentrancyGuard {
     error BadAmount(uint256 amount);
     error TokenTransferFailed();
     error BadWithdrawTx();
+    error ChainIdTooLarge();
     error BatchNumberMismatch(uint64 expected, uint64 got);
-    error OldRootMismatch(bytes32 expected, bytes32 got);
-    error PriorityOpsNotContiguous(uint64 expected, uint64 got);
     error UnknownPriorityOp(uint64 next, uint64 queueLength);
-    error PriorityOpsHashMismatch(bytes32 expected, bytes32 got);
     error PriorityOpOverdue(uint64 serial, uint64 deadline);
+    error TimestampOutOfRange(uint64 lower, uint64 upper, uint64 got);
     error NothingToFinalize();
     error StatementMismatch(bytes32 expected, bytes32 got);
     error ProofRejected();
@@ -154,6 +178,9 @@ contract Rollup is ReentrancyGuard {
             address(token_) == address(0) || address(verifier_) == address(0) || admin_ == address(0)
                 || operator_ == address(0) || guardian_ == address(0)
         ) revert ZeroAddress();
+        // The statement binds the chain id as 8 bytes; a larger id would be truncated and two
+        // chains could share statements (and attestations).
+        if (block.chainid > type(uint64).max) revert ChainIdTooLarge();
         token = token_;
         verifier = verifier_;
         admin = admin_;
@@ -233,10 +260,13 @@ contract Rollup is ReentrancyGuard {
         _safeTransferFrom(msg.sender, amount);
         // Tokens that take a fee on transfer would credit more on L2 than the contract holds.
         if (token.balanceOf(address(this)) - before != amount) revert TokenTransferFailed();
-        bytes32 entry = keccak256(abi.encode(KIND_DEPOSIT, priorityQueueLength, msg.sender, recipient, amount));
-        bytes32 hashAfter;
-        uint64 deadline;
-        (serial, hashAfter, deadline) = _enqueue(entry);
+        serial = priorityQueueLength;
+        // The entry (41 bytes) carries every field the L2 acts on, the depositor included (a
+        // refund pays them), so the circuit can recompute the chain from what it applies.
+        bytes32 hashAfter = sha256(
+            abi.encodePacked(priorityHashAfter[serial], KIND_DEPOSIT, serial, msg.sender, recipient, amount)
+        );
+        uint64 deadline = _enqueue(serial, hashAfter);
         emit Deposit(serial, msg.sender, recipient, amount, deadline, hashAfter);
     }
 
@@ -252,11 +282,13 @@ contract Rollup is ReentrancyGuard {
     {
         _checkWithdrawTx(withdrawTx);
         uint64 requestedAt = uint64(block.timestamp);
-        bytes32 entry =
-            keccak256(abi.encode(KIND_FORCED_WITHDRAWAL, priorityQueueLength, requestedAt, keccak256(withdrawTx)));
-        bytes32 hashAfter;
-        uint64 deadline;
-        (serial, hashAfter, deadline) = _enqueue(entry);
+        serial = priorityQueueLength;
+        // The entry (146 bytes) holds the signed bytes themselves, not a hash of them, so the
+        // circuit recomputes the chain from the very bytes it decodes, verifies and applies.
+        bytes32 hashAfter = sha256(
+            abi.encodePacked(priorityHashAfter[serial], KIND_FORCED_WITHDRAWAL, serial, requestedAt, withdrawTx)
+        );
+        uint64 deadline = _enqueue(serial, hashAfter);
         _emitForcedWithdrawal(serial, hashAfter, requestedAt, deadline, withdrawTx);
     }
 
@@ -304,9 +336,9 @@ contract Rollup is ReentrancyGuard {
         return next < priorityQueueLength && priorityDeadline[next] < block.timestamp;
     }
 
-    function _enqueue(bytes32 entry) private returns (uint64 serial, bytes32 hashAfter, uint64 deadline) {
-        serial = priorityQueueLength;
-        hashAfter = keccak256(abi.encode(priorityHashAfter[serial], entry));
+    /// Appends op `serial` (= priorityQueueLength) whose chain value H_{serial+1} = `hashAfter`
+    /// = sha256(H_serial ‖ entry) the caller computed from the entry's packed fields.
+    function _enqueue(uint64 serial, bytes32 hashAfter) private returns (uint64 deadline) {
         deadline = uint64(block.timestamp) + priorityDeadlinePeriod;
         priorityHashAfter[serial + 1] = hashAfter;
         priorityDeadline[serial] = deadline;
@@ -315,64 +347,101 @@ contract Rollup is ReentrancyGuard {
 
     // ------------------------------------------------------------------ batches
 
-    /// The statement a batch is committed and verified under (SPEC "L1 contract").
-    function batchStatementOf(BatchHeader calldata h, bytes32 pubdataHash) public pure returns (bytes32) {
-        return keccak256(abi.encode(h, pubdataHash));
+    /// The hash a batch is committed and verified under (SPEC 15.3): SHA-256 of the 252 packed
+    /// bytes of `s` in field order, the form the batch circuit computes and exposes as its
+    /// public input.
+    function statementHash(BatchStatement memory s) public pure returns (bytes32) {
+        return sha256(
+            abi.encodePacked(
+                s.chainId,
+                s.rollup,
+                s.batchNumber,
+                s.oldRoot,
+                s.newRoot,
+                s.diffHash,
+                s.payoutRoot,
+                s.firstPriorityOp,
+                s.nextPriorityOp,
+                s.priorityHashBefore,
+                s.priorityHashAfter,
+                s.timestamp
+            )
+        );
     }
 
     /// Commits batch `h` with its pubdata (published here as calldata for data availability).
+    /// The statement is built from storage: the operator's header only adds the new root, the
+    /// payout root, how far the batch reads the queue and its timestamp.
     function commitBatch(BatchHeader calldata h, bytes calldata pubdata) external whenNotPaused {
         if (msg.sender != operator) revert NotOperator();
-        uint64 expected = lastCommittedBatch + 1;
-        if (h.batchNumber != expected) revert BatchNumberMismatch(expected, h.batchNumber);
-        if (h.oldRoot != committedRoot) revert OldRootMismatch(committedRoot, h.oldRoot);
+        uint64 n = lastCommittedBatch + 1;
+        if (h.batchNumber != n) revert BatchNumberMismatch(n, h.batchNumber);
         uint64 first = nextPriorityOpCommitted;
-        if (h.firstPriorityOp != first) revert PriorityOpsNotContiguous(first, h.firstPriorityOp);
         uint64 queued = priorityQueueLength;
         uint64 next = h.nextPriorityOp;
         if (next < first || next > queued) revert UnknownPriorityOp(next, queued);
-        bytes32 queueHash = priorityHashAfter[next];
-        if (h.priorityOpsHash != queueHash) revert PriorityOpsHashMismatch(queueHash, h.priorityOpsHash);
         if (next < queued) {
             uint64 deadline = priorityDeadline[next];
             if (deadline < block.timestamp) revert PriorityOpOverdue(next, deadline);
         }
+        // Not before the predecessor (an earlier time would let expired transactions through),
+        // not after this block (the L2 cannot have run in the future).
+        uint64 lower = lastCommittedTimestamp;
+        if (h.timestamp < lower || h.timestamp > block.timestamp) {
+            revert TimestampOutOfRange(lower, uint64(block.timestamp), h.timestamp);
+        }
 
-        bytes32 pubdataHash = keccak256(pubdata);
-        bytes32 statement = keccak256(abi.encode(h, pubdataHash));
-        batchStatement[expected] = statement;
+        BatchStatement memory s = BatchStatement({
+            chainId: uint64(block.chainid),
+            rollup: address(this),
+            batchNumber: n,
+            oldRoot: committedRoot,
+            newRoot: h.newRoot,
+            diffHash: sha256(pubdata),
+            payoutRoot: h.payoutRoot,
+            firstPriorityOp: first,
+            nextPriorityOp: next,
+            priorityHashBefore: priorityHashAfter[first],
+            priorityHashAfter: priorityHashAfter[next],
+            timestamp: h.timestamp
+        });
+        bytes32 statement = statementHash(s);
+        batchStatement[n] = statement;
         committedRoot = h.newRoot;
-        lastCommittedBatch = expected;
+        lastCommittedBatch = n;
         nextPriorityOpCommitted = next;
-        emit BatchCommitted(expected, statement, h, pubdataHash);
+        lastCommittedTimestamp = h.timestamp;
+        emit BatchCommitted(n, statement, s);
     }
 
     /// Finalizes the next committed batch once the verifier accepts `proof` for its statement.
-    /// Anyone may call it. `pubdataHash` is the one emitted in `BatchCommitted`.
-    function finalizeBatch(BatchHeader calldata h, bytes32 pubdataHash, bytes calldata proof) external whenNotPaused {
+    /// Anyone may call it. `s` is the statement emitted in `BatchCommitted`; only its hash is
+    /// stored, so any other statement is refused before the verifier sees it.
+    function finalizeBatch(BatchStatement calldata s, bytes calldata proof) external whenNotPaused {
         uint64 n = lastFinalizedBatch + 1;
         if (n > lastCommittedBatch) revert NothingToFinalize();
-        if (h.batchNumber != n) revert BatchNumberMismatch(n, h.batchNumber);
-        bytes32 statement = keccak256(abi.encode(h, pubdataHash));
+        if (s.batchNumber != n) revert BatchNumberMismatch(n, s.batchNumber);
+        bytes32 statement = statementHash(s);
         bytes32 stored = batchStatement[n];
         if (statement != stored) revert StatementMismatch(stored, statement);
         if (!verifier.verifyBatch(statement, proof)) revert ProofRejected();
         lastFinalizedBatch = n;
-        finalizedRoot = h.newRoot;
-        withdrawalsRootOf[n] = h.withdrawalsRoot;
-        emit BatchFinalized(n, statement, h.newRoot, h.withdrawalsRoot);
+        finalizedRoot = s.newRoot;
+        payoutRootOf[n] = s.payoutRoot;
+        emit BatchFinalized(n, statement, s.newRoot, s.payoutRoot);
     }
 
     // ------------------------------------------------------------------ withdrawals
 
-    /// The payout leaf (SPEC "L1 contract"): a withdrawal from L2 account `from`, or the refund of
-    /// deposit `from - REFUND_FROM_BASE`.
-    function withdrawalLeaf(uint64 batchNumber, uint64 index, uint64 from, address to, uint64 amount)
+    /// The payout leaf (SPEC 15.5): a withdrawal from L2 account `from`, or the refund of deposit
+    /// `from - REFUND_FROM_BASE`. 52 packed bytes, one SHA-256 block; inner nodes hash 64, so a
+    /// leaf can never pass for a node or the reverse.
+    function payoutLeaf(uint64 batchNumber, uint64 index, uint64 from, address to, uint64 amount)
         public
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encode(batchNumber, index, from, to, amount));
+        return sha256(abi.encodePacked(batchNumber, index, from, to, amount));
     }
 
     /// Pays out leaf `index` of finalized batch `batchNumber` to `to`, once. Anyone may call it
@@ -385,16 +454,16 @@ contract Rollup is ReentrancyGuard {
         uint64 amount,
         bytes32[] calldata proof
     ) external nonReentrant whenNotPaused {
-        bytes32 root = withdrawalsRootOf[batchNumber];
+        bytes32 root = payoutRootOf[batchNumber];
         if (batchNumber > lastFinalizedBatch || root == bytes32(0)) revert BatchNotFinalized(batchNumber);
-        bytes32 leaf = withdrawalLeaf(batchNumber, index, from, to, amount);
+        bytes32 leaf = payoutLeaf(batchNumber, index, from, to, amount);
         if (claimed[leaf]) revert AlreadyClaimed(leaf);
         if (proof.length > 64 || (index >> proof.length) != 0) revert BadMerkleProof();
         bytes32 node = leaf;
         for (uint256 l = 0; l < proof.length; l++) {
             node = ((index >> l) & 1) == 0
-                ? keccak256(abi.encodePacked(node, proof[l]))
-                : keccak256(abi.encodePacked(proof[l], node));
+                ? sha256(abi.encodePacked(node, proof[l]))
+                : sha256(abi.encodePacked(proof[l], node));
         }
         if (node != root) revert BadMerkleProof();
         claimed[leaf] = true;

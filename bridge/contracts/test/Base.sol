@@ -11,10 +11,33 @@ interface Vm {
     function expectRevert(bytes4) external;
     function expectRevert() external;
     function expectEmit(bool, bool, bool, bool) external;
+    function expectEmit(bool, bool, bool, bool, address) external;
     function assume(bool) external;
     function addr(uint256) external returns (address);
     function sign(uint256, bytes32) external returns (uint8, bytes32, bytes32);
     function label(address, string calldata) external;
+    function chainId(uint256) external;
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory);
+    function projectRoot() external view returns (string memory);
+    function readFile(string calldata) external view returns (string memory);
+    function keyExistsJson(string calldata, string calldata) external view returns (bool);
+    function parseJsonUint(string calldata, string calldata) external pure returns (uint256);
+    function parseJsonAddress(string calldata, string calldata) external pure returns (address);
+    function parseJsonBytes32(string calldata, string calldata) external pure returns (bytes32);
+    function parseJsonBytes(string calldata, string calldata) external pure returns (bytes memory);
+    function parseJsonString(string calldata, string calldata) external pure returns (string memory);
+    function parseJsonBytes32Array(string calldata, string calldata) external pure returns (bytes32[] memory);
+    function toString(uint256) external pure returns (string memory);
+    function etch(address, bytes calldata) external;
+    function load(address, bytes32) external view returns (bytes32);
+    function store(address, bytes32, bytes32) external;
+
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
 }
 
 abstract contract Base {
@@ -30,6 +53,10 @@ abstract contract Base {
 
     function assertEq(address a, address b, string memory what) internal pure {
         if (a != b) revert(string.concat(what, ": addresses differ"));
+    }
+
+    function assertEq(bytes memory a, bytes memory b, string memory what) internal pure {
+        if (keccak256(a) != keccak256(b)) revert(string.concat(what, ": bytes differ"));
     }
 
     function assertTrue(bool c, string memory what) internal pure {

@@ -43,26 +43,63 @@ abstract contract RollupBase is Base {
         serial = rollup.deposit(recipient, amount);
     }
 
-    /// A header for the next batch from the committed state, consuming priority ops up to `next`.
+    /// A header for the next batch, consuming priority ops up to `next`, stamped with the current
+    /// block time (always in range: batches are committed in time order).
     function _next(bytes32 newRoot, uint64 next) internal view returns (Rollup.BatchHeader memory h) {
         h.batchNumber = rollup.lastCommittedBatch() + 1;
-        h.oldRoot = rollup.committedRoot();
         h.newRoot = newRoot;
-        h.pubdataCommitment = keccak256(abi.encode("pubdata commitment", newRoot));
-        h.withdrawalsCommitment = keccak256(abi.encode("withdrawals commitment", newRoot));
-        h.firstPriorityOp = rollup.nextPriorityOpCommitted();
         h.nextPriorityOp = next;
-        h.priorityOpsHash = rollup.priorityHashAfter(next);
-        h.proofHash = keccak256(abi.encode("proof", newRoot));
+        h.timestamp = uint64(block.timestamp);
     }
 
-    function _copy(Rollup.BatchHeader memory h) internal pure returns (Rollup.BatchHeader memory) {
-        return abi.decode(abi.encode(h), (Rollup.BatchHeader));
+    /// The statement `commitBatch(h, pubdata)` must compute now, assembled by the test from the
+    /// contract's public storage and the SPEC 15.3 definitions, not from the contract's code.
+    function _expected(Rollup.BatchHeader memory h, bytes memory pubdata)
+        internal
+        view
+        returns (Rollup.BatchStatement memory s)
+    {
+        uint64 first = rollup.nextPriorityOpCommitted();
+        s.chainId = uint64(block.chainid);
+        s.rollup = address(rollup);
+        s.batchNumber = h.batchNumber;
+        s.oldRoot = rollup.committedRoot();
+        s.newRoot = h.newRoot;
+        s.diffHash = sha256(pubdata);
+        s.payoutRoot = h.payoutRoot;
+        s.firstPriorityOp = first;
+        s.nextPriorityOp = h.nextPriorityOp;
+        s.priorityHashBefore = rollup.priorityHashAfter(first);
+        s.priorityHashAfter = rollup.priorityHashAfter(h.nextPriorityOp);
+        s.timestamp = h.timestamp;
     }
 
-    function _commit(Rollup.BatchHeader memory h, bytes memory pubdata) internal {
+    /// The 252 packed bytes of SPEC 15.3, field by field.
+    function _encode(Rollup.BatchStatement memory s) internal pure returns (bytes memory b) {
+        b = bytes.concat(bytes8(s.chainId), bytes20(s.rollup), bytes8(s.batchNumber), s.oldRoot, s.newRoot);
+        b = bytes.concat(b, s.diffHash, s.payoutRoot, bytes8(s.firstPriorityOp), bytes8(s.nextPriorityOp));
+        b = bytes.concat(b, s.priorityHashBefore, s.priorityHashAfter, bytes8(s.timestamp));
+        assert(b.length == 252);
+    }
+
+    function _hash(Rollup.BatchStatement memory s) internal pure returns (bytes32) {
+        return sha256(_encode(s));
+    }
+
+    function _copy(Rollup.BatchStatement memory s) internal pure returns (Rollup.BatchStatement memory) {
+        return abi.decode(abi.encode(s), (Rollup.BatchStatement));
+    }
+
+    /// Commits `h` as the operator and returns the statement, after checking that the contract
+    /// stored the hash of the independently built one.
+    function _commit(Rollup.BatchHeader memory h, bytes memory pubdata)
+        internal
+        returns (Rollup.BatchStatement memory s)
+    {
+        s = _expected(h, pubdata);
         vm.prank(operator);
         rollup.commitBatch(h, pubdata);
+        assertEq(rollup.batchStatement(h.batchNumber), _hash(s), "stored statement");
     }
 
     function _attest(bytes32 statement) internal returns (bytes memory) {
@@ -74,15 +111,38 @@ abstract contract RollupBase is Base {
         return abi.encodePacked(r, s, v);
     }
 
-    function _finalize(Rollup.BatchHeader memory h, bytes memory pubdata) internal {
-        bytes32 statement = keccak256(abi.encode(h, keccak256(pubdata)));
-        rollup.finalizeBatch(h, keccak256(pubdata), _attest(statement));
+    function _finalize(Rollup.BatchStatement memory s) internal {
+        rollup.finalizeBatch(s, _attest(_hash(s)));
     }
 
-    // ---- the payout tree of docs/SPEC.md ("L1 contract"), built independently of the contract
+    // ---- the priority chain of SPEC 15.2, built independently of the contract
+
+    function _depositStep(bytes32 prev, uint64 serial, address depositor, uint32 recipient, uint64 amount)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes memory m = abi.encodePacked(prev, uint8(4), serial, depositor, recipient, amount);
+        assert(m.length == 73);
+        return sha256(m);
+    }
+
+    function _forcedStep(bytes32 prev, uint64 serial, uint64 requestedAt, bytes memory withdrawTx)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes memory m = abi.encodePacked(prev, uint8(3), serial, requestedAt, withdrawTx);
+        assert(m.length == 178);
+        return sha256(m);
+    }
+
+    // ---- the payout tree of SPEC 15.5, built independently of the contract
 
     function _leaf(uint64 batch, uint64 index, uint64 from, address to, uint64 amount) internal pure returns (bytes32) {
-        return keccak256(abi.encode(batch, index, from, to, amount));
+        bytes memory m = abi.encodePacked(batch, index, from, to, amount);
+        assert(m.length == 52);
+        return sha256(m);
     }
 
     function _level0(bytes32[] memory leaves) private pure returns (bytes32[] memory level) {
@@ -92,28 +152,43 @@ abstract contract RollupBase is Base {
         for (uint256 i = 0; i < leaves.length; i++) level[i] = leaves[i];
     }
 
-    function _up(bytes32[] memory level) private pure returns (bytes32[] memory upper) {
+    function _up(bytes32[] memory level, bool keccak) private pure returns (bytes32[] memory upper) {
         upper = new bytes32[](level.length / 2);
         for (uint256 i = 0; i < upper.length; i++) {
-            upper[i] = keccak256(abi.encodePacked(level[2 * i], level[2 * i + 1]));
+            bytes memory pair = abi.encodePacked(level[2 * i], level[2 * i + 1]);
+            upper[i] = keccak ? keccak256(pair) : sha256(pair);
         }
     }
 
     function _root(bytes32[] memory leaves) internal pure returns (bytes32) {
+        return _rootWith(leaves, false);
+    }
+
+    function _proof(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory) {
+        return _proofWith(leaves, index, false);
+    }
+
+    /// `keccak` builds the tree of the previous version (keccak inner nodes), for the tests that
+    /// show such proofs no longer pay.
+    function _rootWith(bytes32[] memory leaves, bool keccak) internal pure returns (bytes32) {
         if (leaves.length == 0) return bytes32(0);
         bytes32[] memory level = _level0(leaves);
-        while (level.length > 1) level = _up(level);
+        while (level.length > 1) level = _up(level, keccak);
         return level[0];
     }
 
-    function _proof(bytes32[] memory leaves, uint256 index) internal pure returns (bytes32[] memory proof) {
+    function _proofWith(bytes32[] memory leaves, uint256 index, bool keccak)
+        internal
+        pure
+        returns (bytes32[] memory proof)
+    {
         bytes32[] memory level = _level0(leaves);
         uint256 depth = 0;
         while ((uint256(1) << depth) < level.length) depth++;
         proof = new bytes32[](depth);
         for (uint256 l = 0; l < depth; l++) {
             proof[l] = level[(index >> l) ^ 1];
-            level = _up(level);
+            level = _up(level, keccak);
         }
     }
 
