@@ -951,3 +951,51 @@ fn attack_forced_withdrawal_applied_when_invalid() {
         f.leaf(vec![(f_intent(2, NOW, w, 7), Cheat::None)])
     });
 }
+
+#[test]
+fn attack_forced_withdrawal_rejected_for_a_later_rule_than_the_first_broken() {
+    // A request breaking two rules has exactly one status, the first in rule order (as the
+    // native rules publish it): any later broken rule claimed instead has no proof.
+    // Expired at request (rule 3) and a wrong nonce (rule 5): the status is 3.
+    assert_attack_fails("expired and bad nonce, rejected as bad nonce", |k, f| {
+        let w = withdraw(ALICE, 5, 0, 7, &k.alice);
+        f.leaf(vec![(f_intent(2, NOW + 1, w, 5), Cheat::None)])
+    });
+    // Forged signature (rule 2) and insufficient balance (rule 7): the status is 2.
+    assert_attack_fails("bad signature and overdrawn, rejected as overdrawn", |k, f| {
+        let w = withdraw(ALICE, 5_000_000, 0, 0, &k.bob);
+        f.leaf(vec![(f_intent(2, NOW, w, 7), Cheat::None)])
+    });
+    // Zero amount (rule 4) and a wrong nonce (rule 5): the status is 4.
+    assert_attack_fails("zero amount and bad nonce, rejected as bad nonce", |k, f| {
+        let w = withdraw(ALICE, 0, 0, 3, &k.alice);
+        f.leaf(vec![(f_intent(2, NOW, w, 5), Cheat::None)])
+    });
+}
+
+#[test]
+fn a_request_breaking_several_rules_proves_with_the_first() {
+    // The honest counterpart of the attack above: the native rules publish the first broken
+    // rule, and exactly that status proves.
+    let k = keys();
+    let mut state = setup(&k);
+    let txs = vec![
+        forced(2, NOW + 1, withdraw(ALICE, 5, 0, 7, &k.alice)),
+        forced(3, NOW, withdraw(ALICE, 5_000_000, 0, 0, &k.bob)),
+        forced(4, NOW, withdraw(ALICE, 0, 0, 3, &k.alice)),
+    ];
+    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false).unwrap();
+    let statuses: Vec<u8> = leaves
+        .iter()
+        .flat_map(|l| &l.slots)
+        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
+        .map(|s| s.forced_status)
+        .collect();
+    assert_eq!(statuses, vec![3, 2, 4]);
+    for leaf in &leaves {
+        try_prove(leaf).unwrap();
+    }
+}
+
+

@@ -170,8 +170,6 @@ fn build_slot(
     let reasons: [BoolTarget; 8] = std::array::from_fn(|_| b.add_virtual_bool_target_safe());
     let reason_sum = reasons.iter().fold(zero, |acc, r| b.add(acc, r.target));
     b.connect(reason_sum, fr.target);
-    let [r_unknown, r_sig, r_expired, r_zero, r_nonce, r_exhausted, r_balance, r_overflow] =
-        reasons;
     let pays_out = or(b, is_withdraw, fa);
     let spend = or(b, is_transfer, pays_out);
     let signed = or(b, spend, is_register);
@@ -312,55 +310,75 @@ fn build_slot(
         b,
         &[(is_register, reg), (is_transfer, tr), (withdraw_msg, wd)],
     );
-    let use_key = or(b, signed, r_sig);
+    // A forced withdrawal of an existing sender is always judged under the sender's key (its
+    // signature rule is one of the rules it may break); other unsigned slots, and a forced
+    // withdrawal whose sender does not exist (rule 1 comes first), use a fixed valid key.
+    // (Not `or`: an applied forced withdrawal is both signed and forced_known.)
+    let forced_known = b.and(is_forced, a.exists);
+    let both = b.and(signed, forced_known);
+    let either = b.add(signed.target, forced_known.target);
+    let use_key = BoolTarget::new_unsafe(b.sub(either, both.target));
     let pk: [Target; 5] = std::array::from_fn(|i| {
         let dummy = b.constant(F::from_canonical_u64(DUMMY_KEY_W[i]));
         b.select(use_key, a.pubkey[i], dummy)
     });
     let signature = verify_schnorr(b, pk, msg, signed);
 
-    // A rejected forced withdrawal proves the rule it breaks (the reason flags are exclusive
-    // and sum to `fr`). Any broken rule justifies the rejection; none can be claimed for a
-    // withdraw that satisfies them all.
-    // 1 UNKNOWN_ACCOUNT: the sender's leaf is empty.
-    assert_eq_if(b, r_unknown, a.exists.target, zero);
-    // 2 BAD_SIGNATURE: under the sender's key, the recomputed challenge differs from e.
-    assert_eq_if(b, r_sig, a.exists.target, one);
+    // A forced withdrawal's status is the FIRST Withdraw rule it breaks, in the order of the
+    // native rules (SPEC 11.2, `State::judge_forced`), or 0 (applied) when it breaks none.
+    // Each `broken` flag is computed soundly in both directions (equalities and comparisons,
+    // never a bare witness), so the status is a function of the queued request and the state:
+    // the operator can neither refuse a valid request nor pick which of several broken rules
+    // to publish.
+    let exists = a.exists;
+    let missing = b.not(exists);
+    // 2: under the sender's key, the recomputed challenge equals e in every limb.
     let mut sig_ok = b._true();
     for (calc, claimed) in signature.e_calc.iter().zip(signature.e) {
         let eq = b.is_equal(*calc, claimed);
         sig_ok = b.and(sig_ok, eq);
     }
-    let p = b.mul(r_sig.target, sig_ok.target);
-    b.assert_zero(p);
-    // 3 EXPIRED: valid_until < requested_at.
-    let p = b.mul(r_expired.target, in_time.target);
-    b.assert_zero(p);
-    // 4 ZERO_AMOUNT.
-    assert_eq_if(b, r_zero, amount_zero.target, one);
-    // 5 BAD_NONCE: the sender exists and its nonce differs.
-    assert_eq_if(b, r_nonce, a.exists.target, one);
-    let p = b.mul(r_nonce.target, nonce_ok.target);
-    b.assert_zero(p);
-    // 6 NONCE_EXHAUSTED: the sender's nonce is 2^63 - 1.
-    assert_eq_if(b, r_exhausted, a.exists.target, one);
+    let sig_bad = b.not(sig_ok);
+    let sig_broken = b.and(exists, sig_bad);
+    // 3: valid_until < requested_at.
+    let expired = b.not(in_time);
+    // 5, 6: the nonce differs; the nonce is 2^63 - 1 (no next nonce).
+    let nonce_bad = b.not(nonce_ok);
+    let nonce_broken = b.and(exists, nonce_bad);
     let max_nonce = b.constant(F::from_canonical_u64(state::account::MAX_U63));
-    assert_eq_if(b, r_exhausted, a.nonce, max_nonce);
-    // 7 INSUFFICIENT_BALANCE: amount + fee > balance (overflowing 2^63 - 1 counts).
-    assert_eq_if(b, r_balance, a.exists.target, one);
+    let at_max = b.is_equal(a.nonce, max_nonce);
+    let exhausted = b.and(exists, at_max);
+    // 7: amount + fee > balance (overflowing 2^63 - 1 counts).
     let (cost, cost_overflow) = add_u63_overflow(b, &amount_u, &fee_u);
     let covered = is_le_u63(b, &cost, &a_bal);
     let no_cost_overflow = b.not(cost_overflow);
     let affordable = b.and(no_cost_overflow, covered);
-    let p = b.mul(r_balance.target, affordable.target);
-    b.assert_zero(p);
-    // 8 BALANCE_OVERFLOW: the operator cannot take the fee; not the operator's own withdraw
-    // (its debit would come first).
+    let unaffordable = b.not(affordable);
+    let poor = b.and(exists, unaffordable);
+    // 8: the operator cannot take the fee; never for the operator's own withdraw (its debit
+    // comes first).
     let (_, fee_overflow) = add_u63_overflow(b, &c_bal, &fee_u);
-    assert_eq_if(b, r_overflow, fee_overflow.target, one);
     let a_is_operator = b.is_equal(a_index, zero);
-    let p = b.mul(r_overflow.target, a_is_operator.target);
-    b.assert_zero(p);
+    let not_operator = b.not(a_is_operator);
+    let fee_broken = b.and(not_operator, fee_overflow);
+    let broken = [
+        missing,
+        sig_broken,
+        expired,
+        amount_zero,
+        nonce_broken,
+        exhausted,
+        poor,
+        fee_broken,
+    ];
+    let mut clean = b._true();
+    for (reason, rule_broken) in reasons.iter().zip(broken) {
+        let first = b.and(clean, rule_broken);
+        assert_eq_if(b, is_forced, reason.target, first.target);
+        let holds = b.not(rule_broken);
+        clean = b.and(clean, holds);
+    }
+    assert_eq_if(b, is_forced, applied.target, clean.target);
     // The status byte: 0 when applied, else the reason's number (bit k set by the reasons
     // whose number has bit k).
     let status: [BoolTarget; 4] = std::array::from_fn(|k| {
@@ -648,7 +666,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     type Witness = LeafWitness;
 
     fn id(&self) -> String {
-        format!("payment-v2/k={}", self.k())
+        format!("payment-v3/k={}", self.k())
     }
 
     fn leaf_size(&self) -> usize {
