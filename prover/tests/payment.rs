@@ -962,15 +962,21 @@ fn attack_forced_withdrawal_rejected_for_a_later_rule_than_the_first_broken() {
         f.leaf(vec![(f_intent(2, NOW + 1, w, 5), Cheat::None)])
     });
     // Forged signature (rule 2) and insufficient balance (rule 7): the status is 2.
-    assert_attack_fails("bad signature and overdrawn, rejected as overdrawn", |k, f| {
-        let w = withdraw(ALICE, 5_000_000, 0, 0, &k.bob);
-        f.leaf(vec![(f_intent(2, NOW, w, 7), Cheat::None)])
-    });
+    assert_attack_fails(
+        "bad signature and overdrawn, rejected as overdrawn",
+        |k, f| {
+            let w = withdraw(ALICE, 5_000_000, 0, 0, &k.bob);
+            f.leaf(vec![(f_intent(2, NOW, w, 7), Cheat::None)])
+        },
+    );
     // Zero amount (rule 4) and a wrong nonce (rule 5): the status is 4.
-    assert_attack_fails("zero amount and bad nonce, rejected as bad nonce", |k, f| {
-        let w = withdraw(ALICE, 0, 0, 3, &k.alice);
-        f.leaf(vec![(f_intent(2, NOW, w, 5), Cheat::None)])
-    });
+    assert_attack_fails(
+        "zero amount and bad nonce, rejected as bad nonce",
+        |k, f| {
+            let w = withdraw(ALICE, 0, 0, 3, &k.alice);
+            f.leaf(vec![(f_intent(2, NOW, w, 5), Cheat::None)])
+        },
+    );
 }
 
 #[test]
@@ -979,7 +985,7 @@ fn a_request_breaking_several_rules_proves_with_the_first() {
     // rule, and exactly that status proves.
     let k = keys();
     let mut state = setup(&k);
-    let txs = vec![
+    let txs = [
         forced(2, NOW + 1, withdraw(ALICE, 5, 0, 7, &k.alice)),
         forced(3, NOW, withdraw(ALICE, 5_000_000, 0, 0, &k.bob)),
         forced(4, NOW, withdraw(ALICE, 0, 0, 3, &k.alice)),
@@ -997,5 +1003,3 @@ fn a_request_breaking_several_rules_proves_with_the_first() {
         try_prove(leaf).unwrap();
     }
 }
-
-

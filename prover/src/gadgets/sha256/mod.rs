@@ -19,6 +19,7 @@
 //! the bytes are). Outputs are range-checked.
 
 mod gates;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 
