@@ -4,8 +4,9 @@
 //! loading it costs a fraction of that. A cached circuit is one file in the cache directory:
 //!
 //! ```text
-//! magic "RPCIRC01" | key length u32 | key (UTF-8) | circuit digest (4 x u64) |
-//! payload length u64 | payload checksum u64 | payload (CircuitData::to_bytes)
+//! magic "RPCIRC02" | key length u32 | key (UTF-8) | circuit digest (4 x u64) |
+//! circuit fingerprint (32 bytes) | payload length u64 | payload checksum u64 |
+//! payload (CircuitData::to_bytes)
 //! ```
 //!
 //! The *key* is the full definition of the circuit: a version string, the parameters and the
@@ -13,10 +14,18 @@
 //! short hash of the key, and the key itself is stored and compared exactly, so a file written for
 //! another definition is never used. A loaded circuit is not trusted blindly: its checksum must
 //! match, it must deserialize, its circuit digest recomputed from its constants/sigmas cap must equal
-//! the digest recorded in the header (and the pinned one when the caller knows it), and its public
-//! input count must be the expected one. Anything else is logged and the circuit is rebuilt and
-//! rewritten (atomically: write to a temporary file, then rename, so concurrent workers never
+//! the digest recorded in the header, its [`CircuitFingerprint`] (SHA-256 of the complete verifier
+//! data, see [`crate::pins`]) recomputed from the payload must equal the recorded one, and its
+//! public input count must be the expected one. Anything else is logged and the circuit is rebuilt
+//! and rewritten (atomically: write to a temporary file, then rename, so concurrent workers never
 //! read a half-written file).
+//!
+//! **Pinned circuits.** When the caller pins a circuit ([`CircuitSpec::pinned`], from the
+//! deployment's `circuits.json`), a cached file whose recomputed fingerprint differs from the pin
+//! is refused with [`CacheError::Pinned`] (it was swapped: the checksum and header checks only
+//! catch accidents, an attacker rewrites them), and so is a freshly built circuit whose
+//! fingerprint differs (this code builds another circuit than the deployment runs). Neither is
+//! rebuilt or rewritten: the operator must look at it.
 //!
 //! Gate and generator serializers are a parameter ([`Serializers`]): plonky2's defaults for
 //! now; the ones of the custom ECgFp5 gates (`gadgets::serializer`) plug in with
@@ -35,9 +44,10 @@ use plonky2::util::serialization::{
     DefaultGateSerializer, DefaultGeneratorSerializer, GateSerializer, WitnessGeneratorSerializer,
 };
 
+use crate::pins::{CircuitFingerprint, PinError};
 use crate::{C, D, F};
 
-const MAGIC: &[u8; 8] = b"RPCIRC01";
+const MAGIC: &[u8; 8] = b"RPCIRC02";
 
 /// Gate and witness-generator serializers used to write and read circuits, with an id that is
 /// part of every cache key (a circuit written with one set is never read with another).
@@ -97,6 +107,9 @@ pub enum CacheError {
     Serialize { key: String },
     #[error("building circuit {key}: {error}")]
     Build { key: String, error: String },
+    /// The cached or built circuit is not the pinned one: refused, never rebuilt.
+    #[error("{0}")]
+    Pinned(PinError),
 }
 
 /// Why a cache file was not used.
@@ -114,8 +127,13 @@ pub enum Rejected {
     Deserialize,
     #[error("circuit digest does not match its constants (or the recorded digest)")]
     Digest,
-    #[error("circuit digest is not the pinned one")]
-    Pinned,
+    #[error("circuit fingerprint does not match the one recorded in the header")]
+    Fingerprint,
+    #[error("circuit fingerprint {found} is not the pinned {pinned}")]
+    Pinned {
+        pinned: CircuitFingerprint,
+        found: CircuitFingerprint,
+    },
     #[error("wrong number of public inputs")]
     PublicInputs,
 }
@@ -135,12 +153,14 @@ pub struct CircuitSpec<'a> {
     /// The full definition; stored in the file and compared exactly.
     pub key: &'a str,
     pub num_public_inputs: usize,
-    /// The digest the circuit must have, when known in advance (e.g. pinned in a release).
-    pub pinned_digest: Option<HashOut<F>>,
+    /// The fingerprint the circuit must have, when pinned by the deployment
+    /// ([`crate::pins::CircuitPins`]): a cached or built circuit with another one is refused.
+    pub pinned: Option<CircuitFingerprint>,
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
-    // SipHash with fixed keys: detects corruption; tampering is caught by the digest check.
+    // SipHash with fixed keys: detects corruption only; a swap by someone who rewrites the
+    // header is caught by a pinned fingerprint (CircuitSpec::pinned).
     let mut h = std::hash::DefaultHasher::new();
     h.write(bytes);
     h.finish()
@@ -213,18 +233,39 @@ impl CircuitCache {
         format!("{}|ser={}", spec.key, self.serializers.id)
     }
 
-    /// The cached circuit for `spec`, or `build()`'s result (then written to the cache).
+    /// The fingerprint of `data`'s verifier with this cache's gate serializer.
+    pub fn fingerprint(&self, data: &CircuitData<F, C, D>) -> anyhow::Result<CircuitFingerprint> {
+        CircuitFingerprint::of_circuit(data, self.serializers.gates.as_ref())
+    }
+
+    /// The cached circuit for `spec`, or `build()`'s result (then written to the cache), with
+    /// its fingerprint. A pinned circuit ([`CircuitSpec::pinned`]) whose cached file or build
+    /// has another fingerprint is an error ([`CacheError::Pinned`]), not rebuilt.
     pub fn load_or_build(
         &self,
         spec: &CircuitSpec<'_>,
         build: impl FnOnce() -> anyhow::Result<CircuitData<F, C, D>>,
-    ) -> Result<CircuitData<F, C, D>, CacheError> {
+    ) -> Result<(CircuitData<F, C, D>, CircuitFingerprint), CacheError> {
         if let Some(path) = self.path_of(spec) {
             match std::fs::read(&path) {
-                Ok(bytes) => match self.decode(spec, &bytes) {
-                    Ok(data) => {
-                        tracing::debug!(circuit = spec.name, path = %path.display(), "circuit loaded from the cache");
-                        return Ok(data);
+                Ok(bytes) => match self.decode_fingerprinted(spec, &bytes) {
+                    Ok(loaded) => {
+                        tracing::debug!(circuit = spec.name, path = %path.display(), fingerprint = %loaded.1, "circuit loaded from the cache");
+                        return Ok(loaded);
+                    }
+                    Err(Rejected::Pinned { pinned, found }) => {
+                        tracing::error!(
+                            circuit = spec.name,
+                            path = %path.display(),
+                            %pinned,
+                            %found,
+                            "cached circuit is not the pinned one; refusing it"
+                        );
+                        return Err(CacheError::Pinned(PinError::Mismatch {
+                            what: format!("cached circuit {} ({})", spec.name, path.display()),
+                            pinned,
+                            found,
+                        }));
                     }
                     Err(why) => tracing::warn!(
                         circuit = spec.name,
@@ -250,18 +291,54 @@ impl CircuitCache {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "circuit built"
         );
-        if let Some(pinned) = spec.pinned_digest {
-            if data.verifier_only.circuit_digest != pinned {
-                return Err(CacheError::Build {
-                    key: spec.key.to_string(),
-                    error: "the built circuit's digest is not the pinned one".into(),
-                });
+        let fingerprint = self.fingerprint(&data).map_err(|_| CacheError::Serialize {
+            key: spec.key.to_string(),
+        })?;
+        if let Some(pinned) = spec.pinned {
+            if fingerprint != pinned {
+                return Err(CacheError::Pinned(PinError::Mismatch {
+                    what: format!("built circuit {} (key {})", spec.name, spec.key),
+                    pinned,
+                    found: fingerprint,
+                }));
             }
         }
         if let Some(path) = self.path_of(spec) {
             self.store(spec, &path, &data)?;
         }
-        Ok(data)
+        Ok((data, fingerprint))
+    }
+
+    /// The bytes of the cache file of `data` under `spec` (what [`CircuitCache::load_or_build`]
+    /// writes).
+    pub fn encode(
+        &self,
+        spec: &CircuitSpec<'_>,
+        data: &CircuitData<F, C, D>,
+    ) -> Result<Vec<u8>, CacheError> {
+        let ser = || CacheError::Serialize {
+            key: spec.key.to_string(),
+        };
+        let fingerprint = self.fingerprint(data).map_err(|_| ser())?;
+        let payload = data
+            .to_bytes(
+                self.serializers.gates.as_ref(),
+                self.serializers.generators.as_ref(),
+            )
+            .map_err(|_| ser())?;
+        let key = self.full_key(spec);
+        let mut out = Vec::with_capacity(payload.len() + key.len() + 96);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        for x in digest_u64s(&data.verifier_only.circuit_digest) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.extend_from_slice(&fingerprint.0);
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&checksum(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        Ok(out)
     }
 
     fn store(
@@ -274,25 +351,7 @@ impl CircuitCache {
             path: path.to_path_buf(),
             error,
         };
-        let payload = data
-            .to_bytes(
-                self.serializers.gates.as_ref(),
-                self.serializers.generators.as_ref(),
-            )
-            .map_err(|_| CacheError::Serialize {
-                key: spec.key.to_string(),
-            })?;
-        let key = self.full_key(spec);
-        let mut out = Vec::with_capacity(payload.len() + key.len() + 64);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        out.extend_from_slice(key.as_bytes());
-        for x in digest_u64s(&data.verifier_only.circuit_digest) {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&checksum(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
+        let out = self.encode(spec, data)?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
@@ -315,6 +374,16 @@ impl CircuitCache {
         spec: &CircuitSpec<'_>,
         bytes: &[u8],
     ) -> Result<CircuitData<F, C, D>, Rejected> {
+        self.decode_fingerprinted(spec, bytes).map(|(data, _)| data)
+    }
+
+    /// [`CircuitCache::decode`], with the circuit's fingerprint (recomputed, and equal to the
+    /// recorded one).
+    pub fn decode_fingerprinted(
+        &self,
+        spec: &CircuitSpec<'_>,
+        bytes: &[u8],
+    ) -> Result<(CircuitData<F, C, D>, CircuitFingerprint), Rejected> {
         let mut rest = bytes;
         let mut take = |n: usize| -> Result<&[u8], Rejected> {
             if rest.len() < n {
@@ -337,6 +406,8 @@ impl CircuitCache {
         for r in recorded.iter_mut() {
             *r = u64_at(take(8)?);
         }
+        let recorded_fp =
+            CircuitFingerprint(take(32)?.try_into().map_err(|_| Rejected::Truncated)?);
         let len = u64_at(take(8)?) as usize;
         let sum = u64_at(take(8)?);
         let payload = take(len)?;
@@ -352,15 +423,140 @@ impl CircuitCache {
         .map_err(|_| Rejected::Deserialize)?
         .map_err(|_| Rejected::Deserialize)?;
         let digest = data.verifier_only.circuit_digest;
+        // The pin first: a file swapped by someone who also rewrote the header (checksum,
+        // digest, fingerprint) is refused, not merely rebuilt over.
+        let found = self.fingerprint(&data).map_err(|_| Rejected::Deserialize)?;
+        if let Some(pinned) = spec.pinned {
+            if pinned != found {
+                return Err(Rejected::Pinned { pinned, found });
+            }
+        }
         if digest_u64s(&digest) != recorded || recompute_circuit_digest(&data) != digest {
             return Err(Rejected::Digest);
         }
-        if spec.pinned_digest.is_some_and(|p| p != digest) {
-            return Err(Rejected::Pinned);
+        if found != recorded_fp {
+            return Err(Rejected::Fingerprint);
         }
         if data.common.num_public_inputs != spec.num_public_inputs {
             return Err(Rejected::PublicInputs);
         }
-        Ok(data)
+        Ok((data, found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pins::tests::tiny;
+    use plonky2::plonk::circuit_data::CircuitConfig;
+
+    fn spec<'a>(key: &'a str, pinned: Option<CircuitFingerprint>) -> CircuitSpec<'a> {
+        CircuitSpec {
+            name: "tiny",
+            key,
+            num_public_inputs: 4,
+            pinned,
+        }
+    }
+
+    fn never() -> anyhow::Result<CircuitData<F, C, D>> {
+        panic!("a pinned circuit must not be rebuilt")
+    }
+
+    /// Where the recorded fingerprint starts in a cache file of `key`.
+    fn fingerprint_offset(cache: &CircuitCache, key: &str) -> usize {
+        8 + 4 + cache.full_key(&spec(key, None)).len() + 32
+    }
+
+    #[test]
+    fn the_header_records_the_fingerprint_and_pins_refuse_swaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CircuitCache::in_dir(dir.path());
+        let key = "tiny/test";
+        let honest = tiny(2, CircuitConfig::standard_recursion_config());
+        let other = tiny(3, CircuitConfig::standard_recursion_config());
+        // The same circuit with one FRI query round: same digest, another fingerprint.
+        let mut cfg = CircuitConfig::standard_recursion_config();
+        cfg.fri_config.num_query_rounds = 1;
+        cfg.security_bits = 1;
+        let weak = tiny(2, cfg);
+        assert_eq!(
+            weak.verifier_only.circuit_digest,
+            honest.verifier_only.circuit_digest
+        );
+        let fp = cache.fingerprint(&honest).unwrap();
+        assert_ne!(cache.fingerprint(&weak).unwrap(), fp);
+        let path = cache.path_of(&spec(key, None)).unwrap();
+
+        // Honest: built once, recorded, loaded pinned.
+        let (_, built_fp) = cache
+            .load_or_build(&spec(key, Some(fp)), || {
+                Ok(tiny(2, CircuitConfig::standard_recursion_config()))
+            })
+            .unwrap();
+        assert_eq!(built_fp, fp);
+        let file = std::fs::read(&path).unwrap();
+        let at = fingerprint_offset(&cache, key);
+        assert_eq!(&file[at..at + 32], &fp.0);
+        let (_, loaded_fp) = cache.load_or_build(&spec(key, Some(fp)), never).unwrap();
+        assert_eq!(loaded_fp, fp);
+
+        // Payload swapped for the weak circuit's, checksum recomputed, header (digest,
+        // fingerprint) left as it was: the digest still matches, the fingerprint does not.
+        let mut spliced = cache.encode(&spec(key, None), &weak).unwrap();
+        spliced[..at + 32].copy_from_slice(&file[..at + 32]);
+        assert_eq!(
+            cache.decode(&spec(key, None), &spliced).err(),
+            Some(Rejected::Fingerprint)
+        );
+        assert_eq!(
+            cache.decode(&spec(key, Some(fp)), &spliced).err(),
+            Some(Rejected::Pinned {
+                pinned: fp,
+                found: cache.fingerprint(&weak).unwrap()
+            })
+        );
+
+        // A whole consistent file of another circuit under this key (an attacker rewrites the
+        // header too): only the pin tells; pinned, it is refused and not rebuilt over.
+        let swapped = cache.encode(&spec(key, None), &other).unwrap();
+        assert!(cache.decode(&spec(key, None), &swapped).is_ok());
+        std::fs::write(&path, &swapped).unwrap();
+        let err = cache
+            .load_or_build(&spec(key, Some(fp)), never)
+            .err()
+            .unwrap();
+        assert!(matches!(
+            &err,
+            CacheError::Pinned(PinError::Mismatch { pinned, .. }) if *pinned == fp
+        ));
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            swapped,
+            "the file is left for inspection"
+        );
+
+        // Unpinned, a corrupted file is rebuilt as before.
+        std::fs::write(&path, &spliced).unwrap();
+        let (_, rebuilt) = cache
+            .load_or_build(&spec(key, None), || {
+                Ok(tiny(2, CircuitConfig::standard_recursion_config()))
+            })
+            .unwrap();
+        assert_eq!(rebuilt, fp);
+        assert_eq!(std::fs::read(&path).unwrap(), file);
+
+        // A freshly built circuit that is not the pinned one is refused and not cached.
+        let dir2 = tempfile::tempdir().unwrap();
+        let cache2 = CircuitCache::in_dir(dir2.path());
+        let err = cache2
+            .load_or_build(&spec(key, Some(fp)), || {
+                Ok(tiny(3, CircuitConfig::standard_recursion_config()))
+            })
+            .err()
+            .unwrap();
+        assert!(matches!(err, CacheError::Pinned(PinError::Mismatch { .. })));
+        assert!(!cache2.path_of(&spec(key, None)).unwrap().exists());
     }
 }

@@ -11,6 +11,7 @@ use rollup_prover::cache::CircuitCache;
 use rollup_prover::circuits::aggregate::Circuits;
 use rollup_prover::circuits::public::BatchStatement;
 use rollup_prover::jobs::JobStore;
+use rollup_prover::pins::{CircuitPins, PINS_FILE};
 use rollup_prover::verify::{verify_batch_proof, FinalVerifiers, VerifierSet};
 use rollup_prover::worker::{self, WorkerConfig};
 use rollup_prover::ActiveLeaf;
@@ -59,6 +60,15 @@ struct CircuitArgs {
     /// Log format: "text" or "json".
     #[arg(long, env = "PROVER_LOG_FORMAT", default_value = "text")]
     log_format: String,
+
+    /// The deployment's circuit pins: a `circuits.json` manifest (as written by `circuits
+    /// --export-verifiers`) naming each final circuit by the SHA-256 of its complete verifier
+    /// data. With it, only the pinned final circuits are served, each must have exactly its
+    /// pinned fingerprint (from the cache or built), and `run` checks them all before taking
+    /// jobs: a prover built from other code refuses to start instead of proving for circuits
+    /// the deployment does not verify. A cached circuit that differs is refused, not rebuilt.
+    #[arg(long, env = "PROVER_CIRCUIT_PINS")]
+    circuit_pins: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -132,7 +142,9 @@ struct VerifyArgs {
     statement: Option<String>,
 
     /// Verify with the exported final verifiers in this directory instead of building or
-    /// loading the circuits.
+    /// loading the circuits. They are checked against --circuit-pins, or (without it) against
+    /// the directory's own circuits.json, which only shows the files were not changed since
+    /// that manifest was written.
     #[arg(long)]
     verifiers: Option<PathBuf>,
 
@@ -147,7 +159,8 @@ struct CircuitsArgs {
     top_level: u32,
 
     /// Also write the final circuits' verifier data (levels 0..=top_level) to this directory,
-    /// for `verify --verifiers` and for the node and the bridge.
+    /// for `verify --verifiers` and for the node and the bridge, with the manifest
+    /// `circuits.json` of their fingerprints (what a deployment pins with --circuit-pins).
     #[arg(long)]
     export_verifiers: Option<PathBuf>,
 
@@ -184,10 +197,33 @@ fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
     }
     anyhow::ensure!(args.leaf_size > 0, "--leaf-size must be positive");
     let leaf = ActiveLeaf::build(args.leaf_size);
-    Ok(Arc::new(Circuits::new(
-        leaf,
-        CircuitCache::in_dir(&args.cache_dir),
-    )))
+    let mut c = Circuits::new(leaf, CircuitCache::in_dir(&args.cache_dir));
+    if let Some(path) = &args.circuit_pins {
+        c = c.with_pins(CircuitPins::load(path)?)?;
+    }
+    Ok(Arc::new(c))
+}
+
+/// Loads (or builds) every pinned final circuit, so a registry whose circuits differ from the
+/// pins fails now rather than at its first final job.
+async fn check_pinned(c: &Arc<Circuits<ActiveLeaf>>) -> anyhow::Result<()> {
+    let Some(pins) = c.pins() else {
+        tracing::warn!(
+            "no --circuit-pins: the final circuits are not checked against a deployment"
+        );
+        return Ok(());
+    };
+    let levels: Vec<u32> = pins.final_levels().collect();
+    anyhow::ensure!(!levels.is_empty(), "the circuit pins name no final circuit");
+    let c2 = c.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        for l in levels {
+            let f = c2.final_circuit(l)?;
+            tracing::info!(level = l, fingerprint = %f.fingerprint, "final circuit matches its pin");
+        }
+        Ok(())
+    })
+    .await?
 }
 
 async fn shutdown_signal() {
@@ -223,6 +259,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let jobs = JobStore::connect(&args.database_url, args.db_connections).await?;
     let c = circuits(&args.circuits)?;
+    check_pinned(&c).await?;
     if let Some(addr) = args.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -262,10 +299,23 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let c: Arc<dyn FinalVerifiers> = match &args.verifiers {
-        Some(dir) => Arc::new(VerifierSet::load_dir(
-            dir,
-            &rollup_prover::cache::Serializers::plonky2_default(),
-        )?),
+        Some(dir) => {
+            let ser = rollup_prover::cache::Serializers::rollup();
+            let pins = match &args.circuits.circuit_pins {
+                Some(p) => CircuitPins::load(p)?,
+                None => {
+                    eprintln!(
+                        "warning: no --circuit-pins; checking {} against its own circuits.json",
+                        dir.display()
+                    );
+                    CircuitPins::load(&dir.join(PINS_FILE))?
+                }
+            };
+            Arc::new(
+                VerifierSet::load_dir(dir, &ser, &pins)
+                    .with_context(|| format!("loading the verifiers in {}", dir.display()))?,
+            )
+        }
         None => circuits(&args.circuits)?,
     };
     let (bytes, expected, what) = match (args.batch, args.proof, args.statement) {
@@ -329,21 +379,30 @@ async fn main() -> std::process::ExitCode {
         Command::Circuits(a) => {
             async {
                 let c = circuits(&a.circuits)?;
+                check_pinned(&c).await?;
                 let top = a.top_level;
                 let c2 = c.clone();
                 tokio::task::spawn_blocking(move || c2.warm_up(top)).await??;
                 if let Some(dir) = &a.export_verifiers {
                     let set = VerifierSet::from_source(c.as_ref(), 0..=top)?;
-                    set.write_dir(dir, c.cache().serializers())?;
-                    println!("final verifiers written to {}", dir.display());
+                    let pins = set.write_dir(dir, c.cache().serializers())?;
+                    println!(
+                        "final verifiers and their pins ({PINS_FILE}) written to {}",
+                        dir.display()
+                    );
+                    for (name, fp) in &pins.circuits {
+                        println!("{name} fingerprint {fp}");
+                    }
                 }
                 println!("circuits up to top level {top} are in the cache");
                 for l in 1..=top {
                     let d = c.merge(l)?.data.verifier_only.circuit_digest;
                     println!("merge-{l} digest {}", hex_digest(&d.elements));
                 }
-                let d = c.final_circuit(top)?.data.verifier_only.circuit_digest;
+                let f = c.final_circuit(top)?;
+                let d = f.data.verifier_only.circuit_digest;
                 println!("final-{top} digest {}", hex_digest(&d.elements));
+                println!("final-{top} fingerprint {}", f.fingerprint);
                 Ok(())
             }
             .await

@@ -1,6 +1,6 @@
 //! Aggregation end to end with the dummy leaf circuit: leaves -> merges -> final -> verify,
-//! the rejection cases, and the on-disk circuit cache. One test function per expensive setup:
-//! the circuits are built once per test binary.
+//! the rejection cases, the on-disk circuit cache and pinned circuits. One test function per
+//! expensive setup: the circuits are built once per test binary.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -9,7 +9,8 @@ use rollup_prover::cache::{CircuitCache, CircuitSpec};
 use rollup_prover::circuits::aggregate::{Circuits, FinalCircuit, MergeCircuit};
 use rollup_prover::circuits::leaf::{chain_statement, DummyLeaf, DummyLeafWitness, LeafCircuit};
 use rollup_prover::circuits::public::{BatchStatement, RangeStatement};
-use rollup_prover::verify::{verify_batch_proof, VerifyError};
+use rollup_prover::pins::{CircuitPins, PinError};
+use rollup_prover::verify::{verify_batch_proof, VerifierSet, VerifyError};
 
 struct Fixture {
     circuits: Circuits<DummyLeaf>,
@@ -93,10 +94,9 @@ fn four_leaves_to_a_verified_batch_proof() {
 
     // The same proof through verifier data exported to files (what the node/bridge load).
     let vdir = tempfile::tempdir().unwrap();
-    let set = rollup_prover::verify::VerifierSet::from_source(c, [2]).unwrap();
-    set.write_dir(vdir.path(), c.cache().serializers()).unwrap();
-    let loaded =
-        rollup_prover::verify::VerifierSet::load_dir(vdir.path(), c.cache().serializers()).unwrap();
+    let set = VerifierSet::from_source(c, [2]).unwrap();
+    let pins = set.write_dir(vdir.path(), c.cache().serializers()).unwrap();
+    let loaded = VerifierSet::load_dir(vdir.path(), c.cache().serializers(), &pins).unwrap();
     verify_batch_proof(&loaded, &proof, &statement).unwrap();
     assert!(verify_batch_proof(&loaded, &proof, &other).is_err());
 
@@ -130,6 +130,8 @@ fn merge_circuit_digests_match_across_builds_and_cache() {
         m1.data.verifier_only.circuit_digest,
         m1b.data.verifier_only.circuit_digest
     );
+    // The fingerprint recomputed from the cached file is the built circuit's.
+    assert_eq!(m1.fingerprint, m1b.fingerprint);
 
     // A corrupt file is rebuilt, not trusted.
     let leaf = again.leaf().data();
@@ -138,7 +140,7 @@ fn merge_circuit_digests_match_across_builds_and_cache() {
         name: "merge-1",
         key: &key,
         num_public_inputs: 31,
-        pinned_digest: None,
+        pinned: None,
     };
     let path = again.cache().path_of(&spec).unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
@@ -164,4 +166,117 @@ fn merge_circuit_digests_match_across_builds_and_cache() {
         ..spec.clone()
     };
     assert!(third.cache().decode(&other, &fixed).is_err());
+}
+
+/// Verifier files and cached circuits are checked against the deployment's pins (fingerprints of
+/// the complete verifier data), not only for self-consistency.
+#[test]
+fn pinned_final_circuits() {
+    let c = &fixture().circuits;
+    let ser = c.cache().serializers();
+    let f0 = c.final_circuit(0).unwrap();
+    let f2 = c.final_circuit(2).unwrap();
+    assert_ne!(f0.fingerprint, f2.fingerprint);
+
+    // An honest export loads against its manifest.
+    let vdir = tempfile::tempdir().unwrap();
+    let pins = VerifierSet::from_source(c, [0, 2])
+        .unwrap()
+        .write_dir(vdir.path(), ser)
+        .unwrap();
+    assert_eq!(pins.get("final-0"), Some(f0.fingerprint));
+    assert_eq!(pins.get("final-2"), Some(f2.fingerprint));
+    assert_eq!(
+        CircuitPins::load(&vdir.path().join("circuits.json")).unwrap(),
+        pins
+    );
+    let loaded = VerifierSet::load_dir(vdir.path(), ser, &pins).unwrap();
+    assert_eq!(loaded.levels().collect::<Vec<_>>(), vec![0, 2]);
+    let path2 = vdir.path().join("final-2.verifier");
+    let honest = std::fs::read(&path2).unwrap();
+    let refused = |what: &str| -> PinError {
+        match VerifierSet::load_dir(vdir.path(), ser, &pins) {
+            Ok(_) => panic!("{what}: loaded"),
+            Err(e) => e.downcast::<PinError>().unwrap(),
+        }
+    };
+
+    // final-2 with the FRI query rounds lowered to 1: the circuit digest (constants/sigmas cap
+    // and degree) is unchanged and self-consistent, which is all that was checked before.
+    let mut weak = (*f2.verifier).clone();
+    weak.common.config.fri_config.num_query_rounds = 1;
+    weak.common.fri_params.config.num_query_rounds = 1;
+    assert_eq!(
+        rollup_prover::cache::recompute_digest(&weak.verifier_only, &weak.common),
+        f2.data.verifier_only.circuit_digest
+    );
+    std::fs::write(&path2, weak.to_bytes(ser.gates.as_ref()).unwrap()).unwrap();
+    match refused("lowered FRI query rounds") {
+        PinError::Mismatch {
+            what,
+            pinned,
+            found,
+        } => {
+            assert!(what.ends_with("final-2.verifier"));
+            assert_eq!(pinned, f2.fingerprint);
+            assert_ne!(found, f2.fingerprint);
+        }
+        e => panic!("{e}"),
+    }
+
+    // final-2 swapped for another final circuit's verifier (same layout, consistent).
+    std::fs::copy(vdir.path().join("final-0.verifier"), &path2).unwrap();
+    assert!(matches!(
+        refused("swapped file"),
+        PinError::Mismatch { found, .. } if found == f0.fingerprint
+    ));
+    std::fs::write(&path2, &honest).unwrap();
+    VerifierSet::load_dir(vdir.path(), ser, &pins).unwrap();
+
+    // A registry serving pinned circuits: a cached final circuit that is not the pinned one is
+    // refused (not rebuilt), and an unpinned final circuit is not served.
+    let dir = c.cache().dir().unwrap().to_path_buf();
+    let mut wrong = pins.clone();
+    wrong.insert("final-0", f2.fingerprint);
+    let registry = Circuits::new(DummyLeaf::build(4), CircuitCache::in_dir(&dir))
+        .with_pins(wrong)
+        .unwrap();
+    let e = registry.final_circuit(0).err().unwrap();
+    assert!(
+        format!("{e:#}").contains(&f2.fingerprint.to_string()),
+        "{e:#}"
+    );
+    assert!(registry.final_circuit(1).is_err());
+    let registry = Circuits::new(DummyLeaf::build(4), CircuitCache::in_dir(&dir))
+        .with_pins(pins.clone())
+        .unwrap();
+    assert_eq!(
+        registry.final_circuit(0).unwrap().fingerprint,
+        f0.fingerprint
+    );
+
+    // A cache file whose payload was swapped for another circuit's, by someone who also
+    // recomputed the checksum and the header: refused when pinned, the file left in place.
+    let cdir = tempfile::tempdir().unwrap();
+    let cache = CircuitCache::in_dir(cdir.path());
+    let leaf = c.leaf().data();
+    let key = FinalCircuit::key(0, leaf);
+    let spec = CircuitSpec {
+        name: "final-0",
+        key: &key,
+        num_public_inputs: 4,
+        pinned: Some(f0.fingerprint),
+    };
+    let swapped = cache.encode(&spec, &f2.data).unwrap();
+    let cpath = cache.path_of(&spec).unwrap();
+    std::fs::write(&cpath, &swapped).unwrap();
+    let e = FinalCircuit::build_or_load(0, leaf, &cache, Some(f0.fingerprint))
+        .err()
+        .unwrap();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains(&f0.fingerprint.to_string()) && msg.contains(&f2.fingerprint.to_string()),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(&cpath).unwrap(), swapped);
 }

@@ -20,20 +20,47 @@ use crate::supervisor::Supervisor;
 use crate::writer::WriterHandle;
 use rollup_storage::Store;
 
+/// The exported final verifiers (`--proof-verifiers`), loaded against the deployment's circuit
+/// pins (`--circuit-pins`; on --devnet, the directory's own `circuits.json`): a verifier file
+/// that differs from its pin, an unpinned file or a pinned circuit without its file is refused
+/// (`rollup_prover::verify::VerifierSet::load_dir`). `None` without --proof-verifiers. Called
+/// at start, so a node with swapped verifier files does not start.
+pub fn load_verifiers(cfg: &Config) -> anyhow::Result<Option<rollup_prover::verify::VerifierSet>> {
+    let (Some(dir), Some(pins_file)) = (&cfg.proof_verifiers, cfg.circuit_pins_file()?) else {
+        return Ok(None);
+    };
+    if cfg.circuit_pins.is_none() {
+        tracing::warn!(
+            pins = %pins_file.display(),
+            "devnet: proof verifiers checked only against their own directory's manifest \
+             (give --circuit-pins to pin a deployment's circuits)"
+        );
+    }
+    let pins = rollup_prover::pins::CircuitPins::load(&pins_file)?;
+    let set = rollup_prover::verify::VerifierSet::load_dir(
+        dir,
+        &rollup_prover::cache::Serializers::rollup(),
+        &pins,
+    )
+    .with_context(|| {
+        format!(
+            "loading proof verifiers from {} against the circuit pins {}",
+            dir.display(),
+            pins_file.display()
+        )
+    })?;
+    Ok(Some(set))
+}
+
 /// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
-/// exported final verifiers (`--proof-verifiers`), against the statement rebuilt from the node's
+/// exported final verifiers (`--proof-verifiers`, pinned: [`load_verifiers`]), against the
+/// statement rebuilt from the node's
 /// own rows (batch row, first block time, domain), so a proof of anything else is refused; what
 /// it binds goes back to the submitter as a [`ProvenBatch`]. Without verifiers a devnet node
 /// accepts any non-empty proof (logged loudly) and any other node commits nothing.
 fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier>> {
-    let set = match &cfg.proof_verifiers {
-        Some(dir) => Some(
-            rollup_prover::verify::VerifierSet::load_dir(
-                dir,
-                &rollup_prover::cache::Serializers::rollup(),
-            )
-            .with_context(|| format!("loading proof verifiers from {}", dir.display()))?,
-        ),
+    let set = match load_verifiers(cfg)? {
+        Some(set) => Some(set),
         None if cfg.devnet => None,
         None => {
             return Ok(Box::new(|_: u64, _: &[u8]| {

@@ -220,9 +220,19 @@ pub struct Config {
     /// Directory of exported final-circuit verifier data (`rollup-prover circuits
     /// --export-verifiers DIR`). The batch submitter verifies every batch proof with it before
     /// committing the batch on L1; without it only a --devnet node commits (unverified, logged),
-    /// and any other node commits nothing.
+    /// and any other node commits nothing. Loaded at start against --circuit-pins.
     #[arg(long, env = "ROLLUP_PROOF_VERIFIERS")]
     pub proof_verifiers: Option<std::path::PathBuf>,
+
+    /// The deployment's circuit pins: a `circuits.json` manifest naming each final circuit by
+    /// the SHA-256 of its complete verifier data (gates, config and FRI parameters included,
+    /// which plonky2's circuit digest leaves out). Keep it with the deployment (next to the L1
+    /// contract's configuration), not in the --proof-verifiers directory. Every verifier file
+    /// must be pinned with exactly its fingerprint and every pinned circuit must have its file,
+    /// or the node refuses to start. Required with --proof-verifiers unless --devnet, where it
+    /// defaults to the directory's own circuits.json (still checked against the files).
+    #[arg(long, env = "ROLLUP_CIRCUIT_PINS", requires = "proof_verifiers")]
+    pub circuit_pins: Option<std::path::PathBuf>,
 
     /// Credit confirmed L1 deposits from Postgres even without --l1-rpc (the watcher runs in
     /// another process on the same database). Implied by --l1-rpc.
@@ -273,5 +283,53 @@ pub struct Config {
 impl Config {
     pub fn block_interval(&self) -> Duration {
         Duration::from_millis(self.block_interval_ms.max(1))
+    }
+
+    /// The pins manifest the proof verifiers are checked against: --circuit-pins, or on
+    /// --devnet the verifier directory's own `circuits.json`; `None` without --proof-verifiers.
+    /// A non-devnet node with verifiers but no pins is refused.
+    pub fn circuit_pins_file(&self) -> anyhow::Result<Option<PathBuf>> {
+        match (&self.proof_verifiers, &self.circuit_pins, self.devnet) {
+            (None, None, _) => Ok(None),
+            (None, Some(_), _) => anyhow::bail!("--circuit-pins needs --proof-verifiers"),
+            (Some(_), Some(pins), _) => Ok(Some(pins.clone())),
+            (Some(dir), None, true) => Ok(Some(dir.join(rollup_prover::pins::PINS_FILE))),
+            (Some(_), None, false) => anyhow::bail!(
+                "--proof-verifiers needs --circuit-pins (ROLLUP_CIRCUIT_PINS): the manifest of \
+                 the circuits this deployment runs, so that a swapped verifier file is refused \
+                 (only a --devnet node may trust the directory's own circuits.json)"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let mut v = vec!["rollup-node", "--database-url", "postgres://x"];
+        v.extend_from_slice(args);
+        Config::try_parse_from(v)
+    }
+
+    #[test]
+    fn proof_verifiers_need_pins_unless_devnet() {
+        let cfg = parse(&[]).unwrap();
+        assert_eq!(cfg.circuit_pins_file().unwrap(), None);
+        let cfg = parse(&["--proof-verifiers", "/v"]).unwrap();
+        let e = cfg.circuit_pins_file().unwrap_err().to_string();
+        assert!(e.contains("--circuit-pins"), "{e}");
+        let cfg = parse(&["--proof-verifiers", "/v", "--circuit-pins", "/p.json"]).unwrap();
+        assert_eq!(
+            cfg.circuit_pins_file().unwrap(),
+            Some(PathBuf::from("/p.json"))
+        );
+        let cfg = parse(&["--proof-verifiers", "/v", "--devnet"]).unwrap();
+        assert_eq!(
+            cfg.circuit_pins_file().unwrap(),
+            Some(PathBuf::from("/v/circuits.json"))
+        );
+        assert!(parse(&["--circuit-pins", "/p.json"]).is_err());
     }
 }

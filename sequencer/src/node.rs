@@ -210,6 +210,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .database_url
         .clone()
         .context("--database-url (DATABASE_URL) is required")?;
+    // Refuse to start with proof verifiers that are not the pinned circuits (or not pinned).
+    if let Some(set) = crate::bridge::load_verifiers(&cfg)? {
+        tracing::info!(levels = ?set.levels().collect::<Vec<_>>(), "pinned proof verifiers");
+    }
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,

@@ -15,6 +15,12 @@
 //! from the [`CircuitCache`]) lazily per level. A circuit's cache key names everything it is
 //! built from: [`AGGREGATION_VERSION`], its level, and the circuit digest of the circuit it
 //! verifies (which, by induction, pins the leaf circuit too).
+//!
+//! A registry may be given the deployment's pins ([`Circuits::with_pins`], a
+//! [`CircuitPins`] manifest): every final circuit it serves must then be pinned and have exactly
+//! the pinned [`CircuitFingerprint`] (merge circuits are checked when the manifest names them),
+//! whether it comes from the cache or from a build; otherwise it is refused (see
+//! [`crate::cache`]), so a prover built from other code never proves for that deployment.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -34,6 +40,7 @@ use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::public::{
     BatchStatement, RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS,
 };
+use crate::pins::{CircuitFingerprint, CircuitPins};
 use crate::{C, D, F};
 
 /// Version of the merge/final circuit definitions; bump it whenever their constraints change
@@ -101,6 +108,8 @@ pub fn merged_statement(l: &RangeStatement, r: &RangeStatement) -> RangeStatemen
 pub struct MergeCircuit {
     pub level: u32,
     pub data: CircuitData<F, C, D>,
+    /// SHA-256 of its complete verifier data ([`crate::pins`]).
+    pub fingerprint: CircuitFingerprint,
     left: ProofWithPublicInputsTarget<D>,
     right: ProofWithPublicInputsTarget<D>,
 }
@@ -155,10 +164,12 @@ impl MergeCircuit {
         )
     }
 
+    /// Loads the circuit from `cache` or builds it; `pinned` = the fingerprint it must have.
     pub fn build_or_load(
         level: u32,
         inner: &CircuitData<F, C, D>,
         cache: &CircuitCache,
+        pinned: Option<CircuitFingerprint>,
     ) -> anyhow::Result<MergeCircuit> {
         let (b, left, right) = Self::construct(&inner.common, &inner.verifier_only);
         let key = Self::key(level, inner);
@@ -167,12 +178,13 @@ impl MergeCircuit {
             name: &name,
             key: &key,
             num_public_inputs: RANGE_PUBLIC_INPUTS,
-            pinned_digest: None,
+            pinned,
         };
-        let data = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        let (data, fingerprint) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
         Ok(MergeCircuit {
             level,
             data,
+            fingerprint,
             left,
             right,
         })
@@ -201,6 +213,8 @@ pub struct FinalCircuit {
     pub top_level: u32,
     pub data: CircuitData<F, C, D>,
     pub verifier: Arc<VerifierCircuitData<F, C, D>>,
+    /// SHA-256 of its complete verifier data ([`crate::pins`]): what deployments pin.
+    pub fingerprint: CircuitFingerprint,
     root: ProofWithPublicInputsTarget<D>,
 }
 
@@ -244,10 +258,12 @@ impl FinalCircuit {
         )
     }
 
+    /// Loads the circuit from `cache` or builds it; `pinned` = the fingerprint it must have.
     pub fn build_or_load(
         top_level: u32,
         inner: &CircuitData<F, C, D>,
         cache: &CircuitCache,
+        pinned: Option<CircuitFingerprint>,
     ) -> anyhow::Result<FinalCircuit> {
         let (b, root) = Self::construct(&inner.common, &inner.verifier_only);
         let key = Self::key(top_level, inner);
@@ -256,14 +272,15 @@ impl FinalCircuit {
             name: &name,
             key: &key,
             num_public_inputs: FINAL_PUBLIC_INPUTS,
-            pinned_digest: None,
+            pinned,
         };
-        let data = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        let (data, fingerprint) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
         let verifier = Arc::new(data.verifier_data());
         Ok(FinalCircuit {
             top_level,
             data,
             verifier,
+            fingerprint,
             root,
         })
     }
@@ -291,6 +308,7 @@ pub struct Circuits<L: LeafCircuit> {
     merges: Vec<OnceLock<Arc<MergeCircuit>>>,
     finals: Vec<OnceLock<Arc<FinalCircuit>>>,
     build_lock: Mutex<()>,
+    pins: Option<CircuitPins>,
 }
 
 impl<L: LeafCircuit> Circuits<L> {
@@ -302,7 +320,21 @@ impl<L: LeafCircuit> Circuits<L> {
             merges: (0..n).map(|_| OnceLock::new()).collect(),
             finals: (0..n).map(|_| OnceLock::new()).collect(),
             build_lock: Mutex::new(()),
+            pins: None,
         }
+    }
+
+    /// Serves only the circuits `pins` names (final circuits must be pinned; merge circuits are
+    /// checked when named), each with exactly its pinned fingerprint.
+    pub fn with_pins(mut self, pins: CircuitPins) -> anyhow::Result<Circuits<L>> {
+        pins.check_serializers(self.cache.serializers())?;
+        self.pins = Some(pins);
+        Ok(self)
+    }
+
+    /// The pins this registry serves, if any.
+    pub fn pins(&self) -> Option<&CircuitPins> {
+        self.pins.as_ref()
     }
 
     pub fn leaf(&self) -> &L {
@@ -340,7 +372,16 @@ impl<L: LeafCircuit> Circuits<L> {
             return Ok(c.clone());
         }
         let inner = below.as_ref().map_or(self.leaf.data(), |m| &m.data);
-        let c = Arc::new(MergeCircuit::build_or_load(level, inner, &self.cache)?);
+        let pinned = self
+            .pins
+            .as_ref()
+            .and_then(|p| p.get(&format!("merge-{level}")));
+        let c = Arc::new(MergeCircuit::build_or_load(
+            level,
+            inner,
+            &self.cache,
+            pinned,
+        )?);
         let _ = self.merges[level as usize].set(c.clone());
         Ok(c)
     }
@@ -351,6 +392,17 @@ impl<L: LeafCircuit> Circuits<L> {
         if let Some(c) = self.finals[top_level as usize].get() {
             return Ok(c.clone());
         }
+        let name = CircuitPins::final_name(top_level);
+        let pinned = match &self.pins {
+            None => None,
+            Some(p) => match p.get(&name) {
+                Some(fp) => Some(fp),
+                None => bail!(
+                    "{name} is not in the circuit pins (they pin {}): refusing to serve it",
+                    p.circuits.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            },
+        };
         let below = if top_level > 0 {
             Some(self.merge(top_level)?)
         } else {
@@ -361,7 +413,12 @@ impl<L: LeafCircuit> Circuits<L> {
             return Ok(c.clone());
         }
         let inner = below.as_ref().map_or(self.leaf.data(), |m| &m.data);
-        let c = Arc::new(FinalCircuit::build_or_load(top_level, inner, &self.cache)?);
+        let c = Arc::new(FinalCircuit::build_or_load(
+            top_level,
+            inner,
+            &self.cache,
+            pinned,
+        )?);
         let _ = self.finals[top_level as usize].set(c.clone());
         Ok(c)
     }
