@@ -372,8 +372,8 @@ impl Cursor<'_> {
     }
 }
 
-/// 7-byte little-endian chunks of `bytes`, the last one zero-padded.
-fn bytes_to_chunks(bytes: &[u8]) -> Vec<F> {
+/// 7-byte little-endian chunks of `bytes`, the last one zero-padded (SPEC 10.1).
+pub fn bytes_to_chunks(bytes: &[u8]) -> Vec<F> {
     bytes
         .chunks(CHUNK_BYTES)
         .map(|c| {

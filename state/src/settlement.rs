@@ -7,6 +7,10 @@
 
 use sha2::{Digest as _, Sha256};
 
+use plonky2::field::types::Field;
+
+use crate::hash::{hash_no_pad, Digest, F};
+use crate::pubdata::bytes_to_chunks;
 use crate::tx::L1Address;
 
 /// A SHA-256 digest as the contract stores it (`bytes32`).
@@ -101,6 +105,20 @@ pub fn priority_chain<'a>(
     entries: impl IntoIterator<Item = &'a PriorityEntry>,
 ) -> Hash32 {
     entries.into_iter().fold(start, |h, e| e.chain(&h))
+}
+
+/// The Poseidon commitment to the entries a batch consumed (SPEC 13.8), the link between the
+/// leaf circuits, which apply the ops, and the priority circuit, which chains them with
+/// SHA-256: `p_0 = ZERO`, `p_{k+1} = hash_no_pad(p_k ‖ len_k ‖ chunks_k)` with `len_k` the
+/// entry's byte length (41 or 146) and `chunks_k` its 7-byte little-endian chunks (SPEC 10.1).
+pub fn entries_commitment<'a>(entries: impl IntoIterator<Item = &'a PriorityEntry>) -> Digest {
+    entries.into_iter().fold(Digest::ZERO, |p, e| {
+        let bytes = e.encode();
+        let mut input = p.elements().to_vec();
+        input.push(F::from_canonical_usize(bytes.len()));
+        input.extend(bytes_to_chunks(&bytes));
+        hash_no_pad(&input)
+    })
 }
 
 /// The statement a batch is committed and proven under (SPEC 15.3): every field, in order.

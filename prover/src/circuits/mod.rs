@@ -4,4 +4,5 @@ pub mod aggregate;
 pub mod diff;
 pub mod leaf;
 pub mod payment;
+pub mod priority;
 pub mod public;

@@ -1,0 +1,369 @@
+//! The priority circuit (SPEC 13.8): the L1 priority-queue chain (SPEC 15.2) recomputed over the
+//! entries a batch consumed, bound to the Poseidon commitment of the same entries that the leaf
+//! circuits produce from the ops they apply.
+//!
+//! Public inputs (22): the queue hash before and after (eight big-endian u32 words each), the
+//! first serial and the next one, and `entries_commitment` (4; `state::settlement`).
+//!
+//! A circuit has `cap` slots, used ones first. A used slot holds one entry as 37 big-endian
+//! u32 words (its bytes, zero-padded to 148), each range-checked by its bit split, and a kind
+//! flag. It proves:
+//!
+//! - the entry's first byte is its kind (4 for a deposit, 3 for a forced withdrawal), and bytes
+//!   1..9 are the big-endian serial, equal to the running counter (from `first`, +1 per used
+//!   slot; the last value is `next`);
+//! - `H' = sha256(H ‖ entry)` over exactly the entry's 41 or 146 bytes: the message words are
+//!   the chaining value then the entry's words (the entry starts on a word boundary), the last
+//!   partial word is rebuilt from its proven bytes with the padding, so bytes past the entry
+//!   cannot enter the hash; both the two-block (deposit) and the three-block (forced) digests
+//!   are computed and the kind selects;
+//! - `p' = hash_no_pad(p ‖ len ‖ chunks)` over the same bytes, the chunks built from the same
+//!   bits.
+//!
+//! So a deposit that is not on L1, or one whose recipient, amount or depositor differ, gives
+//! another `H` than the contract's (a SHA-256 second preimage), and another `p` than the ops
+//! the leaves applied. Cost: five compressions (940 rows) plus about 80 rows per slot
+//! (`tests::rows_per_slot`).
+
+use anyhow::ensure;
+use plonky2::field::types::{Field, PrimeField64};
+use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use serde::{Deserialize, Serialize};
+use state::hash::Digest;
+use state::settlement::{entries_commitment, priority_chain, words_of, Hash32, PriorityEntry};
+
+use crate::gadgets::pubdata::hash_no_pad_select;
+use crate::gadgets::sha256::{compress, iv, Sha256Words};
+use crate::{C, D, F};
+
+/// Number of public inputs.
+pub const PRIORITY_PUBLIC_INPUTS: usize = 22;
+/// Entry words per slot: the 146 bytes of a forced withdrawal's entry, zero-padded.
+const ENTRY_WORDS: usize = 37;
+const DEPOSIT_LEN: usize = 41;
+const FORCED_LEN: usize = 146;
+
+/// What a priority proof states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorityStatement {
+    pub hash_before: Hash32,
+    pub hash_after: Hash32,
+    pub first: u64,
+    pub next: u64,
+    pub entries: Digest,
+}
+
+impl PriorityStatement {
+    pub fn to_fields(&self) -> Vec<F> {
+        let words = |h: &Hash32| words_of(h).map(F::from_canonical_u32);
+        let mut v = words(&self.hash_before).to_vec();
+        v.extend(words(&self.hash_after));
+        v.push(F::from_canonical_u64(self.first));
+        v.push(F::from_canonical_u64(self.next));
+        v.extend(self.entries.elements());
+        v
+    }
+}
+
+/// One slot: the entry's words and kind (plain data, editable by a test or an attacker).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrioritySlot {
+    pub used: bool,
+    pub forced: bool,
+    pub words: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorityWitness {
+    pub hash_before: Hash32,
+    pub first: u64,
+    pub slots: Vec<PrioritySlot>,
+}
+
+/// The witness and statement of `entries` consumed after queue hash `before`.
+pub fn priority_witness(
+    before: Hash32,
+    first: u64,
+    entries: &[PriorityEntry],
+    cap: usize,
+) -> anyhow::Result<(PriorityWitness, PriorityStatement)> {
+    ensure!(
+        entries.len() <= cap,
+        "{} entries for {cap} slots",
+        entries.len()
+    );
+    let mut slots: Vec<PrioritySlot> = entries
+        .iter()
+        .map(|e| {
+            let mut bytes = e.encode();
+            let forced = matches!(e, PriorityEntry::ForcedWithdrawal { .. });
+            ensure!(
+                bytes.len() == if forced { FORCED_LEN } else { DEPOSIT_LEN },
+                "an entry of {} bytes",
+                bytes.len()
+            );
+            bytes.resize(4 * ENTRY_WORDS, 0);
+            let words = bytes
+                .chunks(4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Ok(PrioritySlot {
+                used: true,
+                forced,
+                words,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    slots.resize(
+        cap,
+        PrioritySlot {
+            used: false,
+            forced: false,
+            words: vec![0; ENTRY_WORDS],
+        },
+    );
+    let statement = PriorityStatement {
+        hash_before: before,
+        hash_after: priority_chain(before, entries),
+        first,
+        next: first + entries.len() as u64,
+        entries: entries_commitment(entries),
+    };
+    Ok((
+        PriorityWitness {
+            hash_before: before,
+            first,
+            slots,
+        },
+        statement,
+    ))
+}
+
+struct SlotTargets {
+    used: BoolTarget,
+    forced: BoolTarget,
+    words: Vec<Target>,
+}
+
+/// The byte `k` (0 = most significant) of a word with little-endian bits `bits`.
+fn byte_of(b: &mut CircuitBuilder<F, D>, bits: &[BoolTarget], k: usize) -> Target {
+    let lo = 8 * (3 - k);
+    b.le_sum(bits[lo..lo + 8].iter())
+}
+
+/// `sha256(prefix ‖ body)` for a message of `len` bytes whose first `len / 4` words after the
+/// 8 prefix words are `words` and whose remaining `len % 4` bytes are `tail`.
+fn hash_message(
+    b: &mut CircuitBuilder<F, D>,
+    prefix: &Sha256Words,
+    words: &[Target],
+    tail: &[Target],
+    len: usize,
+) -> Sha256Words {
+    let total = 32 + len;
+    let blocks = (total + 9).div_ceil(64);
+    let zero = b.zero();
+    let mut msg: Vec<Target> = prefix.to_vec();
+    msg.extend_from_slice(words);
+    // The last partial word: its bytes, then 0x80, then zeros.
+    let mut last = zero;
+    for (k, &byte) in tail.iter().enumerate() {
+        last = b.mul_const_add(F::from_canonical_u64(1 << (8 * (3 - k))), byte, last);
+    }
+    last = b.add_const(last, F::from_canonical_u64(0x80 << (8 * (3 - tail.len()))));
+    msg.push(last);
+    while msg.len() < 16 * blocks - 2 {
+        msg.push(zero);
+    }
+    let bits = (total as u64) * 8;
+    msg.push(b.constant(F::from_canonical_u64(bits >> 32)));
+    msg.push(b.constant(F::from_canonical_u64(bits & 0xffff_ffff)));
+    let mut state = iv(b);
+    for block in msg.chunks(16) {
+        let block: [Target; 16] = block.try_into().expect("whole blocks");
+        state = compress(b, &state, &block);
+    }
+    state
+}
+
+/// 7-byte little-endian chunks of `bytes` (range-checked), as SPEC 10.1.
+fn chunks(b: &mut CircuitBuilder<F, D>, bytes: &[Target]) -> Vec<Target> {
+    bytes
+        .chunks(7)
+        .map(|c| {
+            let mut acc = b.zero();
+            for &byte in c.iter().rev() {
+                acc = b.mul_const_add(F::from_canonical_u32(256), acc, byte);
+            }
+            acc
+        })
+        .collect()
+}
+
+pub struct PriorityCircuit {
+    pub data: CircuitData<F, C, D>,
+    hash_before: Sha256Words,
+    first: Target,
+    slots: Vec<SlotTargets>,
+    pub cap: usize,
+}
+
+impl PriorityCircuit {
+    pub fn build(cap: usize) -> PriorityCircuit {
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let (circuit_parts, _) = Self::define(&mut b, cap);
+        let (hash_before, first, slots) = circuit_parts;
+        PriorityCircuit {
+            data: b.build::<C>(),
+            hash_before,
+            first,
+            slots,
+            cap,
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn define(
+        b: &mut CircuitBuilder<F, D>,
+        cap: usize,
+    ) -> ((Sha256Words, Target, Vec<SlotTargets>), [usize; 2]) {
+        let zero = b.zero();
+        let hash_before: Sha256Words = core::array::from_fn(|_| b.add_virtual_target());
+        for &w in &hash_before {
+            b.range_check(w, 32);
+        }
+        let first = b.add_virtual_target();
+        b.range_check(first, 63);
+        let start = b.num_gates();
+
+        let mut h = hash_before;
+        let mut p = HashOutTarget::from_vec(vec![zero; 4]);
+        let mut counter = first;
+        let mut prev_used = b._true();
+        let mut slots = Vec::with_capacity(cap);
+        for _ in 0..cap {
+            let used = b.add_virtual_bool_target_safe();
+            let both = b.and(used, prev_used);
+            b.connect(both.target, used.target);
+            prev_used = used;
+            let forced = b.add_virtual_bool_target_safe();
+            let deposit = b.not(forced);
+            let words: Vec<Target> = (0..ENTRY_WORDS).map(|_| b.add_virtual_target()).collect();
+            let bits: Vec<Vec<BoolTarget>> = words.iter().map(|&w| b.split_le(w, 32)).collect();
+            let bytes: Vec<Target> = (0..FORCED_LEN)
+                .map(|i| byte_of(b, &bits[i / 4], i % 4))
+                .collect();
+
+            // Kind byte and serial.
+            let kind = b.constant(F::from_canonical_u64(4));
+            let kind = b.sub(kind, forced.target);
+            let d = b.sub(bytes[0], kind);
+            let d = b.mul(used.target, d);
+            b.assert_zero(d);
+            let mut serial = zero;
+            for &byte in &bytes[1..9] {
+                serial = b.mul_const_add(F::from_canonical_u32(256), serial, byte);
+            }
+            let d = b.sub(serial, counter);
+            let d = b.mul(used.target, d);
+            b.assert_zero(d);
+            counter = b.add(counter, used.target);
+
+            // The queue chain: both message shapes, the kind selects.
+            let dep = hash_message(
+                b,
+                &h,
+                &words[..DEPOSIT_LEN / 4],
+                &bytes[40..41],
+                DEPOSIT_LEN,
+            );
+            let frc = hash_message(
+                b,
+                &h,
+                &words[..FORCED_LEN / 4],
+                &bytes[144..146],
+                FORCED_LEN,
+            );
+            let next: Sha256Words = core::array::from_fn(|i| b.select(forced, frc[i], dep[i]));
+            h = core::array::from_fn(|i| b.select(used, next[i], h[i]));
+
+            // The Poseidon commitment over the same bytes.
+            let mut dep_list = p.elements.to_vec();
+            dep_list.push(b.constant(F::from_canonical_usize(DEPOSIT_LEN)));
+            dep_list.extend(chunks(b, &bytes[..DEPOSIT_LEN]));
+            let mut frc_list = p.elements.to_vec();
+            frc_list.push(b.constant(F::from_canonical_usize(FORCED_LEN)));
+            frc_list.extend(chunks(b, &bytes[..FORCED_LEN]));
+            let q = hash_no_pad_select(b, &[(deposit, dep_list), (forced, frc_list)]);
+            p = HashOutTarget::from_vec(
+                (0..4)
+                    .map(|i| b.select(used, q.elements[i], p.elements[i]))
+                    .collect(),
+            );
+            slots.push(SlotTargets {
+                used,
+                forced,
+                words,
+            });
+        }
+        let end = b.num_gates();
+        b.register_public_inputs(&hash_before);
+        b.register_public_inputs(&h);
+        b.register_public_input(first);
+        b.register_public_input(counter);
+        b.register_public_inputs(&p.elements);
+        ((hash_before, first, slots), [start, end])
+    }
+
+    /// Proves `w` for `statement` (the public inputs are checked against it).
+    pub fn prove(
+        &self,
+        w: &PriorityWitness,
+        statement: &PriorityStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        ensure!(
+            w.slots.len() == self.cap,
+            "{} slots for {}",
+            w.slots.len(),
+            self.cap
+        );
+        let mut pw = PartialWitness::new();
+        for (t, v) in self.hash_before.iter().zip(words_of(&w.hash_before)) {
+            pw.set_target(*t, F::from_canonical_u32(v))?;
+        }
+        pw.set_target(self.first, F::from_canonical_u64(w.first))?;
+        for (t, s) in self.slots.iter().zip(&w.slots) {
+            ensure!(
+                s.words.len() == ENTRY_WORDS,
+                "a slot has {ENTRY_WORDS} words"
+            );
+            pw.set_bool_target(t.used, s.used)?;
+            pw.set_bool_target(t.forced, s.forced)?;
+            for (tw, v) in t.words.iter().zip(&s.words) {
+                pw.set_target(*tw, F::from_canonical_u32(*v))?;
+            }
+        }
+        let proof = self.data.prove(pw)?;
+        ensure!(
+            proof.public_inputs == statement.to_fields(),
+            "the proof states another chain than the one expected (after = {:?})",
+            proof.public_inputs[8..16]
+                .iter()
+                .map(|x| x.to_canonical_u64())
+                .collect::<Vec<_>>()
+        );
+        Ok(proof)
+    }
+
+    pub fn verify(&self, proof: ProofWithPublicInputs<F, C, D>) -> anyhow::Result<()> {
+        self.data.verify(proof)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! The priority circuit against the native chain and the committed vectors
+//! (docs/vectors/settlement-v1.json), and on witnesses a dishonest prover would build.
+
+use std::sync::OnceLock;
+
+use state::tx::L1Address;
+
+use super::*;
+
+const CAP: usize = 3;
+
+fn circuit() -> &'static PriorityCircuit {
+    static C: OnceLock<PriorityCircuit> = OnceLock::new();
+    C.get_or_init(|| PriorityCircuit::build(CAP))
+}
+
+fn deposit(serial: u64, recipient: u32, amount: u64) -> PriorityEntry {
+    PriorityEntry::Deposit {
+        serial,
+        depositor: L1Address([0xd0; 20]),
+        recipient,
+        amount,
+    }
+}
+
+fn forced(serial: u64) -> PriorityEntry {
+    let mut tx = vec![3u8];
+    tx.extend((1..129).map(|i| (i * 7) as u8));
+    PriorityEntry::ForcedWithdrawal {
+        serial,
+        requested_at: 1_700_000_012,
+        withdraw_tx: tx,
+    }
+}
+
+fn hex32(s: &str) -> Hash32 {
+    hex::decode(s.trim_start_matches("0x"))
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+fn refused(name: &str, w: &PriorityWitness, s: &PriorityStatement) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| circuit().prove(w, s)));
+    match r {
+        Ok(Ok(_)) => panic!("{name}: a proof exists"),
+        Ok(Err(e)) => println!("{name}: refused: {e:#}"),
+        Err(_) => println!("{name}: refused in witness generation"),
+    }
+}
+
+#[test]
+fn the_queue_chain_of_the_committed_vectors() {
+    // The three entries of docs/vectors/settlement-v1.json (two deposits, a forced
+    // withdrawal), rebuilt from their fields; the circuit reaches the vectors' hashes.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/vectors/settlement-v1.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut entries = Vec::new();
+    for v in doc["priority"].as_array().unwrap() {
+        let addr = |s: &str| -> [u8; 20] {
+            hex::decode(s.trim_start_matches("0x"))
+                .unwrap()
+                .try_into()
+                .unwrap()
+        };
+        let e = match v["kind"].as_str().unwrap() {
+            "deposit" => PriorityEntry::Deposit {
+                serial: v["serial"].as_u64().unwrap(),
+                depositor: L1Address(addr(v["depositor"].as_str().unwrap())),
+                recipient: v["recipient"].as_u64().unwrap() as u32,
+                amount: v["amount"].as_str().unwrap().parse().unwrap(),
+            },
+            _ => PriorityEntry::ForcedWithdrawal {
+                serial: v["serial"].as_u64().unwrap(),
+                requested_at: v["requestedAt"].as_u64().unwrap(),
+                withdraw_tx: hex::decode(
+                    v["withdrawTx"].as_str().unwrap().trim_start_matches("0x"),
+                )
+                .unwrap(),
+            },
+        };
+        assert_eq!(
+            hex::encode(e.encode()),
+            v["entry"].as_str().unwrap().trim_start_matches("0x")
+        );
+        entries.push(e);
+    }
+    let last = doc["priority"].as_array().unwrap().last().unwrap();
+    let (w, s) = priority_witness([0; 32], 0, &entries, CAP).unwrap();
+    assert_eq!(s.hash_after, hex32(last["next"].as_str().unwrap()));
+    let proof = circuit().prove(&w, &s).unwrap();
+    circuit().verify(proof).unwrap();
+}
+
+#[test]
+fn honest_chains_prove_from_any_queue_position() {
+    let before = [0x5a; 32];
+    for entries in [
+        vec![],
+        vec![deposit(7, 1, 5)],
+        vec![forced(7)],
+        vec![
+            forced(7),
+            deposit(8, 0xffff_ffff, (1 << 63) - 1),
+            deposit(9, 3, 1),
+        ],
+    ] {
+        let (w, s) = priority_witness(before, 7, &entries, CAP).unwrap();
+        assert_eq!(s.next, 7 + entries.len() as u64);
+        let proof = circuit().prove(&w, &s).unwrap();
+        circuit().verify(proof).unwrap();
+    }
+}
+
+#[test]
+fn entries_that_are_not_the_queued_ones_have_no_proof() {
+    let queued = vec![deposit(4, 1, 500), forced(5)];
+    let (_, l1) = priority_witness([9; 32], 4, &queued, CAP).unwrap();
+
+    // A deposit L1 never queued, another amount, another recipient, another depositor: the
+    // chain they prove is not L1's.
+    for (name, fake) in [
+        (
+            "deposit not on L1",
+            vec![deposit(4, 1, 500), deposit(5, 2, 1)],
+        ),
+        ("changed amount", vec![deposit(4, 1, 501), forced(5)]),
+        ("changed recipient", vec![deposit(4, 2, 500), forced(5)]),
+        (
+            "changed depositor",
+            vec![
+                PriorityEntry::Deposit {
+                    serial: 4,
+                    depositor: L1Address([0xee; 20]),
+                    recipient: 1,
+                    amount: 500,
+                },
+                forced(5),
+            ],
+        ),
+    ] {
+        let (w, _) = priority_witness([9; 32], 4, &fake, CAP).unwrap();
+        refused(name, &w, &l1);
+    }
+
+    let (honest, _) = priority_witness([9; 32], 4, &queued, CAP).unwrap();
+    // A serial out of queue order (the entry's own serial bytes edited).
+    let mut w = honest.clone();
+    w.slots[0].words[0] = 4 << 24;
+    w.slots[0].words[1] = 0;
+    w.slots[0].words[2] = (5 << 24) | (w.slots[0].words[2] & 0x00ff_ffff);
+    refused("serial out of order", &w, &l1);
+    // A deposit's bytes hashed as a forced withdrawal (kind byte 4, flag forced).
+    let mut w = honest.clone();
+    w.slots[0].forced = true;
+    refused("deposit as forced", &w, &l1);
+    // An entry hidden behind an unused slot.
+    let mut w = honest.clone();
+    w.slots.swap(1, 2);
+    refused("used after unused", &w, &l1);
+}
+
+#[test]
+fn rows_per_slot() {
+    let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+    let (_, [start, end]) = PriorityCircuit::define(&mut b, 4);
+    println!(
+        "priority circuit: {} rows per slot (deposit and forced digests both computed); 4 slots: {} rows",
+        (end - start) / 4,
+        b.num_gates()
+    );
+}
