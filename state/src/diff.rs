@@ -123,8 +123,6 @@ pub enum DiffError {
     NonZeroExt(u32),
     #[error("the diff starts from {diff} accounts but the state has {state}")]
     CountMismatch { diff: u64, state: u64 },
-    #[error("new account {index} reuses the key of account {existing}")]
-    DuplicateKey { index: u32, existing: u32 },
     #[error("record of account {0} differs from the state")]
     RecordMismatch(u32),
     #[error("the diff does not start from the previous root {expected}: the touched accounts put back give {computed}")]
@@ -156,7 +154,6 @@ impl DiffError {
             DiffError::UnknownAccount(_) => "UNKNOWN_ACCOUNT",
             DiffError::NonZeroExt(_) => "NON_ZERO_EXT",
             DiffError::CountMismatch { .. } => "COUNT_MISMATCH",
-            DiffError::DuplicateKey { .. } => "DUPLICATE_KEY",
             DiffError::RecordMismatch(_) => "RECORD_MISMATCH",
             DiffError::OldRootMismatch { .. } => "OLD_ROOT_MISMATCH",
         }
@@ -450,18 +447,15 @@ impl AccountTree {
                 state: count,
             });
         }
-        // Keys are unique across accounts (SPEC 11.2, DUPLICATE_KEY); a diff is not allowed to
-        // break that either, even though the root alone could not tell.
+        // A new account may reuse a key (SPEC 13.6): the sequencer's rules refuse it, but a
+        // proof cannot, so data availability must not depend on it. The state is keyed by
+        // index; `by_key` keeps the first account of a key.
         let mut new_keys: HashMap<EncodedKey, u32> = HashMap::new();
         for r in &diff.records {
             if let Some(k) = r.pubkey {
-                if let Some(&existing) = self.by_key.get(&k).or_else(|| new_keys.get(&k)) {
-                    return Err(DiffError::DuplicateKey {
-                        index: r.index.0,
-                        existing,
-                    });
+                if !self.by_key.contains_key(&k) {
+                    new_keys.entry(k).or_insert(r.index.0);
                 }
-                new_keys.insert(k, r.index.0);
             }
         }
         for r in &diff.records {
@@ -1048,38 +1042,53 @@ mod tests {
     }
 
     #[test]
-    fn apply_refuses_a_reused_key_and_changes_nothing() {
+    fn a_replayed_key_is_its_own_account_and_its_signatures_stay_its_own() {
+        // The written argument of SPEC 13.6, checked: a registration replayed at another index
+        // (which the circuit cannot refuse) gives a second account with the same key, balance 0,
+        // nonce 0. The rebuild from L1 applies it (data availability does not depend on key
+        // uniqueness), and a transfer the key signed for one account is not a valid signature
+        // for the other: the sender index is in the signed message (SPEC 8.3).
         let (s, keys) = world();
         let mut replica = AccountTree::from_accounts(s.accounts());
-        let root = replica.root();
         let reuse = StateDiff::new(
             3,
             vec![rec(1, 1, 1, None), rec(3, 0, 0, Some(keys[1].public_key()))],
         )
         .unwrap();
-        assert_eq!(
-            replica.apply(&reuse),
-            Err(DiffError::DuplicateKey {
-                index: 3,
-                existing: 1
-            })
-        );
+        let root = replica.apply(&reuse).unwrap();
+        let mut expected = s.accounts().to_vec();
+        expected[1].balance = amt(1);
+        expected[1].nonce = nonce(1);
+        expected.push(Account::new(keys[1].public_key()));
+        assert_eq!(root, AccountTree::from_accounts(&expected).root());
+        assert_eq!(replica.accounts(), &expected[..]);
+        // Twice in one diff, too.
         let twice = StateDiff::new(
-            3,
+            4,
             vec![
-                rec(3, 0, 0, Some(keys[3].public_key())),
                 rec(4, 0, 0, Some(keys[3].public_key())),
+                rec(5, 0, 0, Some(keys[3].public_key())),
             ],
         )
         .unwrap();
-        assert_eq!(
-            replica.apply(&twice),
-            Err(DiffError::DuplicateKey {
-                index: 4,
-                existing: 3
-            })
-        );
-        assert_eq!(replica.root(), root);
-        assert_eq!(replica.accounts(), s.accounts());
+        replica.apply(&twice).unwrap();
+        assert_eq!(replica.num_accounts(), 6);
+
+        let pay = |from: u32| UnsignedTransfer {
+            from: AccountIndex(from),
+            to: AccountIndex(2),
+            amount: amt(5),
+            fee: amt(0),
+            nonce: nonce(0),
+            valid_until: Timestamp::new(NOW + 60).unwrap(),
+        };
+        let signed_for_1 = pay(1).sign(&DOMAIN, &keys[1]);
+        let pk = keys[1].public_key();
+        assert!(pk
+            .verify(&pay(1).message_hash(&DOMAIN), &signed_for_1.signature)
+            .is_ok());
+        assert!(pk
+            .verify(&pay(3).message_hash(&DOMAIN), &signed_for_1.signature)
+            .is_err());
     }
 }
