@@ -4,5 +4,6 @@ pub mod aggregate;
 pub mod diff;
 pub mod leaf;
 pub mod payment;
+pub mod payout;
 pub mod priority;
 pub mod public;

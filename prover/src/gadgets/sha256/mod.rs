@@ -77,7 +77,36 @@ pub fn compress(
         b.connect(w[t - 16], wire(Sha256ScheduleGate::W16));
         w.push(wire(Sha256ScheduleGate::W_NEW));
     }
+    rounds(b, state, &w)
+}
 
+/// [`compress`] of a block known when the circuit is built (e.g. the padding block of a 64-byte
+/// message): the message schedule is computed natively, so the 48 schedule rows and the
+/// `K_t + W_t` additions disappear (about 140 rows instead of about 190).
+pub fn compress_constant_block(
+    b: &mut CircuitBuilder<F, D>,
+    state: &Sha256Words,
+    block: &[u32; 16],
+) -> Sha256Words {
+    let mut w = block.to_vec();
+    for t in 16..64 {
+        let s0 = w[t - 15].rotate_right(7) ^ w[t - 15].rotate_right(18) ^ (w[t - 15] >> 3);
+        let s1 = w[t - 2].rotate_right(17) ^ w[t - 2].rotate_right(19) ^ (w[t - 2] >> 10);
+        w.push(
+            s1.wrapping_add(w[t - 7])
+                .wrapping_add(s0)
+                .wrapping_add(w[t - 16]),
+        );
+    }
+    let w: Vec<Target> = w
+        .into_iter()
+        .map(|x| b.constant(F::from_canonical_u32(x)))
+        .collect();
+    rounds(b, state, &w)
+}
+
+/// The 64 rounds and the final additions on the scheduled words `w` (range-checked words).
+fn rounds(b: &mut CircuitBuilder<F, D>, state: &Sha256Words, w: &[Target]) -> Sha256Words {
     let [mut a, mut bb, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
     for t in 0..64 {
         let kw = b.add_const(w[t], F::from_canonical_u32(K[t]));

@@ -1,0 +1,256 @@
+//! The payout circuit on real payout lists (honest proofs whose public inputs are the native
+//! `PayoutTree` root and the withdrawals-commitment-style chain) and on witnesses edited by hand
+//! the way a dishonest prover would build them: each has no proof, or proves other public
+//! inputs than the honest statement.
+
+use std::sync::OnceLock;
+
+use state::account::{AccountIndex, Amount};
+use state::pubdata::{withdrawals_commitment, WithdrawalRecord};
+use state::settlement::{payout_leaf, REFUND_FROM_BASE};
+
+use super::*;
+
+const DEPTH: usize = 3;
+const BATCH: u64 = 0x0102_0304_0506;
+
+fn circuit() -> &'static PayoutCircuit {
+    static C: OnceLock<PayoutCircuit> = OnceLock::new();
+    C.get_or_init(|| PayoutCircuit::build(DEPTH))
+}
+
+fn address(seed: u8) -> L1Address {
+    L1Address(core::array::from_fn(|k| {
+        seed.wrapping_mul(31)
+            .wrapping_add((k as u8).wrapping_mul(17))
+    }))
+}
+
+/// `n` withdrawals from accounts 3, 4, ... (large values where the limbs matter).
+fn withdrawals(n: usize) -> Vec<WithdrawalRecord> {
+    (0..n)
+        .map(|i| WithdrawalRecord {
+            from: AccountIndex(if i == 1 { u32::MAX } else { 3 + i as u32 }),
+            to_l1: address(i as u8 + 1),
+            amount: Amount::new(if i == 2 { MAX_U63 } else { 1_000 + i as u64 }).unwrap(),
+        })
+        .collect()
+}
+
+fn as_payouts(ws: &[WithdrawalRecord]) -> Vec<Payout> {
+    ws.iter()
+        .map(|w| Payout {
+            from: u64::from(w.from.0),
+            to: w.to_l1,
+            amount: w.amount.get(),
+        })
+        .collect()
+}
+
+/// `n - refunds` withdrawals, then `refunds` refunds (deposits 7, 8, ...), as a batch pays out.
+fn payouts(n: usize, refunds: usize) -> Vec<Payout> {
+    let mut ps = as_payouts(&withdrawals(n - refunds));
+    ps.extend((0..refunds).map(|j| Payout {
+        from: REFUND_FROM_BASE + 7 + j as u64,
+        to: address(100 + j as u8),
+        amount: 50 + j as u64,
+    }));
+    ps
+}
+
+#[test]
+fn honest_lists_prove_the_native_root_and_chain() {
+    let cases = [
+        (0, 0),
+        (1, 0),
+        (2, 0),
+        (3, 0),
+        (3, 1),
+        (5, 0),
+        (5, 2),
+        (8, 0),
+        (8, 3),
+    ];
+    for (n, refunds) in cases {
+        let ps = payouts(n, refunds);
+        let (w, s) = payout_witness(BATCH, &ps, DEPTH).unwrap();
+        assert_eq!(s.root, PayoutTree::new(BATCH, &ps).root());
+        assert_eq!(s.n, n as u64);
+        // The withdrawals commitment of the leaf circuits (SPEC 10.3), extended by the
+        // refunds' records.
+        let refunds_chained = ps[n - refunds..]
+            .iter()
+            .fold(withdrawals_commitment(&withdrawals(n - refunds)), |w, p| {
+                hash_no_pad(&[&w.elements()[..], &payout_record(p)[..]].concat())
+            });
+        assert_eq!(s.chain, refunds_chained);
+        if refunds == 0 {
+            assert_eq!(s.chain, withdrawals_commitment(&withdrawals(n)));
+        }
+        if n == 0 {
+            assert_eq!(s.root, [0; 32]);
+            assert_eq!(s.chain, Digest::ZERO);
+        }
+        if n == 1 {
+            assert_eq!(s.root, payout_leaf(BATCH, 0, &ps[0]));
+        }
+        let proof = circuit().prove(&w, &s).unwrap();
+        assert_eq!(proof.public_inputs, s.to_fields());
+        circuit().verify(proof).unwrap();
+        println!(
+            "{n} payouts ({refunds} refunds): proven, root {}",
+            hex::encode(s.root)
+        );
+    }
+}
+
+#[test]
+fn the_native_witness_refuses_what_the_circuit_cannot_state() {
+    assert!(payout_witness(BATCH, &payouts(8, 0), DEPTH).is_ok());
+    let mut nine = payouts(8, 0);
+    nine.push(nine[0]);
+    assert!(payout_witness(BATCH, &nine, DEPTH).is_err());
+    let mut ps = payouts(2, 0);
+    ps[1].from = FROM_BOUND;
+    assert!(payout_witness(BATCH, &ps, DEPTH).is_err());
+    let mut ps = payouts(2, 0);
+    ps[1].amount = MAX_U63 + 1;
+    assert!(payout_witness(BATCH, &ps, DEPTH).is_err());
+    assert!(payout_witness(MAX_U63 + 1, &[], DEPTH).is_err());
+}
+
+/// What proving `w` gives: `None` if there is no proof (an error, or a panic in witness
+/// generation: plonky2's decomposition generators assert that a value fits, which is the range
+/// check refusing it), else the public inputs the proof states.
+fn attempt(w: &PayoutWitness) -> Option<Vec<F>> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| circuit().prove_any(w)));
+    match r {
+        Ok(Ok(proof)) => {
+            circuit().verify(proof.clone()).unwrap();
+            Some(proof.public_inputs)
+        }
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
+/// Which parts of the statement `got` differs from `honest` in.
+fn differing(got: &[F], honest: &PayoutStatement) -> Vec<&'static str> {
+    let want = honest.to_fields();
+    [
+        ("batch", 0..1),
+        ("chain", 1..5),
+        ("n", 5..6),
+        ("root", 6..14),
+    ]
+    .into_iter()
+    .filter(|(_, r)| got[r.clone()] != want[r.clone()])
+    .map(|(name, _)| name)
+    .collect()
+}
+
+/// `w` has a proof, of a statement other than `honest` exactly in the parts `expect`.
+fn proves_other(name: &str, w: &PayoutWitness, honest: &PayoutStatement, expect: &[&str]) {
+    let got = attempt(w).unwrap_or_else(|| panic!("{name}: expected a proof of other inputs"));
+    let diff = differing(&got, honest);
+    println!("{name}: proves other public inputs ({})", diff.join(", "));
+    assert_eq!(diff, expect, "{name}");
+    assert!(circuit().prove(w, honest).is_err(), "{name}");
+}
+
+/// `w` has no proof at all.
+fn refused(name: &str, w: &PayoutWitness) {
+    assert!(attempt(w).is_none(), "{name}: a proof exists");
+    println!("{name}: no proof");
+}
+
+#[test]
+fn dishonest_witnesses_prove_nothing_the_honest_statement_says() {
+    let ps = payouts(5, 1);
+    let (honest, s) = payout_witness(BATCH, &ps, DEPTH).unwrap();
+
+    // A payout redirected to another address.
+    let mut w = honest.clone();
+    w.slots[2].to = address(200);
+    proves_other("redirected payout", &w, &s, &["chain", "root"]);
+
+    // A changed amount (in the high limb too).
+    let mut w = honest.clone();
+    w.slots[1].amount += 1;
+    proves_other("amount + 1", &w, &s, &["chain", "root"]);
+    let mut w = honest.clone();
+    w.slots[1].amount += 1 << 40;
+    proves_other("amount + 2^40", &w, &s, &["chain", "root"]);
+
+    // A refund passed off as a withdrawal of the same index (from - 2^32).
+    let mut w = honest.clone();
+    w.slots[4].from -= REFUND_FROM_BASE;
+    proves_other("refund as withdrawal", &w, &s, &["chain", "root"]);
+
+    // A payout dropped (the later ones move up), or the last one dropped.
+    let mut w = honest.clone();
+    w.slots.remove(2);
+    w.slots.push(honest.slots[7]);
+    proves_other("dropped payout", &w, &s, &["chain", "n", "root"]);
+    let mut w = honest.clone();
+    w.slots[4].used = false;
+    proves_other("last payout dropped", &w, &s, &["chain", "n", "root"]);
+
+    // Two payouts swapped.
+    let mut w = honest.clone();
+    w.slots.swap(0, 3);
+    proves_other("swapped payouts", &w, &s, &["chain", "root"]);
+
+    // A wrong batch number: the chain does not hash it, the leaves do.
+    let mut w = honest.clone();
+    w.batch += 1;
+    proves_other("wrong batch", &w, &s, &["batch", "root"]);
+
+    // A used slot after an unused one: hiding a payout from `n` (and the root's level).
+    let mut w = honest.clone();
+    w.slots[5] = w.slots[4];
+    w.slots[4].used = false;
+    refused("used after unused", &w);
+    let mut w = honest.clone();
+    w.slots[2].used = false;
+    refused("hole in the middle", &w);
+
+    // Out-of-range fields: from >= 2^33, amount >= 2^63, an address limb above 32 bits is
+    // impossible by construction (the witness holds bytes).
+    let mut w = honest.clone();
+    w.slots[0].from = FROM_BOUND;
+    refused("from = 2^33", &w);
+    let mut w = honest.clone();
+    w.slots[0].amount = MAX_U63 + 1;
+    refused("amount = 2^63", &w);
+    let mut w = honest.clone();
+    w.batch = MAX_U63 + 1;
+    refused("batch = 2^63", &w);
+
+    // What an unused slot holds does not matter: the honest statement again.
+    let mut w = honest.clone();
+    w.slots[6] = PayoutSlot {
+        used: false,
+        ..honest.slots[0]
+    };
+    assert_eq!(attempt(&w), Some(s.to_fields()));
+}
+
+#[test]
+fn rows_per_payout() {
+    let rows = |depth: usize| {
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        PayoutCircuit::define(&mut b, depth);
+        b.num_gates()
+    };
+    let (r8, r16) = (rows(3), rows(4));
+    let per_payout = (r16 - r8) / 8;
+    println!(
+        "payout circuit: {per_payout} rows per payout (one leaf block, one inner node of two \
+         blocks, the chain and the range checks); capacity 8: {r8} rows (degree 2^{}), \
+         capacity 16: {r16} rows (degree 2^{}); built capacity 8: degree 2^{}",
+        r8.next_power_of_two().trailing_zeros(),
+        r16.next_power_of_two().trailing_zeros(),
+        circuit().data.common.degree_bits()
+    );
+    assert!(per_payout <= 600, "{per_payout}");
+}
