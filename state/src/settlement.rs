@@ -107,17 +107,89 @@ pub fn priority_chain<'a>(
     entries.into_iter().fold(start, |h, e| e.chain(&h))
 }
 
-/// The Poseidon commitment to the entries a batch consumed (SPEC 13.8), the link between the
-/// leaf circuits, which apply the ops, and the priority circuit, which chains them with
-/// SHA-256: `p_0 = ZERO`, `p_{k+1} = hash_no_pad(p_k ‖ len_k ‖ chunks_k)` with `len_k` the
-/// entry's byte length (41 or 146) and `chunks_k` its 7-byte little-endian chunks (SPEC 10.1).
-pub fn entries_commitment<'a>(entries: impl IntoIterator<Item = &'a PriorityEntry>) -> Digest {
-    entries.into_iter().fold(Digest::ZERO, |p, e| {
-        let bytes = e.encode();
+/// A priority entry as a batch consumed it: the entry and the status its op published (a
+/// deposit: 0 credited, 1 refunded; a forced withdrawal: 0 applied or the rule it broke).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumed {
+    pub entry: PriorityEntry,
+    pub status: u8,
+}
+
+impl Consumed {
+    /// The bytes of the pubdata op (SPEC 10) the entry became: a deposit `4 ‖ seq ‖ to ‖ amount
+    /// ‖ status` (22 bytes), a forced withdrawal `5 ‖ seq ‖ requested_at ‖ withdraw without its
+    /// tag ‖ status` (146 bytes), integers little-endian.
+    pub fn op_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(146);
+        match &self.entry {
+            PriorityEntry::Deposit {
+                serial,
+                recipient,
+                amount,
+                ..
+            } => {
+                out.push(KIND_DEPOSIT);
+                out.extend_from_slice(&serial.to_le_bytes());
+                out.extend_from_slice(&recipient.to_le_bytes());
+                out.extend_from_slice(&amount.to_le_bytes());
+            }
+            PriorityEntry::ForcedWithdrawal {
+                serial,
+                requested_at,
+                withdraw_tx,
+            } => {
+                out.push(L2_TAG_FORCED_WITHDRAW);
+                out.extend_from_slice(&serial.to_le_bytes());
+                out.extend_from_slice(&requested_at.to_le_bytes());
+                out.extend_from_slice(withdraw_tx.get(1..).unwrap_or_default());
+            }
+        }
+        out.push(self.status);
+        out
+    }
+}
+
+/// Tag of the L2 forced-withdraw transaction and op (SPEC 9, 10).
+pub const L2_TAG_FORCED_WITHDRAW: u8 = 5;
+
+/// The Poseidon commitment to the priority ops a batch consumed (SPEC 13.8), the link between
+/// the leaf circuits, which apply the ops, and the priority circuit, which chains the L1 entries
+/// with SHA-256: `p_0 = ZERO`, `p_{k+1} = hash_no_pad(p_k ‖ len_k ‖ chunks_k ‖ depositor_k)`
+/// with `len_k` and `chunks_k` the byte length and 7-byte chunks (SPEC 10.1) of the op's
+/// pubdata bytes ([`Consumed::op_bytes`], exactly what the pubdata chain absorbs) and
+/// `depositor_k` the five big-endian u32 limbs of a deposit's depositor (nothing for a forced
+/// withdrawal).
+pub fn entries_commitment<'a>(consumed: impl IntoIterator<Item = &'a Consumed>) -> Digest {
+    consumed.into_iter().fold(Digest::ZERO, |p, c| {
+        let bytes = c.op_bytes();
         let mut input = p.elements().to_vec();
         input.push(F::from_canonical_usize(bytes.len()));
         input.extend(bytes_to_chunks(&bytes));
+        if let PriorityEntry::Deposit { depositor, .. } = &c.entry {
+            input.extend(depositor.to_field_elements());
+        }
         hash_no_pad(&input)
+    })
+}
+
+/// The refunds of a batch's consumed deposits (status 1), chained as withdrawal records (SPEC
+/// 10.3) with `from = 2^32 + seq` and the depositor as destination: what the payout circuit ties
+/// its refund payouts to (SPEC 13.9).
+pub fn refunds_commitment<'a>(consumed: impl IntoIterator<Item = &'a Consumed>) -> Digest {
+    consumed.into_iter().fold(Digest::ZERO, |r, c| match &c.entry {
+        PriorityEntry::Deposit {
+            serial,
+            depositor,
+            amount,
+            ..
+        } if c.status == 1 => {
+            let mut input = r.elements().to_vec();
+            input.push(F::from_canonical_u64(REFUND_FROM_BASE + serial));
+            input.extend(depositor.to_field_elements());
+            input.push(F::from_canonical_u64(*amount));
+            hash_no_pad(&input)
+        }
+        _ => r,
     })
 }
 
@@ -338,6 +410,65 @@ mod tests {
             assert_ne!(sha256(&[&f]), s.hash(), "byte {i}");
         }
         assert_eq!(words_of(&s.hash())[0].to_be_bytes(), s.hash()[..4]);
+    }
+
+    #[test]
+    fn consumed_ops_are_the_pubdata_ops() {
+        use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
+        use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp};
+        use crate::tx::{Domain, Transaction, UnsignedWithdraw};
+        let d = Consumed {
+            entry: PriorityEntry::Deposit {
+                serial: 9,
+                depositor: L1Address([1; 20]),
+                recipient: 77,
+                amount: 500,
+            },
+            status: 1,
+        };
+        let op = PubdataOp::Deposit {
+            seq: 9,
+            to: AccountIndex(77),
+            amount: Amount::new(500).unwrap(),
+            status: DepositStatus::Refunded,
+        };
+        assert_eq!(d.op_bytes(), op.to_bytes());
+        let sk = crate::crypto::schnorr::SecretKey::from_bytes(&[3; 40]).unwrap();
+        let w = UnsignedWithdraw {
+            from: AccountIndex(2),
+            to_l1: L1Address([4; 20]),
+            amount: Amount::new(6).unwrap(),
+            fee: Amount::new(1).unwrap(),
+            nonce: Nonce::new(0).unwrap(),
+            valid_until: Timestamp::new(99).unwrap(),
+        }
+        .sign(
+            &Domain {
+                chain_id: 1,
+                rollup: [2; 20],
+            },
+            &sk,
+        );
+        let f = Consumed {
+            entry: PriorityEntry::ForcedWithdrawal {
+                serial: 10,
+                requested_at: 50,
+                withdraw_tx: Transaction::Withdraw(w).encode(),
+            },
+            status: 5,
+        };
+        let op = PubdataOp::ForcedWithdraw {
+            seq: 10,
+            requested_at: Timestamp::new(50).unwrap(),
+            withdraw: w,
+            status: ForcedStatus::BadNonce,
+        };
+        assert_eq!(f.op_bytes(), op.to_bytes());
+        // Only the refunded deposit is a refund.
+        let credited = Consumed { status: 0, ..d.clone() };
+        assert_eq!(refunds_commitment([&credited, &f]), Digest::ZERO);
+        assert_ne!(refunds_commitment([&d, &f]), Digest::ZERO);
+        assert_ne!(entries_commitment([&d]), entries_commitment([&credited]));
     }
 
     #[test]

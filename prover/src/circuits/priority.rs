@@ -2,8 +2,9 @@
 //! entries a batch consumed, bound to the Poseidon commitment of the same entries that the leaf
 //! circuits produce from the ops they apply.
 //!
-//! Public inputs (22): the queue hash before and after (eight big-endian u32 words each), the
-//! first serial and the next one, and `entries_commitment` (4; `state::settlement`).
+//! Public inputs (26): the queue hash before and after (eight big-endian u32 words each), the
+//! first serial and the next one, `entries_commitment` (4) and `refunds_commitment` (4)
+//! (`state::settlement`).
 //!
 //! A circuit has `cap` slots, used ones first. A used slot holds one entry as 37 big-endian
 //! u32 words (its bytes, zero-padded to 148), each range-checked by its bit split, and a kind
@@ -17,8 +18,13 @@
 //!   partial word is rebuilt from its proven bytes with the padding, so bytes past the entry
 //!   cannot enter the hash; both the two-block (deposit) and the three-block (forced) digests
 //!   are computed and the kind selects;
-//! - `p' = hash_no_pad(p ‖ len ‖ chunks)` over the same bytes, the chunks built from the same
-//!   bits.
+//! - `p' = hash_no_pad(p ‖ len ‖ chunks ‖ depositor)` over the pubdata op the entry became
+//!   (SPEC 10: the serial, recipient, amount and request time re-ordered little-endian from the
+//!   same entry bytes, the withdraw's bytes as queued, and a witnessed status byte), plus a
+//!   deposit's depositor limbs taken from the entry: the leaves compute the same commitment
+//!   from the ops they apply, so the ops are the queued entries and the statuses are theirs;
+//! - `r' = hash_no_pad(r ‖ 2^32 + seq ‖ depositor ‖ amount)` for each deposit with status 1:
+//!   the refunds, for the payout circuit (SPEC 13.9).
 //!
 //! So a deposit that is not on L1, or one whose recipient, amount or depositor differ, gives
 //! another `H` than the contract's (a SHA-256 second preimage), and another `p` than the ops
@@ -35,14 +41,17 @@ use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use serde::{Deserialize, Serialize};
 use state::hash::Digest;
-use state::settlement::{entries_commitment, priority_chain, words_of, Hash32, PriorityEntry};
+use state::settlement::{
+    entries_commitment, priority_chain, refunds_commitment, words_of, Consumed, Hash32,
+    PriorityEntry, REFUND_FROM_BASE,
+};
 
 use crate::gadgets::pubdata::hash_no_pad_select;
 use crate::gadgets::sha256::{compress, iv, Sha256Words};
 use crate::{C, D, F};
 
 /// Number of public inputs.
-pub const PRIORITY_PUBLIC_INPUTS: usize = 22;
+pub const PRIORITY_PUBLIC_INPUTS: usize = 26;
 /// Entry words per slot: the 146 bytes of a forced withdrawal's entry, zero-padded.
 const ENTRY_WORDS: usize = 37;
 const DEPOSIT_LEN: usize = 41;
@@ -56,6 +65,7 @@ pub struct PriorityStatement {
     pub first: u64,
     pub next: u64,
     pub entries: Digest,
+    pub refunds: Digest,
 }
 
 impl PriorityStatement {
@@ -66,6 +76,7 @@ impl PriorityStatement {
         v.push(F::from_canonical_u64(self.first));
         v.push(F::from_canonical_u64(self.next));
         v.extend(self.entries.elements());
+        v.extend(self.refunds.elements());
         v
     }
 }
@@ -76,6 +87,8 @@ pub struct PrioritySlot {
     pub used: bool,
     pub forced: bool,
     pub words: Vec<u32>,
+    /// The status byte of the op the entry became.
+    pub status: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,21 +98,22 @@ pub struct PriorityWitness {
     pub slots: Vec<PrioritySlot>,
 }
 
-/// The witness and statement of `entries` consumed after queue hash `before`.
+/// The witness and statement of the entries `consumed` after queue hash `before`.
 pub fn priority_witness(
     before: Hash32,
     first: u64,
-    entries: &[PriorityEntry],
+    consumed: &[Consumed],
     cap: usize,
 ) -> anyhow::Result<(PriorityWitness, PriorityStatement)> {
     ensure!(
-        entries.len() <= cap,
+        consumed.len() <= cap,
         "{} entries for {cap} slots",
-        entries.len()
+        consumed.len()
     );
-    let mut slots: Vec<PrioritySlot> = entries
+    let mut slots: Vec<PrioritySlot> = consumed
         .iter()
-        .map(|e| {
+        .map(|c| {
+            let e = &c.entry;
             let mut bytes = e.encode();
             let forced = matches!(e, PriorityEntry::ForcedWithdrawal { .. });
             ensure!(
@@ -116,6 +130,7 @@ pub fn priority_witness(
                 used: true,
                 forced,
                 words,
+                status: c.status,
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -125,14 +140,17 @@ pub fn priority_witness(
             used: false,
             forced: false,
             words: vec![0; ENTRY_WORDS],
+            status: 0,
         },
     );
+    let entries: Vec<PriorityEntry> = consumed.iter().map(|c| c.entry.clone()).collect();
     let statement = PriorityStatement {
         hash_before: before,
-        hash_after: priority_chain(before, entries),
+        hash_after: priority_chain(before, &entries),
         first,
         next: first + entries.len() as u64,
-        entries: entries_commitment(entries),
+        entries: entries_commitment(consumed),
+        refunds: refunds_commitment(consumed),
     };
     Ok((
         PriorityWitness {
@@ -148,6 +166,7 @@ struct SlotTargets {
     used: BoolTarget,
     forced: BoolTarget,
     words: Vec<Target>,
+    status: Target,
 }
 
 /// The byte `k` (0 = most significant) of a word with little-endian bits `bits`.
@@ -189,6 +208,15 @@ fn hash_message(
         state = compress(b, &state, &block);
     }
     state
+}
+
+/// The big-endian u32 of four range-checked bytes.
+fn be_word(b: &mut CircuitBuilder<F, D>, bytes: &[Target]) -> Target {
+    let mut acc = b.zero();
+    for &byte in bytes {
+        acc = b.mul_const_add(F::from_canonical_u32(256), acc, byte);
+    }
+    acc
 }
 
 /// 7-byte little-endian chunks of `bytes` (range-checked), as SPEC 10.1.
@@ -243,6 +271,7 @@ impl PriorityCircuit {
 
         let mut h = hash_before;
         let mut p = HashOutTarget::from_vec(vec![zero; 4]);
+        let mut r = HashOutTarget::from_vec(vec![zero; 4]);
         let mut counter = first;
         let mut prev_used = b._true();
         let mut slots = Vec::with_capacity(cap);
@@ -292,23 +321,66 @@ impl PriorityCircuit {
             let next: Sha256Words = core::array::from_fn(|i| b.select(forced, frc[i], dep[i]));
             h = core::array::from_fn(|i| b.select(used, next[i], h[i]));
 
-            // The Poseidon commitment over the same bytes.
+            // The op the entry became (SPEC 10), from the same bytes: integers re-ordered
+            // little-endian, the withdraw as queued without its tag, and the status byte.
+            let status = b.add_virtual_target();
+            b.range_check(status, 8);
+            let rev = |r: std::ops::Range<usize>| -> Vec<Target> {
+                bytes[r].iter().rev().copied().collect()
+            };
+            let mut dep_op = vec![b.constant(F::from_canonical_u64(4))];
+            dep_op.extend(rev(1..9));
+            dep_op.extend(rev(29..33));
+            dep_op.extend(rev(33..41));
+            dep_op.push(status);
+            let mut frc_op = vec![b.constant(F::from_canonical_u64(5))];
+            frc_op.extend(rev(1..9));
+            frc_op.extend(rev(9..17));
+            frc_op.extend_from_slice(&bytes[18..FORCED_LEN]);
+            frc_op.push(status);
+            let depositor: Vec<Target> = (0..5)
+                .map(|k| be_word(b, &bytes[9 + 4 * k..13 + 4 * k]))
+                .collect();
+
             let mut dep_list = p.elements.to_vec();
-            dep_list.push(b.constant(F::from_canonical_usize(DEPOSIT_LEN)));
-            dep_list.extend(chunks(b, &bytes[..DEPOSIT_LEN]));
+            dep_list.push(b.constant(F::from_canonical_usize(dep_op.len())));
+            dep_list.extend(chunks(b, &dep_op));
+            dep_list.extend_from_slice(&depositor);
             let mut frc_list = p.elements.to_vec();
-            frc_list.push(b.constant(F::from_canonical_usize(FORCED_LEN)));
-            frc_list.extend(chunks(b, &bytes[..FORCED_LEN]));
+            frc_list.push(b.constant(F::from_canonical_usize(frc_op.len())));
+            frc_list.extend(chunks(b, &frc_op));
             let q = hash_no_pad_select(b, &[(deposit, dep_list), (forced, frc_list)]);
             p = HashOutTarget::from_vec(
                 (0..4)
                     .map(|i| b.select(used, q.elements[i], p.elements[i]))
                     .collect(),
             );
+
+            // A refunded deposit is a payout to its depositor.
+            let one = b.one();
+            let refunded = b.is_equal(status, one);
+            let refund = b.and(deposit, refunded);
+            let refund = b.and(used, refund);
+            let from = b.add_const(serial, F::from_canonical_u64(REFUND_FROM_BASE));
+            let mut amount = zero;
+            for &byte in &bytes[33..41] {
+                amount = b.mul_const_add(F::from_canonical_u32(256), amount, byte);
+            }
+            let mut record = r.elements.to_vec();
+            record.push(from);
+            record.extend_from_slice(&depositor);
+            record.push(amount);
+            let h = b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(record);
+            r = HashOutTarget::from_vec(
+                (0..4)
+                    .map(|i| b.select(refund, h.elements[i], r.elements[i]))
+                    .collect(),
+            );
             slots.push(SlotTargets {
                 used,
                 forced,
                 words,
+                status,
             });
         }
         let end = b.num_gates();
@@ -317,6 +389,7 @@ impl PriorityCircuit {
         b.register_public_input(first);
         b.register_public_input(counter);
         b.register_public_inputs(&p.elements);
+        b.register_public_inputs(&r.elements);
         ((hash_before, first, slots), [start, end])
     }
 
@@ -347,6 +420,7 @@ impl PriorityCircuit {
             for (tw, v) in t.words.iter().zip(&s.words) {
                 pw.set_target(*tw, F::from_canonical_u32(*v))?;
             }
+            pw.set_target(t.status, F::from_canonical_u8(s.status))?;
         }
         let proof = self.data.prove(pw)?;
         ensure!(

@@ -14,22 +14,35 @@ fn circuit() -> &'static PriorityCircuit {
     C.get_or_init(|| PriorityCircuit::build(CAP))
 }
 
-fn deposit(serial: u64, recipient: u32, amount: u64) -> PriorityEntry {
-    PriorityEntry::Deposit {
-        serial,
-        depositor: L1Address([0xd0; 20]),
-        recipient,
-        amount,
+fn deposit(serial: u64, recipient: u32, amount: u64) -> Consumed {
+    Consumed {
+        entry: PriorityEntry::Deposit {
+            serial,
+            depositor: L1Address([0xd0; 20]),
+            recipient,
+            amount,
+        },
+        status: 0,
     }
 }
 
-fn forced(serial: u64) -> PriorityEntry {
+fn refunded(serial: u64, recipient: u32, amount: u64) -> Consumed {
+    Consumed {
+        status: 1,
+        ..deposit(serial, recipient, amount)
+    }
+}
+
+fn forced(serial: u64) -> Consumed {
     let mut tx = vec![3u8];
     tx.extend((1..129).map(|i| (i * 7) as u8));
-    PriorityEntry::ForcedWithdrawal {
-        serial,
-        requested_at: 1_700_000_012,
-        withdraw_tx: tx,
+    Consumed {
+        entry: PriorityEntry::ForcedWithdrawal {
+            serial,
+            requested_at: 1_700_000_012,
+            withdraw_tx: tx,
+        },
+        status: 2,
     }
 }
 
@@ -87,7 +100,10 @@ fn the_queue_chain_of_the_committed_vectors() {
             hex::encode(e.encode()),
             v["entry"].as_str().unwrap().trim_start_matches("0x")
         );
-        entries.push(e);
+        entries.push(Consumed {
+            entry: e,
+            status: 0,
+        });
     }
     let last = doc["priority"].as_array().unwrap().last().unwrap();
     let (w, s) = priority_witness([0; 32], 0, &entries, CAP).unwrap();
@@ -133,11 +149,14 @@ fn entries_that_are_not_the_queued_ones_have_no_proof() {
         (
             "changed depositor",
             vec![
-                PriorityEntry::Deposit {
-                    serial: 4,
-                    depositor: L1Address([0xee; 20]),
-                    recipient: 1,
-                    amount: 500,
+                Consumed {
+                    entry: PriorityEntry::Deposit {
+                        serial: 4,
+                        depositor: L1Address([0xee; 20]),
+                        recipient: 1,
+                        amount: 500,
+                    },
+                    status: 0,
                 },
                 forced(5),
             ],
@@ -158,6 +177,13 @@ fn entries_that_are_not_the_queued_ones_have_no_proof() {
     let mut w = honest.clone();
     w.slots[0].forced = true;
     refused("deposit as forced", &w, &l1);
+    // A status other than the leaves applied: the same L1 chain, another entries commitment
+    // (and a refund that never happened).
+    let (w, s) = priority_witness([9; 32], 4, &[refunded(4, 1, 500), forced(5)], CAP).unwrap();
+    assert_eq!(s.hash_after, l1.hash_after);
+    assert_ne!(s.entries, l1.entries);
+    assert_ne!(s.refunds, l1.refunds);
+    refused("another status", &w, &l1);
     // An entry hidden behind an unused slot.
     let mut w = honest.clone();
     w.slots.swap(1, 2);
