@@ -17,7 +17,7 @@ use state::pubdata::ForcedStatus;
 use state::tx::{Deposit, Transaction};
 use tokio::sync::{oneshot, watch};
 
-use crate::writer::{Command, L1Op, SubmitOutcome, WriterHandle};
+use crate::writer::{AcceptedMeta, Command, L1Op, SubmitOutcome, WriterHandle};
 use rollup_storage::Store;
 
 /// Confirmed ops handed to the writer per tick.
@@ -29,14 +29,15 @@ pub struct Ingest {
     pub poll: Duration,
 }
 
-/// The feed event reporting that `op` was consumed on L2.
+/// The feed event reporting that `op` was consumed on L2 (`meta`: the writer's record of it,
+/// unknown when it was consumed before a crash and is marked after it).
 fn credited_event(
     op: &PriorityOpRow,
-    tx_id: Option<[u8; 32]>,
-    l2_seq: Option<u64>,
-    forced: Option<ForcedStatus>,
+    meta: Option<&AcceptedMeta>,
 ) -> (EventKind, serde_json::Value) {
-    let l2_tx_id = tx_id.map(|t| format!("0x{}", hex::encode(t)));
+    let l2_tx_id = meta.map(|m| format!("0x{}", hex::encode(m.tx_id)));
+    let l2_seq = meta.map(|m| m.seq);
+    let forced: Option<ForcedStatus> = meta.and_then(|m| m.forced);
     match op.op.kind {
         PriorityOpKind::Deposit => (
             EventKind::DepositCredited,
@@ -44,6 +45,8 @@ fn credited_event(
                 "serial": op.op.serial,
                 "recipient": op.op.recipient,
                 "amount": op.op.amount,
+                // REFUNDED: consumed without a credit; the depositor claims it on L1.
+                "outcome": meta.and_then(|m| m.deposit).map(|s| s.code()),
                 "l2_tx_id": l2_tx_id,
                 "l2_seq": l2_seq,
             }),
@@ -68,10 +71,9 @@ fn credited_event(
 async fn mark_credited(
     store: &Store,
     id: i64,
-    tx_id: Option<[u8; 32]>,
-    l2_seq: Option<u64>,
-    forced: Option<ForcedStatus>,
+    meta: Option<&AcceptedMeta>,
 ) -> anyhow::Result<bool> {
+    let tx_id = meta.map(|m| m.tx_id);
     let mut db = store.pool().begin().await?;
     let Some(op) = transition_op(
         &mut db,
@@ -84,7 +86,7 @@ async fn mark_credited(
     else {
         return Ok(false);
     };
-    let (event, payload) = credited_event(&op, tx_id, l2_seq, forced);
+    let (event, payload) = credited_event(&op, meta);
     feed::append(
         &mut db,
         event,
@@ -139,7 +141,7 @@ impl Ingest {
             match rx.await? {
                 Err(next) if next > serial => {
                     // Credited before (e.g. a crash before the row was marked).
-                    if mark_credited(&self.store, id, None, None, None).await? {
+                    if mark_credited(&self.store, id, None).await? {
                         done += 1;
                     }
                 }
@@ -152,15 +154,7 @@ impl Ingest {
                     if !durable.wait().await {
                         anyhow::bail!("deposit {serial}: the committer is gone");
                     }
-                    if mark_credited(
-                        &self.store,
-                        id,
-                        Some(meta.tx_id),
-                        Some(meta.seq),
-                        meta.forced,
-                    )
-                    .await?
-                    {
+                    if mark_credited(&self.store, id, Some(&meta)).await? {
                         match op {
                             L1Op::Deposit(d) => {
                                 metrics::counter!("bridge_deposits_credited_total").increment(1);

@@ -16,7 +16,9 @@ use crate::keys::KeyDirectory;
 use state::account::{Account, AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
 use state::diff::BatchTouches;
-use state::pubdata::{ForcedStatus, PubdataCommitment, WithdrawalsCommitment};
+use state::pubdata::{
+    DepositStatus, ForcedStatus, PubdataCommitment, PubdataOp, WithdrawalsCommitment,
+};
 use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
 use state::Digest;
 use tokio::sync::{oneshot, watch};
@@ -39,6 +41,9 @@ pub struct AcceptedMeta {
     pub account_index: Option<u32>,
     /// A forced withdrawal's outcome: applied, or the rule it breaks.
     pub forced: Option<ForcedStatus>,
+    /// A deposit's outcome: credited, or refunded on L1 (unknown account, or the credit would
+    /// overflow the balance).
+    pub deposit: Option<DepositStatus>,
 }
 
 /// How the caller learns that an accepted transaction is durable.
@@ -734,6 +739,10 @@ impl Writer {
                     position,
                     account_index: fx.registered.map(|i| i.0),
                     forced: fx.forced.map(|o| o.status()),
+                    deposit: match fx.pubdata {
+                        PubdataOp::Deposit { status, .. } => Some(status),
+                        _ => None,
+                    },
                 };
                 self.known.insert(meta);
                 self.known.prune(self.durable_seq.load(Ordering::Acquire));
@@ -999,6 +1008,7 @@ mod tests {
             position: 0,
             account_index: None,
             forced: None,
+            deposit: None,
         }
     }
 

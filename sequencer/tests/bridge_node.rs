@@ -543,8 +543,8 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     .await;
     let acct = account(&mut c, a).await;
     assert_eq!(acct.nonce, 1, "only the genuine one was applied");
-    // The refunded deposit is consumed too (reported as `deposit_credited`: the feed does not
-    // say yet that it credited nothing).
+    // The refunded deposit is consumed too (a `deposit_credited` event whose outcome says it
+    // credited nothing).
     let grpc = node.grpc.clone();
     wait_for("the deposit to nobody to be consumed", 30, || {
         let grpc = grpc.clone();
@@ -576,6 +576,25 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
             .filter(|e| e.kind == "deposit_credited")
             .count(),
         3
+    );
+    let outcomes: Vec<(u64, String)> = events
+        .iter()
+        .filter(|e| e.kind == "deposit_credited")
+        .map(|e| {
+            let p: serde_json::Value = serde_json::from_str(&e.payload_json).unwrap();
+            (
+                p["serial"].as_u64().unwrap(),
+                p["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (0, "CREDITED".to_string()),
+            (3, "CREDITED".to_string()),
+            (4, "REFUNDED".to_string())
+        ]
     );
 
     // Proven (as the prover would mark them), committed and finalized: the applied one is a

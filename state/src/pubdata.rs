@@ -64,6 +64,16 @@ pub enum DepositStatus {
     Refunded = 1,
 }
 
+impl DepositStatus {
+    /// The outcome code, as in the API and the event feed.
+    pub const fn code(self) -> &'static str {
+        match self {
+            DepositStatus::Credited => "CREDITED",
+            DepositStatus::Refunded => "REFUNDED",
+        }
+    }
+}
+
 /// What happened to a forced withdrawal: applied, or the Withdraw rule it breaks (the first, in
 /// the order of the rules). Published as one byte; the circuit proves the reason.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
