@@ -2,8 +2,8 @@
 //! L1 contract pays claims against, built from the same payout list as the Poseidon chain the
 //! leaf circuits extend (SPEC 10.3), so that the final circuit can tie the two together.
 //!
-//! Public inputs (14): `batch` (1), the chain value `w_n` (4), `n` (1), the payout root as eight
-//! big-endian u32 words (8).
+//! Public inputs (18): `batch` (1), the withdrawals chain `w` (4), the refunds chain `r` (4),
+//! `n` (1), the payout root as eight big-endian u32 words (8).
 //!
 //! A circuit has room for `N = 2^depth` payouts (`depth` fixed when it is built); a slot is used
 //! or not (a flag; used slots come first), `n` is the number of used slots. Slot `i` holds
@@ -23,11 +23,14 @@
 //!   (leaves `n .. 2^d - 1` zero, inner nodes hashed even over zeros). For `n = 0` that is the
 //!   zero leaf, `0x00..00`. The level is selected without comparisons: used flags are monotone,
 //!   so `d = l` exactly when slot `2^(l-1)` is used and slot `2^l` is not.
-//! - **Chain**: `w_0 = ZERO`, `w_{i+1} = H(w_i ‖ from, t0, t1, t2, t3, t4, amount)` for used
-//!   slots (11 elements, two Poseidon rows): over withdrawals only it is the withdrawals
-//!   commitment of SPEC 10.3; a refund is the same record with `from = 2^32 + seq`.
+//! - **Chains**: the used slots with `from < 2^32` (withdrawals) come first, then those with
+//!   `from >= 2^32` (refunds), as SPEC 15.5 orders them; `w_{i+1} = H(w_i ‖ from, t0, ..., t4,
+//!   amount)` over the withdrawals is the withdrawals commitment the leaves produce (SPEC 10.3),
+//!   and the same record over the refunds is `refunds_commitment`, which the priority circuit
+//!   derives from the deposits consumed with status 1 (SPEC 13.8). The final circuit ties `w`
+//!   to the leaves and `r` to the priority proof.
 //!
-//! The chain does not hash `batch` (the leaf circuits do not know it); the tree does.
+//! The chains do not hash `batch` (the leaf circuits do not know it); the tree does.
 //!
 //! Cost (`tests::rows_per_payout`): one SHA-256 compression per leaf, three per inner node (one
 //! with a constant block, whose message schedule is computed when the circuit is built), and
@@ -43,7 +46,7 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use serde::{Deserialize, Serialize};
 use state::account::MAX_U63;
 use state::hash::{hash_no_pad, Digest};
-use state::settlement::{Payout, PayoutTree};
+use state::settlement::{Payout, PayoutTree, REFUND_FROM_BASE};
 use state::tx::L1Address;
 
 use crate::gadgets::pubdata::absorb_withdrawal;
@@ -53,7 +56,7 @@ use crate::gadgets::smt::zero_digest;
 use crate::{C, D, F};
 
 /// Number of public inputs.
-pub const PAYOUT_PUBLIC_INPUTS: usize = 14;
+pub const PAYOUT_PUBLIC_INPUTS: usize = 18;
 
 /// `from` is below this bound: account indices and refunds `2^32 + seq` with `seq < 2^32`.
 pub const FROM_BOUND: u64 = 1 << 33;
@@ -65,8 +68,10 @@ const PAD_64: [u32; 16] = [0x8000_0000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutStatement {
     pub batch: u64,
-    /// `w_n` of the payout chain (the withdrawals commitment when there are no refunds).
-    pub chain: Digest,
+    /// The chain of the withdrawals (SPEC 10.3's withdrawals commitment).
+    pub withdrawals: Digest,
+    /// The chain of the refunds (`state::settlement::refunds_commitment`).
+    pub refunds: Digest,
     /// The number of payouts.
     pub n: u64,
     /// The SHA-256 payout root (SPEC 15.5).
@@ -76,7 +81,8 @@ pub struct PayoutStatement {
 impl PayoutStatement {
     pub fn to_fields(&self) -> Vec<F> {
         let mut v = vec![F::from_canonical_u64(self.batch)];
-        v.extend_from_slice(&self.chain.elements());
+        v.extend_from_slice(&self.withdrawals.elements());
+        v.extend_from_slice(&self.refunds.elements());
         v.push(F::from_canonical_u64(self.n));
         v.extend(
             state::settlement::words_of(&self.root)
@@ -119,9 +125,9 @@ pub fn payout_record(p: &Payout) -> [F; 7] {
     ]
 }
 
-/// `w_n` over `payouts` in order (`ZERO` for none).
-pub fn payout_chain(payouts: &[Payout]) -> Digest {
-    payouts.iter().fold(Digest::ZERO, |w, p| {
+/// The chain over `payouts` in order (`ZERO` for none).
+pub fn payout_chain<'a>(payouts: impl IntoIterator<Item = &'a Payout>) -> Digest {
+    payouts.into_iter().fold(Digest::ZERO, |w, p| {
         let mut buf = w.elements().to_vec();
         buf.extend_from_slice(&payout_record(p));
         hash_no_pad(&buf)
@@ -140,6 +146,11 @@ pub fn payout_witness(
         payouts.len() <= cap,
         "{} payouts do not fit a circuit for {cap}",
         payouts.len()
+    );
+    let is_refund = |p: &Payout| p.from >= REFUND_FROM_BASE;
+    ensure!(
+        payouts.windows(2).all(|w| !is_refund(&w[0]) || is_refund(&w[1])),
+        "refunds come after every withdrawal (SPEC 15.5)"
     );
     for (i, p) in payouts.iter().enumerate() {
         ensure!(p.from < FROM_BOUND, "payout {i}: from {} >= 2^33", p.from);
@@ -169,7 +180,8 @@ pub fn payout_witness(
     );
     let statement = PayoutStatement {
         batch,
-        chain: payout_chain(payouts),
+        withdrawals: payout_chain(payouts.iter().filter(|p| !is_refund(p))),
+        refunds: payout_chain(payouts.iter().filter(|p| is_refund(p))),
         n: payouts.len() as u64,
         root: PayoutTree::new(batch, payouts).root(),
     };
@@ -230,7 +242,9 @@ impl PayoutCircuit {
             b.constant(F::from_canonical_u32(52 * 8)),
         ];
 
-        let mut chain = zero_digest(b);
+        let mut withdrawals = zero_digest(b);
+        let mut refunds = zero_digest(b);
+        let mut prev_refund = b._false();
         let mut n = zero;
         let mut prev_used = b._true();
         let mut slots = Vec::with_capacity(cap);
@@ -249,7 +263,13 @@ impl PayoutCircuit {
             let from = b.add_virtual_target();
             let (from_lo, from_hi) = split_at(b, from, 32);
             b.range_check(from_lo, 32);
-            b.assert_bool(BoolTarget::new_unsafe(from_hi));
+            let refund = BoolTarget::new_unsafe(from_hi);
+            b.assert_bool(refund);
+            // Refunds last: a used slot after a refund is a refund.
+            let after_refund = b.and(used, prev_refund);
+            let p = b.mul(after_refund.target, refund.target);
+            b.connect(p, after_refund.target);
+            prev_refund = b.and(used, refund);
             let to: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
             for &t in &to {
                 b.range_check(t, 32);
@@ -280,7 +300,11 @@ impl PayoutCircuit {
             let digest = compress(b, &start, &block);
             level.push(digest.map(|w| b.mul(used.target, w)));
 
-            chain = absorb_withdrawal(b, chain, used, from, &to, amount);
+            let is_withdrawal = b.not(refund);
+            let w_on = b.and(used, is_withdrawal);
+            withdrawals = absorb_withdrawal(b, withdrawals, w_on, from, &to, amount);
+            let r_on = b.and(used, refund);
+            refunds = absorb_withdrawal(b, refunds, r_on, from, &to, amount);
             slots.push(SlotTargets {
                 used,
                 from,
@@ -319,7 +343,8 @@ impl PayoutCircuit {
         }
 
         b.register_public_input(batch);
-        b.register_public_inputs(&chain.elements);
+        b.register_public_inputs(&withdrawals.elements);
+        b.register_public_inputs(&refunds.elements);
         b.register_public_input(n);
         b.register_public_inputs(&root);
         Targets { batch, slots }

@@ -76,20 +76,20 @@ fn honest_lists_prove_the_native_root_and_chain() {
         let (w, s) = payout_witness(BATCH, &ps, DEPTH).unwrap();
         assert_eq!(s.root, PayoutTree::new(BATCH, &ps).root());
         assert_eq!(s.n, n as u64);
-        // The withdrawals commitment of the leaf circuits (SPEC 10.3), extended by the
-        // refunds' records.
-        let refunds_chained = ps[n - refunds..]
-            .iter()
-            .fold(withdrawals_commitment(&withdrawals(n - refunds)), |w, p| {
-                hash_no_pad(&[&w.elements()[..], &payout_record(p)[..]].concat())
-            });
-        assert_eq!(s.chain, refunds_chained);
-        if refunds == 0 {
-            assert_eq!(s.chain, withdrawals_commitment(&withdrawals(n)));
-        }
+        // The withdrawals commitment of the leaf circuits (SPEC 10.3), and the refunds'
+        // records chained alike from ZERO (the priority circuit's refunds_commitment).
+        assert_eq!(
+            s.withdrawals,
+            withdrawals_commitment(&withdrawals(n - refunds))
+        );
+        let refunds_chained = ps[n - refunds..].iter().fold(Digest::ZERO, |w, p| {
+            hash_no_pad(&[&w.elements()[..], &payout_record(p)[..]].concat())
+        });
+        assert_eq!(s.refunds, refunds_chained);
         if n == 0 {
             assert_eq!(s.root, [0; 32]);
-            assert_eq!(s.chain, Digest::ZERO);
+            assert_eq!(s.withdrawals, Digest::ZERO);
+            assert_eq!(s.refunds, Digest::ZERO);
         }
         if n == 1 {
             assert_eq!(s.root, payout_leaf(BATCH, 0, &ps[0]));
@@ -138,9 +138,10 @@ fn differing(got: &[F], honest: &PayoutStatement) -> Vec<&'static str> {
     let want = honest.to_fields();
     [
         ("batch", 0..1),
-        ("chain", 1..5),
-        ("n", 5..6),
-        ("root", 6..14),
+        ("withdrawals", 1..5),
+        ("refunds", 5..9),
+        ("n", 9..10),
+        ("root", 10..18),
     ]
     .into_iter()
     .filter(|(_, r)| got[r.clone()] != want[r.clone()])
@@ -171,34 +172,43 @@ fn dishonest_witnesses_prove_nothing_the_honest_statement_says() {
     // A payout redirected to another address.
     let mut w = honest.clone();
     w.slots[2].to = address(200);
-    proves_other("redirected payout", &w, &s, &["chain", "root"]);
+    proves_other("redirected payout", &w, &s, &["withdrawals", "root"]);
 
     // A changed amount (in the high limb too).
     let mut w = honest.clone();
     w.slots[1].amount += 1;
-    proves_other("amount + 1", &w, &s, &["chain", "root"]);
+    proves_other("amount + 1", &w, &s, &["withdrawals", "root"]);
     let mut w = honest.clone();
     w.slots[1].amount += 1 << 40;
-    proves_other("amount + 2^40", &w, &s, &["chain", "root"]);
+    proves_other("amount + 2^40", &w, &s, &["withdrawals", "root"]);
 
     // A refund passed off as a withdrawal of the same index (from - 2^32).
     let mut w = honest.clone();
     w.slots[4].from -= REFUND_FROM_BASE;
-    proves_other("refund as withdrawal", &w, &s, &["chain", "root"]);
+    proves_other(
+        "refund as withdrawal",
+        &w,
+        &s,
+        &["withdrawals", "refunds", "root"],
+    );
 
     // A payout dropped (the later ones move up), or the last one dropped.
     let mut w = honest.clone();
     w.slots.remove(2);
     w.slots.push(honest.slots[7]);
-    proves_other("dropped payout", &w, &s, &["chain", "n", "root"]);
+    proves_other("dropped payout", &w, &s, &["withdrawals", "n", "root"]);
     let mut w = honest.clone();
     w.slots[4].used = false;
-    proves_other("last payout dropped", &w, &s, &["chain", "n", "root"]);
+    proves_other("last payout dropped", &w, &s, &["refunds", "n", "root"]);
 
     // Two payouts swapped.
     let mut w = honest.clone();
     w.slots.swap(0, 3);
-    proves_other("swapped payouts", &w, &s, &["chain", "root"]);
+    proves_other("swapped payouts", &w, &s, &["withdrawals", "root"]);
+    // A refund moved before a withdrawal: refunds come last.
+    let mut w = honest.clone();
+    w.slots.swap(3, 4);
+    refused("refund before a withdrawal", &w);
 
     // A wrong batch number: the chain does not hash it, the leaves do.
     let mut w = honest.clone();
@@ -253,4 +263,34 @@ fn rows_per_payout() {
         circuit().data.common.degree_bits()
     );
     assert!(per_payout <= 600, "{per_payout}");
+}
+
+#[test]
+fn the_refunds_chain_is_the_one_the_priority_circuit_derives() {
+    // Deposits 7 (refunded), 8 (credited), 9 (refunded) as the priority circuit sees them, and
+    // the payouts the batch owes for them: the two commitments agree, so the final circuit can
+    // tie the payout proof's refunds to the priority proof.
+    use state::settlement::{refunds_commitment, Consumed, PriorityEntry};
+    let consumed: Vec<Consumed> = [(7u64, 1u8), (8, 0), (9, 1)]
+        .iter()
+        .map(|&(serial, status)| Consumed {
+            entry: PriorityEntry::Deposit {
+                serial,
+                depositor: address(serial as u8),
+                recipient: 1,
+                amount: 1_000 + serial,
+            },
+            status,
+        })
+        .collect();
+    let mut ps = payouts(2, 0);
+    for serial in [7u64, 9] {
+        ps.push(Payout {
+            from: REFUND_FROM_BASE + serial,
+            to: address(serial as u8),
+            amount: 1_000 + serial,
+        });
+    }
+    let (_, s) = payout_witness(BATCH, &ps, DEPTH).unwrap();
+    assert_eq!(s.refunds, refunds_commitment(&consumed));
 }
