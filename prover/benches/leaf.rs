@@ -67,7 +67,9 @@ fn leaf_of_transfers(k: usize) -> LeafWitness {
             (tx, ctx)
         })
         .collect();
-    let mut leaves = leaf_witnesses(&mut state, &txs, ctx.timestamp, k, false).expect("valid");
+    let depositor = |_| Some(state::tx::L1Address([0xd0; 20]));
+    let mut leaves =
+        leaf_witnesses(&mut state, &txs, ctx.timestamp, k, false, &depositor).expect("valid");
     assert_eq!(leaves.len(), 1);
     leaves.remove(0)
 }

@@ -107,7 +107,9 @@ impl JobStore {
     pub async fn expected_statement(&self, b: &BatchRow) -> anyhow::Result<BatchStatement> {
         let (domain, _) = self.chain().await?;
         let timestamp = batch_timestamp(self.block_time(b.first_block).await?);
+        let entries = self.entries_commitment(b).await?;
         Ok(BatchStatement {
+            entries,
             old_root: b.old_root,
             new_root: b.new_root,
             pubdata_commitment: b.pubdata_commitment,
@@ -116,6 +118,46 @@ impl JobStore {
             deposits_next: b.next_deposit_seq,
             timestamp: timestamp.get(),
             domain: domain.digest(),
+        })
+    }
+
+    /// The L1 senders of the deposits with serials in `[first, next)`, from the watcher's live
+    /// records (a deposit the watcher does not know has no entry: proving it fails).
+    pub async fn depositors(
+        &self,
+        first: u64,
+        next: u64,
+    ) -> anyhow::Result<std::collections::BTreeMap<u64, state::tx::L1Address>> {
+        let mut out = std::collections::BTreeMap::new();
+        for serial in first..next {
+            if let Some(row) = self.store.l1().live_op(serial).await? {
+                out.insert(serial, row.op.depositor);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `entries_commitment` (SPEC 13.8) of the priority ops batch `b` consumed: its stored ops
+    /// with the watcher's depositors.
+    pub async fn entries_commitment(&self, b: &BatchRow) -> anyhow::Result<state::Digest> {
+        if b.first_deposit_seq == b.next_deposit_seq {
+            return Ok(state::Digest::ZERO);
+        }
+        let witness = self
+            .store
+            .batches()
+            .witness(b.number)
+            .await?
+            .with_context(|| format!("batch {}: no witness", b.number))?;
+        let ops = state::pubdata::decode_ops(&witness.pubdata)
+            .map_err(|e| anyhow::anyhow!("batch {}: stored ops do not decode: {e:?}", b.number))?;
+        let depositors = self
+            .depositors(b.first_deposit_seq, b.next_deposit_seq)
+            .await?;
+        let lookup = |seq: u64| depositors.get(&seq).copied();
+        ops.iter().try_fold(state::Digest::ZERO, |p, op| {
+            crate::witness::absorb_entry(p, op, &lookup)
+                .map_err(|e| anyhow::anyhow!("batch {}: {e}", b.number))
         })
     }
 

@@ -121,7 +121,12 @@ impl Planner {
                 batch.last_seq + 1 - batch.first_seq
             );
             let ts = batch_timestamp(jobs.block_time(batch.first_block).await?);
-            let witnesses = tokio::task::block_in_place(|| leaf.witnesses(&mut state, &txs, ts));
+            let depositors = jobs
+                .depositors(batch.first_deposit_seq, batch.next_deposit_seq)
+                .await?;
+            let lookup = |seq: u64| depositors.get(&seq).copied();
+            let witnesses =
+                tokio::task::block_in_place(|| leaf.witnesses(&mut state, &txs, ts, &lookup));
             match witnesses {
                 Ok(ws) => {
                     anyhow::ensure!(

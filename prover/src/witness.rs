@@ -15,9 +15,10 @@ use state::account::{Account, Timestamp, OPERATOR};
 use state::apply::{BlockContext, DepositOutcome, Effects, ForcedOutcome, State};
 use state::crypto::schnorr::Signature;
 use state::hash::{hash_no_pad, two_to_one, Digest};
-use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
+use state::pubdata::{PubdataCommitment, PubdataOp, WithdrawalsCommitment};
+use state::settlement::entries_absorb;
 use state::smt::DEPTH;
-use state::tx::Transaction;
+use state::tx::{L1Address, Transaction};
 
 use crate::circuits::public::RangeStatement;
 use crate::F;
@@ -107,6 +108,9 @@ pub struct SlotWitness {
     pub forced_status: u8,
     /// Withdraw: the L1 destination.
     pub to_l1: [u8; 20],
+    /// Deposit: the L1 sender, part of the priority entry the leaf commits to (SPEC 13.8).
+    #[serde(default)]
+    pub depositor: [u8; 20],
     /// Register, transfer, withdraw, forced withdrawal.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
@@ -136,6 +140,9 @@ pub enum WitnessError {
     ExpiredAtBatchTimestamp { position: usize },
     #[error("k must be at least 1")]
     ZeroK,
+    /// A deposit whose L1 sender is unknown (the watcher has no live record of its serial).
+    #[error("deposit {seq}: no depositor known")]
+    UnknownDepositor { seq: u64 },
     #[error("internal witness error: {0}")]
     Internal(String),
 }
@@ -193,6 +200,27 @@ struct Io {
     pubdata: Digest,
     withdrawals: Digest,
     deposits: u64,
+    entries: Digest,
+}
+
+/// The L1 sender of a deposit serial, from the watcher's records.
+pub type Depositors<'a> = &'a (dyn Fn(u64) -> Option<L1Address> + Sync);
+
+/// One step of `entries_commitment` (SPEC 13.8) for an applied op: deposits (with their
+/// depositor) and forced withdrawals extend it, other ops leave it.
+pub fn absorb_entry(
+    entries: Digest,
+    op: &PubdataOp,
+    depositors: Depositors<'_>,
+) -> Result<Digest, WitnessError> {
+    Ok(match op {
+        PubdataOp::Deposit { seq, .. } => {
+            let d = depositors(*seq).ok_or(WitnessError::UnknownDepositor { seq: *seq })?;
+            entries_absorb(entries, &op.to_bytes(), Some(&d))
+        }
+        PubdataOp::ForcedWithdraw { .. } => entries_absorb(entries, &op.to_bytes(), None),
+        _ => entries,
+    })
 }
 
 /// A no-op slot against the current state (all three accesses read the operator's leaf).
@@ -213,6 +241,7 @@ fn noop_slot(state: &mut State) -> SlotWitness {
         requested_at: 0,
         forced_status: 0,
         to_l1: [0; 20],
+        depositor: [0; 20],
         signature: None,
         a: access.clone(),
         b: access.clone(),
@@ -263,6 +292,7 @@ fn tx_slot(
         requested_at: 0,
         forced_status: 0,
         to_l1: [0; 20],
+        depositor: [0; 20],
         signature: tx.signature().copied(),
         a: LeafAccess {
             index: 0,
@@ -407,6 +437,7 @@ pub fn leaf_witnesses(
     batch_timestamp: Timestamp,
     k: usize,
     pad_to_power_of_two: bool,
+    depositors: Depositors<'_>,
 ) -> Result<Vec<LeafWitness>, WitnessError> {
     if k == 0 {
         return Err(WitnessError::ZeroK);
@@ -414,11 +445,13 @@ pub fn leaf_witnesses(
     let domain = state.domain().digest();
     let mut pubdata = PubdataCommitment::new();
     let mut withdrawals = WithdrawalsCommitment::new();
+    let mut entries = Digest::ZERO;
     let start = Io {
         root: state.root(),
         pubdata: pubdata.digest(),
         withdrawals: withdrawals.digest(),
         deposits: state.next_deposit_seq(),
+        entries,
     };
     let mut slots = Vec::with_capacity(txs.len());
     let mut after = Vec::with_capacity(txs.len());
@@ -430,7 +463,13 @@ pub fn leaf_witnesses(
             // Judged at its L1 request time (in the rules and in the circuit).
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };
-        let (slot, effects) = tx_slot(state, tx, ctx, position)?;
+        let (mut slot, effects) = tx_slot(state, tx, ctx, position)?;
+        if let Transaction::Deposit(d) = tx {
+            slot.depositor = depositors(d.seq)
+                .ok_or(WitnessError::UnknownDepositor { seq: d.seq })?
+                .0;
+        }
+        entries = absorb_entry(entries, &effects.pubdata, depositors)?;
         if valid_until.is_some_and(|v| v < batch_timestamp) {
             return Err(WitnessError::ExpiredAtBatchTimestamp { position });
         }
@@ -444,6 +483,7 @@ pub fn leaf_witnesses(
             pubdata: pubdata.digest(),
             withdrawals: withdrawals.digest(),
             deposits: state.next_deposit_seq(),
+            entries,
         });
     }
     let mut n_leaves = slots.len().div_ceil(k);
@@ -482,6 +522,8 @@ pub fn leaf_witnesses(
                 deposits_next: io_out.deposits,
                 timestamp: batch_timestamp.get(),
                 domain,
+                entries_in: io_in.entries,
+                entries_out: io_out.entries,
             },
             slots: leaf_slots,
         });

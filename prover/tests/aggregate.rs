@@ -139,7 +139,7 @@ fn merge_circuit_digests_match_across_builds_and_cache() {
     let spec = CircuitSpec {
         name: "merge-1",
         key: &key,
-        num_public_inputs: 31,
+        num_public_inputs: rollup_prover::circuits::public::RANGE_PUBLIC_INPUTS,
         pinned: None,
     };
     let path = again.cache().path_of(&spec).unwrap();

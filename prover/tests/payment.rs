@@ -42,6 +42,11 @@ const L1: L1Address = L1Address([
     0x5f, 0xbd, 0xb2, 0x31, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 ]);
 
+/// The L1 sender of every deposit in these tests.
+fn depositor(_: u64) -> Option<L1Address> {
+    Some(L1Address([0xd0; 20]))
+}
+
 fn circuit() -> &'static PaymentCircuit {
     static C: OnceLock<PaymentCircuit> = OnceLock::new();
     C.get_or_init(|| {
@@ -204,7 +209,7 @@ fn honest_mixed_batch_proves_with_native_public_inputs() {
         ws.extend(e.withdrawal);
     }
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, true).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, true, &depositor).unwrap();
     assert_eq!(
         leaves.len(),
         4,
@@ -262,7 +267,7 @@ fn rejected_transactions_are_reported_not_proven() {
         (transfer(ALICE, BOB, 1, 0, 0, &k.alice), ctx()), // replay
     ];
     assert_eq!(
-        leaf_witnesses(&mut state, &txs, ts(), K, false).err(),
+        leaf_witnesses(&mut state, &txs, ts(), K, false, &depositor).err(),
         Some(WitnessError::Rejected {
             position: 1,
             code: "BAD_NONCE"
@@ -270,11 +275,11 @@ fn rejected_transactions_are_reported_not_proven() {
     );
     let mut state = setup(&k);
     assert!(matches!(
-        leaf_witnesses(&mut state, &[], ts(), 0, false),
+        leaf_witnesses(&mut state, &[], ts(), 0, false, &depositor),
         Err(WitnessError::ZeroK)
     ));
     // An empty batch still yields one (no-op) leaf when padded.
-    let leaves = leaf_witnesses(&mut state, &[], ts(), K, true).unwrap();
+    let leaves = leaf_witnesses(&mut state, &[], ts(), K, true, &depositor).unwrap();
     assert_eq!(leaves.len(), 1);
     assert_eq!(leaves[0].statement.old_root, leaves[0].statement.new_root);
 }
@@ -317,6 +322,8 @@ struct Forger {
     pubdata: Digest,
     withdrawals: Digest,
     deposits: u64,
+    /// `entries_commitment` (SPEC 13.8) of the priority ops so far.
+    entries: Digest,
 }
 
 impl Forger {
@@ -335,6 +342,7 @@ impl Forger {
             pubdata: Digest::ZERO,
             withdrawals: Digest::ZERO,
             deposits: state.next_deposit_seq(),
+            entries: Digest::ZERO,
         }
     }
 
@@ -475,14 +483,24 @@ impl Forger {
         if !bytes.is_empty() {
             self.pubdata = absorb_bytes(self.pubdata, &bytes);
         }
+        match s.kind {
+            SlotKind::Deposit => {
+                let d = L1Address(s.depositor);
+                self.entries = state::settlement::entries_absorb(self.entries, &bytes, Some(&d));
+            }
+            SlotKind::ForcedWithdraw => {
+                self.entries = state::settlement::entries_absorb(self.entries, &bytes, None);
+            }
+            _ => {}
+        }
         s
     }
 
     /// A whole leaf: the intents, padded with no-ops.
     fn leaf(&mut self, intents: Vec<(SlotWitness, Cheat)>) -> LeafWitness {
         let old_root = self.tree.root();
-        let (pubdata_in, withdrawals_in, deposits_first) =
-            (self.pubdata, self.withdrawals, self.deposits);
+        let (pubdata_in, withdrawals_in, deposits_first, entries_in) =
+            (self.pubdata, self.withdrawals, self.deposits, self.entries);
         let mut slots: Vec<SlotWitness> =
             intents.into_iter().map(|(s, f)| self.slot(s, f)).collect();
         while slots.len() < K {
@@ -500,6 +518,8 @@ impl Forger {
                 deposits_next: self.deposits,
                 timestamp: NOW,
                 domain: DOMAIN.digest(),
+                entries_in,
+                entries_out: self.entries,
             },
             slots,
         }
@@ -526,6 +546,7 @@ fn intent(kind: SlotKind) -> SlotWitness {
         requested_at: 0,
         forced_status: 0,
         to_l1: [0; 20],
+        depositor: [0; 20],
         signature: None,
         a: access(0),
         b: access(0),
@@ -572,6 +593,7 @@ fn d_intent(seq: u64, to: u32, amount: u64) -> SlotWitness {
     s.a.index = to;
     s.seq = seq;
     s.amount = amount;
+    s.depositor = [0xd0; 20];
     s
 }
 
@@ -605,7 +627,7 @@ fn forger_reproduces_honest_witnesses() {
         deposit(4, BOB, MAX),
     ];
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false, &depositor).unwrap();
     for leaf in &leaves {
         let forged = forger.leaf(intents_of(leaf));
         assert_eq!(&forged, leaf);
@@ -662,6 +684,45 @@ fn attack_expired() {
             Cheat::None,
         )])
     });
+}
+
+#[test]
+fn attack_priority_entries() {
+    // The leaf commits to every consumed priority op with its L1 depositor (SPEC 13.8): a
+    // leaf whose statement claims the entries of the L1 queue cannot carry another depositor
+    // (who would be paid a refund), nor another amount or recipient than the statement's
+    // entries say.
+    let honest = |f: &mut Forger| f.leaf(vec![(d_intent(2, 1, 5), Cheat::None)]);
+    assert_attack_fails("another depositor than the entry's", |_, f| {
+        let mut w = honest(f);
+        w.slots[0].depositor = [0xee; 20];
+        w
+    });
+    assert_attack_fails("entries commitment of other ops", |_, f| {
+        let mut w = honest(f);
+        w.statement.entries_out = Digest::ZERO;
+        w
+    });
+    // The honest leaf proves (the attacks above fail for their edit, not for the setup).
+    let k = keys();
+    let mut state = setup(&k);
+    let mut forger = Forger::new(&mut state);
+    let w = honest(&mut forger);
+    try_prove(&w).unwrap();
+    let entry = state::settlement::Consumed {
+        entry: state::settlement::PriorityEntry::Deposit {
+            serial: 2,
+            depositor: L1Address([0xd0; 20]),
+            recipient: 1,
+            amount: 5,
+        },
+        status: 0,
+    };
+    assert_eq!(
+        w.statement.entries_out,
+        state::settlement::entries_commitment([&entry]),
+        "the leaf's entries are the priority circuit's (SPEC 13.8)"
+    );
 }
 
 #[test]
@@ -749,7 +810,7 @@ fn attack_statement() {
         (transfer(ALICE, BOB, 5, 1, 0, &k.alice), ctx()),
         (withdraw(BOB, 3, 0, 0, &k.bob), ctx()),
     ];
-    let honest = leaf_witnesses(&mut state, &txs, ts(), K, false)
+    let honest = leaf_witnesses(&mut state, &txs, ts(), K, false, &depositor)
         .unwrap()
         .remove(0);
     let c = circuit();
@@ -869,7 +930,7 @@ fn forced_withdrawals_prove_applied_and_rejected_with_their_reason() {
         deposit(9, BOB, 5),
     ];
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false, &depositor).unwrap();
     let statuses: Vec<u8> = leaves
         .iter()
         .flat_map(|l| l.slots.iter())
@@ -991,7 +1052,7 @@ fn a_request_breaking_several_rules_proves_with_the_first() {
         forced(4, NOW, withdraw(ALICE, 0, 0, 3, &k.alice)),
     ];
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false, &depositor).unwrap();
     let statuses: Vec<u8> = leaves
         .iter()
         .flat_map(|l| &l.slots)

@@ -161,36 +161,46 @@ pub const L2_TAG_FORCED_WITHDRAW: u8 = 5;
 /// withdrawal).
 pub fn entries_commitment<'a>(consumed: impl IntoIterator<Item = &'a Consumed>) -> Digest {
     consumed.into_iter().fold(Digest::ZERO, |p, c| {
-        let bytes = c.op_bytes();
-        let mut input = p.elements().to_vec();
-        input.push(F::from_canonical_usize(bytes.len()));
-        input.extend(bytes_to_chunks(&bytes));
-        if let PriorityEntry::Deposit { depositor, .. } = &c.entry {
-            input.extend(depositor.to_field_elements());
-        }
-        hash_no_pad(&input)
+        let depositor = match &c.entry {
+            PriorityEntry::Deposit { depositor, .. } => Some(depositor),
+            PriorityEntry::ForcedWithdrawal { .. } => None,
+        };
+        entries_absorb(p, &c.op_bytes(), depositor)
     })
+}
+
+/// One step of [`entries_commitment`]: `op` is the pubdata op's bytes, `depositor` a deposit's.
+pub fn entries_absorb(p: Digest, op: &[u8], depositor: Option<&L1Address>) -> Digest {
+    let mut input = p.elements().to_vec();
+    input.push(F::from_canonical_usize(op.len()));
+    input.extend(bytes_to_chunks(op));
+    if let Some(d) = depositor {
+        input.extend(d.to_field_elements());
+    }
+    hash_no_pad(&input)
 }
 
 /// The refunds of a batch's consumed deposits (status 1), chained as withdrawal records (SPEC
 /// 10.3) with `from = 2^32 + seq` and the depositor as destination: what the payout circuit ties
 /// its refund payouts to (SPEC 13.9).
 pub fn refunds_commitment<'a>(consumed: impl IntoIterator<Item = &'a Consumed>) -> Digest {
-    consumed.into_iter().fold(Digest::ZERO, |r, c| match &c.entry {
-        PriorityEntry::Deposit {
-            serial,
-            depositor,
-            amount,
-            ..
-        } if c.status == 1 => {
-            let mut input = r.elements().to_vec();
-            input.push(F::from_canonical_u64(REFUND_FROM_BASE + serial));
-            input.extend(depositor.to_field_elements());
-            input.push(F::from_canonical_u64(*amount));
-            hash_no_pad(&input)
-        }
-        _ => r,
-    })
+    consumed
+        .into_iter()
+        .fold(Digest::ZERO, |r, c| match &c.entry {
+            PriorityEntry::Deposit {
+                serial,
+                depositor,
+                amount,
+                ..
+            } if c.status == 1 => {
+                let mut input = r.elements().to_vec();
+                input.push(F::from_canonical_u64(REFUND_FROM_BASE + serial));
+                input.extend(depositor.to_field_elements());
+                input.push(F::from_canonical_u64(*amount));
+                hash_no_pad(&input)
+            }
+            _ => r,
+        })
 }
 
 /// The statement a batch is committed and proven under (SPEC 15.3): every field, in order.
@@ -465,7 +475,10 @@ mod tests {
         };
         assert_eq!(f.op_bytes(), op.to_bytes());
         // Only the refunded deposit is a refund.
-        let credited = Consumed { status: 0, ..d.clone() };
+        let credited = Consumed {
+            status: 0,
+            ..d.clone()
+        };
         assert_eq!(refunds_commitment([&credited, &f]), Digest::ZERO);
         assert_ne!(refunds_commitment([&d, &f]), Digest::ZERO);
         assert_ne!(entries_commitment([&d]), entries_commitment([&credited]));

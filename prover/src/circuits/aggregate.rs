@@ -45,7 +45,7 @@ use crate::{C, D, F};
 
 /// Version of the merge/final circuit definitions; bump it whenever their constraints change
 /// (it is part of every cache key).
-pub const AGGREGATION_VERSION: &str = "aggregate-v1";
+pub const AGGREGATION_VERSION: &str = "aggregate-v2";
 
 /// Most aggregation levels (2^24 leaves).
 pub const MAX_LEVEL: u32 = 24;
@@ -75,6 +75,9 @@ pub fn check_continuity(l: &RangeStatement, r: &RangeStatement) -> anyhow::Resul
     if l.deposits_next != r.deposits_first {
         broken.push("deposits counter");
     }
+    if l.entries_out != r.entries_in {
+        broken.push("priority entries chain");
+    }
     if l.timestamp != r.timestamp {
         broken.push("timestamp");
     }
@@ -101,6 +104,8 @@ pub fn merged_statement(l: &RangeStatement, r: &RangeStatement) -> RangeStatemen
         deposits_next: r.deposits_next,
         timestamp: l.timestamp,
         domain: l.domain,
+        entries_in: l.entries_in,
+        entries_out: r.entries_out,
     }
 }
 
@@ -140,6 +145,7 @@ impl MergeCircuit {
         b.connect(l.deposits_next, r.deposits_first);
         b.connect(l.timestamp, r.timestamp);
         b.connect_hashes(l.domain, r.domain);
+        b.connect_hashes(l.entries_out, r.entries_in);
         RangeStatementTargets {
             old_root: l.old_root,
             new_root: r.new_root,
@@ -151,6 +157,8 @@ impl MergeCircuit {
             deposits_next: r.deposits_next,
             timestamp: l.timestamp,
             domain: l.domain,
+            entries_in: l.entries_in,
+            entries_out: r.entries_out,
         }
         .register(&mut b);
         (b, left, right)
@@ -234,11 +242,12 @@ impl FinalCircuit {
             .elements
             .iter()
             .chain(&s.withdrawals_in.elements)
+            .chain(&s.entries_in.elements)
         {
             b.assert_zero(*t);
         }
-        // The same 23 elements, in the same order, as `BatchStatement::digest`.
-        let mut v = Vec::with_capacity(23);
+        // The same 27 elements, in the same order, as `BatchStatement::digest`.
+        let mut v = Vec::with_capacity(27);
         for h in [s.old_root, s.new_root, s.pubdata_out, s.withdrawals_out] {
             v.extend_from_slice(&h.elements);
         }
@@ -246,6 +255,7 @@ impl FinalCircuit {
         v.push(s.deposits_next);
         v.push(s.timestamp);
         v.extend_from_slice(&s.domain.elements);
+        v.extend_from_slice(&s.entries_out.elements);
         let digest = b.hash_n_to_hash_no_pad::<PoseidonHash>(v);
         b.register_public_inputs(&digest.elements);
         (b, root)

@@ -27,6 +27,7 @@ use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
 use state::tx::Transaction;
 
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
+use crate::witness::Depositors;
 use crate::{C, D, F};
 
 /// Why a batch got no leaf witnesses.
@@ -57,11 +58,14 @@ pub trait LeafCircuit: Send + Sync + 'static {
 
     /// The leaf witnesses of one batch, in order, padded to a power of two; advances `state`
     /// past the batch.
+    /// `depositors` gives the L1 sender of each deposit serial (the priority entries the
+    /// leaves commit to include it, SPEC 13.8).
     fn witnesses(
         &self,
         state: &mut State,
         txs: &[(Transaction, BlockContext)],
         batch_timestamp: Timestamp,
+        depositors: Depositors<'_>,
     ) -> Result<Vec<Self::Witness>, LeafPlanError>;
 }
 
@@ -124,8 +128,9 @@ impl LeafCircuit for DummyLeaf {
         state: &mut State,
         txs: &[(Transaction, BlockContext)],
         batch_timestamp: Timestamp,
+        depositors: Depositors<'_>,
     ) -> Result<Vec<DummyLeafWitness>, LeafPlanError> {
-        native_statements(state, txs, batch_timestamp, self.k).map(|v| {
+        native_statements(state, txs, batch_timestamp, self.k, depositors).map(|v| {
             v.into_iter()
                 .map(|statement| DummyLeafWitness { statement })
                 .collect()
@@ -140,7 +145,9 @@ pub fn native_statements(
     txs: &[(Transaction, BlockContext)],
     batch_timestamp: Timestamp,
     k: usize,
+    depositors: Depositors<'_>,
 ) -> Result<Vec<RangeStatement>, LeafPlanError> {
+    let mut entries = state::Digest::ZERO;
     let k = k.max(1);
     let domain = *state.domain();
     let domain_digest = domain.digest();
@@ -158,6 +165,7 @@ pub fn native_statements(
         let pubdata_in = pubdata.digest();
         let withdrawals_in = withdrawals.digest();
         let deposits_first = state.next_deposit_seq();
+        let entries_in = entries;
         for (tx, ctx) in chunk {
             let verified = VerifiedTx::from_durable_log(*tx, &domain, |i| state.key_of(i))
                 .map_err(|r| LeafPlanError::Rejected(r.to_string()))?;
@@ -168,6 +176,8 @@ pub fn native_statements(
             if let Some(w) = &fx.withdrawal {
                 withdrawals.absorb(w);
             }
+            entries = crate::witness::absorb_entry(entries, &fx.pubdata, depositors)
+                .map_err(|e| LeafPlanError::Other(anyhow::anyhow!(e)))?;
         }
         out.push(RangeStatement {
             old_root,
@@ -180,6 +190,8 @@ pub fn native_statements(
             deposits_next: state.next_deposit_seq(),
             timestamp,
             domain: domain_digest,
+            entries_in,
+            entries_out: entries,
         });
     }
     let last = *out.last().expect("at least one leaf");
@@ -189,6 +201,7 @@ pub fn native_statements(
             pubdata_in: last.pubdata_out,
             withdrawals_in: last.withdrawals_out,
             deposits_first: last.deposits_next,
+            entries_in: last.entries_out,
             ..last
         });
     }
@@ -211,6 +224,8 @@ pub fn chain_statement(i: u64, prev: Option<&RangeStatement>) -> RangeStatement 
             deposits_next: 6,
             timestamp: 1_700_000_000,
             domain: d(42),
+            entries_in: zero,
+            entries_out: d(4001),
         },
         Some(p) => RangeStatement {
             old_root: p.new_root,
@@ -221,6 +236,8 @@ pub fn chain_statement(i: u64, prev: Option<&RangeStatement>) -> RangeStatement 
             withdrawals_out: d(3001 + i),
             deposits_first: p.deposits_next,
             deposits_next: p.deposits_next + i % 2,
+            entries_in: p.entries_out,
+            entries_out: d(4001 + i),
             ..*p
         },
     }

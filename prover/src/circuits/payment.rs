@@ -110,6 +110,9 @@ struct SlotTargets {
     seq: Target,
     requested_at: Target,
     to_l1: [Target; 5],
+    /// Deposit: the depositor's five big-endian u32 limbs (bound through the entries chain
+    /// to the L1 entry, SPEC 13.8; no range check needed here).
+    depositor: [Target; 5],
     signature: SchnorrTargets,
     a: AccessTargets,
     b: AccessTargets,
@@ -123,6 +126,8 @@ struct Running {
     pubdata: HashOutTarget,
     withdrawals: HashOutTarget,
     deposits: Target,
+    /// `entries_commitment` of the priority ops so far (SPEC 13.8).
+    entries: HashOutTarget,
 }
 
 /// `flag -> x == y`.
@@ -416,6 +421,7 @@ fn build_slot(
             status,
         },
     );
+    let deposit_chunks = deposit_op_chunks(b, &seq_bits, &a_bits, &amount_bits, refunded);
     let ops = [
         OpChunks {
             flag: is_register,
@@ -435,15 +441,35 @@ fn build_slot(
         OpChunks {
             flag: is_deposit,
             len: op_len(TxKind::Deposit),
-            chunks: deposit_op_chunks(b, &seq_bits, &a_bits, &amount_bits, refunded),
+            chunks: deposit_chunks.clone(),
         },
         OpChunks {
             flag: is_forced,
             len: op_len(TxKind::ForcedWithdraw),
-            chunks: forced_chunks,
+            chunks: forced_chunks.clone(),
         },
     ];
     let pubdata = absorb_op(b, io.pubdata, &ops);
+    // The priority entries (SPEC 13.8): the same op chunks, a deposit's depositor after them.
+    let depositor: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
+    let mut deposit_entry = deposit_chunks;
+    deposit_entry.extend_from_slice(&depositor);
+    let entries = absorb_op(
+        b,
+        io.entries,
+        &[
+            OpChunks {
+                flag: is_deposit,
+                len: op_len(TxKind::Deposit),
+                chunks: deposit_entry,
+            },
+            OpChunks {
+                flag: is_forced,
+                len: op_len(TxKind::ForcedWithdraw),
+                chunks: forced_chunks,
+            },
+        ],
+    );
     let withdrawals = absorb_withdrawal(b, io.withdrawals, pays_out, a_index, &to_l1, amount);
 
     let targets = SlotTargets {
@@ -463,6 +489,7 @@ fn build_slot(
         seq,
         requested_at,
         to_l1,
+        depositor,
         signature,
         a,
         b: bb,
@@ -475,6 +502,7 @@ fn build_slot(
             pubdata,
             withdrawals,
             deposits,
+            entries,
         },
     )
 }
@@ -499,6 +527,7 @@ impl PaymentCircuit {
         let deposits_first = b.add_virtual_target();
         let timestamp = b.add_virtual_target();
         let domain = b.add_virtual_hash();
+        let entries_in = b.add_virtual_hash();
         let ts = range_check_u63(&mut b, timestamp);
 
         let mut io = Running {
@@ -506,6 +535,7 @@ impl PaymentCircuit {
             pubdata: pubdata_in,
             withdrawals: withdrawals_in,
             deposits: deposits_first,
+            entries: entries_in,
         };
         let mut slots = Vec::with_capacity(k);
         let mut gates_per_slot = 0;
@@ -529,6 +559,8 @@ impl PaymentCircuit {
             deposits_next: io.deposits,
             timestamp,
             domain,
+            entries_in,
+            entries_out: io.entries,
         };
         statement.register(&mut b);
         let data = b.build::<C>();
@@ -565,6 +597,8 @@ impl PaymentCircuit {
             (st.withdrawals_in, s.withdrawals_in),
             (st.withdrawals_out, s.withdrawals_out),
             (st.domain, s.domain),
+            (st.entries_in, s.entries_in),
+            (st.entries_out, s.entries_out),
         ] {
             pw.set_hash_target(t, HashOut::from(d))?;
         }
@@ -633,6 +667,13 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
     for (tt, v) in t.to_l1.iter().zip(L1Address(s.to_l1).to_field_elements()) {
         pw.set_target(*tt, v)?;
     }
+    for (tt, v) in t
+        .depositor
+        .iter()
+        .zip(L1Address(s.depositor).to_field_elements())
+    {
+        pw.set_target(*tt, v)?;
+    }
     let empty = AccountFields {
         pubkey: [0; 5],
         balance: 0,
@@ -666,7 +707,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     type Witness = LeafWitness;
 
     fn id(&self) -> String {
-        format!("payment-v3/k={}", self.k())
+        format!("payment-v4/k={}", self.k())
     }
 
     fn leaf_size(&self) -> usize {
@@ -686,16 +727,16 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         state: &mut state::apply::State,
         txs: &[(state::tx::Transaction, state::apply::BlockContext)],
         batch_timestamp: state::account::Timestamp,
+        depositors: crate::witness::Depositors<'_>,
     ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
         use crate::circuits::leaf::LeafPlanError;
-        crate::witness::leaf_witnesses(state, txs, batch_timestamp, self.k(), true).map_err(|e| {
-            match e {
+        crate::witness::leaf_witnesses(state, txs, batch_timestamp, self.k(), true, depositors)
+            .map_err(|e| match e {
                 crate::witness::WitnessError::Rejected { .. }
                 | crate::witness::WitnessError::ExpiredAtBatchTimestamp { .. } => {
                     LeafPlanError::Rejected(e.to_string())
                 }
                 e => LeafPlanError::Other(anyhow::anyhow!(e)),
-            }
-        })
+            })
     }
 }

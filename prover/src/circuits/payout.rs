@@ -149,7 +149,9 @@ pub fn payout_witness(
     );
     let is_refund = |p: &Payout| p.from >= REFUND_FROM_BASE;
     ensure!(
-        payouts.windows(2).all(|w| !is_refund(&w[0]) || is_refund(&w[1])),
+        payouts
+            .windows(2)
+            .all(|w| !is_refund(&w[0]) || is_refund(&w[1])),
         "refunds come after every withdrawal (SPEC 15.5)"
     );
     for (i, p) in payouts.iter().enumerate() {

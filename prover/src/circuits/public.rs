@@ -1,7 +1,7 @@
 //! The public inputs shared by leaf and merge proofs, in one fixed layout.
 //!
 //! A leaf proof covers a contiguous chunk of a batch's transactions; a merge proof covers the
-//! union of two adjacent ranges. Both expose the same 31 field elements, in this order:
+//! union of two adjacent ranges. Both expose the same 39 field elements, in this order:
 //!
 //! | offset | len | field |
 //! |---|---|---|
@@ -15,12 +15,15 @@
 //! | 25 | 1 | `deposits_next`: next L1 deposit serial after the range |
 //! | 26 | 1 | `timestamp`: the batch timestamp every `valid_until` is checked against |
 //! | 27 | 4 | `domain`: `Domain::digest()` the signatures are bound to |
+//! | 31 | 4 | `entries_in`: `entries_commitment` (SPEC 13.8) of the priority ops before the range |
+//! | 35 | 4 | `entries_out`: ... after the range |
 //!
 //! A merge of `l` then `r` requires `l.new_root == r.old_root`, `l.pubdata_out == r.pubdata_in`,
-//! `l.withdrawals_out == r.withdrawals_in`, `l.deposits_next == r.deposits_first`, and equal
+//! `l.withdrawals_out == r.withdrawals_in`, `l.deposits_next == r.deposits_first`,
+//! `l.entries_out == r.entries_in`, and equal
 //! `timestamp` and `domain`; it exposes `l`'s "before" values and `r`'s "after" values.
-//! The final wrapper additionally requires `pubdata_in == withdrawals_in == ZERO` (a whole
-//! batch) and exposes the single element layout of [`BatchStatement::digest`].
+//! The final wrapper additionally requires `pubdata_in == withdrawals_in == entries_in == ZERO`
+//! (a whole batch) and exposes the single element layout of [`BatchStatement::digest`].
 
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::HashOutTarget;
@@ -32,7 +35,7 @@ use state::hash::{hash_no_pad, Digest};
 use crate::{D, F};
 
 /// Number of public inputs of a leaf or merge proof.
-pub const RANGE_PUBLIC_INPUTS: usize = 31;
+pub const RANGE_PUBLIC_INPUTS: usize = 39;
 
 /// The statement of a leaf or merge proof (see the module docs for the layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,8 @@ pub struct RangeStatement {
     pub deposits_next: u64,
     pub timestamp: u64,
     pub domain: Digest,
+    pub entries_in: Digest,
+    pub entries_out: Digest,
 }
 
 impl RangeStatement {
@@ -66,6 +71,8 @@ impl RangeStatement {
         v.push(F::from_canonical_u64(self.deposits_next));
         v.push(F::from_canonical_u64(self.timestamp));
         v.extend_from_slice(&self.domain.elements());
+        v.extend_from_slice(&self.entries_in.elements());
+        v.extend_from_slice(&self.entries_out.elements());
         v
     }
 
@@ -86,6 +93,8 @@ impl RangeStatement {
             deposits_next: v[25].to_canonical_u64(),
             timestamp: v[26].to_canonical_u64(),
             domain: d(27),
+            entries_in: d(31),
+            entries_out: d(35),
         })
     }
 }
@@ -104,15 +113,17 @@ pub struct RangeStatementTargets {
     pub deposits_next: Target,
     pub timestamp: Target,
     pub domain: HashOutTarget,
+    pub entries_in: HashOutTarget,
+    pub entries_out: HashOutTarget,
 }
 
 impl RangeStatementTargets {
-    /// Views the 31 targets of an inner proof's public inputs.
+    /// Views the 39 targets of an inner proof's public inputs.
     pub fn from_targets(t: &[Target]) -> RangeStatementTargets {
         assert_eq!(
             t.len(),
             RANGE_PUBLIC_INPUTS,
-            "range statement needs 31 targets"
+            "range statement needs 39 targets"
         );
         let h = |o: usize| HashOutTarget::from_vec(t[o..o + 4].to_vec());
         RangeStatementTargets {
@@ -126,6 +137,8 @@ impl RangeStatementTargets {
             deposits_next: t[25],
             timestamp: t[26],
             domain: h(27),
+            entries_in: h(31),
+            entries_out: h(35),
         }
     }
 
@@ -145,6 +158,8 @@ impl RangeStatementTargets {
         v.push(self.deposits_next);
         v.push(self.timestamp);
         v.extend_from_slice(&self.domain.elements);
+        v.extend_from_slice(&self.entries_in.elements);
+        v.extend_from_slice(&self.entries_out.elements);
         v
     }
 
@@ -167,13 +182,15 @@ pub struct BatchStatement {
     pub deposits_next: u64,
     pub timestamp: u64,
     pub domain: Digest,
+    /// `entries_commitment` of the priority ops the batch consumed (SPEC 13.8).
+    pub entries: Digest,
 }
 
 impl BatchStatement {
     /// `hash_no_pad(old_root ‖ new_root ‖ pubdata ‖ withdrawals ‖ deposits_first ‖
-    /// deposits_next ‖ timestamp ‖ domain)`: 23 elements.
+    /// deposits_next ‖ timestamp ‖ domain ‖ entries)`: 27 elements.
     pub fn digest(&self) -> Digest {
-        let mut v = Vec::with_capacity(23);
+        let mut v = Vec::with_capacity(27);
         for d in [
             self.old_root,
             self.new_root,
@@ -186,12 +203,16 @@ impl BatchStatement {
         v.push(F::from_canonical_u64(self.deposits_next));
         v.push(F::from_canonical_u64(self.timestamp));
         v.extend_from_slice(&self.domain.elements());
+        v.extend_from_slice(&self.entries.elements());
         hash_no_pad(&v)
     }
 
     /// The statement of a whole batch proven by a root range proof.
     pub fn from_range(r: &RangeStatement) -> Option<BatchStatement> {
-        if r.pubdata_in != Digest::ZERO || r.withdrawals_in != Digest::ZERO {
+        if r.pubdata_in != Digest::ZERO
+            || r.withdrawals_in != Digest::ZERO
+            || r.entries_in != Digest::ZERO
+        {
             return None;
         }
         Some(BatchStatement {
@@ -203,6 +224,7 @@ impl BatchStatement {
             deposits_next: r.deposits_next,
             timestamp: r.timestamp,
             domain: r.domain,
+            entries: r.entries_out,
         })
     }
 }

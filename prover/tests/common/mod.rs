@@ -72,7 +72,39 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     let mut st = State::genesis(d, operator().public_key());
     let old_root = st.root();
     let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0, t.1)).collect();
-    let stmts = native_statements(&mut st, &plain, batch_timestamp(T0), 2).unwrap();
+    let stmts = native_statements(&mut st, &plain, batch_timestamp(T0), 2, &|_| {
+        Some(DEPOSITOR)
+    })
+    .unwrap();
+    // The watcher's records of the deposits (their depositor is part of the priority entries
+    // the leaves commit to) and the batch's ops as the writer stores them.
+    let mut conn = jobs.pool().acquire().await.unwrap();
+    for i in 0..n {
+        rollup_storage::l1::insert_seen_op(
+            &mut conn,
+            &rollup_storage::l1::L1PriorityOp {
+                serial: u64::from(i),
+                kind: rollup_storage::PriorityOpKind::Deposit,
+                depositor: DEPOSITOR,
+                recipient: u64::from(i + 1),
+                amount: 1_000 + u64::from(i),
+                priority_hash: [0; 32],
+                payload: None,
+                l1_block: 1,
+                l1_block_hash: [1; 32],
+                l1_tx_hash: [i as u8; 32],
+                log_index: u64::from(i),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    drop(conn);
+    let mut replay = State::genesis(d, operator().public_key());
+    let ops: Vec<state::pubdata::PubdataOp> = plain
+        .iter()
+        .map(|(tx, c)| replay.apply(tx, c).unwrap().pubdata)
+        .collect();
     let last = stmts.last().unwrap();
     let mut pos = [0i32; 3];
     for (i, (tx, _, block)) in txs.iter().enumerate() {
@@ -135,7 +167,22 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     .execute(jobs.pool())
     .await
     .unwrap();
+    let zero = serde_json::to_value(state::Digest::ZERO).unwrap();
+    sqlx::query("INSERT INTO batch_witness (batch_number, pubdata, witness) VALUES (1, $1, $2)")
+        .bind(state::pubdata::encode_ops(&ops))
+        .bind(serde_json::json!({
+            "version": 1, "batch": 1, "blocks": [1, 2], "block_times": [[1, T0], [2, T0 + 1]],
+            "seqs": [1, 2 * n], "old_root": zero, "new_root": zero,
+            "pubdata_commitment": zero, "withdrawals_commitment": zero,
+            "deposits": [0, n], "withdrawals": [], "refunds": [],
+        }))
+        .execute(jobs.pool())
+        .await
+        .unwrap();
 }
+
+/// The L1 sender of every seeded deposit.
+pub const DEPOSITOR: state::tx::L1Address = state::tx::L1Address([0xd0; 20]);
 
 fn ctx(t: u64) -> BlockContext {
     BlockContext {
