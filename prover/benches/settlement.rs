@@ -41,7 +41,10 @@ fn bench(c: &mut Criterion) {
     let touched = (1..17).step_by(2).map(|i| AccountIndex(i as u32));
     let diff = StateDiff::from_accounts(&after, touched, 20).expect("diff");
     let circuit = DiffCircuit::build(8, 4);
-    println!("diff circuit 8 + 4: 2^{} rows", circuit.data.common.degree_bits());
+    println!(
+        "diff circuit 8 + 4: 2^{} rows",
+        circuit.data.common.degree_bits()
+    );
     let (w, s) = diff_witness(&before, &diff, 8, 4).expect("witness");
     g.bench_function("diff_8_plus_4", |b| {
         b.iter(|| circuit.prove(&w, &s).expect("honest diff proves"))
@@ -73,7 +76,10 @@ fn bench(c: &mut Criterion) {
         dep(3, 0),
     ];
     let circuit = PriorityCircuit::build(4);
-    println!("priority circuit 4 slots: 2^{} rows", circuit.data.common.degree_bits());
+    println!(
+        "priority circuit 4 slots: 2^{} rows",
+        circuit.data.common.degree_bits()
+    );
     let (w, s) = priority_witness([0; 32], 0, &consumed, 4).expect("witness");
     g.bench_function("priority_4", |b| {
         b.iter(|| circuit.prove(&w, &s).expect("honest chain proves"))
@@ -88,7 +94,10 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let circuit = PayoutCircuit::build(3);
-    println!("payout circuit 8 slots: 2^{} rows", circuit.data.common.degree_bits());
+    println!(
+        "payout circuit 8 slots: 2^{} rows",
+        circuit.data.common.degree_bits()
+    );
     let (w, s) = payout_witness(7, &payouts, 3).expect("witness");
     g.bench_function("payout_8", |b| {
         b.iter(|| circuit.prove(&w, &s).expect("honest payouts prove"))
