@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-tools.sh
 
+if [ "${CI:-}" = "true" ]; then
+  # A clean build gains nothing from incremental compilation, and its caches were the larger
+  # part of the target folder: a CI run once stopped on "No space left on device".
+  export CARGO_INCREMENTAL=0
+  echo "==> disk before the build"
+  df -h . "${TMPDIR:-/tmp}" || true
+fi
+
 echo "==> the agent SDK pulls no database driver (DESIGN.md: dependencies flow one way)"
 sdk_tree=$(cargo tree --locked -q -p rollup-client -e normal) # a failing cargo tree fails the run
 if grep -E 'sqlx|postgres' <<<"$sdk_tree"; then
@@ -35,3 +43,9 @@ cargo test --workspace --locked --no-fail-fast
 
 echo "==> independent gRPC client (Python grpcio, reflection v1alpha and v1)"
 interop/run.sh
+
+if [ "${CI:-}" = "true" ]; then
+  echo "==> disk after the run"
+  df -h . "${TMPDIR:-/tmp}" || true
+  du -sh target 2>/dev/null || true
+fi
