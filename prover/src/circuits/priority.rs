@@ -233,33 +233,33 @@ fn chunks(b: &mut CircuitBuilder<F, D>, bytes: &[Target]) -> Vec<Target> {
         .collect()
 }
 
-pub struct PriorityCircuit {
-    pub data: CircuitData<F, C, D>,
+/// The witness targets of the circuit.
+struct Targets {
     hash_before: Sha256Words,
     first: Target,
     slots: Vec<SlotTargets>,
+}
+
+pub struct PriorityCircuit {
+    pub data: CircuitData<F, C, D>,
+    targets: Targets,
     pub cap: usize,
 }
 
 impl PriorityCircuit {
     pub fn build(cap: usize) -> PriorityCircuit {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
-        let (circuit_parts, _) = Self::define(&mut b, cap);
-        let (hash_before, first, slots) = circuit_parts;
+        let (targets, _) = Self::define(&mut b, cap);
         PriorityCircuit {
             data: b.build::<C>(),
-            hash_before,
-            first,
-            slots,
+            targets,
             cap,
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn define(
-        b: &mut CircuitBuilder<F, D>,
-        cap: usize,
-    ) -> ((Sha256Words, Target, Vec<SlotTargets>), [usize; 2]) {
+    /// Adds the constraints to `b`; returns the targets and the rows before and after the
+    /// slots (for the cost report).
+    fn define(b: &mut CircuitBuilder<F, D>, cap: usize) -> (Targets, [usize; 2]) {
         let zero = b.zero();
         let hash_before: Sha256Words = core::array::from_fn(|_| b.add_virtual_target());
         for &w in &hash_before {
@@ -390,7 +390,14 @@ impl PriorityCircuit {
         b.register_public_input(counter);
         b.register_public_inputs(&p.elements);
         b.register_public_inputs(&r.elements);
-        ((hash_before, first, slots), [start, end])
+        (
+            Targets {
+                hash_before,
+                first,
+                slots,
+            },
+            [start, end],
+        )
     }
 
     /// Proves `w` for `statement` (the public inputs are checked against it).
@@ -405,22 +412,23 @@ impl PriorityCircuit {
             w.slots.len(),
             self.cap
         );
+        let t = &self.targets;
         let mut pw = PartialWitness::new();
-        for (t, v) in self.hash_before.iter().zip(words_of(&w.hash_before)) {
-            pw.set_target(*t, F::from_canonical_u32(v))?;
+        for (tw, v) in t.hash_before.iter().zip(words_of(&w.hash_before)) {
+            pw.set_target(*tw, F::from_canonical_u32(v))?;
         }
-        pw.set_target(self.first, F::from_canonical_u64(w.first))?;
-        for (t, s) in self.slots.iter().zip(&w.slots) {
+        pw.set_target(t.first, F::from_canonical_u64(w.first))?;
+        for (ts, s) in t.slots.iter().zip(&w.slots) {
             ensure!(
                 s.words.len() == ENTRY_WORDS,
                 "a slot has {ENTRY_WORDS} words"
             );
-            pw.set_bool_target(t.used, s.used)?;
-            pw.set_bool_target(t.forced, s.forced)?;
-            for (tw, v) in t.words.iter().zip(&s.words) {
+            pw.set_bool_target(ts.used, s.used)?;
+            pw.set_bool_target(ts.forced, s.forced)?;
+            for (tw, v) in ts.words.iter().zip(&s.words) {
                 pw.set_target(*tw, F::from_canonical_u32(*v))?;
             }
-            pw.set_target(t.status, F::from_canonical_u8(s.status))?;
+            pw.set_target(ts.status, F::from_canonical_u8(s.status))?;
         }
         let proof = self.data.prove(pw)?;
         ensure!(
