@@ -197,6 +197,7 @@ fn split_sum(sum: F, carry_bits: usize) -> (F, u64) {
     (sum - F::from_canonical_u64(c << 32), c)
 }
 
+/// The `Gate` impl of a one-row gate whose input wires come first, and its generator.
 macro_rules! plain_gate_impl {
     ($gate:ident, $gen:ident) => {
         impl Gate<F, D> for $gate {
@@ -229,11 +230,32 @@ macro_rules! plain_gate_impl {
             }
         }
 
-        impl $gen {
-            fn serialize_row(&self, dst: &mut Vec<u8>) -> IoResult<()> {
+        /// Fills the row from its input wires with the gate's `witness`.
+        #[derive(Clone, Debug, Default)]
+        pub struct $gen {
+            row: usize,
+        }
+
+        impl SimpleGenerator<F, D> for $gen {
+            fn id(&self) -> String {
+                stringify!($gen).into()
+            }
+            fn dependencies(&self) -> Vec<Target> {
+                (0..$gate::INPUTS)
+                    .map(|c| Target::wire(self.row, c))
+                    .collect()
+            }
+            fn run_once(
+                &self,
+                w: &PartitionWitness<F>,
+                out: &mut GeneratedValues<F>,
+            ) -> Result<()> {
+                set_row(self.row, w, out, &self.dependencies(), $gate::witness)
+            }
+            fn serialize(&self, dst: &mut Vec<u8>, _: &CommonCircuitData<F, D>) -> IoResult<()> {
                 dst.write_usize(self.row)
             }
-            fn deserialize_row(src: &mut Buffer) -> IoResult<Self> {
+            fn deserialize(src: &mut Buffer, _: &CommonCircuitData<F, D>) -> IoResult<Self> {
                 Ok($gen {
                     row: src.read_usize()?,
                 })
@@ -256,6 +278,8 @@ impl Sha256RoundEGate {
     pub const H: usize = 3;
     pub const D: usize = 4;
     pub const KW: usize = 5;
+    /// The input wires `[e, f, g, h, d, kw]` are the first ones.
+    const INPUTS: usize = 6;
     pub const T1: usize = 6;
     pub const E_NEW: usize = 7;
     const CARRY: usize = 8;
@@ -289,7 +313,7 @@ impl Sha256RoundEGate {
     /// The honest row for inputs `[e, f, g, h, d, kw]`.
     pub(crate) fn witness(inputs: &[F]) -> Vec<F> {
         let mut row = vec![F::ZERO; Self::WIRES];
-        row[..6].copy_from_slice(inputs);
+        row[..Self::INPUTS].copy_from_slice(inputs);
         let (e, f, g) = (low32(inputs[0]), low32(inputs[1]), low32(inputs[2]));
         put_bits(&mut row, Self::BITS_E, e);
         put_bits(&mut row, Self::BITS_F, f);
@@ -307,38 +331,6 @@ impl Sha256RoundEGate {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Sha256RoundEGenerator {
-    row: usize,
-}
-
-impl SimpleGenerator<F, D> for Sha256RoundEGenerator {
-    fn id(&self) -> String {
-        "Sha256RoundEGenerator".into()
-    }
-    fn dependencies(&self) -> Vec<Target> {
-        type G = Sha256RoundEGate;
-        [G::E, G::F, G::G, G::H, G::D, G::KW]
-            .map(|c| Target::wire(self.row, c))
-            .to_vec()
-    }
-    fn run_once(&self, w: &PartitionWitness<F>, out: &mut GeneratedValues<F>) -> Result<()> {
-        set_row(
-            self.row,
-            w,
-            out,
-            &self.dependencies(),
-            Sha256RoundEGate::witness,
-        )
-    }
-    fn serialize(&self, dst: &mut Vec<u8>, _: &CommonCircuitData<F, D>) -> IoResult<()> {
-        self.serialize_row(dst)
-    }
-    fn deserialize(src: &mut Buffer, _: &CommonCircuitData<F, D>) -> IoResult<Self> {
-        Self::deserialize_row(src)
-    }
-}
-
 plain_gate_impl!(Sha256RoundEGate, Sha256RoundEGenerator);
 
 // ---------------------------------------------------------------------------------------------
@@ -353,6 +345,8 @@ impl Sha256RoundAGate {
     pub const C: usize = 2;
     pub const T1: usize = 3;
     pub const A_NEW: usize = 4;
+    /// The input wires `[a, b, c, t1]` are the first ones.
+    const INPUTS: usize = 4;
     const CARRY: usize = 5;
     const CARRY_BITS: usize = 3;
     const BITS_A: usize = 8;
@@ -381,7 +375,7 @@ impl Sha256RoundAGate {
     /// The honest row for inputs `[a, b, c, t1]`.
     pub(crate) fn witness(inputs: &[F]) -> Vec<F> {
         let mut row = vec![F::ZERO; Self::WIRES];
-        row[..4].copy_from_slice(inputs);
+        row[..Self::INPUTS].copy_from_slice(inputs);
         let (x, y, z) = (low32(inputs[0]), low32(inputs[1]), low32(inputs[2]));
         put_bits(&mut row, Self::BITS_A, x);
         put_bits(&mut row, Self::BITS_B, y);
@@ -394,38 +388,6 @@ impl Sha256RoundAGate {
         row[Self::A_NEW] = a_new;
         put_carry(&mut row, Self::CARRY, Self::CARRY_BITS, c);
         row
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Sha256RoundAGenerator {
-    row: usize,
-}
-
-impl SimpleGenerator<F, D> for Sha256RoundAGenerator {
-    fn id(&self) -> String {
-        "Sha256RoundAGenerator".into()
-    }
-    fn dependencies(&self) -> Vec<Target> {
-        type G = Sha256RoundAGate;
-        [G::A, G::B, G::C, G::T1]
-            .map(|c| Target::wire(self.row, c))
-            .to_vec()
-    }
-    fn run_once(&self, w: &PartitionWitness<F>, out: &mut GeneratedValues<F>) -> Result<()> {
-        set_row(
-            self.row,
-            w,
-            out,
-            &self.dependencies(),
-            Sha256RoundAGate::witness,
-        )
-    }
-    fn serialize(&self, dst: &mut Vec<u8>, _: &CommonCircuitData<F, D>) -> IoResult<()> {
-        self.serialize_row(dst)
-    }
-    fn deserialize(src: &mut Buffer, _: &CommonCircuitData<F, D>) -> IoResult<Self> {
-        Self::deserialize_row(src)
     }
 }
 
@@ -443,6 +405,8 @@ impl Sha256ScheduleGate {
     pub const W15: usize = 2;
     pub const W16: usize = 3;
     pub const W_NEW: usize = 4;
+    /// The input wires `[w2, w7, w15, w16]` are the first ones.
+    const INPUTS: usize = 4;
     const CARRY: usize = 5;
     const CARRY_BITS: usize = 2;
     const BITS_W2: usize = 7;
@@ -469,7 +433,7 @@ impl Sha256ScheduleGate {
     /// The honest row for inputs `[w2, w7, w15, w16]`.
     pub(crate) fn witness(inputs: &[F]) -> Vec<F> {
         let mut row = vec![F::ZERO; Self::WIRES];
-        row[..4].copy_from_slice(inputs);
+        row[..Self::INPUTS].copy_from_slice(inputs);
         let (x2, x15) = (low32(inputs[0]), low32(inputs[2]));
         put_bits(&mut row, Self::BITS_W2, x2);
         put_bits(&mut row, Self::BITS_W15, x15);
@@ -481,38 +445,6 @@ impl Sha256ScheduleGate {
         row[Self::W_NEW] = w_new;
         put_carry(&mut row, Self::CARRY, Self::CARRY_BITS, c);
         row
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Sha256ScheduleGenerator {
-    row: usize,
-}
-
-impl SimpleGenerator<F, D> for Sha256ScheduleGenerator {
-    fn id(&self) -> String {
-        "Sha256ScheduleGenerator".into()
-    }
-    fn dependencies(&self) -> Vec<Target> {
-        type G = Sha256ScheduleGate;
-        [G::W2, G::W7, G::W15, G::W16]
-            .map(|c| Target::wire(self.row, c))
-            .to_vec()
-    }
-    fn run_once(&self, w: &PartitionWitness<F>, out: &mut GeneratedValues<F>) -> Result<()> {
-        set_row(
-            self.row,
-            w,
-            out,
-            &self.dependencies(),
-            Sha256ScheduleGate::witness,
-        )
-    }
-    fn serialize(&self, dst: &mut Vec<u8>, _: &CommonCircuitData<F, D>) -> IoResult<()> {
-        self.serialize_row(dst)
-    }
-    fn deserialize(src: &mut Buffer, _: &CommonCircuitData<F, D>) -> IoResult<Self> {
-        Self::deserialize_row(src)
     }
 }
 
