@@ -314,15 +314,7 @@ impl Submitter {
             )));
         }
 
-        let payouts: Vec<Payout> = settlement
-            .payouts
-            .iter()
-            .map(|p| Payout {
-                from: p.from,
-                to: Address::from(p.to.0),
-                amount: p.amount,
-            })
-            .collect();
+        let payouts: Vec<Payout> = settlement.payouts.into_iter().map(Payout::from).collect();
         let payout_root = PayoutTree::new(batch, &payouts).root();
         let statement = NativeStatement {
             chain_id: self.cfg.chain_id,

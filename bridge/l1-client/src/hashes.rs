@@ -96,6 +96,16 @@ pub struct Payout {
     pub amount: u64,
 }
 
+impl From<state::settlement::Payout> for Payout {
+    fn from(p: state::settlement::Payout) -> Payout {
+        Payout {
+            from: p.from,
+            to: Address::from(p.to.0),
+            amount: p.amount,
+        }
+    }
+}
+
 impl Payout {
     fn native(&self) -> state::settlement::Payout {
         state::settlement::Payout {

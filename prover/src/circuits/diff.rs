@@ -46,7 +46,7 @@ use state::diff::StateDiff;
 use state::hash::Digest;
 use state::smt::{SparseMerkleTree, DEPTH};
 
-use crate::gadgets::range::{range_check_u63, range_check_u64};
+use crate::gadgets::range::{range_check_u63, range_check_u64, U63Target};
 use crate::gadgets::sha256::stream::ByteStream;
 use crate::gadgets::smt::{compute_root, leaf_hash, select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
@@ -281,6 +281,21 @@ fn le_bytes(b: &mut CircuitBuilder<F, D>, bits: &[BoolTarget]) -> Vec<Target> {
     bits.chunks(8).map(|c| b.le_sum(c.iter())).collect()
 }
 
+/// The 20 bytes every record starts with: `index`, `balance`, `nonce`, little-endian.
+fn record_bytes(
+    b: &mut CircuitBuilder<F, D>,
+    index_bits: &[BoolTarget],
+    balance: &U63Target,
+    nonce: &U63Target,
+) -> Vec<Target> {
+    let mut bytes = le_bytes(b, index_bits);
+    let bits = balance.bits64(b);
+    bytes.extend(le_bytes(b, &bits));
+    let bits = nonce.bits64(b);
+    bytes.extend(le_bytes(b, &bits));
+    bytes
+}
+
 /// `H(key, balance, nonce, 0, ZERO ext)`: the leaf of an account diff version 1 describes.
 fn account_leaf(
     b: &mut CircuitBuilder<F, D>,
@@ -433,11 +448,7 @@ impl DiffCircuit {
             let new_leaf = account_leaf(b, &key, balance, nonce);
             root = gated_update(b, used, root, old_leaf, new_leaf, &index_bits, &path);
 
-            let mut bytes = le_bytes(b, &index_bits);
-            let bal_bits = balance_u.bits64(b);
-            bytes.extend(le_bytes(b, &bal_bits));
-            let nonce_bits = nonce_u.bits64(b);
-            bytes.extend(le_bytes(b, &nonce_bits));
+            let bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
             stream.append(b, &bytes, used);
             old.push(OldTargets {
                 used,
@@ -474,11 +485,7 @@ impl DiffCircuit {
             let empty = zero_digest(b);
             root = gated_update(b, used, root, empty, new_leaf, &index_bits, &path);
 
-            let mut bytes = le_bytes(b, &index_bits);
-            let bal_bits = balance_u.bits64(b);
-            bytes.extend(le_bytes(b, &bal_bits));
-            let nonce_bits = nonce_u.bits64(b);
-            bytes.extend(le_bytes(b, &nonce_bits));
+            let mut bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
             for &k in &key {
                 let bits = range_check_u64(b, k);
                 bytes.extend(le_bytes(b, &bits));
