@@ -17,12 +17,9 @@
 //! Not covered until the diff circuit lands: the state diff published as calldata is checked
 //! against the roots by the writer at seal (SPEC 10.4), not here.
 
-use state::pubdata::{
-    decode_ops, pubdata_commitment, withdrawals_commitment, DepositStatus, ForcedStatus, PubdataOp,
-    WithdrawalRecord,
-};
-use state::settlement::{Payout, PriorityEntry, REFUND_FROM_BASE};
-use state::tx::{L1Address, Transaction};
+use state::pubdata::{decode_ops, pubdata_commitment, withdrawals_commitment};
+use state::settlement::{settle_ops, OpsError, Payout, PriorityEntry};
+use state::tx::L1Address;
 use state::Digest;
 
 /// The statement a verified batch proof binds (the node's verifier rebuilt it from its rows and
@@ -80,107 +77,39 @@ pub fn settle(
             proven: proven.pubdata_commitment,
         });
     }
-    let mut withdrawals = Vec::new();
-    let mut refunds = Vec::new();
-    let mut entries = Vec::new();
-    let mut next = proven.first_priority_op;
-    let mut expect = |seq: u64| {
-        if seq != next {
-            return Err(SettleError::PriorityOutOfOrder {
-                expected: next,
-                found: seq,
-            });
+    let settled = settle_ops(&ops, proven.first_priority_op, depositor).map_err(|e| match e {
+        OpsError::PriorityOutOfOrder { expected, found } => {
+            SettleError::PriorityOutOfOrder { expected, found }
         }
-        next += 1;
-        Ok(())
-    };
-    for op in &ops {
-        match *op {
-            PubdataOp::Withdraw {
-                from,
-                to_l1,
-                amount,
-                ..
-            } => withdrawals.push(WithdrawalRecord {
-                from,
-                to_l1,
-                amount,
-            }),
-            PubdataOp::Deposit {
-                seq,
-                to,
-                amount,
-                status,
-            } => {
-                expect(seq)?;
-                let depositor = depositor(seq).ok_or(SettleError::UnknownDepositor(seq))?;
-                entries.push(PriorityEntry::Deposit {
-                    serial: seq,
-                    depositor,
-                    recipient: to.0,
-                    amount: amount.get(),
-                });
-                if status == DepositStatus::Refunded {
-                    refunds.push(Payout {
-                        from: REFUND_FROM_BASE + seq,
-                        to: depositor,
-                        amount: amount.get(),
-                    });
-                }
-            }
-            PubdataOp::ForcedWithdraw {
-                seq,
-                requested_at,
-                withdraw,
-                status,
-            } => {
-                expect(seq)?;
-                entries.push(PriorityEntry::ForcedWithdrawal {
-                    serial: seq,
-                    requested_at: requested_at.get(),
-                    withdraw_tx: Transaction::Withdraw(withdraw).encode(),
-                });
-                if status == ForcedStatus::Applied {
-                    withdrawals.push(WithdrawalRecord {
-                        from: withdraw.from,
-                        to_l1: withdraw.to_l1,
-                        amount: withdraw.amount,
-                    });
-                }
-            }
-            PubdataOp::Register { .. } | PubdataOp::Transfer { .. } => {}
-        }
-    }
-    if next != proven.next_priority_op {
+        OpsError::UnknownDepositor(seq) => SettleError::UnknownDepositor(seq),
+    })?;
+    if settled.next_priority_op != proven.next_priority_op {
         return Err(SettleError::PriorityRange {
-            consumed: next,
+            consumed: settled.next_priority_op,
             proven: proven.next_priority_op,
         });
     }
-    let stored = withdrawals_commitment(&withdrawals);
+    let stored = withdrawals_commitment(&settled.withdrawals);
     if stored != proven.withdrawals_commitment {
         return Err(SettleError::WithdrawalsNotProven {
             stored,
             proven: proven.withdrawals_commitment,
         });
     }
-    let mut payouts: Vec<Payout> = withdrawals
-        .iter()
-        .map(|w| Payout {
-            from: u64::from(w.from.0),
-            to: w.to_l1,
-            amount: w.amount.get(),
-        })
-        .collect();
-    payouts.extend(refunds);
-    Ok(Settlement { payouts, entries })
+    Ok(Settlement {
+        entries: settled.entries(),
+        payouts: settled.payouts,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use state::account::{AccountIndex, Amount, Nonce, Timestamp};
     use state::crypto::schnorr::SecretKey;
-    use state::pubdata::WithdrawalsCommitment;
+    use state::pubdata::{
+        DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord, WithdrawalsCommitment,
+    };
+    use state::settlement::REFUND_FROM_BASE;
     use state::tx::{Domain, UnsignedWithdraw};
 
     use super::*;

@@ -1,6 +1,10 @@
 //! The payment circuit against the native rules: an honest mixed batch proves and its public
 //! inputs are the native roots and commitments; forged leaves that break one rule each (and are
-//! otherwise consistent) do not prove or do not verify.
+//! otherwise consistent) do not prove or do not verify. The settlement proof over a real batch
+//! and the attacks on it are in `payment/settlement.rs`.
+
+#[path = "payment/settlement.rs"]
+mod settlement;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -10,6 +14,8 @@ use std::time::Instant;
 use plonky2::field::types::{Field, PrimeField64};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rollup_prover::cache::CircuitCache;
+use rollup_prover::circuits::aggregate::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::public::RangeStatement;
 use rollup_prover::witness::{
@@ -47,8 +53,10 @@ fn depositor(_: u64) -> Option<L1Address> {
     Some(L1Address([0xd0; 20]))
 }
 
-fn circuit() -> &'static PaymentCircuit {
-    static C: OnceLock<PaymentCircuit> = OnceLock::new();
+/// The circuits of these tests: the payment leaf of `K` slots, and the merges above it for the
+/// settlement tests, built once per test binary (no disk cache).
+fn registry() -> &'static Circuits<PaymentCircuit> {
+    static C: OnceLock<Circuits<PaymentCircuit>> = OnceLock::new();
     C.get_or_init(|| {
         let t = Instant::now();
         let c = PaymentCircuit::build(K);
@@ -58,8 +66,12 @@ fn circuit() -> &'static PaymentCircuit {
             c.gates_per_slot,
             t.elapsed()
         );
-        c
+        Circuits::new(c, CircuitCache::disabled())
     })
+}
+
+fn circuit() -> &'static PaymentCircuit {
+    registry().leaf()
 }
 
 fn key(seed: u64) -> SecretKey {

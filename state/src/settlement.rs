@@ -13,6 +13,9 @@ use crate::hash::{hash_no_pad, Digest, F};
 use crate::pubdata::bytes_to_chunks;
 use crate::tx::L1Address;
 
+mod ops;
+pub use ops::{settle_ops, OpsError, OpsSettlement};
+
 /// A SHA-256 digest as the contract stores it (`bytes32`).
 pub type Hash32 = [u8; 32];
 

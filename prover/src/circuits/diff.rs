@@ -74,6 +74,20 @@ impl DiffStatement {
         );
         v
     }
+
+    /// The inverse of [`DiffStatement::to_fields`] (`None` for another length or a word that
+    /// is not below `2^32`).
+    pub fn from_fields(v: &[F]) -> Option<DiffStatement> {
+        if v.len() != DIFF_PUBLIC_INPUTS {
+            return None;
+        }
+        let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        Some(DiffStatement {
+            old_root: d(0),
+            new_root: d(4),
+            diff_hash: crate::circuits::public::hash32_of_fields(&v[8..16])?,
+        })
+    }
 }
 
 /// An account's key as the five leaf elements (canonical u64 values).

@@ -7,3 +7,4 @@ pub mod payment;
 pub mod payout;
 pub mod priority;
 pub mod public;
+pub mod settlement;

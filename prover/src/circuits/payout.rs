@@ -37,7 +37,7 @@
 //! about `N - 1` inner nodes for `N` leaves; two Poseidon rows and eight range checks per slot.
 
 use anyhow::ensure;
-use plonky2::field::types::Field;
+use plonky2::field::types::{Field, PrimeField64};
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
@@ -90,6 +90,21 @@ impl PayoutStatement {
                 .map(|&w| F::from_canonical_u32(w)),
         );
         v
+    }
+
+    /// The inverse of [`PayoutStatement::to_fields`].
+    pub fn from_fields(v: &[F]) -> Option<PayoutStatement> {
+        if v.len() != PAYOUT_PUBLIC_INPUTS {
+            return None;
+        }
+        let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        Some(PayoutStatement {
+            batch: v[0].to_canonical_u64(),
+            withdrawals: d(1),
+            refunds: d(5),
+            n: v[9].to_canonical_u64(),
+            root: crate::circuits::public::hash32_of_fields(&v[10..18])?,
+        })
     }
 }
 

@@ -79,6 +79,22 @@ impl PriorityStatement {
         v.extend(self.refunds.elements());
         v
     }
+
+    /// The inverse of [`PriorityStatement::to_fields`].
+    pub fn from_fields(v: &[F]) -> Option<PriorityStatement> {
+        if v.len() != PRIORITY_PUBLIC_INPUTS {
+            return None;
+        }
+        let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        Some(PriorityStatement {
+            hash_before: crate::circuits::public::hash32_of_fields(&v[0..8])?,
+            hash_after: crate::circuits::public::hash32_of_fields(&v[8..16])?,
+            first: v[16].to_canonical_u64(),
+            next: v[17].to_canonical_u64(),
+            entries: d(18),
+            refunds: d(22),
+        })
+    }
 }
 
 /// One slot: the entry's words and kind (plain data, editable by a test or an attacker).

@@ -228,3 +228,16 @@ impl BatchStatement {
         })
     }
 }
+
+/// Eight public inputs below `2^32` as the digest whose big-endian words they are.
+pub(crate) fn hash32_of_fields(v: &[F]) -> Option<[u8; 32]> {
+    if v.len() != 8 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (chunk, x) in out.chunks_mut(4).zip(v) {
+        let w = u32::try_from(x.to_canonical_u64()).ok()?;
+        chunk.copy_from_slice(&w.to_be_bytes());
+    }
+    Some(out)
+}

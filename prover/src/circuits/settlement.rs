@@ -1,0 +1,398 @@
+//! The settlement circuit (SPEC 13.11): one proof whose only public input is the SHA-256 of
+//! the 252-byte statement the L1 contract computes (SPEC 15.3), as eight big-endian u32 words.
+//!
+//! It verifies four proofs, each against verifier data that is a constant of the circuit (so
+//! it accepts proofs of exactly those circuits and no others):
+//!
+//! - the **range** proof of the whole batch (the root of the aggregation tree, or the single
+//!   leaf): its chains start at `ZERO` (`pubdata_in`, `withdrawals_in`, `entries_in`), so no
+//!   transaction of the batch is left out at the front;
+//! - the **diff** proof (13.7): its old and new roots are the range's, so the published diff
+//!   leads from the old state to the one the transactions produced;
+//! - the **priority** proof (13.8): its first and next serials are the range's deposit
+//!   counters and its `entries` commitment is the range's `entries_out`, so every priority op
+//!   the leaves applied is the L1 entry the SHA-256 queue chain hashed;
+//! - the **payout** proof (13.9): its withdrawals chain is the range's `withdrawals_out` and
+//!   its refunds chain is the priority proof's `refunds`, so the payout root pays exactly the
+//!   withdrawals the leaves applied and the deposits the batch refunded.
+//!
+//! The chain id and rollup address are witnesses whose domain digest (`state::tx::Domain`) must
+//! be the range's `domain` (the one every signature was checked under). The statement's fields
+//! come from those values only:
+//!
+//! | field | from |
+//! |---|---|
+//! | `chain_id`, `rollup` | the domain witnesses (u32 limbs) |
+//! | `batch_number` | the payout proof's `batch` (its leaves hash it) |
+//! | `old_root`, `new_root` | the range proof (each element's canonical little-endian bytes) |
+//! | `diff_hash` | the diff proof |
+//! | `payout_root` | the payout proof |
+//! | `first_priority_op`, `next_priority_op` | the range proof (= the priority proof's) |
+//! | `priority_hash_before`, `priority_hash_after` | the priority proof |
+//! | `timestamp` | the range proof (the time every `valid_until` was checked against) |
+//!
+//! The 63 words and the constant padding (the message length is fixed) are five SHA-256
+//! blocks. **Cost:** four recursive verifications dominate (see `docs/BENCHMARKS.md`); the
+//! statement is five compressions (about 950 rows) and about 60 rows of limb splits.
+//!
+//! **Limit.** The diff, priority and payout proofs each cover the whole batch: a batch must fit
+//! their capacities (chaining proofs of one kind over a batch larger than one circuit is the
+//! next step, SPEC 13.11).
+
+use anyhow::{ensure, Context};
+use plonky2::field::types::Field;
+use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
+use state::settlement::{BatchStatement, STATEMENT_LEN};
+use state::tx::{Domain, L1Address, TAG_DOMAIN};
+use state::Digest;
+
+use crate::circuits::diff::{DiffStatement, DIFF_PUBLIC_INPUTS};
+use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
+use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
+use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
+use crate::gadgets::range::range_check_u63;
+use crate::gadgets::sha256;
+use crate::{C, D, F};
+
+/// Number of public inputs: the statement hash as eight big-endian u32 words.
+pub const SETTLEMENT_PUBLIC_INPUTS: usize = 8;
+
+/// The four circuits whose proofs a settlement proof verifies.
+#[derive(Clone, Copy)]
+pub struct SettlementInner<'a> {
+    /// The circuit of the batch's root range proof: the top merge, or the leaf for a
+    /// single-leaf batch.
+    pub range: &'a CircuitData<F, C, D>,
+    pub diff: &'a CircuitData<F, C, D>,
+    pub priority: &'a CircuitData<F, C, D>,
+    pub payout: &'a CircuitData<F, C, D>,
+}
+
+/// The four proofs of one batch.
+#[derive(Clone, Copy)]
+pub struct SettlementProofs<'a> {
+    pub range: &'a ProofWithPublicInputs<F, C, D>,
+    pub diff: &'a ProofWithPublicInputs<F, C, D>,
+    pub priority: &'a ProofWithPublicInputs<F, C, D>,
+    pub payout: &'a ProofWithPublicInputs<F, C, D>,
+}
+
+/// Why four proofs do not make one batch (checked natively before proving; the circuit
+/// refuses the same).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TieError {
+    #[error("the {0} proof has the wrong public inputs")]
+    Malformed(&'static str),
+    #[error("the range proof does not cover a whole batch (its {0} chain does not start at zero)")]
+    NotWholeBatch(&'static str),
+    #[error("the domain digest is not the one the transactions were signed for")]
+    Domain,
+    #[error("the {0} of the diff proof is not the range proof's")]
+    DiffRoot(&'static str),
+    #[error("the priority proof consumes serials {got:?}, the leaves {want:?}")]
+    PriorityRange { got: (u64, u64), want: (u64, u64) },
+    #[error("the priority proof chains other ops than the leaves applied")]
+    Entries,
+    #[error("the payout proof pays other withdrawals than the leaves applied")]
+    Withdrawals,
+    #[error("the payout proof pays other refunds than the priority proof derives")]
+    Refunds,
+}
+
+/// The statement four proofs of one batch make, after checking that they tie together
+/// exactly as the circuit requires.
+pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatement, TieError> {
+    let range = RangeStatement::from_fields(&proofs.range.public_inputs)
+        .ok_or(TieError::Malformed("range"))?;
+    let diff = DiffStatement::from_fields(&proofs.diff.public_inputs)
+        .ok_or(TieError::Malformed("diff"))?;
+    let priority = PriorityStatement::from_fields(&proofs.priority.public_inputs)
+        .ok_or(TieError::Malformed("priority"))?;
+    let payout = PayoutStatement::from_fields(&proofs.payout.public_inputs)
+        .ok_or(TieError::Malformed("payout"))?;
+    for (name, chain) in [
+        ("pubdata", range.pubdata_in),
+        ("withdrawals", range.withdrawals_in),
+        ("entries", range.entries_in),
+    ] {
+        if chain != Digest::ZERO {
+            return Err(TieError::NotWholeBatch(name));
+        }
+    }
+    if domain.digest() != range.domain {
+        return Err(TieError::Domain);
+    }
+    if diff.old_root != range.old_root {
+        return Err(TieError::DiffRoot("old root"));
+    }
+    if diff.new_root != range.new_root {
+        return Err(TieError::DiffRoot("new root"));
+    }
+    let want = (range.deposits_first, range.deposits_next);
+    if (priority.first, priority.next) != want {
+        return Err(TieError::PriorityRange {
+            got: (priority.first, priority.next),
+            want,
+        });
+    }
+    if priority.entries != range.entries_out {
+        return Err(TieError::Entries);
+    }
+    if payout.withdrawals != range.withdrawals_out {
+        return Err(TieError::Withdrawals);
+    }
+    if payout.refunds != priority.refunds {
+        return Err(TieError::Refunds);
+    }
+    Ok(BatchStatement {
+        chain_id: domain.chain_id,
+        rollup: L1Address(domain.rollup),
+        batch_number: payout.batch,
+        old_root: range.old_root.to_bytes(),
+        new_root: range.new_root.to_bytes(),
+        diff_hash: diff.diff_hash,
+        payout_root: payout.root,
+        first_priority_op: priority.first,
+        next_priority_op: priority.next,
+        priority_hash_before: priority.hash_before,
+        priority_hash_after: priority.hash_after,
+        timestamp: range.timestamp,
+    })
+}
+
+struct Targets {
+    range: ProofWithPublicInputsTarget<D>,
+    diff: ProofWithPublicInputsTarget<D>,
+    priority: ProofWithPublicInputsTarget<D>,
+    payout: ProofWithPublicInputsTarget<D>,
+    /// `chain_id` as its low and high u32 limbs.
+    chain_id: [Target; 2],
+    /// The rollup address as five big-endian u32 limbs.
+    rollup: [Target; 5],
+}
+
+/// The settlement circuit over four fixed inner circuits.
+pub struct SettlementCircuit {
+    pub data: CircuitData<F, C, D>,
+    targets: Targets,
+}
+
+/// A public input of an inner proof that is a u32 word (the inner circuit range-checks it).
+fn words(t: &[Target]) -> [Target; 8] {
+    core::array::from_fn(|i| t[i])
+}
+
+/// The two statement words of a digest element: its canonical value's little-endian bytes
+/// (`Digest::to_bytes`) read as two big-endian u32 words.
+fn element_words(b: &mut CircuitBuilder<F, D>, x: Target) -> [Target; 2] {
+    let bits = crate::gadgets::range::range_check_u64(b, x);
+    core::array::from_fn(|half| {
+        // Word `half` holds little-endian bytes 4 half .. 4 half + 3, the first as its most
+        // significant byte.
+        let reordered: Vec<BoolTarget> = (0..4)
+            .rev()
+            .flat_map(|k| {
+                let byte = 4 * half + k;
+                bits[8 * byte..8 * byte + 8].to_vec()
+            })
+            .collect();
+        b.le_sum(reordered.iter())
+    })
+}
+
+/// A value below `2^63` as its two big-endian u32 words (high first).
+fn u64_words(b: &mut CircuitBuilder<F, D>, x: Target) -> [Target; 2] {
+    let u = range_check_u63(b, x);
+    [u.hi, u.lo]
+}
+
+fn hash_at(t: &[Target], at: usize) -> HashOutTarget {
+    HashOutTarget {
+        elements: core::array::from_fn(|i| t[at + i]),
+    }
+}
+
+impl SettlementCircuit {
+    pub fn build(inner: SettlementInner<'_>) -> SettlementCircuit {
+        assert_eq!(inner.range.common.num_public_inputs, RANGE_PUBLIC_INPUTS);
+        assert_eq!(inner.diff.common.num_public_inputs, DIFF_PUBLIC_INPUTS);
+        assert_eq!(
+            inner.priority.common.num_public_inputs,
+            PRIORITY_PUBLIC_INPUTS
+        );
+        assert_eq!(inner.payout.common.num_public_inputs, PAYOUT_PUBLIC_INPUTS);
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let verified = |b: &mut CircuitBuilder<F, D>, data: &CircuitData<F, C, D>| {
+            let vd = b.constant_verifier_data(&data.verifier_only);
+            let proof = b.add_virtual_proof_with_pis(&data.common);
+            b.verify_proof::<C>(&proof, &vd, &data.common);
+            proof
+        };
+        let range = verified(&mut b, inner.range);
+        let diff = verified(&mut b, inner.diff);
+        let priority = verified(&mut b, inner.priority);
+        let payout = verified(&mut b, inner.payout);
+
+        let s = RangeStatementTargets::from_targets(&range.public_inputs);
+        for t in s
+            .pubdata_in
+            .elements
+            .iter()
+            .chain(&s.withdrawals_in.elements)
+            .chain(&s.entries_in.elements)
+        {
+            b.assert_zero(*t);
+        }
+        // Diff (layout of `DiffStatement::to_fields`).
+        let d = &diff.public_inputs;
+        b.connect_hashes(hash_at(d, 0), s.old_root);
+        b.connect_hashes(hash_at(d, 4), s.new_root);
+        let diff_hash = words(&d[8..16]);
+        // Priority (`PriorityStatement::to_fields`).
+        let p = &priority.public_inputs;
+        let hash_before = words(&p[0..8]);
+        let hash_after = words(&p[8..16]);
+        b.connect(p[16], s.deposits_first);
+        b.connect(p[17], s.deposits_next);
+        b.connect_hashes(hash_at(p, 18), s.entries_out);
+        let refunds = hash_at(p, 22);
+        // Payout (`PayoutStatement::to_fields`).
+        let q = &payout.public_inputs;
+        let batch = q[0];
+        b.connect_hashes(hash_at(q, 1), s.withdrawals_out);
+        b.connect_hashes(hash_at(q, 5), refunds);
+        let payout_root = words(&q[10..18]);
+
+        // The domain: chain id and address limbs, hashed as `Domain::digest` does.
+        let chain_id: [Target; 2] = core::array::from_fn(|_| b.add_virtual_target());
+        let rollup: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
+        for &t in chain_id.iter().chain(&rollup) {
+            b.range_check(t, 32);
+        }
+        let mut preimage = vec![b.constant(F::from_canonical_u64(TAG_DOMAIN))];
+        preimage.extend_from_slice(&chain_id);
+        preimage.extend_from_slice(&rollup);
+        let domain = b.hash_n_to_hash_no_pad::<PoseidonHash>(preimage);
+        b.connect_hashes(domain, s.domain);
+
+        // The statement's 63 words, in the order of `BatchStatement::encode`.
+        let mut m: Vec<Target> = Vec::with_capacity(80);
+        m.extend([chain_id[1], chain_id[0]]);
+        m.extend(rollup);
+        m.extend(u64_words(&mut b, batch));
+        for root in [s.old_root, s.new_root] {
+            for e in root.elements {
+                m.extend(element_words(&mut b, e));
+            }
+        }
+        m.extend(diff_hash);
+        m.extend(payout_root);
+        m.extend(u64_words(&mut b, s.deposits_first));
+        m.extend(u64_words(&mut b, s.deposits_next));
+        m.extend(hash_before);
+        m.extend(hash_after);
+        m.extend(u64_words(&mut b, s.timestamp));
+        assert_eq!(m.len() * 4, STATEMENT_LEN);
+        // Padding of a 252-byte message: 0x80, zeros, the bit length; five blocks.
+        let constant = |b: &mut CircuitBuilder<F, D>, w: u32| b.constant(F::from_canonical_u32(w));
+        m.push(constant(&mut b, 0x8000_0000));
+        while m.len() < 78 {
+            m.push(b.zero());
+        }
+        let bits = (STATEMENT_LEN as u64) * 8;
+        m.push(constant(&mut b, (bits >> 32) as u32));
+        m.push(constant(&mut b, bits as u32));
+        let mut h = sha256::iv(&mut b);
+        for block in m.chunks(16) {
+            let block: [Target; 16] = block.try_into().expect("80 words are five blocks");
+            h = sha256::compress(&mut b, &h, &block);
+        }
+        b.register_public_inputs(&h);
+        let data = b.build::<C>();
+        SettlementCircuit {
+            data,
+            targets: Targets {
+                range,
+                diff,
+                priority,
+                payout,
+                chain_id,
+                rollup,
+            },
+        }
+    }
+
+    /// Proves the settlement of four proofs of one batch; checks natively first that they tie
+    /// together and returns the statement they prove.
+    pub fn prove(
+        &self,
+        proofs: &SettlementProofs<'_>,
+        domain: &Domain,
+    ) -> anyhow::Result<(ProofWithPublicInputs<F, C, D>, BatchStatement)> {
+        let statement = tie(proofs, domain)?;
+        let proof = self.prove_unchecked(proofs, domain)?;
+        ensure!(
+            proof.public_inputs == public_inputs(&statement),
+            "the settlement proof states another statement than its inner proofs"
+        );
+        Ok((proof, statement))
+    }
+
+    /// Proves without the native checks (what a dishonest prover would run): the circuit
+    /// alone decides.
+    pub fn prove_unchecked(
+        &self,
+        proofs: &SettlementProofs<'_>,
+        domain: &Domain,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        let t = &self.targets;
+        let mut pw = PartialWitness::new();
+        pw.set_proof_with_pis_target(&t.range, proofs.range)?;
+        pw.set_proof_with_pis_target(&t.diff, proofs.diff)?;
+        pw.set_proof_with_pis_target(&t.priority, proofs.priority)?;
+        pw.set_proof_with_pis_target(&t.payout, proofs.payout)?;
+        pw.set_target(t.chain_id[0], F::from_canonical_u32(domain.chain_id as u32))?;
+        pw.set_target(
+            t.chain_id[1],
+            F::from_canonical_u32((domain.chain_id >> 32) as u32),
+        )?;
+        for (t, v) in t
+            .rollup
+            .iter()
+            .zip(L1Address(domain.rollup).to_field_elements())
+        {
+            pw.set_target(*t, v)?;
+        }
+        self.data
+            .prove(pw)
+            .context("the settlement circuit refused")
+    }
+
+    /// Verifies `proof` against the statement the contract computed.
+    pub fn verify(
+        &self,
+        proof: &ProofWithPublicInputs<F, C, D>,
+        statement: &BatchStatement,
+    ) -> anyhow::Result<()> {
+        ensure!(
+            proof.public_inputs == public_inputs(statement),
+            "the proof is for another statement"
+        );
+        self.data.verify(proof.clone())
+    }
+}
+
+/// A statement's public inputs: its hash's eight big-endian words.
+pub fn public_inputs(statement: &BatchStatement) -> Vec<F> {
+    statement
+        .public_words()
+        .iter()
+        .map(|&w| F::from_canonical_u32(w))
+        .collect()
+}
