@@ -2,6 +2,11 @@
 //! diff circuit (8 records of existing accounts, 4 new accounts), the priority circuit (4
 //! entries: deposits and a forced withdrawal) and the payout circuit (8 payouts).
 //!
+//! Then the settlement proof of a real one-leaf batch (K = 4: a credited and a refunded deposit,
+//! a transfer and a withdraw) over the shape the pipeline uses for it
+//! ([`SettlementShape::for_batch`]), against the final proof the pipeline makes today (the
+//! Poseidon digest of the range statement) over the same leaf proof, in the same run.
+//!
 //! `cargo bench -p rollup-prover --bench settlement`. Prints rows and degree per circuit;
 //! criterion reports the proving time (docs/BENCHMARKS.md).
 
@@ -10,14 +15,24 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rollup_prover::cache::CircuitCache;
+use rollup_prover::circuits::aggregate::Circuits;
 use rollup_prover::circuits::diff::{diff_witness, DiffCircuit};
+use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::payout::{payout_witness, PayoutCircuit};
 use rollup_prover::circuits::priority::{priority_witness, PriorityCircuit};
-use state::account::{Account, AccountIndex, Amount, Nonce};
+use rollup_prover::circuits::settlement::{
+    SettlementCircuit, SettlementInner, SettlementProofs, SettlementShape,
+};
+use rollup_prover::witness::leaf_witnesses;
+use state::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
+use state::apply::{BlockContext, State};
 use state::crypto::schnorr::SecretKey;
-use state::diff::StateDiff;
-use state::settlement::{Consumed, Payout, PriorityEntry, REFUND_FROM_BASE};
-use state::tx::L1Address;
+use state::diff::{BatchTouches, StateDiff};
+use state::settlement::{settle_ops, Consumed, Payout, PriorityEntry, REFUND_FROM_BASE};
+use state::tx::{
+    Deposit, Domain, L1Address, Transaction, UnsignedRegister, UnsignedTransfer, UnsignedWithdraw,
+};
 
 fn account(seed: u64, balance: u64) -> Account {
     let mut a = Account::new(SecretKey::random(&mut StdRng::seed_from_u64(seed)).public_key());
@@ -105,5 +120,175 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+const DOMAIN: Domain = Domain {
+    chain_id: 31337,
+    rollup: [0x42; 20],
+};
+const NOW: u64 = 1_700_000_000;
+
+fn secret(seed: u64) -> SecretKey {
+    SecretKey::random(&mut StdRng::seed_from_u64(seed))
+}
+
+fn ctx() -> BlockContext {
+    BlockContext {
+        timestamp: Timestamp::new(NOW).expect("u63"),
+    }
+}
+
+fn amount(v: u64) -> Amount {
+    Amount::new(v).expect("u63")
+}
+
+fn register(k: &SecretKey) -> Transaction {
+    UnsignedRegister {
+        pubkey: k.public_key(),
+        valid_until: Timestamp::new(NOW + 10).expect("u63"),
+    }
+    .sign(&DOMAIN, k)
+    .into()
+}
+
+fn deposit(seq: u64, to: u32, v: u64) -> Transaction {
+    Transaction::Deposit(Deposit {
+        seq,
+        to: AccountIndex(to),
+        amount: amount(v),
+    })
+}
+
+fn depositor(_: u64) -> Option<L1Address> {
+    Some(L1Address([0xd0; 20]))
+}
+
+fn bench_settlement(c: &mut Criterion) {
+    const K: usize = 4;
+    let (op, alice, bob) = (secret(1), secret(2), secret(3));
+    let setup = || {
+        let mut state = State::genesis(DOMAIN, op.public_key());
+        for tx in [
+            register(&alice),
+            register(&bob),
+            deposit(0, 1, 1000),
+            deposit(1, 2, 50),
+        ] {
+            state.apply(&tx, &ctx()).expect("setup");
+        }
+        state
+    };
+    let mut state = setup();
+    let txs: Vec<Transaction> = vec![
+        deposit(2, 1, 70),
+        deposit(3, 99, 5),
+        UnsignedTransfer {
+            from: AccountIndex(1),
+            to: AccountIndex(2),
+            amount: amount(100),
+            fee: amount(2),
+            nonce: Nonce::new(0).expect("u63"),
+            valid_until: Timestamp::new(NOW + 60).expect("u63"),
+        }
+        .sign(&DOMAIN, &alice)
+        .into(),
+        UnsignedWithdraw {
+            from: AccountIndex(2),
+            to_l1: L1Address([0xa1; 20]),
+            amount: amount(30),
+            fee: amount(1),
+            nonce: Nonce::new(0).expect("u63"),
+            valid_until: Timestamp::new(NOW).expect("u63"),
+        }
+        .sign(&DOMAIN, &bob)
+        .into(),
+    ];
+    // Native: ops, touched accounts, the diff and the settlement.
+    let before = state.accounts().to_vec();
+    let mut native = setup();
+    let mut touches = BatchTouches::new(before.len() as u64);
+    let mut ops = Vec::new();
+    for tx in &txs {
+        let fx = native.apply(tx, &ctx()).expect("valid batch");
+        touches.absorb(&fx);
+        ops.push(fx.pubdata);
+    }
+    let diff =
+        StateDiff::from_state(&native, touches.indices(), before.len() as u64).expect("diff");
+    let settled = settle_ops(&ops, 2, depositor).expect("settled");
+
+    let leaf = PaymentCircuit::build(K);
+    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let ws = leaf_witnesses(
+        &mut state,
+        &with_ctx,
+        Timestamp::new(NOW).expect("u63"),
+        K,
+        true,
+        &depositor,
+    )
+    .expect("witnesses");
+    assert_eq!(ws.len(), 1, "one leaf");
+    let range = leaf.prove(&ws[0]).expect("leaf proves");
+
+    let shape = SettlementShape::for_batch(K);
+    let diff_c = DiffCircuit::build(shape.diff_old, shape.diff_new);
+    let priority_c = PriorityCircuit::build(shape.priority);
+    let payout_c = PayoutCircuit::build(shape.payout_depth);
+    let (w, s) = diff_witness(&before, &diff, shape.diff_old, shape.diff_new).expect("diff");
+    let diff_p = diff_c.prove(&w, &s).expect("diff proves");
+    let queue = [0x5a; 32];
+    let (w, s) = priority_witness(queue, 2, &settled.consumed, shape.priority).expect("priority");
+    let priority_p = priority_c.prove(&w, &s).expect("priority proves");
+    let (w, s) = payout_witness(7, &settled.payouts, shape.payout_depth).expect("payouts");
+    let payout_p = payout_c.prove(&w, &s).expect("payouts prove");
+    let settlement = SettlementCircuit::build(SettlementInner {
+        range: &leaf.data,
+        diff: &diff_c.data,
+        priority: &priority_c.data,
+        payout: &payout_c.data,
+    });
+    println!(
+        "shape for K = {K}: {shape:?}; diff 2^{}, priority 2^{}, payout 2^{}, settlement 2^{} rows",
+        diff_c.data.common.degree_bits(),
+        priority_c.data.common.degree_bits(),
+        payout_c.data.common.degree_bits(),
+        settlement.data.common.degree_bits()
+    );
+    let proofs = SettlementProofs {
+        range: &range,
+        diff: &diff_p,
+        priority: &priority_p,
+        payout: &payout_p,
+    };
+    let circuits = Circuits::new(leaf, CircuitCache::disabled());
+    let final_c = circuits.final_circuit(0).expect("final circuit");
+    println!(
+        "final (Poseidon digest) circuit over the leaf: 2^{} rows",
+        final_c.data.common.degree_bits()
+    );
+
+    let mut g = c.benchmark_group("settlement_batch");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(60));
+    g.bench_function("final_poseidon_k4", |b| {
+        b.iter(|| final_c.prove(&range).expect("final proves"))
+    });
+    g.bench_function("settlement_k4", |b| {
+        b.iter(|| settlement.prove(&proofs, &DOMAIN).expect("settles"))
+    });
+    g.bench_function("diff_priority_payout_k4", |b| {
+        b.iter(|| {
+            let (w, s) =
+                diff_witness(&before, &diff, shape.diff_old, shape.diff_new).expect("diff");
+            diff_c.prove(&w, &s).expect("diff proves");
+            let (w, s) =
+                priority_witness(queue, 2, &settled.consumed, shape.priority).expect("priority");
+            priority_c.prove(&w, &s).expect("priority proves");
+            let (w, s) = payout_witness(7, &settled.payouts, shape.payout_depth).expect("payouts");
+            payout_c.prove(&w, &s).expect("payouts prove")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_settlement);
 criterion_main!(benches);

@@ -121,6 +121,79 @@ impl JobStore {
         })
     }
 
+    /// The L1 statement of batch `b` (SPEC 15.3), from the node's records and the watcher's:
+    /// what the contract computes when the batch is committed, so what the batch's settlement
+    /// proof (SPEC 13.11) must prove. The payouts come from the batch's stored ops
+    /// ([`state::settlement::settle_ops`]) with the watcher's depositors, the queue hashes
+    /// from the watcher's live priority ops (`H_serial` of SPEC 15.2, `H_0` = zero bytes).
+    pub async fn settlement_statement(
+        &self,
+        b: &BatchRow,
+    ) -> anyhow::Result<state::settlement::BatchStatement> {
+        use state::settlement::{diff_hash, settle_ops, BatchStatement, PayoutTree};
+        let (domain, _) = self.chain().await?;
+        let timestamp = batch_timestamp(self.block_time(b.first_block).await?);
+        let witness = self
+            .store
+            .batches()
+            .witness(b.number)
+            .await?
+            .with_context(|| format!("batch {}: no witness", b.number))?;
+        let diff = witness.l1_pubdata.as_deref().with_context(|| {
+            format!(
+                "batch {}: no state diff (sealed before migration 0005)",
+                b.number
+            )
+        })?;
+        let ops = state::pubdata::decode_ops(&witness.pubdata)
+            .map_err(|e| anyhow::anyhow!("batch {}: stored ops do not decode: {e:?}", b.number))?;
+        let depositors = self
+            .depositors(b.first_deposit_seq, b.next_deposit_seq)
+            .await?;
+        let settled = settle_ops(&ops, b.first_deposit_seq, |seq| {
+            depositors.get(&seq).copied()
+        })
+        .map_err(|e| anyhow::anyhow!("batch {}: {e}", b.number))?;
+        anyhow::ensure!(
+            settled.next_priority_op == b.next_deposit_seq,
+            "batch {}: its ops consume priority ops up to {}, the batch row says {}",
+            b.number,
+            settled.next_priority_op,
+            b.next_deposit_seq
+        );
+        let hash_before = self.queue_hash(b.first_deposit_seq).await?;
+        let hash_after = self.queue_hash(b.next_deposit_seq).await?;
+        Ok(BatchStatement {
+            chain_id: domain.chain_id,
+            rollup: state::tx::L1Address(domain.rollup),
+            batch_number: b.number,
+            old_root: b.old_root.to_bytes(),
+            new_root: b.new_root.to_bytes(),
+            diff_hash: diff_hash(diff),
+            payout_root: PayoutTree::new(b.number, &settled.payouts).root(),
+            first_priority_op: b.first_deposit_seq,
+            next_priority_op: b.next_deposit_seq,
+            priority_hash_before: hash_before,
+            priority_hash_after: hash_after,
+            timestamp: timestamp.get(),
+        })
+    }
+
+    /// `H_serial` (SPEC 15.2): the queue hash after the first `serial` priority ops, as the
+    /// watcher recorded it (zero bytes for `serial = 0`).
+    pub async fn queue_hash(&self, serial: u64) -> anyhow::Result<[u8; 32]> {
+        let Some(last) = serial.checked_sub(1) else {
+            return Ok([0; 32]);
+        };
+        let row = self
+            .store
+            .l1()
+            .live_op(last)
+            .await?
+            .with_context(|| format!("priority op {last} is unknown to the L1 watcher"))?;
+        Ok(row.op.priority_hash)
+    }
+
     /// The L1 senders of the deposits with serials in `[first, next)`, from the watcher's live
     /// records (a deposit the watcher does not know has no entry: proving it fails).
     pub async fn depositors(

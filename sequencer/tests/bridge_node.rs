@@ -202,6 +202,17 @@ async fn assert_l1_statements_are_the_nodes(
             ev.batchNumber
         );
         assert_eq!(rollup_bridge::hashes::statement_hash(&ev.s), ev.statement);
+        // The statement the settlement proof must prove (SPEC 13.11), derived by the prover's
+        // job store from the node's and the watcher's records alone, is the contract's.
+        let jobs = rollup_prover::jobs::JobStore::from_pool(pool.clone());
+        let row = jobs.batch(ev.batchNumber).await.unwrap().unwrap();
+        let expected = jobs.settlement_statement(&row).await.unwrap();
+        assert_eq!(
+            expected.hash().as_slice(),
+            ev.statement.as_slice(),
+            "batch {}: the prover expects {expected:?}",
+            ev.batchNumber
+        );
     }
 }
 

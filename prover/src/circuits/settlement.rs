@@ -63,6 +63,34 @@ use crate::{C, D, F};
 /// Number of public inputs: the statement hash as eight big-endian u32 words.
 pub const SETTLEMENT_PUBLIC_INPUTS: usize = 8;
 
+/// Capacities of the diff, priority and payout circuits that fit every batch of at most
+/// `max_txs` transactions (the leaves of a top level: `k * 2^level`).
+///
+/// A transaction changes at most two accounts besides the operator's (a transfer's sender and
+/// recipient; every fee goes to the operator, account 0), creates at most one, consumes at most
+/// one priority op and makes at most one payout (a withdraw, an applied forced withdrawal or a
+/// refunded deposit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettlementShape {
+    pub diff_old: usize,
+    pub diff_new: usize,
+    pub priority: usize,
+    /// The payout circuit has `2^payout_depth` slots.
+    pub payout_depth: usize,
+}
+
+impl SettlementShape {
+    pub fn for_batch(max_txs: usize) -> SettlementShape {
+        let n = max_txs.max(1);
+        SettlementShape {
+            diff_old: 2 * n + 1,
+            diff_new: n,
+            priority: n,
+            payout_depth: n.next_power_of_two().trailing_zeros() as usize,
+        }
+    }
+}
+
 /// The four circuits whose proofs a settlement proof verifies.
 #[derive(Clone, Copy)]
 pub struct SettlementInner<'a> {
