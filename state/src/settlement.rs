@@ -163,7 +163,15 @@ pub const L2_TAG_FORCED_WITHDRAW: u8 = 5;
 /// `depositor_k` the five big-endian u32 limbs of a deposit's depositor (nothing for a forced
 /// withdrawal).
 pub fn entries_commitment<'a>(consumed: impl IntoIterator<Item = &'a Consumed>) -> Digest {
-    consumed.into_iter().fold(Digest::ZERO, |p, c| {
+    entries_commitment_from(Digest::ZERO, consumed)
+}
+
+/// [`entries_commitment`] continued from `start` (the value after earlier entries).
+pub fn entries_commitment_from<'a>(
+    start: Digest,
+    consumed: impl IntoIterator<Item = &'a Consumed>,
+) -> Digest {
+    consumed.into_iter().fold(start, |p, c| {
         let depositor = match &c.entry {
             PriorityEntry::Deposit { depositor, .. } => Some(depositor),
             PriorityEntry::ForcedWithdrawal { .. } => None,
@@ -187,23 +195,29 @@ pub fn entries_absorb(p: Digest, op: &[u8], depositor: Option<&L1Address>) -> Di
 /// 10.3) with `from = 2^32 + seq` and the depositor as destination: what the payout circuit ties
 /// its refund payouts to (SPEC 13.9).
 pub fn refunds_commitment<'a>(consumed: impl IntoIterator<Item = &'a Consumed>) -> Digest {
-    consumed
-        .into_iter()
-        .fold(Digest::ZERO, |r, c| match &c.entry {
-            PriorityEntry::Deposit {
-                serial,
-                depositor,
-                amount,
-                ..
-            } if c.status == 1 => {
-                let mut input = r.elements().to_vec();
-                input.push(F::from_canonical_u64(REFUND_FROM_BASE + serial));
-                input.extend(depositor.to_field_elements());
-                input.push(F::from_canonical_u64(*amount));
-                hash_no_pad(&input)
-            }
-            _ => r,
-        })
+    refunds_commitment_from(Digest::ZERO, consumed)
+}
+
+/// [`refunds_commitment`] continued from `start` (the value after earlier entries).
+pub fn refunds_commitment_from<'a>(
+    start: Digest,
+    consumed: impl IntoIterator<Item = &'a Consumed>,
+) -> Digest {
+    consumed.into_iter().fold(start, |r, c| match &c.entry {
+        PriorityEntry::Deposit {
+            serial,
+            depositor,
+            amount,
+            ..
+        } if c.status == 1 => {
+            let mut input = r.elements().to_vec();
+            input.push(F::from_canonical_u64(REFUND_FROM_BASE + serial));
+            input.extend(depositor.to_field_elements());
+            input.push(F::from_canonical_u64(*amount));
+            hash_no_pad(&input)
+        }
+        _ => r,
+    })
 }
 
 /// The statement a batch is committed and proven under (SPEC 15.3): every field, in order.

@@ -2,9 +2,12 @@
 //! entries a batch consumed, bound to the Poseidon commitment of the same entries that the leaf
 //! circuits produce from the ops they apply.
 //!
-//! Public inputs (26): the queue hash before and after (eight big-endian u32 words each), the
-//! first serial and the next one, `entries_commitment` (4) and `refunds_commitment` (4)
-//! (`state::settlement`).
+//! Public inputs (34): the queue hash before and after (eight big-endian u32 words each), the
+//! first serial and the next one, the `entries_commitment` chain before and after (4 + 4) and
+//! the `refunds_commitment` chain before and after (4 + 4) (`state::settlement`). Every value
+//! has a before and an after, so proofs of consecutive chunks of a batch's entries chain like
+//! the leaves (`crate::circuits::chain`): a batch's chains start at `ZERO` and the queue hash
+//! the contract stored.
 //!
 //! A circuit has `cap` slots, used ones first. A used slot holds one entry as 37 big-endian
 //! u32 words (its bytes, zero-padded to 148), each range-checked by its bit split, and a kind
@@ -42,7 +45,7 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use serde::{Deserialize, Serialize};
 use state::hash::Digest;
 use state::settlement::{
-    entries_commitment, priority_chain, refunds_commitment, words_of, Consumed, Hash32,
+    entries_commitment_from, priority_chain, refunds_commitment_from, words_of, Consumed, Hash32,
     PriorityEntry, REFUND_FROM_BASE,
 };
 
@@ -51,7 +54,22 @@ use crate::gadgets::sha256::{compress, iv, Sha256Words};
 use crate::{C, D, F};
 
 /// Number of public inputs.
-pub const PRIORITY_PUBLIC_INPUTS: usize = 26;
+pub const PRIORITY_PUBLIC_INPUTS: usize = 34;
+
+/// How priority proofs of consecutive chunks chain (the public-input layout above).
+pub fn priority_layout() -> crate::circuits::chain::ChainLayout {
+    use crate::circuits::chain::{ChainLayout, Link};
+    ChainLayout {
+        len: PRIORITY_PUBLIC_INPUTS,
+        links: vec![
+            Link::new(0, 8, 8),   // queue hash
+            Link::new(16, 17, 1), // serial
+            Link::new(18, 22, 4), // entries commitment
+            Link::new(26, 30, 4), // refunds commitment
+        ],
+        shared: vec![],
+    }
+}
 /// Entry words per slot: the 146 bytes of a forced withdrawal's entry, zero-padded.
 const ENTRY_WORDS: usize = 37;
 const DEPOSIT_LEN: usize = 41;
@@ -64,8 +82,10 @@ pub struct PriorityStatement {
     pub hash_after: Hash32,
     pub first: u64,
     pub next: u64,
-    pub entries: Digest,
-    pub refunds: Digest,
+    pub entries_in: Digest,
+    pub entries_out: Digest,
+    pub refunds_in: Digest,
+    pub refunds_out: Digest,
 }
 
 impl PriorityStatement {
@@ -75,8 +95,10 @@ impl PriorityStatement {
         v.extend(words(&self.hash_after));
         v.push(F::from_canonical_u64(self.first));
         v.push(F::from_canonical_u64(self.next));
-        v.extend(self.entries.elements());
-        v.extend(self.refunds.elements());
+        v.extend(self.entries_in.elements());
+        v.extend(self.entries_out.elements());
+        v.extend(self.refunds_in.elements());
+        v.extend(self.refunds_out.elements());
         v
     }
 
@@ -91,8 +113,10 @@ impl PriorityStatement {
             hash_after: crate::circuits::public::hash32_of_fields(&v[8..16])?,
             first: v[16].to_canonical_u64(),
             next: v[17].to_canonical_u64(),
-            entries: d(18),
-            refunds: d(22),
+            entries_in: d(18),
+            entries_out: d(22),
+            refunds_in: d(26),
+            refunds_out: d(30),
         })
     }
 }
@@ -111,13 +135,80 @@ pub struct PrioritySlot {
 pub struct PriorityWitness {
     pub hash_before: Hash32,
     pub first: u64,
+    /// The commitments after the entries of the chunks before this one (`ZERO` for the first).
+    pub entries_in: Digest,
+    pub refunds_in: Digest,
     pub slots: Vec<PrioritySlot>,
 }
 
-/// The witness and statement of the entries `consumed` after queue hash `before`.
+/// Where a chunk of entries starts: the values after the chunks before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkStart {
+    pub hash: Hash32,
+    pub first: u64,
+    pub entries: Digest,
+    pub refunds: Digest,
+}
+
+impl ChunkStart {
+    /// The start of a batch: queue hash `hash` (the contract's before the batch), serial
+    /// `first`, empty commitments.
+    pub fn batch(hash: Hash32, first: u64) -> ChunkStart {
+        ChunkStart {
+            hash,
+            first,
+            entries: Digest::ZERO,
+            refunds: Digest::ZERO,
+        }
+    }
+
+    /// Where the chunk after one with statement `s` starts.
+    pub fn after(s: &PriorityStatement) -> ChunkStart {
+        ChunkStart {
+            hash: s.hash_after,
+            first: s.next,
+            entries: s.entries_out,
+            refunds: s.refunds_out,
+        }
+    }
+}
+
+/// The witness and statement of the entries `consumed` after queue hash `before`, as one
+/// chunk from the start of a batch.
 pub fn priority_witness(
     before: Hash32,
     first: u64,
+    consumed: &[Consumed],
+    cap: usize,
+) -> anyhow::Result<(PriorityWitness, PriorityStatement)> {
+    priority_chunk(ChunkStart::batch(before, first), consumed, cap)
+}
+
+/// A batch's entries in chunks of `cap`, padded with empty chunks to a power of two (at least
+/// one): the leaves of a priority merge tree.
+pub fn priority_chunks(
+    before: Hash32,
+    first: u64,
+    consumed: &[Consumed],
+    cap: usize,
+) -> anyhow::Result<Vec<(PriorityWitness, PriorityStatement)>> {
+    ensure!(cap > 0, "a chunk has at least one slot");
+    let n = consumed.len().div_ceil(cap).max(1).next_power_of_two();
+    let mut start = ChunkStart::batch(before, first);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let part = consumed.get(i * cap..).unwrap_or_default();
+        let part = &part[..part.len().min(cap)];
+        let (w, s) = priority_chunk(start, part, cap)?;
+        start = ChunkStart::after(&s);
+        out.push((w, s));
+    }
+    Ok(out)
+}
+
+/// The witness and statement of one chunk of entries from `start`.
+pub fn priority_chunk(
+    start: ChunkStart,
     consumed: &[Consumed],
     cap: usize,
 ) -> anyhow::Result<(PriorityWitness, PriorityStatement)> {
@@ -161,17 +252,21 @@ pub fn priority_witness(
     );
     let entries: Vec<PriorityEntry> = consumed.iter().map(|c| c.entry.clone()).collect();
     let statement = PriorityStatement {
-        hash_before: before,
-        hash_after: priority_chain(before, &entries),
-        first,
-        next: first + entries.len() as u64,
-        entries: entries_commitment(consumed),
-        refunds: refunds_commitment(consumed),
+        hash_before: start.hash,
+        hash_after: priority_chain(start.hash, &entries),
+        first: start.first,
+        next: start.first + entries.len() as u64,
+        entries_in: start.entries,
+        entries_out: entries_commitment_from(start.entries, consumed),
+        refunds_in: start.refunds,
+        refunds_out: refunds_commitment_from(start.refunds, consumed),
     };
     Ok((
         PriorityWitness {
-            hash_before: before,
-            first,
+            hash_before: start.hash,
+            first: start.first,
+            entries_in: start.entries,
+            refunds_in: start.refunds,
             slots,
         },
         statement,
@@ -253,6 +348,8 @@ fn chunks(b: &mut CircuitBuilder<F, D>, bytes: &[Target]) -> Vec<Target> {
 struct Targets {
     hash_before: Sha256Words,
     first: Target,
+    entries_in: HashOutTarget,
+    refunds_in: HashOutTarget,
     slots: Vec<SlotTargets>,
 }
 
@@ -285,9 +382,13 @@ impl PriorityCircuit {
         b.range_check(first, 63);
         let start = b.num_gates();
 
+        // The commitments before this chunk: any value (the merges and the settlement circuit
+        // tie them to the chunk before, or to ZERO at the start of a batch).
+        let entries_in = b.add_virtual_hash();
+        let refunds_in = b.add_virtual_hash();
         let mut h = hash_before;
-        let mut p = HashOutTarget::from_vec(vec![zero; 4]);
-        let mut r = HashOutTarget::from_vec(vec![zero; 4]);
+        let mut p = entries_in;
+        let mut r = refunds_in;
         let mut counter = first;
         let mut prev_used = b._true();
         let mut slots = Vec::with_capacity(cap);
@@ -404,12 +505,16 @@ impl PriorityCircuit {
         b.register_public_inputs(&h);
         b.register_public_input(first);
         b.register_public_input(counter);
+        b.register_public_inputs(&entries_in.elements);
         b.register_public_inputs(&p.elements);
+        b.register_public_inputs(&refunds_in.elements);
         b.register_public_inputs(&r.elements);
         (
             Targets {
                 hash_before,
                 first,
+                entries_in,
+                refunds_in,
                 slots,
             },
             [start, end],
@@ -434,6 +539,8 @@ impl PriorityCircuit {
             pw.set_target(*tw, F::from_canonical_u32(v))?;
         }
         pw.set_target(t.first, F::from_canonical_u64(w.first))?;
+        pw.set_hash_target(t.entries_in, w.entries_in.into())?;
+        pw.set_hash_target(t.refunds_in, w.refunds_in.into())?;
         for (ts, s) in t.slots.iter().zip(&w.slots) {
             ensure!(
                 s.words.len() == ENTRY_WORDS,

@@ -9,9 +9,11 @@
 //!   transaction of the batch is left out at the front;
 //! - the **diff** proof (13.7): its old and new roots are the range's, so the published diff
 //!   leads from the old state to the one the transactions produced;
-//! - the **priority** proof (13.8): its first and next serials are the range's deposit
-//!   counters and its `entries` commitment is the range's `entries_out`, so every priority op
-//!   the leaves applied is the L1 entry the SHA-256 queue chain hashed;
+//! - the **priority** proof (13.8; one chunk or the root of a merge tree of chunks,
+//!   [`crate::circuits::chain`]): its commitments start at `ZERO`, its first and next serials
+//!   are the range's deposit counters and its `entries` commitment is the range's
+//!   `entries_out`, so every priority op the leaves applied is the L1 entry the SHA-256 queue
+//!   chain hashed;
 //! - the **payout** proof (13.9): its withdrawals chain is the range's `withdrawals_out` and
 //!   its refunds chain is the priority proof's `refunds`, so the payout root pays exactly the
 //!   withdrawals the leaves applied and the deposits the batch refunded.
@@ -117,7 +119,7 @@ pub struct SettlementProofs<'a> {
 pub enum TieError {
     #[error("the {0} proof has the wrong public inputs")]
     Malformed(&'static str),
-    #[error("the range proof does not cover a whole batch (its {0} chain does not start at zero)")]
+    #[error("the proofs do not cover a whole batch (the {0} chain does not start at zero)")]
     NotWholeBatch(&'static str),
     #[error("the domain digest is not the one the transactions were signed for")]
     Domain,
@@ -148,6 +150,8 @@ pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatem
         ("pubdata", range.pubdata_in),
         ("withdrawals", range.withdrawals_in),
         ("entries", range.entries_in),
+        ("priority entries", priority.entries_in),
+        ("refunds", priority.refunds_in),
     ] {
         if chain != Digest::ZERO {
             return Err(TieError::NotWholeBatch(name));
@@ -169,13 +173,13 @@ pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatem
             want,
         });
     }
-    if priority.entries != range.entries_out {
+    if priority.entries_out != range.entries_out {
         return Err(TieError::Entries);
     }
     if payout.withdrawals != range.withdrawals_out {
         return Err(TieError::Withdrawals);
     }
-    if payout.refunds != priority.refunds {
+    if payout.refunds != priority.refunds_out {
         return Err(TieError::Refunds);
     }
     Ok(BatchStatement {
@@ -288,8 +292,11 @@ impl SettlementCircuit {
         let hash_after = words(&p[8..16]);
         b.connect(p[16], s.deposits_first);
         b.connect(p[17], s.deposits_next);
-        b.connect_hashes(hash_at(p, 18), s.entries_out);
-        let refunds = hash_at(p, 22);
+        for t in p[18..22].iter().chain(&p[26..30]) {
+            b.assert_zero(*t);
+        }
+        b.connect_hashes(hash_at(p, 22), s.entries_out);
+        let refunds = hash_at(p, 30);
         // Payout (`PayoutStatement::to_fields`).
         let q = &payout.public_inputs;
         let batch = q[0];

@@ -181,8 +181,8 @@ fn entries_that_are_not_the_queued_ones_have_no_proof() {
     // (and a refund that never happened).
     let (w, s) = priority_witness([9; 32], 4, &[refunded(4, 1, 500), forced(5)], CAP).unwrap();
     assert_eq!(s.hash_after, l1.hash_after);
-    assert_ne!(s.entries, l1.entries);
-    assert_ne!(s.refunds, l1.refunds);
+    assert_ne!(s.entries_out, l1.entries_out);
+    assert_ne!(s.refunds_out, l1.refunds_out);
     refused("another status", &w, &l1);
     // An entry hidden behind an unused slot.
     let mut w = honest.clone();
@@ -199,4 +199,59 @@ fn rows_per_slot() {
         (end - start) / 4,
         b.num_gates()
     );
+}
+
+#[test]
+fn chunk_proofs_merge_into_the_batch_statement() {
+    use crate::circuits::chain::ChainMerge;
+    // Five entries in chunks of three: two chunk proofs and one merge state what one chunk of
+    // all five would.
+    let before = [0x33; 32];
+    let consumed = vec![
+        deposit(9, 1, 10),
+        refunded(10, 99, 5),
+        forced(11),
+        deposit(12, 2, 7),
+        refunded(13, 98, 6),
+    ];
+    let chunks = priority_chunks(before, 9, &consumed, CAP).unwrap();
+    assert_eq!(chunks.len(), 2);
+    let (_, whole) = priority_chunk(ChunkStart::batch(before, 9), &consumed, 5).unwrap();
+    let proofs: Vec<_> = chunks
+        .iter()
+        .map(|(w, s)| circuit().prove(w, s).unwrap())
+        .collect();
+    let merge = ChainMerge::build(&circuit().data, priority_layout());
+    let merged = merge.prove(&proofs[0], &proofs[1]).unwrap();
+    assert_eq!(merged.public_inputs, whole.to_fields());
+    merge.data.verify(merged).unwrap();
+
+    // Not adjacent: the second chunk's entries proven as if they started the batch (their
+    // commitments start at ZERO, not where the first chunk ended), and the chunks swapped.
+    let (w, s) = priority_chunk(
+        ChunkStart {
+            entries: Digest::ZERO,
+            refunds: Digest::ZERO,
+            ..ChunkStart::after(&chunks[0].1)
+        },
+        &consumed[3..],
+        CAP,
+    )
+    .unwrap();
+    let restarted = circuit().prove(&w, &s).unwrap();
+    for (name, l, r) in [
+        ("restarted commitments", &proofs[0], &restarted),
+        ("swapped", &proofs[1], &proofs[0]),
+    ] {
+        assert!(
+            priority_layout()
+                .check_adjacent(&l.public_inputs, &r.public_inputs)
+                .is_err(),
+            "{name}: natively adjacent"
+        );
+        assert!(
+            merge.prove_unchecked(l, r).is_err(),
+            "{name}: the merge circuit accepted it"
+        );
+    }
 }

@@ -1,0 +1,303 @@
+//! Chained statements and their 2-to-1 merge: proofs of consecutive chunks of one sequence
+//! (the priority entries of a batch, SPEC 13.8 and 13.11) combined into one proof with the same
+//! public-input layout, so that a tree of merges covers a batch of any size with circuits of a
+//! fixed size.
+//!
+//! A [`ChainLayout`] says which public inputs are a running value's state before the chunk
+//! (`input`) and after it (`output`), and which are shared by every chunk (a parameter such as
+//! a domain). A merge of `left` then `right`:
+//!
+//! - requires `left.output == right.input` for every link and `left == right` on every shared
+//!   range (so the chunks are adjacent and agree on their parameters);
+//! - states `left.input` as its input, `right.output` as its output, and the shared values.
+//!
+//! Every public input must be in exactly one link or shared range, so nothing passes a merge
+//! unconstrained. The merge circuit verifies both proofs against one inner circuit's verifier
+//! data, a constant of the circuit: level `l` merges accept only proofs of level `l - 1`.
+//! Cost: two recursive verifications (standard recursion config) and one copy constraint per
+//! linked element.
+
+use std::ops::Range;
+
+use anyhow::{ensure, Context};
+use plonky2::iop::target::Target;
+use plonky2::iop::witness::PartialWitness;
+use plonky2::iop::witness::WitnessWrite;
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
+
+use crate::{C, D, F};
+
+/// A running value: its state before a chunk at `input`, after it at `output`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub input: Range<usize>,
+    pub output: Range<usize>,
+}
+
+impl Link {
+    /// `width` public inputs at `input` and at `output`.
+    pub fn new(input: usize, output: usize, width: usize) -> Link {
+        Link {
+            input: input..input + width,
+            output: output..output + width,
+        }
+    }
+}
+
+/// The public-input layout of a chained statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainLayout {
+    pub len: usize,
+    pub links: Vec<Link>,
+    /// Values every chunk states alike.
+    pub shared: Vec<Range<usize>>,
+}
+
+/// What a public input is in a layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// The input side of link `l`, at offset `i` in it.
+    Input {
+        link: usize,
+        i: usize,
+    },
+    Output {
+        link: usize,
+        i: usize,
+    },
+    Shared,
+}
+
+impl ChainLayout {
+    /// The role of every public input; panics on a layout that misses or repeats one (a
+    /// programming error, caught by the first build).
+    fn roles(&self) -> Vec<Role> {
+        let mut roles: Vec<Option<Role>> = vec![None; self.len];
+        let mut set = |at: usize, role: Role| {
+            assert!(at < self.len, "layout position {at} is out of range");
+            assert!(roles[at].is_none(), "layout position {at} is used twice");
+            roles[at] = Some(role);
+        };
+        for (link, l) in self.links.iter().enumerate() {
+            assert_eq!(l.input.len(), l.output.len(), "a link has equal widths");
+            for (i, at) in l.input.clone().enumerate() {
+                set(at, Role::Input { link, i });
+            }
+            for (i, at) in l.output.clone().enumerate() {
+                set(at, Role::Output { link, i });
+            }
+        }
+        for r in &self.shared {
+            for at in r.clone() {
+                set(at, Role::Shared);
+            }
+        }
+        roles
+            .into_iter()
+            .enumerate()
+            .map(|(at, r)| r.unwrap_or_else(|| panic!("layout position {at} has no role")))
+            .collect()
+    }
+
+    /// Checks natively what a merge requires of `left` then `right`.
+    pub fn check_adjacent(&self, left: &[F], right: &[F]) -> anyhow::Result<()> {
+        ensure!(
+            left.len() == self.len && right.len() == self.len,
+            "statements of {} and {} public inputs for a layout of {}",
+            left.len(),
+            right.len(),
+            self.len
+        );
+        for (k, l) in self.links.iter().enumerate() {
+            ensure!(
+                left[l.output.clone()] == right[l.input.clone()],
+                "the chunks are not adjacent: link {k} (public inputs {:?}) differs",
+                l.input
+            );
+        }
+        for r in &self.shared {
+            ensure!(
+                left[r.clone()] == right[r.clone()],
+                "the chunks disagree on shared public inputs {r:?}"
+            );
+        }
+        Ok(())
+    }
+
+    /// The statement of the merge of `left` then `right`.
+    pub fn merged(&self, left: &[F], right: &[F]) -> Vec<F> {
+        self.roles()
+            .iter()
+            .enumerate()
+            .map(|(at, role)| match role {
+                Role::Input { .. } | Role::Shared => left[at],
+                Role::Output { .. } => right[at],
+            })
+            .collect()
+    }
+}
+
+/// A 2-to-1 merge over one inner circuit.
+pub struct ChainMerge {
+    pub data: CircuitData<F, C, D>,
+    pub layout: ChainLayout,
+    left: ProofWithPublicInputsTarget<D>,
+    right: ProofWithPublicInputsTarget<D>,
+}
+
+impl ChainMerge {
+    /// The merge of two proofs of `inner` (a chunk circuit or a merge of the level below),
+    /// whose public inputs have `layout`.
+    pub fn build(inner: &CircuitData<F, C, D>, layout: ChainLayout) -> ChainMerge {
+        assert_eq!(inner.common.num_public_inputs, layout.len);
+        let roles = layout.roles();
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let vd = b.constant_verifier_data(&inner.verifier_only);
+        let left = b.add_virtual_proof_with_pis(&inner.common);
+        let right = b.add_virtual_proof_with_pis(&inner.common);
+        b.verify_proof::<C>(&left, &vd, &inner.common);
+        b.verify_proof::<C>(&right, &vd, &inner.common);
+        let (l, r) = (&left.public_inputs, &right.public_inputs);
+        for link in &layout.links {
+            for (o, i) in link.output.clone().zip(link.input.clone()) {
+                b.connect(l[o], r[i]);
+            }
+        }
+        for range in &layout.shared {
+            for at in range.clone() {
+                b.connect(l[at], r[at]);
+            }
+        }
+        let merged: Vec<Target> = roles
+            .iter()
+            .enumerate()
+            .map(|(at, role)| match role {
+                Role::Input { .. } | Role::Shared => l[at],
+                Role::Output { .. } => r[at],
+            })
+            .collect();
+        b.register_public_inputs(&merged);
+        ChainMerge {
+            data: b.build::<C>(),
+            layout,
+            left,
+            right,
+        }
+    }
+
+    /// Proves the merge of two adjacent proofs (`left` first), after checking natively that
+    /// they are adjacent.
+    pub fn prove(
+        &self,
+        left: &ProofWithPublicInputs<F, C, D>,
+        right: &ProofWithPublicInputs<F, C, D>,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        self.layout
+            .check_adjacent(&left.public_inputs, &right.public_inputs)?;
+        self.prove_unchecked(left, right)
+    }
+
+    /// Proves without the native check: the circuit alone decides.
+    pub fn prove_unchecked(
+        &self,
+        left: &ProofWithPublicInputs<F, C, D>,
+        right: &ProofWithPublicInputs<F, C, D>,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        let mut pw = PartialWitness::new();
+        pw.set_proof_with_pis_target(&self.left, left)?;
+        pw.set_proof_with_pis_target(&self.right, right)?;
+        self.data.prove(pw).context("the merge circuit refused")
+    }
+}
+
+/// The merges of a tree over `2^levels` chunk proofs of `chunk`: `merges[l - 1]` merges level
+/// `l - 1` proofs.
+pub struct ChainTree {
+    pub merges: Vec<ChainMerge>,
+}
+
+impl ChainTree {
+    pub fn build(chunk: &CircuitData<F, C, D>, layout: &ChainLayout, levels: usize) -> ChainTree {
+        let mut merges: Vec<ChainMerge> = Vec::with_capacity(levels);
+        for _ in 0..levels {
+            let inner = merges.last().map_or(chunk, |m| &m.data);
+            let m = ChainMerge::build(inner, layout.clone());
+            merges.push(m);
+        }
+        ChainTree { merges }
+    }
+
+    /// The circuit of the root proof: the top merge, or the chunk circuit for one chunk.
+    pub fn root_circuit<'a>(&'a self, chunk: &'a CircuitData<F, C, D>) -> &'a CircuitData<F, C, D> {
+        self.merges.last().map_or(chunk, |m| &m.data)
+    }
+
+    /// Merges `proofs` (a power of two of them, at most `2^levels`, in order) into one.
+    pub fn prove(
+        &self,
+        mut proofs: Vec<ProofWithPublicInputs<F, C, D>>,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        ensure!(
+            proofs.len().is_power_of_two(),
+            "{} chunk proofs: not a power of two",
+            proofs.len()
+        );
+        let levels = proofs.len().trailing_zeros() as usize;
+        ensure!(
+            levels <= self.merges.len(),
+            "{} chunk proofs for a tree of {} levels",
+            proofs.len(),
+            self.merges.len()
+        );
+        for merge in &self.merges[..levels] {
+            proofs = proofs
+                .chunks(2)
+                .map(|pair| merge.prove(&pair[0], &pair[1]))
+                .collect::<anyhow::Result<_>>()?;
+        }
+        proofs.pop().context("no proof")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plonky2::field::types::Field;
+
+    fn layout() -> ChainLayout {
+        ChainLayout {
+            len: 5,
+            links: vec![Link::new(0, 1, 1), Link::new(2, 3, 1)],
+            shared: [4..5].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn merged_statement_takes_inputs_left_and_outputs_right() {
+        let f = F::from_canonical_u64;
+        let l = [f(1), f(2), f(10), f(20), f(7)];
+        let r = [f(2), f(3), f(20), f(30), f(7)];
+        layout().check_adjacent(&l, &r).unwrap();
+        assert_eq!(
+            layout().merged(&l, &r),
+            vec![f(1), f(3), f(10), f(30), f(7)]
+        );
+        let gap = [f(3), f(4), f(20), f(30), f(7)];
+        assert!(layout().check_adjacent(&l, &gap).is_err());
+        let other = [f(2), f(3), f(20), f(30), f(8)];
+        assert!(layout().check_adjacent(&l, &other).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "has no role")]
+    fn a_layout_must_cover_every_public_input() {
+        ChainLayout {
+            len: 3,
+            links: vec![Link::new(0, 1, 1)],
+            shared: vec![],
+        }
+        .roles();
+    }
+}
