@@ -270,7 +270,7 @@ mod tests {
         ChainLayout {
             len: 5,
             links: vec![Link::new(0, 1, 1), Link::new(2, 3, 1)],
-            shared: [4..5].into_iter().collect(),
+            shared: vec![Range { start: 4, end: 5 }],
         }
     }
 
