@@ -11,8 +11,10 @@
 //!   range (so the chunks are adjacent and agree on their parameters);
 //! - states `left.input` as its input, `right.output` as its output, and the shared values.
 //!
-//! Every public input must be in exactly one link or shared range, so nothing passes a merge
-//! unconstrained. The merge circuit verifies both proofs against one inner circuit's verifier
+//! A layout may also name a `derived` range: values the merge computes from both halves (the
+//! payout tree's node over both chunks, SPEC 13.9), given to [`ChainMerge::build_with`] as a
+//! function. Every public input must be in exactly one link, shared range or the derived range,
+//! so nothing passes a merge unconstrained. The merge circuit verifies both proofs against one inner circuit's verifier
 //! data, a constant of the circuit: level `l` merges accept only proofs of level `l - 1`.
 //! Cost: two recursive verifications (standard recursion config) and one copy constraint per
 //! linked element.
@@ -53,21 +55,22 @@ pub struct ChainLayout {
     pub links: Vec<Link>,
     /// Values every chunk states alike.
     pub shared: Vec<Range<usize>>,
+    /// Values a merge computes from both halves (empty for most layouts).
+    pub derived: Range<usize>,
 }
+
+/// Computes a merge's derived public inputs from the left and the right proof's public inputs.
+pub type Derive = dyn Fn(&mut CircuitBuilder<F, D>, &[Target], &[Target]) -> Vec<Target> + Sync;
 
 /// What a public input is in a layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
-    /// The input side of link `l`, at offset `i` in it.
-    Input {
-        link: usize,
-        i: usize,
-    },
-    Output {
-        link: usize,
-        i: usize,
-    },
+    /// The state before the chunk of a link.
+    Input,
+    /// The state after the chunk of a link.
+    Output,
     Shared,
+    Derived,
 }
 
 impl ChainLayout {
@@ -80,19 +83,22 @@ impl ChainLayout {
             assert!(roles[at].is_none(), "layout position {at} is used twice");
             roles[at] = Some(role);
         };
-        for (link, l) in self.links.iter().enumerate() {
+        for l in &self.links {
             assert_eq!(l.input.len(), l.output.len(), "a link has equal widths");
-            for (i, at) in l.input.clone().enumerate() {
-                set(at, Role::Input { link, i });
+            for at in l.input.clone() {
+                set(at, Role::Input);
             }
-            for (i, at) in l.output.clone().enumerate() {
-                set(at, Role::Output { link, i });
+            for at in l.output.clone() {
+                set(at, Role::Output);
             }
         }
         for r in &self.shared {
             for at in r.clone() {
                 set(at, Role::Shared);
             }
+        }
+        for at in self.derived.clone() {
+            set(at, Role::Derived);
         }
         roles
             .into_iter()
@@ -126,14 +132,16 @@ impl ChainLayout {
         Ok(())
     }
 
-    /// The statement of the merge of `left` then `right`.
-    pub fn merged(&self, left: &[F], right: &[F]) -> Vec<F> {
+    /// The statement of the merge of `left` then `right`, with `derived` in the derived range.
+    pub fn merged(&self, left: &[F], right: &[F], derived: &[F]) -> Vec<F> {
+        assert_eq!(derived.len(), self.derived.len());
         self.roles()
             .iter()
             .enumerate()
             .map(|(at, role)| match role {
-                Role::Input { .. } | Role::Shared => left[at],
-                Role::Output { .. } => right[at],
+                Role::Input | Role::Shared => left[at],
+                Role::Output => right[at],
+                Role::Derived => derived[at - self.derived.start],
             })
             .collect()
     }
@@ -149,8 +157,18 @@ pub struct ChainMerge {
 
 impl ChainMerge {
     /// The merge of two proofs of `inner` (a chunk circuit or a merge of the level below),
-    /// whose public inputs have `layout`.
+    /// whose public inputs have `layout` (without derived values).
     pub fn build(inner: &CircuitData<F, C, D>, layout: ChainLayout) -> ChainMerge {
+        assert!(layout.derived.is_empty(), "this layout needs build_with");
+        Self::build_with(inner, layout, &|_, _, _| Vec::new())
+    }
+
+    /// [`ChainMerge::build`] for a layout with derived values, which `derive` computes.
+    pub fn build_with(
+        inner: &CircuitData<F, C, D>,
+        layout: ChainLayout,
+        derive: &Derive,
+    ) -> ChainMerge {
         assert_eq!(inner.common.num_public_inputs, layout.len);
         let roles = layout.roles();
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
@@ -170,12 +188,15 @@ impl ChainMerge {
                 b.connect(l[at], r[at]);
             }
         }
+        let derived = derive(&mut b, l, r);
+        assert_eq!(derived.len(), layout.derived.len());
         let merged: Vec<Target> = roles
             .iter()
             .enumerate()
             .map(|(at, role)| match role {
-                Role::Input { .. } | Role::Shared => l[at],
-                Role::Output { .. } => r[at],
+                Role::Input | Role::Shared => l[at],
+                Role::Output => r[at],
+                Role::Derived => derived[at - layout.derived.start],
             })
             .collect();
         b.register_public_inputs(&merged);
@@ -220,10 +241,20 @@ pub struct ChainTree {
 
 impl ChainTree {
     pub fn build(chunk: &CircuitData<F, C, D>, layout: &ChainLayout, levels: usize) -> ChainTree {
+        Self::build_with(chunk, layout, levels, &|_, _, _| Vec::new())
+    }
+
+    /// [`ChainTree::build`] for a layout with derived values.
+    pub fn build_with(
+        chunk: &CircuitData<F, C, D>,
+        layout: &ChainLayout,
+        levels: usize,
+        derive: &Derive,
+    ) -> ChainTree {
         let mut merges: Vec<ChainMerge> = Vec::with_capacity(levels);
         for _ in 0..levels {
             let inner = merges.last().map_or(chunk, |m| &m.data);
-            let m = ChainMerge::build(inner, layout.clone());
+            let m = ChainMerge::build_with(inner, layout.clone(), derive);
             merges.push(m);
         }
         ChainTree { merges }
@@ -271,6 +302,7 @@ mod tests {
             len: 5,
             links: vec![Link::new(0, 1, 1), Link::new(2, 3, 1)],
             shared: vec![Range { start: 4, end: 5 }],
+            derived: 0..0,
         }
     }
 
@@ -281,7 +313,7 @@ mod tests {
         let r = [f(2), f(3), f(20), f(30), f(7)];
         layout().check_adjacent(&l, &r).unwrap();
         assert_eq!(
-            layout().merged(&l, &r),
+            layout().merged(&l, &r, &[]),
             vec![f(1), f(3), f(10), f(30), f(7)]
         );
         let gap = [f(3), f(4), f(20), f(30), f(7)];
@@ -297,6 +329,7 @@ mod tests {
             len: 3,
             links: vec![Link::new(0, 1, 1)],
             shared: vec![],
+            derived: 0..0,
         }
         .roles();
     }

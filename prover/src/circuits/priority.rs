@@ -68,6 +68,7 @@ pub fn priority_layout() -> crate::circuits::chain::ChainLayout {
             Link::new(26, 30, 4), // refunds commitment
         ],
         shared: vec![],
+        derived: 0..0,
     }
 }
 /// Entry words per slot: the 146 bytes of a forced withdrawal's entry, zero-padded.

@@ -14,7 +14,8 @@
 //!   are the range's deposit counters and its `entries` commitment is the range's
 //!   `entries_out`, so every priority op the leaves applied is the L1 entry the SHA-256 queue
 //!   chain hashed;
-//! - the **payout** proof (13.9): its withdrawals chain is the range's `withdrawals_out` and
+//! - the **payout** proof (13.9; one chunk or the root of a merge tree of chunks): it starts a
+//!   batch (offset 0, empty chains), its withdrawals chain is the range's `withdrawals_out` and
 //!   its refunds chain is the priority proof's `refunds`, so the payout root pays exactly the
 //!   withdrawals the leaves applied and the deposits the batch refunded.
 //!
@@ -157,6 +158,9 @@ pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatem
             return Err(TieError::NotWholeBatch(name));
         }
     }
+    if !payout.starts_batch() {
+        return Err(TieError::NotWholeBatch("payout"));
+    }
     if domain.digest() != range.domain {
         return Err(TieError::Domain);
     }
@@ -298,11 +302,21 @@ impl SettlementCircuit {
         b.connect_hashes(hash_at(p, 22), s.entries_out);
         let refunds = hash_at(p, 30);
         // Payout (`PayoutStatement::to_fields`).
+        // Payout (`PayoutStatement::to_fields`): a whole batch's payouts, from offset 0 with
+        // empty chains, no payout before, open, no refund before.
         let q = &payout.public_inputs;
         let batch = q[0];
-        b.connect_hashes(hash_at(q, 1), s.withdrawals_out);
-        b.connect_hashes(hash_at(q, 5), refunds);
-        let payout_root = words(&q[10..18]);
+        for t in [q[1], q[19], q[23]]
+            .iter()
+            .chain(&q[3..7])
+            .chain(&q[11..15])
+        {
+            b.assert_zero(*t);
+        }
+        b.assert_one(q[21]);
+        b.connect_hashes(hash_at(q, 7), s.withdrawals_out);
+        b.connect_hashes(hash_at(q, 15), refunds);
+        let payout_root = words(&q[33..41]);
 
         // The domain: chain id and address limbs, hashed as `Domain::digest` does.
         let chain_id: [Target; 2] = core::array::from_fn(|_| b.add_virtual_target());

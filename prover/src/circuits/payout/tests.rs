@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use state::account::{AccountIndex, Amount};
 use state::pubdata::{withdrawals_commitment, WithdrawalRecord};
-use state::settlement::{payout_leaf, REFUND_FROM_BASE};
+use state::settlement::{payout_leaf, PayoutTree, REFUND_FROM_BASE};
 
 use super::*;
 
@@ -136,12 +136,14 @@ fn attempt(w: &PayoutWitness) -> Option<Vec<F>> {
 /// Which parts of the statement `got` differs from `honest` in.
 fn differing(got: &[F], honest: &PayoutStatement) -> Vec<&'static str> {
     let want = honest.to_fields();
+    // Every other public input is the chunk's start, which these witnesses keep; "root" covers
+    // the chunk's node too (both change with any leaf).
     [
         ("batch", 0..1),
-        ("withdrawals", 1..5),
-        ("refunds", 5..9),
-        ("n", 9..10),
-        ("root", 10..18),
+        ("withdrawals", 7..11),
+        ("refunds", 15..19),
+        ("n", 20..21),
+        ("root", 25..41),
     ]
     .into_iter()
     .filter(|(_, r)| got[r.clone()] != want[r.clone()])
@@ -293,4 +295,64 @@ fn the_refunds_chain_is_the_one_the_priority_circuit_derives() {
     }
     let (_, s) = payout_witness(BATCH, &ps, DEPTH).unwrap();
     assert_eq!(s.refunds, refunds_commitment(&consumed));
+}
+
+#[test]
+fn chunk_proofs_merge_into_the_batch_root() {
+    use crate::circuits::chain::ChainMerge;
+    // Chunks of 8 slots; a merge of two covers 16. Eleven payouts (two refunds) fill the first
+    // chunk and three slots of the second; four fill half of the first and none of the second;
+    // nine refunds cross the chunk boundary.
+    let merge = ChainMerge::build_with(&circuit().data, payout_layout(), &derive_merge);
+    for (n, refunds) in [(11, 2), (4, 1), (9, 9)] {
+        let ps = payouts(n, refunds);
+        let split = n.min(8);
+        let c0 = payout_chunk(BATCH, PayoutStart::BATCH, &ps[..split], DEPTH).unwrap();
+        let c1 = payout_chunk(BATCH, PayoutStart::after(&c0.1), &ps[split..], DEPTH).unwrap();
+        let chunks = [c0, c1];
+        let proofs: Vec<_> = chunks
+            .iter()
+            .map(|(w, s)| circuit().prove(w, s).unwrap())
+            .collect();
+        let merged = merge.prove(&proofs[0], &proofs[1]).unwrap();
+        let s = merged_statement(&chunks[0].1, &chunks[1].1);
+        assert_eq!(merged.public_inputs, s.to_fields(), "{n} payouts");
+        assert!(s.starts_batch());
+        assert_eq!(s.root, PayoutTree::new(BATCH, &ps).root(), "{n} payouts");
+        assert_eq!(s.n, n as u64);
+        merge.data.verify(merged).unwrap();
+    }
+
+    // A hole: a first chunk of five payouts (not full, so `open` ends at 0) and a second
+    // chunk with the next three, proven from a start that continues every chained value of
+    // the first but claims it was full (`open` = 1). And the two chunks of an honest split
+    // swapped.
+    let ps = payouts(11, 2);
+    let chunks = payout_chunks(BATCH, &ps, DEPTH).unwrap();
+    assert_eq!(chunks.len(), 2);
+    let (w, s) = payout_witness(BATCH, &ps[..5], DEPTH).unwrap();
+    let partial = circuit().prove(&w, &s).unwrap();
+    let start = PayoutStart {
+        open: true,
+        ..PayoutStart::after(&s)
+    };
+    let (w, s) = payout_chunk(BATCH, start, &ps[5..8], DEPTH).unwrap();
+    let after_hole = circuit().prove(&w, &s).unwrap();
+    let second = circuit().prove(&chunks[1].0, &chunks[1].1).unwrap();
+    let first = circuit().prove(&chunks[0].0, &chunks[0].1).unwrap();
+    for (name, l, r) in [
+        ("after a partial chunk", &partial, &after_hole),
+        ("swapped", &second, &first),
+    ] {
+        assert!(
+            payout_layout()
+                .check_adjacent(&l.public_inputs, &r.public_inputs)
+                .is_err(),
+            "{name}: natively adjacent"
+        );
+        assert!(
+            merge.prove_unchecked(l, r).is_err(),
+            "{name}: the merge circuit accepted it"
+        );
+    }
 }
