@@ -42,51 +42,163 @@ use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use serde::{Deserialize, Serialize};
 use state::account::Account;
-use state::diff::StateDiff;
+use state::diff::{AccountRecord, StateDiff};
 use state::hash::Digest;
 use state::smt::{SparseMerkleTree, DEPTH};
 
 use crate::gadgets::range::{range_check_u63, range_check_u64, U63Target};
-use crate::gadgets::sha256::stream::ByteStream;
+use crate::gadgets::sha256::stream::{ByteStream, StreamState, StreamTargets, STREAM_STATE_LEN};
 use crate::gadgets::smt::{compute_root, leaf_hash, select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
 /// Number of public inputs.
-pub const DIFF_PUBLIC_INPUTS: usize = 16;
+pub const DIFF_PUBLIC_INPUTS: usize = 73;
 
-/// What a diff proof states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where each value is in a diff proof's public inputs.
+pub mod at {
+    pub const BATCH_OLD_ROOT: usize = 0;
+    pub const COUNT_BEFORE: usize = 4;
+    pub const ROOT_IN: usize = 5;
+    pub const ROOT_OUT: usize = 9;
+    pub const STREAM_IN: usize = 13;
+    pub const STREAM_OUT: usize = 39;
+    pub const RECORDS_IN: usize = 65;
+    pub const RECORDS_OUT: usize = 66;
+    pub const LOWER_IN: usize = 67;
+    pub const LOWER_OUT: usize = 68;
+    pub const NEW_IN: usize = 69;
+    pub const NEW_OUT: usize = 70;
+    pub const STARTED_IN: usize = 71;
+    pub const STARTED_OUT: usize = 72;
+}
+
+/// How diff proofs of consecutive chunks chain (SPEC 13.12).
+pub fn diff_layout() -> crate::circuits::chain::ChainLayout {
+    use crate::circuits::chain::{ChainLayout, Link};
+    ChainLayout {
+        len: DIFF_PUBLIC_INPUTS,
+        links: vec![
+            Link::new(at::ROOT_IN, at::ROOT_OUT, 4),
+            Link::new(at::STREAM_IN, at::STREAM_OUT, STREAM_STATE_LEN),
+            Link::new(at::RECORDS_IN, at::RECORDS_OUT, 1),
+            Link::new(at::LOWER_IN, at::LOWER_OUT, 1),
+            Link::new(at::NEW_IN, at::NEW_OUT, 1),
+            Link::new(at::STARTED_IN, at::STARTED_OUT, 1),
+        ],
+        shared: vec![std::ops::Range {
+            start: at::BATCH_OLD_ROOT,
+            end: at::ROOT_IN,
+        }],
+        derived: 0..0,
+    }
+}
+
+/// The 13 header bytes of an encoded diff (SPEC 10.4): version 1, `count_before` as a
+/// little-endian u64, the record count as a little-endian u32.
+pub fn diff_header(count_before: u32, records: u32) -> Vec<u8> {
+    let mut h = vec![1u8];
+    h.extend_from_slice(&u64::from(count_before).to_le_bytes());
+    h.extend_from_slice(&records.to_le_bytes());
+    h
+}
+
+/// What a diff proof states: one chunk of a batch's records, with every running value before
+/// (`_in`) and after (`_out`) it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffStatement {
-    pub old_root: Digest,
-    pub new_root: Digest,
-    /// `sha256` of the encoded diff.
-    pub diff_hash: [u8; 32],
+    /// The state root before the batch (the one `count_before` is checked against).
+    pub batch_old_root: Digest,
+    pub count_before: u32,
+    pub root_in: Digest,
+    pub root_out: Digest,
+    /// The SHA-256 stream of the encoded diff before and after the chunk's records.
+    pub stream_in: StreamState,
+    pub stream_out: StreamState,
+    pub records_in: u64,
+    pub records_out: u64,
+    /// The least index the next record of an existing account may have.
+    pub lower_in: u64,
+    pub lower_out: u64,
+    /// New accounts so far.
+    pub new_in: u64,
+    pub new_out: u64,
+    /// Whether a new account's record was written (existing accounts come first).
+    pub started_in: bool,
+    pub started_out: bool,
 }
 
 impl DiffStatement {
     pub fn to_fields(&self) -> Vec<F> {
-        let mut v = self.old_root.elements().to_vec();
-        v.extend_from_slice(&self.new_root.elements());
-        v.extend(
-            state::settlement::words_of(&self.diff_hash)
-                .iter()
-                .map(|&w| F::from_canonical_u32(w)),
-        );
+        let mut v = self.batch_old_root.elements().to_vec();
+        v.push(F::from_canonical_u32(self.count_before));
+        v.extend_from_slice(&self.root_in.elements());
+        v.extend_from_slice(&self.root_out.elements());
+        v.extend(self.stream_in.to_fields());
+        v.extend(self.stream_out.to_fields());
+        for x in [
+            self.records_in,
+            self.records_out,
+            self.lower_in,
+            self.lower_out,
+            self.new_in,
+            self.new_out,
+        ] {
+            v.push(F::from_canonical_u64(x));
+        }
+        v.push(F::from_bool(self.started_in));
+        v.push(F::from_bool(self.started_out));
         v
     }
 
-    /// The inverse of [`DiffStatement::to_fields`] (`None` for another length or a word that
-    /// is not below `2^32`).
+    /// The inverse of [`DiffStatement::to_fields`] (`None` for a value no chunk states).
     pub fn from_fields(v: &[F]) -> Option<DiffStatement> {
         if v.len() != DIFF_PUBLIC_INPUTS {
             return None;
         }
         let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        let u = |o: usize| v[o].to_canonical_u64();
+        let bit = |o: usize| match v[o].to_canonical_u64() {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        };
         Some(DiffStatement {
-            old_root: d(0),
-            new_root: d(4),
-            diff_hash: crate::circuits::public::hash32_of_fields(&v[8..16])?,
+            batch_old_root: d(at::BATCH_OLD_ROOT),
+            count_before: u32::try_from(u(at::COUNT_BEFORE)).ok()?,
+            root_in: d(at::ROOT_IN),
+            root_out: d(at::ROOT_OUT),
+            stream_in: StreamState::from_fields(&v[at::STREAM_IN..at::STREAM_OUT])?,
+            stream_out: StreamState::from_fields(&v[at::STREAM_OUT..at::RECORDS_IN])?,
+            records_in: u(at::RECORDS_IN),
+            records_out: u(at::RECORDS_OUT),
+            lower_in: u(at::LOWER_IN),
+            lower_out: u(at::LOWER_OUT),
+            new_in: u(at::NEW_IN),
+            new_out: u(at::NEW_OUT),
+            started_in: bit(at::STARTED_IN)?,
+            started_out: bit(at::STARTED_OUT)?,
         })
+    }
+
+    /// The SHA-256 of the bytes streamed so far (for a whole batch: `diff_hash`).
+    pub fn diff_hash(&self) -> [u8; 32] {
+        self.stream_out.finish()
+    }
+
+    /// Whether this states a whole batch's diff: it starts from the batch's old root with only
+    /// the header streamed (for the final record count) and nothing counted.
+    pub fn whole_batch(&self) -> bool {
+        let mut header = StreamState::default();
+        let Ok(n) = u32::try_from(self.records_out) else {
+            return false;
+        };
+        header.absorb(&diff_header(self.count_before, n));
+        self.root_in == self.batch_old_root
+            && self.stream_in == header
+            && self.records_in == 0
+            && self.lower_in == 0
+            && self.new_in == 0
+            && !self.started_in
     }
 }
 
@@ -121,15 +233,23 @@ pub struct NewSlot {
 /// attacker) can build or edit one by hand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffWitness {
+    pub batch_old_root: Digest,
     pub count_before: u32,
-    /// The account at `count_before - 1` and its path under the old root.
+    /// The account at `count_before - 1` and its path under the batch's old root.
     pub last_key: Key,
     pub last_balance: u64,
     pub last_nonce: u64,
     pub last_ext: Digest,
     pub last_siblings: Vec<Digest>,
-    /// The path of the empty leaf at `count_before` under the old root.
+    /// The path of the empty leaf at `count_before` under the batch's old root.
     pub free_siblings: Vec<Digest>,
+    /// Where the chunk starts.
+    pub root_in: Digest,
+    pub stream_in: StreamState,
+    pub records_in: u64,
+    pub lower_in: u64,
+    pub new_in: u64,
+    pub started_in: bool,
     pub old: Vec<OldSlot>,
     pub new: Vec<NewSlot>,
 }
@@ -150,13 +270,35 @@ fn leaf_of(key: &Key, balance: u64, nonce: u64) -> Digest {
 }
 
 /// The witness and statement of `diff` applied to the accounts `before` (the state before the
-/// batch), for a circuit with room for `cap_old` and `cap_new` records.
+/// batch), as one chunk of `cap_old` and `cap_new` record slots.
 pub fn diff_witness(
     before: &[Account],
     diff: &StateDiff,
     cap_old: usize,
     cap_new: usize,
 ) -> anyhow::Result<(DiffWitness, DiffStatement)> {
+    let mut chunks = diff_chunks(before, diff, cap_old, cap_new)?;
+    ensure!(
+        chunks.len() == 1,
+        "the diff does not fit one circuit for {cap_old} + {cap_new} records"
+    );
+    chunks.pop().context("one chunk")
+}
+
+/// A batch's diff in chunks of `cap_old` records of existing accounts and `cap_new` of new
+/// ones, padded with empty chunks to a power of two (at least one): the leaves of a diff merge
+/// tree. Records keep their order: a chunk holds new accounts' records only once every
+/// existing account's record is placed (in it or before it).
+pub fn diff_chunks(
+    before: &[Account],
+    diff: &StateDiff,
+    cap_old: usize,
+    cap_new: usize,
+) -> anyhow::Result<Vec<(DiffWitness, DiffStatement)>> {
+    ensure!(
+        cap_old > 0 && cap_new > 0,
+        "a chunk has slots of both kinds"
+    );
     let count = diff.count_before();
     ensure!(
         count == before.len() as u64,
@@ -167,6 +309,7 @@ pub fn diff_witness(
         (1..1 << 32).contains(&count),
         "count_before {count} is out of the circuit's range"
     );
+    let count_before = count as u32;
     let mut tree = SparseMerkleTree::new();
     let leaves: Vec<(u32, Digest)> = before
         .iter()
@@ -174,89 +317,137 @@ pub fn diff_witness(
         .map(|(i, a)| (i as u32, a.leaf_hash()))
         .collect();
     tree.update_batch(&leaves);
-    let old_root = tree.root();
+    let batch_old_root = tree.root();
     let last = &before[count as usize - 1];
-    let mut w = DiffWitness {
-        count_before: count as u32,
-        last_key: key_of(last),
-        last_balance: last.balance.get(),
-        last_nonce: last.nonce.get(),
-        last_ext: last.ext,
-        last_siblings: tree.proof(count as u32 - 1).siblings.to_vec(),
-        free_siblings: tree.proof(count as u32).siblings.to_vec(),
-        old: Vec::new(),
-        new: Vec::new(),
-    };
-    for r in diff.records() {
-        let i = r.index.0;
-        let siblings = tree.proof(i).siblings.to_vec();
-        match r.pubkey {
-            None => {
-                let a = before
-                    .get(i as usize)
-                    .with_context(|| format!("account {i} is not in the state"))?;
-                let key = key_of(a);
-                w.old.push(OldSlot {
-                    used: true,
-                    index: i,
-                    key,
-                    balance_before: a.balance.get(),
-                    nonce_before: a.nonce.get(),
-                    balance: r.balance.get(),
-                    nonce: r.nonce.get(),
-                    siblings,
-                });
-                tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get()));
-            }
-            Some(k) => {
+    let last_siblings = tree.proof(count_before - 1).siblings.to_vec();
+    let free_siblings = tree.proof(count_before).siblings.to_vec();
+
+    let records = diff.records();
+    let n = u32::try_from(records.len()).context("more than 2^32 records")?;
+    let (old_records, new_records): (Vec<&AccountRecord>, Vec<&AccountRecord>) =
+        records.iter().partition(|r| r.pubkey.is_none());
+    let mut stream = StreamState::default();
+    stream.absorb(&diff_header(count_before, n));
+    let (mut records_so_far, mut lower, mut new_so_far, mut started) = (0u64, 0u64, 0u64, false);
+    let (mut next_old, mut next_new) = (0usize, 0usize);
+    let unused_path = vec![Digest::ZERO; DEPTH];
+    let mut out = Vec::new();
+    loop {
+        let mut w = DiffWitness {
+            batch_old_root,
+            count_before,
+            last_key: key_of(last),
+            last_balance: last.balance.get(),
+            last_nonce: last.nonce.get(),
+            last_ext: last.ext,
+            last_siblings: last_siblings.clone(),
+            free_siblings: free_siblings.clone(),
+            root_in: tree.root(),
+            stream_in: stream.clone(),
+            records_in: records_so_far,
+            lower_in: lower,
+            new_in: new_so_far,
+            started_in: started,
+            old: Vec::with_capacity(cap_old),
+            new: Vec::with_capacity(cap_new),
+        };
+        while w.old.len() < cap_old && next_old < old_records.len() {
+            let r = old_records[next_old];
+            next_old += 1;
+            let i = r.index.0;
+            let a = before
+                .get(i as usize)
+                .with_context(|| format!("account {i} is not in the state"))?;
+            let key = key_of(a);
+            w.old.push(OldSlot {
+                used: true,
+                index: i,
+                key,
+                balance_before: a.balance.get(),
+                nonce_before: a.nonce.get(),
+                balance: r.balance.get(),
+                nonce: r.nonce.get(),
+                siblings: tree.proof(i).siblings.to_vec(),
+            });
+            tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get()));
+            stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
+            lower = u64::from(i) + 1;
+        }
+        if next_old == old_records.len() {
+            while w.new.len() < cap_new && next_new < new_records.len() {
+                let r = new_records[next_new];
+                next_new += 1;
+                let i = r.index.0;
+                let k = r.pubkey.context("a new account's record has a key")?;
                 let key = k.to_field_elements().map(|e| e.to_canonical_u64());
                 w.new.push(NewSlot {
                     used: true,
                     key,
                     balance: r.balance.get(),
                     nonce: r.nonce.get(),
-                    siblings,
+                    siblings: tree.proof(i).siblings.to_vec(),
                 });
                 tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get()));
+                stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
+                stream.absorb(&k.to_bytes());
+                new_so_far += 1;
+                started = true;
             }
         }
+        records_so_far += (w.old.len() + w.new.len()) as u64;
+        w.old.resize(
+            cap_old,
+            OldSlot {
+                used: false,
+                index: 0,
+                key: [0; 5],
+                balance_before: 0,
+                nonce_before: 0,
+                balance: 0,
+                nonce: 0,
+                siblings: unused_path.clone(),
+            },
+        );
+        w.new.resize(
+            cap_new,
+            NewSlot {
+                used: false,
+                key: [0; 5],
+                balance: 0,
+                nonce: 0,
+                siblings: unused_path.clone(),
+            },
+        );
+        let statement = DiffStatement {
+            batch_old_root,
+            count_before,
+            root_in: w.root_in,
+            root_out: tree.root(),
+            stream_in: w.stream_in.clone(),
+            stream_out: stream.clone(),
+            records_in: w.records_in,
+            records_out: records_so_far,
+            lower_in: w.lower_in,
+            lower_out: lower,
+            new_in: w.new_in,
+            new_out: new_so_far,
+            started_in: w.started_in,
+            started_out: started,
+        };
+        out.push((w, statement));
+        let done = next_old == old_records.len() && next_new == new_records.len();
+        if done && out.len().is_power_of_two() {
+            return Ok(out);
+        }
     }
-    ensure!(
-        w.old.len() <= cap_old && w.new.len() <= cap_new,
-        "{} + {} records do not fit a circuit for {cap_old} + {cap_new}",
-        w.old.len(),
-        w.new.len()
-    );
-    let unused_path = vec![Digest::ZERO; DEPTH];
-    w.old.resize(
-        cap_old,
-        OldSlot {
-            used: false,
-            index: 0,
-            key: [0; 5],
-            balance_before: 0,
-            nonce_before: 0,
-            balance: 0,
-            nonce: 0,
-            siblings: unused_path.clone(),
-        },
-    );
-    w.new.resize(
-        cap_new,
-        NewSlot {
-            used: false,
-            key: [0; 5],
-            balance: 0,
-            nonce: 0,
-            siblings: unused_path,
-        },
-    );
-    let statement = DiffStatement {
-        old_root,
-        new_root: tree.root(),
-        diff_hash: state::settlement::diff_hash(&diff.encode()),
-    };
-    Ok((w, statement))
+}
+
+/// The 20 bytes every record starts with (`index`, `balance`, `nonce`, little-endian).
+fn record_prefix(index: u32, balance: u64, nonce: u64) -> Vec<u8> {
+    let mut v = index.to_le_bytes().to_vec();
+    v.extend_from_slice(&balance.to_le_bytes());
+    v.extend_from_slice(&nonce.to_le_bytes());
+    v
 }
 
 struct OldTargets {
@@ -279,6 +470,7 @@ struct NewTargets {
 }
 
 struct Targets {
+    batch_old_root: HashOutTarget,
     count_before: Target,
     last_key: [Target; 5],
     last_balance: Target,
@@ -286,6 +478,12 @@ struct Targets {
     last_ext: HashOutTarget,
     last_path: MerklePathTarget,
     free_path: MerklePathTarget,
+    root_in: HashOutTarget,
+    stream_in: StreamTargets,
+    records_in: Target,
+    lower_in: Target,
+    new_in: Target,
+    started_in: BoolTarget,
     old: Vec<OldTargets>,
     new: Vec<NewTargets>,
 }
@@ -376,10 +574,10 @@ impl DiffCircuit {
     ) -> (Targets, [usize; 3]) {
         let zero = b.zero();
         let one = b.one();
-        let old_root = b.add_virtual_hash();
-        let new_root = b.add_virtual_hash();
+        let batch_old_root = b.add_virtual_hash();
 
-        // count_before: the last account below it exists, the leaf at it is empty.
+        // count_before: the last account below it exists, the leaf at it is empty, under the
+        // batch's old root (every chunk checks it against the same shared root).
         let count_before = b.add_virtual_target();
         let count_bits = b.split_le(count_before, 32);
         let last_index = b.sub(count_before, one);
@@ -407,48 +605,49 @@ impl DiffCircuit {
         );
         let last_path = MerklePathTarget::new(b);
         let r = compute_root(b, last_leaf, &last_bits, &last_path);
-        b.connect_hashes(r, old_root);
+        b.connect_hashes(r, batch_old_root);
         let free_path = MerklePathTarget::new(b);
         let empty = zero_digest(b);
         let r = compute_root(b, empty, &count_bits, &free_path);
-        b.connect_hashes(r, old_root);
+        b.connect_hashes(r, batch_old_root);
 
-        // The header; `n` is filled in once the used flags are known.
-        let n = b.add_virtual_target();
-        let n_bits = b.split_le(n, 32);
-        let mut header = vec![b.one()];
-        header.extend(le_bytes(b, &count_bits));
-        header.extend(vec![zero; 4]);
-        header.extend(le_bytes(b, &n_bits));
-        let mut stream = ByteStream::new(b, &header);
+        // Where the chunk starts: free values, tied by the merges to the chunk before and by
+        // the settlement circuit to the start of a batch.
+        let root_in = b.add_virtual_hash();
+        let stream_in = StreamTargets::virtual_state(b);
+        let mut stream = ByteStream::resume(b, &stream_in);
+        let records_in = b.add_virtual_target();
+        let lower_in = b.add_virtual_target();
+        let new_in = b.add_virtual_target();
+        let started_in = b.add_virtual_bool_target_safe();
         let start_rows = b.num_gates();
 
-        let mut root = old_root;
-        let mut used_count = zero;
+        let mut root = root_in;
+        let mut records = records_in;
+        let mut lower = lower_in;
         let mut prev_used = b._true();
-        let mut prev_index: Option<Target> = None;
         let mut old = Vec::with_capacity(cap_old);
         for _ in 0..cap_old {
             let used = b.add_virtual_bool_target_safe();
-            // Used slots first.
+            // Used slots first; none once new accounts' records started.
             let p = b.mul(used.target, prev_used.target);
             b.connect(p, used.target);
             prev_used = used;
-            used_count = b.add(used_count, used.target);
+            let late = b.mul(used.target, started_in.target);
+            b.assert_zero(late);
+            records = b.add(records, used.target);
 
             let index = b.add_virtual_target();
             let index_bits = b.split_le(index, 32);
-            // index < count_before, and strictly above the previous record's index.
+            // lower <= index < count_before: records of existing accounts in increasing order.
             let below = b.sub(last_index, index);
             let below = b.mul(used.target, below);
             b.range_check(below, 32);
-            if let Some(prev) = prev_index {
-                let gap = b.sub(index, prev);
-                let gap = b.sub(gap, one);
-                let gap = b.mul(used.target, gap);
-                b.range_check(gap, 32);
-            }
-            prev_index = Some(index);
+            let above = b.sub(index, lower);
+            let above = b.mul(used.target, above);
+            b.range_check(above, 32);
+            let next = b.add(index, one);
+            lower = b.select(used, next, lower);
 
             let key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
             let balance_before = b.add_virtual_target();
@@ -478,17 +677,21 @@ impl DiffCircuit {
         let old_rows = b.num_gates();
 
         let mut prev_used = b._true();
+        let mut new_count = new_in;
+        let mut started = started_in;
         let mut new = Vec::with_capacity(cap_new);
-        for j in 0..cap_new {
+        for _ in 0..cap_new {
             let used = b.add_virtual_bool_target_safe();
             let p = b.mul(used.target, prev_used.target);
             b.connect(p, used.target);
             prev_used = used;
-            used_count = b.add(used_count, used.target);
+            records = b.add(records, used.target);
 
-            // The j-th new account is at count_before + j (below 2^32: the split checks it).
-            let index = b.add_const(count_before, F::from_canonical_usize(j));
+            // New accounts are consecutive from count_before (below 2^32: the split checks it).
+            let index = b.add(count_before, new_count);
             let index_bits = b.split_le(index, 32);
+            new_count = b.add(new_count, used.target);
+            started = b.or(started, used);
             let key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
             let balance = b.add_virtual_target();
             let balance_u = range_check_u63(b, balance);
@@ -515,13 +718,24 @@ impl DiffCircuit {
         }
         let new_rows = b.num_gates();
 
-        b.connect(n, used_count);
-        b.connect_hashes(root, new_root);
-        let digest = stream.finish(b);
-        b.register_public_inputs(&old_root.elements);
-        b.register_public_inputs(&new_root.elements);
-        b.register_public_inputs(&digest);
+        let stream_out = stream.export(b);
+        // In the order of `DiffStatement::to_fields` (`at`).
+        b.register_public_inputs(&batch_old_root.elements);
+        b.register_public_input(count_before);
+        b.register_public_inputs(&root_in.elements);
+        b.register_public_inputs(&root.elements);
+        b.register_public_inputs(&stream_in.to_vec());
+        b.register_public_inputs(&stream_out.to_vec());
+        b.register_public_input(records_in);
+        b.register_public_input(records);
+        b.register_public_input(lower_in);
+        b.register_public_input(lower);
+        b.register_public_input(new_in);
+        b.register_public_input(new_count);
+        b.register_public_input(started_in.target);
+        b.register_public_input(started.target);
         let targets = Targets {
+            batch_old_root,
             count_before,
             last_key,
             last_balance,
@@ -529,6 +743,12 @@ impl DiffCircuit {
             last_ext,
             last_path,
             free_path,
+            root_in,
+            stream_in,
+            records_in,
+            lower_in,
+            new_in,
+            started_in,
             old,
             new,
         };
@@ -558,7 +778,16 @@ impl DiffCircuit {
             }
             anyhow::Ok(())
         };
+        pw.set_hash_target(t.batch_old_root, w.batch_old_root.into())?;
         pw.set_target(t.count_before, f(u64::from(w.count_before)))?;
+        pw.set_hash_target(t.root_in, w.root_in.into())?;
+        for (t, v) in t.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
+            pw.set_target(*t, v)?;
+        }
+        pw.set_target(t.records_in, f(w.records_in))?;
+        pw.set_target(t.lower_in, f(w.lower_in))?;
+        pw.set_target(t.new_in, f(w.new_in))?;
+        pw.set_bool_target(t.started_in, w.started_in)?;
         set_key(&mut pw, &t.last_key, &w.last_key)?;
         pw.set_target(t.last_balance, f(w.last_balance))?;
         pw.set_target(t.last_nonce, f(w.last_nonce))?;

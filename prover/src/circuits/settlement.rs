@@ -7,8 +7,11 @@
 //! - the **range** proof of the whole batch (the root of the aggregation tree, or the single
 //!   leaf): its chains start at `ZERO` (`pubdata_in`, `withdrawals_in`, `entries_in`), so no
 //!   transaction of the batch is left out at the front;
-//! - the **diff** proof (13.7): its old and new roots are the range's, so the published diff
-//!   leads from the old state to the one the transactions produced;
+//! - the **diff** proof (13.7; one chunk or the root of a merge tree of chunks): it starts from
+//!   the range's old root with exactly the diff's 13 header bytes streamed (version,
+//!   `count_before`, the record count it ends with) and ends at the range's new root, so the
+//!   published diff leads from the old state to the one the transactions produced; the
+//!   settlement circuit finishes its SHA-256 stream into `diff_hash`;
 //! - the **priority** proof (13.8; one chunk or the root of a merge tree of chunks,
 //!   [`crate::circuits::chain`]): its commitments start at `ZERO`, its first and next serials
 //!   are the range's deposit counters and its `entries` commitment is the range's
@@ -55,12 +58,13 @@ use state::settlement::{BatchStatement, STATEMENT_LEN};
 use state::tx::{Domain, L1Address, TAG_DOMAIN};
 use state::Digest;
 
-use crate::circuits::diff::{DiffStatement, DIFF_PUBLIC_INPUTS};
+use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
 use crate::gadgets::range::range_check_u63;
 use crate::gadgets::sha256;
+use crate::gadgets::sha256::stream::{ByteStream, StreamTargets, STREAM_STATE_LEN};
 use crate::{C, D, F};
 
 /// Number of public inputs: the statement hash as eight big-endian u32 words.
@@ -164,10 +168,13 @@ pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatem
     if domain.digest() != range.domain {
         return Err(TieError::Domain);
     }
-    if diff.old_root != range.old_root {
+    if diff.batch_old_root != range.old_root {
         return Err(TieError::DiffRoot("old root"));
     }
-    if diff.new_root != range.new_root {
+    if !diff.whole_batch() {
+        return Err(TieError::NotWholeBatch("diff"));
+    }
+    if diff.root_out != range.new_root {
         return Err(TieError::DiffRoot("new root"));
     }
     let want = (range.deposits_first, range.deposits_next);
@@ -192,7 +199,7 @@ pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatem
         batch_number: payout.batch,
         old_root: range.old_root.to_bytes(),
         new_root: range.new_root.to_bytes(),
-        diff_hash: diff.diff_hash,
+        diff_hash: diff.diff_hash(),
         payout_root: payout.root,
         first_priority_op: priority.first,
         next_priority_op: priority.next,
@@ -285,11 +292,31 @@ impl SettlementCircuit {
         {
             b.assert_zero(*t);
         }
-        // Diff (layout of `DiffStatement::to_fields`).
+        // Diff (`DiffStatement::to_fields`, positions in `diff::at`): a whole batch's diff from
+        // the old root to the new one, started with exactly the header, then finished.
         let d = &diff.public_inputs;
-        b.connect_hashes(hash_at(d, 0), s.old_root);
-        b.connect_hashes(hash_at(d, 4), s.new_root);
-        let diff_hash = words(&d[8..16]);
+        b.connect_hashes(hash_at(d, diff_at::BATCH_OLD_ROOT), s.old_root);
+        b.connect_hashes(hash_at(d, diff_at::ROOT_IN), s.old_root);
+        b.connect_hashes(hash_at(d, diff_at::ROOT_OUT), s.new_root);
+        for i in [
+            diff_at::RECORDS_IN,
+            diff_at::LOWER_IN,
+            diff_at::NEW_IN,
+            diff_at::STARTED_IN,
+        ] {
+            b.assert_zero(d[i]);
+        }
+        let header = diff_header_state(&mut b, d[diff_at::COUNT_BEFORE], d[diff_at::RECORDS_OUT]);
+        let stream_in = StreamTargets::from_slice(
+            &d[diff_at::STREAM_IN..diff_at::STREAM_IN + STREAM_STATE_LEN],
+        );
+        for (x, y) in stream_in.to_vec().iter().zip(header.to_vec()) {
+            b.connect(*x, y);
+        }
+        let stream_out = StreamTargets::from_slice(
+            &d[diff_at::STREAM_OUT..diff_at::STREAM_OUT + STREAM_STATE_LEN],
+        );
+        let diff_hash = ByteStream::resume(&mut b, &stream_out).finish(&mut b);
         // Priority (`PriorityStatement::to_fields`).
         let p = &priority.public_inputs;
         let hash_before = words(&p[0..8]);
@@ -434,6 +461,33 @@ impl SettlementCircuit {
             "the proof is for another statement"
         );
         self.data.verify(proof.clone())
+    }
+}
+
+/// The stream state of a diff after its 13 header bytes (`diff::diff_header`): the IV, the
+/// header pending, 13 bytes in all. `count_before` and `records` are split into bytes here
+/// (32 bits each).
+fn diff_header_state(
+    b: &mut CircuitBuilder<F, D>,
+    count_before: Target,
+    records: Target,
+) -> StreamTargets {
+    let bytes_of = |b: &mut CircuitBuilder<F, D>, x: Target| -> Vec<Target> {
+        let bits = b.split_le(x, 32);
+        bits.chunks(8).map(|c| b.le_sum(c.iter())).collect()
+    };
+    let zero = b.zero();
+    let mut header = vec![b.one()];
+    header.extend(bytes_of(b, count_before));
+    header.extend([zero; 4]);
+    header.extend(bytes_of(b, records));
+    header.resize(64, zero);
+    let words = sha256::bytes_to_words(b, &header);
+    StreamTargets {
+        chain: sha256::iv(b),
+        buf: core::array::from_fn(|i| words[i]),
+        pos: b.constant(F::from_canonical_usize(13)),
+        total: b.constant(F::from_canonical_usize(13)),
     }
 }
 

@@ -64,9 +64,14 @@ fn refused(name: &str, w: &DiffWitness, s: &DiffStatement) {
 fn an_honest_diff_proves_its_roots_and_hash() {
     let (before, after, diff) = transition();
     let (w, s) = diff_witness(&before, &diff, CAP_OLD, CAP_NEW).unwrap();
-    assert_eq!(s.old_root, AccountTree::from_accounts(&before).root());
-    assert_eq!(s.new_root, AccountTree::from_accounts(&after).root());
-    assert_eq!(s.diff_hash, <[u8; 32]>::from(Sha256::digest(diff.encode())));
+    assert_eq!(s.root_in, AccountTree::from_accounts(&before).root());
+    assert_eq!(s.batch_old_root, s.root_in);
+    assert_eq!(s.root_out, AccountTree::from_accounts(&after).root());
+    assert!(s.whole_batch());
+    assert_eq!(
+        s.diff_hash(),
+        <[u8; 32]>::from(Sha256::digest(diff.encode()))
+    );
     let proof = circuit().prove(&w, &s).unwrap();
     circuit().verify(proof).unwrap();
 
@@ -75,7 +80,7 @@ fn an_honest_diff_proves_its_roots_and_hash() {
         let d =
             StateDiff::from_accounts(&before, touched.into_iter().map(AccountIndex), 6).unwrap();
         let (w, s) = diff_witness(&before, &d, CAP_OLD, CAP_NEW).unwrap();
-        assert_eq!(s.old_root, s.new_root);
+        assert_eq!(s.root_in, s.root_out);
         circuit().verify(circuit().prove(&w, &s).unwrap()).unwrap();
     }
 }
@@ -184,13 +189,13 @@ fn a_diff_other_than_the_transition_states_other_public_inputs() {
     records[0].balance = Amount::new(2).unwrap();
     let forged = StateDiff::new(6, records).unwrap();
     let (w, fs) = diff_witness(&before, &forged, CAP_OLD, CAP_NEW).unwrap();
-    assert_ne!(fs.new_root, AccountTree::from_accounts(&after).root());
+    assert_ne!(fs.root_out, AccountTree::from_accounts(&after).root());
     let proof = circuit().prove(&w, &fs).unwrap();
     assert_ne!(proof.public_inputs, s.to_fields());
     // The honest witness proved against the forged bytes' hash: refused.
     let (hw, _) = diff_witness(&before, &diff, CAP_OLD, CAP_NEW).unwrap();
     let other = DiffStatement {
-        diff_hash: fs.diff_hash,
+        stream_out: fs.stream_out.clone(),
         ..s
     };
     assert!(circuit().prove(&hw, &other).is_err());
@@ -213,4 +218,54 @@ fn rows_per_record() {
         per_old <= 1_000 && per_new <= 1_000,
         "{per_old} / {per_new}"
     );
+}
+
+#[test]
+fn chunk_proofs_merge_into_the_batch_diff() {
+    use crate::circuits::chain::ChainMerge;
+    // Three existing accounts' records and two new ones in chunks of 2 + 1 slots: chunk 0
+    // holds two existing records, chunk 1 the third and the first new one, chunk 2 the second
+    // new one, chunk 3 nothing (padding to four).
+    let (before, after, diff) = transition();
+    let cap = (2, 1);
+    let small = DiffCircuit::build(cap.0, cap.1);
+    let chunks = diff_chunks(&before, &diff, cap.0, cap.1).unwrap();
+    assert_eq!(chunks.len(), 4);
+    // No chunk alone is a whole batch (the header announces five records).
+    assert!(chunks.iter().all(|(_, s)| !s.whole_batch()));
+    let proofs: Vec<_> = chunks
+        .iter()
+        .map(|(w, s)| small.prove(w, s).unwrap())
+        .collect();
+    let m1 = ChainMerge::build(&small.data, diff_layout());
+    let m2 = ChainMerge::build(&m1.data, diff_layout());
+    let left = m1.prove(&proofs[0], &proofs[1]).unwrap();
+    let right = m1.prove(&proofs[2], &proofs[3]).unwrap();
+    let root = m2.prove(&left, &right).unwrap();
+    let s = DiffStatement::from_fields(&root.public_inputs).unwrap();
+    assert!(s.whole_batch());
+    assert_eq!(s.root_in, AccountTree::from_accounts(&before).root());
+    assert_eq!(s.root_out, AccountTree::from_accounts(&after).root());
+    assert_eq!(
+        s.diff_hash(),
+        <[u8; 32]>::from(Sha256::digest(diff.encode()))
+    );
+    m2.data.verify(root).unwrap();
+
+    // Out of order: a chunk before the one it follows, and a chunk skipped.
+    for (name, l, r) in [
+        ("swapped", &proofs[1], &proofs[0]),
+        ("skipped", &proofs[0], &proofs[2]),
+    ] {
+        assert!(
+            diff_layout()
+                .check_adjacent(&l.public_inputs, &r.public_inputs)
+                .is_err(),
+            "{name}: natively adjacent"
+        );
+        assert!(
+            m1.prove_unchecked(l, r).is_err(),
+            "{name}: the merge circuit accepted it"
+        );
+    }
 }

@@ -22,6 +22,140 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use super::{bytes_to_words, compress, iv, Sha256Words};
 use crate::{D, F};
 
+/// A stream's state between circuits, in the order [`StreamTargets::to_vec`] and
+/// [`StreamState::to_fields`] use (26 elements).
+#[derive(Clone, Copy, Debug)]
+pub struct StreamTargets {
+    pub chain: Sha256Words,
+    pub buf: [Target; 16],
+    pub pos: Target,
+    pub total: Target,
+}
+
+/// Number of elements of a stream state.
+pub const STREAM_STATE_LEN: usize = 26;
+
+impl StreamTargets {
+    pub fn to_vec(&self) -> Vec<Target> {
+        let mut v = self.chain.to_vec();
+        v.extend_from_slice(&self.buf);
+        v.push(self.pos);
+        v.push(self.total);
+        v
+    }
+
+    /// Views 26 targets (e.g. public inputs of an inner proof) as a stream state.
+    pub fn from_slice(t: &[Target]) -> StreamTargets {
+        assert_eq!(t.len(), STREAM_STATE_LEN);
+        StreamTargets {
+            chain: core::array::from_fn(|i| t[i]),
+            buf: core::array::from_fn(|i| t[8 + i]),
+            pos: t[24],
+            total: t[25],
+        }
+    }
+
+    /// Fresh targets (to be tied by the caller).
+    pub fn virtual_state(b: &mut CircuitBuilder<F, D>) -> StreamTargets {
+        StreamTargets::from_slice(&b.add_virtual_targets(STREAM_STATE_LEN))
+    }
+}
+
+/// A SHA-256 message in progress, natively: what a [`ByteStream`] carries from one chunk proof
+/// to the next.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StreamState {
+    pub chain: [u32; 8],
+    /// The bytes of the current block (fewer than 64).
+    pub pending: Vec<u8>,
+    pub total: u64,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        StreamState {
+            chain: super::IV,
+            pending: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+impl StreamState {
+    /// Absorbs `bytes`, compressing every block that fills.
+    pub fn absorb(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.pending.push(byte);
+            if self.pending.len() == 64 {
+                let block: [u8; 64] = self.pending[..].try_into().expect("64 bytes");
+                sha2::compress256(&mut self.chain, &[block.into()]);
+                self.pending.clear();
+            }
+        }
+        self.total += bytes.len() as u64;
+    }
+
+    /// The digest of the message absorbed so far.
+    pub fn finish(&self) -> [u8; 32] {
+        let mut s = self.clone();
+        let bits = s.total * 8;
+        s.absorb(&[0x80]);
+        while s.pending.len() != 56 {
+            s.absorb(&[0]);
+        }
+        s.absorb(&bits.to_be_bytes());
+        let mut out = [0u8; 32];
+        for (o, w) in out.chunks_mut(4).zip(s.chain) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        out
+    }
+
+    /// The 26 field elements of [`StreamTargets`].
+    pub fn to_fields(&self) -> Vec<F> {
+        let mut v: Vec<F> = self
+            .chain
+            .iter()
+            .map(|&w| F::from_canonical_u32(w))
+            .collect();
+        let mut buf = self.pending.clone();
+        buf.resize(64, 0);
+        v.extend(
+            buf.chunks(4)
+                .map(|c| F::from_canonical_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))),
+        );
+        v.push(F::from_canonical_usize(self.pending.len()));
+        v.push(F::from_canonical_u64(self.total));
+        v
+    }
+
+    /// The inverse of [`StreamState::to_fields`] (`None` for a state no stream reaches).
+    pub fn from_fields(v: &[F]) -> Option<StreamState> {
+        use plonky2::field::types::PrimeField64;
+        if v.len() != STREAM_STATE_LEN {
+            return None;
+        }
+        let word = |x: &F| u32::try_from(x.to_canonical_u64()).ok();
+        let chain: Vec<u32> = v[..8].iter().map(word).collect::<Option<_>>()?;
+        let buf: Vec<u8> = v[8..24]
+            .iter()
+            .map(word)
+            .collect::<Option<Vec<u32>>>()?
+            .into_iter()
+            .flat_map(u32::to_be_bytes)
+            .collect();
+        let pos = usize::try_from(v[24].to_canonical_u64()).ok()?;
+        if pos >= 64 || buf[pos..].iter().any(|&b| b != 0) {
+            return None;
+        }
+        Some(StreamState {
+            chain: chain.try_into().ok()?,
+            pending: buf[..pos].to_vec(),
+            total: v[25].to_canonical_u64(),
+        })
+    }
+}
+
 pub struct ByteStream {
     chain: Sha256Words,
     /// The pending bytes of the current block; zero at and after the first free position.
@@ -96,6 +230,48 @@ impl ByteStream {
     /// The number of bytes absorbed.
     pub fn total(&self) -> Target {
         self.total
+    }
+
+    /// A stream that continues from `state`, the [`ByteStream::export`] of another circuit's
+    /// stream (or the constants of a known prefix). Nothing here re-checks `state`: the caller
+    /// ties it to a value whose invariants hold (range-checked chaining words and bytes, a zero
+    /// tail after `pos`), as a merge or the settlement circuit does. Costs about 40 rows (the
+    /// byte splits of the pending words, `pos` as one-hot).
+    pub fn resume(b: &mut CircuitBuilder<F, D>, state: &StreamTargets) -> ByteStream {
+        let buf: Vec<Target> = state
+            .buf
+            .iter()
+            .flat_map(|&w| super::word_to_bytes(b, w))
+            .collect();
+        b.range_check(state.pos, 6);
+        let pos = (0..64)
+            .map(|k| {
+                let k = b.constant(F::from_canonical_usize(k));
+                b.is_equal(state.pos, k)
+            })
+            .collect();
+        ByteStream {
+            chain: state.chain,
+            buf,
+            pos,
+            total: state.total,
+        }
+    }
+
+    /// The stream's state, for another circuit to [`ByteStream::resume`]: the chaining value,
+    /// the pending bytes as sixteen big-endian words, their number and the total length.
+    pub fn export(&self, b: &mut CircuitBuilder<F, D>) -> StreamTargets {
+        let words = bytes_to_words(b, &self.buf);
+        let mut pos = b.zero();
+        for (k, p) in self.pos.iter().enumerate().skip(1) {
+            pos = b.mul_const_add(F::from_canonical_usize(k), p.target, pos);
+        }
+        StreamTargets {
+            chain: self.chain,
+            buf: core::array::from_fn(|i| words[i]),
+            pos,
+            total: self.total,
+        }
     }
 
     /// The digest of the message (padding as FIPS 180-4 5.1.1). The message must be shorter than
