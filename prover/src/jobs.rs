@@ -133,12 +133,7 @@ impl JobStore {
         use state::settlement::{diff_hash, settle_ops, BatchStatement, PayoutTree};
         let (domain, _) = self.chain().await?;
         let timestamp = batch_timestamp(self.block_time(b.first_block).await?);
-        let witness = self
-            .store
-            .batches()
-            .witness(b.number)
-            .await?
-            .with_context(|| format!("batch {}: no witness", b.number))?;
+        let witness = self.witness(b).await?;
         let diff = witness.l1_pubdata.as_deref().with_context(|| {
             format!(
                 "batch {}: no state diff (sealed before migration 0005)",
@@ -179,6 +174,18 @@ impl JobStore {
         })
     }
 
+    /// The batch's stored ops and state diff (`batch_witness`).
+    async fn witness(
+        &self,
+        b: &BatchRow,
+    ) -> anyhow::Result<rollup_storage::batches::BatchWitnessRow> {
+        self.store
+            .batches()
+            .witness(b.number)
+            .await?
+            .with_context(|| format!("batch {}: no witness", b.number))
+    }
+
     /// `H_serial` (SPEC 15.2): the queue hash after the first `serial` priority ops, as the
     /// watcher recorded it (zero bytes for `serial = 0`).
     pub async fn queue_hash(&self, serial: u64) -> anyhow::Result<[u8; 32]> {
@@ -216,12 +223,7 @@ impl JobStore {
         if b.first_deposit_seq == b.next_deposit_seq {
             return Ok(state::Digest::ZERO);
         }
-        let witness = self
-            .store
-            .batches()
-            .witness(b.number)
-            .await?
-            .with_context(|| format!("batch {}: no witness", b.number))?;
+        let witness = self.witness(b).await?;
         let ops = state::pubdata::decode_ops(&witness.pubdata)
             .map_err(|e| anyhow::anyhow!("batch {}: stored ops do not decode: {e:?}", b.number))?;
         let depositors = self

@@ -237,15 +237,7 @@ impl FinalCircuit {
         let root = b.add_virtual_proof_with_pis(inner_common);
         b.verify_proof::<C>(&root, &vd, inner_common);
         let s = RangeStatementTargets::from_targets(&root.public_inputs);
-        for t in s
-            .pubdata_in
-            .elements
-            .iter()
-            .chain(&s.withdrawals_in.elements)
-            .chain(&s.entries_in.elements)
-        {
-            b.assert_zero(*t);
-        }
+        s.assert_starts_batch(&mut b);
         // The same 27 elements, in the same order, as `BatchStatement::digest`.
         let mut v = Vec::with_capacity(27);
         for h in [s.old_root, s.new_root, s.pubdata_out, s.withdrawals_out] {

@@ -233,6 +233,28 @@ impl ChainMerge {
     }
 }
 
+/// Asserts that `left` then `right` do not merge: the native check refuses them and so does
+/// the merge circuit when proving without it.
+#[cfg(test)]
+pub(crate) fn assert_not_mergeable(
+    merge: &ChainMerge,
+    name: &str,
+    left: &ProofWithPublicInputs<F, C, D>,
+    right: &ProofWithPublicInputs<F, C, D>,
+) {
+    assert!(
+        merge
+            .layout
+            .check_adjacent(&left.public_inputs, &right.public_inputs)
+            .is_err(),
+        "{name}: natively adjacent"
+    );
+    assert!(
+        merge.prove_unchecked(left, right).is_err(),
+        "{name}: the merge circuit accepted it"
+    );
+}
+
 /// The merges of a tree over `2^levels` chunk proofs of `chunk`: `merges[l - 1]` merges level
 /// `l - 1` proofs.
 pub struct ChainTree {

@@ -157,11 +157,7 @@ impl DiffStatement {
         }
         let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
         let u = |o: usize| v[o].to_canonical_u64();
-        let bit = |o: usize| match v[o].to_canonical_u64() {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        };
+        let bit = |o: usize| crate::circuits::public::bool_of_field(v[o]);
         Some(DiffStatement {
             batch_old_root: d(at::BATCH_OLD_ROOT),
             count_before: u32::try_from(u(at::COUNT_BEFORE)).ok()?,

@@ -200,11 +200,7 @@ impl PayoutStatement {
             return None;
         }
         let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
-        let bit = |o: usize| match v[o].to_canonical_u64() {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        };
+        let bit = |o: usize| crate::circuits::public::bool_of_field(v[o]);
         Some(PayoutStatement {
             batch: v[0].to_canonical_u64(),
             offset: v[1].to_canonical_u64(),

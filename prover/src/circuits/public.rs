@@ -118,6 +118,20 @@ pub struct RangeStatementTargets {
 }
 
 impl RangeStatementTargets {
+    /// Requires the range to start a batch: its pubdata, withdrawals and priority-entries
+    /// chains start at `ZERO` (no transaction of the batch left out at the front).
+    pub fn assert_starts_batch(&self, b: &mut CircuitBuilder<F, D>) {
+        for t in self
+            .pubdata_in
+            .elements
+            .iter()
+            .chain(&self.withdrawals_in.elements)
+            .chain(&self.entries_in.elements)
+        {
+            b.assert_zero(*t);
+        }
+    }
+
     /// Views the 39 targets of an inner proof's public inputs.
     pub fn from_targets(t: &[Target]) -> RangeStatementTargets {
         assert_eq!(
@@ -240,4 +254,13 @@ pub(crate) fn hash32_of_fields(v: &[F]) -> Option<[u8; 32]> {
         chunk.copy_from_slice(&w.to_be_bytes());
     }
     Some(out)
+}
+
+/// A public input that is a flag (`None` if it is neither 0 nor 1).
+pub(crate) fn bool_of_field(x: F) -> Option<bool> {
+    match x.to_canonical_u64() {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
 }

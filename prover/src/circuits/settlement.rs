@@ -283,15 +283,7 @@ impl SettlementCircuit {
         let payout = verified(&mut b, inner.payout);
 
         let s = RangeStatementTargets::from_targets(&range.public_inputs);
-        for t in s
-            .pubdata_in
-            .elements
-            .iter()
-            .chain(&s.withdrawals_in.elements)
-            .chain(&s.entries_in.elements)
-        {
-            b.assert_zero(*t);
-        }
+        s.assert_starts_batch(&mut b);
         // Diff (`DiffStatement::to_fields`, positions in `diff::at`): a whole batch's diff from
         // the old root to the new one, started with exactly the header, then finished.
         let d = &diff.public_inputs;

@@ -257,15 +257,6 @@ fn chunk_proofs_merge_into_the_batch_diff() {
         ("swapped", &proofs[1], &proofs[0]),
         ("skipped", &proofs[0], &proofs[2]),
     ] {
-        assert!(
-            diff_layout()
-                .check_adjacent(&l.public_inputs, &r.public_inputs)
-                .is_err(),
-            "{name}: natively adjacent"
-        );
-        assert!(
-            m1.prove_unchecked(l, r).is_err(),
-            "{name}: the merge circuit accepted it"
-        );
+        crate::circuits::chain::assert_not_mergeable(&m1, name, l, r);
     }
 }

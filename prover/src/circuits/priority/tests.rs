@@ -243,15 +243,6 @@ fn chunk_proofs_merge_into_the_batch_statement() {
         ("restarted commitments", &proofs[0], &restarted),
         ("swapped", &proofs[1], &proofs[0]),
     ] {
-        assert!(
-            priority_layout()
-                .check_adjacent(&l.public_inputs, &r.public_inputs)
-                .is_err(),
-            "{name}: natively adjacent"
-        );
-        assert!(
-            merge.prove_unchecked(l, r).is_err(),
-            "{name}: the merge circuit accepted it"
-        );
+        crate::circuits::chain::assert_not_mergeable(&merge, name, l, r);
     }
 }
