@@ -45,12 +45,11 @@ pub enum SettleError {
     OpsNotProven { stored: Digest, proven: Digest },
     #[error("the withdrawals of the ops hash to {stored}, the proof binds {proven}")]
     WithdrawalsNotProven { stored: Digest, proven: Digest },
-    #[error("priority op {found} applied where serial {expected} was due")]
-    PriorityOutOfOrder { expected: u64, found: u64 },
+    /// The ops themselves cannot be settled (`state::settlement::settle_ops`).
+    #[error(transparent)]
+    Ops(#[from] OpsError),
     #[error("the ops consume priority ops up to {consumed}, the proof up to {proven}")]
     PriorityRange { consumed: u64, proven: u64 },
-    #[error("deposit {0} is unknown to the L1 watcher (no depositor to refund)")]
-    UnknownDepositor(u64),
 }
 
 /// The L1 side of a proven batch: its payouts (SPEC 15.5 order) and the priority-queue entries
@@ -77,12 +76,7 @@ pub fn settle(
             proven: proven.pubdata_commitment,
         });
     }
-    let settled = settle_ops(&ops, proven.first_priority_op, depositor).map_err(|e| match e {
-        OpsError::PriorityOutOfOrder { expected, found } => {
-            SettleError::PriorityOutOfOrder { expected, found }
-        }
-        OpsError::UnknownDepositor(seq) => SettleError::UnknownDepositor(seq),
-    })?;
+    let settled = settle_ops(&ops, proven.first_priority_op, depositor)?;
     if settled.next_priority_op != proven.next_priority_op {
         return Err(SettleError::PriorityRange {
             consumed: settled.next_priority_op,
@@ -270,15 +264,15 @@ mod tests {
         p.first_priority_op = 3;
         assert_eq!(
             settle(&p, &bytes, depositor).unwrap_err(),
-            SettleError::PriorityOutOfOrder {
+            SettleError::Ops(OpsError::PriorityOutOfOrder {
                 expected: 3,
                 found: 4
-            }
+            })
         );
         let p = proven(&ops);
         assert_eq!(
             settle(&p, &bytes, |_| None).unwrap_err(),
-            SettleError::UnknownDepositor(4)
+            SettleError::Ops(OpsError::UnknownDepositor(4))
         );
     }
 }
