@@ -344,8 +344,8 @@ mod tests {
         assert!(layout().check_adjacent(&l, &other).is_err());
     }
 
-    /// What one settlement circuit for every batch size relies on (SPEC 13.11): above a few
-    /// levels, every merge level has the same common data, so one verifier gadget with the
+    /// What one settlement circuit for every batch size relies on (SPEC 13.11): from level 2
+    /// at the latest, every merge level of a kind has the same common data, so one verifier gadget with the
     /// verifier data as a witness serves all of them.
     #[test]
     fn merge_levels_reach_one_circuit_shape() {
@@ -368,10 +368,20 @@ mod tests {
             "payout merges differ at levels 2 and 3"
         );
         assert!(m1.common != m2.common);
+        let payout_bits = m2.common.degree_bits();
+        let chunk = crate::circuits::diff::DiffCircuit::build(1, 1);
+        let layout = crate::circuits::diff::diff_layout();
+        let tree = ChainTree::build(&chunk.data, &layout, 3);
+        let [m1, m2, m3] = [0, 1, 2].map(|l| &tree.merges[l].data);
+        assert!(
+            m2.common == m3.common,
+            "diff merges differ at levels 2 and 3"
+        );
         println!(
-            "fixed shapes: priority merges 2^{} from level 1, payout merges 2^{} from level 2",
-            priority_bits,
-            m2.common.degree_bits()
+            "fixed shapes: priority merges 2^{priority_bits} from level 1, payout merges \
+             2^{payout_bits} from level 2, diff merges 2^{} from level {}",
+            m2.common.degree_bits(),
+            if m1.common == m2.common { 1 } else { 2 }
         );
     }
 
