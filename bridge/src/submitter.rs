@@ -25,11 +25,10 @@ use rollup_storage::{
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use state::diff::StateDiff;
-use state::settlement::{diff_hash, priority_chain};
 use state::tx::L1Address;
 
 use crate::contracts::Rollup::{self, BatchHeader, BatchStatement};
-use crate::hashes::{statement_hash, statement_struct, NativeStatement, Payout, PayoutTree};
+use crate::hashes::{statement_hash, statement_struct, NativeStatement, Payout};
 use crate::rpc::{Receipt, Rpc, RpcError};
 use crate::settle::settle;
 pub use crate::settle::ProvenBatch;
@@ -249,9 +248,19 @@ impl Submitter {
             .verify(batch, &proof)
             .map_err(|e| err(format!("proof does not verify: {e}")))?;
 
-        // The state diff, not the per-transaction ops: those stay off L1 (SPEC 15.7). The writer
-        // checked at seal that it leads from the previous batch's root to this one's (SPEC
-        // 10.4); here it must at least parse, so that L1 never carries bytes nobody can apply.
+        // The statement must be this deployment's and this batch's.
+        if proven.chain_id != self.cfg.chain_id
+            || proven.rollup.0 != self.cfg.rollup.into_array()
+            || proven.batch_number != batch
+        {
+            return Err(err(format!(
+                "the proof is for chain {} rollup {} batch {}, not this deployment's batch",
+                proven.chain_id, proven.rollup, proven.batch_number
+            )));
+        }
+
+        // The state diff, not the per-transaction ops: those stay off L1 (SPEC 15.7). The
+        // settlement proof binds its hash to the old and new roots (SPEC 13.7).
         let pubdata: Vec<u8> = witness.l1_pubdata.ok_or_else(|| {
             err(
                 "no state diff (sealed before migration 0005_state_diff): cannot be committed"
@@ -261,15 +270,15 @@ impl Submitter {
         StateDiff::decode(&pubdata)
             .map_err(|e| err(format!("the stored state diff does not decode: {e}")))?;
 
-        // Payouts and consumed priority ops from the proven ops (settle.rs); the depositors from
-        // the watcher, checked below through the queue hash.
+        // Payouts and consumed priority ops from the stored ops, checked against the proven
+        // payout root and queue hashes (settle.rs); the depositors from the watcher.
         let mut depositors = std::collections::BTreeMap::new();
         for seq in proven.first_priority_op..proven.next_priority_op {
             if let Some(op) = store.l1().live_op(seq).await? {
                 depositors.insert(seq, op.op.depositor);
             }
         }
-        let settlement = settle(&proven, &witness.pubdata, |seq| {
+        let settlement = settle(&proven, &witness.pubdata, &pubdata, |seq| {
             depositors.get(&seq).copied()
         })
         .map_err(|e| err(format!("refusing to commit: {e}")))?;
@@ -277,10 +286,10 @@ impl Submitter {
         // What the contract takes from its own storage must be what the proof started from:
         // otherwise the commit would succeed and the batch could never be finalized.
         let committed_root = self.view(Rollup::committedRootCall {}).await?;
-        if committed_root != digest_b256(&proven.old_root) {
+        if committed_root.0 != proven.old_root {
             return Err(err(format!(
-                "the proof starts from root {}, L1's committed root is {committed_root}",
-                digest_b256(&proven.old_root)
+                "the proof starts from root 0x{}, L1's committed root is {committed_root}",
+                hex::encode(proven.old_root)
             )));
         }
         let first = self.view(Rollup::nextPriorityOpCommittedCall {}).await?;
@@ -298,11 +307,12 @@ impl Submitter {
                 proven.next_priority_op,
             )))
             .await?;
-        let chained = B256::from(priority_chain(before.0, &settlement.entries));
-        if chained != after {
+        if before.0 != proven.priority_hash_before || after.0 != proven.priority_hash_after {
             return Err(err(format!(
-                "the consumed priority ops chain to {chained}, L1's queue hash is {after}: the \
-                 watcher's records of serials {first}..{} differ from L1",
+                "the proof chains the queue from 0x{} to 0x{}, L1's queue hashes are {before} \
+                 and {after}: the watcher's records of serials {first}..{} differ from L1",
+                hex::encode(proven.priority_hash_before),
+                hex::encode(proven.priority_hash_after),
                 proven.next_priority_op
             )));
         }
@@ -314,26 +324,13 @@ impl Submitter {
             )));
         }
 
+        // `settle` checked that these payouts build the proven payout root.
         let payouts: Vec<Payout> = settlement.payouts.into_iter().map(Payout::from).collect();
-        let payout_root = PayoutTree::new(batch, &payouts).root();
-        let statement = NativeStatement {
-            chain_id: self.cfg.chain_id,
-            rollup: L1Address(self.cfg.rollup.into_array()),
-            batch_number: batch,
-            old_root: proven.old_root.to_bytes(),
-            new_root: proven.new_root.to_bytes(),
-            diff_hash: diff_hash(&pubdata),
-            payout_root: payout_root.0,
-            first_priority_op: first,
-            next_priority_op: proven.next_priority_op,
-            priority_hash_before: before.0,
-            priority_hash_after: after.0,
-            timestamp: proven.timestamp,
-        };
+        let statement: NativeStatement = proven;
         let header = BatchHeader {
             batchNumber: batch,
-            newRoot: digest_b256(&proven.new_root),
-            payoutRoot: payout_root,
+            newRoot: B256::from(proven.new_root),
+            payoutRoot: B256::from(proven.payout_root),
             nextPriorityOp: proven.next_priority_op,
             timestamp: proven.timestamp,
         };
@@ -891,11 +888,6 @@ impl Submitter {
             }
         }
     }
-}
-
-/// A state digest as the contract's `bytes32` (its canonical 32-byte encoding).
-fn digest_b256(d: &state::Digest) -> B256 {
-    B256::from(d.to_bytes())
 }
 
 /// Field `index` of a signed legacy transaction (2 = gas limit, 5 = data), to rebuild a

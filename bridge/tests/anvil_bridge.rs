@@ -155,7 +155,7 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
     let bob = Address::repeat_byte(0xb0);
     let (r1, r2, r3) = (keccak256("r1"), keccak256("r2"), keccak256("r3"));
     proven_batch(
-        &pool,
+        &l1, &pool,
         1,
         genesis,
         r1,
@@ -163,8 +163,8 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
         json!([{"from": 5, "to_l1": bob.to_string(), "amount": 250}]),
     )
     .await;
-    proven_batch(&pool, 2, r1, r2, (2, 2), json!([])).await;
-    proven_batch(&pool, 3, r2, r3, (2, 2), json!([])).await;
+    proven_batch(&l1, &pool, 2, r1, r2, (2, 2), json!([])).await;
+    proven_batch(&l1, &pool, 3, r2, r3, (2, 2), json!([])).await;
 
     // First run: commit batch 1, then "crash" right after broadcasting batch 2's commit.
     let s = submitter(&l1, &pool);
@@ -340,7 +340,7 @@ async fn a_stuck_commit_is_replaced_with_more_gas_and_mined_once() {
     let genesis = keccak256("genesis");
     let l1 = l1(genesis).await;
     let pool = database("bridge_bump").await;
-    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    proven_batch(&l1, &pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
     let mut s = submitter(&l1, &pool);
     s.cfg.resend_after = Duration::from_millis(300);
     // Blocks are only mined on request from now on: the commit stays in the mempool.
@@ -411,7 +411,7 @@ async fn a_commit_recorded_but_never_broadcast_is_sent_after_a_restart() {
     let genesis = keccak256("genesis");
     let l1 = l1(genesis).await;
     let pool = database("bridge_crash").await;
-    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    proven_batch(&l1, &pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
     let _: serde_json::Value = l1
         .rpc
         .request("evm_setAutomine", json!([false]))
@@ -515,7 +515,7 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
     let r1 = keccak256("r1");
     let bob = Address::repeat_byte(0xb0);
     proven_batch(
-        &pool,
+        &l1, &pool,
         1,
         genesis,
         r1,
@@ -612,7 +612,7 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
         .expect("the honest statement finalizes");
 
     // The next batch cannot claim a time before batch 1's.
-    proven_batch(&pool, 2, r1, keccak256("r2"), (1, 1), json!([])).await;
+    proven_batch(&l1, &pool, 2, r1, keccak256("r2"), (1, 1), json!([])).await;
     let next = s.prepare_commit(2).await.unwrap();
     let mut h = next.header.clone();
     h.timestamp = honest.timestamp - 1;
@@ -654,7 +654,7 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
     let mallory = Address::repeat_byte(0x66);
     let withdrawals = json!([{"from": 1, "to_l1": bob.to_string(), "amount": 250}]);
     proven_batch(
-        &pool,
+        &l1, &pool,
         1,
         genesis,
         keccak256("r1"),
@@ -1081,7 +1081,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
     let genesis = keccak256("genesis");
     let l1 = l1(genesis).await;
     let pool = database("bridge_commit_reorg").await;
-    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    proven_batch(&l1, &pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
     let s = submitter(&l1, &pool);
     assert_eq!(s.cfg.confirmations, 2);
     let snap: U256 = l1.rpc.request("evm_snapshot", json!([])).await.unwrap();
@@ -1183,7 +1183,7 @@ async fn a_commit_mined_between_the_receipt_and_nonce_reads_is_not_lost() {
     let genesis = keccak256("genesis");
     let l1 = l1(genesis).await;
     let pool = database("bridge_race").await;
-    proven_batch(&pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
+    proven_batch(&l1, &pool, 1, genesis, keccak256("r1"), (0, 0), json!([])).await;
     let _: serde_json::Value = l1
         .rpc
         .request("evm_setAutomine", json!([false]))

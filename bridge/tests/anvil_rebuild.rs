@@ -190,6 +190,7 @@ async fn three_batches(l2: &mut L2, l1: &L1, pool: &PgPool) -> Vec<(Digest, Dige
     for (i, (old, new, blob)) in batches.iter().enumerate() {
         let n = i as u64 + 1;
         proven_batch_with_diff(
+            l1,
             pool,
             n,
             b256(*old),

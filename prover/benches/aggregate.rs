@@ -1,17 +1,17 @@
-//! Proving time of the aggregation circuits (merge at levels 1 and 2, final), over dummy
-//! leaves. Circuits are cached in `target/prover-bench-cache` so only the first run builds
-//! them.
+//! Proving time of the range merge circuits (levels 1 and 2), over dummy leaves. Circuits are
+//! cached in `target/prover-bench-cache` so only the first run builds them. The final
+//! (settlement) proof needs a real batch: `benches/settlement.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::aggregate::Circuits;
+use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::leaf::{chain_statement, DummyLeaf, DummyLeafWitness};
 use rollup_prover::circuits::public::RangeStatement;
 
 fn bench(c: &mut Criterion) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/prover-bench-cache");
     let circuits = Circuits::new(DummyLeaf::build(8), CircuitCache::in_dir(dir));
-    circuits.warm_up(2).expect("circuits");
+    circuits.merge(2).expect("circuits");
     let mut statements: Vec<RangeStatement> = Vec::new();
     for i in 0..4 {
         let s = chain_statement(i, statements.last());
@@ -28,7 +28,6 @@ fn bench(c: &mut Criterion) {
         .collect();
     let (m0, _) = circuits.prove_merge(1, &leaves[0], &leaves[1]).unwrap();
     let (m1, _) = circuits.prove_merge(1, &leaves[2], &leaves[3]).unwrap();
-    let (root, _) = circuits.prove_merge(2, &m0, &m1).unwrap();
 
     let mut g = c.benchmark_group("aggregate");
     g.sample_size(10);
@@ -37,13 +36,6 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("merge_level2", |b| {
         b.iter(|| circuits.prove_merge(2, &m0, &m1).unwrap())
-    });
-    g.bench_function("final_level2", |b| {
-        b.iter(|| circuits.prove_final(2, &root).unwrap())
-    });
-    let (proof, statement) = circuits.prove_final(2, &root).unwrap();
-    g.bench_function("verify_batch_proof", |b| {
-        b.iter(|| rollup_prover::verify::verify_batch_proof(&circuits, &proof, &statement).unwrap())
     });
     g.finish();
 }

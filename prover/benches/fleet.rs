@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::aggregate::Circuits;
+use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
 
 const LEAF_SIZE: usize = 8;

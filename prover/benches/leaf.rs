@@ -69,7 +69,7 @@ fn leaf_of_transfers(k: usize) -> LeafWitness {
         .collect();
     let depositor = |_| Some(state::tx::L1Address([0xd0; 20]));
     let mut leaves =
-        leaf_witnesses(&mut state, &txs, ctx.timestamp, k, false, &depositor).expect("valid");
+        leaf_witnesses(&mut state, &txs, ctx.timestamp, k, 0, &depositor).expect("valid");
     assert_eq!(leaves.len(), 1);
     leaves.remove(0)
 }

@@ -3,9 +3,10 @@
 //! entries: deposits and a forced withdrawal) and the payout circuit (8 payouts).
 //!
 //! Then the settlement proof of a real one-leaf batch (K = 4: a credited and a refunded deposit,
-//! a transfer and a withdraw) over the shape the pipeline uses for it
-//! ([`SettlementShape::for_batch`]), against the final proof the pipeline makes today (the
-//! Poseidon digest of the range statement) over the same leaf proof, in the same run.
+//! a transfer and a withdraw) over the chunk shape the pipeline uses for it
+//! ([`ChunkShape::for_leaf`]), and the three chunk proofs it needs beside the leaf. (The final
+//! proof of a Poseidon digest it replaced was measured against it at fbb5aae; see
+//! docs/BENCHMARKS.md.)
 //!
 //! `cargo bench -p rollup-prover --bench settlement`. Prints rows and degree per circuit;
 //! criterion reports the proving time (docs/BENCHMARKS.md).
@@ -15,15 +16,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::aggregate::Circuits;
 use rollup_prover::circuits::diff::{diff_witness, DiffCircuit};
 use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::payout::{payout_witness, PayoutCircuit};
 use rollup_prover::circuits::priority::{priority_witness, PriorityCircuit};
-use rollup_prover::circuits::settlement::{
-    SettlementCircuit, SettlementInner, SettlementProofs, SettlementShape,
-};
+use rollup_prover::circuits::settlement::{SettlementCircuit, SettlementInner, SettlementProofs};
+use rollup_prover::circuits::trees::ChunkShape;
 use rollup_prover::witness::leaf_witnesses;
 use state::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
 use state::apply::{BlockContext, State};
@@ -222,14 +220,14 @@ fn bench_settlement(c: &mut Criterion) {
         &with_ctx,
         Timestamp::new(NOW).expect("u63"),
         K,
-        true,
+        1,
         &depositor,
     )
     .expect("witnesses");
     assert_eq!(ws.len(), 1, "one leaf");
     let range = leaf.prove(&ws[0]).expect("leaf proves");
 
-    let shape = SettlementShape::for_batch(K);
+    let shape = ChunkShape::for_leaf(K);
     let diff_c = DiffCircuit::build(shape.diff_old, shape.diff_new);
     let priority_c = PriorityCircuit::build(shape.priority);
     let payout_c = PayoutCircuit::build(shape.payout_depth);
@@ -240,7 +238,7 @@ fn bench_settlement(c: &mut Criterion) {
     let priority_p = priority_c.prove(&w, &s).expect("priority proves");
     let (w, s) = payout_witness(7, &settled.payouts, shape.payout_depth).expect("payouts");
     let payout_p = payout_c.prove(&w, &s).expect("payouts prove");
-    let settlement = SettlementCircuit::build(SettlementInner {
+    let settlement = SettlementCircuit::build(0, SettlementInner {
         range: &leaf.data,
         diff: &diff_c.data,
         priority: &priority_c.data,
@@ -259,21 +257,16 @@ fn bench_settlement(c: &mut Criterion) {
         priority: &priority_p,
         payout: &payout_p,
     };
-    let circuits = Circuits::new(leaf, CircuitCache::disabled());
-    let final_c = circuits.final_circuit(0).expect("final circuit");
-    println!(
-        "final (Poseidon digest) circuit over the leaf: 2^{} rows",
-        final_c.data.common.degree_bits()
-    );
 
     let mut g = c.benchmark_group("settlement_batch");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(60));
-    g.bench_function("final_poseidon_k4", |b| {
-        b.iter(|| final_c.prove(&range).expect("final proves"))
-    });
     g.bench_function("settlement_k4", |b| {
         b.iter(|| settlement.prove(&proofs, &DOMAIN).expect("settles"))
+    });
+    let (proof, statement) = settlement.prove(&proofs, &DOMAIN).expect("settles");
+    g.bench_function("verify_settlement_k4", |b| {
+        b.iter(|| settlement.verify(&proof, &statement).expect("verifies"))
     });
     g.bench_function("diff_priority_payout_k4", |b| {
         b.iter(|| {

@@ -4,8 +4,9 @@
 //! attempt)`, promotion, and a batch being `proven` iff its proof is in `batch_proofs`).
 //!
 //! [`JobStore`] adds what needs the prover's own types: decoding the log's transactions for
-//! the planner, and the statement a batch's proof must prove ([`JobStore::expected_statement`],
-//! also what the node's submitter checks a proof against). It holds no SQL.
+//! the planner, and the statement a batch's proof must prove
+//! ([`JobStore::settlement_statement`], also what the node's submitter checks a proof
+//! against). It holds no SQL.
 
 use anyhow::Context;
 use rollup_storage::batches::BatchRow;
@@ -16,10 +17,20 @@ use state::apply::BlockContext;
 use state::crypto::schnorr::PublicKey;
 use state::tx::{Domain, Transaction};
 
-use crate::circuits::public::{BatchStatement, RangeStatement};
+pub use rollup_storage::prover_jobs::{ClaimedJob, QueueStats, TreeInputs};
+pub use rollup_storage::{JobKind, JobState, ProofTree};
 
-pub use rollup_storage::prover_jobs::{ClaimedJob, QueueStats};
-pub use rollup_storage::{JobKind, JobState};
+/// What a batch settles on L1 ([`JobStore::settlement_inputs`]).
+#[derive(Clone, Debug)]
+pub struct SettlementInputs {
+    /// The state diff's bytes, as published on L1.
+    pub diff_bytes: Vec<u8>,
+    pub state_diff: state::diff::StateDiff,
+    pub settled: state::settlement::OpsSettlement,
+    /// `H_first` and `H_next` of the priority queue (SPEC 15.2).
+    pub queue_before: state::settlement::Hash32,
+    pub queue_after: state::settlement::Hash32,
+}
 
 /// The batch timestamp every transaction's `valid_until` is checked against in the proof: the
 /// time of the batch's first block. Block times never decrease and every transaction was valid
@@ -103,36 +114,12 @@ impl JobStore {
             .block_time)
     }
 
-    /// The statement a batch's proof must prove, from the node's records alone.
-    pub async fn expected_statement(&self, b: &BatchRow) -> anyhow::Result<BatchStatement> {
-        let (domain, _) = self.chain().await?;
-        let timestamp = batch_timestamp(self.block_time(b.first_block).await?);
-        let entries = self.entries_commitment(b).await?;
-        Ok(BatchStatement {
-            entries,
-            old_root: b.old_root,
-            new_root: b.new_root,
-            pubdata_commitment: b.pubdata_commitment,
-            withdrawals_commitment: b.withdrawals_commitment,
-            deposits_first: b.first_deposit_seq,
-            deposits_next: b.next_deposit_seq,
-            timestamp: timestamp.get(),
-            domain: domain.digest(),
-        })
-    }
-
-    /// The L1 statement of batch `b` (SPEC 15.3), from the node's records and the watcher's:
-    /// what the contract computes when the batch is committed, so what the batch's settlement
-    /// proof (SPEC 13.11) must prove. The payouts come from the batch's stored ops
-    /// ([`state::settlement::settle_ops`]) with the watcher's depositors, the queue hashes
-    /// from the watcher's live priority ops (`H_serial` of SPEC 15.2, `H_0` = zero bytes).
-    pub async fn settlement_statement(
-        &self,
-        b: &BatchRow,
-    ) -> anyhow::Result<state::settlement::BatchStatement> {
-        use state::settlement::{diff_hash, settle_ops, BatchStatement, PayoutTree};
-        let (domain, _) = self.chain().await?;
-        let timestamp = batch_timestamp(self.block_time(b.first_block).await?);
+    /// What batch `b` settles on L1, from the node's records and the watcher's: its state diff,
+    /// its ops settled ([`state::settlement::settle_ops`] with the watcher's depositors) and
+    /// the queue hashes around the priority ops it consumed. The planner builds the diff,
+    /// priority and payout chunks from it; [`JobStore::settlement_statement`] the statement.
+    pub async fn settlement_inputs(&self, b: &BatchRow) -> anyhow::Result<SettlementInputs> {
+        use state::settlement::settle_ops;
         let witness = self.witness(b).await?;
         let diff = witness.l1_pubdata.as_deref().with_context(|| {
             format!(
@@ -140,6 +127,8 @@ impl JobStore {
                 b.number
             )
         })?;
+        let state_diff = state::diff::StateDiff::decode(diff)
+            .map_err(|e| anyhow::anyhow!("batch {}: stored state diff: {e:?}", b.number))?;
         let ops = state::pubdata::decode_ops(&witness.pubdata)
             .map_err(|e| anyhow::anyhow!("batch {}: stored ops do not decode: {e:?}", b.number))?;
         let depositors = self
@@ -156,20 +145,40 @@ impl JobStore {
             settled.next_priority_op,
             b.next_deposit_seq
         );
-        let hash_before = self.queue_hash(b.first_deposit_seq).await?;
-        let hash_after = self.queue_hash(b.next_deposit_seq).await?;
+        Ok(SettlementInputs {
+            diff_bytes: diff.to_vec(),
+            state_diff,
+            settled,
+            queue_before: self.queue_hash(b.first_deposit_seq).await?,
+            queue_after: self.queue_hash(b.next_deposit_seq).await?,
+        })
+    }
+
+    /// The L1 statement of batch `b` (SPEC 15.3), from the node's records and the watcher's:
+    /// what the contract computes when the batch is committed, so what the batch's settlement
+    /// proof (SPEC 13.11) must prove. The payouts come from the batch's stored ops
+    /// ([`state::settlement::settle_ops`]) with the watcher's depositors, the queue hashes
+    /// from the watcher's live priority ops (`H_serial` of SPEC 15.2, `H_0` = zero bytes).
+    pub async fn settlement_statement(
+        &self,
+        b: &BatchRow,
+    ) -> anyhow::Result<state::settlement::BatchStatement> {
+        use state::settlement::{diff_hash, BatchStatement, PayoutTree};
+        let (domain, _) = self.chain().await?;
+        let timestamp = batch_timestamp(self.block_time(b.first_block).await?);
+        let inputs = self.settlement_inputs(b).await?;
         Ok(BatchStatement {
             chain_id: domain.chain_id,
             rollup: state::tx::L1Address(domain.rollup),
             batch_number: b.number,
             old_root: b.old_root.to_bytes(),
             new_root: b.new_root.to_bytes(),
-            diff_hash: diff_hash(diff),
-            payout_root: PayoutTree::new(b.number, &settled.payouts).root(),
+            diff_hash: diff_hash(&inputs.diff_bytes),
+            payout_root: PayoutTree::new(b.number, &inputs.settled.payouts).root(),
             first_priority_op: b.first_deposit_seq,
             next_priority_op: b.next_deposit_seq,
-            priority_hash_before: hash_before,
-            priority_hash_after: hash_after,
+            priority_hash_before: inputs.queue_before,
+            priority_hash_after: inputs.queue_after,
             timestamp: timestamp.get(),
         })
     }
@@ -217,25 +226,6 @@ impl JobStore {
         Ok(out)
     }
 
-    /// `entries_commitment` (SPEC 13.8) of the priority ops batch `b` consumed: its stored ops
-    /// with the watcher's depositors.
-    pub async fn entries_commitment(&self, b: &BatchRow) -> anyhow::Result<state::Digest> {
-        if b.first_deposit_seq == b.next_deposit_seq {
-            return Ok(state::Digest::ZERO);
-        }
-        let witness = self.witness(b).await?;
-        let ops = state::pubdata::decode_ops(&witness.pubdata)
-            .map_err(|e| anyhow::anyhow!("batch {}: stored ops do not decode: {e:?}", b.number))?;
-        let depositors = self
-            .depositors(b.first_deposit_seq, b.next_deposit_seq)
-            .await?;
-        let lookup = |seq: u64| depositors.get(&seq).copied();
-        ops.iter().try_fold(state::Digest::ZERO, |p, op| {
-            crate::witness::absorb_entry(p, op, &lookup)
-                .map_err(|e| anyhow::anyhow!("batch {}: {e}", b.number))
-        })
-    }
-
     /// Streams the transaction log with `seq` in `[from, to]`, in order, decoded.
     pub async fn for_each_tx(
         &self,
@@ -258,14 +248,9 @@ impl JobStore {
     }
 
     /// Creates every job of a batch and marks it `proving`, atomically. `inputs` are the
-    /// serialized leaf witnesses (a power-of-two count). Returns false if the batch was not
-    /// `sealed` any more (someone else planned it).
-    pub async fn plan_batch(&self, batch: u64, inputs: &[Vec<u8>]) -> anyhow::Result<bool> {
-        anyhow::ensure!(
-            inputs.len().is_power_of_two(),
-            "leaf count {} is not a power of two",
-            inputs.len()
-        );
+    /// serialized chunk witnesses of its four trees (one power-of-two count). Returns false if
+    /// the batch was not `sealed` any more (someone else planned it).
+    pub async fn plan_batch(&self, batch: u64, inputs: &TreeInputs) -> anyhow::Result<bool> {
         Ok(self.store.jobs().plan_batch(batch, inputs).await?)
     }
 
@@ -301,14 +286,14 @@ impl JobStore {
         Ok(self.store.jobs().child_proofs(job).await?)
     }
 
-    /// Records a leaf or merge proof and queues the parent when its inputs are complete.
-    /// Returns false (and changes nothing) if the job is no longer ours.
+    /// Records a leaf or merge proof with what it states and queues the parent when its
+    /// inputs are complete. Returns false (and changes nothing) if the job is no longer ours.
     pub async fn complete(
         &self,
         job: &ClaimedJob,
         worker: &str,
         proof: &[u8],
-        statement: &RangeStatement,
+        statement: &serde_json::Value,
         prove_ms: u64,
     ) -> anyhow::Result<bool> {
         Ok(self
@@ -324,7 +309,7 @@ impl JobStore {
         job: &ClaimedJob,
         worker: &str,
         batch_proof: &[u8],
-        statement: &BatchStatement,
+        statement: &state::settlement::BatchStatement,
         prove_ms: u64,
     ) -> anyhow::Result<bool> {
         Ok(self
@@ -335,7 +320,7 @@ impl JobStore {
                 worker,
                 batch_proof,
                 statement,
-                &statement.digest(),
+                &statement.hash(),
                 prove_ms,
             )
             .await?)

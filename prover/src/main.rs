@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::aggregate::Circuits;
-use rollup_prover::circuits::public::BatchStatement;
+use rollup_prover::circuits::registry::Circuits;
+use state::settlement::BatchStatement;
 use rollup_prover::jobs::JobStore;
 use rollup_prover::pins::{CircuitPins, PINS_FILE};
 use rollup_prover::verify::{verify_batch_proof, FinalVerifiers, VerifierSet};
@@ -19,7 +19,8 @@ use rollup_prover::ActiveLeaf;
 /// rollup-prover: proves the rollup's batches with plonky2.
 ///
 /// Workers share one Postgres database with the sequencer. Each claims proving jobs (leaf proofs
-/// of chunks of transactions, 2-to-1 merges, the final wrap-ready proof) with FOR UPDATE SKIP
+/// of chunks of transactions, of the state diff, of the priority ops and of the payouts, their
+/// 2-to-1 merges, and the final settlement proof of the L1 statement) with FOR UPDATE SKIP
 /// LOCKED, so any number of workers on any number of machines cooperate; one of them (elected
 /// with an advisory lock) also turns sealed batches into jobs. Crashed workers' jobs are
 /// re-queued once their heartbeat is stale.
@@ -137,7 +138,8 @@ struct VerifyArgs {
     #[arg(long, requires = "statement")]
     proof: Option<PathBuf>,
 
-    /// The expected BatchStatement as JSON (inline, or @FILE).
+    /// The expected L1 statement (`state::settlement::BatchStatement`, SPEC 15.3) as JSON
+    /// (inline, or @FILE).
     #[arg(long, requires = "proof")]
     statement: Option<String>,
 
@@ -334,7 +336,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("batch {n} has no proof (status {})", batch.status))?;
             (
                 proof,
-                jobs.expected_statement(&batch).await?,
+                jobs.settlement_statement(&batch).await?,
                 format!("batch {n}"),
             )
         }

@@ -1,11 +1,13 @@
 //! Verifying a batch proof against the statement the caller expects.
 //!
-//! A batch proof is `"RBPF" | version (1) | top level (1) | plonky2 proof bytes` where the proof
-//! is one of the final circuit of that top level (see [`crate::circuits::aggregate`]). Its only
-//! public inputs are `BatchStatement::digest()`; [`verify_batch_proof`] checks that they equal
-//! the digest of the statement the caller expects (from its own records: the node's batch row,
-//! the bridge's L1 view) and that the proof verifies against the final circuit. Untrusted bytes
-//! never panic: every failure is a [`VerifyError`].
+//! A batch proof is `"RBPF" | version (2) | top level (1) | plonky2 proof bytes` where the proof
+//! is one of the final (settlement) circuit of that top level (see
+//! [`crate::circuits::settlement`]). Its only public inputs are the SHA-256 of the 252-byte L1
+//! statement (`state::settlement::BatchStatement`, SPEC 15.3) as eight words;
+//! [`verify_batch_proof`] checks that they are those of the statement the caller expects (from
+//! its own records: the node's batch row and L1 watcher, what the contract computes at commit)
+//! and that the proof verifies against the final circuit. Untrusted bytes never panic: every
+//! failure is a [`VerifyError`].
 //!
 //! Which final circuit: a [`VerifierSet`] is loaded from a directory of exported verifier files
 //! only against the deployment's pins ([`CircuitPins`], see [`crate::pins`]): each file's
@@ -19,15 +21,17 @@ use std::sync::Arc;
 use plonky2::plonk::circuit_data::VerifierCircuitData;
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
-use crate::circuits::aggregate::{FINAL_PUBLIC_INPUTS, MAX_LEVEL};
-use crate::circuits::public::BatchStatement;
+use crate::circuits::aggregate::MAX_LEVEL;
+use crate::circuits::settlement::{public_inputs, SETTLEMENT_PUBLIC_INPUTS};
+use state::settlement::BatchStatement;
 use crate::pins::{CircuitFingerprint, CircuitPins, PinError, PINS_FILE};
 use crate::{C, D, F};
 
 const MAGIC: &[u8; 4] = b"RBPF";
-const VERSION: u8 = 1;
+/// Version 1 proved a Poseidon digest of the range statement; version 2 the L1 statement.
+const VERSION: u8 = 2;
 
-/// Where the verifier data of the final circuits comes from (the [`crate::circuits::aggregate::Circuits`]
+/// Where the verifier data of the final circuits comes from (the [`crate::circuits::registry::Circuits`]
 /// registry, or a set of verifier data loaded elsewhere).
 pub trait FinalVerifiers: Send + Sync {
     fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>>;
@@ -95,8 +99,7 @@ pub fn verify_batch_proof(
     }))
     .map_err(|_| VerifyError::Malformed)?
     .map_err(|_| VerifyError::Malformed)?;
-    let want = expected.digest().elements();
-    if proof.public_inputs.len() != FINAL_PUBLIC_INPUTS || proof.public_inputs[..] != want[..] {
+    if proof.public_inputs != public_inputs(expected) {
         return Err(VerifyError::StatementMismatch);
     }
     let vd2 = vd.clone();
@@ -205,7 +208,7 @@ impl VerifierSet {
             anyhow::ensure!(
                 crate::cache::recompute_digest(&vd.verifier_only, &vd.common)
                     == vd.verifier_only.circuit_digest
-                    && vd.common.num_public_inputs == FINAL_PUBLIC_INPUTS,
+                    && vd.common.num_public_inputs == SETTLEMENT_PUBLIC_INPUTS,
                 "{} is not a consistent final verifier",
                 path.display()
             );

@@ -425,8 +425,8 @@ fn tx_slot(
 
 /// Witnesses of the leaf proofs of a batch: `txs` in order, each with its block's context,
 /// applied to `state` with the native rules, cut into chunks of `k` slots (the last padded
-/// with no-op slots); with `pad_to_power_of_two`, whole no-op leaves are added so that the
-/// number of leaves is a power of two (at least 1). Leaf `i` starts where leaf `i - 1` ends;
+/// with no-op slots); with `min_leaves > 0`, whole no-op leaves are added so that the number
+/// of leaves is a power of two, at least `min_leaves` (0: no padding). Leaf `i` starts where leaf `i - 1` ends;
 /// the first starts from the state's root, `ZERO` commitments and `state.next_deposit_seq()`.
 ///
 /// A transaction the native rules reject yields [`WitnessError::Rejected`]; `state` then holds
@@ -436,7 +436,7 @@ pub fn leaf_witnesses(
     txs: &[(Transaction, BlockContext)],
     batch_timestamp: Timestamp,
     k: usize,
-    pad_to_power_of_two: bool,
+    min_leaves: usize,
     depositors: Depositors<'_>,
 ) -> Result<Vec<LeafWitness>, WitnessError> {
     if k == 0 {
@@ -487,8 +487,8 @@ pub fn leaf_witnesses(
         });
     }
     let mut n_leaves = slots.len().div_ceil(k);
-    if pad_to_power_of_two {
-        n_leaves = n_leaves.max(1).next_power_of_two();
+    if min_leaves > 0 {
+        n_leaves = n_leaves.max(min_leaves).next_power_of_two();
     }
     let end = after.last().copied().unwrap_or(start);
     let mut leaves = Vec::with_capacity(n_leaves);

@@ -10,10 +10,11 @@ use anyhow::Context;
 use rayon::prelude::*;
 use tokio::sync::watch;
 
-use crate::circuits::aggregate::Circuits;
 use crate::circuits::leaf::LeafCircuit;
-use crate::circuits::public::{BatchStatement, RangeStatement};
+use crate::circuits::registry::{Circuits, JobProof};
 use crate::jobs::{ClaimedJob, JobKind, JobState, JobStore};
+use state::settlement::BatchStatement;
+use state::tx::Domain;
 use crate::planner::Planner;
 use crate::verify::verify_batch_proof;
 
@@ -36,11 +37,7 @@ pub struct WorkerConfig {
 
 /// Proving outcome of one job.
 enum Outcome {
-    Proof {
-        bytes: Vec<u8>,
-        statement: RangeStatement,
-        ms: u64,
-    },
+    Proof { proof: JobProof, ms: u64 },
     Final {
         bytes: Vec<u8>,
         statement: BatchStatement,
@@ -53,32 +50,31 @@ fn prove_one<L: LeafCircuit>(
     circuits: &Circuits<L>,
     job: &ClaimedJob,
     children: &[Vec<u8>],
+    domain: Option<&Domain>,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let ms = |s: Instant| s.elapsed().as_millis() as u64;
     Ok(match job.kind {
         JobKind::Leaf => {
             let input = job.input.as_deref().context("leaf job without input")?;
-            let w: L::Witness = serde_json::from_slice(input).context("leaf witness")?;
-            let (bytes, s) = circuits.prove_leaf(&w)?;
+            let proof = circuits.prove_tree_leaf(job.tree, input)?;
             Outcome::Proof {
-                bytes,
-                statement: s,
+                proof,
                 ms: ms(started),
             }
         }
         JobKind::Merge => {
             anyhow::ensure!(children.len() == 2, "merge job needs two child proofs");
-            let (bytes, s) = circuits.prove_merge(job.level, &children[0], &children[1])?;
+            let proof =
+                circuits.prove_tree_merge(job.tree, job.level, &children[0], &children[1])?;
             Outcome::Proof {
-                bytes,
-                statement: s,
+                proof,
                 ms: ms(started),
             }
         }
         JobKind::Final => {
-            anyhow::ensure!(children.len() == 1, "final job needs the root proof");
-            let (bytes, statement) = circuits.prove_final(job.level, &children[0])?;
+            let domain = domain.context("final job without the chain's domain")?;
+            let (bytes, statement) = circuits.prove_final(job.level, children, domain)?;
             Outcome::Final {
                 bytes,
                 statement,
@@ -180,12 +176,18 @@ async fn process<L: LeafCircuit>(
     claimed: Vec<ClaimedJob>,
 ) -> anyhow::Result<()> {
     let mut inputs = Vec::with_capacity(claimed.len());
+    let domain = if claimed.iter().any(|j| j.kind == JobKind::Final) {
+        Some(jobs.chain().await?.0)
+    } else {
+        None
+    };
     for job in &claimed {
         inputs.push(jobs.child_proofs(job).await?);
         tracing::info!(
             worker = %cfg.worker_id,
             job = job.id,
             batch = job.batch,
+            tree = job.tree.as_str(),
             kind = job.kind.as_str(),
             level = job.level,
             position = job.position,
@@ -226,7 +228,7 @@ async fn process<L: LeafCircuit>(
                 .par_iter()
                 .zip(inputs.par_iter())
                 .map(|(job, children)| {
-                    prove_one(&circuits, job, children)
+                    prove_one(&circuits, job, children, domain.as_ref())
                         .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
                 })
                 .collect::<Vec<_>>()
@@ -250,17 +252,15 @@ async fn record<L: LeafCircuit>(
 ) -> anyhow::Result<()> {
     let kind = job.kind.as_str();
     let kept = match outcome {
-        Outcome::Proof {
-            bytes,
-            statement,
-            ms,
-        } => {
-            metrics::histogram!("prover_proof_seconds", "kind" => kind).record(ms as f64 / 1e3);
+        Outcome::Proof { proof, ms } => {
+            let tree = job.tree.as_str();
+            metrics::histogram!("prover_proof_seconds", "kind" => kind, "tree" => tree)
+                .record(ms as f64 / 1e3);
             let kept = jobs
-                .complete(job, &cfg.worker_id, &bytes, &statement, ms)
+                .complete(job, &cfg.worker_id, &proof.bytes, &proof.statement, ms)
                 .await?;
             if kept {
-                tracing::info!(worker = %cfg.worker_id, job = job.id, batch = job.batch, kind, level = job.level, position = job.position, prove_ms = ms, "job done");
+                tracing::info!(worker = %cfg.worker_id, job = job.id, batch = job.batch, tree, kind, level = job.level, position = job.position, prove_ms = ms, "job done");
             }
             kept
         }
@@ -274,7 +274,7 @@ async fn record<L: LeafCircuit>(
                 .batch(job.batch)
                 .await?
                 .context("the batch of a final job vanished")?;
-            let expected = jobs.expected_statement(&batch).await?;
+            let expected = jobs.settlement_statement(&batch).await?;
             let checked = {
                 let circuits = circuits.clone();
                 let bytes = bytes.clone();

@@ -1,16 +1,19 @@
-//! Aggregation end to end with the dummy leaf circuit: leaves -> merges -> final -> verify,
-//! the rejection cases, the on-disk circuit cache and pinned circuits. One test function per
-//! expensive setup: the circuits are built once per test binary.
+//! Aggregation with the dummy leaf circuit: leaves -> merges, the rejection cases, the on-disk
+//! circuit cache and pinned final (settlement) circuits. One test function per expensive
+//! setup: the circuits are built once per test binary. (A final proof needs a real batch, with
+//! its diff, priority and payout proofs: `tests/fleet.rs` proves and verifies one.)
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use rollup_prover::cache::{CircuitCache, CircuitSpec};
-use rollup_prover::circuits::aggregate::{Circuits, FinalCircuit, MergeCircuit};
+use rollup_prover::circuits::aggregate::MergeCircuit;
 use rollup_prover::circuits::leaf::{chain_statement, DummyLeaf, DummyLeafWitness, LeafCircuit};
-use rollup_prover::circuits::public::{BatchStatement, RangeStatement};
+use rollup_prover::circuits::public::RangeStatement;
+use rollup_prover::circuits::registry::Circuits;
+use rollup_prover::circuits::settlement::{SettlementCircuit, SettlementInner};
 use rollup_prover::pins::{CircuitPins, PinError};
-use rollup_prover::verify::{verify_batch_proof, VerifierSet, VerifyError};
+use rollup_prover::verify::VerifierSet;
 
 struct Fixture {
     circuits: Circuits<DummyLeaf>,
@@ -39,7 +42,7 @@ fn chain(n: u64) -> Vec<RangeStatement> {
 }
 
 #[test]
-fn four_leaves_to_a_verified_batch_proof() {
+fn four_leaves_merge_in_order() {
     let c = &fixture().circuits;
     let statements = chain(4);
     let mut leaves = Vec::new();
@@ -54,66 +57,17 @@ fn four_leaves_to_a_verified_batch_proof() {
     let merge1 = t.elapsed();
     let (m1, _) = c.prove_merge(1, &leaves[2], &leaves[3]).unwrap();
     let t = Instant::now();
-    let (root, rs) = c.prove_merge(2, &m0, &m1).unwrap();
+    let (_root, rs) = c.prove_merge(2, &m0, &m1).unwrap();
     let merge2 = t.elapsed();
+    eprintln!("merge level 1: {merge1:?}, merge level 2: {merge2:?}");
     assert_eq!(s0.old_root, statements[0].old_root);
     assert_eq!(s0.new_root, statements[1].new_root);
+    assert_eq!(rs.old_root, statements[0].old_root);
     assert_eq!(rs.new_root, statements[3].new_root);
     assert_eq!(rs.deposits_next, statements[3].deposits_next);
-
-    c.final_circuit(2).unwrap();
-    let t = Instant::now();
-    let (proof, statement) = c.prove_final(2, &root).unwrap();
-    let fin = t.elapsed();
-    eprintln!(
-        "merge level 1: {merge1:?}, merge level 2: {merge2:?}, final: {fin:?}, batch proof {} bytes",
-        proof.len()
-    );
-    assert_eq!(Some(statement), BatchStatement::from_range(&rs));
-    verify_batch_proof(c, &proof, &statement).unwrap();
-
-    // Another statement: rejected before the (costly) verification.
-    let mut other = statement;
-    other.new_root = statements[0].new_root;
-    assert!(matches!(
-        verify_batch_proof(c, &proof, &other),
-        Err(VerifyError::StatementMismatch)
-    ));
-    // Any single flipped byte fails (sampled positions across header, inputs and body).
-    let n = proof.len();
-    let mut positions = vec![0, 4, 5, 6, 7, 10, 40, n / 3, n / 2, n - 9, n - 1];
-    positions.extend((0..16).map(|i| 6 + i * (n - 7) / 16));
-    for pos in positions {
-        let mut bad = proof.clone();
-        bad[pos] ^= 0x01;
-        let r = verify_batch_proof(c, &bad, &statement);
-        assert!(r.is_err(), "flipping byte {pos} of {n} still verifies");
-    }
-    assert!(verify_batch_proof(c, &proof[..n - 1], &statement).is_err());
-    assert!(verify_batch_proof(c, b"garbage", &statement).is_err());
-
-    // The same proof through verifier data exported to files (what the node/bridge load).
-    let vdir = tempfile::tempdir().unwrap();
-    let set = VerifierSet::from_source(c, [2]).unwrap();
-    let pins = set.write_dir(vdir.path(), c.cache().serializers()).unwrap();
-    let loaded = VerifierSet::load_dir(vdir.path(), c.cache().serializers(), &pins).unwrap();
-    verify_batch_proof(&loaded, &proof, &statement).unwrap();
-    assert!(verify_batch_proof(&loaded, &proof, &other).is_err());
-
-    // Out-of-order children are refused.
+    // Out-of-order children are refused; so is a proof of the wrong level.
     assert!(c.prove_merge(1, &leaves[1], &leaves[0]).is_err());
-    // A root that does not start a batch cannot be finalized.
-    assert!(c.prove_final(1, &m1).is_err());
-}
-
-#[test]
-fn single_leaf_batch() {
-    let c = &fixture().circuits;
-    let mut s = chain(1)[0];
-    s.pubdata_in = state::Digest::ZERO;
-    let (leaf, _) = c.prove_leaf(&DummyLeafWitness { statement: s }).unwrap();
-    let (proof, statement) = c.prove_final(0, &leaf).unwrap();
-    verify_batch_proof(c, &proof, &statement).unwrap();
+    assert!(c.prove_merge(2, &leaves[0], &leaves[1]).is_err());
 }
 
 #[test]
@@ -160,7 +114,7 @@ fn merge_circuit_digests_match_across_builds_and_cache() {
     assert!(third.cache().decode(&spec, &fixed).is_ok());
 
     // Another definition (key) never reads this file.
-    let other_key = FinalCircuit::key(1, leaf);
+    let other_key = MergeCircuit::key(2, leaf);
     let other = CircuitSpec {
         key: &other_key,
         ..spec.clone()
@@ -175,24 +129,24 @@ fn pinned_final_circuits() {
     let c = &fixture().circuits;
     let ser = c.cache().serializers();
     let f0 = c.final_circuit(0).unwrap();
-    let f2 = c.final_circuit(2).unwrap();
+    let f2 = c.final_circuit(1).unwrap();
     assert_ne!(f0.fingerprint, f2.fingerprint);
 
     // An honest export loads against its manifest.
     let vdir = tempfile::tempdir().unwrap();
-    let pins = VerifierSet::from_source(c, [0, 2])
+    let pins = VerifierSet::from_source(c, [0, 1])
         .unwrap()
         .write_dir(vdir.path(), ser)
         .unwrap();
     assert_eq!(pins.get("final-0"), Some(f0.fingerprint));
-    assert_eq!(pins.get("final-2"), Some(f2.fingerprint));
+    assert_eq!(pins.get("final-1"), Some(f2.fingerprint));
     assert_eq!(
         CircuitPins::load(&vdir.path().join("circuits.json")).unwrap(),
         pins
     );
     let loaded = VerifierSet::load_dir(vdir.path(), ser, &pins).unwrap();
-    assert_eq!(loaded.levels().collect::<Vec<_>>(), vec![0, 2]);
-    let path2 = vdir.path().join("final-2.verifier");
+    assert_eq!(loaded.levels().collect::<Vec<_>>(), vec![0, 1]);
+    let path2 = vdir.path().join("final-1.verifier");
     let honest = std::fs::read(&path2).unwrap();
     let refused = |what: &str| -> PinError {
         match VerifierSet::load_dir(vdir.path(), ser, &pins) {
@@ -201,7 +155,7 @@ fn pinned_final_circuits() {
         }
     };
 
-    // final-2 with the FRI query rounds lowered to 1: the circuit digest (constants/sigmas cap
+    // final-1 with the FRI query rounds lowered to 1: the circuit digest (constants/sigmas cap
     // and degree) is unchanged and self-consistent, which is all that was checked before.
     let mut weak = (*f2.verifier).clone();
     weak.common.config.fri_config.num_query_rounds = 1;
@@ -217,14 +171,14 @@ fn pinned_final_circuits() {
             pinned,
             found,
         } => {
-            assert!(what.ends_with("final-2.verifier"));
+            assert!(what.ends_with("final-1.verifier"));
             assert_eq!(pinned, f2.fingerprint);
             assert_ne!(found, f2.fingerprint);
         }
         e => panic!("{e}"),
     }
 
-    // final-2 swapped for another final circuit's verifier (same layout, consistent).
+    // final-1 swapped for another final circuit's verifier (same layout, consistent).
     std::fs::copy(vdir.path().join("final-0.verifier"), &path2).unwrap();
     assert!(matches!(
         refused("swapped file"),
@@ -246,7 +200,7 @@ fn pinned_final_circuits() {
         format!("{e:#}").contains(&f2.fingerprint.to_string()),
         "{e:#}"
     );
-    assert!(registry.final_circuit(1).is_err());
+    assert!(registry.final_circuit(2).is_err());
     let registry = Circuits::new(DummyLeaf::build(4), CircuitCache::in_dir(&dir))
         .with_pins(pins.clone())
         .unwrap();
@@ -259,18 +213,24 @@ fn pinned_final_circuits() {
     // recomputed the checksum and the header: refused when pinned, the file left in place.
     let cdir = tempfile::tempdir().unwrap();
     let cache = CircuitCache::in_dir(cdir.path());
-    let leaf = c.leaf().data();
-    let key = FinalCircuit::key(0, leaf);
+    let chains = c.chains();
+    let inner = SettlementInner {
+        range: c.leaf().data(),
+        diff: &chains.diff.chunk.data,
+        priority: &chains.priority.chunk.data,
+        payout: &chains.payout.chunk.data,
+    };
+    let key = SettlementCircuit::key(0, &inner);
     let spec = CircuitSpec {
         name: "final-0",
         key: &key,
-        num_public_inputs: 4,
+        num_public_inputs: rollup_prover::circuits::settlement::SETTLEMENT_PUBLIC_INPUTS,
         pinned: Some(f0.fingerprint),
     };
     let swapped = cache.encode(&spec, &f2.data).unwrap();
     let cpath = cache.path_of(&spec).unwrap();
     std::fs::write(&cpath, &swapped).unwrap();
-    let e = FinalCircuit::build_or_load(0, leaf, &cache, Some(f0.fingerprint))
+    let e = SettlementCircuit::build_or_load(0, inner, &cache, Some(f0.fingerprint))
         .err()
         .unwrap();
     let msg = format!("{e:#}");

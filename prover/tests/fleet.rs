@@ -1,6 +1,8 @@
 //! Two `rollup-prover` worker processes prove one multi-leaf batch together; one is killed
-//! with SIGKILL in the middle of a job. The batch still ends proven, its proof verifies, and
-//! every job (each leaf in particular) was completed exactly once.
+//! with SIGKILL in the middle of a job. The batch still ends proven, every job (each leaf in
+//! particular) was completed exactly once, and its settlement proof verifies against exactly
+//! the L1 statement the node computes (SPEC 13.11), from the registry and from exported,
+//! pinned verifier files, and against no other statement.
 
 mod common;
 
@@ -9,16 +11,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::aggregate::Circuits;
+use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
-use rollup_prover::jobs::{JobKind, JobState};
-use rollup_prover::verify::verify_batch_proof;
+use rollup_prover::jobs::{JobKind, JobState, ProofTree};
+use rollup_prover::verify::{verify_batch_proof, VerifierSet, VerifyError};
 use rollup_storage::BatchStatus;
 
 const LEAF_SIZE: usize = 2;
 
-/// kind, level, position, state, completions, attempts, completed_by
-type JobRow = (JobKind, i32, i32, JobState, i32, i32, Option<String>);
+/// tree, kind, level, position, state, completions, attempts, completed_by
+type JobRow = (
+    ProofTree,
+    JobKind,
+    i32,
+    i32,
+    JobState,
+    i32,
+    i32,
+    Option<String>,
+);
 
 fn worker(db: &str, id: &str, cache: &Path, log: &Path) -> Child {
     let out = std::fs::File::create(log).unwrap();
@@ -125,19 +136,21 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     assert!(status.success(), "w2 did not stop cleanly: {status}");
 
     let rows: Vec<JobRow> = sqlx::query_as(
-        "SELECT kind, level, position, state, completions, attempts, completed_by \
-         FROM prover_jobs WHERE batch_number = 1 ORDER BY kind, level, position",
+        "SELECT tree, kind, level, position, state, completions, attempts, completed_by \
+         FROM prover_jobs WHERE batch_number = 1 ORDER BY tree, kind, level, position",
     )
     .fetch_all(jobs.pool())
     .await
     .unwrap();
     eprintln!("{rows:#?}");
-    assert_eq!(rows.iter().filter(|r| r.0 == JobKind::Leaf).count(), 4);
-    assert_eq!(rows.iter().filter(|r| r.0 == JobKind::Merge).count(), 3);
-    assert_eq!(rows.iter().filter(|r| r.0 == JobKind::Final).count(), 1);
+    for tree in ProofTree::ALL {
+        let of = |k: JobKind| rows.iter().filter(|r| r.0 == *tree && r.1 == k).count();
+        assert_eq!((of(JobKind::Leaf), of(JobKind::Merge)), (4, 3), "{tree}");
+    }
+    assert_eq!(rows.iter().filter(|r| r.1 == JobKind::Final).count(), 1);
     for r in &rows {
-        assert_eq!(r.3, JobState::Done, "{r:?}");
-        assert_eq!(r.4, 1, "completed more or less than once: {r:?}");
+        assert_eq!(r.4, JobState::Done, "{r:?}");
+        assert_eq!(r.5, 1, "completed more or less than once: {r:?}");
     }
     let (attempts, by): (i32, String) =
         sqlx::query_as("SELECT attempts, completed_by FROM prover_jobs WHERE id = $1")
@@ -151,14 +164,39 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
 
     let proof = jobs.batch_proof(1).await.unwrap().expect("a stored proof");
     let batch = jobs.batch(1).await.unwrap().unwrap();
-    let expected = jobs.expected_statement(&batch).await.unwrap();
-    tokio::task::block_in_place(|| verify_batch_proof(&circuits, &proof, &expected)).unwrap();
-    let mut bad = proof.clone();
-    let mid = bad.len() / 2;
-    bad[mid] ^= 0x10;
-    assert!(
-        tokio::task::block_in_place(|| verify_batch_proof(&circuits, &bad, &expected)).is_err()
-    );
+    let expected = jobs.settlement_statement(&batch).await.unwrap();
+    tokio::task::block_in_place(|| {
+        verify_batch_proof(&circuits, &proof, &expected).unwrap();
+        // Any other statement: rejected before the (costly) verification.
+        let mut other = expected;
+        other.payout_root[0] ^= 1;
+        assert!(matches!(
+            verify_batch_proof(&circuits, &proof, &other),
+            Err(VerifyError::StatementMismatch)
+        ));
+        // Any flipped byte fails (sampled positions across header, inputs and body).
+        let n = proof.len();
+        let mut positions = vec![0, 4, 5, 6, 7, 10, 40, n / 3, n / 2, n - 9, n - 1];
+        positions.extend((0..8).map(|i| 6 + i * (n - 7) / 8));
+        for pos in positions {
+            let mut bad = proof.clone();
+            bad[pos] ^= 0x01;
+            let r = verify_batch_proof(&circuits, &bad, &expected);
+            assert!(r.is_err(), "flipping byte {pos} of {n} still verifies");
+        }
+        assert!(verify_batch_proof(&circuits, &proof[..n - 1], &expected).is_err());
+        assert!(verify_batch_proof(&circuits, b"garbage", &expected).is_err());
+        // The same proof through verifier data exported to files (what the node loads).
+        let vdir = tempfile::tempdir().unwrap();
+        let set = VerifierSet::from_source(&circuits, [2]).unwrap();
+        let pins = set
+            .write_dir(vdir.path(), circuits.cache().serializers())
+            .unwrap();
+        let loaded =
+            VerifierSet::load_dir(vdir.path(), circuits.cache().serializers(), &pins).unwrap();
+        verify_batch_proof(&loaded, &proof, &expected).unwrap();
+        assert!(verify_batch_proof(&loaded, &proof, &other).is_err());
+    });
 
     // The CLI verifies it from the database too.
     let out = Command::new(env!("CARGO_BIN_EXE_rollup-prover"))

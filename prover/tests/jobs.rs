@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use rollup_prover::circuits::leaf::chain_statement;
 use rollup_prover::circuits::leaf::DummyLeaf;
-use rollup_prover::circuits::public::RangeStatement;
-use rollup_prover::jobs::{JobKind, JobState, JobStore};
+use rollup_prover::jobs::{JobKind, JobState, JobStore, ProofTree, TreeInputs};
 use rollup_prover::planner::Planner;
 use rollup_storage::BatchStatus;
 
 /// A made-up statement: the queue stores whatever a job proves without reading it.
-fn st() -> RangeStatement {
-    chain_statement(0, None)
+fn st() -> serde_json::Value {
+    serde_json::to_value(chain_statement(0, None)).unwrap()
 }
 
 /// Jobs of `kind` (all of them with `None` filters), in `state` and at `level` when given.
@@ -36,22 +35,54 @@ async fn count(
     .unwrap()
 }
 
-/// A sealed batch row with four made-up leaf inputs, planned.
+/// A sealed batch row with four made-up leaf inputs per tree, planned.
 async fn planned(prefix: &str) -> JobStore {
     let (_url, jobs) = common::fresh(prefix).await;
     common::seed_batch(&jobs, 4).await;
-    let inputs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i]).collect();
+    let leaves = |tag: u8| -> Vec<Vec<u8>> { (0..4u8).map(|i| vec![tag, i]).collect() };
+    let inputs = TreeInputs {
+        range: leaves(0),
+        diff: leaves(1),
+        priority: leaves(2),
+        payout: leaves(3),
+    };
+    let mut uneven = inputs.clone();
+    uneven.payout.pop();
+    assert!(jobs.plan_batch(1, &uneven).await.is_err(), "uneven trees");
     assert!(jobs.plan_batch(1, &inputs).await.unwrap());
     assert!(!jobs.plan_batch(1, &inputs).await.unwrap(), "planned twice");
     jobs
 }
 
+/// Claims and completes every queued job of `tree` (level by level) up to its root.
+async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
+    loop {
+        let mut done = 0;
+        for j in jobs
+            .claim("t", &[JobKind::Leaf, JobKind::Merge], 100)
+            .await
+            .unwrap()
+        {
+            if j.tree == tree {
+                assert!(jobs.complete(&j, "t", b"p", &st(), 1).await.unwrap());
+                done += 1;
+            } else {
+                assert!(jobs.fail(&j, "t", "not this tree", 100).await.unwrap());
+            }
+        }
+        if done == 0 {
+            return;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_are_exclusive_and_merges_wait_for_children() {
     let jobs = planned("prover_jobs_claim").await;
+    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 16);
     assert_eq!(
         count(&jobs, Some(JobKind::Merge), Some(JobState::Waiting), None).await,
-        3
+        12
     );
     assert_eq!(count(&jobs, Some(JobKind::Final), None, Some(2)).await, 1);
     assert_eq!(
@@ -59,9 +90,9 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         Some(BatchStatus::Proving)
     );
 
-    // Ten concurrent claimers for four leaves: each leaf goes to exactly one.
+    // Twenty concurrent claimers for sixteen leaves: each leaf goes to exactly one.
     let mut handles = Vec::new();
-    for w in 0..10 {
+    for w in 0..20 {
         let jobs = jobs.clone();
         handles.push(tokio::spawn(async move {
             jobs.claim(&format!("w{w}"), &[JobKind::Leaf], 1)
@@ -77,51 +108,61 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
             claimed.push(j);
         }
     }
-    assert_eq!(claimed.len(), 4);
+    assert_eq!(claimed.len(), 16);
     assert!(jobs
         .claim("late", &[JobKind::Leaf, JobKind::Merge, JobKind::Final], 10)
         .await
         .unwrap()
         .is_empty());
 
-    claimed.sort_by_key(|j| j.position);
-    for j in &claimed[..3] {
+    // The range tree: merges wait for both children.
+    let mut range: Vec<_> = claimed
+        .iter()
+        .filter(|j| j.tree == ProofTree::Range)
+        .cloned()
+        .collect();
+    range.sort_by_key(|j| j.position);
+    for j in &range[..3] {
         let w = jobs_worker(&jobs, j.id).await;
         assert!(jobs.complete(j, &w, b"proof", &st(), 5).await.unwrap());
     }
     // Merge (1,0) is queued, (1,1) still waits for leaf 3.
     let merges = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
     assert_eq!(merges.len(), 1);
-    assert_eq!((merges[0].level, merges[0].position), (1, 0));
+    assert_eq!(
+        (merges[0].tree, merges[0].level, merges[0].position),
+        (ProofTree::Range, 1, 0)
+    );
     assert_eq!(jobs.child_proofs(&merges[0]).await.unwrap().len(), 2);
-    let w = jobs_worker(&jobs, claimed[3].id).await;
-    assert!(jobs
-        .complete(&claimed[3], &w, b"proof", &st(), 5)
-        .await
-        .unwrap());
+    let w = jobs_worker(&jobs, range[3].id).await;
+    assert!(jobs.complete(&range[3], &w, b"proof", &st(), 5).await.unwrap());
     let merges2 = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
     assert_eq!((merges2[0].level, merges2[0].position), (1, 1));
-    assert!(jobs
-        .complete(&merges[0], "m", b"p", &st(), 1)
-        .await
-        .unwrap());
-    assert!(jobs
-        .complete(&merges2[0], "m", b"p", &st(), 1)
-        .await
-        .unwrap());
+    assert!(jobs.complete(&merges[0], "m", b"p", &st(), 1).await.unwrap());
+    assert!(jobs.complete(&merges2[0], "m", b"p", &st(), 1).await.unwrap());
     let top = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
     assert_eq!((top[0].level, top[0].position), (2, 0));
-    assert!(jobs
-        .claim("m", &[JobKind::Final], 10)
-        .await
-        .unwrap()
-        .is_empty());
-    assert!(jobs.complete(&top[0], "m", b"p", &st(), 1).await.unwrap());
+    assert!(jobs.complete(&top[0], "m", b"root", &st(), 1).await.unwrap());
+
+    // The final job waits for the roots of the four trees.
+    for j in claimed.iter().filter(|j| j.tree != ProofTree::Range) {
+        let w = jobs_worker(&jobs, j.id).await;
+        let proof = format!("{}-{}", j.tree.as_str(), j.position);
+        assert!(jobs.complete(j, &w, proof.as_bytes(), &st(), 5).await.unwrap());
+    }
+    for tree in [ProofTree::Diff, ProofTree::Priority, ProofTree::Payout] {
+        assert!(jobs
+            .claim("f", &[JobKind::Final], 10)
+            .await
+            .unwrap()
+            .is_empty(), "the final job ran before the {tree} root");
+        finish_tree(&jobs, tree).await;
+    }
     let fin = jobs.claim("f", &[JobKind::Final], 10).await.unwrap();
     assert_eq!(fin.len(), 1);
     assert_eq!(
         jobs.child_proofs(&fin[0]).await.unwrap(),
-        vec![b"p".to_vec()]
+        vec![b"root".to_vec(), b"p".to_vec(), b"p".to_vec(), b"p".to_vec()]
     );
 }
 
@@ -219,14 +260,28 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
     assert!(p1.is_leader());
     let r2 = p2.tick(&jobs, &leaf).await.unwrap();
     assert!(r2.planned.is_empty() && !p2.is_leader());
-    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 4);
+    // Four leaves per tree: the range needs 4 (3 padded), the chained trees are padded to it.
+    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 16);
+    for tree in ProofTree::ALL {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM prover_jobs WHERE kind = $1 AND tree = $2",
+        )
+        .bind(JobKind::Leaf)
+        .bind(tree)
+        .fetch_one(jobs.pool())
+        .await
+        .unwrap();
+        assert_eq!(n, 4, "{tree}");
+    }
     // The statements chain from the batch's old root to its new root.
-    let first: Vec<u8> =
-        sqlx::query_scalar("SELECT input FROM prover_jobs WHERE kind = $1 AND position = 0")
-            .bind(JobKind::Leaf)
-            .fetch_one(jobs.pool())
-            .await
-            .unwrap();
+    let first: Vec<u8> = sqlx::query_scalar(
+        "SELECT input FROM prover_jobs WHERE kind = $1 AND tree = $2 AND position = 0",
+    )
+    .bind(JobKind::Leaf)
+    .bind(ProofTree::Range)
+    .fetch_one(jobs.pool())
+    .await
+    .unwrap();
     let w: rollup_prover::circuits::leaf::DummyLeafWitness =
         serde_json::from_slice(&first).unwrap();
     let b = jobs.batch(1).await.unwrap().unwrap();

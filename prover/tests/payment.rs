@@ -15,7 +15,7 @@ use plonky2::field::types::{Field, PrimeField64};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::aggregate::Circuits;
+use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::public::RangeStatement;
 use rollup_prover::witness::{
@@ -221,7 +221,7 @@ fn honest_mixed_batch_proves_with_native_public_inputs() {
         ws.extend(e.withdrawal);
     }
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, true, &depositor).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 1, &depositor).unwrap();
     assert_eq!(
         leaves.len(),
         4,
@@ -279,7 +279,7 @@ fn rejected_transactions_are_reported_not_proven() {
         (transfer(ALICE, BOB, 1, 0, 0, &k.alice), ctx()), // replay
     ];
     assert_eq!(
-        leaf_witnesses(&mut state, &txs, ts(), K, false, &depositor).err(),
+        leaf_witnesses(&mut state, &txs, ts(), K, 0, &depositor).err(),
         Some(WitnessError::Rejected {
             position: 1,
             code: "BAD_NONCE"
@@ -287,11 +287,11 @@ fn rejected_transactions_are_reported_not_proven() {
     );
     let mut state = setup(&k);
     assert!(matches!(
-        leaf_witnesses(&mut state, &[], ts(), 0, false, &depositor),
+        leaf_witnesses(&mut state, &[], ts(), 0, 0, &depositor),
         Err(WitnessError::ZeroK)
     ));
     // An empty batch still yields one (no-op) leaf when padded.
-    let leaves = leaf_witnesses(&mut state, &[], ts(), K, true, &depositor).unwrap();
+    let leaves = leaf_witnesses(&mut state, &[], ts(), K, 1, &depositor).unwrap();
     assert_eq!(leaves.len(), 1);
     assert_eq!(leaves[0].statement.old_root, leaves[0].statement.new_root);
 }
@@ -639,7 +639,7 @@ fn forger_reproduces_honest_witnesses() {
         deposit(4, BOB, MAX),
     ];
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false, &depositor).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
     for leaf in &leaves {
         let forged = forger.leaf(intents_of(leaf));
         assert_eq!(&forged, leaf);
@@ -822,7 +822,7 @@ fn attack_statement() {
         (transfer(ALICE, BOB, 5, 1, 0, &k.alice), ctx()),
         (withdraw(BOB, 3, 0, 0, &k.bob), ctx()),
     ];
-    let honest = leaf_witnesses(&mut state, &txs, ts(), K, false, &depositor)
+    let honest = leaf_witnesses(&mut state, &txs, ts(), K, 0, &depositor)
         .unwrap()
         .remove(0);
     let c = circuit();
@@ -942,7 +942,7 @@ fn forced_withdrawals_prove_applied_and_rejected_with_their_reason() {
         deposit(9, BOB, 5),
     ];
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false, &depositor).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
     let statuses: Vec<u8> = leaves
         .iter()
         .flat_map(|l| l.slots.iter())
@@ -1064,7 +1064,7 @@ fn a_request_breaking_several_rules_proves_with_the_first() {
         forced(4, NOW, withdraw(ALICE, 0, 0, 3, &k.alice)),
     ];
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, false, &depositor).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
     let statuses: Vec<u8> = leaves
         .iter()
         .flat_map(|l| &l.slots)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rollup_bridge::rpc::{redact_url, Rpc};
 use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
-use rollup_bridge::submitter::{ProofVerifier, ProvenBatch, Submitter, SubmitterConfig};
+use rollup_bridge::submitter::{ProofVerifier, Submitter, SubmitterConfig};
 use rollup_bridge::watcher::{Watcher, WatcherConfig};
 use rollup_bridge::Address;
 use state::tx::Domain;
@@ -54,9 +54,10 @@ pub fn load_verifiers(cfg: &Config) -> anyhow::Result<Option<rollup_prover::veri
 
 /// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
 /// exported final verifiers (`--proof-verifiers`, pinned: [`load_verifiers`]), against the
-/// statement rebuilt from the node's
-/// own rows (batch row, first block time, domain), so a proof of anything else is refused; what
-/// it binds goes back to the submitter as a [`ProvenBatch`]. Without verifiers a devnet node
+/// L1 statement rebuilt from the node's own rows and the watcher's (`JobStore::settlement_statement`:
+/// batch row, first block time, domain, state diff, ops, queue hashes), so a proof of anything
+/// else is refused; that statement goes back to the submitter as the
+/// [`rollup_bridge::submitter::ProvenBatch`]. Without verifiers a devnet node
 /// accepts any non-empty proof (logged loudly) and any other node commits nothing.
 fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier>> {
     let set = match load_verifiers(cfg)? {
@@ -83,7 +84,7 @@ fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier
                     .batch(batch)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("no such batch"))?;
-                jobs.expected_statement(&b).await
+                jobs.settlement_statement(&b).await
             })
         })
         .map_err(|e| format!("batch {batch}: cannot rebuild its statement: {e:#}"))?;
@@ -96,15 +97,7 @@ fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier
                 "devnet: batch proof NOT verified (start the node with --proof-verifiers)"
             ),
         }
-        Ok(ProvenBatch {
-            old_root: statement.old_root,
-            new_root: statement.new_root,
-            pubdata_commitment: statement.pubdata_commitment,
-            withdrawals_commitment: statement.withdrawals_commitment,
-            first_priority_op: statement.deposits_first,
-            next_priority_op: statement.deposits_next,
-            timestamp: statement.timestamp,
-        })
+        Ok(statement)
     }))
 }
 

@@ -221,22 +221,48 @@ pub fn refunds_commitment_from<'a>(
 }
 
 /// The statement a batch is committed and proven under (SPEC 15.3): every field, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// As JSON (the prover's `verify --statement`, `batch_proofs.statement`), the 32-byte fields
+/// are `0x`-prefixed hex strings and the address is `0x` + 40 hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BatchStatement {
     pub chain_id: u64,
     pub rollup: L1Address,
     pub batch_number: u64,
     /// `Digest::to_bytes` of the state roots.
+    #[serde(with = "hex32")]
     pub old_root: Hash32,
+    #[serde(with = "hex32")]
     pub new_root: Hash32,
     /// `sha256` of the state diff published as calldata (SPEC 10.4).
+    #[serde(with = "hex32")]
     pub diff_hash: Hash32,
+    #[serde(with = "hex32")]
     pub payout_root: Hash32,
     pub first_priority_op: u64,
     pub next_priority_op: u64,
+    #[serde(with = "hex32")]
     pub priority_hash_before: Hash32,
+    #[serde(with = "hex32")]
     pub priority_hash_after: Hash32,
     pub timestamp: u64,
+}
+
+/// A 32-byte value as a `0x`-prefixed hex string.
+mod hex32 {
+    use super::Hash32;
+
+    pub fn serialize<S: serde::Serializer>(v: &Hash32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(v)))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Hash32, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        let bytes = hex::decode(text.strip_prefix("0x").unwrap_or(&text))
+            .map_err(serde::de::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("expected 32 bytes"))
+    }
 }
 
 impl BatchStatement {

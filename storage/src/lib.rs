@@ -39,7 +39,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use status::{
-    BatchStatus, EventFinality, EventKind, Finality, JobKind, JobState, ParseStatusError,
+    BatchStatus, EventFinality, EventKind, Finality, JobKind, JobState, ParseStatusError, ProofTree,
     PriorityOpKind, PriorityOpStatus, SubmissionKind, SubmissionStatus,
 };
 pub use witness::BatchWitness;

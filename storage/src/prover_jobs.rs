@@ -1,13 +1,16 @@
 //! `prover_jobs` and `batch_proofs`: the prover fleet's job queue and the final proofs.
 //!
-//! A batch of `2^L` leaves has `2^L` leaf jobs (level 0, `queued`, input = serialized leaf
-//! witness), `2^(L-l)` merge jobs at each level `l` in `1..=L` and one final job at level `L`,
-//! all created by [`JobsDal::plan_batch`] in the transaction that moves the batch `sealed ->
-//! proving`. A merge job at `(l, p)` becomes `queued` when both children `(l-1, 2p)` and
-//! `(l-1, 2p+1)` are done; the final job when the root `(L, 0)` is. The promotion happens in the
-//! transaction that completes the last child, after locking the parent row (so two children
-//! completing at once cannot both miss each other); [`JobsDal::promote_ready`] is a sweep that
-//! catches anything missed.
+//! A batch is proven by four trees of jobs ([`ProofTree`], SPEC 13.11): its transactions
+//! (`range`), its state diff, the priority ops it consumed and its payout tree. Each tree of a
+//! batch of `2^L` leaves has `2^L` leaf jobs (level 0, `queued`, input = the serialized chunk
+//! witness) and `2^(L-l)` merge jobs at each level `l` in `1..=L`; one final job at level `L`
+//! (filed under `range`) verifies the four roots. All are created by [`JobsDal::plan_batch`] in
+//! the transaction that moves the batch `sealed -> proving`. A merge job at `(tree, l, p)`
+//! becomes `queued` when both children `(tree, l-1, 2p)` and `(tree, l-1, 2p+1)` are done; the
+//! final job when the four roots `(tree, L, 0)` are. The promotion happens in the transaction
+//! that completes the last child, after locking the parent row (so two children completing at
+//! once cannot both miss each other); [`JobsDal::promote_ready`] is a sweep that catches
+//! anything missed.
 //!
 //! Claiming is `SELECT ... FOR UPDATE SKIP LOCKED` in a transaction: workers never wait for each
 //! other and never get the same job. A claim sets `running`, the worker id and the heartbeat, and
@@ -21,22 +24,22 @@
 //! proven` transition ([`crate::batches::transition`]): a batch is `proven` iff its proof is
 //! stored.
 //!
-//! Job states and kinds are bound as [`JobState`] / [`JobKind`] values, never spelled in SQL.
-//! The statements proven (the prover's `RangeStatement` / `BatchStatement`) are typed serde
-//! documents written as JSONB through [`sqlx::types::Json`]; this crate does not know their
-//! shape (the prover's circuits define them), hence the generic parameters.
+//! Job states, kinds and trees are bound as [`JobState`] / [`JobKind`] / [`ProofTree`] values,
+//! never spelled in SQL. The statements proven (the prover's chunk and range statements, the
+//! L1 statement of the final proof) are typed serde documents written as JSONB through
+//! [`sqlx::types::Json`]; this crate does not know their shape (the prover's circuits define
+//! them), hence the generic parameters.
 
 use futures::TryStreamExt;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres, Row, Transaction};
-use state::Digest;
 
 use crate::batches::transition;
 use crate::convert::{decode_err, i64_of, u32_of, u64_of};
 use crate::log::TxRow;
-use crate::status::{BatchStatus, Finality, JobKind, JobState};
+use crate::status::{BatchStatus, Finality, JobKind, JobState, ProofTree};
 use crate::{Result, StorageError};
 
 /// Advisory lock key of the batch planner ("rollup-p"): exactly one planner runs across the
@@ -49,12 +52,13 @@ pub const PLANNER_LOCK: i64 = 0x726f_6c6c_7570_2d70;
 pub struct ClaimedJob {
     pub id: i64,
     pub batch: u64,
+    pub tree: ProofTree,
     pub kind: JobKind,
     pub level: u32,
     pub position: u32,
     /// The attempt number this claim made (`attempts` after the claim).
     pub attempt: i32,
-    /// Leaf jobs: the serialized leaf witness.
+    /// Leaf jobs: the serialized chunk witness of its tree.
     pub input: Option<Vec<u8>>,
 }
 
@@ -67,6 +71,7 @@ impl<'r> FromRow<'r, PgRow> for ClaimedJob {
             id: row.try_get("id")?,
             batch: u64_of(row.try_get::<i64, _>("batch_number")?, "batch_number")
                 .map_err(|e| decode_err("batch_number", e))?,
+            tree: row.try_get("tree")?,
             kind: row.try_get("kind")?,
             level: u32_col("level")?,
             position: u32_col("position")?,
@@ -107,38 +112,97 @@ pub struct QueueStats {
     pub last_proven: u64,
 }
 
-/// The parent job of `(kind, level, position)` in a batch whose final job is at level `top`.
-pub fn parent_of(
-    kind: JobKind,
-    level: u32,
-    position: u32,
-    top: u32,
-) -> Option<(JobKind, u32, u32)> {
-    match kind {
-        JobKind::Final => None,
-        _ if level == top => Some((JobKind::Final, top, 0)),
-        _ => Some((JobKind::Merge, level + 1, position / 2)),
+/// The serialized chunk witnesses of a batch's four trees (leaf job inputs), in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeInputs {
+    pub range: Vec<Vec<u8>>,
+    pub diff: Vec<Vec<u8>>,
+    pub priority: Vec<Vec<u8>>,
+    pub payout: Vec<Vec<u8>>,
+}
+
+impl TreeInputs {
+    pub fn of(&self, tree: ProofTree) -> &[Vec<u8>] {
+        match tree {
+            ProofTree::Range => &self.range,
+            ProofTree::Diff => &self.diff,
+            ProofTree::Priority => &self.priority,
+            ProofTree::Payout => &self.payout,
+        }
     }
 }
 
-/// The kind, level and positions of the inputs of `(kind, level, position)`: two merges or
-/// leaves one level down for a merge, the root (same level) for the final job, none for a leaf.
-pub fn children_of(kind: JobKind, level: u32, position: u32) -> Option<(JobKind, u32, Vec<i32>)> {
-    let kind_at = |l: u32| {
-        if l == 0 {
+/// One job of a batch's proof trees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobNode {
+    pub tree: ProofTree,
+    pub kind: JobKind,
+    pub level: u32,
+    pub position: u32,
+}
+
+impl JobNode {
+    /// The leaf or merge job at `(level, position)` of `tree`.
+    pub fn at(tree: ProofTree, level: u32, position: u32) -> JobNode {
+        let kind = if level == 0 {
             JobKind::Leaf
         } else {
             JobKind::Merge
+        };
+        JobNode {
+            tree,
+            kind,
+            level,
+            position,
         }
-    };
-    let p = i32::try_from(position).unwrap_or(i32::MAX / 2);
-    match kind {
-        JobKind::Leaf => None,
-        JobKind::Merge => {
-            let below = level.checked_sub(1)?;
-            Some((kind_at(below), below, vec![2 * p, 2 * p + 1]))
+    }
+
+    /// The final job of a batch whose trees have `top` levels above the leaves.
+    pub fn final_at(top: u32) -> JobNode {
+        JobNode {
+            tree: ProofTree::Range,
+            kind: JobKind::Final,
+            level: top,
+            position: 0,
         }
-        JobKind::Final => Some((kind_at(level), level, vec![0])),
+    }
+
+    /// The job this one's proof feeds, in a batch whose final job is at level `top`.
+    pub fn parent(&self, top: u32) -> Option<JobNode> {
+        match self.kind {
+            JobKind::Final => None,
+            _ if self.level == top => Some(JobNode::final_at(top)),
+            _ => Some(JobNode::at(self.tree, self.level + 1, self.position / 2)),
+        }
+    }
+
+    /// The jobs whose proofs this one consumes, in order: none for a leaf, the left and right
+    /// child for a merge, the four roots (in [`ProofTree::ALL`] order) for the final job.
+    pub fn children(&self) -> Vec<JobNode> {
+        match self.kind {
+            JobKind::Leaf => Vec::new(),
+            JobKind::Merge => match self.level.checked_sub(1) {
+                Some(below) => (0..2)
+                    .map(|i| JobNode::at(self.tree, below, 2 * self.position + i))
+                    .collect(),
+                None => Vec::new(),
+            },
+            JobKind::Final => ProofTree::ALL
+                .iter()
+                .map(|&t| JobNode::at(t, self.level, 0))
+                .collect(),
+        }
+    }
+}
+
+impl ClaimedJob {
+    pub fn node(&self) -> JobNode {
+        JobNode {
+            tree: self.tree,
+            kind: self.kind,
+            level: self.level,
+            position: self.position,
+        }
     }
 }
 
@@ -215,18 +279,23 @@ impl<'a> JobsDal<'a> {
 
     // ---- planning ---------------------------------------------------------------------------
 
-    /// Creates every job of batch `batch` and moves it `sealed -> proving`, atomically. `inputs`
-    /// are the serialized leaf witnesses (a power-of-two count, else nothing is written and
-    /// [`StorageError::Corrupt`] is returned). Returns false, writing nothing, if the batch was
-    /// not `sealed` any more (another planner took it).
-    pub async fn plan_batch(&self, batch: u64, inputs: &[Vec<u8>]) -> Result<bool> {
-        if !inputs.len().is_power_of_two() {
+    /// Creates every job of batch `batch` and moves it `sealed -> proving`, atomically.
+    /// `inputs` are the serialized chunk witnesses of each tree (the same power-of-two count
+    /// for all four, else nothing is written and [`StorageError::Corrupt`] is returned).
+    /// Returns false, writing nothing, if the batch was not `sealed` any more (another planner
+    /// took it).
+    pub async fn plan_batch(&self, batch: u64, inputs: &TreeInputs) -> Result<bool> {
+        let n = inputs.range.len();
+        if !n.is_power_of_two() || ProofTree::ALL.iter().any(|&t| inputs.of(t).len() != n) {
             return Err(StorageError::Corrupt(format!(
-                "batch {batch}: leaf count {} is not a power of two",
-                inputs.len()
+                "batch {batch}: chunk counts {:?} are not one power of two",
+                ProofTree::ALL
+                    .iter()
+                    .map(|&t| inputs.of(t).len())
+                    .collect::<Vec<_>>()
             )));
         }
-        let top = inputs.len().trailing_zeros();
+        let top = n.trailing_zeros();
         let mut db = self.pool.begin().await?;
         if !transition(
             &mut db,
@@ -241,39 +310,45 @@ impl<'a> JobsDal<'a> {
             return Ok(false);
         }
         let b = i64_of(batch);
-        let positions: Vec<i32> = (0..i32::try_from(inputs.len()).unwrap_or(i32::MAX)).collect();
-        sqlx::query(
-            "INSERT INTO prover_jobs (batch_number, kind, level, position, state, input) \
-             SELECT $1, $4, 0, p, $5, i FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
-        )
-        .bind(b)
-        .bind(&positions)
-        .bind(inputs)
-        .bind(JobKind::Leaf)
-        .bind(JobState::Queued)
-        .execute(&mut *db)
-        .await?;
-        for level in 1..=top {
+        let positions: Vec<i32> = (0..i32::try_from(n).unwrap_or(i32::MAX)).collect();
+        for &tree in ProofTree::ALL {
             sqlx::query(
-                "INSERT INTO prover_jobs (batch_number, kind, level, position, state) \
-                 SELECT $1, $4, $2, p, $5 FROM generate_series(0, $3 - 1) AS p",
+                "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state, input) \
+                 SELECT $1, $6, $4, 0, p, $5, i FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
             )
             .bind(b)
-            .bind(i32_of(level))
-            .bind(1i32 << (top - level))
-            .bind(JobKind::Merge)
-            .bind(JobState::Waiting)
+            .bind(&positions)
+            .bind(inputs.of(tree))
+            .bind(JobKind::Leaf)
+            .bind(JobState::Queued)
+            .bind(tree)
             .execute(&mut *db)
             .await?;
+            for level in 1..=top {
+                sqlx::query(
+                    "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state) \
+                     SELECT $1, $6, $4, $2, p, $5 FROM generate_series(0, $3 - 1) AS p",
+                )
+                .bind(b)
+                .bind(i32_of(level))
+                .bind(1i32 << (top - level))
+                .bind(JobKind::Merge)
+                .bind(JobState::Waiting)
+                .bind(tree)
+                .execute(&mut *db)
+                .await?;
+            }
         }
+        let fin = JobNode::final_at(top);
         sqlx::query(
-            "INSERT INTO prover_jobs (batch_number, kind, level, position, state) \
-             VALUES ($1, $3, $2, 0, $4)",
+            "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state) \
+             VALUES ($1, $5, $3, $2, 0, $4)",
         )
         .bind(b)
         .bind(i32_of(top))
-        .bind(JobKind::Final)
+        .bind(fin.kind)
         .bind(JobState::Waiting)
+        .bind(fin.tree)
         .execute(&mut *db)
         .await?;
         db.commit().await?;
@@ -313,7 +388,7 @@ impl<'a> JobsDal<'a> {
             "UPDATE prover_jobs SET state = $3, worker = $2, attempts = attempts + 1, \
              heartbeat_at = now(), started_at = now(), error = NULL \
              WHERE id = ANY($1) \
-             RETURNING id, batch_number, kind, level, position, attempts, input",
+             RETURNING id, batch_number, tree, kind, level, position, attempts, input",
         )
         .bind(&ids)
         .bind(worker)
@@ -325,40 +400,41 @@ impl<'a> JobsDal<'a> {
         Ok(jobs)
     }
 
-    /// The proofs a merge or final job consumes, in order (left, right / the root); none for a
-    /// leaf. A claimed merge or final job was queued only once its children were done, so a
-    /// missing child proof is a corrupt queue.
+    /// The proofs a merge or final job consumes, in [`JobNode::children`] order (left, right
+    /// / the four roots); none for a leaf. A claimed merge or final job was queued only once
+    /// its children were done, so a missing child proof is a corrupt queue.
     pub async fn child_proofs(&self, job: &ClaimedJob) -> Result<Vec<Vec<u8>>> {
-        let Some((kind, level, positions)) = children_of(job.kind, job.level, job.position) else {
-            return Ok(Vec::new());
-        };
-        let proofs: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT proof FROM prover_jobs WHERE batch_number = $1 AND kind = $2 \
-             AND level = $3 AND position = ANY($4) AND state = $5 ORDER BY position",
-        )
-        .bind(i64_of(job.batch))
-        .bind(kind)
-        .bind(i32_of(level))
-        .bind(&positions)
-        .bind(JobState::Done)
-        .fetch_all(self.pool)
-        .await?;
-        if proofs.len() != positions.len() {
-            return Err(StorageError::Corrupt(format!(
-                "job {}: {} of its {} children are done",
-                job.id,
-                proofs.len(),
-                positions.len()
-            )));
+        let mut out = Vec::new();
+        for child in job.node().children() {
+            let proof: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+                "SELECT proof FROM prover_jobs WHERE batch_number = $1 AND tree = $2 \
+                 AND kind = $3 AND level = $4 AND position = $5 AND state = $6",
+            )
+            .bind(i64_of(job.batch))
+            .bind(child.tree)
+            .bind(child.kind)
+            .bind(i32_of(child.level))
+            .bind(i32_of(child.position))
+            .bind(JobState::Done)
+            .fetch_optional(self.pool)
+            .await?;
+            match proof {
+                Some(Some(p)) => out.push(p),
+                Some(None) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "job {}: a done child has no proof",
+                        job.id
+                    )))
+                }
+                None => {
+                    return Err(StorageError::Corrupt(format!(
+                        "job {}: its child {child:?} is not done",
+                        job.id
+                    )))
+                }
+            }
         }
-        proofs
-            .into_iter()
-            .map(|p| {
-                p.ok_or_else(|| {
-                    StorageError::Corrupt(format!("job {}: a done child has no proof", job.id))
-                })
-            })
-            .collect()
+        Ok(out)
     }
 
     /// Records a leaf or merge proof and the statement it proves, and queues the parent when
@@ -385,8 +461,8 @@ impl<'a> JobsDal<'a> {
         .fetch_one(&mut *db)
         .await?;
         let top = u32_of(i64::from(top), "final job level")?;
-        if let Some((kind, level, position)) = parent_of(job.kind, job.level, job.position, top) {
-            promote_if_ready(&mut db, job.batch, kind, level, position).await?;
+        if let Some(parent) = job.node().parent(top) {
+            promote_if_ready(&mut db, job.batch, parent).await?;
         }
         db.commit().await?;
         Ok(true)
@@ -402,7 +478,7 @@ impl<'a> JobsDal<'a> {
         worker: &str,
         batch_proof: &[u8],
         statement: &S,
-        digest: &Digest,
+        statement_hash: &[u8; 32],
         prove_ms: u64,
     ) -> Result<bool> {
         let mut db = self.pool.begin().await?;
@@ -415,7 +491,7 @@ impl<'a> JobsDal<'a> {
         sqlx::query(
             "INSERT INTO batch_proofs (batch_number, top_level, proof, statement, digest, leaves, prove_ms) \
              SELECT $1, $2, $3, $4, $5, \
-               (SELECT count(*) FROM prover_jobs WHERE batch_number = $1 AND kind = $6), \
+               (SELECT count(*) FROM prover_jobs WHERE batch_number = $1 AND kind = $6 AND tree = $7), \
                (SELECT coalesce(sum(prove_ms), 0) FROM prover_jobs WHERE batch_number = $1) \
              ON CONFLICT (batch_number) DO NOTHING",
         )
@@ -423,8 +499,9 @@ impl<'a> JobsDal<'a> {
         .bind(i32_of(job.level))
         .bind(batch_proof)
         .bind(Json(statement))
-        .bind(digest.to_bytes().to_vec())
+        .bind(statement_hash.to_vec())
         .bind(JobKind::Leaf)
+        .bind(ProofTree::Range)
         .execute(&mut *db)
         .await?;
         // Not `proving` any more only if an operator moved it meanwhile; the proof is kept
@@ -513,16 +590,19 @@ impl<'a> JobsDal<'a> {
     /// Queues every waiting job whose inputs are all done (the sweep behind the promotion done
     /// on completion). Returns how many it queued.
     pub async fn promote_ready(&self) -> Result<u64> {
+        // A merge's children: its tree, one level down, positions 2p and 2p+1. The final's:
+        // the root (position 0, its level) of every tree.
         Ok(sqlx::query(
             "UPDATE prover_jobs p SET state = $1 WHERE p.state = $2 AND ( \
                (p.kind = $3 AND (SELECT count(*) FROM prover_jobs c \
-                  WHERE c.batch_number = p.batch_number AND c.level = p.level - 1 \
+                  WHERE c.batch_number = p.batch_number AND c.tree = p.tree \
+                  AND c.level = p.level - 1 \
                   AND c.kind = CASE WHEN p.level = 1 THEN $4 ELSE $3 END \
                   AND c.position IN (2 * p.position, 2 * p.position + 1) AND c.state = $5) = 2) \
-               OR (p.kind = $6 AND EXISTS (SELECT 1 FROM prover_jobs c \
+               OR (p.kind = $6 AND (SELECT count(*) FROM prover_jobs c \
                   WHERE c.batch_number = p.batch_number AND c.level = p.level \
                   AND c.kind = CASE WHEN p.level = 0 THEN $4 ELSE $3 END \
-                  AND c.position = 0 AND c.state = $5)))",
+                  AND c.position = 0 AND c.state = $5) = $7))",
         )
         .bind(JobState::Queued)
         .bind(JobState::Waiting)
@@ -530,6 +610,7 @@ impl<'a> JobsDal<'a> {
         .bind(JobKind::Leaf)
         .bind(JobState::Done)
         .bind(JobKind::Final)
+        .bind(ProofTree::ALL.len() as i64)
         .execute(self.pool)
         .await?
         .rows_affected())
@@ -611,43 +692,45 @@ async fn finish_fenced<S: Serialize + Sync>(
     Ok(n == 1)
 }
 
-/// Queues the waiting job `(kind, level, position)` of `batch` if all its children are done.
+/// Queues the waiting job `node` of `batch` if all its children are done.
 async fn promote_if_ready(
     db: &mut Transaction<'_, Postgres>,
     batch: u64,
-    kind: JobKind,
-    level: u32,
-    position: u32,
+    node: JobNode,
 ) -> Result<()> {
     // Lock the parent first: a sibling completing concurrently waits here, then sees our
     // committed row when it counts.
     let parent: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM prover_jobs WHERE batch_number = $1 AND kind = $2 AND level = $3 \
-         AND position = $4 AND state = $5 FOR UPDATE",
+        "SELECT id FROM prover_jobs WHERE batch_number = $1 AND tree = $6 AND kind = $2 \
+         AND level = $3 AND position = $4 AND state = $5 FOR UPDATE",
     )
     .bind(i64_of(batch))
-    .bind(kind)
-    .bind(i32_of(level))
-    .bind(i32_of(position))
+    .bind(node.kind)
+    .bind(i32_of(node.level))
+    .bind(i32_of(node.position))
     .bind(JobState::Waiting)
+    .bind(node.tree)
     .fetch_optional(&mut **db)
     .await?;
     let Some(parent) = parent else { return Ok(()) };
-    let Some((child_kind, child_level, positions)) = children_of(kind, level, position) else {
-        return Ok(());
-    };
-    let done: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM prover_jobs WHERE batch_number = $1 AND kind = $2 AND level = $3 \
-         AND position = ANY($4) AND state = $5",
-    )
-    .bind(i64_of(batch))
-    .bind(child_kind)
-    .bind(i32_of(child_level))
-    .bind(&positions)
-    .bind(JobState::Done)
-    .fetch_one(&mut **db)
-    .await?;
-    if usize::try_from(done).ok() == Some(positions.len()) {
+    let children = node.children();
+    let mut done = 0;
+    for c in &children {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM prover_jobs WHERE batch_number = $1 AND tree = $2 \
+             AND kind = $3 AND level = $4 AND position = $5 AND state = $6",
+        )
+        .bind(i64_of(batch))
+        .bind(c.tree)
+        .bind(c.kind)
+        .bind(i32_of(c.level))
+        .bind(i32_of(c.position))
+        .bind(JobState::Done)
+        .fetch_one(&mut **db)
+        .await?;
+        done += n;
+    }
+    if usize::try_from(done).ok() == Some(children.len()) {
         sqlx::query("UPDATE prover_jobs SET state = $2 WHERE id = $1")
             .bind(parent)
             .bind(JobState::Queued)
@@ -662,37 +745,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tree_links_each_job_to_its_parent_and_back() {
-        assert_eq!(
-            parent_of(JobKind::Leaf, 0, 3, 2),
-            Some((JobKind::Merge, 1, 1))
-        );
-        assert_eq!(
-            parent_of(JobKind::Merge, 2, 0, 2),
-            Some((JobKind::Final, 2, 0))
-        );
-        assert_eq!(
-            parent_of(JobKind::Leaf, 0, 0, 0),
-            Some((JobKind::Final, 0, 0))
-        );
-        assert_eq!(parent_of(JobKind::Final, 2, 0, 2), None);
-
-        assert_eq!(children_of(JobKind::Leaf, 0, 3), None);
-        assert_eq!(
-            children_of(JobKind::Merge, 1, 1),
-            Some((JobKind::Leaf, 0, vec![2, 3]))
-        );
-        assert_eq!(
-            children_of(JobKind::Merge, 2, 0),
-            Some((JobKind::Merge, 1, vec![0, 1]))
-        );
-        assert_eq!(
-            children_of(JobKind::Final, 2, 0),
-            Some((JobKind::Merge, 2, vec![0]))
-        );
-        assert_eq!(
-            children_of(JobKind::Final, 0, 0),
-            Some((JobKind::Leaf, 0, vec![0]))
-        );
+    fn the_trees_link_each_job_to_its_parent_and_back() {
+        let at = JobNode::at;
+        for &t in ProofTree::ALL {
+            assert_eq!(at(t, 0, 3).parent(2), Some(at(t, 1, 1)));
+            assert_eq!(at(t, 2, 0).parent(2), Some(JobNode::final_at(2)));
+            assert_eq!(at(t, 0, 0).parent(0), Some(JobNode::final_at(0)));
+            assert_eq!(at(t, 0, 3).children(), vec![]);
+            assert_eq!(at(t, 1, 1).children(), vec![at(t, 0, 2), at(t, 0, 3)]);
+            assert_eq!(at(t, 2, 0).children(), vec![at(t, 1, 0), at(t, 1, 1)]);
+            for top in [0, 2] {
+                let fin = JobNode::final_at(top);
+                assert_eq!(fin.parent(top), None);
+                let roots = fin.children();
+                assert_eq!(roots.len(), 4);
+                assert!(roots.contains(&at(t, top, 0)));
+                for r in roots {
+                    assert_eq!(r.parent(top), Some(fin));
+                }
+            }
+        }
     }
 }

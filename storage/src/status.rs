@@ -177,6 +177,22 @@ text_enum! {
 }
 
 text_enum! {
+    /// `prover_jobs.tree`: which of a batch's four proof trees a leaf or merge job belongs to
+    /// (SPEC 13.11). Every tree has the same number of leaves (`2^level` of the final job); the
+    /// final job, which verifies the four roots, is filed under `range`.
+    ProofTree, "proof tree" {
+        /// The transactions: payment leaves and their merges.
+        Range = "range",
+        /// The state diff published on L1 (SPEC 13.7).
+        Diff = "diff",
+        /// The L1 priority ops the batch consumed (SPEC 13.8).
+        Priority = "priority",
+        /// The payout tree (SPEC 13.9).
+        Payout = "payout",
+    }
+}
+
+text_enum! {
     /// `prover_jobs.state`. `waiting -> queued -> running -> done`, `running -> queued` when
     /// a worker's heartbeat goes stale, `running -> failed` after the last attempt.
     JobState, "job state" {
@@ -291,6 +307,7 @@ mod tests {
         round_trip(BatchStatus::ALL);
         round_trip(Finality::ALL);
         round_trip(JobKind::ALL);
+        round_trip(ProofTree::ALL);
         round_trip(JobState::ALL);
         round_trip(PriorityOpKind::ALL);
         round_trip(PriorityOpStatus::ALL);
@@ -317,6 +334,9 @@ mod tests {
             assert!(schema.contains(&quoted(s.as_str())), "{s}");
         }
         for s in JobKind::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in ProofTree::ALL {
             assert!(schema.contains(&quoted(s.as_str())), "{s}");
         }
         for s in PriorityOpStatus::ALL {

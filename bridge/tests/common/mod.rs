@@ -84,6 +84,7 @@ pub async fn mine(rpc: &Rpc, blocks: u64) {
 /// then the withdrawals (`[{"from", "to_l1", "amount"}]`); the commitments are computed from
 /// them, and the stand-in proof carries the [`ProvenBatch`] the stand-in verifier reports.
 pub async fn proven_batch(
+    l1: &L1,
     pool: &PgPool,
     n: u64,
     old: B256,
@@ -92,7 +93,7 @@ pub async fn proven_batch(
     withdrawals: serde_json::Value,
 ) {
     let empty = StateDiff::new(1, vec![]).unwrap().encode();
-    proven_batch_with_diff(pool, n, old, new, deposits, withdrawals, Some(empty)).await
+    proven_batch_with_diff(l1, pool, n, old, new, deposits, withdrawals, Some(empty)).await
 }
 
 /// The ops of a stand-in batch (see [`proven_batch`]).
@@ -138,6 +139,7 @@ pub async fn batch_ops(
 
 /// [`proven_batch`] with the given L1 data (`None`: a row from before migration 0005).
 pub async fn proven_batch_with_diff(
+    l1: &L1,
     pool: &PgPool,
     n: u64,
     old: B256,
@@ -163,14 +165,46 @@ pub async fn proven_batch_with_diff(
             _ => None,
         })
         .collect();
-    let digest = |b: B256| state::Digest::from_bytes(&b.0).expect("a canonical test root");
+    // The statement an honest proof of this batch would bind (what the contract computes).
+    let store = rollup_storage::Store::from_pool(pool.clone());
+    let queue_hash = |serial: u64| {
+        let store = store.clone();
+        async move {
+            match serial.checked_sub(1) {
+                None => [0u8; 32],
+                Some(last) => {
+                    store
+                        .l1()
+                        .live_op(last)
+                        .await
+                        .unwrap()
+                        .expect("the watcher recorded the op")
+                        .op
+                        .priority_hash
+                }
+            }
+        }
+    };
+    let mut depositors = std::collections::BTreeMap::new();
+    for seq in deposits.0..deposits.1 {
+        let op = store.l1().live_op(seq).await.unwrap().expect("recorded");
+        depositors.insert(seq, op.op.depositor);
+    }
+    let settled =
+        state::settlement::settle_ops(&ops, deposits.0, |seq| depositors.get(&seq).copied())
+            .expect("stand-in ops settle");
     let proven = ProvenBatch {
-        old_root: digest(old),
-        new_root: digest(new),
-        pubdata_commitment: pubdata_commitment(&ops),
-        withdrawals_commitment: withdrawals_commitment(&records),
+        chain_id: 31337,
+        rollup: L1Address(l1.d.rollup.into_array()),
+        batch_number: n,
+        old_root: old.0,
+        new_root: new.0,
+        diff_hash: state::settlement::diff_hash(l1_pubdata.as_deref().unwrap_or_default()),
+        payout_root: state::settlement::PayoutTree::new(n, &settled.payouts).root(),
         first_priority_op: deposits.0,
         next_priority_op: deposits.1,
+        priority_hash_before: queue_hash(deposits.0).await,
+        priority_hash_after: queue_hash(deposits.1).await,
         timestamp: n,
     };
     sqlx::query(
@@ -181,8 +215,8 @@ pub async fn proven_batch_with_diff(
     .bind(n as i64)
     .bind(old.to_vec())
     .bind(new.to_vec())
-    .bind(proven.pubdata_commitment.to_bytes().to_vec())
-    .bind(proven.withdrawals_commitment.to_bytes().to_vec())
+    .bind(pubdata_commitment(&ops).to_bytes().to_vec())
+    .bind(withdrawals_commitment(&records).to_bytes().to_vec())
     .bind(deposits.0 as i64)
     .bind(deposits.1 as i64)
     .execute(pool)

@@ -273,7 +273,7 @@ pub fn diff_witness(
     cap_old: usize,
     cap_new: usize,
 ) -> anyhow::Result<(DiffWitness, DiffStatement)> {
-    let mut chunks = diff_chunks(before, diff, cap_old, cap_new)?;
+    let mut chunks = diff_chunks(before, diff, cap_old, cap_new, 1)?;
     ensure!(
         chunks.len() == 1,
         "the diff does not fit one circuit for {cap_old} + {cap_new} records"
@@ -282,14 +282,15 @@ pub fn diff_witness(
 }
 
 /// A batch's diff in chunks of `cap_old` records of existing accounts and `cap_new` of new
-/// ones, padded with empty chunks to a power of two (at least one): the leaves of a diff merge
-/// tree. Records keep their order: a chunk holds new accounts' records only once every
+/// ones, padded with empty chunks to a power of two (at least `min_chunks`): the leaves of a
+/// diff merge tree. Records keep their order: a chunk holds new accounts' records only once every
 /// existing account's record is placed (in it or before it).
 pub fn diff_chunks(
     before: &[Account],
     diff: &StateDiff,
     cap_old: usize,
     cap_new: usize,
+    min_chunks: usize,
 ) -> anyhow::Result<Vec<(DiffWitness, DiffStatement)>> {
     ensure!(
         cap_old > 0 && cap_new > 0,
@@ -432,7 +433,7 @@ pub fn diff_chunks(
         };
         out.push((w, statement));
         let done = next_old == old_records.len() && next_new == new_records.len();
-        if done && out.len().is_power_of_two() {
+        if done && out.len().is_power_of_two() && out.len() >= min_chunks {
             return Ok(out);
         }
     }

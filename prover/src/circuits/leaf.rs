@@ -56,8 +56,8 @@ pub trait LeafCircuit: Send + Sync + 'static {
 
     fn prove(&self, witness: &Self::Witness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>>;
 
-    /// The leaf witnesses of one batch, in order, padded to a power of two; advances `state`
-    /// past the batch.
+    /// The leaf witnesses of one batch, in order, padded to a power of two (at least
+    /// `min_leaves`); advances `state` past the batch.
     /// `depositors` gives the L1 sender of each deposit serial (the priority entries the
     /// leaves commit to include it, SPEC 13.8).
     fn witnesses(
@@ -66,6 +66,7 @@ pub trait LeafCircuit: Send + Sync + 'static {
         txs: &[(Transaction, BlockContext)],
         batch_timestamp: Timestamp,
         depositors: Depositors<'_>,
+        min_leaves: usize,
     ) -> Result<Vec<Self::Witness>, LeafPlanError>;
 }
 
@@ -129,8 +130,9 @@ impl LeafCircuit for DummyLeaf {
         txs: &[(Transaction, BlockContext)],
         batch_timestamp: Timestamp,
         depositors: Depositors<'_>,
+        min_leaves: usize,
     ) -> Result<Vec<DummyLeafWitness>, LeafPlanError> {
-        native_statements(state, txs, batch_timestamp, self.k, depositors).map(|v| {
+        native_statements(state, txs, batch_timestamp, self.k, depositors, min_leaves).map(|v| {
             v.into_iter()
                 .map(|statement| DummyLeafWitness { statement })
                 .collect()
@@ -139,13 +141,15 @@ impl LeafCircuit for DummyLeaf {
 }
 
 /// The statements of the leaves of a batch, computed with the native rules: chunks of `k`
-/// transactions, padded with empty leaves to a power of two (at least one leaf).
+/// transactions, padded with empty leaves to a power of two (at least one leaf, at least
+/// `min_leaves`).
 pub fn native_statements(
     state: &mut State,
     txs: &[(Transaction, BlockContext)],
     batch_timestamp: Timestamp,
     k: usize,
     depositors: Depositors<'_>,
+    min_leaves: usize,
 ) -> Result<Vec<RangeStatement>, LeafPlanError> {
     let mut entries = state::Digest::ZERO;
     let k = k.max(1);
@@ -195,7 +199,7 @@ pub fn native_statements(
         });
     }
     let last = *out.last().expect("at least one leaf");
-    while !out.len().is_power_of_two() {
+    while !out.len().is_power_of_two() || out.len() < min_leaves {
         out.push(RangeStatement {
             old_root: last.new_root,
             pubdata_in: last.pubdata_out,

@@ -1,4 +1,6 @@
-//! The circuits: the payment (leaf) circuit, 2-to-1 merges and the final wrapper.
+//! The circuits: the payment (leaf) circuit and its 2-to-1 merges, the diff, priority and
+//! payout trees, and the settlement (final) circuit over the four roots; [`registry`] builds
+//! them lazily.
 
 pub mod aggregate;
 pub mod chain;
@@ -8,4 +10,6 @@ pub mod payment;
 pub mod payout;
 pub mod priority;
 pub mod public;
+pub mod registry;
 pub mod settlement;
+pub mod trees;

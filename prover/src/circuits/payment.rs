@@ -728,9 +728,17 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         txs: &[(state::tx::Transaction, state::apply::BlockContext)],
         batch_timestamp: state::account::Timestamp,
         depositors: crate::witness::Depositors<'_>,
+        min_leaves: usize,
     ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
         use crate::circuits::leaf::LeafPlanError;
-        crate::witness::leaf_witnesses(state, txs, batch_timestamp, self.k(), true, depositors)
+        crate::witness::leaf_witnesses(
+            state,
+            txs,
+            batch_timestamp,
+            self.k(),
+            min_leaves.max(1),
+            depositors,
+        )
             .map_err(|e| match e {
                 crate::witness::WitnessError::Rejected { .. }
                 | crate::witness::WitnessError::ExpiredAtBatchTimestamp { .. } => {

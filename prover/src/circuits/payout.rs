@@ -326,14 +326,20 @@ pub fn payout_witness(
 }
 
 /// A batch's payouts in chunks of `2^depth`, padded with empty chunks to a power of two (at
-/// least one): the leaves of a payout merge tree.
+/// least `min_chunks`): the leaves of a payout merge tree.
 pub fn payout_chunks(
     batch: u64,
     payouts: &[Payout],
     depth: usize,
+    min_chunks: usize,
 ) -> anyhow::Result<Vec<(PayoutWitness, PayoutStatement)>> {
     let cap = 1usize << depth;
-    let n = payouts.len().div_ceil(cap).max(1).next_power_of_two();
+    let n = payouts
+        .len()
+        .div_ceil(cap)
+        .max(min_chunks)
+        .max(1)
+        .next_power_of_two();
     let mut start = PayoutStart::BATCH;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {

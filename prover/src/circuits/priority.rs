@@ -186,15 +186,21 @@ pub fn priority_witness(
 }
 
 /// A batch's entries in chunks of `cap`, padded with empty chunks to a power of two (at least
-/// one): the leaves of a priority merge tree.
+/// `min_chunks`): the leaves of a priority merge tree.
 pub fn priority_chunks(
     before: Hash32,
     first: u64,
     consumed: &[Consumed],
     cap: usize,
+    min_chunks: usize,
 ) -> anyhow::Result<Vec<(PriorityWitness, PriorityStatement)>> {
     ensure!(cap > 0, "a chunk has at least one slot");
-    let n = consumed.len().div_ceil(cap).max(1).next_power_of_two();
+    let n = consumed
+        .len()
+        .div_ceil(cap)
+        .max(min_chunks)
+        .max(1)
+        .next_power_of_two();
     let mut start = ChunkStart::batch(before, first);
     let mut out = Vec::with_capacity(n);
     for i in 0..n {

@@ -45,19 +45,22 @@
 //! their capacities (chaining proofs of one kind over a batch larger than one circuit is the
 //! next step, SPEC 13.11).
 
+use std::sync::Arc;
+
 use anyhow::{ensure, Context};
-use plonky2::field::types::Field;
+use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, VerifierCircuitData};
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
 use state::settlement::{BatchStatement, STATEMENT_LEN};
 use state::tx::{Domain, L1Address, TAG_DOMAIN};
 use state::Digest;
 
+use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
@@ -65,38 +68,11 @@ use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLI
 use crate::gadgets::range::range_check_u63;
 use crate::gadgets::sha256;
 use crate::gadgets::sha256::stream::{ByteStream, StreamTargets, STREAM_STATE_LEN};
+use crate::pins::{CircuitFingerprint, CircuitPins};
 use crate::{C, D, F};
 
 /// Number of public inputs: the statement hash as eight big-endian u32 words.
 pub const SETTLEMENT_PUBLIC_INPUTS: usize = 8;
-
-/// Capacities of the diff, priority and payout circuits that fit every batch of at most
-/// `max_txs` transactions (the leaves of a top level: `k * 2^level`).
-///
-/// A transaction changes at most two accounts besides the operator's (a transfer's sender and
-/// recipient; every fee goes to the operator, account 0), creates at most one, consumes at most
-/// one priority op and makes at most one payout (a withdraw, an applied forced withdrawal or a
-/// refunded deposit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SettlementShape {
-    pub diff_old: usize,
-    pub diff_new: usize,
-    pub priority: usize,
-    /// The payout circuit has `2^payout_depth` slots.
-    pub payout_depth: usize,
-}
-
-impl SettlementShape {
-    pub fn for_batch(max_txs: usize) -> SettlementShape {
-        let n = max_txs.max(1);
-        SettlementShape {
-            diff_old: 2 * n + 1,
-            diff_new: n,
-            priority: n,
-            payout_depth: n.next_power_of_two().trailing_zeros() as usize,
-        }
-    }
-}
 
 /// The four circuits whose proofs a settlement proof verifies.
 #[derive(Clone, Copy)]
@@ -220,11 +196,19 @@ struct Targets {
     rollup: [Target; 5],
 }
 
-/// The settlement circuit over four fixed inner circuits.
+/// The settlement circuit over four fixed inner circuits: the final circuit of a batch whose
+/// trees have `top_level` levels above their leaves.
 pub struct SettlementCircuit {
+    pub top_level: u32,
     pub data: CircuitData<F, C, D>,
+    pub verifier: Arc<VerifierCircuitData<F, C, D>>,
+    /// SHA-256 of its complete verifier data ([`crate::pins`]): what deployments pin.
+    pub fingerprint: CircuitFingerprint,
     targets: Targets,
 }
+
+/// Version of the settlement circuit's definition (part of its cache key).
+pub const SETTLEMENT_VERSION: &str = "settlement-v1";
 
 /// A public input of an inner proof that is a u32 word (the inner circuit range-checks it).
 fn words(t: &[Target]) -> [Target; 8] {
@@ -262,7 +246,63 @@ fn hash_at(t: &[Target], at: usize) -> HashOutTarget {
 }
 
 impl SettlementCircuit {
-    pub fn build(inner: SettlementInner<'_>) -> SettlementCircuit {
+    /// Builds the circuit (no cache).
+    pub fn build(top_level: u32, inner: SettlementInner<'_>) -> SettlementCircuit {
+        Self::build_or_load(top_level, inner, &CircuitCache::disabled(), None)
+            .expect("an uncached, unpinned build cannot be refused")
+    }
+
+    /// The cache key: the version, the top level and the circuit digests of the four inner
+    /// circuits (which pin everything below them).
+    pub fn key(top_level: u32, inner: &SettlementInner<'_>) -> String {
+        let d = |c: &CircuitData<F, C, D>| {
+            c.verifier_only
+                .circuit_digest
+                .elements
+                .iter()
+                .map(|e| format!("{:016x}", e.to_canonical_u64()))
+                .collect::<String>()
+        };
+        format!(
+            "{SETTLEMENT_VERSION}/top={top_level}/range={}/diff={}/priority={}/payout={}/config=standard_recursion",
+            d(inner.range),
+            d(inner.diff),
+            d(inner.priority),
+            d(inner.payout)
+        )
+    }
+
+    /// Loads the circuit from `cache` or builds it; `pinned` = the fingerprint it must have
+    /// (named `final-<top_level>` in the pins).
+    pub fn build_or_load(
+        top_level: u32,
+        inner: SettlementInner<'_>,
+        cache: &CircuitCache,
+        pinned: Option<CircuitFingerprint>,
+    ) -> anyhow::Result<SettlementCircuit> {
+        let (b, targets) = Self::construct(inner);
+        let key = Self::key(top_level, &inner);
+        let name = CircuitPins::final_name(top_level);
+        let spec = CircuitSpec {
+            name: &name,
+            key: &key,
+            num_public_inputs: SETTLEMENT_PUBLIC_INPUTS,
+            pinned,
+        };
+        let (data, fingerprint) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        let verifier = Arc::new(data.verifier_data());
+        Ok(SettlementCircuit {
+            top_level,
+            data,
+            verifier,
+            fingerprint,
+            targets,
+        })
+    }
+
+    /// The circuit before `build()`: deterministic, so a cached circuit's targets are
+    /// recovered by running it again.
+    fn construct(inner: SettlementInner<'_>) -> (CircuitBuilder<F, D>, Targets) {
         assert_eq!(inner.range.common.num_public_inputs, RANGE_PUBLIC_INPUTS);
         assert_eq!(inner.diff.common.num_public_inputs, DIFF_PUBLIC_INPUTS);
         assert_eq!(
@@ -382,10 +422,9 @@ impl SettlementCircuit {
             h = sha256::compress(&mut b, &h, &block);
         }
         b.register_public_inputs(&h);
-        let data = b.build::<C>();
-        SettlementCircuit {
-            data,
-            targets: Targets {
+        (
+            b,
+            Targets {
                 range,
                 diff,
                 priority,
@@ -393,7 +432,7 @@ impl SettlementCircuit {
                 chain_id,
                 rollup,
             },
-        }
+        )
     }
 
     /// Proves the settlement of four proofs of one batch; checks natively first that they tie

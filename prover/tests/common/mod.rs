@@ -72,14 +72,30 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     let mut st = State::genesis(d, operator().public_key());
     let old_root = st.root();
     let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0, t.1)).collect();
-    let stmts = native_statements(&mut st, &plain, batch_timestamp(T0), 2, &|_| {
-        Some(DEPOSITOR)
-    })
+    let stmts = native_statements(
+        &mut st,
+        &plain,
+        batch_timestamp(T0),
+        2,
+        &|_| Some(DEPOSITOR),
+        1,
+    )
     .unwrap();
     // The watcher's records of the deposits (their depositor is part of the priority entries
     // the leaves commit to) and the batch's ops as the writer stores them.
     let mut conn = jobs.pool().acquire().await.unwrap();
+    let mut queue_hash = [0u8; 32];
     for i in 0..n {
+        // The contract's queue hash after this deposit (SPEC 15.2).
+        queue_hash = state::settlement::priority_chain(
+            queue_hash,
+            &[state::settlement::PriorityEntry::Deposit {
+                serial: u64::from(i),
+                depositor: DEPOSITOR,
+                recipient: i + 1,
+                amount: 1_000 + u64::from(i),
+            }],
+        );
         rollup_storage::l1::insert_seen_op(
             &mut conn,
             &rollup_storage::l1::L1PriorityOp {
@@ -88,7 +104,7 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
                 depositor: DEPOSITOR,
                 recipient: u64::from(i + 1),
                 amount: 1_000 + u64::from(i),
-                priority_hash: [0; 32],
+                priority_hash: queue_hash,
                 payload: None,
                 l1_block: 1,
                 l1_block_hash: [1; 32],
@@ -100,11 +116,21 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
         .unwrap();
     }
     drop(conn);
+    // The ops and the state diff the writer stores with the batch.
     let mut replay = State::genesis(d, operator().public_key());
+    let count_before = replay.accounts().len() as u64;
+    let mut touches = state::diff::BatchTouches::new(count_before);
     let ops: Vec<state::pubdata::PubdataOp> = plain
         .iter()
-        .map(|(tx, c)| replay.apply(tx, c).unwrap().pubdata)
+        .map(|(tx, c)| {
+            let fx = replay.apply(tx, c).unwrap();
+            touches.absorb(&fx);
+            fx.pubdata
+        })
         .collect();
+    let l1_diff = state::diff::StateDiff::from_state(&replay, touches.indices(), count_before)
+        .unwrap()
+        .encode();
     let last = stmts.last().unwrap();
     let mut pos = [0i32; 3];
     for (i, (tx, _, block)) in txs.iter().enumerate() {
@@ -168,14 +194,18 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     .await
     .unwrap();
     let zero = serde_json::to_value(state::Digest::ZERO).unwrap();
-    sqlx::query("INSERT INTO batch_witness (batch_number, pubdata, witness) VALUES (1, $1, $2)")
-        .bind(state::pubdata::encode_ops(&ops))
+    sqlx::query(
+        "INSERT INTO batch_witness (batch_number, pubdata, witness, l1_pubdata) \
+         VALUES (1, $1, $2, $3)",
+    )
+    .bind(state::pubdata::encode_ops(&ops))
         .bind(serde_json::json!({
             "version": 1, "batch": 1, "blocks": [1, 2], "block_times": [[1, T0], [2, T0 + 1]],
             "seqs": [1, 2 * n], "old_root": zero, "new_root": zero,
             "pubdata_commitment": zero, "withdrawals_commitment": zero,
             "deposits": [0, n], "withdrawals": [], "refunds": [],
         }))
+        .bind(l1_diff)
         .execute(jobs.pool())
         .await
         .unwrap();

@@ -118,7 +118,7 @@ fn fixture() -> &'static Fixture {
         let reg = registry();
         let mut state = setup(&k);
         let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-        let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, true, &depositor).unwrap();
+        let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 1, &depositor).unwrap();
         assert_eq!(leaves.len(), 2);
         let l = reg.leaf().prove(&leaves[0]).unwrap();
         let r = reg.leaf().prove(&leaves[1]).unwrap();
@@ -138,7 +138,7 @@ fn fixture() -> &'static Fixture {
         let payout_proof = payout.prove(&qw, &qs).unwrap();
 
         let t = Instant::now();
-        let settlement = SettlementCircuit::build(SettlementInner {
+        let settlement = SettlementCircuit::build(1, SettlementInner {
             range: &merge.data,
             diff: &diff.data,
             priority: &priority.data,
@@ -456,7 +456,7 @@ fn another_batchs_range_proof_is_refused() {
         })
         .collect();
     let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, true, &depositor).unwrap();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 1, &depositor).unwrap();
     let reg = registry();
     let l = reg.leaf().prove(&leaves[0]).unwrap();
     let r = reg.leaf().prove(&leaves[1]).unwrap();

@@ -229,7 +229,7 @@ fn chunk_proofs_merge_into_the_batch_diff() {
     let (before, after, diff) = transition();
     let cap = (2, 1);
     let small = DiffCircuit::build(cap.0, cap.1);
-    let chunks = diff_chunks(&before, &diff, cap.0, cap.1).unwrap();
+    let chunks = diff_chunks(&before, &diff, cap.0, cap.1, 1).unwrap();
     assert_eq!(chunks.len(), 4);
     // No chunk alone is a whole batch (the header announces five records).
     assert!(chunks.iter().all(|(_, s)| !s.whole_batch()));

@@ -328,7 +328,7 @@ fn chunk_proofs_merge_into_the_batch_root() {
     // the first but claims it was full (`open` = 1). And the two chunks of an honest split
     // swapped.
     let ps = payouts(11, 2);
-    let chunks = payout_chunks(BATCH, &ps, DEPTH).unwrap();
+    let chunks = payout_chunks(BATCH, &ps, DEPTH, 1).unwrap();
     assert_eq!(chunks.len(), 2);
     let (w, s) = payout_witness(BATCH, &ps[..5], DEPTH).unwrap();
     let partial = circuit().prove(&w, &s).unwrap();

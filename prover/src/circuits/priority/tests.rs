@@ -214,7 +214,7 @@ fn chunk_proofs_merge_into_the_batch_statement() {
         deposit(12, 2, 7),
         refunded(13, 98, 6),
     ];
-    let chunks = priority_chunks(before, 9, &consumed, CAP).unwrap();
+    let chunks = priority_chunks(before, 9, &consumed, CAP, 1).unwrap();
     assert_eq!(chunks.len(), 2);
     let (_, whole) = priority_chunk(ChunkStart::batch(before, 9), &consumed, 5).unwrap();
     let proofs: Vec<_> = chunks

@@ -8,9 +8,11 @@
 //! rebuilds it when needed by replaying the transaction log with the rules of `state`, the same
 //! way the node recovers (`sequencer/src/recovery.rs`: signatures were checked before the rows
 //! were written and are not checked again). For each sealed batch in order it loads the batch's
-//! transactions with their block times, asks the leaf stage for the leaf witnesses (which
-//! re-applies the rules and advances the state), and inserts the leaf, merge and final jobs,
-//! setting the batch to `proving`, in one transaction. A batch the rules reject is marked
+//! transactions with their block times, builds the chunks of the diff, priority and payout
+//! trees from what the batch settles on L1 ([`chunks`]), asks the leaf stage for the leaf
+//! witnesses (which re-applies the rules and advances the state), pads all four trees to the
+//! same power of two of leaves, and inserts every job, setting the batch to `proving`, in one
+//! transaction. A batch the rules reject is marked
 //! `rejected` with the reason and logged; later batches build on a state the rules cannot reach,
 //! so planning stops there until an operator intervenes.
 
@@ -21,7 +23,10 @@ use state::apply::{BlockContext, State, VerifiedTx};
 use state::tx::Transaction;
 
 use crate::circuits::leaf::{LeafCircuit, LeafPlanError};
-use crate::jobs::{batch_timestamp, JobStore};
+use crate::circuits::trees::ChunkShape;
+use crate::jobs::{batch_timestamp, JobStore, TreeInputs};
+
+pub mod chunks;
 
 /// Advisory lock key of the planner ("rollup-p").
 pub use rollup_storage::prover_jobs::PLANNER_LOCK;
@@ -125,10 +130,29 @@ impl Planner {
                 .depositors(batch.first_deposit_seq, batch.next_deposit_seq)
                 .await?;
             let lookup = |seq: u64| depositors.get(&seq).copied();
-            let witnesses =
-                tokio::task::block_in_place(|| leaf.witnesses(&mut state, &txs, ts, &lookup));
+            let settles = jobs.settlement_inputs(&batch).await?;
+            let shape = ChunkShape::for_leaf(leaf.leaf_size());
+            let before = state.accounts().to_vec();
+            let chain_chunks = |min: usize| {
+                chunks::chain_chunks(
+                    shape,
+                    batch.number,
+                    &before,
+                    batch.first_deposit_seq,
+                    &settles,
+                    min,
+                )
+                .with_context(|| format!("batch {}", batch.number))
+            };
+            let mut chains = tokio::task::block_in_place(|| chain_chunks(1))?;
+            let witnesses = tokio::task::block_in_place(|| {
+                leaf.witnesses(&mut state, &txs, ts, &lookup, chains.len())
+            });
             match witnesses {
                 Ok(ws) => {
+                    if ws.len() > chains.len() {
+                        chains = tokio::task::block_in_place(|| chain_chunks(ws.len()))?;
+                    }
                     anyhow::ensure!(
                         state.root() == batch.new_root,
                         "batch {}: re-execution ends at root {}, the batch says {}",
@@ -136,16 +160,22 @@ impl Planner {
                         state.root(),
                         batch.new_root
                     );
-                    let inputs = ws
+                    let range = ws
                         .iter()
                         .map(serde_json::to_vec)
                         .collect::<Result<Vec<_>, _>>()
                         .context("serializing leaf witnesses")?;
+                    let inputs = TreeInputs {
+                        range,
+                        diff: chains.diff,
+                        priority: chains.priority,
+                        payout: chains.payout,
+                    };
                     if jobs.plan_batch(batch.number, &inputs).await? {
                         tracing::info!(
                             batch = batch.number,
                             txs = txs.len(),
-                            leaves = inputs.len(),
+                            leaves = inputs.range.len(),
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "batch planned"
                         );

@@ -1,0 +1,324 @@
+//! [`Circuits`]: the registry of every circuit the prover fleet uses, built (or loaded from
+//! the [`CircuitCache`]) lazily: the leaf circuit, the range merges per level, the diff,
+//! priority and payout trees ([`ChainCircuits`], sized from the leaf size) and the final
+//! circuit per top level, which is the settlement circuit over the four roots of that level
+//! ([`SettlementCircuit`], SPEC 13.11).
+//!
+//! A registry may be given the deployment's pins ([`Circuits::with_pins`], a [`CircuitPins`]
+//! manifest): every final circuit it serves must then be pinned (`final-<level>`) and have
+//! exactly the pinned [`CircuitFingerprint`] (range merges are checked when the manifest names
+//! them), whether it comes from the cache or from a build; otherwise it is refused (see
+//! [`crate::cache`]), so a prover built from other code never proves for that deployment. The
+//! final circuit's verifier data embeds the verifier data of the four roots, which embed the
+//! levels below, so pinning it pins every circuit of the proof system.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{bail, Context};
+use plonky2::plonk::circuit_data::{CommonCircuitData, VerifierCircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use rollup_storage::ProofTree;
+use state::tx::Domain;
+
+use crate::cache::CircuitCache;
+use crate::circuits::aggregate::{MergeCircuit, MAX_LEVEL};
+use crate::circuits::leaf::LeafCircuit;
+use crate::circuits::public::RangeStatement;
+use crate::circuits::settlement::{SettlementCircuit, SettlementInner, SettlementProofs};
+use crate::circuits::trees::ChainCircuits;
+use crate::pins::CircuitPins;
+use crate::{C, D, F};
+
+/// Every circuit of the proof system, built or loaded lazily per level.
+pub struct Circuits<L: LeafCircuit> {
+    leaf: L,
+    cache: CircuitCache,
+    merges: Vec<OnceLock<Arc<MergeCircuit>>>,
+    chains: OnceLock<Arc<ChainCircuits>>,
+    finals: Vec<OnceLock<Arc<SettlementCircuit>>>,
+    build_lock: Mutex<()>,
+    pins: Option<CircuitPins>,
+}
+
+/// A proof a job produced: its bytes and what it states (serialized into the job's row).
+pub struct JobProof {
+    pub bytes: Vec<u8>,
+    pub statement: serde_json::Value,
+}
+
+impl<L: LeafCircuit> Circuits<L> {
+    pub fn new(leaf: L, cache: CircuitCache) -> Circuits<L> {
+        let n = MAX_LEVEL as usize + 1;
+        Circuits {
+            leaf,
+            cache,
+            merges: (0..n).map(|_| OnceLock::new()).collect(),
+            chains: OnceLock::new(),
+            finals: (0..n).map(|_| OnceLock::new()).collect(),
+            build_lock: Mutex::new(()),
+            pins: None,
+        }
+    }
+
+    /// Serves only the circuits `pins` names (final circuits must be pinned; merge circuits are
+    /// checked when named), each with exactly its pinned fingerprint.
+    pub fn with_pins(mut self, pins: CircuitPins) -> anyhow::Result<Circuits<L>> {
+        pins.check_serializers(self.cache.serializers())?;
+        self.pins = Some(pins);
+        Ok(self)
+    }
+
+    /// The pins this registry serves, if any.
+    pub fn pins(&self) -> Option<&CircuitPins> {
+        self.pins.as_ref()
+    }
+
+    pub fn leaf(&self) -> &L {
+        &self.leaf
+    }
+
+    pub fn cache(&self) -> &CircuitCache {
+        &self.cache
+    }
+
+    fn check_level(level: u32) -> anyhow::Result<()> {
+        if level > MAX_LEVEL {
+            bail!("aggregation level {level} is above the maximum {MAX_LEVEL}");
+        }
+        Ok(())
+    }
+
+    /// The diff, priority and payout trees for this registry's leaf size.
+    pub fn chains(&self) -> Arc<ChainCircuits> {
+        self.chains
+            .get_or_init(|| Arc::new(ChainCircuits::build(self.leaf.leaf_size())))
+            .clone()
+    }
+
+    /// The range merge circuit of `level` (>= 1).
+    pub fn merge(&self, level: u32) -> anyhow::Result<Arc<MergeCircuit>> {
+        Self::check_level(level)?;
+        if level == 0 {
+            bail!("level 0 is the leaf circuit, not a merge");
+        }
+        if let Some(c) = self.merges[level as usize].get() {
+            return Ok(c.clone());
+        }
+        // Build the levels below first (without holding the lock: they take it themselves).
+        let below = if level > 1 {
+            Some(self.merge(level - 1)?)
+        } else {
+            None
+        };
+        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = self.merges[level as usize].get() {
+            return Ok(c.clone());
+        }
+        let inner = below.as_ref().map_or(self.leaf.data(), |m| &m.data);
+        let pinned = self
+            .pins
+            .as_ref()
+            .and_then(|p| p.get(&format!("merge-{level}")));
+        let c = Arc::new(MergeCircuit::build_or_load(
+            level,
+            inner,
+            &self.cache,
+            pinned,
+        )?);
+        let _ = self.merges[level as usize].set(c.clone());
+        Ok(c)
+    }
+
+    /// The final (settlement) circuit over the roots of `top_level` (0 = one leaf per tree).
+    pub fn final_circuit(&self, top_level: u32) -> anyhow::Result<Arc<SettlementCircuit>> {
+        Self::check_level(top_level)?;
+        if let Some(c) = self.finals[top_level as usize].get() {
+            return Ok(c.clone());
+        }
+        let name = CircuitPins::final_name(top_level);
+        let pinned = match &self.pins {
+            None => None,
+            Some(p) => match p.get(&name) {
+                Some(fp) => Some(fp),
+                None => bail!(
+                    "{name} is not in the circuit pins (they pin {}): refusing to serve it",
+                    p.circuits.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            },
+        };
+        let range = if top_level > 0 {
+            Some(self.merge(top_level)?)
+        } else {
+            None
+        };
+        let chains = self.chains();
+        let (diff, priority, payout) = if top_level > 0 {
+            (
+                Some(chains.diff.merge(top_level)?),
+                Some(chains.priority.merge(top_level)?),
+                Some(chains.payout.merge(top_level)?),
+            )
+        } else {
+            (None, None, None)
+        };
+        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = self.finals[top_level as usize].get() {
+            return Ok(c.clone());
+        }
+        let inner = SettlementInner {
+            range: range.as_ref().map_or(self.leaf.data(), |m| &m.data),
+            diff: diff.as_ref().map_or(&chains.diff.chunk.data, |m| &m.data),
+            priority: priority
+                .as_ref()
+                .map_or(&chains.priority.chunk.data, |m| &m.data),
+            payout: payout.as_ref().map_or(&chains.payout.chunk.data, |m| &m.data),
+        };
+        let c = Arc::new(SettlementCircuit::build_or_load(
+            top_level,
+            inner,
+            &self.cache,
+            pinned,
+        )?);
+        let _ = self.finals[top_level as usize].set(c.clone());
+        Ok(c)
+    }
+
+    /// Builds (or loads) every circuit up to the final one of `top_level`.
+    pub fn warm_up(&self, top_level: u32) -> anyhow::Result<()> {
+        self.final_circuit(top_level).map(|_| ())
+    }
+
+    /// Common data of the range proofs of `level` (0 = leaf), to deserialize them.
+    pub fn common(&self, level: u32) -> anyhow::Result<CommonCircuitData<F, D>> {
+        Ok(if level == 0 {
+            self.leaf.data().common.clone()
+        } else {
+            self.merge(level)?.data.common.clone()
+        })
+    }
+
+    fn read_proof(
+        &self,
+        level: u32,
+        bytes: &[u8],
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        let common = self.common(level)?;
+        ProofWithPublicInputs::from_bytes(bytes.to_vec(), &common)
+            .map_err(|e| anyhow::anyhow!("level-{level} proof does not deserialize: {e:?}"))
+    }
+
+    /// Proves one leaf; returns the serialized proof and its statement.
+    pub fn prove_leaf(&self, witness: &L::Witness) -> anyhow::Result<(Vec<u8>, RangeStatement)> {
+        let proof = self.leaf.prove(witness)?;
+        let s = RangeStatement::from_fields(&proof.public_inputs)
+            .context("the leaf circuit does not expose a range statement")?;
+        Ok((proof.to_bytes(), s))
+    }
+
+    /// Proves the range merge at `level` of two serialized level `level - 1` proofs.
+    pub fn prove_merge(
+        &self,
+        level: u32,
+        left: &[u8],
+        right: &[u8],
+    ) -> anyhow::Result<(Vec<u8>, RangeStatement)> {
+        let circuit = self.merge(level)?;
+        let l = self.read_proof(level - 1, left)?;
+        let r = self.read_proof(level - 1, right)?;
+        let proof = circuit.prove(&l, &r)?;
+        let s = RangeStatement::from_fields(&proof.public_inputs)
+            .context("merge proof without a range statement")?;
+        Ok((proof.to_bytes(), s))
+    }
+
+    /// Proves a leaf job of `tree` from its serialized input.
+    pub fn prove_tree_leaf(&self, tree: ProofTree, input: &[u8]) -> anyhow::Result<JobProof> {
+        let chains = self.chains();
+        let (bytes, pis) = match tree {
+            ProofTree::Range => {
+                let w: L::Witness = serde_json::from_slice(input).context("leaf witness")?;
+                let (bytes, s) = self.prove_leaf(&w)?;
+                return Ok(JobProof {
+                    bytes,
+                    statement: serde_json::to_value(s)?,
+                });
+            }
+            ProofTree::Diff => chains.diff.prove_chunk(input)?,
+            ProofTree::Priority => chains.priority.prove_chunk(input)?,
+            ProofTree::Payout => chains.payout.prove_chunk(input)?,
+        };
+        Ok(JobProof {
+            bytes,
+            statement: serde_json::to_value(pis)?,
+        })
+    }
+
+    /// Proves a merge job of `tree` at `level` from its two children's proofs.
+    pub fn prove_tree_merge(
+        &self,
+        tree: ProofTree,
+        level: u32,
+        left: &[u8],
+        right: &[u8],
+    ) -> anyhow::Result<JobProof> {
+        let chains = self.chains();
+        let (bytes, pis) = match tree {
+            ProofTree::Range => {
+                let (bytes, s) = self.prove_merge(level, left, right)?;
+                return Ok(JobProof {
+                    bytes,
+                    statement: serde_json::to_value(s)?,
+                });
+            }
+            ProofTree::Diff => chains.diff.prove_merge(level, left, right)?,
+            ProofTree::Priority => chains.priority.prove_merge(level, left, right)?,
+            ProofTree::Payout => chains.payout.prove_merge(level, left, right)?,
+        };
+        Ok(JobProof {
+            bytes,
+            statement: serde_json::to_value(pis)?,
+        })
+    }
+
+    /// Proves the final (settlement) proof of a batch from the four serialized roots of
+    /// `top_level` (in [`ProofTree::ALL`] order) and the chain's domain; returns the batch
+    /// proof in the format [`crate::verify::verify_batch_proof`] reads and the L1 statement
+    /// it proves.
+    pub fn prove_final(
+        &self,
+        top_level: u32,
+        roots: &[Vec<u8>],
+        domain: &Domain,
+    ) -> anyhow::Result<(Vec<u8>, state::settlement::BatchStatement)> {
+        anyhow::ensure!(
+            roots.len() == ProofTree::ALL.len(),
+            "{} root proofs for four trees",
+            roots.len()
+        );
+        let circuit = self.final_circuit(top_level)?;
+        let chains = self.chains();
+        let range = self.read_proof(top_level, &roots[0])?;
+        let diff = chains.diff.read_proof(top_level, &roots[1])?;
+        let priority = chains.priority.read_proof(top_level, &roots[2])?;
+        let payout = chains.payout.read_proof(top_level, &roots[3])?;
+        let (proof, statement) = circuit.prove(
+            &SettlementProofs {
+                range: &range,
+                diff: &diff,
+                priority: &priority,
+                payout: &payout,
+            },
+            domain,
+        )?;
+        Ok((
+            crate::verify::encode_batch_proof(top_level, &proof),
+            statement,
+        ))
+    }
+}
+
+impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
+    fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
+        Ok(self.final_circuit(top_level)?.verifier.clone())
+    }
+}

@@ -1,0 +1,284 @@
+//! The three chained proof trees a batch has beside its transactions (SPEC 13.11): the state
+//! diff (13.7), the priority ops consumed (13.8) and the payout tree (13.9), each a chunk
+//! circuit of a fixed size and a 2-to-1 merge per level ([`crate::circuits::chain`]).
+//!
+//! **Sizes.** The chunk circuits are sized from the leaf size `k` (transactions per payment
+//! leaf, [`ChunkShape::for_leaf`]) so that `2^L` chunks of each kind hold what `2^L` leaves can
+//! produce in the common case; the planner pads all four trees of a batch to the same number of
+//! leaves (the largest any of them needs), so one settlement circuit per top level verifies
+//! their roots.
+//!
+//! **Jobs.** A chunk job's input is a [`ChunkInput`]: the chunk's witness and the statement it
+//! must prove (the proof is refused if its public inputs differ). Merge circuits are built
+//! lazily per level, like the range merges, and kept for the life of the registry.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{bail, Context};
+use plonky2::field::types::PrimeField64;
+use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::circuits::aggregate::MAX_LEVEL;
+use crate::circuits::chain::{ChainLayout, ChainMerge, Derive};
+use crate::circuits::diff::{diff_layout, DiffCircuit, DiffStatement, DiffWitness};
+use crate::circuits::payout::{
+    derive_merge, payout_layout, PayoutCircuit, PayoutStatement, PayoutWitness,
+};
+use crate::circuits::priority::{
+    priority_layout, PriorityCircuit, PriorityStatement, PriorityWitness,
+};
+use crate::{C, D, F};
+
+/// The input of a chunk job: the witness and the statement its proof must have.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChunkInput<W, S> {
+    pub witness: W,
+    pub statement: S,
+}
+
+/// A chunk circuit of one of the chained trees.
+pub trait ChunkCircuit: Send + Sync + 'static {
+    type Witness: Serialize + DeserializeOwned + Send + Sync;
+    type Statement: Serialize + DeserializeOwned + Send + Sync;
+    fn data(&self) -> &CircuitData<F, C, D>;
+    /// Proves `witness`; fails unless the proof states exactly `statement`.
+    fn prove(
+        &self,
+        witness: &Self::Witness,
+        statement: &Self::Statement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>>;
+}
+
+impl ChunkCircuit for DiffCircuit {
+    type Witness = DiffWitness;
+    type Statement = DiffStatement;
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+    fn prove(
+        &self,
+        w: &DiffWitness,
+        s: &DiffStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        DiffCircuit::prove(self, w, s)
+    }
+}
+
+impl ChunkCircuit for PriorityCircuit {
+    type Witness = PriorityWitness;
+    type Statement = PriorityStatement;
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+    fn prove(
+        &self,
+        w: &PriorityWitness,
+        s: &PriorityStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        PriorityCircuit::prove(self, w, s)
+    }
+}
+
+impl ChunkCircuit for PayoutCircuit {
+    type Witness = PayoutWitness;
+    type Statement = PayoutStatement;
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+    fn prove(
+        &self,
+        w: &PayoutWitness,
+        s: &PayoutStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        PayoutCircuit::prove(self, w, s)
+    }
+}
+
+/// Capacities of the chunk circuits for payment leaves of `k` transactions.
+///
+/// A transaction changes at most two accounts besides the operator's (every fee goes to
+/// account 0), creates at most one, consumes at most one priority op and makes at most one
+/// payout; so a diff chunk has `2k + 1` slots for existing accounts and `k` for new ones, a
+/// priority chunk `k` slots and a payout chunk `2^ceil(log2 k)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkShape {
+    pub diff_old: usize,
+    pub diff_new: usize,
+    pub priority: usize,
+    pub payout_depth: usize,
+}
+
+impl ChunkShape {
+    pub fn for_leaf(k: usize) -> ChunkShape {
+        let k = k.max(1);
+        ChunkShape {
+            diff_old: 2 * k + 1,
+            diff_new: k,
+            priority: k,
+            payout_depth: k.next_power_of_two().trailing_zeros() as usize,
+        }
+    }
+}
+
+/// One chained tree: its chunk circuit and its merges, built lazily per level.
+pub struct ChainSet<Ch: ChunkCircuit> {
+    pub name: &'static str,
+    pub chunk: Ch,
+    layout: ChainLayout,
+    derive: &'static Derive,
+    merges: Vec<OnceLock<Arc<ChainMerge>>>,
+    build_lock: Mutex<()>,
+}
+
+fn no_derived(
+    _: &mut plonky2::plonk::circuit_builder::CircuitBuilder<F, D>,
+    _: &[plonky2::iop::target::Target],
+    _: &[plonky2::iop::target::Target],
+) -> Vec<plonky2::iop::target::Target> {
+    Vec::new()
+}
+
+impl<Ch: ChunkCircuit> ChainSet<Ch> {
+    fn new(name: &'static str, chunk: Ch, layout: ChainLayout, derive: &'static Derive) -> Self {
+        ChainSet {
+            name,
+            chunk,
+            layout,
+            derive,
+            merges: (0..=MAX_LEVEL).map(|_| OnceLock::new()).collect(),
+            build_lock: Mutex::new(()),
+        }
+    }
+
+    /// The merge circuit of `level` (>= 1).
+    pub fn merge(&self, level: u32) -> anyhow::Result<Arc<ChainMerge>> {
+        if level == 0 || level > MAX_LEVEL {
+            bail!("{} merge level {level} is out of range", self.name);
+        }
+        if let Some(m) = self.merges[level as usize].get() {
+            return Ok(m.clone());
+        }
+        let below = if level > 1 {
+            Some(self.merge(level - 1)?)
+        } else {
+            None
+        };
+        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = self.merges[level as usize].get() {
+            return Ok(m.clone());
+        }
+        let started = std::time::Instant::now();
+        let inner = below.as_ref().map_or(self.chunk.data(), |m| &m.data);
+        let m = Arc::new(ChainMerge::build_with(
+            inner,
+            self.layout.clone(),
+            self.derive,
+        ));
+        tracing::info!(
+            tree = self.name,
+            level,
+            degree_bits = m.data.common.degree_bits(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "merge circuit built"
+        );
+        let _ = self.merges[level as usize].set(m.clone());
+        Ok(m)
+    }
+
+    /// Runs `f` on the circuit of the proofs of `level` (the chunk circuit at 0).
+    pub fn with_level<R>(
+        &self,
+        level: u32,
+        f: impl FnOnce(&CircuitData<F, C, D>) -> R,
+    ) -> anyhow::Result<R> {
+        Ok(if level == 0 {
+            f(self.chunk.data())
+        } else {
+            f(&self.merge(level)?.data)
+        })
+    }
+
+    fn common(&self, level: u32) -> anyhow::Result<CommonCircuitData<F, D>> {
+        self.with_level(level, |d| d.common.clone())
+    }
+
+    /// Reads a serialized proof of `level`.
+    pub fn read_proof(
+        &self,
+        level: u32,
+        bytes: &[u8],
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        let common = self.common(level)?;
+        ProofWithPublicInputs::from_bytes(bytes.to_vec(), &common).map_err(|e| {
+            anyhow::anyhow!("{} level-{level} proof does not deserialize: {e:?}", self.name)
+        })
+    }
+
+    /// Proves a chunk job from its serialized [`ChunkInput`]; returns the proof and its public
+    /// inputs.
+    pub fn prove_chunk(&self, input: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u64>)> {
+        let input: ChunkInput<Ch::Witness, Ch::Statement> = serde_json::from_slice(input)
+            .with_context(|| format!("{} chunk input", self.name))?;
+        let proof = self.chunk.prove(&input.witness, &input.statement)?;
+        Ok(Self::output(&proof))
+    }
+
+    /// Proves the merge at `level` of two serialized proofs of `level - 1`.
+    pub fn prove_merge(
+        &self,
+        level: u32,
+        left: &[u8],
+        right: &[u8],
+    ) -> anyhow::Result<(Vec<u8>, Vec<u64>)> {
+        let merge = self.merge(level)?;
+        let l = self.read_proof(level - 1, left)?;
+        let r = self.read_proof(level - 1, right)?;
+        let proof = merge.prove(&l, &r)?;
+        Ok(Self::output(&proof))
+    }
+
+    fn output(proof: &ProofWithPublicInputs<F, C, D>) -> (Vec<u8>, Vec<u64>) {
+        let pis = proof
+            .public_inputs
+            .iter()
+            .map(|x| x.to_canonical_u64())
+            .collect();
+        (proof.to_bytes(), pis)
+    }
+}
+
+/// The diff, priority and payout trees of one leaf size.
+pub struct ChainCircuits {
+    pub shape: ChunkShape,
+    pub diff: ChainSet<DiffCircuit>,
+    pub priority: ChainSet<PriorityCircuit>,
+    pub payout: ChainSet<PayoutCircuit>,
+}
+
+impl ChainCircuits {
+    /// Builds the three chunk circuits for leaves of `k` transactions (merges come lazily).
+    pub fn build(k: usize) -> ChainCircuits {
+        let shape = ChunkShape::for_leaf(k);
+        let started = std::time::Instant::now();
+        let diff = DiffCircuit::build(shape.diff_old, shape.diff_new);
+        let priority = PriorityCircuit::build(shape.priority);
+        let payout = PayoutCircuit::build(shape.payout_depth);
+        tracing::info!(
+            ?shape,
+            diff_bits = diff.data.common.degree_bits(),
+            priority_bits = priority.data.common.degree_bits(),
+            payout_bits = payout.data.common.degree_bits(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "chunk circuits built"
+        );
+        ChainCircuits {
+            shape,
+            diff: ChainSet::new("diff", diff, diff_layout(), &no_derived),
+            priority: ChainSet::new("priority", priority, priority_layout(), &no_derived),
+            payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge),
+        }
+    }
+}
