@@ -74,7 +74,7 @@ impl Serializers {
     /// gates): what every rollup circuit needs.
     pub fn rollup() -> Serializers {
         Serializers::new(
-            "rollup-v1",
+            "rollup-v2",
             crate::gadgets::serializer::RollupGateSerializer,
             crate::gadgets::serializer::RollupGeneratorSerializer,
         )

@@ -22,7 +22,7 @@
 //! `merge-<level>`) to fingerprints:
 //!
 //! ```json
-//! { "version": 1, "serializers": "rollup-v1",
+//! { "version": 1, "serializers": "rollup-v2",
 //!   "circuits": { "final-0": "<64 hex>", "final-2": "<64 hex>" } }
 //! ```
 //!

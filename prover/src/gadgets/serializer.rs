@@ -53,6 +53,7 @@ use super::curve::{
     ScalarMulStepGenerator,
 };
 use super::gfp5::{Gfp5InverseGenerator, Gfp5MulGate, Gfp5MulGenerator};
+use super::range::SplitGenerator as LimbSplitGenerator;
 use super::sha256::{
     Sha256RoundAGate, Sha256RoundAGenerator, Sha256RoundEGate, Sha256RoundEGenerator,
     Sha256ScheduleGate, Sha256ScheduleGenerator,
@@ -130,6 +131,7 @@ impl WitnessGeneratorSerializer<F, D> for RollupGeneratorSerializer {
         KeyDecodeGenerator,
         Sha256RoundEGenerator,
         Sha256RoundAGenerator,
-        Sha256ScheduleGenerator
+        Sha256ScheduleGenerator,
+        LimbSplitGenerator
     }
 }
