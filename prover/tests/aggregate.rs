@@ -213,7 +213,7 @@ fn pinned_final_circuits() {
     // recomputed the checksum and the header: refused when pinned, the file left in place.
     let cdir = tempfile::tempdir().unwrap();
     let cache = CircuitCache::in_dir(cdir.path());
-    let chains = c.chains();
+    let chains = c.chains().unwrap();
     let inner = SettlementInner {
         range: c.leaf().data(),
         diff: &chains.diff.chunk.data,

@@ -29,6 +29,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
 
+use crate::cache::{CircuitCache, CircuitSpec};
 use crate::{C, D, F};
 
 /// A running value: its state before a chunk at `input`, after it at `output`.
@@ -169,6 +170,57 @@ impl ChainMerge {
         layout: ChainLayout,
         derive: &Derive,
     ) -> ChainMerge {
+        Self::build_or_load(inner, layout, derive, &CircuitCache::disabled(), "merge", "")
+            .expect("an uncached, unpinned build cannot be refused")
+    }
+
+    /// [`ChainMerge::build_with`] through `cache`: `name` for the file, `key` naming the
+    /// definition (the caller's version and the layout's kind; the inner circuit's digest is
+    /// appended here, which pins every level below).
+    pub fn build_or_load(
+        inner: &CircuitData<F, C, D>,
+        layout: ChainLayout,
+        derive: &Derive,
+        cache: &CircuitCache,
+        name: &str,
+        key: &str,
+    ) -> anyhow::Result<ChainMerge> {
+        use plonky2::field::types::PrimeField64;
+        let (b, left, right) = Self::construct(inner, &layout, derive);
+        let digest: String = inner
+            .verifier_only
+            .circuit_digest
+            .elements
+            .iter()
+            .map(|e| format!("{:016x}", e.to_canonical_u64()))
+            .collect();
+        let key = format!("{key}/inner={digest}/config=standard_recursion");
+        let spec = CircuitSpec {
+            name,
+            key: &key,
+            num_public_inputs: layout.len,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(ChainMerge {
+            data,
+            layout,
+            left,
+            right,
+        })
+    }
+
+    /// The merge circuit before `build()`: deterministic, so a cached circuit's targets are
+    /// recovered by running it again.
+    fn construct(
+        inner: &CircuitData<F, C, D>,
+        layout: &ChainLayout,
+        derive: &Derive,
+    ) -> (
+        CircuitBuilder<F, D>,
+        ProofWithPublicInputsTarget<D>,
+        ProofWithPublicInputsTarget<D>,
+    ) {
         assert_eq!(inner.common.num_public_inputs, layout.len);
         let roles = layout.roles();
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
@@ -200,12 +252,7 @@ impl ChainMerge {
             })
             .collect();
         b.register_public_inputs(&merged);
-        ChainMerge {
-            data: b.build::<C>(),
-            layout,
-            left,
-            right,
-        }
+        (b, left, right)
     }
 
     /// Proves the merge of two adjacent proofs (`left` first), after checking natively that

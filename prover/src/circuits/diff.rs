@@ -54,6 +54,10 @@ use crate::{C, D, F};
 /// Number of public inputs.
 pub const DIFF_PUBLIC_INPUTS: usize = 73;
 
+/// Version of the diff circuit's definition (part of its cache key): bump it when its
+/// constraints change.
+pub const DIFF_VERSION: &str = "diff-v1";
+
 /// Where each value is in a diff proof's public inputs.
 pub mod at {
     pub const BATCH_OLD_ROOT: usize = 0;
@@ -552,14 +556,32 @@ pub struct DiffCircuit {
 
 impl DiffCircuit {
     pub fn build(cap_old: usize, cap_new: usize) -> DiffCircuit {
+        Self::build_or_load(cap_old, cap_new, &crate::cache::CircuitCache::disabled())
+            .expect("an uncached, unpinned build cannot be refused")
+    }
+
+    /// [`DiffCircuit::build`] through `cache` (key: [`DIFF_VERSION`] and the capacities).
+    pub fn build_or_load(
+        cap_old: usize,
+        cap_new: usize,
+        cache: &crate::cache::CircuitCache,
+    ) -> anyhow::Result<DiffCircuit> {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let (targets, _) = Self::define(&mut b, cap_old, cap_new);
-        DiffCircuit {
-            data: b.build::<C>(),
+        let key = format!("{DIFF_VERSION}/old={cap_old}/new={cap_new}/config=standard_recursion");
+        let spec = crate::cache::CircuitSpec {
+            name: "diff-chunk",
+            key: &key,
+            num_public_inputs: DIFF_PUBLIC_INPUTS,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(DiffCircuit {
+            data,
             targets,
             cap_old,
             cap_new,
-        }
+        })
     }
 
     /// Adds the constraints to `b`; returns the targets and the number of rows before the

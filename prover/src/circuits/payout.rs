@@ -76,6 +76,9 @@ use crate::{C, D, F};
 /// Number of public inputs.
 pub const PAYOUT_PUBLIC_INPUTS: usize = 41;
 
+/// Version of the payout circuit's definition (part of its cache key).
+pub const PAYOUT_VERSION: &str = "payout-v1";
+
 /// How payout proofs of consecutive chunks chain; a merge derives `node` and `root`
 /// ([`derive_merge`]).
 pub fn payout_layout() -> crate::circuits::chain::ChainLayout {
@@ -491,13 +494,30 @@ pub struct PayoutCircuit {
 
 impl PayoutCircuit {
     pub fn build(depth: usize) -> PayoutCircuit {
+        Self::build_or_load(depth, &crate::cache::CircuitCache::disabled())
+            .expect("an uncached, unpinned build cannot be refused")
+    }
+
+    /// [`PayoutCircuit::build`] through `cache` (key: [`PAYOUT_VERSION`] and the depth).
+    pub fn build_or_load(
+        depth: usize,
+        cache: &crate::cache::CircuitCache,
+    ) -> anyhow::Result<PayoutCircuit> {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let targets = Self::define(&mut b, depth);
-        PayoutCircuit {
-            data: b.build::<C>(),
+        let key = format!("{PAYOUT_VERSION}/depth={depth}/config=standard_recursion");
+        let spec = crate::cache::CircuitSpec {
+            name: "payout-chunk",
+            key: &key,
+            num_public_inputs: PAYOUT_PUBLIC_INPUTS,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(PayoutCircuit {
+            data,
             targets,
             depth,
-        }
+        })
     }
 
     /// Adds the constraints to `b`.

@@ -56,6 +56,9 @@ use crate::{C, D, F};
 /// Number of public inputs.
 pub const PRIORITY_PUBLIC_INPUTS: usize = 34;
 
+/// Version of the priority circuit's definition (part of its cache key).
+pub const PRIORITY_VERSION: &str = "priority-v1";
+
 /// How priority proofs of consecutive chunks chain (the public-input layout above).
 pub fn priority_layout() -> crate::circuits::chain::ChainLayout {
     use crate::circuits::chain::{ChainLayout, Link};
@@ -368,13 +371,26 @@ pub struct PriorityCircuit {
 
 impl PriorityCircuit {
     pub fn build(cap: usize) -> PriorityCircuit {
+        Self::build_or_load(cap, &crate::cache::CircuitCache::disabled())
+            .expect("an uncached, unpinned build cannot be refused")
+    }
+
+    /// [`PriorityCircuit::build`] through `cache` (key: [`PRIORITY_VERSION`] and the capacity).
+    pub fn build_or_load(
+        cap: usize,
+        cache: &crate::cache::CircuitCache,
+    ) -> anyhow::Result<PriorityCircuit> {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let (targets, _) = Self::define(&mut b, cap);
-        PriorityCircuit {
-            data: b.build::<C>(),
-            targets,
-            cap,
-        }
+        let key = format!("{PRIORITY_VERSION}/cap={cap}/config=standard_recursion");
+        let spec = crate::cache::CircuitSpec {
+            name: "priority-chunk",
+            key: &key,
+            num_public_inputs: PRIORITY_PUBLIC_INPUTS,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(PriorityCircuit { data, targets, cap })
     }
 
     /// Adds the constraints to `b`; returns the targets and the rows before and after the

@@ -89,10 +89,20 @@ impl<L: LeafCircuit> Circuits<L> {
     }
 
     /// The diff, priority and payout trees for this registry's leaf size.
-    pub fn chains(&self) -> Arc<ChainCircuits> {
-        self.chains
-            .get_or_init(|| Arc::new(ChainCircuits::build(self.leaf.leaf_size())))
-            .clone()
+    pub fn chains(&self) -> anyhow::Result<Arc<ChainCircuits>> {
+        if let Some(c) = self.chains.get() {
+            return Ok(c.clone());
+        }
+        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = self.chains.get() {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(ChainCircuits::build_or_load(
+            self.leaf.leaf_size(),
+            &self.cache,
+        )?);
+        let _ = self.chains.set(c.clone());
+        Ok(c)
     }
 
     /// The range merge circuit of `level` (>= 1).
@@ -151,7 +161,7 @@ impl<L: LeafCircuit> Circuits<L> {
         } else {
             None
         };
-        let chains = self.chains();
+        let chains = self.chains()?;
         let (diff, priority, payout) = if top_level > 0 {
             (
                 Some(chains.diff.merge(top_level)?),
@@ -233,7 +243,7 @@ impl<L: LeafCircuit> Circuits<L> {
 
     /// Proves a leaf job of `tree` from its serialized input.
     pub fn prove_tree_leaf(&self, tree: ProofTree, input: &[u8]) -> anyhow::Result<JobProof> {
-        let chains = self.chains();
+        let chains = self.chains()?;
         let (bytes, pis) = match tree {
             ProofTree::Range => {
                 let w: L::Witness = serde_json::from_slice(input).context("leaf witness")?;
@@ -261,7 +271,7 @@ impl<L: LeafCircuit> Circuits<L> {
         left: &[u8],
         right: &[u8],
     ) -> anyhow::Result<JobProof> {
-        let chains = self.chains();
+        let chains = self.chains()?;
         let (bytes, pis) = match tree {
             ProofTree::Range => {
                 let (bytes, s) = self.prove_merge(level, left, right)?;
@@ -296,7 +306,7 @@ impl<L: LeafCircuit> Circuits<L> {
             roots.len()
         );
         let circuit = self.final_circuit(top_level)?;
-        let chains = self.chains();
+        let chains = self.chains()?;
         let range = self.read_proof(top_level, &roots[0])?;
         let diff = chains.diff.read_proof(top_level, &roots[1])?;
         let priority = chains.priority.read_proof(top_level, &roots[2])?;

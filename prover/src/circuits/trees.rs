@@ -21,6 +21,7 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::cache::CircuitCache;
 use crate::circuits::aggregate::MAX_LEVEL;
 use crate::circuits::chain::{ChainLayout, ChainMerge, Derive};
 use crate::circuits::diff::{diff_layout, DiffCircuit, DiffStatement, DiffWitness};
@@ -123,12 +124,18 @@ impl ChunkShape {
     }
 }
 
-/// One chained tree: its chunk circuit and its merges, built lazily per level.
+/// Version of the chained merge definitions (part of their cache keys): bump it when
+/// [`ChainMerge`] or a layout changes.
+pub const CHAINS_VERSION: &str = "chains-v1";
+
+/// One chained tree: its chunk circuit and its merges, built (or loaded from the cache) lazily
+/// per level.
 pub struct ChainSet<Ch: ChunkCircuit> {
     pub name: &'static str,
     pub chunk: Ch,
     layout: ChainLayout,
     derive: &'static Derive,
+    cache: CircuitCache,
     merges: Vec<OnceLock<Arc<ChainMerge>>>,
     build_lock: Mutex<()>,
 }
@@ -142,12 +149,19 @@ fn no_derived(
 }
 
 impl<Ch: ChunkCircuit> ChainSet<Ch> {
-    fn new(name: &'static str, chunk: Ch, layout: ChainLayout, derive: &'static Derive) -> Self {
+    fn new(
+        name: &'static str,
+        chunk: Ch,
+        layout: ChainLayout,
+        derive: &'static Derive,
+        cache: &CircuitCache,
+    ) -> Self {
         ChainSet {
             name,
             chunk,
             layout,
             derive,
+            cache: cache.clone(),
             merges: (0..=MAX_LEVEL).map(|_| OnceLock::new()).collect(),
             build_lock: Mutex::new(()),
         }
@@ -170,20 +184,15 @@ impl<Ch: ChunkCircuit> ChainSet<Ch> {
         if let Some(m) = self.merges[level as usize].get() {
             return Ok(m.clone());
         }
-        let started = std::time::Instant::now();
         let inner = below.as_ref().map_or(self.chunk.data(), |m| &m.data);
-        let m = Arc::new(ChainMerge::build_with(
+        let m = Arc::new(ChainMerge::build_or_load(
             inner,
             self.layout.clone(),
             self.derive,
-        ));
-        tracing::info!(
-            tree = self.name,
-            level,
-            degree_bits = m.data.common.degree_bits(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "merge circuit built"
-        );
+            &self.cache,
+            &format!("{}-merge-{level}", self.name),
+            &format!("{CHAINS_VERSION}/{}/level={level}", self.name),
+        )?);
         let _ = self.merges[level as usize].set(m.clone());
         Ok(m)
     }
@@ -259,26 +268,33 @@ pub struct ChainCircuits {
 }
 
 impl ChainCircuits {
-    /// Builds the three chunk circuits for leaves of `k` transactions (merges come lazily).
-    pub fn build(k: usize) -> ChainCircuits {
+    /// Builds (or loads from `cache`) the three chunk circuits for leaves of `k` transactions
+    /// (merges come lazily).
+    pub fn build_or_load(k: usize, cache: &CircuitCache) -> anyhow::Result<ChainCircuits> {
         let shape = ChunkShape::for_leaf(k);
         let started = std::time::Instant::now();
-        let diff = DiffCircuit::build(shape.diff_old, shape.diff_new);
-        let priority = PriorityCircuit::build(shape.priority);
-        let payout = PayoutCircuit::build(shape.payout_depth);
+        let diff = DiffCircuit::build_or_load(shape.diff_old, shape.diff_new, cache)?;
+        let priority = PriorityCircuit::build_or_load(shape.priority, cache)?;
+        let payout = PayoutCircuit::build_or_load(shape.payout_depth, cache)?;
         tracing::info!(
             ?shape,
             diff_bits = diff.data.common.degree_bits(),
             priority_bits = priority.data.common.degree_bits(),
             payout_bits = payout.data.common.degree_bits(),
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "chunk circuits built"
+            "chunk circuits ready"
         );
-        ChainCircuits {
+        Ok(ChainCircuits {
             shape,
-            diff: ChainSet::new("diff", diff, diff_layout(), &no_derived),
-            priority: ChainSet::new("priority", priority, priority_layout(), &no_derived),
-            payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge),
-        }
+            diff: ChainSet::new("diff", diff, diff_layout(), &no_derived, cache),
+            priority: ChainSet::new(
+                "priority",
+                priority,
+                priority_layout(),
+                &no_derived,
+                cache,
+            ),
+            payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge, cache),
+        })
     }
 }
