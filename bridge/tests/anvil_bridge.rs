@@ -22,6 +22,7 @@ use rollup_storage::{EventKind, SubmissionKind};
 use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::Row;
+use state::diff::StateDiff;
 
 async fn statuses(pool: &PgPool) -> Vec<(i64, String)> {
     sqlx::query("SELECT serial, status FROM l1_priority_ops ORDER BY id")
@@ -669,7 +670,7 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
         assert!(e.contains(what), "expected '{what}' in: {e}");
     };
 
-    // 1. The ops redirected to mallory: they no longer hash to what the proof binds.
+    // 1. The ops redirected to mallory: their payouts no longer build the proven payout root.
     let redirected = json!([{"from": 1, "to_l1": mallory.to_string(), "amount": 250}]);
     let ops = state::pubdata::encode_ops(&batch_ops(&pool, (0, 1), &redirected).await);
     let saved: Vec<u8> =
@@ -682,7 +683,7 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
         .execute(&pool)
         .await
         .unwrap();
-    refused(s.prepare_commit(1).await, "the stored ops hash to");
+    refused(s.prepare_commit(1).await, "the payouts of the stored ops build root");
     sqlx::query("UPDATE batch_witness SET pubdata = $1 WHERE batch_number = 1")
         .bind(&saved)
         .execute(&pool)
@@ -704,20 +705,33 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
     assert_eq!(again.payouts[0].to, bob);
 
     // 3. The watcher's record of the deposit edited (another depositor, who would get a
-    // refund): the consumed ops no longer chain to L1's queue hash.
+    // refund): the consumed ops no longer chain to the proven queue hash.
     sqlx::query("UPDATE l1_priority_ops SET depositor = $1 WHERE serial = 0")
         .bind(mallory.to_vec())
         .execute(&pool)
         .await
         .unwrap();
-    refused(s.prepare_commit(1).await, "L1's queue hash");
+    refused(s.prepare_commit(1).await, "the consumed priority ops chain to");
     sqlx::query("UPDATE l1_priority_ops SET depositor = $1 WHERE serial = 0")
         .bind(l1.alice.to_vec())
         .execute(&pool)
         .await
         .unwrap();
 
-    // 4. The stored proof replaced: it does not verify (the node's verifier checks the proof
+    // 4. The state diff edited: it no longer hashes to the proven diff hash.
+    sqlx::query("UPDATE batch_witness SET l1_pubdata = $1 WHERE batch_number = 1")
+        .bind(StateDiff::new(2, vec![]).unwrap().encode())
+        .execute(&pool)
+        .await
+        .unwrap();
+    refused(s.prepare_commit(1).await, "the stored state diff hashes to");
+    sqlx::query("UPDATE batch_witness SET l1_pubdata = $1 WHERE batch_number = 1")
+        .bind(StateDiff::new(1, vec![]).unwrap().encode())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // 5. The stored proof replaced: it does not verify (the node's verifier checks the proof
     // against the statement rebuilt from the batch row, so an edited row fails the same way).
     let stand_in: Vec<u8> =
         sqlx::query_scalar("SELECT proof FROM batch_proofs WHERE batch_number = 1")

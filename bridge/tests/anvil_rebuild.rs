@@ -273,7 +273,7 @@ async fn a_tampered_diff_on_l1_is_caught_by_the_rebuild_and_bad_diffs_are_never_
     let batches = three_batches(&mut l2, &l1, &pool).await;
 
     // A dishonest operator publishes batch 2 with one balance raised by 1: a well-formed diff
-    // with the honest roots in the header. The contract cannot tell (stage 0).
+    // with the honest roots in the header.
     let diff = StateDiff::decode(&batches[1].2).unwrap();
     let records: Vec<AccountRecord> = diff
         .records()
@@ -294,12 +294,33 @@ async fn a_tampered_diff_on_l1_is_caught_by_the_rebuild_and_bad_diffs_are_never_
         .execute(&pool)
         .await
         .unwrap();
+    // The proof binds the honest diff's hash: the submitter refuses the forged one.
+    let s = submitter(&l1, &pool);
+    commit_until(&s, &l1, 1).await;
+    let err = s.prepare_commit(2).await.unwrap_err();
+    assert!(
+        matches!(&err, SubmitError::Batch(2, m) if m.contains("the stored state diff hashes to")),
+        "{err}"
+    );
+    // The operator forges the proof too (stage 0: the contract checks no proof, the operator
+    // attests), so the forged diff reaches L1.
+    let proof: Vec<u8> =
+        sqlx::query_scalar("SELECT proof FROM batch_proofs WHERE batch_number = 2")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let mut lie = stand_in_statement(&proof).unwrap();
+    lie.diff_hash = state::settlement::diff_hash(&forged);
+    sqlx::query("UPDATE batch_proofs SET proof = $1 WHERE batch_number = 2")
+        .bind(stand_in_proof(&lie))
+        .execute(&pool)
+        .await
+        .unwrap();
     // Batch 3's diff does not even decode: the submitter refuses to send it.
     sqlx::query("UPDATE batch_witness SET l1_pubdata = '\\x01ff'::bytea WHERE batch_number = 3")
         .execute(&pool)
         .await
         .unwrap();
-    let s = submitter(&l1, &pool);
     commit_until(&s, &l1, 2).await;
     let refused = loop {
         match s.step().await {

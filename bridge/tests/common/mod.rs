@@ -254,6 +254,13 @@ pub fn stand_in_proof(p: &ProvenBatch) -> Vec<u8> {
     out
 }
 
+/// The statement a stand-in proof "proves".
+pub fn stand_in_statement(proof: &[u8]) -> Option<ProvenBatch> {
+    proof
+        .strip_prefix(PROOF_PREFIX)
+        .and_then(|body| serde_json::from_slice::<ProvenBatch>(body).ok())
+}
+
 /// A complete version 1 witness document (what the writer seals) for batch `n`; the submitter
 /// reads none of its lists (payouts come from the proven ops).
 fn witness(n: u64, deposits: (u64, u64), withdrawals: serde_json::Value) -> serde_json::Value {
@@ -294,10 +301,7 @@ pub fn submitter(l1: &L1, pool: &PgPool) -> Submitter {
         pool: pool.clone(),
         signer: L1Signer::from_hex(ANVIL_DEV_KEY_0).unwrap(),
         verifier: Box::new(|_: u64, proof: &[u8]| {
-            proof
-                .strip_prefix(PROOF_PREFIX)
-                .and_then(|body| serde_json::from_slice::<ProvenBatch>(body).ok())
-                .ok_or_else(|| "bad proof".to_string())
+            stand_in_statement(proof).ok_or_else(|| "bad proof".to_string())
         }),
         cfg: SubmitterConfig {
             rollup: l1.d.rollup,

@@ -41,9 +41,9 @@
 //! blocks. **Cost:** four recursive verifications dominate (see `docs/BENCHMARKS.md`); the
 //! statement is five compressions (about 950 rows) and about 60 rows of limb splits.
 //!
-//! **Limit.** The diff, priority and payout proofs each cover the whole batch: a batch must fit
-//! their capacities (chaining proofs of one kind over a batch larger than one circuit is the
-//! next step, SPEC 13.11).
+//! **Shape.** The four inner circuits are the roots of one top level `L` of the batch's four
+//! trees ([`crate::circuits::registry::Circuits::final_circuit`]): one settlement circuit per
+//! `L`, pinned as `final-<L>`, cached by [`SettlementCircuit::build_or_load`].
 
 use std::sync::Arc;
 
