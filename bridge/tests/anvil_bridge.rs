@@ -156,7 +156,8 @@ async fn batches_commit_in_order_finalize_and_survive_a_restart_and_claims_work_
     let bob = Address::repeat_byte(0xb0);
     let (r1, r2, r3) = (keccak256("r1"), keccak256("r2"), keccak256("r3"));
     proven_batch(
-        &l1, &pool,
+        &l1,
+        &pool,
         1,
         genesis,
         r1,
@@ -516,7 +517,8 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
     let r1 = keccak256("r1");
     let bob = Address::repeat_byte(0xb0);
     proven_batch(
-        &l1, &pool,
+        &l1,
+        &pool,
         1,
         genesis,
         r1,
@@ -655,7 +657,8 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
     let mallory = Address::repeat_byte(0x66);
     let withdrawals = json!([{"from": 1, "to_l1": bob.to_string(), "amount": 250}]);
     proven_batch(
-        &l1, &pool,
+        &l1,
+        &pool,
         1,
         genesis,
         keccak256("r1"),
@@ -683,7 +686,10 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
         .execute(&pool)
         .await
         .unwrap();
-    refused(s.prepare_commit(1).await, "the payouts of the stored ops build root");
+    refused(
+        s.prepare_commit(1).await,
+        "the payouts of the stored ops build root",
+    );
     sqlx::query("UPDATE batch_witness SET pubdata = $1 WHERE batch_number = 1")
         .bind(&saved)
         .execute(&pool)
@@ -711,7 +717,10 @@ async fn a_tampered_database_row_makes_the_submitter_refuse() {
         .execute(&pool)
         .await
         .unwrap();
-    refused(s.prepare_commit(1).await, "the consumed priority ops chain to");
+    refused(
+        s.prepare_commit(1).await,
+        "the consumed priority ops chain to",
+    );
     sqlx::query("UPDATE l1_priority_ops SET depositor = $1 WHERE serial = 0")
         .bind(l1.alice.to_vec())
         .execute(&pool)

@@ -4,9 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::leaf::{chain_statement, DummyLeaf, DummyLeafWitness};
 use rollup_prover::circuits::public::RangeStatement;
+use rollup_prover::circuits::registry::Circuits;
 
 fn bench(c: &mut Criterion) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/prover-bench-cache");

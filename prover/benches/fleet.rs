@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
+use rollup_prover::circuits::registry::Circuits;
 
 const LEAF_SIZE: usize = 8;
 

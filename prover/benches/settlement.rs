@@ -238,12 +238,15 @@ fn bench_settlement(c: &mut Criterion) {
     let priority_p = priority_c.prove(&w, &s).expect("priority proves");
     let (w, s) = payout_witness(7, &settled.payouts, shape.payout_depth).expect("payouts");
     let payout_p = payout_c.prove(&w, &s).expect("payouts prove");
-    let settlement = SettlementCircuit::build(0, SettlementInner {
-        range: &leaf.data,
-        diff: &diff_c.data,
-        priority: &priority_c.data,
-        payout: &payout_c.data,
-    });
+    let settlement = SettlementCircuit::build(
+        0,
+        SettlementInner {
+            range: &leaf.data,
+            diff: &diff_c.data,
+            priority: &priority_c.data,
+            payout: &payout_c.data,
+        },
+    );
     println!(
         "shape for K = {K}: {shape:?}; diff 2^{}, priority 2^{}, payout 2^{}, settlement 2^{} rows",
         diff_c.data.common.degree_bits(),

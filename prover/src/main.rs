@@ -9,12 +9,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rollup_prover::cache::CircuitCache;
 use rollup_prover::circuits::registry::Circuits;
-use state::settlement::BatchStatement;
 use rollup_prover::jobs::JobStore;
 use rollup_prover::pins::{CircuitPins, PINS_FILE};
 use rollup_prover::verify::{verify_batch_proof, FinalVerifiers, VerifierSet};
 use rollup_prover::worker::{self, WorkerConfig};
 use rollup_prover::ActiveLeaf;
+use state::settlement::BatchStatement;
 
 /// rollup-prover: proves the rollup's batches with plonky2.
 ///

@@ -23,9 +23,9 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use crate::circuits::aggregate::MAX_LEVEL;
 use crate::circuits::settlement::{public_inputs, SETTLEMENT_PUBLIC_INPUTS};
-use state::settlement::BatchStatement;
 use crate::pins::{CircuitFingerprint, CircuitPins, PinError, PINS_FILE};
 use crate::{C, D, F};
+use state::settlement::BatchStatement;
 
 const MAGIC: &[u8; 4] = b"RBPF";
 /// Version 1 proved a Poseidon digest of the range statement; version 2 the L1 statement.

@@ -13,10 +13,10 @@ use tokio::sync::watch;
 use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::registry::{Circuits, JobProof};
 use crate::jobs::{ClaimedJob, JobKind, JobState, JobStore};
-use state::settlement::BatchStatement;
-use state::tx::Domain;
 use crate::planner::Planner;
 use crate::verify::verify_batch_proof;
+use state::settlement::BatchStatement;
+use state::tx::Domain;
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -37,10 +37,13 @@ pub struct WorkerConfig {
 
 /// Proving outcome of one job.
 enum Outcome {
-    Proof { proof: JobProof, ms: u64 },
+    Proof {
+        proof: JobProof,
+        ms: u64,
+    },
     Final {
         bytes: Vec<u8>,
-        statement: BatchStatement,
+        statement: Box<BatchStatement>,
         ms: u64,
     },
     Failed(String),
@@ -77,7 +80,7 @@ fn prove_one<L: LeafCircuit>(
             let (bytes, statement) = circuits.prove_final(job.level, children, domain)?;
             Outcome::Final {
                 bytes,
-                statement,
+                statement: Box::new(statement),
                 ms: ms(started),
             }
         }
@@ -292,7 +295,7 @@ async fn record<L: LeafCircuit>(
                 jobs.fail(job, &cfg.worker_id, &msg, 1).await?;
                 return Ok(());
             }
-            debug_assert_eq!(statement, expected);
+            debug_assert_eq!(*statement, expected);
             let kept = jobs
                 .complete_final(job, &cfg.worker_id, &bytes, &statement, ms)
                 .await?;

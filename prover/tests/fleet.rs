@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
+use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::jobs::{JobKind, JobState, ProofTree};
 use rollup_prover::verify::{verify_batch_proof, VerifierSet, VerifyError};
 use rollup_storage::BatchStatus;

@@ -135,34 +135,56 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
     );
     assert_eq!(jobs.child_proofs(&merges[0]).await.unwrap().len(), 2);
     let w = jobs_worker(&jobs, range[3].id).await;
-    assert!(jobs.complete(&range[3], &w, b"proof", &st(), 5).await.unwrap());
+    assert!(jobs
+        .complete(&range[3], &w, b"proof", &st(), 5)
+        .await
+        .unwrap());
     let merges2 = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
     assert_eq!((merges2[0].level, merges2[0].position), (1, 1));
-    assert!(jobs.complete(&merges[0], "m", b"p", &st(), 1).await.unwrap());
-    assert!(jobs.complete(&merges2[0], "m", b"p", &st(), 1).await.unwrap());
+    assert!(jobs
+        .complete(&merges[0], "m", b"p", &st(), 1)
+        .await
+        .unwrap());
+    assert!(jobs
+        .complete(&merges2[0], "m", b"p", &st(), 1)
+        .await
+        .unwrap());
     let top = jobs.claim("m", &[JobKind::Merge], 10).await.unwrap();
     assert_eq!((top[0].level, top[0].position), (2, 0));
-    assert!(jobs.complete(&top[0], "m", b"root", &st(), 1).await.unwrap());
+    assert!(jobs
+        .complete(&top[0], "m", b"root", &st(), 1)
+        .await
+        .unwrap());
 
     // The final job waits for the roots of the four trees.
     for j in claimed.iter().filter(|j| j.tree != ProofTree::Range) {
         let w = jobs_worker(&jobs, j.id).await;
         let proof = format!("{}-{}", j.tree.as_str(), j.position);
-        assert!(jobs.complete(j, &w, proof.as_bytes(), &st(), 5).await.unwrap());
+        assert!(jobs
+            .complete(j, &w, proof.as_bytes(), &st(), 5)
+            .await
+            .unwrap());
     }
     for tree in [ProofTree::Diff, ProofTree::Priority, ProofTree::Payout] {
-        assert!(jobs
-            .claim("f", &[JobKind::Final], 10)
-            .await
-            .unwrap()
-            .is_empty(), "the final job ran before the {tree} root");
+        assert!(
+            jobs.claim("f", &[JobKind::Final], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the final job ran before the {tree} root"
+        );
         finish_tree(&jobs, tree).await;
     }
     let fin = jobs.claim("f", &[JobKind::Final], 10).await.unwrap();
     assert_eq!(fin.len(), 1);
     assert_eq!(
         jobs.child_proofs(&fin[0]).await.unwrap(),
-        vec![b"root".to_vec(), b"p".to_vec(), b"p".to_vec(), b"p".to_vec()]
+        vec![
+            b"root".to_vec(),
+            b"p".to_vec(),
+            b"p".to_vec(),
+            b"p".to_vec()
+        ]
     );
 }
 
@@ -263,14 +285,13 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
     // Four leaves per tree: the range needs 4 (3 padded), the chained trees are padded to it.
     assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 16);
     for tree in ProofTree::ALL {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM prover_jobs WHERE kind = $1 AND tree = $2",
-        )
-        .bind(JobKind::Leaf)
-        .bind(tree)
-        .fetch_one(jobs.pool())
-        .await
-        .unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM prover_jobs WHERE kind = $1 AND tree = $2")
+                .bind(JobKind::Leaf)
+                .bind(tree)
+                .fetch_one(jobs.pool())
+                .await
+                .unwrap();
         assert_eq!(n, 4, "{tree}");
     }
     // The statements chain from the batch's old root to its new root.

@@ -15,9 +15,9 @@ use plonky2::field::types::{Field, PrimeField64};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rollup_prover::cache::CircuitCache;
-use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::public::RangeStatement;
+use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::witness::{
     leaf_witnesses, AccountFields, LeafAccess, LeafWitness, SlotKind, SlotWitness, WitnessError,
 };

@@ -39,8 +39,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use status::{
-    BatchStatus, EventFinality, EventKind, Finality, JobKind, JobState, ParseStatusError, ProofTree,
-    PriorityOpKind, PriorityOpStatus, SubmissionKind, SubmissionStatus,
+    BatchStatus, EventFinality, EventKind, Finality, JobKind, JobState, ParseStatusError,
+    PriorityOpKind, PriorityOpStatus, ProofTree, SubmissionKind, SubmissionStatus,
 };
 pub use witness::BatchWitness;
 

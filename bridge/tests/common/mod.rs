@@ -93,7 +93,7 @@ pub async fn proven_batch(
     withdrawals: serde_json::Value,
 ) {
     let empty = StateDiff::new(1, vec![]).unwrap().encode();
-    proven_batch_with_diff(l1, pool, n, old, new, deposits, withdrawals, Some(empty)).await
+    proven_batch_with_diff(l1, pool, n, (old, new), deposits, withdrawals, Some(empty)).await
 }
 
 /// The ops of a stand-in batch (see [`proven_batch`]).
@@ -142,8 +142,7 @@ pub async fn proven_batch_with_diff(
     l1: &L1,
     pool: &PgPool,
     n: u64,
-    old: B256,
-    new: B256,
+    (old, new): (B256, B256),
     deposits: (u64, u64),
     withdrawals: serde_json::Value,
     l1_pubdata: Option<Vec<u8>>,

@@ -170,8 +170,15 @@ impl ChainMerge {
         layout: ChainLayout,
         derive: &Derive,
     ) -> ChainMerge {
-        Self::build_or_load(inner, layout, derive, &CircuitCache::disabled(), "merge", "")
-            .expect("an uncached, unpinned build cannot be refused")
+        Self::build_or_load(
+            inner,
+            layout,
+            derive,
+            &CircuitCache::disabled(),
+            "merge",
+            "",
+        )
+        .expect("an uncached, unpinned build cannot be refused")
     }
 
     /// [`ChainMerge::build_with`] through `cache`: `name` for the file, `key` naming the

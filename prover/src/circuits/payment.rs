@@ -739,12 +739,12 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             min_leaves.max(1),
             depositors,
         )
-            .map_err(|e| match e {
-                crate::witness::WitnessError::Rejected { .. }
-                | crate::witness::WitnessError::ExpiredAtBatchTimestamp { .. } => {
-                    LeafPlanError::Rejected(e.to_string())
-                }
-                e => LeafPlanError::Other(anyhow::anyhow!(e)),
-            })
+        .map_err(|e| match e {
+            crate::witness::WitnessError::Rejected { .. }
+            | crate::witness::WitnessError::ExpiredAtBatchTimestamp { .. } => {
+                LeafPlanError::Rejected(e.to_string())
+            }
+            e => LeafPlanError::Other(anyhow::anyhow!(e)),
+        })
     }
 }

@@ -181,7 +181,9 @@ impl<L: LeafCircuit> Circuits<L> {
             priority: priority
                 .as_ref()
                 .map_or(&chains.priority.chunk.data, |m| &m.data),
-            payout: payout.as_ref().map_or(&chains.payout.chunk.data, |m| &m.data),
+            payout: payout
+                .as_ref()
+                .map_or(&chains.payout.chunk.data, |m| &m.data),
         };
         let c = Arc::new(SettlementCircuit::build_or_load(
             top_level,

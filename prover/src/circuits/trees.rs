@@ -222,15 +222,18 @@ impl<Ch: ChunkCircuit> ChainSet<Ch> {
     ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
         let common = self.common(level)?;
         ProofWithPublicInputs::from_bytes(bytes.to_vec(), &common).map_err(|e| {
-            anyhow::anyhow!("{} level-{level} proof does not deserialize: {e:?}", self.name)
+            anyhow::anyhow!(
+                "{} level-{level} proof does not deserialize: {e:?}",
+                self.name
+            )
         })
     }
 
     /// Proves a chunk job from its serialized [`ChunkInput`]; returns the proof and its public
     /// inputs.
     pub fn prove_chunk(&self, input: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u64>)> {
-        let input: ChunkInput<Ch::Witness, Ch::Statement> = serde_json::from_slice(input)
-            .with_context(|| format!("{} chunk input", self.name))?;
+        let input: ChunkInput<Ch::Witness, Ch::Statement> =
+            serde_json::from_slice(input).with_context(|| format!("{} chunk input", self.name))?;
         let proof = self.chunk.prove(&input.witness, &input.statement)?;
         Ok(Self::output(&proof))
     }
@@ -287,13 +290,7 @@ impl ChainCircuits {
         Ok(ChainCircuits {
             shape,
             diff: ChainSet::new("diff", diff, diff_layout(), &no_derived, cache),
-            priority: ChainSet::new(
-                "priority",
-                priority,
-                priority_layout(),
-                &no_derived,
-                cache,
-            ),
+            priority: ChainSet::new("priority", priority, priority_layout(), &no_derived, cache),
             payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge, cache),
         })
     }

@@ -199,16 +199,16 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
          VALUES (1, $1, $2, $3)",
     )
     .bind(state::pubdata::encode_ops(&ops))
-        .bind(serde_json::json!({
-            "version": 1, "batch": 1, "blocks": [1, 2], "block_times": [[1, T0], [2, T0 + 1]],
-            "seqs": [1, 2 * n], "old_root": zero, "new_root": zero,
-            "pubdata_commitment": zero, "withdrawals_commitment": zero,
-            "deposits": [0, n], "withdrawals": [], "refunds": [],
-        }))
-        .bind(l1_diff)
-        .execute(jobs.pool())
-        .await
-        .unwrap();
+    .bind(serde_json::json!({
+        "version": 1, "batch": 1, "blocks": [1, 2], "block_times": [[1, T0], [2, T0 + 1]],
+        "seqs": [1, 2 * n], "old_root": zero, "new_root": zero,
+        "pubdata_commitment": zero, "withdrawals_commitment": zero,
+        "deposits": [0, n], "withdrawals": [], "refunds": [],
+    }))
+    .bind(l1_diff)
+    .execute(jobs.pool())
+    .await
+    .unwrap();
 }
 
 /// The L1 sender of every seeded deposit.

@@ -138,12 +138,15 @@ fn fixture() -> &'static Fixture {
         let payout_proof = payout.prove(&qw, &qs).unwrap();
 
         let t = Instant::now();
-        let settlement = SettlementCircuit::build(1, SettlementInner {
-            range: &merge.data,
-            diff: &diff.data,
-            priority: &priority.data,
-            payout: &payout.data,
-        });
+        let settlement = SettlementCircuit::build(
+            1,
+            SettlementInner {
+                range: &merge.data,
+                diff: &diff.data,
+                priority: &priority.data,
+                payout: &payout.data,
+            },
+        );
         println!(
             "settlement circuit: 2^{} rows, built in {:?}",
             settlement.data.common.degree_bits(),
