@@ -22,15 +22,16 @@
 //! `l.withdrawals_out == r.withdrawals_in`, `l.deposits_next == r.deposits_first`,
 //! `l.entries_out == r.entries_in`, and equal
 //! `timestamp` and `domain`; it exposes `l`'s "before" values and `r`'s "after" values.
-//! The final wrapper additionally requires `pubdata_in == withdrawals_in == entries_in == ZERO`
-//! (a whole batch) and exposes the single element layout of [`BatchStatement::digest`].
+//! The settlement circuit (SPEC 13.11) additionally requires `pubdata_in == withdrawals_in ==
+//! entries_in == ZERO` of the root (a whole batch) and ties the root to the diff, priority and
+//! payout proofs.
 
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::iop::target::Target;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use serde::{Deserialize, Serialize};
-use state::hash::{hash_no_pad, Digest};
+use state::hash::Digest;
 
 use crate::{D, F};
 
@@ -180,66 +181,6 @@ impl RangeStatementTargets {
     /// Registers these targets as the circuit's public inputs, in the canonical order.
     pub fn register(&self, b: &mut CircuitBuilder<F, D>) {
         b.register_public_inputs(&self.to_targets());
-    }
-}
-
-/// What a whole batch's final proof states; the final circuit's public inputs are the
-/// four-element [`BatchStatement::digest`] (plonky2 public inputs are hashed anyway; exposing the
-/// digest keeps an on-chain verifier's input to one hash).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchStatement {
-    pub old_root: Digest,
-    pub new_root: Digest,
-    pub pubdata_commitment: Digest,
-    pub withdrawals_commitment: Digest,
-    pub deposits_first: u64,
-    pub deposits_next: u64,
-    pub timestamp: u64,
-    pub domain: Digest,
-    /// `entries_commitment` of the priority ops the batch consumed (SPEC 13.8).
-    pub entries: Digest,
-}
-
-impl BatchStatement {
-    /// `hash_no_pad(old_root ‖ new_root ‖ pubdata ‖ withdrawals ‖ deposits_first ‖
-    /// deposits_next ‖ timestamp ‖ domain ‖ entries)`: 27 elements.
-    pub fn digest(&self) -> Digest {
-        let mut v = Vec::with_capacity(27);
-        for d in [
-            self.old_root,
-            self.new_root,
-            self.pubdata_commitment,
-            self.withdrawals_commitment,
-        ] {
-            v.extend_from_slice(&d.elements());
-        }
-        v.push(F::from_canonical_u64(self.deposits_first));
-        v.push(F::from_canonical_u64(self.deposits_next));
-        v.push(F::from_canonical_u64(self.timestamp));
-        v.extend_from_slice(&self.domain.elements());
-        v.extend_from_slice(&self.entries.elements());
-        hash_no_pad(&v)
-    }
-
-    /// The statement of a whole batch proven by a root range proof.
-    pub fn from_range(r: &RangeStatement) -> Option<BatchStatement> {
-        if r.pubdata_in != Digest::ZERO
-            || r.withdrawals_in != Digest::ZERO
-            || r.entries_in != Digest::ZERO
-        {
-            return None;
-        }
-        Some(BatchStatement {
-            old_root: r.old_root,
-            new_root: r.new_root,
-            pubdata_commitment: r.pubdata_out,
-            withdrawals_commitment: r.withdrawals_out,
-            deposits_first: r.deposits_first,
-            deposits_next: r.deposits_next,
-            timestamp: r.timestamp,
-            domain: r.domain,
-            entries: r.entries_out,
-        })
     }
 }
 
