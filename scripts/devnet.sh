@@ -124,8 +124,11 @@ echo "==> creating $AGENTS demo agents" >&2
 INDICES=()
 for i in $(seq 1 "$AGENTS"); do
   KEY="$DIR/agents/agent$i.json"
-  [ -f "$KEY" ] || $ROLLUP keygen --out "$KEY" >/dev/null
-  $ROLLUP register --key "$KEY" >/dev/null 2>&1 || true
+  # A fresh L1 is a fresh rollup: keys registered by an earlier run name accounts that do not
+  # exist any more, so every run makes new agents.
+  rm -f "$KEY"
+  $ROLLUP keygen --out "$KEY" >/dev/null
+  if ! $ROLLUP register --key "$KEY" >/dev/null; then echo "could not register $KEY" >&2; exit 1; fi
   IDX=$(tr -d '\n ' <"$KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
   if [ -z "$IDX" ]; then echo "could not register $KEY" >&2; exit 1; fi
   INDICES+=("$IDX")
