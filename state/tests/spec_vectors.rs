@@ -153,7 +153,26 @@ fn poseidon_section() -> Value {
     let b = hash_no_pad(&[f(2)]);
     let ab: Vec<F> = a.elements().into_iter().chain(b.elements()).collect();
     assert_eq!(two_to_one(a, b), hash_no_pad(&ab), "H2(l, r) = H(l || r)");
+    use plonky2::hash::poseidon::{Poseidon, ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS};
+    // The permutation's parameters, for implementations elsewhere (the L1 contract's Poseidon,
+    // bridge/contracts/src/Poseidon.sol, is generated from them): round `r` adds
+    // `round_constants[12 r .. 12 r + 12]`, applies `x^7` to every element (full rounds) or to
+    // element 0 (partial rounds), then the MDS layer `y[r] = sum_i x[(i + r) % 12] circ[i] +
+    // x[r] diag[r]`.
+    let params = json!({
+        "width": 12,
+        "rate": 8,
+        "half_full_rounds": HALF_N_FULL_ROUNDS,
+        "partial_rounds": N_PARTIAL_ROUNDS,
+        "round_constants": ALL_ROUND_CONSTANTS[..12 * (2 * HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS)]
+            .iter()
+            .map(|c| format!("0x{c:016x}"))
+            .collect::<Vec<_>>(),
+        "mds_circ": <F as Poseidon>::MDS_MATRIX_CIRC,
+        "mds_diag": <F as Poseidon>::MDS_MATRIX_DIAG,
+    });
     json!({
+        "params": params,
         "hash_no_pad": [
             { "inputs": elements(&short), "output": digest(hash_no_pad(&short)) },
             { "inputs": elements(&long), "output": digest(hash_no_pad(&long)) },

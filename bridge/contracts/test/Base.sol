@@ -28,6 +28,7 @@ interface Vm {
     function parseJsonBytes(string calldata, string calldata) external pure returns (bytes memory);
     function parseJsonString(string calldata, string calldata) external pure returns (string memory);
     function parseJsonBytes32Array(string calldata, string calldata) external pure returns (bytes32[] memory);
+    function parseJsonUintArray(string calldata, string calldata) external pure returns (uint256[] memory);
     function toString(uint256) external pure returns (string memory);
     function etch(address, bytes calldata) external;
     function load(address, bytes32) external view returns (bytes32);
