@@ -31,21 +31,66 @@ def main() -> None:
     def word(i: int, base: str = "s") -> str:
         return f"add({base}, {32 * i})" if i else base
 
-    lines = []
-    for r in range(rounds):
-        full = r < half or r >= half + partial
-        lines.append(f"            // round {r} ({'full' if full else 'partial'})")
+    fast = params["fast_partial"]
+    h = lambda v: int(v, 16)  # noqa: E731
+    first_rc = [h(c) for c in fast["first_round_constant"]]
+    fast_rc = [h(c) for c in fast["round_constants"]]
+    vs = [[h(c) for c in row] for row in fast["vs"]]
+    w_hats = [[h(c) for c in row] for row in fast["w_hats"]]
+    init = [[h(c) for c in row] for row in fast["initial_matrix"]]
+    m00 = circ[0] + diag[0]
+
+    def full_round(r: int) -> list:
+        out = [f"            // round {r} (full)"]
         for i in range(width):
             c = rc[width * r + i]
-            if full or i == 0:
-                lines.append(
-                    f"            {{ let x := addmod(mload({word(i)}), 0x{c:016x}, p) "
-                    f"let x2 := mulmod(x, x, p) let x3 := mulmod(x2, x, p) "
-                    f"mstore({word(i)}, mulmod(mulmod(x2, x2, p), x3, p)) }}"
-                )
-            else:
-                lines.append(f"            mstore({word(i)}, add(mload({word(i)}), 0x{c:016x}))")
-        lines.append("            mds(s, u, p)")
+            out.append(
+                f"            {{ let x := addmod(mload({word(i)}), 0x{c:016x}, p) "
+                f"let x2 := mulmod(x, x, p) let x3 := mulmod(x2, x, p) "
+                f"mstore({word(i)}, mulmod(mulmod(x2, x2, p), x3, p)) }}"
+            )
+        out.append("            mds(s, u, p)")
+        return out
+
+    def sum_expr(terms: list) -> str:
+        # Nested to the right: Yul evaluates arguments right to left, so each level holds one
+        # partial sum on the stack (left nesting would hold all twelve terms at once).
+        expr = terms[-1]
+        for t in reversed(terms[:-1]):
+            expr = f"add({t}, {expr})"
+        return expr
+
+    lines = []
+    for r in range(half):
+        lines += full_round(r)
+    # The partial rounds in sparse form. Every product is below 2^130 and every sum of twelve
+    # below 2^134: reduced once per output element.
+    lines.append("            // partial rounds (sparse form): first constants, initial matrix")
+    for i in range(width):
+        lines.append(f"            mstore({word(i)}, add(mload({word(i)}), 0x{first_rc[i]:016x}))")
+    for c in range(1, width):
+        terms = [f"mul(mload({word(r)}), 0x{init[r - 1][c - 1]:016x})" for r in range(1, width)]
+        lines.append(f"            mstore({word(c, 'u')}, mod({sum_expr(terms)}, p))")
+    lines.append(f"            mstore(s, mod(mload(s), p))")
+    for c in range(1, width):
+        lines.append(f"            mstore({word(c)}, mload({word(c, 'u')}))")
+    for i in range(partial):
+        lines.append(f"            // partial round {i}")
+        lines.append(
+            f"            {{ let x := mload(s) let x2 := mulmod(x, x, p) let x3 := mulmod(x2, x, p) "
+            f"x := add(mulmod(mulmod(x2, x2, p), x3, p), 0x{fast_rc[i]:016x})"
+        )
+        terms = [f"mul(x, {m00})"] + [
+            f"mul(mload({word(j)}), 0x{w_hats[i][j - 1]:016x})" for j in range(1, width)
+        ]
+        lines.append(f"              let d := mod({sum_expr(terms)}, p)")
+        for j in range(1, width):
+            lines.append(
+                f"              mstore({word(j)}, addmod(mload({word(j)}), mul(x, 0x{vs[i][j - 1]:016x}), p))"
+            )
+        lines.append("              mstore(s, d) }")
+    for r in range(half + partial, rounds):
+        lines += full_round(r)
     body = "\n".join(lines)
 
     # MDS row r: sum_i x[(i + r) % 12] circ[i] + x[r] diag[r]. Inputs below 2^65 (a partial
@@ -58,9 +103,7 @@ def main() -> None:
             coeff = circ[(j - r) % width] + (diag[r] if j == r else 0)
             if coeff:
                 terms.append(f"mul(mload({word(j, 'x')}), {coeff})")
-        expr = terms[0]
-        for t in terms[1:]:
-            expr = f"add({expr}, {t})"
+        expr = sum_expr(terms)
         mds_rows.append(f"                mstore({word(r, 'y')}, mod({expr}, q))")
     mds = "\n".join(mds_rows)
     copy = "\n".join(
@@ -77,8 +120,9 @@ pragma solidity ^0.8.24;
 /// the S-box and the MDS layer `y[r] = sum_i x[(i + r) % 12] circ[i] + x[r] diag[r]`.
 /// Elements are `uint256` values below p. Known answers: contracts/test/Poseidon.t.sol.
 ///
-/// Cost (docs/BENCHMARKS.md): the partial rounds use the plain MDS layer, not plonky2's
-/// sparse-matrix shortcut, so every round costs about the same.
+/// The partial rounds are computed in plonky2's sparse form (its precomputed constants, also in
+/// the vectors): the same permutation with a dot product and eleven multiply-adds per partial
+/// round instead of the full MDS layer. Cost: docs/BENCHMARKS.md.
 library Poseidon {{
     uint256 internal constant P = 0xFFFFFFFF00000001;
 

@@ -146,6 +146,10 @@ fn decode_error(e: &DecodeError) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Sections.
 
+fn hex_u64s(v: &[u64]) -> Vec<String> {
+    v.iter().map(|c| format!("0x{c:016x}")).collect()
+}
+
 fn poseidon_section() -> Value {
     let short: Vec<F> = (1..=3).map(f).collect();
     let long: Vec<F> = (0..12).map(f).collect();
@@ -153,7 +157,9 @@ fn poseidon_section() -> Value {
     let b = hash_no_pad(&[f(2)]);
     let ab: Vec<F> = a.elements().into_iter().chain(b.elements()).collect();
     assert_eq!(two_to_one(a, b), hash_no_pad(&ab), "H2(l, r) = H(l || r)");
-    use plonky2::hash::poseidon::{Poseidon, ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS};
+    use plonky2::hash::poseidon::{
+        Poseidon, ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS,
+    };
     // The permutation's parameters, for implementations elsewhere (the L1 contract's Poseidon,
     // bridge/contracts/src/Poseidon.sol, is generated from them): round `r` adds
     // `round_constants[12 r .. 12 r + 12]`, applies `x^7` to every element (full rounds) or to
@@ -170,6 +176,21 @@ fn poseidon_section() -> Value {
             .collect::<Vec<_>>(),
         "mds_circ": <F as Poseidon>::MDS_MATRIX_CIRC,
         "mds_diag": <F as Poseidon>::MDS_MATRIX_DIAG,
+        // The same partial rounds in plonky2's sparse form (its precomputed constants): add
+        // `first_round_constant` to every element, multiply elements 1..12 by
+        // `initial_matrix` (row r - 1 is element r's contribution to elements 1..12); then per
+        // partial round i: `x0 = x0^7 + round_constants[i]`, `y0 = 25 x0 + sum_j w_hats[i][j - 1]
+        // x_j`, `y_j = x_j + vs[i][j - 1] x0` (j >= 1).
+        "fast_partial": {
+            "first_round_constant": hex_u64s(&<F as Poseidon>::FAST_PARTIAL_FIRST_ROUND_CONSTANT),
+            "round_constants": hex_u64s(&<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS),
+            "vs": <F as Poseidon>::FAST_PARTIAL_ROUND_VS.iter().map(|r| hex_u64s(r)).collect::<Vec<_>>(),
+            "w_hats": <F as Poseidon>::FAST_PARTIAL_ROUND_W_HATS.iter().map(|r| hex_u64s(r)).collect::<Vec<_>>(),
+            "initial_matrix": <F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX
+                .iter()
+                .map(|r| hex_u64s(r))
+                .collect::<Vec<_>>(),
+        },
     });
     json!({
         "params": params,
