@@ -7,7 +7,8 @@ pragma solidity ^0.8.24;
 ///
 /// Stage 0 (DESIGN.md): `AttestationVerifier`, which checks the operator's signature over the
 /// statement and verifies no validity proof. Stage 2: an on-chain verifier of the wrapped batch
-/// proof behind the same interface, so the switch is `Rollup.setVerifier`.
+/// proof behind the same interface, so the switch is `Rollup.announceChange(Verifier, ..)` then,
+/// after `Rollup.changeDelay`, `Rollup.applyChange(Verifier)`.
 interface IVerifier {
     /// @return true iff `proof` convinces this verifier of `statement` for the calling rollup.
     function verifyBatch(bytes32 statement, bytes calldata proof) external view returns (bool);

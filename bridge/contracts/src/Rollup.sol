@@ -15,9 +15,16 @@ import {ReentrancyGuard} from "./ReentrancyGuard.sol";
 /// keccak in the circuit (SPEC 15.8). keccak remains only in the attestation digest, which no
 /// circuit computes.
 ///
-/// Roles: `admin` (sets the other roles and the verifier), `operator` (commits batches),
-/// `guardian` (pauses and unpauses; the admin can too). Finalization is open to anyone: the
-/// verifier decides.
+/// Roles: `admin` (announces a new verifier or operator, sets the guardian), `operator`
+/// (commits batches), `guardian` (pauses and unpauses; the admin can too). Finalization is
+/// open to anyone: the verifier decides.
+///
+/// Protected control (SPEC 15.9): a new verifier or operator takes effect only `changeDelay`
+/// after it is announced (`ChangeAnnounced`), longer than the forced-withdrawal deadline plus
+/// `EXIT_WINDOW`, so that anyone who distrusts the change has time to force a withdrawal and
+/// see it processed (or the deadline missed) first; the admin can cancel an announced change.
+/// A pause stops deposits, commits and finalization only (never claims or forced requests),
+/// lasts at most `MAX_PAUSE`, and cannot be renewed before the same time has passed.
 contract Rollup is ReentrancyGuard {
     // ------------------------------------------------------------------ types and constants
 
@@ -65,19 +72,47 @@ contract Rollup is ReentrancyGuard {
     uint256 private constant ORDER_N_LO = 0x7FFFFFF1000000167FFFFFE6CFB80639E8885C39D724A09CE80FD996948BFFE1;
     /// Payout leaves with `from >= REFUND_FROM_BASE` refund deposit `from - REFUND_FROM_BASE`.
     uint64 public constant REFUND_FROM_BASE = 1 << 32;
+    /// Bounds of the forced-withdrawal deadline period: long enough for the sequencer to prove
+    /// a batch, short enough that a censored user is not held for months.
+    uint64 public constant MIN_DEADLINE_PERIOD = 1 hours;
+    uint64 public constant MAX_DEADLINE_PERIOD = 30 days;
+    /// Time users get, after a forced withdrawal's deadline, to act on it before an announced
+    /// verifier or operator change may apply.
+    uint64 public constant EXIT_WINDOW = 7 days;
+    /// Longest pause, and the least time between the end of a pause and the next one.
+    uint64 public constant MAX_PAUSE = 3 days;
+
+    /// What an announced change replaces.
+    enum ChangeKind {
+        Verifier,
+        Operator
+    }
 
     // ------------------------------------------------------------------ state
 
     IERC20 public immutable token;
     /// Seconds the sequencer has to consume a priority op once it is queued.
     uint64 public immutable priorityDeadlinePeriod;
+    /// Seconds between announcing a verifier or operator change and applying it:
+    /// `priorityDeadlinePeriod + EXIT_WINDOW`.
+    uint64 public immutable changeDelay;
 
     address public admin;
     address public pendingAdmin;
     address public operator;
     address public guardian;
     IVerifier public verifier;
-    bool public paused;
+    /// End of the current pause (0: never paused); paused while `block.timestamp < pausedUntil`.
+    uint64 public pausedUntil;
+
+    /// An announced change: the new address and the earliest time it may apply (0: none).
+    struct PendingChange {
+        address next;
+        uint64 eta;
+    }
+
+    /// The announced change of each kind.
+    mapping(ChangeKind => PendingChange) public pendingChange;
 
     /// Number of priority ops ever queued (the next serial).
     uint64 public priorityQueueLength;
@@ -131,7 +166,9 @@ contract Rollup is ReentrancyGuard {
     event WithdrawalClaimed(
         uint64 indexed batchNumber, uint64 indexed index, address indexed to, uint64 from, uint64 amount, bytes32 leaf
     );
-    event Paused(address indexed by);
+    event ChangeAnnounced(ChangeKind indexed kind, address indexed next, uint64 eta);
+    event ChangeCancelled(ChangeKind indexed kind, address indexed next);
+    event Paused(address indexed by, uint64 until);
     event Unpaused(address indexed by);
     event AdminTransferStarted(address indexed current, address indexed pending);
     event AdminChanged(address indexed previous, address indexed current);
@@ -148,6 +185,10 @@ contract Rollup is ReentrancyGuard {
     error ZeroAddress();
     error IsPaused();
     error NotPaused();
+    error PauseCoolingDown(uint64 until);
+    error NoPendingChange();
+    error ChangeNotReady(uint64 eta);
+    error BadDeadlinePeriod(uint64 period);
     error BadAmount(uint256 amount);
     error TokenTransferFailed();
     error BadWithdrawTx();
@@ -181,12 +222,16 @@ contract Rollup is ReentrancyGuard {
         // The statement binds the chain id as 8 bytes; a larger id would be truncated and two
         // chains could share statements (and attestations).
         if (block.chainid > type(uint64).max) revert ChainIdTooLarge();
+        if (priorityDeadlinePeriod_ < MIN_DEADLINE_PERIOD || priorityDeadlinePeriod_ > MAX_DEADLINE_PERIOD) {
+            revert BadDeadlinePeriod(priorityDeadlinePeriod_);
+        }
         token = token_;
         verifier = verifier_;
         admin = admin_;
         operator = operator_;
         guardian = guardian_;
         priorityDeadlinePeriod = priorityDeadlinePeriod_;
+        changeDelay = priorityDeadlinePeriod_ + EXIT_WINDOW;
         committedRoot = genesisRoot;
         finalizedRoot = genesisRoot;
         emit AdminChanged(address(0), admin_);
@@ -201,8 +246,12 @@ contract Rollup is ReentrancyGuard {
     }
 
     modifier whenNotPaused() {
-        if (paused) revert IsPaused();
+        if (paused()) revert IsPaused();
         _;
+    }
+
+    function paused() public view returns (bool) {
+        return block.timestamp < pausedUntil;
     }
 
     function transferAdmin(address next) external onlyAdmin {
@@ -217,36 +266,62 @@ contract Rollup is ReentrancyGuard {
         pendingAdmin = address(0);
     }
 
-    function setOperator(address next) external onlyAdmin {
-        if (next == address(0)) revert ZeroAddress();
-        emit OperatorChanged(operator, next);
-        operator = next;
-    }
-
     function setGuardian(address next) external onlyAdmin {
         if (next == address(0)) revert ZeroAddress();
         emit GuardianChanged(guardian, next);
         guardian = next;
     }
 
-    /// The stage switch: point the rollup at another verifier (e.g. an on-chain proof verifier).
-    function setVerifier(IVerifier next) external onlyAdmin {
-        if (address(next) == address(0)) revert ZeroAddress();
-        emit VerifierChanged(address(verifier), address(next));
-        verifier = next;
+    /// Announces a new verifier (the stage switch, e.g. to an on-chain proof verifier) or
+    /// operator; it may apply `changeDelay` from now. A new announcement of the same kind
+    /// replaces the pending one (and its delay starts again).
+    function announceChange(ChangeKind kind, address next) external onlyAdmin {
+        if (next == address(0)) revert ZeroAddress();
+        uint64 eta = uint64(block.timestamp) + changeDelay;
+        pendingChange[kind] = PendingChange(next, eta);
+        emit ChangeAnnounced(kind, next, eta);
     }
 
+    /// Withdraws an announced change.
+    function cancelChange(ChangeKind kind) external onlyAdmin {
+        PendingChange memory c = pendingChange[kind];
+        if (c.eta == 0) revert NoPendingChange();
+        delete pendingChange[kind];
+        emit ChangeCancelled(kind, c.next);
+    }
+
+    /// Applies an announced change once its delay has passed. Anyone may call it: the admin
+    /// decided when it announced the change, and could cancel it until now.
+    function applyChange(ChangeKind kind) external {
+        PendingChange memory c = pendingChange[kind];
+        if (c.eta == 0) revert NoPendingChange();
+        if (block.timestamp < c.eta) revert ChangeNotReady(c.eta);
+        delete pendingChange[kind];
+        if (kind == ChangeKind.Verifier) {
+            emit VerifierChanged(address(verifier), c.next);
+            verifier = IVerifier(c.next);
+        } else {
+            emit OperatorChanged(operator, c.next);
+            operator = c.next;
+        }
+    }
+
+    /// Pauses deposits, commits and finalization for `MAX_PAUSE` at most. Claims and forced
+    /// withdrawal requests are never paused. A new pause needs `MAX_PAUSE` to have passed
+    /// since the last one ended.
     function pause() external {
         if (msg.sender != guardian && msg.sender != admin) revert NotGuardian();
-        if (paused) revert IsPaused();
-        paused = true;
-        emit Paused(msg.sender);
+        if (paused()) revert IsPaused();
+        uint64 now_ = uint64(block.timestamp);
+        if (pausedUntil != 0 && now_ < pausedUntil + MAX_PAUSE) revert PauseCoolingDown(pausedUntil + MAX_PAUSE);
+        pausedUntil = now_ + MAX_PAUSE;
+        emit Paused(msg.sender, pausedUntil);
     }
 
     function unpause() external {
         if (msg.sender != guardian && msg.sender != admin) revert NotGuardian();
-        if (!paused) revert NotPaused();
-        paused = false;
+        if (!paused()) revert NotPaused();
+        pausedUntil = uint64(block.timestamp);
         emit Unpaused(msg.sender);
     }
 
@@ -274,11 +349,7 @@ contract Rollup is ReentrancyGuard {
     /// deadline. `withdrawTx` is the 129-byte L2 wire encoding of a signed withdraw (SPEC 9): L1
     /// cannot check an ECgFp5 signature, the L2 does (its expiry at this block's time). Only
     /// canonical encodings are queued, so every queued request decodes on L2. Anyone may submit.
-    function requestForcedWithdrawal(bytes calldata withdrawTx)
-        external
-        nonReentrant
-        whenNotPaused
-        returns (uint64 serial)
+    function requestForcedWithdrawal(bytes calldata withdrawTx) external nonReentrant returns (uint64 serial)
     {
         _checkWithdrawTx(withdrawTx);
         uint64 requestedAt = uint64(block.timestamp);
@@ -453,7 +524,7 @@ contract Rollup is ReentrancyGuard {
         address to,
         uint64 amount,
         bytes32[] calldata proof
-    ) external nonReentrant whenNotPaused {
+    ) external nonReentrant {
         bytes32 root = payoutRootOf[batchNumber];
         if (batchNumber > lastFinalizedBatch || root == bytes32(0)) revert BatchNotFinalized(batchNumber);
         bytes32 leaf = payoutLeaf(batchNumber, index, from, to, amount);

@@ -560,13 +560,21 @@ contract RollupTest is RollupBase {
         return abi.encodePacked(r, bytes32(n - uint256(s)), v == 27 ? uint8(28) : uint8(27));
     }
 
+    /// Announces `next` as the new verifier or operator and applies it once the delay passed.
+    function _change(Rollup.ChangeKind kind, address next) internal {
+        vm.prank(admin);
+        rollup.announceChange(kind, next);
+        vm.warp(block.timestamp + rollup.changeDelay());
+        rollup.applyChange(kind);
+    }
+
     function testVerifierSwap() public {
         AttestationVerifier other = new AttestationVerifier(vm.addr(0xB0B0));
         vm.prank(alice);
         vm.expectRevert(Rollup.NotAdmin.selector);
-        rollup.setVerifier(IVerifier(address(other)));
-        vm.prank(admin);
-        rollup.setVerifier(IVerifier(address(other)));
+        rollup.announceChange(Rollup.ChangeKind.Verifier, address(other));
+        _change(Rollup.ChangeKind.Verifier, address(other));
+        assertEq(address(rollup.verifier()), address(other), "verifier swapped");
         Rollup.BatchStatement memory s = _commit(_next(keccak256("r"), 0), "");
         bytes32 statement = _hash(s);
         bytes memory oldAttestation = _attest(statement);
@@ -699,6 +707,7 @@ contract RollupTest is RollupBase {
         vm.prank(guardian);
         rollup.pause();
         assertTrue(rollup.paused(), "paused");
+        assertEq(rollup.pausedUntil(), block.timestamp + rollup.MAX_PAUSE(), "pause ends");
 
         token.mint(alice, 10);
         vm.prank(alice);
@@ -706,8 +715,6 @@ contract RollupTest is RollupBase {
         vm.prank(alice);
         vm.expectRevert(Rollup.IsPaused.selector);
         rollup.deposit(1, 10);
-        vm.expectRevert(Rollup.IsPaused.selector);
-        rollup.requestForcedWithdrawal(_withdrawTx(1, alice, 5));
         Rollup.BatchHeader memory h3 = _next(keccak256("r3"), 2);
         vm.prank(operator);
         vm.expectRevert(Rollup.IsPaused.selector);
@@ -715,26 +722,111 @@ contract RollupTest is RollupBase {
         bytes memory attestation = _attest(_hash(s2));
         vm.expectRevert(Rollup.IsPaused.selector);
         rollup.finalizeBatch(s2, attestation);
+        // Money can always leave: claims and forced withdrawal requests are not paused.
         bytes32[] memory p0 = _proof(leaves, 0);
-        vm.expectRevert(Rollup.IsPaused.selector);
         rollup.claimWithdrawal(1, 0, 1, alice, 300_000, p0);
+        rollup.requestForcedWithdrawal(_withdrawTx(1, alice, 5));
 
         vm.prank(alice);
         vm.expectRevert(Rollup.NotGuardian.selector);
         rollup.unpause();
         vm.prank(guardian);
         rollup.unpause();
-        rollup.claimWithdrawal(1, 0, 1, alice, 300_000, p0);
         rollup.finalizeBatch(s2, attestation);
-        _commit(h3, "");
+    }
+
+    function testPauseExpiresAndCannotBeRenewedAtOnce() public {
+        vm.prank(guardian);
+        rollup.pause();
+        uint64 end = rollup.pausedUntil();
+        vm.warp(end - 1);
+        assertTrue(rollup.paused(), "still paused");
+        vm.warp(end);
+        assertTrue(!rollup.paused(), "expired on its own");
+        _commit(_next(keccak256("r"), 0), "");
+        // Not again before MAX_PAUSE has passed since it ended.
+        uint64 again = end + rollup.MAX_PAUSE();
+        vm.prank(guardian);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.PauseCoolingDown.selector, again));
+        rollup.pause();
+        vm.warp(again);
+        vm.prank(admin);
+        rollup.pause();
+        assertTrue(rollup.paused(), "paused again");
+    }
+
+    function testChangesWaitForTheDelayAndCanBeCancelled() public {
+        assertEq(rollup.changeDelay(), DEADLINE_PERIOD + rollup.EXIT_WINDOW(), "delay");
+        assertTrue(rollup.changeDelay() > rollup.priorityDeadlinePeriod(), "longer than a deadline");
+        vm.expectRevert(Rollup.NoPendingChange.selector);
+        rollup.applyChange(Rollup.ChangeKind.Operator);
+        vm.prank(admin);
+        vm.expectRevert(Rollup.ZeroAddress.selector);
+        rollup.announceChange(Rollup.ChangeKind.Operator, address(0));
+
+        uint64 eta = uint64(block.timestamp) + rollup.changeDelay();
+        vm.expectEmit(true, true, false, true, address(rollup));
+        emit Rollup.ChangeAnnounced(Rollup.ChangeKind.Operator, alice, eta);
+        vm.prank(admin);
+        rollup.announceChange(Rollup.ChangeKind.Operator, alice);
+        vm.warp(eta - 1);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ChangeNotReady.selector, eta));
+        rollup.applyChange(Rollup.ChangeKind.Operator);
+        assertEq(rollup.operator(), operator, "unchanged before the delay");
+
+        // Cancelled: nothing to apply, even after the delay.
+        vm.prank(alice);
+        vm.expectRevert(Rollup.NotAdmin.selector);
+        rollup.cancelChange(Rollup.ChangeKind.Operator);
+        vm.prank(admin);
+        rollup.cancelChange(Rollup.ChangeKind.Operator);
+        vm.warp(eta);
+        vm.expectRevert(Rollup.NoPendingChange.selector);
+        rollup.applyChange(Rollup.ChangeKind.Operator);
+
+        // Announced again: applies after a full delay from the new announcement.
+        _change(Rollup.ChangeKind.Operator, alice);
+        assertEq(rollup.operator(), alice, "applied");
+    }
+
+    /// The drain the issue describes: swap in an always-true verifier, make yourself operator,
+    /// commit a batch paying yourself and claim it, all in one block. Each change now waits
+    /// `changeDelay`, announced on L1, so nothing of it happens at once.
+    function testAdminCannotDrainInOneBlock() public {
+        _deposit(alice, 1, 1_000_000);
+        AlwaysTrue yes = new AlwaysTrue();
+        vm.startPrank(admin);
+        rollup.announceChange(Rollup.ChangeKind.Verifier, address(yes));
+        rollup.announceChange(Rollup.ChangeKind.Operator, admin);
+        vm.stopPrank();
+        uint256 eta = block.timestamp + rollup.changeDelay();
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ChangeNotReady.selector, eta));
+        rollup.applyChange(Rollup.ChangeKind.Verifier);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ChangeNotReady.selector, eta));
+        rollup.applyChange(Rollup.ChangeKind.Operator);
+        Rollup.BatchHeader memory h = _next(keccak256("drain"), 1);
+        vm.prank(admin);
+        vm.expectRevert(Rollup.NotOperator.selector);
+        rollup.commitBatch(h, "");
+        assertEq(address(rollup.verifier()), address(verifier), "verifier unchanged");
+    }
+
+    function testConstructorValidatesTheDeadlinePeriod() public {
+        uint64 low = rollup.MIN_DEADLINE_PERIOD() - 1;
+        uint64 high = rollup.MAX_DEADLINE_PERIOD() + 1;
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadDeadlinePeriod.selector, low));
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, low);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadDeadlinePeriod.selector, high));
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, high);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadDeadlinePeriod.selector, 0));
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, 0);
     }
 
     function testRoles() public {
         vm.prank(alice);
         vm.expectRevert(Rollup.NotAdmin.selector);
-        rollup.setOperator(alice);
-        vm.prank(admin);
-        rollup.setOperator(alice);
+        rollup.announceChange(Rollup.ChangeKind.Operator, alice);
+        _change(Rollup.ChangeKind.Operator, alice);
         Rollup.BatchHeader memory h = _next(keccak256("r"), 0);
         vm.prank(operator);
         vm.expectRevert(Rollup.NotOperator.selector);
@@ -875,6 +967,13 @@ contract ReentrantToken {
         }
         balanceOf[msg.sender] -= v;
         balanceOf[to] += v;
+        return true;
+    }
+}
+
+/// A verifier that accepts anything (what a compromised admin would swap in).
+contract AlwaysTrue {
+    function verifyBatch(bytes32, bytes calldata) external pure returns (bool) {
         return true;
     }
 }
