@@ -19,7 +19,7 @@ import {ReentrancyGuard} from "./ReentrancyGuard.sol";
 /// (commits batches), `guardian` (pauses and unpauses; the admin can too). Finalization is
 /// open to anyone: the verifier decides.
 ///
-/// Protected control (SPEC 15.9): a new verifier or operator takes effect only `changeDelay`
+/// Protected control (SPEC 15.1): a new verifier or operator takes effect only `changeDelay`
 /// after it is announced (`ChangeAnnounced`), longer than the forced-withdrawal deadline plus
 /// `EXIT_WINDOW`, so that anyone who distrusts the change has time to force a withdrawal and
 /// see it processed (or the deadline missed) first; the admin can cancel an announced change.
