@@ -131,6 +131,90 @@ fn position(log: &Log) -> Result<(u64, B256, B256, u64), WatchError> {
     ))
 }
 
+/// Logs the watcher reports once they are past the confirmation depth, as feed events of their
+/// own: withdrawal claims and the control changes an exchange watches (SPEC 15.1, 16.5).
+const FINAL_ONLY: &[B256] = &[
+    Rollup::WithdrawalClaimed::SIGNATURE_HASH,
+    Rollup::ChangeAnnounced::SIGNATURE_HASH,
+    Rollup::ChangeCancelled::SIGNATURE_HASH,
+    Rollup::VerifierChanged::SIGNATURE_HASH,
+    Rollup::OperatorChanged::SIGNATURE_HASH,
+    Rollup::Paused::SIGNATURE_HASH,
+    Rollup::Unpaused::SIGNATURE_HASH,
+];
+
+/// The name of a `Rollup.ChangeKind`.
+fn change_kind(kind: u8) -> &'static str {
+    match kind {
+        0 => "verifier",
+        1 => "operator",
+        _ => "unknown",
+    }
+}
+
+/// The feed event of a [`FINAL_ONLY`] log; `None` for the deployment's own role settings (a
+/// `VerifierChanged` or `OperatorChanged` from the zero address is the constructor's, not a
+/// change).
+fn final_only_event(log: &Log) -> Result<Option<(EventKind, serde_json::Value)>, WatchError> {
+    let bad = |e: alloy_sol_types::Error| WatchError::BadLog(e.to_string());
+    let topics = || log.topics.iter().copied();
+    let topic0 = log.topics.first().copied().unwrap_or_default();
+    Ok(Some(
+        if topic0 == Rollup::WithdrawalClaimed::SIGNATURE_HASH {
+            let e = Rollup::WithdrawalClaimed::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::WithdrawalClaimed,
+                json!({
+                    "batch": e.batchNumber,
+                    "index": e.index,
+                    "from": e.from,
+                    "to": e.to,
+                    "amount": e.amount,
+                    "leaf": e.leaf,
+                }),
+            )
+        } else if topic0 == Rollup::ChangeAnnounced::SIGNATURE_HASH {
+            let e = Rollup::ChangeAnnounced::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::ChangeAnnounced,
+                json!({ "change": change_kind(e.kind), "next": e.next, "eta": e.eta }),
+            )
+        } else if topic0 == Rollup::ChangeCancelled::SIGNATURE_HASH {
+            let e = Rollup::ChangeCancelled::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::ChangeCancelled,
+                json!({ "change": change_kind(e.kind), "next": e.next }),
+            )
+        } else if topic0 == Rollup::VerifierChanged::SIGNATURE_HASH {
+            let e = Rollup::VerifierChanged::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            if e.previous == Address::ZERO {
+                return Ok(None);
+            }
+            (
+                EventKind::ChangeApplied,
+                json!({ "change": "verifier", "previous": e.previous, "next": e.current }),
+            )
+        } else if topic0 == Rollup::OperatorChanged::SIGNATURE_HASH {
+            let e = Rollup::OperatorChanged::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            if e.previous == Address::ZERO {
+                return Ok(None);
+            }
+            (
+                EventKind::ChangeApplied,
+                json!({ "change": "operator", "previous": e.previous, "next": e.current }),
+            )
+        } else if topic0 == Rollup::Paused::SIGNATURE_HASH {
+            let e = Rollup::Paused::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (EventKind::Paused, json!({ "by": e.by, "until": e.until }))
+        } else if topic0 == Rollup::Unpaused::SIGNATURE_HASH {
+            let e = Rollup::Unpaused::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (EventKind::Unpaused, json!({ "by": e.by }))
+        } else {
+            return Err(WatchError::BadLog(format!("unexpected log topic {topic0}")));
+        },
+    ))
+}
+
 /// Decodes a `Deposit` or `ForcedWithdrawalRequested` log.
 pub fn decode_op(log: &Log) -> Result<Option<ObservedOp>, WatchError> {
     let (block, block_hash, tx_hash, log_index) = position(log)?;
@@ -200,6 +284,8 @@ pub struct PollReport {
     pub confirmed: usize,
     pub reorged: usize,
     pub claims: usize,
+    /// Control changes reported (announced, cancelled or applied changes, pauses).
+    pub control: usize,
     /// The provider is behind what this poll needs (a `null` block at or below its head, or a
     /// head below an op already seen): nothing was decided, the next poll retries.
     pub l1_behind: bool,
@@ -319,16 +405,17 @@ impl Watcher {
             return Ok(report);
         }
         let to = head.min(from + self.cfg.max_range.max(1) - 1);
-        let topics = [
+        let mut topics = vec![
             Rollup::Deposit::SIGNATURE_HASH,
             Rollup::ForcedWithdrawalRequested::SIGNATURE_HASH,
-            Rollup::WithdrawalClaimed::SIGNATURE_HASH,
         ];
+        topics.extend_from_slice(FINAL_ONLY);
         let logs = self.rpc.logs(self.cfg.rollup, &topics, from, to).await?;
         let mut observed = Vec::new();
+        // Logs reported once past the depth: withdrawal claims and control changes.
         let mut claims = Vec::new();
         for log in &logs {
-            if log.topics.first() == Some(&Rollup::WithdrawalClaimed::SIGNATURE_HASH) {
+            if log.topics.first().is_some_and(|t| FINAL_ONLY.contains(t)) {
                 claims.push(log.clone());
             } else if let Some(op) = decode_op(log)? {
                 observed.push(op);
@@ -491,26 +578,23 @@ impl Watcher {
             if (block as i64) > new_final || canonical.get(&block) != Some(&hash) {
                 continue;
             }
-            let e =
-                Rollup::WithdrawalClaimed::decode_raw_log(log.topics.iter().copied(), &log.data)
-                    .map_err(|e| WatchError::BadLog(e.to_string()))?;
+            let Some((kind, payload)) = final_only_event(log)? else {
+                continue;
+            };
             feed::append(
                 &mut db,
-                EventKind::WithdrawalClaimed,
+                kind,
                 EventFinality::L1Confirmed,
-                &json!({
-                    "batch": e.batchNumber,
-                    "index": e.index,
-                    "from": e.from,
-                    "to": e.to,
-                    "amount": e.amount,
-                    "leaf": e.leaf,
-                }),
+                &payload,
                 Some(tx.0),
                 Some(block),
             )
             .await?;
-            report.claims += 1;
+            if kind == EventKind::WithdrawalClaimed {
+                report.claims += 1;
+            } else {
+                report.control += 1;
+            }
         }
         // Claims in blocks above the depth are looked at again next poll, so the range only
         // advances to the new final block.

@@ -1265,3 +1265,97 @@ async fn a_commit_mined_between_the_receipt_and_nonce_reads_is_not_lost() {
         vec!["batch_committed", "batch_finalized"]
     );
 }
+
+/// Control changes (SPEC 15.1) reach the feed once past the watcher's depth, each once: an
+/// announced operator change, its cancellation, a pause and an unpause, with their payloads.
+#[tokio::test]
+async fn control_changes_reach_the_feed_once_final() {
+    let l1 = l1(keccak256("genesis")).await;
+    let pool = database("bridge_control").await;
+    let w = watcher(&l1, &pool, 2);
+    let admin = l1.operator; // the devnet deployer holds every role
+    let rpc = &l1.rpc;
+    let rollup = l1.d.rollup;
+    let send =
+        |data: Vec<u8>| async move { rpc.send(admin, Some(rollup), data.into()).await.unwrap() };
+    let announced = send(
+        Rollup::announceChangeCall {
+            kind: 1,
+            next: l1.alice,
+        }
+        .abi_encode(),
+    )
+    .await;
+    // The announcement is not past the depth yet (and the deployment's own role settings are
+    // not changes).
+    assert_eq!(w.poll().await.unwrap().control, 0);
+    send(Rollup::cancelChangeCall { kind: 1 }.abi_encode()).await;
+    send(Rollup::pauseCall {}.abi_encode()).await;
+    send(Rollup::unpauseCall {}.abi_encode()).await;
+    // Announced again and applied after the delay (anvil's clock moved forward).
+    send(
+        Rollup::announceChangeCall {
+            kind: 1,
+            next: l1.alice,
+        }
+        .abi_encode(),
+    )
+    .await;
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_increaseTime", json!([10 * 24 * 3600 + 1]))
+        .await
+        .unwrap();
+    mine(&l1.rpc, 1).await;
+    send(Rollup::applyChangeCall { kind: 1 }.abi_encode()).await;
+    mine(&l1.rpc, 2).await;
+    assert_eq!(w.poll().await.unwrap().control, 6);
+    assert_eq!(w.poll().await.unwrap().control, 0, "reported once");
+    let events = feed::read_after(&pool, 0, 10_000).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "change_announced",
+            "change_cancelled",
+            "paused",
+            "unpaused",
+            "change_announced",
+            "change_applied"
+        ]
+    );
+    let applied = &events[5].payload;
+    assert_eq!(applied["change"], "operator");
+    assert_eq!(
+        applied["next"].as_str().unwrap().to_lowercase(),
+        l1.alice.to_string().to_lowercase()
+    );
+    let payload = &events[0].payload;
+    assert_eq!(payload["change"], "operator");
+    assert_eq!(
+        payload["next"].as_str().unwrap().to_lowercase(),
+        l1.alice.to_string().to_lowercase()
+    );
+    // eta = the announcing block's time + changeDelay (3 days + 7 days on the devnet).
+    let block: serde_json::Value = l1
+        .rpc
+        .request(
+            "eth_getBlockByNumber",
+            json!([format!("0x{:x}", announced.block_number), false]),
+        )
+        .await
+        .unwrap();
+    let time = u64::from_str_radix(
+        block["timestamp"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert_eq!(payload["eta"].as_u64(), Some(time + 10 * 24 * 3600));
+    assert_eq!(
+        events[2].payload["until"].as_u64().map(|u| u > time),
+        Some(true)
+    );
+}

@@ -281,6 +281,14 @@ text_enum! {
         BatchFinalized = "batch_finalized",
         WithdrawalClaimable = "withdrawal_claimable",
         WithdrawalClaimed = "withdrawal_claimed",
+        /// The admin announced a new verifier or operator (`Rollup.ChangeAnnounced`): it may
+        /// apply from `eta`.
+        ChangeAnnounced = "change_announced",
+        ChangeCancelled = "change_cancelled",
+        /// A new verifier or operator is in force (`VerifierChanged` / `OperatorChanged`).
+        ChangeApplied = "change_applied",
+        Paused = "paused",
+        Unpaused = "unpaused",
     }
 }
 
