@@ -97,6 +97,10 @@ pub struct Submitter {
     pub rpc: Rpc,
     pub pool: PgPool,
     pub signer: L1Signer,
+    /// The stage 0 attester's key (`AttestationVerifier`, SPEC 15.4): signs the statement of a
+    /// batch whose proof verified. Not the operator's key (the node refuses to start with one
+    /// key for both).
+    pub attester: L1Signer,
     pub verifier: Box<dyn ProofVerifier>,
     pub cfg: SubmitterConfig,
 }
@@ -773,7 +777,7 @@ impl Submitter {
                 ));
             }
             let proof = self
-                .signer
+                .attester
                 .attest(self.cfg.chain_id, self.cfg.rollup, statement)?;
             let call = Rollup::finalizeBatchCall { s: fields, proof };
             let nonce = self.next_nonce().await?;

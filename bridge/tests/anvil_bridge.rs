@@ -482,8 +482,16 @@ async fn try_finalize(
     s: &rollup_bridge::submitter::Submitter,
     fields: &Rollup::BatchStatement,
 ) -> Result<(), RpcError> {
-    let proof = s
-        .signer
+    try_finalize_signed(l1, &s.attester, fields).await
+}
+
+/// Sends `finalizeBatch` with `fields` attested by `signer`.
+async fn try_finalize_signed(
+    l1: &L1,
+    signer: &rollup_bridge::signer::L1Signer,
+    fields: &Rollup::BatchStatement,
+) -> Result<(), RpcError> {
+    let proof = signer
         .attest(31337, l1.d.rollup, statement_hash(fields))
         .unwrap();
     let call = Rollup::finalizeBatchCall {
@@ -610,6 +618,11 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
         change(&mut forged);
         reverted(field, try_finalize(&l1, &s, &forged).await);
     }
+    // The operator's hot key is not the attester: its signature finalizes nothing.
+    reverted(
+        "operator-signed",
+        try_finalize_signed(&l1, &s.signer, &honest).await,
+    );
     try_finalize(&l1, &s, &honest)
         .await
         .expect("the honest statement finalizes");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rollup_bridge::rpc::{redact_url, Rpc};
-use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
+use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0, ANVIL_DEV_KEY_2};
 use rollup_bridge::submitter::{ProofVerifier, Submitter, SubmitterConfig};
 use rollup_bridge::watcher::{Watcher, WatcherConfig};
 use rollup_bridge::Address;
@@ -173,11 +173,27 @@ pub async fn start(
     match key {
         Some(k) => {
             let signer = L1Signer::from_hex(&k).context("operator L1 key")?;
-            tracing::info!(operator = %signer.address(), rollup = %rollup, "batch submitter on");
+            let attester = match (&cfg.attester_l1_key, cfg.devnet) {
+                (Some(path), _) => crate::node::check_key_file_mode(path)
+                    .and_then(|()| std::fs::read_to_string(path).map_err(anyhow::Error::from))
+                    .with_context(|| format!("reading the attester L1 key {}", path.display()))?,
+                (None, true) => ANVIL_DEV_KEY_2.to_string(),
+                (None, false) => anyhow::bail!(
+                    "--operator-l1-key needs --attester-l1-key (a separate key: SPEC 15.4)"
+                ),
+            };
+            let attester = L1Signer::from_hex(&attester).context("attester L1 key")?;
+            anyhow::ensure!(
+                attester.address() != signer.address(),
+                "the attester key is the operator's ({}): give a separate --attester-l1-key",
+                signer.address()
+            );
+            tracing::info!(operator = %signer.address(), attester = %attester.address(), rollup = %rollup, "batch submitter on");
             let submitter = Submitter {
                 rpc: Rpc::new(url.clone()),
                 pool: store.pool().clone(),
                 signer,
+                attester,
                 verifier: verifier(cfg, store)?,
                 cfg: SubmitterConfig {
                     rollup,

@@ -253,10 +253,17 @@ pub struct Config {
     pub l1_poll_ms: u64,
 
     /// File with the operator's secp256k1 L1 key (32 bytes hex): sends commitBatch and
-    /// finalizeBatch and signs the stage 0 attestation. On --devnet it defaults to anvil's first
-    /// dev key. Without a key the submitter does not run.
+    /// finalizeBatch. On --devnet it defaults to anvil's first dev key. Without a key the
+    /// submitter does not run.
     #[arg(long, env = "ROLLUP_OPERATOR_L1_KEY")]
     pub operator_l1_key: Option<PathBuf>,
+
+    /// File with the stage 0 attester's secp256k1 key (32 bytes hex): signs the statement of
+    /// every batch whose proof verified (what `AttestationVerifier` accepts). It must not be the
+    /// operator's key: the node refuses to start with one key for both. On --devnet it defaults
+    /// to anvil's third dev key (the devnet deployment's attester).
+    #[arg(long, env = "ROLLUP_ATTESTER_L1_KEY")]
+    pub attester_l1_key: Option<PathBuf>,
 
     /// Seconds before an unmined L1 transaction is replaced with a higher gas price.
     #[arg(long, env = "ROLLUP_L1_RESEND_AFTER_SECS", default_value_t = 60)]

@@ -35,14 +35,17 @@ pub struct DeployConfig {
 }
 
 impl DeployConfig {
-    /// Every role on one account (a devnet).
+    /// Every role on one account (a devnet), except the attester: anvil's dev account 2
+    /// ([`crate::signer::ANVIL_DEV_KEY_2`]), so that the operator's key alone cannot finalize.
     pub fn devnet(account: Address, genesis_root: B256) -> DeployConfig {
         DeployConfig {
             deployer: account,
             admin: account,
             operator: account,
             guardian: account,
-            attester: account,
+            attester: crate::signer::L1Signer::from_hex(crate::signer::ANVIL_DEV_KEY_2)
+                .map(|s| s.address())
+                .unwrap_or(account),
             genesis_root,
             priority_deadline_period: 3 * 24 * 3600,
         }

@@ -10,6 +10,11 @@ use k256::ecdsa::SigningKey;
 pub const ANVIL_DEV_KEY_0: &str =
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
+/// anvil's third dev account: the devnet's stage 0 attester, a key of its own so that the
+/// operator's hot key (account 0) cannot finalize what it commits (SPEC 15.4).
+pub const ANVIL_DEV_KEY_2: &str =
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
     #[error("L1 key must be 32 bytes of hex")]

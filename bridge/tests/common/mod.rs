@@ -12,7 +12,7 @@ use devkit::anvil::Anvil;
 use rollup_bridge::contracts::Rollup;
 use rollup_bridge::deploy::{self, DeployConfig, Deployment};
 use rollup_bridge::rpc::Rpc;
-use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0};
+use rollup_bridge::signer::{L1Signer, ANVIL_DEV_KEY_0, ANVIL_DEV_KEY_2};
 use rollup_bridge::submitter::{ProvenBatch, Submitter, SubmitterConfig};
 use rollup_bridge::watcher::{Watcher, WatcherConfig};
 use serde_json::json;
@@ -299,6 +299,7 @@ pub fn submitter(l1: &L1, pool: &PgPool) -> Submitter {
         rpc: Rpc::new(l1.url.clone()),
         pool: pool.clone(),
         signer: L1Signer::from_hex(ANVIL_DEV_KEY_0).unwrap(),
+        attester: L1Signer::from_hex(ANVIL_DEV_KEY_2).unwrap(),
         verifier: Box::new(|_: u64, proof: &[u8]| {
             stand_in_statement(proof).ok_or_else(|| "bad proof".to_string())
         }),
