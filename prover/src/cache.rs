@@ -454,7 +454,7 @@ mod tests {
         CircuitSpec {
             name: "tiny",
             key,
-            num_public_inputs: 4,
+            num_public_inputs: 8,
             pinned,
         }
     }

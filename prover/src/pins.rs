@@ -274,7 +274,7 @@ pub(crate) mod tests {
     use plonky2::plonk::circuit_builder::CircuitBuilder;
     use plonky2::plonk::circuit_data::CircuitConfig;
 
-    /// A tiny circuit with the final layout (4 public inputs): `pi = x^power, ...`.
+    /// A tiny circuit with the final layout (8 public inputs): `pi = x, x^power, ...`.
     pub(crate) fn tiny(power: usize, config: CircuitConfig) -> CircuitData<F, C, D> {
         let mut b = CircuitBuilder::<F, D>::new(config);
         let x = b.add_virtual_target();
@@ -282,7 +282,8 @@ pub(crate) mod tests {
         for _ in 1..power {
             y = b.mul(y, x);
         }
-        for t in [x, y, x, y] {
+        // As many public inputs as a final (settlement) circuit: the statement hash's words.
+        for t in [x, y, x, y, x, y, x, y] {
             b.register_public_input(t);
         }
         b.build::<C>()
