@@ -186,6 +186,15 @@ pub fn recompute_digest(
     PoseidonHash::hash_no_pad(&parts)
 }
 
+/// A circuit's digest as 64 hex digits (its four elements, 16 each): how cache keys name the
+/// circuit another one is built over.
+pub fn circuit_digest_hex(data: &CircuitData<F, C, D>) -> String {
+    digest_u64s(&data.verifier_only.circuit_digest)
+        .iter()
+        .map(|e| format!("{e:016x}"))
+        .collect()
+}
+
 fn digest_u64s(h: &HashOut<F>) -> [u64; 4] {
     use plonky2::field::types::PrimeField64;
     h.elements.map(|e| e.to_canonical_u64())

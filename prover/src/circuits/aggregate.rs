@@ -14,8 +14,6 @@
 //! circuit too). The registry of every circuit is [`crate::circuits::registry::Circuits`].
 
 use anyhow::{bail, Context};
-use plonky2::field::types::PrimeField64;
-use plonky2::hash::hash_types::HashOut;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{
@@ -23,7 +21,7 @@ use plonky2::plonk::circuit_data::{
 };
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
 
-use crate::cache::{CircuitCache, CircuitSpec};
+use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
 use crate::pins::CircuitFingerprint;
 use crate::{C, D, F};
@@ -34,13 +32,6 @@ pub const AGGREGATION_VERSION: &str = "aggregate-v2";
 
 /// Most aggregation levels (2^24 leaves).
 pub const MAX_LEVEL: u32 = 24;
-
-fn hex_digest(h: &HashOut<F>) -> String {
-    h.elements
-        .iter()
-        .map(|e| format!("{:016x}", e.to_canonical_u64()))
-        .collect()
-}
 
 /// Checks natively what a merge circuit checks, for a clear error before proving.
 pub fn check_continuity(l: &RangeStatement, r: &RangeStatement) -> anyhow::Result<()> {
@@ -150,7 +141,7 @@ impl MergeCircuit {
     pub fn key(level: u32, inner: &CircuitData<F, C, D>) -> String {
         format!(
             "{AGGREGATION_VERSION}/merge/level={level}/inner={}/config=standard_recursion",
-            hex_digest(&inner.verifier_only.circuit_digest)
+            circuit_digest_hex(inner)
         )
     }
 

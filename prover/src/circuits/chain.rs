@@ -29,7 +29,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
 
-use crate::cache::{CircuitCache, CircuitSpec};
+use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::{C, D, F};
 
 /// A running value: its state before a chunk at `input`, after it at `output`.
@@ -192,16 +192,11 @@ impl ChainMerge {
         name: &str,
         key: &str,
     ) -> anyhow::Result<ChainMerge> {
-        use plonky2::field::types::PrimeField64;
         let (b, left, right) = Self::construct(inner, &layout, derive);
-        let digest: String = inner
-            .verifier_only
-            .circuit_digest
-            .elements
-            .iter()
-            .map(|e| format!("{:016x}", e.to_canonical_u64()))
-            .collect();
-        let key = format!("{key}/inner={digest}/config=standard_recursion");
+        let key = format!(
+            "{key}/inner={}/config=standard_recursion",
+            circuit_digest_hex(inner)
+        );
         let spec = CircuitSpec {
             name,
             key: &key,

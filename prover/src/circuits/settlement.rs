@@ -48,7 +48,7 @@
 use std::sync::Arc;
 
 use anyhow::{ensure, Context};
-use plonky2::field::types::{Field, PrimeField64};
+use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
@@ -60,7 +60,7 @@ use state::settlement::{BatchStatement, STATEMENT_LEN};
 use state::tx::{Domain, L1Address, TAG_DOMAIN};
 use state::Digest;
 
-use crate::cache::{CircuitCache, CircuitSpec};
+use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
@@ -255,14 +255,7 @@ impl SettlementCircuit {
     /// The cache key: the version, the top level and the circuit digests of the four inner
     /// circuits (which pin everything below them).
     pub fn key(top_level: u32, inner: &SettlementInner<'_>) -> String {
-        let d = |c: &CircuitData<F, C, D>| {
-            c.verifier_only
-                .circuit_digest
-                .elements
-                .iter()
-                .map(|e| format!("{:016x}", e.to_canonical_u64()))
-                .collect::<String>()
-        };
+        let d = circuit_digest_hex;
         format!(
             "{SETTLEMENT_VERSION}/top={top_level}/range={}/diff={}/priority={}/payout={}/config=standard_recursion",
             d(inner.range),
