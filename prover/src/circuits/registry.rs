@@ -243,9 +243,9 @@ impl<L: LeafCircuit> Circuits<L> {
         Ok((proof.to_bytes(), s))
     }
 
-    /// Proves a leaf job of `tree` from its serialized input.
+    /// Proves a leaf job of `tree` from its serialized input (the chain circuits are loaded
+    /// only for a chained tree's job).
     pub fn prove_tree_leaf(&self, tree: ProofTree, input: &[u8]) -> anyhow::Result<JobProof> {
-        let chains = self.chains()?;
         let (bytes, pis) = match tree {
             ProofTree::Range => {
                 let w: L::Witness = serde_json::from_slice(input).context("leaf witness")?;
@@ -255,9 +255,9 @@ impl<L: LeafCircuit> Circuits<L> {
                     statement: serde_json::to_value(s)?,
                 });
             }
-            ProofTree::Diff => chains.diff.prove_chunk(input)?,
-            ProofTree::Priority => chains.priority.prove_chunk(input)?,
-            ProofTree::Payout => chains.payout.prove_chunk(input)?,
+            ProofTree::Diff => self.chains()?.diff.prove_chunk(input)?,
+            ProofTree::Priority => self.chains()?.priority.prove_chunk(input)?,
+            ProofTree::Payout => self.chains()?.payout.prove_chunk(input)?,
         };
         Ok(JobProof {
             bytes,
@@ -273,7 +273,6 @@ impl<L: LeafCircuit> Circuits<L> {
         left: &[u8],
         right: &[u8],
     ) -> anyhow::Result<JobProof> {
-        let chains = self.chains()?;
         let (bytes, pis) = match tree {
             ProofTree::Range => {
                 let (bytes, s) = self.prove_merge(level, left, right)?;
@@ -282,9 +281,9 @@ impl<L: LeafCircuit> Circuits<L> {
                     statement: serde_json::to_value(s)?,
                 });
             }
-            ProofTree::Diff => chains.diff.prove_merge(level, left, right)?,
-            ProofTree::Priority => chains.priority.prove_merge(level, left, right)?,
-            ProofTree::Payout => chains.payout.prove_merge(level, left, right)?,
+            ProofTree::Diff => self.chains()?.diff.prove_merge(level, left, right)?,
+            ProofTree::Priority => self.chains()?.priority.prove_merge(level, left, right)?,
+            ProofTree::Payout => self.chains()?.payout.prove_merge(level, left, right)?,
         };
         Ok(JobProof {
             bytes,
