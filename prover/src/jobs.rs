@@ -27,6 +27,8 @@ pub struct SettlementInputs {
     pub diff_bytes: Vec<u8>,
     pub state_diff: state::diff::StateDiff,
     pub settled: state::settlement::OpsSettlement,
+    /// The L1 senders of the deposits the batch consumed, from the watcher's live records.
+    pub depositors: std::collections::BTreeMap<u64, state::tx::L1Address>,
     /// `H_first` and `H_next` of the priority queue (SPEC 15.2).
     pub queue_before: state::settlement::Hash32,
     pub queue_after: state::settlement::Hash32,
@@ -149,6 +151,7 @@ impl JobStore {
             diff_bytes: diff.to_vec(),
             state_diff,
             settled,
+            depositors,
             queue_before: self.queue_hash(b.first_deposit_seq).await?,
             queue_after: self.queue_hash(b.next_deposit_seq).await?,
         })

@@ -423,6 +423,18 @@ fn tx_slot(
     Ok((slot, effects))
 }
 
+/// How many leaves [`leaf_witnesses`] makes of `txs` transactions in leaves of `k`: one per
+/// `k` (the last partly filled), then with `min_leaves > 0` padded to a power of two of at
+/// least `min_leaves` (0: no padding). The planner sizes the batch's other trees with it.
+pub fn leaf_count(txs: usize, k: usize, min_leaves: usize) -> usize {
+    let n = txs.div_ceil(k.max(1));
+    if min_leaves > 0 {
+        n.max(min_leaves).next_power_of_two()
+    } else {
+        n
+    }
+}
+
 /// Witnesses of the leaf proofs of a batch: `txs` in order, each with its block's context,
 /// applied to `state` with the native rules, cut into chunks of `k` slots (the last padded
 /// with no-op slots); with `min_leaves > 0`, whole no-op leaves are added so that the number
@@ -486,10 +498,7 @@ pub fn leaf_witnesses(
             entries,
         });
     }
-    let mut n_leaves = slots.len().div_ceil(k);
-    if min_leaves > 0 {
-        n_leaves = n_leaves.max(min_leaves).next_power_of_two();
-    }
+    let n_leaves = leaf_count(slots.len(), k, min_leaves);
     let end = after.last().copied().unwrap_or(start);
     let mut leaves = Vec::with_capacity(n_leaves);
     let mut slots = slots.into_iter();

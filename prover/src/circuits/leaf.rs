@@ -199,7 +199,8 @@ pub fn native_statements(
         });
     }
     let last = *out.last().expect("at least one leaf");
-    while !out.len().is_power_of_two() || out.len() < min_leaves {
+    let target = crate::witness::leaf_count(txs.len(), k, min_leaves.max(1));
+    while out.len() < target {
         out.push(RangeStatement {
             old_root: last.new_root,
             pubdata_in: last.pubdata_out,

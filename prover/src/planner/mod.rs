@@ -126,11 +126,8 @@ impl Planner {
                 batch.last_seq + 1 - batch.first_seq
             );
             let ts = batch_timestamp(jobs.block_time(batch.first_block).await?);
-            let depositors = jobs
-                .depositors(batch.first_deposit_seq, batch.next_deposit_seq)
-                .await?;
-            let lookup = |seq: u64| depositors.get(&seq).copied();
             let settles = jobs.settlement_inputs(&batch).await?;
+            let lookup = |seq: u64| settles.depositors.get(&seq).copied();
             let shape = ChunkShape::for_leaf(leaf.leaf_size());
             let before = state.accounts().to_vec();
             let chain_chunks = |min: usize| {
@@ -144,7 +141,11 @@ impl Planner {
                 )
                 .with_context(|| format!("batch {}", batch.number))
             };
-            let mut chains = tokio::task::block_in_place(|| chain_chunks(1))?;
+            // At least as many chunks as the leaves need, so that the leaves are padded to the
+            // chunks' count and the chunks (the diff's cost O(accounts)) are built once; again
+            // only if a leaf stage ever made more leaves than `leaf_count` says.
+            let leaves = crate::witness::leaf_count(txs.len(), leaf.leaf_size(), 1);
+            let mut chains = tokio::task::block_in_place(|| chain_chunks(leaves))?;
             let witnesses = tokio::task::block_in_place(|| {
                 leaf.witnesses(&mut state, &txs, ts, &lookup, chains.len())
             });
