@@ -9,6 +9,7 @@ pub mod account;
 pub mod apply;
 pub mod crypto;
 pub mod diff;
+pub mod exodus;
 pub mod hash;
 pub mod pubdata;
 pub mod settlement;

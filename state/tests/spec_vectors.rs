@@ -389,6 +389,56 @@ fn signatures_section() -> Value {
     json!({ "valid": [v0, v1, v2], "invalid": invalid })
 }
 
+/// Exit authorisations (SPEC 15.9) with the hints of the L1 verifier, for forge's known answers
+/// (`contracts/test/Exodus.t.sol`): each key authorises the withdrawal destination.
+fn exodus_section() -> Value {
+    use state::crypto::ecgfp5::GFp5;
+    use state::exodus::{exit_authorisation_message, TAG_EXIT_AUTHORISATION};
+    let d = domain();
+    let to = L1Address(addr(WITHDRAW_TO));
+    let m = exit_authorisation_message(&d, &to);
+    let b = GFp5::from_u64s([0, 263, 0, 0, 0]).expect("canonical");
+    let entries: Vec<Value> = ["alice", "bob"]
+        .iter()
+        .map(|name| {
+            let sk = secret_key(name);
+            let pk = sk.public_key();
+            let sig = sk.sign(&m);
+            let h = pk
+                .l1_verify_hints(&m, &sig)
+                .expect("own signature verifies");
+            let bytes = sig.to_bytes();
+            // s as two big-endian words for Solidity: the low 256 bits and the high 64.
+            let mut lo = bytes[32..64].to_vec();
+            lo.reverse();
+            let mut hi = bytes[64..72].to_vec();
+            hi.reverse();
+            // The other root of the decoding equation (product of the roots: b): on the
+            // curve with the same w, but n-torsion, not a group element.
+            let other_root = b * h.qx.inverse_or_zero();
+            json!({
+                "key": name,
+                "w": elements(&pk.to_field_elements()),
+                "signature": hx(&bytes),
+                "e": elements(&sig.challenge().elements()),
+                "s_lo": hx(&lo),
+                "s_hi": hx(&hi),
+                "qx": elements(&h.qx.to_field_elements()),
+                "qy": elements(&h.qy.to_field_elements()),
+                "w_r": elements(&h.w_r.to_field_elements()),
+                "other_root_qx": elements(&other_root.to_field_elements()),
+            })
+        })
+        .collect();
+    json!({
+        "tag": TAG_EXIT_AUTHORISATION,
+        "to": hx(&to.0),
+        "message": digest(m.0),
+        "message_elements": elements(&m.0.elements()),
+        "authorisations": entries,
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The scripted sequence.
 
@@ -914,6 +964,7 @@ fn build() -> Value {
         "domain": domain_section(),
         "keys": keys_section(),
         "signatures": signatures_section(),
+        "exodus": exodus_section(),
         "transactions": transactions,
         "leaves": leaves,
         "tree": tree,

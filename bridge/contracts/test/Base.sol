@@ -60,6 +60,10 @@ abstract contract Base {
         if (keccak256(a) != keccak256(b)) revert(string.concat(what, ": bytes differ"));
     }
 
+    function assertFalse(bool c, string memory what) internal pure {
+        assertTrue(!c, what);
+    }
+
     function assertTrue(bool c, string memory what) internal pure {
         if (!c) revert(what);
     }

@@ -353,6 +353,39 @@ impl PublicKey {
     }
 }
 
+/// What the L1 verifier (`contracts/src/Schnorr.sol`) needs besides the key, the message and
+/// the signature: the results of a square root and an inversion in GF(p^5), which L1 cannot
+/// afford, given as hints it checks with a few multiplications (SPEC 15.9).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct L1VerifyHints {
+    /// x of the key's point (the non-square root of its decoding equation).
+    pub qx: GFp5,
+    /// A square root of `qx / 7`: proves `qx` is the non-square root (7 is a non-square).
+    pub qy: GFp5,
+    /// The encoding of `R' = s G + e Q`, whose hash with the message is `e`.
+    pub w_r: GFp5,
+}
+
+impl PublicKey {
+    /// The hints for verifying `sig` on L1; `Err` if the signature does not verify here.
+    pub fn l1_verify_hints(
+        &self,
+        msg: &MessageHash,
+        sig: &Signature,
+    ) -> Result<L1VerifyHints, SignatureError> {
+        self.verify(msg, sig)?;
+        let (qx, _) = self.point.to_affine();
+        let seven = GFp5::from_base(F::from_canonical_u64(7));
+        // qx is a non-square and 7 is one, so qx / 7 is a square.
+        let qy = (qx * seven.inverse_or_zero())
+            .sqrt()
+            .ok_or(SignatureError::Invalid)?;
+        let e = Scalar::from_u64x4(sig.e.to_u64s());
+        let w_r = Point::mulgen_add_vartime(&sig.s, &e, &self.point).encode();
+        Ok(L1VerifyHints { qx, qy, w_r })
+    }
+}
+
 impl PartialEq for PublicKey {
     fn eq(&self, o: &Self) -> bool {
         self.w == o.w
