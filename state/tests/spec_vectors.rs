@@ -390,15 +390,16 @@ fn signatures_section() -> Value {
 }
 
 /// Exit authorisations (SPEC 15.9) with the hints of the L1 verifier, for forge's known answers
-/// (`contracts/test/Exodus.t.sol`): each key authorises the withdrawal destination.
-fn exodus_section() -> Value {
+/// (`contracts/test/Schnorr.t.sol`, `Exodus.t.sol`): each key authorises the withdrawal
+/// destination; every account of the final state with its exit proof (SPEC 15.9).
+fn exodus_section(st: &mut State) -> Value {
     use state::crypto::ecgfp5::GFp5;
     use state::exodus::{exit_authorisation_message, TAG_EXIT_AUTHORISATION};
     let d = domain();
     let to = L1Address(addr(WITHDRAW_TO));
     let m = exit_authorisation_message(&d, &to);
     let b = GFp5::from_u64s([0, 263, 0, 0, 0]).expect("canonical");
-    let entries: Vec<Value> = ["alice", "bob"]
+    let entries: Vec<Value> = ["operator", "alice", "bob"]
         .iter()
         .map(|name| {
             let sk = secret_key(name);
@@ -430,8 +431,26 @@ fn exodus_section() -> Value {
             })
         })
         .collect();
+    let root = st.root();
+    let mut accounts = Vec::new();
+    let mut index = 0u32;
+    while let Some(a) = st.account(AccountIndex(index)).cloned() {
+        let proof = st.proof(AccountIndex(index));
+        assert!(proof.verify(root, index, a.leaf_hash()));
+        accounts.push(json!({
+            "index": index,
+            "w": elements(&a.pubkey.to_field_elements()),
+            "balance": a.balance.get(),
+            "nonce": a.nonce.get(),
+            "ext": digest(Digest::ZERO),
+            "siblings": proof.siblings.iter().map(|d| digest(*d)).collect::<Vec<_>>(),
+        }));
+        index += 1;
+    }
     json!({
         "tag": TAG_EXIT_AUTHORISATION,
+        "root": digest(root),
+        "accounts": accounts,
         "to": hx(&to.0),
         "message": digest(m.0),
         "message_elements": elements(&m.0.elements()),
@@ -927,6 +946,7 @@ fn build() -> Value {
         .collect();
     assert_eq!(st.account(OPERATOR).unwrap().pubkey, operator.public_key());
 
+    let exodus = exodus_section(&mut st);
     let tree = json!({
         "depth": DEPTH,
         "empty_subtree": empty.iter().map(|e| digest(*e)).collect::<Vec<_>>(),
@@ -964,7 +984,7 @@ fn build() -> Value {
         "domain": domain_section(),
         "keys": keys_section(),
         "signatures": signatures_section(),
-        "exodus": exodus_section(),
+        "exodus": exodus,
         "transactions": transactions,
         "leaves": leaves,
         "tree": tree,

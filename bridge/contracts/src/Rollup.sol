@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {IERC20} from "./IERC20.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {ReentrancyGuard} from "./ReentrancyGuard.sol";
+import {ExodusVerifier} from "./ExodusVerifier.sol";
+import {Schnorr} from "./Schnorr.sol";
 
 /// @title Rollup: the L1 side of the validity rollup (docs/SPEC.md, section "L1 contract").
 /// @notice One ERC-20 settlement token per deployment. Holds the deposited tokens, the L1
@@ -25,6 +27,14 @@ import {ReentrancyGuard} from "./ReentrancyGuard.sol";
 /// see it processed (or the deadline missed) first; the admin can cancel an announced change.
 /// A pause stops deposits, commits and finalization only (never claims or forced requests),
 /// lasts at most `MAX_PAUSE`, and cannot be renewed before the same time has passed.
+///
+/// Exodus (SPEC 15.9): once the operator has failed its duty (a priority op past its deadline
+/// and not consumed by a committed batch, or not consumed by a finalized one a deadline period
+/// later), anyone may switch the contract to exodus for good. Commits, finalization, deposits
+/// and forced requests stop; every account of the last finalized state is paid its balance
+/// once, against a Merkle proof, to the L1 address its key authorised with a signature; every
+/// queued deposit no finalized batch consumed is refunded once to its depositor. None of it
+/// needs the operator, and no pause can stop it.
 contract Rollup is ReentrancyGuard {
     // ------------------------------------------------------------------ types and constants
 
@@ -105,6 +115,11 @@ contract Rollup is ReentrancyGuard {
     /// End of the current pause (0: never paused); paused while `block.timestamp < pausedUntil`.
     uint64 public pausedUntil;
 
+    /// Poseidon and ECgFp5 checks of exodus, created by the constructor (code size limit).
+    ExodusVerifier public immutable exodusVerifier;
+    /// This deployment's domain digest (SPEC 8.1): what every L2 signature binds.
+    bytes32 public immutable domainDigest;
+
     /// An announced change: the new address and the earliest time it may apply (0: none).
     struct PendingChange {
         address next;
@@ -140,6 +155,19 @@ contract Rollup is ReentrancyGuard {
     /// Claimed payout leaves.
     mapping(bytes32 => bool) public claimed;
 
+    /// First serial not consumed by a finalized batch: in exodus, the first refundable deposit.
+    uint64 public nextPriorityOpFinalized;
+    /// Timestamp of the last finalized batch (0 for genesis): where a revert to it resumes.
+    uint64 public lastFinalizedTimestamp;
+    /// Set once, by `activateExodus`; never cleared.
+    bool public exodus;
+    /// The L1 address the accounts of a key exit to, by `keyId(w)`; set once, by a signature.
+    mapping(bytes32 => address) public exitAddress;
+    /// Accounts (by index) that have exited.
+    mapping(uint256 => bool) public exited;
+    /// Deposits (by serial) refunded in exodus.
+    mapping(uint256 => bool) public depositRefunded;
+
     // ------------------------------------------------------------------ events
 
     event Deposit(
@@ -170,6 +198,11 @@ contract Rollup is ReentrancyGuard {
     event ChangeCancelled(ChangeKind indexed kind, address indexed next);
     event Paused(address indexed by, uint64 until);
     event Unpaused(address indexed by);
+    event ExodusActivated(uint64 indexed lastFinalizedBatch, bytes32 finalizedRoot, uint64 nextPriorityOpFinalized);
+    event ExitAuthorised(bytes32 indexed keyId, address indexed to);
+    event ExitPerformed(uint32 indexed account, bytes32 indexed keyId, address indexed to, uint64 amount);
+    event DepositRefunded(uint64 indexed serial, address indexed depositor, uint64 amount);
+    event BatchesReverted(uint64 indexed firstReverted, uint64 indexed lastReverted, bytes32 committedRoot);
     event AdminTransferStarted(address indexed current, address indexed pending);
     event AdminChanged(address indexed previous, address indexed current);
     event OperatorChanged(address indexed previous, address indexed current);
@@ -203,6 +236,17 @@ contract Rollup is ReentrancyGuard {
     error BatchNotFinalized(uint64 batchNumber);
     error AlreadyClaimed(bytes32 leaf);
     error BadMerkleProof();
+    error InExodus();
+    error NotInExodus();
+    error ExodusNotDue();
+    error ExitAlreadyAuthorised(bytes32 keyId);
+    error BadExitAuthorisation();
+    error ExitNotAuthorised(bytes32 keyId);
+    error AlreadyExited(uint32 account);
+    error NotRefundable(uint64 serial);
+    error AlreadyRefunded(uint64 serial);
+    error BadDepositData();
+    error BadRevert(uint64 keep);
 
     // ------------------------------------------------------------------ setup and roles
 
@@ -234,6 +278,8 @@ contract Rollup is ReentrancyGuard {
         changeDelay = priorityDeadlinePeriod_ + EXIT_WINDOW;
         committedRoot = genesisRoot;
         finalizedRoot = genesisRoot;
+        exodusVerifier = new ExodusVerifier();
+        domainDigest = exodusVerifier.domainDigest(uint64(block.chainid), address(this));
         emit AdminChanged(address(0), admin_);
         emit OperatorChanged(address(0), operator_);
         emit GuardianChanged(address(0), guardian_);
@@ -247,6 +293,11 @@ contract Rollup is ReentrancyGuard {
 
     modifier whenNotPaused() {
         if (paused()) revert IsPaused();
+        _;
+    }
+
+    modifier notInExodus() {
+        if (exodus) revert InExodus();
         _;
     }
 
@@ -329,7 +380,12 @@ contract Rollup is ReentrancyGuard {
 
     /// Locks `amount` base units of the token (approve first) and queues a deposit to L2 account
     /// `recipient`. Returns its serial (the L2 deposit `seq`).
-    function deposit(uint32 recipient, uint64 amount) external nonReentrant whenNotPaused returns (uint64 serial) {
+    function deposit(uint32 recipient, uint64 amount)
+        external
+        nonReentrant
+        whenNotPaused
+        notInExodus
+        returns (uint64 serial) {
         if (amount == 0 || amount > MAX_AMOUNT) revert BadAmount(amount);
         uint256 before = token.balanceOf(address(this));
         _safeTransferFrom(msg.sender, amount);
@@ -349,7 +405,11 @@ contract Rollup is ReentrancyGuard {
     /// deadline. `withdrawTx` is the 129-byte L2 wire encoding of a signed withdraw (SPEC 9): L1
     /// cannot check an ECgFp5 signature, the L2 does (its expiry at this block's time). Only
     /// canonical encodings are queued, so every queued request decodes on L2. Anyone may submit.
-    function requestForcedWithdrawal(bytes calldata withdrawTx) external nonReentrant returns (uint64 serial)
+    function requestForcedWithdrawal(bytes calldata withdrawTx)
+        external
+        nonReentrant
+        notInExodus
+        returns (uint64 serial)
     {
         _checkWithdrawTx(withdrawTx);
         uint64 requestedAt = uint64(block.timestamp);
@@ -443,7 +503,7 @@ contract Rollup is ReentrancyGuard {
     /// Commits batch `h` with its pubdata (published here as calldata for data availability).
     /// The statement is built from storage: the operator's header only adds the new root, the
     /// payout root, how far the batch reads the queue and its timestamp.
-    function commitBatch(BatchHeader calldata h, bytes calldata pubdata) external whenNotPaused {
+    function commitBatch(BatchHeader calldata h, bytes calldata pubdata) external whenNotPaused notInExodus {
         if (msg.sender != operator) revert NotOperator();
         uint64 n = lastCommittedBatch + 1;
         if (h.batchNumber != n) revert BatchNumberMismatch(n, h.batchNumber);
@@ -488,7 +548,7 @@ contract Rollup is ReentrancyGuard {
     /// Finalizes the next committed batch once the verifier accepts `proof` for its statement.
     /// Anyone may call it. `s` is the statement emitted in `BatchCommitted`; only its hash is
     /// stored, so any other statement is refused before the verifier sees it.
-    function finalizeBatch(BatchStatement calldata s, bytes calldata proof) external whenNotPaused {
+    function finalizeBatch(BatchStatement calldata s, bytes calldata proof) external whenNotPaused notInExodus {
         uint64 n = lastFinalizedBatch + 1;
         if (n > lastCommittedBatch) revert NothingToFinalize();
         if (s.batchNumber != n) revert BatchNumberMismatch(n, s.batchNumber);
@@ -498,8 +558,117 @@ contract Rollup is ReentrancyGuard {
         if (!verifier.verifyBatch(statement, proof)) revert ProofRejected();
         lastFinalizedBatch = n;
         finalizedRoot = s.newRoot;
+        nextPriorityOpFinalized = s.nextPriorityOp;
+        lastFinalizedTimestamp = s.timestamp;
         payoutRootOf[n] = s.payoutRoot;
         emit BatchFinalized(n, statement, s.newRoot, s.payoutRoot);
+    }
+
+    /// Reverts the committed, unfinalized batches after `keep` (SPEC 15.9): the operator's way
+    /// out of a batch it cannot prove. `keep` is the statement of the batch that stays last
+    /// (as emitted in `BatchCommitted`); to revert every unfinalized batch pass the last
+    /// finalized batch's statement, or, before any finalization, a statement with
+    /// `batchNumber = 0` (the rest is then ignored). The priority ops the reverted batches
+    /// consumed are queued again with their deadlines unchanged, so the next commit must still
+    /// consume any that is due.
+    function revertBatches(BatchStatement calldata keep) external notInExodus {
+        if (msg.sender != operator) revert NotOperator();
+        uint64 k = keep.batchNumber;
+        uint64 last = lastCommittedBatch;
+        if (k < lastFinalizedBatch || k >= last) revert BadRevert(k);
+        if (k == 0) {
+            committedRoot = finalizedRoot;
+            nextPriorityOpCommitted = 0;
+            lastCommittedTimestamp = 0;
+        } else {
+            bytes32 statement = statementHash(keep);
+            if (statement != batchStatement[k]) revert StatementMismatch(batchStatement[k], statement);
+            committedRoot = keep.newRoot;
+            nextPriorityOpCommitted = keep.nextPriorityOp;
+            lastCommittedTimestamp = keep.timestamp;
+        }
+        for (uint64 n = k + 1; n <= last; n++) {
+            delete batchStatement[n];
+        }
+        lastCommittedBatch = k;
+        emit BatchesReverted(k + 1, last, committedRoot);
+    }
+
+    // ------------------------------------------------------------------ exodus
+
+    /// Whether the operator has failed so that anyone may activate exodus: a priority op is past
+    /// its deadline and no committed batch consumed it, or no finalized batch consumed it a
+    /// further `priorityDeadlinePeriod` later (committed but never proven).
+    function exodusDue() public view returns (bool) {
+        if (priorityOpOverdue()) return true;
+        uint64 k = nextPriorityOpFinalized;
+        return k < priorityQueueLength && priorityDeadline[k] + priorityDeadlinePeriod < block.timestamp;
+    }
+
+    /// Switches to exodus, for good. Anyone may call it once `exodusDue()`.
+    function activateExodus() external {
+        if (exodus) revert InExodus();
+        if (!exodusDue()) revert ExodusNotDue();
+        exodus = true;
+        emit ExodusActivated(lastFinalizedBatch, finalizedRoot, nextPriorityOpFinalized);
+    }
+
+    /// The id of an L2 key in `exitAddress`: keccak of its five encoding limbs.
+    function keyId(uint256[5] calldata w) public pure returns (bytes32) {
+        return keccak256(abi.encode(w));
+    }
+
+    /// Records `to` as the L1 address the accounts of key `w` exit to, on the key's signature
+    /// of the exit authorisation (SPEC 15.9). Once per key: a second authorisation, even a
+    /// valid one, is refused, so an old signature cannot be replayed over a newer choice.
+    /// Allowed before exodus too (a cautious user can prepare); anyone may submit it.
+    function authoriseExit(uint256[5] calldata w, address to, Schnorr.Signature calldata sig) external {
+        if (to == address(0)) revert ZeroAddress();
+        bytes32 id = keyId(w);
+        if (exitAddress[id] != address(0)) revert ExitAlreadyAuthorised(id);
+        if (!exodusVerifier.authorises(domainDigest, w, to, sig)) revert BadExitAuthorisation();
+        exitAddress[id] = to;
+        emit ExitAuthorised(id, to);
+    }
+
+    /// Pays account `index` its whole balance in the last finalized state, once, to the
+    /// address its key authorised. The account's fields and `siblings` must prove its leaf
+    /// under `finalizedRoot` (SPEC 6, 7). Anyone may call it (the funds go to the owner's
+    /// choice); a zero balance is recorded as exited and pays nothing.
+    function exit(
+        uint32 index,
+        uint256[5] calldata w,
+        uint64 balance,
+        uint64 nonce,
+        bytes32 ext,
+        bytes32[32] calldata siblings
+    ) external nonReentrant {
+        if (!exodus) revert NotInExodus();
+        if (exited[index]) revert AlreadyExited(index);
+        bytes32 id = keyId(w);
+        address to = exitAddress[id];
+        if (to == address(0)) revert ExitNotAuthorised(id);
+        if (exodusVerifier.accountRoot(index, w, balance, nonce, ext, siblings) != finalizedRoot) {
+            revert BadMerkleProof();
+        }
+        exited[index] = true;
+        if (balance != 0) _safeTransfer(to, balance);
+        emit ExitPerformed(index, id, to, balance);
+    }
+
+    /// Refunds queued deposit `serial` to its depositor, once, if no finalized batch consumed
+    /// it. The deposit's fields (from its `Deposit` event) must rebuild the queue chain.
+    function refundDeposit(uint64 serial, address depositor, uint32 recipient, uint64 amount) external nonReentrant {
+        if (!exodus) revert NotInExodus();
+        if (serial < nextPriorityOpFinalized || serial >= priorityQueueLength) revert NotRefundable(serial);
+        if (depositRefunded[serial]) revert AlreadyRefunded(serial);
+        bytes32 hashAfter = sha256(
+            abi.encodePacked(priorityHashAfter[serial], KIND_DEPOSIT, serial, depositor, recipient, amount)
+        );
+        if (hashAfter != priorityHashAfter[serial + 1]) revert BadDepositData();
+        depositRefunded[serial] = true;
+        _safeTransfer(depositor, amount);
+        emit DepositRefunded(serial, depositor, amount);
     }
 
     // ------------------------------------------------------------------ withdrawals

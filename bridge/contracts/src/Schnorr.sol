@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Poseidon} from "./Poseidon.sol";
-
 /// @title Schnorr: the rollup's ECgFp5 Schnorr signatures (SPEC 4), verified on L1.
 /// @notice Used by exodus (SPEC 15.9): the owner of an L2 key names the L1 address its accounts
 /// exit to by signing it. The verification is the Rust reference's (`state::crypto::schnorr`):
@@ -46,7 +44,14 @@ library Schnorr {
     /// Whether `sig` is a valid signature by the key with encoding `w` on message hash `m`.
     /// Returns false (never reverts) for non-canonical inputs, a key that is not a group
     /// element or is the neutral, wrong hints, or a signature that does not verify.
-    function verify(uint256[5] memory w, uint256[4] memory m, Signature memory sig) internal pure returns (bool) {
+    /// `hashNoPad` is Poseidon's (`Poseidon.hashNoPad`, or the same through a deployed
+    /// permutation): the caller chooses where the permutation's code lives.
+    function verify(
+        uint256[5] memory w,
+        uint256[4] memory m,
+        Signature memory sig,
+        function(uint256[] memory) view returns (uint256[4] memory) hashNoPad
+    ) internal view returns (bool) {
         if (!_canonical5(w) || !_canonical5(sig.qx) || !_canonical5(sig.qy) || !_canonical5(sig.wR)) return false;
         for (uint256 i = 0; i < 4; i++) {
             if (sig.e[i] >= P || m[i] >= P) return false;
@@ -62,7 +67,7 @@ library Schnorr {
         for (uint256 i = 0; i < 4; i++) {
             input[5 + i] = m[i];
         }
-        uint256[4] memory e2 = Poseidon.hashNoPad(input);
+        uint256[4] memory e2 = hashNoPad(input);
         return e2[0] == sig.e[0] && e2[1] == sig.e[1] && e2[2] == sig.e[2] && e2[3] == sig.e[3];
     }
 

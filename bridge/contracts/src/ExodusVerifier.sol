@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.24;
+
+import {Poseidon} from "./Poseidon.sol";
+import {Schnorr} from "./Schnorr.sol";
+import {PoseidonPermutation} from "./PoseidonPermutation.sol";
+
+/// @title ExodusVerifier: the Poseidon and ECgFp5 checks of exodus (SPEC 15.9), stateless.
+/// @notice A contract of its own, created by `Rollup`'s constructor, because the Poseidon
+/// constants and the curve arithmetic would take `Rollup` past the 24 KiB code limit; for the
+/// same reason the permutation itself is one more contract (`PoseidonPermutation`), created
+/// here and called for each permutation. It holds no funds and no state that matters after
+/// construction, so whoever calls it learns only whether a proof or signature is valid.
+contract ExodusVerifier {
+    /// The Poseidon permutation (plonky2's, SPEC 4), one copy of its code.
+    address public immutable permutation;
+
+    constructor() {
+        permutation = address(new PoseidonPermutation());
+    }
+
+    /// `"rollupv1"` as a big-endian u64 (SPEC 8.1).
+    uint256 internal constant TAG_DOMAIN = 0x726f6c6c75707631;
+    /// The kind element of an exit authorisation (SPEC 15.9; transactions use 1 to 5).
+    uint256 public constant TAG_EXIT_AUTHORISATION = 6;
+
+    /// The deployment's domain digest (SPEC 8.1), as `Digest::to_bytes`.
+    function domainDigest(uint64 chainId, address rollup) external view returns (bytes32) {
+        uint256[] memory input = new uint256[](8);
+        input[0] = TAG_DOMAIN;
+        input[1] = chainId & 0xFFFFFFFF;
+        input[2] = chainId >> 32;
+        uint256[5] memory a = _addressLimbs(rollup);
+        for (uint256 i = 0; i < 5; i++) {
+            input[3 + i] = a[i];
+        }
+        return Poseidon.toBytes(Poseidon.hashNoPadWith(input, _permute));
+    }
+
+    /// The message a key signs to send its exits to `to`: `H(domain, 6, t0..t4)`.
+    function authorisationMessage(bytes32 domain, address to) public view returns (uint256[4] memory) {
+        uint256[] memory input = new uint256[](10);
+        uint256[4] memory d = Poseidon.fromBytes(domain);
+        for (uint256 i = 0; i < 4; i++) {
+            input[i] = d[i];
+        }
+        input[4] = TAG_EXIT_AUTHORISATION;
+        uint256[5] memory t = _addressLimbs(to);
+        for (uint256 i = 0; i < 5; i++) {
+            input[5 + i] = t[i];
+        }
+        return Poseidon.hashNoPadWith(input, _permute);
+    }
+
+    /// Whether `sig` by the key with encoding `w` authorises exits to `to` in `domain`.
+    function authorises(bytes32 domain, uint256[5] calldata w, address to, Schnorr.Signature calldata sig)
+        external
+        view
+        returns (bool)
+    {
+        return Schnorr.verify(w, authorisationMessage(domain, to), sig, _hashNoPad);
+    }
+
+    /// The root of the state tree in which account `index` has the given fields and the Merkle
+    /// siblings `siblings` (SPEC 6 and 7). Reverts on a non-canonical element (a leaf with one
+    /// could not be in the tree, and `hashNoPad` assumes canonical inputs).
+    function accountRoot(
+        uint32 index,
+        uint256[5] calldata w,
+        uint64 balance,
+        uint64 nonce,
+        bytes32 ext,
+        bytes32[32] calldata siblings
+    ) external view returns (bytes32) {
+        uint256[] memory e = new uint256[](12);
+        for (uint256 i = 0; i < 5; i++) {
+            if (w[i] >= Schnorr.P) revert NonCanonical();
+            e[i] = w[i];
+        }
+        if (balance >= Schnorr.P || nonce >= Schnorr.P) revert NonCanonical();
+        e[5] = balance;
+        e[6] = nonce;
+        // e[7] = 0: the v1 leaf layout (SPEC 6).
+        uint256[4] memory x = _digest(ext);
+        for (uint256 i = 0; i < 4; i++) {
+            e[8 + i] = x[i];
+        }
+        uint256[4] memory cur = Poseidon.hashNoPadWith(e, _permute);
+        for (uint256 l = 0; l < 32; l++) {
+            uint256[4] memory s = _digest(siblings[l]);
+            cur = ((index >> l) & 1) == 0 ? Poseidon.twoToOneWith(cur, s, _permute) : Poseidon.twoToOneWith(s, cur, _permute);
+        }
+        return Poseidon.toBytes(cur);
+    }
+
+    error NonCanonical();
+    error PermutationFailed();
+
+    /// One permutation through `permutation`, in place.
+    function _permute(uint256[12] memory s) private view {
+        address perm = permutation;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := staticcall(gas(), perm, s, 384, s, 384)
+        }
+        if (!ok) revert PermutationFailed();
+    }
+
+    function _hashNoPad(uint256[] memory input) private view returns (uint256[4] memory) {
+        return Poseidon.hashNoPadWith(input, _permute);
+    }
+
+    function _digest(bytes32 b) private pure returns (uint256[4] memory d) {
+        d = Poseidon.fromBytes(b);
+        for (uint256 i = 0; i < 4; i++) {
+            if (d[i] >= Schnorr.P) revert NonCanonical();
+        }
+    }
+
+    /// Five big-endian u32 limbs of an address (SPEC 8.1).
+    function _addressLimbs(address a) private pure returns (uint256[5] memory t) {
+        uint256 v = uint160(a);
+        for (uint256 i = 0; i < 5; i++) {
+            t[i] = (v >> (32 * (4 - i))) & 0xFFFFFFFF;
+        }
+    }
+}

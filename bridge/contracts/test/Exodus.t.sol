@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.24;
+
+import {ExodusVectors} from "./ExodusVectors.sol";
+import {Rollup} from "../src/Rollup.sol";
+import {Schnorr} from "../src/Schnorr.sol";
+import {IERC20} from "../src/IERC20.sol";
+import {IVerifier} from "../src/IVerifier.sol";
+import {TestStablecoin} from "../src/TestStablecoin.sol";
+import {AttestationVerifier} from "../src/AttestationVerifier.sol";
+import {logGas} from "./Poseidon.t.sol";
+
+/// Exodus (SPEC 15.9) and batch reverts, from the user's and the attacker's side. The Rollup is
+/// deployed where the vectors' domain says (anvil's first deployment: chain 31337, address
+/// 0x5fbd...), with the vectors' final state as its genesis (= finalized) root and the tokens
+/// backing it, so the Rust-signed authorisations and Rust-built proofs apply as they are.
+contract ExodusTest is ExodusVectors {
+    address internal constant ANVIL_DEPLOYER = 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266;
+    address internal constant VECTOR_ROLLUP = 0x5FbDB2315678afecb367f032d93F642f64180aa3;
+
+    function setUp() public override {
+        vm.warp(1_700_000_000);
+        _loadVectors();
+        token = new TestStablecoin(address(this));
+        verifier = new AttestationVerifier(vm.addr(ATTESTER_KEY));
+        vm.prank(ANVIL_DEPLOYER);
+        rollup = new Rollup(
+            IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, _exodusRoot(), DEADLINE_PERIOD
+        );
+        assertEq(address(rollup), VECTOR_ROLLUP, "deployed where the vectors' domain says");
+        // The tokens behind the vectors' balances (their deposits happened before genesis here).
+        token.mint(address(rollup), _totalBalance());
+    }
+
+    function _totalBalance() internal view returns (uint256 total) {
+        for (uint256 i = 0; i < _accountCount(); i++) {
+            total += _account(i).balance;
+        }
+    }
+
+    /// A deposit that nobody processes, then its deadline passes: the operator has failed.
+    function _operatorFails() internal {
+        _deposit(alice, 1, 1_000);
+        vm.warp(block.timestamp + DEADLINE_PERIOD + 1);
+    }
+
+    function _authoriseAll() internal {
+        address to = _authorisedTo();
+        for (uint256 i = 0; i < _authCount(); i++) {
+            (uint256[5] memory w, Schnorr.Signature memory sig) = _auth(i);
+            uint256 g = gasleft();
+            rollup.authoriseExit(w, to, sig);
+            if (i == 0) logGas("gas: authoriseExit", g - gasleft());
+        }
+    }
+
+    function _exit(VectorAccount memory a) internal {
+        rollup.exit(a.index, a.w, a.balance, a.nonce, a.ext, a.siblings);
+    }
+
+    function testDomainDigestMatchesTheRustDomain() public view {
+        assertEq(rollup.domainDigest(), vm.parseJsonBytes32(json, ".domain.main.digest"), "domain digest");
+    }
+
+    function testExodusIsNotDueWhileTheOperatorKeepsUp() public {
+        vm.expectRevert(Rollup.ExodusNotDue.selector);
+        rollup.activateExodus();
+        _deposit(alice, 1, 1_000);
+        vm.warp(block.timestamp + DEADLINE_PERIOD);
+        assertTrue(!rollup.exodusDue(), "at the deadline, not past it");
+        vm.expectRevert(Rollup.ExodusNotDue.selector);
+        rollup.activateExodus();
+        // Committed in time: not due even past the deadline ...
+        _commit(_next(keccak256("r1"), 1), "");
+        vm.warp(block.timestamp + DEADLINE_PERIOD);
+        assertTrue(!rollup.exodusDue(), "committed, proving allowance running");
+        // ... but a commit that is never finalized makes it due a deadline period later.
+        vm.warp(block.timestamp + 1);
+        assertTrue(rollup.exodusDue(), "committed but never proven");
+    }
+
+    function testFinalizedBatchesKeepExodusAway() public {
+        _deposit(alice, 1, 1_000);
+        Rollup.BatchStatement memory s = _commit(_next(_exodusRoot(), 1), "");
+        _finalize(s);
+        vm.warp(block.timestamp + 10 * DEADLINE_PERIOD);
+        assertTrue(!rollup.exodusDue(), "nothing is owed");
+        assertEq(rollup.nextPriorityOpFinalized(), 1, "finalized serials");
+    }
+
+    function testAnyoneActivatesExodusAndEverythingElseStops() public {
+        _operatorFails();
+        vm.prank(bob);
+        vm.expectEmit(true, false, false, true, address(rollup));
+        emit Rollup.ExodusActivated(0, _exodusRoot(), 0);
+        rollup.activateExodus();
+        assertTrue(rollup.exodus(), "exodus");
+        vm.expectRevert(Rollup.InExodus.selector);
+        rollup.activateExodus();
+        Rollup.BatchHeader memory late = _next(keccak256("late"), 1);
+        vm.prank(operator);
+        vm.expectRevert(Rollup.InExodus.selector);
+        rollup.commitBatch(late, "");
+        token.mint(alice, 10);
+        vm.prank(alice);
+        token.approve(address(rollup), 10);
+        vm.prank(alice);
+        vm.expectRevert(Rollup.InExodus.selector);
+        rollup.deposit(1, 10);
+        vm.expectRevert(Rollup.InExodus.selector);
+        rollup.requestForcedWithdrawal(_withdrawTx(1, alice, 5));
+    }
+
+    function testEveryAccountExitsOnceWithItsFinalizedBalance() public {
+        _operatorFails();
+        rollup.activateExodus();
+        _authoriseAll();
+        address to = _authorisedTo();
+        uint256 before = token.balanceOf(to);
+        uint256 n = _accountCount();
+        assertEq(n, 3, "three accounts in the vectors");
+        for (uint256 i = 0; i < n; i++) {
+            VectorAccount memory a = _account(i);
+            bytes32 id = rollup.keyId(a.w);
+            vm.expectEmit(true, true, true, true, address(rollup));
+            emit Rollup.ExitPerformed(a.index, id, to, a.balance);
+            uint256 g = gasleft();
+            _exit(a);
+            if (i == 0) logGas("gas: exit", g - gasleft());
+            assertTrue(rollup.exited(a.index), "recorded");
+        }
+        assertEq(token.balanceOf(to) - before, _totalBalance(), "paid exactly the finalized balances");
+        // Once.
+        VectorAccount memory again = _account(1);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.AlreadyExited.selector, again.index));
+        _exit(again);
+    }
+
+    function testExitRefusesWrongProofsAmountsAndOrder() public {
+        VectorAccount memory a = _account(2);
+        vm.expectRevert(Rollup.NotInExodus.selector);
+        _exit(a);
+        _operatorFails();
+        rollup.activateExodus();
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ExitNotAuthorised.selector, rollup.keyId(a.w)));
+        _exit(a);
+        _authoriseAll();
+        // A larger amount than the leaf holds.
+        VectorAccount memory more = _account(2);
+        more.balance += 1;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exit(more);
+        // A wrong sibling.
+        VectorAccount memory bad = _account(2);
+        bad.siblings[7] = bytes32(uint256(bad.siblings[7]) ^ 1);
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exit(bad);
+        // Another account's index with this account's leaf.
+        VectorAccount memory moved = _account(2);
+        moved.index = 5;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exit(moved);
+        // Another key claiming this leaf (its own authorisation exists: key 1 is alice's).
+        VectorAccount memory other = _account(2);
+        other.w = _account(1).w;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exit(other);
+        // A non-canonical element is refused before hashing.
+        VectorAccount memory wide = _account(2);
+        wide.nonce = uint64(Schnorr.P);
+        vm.expectRevert();
+        _exit(wide);
+        assertTrue(!rollup.exited(a.index), "nothing recorded");
+        _exit(a);
+    }
+
+    function testAuthorisationRefusesForgeriesAndReplays() public {
+        (uint256[5] memory w, Schnorr.Signature memory sig) = _auth(2);
+        address to = _authorisedTo();
+        // The signature names `to`; any other destination fails.
+        vm.expectRevert(Rollup.BadExitAuthorisation.selector);
+        rollup.authoriseExit(w, alice, sig);
+        vm.expectRevert(Rollup.ZeroAddress.selector);
+        rollup.authoriseExit(w, address(0), sig);
+        // Another key's signature.
+        (, Schnorr.Signature memory other) = _auth(1);
+        vm.expectRevert(Rollup.BadExitAuthorisation.selector);
+        rollup.authoriseExit(w, to, other);
+        (, Schnorr.Signature memory flipped) = _auth(2);
+        flipped.sLo ^= 1;
+        vm.expectRevert(Rollup.BadExitAuthorisation.selector);
+        rollup.authoriseExit(w, to, flipped);
+        // Allowed before exodus; once per key.
+        rollup.authoriseExit(w, to, sig);
+        assertEq(rollup.exitAddress(rollup.keyId(w)), to, "recorded");
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ExitAlreadyAuthorised.selector, rollup.keyId(w)));
+        rollup.authoriseExit(w, to, sig);
+    }
+
+    function testQueuedDepositsAreRefundedOnce() public {
+        // Serial 0 is consumed by a finalized batch; 1 and 2 never are.
+        _deposit(alice, 1, 700);
+        _finalize(_commit(_next(_exodusRoot(), 1), ""));
+        _deposit(alice, 1, 800);
+        _deposit(bob, 2, 900);
+        vm.warp(block.timestamp + DEADLINE_PERIOD + 1);
+        vm.expectRevert(Rollup.NotInExodus.selector);
+        rollup.refundDeposit(1, alice, 1, 800);
+        rollup.activateExodus();
+        vm.expectRevert(abi.encodeWithSelector(Rollup.NotRefundable.selector, 0));
+        rollup.refundDeposit(0, alice, 1, 700);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.NotRefundable.selector, 3));
+        rollup.refundDeposit(3, alice, 1, 800);
+        vm.expectRevert(Rollup.BadDepositData.selector);
+        rollup.refundDeposit(1, alice, 1, 801);
+        vm.expectRevert(Rollup.BadDepositData.selector);
+        rollup.refundDeposit(1, bob, 1, 800);
+        uint256 aliceBefore = token.balanceOf(alice);
+        vm.expectEmit(true, true, false, true, address(rollup));
+        emit Rollup.DepositRefunded(1, alice, 800);
+        uint256 g = gasleft();
+        rollup.refundDeposit(1, alice, 1, 800);
+        logGas("gas: refundDeposit", g - gasleft());
+        assertEq(token.balanceOf(alice) - aliceBefore, 800, "refunded");
+        vm.expectRevert(abi.encodeWithSelector(Rollup.AlreadyRefunded.selector, 1));
+        rollup.refundDeposit(1, alice, 1, 800);
+        rollup.refundDeposit(2, bob, 2, 900);
+    }
+
+    function testPauseCannotStopExodus() public {
+        _operatorFails();
+        vm.prank(guardian);
+        rollup.pause();
+        rollup.activateExodus();
+        _authoriseAll();
+        _exit(_account(0));
+        rollup.refundDeposit(0, alice, 1, 1_000);
+        assertTrue(rollup.paused(), "still paused");
+    }
+
+    function testOperatorRevertsUnfinalizedBatches() public {
+        _deposit(alice, 1, 100);
+        _deposit(alice, 1, 200);
+        Rollup.BatchStatement memory s1 = _commit(_next(keccak256("r1"), 1), "");
+        _finalize(s1);
+        vm.warp(block.timestamp + 10);
+        Rollup.BatchStatement memory s2 = _commit(_next(keccak256("r2"), 2), "a");
+        vm.warp(block.timestamp + 10);
+        _commit(_next(keccak256("r3"), 2), "b");
+        vm.prank(alice);
+        vm.expectRevert(Rollup.NotOperator.selector);
+        rollup.revertBatches(s1);
+        // Not below the finalized batch, not the last batch itself, only its true statement.
+        Rollup.BatchStatement memory genesis;
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadRevert.selector, 0));
+        rollup.revertBatches(genesis);
+        Rollup.BatchStatement memory forged = _copy(s2);
+        forged.newRoot = keccak256("forged");
+        vm.prank(operator);
+        vm.expectRevert();
+        rollup.revertBatches(forged);
+        // Keep batch 2: batch 3 goes.
+        vm.prank(operator);
+        vm.expectEmit(true, true, false, true, address(rollup));
+        emit Rollup.BatchesReverted(3, 3, keccak256("r2"));
+        rollup.revertBatches(s2);
+        assertEq(rollup.lastCommittedBatch(), 2, "batch 3 reverted");
+        assertEq(rollup.batchStatement(3), bytes32(0), "statement cleared");
+        // Back to the finalized batch: serial 1 is queued again and batch 2 is recommitted.
+        vm.prank(operator);
+        rollup.revertBatches(s1);
+        assertEq(rollup.lastCommittedBatch(), 1, "back to the finalized batch");
+        assertEq(rollup.committedRoot(), keccak256("r1"), "root");
+        assertEq(rollup.nextPriorityOpCommitted(), 1, "serial 1 queued again");
+        assertEq(rollup.lastCommittedTimestamp(), s1.timestamp, "time resumes at batch 1");
+        Rollup.BatchStatement memory again = _commit(_next(keccak256("r2'"), 2), "c");
+        _finalize(again);
+        assertEq(rollup.finalizedRoot(), keccak256("r2'"), "the recommitted batch finalizes");
+    }
+
+    function testRevertToGenesisBeforeAnyFinalization() public {
+        _deposit(alice, 1, 100);
+        _commit(_next(keccak256("r1"), 1), "");
+        Rollup.BatchStatement memory genesis;
+        vm.prank(operator);
+        rollup.revertBatches(genesis);
+        assertEq(rollup.lastCommittedBatch(), 0, "no batch");
+        assertEq(rollup.committedRoot(), _exodusRoot(), "genesis root");
+        assertEq(rollup.nextPriorityOpCommitted(), 0, "deposit queued again");
+    }
+
+    function testCommitAndFinalizeGas() public {
+        _deposit(alice, 1, 100);
+        bytes memory pubdata = new bytes(1_000);
+        Rollup.BatchHeader memory h = _next(keccak256("r1"), 1);
+        Rollup.BatchStatement memory s = _expected(h, pubdata);
+        vm.prank(operator);
+        uint256 g = gasleft();
+        rollup.commitBatch(h, pubdata);
+        logGas("gas: commitBatch (1,000 bytes of pubdata, one deposit)", g - gasleft());
+        bytes memory attestation = _attest(_hash(s));
+        g = gasleft();
+        rollup.finalizeBatch(s, attestation);
+        logGas("gas: finalizeBatch (attestation)", g - gasleft());
+    }
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.24;
+
+import {RollupBase} from "./RollupBase.sol";
+import {Schnorr} from "../src/Schnorr.sol";
+
+/// Reads the `exodus` section of docs/vectors/state-v1.json (written by the Rust reference,
+/// state/tests/spec_vectors.rs): exit authorisations signed by the Rust signer with the L1
+/// verifier's hints, and every account of the vectors' final state with its Merkle proof.
+abstract contract ExodusVectors is RollupBase {
+    string internal json;
+
+    /// An account of the vectors' state, as `exit` takes it.
+    struct VectorAccount {
+        uint32 index;
+        uint256[5] w;
+        uint64 balance;
+        uint64 nonce;
+        bytes32 ext;
+        bytes32[32] siblings;
+    }
+
+    function _loadVectors() internal {
+        json = vm.readFile(string.concat(vm.projectRoot(), "/../docs/vectors/state-v1.json"));
+    }
+
+    function _five(string memory key) internal view returns (uint256[5] memory out) {
+        uint256[] memory v = vm.parseJsonUintArray(json, key);
+        assertEq(v.length, 5, key);
+        for (uint256 i = 0; i < 5; i++) {
+            out[i] = v[i];
+        }
+    }
+
+    function _four(string memory key) internal view returns (uint256[4] memory out) {
+        uint256[] memory v = vm.parseJsonUintArray(json, key);
+        assertEq(v.length, 4, key);
+        for (uint256 i = 0; i < 4; i++) {
+            out[i] = v[i];
+        }
+    }
+
+    function _authCount() internal view returns (uint256 n) {
+        while (vm.keyExistsJson(json, string.concat(".exodus.authorisations[", vm.toString(n), "]"))) n++;
+    }
+
+    /// Authorisation `i` (0: operator, 1: alice, 2: bob): the key and its signature with hints.
+    function _auth(uint256 i) internal view returns (uint256[5] memory w, Schnorr.Signature memory sig) {
+        string memory at = string.concat(".exodus.authorisations[", vm.toString(i), "]");
+        w = _five(string.concat(at, ".w"));
+        sig.e = _four(string.concat(at, ".e"));
+        sig.sLo = vm.parseJsonUint(json, string.concat(at, ".s_lo"));
+        sig.sHi = vm.parseJsonUint(json, string.concat(at, ".s_hi"));
+        sig.qx = _five(string.concat(at, ".qx"));
+        sig.qy = _five(string.concat(at, ".qy"));
+        sig.wR = _five(string.concat(at, ".w_r"));
+    }
+
+    /// The L1 address every vector authorisation names.
+    function _authorisedTo() internal view returns (address) {
+        return vm.parseJsonAddress(json, ".exodus.to");
+    }
+
+    function _message() internal view returns (uint256[4] memory) {
+        return _four(".exodus.message_elements");
+    }
+
+    function _exodusRoot() internal view returns (bytes32) {
+        return vm.parseJsonBytes32(json, ".exodus.root");
+    }
+
+    function _accountCount() internal view returns (uint256 n) {
+        while (vm.keyExistsJson(json, string.concat(".exodus.accounts[", vm.toString(n), "]"))) n++;
+    }
+
+    function _account(uint256 i) internal view returns (VectorAccount memory a) {
+        string memory at = string.concat(".exodus.accounts[", vm.toString(i), "]");
+        a.index = uint32(vm.parseJsonUint(json, string.concat(at, ".index")));
+        a.w = _five(string.concat(at, ".w"));
+        a.balance = uint64(vm.parseJsonUint(json, string.concat(at, ".balance")));
+        a.nonce = uint64(vm.parseJsonUint(json, string.concat(at, ".nonce")));
+        a.ext = vm.parseJsonBytes32(json, string.concat(at, ".ext"));
+        bytes32[] memory s = vm.parseJsonBytes32Array(json, string.concat(at, ".siblings"));
+        assertEq(s.length, 32, "32 siblings");
+        for (uint256 l = 0; l < 32; l++) {
+            a.siblings[l] = s[l];
+        }
+    }
+}
