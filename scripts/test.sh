@@ -34,9 +34,10 @@ echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The SDK, CLI and loadtest end-to-end tests start the rollup-node built beside them on a
-# fresh database (devkit::node), so build it first: without it they would have nothing to test.
-echo "==> building the node"
-cargo build --locked -q -p rollup-sequencer --bin rollup-node
+# fresh database (devkit::node), and the exodus test runs the `rollup` wallet, so build both
+# first: without them they would have nothing to test.
+echo "==> building the node and the wallet"
+cargo build --locked -q -p rollup-sequencer --bin rollup-node -p rollup-client --bin rollup
 
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast

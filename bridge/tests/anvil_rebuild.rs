@@ -126,6 +126,7 @@ fn rebuild_cfg(l1: &L1) -> RebuildConfig {
         from_block: 0,
         // Small pages, so that the scan crosses several eth_getLogs requests.
         max_range: 3,
+        until: None,
     }
 }
 

@@ -126,8 +126,12 @@ impl Bridge {
 }
 
 /// Marks every sealed batch proven (as the prover would, with a stand-in proof) while mining,
-/// until `payouts` payouts in all are finalized on L1; returns the batch of the first payout.
-async fn prove_until_payouts_are_final(anvil: &Anvil, pool: &sqlx::PgPool, payouts: i64) -> i64 {
+/// until `done` holds.
+async fn prove_until<F, Fut>(anvil: &Anvil, pool: &sqlx::PgPool, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let miner = {
         let rpc = Rpc::new(anvil.endpoint());
         tokio::spawn(async move {
@@ -137,8 +141,9 @@ async fn prove_until_payouts_are_final(anvil: &Anvil, pool: &sqlx::PgPool, payou
             }
         })
     };
-    wait_for("the batches with the payouts to be finalized", 60, || {
+    wait_for(what, 60, || {
         let pool = pool.clone();
+        let done = done();
         async move {
             sqlx::query(
                 "INSERT INTO batch_proofs (batch_number, top_level, proof, statement, digest, leaves, prove_ms) \
@@ -152,18 +157,35 @@ async fn prove_until_payouts_are_final(anvil: &Anvil, pool: &sqlx::PgPool, payou
                 .execute(&pool)
                 .await
                 .unwrap();
-            let n: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(jsonb_array_length(l.payouts)), 0)::bigint FROM l1_batches l \
-                 JOIN batches b ON b.number = l.batch_number WHERE b.status = 'finalized'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            n == payouts
+            done.await
         }
     })
     .await;
     miner.abort();
+}
+
+/// [`prove_until`] `payouts` payouts in all are finalized on L1; returns the batch of the
+/// first payout.
+async fn prove_until_payouts_are_final(anvil: &Anvil, pool: &sqlx::PgPool, payouts: i64) -> i64 {
+    prove_until(
+        anvil,
+        pool,
+        "the batches with the payouts to be finalized",
+        || {
+            let pool = pool.clone();
+            async move {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT coalesce(sum(jsonb_array_length(l.payouts)), 0)::bigint FROM l1_batches l \
+                     JOIN batches b ON b.number = l.batch_number WHERE b.status = 'finalized'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                n == payouts
+            }
+        },
+    )
+    .await;
     sqlx::query_scalar(
         "SELECT batch_number FROM l1_batches WHERE jsonb_array_length(payouts) > 0 \
          ORDER BY batch_number LIMIT 1",
@@ -442,6 +464,7 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
             rollup: d.rollup,
             from_block: 0,
             max_range: 10_000,
+            until: None,
         },
         rollup_sequencer::node::devnet_operator_key().public_key(),
         |_| {},
@@ -672,4 +695,284 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     };
     claim_once(&rpc, &d, &claim).await;
     assert_eq!(token_balance(&rpc, &d, to).await, U256::from(200));
+}
+
+/// The `rollup` wallet built beside the tests (`cargo test --workspace` builds it; so does
+/// scripts/test.sh before the tests).
+fn rollup_cli() -> std::process::Command {
+    let exe = std::env::current_exe().expect("test executable path");
+    let cli = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("rollup"))
+        .expect("target directory");
+    assert!(
+        cli.exists(),
+        "{} is missing: build it with `cargo build -p rollup-client --bin rollup`",
+        cli.display()
+    );
+    std::process::Command::new(cli)
+}
+
+/// Runs the wallet with `args`; returns its JSON output, or its stderr on failure.
+fn wallet(args: &[&str]) -> Result<serde_json::Value, String> {
+    let out = rollup_cli()
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run rollup");
+    if out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}")))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A key file as `rollup keygen` writes it (mode 0600).
+fn key_file(dir: &std::path::Path, name: &str, sk: &state::crypto::schnorr::SecretKey) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("{name}.json"));
+    let text = json!({
+        "secret_key": format!("0x{}", hex::encode(sk.to_bytes())),
+        "public_key": format!("0x{}", sk.public_key().to_hex()),
+    });
+    std::fs::write(&path, text.to_string()).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+async fn view<C: SolCall>(rpc: &Rpc, d: &deploy::Deployment, call: C) -> C::Return {
+    let out = rpc.call(d.rollup, call.abi_encode().into()).await.unwrap();
+    C::abi_decode_returns(&out).unwrap()
+}
+
+/// Issue 12's acceptance on a real node and anvil: the operator runs, its batches are
+/// finalized, then it is killed (-9). A deposit and a forced withdrawal wait in the queue past
+/// their deadline; anyone activates exodus; every account leaves with `rollup exit` built from
+/// L1 data alone (the node is dead, its database unused), paid exactly its finalized balance;
+/// a second exit, an exit for a wrong amount and a commit after exodus each fail; the queued
+/// deposit is refunded once with `rollup refund`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
+    use rollup_bridge::exodus;
+    let Bridge {
+        anvil,
+        rpc,
+        d,
+        alice,
+        db,
+        mut node,
+    } = Bridge::start("bridge_exodus").await;
+    let mut c = node.client().await;
+    let (domain, now) = domain(&mut c).await;
+    let (ka, kb) = (key(21), key(22));
+    let a = register(&mut c, &domain, now, &ka).await;
+    let b = register(&mut c, &domain, now, &kb).await;
+    deploy::deposit(&rpc, &d, alice, a.0, 1_000).await.unwrap();
+    mine(&rpc, 2).await;
+    let c2 = c.clone();
+    wait_for("the deposit to be credited", 20, || {
+        let mut c = c2.clone();
+        async move { account(&mut c, a).await.balance == 1_000 }
+    })
+    .await;
+    let pay = transfer(&domain, &ka, a, b, 300, 5, 0, now + 3600);
+    let r = c.submit(raw(&pay)).await.unwrap().into_inner();
+    assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
+
+    let c2 = c.clone();
+    wait_for("the transfer to be applied", 20, || {
+        let mut c = c2.clone();
+        async move { account(&mut c, b).await.balance == 300 }
+    })
+    .await;
+    // Everything finalized on L1: a finalized batch covers the transfer.
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let seq = r.seq as i64;
+    prove_until(&anvil, &pool, "the transfer's batch to be finalized on L1", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM batches WHERE last_seq >= $1 AND status = 'finalized')",
+            )
+            .bind(seq)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    let finalized = view(&rpc, &d, Rollup::lastFinalizedBatchCall {}).await;
+
+    // The operator dies. A deposit and a forced withdrawal queue behind it, unprocessed.
+    node.kill9();
+    pool.close().await;
+    deploy::deposit(&rpc, &d, alice, a.0, 77).await.unwrap();
+    let forced = Transaction::Withdraw(
+        UnsignedWithdraw {
+            from: b,
+            to_l1: L1Address([0xb0; 20]),
+            amount: Amount::new(100).unwrap(),
+            fee: Amount::new(0).unwrap(),
+            nonce: Nonce::new(0).unwrap(),
+            valid_until: Timestamp::new(now + 3600).unwrap(),
+        }
+        .sign(&domain, &kb),
+    );
+    let requester = L1Signer::from_hex(ANVIL_DEV_KEY_1).unwrap();
+    rpc.send_signed(
+        &requester,
+        d.rollup,
+        Rollup::requestForcedWithdrawalCall {
+            withdrawTx: forced.encode().into(),
+        }
+        .abi_encode()
+        .into(),
+    )
+    .await
+    .expect("forced withdrawal queued");
+
+    let dir = tempfile::tempdir().unwrap();
+    let l1_key = dir.path().join("l1.key");
+    std::fs::write(&l1_key, ANVIL_DEV_KEY_1).unwrap();
+    let operator_pubkey = format!(
+        "0x{}",
+        rollup_sequencer::node::devnet_operator_key()
+            .public_key()
+            .to_hex()
+    );
+    let rollup_addr = format!("{}", d.rollup);
+    let exit_args = |key: &str, to: &str| -> Vec<String> {
+        [
+            "exit",
+            "--key",
+            key,
+            "--to",
+            to,
+            "--activate",
+            "--operator-pubkey",
+            &operator_pubkey,
+            "--rollup",
+            &rollup_addr,
+            "--l1-rpc",
+            &anvil.endpoint(),
+            "--l1-key",
+            l1_key.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let key_a = key_file(dir.path(), "a", &ka);
+    let key_b = key_file(dir.path(), "b", &kb);
+    let key_op = key_file(
+        dir.path(),
+        "operator",
+        &rollup_sequencer::node::devnet_operator_key(),
+    );
+    let (to_a, to_b, to_op) = (
+        Address::repeat_byte(0xa1),
+        Address::repeat_byte(0xb1),
+        Address::repeat_byte(0x0e),
+    );
+    let args = exit_args(&key_a, &to_a.to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Before the deadline nothing is due: the tool says so and changes nothing.
+    let err = wallet(&args).expect_err("not due yet");
+    assert!(err.contains("not in exodus"), "{err}");
+
+    // Past the deadline: anyone activates exodus (the first `rollup exit --activate` does).
+    let _: serde_json::Value = rpc
+        .request("evm_increaseTime", json!([3 * 24 * 3600 + 60]))
+        .await
+        .unwrap();
+    mine(&rpc, 1).await;
+    let st = exodus::status(&rpc, d.rollup).await.unwrap();
+    assert!(st.due && !st.exodus, "{st:?}");
+    let mut paid = std::collections::BTreeMap::new();
+    for (key, to) in [(&key_a, to_a), (&key_b, to_b), (&key_op, to_op)] {
+        let args = exit_args(key, &to.to_string());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = wallet(&args).unwrap_or_else(|e| panic!("rollup exit: {e}"));
+        assert_eq!(out["finalized_batch"], finalized, "{out}");
+        let got = token_balance(&rpc, &d, to).await;
+        assert_eq!(got.to_string(), out["paid"].as_str().unwrap(), "{out}");
+        paid.insert(key.clone(), got);
+    }
+    assert!(exodus::status(&rpc, d.rollup).await.unwrap().exodus);
+    // The finalized balances: a paid 300 + 5 fee, b received 300, the operator the fee.
+    assert_eq!(paid[&key_a], U256::from(695));
+    assert_eq!(paid[&key_b], U256::from(300));
+    assert_eq!(paid[&key_op], U256::from(5));
+
+    // Again: nothing more is paid, and a direct second exit reverts.
+    let out = wallet(&args).unwrap();
+    assert_eq!(out["paid"], "0", "{out}");
+    assert_eq!(token_balance(&rpc, &d, to_a).await, U256::from(695));
+    let st = exodus::status(&rpc, d.rollup).await.unwrap();
+    let tree = exodus::finalized_state(
+        &rpc,
+        d.rollup,
+        0,
+        10_000,
+        rollup_sequencer::node::devnet_operator_key().public_key(),
+        &st,
+    )
+    .await
+    .unwrap();
+    let again = exodus::exit_call(&tree, a).unwrap();
+    assert!(rpc
+        .send_signed(&requester, d.rollup, again.abi_encode().into())
+        .await
+        .is_err());
+    // Before b's own exit record existed this would be the attack: more than the leaf holds.
+    let mut more = exodus::exit_call(&tree, b).unwrap();
+    more.balance += 1;
+    assert!(rpc
+        .send_signed(&requester, d.rollup, more.abi_encode().into())
+        .await
+        .is_err());
+    // No commit after exodus, even from the operator's address.
+    let operator = rpc.accounts().await.unwrap()[0];
+    let commit = Rollup::commitBatchCall {
+        h: Rollup::BatchHeader {
+            batchNumber: view(&rpc, &d, Rollup::lastCommittedBatchCall {}).await + 1,
+            newRoot: B256::repeat_byte(1),
+            payoutRoot: B256::ZERO,
+            nextPriorityOp: view(&rpc, &d, Rollup::nextPriorityOpCommittedCall {}).await,
+            timestamp: 0,
+        },
+        pubdata: Bytes::new(),
+    };
+    assert!(rpc
+        .send(operator, Some(d.rollup), commit.abi_encode().into())
+        .await
+        .is_err());
+
+    // The deposit no finalized batch consumed goes back to alice, once.
+    let alice_key = dir.path().join("alice.key");
+    std::fs::write(&alice_key, ANVIL_DEV_KEY_1).unwrap();
+    let refund_args = [
+        "refund",
+        "--rollup",
+        &rollup_addr,
+        "--l1-rpc",
+        &anvil.endpoint(),
+        "--l1-key",
+        alice_key.to_str().unwrap(),
+    ];
+    let before = token_balance(&rpc, &d, alice).await;
+    let out = wallet(&refund_args).unwrap_or_else(|e| panic!("rollup refund: {e}"));
+    assert_eq!(out["paid"], "77", "{out}");
+    assert_eq!(
+        token_balance(&rpc, &d, alice).await,
+        before + U256::from(77)
+    );
+    let out = wallet(&refund_args).unwrap();
+    assert_eq!(out["paid"], "0", "{out}");
+    assert_eq!(
+        token_balance(&rpc, &d, alice).await,
+        before + U256::from(77)
+    );
 }

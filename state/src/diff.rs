@@ -429,6 +429,12 @@ impl AccountTree {
         self.accounts.len() as u64
     }
 
+    /// The Merkle proof of account `index`'s leaf under [`AccountTree::root`] (SPEC 7): what an
+    /// exit in exodus presents to L1.
+    pub fn proof(&self, index: u32) -> crate::smt::MerkleProof {
+        self.tree.proof(index)
+    }
+
     /// The sum of all balances (it can exceed a u64).
     pub fn total_balance(&self) -> u128 {
         self.accounts

@@ -9,6 +9,7 @@
 
 pub mod contracts;
 pub mod deploy;
+pub mod exodus;
 pub mod hashes;
 pub mod rebuild;
 pub mod rpc;

@@ -41,6 +41,8 @@ pub enum RebuildError {
     NotACommitCall { batch: u64, tx: B256 },
     #[error("batch {batch}: the calldata of {tx} is not the batch its event reports")]
     CalldataMismatch { batch: u64, tx: B256 },
+    #[error("batch {batch} was asked for, but only {committed} batches stand committed on L1")]
+    NotCommitted { batch: u64, committed: u64 },
     #[error("batch {found} committed where batch {expected} was due")]
     OutOfOrder { expected: u64, found: u64 },
     #[error("batch {batch}: old root {header} is not the rebuilt root {rebuilt}")]
@@ -86,6 +88,9 @@ pub struct RebuildConfig {
     pub from_block: u64,
     /// Blocks per `eth_getLogs` request.
     pub max_range: u64,
+    /// Stop after this batch (`None`: every committed batch). Exodus rebuilds up to the last
+    /// finalized batch: the state its exits are proven against.
+    pub until: Option<u64>,
 }
 
 /// One batch applied.
@@ -129,7 +134,19 @@ fn b256(d: Digest) -> B256 {
     B256::from(d.to_bytes())
 }
 
-/// Rebuilds the state committed on L1 up to the current head; `progress` sees every batch.
+/// A committed batch that no later `BatchesReverted` undid: its event and where it came from.
+struct Committed {
+    event: Rollup::BatchCommitted,
+    tx: B256,
+    l1_block: Option<u64>,
+}
+
+/// Rebuilds the state committed on L1 up to the current head (or up to batch `cfg.until`);
+/// `progress` sees every batch applied.
+///
+/// Two passes: the logs first (`BatchCommitted` and `BatchesReverted`, in L1 order, so that a
+/// reverted batch and its recommitted successor are told apart), then the calldata of the
+/// batches that stand, applied in order.
 pub async fn rebuild(
     rpc: &Rpc,
     cfg: &RebuildConfig,
@@ -138,7 +155,7 @@ pub async fn rebuild(
 ) -> Result<Rebuilt, RebuildError> {
     let mut tree = AccountTree::genesis(operator);
     let head = rpc.block_number().await?;
-    let mut next = 1u64;
+    let mut chain: Vec<Committed> = Vec::new();
     let mut from = cfg.from_block;
     let step = cfg.max_range.max(1);
     while from <= head {
@@ -146,88 +163,122 @@ pub async fn rebuild(
         let logs = rpc
             .logs(
                 cfg.rollup,
-                &[Rollup::BatchCommitted::SIGNATURE_HASH],
+                &[
+                    Rollup::BatchCommitted::SIGNATURE_HASH,
+                    Rollup::BatchesReverted::SIGNATURE_HASH,
+                ],
                 from,
                 to,
             )
             .await?;
         for log in logs {
-            let ev = Rollup::BatchCommitted::decode_raw_log(log.topics.iter().copied(), &log.data)
-                .map_err(RebuildError::BadLog)?;
-            let batch = ev.batchNumber;
-            if batch != next {
+            if log.topics.first() == Some(&Rollup::BatchesReverted::SIGNATURE_HASH) {
+                let ev =
+                    Rollup::BatchesReverted::decode_raw_log(log.topics.iter().copied(), &log.data)
+                        .map_err(RebuildError::BadLog)?;
+                chain.truncate(ev.firstReverted.saturating_sub(1) as usize);
+                continue;
+            }
+            let event =
+                Rollup::BatchCommitted::decode_raw_log(log.topics.iter().copied(), &log.data)
+                    .map_err(RebuildError::BadLog)?;
+            let expected = chain.len() as u64 + 1;
+            if event.batchNumber != expected {
                 return Err(RebuildError::OutOfOrder {
-                    expected: next,
-                    found: batch,
+                    expected,
+                    found: event.batchNumber,
                 });
             }
-            let tx_hash = log
+            let tx = log
                 .transaction_hash
                 .ok_or(RebuildError::LogWithoutTransaction)?;
-            let tx = rpc
-                .transaction(tx_hash)
-                .await?
-                .ok_or(RebuildError::MissingTransaction { batch, tx: tx_hash })?;
-            if tx.to != Some(cfg.rollup) {
-                return Err(RebuildError::NotACommitCall { batch, tx: tx_hash });
-            }
-            let call = Rollup::commitBatchCall::abi_decode(&tx.input)
-                .map_err(|_| RebuildError::NotACommitCall { batch, tx: tx_hash })?;
-            // The event is what the contract accepted; the calldata must be that very batch.
-            let header = &ev.s;
-            let h = &call.h;
-            if h.batchNumber != header.batchNumber
-                || h.newRoot != header.newRoot
-                || h.payoutRoot != header.payoutRoot
-                || h.nextPriorityOp != header.nextPriorityOp
-                || h.timestamp != header.timestamp
-                || B256::from(state::settlement::diff_hash(&call.pubdata)) != header.diffHash
-            {
-                return Err(RebuildError::CalldataMismatch { batch, tx: tx_hash });
-            }
-            if batch == 1 && header.oldRoot != b256(tree.root()) {
-                return Err(RebuildError::GenesisMismatch {
-                    operator: operator.to_hex(),
-                    computed: b256(tree.root()),
-                    contract: header.oldRoot,
-                });
-            }
-            if header.oldRoot != b256(tree.root()) {
-                return Err(RebuildError::OldRootMismatch {
-                    batch,
-                    header: header.oldRoot,
-                    rebuilt: b256(tree.root()),
-                });
-            }
-            let diff = StateDiff::decode(&call.pubdata)
-                .map_err(|source| RebuildError::Diff { batch, source })?;
-            let before = tree.num_accounts();
-            let root = b256(
-                tree.apply(&diff)
-                    .map_err(|source| RebuildError::Diff { batch, source })?,
-            );
-            if root != header.newRoot {
-                return Err(RebuildError::RootMismatch {
-                    batch,
-                    committed: header.newRoot,
-                    computed: root,
-                });
-            }
-            progress(&BatchApplied {
-                batch,
+            chain.push(Committed {
+                event,
+                tx,
                 l1_block: log.block_number.map(|n| n.to::<u64>()),
-                l1_tx: tx_hash,
-                diff_bytes: call.pubdata.len(),
-                records: diff.records().len(),
-                new_accounts: tree.num_accounts() - before,
-                accounts: tree.num_accounts(),
-                root,
             });
-            next += 1;
         }
         from = to + 1;
     }
-    if next == 1 {
+    if let Some(until) = cfg.until {
+        if until > chain.len() as u64 {
+            return Err(RebuildError::NotCommitted {
+                batch: until,
+                committed: chain.len() as u64,
+            });
+        }
+        chain.truncate(until as usize);
+    }
+    let mut next = 1u64;
+    for Committed {
+        event: ev,
+        tx: tx_hash,
+        l1_block,
+    } in chain
+    {
+        let batch = ev.batchNumber;
+        let tx = rpc
+            .transaction(tx_hash)
+            .await?
+            .ok_or(RebuildError::MissingTransaction { batch, tx: tx_hash })?;
+        if tx.to != Some(cfg.rollup) {
+            return Err(RebuildError::NotACommitCall { batch, tx: tx_hash });
+        }
+        let call = Rollup::commitBatchCall::abi_decode(&tx.input)
+            .map_err(|_| RebuildError::NotACommitCall { batch, tx: tx_hash })?;
+        // The event is what the contract accepted; the calldata must be that very batch.
+        let header = &ev.s;
+        let h = &call.h;
+        if h.batchNumber != header.batchNumber
+            || h.newRoot != header.newRoot
+            || h.payoutRoot != header.payoutRoot
+            || h.nextPriorityOp != header.nextPriorityOp
+            || h.timestamp != header.timestamp
+            || B256::from(state::settlement::diff_hash(&call.pubdata)) != header.diffHash
+        {
+            return Err(RebuildError::CalldataMismatch { batch, tx: tx_hash });
+        }
+        if batch == 1 && header.oldRoot != b256(tree.root()) {
+            return Err(RebuildError::GenesisMismatch {
+                operator: operator.to_hex(),
+                computed: b256(tree.root()),
+                contract: header.oldRoot,
+            });
+        }
+        if header.oldRoot != b256(tree.root()) {
+            return Err(RebuildError::OldRootMismatch {
+                batch,
+                header: header.oldRoot,
+                rebuilt: b256(tree.root()),
+            });
+        }
+        let diff = StateDiff::decode(&call.pubdata)
+            .map_err(|source| RebuildError::Diff { batch, source })?;
+        let before = tree.num_accounts();
+        let root = b256(
+            tree.apply(&diff)
+                .map_err(|source| RebuildError::Diff { batch, source })?,
+        );
+        if root != header.newRoot {
+            return Err(RebuildError::RootMismatch {
+                batch,
+                committed: header.newRoot,
+                computed: root,
+            });
+        }
+        progress(&BatchApplied {
+            batch,
+            l1_block,
+            l1_tx: tx_hash,
+            diff_bytes: call.pubdata.len(),
+            records: diff.records().len(),
+            new_accounts: tree.num_accounts() - before,
+            accounts: tree.num_accounts(),
+            root,
+        });
+        next += 1;
+    }
+    if next == 1 && cfg.until.is_none() {
         // No batch yet: the contract's committed root is still its genesis root.
         let contract = rpc
             .call(cfg.rollup, Rollup::committedRootCall {}.abi_encode().into())

@@ -133,6 +133,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             rollup: rollup_address,
             from_block,
             max_range,
+            until: None,
         };
         return rebuild_state(&rpc, cfg, operator, json).await;
     }

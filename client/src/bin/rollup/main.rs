@@ -10,6 +10,8 @@ use futures::StreamExt;
 use rollup_client::{AccountIndex, Amount, Client, Error, KeyFile, Nonce, TxId, DEFAULT_ENDPOINT};
 use serde::Serialize;
 
+mod exodus;
+
 const EXIT_CODES: &str = "\
 Amounts are integers in base units of the settlement token (6 decimals on devnet).
 
@@ -161,6 +163,14 @@ enum Command {
         #[command(flatten)]
         l1: L1Args,
     },
+    /// Leave through L1 alone once the rollup is in exodus (the operator failed): rebuilds the
+    /// last finalized state from L1 calldata, authorises the exit address with the key's
+    /// signature (once per key) and exits every account of the key with a Merkle proof of its
+    /// balance. Needs no node. A second run pays nothing twice.
+    Exit(exodus::ExitArgs),
+    /// In exodus, refund the deposits no finalized batch consumed to their depositor, from L1
+    /// logs alone. Each is refunded once.
+    Refund(exodus::RefundArgs),
     /// Show the chain id, rollup address, head block and counters of the node.
     Status,
     /// Show the receipt of a transaction by id.
@@ -584,6 +594,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
+        Command::Exit(args) => exodus::exit(&out, args).await,
+        Command::Refund(args) => exodus::refund(&out, args).await,
         Command::Status => {
             let client = Client::connect(endpoint).await?;
             let status = client.status().await?;

@@ -1,0 +1,286 @@
+//! Leaving without the operator (SPEC 15.9): the contract's exodus state, the finalized state
+//! rebuilt from L1 data alone, and the calls that authorise exits, perform them and refund the
+//! deposits no finalized batch consumed.
+//!
+//! Everything here reads L1 only (logs, calldata, views): it works with the node, its database
+//! and the operator gone, which is the point. The calls are returned, not sent, so that a tool
+//! can show what it would do and a test can tamper with them.
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_sol_types::{SolCall, SolEvent};
+use state::account::AccountIndex;
+use state::crypto::ecgfp5::GFp5;
+use state::crypto::schnorr::{PublicKey, SecretKey};
+use state::diff::AccountTree;
+use state::exodus::exit_authorisation_message;
+use state::tx::{Domain, L1Address};
+use state::Digest;
+
+use crate::contracts::{Rollup, Schnorr};
+use crate::rebuild::{rebuild, RebuildConfig, RebuildError};
+use crate::rpc::{Rpc, RpcError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExodusError {
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error(transparent)]
+    Rebuild(#[from] RebuildError),
+    #[error("the contract's answer to {view} does not decode: {source}")]
+    BadView {
+        view: &'static str,
+        #[source]
+        source: alloy_sol_types::Error,
+    },
+    #[error("a Deposit log does not decode: {0}")]
+    BadLog(#[source] alloy_sol_types::Error),
+    #[error("the rebuilt state of batch {batch} has root {rebuilt}, but the contract finalized {finalized}")]
+    FinalizedRootMismatch {
+        batch: u64,
+        rebuilt: B256,
+        finalized: B256,
+    },
+    #[error("the key cannot sign an exit authorisation that verifies: {0}")]
+    Signature(#[from] state::crypto::schnorr::SignatureError),
+}
+
+/// The contract's exodus-related state, read in one go.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ExodusStatus {
+    pub exodus: bool,
+    /// Whether anyone may activate exodus now (`exodusDue()`).
+    pub due: bool,
+    pub last_finalized_batch: u64,
+    pub finalized_root: B256,
+    /// The first deposit serial a finalized batch did not consume: refundable from here on.
+    pub next_priority_op_finalized: u64,
+    pub priority_queue_length: u64,
+    pub chain_id: u64,
+    pub rollup: Address,
+}
+
+impl ExodusStatus {
+    /// The deployment's domain (SPEC 8.1): what an exit authorisation is signed for.
+    pub fn domain(&self) -> Domain {
+        Domain {
+            chain_id: self.chain_id,
+            rollup: self.rollup.0 .0,
+        }
+    }
+}
+
+async fn view<C: SolCall>(
+    rpc: &Rpc,
+    rollup: Address,
+    name: &'static str,
+    call: C,
+) -> Result<C::Return, ExodusError> {
+    let out = rpc.call(rollup, call.abi_encode().into()).await?;
+    C::abi_decode_returns(&out).map_err(|source| ExodusError::BadView { view: name, source })
+}
+
+/// Reads the contract's exodus state.
+pub async fn status(rpc: &Rpc, rollup: Address) -> Result<ExodusStatus, ExodusError> {
+    Ok(ExodusStatus {
+        exodus: view(rpc, rollup, "exodus()", Rollup::exodusCall {}).await?,
+        due: view(rpc, rollup, "exodusDue()", Rollup::exodusDueCall {}).await?,
+        last_finalized_batch: view(
+            rpc,
+            rollup,
+            "lastFinalizedBatch()",
+            Rollup::lastFinalizedBatchCall {},
+        )
+        .await?,
+        finalized_root: view(rpc, rollup, "finalizedRoot()", Rollup::finalizedRootCall {}).await?,
+        next_priority_op_finalized: view(
+            rpc,
+            rollup,
+            "nextPriorityOpFinalized()",
+            Rollup::nextPriorityOpFinalizedCall {},
+        )
+        .await?,
+        priority_queue_length: view(
+            rpc,
+            rollup,
+            "priorityQueueLength()",
+            Rollup::priorityQueueLengthCall {},
+        )
+        .await?,
+        chain_id: rpc.chain_id().await?,
+        rollup,
+    })
+}
+
+/// The last finalized state, rebuilt from L1 data alone (the batches' calldata up to the last
+/// finalized batch), checked against the contract's `finalizedRoot`.
+pub async fn finalized_state(
+    rpc: &Rpc,
+    rollup: Address,
+    from_block: u64,
+    max_range: u64,
+    operator: PublicKey,
+    st: &ExodusStatus,
+) -> Result<AccountTree, ExodusError> {
+    let cfg = RebuildConfig {
+        rollup,
+        from_block,
+        max_range,
+        until: Some(st.last_finalized_batch),
+    };
+    let rebuilt = rebuild(rpc, &cfg, operator, |_| {}).await?;
+    let root = B256::from(rebuilt.tree.root().to_bytes());
+    if root != st.finalized_root {
+        return Err(ExodusError::FinalizedRootMismatch {
+            batch: st.last_finalized_batch,
+            rebuilt: root,
+            finalized: st.finalized_root,
+        });
+    }
+    Ok(rebuilt.tree)
+}
+
+fn limbs5(v: GFp5) -> [U256; 5] {
+    v.to_u64s().map(U256::from)
+}
+
+fn digest_limbs(d: Digest) -> [U256; 4] {
+    d.to_u64s().map(U256::from)
+}
+
+/// `keyId(w)` as the contract computes it: keccak of the five encoding limbs, ABI-encoded.
+pub fn key_id(key: &PublicKey) -> B256 {
+    let w = limbs5(key.encoding());
+    alloy_primitives::keccak256(<[U256; 5] as alloy_sol_types::SolValue>::abi_encode(&w))
+}
+
+/// `authoriseExit(w, to, sig)`: the key's signature naming `to`, with the verifier's hints.
+pub fn authorise_call(
+    domain: &Domain,
+    key: &SecretKey,
+    to: Address,
+) -> Result<Rollup::authoriseExitCall, ExodusError> {
+    let public = key.public_key();
+    let m = exit_authorisation_message(domain, &L1Address(to.0 .0));
+    let sig = key.sign(&m);
+    let hints = public.l1_verify_hints(&m, &sig)?;
+    let s = sig.to_bytes();
+    let mut lo = [0u8; 32];
+    lo.copy_from_slice(&s[32..64]);
+    let mut hi = [0u8; 8];
+    hi.copy_from_slice(&s[64..72]);
+    Ok(Rollup::authoriseExitCall {
+        w: limbs5(public.encoding()),
+        to,
+        sig: Schnorr::Signature {
+            e: digest_limbs(sig.challenge()),
+            sLo: U256::from_le_bytes(lo),
+            sHi: U256::from(u64::from_le_bytes(hi)),
+            qx: limbs5(hints.qx),
+            qy: limbs5(hints.qy),
+            wR: limbs5(hints.w_r),
+        },
+    })
+}
+
+/// The accounts of `key` in `tree`, by index (a key may own several).
+pub fn accounts_of(tree: &AccountTree, key: &PublicKey) -> Vec<AccountIndex> {
+    let w = key.encoding();
+    tree.accounts()
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.pubkey.encoding() == w)
+        .map(|(i, _)| AccountIndex(i as u32))
+        .collect()
+}
+
+/// `exit(...)` for account `index` of `tree` (the finalized state): its fields and Merkle proof.
+/// `None` if the index holds no account.
+pub fn exit_call(tree: &AccountTree, index: AccountIndex) -> Option<Rollup::exitCall> {
+    let a = tree.accounts().get(index.0 as usize)?;
+    let proof = tree.proof(index.0);
+    Some(Rollup::exitCall {
+        index: index.0,
+        w: limbs5(a.pubkey.encoding()),
+        balance: a.balance.get(),
+        nonce: a.nonce.get(),
+        ext: B256::from(a.ext.to_bytes()),
+        siblings: proof.siblings.map(|d| B256::from(d.to_bytes())),
+    })
+}
+
+/// Deposits queued on L1 that no finalized batch consumed (serial `>=
+/// next_priority_op_finalized`), from the `Deposit` logs, optionally only `depositor`'s, as the
+/// `refundDeposit` calls that return them. Already refunded ones are included: the contract
+/// refuses them (`AlreadyRefunded`), and the caller can check `depositRefunded(serial)` first.
+pub async fn refundable_deposits(
+    rpc: &Rpc,
+    st: &ExodusStatus,
+    from_block: u64,
+    max_range: u64,
+    depositor: Option<Address>,
+) -> Result<Vec<Rollup::refundDepositCall>, ExodusError> {
+    let head = rpc.block_number().await?;
+    let step = max_range.max(1);
+    let mut out = Vec::new();
+    let mut from = from_block;
+    while from <= head {
+        let to = head.min(from.saturating_add(step - 1));
+        for log in rpc
+            .logs(st.rollup, &[Rollup::Deposit::SIGNATURE_HASH], from, to)
+            .await?
+        {
+            let d = Rollup::Deposit::decode_raw_log(log.topics.iter().copied(), &log.data)
+                .map_err(ExodusError::BadLog)?;
+            if d.serial < st.next_priority_op_finalized
+                || depositor.is_some_and(|a| a != d.depositor)
+            {
+                continue;
+            }
+            out.push(Rollup::refundDepositCall {
+                serial: d.serial,
+                depositor: d.depositor,
+                recipient: d.recipient,
+                amount: d.amount,
+            });
+        }
+        from = to + 1;
+    }
+    Ok(out)
+}
+
+/// Whether deposit `serial` was already refunded.
+pub async fn refunded(rpc: &Rpc, rollup: Address, serial: u64) -> Result<bool, ExodusError> {
+    view(
+        rpc,
+        rollup,
+        "depositRefunded(serial)",
+        Rollup::depositRefundedCall(U256::from(serial)),
+    )
+    .await
+}
+
+/// Whether account `index` already exited.
+pub async fn exited(rpc: &Rpc, rollup: Address, index: AccountIndex) -> Result<bool, ExodusError> {
+    view(
+        rpc,
+        rollup,
+        "exited(index)",
+        Rollup::exitedCall(U256::from(index.0)),
+    )
+    .await
+}
+
+/// The L1 address key `key`'s exits go to (zero: not authorised yet).
+pub async fn exit_address(
+    rpc: &Rpc,
+    rollup: Address,
+    key: &PublicKey,
+) -> Result<Address, ExodusError> {
+    view(
+        rpc,
+        rollup,
+        "exitAddress(keyId)",
+        Rollup::exitAddressCall(key_id(key)),
+    )
+    .await
+}
