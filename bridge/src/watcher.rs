@@ -132,7 +132,8 @@ fn position(log: &Log) -> Result<(u64, B256, B256, u64), WatchError> {
 }
 
 /// Logs the watcher reports once they are past the confirmation depth, as feed events of their
-/// own: withdrawal claims and the control changes an exchange watches (SPEC 15.1, 16.5).
+/// own: withdrawal claims, the control changes and the exodus an exchange watches (SPEC 15.1,
+/// 15.9, 16.5).
 const FINAL_ONLY: &[B256] = &[
     Rollup::WithdrawalClaimed::SIGNATURE_HASH,
     Rollup::ChangeAnnounced::SIGNATURE_HASH,
@@ -141,6 +142,11 @@ const FINAL_ONLY: &[B256] = &[
     Rollup::OperatorChanged::SIGNATURE_HASH,
     Rollup::Paused::SIGNATURE_HASH,
     Rollup::Unpaused::SIGNATURE_HASH,
+    Rollup::ExodusActivated::SIGNATURE_HASH,
+    Rollup::ExitAuthorised::SIGNATURE_HASH,
+    Rollup::ExitPerformed::SIGNATURE_HASH,
+    Rollup::DepositRefunded::SIGNATURE_HASH,
+    Rollup::BatchesReverted::SIGNATURE_HASH,
 ];
 
 /// The name of a `Rollup.ChangeKind`.
@@ -209,6 +215,44 @@ fn final_only_event(log: &Log) -> Result<Option<(EventKind, serde_json::Value)>,
         } else if topic0 == Rollup::Unpaused::SIGNATURE_HASH {
             let e = Rollup::Unpaused::decode_raw_log(topics(), &log.data).map_err(bad)?;
             (EventKind::Unpaused, json!({ "by": e.by }))
+        } else if topic0 == Rollup::ExodusActivated::SIGNATURE_HASH {
+            let e = Rollup::ExodusActivated::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::ExodusActivated,
+                json!({
+                    "last_finalized_batch": e.lastFinalizedBatch,
+                    "finalized_root": e.finalizedRoot,
+                    "next_priority_op_finalized": e.nextPriorityOpFinalized,
+                }),
+            )
+        } else if topic0 == Rollup::ExitAuthorised::SIGNATURE_HASH {
+            let e = Rollup::ExitAuthorised::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::ExitAuthorised,
+                json!({ "key_id": e.keyId, "to": e.to }),
+            )
+        } else if topic0 == Rollup::ExitPerformed::SIGNATURE_HASH {
+            let e = Rollup::ExitPerformed::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::ExitPerformed,
+                json!({ "account": e.account, "key_id": e.keyId, "to": e.to, "amount": e.amount }),
+            )
+        } else if topic0 == Rollup::DepositRefunded::SIGNATURE_HASH {
+            let e = Rollup::DepositRefunded::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::DepositRefunded,
+                json!({ "serial": e.serial, "depositor": e.depositor, "amount": e.amount }),
+            )
+        } else if topic0 == Rollup::BatchesReverted::SIGNATURE_HASH {
+            let e = Rollup::BatchesReverted::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::BatchesReverted,
+                json!({
+                    "first_reverted": e.firstReverted,
+                    "last_reverted": e.lastReverted,
+                    "committed_root": e.committedRoot,
+                }),
+            )
         } else {
             return Err(WatchError::BadLog(format!("unexpected log topic {topic0}")));
         },

@@ -1371,4 +1371,44 @@ async fn control_changes_reach_the_feed_once_final() {
         events[2].payload["until"].as_u64().map(|u| u > time),
         Some(true)
     );
+
+    // The operator fails a deposit's deadline: anyone activates exodus and the deposit is
+    // refunded; both reach the feed once final (SPEC 15.9).
+    let control_before = events.len();
+    let dep = deploy::deposit(&l1.rpc, &l1.d, l1.alice, 7, 321)
+        .await
+        .unwrap();
+    let _: serde_json::Value = l1
+        .rpc
+        .request("evm_increaseTime", json!([3 * 24 * 3600 + 1]))
+        .await
+        .unwrap();
+    mine(&l1.rpc, 1).await;
+    send(Rollup::activateExodusCall {}.abi_encode()).await;
+    send(
+        Rollup::refundDepositCall {
+            serial: dep.serial,
+            depositor: l1.alice,
+            recipient: 7,
+            amount: 321,
+        }
+        .abi_encode(),
+    )
+    .await;
+    mine(&l1.rpc, 2).await;
+    while w.poll().await.unwrap().control > 0 {}
+    let events = feed::read_after(&pool, 0, 10_000).await.unwrap();
+    let exodus: Vec<_> = events
+        .iter()
+        .skip(control_before)
+        .filter(|e| {
+            !e.kind.as_str().starts_with("deposit_seen") && e.kind.as_str() != "deposit_confirmed"
+        })
+        .collect();
+    let kinds: Vec<&str> = exodus.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["exodus_activated", "deposit_refunded"]);
+    assert_eq!(exodus[0].payload["last_finalized_batch"], 0);
+    assert_eq!(exodus[0].payload["next_priority_op_finalized"], 0);
+    assert_eq!(exodus[1].payload["serial"], dep.serial);
+    assert_eq!(exodus[1].payload["amount"], 321);
 }

@@ -289,6 +289,17 @@ text_enum! {
         ChangeApplied = "change_applied",
         Paused = "paused",
         Unpaused = "unpaused",
+        /// The operator failed and someone switched the contract to exodus (SPEC 15.9): from
+        /// here on money leaves only by exits and refunds.
+        ExodusActivated = "exodus_activated",
+        /// A key named the L1 address its accounts exit to.
+        ExitAuthorised = "exit_authorised",
+        /// An account left with its finalized balance.
+        ExitPerformed = "exit_performed",
+        /// A deposit no finalized batch consumed went back to its depositor.
+        DepositRefunded = "deposit_refunded",
+        /// The operator reverted committed, unfinalized batches.
+        BatchesReverted = "batches_reverted",
     }
 }
 
