@@ -748,7 +748,15 @@ impl Transaction {
             }),
             TxKind::Withdraw => Transaction::Withdraw(Withdraw {
                 from: r.index()?,
-                to_l1: L1Address(r.array()?),
+                to_l1: {
+                    // The token refuses a transfer to address zero: such a payout could never be
+                    // claimed, so the withdrawal would burn the money (SPEC 9).
+                    let to = L1Address(r.array()?);
+                    if to.0 == [0; 20] {
+                        return Err(DecodeError::ZeroDestination);
+                    }
+                    to
+                },
                 amount: r.bounded("amount")?,
                 fee: r.bounded("fee")?,
                 nonce: r.bounded("nonce")?,
@@ -821,6 +829,8 @@ pub enum DecodeError {
     OutOfRange { field: &'static str, value: u64 },
     #[error("a forced withdrawal must embed a withdraw (tag 3), got tag {0}")]
     ForcedNotAWithdraw(u8),
+    #[error("a withdrawal to the zero address could never be claimed")]
+    ZeroDestination,
 }
 
 impl DecodeError {
@@ -843,6 +853,7 @@ impl DecodeError {
             DecodeError::Signature(_) => "SIGNATURE_INVALID",
             DecodeError::OutOfRange { .. } => "OUT_OF_RANGE",
             DecodeError::ForcedNotAWithdraw(_) => "FORCED_NOT_A_WITHDRAW",
+            DecodeError::ZeroDestination => "ZERO_DESTINATION",
         }
     }
 }
@@ -1164,6 +1175,24 @@ mod tests {
                 Err(DecodeError::Signature(SignatureError::NonCanonicalScalar))
             );
         }
+    }
+
+    #[test]
+    fn decode_rejects_a_withdrawal_to_the_zero_address() {
+        let [_, _, withdraw, _, forced] = samples().map(|t| t.encode());
+        let mut bad = withdraw.clone();
+        bad[5..25].fill(0);
+        assert_eq!(Transaction::decode(&bad), Err(DecodeError::ZeroDestination));
+        assert_eq!(DecodeError::ZeroDestination.code(), "ZERO_DESTINATION");
+        // Embedded in a forced withdrawal (offset 17 + 5), the same.
+        let mut bad = forced.clone();
+        bad[22..42].fill(0);
+        assert_eq!(Transaction::decode(&bad), Err(DecodeError::ZeroDestination));
+        // One non-zero byte is a destination.
+        let mut ok = withdraw;
+        ok[5..25].fill(0);
+        ok[24] = 1;
+        assert!(Transaction::decode(&ok).is_ok());
     }
 
     #[test]

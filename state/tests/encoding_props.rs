@@ -79,7 +79,8 @@ fn transaction() -> impl Strategy<Value = Transaction> {
         (
             key(),
             index(),
-            any::<[u8; 20]>(),
+            any::<[u8; 20]>().prop_filter("a non-zero destination (ZERO_DESTINATION)", |a| *a
+                != [0; 20]),
             amount(),
             amount(),
             nonce(),

@@ -423,10 +423,12 @@ contract Rollup is ReentrancyGuard {
         _emitForcedWithdrawal(serial, hashAfter, requestedAt, deadline, withdrawTx);
     }
 
-    /// The L2 decoder's rules for a withdraw (SPEC 9): length, tag, `0 < amount`, fee, nonce and
-    /// valid_until `<= 2^63 - 1`, challenge limbs below p, scalar below n.
+    /// The L2 decoder's rules for a withdraw (SPEC 9): length, tag, a non-zero destination,
+    /// `0 < amount`, fee, nonce and valid_until `<= 2^63 - 1`, challenge limbs below p, scalar
+    /// below n.
     function _checkWithdrawTx(bytes calldata w) private pure {
         if (w.length != WITHDRAW_TX_LENGTH || uint8(w[0]) != KIND_FORCED_WITHDRAWAL) revert BadWithdrawTx();
+        if (bytes20(w[5:25]) == bytes20(0)) revert BadWithdrawTx();
         uint64 amount = uint64(_le(w[25:33]));
         if (amount == 0 || amount > MAX_AMOUNT) revert BadAmount(amount);
         for (uint256 at = 33; at < 57; at += 8) {

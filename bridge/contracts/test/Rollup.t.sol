@@ -891,6 +891,9 @@ contract RollupTest is RollupBase {
         rollup.requestForcedWithdrawal(wtx);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadAmount.selector, 0));
         rollup.requestForcedWithdrawal(_withdrawTx(5, alice, 0));
+        // To the zero address (L2's ZERO_DESTINATION: the payout could never be claimed).
+        vm.expectRevert(Rollup.BadWithdrawTx.selector);
+        rollup.requestForcedWithdrawal(_withdrawTx(5, address(0), 42));
         // Fee, nonce, valid_until above 2^63 - 1 (the L2 decoder would refuse them).
         for (uint256 at = 33; at < 57; at += 8) {
             bytes memory bad = _withdrawTx(5, alice, 42);
