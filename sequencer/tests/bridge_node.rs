@@ -141,7 +141,8 @@ where
             }
         })
     };
-    wait_for(what, 60, || {
+    let diag_pool = pool.clone();
+    let waited = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(wait_for(what, 60, || {
         let pool = pool.clone();
         let done = done();
         async move {
@@ -153,14 +154,35 @@ where
             .execute(&pool)
             .await
             .unwrap();
-            sqlx::query("UPDATE batches SET status = 'proven' WHERE status = 'sealed'")
+            // Only batches that have their stand-in proof: one sealed between the two
+            // statements must wait for the next round (marked proven without a proof, the
+            // submitter would refuse it forever).
+            sqlx::query(
+                "UPDATE batches SET status = 'proven' WHERE status = 'sealed' \
+                 AND number IN (SELECT batch_number FROM batch_proofs)",
+            )
                 .execute(&pool)
                 .await
                 .unwrap();
             done.await
         }
-    })
+    })))
     .await;
+    if let Err(panic) = waited {
+        let batches: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT number, last_seq, status FROM batches ORDER BY number")
+                .fetch_all(&diag_pool)
+                .await
+                .unwrap_or_default();
+        let subs: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT batch_number, kind, status, error FROM l1_submissions ORDER BY id",
+        )
+        .fetch_all(&diag_pool)
+        .await
+        .unwrap_or_default();
+        eprintln!("batches {batches:?}\nl1_submissions {subs:?}");
+        std::panic::resume_unwind(panic);
+    }
     miner.abort();
 }
 
@@ -547,15 +569,22 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     // L1 refuses an encoding the L2 could not decode (here a fee above 2^63 - 1).
     let mut malformed = withdraw(&sk, 200).encode();
     malformed[33 + 7] = 0x80;
+    let fee = view(&rpc, &d, Rollup::FORCED_REQUEST_FEECall {}).await;
     assert!(rpc
-        .send_signed(&requester, d.rollup, request(malformed).abi_encode().into())
+        .send_signed_with_value(
+            &requester,
+            d.rollup,
+            request(malformed).abi_encode().into(),
+            fee
+        )
         .await
         .is_err());
     for tx in [withdraw(&key(2), 100), withdraw(&sk, 200)] {
-        rpc.send_signed(
+        rpc.send_signed_with_value(
             &requester,
             d.rollup,
             request(tx.encode()).abi_encode().into(),
+            fee,
         )
         .await
         .expect("forced withdrawal queued");
@@ -790,19 +819,34 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
     // Everything finalized on L1: a finalized batch covers the transfer.
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
     let seq = r.seq as i64;
-    prove_until(&anvil, &pool, "the transfer's batch to be finalized on L1", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>(
+    let proving = prove_until(
+        &anvil,
+        &pool,
+        "the transfer's batch to be finalized on L1",
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, bool>(
                 "SELECT EXISTS (SELECT 1 FROM batches WHERE last_seq >= $1 AND status = 'finalized')",
             )
             .bind(seq)
             .fetch_one(&pool)
             .await
             .unwrap()
-        }
-    })
-    .await;
+            }
+        },
+    );
+    if let Err(panic) =
+        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(proving)).await
+    {
+        let log = node.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        eprintln!(
+            "node log (last 40 lines, newest first):\n{}",
+            tail.join("\n")
+        );
+        std::panic::resume_unwind(panic);
+    }
     let finalized = view(&rpc, &d, Rollup::lastFinalizedBatchCall {}).await;
 
     // The operator dies. A deposit and a forced withdrawal queue behind it, unprocessed.
@@ -821,7 +865,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
         .sign(&domain, &kb),
     );
     let requester = L1Signer::from_hex(ANVIL_DEV_KEY_1).unwrap();
-    rpc.send_signed(
+    rpc.send_signed_with_value(
         &requester,
         d.rollup,
         Rollup::requestForcedWithdrawalCall {
@@ -829,6 +873,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
         }
         .abi_encode()
         .into(),
+        view(&rpc, &d, Rollup::FORCED_REQUEST_FEECall {}).await,
     )
     .await
     .expect("forced withdrawal queued");

@@ -91,6 +91,13 @@ contract Rollup is ReentrancyGuard {
     uint64 public constant EXIT_WINDOW = 7 days;
     /// Longest pause, and the least time between the end of a pause and the next one.
     uint64 public constant MAX_PAUSE = 3 days;
+    /// What a forced withdrawal request costs, in wei, owed to the operator (SPEC 15.2). Each
+    /// request forces a signature check into a proof before a deadline; the fee prices a flood
+    /// that could otherwise push the operator past its deadlines (and the rollup into exodus)
+    /// for the cost of L1 gas. A protocol constant, not a setting: neither the operator nor the
+    /// admin can price users out of their escape hatch. No cap on open requests: a cap (per
+    /// account or in total) could be filled by the operator itself to censor.
+    uint256 public constant FORCED_REQUEST_FEE = 0.001 ether;
 
     /// What an announced change replaces.
     enum ChangeKind {
@@ -167,6 +174,9 @@ contract Rollup is ReentrancyGuard {
     mapping(uint256 => bool) public exited;
     /// Deposits (by serial) refunded in exodus.
     mapping(uint256 => bool) public depositRefunded;
+    /// Forced-request fees the operator may withdraw (pulled, so that an operator address that
+    /// refuses ether cannot block requests).
+    uint256 public operatorFees;
 
     // ------------------------------------------------------------------ events
 
@@ -202,6 +212,7 @@ contract Rollup is ReentrancyGuard {
     event ExitAuthorised(bytes32 indexed keyId, address indexed to);
     event ExitPerformed(uint32 indexed account, bytes32 indexed keyId, address indexed to, uint64 amount);
     event DepositRefunded(uint64 indexed serial, address indexed depositor, uint64 amount);
+    event FeesWithdrawn(address indexed to, uint256 amount);
     event BatchesReverted(uint64 indexed firstReverted, uint64 indexed lastReverted, bytes32 committedRoot);
     event AdminTransferStarted(address indexed current, address indexed pending);
     event AdminChanged(address indexed previous, address indexed current);
@@ -247,6 +258,8 @@ contract Rollup is ReentrancyGuard {
     error AlreadyRefunded(uint64 serial);
     error BadDepositData();
     error BadRevert(uint64 keep);
+    error WrongFee(uint256 expected, uint256 got);
+    error FeeTransferFailed();
 
     // ------------------------------------------------------------------ setup and roles
 
@@ -404,13 +417,17 @@ contract Rollup is ReentrancyGuard {
     /// Queues a withdrawal the sequencer must process (apply or reject by the L2 rules) before the
     /// deadline. `withdrawTx` is the 129-byte L2 wire encoding of a signed withdraw (SPEC 9): L1
     /// cannot check an ECgFp5 signature, the L2 does (its expiry at this block's time). Only
-    /// canonical encodings are queued, so every queued request decodes on L2. Anyone may submit.
+    /// canonical encodings are queued, so every queued request decodes on L2. Anyone may submit,
+    /// paying `FORCED_REQUEST_FEE` (`WrongFee` otherwise).
     function requestForcedWithdrawal(bytes calldata withdrawTx)
         external
+        payable
         nonReentrant
         notInExodus
         returns (uint64 serial)
     {
+        if (msg.value != FORCED_REQUEST_FEE) revert WrongFee(FORCED_REQUEST_FEE, msg.value);
+        operatorFees += msg.value;
         _checkWithdrawTx(withdrawTx);
         uint64 requestedAt = uint64(block.timestamp);
         serial = priorityQueueLength;
@@ -421,6 +438,16 @@ contract Rollup is ReentrancyGuard {
         );
         uint64 deadline = _enqueue(serial, hashAfter);
         _emitForcedWithdrawal(serial, hashAfter, requestedAt, deadline, withdrawTx);
+    }
+
+    /// Sends the forced-request fees collected so far to `to`; the operator only.
+    function withdrawFees(address payable to) external nonReentrant {
+        if (msg.sender != operator) revert NotOperator();
+        uint256 amount = operatorFees;
+        operatorFees = 0;
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert FeeTransferFailed();
+        emit FeesWithdrawn(to, amount);
     }
 
     /// The L2 decoder's rules for a withdraw (SPEC 9): length, tag, a non-zero destination,

@@ -108,7 +108,7 @@ contract ExodusTest is ExodusVectors {
         vm.expectRevert(Rollup.InExodus.selector);
         rollup.deposit(1, 10);
         vm.expectRevert(Rollup.InExodus.selector);
-        rollup.requestForcedWithdrawal(_withdrawTx(1, alice, 5));
+        rollup.requestForcedWithdrawal{value: FEE}(_withdrawTx(1, alice, 5));
     }
 
     function testEveryAccountExitsOnceWithItsFinalizedBalance() public {

@@ -86,7 +86,7 @@ contract RollupTest is RollupBase {
             uint64 serial;
             if ((r >> 180) % 4 == 0) {
                 bytes memory wtx = _withdrawTx(to, who, amount);
-                serial = rollup.requestForcedWithdrawal(wtx);
+                serial = rollup.requestForcedWithdrawal{value: FEE}(wtx);
                 h = _forcedStep(h, uint64(i), uint64(block.timestamp), wtx);
             } else {
                 serial = _deposit(who, to, amount);
@@ -112,8 +112,9 @@ contract RollupTest is RollupBase {
 
         vm.warp(block.timestamp + 100);
         bytes memory wtx = _withdrawTx(5, bob, 42);
+        vm.deal(carol, FEE);
         vm.prank(carol);
-        rollup.requestForcedWithdrawal(wtx);
+        rollup.requestForcedWithdrawal{value: FEE}(wtx);
         bytes32 h2 = sha256(abi.encodePacked(h1, uint8(3), uint64(1), uint64(block.timestamp), wtx));
         assertEq(rollup.priorityHashAfter(2), h2, "after the forced withdrawal");
 
@@ -331,7 +332,7 @@ contract RollupTest is RollupBase {
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownPriorityOp.selector, 5, 0));
         rollup.commitBatch(h, "");
-        rollup.requestForcedWithdrawal(_withdrawTx(1, alice, 1));
+        rollup.requestForcedWithdrawal{value: FEE}(_withdrawTx(1, alice, 1));
         uint64 deadline = rollup.priorityDeadline(0);
         vm.warp(deadline + 1);
         h.nextPriorityOp = 0;
@@ -725,7 +726,7 @@ contract RollupTest is RollupBase {
         // Money can always leave: claims and forced withdrawal requests are not paused.
         bytes32[] memory p0 = _proof(leaves, 0);
         rollup.claimWithdrawal(1, 0, 1, alice, 300_000, p0);
-        rollup.requestForcedWithdrawal(_withdrawTx(1, alice, 5));
+        rollup.requestForcedWithdrawal{value: FEE}(_withdrawTx(1, alice, 5));
 
         vm.prank(alice);
         vm.expectRevert(Rollup.NotGuardian.selector);
@@ -855,8 +856,9 @@ contract RollupTest is RollupBase {
 
     function testForcedWithdrawalDeadline() public {
         bytes memory wtx = _withdrawTx(5, alice, 42);
+        vm.deal(bob, FEE);
         vm.prank(bob);
-        uint64 serial = rollup.requestForcedWithdrawal(wtx);
+        uint64 serial = rollup.requestForcedWithdrawal{value: FEE}(wtx);
         assertEq(serial, 0, "serial");
         assertEq(rollup.priorityHashAfter(1), _forcedStep(bytes32(0), 0, uint64(block.timestamp), wtx), "queued");
         uint64 deadline = rollup.priorityDeadline(0);
@@ -881,25 +883,48 @@ contract RollupTest is RollupBase {
         assertEq(rollup.nextPriorityOpCommitted(), 1, "consumed");
     }
 
+    /// The anti-spam fee (SPEC 15.2): exactly `FORCED_REQUEST_FEE`, owed to the operator, who
+    /// alone withdraws it.
+    function testForcedRequestsPayTheFeeToTheOperator() public {
+        bytes memory wtx = _withdrawTx(5, alice, 42);
+        assertEq(rollup.FORCED_REQUEST_FEE(), FEE, "fee");
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongFee.selector, FEE, 0));
+        rollup.requestForcedWithdrawal(wtx);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.WrongFee.selector, FEE, FEE + 1));
+        rollup.requestForcedWithdrawal{value: FEE + 1}(wtx);
+        rollup.requestForcedWithdrawal{value: FEE}(wtx);
+        rollup.requestForcedWithdrawal{value: FEE}(wtx);
+        assertEq(rollup.operatorFees(), 2 * FEE, "owed");
+        assertEq(address(rollup).balance, 2 * FEE, "held");
+        vm.prank(alice);
+        vm.expectRevert(Rollup.NotOperator.selector);
+        rollup.withdrawFees(payable(alice));
+        address payable sink = payable(address(0xFEE5));
+        vm.prank(operator);
+        rollup.withdrawFees(sink);
+        assertEq(sink.balance, 2 * FEE, "paid out");
+        assertEq(rollup.operatorFees(), 0, "nothing owed");
+    }
+
     function testForcedWithdrawalRejectsMalformed() public {
         bytes memory wtx = _withdrawTx(5, alice, 42);
         bytes memory short = new bytes(128);
         vm.expectRevert(Rollup.BadWithdrawTx.selector);
-        rollup.requestForcedWithdrawal(short);
+        rollup.requestForcedWithdrawal{value: FEE}(short);
         wtx[0] = 0x02; // a transfer
         vm.expectRevert(Rollup.BadWithdrawTx.selector);
-        rollup.requestForcedWithdrawal(wtx);
+        rollup.requestForcedWithdrawal{value: FEE}(wtx);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadAmount.selector, 0));
-        rollup.requestForcedWithdrawal(_withdrawTx(5, alice, 0));
+        rollup.requestForcedWithdrawal{value: FEE}(_withdrawTx(5, alice, 0));
         // To the zero address (L2's ZERO_DESTINATION: the payout could never be claimed).
         vm.expectRevert(Rollup.BadWithdrawTx.selector);
-        rollup.requestForcedWithdrawal(_withdrawTx(5, address(0), 42));
+        rollup.requestForcedWithdrawal{value: FEE}(_withdrawTx(5, address(0), 42));
         // Fee, nonce, valid_until above 2^63 - 1 (the L2 decoder would refuse them).
         for (uint256 at = 33; at < 57; at += 8) {
             bytes memory bad = _withdrawTx(5, alice, 42);
             bad[at + 7] = 0x80;
             vm.expectRevert(Rollup.BadWithdrawTx.selector);
-            rollup.requestForcedWithdrawal(bad);
+            rollup.requestForcedWithdrawal{value: FEE}(bad);
         }
         // A challenge limb equal to p = 2^64 - 2^32 + 1 (little-endian bytes 01 00 00 00 ff ff ff ff).
         for (uint256 at = 57; at < 89; at += 8) {
@@ -909,9 +934,9 @@ contract RollupTest is RollupBase {
                 bad[at + i] = 0xff;
             }
             vm.expectRevert(Rollup.BadWithdrawTx.selector);
-            rollup.requestForcedWithdrawal(bad);
+            rollup.requestForcedWithdrawal{value: FEE}(bad);
             bad[at] = 0x00; // p - 1: canonical
-            rollup.requestForcedWithdrawal(bad);
+            rollup.requestForcedWithdrawal{value: FEE}(bad);
         }
         // A scalar equal to the group order n, and one just below it.
         bytes memory order = hex"e1ff8b9496d90fe89ca024d7395c88e83906b8cfe6ffff7f16000000f1ffff7f07000080fdffff7f";
@@ -920,9 +945,9 @@ contract RollupTest is RollupBase {
             atOrder[89 + i] = order[i];
         }
         vm.expectRevert(Rollup.BadWithdrawTx.selector);
-        rollup.requestForcedWithdrawal(atOrder);
+        rollup.requestForcedWithdrawal{value: FEE}(atOrder);
         atOrder[89] = 0xe0;
-        rollup.requestForcedWithdrawal(atOrder);
+        rollup.requestForcedWithdrawal{value: FEE}(atOrder);
     }
 
     // ------------------------------------------------------------------ reentrancy

@@ -12,6 +12,8 @@ import {IVerifier} from "../src/IVerifier.sol";
 abstract contract RollupBase is Base {
     uint256 internal constant ATTESTER_KEY = 0xA77E57;
     uint64 internal constant DEADLINE_PERIOD = 3 days;
+    /// `Rollup.FORCED_REQUEST_FEE`, restated (a change of the fee must show here too).
+    uint256 internal constant FEE = 0.001 ether;
     bytes32 internal constant GENESIS = keccak256("genesis root");
 
     address internal admin = address(0xAD);

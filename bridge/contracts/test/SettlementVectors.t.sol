@@ -52,7 +52,7 @@ contract SettlementVectorsTest is RollupBase {
                 entry = abi.encodePacked(uint8(3), serial, requestedAt, withdrawTx);
                 assertEq(entry.length, 146, "forced entry length");
                 vm.warp(requestedAt);
-                rollup.requestForcedWithdrawal(withdrawTx);
+                rollup.requestForcedWithdrawal{value: FEE}(withdrawTx);
             }
             assertEq(entry, vm.parseJsonBytes(json, _at("priority", i, "entry")), "entry bytes");
             chain = vm.parseJsonBytes32(json, _at("priority", i, "next"));

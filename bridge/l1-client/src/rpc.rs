@@ -309,10 +309,22 @@ impl Rpc {
         to: Address,
         data: &Bytes,
     ) -> Result<u64, RpcError> {
+        self.estimate_gas_with_value(from, to, data, U256::ZERO)
+            .await
+    }
+
+    /// Gas estimate of a call that sends `value` wei.
+    pub async fn estimate_gas_with_value(
+        &self,
+        from: Address,
+        to: Address,
+        data: &Bytes,
+        value: U256,
+    ) -> Result<u64, RpcError> {
         let n: U256 = self
             .request(
                 "eth_estimateGas",
-                json!([{"from": from, "to": to, "data": data}]),
+                json!([{"from": from, "to": to, "data": data, "value": value}]),
             )
             .await?;
         Ok(n.to::<u64>())
@@ -335,9 +347,23 @@ impl Rpc {
         to: Address,
         data: Bytes,
     ) -> Result<Receipt, RpcError> {
+        self.send_signed_with_value(signer, to, data, U256::ZERO)
+            .await
+    }
+
+    /// [`Rpc::send_signed`] sending `value` wei along (a forced withdrawal's fee).
+    pub async fn send_signed_with_value(
+        &self,
+        signer: &crate::signer::L1Signer,
+        to: Address,
+        data: Bytes,
+        value: U256,
+    ) -> Result<Receipt, RpcError> {
         let chain_id = self.chain_id().await?;
         let nonce = self.nonce(signer.address(), "pending").await?;
-        let gas = self.estimate_gas(signer.address(), to, &data).await?;
+        let gas = self
+            .estimate_gas_with_value(signer.address(), to, &data, value)
+            .await?;
         let gas_price = self.gas_price().await?;
         let tx = crate::signer::LegacyTx {
             chain_id,
@@ -345,7 +371,7 @@ impl Rpc {
             gas_price,
             gas: gas + gas / 4 + 10_000,
             to,
-            value: U256::ZERO,
+            value,
             data,
         };
         let (raw, _) = signer.sign_legacy(&tx).map_err(|e| RpcError::Decode {

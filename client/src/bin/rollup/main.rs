@@ -121,7 +121,8 @@ enum Command {
         w: WithdrawArgs,
     },
     /// Force a withdrawal through L1 when the sequencer ignores yours: signs the withdraw with the
-    /// account's key and queues it with `Rollup.requestForcedWithdrawal`. The sequencer must
+    /// account's key and queues it with `Rollup.requestForcedWithdrawal`, paying its fee in ether
+    /// (`FORCED_REQUEST_FEE`, 0.001 ETH, to the operator). The sequencer must
     /// process it before the queue deadline (applied, or rejected with a reason if it breaks a
     /// rule, e.g. a stale nonce); an applied one is claimed with `rollup claim`. Works without
     /// the node when --nonce and --rollup are given (the domain comes from the L1 chain id).
@@ -474,8 +475,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let call = Rollup::requestForcedWithdrawalCall {
                 withdrawTx: state::tx::Transaction::Withdraw(w).encode().into(),
             };
+            // The anti-spam fee (SPEC 15.2), read from the contract rather than assumed.
+            let fee_out = rpc
+                .call(
+                    rollup,
+                    Rollup::FORCED_REQUEST_FEECall {}.abi_encode().into(),
+                )
+                .await?;
+            let fee = Rollup::FORCED_REQUEST_FEECall::abi_decode_returns(&fee_out)?;
             let r = rpc
-                .send_signed(&signer, rollup, call.abi_encode().into())
+                .send_signed_with_value(&signer, rollup, call.abi_encode().into(), fee)
                 .await
                 .map_err(|e| anyhow!("requestForcedWithdrawal rejected by L1: {e}"))?;
             let serial = r
