@@ -28,7 +28,7 @@ use state::diff::StateDiff;
 use state::tx::L1Address;
 
 use crate::contracts::Rollup::{self, BatchHeader, BatchStatement};
-use crate::hashes::{statement_hash, statement_struct, NativeStatement, Payout};
+use crate::hashes::{encode_payouts, statement_hash, statement_struct, NativeStatement, Payout};
 use crate::rpc::{Receipt, Rpc, RpcError};
 use crate::settle::settle;
 pub use crate::settle::ProvenBatch;
@@ -841,6 +841,7 @@ impl Submitter {
         let call = Rollup::commitBatchCall {
             h: header,
             pubdata: pubdata.into(),
+            payouts: encode_payouts(&payouts).into(),
         };
         let nonce = self.next_nonce().await?;
         let price = self.rpc.gas_price().await?;

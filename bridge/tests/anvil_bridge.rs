@@ -466,10 +466,12 @@ async fn try_commit(
     from: Address,
     header: &Rollup::BatchHeader,
     pubdata: &[u8],
+    payouts: &[u8],
 ) -> Result<rollup_bridge::rpc::Receipt, RpcError> {
     let call = Rollup::commitBatchCall {
         h: header.clone(),
         pubdata: pubdata.to_vec().into(),
+        payouts: payouts.to_vec().into(),
     };
     l1.rpc
         .send(from, Some(l1.d.rollup), call.abi_encode().into())
@@ -538,29 +540,30 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
     let prepared = s.prepare_commit(1).await.unwrap();
     let good = prepared.header.clone();
     let diff = prepared.pubdata.clone();
+    let list = rollup_bridge::hashes::encode_payouts(&prepared.payouts);
 
     // Commit: what the operator alone decides is checked against L1 state and L1 time.
     reverted(
         "non-operator",
-        try_commit(&l1, l1.alice, &good, &diff).await,
+        try_commit(&l1, l1.alice, &good, &diff, &list).await,
     );
     let mut h = good.clone();
     h.batchNumber = 2;
     reverted(
         "skipped batch number",
-        try_commit(&l1, l1.operator, &h, &diff).await,
+        try_commit(&l1, l1.operator, &h, &diff, &list).await,
     );
     let mut h = good.clone();
     h.nextPriorityOp = 2;
     reverted(
         "a deposit L1 never queued",
-        try_commit(&l1, l1.operator, &h, &diff).await,
+        try_commit(&l1, l1.operator, &h, &diff, &list).await,
     );
     let mut h = good.clone();
     h.timestamp = u64::MAX >> 1;
     reverted(
         "a timestamp after the block",
-        try_commit(&l1, l1.operator, &h, &diff).await,
+        try_commit(&l1, l1.operator, &h, &diff, &list).await,
     );
     assert_eq!(
         s.last_committed().await.unwrap(),
@@ -569,7 +572,7 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
     );
 
     // The honest header: the contract computes exactly the statement the node derived.
-    let receipt = try_commit(&l1, l1.operator, &good, &diff)
+    let receipt = try_commit(&l1, l1.operator, &good, &diff, &list)
         .await
         .expect("the honest commit is accepted");
     let ev = receipt
@@ -588,7 +591,7 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
     assert_eq!(ev.s.priorityHashAfter, view_priority_hash(&l1, 1).await);
     reverted(
         "replayed batch",
-        try_commit(&l1, l1.operator, &good, &diff).await,
+        try_commit(&l1, l1.operator, &good, &diff, &list).await,
     );
 
     // Finalize: a statement that differs in any one field is refused, even with a valid
@@ -634,9 +637,9 @@ async fn the_contract_computes_the_statement_the_node_checked_and_refuses_any_ot
     h.timestamp = honest.timestamp - 1;
     reverted(
         "a timestamp before the previous batch",
-        try_commit(&l1, l1.operator, &h, &next.pubdata).await,
+        try_commit(&l1, l1.operator, &h, &next.pubdata, &[]).await,
     );
-    try_commit(&l1, l1.operator, &next.header, &next.pubdata)
+    try_commit(&l1, l1.operator, &next.header, &next.pubdata, &[])
         .await
         .expect("batch 2 with its own timestamp");
     assert_eq!(committed_logs(&l1).await, vec![1, 2]);

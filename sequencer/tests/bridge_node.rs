@@ -667,6 +667,36 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
     let batch = prove_until_payouts_are_final(&anvil, &pool, 2).await;
     assert_l1_statements_are_the_nodes(&rpc, &d, &pool).await;
+    // Both payouts can be read back from L1 alone (the commits carry their lists), with the
+    // proofs that claim them.
+    let unclaimed_on_l1 = || async {
+        let rebuilt = rollup_bridge::rebuild::rebuild(
+            &rpc,
+            &rollup_bridge::rebuild::RebuildConfig {
+                rollup: d.rollup,
+                from_block: 0,
+                max_range: 10_000,
+                until: None,
+            },
+            rollup_sequencer::node::devnet_operator_key().public_key(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        let mut open: Vec<(u64, Address, u64)> =
+            rollup_bridge::claims::unclaimed(&rpc, d.rollup, &rebuilt)
+                .await
+                .unwrap()
+                .iter()
+                .map(|u| (u.from, u.to, u.amount))
+                .collect();
+        open.sort();
+        open
+    };
+    assert_eq!(
+        unclaimed_on_l1().await,
+        vec![(u64::from(a.0), to, 200), ((1u64 << 32) + 4, alice, 70)]
+    );
     let (refund_batch, refund_index): (i64, i64) = sqlx::query_as(
         "SELECT l.batch_number, (p.i - 1)::bigint FROM l1_batches l, \
          jsonb_array_elements(l.payouts) WITH ORDINALITY AS p(v, i) \
@@ -724,6 +754,7 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     };
     claim_once(&rpc, &d, &claim).await;
     assert_eq!(token_balance(&rpc, &d, to).await, U256::from(200));
+    assert_eq!(unclaimed_on_l1().await, vec![], "both claimed");
 }
 
 /// The `rollup` wallet built beside the tests (`cargo test --workspace` builds it; so does
@@ -989,6 +1020,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
             timestamp: 0,
         },
         pubdata: Bytes::new(),
+        payouts: Bytes::new(),
     };
     assert!(rpc
         .send(operator, Some(d.rollup), commit.abi_encode().into())

@@ -80,6 +80,8 @@ contract Rollup is ReentrancyGuard {
     /// ECgFp5 group order n = N_HI * 2^256 + N_LO: a signature's scalar is below it (SPEC 4).
     uint64 private constant ORDER_N_HI = 0x7FFFFFFD80000007;
     uint256 private constant ORDER_N_LO = 0x7FFFFFF1000000167FFFFFE6CFB80639E8885C39D724A09CE80FD996948BFFE1;
+    /// Bytes of one payout entry in `commitBatch`'s list: uint64 from ‖ address to ‖ uint64 amount.
+    uint256 public constant PAYOUT_ENTRY_LENGTH = 36;
     /// Payout leaves with `from >= REFUND_FROM_BASE` refund deposit `from - REFUND_FROM_BASE`.
     uint64 public constant REFUND_FROM_BASE = 1 << 32;
     /// Bounds of the forced-withdrawal deadline period: long enough for the sequencer to prove
@@ -258,6 +260,8 @@ contract Rollup is ReentrancyGuard {
     error AlreadyRefunded(uint64 serial);
     error BadDepositData();
     error BadRevert(uint64 keep);
+    error BadPayouts(uint256 length);
+    error PayoutRootMismatch(bytes32 header, bytes32 computed);
     error WrongFee(uint256 expected, uint256 got);
     error FeeTransferFailed();
 
@@ -529,13 +533,21 @@ contract Rollup is ReentrancyGuard {
         );
     }
 
-    /// Commits batch `h` with its pubdata (published here as calldata for data availability).
-    /// The statement is built from storage: the operator's header only adds the new root, the
-    /// payout root, how far the batch reads the queue and its timestamp.
-    function commitBatch(BatchHeader calldata h, bytes calldata pubdata) external whenNotPaused notInExodus {
+    /// Commits batch `h` with its pubdata and its payout list (both published here as calldata
+    /// for data availability). The statement is built from storage: the operator's header only
+    /// adds the new root, the payout root, how far the batch reads the queue and its timestamp.
+    /// `payouts` (SPEC 15.5) must be the list whose tree has the header's payout root, so every
+    /// payout the proof binds can be read back from L1 alone and claimed without the operator.
+    function commitBatch(BatchHeader calldata h, bytes calldata pubdata, bytes calldata payouts)
+        external
+        whenNotPaused
+        notInExodus
+    {
         if (msg.sender != operator) revert NotOperator();
         uint64 n = lastCommittedBatch + 1;
         if (h.batchNumber != n) revert BatchNumberMismatch(n, h.batchNumber);
+        bytes32 listed = payoutRoot(n, payouts);
+        if (listed != h.payoutRoot) revert PayoutRootMismatch(h.payoutRoot, listed);
         uint64 first = nextPriorityOpCommitted;
         uint64 queued = priorityQueueLength;
         uint64 next = h.nextPriorityOp;
@@ -711,6 +723,27 @@ contract Rollup is ReentrancyGuard {
         returns (bytes32)
     {
         return sha256(abi.encodePacked(batchNumber, index, from, to, amount));
+    }
+
+    /// The root of the payout tree (SPEC 15.5) of batch `batchNumber` whose entries are
+    /// `payouts` (36 bytes each: uint64 from ‖ address to ‖ uint64 amount, packed); 0 for none.
+    function payoutRoot(uint64 batchNumber, bytes calldata payouts) public pure returns (bytes32) {
+        if (payouts.length % PAYOUT_ENTRY_LENGTH != 0) revert BadPayouts(payouts.length);
+        uint256 n = payouts.length / PAYOUT_ENTRY_LENGTH;
+        if (n == 0) return bytes32(0);
+        uint256 width = 1;
+        while (width < n) width <<= 1;
+        bytes32[] memory level = new bytes32[](width);
+        for (uint256 i = 0; i < n; i++) {
+            uint256 at = i * PAYOUT_ENTRY_LENGTH;
+            level[i] = sha256(abi.encodePacked(batchNumber, uint64(i), payouts[at:at + PAYOUT_ENTRY_LENGTH]));
+        }
+        for (; width > 1; width >>= 1) {
+            for (uint256 j = 0; j < width / 2; j++) {
+                level[j] = sha256(abi.encodePacked(level[2 * j], level[2 * j + 1]));
+            }
+        }
+        return level[0];
     }
 
     /// Pays out leaf `index` of finalized batch `batchNumber` to `to`, once. Anyone may call it

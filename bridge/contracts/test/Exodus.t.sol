@@ -100,7 +100,7 @@ contract ExodusTest is ExodusVectors {
         Rollup.BatchHeader memory late = _next(keccak256("late"), 1);
         vm.prank(operator);
         vm.expectRevert(Rollup.InExodus.selector);
-        rollup.commitBatch(late, "");
+        rollup.commitBatch(late, "", "");
         token.mint(alice, 10);
         vm.prank(alice);
         token.approve(address(rollup), 10);
@@ -297,7 +297,7 @@ contract ExodusTest is ExodusVectors {
         Rollup.BatchStatement memory s = _expected(h, pubdata);
         vm.prank(operator);
         uint256 g = gasleft();
-        rollup.commitBatch(h, pubdata);
+        rollup.commitBatch(h, pubdata, "");
         logGas("gas: commitBatch (1,000 bytes of pubdata, one deposit)", g - gasleft());
         bytes memory attestation = _attest(_hash(s));
         g = gasleft();

@@ -166,7 +166,7 @@ contract RollupTest is RollupBase {
         vm.expectEmit(true, true, true, true, address(rollup));
         emit BatchCommitted(1, statement, s);
         vm.prank(operator);
-        rollup.commitBatch(h, pubdata);
+        rollup.commitBatch(h, pubdata, "");
         assertEq(rollup.lastCommittedBatch(), 1, "committed");
         assertEq(rollup.committedRoot(), h.newRoot, "committed root");
         assertEq(rollup.nextPriorityOpCommitted(), 2, "consumed");
@@ -206,10 +206,10 @@ contract RollupTest is RollupBase {
         Rollup.BatchHeader memory h = _next(keccak256("r"), 0);
         vm.prank(alice);
         vm.expectRevert(Rollup.NotOperator.selector);
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         vm.prank(admin);
         vm.expectRevert(Rollup.NotOperator.selector);
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
     }
 
     function testCommitRejectsSkippedBatchNumber() public {
@@ -217,11 +217,11 @@ contract RollupTest is RollupBase {
         h.batchNumber = 2;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BatchNumberMismatch.selector, 1, 2));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         h.batchNumber = 0;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BatchNumberMismatch.selector, 1, 0));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
     }
 
     function testCommitRejectsReplayedBatch() public {
@@ -229,7 +229,7 @@ contract RollupTest is RollupBase {
         _commit(h, "");
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BatchNumberMismatch.selector, 2, 1));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         // The same header renumbered is a new batch from the current root: the operator cannot
         // restate the old root, so its statement is not the first batch's.
         h.batchNumber = 2;
@@ -243,7 +243,7 @@ contract RollupTest is RollupBase {
         h.nextPriorityOp = 2; // only one deposit exists
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownPriorityOp.selector, 2, 1));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
     }
 
     function testCommitRejectsGoingBackInTheQueue() public {
@@ -254,7 +254,7 @@ contract RollupTest is RollupBase {
         Rollup.BatchHeader memory h = _next(keccak256("r2"), 0);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownPriorityOp.selector, 0, 2));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         Rollup.BatchStatement memory s = _commit(_next(keccak256("r2"), 2), "");
         assertEq(s.firstPriorityOp, 1, "starts where the last batch ended");
         assertEq(s.priorityHashBefore, rollup.priorityHashAfter(1), "H_first");
@@ -283,7 +283,7 @@ contract RollupTest is RollupBase {
         h.timestamp = t0 + 1;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.TimestampOutOfRange.selector, 0, t0, t0 + 1));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         h.timestamp = t0 - 50;
         _commit(h, "");
         assertEq(rollup.lastCommittedTimestamp(), t0 - 50, "stored");
@@ -294,22 +294,22 @@ contract RollupTest is RollupBase {
         h2.timestamp = t0 - 51;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.TimestampOutOfRange.selector, t0 - 50, t0 + 100, t0 - 51));
-        rollup.commitBatch(h2, "");
+        rollup.commitBatch(h2, "", "");
         h2.timestamp = 0;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.TimestampOutOfRange.selector, t0 - 50, t0 + 100, 0));
-        rollup.commitBatch(h2, "");
+        rollup.commitBatch(h2, "", "");
         // After the commit's block.
         h2.timestamp = t0 + 101;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.TimestampOutOfRange.selector, t0 - 50, t0 + 100, t0 + 101));
-        rollup.commitBatch(h2, "");
+        rollup.commitBatch(h2, "", "");
         h2.timestamp = type(uint64).max;
         vm.prank(operator);
         vm.expectRevert(
             abi.encodeWithSelector(Rollup.TimestampOutOfRange.selector, t0 - 50, t0 + 100, type(uint64).max)
         );
-        rollup.commitBatch(h2, "");
+        rollup.commitBatch(h2, "", "");
         // Both ends are allowed: equal to the predecessor's, then equal to the block's.
         h2.timestamp = t0 - 50;
         _commit(h2, "");
@@ -327,24 +327,24 @@ contract RollupTest is RollupBase {
         h.timestamp = type(uint64).max;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BatchNumberMismatch.selector, 1, 9));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         h.batchNumber = 1;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.UnknownPriorityOp.selector, 5, 0));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         rollup.requestForcedWithdrawal{value: FEE}(_withdrawTx(1, alice, 1));
         uint64 deadline = rollup.priorityDeadline(0);
         vm.warp(deadline + 1);
         h.nextPriorityOp = 0;
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.PriorityOpOverdue.selector, 0, deadline));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         h.nextPriorityOp = 1;
         vm.prank(operator);
         vm.expectRevert(
             abi.encodeWithSelector(Rollup.TimestampOutOfRange.selector, 0, deadline + 1, type(uint64).max)
         );
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
     }
 
     /// Commit invariant under random interleavings of deposits and batches: batch numbers are
@@ -377,7 +377,7 @@ contract RollupTest is RollupBase {
             if (field == 3) bad.timestamp = lastTime == 0 ? type(uint64).max : lastTime - 1;
             vm.prank(operator);
             vm.expectRevert();
-            rollup.commitBatch(bad, "");
+            rollup.commitBatch(bad, "", "");
             Rollup.BatchStatement memory s = _commit(h, abi.encodePacked(r));
             assertEq(s.oldRoot, root, "old root is the last new root");
             assertEq(s.firstPriorityOp, consumed, "first is the last next");
@@ -406,7 +406,11 @@ contract RollupTest is RollupBase {
         vm.warp(block.timestamp + 30);
         bytes memory pubdata = hex"000000030000000000000bb80000000000000001";
         Rollup.BatchHeader memory h = _next(keccak256("new root"), 2);
-        h.payoutRoot = keccak256("some payout root");
+        bytes memory payouts = bytes.concat(_entry(3, alice, 250), _entry(4, bob, 750));
+        bytes32[] memory leaves = new bytes32[](2);
+        leaves[0] = _leaf(1, 0, 3, alice, 250);
+        leaves[1] = _leaf(1, 1, 4, bob, 750);
+        h.payoutRoot = _root(leaves);
         h.timestamp = uint64(block.timestamp) - 7;
         bytes32 queueAfter = _depositStep(_depositStep(bytes32(0), 0, alice, 3, 1_000), 1, bob, 4, 2_000);
         bytes memory packed = abi.encodePacked(
@@ -428,7 +432,7 @@ contract RollupTest is RollupBase {
 
         vm.recordLogs();
         vm.prank(operator);
-        rollup.commitBatch(h, pubdata);
+        rollup.commitBatch(h, pubdata, payouts);
         Rollup.BatchStatement memory s = _committedStatement();
         assertEq(_encode(s), packed, "emitted fields");
         assertEq(rollup.batchStatement(1), statement, "stored");
@@ -594,9 +598,11 @@ contract RollupTest is RollupBase {
         leaves[0] = _leaf(1, 0, 1, alice, 300_000);
         leaves[1] = _leaf(1, 1, 1, bob, 200_000);
         leaves[2] = _leaf(1, 2, uint64(1 << 32) + 1, bob, 500); // refund of deposit 1
+        bytes memory payouts =
+            bytes.concat(_entry(1, alice, 300_000), _entry(1, bob, 200_000), _entry(uint64(1 << 32) + 1, bob, 500));
         Rollup.BatchHeader memory h = _next(keccak256("root 1"), 2);
         h.payoutRoot = _root(leaves);
-        s = _commit(h, "");
+        s = _commitWith(h, "", payouts);
     }
 
     function testWithdrawalClaimedOnce() public {
@@ -645,14 +651,16 @@ contract RollupTest is RollupBase {
         _deposit(alice, 1, 1_000_000);
         bytes32[] memory leaves = new bytes32[](3);
         bytes32[] memory oldLeaves = new bytes32[](3);
+        bytes memory payouts;
         for (uint256 i = 0; i < 3; i++) {
             leaves[i] = _leaf(1, uint64(i), 1, alice, 1_000);
             oldLeaves[i] = keccak256(abi.encode(uint64(1), uint64(i), uint64(1), alice, uint64(1_000)));
+            payouts = bytes.concat(payouts, _entry(1, alice, 1_000));
         }
         // Batch 1 publishes the SHA-256 root.
         Rollup.BatchHeader memory h = _next(keccak256("r1"), 1);
         h.payoutRoot = _root(leaves);
-        _finalize(_commit(h, ""));
+        _finalize(_commitWith(h, "", payouts));
         vm.expectRevert(Rollup.BadMerkleProof.selector);
         rollup.claimWithdrawal(1, 0, 1, alice, 1_000, _proofWith(oldLeaves, 0, true));
         vm.expectRevert(Rollup.BadMerkleProof.selector);
@@ -660,16 +668,45 @@ contract RollupTest is RollupBase {
         rollup.claimWithdrawal(1, 0, 1, alice, 1_000, _proof(leaves, 0));
         assertEq(token.balanceOf(alice), 1_000, "the SHA-256 proof pays");
 
-        // Batch 2 publishes the root of the old keccak tree: its own proofs no longer lead to it.
+        // Batch 2 cannot even publish the root of the old keccak tree: the contract recomputes
+        // the SHA-256 root of the listed payouts.
         for (uint256 i = 0; i < 3; i++) {
             oldLeaves[i] = keccak256(abi.encode(uint64(2), uint64(i), uint64(1), alice, uint64(1_000)));
         }
         Rollup.BatchHeader memory h2 = _next(keccak256("r2"), 1);
         h2.payoutRoot = _rootWith(oldLeaves, true);
-        _finalize(_commit(h2, ""));
-        vm.expectRevert(Rollup.BadMerkleProof.selector);
-        rollup.claimWithdrawal(2, 1, 1, alice, 1_000, _proofWith(oldLeaves, 1, true));
+        vm.prank(operator);
+        vm.expectRevert();
+        rollup.commitBatch(h2, "", payouts);
         assertEq(token.balanceOf(alice), 1_000, "nothing more paid");
+    }
+
+    /// SPEC 15.5: a commit carries its payout list, and only the list of its payout root: a
+    /// missing, altered, extra or truncated entry is refused, so every payout a finalized batch
+    /// pays can be read back from L1 calldata.
+    function testCommitCarriesThePayoutListOfItsRoot() public {
+        _deposit(alice, 1, 1_000);
+        bytes memory payouts = bytes.concat(_entry(1, alice, 400), _entry(1, bob, 100));
+        bytes32[] memory leaves = new bytes32[](2);
+        leaves[0] = _leaf(1, 0, 1, alice, 400);
+        leaves[1] = _leaf(1, 1, 1, bob, 100);
+        Rollup.BatchHeader memory h = _next(keccak256("r1"), 1);
+        h.payoutRoot = _root(leaves);
+        bytes memory altered = bytes.concat(_entry(1, alice, 400), _entry(1, bob, 101));
+        bytes memory extra = bytes.concat(payouts, _entry(1, carol, 1));
+        bytes memory truncated = new bytes(71);
+        for (uint256 i = 0; i < 71; i++) truncated[i] = payouts[i];
+        vm.startPrank(operator);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.PayoutRootMismatch.selector, h.payoutRoot, bytes32(0)));
+        rollup.commitBatch(h, "", "");
+        vm.expectRevert();
+        rollup.commitBatch(h, "", altered);
+        vm.expectRevert();
+        rollup.commitBatch(h, "", extra);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.BadPayouts.selector, 71));
+        rollup.commitBatch(h, "", truncated);
+        vm.stopPrank();
+        _commitWith(h, "", payouts);
     }
 
     /// Any leaf of a tree of 1 to 33 payouts is claimable exactly once with the spec's proof.
@@ -680,14 +717,17 @@ contract RollupTest is RollupBase {
         bytes32[] memory leaves = new bytes32[](n);
         address[] memory to = new address[](n);
         uint64[] memory amount = new uint64[](n);
+        bytes memory payouts;
         for (uint256 i = 0; i < n; i++) {
             to[i] = address(uint160(uint256(keccak256(abi.encode(seed, i)))));
             amount[i] = uint64(bound(uint256(keccak256(abi.encode(seed, i, 1))), 1, 1e9));
             leaves[i] = _leaf(1, uint64(i), uint64(i), to[i], amount[i]);
+            payouts = bytes.concat(payouts, _entry(uint64(i), to[i], amount[i]));
         }
         Rollup.BatchHeader memory h = _next(keccak256("r"), 1);
         h.payoutRoot = _root(leaves);
-        _finalize(_commit(h, ""));
+        assertEq(rollup.payoutRoot(1, payouts), h.payoutRoot, "the contract's root of the list");
+        _finalize(_commitWith(h, "", payouts));
         bytes32[] memory p = _proof(leaves, k);
         rollup.claimWithdrawal(1, uint64(k), uint64(k), to[k], amount[k], p);
         assertEq(token.balanceOf(to[k]), amount[k], "paid");
@@ -719,7 +759,7 @@ contract RollupTest is RollupBase {
         Rollup.BatchHeader memory h3 = _next(keccak256("r3"), 2);
         vm.prank(operator);
         vm.expectRevert(Rollup.IsPaused.selector);
-        rollup.commitBatch(h3, "");
+        rollup.commitBatch(h3, "", "");
         bytes memory attestation = _attest(_hash(s2));
         vm.expectRevert(Rollup.IsPaused.selector);
         rollup.finalizeBatch(s2, attestation);
@@ -808,7 +848,7 @@ contract RollupTest is RollupBase {
         Rollup.BatchHeader memory h = _next(keccak256("drain"), 1);
         vm.prank(admin);
         vm.expectRevert(Rollup.NotOperator.selector);
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         assertEq(address(rollup.verifier()), address(verifier), "verifier unchanged");
     }
 
@@ -831,9 +871,9 @@ contract RollupTest is RollupBase {
         Rollup.BatchHeader memory h = _next(keccak256("r"), 0);
         vm.prank(operator);
         vm.expectRevert(Rollup.NotOperator.selector);
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         vm.prank(alice);
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
 
         vm.prank(admin);
         rollup.transferAdmin(bob);
@@ -875,7 +915,7 @@ contract RollupTest is RollupBase {
         Rollup.BatchHeader memory h = _next(keccak256("r3"), 0);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(Rollup.PriorityOpOverdue.selector, 0, deadline));
-        rollup.commitBatch(h, "");
+        rollup.commitBatch(h, "", "");
         // A later deposit does not help: the overdue op is first in line.
         _deposit(alice, 1, 10);
         _commit(_next(keccak256("r3"), 1), "");
@@ -961,7 +1001,7 @@ contract RollupTest is RollupBase {
         leaves[1] = _leaf(1, 1, 1, alice, 100);
         Rollup.BatchHeader memory h = _next(keccak256("r"), 0);
         h.payoutRoot = _root(leaves);
-        _finalize(_commit(h, ""));
+        _finalize(_commitWith(h, "", bytes.concat(_entry(1, alice, 100), _entry(1, alice, 100))));
         evil.arm(rollup, abi.encodeCall(Rollup.claimWithdrawal, (1, 1, 1, alice, 100, _proof(leaves, 1))));
         rollup.claimWithdrawal(1, 0, 1, alice, 100, _proof(leaves, 0));
         assertEq(bytes32(evil.innerError()), bytes32(ReentrancyGuard.Reentrancy.selector), "inner call refused");

@@ -98,10 +98,24 @@ abstract contract RollupBase is Base {
         internal
         returns (Rollup.BatchStatement memory s)
     {
+        return _commitWith(h, pubdata, "");
+    }
+
+    /// `_commit` with the batch's payout list (SPEC 15.5; its root must be `h.payoutRoot`).
+    function _commitWith(Rollup.BatchHeader memory h, bytes memory pubdata, bytes memory payouts)
+        internal
+        returns (Rollup.BatchStatement memory s)
+    {
         s = _expected(h, pubdata);
         vm.prank(operator);
-        rollup.commitBatch(h, pubdata);
+        rollup.commitBatch(h, pubdata, payouts);
         assertEq(rollup.batchStatement(h.batchNumber), _hash(s), "stored statement");
+    }
+
+    /// One 36-byte entry of a payout list: uint64 from ‖ address to ‖ uint64 amount.
+    function _entry(uint64 from, address to, uint64 amount) internal pure returns (bytes memory e) {
+        e = abi.encodePacked(from, to, amount);
+        assert(e.length == 36);
     }
 
     function _attest(bytes32 statement) internal returns (bytes memory) {

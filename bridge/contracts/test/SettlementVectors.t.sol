@@ -186,13 +186,18 @@ contract SettlementVectorsTest is RollupBase {
             timestamp: v.timestamp
         });
         bytes memory pubdata = _pubdata(0, v.diffHash);
+        (uint64 batch, uint64[] memory from, address[] memory to, uint64[] memory amount) = _payouts(0);
+        bytes memory list;
+        for (uint256 i = 0; i < from.length; i++) {
+            list = bytes.concat(list, _entry(from[i], to[i], amount[i]));
+        }
+        assertEq(rollup.payoutRoot(v.batchNumber, list), v.payoutRoot, "the vectors' payout list has their root");
         vm.prank(operator);
-        rollup.commitBatch(h, pubdata);
+        rollup.commitBatch(h, pubdata, list);
         bytes32 hash = vm.parseJsonBytes32(json, _at("statement", 0, "hash"));
         assertEq(rollup.batchStatement(v.batchNumber), hash, "the contract commits the vectors' statement");
         rollup.finalizeBatch(v, _attest(hash));
 
-        (uint64 batch, uint64[] memory from, address[] memory to, uint64[] memory amount) = _payouts(0);
         assertEq(batch, v.batchNumber, "payouts of the vectors' batch");
         for (uint256 i = 0; i < from.length; i++) {
             uint256 before = token.balanceOf(to[i]);

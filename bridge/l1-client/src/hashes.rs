@@ -116,6 +116,42 @@ impl Payout {
     }
 }
 
+/// Bytes of one entry of `commitBatch`'s payout list: uint64 from ‖ address to ‖ uint64 amount.
+pub const PAYOUT_ENTRY_LENGTH: usize = 36;
+
+/// The payout list a commit carries (SPEC 15.5): the entries packed big-endian, in payout order.
+pub fn encode_payouts(payouts: &[Payout]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payouts.len() * PAYOUT_ENTRY_LENGTH);
+    for p in payouts {
+        out.extend_from_slice(&p.from.to_be_bytes());
+        out.extend_from_slice(p.to.as_slice());
+        out.extend_from_slice(&p.amount.to_be_bytes());
+    }
+    out
+}
+
+/// Reads a commit's payout list back; `None` if its length is not a multiple of an entry.
+pub fn decode_payouts(bytes: &[u8]) -> Option<Vec<Payout>> {
+    if !bytes.len().is_multiple_of(PAYOUT_ENTRY_LENGTH) {
+        return None;
+    }
+    let be64 = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        u64::from_be_bytes(a)
+    };
+    Some(
+        bytes
+            .chunks_exact(PAYOUT_ENTRY_LENGTH)
+            .map(|e| Payout {
+                from: be64(&e[..8]),
+                to: Address::from_slice(&e[8..28]),
+                amount: be64(&e[28..]),
+            })
+            .collect(),
+    )
+}
+
 /// The payout leaf of payout `index` of batch `batch` (SPEC 15.5).
 pub fn payout_leaf(batch: u64, index: u64, p: &Payout) -> B256 {
     B256::from(state::settlement::payout_leaf(batch, index, &p.native()))
@@ -151,6 +187,16 @@ pub fn verify_payout(root: B256, leaf: B256, index: u64, proof: &[B256]) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payout_lists_round_trip_and_refuse_partial_entries() {
+        let list = payouts(5);
+        let bytes = encode_payouts(&list);
+        assert_eq!(bytes.len(), 5 * PAYOUT_ENTRY_LENGTH);
+        assert_eq!(decode_payouts(&bytes), Some(list));
+        assert_eq!(decode_payouts(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(decode_payouts(&[]), Some(vec![]));
+    }
 
     fn payouts(n: usize) -> Vec<Payout> {
         (0..n)

@@ -7,6 +7,7 @@
 //! The agent SDK and the `rollup` wallet use this crate; the bridge service (watcher, submitter,
 //! event feed: the parts on Postgres) is `rollup-bridge`, which re-exports these modules.
 
+pub mod claims;
 pub mod contracts;
 pub mod deploy;
 pub mod exodus;

@@ -4,11 +4,13 @@
 //! Starting from the genesis accounts (the operator's public key is the only input; its root
 //! is checked against the root the contract started from), the rebuild reads every
 //! `BatchCommitted` event of the Rollup contract in order, fetches the transaction that emitted
-//! it, decodes its `commitBatch(header, pubdata)` calldata, checks that the calldata is the one
+//! it, decodes its `commitBatch(header, pubdata, payouts)` calldata, checks that the calldata is the one
 //! the event reports (same batch number, new root, payout root, priority range end and
 //! timestamp; `sha256(pubdata)` is the statement's `diffHash`), applies `pubdata` as a state
-//! diff and requires the result to be the statement's `newRoot`. Any difference stops the
-//! rebuild with a typed error naming the batch.
+//! diff and requires the result to be the statement's `newRoot`, and reads the payout list
+//! back (its tree must have the statement's payout root), so that unclaimed payouts can be
+//! claimed from L1 data alone. Any difference stops the rebuild with a typed error naming the
+//! batch.
 
 use alloy_primitives::{Address, B256};
 use alloy_sol_types::{SolCall, SolEvent};
@@ -17,6 +19,7 @@ use state::diff::{AccountTree, DiffError, StateDiff};
 use state::Digest;
 
 use crate::contracts::Rollup;
+use crate::hashes::{decode_payouts, Payout, PayoutTree};
 use crate::rpc::{Rpc, RpcError};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum RebuildError {
     MissingTransaction { batch: u64, tx: B256 },
     #[error("batch {batch}: transaction {tx} is not a direct commitBatch call to the rollup (commits through another contract are not supported)")]
     NotACommitCall { batch: u64, tx: B256 },
+    #[error("batch {batch}: the payout list in {tx} does not have the batch's payout root")]
+    PayoutsMismatch { batch: u64, tx: B256 },
     #[error("batch {batch}: the calldata of {tx} is not the batch its event reports")]
     CalldataMismatch { batch: u64, tx: B256 },
     #[error("batch {batch} was asked for, but only {committed} batches stand committed on L1")]
@@ -73,6 +78,7 @@ impl RebuildError {
             self,
             RebuildError::GenesisMismatch { .. }
                 | RebuildError::CalldataMismatch { .. }
+                | RebuildError::PayoutsMismatch { .. }
                 | RebuildError::OutOfOrder { .. }
                 | RebuildError::OldRootMismatch { .. }
                 | RebuildError::Diff { .. }
@@ -104,6 +110,16 @@ pub struct BatchApplied {
     pub new_accounts: u64,
     pub accounts: u64,
     pub root: B256,
+    /// Payouts the batch lists (withdrawals and refunds, SPEC 15.5).
+    pub payouts: usize,
+}
+
+/// The payout list of one batch, read from its commit calldata and checked against its
+/// payout root: what a finalized batch lets anyone claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchPayouts {
+    pub batch: u64,
+    pub payouts: Vec<Payout>,
 }
 
 /// The rebuilt state.
@@ -114,6 +130,8 @@ pub struct Rebuilt {
     pub batches: u64,
     /// The last L1 block scanned.
     pub l1_block: u64,
+    /// The payouts of every applied batch that has any, in batch order.
+    pub payouts: Vec<BatchPayouts>,
 }
 
 impl Rebuilt {
@@ -210,6 +228,7 @@ pub async fn rebuild(
         chain.truncate(until as usize);
     }
     let mut next = 1u64;
+    let mut all_payouts = Vec::new();
     for Committed {
         event: ev,
         tx: tx_hash,
@@ -252,6 +271,9 @@ pub async fn rebuild(
                 rebuilt: b256(tree.root()),
             });
         }
+        let payouts = decode_payouts(&call.payouts)
+            .filter(|list| PayoutTree::new(batch, list).root() == header.payoutRoot)
+            .ok_or(RebuildError::PayoutsMismatch { batch, tx: tx_hash })?;
         let diff = StateDiff::decode(&call.pubdata)
             .map_err(|source| RebuildError::Diff { batch, source })?;
         let before = tree.num_accounts();
@@ -275,7 +297,11 @@ pub async fn rebuild(
             new_accounts: tree.num_accounts() - before,
             accounts: tree.num_accounts(),
             root,
+            payouts: payouts.len(),
         });
+        if !payouts.is_empty() {
+            all_payouts.push(BatchPayouts { batch, payouts });
+        }
         next += 1;
     }
     if next == 1 && cfg.until.is_none() {
@@ -297,5 +323,6 @@ pub async fn rebuild(
         tree,
         batches: next - 1,
         l1_block: head,
+        payouts: all_payouts,
     })
 }

@@ -64,6 +64,11 @@ enum Cmd {
         /// JSON Lines: one object per batch, then the summary.
         #[arg(long)]
         json: bool,
+        /// Also list the payouts of finalized batches not claimed yet (read from the commits'
+        /// payout lists), each with the proof `claimWithdrawal` takes: claimable with the node
+        /// gone.
+        #[arg(long)]
+        unclaimed: bool,
     },
 }
 
@@ -84,6 +89,7 @@ async fn rebuild_state(
     cfg: RebuildConfig,
     operator: PublicKey,
     json: bool,
+    list_unclaimed: bool,
 ) -> Result<(), Failure> {
     let done = rebuild::rebuild(rpc, &cfg, operator, |b| {
         if json {
@@ -101,6 +107,18 @@ async fn rebuild_state(
         Err(e) if e.is_data_error() => return Err(Failure::Data(e)),
         Err(e) => return Err(Failure::Other(e.into())),
     };
+    if list_unclaimed {
+        for u in rollup_bridge::claims::unclaimed(rpc, cfg.rollup, &done).await? {
+            if json {
+                println!("{}", serde_json::json!({ "unclaimed": u }));
+            } else {
+                println!(
+                    "unclaimed: batch {} payout {}: {} from {} to {} (leaf {})",
+                    u.batch, u.index, u.amount, u.from, u.to, u.leaf
+                );
+            }
+        }
+    }
     let summary = done.summary();
     if json {
         println!("{summary}");
@@ -125,6 +143,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         from_block,
         max_range,
         json,
+        unclaimed,
     } = cli.cmd
     {
         let operator =
@@ -135,7 +154,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             max_range,
             until: None,
         };
-        return rebuild_state(&rpc, cfg, operator, json).await;
+        return rebuild_state(&rpc, cfg, operator, json, unclaimed).await;
     }
     let from = *rpc
         .accounts()
