@@ -303,5 +303,20 @@ contract ExodusTest is ExodusVectors {
         g = gasleft();
         rollup.finalizeBatch(s, attestation);
         logGas("gas: finalizeBatch (attestation)", g - gasleft());
+
+        // The same with 16 payouts listed (SPEC 15.5): the list's calldata and its tree.
+        bytes memory payouts;
+        bytes32[] memory leaves = new bytes32[](16);
+        for (uint256 i = 0; i < 16; i++) {
+            address to = address(uint160(0x1000 + i));
+            payouts = bytes.concat(payouts, _entry(uint64(i), to, uint64(100 + i)));
+            leaves[i] = _leaf(2, uint64(i), uint64(i), to, uint64(100 + i));
+        }
+        h = _next(keccak256("r2"), 1);
+        h.payoutRoot = _root(leaves);
+        vm.prank(operator);
+        g = gasleft();
+        rollup.commitBatch(h, pubdata, payouts);
+        logGas("gas: commitBatch (1,000 bytes of pubdata, 16 payouts)", g - gasleft());
     }
 }
