@@ -744,15 +744,39 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
         .unwrap();
     assert_eq!(p["amount"], 200, "{p}");
     assert_eq!(p["from"], a.0, "{p}");
-    let claim = Rollup::claimWithdrawalCall {
-        batchNumber: batch as u64,
-        index: 0,
-        from: a.0 as u64,
-        to,
-        amount: 200,
-        proof: serde_json::from_value(p["proof"].clone()).unwrap(),
-    };
-    claim_once(&rpc, &d, &claim).await;
+    // The withdrawal is claimed with a proof built from L1 data alone (`rollup claim
+    // --from-l1`, no node), the same proof the node serves; a second claim finds nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let l1_key = dir.path().join("l1.key");
+    std::fs::write(&l1_key, ANVIL_DEV_KEY_1).unwrap();
+    let operator_pubkey = format!(
+        "0x{}",
+        rollup_sequencer::node::devnet_operator_key()
+            .public_key()
+            .to_hex()
+    );
+    let (batch_s, rollup_s) = (batch.to_string(), d.rollup.to_string());
+    let claim_args = [
+        "claim",
+        "--batch",
+        &batch_s,
+        "--index",
+        "0",
+        "--from-l1",
+        "--operator-pubkey",
+        &operator_pubkey,
+        "--rollup",
+        &rollup_s,
+        "--l1-rpc",
+        &anvil.endpoint(),
+        "--l1-key",
+        l1_key.to_str().unwrap(),
+    ];
+    let out = wallet(&claim_args).unwrap_or_else(|e| panic!("rollup claim --from-l1: {e}"));
+    assert_eq!(out["amount"], 200, "{out}");
+    assert_eq!(token_balance(&rpc, &d, to).await, U256::from(200));
+    let err = wallet(&claim_args).expect_err("claimed once");
+    assert!(err.contains("no unclaimed finalized payout"), "{err}");
     assert_eq!(token_balance(&rpc, &d, to).await, U256::from(200));
     assert_eq!(unclaimed_on_l1().await, vec![], "both claimed");
 }

@@ -1,6 +1,6 @@
-//! `rollup exit` and `rollup refund`: leaving the rollup through L1 alone once it is in exodus
-//! (SPEC 15.9). Both read only L1 (the finalized state is rebuilt from the batches' calldata),
-//! so they work with the node and the operator gone.
+//! `rollup exit`, `rollup refund` and `rollup claim --from-l1`: leaving the rollup through L1
+//! alone (SPEC 15.5, 15.9). They read only L1 (the state and the payout lists are rebuilt from
+//! the batches' calldata), so they work with the node and the operator gone.
 
 use std::path::PathBuf;
 
@@ -253,6 +253,47 @@ pub async fn refund(out: &Output, args: RefundArgs) -> anyhow::Result<()> {
         format!(
             "{} deposits of {depositor} not consumed by a finalized batch; {total} refunded now",
             done.len()
+        )
+    })
+}
+
+/// `rollup claim --from-l1`: the payout's proof from the commits' payout lists, then
+/// `claimWithdrawal`.
+pub async fn claim_from_l1(
+    out: &Output,
+    batch: u64,
+    index: u64,
+    operator_pubkey: Option<String>,
+    l1: &L1Args,
+) -> anyhow::Result<()> {
+    let operator = operator_pubkey
+        .ok_or_else(|| anyhow!("--from-l1 needs --operator-pubkey (the genesis account)"))?;
+    let operator = PublicKey::from_hex(&operator).map_err(|e| anyhow!("--operator-pubkey: {e}"))?;
+    let (rpc, signer, rollup) = setup(l1).await?;
+    let cfg = rollup_l1_client::rebuild::RebuildConfig {
+        rollup,
+        from_block: 0,
+        max_range: 10_000,
+        until: None,
+    };
+    let rebuilt = rollup_l1_client::rebuild::rebuild(&rpc, &cfg, operator, |_| {}).await?;
+    let open = rollup_l1_client::claims::unclaimed(&rpc, rollup, &rebuilt).await?;
+    let Some(p) = open.iter().find(|u| u.batch == batch && u.index == index) else {
+        bail!("batch {batch} has no unclaimed finalized payout {index} on L1 (claimed already, not finalized, or no such payout)");
+    };
+    let r = send(
+        &rpc,
+        &signer,
+        rollup,
+        "claimWithdrawal",
+        p.claim_call().abi_encode(),
+    )
+    .await?;
+    let v = serde_json::json!({"batch": batch, "index": index, "to": p.to, "amount": p.amount, "l1_tx": r.transaction_hash});
+    out.emit(&v, || {
+        format!(
+            "claimed {} to {} (batch {batch}, payout {index}, proof from L1), tx {}",
+            p.amount, p.to, r.transaction_hash
         )
     })
 }

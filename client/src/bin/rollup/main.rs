@@ -161,6 +161,15 @@ enum Command {
         /// HTTP base URL of the node (serves /v1/withdrawals/{batch}/{index}/proof).
         #[arg(long, env = "ROLLUP_HTTP", default_value = "http://127.0.0.1:8080")]
         http: String,
+        /// Build the proof from L1 data alone instead of asking the node: the payout list the
+        /// batch's commit carries (needs --operator-pubkey and --rollup; works with the node
+        /// gone).
+        #[arg(long)]
+        from_l1: bool,
+        /// With --from-l1: the operator's public key (0x + 80 hex digits), the genesis account
+        /// the rebuild starts from.
+        #[arg(long, env = "ROLLUP_OPERATOR_PUBKEY", value_name = "HEX")]
+        operator_pubkey: Option<String>,
         #[command(flatten)]
         l1: L1Args,
     },
@@ -555,8 +564,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Claim {
             batch,
             index,
+            from_l1: true,
+            operator_pubkey,
+            l1,
+            ..
+        } => exodus::claim_from_l1(&out, batch, index, operator_pubkey, &l1).await,
+        Command::Claim {
+            batch,
+            index,
             http,
             l1,
+            ..
         } => {
             use alloy_sol_types::SolCall;
             let (rpc, signer, rollup) = l1_setup(endpoint, &l1).await?;
