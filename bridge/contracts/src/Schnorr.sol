@@ -58,8 +58,7 @@ library Schnorr {
         }
         if (sig.sHi > N_HI || (sig.sHi == N_HI && sig.sLo >= N_LO)) return false;
         if ((w[0] | w[1] | w[2] | w[3] | w[4]) == 0) return false; // the neutral
-        if (!_keyPointOk(w, sig.qx, sig.qy)) return false;
-        if (!_combinationEncodes(w, sig)) return false;
+        if (!_curveChecks(w, sig)) return false;
         uint256[] memory input = new uint256[](9);
         for (uint256 i = 0; i < 5; i++) {
             input[i] = sig.wR[i];
@@ -75,141 +74,104 @@ library Schnorr {
         return a[0] < P && a[1] < P && a[2] < P && a[3] < P && a[4] < P;
     }
 
-    /// `x^2 - (w^2 - 2) x + b = 0` and `x = 7 y^2`: x is the group element's root for `w`.
-    function _keyPointOk(uint256[5] memory w, uint256[5] memory x, uint256[5] memory y)
-        private
-        pure
-        returns (bool ok)
-    {
-        assembly ("memory-safe") {
-            let t := mload(0x40)
-            // t0 = w^2 - 2, t1 = t0 * x, t2 = x^2
-            let t0 := t
-            let t1 := add(t, 160)
-            let t2 := add(t, 320)
-            f5sq(t0, w)
-            mstore(t0, addmod(mload(t0), sub(P, 2), P))
-            f5mul(t1, t0, x)
-            f5sq(t2, x)
-            // x^2 - t1 + b, with b = 263 z
-            f5sub(t2, t2, t1)
-            mstore(add(t2, 32), addmod(mload(add(t2, 32)), 263, P))
-            ok := f5zero(t2)
-            // 7 y^2 == x
-            f5sq(t0, y)
-            for { let i := 0 } lt(i, 5) { i := add(i, 1) } {
-                let o := mul(i, 32)
-                if iszero(eq(mulmod(mload(add(t0, o)), 7, P), mload(add(x, o)))) { ok := 0 }
-            }
-
-            function f5zero(a) -> z {
-                z := iszero(or(or(or(mload(a), mload(add(a, 32))), or(mload(add(a, 64)), mload(add(a, 96)))), mload(add(a, 128))))
-            }
-            function f5sub(r, a, b) {
-                for { let o := 0 } lt(o, 160) { o := add(o, 32) } {
-                    mstore(add(r, o), addmod(mload(add(a, o)), sub(P, mload(add(b, o))), P))
-                }
-            }
-            function f5mul(r, a, b) {
-                let a0 := mload(a)
-                let a1 := mload(add(a, 32))
-                let a2 := mload(add(a, 64))
-                let a3 := mload(add(a, 96))
-                let a4 := mload(add(a, 128))
-                let b0 := mload(b)
-                let b1 := mload(add(b, 32))
-                let b2 := mload(add(b, 64))
-                let b3 := mload(add(b, 96))
-                let b4 := mload(add(b, 128))
-                mstore(r, mod(add(mul(a0, b0), mul(3, add(add(mul(a1, b4), mul(a2, b3)), add(mul(a3, b2), mul(a4, b1))))), P))
-                mstore(add(r, 32), mod(add(add(mul(a0, b1), mul(a1, b0)), mul(3, add(add(mul(a2, b4), mul(a3, b3)), mul(a4, b2)))), P))
-                mstore(add(r, 64), mod(add(add(add(mul(a0, b2), mul(a1, b1)), mul(a2, b0)), mul(3, add(mul(a3, b4), mul(a4, b3)))), P))
-                mstore(add(r, 96), mod(add(add(add(mul(a0, b3), mul(a1, b2)), add(mul(a2, b1), mul(a3, b0))), mul(3, mul(a4, b4))), P))
-                mstore(add(r, 128), mod(add(add(add(mul(a0, b4), mul(a1, b3)), add(mul(a2, b2), mul(a3, b1))), mul(a4, b0)), P))
-            }
-            function f5sq(r, a) {
-                let a0 := mload(a)
-                let a1 := mload(add(a, 32))
-                let a2 := mload(add(a, 64))
-                let a3 := mload(add(a, 96))
-                let a4 := mload(add(a, 128))
-                mstore(r, mod(add(mul(a0, a0), mul(6, add(mul(a1, a4), mul(a2, a3)))), P))
-                mstore(add(r, 32), mod(add(mul(2, mul(a0, a1)), mul(3, add(mul(2, mul(a2, a4)), mul(a3, a3)))), P))
-                mstore(add(r, 64), mod(add(add(mul(2, mul(a0, a2)), mul(a1, a1)), mul(6, mul(a3, a4))), P))
-                mstore(add(r, 96), mod(add(mul(2, add(mul(a0, a3), mul(a1, a2))), mul(3, mul(a4, a4))), P))
-                mstore(add(r, 128), mod(add(mul(2, add(mul(a0, a4), mul(a1, a3))), mul(a2, a2)), P))
-            }
-        }
-    }
-
-    /// Computes `R' = s G + e Q` with `Q = (qx : 1 : 1 : w)` and checks `T = wR U`.
-    function _combinationEncodes(uint256[5] memory w, Signature memory sig) private pure returns (bool ok) {
+    /// The curve part of a verification, in one assembly block (its GF(p^5) functions serve
+    /// both steps): first the key's point, `qx^2 - (w^2 - 2) qx + b = 0` and `qx = 7 qy^2`
+    /// (the group element's root for `w`); then `R' = s G + e Q` with `Q = (qx : 1 : 1 : w)`
+    /// and `T = wR U`.
+    function _curveChecks(uint256[5] memory w, Signature memory sig) private pure returns (bool ok) {
         uint256[5] memory qx = sig.qx;
+        uint256[5] memory qy = sig.qy;
         uint256[5] memory wR = sig.wR;
         uint256 e = sig.e[0] | (sig.e[1] << 64) | (sig.e[2] << 128) | (sig.e[3] << 192);
         uint256 sLo = sig.sLo;
         uint256 sHi = sig.sHi;
         assembly ("memory-safe") {
-            // Layout from the free pointer (nothing is allocated: the region is scratch):
-            // scratch elements 0..13 (160 bytes each), acc (640), G table (16 x 640), Q table.
-            let base := mload(0x40)
-            let acc := add(base, 2240)
-            let gtab := add(acc, 640)
-            let qtab := add(gtab, 10240)
-
-            // Table entry 0 is the neutral (0 : 1 : 0 : 1); entry 1 the point; k = (k-1) + 1.
-            setNeutral(gtab)
-            setNeutral(qtab)
-            let g1 := add(gtab, 640)
-            mstore(g1, 12883135586176881569)
-            mstore(add(g1, 32), 4356519642755055268)
-            mstore(add(g1, 64), 5248930565894896907)
-            mstore(add(g1, 96), 2165973894480315022)
-            mstore(add(g1, 128), 2448410071095648785)
-            f5set(add(g1, 160), 1, 0)
-            f5set(add(g1, 320), 1, 0)
-            f5set(add(g1, 480), 4, 0)
-            let q1 := add(qtab, 640)
-            f5copy(q1, qx)
-            f5set(add(q1, 160), 1, 0)
-            f5set(add(q1, 320), 1, 0)
-            f5copy(add(q1, 480), w)
-            for { let k := 2 } lt(k, 16) { k := add(k, 1) } {
-                padd(base, add(gtab, mul(k, 640)), add(gtab, mul(sub(k, 1), 640)), g1)
-                padd(base, add(qtab, mul(k, 640)), add(qtab, mul(sub(k, 1), 640)), q1)
+            // The key: qx^2 - (w^2 - 2) qx + b = 0 (qx is a root of w's decoding equation).
+            let t := mload(0x40)
+            // t0 = w^2 - 2, t1 = t0 qx, t2 = qx^2
+            let t0 := t
+            let t1 := add(t, 160)
+            let t2 := add(t, 320)
+            f5sq(t0, w)
+            mstore(t0, addmod(mload(t0), sub(P, 2), P))
+            f5mul(t1, t0, qx)
+            f5sq(t2, qx)
+            // qx^2 - t1 + b, with b = 263 z
+            f5sub(t2, t2, t1)
+            mstore(add(t2, 32), addmod(mload(add(t2, 32)), 263, P))
+            ok := f5zero(t2)
+            // 7 qy^2 == qx: qx is the non-square root
+            f5sq(t0, qy)
+            for { let i := 0 } lt(i, 5) { i := add(i, 1) } {
+                let o := mul(i, 32)
+                if iszero(eq(mulmod(mload(add(t0, o)), 7, P), mload(add(qx, o)))) { ok := 0 }
             }
 
-            setNeutral(acc)
-            let started := 0
-            for { let i := 80 } gt(i, 0) {} {
-                i := sub(i, 1)
-                if started {
-                    pdouble(base, acc, acc)
-                    pdouble(base, acc, acc)
-                    pdouble(base, acc, acc)
-                    pdouble(base, acc, acc)
+            if ok {
+                // Layout from the free pointer (nothing is allocated: the region is scratch):
+                // scratch elements 0..13 (160 bytes each), acc (640), G table (16 x 640), Q table.
+                let base := mload(0x40)
+                let acc := add(base, 2240)
+                let gtab := add(acc, 640)
+                let qtab := add(gtab, 10240)
+
+                // Table entry 0 is the neutral (0 : 1 : 0 : 1); entry 1 the point; k = (k-1) + 1.
+                setNeutral(gtab)
+                setNeutral(qtab)
+                let g1 := add(gtab, 640)
+                mstore(g1, 12883135586176881569)
+                mstore(add(g1, 32), 4356519642755055268)
+                mstore(add(g1, 64), 5248930565894896907)
+                mstore(add(g1, 96), 2165973894480315022)
+                mstore(add(g1, 128), 2448410071095648785)
+                f5set(add(g1, 160), 1, 0)
+                f5set(add(g1, 320), 1, 0)
+                f5set(add(g1, 480), 4, 0)
+                let q1 := add(qtab, 640)
+                f5copy(q1, qx)
+                f5set(add(q1, 160), 1, 0)
+                f5set(add(q1, 320), 1, 0)
+                f5copy(add(q1, 480), w)
+                for { let k := 2 } lt(k, 16) { k := add(k, 1) } {
+                    padd(base, add(gtab, mul(k, 640)), add(gtab, mul(sub(k, 1), 640)), g1)
+                    padd(base, add(qtab, mul(k, 640)), add(qtab, mul(sub(k, 1), 640)), q1)
                 }
-                let bit := mul(i, 4)
-                let ds := 0
-                switch lt(bit, 256)
-                case 1 { ds := and(shr(bit, sLo), 15) }
-                default { ds := and(shr(sub(bit, 256), sHi), 15) }
-                if ds {
-                    padd(base, acc, acc, add(gtab, mul(ds, 640)))
-                    started := 1
-                }
-                if lt(bit, 256) {
-                    let de := and(shr(bit, e), 15)
-                    if de {
-                        padd(base, acc, acc, add(qtab, mul(de, 640)))
+
+                setNeutral(acc)
+                let started := 0
+                for { let i := 80 } gt(i, 0) {} {
+                    i := sub(i, 1)
+                    if started {
+                        pdouble(base, acc, acc)
+                        pdouble(base, acc, acc)
+                        pdouble(base, acc, acc)
+                        pdouble(base, acc, acc)
+                    }
+                    let bit := mul(i, 4)
+                    let ds := 0
+                    switch lt(bit, 256)
+                    case 1 { ds := and(shr(bit, sLo), 15) }
+                    default { ds := and(shr(sub(bit, 256), sHi), 15) }
+                    if ds {
+                        padd(base, acc, acc, add(gtab, mul(ds, 640)))
                         started := 1
                     }
+                    if lt(bit, 256) {
+                        let de := and(shr(bit, e), 15)
+                        if de {
+                            padd(base, acc, acc, add(qtab, mul(de, 640)))
+                            started := 1
+                        }
+                    }
                 }
+                // T == wR * U
+                f5mul(base, wR, add(acc, 320))
+                ok := f5eq(base, add(acc, 480))
             }
-            // T == wR * U
-            f5mul(base, wR, add(acc, 320))
-            ok := f5eq(base, add(acc, 480))
 
+            function f5zero(a) -> z {
+                z := iszero(or(or(or(mload(a), mload(add(a, 32))), or(mload(add(a, 64)), mload(add(a, 96)))), mload(add(a, 128))))
+            }
             function setNeutral(p) {
                 f5set(p, 0, 0)
                 f5set(add(p, 160), 1, 0)
