@@ -827,8 +827,7 @@ fn key_file(dir: &std::path::Path, name: &str, sk: &state::crypto::schnorr::Secr
 }
 
 async fn view<C: SolCall>(rpc: &Rpc, d: &deploy::Deployment, call: C) -> C::Return {
-    let out = rpc.call(d.rollup, call.abi_encode().into()).await.unwrap();
-    C::abi_decode_returns(&out).unwrap()
+    rpc.view(d.rollup, &call).await.unwrap()
 }
 
 /// Issue 12's acceptance on a real node and anvil: the operator runs, its batches are

@@ -4,20 +4,11 @@
 //! be claimed with the node and its database gone.
 
 use alloy_primitives::{Address, B256};
-use alloy_sol_types::SolCall;
 
 use crate::contracts::Rollup;
 use crate::hashes::{payout_leaf, PayoutTree};
 use crate::rebuild::Rebuilt;
 use crate::rpc::{Rpc, RpcError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimsError {
-    #[error(transparent)]
-    Rpc(#[from] RpcError),
-    #[error("the contract's answer to {0} does not decode: {1}")]
-    BadView(&'static str, #[source] alloy_sol_types::Error),
-}
 
 /// A finalized payout not claimed yet, with everything `claimWithdrawal` needs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -46,36 +37,20 @@ impl Unclaimed {
     }
 }
 
-async fn view<C: SolCall>(
-    rpc: &Rpc,
-    rollup: Address,
-    name: &'static str,
-    call: C,
-) -> Result<C::Return, ClaimsError> {
-    let out = rpc.call(rollup, call.abi_encode().into()).await?;
-    C::abi_decode_returns(&out).map_err(|e| ClaimsError::BadView(name, e))
-}
-
 /// The payouts of `rebuilt`'s finalized batches that are not claimed on L1 (one `claimed` view
 /// per payout of a finalized batch).
 pub async fn unclaimed(
     rpc: &Rpc,
     rollup: Address,
     rebuilt: &Rebuilt,
-) -> Result<Vec<Unclaimed>, ClaimsError> {
-    let finalized = view(
-        rpc,
-        rollup,
-        "lastFinalizedBatch()",
-        Rollup::lastFinalizedBatchCall {},
-    )
-    .await?;
+) -> Result<Vec<Unclaimed>, RpcError> {
+    let finalized = rpc.view(rollup, &Rollup::lastFinalizedBatchCall {}).await?;
     let mut out = Vec::new();
     for b in rebuilt.payouts.iter().filter(|b| b.batch <= finalized) {
         let tree = PayoutTree::new(b.batch, &b.payouts);
         for (i, p) in b.payouts.iter().enumerate() {
             let leaf = payout_leaf(b.batch, i as u64, p);
-            if view(rpc, rollup, "claimed(leaf)", Rollup::claimedCall(leaf)).await? {
+            if rpc.view(rollup, &Rollup::claimedCall(leaf)).await? {
                 continue;
             }
             out.push(Unclaimed {

@@ -7,7 +7,7 @@
 //! can show what it would do and a test can tamper with them.
 
 use alloy_primitives::{Address, B256, U256};
-use alloy_sol_types::{SolCall, SolEvent};
+use alloy_sol_types::SolEvent;
 use state::account::AccountIndex;
 use state::crypto::ecgfp5::GFp5;
 use state::crypto::schnorr::{PublicKey, SecretKey};
@@ -26,12 +26,6 @@ pub enum ExodusError {
     Rpc(#[from] RpcError),
     #[error(transparent)]
     Rebuild(#[from] RebuildError),
-    #[error("the contract's answer to {view} does not decode: {source}")]
-    BadView {
-        view: &'static str,
-        #[source]
-        source: alloy_sol_types::Error,
-    },
     #[error("a Deposit log does not decode: {0}")]
     BadLog(#[source] alloy_sol_types::Error),
     #[error("the rebuilt state of batch {batch} has root {rebuilt}, but the contract finalized {finalized}")]
@@ -69,43 +63,19 @@ impl ExodusStatus {
     }
 }
 
-async fn view<C: SolCall>(
-    rpc: &Rpc,
-    rollup: Address,
-    name: &'static str,
-    call: C,
-) -> Result<C::Return, ExodusError> {
-    let out = rpc.call(rollup, call.abi_encode().into()).await?;
-    C::abi_decode_returns(&out).map_err(|source| ExodusError::BadView { view: name, source })
-}
-
 /// Reads the contract's exodus state.
 pub async fn status(rpc: &Rpc, rollup: Address) -> Result<ExodusStatus, ExodusError> {
     Ok(ExodusStatus {
-        exodus: view(rpc, rollup, "exodus()", Rollup::exodusCall {}).await?,
-        due: view(rpc, rollup, "exodusDue()", Rollup::exodusDueCall {}).await?,
-        last_finalized_batch: view(
-            rpc,
-            rollup,
-            "lastFinalizedBatch()",
-            Rollup::lastFinalizedBatchCall {},
-        )
-        .await?,
-        finalized_root: view(rpc, rollup, "finalizedRoot()", Rollup::finalizedRootCall {}).await?,
-        next_priority_op_finalized: view(
-            rpc,
-            rollup,
-            "nextPriorityOpFinalized()",
-            Rollup::nextPriorityOpFinalizedCall {},
-        )
-        .await?,
-        priority_queue_length: view(
-            rpc,
-            rollup,
-            "priorityQueueLength()",
-            Rollup::priorityQueueLengthCall {},
-        )
-        .await?,
+        exodus: rpc.view(rollup, &Rollup::exodusCall {}).await?,
+        due: rpc.view(rollup, &Rollup::exodusDueCall {}).await?,
+        last_finalized_batch: rpc.view(rollup, &Rollup::lastFinalizedBatchCall {}).await?,
+        finalized_root: rpc.view(rollup, &Rollup::finalizedRootCall {}).await?,
+        next_priority_op_finalized: rpc
+            .view(rollup, &Rollup::nextPriorityOpFinalizedCall {})
+            .await?,
+        priority_queue_length: rpc
+            .view(rollup, &Rollup::priorityQueueLengthCall {})
+            .await?,
         chain_id: rpc.chain_id().await?,
         rollup,
     })
@@ -250,24 +220,16 @@ pub async fn refundable_deposits(
 
 /// Whether deposit `serial` was already refunded.
 pub async fn refunded(rpc: &Rpc, rollup: Address, serial: u64) -> Result<bool, ExodusError> {
-    view(
-        rpc,
-        rollup,
-        "depositRefunded(serial)",
-        Rollup::depositRefundedCall(U256::from(serial)),
-    )
-    .await
+    Ok(rpc
+        .view(rollup, &Rollup::depositRefundedCall(U256::from(serial)))
+        .await?)
 }
 
 /// Whether account `index` already exited.
 pub async fn exited(rpc: &Rpc, rollup: Address, index: AccountIndex) -> Result<bool, ExodusError> {
-    view(
-        rpc,
-        rollup,
-        "exited(index)",
-        Rollup::exitedCall(U256::from(index.0)),
-    )
-    .await
+    Ok(rpc
+        .view(rollup, &Rollup::exitedCall(U256::from(index.0)))
+        .await?)
 }
 
 /// The L1 address key `key`'s exits go to (zero: not authorised yet).
@@ -276,11 +238,7 @@ pub async fn exit_address(
     rollup: Address,
     key: &PublicKey,
 ) -> Result<Address, ExodusError> {
-    view(
-        rpc,
-        rollup,
-        "exitAddress(keyId)",
-        Rollup::exitAddressCall(key_id(key)),
-    )
-    .await
+    Ok(rpc
+        .view(rollup, &Rollup::exitAddressCall(key_id(key)))
+        .await?)
 }

@@ -302,6 +302,20 @@ impl Rpc {
         Ok(n.to::<u128>())
     }
 
+    /// `eth_call` of a contract view: `call` ABI-encoded to `to`, its return value decoded (an
+    /// answer that does not decode is `Decode`, naming the view).
+    pub async fn view<C: alloy_sol_types::SolCall>(
+        &self,
+        to: Address,
+        call: &C,
+    ) -> Result<C::Return, RpcError> {
+        let out = self.call(to, call.abi_encode().into()).await?;
+        C::abi_decode_returns(&out).map_err(|e| RpcError::Decode {
+            method: C::SIGNATURE,
+            detail: e.to_string(),
+        })
+    }
+
     /// Gas estimate of a call from `from` (reverts surface as node errors).
     pub async fn estimate_gas(
         &self,
