@@ -749,12 +749,7 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     let dir = tempfile::tempdir().unwrap();
     let l1_key = dir.path().join("l1.key");
     std::fs::write(&l1_key, ANVIL_DEV_KEY_1).unwrap();
-    let operator_pubkey = format!(
-        "0x{}",
-        rollup_sequencer::node::devnet_operator_key()
-            .public_key()
-            .to_hex()
-    );
+    let operator_pubkey = operator_pubkey_hex();
     let (batch_s, rollup_s) = (batch.to_string(), d.rollup.to_string());
     let claim_args = [
         "claim",
@@ -796,6 +791,16 @@ fn rollup_cli() -> std::process::Command {
         cli.display()
     );
     std::process::Command::new(cli)
+}
+
+/// The devnet operator's public key as the wallet's `--operator-pubkey` takes it.
+fn operator_pubkey_hex() -> String {
+    format!(
+        "0x{}",
+        rollup_sequencer::node::devnet_operator_key()
+            .public_key()
+            .to_hex()
+    )
 }
 
 /// Runs the wallet with `args`; returns its JSON output, or its stderr on failure.
@@ -935,12 +940,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
     let dir = tempfile::tempdir().unwrap();
     let l1_key = dir.path().join("l1.key");
     std::fs::write(&l1_key, ANVIL_DEV_KEY_1).unwrap();
-    let operator_pubkey = format!(
-        "0x{}",
-        rollup_sequencer::node::devnet_operator_key()
-            .public_key()
-            .to_hex()
-    );
+    let operator_pubkey = operator_pubkey_hex();
     let rollup_addr = format!("{}", d.rollup);
     let exit_args = |key: &str, to: &str| -> Vec<String> {
         [
@@ -1051,8 +1051,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
         .is_err());
 
     // The deposit no finalized batch consumed goes back to alice, once.
-    let alice_key = dir.path().join("alice.key");
-    std::fs::write(&alice_key, ANVIL_DEV_KEY_1).unwrap();
+    // (`l1_key` is alice's: anvil's dev key 1.)
     let refund_args = [
         "refund",
         "--rollup",
@@ -1060,7 +1059,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
         "--l1-rpc",
         &anvil.endpoint(),
         "--l1-key",
-        alice_key.to_str().unwrap(),
+        l1_key.to_str().unwrap(),
     ];
     let before = token_balance(&rpc, &d, alice).await;
     let out = wallet(&refund_args).unwrap_or_else(|e| panic!("rollup refund: {e}"));
