@@ -11,5 +11,7 @@ pub mod settle;
 pub mod submitter;
 pub mod watcher;
 
-pub use rollup_l1_client::{claims, contracts, deploy, exodus, hashes, rebuild, rpc, signer};
+pub use rollup_l1_client::{
+    claims, contracts, deploy, exodus, hashes, rebuild, revert, rpc, signer,
+};
 pub use rollup_l1_client::{Address, Bytes, B256, U256};

@@ -11,6 +11,11 @@
 //! `resend_after` a replacement with the same nonce and a bumped gas price, so at most one of
 //! them can ever be mined). A new commit is only built for `lastCommittedBatch + 1` as read from
 //! the contract, which itself rejects any other number.
+//!
+//! After `Rollup.revertBatches` the watcher puts the reverted batches back to `proven`
+//! (`rollup_storage::l1::revert_batches`); the contract's `lastCommittedBatch` went back too, so
+//! the next steps commit the same batches again. A commit reaching the depth after the revert
+//! superseded it is not applied (`lock_mined`).
 
 use std::time::Duration;
 
@@ -439,6 +444,7 @@ impl Submitter {
     /// A commit past the depth: the batch is `committed`, with its feed event, once.
     async fn on_commit_deep(
         &self,
+        id: i64,
         batch: u64,
         tx: B256,
         receipt: &Receipt,
@@ -453,6 +459,11 @@ impl Submitter {
             })
             .ok_or_else(|| SubmitError::Batch(batch, "no BatchCommitted log".into()))?;
         let mut db = self.pool.begin().await?;
+        if !l1db::lock_mined(&mut db, id).await? {
+            // The watcher followed an L1 revert of this batch in the meantime (the row is
+            // `superseded`): the commit no longer stands, nothing to record.
+            return Ok(());
+        }
         l1db::set_l1_tx(&mut db, batch, SubmissionKind::Commit, tx.0, block).await?;
         let moved = transition(
             &mut db,
@@ -610,7 +621,7 @@ impl Submitter {
             }
             match kind {
                 SubmissionKind::Commit => {
-                    self.on_commit_deep(batch, tx, &receipt).await?;
+                    self.on_commit_deep(id, batch, tx, &receipt).await?;
                     return Ok(Some(Step::Committed { batch }));
                 }
                 // A finalization counts once its batch's commit is past the depth too (the

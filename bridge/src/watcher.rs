@@ -47,6 +47,8 @@ pub struct ObservedOp {
     pub amount: u64,
     pub priority_hash: B256,
     pub payload: Option<Vec<u8>>,
+    /// `Rollup.priorityDeadline` of the op (unix seconds).
+    pub deadline: u64,
     pub block: u64,
     pub block_hash: B256,
     pub tx_hash: B256,
@@ -274,6 +276,7 @@ pub fn decode_op(log: &Log) -> Result<Option<ObservedOp>, WatchError> {
             amount: e.amount,
             priority_hash: e.priorityHash,
             payload: None,
+            deadline: e.deadline,
             block,
             block_hash,
             tx_hash,
@@ -299,6 +302,7 @@ pub fn decode_op(log: &Log) -> Result<Option<ObservedOp>, WatchError> {
                 e.requestedAt,
                 &e.withdrawTx,
             )),
+            deadline: e.deadline,
             block,
             block_hash,
             tx_hash,
@@ -368,6 +372,7 @@ impl ObservedOp {
             l1_block_hash: self.block_hash.0,
             l1_tx_hash: self.tx_hash.0,
             log_index: self.log_index,
+            deadline: Some(self.deadline),
         }
     }
 }
@@ -622,9 +627,30 @@ impl Watcher {
             if (block as i64) > new_final || canonical.get(&block) != Some(&hash) {
                 continue;
             }
-            let Some((kind, payload)) = final_only_event(log)? else {
+            let Some((kind, mut payload)) = final_only_event(log)? else {
                 continue;
             };
+            if kind == EventKind::BatchesReverted {
+                // The node follows the revert in this very transaction (its batches go back in
+                // line to be committed again), and the event says what happened to them.
+                let e =
+                    Rollup::BatchesReverted::decode_raw_log(log.topics.iter().copied(), &log.data)
+                        .map_err(|e| WatchError::BadLog(e.to_string()))?;
+                let requeued =
+                    l1db::revert_batches(&mut db, e.firstReverted, e.lastReverted).await?;
+                tracing::warn!(
+                    first = e.firstReverted,
+                    last = e.lastReverted,
+                    batches = requeued.len(),
+                    txs = requeued.iter().map(|b| u64::from(b.tx_count)).sum::<u64>(),
+                    "batches reverted on L1; they will be committed again with the same transactions"
+                );
+                metrics::counter!("bridge_batches_reverted_total")
+                    .increment(e.lastReverted.saturating_sub(e.firstReverted) + 1);
+                if let Some(o) = payload.as_object_mut() {
+                    o.insert("requeued".into(), json!(requeued));
+                }
+            }
             feed::append(
                 &mut db,
                 kind,
@@ -695,6 +721,7 @@ mod tests {
             amount: 10,
             priority_hash: B256::ZERO,
             payload: None,
+            deadline: 1_000_000,
             block,
             block_hash: B256::repeat_byte(hash),
             tx_hash: B256::repeat_byte(0xee),

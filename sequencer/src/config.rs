@@ -244,6 +244,13 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_L1_CONFIRMATIONS", default_value_t = 12)]
     pub l1_confirmations: u64,
 
+    /// Expected time from a batch's seal to its commit on L1 (proving plus the confirmation
+    /// depth), in seconds. A batch that would leave an L1 priority op unconsumed whose deadline
+    /// falls within this time is held open until it takes the op (L1 would refuse its commit:
+    /// `PriorityOpOverdue`); see docs/SPEC.md 16.2.
+    #[arg(long, env = "ROLLUP_SEAL_DEADLINE_MARGIN_SECS", default_value_t = 1800)]
+    pub seal_deadline_margin_secs: u64,
+
     /// First L1 block the watcher scans (the Rollup contract's deployment block).
     #[arg(long, env = "ROLLUP_L1_START_BLOCK", default_value_t = 0)]
     pub l1_start_block: u64,

@@ -22,6 +22,9 @@ use rollup_storage::Store;
 
 /// Confirmed ops handed to the writer per tick.
 const BATCH: i64 = 500;
+/// Open ops whose deadlines the writer gets (it needs the first one a batch leaves
+/// unconsumed, which is among the first few unless a backlog of this size builds up).
+const DEADLINES: i64 = 4096;
 
 pub struct Ingest {
     pub store: Store,
@@ -189,10 +192,21 @@ impl Ingest {
         Ok(done)
     }
 
+    /// Hands the open ops' deadlines to the writer, which checks them before sealing a batch
+    /// (`crate::deadlines`).
+    async fn publish_deadlines(&self) -> anyhow::Result<()> {
+        let open = self.store.l1().open_deadlines(DEADLINES).await?;
+        self.writer.deadlines.replace(open);
+        Ok(())
+    }
+
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             if let Err(e) = self.tick().await {
                 tracing::warn!("L1 deposit ingest: {e:#}");
+            }
+            if let Err(e) = self.publish_deadlines().await {
+                tracing::warn!("L1 deposit ingest: reading the priority-op deadlines: {e:#}");
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll) => {}

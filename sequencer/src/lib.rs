@@ -13,6 +13,7 @@ pub mod bridge_api;
 pub mod committer;
 pub mod config;
 pub mod convert;
+pub mod deadlines;
 pub mod http;
 pub mod keys;
 pub mod l1_ingest;

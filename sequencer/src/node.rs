@@ -64,24 +64,7 @@ fn operator_public_key(cfg: &Config) -> anyhow::Result<PublicKey> {
 /// Refuses a secret key file that other users can read (as ssh does): the operator key signs
 /// for the fee account, and the L1 key moves the bridge's money.
 pub fn check_key_file_mode(path: &std::path::Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read key file {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "key file {} is accessible by group or others (mode {:o}); \
-                 run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            );
-        }
-    }
-    Ok(())
+    Ok(rollup_bridge::signer::check_key_file_mode(path)?)
 }
 
 /// Refuses to run against a database created for another chain, rollup or operator.
@@ -188,6 +171,7 @@ pub fn writer_config(cfg: &Config) -> WriterConfig {
         commit_queue_bytes: cfg.commit_queue_bytes,
         dedup_window: cfg.dedup_window,
         snapshot_every_txs: cfg.snapshot_every_txs,
+        seal_deadline_margin: Duration::from_secs(cfg.seal_deadline_margin_secs),
     }
 }
 

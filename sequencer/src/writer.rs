@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::deadlines::{self, OpenDeadlines, SealCheck};
 use crate::keys::KeyDirectory;
 use state::account::{Account, AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
@@ -173,6 +174,9 @@ pub struct WriterHandle {
     pub keys: Arc<KeyDirectory>,
     pub head: Arc<Mutex<Head>>,
     pub durable: watch::Receiver<u64>,
+    /// The open priority ops' deadlines, written by the ingest, read by the writer before it
+    /// seals a batch (`crate::deadlines`).
+    pub deadlines: Arc<OpenDeadlines>,
 }
 
 impl WriterHandle {
@@ -261,6 +265,9 @@ pub struct WriterConfig {
     /// A state snapshot is taken at the first batch seal after this many transactions since
     /// the last one (0: never). See `snapshotter`.
     pub snapshot_every_txs: u64,
+    /// Expected time from a batch's seal to its commit on L1: a batch that would leave a
+    /// priority op due within it unconsumed is held open (`crate::deadlines`).
+    pub seal_deadline_margin: Duration,
 }
 
 /// What the committer receives: rows to persist and who to tell when they are durable.
@@ -311,6 +318,8 @@ struct OpenBatch {
     /// The state diff failed its check once: the batch is not sealed (an implementation bug,
     /// logged once; see `maybe_seal_batch`).
     seal_refused: bool,
+    /// Held open for a priority op due before it could be committed (logged once).
+    held: bool,
     block_times: Vec<(u64, u64)>,
     tx_count: u32,
     opened: Instant,
@@ -410,6 +419,7 @@ pub struct Writer {
     commit_budget_total: usize,
     snapshots: Option<tokio::sync::mpsc::Sender<SnapshotJob>>,
     last_snapshot_seq: u64,
+    deadlines: Arc<OpenDeadlines>,
 }
 
 pub fn unix_now() -> u64 {
@@ -437,6 +447,7 @@ pub fn spawn(
     let head = Arc::new(Mutex::new(rec.head.clone()));
     let depth = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let deadlines = Arc::new(OpenDeadlines::default());
     let handle = WriterHandle {
         queue: tx,
         depth: depth.clone(),
@@ -444,6 +455,7 @@ pub fn spawn(
         keys: keys.clone(),
         head: head.clone(),
         durable: durable_watch.clone(),
+        deadlines: deadlines.clone(),
     };
     // The open batch started before the accounts its own registrations created; folding its
     // effects below then yields the same touches as if the node had never stopped.
@@ -470,6 +482,7 @@ pub fn spawn(
         refunds: Vec::new(),
         touches: BatchTouches::new(count_before),
         seal_refused: false,
+        held: false,
         block_times: rec.open_batch_block_times.clone(),
         tx_count: 0,
         opened: Instant::now(),
@@ -513,6 +526,7 @@ pub fn spawn(
         commit_budget_total: budget,
         snapshots,
         last_snapshot_seq: rec.snapshot_seq,
+        deadlines,
     };
     let join = std::thread::Builder::new()
         .name("sequencer-writer".into())
@@ -843,6 +857,9 @@ impl Writer {
         {
             return;
         }
+        if self.deadline_holds(blocks) {
+            return;
+        }
         let new_root = self.state.root();
         // The L1 data of the batch, checked against the previous batch's root before anything
         // is written: a diff that does not rebuild `new_root` must never reach L1 (SPEC 10.4).
@@ -921,6 +938,7 @@ impl Writer {
             refunds: Vec::new(),
             touches: BatchTouches::new(self.state.num_accounts()),
             seal_refused: false,
+            held: false,
             block_times: Vec::new(),
             tx_count: 0,
             opened: Instant::now(),
@@ -937,6 +955,50 @@ impl Writer {
             None,
         );
         self.maybe_snapshot(snapshot);
+    }
+
+    /// Whether the batch, due for sealing with `blocks` blocks, must stay open because it
+    /// would leave a priority op unconsumed whose deadline passes before it can be committed
+    /// (`crate::deadlines`). Past [`deadlines::HOLD_LIMIT`] times its usual size it is sealed
+    /// anyway, with an error: its commit will be refused unless the op is consumed on L1 time.
+    fn deadline_holds(&mut self, blocks: u64) -> bool {
+        let next = self.state.next_deposit_seq();
+        let verdict = deadlines::check(
+            next,
+            self.deadlines.of(next),
+            unix_now(),
+            self.cfg.seal_deadline_margin.as_secs(),
+        );
+        let SealCheck::AtRisk { serial, deadline } = verdict else {
+            metrics::gauge!("rollup_batch_held_for_deadline").set(0.0);
+            return false;
+        };
+        if blocks < deadlines::HOLD_LIMIT.saturating_mul(self.cfg.batch_max_blocks) {
+            if !self.batch.held {
+                tracing::warn!(
+                    batch = self.batch.number,
+                    serial,
+                    deadline,
+                    margin_secs = self.cfg.seal_deadline_margin.as_secs(),
+                    "holding the batch open: it would leave a priority op unconsumed that is due before the batch can be committed"
+                );
+                metrics::counter!("rollup_batch_seal_held_total").increment(1);
+                self.batch.held = true;
+            }
+            metrics::gauge!("rollup_batch_held_for_deadline").set(1.0);
+            return true;
+        }
+        tracing::error!(
+            batch = self.batch.number,
+            serial,
+            deadline,
+            blocks,
+            "sealing a batch that leaves a priority op due before its commit unconsumed: \
+             L1 will refuse the commit after the deadline (is the L1 ingest stuck?)"
+        );
+        metrics::counter!("rollup_batch_sealed_at_risk_total").increment(1);
+        metrics::gauge!("rollup_batch_held_for_deadline").set(0.0);
+        false
     }
 
     /// Takes a state snapshot at this batch boundary if one is due and none is in flight.

@@ -62,7 +62,7 @@ async fn watch_events(grpc: &str, cursor: u64, n: usize) -> Vec<pb::BridgeEvent>
 
 /// anvil with the contracts deployed (genesis root of the devnet operator), 1,000,000 tokens
 /// minted to `alice` (anvil's second account), and a node with the bridge on a fresh database
-/// (2 confirmations, 100 ms polls, a batch per block).
+/// (2 confirmations, 100 ms polls, a batch per block; `flags`, to start another node on it).
 struct Bridge {
     anvil: Anvil,
     rpc: Rpc,
@@ -70,10 +70,16 @@ struct Bridge {
     alice: Address,
     db: String,
     node: TestNode,
+    flags: Vec<String>,
 }
 
 impl Bridge {
     async fn start(db_prefix: &str) -> Bridge {
+        Bridge::start_with(db_prefix, &[]).await
+    }
+
+    /// [`Bridge::start`] with `extra` node flags for the first node only.
+    async fn start_with(db_prefix: &str, extra: &[&str]) -> Bridge {
         let anvil = Anvil::start(&[]).expect("anvil (run scripts/ensure-l1-tools.sh)");
         let rpc = Rpc::new(anvil.endpoint());
         rpc.wait_ready(Duration::from_secs(10)).await.unwrap();
@@ -98,12 +104,11 @@ impl Bridge {
             .await
             .unwrap();
         let db = fresh_database(db_prefix).await;
-        let rollup = format!("{}", d.rollup);
-        let flags = [
+        let flags: Vec<String> = [
             "--l1-rpc",
             &anvil.endpoint(),
             "--rollup-address",
-            &rollup,
+            &format!("{}", d.rollup),
             "--l1-confirmations",
             "2",
             "--l1-poll-ms",
@@ -112,8 +117,13 @@ impl Bridge {
             "1",
             "--batch-max-secs",
             "1",
-        ];
-        let node = TestNode::start(&db, &flags).await;
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+        let mut first: Vec<&str> = flags.iter().map(String::as_str).collect();
+        first.extend_from_slice(extra);
+        let node = TestNode::start(&db, &first).await;
         Bridge {
             anvil,
             rpc,
@@ -121,6 +131,7 @@ impl Bridge {
             alice,
             db,
             node,
+            flags,
         }
     }
 }
@@ -292,6 +303,7 @@ async fn l1_deposits_batches_claims_and_a_resumable_feed() {
         alice,
         db,
         node,
+        ..
     } = Bridge::start("bridge_node").await;
     let mut node = node;
     let mut c = node.client().await;
@@ -532,6 +544,7 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
         alice,
         db,
         node,
+        ..
     } = Bridge::start("bridge_forced").await;
     let mut c = node.client().await;
     let (domain, now) = domain(&mut c).await;
@@ -851,6 +864,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
         alice,
         db,
         mut node,
+        ..
     } = Bridge::start("bridge_exodus").await;
     let mut c = node.client().await;
     let (domain, now) = domain(&mut c).await;
@@ -1073,5 +1087,194 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
     assert_eq!(
         token_balance(&rpc, &d, alice).await,
         before + U256::from(77)
+    );
+}
+
+/// Issue 12, item 4 on a real node and anvil: a committed batch that cannot be finalized (the
+/// node's attester key is not the deployment's, so L1 refuses every finalization) is reverted
+/// by the operator (`revertBatches`, built by `rollup-l1 revert-batches`' library call). The
+/// node, restarted with the right attester, follows the `BatchesReverted` event at the depth:
+/// the batch goes back in line with its transactions, is committed again and finalized, L1's
+/// finalized root is the node's, and the feed reports the revert with what it put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reverted_batch_is_committed_again_with_the_same_transactions() {
+    use rollup_bridge::revert;
+    use rollup_bridge::signer::ANVIL_DEV_KEY_0;
+    let dir = tempfile::tempdir().unwrap();
+    // Any key but the deployment's attester (anvil's third): here alice's.
+    let wrong_attester = dir.path().join("wrong-attester.key");
+    std::fs::write(&wrong_attester, ANVIL_DEV_KEY_1).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong_attester, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let Bridge {
+        anvil,
+        rpc,
+        d,
+        alice,
+        db,
+        mut node,
+        flags,
+    } = Bridge::start_with(
+        "bridge_revert",
+        &["--attester-l1-key", wrong_attester.to_str().unwrap()],
+    )
+    .await;
+    let mut c = node.client().await;
+    let (domain, now) = domain(&mut c).await;
+    let a = register(&mut c, &domain, now, &key(31)).await;
+    deploy::deposit(&rpc, &d, alice, a.0, 4_000).await.unwrap();
+    mine(&rpc, 2).await;
+    let c2 = c.clone();
+    wait_for("the deposit to be credited", 20, || {
+        let mut c = c2.clone();
+        async move { account(&mut c, a).await.balance == 4_000 }
+    })
+    .await;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let p2 = pool.clone();
+    wait_for("the deposit's batch to be sealed", 20, || {
+        let pool = p2.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM batches WHERE next_deposit_seq > 0)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    // The first batch (the registration) is committed, then the submitter is stuck on its
+    // finalization; the deposit's batch waits behind it.
+    let batch: i64 = 1;
+    let (first_seq, last_seq, tx_count): (i64, i64, i32) =
+        sqlx::query_as("SELECT first_seq, last_seq, tx_count FROM batches WHERE number = $1")
+            .bind(batch)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(tx_count >= 1);
+    let deposit_batch: i64 =
+        sqlx::query_scalar("SELECT min(number) FROM batches WHERE next_deposit_seq > 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let committed = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1 AND status = 'committed')",
+        )
+        .bind(batch)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    prove_until(&anvil, &pool, "the first batch to be committed", || {
+        committed(pool.clone())
+    })
+    .await;
+    // Committed, never finalized: L1 refuses the wrong attester's signature.
+    mine(&rpc, 3).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(view(&rpc, &d, Rollup::lastFinalizedBatchCall {}).await, 0);
+    let last_committed = view(&rpc, &d, Rollup::lastCommittedBatchCall {}).await;
+    assert!(last_committed >= batch as u64);
+
+    // The operator stops the node and reverts every unfinalized batch. A kept batch that is
+    // not between the last finalized and the last committed is refused before anything is sent.
+    node.kill9();
+    let out_of_range = revert::revert_call(&rpc, d.rollup, last_committed, 0, 10_000).await;
+    assert!(
+        matches!(out_of_range, Err(revert::RevertError::OutOfRange { .. })),
+        "{out_of_range:?}"
+    );
+    let (call, plan) = revert::revert_call(&rpc, d.rollup, 0, 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (plan.first_reverted, plan.last_reverted),
+        (1, last_committed)
+    );
+    let operator = L1Signer::from_hex(ANVIL_DEV_KEY_0).unwrap();
+    rpc.send_signed(&operator, d.rollup, call.abi_encode().into())
+        .await
+        .expect("revertBatches by the operator");
+    assert_eq!(view(&rpc, &d, Rollup::lastCommittedBatchCall {}).await, 0);
+
+    // The node comes back with the deployment's attester (the devnet default) and follows.
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let node = TestNode::start(&db, &args).await;
+    let finalized = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1 AND status = 'finalized')",
+        )
+        .bind(deposit_batch)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    prove_until(
+        &anvil,
+        &pool,
+        "the reverted batch and the deposit's to be committed and finalized",
+        || finalized(pool.clone()),
+    )
+    .await;
+
+    // The same batch, with the same transactions, and L1 agrees with the node.
+    let (first2, last2, count2): (i64, i64, i32) =
+        sqlx::query_as("SELECT first_seq, last_seq, tx_count FROM batches WHERE number = $1")
+            .bind(batch)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((first2, last2, count2), (first_seq, last_seq, tx_count));
+    assert!(view(&rpc, &d, Rollup::lastFinalizedBatchCall {}).await >= batch as u64);
+    assert_l1_statements_are_the_nodes(&rpc, &d, &pool).await;
+    let superseded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM l1_submissions WHERE batch_number = $1 AND status = 'superseded'",
+    )
+    .bind(batch)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(superseded >= 1, "the first commit is kept as superseded");
+    let mut c = node.client().await;
+    assert_eq!(account(&mut c, a).await.balance, 4_000, "nothing dropped");
+
+    // The feed: committed, reverted (with the batch put back), committed again, finalized.
+    mine(&rpc, 3).await;
+    let events = all_events(&node.grpc).await;
+    let of_batch = |kind: &str| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| serde_json::from_str::<serde_json::Value>(&e.payload_json).unwrap())
+            .filter(|p| p["batch"] == batch || kind == "batches_reverted")
+            .collect()
+    };
+    let reverted = of_batch("batches_reverted");
+    assert_eq!(reverted.len(), 1, "{events:?}");
+    assert_eq!(reverted[0]["first_reverted"], 1);
+    let requeued = reverted[0]["requeued"].as_array().unwrap();
+    let ours = requeued
+        .iter()
+        .find(|b| b["number"] == batch)
+        .expect("the batch is reported as put back");
+    assert_eq!(ours["tx_count"], tx_count);
+    assert_eq!(ours["first_seq"], first_seq);
+    assert_eq!(ours["was"], "committed");
+    assert_eq!(
+        of_batch("batch_committed").len(),
+        2,
+        "committed, then again"
+    );
+    assert_eq!(of_batch("batch_finalized").len(), 1);
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let pos = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
+    assert!(
+        pos("batches_reverted") < pos("batch_finalized"),
+        "{kinds:?}"
     );
 }

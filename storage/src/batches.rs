@@ -106,6 +106,8 @@ impl BatchStatus {
                 | (Proving, Rejected)
                 | (Proven, Committed)
                 | (Committed, Finalized)
+                // `Rollup.revertBatches` took the commit off L1: committed again later.
+                | (Committed, Proven)
         )
     }
 }
@@ -319,6 +321,7 @@ mod tests {
             (Proving, Rejected),
             (Proven, Committed),
             (Committed, Finalized),
+            (Committed, Proven),
         ];
         for from in BatchStatus::ALL {
             for to in BatchStatus::ALL {

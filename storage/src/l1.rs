@@ -1,6 +1,7 @@
 //! `l1_priority_ops`, `l1_sync`, `l1_submissions`, `l1_batches`: the bridge's L1 records.
 //!
-//! Writers: the bridge watcher (priority ops `seen -> confirmed | reorged`, the scan cursor),
+//! Writers: the bridge watcher (priority ops `seen -> confirmed | reorged`, the scan cursor,
+//! and an L1 revert of batches: [`revert_batches`]),
 //! the node's ingest (`confirmed -> credited`) and the batch submitter (submissions and the L1
 //! facts of each batch). Invariants kept here:
 //!
@@ -89,6 +90,9 @@ pub struct L1PriorityOp {
     pub l1_block_hash: [u8; 32],
     pub l1_tx_hash: [u8; 32],
     pub log_index: u64,
+    /// The L1 time (unix seconds) by which a committed batch must have consumed the op
+    /// (`Rollup.priorityDeadline`); `None` for rows recorded before migration 0009.
+    pub deadline: Option<u64>,
 }
 
 /// One row of `l1_priority_ops`: one occurrence of a priority-queue log on L1, and where it
@@ -119,6 +123,7 @@ impl<'r> FromRow<'r, PgRow> for PriorityOpRow {
                 l1_block_hash: hash_col(row, "l1_block_hash")?,
                 l1_tx_hash: hash_col(row, "l1_tx_hash")?,
                 log_index: u64_col(row, "log_index")?,
+                deadline: opt_u64_col(row, "deadline")?,
             },
             status: row.try_get("status")?,
             l2_tx_id: opt_hash_col(row, "l2_tx_id")?,
@@ -127,7 +132,7 @@ impl<'r> FromRow<'r, PgRow> for PriorityOpRow {
 }
 
 const OP_COLUMNS: &str = "id, serial, kind, depositor, recipient, amount, priority_hash, payload, \
-    l1_block, l1_block_hash, l1_tx_hash, log_index, status, l2_tx_id";
+    l1_block, l1_block_hash, l1_tx_hash, log_index, deadline, status, l2_tx_id";
 
 impl PriorityOpStatus {
     /// Whether an op may move from `self` to `to`: `seen -> confirmed -> credited`, `seen ->
@@ -183,8 +188,8 @@ pub async fn insert_seen_op(
 ) -> Result<Option<(i64, bool)>> {
     let row = sqlx::query(
         "INSERT INTO l1_priority_ops (serial, kind, depositor, recipient, amount, \
-         priority_hash, payload, l1_block, l1_block_hash, l1_tx_hash, log_index, status) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
+         priority_hash, payload, l1_block, l1_block_hash, l1_tx_hash, log_index, status, \
+         deadline) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$14) \
          ON CONFLICT (l1_block_hash, log_index) DO UPDATE SET status = $12, \
          updated_at = now() WHERE l1_priority_ops.status = $13 \
          RETURNING id, (xmax = 0) AS fresh",
@@ -202,6 +207,7 @@ pub async fn insert_seen_op(
     .bind(i64_of(op.log_index))
     .bind(PriorityOpStatus::Seen)
     .bind(PriorityOpStatus::Reorged)
+    .bind(op.deadline.map(i64_of))
     .fetch_optional(db)
     .await?;
     row.map(|r| -> Result<(i64, bool)> { Ok((r.try_get("id")?, r.try_get("fresh")?)) })
@@ -397,6 +403,107 @@ pub async fn unmine(db: &mut PgConnection, id: i64, error: &str) -> Result<bool>
     Ok(n == 1)
 }
 
+/// Locks submission `id` for the rest of the caller's transaction and tells whether it is
+/// still `mined`: the submitter applies a receipt past the depth only then, so a revert the
+/// watcher applied in between (which supersedes the row, [`revert_batches`]) wins.
+pub async fn lock_mined(db: &mut PgConnection, id: i64) -> Result<bool> {
+    let status: Option<SubmissionStatus> =
+        sqlx::query_scalar("SELECT status FROM l1_submissions WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(status == Some(SubmissionStatus::Mined))
+}
+
+/// One batch `Rollup.revertBatches` took off L1, as the node puts it back in line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RevertedBatch {
+    pub number: u64,
+    /// Its transactions (`first_seq..=last_seq`; empty when `last_seq < first_seq`): kept, in
+    /// the same order, and committed again with the batch.
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub tx_count: u32,
+    /// Its status before the revert (`committed`, or `proven` when the commit was not past the
+    /// depth yet).
+    pub was: BatchStatus,
+}
+
+/// Follows `BatchesReverted(first, last)` (SPEC 16.3) inside the caller's transaction, which
+/// also appends the feed event: batches `first..=last` leave `committed` for `proven` (their
+/// proofs and transactions stay; the submitter commits them again, in order, from the number
+/// L1 now expects), their L1 records are dropped (the recommit writes them again), and their
+/// mined or failed submissions become `superseded` (no longer followed to the depth, no longer
+/// counted as failed attempts).
+///
+/// A batch the database holds as `finalized` cannot have been reverted (the contract refuses
+/// to): that is a corrupt record, an error, and nothing is changed.
+pub async fn revert_batches(
+    db: &mut PgConnection,
+    first: u64,
+    last: u64,
+) -> Result<Vec<RevertedBatch>> {
+    // Submissions first: this waits for a submitter that is applying one of them past the
+    // depth (it holds the row, `lock_mined`), so the batch statuses read below include its move.
+    sqlx::query(
+        "UPDATE l1_submissions SET status = $3, error = 'its batch was reverted on L1', \
+         updated_at = now() WHERE batch_number BETWEEN $1 AND $2 AND status = ANY($4)",
+    )
+    .bind(i64_of(first))
+    .bind(i64_of(last))
+    .bind(SubmissionStatus::Superseded)
+    .bind([SubmissionStatus::Mined, SubmissionStatus::Failed])
+    .execute(&mut *db)
+    .await?;
+    let rows = sqlx::query(
+        "SELECT number, first_seq, last_seq, tx_count, status FROM batches \
+         WHERE number BETWEEN $1 AND $2 ORDER BY number FOR UPDATE",
+    )
+    .bind(i64_of(first))
+    .bind(i64_of(last))
+    .fetch_all(&mut *db)
+    .await?;
+    let mut reverted = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let b = RevertedBatch {
+            number: u64_col(r, "number")?,
+            first_seq: u64_col(r, "first_seq")?,
+            last_seq: u64_col(r, "last_seq")?,
+            tx_count: crate::convert::u32_of(
+                i64::from(r.try_get::<i32, _>("tx_count")?),
+                "tx_count",
+            )?,
+            was: r.try_get("status")?,
+        };
+        match b.was {
+            BatchStatus::Finalized => {
+                return Err(StorageError::Corrupt(format!(
+                    "batch {} is finalized here but L1 reverted it",
+                    b.number
+                )))
+            }
+            BatchStatus::Committed => {
+                crate::batches::transition(
+                    db,
+                    b.number,
+                    BatchStatus::Committed,
+                    BatchStatus::Proven,
+                    None,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        reverted.push(b);
+    }
+    sqlx::query("DELETE FROM l1_batches WHERE batch_number BETWEEN $1 AND $2")
+        .bind(i64_of(first))
+        .bind(i64_of(last))
+        .execute(&mut *db)
+        .await?;
+    Ok(reverted)
+}
+
 // ---------------------------------------------------------------------------------------------
 // l1_batches
 
@@ -527,6 +634,23 @@ impl<'a> L1Dal<'a> {
     ) -> Result<Vec<PriorityOpRow>> {
         let mut conn = self.pool.acquire().await?;
         ops_with_status(&mut conn, status, limit).await
+    }
+
+    /// The deadlines of the live ops not consumed yet (`seen` or `confirmed`), lowest serial
+    /// first, at most `limit`: what the sequencer checks before it seals a batch. Ops recorded
+    /// before migration 0009 (no deadline) are left out.
+    pub async fn open_deadlines(&self, limit: i64) -> Result<Vec<(u64, u64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT serial, deadline FROM l1_priority_ops WHERE status = ANY($1) \
+             AND deadline IS NOT NULL ORDER BY serial LIMIT $2",
+        )
+        .bind([PriorityOpStatus::Seen, PriorityOpStatus::Confirmed])
+        .bind(limit)
+        .fetch_all(self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(s, d)| Ok((u64_of(s, "serial")?, u64_of(d, "deadline")?)))
+            .collect()
     }
 
     /// The live (not `reorged`) op with queue serial `serial`: at most one exists.

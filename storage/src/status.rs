@@ -104,8 +104,9 @@ macro_rules! text_enum {
 text_enum! {
     /// `batches.status`: where a batch is on its way to L1. Transitions (each a guarded
     /// `UPDATE ... WHERE status = <from>` in [`crate::batches`]):
-    /// `sealed -> proving -> proven -> committed -> finalized`, and `sealed | proving ->
-    /// rejected` when the prover's re-execution of the rules refuses the batch.
+    /// `sealed -> proving -> proven -> committed -> finalized`, `sealed | proving ->
+    /// rejected` when the prover's re-execution of the rules refuses the batch, and
+    /// `committed -> proven` when `Rollup.revertBatches` takes the commit off L1.
     BatchStatus, "batch status" {
         /// Written by the sequencer's writer with the batch.
         Sealed = "sealed",
@@ -247,6 +248,9 @@ text_enum! {
         Mined = "mined",
         Replaced = "replaced",
         Failed = "failed",
+        /// Mined (or mined and reverted), then its batch was reverted on L1
+        /// (`Rollup.revertBatches`): kept for the record, no longer followed or counted.
+        Superseded = "superseded",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod exodus;
 pub mod hashes;
 pub mod rebuild;
+pub mod revert;
 pub mod rpc;
 pub mod signer;
 

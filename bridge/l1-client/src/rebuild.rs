@@ -153,34 +153,32 @@ fn b256(d: Digest) -> B256 {
 }
 
 /// A committed batch that no later `BatchesReverted` undid: its event and where it came from.
-struct Committed {
-    event: Rollup::BatchCommitted,
-    tx: B256,
-    l1_block: Option<u64>,
+#[derive(Clone, Debug)]
+pub struct CommittedBatch {
+    pub event: Rollup::BatchCommitted,
+    pub tx: B256,
+    pub l1_block: Option<u64>,
 }
 
-/// Rebuilds the state committed on L1 up to the current head (or up to batch `cfg.until`);
-/// `progress` sees every batch applied.
-///
-/// Two passes: the logs first (`BatchCommitted` and `BatchesReverted`, in L1 order, so that a
-/// reverted batch and its recommitted successor are told apart), then the calldata of the
-/// batches that stand, applied in order.
-pub async fn rebuild(
+/// The batches committed on L1 that stand (no later `BatchesReverted` undid them), in order,
+/// from the logs between `from_block` and the head (`max_range` blocks per request): the
+/// logs are read in L1 order, so a reverted batch and its recommitted successor are told apart.
+/// Also returns the head the scan went to.
+pub async fn committed_batches(
     rpc: &Rpc,
-    cfg: &RebuildConfig,
-    operator: PublicKey,
-    mut progress: impl FnMut(&BatchApplied),
-) -> Result<Rebuilt, RebuildError> {
-    let mut tree = AccountTree::genesis(operator);
+    rollup: Address,
+    from_block: u64,
+    max_range: u64,
+) -> Result<(Vec<CommittedBatch>, u64), RebuildError> {
     let head = rpc.block_number().await?;
-    let mut chain: Vec<Committed> = Vec::new();
-    let mut from = cfg.from_block;
-    let step = cfg.max_range.max(1);
+    let mut chain: Vec<CommittedBatch> = Vec::new();
+    let mut from = from_block;
+    let step = max_range.max(1);
     while from <= head {
         let to = head.min(from.saturating_add(step - 1));
         let logs = rpc
             .logs(
-                cfg.rollup,
+                rollup,
                 &[
                     Rollup::BatchCommitted::SIGNATURE_HASH,
                     Rollup::BatchesReverted::SIGNATURE_HASH,
@@ -210,7 +208,7 @@ pub async fn rebuild(
             let tx = log
                 .transaction_hash
                 .ok_or(RebuildError::LogWithoutTransaction)?;
-            chain.push(Committed {
+            chain.push(CommittedBatch {
                 event,
                 tx,
                 l1_block: log.block_number.map(|n| n.to::<u64>()),
@@ -218,6 +216,23 @@ pub async fn rebuild(
         }
         from = to + 1;
     }
+    Ok((chain, head))
+}
+
+/// Rebuilds the state committed on L1 up to the current head (or up to batch `cfg.until`);
+/// `progress` sees every batch applied.
+///
+/// Two passes: the batches that stand ([`committed_batches`]), then their calldata, applied in
+/// order.
+pub async fn rebuild(
+    rpc: &Rpc,
+    cfg: &RebuildConfig,
+    operator: PublicKey,
+    mut progress: impl FnMut(&BatchApplied),
+) -> Result<Rebuilt, RebuildError> {
+    let mut tree = AccountTree::genesis(operator);
+    let (mut chain, head) =
+        committed_batches(rpc, cfg.rollup, cfg.from_block, cfg.max_range).await?;
     if let Some(until) = cfg.until {
         if until > chain.len() as u64 {
             return Err(RebuildError::NotCommitted {
@@ -229,7 +244,7 @@ pub async fn rebuild(
     }
     let mut next = 1u64;
     let mut all_payouts = Vec::new();
-    for Committed {
+    for CommittedBatch {
         event: ev,
         tx: tx_hash,
         l1_block,

@@ -19,6 +19,15 @@ pub const ANVIL_DEV_KEY_2: &str =
 pub enum SignerError {
     #[error("L1 key must be 32 bytes of hex")]
     BadKey,
+    #[error("cannot read key file {path}: {source}")]
+    KeyFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "key file {path} is accessible by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    KeyFileMode { path: std::path::PathBuf, mode: u32 },
     #[error("signing failed: {0}")]
     Sign(String),
 }
@@ -35,7 +44,40 @@ impl std::fmt::Debug for L1Signer {
     }
 }
 
+/// Refuses a secret key file that other users can read (as ssh does): an L1 key moves the
+/// bridge's money, an operator key signs for the fee account.
+pub fn check_key_file_mode(path: &std::path::Path) -> Result<(), SignerError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| SignerError::KeyFile {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(SignerError::KeyFileMode {
+                path: path.to_path_buf(),
+                mode: mode & 0o777,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl L1Signer {
+    /// The key in file `path` (32 bytes hex), refused if other users can read the file.
+    pub fn from_key_file(path: &std::path::Path) -> Result<L1Signer, SignerError> {
+        check_key_file_mode(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| SignerError::KeyFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        L1Signer::from_hex(&text)
+    }
+
     pub fn from_hex(s: &str) -> Result<L1Signer, SignerError> {
         let t = s.trim();
         let bytes =

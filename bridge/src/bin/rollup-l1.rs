@@ -1,13 +1,17 @@
 //! `rollup-l1`: L1 chores for a devnet (deploy the contracts from the committed artifacts, mint
-//! test tokens) and, for anyone, rebuilding the L2 state from L1 data alone. The bridge service
-//! itself runs inside `rollup-node` (`--l1-rpc`).
+//! test tokens), for anyone, rebuilding the L2 state from L1 data alone, and for the operator,
+//! reverting unfinalized batches. The bridge service itself runs inside `rollup-node`
+//! (`--l1-rpc`).
 
 use std::process::ExitCode;
 
+use alloy_sol_types::SolCall;
 use clap::{Parser, Subcommand};
 use rollup_bridge::deploy::{self, DeployConfig, Deployment};
 use rollup_bridge::rebuild::{self, RebuildConfig, RebuildError};
+use rollup_bridge::revert;
 use rollup_bridge::rpc::Rpc;
+use rollup_bridge::signer::L1Signer;
 use rollup_bridge::{Address, B256};
 use state::crypto::schnorr::PublicKey;
 
@@ -15,7 +19,7 @@ use state::crypto::schnorr::PublicKey;
 #[command(
     name = "rollup-l1",
     version,
-    about = "Deploy the rollup's L1 contracts, mint devnet tokens, rebuild the L2 state from L1"
+    about = "Deploy the rollup's L1 contracts, mint devnet tokens, rebuild the L2 state from L1, revert unfinalized batches"
 )]
 struct Cli {
     /// L1 JSON-RPC endpoint (`deploy` and `mint` send from its first unlocked account, i.e.
@@ -69,6 +73,32 @@ enum Cmd {
         /// gone.
         #[arg(long)]
         unclaimed: bool,
+    },
+    /// Revert the committed, unfinalized batches after `--keep` (SPEC 15.9): the operator's
+    /// way out of a batch that cannot be finalized. Sent with the operator's L1 key; a running
+    /// node follows the `BatchesReverted` event at its confirmation depth and commits the same
+    /// batches again. Prints the plan (and, without --dry-run, the L1 transaction) as JSON.
+    RevertBatches {
+        #[arg(long, env = "ROLLUP_ROLLUP_ADDRESS")]
+        rollup_address: Address,
+        /// The batch that stays the last committed one (the last finalized batch, or 0 before
+        /// any finalization, reverts every unfinalized batch).
+        #[arg(long)]
+        keep: u64,
+        /// File with the operator's secp256k1 key (32 bytes hex), the only sender the contract
+        /// accepts. The node's batch submitter uses the same key: it gives up a nonce taken by
+        /// this transaction and carries on.
+        #[arg(long, env = "ROLLUP_OPERATOR_L1_KEY")]
+        operator_l1_key: std::path::PathBuf,
+        /// First L1 block to scan for the kept batch's commit (the deployment block).
+        #[arg(long, default_value_t = 0)]
+        from_block: u64,
+        /// Blocks per eth_getLogs request.
+        #[arg(long, default_value_t = 10_000)]
+        max_range: u64,
+        /// Print the plan without sending anything.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -156,6 +186,37 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         };
         return rebuild_state(&rpc, cfg, operator, json, unclaimed).await;
     }
+    if let Cmd::RevertBatches {
+        rollup_address,
+        keep,
+        operator_l1_key,
+        from_block,
+        max_range,
+        dry_run,
+    } = cli.cmd
+    {
+        let signer = L1Signer::from_key_file(&operator_l1_key)
+            .map_err(|e| format!("--operator-l1-key: {e}"))?;
+        let (call, plan) =
+            revert::revert_call(&rpc, rollup_address, keep, from_block, max_range).await?;
+        if dry_run {
+            println!("{}", serde_json::json!({ "plan": plan, "sent": false }));
+            return Ok(());
+        }
+        let receipt = rpc
+            .send_signed(&signer, rollup_address, call.abi_encode().into())
+            .await?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "plan": plan,
+                "sent": true,
+                "l1_tx": receipt.transaction_hash,
+                "l1_block": receipt.block_number,
+            })
+        );
+        return Ok(());
+    }
     let from = *rpc
         .accounts()
         .await?
@@ -189,7 +250,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 serde_json::json!({"to": to, "amount": amount, "l1_tx": r.transaction_hash})
             );
         }
-        Cmd::RebuildState { .. } => {}
+        Cmd::RebuildState { .. } | Cmd::RevertBatches { .. } => {}
     }
     Ok(())
 }

@@ -110,6 +110,7 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
                 l1_block_hash: [1; 32],
                 l1_tx_hash: [i as u8; 32],
                 log_index: u64::from(i),
+                deadline: None,
             },
         )
         .await
