@@ -1278,3 +1278,110 @@ async fn a_reverted_batch_is_committed_again_with_the_same_transactions() {
         "{kinds:?}"
     );
 }
+
+/// SPEC 16.2, deadlines before sealing: with a seal-to-commit margin longer than any deadline,
+/// a batch that would leave a queued priority op unconsumed is held open (L1 would refuse its
+/// commit) instead of sealed, and is sealed once it has taken the op, with the transactions
+/// that arrived meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_would_miss_a_priority_deadline_is_held_until_it_takes_the_op() {
+    let Bridge {
+        anvil: _anvil,
+        rpc,
+        d,
+        alice,
+        db,
+        node,
+        ..
+    } = Bridge::start_with(
+        "bridge_deadline",
+        // Ten years: every queued op is due before such a batch could be committed.
+        &["--seal-deadline-margin-secs", "315360000"],
+    )
+    .await;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let mut c = node.client().await;
+    let (domain, now) = domain(&mut c).await;
+    let a = register(&mut c, &domain, now, &key(41)).await;
+    // Nothing queued yet: the registration's batch seals as usual.
+    let sealed = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM batches")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let p2 = pool.clone();
+    wait_for("the registration's batch to be sealed", 20, || {
+        let pool = p2.clone();
+        async move { sealed(pool).await > 0 }
+    })
+    .await;
+    let before = sealed(pool.clone()).await;
+
+    // A deposit is queued on L1 (seen, with its deadline; not deep enough to be credited), then
+    // an L2 transaction arrives: its batch is due but held.
+    deploy::deposit(&rpc, &d, alice, a.0, 700).await.unwrap();
+    let p2 = pool.clone();
+    wait_for("the deposit to be seen with its deadline", 20, || {
+        let pool = p2.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM l1_priority_ops WHERE serial = 0 \
+                 AND deadline IS NOT NULL)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    let b = register(&mut c, &domain, now, &key(42)).await;
+    let http = node.http.clone();
+    wait_for("the writer to hold the batch", 20, || {
+        let http = http.clone();
+        async move {
+            let text = reqwest::get(format!("{http}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .any(|l| l.starts_with("rollup_batch_held_for_deadline 1"))
+        }
+    })
+    .await;
+    assert_eq!(
+        sealed(pool.clone()).await,
+        before,
+        "no batch sealed while it would leave the op unconsumed"
+    );
+
+    // The op becomes deep enough, is credited, and the held batch seals with it and with the
+    // registration that waited.
+    mine(&rpc, 2).await;
+    let p2 = pool.clone();
+    wait_for("the held batch to be sealed with the deposit", 20, || {
+        let pool = p2.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM batches WHERE next_deposit_seq = 1)",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    let (first_deposit, registrations): (i64, i64) = sqlx::query_as(
+        "SELECT b.first_deposit_seq, (SELECT count(*) FROM transactions t WHERE t.seq BETWEEN \
+         b.first_seq AND b.last_seq AND t.account_index = $1) FROM batches b WHERE b.next_deposit_seq = 1",
+    )
+    .bind(i64::from(b.0))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(first_deposit, 0, "the batch consumed the op");
+    assert_eq!(registrations, 1, "the registration that waited is in it");
+    assert_eq!(account(&mut c, a).await.balance, 700);
+}
