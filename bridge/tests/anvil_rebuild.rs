@@ -15,8 +15,10 @@ use alloy_primitives::B256;
 use common::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rollup_bridge::contracts::Rollup;
 use rollup_bridge::deploy;
 use rollup_bridge::rebuild::{rebuild, BatchApplied, RebuildConfig, RebuildError};
+use rollup_bridge::signer::ANVIL_DEV_KEY_0;
 use rollup_bridge::submitter::{Step, SubmitError, Submitter};
 use serde_json::json;
 use sqlx::postgres::PgPool;
@@ -263,6 +265,82 @@ async fn the_l2_state_is_rebuilt_from_l1_alone() {
         matches!(wrong, Err(RebuildError::GenesisMismatch { .. })),
         "{wrong:?}"
     );
+
+    // The operator reverts the unfinalized batch with `rollup-l1 revert-batches` (SPEC 15.9).
+    // The submitter finalizes batch n before it commits n + 1, so batch 3 is the unfinalized one.
+    let lf = l1
+        .rpc
+        .view(l1.d.rollup, &Rollup::lastFinalizedBatchCall {})
+        .await
+        .unwrap();
+    assert_eq!(lf, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("operator.key");
+    std::fs::write(&key, ANVIL_DEV_KEY_0).unwrap();
+    // A key file others can read is refused, before anything is sent.
+    let (code, _, stderr) = revert_cli(&l1, &key, 2, false);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("accessible by group or others"), "{stderr}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // A finalized batch cannot be reverted: refused with the range, nothing sent.
+    let (code, _, stderr) = revert_cli(&l1, &key, 1, false);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot keep batch 1"), "{stderr}");
+    let (code, plan, stderr) = revert_cli(&l1, &key, 2, true);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(plan["sent"], false);
+    assert_eq!(plan["plan"]["first_reverted"], 3);
+    assert_eq!(plan["plan"]["committed_root"], json!(b256(batches[1].1)));
+    let (code, sent, stderr) = revert_cli(&l1, &key, 2, false);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sent["sent"], true);
+    assert_eq!(
+        l1.rpc
+            .view(l1.d.rollup, &Rollup::lastCommittedBatchCall {})
+            .await
+            .unwrap(),
+        2
+    );
+    // Rebuilt from L1 after the revert: two batches, ending at batch 2's root.
+    let after = rebuild(&l1.rpc, &rebuild_cfg(&l1), l2.keys[0].public_key(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((after.batches, after.tree.root()), (2, batches[1].1));
+}
+
+/// Runs `rollup-l1 revert-batches --keep K`; returns the exit code, the JSON it printed (null
+/// on failure) and stderr.
+fn revert_cli(
+    l1: &L1,
+    key: &std::path::Path,
+    keep: u64,
+    dry_run: bool,
+) -> (i32, serde_json::Value, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollup-l1"));
+    cmd.args([
+        "--l1-rpc",
+        &l1.url,
+        "revert-batches",
+        "--rollup-address",
+        &l1.d.rollup.to_string(),
+        "--keep",
+        &keep.to_string(),
+        "--operator-l1-key",
+    ])
+    .arg(key);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let out = cmd.output().expect("run rollup-l1");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
