@@ -11,9 +11,7 @@ use state::tx::UnsignedTransfer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_against_a_devnet_node() {
-    let Some(devnet) = devkit::node::Devnet::start("client_sdk_e2e").await else {
-        return;
-    };
+    let devnet = devkit::node::Devnet::start("client_sdk_e2e").await;
     let client = Client::connect(&devnet.endpoint).await.unwrap();
     assert!(client.connected_status().devnet, "a --devnet node");
     register_fund_pay_and_query(&client).await;

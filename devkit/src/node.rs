@@ -264,30 +264,29 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// `None` (after saying why on stderr) when there is neither an endpoint nor a binary.
-    pub async fn start(name: &str) -> Option<Devnet> {
+    /// Panics when there is neither an endpoint nor a binary: a test that cannot reach a node
+    /// fails, it never passes by skipping (scripts/test.sh builds the binary first).
+    pub async fn start(name: &str) -> Devnet {
         if let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") {
-            return Some(Devnet {
+            return Devnet {
                 endpoint,
                 process: None,
-            });
+            };
         }
-        let Some(binary) = binary_beside_tests() else {
-            // In CI a missing binary is a broken setup, not a reason to pass silently.
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{name}: no rollup-node beside the tests under CI (scripts/test.sh builds it)"
-            );
-            eprintln!("skipping {name}: no rollup-node beside the tests (cargo build -p rollup-sequencer) and no ROLLUP_E2E_ENDPOINT");
-            return None;
-        };
+        let binary = binary_beside_tests().unwrap_or_else(|| {
+            panic!(
+                "{name}: no rollup-node beside the tests: build it with `cargo build -p \
+                 rollup-sequencer --bin rollup-node` (scripts/test.sh does), or point \
+                 ROLLUP_E2E_ENDPOINT at a running node"
+            )
+        });
         let db = crate::postgres::test_database(name)
             .await
             .expect("a Postgres server for the end-to-end tests (see rollup-devkit)");
         let process = NodeProcess::start(&binary, &db, &[]).await;
-        Some(Devnet {
+        Devnet {
             endpoint: process.grpc.clone(),
             process: Some(process),
-        })
+        }
     }
 }

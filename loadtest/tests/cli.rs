@@ -85,9 +85,7 @@ fn idle_watchers_need_a_readable_node_pid() {
 
 #[tokio::test]
 async fn a_short_run_prints_one_json_report() {
-    let Some(devnet) = devkit::node::Devnet::start("loadtest_e2e").await else {
-        return;
-    };
+    let devnet = devkit::node::Devnet::start("loadtest_e2e").await;
     let endpoint = devnet.endpoint.clone();
     let out = loadtest()
         .args([

@@ -151,13 +151,17 @@ fn differing(got: &[F], honest: &PayoutStatement) -> Vec<&'static str> {
     .collect()
 }
 
-/// `w` has a proof, of a statement other than `honest` exactly in the parts `expect`.
+/// `w` has a proof, of a statement other than `honest` exactly in the parts `expect` (a
+/// non-empty difference: `PayoutCircuit::prove(w, honest)` compares exactly these public
+/// inputs, so it would refuse `w`; proving a second time to watch it do so would only double
+/// the test's cost).
 fn proves_other(name: &str, w: &PayoutWitness, honest: &PayoutStatement, expect: &[&str]) {
+    assert!(!expect.is_empty(), "{name}: a difference is expected");
     let got = attempt(w).unwrap_or_else(|| panic!("{name}: expected a proof of other inputs"));
     let diff = differing(&got, honest);
     println!("{name}: proves other public inputs ({})", diff.join(", "));
     assert_eq!(diff, expect, "{name}");
-    assert!(circuit().prove(w, honest).is_err(), "{name}");
+    assert_ne!(got, honest.to_fields(), "{name}");
 }
 
 /// `w` has no proof at all.
