@@ -530,17 +530,8 @@ library Poseidon {
 
     /// `hash_no_pad` (SPEC 4): absorb `input` eight elements at a time (overwriting the rate),
     /// permuting after each chunk; the digest is the first four elements.
-    function hashNoPad(uint256[] memory input) internal pure returns (uint256[4] memory out) {
-        uint256[12] memory s;
-        uint256 n = input.length;
-        for (uint256 at = 0; at < n; at += 8) {
-            uint256 end = at + 8 < n ? at + 8 : n;
-            for (uint256 i = at; i < end; i++) {
-                s[i - at] = input[i];
-            }
-            permute(s);
-        }
-        out = [s[0], s[1], s[2], s[3]];
+    function hashNoPad(uint256[] memory input) internal view returns (uint256[4] memory) {
+        return hashNoPadWith(input, permute);
     }
 
     /// `hashNoPad` with another implementation of the same permutation (a deployed
@@ -562,6 +553,11 @@ library Poseidon {
         out = [s[0], s[1], s[2], s[3]];
     }
 
+    /// `two_to_one(l, r)` (SPEC 4): one permutation of `l ‖ r ‖ 0000`.
+    function twoToOne(uint256[4] memory l, uint256[4] memory r) internal view returns (uint256[4] memory) {
+        return twoToOneWith(l, r, permute);
+    }
+
     /// `twoToOne` with another implementation of the same permutation.
     function twoToOneWith(uint256[4] memory l, uint256[4] memory r, function(uint256[12] memory) view perm)
         internal
@@ -570,13 +566,6 @@ library Poseidon {
     {
         uint256[12] memory s = [l[0], l[1], l[2], l[3], r[0], r[1], r[2], r[3], 0, 0, 0, 0];
         perm(s);
-        out = [s[0], s[1], s[2], s[3]];
-    }
-
-    /// `two_to_one(l, r)` (SPEC 4): one permutation of `l ‖ r ‖ 0000`.
-    function twoToOne(uint256[4] memory l, uint256[4] memory r) internal pure returns (uint256[4] memory out) {
-        uint256[12] memory s = [l[0], l[1], l[2], l[3], r[0], r[1], r[2], r[3], 0, 0, 0, 0];
-        permute(s);
         out = [s[0], s[1], s[2], s[3]];
     }
 

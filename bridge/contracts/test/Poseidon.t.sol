@@ -82,7 +82,7 @@ contract PoseidonTest is Base {
 
     /// The root of a leaf's Merkle path in the state tree (SPEC 4): at level `l` the node is
     /// `two_to_one(node, sibling)` when bit `l` of the index is 0, else `two_to_one(sibling, node)`.
-    function _root(bytes32 leaf, uint256 index, bytes32[] memory siblings) internal pure returns (bytes32) {
+    function _root(bytes32 leaf, uint256 index, bytes32[] memory siblings) internal view returns (bytes32) {
         uint256[4] memory node = Poseidon.fromBytes(leaf);
         for (uint256 l = 0; l < siblings.length; l++) {
             uint256[4] memory sib = Poseidon.fromBytes(siblings[l]);

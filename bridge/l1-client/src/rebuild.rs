@@ -36,8 +36,6 @@ pub enum RebuildError {
     LogWithoutTransaction,
     #[error("a BatchCommitted log does not decode: {0}")]
     BadLog(#[source] alloy_sol_types::Error),
-    #[error("the contract's committedRoot() answer does not decode: {0}")]
-    BadView(#[source] alloy_sol_types::Error),
     #[error("batch {batch}: the node does not know transaction {tx}")]
     MissingTransaction { batch: u64, tx: B256 },
     #[error("batch {batch}: transaction {tx} is not a direct commitBatch call to the rollup (commits through another contract are not supported)")]
@@ -321,11 +319,7 @@ pub async fn rebuild(
     }
     if next == 1 && cfg.until.is_none() {
         // No batch yet: the contract's committed root is still its genesis root.
-        let contract = rpc
-            .call(cfg.rollup, Rollup::committedRootCall {}.abi_encode().into())
-            .await?;
-        let contract = Rollup::committedRootCall::abi_decode_returns(&contract)
-            .map_err(RebuildError::BadView)?;
+        let contract = rpc.view(cfg.rollup, &Rollup::committedRootCall {}).await?;
         if contract != b256(tree.root()) {
             return Err(RebuildError::GenesisMismatch {
                 operator: operator.to_hex(),
