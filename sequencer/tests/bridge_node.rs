@@ -1090,6 +1090,32 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
     );
 }
 
+/// Waits (20 s at most) until the boolean query `sql` holds.
+async fn wait_until_db(pool: &sqlx::PgPool, what: &str, sql: &'static str) {
+    wait_for(what, 20, || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+}
+
+/// Whether batch `n` has status `status`.
+async fn batch_is(pool: sqlx::PgPool, n: i64, status: &'static str) -> bool {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1 AND status = $2)",
+    )
+    .bind(n)
+    .bind(status)
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+}
+
 /// Issue 12, item 4 on a real node and anvil: a committed batch that cannot be finalized (the
 /// node's attester key is not the deployment's, so L1 refuses every finalization) is reverted
 /// by the operator (`revertBatches`, built by `rollup-l1 revert-batches`' library call). The
@@ -1133,18 +1159,11 @@ async fn a_reverted_batch_is_committed_again_with_the_same_transactions() {
     })
     .await;
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let p2 = pool.clone();
-    wait_for("the deposit's batch to be sealed", 20, || {
-        let pool = p2.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM batches WHERE next_deposit_seq > 0)",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    })
+    wait_until_db(
+        &pool,
+        "the deposit's batch to be sealed",
+        "SELECT EXISTS (SELECT 1 FROM batches WHERE next_deposit_seq > 0)",
+    )
     .await;
     // The first batch (the registration) is committed, then the submitter is stuck on its
     // finalization; the deposit's batch waits behind it.
@@ -1161,22 +1180,22 @@ async fn a_reverted_batch_is_committed_again_with_the_same_transactions() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    let committed = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1 AND status = 'committed')",
-        )
-        .bind(batch)
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-    };
     prove_until(&anvil, &pool, "the first batch to be committed", || {
-        committed(pool.clone())
+        batch_is(pool.clone(), batch, "committed")
     })
     .await;
-    // Committed, never finalized: L1 refuses the wrong attester's signature.
+    // Committed, never finalized: L1 refuses the wrong attester's signature (the submitter
+    // says so, and keeps trying).
     mine(&rpc, 3).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    wait_for(
+        "the submitter to report the refused finalization",
+        20,
+        || {
+            let log = node.log_text();
+            async move { log.contains("batch submitter step failed") }
+        },
+    )
+    .await;
     assert_eq!(view(&rpc, &d, Rollup::lastFinalizedBatchCall {}).await, 0);
     let last_committed = view(&rpc, &d, Rollup::lastCommittedBatchCall {}).await;
     assert!(last_committed >= batch as u64);
@@ -1205,20 +1224,11 @@ async fn a_reverted_batch_is_committed_again_with_the_same_transactions() {
     // The node comes back with the deployment's attester (the devnet default) and follows.
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let node = TestNode::start(&db, &args).await;
-    let finalized = |pool: sqlx::PgPool| async move {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM batches WHERE number = $1 AND status = 'finalized')",
-        )
-        .bind(deposit_batch)
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-    };
     prove_until(
         &anvil,
         &pool,
         "the reverted batch and the deposit's to be committed and finalized",
-        || finalized(pool.clone()),
+        || batch_is(pool.clone(), deposit_batch, "finalized"),
     )
     .await;
 
@@ -1304,36 +1314,28 @@ async fn a_batch_that_would_miss_a_priority_deadline_is_held_until_it_takes_the_
     let (domain, now) = domain(&mut c).await;
     let a = register(&mut c, &domain, now, &key(41)).await;
     // Nothing queued yet: the registration's batch seals as usual.
+    wait_until_db(
+        &pool,
+        "the registration's batch to be sealed",
+        "SELECT EXISTS (SELECT 1 FROM batches)",
+    )
+    .await;
     let sealed = |pool: sqlx::PgPool| async move {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM batches")
             .fetch_one(&pool)
             .await
             .unwrap()
     };
-    let p2 = pool.clone();
-    wait_for("the registration's batch to be sealed", 20, || {
-        let pool = p2.clone();
-        async move { sealed(pool).await > 0 }
-    })
-    .await;
     let before = sealed(pool.clone()).await;
 
     // A deposit is queued on L1 (seen, with its deadline; not deep enough to be credited), then
     // an L2 transaction arrives: its batch is due but held.
     deploy::deposit(&rpc, &d, alice, a.0, 700).await.unwrap();
-    let p2 = pool.clone();
-    wait_for("the deposit to be seen with its deadline", 20, || {
-        let pool = p2.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM l1_priority_ops WHERE serial = 0 \
-                 AND deadline IS NOT NULL)",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    })
+    wait_until_db(
+        &pool,
+        "the deposit to be seen with its deadline",
+        "SELECT EXISTS (SELECT 1 FROM l1_priority_ops WHERE serial = 0 AND deadline IS NOT NULL)",
+    )
     .await;
     let b = register(&mut c, &domain, now, &key(42)).await;
     let http = node.http.clone();
@@ -1360,18 +1362,11 @@ async fn a_batch_that_would_miss_a_priority_deadline_is_held_until_it_takes_the_
     // The op becomes deep enough, is credited, and the held batch seals with it and with the
     // registration that waited.
     mine(&rpc, 2).await;
-    let p2 = pool.clone();
-    wait_for("the held batch to be sealed with the deposit", 20, || {
-        let pool = p2.clone();
-        async move {
-            sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM batches WHERE next_deposit_seq = 1)",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    })
+    wait_until_db(
+        &pool,
+        "the held batch to be sealed with the deposit",
+        "SELECT EXISTS (SELECT 1 FROM batches WHERE next_deposit_seq = 1)",
+    )
     .await;
     let (first_deposit, registrations): (i64, i64) = sqlx::query_as(
         "SELECT b.first_deposit_seq, (SELECT count(*) FROM transactions t WHERE t.seq BETWEEN \
