@@ -18,10 +18,12 @@ use rollup_bridge::signer::L1Signer;
 use rollup_bridge::{Address, Bytes, B256, U256};
 use rollup_proto::v1 as pb;
 use rollup_proto::v1::bridge_events_client::BridgeEventsClient;
+use rollup_proto::v1::rollup_client::RollupClient;
 use serde_json::json;
-use state::account::{Amount, Nonce, Timestamp};
+use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::apply::State;
 use state::tx::{Domain, L1Address, Transaction, UnsignedWithdraw};
+use tonic::transport::Channel;
 
 /// anvil's second dev key (publicly known).
 const ANVIL_DEV_KEY_1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -134,6 +136,25 @@ impl Bridge {
             flags,
         }
     }
+}
+
+/// Deposits `amount` on L1 (from `alice`) to account `a`, whose L2 balance is 0, buries it
+/// under the node's 2 confirmations and waits until L2 has credited it.
+async fn deposit_credited(
+    rpc: &Rpc,
+    d: &deploy::Deployment,
+    alice: Address,
+    c: &RollupClient<Channel>,
+    a: AccountIndex,
+    amount: u64,
+) {
+    deploy::deposit(rpc, d, alice, a.0, amount).await.unwrap();
+    mine(rpc, 2).await;
+    wait_for("the deposit to be credited", 20, || {
+        let mut c = c.clone();
+        async move { account(&mut c, a).await.balance == amount }
+    })
+    .await;
 }
 
 /// Marks every sealed batch proven (as the prover would, with a stand-in proof) while mining,
@@ -550,14 +571,7 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
     let (domain, now) = domain(&mut c).await;
     let sk = key(1);
     let a = register(&mut c, &domain, now, &sk).await;
-    deploy::deposit(&rpc, &d, alice, a.0, 1_000).await.unwrap();
-    mine(&rpc, 2).await;
-    let c2 = c.clone();
-    wait_for("the deposit to be credited", 20, || {
-        let mut c = c2.clone();
-        async move { account(&mut c, a).await.balance == 1_000 }
-    })
-    .await;
+    deposit_credited(&rpc, &d, alice, &c, a, 1_000).await;
 
     // Anyone (here alice's L1 key) queues two signed withdraws of account `a` on L1: one
     // signed by another key, one by the account's key. Then a deposit queues behind them.
@@ -871,14 +885,7 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
     let (ka, kb) = (key(21), key(22));
     let a = register(&mut c, &domain, now, &ka).await;
     let b = register(&mut c, &domain, now, &kb).await;
-    deploy::deposit(&rpc, &d, alice, a.0, 1_000).await.unwrap();
-    mine(&rpc, 2).await;
-    let c2 = c.clone();
-    wait_for("the deposit to be credited", 20, || {
-        let mut c = c2.clone();
-        async move { account(&mut c, a).await.balance == 1_000 }
-    })
-    .await;
+    deposit_credited(&rpc, &d, alice, &c, a, 1_000).await;
     let pay = transfer(&domain, &ka, a, b, 300, 5, 0, now + 3600);
     let r = c.submit(raw(&pay)).await.unwrap().into_inner();
     assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
@@ -1150,14 +1157,7 @@ async fn a_reverted_batch_is_committed_again_with_the_same_transactions() {
     let mut c = node.client().await;
     let (domain, now) = domain(&mut c).await;
     let a = register(&mut c, &domain, now, &key(31)).await;
-    deploy::deposit(&rpc, &d, alice, a.0, 4_000).await.unwrap();
-    mine(&rpc, 2).await;
-    let c2 = c.clone();
-    wait_for("the deposit to be credited", 20, || {
-        let mut c = c2.clone();
-        async move { account(&mut c, a).await.balance == 4_000 }
-    })
-    .await;
+    deposit_credited(&rpc, &d, alice, &c, a, 4_000).await;
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
     wait_until_db(
         &pool,
