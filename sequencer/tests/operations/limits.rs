@@ -40,17 +40,31 @@ async fn rate_and_verification_limits_refuse_with_their_code() {
         .await
         .expect("stream")
         .into_inner();
+    // Receipts come back in submission order. A payment refused by a limit leaves its nonce
+    // unused, so a later payment that passes every limit is refused for its nonce: BAD_NONCE
+    // is the right answer there, and only there (never before the first limit refusal).
     let (mut accepted, mut by_limit) = (0u64, std::collections::HashMap::<String, u64>::new());
+    let mut first_limited = None;
+    let mut position = 0u64;
     while let Some(r) = receipts.next().await {
         let r = r.expect("receipt");
         if r.status == pb::TxStatus::Accepted as i32 {
+            assert!(first_limited.is_none(), "payment {position} accepted past a gap: {r:?}");
             accepted += 1;
+        } else if r.reason_code == "BAD_NONCE" {
+            assert!(
+                first_limited.is_some_and(|f| f < position),
+                "payment {position}: BAD_NONCE without an earlier limit refusal: {r:?}"
+            );
         } else {
             assert_eq!(r.reason_code, "RESOURCE_EXHAUSTED", "{r:?}");
+            first_limited.get_or_insert(position);
             let code = r.message.split(':').next().unwrap_or("").to_string();
             *by_limit.entry(code).or_default() += 1;
         }
+        position += 1;
     }
+    assert_eq!(position, 200, "one receipt per payment");
     assert!(
         by_limit.get("VERIFY_QUEUE_FULL").copied().unwrap_or(0) > 0,
         "{by_limit:?}"
