@@ -26,6 +26,7 @@ pub mod keyfile;
 mod receipt;
 mod stream;
 pub mod wire;
+pub mod x402;
 
 pub use client::{
     AccountState, ChainStatus, Client, Registered, DEFAULT_ENDPOINT, DEFAULT_VALID_FOR,

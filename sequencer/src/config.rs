@@ -146,6 +146,18 @@ pub struct Config {
     )]
     pub registration_work_bits: u32,
 
+    /// Serve the x402 v2 facilitator under /x402 (/supported, /verify, /settle) so that any
+    /// x402 resource server can be paid in this rollup's transfers (docs/API.md, "x402
+    /// facilitator"). `--x402 false` turns it off.
+    #[arg(long, env = "ROLLUP_X402", default_value_t = true, action = clap::ArgAction::Set)]
+    pub x402: bool,
+
+    /// The settlement token's id in x402 documents (`asset` of the requirements the
+    /// facilitator settles): set it to the L1 token contract's address when the rollup is
+    /// bridged, so that resource servers and clients name the same stablecoin.
+    #[arg(long, env = "ROLLUP_X402_ASSET", default_value = "token")]
+    pub x402_asset: String,
+
     /// HTTP connections open at once (further ones are closed on accept).
     #[arg(long, env = "ROLLUP_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,

@@ -29,12 +29,14 @@ pub struct HttpState {
     pub readiness: Arc<Readiness>,
     /// `--registration-work-bits`, reported by `/v1/status`.
     pub registration_work_bits: u32,
+    /// The x402 facilitator, served under `/x402` unless `--x402 false`.
+    pub x402: Option<crate::x402::Facilitator>,
 }
 
 /// The routes; every request but the SSE event stream is answered within `request_timeout`
 /// (408 beyond it).
 pub fn router(state: HttpState, request_timeout: Duration) -> Router {
-    let bounded = Router::new()
+    let mut bounded = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -45,11 +47,14 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
         .route(
             "/v1/withdrawals/{batch}/{index}/proof",
             get(crate::bridge_api::payout_proof),
-        )
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
-        ));
+        );
+    if let Some(f) = state.x402.clone() {
+        bounded = bounded.nest("/x402", crate::x402::routes(f));
+    }
+    let bounded = bounded.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        request_timeout,
+    ));
     Router::new()
         .route("/v1/bridge/events", get(crate::bridge_api::sse))
         .merge(bounded)

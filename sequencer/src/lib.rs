@@ -25,3 +25,4 @@ pub mod service;
 pub mod snapshotter;
 pub mod supervisor;
 pub mod writer;
+pub mod x402;

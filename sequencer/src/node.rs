@@ -294,6 +294,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
         shutdown: shutdown_rx.clone(),
     })?;
+    let x402_service = service.clone();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     tokio::spawn(crate::supervisor::follow_health(
         readiness.clone(),
@@ -377,6 +378,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             prometheus,
             readiness: readiness.clone(),
             registration_work_bits: cfg.registration_work_bits,
+            x402: cfg.x402.then(|| crate::x402::Facilitator {
+                service: x402_service,
+                network: rollup_x402::Network::new(&domain, cfg.x402_asset.clone()),
+            }),
         },
         Duration::from_millis(cfg.http_request_timeout_ms.max(1)),
     );

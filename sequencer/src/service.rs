@@ -160,6 +160,73 @@ impl RollupService {
     }
 }
 
+/// The verdict on a transaction checked without applying it ([`RollupService::check`]).
+#[derive(Debug)]
+pub enum Checked {
+    /// It would be accepted now (payer as the signature says).
+    WouldAccept,
+    /// Applying it now would reject it.
+    Rejected(state::apply::Rejection),
+    /// Refused by a limit before any work.
+    Limited(Limit),
+    /// The node cannot tell now (busy, stopping, database outage).
+    Unavailable(String),
+}
+
+impl RollupService {
+    /// Submits `req` as `Submit` would, and waits for the receipt (durable when accepted);
+    /// the limit that refused it, if one did (x402 `/settle`).
+    pub async fn submit_request(
+        &self,
+        req: pb::SubmitRequest,
+        peer: Option<SocketAddr>,
+    ) -> (pb::Receipt, Option<Limit>) {
+        self.inner.process(req, peer).await
+    }
+
+    /// Whether `tx` would be accepted now, applying nothing (x402 `/verify`): the peer's rate
+    /// and a verification slot, the signature on the verifier pool, then the rules against
+    /// the writer's state. The account rate is not spent: a check is not a submission.
+    pub async fn check(&self, tx: state::tx::Transaction, peer: Option<SocketAddr>) -> Checked {
+        let inner = &self.inner;
+        if inner.readiness.is_db_outage() {
+            return Checked::Unavailable("DATABASE_UNAVAILABLE: Postgres does not answer".into());
+        }
+        let slot = match inner.limits.before_verify(peer) {
+            Ok(slot) => slot,
+            Err(limit) => {
+                limit.count();
+                return Checked::Limited(limit);
+            }
+        };
+        let (tx_out, rx) = oneshot::channel();
+        let keys = inner.writer.keys.clone();
+        let domain = inner.domain;
+        inner.verifiers.spawn(move || {
+            let _ = tx_out.send(VerifiedTx::verify(tx, &domain, |i| keys.get(i)));
+            drop(slot);
+        });
+        let verified = match rx.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(r)) => return Checked::Rejected(r),
+            Err(_) => return Checked::Unavailable("verifier dropped the request".into()),
+        };
+        match inner
+            .writer
+            .check(verified, inner.cfg.enqueue_patience)
+            .await
+        {
+            Ok(Ok(())) => Checked::WouldAccept,
+            Ok(Err(state::apply::CheckError::Rejected(r))) => Checked::Rejected(r),
+            Ok(Err(e @ state::apply::CheckError::NotCheckable)) => {
+                Checked::Unavailable(e.to_string())
+            }
+            Err(ReadError::Enqueue(EnqueueError::Full)) => Checked::Limited(Limit::WriterQueue),
+            Err(e) => Checked::Unavailable(e.to_string()),
+        }
+    }
+}
+
 impl Inner {
     async fn prepare(&self, req: pb::SubmitRequest, peer: Option<SocketAddr>) -> Prepared {
         // While Postgres is away nothing can become durable: answer at once instead of

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::deadlines::{self, OpenDeadlines, SealCheck};
 use crate::keys::KeyDirectory;
 use state::account::{Account, AccountIndex, Amount, Timestamp};
-use state::apply::{BlockContext, Effects, Rejection, State, VerifiedTx};
+use state::apply::{BlockContext, CheckError, Effects, Rejection, State, VerifiedTx};
 use state::diff::BatchTouches;
 use state::pubdata::{
     DepositStatus, ForcedStatus, PubdataCommitment, PubdataOp, WithdrawalsCommitment,
@@ -116,6 +116,12 @@ pub enum Command {
     Account {
         index: AccountIndex,
         reply: oneshot::Sender<(Option<Account>, u64)>,
+    },
+    /// Whether a verified spend would be accepted now, against the writer's state (which
+    /// includes accepted, not yet durable transactions), without applying it (x402 `/verify`).
+    Check {
+        tx: Box<VerifiedTx>,
+        reply: oneshot::Sender<Result<(), CheckError>>,
     },
     /// Flush, seal the open block and stop (graceful shutdown).
     Shutdown,
@@ -241,6 +247,25 @@ impl WriterHandle {
             Ok(false) => Err(ReadError::Stopped),
             Err(_) => Err(ReadError::NotDurable),
         }
+    }
+
+    /// [`Command::Check`]: whether `tx` would be accepted now, applying nothing.
+    pub async fn check(
+        &self,
+        tx: VerifiedTx,
+        patience: Duration,
+    ) -> Result<Result<(), CheckError>, ReadError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(
+            Command::Check {
+                tx: Box::new(tx),
+                reply,
+            },
+            patience,
+        )
+        .await
+        .map_err(ReadError::Enqueue)?;
+        rx.await.map_err(|_| ReadError::Stopped)
     }
 
     pub fn head(&self) -> Head {
@@ -690,6 +715,17 @@ impl Writer {
             }
             Command::Account { index, reply } => {
                 let _ = reply.send((self.state.account(index).cloned(), self.next_seq - 1));
+            }
+            Command::Check { tx, reply } => {
+                // The time the next transaction would be judged at: the open block's, or now.
+                let time = match self.block.opened {
+                    Some(_) => self.block.time,
+                    None => unix_now().max(self.block.time),
+                };
+                let ctx = BlockContext {
+                    timestamp: Timestamp::new(time).unwrap_or(Timestamp::MAX),
+                };
+                let _ = reply.send(self.state.check_verified(&tx, &ctx));
             }
             // Only reached when queued behind other commands in a drain; stop at the next turn.
             Command::Shutdown => self.stop_requested = true,

@@ -151,6 +151,17 @@ impl Rejection {
     }
 }
 
+/// The answer of [`State::check_verified`] when the transaction would not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// Applying it now would reject it for this reason.
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// Only signed transfers and withdrawals are checked ahead of time.
+    #[error("only transfers and withdrawals can be checked without applying them")]
+    NotCheckable,
+}
+
 /// What the block being built provides to the rules.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct BlockContext {
@@ -627,6 +638,34 @@ impl State {
         }
     }
 
+    /// Whether a signed transfer or withdrawal would be applied now, in a block with `ctx`,
+    /// without applying it: the same rules as [`Self::apply_verified`] in the same order, so
+    /// the rejection is the one applying would give. Costs a few lookups; nothing changes.
+    /// Other kinds are not checked ahead of time (`Err(NotCheckable)` is never returned for
+    /// the two signed spends).
+    pub fn check_verified(&self, tx: &VerifiedTx, ctx: &BlockContext) -> Result<(), CheckError> {
+        if tx.domain != self.domain {
+            return Err(CheckError::Rejected(Rejection::WrongDomain));
+        }
+        let rejected = CheckError::Rejected;
+        match (&tx.tx, tx.key) {
+            (Transaction::Transfer(t), Some(key)) => {
+                let sender = self.signed_sender(t.from, &key).map_err(rejected)?;
+                self.validate_transfer(sender, t, ctx).map_err(rejected)?;
+                Ok(())
+            }
+            (Transaction::Withdraw(w), Some(key)) => {
+                let sender = self.signed_sender(w.from, &key).map_err(rejected)?;
+                self.validate_withdraw(sender, w, ctx).map_err(rejected)?;
+                Ok(())
+            }
+            (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
+                Err(CheckError::Rejected(Rejection::BadSignature))
+            }
+            _ => Err(CheckError::NotCheckable),
+        }
+    }
+
     fn check_expiry(valid_until: Timestamp, ctx: &BlockContext) -> Result<(), Rejection> {
         if valid_until < ctx.timestamp {
             return Err(Rejection::Expired {
@@ -711,6 +750,28 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let sender = self.signed_sender(t.from, key)?;
+        let (ledger, next_nonce) = self.validate_transfer(sender, t, ctx)?;
+        let mut effects = Effects::new(
+            id,
+            TxKind::Transfer,
+            PubdataOp::Transfer {
+                from: t.from,
+                to: t.to,
+                amount: t.amount,
+                fee: t.fee,
+            },
+        );
+        self.commit_spend(ledger, t.from, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    /// The Transfer rules after authentication (expiry, payee, amount, nonce, balances).
+    fn validate_transfer(
+        &self,
+        sender: &Account,
+        t: &Transfer,
+        ctx: &BlockContext,
+    ) -> Result<(Ledger, Nonce), Rejection> {
         Self::check_expiry(t.valid_until, ctx)?;
         if self.account(t.to).is_none() {
             return Err(Rejection::UnknownAccount(t.to));
@@ -726,19 +787,7 @@ impl State {
         ledger.debit(&self.accounts, t.from, t.amount, t.fee)?;
         ledger.credit(&self.accounts, t.to, t.amount)?;
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
-
-        let mut effects = Effects::new(
-            id,
-            TxKind::Transfer,
-            PubdataOp::Transfer {
-                from: t.from,
-                to: t.to,
-                amount: t.amount,
-                fee: t.fee,
-            },
-        );
-        self.commit_spend(ledger, t.from, next_nonce, &mut effects);
-        Ok(effects)
+        Ok((ledger, next_nonce))
     }
 
     fn apply_withdraw(
@@ -1291,6 +1340,60 @@ mod tests {
         );
         // Now nonce 1 is the right one.
         assert!(w.state.apply(&future, &ctx()).is_ok());
+    }
+
+    /// `check_verified` gives the verdict `apply_verified` gives, for accepted and rejected
+    /// spends alike, and changes nothing (x402 `/verify` relies on both).
+    #[test]
+    fn check_agrees_with_apply_and_changes_nothing() {
+        let w = world();
+        let mallory_signed = signed(transfer(ALICE, BOB, 1, 0, 0), &w.mallory);
+        let cases = [
+            signed(transfer(ALICE, BOB, 10, 1, 0), &w.alice),
+            signed(transfer(ALICE, BOB, 10, 1, 1), &w.alice),
+            signed(transfer(ALICE, BOB, 1000, 1, 0), &w.alice),
+            signed(transfer(ALICE, NOWHERE, 1, 0, 0), &w.alice),
+            signed(transfer(ALICE, ALICE, 1, 0, 0), &w.alice),
+            mallory_signed,
+            withdraw(BOB, 50, 0, 0).sign(&DOMAIN, &w.bob).into(),
+            withdraw(BOB, 51, 0, 0).sign(&DOMAIN, &w.bob).into(),
+        ];
+        for tx in cases {
+            let mut state = world().state;
+            let Ok(v) = VerifiedTx::verify(tx, &DOMAIN, |i| state.public_key_of(i)) else {
+                continue;
+            };
+            let before = snapshot(&mut state);
+            let checked = state.check_verified(&v, &ctx());
+            assert_eq!(
+                snapshot(&mut state),
+                before,
+                "check changed the state: {tx:?}"
+            );
+            let applied = state.apply_verified(v, &ctx()).map(|_| ());
+            assert_eq!(checked, applied.map_err(CheckError::Rejected), "{tx:?}");
+        }
+        // A key that is not the sender's: verified under Mallory's key by hand, refused.
+        let forged = VerifiedTx::verify(
+            signed(transfer(ALICE, BOB, 1, 0, 0), &w.mallory),
+            &DOMAIN,
+            |_| Some(w.mallory.public_key()),
+        )
+        .unwrap();
+        assert_eq!(
+            w.state.check_verified(&forged, &ctx()),
+            Err(CheckError::Rejected(Rejection::BadSignature))
+        );
+        let deposit = Transaction::Deposit(Deposit {
+            seq: w.state.next_deposit_seq(),
+            to: BOB,
+            amount: amt(1),
+        });
+        let v = VerifiedTx::verify(deposit, &DOMAIN, |_| None).unwrap();
+        assert_eq!(
+            w.state.check_verified(&v, &ctx()),
+            Err(CheckError::NotCheckable)
+        );
     }
 
     #[test]

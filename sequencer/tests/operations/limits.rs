@@ -49,7 +49,10 @@ async fn rate_and_verification_limits_refuse_with_their_code() {
     while let Some(r) = receipts.next().await {
         let r = r.expect("receipt");
         if r.status == pb::TxStatus::Accepted as i32 {
-            assert!(first_limited.is_none(), "payment {position} accepted past a gap: {r:?}");
+            assert!(
+                first_limited.is_none(),
+                "payment {position} accepted past a gap: {r:?}"
+            );
             accepted += 1;
         } else if r.reason_code == "BAD_NONCE" {
             assert!(

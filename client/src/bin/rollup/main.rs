@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
+use rollup_client::x402::{Budget, X402Payer};
 use rollup_client::{AccountIndex, Amount, Client, Error, KeyFile, Nonce, TxId, DEFAULT_ENDPOINT};
 use serde::Serialize;
 
@@ -81,6 +82,23 @@ enum Command {
         /// Seconds the payment stays valid: after that the node refuses it (EXPIRED).
         #[arg(long, value_name = "SECS", default_value_t = 3600)]
         valid_for: u64,
+    },
+    /// Fetch an HTTP resource, paying for it with x402 v2 if it answers 402: one transfer in
+    /// the `exact` scheme on this rollup, to the payee and of the amount the server asks,
+    /// within --max-amount. Prints the body (with --json: status, settlement and body).
+    Fetch {
+        /// URL of the resource.
+        #[arg(value_name = "URL")]
+        url: String,
+        /// Key file of the paying account (must be registered).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The most this request may cost (base units); a higher price is refused unpaid.
+        #[arg(long, value_name = "A", value_parser = parse_amount)]
+        max_amount: Amount,
+        /// Fee for the operator, in base units, on top of the price.
+        #[arg(long, value_name = "F", value_parser = parse_amount, default_value = "0")]
+        fee: Amount,
     },
     /// Show an account's balance and next nonce.
     Balance {
@@ -379,6 +397,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .pay(key.secret_key(), from, AccountIndex(to), amount, fee, nonce)
                 .await?;
             out.emit(&receipt, || receipt.to_string())
+        }
+        Command::Fetch {
+            url,
+            key: path,
+            max_amount,
+            fee,
+        } => {
+            let key = KeyFile::load(&path)?;
+            let from = key.account_index.ok_or_else(|| {
+                anyhow!(
+                    "{} has no account index: run `rollup register --key {}` first",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+            let client = Client::connect(endpoint).await?;
+            let budget = Budget::new(max_amount, max_amount.get().saturating_add(fee.get()));
+            let payer =
+                X402Payer::new(client, key.secret_key().clone(), from, budget).with_fee(fee);
+            let answer = payer.get(&url).await?;
+            let body = String::from_utf8_lossy(&answer.body).into_owned();
+            let settlement = answer.payment.as_ref().map(|p| &p.settlement);
+            if answer.status >= 400 {
+                bail!("{url} answered {}: {body}", answer.status);
+            }
+            let json = serde_json::json!({
+                "status": answer.status,
+                "settlement": settlement,
+                "body": body,
+            });
+            out.emit(&json, || match settlement {
+                Some(s) => format!(
+                    "{body}\npaid {} to {} in {} ({})",
+                    answer
+                        .payment
+                        .as_ref()
+                        .map_or("", |p| p.requirements.amount.as_str()),
+                    answer
+                        .payment
+                        .as_ref()
+                        .map_or("", |p| p.requirements.pay_to.as_str()),
+                    s.transaction,
+                    s.network
+                ),
+                None => body.clone(),
+            })
         }
         Command::Balance { account, key } => {
             let index = match (account, key) {
