@@ -2,6 +2,7 @@
 
 mod common;
 mod operations;
+mod x402;
 
 use std::collections::HashMap;
 use std::time::Duration;
