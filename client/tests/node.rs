@@ -1,5 +1,7 @@
 //! The SDK against a real node (see `support`): one devnet node, the scenarios in sequence.
 
+mod x402;
+
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -18,6 +20,13 @@ async fn sdk_against_a_devnet_node() {
     rejections_carry_their_reason_code(&client).await;
     resubmission_returns_the_original_receipt_in_either_form(&client).await;
     a_payment_stream_answers_in_order_and_watch_sees_it(&client).await;
+    let http = devnet
+        .process
+        .as_ref()
+        .map(|p| p.http.clone())
+        .or_else(|| std::env::var("ROLLUP_E2E_HTTP").ok())
+        .expect("the node's HTTP URL (ROLLUP_E2E_HTTP beside ROLLUP_E2E_ENDPOINT)");
+    x402::a_paid_route_is_paid_once_within_budget(&client, &http).await;
 }
 
 fn amount(v: u64) -> Amount {

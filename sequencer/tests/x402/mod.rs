@@ -45,12 +45,16 @@ impl Facilitator {
     }
 
     async fn verify(&self, req: &FacilitatorRequest) -> (u16, VerifyResponse) {
-        let (s, v) = self.post("verify", &serde_json::to_value(req).unwrap()).await;
+        let (s, v) = self
+            .post("verify", &serde_json::to_value(req).unwrap())
+            .await;
         (s, serde_json::from_value(v).expect("a VerifyResponse"))
     }
 
     async fn settle(&self, req: &FacilitatorRequest) -> (u16, SettleResponse) {
-        let (s, v) = self.post("settle", &serde_json::to_value(req).unwrap()).await;
+        let (s, v) = self
+            .post("settle", &serde_json::to_value(req).unwrap())
+            .await;
         (s, serde_json::from_value(v).expect("a SettleResponse"))
     }
 }
@@ -136,13 +140,26 @@ async fn a_payment_is_verified_without_being_applied_and_settled_exactly_once() 
     assert_eq!(supported.kinds.len(), 1, "{supported:?}");
     let kind = &supported.kinds[0];
     assert_eq!(
-        (kind.x402_version, kind.scheme.as_str(), kind.network.as_str()),
+        (
+            kind.x402_version,
+            kind.scheme.as_str(),
+            kind.network.as_str()
+        ),
         (2, SCHEME, network_id(&w.d).as_str())
     );
     assert_eq!(kind.extra, Some(json!({ "asset": ASSET })));
 
     let terms = requirements(&w.d, w.payee, 1_000);
-    let tx = transfer(&w.d, &w.payer_key, w.payer, w.payee, 1_000, 0, 0, w.now + 600);
+    let tx = transfer(
+        &w.d,
+        &w.payer_key,
+        w.payer,
+        w.payee,
+        1_000,
+        0,
+        0,
+        w.now + 600,
+    );
     let req = request(&tx, &terms);
 
     let (status, v) = f.verify(&req).await;
@@ -156,12 +173,18 @@ async fn a_payment_is_verified_without_being_applied_and_settled_exactly_once() 
     let (status, s) = f.settle(&req).await;
     assert_eq!(status, 200);
     assert!(s.success, "{s:?}");
-    assert_eq!(s.transaction, format!("0x{}", hex::encode(tx.id(&w.d).0.to_bytes())));
+    assert_eq!(
+        s.transaction,
+        format!("0x{}", hex::encode(tx.id(&w.d).0.to_bytes()))
+    );
     assert_eq!(s.network, network_id(&w.d));
     assert_eq!(s.amount.as_deref(), Some("1000"));
     let extra = s.extra.clone().expect("settlement details");
     assert_eq!(extra["finality"], "accepted", "{extra}");
-    assert!(extra["blockNumber"].as_u64().is_some_and(|b| b >= 1), "{extra}");
+    assert!(
+        extra["blockNumber"].as_u64().is_some_and(|b| b >= 1),
+        "{extra}"
+    );
     assert_eq!(balance_and_nonce(&mut w.c, w.payer).await, (9_000, 1));
     assert_eq!(balance_and_nonce(&mut w.c, w.payee).await, (1_000, 0));
     // The settled transaction is the rollup's: its id answers on the node's HTTP API.
@@ -232,7 +255,11 @@ async fn bad_payments_are_refused_with_their_reason_and_settle_nothing() {
     ));
     let mut upto = terms.clone();
     upto.scheme = "upto".into();
-    cases.push(("another scheme", request(&good, &upto), "unsupported_scheme"));
+    cases.push((
+        "another scheme",
+        request(&good, &upto),
+        "unsupported_scheme",
+    ));
     let mut v1 = request(&good, &terms);
     v1.payment_payload.x402_version = 1;
     cases.push(("version 1", v1, "invalid_x402_version"));
