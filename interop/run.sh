@@ -2,7 +2,9 @@
 # Independent-client interoperability test of the node's gRPC server: starts a devnet node
 # (target/debug/rollup-node --devnet) on a fresh database and free ports, waits until /readyz
 # answers, runs interop/test_grpc_interop.py (Python grpcio, the API learnt through reflection
-# v1alpha and v1 only), then stops the node with SIGTERM. Exits non-zero on any failure.
+# v1alpha and v1 only) and interop/test_x402_interop.py (the official npm x402 middleware in
+# front of a route, paid by `rollup fetch` through the node's facilitator), then stops the node
+# with SIGTERM. Exits non-zero on any failure.
 #
 #   interop/run.sh                       # scripts/test.sh runs this after `cargo test`
 #   INTEROP_DATABASE_URL=postgres://... interop/run.sh   # use this database as is
@@ -88,6 +90,14 @@ EOF
 "$PY" -u interop/test_grpc_interop.py "$GRPC_ADDR" | tee "$OUT/test.log"
 read -r py_passed _ py_failed _ < <(tail -n 1 "$OUT/test.log")
 
+# x402: the official npm resource-server middleware pays through the node's facilitator, and
+# the Rust wallet (`rollup fetch`) pays it.
+interop/x402/ensure-npm.sh
+cargo build --locked -q -p rollup-client --bin rollup
+API_PORT=$($BIN/rollup-devkit free-port)
+"$PY" -u interop/test_x402_interop.py "$GRPC_ADDR" "$HTTP_ADDR" "$BIN" "$API_PORT" | tee "$OUT/x402.log"
+read -r x402_passed _ x402_failed _ < <(tail -n 1 "$OUT/x402.log")
+
 # A clean stop on SIGTERM is part of the contract: it must exit 0 within STOP_SECS.
 kill -TERM "$NODE_PID"
 for _ in $(seq $((STOP_SECS * 10))); do
@@ -108,4 +118,4 @@ if [ "$node_rc" != 0 ]; then
 fi
 echo "ok   node stopped cleanly on SIGTERM"
 # The closing line counts the Python checks and the clean stop.
-echo "interop: $((py_passed + 1)) passed, $py_failed failed"
+echo "interop: $((py_passed + x402_passed + 1)) passed, $((py_failed + x402_failed)) failed"

@@ -32,7 +32,9 @@ pub struct PaymentRequirements {
     pub asset: String,
     pub pay_to: String,
     pub max_timeout_seconds: u64,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    /// Always sent, even empty: the reference middleware compares the server's `extra` with
+    /// the client's as objects, and an absent one is not an empty one.
+    #[serde(default)]
     pub extra: Map<String, Value>,
 }
 
@@ -205,7 +207,8 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"scheme": "exact", "network": "arollup:31337-0000000000000000",
-                "amount": "1000", "asset": "native", "payTo": "7", "maxTimeoutSeconds": 60})
+                "amount": "1000", "asset": "native", "payTo": "7", "maxTimeoutSeconds": 60,
+                "extra": {}})
         );
         let settle: SettleResponse = serde_json::from_value(serde_json::json!({
             "success": false, "errorReason": "insufficient_funds", "transaction": "",
