@@ -32,9 +32,11 @@ PROFILE=${DEVNET_PROFILE:-release}
 echo "==> building ($PROFILE)" >&2
 if [ "$PROFILE" = release ]; then
   cargo build --release --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-loadtest -p rollup-bridge -p rollup-prover
+  cargo build --release --locked -q -p rollup-x402 --features demo --bin rollup-paid-api
   BIN=target/release
 else
   cargo build --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-bridge -p rollup-prover
+  cargo build --locked -q -p rollup-x402 --features demo --bin rollup-paid-api
   BIN=target/debug
 fi
 
@@ -135,8 +137,16 @@ for i in $(seq 1 "$AGENTS"); do
   # Money enters through L1: approve + Rollup.deposit, credited after the confirmation depth.
   $ROLLUP deposit --account "$IDX" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
 done
+# A buyer agent for the paid demo API (x402): its own account, so that its payments never race
+# the other agents' nonces.
+BUYER_KEY="$DIR/agents/buyer.json"
+rm -f "$BUYER_KEY"
+$ROLLUP keygen --out "$BUYER_KEY" >/dev/null
+$ROLLUP register --key "$BUYER_KEY" >/dev/null || { echo "could not register $BUYER_KEY" >&2; exit 1; }
+BUYER=$(tr -d '\n ' <"$BUYER_KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+$ROLLUP deposit --account "$BUYER" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
 echo "==> waiting for the L1 deposits to be credited ($L1_CONFIRMATIONS confirmations)" >&2
-for IDX in "${INDICES[@]}"; do
+for IDX in "${INDICES[@]}" "$BUYER"; do
   for _ in $(seq 1 120); do
     curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$IDX" 2>/dev/null | grep -q '"balance":[1-9]' && break
     sleep 0.5
@@ -180,6 +190,27 @@ fi
 ) >"$DIR/claimer.log" 2>&1 &
 AGENT_PIDS+=($!)
 
+# The paid demo API (x402 v2 through the node's facilitator): /weather costs PAID_API_PRICE,
+# paid to the last agent; the buyer agent calls it every PAY_EVERY seconds with `rollup fetch`.
+PAID_API_PORT=${PAID_API_PORT:-4021}
+PAID_API_PRICE=${PAID_API_PRICE:-1000}
+PAYEE=${INDICES[$((AGENTS - 1))]}
+$BIN/rollup-paid-api --addr "127.0.0.1:$PAID_API_PORT" --facilitator "http://127.0.0.1:$HTTP_PORT/x402" \
+  --pay-to "$PAYEE" --price "$PAID_API_PRICE" >"$DIR/paid-api.log" 2>&1 &
+AGENT_PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PAID_API_PORT/free" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+(
+  while true; do
+    $ROLLUP fetch "http://127.0.0.1:$PAID_API_PORT/weather" --key "$BUYER_KEY" \
+      --max-amount "$PAID_API_PRICE" || true
+    sleep "$PAY_EVERY"
+  done
+) >"$DIR/buyer.log" 2>&1 &
+AGENT_PIDS+=($!)
+
 # The token balance of an L1 address, in base units.
 l1_balance() {
   local r v
@@ -205,6 +236,9 @@ cat <<INFO
            verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $DIR/prover-cache
   wallet:  ROLLUP_ENDPOINT=$ROLLUP_ENDPOINT $ROLLUP balance --account ${INDICES[0]}
   agents:  ${INDICES[*]} (keys in $DIR/agents/), paying each other every $PAY_EVERY s
+  x402:    facilitator http://127.0.0.1:$HTTP_PORT/x402/supported; paid API http://127.0.0.1:$PAID_API_PORT/weather
+           ($PAID_API_PRICE to account $PAYEE per call), bought by agent $BUYER every $PAY_EVERY s (log $DIR/buyer.log):
+           $ROLLUP fetch http://127.0.0.1:$PAID_API_PORT/weather --key $BUYER_KEY --max-amount $PAID_API_PRICE
   logs:    $DIR/node.log
   Postgres: $DATABASE_URL
 
@@ -226,7 +260,8 @@ done
 if [ -n "${DEVNET_SECONDS:-}" ]; then
   sleep "$DEVNET_SECONDS"
   curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/status"; echo
-  for i in "${INDICES[@]}"; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
+  for i in "${INDICES[@]}" "$BUYER"; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
+  echo "x402 purchases settled by the buyer: $(grep -c '^paid ' "$DIR/buyer.log" || true)"
   echo "L1 token balance of $WITHDRAW_TO (withdrawals claimed on L1): $(l1_balance "$WITHDRAW_TO")" 
 else
   echo "Ctrl-C to stop." >&2
