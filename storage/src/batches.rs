@@ -306,6 +306,138 @@ impl<'a> BatchesDal<'a> {
     }
 }
 
+/// A batch as the explorer lists it: its range, its status and the L1 transactions that
+/// committed and finalized it (from `l1_batches`, once mined; `None` before, or after a revert
+/// took the commit off L1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub number: u64,
+    pub first_block: u64,
+    pub last_block: u64,
+    pub first_seq: u64,
+    /// `first_seq - 1` when the batch is empty.
+    pub last_seq: u64,
+    pub tx_count: u32,
+    pub new_root: Digest,
+    pub status: BatchStatus,
+    /// When the batch was sealed, unix milliseconds (the database's clock).
+    pub sealed_at_ms: i64,
+    pub commit_tx: Option<[u8; 32]>,
+    pub commit_block: Option<u64>,
+    pub finalize_tx: Option<[u8; 32]>,
+    pub finalize_block: Option<u64>,
+}
+
+/// A [`BatchSummary`] as `query_as!` types it against the schema at compile time.
+struct BatchSummaryRecord {
+    number: i64,
+    first_block: i64,
+    last_block: i64,
+    first_seq: i64,
+    last_seq: i64,
+    tx_count: i32,
+    new_root: Vec<u8>,
+    status: BatchStatus,
+    sealed_at_ms: i64,
+    commit_tx: Option<Vec<u8>>,
+    commit_block: Option<i64>,
+    finalize_tx: Option<Vec<u8>>,
+    finalize_block: Option<i64>,
+}
+
+impl TryFrom<BatchSummaryRecord> for BatchSummary {
+    type Error = StorageError;
+
+    fn try_from(r: BatchSummaryRecord) -> Result<Self> {
+        let hash = |h: Option<Vec<u8>>, what: &str| {
+            h.map(|h| crate::convert::hash32_of(&h, what)).transpose()
+        };
+        let block = |b: Option<i64>, what: &str| b.map(|b| u64_of(b, what)).transpose();
+        Ok(BatchSummary {
+            number: u64_of(r.number, "number")?,
+            first_block: u64_of(r.first_block, "first_block")?,
+            last_block: u64_of(r.last_block, "last_block")?,
+            first_seq: u64_of(r.first_seq, "first_seq")?,
+            last_seq: u64_of(r.last_seq, "last_seq")?,
+            tx_count: u32_of(i64::from(r.tx_count), "tx_count")?,
+            new_root: digest_of(&r.new_root, "new_root")?,
+            status: r.status,
+            sealed_at_ms: r.sealed_at_ms,
+            commit_tx: hash(r.commit_tx, "commit_tx")?,
+            commit_block: block(r.commit_block, "commit_block")?,
+            finalize_tx: hash(r.finalize_tx, "finalize_tx")?,
+            finalize_block: block(r.finalize_block, "finalize_block")?,
+        })
+    }
+}
+
+impl<'a> BatchesDal<'a> {
+    /// Batches numbered below `before` (`None`: from the newest), newest first, at most
+    /// `limit`, with their L1 commit and finalize transactions: the explorer's batch list.
+    pub async fn recent_summaries(
+        self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<BatchSummary>> {
+        sqlx::query_as!(
+            BatchSummaryRecord,
+            r#"SELECT b.number, b.first_block, b.last_block, b.first_seq, b.last_seq,
+                      b.tx_count, b.new_root, b.status AS "status: BatchStatus",
+                      (extract(epoch FROM b.created_at) * 1000)::bigint AS "sealed_at_ms!",
+                      l.commit_tx AS "commit_tx?", l.commit_block AS "commit_block?",
+                      l.finalize_tx AS "finalize_tx?", l.finalize_block AS "finalize_block?"
+               FROM batches b LEFT JOIN l1_batches l ON l.batch_number = b.number
+               WHERE b.number < $1 ORDER BY b.number DESC LIMIT $2"#,
+            before.map_or(i64::MAX, i64_of),
+            i64::from(limit),
+        )
+        .fetch_all(self.pool)
+        .await?
+        .into_iter()
+        .map(BatchSummary::try_from)
+        .collect()
+    }
+
+    /// Batch `number` with its L1 transactions, if it exists.
+    pub async fn summary(self, number: u64) -> Result<Option<BatchSummary>> {
+        let next = number.saturating_add(1);
+        Ok(self
+            .recent_summaries(Some(next), 1)
+            .await?
+            .into_iter()
+            .find(|b| b.number == number))
+    }
+
+    /// The number of the batch holding transaction `seq` (through the `last_seq` index), if
+    /// it is sealed in one yet.
+    pub async fn number_of_seq(self, seq: u64) -> Result<Option<u64>> {
+        sqlx::query_scalar!(
+            "SELECT number FROM batches WHERE last_seq >= $1 AND first_seq <= $1 \
+             ORDER BY last_seq LIMIT 1",
+            i64_of(seq),
+        )
+        .fetch_optional(self.pool)
+        .await?
+        .map(|n| u64_of(n, "batch number"))
+        .transpose()
+    }
+
+    /// The number of the batch holding block `block`, if it is sealed in one yet. Batches
+    /// cover consecutive block ranges in number order, so this is the first batch whose last
+    /// block is at or after it.
+    pub async fn number_of_block(self, block: u64) -> Result<Option<u64>> {
+        sqlx::query_scalar!(
+            "SELECT number FROM batches WHERE last_block >= $1 AND first_block <= $1 \
+             ORDER BY number LIMIT 1",
+            i64_of(block),
+        )
+        .fetch_optional(self.pool)
+        .await?
+        .map(|n| u64_of(n, "batch number"))
+        .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,6 +361,152 @@ impl<'a> LogDal<'a> {
     }
 }
 
+/// A `transactions` row (with its batch's status) as `query_as!` types it against the schema
+/// at compile time; converted to a [`TxRow`] with checked integer conversions.
+struct TxRecord {
+    seq: i64,
+    tx_id: Vec<u8>,
+    kind: i16,
+    sender: Option<i64>,
+    recipient: Option<i64>,
+    account_index: Option<i64>,
+    raw: Vec<u8>,
+    block_number: i64,
+    position: i32,
+    block_time: i64,
+    batch_status: Option<BatchStatus>,
+}
+
+impl TryFrom<TxRecord> for TxRow {
+    type Error = crate::StorageError;
+
+    fn try_from(r: TxRecord) -> Result<Self> {
+        let opt = |v: Option<i64>, what: &str| v.map(|x| u32_of(x, what)).transpose();
+        Ok(TxRow {
+            seq: u64_of(r.seq, "seq")?,
+            tx_id: hash32_of(&r.tx_id, "tx_id")?,
+            kind: r.kind,
+            sender: opt(r.sender, "sender")?,
+            recipient: opt(r.recipient, "recipient")?,
+            account_index: opt(r.account_index, "account_index")?,
+            raw: r.raw,
+            block_number: u64_of(r.block_number, "block_number")?,
+            position: u32_of(i64::from(r.position), "position")?,
+            block_time: u64_of(r.block_time, "block_time")?,
+            batch_status: r.batch_status,
+        })
+    }
+}
+
+/// A `blocks` row as `query_as!` types it.
+struct BlockRecord {
+    number: i64,
+    state_root: Vec<u8>,
+    first_seq: i64,
+    tx_count: i32,
+    block_time: i64,
+}
+
+impl TryFrom<BlockRecord> for BlockRow {
+    type Error = crate::StorageError;
+
+    fn try_from(r: BlockRecord) -> Result<Self> {
+        Ok(BlockRow {
+            number: u64_of(r.number, "number")?,
+            state_root: digest_of(&r.state_root, "state_root")?,
+            first_seq: u64_of(r.first_seq, "first_seq")?,
+            tx_count: u32_of(i64::from(r.tx_count), "tx_count")?,
+            block_time: u64_of(r.block_time, "block_time")?,
+        })
+    }
+}
+
+impl<'a> LogDal<'a> {
+    /// Sealed blocks numbered below `before` (`None`: from the newest), newest first, at most
+    /// `limit`: the explorer's block list, one primary-key range scan.
+    pub async fn recent_blocks(self, before: Option<u64>, limit: u32) -> Result<Vec<BlockRow>> {
+        sqlx::query_as!(
+            BlockRecord,
+            "SELECT number, state_root, first_seq, tx_count, block_time FROM blocks \
+             WHERE number < $1 ORDER BY number DESC LIMIT $2",
+            before.map_or(i64::MAX, i64_of),
+            i64::from(limit),
+        )
+        .fetch_all(self.pool)
+        .await?
+        .into_iter()
+        .map(BlockRow::try_from)
+        .collect()
+    }
+
+    /// One page of a sealed block's transactions, in position order, each with its batch's
+    /// status: the seq range `[first_seq + offset, first_seq + tx_count)` through the primary
+    /// key, at most `limit`.
+    pub async fn block_txs(self, block: &BlockRow, offset: u32, limit: u32) -> Result<Vec<TxRow>> {
+        let from = block.first_seq.saturating_add(u64::from(offset));
+        let end = block.first_seq.saturating_add(u64::from(block.tx_count));
+        sqlx::query_as!(
+            TxRecord,
+            r#"SELECT t.seq, t.tx_id, t.kind, t.sender, t.recipient, t.account_index, t.raw,
+                      t.block_number, t.position, t.block_time,
+                      (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq
+                       AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1)
+                       AS "batch_status: BatchStatus"
+               FROM transactions t WHERE t.seq >= $1 AND t.seq < $2 ORDER BY t.seq LIMIT $3"#,
+            i64_of(from),
+            i64_of(end),
+            i64::from(limit),
+        )
+        .fetch_all(self.pool)
+        .await?
+        .into_iter()
+        .map(TxRow::try_from)
+        .collect()
+    }
+
+    /// The history of `account`, newest first: accepted transactions touching it (as sender,
+    /// recipient or registrant) with `seq < before` (`None`: from the newest), at most
+    /// `limit`, each with its batch's status. The sender and recipient sides are read through
+    /// their `(account, seq)` indexes (a transaction never has the same account on both sides:
+    /// `SELF_TRANSFER`); the registration is the one row whose `account_index` is the account.
+    pub async fn account_history(
+        self,
+        account: u32,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<TxRow>> {
+        sqlx::query_as!(
+            TxRecord,
+            r#"SELECT t.seq AS "seq!", t.tx_id AS "tx_id!", t.kind AS "kind!",
+                      t.sender, t.recipient, t.account_index, t.raw AS "raw!",
+                      t.block_number AS "block_number!", t.position AS "position!",
+                      t.block_time AS "block_time!",
+                      (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq
+                       AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1)
+                       AS "batch_status: BatchStatus"
+               FROM (
+                 (SELECT * FROM transactions WHERE sender = $1 AND seq < $2
+                  ORDER BY seq DESC LIMIT $3)
+                 UNION ALL
+                 (SELECT * FROM transactions WHERE recipient = $1 AND seq < $2
+                  ORDER BY seq DESC LIMIT $3)
+                 UNION ALL
+                 (SELECT * FROM transactions WHERE account_index = $1 AND seq < $2
+                  ORDER BY seq DESC LIMIT $3)
+               ) t
+               ORDER BY t.seq DESC LIMIT $3"#,
+            i64::from(account),
+            before.map_or(i64::MAX, i64_of),
+            i64::from(limit),
+        )
+        .fetch_all(self.pool)
+        .await?
+        .into_iter()
+        .map(TxRow::try_from)
+        .collect()
+    }
+}
+
 impl<'a> std::fmt::Debug for LogDal<'a> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LogDal")
