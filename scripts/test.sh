@@ -32,6 +32,8 @@ cargo fmt --all --check
 
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The devnet's paid demo API is behind a feature the workspace build does not enable.
+cargo clippy -p rollup-x402 --all-features --all-targets --locked -- -D warnings
 
 # The SDK, CLI and loadtest end-to-end tests start the rollup-node built beside them on a
 # fresh database (devkit::node), and the exodus test runs the `rollup` wallet, so build both

@@ -19,6 +19,7 @@ mod progress;
 mod report;
 #[cfg(test)]
 mod stub_node;
+mod x402;
 
 use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
@@ -197,6 +198,37 @@ struct Args {
         requires = "idle_watchers"
     )]
     settle: u64,
+
+    /// Instead of the payment streams: load the node's x402 facilitator. `settle`: every
+    /// agent but the first pays the first at an even share of --rate (default 1000), open loop,
+    /// latency from each settlement's scheduled time; `verify`: --x402-concurrency workers
+    /// verify as fast as the node answers. Reports throughput and latency percentiles.
+    #[arg(
+        long,
+        value_name = "MODE",
+        help_heading = "x402",
+        conflicts_with = "idle_watchers"
+    )]
+    x402: Option<x402::Mode>,
+
+    /// The facilitator's base URL (the node's HTTP address + /x402).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080/x402",
+        help_heading = "x402"
+    )]
+    x402_url: String,
+
+    /// HTTP requests in flight at most (connections stay below the node's 64 per peer).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        help_heading = "x402",
+        value_parser = clap::value_parser!(u64).range(1..=60)
+    )]
+    x402_concurrency: u64,
 }
 
 #[tokio::main]
@@ -214,6 +246,25 @@ async fn main() -> ExitCode {
     let json = args.json;
     if let Some(count) = args.idle_watchers {
         return idle_watchers(args, count).await;
+    }
+    if let Some(mode) = args.x402 {
+        let run = x402::run(x402::X402Args {
+            endpoint: args.endpoint,
+            url: args.x402_url.trim_end_matches('/').to_owned(),
+            mode,
+            agents: args.agents,
+            tps: args.rate.unwrap_or(1000),
+            seconds: args.duration,
+            concurrency: args.x402_concurrency as usize,
+        })
+        .await;
+        return match run {
+            Ok(report) => print_report(&report, &report.errors, json),
+            Err(err) => {
+                eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
+                ExitCode::FAILURE
+            }
+        };
     }
     match run(args).await {
         Ok(report) => print_report(&report, &report.errors, json),
