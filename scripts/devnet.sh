@@ -25,6 +25,11 @@ LEAF_SIZE=${DEVNET_LEAF_SIZE:-8}
 PROVER_METRICS=${PROVER_METRICS_PORT:-9100}
 L1_PORT=${L1_PORT:-8545}
 L1_CONFIRMATIONS=${L1_CONFIRMATIONS:-2}
+# The database (created or reset under the devkit's Postgres when DATABASE_URL is not given) and
+# the prover's circuit cache (3.5 GB, slow to build): a second devnet beside the first (the
+# explorer's browser test, interop/explorer/run.sh) takes its own database and shares the cache.
+DB_NAME=${DEVNET_DB_NAME:-rollup_devnet}
+PROVER_CACHE=${DEVNET_PROVER_CACHE:-$DIR/prover-cache}
 mkdir -p "$DIR/agents"
 
 # DEVNET_PROFILE=debug reuses a debug build (faster to build, slower to run).
@@ -42,7 +47,7 @@ fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
   ADMIN_URL=$($BIN/rollup-devkit postgres)
-  DATABASE_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name rollup_devnet)
+  DATABASE_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name "$DB_NAME")
 fi
 export DATABASE_URL
 
@@ -89,14 +94,14 @@ echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$FUN
 $BIN/rollup-l1 mint --token "$TOKEN" --to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --amount 1000000000000 >/dev/null
 # A fresh L1 means a fresh rollup: start the devnet database over (unless DATABASE_URL was given).
 if [ -n "${ADMIN_URL:-}" ]; then
-  DATABASE_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name rollup_devnet --reset)
+  DATABASE_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name "$DB_NAME" --reset)
   export DATABASE_URL
 fi
 
 # The node verifies every batch proof before committing it on L1, with the final circuits'
 # verifier data exported by the prover (built once, then loaded from the cache).
 echo "==> preparing the prover's circuits (log: $DIR/circuits.log; slow only the first time)" >&2
-$BIN/rollup-prover circuits --top-level 4 --leaf-size "$LEAF_SIZE" --cache-dir "$DIR/prover-cache" \
+$BIN/rollup-prover circuits --top-level 4 --leaf-size "$LEAF_SIZE" --cache-dir "$PROVER_CACHE" \
   --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
 
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2
@@ -116,7 +121,7 @@ for _ in $(seq 1 300); do
 done
 
 echo "==> starting rollup-prover (log: $DIR/prover.log; first start builds the circuits)" >&2
-$BIN/rollup-prover run --cache-dir "$DIR/prover-cache" --leaf-size "$LEAF_SIZE" \
+$BIN/rollup-prover run --cache-dir "$PROVER_CACHE" --leaf-size "$LEAF_SIZE" \
   --metrics-addr "127.0.0.1:$PROVER_METRICS" >"$DIR/prover.log" 2>&1 &
 PROVER_PID=$!
 
@@ -225,6 +230,7 @@ cat <<INFO
 
   devnet is up
   gRPC (rollup.v1, reflection on):  127.0.0.1:$GRPC_PORT   e.g. grpcurl -plaintext 127.0.0.1:$GRPC_PORT list
+  explorer: http://127.0.0.1:$HTTP_PORT/explorer   (blocks, batches and their L1 finality, txs, accounts, live bridge events)
   HTTP:    http://127.0.0.1:$HTTP_PORT/v1/status   /v1/accounts/{index}   /v1/txs/{id}   /v1/blocks/{n}
   L1:      $ROLLUP_L1_RPC (anvil)  rollup $ROLLUP_ADDRESS  token $TOKEN  ($DIR/l1.json)
   bridge events: curl -N http://127.0.0.1:$HTTP_PORT/v1/bridge/events?cursor=0   (gRPC: rollup.v1.BridgeEvents/Watch)
@@ -233,7 +239,7 @@ cat <<INFO
            to $WITHDRAW_TO, claimed on L1 once final (log $DIR/claimer.log)
   health:  http://127.0.0.1:$HTTP_PORT/healthz  /readyz      metrics: http://127.0.0.1:$HTTP_PORT/metrics
   prover:  metrics http://127.0.0.1:$PROVER_METRICS/metrics   log $DIR/prover.log
-           verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $DIR/prover-cache
+           verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $PROVER_CACHE
   wallet:  ROLLUP_ENDPOINT=$ROLLUP_ENDPOINT $ROLLUP balance --account ${INDICES[0]}
   agents:  ${INDICES[*]} (keys in $DIR/agents/), paying each other every $PAY_EVERY s
   x402:    facilitator http://127.0.0.1:$HTTP_PORT/x402/supported; paid API http://127.0.0.1:$PAID_API_PORT/weather
