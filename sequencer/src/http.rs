@@ -47,7 +47,8 @@ pub fn router(state: HttpState, request_timeout: Duration) -> Router {
         .route(
             "/v1/withdrawals/{batch}/{index}/proof",
             get(crate::bridge_api::payout_proof),
-        );
+        )
+        .merge(crate::explorer::routes());
     if let Some(f) = state.x402.clone() {
         bounded = bounded.nest("/x402", crate::x402::routes(f));
     }

@@ -14,6 +14,7 @@ pub mod committer;
 pub mod config;
 pub mod convert;
 pub mod deadlines;
+pub mod explorer;
 pub mod http;
 pub mod keys;
 pub mod l1_ingest;

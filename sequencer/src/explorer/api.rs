@@ -1,0 +1,504 @@
+//! The explorer's read-only JSON endpoints, under `/v1/explorer` (docs/API.md, "Explorer").
+//!
+//! Every list is newest first and paged with a `before` cursor (a block number, a batch number
+//! or a seq: the next page is `?before=<next_before>`), at most [`MAX_LIST`] items a page, so
+//! no request reads more than a bounded number of rows. Bad input gets a problem body: 400
+//! `MALFORMED` for a number or id that does not parse, 400 `VALUE_OUT_OF_RANGE` for a page size
+//! outside `1..=MAX_LIST`, 404 `UNKNOWN_*` for what does not exist.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use state::account::AccountIndex;
+use state::tx::Transaction;
+
+use crate::http::{problem, HttpState};
+use crate::writer::ReadError;
+use rollup_storage::batches::BatchSummary;
+use rollup_storage::log::{BlockRow, TxRow};
+use rollup_storage::{EventKind, StorageError};
+
+/// Most items one page of an explorer list holds.
+pub const MAX_LIST: u32 = 100;
+/// Items a page holds when `limit` is not given.
+pub const DEFAULT_LIST: u32 = 20;
+/// The throughput window of `/v1/explorer/summary`, seconds.
+const TPS_WINDOW_SECS: u64 = 60;
+/// Blocks read to measure throughput (a block every 250 ms at most: a minute of blocks).
+const TPS_BLOCKS: u32 = 240;
+
+/// The routes, relative to the node's root.
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/v1/explorer/summary", get(summary))
+        .route("/v1/explorer/blocks", get(blocks))
+        .route("/v1/explorer/blocks/{number}", get(block))
+        .route("/v1/explorer/batches", get(batches))
+        .route("/v1/explorer/batches/{number}", get(batch))
+        .route("/v1/explorer/txs/{id}", get(tx))
+        .route("/v1/explorer/accounts/{index}", get(account))
+        .route("/v1/explorer/accounts/{index}/txs", get(account_txs))
+}
+
+/// `?before=&limit=` (and `offset` for a block's transactions), as strings so that a bad value
+/// gets a problem body rather than the extractor's plain-text rejection.
+#[derive(serde::Deserialize, Default)]
+pub struct ListQuery {
+    before: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+fn internal(e: StorageError) -> Response {
+    problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
+}
+
+fn malformed(what: &str) -> Response {
+    problem(StatusCode::BAD_REQUEST, "MALFORMED", what.to_string())
+}
+
+fn parse_u64(s: &str, what: &str) -> Result<u64, Response> {
+    s.parse::<u64>()
+        .map_err(|_| malformed(&format!("{what} must be an unsigned integer, not {s:?}")))
+}
+
+/// The page size (`DEFAULT_LIST` when absent).
+fn limit_of(q: &ListQuery) -> Result<u32, Response> {
+    let Some(l) = q.limit.as_deref() else {
+        return Ok(DEFAULT_LIST);
+    };
+    let n = parse_u64(l, "limit")?;
+    if n == 0 || n > u64::from(MAX_LIST) {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "VALUE_OUT_OF_RANGE",
+            format!("limit must be in 1..={MAX_LIST}"),
+        ));
+    }
+    Ok(n as u32)
+}
+
+fn before_of(q: &ListQuery) -> Result<Option<u64>, Response> {
+    q.before
+        .as_deref()
+        .map(|b| parse_u64(b, "before"))
+        .transpose()
+}
+
+fn hex32(b: &[u8; 32]) -> String {
+    format!("0x{}", hex::encode(b))
+}
+
+/// The decoded body of a transaction (its kind and fields), `null` if the stored bytes do not
+/// decode (which recovery would have refused).
+pub fn tx_body(raw: &[u8]) -> Value {
+    match Transaction::decode(raw) {
+        Ok(Transaction::Register(r)) => {
+            json!({"kind": "register", "public_key": r.pubkey, "valid_until": r.valid_until.get()})
+        }
+        Ok(Transaction::Transfer(t)) => json!({
+            "kind": "transfer", "from": t.from.0, "to": t.to.0, "amount": t.amount.get(),
+            "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
+        }),
+        Ok(Transaction::Withdraw(w)) => json!({
+            "kind": "withdraw", "from": w.from.0, "to_l1": format!("{}", w.to_l1),
+            "amount": w.amount.get(), "fee": w.fee.get(), "nonce": w.nonce.get(),
+            "valid_until": w.valid_until.get(),
+        }),
+        Ok(Transaction::Deposit(d)) => {
+            json!({"kind": "deposit", "seq": d.seq, "to": d.to.0, "amount": d.amount.get()})
+        }
+        Ok(Transaction::ForcedWithdraw(f)) => {
+            let w = &f.withdraw;
+            json!({
+                "kind": "forced_withdraw", "seq": f.seq, "requested_at": f.requested_at.get(),
+                "from": w.from.0, "to_l1": format!("{}", w.to_l1), "amount": w.amount.get(),
+                "fee": w.fee.get(), "nonce": w.nonce.get(), "valid_until": w.valid_until.get(),
+            })
+        }
+        Err(_) => Value::Null,
+    }
+}
+
+/// A transaction as the explorer lists it.
+pub fn tx_json(row: &TxRow) -> Value {
+    json!({
+        "tx_id": hex32(&row.tx_id),
+        "seq": row.seq,
+        "block_number": row.block_number,
+        "position": row.position,
+        "block_time": row.block_time,
+        "finality": row.finality().as_str(),
+        "account_index": row.account_index,
+        "tx": tx_body(&row.raw),
+    })
+}
+
+fn block_json(b: &BlockRow) -> Value {
+    json!({
+        "number": b.number,
+        "state_root": b.state_root,
+        "first_seq": b.first_seq,
+        "tx_count": b.tx_count,
+        "block_time": b.block_time,
+    })
+}
+
+fn batch_json(b: &BatchSummary) -> Value {
+    json!({
+        "number": b.number,
+        "status": b.status.as_str(),
+        "finality": b.status.finality().as_str(),
+        "first_block": b.first_block,
+        "last_block": b.last_block,
+        "first_seq": b.first_seq,
+        "last_seq": b.last_seq,
+        "tx_count": b.tx_count,
+        "new_root": b.new_root,
+        "sealed_at_ms": b.sealed_at_ms,
+        "commit_tx": b.commit_tx.as_ref().map(hex32),
+        "commit_block": b.commit_block,
+        "finalize_tx": b.finalize_tx.as_ref().map(hex32),
+        "finalize_block": b.finalize_block,
+    })
+}
+
+/// The cursor of the page after `items` (the last item's key), `None` when the page was not
+/// full (nothing older).
+fn next_before(len: usize, limit: u32, last: Option<u64>) -> Option<u64> {
+    (len == limit as usize).then_some(last).flatten()
+}
+
+/// Transactions per second over the last [`TPS_WINDOW_SECS`] of `recent` (newest first).
+fn throughput(recent: &[BlockRow], now: u64) -> f64 {
+    let since = now.saturating_sub(TPS_WINDOW_SECS);
+    let in_window: Vec<&BlockRow> = recent.iter().filter(|b| b.block_time >= since).collect();
+    let txs: u64 = in_window.iter().map(|b| u64::from(b.tx_count)).sum();
+    // When the read blocks do not reach back a whole window, measure over what they span.
+    let span = match in_window.last() {
+        Some(oldest) if recent.len() == TPS_BLOCKS as usize => {
+            now.saturating_sub(oldest.block_time).max(1)
+        }
+        _ => TPS_WINDOW_SECS,
+    };
+    txs as f64 / span as f64
+}
+
+/// `GET /v1/explorer/summary?limit=`: everything the explorer's home page shows, in one
+/// request: the head, throughput, finality progress, the newest blocks (`limit`, default 20)
+/// and batches, and where the bridge feed is (to start the SSE stream near its end).
+async fn summary(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> Response {
+    let limit = match limit_of(&q) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let h = s.writer.head();
+    let store = &s.store;
+    let feed = store.feed();
+    let (recent, batches, progress, last_event) = match tokio::try_join!(
+        store.log().recent_blocks(None, TPS_BLOCKS),
+        store.batches().recent_summaries(None, limit),
+        store.batches().progress(),
+        feed.last_id(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let head_block = recent.first();
+    Json(json!({
+        "head_block": h.block,
+        "head_state_root": h.root,
+        "head_block_time": head_block.map(|b| b.block_time),
+        "accepted_txs": h.accepted,
+        "num_accounts": h.num_accounts,
+        "last_batch": h.batch,
+        "batches_progress": {
+            "sealed": progress.sealed,
+            "proven": progress.proven,
+            "committed": progress.committed,
+            "finalized": progress.finalized,
+        },
+        "tps": throughput(&recent, now),
+        "tps_window_secs": TPS_WINDOW_SECS,
+        "server_time": now,
+        "blocks": recent.iter().take(limit as usize).map(block_json).collect::<Vec<_>>(),
+        "batches": batches.iter().map(batch_json).collect::<Vec<_>>(),
+        "last_event_id": last_event,
+        "event_kinds": EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "l1_tx_url": l1_tx_url(),
+    }))
+    .into_response()
+}
+
+/// The L1 block explorer's transaction URL template (`{tx}` is replaced by the hash), from
+/// `ROLLUP_EXPLORER_L1_TX_URL`, e.g. `https://sepolia.etherscan.io/tx/{tx}`. Without it the
+/// page shows the hashes and L1 block numbers as text.
+fn l1_tx_url() -> Option<String> {
+    std::env::var("ROLLUP_EXPLORER_L1_TX_URL")
+        .ok()
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+}
+
+/// `GET /v1/explorer/blocks?before=&limit=`: sealed blocks, newest first.
+async fn blocks(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> Response {
+    let (before, limit) = match (before_of(&q), limit_of(&q)) {
+        (Ok(b), Ok(l)) => (b, l),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match s.store.log().recent_blocks(before, limit).await {
+        Ok(rows) => Json(json!({
+            "blocks": rows.iter().map(block_json).collect::<Vec<_>>(),
+            "next_before": next_before(rows.len(), limit, rows.last().map(|b| b.number)),
+        }))
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /v1/explorer/blocks/{number}?offset=&limit=`: a sealed block, the batch holding it
+/// and one page of its transactions (decoded).
+async fn block(
+    AxState(s): AxState<HttpState>,
+    Path(number): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let number = match parse_u64(&number, "block number") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let limit = match limit_of(&q) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let offset = match q.offset.as_deref().map(|o| parse_u64(o, "offset")) {
+        None => 0,
+        Some(Ok(o)) => u32::try_from(o).unwrap_or(u32::MAX),
+        Some(Err(r)) => return r,
+    };
+    let b = match s.store.log().get_block(number).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_BLOCK",
+                format!("block {number} is not sealed"),
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    let (txs, batch) = match tokio::try_join!(
+        s.store.log().block_txs(&b, offset, limit),
+        s.store.batches().number_of_block(number),
+    ) {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let end = u64::from(offset) + txs.len() as u64;
+    let mut body = block_json(&b);
+    body["batch"] = json!(batch);
+    body["offset"] = json!(offset);
+    body["next_offset"] = json!((end < u64::from(b.tx_count)).then_some(end));
+    body["txs"] = Value::Array(txs.iter().map(tx_json).collect());
+    Json(body).into_response()
+}
+
+/// `GET /v1/explorer/batches?before=&limit=`: batches newest first, with their status and L1
+/// commit and finalize transactions.
+async fn batches(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> Response {
+    let (before, limit) = match (before_of(&q), limit_of(&q)) {
+        (Ok(b), Ok(l)) => (b, l),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match s.store.batches().recent_summaries(before, limit).await {
+        Ok(rows) => Json(json!({
+            "batches": rows.iter().map(batch_json).collect::<Vec<_>>(),
+            "next_before": next_before(rows.len(), limit, rows.last().map(|b| b.number)),
+        }))
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /v1/explorer/batches/{number}`.
+async fn batch(AxState(s): AxState<HttpState>, Path(number): Path<String>) -> Response {
+    let number = match parse_u64(&number, "batch number") {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    match s.store.batches().summary(number).await {
+        Ok(Some(b)) => Json(batch_json(&b)).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_BATCH",
+            format!("batch {number} is not sealed"),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// `GET /v1/explorer/txs/{id}`: a transaction, its batch (number, status, L1 transactions)
+/// and its raw bytes.
+async fn tx(AxState(s): AxState<HttpState>, Path(id): Path<String>) -> Response {
+    let bytes = hex::decode(id.strip_prefix("0x").unwrap_or(&id)).ok();
+    let Some(id) = bytes.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) else {
+        return malformed("a transaction id is 32 bytes of hex (0x followed by 64 digits)");
+    };
+    let row = match s.store.log().get_tx(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_TRANSACTION",
+                "no accepted transaction has this id",
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    let batch = match s.store.batches().number_of_seq(row.seq).await {
+        Ok(Some(n)) => match s.store.batches().summary(n).await {
+            Ok(b) => b,
+            Err(e) => return internal(e),
+        },
+        Ok(None) => None,
+        Err(e) => return internal(e),
+    };
+    let mut body = tx_json(&row);
+    body["batch"] = batch.as_ref().map_or(Value::Null, batch_json);
+    body["raw"] = json!(format!("0x{}", hex::encode(&row.raw)));
+    Json(body).into_response()
+}
+
+fn parse_account(index: &str) -> Result<u32, Response> {
+    index
+        .parse::<u32>()
+        .map_err(|_| malformed(&format!("an account index is a u32, not {index:?}")))
+}
+
+/// Whether account `index` exists (as of durable state), or the problem to answer.
+async fn existing_account(s: &HttpState, index: u32) -> Result<state::account::Account, Response> {
+    match s
+        .writer
+        .durable_account(AccountIndex(index), Duration::from_millis(200))
+        .await
+    {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => Err(problem(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_ACCOUNT",
+            format!("account {index} does not exist"),
+        )),
+        Err(ReadError::Enqueue(_)) => Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "RESOURCE_EXHAUSTED",
+            "the sequencer is busy",
+        )),
+        Err(e) => Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            e.to_string(),
+        )),
+    }
+}
+
+/// A page of an account's history, newest first.
+async fn history(s: &HttpState, index: u32, q: &ListQuery) -> Result<Value, Response> {
+    let before = before_of(q)?;
+    let limit = limit_of(q)?;
+    let rows = s
+        .store
+        .log()
+        .account_history(index, before, limit)
+        .await
+        .map_err(internal)?;
+    Ok(json!({
+        "txs": rows.iter().map(tx_json).collect::<Vec<_>>(),
+        "next_before": next_before(rows.len(), limit, rows.last().map(|t| t.seq)),
+    }))
+}
+
+/// `GET /v1/explorer/accounts/{index}?limit=`: the account (durable state) and the first page
+/// of its history.
+async fn account(
+    AxState(s): AxState<HttpState>,
+    Path(index): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let index = match parse_account(&index) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if q.before.is_some() {
+        return malformed("page the history with /v1/explorer/accounts/{index}/txs?before=");
+    }
+    let a = match existing_account(&s, index).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let mut body = match history(&s, index, &q).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    body["index"] = json!(index);
+    body["public_key"] = json!(a.pubkey);
+    body["balance"] = json!(a.balance.get());
+    body["nonce"] = json!(a.nonce.get());
+    Json(body).into_response()
+}
+
+/// `GET /v1/explorer/accounts/{index}/txs?before=&limit=`: one page of an account's history.
+async fn account_txs(
+    AxState(s): AxState<HttpState>,
+    Path(index): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let index = match parse_account(&index) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    if let Err(r) = existing_account(&s, index).await {
+        return r;
+    }
+    match history(&s, index, &q).await {
+        Ok(h) => Json(h).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(number: u64, time: u64, txs: u32) -> BlockRow {
+        BlockRow {
+            number,
+            state_root: state::Digest::default(),
+            first_seq: 1,
+            tx_count: txs,
+            block_time: time,
+        }
+    }
+
+    #[test]
+    fn throughput_counts_the_last_minute() {
+        // 120 transactions within the window, 1000 before it.
+        let recent = vec![b(3, 1_000, 60), b(2, 970, 60), b(1, 900, 1_000)];
+        assert_eq!(throughput(&recent, 1_000), 2.0);
+        assert_eq!(throughput(&[], 1_000), 0.0);
+    }
+
+    #[test]
+    fn next_page_only_after_a_full_page() {
+        assert_eq!(next_before(20, 20, Some(7)), Some(7));
+        assert_eq!(next_before(3, 20, Some(7)), None);
+        assert_eq!(next_before(0, 20, None), None);
+    }
+}
