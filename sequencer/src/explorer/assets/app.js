@@ -92,15 +92,18 @@ function setConn(ok, why) {
   else if (conn.classList.contains('down') || conn.textContent.startsWith('node unreachable')) conn.textContent = '';
 }
 
-/// Runs `fn` now and again `ms` after each run completes, while the view is the current one.
-function poll(gen, ms, fn) {
+/// Runs `fn` now and again `ms` after each run completes (until it returns false), while the
+/// view is the current one. An answer of the node (a problem body) ends the polling with its
+/// page; an unreachable node is retried.
+function poll(gen, ms, fn, what) {
   const tick = async () => {
     if (gen !== viewGen) return;
     let again = true;
     if (!document.hidden) {
       try { again = (await fn()) !== false; } catch (e) {
         if (e.name === 'AbortError' || gen !== viewGen) return;
-        if (!(e instanceof Problem)) setConn(false, e.message);
+        if (e instanceof Problem && e.status < 500) { problemPage(e, what); return; }
+        setConn(false, e.message);
       }
     }
     if (again && gen === viewGen) viewTimer = setTimeout(tick, ms);
@@ -289,7 +292,7 @@ async function homeView(gen) {
     pending = true;
     load().catch(() => {}).finally(() => { pending = false; });
   };
-  await poll(gen, POLL_MS, load);
+  await poll(gen, POLL_MS, load, 'Overview');
 }
 
 async function listView(gen, kind, before) {
@@ -339,7 +342,7 @@ async function batchView(gen, n) {
         ['L1 finalize', l1Link(b.finalize_tx, b.finalize_block)],
       ])));
     return b.status !== 'finalized';
-  });
+  }, 'Batch');
 }
 
 async function txView(gen, id) {
@@ -367,7 +370,7 @@ async function txView(gen, id) {
         ['raw', el('span', { class: 'mono', text: t.raw })],
       ])));
     return t.finality !== 'finalized';
-  });
+  }, 'Transaction');
 }
 
 async function accountView(gen, n, before) {
@@ -390,7 +393,7 @@ async function accountView(gen, n, before) {
           first ? null : link('#/account/' + a.index, 'newest'),
           a.next_before != null ? link('#/account/' + a.index + '/before/' + a.next_before, 'older →') : null)));
     return first; // older pages do not change
-  });
+  }, 'Account');
 }
 
 function notFoundView(hash) {
