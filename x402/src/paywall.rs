@@ -1,4 +1,4 @@
-//! An axum middleware that makes routes paid (the x402 resource-server side).
+//! A tower layer (and axum middleware) that makes routes paid (the x402 resource-server side).
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
@@ -8,7 +8,12 @@
 //! # fn demo(requirements: PaymentRequirements) {
 //! let paywall = Paywall::new("http://127.0.0.1:8080/x402", vec![requirements])
 //!     .with_description("Weather data");
+//! // The paywall is a tower layer ...
 //! let app: Router = Router::new()
+//!     .route("/weather", get(|| async { "sunny" }))
+//!     .layer(paywall.clone());
+//! // ... or, the same, a middleware function.
+//! let same: Router = Router::new()
 //!     .route("/weather", get(|| async { "sunny" }))
 //!     .layer(axum::middleware::from_fn_with_state(paywall, require_payment));
 //! # }
@@ -195,73 +200,143 @@ fn bad_gateway(e: &FacilitatorError) -> Response {
         .into_response()
 }
 
-/// The middleware (use with `axum::middleware::from_fn_with_state(paywall, require_payment)`).
+/// The middleware as a function (use with
+/// `axum::middleware::from_fn_with_state(paywall, require_payment)`); the [`Paywall`] itself is
+/// also a tower `Layer` (`route.layer(paywall)`).
 pub async fn require_payment(State(paywall): State<Paywall>, req: Request, next: Next) -> Response {
-    let resource = ResourceInfo {
-        url: resource_url(&req),
-        description: paywall.description.as_deref().map(str::to_owned),
-        mime_type: paywall.mime_type.as_deref().map(str::to_owned),
-    };
-    let Some(header) = req.headers().get(PAYMENT_SIGNATURE) else {
-        return paywall.payment_required(resource, "Payment required");
-    };
-    let payment: PaymentPayload = match decode_header(header.as_bytes()) {
-        Ok(p) => p,
-        Err(e) => {
-            return paywall.payment_required(resource, format!("invalid_payload: {e}"));
+    paywall.handle(req, |req| next.run(req)).await
+}
+
+impl<S> tower::Layer<S> for Paywall {
+    type Service = PaywallService<S>;
+
+    fn layer(&self, inner: S) -> PaywallService<S> {
+        PaywallService {
+            paywall: self.clone(),
+            inner,
         }
-    };
-    if payment.x402_version != X402_VERSION {
-        return paywall.payment_required(resource, "invalid_x402_version");
     }
-    let Some(requirements) = paywall
-        .accepts
-        .iter()
-        .find(|r| r.is_accepted_by(&payment.accepted))
-        .cloned()
-    else {
-        return paywall.payment_required(resource, "No matching payment requirements");
-    };
-    let call = FacilitatorRequest {
-        x402_version: Some(X402_VERSION),
-        payment_payload: payment,
-        payment_requirements: requirements,
-    };
-    let verdict: VerifyResponse = match paywall.call("verify", &call).await {
-        Ok(v) => v,
-        Err(e) => return bad_gateway(&e),
-    };
-    if !verdict.is_valid {
-        let reason = verdict
-            .invalid_reason
-            .unwrap_or_else(|| "invalid_payload".into());
-        return paywall.payment_required(resource, reason);
+}
+
+/// The service a [`Paywall`] layer wraps around a route's service.
+#[derive(Clone)]
+pub struct PaywallService<S> {
+    paywall: Paywall,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for PaywallService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
-    let response = next.run(req).await;
-    if response.status().as_u16() >= 400 {
-        // Nothing served, nothing charged: the signed payment is never submitted.
-        return response;
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The ready inner service answers this request; a fresh clone takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let paywall = self.paywall.clone();
+        Box::pin(async move {
+            let run = |req| async move {
+                match inner.call(req).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                }
+            };
+            Ok(paywall.handle(req, run).await)
+        })
     }
-    let settled: SettleResponse = match paywall.call("settle", &call).await {
-        Ok(s) => s,
-        Err(e) => return bad_gateway(&e),
-    };
-    if !settled.success {
-        let mut r = paywall.payment_required(
-            resource,
-            settled
-                .error_reason
-                .clone()
-                .unwrap_or_else(|| "unexpected_settle_error".into()),
-        );
-        set_header(&mut r, PAYMENT_RESPONSE, &encode_header(&settled));
-        return r;
+}
+
+impl Paywall {
+    /// 402 unless paid; verify, `run` the route, settle (see the module docs).
+    async fn handle<F, Fut>(&self, req: Request, run: F) -> Response
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: std::future::Future<Output = Response>,
+    {
+        let paywall = self;
+        let resource = ResourceInfo {
+            url: resource_url(&req),
+            description: paywall.description.as_deref().map(str::to_owned),
+            mime_type: paywall.mime_type.as_deref().map(str::to_owned),
+        };
+        let Some(header) = req.headers().get(PAYMENT_SIGNATURE) else {
+            return paywall.payment_required(resource, "Payment required");
+        };
+        let payment: PaymentPayload = match decode_header(header.as_bytes()) {
+            Ok(p) => p,
+            Err(e) => {
+                return paywall.payment_required(resource, format!("invalid_payload: {e}"));
+            }
+        };
+        if payment.x402_version != X402_VERSION {
+            return paywall.payment_required(resource, "invalid_x402_version");
+        }
+        let Some(requirements) = paywall
+            .accepts
+            .iter()
+            .find(|r| r.is_accepted_by(&payment.accepted))
+            .cloned()
+        else {
+            return paywall.payment_required(resource, "No matching payment requirements");
+        };
+        let call = FacilitatorRequest {
+            x402_version: Some(X402_VERSION),
+            payment_payload: payment,
+            payment_requirements: requirements,
+        };
+        let verdict: VerifyResponse = match paywall.call("verify", &call).await {
+            Ok(v) => v,
+            Err(e) => return bad_gateway(&e),
+        };
+        if !verdict.is_valid {
+            let reason = verdict
+                .invalid_reason
+                .unwrap_or_else(|| "invalid_payload".into());
+            return paywall.payment_required(resource, reason);
+        }
+        let response = run(req).await;
+        if response.status().as_u16() >= 400 {
+            // Nothing served, nothing charged: the signed payment is never submitted.
+            return response;
+        }
+        let settled: SettleResponse = match paywall.call("settle", &call).await {
+            Ok(s) => s,
+            Err(e) => return bad_gateway(&e),
+        };
+        if !settled.success {
+            let mut r = paywall.payment_required(
+                resource,
+                settled
+                    .error_reason
+                    .clone()
+                    .unwrap_or_else(|| "unexpected_settle_error".into()),
+            );
+            set_header(&mut r, PAYMENT_RESPONSE, &encode_header(&settled));
+            return r;
+        }
+        let (mut parts, body) = response.into_parts();
+        if let Ok(v) = HeaderValue::from_str(&encode_header(&settled)) {
+            parts.headers.insert(PAYMENT_RESPONSE, v);
+        }
+        Response::from_parts(parts, Body::new(body))
     }
-    let (mut parts, body) = response.into_parts();
-    if let Ok(v) = HeaderValue::from_str(&encode_header(&settled)) {
-        parts.headers.insert(PAYMENT_RESPONSE, v);
-    }
-    Response::from_parts(parts, Body::new(body))
 }
 
 /// The requested URL as the client addressed it (scheme-less hosts are assumed `http`).

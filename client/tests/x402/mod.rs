@@ -9,7 +9,7 @@ use axum::Router;
 use rollup_client::x402::{Budget, PayError, X402Payer};
 use rollup_client::{AccountIndex, Amount, Client, KeyFile};
 use rollup_x402::exact::{network_id, ExactPayload, SCHEME};
-use rollup_x402::paywall::{require_payment, FacilitatorError, Paywall};
+use rollup_x402::paywall::{FacilitatorError, Paywall};
 use rollup_x402::wire::{
     decode_header, encode_header, PaymentPayload, PaymentRequired, PaymentRequirements,
     PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE,
@@ -39,10 +39,8 @@ async fn paid_api(paywall: Paywall) -> SocketAddr {
             "/broken",
             get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "no weather today") }),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            paywall,
-            require_payment,
-        ));
+        // The paywall as a tower layer (`require_payment` is the same as a middleware fn).
+        .layer(paywall);
     let app = paid.route("/free", get(|| async { "free" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
