@@ -1,6 +1,7 @@
 //! End-to-end tests of `rollup-node` against a real Postgres, over real gRPC and HTTP.
 
 mod common;
+mod explorer;
 mod operations;
 mod x402;
 

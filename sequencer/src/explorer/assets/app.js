@@ -67,7 +67,7 @@ function kv(pairs) {
 let viewGen = 0; // bumped on every route change
 let viewAbort = new AbortController();
 let viewTimer = null;
-let l1TxUrl = null; // from the summary: `https://…/tx/{tx}` or null
+let l1TxUrl = null; // from the summary: an L1 block explorer's URL template with {tx}, or null
 
 class Problem extends Error {
   constructor(status, body) {
