@@ -47,6 +47,9 @@ cargo test --workspace --locked --no-fail-fast
 echo "==> independent gRPC client (Python grpcio, reflection v1alpha and v1)"
 interop/run.sh
 
+echo "==> the explorer in a headless browser (Debian chromium, puppeteer-core) against a devnet"
+interop/explorer/run.sh
+
 if [ "${CI:-}" = "true" ]; then
   echo "==> disk after the run"
   df -h . "${TMPDIR:-/tmp}" || true
