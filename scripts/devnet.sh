@@ -30,6 +30,9 @@ L1_CONFIRMATIONS=${L1_CONFIRMATIONS:-2}
 # explorer's browser test, interop/explorer/run.sh) takes its own database and shares the cache.
 DB_NAME=${DEVNET_DB_NAME:-rollup_devnet}
 PROVER_CACHE=${DEVNET_PROVER_CACHE:-$DIR/prover-cache}
+# Batches of up to 2^TOP_LEVEL leaves of LEAF_SIZE payments can be proven and verified (4: 128
+# payments). A smaller level builds fewer circuits on a fresh cache (the explorer test uses 2).
+TOP_LEVEL=${DEVNET_TOP_LEVEL:-4}
 mkdir -p "$DIR/agents"
 
 # DEVNET_PROFILE=debug reuses a debug build (faster to build, slower to run).
@@ -101,7 +104,8 @@ fi
 # The node verifies every batch proof before committing it on L1, with the final circuits'
 # verifier data exported by the prover (built once, then loaded from the cache).
 echo "==> preparing the prover's circuits (log: $DIR/circuits.log; slow only the first time)" >&2
-$BIN/rollup-prover circuits --top-level 4 --leaf-size "$LEAF_SIZE" --cache-dir "$PROVER_CACHE" \
+rm -rf "$DIR/verifiers" # exported afresh: a set of another top level is refused
+$BIN/rollup-prover circuits --top-level "$TOP_LEVEL" --leaf-size "$LEAF_SIZE" --cache-dir "$PROVER_CACHE" \
   --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
 
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2

@@ -24,6 +24,9 @@ export DEVNET_PROVER_CACHE=${DEVNET_PROVER_CACHE:-.devnet/prover-cache}
 export DEVNET_PROFILE=${EXPLORER_DEVNET_PROFILE:-debug}
 export DEVNET_BATCH_SECS=${EXPLORER_BATCH_SECS:-10}
 export DEVNET_AGENTS=2
+# Small batches only (the first batch is finalized long before one could hold 32 payments):
+# half the circuits to build on a fresh cache.
+export DEVNET_TOP_LEVEL=2
 export GRPC_PORT=${EXPLORER_GRPC_PORT:-50151}
 export HTTP_PORT=${EXPLORER_HTTP_PORT:-18080}
 export L1_PORT=${EXPLORER_L1_PORT:-18545}
@@ -41,6 +44,7 @@ for port in "$GRPC_PORT" "$HTTP_PORT" "$L1_PORT" "$PROVER_METRICS_PORT" "$PAID_A
 done
 
 mkdir -p "$DEVNET_DIR"
+rm -f "$DEVNET_DIR"/*.log # the logs of this run only
 OUT="$DEVNET_DIR/devnet.out"
 : >"$OUT"
 # Its own session (process group): devnet.sh stops its children on TERM; whatever is left of the
@@ -70,7 +74,9 @@ until grep -q "devnet is up" "$OUT"; do
   if ! kill -0 "$DEVNET_PID" 2>/dev/null; then
     echo "error: the devnet stopped before it was up:" >&2
     tail -30 "$OUT" >&2
-    tail -20 "$DEVNET_DIR/node.log" >&2 || true
+    for f in circuits node; do
+      [ -f "$DEVNET_DIR/$f.log" ] && { echo "--- $DEVNET_DIR/$f.log" >&2; tail -10 "$DEVNET_DIR/$f.log" >&2; }
+    done
     exit 1
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
