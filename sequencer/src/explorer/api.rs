@@ -54,27 +54,48 @@ pub struct ListQuery {
     offset: Option<String>,
 }
 
-fn internal(e: StorageError) -> Response {
-    problem(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
+/// A problem body to answer (boxed: a [`Response`] is large).
+pub struct ApiError(Box<Response>);
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> ApiError {
+        ApiError(Box::new(problem(status, code, detail)))
+    }
 }
 
-fn malformed(what: &str) -> Response {
-    problem(StatusCode::BAD_REQUEST, "MALFORMED", what.to_string())
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
 }
 
-fn parse_u64(s: &str, what: &str) -> Result<u64, Response> {
+type ApiResult = Result<Response, ApiError>;
+
+fn internal(e: StorageError) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string())
+}
+
+fn malformed(what: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "MALFORMED", what)
+}
+
+fn not_found(code: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, code, detail)
+}
+
+fn parse_u64(s: &str, what: &str) -> Result<u64, ApiError> {
     s.parse::<u64>()
-        .map_err(|_| malformed(&format!("{what} must be an unsigned integer, not {s:?}")))
+        .map_err(|_| malformed(format!("{what} must be an unsigned integer, not {s:?}")))
 }
 
 /// The page size (`DEFAULT_LIST` when absent).
-fn limit_of(q: &ListQuery) -> Result<u32, Response> {
+fn limit_of(q: &ListQuery) -> Result<u32, ApiError> {
     let Some(l) = q.limit.as_deref() else {
         return Ok(DEFAULT_LIST);
     };
     let n = parse_u64(l, "limit")?;
     if n == 0 || n > u64::from(MAX_LIST) {
-        return Err(problem(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "VALUE_OUT_OF_RANGE",
             format!("limit must be in 1..={MAX_LIST}"),
@@ -83,7 +104,7 @@ fn limit_of(q: &ListQuery) -> Result<u32, Response> {
     Ok(n as u32)
 }
 
-fn before_of(q: &ListQuery) -> Result<Option<u64>, Response> {
+fn before_of(q: &ListQuery) -> Result<Option<u64>, ApiError> {
     q.before
         .as_deref()
         .map(|b| parse_u64(b, "before"))
@@ -192,29 +213,24 @@ fn throughput(recent: &[BlockRow], now: u64) -> f64 {
 /// `GET /v1/explorer/summary?limit=`: everything the explorer's home page shows, in one
 /// request: the head, throughput, finality progress, the newest blocks (`limit`, default 20)
 /// and batches, and where the bridge feed is (to start the SSE stream near its end).
-async fn summary(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> Response {
-    let limit = match limit_of(&q) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+async fn summary(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> ApiResult {
+    let limit = limit_of(&q)?;
     let h = s.writer.head();
     let store = &s.store;
     let feed = store.feed();
-    let (recent, batches, progress, last_event) = match tokio::try_join!(
+    let (recent, batches, progress, last_event) = tokio::try_join!(
         store.log().recent_blocks(None, TPS_BLOCKS),
         store.batches().recent_summaries(None, limit),
         store.batches().progress(),
         feed.last_id(),
-    ) {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+    )
+    .map_err(internal)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs();
     let head_block = recent.first();
-    Json(json!({
+    Ok(Json(json!({
         "head_block": h.block,
         "head_state_root": h.root,
         "head_block_time": head_block.map(|b| b.block_time),
@@ -236,7 +252,7 @@ async fn summary(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> 
         "event_kinds": EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "l1_tx_url": l1_tx_url(),
     }))
-    .into_response()
+    .into_response())
 }
 
 /// The L1 block explorer's transaction URL template (`{tx}` is replaced by the hash), from
@@ -249,19 +265,19 @@ fn l1_tx_url() -> Option<String> {
 }
 
 /// `GET /v1/explorer/blocks?before=&limit=`: sealed blocks, newest first.
-async fn blocks(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> Response {
-    let (before, limit) = match (before_of(&q), limit_of(&q)) {
-        (Ok(b), Ok(l)) => (b, l),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    match s.store.log().recent_blocks(before, limit).await {
-        Ok(rows) => Json(json!({
-            "blocks": rows.iter().map(block_json).collect::<Vec<_>>(),
-            "next_before": next_before(rows.len(), limit, rows.last().map(|b| b.number)),
-        }))
-        .into_response(),
-        Err(e) => internal(e),
-    }
+async fn blocks(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> ApiResult {
+    let (before, limit) = (before_of(&q)?, limit_of(&q)?);
+    let rows = s
+        .store
+        .log()
+        .recent_blocks(before, limit)
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({
+        "blocks": rows.iter().map(block_json).collect::<Vec<_>>(),
+        "next_before": next_before(rows.len(), limit, rows.last().map(|b| b.number)),
+    }))
+    .into_response())
 }
 
 /// `GET /v1/explorer/blocks/{number}?offset=&limit=`: a sealed block, the batch holding it
@@ -270,138 +286,120 @@ async fn block(
     AxState(s): AxState<HttpState>,
     Path(number): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Response {
-    let number = match parse_u64(&number, "block number") {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let limit = match limit_of(&q) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let offset = match q.offset.as_deref().map(|o| parse_u64(o, "offset")) {
+) -> ApiResult {
+    let number = parse_u64(&number, "block number")?;
+    let limit = limit_of(&q)?;
+    let offset = match q.offset.as_deref() {
         None => 0,
-        Some(Ok(o)) => u32::try_from(o).unwrap_or(u32::MAX),
-        Some(Err(r)) => return r,
+        Some(o) => u32::try_from(parse_u64(o, "offset")?).unwrap_or(u32::MAX),
     };
-    let b = match s.store.log().get_block(number).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "UNKNOWN_BLOCK",
-                format!("block {number} is not sealed"),
-            )
-        }
-        Err(e) => return internal(e),
-    };
-    let (txs, batch) = match tokio::try_join!(
+    let b = s
+        .store
+        .log()
+        .get_block(number)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("UNKNOWN_BLOCK", format!("block {number} is not sealed")))?;
+    let (txs, batch) = tokio::try_join!(
         s.store.log().block_txs(&b, offset, limit),
         s.store.batches().number_of_block(number),
-    ) {
-        Ok(r) => r,
-        Err(e) => return internal(e),
-    };
+    )
+    .map_err(internal)?;
     let end = u64::from(offset) + txs.len() as u64;
     let mut body = block_json(&b);
     body["batch"] = json!(batch);
     body["offset"] = json!(offset);
     body["next_offset"] = json!((end < u64::from(b.tx_count)).then_some(end));
     body["txs"] = Value::Array(txs.iter().map(tx_json).collect());
-    Json(body).into_response()
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v1/explorer/batches?before=&limit=`: batches newest first, with their status and L1
 /// commit and finalize transactions.
-async fn batches(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> Response {
-    let (before, limit) = match (before_of(&q), limit_of(&q)) {
-        (Ok(b), Ok(l)) => (b, l),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    match s.store.batches().recent_summaries(before, limit).await {
-        Ok(rows) => Json(json!({
-            "batches": rows.iter().map(batch_json).collect::<Vec<_>>(),
-            "next_before": next_before(rows.len(), limit, rows.last().map(|b| b.number)),
-        }))
-        .into_response(),
-        Err(e) => internal(e),
-    }
+async fn batches(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> ApiResult {
+    let (before, limit) = (before_of(&q)?, limit_of(&q)?);
+    let rows = s
+        .store
+        .batches()
+        .recent_summaries(before, limit)
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({
+        "batches": rows.iter().map(batch_json).collect::<Vec<_>>(),
+        "next_before": next_before(rows.len(), limit, rows.last().map(|b| b.number)),
+    }))
+    .into_response())
 }
 
 /// `GET /v1/explorer/batches/{number}`.
-async fn batch(AxState(s): AxState<HttpState>, Path(number): Path<String>) -> Response {
-    let number = match parse_u64(&number, "batch number") {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    match s.store.batches().summary(number).await {
-        Ok(Some(b)) => Json(batch_json(&b)).into_response(),
-        Ok(None) => problem(
-            StatusCode::NOT_FOUND,
-            "UNKNOWN_BATCH",
-            format!("batch {number} is not sealed"),
-        ),
-        Err(e) => internal(e),
-    }
+async fn batch(AxState(s): AxState<HttpState>, Path(number): Path<String>) -> ApiResult {
+    let number = parse_u64(&number, "batch number")?;
+    let b = s
+        .store
+        .batches()
+        .summary(number)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("UNKNOWN_BATCH", format!("batch {number} is not sealed")))?;
+    Ok(Json(batch_json(&b)).into_response())
 }
 
 /// `GET /v1/explorer/txs/{id}`: a transaction, its batch (number, status, L1 transactions)
 /// and its raw bytes.
-async fn tx(AxState(s): AxState<HttpState>, Path(id): Path<String>) -> Response {
+async fn tx(AxState(s): AxState<HttpState>, Path(id): Path<String>) -> ApiResult {
     let bytes = hex::decode(id.strip_prefix("0x").unwrap_or(&id)).ok();
     let Some(id) = bytes.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) else {
-        return malformed("a transaction id is 32 bytes of hex (0x followed by 64 digits)");
+        return Err(malformed(
+            "a transaction id is 32 bytes of hex (0x followed by 64 digits)",
+        ));
     };
-    let row = match s.store.log().get_tx(&id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "UNKNOWN_TRANSACTION",
-                "no accepted transaction has this id",
-            )
-        }
-        Err(e) => return internal(e),
-    };
-    let batch = match s.store.batches().number_of_seq(row.seq).await {
-        Ok(Some(n)) => match s.store.batches().summary(n).await {
-            Ok(b) => b,
-            Err(e) => return internal(e),
-        },
-        Ok(None) => None,
-        Err(e) => return internal(e),
+    let row = s
+        .store
+        .log()
+        .get_tx(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| not_found("UNKNOWN_TRANSACTION", "no accepted transaction has this id"))?;
+    let batch = match s
+        .store
+        .batches()
+        .number_of_seq(row.seq)
+        .await
+        .map_err(internal)?
+    {
+        Some(n) => s.store.batches().summary(n).await.map_err(internal)?,
+        None => None,
     };
     let mut body = tx_json(&row);
     body["batch"] = batch.as_ref().map_or(Value::Null, batch_json);
     body["raw"] = json!(format!("0x{}", hex::encode(&row.raw)));
-    Json(body).into_response()
+    Ok(Json(body).into_response())
 }
 
-fn parse_account(index: &str) -> Result<u32, Response> {
+fn parse_account(index: &str) -> Result<u32, ApiError> {
     index
         .parse::<u32>()
-        .map_err(|_| malformed(&format!("an account index is a u32, not {index:?}")))
+        .map_err(|_| malformed(format!("an account index is a u32, not {index:?}")))
 }
 
-/// Whether account `index` exists (as of durable state), or the problem to answer.
-async fn existing_account(s: &HttpState, index: u32) -> Result<state::account::Account, Response> {
+/// Account `index` (as of durable state), or the problem to answer when it does not exist.
+async fn existing_account(s: &HttpState, index: u32) -> Result<state::account::Account, ApiError> {
     match s
         .writer
         .durable_account(AccountIndex(index), Duration::from_millis(200))
         .await
     {
         Ok(Some(a)) => Ok(a),
-        Ok(None) => Err(problem(
-            StatusCode::NOT_FOUND,
+        Ok(None) => Err(not_found(
             "UNKNOWN_ACCOUNT",
             format!("account {index} does not exist"),
         )),
-        Err(ReadError::Enqueue(_)) => Err(problem(
+        Err(ReadError::Enqueue(_)) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "RESOURCE_EXHAUSTED",
             "the sequencer is busy",
         )),
-        Err(e) => Err(problem(
+        Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             e.to_string(),
@@ -410,9 +408,8 @@ async fn existing_account(s: &HttpState, index: u32) -> Result<state::account::A
 }
 
 /// A page of an account's history, newest first.
-async fn history(s: &HttpState, index: u32, q: &ListQuery) -> Result<Value, Response> {
-    let before = before_of(q)?;
-    let limit = limit_of(q)?;
+async fn history(s: &HttpState, index: u32, q: &ListQuery) -> Result<Value, ApiError> {
+    let (before, limit) = (before_of(q)?, limit_of(q)?);
     let rows = s
         .store
         .log()
@@ -431,27 +428,20 @@ async fn account(
     AxState(s): AxState<HttpState>,
     Path(index): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Response {
-    let index = match parse_account(&index) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+) -> ApiResult {
+    let index = parse_account(&index)?;
     if q.before.is_some() {
-        return malformed("page the history with /v1/explorer/accounts/{index}/txs?before=");
+        return Err(malformed(
+            "page the history with /v1/explorer/accounts/{index}/txs?before=",
+        ));
     }
-    let a = match existing_account(&s, index).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let mut body = match history(&s, index, &q).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+    let a = existing_account(&s, index).await?;
+    let mut body = history(&s, index, &q).await?;
     body["index"] = json!(index);
     body["public_key"] = json!(a.pubkey);
     body["balance"] = json!(a.balance.get());
     body["nonce"] = json!(a.nonce.get());
-    Json(body).into_response()
+    Ok(Json(body).into_response())
 }
 
 /// `GET /v1/explorer/accounts/{index}/txs?before=&limit=`: one page of an account's history.
@@ -459,18 +449,10 @@ async fn account_txs(
     AxState(s): AxState<HttpState>,
     Path(index): Path<String>,
     Query(q): Query<ListQuery>,
-) -> Response {
-    let index = match parse_account(&index) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    if let Err(r) = existing_account(&s, index).await {
-        return r;
-    }
-    match history(&s, index, &q).await {
-        Ok(h) => Json(h).into_response(),
-        Err(r) => r,
-    }
+) -> ApiResult {
+    let index = parse_account(&index)?;
+    existing_account(&s, index).await?;
+    Ok(Json(history(&s, index, &q).await?).into_response())
 }
 
 #[cfg(test)]
