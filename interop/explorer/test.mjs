@@ -110,6 +110,12 @@ try {
   await page.goto(`${base}/explorer#/`);
   await page.waitForSelector('body[data-ready="1"]');
   const nodesAtStart = await page.evaluate(() => document.getElementsByTagName('*').length);
+  const cdp = await page.createCDPSession();
+  const heapNow = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    return (await page.metrics()).JSHeapUsedSize;
+  };
+  const heapAtStart = await heapNow();
   const seen = new Set();
   const deadline = Date.now() + finalizedTimeout;
   let finalized = null;
@@ -132,8 +138,10 @@ try {
   if (events > 50) fail(`the live feed keeps ${events} events (bound 50)`);
   log(`DOM elements: ${nodesAtStart} at start, at most ${maxNodes} while following the devnet; ${events} events kept`);
   if (maxNodes > 2500) fail(`the overview grew to ${maxNodes} elements`);
-  const heap = (await page.metrics()).JSHeapUsedSize;
-  log(`JS heap in use: ${(heap / 1048576).toFixed(1)} MiB`);
+  const heap = await heapNow();
+  const mib = (b) => (b / 1048576).toFixed(2) + ' MiB';
+  log(`JS heap in use after GC: ${mib(heapAtStart)} before following the devnet, ${mib(heap)} after`);
+  if (heap > heapAtStart + 2 * 1048576) fail(`the page's heap grew from ${mib(heapAtStart)} to ${mib(heap)}`);
   if (process.env.SCREENSHOT) {
     await page.screenshot({ path: process.env.SCREENSHOT, fullPage: false });
     log('screenshot: ' + process.env.SCREENSHOT);
