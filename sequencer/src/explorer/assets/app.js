@@ -46,6 +46,8 @@ function ago(unixSecs) {
   return new Date(unixSecs * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 }
 
+const utc = (unixSecs) => new Date(unixSecs * 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+
 function table(headers, rows) {
   return el('table', {},
     el('thead', {}, el('tr', {}, headers.map((h) => el('th', { text: h })))),
@@ -327,16 +329,20 @@ async function blockView(gen, n, offset) {
         b.next_offset != null ? link('#/block/' + b.number + '/' + b.next_offset, 'next →') : null)));
 }
 
+const STEPS = ['sealed', 'proving', 'proven', 'committed', 'finalized'];
+
 async function batchView(gen, n) {
   await poll(gen, DETAIL_POLL_MS, async () => {
     const b = await api('/v1/explorer/batches/' + encodeURIComponent(n));
     if (gen !== viewGen) return false;
     show(el('h1', {}, 'Batch ' + num(b.number) + ' ', badge(b.status, { id: 'batch-status', 'data-batch-status': b.number })),
       el('div', { class: 'panel' }, kv([
-        ['status', el('span', {}, b.status, el('span', { class: 'muted', text: '  sealed → proving → proven → committed → finalized' }))],
+        ['status', el('span', { class: 'steps' }, STEPS.flatMap((st, i) => [i ? ' → ' : '',
+          el('span', { class: st === b.status ? 'current' : 'muted', text: st })]),
+          b.status === 'rejected' ? el('span', { class: 'st-rejected', text: ' rejected by the prover' }) : null)],
         ['blocks', el('span', {}, link('#/block/' + b.first_block, num(b.first_block)), ' – ', link('#/block/' + b.last_block, num(b.last_block)))],
         ['transactions', num(b.tx_count) + (b.tx_count ? ' (seq ' + b.first_seq + ' – ' + b.last_seq + ')' : '')],
-        ['sealed', new Date(b.sealed_at_ms).toISOString().replace('T', ' ').slice(0, 19) + ' UTC'],
+        ['sealed', utc(b.sealed_at_ms / 1000)],
         ['new state root', el('span', { class: 'mono', text: b.new_root })],
         ['L1 commit', l1Link(b.commit_tx, b.commit_block)],
         ['L1 finalize', l1Link(b.finalize_tx, b.finalize_block)],
@@ -352,6 +358,7 @@ async function txView(gen, id) {
     const body = t.tx || {};
     const fields = Object.entries(body).filter(([k]) => k !== 'kind').map(([k, v]) => {
       if ((k === 'from' || k === 'to') && typeof v === 'number') return [k, link('#/account/' + v, 'account ' + v)];
+      if ((k === 'valid_until' || k === 'requested_at') && typeof v === 'number') return [k, utc(v) + ' (' + v + ')'];
       return [k, el('span', { class: typeof v === 'string' ? 'mono' : '', text: typeof v === 'number' ? num(v) : String(v) })];
     });
     const b = t.batch;
