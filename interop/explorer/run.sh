@@ -5,7 +5,7 @@
 # other ports, its own database, the shared circuit cache, a batch every 10 s), waits until it
 # is up, runs test.mjs (renders under 1 s, a payment made during the test appears, a batch
 # reaches `finalized` on screen, clear pages for bad ids, a bounded DOM), saves the overview to
-# docs/explorer.png, and stops everything it started, also on failure or Ctrl-C.
+# $EXPLORER_SCREENSHOT (default target/explorer.png; docs/explorer.png refreshes the README's), and stops everything it started, also on failure or Ctrl-C.
 #
 #   interop/explorer/run.sh
 #   EXPLORER_DEVNET_PROFILE=release interop/explorer/run.sh   # with release binaries
@@ -94,7 +94,7 @@ payee=$(tr -d '\n ' <"$DEVNET_DIR/agents/agent2.json" | sed -n 's/.*"account_ind
 status=0
 EXPLORER_URL="http://127.0.0.1:$HTTP_PORT" ROLLUP_BIN="$BIN/rollup" \
   ROLLUP_ENDPOINT="http://127.0.0.1:$GRPC_PORT" PAYER_KEY="$DEVNET_DIR/agents/agent1.json" \
-  PAYEE="$payee" SCREENSHOT="docs/explorer.png" \
+  PAYEE="$payee" SCREENSHOT="${EXPLORER_SCREENSHOT:-target/explorer.png}" \
   node interop/explorer/test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "explorer browser test failed; devnet logs in $DEVNET_DIR (node.log, prover.log)" >&2
