@@ -141,18 +141,10 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
         .await
         .context("the facilitator's /supported")?;
     let kind = supported
-        .kinds
-        .iter()
-        .find(|k| k.scheme == SCHEME && k.x402_version == X402_VERSION)
+        .kind(SCHEME)
         .context("the facilitator does not settle `exact` in x402 v2")?
         .clone();
-    let asset = kind
-        .extra
-        .as_ref()
-        .and_then(|e| e.get("asset"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("token")
-        .to_owned();
+    let asset = kind.asset().unwrap_or("token").to_owned();
 
     let agents = agents::register(&client, a.agents).await?;
     let (payee, payers) = agents.split_first().context("no agents")?;
@@ -165,15 +157,8 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
     let funds = Amount::new(per_payer * PRICE + 1).context("funds per payer")?;
     agents::fund(&client, payers, funds).await?;
 
-    let requirements = PaymentRequirements {
-        scheme: SCHEME.into(),
-        network: kind.network.clone(),
-        amount: PRICE.to_string(),
-        asset,
-        pay_to: payee.index.0.to_string(),
-        max_timeout_seconds: 600,
-        extra: Default::default(),
-    };
+    let requirements =
+        PaymentRequirements::exact(kind.network.clone(), asset, payee.index, PRICE, 600);
     tracing::info!(payers = payers.len(), per_payer, "signing x402 payments");
     let bodies = sign_all(&client, payers, &requirements, per_payer)?;
 

@@ -85,6 +85,34 @@ fn parse(body: &[u8]) -> Result<FacilitatorRequest, Invalid> {
     Ok(request)
 }
 
+/// Why a request carries no acceptable payment: the HTTP status, the x402 verdict and the
+/// metrics outcome.
+struct Refusal {
+    status: StatusCode,
+    why: Invalid,
+    outcome: &'static str,
+}
+
+/// The transfer paying the request's requirements: parsing and [`check_payment`], shared by
+/// `/verify` and `/settle` (the state's rules come after, each its own way).
+fn read_payment(f: &Facilitator, body: &[u8]) -> Result<Transfer, Refusal> {
+    let request = parse(body).map_err(|why| Refusal {
+        status: StatusCode::BAD_REQUEST,
+        why,
+        outcome: "malformed",
+    })?;
+    check_payment(
+        &request.payment_payload,
+        &request.payment_requirements,
+        &f.network,
+    )
+    .map_err(|why| Refusal {
+        status: StatusCode::OK,
+        why,
+        outcome: "invalid",
+    })
+}
+
 fn payer(t: &Transfer) -> Option<String> {
     Some(t.from.0.to_string())
 }
@@ -100,22 +128,11 @@ fn invalid(status: StatusCode, why: Invalid, payer: Option<String>) -> Response 
 }
 
 async fn verify(State(f): State<Facilitator>, body: Bytes) -> Response {
-    let request = match parse(&body) {
-        Ok(r) => r,
-        Err(why) => {
-            count("verify", "malformed");
-            return invalid(StatusCode::BAD_REQUEST, why, None);
-        }
-    };
-    let transfer = match check_payment(
-        &request.payment_payload,
-        &request.payment_requirements,
-        &f.network,
-    ) {
+    let transfer = match read_payment(&f, &body) {
         Ok(t) => t,
-        Err(why) => {
-            count("verify", "invalid");
-            return invalid(StatusCode::OK, why, None);
+        Err(r) => {
+            count("verify", r.outcome);
+            return invalid(r.status, r.why, None);
         }
     };
     match f.service.check(Transaction::Transfer(transfer), None).await {
@@ -176,22 +193,11 @@ fn hex_id(id: &[u8]) -> String {
 
 async fn settle(State(f): State<Facilitator>, body: Bytes) -> Response {
     let started = Instant::now();
-    let request = match parse(&body) {
-        Ok(r) => r,
-        Err(why) => {
-            count("settle", "malformed");
-            return settle_failed(StatusCode::BAD_REQUEST, &f, why, None, String::new());
-        }
-    };
-    let transfer = match check_payment(
-        &request.payment_payload,
-        &request.payment_requirements,
-        &f.network,
-    ) {
+    let transfer = match read_payment(&f, &body) {
         Ok(t) => t,
-        Err(why) => {
-            count("settle", "invalid");
-            return settle_failed(StatusCode::OK, &f, why, None, String::new());
+        Err(r) => {
+            count("settle", r.outcome);
+            return settle_failed(r.status, &f, r.why, None, String::new());
         }
     };
     let submit = pb::SubmitRequest {

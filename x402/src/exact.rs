@@ -159,6 +159,27 @@ impl Network {
     }
 }
 
+impl PaymentRequirements {
+    /// `exact` terms on `network`: `amount` base units of `asset` to account `pay_to`.
+    pub fn exact(
+        network: impl Into<String>,
+        asset: impl Into<String>,
+        pay_to: AccountIndex,
+        amount: u64,
+        max_timeout_seconds: u64,
+    ) -> PaymentRequirements {
+        PaymentRequirements {
+            scheme: SCHEME.into(),
+            network: network.into(),
+            amount: amount.to_string(),
+            asset: asset.into(),
+            pay_to: pay_to.0.to_string(),
+            max_timeout_seconds,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
 /// Requirements as this scheme reads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Terms {
@@ -303,7 +324,6 @@ pub fn check_payment(
 mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
-    use serde_json::Map;
     use state::account::{Amount, Nonce, Timestamp};
     use state::crypto::schnorr::SecretKey;
     use state::tx::UnsignedTransfer;
@@ -322,15 +342,7 @@ mod tests {
     }
 
     fn requirements() -> PaymentRequirements {
-        PaymentRequirements {
-            scheme: SCHEME.into(),
-            network: network().id,
-            amount: "1000".into(),
-            asset: "native".into(),
-            pay_to: "7".into(),
-            max_timeout_seconds: 60,
-            extra: Map::new(),
-        }
+        PaymentRequirements::exact(network().id, "native", AccountIndex(7), 1000, 60)
     }
 
     fn transfer(to: u32, amount: u64) -> Transfer {

@@ -161,6 +161,22 @@ pub struct SupportedResponse {
     pub signers: Map<String, Value>,
 }
 
+impl SupportedResponse {
+    /// The kind that settles `scheme` in this protocol version, if the facilitator offers one.
+    pub fn kind(&self, scheme: &str) -> Option<&SupportedKind> {
+        self.kinds
+            .iter()
+            .find(|k| k.scheme == scheme && k.x402_version == X402_VERSION)
+    }
+}
+
+impl SupportedKind {
+    /// The asset the kind settles (`extra.asset`), as this rollup's facilitator announces it.
+    pub fn asset(&self) -> Option<&str> {
+        self.extra.as_ref()?.get("asset")?.as_str()
+    }
+}
+
 /// A header value that is not base64 of the expected JSON.
 #[derive(Debug, thiserror::Error)]
 pub enum HeaderError {

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use rollup_client::x402::{Budget, PayError, X402Payer};
 use rollup_client::{AccountIndex, Amount, Client, KeyFile};
-use rollup_x402::exact::{network_id, ExactPayload, SCHEME};
+use rollup_x402::exact::{network_id, ExactPayload};
 use rollup_x402::paywall::{FacilitatorError, Paywall};
 use rollup_x402::wire::{
     decode_header, encode_header, PaymentPayload, PaymentRequired, PaymentRequirements,
@@ -19,15 +19,7 @@ use state::tx::UnsignedTransfer;
 const PRICE: u64 = 1_000;
 
 fn terms(client: &Client, asset: &str, pay_to: AccountIndex) -> PaymentRequirements {
-    PaymentRequirements {
-        scheme: SCHEME.into(),
-        network: network_id(&client.domain()),
-        amount: PRICE.to_string(),
-        asset: asset.into(),
-        pay_to: pay_to.0.to_string(),
-        max_timeout_seconds: 60,
-        extra: Default::default(),
-    }
+    PaymentRequirements::exact(network_id(&client.domain()), asset, pay_to, PRICE, 60)
 }
 
 /// A paid API on a free port: `/weather` costs PRICE, `/broken` costs PRICE but fails, `/free`

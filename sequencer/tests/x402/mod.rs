@@ -60,15 +60,7 @@ impl Facilitator {
 }
 
 fn requirements(d: &Domain, pay_to: AccountIndex, amount: u64) -> PaymentRequirements {
-    PaymentRequirements {
-        scheme: SCHEME.into(),
-        network: network_id(d),
-        amount: amount.to_string(),
-        asset: ASSET.into(),
-        pay_to: pay_to.0.to_string(),
-        max_timeout_seconds: 60,
-        extra: Default::default(),
-    }
+    PaymentRequirements::exact(network_id(d), ASSET, pay_to, amount, 60)
 }
 
 fn request(tx: &Transaction, req: &PaymentRequirements) -> FacilitatorRequest {

@@ -57,26 +57,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the facilitator's /supported")?;
     let kind = supported
-        .kinds
-        .iter()
-        .find(|k| k.scheme == SCHEME && k.x402_version == 2)
+        .kind(SCHEME)
         .context("the facilitator does not settle `exact` in x402 v2")?;
-    let asset = kind
-        .extra
-        .as_ref()
-        .and_then(|e| e.get("asset"))
-        .and_then(|a| a.as_str())
-        .unwrap_or("token")
-        .to_owned();
-    let terms = PaymentRequirements {
-        scheme: SCHEME.into(),
-        network: kind.network.clone(),
-        amount: args.price.to_string(),
+    let asset = kind.asset().unwrap_or("token");
+    let terms = PaymentRequirements::exact(
+        kind.network.clone(),
         asset,
-        pay_to: args.pay_to.to_string(),
-        max_timeout_seconds: 60,
-        extra: Default::default(),
-    };
+        state::account::AccountIndex(args.pay_to),
+        args.price,
+        60,
+    );
     let paywall = Paywall::new(&args.facilitator, vec![terms.clone()])
         .with_description("Today's weather, per call")
         .with_mime_type("application/json");

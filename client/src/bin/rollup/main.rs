@@ -269,6 +269,19 @@ async fn l1_setup(
     ))
 }
 
+/// A key file that must be registered, and its account (for commands that sign spends).
+fn registered_key(path: &Path) -> anyhow::Result<(KeyFile, AccountIndex)> {
+    let key = KeyFile::load(path)?;
+    let from = key.account_index.ok_or_else(|| {
+        anyhow!(
+            "{} has no account index: run `rollup register --key {}` first",
+            path.display(),
+            path.display()
+        )
+    })?;
+    Ok((key, from))
+}
+
 /// The key file (registered), its account and the `--to-l1` address of a withdrawal.
 fn withdrawal_args(
     path: &std::path::Path,
@@ -382,14 +395,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             nonce,
             valid_for,
         } => {
-            let key = KeyFile::load(&path)?;
-            let from = key.account_index.ok_or_else(|| {
-                anyhow!(
-                    "{} has no account index: run `rollup register --key {}` first",
-                    path.display(),
-                    path.display()
-                )
-            })?;
+            let (key, from) = registered_key(&path)?;
             let client = Client::connect(endpoint)
                 .await?
                 .with_valid_for(Duration::from_secs(valid_for));
@@ -404,14 +410,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_amount,
             fee,
         } => {
-            let key = KeyFile::load(&path)?;
-            let from = key.account_index.ok_or_else(|| {
-                anyhow!(
-                    "{} has no account index: run `rollup register --key {}` first",
-                    path.display(),
-                    path.display()
-                )
-            })?;
+            let (key, from) = registered_key(&path)?;
             let client = Client::connect(endpoint).await?;
             let budget = Budget::new(max_amount, max_amount.get().saturating_add(fee.get()));
             let payer =
