@@ -4,33 +4,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every phase line carries the seconds since the start, so a slow run says where its time went.
+T0=$(date +%s)
+phase() { echo "==> [+$(($(date +%s) - T0))s] $*"; }
+
 scripts/ensure-tools.sh
 
 if [ "${CI:-}" = "true" ]; then
   # A clean build gains nothing from incremental compilation, and its caches were the larger
   # part of the target folder: a CI run once stopped on "No space left on device".
   export CARGO_INCREMENTAL=0
-  echo "==> disk before the build"
+  phase "disk before the build"
   df -h . "${TMPDIR:-/tmp}" || true
 fi
 
-echo "==> the agent SDK pulls no database driver (DESIGN.md: dependencies flow one way)"
+phase "the agent SDK pulls no database driver (DESIGN.md: dependencies flow one way)"
 sdk_tree=$(cargo tree --locked -q -p rollup-client -e normal) # a failing cargo tree fails the run
 if grep -E 'sqlx|postgres' <<<"$sdk_tree"; then
   echo "error: rollup-client depends on a database driver (above): depend on rollup-l1-client, not rollup-bridge" >&2
   exit 1
 fi
 
-echo "==> L1 contracts: committed artifacts match the sources"
+phase "L1 contracts: committed artifacts match the sources"
 scripts/check-artifacts.sh
 
-echo "==> L1 contracts: forge test"
+phase "L1 contracts: forge test"
 scripts/forge-test.sh
 
-echo "==> cargo fmt --check"
+phase "cargo fmt --check"
 cargo fmt --all --check
 
-echo "==> cargo clippy (warnings are errors)"
+phase "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The devnet's paid demo API is behind a feature the workspace build does not enable.
 cargo clippy -p rollup-x402 --all-features --all-targets --locked -- -D warnings
@@ -38,20 +42,21 @@ cargo clippy -p rollup-x402 --all-features --all-targets --locked -- -D warnings
 # The SDK, CLI and loadtest end-to-end tests start the rollup-node built beside them on a
 # fresh database (devkit::node), and the exodus test runs the `rollup` wallet, so build both
 # first: without them they would have nothing to test.
-echo "==> building the node and the wallet"
+phase "building the node and the wallet"
 cargo build --locked -q -p rollup-sequencer --bin rollup-node -p rollup-client --bin rollup
 
-echo "==> cargo test"
+phase "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-echo "==> independent gRPC client (Python grpcio, reflection v1alpha and v1)"
+phase "independent gRPC client (Python grpcio, reflection v1alpha and v1)"
 interop/run.sh
 
-echo "==> the explorer in a headless browser (Debian chromium, puppeteer-core) against a devnet"
+phase "the explorer in a headless browser (Debian chromium, puppeteer-core) against a devnet"
 interop/explorer/run.sh
 
 if [ "${CI:-}" = "true" ]; then
-  echo "==> disk after the run"
+  phase "disk after the run"
   df -h . "${TMPDIR:-/tmp}" || true
   du -sh target 2>/dev/null || true
 fi
+phase "done"
