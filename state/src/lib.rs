@@ -15,6 +15,7 @@ pub mod pubdata;
 pub mod settlement;
 pub mod smt;
 pub mod snapshot;
+pub mod split;
 pub mod stream;
 pub mod tx;
 
