@@ -12,6 +12,8 @@
 //! UPDATE_VECTORS=1 cargo test -p state --test spec_vectors
 //! ```
 
+mod agent_vectors;
+
 use std::path::PathBuf;
 
 use plonky2::field::types::{Field, PrimeField64};

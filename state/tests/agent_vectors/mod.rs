@@ -1,0 +1,195 @@
+//! Known-answer vectors of the agent primitives (SPEC sections 18 and 19):
+//! `docs/vectors/agents-v1.json`. Every hash is recomputed here from its listed input elements
+//! with plain `hash_no_pad`/`two_to_one`, independently of the functions that produce them.
+
+use std::path::PathBuf;
+
+use plonky2::field::types::Field;
+use serde_json::{json, Value};
+use state::account::{AccountIndex, Amount, Nonce, Timestamp};
+use state::hash::{hash_no_pad, two_to_one, Digest, F};
+use state::smt::empty_hashes;
+use state::split::{Shares, BPS_WHOLE, TAG_SHARES};
+use state::stream::chain::{step, TAG_TICK};
+use state::stream::tree::{ext_digest, root_from_path};
+use state::stream::{PayerStreams, Stream, StreamId, StreamSlot, TickChain, TickCount, SLOT_DEPTH};
+
+use super::{canonical, compare_with_committed, digest, elements, f};
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/agents-v1.json")
+}
+
+fn stream_id() -> StreamId {
+    StreamId {
+        payer: AccountIndex(7),
+        slot: StreamSlot(3),
+        opened_at: Nonce::new(12).unwrap(),
+    }
+}
+
+fn tick_section() -> Value {
+    let id = stream_id();
+    let n = 5u32;
+    let seed = hash_no_pad(&[f(1), f(2), f(3), f(4)]);
+    let mut chain = TickChain::new(id, TickCount::new(n).unwrap(), seed);
+    let mut steps = Vec::new();
+    // t_k for k = 5..1, each with the eight elements hashed into t_{k-1}.
+    let mut prev = seed;
+    for k in (1..=n).rev() {
+        assert_eq!(chain.tick(k).unwrap().value, prev, "tick {k}");
+        let x = prev.elements();
+        let inputs = [
+            F::from_canonical_u64((7u64 << 16) | 3),
+            f(12),
+            f(u64::from(k)),
+            f(u64::from(TAG_TICK)),
+            x[0],
+            x[1],
+            x[2],
+            x[3],
+        ];
+        let out = hash_no_pad(&inputs);
+        assert_eq!(out, step(&id, k, prev), "step {k}: the spec's element list");
+        steps.push(json!({"k": k, "t_k": digest(prev), "inputs": elements(&inputs), "t_k_minus_1": digest(out)}));
+        prev = out;
+    }
+    assert_eq!(prev, chain.anchor());
+    json!({
+        "stream": {"payer": 7, "slot": 3, "opened_at": 12},
+        "max_ticks": n,
+        "seed": digest(seed),
+        "anchor": digest(chain.anchor()),
+        "steps": steps,
+    })
+}
+
+fn stream(slot: u16, settled: u32, head: Digest) -> Stream {
+    Stream {
+        id: StreamId {
+            slot: StreamSlot(slot),
+            ..stream_id()
+        },
+        payee: AccountIndex(9),
+        price: Amount::new(250).unwrap(),
+        max_ticks: TickCount::new(1000).unwrap(),
+        expiry: Timestamp::new(1_700_003_600).unwrap(),
+        settled: TickCount::new(settled).unwrap(),
+        head,
+    }
+}
+
+fn tree_section() -> Value {
+    let a = stream(3, 0, hash_no_pad(&[f(5)]));
+    let b = stream(8, 40, hash_no_pad(&[f(6)]));
+    let leaf_inputs = |s: &Stream| {
+        let h = s.head.elements();
+        vec![
+            f(u64::from(s.payee.0)),
+            f(s.price.get()),
+            f(u64::from(s.max_ticks.get())),
+            f(s.expiry.get()),
+            f(s.id.opened_at.get()),
+            f(u64::from(s.settled.get())),
+            h[0],
+            h[1],
+            h[2],
+            h[3],
+        ]
+    };
+    let mut book = PayerStreams::default();
+    book.put(a);
+    book.put(b);
+    // The root by hand: slots 3 and 8 are siblings at level 3 (3 >> 3 = 0, 8 >> 3 = 1).
+    let e = empty_hashes();
+    let mut left = hash_no_pad(&leaf_inputs(&a));
+    let mut right = hash_no_pad(&leaf_inputs(&b));
+    let (mut pa, mut pb) = (3u32, 8u32);
+    for l in 0..3 {
+        left = if pa & 1 == 0 {
+            two_to_one(left, e[l])
+        } else {
+            two_to_one(e[l], left)
+        };
+        right = if pb & 1 == 0 {
+            two_to_one(right, e[l])
+        } else {
+            two_to_one(e[l], right)
+        };
+        pa >>= 1;
+        pb >>= 1;
+    }
+    let mut root = two_to_one(left, right);
+    for level in &e[4..SLOT_DEPTH] {
+        root = two_to_one(root, *level);
+    }
+    assert_eq!(book.root(), root, "the stream root by hand");
+    let path8 = book.path(StreamSlot(8));
+    assert_eq!(root_from_path(StreamSlot(8), b.leaf_hash(), &path8), root);
+    let r = root.elements();
+    let ext = hash_no_pad(&[r[0], r[1], r[2], r[3], F::ZERO, F::ZERO, F::ZERO, F::ZERO]);
+    assert_eq!(book.ext(), ext);
+    assert_eq!(ext_digest(e[SLOT_DEPTH], Digest::ZERO), Digest::ZERO);
+    json!({
+        "streams": [
+            {"slot": 3, "leaf_inputs": elements(&leaf_inputs(&a)), "leaf": digest(a.leaf_hash()), "escrow": a.escrow().get()},
+            {"slot": 8, "leaf_inputs": elements(&leaf_inputs(&b)), "leaf": digest(b.leaf_hash()), "escrow": b.escrow().get()},
+        ],
+        "empty_root": digest(e[SLOT_DEPTH]),
+        "root": digest(root),
+        "path_of_slot_8": path8.iter().map(|d| digest(*d)).collect::<Vec<_>>(),
+        "ext": digest(ext),
+    })
+}
+
+fn shares_section() -> Value {
+    let parts = vec![
+        (AccountIndex(4), 5000u16),
+        (AccountIndex(11), 3333),
+        (AccountIndex(12), 1667),
+    ];
+    let shares = Shares::new(AccountIndex(2), parts.clone()).unwrap();
+    let mut inputs = vec![f(TAG_SHARES), f(3)];
+    inputs.extend(
+        parts
+            .iter()
+            .map(|&(to, bps)| f((u64::from(to.0) << 16) | u64::from(bps))),
+    );
+    assert_eq!(shares.digest(), hash_no_pad(&inputs));
+    let splits: Vec<Value> = [1u64, 7, 100, 1_000_003]
+        .iter()
+        .map(|&total| {
+            let out = shares.split(Amount::new(total).unwrap());
+            // By the rule: payees after the first floor, the first the rest.
+            let tail: Vec<u64> = parts[1..]
+                .iter()
+                .map(|&(_, bps)| total * u64::from(bps) / u64::from(BPS_WHOLE))
+                .collect();
+            let first = total - tail.iter().sum::<u64>();
+            let want: Vec<u64> = std::iter::once(first).chain(tail).collect();
+            let got: Vec<u64> = out.iter().map(|p| p.amount.get()).collect();
+            assert_eq!(got, want, "split of {total}");
+            json!({"total": total, "amounts": got})
+        })
+        .collect();
+    json!({
+        "owner": 2,
+        "parts": parts.iter().map(|&(to, bps)| json!({"to": to.0, "bps": bps})).collect::<Vec<_>>(),
+        "profile_inputs": elements(&inputs),
+        "profile": digest(shares.digest()),
+        "splits": splits,
+    })
+}
+
+#[test]
+fn agent_vectors_match_the_committed_file() {
+    let doc = canonical(json!({
+        "version": 1,
+        "about": "Known answers of SPEC sections 18 (payment streams) and 19 (splits, revenue shares)",
+        "tick_chain": tick_section(),
+        "stream_tree": tree_section(),
+        "shares": shares_section(),
+    }));
+    let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    compare_with_committed(&path(), &text);
+}
