@@ -105,16 +105,16 @@ fn tree_section() -> Value {
     let mut left = hash_no_pad(&leaf_inputs(&a));
     let mut right = hash_no_pad(&leaf_inputs(&b));
     let (mut pa, mut pb) = (3u32, 8u32);
-    for l in 0..3 {
+    for &sib in &e[..3] {
         left = if pa & 1 == 0 {
-            two_to_one(left, e[l])
+            two_to_one(left, sib)
         } else {
-            two_to_one(e[l], left)
+            two_to_one(sib, left)
         };
         right = if pb & 1 == 0 {
-            two_to_one(right, e[l])
+            two_to_one(right, sib)
         } else {
-            two_to_one(e[l], right)
+            two_to_one(sib, right)
         };
         pa >>= 1;
         pb >>= 1;
