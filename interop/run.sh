@@ -25,8 +25,8 @@ mkdir -p "$OUT"
 interop/ensure-venv.sh
 PY="$VENV/bin/python"
 
-# Both binaries; a no-op when scripts/test.sh built them already.
-cargo build --locked -q -p rollup-sequencer --bin rollup-node -p rollup-devkit --bin rollup-devkit
+# The node and the devkit (with every other binary); a no-op after scripts/test.sh's build.
+scripts/build-bins.sh
 BIN=target/debug
 
 if [ -n "${INTEROP_DATABASE_URL:-}" ]; then
@@ -93,7 +93,6 @@ read -r py_passed _ py_failed _ < <(tail -n 1 "$OUT/test.log")
 # x402: the official npm resource-server middleware pays through the node's facilitator, and
 # the Rust wallet (`rollup fetch`) pays it.
 interop/x402/ensure-npm.sh
-cargo build --locked -q -p rollup-client --bin rollup
 API_PORT=$($BIN/rollup-devkit free-port)
 "$PY" -u interop/test_x402_interop.py "$GRPC_ADDR" "$HTTP_ADDR" "$BIN" "$API_PORT" | tee "$OUT/x402.log"
 read -r x402_passed _ x402_failed _ < <(tail -n 1 "$OUT/x402.log")

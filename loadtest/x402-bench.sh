@@ -14,7 +14,7 @@ SETTLE_SECS=${SETTLE_SECS:-60}
 VERIFY_SECS=${VERIFY_SECS:-30}
 AGENTS=${AGENTS:-1000}
 
-cargo build --release --locked -q -p rollup-sequencer -p rollup-loadtest -p rollup-devkit
+scripts/build-bins.sh --release
 BIN=target/release
 ADMIN_URL=$($BIN/rollup-devkit postgres)
 DB_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name x402_bench --reset)

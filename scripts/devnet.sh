@@ -39,12 +39,10 @@ mkdir -p "$DIR/agents"
 PROFILE=${DEVNET_PROFILE:-release}
 echo "==> building ($PROFILE)" >&2
 if [ "$PROFILE" = release ]; then
-  cargo build --release --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-loadtest -p rollup-bridge -p rollup-prover
-  cargo build --release --locked -q -p rollup-x402 --features demo --bin rollup-paid-api
+  scripts/build-bins.sh --release
   BIN=target/release
 else
-  cargo build --locked -q -p rollup-sequencer -p rollup-client -p rollup-devkit -p rollup-bridge -p rollup-prover
-  cargo build --locked -q -p rollup-x402 --features demo --bin rollup-paid-api
+  scripts/build-bins.sh
   BIN=target/debug
 fi
 

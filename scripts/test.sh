@@ -35,18 +35,19 @@ phase "cargo fmt --check"
 cargo fmt --all --check
 
 phase "cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-# The devnet's paid demo API is behind a feature the workspace build does not enable.
-cargo clippy -p rollup-x402 --all-features --all-targets --locked -- -D warnings
+# One pass with every feature (rollup-x402's paywall and demo API included): a second pass
+# with other features re-checks half the dependency tree.
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # The SDK, CLI and loadtest end-to-end tests start the rollup-node built beside them on a
-# fresh database (devkit::node), and the exodus test runs the `rollup` wallet, so build both
-# first: without them they would have nothing to test.
-phase "building the node and the wallet"
-cargo build --locked -q -p rollup-sequencer --bin rollup-node -p rollup-client --bin rollup
+# fresh database (devkit::node), and the exodus test runs the `rollup` wallet, so build the
+# binaries first: without them they would have nothing to test. The same features as every
+# other build here (scripts/build-bins.sh), so that nothing is compiled twice.
+phase "building the binaries"
+scripts/build-bins.sh
 
 phase "cargo test"
-cargo test --workspace --locked --no-fail-fast
+cargo test --workspace --all-features --locked --no-fail-fast
 
 phase "independent gRPC client (Python grpcio, reflection v1alpha and v1)"
 interop/run.sh

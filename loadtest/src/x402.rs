@@ -75,9 +75,28 @@ pub struct X402Report {
     /// Successful answers per second over the measured window.
     pub ok_per_second: f64,
     pub latency_ms: Latency,
+    /// The seconds (since the start, by scheduled time) with the slowest answers, worst first:
+    /// when the tail happens says more about its cause than its size does.
+    pub worst_seconds: Vec<SecondStats>,
     #[serde(skip)]
     pub errors: Vec<String>,
 }
+
+/// Answers of one second of the run (by the time they were scheduled or sent).
+#[derive(Clone, Copy, Default, serde::Serialize)]
+pub struct SecondStats {
+    pub second: u64,
+    pub answers: u64,
+    /// Answers slower than [`SLOW_MS`].
+    pub slow: u64,
+    pub max_ms: f64,
+}
+
+/// What counts as a slow answer in [`SecondStats`]: the facilitator's p99 goal.
+pub const SLOW_MS: u64 = 20;
+
+/// How many of the worst seconds a report lists.
+const WORST_SECONDS: usize = 5;
 
 impl std::fmt::Display for X402Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,6 +117,15 @@ impl std::fmt::Display for X402Report {
             "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
             l.p50, l.p90, l.p99, l.p999, l.max
         )?;
+        let worst: Vec<String> = self
+            .worst_seconds
+            .iter()
+            .filter(|w| w.slow > 0)
+            .map(|w| format!("s{} ({} of {} over {SLOW_MS} ms, max {:.1})", w.second, w.slow, w.answers, w.max_ms))
+            .collect();
+        if !worst.is_empty() {
+            writeln!(f, "slowest seconds: {}", worst.join(", "))?;
+        }
         if !self.failures.is_empty() {
             write!(f, "failures: {:?}", self.failures)?;
         }
@@ -110,11 +138,22 @@ struct Tally {
     sent: u64,
     ok: u64,
     failures: BTreeMap<String, u64>,
+    /// Per second of the run, by the request's scheduled (settle) or send (verify) time.
+    seconds: Vec<SecondStats>,
 }
 
 impl Tally {
-    fn record(&mut self, micros: u64, outcome: Result<(), String>) {
+    fn record(&mut self, second: u64, micros: u64, outcome: Result<(), String>) {
         let _ = self.histogram.record(micros.max(1));
+        let i = second as usize;
+        if self.seconds.len() <= i {
+            self.seconds.resize(i + 1, SecondStats::default());
+        }
+        let s = &mut self.seconds[i];
+        s.second = second;
+        s.answers += 1;
+        s.slow += u64::from(micros > SLOW_MS * 1000);
+        s.max_ms = s.max_ms.max(micros as f64 / 1000.0);
         self.sent += 1;
         match outcome {
             Ok(()) => self.ok += 1,
@@ -175,6 +214,7 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
         sent: 0,
         ok: 0,
         failures: BTreeMap::new(),
+        seconds: Vec::new(),
     }));
     let permits = Arc::new(Semaphore::new(a.concurrency));
     let started = Instant::now();
@@ -198,7 +238,8 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
                         let _permit = permits.acquire().await;
                         let outcome = post(&http, &url, body, Mode::Settle).await;
                         let micros = at.elapsed().as_micros() as u64;
-                        tally.lock().await.record(micros, outcome);
+                        let second = (at - started).as_secs();
+                        tally.lock().await.record(second, micros, outcome);
                     }
                 });
             }
@@ -216,7 +257,8 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
                         let sent = Instant::now();
                         let outcome = post(&http, &url, body, Mode::Verify).await;
                         let micros = sent.elapsed().as_micros() as u64;
-                        tally.lock().await.record(micros, outcome);
+                        let second = (sent - started).as_secs();
+                        tally.lock().await.record(second, micros, outcome);
                     }
                 });
             }
@@ -233,6 +275,9 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
     let t = tally.lock().await;
     let h = &t.histogram;
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let mut worst_seconds = t.seconds.clone();
+    worst_seconds.sort_by(|a, b| b.max_ms.total_cmp(&a.max_ms));
+    worst_seconds.truncate(WORST_SECONDS);
     let mut errors = Vec::new();
     if t.ok == 0 {
         errors.push("no request succeeded".to_string());
@@ -252,6 +297,7 @@ pub async fn run(a: X402Args) -> anyhow::Result<X402Report> {
             p999: ms(0.999),
             max: h.max() as f64 / 1000.0,
         },
+        worst_seconds,
         errors,
     })
 }
