@@ -121,7 +121,12 @@ impl std::fmt::Display for X402Report {
             .worst_seconds
             .iter()
             .filter(|w| w.slow > 0)
-            .map(|w| format!("s{} ({} of {} over {SLOW_MS} ms, max {:.1})", w.second, w.slow, w.answers, w.max_ms))
+            .map(|w| {
+                format!(
+                    "s{} ({} of {} over {SLOW_MS} ms, max {:.1})",
+                    w.second, w.slow, w.answers, w.max_ms
+                )
+            })
             .collect();
         if !worst.is_empty() {
             writeln!(f, "slowest seconds: {}", worst.join(", "))?;
