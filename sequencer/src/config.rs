@@ -158,6 +158,12 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_X402_ASSET", default_value = "token")]
     pub x402_asset: String,
 
+    /// The explorer links L1 transactions to this block explorer: an http(s) URL template in
+    /// which `{tx}` stands for the transaction hash, e.g. `https://sepolia.etherscan.io/tx/{tx}`.
+    /// Without it the explorer shows the hashes and their L1 block as text.
+    #[arg(long, env = "ROLLUP_EXPLORER_L1_TX_URL", value_parser = parse_l1_tx_url)]
+    pub explorer_l1_tx_url: Option<String>,
+
     /// HTTP connections open at once (further ones are closed on accept).
     #[arg(long, env = "ROLLUP_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,
@@ -329,6 +335,17 @@ impl Config {
     }
 }
 
+/// `--explorer-l1-tx-url`: an http(s) URL with `{tx}` in it.
+fn parse_l1_tx_url(s: &str) -> Result<String, String> {
+    if !(s.starts_with("https://") || s.starts_with("http://")) {
+        return Err("must start with https:// or http://".into());
+    }
+    if !s.contains("{tx}") {
+        return Err("must contain {tx}, where the transaction hash goes".into());
+    }
+    Ok(s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +374,20 @@ mod tests {
             Some(PathBuf::from("/v/circuits.json"))
         );
         assert!(parse(&["--circuit-pins", "/p.json"]).is_err());
+    }
+
+    #[test]
+    fn the_l1_link_template_is_checked_at_start_up() {
+        assert_eq!(parse(&[]).unwrap().explorer_l1_tx_url, None);
+        let ok = "https://sepolia.etherscan.io/tx/{tx}";
+        let cfg = parse(&["--explorer-l1-tx-url", ok]).unwrap();
+        assert_eq!(cfg.explorer_l1_tx_url.as_deref(), Some(ok));
+        for bad in [
+            "ftp://x/{tx}",
+            "https://etherscan.io/tx/",
+            "javascript:{tx}",
+        ] {
+            assert!(parse(&["--explorer-l1-tx-url", bad]).is_err(), "{bad}");
+        }
     }
 }

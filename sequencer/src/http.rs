@@ -31,6 +31,8 @@ pub struct HttpState {
     pub registration_work_bits: u32,
     /// The x402 facilitator, served under `/x402` unless `--x402 false`.
     pub x402: Option<crate::x402::Facilitator>,
+    /// `--explorer-l1-tx-url`: the explorer's link template for L1 transactions.
+    pub explorer_l1_tx_url: Option<String>,
 }
 
 /// The routes; every request but the SSE event stream is answered within `request_timeout`

@@ -250,18 +250,9 @@ async fn summary(AxState(s): AxState<HttpState>, Query(q): Query<ListQuery>) -> 
         "batches": batches.iter().map(batch_json).collect::<Vec<_>>(),
         "last_event_id": last_event,
         "event_kinds": EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-        "l1_tx_url": l1_tx_url(),
+        "l1_tx_url": s.explorer_l1_tx_url,
     }))
     .into_response())
-}
-
-/// The L1 block explorer's transaction URL template (`{tx}` is replaced by the hash), from
-/// `ROLLUP_EXPLORER_L1_TX_URL`, e.g. `https://sepolia.etherscan.io/tx/{tx}`. Without it the
-/// page shows the hashes and L1 block numbers as text.
-fn l1_tx_url() -> Option<String> {
-    std::env::var("ROLLUP_EXPLORER_L1_TX_URL")
-        .ok()
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
 }
 
 /// `GET /v1/explorer/blocks?before=&limit=`: sealed blocks, newest first.

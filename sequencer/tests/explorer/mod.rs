@@ -105,7 +105,14 @@ async fn blocks_batches_and_histories_are_listed_newest_first_and_paged() {
     let db = fresh_database("explorer_lists").await;
     let node = TestNode::start(
         &db,
-        &["--block-interval-ms", "50", "--batch-max-blocks", "2"],
+        &[
+            "--block-interval-ms",
+            "50",
+            "--batch-max-blocks",
+            "2",
+            "--explorer-l1-tx-url",
+            "https://l1.example/tx/{tx}",
+        ],
     )
     .await;
     let mut c = node.client().await;
@@ -135,6 +142,10 @@ async fn blocks_batches_and_histories_are_listed_newest_first_and_paged() {
         "2 registrations, a deposit, 5 payments: {s}"
     );
     assert_eq!(s["num_accounts"], 3, "{s}");
+    assert_eq!(
+        s["l1_tx_url"], "https://l1.example/tx/{tx}",
+        "the flag reaches the page"
+    );
     assert!(s["tps"].as_f64().unwrap() > 0.0, "{s}");
     assert!(s["event_kinds"]
         .as_array()
