@@ -7,7 +7,7 @@ use std::borrow::Borrow;
 
 use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::crypto::schnorr::{PublicKey, Signature};
-use state::tx::{DecodeError, L1Address, Register, Transaction, Transfer, Withdraw};
+use state::tx::{DecodeError, L1Address, Register, Transaction, Transfer, TxKind, Withdraw};
 
 use crate::v1 as pb;
 
@@ -30,6 +30,8 @@ pub enum RequestError {
     DepositNotAllowed,
     #[error("forced withdrawals are requested on L1 (Rollup.requestForcedWithdrawal); over the API, send a plain withdraw")]
     ForcedWithdrawalNotAllowed,
+    #[error("{0} transactions are defined (docs/SPEC.md section 18.5) but not enabled in this version: the circuits do not prove them yet")]
+    KindNotEnabled(TxKind),
 }
 
 impl RequestError {
@@ -49,6 +51,7 @@ impl RequestError {
             RequestError::L1Address(_) => "INVALID_L1_ADDRESS",
             RequestError::DepositNotAllowed => "DEPOSIT_NOT_ALLOWED",
             RequestError::ForcedWithdrawalNotAllowed => "FORCED_WITHDRAWAL_NOT_ALLOWED",
+            RequestError::KindNotEnabled(_) => "KIND_NOT_ENABLED",
         }
     }
 }
@@ -118,6 +121,7 @@ pub fn transaction_from_request(
     match tx {
         Transaction::Deposit(_) => return Err(RequestError::DepositNotAllowed),
         Transaction::ForcedWithdraw(_) => return Err(RequestError::ForcedWithdrawalNotAllowed),
+        _ if !tx.kind().is_enabled() => return Err(RequestError::KindNotEnabled(tx.kind())),
         _ => {}
     }
     Ok(tx)
@@ -207,5 +211,25 @@ mod tests {
         }
         .into();
         assert_eq!(code(Tx::Raw(deposit.encode())), "DEPOSIT_NOT_ALLOWED");
+    }
+
+    #[test]
+    fn stream_kinds_are_refused_at_the_door() {
+        // A well-formed raw close (an all-zero signature encodes canonically): the node refuses
+        // the kind itself before any signature work.
+        let mut close = vec![state::tx::TxKind::StreamClose.tag()];
+        close.resize(state::tx::TxKind::StreamClose.encoded_len(), 0);
+        let decoded = Transaction::decode(&close).expect("a canonical close");
+        assert_eq!(
+            transaction_from_request(pb::SubmitRequest {
+                tx: Some(Tx::Raw(close)),
+                work_nonce: 0,
+            }),
+            Err(RequestError::KindNotEnabled(decoded.kind()))
+        );
+        assert_eq!(
+            RequestError::KindNotEnabled(decoded.kind()).code(),
+            "KIND_NOT_ENABLED"
+        );
     }
 }

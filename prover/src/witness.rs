@@ -143,6 +143,10 @@ pub enum WitnessError {
     /// A deposit whose L1 sender is unknown (the watcher has no live record of its serial).
     #[error("deposit {seq}: no depositor known")]
     UnknownDepositor { seq: u64 },
+    /// A kind the payment circuit has no slot for yet (the stream kinds, SPEC 18.5): a node
+    /// of this version never accepts one, so a batch holding one is reported, not proven.
+    #[error("transaction {position} is a {kind} transaction, which this prover cannot prove yet")]
+    KindNotProvable { position: usize, kind: &'static str },
     #[error("internal witness error: {0}")]
     Internal(String),
 }
@@ -268,6 +272,12 @@ fn tx_slot(
         Transaction::Withdraw(w) => (SlotKind::Withdraw, w.from.0, OPERATOR.0),
         Transaction::Deposit(d) => (SlotKind::Deposit, d.to.0, OPERATOR.0),
         Transaction::ForcedWithdraw(f) => (SlotKind::ForcedWithdraw, f.withdraw.from.0, OPERATOR.0),
+        Transaction::StreamOpen(_) | Transaction::StreamSettle(_) | Transaction::StreamClose(_) => {
+            return Err(WitnessError::KindNotProvable {
+                position,
+                kind: tx.kind().name(),
+            })
+        }
     };
     let r0 = state.root();
     let mut base = HashMap::new();
@@ -358,6 +368,12 @@ fn tx_slot(
             } else {
                 (0, 0, 0, 0)
             }
+        }
+        Transaction::StreamOpen(_) | Transaction::StreamSettle(_) | Transaction::StreamClose(_) => {
+            return Err(WitnessError::KindNotProvable {
+                position,
+                kind: tx.kind().name(),
+            })
         }
     };
 
@@ -472,6 +488,9 @@ pub fn leaf_witnesses(
             Transaction::Register(r) => Some(r.valid_until),
             Transaction::Transfer(t) => Some(t.valid_until),
             Transaction::Withdraw(w) => Some(w.valid_until),
+            Transaction::StreamOpen(t) => Some(t.valid_until),
+            Transaction::StreamSettle(t) => Some(t.valid_until),
+            Transaction::StreamClose(t) => Some(t.valid_until),
             // Judged at its L1 request time (in the rules and in the circuit).
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };

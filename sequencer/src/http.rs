@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 use state::account::AccountIndex;
-use state::tx::Transaction;
 
 use crate::limits::{limited_incoming, ConnLimits};
 use crate::supervisor::Readiness;
@@ -219,17 +218,7 @@ async fn account(AxState(s): AxState<HttpState>, Path(index): Path<String>) -> R
 }
 
 fn tx_json(row: &TxRow) -> serde_json::Value {
-    let decoded = Transaction::decode(&row.raw).ok();
-    let body = decoded.map(|tx| match tx {
-        Transaction::Register(r) => json!({"kind": "register", "public_key": r.pubkey, "valid_until": r.valid_until.get()}),
-        Transaction::Transfer(t) => json!({"kind": "transfer", "from": t.from.0, "to": t.to.0, "amount": t.amount.get(), "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get()}),
-        Transaction::Withdraw(w) => json!({"kind": "withdraw", "from": w.from.0, "to_l1": format!("{}", w.to_l1), "amount": w.amount.get(), "fee": w.fee.get(), "nonce": w.nonce.get(), "valid_until": w.valid_until.get()}),
-        Transaction::Deposit(d) => json!({"kind": "deposit", "seq": d.seq, "to": d.to.0, "amount": d.amount.get()}),
-        Transaction::ForcedWithdraw(f) => {
-            let w = &f.withdraw;
-            json!({"kind": "forced_withdraw", "seq": f.seq, "requested_at": f.requested_at.get(), "from": w.from.0, "to_l1": format!("{}", w.to_l1), "amount": w.amount.get(), "fee": w.fee.get(), "nonce": w.nonce.get(), "valid_until": w.valid_until.get()})
-        }
-    });
+    let body = crate::explorer::api::tx_body(&row.raw);
     json!({
         "tx_id": format!("0x{}", hex::encode(row.tx_id)),
         "seq": row.seq,

@@ -606,6 +606,10 @@ pub fn tx_row(
         Transaction::Deposit(d) => (None, Some(d.to.0)),
         Transaction::ForcedWithdraw(f) => (Some(f.withdraw.from.0), None),
         Transaction::Register(_) => (None, None),
+        // Never accepted by this version (KIND_NOT_ENABLED at the door); the parties if one is.
+        Transaction::StreamOpen(t) => (Some(t.body.payer.0), Some(t.body.payee.0)),
+        Transaction::StreamSettle(t) => (Some(t.body.payee.0), None),
+        Transaction::StreamClose(t) => (Some(t.body.signer.0), None),
     };
     TxRow {
         seq,
@@ -1081,14 +1085,9 @@ fn batch_witness(row: &BatchRow, batch: &OpenBatch) -> BatchWitness {
     }
 }
 
+/// The metrics label of a kind: its stable name.
 pub fn kind_label(kind: TxKind) -> &'static str {
-    match kind {
-        TxKind::Register => "register",
-        TxKind::Transfer => "transfer",
-        TxKind::Withdraw => "withdraw",
-        TxKind::Deposit => "deposit",
-        TxKind::ForcedWithdraw => "forced_withdraw",
-    }
+    kind.name()
 }
 
 #[cfg(test)]

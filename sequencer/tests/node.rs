@@ -318,6 +318,27 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
                 work_nonce: 0,
             },
         ),
+        (
+            // Signed by the payer, well formed, but a kind this version does not prove yet.
+            "KIND_NOT_ENABLED",
+            raw(&Transaction::StreamOpen(
+                state::tx::Unsigned {
+                    body: state::stream::rules::Open {
+                        payer: a,
+                        payee: b,
+                        slot: state::stream::StreamSlot(0),
+                        price: state::account::Amount::new(1).unwrap(),
+                        max_ticks: state::stream::TickCount::new(10).unwrap(),
+                        expiry: state::account::Timestamp::new(now + 600).unwrap(),
+                        anchor: state::hash::Digest::ZERO,
+                    },
+                    fee: state::account::Amount::new(0).unwrap(),
+                    nonce: state::account::Nonce::new(0).unwrap(),
+                    valid_until: state::account::Timestamp::new(now + 600).unwrap(),
+                }
+                .sign(&d, &ka),
+            )),
+        ),
     ];
     for (code, req) in bad {
         let err = c.submit(req).await.expect_err(code);

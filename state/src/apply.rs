@@ -91,7 +91,7 @@ use crate::hash::Digest;
 use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
 use crate::smt::{MerkleProof, SparseMerkleTree};
 use crate::tx::{
-    Deposit, Domain, ForcedWithdraw, Register, Transaction, Transfer, TxKind, Withdraw,
+    Deposit, Domain, ForcedWithdraw, Register, Signer, Transaction, Transfer, TxKind, Withdraw,
 };
 
 /// Why a transaction was rejected. A rejected transaction changed nothing.
@@ -128,6 +128,8 @@ pub enum Rejection {
     BadDepositOrder { expected: u64, got: u64 },
     #[error("the transaction was verified for another rollup domain")]
     WrongDomain,
+    #[error("{0} transactions are defined but not enabled in this version (the circuits do not prove them yet)")]
+    KindNotEnabled(TxKind),
 }
 
 impl Rejection {
@@ -147,6 +149,7 @@ impl Rejection {
             Rejection::StateFull => "STATE_FULL",
             Rejection::BadDepositOrder { .. } => "BAD_DEPOSIT_ORDER",
             Rejection::WrongDomain => "WRONG_DOMAIN",
+            Rejection::KindNotEnabled(_) => "KIND_NOT_ENABLED",
         }
     }
 }
@@ -191,14 +194,11 @@ impl VerifiedTx {
         sender_key: impl FnOnce(AccountIndex) -> Option<PublicKey>,
     ) -> Result<VerifiedTx, Rejection> {
         let id = tx.message_hash(domain);
-        let key = match &tx {
-            Transaction::Register(r) => Some(r.pubkey),
-            Transaction::Transfer(Transfer { from, .. })
-            | Transaction::Withdraw(Withdraw { from, .. }) => {
-                Some(sender_key(*from).ok_or(Rejection::UnknownAccount(*from))?)
-            }
+        let key = match tx.signer() {
+            Signer::Key(pubkey) => Some(pubkey),
+            Signer::Account(from) => Some(sender_key(from).ok_or(Rejection::UnknownAccount(from))?),
             // A forced withdrawal's signature is part of its rules (State::apply_forced).
-            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
+            Signer::L1 => None,
         };
         if let Some(key) = &key {
             tx.verify_signature_with_id(&id, key)?;
@@ -233,14 +233,11 @@ impl VerifiedTx {
         sender_key: impl FnOnce(AccountIndex) -> Option<EncodedKey>,
     ) -> Result<VerifiedTx, Rejection> {
         debug_assert_eq!(id, tx.message_hash(domain));
-        let key = match &tx {
-            Transaction::Register(r) => Some(EncodedKey::from(r.pubkey)),
-            Transaction::Transfer(Transfer { from, .. })
-            | Transaction::Withdraw(Withdraw { from, .. }) => {
-                Some(sender_key(*from).ok_or(Rejection::UnknownAccount(*from))?)
-            }
+        let key = match tx.signer() {
+            Signer::Key(pubkey) => Some(EncodedKey::from(pubkey)),
+            Signer::Account(from) => Some(sender_key(from).ok_or(Rejection::UnknownAccount(from))?),
             // A forced withdrawal's signature is part of its rules (State::apply_forced).
-            Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
+            Signer::L1 => None,
         };
         Ok(VerifiedTx {
             tx,
@@ -631,6 +628,13 @@ impl State {
             (Transaction::Withdraw(w), Some(key)) => self.apply_withdraw(w, &key, tx.id, ctx),
             (Transaction::Deposit(d), _) => self.apply_deposit(d, tx.id),
             (Transaction::ForcedWithdraw(f), _) => self.apply_forced(f, tx.id),
+            // Defined, not yet proven: refused before any rule, changing nothing.
+            (
+                Transaction::StreamOpen(_)
+                | Transaction::StreamSettle(_)
+                | Transaction::StreamClose(_),
+                _,
+            ) => Err(Rejection::KindNotEnabled(tx.tx.kind())),
             // VerifiedTx::verify always records a key for signed kinds.
             (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
                 Err(Rejection::BadSignature)
@@ -1794,6 +1798,64 @@ mod tests {
     // ----- the parallel verification path -----
 
     #[test]
+    fn stream_kinds_are_refused_until_enabled_and_change_nothing() {
+        use crate::stream::rules::{Close, Open};
+        use crate::stream::{StreamSlot, TickCount};
+        use crate::tx::Unsigned;
+        let mut w = world();
+        let before = snapshot(&mut w.state);
+        let open: Transaction = Unsigned {
+            body: Open {
+                payer: ALICE,
+                payee: BOB,
+                slot: StreamSlot(0),
+                price: amt(2),
+                max_ticks: TickCount::new(10).unwrap(),
+                expiry: ts(NOW + 60),
+                anchor: Digest::ZERO,
+            },
+            fee: amt(1),
+            nonce: nonce(0),
+            valid_until: ts(NOW + 10),
+        }
+        .sign(&DOMAIN, &w.alice)
+        .into();
+        let close: Transaction = Unsigned {
+            body: Close {
+                payer: ALICE,
+                slot: StreamSlot(0),
+                signer: BOB,
+            },
+            fee: amt(0),
+            nonce: nonce(0),
+            valid_until: ts(NOW + 10),
+        }
+        .sign(&DOMAIN, &w.bob)
+        .into();
+        for tx in [open, close] {
+            // Correctly signed by the right party: the signature passes, the kind does not.
+            assert_eq!(
+                w.state.apply(&tx, &ctx()).unwrap_err(),
+                Rejection::KindNotEnabled(tx.kind()),
+            );
+            assert_eq!(
+                Rejection::KindNotEnabled(tx.kind()).code(),
+                "KIND_NOT_ENABLED"
+            );
+        }
+        // A forged one is refused for its signature first (admission comes before the kind).
+        let Transaction::StreamOpen(o) = open else {
+            unreachable!()
+        };
+        let forged = Transaction::StreamOpen(o.unsigned().sign(&DOMAIN, &w.mallory));
+        assert_eq!(
+            w.state.apply(&forged, &ctx()).unwrap_err(),
+            Rejection::BadSignature
+        );
+        assert_eq!(snapshot(&mut w.state), before);
+    }
+
+    #[test]
     fn apply_verified_skips_the_signature_but_not_the_binding() {
         let mut w = world();
         let tx = signed(transfer(ALICE, BOB, 5, 0, 0), &w.alice);
@@ -1919,6 +1981,7 @@ mod tests {
                 got: 1,
             },
             Rejection::WrongDomain,
+            Rejection::KindNotEnabled(TxKind::StreamOpen),
         ];
         let codes: std::collections::BTreeSet<_> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len());

@@ -14,7 +14,7 @@ use crate::crypto::schnorr::MessageHash;
 use crate::hash::{hash_no_pad, F};
 use crate::tx::{Domain, L1Address};
 
-/// The kind element of an exit authorisation (8.2 uses 1 to 5 for transactions).
+/// The kind element of an exit authorisation (8.2 uses 1 to 5 and 7 to 9 for transactions).
 pub const TAG_EXIT_AUTHORISATION: u64 = 6;
 
 /// `H(domain0..3, 6, t0..t4)`: the message a key signs to send its exits to `to`.

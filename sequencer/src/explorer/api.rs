@@ -142,6 +142,29 @@ pub fn tx_body(raw: &[u8]) -> Value {
                 "fee": w.fee.get(), "nonce": w.nonce.get(), "valid_until": w.valid_until.get(),
             })
         }
+        Ok(Transaction::StreamOpen(t)) => {
+            let o = &t.body;
+            json!({
+                "kind": "stream_open", "payer": o.payer.0, "payee": o.payee.0, "slot": o.slot.0,
+                "price": o.price.get(), "max_ticks": o.max_ticks.get(), "expiry": o.expiry.get(),
+                "anchor": hex32(&o.anchor.to_bytes()), "fee": t.fee.get(), "nonce": t.nonce.get(),
+                "valid_until": t.valid_until.get(),
+            })
+        }
+        Ok(Transaction::StreamSettle(t)) => {
+            let s = &t.body.terms;
+            json!({
+                "kind": "stream_settle", "payee": t.body.payee.0, "payer": s.payer.0,
+                "slot": s.slot.0, "from": s.from.get(), "to": s.to.get(),
+                "t_to": hex32(&s.value.to_bytes()), "fee": t.fee.get(), "nonce": t.nonce.get(),
+                "valid_until": t.valid_until.get(),
+            })
+        }
+        Ok(Transaction::StreamClose(t)) => json!({
+            "kind": "stream_close", "signer": t.body.signer.0, "payer": t.body.payer.0,
+            "slot": t.body.slot.0, "fee": t.fee.get(), "nonce": t.nonce.get(),
+            "valid_until": t.valid_until.get(),
+        }),
         Err(_) => Value::Null,
     }
 }

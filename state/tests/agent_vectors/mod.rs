@@ -14,7 +14,12 @@ use state::stream::chain::{step, TAG_TICK};
 use state::stream::tree::{ext_digest, root_from_path};
 use state::stream::{PayerStreams, Stream, StreamId, StreamSlot, TickChain, TickCount, SLOT_DEPTH};
 
-use super::{canonical, compare_with_committed, digest, elements, f};
+use state::stream::rules::{Close, Open, Settle};
+use state::tx::{SettleBody, Transaction, TxKind, Unsigned};
+
+use super::{
+    canonical, compare_with_committed, digest, domain, elements, f, secret_key, tx_entry, Step,
+};
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/agents-v1.json")
@@ -181,14 +186,219 @@ fn shares_section() -> Value {
     })
 }
 
+/// One signed transaction of each stream kind (SPEC 18.5): alice (account 1) opens slot 0 to
+/// bob (account 2), bob settles ticks 1 to 3 and then closes. Each entry lists the hashed
+/// elements, which are checked here against the SPEC's field order written out by hand.
+fn transactions_section() -> Value {
+    let d = domain();
+    let (alice, bob) = (AccountIndex(1), AccountIndex(2));
+    let amount = |v| Amount::new(v).unwrap();
+    let id = StreamId {
+        payer: alice,
+        slot: StreamSlot(0),
+        opened_at: Nonce::new(4).unwrap(),
+    };
+    let max = TickCount::new(1000).unwrap();
+    let mut chain = TickChain::new(id, max, Digest([f(11), f(22), f(33), f(44)]));
+    let open = Unsigned {
+        body: Open {
+            payer: alice,
+            payee: bob,
+            slot: id.slot,
+            price: amount(250),
+            max_ticks: max,
+            expiry: Timestamp::new(1_700_003_600).unwrap(),
+            anchor: chain.anchor(),
+        },
+        fee: amount(1),
+        nonce: id.opened_at,
+        valid_until: Timestamp::new(1_700_000_600).unwrap(),
+    };
+    let t3 = chain.tick(3).unwrap().value;
+    let settle = Unsigned {
+        body: SettleBody {
+            payee: bob,
+            terms: Settle {
+                payer: alice,
+                slot: id.slot,
+                from: TickCount::ZERO,
+                to: TickCount::new(3).unwrap(),
+                value: t3,
+            },
+        },
+        fee: amount(1),
+        nonce: Nonce::new(0).unwrap(),
+        valid_until: Timestamp::new(1_700_000_600).unwrap(),
+    };
+    let close = Unsigned {
+        body: Close {
+            payer: alice,
+            slot: id.slot,
+            signer: bob,
+        },
+        fee: amount(0),
+        nonce: Nonce::new(1).unwrap(),
+        valid_until: Timestamp::new(1_700_000_600).unwrap(),
+    };
+    let a = open.body.anchor.elements();
+    let by_hand_open = [
+        f(7),
+        f(1),
+        f(2),
+        f(0),
+        f(250),
+        f(1000),
+        f(1_700_003_600),
+        a[0],
+        a[1],
+        a[2],
+        a[3],
+        f(1),
+        f(4),
+        f(1_700_000_600),
+    ];
+    let v = t3.elements();
+    let by_hand_settle = [
+        f(8),
+        f(2),
+        f(1),
+        f(0),
+        f(0),
+        f(3),
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        f(1),
+        f(0),
+        f(1_700_000_600),
+    ];
+    let by_hand_close = [f(9), f(2), f(1), f(0), f(0), f(1), f(1_700_000_600)];
+    let txs: [(Transaction, &'static str, &[F]); 3] = [
+        (
+            open.sign(&d, &secret_key("alice")).into(),
+            "alice",
+            &by_hand_open,
+        ),
+        (
+            settle.sign(&d, &secret_key("bob")).into(),
+            "bob",
+            &by_hand_settle,
+        ),
+        (
+            close.sign(&d, &secret_key("bob")).into(),
+            "bob",
+            &by_hand_close,
+        ),
+    ];
+    let mut entries = Vec::new();
+    for (tx, signer, by_hand) in txs {
+        assert_eq!(tx.to_field_elements(&d), by_hand, "{} elements", tx.kind());
+        assert_eq!(tx.encode().len(), tx.kind().encoded_len());
+        assert!(
+            !tx.kind().is_enabled(),
+            "defined, not yet accepted by a node"
+        );
+        let key = secret_key(signer).public_key();
+        assert!(
+            tx.verify_signature(&d, &key).is_ok(),
+            "{} signature",
+            tx.kind()
+        );
+        entries.push(tx_entry(
+            &Step {
+                label: tx.kind().name(),
+                tx,
+                signer: Some(signer),
+            },
+            None,
+        ));
+    }
+    let lengths = [
+        TxKind::StreamOpen,
+        TxKind::StreamSettle,
+        TxKind::StreamClose,
+    ]
+    .map(|k| json!({"kind": k.name(), "tag": k.tag(), "length": k.encoded_len()}));
+    json!({
+        "transactions": entries,
+        "lengths": lengths,
+        "decode_rejections": decode_rejections(&txs_wire(&entries)),
+    })
+}
+
+fn txs_wire(entries: &[Value]) -> Vec<Vec<u8>> {
+    entries
+        .iter()
+        .map(|e| hex::decode(e["wire"].as_str().unwrap().trim_start_matches("0x")).unwrap())
+        .collect()
+}
+
+/// The stream kinds' own decode refusals, each on a mutation of a listed encoding.
+fn decode_rejections(wire: &[Vec<u8>]) -> Value {
+    let (open, settle) = (&wire[0], &wire[1]);
+    let with = |base: &[u8], at: usize, bytes: &[u8]| -> Vec<u8> {
+        let mut v = base.to_vec();
+        v[at..at + bytes.len()].copy_from_slice(bytes);
+        v
+    };
+    // Offsets after the tag: open = payer 1, payee 5, slot 9, price 11, max_ticks 19, expiry 23,
+    // anchor 31; settle = payee 1, payer 5, slot 9, from 11, to 15, t_to 19.
+    let p = state::hash::P.to_le_bytes();
+    let cases = [
+        (
+            "anchor element 0 equal to p",
+            with(open, 31, &p),
+            "NON_CANONICAL_DIGEST",
+        ),
+        (
+            "t_to element 3 equal to p",
+            with(settle, 19 + 24, &p),
+            "NON_CANONICAL_DIGEST",
+        ),
+        (
+            "max_ticks = 2^24 + 1",
+            with(open, 19, &((1u32 << 24) + 1).to_le_bytes()),
+            "OUT_OF_RANGE",
+        ),
+        (
+            "to = 2^24 + 1",
+            with(settle, 15, &((1u32 << 24) + 1).to_le_bytes()),
+            "OUT_OF_RANGE",
+        ),
+        (
+            "price = 2^63",
+            with(open, 11, &(1u64 << 63).to_le_bytes()),
+            "OUT_OF_RANGE",
+        ),
+        (
+            "open truncated by one byte",
+            open[..open.len() - 1].to_vec(),
+            "WRONG_LENGTH",
+        ),
+    ];
+    let out: Vec<Value> = cases
+        .into_iter()
+        .map(|(what, bytes, code)| {
+            let got = Transaction::decode(&bytes)
+                .map(|_| ())
+                .map_err(|e| e.code());
+            assert_eq!(got, Err(code), "{what}");
+            json!({"what": what, "bytes": super::hx(&bytes), "error": code})
+        })
+        .collect();
+    Value::Array(out)
+}
+
 #[test]
 fn agent_vectors_match_the_committed_file() {
     let doc = canonical(json!({
         "version": 1,
-        "about": "Known answers of SPEC sections 18 (payment streams) and 19 (splits, revenue shares)",
+        "about": "Known answers of SPEC sections 18 (payment streams, their transactions) and 19 (splits, revenue shares)",
         "tick_chain": tick_section(),
         "stream_tree": tree_section(),
         "shares": shares_section(),
+        "stream_transactions": transactions_section(),
     }));
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     compare_with_committed(&path(), &text);
