@@ -1,0 +1,955 @@
+//! The state-transition function.
+//!
+//! [`State::apply`] takes one transaction and either applies it completely, returning its
+//! [`Effects`], or rejects it with a [`Rejection`] and changes *nothing*: every check runs before
+//! the first write.
+//!
+//! # Authentication first, then validation
+//!
+//! A signed transaction is first authenticated ([`VerifiedTx::verify`]: the sender account
+//! must exist, `UnknownAccount`, and the signature must verify under its key, `BadSignature`),
+//! then validated against the state. The sequencer runs the first step in parallel, outside the
+//! state writer: an account's key never changes after registration, so reading keys concurrently
+//! is safe. [`State::apply_verified`] then applies without re-checking the signature; it only
+//! compares the key the signature was checked against with the key stored at the sender's
+//! index (a cheap equality) and the domain it was checked for with the state's.
+//!
+//! # Rules, in the order they are checked
+//!
+//! A transaction expires when `valid_until < block timestamp` (`valid_until` itself is valid).
+//!
+//! **Register** (signed by the key it registers):
+//! 1. signature by the carried key (`BadSignature`);
+//! 2. not expired (`Expired`);
+//! 3. the key is not registered yet (`DuplicateKey`; a replay of an accepted registration is
+//!    caught here, and the sequencer's tx-id dedup returns the original receipt);
+//! 4. a free index is left (`StateFull` once all 2^32 are taken).
+//!
+//! The key gets index = number of accounts (indices are sequential, chosen by the state and not
+//! signed), balance 0, nonce 0. Registration carries no fee.
+//!
+//! **Transfer**:
+//! 1. `from` exists (`UnknownAccount`); signature by its key (`BadSignature`);
+//! 2. not expired (`Expired`);
+//! 3. `to` exists (`UnknownAccount`);
+//! 4. `from != to` (`SelfTransfer`);
+//! 5. `amount > 0` (`ZeroAmount`; a zero fee is allowed);
+//! 6. `nonce` equals the sender's nonce (`BadNonce`), which is below the maximum
+//!    (`NonceExhausted`);
+//! 7. `amount + fee <= balance(from)` (`InsufficientBalance`; the sum is computed in u64, where
+//!    two values below 2^63 cannot overflow);
+//! 8. after the debit, crediting `amount` to `to` and then `fee` to the operator (account 0)
+//!    keeps every balance `<= 2^63 - 1` (`BalanceOverflow`).
+//!
+//! Effects: `from` loses `amount + fee` and its nonce goes up by one, `to` gains `amount`, the
+//! operator gains `fee`. The operator may itself send (its fee comes back to it) or receive.
+//!
+//! **Withdraw**: as Transfer (there is no recipient account, so no steps 3 and 4); `amount`
+//! leaves the rollup: it is added to [`State::withdrawn`] and returned as a
+//! [`WithdrawalRecord`] for the batch's withdrawals commitment.
+//!
+//! **Deposit** (unsigned, from the L1 priority queue): `seq` must equal
+//! [`State::next_deposit_seq`] (`BadDepositOrder`, the only way a deposit is rejected). A deposit
+//! in order is always consumed (`next_deposit_seq` goes up by one). If `to` does not exist or
+//! the credit would push its balance above 2^63 - 1, it credits nothing and its outcome is
+//! [`DepositOutcome::Refunded`]: the L1 contract lets the depositor reclaim it, so no deposit can
+//! block the queue and no money is lost. Otherwise `amount` is credited and added to
+//! [`State::deposited`].
+//!
+//! **ForcedWithdraw** (a signed withdraw queued on L1, section 15.2 of the spec): `seq` must equal
+//! [`State::next_deposit_seq`] (`BadDepositOrder`, the only way it is rejected as a whole; the
+//! serial counter is shared by all L1 priority ops). The embedded withdraw is then judged by
+//! the Withdraw rules above, in the same order, with the signature checked here (the sender
+//! account must exist, `UnknownAccount`; the signature must verify under its key,
+//! `BadSignature`) and expiry judged at `requested_at` (the L1 time of the request, so a
+//! sequencer that delays cannot make it expire). If every rule holds it is applied exactly like
+//! a withdraw ([`ForcedOutcome::Applied`]); otherwise nothing but the serial counter changes
+//! and the outcome is [`ForcedOutcome::Rejected`] with the first failing rule. The serial is
+//! consumed either way, so no request can block the L1 queue.
+//!
+//! # Supply
+//!
+//! `deposited == total_balance + withdrawn` after every transaction (fees stay inside, in the
+//! operator account).
+//!
+//! # Roots
+//!
+//! Mutations only mark leaves dirty; [`State::root`] rehashes the dirty accounts (in parallel)
+//! and updates the tree in one batch. The sequencer asks for roots at block seal, off the
+//! per-transaction hot path.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rayon::prelude::*;
+
+use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp, MAX_U63, OPERATOR};
+use crate::crypto::schnorr::{EncodedKey, MessageHash, PublicKey};
+use crate::hash::Digest;
+use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
+use crate::smt::{MerkleProof, SparseMerkleTree};
+use crate::tx::{
+    Deposit, Domain, ForcedWithdraw, Register, Signer, Transaction, Transfer, TxKind, Withdraw,
+};
+
+/// Why a transaction was rejected. A rejected transaction changed nothing.
+///
+/// [`Rejection::code`] is the stable, machine-readable reason returned to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("signature does not verify under the signer's key")]
+    BadSignature,
+    #[error("account {0} does not exist")]
+    UnknownAccount(AccountIndex),
+    #[error("a transfer must go to another account")]
+    SelfTransfer,
+    #[error("amount must be positive")]
+    ZeroAmount,
+    #[error("nonce {got} is not the account's next nonce {expected}")]
+    BadNonce { expected: Nonce, got: Nonce },
+    #[error("the account's nonce is exhausted")]
+    NonceExhausted,
+    #[error("expired: valid until {valid_until}, block time {now}")]
+    Expired {
+        valid_until: Timestamp,
+        now: Timestamp,
+    },
+    #[error("insufficient balance: {available} available, {required} required")]
+    InsufficientBalance { available: Amount, required: u64 },
+    #[error("the balance of account {account} would exceed 2^63 - 1")]
+    BalanceOverflow { account: AccountIndex },
+    #[error("this key is already registered at account {existing}")]
+    DuplicateKey { existing: AccountIndex },
+    #[error("every account index is taken")]
+    StateFull,
+    #[error("deposit {got} is out of order: the next deposit is {expected}")]
+    BadDepositOrder { expected: u64, got: u64 },
+    #[error("the transaction was verified for another rollup domain")]
+    WrongDomain,
+    #[error("{0} transactions are defined but not enabled in this version (the circuits do not prove them yet)")]
+    KindNotEnabled(TxKind),
+}
+
+impl Rejection {
+    /// A stable SCREAMING_SNAKE_CASE reason code (part of the API: never change one).
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Rejection::BadSignature => "BAD_SIGNATURE",
+            Rejection::UnknownAccount(_) => "UNKNOWN_ACCOUNT",
+            Rejection::SelfTransfer => "SELF_TRANSFER",
+            Rejection::ZeroAmount => "ZERO_AMOUNT",
+            Rejection::BadNonce { .. } => "BAD_NONCE",
+            Rejection::NonceExhausted => "NONCE_EXHAUSTED",
+            Rejection::Expired { .. } => "EXPIRED",
+            Rejection::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
+            Rejection::BalanceOverflow { .. } => "BALANCE_OVERFLOW",
+            Rejection::DuplicateKey { .. } => "DUPLICATE_KEY",
+            Rejection::StateFull => "STATE_FULL",
+            Rejection::BadDepositOrder { .. } => "BAD_DEPOSIT_ORDER",
+            Rejection::WrongDomain => "WRONG_DOMAIN",
+            Rejection::KindNotEnabled(_) => "KIND_NOT_ENABLED",
+        }
+    }
+}
+
+/// The answer of [`State::check_verified`] when the transaction would not be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// Applying it now would reject it for this reason.
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// Only signed transfers and withdrawals are checked ahead of time.
+    #[error("only transfers and withdrawals can be checked without applying them")]
+    NotCheckable,
+}
+
+/// What the block being built provides to the rules.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BlockContext {
+    /// The block's timestamp; transactions with `valid_until < timestamp` are expired.
+    pub timestamp: Timestamp,
+}
+
+/// A transaction whose signature has been checked: proof, by construction, that
+/// [`VerifiedTx::verify`] succeeded. Also carries the id, so the writer does not rehash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx {
+    tx: Transaction,
+    id: MessageHash,
+    domain: Domain,
+    /// The key the signature verified under (its encoding: the state compares it with the
+    /// sender's); `None` for a deposit and a forced withdrawal.
+    key: Option<EncodedKey>,
+}
+
+impl VerifiedTx {
+    /// Authenticates `tx` for `domain`. `sender_key` looks up the key registered at an account
+    /// index (only called for transfers and withdrawals); `None` there means the account does
+    /// not exist (`UnknownAccount`). Deposits are unsigned and always pass.
+    pub fn verify(
+        tx: Transaction,
+        domain: &Domain,
+        sender_key: impl FnOnce(AccountIndex) -> Option<PublicKey>,
+    ) -> Result<VerifiedTx, Rejection> {
+        let id = tx.message_hash(domain);
+        let key = match tx.signer() {
+            Signer::Key(pubkey) => Some(pubkey),
+            Signer::Account(from) => Some(sender_key(from).ok_or(Rejection::UnknownAccount(from))?),
+            // A forced withdrawal's signature is part of its rules (State::apply_forced).
+            Signer::L1 => None,
+        };
+        if let Some(key) = &key {
+            tx.verify_signature_with_id(&id, key)?;
+        }
+        Ok(VerifiedTx {
+            tx,
+            id,
+            domain: *domain,
+            key: key.map(EncodedKey::from),
+        })
+    }
+
+    /// Re-admits a transaction from the node's own durable log without checking its
+    /// signature again: it was verified before it was persisted, and re-verifying a long log
+    /// at start-up would cost ~120 µs per transaction. Never use this for input from outside.
+    pub fn from_durable_log(
+        tx: Transaction,
+        domain: &Domain,
+        sender_key: impl FnOnce(AccountIndex) -> Option<EncodedKey>,
+    ) -> Result<VerifiedTx, Rejection> {
+        let id = tx.message_hash(domain);
+        Self::from_durable_log_with_id(tx, id, domain, sender_key)
+    }
+
+    /// [`Self::from_durable_log`] with the id computed by the caller, who must pass
+    /// `tx.message_hash(domain)` (recovery hashes a chunk of the log on all cores, checks each
+    /// hash against the stored id, then applies the chunk in order).
+    pub fn from_durable_log_with_id(
+        tx: Transaction,
+        id: MessageHash,
+        domain: &Domain,
+        sender_key: impl FnOnce(AccountIndex) -> Option<EncodedKey>,
+    ) -> Result<VerifiedTx, Rejection> {
+        debug_assert_eq!(id, tx.message_hash(domain));
+        let key = match tx.signer() {
+            Signer::Key(pubkey) => Some(EncodedKey::from(pubkey)),
+            Signer::Account(from) => Some(sender_key(from).ok_or(Rejection::UnknownAccount(from))?),
+            // A forced withdrawal's signature is part of its rules (State::apply_forced).
+            Signer::L1 => None,
+        };
+        Ok(VerifiedTx {
+            tx,
+            id,
+            domain: *domain,
+            key,
+        })
+    }
+
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// The transaction id (message hash) under the domain it was verified for.
+    pub fn id(&self) -> MessageHash {
+        self.id
+    }
+
+    pub fn into_tx(self) -> Transaction {
+        self.tx
+    }
+}
+
+/// A balance that a transaction changed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BalanceChange {
+    pub account: AccountIndex,
+    pub before: Amount,
+    pub after: Amount,
+}
+
+/// A nonce that a transaction changed (always `after = before + 1`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NonceChange {
+    pub account: AccountIndex,
+    pub before: Nonce,
+    pub after: Nonce,
+}
+
+/// Why a deposit was refunded instead of credited.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RefundReason {
+    /// The destination account does not exist.
+    UnknownAccount,
+    /// Crediting would push the destination's balance above 2^63 - 1.
+    BalanceOverflow,
+}
+
+/// What happened to a deposit that was consumed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DepositOutcome {
+    Credited,
+    Refunded { reason: RefundReason },
+}
+
+/// What happened to a forced withdrawal that was consumed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ForcedOutcome {
+    /// Applied like a withdraw: the amount is paid out on L1.
+    Applied,
+    /// The embedded withdraw breaks a rule; nothing changed but the serial counter.
+    Rejected(Rejection),
+}
+
+impl ForcedOutcome {
+    /// The status published in the pubdata op (0 = applied, else the reason).
+    pub fn status(&self) -> ForcedStatus {
+        match self {
+            ForcedOutcome::Applied => ForcedStatus::Applied,
+            // apply_forced only builds outcomes whose rejection has a status.
+            ForcedOutcome::Rejected(r) => {
+                ForcedStatus::from_rejection(r).unwrap_or(ForcedStatus::BadSignature)
+            }
+        }
+    }
+}
+
+/// Everything an applied transaction did.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Effects {
+    /// The transaction id (its message hash).
+    pub id: MessageHash,
+    pub kind: TxKind,
+    /// The op published for data availability.
+    pub pubdata: PubdataOp,
+    /// Net balance changes, one per touched account, in order of first touch.
+    pub balances: Vec<BalanceChange>,
+    /// The sender's nonce change (transfers and withdrawals).
+    pub nonce: Option<NonceChange>,
+    /// The index assigned by a registration.
+    pub registered: Option<AccountIndex>,
+    /// The withdrawal to release on L1.
+    pub withdrawal: Option<WithdrawalRecord>,
+    /// The outcome of a deposit.
+    pub deposit: Option<DepositOutcome>,
+    /// The outcome of a forced withdrawal.
+    pub forced: Option<ForcedOutcome>,
+}
+
+impl Effects {
+    fn new(id: MessageHash, kind: TxKind, pubdata: PubdataOp) -> Self {
+        Effects {
+            id,
+            kind,
+            pubdata,
+            balances: Vec::new(),
+            nonce: None,
+            registered: None,
+            withdrawal: None,
+            deposit: None,
+            forced: None,
+        }
+    }
+}
+
+/// Balance changes of one transaction, staged and checked before any is written.
+#[derive(Default)]
+struct Ledger(Vec<BalanceChange>);
+
+impl Ledger {
+    fn entry(
+        &mut self,
+        accounts: &[Account],
+        account: AccountIndex,
+    ) -> Result<&mut BalanceChange, Rejection> {
+        let pos = match self.0.iter().position(|c| c.account == account) {
+            Some(pos) => pos,
+            None => {
+                let before = accounts
+                    .get(account.0 as usize)
+                    .ok_or(Rejection::UnknownAccount(account))?
+                    .balance;
+                self.0.push(BalanceChange {
+                    account,
+                    before,
+                    after: before,
+                });
+                self.0.len() - 1
+            }
+        };
+        Ok(&mut self.0[pos])
+    }
+
+    /// Takes `amount + fee` from `account`.
+    fn debit(
+        &mut self,
+        accounts: &[Account],
+        account: AccountIndex,
+        amount: Amount,
+        fee: Amount,
+    ) -> Result<(), Rejection> {
+        // Both are below 2^63, so the sum fits in a u64.
+        let required = amount.get() + fee.get();
+        let entry = self.entry(accounts, account)?;
+        entry.after = entry
+            .after
+            .get()
+            .checked_sub(required)
+            .and_then(Amount::new)
+            .ok_or(Rejection::InsufficientBalance {
+                available: entry.after,
+                required,
+            })?;
+        Ok(())
+    }
+
+    /// Gives `amount` to `account`; a zero credit touches nothing.
+    fn credit(
+        &mut self,
+        accounts: &[Account],
+        account: AccountIndex,
+        amount: Amount,
+    ) -> Result<(), Rejection> {
+        if amount.is_zero() {
+            return Ok(());
+        }
+        let entry = self.entry(accounts, account)?;
+        entry.after = entry
+            .after
+            .checked_add(amount)
+            .ok_or(Rejection::BalanceOverflow { account })?;
+        Ok(())
+    }
+
+    /// Writes the staged balances; returns the changes that are not no-ops.
+    fn commit(self, accounts: &mut [Account], dirty: &mut Vec<u32>) -> Vec<BalanceChange> {
+        let mut changes = self.0;
+        changes.retain(|c| c.before != c.after);
+        for c in &changes {
+            accounts[c.account.0 as usize].balance = c.after;
+            dirty.push(c.account.0);
+        }
+        changes
+    }
+}
+
+/// The rollup state: every account, the state tree and the L1 bookkeeping.
+pub struct State {
+    pub(crate) domain: Domain,
+    /// Accounts by index; indices are allocated sequentially, so this is dense.
+    pub(crate) accounts: Vec<Account>,
+    /// Key -> index, for `DuplicateKey` and lookups by key (keys compare by canonical
+    /// encoding). Holds only the index (4 bytes a slot) and compares against `accounts`, so
+    /// the key is stored once: a map keyed by the key would add ~50 MB per million accounts.
+    pub(crate) by_key: HashTable<AccountIndex>,
+    /// The hasher of `by_key`, seeded per process: keys are chosen by their owners, so an
+    /// unkeyed hash would let someone grind keys into one probe chain.
+    pub(crate) key_hasher: RandomState,
+    /// The state tree; stale for the indices in `dirty` until [`State::root`].
+    pub(crate) tree: SparseMerkleTree,
+    /// Indices whose leaf changed since the last root (may repeat).
+    pub(crate) dirty: Vec<u32>,
+    pub(crate) next_deposit_seq: u64,
+    /// Sum of credited deposits.
+    pub(crate) deposited: u128,
+    /// Sum of withdrawn amounts (fees excluded).
+    pub(crate) withdrawn: u128,
+    /// Number of indices available: 2^32 (lowered only by unit tests).
+    pub(crate) max_accounts: u64,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("domain", &self.domain)
+            .field("accounts", &self.accounts.len())
+            .field("dirty", &self.dirty.len())
+            .field("next_deposit_seq", &self.next_deposit_seq)
+            .field("deposited", &self.deposited)
+            .field("withdrawn", &self.withdrawn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// The genesis state: only account 0, the operator's fee account, with `operator` as its
+    /// key, zero balance and nonce 0; no deposit consumed yet.
+    pub fn genesis(domain: Domain, operator: PublicKey) -> State {
+        let mut state = State {
+            domain,
+            accounts: Vec::new(),
+            by_key: HashTable::new(),
+            key_hasher: RandomState::new(),
+            tree: SparseMerkleTree::new(),
+            dirty: Vec::new(),
+            next_deposit_seq: 0,
+            deposited: 0,
+            withdrawn: 0,
+            max_accounts: 1 << 32,
+        };
+        state.push_account(operator);
+        state
+    }
+
+    fn push_account(&mut self, pubkey: impl Into<EncodedKey>) -> AccountIndex {
+        let pubkey = pubkey.into();
+        let index = AccountIndex(self.accounts.len() as u32);
+        self.accounts.push(Account::new(pubkey));
+        self.insert_key(index);
+        self.dirty.push(index.0);
+        index
+    }
+
+    /// Adds the key of existing account `index` to the key index. The caller has checked
+    /// that no other account holds that key ([`Self::index_of_key`]).
+    pub(crate) fn insert_key(&mut self, index: AccountIndex) {
+        let (accounts, hasher) = (&self.accounts, &self.key_hasher);
+        let key = accounts[index.0 as usize].pubkey;
+        self.by_key.insert_unique(hasher.hash_one(key), index, |i| {
+            hasher.hash_one(accounts[i.0 as usize].pubkey)
+        });
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    pub fn account(&self, index: AccountIndex) -> Option<&Account> {
+        self.accounts.get(index.0 as usize)
+    }
+
+    /// All accounts, by index.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn account_by_key(&self, key: impl Into<EncodedKey>) -> Option<(AccountIndex, &Account)> {
+        let index = self.index_of_key(&key.into())?;
+        Some((index, self.account(index)?))
+    }
+
+    pub(crate) fn index_of_key(&self, key: &EncodedKey) -> Option<AccountIndex> {
+        self.by_key
+            .find(self.key_hasher.hash_one(key), |i| {
+                self.accounts[i.0 as usize].pubkey == *key
+            })
+            .copied()
+    }
+
+    /// The key registered at `index`, as [`VerifiedTx::from_durable_log`] wants it.
+    pub fn key_of(&self, index: AccountIndex) -> Option<EncodedKey> {
+        self.account(index).map(|a| a.pubkey)
+    }
+
+    /// The key registered at `index`, decoded for [`VerifiedTx::verify`] (one square root,
+    /// ~8 µs: callers that verify often keep decoded keys).
+    pub fn public_key_of(&self, index: AccountIndex) -> Option<PublicKey> {
+        self.account(index).and_then(|a| a.pubkey.decode().ok())
+    }
+
+    pub fn num_accounts(&self) -> u64 {
+        self.accounts.len() as u64
+    }
+
+    /// The serial number the next deposit must carry (= number of deposits consumed).
+    pub fn next_deposit_seq(&self) -> u64 {
+        self.next_deposit_seq
+    }
+
+    /// The sum of all balances, operator included.
+    pub fn total_balance(&self) -> u128 {
+        self.accounts
+            .iter()
+            .map(|a| u128::from(a.balance.get()))
+            .sum()
+    }
+
+    /// The sum of all credited deposits (refunded deposits excluded).
+    pub fn deposited(&self) -> u128 {
+        self.deposited
+    }
+
+    /// The sum of all withdrawn amounts (their fees stay in the operator account).
+    pub fn withdrawn(&self) -> u128 {
+        self.withdrawn
+    }
+
+    /// The state root. Rehashes the leaves changed since the last call, in parallel, and
+    /// updates the tree in one batch.
+    pub fn root(&mut self) -> Digest {
+        self.flush();
+        self.tree.root()
+    }
+
+    /// A Merkle proof of `index`'s current leaf against [`State::root`].
+    pub fn proof(&mut self, index: AccountIndex) -> MerkleProof {
+        self.flush();
+        self.tree.proof(index.0)
+    }
+
+    fn flush(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let accounts = &self.accounts;
+        let updates: Vec<(u32, Digest)> = dirty
+            .par_iter()
+            .with_min_len(64)
+            .map(|&i| (i, accounts[i as usize].leaf_hash()))
+            .collect();
+        self.tree.update_batch(&updates);
+        // Reuse the allocation.
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    /// Authenticates and applies `tx` (see the module docs for the rules).
+    pub fn apply(&mut self, tx: &Transaction, ctx: &BlockContext) -> Result<Effects, Rejection> {
+        let verified = VerifiedTx::verify(*tx, &self.domain, |i| self.public_key_of(i))?;
+        self.apply_verified(verified, ctx)
+    }
+
+    /// Applies an already authenticated transaction without checking its signature again.
+    pub fn apply_verified(
+        &mut self,
+        tx: VerifiedTx,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        if tx.domain != self.domain {
+            return Err(Rejection::WrongDomain);
+        }
+        match (&tx.tx, tx.key) {
+            (Transaction::Register(r), _) => self.apply_register(r, tx.id, ctx),
+            (Transaction::Transfer(t), Some(key)) => self.apply_transfer(t, &key, tx.id, ctx),
+            (Transaction::Withdraw(w), Some(key)) => self.apply_withdraw(w, &key, tx.id, ctx),
+            (Transaction::Deposit(d), _) => self.apply_deposit(d, tx.id),
+            (Transaction::ForcedWithdraw(f), _) => self.apply_forced(f, tx.id),
+            // Defined, not yet proven: refused before any rule, changing nothing.
+            (
+                Transaction::StreamOpen(_)
+                | Transaction::StreamSettle(_)
+                | Transaction::StreamClose(_),
+                _,
+            ) => Err(Rejection::KindNotEnabled(tx.tx.kind())),
+            // VerifiedTx::verify always records a key for signed kinds.
+            (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
+                Err(Rejection::BadSignature)
+            }
+        }
+    }
+
+    /// Whether a signed transfer or withdrawal would be applied now, in a block with `ctx`,
+    /// without applying it: the same rules as [`Self::apply_verified`] in the same order, so
+    /// the rejection is the one applying would give. Costs a few lookups; nothing changes.
+    /// Other kinds are not checked ahead of time (`Err(NotCheckable)` is never returned for
+    /// the two signed spends).
+    pub fn check_verified(&self, tx: &VerifiedTx, ctx: &BlockContext) -> Result<(), CheckError> {
+        if tx.domain != self.domain {
+            return Err(CheckError::Rejected(Rejection::WrongDomain));
+        }
+        let rejected = CheckError::Rejected;
+        match (&tx.tx, tx.key) {
+            (Transaction::Transfer(t), Some(key)) => {
+                let sender = self.signed_sender(t.from, &key).map_err(rejected)?;
+                self.validate_transfer(sender, t, ctx).map_err(rejected)?;
+                Ok(())
+            }
+            (Transaction::Withdraw(w), Some(key)) => {
+                let sender = self.signed_sender(w.from, &key).map_err(rejected)?;
+                self.validate_withdraw(sender, w, ctx).map_err(rejected)?;
+                Ok(())
+            }
+            (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
+                Err(CheckError::Rejected(Rejection::BadSignature))
+            }
+            _ => Err(CheckError::NotCheckable),
+        }
+    }
+
+    fn check_expiry(valid_until: Timestamp, ctx: &BlockContext) -> Result<(), Rejection> {
+        if valid_until < ctx.timestamp {
+            return Err(Rejection::Expired {
+                valid_until,
+                now: ctx.timestamp,
+            });
+        }
+        Ok(())
+    }
+
+    /// The sender of a signed transaction, checked against the key its signature verified
+    /// under.
+    fn signed_sender(&self, from: AccountIndex, key: &EncodedKey) -> Result<&Account, Rejection> {
+        let sender = self.account(from).ok_or(Rejection::UnknownAccount(from))?;
+        if sender.pubkey != *key {
+            return Err(Rejection::BadSignature);
+        }
+        Ok(sender)
+    }
+
+    /// The nonce after `got`, if `got` is the sender's current nonce.
+    fn check_nonce(sender: &Account, got: Nonce) -> Result<Nonce, Rejection> {
+        if got != sender.nonce {
+            return Err(Rejection::BadNonce {
+                expected: sender.nonce,
+                got,
+            });
+        }
+        got.next().ok_or(Rejection::NonceExhausted)
+    }
+
+    fn apply_register(
+        &mut self,
+        r: &Register,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        Self::check_expiry(r.valid_until, ctx)?;
+        if let Some(existing) = self.index_of_key(&EncodedKey::from(r.pubkey)) {
+            return Err(Rejection::DuplicateKey { existing });
+        }
+        if self.num_accounts() >= self.max_accounts {
+            return Err(Rejection::StateFull);
+        }
+        let index = self.push_account(r.pubkey);
+        let mut effects = Effects::new(
+            id,
+            TxKind::Register,
+            PubdataOp::Register {
+                index,
+                pubkey: r.pubkey,
+            },
+        );
+        effects.registered = Some(index);
+        Ok(effects)
+    }
+
+    /// Writes a validated spend: staged balances and the sender's next nonce.
+    fn commit_spend(
+        &mut self,
+        ledger: Ledger,
+        from: AccountIndex,
+        next_nonce: Nonce,
+        effects: &mut Effects,
+    ) {
+        let sender = &mut self.accounts[from.0 as usize];
+        effects.nonce = Some(NonceChange {
+            account: from,
+            before: sender.nonce,
+            after: next_nonce,
+        });
+        sender.nonce = next_nonce;
+        self.dirty.push(from.0);
+        effects.balances = ledger.commit(&mut self.accounts, &mut self.dirty);
+    }
+
+    fn apply_transfer(
+        &mut self,
+        t: &Transfer,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let sender = self.signed_sender(t.from, key)?;
+        let (ledger, next_nonce) = self.validate_transfer(sender, t, ctx)?;
+        let mut effects = Effects::new(
+            id,
+            TxKind::Transfer,
+            PubdataOp::Transfer {
+                from: t.from,
+                to: t.to,
+                amount: t.amount,
+                fee: t.fee,
+            },
+        );
+        self.commit_spend(ledger, t.from, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    /// The Transfer rules after authentication (expiry, payee, amount, nonce, balances).
+    fn validate_transfer(
+        &self,
+        sender: &Account,
+        t: &Transfer,
+        ctx: &BlockContext,
+    ) -> Result<(Ledger, Nonce), Rejection> {
+        Self::check_expiry(t.valid_until, ctx)?;
+        if self.account(t.to).is_none() {
+            return Err(Rejection::UnknownAccount(t.to));
+        }
+        if t.from == t.to {
+            return Err(Rejection::SelfTransfer);
+        }
+        if t.amount.is_zero() {
+            return Err(Rejection::ZeroAmount);
+        }
+        let next_nonce = Self::check_nonce(sender, t.nonce)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, t.from, t.amount, t.fee)?;
+        ledger.credit(&self.accounts, t.to, t.amount)?;
+        ledger.credit(&self.accounts, OPERATOR, t.fee)?;
+        Ok((ledger, next_nonce))
+    }
+
+    fn apply_withdraw(
+        &mut self,
+        w: &Withdraw,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let sender = self.signed_sender(w.from, key)?;
+        let (ledger, next_nonce) = self.validate_withdraw(sender, w, ctx)?;
+        let mut effects = Effects::new(
+            id,
+            TxKind::Withdraw,
+            PubdataOp::Withdraw {
+                from: w.from,
+                to_l1: w.to_l1,
+                amount: w.amount,
+                fee: w.fee,
+            },
+        );
+        self.commit_withdraw(w, ledger, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    /// The Withdraw rules after authentication (expiry, amount, nonce, balances).
+    fn validate_withdraw(
+        &self,
+        sender: &Account,
+        w: &Withdraw,
+        ctx: &BlockContext,
+    ) -> Result<(Ledger, Nonce), Rejection> {
+        Self::check_expiry(w.valid_until, ctx)?;
+        if w.amount.is_zero() {
+            return Err(Rejection::ZeroAmount);
+        }
+        let next_nonce = Self::check_nonce(sender, w.nonce)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, w.from, w.amount, w.fee)?;
+        ledger.credit(&self.accounts, OPERATOR, w.fee)?;
+        Ok((ledger, next_nonce))
+    }
+
+    fn commit_withdraw(
+        &mut self,
+        w: &Withdraw,
+        ledger: Ledger,
+        next_nonce: Nonce,
+        effects: &mut Effects,
+    ) {
+        self.commit_spend(ledger, w.from, next_nonce, effects);
+        self.withdrawn += u128::from(w.amount.get());
+        effects.withdrawal = Some(WithdrawalRecord {
+            from: w.from,
+            to_l1: w.to_l1,
+            amount: w.amount,
+        });
+    }
+
+    /// The Withdraw rules for a withdraw queued on L1, signature included (module docs).
+    fn judge_forced(&self, f: &ForcedWithdraw) -> Result<(Ledger, Nonce), Rejection> {
+        let w = &f.withdraw;
+        let sender = self
+            .account(w.from)
+            .ok_or(Rejection::UnknownAccount(w.from))?;
+        let msg = w.unsigned().message_hash(&self.domain);
+        sender
+            .pubkey
+            .decode()
+            .map_err(|_| Rejection::BadSignature)?
+            .verify(&msg, &w.signature)
+            .map_err(|_| Rejection::BadSignature)?;
+        let at_request = BlockContext {
+            timestamp: f.requested_at,
+        };
+        self.validate_withdraw(sender, w, &at_request)
+    }
+
+    fn apply_forced(&mut self, f: &ForcedWithdraw, id: MessageHash) -> Result<Effects, Rejection> {
+        self.check_priority_seq(f.seq)?;
+        let outcome = self.judge_forced(f);
+        let status = match &outcome {
+            Ok(_) => ForcedStatus::Applied,
+            // A rule without a published status cannot fail for a withdraw; if it ever did,
+            // refusing the whole op (nothing written) is the safe answer.
+            Err(r) => ForcedStatus::from_rejection(r).ok_or(*r)?,
+        };
+        let mut effects = Effects::new(
+            id,
+            TxKind::ForcedWithdraw,
+            PubdataOp::ForcedWithdraw {
+                seq: f.seq,
+                requested_at: f.requested_at,
+                withdraw: f.withdraw,
+                status,
+            },
+        );
+        self.next_deposit_seq = f.seq + 1;
+        effects.forced = Some(match outcome {
+            Ok((ledger, next_nonce)) => {
+                self.commit_withdraw(&f.withdraw, ledger, next_nonce, &mut effects);
+                ForcedOutcome::Applied
+            }
+            Err(r) => ForcedOutcome::Rejected(r),
+        });
+        Ok(effects)
+    }
+
+    /// Priority ops (deposits and forced withdrawals) are consumed strictly in queue order.
+    fn check_priority_seq(&self, seq: u64) -> Result<(), Rejection> {
+        // Serial numbers are hashed as one field element, so they share the 2^63 - 1 bound.
+        if seq != self.next_deposit_seq || seq > MAX_U63 {
+            return Err(Rejection::BadDepositOrder {
+                expected: self.next_deposit_seq,
+                got: seq,
+            });
+        }
+        Ok(())
+    }
+
+    fn apply_deposit(&mut self, d: &Deposit, id: MessageHash) -> Result<Effects, Rejection> {
+        self.check_priority_seq(d.seq)?;
+        let mut ledger = Ledger::default();
+        // Checked explicitly: a zero credit touches no account, not even a missing one.
+        let outcome = if self.account(d.to).is_none() {
+            DepositOutcome::Refunded {
+                reason: RefundReason::UnknownAccount,
+            }
+        } else if ledger.credit(&self.accounts, d.to, d.amount).is_err() {
+            DepositOutcome::Refunded {
+                reason: RefundReason::BalanceOverflow,
+            }
+        } else {
+            DepositOutcome::Credited
+        };
+        let status = match outcome {
+            DepositOutcome::Credited => DepositStatus::Credited,
+            DepositOutcome::Refunded { .. } => DepositStatus::Refunded,
+        };
+        let mut effects = Effects::new(
+            id,
+            TxKind::Deposit,
+            PubdataOp::Deposit {
+                seq: d.seq,
+                to: d.to,
+                amount: d.amount,
+                status,
+            },
+        );
+        self.next_deposit_seq = d.seq + 1;
+        if outcome == DepositOutcome::Credited {
+            effects.balances = ledger.commit(&mut self.accounts, &mut self.dirty);
+            self.deposited += u128::from(d.amount.get());
+        }
+        effects.deposit = Some(outcome);
+        Ok(effects)
+    }
+}
+
+#[cfg(test)]
+mod tests;
