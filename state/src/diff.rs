@@ -498,6 +498,7 @@ impl AccountTree {
 struct Before {
     balance: Option<Amount>,
     nonce: Option<Nonce>,
+    ext: Option<Digest>,
 }
 
 /// The accounts a batch touched and their values before it, folded from the [`Effects`] of its
@@ -533,6 +534,10 @@ impl BatchTouches {
         }
         if let Some(i) = fx.registered {
             self.before.entry(i.0).or_default();
+        }
+        if let Some(e) = &fx.ext {
+            let b = self.before.entry(e.account.0).or_default();
+            b.ext.get_or_insert(e.before);
         }
     }
 
@@ -606,6 +611,7 @@ impl BatchTouches {
                 Some(Account {
                     balance: b.balance.unwrap_or(now.balance),
                     nonce: b.nonce.unwrap_or(now.nonce),
+                    ext: b.ext.unwrap_or(now.ext),
                     ..now
                 })
             };

@@ -15,6 +15,13 @@
 //! | Withdraw (3) | `tag ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8)` | 41 |
 //! | Deposit (4) | `tag ‖ seq(8) ‖ to(4) ‖ amount(8) ‖ status(1)` | 22 |
 //! | ForcedWithdraw (5) | `tag ‖ seq(8) ‖ requested_at(8) ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8) ‖ nonce(8) ‖ valid_until(8) ‖ signature(72) ‖ status(1)` | 146 |
+//! | StreamOpen (7) | `tag ‖ body(62) ‖ fee(8)`: the transaction's body (`payer payee slot price max_ticks expiry anchor`) | 71 |
+//! | StreamSettle (8) | `tag ‖ body(50) ‖ fee(8)` (`payee payer slot from to t_to`) | 59 |
+//! | StreamClose (9) | `tag ‖ body(10) ‖ fee(8)` (`signer payer slot`) | 19 |
+//!
+//! A stream op is its transaction without nonce, validity and signature, like a transfer's:
+//! replaying the ops in order rebuilds every stream (the opened-at nonce is the payer's nonce
+//! count at the open) and every balance.
 //!
 //! Deposit status: 0 = credited, 1 = refunded (the account does not exist or the credit would
 //! overflow; the depositor reclaims the funds on L1). A forced withdrawal is published whole
@@ -52,7 +59,9 @@ use crate::account::{AccountIndex, Amount, Timestamp, MAX_U63};
 use crate::apply::Rejection;
 use crate::crypto::schnorr::{KeyError, PublicKey};
 use crate::hash::{hash_no_pad, Digest, F};
-use crate::tx::{DecodeError, L1Address, Transaction, TxKind, Withdraw};
+use crate::stream::rules::{Close, Open};
+use crate::tx::stream::{read_body, Body};
+use crate::tx::{DecodeError, L1Address, SettleBody, Transaction, TxKind, Withdraw};
 
 /// What happened to a deposit.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -169,10 +178,21 @@ pub enum PubdataOp {
         withdraw: Withdraw,
         status: ForcedStatus,
     },
+    StreamOpen {
+        body: Open,
+        fee: Amount,
+    },
+    StreamSettle {
+        body: SettleBody,
+        fee: Amount,
+    },
+    StreamClose {
+        body: Close,
+        fee: Amount,
+    },
 }
 
-/// The transaction kinds that have a pubdata op, with the same tags. The stream kinds
-/// (tags 7 to 9) get theirs together with their circuits; until then no op can name them.
+/// The transaction kinds, as pubdata ops (the same tags); every kind has one.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[repr(u8)]
 pub enum OpKind {
@@ -181,6 +201,9 @@ pub enum OpKind {
     Withdraw = 3,
     Deposit = 4,
     ForcedWithdraw = 5,
+    StreamOpen = 7,
+    StreamSettle = 8,
+    StreamClose = 9,
 }
 
 impl OpKind {
@@ -192,7 +215,9 @@ impl OpKind {
             TxKind::Withdraw => Some(OpKind::Withdraw),
             TxKind::Deposit => Some(OpKind::Deposit),
             TxKind::ForcedWithdraw => Some(OpKind::ForcedWithdraw),
-            TxKind::StreamOpen | TxKind::StreamSettle | TxKind::StreamClose => None,
+            TxKind::StreamOpen => Some(OpKind::StreamOpen),
+            TxKind::StreamSettle => Some(OpKind::StreamSettle),
+            TxKind::StreamClose => Some(OpKind::StreamClose),
         }
     }
 
@@ -204,6 +229,9 @@ impl OpKind {
             OpKind::Withdraw => TxKind::Withdraw,
             OpKind::Deposit => TxKind::Deposit,
             OpKind::ForcedWithdraw => TxKind::ForcedWithdraw,
+            OpKind::StreamOpen => TxKind::StreamOpen,
+            OpKind::StreamSettle => TxKind::StreamSettle,
+            OpKind::StreamClose => TxKind::StreamClose,
         }
     }
 
@@ -220,6 +248,9 @@ pub const fn op_len(kind: OpKind) -> usize {
         OpKind::Withdraw => 1 + 4 + 20 + 8 + 8,
         OpKind::Deposit => 1 + 8 + 4 + 8 + 1,
         OpKind::ForcedWithdraw => 1 + 8 + 8 + (TxKind::Withdraw.encoded_len() - 1) + 1,
+        OpKind::StreamOpen => 1 + <Open as Body>::BYTES + 8,
+        OpKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
+        OpKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
     }
 }
 
@@ -237,6 +268,9 @@ impl PubdataOp {
             PubdataOp::Withdraw { .. } => OpKind::Withdraw,
             PubdataOp::Deposit { .. } => OpKind::Deposit,
             PubdataOp::ForcedWithdraw { .. } => OpKind::ForcedWithdraw,
+            PubdataOp::StreamOpen { .. } => OpKind::StreamOpen,
+            PubdataOp::StreamSettle { .. } => OpKind::StreamSettle,
+            PubdataOp::StreamClose { .. } => OpKind::StreamClose,
         }
     }
 
@@ -298,6 +332,18 @@ impl PubdataOp {
                 // The embedded withdraw's encoding without its tag byte.
                 out.extend_from_slice(&Transaction::Withdraw(*withdraw).encode()[1..]);
                 out.push(*status as u8);
+            }
+            PubdataOp::StreamOpen { body, fee } => {
+                body.write(&mut out);
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
+            PubdataOp::StreamSettle { body, fee } => {
+                body.write(&mut out);
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
+            PubdataOp::StreamClose { body, fee } => {
+                body.write(&mut out);
+                out.extend_from_slice(&fee.get().to_le_bytes());
             }
         }
         debug_assert_eq!(out.len(), op_len(self.op_kind()));
@@ -369,6 +415,27 @@ impl PubdataOp {
                     status: ForcedStatus::from_u8(status).ok_or(PubdataError::BadStatus(status))?,
                 }
             }
+            OpKind::StreamOpen => {
+                let (b, f) = stream_op_parts(body)?;
+                PubdataOp::StreamOpen {
+                    body: read_body(b).map_err(PubdataError::Stream)?,
+                    fee: f,
+                }
+            }
+            OpKind::StreamSettle => {
+                let (b, f) = stream_op_parts(body)?;
+                PubdataOp::StreamSettle {
+                    body: read_body(b).map_err(PubdataError::Stream)?,
+                    fee: f,
+                }
+            }
+            OpKind::StreamClose => {
+                let (b, f) = stream_op_parts(body)?;
+                PubdataOp::StreamClose {
+                    body: read_body(b).map_err(PubdataError::Stream)?,
+                    fee: f,
+                }
+            }
         };
         Ok((op, len))
     }
@@ -410,6 +477,17 @@ pub enum PubdataError {
     BadStatus(u8),
     #[error("invalid withdraw in a forced-withdrawal op: {0}")]
     ForcedWithdraw(#[source] DecodeError),
+    #[error("invalid body in a stream op: {0}")]
+    Stream(#[source] DecodeError),
+}
+
+/// A stream op after its tag: the body, then the fee (the last eight bytes).
+fn stream_op_parts(rest: &[u8]) -> Result<(&[u8], Amount), PubdataError> {
+    let (body, fee) = rest
+        .split_last_chunk::<8>()
+        .ok_or(PubdataError::Truncated)?;
+    let fee = u64::from_le_bytes(*fee);
+    Ok((body, Amount::new(fee).ok_or(PubdataError::OutOfRange(fee))?))
 }
 
 struct Cursor<'a>(&'a [u8]);
@@ -592,7 +670,7 @@ mod tests {
         let mut bad_status = ops[2].to_bytes();
         bad_status[21] = 2;
         assert_eq!(decode_ops(&bad_status), Err(PubdataError::BadStatus(2)));
-        assert_eq!(decode_ops(&[9]), Err(PubdataError::UnknownTag(9)));
+        assert_eq!(decode_ops(&[10]), Err(PubdataError::UnknownTag(10)));
         let mut big = ops[0].to_bytes();
         big[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(decode_ops(&big), Err(PubdataError::OutOfRange(u64::MAX)));
@@ -685,6 +763,86 @@ mod tests {
         assert_ne!(
             withdrawals_commitment([&a, &b]),
             withdrawals_commitment([&b, &a])
+        );
+    }
+
+    #[test]
+    fn stream_ops_roundtrip_and_refuse_bad_bodies() {
+        use crate::stream::rules::Settle;
+        use crate::stream::{StreamSlot, TickCount};
+        let open = Open {
+            payer: AccountIndex(1),
+            payee: AccountIndex(2),
+            slot: StreamSlot(4),
+            price: Amount::new(3).unwrap(),
+            max_ticks: TickCount::MAX,
+            expiry: Timestamp::MAX,
+            anchor: Digest([F::from_canonical_u64(9); 4]),
+        };
+        let settle = SettleBody {
+            payee: AccountIndex(2),
+            terms: Settle {
+                payer: AccountIndex(1),
+                slot: StreamSlot(4),
+                from: TickCount::ZERO,
+                to: TickCount::new(8).unwrap(),
+                value: Digest([F::from_canonical_u64(1); 4]),
+            },
+        };
+        let close = Close {
+            payer: AccountIndex(1),
+            slot: StreamSlot(4),
+            signer: AccountIndex(1),
+        };
+        let fee = Amount::MAX;
+        let ops = [
+            PubdataOp::StreamOpen { body: open, fee },
+            PubdataOp::StreamSettle { body: settle, fee },
+            PubdataOp::StreamClose { body: close, fee },
+        ];
+        let mut blob = Vec::new();
+        for (op, len) in ops.iter().zip([71, 59, 19]) {
+            let bytes = op.to_bytes();
+            assert_eq!((bytes.len(), op_len(op.op_kind())), (len, len));
+            assert_eq!(bytes[0], op.kind().tag());
+            assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((*op, len)));
+            assert_eq!(
+                PubdataOp::decode_prefix(&bytes[..len - 1]),
+                Err(PubdataError::Truncated)
+            );
+            blob.extend(bytes);
+        }
+        assert_eq!(decode_ops(&blob), Ok(ops.to_vec()));
+        // The body is checked as in a transaction: a non-canonical anchor (offset 31), a tick
+        // count above 2^24 (max_ticks at 19), a fee above 2^63 - 1 (the last eight bytes).
+        let bytes = ops[0].to_bytes();
+        let mut bad = bytes.clone();
+        bad[31..39].copy_from_slice(&crate::hash::P.to_le_bytes());
+        assert_eq!(
+            PubdataOp::decode_prefix(&bad),
+            Err(PubdataError::Stream(DecodeError::NonCanonicalDigest(
+                "anchor"
+            )))
+        );
+        let mut bad = bytes.clone();
+        bad[19..23].copy_from_slice(&((1u32 << 24) + 1).to_le_bytes());
+        assert!(matches!(
+            PubdataOp::decode_prefix(&bad),
+            Err(PubdataError::Stream(DecodeError::OutOfRange {
+                field: "max_ticks",
+                ..
+            }))
+        ));
+        let mut bad = bytes;
+        bad[63..].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            PubdataOp::decode_prefix(&bad),
+            Err(PubdataError::OutOfRange(u64::MAX))
+        );
+        // Tag 6 (the exit authorisation's kind element) is no op.
+        assert_eq!(
+            PubdataOp::decode_prefix(&[6; 30]),
+            Err(PubdataError::UnknownTag(6))
         );
     }
 }

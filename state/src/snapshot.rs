@@ -1,16 +1,17 @@
 //! State snapshots: the whole [`State`] as bytes, so that a node restarts from its latest
 //! snapshot plus the transactions after it instead of replaying its entire history.
 //!
-//! Format (version 1, all integers little-endian):
+//! Format (version 2, all integers little-endian):
 //!
 //! | field | bytes |
 //! |---|---|
 //! | magic `"rollsnap"` | 8 |
-//! | version (1) | 4 |
+//! | version (2) | 4 |
 //! | domain: chain id, rollup address | 8 + 20 |
 //! | number of accounts `n`, next deposit seq | 8 + 8 |
 //! | deposited, withdrawn (u128) | 16 + 16 |
 //! | `n` accounts: key encoding, balance, nonce, ext | 88 each |
+//! | number of open streams `m` (u64), then `m` streams sorted strictly by (payer, slot): payer u32, slot u16, payee u32, price u64, max_ticks u32, expiry u64, opened_at u64, settled u32, head (32) | 8 + 74 each |
 //! | the tree: for each of the 33 levels, leaves first: dense length, nodes (32 bytes each), overflow length, (position u32, node) pairs | |
 //!
 //! Cost: ~88 bytes per account plus ~64 bytes per account of tree (two nodes per leaf), i.e.
@@ -19,20 +20,28 @@
 //! (they were validated at registration) and the tree is taken as stored: a snapshot is the
 //! node's own data, protected by the checksum the storage layer keeps beside it and by the
 //! check of its root against the sealed block it claims to be (`sequencer::recovery`).
+//!
+//! The streams are checked against the accounts on decoding: each field in range, every payer
+//! and payee an account, and every account's `ext` the digest of its stream book (`ZERO`
+//! without one); the escrow total is recomputed. (Version 1, before streams, is not read.)
+
+use std::collections::BTreeMap;
 
 use hashbrown::HashTable;
 
-use crate::account::{Account, AccountIndex, Amount, Nonce};
+use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
 use crate::apply::State;
 use crate::crypto::schnorr::EncodedKey;
 use crate::hash::Digest;
 use crate::smt::SparseMerkleTree;
+use crate::stream::{PayerStreams, Stream, StreamId, StreamSlot, TickCount};
 use crate::tx::Domain;
 
 const MAGIC: &[u8; 8] = b"rollsnap";
 /// The format version written by [`State::encode_snapshot`].
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 const ACCOUNT_BYTES: usize = 40 + 8 + 8 + 32;
+const STREAM_BYTES: usize = 4 + 2 + 4 + 8 + 4 + 8 + 8 + 4 + 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -48,6 +57,10 @@ pub enum SnapshotError {
     BadAccount(u32),
     #[error("the snapshot's tree does not hold the accounts' leaves")]
     TreeMismatch,
+    #[error(
+        "stream {0} of the snapshot is invalid, out of order, or disagrees with its payer's ext"
+    )]
+    BadStream(u64),
 }
 
 impl State {
@@ -69,6 +82,19 @@ impl State {
             out.extend_from_slice(&a.balance.get().to_le_bytes());
             out.extend_from_slice(&a.nonce.get().to_le_bytes());
             out.extend_from_slice(&a.ext.to_bytes());
+        }
+        let streams: Vec<&Stream> = self.streams.values().flat_map(|b| b.iter()).collect();
+        out.extend_from_slice(&(streams.len() as u64).to_le_bytes());
+        for st in streams {
+            out.extend_from_slice(&st.id.payer.0.to_le_bytes());
+            out.extend_from_slice(&st.id.slot.0.to_le_bytes());
+            out.extend_from_slice(&st.payee.0.to_le_bytes());
+            out.extend_from_slice(&st.price.get().to_le_bytes());
+            out.extend_from_slice(&st.max_ticks.get().to_le_bytes());
+            out.extend_from_slice(&st.expiry.get().to_le_bytes());
+            out.extend_from_slice(&st.id.opened_at.get().to_le_bytes());
+            out.extend_from_slice(&st.settled.get().to_le_bytes());
+            out.extend_from_slice(&st.head.to_bytes());
         }
         self.tree.encode_into(&mut out);
         out
@@ -123,6 +149,7 @@ impl State {
                 _ => return Err(bad),
             }
         }
+        let (streams, escrowed) = read_streams(&mut r, &accounts)?;
         let (tree, used) =
             SparseMerkleTree::decode_from(&bytes[r.at..]).ok_or(SnapshotError::Malformed(r.at))?;
         if r.at + used != bytes.len() {
@@ -146,6 +173,8 @@ impl State {
             deposited,
             withdrawn,
             max_accounts: 1 << 32,
+            streams,
+            escrowed,
         };
         for i in 0..n {
             let index = AccountIndex(i as u32);
@@ -156,6 +185,96 @@ impl State {
         }
         Ok(state)
     }
+}
+
+/// The stream section: every stream valid and in order, every account's `ext` its book's.
+fn read_streams(
+    r: &mut Reader<'_>,
+    accounts: &[Account],
+) -> Result<(BTreeMap<u32, PayerStreams>, u128), SnapshotError> {
+    let m = r.u64()?;
+    let len = usize::try_from(m)
+        .ok()
+        .and_then(|m| m.checked_mul(STREAM_BYTES))
+        .ok_or(r.malformed())?;
+    let raw = r.take(len)?;
+    let mut books: BTreeMap<u32, PayerStreams> = BTreeMap::new();
+    let mut escrowed = 0u128;
+    let mut last: Option<(u32, u16)> = None;
+    for (i, c) in raw.chunks_exact(STREAM_BYTES).enumerate() {
+        let bad = SnapshotError::BadStream(i as u64);
+        let u16_at = |o: usize| u16::from_le_bytes([c[o], c[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes([c[o], c[o + 1], c[o + 2], c[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&c[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        let (payer, slot) = (u32_at(0), u16_at(4));
+        if last.is_some_and(|l| l >= (payer, slot)) {
+            return Err(bad);
+        }
+        last = Some((payer, slot));
+        let mut head = [0u8; 32];
+        head.copy_from_slice(&c[42..74]);
+        let parts = (
+            Amount::new(u64_at(10)),
+            TickCount::new(u32_at(18)),
+            Timestamp::new(u64_at(22)),
+            Nonce::new(u64_at(30)),
+            TickCount::new(u32_at(38)),
+            Digest::from_bytes(&head),
+        );
+        let (
+            Some(price),
+            Some(max_ticks),
+            Some(expiry),
+            Some(opened_at),
+            Some(settled),
+            Some(head),
+        ) = parts
+        else {
+            return Err(bad);
+        };
+        let payee = u32_at(6);
+        let escrow_ok = price
+            .get()
+            .checked_mul(u64::from(max_ticks.get()))
+            .and_then(Amount::new)
+            .is_some();
+        let valid = (payer as usize) < accounts.len()
+            && (payee as usize) < accounts.len()
+            && payee != payer
+            && !price.is_zero()
+            && max_ticks != TickCount::ZERO
+            && settled <= max_ticks
+            && escrow_ok;
+        if !valid {
+            return Err(bad);
+        }
+        let stream = Stream {
+            id: StreamId {
+                payer: AccountIndex(payer),
+                slot: StreamSlot(slot),
+                opened_at,
+            },
+            payee: AccountIndex(payee),
+            price,
+            max_ticks,
+            expiry,
+            settled,
+            head,
+        };
+        escrowed += u128::from(stream.escrow().get());
+        books.entry(payer).or_default().put(stream);
+    }
+    for (i, a) in accounts.iter().enumerate() {
+        let want = books.get(&(i as u32)).map_or(Digest::ZERO, |b| b.ext());
+        if a.ext != want {
+            return Err(SnapshotError::BadStream(m));
+        }
+    }
+    Ok((books, escrowed))
 }
 
 struct Reader<'a> {

@@ -791,7 +791,7 @@ fn pubdata_error(e: &PubdataError) -> Value {
         PubdataError::PublicKey(k) => json!({ "error": format!("PUBLIC_KEY_{}", k.code()) }),
         PubdataError::OutOfRange(_) => json!({ "error": "OUT_OF_RANGE" }),
         PubdataError::BadStatus(_) => json!({ "error": "BAD_STATUS" }),
-        PubdataError::ForcedWithdraw(d) => json!({ "error": d.code() }),
+        PubdataError::ForcedWithdraw(d) | PubdataError::Stream(d) => json!({ "error": d.code() }),
     }
 }
 

@@ -67,10 +67,15 @@
 //! and the outcome is [`ForcedOutcome::Rejected`] with the first failing rule. The serial is
 //! consumed either way, so no request can block the L1 queue.
 //!
+//! **StreamOpen, StreamSettle, StreamClose**: the envelope of a signed spend, then the stream
+//! rules (SPEC 18.4); see [`streams`] for the order. A node of this version refuses the three
+//! kinds at its door (`KIND_NOT_ENABLED`) until the circuits prove them; the rules here are
+//! complete so that the circuits have a reference to be tested against.
+//!
 //! # Supply
 //!
-//! `deposited == total_balance + withdrawn` after every transaction (fees stay inside, in the
-//! operator account).
+//! `deposited == total_balance + escrowed + withdrawn` after every transaction (fees stay
+//! inside, in the operator account; [`State::escrowed`] is what open streams hold).
 //!
 //! # Roots
 //!
@@ -79,6 +84,7 @@
 //! per-transaction hot path.
 
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::BuildHasher;
 
@@ -90,6 +96,8 @@ use crate::crypto::schnorr::{EncodedKey, MessageHash, PublicKey};
 use crate::hash::Digest;
 use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
 use crate::smt::{MerkleProof, SparseMerkleTree};
+use crate::stream::rules::StreamRejection;
+use crate::stream::PayerStreams;
 use crate::tx::{
     Deposit, Domain, ForcedWithdraw, Register, Signer, Transaction, Transfer, TxKind, Withdraw,
 };
@@ -130,6 +138,9 @@ pub enum Rejection {
     WrongDomain,
     #[error("{0} transactions are defined but not enabled in this version (the circuits do not prove them yet)")]
     KindNotEnabled(TxKind),
+    /// A stream rule (SPEC 18.4); its code is the rule's own.
+    #[error(transparent)]
+    Stream(StreamRejection),
 }
 
 impl Rejection {
@@ -150,6 +161,7 @@ impl Rejection {
             Rejection::BadDepositOrder { .. } => "BAD_DEPOSIT_ORDER",
             Rejection::WrongDomain => "WRONG_DOMAIN",
             Rejection::KindNotEnabled(_) => "KIND_NOT_ENABLED",
+            Rejection::Stream(r) => r.code(),
         }
     }
 }
@@ -277,6 +289,14 @@ pub struct NonceChange {
     pub after: Nonce,
 }
 
+/// An account's `ext` digest that a transaction changed (a payer's stream book).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ExtChange {
+    pub account: AccountIndex,
+    pub before: Digest,
+    pub after: Digest,
+}
+
 /// Why a deposit was refunded instead of credited.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RefundReason {
@@ -335,6 +355,8 @@ pub struct Effects {
     pub deposit: Option<DepositOutcome>,
     /// The outcome of a forced withdrawal.
     pub forced: Option<ForcedOutcome>,
+    /// The `ext` change of a stream's payer (stream kinds).
+    pub ext: Option<ExtChange>,
 }
 
 impl Effects {
@@ -349,6 +371,7 @@ impl Effects {
             withdrawal: None,
             deposit: None,
             forced: None,
+            ext: None,
         }
     }
 }
@@ -457,6 +480,10 @@ pub struct State {
     pub(crate) withdrawn: u128,
     /// Number of indices available: 2^32 (lowered only by unit tests).
     pub(crate) max_accounts: u64,
+    /// Open payment streams by payer index; only payers with at least one stream.
+    pub(crate) streams: BTreeMap<u32, PayerStreams>,
+    /// Sum of the escrows of all open streams.
+    pub(crate) escrowed: u128,
 }
 
 impl fmt::Debug for State {
@@ -468,6 +495,8 @@ impl fmt::Debug for State {
             .field("next_deposit_seq", &self.next_deposit_seq)
             .field("deposited", &self.deposited)
             .field("withdrawn", &self.withdrawn)
+            .field("payers_with_streams", &self.streams.len())
+            .field("escrowed", &self.escrowed)
             .finish_non_exhaustive()
     }
 }
@@ -487,6 +516,8 @@ impl State {
             deposited: 0,
             withdrawn: 0,
             max_accounts: 1 << 32,
+            streams: BTreeMap::new(),
+            escrowed: 0,
         };
         state.push_account(operator);
         state
@@ -628,17 +659,22 @@ impl State {
             (Transaction::Withdraw(w), Some(key)) => self.apply_withdraw(w, &key, tx.id, ctx),
             (Transaction::Deposit(d), _) => self.apply_deposit(d, tx.id),
             (Transaction::ForcedWithdraw(f), _) => self.apply_forced(f, tx.id),
-            // Defined, not yet proven: refused before any rule, changing nothing.
+            (Transaction::StreamOpen(t), Some(key)) => self.apply_stream_open(t, &key, tx.id, ctx),
+            (Transaction::StreamSettle(t), Some(key)) => {
+                self.apply_stream_settle(t, &key, tx.id, ctx)
+            }
+            (Transaction::StreamClose(t), Some(key)) => {
+                self.apply_stream_close(t, &key, tx.id, ctx)
+            }
+            // VerifiedTx::verify always records a key for signed kinds.
             (
-                Transaction::StreamOpen(_)
+                Transaction::Transfer(_)
+                | Transaction::Withdraw(_)
+                | Transaction::StreamOpen(_)
                 | Transaction::StreamSettle(_)
                 | Transaction::StreamClose(_),
-                _,
-            ) => Err(Rejection::KindNotEnabled(tx.tx.kind())),
-            // VerifiedTx::verify always records a key for signed kinds.
-            (Transaction::Transfer(_) | Transaction::Withdraw(_), None) => {
-                Err(Rejection::BadSignature)
-            }
+                None,
+            ) => Err(Rejection::BadSignature),
         }
     }
 
@@ -950,6 +986,8 @@ impl State {
         Ok(effects)
     }
 }
+
+mod streams;
 
 #[cfg(test)]
 mod tests;

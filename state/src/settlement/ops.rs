@@ -123,7 +123,12 @@ pub fn settle_ops(
                     });
                 }
             }
-            PubdataOp::Register { .. } | PubdataOp::Transfer { .. } => {}
+            // Nothing for L1 to pay out or consume: the money stays inside the rollup.
+            PubdataOp::Register { .. }
+            | PubdataOp::Transfer { .. }
+            | PubdataOp::StreamOpen { .. }
+            | PubdataOp::StreamSettle { .. }
+            | PubdataOp::StreamClose { .. } => {}
         }
     }
     let mut payouts: Vec<Payout> = withdrawals.iter().map(Payout::from).collect();

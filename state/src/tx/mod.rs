@@ -943,7 +943,7 @@ impl DecodeError {
 }
 
 /// A cursor over the fixed-size fields of an encoding whose total length was already checked.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     rest: &'a [u8],
     kind: TxKind,
     total: usize,

@@ -45,7 +45,7 @@ pub trait Body: Copy + Sized {
 }
 
 /// Decoding, kept inside the crate: it reads from the decoder's private cursor.
-pub(super) trait Read: Body {
+pub(crate) trait Read: Body {
     /// Reads what [`Body::write`] wrote, refusing out-of-range values.
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
 }
@@ -152,6 +152,25 @@ impl<B: Body> Signed<B> {
             signature: r.signature()?,
         })
     }
+}
+
+/// Reads one body of exactly [`Body::BYTES`] bytes (the pubdata ops of the stream kinds are the
+/// body and the fee, so they decode with the transaction's own field checks).
+pub(crate) fn read_body<B: Read>(bytes: &[u8]) -> Result<B, DecodeError> {
+    let wrong = DecodeError::WrongLength {
+        kind: B::KIND,
+        expected: B::BYTES,
+        got: bytes.len(),
+    };
+    if bytes.len() != B::BYTES {
+        return Err(wrong);
+    }
+    let mut r = Reader {
+        rest: bytes,
+        kind: B::KIND,
+        total: bytes.len(),
+    };
+    B::read(&mut r)
 }
 
 impl Reader<'_> {

@@ -14,6 +14,7 @@ use state::stream::chain::{step, TAG_TICK};
 use state::stream::tree::{ext_digest, root_from_path};
 use state::stream::{PayerStreams, Stream, StreamId, StreamSlot, TickChain, TickCount, SLOT_DEPTH};
 
+use state::pubdata::PubdataOp;
 use state::stream::rules::{Close, Open, Settle};
 use state::tx::{SettleBody, Transaction, TxKind, Unsigned};
 
@@ -305,14 +306,44 @@ fn transactions_section() -> Value {
             "{} signature",
             tx.kind()
         );
-        entries.push(tx_entry(
+        let mut entry = tx_entry(
             &Step {
                 label: tx.kind().name(),
                 tx,
                 signer: Some(signer),
             },
             None,
-        ));
+        );
+        // The op an accepted one publishes (SPEC 18.6): the tag, the body and the fee.
+        let op = match tx {
+            Transaction::StreamOpen(t) => PubdataOp::StreamOpen {
+                body: t.body,
+                fee: t.fee,
+            },
+            Transaction::StreamSettle(t) => PubdataOp::StreamSettle {
+                body: t.body,
+                fee: t.fee,
+            },
+            Transaction::StreamClose(t) => PubdataOp::StreamClose {
+                body: t.body,
+                fee: t.fee,
+            },
+            _ => unreachable!("stream kinds only"),
+        };
+        let wire = tx.encode();
+        let op_bytes = op.to_bytes();
+        let body_end = op_bytes.len() - 8;
+        assert_eq!(
+            op_bytes[..body_end],
+            wire[..body_end],
+            "op = tag and body of the wire"
+        );
+        assert_eq!(
+            PubdataOp::decode_prefix(&op_bytes),
+            Ok((op, op_bytes.len()))
+        );
+        entry["pubdata"] = super::op_entry(&op);
+        entries.push(entry);
     }
     let lengths = [
         TxKind::StreamOpen,

@@ -1,0 +1,204 @@
+//! Applying the stream transactions (SPEC 18.4, 18.5): the envelope every account-signed
+//! transaction shares, then the rules of [`crate::stream::rules`], then the writes.
+//!
+//! # Order of the checks
+//!
+//! 1. the signer exists and the signature verified under its key (`UNKNOWN_ACCOUNT`,
+//!    `BAD_SIGNATURE`);
+//! 2. not expired (`EXPIRED`);
+//! 3. the signer's nonce (`BAD_NONCE`, `NONCE_EXHAUSTED`);
+//! 4. the stream rules of the kind, in their order (their own reason codes);
+//! 5. open only: the payee exists (`UNKNOWN_ACCOUNT`);
+//! 6. the balances: the signer pays the fee (and, for an open, the escrow) from its balance
+//!    *before* any credit of the transaction (`INSUFFICIENT_BALANCE`); then the credits (a
+//!    settlement's payout to the payee, a close's refund to the payer, the fee to the operator)
+//!    keep every balance at most `2^63 - 1` (`BALANCE_OVERFLOW`).
+//!
+//! Every check runs before the first write, so a refused transaction changes nothing.
+//!
+//! # Invariants
+//!
+//! * [`State::escrowed`] is the sum of the escrows of all open streams, and
+//!   `deposited = total_balance + escrowed + withdrawn` after every transaction.
+//! * An account's `ext` is `ext_digest(streams_root, ZERO)` of its stream book (`ZERO` when it
+//!   has no stream), rewritten whenever the book changes.
+//!
+//! # Costs
+//!
+//! A settlement walks the revealed tick down to the settled head: one Poseidon permutation per
+//! tick (at most 2^16, ~1.5 µs each). It runs here, on the caller's thread; the SPEC allows
+//! running it beside the signature check instead, which the node will do once it accepts the
+//! kind. Rewriting `ext` rehashes the payer's stream tree (16 levels over its open streams).
+
+use super::{BlockContext, Effects, ExtChange, Ledger, Rejection, State};
+use crate::account::{AccountIndex, Amount, Nonce, Timestamp, OPERATOR};
+use crate::crypto::schnorr::{EncodedKey, MessageHash};
+use crate::hash::Digest;
+use crate::pubdata::PubdataOp;
+use crate::stream::rules::{self, StreamRejection};
+use crate::stream::PayerStreams;
+use crate::tx::{StreamClose, StreamOpen, StreamSettle, TxKind};
+
+impl From<StreamRejection> for Rejection {
+    fn from(r: StreamRejection) -> Self {
+        Rejection::Stream(r)
+    }
+}
+
+/// The empty book, for payers with no stream.
+static NO_STREAMS: std::sync::LazyLock<PayerStreams> =
+    std::sync::LazyLock::new(PayerStreams::default);
+
+impl State {
+    /// The open streams of `payer` (an empty book when it has none).
+    pub fn streams_of(&self, payer: AccountIndex) -> &PayerStreams {
+        self.streams.get(&payer.0).unwrap_or(&NO_STREAMS)
+    }
+
+    /// The sum of the escrows of all open streams.
+    pub fn escrowed(&self) -> u128 {
+        self.escrowed
+    }
+
+    /// Steps 1 to 3 of the module docs: the signer, expiry and nonce. Returns the next nonce.
+    fn stream_envelope(
+        &self,
+        signer: AccountIndex,
+        key: &EncodedKey,
+        nonce: Nonce,
+        valid_until: Timestamp,
+        ctx: &BlockContext,
+    ) -> Result<Nonce, Rejection> {
+        let sender = self.signed_sender(signer, key)?;
+        Self::check_expiry(valid_until, ctx)?;
+        Self::check_nonce(sender, nonce)
+    }
+
+    /// Changes `payer`'s stream book in place (after every check passed), drops it when it
+    /// becomes empty, and rewrites the payer's `ext`; returns the `ext` change.
+    fn update_book(
+        &mut self,
+        payer: AccountIndex,
+        change: impl FnOnce(&mut PayerStreams),
+    ) -> ExtChange {
+        let book = self.streams.entry(payer.0).or_default();
+        change(book);
+        let ext = if book.is_empty() {
+            self.streams.remove(&payer.0);
+            Digest::ZERO
+        } else {
+            book.ext()
+        };
+        let account = &mut self.accounts[payer.0 as usize];
+        let before = std::mem::replace(&mut account.ext, ext);
+        self.dirty.push(payer.0);
+        ExtChange {
+            account: payer,
+            before,
+            after: ext,
+        }
+    }
+
+    pub(super) fn apply_stream_open(
+        &mut self,
+        t: &StreamOpen,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let payer = t.body.payer;
+        let next_nonce = self.stream_envelope(payer, key, t.nonce, t.valid_until, ctx)?;
+        let book = self.streams_of(payer);
+        let opened = rules::open(&t.body, t.nonce, book, ctx.timestamp)?;
+        if self.account(t.body.payee).is_none() {
+            return Err(Rejection::UnknownAccount(t.body.payee));
+        }
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, payer, opened.escrow, t.fee)?;
+        ledger.credit(&self.accounts, OPERATOR, t.fee)?;
+
+        self.escrowed += u128::from(opened.escrow.get());
+        let ext = self.update_book(payer, |book| book.put(opened.stream));
+        let mut effects = Effects::new(
+            id,
+            TxKind::StreamOpen,
+            PubdataOp::StreamOpen {
+                body: t.body,
+                fee: t.fee,
+            },
+        );
+        effects.ext = Some(ext);
+        self.commit_spend(ledger, payer, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    pub(super) fn apply_stream_settle(
+        &mut self,
+        t: &StreamSettle,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let payee = t.body.payee;
+        let terms = &t.body.terms;
+        let next_nonce = self.stream_envelope(payee, key, t.nonce, t.valid_until, ctx)?;
+        let book = self.streams_of(terms.payer);
+        // The walk needs the stream's opened-at nonce; without a stream the rules refuse first.
+        let claimed = book
+            .get(terms.slot)
+            .and_then(|s| terms.claimed_head(s.id.opened_at));
+        let settled = rules::settle(terms, payee, claimed, book, ctx.timestamp)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, payee, Amount::ZERO, t.fee)?;
+        ledger.credit(&self.accounts, payee, settled.payout)?;
+        ledger.credit(&self.accounts, OPERATOR, t.fee)?;
+
+        self.escrowed -= u128::from(settled.payout.get());
+        let ext = self.update_book(terms.payer, |book| book.put(settled.stream));
+        let mut effects = Effects::new(
+            id,
+            TxKind::StreamSettle,
+            PubdataOp::StreamSettle {
+                body: t.body,
+                fee: t.fee,
+            },
+        );
+        effects.ext = Some(ext);
+        self.commit_spend(ledger, payee, next_nonce, &mut effects);
+        Ok(effects)
+    }
+
+    pub(super) fn apply_stream_close(
+        &mut self,
+        t: &StreamClose,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let signer = t.body.signer;
+        let next_nonce = self.stream_envelope(signer, key, t.nonce, t.valid_until, ctx)?;
+        let book = self.streams_of(t.body.payer);
+        let closed = rules::close(&t.body, book, ctx.timestamp)?;
+        let mut ledger = Ledger::default();
+        ledger.debit(&self.accounts, signer, Amount::ZERO, t.fee)?;
+        ledger.credit(&self.accounts, t.body.payer, closed.refund)?;
+        ledger.credit(&self.accounts, OPERATOR, t.fee)?;
+
+        self.escrowed -= u128::from(closed.refund.get());
+        let slot = t.body.slot;
+        let ext = self.update_book(t.body.payer, |book| {
+            book.remove(slot);
+        });
+        let mut effects = Effects::new(
+            id,
+            TxKind::StreamClose,
+            PubdataOp::StreamClose {
+                body: t.body,
+                fee: t.fee,
+            },
+        );
+        effects.ext = Some(ext);
+        self.commit_spend(ledger, signer, next_nonce, &mut effects);
+        Ok(effects)
+    }
+}
