@@ -23,7 +23,8 @@
 //!
 //! The streams are checked against the accounts on decoding: each field in range, every payer
 //! and payee an account, and every account's `ext` the digest of its stream book (`ZERO`
-//! without one); the escrow total is recomputed. (Version 1, before streams, is not read.)
+//! without one); the escrow total is recomputed. Version 1 (before streams: no stream
+//! section, every `ext` zero) is still read.
 
 use std::collections::BTreeMap;
 
@@ -108,7 +109,9 @@ impl State {
             return Err(SnapshotError::BadMagic);
         }
         let version = r.u32()?;
-        if version != SNAPSHOT_VERSION {
+        // Version 1 is version 2 without the stream section (written before streams existed,
+        // so it holds none): still read, so that an upgrade does not replay the whole log.
+        if version != SNAPSHOT_VERSION && version != 1 {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
         let chain_id = r.u64()?;
@@ -149,7 +152,11 @@ impl State {
                 _ => return Err(bad),
             }
         }
-        let (streams, escrowed) = read_streams(&mut r, &accounts)?;
+        let (streams, escrowed) = if version == 1 {
+            no_streams(&accounts)?
+        } else {
+            read_streams(&mut r, &accounts)?
+        };
         let (tree, used) =
             SparseMerkleTree::decode_from(&bytes[r.at..]).ok_or(SnapshotError::Malformed(r.at))?;
         if r.at + used != bytes.len() {
@@ -184,6 +191,14 @@ impl State {
             state.insert_key(index);
         }
         Ok(state)
+    }
+}
+
+/// A version-1 snapshot: no streams, so every `ext` must be `ZERO`.
+fn no_streams(accounts: &[Account]) -> Result<(BTreeMap<u32, PayerStreams>, u128), SnapshotError> {
+    match accounts.iter().position(|a| a.ext != Digest::ZERO) {
+        Some(_) => Err(SnapshotError::BadStream(0)),
+        None => Ok((BTreeMap::new(), 0)),
     }
 }
 
@@ -399,6 +414,21 @@ mod tests {
         }
         .sign(&DOMAIN, &keys[3]);
         assert!(back.apply(&Transaction::Register(dup), &ctx).is_err());
+    }
+
+    #[test]
+    fn a_version_1_snapshot_without_streams_is_still_read() {
+        let (mut s, _) = busy_state();
+        let v2 = s.encode_snapshot();
+        // Version 1 = version 2 without the (here empty) stream section after the accounts.
+        let streams_at = 8 + 4 + 28 + 16 + 32 + s.accounts().len() * ACCOUNT_BYTES;
+        assert_eq!(v2[streams_at..streams_at + 8], 0u64.to_le_bytes());
+        let mut v1 = v2[..streams_at].to_vec();
+        v1.extend_from_slice(&v2[streams_at + 8..]);
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let mut back = State::decode_snapshot(&v1, &DOMAIN).unwrap();
+        assert_eq!(back.root(), s.root());
+        assert_eq!(back.encode_snapshot(), v2, "written back as version 2");
     }
 
     #[test]
