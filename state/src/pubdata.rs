@@ -192,65 +192,17 @@ pub enum PubdataOp {
     },
 }
 
-/// The transaction kinds, as pubdata ops (the same tags); every kind has one.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-#[repr(u8)]
-pub enum OpKind {
-    Register = 1,
-    Transfer = 2,
-    Withdraw = 3,
-    Deposit = 4,
-    ForcedWithdraw = 5,
-    StreamOpen = 7,
-    StreamSettle = 8,
-    StreamClose = 9,
-}
-
-impl OpKind {
-    /// The op kind of a transaction kind, if it has one.
-    pub const fn of(kind: TxKind) -> Option<OpKind> {
-        match kind {
-            TxKind::Register => Some(OpKind::Register),
-            TxKind::Transfer => Some(OpKind::Transfer),
-            TxKind::Withdraw => Some(OpKind::Withdraw),
-            TxKind::Deposit => Some(OpKind::Deposit),
-            TxKind::ForcedWithdraw => Some(OpKind::ForcedWithdraw),
-            TxKind::StreamOpen => Some(OpKind::StreamOpen),
-            TxKind::StreamSettle => Some(OpKind::StreamSettle),
-            TxKind::StreamClose => Some(OpKind::StreamClose),
-        }
-    }
-
-    /// The transaction kind (same tag).
-    pub const fn tx_kind(self) -> TxKind {
-        match self {
-            OpKind::Register => TxKind::Register,
-            OpKind::Transfer => TxKind::Transfer,
-            OpKind::Withdraw => TxKind::Withdraw,
-            OpKind::Deposit => TxKind::Deposit,
-            OpKind::ForcedWithdraw => TxKind::ForcedWithdraw,
-            OpKind::StreamOpen => TxKind::StreamOpen,
-            OpKind::StreamSettle => TxKind::StreamSettle,
-            OpKind::StreamClose => TxKind::StreamClose,
-        }
-    }
-
-    pub const fn tag(self) -> u8 {
-        self as u8
-    }
-}
-
 /// The fixed pubdata length of each kind, tag byte included.
-pub const fn op_len(kind: OpKind) -> usize {
+pub const fn op_len(kind: TxKind) -> usize {
     match kind {
-        OpKind::Register => 1 + 4 + PublicKey::BYTES,
-        OpKind::Transfer => 1 + 4 + 4 + 8 + 8,
-        OpKind::Withdraw => 1 + 4 + 20 + 8 + 8,
-        OpKind::Deposit => 1 + 8 + 4 + 8 + 1,
-        OpKind::ForcedWithdraw => 1 + 8 + 8 + (TxKind::Withdraw.encoded_len() - 1) + 1,
-        OpKind::StreamOpen => 1 + <Open as Body>::BYTES + 8,
-        OpKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
-        OpKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
+        TxKind::Register => 1 + 4 + PublicKey::BYTES,
+        TxKind::Transfer => 1 + 4 + 4 + 8 + 8,
+        TxKind::Withdraw => 1 + 4 + 20 + 8 + 8,
+        TxKind::Deposit => 1 + 8 + 4 + 8 + 1,
+        TxKind::ForcedWithdraw => 1 + 8 + 8 + (TxKind::Withdraw.encoded_len() - 1) + 1,
+        TxKind::StreamOpen => 1 + <Open as Body>::BYTES + 8,
+        TxKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
+        TxKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
     }
 }
 
@@ -258,30 +210,25 @@ pub const fn op_len(kind: OpKind) -> usize {
 pub const CHUNK_BYTES: usize = 7;
 
 /// The longest op (ForcedWithdraw, 146 bytes) in chunks.
-pub const MAX_CHUNKS: usize = op_len(OpKind::ForcedWithdraw).div_ceil(CHUNK_BYTES);
+pub const MAX_CHUNKS: usize = op_len(TxKind::ForcedWithdraw).div_ceil(CHUNK_BYTES);
 
 impl PubdataOp {
-    pub fn op_kind(&self) -> OpKind {
-        match self {
-            PubdataOp::Register { .. } => OpKind::Register,
-            PubdataOp::Transfer { .. } => OpKind::Transfer,
-            PubdataOp::Withdraw { .. } => OpKind::Withdraw,
-            PubdataOp::Deposit { .. } => OpKind::Deposit,
-            PubdataOp::ForcedWithdraw { .. } => OpKind::ForcedWithdraw,
-            PubdataOp::StreamOpen { .. } => OpKind::StreamOpen,
-            PubdataOp::StreamSettle { .. } => OpKind::StreamSettle,
-            PubdataOp::StreamClose { .. } => OpKind::StreamClose,
-        }
-    }
-
-    /// The kind of the transaction this op records.
     pub fn kind(&self) -> TxKind {
-        self.op_kind().tx_kind()
+        match self {
+            PubdataOp::Register { .. } => TxKind::Register,
+            PubdataOp::Transfer { .. } => TxKind::Transfer,
+            PubdataOp::Withdraw { .. } => TxKind::Withdraw,
+            PubdataOp::Deposit { .. } => TxKind::Deposit,
+            PubdataOp::ForcedWithdraw { .. } => TxKind::ForcedWithdraw,
+            PubdataOp::StreamOpen { .. } => TxKind::StreamOpen,
+            PubdataOp::StreamSettle { .. } => TxKind::StreamSettle,
+            PubdataOp::StreamClose { .. } => TxKind::StreamClose,
+        }
     }
 
     /// The op's bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(op_len(self.op_kind()));
+        let mut out = Vec::with_capacity(op_len(self.kind()));
         out.push(self.kind().tag());
         match self {
             PubdataOp::Register { index, pubkey } => {
@@ -346,37 +293,35 @@ impl PubdataOp {
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
         }
-        debug_assert_eq!(out.len(), op_len(self.op_kind()));
+        debug_assert_eq!(out.len(), op_len(self.kind()));
         out
     }
 
     /// Parses the op at the start of `bytes`; returns it and the number of bytes it used.
     pub fn decode_prefix(bytes: &[u8]) -> Result<(PubdataOp, usize), PubdataError> {
         let (&tag, _) = bytes.split_first().ok_or(PubdataError::Truncated)?;
-        let kind = TxKind::from_tag(tag)
-            .and_then(OpKind::of)
-            .ok_or(PubdataError::UnknownTag(tag))?;
+        let kind = TxKind::from_tag(tag).ok_or(PubdataError::UnknownTag(tag))?;
         let len = op_len(kind);
         let body = bytes.get(1..len).ok_or(PubdataError::Truncated)?;
         let mut r = Cursor(body);
         let op = match kind {
-            OpKind::Register => PubdataOp::Register {
+            TxKind::Register => PubdataOp::Register {
                 index: AccountIndex(u32::from_le_bytes(r.take()?)),
                 pubkey: PublicKey::from_bytes(&r.take()?).map_err(PubdataError::PublicKey)?,
             },
-            OpKind::Transfer => PubdataOp::Transfer {
+            TxKind::Transfer => PubdataOp::Transfer {
                 from: AccountIndex(u32::from_le_bytes(r.take()?)),
                 to: AccountIndex(u32::from_le_bytes(r.take()?)),
                 amount: r.amount()?,
                 fee: r.amount()?,
             },
-            OpKind::Withdraw => PubdataOp::Withdraw {
+            TxKind::Withdraw => PubdataOp::Withdraw {
                 from: AccountIndex(u32::from_le_bytes(r.take()?)),
                 to_l1: L1Address(r.take()?),
                 amount: r.amount()?,
                 fee: r.amount()?,
             },
-            OpKind::Deposit => {
+            TxKind::Deposit => {
                 let seq = u64::from_le_bytes(r.take()?);
                 if seq > MAX_U63 {
                     return Err(PubdataError::OutOfRange(seq));
@@ -392,7 +337,7 @@ impl PubdataOp {
                     },
                 }
             }
-            OpKind::ForcedWithdraw => {
+            TxKind::ForcedWithdraw => {
                 let seq = u64::from_le_bytes(r.take()?);
                 let requested_at = u64::from_le_bytes(r.take()?);
                 if seq > MAX_U63 || requested_at > MAX_U63 {
@@ -415,21 +360,21 @@ impl PubdataOp {
                     status: ForcedStatus::from_u8(status).ok_or(PubdataError::BadStatus(status))?,
                 }
             }
-            OpKind::StreamOpen => {
+            TxKind::StreamOpen => {
                 let (b, f) = stream_op_parts(body)?;
                 PubdataOp::StreamOpen {
                     body: read_body(b).map_err(PubdataError::Stream)?,
                     fee: f,
                 }
             }
-            OpKind::StreamSettle => {
+            TxKind::StreamSettle => {
                 let (b, f) = stream_op_parts(body)?;
                 PubdataOp::StreamSettle {
                     body: read_body(b).map_err(PubdataError::Stream)?,
                     fee: f,
                 }
             }
-            OpKind::StreamClose => {
+            TxKind::StreamClose => {
                 let (b, f) = stream_op_parts(body)?;
                 PubdataOp::StreamClose {
                     body: read_body(b).map_err(PubdataError::Stream)?,
@@ -643,10 +588,10 @@ mod tests {
 
     #[test]
     fn op_lengths_and_layout() {
-        assert_eq!(op_len(OpKind::Register), 45);
-        assert_eq!(op_len(OpKind::Transfer), 25);
-        assert_eq!(op_len(OpKind::Withdraw), 41);
-        assert_eq!(op_len(OpKind::Deposit), 22);
+        assert_eq!(op_len(TxKind::Register), 45);
+        assert_eq!(op_len(TxKind::Transfer), 25);
+        assert_eq!(op_len(TxKind::Withdraw), 41);
+        assert_eq!(op_len(TxKind::Deposit), 22);
         let ops = keyless_ops();
         let t = ops[0].to_bytes();
         assert_eq!(t.len(), 25);
@@ -803,7 +748,7 @@ mod tests {
         let mut blob = Vec::new();
         for (op, len) in ops.iter().zip([71, 59, 19]) {
             let bytes = op.to_bytes();
-            assert_eq!((bytes.len(), op_len(op.op_kind())), (len, len));
+            assert_eq!((bytes.len(), op_len(op.kind())), (len, len));
             assert_eq!(bytes[0], op.kind().tag());
             assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((*op, len)));
             assert_eq!(

@@ -18,7 +18,7 @@ use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
-use state::pubdata::{op_len, OpKind};
+use state::pubdata::op_len;
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
@@ -425,27 +425,27 @@ fn build_slot(
     let ops = [
         OpChunks {
             flag: is_register,
-            len: op_len(OpKind::Register),
+            len: op_len(TxKind::Register),
             chunks: register_op_chunks(b, &a_bits, &pk_bits),
         },
         OpChunks {
             flag: is_transfer,
-            len: op_len(OpKind::Transfer),
+            len: op_len(TxKind::Transfer),
             chunks: transfer_op_chunks(b, &a_bits, &b_bits, &amount_bits, &fee_bits),
         },
         OpChunks {
             flag: is_withdraw,
-            len: op_len(OpKind::Withdraw),
+            len: op_len(TxKind::Withdraw),
             chunks: withdraw_op_chunks(b, &a_bits, &to_l1_bits, &amount_bits, &fee_bits),
         },
         OpChunks {
             flag: is_deposit,
-            len: op_len(OpKind::Deposit),
+            len: op_len(TxKind::Deposit),
             chunks: deposit_chunks.clone(),
         },
         OpChunks {
             flag: is_forced,
-            len: op_len(OpKind::ForcedWithdraw),
+            len: op_len(TxKind::ForcedWithdraw),
             chunks: forced_chunks.clone(),
         },
     ];
@@ -460,12 +460,12 @@ fn build_slot(
         &[
             OpChunks {
                 flag: is_deposit,
-                len: op_len(OpKind::Deposit),
+                len: op_len(TxKind::Deposit),
                 chunks: deposit_entry,
             },
             OpChunks {
                 flag: is_forced,
-                len: op_len(OpKind::ForcedWithdraw),
+                len: op_len(TxKind::ForcedWithdraw),
                 chunks: forced_chunks,
             },
         ],
