@@ -12,4 +12,5 @@ pub mod priority;
 pub mod public;
 pub mod registry;
 pub mod settlement;
+pub mod ticks;
 pub mod trees;
