@@ -506,8 +506,7 @@ impl TickWalkCircuit {
             let s = lane.start;
             let id: [Target; 2] = std::array::from_fn(|i| b.select(s, lane.id[i], cur.id[i]));
             let to = b.select(s, lane.to, cur.to);
-            let t_to: [Target; 4] =
-                std::array::from_fn(|i| b.select(s, lane.t_to[i], cur.t_to[i]));
+            let t_to: [Target; 4] = std::array::from_fn(|i| b.select(s, lane.t_to[i], cur.t_to[i]));
             let k_in = b.select(s, lane.to, cur.k);
             let x_in: [Target; 4] = std::array::from_fn(|i| b.select(s, lane.t_to[i], cur.x[i]));
 

@@ -99,7 +99,10 @@ fn planning_cuts_walks_into_lanes_and_carries_across_chunks() {
     assert_eq!(lanes[7], Lane::default());
     // Chunk boundaries: nothing open after chunk 0, the last walk open after chunk 1.
     assert_eq!(chunks[0].statement.carry_out, None);
-    let open = chunks[1].statement.carry_out.expect("the 33-tick walk is open");
+    let open = chunks[1]
+        .statement
+        .carry_out
+        .expect("the 33-tick walk is open");
     assert_eq!((open.k, open.x), (18, value(&id(1, 1), 18)));
     assert_eq!(chunks[2].statement.carry_in, Some(open));
     assert_eq!(chunks[2].statement.carry_out, None);
