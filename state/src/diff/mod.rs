@@ -1,0 +1,388 @@
+//! Net state diffs: what a batch publishes on L1 for data availability (SPEC 10.4).
+//!
+//! Per-transaction ops (section 10) cost L1 calldata for every payment; agents that pay the same
+//! counterparties again and again touch far fewer accounts than they make payments, so a batch
+//! publishes one record per account it touched instead, with the account's values *after* the
+//! batch. Anyone holding the state before the batch (ultimately: genesis plus every earlier
+//! diff) rebuilds the state after it, and its root, from the diff alone.
+//!
+//! # Encoding, version 1
+//!
+//! ```text
+//! header   version (1 byte) = 1 ‖ count_before LE64 ‖ n LE32                 13 bytes
+//! record   index LE32 ‖ balance LE64 ‖ nonce LE64 [‖ pubkey (40 bytes)]       20 or 60 bytes
+//! ```
+//!
+//! `count_before` is the number of accounts before the batch (at most 2^32) and `n` the number
+//! of records that follow, sorted strictly by index. A record with `index >= count_before` is an
+//! account created by the batch and carries its public key; accounts are dense, so these records
+//! are exactly `count_before, count_before + 1, ...`. The header states `count_before` (8 bytes
+//! per batch, mostly zeros) rather than leaving it to the decoder's knowledge of the previous
+//! state, so that a blob parses on its own, and applying it to the wrong state is caught as a
+//! count mismatch rather than misread. A decoder rejects, in byte order: an unknown version,
+//! `count_before > 2^32`, a record cut short or missing, an index not above the previous one,
+//! a new account out of sequence, a balance or nonce above 2^63 - 1, an invalid key, and bytes
+//! after the last record. Hence every diff has exactly one encoding.
+//!
+//! The leaf's `ext` digest is not carried: it is zero for every account in v1 (SPEC 6), so a
+//! builder refuses an account with a non-zero `ext` ([`DiffError::NonZeroExt`]); the version byte
+//! leaves room for a layout that carries it once agent fields exist.
+//!
+//! # Which accounts
+//!
+//! Every account the batch touched (from each accepted transaction's [`Effects`]) plus every
+//! account it created. Under the v1 rules a touched account always ends the batch changed (a
+//! sender's nonce only grows; an account that only receives only gains), so dropping
+//! "touched but unchanged" records would save nothing and is not done; such a record would be
+//! harmless (applying it rewrites the same values).
+//!
+//! # Checking a diff before publishing it
+//!
+//! [`BatchTouches::seal`] builds the diff from the state after the batch and checks it against
+//! the root before the batch without a copy of the old state: it decodes its own blob, compares
+//! every record with the state, and recomputes the *previous* root from Merkle proofs of the
+//! touched leaves with their pre-batch values put back ([`root_after_replacing`]). If that gives
+//! the previous batch's root, the two trees differ only at the diff's indices, so applying the
+//! diff to the previous state yields exactly the new root.
+
+use std::collections::BTreeSet;
+
+use crate::account::{Account, AccountIndex, Amount, Nonce};
+use crate::apply::State;
+use crate::crypto::schnorr::{EncodedKey, KeyError, PublicKey};
+use crate::hash::Digest;
+
+/// The encoding version written by [`StateDiff::encode`] and the only one decoded.
+pub const DIFF_VERSION: u8 = 1;
+/// Bytes of the header: version, `count_before`, number of records.
+pub const HEADER_BYTES: usize = 1 + 8 + 4;
+/// Bytes of a record of an account that existed before the batch.
+pub const RECORD_BYTES: usize = 4 + 8 + 8;
+/// Bytes of a record of an account created by the batch (with its public key).
+pub const NEW_RECORD_BYTES: usize = RECORD_BYTES + PublicKey::BYTES;
+/// The number of account indices (the tree has depth 32).
+pub const MAX_ACCOUNTS: u64 = 1 << 32;
+
+/// An account's values after the batch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AccountRecord {
+    pub index: AccountIndex,
+    pub balance: Amount,
+    pub nonce: Nonce,
+    /// Present exactly for accounts created by the batch.
+    pub pubkey: Option<EncodedKey>,
+}
+
+/// The net effect of a batch on the accounts: see the module docs. Always well formed: the
+/// constructors check what the decoder checks.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StateDiff {
+    count_before: u64,
+    records: Vec<AccountRecord>,
+}
+
+/// Why a state diff could not be built, parsed, applied or checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiffError {
+    #[error("state diff ends early")]
+    Truncated,
+    #[error("{0} bytes after the last record of the state diff")]
+    TrailingBytes(usize),
+    #[error("unsupported state diff version {0}")]
+    UnsupportedVersion(u8),
+    #[error("account count {0} is above 2^32")]
+    CountOutOfRange(u64),
+    #[error(
+        "record of account {index} follows account {previous}: records must be sorted by index"
+    )]
+    Unsorted { previous: u32, index: u32 },
+    #[error("account {0} has two records")]
+    DuplicateIndex(u32),
+    #[error("record of new account {index} where account {expected} was due (new accounts are consecutive)")]
+    NewAccountGap { expected: u64, index: u32 },
+    #[error("account {index}: {value} is above 2^63 - 1")]
+    OutOfRange { index: u32, value: u64 },
+    #[error("account {index}: invalid public key: {source}")]
+    PublicKey {
+        index: u32,
+        #[source]
+        source: KeyError,
+    },
+    #[error("record of existing account {0} carries a public key")]
+    UnexpectedKey(u32),
+    #[error("record of new account {0} has no public key")]
+    MissingKey(u32),
+    #[error("more records than account indices")]
+    TooManyRecords,
+    #[error("account {0} does not exist")]
+    UnknownAccount(u32),
+    #[error("account {0} has a non-zero ext digest, which diff version 1 cannot carry")]
+    NonZeroExt(u32),
+    #[error("the diff starts from {diff} accounts but the state has {state}")]
+    CountMismatch { diff: u64, state: u64 },
+    #[error("record of account {0} differs from the state")]
+    RecordMismatch(u32),
+    #[error("the diff does not start from the previous root {expected}: the touched accounts put back give {computed}")]
+    OldRootMismatch { expected: Digest, computed: Digest },
+}
+
+impl DiffError {
+    /// Stable machine-readable name (docs/SPEC.md 10.4), e.g. for the rebuild tool's output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DiffError::Truncated => "TRUNCATED",
+            DiffError::TrailingBytes(_) => "TRAILING_BYTES",
+            DiffError::UnsupportedVersion(_) => "UNSUPPORTED_VERSION",
+            DiffError::CountOutOfRange(_) => "COUNT_OUT_OF_RANGE",
+            DiffError::Unsorted { .. } => "UNSORTED",
+            DiffError::DuplicateIndex(_) => "DUPLICATE_INDEX",
+            DiffError::NewAccountGap { .. } => "NEW_ACCOUNT_GAP",
+            DiffError::OutOfRange { .. } => "OUT_OF_RANGE",
+            DiffError::PublicKey { source, .. } => match source {
+                KeyError::NonCanonical => "PUBLIC_KEY_NON_CANONICAL",
+                KeyError::NotOnCurve => "PUBLIC_KEY_NOT_ON_CURVE",
+                KeyError::Neutral => "PUBLIC_KEY_NEUTRAL",
+                // `PublicKey::from_bytes` reports no other error for 40 bytes.
+                _ => "PUBLIC_KEY_INVALID",
+            },
+            DiffError::UnexpectedKey(_) => "UNEXPECTED_KEY",
+            DiffError::MissingKey(_) => "MISSING_KEY",
+            DiffError::TooManyRecords => "TOO_MANY_RECORDS",
+            DiffError::UnknownAccount(_) => "UNKNOWN_ACCOUNT",
+            DiffError::NonZeroExt(_) => "NON_ZERO_EXT",
+            DiffError::CountMismatch { .. } => "COUNT_MISMATCH",
+            DiffError::RecordMismatch(_) => "RECORD_MISMATCH",
+            DiffError::OldRootMismatch { .. } => "OLD_ROOT_MISMATCH",
+        }
+    }
+}
+
+/// The rules every sequence of records obeys, applied one record at a time (by the decoder as
+/// it reads, so the first bad field decides the error, and by [`StateDiff::new`]).
+struct Sequence {
+    count_before: u64,
+    previous: Option<u32>,
+    next_new: u64,
+}
+
+impl Sequence {
+    fn new(count_before: u64) -> Result<Self, DiffError> {
+        if count_before > MAX_ACCOUNTS {
+            return Err(DiffError::CountOutOfRange(count_before));
+        }
+        Ok(Sequence {
+            count_before,
+            previous: None,
+            next_new: count_before,
+        })
+    }
+
+    /// Checks the next record's index; returns whether it is a new account (carries a key).
+    fn next(&mut self, index: u32) -> Result<bool, DiffError> {
+        if let Some(previous) = self.previous {
+            if index == previous {
+                return Err(DiffError::DuplicateIndex(index));
+            }
+            if index < previous {
+                return Err(DiffError::Unsorted { previous, index });
+            }
+        }
+        self.previous = Some(index);
+        let is_new = u64::from(index) >= self.count_before;
+        if is_new {
+            if u64::from(index) != self.next_new {
+                return Err(DiffError::NewAccountGap {
+                    expected: self.next_new,
+                    index,
+                });
+            }
+            self.next_new += 1;
+        }
+        Ok(is_new)
+    }
+}
+
+impl StateDiff {
+    /// A diff from its parts, checked like a decoded one.
+    pub fn new(count_before: u64, records: Vec<AccountRecord>) -> Result<Self, DiffError> {
+        if records.len() as u64 > MAX_ACCOUNTS - 1 {
+            return Err(DiffError::TooManyRecords);
+        }
+        let mut seq = Sequence::new(count_before)?;
+        for r in &records {
+            match (seq.next(r.index.0)?, r.pubkey.is_some()) {
+                (true, false) => return Err(DiffError::MissingKey(r.index.0)),
+                (false, true) => return Err(DiffError::UnexpectedKey(r.index.0)),
+                _ => {}
+            }
+        }
+        Ok(StateDiff {
+            count_before,
+            records,
+        })
+    }
+
+    /// The diff that takes a state with `count_before` accounts to `accounts`, given the indices
+    /// the batch touched. Every account at `count_before` or above is included whether listed or
+    /// not (a created account is always part of the diff).
+    pub fn from_accounts(
+        accounts: &[Account],
+        touched: impl IntoIterator<Item = AccountIndex>,
+        count_before: u64,
+    ) -> Result<Self, DiffError> {
+        let count = accounts.len() as u64;
+        if count_before > count {
+            return Err(DiffError::CountMismatch {
+                diff: count_before,
+                state: count,
+            });
+        }
+        let mut indices: BTreeSet<u32> = touched.into_iter().map(|i| i.0).collect();
+        // count <= 2^32, so every index below it is a u32.
+        indices.extend((count_before..count).map(|i| i as u32));
+        let records = indices
+            .into_iter()
+            .map(|i| {
+                let a = accounts
+                    .get(i as usize)
+                    .ok_or(DiffError::UnknownAccount(i))?;
+                if a.ext != Digest::ZERO {
+                    return Err(DiffError::NonZeroExt(i));
+                }
+                Ok(AccountRecord {
+                    index: AccountIndex(i),
+                    balance: a.balance,
+                    nonce: a.nonce,
+                    pubkey: (u64::from(i) >= count_before).then_some(a.pubkey),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        StateDiff::new(count_before, records)
+    }
+
+    /// [`StateDiff::from_accounts`] over the accounts of `state` (the state after the batch).
+    pub fn from_state(
+        state: &State,
+        touched: impl IntoIterator<Item = AccountIndex>,
+        count_before: u64,
+    ) -> Result<Self, DiffError> {
+        StateDiff::from_accounts(state.accounts(), touched, count_before)
+    }
+
+    /// The number of accounts before the batch.
+    pub fn count_before(&self) -> u64 {
+        self.count_before
+    }
+
+    /// The number of accounts after the batch.
+    pub fn count_after(&self) -> u64 {
+        self.count_before + self.records.iter().filter(|r| r.pubkey.is_some()).count() as u64
+    }
+
+    /// The records, sorted by index.
+    pub fn records(&self) -> &[AccountRecord] {
+        &self.records
+    }
+
+    /// The length of [`StateDiff::encode`].
+    pub fn encoded_len(&self) -> usize {
+        HEADER_BYTES
+            + self
+                .records
+                .iter()
+                .map(|r| {
+                    if r.pubkey.is_some() {
+                        NEW_RECORD_BYTES
+                    } else {
+                        RECORD_BYTES
+                    }
+                })
+                .sum::<usize>()
+    }
+
+    /// The canonical bytes (see the module docs).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.push(DIFF_VERSION);
+        out.extend_from_slice(&self.count_before.to_le_bytes());
+        // `new` bounds the number of records below 2^32.
+        out.extend_from_slice(&(self.records.len() as u32).to_le_bytes());
+        for r in &self.records {
+            out.extend_from_slice(&r.index.0.to_le_bytes());
+            out.extend_from_slice(&r.balance.get().to_le_bytes());
+            out.extend_from_slice(&r.nonce.get().to_le_bytes());
+            if let Some(k) = &r.pubkey {
+                out.extend_from_slice(&k.to_bytes());
+            }
+        }
+        debug_assert_eq!(out.len(), self.encoded_len());
+        out
+    }
+
+    /// Parses and checks an encoded diff (see the module docs for what is rejected).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DiffError> {
+        let mut r = Reader(bytes);
+        let [version] = r.take::<1>()?;
+        if version != DIFF_VERSION {
+            return Err(DiffError::UnsupportedVersion(version));
+        }
+        let count_before = u64::from_le_bytes(r.take()?);
+        let mut seq = Sequence::new(count_before)?;
+        let n = u32::from_le_bytes(r.take()?);
+        // Do not trust `n` for the allocation: it is bounded by what the bytes can hold.
+        let mut records = Vec::with_capacity((n as usize).min(bytes.len() / RECORD_BYTES));
+        for _ in 0..n {
+            let index = u32::from_le_bytes(r.take()?);
+            let is_new = seq.next(index)?;
+            let balance = r.bounded(index, Amount::new)?;
+            let nonce = r.bounded(index, Nonce::new)?;
+            let pubkey = if is_new {
+                let k = EncodedKey::from_bytes(&r.take()?)
+                    .map_err(|source| DiffError::PublicKey { index, source })?;
+                Some(k)
+            } else {
+                None
+            };
+            records.push(AccountRecord {
+                index: AccountIndex(index),
+                balance,
+                nonce,
+                pubkey,
+            });
+        }
+        if !r.0.is_empty() {
+            return Err(DiffError::TrailingBytes(r.0.len()));
+        }
+        Ok(StateDiff {
+            count_before,
+            records,
+        })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DiffError> {
+        let (head, tail) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(DiffError::Truncated)?;
+        self.0 = tail;
+        Ok(*head)
+    }
+
+    fn bounded<T>(&mut self, index: u32, new: impl Fn(u64) -> Option<T>) -> Result<T, DiffError> {
+        let value = u64::from_le_bytes(self.take()?);
+        new(value).ok_or(DiffError::OutOfRange { index, value })
+    }
+}
+
+mod touches;
+mod tree;
+
+pub use touches::BatchTouches;
+pub use tree::AccountTree;
+
+#[cfg(test)]
+mod tests;

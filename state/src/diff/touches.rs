@@ -1,0 +1,153 @@
+//! What a batch touched, and the check of its diff before it is published (SPEC 10.4, "Checked
+//! before publishing").
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::{DiffError, StateDiff};
+use crate::account::{Account, AccountIndex, Amount, Nonce};
+use crate::apply::{Effects, State};
+use crate::hash::Digest;
+use crate::smt::{root_after_replacing, MerkleProof};
+
+/// What a batch did to one account before the batch's first change of each field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Before {
+    balance: Option<Amount>,
+    nonce: Option<Nonce>,
+    ext: Option<Digest>,
+}
+
+/// The accounts a batch touched and their values before it, folded from the [`Effects`] of its
+/// accepted transactions in order (the writer keeps one per open batch; recovery refolds the
+/// open batch's effects). Only the generic fields of `Effects` are read (balance changes, nonce
+/// change, registration), never the transaction kind, so new kinds are covered as long as they
+/// report their changes there; one that does not is caught by [`BatchTouches::seal`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchTouches {
+    count_before: u64,
+    before: BTreeMap<u32, Before>,
+}
+
+impl BatchTouches {
+    /// An empty batch that starts from `count_before` accounts.
+    pub fn new(count_before: u64) -> Self {
+        BatchTouches {
+            count_before,
+            before: BTreeMap::new(),
+        }
+    }
+
+    /// Records the accounts an accepted transaction touched; the first `before` value of each
+    /// field is its value before the batch.
+    pub fn absorb(&mut self, fx: &Effects) {
+        for c in &fx.balances {
+            let b = self.before.entry(c.account.0).or_default();
+            b.balance.get_or_insert(c.before);
+        }
+        if let Some(n) = &fx.nonce {
+            let b = self.before.entry(n.account.0).or_default();
+            b.nonce.get_or_insert(n.before);
+        }
+        if let Some(i) = fx.registered {
+            self.before.entry(i.0).or_default();
+        }
+        if let Some(e) = &fx.ext {
+            let b = self.before.entry(e.account.0).or_default();
+            b.ext.get_or_insert(e.before);
+        }
+    }
+
+    pub fn count_before(&self) -> u64 {
+        self.count_before
+    }
+
+    /// The touched indices, ascending.
+    pub fn indices(&self) -> impl Iterator<Item = AccountIndex> + '_ {
+        self.before.keys().map(|&i| AccountIndex(i))
+    }
+
+    pub fn len(&self) -> usize {
+        self.before.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.before.is_empty()
+    }
+
+    /// Builds the batch's diff from `state` (the state after the batch), encodes it, checks the
+    /// encoding with [`BatchTouches::verify`], and returns the bytes to publish.
+    pub fn seal(&self, state: &mut State, old_root: Digest) -> Result<Vec<u8>, DiffError> {
+        let blob = StateDiff::from_state(state, self.indices(), self.count_before)?.encode();
+        self.verify(&blob, state, old_root)?;
+        Ok(blob)
+    }
+
+    /// Checks that `blob` takes the state whose root is `old_root` (the previous batch's) to
+    /// `state` (see the module docs): it decodes, starts from the account count before the
+    /// batch, ends at the state's count, every record equals the state's account, and the
+    /// state's tree with the records' accounts put back to their pre-batch values has the root
+    /// `old_root`.
+    pub fn verify(
+        &self,
+        blob: &[u8],
+        state: &mut State,
+        old_root: Digest,
+    ) -> Result<StateDiff, DiffError> {
+        let diff = StateDiff::decode(blob)?;
+        if diff.count_before != self.count_before {
+            return Err(DiffError::CountMismatch {
+                diff: diff.count_before,
+                state: self.count_before,
+            });
+        }
+        if diff.count_after() != state.num_accounts() {
+            return Err(DiffError::CountMismatch {
+                diff: diff.count_after(),
+                state: state.num_accounts(),
+            });
+        }
+        let mut old_leaves = Vec::with_capacity(diff.records.len());
+        for r in &diff.records {
+            let i = r.index.0;
+            let now = *state.account(r.index).ok_or(DiffError::UnknownAccount(i))?;
+            if now.ext != Digest::ZERO {
+                return Err(DiffError::NonZeroExt(i));
+            }
+            let key_matches = r.pubkey.is_none_or(|k| k == now.pubkey);
+            if r.balance != now.balance || r.nonce != now.nonce || !key_matches {
+                return Err(DiffError::RecordMismatch(i));
+            }
+            // Before the batch: absent (ZERO leaf) for a new account; otherwise the same key
+            // (keys never change) with each field's first recorded `before`, or its current
+            // value if the batch never changed that field.
+            let old = if r.pubkey.is_some() {
+                None
+            } else {
+                let b = self.before.get(&i).copied().unwrap_or_default();
+                Some(Account {
+                    balance: b.balance.unwrap_or(now.balance),
+                    nonce: b.nonce.unwrap_or(now.nonce),
+                    ext: b.ext.unwrap_or(now.ext),
+                    ..now
+                })
+            };
+            old_leaves.push((i, old));
+        }
+        let proofs: Vec<MerkleProof> = diff.records.iter().map(|r| state.proof(r.index)).collect();
+        let replaced: Vec<(u32, Digest, &MerkleProof)> = old_leaves
+            .par_iter()
+            .zip(proofs.par_iter())
+            .map(|(&(i, old), p)| (i, old.map_or(Digest::ZERO, |a| a.leaf_hash()), p))
+            .collect();
+        let computed = root_after_replacing(&replaced).unwrap_or_else(|| state.root());
+        if computed != old_root {
+            return Err(DiffError::OldRootMismatch {
+                expected: old_root,
+                computed,
+            });
+        }
+        Ok(diff)
+    }
+}

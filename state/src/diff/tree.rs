@@ -1,0 +1,124 @@
+//! The accounts and their tree as anyone rebuilds them from L1 (SPEC 16.7): genesis, then one
+//! diff per batch.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use super::{DiffError, StateDiff};
+use crate::account::Account;
+use crate::crypto::schnorr::{EncodedKey, PublicKey};
+use crate::hash::Digest;
+use crate::smt::SparseMerkleTree;
+
+/// The accounts and their tree, as anyone rebuilds them from L1: genesis, then one diff per
+/// batch. No domain, deposit counter or supply bookkeeping: only what the root commits.
+#[derive(Clone, Debug)]
+pub struct AccountTree {
+    accounts: Vec<Account>,
+    by_key: HashMap<EncodedKey, u32>,
+    tree: SparseMerkleTree,
+}
+
+impl AccountTree {
+    /// The genesis accounts (SPEC 11.1): the operator at index 0, balance 0, nonce 0. Its root
+    /// is the root of [`State::genesis`] with the same key, whatever the domain.
+    pub fn genesis(operator: PublicKey) -> Self {
+        AccountTree::from_accounts(&[Account::new(operator)])
+    }
+
+    /// A tree holding `accounts` at indices `0..len` (e.g. a copy of a [`State`]'s accounts).
+    pub fn from_accounts(accounts: &[Account]) -> Self {
+        let leaves: Vec<(u32, Digest)> = accounts
+            .par_iter()
+            .enumerate()
+            .map(|(i, a)| (i as u32, a.leaf_hash()))
+            .collect();
+        let mut tree = SparseMerkleTree::new();
+        tree.update_batch(&leaves);
+        AccountTree {
+            accounts: accounts.to_vec(),
+            by_key: accounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.pubkey, i as u32))
+                .collect(),
+            tree,
+        }
+    }
+
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn num_accounts(&self) -> u64 {
+        self.accounts.len() as u64
+    }
+
+    /// The Merkle proof of account `index`'s leaf under [`AccountTree::root`] (SPEC 7): what an
+    /// exit in exodus presents to L1.
+    pub fn proof(&self, index: u32) -> crate::smt::MerkleProof {
+        self.tree.proof(index)
+    }
+
+    /// The sum of all balances (it can exceed a u64).
+    pub fn total_balance(&self) -> u128 {
+        self.accounts
+            .iter()
+            .map(|a| u128::from(a.balance.get()))
+            .sum()
+    }
+
+    /// Applies a batch's diff and returns the new root. All checks run before any write: on
+    /// error the tree is unchanged.
+    pub fn apply(&mut self, diff: &StateDiff) -> Result<Digest, DiffError> {
+        let count = self.num_accounts();
+        if diff.count_before != count {
+            return Err(DiffError::CountMismatch {
+                diff: diff.count_before,
+                state: count,
+            });
+        }
+        // A new account may reuse a key (SPEC 13.6): the sequencer's rules refuse it, but a
+        // proof cannot, so data availability must not depend on it. The state is keyed by
+        // index; `by_key` keeps the first account of a key.
+        let mut new_keys: HashMap<EncodedKey, u32> = HashMap::new();
+        for r in &diff.records {
+            if let Some(k) = r.pubkey {
+                if !self.by_key.contains_key(&k) {
+                    new_keys.entry(k).or_insert(r.index.0);
+                }
+            }
+        }
+        for r in &diff.records {
+            match r.pubkey {
+                // Sequence::next guarantees new records come in index order from `count`.
+                Some(pubkey) => self.accounts.push(Account {
+                    pubkey,
+                    balance: r.balance,
+                    nonce: r.nonce,
+                    ext: Digest::ZERO,
+                }),
+                None => {
+                    let a = &mut self.accounts[r.index.0 as usize];
+                    a.balance = r.balance;
+                    a.nonce = r.nonce;
+                }
+            }
+        }
+        self.by_key.extend(new_keys);
+        let accounts = &self.accounts;
+        let leaves: Vec<(u32, Digest)> = diff
+            .records
+            .par_iter()
+            .with_min_len(64)
+            .map(|r| (r.index.0, accounts[r.index.0 as usize].leaf_hash()))
+            .collect();
+        self.tree.update_batch(&leaves);
+        Ok(self.tree.root())
+    }
+}
