@@ -300,6 +300,13 @@ pub fn diff_chunks(
         cap_old > 0 && cap_new > 0,
         "a chunk has slots of both kinds"
     );
+    // Version 2 (stream records, SPEC 10.4) is not proven by this circuit yet; the node
+    // refuses stream transactions at its door until it is.
+    ensure!(
+        diff.streams().is_empty(),
+        "the diff carries {} stream records (version 2), which the diff circuit does not prove yet",
+        diff.streams().len()
+    );
     let count = diff.count_before();
     ensure!(
         count == before.len() as u64,

@@ -108,7 +108,9 @@ fn fixture() -> &'static Fixture {
             touches.absorb(&fx);
             ops.push(fx.pubdata);
         }
-        let state_diff = StateDiff::from_state(&native, touches.indices(), count_before).unwrap();
+        let state_diff =
+            StateDiff::from_state(&native, touches.indices(), touches.slots(), count_before)
+                .unwrap();
         let settled = settle_ops(&ops, 2, depositor).unwrap();
         assert_eq!(settled.consumed.len(), 5);
         assert_eq!(settled.payouts.len(), 3, "two withdrawals and a refund");

@@ -289,10 +289,12 @@ pub struct NonceChange {
     pub after: Nonce,
 }
 
-/// An account's `ext` digest that a transaction changed (a payer's stream book).
+/// An account's `ext` digest that a transaction changed (a payer's stream book), and the slot
+/// of the book it changed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ExtChange {
     pub account: AccountIndex,
+    pub slot: crate::stream::StreamSlot,
     pub before: Digest,
     pub after: Digest,
 }

@@ -36,7 +36,7 @@ use crate::crypto::schnorr::{EncodedKey, MessageHash};
 use crate::hash::Digest;
 use crate::pubdata::PubdataOp;
 use crate::stream::rules::{self, StreamRejection};
-use crate::stream::PayerStreams;
+use crate::stream::{PayerStreams, StreamSlot};
 use crate::tx::{StreamClose, StreamOpen, StreamSettle, TxKind};
 
 impl From<StreamRejection> for Rejection {
@@ -79,6 +79,7 @@ impl State {
     fn update_book(
         &mut self,
         payer: AccountIndex,
+        slot: StreamSlot,
         change: impl FnOnce(&mut PayerStreams),
     ) -> ExtChange {
         let book = self.streams.entry(payer.0).or_default();
@@ -94,6 +95,7 @@ impl State {
         self.dirty.push(payer.0);
         ExtChange {
             account: payer,
+            slot,
             before,
             after: ext,
         }
@@ -118,7 +120,7 @@ impl State {
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
         self.escrowed += u128::from(opened.escrow.get());
-        let ext = self.update_book(payer, |book| book.put(opened.stream));
+        let ext = self.update_book(payer, opened.stream.id.slot, |book| book.put(opened.stream));
         let mut effects = Effects::new(
             id,
             TxKind::StreamOpen,
@@ -154,7 +156,9 @@ impl State {
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
         self.escrowed -= u128::from(settled.payout.get());
-        let ext = self.update_book(terms.payer, |book| book.put(settled.stream));
+        let ext = self.update_book(terms.payer, settled.stream.id.slot, |book| {
+            book.put(settled.stream)
+        });
         let mut effects = Effects::new(
             id,
             TxKind::StreamSettle,
@@ -186,7 +190,7 @@ impl State {
 
         self.escrowed -= u128::from(closed.refund.get());
         let slot = t.body.slot;
-        let ext = self.update_book(t.body.payer, |book| {
+        let ext = self.update_book(t.body.payer, slot, |book| {
             book.remove(slot);
         });
         let mut effects = Effects::new(

@@ -51,9 +51,12 @@ use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::State;
 use crate::crypto::schnorr::{EncodedKey, KeyError, PublicKey};
 use crate::hash::Digest;
+use crate::stream::StreamSlot;
 
-/// The encoding version written by [`StateDiff::encode`] and the only one decoded.
+/// The encoding of a diff without stream records (the only one the diff circuit proves today).
 pub const DIFF_VERSION: u8 = 1;
+/// The encoding of a diff with stream records: version 1 followed by the stream section.
+pub const DIFF_VERSION_STREAMS: u8 = 2;
 /// Bytes of the header: version, `count_before`, number of records.
 pub const HEADER_BYTES: usize = 1 + 8 + 4;
 /// Bytes of a record of an account that existed before the batch.
@@ -79,6 +82,8 @@ pub struct AccountRecord {
 pub struct StateDiff {
     count_before: u64,
     records: Vec<AccountRecord>,
+    /// Sorted strictly by `(payer, slot)`; every payer has an account record.
+    streams: Vec<StreamRecord>,
 }
 
 /// Why a state diff could not be built, parsed, applied or checked.
@@ -116,8 +121,25 @@ pub enum DiffError {
     TooManyRecords,
     #[error("account {0} does not exist")]
     UnknownAccount(u32),
-    #[error("account {0} has a non-zero ext digest, which diff version 1 cannot carry")]
+    #[error("account {0} has a non-zero ext digest, which a diff built from accounts alone cannot carry")]
     NonZeroExt(u32),
+    #[error("stream record of payer {payer} slot {slot}: invalid {field}")]
+    BadStream {
+        payer: u32,
+        slot: u16,
+        field: &'static str,
+    },
+    #[error("stream record {index:?} is not after {previous:?}: stream records must be sorted by (payer, slot) without repeats")]
+    StreamsUnsorted {
+        previous: (u32, u16),
+        index: (u32, u16),
+    },
+    #[error("stream record of payer {0}, which has no account record in the diff")]
+    StreamWithoutAccount(u32),
+    #[error("a version 2 diff with no stream record (it must be written as version 1)")]
+    EmptyStreamSection,
+    #[error("stream of payer {payer} slot {slot} differs from the state")]
+    StreamMismatch { payer: u32, slot: u16 },
     #[error("the diff starts from {diff} accounts but the state has {state}")]
     CountMismatch { diff: u64, state: u64 },
     #[error("record of account {0} differs from the state")]
@@ -150,6 +172,11 @@ impl DiffError {
             DiffError::TooManyRecords => "TOO_MANY_RECORDS",
             DiffError::UnknownAccount(_) => "UNKNOWN_ACCOUNT",
             DiffError::NonZeroExt(_) => "NON_ZERO_EXT",
+            DiffError::BadStream { .. } => "BAD_STREAM",
+            DiffError::StreamsUnsorted { .. } => "STREAMS_UNSORTED",
+            DiffError::StreamWithoutAccount(_) => "STREAM_WITHOUT_ACCOUNT",
+            DiffError::EmptyStreamSection => "EMPTY_STREAM_SECTION",
+            DiffError::StreamMismatch { .. } => "STREAM_MISMATCH",
             DiffError::CountMismatch { .. } => "COUNT_MISMATCH",
             DiffError::RecordMismatch(_) => "RECORD_MISMATCH",
             DiffError::OldRootMismatch { .. } => "OLD_ROOT_MISMATCH",
@@ -219,7 +246,63 @@ impl StateDiff {
         Ok(StateDiff {
             count_before,
             records,
+            streams: Vec::new(),
         })
+    }
+
+    /// A diff with stream records, checked like a decoded one (an empty `streams` is a
+    /// version 1 diff).
+    pub fn with_streams(
+        count_before: u64,
+        records: Vec<AccountRecord>,
+        streams: Vec<StreamRecord>,
+    ) -> Result<Self, DiffError> {
+        let mut d = StateDiff::new(count_before, records)?;
+        let mut bytes = Vec::new();
+        for r in &streams {
+            r.encode_into(&mut bytes);
+        }
+        let mut reader = Reader(&bytes);
+        d.read_streams(&mut reader, streams.len() as u32)?;
+        // Re-read from their bytes, the records equal the given ones unless a stream's own
+        // id names another payer or slot than its record.
+        if let Some(r) = d.streams.iter().zip(&streams).find(|(a, b)| a != b) {
+            return Err(DiffError::BadStream {
+                payer: r.1.payer.0,
+                slot: r.1.slot.0,
+                field: "id",
+            });
+        }
+        Ok(d)
+    }
+
+    /// Reads `n` stream records after the account records, with every check of the decoder.
+    fn read_streams(&mut self, r: &mut Reader<'_>, n: u32) -> Result<(), DiffError> {
+        let count_after = self.count_after();
+        let mut streams = Vec::with_capacity((n as usize).min(r.0.len() / STREAM_KEY_BYTES));
+        let mut previous: Option<(u32, u16)> = None;
+        for _ in 0..n {
+            let rec = StreamRecord::read(r, count_after)?;
+            if let Some(p) = previous {
+                if rec.key() <= p {
+                    return Err(DiffError::StreamsUnsorted {
+                        previous: p,
+                        index: rec.key(),
+                    });
+                }
+            }
+            previous = Some(rec.key());
+            if self
+                .records
+                .binary_search_by_key(&rec.payer.0, |a| a.index.0)
+                .is_err()
+            {
+                return Err(DiffError::StreamWithoutAccount(rec.payer.0));
+            }
+            streams.push(rec);
+        }
+        self.streams = streams;
+        Ok(())
     }
 
     /// The diff that takes a state with `count_before` accounts to `accounts`, given the indices
@@ -260,13 +343,36 @@ impl StateDiff {
         StateDiff::new(count_before, records)
     }
 
-    /// [`StateDiff::from_accounts`] over the accounts of `state` (the state after the batch).
+    /// The diff that takes a state with `count_before` accounts to `state` (the state after the
+    /// batch), given the accounts and the stream slots the batch touched: the account records
+    /// as [`StateDiff::from_accounts`] (whatever their `ext`, which a replica derives from the
+    /// stream records) and one stream record per touched slot, with the slot's content in
+    /// `state`.
     pub fn from_state(
         state: &State,
         touched: impl IntoIterator<Item = AccountIndex>,
+        slots: impl IntoIterator<Item = (AccountIndex, StreamSlot)>,
         count_before: u64,
     ) -> Result<Self, DiffError> {
-        StateDiff::from_accounts(state.accounts(), touched, count_before)
+        let bare: Vec<Account> = state
+            .accounts()
+            .iter()
+            .map(|a| Account {
+                ext: Digest::ZERO,
+                ..*a
+            })
+            .collect();
+        let d = StateDiff::from_accounts(&bare, touched, count_before)?;
+        let keys: BTreeSet<(AccountIndex, StreamSlot)> = slots.into_iter().collect();
+        let streams = keys
+            .into_iter()
+            .map(|(payer, slot)| StreamRecord {
+                payer,
+                slot,
+                stream: state.streams_of(payer).get(slot).copied(),
+            })
+            .collect();
+        StateDiff::with_streams(d.count_before, d.records, streams)
     }
 
     /// The number of accounts before the batch.
@@ -284,6 +390,20 @@ impl StateDiff {
         &self.records
     }
 
+    /// The stream records, sorted by `(payer, slot)` (empty in a version 1 diff).
+    pub fn streams(&self) -> &[StreamRecord] {
+        &self.streams
+    }
+
+    /// The version [`StateDiff::encode`] writes: 2 exactly when there are stream records.
+    pub fn version(&self) -> u8 {
+        if self.streams.is_empty() {
+            DIFF_VERSION
+        } else {
+            DIFF_VERSION_STREAMS
+        }
+    }
+
     /// The length of [`StateDiff::encode`].
     pub fn encoded_len(&self) -> usize {
         HEADER_BYTES
@@ -298,12 +418,21 @@ impl StateDiff {
                     }
                 })
                 .sum::<usize>()
+            + if self.streams.is_empty() {
+                0
+            } else {
+                4 + self
+                    .streams
+                    .iter()
+                    .map(StreamRecord::encoded_len)
+                    .sum::<usize>()
+            }
     }
 
     /// The canonical bytes (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
-        out.push(DIFF_VERSION);
+        out.push(self.version());
         out.extend_from_slice(&self.count_before.to_le_bytes());
         // `new` bounds the number of records below 2^32.
         out.extend_from_slice(&(self.records.len() as u32).to_le_bytes());
@@ -315,6 +444,12 @@ impl StateDiff {
                 out.extend_from_slice(&k.to_bytes());
             }
         }
+        if !self.streams.is_empty() {
+            out.extend_from_slice(&(self.streams.len() as u32).to_le_bytes());
+            for r in &self.streams {
+                r.encode_into(&mut out);
+            }
+        }
         debug_assert_eq!(out.len(), self.encoded_len());
         out
     }
@@ -323,7 +458,7 @@ impl StateDiff {
     pub fn decode(bytes: &[u8]) -> Result<Self, DiffError> {
         let mut r = Reader(bytes);
         let [version] = r.take::<1>()?;
-        if version != DIFF_VERSION {
+        if version != DIFF_VERSION && version != DIFF_VERSION_STREAMS {
             return Err(DiffError::UnsupportedVersion(version));
         }
         let count_before = u64::from_le_bytes(r.take()?);
@@ -350,13 +485,22 @@ impl StateDiff {
                 pubkey,
             });
         }
+        let mut diff = StateDiff {
+            count_before,
+            records,
+            streams: Vec::new(),
+        };
+        if version == DIFF_VERSION_STREAMS {
+            let s = u32::from_le_bytes(r.take()?);
+            if s == 0 {
+                return Err(DiffError::EmptyStreamSection);
+            }
+            diff.read_streams(&mut r, s)?;
+        }
         if !r.0.is_empty() {
             return Err(DiffError::TrailingBytes(r.0.len()));
         }
-        Ok(StateDiff {
-            count_before,
-            records,
-        })
+        Ok(diff)
     }
 }
 
@@ -378,9 +522,11 @@ impl Reader<'_> {
     }
 }
 
+mod streams;
 mod touches;
 mod tree;
 
+pub use streams::{StreamRecord, STREAM_FIELDS_BYTES, STREAM_KEY_BYTES};
 pub use touches::BatchTouches;
 pub use tree::AccountTree;
 

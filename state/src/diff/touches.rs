@@ -1,7 +1,7 @@
 //! What a batch touched, and the check of its diff before it is published (SPEC 10.4, "Checked
 //! before publishing").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
@@ -10,6 +10,7 @@ use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::{Effects, State};
 use crate::hash::Digest;
 use crate::smt::{root_after_replacing, MerkleProof};
+use crate::stream::StreamSlot;
 
 /// What a batch did to one account before the batch's first change of each field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,6 +29,8 @@ struct Before {
 pub struct BatchTouches {
     count_before: u64,
     before: BTreeMap<u32, Before>,
+    /// The stream slots the batch changed: `(payer, slot)`.
+    slots: BTreeSet<(AccountIndex, StreamSlot)>,
 }
 
 impl BatchTouches {
@@ -36,6 +39,7 @@ impl BatchTouches {
         BatchTouches {
             count_before,
             before: BTreeMap::new(),
+            slots: BTreeSet::new(),
         }
     }
 
@@ -56,6 +60,7 @@ impl BatchTouches {
         if let Some(e) = &fx.ext {
             let b = self.before.entry(e.account.0).or_default();
             b.ext.get_or_insert(e.before);
+            self.slots.insert((e.account, e.slot));
         }
     }
 
@@ -66,6 +71,11 @@ impl BatchTouches {
     /// The touched indices, ascending.
     pub fn indices(&self) -> impl Iterator<Item = AccountIndex> + '_ {
         self.before.keys().map(|&i| AccountIndex(i))
+    }
+
+    /// The stream slots the batch changed, ascending by `(payer, slot)`.
+    pub fn slots(&self) -> impl Iterator<Item = (AccountIndex, StreamSlot)> + '_ {
+        self.slots.iter().copied()
     }
 
     pub fn len(&self) -> usize {
@@ -79,7 +89,8 @@ impl BatchTouches {
     /// Builds the batch's diff from `state` (the state after the batch), encodes it, checks the
     /// encoding with [`BatchTouches::verify`], and returns the bytes to publish.
     pub fn seal(&self, state: &mut State, old_root: Digest) -> Result<Vec<u8>, DiffError> {
-        let blob = StateDiff::from_state(state, self.indices(), self.count_before)?.encode();
+        let blob =
+            StateDiff::from_state(state, self.indices(), self.slots(), self.count_before)?.encode();
         self.verify(&blob, state, old_root)?;
         Ok(blob)
     }
@@ -112,9 +123,6 @@ impl BatchTouches {
         for r in &diff.records {
             let i = r.index.0;
             let now = *state.account(r.index).ok_or(DiffError::UnknownAccount(i))?;
-            if now.ext != Digest::ZERO {
-                return Err(DiffError::NonZeroExt(i));
-            }
             let key_matches = r.pubkey.is_none_or(|k| k == now.pubkey);
             if r.balance != now.balance || r.nonce != now.nonce || !key_matches {
                 return Err(DiffError::RecordMismatch(i));
@@ -134,6 +142,26 @@ impl BatchTouches {
                 })
             };
             old_leaves.push((i, old));
+        }
+        // Stream records: the slots the batch changed, each equal to the state's. With the
+        // account records this rebuilds each payer's book, hence its `ext`; an `ext` change no
+        // transaction reported would have left the wrong `before` in the root check below.
+        let published: Vec<(AccountIndex, StreamSlot)> =
+            diff.streams().iter().map(|r| (r.payer, r.slot)).collect();
+        let touched: Vec<(AccountIndex, StreamSlot)> = self.slots().collect();
+        for r in diff.streams() {
+            if state.streams_of(r.payer).get(r.slot) != r.stream.as_ref() {
+                return Err(DiffError::StreamMismatch {
+                    payer: r.payer.0,
+                    slot: r.slot.0,
+                });
+            }
+        }
+        if let Some((payer, slot)) = touched.iter().find(|k| published.binary_search(k).is_err()) {
+            return Err(DiffError::StreamMismatch {
+                payer: payer.0,
+                slot: slot.0,
+            });
         }
         let proofs: Vec<MerkleProof> = diff.records.iter().map(|r| state.proof(r.index)).collect();
         let replaced: Vec<(u32, Digest, &MerkleProof)> = old_leaves

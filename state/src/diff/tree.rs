@@ -1,7 +1,7 @@
 //! The accounts and their tree as anyone rebuilds them from L1 (SPEC 16.7): genesis, then one
 //! diff per batch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
@@ -10,6 +10,7 @@ use crate::account::Account;
 use crate::crypto::schnorr::{EncodedKey, PublicKey};
 use crate::hash::Digest;
 use crate::smt::SparseMerkleTree;
+use crate::stream::PayerStreams;
 
 /// The accounts and their tree, as anyone rebuilds them from L1: genesis, then one diff per
 /// batch. No domain, deposit counter or supply bookkeeping: only what the root commits.
@@ -18,6 +19,8 @@ pub struct AccountTree {
     accounts: Vec<Account>,
     by_key: HashMap<EncodedKey, u32>,
     tree: SparseMerkleTree,
+    /// Each payer's stream book, from the stream records (only payers with a stream).
+    streams: BTreeMap<u32, PayerStreams>,
 }
 
 impl AccountTree {
@@ -27,7 +30,9 @@ impl AccountTree {
         AccountTree::from_accounts(&[Account::new(operator)])
     }
 
-    /// A tree holding `accounts` at indices `0..len` (e.g. a copy of a [`State`]'s accounts).
+    /// A tree holding `accounts` at indices `0..len` and no streams (e.g. a copy of the
+    /// accounts of a [`crate::apply::State`] without streams; an account's `ext` is kept as
+    /// given, but a later diff recomputes the `ext` of a payer it names from the books).
     pub fn from_accounts(accounts: &[Account]) -> Self {
         let leaves: Vec<(u32, Digest)> = accounts
             .par_iter()
@@ -44,6 +49,7 @@ impl AccountTree {
                 .map(|(i, a)| (a.pubkey, i as u32))
                 .collect(),
             tree,
+            streams: BTreeMap::new(),
         }
     }
 
@@ -63,6 +69,11 @@ impl AccountTree {
     /// exit in exodus presents to L1.
     pub fn proof(&self, index: u32) -> crate::smt::MerkleProof {
         self.tree.proof(index)
+    }
+
+    /// A payer's open streams, as the diffs so far published them.
+    pub fn streams_of(&self, payer: u32) -> Option<&PayerStreams> {
+        self.streams.get(&payer)
     }
 
     /// The sum of all balances (it can exceed a u64).
@@ -111,6 +122,31 @@ impl AccountTree {
             }
         }
         self.by_key.extend(new_keys);
+        // Stream records: rewrite the slots, then each named payer's `ext` from its book (no
+        // profile yet: SPEC 18.3).
+        let mut payers = Vec::new();
+        for r in diff.streams() {
+            let book = self.streams.entry(r.payer.0).or_default();
+            match r.stream {
+                Some(s) => book.put(s),
+                None => {
+                    book.remove(r.slot);
+                }
+            }
+            if payers.last() != Some(&r.payer.0) {
+                payers.push(r.payer.0);
+            }
+        }
+        for p in payers {
+            let ext = match self.streams.get(&p) {
+                Some(book) if !book.is_empty() => book.ext(),
+                _ => {
+                    self.streams.remove(&p);
+                    Digest::ZERO
+                }
+            };
+            self.accounts[p as usize].ext = ext;
+        }
         let accounts = &self.accounts;
         let leaves: Vec<(u32, Digest)> = diff
             .records

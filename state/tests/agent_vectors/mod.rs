@@ -421,6 +421,74 @@ fn decode_rejections(wire: &[Vec<u8>]) -> Value {
     Value::Array(out)
 }
 
+/// A version 2 state diff (SPEC 10.4): ten accounts before, payer 7's record, and its slots
+/// 3 (open), 5 (closed) and 8 (open). The bytes are written out field by field here.
+fn diff_section() -> Value {
+    use state::diff::{AccountRecord, StateDiff, StreamRecord};
+    let a = stream(3, 0, hash_no_pad(&[f(5)]));
+    let b = stream(8, 40, hash_no_pad(&[f(6)]));
+    let account = AccountRecord {
+        index: AccountIndex(7),
+        balance: Amount::new(1_234).unwrap(),
+        nonce: Nonce::new(13).unwrap(),
+        pubkey: None,
+    };
+    let record = |slot: u16, s: Option<Stream>| StreamRecord {
+        payer: AccountIndex(7),
+        slot: StreamSlot(slot),
+        stream: s,
+    };
+    let diff = StateDiff::with_streams(
+        10,
+        vec![account],
+        vec![record(3, Some(a)), record(5, None), record(8, Some(b))],
+    )
+    .unwrap();
+    let open = |slot: u16, s: &Stream| {
+        [
+            &7u32.to_le_bytes()[..],
+            &slot.to_le_bytes(),
+            &[1],
+            &9u32.to_le_bytes(),
+            &250u64.to_le_bytes(),
+            &1000u32.to_le_bytes(),
+            &1_700_003_600u64.to_le_bytes(),
+            &12u64.to_le_bytes(),
+            &s.settled.get().to_le_bytes(),
+            &s.head.to_bytes(),
+        ]
+        .concat()
+    };
+    let by_hand = [
+        &[2u8][..],
+        &10u64.to_le_bytes(),
+        &1u32.to_le_bytes(),
+        &7u32.to_le_bytes(),
+        &1_234u64.to_le_bytes(),
+        &13u64.to_le_bytes(),
+        &3u32.to_le_bytes(),
+        &open(3, &a),
+        &[&7u32.to_le_bytes()[..], &5u16.to_le_bytes(), &[0]].concat(),
+        &open(8, &b),
+    ]
+    .concat();
+    let bytes = diff.encode();
+    assert_eq!(bytes, by_hand, "the encoding, field by field");
+    assert_eq!(StateDiff::decode(&bytes), Ok(diff));
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "count_before": 10,
+        "accounts": [{"index": 7, "balance": 1234, "nonce": 13}],
+        "streams": [
+            {"payer": 7, "slot": 3, "open": true, "settled": 0, "head": digest(a.head)},
+            {"payer": 7, "slot": 5, "open": false},
+            {"payer": 7, "slot": 8, "open": true, "settled": 40, "head": digest(b.head)},
+        ],
+        "bytes": hex,
+        "length": bytes.len(),
+    })
+}
+
 #[test]
 fn agent_vectors_match_the_committed_file() {
     let doc = canonical(json!({
@@ -430,6 +498,7 @@ fn agent_vectors_match_the_committed_file() {
         "stream_tree": tree_section(),
         "shares": shares_section(),
         "stream_transactions": transactions_section(),
+        "state_diff_v2": diff_section(),
     }));
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     compare_with_committed(&path(), &text);
