@@ -93,6 +93,72 @@ contract ExodusVerifier {
         return Poseidon.toBytes(cur);
     }
 
+    /// An open stream's fields (SPEC 18.2): what its leaf in the payer's stream tree hashes.
+    struct StreamLeaf {
+        uint32 payee;
+        uint64 price;
+        uint32 maxTicks;
+        uint64 expiry;
+        uint64 openedAt;
+        uint32 settled;
+        bytes32 head;
+    }
+
+    /// The payer's `ext` (SPEC 18.3) when its stream tree holds `s` at `slot` with the 16
+    /// siblings `path` (leaf first) and its profile is `profile`: `H(root ‖ profile)`. Reverts on
+    /// a non-canonical element.
+    function streamExt(uint16 slot, StreamLeaf calldata s, bytes32[16] calldata path, bytes32 profile)
+        public
+        view
+        returns (bytes32)
+    {
+        uint256[] memory e = new uint256[](10);
+        e[0] = s.payee;
+        e[1] = s.price;
+        e[2] = s.maxTicks;
+        e[3] = s.expiry;
+        e[4] = s.openedAt;
+        e[5] = s.settled;
+        if (s.price >= Schnorr.P || s.expiry >= Schnorr.P || s.openedAt >= Schnorr.P) revert NonCanonical();
+        uint256[4] memory h = _digest(s.head);
+        for (uint256 i = 0; i < 4; i++) {
+            e[6 + i] = h[i];
+        }
+        uint256[4] memory cur = Poseidon.hashNoPadWith(e, _permute);
+        for (uint256 l = 0; l < 16; l++) {
+            uint256[4] memory sib = _digest(path[l]);
+            cur = ((slot >> l) & 1) == 0 ? Poseidon.twoToOneWith(cur, sib, _permute) : Poseidon.twoToOneWith(sib, cur, _permute);
+        }
+        uint256[4] memory p = _digest(profile);
+        uint256[] memory x = new uint256[](8);
+        for (uint256 i = 0; i < 4; i++) {
+            x[i] = cur[i];
+            x[4 + i] = p[i];
+        }
+        return Poseidon.toBytes(Poseidon.hashNoPadWith(x, _permute));
+    }
+
+    /// An account's leaf fields but `ext`, and its 32 Merkle siblings.
+    struct AccountProof {
+        uint256[5] w;
+        uint64 balance;
+        uint64 nonce;
+        bytes32[32] siblings;
+    }
+
+    /// The state root in which account `index` has the fields of `a` and the `ext` of a stream
+    /// book holding `s` at `slot` ([`streamExt`]).
+    function streamAccountRoot(
+        uint32 index,
+        AccountProof calldata a,
+        uint16 slot,
+        StreamLeaf calldata s,
+        bytes32[16] calldata path,
+        bytes32 profile
+    ) external view returns (bytes32) {
+        return this.accountRoot(index, a.w, a.balance, a.nonce, streamExt(slot, s, path, profile), a.siblings);
+    }
+
     error NonCanonical();
     error PermutationFailed();
 

@@ -174,6 +174,8 @@ contract Rollup is ReentrancyGuard {
     mapping(bytes32 => address) public exitAddress;
     /// Accounts (by index) that have exited.
     mapping(uint256 => bool) public exited;
+    /// Streams whose escrow was paid back in exodus, by `payer << 16 | slot`.
+    mapping(uint256 => bool) public streamExited;
     /// Deposits (by serial) refunded in exodus.
     mapping(uint256 => bool) public depositRefunded;
     /// Forced-request fees the operator may withdraw (pulled, so that an operator address that
@@ -213,6 +215,7 @@ contract Rollup is ReentrancyGuard {
     event ExodusActivated(uint64 indexed lastFinalizedBatch, bytes32 finalizedRoot, uint64 nextPriorityOpFinalized);
     event ExitAuthorised(bytes32 indexed keyId, address indexed to);
     event ExitPerformed(uint32 indexed account, bytes32 indexed keyId, address indexed to, uint64 amount);
+    event StreamEscrowExited(uint32 indexed payer, uint16 slot, bytes32 indexed keyId, address indexed to, uint64 amount);
     event DepositRefunded(uint64 indexed serial, address indexed depositor, uint64 amount);
     event FeesWithdrawn(address indexed to, uint256 amount);
     event BatchesReverted(uint64 indexed firstReverted, uint64 indexed lastReverted, bytes32 committedRoot);
@@ -256,6 +259,7 @@ contract Rollup is ReentrancyGuard {
     error BadExitAuthorisation();
     error ExitNotAuthorised(bytes32 keyId);
     error AlreadyExited(uint32 account);
+    error StreamAlreadyExited(uint32 payer, uint16 slot);
     error NotRefundable(uint64 serial);
     error AlreadyRefunded(uint64 serial);
     error BadDepositData();
@@ -695,6 +699,36 @@ contract Rollup is ReentrancyGuard {
         exited[index] = true;
         if (balance != 0) _safeTransfer(to, balance);
         emit ExitPerformed(index, id, to, balance);
+    }
+
+    /// Pays back, once, the escrow of stream `slot` of account `payer` in the last finalized
+    /// state (SPEC 15.9, "Streams"): `price x (maxTicks - settled)` to the address the payer's
+    /// key authorised. The stream's fields and `streamPath` must give the payer's `ext` with
+    /// `profile`, and the payer's leaf with that `ext` and `siblings` must lead to
+    /// `finalizedRoot`. Ticks not settled before the last finalized batch are not paid: the payee
+    /// settles as it goes. Independent of `exit`, which pays the balance only.
+    function exitStream(
+        uint32 payer,
+        ExodusVerifier.AccountProof calldata account,
+        uint16 slot,
+        ExodusVerifier.StreamLeaf calldata stream,
+        bytes32[16] calldata streamPath,
+        bytes32 profile
+    ) external nonReentrant {
+        if (!exodus) revert NotInExodus();
+        uint256 key = (uint256(payer) << 16) | slot;
+        if (streamExited[key]) revert StreamAlreadyExited(payer, slot);
+        bytes32 id = keyId(account.w);
+        address to = exitAddress[id];
+        if (to == address(0)) revert ExitNotAuthorised(id);
+        if (stream.settled > stream.maxTicks) revert BadMerkleProof();
+        if (exodusVerifier.streamAccountRoot(payer, account, slot, stream, streamPath, profile) != finalizedRoot) {
+            revert BadMerkleProof();
+        }
+        streamExited[key] = true;
+        uint64 amount = stream.price * (stream.maxTicks - stream.settled);
+        if (amount != 0) _safeTransfer(to, amount);
+        emit StreamEscrowExited(payer, slot, id, to, amount);
     }
 
     /// Refunds queued deposit `serial` to its depositor, once, if no finalized batch consumed

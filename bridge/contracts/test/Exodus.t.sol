@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {ExodusVectors} from "./ExodusVectors.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {Schnorr} from "../src/Schnorr.sol";
+import {ExodusVerifier} from "../src/ExodusVerifier.sol";
 import {IERC20} from "../src/IERC20.sol";
 import {IVerifier} from "../src/IVerifier.sol";
 import {TestStablecoin} from "../src/TestStablecoin.sol";
@@ -28,13 +29,20 @@ contract ExodusTest is ExodusVectors {
             IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, _exodusRoot(), DEADLINE_PERIOD
         );
         assertEq(address(rollup), VECTOR_ROLLUP, "deployed where the vectors' domain says");
-        // The tokens behind the vectors' balances (their deposits happened before genesis here).
-        token.mint(address(rollup), _totalBalance());
+        // The tokens behind the vectors' balances and escrows (their deposits happened before
+        // genesis here).
+        token.mint(address(rollup), _totalBalance() + _totalEscrow());
     }
 
     function _totalBalance() internal view returns (uint256 total) {
         for (uint256 i = 0; i < _accountCount(); i++) {
             total += _account(i).balance;
+        }
+    }
+
+    function _totalEscrow() internal view returns (uint256 total) {
+        for (uint256 i = 0; i < _streamCount(); i++) {
+            total += _stream(i).escrow;
         }
     }
 
@@ -134,6 +142,84 @@ contract ExodusTest is ExodusVectors {
         VectorAccount memory again = _account(1);
         vm.expectRevert(abi.encodeWithSelector(Rollup.AlreadyExited.selector, again.index));
         _exit(again);
+    }
+
+    function _proof(VectorAccount memory a) internal pure returns (ExodusVerifier.AccountProof memory p) {
+        p.w = a.w;
+        p.balance = a.balance;
+        p.nonce = a.nonce;
+        p.siblings = a.siblings;
+    }
+
+    function _exitStream(VectorStream memory s) internal {
+        rollup.exitStream(s.payer, _proof(_account(s.payer)), s.slot, s.leaf, s.path, s.profile);
+    }
+
+    function testStreamEscrowsExitOnceToThePayer() public {
+        _operatorFails();
+        rollup.activateExodus();
+        _authoriseAll();
+        address to = _authorisedTo();
+        assertEq(_streamCount(), 1, "one open stream in the vectors");
+        VectorStream memory s = _stream(0);
+        assertEq(uint256(s.escrow), uint256(s.leaf.price) * (s.leaf.maxTicks - s.leaf.settled), "escrow");
+        assertTrue(s.escrow > 0, "something to pay back");
+        uint256 before = token.balanceOf(to);
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.StreamEscrowExited(s.payer, s.slot, rollup.keyId(_account(s.payer).w), to, s.escrow);
+        uint256 g = gasleft();
+        _exitStream(s);
+        logGas("gas: exitStream", g - gasleft());
+        assertEq(token.balanceOf(to) - before, s.escrow, "the escrow, to the payer's exit address");
+        vm.expectRevert(abi.encodeWithSelector(Rollup.StreamAlreadyExited.selector, s.payer, s.slot));
+        _exitStream(s);
+        // The payer's balance is a separate exit, with the same leaf.
+        _exit(_account(s.payer));
+        assertEq(
+            token.balanceOf(to) - before, uint256(s.escrow) + _account(s.payer).balance, "escrow and balance, once each"
+        );
+    }
+
+    function testStreamExitRefusesForgedStreams() public {
+        VectorStream memory s = _stream(0);
+        vm.expectRevert(Rollup.NotInExodus.selector);
+        _exitStream(s);
+        _operatorFails();
+        rollup.activateExodus();
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ExitNotAuthorised.selector, rollup.keyId(_account(s.payer).w)));
+        _exitStream(s);
+        _authoriseAll();
+        // Fewer ticks settled, more ticks, a higher price: a larger escrow than the leaf's.
+        VectorStream memory f = _stream(0);
+        f.leaf.maxTicks += 1;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exitStream(f);
+        f = _stream(0);
+        f.leaf.price += 1;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exitStream(f);
+        f = _stream(0);
+        f.leaf.settled = f.leaf.maxTicks + 1;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exitStream(f);
+        // Another slot, a wrong sibling, a profile, another payer's account.
+        f = _stream(0);
+        f.slot += 1;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exitStream(f);
+        f = _stream(0);
+        f.path[3] = bytes32(uint256(f.path[3]) ^ 1);
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exitStream(f);
+        f = _stream(0);
+        f.profile = bytes32(uint256(1));
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        _exitStream(f);
+        VectorAccount memory bob = _account(2);
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        rollup.exitStream(2, _proof(bob), s.slot, s.leaf, s.path, s.profile);
+        assertTrue(!rollup.streamExited((uint256(s.payer) << 16) | s.slot), "nothing recorded");
+        _exitStream(s);
     }
 
     function testExitRefusesWrongProofsAmountsAndOrder() public {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {RollupBase} from "./RollupBase.sol";
 import {Schnorr} from "../src/Schnorr.sol";
+import {ExodusVerifier} from "../src/ExodusVerifier.sol";
 
 /// Reads the `exodus` section of docs/vectors/state-v1.json (written by the Rust reference,
 /// state/tests/spec_vectors.rs): exit authorisations signed by the Rust signer with the L1
@@ -18,6 +19,16 @@ abstract contract ExodusVectors is RollupBase {
         uint64 nonce;
         bytes32 ext;
         bytes32[32] siblings;
+    }
+
+    /// An open stream of the vectors' exodus state, as `exitStream` takes it.
+    struct VectorStream {
+        uint32 payer;
+        uint16 slot;
+        ExodusVerifier.StreamLeaf leaf;
+        bytes32[16] path;
+        bytes32 profile;
+        uint64 escrow;
     }
 
     function _loadVectors() internal {
@@ -85,5 +96,29 @@ abstract contract ExodusVectors is RollupBase {
         for (uint256 l = 0; l < 32; l++) {
             a.siblings[l] = s[l];
         }
+    }
+
+    function _streamCount() internal view returns (uint256 n) {
+        while (vm.keyExistsJson(json, string.concat(".exodus.streams[", vm.toString(n), "]"))) n++;
+    }
+
+    function _stream(uint256 i) internal view returns (VectorStream memory s) {
+        string memory at = string.concat(".exodus.streams[", vm.toString(i), "]");
+        s.payer = uint32(vm.parseJsonUint(json, string.concat(at, ".payer")));
+        s.slot = uint16(vm.parseJsonUint(json, string.concat(at, ".slot")));
+        s.leaf.payee = uint32(vm.parseJsonUint(json, string.concat(at, ".payee")));
+        s.leaf.price = uint64(vm.parseJsonUint(json, string.concat(at, ".price")));
+        s.leaf.maxTicks = uint32(vm.parseJsonUint(json, string.concat(at, ".max_ticks")));
+        s.leaf.expiry = uint64(vm.parseJsonUint(json, string.concat(at, ".expiry")));
+        s.leaf.openedAt = uint64(vm.parseJsonUint(json, string.concat(at, ".opened_at")));
+        s.leaf.settled = uint32(vm.parseJsonUint(json, string.concat(at, ".settled")));
+        s.leaf.head = vm.parseJsonBytes32(json, string.concat(at, ".head"));
+        bytes32[] memory p = vm.parseJsonBytes32Array(json, string.concat(at, ".path"));
+        assertEq(p.length, 16, "16 siblings");
+        for (uint256 l = 0; l < 16; l++) {
+            s.path[l] = p[l];
+        }
+        s.profile = vm.parseJsonBytes32(json, string.concat(at, ".profile"));
+        s.escrow = uint64(vm.parseJsonUint(json, string.concat(at, ".escrow")));
     }
 }

@@ -16,7 +16,7 @@ use state::exodus::exit_authorisation_message;
 use state::tx::{Domain, L1Address};
 use state::Digest;
 
-use crate::contracts::{Rollup, Schnorr};
+use crate::contracts::{ExodusVerifier, Rollup, Schnorr};
 use crate::rebuild::{rebuild, RebuildConfig, RebuildError};
 use crate::rpc::{Rpc, RpcError};
 
@@ -178,6 +178,55 @@ pub fn exit_call(tree: &AccountTree, index: AccountIndex) -> Option<Rollup::exit
     })
 }
 
+/// `exitStream(...)` for every open stream of payer `index` in `tree` (the finalized state,
+/// rebuilt from diffs that carry the stream books, SPEC 10.4): the stream's leaf fields and its
+/// path in the payer's stream tree, and the payer's leaf proof. Empty if it has none.
+pub fn exit_stream_calls(tree: &AccountTree, index: AccountIndex) -> Vec<Rollup::exitStreamCall> {
+    let (Some(a), Some(book)) = (
+        tree.accounts().get(index.0 as usize),
+        tree.streams_of(index.0),
+    ) else {
+        return Vec::new();
+    };
+    let proof = tree.proof(index.0);
+    let account = ExodusVerifier::AccountProof {
+        w: limbs5(a.pubkey.encoding()),
+        balance: a.balance.get(),
+        nonce: a.nonce.get(),
+        siblings: proof.siblings.map(|d| B256::from(d.to_bytes())),
+    };
+    book.iter()
+        .map(|s| Rollup::exitStreamCall {
+            payer: index.0,
+            account: account.clone(),
+            slot: s.id.slot.0,
+            stream: ExodusVerifier::StreamLeaf {
+                payee: s.payee.0,
+                price: s.price.get(),
+                maxTicks: s.max_ticks.get(),
+                expiry: s.expiry.get(),
+                openedAt: s.id.opened_at.get(),
+                settled: s.settled.get(),
+                head: B256::from(s.head.to_bytes()),
+            },
+            streamPath: book.path(s.id.slot).map(|d| B256::from(d.to_bytes())),
+            // No profile until shares are transactions (SPEC 18.3).
+            profile: B256::ZERO,
+        })
+        .collect()
+}
+
+/// Whether stream `slot` of `payer` has had its escrow paid back in exodus.
+pub async fn stream_exited(
+    rpc: &Rpc,
+    rollup: Address,
+    payer: AccountIndex,
+    slot: u16,
+) -> Result<bool, ExodusError> {
+    let key = (U256::from(payer.0) << 16) | U256::from(slot);
+    Ok(rpc.view(rollup, &Rollup::streamExitedCall(key)).await?)
+}
+
 /// Deposits queued on L1 that no finalized batch consumed (serial `>=
 /// next_priority_op_finalized`), from the `Deposit` logs, optionally only `depositor`'s, as the
 /// `refundDeposit` calls that return them. Already refunded ones are included: the contract
@@ -241,4 +290,116 @@ pub async fn exit_address(
     Ok(rpc
         .view(rollup, &Rollup::exitAddressCall(key_id(key)))
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use state::account::{Amount, Timestamp};
+    use state::apply::{BlockContext, State};
+    use state::diff::{BatchTouches, StateDiff};
+    use state::stream::rules::Open;
+    use state::stream::tree::{ext_digest, root_from_path};
+    use state::stream::{StreamId, StreamSlot, TickChain, TickCount};
+    use state::tx::{Deposit, Transaction, Unsigned, UnsignedRegister};
+
+    use super::*;
+
+    const DOMAIN: Domain = Domain {
+        chain_id: 31337,
+        rollup: [7; 20],
+    };
+
+    fn key(i: u8) -> SecretKey {
+        let mut b = [0u8; 40];
+        b[0] = i;
+        SecretKey::from_bytes(&b).expect("a small scalar")
+    }
+
+    #[test]
+    fn stream_exits_carry_what_the_contract_hashes_to_the_finalized_root() {
+        let ctx = BlockContext {
+            timestamp: Timestamp::new(1_700_000_000).unwrap(),
+        };
+        let mut st = State::genesis(DOMAIN, key(1).public_key());
+        for i in [2u8, 3] {
+            let r: Transaction = UnsignedRegister {
+                pubkey: key(i).public_key(),
+                valid_until: Timestamp::MAX,
+            }
+            .sign(&DOMAIN, &key(i))
+            .into();
+            st.apply(&r, &ctx).unwrap();
+        }
+        let d = Transaction::Deposit(Deposit {
+            seq: 0,
+            to: AccountIndex(1),
+            amount: Amount::new(1_000).unwrap(),
+        });
+        st.apply(&d, &ctx).unwrap();
+        let mut replica = AccountTree::from_accounts(st.accounts());
+        let (alice, slot) = (AccountIndex(1), StreamSlot(9));
+        let opened_at = st.account(alice).unwrap().nonce;
+        let chain = TickChain::new(
+            StreamId {
+                payer: alice,
+                slot,
+                opened_at,
+            },
+            TickCount::new(30).unwrap(),
+            state::hash::hash_no_pad(&[]),
+        );
+        let open: Transaction = Unsigned {
+            body: Open {
+                payer: alice,
+                payee: AccountIndex(2),
+                slot,
+                price: Amount::new(4).unwrap(),
+                max_ticks: TickCount::new(30).unwrap(),
+                expiry: Timestamp::new(1_700_003_600).unwrap(),
+                anchor: chain.anchor(),
+            },
+            fee: Amount::ZERO,
+            nonce: opened_at,
+            valid_until: Timestamp::MAX,
+        }
+        .sign(&DOMAIN, &key(2))
+        .into();
+        let old_root = st.root();
+        let mut touches = BatchTouches::new(st.num_accounts());
+        touches.absorb(&st.apply(&open, &ctx).unwrap());
+        let blob = touches.seal(&mut st, old_root).unwrap();
+        replica.apply(&StateDiff::decode(&blob).unwrap()).unwrap();
+
+        assert!(
+            exit_stream_calls(&replica, AccountIndex(2)).is_empty(),
+            "bob pays no stream"
+        );
+        let calls = exit_stream_calls(&replica, alice);
+        assert_eq!(calls.len(), 1);
+        let c = &calls[0];
+        assert_eq!((c.payer, c.slot), (1, 9));
+        assert_eq!(
+            c.stream.price * u64::from(c.stream.maxTicks - c.stream.settled),
+            120
+        );
+        // What `ExodusVerifier.streamAccountRoot` computes, natively from the call's fields.
+        let stream = *st.streams_of(alice).get(slot).unwrap();
+        assert_eq!(B256::from(stream.head.to_bytes()), c.stream.head);
+        let path: [Digest; 16] = c
+            .streamPath
+            .map(|b| Digest::from_bytes(&b.0).expect("canonical"));
+        let ext = ext_digest(
+            root_from_path(slot, stream.leaf_hash(), &path),
+            Digest::ZERO,
+        );
+        let a = *st.account(alice).unwrap();
+        assert_eq!(ext, a.ext);
+        let siblings = c
+            .account
+            .siblings
+            .map(|b| Digest::from_bytes(&b.0).expect("canonical"));
+        let proof = state::smt::MerkleProof { siblings };
+        assert!(proof.verify(st.root(), 1, a.leaf_hash()));
+        assert_eq!(c.account.balance, a.balance.get());
+    }
 }

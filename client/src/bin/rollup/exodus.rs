@@ -119,6 +119,9 @@ async fn in_exodus(
 #[derive(serde::Serialize)]
 struct Exited {
     account: u32,
+    /// The stream slot whose escrow was paid back (absent: the account's balance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_slot: Option<u16>,
     amount: u64,
     /// The exit's L1 transaction (absent: it had exited before).
     l1_tx: Option<B256>,
@@ -172,9 +175,30 @@ pub async fn exit(out: &Output, args: ExitArgs) -> anyhow::Result<()> {
         };
         done.push(Exited {
             account: index.0,
+            stream_slot: None,
             amount,
             l1_tx,
         });
+        // The escrows of its open streams, each its own exit (SPEC 15.9, "Streams").
+        for call in exodus::exit_stream_calls(&tree, index) {
+            let slot = call.slot;
+            let amount = call.stream.price * u64::from(call.stream.maxTicks - call.stream.settled);
+            let l1_tx = if exodus::stream_exited(&rpc, rollup, index, slot).await? {
+                None
+            } else {
+                Some(
+                    send(&rpc, &signer, rollup, "exitStream", call.abi_encode())
+                        .await?
+                        .transaction_hash,
+                )
+            };
+            done.push(Exited {
+                account: index.0,
+                stream_slot: Some(slot),
+                amount,
+                l1_tx,
+            });
+        }
     }
     let total: u128 = done
         .iter()
@@ -191,9 +215,15 @@ pub async fn exit(out: &Output, args: ExitArgs) -> anyhow::Result<()> {
     out.emit(&v, || {
         let lines: Vec<String> = done
             .iter()
-            .map(|e| match e.l1_tx {
-                Some(tx) => format!("account {}: {} paid, tx {tx}", e.account, e.amount),
-                None => format!("account {}: had already exited", e.account),
+            .map(|e| {
+                let what = match e.stream_slot {
+                    Some(slot) => format!("account {} stream {slot} escrow", e.account),
+                    None => format!("account {}", e.account),
+                };
+                match e.l1_tx {
+                    Some(tx) => format!("{what}: {} paid, tx {tx}", e.amount),
+                    None => format!("{what}: had already exited"),
+                }
             })
             .collect();
         format!(
