@@ -4,7 +4,8 @@
 //!   valid or not) are applied with `State::apply` and cut into batches at random points; at
 //!   every cut the batch's diff, built and checked by `BatchTouches::seal`, applied to a copy
 //!   of the state before the batch (and to a replica that only ever saw diffs since genesis)
-//!   gives exactly the new root and the same accounts.
+//!   gives exactly the new root and the same accounts. Payment streams open, settle and close
+//!   among them, so version 2 diffs (stream records) rebuild the payers' books and `ext` too.
 //! * `decode(encode(d)) == d` for arbitrary well-formed diffs.
 //! * Decoding is canonical and total: any byte string either is rejected or is the encoding of
 //!   the diff it decodes to (so a mutated blob can never pass as another encoding of the same
@@ -20,8 +21,12 @@ use state::account::{AccountIndex, Amount, Nonce, Timestamp, MAX_U63};
 use state::apply::{BlockContext, State};
 use state::crypto::schnorr::{PublicKey, SecretKey};
 use state::diff::{AccountRecord, AccountTree, BatchTouches, StateDiff};
+use state::hash::hash_no_pad;
+use state::stream::rules::{Close, Open, Settle};
+use state::stream::{StreamId, StreamSlot, TickChain, TickCount};
 use state::tx::{
-    Deposit, Domain, L1Address, Transaction, UnsignedRegister, UnsignedTransfer, UnsignedWithdraw,
+    Deposit, Domain, L1Address, SettleBody, Transaction, Unsigned, UnsignedRegister,
+    UnsignedTransfer, UnsignedWithdraw,
 };
 
 const DOMAIN: Domain = Domain {
@@ -57,6 +62,23 @@ enum Op {
         amount: u64,
         fee: u64,
     },
+    StreamOpen {
+        payer: u32,
+        payee: u32,
+        slot: u16,
+        price: u64,
+        max_ticks: u32,
+    },
+    StreamSettle {
+        payer: u32,
+        slot: u16,
+        ticks: u32,
+    },
+    StreamClose {
+        payer: u32,
+        slot: u16,
+        by_payee: bool,
+    },
     Seal,
 }
 
@@ -83,8 +105,21 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(from, to, amount, fee)| Op::Transfer { from, to, amount, fee }),
         2 => (pick(), 0u64..1_000, 0u64..20)
             .prop_map(|(from, amount, fee)| Op::Withdraw { from, amount, fee }),
+        3 => (pick(), pick(), 0u16..3, 0u64..30, 1u32..40).prop_map(
+            |(payer, payee, slot, price, max_ticks)| Op::StreamOpen { payer, payee, slot, price, max_ticks }
+        ),
+        3 => (pick(), 0u16..3, 0u32..45)
+            .prop_map(|(payer, slot, ticks)| Op::StreamSettle { payer, slot, ticks }),
+        1 => (pick(), 0u16..3, any::<bool>())
+            .prop_map(|(payer, slot, by_payee)| Op::StreamClose { payer, slot, by_payee }),
         2 => Just(Op::Seal),
     ]
+}
+
+/// The tick chain of stream `id`: its seed is a function of the id, so a test rebuilds it.
+fn chain(id: StreamId, max_ticks: TickCount) -> TickChain {
+    let [a, b] = id.to_field_elements();
+    TickChain::new(id, max_ticks, hash_no_pad(&[a, b]))
 }
 
 /// The secret key of account `index`, if it exists.
@@ -140,6 +175,90 @@ fn tx(s: &State, op: &Op) -> Option<Transaction> {
             .sign(&DOMAIN, signer(s, from)?)
             .into()
         }
+        Op::StreamOpen {
+            payer,
+            payee,
+            slot,
+            price,
+            max_ticks,
+        } => {
+            let (payer, payee) = (resolve(s, payer), resolve(s, payee));
+            let nonce = s.account(AccountIndex(payer))?.nonce;
+            let max_ticks = TickCount::new(max_ticks)?;
+            let id = StreamId {
+                payer: AccountIndex(payer),
+                slot: StreamSlot(slot),
+                opened_at: nonce,
+            };
+            Unsigned {
+                body: Open {
+                    payer: AccountIndex(payer),
+                    payee: AccountIndex(payee),
+                    slot: StreamSlot(slot),
+                    price: Amount::new(price)?,
+                    max_ticks,
+                    expiry: Timestamp::new(NOW + 600)?,
+                    anchor: chain(id, max_ticks).anchor(),
+                },
+                fee: Amount::new(1)?,
+                nonce,
+                valid_until: until,
+            }
+            .sign(&DOMAIN, signer(s, payer)?)
+            .into()
+        }
+        Op::StreamSettle { payer, slot, ticks } => {
+            let payer = resolve(s, payer);
+            let st = *s.streams_of(AccountIndex(payer)).get(StreamSlot(slot))?;
+            // Past the maximum by a few ticks sometimes: refused, like a replay of `from`.
+            let to = st.settled.get() + ticks.max(1);
+            let value = chain(st.id, st.max_ticks)
+                .tick(to.min(st.max_ticks.get()))?
+                .value;
+            Unsigned {
+                body: SettleBody {
+                    payee: st.payee,
+                    terms: Settle {
+                        payer: AccountIndex(payer),
+                        slot: StreamSlot(slot),
+                        from: st.settled,
+                        to: TickCount::new(to)?,
+                        value,
+                    },
+                },
+                fee: Amount::ZERO,
+                nonce: s.account(st.payee)?.nonce,
+                valid_until: until,
+            }
+            .sign(&DOMAIN, signer(s, st.payee.0)?)
+            .into()
+        }
+        Op::StreamClose {
+            payer,
+            slot,
+            by_payee,
+        } => {
+            let payer = resolve(s, payer);
+            let st = *s.streams_of(AccountIndex(payer)).get(StreamSlot(slot))?;
+            // The payer's close is early (expiry + 1 h is in the future): refused.
+            let signer_index = if by_payee {
+                st.payee
+            } else {
+                AccountIndex(payer)
+            };
+            Unsigned {
+                body: Close {
+                    payer: AccountIndex(payer),
+                    slot: StreamSlot(slot),
+                    signer: signer_index,
+                },
+                fee: Amount::ZERO,
+                nonce: s.account(signer_index)?.nonce,
+                valid_until: until,
+            }
+            .sign(&DOMAIN, signer(s, signer_index.0)?)
+            .into()
+        }
         Op::Seal => return None,
     })
 }
@@ -154,6 +273,7 @@ proptest! {
         let mut replica = AccountTree::genesis(keys()[0].public_key());
         let mut old_root = s.root();
         let mut old_accounts = s.accounts().to_vec();
+        let mut old_tree = AccountTree::from_state(&s);
         let mut touches = BatchTouches::new(s.num_accounts());
         let mut accepted_in_batch = 0;
         let ops = ops.into_iter().chain([Op::Seal]);
@@ -171,13 +291,18 @@ proptest! {
             let diff = StateDiff::decode(&blob).unwrap();
             let new_root = s.root();
             // A copy of the state before the batch, brought forward by the diff alone.
-            let mut copy = AccountTree::from_accounts(&old_accounts);
+            let mut copy = old_tree.clone();
             prop_assert_eq!(copy.root(), old_root);
             prop_assert_eq!(copy.apply(&diff), Ok(new_root));
             prop_assert_eq!(copy.accounts(), s.accounts());
             // A replica that only ever saw genesis and diffs.
             prop_assert_eq!(replica.apply(&diff), Ok(new_root));
             prop_assert_eq!(replica.total_balance(), s.total_balance());
+            for (i, a) in s.accounts().iter().enumerate() {
+                let book = replica.streams_of(i as u32).cloned().unwrap_or_default();
+                prop_assert_eq!(&book, s.streams_of(AccountIndex(i as u32)), "book of {}", i);
+                prop_assert_eq!(book.ext(), a.ext, "ext of {}", i);
+            }
             if accepted_in_batch == 0 {
                 prop_assert!(diff.records().is_empty());
                 prop_assert_eq!(new_root, old_root);
@@ -191,6 +316,7 @@ proptest! {
             }
             old_root = new_root;
             old_accounts = s.accounts().to_vec();
+            old_tree = AccountTree::from_state(&s);
             touches = BatchTouches::new(s.num_accounts());
             accepted_in_batch = 0;
         }

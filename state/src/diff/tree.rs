@@ -53,6 +53,14 @@ impl AccountTree {
         }
     }
 
+    /// A copy of `state`'s accounts and stream books (a replica caught up by other means, e.g.
+    /// a snapshot), from which later diffs apply like on one that followed every diff.
+    pub fn from_state(state: &crate::apply::State) -> Self {
+        let mut t = AccountTree::from_accounts(state.accounts());
+        t.streams = state.streams.clone();
+        t
+    }
+
     pub fn root(&self) -> Digest {
         self.tree.root()
     }
