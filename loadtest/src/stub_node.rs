@@ -124,6 +124,22 @@ type Receipts = Pin<Box<dyn Stream<Item = Result<pb::Receipt, Status>> + Send>>;
 impl Rollup for Stub {
     type PaymentStreamStream = Receipts;
     type WatchReceiptsStream = Receipts;
+    type SendTicksStream = Pin<Box<dyn Stream<Item = Result<pb::TickAck, Status>> + Send>>;
+    type WatchTicksStream = Pin<Box<dyn Stream<Item = Result<pb::Tick, Status>> + Send>>;
+
+    async fn send_ticks(
+        &self,
+        _request: Request<tonic::Streaming<pb::Tick>>,
+    ) -> Result<Response<Self::SendTicksStream>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+
+    async fn watch_ticks(
+        &self,
+        _request: Request<pb::WatchTicksRequest>,
+    ) -> Result<Response<Self::WatchTicksStream>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
 
     async fn payment_stream(
         &self,

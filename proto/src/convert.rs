@@ -79,8 +79,21 @@ fn signature(b: &[u8]) -> Result<Signature, RequestError> {
 /// checks as the canonical decoder (docs/SPEC.md section 9): valid public key, canonical
 /// signature, integers at most 2^63 - 1, exact byte lengths. Structured and raw forms of one
 /// transaction give the same transaction. Deposits and forced withdrawals are refused (they only
-/// enter from L1, or the devnet faucet).
+/// enter from L1, or the devnet faucet), and so are the kinds this version does not enable
+/// ([`TxKind::is_enabled`]).
 pub fn transaction_from_request(
+    req: impl Borrow<pb::SubmitRequest>,
+) -> Result<Transaction, RequestError> {
+    let tx = any_transaction_from_request(req)?;
+    if !tx.kind().is_enabled() {
+        return Err(RequestError::KindNotEnabled(tx.kind()));
+    }
+    Ok(tx)
+}
+
+/// [`transaction_from_request`] without the check of enabled kinds: for a node that enables
+/// more kinds (a devnet with experimental payment streams).
+pub fn any_transaction_from_request(
     req: impl Borrow<pb::SubmitRequest>,
 ) -> Result<Transaction, RequestError> {
     use pb::submit_request::Tx;
@@ -121,7 +134,6 @@ pub fn transaction_from_request(
     match tx {
         Transaction::Deposit(_) => return Err(RequestError::DepositNotAllowed),
         Transaction::ForcedWithdraw(_) => return Err(RequestError::ForcedWithdrawalNotAllowed),
-        _ if !tx.kind().is_enabled() => return Err(RequestError::KindNotEnabled(tx.kind())),
         _ => {}
     }
     Ok(tx)

@@ -52,6 +52,13 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_DEVNET")]
     pub devnet: bool,
 
+    /// Devnet only, experimental: accept payment-stream transactions (open, settle, close) and
+    /// relay ticks (SendTicks, WatchTicks). This version's prover cannot prove a batch that
+    /// holds one (the leaf and diff circuits do not cover streams yet), so such batches are
+    /// never finalized: for developing agents against the stream API, never for real money.
+    #[arg(long, env = "ROLLUP_EXPERIMENTAL_STREAMS", requires = "devnet")]
+    pub experimental_streams: bool,
+
     /// Largest amount one Faucet call may credit (devnet only).
     #[arg(long, env = "ROLLUP_FAUCET_MAX", default_value_t = 1_000_000_000_000)]
     pub faucet_max: u64,
@@ -374,6 +381,17 @@ mod tests {
             Some(PathBuf::from("/v/circuits.json"))
         );
         assert!(parse(&["--circuit-pins", "/p.json"]).is_err());
+    }
+
+    #[test]
+    fn experimental_streams_need_devnet() {
+        assert!(!parse(&[]).unwrap().experimental_streams);
+        assert!(parse(&["--experimental-streams"]).is_err());
+        assert!(
+            parse(&["--experimental-streams", "--devnet"])
+                .unwrap()
+                .experimental_streams
+        );
     }
 
     #[test]

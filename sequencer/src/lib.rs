@@ -25,5 +25,6 @@ pub mod recovery;
 pub mod service;
 pub mod snapshotter;
 pub mod supervisor;
+pub mod ticks;
 pub mod writer;
 pub mod x402;

@@ -291,6 +291,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             devnet: cfg.devnet,
             faucet_max: cfg.faucet_max,
             l1_deposits: cfg.l1_deposits || cfg.l1_rpc.is_some(),
+            experimental_streams: cfg.experimental_streams,
         },
         shutdown: shutdown_rx.clone(),
     })?;

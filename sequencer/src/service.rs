@@ -24,11 +24,12 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
-    accepted_receipt, rejected_receipt, rejection_receipt, transaction_from_request,
+    accepted_receipt, rejected_receipt, rejection_receipt, transaction_from_request, RequestError,
 };
 use crate::limits::{Limit, TxLimits};
 use crate::receipt_watch::AccountWakeups;
 use crate::supervisor::Readiness;
+use crate::ticks::TickRelay;
 use crate::writer::{
     kind_label, unix_now, Command, EnqueueError, ReadError, SubmitOutcome, WriterHandle,
 };
@@ -44,6 +45,9 @@ pub struct ServiceConfig {
     pub faucet_max: u64,
     /// Money enters through L1 deposits (the bridge runs): the faucet is off.
     pub l1_deposits: bool,
+    /// Devnet, experimental: stream transactions are accepted and ticks relayed
+    /// (`--experimental-streams`).
+    pub experimental_streams: bool,
 }
 
 #[derive(Clone)]
@@ -66,6 +70,8 @@ struct Inner {
     domain: Domain,
     cfg: ServiceConfig,
     shutdown: watch::Receiver<bool>,
+    /// The tick relay, when stream transactions are enabled.
+    ticks: Option<TickRelay>,
 }
 
 /// A submission after stage one: either verified or already answered.
@@ -149,8 +155,13 @@ impl RollupService {
             .num_threads(threads)
             .thread_name(|i| format!("verify-{i}"))
             .build()?;
+        let ticks = d
+            .cfg
+            .experimental_streams
+            .then(|| TickRelay::new(d.writer.clone(), d.cfg.enqueue_patience));
         Ok(RollupService {
             inner: Arc::new(Inner {
+                ticks,
                 verifiers,
                 writer: d.writer,
                 store: d.store,
@@ -162,6 +173,31 @@ impl RollupService {
                 cfg: d.cfg,
                 shutdown: d.shutdown,
             }),
+        })
+    }
+}
+
+impl Inner {
+    /// The request as a transaction: every enabled kind, and the stream kinds on a node with
+    /// `--experimental-streams`.
+    fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
+        if self.cfg.experimental_streams {
+            rollup_proto::convert::any_transaction_from_request(req)
+        } else {
+            transaction_from_request(req)
+        }
+    }
+
+    /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
+    fn relay(&self) -> Result<&TickRelay, Status> {
+        self.ticks.as_ref().ok_or_else(|| {
+            with_reason(
+                Status::unimplemented(
+                    "STREAMS_NOT_ENABLED: this node accepts no payment streams (a devnet node \
+                     started with --experimental-streams relays ticks)",
+                ),
+                "STREAMS_NOT_ENABLED",
+            )
         })
     }
 }
@@ -256,7 +292,7 @@ impl Inner {
             )));
         }
         let work_nonce = req.work_nonce;
-        let tx = match transaction_from_request(req) {
+        let tx = match self.decode(&req) {
             Ok(tx) => tx,
             Err(e) => {
                 metrics::counter!("rollup_txs_rejected_total", "reason" => e.code()).increment(1);
@@ -530,6 +566,81 @@ type ReceiptStream = Pin<Box<dyn Stream<Item = Result<pb::Receipt, Status>> + Se
 impl Rollup for RollupService {
     type PaymentStreamStream = ReceiptStream;
     type WatchReceiptsStream = ReceiptStream;
+    type SendTicksStream = Pin<Box<dyn Stream<Item = Result<pb::TickAck, Status>> + Send>>;
+    type WatchTicksStream = Pin<Box<dyn Stream<Item = Result<pb::Tick, Status>> + Send>>;
+
+    async fn send_ticks(
+        &self,
+        request: Request<tonic::Streaming<pb::Tick>>,
+    ) -> Result<Response<Self::SendTicksStream>, Status> {
+        self.inner.relay()?;
+        let rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
+        let inner = self.inner.clone();
+        let mut shutdown = inner.shutdown.clone();
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        // In order, one acknowledgement per tick; a malformed frame ends the stream with the
+        // decoder's status.
+        let out = request
+            .into_inner()
+            .take_until(stop)
+            .then(move |item| {
+                let inner = inner.clone();
+                async move {
+                    let t = item?;
+                    let verdict = match inner.ticks.as_ref() {
+                        Some(relay) => relay.relay(&t).await,
+                        None => Err(crate::ticks::TickRefusal::Unavailable),
+                    };
+                    Ok(pb::TickAck {
+                        payer: t.payer,
+                        slot: t.slot,
+                        k: t.k,
+                        accepted: verdict.is_ok(),
+                        reason: verdict
+                            .err()
+                            .map(|e| e.code().to_string())
+                            .unwrap_or_default(),
+                    })
+                }
+            })
+            .map(move |r| {
+                let _in_flight = &rpc;
+                r
+            });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn watch_ticks(
+        &self,
+        request: Request<pb::WatchTicksRequest>,
+    ) -> Result<Response<Self::WatchTicksStream>, Status> {
+        let relay = self.inner.relay()?;
+        let rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
+        let rx = relay.watch(AccountIndex(request.into_inner().payee));
+        let mut shutdown = self.inner.shutdown.clone();
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        // A watcher that lags skips what it missed (only the latest tick settles).
+        let out = tokio_stream::wrappers::BroadcastStream::new(rx)
+            .filter_map(|r| async move { r.ok().map(Ok) })
+            .take_until(stop)
+            .map(move |r| {
+                let _in_flight = &rpc;
+                r
+            });
+        Ok(Response::new(Box::pin(out)))
+    }
 
     async fn payment_stream(
         &self,
@@ -614,7 +725,7 @@ impl Rollup for RollupService {
         let req = request.into_inner();
         // Undecodable input is an invalid argument of the call itself; rule violations are
         // answered with a REJECTED receipt carrying the reason code.
-        if let Err(e) = transaction_from_request(&req) {
+        if let Err(e) = self.inner.decode(&req) {
             metrics::counter!("rollup_txs_rejected_total", "reason" => e.code()).increment(1);
             let mut status = Status::invalid_argument(format!("{}: {e}", e.code()));
             if let Ok(v) = e.code().parse() {

@@ -20,6 +20,7 @@ use state::diff::BatchTouches;
 use state::pubdata::{
     DepositStatus, ForcedStatus, PubdataCommitment, PubdataOp, WithdrawalsCommitment,
 };
+use state::stream::{Stream, StreamSlot};
 use state::tx::{Deposit, ForcedWithdraw, Transaction, TxKind};
 use state::Digest;
 use tokio::sync::{oneshot, watch};
@@ -116,6 +117,12 @@ pub enum Command {
     Account {
         index: AccountIndex,
         reply: oneshot::Sender<(Option<Account>, u64)>,
+    },
+    /// The stream in `slot` of `payer` as the writer has it (the tick relay's lookup).
+    Stream {
+        payer: AccountIndex,
+        slot: StreamSlot,
+        reply: oneshot::Sender<Option<Stream>>,
     },
     /// Whether a verified spend would be accepted now, against the writer's state (which
     /// includes accepted, not yet durable transactions), without applying it (x402 `/verify`).
@@ -247,6 +254,21 @@ impl WriterHandle {
             Ok(false) => Err(ReadError::Stopped),
             Err(_) => Err(ReadError::NotDurable),
         }
+    }
+
+    /// [`Command::Stream`]: the stream in `slot` of `payer` now (accepted transactions included,
+    /// durable or not: ticks are not stored, and a payer ticks after its open's receipt).
+    pub async fn stream(
+        &self,
+        payer: AccountIndex,
+        slot: StreamSlot,
+        patience: Duration,
+    ) -> Result<Option<Stream>, ReadError> {
+        let (reply, rx) = oneshot::channel();
+        self.enqueue(Command::Stream { payer, slot, reply }, patience)
+            .await
+            .map_err(ReadError::Enqueue)?;
+        rx.await.map_err(|_| ReadError::Stopped)
     }
 
     /// [`Command::Check`]: whether `tx` would be accepted now, applying nothing.
@@ -719,6 +741,9 @@ impl Writer {
             }
             Command::Account { index, reply } => {
                 let _ = reply.send((self.state.account(index).cloned(), self.next_seq - 1));
+            }
+            Command::Stream { payer, slot, reply } => {
+                let _ = reply.send(self.state.streams_of(payer).get(slot).copied());
             }
             Command::Check { tx, reply } => {
                 // The time the next transaction would be judged at: the open block's, or now.

@@ -3,6 +3,7 @@
 mod common;
 mod explorer;
 mod operations;
+mod streams;
 mod x402;
 
 use std::collections::HashMap;
@@ -340,6 +341,18 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
             )),
         ),
     ];
+    // Nor does it relay ticks.
+    let err = c
+        .send_ticks(tokio_stream::iter(Vec::<pb::Tick>::new()))
+        .await
+        .expect_err("no tick relay without --experimental-streams");
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    assert_eq!(
+        err.metadata()
+            .get("reason-code")
+            .map(|v| v.to_str().unwrap()),
+        Some("STREAMS_NOT_ENABLED")
+    );
     for (code, req) in bad {
         let err = c.submit(req).await.expect_err(code);
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{code}: {err:?}");

@@ -190,6 +190,11 @@ impl TickCheck {
         }
     }
 
+    /// The stream whose ticks this checks.
+    pub fn stream(&self) -> StreamId {
+        self.id
+    }
+
     /// The last tick that checked (or the starting point).
     pub fn last(&self) -> (TickCount, Digest) {
         (TickCount(self.last), self.last_value)

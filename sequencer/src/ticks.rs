@@ -1,0 +1,270 @@
+//! The tick relay (SPEC 18.1, docs/API.md "Ticks"): checks payers' ticks against their
+//! streams' hash chains and hands the accepted ones to the payees' watchers. Nothing here is
+//! stored: a tick is worth something only when its payee settles it, on chain.
+//!
+//! **State.** One [`TickCheck`] per stream the relay has seen, keyed by `(payer, slot)`: the
+//! last accepted tick and its value, started from the stream's settled head the first time the
+//! stream is named (one lookup in the writer). A cached stream is looked up again every
+//! [`REVALIDATE_AFTER`] (a closed stream stops relaying within that time) and whenever a tick
+//! names another `opened_at` (the slot was reopened), so the writer sees about one lookup per
+//! stream per few seconds whatever the tick rate.
+//!
+//! **Cost.** A tick is one Poseidon permutation per tick it advances (at most
+//! `MAX_TICK_GAP`), under its own stream's lock; the map lock is held only to clone an `Arc`.
+//! Watchers get ticks through a bounded broadcast channel per payee: one that falls behind
+//! skips to newer ticks (the latest is the one that settles), and the payer never waits for a
+//! payee.
+//!
+//! **Invariants.** A tick is accepted only if it extends the last accepted one of the same
+//! stream (`TickCheck`), so a replayed, reordered or forged tick is refused with its reason and
+//! changes nothing; the relay never accepts a tick for a stream the writer does not hold.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rollup_proto::v1 as pb;
+use state::account::{AccountIndex, Nonce};
+use state::hash::Digest;
+use state::stream::{StreamId, StreamSlot, Tick, TickCheck, TickCount};
+use tokio::sync::broadcast;
+
+use crate::writer::WriterHandle;
+
+/// How long a cached stream is trusted before the writer is asked again.
+pub const REVALIDATE_AFTER: Duration = Duration::from_secs(2);
+
+/// Ticks a payee's watchers may fall behind before skipping to newer ones.
+const WATCH_BUFFER: usize = 1024;
+
+/// Why a tick was not accepted (the `reason` of its `TickAck`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TickRefusal {
+    /// Not a tick: a slot above 2^16 - 1, `opened_at` above 2^63 - 1, `k` above 2^24 or a value
+    /// that is not 32 canonical bytes.
+    #[error("malformed tick: {0}")]
+    Malformed(&'static str),
+    #[error("no open stream in this slot")]
+    UnknownStream,
+    #[error(transparent)]
+    Check(#[from] state::stream::TickError),
+    #[error("the node is busy or stopping")]
+    Unavailable,
+}
+
+impl TickRefusal {
+    /// The stable reason code (docs/API.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            TickRefusal::Malformed(_) => "BAD_TICK",
+            TickRefusal::UnknownStream => "UNKNOWN_STREAM",
+            TickRefusal::Check(e) => e.code(),
+            TickRefusal::Unavailable => "UNAVAILABLE",
+        }
+    }
+}
+
+struct Relayed {
+    check: TickCheck,
+    payee: AccountIndex,
+    validated: Instant,
+}
+
+type Key = (u32, u16);
+
+/// See the module docs.
+pub struct TickRelay {
+    writer: WriterHandle,
+    patience: Duration,
+    streams: Mutex<HashMap<Key, Arc<Mutex<Relayed>>>>,
+    watchers: Mutex<HashMap<u32, broadcast::Sender<pb::Tick>>>,
+}
+
+/// A tick as the relay checks it.
+fn parse(t: &pb::Tick) -> Result<Tick, TickRefusal> {
+    let slot = u16::try_from(t.slot).map_err(|_| TickRefusal::Malformed("slot above 65535"))?;
+    let opened_at =
+        Nonce::new(t.opened_at).ok_or(TickRefusal::Malformed("opened_at above 2^63 - 1"))?;
+    let k = TickCount::new(t.k).ok_or(TickRefusal::Malformed("k above 2^24"))?;
+    let value = Digest::from_slice(&t.value)
+        .ok_or(TickRefusal::Malformed("value is not 32 canonical bytes"))?;
+    Ok(Tick {
+        stream: StreamId {
+            payer: AccountIndex(t.payer),
+            slot: StreamSlot(slot),
+            opened_at,
+        },
+        k,
+        value,
+    })
+}
+
+impl TickRelay {
+    pub fn new(writer: WriterHandle, patience: Duration) -> TickRelay {
+        TickRelay {
+            writer,
+            patience,
+            streams: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks `t` and, if it is good, remembers it and hands it to the payee's watchers.
+    pub async fn relay(&self, t: &pb::Tick) -> Result<(), TickRefusal> {
+        let result = self.check(t).await;
+        let label = match &result {
+            Ok(_) => "ACCEPTED",
+            Err(e) => e.code(),
+        };
+        metrics::counter!("rollup_ticks_total", "result" => label).increment(1);
+        let payee = result?;
+        let sender = lock(&self.watchers).get(&payee.0).cloned();
+        if let Some(tx) = sender {
+            if tx.send(t.clone()).is_err() {
+                // Every watcher left: drop the channel unless one subscribed meanwhile.
+                let mut w = lock(&self.watchers);
+                if w.get(&payee.0).is_some_and(|s| s.receiver_count() == 0) {
+                    w.remove(&payee.0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn check(&self, t: &pb::Tick) -> Result<AccountIndex, TickRefusal> {
+        let tick = parse(t)?;
+        let entry = self.entry(&tick.stream).await?;
+        let mut e = lock(&entry);
+        e.check.check(&tick)?;
+        Ok(e.payee)
+    }
+
+    /// The stream's relay state: cached, or (re)built from the writer's stream.
+    async fn entry(&self, id: &StreamId) -> Result<Arc<Mutex<Relayed>>, TickRefusal> {
+        let key = (id.payer.0, id.slot.0);
+        let cached = lock(&self.streams).get(&key).cloned();
+        if let Some(c) = &cached {
+            let fresh = {
+                let e = lock(c);
+                e.check.stream() == *id && e.validated.elapsed() < REVALIDATE_AFTER
+            };
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let stream = self
+            .writer
+            .stream(id.payer, id.slot, self.patience)
+            .await
+            .map_err(|_| TickRefusal::Unavailable)?;
+        let Some(stream) = stream else {
+            lock(&self.streams).remove(&key);
+            return Err(TickRefusal::UnknownStream);
+        };
+        let mut map = lock(&self.streams);
+        // The same stream as cached: keep its progress, trust it again.
+        if let Some(c) = map.get(&key) {
+            let mut e = lock(c);
+            if e.check.stream() == stream.id {
+                e.validated = Instant::now();
+                drop(e);
+                let c = c.clone();
+                drop(map);
+                return if stream.id == *id {
+                    Ok(c)
+                } else {
+                    Err(state::stream::TickError::WrongStream.into())
+                };
+            }
+        }
+        let fresh = Arc::new(Mutex::new(Relayed {
+            check: TickCheck::new(stream.id, stream.max_ticks, stream.settled, stream.head),
+            payee: stream.payee,
+            validated: Instant::now(),
+        }));
+        map.insert(key, fresh.clone());
+        drop(map);
+        if stream.id == *id {
+            Ok(fresh)
+        } else {
+            Err(state::stream::TickError::WrongStream.into())
+        }
+    }
+
+    /// The accepted ticks of streams paying `payee`, from now on.
+    pub fn watch(&self, payee: AccountIndex) -> broadcast::Receiver<pb::Tick> {
+        lock(&self.watchers)
+            .entry(payee.0)
+            .or_insert_with(|| broadcast::channel(WATCH_BUFFER).0)
+            .subscribe()
+    }
+
+    /// Streams the relay holds state for (a gauge for operators).
+    pub fn streams(&self) -> usize {
+        lock(&self.streams).len()
+    }
+}
+
+/// A poisoned lock only means a thread panicked while holding it; the maps stay consistent
+/// (every update is a single insert or remove), so carry on with the data.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_ticks_are_refused_before_any_lookup() {
+        let good = pb::Tick {
+            payer: 1,
+            slot: 2,
+            opened_at: 3,
+            k: 4,
+            value: Digest::ZERO.to_bytes().to_vec(),
+        };
+        assert!(parse(&good).is_ok());
+        for (bad, why) in [
+            (
+                pb::Tick {
+                    slot: 70_000,
+                    ..good.clone()
+                },
+                "slot",
+            ),
+            (
+                pb::Tick {
+                    opened_at: 1 << 63,
+                    ..good.clone()
+                },
+                "opened_at",
+            ),
+            (
+                pb::Tick {
+                    k: (1 << 24) + 1,
+                    ..good.clone()
+                },
+                "k",
+            ),
+            (
+                pb::Tick {
+                    value: vec![0; 31],
+                    ..good.clone()
+                },
+                "value",
+            ),
+            (
+                pb::Tick {
+                    value: vec![0xff; 32],
+                    ..good.clone()
+                },
+                "value",
+            ),
+        ] {
+            let e = parse(&bad).unwrap_err();
+            assert_eq!(e.code(), "BAD_TICK");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Payment streams on a devnet node with `--experimental-streams`: a stream opens through
+//! Submit, the payer's ticks go through SendTicks (each acknowledged in order, every refusal
+//! with its reason and no effect), the payee's WatchTicks sees exactly the accepted ones, and
+//! the payee settles the latest tick it saw.
+
+use std::time::Duration;
+
+use state::account::{Amount, Nonce, Timestamp};
+use state::hash::{hash_no_pad, Digest};
+use state::stream::rules::{Open, Settle};
+use state::stream::{StreamId, StreamSlot, TickChain, TickCount};
+use state::tx::{SettleBody, Unsigned};
+
+use futures::StreamExt;
+
+use super::*;
+
+fn tick(id: &StreamId, k: u32, value: Digest) -> pb::Tick {
+    pb::Tick {
+        payer: id.payer.0,
+        slot: u32::from(id.slot.0),
+        opened_at: id.opened_at.get(),
+        k,
+        value: value.to_bytes().to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
+    let db = fresh_database("seq_ticks").await;
+    let node = TestNode::start(&db, &["--experimental-streams"]).await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let (kp, kq) = (key(31), key(32));
+    let payer = register(&mut c, &d, now, &kp).await;
+    let payee = register(&mut c, &d, now, &kq).await;
+    faucet(&mut c, payer, 20_000).await;
+
+    let id = StreamId {
+        payer,
+        slot: StreamSlot(1),
+        opened_at: Nonce::new(0).unwrap(),
+    };
+    let max = TickCount::new(2_000).unwrap();
+    let mut chain = TickChain::new(id, max, hash_no_pad(&[]));
+    let open = Transaction::StreamOpen(
+        Unsigned {
+            body: Open {
+                payer,
+                payee,
+                slot: id.slot,
+                price: Amount::new(7).unwrap(),
+                max_ticks: max,
+                expiry: Timestamp::new(now + 600).unwrap(),
+                anchor: chain.anchor(),
+            },
+            fee: Amount::new(1).unwrap(),
+            nonce: id.opened_at,
+            valid_until: Timestamp::new(now + 600).unwrap(),
+        }
+        .sign(&d, &kp),
+    );
+    let r = c.submit(raw(&open)).await.unwrap().into_inner();
+    assert!(accepted(&r), "{r:?}");
+    assert_eq!(account(&mut c, payer).await.balance, 20_000 - 14_000 - 1);
+
+    // The payee watches before the payer ticks.
+    let mut watch = c
+        .watch_ticks(pb::WatchTicksRequest { payee: payee.0 })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let t = |k: u32, chain: &mut TickChain| chain.tick(k).unwrap().value;
+    let (t1, t2, t3, t5) = (
+        t(1, &mut chain),
+        t(2, &mut chain),
+        t(3, &mut chain),
+        t(5, &mut chain),
+    );
+    let sent = vec![
+        (tick(&id, 1, t1), ""),
+        (tick(&id, 2, t2), ""),
+        (tick(&id, 3, t3), ""),
+        (tick(&id, 3, t3), "TICK_STALE"),
+        (tick(&id, 2, t2), "TICK_STALE"),
+        (tick(&id, 10, t3), "TICK_MISMATCH"),
+        (tick(&id, 2_001, t3), "TICK_BEYOND_MAX"),
+        (tick(&id, 3 + 1025, t3), "TICK_GAP_TOO_LARGE"),
+        (
+            tick(
+                &StreamId {
+                    slot: StreamSlot(9),
+                    ..id
+                },
+                4,
+                t5,
+            ),
+            "UNKNOWN_STREAM",
+        ),
+        (
+            tick(
+                &StreamId {
+                    opened_at: Nonce::new(5).unwrap(),
+                    ..id
+                },
+                4,
+                t5,
+            ),
+            "TICK_WRONG_STREAM",
+        ),
+        (
+            pb::Tick {
+                value: vec![1; 31],
+                ..tick(&id, 4, t5)
+            },
+            "BAD_TICK",
+        ),
+        (tick(&id, 5, t5), ""),
+    ];
+    let acks: Vec<pb::TickAck> = c
+        .send_ticks(tokio_stream::iter(
+            sent.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("an acknowledgement per tick");
+    assert_eq!(acks.len(), sent.len());
+    for ((t, want), ack) in sent.iter().zip(&acks) {
+        assert_eq!((ack.k, ack.slot), (t.k, t.slot));
+        assert_eq!(ack.reason, *want, "tick {}: {ack:?}", t.k);
+        assert_eq!(ack.accepted, want.is_empty());
+    }
+
+    // Exactly the accepted ticks reach the payee, in order.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let next = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("the payee sees the accepted ticks within 10 s")
+            .expect("the watch stays open")
+            .expect("a tick");
+        seen.push((next.k, next.value));
+    }
+    let want: Vec<(u32, Vec<u8>)> = [(1, t1), (2, t2), (3, t3), (5, t5)]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_bytes().to_vec()))
+        .collect();
+    assert_eq!(seen, want);
+
+    // The payee settles the latest tick it saw: 5 ticks of 7.
+    let settle = Transaction::StreamSettle(
+        Unsigned {
+            body: SettleBody {
+                payee,
+                terms: Settle {
+                    payer,
+                    slot: id.slot,
+                    from: TickCount::new(0).unwrap(),
+                    to: TickCount::new(5).unwrap(),
+                    value: t5,
+                },
+            },
+            fee: Amount::new(0).unwrap(),
+            nonce: Nonce::new(0).unwrap(),
+            valid_until: Timestamp::new(now + 600).unwrap(),
+        }
+        .sign(&d, &kq),
+    );
+    let r = c.submit(raw(&settle)).await.unwrap().into_inner();
+    assert!(accepted(&r), "{r:?}");
+    assert_eq!(account(&mut c, payee).await.balance, 35);
+    // The same transaction again is answered with its receipt (idempotent), paid once; a new
+    // settlement of the same ticks is a replay: refused (STALE_SETTLE), nothing paid twice.
+    let again = c.submit(raw(&settle)).await.unwrap().into_inner();
+    assert!(again.duplicate, "{again:?}");
+    let replay = Transaction::StreamSettle(
+        Unsigned {
+            body: SettleBody {
+                payee,
+                terms: Settle {
+                    payer,
+                    slot: id.slot,
+                    from: TickCount::new(0).unwrap(),
+                    to: TickCount::new(5).unwrap(),
+                    value: t5,
+                },
+            },
+            fee: Amount::new(0).unwrap(),
+            nonce: Nonce::new(1).unwrap(),
+            valid_until: Timestamp::new(now + 600).unwrap(),
+        }
+        .sign(&d, &kq),
+    );
+    let r = c.submit(raw(&replay)).await.unwrap().into_inner();
+    assert!(!accepted(&r), "{r:?}");
+    assert_eq!(r.reason_code, "STALE_SETTLE");
+    assert_eq!(account(&mut c, payee).await.balance, 35);
+}
