@@ -25,6 +25,7 @@ mod error;
 pub mod keyfile;
 mod receipt;
 mod stream;
+pub mod ticks;
 pub mod wire;
 pub mod x402;
 

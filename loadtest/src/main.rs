@@ -19,6 +19,7 @@ mod progress;
 mod report;
 #[cfg(test)]
 mod stub_node;
+mod ticks;
 mod x402;
 
 use std::collections::{HashMap, VecDeque};
@@ -229,6 +230,18 @@ struct Args {
         value_parser = clap::value_parser!(u64).range(1..=60)
     )]
     x402_concurrency: u64,
+
+    /// Instead of the payments: load the tick relay (a devnet node with
+    /// --experimental-streams). Every agent opens a payment stream to the next one and ticks
+    /// over --streams SendTicks calls, at --rate ticks per second in all (open loop) or with
+    /// --window ticks in flight per call. Reports accepted ticks per second and the
+    /// acknowledgement latency.
+    #[arg(
+        long,
+        help_heading = "Ticks",
+        conflicts_with_all = ["idle_watchers", "x402"]
+    )]
+    ticks: bool,
 }
 
 #[tokio::main]
@@ -246,6 +259,25 @@ async fn main() -> ExitCode {
     let json = args.json;
     if let Some(count) = args.idle_watchers {
         return idle_watchers(args, count).await;
+    }
+    if args.ticks {
+        let run = ticks::run(ticks::TickArgs {
+            endpoint: args.endpoint,
+            agents: args.agents,
+            calls: args.streams,
+            seconds: args.duration,
+            warmup: args.warmup,
+            rate: args.rate,
+            window: args.window,
+        })
+        .await;
+        return match run {
+            Ok(report) => print_report(&report, &report.errors, json),
+            Err(err) => {
+                eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Some(mode) = args.x402 {
         let run = x402::run(x402::X402Args {

@@ -1,0 +1,254 @@
+//! Payment streams (SPEC 18): open a stream to a payee, tick, settle, close. Ticks travel
+//! through the node's relay (`SendTicks`, `WatchTicks`, docs/API.md "Ticks"), which checks
+//! each and stores none; the payee settles the latest one it saw.
+//!
+//! Experimental: only a devnet node started with `--experimental-streams` accepts these
+//! transactions, and this version's prover cannot prove a batch holding one.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rollup_client::{AccountIndex, Amount, Client, KeyFile};
+//! use rollup_client::ticks::StreamTerms;
+//!
+//! # async fn demo(payer_key: KeyFile, payer: AccountIndex, payee: AccountIndex) -> rollup_client::Result<()> {
+//! let client = Client::connect("http://127.0.0.1:50051").await?;
+//! let terms = StreamTerms::new(payee, Amount::new(3).unwrap(), 1_000, Duration::from_secs(600));
+//! let mut stream = client.open_pay_stream(payer_key.secret_key(), payer, 0, terms).await?;
+//! let (ticks, mut acks) = client.send_ticks().await?;
+//! ticks.send(stream.tick(1).expect("within max_ticks")).await.ok();
+//! let ack = acks.message().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use rand_core::RngCore;
+use rollup_proto::v1 as proto;
+use state::account::{AccountIndex, Amount, Timestamp};
+use state::crypto::schnorr::SecretKey;
+use state::hash::Digest;
+use state::stream::rules::{Close, Open, Settle};
+use state::stream::{StreamId, StreamSlot, TickChain, TickCount};
+use state::tx::{SettleBody, Transaction, Unsigned};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::receipt::Receipt;
+
+/// What a payer offers when it opens a stream.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamTerms {
+    pub payee: AccountIndex,
+    /// Paid per tick.
+    pub price: Amount,
+    /// At most this many ticks (1 to 2^24); `price x max_ticks` is escrowed at open.
+    pub max_ticks: u32,
+    /// Ticks are worth nothing after this long; the payee may settle for an hour more.
+    pub lasts: Duration,
+    /// Fee of the open, to the operator.
+    pub fee: Amount,
+}
+
+impl StreamTerms {
+    pub fn new(payee: AccountIndex, price: Amount, max_ticks: u32, lasts: Duration) -> Self {
+        StreamTerms {
+            payee,
+            price,
+            max_ticks,
+            lasts,
+            fee: Amount::ZERO,
+        }
+    }
+}
+
+/// A stream this process pays: its hash chain, from which it makes ticks.
+pub struct PayerStream {
+    pub id: StreamId,
+    pub terms: StreamTerms,
+    /// The open's receipt.
+    pub receipt: Receipt,
+    chain: TickChain,
+}
+
+impl std::fmt::Debug for PayerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayerStream")
+            .field("id", &self.id)
+            .field("terms", &self.terms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PayerStream {
+    /// Tick `k` (1..=max_ticks) as the relay takes it; `None` beyond the maximum. Ticking in
+    /// order costs one hash per tick (the chain keeps a checkpoint every 64 values).
+    pub fn tick(&mut self, k: u32) -> Option<proto::Tick> {
+        let t = self.chain.tick(k)?;
+        Some(proto::Tick {
+            payer: self.id.payer.0,
+            slot: u32::from(self.id.slot.0),
+            opened_at: self.id.opened_at.get(),
+            k,
+            value: t.value.to_bytes().to_vec(),
+        })
+    }
+}
+
+/// The sending half of a `SendTicks` call: each tick sent gets one [`proto::TickAck`], in
+/// order, on the receiving half.
+#[derive(Clone)]
+pub struct TickSender(mpsc::Sender<proto::Tick>);
+
+impl TickSender {
+    /// Queues a tick (waits while the local buffer is full: gRPC flow control).
+    pub async fn send(&self, tick: proto::Tick) -> Result<()> {
+        self.0
+            .send(tick)
+            .await
+            .map_err(|_| Error::protocol("SendTicks", "the call ended"))
+    }
+}
+
+/// A random chain seed: four limbs of 63 random bits (always canonical), 252 bits in all.
+fn random_seed() -> Digest {
+    let mut rng = rand_core::OsRng;
+    let mut bytes = [0u8; 32];
+    for limb in bytes.chunks_exact_mut(8) {
+        limb.copy_from_slice(&(rng.next_u64() >> 1).to_le_bytes());
+    }
+    Digest::from_bytes(&bytes).unwrap_or(Digest::ZERO)
+}
+
+impl Client {
+    /// Opens a payment stream from `payer` (signed with `key`) in its stream slot `slot`,
+    /// escrowing `price x max_ticks`: builds the tick chain from a fresh random seed
+    /// (`max_ticks` hashes), signs the open with the payer's next nonce and submits it.
+    pub async fn open_pay_stream(
+        &self,
+        key: &SecretKey,
+        payer: AccountIndex,
+        slot: u16,
+        terms: StreamTerms,
+    ) -> Result<PayerStream> {
+        let max_ticks = TickCount::new(terms.max_ticks)
+            .filter(|m| m.get() > 0)
+            .ok_or_else(|| Error::protocol("open_pay_stream", "max_ticks must be 1 to 2^24"))?;
+        let nonce = self.next_nonce(payer).await?;
+        let id = StreamId {
+            payer,
+            slot: StreamSlot(slot),
+            opened_at: nonce,
+        };
+        let seed = random_seed();
+        let chain = tokio::task::spawn_blocking(move || TickChain::new(id, max_ticks, seed))
+            .await
+            .map_err(|e| Error::protocol("open_pay_stream", e.to_string()))?;
+        let expiry = Timestamp::new(self.node_now().saturating_add(terms.lasts.as_secs()))
+            .unwrap_or(Timestamp::MAX);
+        let tx: Transaction = Unsigned {
+            body: Open {
+                payer,
+                payee: terms.payee,
+                slot: id.slot,
+                price: terms.price,
+                max_ticks,
+                expiry,
+                anchor: chain.anchor(),
+            },
+            fee: terms.fee,
+            nonce,
+            valid_until: self.deadline(),
+        }
+        .sign(&self.domain(), key)
+        .into();
+        let receipt = self.submit(&tx).await?.into_accepted()?;
+        Ok(PayerStream {
+            id,
+            terms,
+            receipt,
+            chain,
+        })
+    }
+
+    /// Settles, as the payee (`key`), the stream in `slot` of `payer` from `from` (the stream's
+    /// settled count) up to the tick `tick` it received: `(k - from) x price` is paid to it.
+    pub async fn settle_stream(
+        &self,
+        key: &SecretKey,
+        payee: AccountIndex,
+        from: u32,
+        tick: &proto::Tick,
+        fee: Amount,
+    ) -> Result<Receipt> {
+        let bad = |what| Error::protocol("settle_stream", what);
+        let slot = u16::try_from(tick.slot).map_err(|_| bad("slot above 65535"))?;
+        let value = Digest::from_slice(&tick.value).ok_or_else(|| bad("tick value"))?;
+        let tx: Transaction = Unsigned {
+            body: SettleBody {
+                payee,
+                terms: Settle {
+                    payer: AccountIndex(tick.payer),
+                    slot: StreamSlot(slot),
+                    from: TickCount::new(from).ok_or_else(|| bad("from above 2^24"))?,
+                    to: TickCount::new(tick.k).ok_or_else(|| bad("k above 2^24"))?,
+                    value,
+                },
+            },
+            fee,
+            nonce: self.next_nonce(payee).await?,
+            valid_until: self.deadline(),
+        }
+        .sign(&self.domain(), key)
+        .into();
+        self.submit(&tx).await?.into_accepted()
+    }
+
+    /// Closes the stream in `slot` of `payer`, signed by `signer` (the payer, after expiry and
+    /// the payee's hour; or the payee, any time): the rest of the escrow returns to the payer.
+    pub async fn close_stream(
+        &self,
+        key: &SecretKey,
+        signer: AccountIndex,
+        payer: AccountIndex,
+        slot: u16,
+        fee: Amount,
+    ) -> Result<Receipt> {
+        let tx: Transaction = Unsigned {
+            body: Close {
+                payer,
+                slot: StreamSlot(slot),
+                signer,
+            },
+            fee,
+            nonce: self.next_nonce(signer).await?,
+            valid_until: self.deadline(),
+        }
+        .sign(&self.domain(), key)
+        .into();
+        self.submit(&tx).await?.into_accepted()
+    }
+
+    /// Starts a `SendTicks` call: ticks go in through the [`TickSender`], one acknowledgement
+    /// per tick comes back, in order, on the returned stream.
+    pub async fn send_ticks(&self) -> Result<(TickSender, tonic::Streaming<proto::TickAck>)> {
+        let (tx, rx) = mpsc::channel(1024);
+        let acks = self
+            .rpc()
+            .send_ticks(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        Ok((TickSender(tx), acks))
+    }
+
+    /// The accepted ticks of streams paying `payee`, from now on.
+    pub async fn watch_ticks(&self, payee: AccountIndex) -> Result<tonic::Streaming<proto::Tick>> {
+        Ok(self
+            .rpc()
+            .watch_ticks(proto::WatchTicksRequest { payee: payee.0 })
+            .await?
+            .into_inner())
+    }
+}
