@@ -74,6 +74,9 @@ struct Inner {
     ticks: Option<TickRelay>,
 }
 
+/// Ticks of one `SendTicks` call checked together at most (what has arrived, up to this).
+const TICK_GROUP: usize = 256;
+
 /// A submission after stage one: either verified or already answered.
 enum Prepared {
     Verified(Box<VerifiedTx>),
@@ -585,30 +588,44 @@ impl Rollup for RollupService {
             let _ = shutdown.wait_for(|s| *s).await;
         };
         // In order, one acknowledgement per tick; a malformed frame ends the stream with the
-        // decoder's status.
+        // decoder's status (after the acknowledgements of the ticks before it). Whatever has
+        // arrived is checked as one group and its acknowledgements leave together, so a busy
+        // call costs one wake-up per group rather than per tick.
         let out = request
             .into_inner()
             .take_until(stop)
-            .then(move |item| {
+            .ready_chunks(TICK_GROUP)
+            .then(move |items| {
                 let inner = inner.clone();
                 async move {
-                    let t = item?;
-                    let verdict = match inner.ticks.as_ref() {
-                        Some(relay) => relay.relay(&t).await,
-                        None => Err(crate::ticks::TickRefusal::Unavailable),
-                    };
-                    Ok(pb::TickAck {
-                        payer: t.payer,
-                        slot: t.slot,
-                        k: t.k,
-                        accepted: verdict.is_ok(),
-                        reason: verdict
-                            .err()
-                            .map(|e| e.code().to_string())
-                            .unwrap_or_default(),
-                    })
+                    let mut acks = Vec::with_capacity(items.len());
+                    for item in items {
+                        let t = match item {
+                            Ok(t) => t,
+                            Err(status) => {
+                                acks.push(Err(status));
+                                break;
+                            }
+                        };
+                        let verdict = match inner.ticks.as_ref() {
+                            Some(relay) => relay.relay(&t).await,
+                            None => Err(crate::ticks::TickRefusal::Unavailable),
+                        };
+                        acks.push(Ok(pb::TickAck {
+                            payer: t.payer,
+                            slot: t.slot,
+                            k: t.k,
+                            accepted: verdict.is_ok(),
+                            reason: verdict
+                                .err()
+                                .map(|e| e.code().to_string())
+                                .unwrap_or_default(),
+                        }));
+                    }
+                    futures::stream::iter(acks)
                 }
             })
+            .flatten()
             .map(move |r| {
                 let _in_flight = &rpc;
                 r

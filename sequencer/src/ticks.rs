@@ -5,7 +5,7 @@
 //! **State.** One [`TickCheck`] per stream the relay has seen, keyed by `(payer, slot)`: the
 //! last accepted tick and its value, started from the stream's settled head the first time the
 //! stream is named (one lookup in the writer). A cached stream is looked up again every
-//! [`REVALIDATE_AFTER`] (a closed stream stops relaying within that time) and whenever a tick
+//! [`REVALIDATE_AFTER`] on average (a closed stream stops relaying within 1.5 times that) and whenever a tick
 //! names another `opened_at` (the slot was reopened), so the writer sees about one lookup per
 //! stream per few seconds whatever the tick rate.
 //!
@@ -31,8 +31,16 @@ use tokio::sync::broadcast;
 
 use crate::writer::WriterHandle;
 
-/// How long a cached stream is trusted before the writer is asked again.
+/// How long a cached stream is trusted before the writer is asked again, on average: each
+/// entry draws its time uniformly between half and one and a half of this, so that streams
+/// first seen together (a fleet of agents starting at once) do not all ask again in the same
+/// instant and stall their ticks behind one burst of writer lookups.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(2);
+
+fn trusted_until() -> Instant {
+    let spread = REVALIDATE_AFTER.as_millis() as u64;
+    Instant::now() + Duration::from_millis(spread / 2 + rand::random::<u64>() % spread.max(1))
+}
 
 /// Ticks a payee's watchers may fall behind before skipping to newer ones.
 const WATCH_BUFFER: usize = 1024;
@@ -67,7 +75,7 @@ impl TickRefusal {
 struct Relayed {
     check: TickCheck,
     payee: AccountIndex,
-    validated: Instant,
+    trusted_until: Instant,
 }
 
 type Key = (u32, u16);
@@ -76,7 +84,7 @@ type Key = (u32, u16);
 pub struct TickRelay {
     writer: WriterHandle,
     patience: Duration,
-    streams: Mutex<HashMap<Key, Arc<Mutex<Relayed>>>>,
+    streams: Arc<Mutex<HashMap<Key, Arc<Mutex<Relayed>>>>>,
     watchers: Mutex<HashMap<u32, broadcast::Sender<pb::Tick>>>,
 }
 
@@ -104,7 +112,7 @@ impl TickRelay {
         TickRelay {
             writer,
             patience,
-            streams: Mutex::new(HashMap::new()),
+            streams: Arc::new(Mutex::new(HashMap::new())),
             watchers: Mutex::new(HashMap::new()),
         }
     }
@@ -144,11 +152,22 @@ impl TickRelay {
         let key = (id.payer.0, id.slot.0);
         let cached = lock(&self.streams).get(&key).cloned();
         if let Some(c) = &cached {
-            let fresh = {
-                let e = lock(c);
-                e.check.stream() == *id && e.validated.elapsed() < REVALIDATE_AFTER
+            let (same, stale) = {
+                let mut e = lock(c);
+                let same = e.check.stream() == *id;
+                let stale = Instant::now() >= e.trusted_until;
+                if same && stale {
+                    // Refreshed once, in the background: this tick (and the next ones) are
+                    // checked against the cached stream meanwhile, so a tick never waits for
+                    // the writer once its stream is known.
+                    e.trusted_until = trusted_until();
+                }
+                (same, stale)
             };
-            if fresh {
+            if same {
+                if stale {
+                    self.refresh_later(*id);
+                }
                 return Ok(c.clone());
             }
         }
@@ -166,7 +185,7 @@ impl TickRelay {
         if let Some(c) = map.get(&key) {
             let mut e = lock(c);
             if e.check.stream() == stream.id {
-                e.validated = Instant::now();
+                e.trusted_until = trusted_until();
                 drop(e);
                 let c = c.clone();
                 drop(map);
@@ -180,7 +199,7 @@ impl TickRelay {
         let fresh = Arc::new(Mutex::new(Relayed {
             check: TickCheck::new(stream.id, stream.max_ticks, stream.settled, stream.head),
             payee: stream.payee,
-            validated: Instant::now(),
+            trusted_until: trusted_until(),
         }));
         map.insert(key, fresh.clone());
         drop(map);
@@ -189,6 +208,28 @@ impl TickRelay {
         } else {
             Err(state::stream::TickError::WrongStream.into())
         }
+    }
+
+    /// Asks the writer again about the stream of `id` without making anyone wait: drops the
+    /// entry if the slot is empty or holds another stream (the next tick looks it up afresh).
+    fn refresh_later(&self, id: StreamId) {
+        let (writer, streams, patience) =
+            (self.writer.clone(), self.streams.clone(), self.patience);
+        tokio::spawn(async move {
+            let key = (id.payer.0, id.slot.0);
+            match writer.stream(id.payer, id.slot, patience).await {
+                Ok(Some(s)) if s.id == id => {}
+                // Closed or reopened: forget it. On a lookup error keep it (the node is busy
+                // or stopping; the next refresh asks again).
+                Ok(_) => {
+                    let mut m = lock(&streams);
+                    if m.get(&key).is_some_and(|c| lock(c).check.stream() == id) {
+                        m.remove(&key);
+                    }
+                }
+                Err(_) => {}
+            }
+        });
     }
 
     /// The accepted ticks of streams paying `payee`, from now on.
