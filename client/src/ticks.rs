@@ -68,8 +68,9 @@ impl StreamTerms {
 pub struct PayerStream {
     pub id: StreamId,
     pub terms: StreamTerms,
-    /// The open's receipt.
-    pub receipt: Receipt,
+    /// The open's receipt (none for a stream resumed from its seed).
+    pub receipt: Option<Receipt>,
+    seed: Digest,
     chain: TickChain,
 }
 
@@ -83,6 +84,24 @@ impl std::fmt::Debug for PayerStream {
 }
 
 impl PayerStream {
+    /// A stream opened earlier, from its seed (kept secret by the payer: whoever has it can
+    /// make every tick). `max_ticks` hashes.
+    pub fn resume(id: StreamId, terms: StreamTerms, seed: Digest) -> Option<PayerStream> {
+        let max = TickCount::new(terms.max_ticks).filter(|m| m.get() > 0)?;
+        Some(PayerStream {
+            id,
+            terms,
+            receipt: None,
+            seed,
+            chain: TickChain::new(id, max, seed),
+        })
+    }
+
+    /// The chain's seed, to store (secretly) and [`PayerStream::resume`] later.
+    pub fn seed(&self) -> Digest {
+        self.seed
+    }
+
     /// Tick `k` (1..=max_ticks) as the relay takes it; `None` beyond the maximum. Ticking in
     /// order costs one hash per tick (the chain keeps a checkpoint every 64 values).
     pub fn tick(&mut self, k: u32) -> Option<proto::Tick> {
@@ -168,7 +187,8 @@ impl Client {
         Ok(PayerStream {
             id,
             terms,
-            receipt,
+            receipt: Some(receipt),
+            seed,
             chain,
         })
     }

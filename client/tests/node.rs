@@ -13,13 +13,15 @@ use state::tx::UnsignedTransfer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_against_a_devnet_node() {
-    let devnet = devkit::node::Devnet::start("client_sdk_e2e").await;
+    let devnet =
+        devkit::node::Devnet::start_with("client_sdk_e2e", &["--experimental-streams"]).await;
     let client = Client::connect(&devnet.endpoint).await.unwrap();
     assert!(client.connected_status().devnet, "a --devnet node");
     register_fund_pay_and_query(&client).await;
     rejections_carry_their_reason_code(&client).await;
     resubmission_returns_the_original_receipt_in_either_form(&client).await;
     a_payment_stream_answers_in_order_and_watch_sees_it(&client).await;
+    a_tick_stream_opens_ticks_settles_and_closes(&client).await;
     let http = devnet
         .process
         .as_ref()
@@ -27,6 +29,62 @@ async fn sdk_against_a_devnet_node() {
         .or_else(|| std::env::var("ROLLUP_E2E_HTTP").ok())
         .expect("the node's HTTP URL (ROLLUP_E2E_HTTP beside ROLLUP_E2E_ENDPOINT)");
     x402::a_paid_route_is_paid_once_within_budget(&client, &http).await;
+}
+
+/// The stream SDK (SPEC 18; the node runs with --experimental-streams): open, tick through
+/// the relay, watch as the payee, settle the latest tick, close as the payee.
+async fn a_tick_stream_opens_ticks_settles_and_closes(client: &Client) {
+    use rollup_client::ticks::StreamTerms;
+    let (payer_key, payer) = agent(client, 1_000).await;
+    let (payee_key, payee) = agent(client, 0).await;
+    let terms = StreamTerms::new(payee, amount(4), 50, Duration::from_secs(600));
+    let mut stream = client
+        .open_pay_stream(payer_key.secret_key(), payer, 2, terms)
+        .await
+        .unwrap();
+    assert!(stream.receipt.as_ref().is_some_and(|r| r.is_accepted()));
+    assert_eq!(
+        client.account(payer).await.unwrap().balance.get(),
+        1_000 - 200
+    );
+    let mut watch = client.watch_ticks(payee).await.unwrap();
+    let (ticks, mut acks) = client.send_ticks().await.unwrap();
+    for k in 1..=6 {
+        ticks.send(stream.tick(k).unwrap()).await.unwrap();
+        let ack = acks.message().await.unwrap().expect("an ack per tick");
+        assert!(ack.accepted && ack.k == k, "{ack:?}");
+    }
+    // A replayed tick is refused and not relayed.
+    ticks.send(stream.tick(3).unwrap()).await.unwrap();
+    let ack = acks.message().await.unwrap().unwrap();
+    assert_eq!((ack.accepted, ack.reason.as_str()), (false, "TICK_STALE"));
+    assert!(stream.tick(51).is_none(), "beyond max_ticks");
+    let mut last = None;
+    for _ in 0..6 {
+        let t = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("the payee sees each accepted tick")
+            .unwrap()
+            .unwrap();
+        last = Some(t);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.k, 6);
+    let r = client
+        .settle_stream(payee_key.secret_key(), payee, 0, &last, Amount::ZERO)
+        .await
+        .unwrap();
+    assert!(r.is_accepted());
+    assert_eq!(client.account(payee).await.unwrap().balance.get(), 24);
+    // The payee closes: the rest of the escrow (44 ticks x 4) returns to the payer.
+    client
+        .close_stream(payee_key.secret_key(), payee, payer, 2, Amount::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.account(payer).await.unwrap().balance.get(),
+        1_000 - 24
+    );
 }
 
 fn amount(v: u64) -> Amount {

@@ -267,6 +267,12 @@ impl Devnet {
     /// Panics when there is neither an endpoint nor a binary: a test that cannot reach a node
     /// fails, it never passes by skipping (scripts/test.sh builds the binary first).
     pub async fn start(name: &str) -> Devnet {
+        Devnet::start_with(name, &[]).await
+    }
+
+    /// [`Devnet::start`] with `extra` node flags (e.g. `--experimental-streams`). A node at
+    /// `ROLLUP_E2E_ENDPOINT` is used as it runs: it must have been started with them.
+    pub async fn start_with(name: &str, extra: &[&str]) -> Devnet {
         if let Ok(endpoint) = std::env::var("ROLLUP_E2E_ENDPOINT") {
             return Devnet {
                 endpoint,
@@ -283,7 +289,7 @@ impl Devnet {
         let db = crate::postgres::test_database(name)
             .await
             .expect("a Postgres server for the end-to-end tests (see rollup-devkit)");
-        let process = NodeProcess::start(&binary, &db, &[]).await;
+        let process = NodeProcess::start(&binary, &db, extra).await;
         Devnet {
             endpoint: process.grpc.clone(),
             process: Some(process),

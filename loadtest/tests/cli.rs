@@ -85,7 +85,8 @@ fn idle_watchers_need_a_readable_node_pid() {
 
 #[tokio::test]
 async fn a_short_run_prints_one_json_report() {
-    let devnet = devkit::node::Devnet::start("loadtest_e2e").await;
+    let devnet =
+        devkit::node::Devnet::start_with("loadtest_e2e", &["--experimental-streams"]).await;
     let endpoint = devnet.endpoint.clone();
     let out = loadtest()
         .args([
@@ -126,6 +127,26 @@ async fn a_short_run_prints_one_json_report() {
     assert!(ceiling > 0.0, "{report}");
     let ratio = report["ratio"].as_f64().unwrap();
     assert!((ratio - report["tps"].as_f64().unwrap() / ceiling).abs() < 1e-9);
+
+    // The tick relay: ten agents, each streaming to the next, 2 s at 2,000 ticks a second.
+    let out = loadtest()
+        .args(["--endpoint", &endpoint, "--json", "--ticks"])
+        .args(["--agents", "10", "--streams", "2", "--duration", "2"])
+        .args(["--rate", "2000"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let ticks: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(ticks["mode"], "ticks", "{ticks}");
+    assert!(ticks["accepted"].as_u64().unwrap() >= 3_000, "{ticks}");
+    assert_eq!(ticks["refused"], serde_json::json!({}), "{ticks}");
+    assert!(
+        ticks["latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+        "{ticks}"
+    );
 
     // The same node's CPU with idle watchers (only when this test started it: its pid).
     let Some(node) = &devnet.process else { return };
