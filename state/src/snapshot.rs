@@ -30,19 +30,19 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashTable;
 
-use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
+use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::State;
 use crate::crypto::schnorr::EncodedKey;
 use crate::hash::Digest;
 use crate::smt::SparseMerkleTree;
-use crate::stream::{PayerStreams, Stream, StreamId, StreamSlot, TickCount};
+use crate::stream::{PayerStreams, Stream, StreamSlot, STREAM_FIELDS_BYTES};
 use crate::tx::Domain;
 
 const MAGIC: &[u8; 8] = b"rollsnap";
 /// The format version written by [`State::encode_snapshot`].
 pub const SNAPSHOT_VERSION: u32 = 2;
 const ACCOUNT_BYTES: usize = 40 + 8 + 8 + 32;
-const STREAM_BYTES: usize = 4 + 2 + 4 + 8 + 4 + 8 + 8 + 4 + 32;
+const STREAM_BYTES: usize = 4 + 2 + STREAM_FIELDS_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -89,13 +89,7 @@ impl State {
         for st in streams {
             out.extend_from_slice(&st.id.payer.0.to_le_bytes());
             out.extend_from_slice(&st.id.slot.0.to_le_bytes());
-            out.extend_from_slice(&st.payee.0.to_le_bytes());
-            out.extend_from_slice(&st.price.get().to_le_bytes());
-            out.extend_from_slice(&st.max_ticks.get().to_le_bytes());
-            out.extend_from_slice(&st.expiry.get().to_le_bytes());
-            out.extend_from_slice(&st.id.opened_at.get().to_le_bytes());
-            out.extend_from_slice(&st.settled.get().to_le_bytes());
-            out.extend_from_slice(&st.head.to_bytes());
+            st.write_fields(&mut out);
         }
         self.tree.encode_into(&mut out);
         out
@@ -218,68 +212,23 @@ fn read_streams(
     let mut last: Option<(u32, u16)> = None;
     for (i, c) in raw.chunks_exact(STREAM_BYTES).enumerate() {
         let bad = SnapshotError::BadStream(i as u64);
-        let u16_at = |o: usize| u16::from_le_bytes([c[o], c[o + 1]]);
-        let u32_at = |o: usize| u32::from_le_bytes([c[o], c[o + 1], c[o + 2], c[o + 3]]);
-        let u64_at = |o: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&c[o..o + 8]);
-            u64::from_le_bytes(b)
-        };
-        let (payer, slot) = (u32_at(0), u16_at(4));
+        let payer = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let slot = u16::from_le_bytes([c[4], c[5]]);
         if last.is_some_and(|l| l >= (payer, slot)) {
             return Err(bad);
         }
         last = Some((payer, slot));
-        let mut head = [0u8; 32];
-        head.copy_from_slice(&c[42..74]);
-        let parts = (
-            Amount::new(u64_at(10)),
-            TickCount::new(u32_at(18)),
-            Timestamp::new(u64_at(22)),
-            Nonce::new(u64_at(30)),
-            TickCount::new(u32_at(38)),
-            Digest::from_bytes(&head),
-        );
-        let (
-            Some(price),
-            Some(max_ticks),
-            Some(expiry),
-            Some(opened_at),
-            Some(settled),
-            Some(head),
-        ) = parts
-        else {
-            return Err(bad);
-        };
-        let payee = u32_at(6);
-        let escrow_ok = price
-            .get()
-            .checked_mul(u64::from(max_ticks.get()))
-            .and_then(Amount::new)
-            .is_some();
-        let valid = (payer as usize) < accounts.len()
-            && (payee as usize) < accounts.len()
-            && payee != payer
-            && !price.is_zero()
-            && max_ticks != TickCount::ZERO
-            && settled <= max_ticks
-            && escrow_ok;
-        if !valid {
+        let fields: &[u8; STREAM_FIELDS_BYTES] = c[6..].try_into().map_err(|_| bad.clone())?;
+        if payer as usize >= accounts.len() {
             return Err(bad);
         }
-        let stream = Stream {
-            id: StreamId {
-                payer: AccountIndex(payer),
-                slot: StreamSlot(slot),
-                opened_at,
-            },
-            payee: AccountIndex(payee),
-            price,
-            max_ticks,
-            expiry,
-            settled,
-            head,
-        };
+        let stream = Stream::read_fields(
+            AccountIndex(payer),
+            StreamSlot(slot),
+            fields,
+            accounts.len() as u64,
+        )
+        .map_err(|_| bad.clone())?;
         escrowed += u128::from(stream.escrow().get());
         books.entry(payer).or_default().put(stream);
     }

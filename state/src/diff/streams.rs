@@ -13,14 +13,12 @@
 //! ```
 
 use super::{DiffError, Reader};
-use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
-use crate::hash::Digest;
-use crate::stream::{Stream, StreamId, StreamSlot, TickCount};
+use crate::account::AccountIndex;
+pub use crate::stream::STREAM_FIELDS_BYTES;
+use crate::stream::{Stream, StreamSlot};
 
 /// Bytes of the key and tag of a stream record.
 pub const STREAM_KEY_BYTES: usize = 4 + 2 + 1;
-/// Bytes of an open stream's fields after the tag.
-pub const STREAM_FIELDS_BYTES: usize = 4 + 8 + 4 + 8 + 8 + 4 + 32;
 
 /// One stream slot's content after the batch.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -49,18 +47,13 @@ impl StreamRecord {
     pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.payer.0.to_le_bytes());
         out.extend_from_slice(&self.slot.0.to_le_bytes());
-        let Some(s) = &self.stream else {
-            out.push(0);
-            return;
-        };
-        out.push(1);
-        out.extend_from_slice(&s.payee.0.to_le_bytes());
-        out.extend_from_slice(&s.price.get().to_le_bytes());
-        out.extend_from_slice(&s.max_ticks.get().to_le_bytes());
-        out.extend_from_slice(&s.expiry.get().to_le_bytes());
-        out.extend_from_slice(&s.id.opened_at.get().to_le_bytes());
-        out.extend_from_slice(&s.settled.get().to_le_bytes());
-        out.extend_from_slice(&s.head.to_bytes());
+        match &self.stream {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                s.write_fields(out);
+            }
+        }
     }
 
     /// Reads one record; `count_after` bounds the payer and the payee.
@@ -78,44 +71,10 @@ impl StreamRecord {
         let [tag] = r.take::<1>()?;
         let stream = match tag {
             0 => None,
-            1 => {
-                let payee = u32::from_le_bytes(r.take()?);
-                if u64::from(payee) >= count_after || payee == payer {
-                    return Err(at("payee"));
-                }
-                let price = Amount::new(u64::from_le_bytes(r.take()?))
-                    .filter(|p| p.get() > 0)
-                    .ok_or(at("price"))?;
-                let max_ticks = TickCount::new(u32::from_le_bytes(r.take()?))
-                    .filter(|m| m.get() > 0)
-                    .ok_or(at("max_ticks"))?;
-                if price
-                    .get()
-                    .checked_mul(u64::from(max_ticks.get()))
-                    .is_none_or(|e| Amount::new(e).is_none())
-                {
-                    return Err(at("price"));
-                }
-                let expiry = Timestamp::new(u64::from_le_bytes(r.take()?)).ok_or(at("expiry"))?;
-                let opened_at = Nonce::new(u64::from_le_bytes(r.take()?)).ok_or(at("opened_at"))?;
-                let settled = TickCount::new(u32::from_le_bytes(r.take()?))
-                    .filter(|s| s.get() <= max_ticks.get())
-                    .ok_or(at("settled"))?;
-                let head = Digest::from_bytes(&r.take()?).ok_or(at("head"))?;
-                Some(Stream {
-                    id: StreamId {
-                        payer: AccountIndex(payer),
-                        slot,
-                        opened_at,
-                    },
-                    payee: AccountIndex(payee),
-                    price,
-                    max_ticks,
-                    expiry,
-                    settled,
-                    head,
-                })
-            }
+            1 => Some(
+                Stream::read_fields(AccountIndex(payer), slot, &r.take()?, count_after)
+                    .map_err(at)?,
+            ),
             _ => return Err(at("tag")),
         };
         Ok(StreamRecord {

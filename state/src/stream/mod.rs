@@ -157,7 +157,79 @@ pub struct Stream {
     pub head: Digest,
 }
 
+/// Bytes of a stream's fields in a snapshot or a state diff record ([`Stream::write_fields`]).
+pub const STREAM_FIELDS_BYTES: usize = 4 + 8 + 4 + 8 + 8 + 4 + 32;
+
 impl Stream {
+    /// The fields after the stream's position (payer and slot), as snapshots and state diffs
+    /// store them: `payee LE32 ‖ price LE64 ‖ max_ticks LE32 ‖ expiry LE64 ‖ opened_at LE64 ‖
+    /// settled LE32 ‖ head (4 x LE64)`.
+    pub fn write_fields(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.payee.0.to_le_bytes());
+        out.extend_from_slice(&self.price.get().to_le_bytes());
+        out.extend_from_slice(&self.max_ticks.get().to_le_bytes());
+        out.extend_from_slice(&self.expiry.get().to_le_bytes());
+        out.extend_from_slice(&self.id.opened_at.get().to_le_bytes());
+        out.extend_from_slice(&self.settled.get().to_le_bytes());
+        out.extend_from_slice(&self.head.to_bytes());
+    }
+
+    /// Reads [`Stream::write_fields`] for the stream in `slot` of `payer`, with every rule an
+    /// open stream obeys (18.4): a payee other than the payer and below `accounts`, a positive
+    /// price, `1 <= max_ticks <= 2^24`, an escrow `price x max_ticks` below 2^63, `expiry` and
+    /// `opened_at` below 2^63, `settled <= max_ticks`, a canonical head. On error, the name of
+    /// the first field (in byte order) that breaks them.
+    pub fn read_fields(
+        payer: AccountIndex,
+        slot: StreamSlot,
+        bytes: &[u8; STREAM_FIELDS_BYTES],
+        accounts: u64,
+    ) -> Result<Stream, &'static str> {
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        let payee = u32_at(0);
+        if u64::from(payee) >= accounts || payee == payer.0 {
+            return Err("payee");
+        }
+        let price = Amount::new(u64_at(4))
+            .filter(|p| !p.is_zero())
+            .ok_or("price")?;
+        let max_ticks = TickCount::new(u32_at(12))
+            .filter(|m| m.get() > 0)
+            .ok_or("max_ticks")?;
+        price
+            .get()
+            .checked_mul(u64::from(max_ticks.get()))
+            .and_then(Amount::new)
+            .ok_or("price")?;
+        let expiry = Timestamp::new(u64_at(16)).ok_or("expiry")?;
+        let opened_at = Nonce::new(u64_at(24)).ok_or("opened_at")?;
+        let settled = TickCount::new(u32_at(32))
+            .filter(|s| s.get() <= max_ticks.get())
+            .ok_or("settled")?;
+        let mut head = [0u8; 32];
+        head.copy_from_slice(&bytes[36..68]);
+        let head = Digest::from_bytes(&head).ok_or("head")?;
+        Ok(Stream {
+            id: StreamId {
+                payer,
+                slot,
+                opened_at,
+            },
+            payee: AccountIndex(payee),
+            price,
+            max_ticks,
+            expiry,
+            settled,
+            head,
+        })
+    }
+
     /// The escrow still held: `price x (max_ticks - settled)`. Fits in 63 bits because
     /// `price x max_ticks` does (checked at open) and `settled <= max_ticks`.
     pub fn escrow(&self) -> Amount {
