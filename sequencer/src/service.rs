@@ -71,7 +71,7 @@ struct Inner {
     cfg: ServiceConfig,
     shutdown: watch::Receiver<bool>,
     /// The tick relay, when stream transactions are enabled.
-    ticks: Option<TickRelay>,
+    ticks: Option<Arc<TickRelay>>,
 }
 
 /// Ticks of one `SendTicks` call checked together at most (what has arrived, up to this).
@@ -161,7 +161,7 @@ impl RollupService {
         let ticks = d
             .cfg
             .experimental_streams
-            .then(|| TickRelay::new(d.writer.clone(), d.cfg.enqueue_patience));
+            .then(|| Arc::new(TickRelay::new(d.writer.clone(), d.cfg.enqueue_patience)));
         Ok(RollupService {
             inner: Arc::new(Inner {
                 ticks,
@@ -192,7 +192,7 @@ impl Inner {
     }
 
     /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
-    fn relay(&self) -> Result<&TickRelay, Status> {
+    fn relay(&self) -> Result<&Arc<TickRelay>, Status> {
         self.ticks.as_ref().ok_or_else(|| {
             with_reason(
                 Status::unimplemented(
@@ -576,14 +576,13 @@ impl Rollup for RollupService {
         &self,
         request: Request<tonic::Streaming<pb::Tick>>,
     ) -> Result<Response<Self::SendTicksStream>, Status> {
-        self.inner.relay()?;
+        let relay = self.inner.relay()?.clone();
         let rpc = self
             .inner
             .limits
             .enter_rpc(request.remote_addr())
             .map_err(limited_status)?;
-        let inner = self.inner.clone();
-        let mut shutdown = inner.shutdown.clone();
+        let mut shutdown = self.inner.shutdown.clone();
         let stop = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
@@ -596,7 +595,7 @@ impl Rollup for RollupService {
             .take_until(stop)
             .ready_chunks(TICK_GROUP)
             .then(move |items| {
-                let inner = inner.clone();
+                let relay = relay.clone();
                 async move {
                     let mut acks = Vec::with_capacity(items.len());
                     for item in items {
@@ -607,10 +606,7 @@ impl Rollup for RollupService {
                                 break;
                             }
                         };
-                        let verdict = match inner.ticks.as_ref() {
-                            Some(relay) => relay.relay(&t).await,
-                            None => Err(crate::ticks::TickRefusal::Unavailable),
-                        };
+                        let verdict = relay.relay(&t).await;
                         acks.push(Ok(pb::TickAck {
                             payer: t.payer,
                             slot: t.slot,
