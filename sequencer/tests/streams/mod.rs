@@ -154,50 +154,34 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
     assert_eq!(seen, want);
 
     // The payee settles the latest tick it saw: 5 ticks of 7.
-    let settle = Transaction::StreamSettle(
-        Unsigned {
-            body: SettleBody {
-                payee,
-                terms: Settle {
-                    payer,
-                    slot: id.slot,
-                    from: TickCount::new(0).unwrap(),
-                    to: TickCount::new(5).unwrap(),
-                    value: t5,
+    let settle = |nonce: u64| {
+        Transaction::StreamSettle(
+            Unsigned {
+                body: SettleBody {
+                    payee,
+                    terms: Settle {
+                        payer,
+                        slot: id.slot,
+                        from: TickCount::new(0).unwrap(),
+                        to: TickCount::new(5).unwrap(),
+                        value: t5,
+                    },
                 },
-            },
-            fee: Amount::new(0).unwrap(),
-            nonce: Nonce::new(0).unwrap(),
-            valid_until: Timestamp::new(now + 600).unwrap(),
-        }
-        .sign(&d, &kq),
-    );
-    let r = c.submit(raw(&settle)).await.unwrap().into_inner();
+                fee: Amount::new(0).unwrap(),
+                nonce: Nonce::new(nonce).unwrap(),
+                valid_until: Timestamp::new(now + 600).unwrap(),
+            }
+            .sign(&d, &kq),
+        )
+    };
+    let r = c.submit(raw(&settle(0))).await.unwrap().into_inner();
     assert!(accepted(&r), "{r:?}");
     assert_eq!(account(&mut c, payee).await.balance, 35);
     // The same transaction again is answered with its receipt (idempotent), paid once; a new
     // settlement of the same ticks is a replay: refused (STALE_SETTLE), nothing paid twice.
-    let again = c.submit(raw(&settle)).await.unwrap().into_inner();
+    let again = c.submit(raw(&settle(0))).await.unwrap().into_inner();
     assert!(again.duplicate, "{again:?}");
-    let replay = Transaction::StreamSettle(
-        Unsigned {
-            body: SettleBody {
-                payee,
-                terms: Settle {
-                    payer,
-                    slot: id.slot,
-                    from: TickCount::new(0).unwrap(),
-                    to: TickCount::new(5).unwrap(),
-                    value: t5,
-                },
-            },
-            fee: Amount::new(0).unwrap(),
-            nonce: Nonce::new(1).unwrap(),
-            valid_until: Timestamp::new(now + 600).unwrap(),
-        }
-        .sign(&d, &kq),
-    );
-    let r = c.submit(raw(&replay)).await.unwrap().into_inner();
+    let r = c.submit(raw(&settle(1))).await.unwrap().into_inner();
     assert!(!accepted(&r), "{r:?}");
     assert_eq!(r.reason_code, "STALE_SETTLE");
     assert_eq!(account(&mut c, payee).await.balance, 35);
