@@ -271,13 +271,7 @@ async fn main() -> ExitCode {
             window: args.window,
         })
         .await;
-        return match run {
-            Ok(report) => print_report(&report, &report.errors, json),
-            Err(err) => {
-                eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
-                ExitCode::FAILURE
-            }
-        };
+        return conclude(run, json);
     }
     if let Some(mode) = args.x402 {
         let run = x402::run(x402::X402Args {
@@ -290,16 +284,40 @@ async fn main() -> ExitCode {
             concurrency: args.x402_concurrency as usize,
         })
         .await;
-        return match run {
-            Ok(report) => print_report(&report, &report.errors, json),
-            Err(err) => {
-                eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
-                ExitCode::FAILURE
-            }
-        };
+        return conclude(run, json);
     }
-    match run(args).await {
-        Ok(report) => print_report(&report, &report.errors, json),
+    conclude(run(args).await, json)
+}
+
+/// A report that lists what went wrong during the run (empty: success).
+trait RunErrors {
+    fn run_errors(&self) -> &[String];
+}
+
+macro_rules! run_errors {
+    ($($t:ty),*) => {$(
+        impl RunErrors for $t {
+            fn run_errors(&self) -> &[String] {
+                &self.errors
+            }
+        }
+    )*};
+}
+run_errors!(
+    Report,
+    idle::IdleReport,
+    x402::X402Report,
+    ticks::TickReport
+);
+
+/// Prints the run's report, or the error that stopped it; the exit status says which, and a
+/// report that lists errors fails too.
+fn conclude<R: serde::Serialize + std::fmt::Display + RunErrors>(
+    run: anyhow::Result<R>,
+    json: bool,
+) -> ExitCode {
+    match run {
+        Ok(report) => print_report(&report, report.run_errors(), json),
         Err(err) => {
             eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
             ExitCode::FAILURE
@@ -344,13 +362,7 @@ async fn idle_watchers(args: Args, count: u32) -> ExitCode {
         background_tps: args.background_tps,
         seed: args.seed.unwrap_or_else(rand::random),
     };
-    match idle::run(idle).await {
-        Ok(report) => print_report(&report, &report.errors, json),
-        Err(err) => {
-            eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    conclude(idle::run(idle).await, json)
 }
 
 async fn run(args: Args) -> anyhow::Result<Report> {
