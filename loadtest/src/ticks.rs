@@ -141,12 +141,10 @@ pub async fn run(args: TickArgs) -> anyhow::Result<TickReport> {
     let measure_from = start + Duration::from_secs(args.warmup);
     let end = measure_from + Duration::from_secs(args.seconds);
     let per_call_rate = args.rate.map(|r| (r as f64 / f64::from(calls)).max(1.0));
-    let sent_total = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for mut mine in dealt {
         // One connection per call, as separate agents' processes would have.
         let endpoint = args.endpoint.clone();
-        let sent_total = sent_total.clone();
         let window = args.window;
         tasks.push(tokio::spawn(async move {
             let client = Client::connect(&endpoint).await?;
@@ -208,7 +206,6 @@ pub async fn run(args: TickArgs) -> anyhow::Result<TickReport> {
                 sender.send(tick).await?;
                 sent += 1;
             }
-            sent_total.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
             drop(sender);
             let tally = receiver.await??;
             anyhow::Ok((sent, tally))
