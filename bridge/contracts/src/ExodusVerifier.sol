@@ -71,7 +71,7 @@ contract ExodusVerifier {
         uint64 nonce,
         bytes32 ext,
         bytes32[32] calldata siblings
-    ) external view returns (bytes32) {
+    ) public view returns (bytes32) {
         uint256[] memory e = new uint256[](12);
         for (uint256 i = 0; i < 5; i++) {
             if (w[i] >= Schnorr.P) revert NonCanonical();
@@ -156,7 +156,7 @@ contract ExodusVerifier {
         bytes32[16] calldata path,
         bytes32 profile
     ) external view returns (bytes32) {
-        return this.accountRoot(index, a.w, a.balance, a.nonce, streamExt(slot, s, path, profile), a.siblings);
+        return accountRoot(index, a.w, a.balance, a.nonce, streamExt(slot, s, path, profile), a.siblings);
     }
 
     error NonCanonical();
