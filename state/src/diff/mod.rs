@@ -229,6 +229,44 @@ impl Sequence {
     }
 }
 
+/// The records of `touched` and of every account from `count_before` on, with their values in
+/// `accounts` (the state after the batch). `refuse_ext`: an account with a non-zero `ext` is an
+/// error (`NON_ZERO_EXT`), for a diff that will carry no stream records to derive it from.
+fn account_records(
+    accounts: &[Account],
+    touched: impl IntoIterator<Item = AccountIndex>,
+    count_before: u64,
+    refuse_ext: bool,
+) -> Result<Vec<AccountRecord>, DiffError> {
+    let count = accounts.len() as u64;
+    if count_before > count {
+        return Err(DiffError::CountMismatch {
+            diff: count_before,
+            state: count,
+        });
+    }
+    let mut indices: BTreeSet<u32> = touched.into_iter().map(|i| i.0).collect();
+    // count <= 2^32, so every index below it is a u32.
+    indices.extend((count_before..count).map(|i| i as u32));
+    indices
+        .into_iter()
+        .map(|i| {
+            let a = accounts
+                .get(i as usize)
+                .ok_or(DiffError::UnknownAccount(i))?;
+            if refuse_ext && a.ext != Digest::ZERO {
+                return Err(DiffError::NonZeroExt(i));
+            }
+            Ok(AccountRecord {
+                index: AccountIndex(i),
+                balance: a.balance,
+                nonce: a.nonce,
+                pubkey: (u64::from(i) >= count_before).then_some(a.pubkey),
+            })
+        })
+        .collect()
+}
+
 impl StateDiff {
     /// A diff from its parts, checked like a decoded one.
     pub fn new(count_before: u64, records: Vec<AccountRecord>) -> Result<Self, DiffError> {
@@ -313,33 +351,7 @@ impl StateDiff {
         touched: impl IntoIterator<Item = AccountIndex>,
         count_before: u64,
     ) -> Result<Self, DiffError> {
-        let count = accounts.len() as u64;
-        if count_before > count {
-            return Err(DiffError::CountMismatch {
-                diff: count_before,
-                state: count,
-            });
-        }
-        let mut indices: BTreeSet<u32> = touched.into_iter().map(|i| i.0).collect();
-        // count <= 2^32, so every index below it is a u32.
-        indices.extend((count_before..count).map(|i| i as u32));
-        let records = indices
-            .into_iter()
-            .map(|i| {
-                let a = accounts
-                    .get(i as usize)
-                    .ok_or(DiffError::UnknownAccount(i))?;
-                if a.ext != Digest::ZERO {
-                    return Err(DiffError::NonZeroExt(i));
-                }
-                Ok(AccountRecord {
-                    index: AccountIndex(i),
-                    balance: a.balance,
-                    nonce: a.nonce,
-                    pubkey: (u64::from(i) >= count_before).then_some(a.pubkey),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let records = account_records(accounts, touched, count_before, true)?;
         StateDiff::new(count_before, records)
     }
 
@@ -354,15 +366,7 @@ impl StateDiff {
         slots: impl IntoIterator<Item = (AccountIndex, StreamSlot)>,
         count_before: u64,
     ) -> Result<Self, DiffError> {
-        let bare: Vec<Account> = state
-            .accounts()
-            .iter()
-            .map(|a| Account {
-                ext: Digest::ZERO,
-                ..*a
-            })
-            .collect();
-        let d = StateDiff::from_accounts(&bare, touched, count_before)?;
+        let records = account_records(state.accounts(), touched, count_before, false)?;
         let keys: BTreeSet<(AccountIndex, StreamSlot)> = slots.into_iter().collect();
         let streams = keys
             .into_iter()
@@ -372,7 +376,7 @@ impl StateDiff {
                 stream: state.streams_of(payer).get(slot).copied(),
             })
             .collect();
-        StateDiff::with_streams(d.count_before, d.records, streams)
+        StateDiff::with_streams(count_before, records, streams)
     }
 
     /// The number of accounts before the batch.

@@ -148,7 +148,6 @@ impl BatchTouches {
         // transaction reported would have left the wrong `before` in the root check below.
         let published: Vec<(AccountIndex, StreamSlot)> =
             diff.streams().iter().map(|r| (r.payer, r.slot)).collect();
-        let touched: Vec<(AccountIndex, StreamSlot)> = self.slots().collect();
         for r in diff.streams() {
             if state.streams_of(r.payer).get(r.slot) != r.stream.as_ref() {
                 return Err(DiffError::StreamMismatch {
@@ -157,7 +156,7 @@ impl BatchTouches {
                 });
             }
         }
-        if let Some((payer, slot)) = touched.iter().find(|k| published.binary_search(k).is_err()) {
+        if let Some((payer, slot)) = self.slots().find(|k| published.binary_search(k).is_err()) {
             return Err(DiffError::StreamMismatch {
                 payer: payer.0,
                 slot: slot.0,
