@@ -46,6 +46,9 @@ pub enum Error {
     /// The account does not exist (never registered).
     #[error("account {0} does not exist")]
     UnknownAccount(AccountIndex),
+    /// The payer's stream slot holds no open stream (never opened, or closed).
+    #[error("slot {slot} of account {payer} holds no open stream")]
+    UnknownStream { payer: AccountIndex, slot: u16 },
     /// The faucet only runs on a `--devnet` node that does not credit real L1 deposits.
     #[error("the faucet is disabled ({0})")]
     FaucetDisabled(String),
@@ -66,6 +69,7 @@ impl Error {
     pub fn reason_code(&self) -> Option<&str> {
         match self {
             Error::Rejected { code, .. } => Some(code),
+            Error::UnknownStream { .. } => Some("UNKNOWN_STREAM"),
             Error::Rpc(status) => {
                 status_reason_code(status)
                     .or((status.code() == tonic::Code::ResourceExhausted)

@@ -9,9 +9,9 @@
 //! load the public key must be the one the secret key derives: a file edited by hand or
 //! assembled from two keys is refused rather than signing for the wrong account.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -146,66 +146,6 @@ impl KeyFile {
     /// `overwrite` (then the old file is replaced atomically, also ending up 0600).
     pub fn save(&self, path: impl AsRef<Path>, overwrite: bool) -> Result<(), KeyFileError> {
         let path = path.as_ref();
-        if overwrite {
-            return self.replace(path);
-        }
-        // create_new makes the existence check and the creation one atomic step.
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AlreadyExists => KeyFileError::Exists(path.to_owned()),
-                _ => KeyFileError::Io {
-                    path: path.to_owned(),
-                    source,
-                },
-            })?;
-        self.write_to(file, path)
-    }
-
-    /// Replaces `path` atomically: write a 0600 temporary file beside it, then rename it over.
-    /// (Truncating the old file in place would keep its old, possibly wider, permissions.)
-    fn replace(&self, path: &Path) -> Result<(), KeyFileError> {
-        let io_err = |source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().ok_or_else(|| {
-            io_err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a file name",
-            ))
-        })?;
-        let tmp = dir.join(format!(
-            ".{}.tmp{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|source| KeyFileError::Io {
-                path: tmp.clone(),
-                source,
-            })?;
-        let written = self
-            .write_to(file, &tmp)
-            .and_then(|()| fs::rename(&tmp, path).map_err(io_err));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written
-    }
-
-    fn write_to(&self, mut file: fs::File, path: &Path) -> Result<(), KeyFileError> {
         let stored = Stored {
             secret_key: format!("0x{}", hex::encode(self.secret.to_bytes())),
             public_key: format!("0x{}", self.public.to_hex()),
@@ -217,12 +157,15 @@ impl KeyFile {
                 source,
             })?;
         text.push('\n');
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|source| KeyFileError::Io {
+        crate::private_file::write(path, text.as_bytes(), overwrite).map_err(|source| match source
+            .kind()
+        {
+            io::ErrorKind::AlreadyExists => KeyFileError::Exists(path.to_owned()),
+            _ => KeyFileError::Io {
                 path: path.to_owned(),
                 source,
-            })
+            },
+        })
     }
 }
 

@@ -23,6 +23,7 @@
 mod client;
 mod error;
 pub mod keyfile;
+mod private_file;
 mod receipt;
 mod stream;
 pub mod ticks;

@@ -31,6 +31,7 @@ fn help_explains_every_command_and_option() {
         "watch",
         "faucet",
         "status",
+        "stream",
         "--endpoint",
         "ROLLUP_ENDPOINT",
         "--json",
@@ -63,6 +64,35 @@ fn help_explains_every_command_and_option() {
             assert!(
                 help.contains(option),
                 "{command} --help lacks {option}:\n{help}"
+            );
+        }
+    }
+    let streams: [(&str, &[&str]); 6] = [
+        (
+            "open",
+            &[
+                "--key",
+                "--to",
+                "--price",
+                "--max-ticks",
+                "--lasts",
+                "--slot",
+                "--fee",
+                "--out",
+            ],
+        ),
+        ("tick", &["--stream", "--count", "--every"]),
+        ("watch", &["--account", "--key"]),
+        ("show", &["--payer", "--slot"]),
+        ("settle", &["--key", "--payer", "--slot", "--fee"]),
+        ("close", &["--key", "--payer", "--slot", "--fee"]),
+    ];
+    for (command, options) in streams {
+        let help = stdout(rollup().args(["stream", command, "--help"]));
+        for option in options {
+            assert!(
+                help.contains(option),
+                "stream {command} --help lacks {option}:\n{help}"
             );
         }
     }
@@ -131,7 +161,8 @@ fn an_unreachable_node_is_a_one_line_error() {
 /// The wallet against a real devnet node (see `support`).
 #[tokio::test]
 async fn wallet_flow_against_a_node() {
-    let devnet = devkit::node::Devnet::start("client_cli_e2e").await;
+    let devnet =
+        devkit::node::Devnet::start_with("client_cli_e2e", &["--experimental-streams"]).await;
     let endpoint = devnet.endpoint.clone();
     let node = |args: &[&str]| {
         let mut cmd = rollup();
@@ -199,4 +230,205 @@ async fn wallet_flow_against_a_node() {
     let status = stdout(&mut node(&["--json", "status"]));
     let status: serde_json::Value = serde_json::from_str(status.trim()).unwrap();
     assert_eq!(status["devnet"], true);
+
+    stream_commands(&node, &endpoint, dir.path(), (a_path, &ia), (b_path, &ib));
+}
+
+/// `rollup stream …` (the node runs with --experimental-streams): the payer opens a stream
+/// and ticks it, the payee watches and settles, a forged seed's ticks are refused, the payer
+/// cannot close early, the payee closes and the rest of the escrow returns.
+fn stream_commands(
+    node: &dyn Fn(&[&str]) -> Command,
+    endpoint: &str,
+    dir: &std::path::Path,
+    (a_path, ia): (&str, &str),
+    (b_path, ib): (&str, &str),
+) {
+    let json = |text: String| -> serde_json::Value { serde_json::from_str(text.trim()).unwrap() };
+    let balance = |who: &str| {
+        json(stdout(&mut node(&["--json", "balance", "--account", who])))["balance"]
+            .as_u64()
+            .unwrap()
+    };
+    let file = dir.join("stream.json");
+    let file = file.to_str().unwrap();
+    let a_before = balance(ia);
+    let opened = json(stdout(&mut node(&[
+        "--json",
+        "stream",
+        "open",
+        "--key",
+        a_path,
+        "--to",
+        ib,
+        "--price",
+        "2",
+        "--max-ticks",
+        "100",
+        "--slot",
+        "1",
+        "--out",
+        file,
+    ])));
+    assert_eq!(opened["escrow"], 200, "{opened}");
+    assert_eq!(opened["receipt"]["status"], "accepted", "{opened}");
+    assert_eq!(
+        balance(ia),
+        a_before - 200,
+        "the escrow left the payer's balance"
+    );
+    let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the stream file holds the seed: private");
+    // A second open into the same file is refused before anything is signed.
+    let err = stderr_failure(
+        &mut node(&[
+            "stream",
+            "open",
+            "--key",
+            a_path,
+            "--to",
+            ib,
+            "--price",
+            "2",
+            "--max-ticks",
+            "5",
+            "--slot",
+            "2",
+            "--out",
+            file,
+        ]),
+        1,
+    );
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(balance(ia), a_before - 200, "nothing opened");
+
+    let shown = json(stdout(&mut node(&[
+        "--json", "stream", "show", "--payer", ia, "--slot", "1",
+    ])));
+    assert_eq!(
+        (&shown["settled"], &shown["escrow"], &shown["relayed"]),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(200),
+            &serde_json::Value::Null
+        ),
+        "{shown}"
+    );
+
+    // The payee watches; ticks sent before its subscription is in place are not shown, so
+    // tick one at a time until the watch shows one (deadline), then ten more.
+    let mut watch = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollup"))
+        .env("ROLLUP_ENDPOINT", endpoint)
+        .args(["--json", "stream", "watch", "--key", b_path])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+        let out = std::io::BufReader::new(watch.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch showed no tick in 30 s"
+        );
+        stdout(&mut node(&["stream", "tick", "--stream", file]));
+        if let Ok(t) = lines.recv_timeout(std::time::Duration::from_millis(300)) {
+            break t;
+        }
+    };
+    let ticked = json(stdout(&mut node(&[
+        "--json", "stream", "tick", "--stream", file, "--count", "10",
+    ])));
+    let last = ticked["last"].as_u64().unwrap();
+    assert_eq!(last, ticked["first"].as_u64().unwrap() + 9, "{ticked}");
+    assert_eq!(ticked["owed"].as_u64(), Some(2 * last), "{ticked}");
+    while seen["k"].as_u64() != Some(last) {
+        seen = lines
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the payee sees every accepted tick, the last one included");
+    }
+    assert_eq!(seen["payer"].to_string(), ia);
+    watch.kill().unwrap();
+    let _ = watch.wait();
+
+    // The payee settles the latest relayed tick: 2 per tick.
+    let b_before = balance(ib);
+    let settled = json(stdout(&mut node(&[
+        "--json", "stream", "settle", "--key", b_path, "--payer", ia, "--slot", "1",
+    ])));
+    assert_eq!(
+        (
+            settled["from"].as_u64(),
+            settled["to"].as_u64(),
+            settled["paid"].as_u64()
+        ),
+        (Some(0), Some(last), Some(2 * last)),
+        "{settled}"
+    );
+    assert_eq!(balance(ib), b_before + 2 * last);
+    // Nothing new to settle: refused before signing anything.
+    let err = stderr_failure(
+        &mut node(&[
+            "stream", "settle", "--key", b_path, "--payer", ia, "--slot", "1",
+        ]),
+        1,
+    );
+    assert!(err.contains("nothing to settle"), "{err}");
+
+    // A stream file whose seed was changed makes ticks off the chain: refused by the relay.
+    let text = std::fs::read_to_string(file).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        stored["ticked"].as_u64(),
+        Some(last),
+        "the file records the last accepted tick"
+    );
+    let seed = stored["seed"].as_str().unwrap();
+    let forged = dir.join("forged.json");
+    let flipped = if seed.ends_with('1') { "2" } else { "1" };
+    std::fs::write(
+        &forged,
+        text.replace(seed, &format!("{}{flipped}", &seed[..seed.len() - 1])),
+    )
+    .unwrap();
+    let err = stderr_failure(
+        &mut node(&["stream", "tick", "--stream", forged.to_str().unwrap()]),
+        3,
+    );
+    assert!(err.contains("TICK_MISMATCH"), "{err}");
+
+    // The payer may not close before expiry and the payee's hour; the payee may, any time.
+    let err = stderr_failure(
+        &mut node(&[
+            "stream", "close", "--key", a_path, "--payer", ia, "--slot", "1",
+        ]),
+        3,
+    );
+    assert!(err.contains("CLOSE_TOO_EARLY"), "{err}");
+    let a_before = balance(ia);
+    let closed = json(stdout(&mut node(&[
+        "--json", "stream", "close", "--key", b_path, "--payer", ia, "--slot", "1",
+    ])));
+    assert_eq!(
+        closed["refunded"].as_u64(),
+        Some(200 - 2 * last),
+        "{closed}"
+    );
+    assert_eq!(balance(ia), a_before + 200 - 2 * last);
+    let err = stderr_failure(
+        &mut node(&["stream", "show", "--payer", ia, "--slot", "1"]),
+        1,
+    );
+    assert!(err.contains("holds no open stream"), "{err}");
 }

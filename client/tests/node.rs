@@ -76,15 +76,45 @@ async fn a_tick_stream_opens_ticks_settles_and_closes(client: &Client) {
         .unwrap();
     assert!(r.is_accepted());
     assert_eq!(client.account(payee).await.unwrap().balance.get(), 24);
-    // The payee closes: the rest of the escrow (44 ticks x 4) returns to the payer.
+    // Two more ticks, settled from the node's view (`stream`, `settle_relayed`).
+    for k in 7..=8 {
+        ticks.send(stream.tick(k).unwrap()).await.unwrap();
+        assert!(acks.message().await.unwrap().unwrap().accepted);
+    }
+    let view = client.stream(payer, 2).await.unwrap().expect("open");
+    assert_eq!((view.settled.get(), view.escrow.get()), (6, 176));
+    assert_eq!(view.relayed.map(|t| t.k.get()), Some(8));
+    assert_eq!(view.unsettled().get(), 8);
+    let (_, r) = client
+        .settle_relayed(payee_key.secret_key(), payee, payer, 2, Amount::ZERO)
+        .await
+        .unwrap()
+        .expect("tick 8 to settle");
+    assert!(r.is_accepted());
+    assert!(
+        client
+            .settle_relayed(payee_key.secret_key(), payee, payer, 2, Amount::ZERO)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing relayed past the settled count"
+    );
+    assert_eq!(client.account(payee).await.unwrap().balance.get(), 32);
+    // The payee closes: the rest of the escrow (42 ticks x 4) returns to the payer.
     client
         .close_stream(payee_key.secret_key(), payee, payer, 2, Amount::ZERO)
         .await
         .unwrap();
     assert_eq!(
         client.account(payer).await.unwrap().balance.get(),
-        1_000 - 24
+        1_000 - 32
     );
+    assert!(matches!(
+        client
+            .settle_relayed(payee_key.secret_key(), payee, payer, 2, Amount::ZERO)
+            .await,
+        Err(rollup_client::Error::UnknownStream { .. })
+    ));
 }
 
 fn amount(v: u64) -> Amount {

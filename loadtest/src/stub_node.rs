@@ -141,6 +141,13 @@ impl Rollup for Stub {
         Err(Status::unimplemented("stub"))
     }
 
+    async fn get_stream(
+        &self,
+        _request: Request<pb::GetStreamRequest>,
+    ) -> Result<Response<pb::StreamInfo>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+
     async fn payment_stream(
         &self,
         request: Request<tonic::Streaming<pb::SubmitRequest>>,

@@ -655,6 +655,56 @@ impl Rollup for RollupService {
         Ok(Response::new(Box::pin(out)))
     }
 
+    async fn get_stream(
+        &self,
+        request: Request<pb::GetStreamRequest>,
+    ) -> Result<Response<pb::StreamInfo>, Status> {
+        let relay = self.inner.relay()?;
+        let _rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
+        let pb::GetStreamRequest { payer, slot } = request.into_inner();
+        let slot = u16::try_from(slot).map_err(|_| {
+            with_reason(
+                Status::invalid_argument(format!("OUT_OF_RANGE: slot {slot} is above 65535")),
+                "OUT_OF_RANGE",
+            )
+        })?;
+        let found = relay
+            .lookup(AccountIndex(payer), state::stream::StreamSlot(slot))
+            .await
+            .map_err(|e| with_reason(Status::unavailable(format!("UNAVAILABLE: {e}")), e.code()))?;
+        let (stream, relayed) = found.ok_or_else(|| {
+            with_reason(
+                Status::not_found(format!(
+                    "UNKNOWN_STREAM: slot {slot} of account {payer} holds no open stream"
+                )),
+                "UNKNOWN_STREAM",
+            )
+        })?;
+        Ok(Response::new(pb::StreamInfo {
+            payer,
+            slot: u32::from(slot),
+            opened_at: stream.id.opened_at.get(),
+            payee: stream.payee.0,
+            price: stream.price.get(),
+            max_ticks: stream.max_ticks.get(),
+            expiry: stream.expiry.get(),
+            settled: stream.settled.get(),
+            head: stream.head.to_bytes().to_vec(),
+            escrow: stream.escrow().get(),
+            relayed: relayed.map(|t| pb::Tick {
+                payer,
+                slot: u32::from(slot),
+                opened_at: t.stream.opened_at.get(),
+                k: t.k.get(),
+                value: t.value.to_bytes().to_vec(),
+            }),
+        }))
+    }
+
     async fn payment_stream(
         &self,
         request: Request<tonic::Streaming<pb::SubmitRequest>>,

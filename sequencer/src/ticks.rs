@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rollup_proto::v1 as pb;
 use state::account::{AccountIndex, Nonce};
 use state::hash::Digest;
-use state::stream::{StreamId, StreamSlot, Tick, TickCheck, TickCount};
+use state::stream::{Stream, StreamId, StreamSlot, Tick, TickCheck, TickCount};
 use tokio::sync::broadcast;
 
 use crate::writer::WriterHandle;
@@ -238,6 +238,35 @@ impl TickRelay {
             .entry(payee.0)
             .or_insert_with(|| broadcast::channel(WATCH_BUFFER).0)
             .subscribe()
+    }
+
+    /// The stream in `slot` of `payer` as the writer holds it now, and the latest tick this
+    /// relay accepted for it when that is past the stream's settled count (what its payee
+    /// settles next). One writer lookup; the relay's cache is read, not changed.
+    pub async fn lookup(
+        &self,
+        payer: AccountIndex,
+        slot: StreamSlot,
+    ) -> Result<Option<(Stream, Option<Tick>)>, TickRefusal> {
+        let stream = self
+            .writer
+            .stream(payer, slot, self.patience)
+            .await
+            .map_err(|_| TickRefusal::Unavailable)?;
+        let Some(stream) = stream else {
+            return Ok(None);
+        };
+        let cached = lock(&self.streams).get(&(payer.0, slot.0)).cloned();
+        let relayed = cached.and_then(|c| {
+            let e = lock(&c);
+            let (k, value) = e.check.last();
+            (e.check.stream() == stream.id && k > stream.settled).then_some(Tick {
+                stream: stream.id,
+                k,
+                value,
+            })
+        });
+        Ok(Some((stream, relayed)))
     }
 
     /// Streams the relay holds state for (a gauge for operators).

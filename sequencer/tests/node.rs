@@ -353,6 +353,12 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
             .map(|v| v.to_str().unwrap()),
         Some("STREAMS_NOT_ENABLED")
     );
+    let err = c
+        .get_stream(pb::GetStreamRequest { payer: 0, slot: 0 })
+        .await
+        .expect_err("no stream lookup without --experimental-streams");
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    assert!(err.message().starts_with("STREAMS_NOT_ENABLED"), "{err:?}");
     for (code, req) in bad {
         let err = c.submit(req).await.expect_err(code);
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{code}: {err:?}");

@@ -153,6 +153,39 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
         .collect();
     assert_eq!(seen, want);
 
+    // GetStream: the stream as held now and the latest tick relayed past its settled count.
+    let info = c
+        .get_stream(pb::GetStreamRequest {
+            payer: payer.0,
+            slot: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (info.payee, info.settled, info.escrow, info.opened_at),
+        (payee.0, 0, 14_000, 0)
+    );
+    let relayed = info.relayed.expect("tick 5 was relayed");
+    assert_eq!(
+        (relayed.k, relayed.value.clone()),
+        (5, t5.to_bytes().to_vec())
+    );
+    for (slot, code, reason) in [
+        (9, tonic::Code::NotFound, "UNKNOWN_STREAM"),
+        (70_000, tonic::Code::InvalidArgument, "OUT_OF_RANGE"),
+    ] {
+        let err = c
+            .get_stream(pb::GetStreamRequest {
+                payer: payer.0,
+                slot,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{err:?}");
+        assert!(err.message().starts_with(reason), "{err:?}");
+    }
+
     // The payee settles the latest tick it saw: 5 ticks of 7.
     let settle = |nonce: u64| {
         Transaction::StreamSettle(
@@ -185,4 +218,16 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
     assert!(!accepted(&r), "{r:?}");
     assert_eq!(r.reason_code, "STALE_SETTLE");
     assert_eq!(account(&mut c, payee).await.balance, 35);
+    // Settled: nothing relayed past the settled count any more.
+    let info = c
+        .get_stream(pb::GetStreamRequest {
+            payer: payer.0,
+            slot: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((info.settled, info.escrow), (5, 14_000 - 35));
+    assert_eq!(info.head, t5.to_bytes().to_vec());
+    assert!(info.relayed.is_none(), "{info:?}");
 }

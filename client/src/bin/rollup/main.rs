@@ -12,12 +12,13 @@ use rollup_client::{AccountIndex, Amount, Client, Error, KeyFile, Nonce, TxId, D
 use serde::Serialize;
 
 mod exodus;
+mod stream;
 
 const EXIT_CODES: &str = "\
 Amounts are integers in base units of the settlement token (6 decimals on devnet).
 
 Exit status: 0 on success, 1 on any error (node unreachable, bad input, ...), 2 on a usage
-error, 3 when the node rejected the transaction (the reason code is printed).";
+error, 3 when the node rejected the transaction or a tick (the reason code is printed).";
 
 /// Exit status for a transaction the node rejected (distinct from a failure to ask).
 const EXIT_REJECTED: u8 = 3;
@@ -199,6 +200,13 @@ enum Command {
     /// In exodus, refund the deposits no finalized batch consumed to their depositor, from L1
     /// logs alone. Each is refunded once.
     Refund(exodus::RefundArgs),
+    /// Payment streams (experimental: a devnet node started with --experimental-streams):
+    /// open a stream to a payee, tick it through the node's relay, watch and settle the ticks
+    /// as the payee, close it.
+    Stream {
+        #[command(subcommand)]
+        command: stream::StreamCommand,
+    },
     /// Show the chain id, rollup address, head block and counters of the node.
     Status,
     /// Show the receipt of a transaction by id.
@@ -332,7 +340,8 @@ async fn main() -> ExitCode {
             eprintln!("error: {}", rollup_client::error_line(err.as_ref()));
             let rejected = err
                 .downcast_ref::<Error>()
-                .is_some_and(|e| matches!(e, Error::Rejected { .. }));
+                .is_some_and(|e| matches!(e, Error::Rejected { .. }))
+                || err.downcast_ref::<stream::TickRefused>().is_some();
             ExitCode::from(if rejected { EXIT_REJECTED } else { 1 })
         }
     }
@@ -684,6 +693,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })
         }
+        Command::Stream { command } => stream::run(&out, endpoint, command).await,
         Command::Exit(args) => exodus::exit(&out, args).await,
         Command::Refund(args) => exodus::refund(&out, args).await,
         Command::Status => {

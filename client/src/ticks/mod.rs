@@ -34,9 +34,16 @@ use state::tx::{SettleBody, Transaction, Unsigned};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use serde::Serialize;
+use state::stream::Tick;
+use tonic::Code;
+
 use crate::client::Client;
+
+mod file;
 use crate::error::{Error, Result};
 use crate::receipt::Receipt;
+pub use file::StreamFileError;
 
 /// What a payer offers when it opens a stream.
 #[derive(Clone, Copy, Debug)]
@@ -105,14 +112,80 @@ impl PayerStream {
     /// Tick `k` (1..=max_ticks) as the relay takes it; `None` beyond the maximum. Ticking in
     /// order costs one hash per tick (the chain keeps a checkpoint every 64 values).
     pub fn tick(&mut self, k: u32) -> Option<proto::Tick> {
-        let t = self.chain.tick(k)?;
-        Some(proto::Tick {
-            payer: self.id.payer.0,
-            slot: u32::from(self.id.slot.0),
-            opened_at: self.id.opened_at.get(),
-            k,
-            value: t.value.to_bytes().to_vec(),
+        self.chain.tick(k).map(|t| tick_message(&t))
+    }
+}
+
+/// A stream as the node holds it now ([`Client::stream`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamState {
+    pub id: StreamId,
+    pub payee: AccountIndex,
+    pub price: Amount,
+    pub max_ticks: TickCount,
+    /// Ticks are worth nothing after this time; the payee may settle for an hour more.
+    pub expiry: Timestamp,
+    /// Ticks settled so far: the `from` of the next settlement.
+    pub settled: TickCount,
+    /// `t_settled`.
+    pub head: Digest,
+    /// `price x (max_ticks - settled)`, held for the payee or the payer's refund.
+    pub escrow: Amount,
+    /// The latest tick the node's relay accepted past `settled`: what the payee settles next.
+    pub relayed: Option<Tick>,
+}
+
+impl StreamState {
+    /// What settling the relayed tick would pay the payee (zero without one).
+    pub fn unsettled(&self) -> Amount {
+        let ticks = self
+            .relayed
+            .map_or(0, |t| t.k.get().saturating_sub(self.settled.get()));
+        Amount::new(self.price.get().saturating_mul(u64::from(ticks))).unwrap_or(Amount::MAX)
+    }
+}
+
+impl TryFrom<proto::StreamInfo> for StreamState {
+    type Error = Error;
+
+    fn try_from(s: proto::StreamInfo) -> Result<StreamState> {
+        let bad = |what: &str| Error::protocol("GetStream", format!("bad {what} in the answer"));
+        let slot = StreamSlot(u16::try_from(s.slot).map_err(|_| bad("slot"))?);
+        let id = StreamId {
+            payer: AccountIndex(s.payer),
+            slot,
+            opened_at: state::account::Nonce::new(s.opened_at).ok_or_else(|| bad("opened_at"))?,
+        };
+        let relayed = match s.relayed {
+            Some(t) => Some(Tick {
+                stream: id,
+                k: TickCount::new(t.k).ok_or_else(|| bad("relayed tick"))?,
+                value: Digest::from_slice(&t.value).ok_or_else(|| bad("relayed tick value"))?,
+            }),
+            None => None,
+        };
+        Ok(StreamState {
+            id,
+            payee: AccountIndex(s.payee),
+            price: Amount::new(s.price).ok_or_else(|| bad("price"))?,
+            max_ticks: TickCount::new(s.max_ticks).ok_or_else(|| bad("max_ticks"))?,
+            expiry: Timestamp::new(s.expiry).ok_or_else(|| bad("expiry"))?,
+            settled: TickCount::new(s.settled).ok_or_else(|| bad("settled"))?,
+            head: Digest::from_slice(&s.head).ok_or_else(|| bad("head"))?,
+            escrow: Amount::new(s.escrow).ok_or_else(|| bad("escrow"))?,
+            relayed,
         })
+    }
+}
+
+/// A tick as the relay takes it.
+pub fn tick_message(t: &Tick) -> proto::Tick {
+    proto::Tick {
+        payer: t.stream.payer.0,
+        slot: u32::from(t.stream.slot.0),
+        opened_at: t.stream.opened_at.get(),
+        k: t.k.get(),
+        value: t.value.to_bytes().to_vec(),
     }
 }
 
@@ -143,8 +216,7 @@ fn random_seed() -> Digest {
 
 impl Client {
     /// Opens a payment stream from `payer` (signed with `key`) in its stream slot `slot`,
-    /// escrowing `price x max_ticks`: builds the tick chain from a fresh random seed
-    /// (`max_ticks` hashes), signs the open with the payer's next nonce and submits it.
+    /// escrowing `price x max_ticks`: [`Client::prepare_pay_stream`], then submits the open.
     pub async fn open_pay_stream(
         &self,
         key: &SecretKey,
@@ -152,6 +224,22 @@ impl Client {
         slot: u16,
         terms: StreamTerms,
     ) -> Result<PayerStream> {
+        let (mut stream, open) = self.prepare_pay_stream(key, payer, slot, terms).await?;
+        stream.receipt = Some(self.submit(&open).await?.into_accepted()?);
+        Ok(stream)
+    }
+
+    /// Builds a stream's tick chain from a fresh random seed (`max_ticks` hashes) and signs
+    /// its open with the payer's next nonce, without submitting it: a caller that must keep
+    /// the seed (e.g. [`PayerStream::save`]) stores it first, so that no accepted open is ever
+    /// left without the seed that makes its ticks.
+    pub async fn prepare_pay_stream(
+        &self,
+        key: &SecretKey,
+        payer: AccountIndex,
+        slot: u16,
+        terms: StreamTerms,
+    ) -> Result<(PayerStream, Transaction)> {
         let max_ticks = TickCount::new(terms.max_ticks)
             .filter(|m| m.get() > 0)
             .ok_or_else(|| Error::protocol("open_pay_stream", "max_ticks must be 1 to 2^24"))?;
@@ -183,14 +271,14 @@ impl Client {
         }
         .sign(&self.domain(), key)
         .into();
-        let receipt = self.submit(&tx).await?.into_accepted()?;
-        Ok(PayerStream {
+        let stream = PayerStream {
             id,
             terms,
-            receipt: Some(receipt),
+            receipt: None,
             seed,
             chain,
-        })
+        };
+        Ok((stream, tx))
     }
 
     /// Settles, as the payee (`key`), the stream in `slot` of `payer` from `from` (the stream's
@@ -249,6 +337,46 @@ impl Client {
         .sign(&self.domain(), key)
         .into();
         self.submit(&tx).await?.into_accepted()
+    }
+
+    /// The stream in `slot` of `payer` now, with the latest tick the relay accepted for it;
+    /// `None` when the slot is empty.
+    pub async fn stream(&self, payer: AccountIndex, slot: u16) -> Result<Option<StreamState>> {
+        let answer = self
+            .rpc()
+            .get_stream(proto::GetStreamRequest {
+                payer: payer.0,
+                slot: u32::from(slot),
+            })
+            .await;
+        match answer {
+            Ok(s) => s.into_inner().try_into().map(Some),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status.into()),
+        }
+    }
+
+    /// Settles, as the payee, the latest tick the node relayed for the stream in `slot` of
+    /// `payer` (from the stream's settled count). `None` when there is nothing to settle: no
+    /// tick relayed past the settled count (e.g. the node restarted since).
+    pub async fn settle_relayed(
+        &self,
+        key: &SecretKey,
+        payee: AccountIndex,
+        payer: AccountIndex,
+        slot: u16,
+        fee: Amount,
+    ) -> Result<Option<(StreamState, Receipt)>> {
+        let Some(stream) = self.stream(payer, slot).await? else {
+            return Err(Error::UnknownStream { payer, slot });
+        };
+        let Some(tick) = stream.relayed else {
+            return Ok(None);
+        };
+        let receipt = self
+            .settle_stream(key, payee, stream.settled.get(), &tick_message(&tick), fee)
+            .await?;
+        Ok(Some((stream, receipt)))
     }
 
     /// Starts a `SendTicks` call: ticks go in through the [`TickSender`], one acknowledgement
