@@ -219,7 +219,7 @@ fn bench_settlement(c: &mut Criterion) {
     let settled = settle_ops(&ops, 2, depositor).expect("settled");
 
     let leaf = PaymentCircuit::build(K);
-    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
     let ws = leaf_witnesses(
         &mut state,
         &with_ctx,

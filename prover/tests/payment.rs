@@ -220,7 +220,7 @@ fn honest_mixed_batch_proves_with_native_public_inputs() {
         ops.push(e.pubdata);
         ws.extend(e.withdrawal);
     }
-    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
     let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 1, &depositor).unwrap();
     assert_eq!(
         leaves.len(),
@@ -638,7 +638,7 @@ fn forger_reproduces_honest_witnesses() {
         transfer(BOB, OPERATOR, 4, 1, 0, &k.bob),
         deposit(4, BOB, MAX),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
     let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
     for leaf in &leaves {
         let forged = forger.leaf(intents_of(leaf));
@@ -941,7 +941,7 @@ fn forced_withdrawals_prove_applied_and_rejected_with_their_reason() {
         // And a deposit after them: the queue moved on.
         deposit(9, BOB, 5),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
     let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
     let statuses: Vec<u8> = leaves
         .iter()
@@ -1063,7 +1063,7 @@ fn a_request_breaking_several_rules_proves_with_the_first() {
         forced(3, NOW, withdraw(ALICE, 5_000_000, 0, 0, &k.bob)),
         forced(4, NOW, withdraw(ALICE, 0, 0, 3, &k.alice)),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
     let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
     let statuses: Vec<u8> = leaves
         .iter()

@@ -372,7 +372,7 @@ impl Inner {
                     .into_par_iter()
                     .with_max_len(8)
                     .map(|(at, tx, slot)| {
-                        let verdict = VerifiedTx::verify(tx, &domain, |i| keys.get(i));
+                        let verdict = VerifiedTx::verify(tx.clone(), &domain, |i| keys.get(i));
                         drop(slot);
                         (at, tx, verdict)
                     })

@@ -783,7 +783,7 @@ impl Writer {
         let ctx = BlockContext {
             timestamp: Timestamp::new(self.block.time).unwrap_or(Timestamp::MAX),
         };
-        let raw_tx = *tx.tx();
+        let raw_tx = tx.tx().clone();
         match self.state.apply_verified(tx, &ctx) {
             Err(r) => {
                 if self.block.txs == 0 {

@@ -146,7 +146,7 @@ proptest! {
     fn transactions_roundtrip(tx in transaction()) {
         let bytes = tx.encode();
         prop_assert_eq!(bytes.len(), tx.kind().encoded_len());
-        prop_assert_eq!(Transaction::decode(&bytes), Ok(tx));
+        prop_assert_eq!(Transaction::decode(&bytes), Ok(tx.clone()));
         // Signed transactions verify after the round trip.
         if let Transaction::Transfer(t) = tx {
             let key = keys().iter().map(|k| k.public_key()).find(|k| tx.verify_signature(&DOMAIN, k).is_ok());

@@ -616,7 +616,7 @@ fn script() -> Vec<Step> {
         },
         Step {
             label: "transfer alice -> bob 125000, fee 25, nonce 0",
-            tx: alice_pays_bob,
+            tx: alice_pays_bob.clone(),
             signer: Some("alice"),
         },
         Step {
@@ -747,7 +747,7 @@ fn tx_entry(step: &Step, effects: Option<&Effects>) -> Value {
     let d = domain();
     let tx = &step.tx;
     let wire = tx.encode();
-    assert_eq!(Transaction::decode(&wire), Ok(*tx));
+    assert_eq!(Transaction::decode(&wire).as_ref(), Ok(tx));
     let mut msg: Vec<F> = d.digest().elements().to_vec();
     msg.extend(tx.to_field_elements(&d));
     let id = tx.id(&d);

@@ -171,7 +171,7 @@ pub fn native_statements(
         let deposits_first = state.next_deposit_seq();
         let entries_in = entries;
         for (tx, ctx) in chunk {
-            let verified = VerifiedTx::from_durable_log(*tx, &domain, |i| state.key_of(i))
+            let verified = VerifiedTx::from_durable_log(tx.clone(), &domain, |i| state.key_of(i))
                 .map_err(|r| LeafPlanError::Rejected(r.to_string()))?;
             let fx = state
                 .apply_verified(verified, ctx)

@@ -71,7 +71,7 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     }
     let mut st = State::genesis(d, operator().public_key());
     let old_root = st.root();
-    let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0, t.1)).collect();
+    let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0.clone(), t.1)).collect();
     let stmts = native_statements(
         &mut st,
         &plain,

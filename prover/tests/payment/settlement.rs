@@ -119,7 +119,7 @@ fn fixture() -> &'static Fixture {
         // The range proof: two leaves and their merge.
         let reg = registry();
         let mut state = setup(&k);
-        let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+        let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
         let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 1, &depositor).unwrap();
         assert_eq!(leaves.len(), 2);
         let l = reg.leaf().prove(&leaves[0]).unwrap();
@@ -460,7 +460,7 @@ fn another_batchs_range_proof_is_refused() {
             other => other,
         })
         .collect();
-    let with_ctx: Vec<_> = txs.iter().map(|t| (*t, ctx())).collect();
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
     let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 1, &depositor).unwrap();
     let reg = registry();
     let l = reg.leaf().prove(&leaves[0]).unwrap();

@@ -642,7 +642,7 @@ impl State {
 
     /// Authenticates and applies `tx` (see the module docs for the rules).
     pub fn apply(&mut self, tx: &Transaction, ctx: &BlockContext) -> Result<Effects, Rejection> {
-        let verified = VerifiedTx::verify(*tx, &self.domain, |i| self.public_key_of(i))?;
+        let verified = VerifiedTx::verify(tx.clone(), &self.domain, |i| self.public_key_of(i))?;
         self.apply_verified(verified, ctx)
     }
 

@@ -413,7 +413,7 @@ fn check_agrees_with_apply_and_changes_nothing() {
     ];
     for tx in cases {
         let mut state = world().state;
-        let Ok(v) = VerifiedTx::verify(tx, &DOMAIN, |i| state.public_key_of(i)) else {
+        let Ok(v) = VerifiedTx::verify(tx.clone(), &DOMAIN, |i| state.public_key_of(i)) else {
             continue;
         };
         let before = snapshot(&mut state);
@@ -849,7 +849,7 @@ fn deposits_that_cannot_be_credited_are_consumed_and_refunded() {
 fn apply_verified_skips_the_signature_but_not_the_binding() {
     let mut w = world();
     let tx = signed(transfer(ALICE, BOB, 5, 0, 0), &w.alice);
-    let v = VerifiedTx::verify(tx, &DOMAIN, |i| w.state.public_key_of(i)).unwrap();
+    let v = VerifiedTx::verify(tx.clone(), &DOMAIN, |i| w.state.public_key_of(i)).unwrap();
     assert_eq!(v.id(), tx.id(&DOMAIN));
     assert_eq!(*v.tx(), tx);
     assert_eq!(
@@ -859,12 +859,12 @@ fn apply_verified_skips_the_signature_but_not_the_binding() {
 
     // Verification with an unknown sender, or a bad signature, never yields a VerifiedTx.
     assert_eq!(
-        VerifiedTx::verify(tx, &DOMAIN, |_| None),
+        VerifiedTx::verify(tx.clone(), &DOMAIN, |_| None),
         Err(Rejection::UnknownAccount(ALICE))
     );
     let forged = signed(transfer(ALICE, BOB, 5, 0, 1), &w.mallory);
     assert_eq!(
-        VerifiedTx::verify(forged, &DOMAIN, |i| w.state.public_key_of(i)),
+        VerifiedTx::verify(forged.clone(), &DOMAIN, |i| w.state.public_key_of(i)),
         Err(Rejection::BadSignature)
     );
 

@@ -580,7 +580,7 @@ pub enum Signer {
 }
 
 /// Any transaction.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Transaction {
     Register(Register),
     Transfer(Transfer),

@@ -265,7 +265,7 @@ fn decode_rejects_invalid_public_keys() {
 
 #[test]
 fn forced_withdraw_embeds_the_l1_bytes_and_checks_them() {
-    let forced = samples()[4];
+    let forced = samples()[4].clone();
     let Transaction::ForcedWithdraw(f) = forced else {
         panic!("sample 4 is a forced withdrawal")
     };
@@ -326,7 +326,7 @@ fn forced_withdraw_embeds_the_l1_bytes_and_checks_them() {
 fn decode_rejects_non_canonical_signatures() {
     let signed: Vec<Transaction> = samples()[..3]
         .iter()
-        .copied()
+        .cloned()
         .chain(stream_samples())
         .collect();
     for tx in &signed {
@@ -526,7 +526,11 @@ fn deposit_id_depends_on_every_field_and_the_domain() {
 fn stream_kinds_are_signed_by_their_party_and_bind_every_field() {
     use crate::stream::{StreamSlot, TickCount};
     let [open, settle, close] = stream_samples();
-    let expect = [(open, 1u32, 1u64), (settle, 2, 2), (close, u32::MAX, 3)];
+    let expect = [
+        (open.clone(), 1u32, 1u64),
+        (settle.clone(), 2, 2),
+        (close.clone(), u32::MAX, 3),
+    ];
     for (tx, signer, seed) in expect {
         assert_eq!(
             tx.signer(),
@@ -555,7 +559,7 @@ fn stream_kinds_are_signed_by_their_party_and_bind_every_field() {
     }
     // Every field of each kind moves its id.
     let (Transaction::StreamOpen(o), Transaction::StreamSettle(st), Transaction::StreamClose(c)) =
-        (open, settle, close)
+        (open.clone(), settle.clone(), close.clone())
     else {
         unreachable!("stream_samples is in tag order")
     };

@@ -309,7 +309,7 @@ fn transactions_section() -> Value {
         let mut entry = tx_entry(
             &Step {
                 label: tx.kind().name(),
-                tx,
+                tx: tx.clone(),
                 signer: Some(signer),
             },
             None,
