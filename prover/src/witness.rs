@@ -272,7 +272,10 @@ fn tx_slot(
         Transaction::Withdraw(w) => (SlotKind::Withdraw, w.from.0, OPERATOR.0),
         Transaction::Deposit(d) => (SlotKind::Deposit, d.to.0, OPERATOR.0),
         Transaction::ForcedWithdraw(f) => (SlotKind::ForcedWithdraw, f.withdraw.from.0, OPERATOR.0),
-        Transaction::StreamOpen(_) | Transaction::StreamSettle(_) | Transaction::StreamClose(_) => {
+        Transaction::StreamOpen(_)
+        | Transaction::StreamSettle(_)
+        | Transaction::StreamClose(_)
+        | Transaction::Split(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -369,7 +372,10 @@ fn tx_slot(
                 (0, 0, 0, 0)
             }
         }
-        Transaction::StreamOpen(_) | Transaction::StreamSettle(_) | Transaction::StreamClose(_) => {
+        Transaction::StreamOpen(_)
+        | Transaction::StreamSettle(_)
+        | Transaction::StreamClose(_)
+        | Transaction::Split(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -491,6 +497,7 @@ pub fn leaf_witnesses(
             Transaction::StreamOpen(t) => Some(t.valid_until),
             Transaction::StreamSettle(t) => Some(t.valid_until),
             Transaction::StreamClose(t) => Some(t.valid_until),
+            Transaction::Split(t) => Some(t.valid_until),
             // Judged at its L1 request time (in the rules and in the circuit).
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };

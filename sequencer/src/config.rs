@@ -53,9 +53,10 @@ pub struct Config {
     pub devnet: bool,
 
     /// Devnet only, experimental: accept payment-stream transactions (open, settle, close) and
-    /// relay ticks (SendTicks, WatchTicks). This version's prover cannot prove a batch that
-    /// holds one (the leaf and diff circuits do not cover streams yet), so such batches are
-    /// never finalized: for developing agents against the stream API, never for real money.
+    /// split payments, and relay ticks (SendTicks, WatchTicks, GetStream). This version's
+    /// prover cannot prove a batch that holds one (the leaf and diff circuits do not cover
+    /// them yet), so such batches are never finalized: for developing agents against the
+    /// stream and split APIs, never for real money.
     #[arg(long, env = "ROLLUP_EXPERIMENTAL_STREAMS", requires = "devnet")]
     pub experimental_streams: bool,
 
@@ -93,8 +94,9 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_MAX_IN_FLIGHT_PER_STREAM", default_value_t = 1024)]
     pub max_in_flight_per_stream: usize,
 
-    /// Largest accepted gRPC message (bytes); larger ones are refused.
-    #[arg(long, env = "ROLLUP_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    /// Largest accepted gRPC message (bytes); larger ones are refused. The largest
+    /// transaction, a split to 1,024 payees, is 12,391 bytes.
+    #[arg(long, env = "ROLLUP_MAX_MESSAGE_BYTES", default_value_t = 16_384)]
     pub max_message_bytes: usize,
 
     /// Concurrent HTTP/2 streams (calls) one gRPC connection may open (SETTINGS frame).

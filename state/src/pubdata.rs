@@ -18,6 +18,7 @@
 //! | StreamOpen (7) | `tag ‖ body(62) ‖ fee(8)`: the transaction's body (`payer payee slot price max_ticks expiry anchor`) | 71 |
 //! | StreamSettle (8) | `tag ‖ body(50) ‖ fee(8)` (`payee payer slot from to t_to`) | 59 |
 //! | StreamClose (9) | `tag ‖ body(10) ‖ fee(8)` (`signer payer slot`) | 19 |
+//! | Split (10) | `tag ‖ from(4) ‖ n(2) ‖ [to(4) ‖ amount(8)] x n ‖ fee(8)` | 15 + 12 n |
 //!
 //! A stream op is its transaction without nonce, validity and signature, like a transfer's:
 //! replaying the ops in order rebuilds every stream (the opened-at nonce is the payer's nonce
@@ -27,8 +28,9 @@
 //! overflow; the depositor reclaims the funds on L1). A forced withdrawal is published whole
 //! (nonce and signature included) because it may be rejected: the proof shows the reason
 //! against exactly these bytes, which are the ones queued on L1. Its status is a
-//! [`ForcedStatus`]: 0 = applied, otherwise the rule it breaks. Every op length is fixed by its tag, so a
-//! batch's pubdata is the plain concatenation of its ops ([`decode_ops`] splits it again).
+//! [`ForcedStatus`]: 0 = applied, otherwise the rule it breaks. Every op length is fixed by its tag (a
+//! split's by its tag and its `n`), so a batch's pubdata is the plain concatenation of its ops
+//! ([`decode_ops`] splits it again).
 //!
 //! # Pubdata commitment
 //!
@@ -59,7 +61,9 @@ use crate::account::{AccountIndex, Amount, Timestamp, MAX_U63};
 use crate::apply::Rejection;
 use crate::crypto::schnorr::{KeyError, PublicKey};
 use crate::hash::{hash_no_pad, Digest, F};
+use crate::split::Payout;
 use crate::stream::rules::{Close, Open};
+use crate::tx::split::{read_op_parts, write_parts, PART_BYTES};
 use crate::tx::stream::{read_body, Body};
 use crate::tx::{DecodeError, L1Address, SettleBody, Transaction, TxKind, Withdraw};
 
@@ -148,7 +152,7 @@ impl ForcedStatus {
 }
 
 /// The pubdata of one applied transaction (see the module docs).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum PubdataOp {
     Register {
         index: AccountIndex,
@@ -190,9 +194,15 @@ pub enum PubdataOp {
         body: Close,
         fee: Amount,
     },
+    Split {
+        from: AccountIndex,
+        parts: Vec<Payout>,
+        fee: Amount,
+    },
 }
 
-/// The fixed pubdata length of each kind, tag byte included.
+/// The fixed pubdata length of each kind, tag byte included; for a split, whose length varies,
+/// the length with no payee ([`PubdataOp::len`] is exact).
 pub const fn op_len(kind: TxKind) -> usize {
     match kind {
         TxKind::Register => 1 + 4 + PublicKey::BYTES,
@@ -203,6 +213,7 @@ pub const fn op_len(kind: TxKind) -> usize {
         TxKind::StreamOpen => 1 + <Open as Body>::BYTES + 8,
         TxKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
         TxKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
+        TxKind::Split => 1 + 4 + 2 + 8,
     }
 }
 
@@ -223,12 +234,21 @@ impl PubdataOp {
             PubdataOp::StreamOpen { .. } => TxKind::StreamOpen,
             PubdataOp::StreamSettle { .. } => TxKind::StreamSettle,
             PubdataOp::StreamClose { .. } => TxKind::StreamClose,
+            PubdataOp::Split { .. } => TxKind::Split,
+        }
+    }
+
+    /// The length of [`PubdataOp::to_bytes`]'s output.
+    pub fn len(&self) -> usize {
+        match self {
+            PubdataOp::Split { parts, .. } => op_len(TxKind::Split) + PART_BYTES * parts.len(),
+            other => op_len(other.kind()),
         }
     }
 
     /// The op's bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(op_len(self.kind()));
+        let mut out = Vec::with_capacity(self.len());
         out.push(self.kind().tag());
         match self {
             PubdataOp::Register { index, pubkey } => {
@@ -292,8 +312,12 @@ impl PubdataOp {
                 body.write(&mut out);
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
+            PubdataOp::Split { from, parts, fee } => {
+                write_parts(*from, parts, &mut out);
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
         }
-        debug_assert_eq!(out.len(), op_len(self.kind()));
+        debug_assert_eq!(out.len(), self.len());
         out
     }
 
@@ -301,7 +325,13 @@ impl PubdataOp {
     pub fn decode_prefix(bytes: &[u8]) -> Result<(PubdataOp, usize), PubdataError> {
         let (&tag, _) = bytes.split_first().ok_or(PubdataError::Truncated)?;
         let kind = TxKind::from_tag(tag).ok_or(PubdataError::UnknownTag(tag))?;
-        let len = op_len(kind);
+        let len = match kind {
+            TxKind::Split => {
+                let n = bytes.get(5..7).ok_or(PubdataError::Truncated)?;
+                op_len(kind) + PART_BYTES * usize::from(u16::from_le_bytes([n[0], n[1]]))
+            }
+            _ => op_len(kind),
+        };
         let body = bytes.get(1..len).ok_or(PubdataError::Truncated)?;
         let mut r = Cursor(body);
         let op = match kind {
@@ -380,6 +410,11 @@ impl PubdataOp {
                     body: read_body(b).map_err(PubdataError::Stream)?,
                     fee: f,
                 }
+            }
+            TxKind::Split => {
+                let (b, fee) = stream_op_parts(body)?;
+                let (from, parts) = read_op_parts(b).map_err(PubdataError::Stream)?;
+                PubdataOp::Split { from, parts, fee }
             }
         };
         Ok((op, len))
@@ -615,7 +650,8 @@ mod tests {
         let mut bad_status = ops[2].to_bytes();
         bad_status[21] = 2;
         assert_eq!(decode_ops(&bad_status), Err(PubdataError::BadStatus(2)));
-        assert_eq!(decode_ops(&[10]), Err(PubdataError::UnknownTag(10)));
+        assert_eq!(decode_ops(&[11]), Err(PubdataError::UnknownTag(11)));
+        assert_eq!(decode_ops(&[10, 0, 0]), Err(PubdataError::Truncated));
         let mut big = ops[0].to_bytes();
         big[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(decode_ops(&big), Err(PubdataError::OutOfRange(u64::MAX)));
@@ -634,7 +670,7 @@ mod tests {
         assert_eq!(bytes.len(), 45);
         assert_eq!(&bytes[1..5], &[4, 3, 2, 1]);
         assert_eq!(&bytes[5..], &key.public_key().to_bytes());
-        assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op, 45)));
+        assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op.clone(), 45)));
         assert_eq!(op.chunks().len(), 7);
         let mut bad = bytes;
         bad[5..].fill(0xff);
@@ -646,7 +682,7 @@ mod tests {
 
     #[test]
     fn chunks_are_seven_byte_little_endian() {
-        let op = keyless_ops()[0];
+        let op = keyless_ops()[0].clone();
         let bytes = op.to_bytes();
         let chunks = op.chunks();
         assert_eq!(chunks.len(), 4, "25 bytes = 3 full chunks + 4 bytes");
@@ -750,7 +786,7 @@ mod tests {
             let bytes = op.to_bytes();
             assert_eq!((bytes.len(), op_len(op.kind())), (len, len));
             assert_eq!(bytes[0], op.kind().tag());
-            assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((*op, len)));
+            assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op.clone(), len)));
             assert_eq!(
                 PubdataOp::decode_prefix(&bytes[..len - 1]),
                 Err(PubdataError::Truncated)

@@ -722,6 +722,14 @@ fn tx_fields(tx: &Transaction) -> Value {
             "valid_until": t.valid_until.get(),
             "signature": hx(&t.signature.to_bytes()),
         }),
+        Transaction::Split(t) => json!({
+            "from": t.from.0,
+            "parts": t.parts.iter().map(|p| json!({"to": p.to.0, "amount": p.amount.get()})).collect::<Vec<_>>(),
+            "fee": t.fee.get(),
+            "nonce": t.nonce.get(),
+            "valid_until": t.valid_until.get(),
+            "signature": hx(&t.signature.to_bytes()),
+        }),
         Transaction::StreamClose(t) => json!({
             "signer": t.body.signer.0,
             "payer": t.body.payer.0,
@@ -965,7 +973,7 @@ fn build() -> Value {
                     entry["forced_code"] = json!(f.status().code());
                 }
                 pc.absorb(&e.pubdata);
-                ops.push(e.pubdata);
+                ops.push(e.pubdata.clone());
                 let mut op = op_entry(&e.pubdata);
                 op["step"] = json!(i + 1);
                 op["commitment"] = digest(pc.digest());

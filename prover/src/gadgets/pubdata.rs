@@ -364,7 +364,7 @@ mod tests {
         }
         let f = b._false();
         let mut c = super::super::smt::zero_digest(&mut b);
-        for (i, (chunks, op)) in [(transfer, ops[0]), (withdraw, ops[1]), (deposit, ops[2])]
+        for (i, (chunks, op)) in [(transfer, &ops[0]), (withdraw, &ops[1]), (deposit, &ops[2])]
             .into_iter()
             .enumerate()
         {

@@ -165,6 +165,11 @@ pub fn tx_body(raw: &[u8]) -> Value {
             "slot": t.body.slot.0, "fee": t.fee.get(), "nonce": t.nonce.get(),
             "valid_until": t.valid_until.get(),
         }),
+        Ok(Transaction::Split(t)) => json!({
+            "kind": "split", "from": t.from.0,
+            "parts": t.parts.iter().map(|p| json!({"to": p.to.0, "amount": p.amount.get()})).collect::<Vec<_>>(),
+            "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
+        }),
         Err(_) => Value::Null,
     }
 }

@@ -96,6 +96,7 @@ use crate::crypto::schnorr::{EncodedKey, MessageHash, PublicKey};
 use crate::hash::Digest;
 use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
 use crate::smt::{MerkleProof, SparseMerkleTree};
+use crate::split::SplitRejection;
 use crate::stream::rules::StreamRejection;
 use crate::stream::PayerStreams;
 use crate::tx::{
@@ -141,6 +142,9 @@ pub enum Rejection {
     /// A stream rule (SPEC 18.4); its code is the rule's own.
     #[error(transparent)]
     Stream(StreamRejection),
+    /// A split rule (SPEC 19.1); its code is the rule's own.
+    #[error(transparent)]
+    Split(SplitRejection),
 }
 
 impl Rejection {
@@ -162,6 +166,7 @@ impl Rejection {
             Rejection::WrongDomain => "WRONG_DOMAIN",
             Rejection::KindNotEnabled(_) => "KIND_NOT_ENABLED",
             Rejection::Stream(r) => r.code(),
+            Rejection::Split(r) => r.code(),
         }
     }
 }
@@ -668,13 +673,15 @@ impl State {
             (Transaction::StreamClose(t), Some(key)) => {
                 self.apply_stream_close(t, &key, tx.id, ctx)
             }
+            (Transaction::Split(t), Some(key)) => self.apply_split(t, &key, tx.id, ctx),
             // VerifiedTx::verify always records a key for signed kinds.
             (
                 Transaction::Transfer(_)
                 | Transaction::Withdraw(_)
                 | Transaction::StreamOpen(_)
                 | Transaction::StreamSettle(_)
-                | Transaction::StreamClose(_),
+                | Transaction::StreamClose(_)
+                | Transaction::Split(_),
                 None,
             ) => Err(Rejection::BadSignature),
         }
@@ -989,6 +996,7 @@ impl State {
     }
 }
 
+mod splits;
 mod streams;
 
 #[cfg(test)]

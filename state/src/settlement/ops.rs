@@ -64,7 +64,7 @@ pub fn settle_ops(
         Ok(())
     };
     for op in ops {
-        match *op {
+        match op.clone() {
             PubdataOp::Withdraw {
                 from,
                 to_l1,
@@ -128,7 +128,8 @@ pub fn settle_ops(
             | PubdataOp::Transfer { .. }
             | PubdataOp::StreamOpen { .. }
             | PubdataOp::StreamSettle { .. }
-            | PubdataOp::StreamClose { .. } => {}
+            | PubdataOp::StreamClose { .. }
+            | PubdataOp::Split { .. } => {}
         }
     }
     let mut payouts: Vec<Payout> = withdrawals.iter().map(Payout::from).collect();

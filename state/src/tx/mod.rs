@@ -12,11 +12,12 @@
 //! | 7 | [`StreamOpen`] | the payer | opens a payment stream, escrowing `price x max_ticks` ([`stream`]) |
 //! | 8 | [`StreamSettle`] | the payee | pays the ticks up to a revealed tick out of the escrow |
 //! | 9 | [`StreamClose`] | the payer or the payee | refunds the rest of the escrow and frees the slot |
+//! | 10 | [`Split`] | the sender account's key | pays up to 1,024 payees at once, all or nothing ([`split`]) |
 //!
 //! Tag 6 is no transaction: it is the kind element of an exit authorisation
-//! ([`crate::exodus`]), so that neither can be replayed as the other. Tags 7 to 9 are defined
+//! ([`crate::exodus`]), so that neither can be replayed as the other. Tags 7 to 10 are defined
 //! here (encodings, hashes, known answers) but not yet accepted by a node: the circuits do not
-//! prove them yet (docs/SPEC.md section 18.5).
+//! prove them yet (docs/SPEC.md sections 18.5 and 19.4).
 //!
 //! # Domain separation
 //!
@@ -44,16 +45,18 @@
 //! * Deposit: `seq, to, amount` (unsigned; this is only its id)
 //! * ForcedWithdraw: `seq, requested_at, m0..m3` where `m` is the embedded withdraw's message hash
 //! * StreamOpen, StreamSettle, StreamClose: their body, then `fee, nonce, valid_until` ([`stream`])
+//! * Split: `from, n, to_1, amount_1, ..., to_n, amount_n, fee, nonce, valid_until` ([`split`])
 //!
 //! The message hash is what is signed *and* the transaction id. The signature is never hashed
 //! into the id, so re-encoding or malleating a signature cannot produce a second transaction.
-//! Each kind hashes a fixed number of elements, so `hash_no_pad` needs no padding.
+//! Each kind hashes a fixed number of elements (a split: fixed by its `n`, hashed before the
+//! parts), so `hash_no_pad` needs no padding.
 //!
 //! # Canonical byte encoding
 //!
 //! One tag byte, then the fields in the order above with fixed sizes, integers little-endian,
 //! the public key as its 40-byte encoding, an L1 address as its 20 raw bytes and the 72-byte
-//! signature last. Each kind has a fixed length ([`TxKind::encoded_len`]):
+//! signature last. Each kind but the split has a fixed length ([`TxKind::encoded_len`]):
 //!
 //! * Register (121): `tag ‖ pubkey(40) ‖ valid_until(8) ‖ signature(72)`
 //! * Transfer (113): `tag ‖ from(4) ‖ to(4) ‖ amount(8) ‖ fee(8) ‖ nonce(8) ‖ valid_until(8) ‖ signature(72)`
@@ -63,6 +66,8 @@
 //!   the embedded withdraw's own encoding (tag 3 included), i.e. the L1 `withdrawTx` bytes
 //! * StreamOpen (159), StreamSettle (147), StreamClose (107): `tag ‖ body ‖ fee(8) ‖ nonce(8) ‖
 //!   valid_until(8) ‖ signature(72)` ([`stream`])
+//! * Split (103 + 12 n): `tag ‖ from(4) ‖ n(2) ‖ [to(4) ‖ amount(8)] x n ‖ fee(8) ‖ nonce(8) ‖
+//!   valid_until(8) ‖ signature(72)` ([`split`]; `n <= 1024`, else `TOO_MANY_PAYEES`)
 //!
 //! [`Transaction::decode`] accepts exactly the outputs of [`Transaction::encode`]: it rejects an
 //! empty input, an unknown tag, any other length (truncated or trailing bytes), a public key that
@@ -80,7 +85,9 @@ use crate::crypto::schnorr::{
 };
 use crate::hash::{hash_no_pad, Digest, F};
 
+pub mod split;
 pub mod stream;
+pub use split::{Split, UnsignedSplit};
 pub use stream::{SettleBody, Signed, StreamClose, StreamOpen, StreamSettle, Unsigned};
 
 /// Domain tag of [`Domain::digest`]: the ASCII bytes `"rollupv1"` as a big-endian u64.
@@ -197,11 +204,12 @@ pub enum TxKind {
     StreamOpen = 7,
     StreamSettle = 8,
     StreamClose = 9,
+    Split = 10,
 }
 
 impl TxKind {
     /// Every kind, in tag order.
-    pub const ALL: [TxKind; 8] = [
+    pub const ALL: [TxKind; 9] = [
         TxKind::Register,
         TxKind::Transfer,
         TxKind::Withdraw,
@@ -210,6 +218,7 @@ impl TxKind {
         TxKind::StreamOpen,
         TxKind::StreamSettle,
         TxKind::StreamClose,
+        TxKind::Split,
     ];
 
     /// The tag byte (also the kind element of the message hash).
@@ -228,11 +237,13 @@ impl TxKind {
             7 => Some(TxKind::StreamOpen),
             8 => Some(TxKind::StreamSettle),
             9 => Some(TxKind::StreamClose),
+            10 => Some(TxKind::Split),
             _ => None,
         }
     }
 
-    /// The fixed length of this kind's canonical encoding, tag byte included.
+    /// The fixed length of this kind's canonical encoding, tag byte included; for a split,
+    /// whose length varies, the length with no payee ([`Transaction::encoded_len`] is exact).
     pub const fn encoded_len(self) -> usize {
         match self {
             TxKind::Register => 1 + PublicKey::BYTES + 8 + Signature::BYTES,
@@ -243,11 +254,12 @@ impl TxKind {
             TxKind::StreamOpen => StreamOpen::ENCODED_LEN,
             TxKind::StreamSettle => StreamSettle::ENCODED_LEN,
             TxKind::StreamClose => StreamClose::ENCODED_LEN,
+            TxKind::Split => split::SPLIT_BASE_BYTES,
         }
     }
 
     /// A stable lower-case name ("register", "transfer", "withdraw", "deposit",
-    /// "forced_withdraw", "stream_open", "stream_settle", "stream_close").
+    /// "forced_withdraw", "stream_open", "stream_settle", "stream_close", "split").
     pub const fn name(self) -> &'static str {
         match self {
             TxKind::Register => "register",
@@ -258,16 +270,17 @@ impl TxKind {
             TxKind::StreamOpen => "stream_open",
             TxKind::StreamSettle => "stream_settle",
             TxKind::StreamClose => "stream_close",
+            TxKind::Split => "split",
         }
     }
 
-    /// Whether a node of this version accepts the kind. The stream kinds are defined but not
-    /// yet proven by the circuits, so a node refuses them at the door (`KIND_NOT_ENABLED`)
-    /// rather than accept what it could not prove.
+    /// Whether a node of this version accepts the kind. The stream kinds and the split are
+    /// defined but not yet proven by the circuits, so a node refuses them at the door
+    /// (`KIND_NOT_ENABLED`) rather than accept what it could not prove.
     pub const fn is_enabled(self) -> bool {
         !matches!(
             self,
-            TxKind::StreamOpen | TxKind::StreamSettle | TxKind::StreamClose
+            TxKind::StreamOpen | TxKind::StreamSettle | TxKind::StreamClose | TxKind::Split
         )
     }
 
@@ -282,12 +295,19 @@ impl fmt::Display for TxKind {
     }
 }
 
-/// Maximum number of elements hashed by any message hash (StreamOpen: 4 + 1 + 13).
+/// Maximum number of elements hashed by any fixed-size kind's message hash (StreamOpen:
+/// 4 + 1 + 13); a split's may be longer.
 const MAX_HASHED: usize = 18;
 
-/// `hash_no_pad(domain ‖ kind tag ‖ fields)` on a stack buffer.
+/// `hash_no_pad(domain ‖ kind tag ‖ fields)`, on a stack buffer for every kind but a split.
 fn message_hash(domain: &Domain, kind: TxKind, fields: &[F]) -> MessageHash {
-    debug_assert!(4 + 1 + fields.len() <= MAX_HASHED);
+    if 4 + 1 + fields.len() > MAX_HASHED {
+        let mut all = Vec::with_capacity(5 + fields.len());
+        all.extend(domain.digest().elements());
+        all.push(kind.tag_field());
+        all.extend_from_slice(fields);
+        return MessageHash(hash_no_pad(&all));
+    }
     let mut buf = [F::ZERO; MAX_HASHED];
     buf[..4].copy_from_slice(&domain.digest().elements());
     buf[4] = kind.tag_field();
@@ -590,8 +610,14 @@ pub enum Transaction {
     StreamOpen(StreamOpen),
     StreamSettle(StreamSettle),
     StreamClose(StreamClose),
+    Split(Split),
 }
 
+impl From<Split> for Transaction {
+    fn from(t: Split) -> Self {
+        Transaction::Split(t)
+    }
+}
 impl From<Register> for Transaction {
     fn from(t: Register) -> Self {
         Transaction::Register(t)
@@ -644,6 +670,7 @@ impl Transaction {
             Transaction::StreamOpen(_) => TxKind::StreamOpen,
             Transaction::StreamSettle(_) => TxKind::StreamSettle,
             Transaction::StreamClose(_) => TxKind::StreamClose,
+            Transaction::Split(_) => TxKind::Split,
         }
     }
 
@@ -656,6 +683,7 @@ impl Transaction {
             Transaction::StreamOpen(t) => Signer::Account(t.signer()),
             Transaction::StreamSettle(t) => Signer::Account(t.signer()),
             Transaction::StreamClose(t) => Signer::Account(t.signer()),
+            Transaction::Split(t) => Signer::Account(t.from),
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => Signer::L1,
         }
     }
@@ -670,6 +698,7 @@ impl Transaction {
             Transaction::StreamOpen(t) => Some(&t.signature),
             Transaction::StreamSettle(t) => Some(&t.signature),
             Transaction::StreamClose(t) => Some(&t.signature),
+            Transaction::Split(t) => Some(&t.signature),
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         }
     }
@@ -687,6 +716,7 @@ impl Transaction {
             Transaction::StreamOpen(t) => out.extend(t.unsigned().fields()),
             Transaction::StreamSettle(t) => out.extend(t.unsigned().fields()),
             Transaction::StreamClose(t) => out.extend(t.unsigned().fields()),
+            Transaction::Split(t) => out.extend(t.unsigned().fields()),
         }
         out
     }
@@ -702,6 +732,7 @@ impl Transaction {
             Transaction::StreamOpen(t) => t.unsigned().message_hash(domain),
             Transaction::StreamSettle(t) => t.unsigned().message_hash(domain),
             Transaction::StreamClose(t) => t.unsigned().message_hash(domain),
+            Transaction::Split(t) => t.unsigned().message_hash(domain),
         }
     }
 
@@ -740,6 +771,7 @@ impl Transaction {
             Transaction::StreamOpen(t) => &t.signature,
             Transaction::StreamSettle(t) => &t.signature,
             Transaction::StreamClose(t) => &t.signature,
+            Transaction::Split(t) => &t.signature,
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => return Ok(()),
         };
         sender_key
@@ -747,9 +779,17 @@ impl Transaction {
             .map_err(|_| Rejection::BadSignature)
     }
 
+    /// The length of [`Transaction::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Transaction::Split(t) => t.encoded_len(),
+            other => other.kind().encoded_len(),
+        }
+    }
+
     /// The canonical byte encoding (see the module docs).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.kind().encoded_len());
+        let mut out = Vec::with_capacity(self.encoded_len());
         out.push(self.kind().tag());
         match self {
             Transaction::Register(t) => {
@@ -788,8 +828,9 @@ impl Transaction {
             Transaction::StreamOpen(t) => t.write(&mut out),
             Transaction::StreamSettle(t) => t.write(&mut out),
             Transaction::StreamClose(t) => t.write(&mut out),
+            Transaction::Split(t) => t.write(&mut out),
         }
-        debug_assert_eq!(out.len(), self.kind().encoded_len());
+        debug_assert_eq!(out.len(), self.encoded_len());
         out
     }
 
@@ -797,10 +838,22 @@ impl Transaction {
     pub fn decode(bytes: &[u8]) -> Result<Transaction, DecodeError> {
         let (&tag, _) = bytes.split_first().ok_or(DecodeError::Empty)?;
         let kind = TxKind::from_tag(tag).ok_or(DecodeError::UnknownTag(tag))?;
-        if bytes.len() != kind.encoded_len() {
+        let expected = match kind {
+            // A split's length follows from its payee count (a truncated header is a length
+            // error against the length with no payee).
+            TxKind::Split => match split::payee_count(bytes) {
+                Some(n) if n > crate::split::MAX_PAYEES => {
+                    return Err(DecodeError::TooManyPayees(n))
+                }
+                Some(n) => split::SPLIT_BASE_BYTES + split::PART_BYTES * n,
+                None => kind.encoded_len(),
+            },
+            _ => kind.encoded_len(),
+        };
+        if bytes.len() != expected {
             return Err(DecodeError::WrongLength {
                 kind,
-                expected: kind.encoded_len(),
+                expected,
                 got: bytes.len(),
             });
         }
@@ -882,6 +935,7 @@ impl Transaction {
             TxKind::StreamOpen => Transaction::StreamOpen(Signed::read(&mut r)?),
             TxKind::StreamSettle => Transaction::StreamSettle(Signed::read(&mut r)?),
             TxKind::StreamClose => Transaction::StreamClose(Signed::read(&mut r)?),
+            TxKind::Split => Transaction::Split(Split::read(&mut r)?),
         };
         // The length check above makes the field sizes add up exactly.
         debug_assert!(r.rest.is_empty());
@@ -914,6 +968,8 @@ pub enum DecodeError {
     ZeroDestination,
     #[error("{0} is not four canonical field elements (each below p)")]
     NonCanonicalDigest(&'static str),
+    #[error("a split to {0} payees: at most 1,024")]
+    TooManyPayees(usize),
 }
 
 impl DecodeError {
@@ -938,6 +994,7 @@ impl DecodeError {
             DecodeError::ForcedNotAWithdraw(_) => "FORCED_NOT_A_WITHDRAW",
             DecodeError::ZeroDestination => "ZERO_DESTINATION",
             DecodeError::NonCanonicalDigest(_) => "NON_CANONICAL_DIGEST",
+            DecodeError::TooManyPayees(_) => "TOO_MANY_PAYEES",
         }
     }
 }

@@ -25,9 +25,14 @@ fn encoded_lengths() {
         None,
         "the exit authorisation's kind element"
     );
-    assert_eq!(TxKind::from_tag(10), None);
+    assert_eq!(TxKind::Split.encoded_len(), 103, "a split with no payee");
+    assert_eq!(TxKind::from_tag(11), None);
     let enabled: Vec<_> = TxKind::ALL.iter().filter(|k| k.is_enabled()).collect();
-    assert_eq!(enabled.len(), 5, "the stream kinds wait for their circuits");
+    assert_eq!(
+        enabled.len(),
+        5,
+        "the stream kinds and the split wait for their circuits"
+    );
 }
 
 #[test]
@@ -185,8 +190,36 @@ fn stream_samples() -> [Transaction; 3] {
 }
 
 /// Every kind: the five enabled ones and the three stream kinds.
+/// A split from account 4 to accounts 2 and 9.
+fn split_sample() -> Transaction {
+    use crate::split::Payout;
+    let n = |v| Amount::new(v).unwrap();
+    UnsignedSplit {
+        from: AccountIndex(4),
+        parts: vec![
+            Payout {
+                to: AccountIndex(2),
+                amount: n(30),
+            },
+            Payout {
+                to: AccountIndex(9),
+                amount: n(12),
+            },
+        ],
+        fee: n(1),
+        nonce: Nonce::new(6).unwrap(),
+        valid_until: Timestamp::new(1_800_000_000).unwrap(),
+    }
+    .sign(&D, &sk(4))
+    .into()
+}
+
 fn all_samples() -> Vec<Transaction> {
-    samples().into_iter().chain(stream_samples()).collect()
+    samples()
+        .into_iter()
+        .chain(stream_samples())
+        .chain([split_sample()])
+        .collect()
 }
 
 #[test]
@@ -196,7 +229,13 @@ fn every_kind_roundtrips_and_has_a_fixed_length() {
     assert_eq!(kinds, TxKind::ALL, "one sample per kind, in tag order");
     for tx in all {
         let bytes = tx.encode();
-        assert_eq!(bytes.len(), tx.kind().encoded_len());
+        assert_eq!(bytes.len(), tx.encoded_len());
+        let fixed = tx.kind().encoded_len();
+        match tx.kind() {
+            // The only kind whose length varies: 12 bytes per payee.
+            TxKind::Split => assert_eq!(bytes.len(), fixed + 2 * 12),
+            _ => assert_eq!(bytes.len(), fixed),
+        }
         assert_eq!(bytes[0], tx.kind().tag());
         assert_eq!(Transaction::decode(&bytes), Ok(tx));
     }
@@ -208,11 +247,17 @@ fn every_kind_rejects_truncation_and_trailing_bytes() {
         let bytes = tx.encode();
         let kind = tx.kind();
         for len in 1..bytes.len() {
+            // A split cut inside its header (tag, from, n) is measured against no payee.
+            let expected = if kind == TxKind::Split && len < 7 {
+                kind.encoded_len()
+            } else {
+                bytes.len()
+            };
             assert_eq!(
                 Transaction::decode(&bytes[..len]),
                 Err(DecodeError::WrongLength {
                     kind,
-                    expected: bytes.len(),
+                    expected,
                     got: len
                 })
             );

@@ -340,7 +340,7 @@ fn transactions_section() -> Value {
         );
         assert_eq!(
             PubdataOp::decode_prefix(&op_bytes),
-            Ok((op, op_bytes.len()))
+            Ok((op.clone(), op_bytes.len()))
         );
         entry["pubdata"] = super::op_entry(&op);
         entries.push(entry);

@@ -1157,3 +1157,5 @@ fn forced_withdrawal_and_deposits_share_the_queue_order() {
 }
 
 mod streams;
+
+mod splits;
