@@ -202,7 +202,7 @@ pub enum PubdataOp {
 }
 
 /// The fixed pubdata length of each kind, tag byte included; for a split, whose length varies,
-/// the length with no payee ([`PubdataOp::len`] is exact).
+/// the length with no payee ([`PubdataOp::byte_len`] is exact).
 pub const fn op_len(kind: TxKind) -> usize {
     match kind {
         TxKind::Register => 1 + 4 + PublicKey::BYTES,
@@ -239,7 +239,7 @@ impl PubdataOp {
     }
 
     /// The length of [`PubdataOp::to_bytes`]'s output.
-    pub fn len(&self) -> usize {
+    pub fn byte_len(&self) -> usize {
         match self {
             PubdataOp::Split { parts, .. } => op_len(TxKind::Split) + PART_BYTES * parts.len(),
             other => op_len(other.kind()),
@@ -248,7 +248,7 @@ impl PubdataOp {
 
     /// The op's bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
+        let mut out = Vec::with_capacity(self.byte_len());
         out.push(self.kind().tag());
         match self {
             PubdataOp::Register { index, pubkey } => {
@@ -317,7 +317,7 @@ impl PubdataOp {
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
         }
-        debug_assert_eq!(out.len(), self.len());
+        debug_assert_eq!(out.len(), self.byte_len());
         out
     }
 
