@@ -489,6 +489,115 @@ fn diff_section() -> Value {
     })
 }
 
+/// A signed split (SPEC 19.4): bob (account 2) pays accounts 1, 3 and 4 at once. The entry
+/// lists the hashed elements (checked against the SPEC's order written out by hand), the wire
+/// bytes, the op and the decoder's own refusals.
+fn split_section() -> Value {
+    use state::split::Payout;
+    use state::tx::UnsignedSplit;
+    let d = domain();
+    let n = |v| Amount::new(v).unwrap();
+    let parts = [(1u32, 250u64), (3, 1_000), (4, 7)].map(|(to, a)| Payout {
+        to: AccountIndex(to),
+        amount: n(a),
+    });
+    let unsigned = UnsignedSplit {
+        from: AccountIndex(2),
+        parts: parts.to_vec(),
+        fee: n(2),
+        nonce: Nonce::new(5).unwrap(),
+        valid_until: Timestamp::new(1_700_000_600).unwrap(),
+    };
+    let by_hand = [
+        F::from_canonical_u8(TxKind::Split.tag()),
+        f(2),
+        f(3),
+        f(1),
+        f(250),
+        f(3),
+        f(1_000),
+        f(4),
+        f(7),
+        f(2),
+        f(5),
+        f(1_700_000_600),
+    ];
+    let tx: Transaction = unsigned.sign(&d, &secret_key("bob")).into();
+    assert_eq!(tx.to_field_elements(&d), by_hand);
+    assert!(
+        !tx.kind().is_enabled(),
+        "defined, not yet accepted by a node"
+    );
+    assert!(tx
+        .verify_signature(&d, &secret_key("bob").public_key())
+        .is_ok());
+    let mut entry = tx_entry(
+        &Step {
+            label: tx.kind().name(),
+            tx: tx.clone(),
+            signer: Some("bob"),
+        },
+        None,
+    );
+    let wire = tx.encode();
+    assert_eq!(wire.len(), 103 + 12 * 3);
+    let op = PubdataOp::Split {
+        from: AccountIndex(2),
+        parts: parts.to_vec(),
+        fee: n(2),
+    };
+    let op_bytes = op.to_bytes();
+    assert_eq!(op_bytes.len(), 15 + 12 * 3);
+    assert_eq!(
+        op_bytes[..op_bytes.len() - 8],
+        wire[..op_bytes.len() - 8],
+        "op = tag, from, n and parts of the wire"
+    );
+    assert_eq!(
+        PubdataOp::decode_prefix(&op_bytes),
+        Ok((op.clone(), op_bytes.len()))
+    );
+    entry["pubdata"] = super::op_entry(&op);
+    // Offsets: from 1, n 5, parts from 7 (to, amount) x n.
+    let with = |at: usize, bytes: &[u8]| -> Vec<u8> {
+        let mut v = wire.clone();
+        v[at..at + bytes.len()].copy_from_slice(bytes);
+        v
+    };
+    let cases = [
+        (
+            "n = 1025",
+            with(5, &1025u16.to_le_bytes()),
+            "TOO_MANY_PAYEES",
+        ),
+        (
+            "n = 4 with three parts",
+            with(5, &4u16.to_le_bytes()),
+            "WRONG_LENGTH",
+        ),
+        (
+            "the second amount = 2^63",
+            with(7 + 12 + 4, &(1u64 << 63).to_le_bytes()),
+            "OUT_OF_RANGE",
+        ),
+    ];
+    let rejections: Vec<Value> = cases
+        .into_iter()
+        .map(|(what, bytes, code)| {
+            let got = Transaction::decode(&bytes)
+                .map(|_| ())
+                .map_err(|e| e.code());
+            assert_eq!(got, Err(code), "{what}");
+            json!({"what": what, "bytes": super::hx(&bytes), "error": code})
+        })
+        .collect();
+    json!({
+        "transaction": entry,
+        "length": "103 + 12 n",
+        "decode_rejections": rejections,
+    })
+}
+
 #[test]
 fn agent_vectors_match_the_committed_file() {
     let doc = canonical(json!({
@@ -498,6 +607,7 @@ fn agent_vectors_match_the_committed_file() {
         "stream_tree": tree_section(),
         "shares": shares_section(),
         "stream_transactions": transactions_section(),
+        "split_payment": split_section(),
         "state_diff_v2": diff_section(),
     }));
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
