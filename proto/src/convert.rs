@@ -47,6 +47,8 @@ impl RequestError {
             }
             RequestError::Decode(DecodeError::OutOfRange { .. })
             | RequestError::OutOfRange { .. } => "VALUE_OUT_OF_RANGE",
+            // The split's own rule 2 (SPEC 19.4), enforced by the decoder.
+            RequestError::Decode(DecodeError::TooManyPayees(_)) => "TOO_MANY_PAYEES",
             RequestError::Decode(_) => "MALFORMED",
             RequestError::L1Address(_) => "INVALID_L1_ADDRESS",
             RequestError::DepositNotAllowed => "DEPOSIT_NOT_ALLOWED",

@@ -231,3 +231,87 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
     assert_eq!(info.head, t5.to_bytes().to_vec());
     assert!(info.relayed.is_none(), "{info:?}");
 }
+
+/// Split payments on the same kind of node: one accepted, paid to every payee at once; each
+/// bad one refused with its reason code and no effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splits_pay_every_payee_at_once_or_are_refused_with_their_reason() {
+    use state::split::Payout;
+    use state::tx::UnsignedSplit;
+
+    let db = fresh_database("seq_splits").await;
+    let node = TestNode::start(&db, &["--experimental-streams"]).await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let (ks, k1, k2) = (key(41), key(42), key(43));
+    let from = register(&mut c, &d, now, &ks).await;
+    let p1 = register(&mut c, &d, now, &k1).await;
+    let p2 = register(&mut c, &d, now, &k2).await;
+    faucet(&mut c, from, 1_000).await;
+    let part = |to: state::account::AccountIndex, amount: u64| Payout {
+        to,
+        amount: Amount::new(amount).unwrap(),
+    };
+    let split = |parts: Vec<Payout>, fee: u64, n: u64| {
+        Transaction::Split(
+            UnsignedSplit {
+                from,
+                parts,
+                fee: Amount::new(fee).unwrap(),
+                nonce: Nonce::new(n).unwrap(),
+                valid_until: Timestamp::new(now + 600).unwrap(),
+            }
+            .sign(&d, &ks),
+        )
+    };
+    let r = c
+        .submit(raw(&split(vec![part(p1, 300), part(p2, 200)], 5, 0)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(accepted(&r), "{r:?}");
+    assert_eq!(account(&mut c, from).await.balance, 1_000 - 505);
+    assert_eq!(account(&mut c, p1).await.balance, 300);
+    assert_eq!(account(&mut c, p2).await.balance, 200);
+
+    let nowhere = state::account::AccountIndex(9_999);
+    for (parts, fee, reason) in [
+        (vec![part(p2, 1), part(p1, 1)], 0, "PAYEES_NOT_SORTED"),
+        (vec![part(from, 1)], 0, "SELF_PAYEE"),
+        (vec![part(p1, 0)], 0, "ZERO_PART"),
+        (vec![], 0, "NO_PAYEES"),
+        (vec![part(p1, 1), part(nowhere, 1)], 0, "UNKNOWN_ACCOUNT"),
+        (
+            vec![part(p1, 250), part(p2, 245)],
+            1,
+            "INSUFFICIENT_BALANCE",
+        ),
+    ] {
+        let r = c
+            .submit(raw(&split(parts, fee, 1)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!accepted(&r), "{reason}: {r:?}");
+        assert_eq!(r.reason_code, reason);
+    }
+    // The replay of the accepted split is answered with its receipt, applied once.
+    let again = c
+        .submit(raw(&split(vec![part(p1, 300), part(p2, 200)], 5, 0)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.duplicate, "{again:?}");
+    // More than 1,024 payees: refused by the decoder.
+    let many = (0..1025).map(|i| part(state::account::AccountIndex(100 + i), 1));
+    let err = c
+        .submit(raw(&split(many.collect(), 0, 1)))
+        .await
+        .expect_err("TOO_MANY_PAYEES");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert!(err.message().starts_with("TOO_MANY_PAYEES"), "{err:?}");
+    // Nothing changed after the first split.
+    assert_eq!(account(&mut c, from).await.balance, 495);
+    assert_eq!(account(&mut c, from).await.nonce, 1);
+    assert_eq!(account(&mut c, p1).await.balance, 300);
+}
