@@ -32,6 +32,7 @@ fn help_explains_every_command_and_option() {
         "faucet",
         "status",
         "stream",
+        "split",
         "--endpoint",
         "ROLLUP_ENDPOINT",
         "--json",
@@ -39,7 +40,8 @@ fn help_explains_every_command_and_option() {
     ] {
         assert!(help.contains(word), "--help lacks {word}:\n{help}");
     }
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 8] = [
+        ("split", &["--key", "--to", "--fee", "--nonce"]),
         ("keygen", &["--out", "--force"]),
         ("register", &["--key", "--valid-for"]),
         (
@@ -232,6 +234,80 @@ async fn wallet_flow_against_a_node() {
     assert_eq!(status["devnet"], true);
 
     stream_commands(&node, &endpoint, dir.path(), (a_path, &ia), (b_path, &ib));
+    split_command(&node, dir.path(), (a_path, &ia), (b_path, &ib));
+}
+
+/// `rollup split` (experimental, like streams): payees in any order, paid at once; a bad split
+/// is refused whole with its reason (exit status 3) and pays nobody.
+fn split_command(
+    node: &dyn Fn(&[&str]) -> Command,
+    dir: &std::path::Path,
+    (a_path, ia): (&str, &str),
+    (_b_path, ib): (&str, &str),
+) {
+    let balance = |who: &str| {
+        let out = stdout(&mut node(&["--json", "balance", "--account", who]));
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["balance"]
+            .as_u64()
+            .unwrap()
+    };
+    let c = dir.join("c.json");
+    let c_path = c.to_str().unwrap();
+    stdout(&mut node(&["keygen", "--out", c_path]));
+    stdout(&mut node(&["register", "--key", c_path]));
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c_path).unwrap()).unwrap();
+    let ic = stored["account_index"].to_string();
+    let (a0, b0) = (balance(ia), balance(ib));
+    let paid = stdout(&mut node(&[
+        "--json",
+        "split",
+        "--key",
+        a_path,
+        "--to",
+        &format!("{ic}:7"),
+        "--to",
+        &format!("{ib}:5"),
+        "--fee",
+        "1",
+    ]));
+    let receipt: serde_json::Value = serde_json::from_str(paid.trim()).unwrap();
+    assert_eq!(receipt["status"], "accepted", "{receipt}");
+    assert_eq!(
+        (balance(ia), balance(ib), balance(&ic)),
+        (a0 - 13, b0 + 5, 7)
+    );
+    // A payee twice: refused whole, nobody paid.
+    let err = stderr_failure(
+        &mut node(&[
+            "split",
+            "--key",
+            a_path,
+            "--to",
+            &format!("{ib}:1"),
+            "--to",
+            &format!("{ib}:1"),
+        ]),
+        3,
+    );
+    assert!(err.contains("PAYEES_NOT_SORTED"), "{err}");
+    let err = stderr_failure(
+        &mut node(&[
+            "split",
+            "--key",
+            a_path,
+            "--to",
+            &format!("{ib}:1"),
+            "--to",
+            "4242:1",
+        ]),
+        3,
+    );
+    assert!(err.contains("UNKNOWN_ACCOUNT"), "{err}");
+    assert_eq!((balance(ia), balance(ib)), (a0 - 13, b0 + 5));
+    // Not ACCOUNT:AMOUNT: a usage error before anything is sent.
+    let err = stderr_failure(&mut node(&["split", "--key", a_path, "--to", "7"]), 2);
+    assert!(err.contains("ACCOUNT:AMOUNT"), "{err}");
 }
 
 /// `rollup stream …` (the node runs with --experimental-streams): the payer opens a stream

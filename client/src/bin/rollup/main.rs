@@ -84,6 +84,23 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 3600)]
         valid_for: u64,
     },
+    /// Pay several accounts at once from the registered account of a key file: one split
+    /// payment (up to 1,024 payees, all or nothing; experimental: a devnet node started with
+    /// --experimental-streams). Payees may be given in any order.
+    Split {
+        /// Key file of the paying account (must be registered).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// A payee and its amount in base units, as ACCOUNT:AMOUNT; repeat for each payee.
+        #[arg(long = "to", value_name = "N:A", required = true, value_parser = parse_part)]
+        parts: Vec<(AccountIndex, Amount)>,
+        /// Fee for the operator, in base units.
+        #[arg(long, value_name = "F", value_parser = parse_amount, default_value = "0")]
+        fee: Amount,
+        /// Nonce to sign with (default: the account's next nonce, asked from the node).
+        #[arg(long, value_name = "N", value_parser = parse_nonce)]
+        nonce: Option<Nonce>,
+    },
     /// Fetch an HTTP resource, paying for it with x402 v2 if it answers 402: one transfer in
     /// the `exact` scheme on this rollup, to the payee and of the amount the server asks,
     /// within --max-amount. Prints the body (with --json: status, settlement and body).
@@ -316,6 +333,16 @@ fn parse_amount(s: &str) -> Result<Amount, String> {
     Amount::new(v).ok_or_else(|| format!("{v} is above the maximum amount 2^63 - 1"))
 }
 
+fn parse_part(s: &str) -> Result<(AccountIndex, Amount), String> {
+    let (to, amount) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not ACCOUNT:AMOUNT"))?;
+    let to: u32 = to
+        .parse()
+        .map_err(|_| format!("`{to}` is not an account index"))?;
+    Ok((AccountIndex(to), parse_amount(amount)?))
+}
+
 fn parse_nonce(s: &str) -> Result<Nonce, String> {
     let v: u64 = s.parse().map_err(|_| format!("`{s}` is not a nonce"))?;
     Nonce::new(v).ok_or_else(|| format!("{v} is above the maximum nonce 2^63 - 1"))
@@ -412,6 +439,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .pay(key.secret_key(), from, AccountIndex(to), amount, fee, nonce)
                 .await?;
             out.emit(&receipt, || receipt.to_string())
+        }
+        Command::Split {
+            key: path,
+            parts,
+            fee,
+            nonce,
+        } => {
+            let (key, from) = registered_key(&path)?;
+            let client = Client::connect(endpoint).await?;
+            let total: u128 = parts.iter().map(|(_, a)| u128::from(a.get())).sum();
+            let n = parts.len();
+            let receipt = client
+                .pay_split(key.secret_key(), from, parts, fee, nonce)
+                .await?;
+            out.emit(&receipt, || {
+                format!("paid {total} to {n} payees at once ({receipt})")
+            })
         }
         Command::Fetch {
             url,
