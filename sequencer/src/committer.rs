@@ -173,8 +173,12 @@ fn touched_accounts(items: &[WriteItem]) -> impl Iterator<Item = u32> + '_ {
             _ => None,
         })
         .flatten()
-        .flat_map(|r| [r.sender, r.recipient, r.account_index])
-        .flatten()
+        .flat_map(|r| {
+            [r.sender, r.recipient, r.account_index]
+                .into_iter()
+                .flatten()
+                .chain(r.parties())
+        })
 }
 
 /// Worth a retry: the connection or the server went away (the transaction was rolled back, or

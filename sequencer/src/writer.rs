@@ -632,7 +632,7 @@ pub fn tx_row(
         Transaction::StreamOpen(t) => (Some(t.body.payer.0), Some(t.body.payee.0)),
         Transaction::StreamSettle(t) => (Some(t.body.payee.0), None),
         Transaction::StreamClose(t) => (Some(t.body.signer.0), None),
-        // The payees are not indexed yet: a split shows in its sender's receipts only.
+        // The payees are the row's parties (`TxRow::parties`, stored in `tx_parties`).
         Transaction::Split(t) => (Some(t.from.0), None),
     };
     TxRow {

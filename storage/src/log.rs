@@ -7,6 +7,7 @@
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
+use state::tx::{Transaction, TxKind};
 use state::Digest;
 
 use crate::batches::BatchRow;
@@ -36,6 +37,18 @@ pub struct TxRow {
 }
 
 impl TxRow {
+    /// The accounts the transaction pays besides `sender` and `recipient`: a split's payees,
+    /// decoded from `raw` (stored in `tx_parties`); empty for every other kind.
+    pub fn parties(&self) -> Vec<u32> {
+        if self.kind != i16::from(TxKind::Split.tag()) {
+            return Vec::new();
+        }
+        match Transaction::decode(&self.raw) {
+            Ok(Transaction::Split(t)) => t.parts.iter().map(|p| p.to.0).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The finality level of the transaction (DESIGN.md): `accepted` until its batch is
     /// proven, then the batch's status.
     pub fn finality(&self) -> Finality {
@@ -191,6 +204,23 @@ impl<'a> LogDal<'a> {
             )
             .execute(&mut *db)
             .await?;
+            let (mut account, mut party_seq) = (Vec::<i64>::new(), Vec::<i64>::new());
+            for t in &txs {
+                for a in t.parties() {
+                    account.push(i64::from(a));
+                    party_seq.push(i64_of(t.seq));
+                }
+            }
+            if !account.is_empty() {
+                sqlx::query!(
+                    "INSERT INTO tx_parties (account, seq) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[])",
+                    &account,
+                    &party_seq,
+                )
+                .execute(&mut *db)
+                .await?;
+            }
         }
         for item in items {
             match item {
@@ -281,11 +311,14 @@ impl<'a> LogDal<'a> {
             .await?)
     }
 
-    /// Accepted transactions touching `account` with `seq > after`, oldest first.
+    /// Accepted transactions touching `account` (as sender, recipient, registrant or a split's
+    /// payee) with `seq > after`, oldest first.
     pub async fn txs_for_account(self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
         let sql = format!(
             "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE seq > $2 AND \
-             (sender = $1 OR recipient = $1 OR account_index = $1) ORDER BY seq LIMIT $3"
+             (sender = $1 OR recipient = $1 OR account_index = $1 OR seq IN \
+              (SELECT seq FROM tx_parties WHERE account = $1 AND seq > $2)) \
+             ORDER BY seq LIMIT $3"
         );
         Ok(sqlx::query_as::<_, TxRow>(&sql)
             .bind(i64::from(account))
@@ -465,10 +498,11 @@ impl<'a> LogDal<'a> {
     }
 
     /// The history of `account`, newest first: accepted transactions touching it (as sender,
-    /// recipient or registrant) with `seq < before` (`None`: from the newest), at most
-    /// `limit`, each with its batch's status. The sender and recipient sides are read through
-    /// their `(account, seq)` indexes (a transaction never has the same account on both sides:
-    /// `SELF_TRANSFER`); the registration is the one row whose `account_index` is the account.
+    /// recipient, registrant or a split's payee) with `seq < before` (`None`: from the newest),
+    /// at most `limit`, each with its batch's status. The sender, recipient and payee sides are
+    /// read through their `(account, seq)` indexes (a transaction never has the same account on
+    /// two sides: `SELF_TRANSFER`, `SELF_PAYEE`, and a split has no recipient column); the
+    /// registration is the one row whose `account_index` is the account.
     pub async fn account_history(
         self,
         account: u32,
@@ -493,6 +527,9 @@ impl<'a> LogDal<'a> {
                  UNION ALL
                  (SELECT * FROM transactions WHERE account_index = $1 AND seq < $2
                   ORDER BY seq DESC LIMIT $3)
+                 UNION ALL
+                 (SELECT x.* FROM tx_parties p JOIN transactions x ON x.seq = p.seq
+                  WHERE p.account = $1 AND p.seq < $2 ORDER BY p.seq DESC LIMIT $3)
                ) t
                ORDER BY t.seq DESC LIMIT $3"#,
             i64::from(account),

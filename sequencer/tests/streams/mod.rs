@@ -273,6 +273,27 @@ async fn splits_pay_every_payee_at_once_or_are_refused_with_their_reason() {
     assert_eq!(account(&mut c, from).await.balance, 1_000 - 505);
     assert_eq!(account(&mut c, p1).await.balance, 300);
     assert_eq!(account(&mut c, p2).await.balance, 200);
+    // Each payee's receipt watch shows the split (its payees are indexed as its parties).
+    for payee in [p1, p2] {
+        let mut watch = c
+            .watch_receipts(pb::WatchReceiptsRequest {
+                account: payee.0,
+                from_seq: Some(0),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let seen = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(receipt)) = watch.next().await {
+                if receipt.tx_id == r.tx_id {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(seen, Ok(true), "payee {payee} sees the split");
+    }
 
     let nowhere = state::account::AccountIndex(9_999);
     for (parts, fee, reason) in [
