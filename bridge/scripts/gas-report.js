@@ -43,9 +43,10 @@ function worstCase(n) {
 const word = (x) => BigInt(x).toString(16).padStart(64, '0');
 const addrWord = (a) => a.slice(2).toLowerCase().padStart(64, '0');
 const selector = (sig) => keccak256(sig).slice(0, 8);
-// commitBatch(BatchHeader, bytes) with BatchHeader = (batchNumber, newRoot, payoutRoot, nextPriorityOp,
-// timestamp) (SPEC 15.3): five static words, then the offset of `pubdata`.
-const COMMIT = selector('commitBatch((uint64,bytes32,bytes32,uint64,uint64),bytes)');
+// commitBatch(BatchHeader, bytes pubdata, bytes payouts) with BatchHeader = (batchNumber, newRoot,
+// payoutRoot, nextPriorityOp, timestamp) (SPEC 15.3): five static words, then the offsets of
+// `pubdata` and `payouts`. The batches here pay nothing out: no payouts, payout root zero.
+const COMMIT = selector('commitBatch((uint64,bytes32,bytes32,uint64,uint64),bytes,bytes)');
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -103,14 +104,15 @@ async function main() {
     async function commit(blob) {
       batch += 1;
       const newRoot = '0x' + keccak256(`root ${batch}`);
-      const payoutRoot = keccak256(`${batch} ${rand(1 << 30)}`); // non-zero, like a real root
+      const payoutRoot = word(0); // payoutRoot(n, empty list)
       // The batch time must lie in [lastCommittedTimestamp, block.timestamp]: the latest block's
       // time is, since anvil's blocks never go back in time.
       const latest = await rpc('eth_getBlockByNumber', ['latest', false]);
       // Consumes no priority op (nextPriorityOp = 0): the deposits above are not overdue.
       const header = [word(batch), newRoot.slice(2), payoutRoot, word(0), word(BigInt(latest.timestamp))].join('');
       const padded = blob.toString('hex').padEnd(Math.ceil(blob.length / 32) * 64, '0');
-      const data = '0x' + COMMIT + header + word(6 * 32) + word(blob.length) + padded;
+      const payoutsAt = 7 * 32 + 32 + padded.length / 2;
+      const data = '0x' + COMMIT + header + word(7 * 32) + word(payoutsAt) + word(blob.length) + padded + word(0);
       const r = await send(me, rollup, data);
       return { gas: parseInt(r.gasUsed, 16), cd: calldataCost(data) };
     }
@@ -147,6 +149,19 @@ async function main() {
     lines.push('|---:|---:|---|---:|---:|---:|---|---|');
     for (const r of rows) {
       lines.push(`| ${r.n.toLocaleString('en-US')} | ${r.agents} | ${r.what} | ${r.bytes.toLocaleString('en-US')} | ${r.gas.toLocaleString('en-US')} | ${r.perPayment.toFixed(1)} | ${r.floorBound} | ${r.note} |`);
+    }
+    // Streams (issue 14): the net state diffs of a minute of 1,000 streams ticking 10 times a
+    // second, settled once per batch; gas per tick = all the minute's commits / its ticks.
+    if (input.streams) {
+      lines.push('');
+      lines.push('| streams | payees | ticks in the minute | batch every | batches | diff bytes per batch | gas per batch (receipt) | gas for the minute | gas per tick |');
+      lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const c of input.streams) {
+        let gas = 0; let bytes = 0;
+        for (const d of c.diffs) { const r = await commit(hexBuf(d)); gas += r.gas; bytes += hexBuf(d).length; }
+        const n = c.diffs.length;
+        lines.push(`| ${c.streams.toLocaleString('en-US')} | ${c.payees} | ${c.ticks.toLocaleString('en-US')} | ${c.batch_secs} s | ${n} | ${Math.round(bytes / n).toLocaleString('en-US')} | ${Math.round(gas / n).toLocaleString('en-US')} | ${gas.toLocaleString('en-US')} | ${(gas / c.ticks).toFixed(2)} |`);
+      }
     }
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
