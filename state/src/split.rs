@@ -81,6 +81,18 @@ impl SplitRejection {
     }
 }
 
+/// The digest of a split's parts, what its message hash carries in place of the list
+/// (SPEC 19.4): `d_0 = ZERO`, `d_i = hash_no_pad(d_{i-1} (4) ‖ to_i ‖ amount_i)` (one
+/// permutation per part), `d_n`. A chain rather than one hash of the whole list, so that a
+/// circuit folds it per payee whatever `n` (a variable-length sponge would need a random
+/// access at its end).
+pub fn parts_digest(parts: &[Payout]) -> Digest {
+    parts.iter().fold(Digest::ZERO, |d, p| {
+        let e = d.elements();
+        hash_no_pad(&[e[0], e[1], e[2], e[3], p.to.to_field(), p.amount.to_field()])
+    })
+}
+
 /// Checks the payee list shape shared by splits and shares: 1 ..= 1,024 payees, strictly
 /// increasing, none of them `owner`.
 fn check_payees(

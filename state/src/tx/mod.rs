@@ -45,12 +45,11 @@
 //! * Deposit: `seq, to, amount` (unsigned; this is only its id)
 //! * ForcedWithdraw: `seq, requested_at, m0..m3` where `m` is the embedded withdraw's message hash
 //! * StreamOpen, StreamSettle, StreamClose: their body, then `fee, nonce, valid_until` ([`stream`])
-//! * Split: `from, n, to_1, amount_1, ..., to_n, amount_n, fee, nonce, valid_until` ([`split`])
+//! * Split: `from, n, d0..d3, fee, nonce, valid_until` with `d` the parts' chained digest ([`split`])
 //!
 //! The message hash is what is signed *and* the transaction id. The signature is never hashed
 //! into the id, so re-encoding or malleating a signature cannot produce a second transaction.
-//! Each kind hashes a fixed number of elements (a split: fixed by its `n`, hashed before the
-//! parts), so `hash_no_pad` needs no padding.
+//! Each kind hashes a fixed number of elements, so `hash_no_pad` needs no padding.
 //!
 //! # Canonical byte encoding
 //!
@@ -295,19 +294,12 @@ impl fmt::Display for TxKind {
     }
 }
 
-/// Maximum number of elements hashed by any fixed-size kind's message hash (StreamOpen:
-/// 4 + 1 + 13); a split's may be longer.
+/// Maximum number of elements hashed by any message hash (StreamOpen: 4 + 1 + 13).
 const MAX_HASHED: usize = 18;
 
-/// `hash_no_pad(domain ‖ kind tag ‖ fields)`, on a stack buffer for every kind but a split.
+/// `hash_no_pad(domain ‖ kind tag ‖ fields)` on a stack buffer.
 fn message_hash(domain: &Domain, kind: TxKind, fields: &[F]) -> MessageHash {
-    if 4 + 1 + fields.len() > MAX_HASHED {
-        let mut all = Vec::with_capacity(5 + fields.len());
-        all.extend(domain.digest().elements());
-        all.push(kind.tag_field());
-        all.extend_from_slice(fields);
-        return MessageHash(hash_no_pad(&all));
-    }
+    debug_assert!(4 + 1 + fields.len() <= MAX_HASHED);
     let mut buf = [F::ZERO; MAX_HASHED];
     buf[..4].copy_from_slice(&domain.digest().elements());
     buf[4] = kind.tag_field();

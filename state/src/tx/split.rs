@@ -3,15 +3,16 @@
 //!
 //! ```text
 //! encoding     tag(1) from(4) n(2) [to(4) amount(8)] x n fee(8) nonce(8) valid_until(8) signature(72)
-//! hashed       from, n, to_1, amount_1, ..., to_n, amount_n, fee, nonce, valid_until
+//! hashed       from, n, d0, d1, d2, d3, fee, nonce, valid_until   (d = parts_digest, below)
 //! pubdata op   tag(1) from(4) n(2) [to(4) amount(8)] x n fee(8)
 //! ```
 //!
-//! The only kind whose length varies: `103 + 12 n` bytes. `n` comes before the parts, both in
-//! the bytes and in the hashed elements, so no two splits of different lengths share a prefix
-//! (and `hash_no_pad` needs no padding). The decoder refuses `n > 1,024` itself
-//! (`TOO_MANY_PAYEES`), so no request makes the node hash more than 2,053 elements; every other
-//! rule of 19.1 (`NO_PAYEES` included) is the state's.
+//! The only kind whose length varies: `103 + 12 n` bytes. The message hash carries the parts as
+//! their chained digest ([`crate::split::parts_digest`]: one permutation per part), so it hashes
+//! a fixed 14 elements whatever `n`, and a circuit folds the parts one payee at a time. The
+//! decoder refuses `n > 1,024` itself (`TOO_MANY_PAYEES`), so no request makes the node hash
+//! more than 1,026 permutations; every other rule of 19.1 (`NO_PAYEES` included) is the
+//! state's.
 
 use plonky2::field::types::Field;
 
@@ -19,7 +20,7 @@ use super::{DecodeError, Domain, Reader, TxKind};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
 use crate::crypto::schnorr::{MessageHash, SecretKey, Signature};
 use crate::hash::F;
-use crate::split::{Payout, MAX_PAYEES};
+use crate::split::{parts_digest, Payout, MAX_PAYEES};
 
 /// Bytes of a split with no payee (the parts add 12 bytes each).
 pub const SPLIT_BASE_BYTES: usize = 1 + 4 + 2 + 8 + 8 + 8 + Signature::BYTES;
@@ -50,21 +51,20 @@ pub struct Split {
 }
 
 impl UnsignedSplit {
-    /// The hashed fields (module docs).
-    pub fn fields(&self) -> Vec<F> {
-        let mut out = Vec::with_capacity(2 + 2 * self.parts.len() + 3);
-        out.push(self.from.to_field());
-        out.push(F::from_canonical_usize(self.parts.len()));
-        for p in &self.parts {
-            out.push(p.to.to_field());
-            out.push(p.amount.to_field());
-        }
-        out.extend([
+    /// The hashed fields (module docs): `from, n, parts_digest (4), fee, nonce, valid_until`.
+    pub fn fields(&self) -> [F; 9] {
+        let d = parts_digest(&self.parts).elements();
+        [
+            self.from.to_field(),
+            F::from_canonical_usize(self.parts.len()),
+            d[0],
+            d[1],
+            d[2],
+            d[3],
             self.fee.to_field(),
             self.nonce.to_field(),
             self.valid_until.to_field(),
-        ]);
-        out
+        ]
     }
 
     pub fn message_hash(&self, domain: &Domain) -> MessageHash {

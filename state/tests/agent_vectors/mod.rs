@@ -508,16 +508,25 @@ fn split_section() -> Value {
         nonce: Nonce::new(5).unwrap(),
         valid_until: Timestamp::new(1_700_000_600).unwrap(),
     };
+    // The parts' chained digest, step by step (SPEC 19.4).
+    let mut chain = Vec::new();
+    let mut acc = Digest::ZERO;
+    for (to, amount) in [(1u64, 250u64), (3, 1_000), (4, 7)] {
+        let e = acc.elements();
+        let inputs = [e[0], e[1], e[2], e[3], f(to), f(amount)];
+        acc = hash_no_pad(&inputs);
+        chain.push(json!({"inputs": elements(&inputs), "digest": digest(acc)}));
+    }
+    assert_eq!(acc, state::split::parts_digest(&parts));
+    let e = acc.elements();
     let by_hand = [
         F::from_canonical_u8(TxKind::Split.tag()),
         f(2),
         f(3),
-        f(1),
-        f(250),
-        f(3),
-        f(1_000),
-        f(4),
-        f(7),
+        e[0],
+        e[1],
+        e[2],
+        e[3],
         f(2),
         f(5),
         f(1_700_000_600),
@@ -592,6 +601,7 @@ fn split_section() -> Value {
         })
         .collect();
     json!({
+        "parts_digest_chain": chain,
         "transaction": entry,
         "length": "103 + 12 n",
         "decode_rejections": rejections,
