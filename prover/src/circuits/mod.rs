@@ -12,5 +12,6 @@ pub mod priority;
 pub mod public;
 pub mod registry;
 pub mod settlement;
+pub mod split;
 pub mod ticks;
 pub mod trees;

@@ -437,7 +437,7 @@ pub struct Refusal {
 
 /// The wire named by plonky2's witness-generation conflict
 /// (`Partition containing Wire(Wire { row: R, column: C }) was set twice ...`).
-fn conflicting_wire(message: &str) -> Option<Wire> {
+pub(crate) fn conflicting_wire(message: &str) -> Option<Wire> {
     let rest = &message[message.find("Wire { row: ")? + "Wire { row: ".len()..];
     let (row, rest) = rest.split_once(", column: ")?;
     let column = rest.split(|c: char| !c.is_ascii_digit()).next()?;
