@@ -1,0 +1,102 @@
+//! The split-credit circuit (SPEC 19.4): proving a full split of `n` payees as one job.
+//!
+//! `cargo bench -p rollup-prover --bench split_credit` (set `SPLIT_PAYEES=64,1024` to choose
+//! the capacities). Prints each circuit's rows per payee, degree and build time, and the peak
+//! resident memory of the process after proving; criterion reports the proving time of one
+//! full split (every slot live), verification excluded.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rollup_prover::circuits::split::{SplitCreditCircuit, SplitCreditWitness};
+use state::account::{AccountIndex, Amount, Timestamp};
+use state::apply::{BlockContext, State};
+use state::crypto::schnorr::SecretKey;
+use state::split::Payout;
+use state::tx::{Deposit, Domain, Transaction, UnsignedRegister};
+
+fn list(var: &str, default: &str) -> Vec<usize> {
+    std::env::var(var)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// A state with the operator and `n + 1` funded accounts; account 1 pays accounts 2..=n+1.
+fn world(n: usize) -> (State, Vec<Payout>) {
+    let domain = Domain {
+        chain_id: 31337,
+        rollup: [0x22; 20],
+    };
+    let ctx = BlockContext {
+        timestamp: Timestamp::new(1_700_000_000).expect("time"),
+    };
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut s = State::genesis(domain, SecretKey::random(&mut rng).public_key());
+    for i in 1..=n as u64 + 1 {
+        let k = SecretKey::random(&mut rng);
+        let r: Transaction = UnsignedRegister {
+            pubkey: k.public_key(),
+            valid_until: Timestamp::new(1_700_000_100).expect("time"),
+        }
+        .sign(&domain, &k)
+        .into();
+        s.apply(&r, &ctx).expect("register");
+        let d = Transaction::Deposit(Deposit {
+            seq: i - 1,
+            to: AccountIndex(i as u32),
+            amount: Amount::new(1_000 * i).expect("amount"),
+        });
+        s.apply(&d, &ctx).expect("deposit");
+    }
+    let parts = (2..=n as u32 + 1)
+        .map(|i| Payout {
+            to: AccountIndex(i),
+            amount: Amount::new(u64::from(i)).expect("amount"),
+        })
+        .collect();
+    (s, parts)
+}
+
+fn split_credit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("split_credit_prove");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    for n in list("SPLIT_PAYEES", "64,1024") {
+        let started = Instant::now();
+        let circuit = SplitCreditCircuit::build(n);
+        let built = started.elapsed();
+        let degree = circuit.data.common.degree_bits();
+        println!(
+            "split_credit/{n}: {} rows ({:.2} per payee), degree 2^{degree}, built in {:.1} s",
+            circuit.gates,
+            circuit.gates as f64 / n as f64,
+            built.as_secs_f64()
+        );
+        let (mut state, parts) = world(n);
+        let w = SplitCreditWitness::build(&mut state, AccountIndex(1), &parts, n).expect("witness");
+        let proof = circuit.prove(&w).expect("an honest split proves");
+        circuit.data.verify(proof).expect("and verifies");
+        if let Some(mib) = peak_rss_mib() {
+            println!("split_credit/{n}: peak resident memory so far {mib} MiB");
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(n), &w, |b, w| {
+            b.iter(|| circuit.prove(w).expect("proves"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, split_credit);
+criterion_main!(benches);
