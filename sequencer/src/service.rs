@@ -364,19 +364,44 @@ impl Inner {
             }
         }
         if !work.is_empty() {
+            // A settlement's walk (up to 2^16 hashes) runs here, on the verifier pool, for the
+            // stream its slot holds now, so that the writer only compares a digest (a stale
+            // guess is ignored by the state, which then walks itself).
+            let mut opened_at = Vec::with_capacity(work.len());
+            for (_, tx, _) in &work {
+                opened_at.push(match tx {
+                    Transaction::StreamSettle(t) => self
+                        .writer
+                        .stream(
+                            t.body.terms.payer,
+                            t.body.terms.slot,
+                            self.cfg.enqueue_patience,
+                        )
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|s| s.id.opened_at),
+                    _ => None,
+                });
+            }
             let (tx_out, rx) = oneshot::channel();
             let keys = self.writer.keys.clone();
             let domain = self.domain;
             self.verifiers.spawn(move || {
-                let verdicts: Vec<_> = work
-                    .into_par_iter()
-                    .with_max_len(8)
-                    .map(|(at, tx, slot)| {
-                        let verdict = VerifiedTx::verify(tx.clone(), &domain, |i| keys.get(i));
-                        drop(slot);
-                        (at, tx, verdict)
-                    })
-                    .collect();
+                let verdicts: Vec<_> =
+                    work.into_par_iter()
+                        .zip(opened_at)
+                        .with_max_len(8)
+                        .map(|((at, tx, slot), opened_at)| {
+                            let verdict = VerifiedTx::verify(tx.clone(), &domain, |i| keys.get(i))
+                                .map(|v| match opened_at {
+                                    Some(n) => v.with_walk(n),
+                                    None => v,
+                                });
+                            drop(slot);
+                            (at, tx, verdict)
+                        })
+                        .collect();
                 let _ = tx_out.send(verdicts);
             });
             // A dropped job leaves its requests unanswered here; they get INTERNAL below.

@@ -199,6 +199,9 @@ pub struct VerifiedTx {
     /// The key the signature verified under (its encoding: the state compares it with the
     /// sender's); `None` for a deposit and a forced withdrawal.
     key: Option<EncodedKey>,
+    /// A settlement's walk (SPEC 18.4 rule 8) computed ahead, off the thread that applies it,
+    /// for the stream opened at this nonce ([`VerifiedTx::with_walk`]).
+    walked: Option<(Nonce, Option<Digest>)>,
 }
 
 impl VerifiedTx {
@@ -225,6 +228,7 @@ impl VerifiedTx {
             id,
             domain: *domain,
             key: key.map(EncodedKey::from),
+            walked: None,
         })
     }
 
@@ -261,7 +265,27 @@ impl VerifiedTx {
             id,
             domain: *domain,
             key,
+            walked: None,
         })
+    }
+
+    /// For a settlement, walks its revealed tick down to its `from` as the stream opened at
+    /// `opened_at` would (up to 2^16 hashes, SPEC 18.4 rule 8), so that the thread applying it
+    /// only compares a digest; other kinds are returned as they are. Applying uses the walk
+    /// only if the stream it names was opened at `opened_at` (else it walks itself), so a
+    /// stale guess costs time, never correctness.
+    pub fn with_walk(mut self, opened_at: Nonce) -> VerifiedTx {
+        if let Transaction::StreamSettle(t) = &self.tx {
+            self.walked = Some((opened_at, t.body.terms.claimed_head(opened_at)));
+        }
+        self
+    }
+
+    /// The walk computed ahead for a stream opened at `opened_at`, if any.
+    pub(crate) fn walked_for(&self, opened_at: Nonce) -> Option<Option<Digest>> {
+        self.walked
+            .filter(|(at, _)| *at == opened_at)
+            .map(|(_, head)| head)
     }
 
     pub fn tx(&self) -> &Transaction {
@@ -668,7 +692,7 @@ impl State {
             (Transaction::ForcedWithdraw(f), _) => self.apply_forced(f, tx.id),
             (Transaction::StreamOpen(t), Some(key)) => self.apply_stream_open(t, &key, tx.id, ctx),
             (Transaction::StreamSettle(t), Some(key)) => {
-                self.apply_stream_settle(t, &key, tx.id, ctx)
+                self.apply_stream_settle(t, &key, tx.id, ctx, &tx)
             }
             (Transaction::StreamClose(t), Some(key)) => {
                 self.apply_stream_close(t, &key, tx.id, ctx)

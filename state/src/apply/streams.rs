@@ -26,11 +26,13 @@
 //! # Costs
 //!
 //! A settlement walks the revealed tick down to the settled head: one Poseidon permutation per
-//! tick (at most 2^16, ~1.5 µs each). It runs here, on the caller's thread; the SPEC allows
-//! running it beside the signature check instead, which the node will do once it accepts the
-//! kind. Rewriting `ext` rehashes the payer's stream tree (16 levels over its open streams).
+//! tick (at most 2^16, ~1.5 µs each, so up to ~100 ms). The SPEC allows running it beside the
+//! signature check: [`VerifiedTx::with_walk`] does, for the stream opened at a given nonce, and
+//! applying then compares one digest; without it (or for a stream opened at another nonce)
+//! the walk runs here, on the caller's thread. Rewriting `ext` rehashes the payer's stream tree
+//! (16 levels over its open streams).
 
-use super::{BlockContext, Effects, ExtChange, Ledger, Rejection, State};
+use super::{BlockContext, Effects, ExtChange, Ledger, Rejection, State, VerifiedTx};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp, OPERATOR};
 use crate::crypto::schnorr::{EncodedKey, MessageHash};
 use crate::hash::Digest;
@@ -140,15 +142,20 @@ impl State {
         key: &EncodedKey,
         id: MessageHash,
         ctx: &BlockContext,
+        verified: &VerifiedTx,
     ) -> Result<Effects, Rejection> {
         let payee = t.body.payee;
         let terms = &t.body.terms;
         let next_nonce = self.stream_envelope(payee, key, t.nonce, t.valid_until, ctx)?;
         let book = self.streams_of(terms.payer);
         // The walk needs the stream's opened-at nonce; without a stream the rules refuse first.
-        let claimed = book
-            .get(terms.slot)
-            .and_then(|s| terms.claimed_head(s.id.opened_at));
+        // A walk computed ahead for this stream is used as it is (module docs, "Costs").
+        let claimed = book.get(terms.slot).and_then(|s| {
+            let at = s.id.opened_at;
+            verified
+                .walked_for(at)
+                .unwrap_or_else(|| terms.claimed_head(at))
+        });
         let settled = rules::settle(terms, payee, claimed, book, ctx.timestamp)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, payee, Amount::ZERO, t.fee)?;

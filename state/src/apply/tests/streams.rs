@@ -192,6 +192,47 @@ fn a_stream_escrows_settles_by_tick_and_refunds_the_rest() {
     assert!(conserved(&w.state));
 }
 
+/// A walk computed ahead ([`VerifiedTx::with_walk`]) decides exactly as the walk on the
+/// applying thread: used for the stream opened at its nonce, ignored for any other.
+#[test]
+fn a_walk_computed_ahead_decides_as_the_walk_it_replaces() {
+    let mut w = world();
+    let mut ticks = chain(0);
+    w.state
+        .apply(&open_tx(&w.alice, 0, 0, ticks.anchor()), &ctx())
+        .unwrap();
+    let t3 = ticks.tick(3).unwrap().value;
+    let t5 = ticks.tick(5).unwrap().value;
+    let verify = |s: &State, tx: Transaction| {
+        VerifiedTx::verify(tx, &DOMAIN, |i| s.public_key_of(i)).unwrap()
+    };
+    // A forged tick value, walked ahead for the right stream: still TICK_MISMATCH.
+    let forged = verify(&w.state, settle_tx(&w.bob, BOB, 0, 0, 3, t5)).with_walk(nonce(0));
+    let before = snapshot(&mut w.state);
+    let got = w.state.apply_verified(forged, &ctx()).unwrap_err();
+    assert_eq!(got.code(), "TICK_MISMATCH");
+    assert_eq!(snapshot(&mut w.state), before);
+    // The good one, walked ahead: applied.
+    let good = verify(&w.state, settle_tx(&w.bob, BOB, 0, 0, 3, t3)).with_walk(nonce(0));
+    w.state.apply_verified(good, &ctx()).unwrap();
+    assert_eq!(
+        w.state.streams_of(ALICE).get(SLOT).unwrap().settled.get(),
+        3
+    );
+    // Walked ahead for another opening of the slot (a stale guess): ignored, the state walks
+    // itself and accepts the good one.
+    let stale = verify(&w.state, settle_tx(&w.bob, BOB, 1, 3, 5, t5)).with_walk(nonce(9));
+    w.state.apply_verified(stale, &ctx()).unwrap();
+    assert_eq!(
+        w.state.streams_of(ALICE).get(SLOT).unwrap().settled.get(),
+        5
+    );
+    // And a forged value walked ahead under a stale guess is refused by the state's own walk.
+    let forged = verify(&w.state, settle_tx(&w.bob, BOB, 2, 5, 7, t5)).with_walk(nonce(9));
+    let got = w.state.apply_verified(forged, &ctx()).unwrap_err();
+    assert_eq!(got.code(), "TICK_MISMATCH");
+}
+
 #[test]
 fn every_stream_refusal_has_its_reason_and_changes_nothing() {
     let mut w = world();
