@@ -8,6 +8,8 @@ fn rollup() -> Command {
     let mut cmd = Command::cargo_bin("rollup").unwrap();
     // Never reach a node a developer happens to run: port 9 (discard) refuses connections.
     cmd.env("ROLLUP_ENDPOINT", "http://127.0.0.1:9");
+    // A command that should end but hangs fails its test instead of the whole run.
+    cmd.timeout(std::time::Duration::from_secs(60));
     cmd
 }
 
@@ -84,7 +86,7 @@ fn help_explains_every_command_and_option() {
             ],
         ),
         ("tick", &["--stream", "--count", "--every"]),
-        ("watch", &["--account", "--key"]),
+        ("watch", &["--account", "--key", "--settle-every"]),
         ("show", &["--payer", "--slot"]),
         ("settle", &["--key", "--payer", "--slot", "--fee"]),
         ("close", &["--key", "--payer", "--slot", "--fee"]),
@@ -507,4 +509,92 @@ fn stream_commands(
         1,
     );
     assert!(err.contains("holds no open stream"), "{err}");
+
+    // A payee that settles as it watches: every 4 unsettled ticks, without being asked.
+    let err = stderr_failure(
+        &mut node(&["stream", "watch", "--account", ib, "--settle-every", "4"]),
+        2,
+    );
+    assert!(
+        err.contains("--settle-every") && err.contains("cannot be used"),
+        "settling needs the payee's key, not just its index: {err}"
+    );
+    let file2 = dir.join("stream2.json");
+    let file2 = file2.to_str().unwrap();
+    stdout(&mut node(&[
+        "stream",
+        "open",
+        "--key",
+        a_path,
+        "--to",
+        ib,
+        "--price",
+        "3",
+        "--max-ticks",
+        "50",
+        "--slot",
+        "2",
+        "--out",
+        file2,
+    ]));
+    let mut watch = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollup"))
+        .env("ROLLUP_ENDPOINT", endpoint)
+        .args([
+            "--json",
+            "stream",
+            "watch",
+            "--key",
+            b_path,
+            "--settle-every",
+            "4",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+        let out = std::io::BufReader::new(watch.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let b_before = balance(ib);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch showed no tick in 30 s"
+        );
+        stdout(&mut node(&["stream", "tick", "--stream", file2]));
+        if lines
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_ok()
+        {
+            break;
+        }
+    }
+    stdout(&mut node(&[
+        "stream", "tick", "--stream", file2, "--count", "4",
+    ]));
+    let settled = loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(15))
+            .expect("the watch settles within 15 s of the fourth unsettled tick");
+        if line["event"] == "settled" {
+            break line;
+        }
+    };
+    watch.kill().unwrap();
+    let _ = watch.wait();
+    let to = settled["to"].as_u64().unwrap();
+    assert_eq!(settled["from"].as_u64(), Some(0), "{settled}");
+    assert!(to >= 4, "{settled}");
+    assert_eq!(settled["receipt"]["status"], "accepted", "{settled}");
+    assert_eq!(balance(ib), b_before + 3 * to);
 }

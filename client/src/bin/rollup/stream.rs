@@ -65,7 +65,9 @@ pub enum StreamCommand {
         every: u64,
     },
     /// Print the ticks of the streams paying an account as the relay accepts them (Ctrl-C
-    /// stops). Settle the latest one with `rollup stream settle`.
+    /// stops). Settle the latest one with `rollup stream settle`, or let the watch settle:
+    /// with --settle-every it settles a stream whenever that many ticks are unsettled, and
+    /// settles what is left when stopped.
     Watch {
         /// Account index of the payee.
         #[arg(
@@ -75,9 +77,18 @@ pub enum StreamCommand {
             required_unless_present = "key"
         )]
         account: Option<u32>,
-        /// Key file whose registered account is the payee.
+        /// Key file whose registered account is the payee (needed to settle).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// Settle a stream as soon as this many of its ticks are unsettled (needs --key).
+        #[arg(
+            long,
+            value_name = "TICKS",
+            requires = "key",
+            conflicts_with = "account",
+            value_parser = clap::value_parser!(u32).range(1..)
+        )]
+        settle_every: Option<u32>,
     },
     /// Show a stream: its terms, how many ticks are settled, the escrow left and the latest
     /// tick the node relayed.
@@ -204,42 +215,24 @@ pub async fn run(out: &Output, endpoint: &str, command: StreamCommand) -> anyhow
             count,
             every,
         } => tick(out, endpoint, path, count, Duration::from_millis(every)).await,
-        StreamCommand::Watch { account, key } => {
-            let payee = match (account, key) {
-                (Some(a), _) => AccountIndex(a),
-                (None, Some(path)) => registered_key(&path)?.1,
+        StreamCommand::Watch {
+            account,
+            key,
+            settle_every,
+        } => {
+            let (key, payee) = match (account, key) {
+                (Some(a), _) => (None, AccountIndex(a)),
+                (None, Some(path)) => {
+                    let (k, i) = registered_key(&path)?;
+                    (Some(k), i)
+                }
                 (None, None) => bail!("give --account N or --key FILE"),
             };
-            let client = Client::connect(endpoint).await?;
-            let mut ticks = client.watch_ticks(payee).await?;
-            loop {
-                tokio::select! {
-                    next = ticks.message() => match next? {
-                        Some(t) => {
-                            #[derive(Serialize)]
-                            struct Seen {
-                                payer: u32,
-                                slot: u32,
-                                opened_at: u64,
-                                k: u32,
-                                value: String,
-                            }
-                            let seen = Seen {
-                                payer: t.payer,
-                                slot: t.slot,
-                                opened_at: t.opened_at,
-                                k: t.k,
-                                value: format!("0x{}", hex::encode(&t.value)),
-                            };
-                            out.emit(&seen, || {
-                                format!("tick {} of stream {}/{} (opened at nonce {})", t.k, t.payer, t.slot, t.opened_at)
-                            })?;
-                        }
-                        None => bail!("the node ended the watch"),
-                    },
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
-                }
-            }
+            let settler = match (key, settle_every) {
+                (Some(k), Some(every)) => Some((k, every)),
+                _ => None,
+            };
+            watch(out, endpoint, payee, settler).await
         }
         StreamCommand::Show { at } => {
             let client = Client::connect(endpoint).await?;
@@ -309,6 +302,136 @@ pub async fn run(out: &Output, endpoint: &str, command: StreamCommand) -> anyhow
                     at.payer, at.slot, before.escrow, at.payer
                 )
             })
+        }
+    }
+}
+
+/// What a settling watch knows of one stream: its opening, settled count and latest tick.
+struct Watched {
+    opened_at: u64,
+    settled: u32,
+    latest: rollup_client::proto::Tick,
+}
+
+/// `rollup stream watch`: prints each tick; with a settler, settles a stream once `every` of
+/// its ticks are unsettled, and settles the rest on Ctrl-C. A settlement the node refuses
+/// (e.g. the payee settled elsewhere: `STALE_SETTLE`) is reported and the stream re-read; the
+/// watch goes on.
+async fn watch(
+    out: &Output,
+    endpoint: &str,
+    payee: AccountIndex,
+    settler: Option<(rollup_client::KeyFile, u32)>,
+) -> anyhow::Result<()> {
+    let client = Client::connect(endpoint).await?;
+    let mut ticks = client.watch_ticks(payee).await?;
+    let mut streams: std::collections::HashMap<(u32, u32), Watched> =
+        std::collections::HashMap::new();
+    loop {
+        let t = tokio::select! {
+            next = ticks.message() => match next? {
+                Some(t) => t,
+                None => bail!("the node ended the watch"),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                if let Some((key, _)) = &settler {
+                    for w in streams.values() {
+                        if w.latest.k > w.settled {
+                            settle_watched(out, &client, key, payee, w).await;
+                        }
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let value = format!("0x{}", hex::encode(&t.value));
+        let seen = serde_json::json!({
+            "event": "tick", "payer": t.payer, "slot": t.slot, "opened_at": t.opened_at,
+            "k": t.k, "value": value,
+        });
+        out.emit(&seen, || {
+            format!(
+                "tick {} of stream {}/{} (opened at nonce {})",
+                t.k, t.payer, t.slot, t.opened_at
+            )
+        })?;
+        let Some((key, every)) = &settler else {
+            continue;
+        };
+        let slot = u16::try_from(t.slot).map_err(|_| anyhow!("the node sent slot {}", t.slot))?;
+        let id = (t.payer, t.slot);
+        let known = streams.get(&id).is_some_and(|w| w.opened_at == t.opened_at);
+        if !known {
+            let Some(s) = client.stream(AccountIndex(t.payer), slot).await? else {
+                continue;
+            };
+            streams.insert(
+                id,
+                Watched {
+                    opened_at: s.id.opened_at.get(),
+                    settled: s.settled.get(),
+                    latest: t.clone(),
+                },
+            );
+        }
+        let Some(w) = streams.get_mut(&id) else {
+            continue;
+        };
+        if t.k > w.latest.k {
+            w.latest = t.clone();
+        }
+        if w.latest.k.saturating_sub(w.settled) >= *every {
+            match settle_watched(out, &client, key, payee, w).await {
+                Some(to) => w.settled = to,
+                None => {
+                    if let Some(s) = client.stream(AccountIndex(t.payer), slot).await? {
+                        w.settled = s.settled.get();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Settles the latest tick of `w`; the new settled count, or `None` (reported on stderr) if
+/// the node refused it.
+async fn settle_watched(
+    out: &Output,
+    client: &Client,
+    key: &rollup_client::KeyFile,
+    payee: AccountIndex,
+    w: &Watched,
+) -> Option<u32> {
+    let t = &w.latest;
+    match client
+        .settle_stream(key.secret_key(), payee, w.settled, t, Amount::ZERO)
+        .await
+    {
+        Ok(receipt) => {
+            let v = serde_json::json!({
+                "event": "settled", "payer": t.payer, "slot": t.slot, "from": w.settled,
+                "to": t.k, "receipt": receipt,
+            });
+            let _ = out.emit(&v, || {
+                format!(
+                    "settled ticks {}..{} of stream {}/{} ({receipt})",
+                    w.settled + 1,
+                    t.k,
+                    t.payer,
+                    t.slot
+                )
+            });
+            Some(t.k)
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: settling stream {}/{} up to tick {} failed: {}",
+                t.payer,
+                t.slot,
+                t.k,
+                rollup_client::error_line(&e)
+            );
+            None
         }
     }
 }
