@@ -10,6 +10,7 @@ pub mod payment;
 pub mod payout;
 pub mod priority;
 pub mod public;
+mod refusal;
 pub mod registry;
 pub mod settlement;
 pub mod split;

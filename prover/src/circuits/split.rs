@@ -51,7 +51,7 @@ use state::hash::Digest;
 use state::smt::DEPTH;
 use state::split::{parts_digest, Payout};
 
-use crate::circuits::ticks::conflicting_wire;
+use crate::circuits::refusal::rule_broken;
 use crate::gadgets::range::{add_u63_overflow, range_check_u63, split_at};
 use crate::gadgets::smt::{leaf_hash, update_roots, MerklePathTarget};
 use crate::witness::{AccountFields, LeafAccess};
@@ -441,11 +441,7 @@ impl SplitCreditCircuit {
 
     /// Which rule a refused witness broke, from the error of [`SplitCreditCircuit::prove`].
     pub fn refused_by(&self, error: &str) -> Option<SplitRefusal> {
-        let wire = conflicting_wire(error)?;
-        self.rules
-            .iter()
-            .find(|(t, _)| *t == Target::Wire(wire))
-            .map(|(_, r)| *r)
+        rule_broken(&self.rules, error)
     }
 
     /// Proves `w`, whose statement is set as claimed: a witness that does not give it fails.

@@ -35,7 +35,6 @@ use plonky2::field::types::Field;
 use plonky2::hash::hash_types::{HashOut, HashOutTarget};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
-use plonky2::iop::wire::Wire;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
@@ -46,6 +45,7 @@ use state::stream::chain::{walk, TAG_TICK};
 use state::stream::StreamId;
 
 use crate::circuits::chain::{ChainLayout, Link};
+use crate::circuits::refusal::rule_broken;
 use crate::{C, D, F};
 
 /// Chain steps per lane. A power of two: the end of a walk is found by a random access over
@@ -435,18 +435,6 @@ pub struct Refusal {
     pub rule: WalkRule,
 }
 
-/// The wire named by plonky2's witness-generation conflict
-/// (`Partition containing Wire(Wire { row: R, column: C }) was set twice ...`).
-pub(crate) fn conflicting_wire(message: &str) -> Option<Wire> {
-    let rest = &message[message.find("Wire { row: ")? + "Wire { row: ".len()..];
-    let (row, rest) = rest.split_once(", column: ")?;
-    let column = rest.split(|c: char| !c.is_ascii_digit()).next()?;
-    Some(Wire {
-        row: row.parse().ok()?,
-        column: column.parse().ok()?,
-    })
-}
-
 /// The chunk circuit of the tick-walk tree.
 pub struct TickWalkCircuit {
     pub data: CircuitData<F, C, D>,
@@ -586,11 +574,7 @@ impl TickWalkCircuit {
     /// (diagnostics for logs and tests: plonky2 reports the wire whose computed value
     /// conflicts with the one required).
     pub fn refused_by(&self, error: &str) -> Option<Refusal> {
-        let wire = conflicting_wire(error)?;
-        self.rules
-            .iter()
-            .find(|(t, _)| *t == Target::Wire(wire))
-            .map(|(_, r)| *r)
+        rule_broken(&self.rules, error)
     }
 
     pub fn lanes(&self) -> usize {

@@ -72,22 +72,7 @@ fn witness(parts: &[Payout]) -> SplitCreditWitness {
 /// Proves and verifies, or the refusal's message.
 fn try_prove(w: &SplitCreditWitness) -> Result<ProofWithPublicInputs<F, C, D>, String> {
     let c = circuit();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.prove(w))) {
-        Ok(Ok(p)) => c
-            .data
-            .verify(p.clone())
-            .map(|_| p)
-            .map_err(|e| format!("verify: {e}")),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(panic) => Err(format!(
-            "prove panicked: {}",
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        )),
-    }
+    crate::circuits::refusal::prove_and_verify(&c.data, || c.prove(w))
 }
 
 /// `w` is refused by `rule` (at `slot`, `None` for the statement).
