@@ -64,6 +64,35 @@ fn batch(state: &mut State, txs: &[Transaction]) -> Result<Batch, Box<dyn std::e
     })
 }
 
+/// A setup batch: key `i - 1` registers at index `i`, and accounts `1..=funded` get `amount`
+/// each by deposit.
+fn registered_and_funded(
+    keys: &[SecretKey],
+    funded: u32,
+    amount: u64,
+    valid_until: Timestamp,
+) -> Result<Vec<Transaction>, Box<dyn std::error::Error>> {
+    let mut setup: Vec<Transaction> = keys
+        .iter()
+        .map(|k| {
+            UnsignedRegister {
+                pubkey: k.public_key(),
+                valid_until,
+            }
+            .sign(&DOMAIN, k)
+            .into()
+        })
+        .collect();
+    for i in 1..=funded {
+        setup.push(Transaction::Deposit(Deposit {
+            seq: u64::from(i - 1),
+            to: AccountIndex(i),
+            amount: Amount::new(amount).ok_or("amount")?,
+        }));
+    }
+    Ok(setup)
+}
+
 /// The stream scenario (module docs): one case per settlement cadence.
 fn stream_cases() -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
     const PAYERS: u32 = 1_000;
@@ -82,24 +111,7 @@ fn stream_cases() -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> 
         let mut state = State::genesis(DOMAIN, operator.public_key());
         // Setup (not measured): payers at 1..=1000, payees at 1001..=1100, payers funded, and
         // each payer opens slot 0 to payee 1001 + (payer mod 100) at 1 base unit per tick.
-        let mut setup: Vec<Transaction> = keys
-            .iter()
-            .map(|k| {
-                UnsignedRegister {
-                    pubkey: k.public_key(),
-                    valid_until,
-                }
-                .sign(&DOMAIN, k)
-                .into()
-            })
-            .collect();
-        for i in 1..=PAYERS {
-            setup.push(Transaction::Deposit(Deposit {
-                seq: u64::from(i - 1),
-                to: AccountIndex(i),
-                amount: Amount::new(1_000_000).ok_or("amount")?,
-            }));
-        }
+        let mut setup = registered_and_funded(&keys, PAYERS, 1_000_000, valid_until)?;
         let max = TickCount::new(total_ticks).ok_or("ticks")?;
         let mut chains = Vec::new();
         for payer in 1..=PAYERS {
@@ -195,24 +207,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let keys: Vec<SecretKey> = (0..agents).map(|_| SecretKey::random(&mut rng)).collect();
         let mut state = State::genesis(DOMAIN, operator.public_key());
         // Setup batch: agent i (key i - 1) registers at index i and gets 1,000 USD.
-        let mut setup: Vec<Transaction> = keys
-            .iter()
-            .map(|k| {
-                UnsignedRegister {
-                    pubkey: k.public_key(),
-                    valid_until,
-                }
-                .sign(&DOMAIN, k)
-                .into()
-            })
-            .collect();
-        for i in 1..=agents {
-            setup.push(Transaction::Deposit(Deposit {
-                seq: u64::from(i - 1),
-                to: AccountIndex(i),
-                amount: Amount::new(1_000_000_000).ok_or("amount")?,
-            }));
-        }
+        let setup = registered_and_funded(&keys, agents, 1_000_000_000, valid_until)?;
         batch(&mut state, &setup)?;
         for payments in [100usize, 1_000, 10_000] {
             let mut nonces: Vec<u64> = (0..=agents)

@@ -395,36 +395,8 @@ fn stream_commands(
 
     // The payee watches; ticks sent before its subscription is in place are not shown, so
     // tick one at a time until the watch shows one (deadline), then ten more.
-    let mut watch = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollup"))
-        .env("ROLLUP_ENDPOINT", endpoint)
-        .args(["--json", "stream", "watch", "--key", b_path])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = {
-        use std::io::BufRead;
-        let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-        let out = std::io::BufReader::new(watch.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut seen = loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the watch showed no tick in 30 s"
-        );
-        stdout(&mut node(&["stream", "tick", "--stream", file]));
-        if let Ok(t) = lines.recv_timeout(std::time::Duration::from_millis(300)) {
-            break t;
-        }
-    };
+    let watch = Watch::start(endpoint, &["--key", b_path]);
+    let mut seen = watch.first_tick(node, file);
     let ticked = json(stdout(&mut node(&[
         "--json", "stream", "tick", "--stream", file, "--count", "10",
     ])));
@@ -432,13 +404,13 @@ fn stream_commands(
     assert_eq!(last, ticked["first"].as_u64().unwrap() + 9, "{ticked}");
     assert_eq!(ticked["owed"].as_u64(), Some(2 * last), "{ticked}");
     while seen["k"].as_u64() != Some(last) {
-        seen = lines
+        seen = watch
+            .lines
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("the payee sees every accepted tick, the last one included");
     }
     assert_eq!(seen["payer"].to_string(), ia);
-    watch.kill().unwrap();
-    let _ = watch.wait();
+    drop(watch);
 
     // The payee settles the latest relayed tick: 2 per tick.
     let b_before = balance(ib);
@@ -537,24 +509,48 @@ fn stream_commands(
         "--out",
         file2,
     ]));
-    let mut watch = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollup"))
-        .env("ROLLUP_ENDPOINT", endpoint)
-        .args([
-            "--json",
-            "stream",
-            "watch",
-            "--key",
-            b_path,
-            "--settle-every",
-            "4",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = {
+    let watch = Watch::start(endpoint, &["--key", b_path, "--settle-every", "4"]);
+    let b_before = balance(ib);
+    watch.first_tick(node, file2);
+    stdout(&mut node(&[
+        "stream", "tick", "--stream", file2, "--count", "4",
+    ]));
+    let settled = loop {
+        let line = watch
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(15))
+            .expect("the watch settles within 15 s of the fourth unsettled tick");
+        if line["event"] == "settled" {
+            break line;
+        }
+    };
+    drop(watch);
+    let to = settled["to"].as_u64().unwrap();
+    assert_eq!(settled["from"].as_u64(), Some(0), "{settled}");
+    assert!(to >= 4, "{settled}");
+    assert_eq!(settled["receipt"]["status"], "accepted", "{settled}");
+    assert_eq!(balance(ib), b_before + 3 * to);
+}
+
+/// `rollup --json stream watch ARGS` running in the background, its output lines parsed; the
+/// process is killed when this is dropped (a failed assertion included).
+struct Watch {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Watch {
+    fn start(endpoint: &str, args: &[&str]) -> Watch {
         use std::io::BufRead;
-        let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-        let out = std::io::BufReader::new(watch.stdout.take().unwrap());
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rollup"))
+            .env("ROLLUP_ENDPOINT", endpoint)
+            .args(["--json", "stream", "watch"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<serde_json::Value>();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
         std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
                 if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
@@ -562,39 +558,32 @@ fn stream_commands(
                 }
             }
         });
-        rx
-    };
-    let b_before = balance(ib);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the watch showed no tick in 30 s"
-        );
-        stdout(&mut node(&["stream", "tick", "--stream", file2]));
-        if lines
-            .recv_timeout(std::time::Duration::from_millis(300))
-            .is_ok()
-        {
-            break;
+        Watch { child, lines }
+    }
+
+    /// Ticks the stream of `file` one tick at a time until the watch shows one (ticks sent
+    /// before its subscription is in place are not shown), within 30 s; that first line.
+    fn first_tick(&self, node: &dyn Fn(&[&str]) -> Command, file: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watch showed no tick in 30 s"
+            );
+            stdout(&mut node(&["stream", "tick", "--stream", file]));
+            if let Ok(t) = self
+                .lines
+                .recv_timeout(std::time::Duration::from_millis(300))
+            {
+                return t;
+            }
         }
     }
-    stdout(&mut node(&[
-        "stream", "tick", "--stream", file2, "--count", "4",
-    ]));
-    let settled = loop {
-        let line = lines
-            .recv_timeout(std::time::Duration::from_secs(15))
-            .expect("the watch settles within 15 s of the fourth unsettled tick");
-        if line["event"] == "settled" {
-            break line;
-        }
-    };
-    watch.kill().unwrap();
-    let _ = watch.wait();
-    let to = settled["to"].as_u64().unwrap();
-    assert_eq!(settled["from"].as_u64(), Some(0), "{settled}");
-    assert!(to >= 4, "{settled}");
-    assert_eq!(settled["receipt"]["status"], "accepted", "{settled}");
-    assert_eq!(balance(ib), b_before + 3 * to);
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -141,6 +141,17 @@ pub fn any_transaction_from_request(
     Ok(tx)
 }
 
+/// A tick (SPEC 18.1) as the API carries it: `value` is `t_k`'s 32 bytes.
+pub fn tick_message(t: &state::stream::Tick) -> pb::Tick {
+    pb::Tick {
+        payer: t.stream.payer.0,
+        slot: u32::from(t.stream.slot.0),
+        opened_at: t.stream.opened_at.get(),
+        k: t.k.get(),
+        value: t.value.to_bytes().to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

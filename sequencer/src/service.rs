@@ -720,13 +720,7 @@ impl Rollup for RollupService {
             settled: stream.settled.get(),
             head: stream.head.to_bytes().to_vec(),
             escrow: stream.escrow().get(),
-            relayed: relayed.map(|t| pb::Tick {
-                payer,
-                slot: u32::from(slot),
-                opened_at: t.stream.opened_at.get(),
-                k: t.k.get(),
-                value: t.value.to_bytes().to_vec(),
-            }),
+            relayed: relayed.as_ref().map(rollup_proto::convert::tick_message),
         }))
     }
 

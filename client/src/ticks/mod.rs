@@ -38,6 +38,8 @@ use serde::Serialize;
 use state::stream::Tick;
 use tonic::Code;
 
+pub use rollup_proto::convert::tick_message;
+
 use crate::client::Client;
 
 mod file;
@@ -175,17 +177,6 @@ impl TryFrom<proto::StreamInfo> for StreamState {
             escrow: Amount::new(s.escrow).ok_or_else(|| bad("escrow"))?,
             relayed,
         })
-    }
-}
-
-/// A tick as the relay takes it.
-pub fn tick_message(t: &Tick) -> proto::Tick {
-    proto::Tick {
-        payer: t.stream.payer.0,
-        slot: u32::from(t.stream.slot.0),
-        opened_at: t.stream.opened_at.get(),
-        k: t.k.get(),
-        value: t.value.to_bytes().to_vec(),
     }
 }
 
@@ -356,6 +347,14 @@ impl Client {
         }
     }
 
+    /// [`Client::stream`] for a slot that must hold a stream: [`Error::UnknownStream`] if it
+    /// is empty.
+    pub async fn existing_stream(&self, payer: AccountIndex, slot: u16) -> Result<StreamState> {
+        self.stream(payer, slot)
+            .await?
+            .ok_or(Error::UnknownStream { payer, slot })
+    }
+
     /// Settles, as the payee, the latest tick the node relayed for the stream in `slot` of
     /// `payer` (from the stream's settled count). `None` when there is nothing to settle: no
     /// tick relayed past the settled count (e.g. the node restarted since).
@@ -367,9 +366,7 @@ impl Client {
         slot: u16,
         fee: Amount,
     ) -> Result<Option<(StreamState, Receipt)>> {
-        let Some(stream) = self.stream(payer, slot).await? else {
-            return Err(Error::UnknownStream { payer, slot });
-        };
+        let stream = self.existing_stream(payer, slot).await?;
         let Some(tick) = stream.relayed else {
             return Ok(None);
         };

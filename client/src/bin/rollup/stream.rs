@@ -237,12 +237,8 @@ pub async fn run(out: &Output, endpoint: &str, command: StreamCommand) -> anyhow
         StreamCommand::Show { at } => {
             let client = Client::connect(endpoint).await?;
             let s = client
-                .stream(AccountIndex(at.payer), at.slot)
-                .await?
-                .ok_or(rollup_client::Error::UnknownStream {
-                    payer: AccountIndex(at.payer),
-                    slot: at.slot,
-                })?;
+                .existing_stream(AccountIndex(at.payer), at.slot)
+                .await?;
             out.emit(&s, || describe(&s))
         }
         StreamCommand::Settle { key, at, fee } => {
@@ -284,12 +280,7 @@ pub async fn run(out: &Output, endpoint: &str, command: StreamCommand) -> anyhow
             let (key, signer) = registered_key(&key)?;
             let client = Client::connect(endpoint).await?;
             let payer = AccountIndex(at.payer);
-            let before = client.stream(payer, at.slot).await?.ok_or(
-                rollup_client::Error::UnknownStream {
-                    payer,
-                    slot: at.slot,
-                },
-            )?;
+            let before = client.existing_stream(payer, at.slot).await?;
             let receipt = client
                 .close_stream(key.secret_key(), signer, payer, at.slot, fee)
                 .await?;
@@ -473,14 +464,7 @@ async fn tick(
     let (mut stream, recorded) = PayerStream::load(&path)?;
     let client = Client::connect(endpoint).await?;
     let id = stream.id;
-    let node =
-        client
-            .stream(id.payer, id.slot.0)
-            .await?
-            .ok_or(rollup_client::Error::UnknownStream {
-                payer: id.payer,
-                slot: id.slot.0,
-            })?;
+    let node = client.existing_stream(id.payer, id.slot.0).await?;
     if node.id != id {
         bail!(
             "slot {} of account {} now holds another stream (opened at nonce {}, this file's at {})",
