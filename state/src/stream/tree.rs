@@ -20,21 +20,13 @@
 use std::collections::BTreeMap;
 
 use super::{Stream, StreamSlot};
-use crate::hash::{hash_no_pad, two_to_one, Digest};
+use crate::hash::{two_to_one, Digest};
 use crate::smt::empty_hashes;
 
 /// Depth of a payer's stream tree: 2^16 slots.
 pub const SLOT_DEPTH: usize = 16;
 
-/// `ext` from a stream root and a profile digest (module docs).
-pub fn ext_digest(streams_root: Digest, profile: Digest) -> Digest {
-    if streams_root == empty_hashes()[SLOT_DEPTH] && profile == Digest::ZERO {
-        return Digest::ZERO;
-    }
-    let s = streams_root.elements();
-    let p = profile.elements();
-    hash_no_pad(&[s[0], s[1], s[2], s[3], p[0], p[1], p[2], p[3]])
-}
+pub use crate::ext::ext_digest;
 
 /// One payer's open streams.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
