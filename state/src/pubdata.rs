@@ -63,6 +63,7 @@ use crate::crypto::schnorr::{KeyError, PublicKey};
 use crate::hash::{hash_no_pad, Digest, F};
 use crate::split::Payout;
 use crate::stream::rules::{Close, Open};
+use crate::tx::passport::{op_len_at, PassportOp, POLICY_BASE_BYTES};
 use crate::tx::split::{read_op_parts, write_parts, PART_BYTES};
 use crate::tx::stream::{read_body, Body};
 use crate::tx::{DecodeError, L1Address, SettleBody, Transaction, TxKind, Withdraw};
@@ -199,6 +200,8 @@ pub enum PubdataOp {
         parts: Vec<Payout>,
         fee: Amount,
     },
+    /// A delegate, policy change, revocation or sweep ([`crate::tx::passport`]).
+    Passport(PassportOp),
 }
 
 /// The fixed pubdata length of each kind, tag byte included; for a split, whose length varies,
@@ -214,6 +217,10 @@ pub const fn op_len(kind: TxKind) -> usize {
         TxKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
         TxKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
         TxKind::Split => 1 + 4 + 2 + 8,
+        TxKind::Delegate => 1 + 4 + 4 + PublicKey::BYTES + 8 + POLICY_BASE_BYTES + 8,
+        TxKind::SetPolicy => 1 + 4 + 4 + POLICY_BASE_BYTES + 8,
+        TxKind::Revoke => 1 + 4 + 4 + 8,
+        TxKind::Sweep => 1 + 4 + 4 + 8 + 8,
     }
 }
 
@@ -235,6 +242,7 @@ impl PubdataOp {
             PubdataOp::StreamSettle { .. } => TxKind::StreamSettle,
             PubdataOp::StreamClose { .. } => TxKind::StreamClose,
             PubdataOp::Split { .. } => TxKind::Split,
+            PubdataOp::Passport(op) => op.action.kind(),
         }
     }
 
@@ -242,6 +250,7 @@ impl PubdataOp {
     pub fn byte_len(&self) -> usize {
         match self {
             PubdataOp::Split { parts, .. } => op_len(TxKind::Split) + PART_BYTES * parts.len(),
+            PubdataOp::Passport(op) => op.byte_len(),
             other => op_len(other.kind()),
         }
     }
@@ -316,6 +325,7 @@ impl PubdataOp {
                 write_parts(*from, parts, &mut out);
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
+            PubdataOp::Passport(op) => op.write(&mut out),
         }
         debug_assert_eq!(out.len(), self.byte_len());
         out
@@ -330,7 +340,10 @@ impl PubdataOp {
                 let n = bytes.get(5..7).ok_or(PubdataError::Truncated)?;
                 op_len(kind) + PART_BYTES * usize::from(u16::from_le_bytes([n[0], n[1]]))
             }
-            _ => op_len(kind),
+            _ => match op_len_at(kind, bytes) {
+                Some(len) => len.map_err(PubdataError::Stream)?,
+                None => op_len(kind),
+            },
         };
         let body = bytes.get(1..len).ok_or(PubdataError::Truncated)?;
         let mut r = Cursor(body);
@@ -415,6 +428,9 @@ impl PubdataOp {
                 let (b, fee) = stream_op_parts(body)?;
                 let (from, parts) = read_op_parts(b).map_err(PubdataError::Stream)?;
                 PubdataOp::Split { from, parts, fee }
+            }
+            TxKind::Delegate | TxKind::SetPolicy | TxKind::Revoke | TxKind::Sweep => {
+                PubdataOp::Passport(PassportOp::read(kind, body).map_err(PubdataError::Stream)?)
             }
         };
         Ok((op, len))

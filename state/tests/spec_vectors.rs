@@ -722,6 +722,45 @@ fn tx_fields(tx: &Transaction) -> Value {
             "valid_until": t.valid_until.get(),
             "signature": hx(&t.signature.to_bytes()),
         }),
+        Transaction::Passport(t) => {
+            use state::tx::PassportAction;
+            let policy = |p: &state::passport::Policy| {
+                json!({
+                    "cap": p.cap.get(),
+                    "window": p.window,
+                    "max_payment": p.max_payment.get(),
+                    "max_fee": p.max_fee.get(),
+                    "expiry": p.expiry.get(),
+                    "card_hash": hx(&p.card.hash),
+                    "card_uri": p.card.uri(),
+                    "allow": p.allow.payees().iter().map(|a| a.0).collect::<Vec<_>>(),
+                })
+            };
+            let action = match &t.action {
+                PassportAction::Delegate {
+                    agent_key,
+                    fund,
+                    policy: p,
+                } => {
+                    json!({"agent_key": hx(&agent_key.to_bytes()), "fund": fund.get(), "policy": policy(p)})
+                }
+                PassportAction::SetPolicy { agent, policy: p } => {
+                    json!({"agent": agent.0, "policy": policy(p)})
+                }
+                PassportAction::Revoke { agent } => json!({"agent": agent.0}),
+                PassportAction::Sweep { agent, amount } => {
+                    json!({"agent": agent.0, "amount": amount.get()})
+                }
+            };
+            json!({
+                "owner": t.owner.0,
+                "action": action,
+                "fee": t.fee.get(),
+                "nonce": t.nonce.get(),
+                "valid_until": t.valid_until.get(),
+                "signature": hx(&t.signature.to_bytes()),
+            })
+        }
         Transaction::Split(t) => json!({
             "from": t.from.0,
             "parts": t.parts.iter().map(|p| json!({"to": p.to.0, "amount": p.amount.get()})).collect::<Vec<_>>(),

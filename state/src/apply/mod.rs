@@ -93,12 +93,15 @@ use rayon::prelude::*;
 
 use crate::account::{Account, AccountIndex, Amount, Nonce, Timestamp, MAX_U63, OPERATOR};
 use crate::crypto::schnorr::{EncodedKey, MessageHash, PublicKey};
+use crate::ext::{ext_digest, Profile};
 use crate::hash::Digest;
+use crate::lanes::{Lane, LaneNonces};
+use crate::passport::{self, Charge, Passport, PassportRejection, Payees, Spend};
 use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
 use crate::smt::{MerkleProof, SparseMerkleTree};
 use crate::split::SplitRejection;
 use crate::stream::rules::StreamRejection;
-use crate::stream::PayerStreams;
+use crate::stream::{PayerStreams, StreamSlot};
 use crate::tx::{
     Deposit, Domain, ForcedWithdraw, Register, Signer, Transaction, Transfer, TxKind, Withdraw,
 };
@@ -145,6 +148,9 @@ pub enum Rejection {
     /// A split rule (SPEC 19.1); its code is the rule's own.
     #[error(transparent)]
     Split(SplitRejection),
+    /// A passport rule (SPEC 20.4); its code is the rule's own.
+    #[error(transparent)]
+    Passport(PassportRejection),
 }
 
 impl Rejection {
@@ -167,6 +173,7 @@ impl Rejection {
             Rejection::KindNotEnabled(_) => "KIND_NOT_ENABLED",
             Rejection::Stream(r) => r.code(),
             Rejection::Split(r) => r.code(),
+            Rejection::Passport(r) => r.code(),
         }
     }
 }
@@ -318,12 +325,12 @@ pub struct NonceChange {
     pub after: Nonce,
 }
 
-/// An account's `ext` digest that a transaction changed (a payer's stream book), and the slot
-/// of the book it changed.
+/// An account's `ext` digest that a transaction changed, and the slot of its stream book it
+/// changed, if any (a passport or a lane changes `ext` without a slot).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ExtChange {
     pub account: AccountIndex,
-    pub slot: crate::stream::StreamSlot,
+    pub slot: Option<crate::stream::StreamSlot>,
     pub before: Digest,
     pub after: Digest,
 }
@@ -386,8 +393,9 @@ pub struct Effects {
     pub deposit: Option<DepositOutcome>,
     /// The outcome of a forced withdrawal.
     pub forced: Option<ForcedOutcome>,
-    /// The `ext` change of a stream's payer (stream kinds).
-    pub ext: Option<ExtChange>,
+    /// The `ext` changes, at most one per account (a stream's payer, an agent's passport, an
+    /// account's nonce lanes), in order of first change.
+    pub ext: Vec<ExtChange>,
 }
 
 impl Effects {
@@ -402,9 +410,17 @@ impl Effects {
             withdrawal: None,
             deposit: None,
             forced: None,
-            ext: None,
+            ext: Vec::new(),
         }
     }
+}
+
+/// A signed spend that passed every rule, staged for [`State::commit_spend`].
+struct Staged {
+    ledger: Ledger,
+    next_nonce: Nonce,
+    /// What the spend leaves in the signer's passport, if the signer is an agent.
+    charge: Option<Charge>,
 }
 
 /// Balance changes of one transaction, staged and checked before any is written.
@@ -476,6 +492,16 @@ impl Ledger {
         Ok(())
     }
 
+    /// Gives `amount` to an account created by this transaction after every check (its
+    /// balance was 0, so the credit cannot overflow).
+    fn credit_new(&mut self, account: AccountIndex, amount: Amount) {
+        self.0.push(BalanceChange {
+            account,
+            before: Amount::ZERO,
+            after: amount,
+        });
+    }
+
     /// Writes the staged balances; returns the changes that are not no-ops.
     fn commit(self, accounts: &mut [Account], dirty: &mut Vec<u32>) -> Vec<BalanceChange> {
         let mut changes = self.0;
@@ -515,6 +541,14 @@ pub struct State {
     pub(crate) streams: BTreeMap<u32, PayerStreams>,
     /// Sum of the escrows of all open streams.
     pub(crate) escrowed: u128,
+    /// Passports by agent index (SPEC 20).
+    pub(crate) passports: BTreeMap<u32, Passport>,
+    /// Nonce lanes 1 to 7 by account index; only accounts that used one.
+    pub(crate) lanes: BTreeMap<u32, LaneNonces>,
+    /// Whether nonces of lanes 1 to 7 are accepted ([`State::enable_lanes`]); until the circuits
+    /// prove them, a node's state refuses them (`BAD_NONCE`, as the circuits would), including
+    /// in forced withdrawals that come from L1 without passing the node's door.
+    pub(crate) lanes_enabled: bool,
 }
 
 impl fmt::Debug for State {
@@ -549,6 +583,9 @@ impl State {
             max_accounts: 1 << 32,
             streams: BTreeMap::new(),
             escrowed: 0,
+            passports: BTreeMap::new(),
+            lanes: BTreeMap::new(),
+            lanes_enabled: false,
         };
         state.push_account(operator);
         state
@@ -698,6 +735,7 @@ impl State {
                 self.apply_stream_close(t, &key, tx.id, ctx)
             }
             (Transaction::Split(t), Some(key)) => self.apply_split(t, &key, tx.id, ctx),
+            (Transaction::Passport(t), Some(key)) => self.apply_passport(t, &key, tx.id, ctx),
             // VerifiedTx::verify always records a key for signed kinds.
             (
                 Transaction::Transfer(_)
@@ -705,7 +743,8 @@ impl State {
                 | Transaction::StreamOpen(_)
                 | Transaction::StreamSettle(_)
                 | Transaction::StreamClose(_)
-                | Transaction::Split(_),
+                | Transaction::Split(_)
+                | Transaction::Passport(_),
                 None,
             ) => Err(Rejection::BadSignature),
         }
@@ -759,15 +798,77 @@ impl State {
         Ok(sender)
     }
 
-    /// The nonce after `got`, if `got` is the sender's current nonce.
-    fn check_nonce(sender: &Account, got: Nonce) -> Result<Nonce, Rejection> {
-        if got != sender.nonce {
-            return Err(Rejection::BadNonce {
-                expected: sender.nonce,
-                got,
-            });
+    /// The nonce after `got`, if `got` is the next nonce of its lane (SPEC 20.1); a lane other
+    /// than 0 counts only once lanes are enabled (else its expected nonce is lane 0's).
+    fn check_nonce(
+        &self,
+        from: AccountIndex,
+        sender: &Account,
+        got: Nonce,
+    ) -> Result<Nonce, Rejection> {
+        let lane = got.lane();
+        let expected = if lane == Lane::ZERO || !self.lanes_enabled {
+            sender.nonce
+        } else {
+            self.lanes
+                .get(&from.0)
+                .copied()
+                .unwrap_or_default()
+                .next(lane, sender.nonce)
+        };
+        if got != expected {
+            return Err(Rejection::BadNonce { expected, got });
         }
-        got.next().ok_or(Rejection::NonceExhausted)
+        got.next_in_lane().ok_or(Rejection::NonceExhausted)
+    }
+
+    /// The passport rules (SPEC 20.4) for a spend signed by `signer`: `None` for an account
+    /// that is no agent, else what the spend leaves in its passport.
+    fn police(
+        &self,
+        signer: AccountIndex,
+        spend: Spend<'_>,
+        ctx: &BlockContext,
+    ) -> Result<Option<Charge>, Rejection> {
+        match self.passports.get(&signer.0) {
+            None => Ok(None),
+            Some(p) => Ok(Some(passport::charge(p, &spend, ctx.timestamp)?)),
+        }
+    }
+
+    /// Recomputes `account`'s `ext` from its parts (streams, passport, lanes: [`crate::ext`])
+    /// and records the change in `effects` (merged with an earlier change of the same account).
+    pub(crate) fn refresh_ext(
+        &mut self,
+        account: AccountIndex,
+        slot: Option<StreamSlot>,
+        effects: &mut Effects,
+    ) {
+        let i = account.0;
+        let profile = Profile {
+            shares: Digest::ZERO,
+            passport: self
+                .passports
+                .get(&i)
+                .map_or(Digest::ZERO, Passport::digest),
+            lanes: self.lanes.get(&i).map_or(Digest::ZERO, LaneNonces::digest),
+        };
+        let ext = ext_digest(self.streams_of(account).root(), profile.digest());
+        let before = std::mem::replace(&mut self.accounts[i as usize].ext, ext);
+        self.dirty.push(i);
+        match effects.ext.iter_mut().find(|e| e.account == account) {
+            Some(e) => {
+                e.after = ext;
+                e.slot = e.slot.or(slot);
+            }
+            None if before != ext || slot.is_some() => effects.ext.push(ExtChange {
+                account,
+                slot,
+                before,
+                after: ext,
+            }),
+            None => {}
+        }
     }
 
     fn apply_register(
@@ -796,23 +897,38 @@ impl State {
         Ok(effects)
     }
 
-    /// Writes a validated spend: staged balances and the sender's next nonce.
-    fn commit_spend(
-        &mut self,
-        ledger: Ledger,
-        from: AccountIndex,
-        next_nonce: Nonce,
-        effects: &mut Effects,
-    ) {
-        let sender = &mut self.accounts[from.0 as usize];
+    /// Writes a validated spend: staged balances, the sender's next nonce in its lane, what an
+    /// agent spent, and the sender's `ext` if a lane or its passport changed.
+    fn commit_spend(&mut self, from: AccountIndex, staged: Staged, effects: &mut Effects) {
+        let Staged {
+            ledger,
+            next_nonce,
+            charge,
+        } = staged;
+        let i = from.0;
+        let lane0 = next_nonce.lane() == Lane::ZERO;
+        // next_nonce came from check_nonce: the same lane, one above the nonce carried.
+        let before = Nonce::new(next_nonce.get() - 1).unwrap_or(Nonce::ZERO);
         effects.nonce = Some(NonceChange {
             account: from,
-            before: sender.nonce,
+            before,
             after: next_nonce,
         });
-        sender.nonce = next_nonce;
-        self.dirty.push(from.0);
+        if lane0 {
+            self.accounts[i as usize].nonce = next_nonce;
+        } else {
+            self.lanes.entry(i).or_default().set(next_nonce);
+        }
+        self.dirty.push(i);
         effects.balances = ledger.commit(&mut self.accounts, &mut self.dirty);
+        if let Some(c) = charge {
+            if let Some(p) = self.passports.get_mut(&i) {
+                p.record(c);
+            }
+        }
+        if !lane0 || charge.is_some() {
+            self.refresh_ext(from, None, effects);
+        }
     }
 
     fn apply_transfer(
@@ -823,7 +939,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let sender = self.signed_sender(t.from, key)?;
-        let (ledger, next_nonce) = self.validate_transfer(sender, t, ctx)?;
+        let staged = self.validate_transfer(sender, t, ctx)?;
         let mut effects = Effects::new(
             id,
             TxKind::Transfer,
@@ -834,17 +950,18 @@ impl State {
                 fee: t.fee,
             },
         );
-        self.commit_spend(ledger, t.from, next_nonce, &mut effects);
+        self.commit_spend(t.from, staged, &mut effects);
         Ok(effects)
     }
 
-    /// The Transfer rules after authentication (expiry, payee, amount, nonce, balances).
+    /// The Transfer rules after authentication (expiry, payee, amount, nonce, an agent's
+    /// policy, balances).
     fn validate_transfer(
         &self,
         sender: &Account,
         t: &Transfer,
         ctx: &BlockContext,
-    ) -> Result<(Ledger, Nonce), Rejection> {
+    ) -> Result<Staged, Rejection> {
         Self::check_expiry(t.valid_until, ctx)?;
         if self.account(t.to).is_none() {
             return Err(Rejection::UnknownAccount(t.to));
@@ -855,12 +972,22 @@ impl State {
         if t.amount.is_zero() {
             return Err(Rejection::ZeroAmount);
         }
-        let next_nonce = Self::check_nonce(sender, t.nonce)?;
+        let next_nonce = self.check_nonce(t.from, sender, t.nonce)?;
+        let spend = Spend {
+            value: t.amount,
+            fee: t.fee,
+            payees: Payees::One(t.to),
+        };
+        let charge = self.police(t.from, spend, ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, t.from, t.amount, t.fee)?;
         ledger.credit(&self.accounts, t.to, t.amount)?;
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
-        Ok((ledger, next_nonce))
+        Ok(Staged {
+            ledger,
+            next_nonce,
+            charge,
+        })
     }
 
     fn apply_withdraw(
@@ -871,7 +998,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let sender = self.signed_sender(w.from, key)?;
-        let (ledger, next_nonce) = self.validate_withdraw(sender, w, ctx)?;
+        let staged = self.validate_withdraw(sender, w, ctx)?;
         let mut effects = Effects::new(
             id,
             TxKind::Withdraw,
@@ -882,36 +1009,41 @@ impl State {
                 fee: w.fee,
             },
         );
-        self.commit_withdraw(w, ledger, next_nonce, &mut effects);
+        self.commit_withdraw(w, staged, &mut effects);
         Ok(effects)
     }
 
-    /// The Withdraw rules after authentication (expiry, amount, nonce, balances).
+    /// The Withdraw rules after authentication (expiry, amount, nonce, an agent's policy,
+    /// balances).
     fn validate_withdraw(
         &self,
         sender: &Account,
         w: &Withdraw,
         ctx: &BlockContext,
-    ) -> Result<(Ledger, Nonce), Rejection> {
+    ) -> Result<Staged, Rejection> {
         Self::check_expiry(w.valid_until, ctx)?;
         if w.amount.is_zero() {
             return Err(Rejection::ZeroAmount);
         }
-        let next_nonce = Self::check_nonce(sender, w.nonce)?;
+        let next_nonce = self.check_nonce(w.from, sender, w.nonce)?;
+        let spend = Spend {
+            value: w.amount,
+            fee: w.fee,
+            payees: Payees::L1,
+        };
+        let charge = self.police(w.from, spend, ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, w.from, w.amount, w.fee)?;
         ledger.credit(&self.accounts, OPERATOR, w.fee)?;
-        Ok((ledger, next_nonce))
+        Ok(Staged {
+            ledger,
+            next_nonce,
+            charge,
+        })
     }
 
-    fn commit_withdraw(
-        &mut self,
-        w: &Withdraw,
-        ledger: Ledger,
-        next_nonce: Nonce,
-        effects: &mut Effects,
-    ) {
-        self.commit_spend(ledger, w.from, next_nonce, effects);
+    fn commit_withdraw(&mut self, w: &Withdraw, staged: Staged, effects: &mut Effects) {
+        self.commit_spend(w.from, staged, effects);
         self.withdrawn += u128::from(w.amount.get());
         effects.withdrawal = Some(WithdrawalRecord {
             from: w.from,
@@ -921,7 +1053,7 @@ impl State {
     }
 
     /// The Withdraw rules for a withdraw queued on L1, signature included (module docs).
-    fn judge_forced(&self, f: &ForcedWithdraw) -> Result<(Ledger, Nonce), Rejection> {
+    fn judge_forced(&self, f: &ForcedWithdraw) -> Result<Staged, Rejection> {
         let w = &f.withdraw;
         let sender = self
             .account(w.from)
@@ -960,8 +1092,8 @@ impl State {
         );
         self.next_deposit_seq = f.seq + 1;
         effects.forced = Some(match outcome {
-            Ok((ledger, next_nonce)) => {
-                self.commit_withdraw(&f.withdraw, ledger, next_nonce, &mut effects);
+            Ok(staged) => {
+                self.commit_withdraw(&f.withdraw, staged, &mut effects);
                 ForcedOutcome::Applied
             }
             Err(r) => ForcedOutcome::Rejected(r),
@@ -1020,6 +1152,7 @@ impl State {
     }
 }
 
+mod passports;
 mod splits;
 mod streams;
 

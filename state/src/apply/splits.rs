@@ -9,7 +9,8 @@
 //! 3. the split rules of 19.1 in their order (`NO_PAYEES`, `TOO_MANY_PAYEES`,
 //!    `PAYEES_NOT_SORTED`, `SELF_PAYEE`, `ZERO_PART`, `SPLIT_OVERFLOW`);
 //! 4. every payee exists, the first missing one named (`UNKNOWN_ACCOUNT`);
-//! 5. the sender pays the sum and the fee before any credit (`INSUFFICIENT_BALANCE`); then the
+//! 5. a sender that is an agent: its passport, the sum being the payment (SPEC 20.4);
+//! 6. the sender pays the sum and the fee before any credit (`INSUFFICIENT_BALANCE`); then the
 //!    credits (each payee's part, the fee to the operator, who may be a payee too) keep every
 //!    balance at most `2^63 - 1` (`BALANCE_OVERFLOW`).
 //!
@@ -22,9 +23,10 @@
 //! ledger's touched accounts linearly, so a 1,024-payee split stages in about half a million
 //! comparisons (well under a millisecond), next to its message hash (one permutation per part).
 
-use super::{BlockContext, Effects, Ledger, Rejection, State};
+use super::{BlockContext, Effects, Ledger, Rejection, Staged, State};
 use crate::account::OPERATOR;
 use crate::crypto::schnorr::{EncodedKey, MessageHash};
+use crate::passport::{Payees, Spend};
 use crate::pubdata::PubdataOp;
 use crate::split::{check_split, SplitRejection};
 use crate::tx::{Split, TxKind};
@@ -45,11 +47,17 @@ impl State {
     ) -> Result<Effects, Rejection> {
         let sender = self.signed_sender(t.from, key)?;
         Self::check_expiry(t.valid_until, ctx)?;
-        let next_nonce = Self::check_nonce(sender, t.nonce)?;
+        let next_nonce = self.check_nonce(t.from, sender, t.nonce)?;
         let sum = check_split(t.from, &t.parts)?;
         if let Some(p) = t.parts.iter().find(|p| self.account(p.to).is_none()) {
             return Err(Rejection::UnknownAccount(p.to));
         }
+        let spend = Spend {
+            value: sum,
+            fee: t.fee,
+            payees: Payees::Parts(&t.parts),
+        };
+        let charge = self.police(t.from, spend, ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, t.from, sum, t.fee)?;
         for p in &t.parts {
@@ -66,7 +74,12 @@ impl State {
                 fee: t.fee,
             },
         );
-        self.commit_spend(ledger, t.from, next_nonce, &mut effects);
+        let staged = Staged {
+            ledger,
+            next_nonce,
+            charge,
+        };
+        self.commit_spend(t.from, staged, &mut effects);
         Ok(effects)
     }
 }

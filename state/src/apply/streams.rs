@@ -9,7 +9,9 @@
 //! 3. the signer's nonce (`BAD_NONCE`, `NONCE_EXHAUSTED`);
 //! 4. the stream rules of the kind, in their order (their own reason codes);
 //! 5. open only: the payee exists (`UNKNOWN_ACCOUNT`);
-//! 6. the balances: the signer pays the fee (and, for an open, the escrow) from its balance
+//! 6. a signer that is an agent: its passport (SPEC 20.4; an open spends its escrow, a
+//!    settlement or a close only its fee);
+//! 7. the balances: the signer pays the fee (and, for an open, the escrow) from its balance
 //!    *before* any credit of the transaction (`INSUFFICIENT_BALANCE`); then the credits (a
 //!    settlement's payout to the payee, a close's refund to the payer, the fee to the operator)
 //!    keep every balance at most `2^63 - 1` (`BALANCE_OVERFLOW`).
@@ -20,8 +22,8 @@
 //!
 //! * [`State::escrowed`] is the sum of the escrows of all open streams, and
 //!   `deposited = total_balance + escrowed + withdrawn` after every transaction.
-//! * An account's `ext` is `ext_digest(streams_root, ZERO)` of its stream book (`ZERO` when it
-//!   has no stream), rewritten whenever the book changes.
+//! * An account's `ext` is `ext_digest(streams_root, profile)` ([`crate::ext`]; `ZERO` when it
+//!   has no stream and an empty profile), rewritten whenever the book changes.
 //!
 //! # Costs
 //!
@@ -32,13 +34,13 @@
 //! the walk runs here, on the caller's thread. Rewriting `ext` rehashes the payer's stream tree
 //! (16 levels over its open streams).
 
-use super::{BlockContext, Effects, ExtChange, Ledger, Rejection, State, VerifiedTx};
+use super::{BlockContext, Effects, Ledger, Rejection, Staged, State, VerifiedTx};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp, OPERATOR};
 use crate::crypto::schnorr::{EncodedKey, MessageHash};
-use crate::hash::Digest;
+use crate::passport::{Payees, Spend};
 use crate::pubdata::PubdataOp;
 use crate::stream::rules::{self, StreamRejection};
-use crate::stream::{PayerStreams, StreamSlot};
+use crate::stream::PayerStreams;
 use crate::tx::{StreamClose, StreamOpen, StreamSettle, TxKind};
 
 impl From<StreamRejection> for Rejection {
@@ -73,33 +75,16 @@ impl State {
     ) -> Result<Nonce, Rejection> {
         let sender = self.signed_sender(signer, key)?;
         Self::check_expiry(valid_until, ctx)?;
-        Self::check_nonce(sender, nonce)
+        self.check_nonce(signer, sender, nonce)
     }
 
-    /// Changes `payer`'s stream book in place (after every check passed), drops it when it
-    /// becomes empty, and rewrites the payer's `ext`; returns the `ext` change.
-    fn update_book(
-        &mut self,
-        payer: AccountIndex,
-        slot: StreamSlot,
-        change: impl FnOnce(&mut PayerStreams),
-    ) -> ExtChange {
+    /// Changes `payer`'s stream book in place (after every check passed) and drops it when it
+    /// becomes empty; the caller then refreshes the payer's `ext` ([`State::refresh_ext`]).
+    fn update_book(&mut self, payer: AccountIndex, change: impl FnOnce(&mut PayerStreams)) {
         let book = self.streams.entry(payer.0).or_default();
         change(book);
-        let ext = if book.is_empty() {
+        if book.is_empty() {
             self.streams.remove(&payer.0);
-            Digest::ZERO
-        } else {
-            book.ext()
-        };
-        let account = &mut self.accounts[payer.0 as usize];
-        let before = std::mem::replace(&mut account.ext, ext);
-        self.dirty.push(payer.0);
-        ExtChange {
-            account: payer,
-            slot,
-            before,
-            after: ext,
         }
     }
 
@@ -117,12 +102,19 @@ impl State {
         if self.account(t.body.payee).is_none() {
             return Err(Rejection::UnknownAccount(t.body.payee));
         }
+        let spend = Spend {
+            value: opened.escrow,
+            fee: t.fee,
+            payees: Payees::One(t.body.payee),
+        };
+        let charge = self.police(payer, spend, ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, payer, opened.escrow, t.fee)?;
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
         self.escrowed += u128::from(opened.escrow.get());
-        let ext = self.update_book(payer, opened.stream.id.slot, |book| book.put(opened.stream));
+        let slot = opened.stream.id.slot;
+        self.update_book(payer, |book| book.put(opened.stream));
         let mut effects = Effects::new(
             id,
             TxKind::StreamOpen,
@@ -131,8 +123,13 @@ impl State {
                 fee: t.fee,
             },
         );
-        effects.ext = Some(ext);
-        self.commit_spend(ledger, payer, next_nonce, &mut effects);
+        let staged = Staged {
+            ledger,
+            next_nonce,
+            charge,
+        };
+        self.commit_spend(payer, staged, &mut effects);
+        self.refresh_ext(payer, Some(slot), &mut effects);
         Ok(effects)
     }
 
@@ -157,15 +154,15 @@ impl State {
                 .unwrap_or_else(|| terms.claimed_head(at))
         });
         let settled = rules::settle(terms, payee, claimed, book, ctx.timestamp)?;
+        let charge = self.police(payee, Spend::fee_only(t.fee), ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, payee, Amount::ZERO, t.fee)?;
         ledger.credit(&self.accounts, payee, settled.payout)?;
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
         self.escrowed -= u128::from(settled.payout.get());
-        let ext = self.update_book(terms.payer, settled.stream.id.slot, |book| {
-            book.put(settled.stream)
-        });
+        let slot = settled.stream.id.slot;
+        self.update_book(terms.payer, |book| book.put(settled.stream));
         let mut effects = Effects::new(
             id,
             TxKind::StreamSettle,
@@ -174,8 +171,13 @@ impl State {
                 fee: t.fee,
             },
         );
-        effects.ext = Some(ext);
-        self.commit_spend(ledger, payee, next_nonce, &mut effects);
+        let staged = Staged {
+            ledger,
+            next_nonce,
+            charge,
+        };
+        self.commit_spend(payee, staged, &mut effects);
+        self.refresh_ext(terms.payer, Some(slot), &mut effects);
         Ok(effects)
     }
 
@@ -190,6 +192,7 @@ impl State {
         let next_nonce = self.stream_envelope(signer, key, t.nonce, t.valid_until, ctx)?;
         let book = self.streams_of(t.body.payer);
         let closed = rules::close(&t.body, book, ctx.timestamp)?;
+        let charge = self.police(signer, Spend::fee_only(t.fee), ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, signer, Amount::ZERO, t.fee)?;
         ledger.credit(&self.accounts, t.body.payer, closed.refund)?;
@@ -197,7 +200,7 @@ impl State {
 
         self.escrowed -= u128::from(closed.refund.get());
         let slot = t.body.slot;
-        let ext = self.update_book(t.body.payer, slot, |book| {
+        self.update_book(t.body.payer, |book| {
             book.remove(slot);
         });
         let mut effects = Effects::new(
@@ -208,8 +211,13 @@ impl State {
                 fee: t.fee,
             },
         );
-        effects.ext = Some(ext);
-        self.commit_spend(ledger, signer, next_nonce, &mut effects);
+        let staged = Staged {
+            ledger,
+            next_nonce,
+            charge,
+        };
+        self.commit_spend(signer, staged, &mut effects);
+        self.refresh_ext(t.body.payer, Some(slot), &mut effects);
         Ok(effects)
     }
 }

@@ -50,17 +50,23 @@ impl BatchTouches {
             let b = self.before.entry(c.account.0).or_default();
             b.balance.get_or_insert(c.before);
         }
-        if let Some(n) = &fx.nonce {
+        // The diff carries lane 0 only (the leaf's nonce); lanes 1 to 7 live in `ext`.
+        if let Some(n) = fx
+            .nonce
+            .filter(|n| n.before.lane() == crate::lanes::Lane::ZERO)
+        {
             let b = self.before.entry(n.account.0).or_default();
             b.nonce.get_or_insert(n.before);
         }
         if let Some(i) = fx.registered {
             self.before.entry(i.0).or_default();
         }
-        if let Some(e) = &fx.ext {
+        for e in &fx.ext {
             let b = self.before.entry(e.account.0).or_default();
             b.ext.get_or_insert(e.before);
-            self.slots.insert((e.account, e.slot));
+            if let Some(slot) = e.slot {
+                self.slots.insert((e.account, slot));
+            }
         }
     }
 

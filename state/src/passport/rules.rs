@@ -41,6 +41,17 @@ pub struct Spend<'a> {
     pub payees: Payees<'a>,
 }
 
+impl Spend<'_> {
+    /// A spend of its fee alone, paying nobody new (a settlement, a close, a policy action).
+    pub fn fee_only(fee: Amount) -> Spend<'static> {
+        Spend {
+            value: Amount::ZERO,
+            fee,
+            payees: Payees::None,
+        }
+    }
+}
+
 /// What an accepted spend leaves in the passport.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Charge {

@@ -129,7 +129,8 @@ pub fn settle_ops(
             | PubdataOp::StreamOpen { .. }
             | PubdataOp::StreamSettle { .. }
             | PubdataOp::StreamClose { .. }
-            | PubdataOp::Split { .. } => {}
+            | PubdataOp::Split { .. }
+            | PubdataOp::Passport(_) => {}
         }
     }
     let mut payouts: Vec<Payout> = withdrawals.iter().map(Payout::from).collect();

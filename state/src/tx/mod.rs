@@ -13,11 +13,16 @@
 //! | 8 | [`StreamSettle`] | the payee | pays the ticks up to a revealed tick out of the escrow |
 //! | 9 | [`StreamClose`] | the payer or the payee | refunds the rest of the escrow and frees the slot |
 //! | 10 | [`Split`] | the sender account's key | pays up to 1,024 payees at once, all or nothing ([`split`]) |
+//! | 13 | [`PassportTx`] delegate | the owner | creates an agent account bound to the owner by a policy ([`passport`]) |
+//! | 14 | [`PassportTx`] set policy | the owner | replaces an agent's policy |
+//! | 15 | [`PassportTx`] revoke | the owner | revokes an agent for good |
+//! | 16 | [`PassportTx`] sweep | the owner | moves an agent's balance back to its owner |
 //!
 //! Tag 6 is no transaction: it is the kind element of an exit authorisation
-//! ([`crate::exodus`]), so that neither can be replayed as the other. Tags 7 to 10 are defined
-//! here (encodings, hashes, known answers) but not yet accepted by a node: the circuits do not
-//! prove them yet (docs/SPEC.md sections 18.5 and 19.4).
+//! ([`crate::exodus`]), so that neither can be replayed as the other. Tags 11 and 12 are the
+//! planned revenue-share transactions (SPEC 19.6). Tags 7 to 10 and 13 to 16 are defined here
+//! (encodings, hashes, known answers) but not yet accepted by a node: the circuits do not prove
+//! them yet (docs/SPEC.md sections 18.5, 19.4 and 20.5).
 //!
 //! # Domain separation
 //!
@@ -46,6 +51,8 @@
 //! * ForcedWithdraw: `seq, requested_at, m0..m3` where `m` is the embedded withdraw's message hash
 //! * StreamOpen, StreamSettle, StreamClose: their body, then `fee, nonce, valid_until` ([`stream`])
 //! * Split: `from, n, d0..d3, fee, nonce, valid_until` with `d` the parts' chained digest ([`split`])
+//! * Delegate, SetPolicy, Revoke, Sweep: `owner`, the action's fields (a policy as its digest),
+//!   then `fee, nonce, valid_until` ([`passport`])
 //!
 //! The message hash is what is signed *and* the transaction id. The signature is never hashed
 //! into the id, so re-encoding or malleating a signature cannot produce a second transaction.
@@ -84,8 +91,10 @@ use crate::crypto::schnorr::{
 };
 use crate::hash::{hash_no_pad, Digest, F};
 
+pub mod passport;
 pub mod split;
 pub mod stream;
+pub use passport::{PassportAction, PassportOp, PassportTx, UnsignedPassportTx};
 pub use split::{Split, UnsignedSplit};
 pub use stream::{SettleBody, Signed, StreamClose, StreamOpen, StreamSettle, Unsigned};
 
@@ -204,11 +213,15 @@ pub enum TxKind {
     StreamSettle = 8,
     StreamClose = 9,
     Split = 10,
+    Delegate = 13,
+    SetPolicy = 14,
+    Revoke = 15,
+    Sweep = 16,
 }
 
 impl TxKind {
     /// Every kind, in tag order.
-    pub const ALL: [TxKind; 9] = [
+    pub const ALL: [TxKind; 13] = [
         TxKind::Register,
         TxKind::Transfer,
         TxKind::Withdraw,
@@ -218,6 +231,10 @@ impl TxKind {
         TxKind::StreamSettle,
         TxKind::StreamClose,
         TxKind::Split,
+        TxKind::Delegate,
+        TxKind::SetPolicy,
+        TxKind::Revoke,
+        TxKind::Sweep,
     ];
 
     /// The tag byte (also the kind element of the message hash).
@@ -237,12 +254,17 @@ impl TxKind {
             8 => Some(TxKind::StreamSettle),
             9 => Some(TxKind::StreamClose),
             10 => Some(TxKind::Split),
+            13 => Some(TxKind::Delegate),
+            14 => Some(TxKind::SetPolicy),
+            15 => Some(TxKind::Revoke),
+            16 => Some(TxKind::Sweep),
             _ => None,
         }
     }
 
     /// The fixed length of this kind's canonical encoding, tag byte included; for a split,
-    /// whose length varies, the length with no payee ([`Transaction::encoded_len`] is exact).
+    /// whose length varies, the length with no payee, and for a delegate or a policy change
+    /// the length with an empty URI and allow-list ([`Transaction::encoded_len`] is exact).
     pub const fn encoded_len(self) -> usize {
         match self {
             TxKind::Register => 1 + PublicKey::BYTES + 8 + Signature::BYTES,
@@ -254,11 +276,16 @@ impl TxKind {
             TxKind::StreamSettle => StreamSettle::ENCODED_LEN,
             TxKind::StreamClose => StreamClose::ENCODED_LEN,
             TxKind::Split => split::SPLIT_BASE_BYTES,
+            TxKind::Delegate => 1 + 4 + PublicKey::BYTES + 8 + passport::POLICY_BASE_BYTES + 96,
+            TxKind::SetPolicy => 1 + 4 + 4 + passport::POLICY_BASE_BYTES + 96,
+            TxKind::Revoke => 1 + 4 + 4 + 96,
+            TxKind::Sweep => 1 + 4 + 4 + 8 + 96,
         }
     }
 
     /// A stable lower-case name ("register", "transfer", "withdraw", "deposit",
-    /// "forced_withdraw", "stream_open", "stream_settle", "stream_close", "split").
+    /// "forced_withdraw", "stream_open", "stream_settle", "stream_close", "split", "delegate",
+    /// "set_policy", "revoke", "sweep").
     pub const fn name(self) -> &'static str {
         match self {
             TxKind::Register => "register",
@@ -270,6 +297,10 @@ impl TxKind {
             TxKind::StreamSettle => "stream_settle",
             TxKind::StreamClose => "stream_close",
             TxKind::Split => "split",
+            TxKind::Delegate => "delegate",
+            TxKind::SetPolicy => "set_policy",
+            TxKind::Revoke => "revoke",
+            TxKind::Sweep => "sweep",
         }
     }
 
@@ -279,7 +310,14 @@ impl TxKind {
     pub const fn is_enabled(self) -> bool {
         !matches!(
             self,
-            TxKind::StreamOpen | TxKind::StreamSettle | TxKind::StreamClose | TxKind::Split
+            TxKind::StreamOpen
+                | TxKind::StreamSettle
+                | TxKind::StreamClose
+                | TxKind::Split
+                | TxKind::Delegate
+                | TxKind::SetPolicy
+                | TxKind::Revoke
+                | TxKind::Sweep
         )
     }
 
@@ -294,8 +332,8 @@ impl fmt::Display for TxKind {
     }
 }
 
-/// Maximum number of elements hashed by any message hash (StreamOpen: 4 + 1 + 13).
-const MAX_HASHED: usize = 18;
+/// Maximum number of elements hashed by any message hash (Delegate: 4 + 1 + 14).
+const MAX_HASHED: usize = 19;
 
 /// `hash_no_pad(domain ‖ kind tag ‖ fields)` on a stack buffer.
 fn message_hash(domain: &Domain, kind: TxKind, fields: &[F]) -> MessageHash {
@@ -603,8 +641,15 @@ pub enum Transaction {
     StreamSettle(StreamSettle),
     StreamClose(StreamClose),
     Split(Split),
+    /// Delegate, set policy, revoke or sweep (tags 13 to 16): what an owner does to an agent.
+    Passport(PassportTx),
 }
 
+impl From<PassportTx> for Transaction {
+    fn from(t: PassportTx) -> Self {
+        Transaction::Passport(t)
+    }
+}
 impl From<Split> for Transaction {
     fn from(t: Split) -> Self {
         Transaction::Split(t)
@@ -663,6 +708,7 @@ impl Transaction {
             Transaction::StreamSettle(_) => TxKind::StreamSettle,
             Transaction::StreamClose(_) => TxKind::StreamClose,
             Transaction::Split(_) => TxKind::Split,
+            Transaction::Passport(t) => t.kind(),
         }
     }
 
@@ -676,6 +722,7 @@ impl Transaction {
             Transaction::StreamSettle(t) => Signer::Account(t.signer()),
             Transaction::StreamClose(t) => Signer::Account(t.signer()),
             Transaction::Split(t) => Signer::Account(t.from),
+            Transaction::Passport(t) => Signer::Account(t.owner),
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => Signer::L1,
         }
     }
@@ -691,6 +738,7 @@ impl Transaction {
             Transaction::StreamSettle(t) => Some(&t.signature),
             Transaction::StreamClose(t) => Some(&t.signature),
             Transaction::Split(t) => Some(&t.signature),
+            Transaction::Passport(t) => Some(&t.signature),
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         }
     }
@@ -709,6 +757,7 @@ impl Transaction {
             Transaction::StreamSettle(t) => out.extend(t.unsigned().fields()),
             Transaction::StreamClose(t) => out.extend(t.unsigned().fields()),
             Transaction::Split(t) => out.extend(t.unsigned().fields()),
+            Transaction::Passport(t) => out.extend(t.unsigned().fields()),
         }
         out
     }
@@ -725,6 +774,7 @@ impl Transaction {
             Transaction::StreamSettle(t) => t.unsigned().message_hash(domain),
             Transaction::StreamClose(t) => t.unsigned().message_hash(domain),
             Transaction::Split(t) => t.unsigned().message_hash(domain),
+            Transaction::Passport(t) => t.unsigned().message_hash(domain),
         }
     }
 
@@ -764,6 +814,7 @@ impl Transaction {
             Transaction::StreamSettle(t) => &t.signature,
             Transaction::StreamClose(t) => &t.signature,
             Transaction::Split(t) => &t.signature,
+            Transaction::Passport(t) => &t.signature,
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => return Ok(()),
         };
         sender_key
@@ -775,6 +826,7 @@ impl Transaction {
     pub fn encoded_len(&self) -> usize {
         match self {
             Transaction::Split(t) => t.encoded_len(),
+            Transaction::Passport(t) => t.encoded_len(),
             other => other.kind().encoded_len(),
         }
     }
@@ -821,6 +873,7 @@ impl Transaction {
             Transaction::StreamSettle(t) => t.write(&mut out),
             Transaction::StreamClose(t) => t.write(&mut out),
             Transaction::Split(t) => t.write(&mut out),
+            Transaction::Passport(t) => t.write(&mut out),
         }
         debug_assert_eq!(out.len(), self.encoded_len());
         out
@@ -840,7 +893,7 @@ impl Transaction {
                 Some(n) => split::SPLIT_BASE_BYTES + split::PART_BYTES * n,
                 None => kind.encoded_len(),
             },
-            _ => kind.encoded_len(),
+            _ => passport::tx_len(kind, bytes)?,
         };
         if bytes.len() != expected {
             return Err(DecodeError::WrongLength {
@@ -928,6 +981,9 @@ impl Transaction {
             TxKind::StreamSettle => Transaction::StreamSettle(Signed::read(&mut r)?),
             TxKind::StreamClose => Transaction::StreamClose(Signed::read(&mut r)?),
             TxKind::Split => Transaction::Split(Split::read(&mut r)?),
+            TxKind::Delegate | TxKind::SetPolicy | TxKind::Revoke | TxKind::Sweep => {
+                Transaction::Passport(PassportTx::read(kind, &mut r)?)
+            }
         };
         // The length check above makes the field sizes add up exactly.
         debug_assert!(r.rest.is_empty());
@@ -962,6 +1018,11 @@ pub enum DecodeError {
     NonCanonicalDigest(&'static str),
     #[error("a split to {0} payees: at most 1,024")]
     TooManyPayees(usize),
+    #[error("a card URI must be UTF-8")]
+    UriNotUtf8,
+    /// A policy that is not one ([`crate::passport::AllowList::new`], [`crate::passport::Card::new`]).
+    #[error(transparent)]
+    Passport(crate::passport::PassportRejection),
 }
 
 impl DecodeError {
@@ -987,6 +1048,8 @@ impl DecodeError {
             DecodeError::ZeroDestination => "ZERO_DESTINATION",
             DecodeError::NonCanonicalDigest(_) => "NON_CANONICAL_DIGEST",
             DecodeError::TooManyPayees(_) => "TOO_MANY_PAYEES",
+            DecodeError::UriNotUtf8 => "URI_NOT_UTF8",
+            DecodeError::Passport(r) => r.code(),
         }
     }
 }
@@ -1024,6 +1087,19 @@ impl Reader<'_> {
     fn bounded<T: TryFrom<u64>>(&mut self, field: &'static str) -> Result<T, DecodeError> {
         let value = self.u64()?;
         T::try_from(value).map_err(|_| DecodeError::OutOfRange { field, value })
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+        if self.rest.len() < n {
+            return Err(DecodeError::WrongLength {
+                kind: self.kind,
+                expected: self.kind.encoded_len(),
+                got: self.total,
+            });
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
     }
 
     fn pubkey(&mut self) -> Result<PublicKey, DecodeError> {

@@ -214,11 +214,69 @@ fn split_sample() -> Transaction {
     .into()
 }
 
+/// One of each passport kind, owner 3: a delegate with a card URI and a three-payee list, a
+/// policy change with neither, a revocation and a sweep.
+fn passport_samples() -> [Transaction; 4] {
+    use crate::passport::{AllowList, Card, Policy};
+    let n = |v| Amount::new(v).unwrap();
+    let policy = |uri: &str, allow: Vec<u32>| Policy {
+        cap: n(1_000),
+        window: 86_400,
+        max_payment: n(50),
+        max_fee: n(2),
+        expiry: Timestamp::new(1_900_000_000).unwrap(),
+        allow: AllowList::new(allow.into_iter().map(AccountIndex).collect()).unwrap(),
+        card: Card::new([7; 32], uri.into()).unwrap(),
+    };
+    let tx = |action, nonce| {
+        UnsignedPassportTx {
+            owner: AccountIndex(3),
+            action,
+            fee: n(1),
+            nonce: Nonce::new(nonce).unwrap(),
+            valid_until: Timestamp::new(1_800_000_000).unwrap(),
+        }
+        .sign(&D, &sk(3))
+        .into()
+    };
+    [
+        tx(
+            PassportAction::Delegate {
+                agent_key: sk(9).public_key(),
+                fund: n(300),
+                policy: policy("https://agents.example/card.json", vec![2, 4, 900]),
+            },
+            1,
+        ),
+        tx(
+            PassportAction::SetPolicy {
+                agent: AccountIndex(10),
+                policy: policy("", vec![]),
+            },
+            2,
+        ),
+        tx(
+            PassportAction::Revoke {
+                agent: AccountIndex(10),
+            },
+            3,
+        ),
+        tx(
+            PassportAction::Sweep {
+                agent: AccountIndex(10),
+                amount: Amount::MAX,
+            },
+            4,
+        ),
+    ]
+}
+
 fn all_samples() -> Vec<Transaction> {
     samples()
         .into_iter()
         .chain(stream_samples())
         .chain([split_sample()])
+        .chain(passport_samples())
         .collect()
 }
 
@@ -232,8 +290,9 @@ fn every_kind_roundtrips_and_has_a_fixed_length() {
         assert_eq!(bytes.len(), tx.encoded_len());
         let fixed = tx.kind().encoded_len();
         match tx.kind() {
-            // The only kind whose length varies: 12 bytes per payee.
+            // Lengths that vary: 12 bytes per payee; a URI and 4 bytes per allowed payee.
             TxKind::Split => assert_eq!(bytes.len(), fixed + 2 * 12),
+            TxKind::Delegate => assert_eq!(bytes.len(), fixed + 32 + 3 * 4),
             _ => assert_eq!(bytes.len(), fixed),
         }
         assert_eq!(bytes[0], tx.kind().tag());
@@ -248,7 +307,17 @@ fn every_kind_rejects_truncation_and_trailing_bytes() {
         let kind = tx.kind();
         for len in 1..bytes.len() {
             // A split cut inside its header (tag, from, n) is measured against no payee.
-            let expected = if kind == TxKind::Split && len < 7 {
+            // A delegate or policy change cut before its list count is measured against an
+            // empty URI and list (the count sits after the URI).
+            let count_end =
+                |policy_at: usize| policy_at + 69 + usize::from(bytes[policy_at + 68]) + 2;
+            let header_cut = match kind {
+                TxKind::Split => len < 7,
+                TxKind::Delegate => len < count_end(1 + 4 + 40 + 8),
+                TxKind::SetPolicy => len < count_end(1 + 4 + 4),
+                _ => false,
+            };
+            let expected = if header_cut {
                 kind.encoded_len()
             } else {
                 bytes.len()
