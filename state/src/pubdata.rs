@@ -61,6 +61,7 @@ use crate::account::{AccountIndex, Amount, Timestamp, MAX_U63};
 use crate::apply::Rejection;
 use crate::crypto::schnorr::{KeyError, PublicKey};
 use crate::hash::{hash_no_pad, Digest, F};
+use crate::passport::PassportRejection;
 use crate::split::Payout;
 use crate::stream::rules::{Close, Open};
 use crate::tx::passport::{op_len_at, PassportOp, POLICY_BASE_BYTES};
@@ -102,10 +103,19 @@ pub enum ForcedStatus {
     NonceExhausted = 6,
     InsufficientBalance = 7,
     BalanceOverflow = 8,
+    /// The passport rules of an agent (SPEC 20.4): a forced withdrawal from an agent obeys its
+    /// policy like any of its spends. No agent exists on a node of this version (delegates are
+    /// not enabled), so the payment circuit, which proves statuses 0 to 8, never meets these.
+    Revoked = 9,
+    PolicyExpired = 10,
+    PolicyFee = 11,
+    PolicyPayment = 12,
+    PolicyPayee = 13,
+    PolicyCap = 14,
 }
 
 impl ForcedStatus {
-    pub const ALL: [ForcedStatus; 9] = [
+    pub const ALL: [ForcedStatus; 15] = [
         ForcedStatus::Applied,
         ForcedStatus::UnknownAccount,
         ForcedStatus::BadSignature,
@@ -115,6 +125,12 @@ impl ForcedStatus {
         ForcedStatus::NonceExhausted,
         ForcedStatus::InsufficientBalance,
         ForcedStatus::BalanceOverflow,
+        ForcedStatus::Revoked,
+        ForcedStatus::PolicyExpired,
+        ForcedStatus::PolicyFee,
+        ForcedStatus::PolicyPayment,
+        ForcedStatus::PolicyPayee,
+        ForcedStatus::PolicyCap,
     ];
 
     pub fn from_u8(v: u8) -> Option<ForcedStatus> {
@@ -132,6 +148,17 @@ impl ForcedStatus {
             Rejection::NonceExhausted => ForcedStatus::NonceExhausted,
             Rejection::InsufficientBalance { .. } => ForcedStatus::InsufficientBalance,
             Rejection::BalanceOverflow { .. } => ForcedStatus::BalanceOverflow,
+            Rejection::Passport(p) => match p {
+                PassportRejection::Revoked => ForcedStatus::Revoked,
+                PassportRejection::PolicyExpired { .. } => ForcedStatus::PolicyExpired,
+                PassportRejection::PolicyFee { .. } => ForcedStatus::PolicyFee,
+                PassportRejection::PolicyPayment { .. } => ForcedStatus::PolicyPayment,
+                PassportRejection::PolicyPayee(_) | PassportRejection::PolicyWithdrawal => {
+                    ForcedStatus::PolicyPayee
+                }
+                PassportRejection::PolicyCap { .. } => ForcedStatus::PolicyCap,
+                _ => return None,
+            },
             _ => return None,
         })
     }
@@ -148,6 +175,12 @@ impl ForcedStatus {
             ForcedStatus::NonceExhausted => "NONCE_EXHAUSTED",
             ForcedStatus::InsufficientBalance => "INSUFFICIENT_BALANCE",
             ForcedStatus::BalanceOverflow => "BALANCE_OVERFLOW",
+            ForcedStatus::Revoked => "REVOKED",
+            ForcedStatus::PolicyExpired => "POLICY_EXPIRED",
+            ForcedStatus::PolicyFee => "POLICY_FEE",
+            ForcedStatus::PolicyPayment => "POLICY_PAYMENT",
+            ForcedStatus::PolicyPayee => "POLICY_PAYEE",
+            ForcedStatus::PolicyCap => "POLICY_CAP",
         }
     }
 }

@@ -123,6 +123,8 @@ struct Snapshot {
     withdrawn: u128,
     streams: BTreeMap<u32, PayerStreams>,
     escrowed: u128,
+    passports: BTreeMap<u32, crate::passport::Passport>,
+    lanes: BTreeMap<u32, crate::lanes::LaneNonces>,
 }
 
 fn snapshot(s: &mut State) -> Snapshot {
@@ -134,6 +136,8 @@ fn snapshot(s: &mut State) -> Snapshot {
         withdrawn: s.withdrawn(),
         streams: s.streams.clone(),
         escrowed: s.escrowed(),
+        passports: s.passports.clone(),
+        lanes: s.lanes.clone(),
     }
 }
 
@@ -1159,3 +1163,5 @@ fn forced_withdrawal_and_deposits_share_the_queue_order() {
 mod streams;
 
 mod splits;
+
+mod passports;
