@@ -18,8 +18,8 @@ pub use rollup_proto::convert::{transaction_from_request, RequestError};
 ///
 /// A deposit has no structured form (deposits come from the L1 priority queue, never from a
 /// wallet), so it is sent raw and the node refuses it with its own reason code
-/// (`DEPOSIT_NOT_ALLOWED`, `FORCED_WITHDRAWAL_NOT_ALLOWED`); so are the stream kinds and the split, which a
-/// node of this version refuses (`KIND_NOT_ENABLED`).
+/// (`DEPOSIT_NOT_ALLOWED`, `FORCED_WITHDRAWAL_NOT_ALLOWED`); so are the stream kinds, the split
+/// and the passport kinds, which a node of this version refuses (`KIND_NOT_ENABLED`).
 pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
     let tx = match tx {
         Transaction::Register(r) => Tx::Register(proto::Register {
@@ -46,13 +46,15 @@ pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
             signature: w.signature.to_bytes().to_vec(),
         }),
         // No structured form: deposits and forced withdrawals come from L1, and the stream
-        // kinds and the split travel raw until a node accepts them (KIND_NOT_ENABLED).
+        // kinds, the split and the passport kinds travel raw until a node accepts them
+        // (KIND_NOT_ENABLED).
         Transaction::Deposit(_)
         | Transaction::ForcedWithdraw(_)
         | Transaction::StreamOpen(_)
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
-        | Transaction::Split(_) => Tx::Raw(tx.encode()),
+        | Transaction::Split(_)
+        | Transaction::Passport(_) => Tx::Raw(tx.encode()),
     };
     proto::SubmitRequest {
         tx: Some(tx),

@@ -30,7 +30,7 @@ pub enum RequestError {
     DepositNotAllowed,
     #[error("forced withdrawals are requested on L1 (Rollup.requestForcedWithdrawal); over the API, send a plain withdraw")]
     ForcedWithdrawalNotAllowed,
-    #[error("{0} transactions are defined (docs/SPEC.md section 18.5) but not enabled in this version: the circuits do not prove them yet")]
+    #[error("{0} transactions are defined (docs/SPEC.md sections 18 to 20) but not enabled in this version: the circuits do not prove them yet")]
     KindNotEnabled(TxKind),
 }
 
@@ -239,22 +239,29 @@ mod tests {
     }
 
     #[test]
-    fn stream_kinds_are_refused_at_the_door() {
-        // A well-formed raw close (an all-zero signature encodes canonically): the node refuses
-        // the kind itself before any signature work.
-        let mut close = vec![state::tx::TxKind::StreamClose.tag()];
-        close.resize(state::tx::TxKind::StreamClose.encoded_len(), 0);
-        let decoded = Transaction::decode(&close).expect("a canonical close");
-        assert_eq!(
-            transaction_from_request(pb::SubmitRequest {
-                tx: Some(Tx::Raw(close)),
-                work_nonce: 0,
-            }),
-            Err(RequestError::KindNotEnabled(decoded.kind()))
-        );
-        assert_eq!(
-            RequestError::KindNotEnabled(decoded.kind()).code(),
-            "KIND_NOT_ENABLED"
-        );
+    fn kinds_not_enabled_are_refused_at_the_door() {
+        // Well-formed raw transactions of fixed length (an all-zero signature encodes
+        // canonically): the node refuses the kind itself before any signature work.
+        for kind in [
+            state::tx::TxKind::StreamClose,
+            state::tx::TxKind::Revoke,
+            state::tx::TxKind::Sweep,
+        ] {
+            let mut raw = vec![kind.tag()];
+            raw.resize(kind.encoded_len(), 0);
+            let decoded = Transaction::decode(&raw).expect("a canonical transaction");
+            assert_eq!(decoded.kind(), kind);
+            assert_eq!(
+                transaction_from_request(pb::SubmitRequest {
+                    tx: Some(Tx::Raw(raw)),
+                    work_nonce: 0,
+                }),
+                Err(RequestError::KindNotEnabled(kind))
+            );
+            assert_eq!(
+                RequestError::KindNotEnabled(kind).code(),
+                "KIND_NOT_ENABLED"
+            );
+        }
     }
 }

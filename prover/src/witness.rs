@@ -275,7 +275,8 @@ fn tx_slot(
         Transaction::StreamOpen(_)
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
-        | Transaction::Split(_) => {
+        | Transaction::Split(_)
+        | Transaction::Passport(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -375,7 +376,8 @@ fn tx_slot(
         Transaction::StreamOpen(_)
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
-        | Transaction::Split(_) => {
+        | Transaction::Split(_)
+        | Transaction::Passport(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -498,6 +500,7 @@ pub fn leaf_witnesses(
             Transaction::StreamSettle(t) => Some(t.valid_until),
             Transaction::StreamClose(t) => Some(t.valid_until),
             Transaction::Split(t) => Some(t.valid_until),
+            Transaction::Passport(t) => Some(t.valid_until),
             // Judged at its L1 request time (in the rules and in the circuit).
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };

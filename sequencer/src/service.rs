@@ -181,14 +181,18 @@ impl RollupService {
 }
 
 impl Inner {
-    /// The request as a transaction: every enabled kind, and the stream kinds on a node with
-    /// `--experimental-streams`.
+    /// The request as a transaction: every enabled kind, and the stream kinds and the split on
+    /// a node with `--experimental-streams` (never the passport kinds: no flag enables them
+    /// until their snapshot and diff records exist, SPEC 20.8).
     fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
-        if self.cfg.experimental_streams {
-            rollup_proto::convert::any_transaction_from_request(req)
-        } else {
-            transaction_from_request(req)
+        if !self.cfg.experimental_streams {
+            return transaction_from_request(req);
         }
+        let tx = rollup_proto::convert::any_transaction_from_request(req)?;
+        if let Transaction::Passport(_) = tx {
+            return Err(RequestError::KindNotEnabled(tx.kind()));
+        }
+        Ok(tx)
     }
 
     /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).

@@ -634,6 +634,7 @@ pub fn tx_row(
         Transaction::StreamClose(t) => (Some(t.body.signer.0), None),
         // The payees are the row's parties (`TxRow::parties`, stored in `tx_parties`).
         Transaction::Split(t) => (Some(t.from.0), None),
+        Transaction::Passport(t) => (Some(t.owner.0), t.action.agent().map(|a| a.0)),
     };
     TxRow {
         seq,

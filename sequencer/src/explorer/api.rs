@@ -170,8 +170,45 @@ pub fn tx_body(raw: &[u8]) -> Value {
             "parts": t.parts.iter().map(|p| json!({"to": p.to.0, "amount": p.amount.get()})).collect::<Vec<_>>(),
             "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
         }),
+        Ok(Transaction::Passport(t)) => passport_body(&t),
         Err(_) => Value::Null,
     }
+}
+
+/// A passport transaction's body: the owner, the agent and what changes (a policy with its
+/// digest and the allow-list's size rather than the list).
+fn passport_body(t: &state::tx::PassportTx) -> Value {
+    use state::tx::PassportAction;
+    let policy = |p: &state::passport::Policy| {
+        json!({
+            "digest": hex32(&p.digest().to_bytes()), "cap": p.cap.get(), "window": p.window,
+            "max_payment": p.max_payment.get(), "max_fee": p.max_fee.get(),
+            "expiry": p.expiry.get(), "allow_list_len": p.allow.payees().len(),
+            "card_hash": hex32(&p.card.hash), "card_uri": p.card.uri(),
+        })
+    };
+    let mut body = json!({
+        "kind": t.kind().name(), "owner": t.owner.0, "fee": t.fee.get(),
+        "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
+    });
+    let extra = match &t.action {
+        PassportAction::Delegate {
+            agent_key,
+            fund,
+            policy: p,
+        } => json!({"agent_key": agent_key, "fund": fund.get(), "policy": policy(p)}),
+        PassportAction::SetPolicy { agent, policy: p } => {
+            json!({"agent": agent.0, "policy": policy(p)})
+        }
+        PassportAction::Revoke { agent } => json!({"agent": agent.0}),
+        PassportAction::Sweep { agent, amount } => {
+            json!({"agent": agent.0, "amount": amount.get()})
+        }
+    };
+    if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    body
 }
 
 /// A transaction as the explorer lists it.

@@ -83,7 +83,7 @@ impl State {
                 if self.passports.contains_key(&owner.0) {
                     return Err(PassportRejection::AgentCannotDelegate.into());
                 }
-                if let Some(existing) = self.index_of_key(&EncodedKey::from(*agent_key)) {
+                if let Some(existing) = self.index_of_key(agent_key) {
                     return Err(Rejection::DuplicateKey { existing });
                 }
                 if self.num_accounts() >= self.max_accounts {

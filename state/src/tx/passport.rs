@@ -31,7 +31,7 @@
 
 use super::{DecodeError, Domain, Reader, TxKind};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
-use crate::crypto::schnorr::{MessageHash, PublicKey, SecretKey, Signature};
+use crate::crypto::schnorr::{EncodedKey, MessageHash, PublicKey, SecretKey, Signature};
 use crate::hash::F;
 use crate::passport::{AllowList, Card, Policy, MAX_ALLOWED};
 
@@ -46,7 +46,9 @@ const ENVELOPE_BYTES: usize = 8 + 8 + 8 + Signature::BYTES;
 pub enum PassportAction {
     /// Creates an agent account for `agent_key`, funded with `fund` from the owner (tag 13).
     Delegate {
-        agent_key: PublicKey,
+        /// Kept as its validated encoding (40 bytes, not the 200 of a decoded key): it is
+        /// never used to verify anything until the agent signs.
+        agent_key: EncodedKey,
         fund: Amount,
         policy: Policy,
     },
@@ -303,7 +305,7 @@ fn read_action(
 ) -> Result<(AccountIndex, PassportAction), DecodeError> {
     Ok(match kind {
         TxKind::Delegate => {
-            let agent_key = r.pubkey()?;
+            let agent_key = EncodedKey::from(r.pubkey()?);
             let fund = r.bounded("fund")?;
             let policy = read_policy(r)?;
             (

@@ -242,7 +242,7 @@ fn passport_samples() -> [Transaction; 4] {
     [
         tx(
             PassportAction::Delegate {
-                agent_key: sk(9).public_key(),
+                agent_key: sk(9).public_key().into(),
                 fund: n(300),
                 policy: policy("https://agents.example/card.json", vec![2, 4, 900]),
             },

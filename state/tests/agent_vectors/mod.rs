@@ -22,6 +22,8 @@ use super::{
     canonical, compare_with_committed, digest, domain, elements, f, secret_key, tx_entry, Step,
 };
 
+mod passports;
+
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/agents-v1.json")
 }
@@ -612,13 +614,14 @@ fn split_section() -> Value {
 fn agent_vectors_match_the_committed_file() {
     let doc = canonical(json!({
         "version": 1,
-        "about": "Known answers of SPEC sections 18 (payment streams, their transactions) and 19 (splits, revenue shares)",
+        "about": "Known answers of SPEC sections 18 (payment streams, their transactions), 19 (splits, revenue shares) and 20 (passports, nonce lanes)",
         "tick_chain": tick_section(),
         "stream_tree": tree_section(),
         "shares": shares_section(),
         "stream_transactions": transactions_section(),
         "split_payment": split_section(),
         "state_diff_v2": diff_section(),
+        "passports": passports::section(),
     }));
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     compare_with_committed(&path(), &text);

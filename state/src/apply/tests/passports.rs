@@ -39,7 +39,7 @@ fn owner_tx(owner: AccountIndex, action: PassportAction, n: u64, k: &SecretKey) 
 
 fn delegate(agent: &SecretKey, fund: u64, p: Policy) -> PassportAction {
     PassportAction::Delegate {
-        agent_key: agent.public_key(),
+        agent_key: agent.public_key().into(),
         fund: amt(fund),
         policy: p,
     }
