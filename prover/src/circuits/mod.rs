@@ -8,6 +8,7 @@ pub mod diff;
 pub mod leaf;
 pub mod payment;
 pub mod payout;
+pub mod policy;
 pub mod priority;
 pub mod public;
 mod refusal;

@@ -46,6 +46,11 @@ impl State {
         self.passports.get(&agent.0)
     }
 
+    /// The next sequence numbers of `account`'s lanes 1 to 7 (all 0 when it used none).
+    pub fn lanes_of(&self, account: AccountIndex) -> crate::lanes::LaneNonces {
+        self.lanes.get(&account.0).copied().unwrap_or_default()
+    }
+
     /// Every agent of `owner` with its passport, by index.
     pub fn agents_of(
         &self,
