@@ -178,11 +178,10 @@ impl PolicyWitness {
         let ext_after = ext_digest(streams_root, profile.digest());
         let t = now.get();
         let window = u64::from(policy.window);
-        let (q, r) = if window == 0 {
-            (0, t)
-        } else {
-            (t / window, t % window)
-        };
+        // A lifetime cap (window 0) has the one window 0.
+        let (q, r) = t
+            .checked_div(window)
+            .map_or((0, t), |q| (q, t - q * window));
         Ok(PolicyWitness {
             statement: PolicyStatement {
                 ext_before,
