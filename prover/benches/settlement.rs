@@ -209,13 +209,7 @@ fn bench_settlement(c: &mut Criterion) {
         touches.absorb(&fx);
         ops.push(fx.pubdata);
     }
-    let diff = StateDiff::from_state(
-        &native,
-        touches.indices(),
-        touches.slots(),
-        before.len() as u64,
-    )
-    .expect("diff");
+    let diff = touches.diff(&native).expect("diff");
     let settled = settle_ops(&ops, 2, depositor).expect("settled");
 
     let leaf = PaymentCircuit::build(K);

@@ -162,6 +162,13 @@ impl LaneNonces {
         self.seqs
     }
 
+    /// Lanes from their next sequence numbers; `None` if one is above [`MAX_SEQ`].
+    pub fn from_seqs(seqs: [u64; LANES - 1]) -> Option<LaneNonces> {
+        seqs.iter()
+            .all(|&s| s <= MAX_SEQ)
+            .then_some(LaneNonces { seqs })
+    }
+
     /// The lanes digest (module docs).
     pub fn digest(&self) -> Digest {
         if self.is_unused() {

@@ -129,14 +129,8 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
             fx.pubdata
         })
         .collect();
-    let l1_diff = state::diff::StateDiff::from_state(
-        &replay,
-        touches.indices(),
-        touches.slots(),
-        count_before,
-    )
-    .unwrap()
-    .encode();
+    assert_eq!(touches.count_before(), count_before);
+    let l1_diff = touches.diff(&replay).unwrap().encode();
     let last = stmts.last().unwrap();
     let mut pos = [0i32; 3];
     for (i, (tx, _, block)) in txs.iter().enumerate() {

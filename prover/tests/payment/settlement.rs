@@ -108,9 +108,8 @@ fn fixture() -> &'static Fixture {
             touches.absorb(&fx);
             ops.push(fx.pubdata);
         }
-        let state_diff =
-            StateDiff::from_state(&native, touches.indices(), touches.slots(), count_before)
-                .unwrap();
+        assert_eq!(touches.count_before(), count_before);
+        let state_diff = touches.diff(&native).unwrap();
         let settled = settle_ops(&ops, 2, depositor).unwrap();
         assert_eq!(settled.consumed.len(), 5);
         assert_eq!(settled.payouts.len(), 3, "two withdrawals and a refund");

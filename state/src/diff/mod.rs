@@ -57,6 +57,9 @@ use crate::stream::StreamSlot;
 pub const DIFF_VERSION: u8 = 1;
 /// The encoding of a diff with stream records: version 1 followed by the stream section.
 pub const DIFF_VERSION_STREAMS: u8 = 2;
+/// The encoding of a diff with agent records (passports, nonce lanes): version 2 (its stream
+/// section possibly empty) followed by the passport and lanes sections ([`agents`]).
+pub const DIFF_VERSION_AGENTS: u8 = 3;
 /// Bytes of the header: version, `count_before`, number of records.
 pub const HEADER_BYTES: usize = 1 + 8 + 4;
 /// Bytes of a record of an account that existed before the batch.
@@ -84,6 +87,10 @@ pub struct StateDiff {
     records: Vec<AccountRecord>,
     /// Sorted strictly by `(payer, slot)`; every payer has an account record.
     streams: Vec<StreamRecord>,
+    /// Sorted strictly by agent; every agent has an account record.
+    passports: Vec<PassportRecord>,
+    /// Sorted strictly by account; every account has an account record.
+    lanes: Vec<LanesRecord>,
 }
 
 /// Why a state diff could not be built, parsed, applied or checked.
@@ -138,6 +145,22 @@ pub enum DiffError {
     StreamWithoutAccount(u32),
     #[error("a version 2 diff with no stream record (it must be written as version 1)")]
     EmptyStreamSection,
+    #[error("passport record of agent {agent}: invalid {field}")]
+    BadAgent { agent: u32, field: &'static str },
+    #[error(
+        "lanes record of account {0}: an unknown account or a sequence number of 2^60 or more"
+    )]
+    BadLanes(u32),
+    #[error("agent record of {index} is not after {previous}: agent records must be sorted by index without repeats")]
+    AgentsUnsorted { previous: u32, index: u32 },
+    #[error("agent record of {0}, which has no account record in the diff")]
+    AgentWithoutAccount(u32),
+    #[error(
+        "a version 3 diff with no passport or lanes record (it must be written as version 1 or 2)"
+    )]
+    EmptyAgentSection,
+    #[error("the passport or lanes of account {0} differ from the state, or are missing")]
+    AgentMismatch(u32),
     #[error("stream of payer {payer} slot {slot} differs from the state")]
     StreamMismatch { payer: u32, slot: u16 },
     #[error("the diff starts from {diff} accounts but the state has {state}")]
@@ -177,6 +200,12 @@ impl DiffError {
             DiffError::StreamWithoutAccount(_) => "STREAM_WITHOUT_ACCOUNT",
             DiffError::EmptyStreamSection => "EMPTY_STREAM_SECTION",
             DiffError::StreamMismatch { .. } => "STREAM_MISMATCH",
+            DiffError::BadAgent { .. } => "BAD_AGENT",
+            DiffError::BadLanes(_) => "BAD_LANES",
+            DiffError::AgentsUnsorted { .. } => "AGENTS_UNSORTED",
+            DiffError::AgentWithoutAccount(_) => "AGENT_WITHOUT_ACCOUNT",
+            DiffError::EmptyAgentSection => "EMPTY_AGENT_SECTION",
+            DiffError::AgentMismatch(_) => "AGENT_MISMATCH",
             DiffError::CountMismatch { .. } => "COUNT_MISMATCH",
             DiffError::RecordMismatch(_) => "RECORD_MISMATCH",
             DiffError::OldRootMismatch { .. } => "OLD_ROOT_MISMATCH",
@@ -285,7 +314,78 @@ impl StateDiff {
             count_before,
             records,
             streams: Vec::new(),
+            passports: Vec::new(),
+            lanes: Vec::new(),
         })
+    }
+
+    /// This diff with agent records, checked like decoded ones (both empty: unchanged).
+    pub fn with_agents(
+        mut self,
+        passports: Vec<PassportRecord>,
+        lanes: Vec<LanesRecord>,
+    ) -> Result<Self, DiffError> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(passports.len() as u32).to_le_bytes());
+        for r in &passports {
+            r.encode_into(&mut bytes);
+        }
+        bytes.extend_from_slice(&(lanes.len() as u32).to_le_bytes());
+        for r in &lanes {
+            r.encode_into(&mut bytes);
+        }
+        let mut reader = Reader(&bytes);
+        self.read_agents(&mut reader)?;
+        if self.passports != passports || self.lanes != lanes {
+            // Only a record whose digest and policy disagree reads back differently.
+            let agent = passports.first().map_or(0, |p| p.agent.0);
+            return Err(DiffError::BadAgent {
+                agent,
+                field: "policy",
+            });
+        }
+        Ok(self)
+    }
+
+    /// Reads the passport section and the lanes section (each a LE32 count and its records),
+    /// with every check of the decoder.
+    fn read_agents(&mut self, r: &mut Reader<'_>) -> Result<(), DiffError> {
+        let count_after = self.count_after();
+        let order = |previous: &mut Option<u32>, index: u32| -> Result<(), DiffError> {
+            if let Some(p) = *previous {
+                if index <= p {
+                    return Err(DiffError::AgentsUnsorted { previous: p, index });
+                }
+            }
+            *previous = Some(index);
+            if self
+                .records
+                .binary_search_by_key(&index, |a| a.index.0)
+                .is_err()
+            {
+                return Err(DiffError::AgentWithoutAccount(index));
+            }
+            Ok(())
+        };
+        let mut passports = Vec::new();
+        let mut previous = None;
+        let p = u32::from_le_bytes(r.take()?);
+        for _ in 0..p {
+            let rec = PassportRecord::read(r, count_after)?;
+            order(&mut previous, rec.agent.0)?;
+            passports.push(rec);
+        }
+        let mut lanes = Vec::new();
+        let mut previous = None;
+        let l = u32::from_le_bytes(r.take()?);
+        for _ in 0..l {
+            let rec = LanesRecord::read(r, count_after)?;
+            order(&mut previous, rec.account.0)?;
+            lanes.push(rec);
+        }
+        self.passports = passports;
+        self.lanes = lanes;
+        Ok(())
     }
 
     /// A diff with stream records, checked like a decoded one (an empty `streams` is a
@@ -360,10 +460,15 @@ impl StateDiff {
     /// as [`StateDiff::from_accounts`] (whatever their `ext`, which a replica derives from the
     /// stream records) and one stream record per touched slot, with the slot's content in
     /// `state`.
+    /// `agents`: the accounts whose `ext` the batch changed, which get a passport or lanes record
+    /// if they have one; `policies`: the agents whose policy the batch set (their records carry
+    /// it).
     pub fn from_state(
         state: &State,
         touched: impl IntoIterator<Item = AccountIndex>,
         slots: impl IntoIterator<Item = (AccountIndex, StreamSlot)>,
+        agents: impl IntoIterator<Item = AccountIndex>,
+        policies: &BTreeSet<AccountIndex>,
         count_before: u64,
     ) -> Result<Self, DiffError> {
         let records = account_records(state.accounts(), touched, count_before, false)?;
@@ -376,7 +481,23 @@ impl StateDiff {
                 stream: state.streams_of(payer).get(slot).copied(),
             })
             .collect();
-        StateDiff::with_streams(count_before, records, streams)
+        let agents: BTreeSet<AccountIndex> = agents.into_iter().collect();
+        let passports = agents
+            .iter()
+            .filter_map(|&a| {
+                let p = state.passport(a)?;
+                Some(PassportRecord::of(a, p, policies.contains(&a)))
+            })
+            .collect();
+        let lanes = agents
+            .iter()
+            .map(|&a| LanesRecord {
+                account: a,
+                lanes: state.lanes_of(a),
+            })
+            .filter(|r| !r.lanes.is_unused())
+            .collect();
+        StateDiff::with_streams(count_before, records, streams)?.with_agents(passports, lanes)
     }
 
     /// The number of accounts before the batch.
@@ -399,12 +520,25 @@ impl StateDiff {
         &self.streams
     }
 
-    /// The version [`StateDiff::encode`] writes: 2 exactly when there are stream records.
+    /// The passport records, sorted by agent (empty below version 3).
+    pub fn passports(&self) -> &[PassportRecord] {
+        &self.passports
+    }
+
+    /// The lanes records, sorted by account (empty below version 3).
+    pub fn lanes(&self) -> &[LanesRecord] {
+        &self.lanes
+    }
+
+    /// The version [`StateDiff::encode`] writes: 3 when there are agent records, else 2 when
+    /// there are stream records, else 1.
     pub fn version(&self) -> u8 {
-        if self.streams.is_empty() {
-            DIFF_VERSION
-        } else {
+        if !self.passports.is_empty() || !self.lanes.is_empty() {
+            DIFF_VERSION_AGENTS
+        } else if !self.streams.is_empty() {
             DIFF_VERSION_STREAMS
+        } else {
+            DIFF_VERSION
         }
     }
 
@@ -422,7 +556,7 @@ impl StateDiff {
                     }
                 })
                 .sum::<usize>()
-            + if self.streams.is_empty() {
+            + if self.version() == DIFF_VERSION {
                 0
             } else {
                 4 + self
@@ -430,6 +564,16 @@ impl StateDiff {
                     .iter()
                     .map(StreamRecord::encoded_len)
                     .sum::<usize>()
+            }
+            + if self.version() == DIFF_VERSION_AGENTS {
+                8 + self
+                    .passports
+                    .iter()
+                    .map(PassportRecord::encoded_len)
+                    .sum::<usize>()
+                    + LANES_RECORD_BYTES * self.lanes.len()
+            } else {
+                0
             }
     }
 
@@ -448,9 +592,20 @@ impl StateDiff {
                 out.extend_from_slice(&k.to_bytes());
             }
         }
-        if !self.streams.is_empty() {
+        let version = self.version();
+        if version != DIFF_VERSION {
             out.extend_from_slice(&(self.streams.len() as u32).to_le_bytes());
             for r in &self.streams {
+                r.encode_into(&mut out);
+            }
+        }
+        if version == DIFF_VERSION_AGENTS {
+            out.extend_from_slice(&(self.passports.len() as u32).to_le_bytes());
+            for r in &self.passports {
+                r.encode_into(&mut out);
+            }
+            out.extend_from_slice(&(self.lanes.len() as u32).to_le_bytes());
+            for r in &self.lanes {
                 r.encode_into(&mut out);
             }
         }
@@ -462,7 +617,7 @@ impl StateDiff {
     pub fn decode(bytes: &[u8]) -> Result<Self, DiffError> {
         let mut r = Reader(bytes);
         let [version] = r.take::<1>()?;
-        if version != DIFF_VERSION && version != DIFF_VERSION_STREAMS {
+        if !(DIFF_VERSION..=DIFF_VERSION_AGENTS).contains(&version) {
             return Err(DiffError::UnsupportedVersion(version));
         }
         let count_before = u64::from_le_bytes(r.take()?);
@@ -493,13 +648,22 @@ impl StateDiff {
             count_before,
             records,
             streams: Vec::new(),
+            passports: Vec::new(),
+            lanes: Vec::new(),
         };
-        if version == DIFF_VERSION_STREAMS {
+        if version >= DIFF_VERSION_STREAMS {
             let s = u32::from_le_bytes(r.take()?);
-            if s == 0 {
+            // Version 3 may have no stream; version 2 exists for its streams.
+            if s == 0 && version == DIFF_VERSION_STREAMS {
                 return Err(DiffError::EmptyStreamSection);
             }
             diff.read_streams(&mut r, s)?;
+        }
+        if version == DIFF_VERSION_AGENTS {
+            diff.read_agents(&mut r)?;
+            if diff.passports.is_empty() && diff.lanes.is_empty() {
+                return Err(DiffError::EmptyAgentSection);
+            }
         }
         if !r.0.is_empty() {
             return Err(DiffError::TrailingBytes(r.0.len()));
@@ -526,10 +690,12 @@ impl Reader<'_> {
     }
 }
 
+mod agents;
 mod streams;
 mod touches;
 mod tree;
 
+pub use agents::{LanesRecord, PassportRecord, LANES_RECORD_BYTES, PASSPORT_RECORD_BYTES};
 pub use streams::{StreamRecord, STREAM_FIELDS_BYTES, STREAM_KEY_BYTES};
 pub use touches::BatchTouches;
 pub use tree::AccountTree;

@@ -119,7 +119,12 @@ fn decode_rejects_every_malformed_input() {
         Err(Truncated),
         "version 2 needs its stream section"
     );
-    assert_eq!(with(0, &[3]), Err(UnsupportedVersion(3)));
+    assert_eq!(
+        with(0, &[3]),
+        Err(Truncated),
+        "version 3 needs its stream and agent sections"
+    );
+    assert_eq!(with(0, &[4]), Err(UnsupportedVersion(4)));
     assert_eq!(with(0, &[0]), Err(UnsupportedVersion(0)));
     assert_eq!(
         with(1, &(MAX_ACCOUNTS + 1).to_le_bytes()),
@@ -392,7 +397,7 @@ fn from_accounts_includes_new_accounts_and_refuses_ext() {
     .into();
     s.apply(&r, &ctx()).unwrap();
     // Not listed as touched, still in the diff.
-    let d = StateDiff::from_state(&s, [], [], n).unwrap();
+    let d = StateDiff::from_state(&s, [], [], [], &Default::default(), n).unwrap();
     assert_eq!(d.records().len(), 1);
     assert_eq!(d.records()[0].index, AccountIndex(3));
     let mut accounts = s.accounts().to_vec();
@@ -465,4 +470,5 @@ fn a_replayed_key_is_its_own_account_and_its_signatures_stay_its_own() {
         .is_err());
 }
 
+mod agents;
 mod streams;

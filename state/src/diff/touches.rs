@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
-use super::{DiffError, StateDiff};
+use super::{DiffError, PassportRecord, StateDiff};
 use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::{Effects, State};
 use crate::hash::Digest;
+use crate::pubdata::PubdataOp;
 use crate::smt::{root_after_replacing, MerkleProof};
 use crate::stream::StreamSlot;
+use crate::tx::PassportAction;
 
 /// What a batch did to one account before the batch's first change of each field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +33,11 @@ pub struct BatchTouches {
     before: BTreeMap<u32, Before>,
     /// The stream slots the batch changed: `(payer, slot)`.
     slots: BTreeSet<(AccountIndex, StreamSlot)>,
+    /// The accounts whose `ext` the batch changed (their passport or lanes, if any, are
+    /// published).
+    exts: BTreeSet<AccountIndex>,
+    /// The agents whose policy the batch set (their passport records carry it).
+    policies: BTreeSet<AccountIndex>,
 }
 
 impl BatchTouches {
@@ -40,6 +47,8 @@ impl BatchTouches {
             count_before,
             before: BTreeMap::new(),
             slots: BTreeSet::new(),
+            exts: BTreeSet::new(),
+            policies: BTreeSet::new(),
         }
     }
 
@@ -67,6 +76,13 @@ impl BatchTouches {
             if let Some(slot) = e.slot {
                 self.slots.insert((e.account, slot));
             }
+            self.exts.insert(e.account);
+        }
+        // The one kind-specific read: a policy travels in the diff of the batch that set it.
+        if let PubdataOp::Passport(op) = &fx.pubdata {
+            if let PassportAction::Delegate { .. } | PassportAction::SetPolicy { .. } = op.action {
+                self.policies.insert(op.agent);
+            }
         }
     }
 
@@ -92,11 +108,23 @@ impl BatchTouches {
         self.before.is_empty()
     }
 
+    /// The batch's diff from `state` (the state after the batch), unchecked ([`Self::seal`]
+    /// checks it against the previous root).
+    pub fn diff(&self, state: &State) -> Result<StateDiff, DiffError> {
+        StateDiff::from_state(
+            state,
+            self.indices(),
+            self.slots(),
+            self.exts.iter().copied(),
+            &self.policies,
+            self.count_before,
+        )
+    }
+
     /// Builds the batch's diff from `state` (the state after the batch), encodes it, checks the
     /// encoding with [`BatchTouches::verify`], and returns the bytes to publish.
     pub fn seal(&self, state: &mut State, old_root: Digest) -> Result<Vec<u8>, DiffError> {
-        let blob =
-            StateDiff::from_state(state, self.indices(), self.slots(), self.count_before)?.encode();
+        let blob = self.diff(state)?.encode();
         self.verify(&blob, state, old_root)?;
         Ok(blob)
     }
@@ -167,6 +195,34 @@ impl BatchTouches {
                 payer: payer.0,
                 slot: slot.0,
             });
+        }
+        // Agent records: equal to the state's, and one for every account whose `ext` changed
+        // and that has a passport or used lanes (else a replica could not recompute its `ext`).
+        for r in diff.passports() {
+            let now = state
+                .passport(r.agent)
+                .ok_or(DiffError::AgentMismatch(r.agent.0))?;
+            let want = PassportRecord::of(r.agent, now, r.policy.is_some());
+            if *r != want || (self.policies.contains(&r.agent) && r.policy.is_none()) {
+                return Err(DiffError::AgentMismatch(r.agent.0));
+            }
+        }
+        for r in diff.lanes() {
+            if state.lanes_of(r.account) != r.lanes {
+                return Err(DiffError::AgentMismatch(r.account.0));
+            }
+        }
+        for &a in &self.exts {
+            let has_passport = state.passport(a).is_some();
+            let has_lanes = !state.lanes_of(a).is_unused();
+            let published_passport = diff
+                .passports()
+                .binary_search_by_key(&a, |r| r.agent)
+                .is_ok();
+            let published_lanes = diff.lanes().binary_search_by_key(&a, |r| r.account).is_ok();
+            if has_passport != published_passport || has_lanes != published_lanes {
+                return Err(DiffError::AgentMismatch(a.0));
+            }
         }
         let proofs: Vec<MerkleProof> = diff.records.iter().map(|r| state.proof(r.index)).collect();
         let replaced: Vec<(u32, Digest, &MerkleProof)> = old_leaves

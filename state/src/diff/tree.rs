@@ -5,10 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
-use super::{DiffError, StateDiff};
-use crate::account::Account;
+use super::{DiffError, PassportRecord, StateDiff};
+use crate::account::{Account, AccountIndex};
 use crate::crypto::schnorr::{EncodedKey, PublicKey};
+use crate::ext::{ext_digest, Profile};
 use crate::hash::Digest;
+use crate::lanes::LaneNonces;
 use crate::smt::SparseMerkleTree;
 use crate::stream::PayerStreams;
 
@@ -21,6 +23,10 @@ pub struct AccountTree {
     tree: SparseMerkleTree,
     /// Each payer's stream book, from the stream records (only payers with a stream).
     streams: BTreeMap<u32, PayerStreams>,
+    /// Each agent's latest passport record, with the last policy published for it.
+    passports: BTreeMap<u32, PassportRecord>,
+    /// Each account's lanes 1 to 7 (only accounts that used one).
+    lanes: BTreeMap<u32, LaneNonces>,
 }
 
 impl AccountTree {
@@ -50,6 +56,8 @@ impl AccountTree {
                 .collect(),
             tree,
             streams: BTreeMap::new(),
+            passports: BTreeMap::new(),
+            lanes: BTreeMap::new(),
         }
     }
 
@@ -58,6 +66,12 @@ impl AccountTree {
     pub fn from_state(state: &crate::apply::State) -> Self {
         let mut t = AccountTree::from_accounts(state.accounts());
         t.streams = state.streams.clone();
+        t.passports = state
+            .passports
+            .iter()
+            .map(|(&i, p)| (i, PassportRecord::of(AccountIndex(i), p, true)))
+            .collect();
+        t.lanes = state.lanes.clone();
         t
     }
 
@@ -82,6 +96,11 @@ impl AccountTree {
     /// A payer's open streams, as the diffs so far published them.
     pub fn streams_of(&self, payer: u32) -> Option<&PayerStreams> {
         self.streams.get(&payer)
+    }
+
+    /// An agent's passport, as the diffs so far published it (with the last policy they carried).
+    pub fn passport_of(&self, agent: u32) -> Option<&PassportRecord> {
+        self.passports.get(&agent)
     }
 
     /// The sum of all balances (it can exceed a u64).
@@ -130,8 +149,25 @@ impl AccountTree {
             }
         }
         self.by_key.extend(new_keys);
-        // Stream records: rewrite the slots, then each named payer's `ext` from its book (no
-        // profile yet: SPEC 18.3).
+        // Stream and agent records: rewrite the slots, passports and lanes, then the `ext` of each
+        // account they name from its book and profile (SPEC 18.3).
+        let mut named = std::collections::BTreeSet::new();
+        for r in diff.passports() {
+            let mut rec = r.clone();
+            if rec.policy.is_none() {
+                rec.policy = self
+                    .passports
+                    .get(&r.agent.0)
+                    .filter(|old| old.policy_digest == r.policy_digest)
+                    .and_then(|old| old.policy.clone());
+            }
+            self.passports.insert(r.agent.0, rec);
+            named.insert(r.agent.0);
+        }
+        for r in diff.lanes() {
+            self.lanes.insert(r.account.0, r.lanes);
+            named.insert(r.account.0);
+        }
         let mut payers = Vec::new();
         for r in diff.streams() {
             let book = self.streams.entry(r.payer.0).or_default();
@@ -146,14 +182,23 @@ impl AccountTree {
             }
         }
         for p in payers {
-            let ext = match self.streams.get(&p) {
-                Some(book) if !book.is_empty() => book.ext(),
-                _ => {
-                    self.streams.remove(&p);
-                    Digest::ZERO
-                }
+            if self.streams.get(&p).is_some_and(PayerStreams::is_empty) {
+                self.streams.remove(&p);
+            }
+            named.insert(p);
+        }
+        let empty_book = crate::smt::empty_hashes()[crate::stream::SLOT_DEPTH];
+        for a in named {
+            let profile = Profile {
+                shares: Digest::ZERO,
+                passport: self
+                    .passports
+                    .get(&a)
+                    .map_or(Digest::ZERO, PassportRecord::digest),
+                lanes: self.lanes.get(&a).map_or(Digest::ZERO, LaneNonces::digest),
             };
-            self.accounts[p as usize].ext = ext;
+            let root = self.streams.get(&a).map_or(empty_book, PayerStreams::root);
+            self.accounts[a as usize].ext = ext_digest(root, profile.digest());
         }
         let accounts = &self.accounts;
         let leaves: Vec<(u32, Digest)> = diff

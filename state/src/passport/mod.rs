@@ -208,6 +208,28 @@ impl Policy {
     }
 }
 
+/// `H(owner, policy (4), revoked, window_id, spent)` (module docs): what a passport commits,
+/// from its parts (a replica that knows the policy by its digest only computes it this way).
+pub fn passport_digest(
+    owner: AccountIndex,
+    policy: Digest,
+    revoked: bool,
+    window_id: u64,
+    spent: Amount,
+) -> Digest {
+    let p = policy.elements();
+    hash_no_pad(&[
+        owner.to_field(),
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        F::from_bool(revoked),
+        F::from_canonical_u64(window_id),
+        spent.to_field(),
+    ])
+}
+
 /// An agent's passport: its owner, its policy and what it spent (module docs).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Passport {
@@ -266,17 +288,31 @@ impl Passport {
 
     /// The passport digest (module docs).
     pub fn digest(&self) -> Digest {
-        let p = self.policy_digest.elements();
-        hash_no_pad(&[
-            self.owner.to_field(),
-            p[0],
-            p[1],
-            p[2],
-            p[3],
-            F::from_bool(self.revoked),
-            F::from_canonical_u64(self.window_id),
-            self.spent.to_field(),
-        ])
+        passport_digest(
+            self.owner,
+            self.policy_digest,
+            self.revoked,
+            self.window_id,
+            self.spent,
+        )
+    }
+
+    /// A passport from all its parts (a replica's, from a snapshot or a diff).
+    pub fn from_parts(
+        owner: AccountIndex,
+        policy: Policy,
+        revoked: bool,
+        window_id: u64,
+        spent: Amount,
+    ) -> Passport {
+        Passport {
+            owner,
+            policy_digest: policy.digest(),
+            policy,
+            revoked,
+            window_id,
+            spent,
+        }
     }
 
     /// Replaces the policy; the window and its spending are kept (a new window length gives

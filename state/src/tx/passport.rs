@@ -344,7 +344,8 @@ fn policy_byte_len(p: &Policy) -> usize {
     POLICY_BASE_BYTES + p.card.uri().len() + 4 * p.allow.payees().len()
 }
 
-fn write_policy(p: &Policy, out: &mut Vec<u8>) {
+/// Appends a policy's encoding (module docs).
+pub(crate) fn write_policy(p: &Policy, out: &mut Vec<u8>) {
     out.extend_from_slice(&p.cap.get().to_le_bytes());
     out.extend_from_slice(&p.window.to_le_bytes());
     out.extend_from_slice(&p.max_payment.get().to_le_bytes());
@@ -392,6 +393,23 @@ fn read_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
         allow: AllowList::new(payees).map_err(DecodeError::Passport)?,
         card: Card::new(hash, uri).map_err(DecodeError::Passport)?,
     })
+}
+
+/// Reads the policy that starts `bytes` with the transaction's checks; returns it and its
+/// length.
+pub(crate) fn read_policy_prefix(bytes: &[u8]) -> Result<(Policy, usize), DecodeError> {
+    let len = policy_len_at(Some(bytes))?;
+    let body = bytes.get(..len).ok_or(DecodeError::WrongLength {
+        kind: TxKind::SetPolicy,
+        expected: len,
+        got: bytes.len(),
+    })?;
+    let mut r = Reader {
+        rest: body,
+        kind: TxKind::SetPolicy,
+        total: body.len(),
+    };
+    Ok((read_policy(&mut r)?, len))
 }
 
 /// The URI length and list count of a policy whose encoding starts `bytes`, if both are there.
