@@ -1,17 +1,19 @@
 //! State snapshots: the whole [`State`] as bytes, so that a node restarts from its latest
 //! snapshot plus the transactions after it instead of replaying its entire history.
 //!
-//! Format (version 2, all integers little-endian):
+//! Format (version 3, all integers little-endian):
 //!
 //! | field | bytes |
 //! |---|---|
 //! | magic `"rollsnap"` | 8 |
-//! | version (2) | 4 |
+//! | version (3) | 4 |
 //! | domain: chain id, rollup address | 8 + 20 |
 //! | number of accounts `n`, next deposit seq | 8 + 8 |
 //! | deposited, withdrawn (u128) | 16 + 16 |
 //! | `n` accounts: key encoding, balance, nonce, ext | 88 each |
 //! | number of open streams `m` (u64), then `m` streams sorted strictly by (payer, slot): payer u32, slot u16, payee u32, price u64, max_ticks u32, expiry u64, opened_at u64, settled u32, head (32) | 8 + 74 each |
+//! | number of passports `a` (u64), then `a` passport records sorted strictly by agent, each with its policy (the diff's record, SPEC 10.4 version 3) | 8 + 133 or more each |
+//! | number of lanes records `l` (u64), then `l` lanes records sorted strictly by account (as in the diff) | 8 + 60 each |
 //! | the tree: for each of the 33 levels, leaves first: dense length, nodes (32 bytes each), overflow length, (position u32, node) pairs | |
 //!
 //! Cost: ~88 bytes per account plus ~64 bytes per account of tree (two nodes per leaf), i.e.
@@ -21,10 +23,11 @@
 //! node's own data, protected by the checksum the storage layer keeps beside it and by the
 //! check of its root against the sealed block it claims to be (`sequencer::recovery`).
 //!
-//! The streams are checked against the accounts on decoding: each field in range, every payer
-//! and payee an account, and every account's `ext` the digest of its stream book (`ZERO`
-//! without one); the escrow total is recomputed. Version 1 (before streams: no stream
-//! section, every `ext` zero) is still read.
+//! The streams, passports and lanes are checked against the accounts on decoding: each field in
+//! range, every payer, payee, agent and owner an account, and every account's `ext` the digest
+//! of its stream book and profile (`ZERO` without either, SPEC 18.3); the escrow total is
+//! recomputed. Versions 1 (before streams: every `ext` zero) and 2 (before agents) are still
+//! read.
 
 use std::collections::BTreeMap;
 
@@ -33,14 +36,18 @@ use hashbrown::HashTable;
 use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::State;
 use crate::crypto::schnorr::EncodedKey;
+use crate::diff::{LanesRecord, PassportRecord, LANES_RECORD_BYTES};
+use crate::ext::{ext_digest, Profile};
 use crate::hash::Digest;
+use crate::lanes::LaneNonces;
+use crate::passport::Passport;
 use crate::smt::SparseMerkleTree;
 use crate::stream::{PayerStreams, Stream, StreamSlot, STREAM_FIELDS_BYTES};
 use crate::tx::Domain;
 
 const MAGIC: &[u8; 8] = b"rollsnap";
 /// The format version written by [`State::encode_snapshot`].
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 const ACCOUNT_BYTES: usize = 40 + 8 + 8 + 32;
 const STREAM_BYTES: usize = 4 + 2 + STREAM_FIELDS_BYTES;
 
@@ -62,6 +69,10 @@ pub enum SnapshotError {
         "stream {0} of the snapshot is invalid, out of order, or disagrees with its payer's ext"
     )]
     BadStream(u64),
+    #[error("agent record {0} of the snapshot is invalid or out of order")]
+    BadAgent(u64),
+    #[error("account {0}'s ext is not the digest of its streams and profile")]
+    ExtMismatch(u32),
 }
 
 impl State {
@@ -91,6 +102,18 @@ impl State {
             out.extend_from_slice(&st.id.slot.0.to_le_bytes());
             st.write_fields(&mut out);
         }
+        out.extend_from_slice(&(self.passports.len() as u64).to_le_bytes());
+        for (&i, p) in &self.passports {
+            PassportRecord::of(AccountIndex(i), p, true).encode_into(&mut out);
+        }
+        out.extend_from_slice(&(self.lanes.len() as u64).to_le_bytes());
+        for (&i, &lanes) in &self.lanes {
+            LanesRecord {
+                account: AccountIndex(i),
+                lanes,
+            }
+            .encode_into(&mut out);
+        }
         self.tree.encode_into(&mut out);
         out
     }
@@ -105,7 +128,7 @@ impl State {
         let version = r.u32()?;
         // Version 1 is version 2 without the stream section (written before streams existed,
         // so it holds none): still read, so that an upgrade does not replay the whole log.
-        if version != SNAPSHOT_VERSION && version != 1 {
+        if !(1..=SNAPSHOT_VERSION).contains(&version) {
             return Err(SnapshotError::UnsupportedVersion(version));
         }
         let chain_id = r.u64()?;
@@ -147,10 +170,16 @@ impl State {
             }
         }
         let (streams, escrowed) = if version == 1 {
-            no_streams(&accounts)?
+            (BTreeMap::new(), 0)
         } else {
             read_streams(&mut r, &accounts)?
         };
+        let (passports, lanes) = if version >= 3 {
+            read_agents(&mut r, &accounts)?
+        } else {
+            (BTreeMap::new(), BTreeMap::new())
+        };
+        check_exts(&accounts, &streams, &passports, &lanes)?;
         let (tree, used) =
             SparseMerkleTree::decode_from(&bytes[r.at..]).ok_or(SnapshotError::Malformed(r.at))?;
         if r.at + used != bytes.len() {
@@ -176,10 +205,9 @@ impl State {
             max_accounts: 1 << 32,
             streams,
             escrowed,
-            // Snapshot version 1 carries neither: a snapshot of a state with agents or used lanes
-            // fails the ext check below when loaded (SPEC 20.8). Lanes start off, as a node's.
-            passports: Default::default(),
-            lanes: Default::default(),
+            passports,
+            lanes,
+            // Whether lanes are accepted is the node's configuration, not the state's data.
             lanes_enabled: false,
         };
         for i in 0..n {
@@ -193,15 +221,72 @@ impl State {
     }
 }
 
-/// A version-1 snapshot: no streams, so every `ext` must be `ZERO`.
-fn no_streams(accounts: &[Account]) -> Result<(BTreeMap<u32, PayerStreams>, u128), SnapshotError> {
-    match accounts.iter().position(|a| a.ext != Digest::ZERO) {
-        Some(_) => Err(SnapshotError::BadStream(0)),
-        None => Ok((BTreeMap::new(), 0)),
+/// The passport and lanes sections: every record valid (as in a diff) and in order.
+#[allow(clippy::type_complexity)]
+fn read_agents(
+    r: &mut Reader<'_>,
+    accounts: &[Account],
+) -> Result<(BTreeMap<u32, Passport>, BTreeMap<u32, LaneNonces>), SnapshotError> {
+    let count = accounts.len() as u64;
+    let a = r.u64()?;
+    let mut passports = BTreeMap::new();
+    for i in 0..a {
+        let bad = SnapshotError::BadAgent(i);
+        let (rec, len) =
+            PassportRecord::read_prefix(&r.bytes[r.at..], count).map_err(|_| bad.clone())?;
+        r.take(len)?;
+        let policy = rec.policy.ok_or(bad.clone())?;
+        if passports
+            .last_key_value()
+            .is_some_and(|(&k, _)| k >= rec.agent.0)
+        {
+            return Err(bad);
+        }
+        let p = Passport::from_parts(rec.owner, policy, rec.revoked, rec.window_id, rec.spent);
+        passports.insert(rec.agent.0, p);
     }
+    let l = r.u64()?;
+    let mut lanes = BTreeMap::new();
+    for i in 0..l {
+        let bad = SnapshotError::BadAgent(a + i);
+        let raw = r.take(LANES_RECORD_BYTES)?;
+        let rec = LanesRecord::read_prefix(raw, count).map_err(|_| bad.clone())?;
+        if lanes
+            .last_key_value()
+            .is_some_and(|(&k, _)| k >= rec.account.0)
+            || rec.lanes.is_unused()
+        {
+            return Err(bad);
+        }
+        lanes.insert(rec.account.0, rec.lanes);
+    }
+    Ok((passports, lanes))
 }
 
-/// The stream section: every stream valid and in order, every account's `ext` its book's.
+/// Every account's `ext` is the digest of its stream book and profile (SPEC 18.3).
+fn check_exts(
+    accounts: &[Account],
+    streams: &BTreeMap<u32, PayerStreams>,
+    passports: &BTreeMap<u32, Passport>,
+    lanes: &BTreeMap<u32, LaneNonces>,
+) -> Result<(), SnapshotError> {
+    let empty = crate::smt::empty_hashes()[crate::stream::SLOT_DEPTH];
+    for (i, a) in accounts.iter().enumerate() {
+        let k = i as u32;
+        let profile = Profile {
+            shares: Digest::ZERO,
+            passport: passports.get(&k).map_or(Digest::ZERO, Passport::digest),
+            lanes: lanes.get(&k).map_or(Digest::ZERO, LaneNonces::digest),
+        };
+        let root = streams.get(&k).map_or(empty, PayerStreams::root);
+        if a.ext != ext_digest(root, profile.digest()) {
+            return Err(SnapshotError::ExtMismatch(k));
+        }
+    }
+    Ok(())
+}
+
+/// The stream section: every stream valid and in order.
 fn read_streams(
     r: &mut Reader<'_>,
     accounts: &[Account],
@@ -236,12 +321,6 @@ fn read_streams(
         .map_err(|_| bad.clone())?;
         escrowed += u128::from(stream.escrow().get());
         books.entry(payer).or_default().put(stream);
-    }
-    for (i, a) in accounts.iter().enumerate() {
-        let want = books.get(&(i as u32)).map_or(Digest::ZERO, |b| b.ext());
-        if a.ext != want {
-            return Err(SnapshotError::BadStream(m));
-        }
     }
     Ok((books, escrowed))
 }
@@ -371,18 +450,21 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_snapshot_without_streams_is_still_read() {
+    fn versions_1_and_2_without_streams_or_agents_are_still_read() {
         let (mut s, _) = busy_state();
-        let v2 = s.encode_snapshot();
-        // Version 1 = version 2 without the (here empty) stream section after the accounts.
+        let v3 = s.encode_snapshot();
+        // Version 2 = version 3 without the (here empty) agent sections after the streams, and
+        // version 1 without the (here empty) stream section either.
         let streams_at = 8 + 4 + 28 + 16 + 32 + s.accounts().len() * ACCOUNT_BYTES;
-        assert_eq!(v2[streams_at..streams_at + 8], 0u64.to_le_bytes());
-        let mut v1 = v2[..streams_at].to_vec();
-        v1.extend_from_slice(&v2[streams_at + 8..]);
-        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let mut back = State::decode_snapshot(&v1, &DOMAIN).unwrap();
-        assert_eq!(back.root(), s.root());
-        assert_eq!(back.encode_snapshot(), v2, "written back as version 2");
+        assert_eq!(v3[streams_at..streams_at + 24], [0u8; 24]);
+        for (version, cut) in [(1u32, 24), (2, 16)] {
+            let mut old = v3[..streams_at + 24 - cut].to_vec();
+            old.extend_from_slice(&v3[streams_at + 24..]);
+            old[8..12].copy_from_slice(&version.to_le_bytes());
+            let mut back = State::decode_snapshot(&old, &DOMAIN).unwrap();
+            assert_eq!(back.root(), s.root());
+            assert_eq!(back.encode_snapshot(), v3, "written back as version 3");
+        }
     }
 
     #[test]

@@ -75,7 +75,14 @@ impl PassportRecord {
         }) + PASSPORT_RECORD_BYTES
     }
 
-    pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
+    /// Reads one record at the start of `bytes`; returns it and its length (for a snapshot).
+    pub(crate) fn read_prefix(bytes: &[u8], count_after: u64) -> Result<(Self, usize), DiffError> {
+        let mut r = Reader(bytes);
+        let rec = PassportRecord::read(&mut r, count_after)?;
+        Ok((rec, bytes.len() - r.0.len()))
+    }
+
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.agent.0.to_le_bytes());
         out.extend_from_slice(&self.owner.0.to_le_bytes());
         out.push(u8::from(self.revoked));
@@ -145,7 +152,12 @@ pub struct LanesRecord {
 }
 
 impl LanesRecord {
-    pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
+    /// Reads one record at the start of `bytes` (for a snapshot).
+    pub(crate) fn read_prefix(bytes: &[u8], count_after: u64) -> Result<Self, DiffError> {
+        LanesRecord::read(&mut Reader(bytes), count_after)
+    }
+
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.account.0.to_le_bytes());
         for s in self.lanes.seqs() {
             out.extend_from_slice(&s.to_le_bytes());

@@ -417,6 +417,32 @@ fn a_forced_withdrawal_from_an_agent_obeys_its_policy_and_publishes_why() {
     assert_eq!(balance(&w.state, AGENT), 400);
 }
 
+#[test]
+fn a_snapshot_carries_passports_and_lanes_and_refuses_a_tampered_ext() {
+    let (mut w, agent) = with_agent(vec![BOB]);
+    w.state.enable_lanes();
+    w.state.apply(&pay(&agent, BOB, 10, 1, 0), &ctx()).unwrap();
+    let lane = Nonce::in_lane(Lane::new(6).unwrap(), 0).unwrap().get();
+    w.state
+        .apply(&signed(transfer(ALICE, BOB, 3, 0, lane), &w.alice), &ctx())
+        .unwrap();
+    let bytes = w.state.encode_snapshot();
+    let mut back = State::decode_snapshot(&bytes, &DOMAIN).unwrap();
+    assert_eq!(back.root(), w.state.root());
+    assert_eq!(back.passport(AGENT), w.state.passport(AGENT));
+    assert_eq!(back.lanes_of(ALICE), w.state.lanes_of(ALICE));
+    assert_eq!(back.encode_snapshot(), bytes);
+    // The agent's spending counts, one byte off: its ext no longer opens to its passport.
+    let accounts_end = 8 + 4 + 28 + 16 + 32 + w.state.accounts().len() * 88;
+    let spent_at = accounts_end + 8 + 8 + 4 + 4 + 1 + 8;
+    let mut bad = bytes.clone();
+    bad[spent_at] ^= 1;
+    assert_eq!(
+        State::decode_snapshot(&bad, &DOMAIN).err(),
+        Some(crate::snapshot::SnapshotError::ExtMismatch(AGENT.0))
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
