@@ -98,8 +98,14 @@ pub struct AccountState {
     /// `None` if the node did not send a key.
     pub public_key: Option<PublicKey>,
     pub balance: Amount,
-    /// The nonce the account's next transaction must carry.
+    /// The nonce the account's next transaction must carry (lane 0).
     pub nonce: Nonce,
+    /// The next nonces of lanes 1 to 7, from a node that accepts lanes (else empty).
+    pub lane_nonces: Vec<Nonce>,
+    /// The agents this account owns.
+    pub agents: Vec<AccountIndex>,
+    /// The account's passport, if it is an agent.
+    pub passport: Option<crate::agents::AgentPassport>,
 }
 
 impl TryFrom<proto::Account> for AccountState {
@@ -120,6 +126,16 @@ impl TryFrom<proto::Account> for AccountState {
                 .ok_or_else(|| Error::protocol("account", "balance above 2^63 - 1"))?,
             nonce: Nonce::new(a.nonce)
                 .ok_or_else(|| Error::protocol("account", "nonce above 2^63 - 1"))?,
+            lane_nonces: a
+                .lane_nonces
+                .iter()
+                .map(|&n| {
+                    Nonce::new(n)
+                        .ok_or_else(|| Error::protocol("account", "lane nonce above 2^63 - 1"))
+                })
+                .collect::<Result<_>>()?,
+            agents: a.agents.iter().copied().map(AccountIndex).collect(),
+            passport: a.passport.map(TryInto::try_into).transpose()?,
         })
     }
 }
@@ -490,7 +506,7 @@ async fn solve_work(domain: Domain, pubkey: [u8; 40], bits: u32) -> Result<u64> 
 }
 
 /// A unary request with the SDK's deadline, so a stuck node fails the call instead of hanging.
-fn unary<T>(message: T) -> Request<T> {
+pub(crate) fn unary<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(CALL_TIMEOUT);
     request
@@ -551,6 +567,7 @@ mod tests {
             public_key: key.to_bytes().to_vec(),
             balance: 10,
             nonce: 2,
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(account.public_key, Some(key));
@@ -560,6 +577,7 @@ mod tests {
             public_key: vec![],
             balance: u64::MAX,
             nonce: 0,
+            ..Default::default()
         })
         .is_err());
         assert!(AccountState::try_from(proto::Account {
@@ -567,6 +585,7 @@ mod tests {
             public_key: vec![0; 40],
             balance: 0,
             nonce: 0,
+            ..Default::default()
         })
         .is_err());
     }

@@ -20,6 +20,7 @@
 //! reports at connection; the secret key never leaves the process. A rejection is an
 //! [`Error::Rejected`] carrying the node's stable reason code.
 
+mod agents;
 mod client;
 mod error;
 pub mod keyfile;
@@ -30,6 +31,7 @@ pub mod ticks;
 pub mod wire;
 pub mod x402;
 
+pub use agents::{AgentPassport, Delegated};
 pub use client::{
     AccountState, ChainStatus, Client, Registered, DEFAULT_ENDPOINT, DEFAULT_VALID_FOR,
 };

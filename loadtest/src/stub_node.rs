@@ -148,6 +148,13 @@ impl Rollup for Stub {
         Err(Status::unimplemented("stub"))
     }
 
+    async fn get_passport(
+        &self,
+        _request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::Passport>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+
     async fn payment_stream(
         &self,
         request: Request<tonic::Streaming<pb::SubmitRequest>>,

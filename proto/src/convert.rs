@@ -152,6 +152,66 @@ pub fn tick_message(t: &state::stream::Tick) -> pb::Tick {
     }
 }
 
+/// A policy (SPEC 20.2) as the API carries it.
+pub fn policy_message(p: &state::passport::Policy) -> pb::Policy {
+    pb::Policy {
+        cap: p.cap.get(),
+        window: p.window,
+        max_payment: p.max_payment.get(),
+        max_fee: p.max_fee.get(),
+        expiry: p.expiry.get(),
+        allow: p.allow.payees().iter().map(|a| a.0).collect(),
+        card_hash: p.card.hash.to_vec(),
+        card_uri: p.card.uri().to_string(),
+    }
+}
+
+/// Agent `agent`'s passport as the API carries it, with what it may still spend at `now`.
+pub fn passport_message(
+    agent: AccountIndex,
+    p: &state::passport::Passport,
+    now: Timestamp,
+) -> pb::Passport {
+    let (window_id, spent) = p.spent();
+    pb::Passport {
+        agent: agent.0,
+        owner: p.owner().0,
+        policy: Some(policy_message(p.policy())),
+        policy_digest: p.policy_digest().to_bytes().to_vec(),
+        revoked: p.is_revoked(),
+        window_id,
+        spent: spent.get(),
+        remaining: p.remaining(now).get(),
+    }
+}
+
+/// A policy from its API form, with the checks of the decoder (SPEC 20.5): every bound, an
+/// allow-list sorted and at most 1,024 long, a card hash of 32 bytes and a URI of at most 255.
+pub fn policy_from_message(p: &pb::Policy) -> Result<state::passport::Policy, String> {
+    use state::passport::{AllowList, Card, Policy};
+    let bound =
+        |field: &str, v: u64| Amount::new(v).ok_or(format!("{field} = {v} is above 2^63 - 1"));
+    let hash: [u8; 32] = if p.card_hash.is_empty() {
+        [0; 32]
+    } else {
+        p.card_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("card_hash must be 32 bytes, got {}", p.card_hash.len()))?
+    };
+    Ok(Policy {
+        cap: bound("cap", p.cap)?,
+        window: p.window,
+        max_payment: bound("max_payment", p.max_payment)?,
+        max_fee: bound("max_fee", p.max_fee)?,
+        expiry: Timestamp::new(p.expiry)
+            .ok_or(format!("expiry = {} is above 2^63 - 1", p.expiry))?,
+        allow: AllowList::new(p.allow.iter().copied().map(AccountIndex).collect())
+            .map_err(|e| format!("{}: {e}", e.code()))?,
+        card: Card::new(hash, p.card_uri.clone()).map_err(|e| format!("{}: {e}", e.code()))?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

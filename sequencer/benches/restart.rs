@@ -175,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
     let operator = devnet_operator_key().public_key();
     let store = Store::connect_and_migrate(&db, 8).await?;
     let commit_store = Store::connect_pool(&db, 4, Duration::from_secs(5)).await?;
-    let recovered = rollup_sequencer::recovery::recover(&store, domain, operator).await?;
+    let recovered = rollup_sequencer::recovery::recover(&store, domain, operator, false).await?;
     let durable_start = recovered.next_seq - 1;
     if durable_start != 0 {
         bail!("the database is not empty");
@@ -362,7 +362,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(store.pool())
         .await?;
     let started = Instant::now();
-    let full = rollup_sequencer::recovery::recover(&store, domain, operator).await?;
+    let full = rollup_sequencer::recovery::recover(&store, domain, operator, false).await?;
     let full_replay_secs = started.elapsed().as_secs_f64();
     drop(full);
 

@@ -60,6 +60,13 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_EXPERIMENTAL_STREAMS", requires = "devnet")]
     pub experimental_streams: bool,
 
+    /// Devnet only, experimental: accept agent passports (delegate, set policy, revoke, sweep:
+    /// docs/SPEC.md 20) and nonces of lanes 1 to 7, and answer GetPassport. Every agent spend
+    /// is judged by its policy natively; the circuits do not prove passports or lanes yet, so a
+    /// batch that holds one is never finalized: for developing agents, never for real money.
+    #[arg(long, env = "ROLLUP_EXPERIMENTAL_AGENTS", requires = "devnet")]
+    pub experimental_agents: bool,
+
     /// Largest amount one Faucet call may credit (devnet only).
     #[arg(long, env = "ROLLUP_FAUCET_MAX", default_value_t = 1_000_000_000_000)]
     pub faucet_max: u64,
@@ -383,6 +390,17 @@ mod tests {
             Some(PathBuf::from("/v/circuits.json"))
         );
         assert!(parse(&["--circuit-pins", "/p.json"]).is_err());
+    }
+
+    #[test]
+    fn experimental_agents_need_devnet() {
+        assert!(!parse(&[]).unwrap().experimental_agents);
+        assert!(parse(&["--experimental-agents"]).is_err());
+        assert!(
+            parse(&["--experimental-agents", "--devnet"])
+                .unwrap()
+                .experimental_agents
+        );
     }
 
     #[test]

@@ -226,7 +226,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("connecting the committer to Postgres")?;
     check_meta(&store, &domain, &operator).await?;
     check_deposit_source(&store, &cfg).await?;
-    let recovered = crate::recovery::recover(&store, domain, operator).await?;
+    let recovered =
+        crate::recovery::recover(&store, domain, operator, cfg.experimental_agents).await?;
     let durable_start = recovered.next_seq - 1;
 
     // Not supervised as critical: a snapshot that fails only makes the next restart longer.
@@ -292,6 +293,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             faucet_max: cfg.faucet_max,
             l1_deposits: cfg.l1_deposits || cfg.l1_rpc.is_some(),
             experimental_streams: cfg.experimental_streams,
+            experimental_agents: cfg.experimental_agents,
         },
         shutdown: shutdown_rx.clone(),
     })?;

@@ -89,16 +89,22 @@ async fn check_snapshot(
     Ok(state)
 }
 
+/// `lanes`: the node accepts nonces of lanes 1 to 7 (its log may hold some, so they are
+/// accepted again while replaying it).
 pub async fn recover(
     store: &Store,
     domain: Domain,
     operator: PublicKey,
+    lanes: bool,
 ) -> anyhow::Result<Recovered> {
     let started = std::time::Instant::now();
     let (mut state, base) = match load_snapshot(store, &domain).await {
         Some((state, meta)) => (state, Some(meta)),
         None => (State::genesis(domain, operator), None),
     };
+    if lanes {
+        state.enable_lanes();
+    }
     let base_seq = base.as_ref().map_or(0, |m| m.last_seq);
     let base_block = base.as_ref().map_or(0, |m| m.block_number);
     let snapshot_loaded_ms = started.elapsed().as_millis() as u64;

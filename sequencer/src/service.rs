@@ -6,6 +6,8 @@
 //! On a stream the first and last stages run for up to `max_in_flight` requests at once while
 //! receipts still come back in request order.
 
+use crate::writer::AccountView;
+use state::account::Timestamp;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,9 +25,7 @@ use state::tx::Transaction;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit};
 use tonic::{Request, Response, Status};
 
-use crate::convert::{
-    accepted_receipt, rejected_receipt, rejection_receipt, transaction_from_request, RequestError,
-};
+use crate::convert::{accepted_receipt, rejected_receipt, rejection_receipt, RequestError};
 use crate::limits::{Limit, TxLimits};
 use crate::receipt_watch::AccountWakeups;
 use crate::supervisor::Readiness;
@@ -48,6 +48,8 @@ pub struct ServiceConfig {
     /// Devnet, experimental: stream transactions are accepted and ticks relayed
     /// (`--experimental-streams`).
     pub experimental_streams: bool,
+    /// Accept the passport kinds and nonces of lanes 1 to 7 (devnet only, experimental).
+    pub experimental_agents: bool,
 }
 
 #[derive(Clone)]
@@ -181,18 +183,43 @@ impl RollupService {
 }
 
 impl Inner {
-    /// The request as a transaction: every enabled kind, and the stream kinds and the split on
-    /// a node with `--experimental-streams` (never the passport kinds: no flag enables them
-    /// until their snapshot and diff records exist, SPEC 20.8).
+    /// The request as a transaction: every enabled kind, the stream kinds and the split on a
+    /// node with `--experimental-streams`, the passport kinds on one with
+    /// `--experimental-agents`.
     fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
-        if !self.cfg.experimental_streams {
-            return transaction_from_request(req);
-        }
         let tx = rollup_proto::convert::any_transaction_from_request(req)?;
-        if let Transaction::Passport(_) = tx {
-            return Err(RequestError::KindNotEnabled(tx.kind()));
+        let kind = tx.kind();
+        let allowed = kind.is_enabled()
+            || match tx {
+                Transaction::Passport(_) => self.cfg.experimental_agents,
+                _ => self.cfg.experimental_streams,
+            };
+        if !allowed {
+            return Err(RequestError::KindNotEnabled(kind));
         }
         Ok(tx)
+    }
+
+    /// An account with its agent fields as of durable state, or its status (`UNKNOWN_ACCOUNT`,
+    /// a full writer queue, an unavailable writer).
+    async fn account_view(&self, index: AccountIndex) -> Result<AccountView, Status> {
+        let view = self
+            .writer
+            .durable_account_view(index, self.cfg.enqueue_patience)
+            .await
+            .map_err(|e| match e {
+                ReadError::Enqueue(EnqueueError::Full) => limited_status(Limit::WriterQueue),
+                _ => with_reason(
+                    Status::unavailable(format!("UNAVAILABLE: {e}")),
+                    "UNAVAILABLE",
+                ),
+            })?;
+        view.ok_or_else(|| {
+            with_reason(
+                Status::not_found(format!("UNKNOWN_ACCOUNT: account {index} does not exist")),
+                "UNKNOWN_ACCOUNT",
+            )
+        })
     }
 
     /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
@@ -842,28 +869,53 @@ impl Rollup for RollupService {
             .limits
             .enter_rpc(request.remote_addr())
             .map_err(limited_status)?;
-        let index = request.into_inner().index;
-        let acc = self
-            .inner
-            .writer
-            .durable_account(AccountIndex(index), self.inner.cfg.enqueue_patience)
-            .await
-            .map_err(|e| match e {
-                ReadError::Enqueue(EnqueueError::Full) => limited_status(Limit::WriterQueue),
-                _ => with_reason(
-                    Status::unavailable(format!("UNAVAILABLE: {e}")),
-                    "UNAVAILABLE",
-                ),
-            })?;
-        let acc = acc.ok_or_else(|| {
-            Status::not_found(format!("UNKNOWN_ACCOUNT: account {index} does not exist"))
-        })?;
+        let index = AccountIndex(request.into_inner().index);
+        let view = self.inner.account_view(index).await?;
+        let acc = &view.account;
+        let lane_nonces = if self.inner.cfg.experimental_agents {
+            state::lanes::Lane::all()
+                .skip(1)
+                .map(|l| view.lanes.next(l, acc.nonce).get())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let now = Timestamp::new(crate::writer::unix_now()).unwrap_or(Timestamp::MAX);
         Ok(Response::new(pb::Account {
-            index,
+            index: index.0,
             public_key: acc.pubkey.to_bytes().to_vec(),
             balance: acc.balance.get(),
             nonce: acc.nonce.get(),
+            lane_nonces,
+            passport: view
+                .passport
+                .as_ref()
+                .map(|p| rollup_proto::convert::passport_message(index, p, now)),
+            agents: view.agents.iter().map(|a| a.0).collect(),
         }))
+    }
+
+    async fn get_passport(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::Passport>, Status> {
+        let _rpc = self
+            .inner
+            .limits
+            .enter_rpc(request.remote_addr())
+            .map_err(limited_status)?;
+        let index = AccountIndex(request.into_inner().index);
+        let view = self.inner.account_view(index).await?;
+        let passport = view.passport.as_ref().ok_or_else(|| {
+            with_reason(
+                Status::not_found(format!("NOT_AN_AGENT: account {index} is not an agent")),
+                "NOT_AN_AGENT",
+            )
+        })?;
+        let now = Timestamp::new(crate::writer::unix_now()).unwrap_or(Timestamp::MAX);
+        Ok(Response::new(rollup_proto::convert::passport_message(
+            index, passport, now,
+        )))
     }
 
     async fn get_receipt(

@@ -94,6 +94,17 @@ pub struct Head {
     pub batch: u64,
 }
 
+/// An account and its agent fields (docs/SPEC.md 20), as a read returns them.
+#[derive(Clone, Debug)]
+pub struct AccountView {
+    pub account: Account,
+    /// The next sequence numbers of lanes 1 to 7 (all 0 when unused).
+    pub lanes: state::lanes::LaneNonces,
+    pub passport: Option<state::passport::Passport>,
+    /// The agents it owns, ascending.
+    pub agents: Vec<AccountIndex>,
+}
+
 pub enum Command {
     Submit {
         tx: Box<VerifiedTx>,
@@ -116,7 +127,7 @@ pub enum Command {
     /// yet: see [`WriterHandle::durable_account`]).
     Account {
         index: AccountIndex,
-        reply: oneshot::Sender<(Option<Account>, u64)>,
+        reply: oneshot::Sender<(Option<AccountView>, u64)>,
     },
     /// The stream in `slot` of `payer` as the writer has it (the tick relay's lookup).
     Stream {
@@ -242,6 +253,19 @@ impl WriterHandle {
         index: AccountIndex,
         patience: Duration,
     ) -> Result<Option<Account>, ReadError> {
+        Ok(self
+            .durable_account_view(index, patience)
+            .await?
+            .map(|v| v.account))
+    }
+
+    /// [`Self::durable_account`] with the account's agent fields: its lanes, its passport if it
+    /// is an agent, the agents it owns.
+    pub async fn durable_account_view(
+        &self,
+        index: AccountIndex,
+        patience: Duration,
+    ) -> Result<Option<AccountView>, ReadError> {
         let (reply, rx) = oneshot::channel();
         self.enqueue(Command::Account { index, reply }, patience)
             .await
@@ -743,7 +767,13 @@ impl Writer {
                 let _ = reply.send(Ok(out));
             }
             Command::Account { index, reply } => {
-                let _ = reply.send((self.state.account(index).cloned(), self.next_seq - 1));
+                let view = self.state.account(index).map(|a| AccountView {
+                    account: *a,
+                    lanes: self.state.lanes_of(index),
+                    passport: self.state.passport(index).cloned(),
+                    agents: self.state.agents_of(index).map(|(i, _)| i).collect(),
+                });
+                let _ = reply.send((view, self.next_seq - 1));
             }
             Command::Stream { payer, slot, reply } => {
                 let _ = reply.send(self.state.streams_of(payer).get(slot).copied());
@@ -800,8 +830,15 @@ impl Writer {
                 self.next_seq += 1;
                 let position = self.block.txs;
                 self.block.txs += 1;
-                if let (Transaction::Register(r), Some(_)) = (&raw_tx, fx.registered) {
-                    self.keys.push(r.pubkey);
+                // A registration or a delegation (the agent's key) created an account.
+                match (&raw_tx, fx.registered) {
+                    (Transaction::Register(r), Some(_)) => self.keys.push(r.pubkey),
+                    (_, Some(i)) => {
+                        if let Some(a) = self.state.account(i) {
+                            self.keys.push_encoded(a.pubkey);
+                        }
+                    }
+                    (_, None) => {}
                 }
                 let row = tx_row(
                     &raw_tx,

@@ -1,5 +1,6 @@
 //! End-to-end tests of `rollup-node` against a real Postgres, over real gRPC and HTTP.
 
+mod agents;
 mod common;
 mod explorer;
 mod operations;

@@ -564,12 +564,22 @@ impl PubdataCommitment {
     pub fn absorb(&mut self, op: &PubdataOp) {
         let bytes = op.to_bytes();
         let chunks = bytes_to_chunks(&bytes);
-        debug_assert!(chunks.len() <= MAX_CHUNKS);
-        let mut buf = [F::ZERO; 5 + MAX_CHUNKS];
-        buf[..4].copy_from_slice(&self.0.elements());
-        buf[4] = F::from_canonical_usize(bytes.len());
-        buf[5..5 + chunks.len()].copy_from_slice(&chunks);
-        self.0 = hash_no_pad(&buf[..5 + chunks.len()]);
+        let head = |buf: &mut [F]| {
+            buf[..4].copy_from_slice(&self.0.elements());
+            buf[4] = F::from_canonical_usize(bytes.len());
+            buf[5..].copy_from_slice(&chunks);
+        };
+        // The fixed-length ops (every kind the payment circuit proves) fit a stack buffer; a
+        // split's or a policy's op may be kilobytes long and is hashed from the heap.
+        self.0 = if chunks.len() <= MAX_CHUNKS {
+            let mut buf = [F::ZERO; 5 + MAX_CHUNKS];
+            head(&mut buf[..5 + chunks.len()]);
+            hash_no_pad(&buf[..5 + chunks.len()])
+        } else {
+            let mut buf = vec![F::ZERO; 5 + chunks.len()];
+            head(&mut buf);
+            hash_no_pad(&buf)
+        };
     }
 
     pub fn digest(&self) -> Digest {
@@ -668,6 +678,41 @@ mod tests {
                 status: DepositStatus::Refunded,
             },
         ]
+    }
+
+    #[test]
+    fn ops_longer_than_any_fixed_kind_commit_like_the_others() {
+        // A 1,024-payee split is 12,303 bytes: past the stack buffer of the fixed kinds.
+        let parts = (0..1024u32)
+            .map(|i| Payout {
+                to: AccountIndex(i + 5),
+                amount: amt(1),
+            })
+            .collect();
+        let op = PubdataOp::Split {
+            from: AccountIndex(1),
+            parts,
+            fee: amt(0),
+        };
+        let bytes = op.to_bytes();
+        assert!(bytes_to_chunks(&bytes).len() > MAX_CHUNKS);
+        let mut by_hand = Digest::ZERO.elements().to_vec();
+        by_hand.push(F::from_canonical_usize(bytes.len()));
+        by_hand.extend(bytes_to_chunks(&bytes));
+        let first = ops_commitment_after(&keyless_ops());
+        let mut c = first;
+        c.absorb(&op);
+        let mut expect = first.digest().elements().to_vec();
+        expect.push(F::from_canonical_usize(bytes.len()));
+        expect.extend(bytes_to_chunks(&bytes));
+        assert_eq!(c.digest(), hash_no_pad(&expect));
+        assert_eq!(pubdata_commitment([&op]), hash_no_pad(&by_hand));
+    }
+
+    fn ops_commitment_after(ops: &[PubdataOp]) -> PubdataCommitment {
+        let mut c = PubdataCommitment::new();
+        ops.iter().for_each(|op| c.absorb(op));
+        c
     }
 
     #[test]
