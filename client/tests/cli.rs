@@ -100,6 +100,34 @@ fn help_explains_every_command_and_option() {
             );
         }
     }
+    let policy = [
+        "--cap",
+        "--window",
+        "--max-payment",
+        "--max-fee",
+        "--lasts",
+        "--allow",
+        "--card-uri",
+        "--card-hash",
+    ];
+    let agents: [(&str, &[&str]); 6] = [
+        ("create", &["--key", "--agent-key", "--fund", "--fee"]),
+        ("policy", &["--key", "--agent", "--fee"]),
+        ("revoke", &["--key", "--agent", "--fee"]),
+        ("sweep", &["--key", "--agent", "--amount", "--fee"]),
+        ("show", &["--agent"]),
+        ("list", &["--owner"]),
+    ];
+    for (command, options) in agents {
+        let help = stdout(rollup().args(["agent", command, "--help"]));
+        let with_policy = matches!(command, "create" | "policy");
+        for option in options.iter().chain(policy.iter().filter(|_| with_policy)) {
+            assert!(
+                help.contains(option),
+                "agent {command} --help lacks {option}:\n{help}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -165,8 +193,11 @@ fn an_unreachable_node_is_a_one_line_error() {
 /// The wallet against a real devnet node (see `support`).
 #[tokio::test]
 async fn wallet_flow_against_a_node() {
-    let devnet =
-        devkit::node::Devnet::start_with("client_cli_e2e", &["--experimental-streams"]).await;
+    let devnet = devkit::node::Devnet::start_with(
+        "client_cli_e2e",
+        &["--experimental-streams", "--experimental-agents"],
+    )
+    .await;
     let endpoint = devnet.endpoint.clone();
     let node = |args: &[&str]| {
         let mut cmd = rollup();
@@ -237,6 +268,102 @@ async fn wallet_flow_against_a_node() {
 
     stream_commands(&node, &endpoint, dir.path(), (a_path, &ia), (b_path, &ib));
     split_command(&node, dir.path(), (a_path, &ia), (b_path, &ib));
+    agent_commands(&node, dir.path(), (a_path, &ia), &ib);
+}
+
+/// `rollup agent …` (the node runs with --experimental-agents): the owner creates an agent
+/// under a policy, the agent pays within it and is refused past it with the reason, the agent
+/// cannot change its own policy, the owner revokes it and sweeps its balance back.
+fn agent_commands(
+    node: &dyn Fn(&[&str]) -> Command,
+    dir: &std::path::Path,
+    (a_path, ia): (&str, &str),
+    ib: &str,
+) {
+    let json = |cmd: &mut Command| -> serde_json::Value {
+        serde_json::from_str(stdout(cmd).trim()).unwrap()
+    };
+    let g = dir.join("agent.json");
+    let g_path = g.to_str().unwrap();
+    stdout(&mut node(&["keygen", "--out", g_path]));
+    let created = json(&mut node(&[
+        "--json",
+        "agent",
+        "create",
+        "--key",
+        a_path,
+        "--agent-key",
+        g_path,
+        "--fund",
+        "100",
+        "--cap",
+        "50",
+        "--window",
+        "3600",
+        "--max-payment",
+        "30",
+        "--allow",
+        ib,
+        "--card-uri",
+        "https://agents.example/cli.json",
+    ]));
+    let agent = created["agent"].to_string();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(g_path).unwrap()).unwrap();
+    assert_eq!(
+        stored["account_index"].to_string(),
+        agent,
+        "stored in the agent's key file"
+    );
+
+    stdout(&mut node(&[
+        "pay", "--key", g_path, "--to", ib, "--amount", "30",
+    ]));
+    for (to, amount, reason) in [(ib, "25", "POLICY_CAP"), (ia, "1", "POLICY_PAYEE")] {
+        let err = stderr_failure(
+            &mut node(&["pay", "--key", g_path, "--to", to, "--amount", amount]),
+            3,
+        );
+        assert!(
+            err.starts_with(&format!("error: rejected: {reason}")),
+            "{err}"
+        );
+    }
+    let shown = json(&mut node(&["--json", "agent", "show", "--agent", &agent]));
+    assert_eq!(shown["owner"].to_string(), ia);
+    assert_eq!(
+        (shown["spent"].as_u64(), shown["remaining"].as_u64()),
+        (Some(30), Some(20))
+    );
+    let listed = stdout(&mut node(&["agent", "list", "--owner", ia]));
+    assert!(
+        listed.contains(&format!("agent {agent} of owner {ia}")),
+        "{listed}"
+    );
+    let err = stderr_failure(
+        &mut node(&[
+            "agent", "policy", "--key", g_path, "--agent", &agent, "--cap", "100000",
+        ]),
+        3,
+    );
+    assert!(
+        err.contains("NOT_OWNER"),
+        "the agent cannot raise its cap: {err}"
+    );
+
+    stdout(&mut node(&[
+        "agent", "revoke", "--key", a_path, "--agent", &agent,
+    ]));
+    let err = stderr_failure(
+        &mut node(&["pay", "--key", g_path, "--to", ib, "--amount", "1"]),
+        3,
+    );
+    assert!(err.starts_with("error: rejected: REVOKED"), "{err}");
+    stdout(&mut node(&[
+        "agent", "sweep", "--key", a_path, "--agent", &agent, "--amount", "70",
+    ]));
+    let balance = json(&mut node(&["--json", "balance", "--account", &agent]));
+    assert_eq!(balance["balance"].as_u64(), Some(0));
 }
 
 /// `rollup split` (experimental, like streams): payees in any order, paid at once; a bad split

@@ -11,6 +11,7 @@ use rollup_client::x402::{Budget, X402Payer};
 use rollup_client::{AccountIndex, Amount, Client, Error, KeyFile, Nonce, TxId, DEFAULT_ENDPOINT};
 use serde::Serialize;
 
+mod agent;
 mod exodus;
 mod stream;
 
@@ -223,6 +224,13 @@ enum Command {
     Stream {
         #[command(subcommand)]
         command: stream::StreamCommand,
+    },
+    /// Agent passports (experimental: a devnet node started with --experimental-agents):
+    /// create an agent account bound to an owner by a spending policy, change the policy,
+    /// revoke the agent, sweep its balance back, show and list passports.
+    Agent {
+        #[command(subcommand)]
+        command: agent::AgentCommand,
     },
     /// Show the chain id, rollup address, head block and counters of the node.
     Status,
@@ -738,6 +746,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Stream { command } => stream::run(&out, endpoint, command).await,
+        Command::Agent { command } => agent::run(&out, endpoint, command).await,
         Command::Exit(args) => exodus::exit(&out, args).await,
         Command::Refund(args) => exodus::refund(&out, args).await,
         Command::Status => {
