@@ -13,6 +13,7 @@ mod agents;
 mod ceiling;
 mod driver;
 mod idle;
+mod lanes;
 mod plan;
 mod procstat;
 mod progress;
@@ -242,6 +243,29 @@ struct Args {
         conflicts_with_all = ["idle_watchers", "x402"]
     )]
     ticks: bool,
+
+    /// Lanes mode: be one worker of an account that pays from nonce lane L (0 to 7; SPEC
+    /// 20.1) at --rate payments per second for --duration seconds, 1 unit each to --to, from
+    /// the registered and funded account of --key. Eight workers, one per lane, share nothing
+    /// but the key (loadtest/lanes-bench.sh runs them); the node must run with --devnet
+    /// --experimental-agents. The report lists rejections by reason (BAD_NONCE included).
+    #[arg(
+        long,
+        value_name = "L",
+        help_heading = "Lanes",
+        requires_all = ["key", "to", "rate"],
+        conflicts_with_all = ["idle_watchers", "x402", "ticks"],
+        value_parser = clap::value_parser!(u8).range(0..8)
+    )]
+    lane: Option<u8>,
+
+    /// Lanes mode: the key file of the paying account (registered, funded).
+    #[arg(long, value_name = "FILE", help_heading = "Lanes", requires = "lane")]
+    key: Option<std::path::PathBuf>,
+
+    /// Lanes mode: the payee's account index.
+    #[arg(long, value_name = "N", help_heading = "Lanes", requires = "lane")]
+    to: Option<u32>,
 }
 
 #[tokio::main]
@@ -269,6 +293,22 @@ async fn main() -> ExitCode {
             warmup: args.warmup,
             rate: args.rate,
             window: args.window,
+        })
+        .await;
+        return conclude(run, json);
+    }
+    if let (Some(lane), Some(key), Some(to), Some(rate)) =
+        (args.lane, &args.key, args.to, args.rate)
+    {
+        let run = lanes::run(lanes::LaneArgs {
+            endpoint: args.endpoint.clone(),
+            key: key.clone(),
+            lane,
+            to,
+            rate,
+            seconds: args.duration,
+            warmup: args.warmup,
+            window: usize::try_from(args.window).unwrap_or(usize::MAX),
         })
         .await;
         return conclude(run, json);

@@ -140,8 +140,9 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_PEER_RATE", default_value_t = 50_000)]
     pub peer_rate: u32,
 
-    /// Transactions per second signed by one account, checked after verification (limit
-    /// ACCOUNT_RATE_LIMITED). Bursts of twice the rate pass. 0 = no limit.
+    /// Transactions per second signed by one account in one nonce lane (docs/SPEC.md 20.1),
+    /// checked after verification (limit ACCOUNT_RATE_LIMITED). Bursts of twice the rate pass.
+    /// 0 = no limit.
     #[arg(long, env = "ROLLUP_ACCOUNT_RATE", default_value_t = 2_000)]
     pub account_rate: u32,
 

@@ -217,7 +217,8 @@ impl Drop for PeerGuard {
 /// What a transaction must pass before and after verification.
 pub struct TxLimits {
     pub peer_rate: Option<RateLimiter<IpAddr>>,
-    pub account_rate: Option<RateLimiter<u32>>,
+    /// Keyed by signer and nonce lane (`service::rate_key`).
+    pub account_rate: Option<RateLimiter<u64>>,
     pub rpcs: Arc<PeerCounter>,
     pub max_rpcs_per_peer: usize,
     pub verify_slots: Arc<Semaphore>,
@@ -271,7 +272,7 @@ impl TxLimits {
     }
 
     /// After verification: the signer's rate (unsigned operations have no signer).
-    pub fn after_verify(&self, signer: Option<u32>) -> Result<(), Limit> {
+    pub fn after_verify(&self, signer: Option<u64>) -> Result<(), Limit> {
         match (&self.account_rate, signer) {
             (Some(l), Some(a)) if !l.try_take(a, Instant::now()) => Err(Limit::AccountRate),
             _ => Ok(()),

@@ -133,12 +133,19 @@ fn limit_status(limit: Limit) -> Status {
 }
 
 /// The account whose allowance a transaction spends: its signer.
-fn signer_of(v: &VerifiedTx) -> Option<u32> {
-    match v.tx() {
-        state::tx::Transaction::Transfer(t) => Some(t.from.0),
-        state::tx::Transaction::Withdraw(w) => Some(w.from.0),
-        _ => None,
-    }
+fn signer_of(v: &VerifiedTx) -> Option<u64> {
+    let state::tx::Signer::Account(account) = v.tx().signer() else {
+        return None;
+    };
+    let lane = v.tx().nonce().map_or(0, |n| n.lane().get());
+    Some(rate_key(account, lane))
+}
+
+/// The account-rate key of a signer and the lane of its nonce (SPEC 20.1): each lane of an
+/// account has the account rate, so that an account's throughput grows with the lanes its
+/// workers use (a node without lanes refuses lanes other than 0 anyway).
+fn rate_key(account: AccountIndex, lane: u8) -> u64 {
+    (u64::from(account.0) << 3) | u64::from(lane & 7)
 }
 
 /// What the service is built from (node.rs wires it).

@@ -727,6 +727,22 @@ impl Transaction {
         }
     }
 
+    /// The nonce of an account-signed transaction (its signer's; the embedded withdraw's for a
+    /// forced withdrawal); `None` for a registration and a deposit.
+    pub fn nonce(&self) -> Option<Nonce> {
+        match self {
+            Transaction::Transfer(t) => Some(t.nonce),
+            Transaction::Withdraw(t) => Some(t.nonce),
+            Transaction::ForcedWithdraw(t) => Some(t.withdraw.nonce),
+            Transaction::StreamOpen(t) => Some(t.nonce),
+            Transaction::StreamSettle(t) => Some(t.nonce),
+            Transaction::StreamClose(t) => Some(t.nonce),
+            Transaction::Split(t) => Some(t.nonce),
+            Transaction::Passport(t) => Some(t.nonce),
+            Transaction::Register(_) | Transaction::Deposit(_) => None,
+        }
+    }
+
     /// The signature checked at admission: `None` for a deposit and for a forced withdrawal
     /// (whose embedded signature is judged by the rules; see [`ForcedWithdraw`]).
     pub fn signature(&self) -> Option<&Signature> {
