@@ -47,6 +47,67 @@ async fn register_one(client: &Client, valid_until: Timestamp) -> anyhow::Result
     })
 }
 
+/// Registers one owner, funds it through the faucet, and delegates `count` agents with fresh
+/// keys, each funded with `amount` and bound by a policy that payments of at most
+/// `max_payment` with a fee of at most `max_fee` keep to (SPEC 20.2). The delegations are the
+/// owner's consecutive nonces, sent one after the other.
+pub async fn delegate(
+    client: &Client,
+    count: u32,
+    amount: Amount,
+    max_payment: u64,
+    max_fee: Amount,
+) -> anyhow::Result<Vec<Agent>> {
+    let owner = register(client, 1).await?.remove(0);
+    let total = u64::from(count)
+        .checked_mul(amount.get())
+        .context("the agents' funding adds up past 2^64")?;
+    // The faucet credits at most its maximum per call (the node's --faucet-max, 10^12 by
+    // default): fund the owner in parts of that default.
+    let part = 1_000_000_000_000u64;
+    let mut left = total;
+    while left > 0 {
+        let now = left.min(part);
+        let credit = Amount::new(now).context("a faucet credit above 2^63 - 1")?;
+        with_retries(|| client.faucet(owner.index, credit)).await?;
+        left -= now;
+    }
+    let policy = state::passport::Policy {
+        cap: Amount::new(amount.get().saturating_mul(2).min(state::account::MAX_U63))
+            .unwrap_or(Amount::MAX),
+        window: 3600,
+        max_payment: Amount::new(max_payment).context("--max-amount above 2^63 - 1")?,
+        max_fee,
+        expiry: client.deadline_in(Duration::from_secs(24 * 3600)),
+        allow: state::passport::AllowList::anyone(),
+        card: state::passport::Card::default(),
+    };
+    let bar = progress::counter(count.into(), "delegate");
+    let mut agents = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let key = SecretKey::random(&mut rand_core::OsRng);
+        let delegated = with_retries(|| {
+            client.delegate(
+                &owner.key,
+                owner.index,
+                key.public_key(),
+                amount,
+                policy.clone(),
+                Amount::ZERO,
+            )
+        })
+        .await
+        .context("delegating an agent")?;
+        agents.push(Agent {
+            key,
+            index: delegated.agent,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(agents)
+}
+
 /// Credits every agent with `amount` through the faucet.
 pub async fn fund(client: &Client, agents: &[Agent], amount: Amount) -> anyhow::Result<()> {
     let bar = progress::counter(agents.len() as u64, "fund");

@@ -244,6 +244,15 @@ struct Args {
     )]
     ticks: bool,
 
+    /// Make every sending account an agent under a passport (SPEC 20) instead of a plain
+    /// account: one owner delegates --agents agents, each funded and bound by a policy its
+    /// payments keep to (a cap of twice its funding per hour, a maximum payment of
+    /// --max-amount, a maximum fee of --fee, no allow-list). The node must run with --devnet
+    /// --experimental-agents. Compare with a run without it on the same node
+    /// (loadtest/policy-bench.sh).
+    #[arg(long, conflicts_with_all = ["idle_watchers", "x402", "ticks", "lane"])]
+    policies: bool,
+
     /// Lanes mode: be one worker of an account that pays from nonce lane L (0 to 7; SPEC
     /// 20.1) at --rate payments per second for --duration seconds, 1 unit each to --to, from
     /// the registered and funded account of --key. Eight workers, one per lane, share nothing
@@ -447,20 +456,33 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         .context("the agents would need more than 2^63 - 1 each: lower --max-amount or --fee")?;
 
     let began = Instant::now();
-    let agents = agents::register(&client, args.agents).await?;
-    tracing::info!(
-        "registered {} agents in {:.1} s",
-        agents.len(),
-        began.elapsed().as_secs_f64()
-    );
-
-    let began = Instant::now();
-    agents::fund(&client, &agents, funding).await?;
-    tracing::info!(
-        "funded {} agents with {funding} each in {:.1} s",
-        agents.len(),
-        began.elapsed().as_secs_f64()
-    );
+    let agents = if args.policies {
+        // Every sender an agent under a policy that its payments keep to (SPEC 20): the run
+        // then measures what judging each payment by a passport costs the node.
+        let agents = agents::delegate(&client, args.agents, funding, shape.max_amount, fee)
+            .await?;
+        tracing::info!(
+            "delegated {} agents under policies, funded with {funding} each, in {:.1} s",
+            agents.len(),
+            began.elapsed().as_secs_f64()
+        );
+        agents
+    } else {
+        let agents = agents::register(&client, args.agents).await?;
+        tracing::info!(
+            "registered {} agents in {:.1} s",
+            agents.len(),
+            began.elapsed().as_secs_f64()
+        );
+        let began = Instant::now();
+        agents::fund(&client, &agents, funding).await?;
+        tracing::info!(
+            "funded {} agents with {funding} each in {:.1} s",
+            agents.len(),
+            began.elapsed().as_secs_f64()
+        );
+        agents
+    };
 
     let began = Instant::now();
     tracing::info!(
