@@ -459,8 +459,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let agents = if args.policies {
         // Every sender an agent under a policy that its payments keep to (SPEC 20): the run
         // then measures what judging each payment by a passport costs the node.
-        let agents = agents::delegate(&client, args.agents, funding, shape.max_amount, fee)
-            .await?;
+        let agents = agents::delegate(&client, args.agents, funding, shape.max_amount, fee).await?;
         tracing::info!(
             "delegated {} agents under policies, funded with {funding} each, in {:.1} s",
             agents.len(),
