@@ -54,7 +54,9 @@ pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
         | Transaction::Split(_)
-        | Transaction::Passport(_) => Tx::Raw(tx.encode()),
+        | Transaction::Passport(_)
+        | Transaction::RegisterShares(_)
+        | Transaction::Distribute(_) => Tx::Raw(tx.encode()),
     };
     proto::SubmitRequest {
         tx: Some(tx),

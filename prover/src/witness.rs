@@ -276,7 +276,9 @@ fn tx_slot(
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
         | Transaction::Split(_)
-        | Transaction::Passport(_) => {
+        | Transaction::Passport(_)
+        | Transaction::RegisterShares(_)
+        | Transaction::Distribute(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -377,7 +379,9 @@ fn tx_slot(
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
         | Transaction::Split(_)
-        | Transaction::Passport(_) => {
+        | Transaction::Passport(_)
+        | Transaction::RegisterShares(_)
+        | Transaction::Distribute(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -501,6 +505,8 @@ pub fn leaf_witnesses(
             Transaction::StreamClose(t) => Some(t.valid_until),
             Transaction::Split(t) => Some(t.valid_until),
             Transaction::Passport(t) => Some(t.valid_until),
+            Transaction::RegisterShares(t) => Some(t.valid_until),
+            Transaction::Distribute(t) => Some(t.valid_until),
             // Judged at its L1 request time (in the rules and in the circuit).
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };

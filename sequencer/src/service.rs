@@ -199,7 +199,12 @@ impl Inner {
         let allowed = kind.is_enabled()
             || match tx {
                 Transaction::Passport(_) => self.cfg.experimental_agents,
-                _ => self.cfg.experimental_streams,
+                Transaction::StreamOpen(_)
+                | Transaction::StreamSettle(_)
+                | Transaction::StreamClose(_)
+                | Transaction::Split(_) => self.cfg.experimental_streams,
+                // The revenue-share kinds wait for their diff and snapshot records (SPEC 19.6).
+                _ => false,
             };
         if !allowed {
             return Err(RequestError::KindNotEnabled(kind));

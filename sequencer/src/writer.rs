@@ -659,6 +659,8 @@ pub fn tx_row(
         // The payees are the row's parties (`TxRow::parties`, stored in `tx_parties`).
         Transaction::Split(t) => (Some(t.from.0), None),
         Transaction::Passport(t) => (Some(t.owner.0), t.action.agent().map(|a| a.0)),
+        Transaction::RegisterShares(t) => (Some(t.account.0), None),
+        Transaction::Distribute(t) => (Some(t.body.signer.0), Some(t.body.account.0)),
     };
     TxRow {
         seq,

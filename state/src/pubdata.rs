@@ -65,6 +65,7 @@ use crate::passport::PassportRejection;
 use crate::split::Payout;
 use crate::stream::rules::{Close, Open};
 use crate::tx::passport::{op_len_at, PassportOp, POLICY_BASE_BYTES};
+use crate::tx::shares::{read_op_shares, write_shares, DistributeBody, SHARE_BYTES};
 use crate::tx::split::{read_op_parts, write_parts, PART_BYTES};
 use crate::tx::stream::{read_body, Body};
 use crate::tx::{DecodeError, L1Address, SettleBody, Transaction, TxKind, Withdraw};
@@ -112,10 +113,13 @@ pub enum ForcedStatus {
     PolicyPayment = 12,
     PolicyPayee = 13,
     PolicyCap = 14,
+    /// The account has registered revenue shares (SPEC 19.6): its balance leaves only by
+    /// distribute.
+    SharesLocked = 15,
 }
 
 impl ForcedStatus {
-    pub const ALL: [ForcedStatus; 15] = [
+    pub const ALL: [ForcedStatus; 16] = [
         ForcedStatus::Applied,
         ForcedStatus::UnknownAccount,
         ForcedStatus::BadSignature,
@@ -131,6 +135,7 @@ impl ForcedStatus {
         ForcedStatus::PolicyPayment,
         ForcedStatus::PolicyPayee,
         ForcedStatus::PolicyCap,
+        ForcedStatus::SharesLocked,
     ];
 
     pub fn from_u8(v: u8) -> Option<ForcedStatus> {
@@ -159,6 +164,9 @@ impl ForcedStatus {
                 PassportRejection::PolicyCap { .. } => ForcedStatus::PolicyCap,
                 _ => return None,
             },
+            Rejection::Split(crate::split::SplitRejection::SharesLocked(_)) => {
+                ForcedStatus::SharesLocked
+            }
             _ => return None,
         })
     }
@@ -181,6 +189,7 @@ impl ForcedStatus {
             ForcedStatus::PolicyPayment => "POLICY_PAYMENT",
             ForcedStatus::PolicyPayee => "POLICY_PAYEE",
             ForcedStatus::PolicyCap => "POLICY_CAP",
+            ForcedStatus::SharesLocked => "SHARES_LOCKED",
         }
     }
 }
@@ -235,6 +244,17 @@ pub enum PubdataOp {
     },
     /// A delegate, policy change, revocation or sweep ([`crate::tx::passport`]).
     Passport(PassportOp),
+    /// A share registration ([`crate::tx::shares`]).
+    RegisterShares {
+        account: AccountIndex,
+        parts: Vec<(AccountIndex, u16)>,
+        fee: Amount,
+    },
+    /// A distribute: the payouts follow from the shares and the balance when it applied.
+    Distribute {
+        body: DistributeBody,
+        fee: Amount,
+    },
 }
 
 /// The fixed pubdata length of each kind, tag byte included; for a split, whose length varies,
@@ -250,6 +270,8 @@ pub const fn op_len(kind: TxKind) -> usize {
         TxKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
         TxKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
         TxKind::Split => 1 + 4 + 2 + 8,
+        TxKind::RegisterShares => 1 + 4 + 2 + 8,
+        TxKind::Distribute => 1 + <DistributeBody as Body>::BYTES + 8,
         TxKind::Delegate => 1 + 4 + 4 + PublicKey::BYTES + 8 + POLICY_BASE_BYTES + 8,
         TxKind::SetPolicy => 1 + 4 + 4 + POLICY_BASE_BYTES + 8,
         TxKind::Revoke => 1 + 4 + 4 + 8,
@@ -276,6 +298,8 @@ impl PubdataOp {
             PubdataOp::StreamClose { .. } => TxKind::StreamClose,
             PubdataOp::Split { .. } => TxKind::Split,
             PubdataOp::Passport(op) => op.action.kind(),
+            PubdataOp::RegisterShares { .. } => TxKind::RegisterShares,
+            PubdataOp::Distribute { .. } => TxKind::Distribute,
         }
     }
 
@@ -284,6 +308,9 @@ impl PubdataOp {
         match self {
             PubdataOp::Split { parts, .. } => op_len(TxKind::Split) + PART_BYTES * parts.len(),
             PubdataOp::Passport(op) => op.byte_len(),
+            PubdataOp::RegisterShares { parts, .. } => {
+                op_len(TxKind::RegisterShares) + SHARE_BYTES * parts.len()
+            }
             other => op_len(other.kind()),
         }
     }
@@ -359,6 +386,18 @@ impl PubdataOp {
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
             PubdataOp::Passport(op) => op.write(&mut out),
+            PubdataOp::RegisterShares {
+                account,
+                parts,
+                fee,
+            } => {
+                write_shares(*account, parts, &mut out);
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
+            PubdataOp::Distribute { body, fee } => {
+                body.write(&mut out);
+                out.extend_from_slice(&fee.get().to_le_bytes());
+            }
         }
         debug_assert_eq!(out.len(), self.byte_len());
         out
@@ -372,6 +411,10 @@ impl PubdataOp {
             TxKind::Split => {
                 let n = bytes.get(5..7).ok_or(PubdataError::Truncated)?;
                 op_len(kind) + PART_BYTES * usize::from(u16::from_le_bytes([n[0], n[1]]))
+            }
+            TxKind::RegisterShares => {
+                let n = bytes.get(5..7).ok_or(PubdataError::Truncated)?;
+                op_len(kind) + SHARE_BYTES * usize::from(u16::from_le_bytes([n[0], n[1]]))
             }
             _ => match op_len_at(kind, bytes) {
                 Some(len) => len.map_err(PubdataError::Stream)?,
@@ -464,6 +507,22 @@ impl PubdataOp {
             }
             TxKind::Delegate | TxKind::SetPolicy | TxKind::Revoke | TxKind::Sweep => {
                 PubdataOp::Passport(PassportOp::read(kind, body).map_err(PubdataError::Stream)?)
+            }
+            TxKind::RegisterShares => {
+                let (b, fee) = stream_op_parts(body)?;
+                let (account, parts) = read_op_shares(b).map_err(PubdataError::Stream)?;
+                PubdataOp::RegisterShares {
+                    account,
+                    parts,
+                    fee,
+                }
+            }
+            TxKind::Distribute => {
+                let (b, fee) = stream_op_parts(body)?;
+                PubdataOp::Distribute {
+                    body: read_body(b).map_err(PubdataError::Stream)?,
+                    fee,
+                }
             }
         };
         Ok((op, len))
@@ -744,7 +803,7 @@ mod tests {
         let mut bad_status = ops[2].to_bytes();
         bad_status[21] = 2;
         assert_eq!(decode_ops(&bad_status), Err(PubdataError::BadStatus(2)));
-        assert_eq!(decode_ops(&[11]), Err(PubdataError::UnknownTag(11)));
+        assert_eq!(decode_ops(&[17]), Err(PubdataError::UnknownTag(17)));
         assert_eq!(decode_ops(&[10, 0, 0]), Err(PubdataError::Truncated));
         let mut big = ops[0].to_bytes();
         big[9..17].copy_from_slice(&u64::MAX.to_le_bytes());

@@ -63,6 +63,12 @@ pub enum SplitRejection {
     SplitOverflow,
     #[error("the account has no balance to distribute")]
     NothingToDistribute,
+    #[error("account {0} registered its shares already: they never change")]
+    SharesAlreadySet(AccountIndex),
+    #[error("account {0} has no registered shares")]
+    NoShares(AccountIndex),
+    #[error("account {0} has registered shares: its balance leaves only by distribute")]
+    SharesLocked(AccountIndex),
 }
 
 impl SplitRejection {
@@ -77,6 +83,9 @@ impl SplitRejection {
             SplitRejection::SharesNotWhole(_) => "SHARES_NOT_WHOLE",
             SplitRejection::SplitOverflow => "SPLIT_OVERFLOW",
             SplitRejection::NothingToDistribute => "NOTHING_TO_DISTRIBUTE",
+            SplitRejection::SharesAlreadySet(_) => "SHARES_ALREADY_SET",
+            SplitRejection::NoShares(_) => "NO_SHARES",
+            SplitRejection::SharesLocked(_) => "SHARES_LOCKED",
         }
     }
 }
@@ -210,20 +219,26 @@ impl Shares {
         Ok(self.split(balance))
     }
 
-    /// The profile digest committed in the owner's `ext`:
-    /// `hash_no_pad([TAG_SHARES, n, payee_1 x 2^16 + bps_1, ..., payee_n x 2^16 + bps_n])`
-    /// (each packed element is below 2^48; `n` fixes the length, so no padding is needed).
+    /// The shares digest committed in the owner's profile ([`shares_digest`]).
     pub fn digest(&self) -> Digest {
-        let mut elements = Vec::with_capacity(2 + self.parts.len());
-        elements.push(F::from_canonical_u64(TAG_SHARES));
-        elements.push(F::from_canonical_usize(self.parts.len()));
-        elements.extend(
-            self.parts
-                .iter()
-                .map(|&(to, bps)| F::from_canonical_u64((u64::from(to.0) << 16) | u64::from(bps))),
-        );
-        hash_no_pad(&elements)
+        shares_digest(&self.parts)
     }
+}
+
+/// `hash_no_pad([TAG_SHARES, n, payee_1 x 2^16 + bps_1, ..., payee_n x 2^16 + bps_n])` (SPEC
+/// 19.2; each packed element is below 2^48, `n` fixes the length, so no padding is needed):
+/// what a share registration signs and the owner's profile commits, for any list (the rules
+/// judge the list; the digest does not).
+pub fn shares_digest(parts: &[(AccountIndex, u16)]) -> Digest {
+    let mut elements = Vec::with_capacity(2 + parts.len());
+    elements.push(F::from_canonical_u64(TAG_SHARES));
+    elements.push(F::from_canonical_usize(parts.len()));
+    elements.extend(
+        parts
+            .iter()
+            .map(|&(to, bps)| F::from_canonical_u64((u64::from(to.0) << 16) | u64::from(bps))),
+    );
+    hash_no_pad(&elements)
 }
 
 #[cfg(test)]

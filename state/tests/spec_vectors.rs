@@ -761,6 +761,22 @@ fn tx_fields(tx: &Transaction) -> Value {
                 "signature": hx(&t.signature.to_bytes()),
             })
         }
+        Transaction::RegisterShares(t) => json!({
+            "account": t.account.0,
+            "shares": t.parts.iter().map(|(to, bps)| json!({"to": to.0, "bps": bps})).collect::<Vec<_>>(),
+            "fee": t.fee.get(),
+            "nonce": t.nonce.get(),
+            "valid_until": t.valid_until.get(),
+            "signature": hx(&t.signature.to_bytes()),
+        }),
+        Transaction::Distribute(t) => json!({
+            "signer": t.body.signer.0,
+            "account": t.body.account.0,
+            "fee": t.fee.get(),
+            "nonce": t.nonce.get(),
+            "valid_until": t.valid_until.get(),
+            "signature": hx(&t.signature.to_bytes()),
+        }),
         Transaction::Split(t) => json!({
             "from": t.from.0,
             "parts": t.parts.iter().map(|p| json!({"to": p.to.0, "amount": p.amount.get()})).collect::<Vec<_>>(),

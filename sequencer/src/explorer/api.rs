@@ -171,6 +171,15 @@ pub fn tx_body(raw: &[u8]) -> Value {
             "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
         }),
         Ok(Transaction::Passport(t)) => passport_body(&t),
+        Ok(Transaction::RegisterShares(t)) => json!({
+            "kind": "register_shares", "account": t.account.0,
+            "shares": t.parts.iter().map(|(to, bps)| json!({"to": to.0, "bps": bps})).collect::<Vec<_>>(),
+            "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
+        }),
+        Ok(Transaction::Distribute(t)) => json!({
+            "kind": "distribute", "signer": t.body.signer.0, "account": t.body.account.0,
+            "fee": t.fee.get(), "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),
+        }),
         Err(_) => Value::Null,
     }
 }

@@ -492,6 +492,11 @@ impl Ledger {
         Ok(())
     }
 
+    /// The balance of `account` with this transaction's changes so far.
+    fn staged(&mut self, accounts: &[Account], account: AccountIndex) -> Result<Amount, Rejection> {
+        Ok(self.entry(accounts, account)?.after)
+    }
+
     /// Gives `amount` to an account created by this transaction after every check (its
     /// balance was 0, so the credit cannot overflow).
     fn credit_new(&mut self, account: AccountIndex, amount: Amount) {
@@ -543,6 +548,8 @@ pub struct State {
     pub(crate) escrowed: u128,
     /// Passports by agent index (SPEC 20).
     pub(crate) passports: BTreeMap<u32, Passport>,
+    /// Registered revenue shares by account index (SPEC 19.2).
+    pub(crate) shares: BTreeMap<u32, crate::split::Shares>,
     /// Nonce lanes 1 to 7 by account index; only accounts that used one.
     pub(crate) lanes: BTreeMap<u32, LaneNonces>,
     /// Whether nonces of lanes 1 to 7 are accepted ([`State::enable_lanes`]); until the circuits
@@ -584,6 +591,7 @@ impl State {
             streams: BTreeMap::new(),
             escrowed: 0,
             passports: BTreeMap::new(),
+            shares: BTreeMap::new(),
             lanes: BTreeMap::new(),
             lanes_enabled: false,
         };
@@ -736,6 +744,10 @@ impl State {
             }
             (Transaction::Split(t), Some(key)) => self.apply_split(t, &key, tx.id, ctx),
             (Transaction::Passport(t), Some(key)) => self.apply_passport(t, &key, tx.id, ctx),
+            (Transaction::RegisterShares(t), Some(key)) => {
+                self.apply_register_shares(t, &key, tx.id, ctx)
+            }
+            (Transaction::Distribute(t), Some(key)) => self.apply_distribute(t, &key, tx.id, ctx),
             // VerifiedTx::verify always records a key for signed kinds.
             (
                 Transaction::Transfer(_)
@@ -744,7 +756,9 @@ impl State {
                 | Transaction::StreamSettle(_)
                 | Transaction::StreamClose(_)
                 | Transaction::Split(_)
-                | Transaction::Passport(_),
+                | Transaction::Passport(_)
+                | Transaction::RegisterShares(_)
+                | Transaction::Distribute(_),
                 None,
             ) => Err(Rejection::BadSignature),
         }
@@ -846,7 +860,10 @@ impl State {
     ) {
         let i = account.0;
         let profile = Profile {
-            shares: Digest::ZERO,
+            shares: self
+                .shares
+                .get(&i)
+                .map_or(Digest::ZERO, crate::split::Shares::digest),
             passport: self
                 .passports
                 .get(&i)
@@ -973,6 +990,7 @@ impl State {
             return Err(Rejection::ZeroAmount);
         }
         let next_nonce = self.check_nonce(t.from, sender, t.nonce)?;
+        self.check_unlocked(t.from)?;
         let spend = Spend {
             value: t.amount,
             fee: t.fee,
@@ -1026,6 +1044,7 @@ impl State {
             return Err(Rejection::ZeroAmount);
         }
         let next_nonce = self.check_nonce(w.from, sender, w.nonce)?;
+        self.check_unlocked(w.from)?;
         let spend = Spend {
             value: w.amount,
             fee: w.fee,
@@ -1153,6 +1172,7 @@ impl State {
 }
 
 mod passports;
+mod shares;
 mod splits;
 mod streams;
 

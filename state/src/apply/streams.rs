@@ -97,6 +97,7 @@ impl State {
     ) -> Result<Effects, Rejection> {
         let payer = t.body.payer;
         let next_nonce = self.stream_envelope(payer, key, t.nonce, t.valid_until, ctx)?;
+        self.check_unlocked(payer)?;
         let book = self.streams_of(payer);
         let opened = rules::open(&t.body, t.nonce, book, ctx.timestamp)?;
         if self.account(t.body.payee).is_none() {

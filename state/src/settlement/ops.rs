@@ -130,7 +130,9 @@ pub fn settle_ops(
             | PubdataOp::StreamSettle { .. }
             | PubdataOp::StreamClose { .. }
             | PubdataOp::Split { .. }
-            | PubdataOp::Passport(_) => {}
+            | PubdataOp::Passport(_)
+            | PubdataOp::RegisterShares { .. }
+            | PubdataOp::Distribute { .. } => {}
         }
     }
     let mut payouts: Vec<Payout> = withdrawals.iter().map(Payout::from).collect();

@@ -92,9 +92,11 @@ use crate::crypto::schnorr::{
 use crate::hash::{hash_no_pad, Digest, F};
 
 pub mod passport;
+pub mod shares;
 pub mod split;
 pub mod stream;
 pub use passport::{PassportAction, PassportOp, PassportTx, UnsignedPassportTx};
+pub use shares::{Distribute, DistributeBody, RegisterShares, UnsignedRegisterShares};
 pub use split::{Split, UnsignedSplit};
 pub use stream::{SettleBody, Signed, StreamClose, StreamOpen, StreamSettle, Unsigned};
 
@@ -213,6 +215,8 @@ pub enum TxKind {
     StreamSettle = 8,
     StreamClose = 9,
     Split = 10,
+    RegisterShares = 11,
+    Distribute = 12,
     Delegate = 13,
     SetPolicy = 14,
     Revoke = 15,
@@ -221,7 +225,7 @@ pub enum TxKind {
 
 impl TxKind {
     /// Every kind, in tag order.
-    pub const ALL: [TxKind; 13] = [
+    pub const ALL: [TxKind; 15] = [
         TxKind::Register,
         TxKind::Transfer,
         TxKind::Withdraw,
@@ -231,6 +235,8 @@ impl TxKind {
         TxKind::StreamSettle,
         TxKind::StreamClose,
         TxKind::Split,
+        TxKind::RegisterShares,
+        TxKind::Distribute,
         TxKind::Delegate,
         TxKind::SetPolicy,
         TxKind::Revoke,
@@ -254,6 +260,8 @@ impl TxKind {
             8 => Some(TxKind::StreamSettle),
             9 => Some(TxKind::StreamClose),
             10 => Some(TxKind::Split),
+            11 => Some(TxKind::RegisterShares),
+            12 => Some(TxKind::Distribute),
             13 => Some(TxKind::Delegate),
             14 => Some(TxKind::SetPolicy),
             15 => Some(TxKind::Revoke),
@@ -276,6 +284,8 @@ impl TxKind {
             TxKind::StreamSettle => StreamSettle::ENCODED_LEN,
             TxKind::StreamClose => StreamClose::ENCODED_LEN,
             TxKind::Split => split::SPLIT_BASE_BYTES,
+            TxKind::RegisterShares => shares::REGISTER_SHARES_BASE_BYTES,
+            TxKind::Distribute => shares::Distribute::ENCODED_LEN,
             TxKind::Delegate => 1 + 4 + PublicKey::BYTES + 8 + passport::POLICY_BASE_BYTES + 96,
             TxKind::SetPolicy => 1 + 4 + 4 + passport::POLICY_BASE_BYTES + 96,
             TxKind::Revoke => 1 + 4 + 4 + 96,
@@ -297,6 +307,8 @@ impl TxKind {
             TxKind::StreamSettle => "stream_settle",
             TxKind::StreamClose => "stream_close",
             TxKind::Split => "split",
+            TxKind::RegisterShares => "register_shares",
+            TxKind::Distribute => "distribute",
             TxKind::Delegate => "delegate",
             TxKind::SetPolicy => "set_policy",
             TxKind::Revoke => "revoke",
@@ -314,6 +326,8 @@ impl TxKind {
                 | TxKind::StreamSettle
                 | TxKind::StreamClose
                 | TxKind::Split
+                | TxKind::RegisterShares
+                | TxKind::Distribute
                 | TxKind::Delegate
                 | TxKind::SetPolicy
                 | TxKind::Revoke
@@ -643,6 +657,19 @@ pub enum Transaction {
     Split(Split),
     /// Delegate, set policy, revoke or sweep (tags 13 to 16): what an owner does to an agent.
     Passport(PassportTx),
+    RegisterShares(RegisterShares),
+    Distribute(Distribute),
+}
+
+impl From<RegisterShares> for Transaction {
+    fn from(t: RegisterShares) -> Self {
+        Transaction::RegisterShares(t)
+    }
+}
+impl From<Distribute> for Transaction {
+    fn from(t: Distribute) -> Self {
+        Transaction::Distribute(t)
+    }
 }
 
 impl From<PassportTx> for Transaction {
@@ -709,6 +736,8 @@ impl Transaction {
             Transaction::StreamClose(_) => TxKind::StreamClose,
             Transaction::Split(_) => TxKind::Split,
             Transaction::Passport(t) => t.kind(),
+            Transaction::RegisterShares(_) => TxKind::RegisterShares,
+            Transaction::Distribute(_) => TxKind::Distribute,
         }
     }
 
@@ -723,6 +752,8 @@ impl Transaction {
             Transaction::StreamClose(t) => Signer::Account(t.signer()),
             Transaction::Split(t) => Signer::Account(t.from),
             Transaction::Passport(t) => Signer::Account(t.owner),
+            Transaction::RegisterShares(t) => Signer::Account(t.account),
+            Transaction::Distribute(t) => Signer::Account(t.signer()),
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => Signer::L1,
         }
     }
@@ -739,6 +770,8 @@ impl Transaction {
             Transaction::StreamClose(t) => Some(t.nonce),
             Transaction::Split(t) => Some(t.nonce),
             Transaction::Passport(t) => Some(t.nonce),
+            Transaction::RegisterShares(t) => Some(t.nonce),
+            Transaction::Distribute(t) => Some(t.nonce),
             Transaction::Register(_) | Transaction::Deposit(_) => None,
         }
     }
@@ -755,6 +788,8 @@ impl Transaction {
             Transaction::StreamClose(t) => Some(&t.signature),
             Transaction::Split(t) => Some(&t.signature),
             Transaction::Passport(t) => Some(&t.signature),
+            Transaction::RegisterShares(t) => Some(&t.signature),
+            Transaction::Distribute(t) => Some(&t.signature),
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         }
     }
@@ -774,6 +809,8 @@ impl Transaction {
             Transaction::StreamClose(t) => out.extend(t.unsigned().fields()),
             Transaction::Split(t) => out.extend(t.unsigned().fields()),
             Transaction::Passport(t) => out.extend(t.unsigned().fields()),
+            Transaction::RegisterShares(t) => out.extend(t.unsigned().fields()),
+            Transaction::Distribute(t) => out.extend(t.unsigned().fields()),
         }
         out
     }
@@ -791,6 +828,8 @@ impl Transaction {
             Transaction::StreamClose(t) => t.unsigned().message_hash(domain),
             Transaction::Split(t) => t.unsigned().message_hash(domain),
             Transaction::Passport(t) => t.unsigned().message_hash(domain),
+            Transaction::RegisterShares(t) => t.unsigned().message_hash(domain),
+            Transaction::Distribute(t) => t.unsigned().message_hash(domain),
         }
     }
 
@@ -831,6 +870,8 @@ impl Transaction {
             Transaction::StreamClose(t) => &t.signature,
             Transaction::Split(t) => &t.signature,
             Transaction::Passport(t) => &t.signature,
+            Transaction::RegisterShares(t) => &t.signature,
+            Transaction::Distribute(t) => &t.signature,
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => return Ok(()),
         };
         sender_key
@@ -843,6 +884,8 @@ impl Transaction {
         match self {
             Transaction::Split(t) => t.encoded_len(),
             Transaction::Passport(t) => t.encoded_len(),
+            Transaction::RegisterShares(t) => t.encoded_len(),
+            Transaction::Distribute(_) => TxKind::Distribute.encoded_len(),
             other => other.kind().encoded_len(),
         }
     }
@@ -890,6 +933,8 @@ impl Transaction {
             Transaction::StreamClose(t) => t.write(&mut out),
             Transaction::Split(t) => t.write(&mut out),
             Transaction::Passport(t) => t.write(&mut out),
+            Transaction::RegisterShares(t) => t.write(&mut out),
+            Transaction::Distribute(t) => t.write(&mut out),
         }
         debug_assert_eq!(out.len(), self.encoded_len());
         out
@@ -907,6 +952,14 @@ impl Transaction {
                     return Err(DecodeError::TooManyPayees(n))
                 }
                 Some(n) => split::SPLIT_BASE_BYTES + split::PART_BYTES * n,
+                None => kind.encoded_len(),
+            },
+            // The same header as a split's: account, then the count.
+            TxKind::RegisterShares => match split::payee_count(bytes) {
+                Some(n) if n > crate::split::MAX_PAYEES => {
+                    return Err(DecodeError::TooManyPayees(n))
+                }
+                Some(n) => shares::REGISTER_SHARES_BASE_BYTES + shares::SHARE_BYTES * n,
                 None => kind.encoded_len(),
             },
             _ => passport::tx_len(kind, bytes)?,
@@ -1000,6 +1053,8 @@ impl Transaction {
             TxKind::Delegate | TxKind::SetPolicy | TxKind::Revoke | TxKind::Sweep => {
                 Transaction::Passport(PassportTx::read(kind, &mut r)?)
             }
+            TxKind::RegisterShares => Transaction::RegisterShares(RegisterShares::read(&mut r)?),
+            TxKind::Distribute => Transaction::Distribute(Signed::read(&mut r)?),
         };
         // The length check above makes the field sizes add up exactly.
         debug_assert!(r.rest.is_empty());

@@ -26,13 +26,17 @@ fn encoded_lengths() {
         "the exit authorisation's kind element"
     );
     assert_eq!(TxKind::Split.encoded_len(), 103, "a split with no payee");
-    assert_eq!(TxKind::from_tag(11), None);
-    let enabled: Vec<_> = TxKind::ALL.iter().filter(|k| k.is_enabled()).collect();
     assert_eq!(
-        enabled.len(),
-        5,
-        "the stream kinds and the split wait for their circuits"
+        TxKind::RegisterShares.encoded_len(),
+        103,
+        "shares with no payee"
     );
+    assert_eq!(TxKind::Distribute.encoded_len(), 105);
+    assert_eq!(TxKind::Revoke.encoded_len(), 105);
+    assert_eq!(TxKind::Sweep.encoded_len(), 113);
+    assert_eq!(TxKind::from_tag(17), None);
+    let enabled: Vec<_> = TxKind::ALL.iter().filter(|k| k.is_enabled()).collect();
+    assert_eq!(enabled.len(), 5, "the agent kinds wait for their circuits");
 }
 
 #[test]
@@ -271,11 +275,39 @@ fn passport_samples() -> [Transaction; 4] {
     ]
 }
 
+/// A share registration of account 5 (two payees) and a distribute of it signed by account 6.
+fn shares_samples() -> [Transaction; 2] {
+    let n = |v| Amount::new(v).unwrap();
+    [
+        UnsignedRegisterShares {
+            account: AccountIndex(5),
+            parts: vec![(AccountIndex(2), 7_000), (AccountIndex(9), 3_000)],
+            fee: n(1),
+            nonce: Nonce::new(3).unwrap(),
+            valid_until: Timestamp::new(1_800_000_000).unwrap(),
+        }
+        .sign(&D, &sk(5))
+        .into(),
+        Unsigned {
+            body: DistributeBody {
+                signer: AccountIndex(6),
+                account: AccountIndex(5),
+            },
+            fee: n(2),
+            nonce: Nonce::new(8).unwrap(),
+            valid_until: Timestamp::new(1_800_000_000).unwrap(),
+        }
+        .sign(&D, &sk(6))
+        .into(),
+    ]
+}
+
 fn all_samples() -> Vec<Transaction> {
     samples()
         .into_iter()
         .chain(stream_samples())
         .chain([split_sample()])
+        .chain(shares_samples())
         .chain(passport_samples())
         .collect()
 }
@@ -292,6 +324,7 @@ fn every_kind_roundtrips_and_has_a_fixed_length() {
         match tx.kind() {
             // Lengths that vary: 12 bytes per payee; a URI and 4 bytes per allowed payee.
             TxKind::Split => assert_eq!(bytes.len(), fixed + 2 * 12),
+            TxKind::RegisterShares => assert_eq!(bytes.len(), fixed + 2 * 6),
             TxKind::Delegate => assert_eq!(bytes.len(), fixed + 32 + 3 * 4),
             _ => assert_eq!(bytes.len(), fixed),
         }
@@ -312,7 +345,7 @@ fn every_kind_rejects_truncation_and_trailing_bytes() {
             let count_end =
                 |policy_at: usize| policy_at + 69 + usize::from(bytes[policy_at + 68]) + 2;
             let header_cut = match kind {
-                TxKind::Split => len < 7,
+                TxKind::Split | TxKind::RegisterShares => len < 7,
                 TxKind::Delegate => len < count_end(1 + 4 + 40 + 8),
                 TxKind::SetPolicy => len < count_end(1 + 4 + 4),
                 _ => false,

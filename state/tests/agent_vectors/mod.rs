@@ -610,6 +610,104 @@ fn split_section() -> Value {
     })
 }
 
+/// One share registration (alice, account 1: 60% to bob 2, 40% to carol 3) and one distribute
+/// of it signed by bob (SPEC 19.6), with their hashed elements written out by hand.
+fn shares_transactions_section() -> Value {
+    use state::tx::{DistributeBody, UnsignedRegisterShares};
+    let d = domain();
+    let n = |v| Amount::new(v).unwrap();
+    let parts = vec![(AccountIndex(2), 6_000u16), (AccountIndex(3), 4_000)];
+    let register: Transaction = UnsignedRegisterShares {
+        account: AccountIndex(1),
+        parts: parts.clone(),
+        fee: n(1),
+        nonce: Nonce::new(4).unwrap(),
+        valid_until: Timestamp::new(1_700_000_600).unwrap(),
+    }
+    .sign(&d, &secret_key("alice"))
+    .into();
+    let digest_inputs = [
+        f(TAG_SHARES),
+        f(2),
+        f((2 << 16) | 6_000),
+        f((3 << 16) | 4_000),
+    ];
+    let s = hash_no_pad(&digest_inputs).elements();
+    let by_hand = [
+        F::from_canonical_u8(TxKind::RegisterShares.tag()),
+        f(1),
+        f(2),
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        f(1),
+        f(4),
+        f(1_700_000_600),
+    ];
+    assert_eq!(register.to_field_elements(&d), by_hand);
+    assert_eq!(register.encode().len(), 103 + 6 * 2);
+    let distribute: Transaction = Unsigned {
+        body: DistributeBody {
+            signer: AccountIndex(2),
+            account: AccountIndex(1),
+        },
+        fee: n(2),
+        nonce: Nonce::new(9).unwrap(),
+        valid_until: Timestamp::new(1_700_000_600).unwrap(),
+    }
+    .sign(&d, &secret_key("bob"))
+    .into();
+    let by_hand = [
+        F::from_canonical_u8(TxKind::Distribute.tag()),
+        f(2),
+        f(1),
+        f(2),
+        f(9),
+        f(1_700_000_600),
+    ];
+    assert_eq!(distribute.to_field_elements(&d), by_hand);
+    let entries: Vec<Value> = [(register, "alice"), (distribute, "bob")]
+        .into_iter()
+        .map(|(tx, signer)| {
+            assert!(
+                !tx.kind().is_enabled(),
+                "defined, not yet accepted by a node"
+            );
+            let op = match &tx {
+                Transaction::RegisterShares(t) => PubdataOp::RegisterShares {
+                    account: t.account,
+                    parts: t.parts.clone(),
+                    fee: t.fee,
+                },
+                Transaction::Distribute(t) => PubdataOp::Distribute {
+                    body: t.body,
+                    fee: t.fee,
+                },
+                _ => unreachable!("two kinds above"),
+            };
+            assert_eq!(
+                PubdataOp::decode_prefix(&op.to_bytes()),
+                Ok((op.clone(), op.byte_len()))
+            );
+            let mut entry = tx_entry(
+                &Step {
+                    label: tx.kind().name(),
+                    tx,
+                    signer: Some(signer),
+                },
+                None,
+            );
+            entry["pubdata"] = super::op_entry(&op);
+            entry
+        })
+        .collect();
+    json!({
+        "shares_digest_inputs": elements(&digest_inputs),
+        "transactions": entries,
+    })
+}
+
 #[test]
 fn agent_vectors_match_the_committed_file() {
     let doc = canonical(json!({
@@ -622,6 +720,7 @@ fn agent_vectors_match_the_committed_file() {
         "split_payment": split_section(),
         "state_diff_v2": diff_section(),
         "passports": passports::section(),
+        "revenue_share_transactions": shares_transactions_section(),
     }));
     let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
     compare_with_committed(&path(), &text);

@@ -125,6 +125,7 @@ struct Snapshot {
     escrowed: u128,
     passports: BTreeMap<u32, crate::passport::Passport>,
     lanes: BTreeMap<u32, crate::lanes::LaneNonces>,
+    shares: BTreeMap<u32, crate::split::Shares>,
 }
 
 fn snapshot(s: &mut State) -> Snapshot {
@@ -138,6 +139,7 @@ fn snapshot(s: &mut State) -> Snapshot {
         escrowed: s.escrowed(),
         passports: s.passports.clone(),
         lanes: s.lanes.clone(),
+        shares: s.shares.clone(),
     }
 }
 
@@ -1165,3 +1167,5 @@ mod streams;
 mod splits;
 
 mod passports;
+
+mod shares;
