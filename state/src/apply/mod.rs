@@ -812,6 +812,22 @@ impl State {
         Ok(sender)
     }
 
+    /// The envelope every account-signed kind but the transfer and the withdraw checks first
+    /// (those two interleave their own rules): the signer and the key its signature verified
+    /// under, expiry, then the nonce of its lane. Returns the next nonce.
+    fn envelope(
+        &self,
+        signer: AccountIndex,
+        key: &EncodedKey,
+        nonce: Nonce,
+        valid_until: Timestamp,
+        ctx: &BlockContext,
+    ) -> Result<Nonce, Rejection> {
+        let sender = self.signed_sender(signer, key)?;
+        Self::check_expiry(valid_until, ctx)?;
+        self.check_nonce(signer, sender, nonce)
+    }
+
     /// The nonce after `got`, if `got` is the next nonce of its lane (SPEC 20.1); a lane other
     /// than 0 counts only once lanes are enabled (else its expected nonce is lane 0's).
     fn check_nonce(

@@ -76,9 +76,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let owner = t.owner;
-        let sender = self.signed_sender(owner, key)?;
-        Self::check_expiry(t.valid_until, ctx)?;
-        let next_nonce = self.check_nonce(owner, sender, t.nonce)?;
+        let next_nonce = self.envelope(owner, key, t.nonce, t.valid_until, ctx)?;
 
         let mut ledger = Ledger::default();
         let agent = match &t.action {

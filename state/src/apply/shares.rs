@@ -50,9 +50,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let account = t.account;
-        let sender = self.signed_sender(account, key)?;
-        Self::check_expiry(t.valid_until, ctx)?;
-        let next_nonce = self.check_nonce(account, sender, t.nonce)?;
+        let next_nonce = self.envelope(account, key, t.nonce, t.valid_until, ctx)?;
         let shares = Shares::new(account, t.parts.clone())?;
         if self.shares.contains_key(&account.0) {
             return Err(SplitRejection::SharesAlreadySet(account).into());
@@ -94,9 +92,7 @@ impl State {
     ) -> Result<Effects, Rejection> {
         let signer = t.body.signer;
         let account = t.body.account;
-        let sender = self.signed_sender(signer, key)?;
-        Self::check_expiry(t.valid_until, ctx)?;
-        let next_nonce = self.check_nonce(signer, sender, t.nonce)?;
+        let next_nonce = self.envelope(signer, key, t.nonce, t.valid_until, ctx)?;
         let shares = self
             .shares
             .get(&account.0)

@@ -45,9 +45,7 @@ impl State {
         id: MessageHash,
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
-        let sender = self.signed_sender(t.from, key)?;
-        Self::check_expiry(t.valid_until, ctx)?;
-        let next_nonce = self.check_nonce(t.from, sender, t.nonce)?;
+        let next_nonce = self.envelope(t.from, key, t.nonce, t.valid_until, ctx)?;
         self.check_unlocked(t.from)?;
         let sum = check_split(t.from, &t.parts)?;
         if let Some(p) = t.parts.iter().find(|p| self.account(p.to).is_none()) {

@@ -35,7 +35,7 @@
 //! (16 levels over its open streams).
 
 use super::{BlockContext, Effects, Ledger, Rejection, Staged, State, VerifiedTx};
-use crate::account::{AccountIndex, Amount, Nonce, Timestamp, OPERATOR};
+use crate::account::{AccountIndex, Amount, OPERATOR};
 use crate::crypto::schnorr::{EncodedKey, MessageHash};
 use crate::passport::{Payees, Spend};
 use crate::pubdata::PubdataOp;
@@ -64,20 +64,6 @@ impl State {
         self.escrowed
     }
 
-    /// Steps 1 to 3 of the module docs: the signer, expiry and nonce. Returns the next nonce.
-    fn stream_envelope(
-        &self,
-        signer: AccountIndex,
-        key: &EncodedKey,
-        nonce: Nonce,
-        valid_until: Timestamp,
-        ctx: &BlockContext,
-    ) -> Result<Nonce, Rejection> {
-        let sender = self.signed_sender(signer, key)?;
-        Self::check_expiry(valid_until, ctx)?;
-        self.check_nonce(signer, sender, nonce)
-    }
-
     /// Changes `payer`'s stream book in place (after every check passed) and drops it when it
     /// becomes empty; the caller then refreshes the payer's `ext` ([`State::refresh_ext`]).
     fn update_book(&mut self, payer: AccountIndex, change: impl FnOnce(&mut PayerStreams)) {
@@ -96,7 +82,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let payer = t.body.payer;
-        let next_nonce = self.stream_envelope(payer, key, t.nonce, t.valid_until, ctx)?;
+        let next_nonce = self.envelope(payer, key, t.nonce, t.valid_until, ctx)?;
         self.check_unlocked(payer)?;
         let book = self.streams_of(payer);
         let opened = rules::open(&t.body, t.nonce, book, ctx.timestamp)?;
@@ -144,7 +130,7 @@ impl State {
     ) -> Result<Effects, Rejection> {
         let payee = t.body.payee;
         let terms = &t.body.terms;
-        let next_nonce = self.stream_envelope(payee, key, t.nonce, t.valid_until, ctx)?;
+        let next_nonce = self.envelope(payee, key, t.nonce, t.valid_until, ctx)?;
         let book = self.streams_of(terms.payer);
         // The walk needs the stream's opened-at nonce; without a stream the rules refuse first.
         // A walk computed ahead for this stream is used as it is (module docs, "Costs").
@@ -190,7 +176,7 @@ impl State {
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
         let signer = t.body.signer;
-        let next_nonce = self.stream_envelope(signer, key, t.nonce, t.valid_until, ctx)?;
+        let next_nonce = self.envelope(signer, key, t.nonce, t.valid_until, ctx)?;
         let book = self.streams_of(t.body.payer);
         let closed = rules::close(&t.body, book, ctx.timestamp)?;
         let charge = self.police(signer, Spend::fee_only(t.fee), ctx)?;
