@@ -21,7 +21,7 @@ use crate::account::{AccountIndex, Amount};
 use crate::hash::Digest;
 use crate::lanes::{LaneNonces, LANES};
 use crate::passport::{passport_digest, Passport, Policy};
-use crate::tx::passport::{read_policy_prefix, write_policy};
+use crate::tx::passport::{policy_byte_len, read_policy_prefix, write_policy};
 
 /// Bytes of a passport record without its policy.
 pub const PASSPORT_RECORD_BYTES: usize = 4 + 4 + 1 + 8 + 8 + 32 + 1;
@@ -68,11 +68,7 @@ impl PassportRecord {
     }
 
     pub fn encoded_len(&self) -> usize {
-        let mut v = Vec::new();
-        self.policy.as_ref().map_or(0, |p| {
-            write_policy(p, &mut v);
-            v.len()
-        }) + PASSPORT_RECORD_BYTES
+        PASSPORT_RECORD_BYTES + self.policy.as_ref().map_or(0, policy_byte_len)
     }
 
     /// Reads one record at the start of `bytes`; returns it and its length (for a snapshot).

@@ -21,8 +21,8 @@
 //!
 //! # Costs
 //!
-//! The root: 1,023 permutations (~1.5 ms) whatever `n`, paid once per policy change. A path:
-//! ten sibling hashes, built from the list.
+//! The root: 1,023 permutations (~1.5 ms) whatever `n`, paid once when the list is built or
+//! decoded and kept with it. A path: ten sibling hashes, built from the list.
 
 use plonky2::field::types::Field;
 
@@ -36,10 +36,22 @@ pub const ALLOW_DEPTH: usize = 10;
 /// The most payees one allow-list may name.
 pub const MAX_ALLOWED: usize = 1 << ALLOW_DEPTH;
 
-/// The payees an agent may pay; empty means any.
-#[derive(Clone, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
+/// The payees an agent may pay; empty means any. Keeps its root, computed once when built
+/// (1,023 hashes for a non-empty list): the policy digest, the message hash of every
+/// transaction that carries the policy, the passport and the diff all need it.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "Vec<AccountIndex>", into = "Vec<AccountIndex>")]
-pub struct AllowList(Vec<AccountIndex>);
+pub struct AllowList {
+    payees: Vec<AccountIndex>,
+    /// `root_of(&payees)`.
+    root: Digest,
+}
+
+impl Default for AllowList {
+    fn default() -> Self {
+        AllowList::anyone()
+    }
+}
 
 impl AllowList {
     /// Checks the shape: at most 1,024 payees (`TOO_MANY_ALLOWED`), strictly increasing
@@ -51,25 +63,33 @@ impl AllowList {
         if let Some(w) = payees.windows(2).find(|w| w[1] <= w[0]) {
             return Err(PassportRejection::AllowListNotSorted(w[1]));
         }
-        Ok(AllowList(payees))
+        let root = if payees.is_empty() {
+            Digest::ZERO
+        } else {
+            levels(&payees)[ALLOW_DEPTH][0]
+        };
+        Ok(AllowList { payees, root })
     }
 
     /// Any payee.
     pub fn anyone() -> AllowList {
-        AllowList(Vec::new())
+        AllowList {
+            payees: Vec::new(),
+            root: Digest::ZERO,
+        }
     }
 
     pub fn payees(&self) -> &[AccountIndex] {
-        &self.0
+        &self.payees
     }
 
     pub fn is_anyone(&self) -> bool {
-        self.0.is_empty()
+        self.payees.is_empty()
     }
 
     /// Whether `payee` may be paid under this list.
     pub fn allows(&self, payee: AccountIndex) -> bool {
-        self.0.is_empty() || self.0.binary_search(&payee).is_ok()
+        self.payees.is_empty() || self.payees.binary_search(&payee).is_ok()
     }
 
     /// The leaf that proves `payee` (module docs).
@@ -77,38 +97,35 @@ impl AllowList {
         Digest([payee.to_field(), F::ONE, F::ZERO, F::ZERO])
     }
 
-    /// The tree's levels, leaves first; the last level is the root alone.
-    fn levels(&self) -> Vec<Vec<Digest>> {
-        let mut level: Vec<Digest> = (0..MAX_ALLOWED)
-            .map(|i| self.0.get(i).map_or(Digest::ZERO, |&p| Self::leaf(p)))
-            .collect();
-        let mut levels = Vec::with_capacity(ALLOW_DEPTH + 1);
-        while level.len() > 1 {
-            let next = level.chunks(2).map(|c| two_to_one(c[0], c[1])).collect();
-            levels.push(std::mem::replace(&mut level, next));
-        }
-        levels.push(level);
-        levels
-    }
-
     /// The root (module docs): `ZERO` for the empty list.
     pub fn root(&self) -> Digest {
-        if self.0.is_empty() {
-            return Digest::ZERO;
-        }
-        self.levels()[ALLOW_DEPTH][0]
+        self.root
     }
 
     /// The position of `payee` and its ten siblings, leaf first; `None` if it is not listed.
     pub fn path(&self, payee: AccountIndex) -> Option<(usize, [Digest; ALLOW_DEPTH])> {
-        let pos = self.0.binary_search(&payee).ok()?;
-        let levels = self.levels();
+        let pos = self.payees.binary_search(&payee).ok()?;
+        let levels = levels(&self.payees);
         let mut siblings = [Digest::ZERO; ALLOW_DEPTH];
         for (l, s) in siblings.iter_mut().enumerate() {
             *s = levels[l][(pos >> l) ^ 1];
         }
         Some((pos, siblings))
     }
+}
+
+/// The tree's levels over `payees`, leaves first; the last level is the root alone.
+fn levels(payees: &[AccountIndex]) -> Vec<Vec<Digest>> {
+    let mut level: Vec<Digest> = (0..MAX_ALLOWED)
+        .map(|i| payees.get(i).map_or(Digest::ZERO, |&p| AllowList::leaf(p)))
+        .collect();
+    let mut levels = Vec::with_capacity(ALLOW_DEPTH + 1);
+    while level.len() > 1 {
+        let next = level.chunks(2).map(|c| two_to_one(c[0], c[1])).collect();
+        levels.push(std::mem::replace(&mut level, next));
+    }
+    levels.push(level);
+    levels
 }
 
 impl TryFrom<Vec<AccountIndex>> for AllowList {
@@ -120,7 +137,7 @@ impl TryFrom<Vec<AccountIndex>> for AllowList {
 
 impl From<AllowList> for Vec<AccountIndex> {
     fn from(l: AllowList) -> Self {
-        l.0
+        l.payees
     }
 }
 

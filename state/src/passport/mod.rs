@@ -176,8 +176,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy digest (module docs). Costs the allow-list's root (~1.5 ms for a non-empty
-    /// list): callers keep it ([`Passport`] does).
+    /// The policy digest (module docs): three permutations (the allow-list keeps its root).
     pub fn digest(&self) -> Digest {
         let a = self.allow.root().elements();
         let c = self.card.digest().elements();

@@ -340,7 +340,8 @@ fn read_action(
     })
 }
 
-fn policy_byte_len(p: &Policy) -> usize {
+/// The length of a policy's encoding (module docs).
+pub(crate) fn policy_byte_len(p: &Policy) -> usize {
     POLICY_BASE_BYTES + p.card.uri().len() + 4 * p.allow.payees().len()
 }
 
