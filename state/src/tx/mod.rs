@@ -1132,6 +1132,29 @@ pub(crate) struct Reader<'a> {
     total: usize,
 }
 
+/// Runs `read` over exactly `bytes` (a pubdata op's body) with the transaction decoder's field
+/// checks; bytes left over are a length error.
+pub(crate) fn read_exact<T>(
+    bytes: &[u8],
+    kind: TxKind,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let mut r = Reader {
+        rest: bytes,
+        kind,
+        total: bytes.len(),
+    };
+    let value = read(&mut r)?;
+    if !r.rest.is_empty() {
+        return Err(DecodeError::WrongLength {
+            kind,
+            expected: bytes.len() - r.rest.len(),
+            got: bytes.len(),
+        });
+    }
+    Ok(value)
+}
+
 impl Reader<'_> {
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         // Cannot fail once the length matched the kind; reported as a length error if it did.

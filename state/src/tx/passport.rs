@@ -269,30 +269,19 @@ impl PassportOp {
 
     /// Reads an op of `kind` from exactly `body` (its bytes between the tag and the end).
     pub(crate) fn read(kind: TxKind, body: &[u8]) -> Result<PassportOp, DecodeError> {
-        let mut r = Reader {
-            rest: body,
-            kind,
-            total: body.len(),
-        };
-        let owner = r.index()?;
-        let assigned = match kind {
-            TxKind::Delegate => Some(r.index()?),
-            _ => None,
-        };
-        let (agent, action) = read_action(kind, assigned, &mut r)?;
-        let fee = r.bounded("fee")?;
-        if !r.rest.is_empty() {
-            return Err(DecodeError::WrongLength {
-                kind,
-                expected: body.len() - r.rest.len(),
-                got: body.len(),
-            });
-        }
-        Ok(PassportOp {
-            owner,
-            agent,
-            action,
-            fee,
+        super::read_exact(body, kind, |r| {
+            let owner = r.index()?;
+            let assigned = match kind {
+                TxKind::Delegate => Some(r.index()?),
+                _ => None,
+            };
+            let (agent, action) = read_action(kind, assigned, r)?;
+            Ok(PassportOp {
+                owner,
+                agent,
+                action,
+                fee: r.bounded("fee")?,
+            })
         })
     }
 }

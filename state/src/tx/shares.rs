@@ -157,20 +157,7 @@ pub(crate) fn read_shares(
 pub(crate) fn read_op_shares(
     bytes: &[u8],
 ) -> Result<(AccountIndex, Vec<(AccountIndex, u16)>), DecodeError> {
-    let mut r = Reader {
-        rest: bytes,
-        kind: TxKind::RegisterShares,
-        total: bytes.len(),
-    };
-    let shares = read_shares(&mut r)?;
-    if !r.rest.is_empty() {
-        return Err(DecodeError::WrongLength {
-            kind: TxKind::RegisterShares,
-            expected: bytes.len() - r.rest.len(),
-            got: bytes.len(),
-        });
-    }
-    Ok(shares)
+    super::read_exact(bytes, TxKind::RegisterShares, read_shares)
 }
 
 /// The body of a distribute: who signs (and pays the fee) and whose balance is paid out.

@@ -170,18 +170,5 @@ pub(super) fn payee_count(bytes: &[u8]) -> Option<usize> {
 /// Reads `from(4) n(2) [to(4) amount(8)] x n` from exactly `bytes` (a split's pubdata op
 /// between its tag and its fee), with the transaction's own field checks.
 pub(crate) fn read_op_parts(bytes: &[u8]) -> Result<(AccountIndex, Vec<Payout>), DecodeError> {
-    let mut r = Reader {
-        rest: bytes,
-        kind: TxKind::Split,
-        total: bytes.len(),
-    };
-    let parts = read_parts(&mut r)?;
-    if !r.rest.is_empty() {
-        return Err(DecodeError::WrongLength {
-            kind: TxKind::Split,
-            expected: bytes.len() - r.rest.len(),
-            got: bytes.len(),
-        });
-    }
-    Ok(parts)
+    super::read_exact(bytes, TxKind::Split, read_parts)
 }
