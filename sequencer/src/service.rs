@@ -141,6 +141,11 @@ fn signer_of(v: &VerifiedTx) -> Option<u64> {
     Some(rate_key(account, lane))
 }
 
+/// The node's clock as a timestamp (what a passport's remaining allowance is judged at).
+fn now_timestamp() -> Timestamp {
+    Timestamp::new(crate::writer::unix_now()).unwrap_or(Timestamp::MAX)
+}
+
 /// The account-rate key of a signer and the lane of its nonce (SPEC 20.1): each lane of an
 /// account has the account rate, so that an account's throughput grows with the lanes its
 /// workers use (a node without lanes refuses lanes other than 0 anyway).
@@ -892,7 +897,7 @@ impl Rollup for RollupService {
         } else {
             Vec::new()
         };
-        let now = Timestamp::new(crate::writer::unix_now()).unwrap_or(Timestamp::MAX);
+        let now = now_timestamp();
         Ok(Response::new(pb::Account {
             index: index.0,
             public_key: acc.pubkey.to_bytes().to_vec(),
@@ -924,7 +929,7 @@ impl Rollup for RollupService {
                 "NOT_AN_AGENT",
             )
         })?;
-        let now = Timestamp::new(crate::writer::unix_now()).unwrap_or(Timestamp::MAX);
+        let now = now_timestamp();
         Ok(Response::new(rollup_proto::convert::passport_message(
             index, passport, now,
         )))
