@@ -17,26 +17,10 @@ LANE_RATE=${LANE_RATE:-500}
 SECS=${SECS:-60}
 WARMUP=${WARMUP:-2}
 
-scripts/build-bins.sh --release
-BIN=target/release
 OUT=target/lanes-bench
 rm -rf "$OUT" && mkdir -p "$OUT"
-ADMIN_URL=$($BIN/rollup-devkit postgres)
-DB_URL=$($BIN/rollup-devkit create-db --admin-url "$ADMIN_URL" --name lanes_bench --reset)
-GRPC_PORT=$($BIN/rollup-devkit free-port)
-HTTP_PORT=$($BIN/rollup-devkit free-port)
-while [ "$HTTP_PORT" = "$GRPC_PORT" ]; do HTTP_PORT=$($BIN/rollup-devkit free-port); done
-
-$BIN/rollup-node --devnet --experimental-agents --database-url "$DB_URL" \
-  --grpc-addr "127.0.0.1:$GRPC_PORT" --http-addr "127.0.0.1:$HTTP_PORT" \
-  --registration-work-bits 0 >"$OUT/node.log" 2>&1 &
-NODE_PID=$!
-trap 'kill -TERM $NODE_PID 2>/dev/null || true; wait $NODE_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$NODE_PID" 2>/dev/null || { echo "rollup-node exited; see $OUT/node.log" >&2; exit 1; }
-  sleep 0.2
-done
+. loadtest/bench-node.sh
+start_bench_node lanes_bench --experimental-agents
 
 export ROLLUP_ENDPOINT="http://127.0.0.1:$GRPC_PORT"
 W="$BIN/rollup --json"
