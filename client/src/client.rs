@@ -106,6 +106,8 @@ pub struct AccountState {
     pub agents: Vec<AccountIndex>,
     /// The account's passport, if it is an agent.
     pub passport: Option<crate::agents::AgentPassport>,
+    /// Its registered revenue shares (payee, basis points), in payee order; empty if none.
+    pub shares: Vec<(AccountIndex, u16)>,
 }
 
 impl TryFrom<proto::Account> for AccountState {
@@ -136,6 +138,15 @@ impl TryFrom<proto::Account> for AccountState {
                 .collect::<Result<_>>()?,
             agents: a.agents.iter().copied().map(AccountIndex).collect(),
             passport: a.passport.map(TryInto::try_into).transpose()?,
+            shares: a
+                .shares
+                .iter()
+                .map(|s| {
+                    let bps = u16::try_from(s.bps)
+                        .map_err(|_| Error::protocol("account", "a share above 65,535 bps"))?;
+                    Ok((AccountIndex(s.payee), bps))
+                })
+                .collect::<Result<_>>()?,
         })
     }
 }

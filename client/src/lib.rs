@@ -26,6 +26,7 @@ mod error;
 pub mod keyfile;
 mod private_file;
 mod receipt;
+mod shares;
 mod stream;
 pub mod ticks;
 pub mod wire;

@@ -118,6 +118,19 @@ fn help_explains_every_command_and_option() {
         ("show", &["--agent"]),
         ("list", &["--owner"]),
     ];
+    for (command, options) in [
+        ("register", &["--key", "--to", "--fee"][..]),
+        ("distribute", &["--key", "--account", "--fee"]),
+        ("show", &["--account"]),
+    ] {
+        let help = stdout(rollup().args(["shares", command, "--help"]));
+        for option in options {
+            assert!(
+                help.contains(option),
+                "shares {command} --help lacks {option}:\n{help}"
+            );
+        }
+    }
     for (command, options) in agents {
         let help = stdout(rollup().args(["agent", command, "--help"]));
         let with_policy = matches!(command, "create" | "policy");
@@ -269,6 +282,81 @@ async fn wallet_flow_against_a_node() {
     stream_commands(&node, &endpoint, dir.path(), (a_path, &ia), (b_path, &ib));
     split_command(&node, dir.path(), (a_path, &ia), (b_path, &ib));
     agent_commands(&node, dir.path(), (a_path, &ia), &ib);
+    shares_commands(&node, dir.path(), (a_path, &ia), &ib);
+}
+
+/// `rollup shares …` (experimental, like splits): a new account registers its shares, is
+/// locked (exit status 3, `SHARES_LOCKED`), and another account's distribute pays its balance
+/// out by them; a second distribute finds nothing; a malformed share is a usage error.
+fn shares_commands(
+    node: &dyn Fn(&[&str]) -> Command,
+    dir: &std::path::Path,
+    (a_path, ia): (&str, &str),
+    ib: &str,
+) {
+    let json = |cmd: &mut Command| -> serde_json::Value {
+        serde_json::from_str(stdout(cmd).trim()).unwrap()
+    };
+    let balance = |who: &str| {
+        json(&mut node(&["--json", "balance", "--account", who]))["balance"]
+            .as_u64()
+            .unwrap()
+    };
+    let r = dir.join("revenue.json");
+    let r_path = r.to_str().unwrap();
+    stdout(&mut node(&["keygen", "--out", r_path]));
+    stdout(&mut node(&["register", "--key", r_path]));
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r_path).unwrap()).unwrap();
+    let ir = stored["account_index"].to_string();
+    stdout(&mut node(&["faucet", "--account", &ir, "--amount", "100"]));
+    let receipt = json(&mut node(&[
+        "--json",
+        "shares",
+        "register",
+        "--key",
+        r_path,
+        "--to",
+        &format!("{ib}:6000"),
+        "--to",
+        &format!("{ia}:4000"),
+    ]));
+    assert_eq!(receipt["status"], "accepted", "{receipt}");
+    let shown = json(&mut node(&["--json", "shares", "show", "--account", &ir]));
+    let (a, b): (u64, u64) = (ia.parse().unwrap(), ib.parse().unwrap());
+    assert_eq!(shown["shares"], serde_json::json!([[a, 4000], [b, 6000]]));
+    assert_eq!(shown["balance"], 100);
+    let err = stderr_failure(
+        &mut node(&["pay", "--key", r_path, "--to", ib, "--amount", "1"]),
+        3,
+    );
+    assert!(err.contains("SHARES_LOCKED"), "{err}");
+    let (a0, b0) = (balance(ia), balance(ib));
+    let receipt = json(&mut node(&[
+        "--json",
+        "shares",
+        "distribute",
+        "--key",
+        a_path,
+        "--account",
+        &ir,
+    ]));
+    assert_eq!(receipt["status"], "accepted", "{receipt}");
+    // Payee 2 (b, 60 %) gets floor(100 x 0.6); payee 1 (a) the rest.
+    assert_eq!(
+        (balance(&ir), balance(ia), balance(ib)),
+        (0, a0 + 40, b0 + 60)
+    );
+    let err = stderr_failure(
+        &mut node(&["shares", "distribute", "--key", a_path, "--account", &ir]),
+        3,
+    );
+    assert!(err.contains("NOTHING_TO_DISTRIBUTE"), "{err}");
+    let err = stderr_failure(
+        &mut node(&["shares", "register", "--key", r_path, "--to", "7"]),
+        2,
+    );
+    assert!(err.contains("ACCOUNT:BPS"), "{err}");
 }
 
 /// `rollup agent …` (the node runs with --experimental-agents): the owner creates an agent

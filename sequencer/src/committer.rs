@@ -177,7 +177,7 @@ fn touched_accounts(items: &[WriteItem]) -> impl Iterator<Item = u32> + '_ {
             [r.sender, r.recipient, r.account_index]
                 .into_iter()
                 .flatten()
-                .chain(r.parties())
+                .chain(r.parties.iter().copied())
         })
 }
 
@@ -275,6 +275,7 @@ mod tests {
             position: 0,
             block_time: 1,
             batch_status: None,
+            parties: Vec::new(),
         };
         let (waiter, durable) = tokio::sync::oneshot::channel();
         jobs.send(CommitJob {

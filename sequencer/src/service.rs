@@ -195,9 +195,9 @@ impl RollupService {
 }
 
 impl Inner {
-    /// The request as a transaction: every enabled kind, the stream kinds and the split on a
-    /// node with `--experimental-streams`, the passport kinds on one with
-    /// `--experimental-agents`.
+    /// The request as a transaction: every enabled kind, the stream kinds, the split and the
+    /// revenue-share kinds on a node with `--experimental-streams`, the passport kinds on one
+    /// with `--experimental-agents`.
     fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
         let tx = rollup_proto::convert::any_transaction_from_request(req)?;
         let kind = tx.kind();
@@ -207,8 +207,9 @@ impl Inner {
                 Transaction::StreamOpen(_)
                 | Transaction::StreamSettle(_)
                 | Transaction::StreamClose(_)
-                | Transaction::Split(_) => self.cfg.experimental_streams,
-                // The revenue-share kinds wait for their diff and snapshot records (SPEC 19.6).
+                | Transaction::Split(_)
+                | Transaction::RegisterShares(_)
+                | Transaction::Distribute(_) => self.cfg.experimental_streams,
                 _ => false,
             };
         if !allowed {
@@ -909,6 +910,15 @@ impl Rollup for RollupService {
                 .as_ref()
                 .map(|p| rollup_proto::convert::passport_message(index, p, now)),
             agents: view.agents.iter().map(|a| a.0).collect(),
+            shares: view.shares.as_ref().map_or_else(Vec::new, |s| {
+                s.parts()
+                    .iter()
+                    .map(|&(payee, bps)| pb::Share {
+                        payee: payee.0,
+                        bps: u32::from(bps),
+                    })
+                    .collect()
+            }),
         }))
     }
 

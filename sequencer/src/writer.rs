@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::deadlines::{self, OpenDeadlines, SealCheck};
 use crate::keys::KeyDirectory;
-use state::account::{Account, AccountIndex, Amount, Timestamp};
+use state::account::{Account, AccountIndex, Amount, Timestamp, OPERATOR};
 use state::apply::{BlockContext, CheckError, Effects, Rejection, State, VerifiedTx};
 use state::diff::BatchTouches;
 use state::pubdata::{
@@ -103,6 +103,8 @@ pub struct AccountView {
     pub passport: Option<state::passport::Passport>,
     /// The agents it owns, ascending.
     pub agents: Vec<AccountIndex>,
+    /// Its registered revenue shares, if any.
+    pub shares: Option<state::split::Shares>,
 }
 
 pub enum Command {
@@ -656,11 +658,29 @@ pub fn tx_row(
         Transaction::StreamOpen(t) => (Some(t.body.payer.0), Some(t.body.payee.0)),
         Transaction::StreamSettle(t) => (Some(t.body.payee.0), None),
         Transaction::StreamClose(t) => (Some(t.body.signer.0), None),
-        // The payees are the row's parties (`TxRow::parties`, stored in `tx_parties`).
+        // The payees are the row's parties (below).
         Transaction::Split(t) => (Some(t.from.0), None),
         Transaction::Passport(t) => (Some(t.owner.0), t.action.agent().map(|a| a.0)),
         Transaction::RegisterShares(t) => (Some(t.account.0), None),
         Transaction::Distribute(t) => (Some(t.body.signer.0), Some(t.body.account.0)),
+    };
+    let parties = match tx {
+        Transaction::Split(t) => t.parts.iter().map(|p| p.to.0).collect(),
+        // A distribute's payees follow from the shares: the accounts it credited, besides the
+        // operator's fee (the operator is a payee only if it got more than the fee).
+        Transaction::Distribute(t) => {
+            let mut payees: Vec<u32> = fx
+                .balances
+                .iter()
+                .filter(|c| c.after > c.before)
+                .filter(|c| c.account != OPERATOR || c.after.get() - c.before.get() > t.fee.get())
+                .map(|c| c.account.0)
+                .filter(|&a| Some(a) != sender && Some(a) != recipient)
+                .collect();
+            payees.sort_unstable();
+            payees
+        }
+        _ => Vec::new(),
     };
     TxRow {
         seq,
@@ -674,6 +694,7 @@ pub fn tx_row(
         position,
         block_time: time,
         batch_status: None,
+        parties,
     }
 }
 
@@ -774,6 +795,7 @@ impl Writer {
                     lanes: self.state.lanes_of(index),
                     passport: self.state.passport(index).cloned(),
                     agents: self.state.agents_of(index).map(|(i, _)| i).collect(),
+                    shares: self.state.shares_of(index).cloned(),
                 });
                 let _ = reply.send((view, self.next_seq - 1));
             }

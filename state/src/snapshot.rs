@@ -1,12 +1,12 @@
 //! State snapshots: the whole [`State`] as bytes, so that a node restarts from its latest
 //! snapshot plus the transactions after it instead of replaying its entire history.
 //!
-//! Format (version 3, all integers little-endian):
+//! Format (version 4, all integers little-endian):
 //!
 //! | field | bytes |
 //! |---|---|
 //! | magic `"rollsnap"` | 8 |
-//! | version (3) | 4 |
+//! | version (4) | 4 |
 //! | domain: chain id, rollup address | 8 + 20 |
 //! | number of accounts `n`, next deposit seq | 8 + 8 |
 //! | deposited, withdrawn (u128) | 16 + 16 |
@@ -14,6 +14,7 @@
 //! | number of open streams `m` (u64), then `m` streams sorted strictly by (payer, slot): payer u32, slot u16, payee u32, price u64, max_ticks u32, expiry u64, opened_at u64, settled u32, head (32) | 8 + 74 each |
 //! | number of passports `a` (u64), then `a` passport records sorted strictly by agent, each with its policy (the diff's record, SPEC 10.4 version 3) | 8 + 133 or more each |
 //! | number of lanes records `l` (u64), then `l` lanes records sorted strictly by account (as in the diff) | 8 + 60 each |
+//! | number of revenue-share accounts `h` (u64), then `h` shares records sorted strictly by account (as in the diff) | 8 + 6 + 6 per payee each |
 //! | the tree: for each of the 33 levels, leaves first: dense length, nodes (32 bytes each), overflow length, (position u32, node) pairs | |
 //!
 //! Cost: ~88 bytes per account plus ~64 bytes per account of tree (two nodes per leaf), i.e.
@@ -23,11 +24,11 @@
 //! node's own data, protected by the checksum the storage layer keeps beside it and by the
 //! check of its root against the sealed block it claims to be (`sequencer::recovery`).
 //!
-//! The streams, passports and lanes are checked against the accounts on decoding: each field in
-//! range, every payer, payee, agent and owner an account, and every account's `ext` the digest
-//! of its stream book and profile (`ZERO` without either, SPEC 18.3); the escrow total is
-//! recomputed. Versions 1 (before streams: every `ext` zero) and 2 (before agents) are still
-//! read.
+//! The streams, passports, lanes and shares are checked against the accounts on decoding: each
+//! field in range, every payer, payee, agent and owner an account, and every account's `ext` the
+//! digest of its stream book and profile (`ZERO` without either, SPEC 18.3); the escrow total is
+//! recomputed. Versions 1 (before streams: every `ext` zero), 2 (before agents) and 3 (before
+//! shares) are still read.
 
 use std::collections::BTreeMap;
 
@@ -36,18 +37,19 @@ use hashbrown::HashTable;
 use crate::account::{Account, AccountIndex, Amount, Nonce};
 use crate::apply::State;
 use crate::crypto::schnorr::EncodedKey;
-use crate::diff::{LanesRecord, PassportRecord, LANES_RECORD_BYTES};
+use crate::diff::{LanesRecord, PassportRecord, SharesRecord, LANES_RECORD_BYTES};
 use crate::ext::{ext_digest, Profile};
 use crate::hash::Digest;
 use crate::lanes::LaneNonces;
 use crate::passport::Passport;
 use crate::smt::SparseMerkleTree;
+use crate::split::Shares;
 use crate::stream::{PayerStreams, Stream, StreamSlot, STREAM_FIELDS_BYTES};
 use crate::tx::Domain;
 
 const MAGIC: &[u8; 8] = b"rollsnap";
 /// The format version written by [`State::encode_snapshot`].
-pub const SNAPSHOT_VERSION: u32 = 3;
+pub const SNAPSHOT_VERSION: u32 = 4;
 const ACCOUNT_BYTES: usize = 40 + 8 + 8 + 32;
 const STREAM_BYTES: usize = 4 + 2 + STREAM_FIELDS_BYTES;
 
@@ -114,6 +116,10 @@ impl State {
             }
             .encode_into(&mut out);
         }
+        out.extend_from_slice(&(self.shares.len() as u64).to_le_bytes());
+        for s in self.shares.values() {
+            SharesRecord(s.clone()).encode_into(&mut out);
+        }
         self.tree.encode_into(&mut out);
         out
     }
@@ -174,12 +180,12 @@ impl State {
         } else {
             read_streams(&mut r, &accounts)?
         };
-        let (passports, lanes) = if version >= 3 {
-            read_agents(&mut r, &accounts)?
+        let agents = if version >= 3 {
+            read_agents(&mut r, &accounts, version >= 4)?
         } else {
-            (BTreeMap::new(), BTreeMap::new())
+            Agents::default()
         };
-        check_exts(&accounts, &streams, &passports, &lanes)?;
+        check_exts(&accounts, &streams, &agents)?;
         let (tree, used) =
             SparseMerkleTree::decode_from(&bytes[r.at..]).ok_or(SnapshotError::Malformed(r.at))?;
         if r.at + used != bytes.len() {
@@ -205,11 +211,9 @@ impl State {
             max_accounts: 1 << 32,
             streams,
             escrowed,
-            passports,
-            // Snapshot version 3 carries no shares (SPEC 19.6): a state with shares fails the
-            // ext check above when loaded.
-            shares: Default::default(),
-            lanes,
+            passports: agents.passports,
+            shares: agents.shares,
+            lanes: agents.lanes,
             // Whether lanes are accepted is the node's configuration, not the state's data.
             lanes_enabled: false,
         };
@@ -224,12 +228,21 @@ impl State {
     }
 }
 
-/// The passport and lanes sections: every record valid (as in a diff) and in order.
-#[allow(clippy::type_complexity)]
+/// What the agent sections of a snapshot hold.
+#[derive(Default)]
+struct Agents {
+    passports: BTreeMap<u32, Passport>,
+    lanes: BTreeMap<u32, LaneNonces>,
+    shares: BTreeMap<u32, Shares>,
+}
+
+/// The passport, lanes and (`with_shares`: version 4 on) shares sections: every record valid
+/// (as in a diff) and in order. A bad record is named by its position across the sections.
 fn read_agents(
     r: &mut Reader<'_>,
     accounts: &[Account],
-) -> Result<(BTreeMap<u32, Passport>, BTreeMap<u32, LaneNonces>), SnapshotError> {
+    with_shares: bool,
+) -> Result<Agents, SnapshotError> {
     let count = accounts.len() as u64;
     let a = r.u64()?;
     let mut passports = BTreeMap::new();
@@ -263,23 +276,45 @@ fn read_agents(
         }
         lanes.insert(rec.account.0, rec.lanes);
     }
-    Ok((passports, lanes))
+    let mut shares = BTreeMap::new();
+    let h = if with_shares { r.u64()? } else { 0 };
+    for i in 0..h {
+        let bad = SnapshotError::BadAgent(a + l + i);
+        let (rec, len) =
+            SharesRecord::read_prefix(&r.bytes[r.at..], count).map_err(|_| bad.clone())?;
+        r.take(len)?;
+        let account = rec.account().0;
+        if shares.last_key_value().is_some_and(|(&k, _)| k >= account) {
+            return Err(bad);
+        }
+        shares.insert(account, rec.0);
+    }
+    Ok(Agents {
+        passports,
+        lanes,
+        shares,
+    })
 }
 
 /// Every account's `ext` is the digest of its stream book and profile (SPEC 18.3).
 fn check_exts(
     accounts: &[Account],
     streams: &BTreeMap<u32, PayerStreams>,
-    passports: &BTreeMap<u32, Passport>,
-    lanes: &BTreeMap<u32, LaneNonces>,
+    agents: &Agents,
 ) -> Result<(), SnapshotError> {
     let empty = crate::smt::empty_hashes()[crate::stream::SLOT_DEPTH];
     for (i, a) in accounts.iter().enumerate() {
         let k = i as u32;
         let profile = Profile {
-            shares: Digest::ZERO,
-            passport: passports.get(&k).map_or(Digest::ZERO, Passport::digest),
-            lanes: lanes.get(&k).map_or(Digest::ZERO, LaneNonces::digest),
+            shares: agents.shares.get(&k).map_or(Digest::ZERO, Shares::digest),
+            passport: agents
+                .passports
+                .get(&k)
+                .map_or(Digest::ZERO, Passport::digest),
+            lanes: agents
+                .lanes
+                .get(&k)
+                .map_or(Digest::ZERO, LaneNonces::digest),
         };
         let root = streams.get(&k).map_or(empty, PayerStreams::root);
         if a.ext != ext_digest(root, profile.digest()) {
@@ -453,20 +488,20 @@ mod tests {
     }
 
     #[test]
-    fn versions_1_and_2_without_streams_or_agents_are_still_read() {
+    fn versions_1_to_3_without_streams_agents_or_shares_are_still_read() {
         let (mut s, _) = busy_state();
-        let v3 = s.encode_snapshot();
-        // Version 2 = version 3 without the (here empty) agent sections after the streams, and
-        // version 1 without the (here empty) stream section either.
+        let v4 = s.encode_snapshot();
+        // Version 3 = version 4 without the (here empty) shares section, version 2 without the
+        // agent sections after the streams either, version 1 without the stream section too.
         let streams_at = 8 + 4 + 28 + 16 + 32 + s.accounts().len() * ACCOUNT_BYTES;
-        assert_eq!(v3[streams_at..streams_at + 24], [0u8; 24]);
-        for (version, cut) in [(1u32, 24), (2, 16)] {
-            let mut old = v3[..streams_at + 24 - cut].to_vec();
-            old.extend_from_slice(&v3[streams_at + 24..]);
+        assert_eq!(v4[streams_at..streams_at + 32], [0u8; 32]);
+        for (version, cut) in [(1u32, 32), (2, 24), (3, 8)] {
+            let mut old = v4[..streams_at + 32 - cut].to_vec();
+            old.extend_from_slice(&v4[streams_at + 32..]);
             old[8..12].copy_from_slice(&version.to_le_bytes());
             let mut back = State::decode_snapshot(&old, &DOMAIN).unwrap();
             assert_eq!(back.root(), s.root());
-            assert_eq!(back.encode_snapshot(), v3, "written back as version 3");
+            assert_eq!(back.encode_snapshot(), v4, "written back as version 4");
         }
     }
 

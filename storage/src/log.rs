@@ -7,7 +7,7 @@
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
-use state::tx::{Transaction, TxKind};
+
 use state::Digest;
 
 use crate::batches::BatchRow;
@@ -34,21 +34,14 @@ pub struct TxRow {
     /// Status of the batch holding the transaction (`None` before its batch is sealed, and
     /// for rows read by recovery, which does not ask).
     pub batch_status: Option<BatchStatus>,
+    /// The accounts the transaction pays besides `sender` and `recipient` (a split's payees,
+    /// a distribute's), ascending: written to `tx_parties` with the row, so that they find it
+    /// by account. Set by the writer, which knows the effects (a distribute's payees are in
+    /// the state, not in `raw`); empty in rows read back, whose parties stay in `tx_parties`.
+    pub parties: Vec<u32>,
 }
 
 impl TxRow {
-    /// The accounts the transaction pays besides `sender` and `recipient`: a split's payees,
-    /// decoded from `raw` (stored in `tx_parties`); empty for every other kind.
-    pub fn parties(&self) -> Vec<u32> {
-        if self.kind != i16::from(TxKind::Split.tag()) {
-            return Vec::new();
-        }
-        match Transaction::decode(&self.raw) {
-            Ok(Transaction::Split(t)) => t.parts.iter().map(|p| p.to.0).collect(),
-            _ => Vec::new(),
-        }
-    }
-
     /// The finality level of the transaction (DESIGN.md): `accepted` until its batch is
     /// proven, then the batch's status.
     pub fn finality(&self) -> Finality {
@@ -88,6 +81,7 @@ impl<'r> FromRow<'r, PgRow> for TxRow {
                 .map_err(|e| decode_err("position", e))?,
             block_time: u64_col(row, "block_time")?,
             batch_status,
+            parties: Vec::new(),
         })
     }
 }
@@ -206,7 +200,7 @@ impl<'a> LogDal<'a> {
             .await?;
             let (mut account, mut party_seq) = (Vec::<i64>::new(), Vec::<i64>::new());
             for t in &txs {
-                for a in t.parties() {
+                for &a in &t.parties {
                     account.push(i64::from(a));
                     party_seq.push(i64_of(t.seq));
                 }
@@ -427,6 +421,7 @@ impl TryFrom<TxRecord> for TxRow {
             position: u32_of(i64::from(r.position), "position")?,
             block_time: u64_of(r.block_time, "block_time")?,
             batch_status: r.batch_status,
+            parties: Vec::new(),
         })
     }
 }

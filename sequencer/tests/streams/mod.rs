@@ -15,6 +15,8 @@ use futures::StreamExt;
 
 use super::*;
 
+mod shares;
+
 fn tick(id: &StreamId, k: u32, value: Digest) -> pb::Tick {
     pb::Tick {
         payer: id.payer.0,

@@ -2,7 +2,8 @@
 //!
 //! A batch that changed an agent's passport (a delegate, a policy change, a revocation, or a
 //! spend that moved its `spent`) or an account's nonce lanes 1 to 7 publishes, per such
-//! account, the part after the batch. With the account and stream records this is what a replica
+//! account, the part after the batch; a batch that registered an account's revenue shares
+//! publishes them (once: they never change). With the account and stream records this is what a replica
 //! needs to recompute every profile, hence every `ext` (SPEC 18.3).
 //!
 //! ```text
@@ -10,6 +11,7 @@
 //!            ‖ policy digest (4 x LE64) ‖ has_policy (0 or 1) [‖ policy (SPEC 20.5)]
 //!                                                                  62 bytes [+ 71 + uri + 4 n]
 //! lanes      account LE32 ‖ s_1 .. s_7 (7 x LE64, each below 2^60)         60 bytes
+//! shares     account LE32 ‖ n LE16 ‖ [payee LE32 ‖ bps LE16] x n            6 + 6 n bytes
 //! ```
 //!
 //! The policy itself travels only in the batch that set it (`has_policy = 1`, and then its
@@ -21,7 +23,9 @@ use crate::account::{AccountIndex, Amount};
 use crate::hash::Digest;
 use crate::lanes::{LaneNonces, LANES};
 use crate::passport::{passport_digest, Passport, Policy};
+use crate::split::{Shares, SplitRejection, MAX_PAYEES};
 use crate::tx::passport::{policy_byte_len, read_policy_prefix, write_policy};
+use crate::tx::shares::{write_shares, SHARE_BYTES};
 
 /// Bytes of a passport record without its policy.
 pub const PASSPORT_RECORD_BYTES: usize = 4 + 4 + 1 + 8 + 8 + 32 + 1;
@@ -173,5 +177,69 @@ impl LanesRecord {
             account: AccountIndex(account),
             lanes: LaneNonces::from_seqs(seqs).ok_or(DiffError::BadLanes(account))?,
         })
+    }
+}
+
+/// Bytes of a shares record without its parts.
+pub const SHARES_RECORD_BYTES: usize = 4 + 2;
+
+/// The revenue shares an account registered in the batch (SPEC 19.2). Shares never change, so
+/// an account has exactly one such record, in the diff of the batch that registered them.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SharesRecord(pub Shares);
+
+impl SharesRecord {
+    pub fn account(&self) -> AccountIndex {
+        self.0.owner()
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        SHARES_RECORD_BYTES + SHARE_BYTES * self.0.parts().len()
+    }
+
+    /// Reads one record at the start of `bytes`; returns it and its length (for a snapshot).
+    pub(crate) fn read_prefix(bytes: &[u8], count_after: u64) -> Result<(Self, usize), DiffError> {
+        let mut r = Reader(bytes);
+        let rec = SharesRecord::read(&mut r, count_after)?;
+        Ok((rec, bytes.len() - r.0.len()))
+    }
+
+    /// `account(4) n(2) [payee(4) bps(2)] x n`, as the registration's op body (SPEC 19.6).
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        write_shares(self.0.owner(), self.0.parts(), out);
+    }
+
+    /// Reads one record; the shares obey the rules of SPEC 19.2 and name accounts below
+    /// `count_after`.
+    pub(super) fn read(r: &mut Reader<'_>, count_after: u64) -> Result<Self, DiffError> {
+        let account = u32::from_le_bytes(r.take()?);
+        let bad = |field| DiffError::BadShares { account, field };
+        if u64::from(account) >= count_after {
+            return Err(bad("account"));
+        }
+        let n = usize::from(u16::from_le_bytes(r.take()?));
+        if n > MAX_PAYEES {
+            return Err(bad("n"));
+        }
+        let mut parts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let payee = u32::from_le_bytes(r.take()?);
+            if u64::from(payee) >= count_after {
+                return Err(bad("payee"));
+            }
+            parts.push((AccountIndex(payee), u16::from_le_bytes(r.take()?)));
+        }
+        let shares =
+            Shares::new(AccountIndex(account), parts).map_err(|e| bad(shares_field(&e)))?;
+        Ok(SharesRecord(shares))
+    }
+}
+
+/// The field a refusal of [`Shares::new`] names in a [`DiffError::BadShares`].
+fn shares_field(e: &SplitRejection) -> &'static str {
+    match e {
+        SplitRejection::NoPayees => "n",
+        SplitRejection::ZeroPart(_) | SplitRejection::SharesNotWhole(_) => "bps",
+        _ => "payee",
     }
 }

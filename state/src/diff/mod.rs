@@ -57,8 +57,9 @@ use crate::stream::StreamSlot;
 pub const DIFF_VERSION: u8 = 1;
 /// The encoding of a diff with stream records: version 1 followed by the stream section.
 pub const DIFF_VERSION_STREAMS: u8 = 2;
-/// The encoding of a diff with agent records (passports, nonce lanes): version 2 (its stream
-/// section possibly empty) followed by the passport and lanes sections ([`agents`]).
+/// The encoding of a diff with agent records (passports, nonce lanes, revenue shares): version
+/// 2 (its stream section possibly empty) followed by the passport, lanes and shares sections
+/// ([`agents`]).
 pub const DIFF_VERSION_AGENTS: u8 = 3;
 /// Bytes of the header: version, `count_before`, number of records.
 pub const HEADER_BYTES: usize = 1 + 8 + 4;
@@ -91,6 +92,8 @@ pub struct StateDiff {
     passports: Vec<PassportRecord>,
     /// Sorted strictly by account; every account has an account record.
     lanes: Vec<LanesRecord>,
+    /// Sorted by account; every account has an account record.
+    shares: Vec<SharesRecord>,
 }
 
 /// Why a state diff could not be built, parsed, applied or checked.
@@ -151,15 +154,17 @@ pub enum DiffError {
         "lanes record of account {0}: an unknown account or a sequence number of 2^60 or more"
     )]
     BadLanes(u32),
+    #[error("shares record of account {account}: invalid {field}")]
+    BadShares { account: u32, field: &'static str },
     #[error("agent record of {index} is not after {previous}: agent records must be sorted by index without repeats")]
     AgentsUnsorted { previous: u32, index: u32 },
     #[error("agent record of {0}, which has no account record in the diff")]
     AgentWithoutAccount(u32),
     #[error(
-        "a version 3 diff with no passport or lanes record (it must be written as version 1 or 2)"
+        "a version 3 diff with no passport, lanes or shares record (it must be written as version 1 or 2)"
     )]
     EmptyAgentSection,
-    #[error("the passport or lanes of account {0} differ from the state, or are missing")]
+    #[error("the passport, lanes or shares of account {0} differ from the state, or are missing")]
     AgentMismatch(u32),
     #[error("stream of payer {payer} slot {slot} differs from the state")]
     StreamMismatch { payer: u32, slot: u16 },
@@ -202,6 +207,7 @@ impl DiffError {
             DiffError::StreamMismatch { .. } => "STREAM_MISMATCH",
             DiffError::BadAgent { .. } => "BAD_AGENT",
             DiffError::BadLanes(_) => "BAD_LANES",
+            DiffError::BadShares { .. } => "BAD_SHARES",
             DiffError::AgentsUnsorted { .. } => "AGENTS_UNSORTED",
             DiffError::AgentWithoutAccount(_) => "AGENT_WITHOUT_ACCOUNT",
             DiffError::EmptyAgentSection => "EMPTY_AGENT_SECTION",
@@ -316,14 +322,16 @@ impl StateDiff {
             streams: Vec::new(),
             passports: Vec::new(),
             lanes: Vec::new(),
+            shares: Vec::new(),
         })
     }
 
-    /// This diff with agent records, checked like decoded ones (both empty: unchanged).
+    /// This diff with agent records, checked like decoded ones (all empty: unchanged).
     pub fn with_agents(
         mut self,
         passports: Vec<PassportRecord>,
         lanes: Vec<LanesRecord>,
+        shares: Vec<SharesRecord>,
     ) -> Result<Self, DiffError> {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&(passports.len() as u32).to_le_bytes());
@@ -334,8 +342,13 @@ impl StateDiff {
         for r in &lanes {
             r.encode_into(&mut bytes);
         }
+        bytes.extend_from_slice(&(shares.len() as u32).to_le_bytes());
+        for r in &shares {
+            r.encode_into(&mut bytes);
+        }
         let mut reader = Reader(&bytes);
         self.read_agents(&mut reader)?;
+        // `Shares` are valid by construction and read back as written.
         if self.passports != passports || self.lanes != lanes {
             // Only a record whose digest and policy disagree reads back differently.
             let agent = passports.first().map_or(0, |p| p.agent.0);
@@ -347,8 +360,8 @@ impl StateDiff {
         Ok(self)
     }
 
-    /// Reads the passport section and the lanes section (each a LE32 count and its records),
-    /// with every check of the decoder.
+    /// Reads the passport, lanes and shares sections (each a LE32 count and its records), with
+    /// every check of the decoder.
     fn read_agents(&mut self, r: &mut Reader<'_>) -> Result<(), DiffError> {
         let count_after = self.count_after();
         let order = |previous: &mut Option<u32>, index: u32| -> Result<(), DiffError> {
@@ -383,8 +396,17 @@ impl StateDiff {
             order(&mut previous, rec.account.0)?;
             lanes.push(rec);
         }
+        let mut shares = Vec::new();
+        let mut previous = None;
+        let h = u32::from_le_bytes(r.take()?);
+        for _ in 0..h {
+            let rec = SharesRecord::read(r, count_after)?;
+            order(&mut previous, rec.account().0)?;
+            shares.push(rec);
+        }
         self.passports = passports;
         self.lanes = lanes;
+        self.shares = shares;
         Ok(())
     }
 
@@ -462,13 +484,14 @@ impl StateDiff {
     /// `state`.
     /// `agents`: the accounts whose `ext` the batch changed, which get a passport or lanes record
     /// if they have one; `policies`: the agents whose policy the batch set (their records carry
-    /// it).
+    /// it); `registered`: the accounts that registered their shares in the batch.
     pub fn from_state(
         state: &State,
         touched: impl IntoIterator<Item = AccountIndex>,
         slots: impl IntoIterator<Item = (AccountIndex, StreamSlot)>,
         agents: impl IntoIterator<Item = AccountIndex>,
         policies: &BTreeSet<AccountIndex>,
+        registered: &BTreeSet<AccountIndex>,
         count_before: u64,
     ) -> Result<Self, DiffError> {
         let records = account_records(state.accounts(), touched, count_before, false)?;
@@ -497,7 +520,17 @@ impl StateDiff {
             })
             .filter(|r| !r.lanes.is_unused())
             .collect();
-        StateDiff::with_streams(count_before, records, streams)?.with_agents(passports, lanes)
+        let shares = registered
+            .iter()
+            .map(|&a| {
+                state
+                    .shares_of(a)
+                    .map(|s| SharesRecord(s.clone()))
+                    .ok_or(DiffError::AgentMismatch(a.0))
+            })
+            .collect::<Result<_, _>>()?;
+        StateDiff::with_streams(count_before, records, streams)?
+            .with_agents(passports, lanes, shares)
     }
 
     /// The number of accounts before the batch.
@@ -530,10 +563,15 @@ impl StateDiff {
         &self.lanes
     }
 
+    /// The shares records, sorted by account (empty below version 3).
+    pub fn shares(&self) -> &[SharesRecord] {
+        &self.shares
+    }
+
     /// The version [`StateDiff::encode`] writes: 3 when there are agent records, else 2 when
     /// there are stream records, else 1.
     pub fn version(&self) -> u8 {
-        if !self.passports.is_empty() || !self.lanes.is_empty() {
+        if !self.passports.is_empty() || !self.lanes.is_empty() || !self.shares.is_empty() {
             DIFF_VERSION_AGENTS
         } else if !self.streams.is_empty() {
             DIFF_VERSION_STREAMS
@@ -566,12 +604,17 @@ impl StateDiff {
                     .sum::<usize>()
             }
             + if self.version() == DIFF_VERSION_AGENTS {
-                8 + self
+                12 + self
                     .passports
                     .iter()
                     .map(PassportRecord::encoded_len)
                     .sum::<usize>()
                     + LANES_RECORD_BYTES * self.lanes.len()
+                    + self
+                        .shares
+                        .iter()
+                        .map(SharesRecord::encoded_len)
+                        .sum::<usize>()
             } else {
                 0
             }
@@ -606,6 +649,10 @@ impl StateDiff {
             }
             out.extend_from_slice(&(self.lanes.len() as u32).to_le_bytes());
             for r in &self.lanes {
+                r.encode_into(&mut out);
+            }
+            out.extend_from_slice(&(self.shares.len() as u32).to_le_bytes());
+            for r in &self.shares {
                 r.encode_into(&mut out);
             }
         }
@@ -650,6 +697,7 @@ impl StateDiff {
             streams: Vec::new(),
             passports: Vec::new(),
             lanes: Vec::new(),
+            shares: Vec::new(),
         };
         if version >= DIFF_VERSION_STREAMS {
             let s = u32::from_le_bytes(r.take()?);
@@ -661,7 +709,7 @@ impl StateDiff {
         }
         if version == DIFF_VERSION_AGENTS {
             diff.read_agents(&mut r)?;
-            if diff.passports.is_empty() && diff.lanes.is_empty() {
+            if diff.passports.is_empty() && diff.lanes.is_empty() && diff.shares.is_empty() {
                 return Err(DiffError::EmptyAgentSection);
             }
         }
@@ -695,7 +743,10 @@ mod streams;
 mod touches;
 mod tree;
 
-pub use agents::{LanesRecord, PassportRecord, LANES_RECORD_BYTES, PASSPORT_RECORD_BYTES};
+pub use agents::{
+    LanesRecord, PassportRecord, SharesRecord, LANES_RECORD_BYTES, PASSPORT_RECORD_BYTES,
+    SHARES_RECORD_BYTES,
+};
 pub use streams::{StreamRecord, STREAM_FIELDS_BYTES, STREAM_KEY_BYTES};
 pub use touches::BatchTouches;
 pub use tree::AccountTree;

@@ -397,7 +397,8 @@ fn from_accounts_includes_new_accounts_and_refuses_ext() {
     .into();
     s.apply(&r, &ctx()).unwrap();
     // Not listed as touched, still in the diff.
-    let d = StateDiff::from_state(&s, [], [], [], &Default::default(), n).unwrap();
+    let d =
+        StateDiff::from_state(&s, [], [], [], &Default::default(), &Default::default(), n).unwrap();
     assert_eq!(d.records().len(), 1);
     assert_eq!(d.records()[0].index, AccountIndex(3));
     let mut accounts = s.accounts().to_vec();
@@ -471,4 +472,5 @@ fn a_replayed_key_is_its_own_account_and_its_signatures_stay_its_own() {
 }
 
 mod agents;
+mod shares;
 mod streams;

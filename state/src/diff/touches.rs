@@ -38,6 +38,8 @@ pub struct BatchTouches {
     exts: BTreeSet<AccountIndex>,
     /// The agents whose policy the batch set (their passport records carry it).
     policies: BTreeSet<AccountIndex>,
+    /// The accounts that registered their revenue shares in the batch (published once).
+    registered: BTreeSet<AccountIndex>,
 }
 
 impl BatchTouches {
@@ -49,6 +51,7 @@ impl BatchTouches {
             slots: BTreeSet::new(),
             exts: BTreeSet::new(),
             policies: BTreeSet::new(),
+            registered: BTreeSet::new(),
         }
     }
 
@@ -78,11 +81,20 @@ impl BatchTouches {
             }
             self.exts.insert(e.account);
         }
-        // The one kind-specific read: a policy travels in the diff of the batch that set it.
-        if let PubdataOp::Passport(op) = &fx.pubdata {
-            if let PassportAction::Delegate { .. } | PassportAction::SetPolicy { .. } = op.action {
-                self.policies.insert(op.agent);
+        // The two kind-specific reads: a policy travels in the diff of the batch that set it,
+        // and shares in the diff of the batch that registered them.
+        match &fx.pubdata {
+            PubdataOp::Passport(op) => {
+                if let PassportAction::Delegate { .. } | PassportAction::SetPolicy { .. } =
+                    op.action
+                {
+                    self.policies.insert(op.agent);
+                }
             }
+            PubdataOp::RegisterShares { account, .. } => {
+                self.registered.insert(*account);
+            }
+            _ => {}
         }
     }
 
@@ -117,6 +129,7 @@ impl BatchTouches {
             self.slots(),
             self.exts.iter().copied(),
             &self.policies,
+            &self.registered,
             self.count_before,
         )
     }
@@ -210,6 +223,17 @@ impl BatchTouches {
         for r in diff.lanes() {
             if state.lanes_of(r.account) != r.lanes {
                 return Err(DiffError::AgentMismatch(r.account.0));
+            }
+        }
+        // Shares: exactly those registered in the batch, equal to the state's (they never
+        // change, so a record in any other batch could only repeat or contradict them).
+        let published: BTreeSet<AccountIndex> = diff.shares().iter().map(|r| r.account()).collect();
+        if let Some(a) = published.symmetric_difference(&self.registered).next() {
+            return Err(DiffError::AgentMismatch(a.0));
+        }
+        for r in diff.shares() {
+            if state.shares_of(r.account()) != Some(&r.0) {
+                return Err(DiffError::AgentMismatch(r.account().0));
             }
         }
         for &a in &self.exts {

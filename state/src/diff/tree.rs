@@ -27,6 +27,8 @@ pub struct AccountTree {
     passports: BTreeMap<u32, PassportRecord>,
     /// Each account's lanes 1 to 7 (only accounts that used one).
     lanes: BTreeMap<u32, LaneNonces>,
+    /// Each revenue-share account's shares digest (SPEC 19.2; shares never change).
+    shares: BTreeMap<u32, Digest>,
 }
 
 impl AccountTree {
@@ -58,6 +60,7 @@ impl AccountTree {
             streams: BTreeMap::new(),
             passports: BTreeMap::new(),
             lanes: BTreeMap::new(),
+            shares: BTreeMap::new(),
         }
     }
 
@@ -72,6 +75,7 @@ impl AccountTree {
             .map(|(&i, p)| (i, PassportRecord::of(AccountIndex(i), p, true)))
             .collect();
         t.lanes = state.lanes.clone();
+        t.shares = state.shares.iter().map(|(&i, s)| (i, s.digest())).collect();
         t
     }
 
@@ -168,6 +172,10 @@ impl AccountTree {
             self.lanes.insert(r.account.0, r.lanes);
             named.insert(r.account.0);
         }
+        for r in diff.shares() {
+            self.shares.insert(r.account().0, r.0.digest());
+            named.insert(r.account().0);
+        }
         let mut payers = Vec::new();
         for r in diff.streams() {
             let book = self.streams.entry(r.payer.0).or_default();
@@ -190,7 +198,7 @@ impl AccountTree {
         let empty_book = crate::smt::empty_hashes()[crate::stream::SLOT_DEPTH];
         for a in named {
             let profile = Profile {
-                shares: Digest::ZERO,
+                shares: self.shares.get(&a).copied().unwrap_or(Digest::ZERO),
                 passport: self
                     .passports
                     .get(&a)

@@ -491,6 +491,97 @@ fn diff_section() -> Value {
     })
 }
 
+/// A version 3 diff (SPEC 10.4): accounts 7 and 8 changed; 7 is an agent of 2 whose passport
+/// moved (its policy set earlier, so only the digest travels) and that used lanes 1 and 3; 8
+/// registered revenue shares. The stream section is empty. Written out field by field.
+fn diff_v3_section() -> Value {
+    use state::diff::{AccountRecord, LanesRecord, PassportRecord, SharesRecord, StateDiff};
+    use state::lanes::LaneNonces;
+    let record = |index: u32, balance: u64, nonce: u64| AccountRecord {
+        index: AccountIndex(index),
+        balance: Amount::new(balance).unwrap(),
+        nonce: Nonce::new(nonce).unwrap(),
+        pubkey: None,
+    };
+    let policy_digest = hash_no_pad(&[f(20), f(5)]);
+    let passport = PassportRecord {
+        agent: AccountIndex(7),
+        owner: AccountIndex(2),
+        revoked: false,
+        window_id: 3,
+        spent: Amount::new(40).unwrap(),
+        policy_digest,
+        policy: None,
+    };
+    let lanes = LanesRecord {
+        account: AccountIndex(7),
+        lanes: LaneNonces::from_seqs([4, 0, 1, 0, 0, 0, 0]).unwrap(),
+    };
+    let parts = vec![(AccountIndex(2), 2_500), (AccountIndex(9), 7_500)];
+    let shares = SharesRecord(Shares::new(AccountIndex(8), parts).unwrap());
+    let diff = StateDiff::with_streams(10, vec![record(7, 60, 2), record(8, 0, 1)], vec![])
+        .unwrap()
+        .with_agents(vec![passport.clone()], vec![lanes], vec![shares])
+        .unwrap();
+    let by_hand = [
+        &[3u8][..],
+        &10u64.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &[
+            &7u32.to_le_bytes()[..],
+            &60u64.to_le_bytes(),
+            &2u64.to_le_bytes(),
+        ]
+        .concat(),
+        &[
+            &8u32.to_le_bytes()[..],
+            &0u64.to_le_bytes(),
+            &1u64.to_le_bytes(),
+        ]
+        .concat(),
+        &0u32.to_le_bytes(),
+        // Passports: agent, owner, revoked, window, spent, policy digest, no policy.
+        &1u32.to_le_bytes(),
+        &7u32.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        &[0],
+        &3u64.to_le_bytes(),
+        &40u64.to_le_bytes(),
+        &policy_digest.to_bytes(),
+        &[0],
+        // Lanes: account, s_1 .. s_7.
+        &1u32.to_le_bytes(),
+        &7u32.to_le_bytes(),
+        &[4u64, 0, 1, 0, 0, 0, 0].map(u64::to_le_bytes).concat(),
+        // Shares: account, n, (payee, bps) x n.
+        &1u32.to_le_bytes(),
+        &8u32.to_le_bytes(),
+        &2u16.to_le_bytes(),
+        &[&2u32.to_le_bytes()[..], &2_500u16.to_le_bytes()].concat(),
+        &[&9u32.to_le_bytes()[..], &7_500u16.to_le_bytes()].concat(),
+    ]
+    .concat();
+    let bytes = diff.encode();
+    assert_eq!(bytes, by_hand, "the encoding, field by field");
+    assert_eq!(StateDiff::decode(&bytes), Ok(diff));
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "count_before": 10,
+        "accounts": [
+            {"index": 7, "balance": 60, "nonce": 2},
+            {"index": 8, "balance": 0, "nonce": 1},
+        ],
+        "passports": [{
+            "agent": 7, "owner": 2, "revoked": false, "window_id": 3, "spent": 40,
+            "policy_digest": digest(policy_digest), "passport_digest": digest(passport.digest()),
+        }],
+        "lanes": [{"account": 7, "seqs": [4, 0, 1, 0, 0, 0, 0]}],
+        "shares": [{"account": 8, "parts": [[2, 2500], [9, 7500]]}],
+        "bytes": hex,
+        "length": bytes.len(),
+    })
+}
+
 /// A signed split (SPEC 19.4): bob (account 2) pays accounts 1, 3 and 4 at once. The entry
 /// lists the hashed elements (checked against the SPEC's order written out by hand), the wire
 /// bytes, the op and the decoder's own refusals.
@@ -719,6 +810,7 @@ fn agent_vectors_match_the_committed_file() {
         "stream_transactions": transactions_section(),
         "split_payment": split_section(),
         "state_diff_v2": diff_section(),
+        "state_diff_v3": diff_v3_section(),
         "passports": passports::section(),
         "revenue_share_transactions": shares_transactions_section(),
     }));

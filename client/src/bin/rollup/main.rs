@@ -13,6 +13,7 @@ use serde::Serialize;
 
 mod agent;
 mod exodus;
+mod shares;
 mod stream;
 
 const EXIT_CODES: &str = "\
@@ -231,6 +232,13 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: agent::AgentCommand,
+    },
+    /// Revenue-share accounts (experimental: a devnet node started with
+    /// --experimental-streams): register for good how an account's income is shared, pay its
+    /// balance out by the shares (anyone may), show them.
+    Shares {
+        #[command(subcommand)]
+        command: shares::SharesCommand,
     },
     /// Show the chain id, rollup address, head block and counters of the node.
     Status,
@@ -747,6 +755,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stream { command } => stream::run(&out, endpoint, command).await,
         Command::Agent { command } => agent::run(&out, endpoint, command).await,
+        Command::Shares { command } => shares::run(&out, endpoint, command).await,
         Command::Exit(args) => exodus::exit(&out, args).await,
         Command::Refund(args) => exodus::refund(&out, args).await,
         Command::Status => {

@@ -179,7 +179,7 @@ fn seal_refuses_an_agent_record_that_is_missing_or_wrong() {
     wrong.spent = amt(1);
     let tampered = StateDiff::with_streams(good.count_before(), good.records().to_vec(), vec![])
         .unwrap()
-        .with_agents(vec![wrong], vec![])
+        .with_agents(vec![wrong], vec![], vec![])
         .unwrap()
         .encode();
     assert_eq!(
@@ -225,7 +225,11 @@ fn version_3_decoding_refuses_every_malformed_agent_record() {
     let rec = at + 8;
     assert_eq!(&blob[rec..rec + 4], &3u32.to_le_bytes(), "agent");
     assert_eq!(&blob[rec + 4..rec + 8], &1u32.to_le_bytes(), "owner");
-    assert_eq!(*blob.last().unwrap(), 0, "the lanes count ends it");
+    assert_eq!(
+        blob[blob.len() - 8..],
+        [0; 8],
+        "the lanes and shares counts end it"
+    );
     let patched = |offset: usize, bytes: &[u8]| {
         let mut b = blob.clone();
         b[offset..offset + bytes.len()].copy_from_slice(bytes);
@@ -260,14 +264,15 @@ fn version_3_decoding_refuses_every_malformed_agent_record() {
     );
     // The passport count zero: no agent record at all is not version 3.
     let mut empty = blob[..at + 4].to_vec();
-    empty.extend_from_slice(&0u32.to_le_bytes());
-    empty.extend_from_slice(&0u32.to_le_bytes());
+    for _ in 0..3 {
+        empty.extend_from_slice(&0u32.to_le_bytes());
+    }
     assert_eq!(
         StateDiff::decode(&empty).map(|_| ()),
         Err(DiffError::EmptyAgentSection)
     );
     // A lanes record with a sequence number of 2^60.
-    let mut lanes = blob[..blob.len() - 4].to_vec();
+    let mut lanes = blob[..blob.len() - 8].to_vec();
     lanes.extend_from_slice(&1u32.to_le_bytes());
     lanes.extend_from_slice(&1u32.to_le_bytes());
     let mut seqs = [0u64; 7];
@@ -275,6 +280,7 @@ fn version_3_decoding_refuses_every_malformed_agent_record() {
     for q in seqs {
         lanes.extend_from_slice(&q.to_le_bytes());
     }
+    lanes.extend_from_slice(&0u32.to_le_bytes());
     assert_eq!(
         StateDiff::decode(&lanes).map(|_| ()),
         Err(DiffError::BadLanes(1))
