@@ -297,18 +297,9 @@ fn shares_commands(
     let json = |cmd: &mut Command| -> serde_json::Value {
         serde_json::from_str(stdout(cmd).trim()).unwrap()
     };
-    let balance = |who: &str| {
-        json(&mut node(&["--json", "balance", "--account", who]))["balance"]
-            .as_u64()
-            .unwrap()
-    };
-    let r = dir.join("revenue.json");
+    let balance = |who: &str| balance_of(node, who);
+    let (r, ir) = new_account(node, dir, "revenue.json");
     let r_path = r.to_str().unwrap();
-    stdout(&mut node(&["keygen", "--out", r_path]));
-    stdout(&mut node(&["register", "--key", r_path]));
-    let stored: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(r_path).unwrap()).unwrap();
-    let ir = stored["account_index"].to_string();
     stdout(&mut node(&["faucet", "--account", &ir, "--amount", "100"]));
     let receipt = json(&mut node(&[
         "--json",
@@ -454,6 +445,30 @@ fn agent_commands(
     assert_eq!(balance["balance"].as_u64(), Some(0));
 }
 
+/// A new key file `name` in `dir`, registered: its path and account index.
+fn new_account(
+    node: &dyn Fn(&[&str]) -> Command,
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, String) {
+    let path = dir.join(name);
+    let p = path.to_str().unwrap();
+    stdout(&mut node(&["keygen", "--out", p]));
+    stdout(&mut node(&["register", "--key", p]));
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let index = stored["account_index"].to_string();
+    (path, index)
+}
+
+/// An account's balance, as `rollup --json balance` reports it.
+fn balance_of(node: &dyn Fn(&[&str]) -> Command, account: &str) -> u64 {
+    let out = stdout(&mut node(&["--json", "balance", "--account", account]));
+    serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["balance"]
+        .as_u64()
+        .unwrap()
+}
+
 /// `rollup split` (experimental, like streams): payees in any order, paid at once; a bad split
 /// is refused whole with its reason (exit status 3) and pays nobody.
 fn split_command(
@@ -462,19 +477,8 @@ fn split_command(
     (a_path, ia): (&str, &str),
     (_b_path, ib): (&str, &str),
 ) {
-    let balance = |who: &str| {
-        let out = stdout(&mut node(&["--json", "balance", "--account", who]));
-        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["balance"]
-            .as_u64()
-            .unwrap()
-    };
-    let c = dir.join("c.json");
-    let c_path = c.to_str().unwrap();
-    stdout(&mut node(&["keygen", "--out", c_path]));
-    stdout(&mut node(&["register", "--key", c_path]));
-    let stored: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(c_path).unwrap()).unwrap();
-    let ic = stored["account_index"].to_string();
+    let balance = |who: &str| balance_of(node, who);
+    let (_, ic) = new_account(node, dir, "c.json");
     let (a0, b0) = (balance(ia), balance(ib));
     let paid = stdout(&mut node(&[
         "--json",

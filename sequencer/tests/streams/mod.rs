@@ -17,6 +17,32 @@ use super::*;
 
 mod shares;
 
+/// Whether `account`'s receipt watch, replayed from the start, shows `tx_id` within 10 s.
+async fn watch_sees(
+    c: &mut rollup_proto::v1::rollup_client::RollupClient<tonic::transport::Channel>,
+    account: state::account::AccountIndex,
+    tx_id: &[u8],
+) -> bool {
+    let mut watch = c
+        .watch_receipts(pb::WatchReceiptsRequest {
+            account: account.0,
+            from_seq: Some(0),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(receipt)) = watch.next().await {
+            if receipt.tx_id == tx_id {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    seen == Ok(true)
+}
+
 fn tick(id: &StreamId, k: u32, value: Digest) -> pb::Tick {
     pb::Tick {
         payer: id.payer.0,
@@ -277,24 +303,10 @@ async fn splits_pay_every_payee_at_once_or_are_refused_with_their_reason() {
     assert_eq!(account(&mut c, p2).await.balance, 200);
     // Each payee's receipt watch shows the split (its payees are indexed as its parties).
     for payee in [p1, p2] {
-        let mut watch = c
-            .watch_receipts(pb::WatchReceiptsRequest {
-                account: payee.0,
-                from_seq: Some(0),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let seen = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Some(Ok(receipt)) = watch.next().await {
-                if receipt.tx_id == r.tx_id {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(seen, Ok(true), "payee {payee} sees the split");
+        assert!(
+            watch_sees(&mut c, payee, &r.tx_id).await,
+            "payee {payee} sees the split"
+        );
     }
 
     let nowhere = state::account::AccountIndex(9_999);

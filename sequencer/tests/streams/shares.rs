@@ -144,24 +144,10 @@ async fn a_revenue_share_account_is_locked_and_anyone_distributes_it() {
     assert_eq!(account(&mut c, bob).await.balance, 700);
     assert_eq!(account(&mut c, carol).await.balance, 299);
     // Bob, a payee but neither signer nor account, finds it in his receipt watch.
-    let mut watch = c
-        .watch_receipts(pb::WatchReceiptsRequest {
-            account: bob.0,
-            from_seq: Some(0),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let seen = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(receipt)) = watch.next().await {
-            if receipt.tx_id == r.tx_id {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(seen, Ok(true), "bob sees the distribute");
+    assert!(
+        watch_sees(&mut c, bob, &r.tx_id).await,
+        "bob sees the distribute"
+    );
     let r = send(&mut c, &distribute(&d, &kc, carol, alice, 1, now)).await;
     assert_eq!(r.reason_code, "NOTHING_TO_DISTRIBUTE", "{r:?}");
     let r = send(&mut c, &distribute(&d, &kc, carol, bob, 1, now)).await;
