@@ -2,6 +2,7 @@
 # `rollup-node --devnet` on a fresh database named $1, with the extra flags after it, logging to
 # $OUT/node.log; sets BIN, GRPC_PORT, HTTP_PORT and NODE_PID, stops the node on exit, and
 # returns once the node is ready. The caller sets OUT and runs from the repository root.
+# NODE_BIN overrides the node binary (e.g. another commit's release build, for an A/B).
 start_bench_node() {
   local db_name=$1
   shift
@@ -13,7 +14,7 @@ start_bench_node() {
   GRPC_PORT=$($BIN/rollup-devkit free-port)
   HTTP_PORT=$($BIN/rollup-devkit free-port)
   while [ "$HTTP_PORT" = "$GRPC_PORT" ]; do HTTP_PORT=$($BIN/rollup-devkit free-port); done
-  $BIN/rollup-node --devnet --database-url "$db_url" --grpc-addr "127.0.0.1:$GRPC_PORT" \
+  ${NODE_BIN:-$BIN/rollup-node} --devnet --database-url "$db_url" --grpc-addr "127.0.0.1:$GRPC_PORT" \
     --http-addr "127.0.0.1:$HTTP_PORT" --registration-work-bits 0 "$@" >"$OUT/node.log" 2>&1 &
   NODE_PID=$!
   trap 'kill -TERM $NODE_PID 2>/dev/null || true; wait $NODE_PID 2>/dev/null || true' EXIT
