@@ -32,6 +32,8 @@ pub struct HttpState {
     pub x402: Option<crate::x402::Facilitator>,
     /// `--explorer-l1-tx-url`: the explorer's link template for L1 transactions.
     pub explorer_l1_tx_url: Option<String>,
+    /// `--experimental-agents`: accounts report their lane nonces.
+    pub lanes: bool,
 }
 
 /// The routes; every request but the SSE event stream is answered within `request_timeout`
@@ -189,16 +191,33 @@ async fn account(AxState(s): AxState<HttpState>, Path(index): Path<String>) -> R
     };
     match s
         .writer
-        .durable_account(AccountIndex(index), Duration::from_millis(200))
+        .durable_account_view(AccountIndex(index), Duration::from_millis(200))
         .await
     {
-        Ok(Some(a)) => Json(json!({
-            "index": index,
-            "public_key": a.pubkey,
-            "balance": a.balance.get(),
-            "nonce": a.nonce.get(),
-        }))
-        .into_response(),
+        Ok(Some(view)) => {
+            let a = &view.account;
+            let now = state::account::Timestamp::new(crate::writer::unix_now())
+                .unwrap_or(state::account::Timestamp::MAX);
+            let mut body = json!({
+                "index": index,
+                "public_key": a.pubkey,
+                "balance": a.balance.get(),
+                "nonce": a.nonce.get(),
+                "agents": view.agents.iter().map(|i| i.0).collect::<Vec<_>>(),
+                "passport": view.passport.as_ref().map(|p| crate::explorer::api::passport_json(p, now)),
+                "shares": view.shares.as_ref().map_or_else(Vec::new, |sh| {
+                    sh.parts().iter().map(|(to, bps)| json!({"to": to.0, "bps": bps})).collect()
+                }),
+            });
+            if s.lanes {
+                body["lane_nonces"] = state::lanes::Lane::all()
+                    .skip(1)
+                    .map(|l| view.lanes.next(l, a.nonce).get())
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+            Json(body).into_response()
+        }
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
             "UNKNOWN_ACCOUNT",

@@ -386,6 +386,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 network: rollup_x402::Network::new(&domain, cfg.x402_asset.clone()),
             }),
             explorer_l1_tx_url: cfg.explorer_l1_tx_url.clone(),
+            lanes: cfg.experimental_agents,
         },
         Duration::from_millis(cfg.http_request_timeout_ms.max(1)),
     );

@@ -184,18 +184,31 @@ pub fn tx_body(raw: &[u8]) -> Value {
     }
 }
 
+/// A policy as JSON: its digest and bounds, the allow-list's size rather than the list.
+pub fn policy_json(p: &state::passport::Policy) -> Value {
+    json!({
+        "digest": hex32(&p.digest().to_bytes()), "cap": p.cap.get(), "window": p.window,
+        "max_payment": p.max_payment.get(), "max_fee": p.max_fee.get(),
+        "expiry": p.expiry.get(), "allow_list_len": p.allow.payees().len(),
+        "card_hash": hex32(&p.card.hash), "card_uri": p.card.uri(),
+    })
+}
+
+/// An agent's passport as JSON (the fields of `GetPassport`), with what it may still spend at
+/// `now`.
+pub fn passport_json(p: &state::passport::Passport, now: state::account::Timestamp) -> Value {
+    let (window_id, spent) = p.spent();
+    json!({
+        "owner": p.owner().0, "policy": policy_json(p.policy()), "revoked": p.is_revoked(),
+        "window_id": window_id, "spent": spent.get(), "remaining": p.remaining(now).get(),
+    })
+}
+
 /// A passport transaction's body: the owner, the agent and what changes (a policy with its
 /// digest and the allow-list's size rather than the list).
 fn passport_body(t: &state::tx::PassportTx) -> Value {
     use state::tx::PassportAction;
-    let policy = |p: &state::passport::Policy| {
-        json!({
-            "digest": hex32(&p.digest().to_bytes()), "cap": p.cap.get(), "window": p.window,
-            "max_payment": p.max_payment.get(), "max_fee": p.max_fee.get(),
-            "expiry": p.expiry.get(), "allow_list_len": p.allow.payees().len(),
-            "card_hash": hex32(&p.card.hash), "card_uri": p.card.uri(),
-        })
-    };
+    let policy = policy_json;
     let mut body = json!({
         "kind": t.kind().name(), "owner": t.owner.0, "fee": t.fee.get(),
         "nonce": t.nonce.get(), "valid_until": t.valid_until.get(),

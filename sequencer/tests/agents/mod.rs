@@ -133,6 +133,29 @@ async fn an_agent_spends_within_its_policy_on_a_node_with_experimental_agents() 
         .unwrap()
         .into_inner();
     assert_eq!((p.spent, p.remaining), (101, 49));
+    // The same over HTTP: the agent's passport, the owner's agents and lane nonces.
+    let http = |i: state::account::AccountIndex| {
+        let url = format!("{}/v1/accounts/{}", node.http, i.0);
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            assert!(r.status().is_success(), "{r:?}");
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let a = http(agent).await;
+    assert_eq!(a["passport"]["owner"], alice.0);
+    assert_eq!(
+        (
+            a["passport"]["spent"].as_u64(),
+            a["passport"]["remaining"].as_u64()
+        ),
+        (Some(101), Some(49))
+    );
+    assert_eq!(a["passport"]["policy"]["cap"], 150);
+    let o = http(alice).await;
+    assert_eq!(o["agents"], serde_json::json!([agent.0]));
+    assert!(o["passport"].is_null());
+    assert_eq!(o["lane_nonces"].as_array().map(Vec::len), Some(7));
 
     // Alice's workers pay on lanes 0, 3 and 5 without coordinating; a replay in a lane fails.
     let lane = |l: u8, seq: u64| Nonce::in_lane(Lane::new(l).unwrap(), seq).unwrap().get();

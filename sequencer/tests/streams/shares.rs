@@ -129,6 +129,21 @@ async fn a_revenue_share_account_is_locked_and_anyone_distributes_it() {
     let a = account(&mut c, alice).await;
     assert_eq!(shares(&a), [(bob.0, 7_000), (carol.0, 3_000)]);
     assert_eq!((a.balance, a.nonce), (999, 1));
+    let over_http: serde_json::Value =
+        reqwest::get(format!("{}/v1/accounts/{}", node.http, alice.0))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        over_http["shares"],
+        serde_json::json!([{"to": bob.0, "bps": 7000}, {"to": carol.0, "bps": 3000}])
+    );
+    assert!(
+        over_http.get("lane_nonces").is_none(),
+        "no lanes without --experimental-agents"
+    );
     let again = [(bob, 5_000), (carol, 5_000)];
     let r = send(&mut c, &register_shares(&d, &ka, alice, &again, 1, now)).await;
     assert_eq!(r.reason_code, "SHARES_ALREADY_SET", "{r:?}");
