@@ -146,6 +146,7 @@ const FINAL_ONLY: &[B256] = &[
     Rollup::Unpaused::SIGNATURE_HASH,
     Rollup::ExodusActivated::SIGNATURE_HASH,
     Rollup::ExitAuthorised::SIGNATURE_HASH,
+    Rollup::OwnerBound::SIGNATURE_HASH,
     Rollup::ExitPerformed::SIGNATURE_HASH,
     Rollup::DepositRefunded::SIGNATURE_HASH,
     Rollup::BatchesReverted::SIGNATURE_HASH,
@@ -232,6 +233,12 @@ fn final_only_event(log: &Log) -> Result<Option<(EventKind, serde_json::Value)>,
             (
                 EventKind::ExitAuthorised,
                 json!({ "key_id": e.keyId, "to": e.to }),
+            )
+        } else if topic0 == Rollup::OwnerBound::SIGNATURE_HASH {
+            let e = Rollup::OwnerBound::decode_raw_log(topics(), &log.data).map_err(bad)?;
+            (
+                EventKind::OwnerBound,
+                json!({ "key_id": e.keyId, "owner": e.owner }),
             )
         } else if topic0 == Rollup::ExitPerformed::SIGNATURE_HASH {
             let e = Rollup::ExitPerformed::decode_raw_log(topics(), &log.data).map_err(bad)?;

@@ -110,13 +110,17 @@ fn help_explains_every_command_and_option() {
         "--card-uri",
         "--card-hash",
     ];
-    let agents: [(&str, &[&str]); 6] = [
+    let agents: [(&str, &[&str]); 7] = [
         ("create", &["--key", "--agent-key", "--fund", "--fee"]),
         ("policy", &["--key", "--agent", "--fee"]),
         ("revoke", &["--key", "--agent", "--fee"]),
         ("sweep", &["--key", "--agent", "--amount", "--fee"]),
         ("show", &["--agent"]),
         ("list", &["--owner"]),
+        (
+            "bind-l1",
+            &["--key", "--l1-key", "--l1-rpc", "--rollup", "--show"],
+        ),
     ];
     for (command, options) in [
         ("register", &["--key", "--to", "--fee"][..]),

@@ -687,6 +687,53 @@ async fn forced_withdrawals_are_consumed_in_queue_order_and_claimed_on_l1() {
         ]
     );
 
+    // Ownership on L1 (SPEC 20.9): `a`'s key binds the address of the requester's L1 key as its
+    // owner with `rollup agent bind-l1`; recorded once, and announced by the feed.
+    let dir = tempfile::tempdir().unwrap();
+    let l1_key = dir.path().join("l1.key");
+    std::fs::write(&l1_key, ANVIL_DEV_KEY_1).unwrap();
+    let key_a = key_file(dir.path(), "a", &sk);
+    let (rollup_addr, l1_rpc) = (d.rollup.to_string(), anvil.endpoint());
+    let bind = |extra: &[&str]| {
+        let mut args = vec![
+            "agent",
+            "bind-l1",
+            "--key",
+            &key_a,
+            "--rollup",
+            &rollup_addr,
+            "--l1-rpc",
+            &l1_rpc,
+            "--l1-key",
+            l1_key.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        wallet(&args)
+    };
+    let bound = bind(&[]).unwrap_or_else(|e| panic!("rollup agent bind-l1: {e}"));
+    let owner = requester.address();
+    assert_eq!(bound["owner"], owner.to_string().to_lowercase(), "{bound}");
+    let key_id = rollup_bridge::exodus::key_id(&sk.public_key());
+    assert_eq!(view(&rpc, &d, Rollup::ownerOfCall(key_id)).await, owner);
+    let again = bind(&[]).expect_err("once per key");
+    assert!(again.contains("already bound"), "{again}");
+    let shown = bind(&["--show"]).unwrap();
+    assert_eq!(shown["owner"], bound["owner"], "{shown}");
+    mine(&rpc, 3).await;
+    let grpc = node.grpc.clone();
+    wait_for("the owner binding in the feed", 30, || {
+        let grpc = grpc.clone();
+        let want = json!({"key_id": key_id, "owner": owner});
+        async move {
+            all_events(&grpc).await.iter().any(|e| {
+                e.kind == "owner_bound"
+                    && serde_json::from_str::<serde_json::Value>(&e.payload_json).ok()
+                        == Some(want.clone())
+            })
+        }
+    })
+    .await;
+
     // Proven (as the prover would mark them), committed and finalized: the applied one is a
     // payout of its batch, claimed once on L1, and so is the refund. The contract computed the
     // statement of each batch (deposits, forced withdrawals applied and rejected, the refund)

@@ -13,6 +13,7 @@ pub mod exodus;
 pub mod ext;
 pub mod hash;
 pub mod lanes;
+pub mod owner;
 pub mod passport;
 pub mod pubdata;
 pub mod settlement;

@@ -60,6 +60,8 @@ const SECRETS: [(&str, &str); 3] = [
 const ROLLUP: &str = "5fbdb2315678afecb367f032d93f642f64180aa3";
 /// The L1 destination of the withdrawal (anvil's second default account).
 const WITHDRAW_TO: &str = "70997970c51812dc3a010c7d01b50e0d17dc79c8";
+/// The L1 address the vector keys bind as their owner (SPEC 20.9): anvil's dev account 2.
+const OWNER_L1: &str = "3c44cdddb6a900fa2b585dd299e03d12fa4293bc";
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
@@ -397,8 +399,8 @@ fn signatures_section() -> Value {
 /// The exodus world: the vectors' final state plus one stream Alice (index 1) opens to Bob
 /// (index 2), whose escrow an exit pays back (SPEC 15.9, "Streams").
 fn exodus_section(st: &mut State) -> Value {
-    use state::crypto::ecgfp5::GFp5;
     use state::exodus::{exit_authorisation_message, TAG_EXIT_AUTHORISATION};
+    use state::owner::{owner_binding_message, TAG_OWNER_BINDING};
     use state::stream::rules::Open;
     use state::stream::{StreamId, StreamSlot, TickChain, TickCount};
     use state::tx::Unsigned;
@@ -454,39 +456,12 @@ fn exodus_section(st: &mut State) -> Value {
     })];
     let to = L1Address(addr(WITHDRAW_TO));
     let m = exit_authorisation_message(&d, &to);
-    let b = GFp5::from_u64s([0, 263, 0, 0, 0]).expect("canonical");
-    let entries: Vec<Value> = ["operator", "alice", "bob"]
-        .iter()
-        .map(|name| {
-            let sk = secret_key(name);
-            let pk = sk.public_key();
-            let sig = sk.sign(&m);
-            let h = pk
-                .l1_verify_hints(&m, &sig)
-                .expect("own signature verifies");
-            let bytes = sig.to_bytes();
-            // s as two big-endian words for Solidity: the low 256 bits and the high 64.
-            let mut lo = bytes[32..64].to_vec();
-            lo.reverse();
-            let mut hi = bytes[64..72].to_vec();
-            hi.reverse();
-            // The other root of the decoding equation (product of the roots: b): on the
-            // curve with the same w, but n-torsion, not a group element.
-            let other_root = b * h.qx.inverse_or_zero();
-            json!({
-                "key": name,
-                "w": elements(&pk.to_field_elements()),
-                "signature": hx(&bytes),
-                "e": elements(&sig.challenge().elements()),
-                "s_lo": hx(&lo),
-                "s_hi": hx(&hi),
-                "qx": elements(&h.qx.to_field_elements()),
-                "qy": elements(&h.qy.to_field_elements()),
-                "w_r": elements(&h.w_r.to_field_elements()),
-                "other_root_qx": elements(&other_root.to_field_elements()),
-            })
-        })
-        .collect();
+    let keys = ["operator", "alice", "bob"];
+    let entries: Vec<Value> = keys.iter().map(|name| l1_signed(name, &m)).collect();
+    // Owner bindings (SPEC 20.9): each key names the L1 address that answers for it.
+    let owner = L1Address(addr(OWNER_L1));
+    let mo = owner_binding_message(&d, &owner);
+    let bindings: Vec<Value> = keys.iter().map(|name| l1_signed(name, &mo)).collect();
     let root = st.root();
     let mut accounts = Vec::new();
     let mut index = 0u32;
@@ -512,6 +487,44 @@ fn exodus_section(st: &mut State) -> Value {
         "message_elements": elements(&m.0.elements()),
         "authorisations": entries,
         "streams": streams,
+        "owner_binding": {
+            "tag": TAG_OWNER_BINDING,
+            "owner": hx(&owner.0),
+            "message": digest(mo.0),
+            "message_elements": elements(&mo.0.elements()),
+            "signatures": bindings,
+        },
+    })
+}
+
+/// `name`'s signature of `m` with the hints of the L1 verifier (`contracts/src/Schnorr.sol`).
+fn l1_signed(name: &str, m: &state::crypto::schnorr::MessageHash) -> Value {
+    use state::crypto::ecgfp5::GFp5;
+    let b = GFp5::from_u64s([0, 263, 0, 0, 0]).expect("canonical");
+    let sk = secret_key(name);
+    let pk = sk.public_key();
+    let sig = sk.sign(m);
+    let h = pk.l1_verify_hints(m, &sig).expect("own signature verifies");
+    let bytes = sig.to_bytes();
+    // s as two big-endian words for Solidity: the low 256 bits and the high 64.
+    let mut lo = bytes[32..64].to_vec();
+    lo.reverse();
+    let mut hi = bytes[64..72].to_vec();
+    hi.reverse();
+    // The other root of the decoding equation (product of the roots: b): on the curve with the
+    // same w, but n-torsion, not a group element.
+    let other_root = b * h.qx.inverse_or_zero();
+    json!({
+        "key": name,
+        "w": elements(&pk.to_field_elements()),
+        "signature": hx(&bytes),
+        "e": elements(&sig.challenge().elements()),
+        "s_lo": hx(&lo),
+        "s_hi": hx(&hi),
+        "qx": elements(&h.qx.to_field_elements()),
+        "qy": elements(&h.qy.to_field_elements()),
+        "w_r": elements(&h.w_r.to_field_elements()),
+        "other_root_qx": elements(&other_root.to_field_elements()),
     })
 }
 

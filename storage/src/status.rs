@@ -298,6 +298,8 @@ text_enum! {
         ExodusActivated = "exodus_activated",
         /// A key named the L1 address its accounts exit to.
         ExitAuthorised = "exit_authorised",
+        /// A key named the L1 address that answers for its accounts (SPEC 20.9).
+        OwnerBound = "owner_bound",
         /// An account left with its finalized balance.
         ExitPerformed = "exit_performed",
         /// A deposit no finalized batch consumed went back to its depositor.

@@ -23,6 +23,8 @@ contract ExodusVerifier {
     uint256 internal constant TAG_DOMAIN = 0x726f6c6c75707631;
     /// The kind element of an exit authorisation (SPEC 15.9; transactions use 1 to 5).
     uint256 public constant TAG_EXIT_AUTHORISATION = 6;
+    /// The kind element of an owner binding (SPEC 20.9; no transaction uses it).
+    uint256 public constant TAG_OWNER_BINDING = 17;
 
     /// The deployment's domain digest (SPEC 8.1), as `Digest::to_bytes`.
     function domainDigest(uint64 chainId, address rollup) external view returns (bytes32) {
@@ -37,28 +39,32 @@ contract ExodusVerifier {
         return Poseidon.toBytes(Poseidon.hashNoPadWith(input, _permute));
     }
 
-    /// The message a key signs to send its exits to `to`: `H(domain, 6, t0..t4)`.
-    function authorisationMessage(bytes32 domain, address to) public view returns (uint256[4] memory) {
+    /// `H(domain, tag, t0..t4)`: the message a key signs about one L1 address: with
+    /// `TAG_EXIT_AUTHORISATION`, to send its exits to `a`; with `TAG_OWNER_BINDING`, to be owned
+    /// by `a` (SPEC 20.9).
+    function addressMessage(bytes32 domain, uint256 tag, address a) public view returns (uint256[4] memory) {
         uint256[] memory input = new uint256[](10);
         uint256[4] memory d = Poseidon.fromBytes(domain);
         for (uint256 i = 0; i < 4; i++) {
             input[i] = d[i];
         }
-        input[4] = TAG_EXIT_AUTHORISATION;
-        uint256[5] memory t = _addressLimbs(to);
+        input[4] = tag;
+        uint256[5] memory t = _addressLimbs(a);
         for (uint256 i = 0; i < 5; i++) {
             input[5 + i] = t[i];
         }
         return Poseidon.hashNoPadWith(input, _permute);
     }
 
-    /// Whether `sig` by the key with encoding `w` authorises exits to `to` in `domain`.
-    function authorises(bytes32 domain, uint256[5] calldata w, address to, Schnorr.Signature calldata sig)
-        external
-        view
-        returns (bool)
-    {
-        return Schnorr.verify(w, authorisationMessage(domain, to), sig, _hashNoPad);
+    /// Whether `sig` by the key with encoding `w` signs `addressMessage(domain, tag, a)`.
+    function signsAddress(
+        bytes32 domain,
+        uint256 tag,
+        uint256[5] calldata w,
+        address a,
+        Schnorr.Signature calldata sig
+    ) external view returns (bool) {
+        return Schnorr.verify(w, addressMessage(domain, tag, a), sig, _hashNoPad);
     }
 
     /// The root of the state tree in which account `index` has the given fields and the Merkle

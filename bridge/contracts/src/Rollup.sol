@@ -172,6 +172,12 @@ contract Rollup is ReentrancyGuard {
     bool public exodus;
     /// The L1 address the accounts of a key exit to, by `keyId(w)`; set once, by a signature.
     mapping(bytes32 => address) public exitAddress;
+    /// The L1 address that answers for a key's accounts, by `keyId(w)` (SPEC 20.9); set once,
+    /// by the key's signature sent from that address.
+    mapping(bytes32 => address) public ownerOf;
+    /// The kind elements of the messages a key signs about an L1 address (ExodusVerifier).
+    uint256 internal constant TAG_EXIT_AUTHORISATION = 6;
+    uint256 internal constant TAG_OWNER_BINDING = 17;
     /// Accounts (by index) that have exited.
     mapping(uint256 => bool) public exited;
     /// Streams whose escrow was paid back in exodus, by `payer << 16 | slot`.
@@ -214,6 +220,7 @@ contract Rollup is ReentrancyGuard {
     event Unpaused(address indexed by);
     event ExodusActivated(uint64 indexed lastFinalizedBatch, bytes32 finalizedRoot, uint64 nextPriorityOpFinalized);
     event ExitAuthorised(bytes32 indexed keyId, address indexed to);
+    event OwnerBound(bytes32 indexed keyId, address indexed owner);
     event ExitPerformed(uint32 indexed account, bytes32 indexed keyId, address indexed to, uint64 amount);
     event StreamEscrowExited(uint32 indexed payer, uint16 slot, bytes32 indexed keyId, address indexed to, uint64 amount);
     event DepositRefunded(uint64 indexed serial, address indexed depositor, uint64 amount);
@@ -257,6 +264,8 @@ contract Rollup is ReentrancyGuard {
     error ExodusNotDue();
     error ExitAlreadyAuthorised(bytes32 keyId);
     error BadExitAuthorisation();
+    error OwnerAlreadyBound(bytes32 keyId);
+    error BadOwnerBinding();
     error ExitNotAuthorised(bytes32 keyId);
     error AlreadyExited(uint32 account);
     error StreamAlreadyExited(uint32 payer, uint16 slot);
@@ -663,6 +672,21 @@ contract Rollup is ReentrancyGuard {
         return keccak256(abi.encode(w));
     }
 
+    /// Records the sender as the L1 address that answers for the accounts of key `w` (SPEC
+    /// 20.9), on the key's signature of the owner binding naming the sender: the signature
+    /// proves control of the key, sending proves control of the address. Once per key, so that
+    /// an old signature cannot be replayed over a newer choice. Works in every mode (it moves
+    /// no money).
+    function bindOwner(uint256[5] calldata w, Schnorr.Signature calldata sig) external {
+        bytes32 id = keyId(w);
+        if (ownerOf[id] != address(0)) revert OwnerAlreadyBound(id);
+        if (!exodusVerifier.signsAddress(domainDigest, TAG_OWNER_BINDING, w, msg.sender, sig)) {
+            revert BadOwnerBinding();
+        }
+        ownerOf[id] = msg.sender;
+        emit OwnerBound(id, msg.sender);
+    }
+
     /// Records `to` as the L1 address the accounts of key `w` exit to, on the key's signature
     /// of the exit authorisation (SPEC 15.9). Once per key: a second authorisation, even a
     /// valid one, is refused, so an old signature cannot be replayed over a newer choice.
@@ -671,7 +695,9 @@ contract Rollup is ReentrancyGuard {
         if (to == address(0)) revert ZeroAddress();
         bytes32 id = keyId(w);
         if (exitAddress[id] != address(0)) revert ExitAlreadyAuthorised(id);
-        if (!exodusVerifier.authorises(domainDigest, w, to, sig)) revert BadExitAuthorisation();
+        if (!exodusVerifier.signsAddress(domainDigest, TAG_EXIT_AUTHORISATION, w, to, sig)) {
+            revert BadExitAuthorisation();
+        }
         exitAddress[id] = to;
         emit ExitAuthorised(id, to);
     }

@@ -283,6 +283,48 @@ contract ExodusTest is ExodusVectors {
         rollup.authoriseExit(w, to, sig);
     }
 
+    function testOwnerBindingIsSentByTheOwnerAndRecordedOnce() public {
+        // The Rust message and the contract's are the same.
+        uint256[4] memory m = rollup.exodusVerifier().addressMessage(rollup.domainDigest(), 17, _bindingOwner());
+        uint256[4] memory want = _four(".exodus.owner_binding.message_elements");
+        for (uint256 i = 0; i < 4; i++) {
+            assertEq(m[i], want[i], "message");
+        }
+        (uint256[5] memory w, Schnorr.Signature memory sig) = _binding(1);
+        address owner = _bindingOwner();
+        bytes32 id = rollup.keyId(w);
+        // Sent by anyone but the address the key named: refused (the sender is the owner).
+        vm.prank(alice);
+        vm.expectRevert(Rollup.BadOwnerBinding.selector);
+        rollup.bindOwner(w, sig);
+        // Another key's signature, a flipped one, and the exit authorisation of the same key.
+        (, Schnorr.Signature memory other) = _binding(2);
+        vm.prank(owner);
+        vm.expectRevert(Rollup.BadOwnerBinding.selector);
+        rollup.bindOwner(w, other);
+        (, Schnorr.Signature memory flipped) = _binding(1);
+        flipped.sLo ^= 1;
+        vm.prank(owner);
+        vm.expectRevert(Rollup.BadOwnerBinding.selector);
+        rollup.bindOwner(w, flipped);
+        (, Schnorr.Signature memory exitAuth) = _auth(1);
+        vm.prank(_authorisedTo());
+        vm.expectRevert(Rollup.BadOwnerBinding.selector);
+        rollup.bindOwner(w, exitAuth);
+        assertEq(rollup.ownerOf(id), address(0), "nothing recorded");
+        // From the owner: recorded, announced, once.
+        vm.expectEmit(true, true, false, false, address(rollup));
+        emit Rollup.OwnerBound(id, owner);
+        vm.prank(owner);
+        uint256 g = gasleft();
+        rollup.bindOwner(w, sig);
+        logGas("gas: bindOwner", g - gasleft());
+        assertEq(rollup.ownerOf(id), owner, "recorded");
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.OwnerAlreadyBound.selector, id));
+        rollup.bindOwner(w, sig);
+    }
+
     function testQueuedDepositsAreRefundedOnce() public {
         // Serial 0 is consumed by a finalized batch; 1 and 2 never are.
         _deposit(alice, 1, 700);

@@ -67,6 +67,24 @@ abstract contract ExodusVectors is RollupBase {
         sig.wR = _five(string.concat(at, ".w_r"));
     }
 
+    /// Owner binding `i` (0: operator, 1: alice, 2: bob): the key and its signature, with
+    /// hints, of the binding to `_bindingOwner()` (SPEC 20.9).
+    function _binding(uint256 i) internal view returns (uint256[5] memory w, Schnorr.Signature memory sig) {
+        string memory at = string.concat(".exodus.owner_binding.signatures[", vm.toString(i), "]");
+        w = _five(string.concat(at, ".w"));
+        sig.e = _four(string.concat(at, ".e"));
+        sig.sLo = vm.parseJsonUint(json, string.concat(at, ".s_lo"));
+        sig.sHi = vm.parseJsonUint(json, string.concat(at, ".s_hi"));
+        sig.qx = _five(string.concat(at, ".qx"));
+        sig.qy = _five(string.concat(at, ".qy"));
+        sig.wR = _five(string.concat(at, ".w_r"));
+    }
+
+    /// The L1 address every vector owner binding names.
+    function _bindingOwner() internal view returns (address) {
+        return vm.parseJsonAddress(json, ".exodus.owner_binding.owner");
+    }
+
     /// The L1 address every vector authorisation names.
     function _authorisedTo() internal view returns (address) {
         return vm.parseJsonAddress(json, ".exodus.to");

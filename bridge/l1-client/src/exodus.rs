@@ -129,27 +129,34 @@ pub fn authorise_call(
     key: &SecretKey,
     to: Address,
 ) -> Result<Rollup::authoriseExitCall, ExodusError> {
-    let public = key.public_key();
     let m = exit_authorisation_message(domain, &L1Address(to.0 .0));
-    let sig = key.sign(&m);
-    let hints = public.l1_verify_hints(&m, &sig)?;
+    let (w, sig) = l1_signature(key, &m)?;
+    Ok(Rollup::authoriseExitCall { w, to, sig })
+}
+
+/// The key's encoding limbs and its signature of `m` as `Schnorr.sol` takes it (the challenge,
+/// `s` as two words, and the verifier's hints).
+pub(crate) fn l1_signature(
+    key: &SecretKey,
+    m: &state::crypto::schnorr::MessageHash,
+) -> Result<([U256; 5], Schnorr::Signature), state::crypto::schnorr::SignatureError> {
+    let public = key.public_key();
+    let sig = key.sign(m);
+    let hints = public.l1_verify_hints(m, &sig)?;
     let s = sig.to_bytes();
     let mut lo = [0u8; 32];
     lo.copy_from_slice(&s[32..64]);
     let mut hi = [0u8; 8];
     hi.copy_from_slice(&s[64..72]);
-    Ok(Rollup::authoriseExitCall {
-        w: limbs5(public.encoding()),
-        to,
-        sig: Schnorr::Signature {
-            e: digest_limbs(sig.challenge()),
-            sLo: U256::from_le_bytes(lo),
-            sHi: U256::from(u64::from_le_bytes(hi)),
-            qx: limbs5(hints.qx),
-            qy: limbs5(hints.qy),
-            wR: limbs5(hints.w_r),
-        },
-    })
+    let signature = Schnorr::Signature {
+        e: digest_limbs(sig.challenge()),
+        sLo: U256::from_le_bytes(lo),
+        sHi: U256::from(u64::from_le_bytes(hi)),
+        qx: limbs5(hints.qx),
+        qy: limbs5(hints.qy),
+        wR: limbs5(hints.w_r),
+    };
+    Ok((limbs5(public.encoding()), signature))
 }
 
 /// The accounts of `key` in `tree`, by index (a key may own several).

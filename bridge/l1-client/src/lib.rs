@@ -12,6 +12,7 @@ pub mod contracts;
 pub mod deploy;
 pub mod exodus;
 pub mod hashes;
+pub mod owner;
 pub mod rebuild;
 pub mod revert;
 pub mod rpc;

@@ -84,6 +84,19 @@ pub enum AgentCommand {
         #[arg(long, value_name = "N")]
         owner: u32,
     },
+    /// Bind the address of --l1-key on L1 as the owner of the key file's accounts
+    /// (`Rollup.bindOwner`, SPEC 20.9): the L2 key signs, the L1 key sends. Once per key; the
+    /// bridge feed announces it (`owner_bound`). With --show, only print the recorded owner.
+    BindL1 {
+        /// Key file of the L2 key (an owner's: its agents' passports name its account).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Print the L1 owner recorded for the key (zero address: none) and send nothing.
+        #[arg(long)]
+        show: bool,
+        #[command(flatten)]
+        l1: crate::L1Args,
+    },
 }
 
 /// A policy from the command line (SPEC 20.2).
@@ -193,6 +206,9 @@ impl PassportView {
 }
 
 pub async fn run(out: &Output, endpoint: &str, command: AgentCommand) -> anyhow::Result<()> {
+    if let AgentCommand::BindL1 { key, show, l1 } = command {
+        return bind_l1(out, endpoint, &key, show, &l1).await;
+    }
     let client = Client::connect(endpoint).await?;
     match command {
         AgentCommand::Create {
@@ -301,5 +317,62 @@ pub async fn run(out: &Output, endpoint: &str, command: AgentCommand) -> anyhow:
             }
             Ok(())
         }
+        AgentCommand::BindL1 { .. } => bail!("internal: bind-l1 is handled before connecting"),
     }
+}
+
+/// `rollup agent bind-l1`: records (or shows) the L1 owner of the key file's key.
+async fn bind_l1(
+    out: &Output,
+    endpoint: &str,
+    key: &std::path::Path,
+    show: bool,
+    l1: &crate::L1Args,
+) -> anyhow::Result<()> {
+    use alloy_sol_types::SolCall;
+    use rollup_l1_client::owner;
+    let key = KeyFile::load(key)?;
+    let (rpc, signer, rollup) = crate::l1_setup(endpoint, l1).await?;
+    #[derive(Serialize)]
+    struct Bound {
+        key_id: rollup_l1_client::B256,
+        owner: rollup_l1_client::Address,
+        /// The binding's L1 transaction (absent with --show).
+        l1_tx: Option<rollup_l1_client::B256>,
+    }
+    let key_id = rollup_l1_client::exodus::key_id(key.public_key());
+    let recorded = owner::owner_of(&rpc, rollup, key.public_key()).await?;
+    if show {
+        let b = Bound {
+            key_id,
+            owner: recorded,
+            l1_tx: None,
+        };
+        return out.emit(&b, || {
+            format!("key {} is owned on L1 by {}", b.key_id, b.owner)
+        });
+    }
+    if recorded != rollup_l1_client::Address::ZERO {
+        bail!("key {key_id} is already bound to {recorded} on L1 (once per key)");
+    }
+    let domain = state::tx::Domain {
+        chain_id: rpc.chain_id().await?,
+        rollup: rollup.0 .0,
+    };
+    let call = owner::bind_owner_call(&domain, key.secret_key(), signer.address())?;
+    let receipt = rpc
+        .send_signed(&signer, rollup, call.abi_encode().into())
+        .await
+        .map_err(|e| anyhow::anyhow!("bindOwner rejected by L1: {e}"))?;
+    let b = Bound {
+        key_id,
+        owner: signer.address(),
+        l1_tx: Some(receipt.transaction_hash),
+    };
+    out.emit(&b, || {
+        format!(
+            "key {} is now owned on L1 by {} (tx {})",
+            b.key_id, b.owner, receipt.transaction_hash
+        )
+    })
 }

@@ -1,0 +1,71 @@
+//! Ownership on L1 (SPEC 20.9): the holder of an L2 key names the L1 address that answers for
+//! the key's accounts, so that an exchange or a counterparty can see who stands behind an agent
+//! (an agent's passport names its owner account; that account's key names its L1 owner).
+//!
+//! The binding is a message of this rollup's domain (SPEC 8) under a tag no transaction uses
+//! (like the exit authorisation, SPEC 15.9), signed by the L2 key and sent to
+//! `Rollup.bindOwner` **by the L1 address it names**: the signature proves control of the key,
+//! the sender proves control of the address, so neither side can claim the other alone. The
+//! contract checks the signature with its own ECgFp5 verifier and records the address once per
+//! key (a second binding, even a valid one, is refused, so an old signature cannot be replayed
+//! over a newer choice). Nothing on L2 changes: keys never change (SPEC 11), so the binding
+//! holds for the key's accounts for good, and no circuit has to prove it.
+
+use plonky2::field::types::Field;
+
+use crate::crypto::schnorr::MessageHash;
+use crate::hash::{hash_no_pad, F};
+use crate::tx::{Domain, L1Address};
+
+/// The kind element of an owner binding (8.2: transactions use 1 to 5 and 7 to 16, the exit
+/// authorisation 6).
+pub const TAG_OWNER_BINDING: u64 = 17;
+
+/// `H(domain0..3, 17, t0..t4)`: the message a key signs to be owned by the L1 address `owner`.
+pub fn owner_binding_message(domain: &Domain, owner: &L1Address) -> MessageHash {
+    let mut buf = [F::ZERO; 10];
+    buf[..4].copy_from_slice(&domain.digest().elements());
+    buf[4] = F::from_canonical_u64(TAG_OWNER_BINDING);
+    buf[5..].copy_from_slice(&owner.to_field_elements());
+    MessageHash(hash_no_pad(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exodus::{exit_authorisation_message, TAG_EXIT_AUTHORISATION};
+    use crate::tx::TxKind;
+
+    fn domain() -> Domain {
+        Domain {
+            chain_id: 31337,
+            rollup: [0x5f; 20],
+        }
+    }
+
+    #[test]
+    fn tag_is_no_transaction_kind_nor_the_exit_authorisation() {
+        assert_ne!(TAG_OWNER_BINDING, TAG_EXIT_AUTHORISATION);
+        for tag in 0..=255u8 {
+            if let Some(kind) = TxKind::from_tag(tag) {
+                assert_ne!(kind as u64, TAG_OWNER_BINDING, "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn message_binds_domain_address_and_purpose() {
+        let (a, b) = (L1Address([1; 20]), L1Address([2; 20]));
+        let d = domain();
+        let other = Domain {
+            chain_id: 1,
+            ..domain()
+        };
+        let m = owner_binding_message(&d, &a);
+        assert_ne!(m, owner_binding_message(&d, &b));
+        assert_ne!(m, owner_binding_message(&other, &a));
+        // Never the exit authorisation of the same address: a key that authorised exits to an
+        // address has not thereby bound it as owner, nor the reverse.
+        assert_ne!(m, exit_authorisation_message(&d, &a));
+    }
+}
