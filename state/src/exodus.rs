@@ -19,10 +19,16 @@ pub const TAG_EXIT_AUTHORISATION: u64 = 6;
 
 /// `H(domain0..3, 6, t0..t4)`: the message a key signs to send its exits to `to`.
 pub fn exit_authorisation_message(domain: &Domain, to: &L1Address) -> MessageHash {
+    address_message(domain, TAG_EXIT_AUTHORISATION, to)
+}
+
+/// `H(domain0..3, tag, t0..t4)`: a message of the domain about one L1 address (the exit
+/// authorisation, the owner binding of [`crate::owner`]; `ExodusVerifier.addressMessage` on L1).
+pub(crate) fn address_message(domain: &Domain, tag: u64, a: &L1Address) -> MessageHash {
     let mut buf = [F::ZERO; 10];
     buf[..4].copy_from_slice(&domain.digest().elements());
-    buf[4] = F::from_canonical_u64(TAG_EXIT_AUTHORISATION);
-    buf[5..].copy_from_slice(&to.to_field_elements());
+    buf[4] = F::from_canonical_u64(tag);
+    buf[5..].copy_from_slice(&a.to_field_elements());
     MessageHash(hash_no_pad(&buf))
 }
 

@@ -57,20 +57,17 @@ abstract contract ExodusVectors is RollupBase {
 
     /// Authorisation `i` (0: operator, 1: alice, 2: bob): the key and its signature with hints.
     function _auth(uint256 i) internal view returns (uint256[5] memory w, Schnorr.Signature memory sig) {
-        string memory at = string.concat(".exodus.authorisations[", vm.toString(i), "]");
-        w = _five(string.concat(at, ".w"));
-        sig.e = _four(string.concat(at, ".e"));
-        sig.sLo = vm.parseJsonUint(json, string.concat(at, ".s_lo"));
-        sig.sHi = vm.parseJsonUint(json, string.concat(at, ".s_hi"));
-        sig.qx = _five(string.concat(at, ".qx"));
-        sig.qy = _five(string.concat(at, ".qy"));
-        sig.wR = _five(string.concat(at, ".w_r"));
+        return _signed(string.concat(".exodus.authorisations[", vm.toString(i), "]"));
     }
 
     /// Owner binding `i` (0: operator, 1: alice, 2: bob): the key and its signature, with
     /// hints, of the binding to `_bindingOwner()` (SPEC 20.9).
     function _binding(uint256 i) internal view returns (uint256[5] memory w, Schnorr.Signature memory sig) {
-        string memory at = string.concat(".exodus.owner_binding.signatures[", vm.toString(i), "]");
+        return _signed(string.concat(".exodus.owner_binding.signatures[", vm.toString(i), "]"));
+    }
+
+    /// The key and the signature with hints of the vector entry at `at`.
+    function _signed(string memory at) internal view returns (uint256[5] memory w, Schnorr.Signature memory sig) {
         w = _five(string.concat(at, ".w"));
         sig.e = _four(string.concat(at, ".e"));
         sig.sLo = vm.parseJsonUint(json, string.concat(at, ".s_lo"));
