@@ -203,6 +203,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
         ])
         .context("metrics buckets")?
+        // A tick group is checked in microseconds; its size is a count.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("rollup_tick_group_seconds".into()),
+            &[
+                0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01,
+            ],
+        )
+        .context("metrics buckets")?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("rollup_tick_group_size".into()),
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+        )
+        .context("metrics buckets")?
         .install_recorder()
         .context("installing the Prometheus recorder")?;
     let domain = Domain {

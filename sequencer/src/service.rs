@@ -671,6 +671,10 @@ impl Rollup for RollupService {
             .then(move |items| {
                 let relay = relay.clone();
                 async move {
+                    // The relay's own share of a tick's acknowledgement: from the group's
+                    // arrival to its acknowledgements (what gRPC and the network add is not
+                    // in it).
+                    let started = std::time::Instant::now();
                     let mut acks = Vec::with_capacity(items.len());
                     for item in items {
                         let t = match item {
@@ -692,6 +696,9 @@ impl Rollup for RollupService {
                                 .unwrap_or_default(),
                         }));
                     }
+                    metrics::histogram!("rollup_tick_group_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("rollup_tick_group_size").record(acks.len() as f64);
                     futures::stream::iter(acks)
                 }
             })
