@@ -14,11 +14,14 @@ const solc = require(path.join(BRIDGE, 'node_modules', 'solc'));
 const SRC = 'contracts/src';
 const OUT = path.resolve(process.argv[2] || path.join(BRIDGE, 'artifacts'));
 // The contracts the Rust client deploys or talks to.
-const EXPORT = ['Rollup', 'AttestationVerifier', 'TestStablecoin', 'IVerifier', 'IERC20'];
+const EXPORT = ['Rollup', 'PoseidonPermutation', 'AttestationVerifier', 'TestStablecoin', 'IVerifier', 'IERC20'];
 
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: 'prague',
+  // No metadata hash in the bytecode (as in foundry.toml): a code hash is a function of the code
+  // alone, so ExodusVerifier can pin PoseidonPermutation's.
+  metadata: { bytecodeHash: 'none', appendCBOR: false },
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
 };
 
@@ -54,7 +57,7 @@ for (const [sourceName, contracts] of Object.entries(output.contracts)) {
     const artifact = {
       contractName: name,
       sourceName,
-      compiler: { name: 'solc-js', version: solc.version(), settings: sorted({ optimizer: SETTINGS.optimizer, evmVersion: SETTINGS.evmVersion }) },
+      compiler: { name: 'solc-js', version: solc.version(), settings: sorted({ optimizer: SETTINGS.optimizer, evmVersion: SETTINGS.evmVersion, metadata: SETTINGS.metadata }) },
       abi: c.abi,
       bytecode: '0x' + c.evm.bytecode.object,
       deployedBytecode: '0x' + c.evm.deployedBytecode.object,

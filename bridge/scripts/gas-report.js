@@ -98,7 +98,8 @@ async function main() {
     const token = await deploy('TestStablecoin', [addrWord(me)]);
     const verifier = await deploy('AttestationVerifier', [addrWord(me)]);
     const genesis = '0x' + keccak256('genesis');
-    const rollup = await deploy('Rollup', [addrWord(token), addrWord(verifier), addrWord(me), addrWord(me), addrWord(me), genesis.slice(2), word(3 * 86400)]);
+    const permutation = await deploy('PoseidonPermutation', []);
+    const rollup = await deploy('Rollup', [addrWord(token), addrWord(verifier), addrWord(me), addrWord(me), addrWord(me), genesis.slice(2), word(3 * 86400), addrWord(permutation)]);
 
     let batch = 0;
     async function commit(blob) {

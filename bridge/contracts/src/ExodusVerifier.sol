@@ -3,20 +3,30 @@ pragma solidity ^0.8.24;
 
 import {Poseidon} from "./Poseidon.sol";
 import {Schnorr} from "./Schnorr.sol";
-import {PoseidonPermutation} from "./PoseidonPermutation.sol";
 
 /// @title ExodusVerifier: the Poseidon and ECgFp5 checks of exodus (SPEC 15.9), stateless.
 /// @notice A contract of its own, created by `Rollup`'s constructor, because the Poseidon
 /// constants and the curve arithmetic would take `Rollup` past the 24 KiB code limit; for the
-/// same reason the permutation itself is one more contract (`PoseidonPermutation`), created
-/// here and called for each permutation. It holds no funds and no state that matters after
+/// same reason the permutation itself is one more contract (`PoseidonPermutation`), deployed
+/// before `Rollup` (its creation code would take `Rollup`'s init code past the 48 KiB limit of
+/// EIP-3860) and called for each permutation. Its code is pinned by hash, so the deployer
+/// cannot name another contract. It holds no funds and no state that matters after
 /// construction, so whoever calls it learns only whether a proof or signature is valid.
 contract ExodusVerifier {
+    /// The code hash of `PoseidonPermutation` as compiled without metadata (foundry.toml,
+    /// scripts/build.js); a test compares it with a fresh deployment's.
+    bytes32 public constant PERMUTATION_CODEHASH = 0x580ff2166544537fd025f7ccea11bdeede8d08a470462c6ac16c4c3733411536;
+
     /// The Poseidon permutation (plonky2's, SPEC 4), one copy of its code.
     address public immutable permutation;
 
-    constructor() {
-        permutation = address(new PoseidonPermutation());
+    error WrongPermutation(address permutation, bytes32 codehash);
+
+    constructor(address permutation_) {
+        if (permutation_.codehash != PERMUTATION_CODEHASH) {
+            revert WrongPermutation(permutation_, permutation_.codehash);
+        }
+        permutation = permutation_;
     }
 
     /// `"rollupv1"` as a big-endian u64 (SPEC 8.1).

@@ -287,7 +287,8 @@ contract Rollup is ReentrancyGuard {
         address operator_,
         address guardian_,
         bytes32 genesisRoot,
-        uint64 priorityDeadlinePeriod_
+        uint64 priorityDeadlinePeriod_,
+        address poseidonPermutation_
     ) {
         if (
             address(token_) == address(0) || address(verifier_) == address(0) || admin_ == address(0)
@@ -308,7 +309,8 @@ contract Rollup is ReentrancyGuard {
         changeDelay = priorityDeadlinePeriod_ + EXIT_WINDOW;
         committedRoot = genesisRoot;
         finalizedRoot = genesisRoot;
-        exodusVerifier = new ExodusVerifier();
+        // The permutation is deployed beforehand; ExodusVerifier checks its code hash.
+        exodusVerifier = new ExodusVerifier(poseidonPermutation_);
         domainDigest = exodusVerifier.domainDigest(uint64(block.chainid), address(this));
         emit AdminChanged(address(0), admin_);
         emit OperatorChanged(address(0), operator_);

@@ -5,6 +5,7 @@ import {ExodusVectors} from "./ExodusVectors.sol";
 import {Rollup} from "../src/Rollup.sol";
 import {Schnorr} from "../src/Schnorr.sol";
 import {ExodusVerifier} from "../src/ExodusVerifier.sol";
+import {PoseidonPermutation} from "../src/PoseidonPermutation.sol";
 import {IERC20} from "../src/IERC20.sol";
 import {IVerifier} from "../src/IVerifier.sol";
 import {TestStablecoin} from "../src/TestStablecoin.sol";
@@ -24,9 +25,17 @@ contract ExodusTest is ExodusVectors {
         _loadVectors();
         token = new TestStablecoin(address(this));
         verifier = new AttestationVerifier(vm.addr(ATTESTER_KEY));
+        permutation = address(new PoseidonPermutation());
         vm.prank(ANVIL_DEPLOYER);
         rollup = new Rollup(
-            IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, _exodusRoot(), DEADLINE_PERIOD
+            IERC20(address(token)),
+            IVerifier(address(verifier)),
+            admin,
+            operator,
+            guardian,
+            _exodusRoot(),
+            DEADLINE_PERIOD,
+            permutation
         );
         assertEq(address(rollup), VECTOR_ROLLUP, "deployed where the vectors' domain says");
         // The tokens behind the vectors' balances and escrows (their deposits happened before

@@ -8,6 +8,8 @@ import {IERC20} from "../src/IERC20.sol";
 import {IVerifier} from "../src/IVerifier.sol";
 import {AttestationVerifier} from "../src/AttestationVerifier.sol";
 import {ReentrancyGuard} from "../src/ReentrancyGuard.sol";
+import {ExodusVerifier} from "../src/ExodusVerifier.sol";
+import {TestStablecoin} from "../src/TestStablecoin.sol";
 
 contract RollupTest is RollupBase {
     event Deposit(
@@ -852,15 +854,27 @@ contract RollupTest is RollupBase {
         assertEq(address(rollup.verifier()), address(verifier), "verifier unchanged");
     }
 
+    /// The permutation the exodus checks call is pinned by code hash: the deployer cannot name
+    /// another contract (one that answers anything would make every exit proof pass).
+    function testConstructorPinsThePermutation() public {
+        assertEq(permutation.codehash, rollup.exodusVerifier().PERMUTATION_CODEHASH(), "the pin is this code");
+        assertEq(rollup.exodusVerifier().permutation(), permutation, "the one named");
+        address fake = address(new TestStablecoin(address(this)));
+        vm.expectRevert(abi.encodeWithSelector(ExodusVerifier.WrongPermutation.selector, fake, fake.codehash));
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, DEADLINE_PERIOD, fake);
+        vm.expectRevert(abi.encodeWithSelector(ExodusVerifier.WrongPermutation.selector, address(0), bytes32(0)));
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, DEADLINE_PERIOD, address(0));
+    }
+
     function testConstructorValidatesTheDeadlinePeriod() public {
         uint64 low = rollup.MIN_DEADLINE_PERIOD() - 1;
         uint64 high = rollup.MAX_DEADLINE_PERIOD() + 1;
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadDeadlinePeriod.selector, low));
-        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, low);
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, low, permutation);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadDeadlinePeriod.selector, high));
-        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, high);
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, high, permutation);
         vm.expectRevert(abi.encodeWithSelector(Rollup.BadDeadlinePeriod.selector, 0));
-        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, 0);
+        new Rollup(IERC20(address(token)), IVerifier(address(verifier)), admin, operator, guardian, GENESIS, 0, permutation);
     }
 
     function testRoles() public {

@@ -7,6 +7,7 @@ import {AttestationVerifier} from "../src/AttestationVerifier.sol";
 import {TestStablecoin} from "../src/TestStablecoin.sol";
 import {IERC20} from "../src/IERC20.sol";
 import {IVerifier} from "../src/IVerifier.sol";
+import {PoseidonPermutation} from "../src/PoseidonPermutation.sol";
 
 /// Deployment and helpers shared by the Rollup tests.
 abstract contract RollupBase is Base {
@@ -25,16 +26,21 @@ abstract contract RollupBase is Base {
     TestStablecoin internal token;
     AttestationVerifier internal verifier;
     Rollup internal rollup;
+    /// Deployed once, before any Rollup, as on a real chain (`ExodusVerifier` pins its code).
+    address internal permutation;
 
     function setUp() public virtual {
         vm.warp(1_700_000_000);
         token = new TestStablecoin(address(this));
         verifier = new AttestationVerifier(vm.addr(ATTESTER_KEY));
+        permutation = address(new PoseidonPermutation());
         rollup = _deployRollup(IERC20(address(token)));
     }
 
     function _deployRollup(IERC20 t) internal returns (Rollup) {
-        return new Rollup(t, IVerifier(address(verifier)), admin, operator, guardian, GENESIS, DEADLINE_PERIOD);
+        return new Rollup(
+            t, IVerifier(address(verifier)), admin, operator, guardian, GENESIS, DEADLINE_PERIOD, permutation
+        );
     }
 
     function _deposit(address who, uint32 recipient, uint64 amount) internal returns (uint64 serial) {

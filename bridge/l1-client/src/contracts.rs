@@ -37,6 +37,12 @@ pub const ROLLUP: Artifact = Artifact {
     name: "Rollup",
     json: include_str!("../../artifacts/Rollup.json"),
 };
+/// The Poseidon permutation `Rollup`'s exodus checks call (deployed first; its code hash is
+/// pinned in `ExodusVerifier`).
+pub const POSEIDON_PERMUTATION: Artifact = Artifact {
+    name: "PoseidonPermutation",
+    json: include_str!("../../artifacts/PoseidonPermutation.json"),
+};
 pub const TEST_STABLECOIN: Artifact = Artifact {
     name: "TestStablecoin",
     json: include_str!("../../artifacts/TestStablecoin.json"),

@@ -60,6 +60,12 @@ pub struct Deployment {
     pub rollup: Address,
 }
 
+/// Deploys the Poseidon permutation the exodus checks call (`Rollup` takes its address; its
+/// code is pinned by hash, so any correct deployment will do and one serves many rollups).
+pub async fn deploy_permutation(rpc: &Rpc, from: Address) -> Result<Address, BridgeError> {
+    create(rpc, from, contracts::POSEIDON_PERMUTATION, Vec::new()).await
+}
+
 async fn create(
     rpc: &Rpc,
     from: Address,
@@ -74,7 +80,8 @@ async fn create(
         .ok_or(BridgeError::NoContractAddress(artifact.name))
 }
 
-/// Deploys the devnet: `TestStablecoin` (minter = deployer), `AttestationVerifier` and `Rollup`.
+/// Deploys the devnet: `TestStablecoin` (minter = deployer), `AttestationVerifier`,
+/// `PoseidonPermutation` and `Rollup`.
 pub async fn deploy_devnet(rpc: &Rpc, cfg: &DeployConfig) -> Result<Deployment, BridgeError> {
     let token = create(
         rpc,
@@ -90,6 +97,7 @@ pub async fn deploy_devnet(rpc: &Rpc, cfg: &DeployConfig) -> Result<Deployment, 
         cfg.attester.abi_encode(),
     )
     .await?;
+    let permutation = deploy_permutation(rpc, cfg.deployer).await?;
     let args = (
         token,
         verifier,
@@ -98,6 +106,7 @@ pub async fn deploy_devnet(rpc: &Rpc, cfg: &DeployConfig) -> Result<Deployment, 
         cfg.guardian,
         cfg.genesis_root,
         cfg.priority_deadline_period,
+        permutation,
     )
         .abi_encode_params();
     let rollup = create(rpc, cfg.deployer, contracts::ROLLUP, args).await?;
