@@ -1094,7 +1094,9 @@ async fn exodus_after_the_operator_dies_pays_everyone_from_l1_alone() {
         .await
         .is_err());
     // Before b's own exit record existed this would be the attack: more than the leaf holds.
-    let mut more = exodus::exit_call(&tree, b).unwrap();
+    let exodus::ExitCall::Plain(mut more) = exodus::exit_call(&tree, b).unwrap() else {
+        panic!("b's leaf has no ext: a plain exit");
+    };
     more.balance += 1;
     assert!(rpc
         .send_signed(&requester, d.rollup, more.abi_encode().into())

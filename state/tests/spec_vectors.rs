@@ -109,8 +109,18 @@ fn domain() -> Domain {
     }
 }
 
+/// The agent alice delegates to in the exodus world (not one of the keys section's).
+const EXODUS_AGENT: (&str, &str) = (
+    "agent",
+    "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+);
+
 fn secret_key(name: &str) -> SecretKey {
-    let (_, h) = SECRETS.iter().find(|(n, _)| *n == name).unwrap();
+    let (_, h) = SECRETS
+        .iter()
+        .chain(std::iter::once(&EXODUS_AGENT))
+        .find(|(n, _)| *n == name)
+        .unwrap();
     SecretKey::from_bytes(&unhex(h).try_into().unwrap()).unwrap()
 }
 
@@ -436,6 +446,31 @@ fn exodus_section(st: &mut State) -> Value {
     .into();
     st.apply(&open, &BlockContext { timestamp: ts(NOW) })
         .expect("alice can open a stream");
+    // Alice delegates to an agent (SPEC 20.5): its balance must exit to alice's address, not to
+    // one the agent key names (SPEC 20.9, "Exodus").
+    let delegate: Transaction = state::tx::UnsignedPassportTx {
+        owner: alice,
+        action: state::tx::PassportAction::Delegate {
+            agent_key: secret_key("agent").public_key().into(),
+            fund: Amount::new(40).expect("u63"),
+            policy: state::passport::Policy {
+                cap: Amount::new(1_000).expect("u63"),
+                window: 3_600,
+                max_payment: Amount::new(100).expect("u63"),
+                max_fee: Amount::new(1).expect("u63"),
+                expiry: ts(NOW + 86_400),
+                allow: state::passport::AllowList::new(vec![]).expect("empty list"),
+                card: state::passport::Card::new([0; 32], String::new()).expect("empty card"),
+            },
+        },
+        fee: Amount::ZERO,
+        nonce: st.account(alice).expect("alice").nonce,
+        valid_until: ts(NOW + 60),
+    }
+    .sign(&d, &secret_key("alice"))
+    .into();
+    st.apply(&delegate, &BlockContext { timestamp: ts(NOW) })
+        .expect("alice can delegate");
     let book = st.streams_of(alice);
     let stream = *book.get(slot).expect("open");
     let streams = vec![json!({
@@ -456,7 +491,7 @@ fn exodus_section(st: &mut State) -> Value {
     })];
     let to = L1Address(addr(WITHDRAW_TO));
     let m = exit_authorisation_message(&d, &to);
-    let keys = ["operator", "alice", "bob"];
+    let keys = ["operator", "alice", "bob", "agent"];
     let entries: Vec<Value> = keys.iter().map(|name| l1_signed(name, &m)).collect();
     // Owner bindings (SPEC 20.9): each key names the L1 address that answers for it.
     let owner = L1Address(addr(OWNER_L1));
@@ -468,6 +503,23 @@ fn exodus_section(st: &mut State) -> Value {
     while let Some(a) = st.account(AccountIndex(index)).cloned() {
         let proof = st.proof(AccountIndex(index));
         assert!(proof.verify(root, index, a.leaf_hash()));
+        // The opening of a non-zero ext (SPEC 18.3): what `exitOpened` takes.
+        let i = AccountIndex(index);
+        let profile = st.profile_of(i);
+        // Every field present (zero for a non-agent), so that forge reads one shape.
+        let passport = st.passport(i).map_or_else(
+            || {
+                json!({"agent": false, "owner": 0, "policy_digest": digest(Digest::ZERO),
+                      "revoked": false, "window_id": 0, "spent": 0})
+            },
+            |p| {
+                let (window_id, spent) = p.spent();
+                json!({
+                    "agent": true, "owner": p.owner().0, "policy_digest": digest(p.policy_digest()),
+                    "revoked": p.is_revoked(), "window_id": window_id, "spent": spent.get(),
+                })
+            },
+        );
         accounts.push(json!({
             "index": index,
             "w": elements(&a.pubkey.to_field_elements()),
@@ -475,6 +527,11 @@ fn exodus_section(st: &mut State) -> Value {
             "nonce": a.nonce.get(),
             "ext": digest(a.ext),
             "siblings": proof.siblings.iter().map(|d| digest(*d)).collect::<Vec<_>>(),
+            "streams_root": digest(st.streams_of(i).root()),
+            "shares": digest(profile.shares),
+            "lanes": digest(profile.lanes),
+            "passport": passport,
+            "profile": digest(profile.digest()),
         }));
         index += 1;
     }

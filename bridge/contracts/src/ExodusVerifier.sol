@@ -154,6 +154,75 @@ contract ExodusVerifier {
         return Poseidon.toBytes(Poseidon.hashNoPadWith(x, _permute));
     }
 
+    /// An account's profile opened (SPEC 18.3): its shares and lanes digests, and its passport
+    /// as fields when it is an agent (SPEC 20.2; `agent = false`: the passport part is `ZERO`).
+    struct Profile {
+        bytes32 shares;
+        bytes32 lanes;
+        bool agent;
+        uint32 owner;
+        bytes32 policyDigest;
+        bool revoked;
+        uint64 windowId;
+        uint64 spent;
+    }
+
+    /// An account's whole leaf and its 32 Merkle siblings.
+    struct Leaf {
+        uint256[5] w;
+        uint64 balance;
+        uint64 nonce;
+        bytes32 ext;
+        bytes32[32] siblings;
+    }
+
+    /// The profile digest (SPEC 18.3): `ZERO` when every part is, else `H(shares ‖ passport ‖
+    /// lanes)` with `passport = H(owner, policyDigest, revoked, windowId, spent)` (SPEC 20.2)
+    /// for an agent. Reverts on a non-canonical element.
+    function profileOf(Profile calldata p) public view returns (bytes32) {
+        uint256[4] memory passport;
+        if (p.agent) {
+            if (p.windowId >= Schnorr.P || p.spent >= Schnorr.P) revert NonCanonical();
+            uint256[] memory e = new uint256[](8);
+            e[0] = p.owner;
+            uint256[4] memory d = _digest(p.policyDigest);
+            for (uint256 i = 0; i < 4; i++) {
+                e[1 + i] = d[i];
+            }
+            e[5] = p.revoked ? 1 : 0;
+            e[6] = p.windowId;
+            e[7] = p.spent;
+            passport = Poseidon.hashNoPadWith(e, _permute);
+        }
+        if (!p.agent && p.shares == bytes32(0) && p.lanes == bytes32(0)) return bytes32(0);
+        uint256[] memory x = new uint256[](12);
+        uint256[4] memory s = _digest(p.shares);
+        uint256[4] memory l = _digest(p.lanes);
+        for (uint256 i = 0; i < 4; i++) {
+            x[i] = s[i];
+            x[4 + i] = passport[i];
+            x[8 + i] = l[i];
+        }
+        return Poseidon.toBytes(Poseidon.hashNoPadWith(x, _permute));
+    }
+
+    /// A non-zero `ext` (SPEC 18.3) from its opening: `H(streamsRoot ‖ profile)`.
+    function extOf(bytes32 streamsRoot, Profile calldata p) external view returns (bytes32) {
+        uint256[4] memory r = _digest(streamsRoot);
+        uint256[4] memory q = _digest(profileOf(p));
+        uint256[] memory x = new uint256[](8);
+        for (uint256 i = 0; i < 4; i++) {
+            x[i] = r[i];
+            x[4 + i] = q[i];
+        }
+        return Poseidon.toBytes(Poseidon.hashNoPadWith(x, _permute));
+    }
+
+    /// The state root in which account `index` has the leaf `a`.
+    function leafRoot(uint32 index, Leaf calldata a) external view returns (bytes32) {
+        return accountRoot(index, a.w, a.balance, a.nonce, a.ext, a.siblings);
+    }
+
     /// An account's leaf fields but `ext`, and its 32 Merkle siblings.
     struct AccountProof {
         uint256[5] w;

@@ -267,6 +267,7 @@ contract Rollup is ReentrancyGuard {
     error OwnerAlreadyBound(bytes32 keyId);
     error BadOwnerBinding();
     error ExitNotAuthorised(bytes32 keyId);
+    error ExtNotOpened(uint32 account);
     error AlreadyExited(uint32 account);
     error StreamAlreadyExited(uint32 payer, uint16 slot);
     error NotRefundable(uint64 serial);
@@ -707,7 +708,9 @@ contract Rollup is ReentrancyGuard {
     /// Pays account `index` its whole balance in the last finalized state, once, to the
     /// address its key authorised. The account's fields and `siblings` must prove its leaf
     /// under `finalizedRoot` (SPEC 6, 7). Anyone may call it (the funds go to the owner's
-    /// choice); a zero balance is recorded as exited and pays nothing.
+    /// choice); a zero balance is recorded as exited and pays nothing. For a leaf whose `ext` is
+    /// not zero (streams, shares, lanes or a passport) use `exitOpened`, which learns from the
+    /// opened `ext` whether the account is an agent.
     function exit(
         uint32 index,
         uint256[5] calldata w,
@@ -718,39 +721,86 @@ contract Rollup is ReentrancyGuard {
     ) external nonReentrant {
         if (!exodus) revert NotInExodus();
         if (exited[index]) revert AlreadyExited(index);
+        if (ext != bytes32(0)) revert ExtNotOpened(index);
         bytes32 id = keyId(w);
         address to = exitAddress[id];
         if (to == address(0)) revert ExitNotAuthorised(id);
         if (exodusVerifier.accountRoot(index, w, balance, nonce, ext, siblings) != finalizedRoot) {
             revert BadMerkleProof();
         }
+        _exited(index, id, to, balance);
+    }
+
+    /// `exit` for a leaf whose `ext` is not zero (SPEC 15.9, 20.9): `streamsRoot` and `profile`
+    /// open it (SPEC 18.3). An agent's balance goes to the address its **owner's** key
+    /// authorised, not the agent key's (a leaked agent key must not take more than its policy
+    /// allows): `owner` is then the owner's leaf, proven under the same root at the index the
+    /// passport names. `owner` is ignored otherwise.
+    function exitOpened(
+        uint32 index,
+        ExodusVerifier.AccountProof calldata account,
+        bytes32 streamsRoot,
+        ExodusVerifier.Profile calldata profile,
+        ExodusVerifier.Leaf calldata owner
+    ) external nonReentrant {
+        if (!exodus) revert NotInExodus();
+        if (exited[index]) revert AlreadyExited(index);
+        (bytes32 id, address to) = _payee(account.w, profile, owner);
+        bytes32 ext = exodusVerifier.extOf(streamsRoot, profile);
+        if (
+            exodusVerifier.accountRoot(index, account.w, account.balance, account.nonce, ext, account.siblings)
+                != finalizedRoot
+        ) revert BadMerkleProof();
+        _exited(index, id, to, account.balance);
+    }
+
+    function _exited(uint32 index, bytes32 id, address to, uint64 balance) private {
         exited[index] = true;
         if (balance != 0) _safeTransfer(to, balance);
         emit ExitPerformed(index, id, to, balance);
     }
 
+    /// Whose exit address receives what an account with key `w` and `profile` leaves with: its
+    /// own key's, or for an agent its owner's (whose leaf `owner` must be under
+    /// `finalizedRoot` at the index the passport names).
+    function _payee(uint256[5] calldata w, ExodusVerifier.Profile calldata profile, ExodusVerifier.Leaf calldata owner)
+        private
+        view
+        returns (bytes32 id, address to)
+    {
+        if (profile.agent) {
+            if (exodusVerifier.leafRoot(profile.owner, owner) != finalizedRoot) revert BadMerkleProof();
+            id = keyId(owner.w);
+        } else {
+            id = keyId(w);
+        }
+        to = exitAddress[id];
+        if (to == address(0)) revert ExitNotAuthorised(id);
+    }
+
     /// Pays back, once, the escrow of stream `slot` of account `payer` in the last finalized
     /// state (SPEC 15.9, "Streams"): `price x (maxTicks - settled)` to the address the payer's
-    /// key authorised. The stream's fields and `streamPath` must give the payer's `ext` with
-    /// `profile`, and the payer's leaf with that `ext` and `siblings` must lead to
-    /// `finalizedRoot`. Ticks not settled before the last finalized batch are not paid: the payee
-    /// settles as it goes. Independent of `exit`, which pays the balance only.
+    /// key authorised (its owner's, for an agent: `owner` as in `exitOpened`). The stream's
+    /// fields and `streamPath` must give the payer's stream root, which with `profile` gives its
+    /// `ext`, and the payer's leaf with that `ext` and `siblings` must lead to `finalizedRoot`.
+    /// Ticks not settled before the last finalized batch are not paid: the payee settles as it
+    /// goes. Independent of the exit of the balance.
     function exitStream(
         uint32 payer,
         ExodusVerifier.AccountProof calldata account,
         uint16 slot,
         ExodusVerifier.StreamLeaf calldata stream,
         bytes32[16] calldata streamPath,
-        bytes32 profile
+        ExodusVerifier.Profile calldata profile,
+        ExodusVerifier.Leaf calldata owner
     ) external nonReentrant {
         if (!exodus) revert NotInExodus();
         uint256 key = (uint256(payer) << 16) | slot;
         if (streamExited[key]) revert StreamAlreadyExited(payer, slot);
-        bytes32 id = keyId(account.w);
-        address to = exitAddress[id];
-        if (to == address(0)) revert ExitNotAuthorised(id);
+        (bytes32 id, address to) = _payee(account.w, profile, owner);
         if (stream.settled > stream.maxTicks) revert BadMerkleProof();
-        if (exodusVerifier.streamAccountRoot(payer, account, slot, stream, streamPath, profile) != finalizedRoot) {
+        bytes32 p = exodusVerifier.profileOf(profile);
+        if (exodusVerifier.streamAccountRoot(payer, account, slot, stream, streamPath, p) != finalizedRoot) {
             revert BadMerkleProof();
         }
         streamExited[key] = true;

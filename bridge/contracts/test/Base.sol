@@ -23,6 +23,7 @@ interface Vm {
     function projectRoot() external view returns (string memory);
     function readFile(string calldata) external view returns (string memory);
     function keyExistsJson(string calldata, string calldata) external view returns (bool);
+    function parseJsonBool(string calldata, string calldata) external pure returns (bool);
     function parseJsonUint(string calldata, string calldata) external pure returns (uint256);
     function parseJsonAddress(string calldata, string calldata) external pure returns (address);
     function parseJsonBytes32(string calldata, string calldata) external pure returns (bytes32);

@@ -71,8 +71,24 @@ contract ExodusTest is ExodusVectors {
         }
     }
 
+    /// Exits `a` the way its leaf requires: `exit` for a zero `ext`, else `exitOpened` (with its
+    /// owner's leaf for an agent).
     function _exit(VectorAccount memory a) internal {
-        rollup.exit(a.index, a.w, a.balance, a.nonce, a.ext, a.siblings);
+        if (a.ext == bytes32(0)) {
+            rollup.exit(a.index, a.w, a.balance, a.nonce, a.ext, a.siblings);
+        } else {
+            rollup.exitOpened(a.index, _proof(a), a.streamsRoot, a.profile, _ownerLeaf(a));
+        }
+    }
+
+    /// The leaf of `a`'s owner if `a` is an agent (an empty one otherwise: ignored).
+    function _ownerLeaf(VectorAccount memory a) internal view returns (ExodusVerifier.Leaf memory l) {
+        if (a.profile.agent) l = _leaf(a.profile.owner);
+    }
+
+    /// The key whose exit address receives `a`'s exits: its owner's for an agent.
+    function _payeeKey(VectorAccount memory a) internal view returns (bytes32) {
+        return a.profile.agent ? rollup.keyId(_account(a.profile.owner).w) : rollup.keyId(a.w);
     }
 
     function testDomainDigestMatchesTheRustDomain() public view {
@@ -135,15 +151,24 @@ contract ExodusTest is ExodusVectors {
         address to = _authorisedTo();
         uint256 before = token.balanceOf(to);
         uint256 n = _accountCount();
-        assertEq(n, 3, "three accounts in the vectors");
+        assertEq(n, 4, "four accounts in the vectors (the last an agent of alice)");
         for (uint256 i = 0; i < n; i++) {
             VectorAccount memory a = _account(i);
-            bytes32 id = rollup.keyId(a.w);
+            ExodusVerifier.AccountProof memory proof = _proof(a);
+            ExodusVerifier.Leaf memory owner = _ownerLeaf(a);
             vm.expectEmit(true, true, true, true, address(rollup));
-            emit Rollup.ExitPerformed(a.index, id, to, a.balance);
+            emit Rollup.ExitPerformed(a.index, _payeeKey(a), to, a.balance);
+            // Only the contract call is measured (the vectors are read before).
             uint256 g = gasleft();
-            _exit(a);
-            if (i == 0) logGas("gas: exit", g - gasleft());
+            if (a.ext == bytes32(0)) {
+                rollup.exit(a.index, a.w, a.balance, a.nonce, a.ext, a.siblings);
+            } else {
+                rollup.exitOpened(a.index, proof, a.streamsRoot, a.profile, owner);
+            }
+            g -= gasleft();
+            if (i == 0) logGas("gas: exit", g);
+            if (i == 1) logGas("gas: exitOpened (a stream payer)", g);
+            if (i == 3) logGas("gas: exitOpened (an agent, paid to its owner)", g);
             assertTrue(rollup.exited(a.index), "recorded");
         }
         assertEq(token.balanceOf(to) - before, _totalBalance(), "paid exactly the finalized balances");
@@ -161,7 +186,55 @@ contract ExodusTest is ExodusVectors {
     }
 
     function _exitStream(VectorStream memory s) internal {
-        rollup.exitStream(s.payer, _proof(_account(s.payer)), s.slot, s.leaf, s.path, s.profile);
+        VectorAccount memory payer = _account(s.payer);
+        rollup.exitStream(s.payer, _proof(payer), s.slot, s.leaf, s.path, payer.profile, _ownerLeaf(payer));
+    }
+
+    /// Issue 15 / SPEC 20.9: an agent's balance leaves to the address its owner's key
+    /// authorised. The agent key's own authorisation is neither needed nor used; an opening
+    /// that hides the passport, or names another leaf as the owner, does not verify; `exit`
+    /// refuses a leaf whose `ext` it would have to trust.
+    function testAnAgentExitsToItsOwnersAddress() public {
+        _operatorFails();
+        rollup.activateExodus();
+        uint256 agentIndex = 3;
+        VectorAccount memory agent = _account(agentIndex);
+        assertTrue(agent.profile.agent, "account 3 is an agent");
+        assertEq(uint256(agent.profile.owner), 1, "of alice");
+        assertTrue(agent.balance > 0, "with a balance");
+        // Only the agent key authorised: not enough, the owner's key decides.
+        (uint256[5] memory wAgent, Schnorr.Signature memory sAgent) = _auth(agentIndex);
+        rollup.authoriseExit(wAgent, _authorisedTo(), sAgent);
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ExitNotAuthorised.selector, rollup.keyId(_account(1).w)));
+        _exit(agent);
+        (uint256[5] memory wAlice, Schnorr.Signature memory sAlice) = _auth(1);
+        rollup.authoriseExit(wAlice, _authorisedTo(), sAlice);
+        // `exit` cannot tell an agent from its ext: refused.
+        vm.expectRevert(abi.encodeWithSelector(Rollup.ExtNotOpened.selector, uint32(agentIndex)));
+        rollup.exit(agent.index, agent.w, agent.balance, agent.nonce, agent.ext, agent.siblings);
+        // Hiding the passport: another ext, another root. (Each forgery starts from a fresh copy:
+        // a memory struct assigned is shared, not copied.)
+        ExodusVerifier.Profile memory hidden = _account(agentIndex).profile;
+        hidden.agent = false;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        rollup.exitOpened(agent.index, _proof(agent), agent.streamsRoot, hidden, _ownerLeaf(agent));
+        // Another owner's leaf (bob's) at the owner's index.
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        rollup.exitOpened(agent.index, _proof(agent), agent.streamsRoot, agent.profile, _leaf(2));
+        // Another owner in the passport (bob, whose key authorised exits too): bob's leaf is
+        // genuine, but the passport then is not the agent's.
+        (uint256[5] memory wBob, Schnorr.Signature memory sBob) = _auth(2);
+        rollup.authoriseExit(wBob, _authorisedTo(), sBob);
+        ExodusVerifier.Profile memory moved = _account(agentIndex).profile;
+        moved.owner = 2;
+        vm.expectRevert(Rollup.BadMerkleProof.selector);
+        rollup.exitOpened(agent.index, _proof(agent), agent.streamsRoot, moved, _leaf(2));
+        // The honest opening: paid to alice's address, under alice's key.
+        uint256 before = token.balanceOf(_authorisedTo());
+        vm.expectEmit(true, true, true, true, address(rollup));
+        emit Rollup.ExitPerformed(agent.index, rollup.keyId(wAlice), _authorisedTo(), agent.balance);
+        _exit(agent);
+        assertEq(token.balanceOf(_authorisedTo()) - before, agent.balance, "the agent's balance");
     }
 
     function testStreamEscrowsExitOnceToThePayer() public {
@@ -176,8 +249,12 @@ contract ExodusTest is ExodusVectors {
         uint256 before = token.balanceOf(to);
         vm.expectEmit(true, true, true, true, address(rollup));
         emit Rollup.StreamEscrowExited(s.payer, s.slot, rollup.keyId(_account(s.payer).w), to, s.escrow);
+        VectorAccount memory payer = _account(s.payer);
+        ExodusVerifier.AccountProof memory proof = _proof(payer);
+        ExodusVerifier.Leaf memory none = _ownerLeaf(payer);
+        // Only the contract call is measured (the vectors are read before).
         uint256 g = gasleft();
-        _exitStream(s);
+        rollup.exitStream(s.payer, proof, s.slot, s.leaf, s.path, payer.profile, none);
         logGas("gas: exitStream", g - gasleft());
         assertEq(token.balanceOf(to) - before, s.escrow, "the escrow, to the payer's exit address");
         vm.expectRevert(abi.encodeWithSelector(Rollup.StreamAlreadyExited.selector, s.payer, s.slot));
@@ -220,13 +297,14 @@ contract ExodusTest is ExodusVectors {
         f.path[3] = bytes32(uint256(f.path[3]) ^ 1);
         vm.expectRevert(Rollup.BadMerkleProof.selector);
         _exitStream(f);
-        f = _stream(0);
-        f.profile = bytes32(uint256(1));
+        VectorAccount memory payer = _account(s.payer);
+        ExodusVerifier.Profile memory wrong = payer.profile;
+        wrong.shares = bytes32(uint256(1));
         vm.expectRevert(Rollup.BadMerkleProof.selector);
-        _exitStream(f);
+        rollup.exitStream(s.payer, _proof(payer), s.slot, s.leaf, s.path, wrong, _ownerLeaf(payer));
         VectorAccount memory bob = _account(2);
         vm.expectRevert(Rollup.BadMerkleProof.selector);
-        rollup.exitStream(2, _proof(bob), s.slot, s.leaf, s.path, s.profile);
+        rollup.exitStream(2, _proof(bob), s.slot, s.leaf, s.path, bob.profile, _ownerLeaf(bob));
         assertTrue(!rollup.streamExited((uint256(s.payer) << 16) | s.slot), "nothing recorded");
         _exitStream(s);
     }

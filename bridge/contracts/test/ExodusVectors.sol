@@ -19,6 +19,9 @@ abstract contract ExodusVectors is RollupBase {
         uint64 nonce;
         bytes32 ext;
         bytes32[32] siblings;
+        /// The opening of `ext` (zero for a leaf whose `ext` is zero).
+        bytes32 streamsRoot;
+        ExodusVerifier.Profile profile;
     }
 
     /// An open stream of the vectors' exodus state, as `exitStream` takes it.
@@ -111,6 +114,26 @@ abstract contract ExodusVectors is RollupBase {
         for (uint256 l = 0; l < 32; l++) {
             a.siblings[l] = s[l];
         }
+        a.streamsRoot = vm.parseJsonBytes32(json, string.concat(at, ".streams_root"));
+        a.profile.shares = vm.parseJsonBytes32(json, string.concat(at, ".shares"));
+        a.profile.lanes = vm.parseJsonBytes32(json, string.concat(at, ".lanes"));
+        string memory p = string.concat(at, ".passport");
+        a.profile.agent = vm.parseJsonBool(json, string.concat(p, ".agent"));
+        a.profile.owner = uint32(vm.parseJsonUint(json, string.concat(p, ".owner")));
+        a.profile.policyDigest = vm.parseJsonBytes32(json, string.concat(p, ".policy_digest"));
+        a.profile.revoked = vm.parseJsonBool(json, string.concat(p, ".revoked"));
+        a.profile.windowId = uint64(vm.parseJsonUint(json, string.concat(p, ".window_id")));
+        a.profile.spent = uint64(vm.parseJsonUint(json, string.concat(p, ".spent")));
+    }
+
+    /// Account `i`'s whole leaf, as `exitOpened` takes an agent's owner.
+    function _leaf(uint256 i) internal view returns (ExodusVerifier.Leaf memory l) {
+        VectorAccount memory a = _account(i);
+        l.w = a.w;
+        l.balance = a.balance;
+        l.nonce = a.nonce;
+        l.ext = a.ext;
+        l.siblings = a.siblings;
     }
 
     function _streamCount() internal view returns (uint256 n) {

@@ -172,36 +172,151 @@ pub fn accounts_of(tree: &AccountTree, key: &PublicKey) -> Vec<AccountIndex> {
 
 /// `exit(...)` for account `index` of `tree` (the finalized state): its fields and Merkle proof.
 /// `None` if the index holds no account.
-pub fn exit_call(tree: &AccountTree, index: AccountIndex) -> Option<Rollup::exitCall> {
+pub fn exit_call(tree: &AccountTree, index: AccountIndex) -> Option<ExitCall> {
     let a = tree.accounts().get(index.0 as usize)?;
     let proof = tree.proof(index.0);
-    Some(Rollup::exitCall {
+    if a.ext == Digest::ZERO {
+        return Some(ExitCall::Plain(Box::new(Rollup::exitCall {
+            index: index.0,
+            w: limbs5(a.pubkey.encoding()),
+            balance: a.balance.get(),
+            nonce: a.nonce.get(),
+            ext: B256::ZERO,
+            siblings: proof.siblings.map(|d| B256::from(d.to_bytes())),
+        })));
+    }
+    Some(ExitCall::Opened(Box::new(Rollup::exitOpenedCall {
         index: index.0,
+        account: account_proof(tree, index)?,
+        streamsRoot: B256::from(tree.streams_root(index.0).to_bytes()),
+        profile: profile_opening(tree, index.0),
+        owner: owner_leaf(tree, index.0),
+    })))
+}
+
+/// How an account leaves (SPEC 15.9, 20.9): `exit` for a leaf whose `ext` is zero, else
+/// `exitOpened` with the opening of its `ext` (and, for an agent, its owner's leaf: the balance
+/// goes to the address the owner's key authorised).
+#[derive(Clone, Debug)]
+pub enum ExitCall {
+    Plain(Box<Rollup::exitCall>),
+    Opened(Box<Rollup::exitOpenedCall>),
+}
+
+impl ExitCall {
+    pub fn balance(&self) -> u64 {
+        match self {
+            ExitCall::Plain(c) => c.balance,
+            ExitCall::Opened(c) => c.account.balance,
+        }
+    }
+
+    /// The contract function's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExitCall::Plain(_) => "exit",
+            ExitCall::Opened(_) => "exitOpened",
+        }
+    }
+
+    pub fn abi_encode(&self) -> Vec<u8> {
+        use alloy_sol_types::SolCall;
+        match self {
+            ExitCall::Plain(c) => c.abi_encode(),
+            ExitCall::Opened(c) => c.abi_encode(),
+        }
+    }
+}
+
+/// Account `index`'s leaf fields but `ext`, and its Merkle siblings.
+fn account_proof(tree: &AccountTree, index: AccountIndex) -> Option<ExodusVerifier::AccountProof> {
+    let a = tree.accounts().get(index.0 as usize)?;
+    Some(ExodusVerifier::AccountProof {
+        w: limbs5(a.pubkey.encoding()),
+        balance: a.balance.get(),
+        nonce: a.nonce.get(),
+        siblings: tree
+            .proof(index.0)
+            .siblings
+            .map(|d| B256::from(d.to_bytes())),
+    })
+}
+
+/// The opening of account `index`'s profile (SPEC 18.3): its shares and lanes digests, and
+/// its passport's fields if it is an agent.
+fn profile_opening(tree: &AccountTree, index: u32) -> ExodusVerifier::Profile {
+    let parts = tree.profile_of(index);
+    let p = tree.passport_of(index);
+    ExodusVerifier::Profile {
+        shares: B256::from(parts.shares.to_bytes()),
+        lanes: B256::from(parts.lanes.to_bytes()),
+        agent: p.is_some(),
+        owner: p.map_or(0, |p| p.owner.0),
+        policyDigest: B256::from(p.map_or(Digest::ZERO, |p| p.policy_digest).to_bytes()),
+        revoked: p.is_some_and(|p| p.revoked),
+        windowId: p.map_or(0, |p| p.window_id),
+        spent: p.map_or(0, |p| p.spent.get()),
+    }
+}
+
+/// The owner's whole leaf for an agent (the contract pays the owner's exit address); an empty
+/// one, which the contract ignores, for any other account.
+fn owner_leaf(tree: &AccountTree, index: u32) -> ExodusVerifier::Leaf {
+    let none = || ExodusVerifier::Leaf {
+        w: [U256::ZERO; 5],
+        balance: 0,
+        nonce: 0,
+        ext: B256::ZERO,
+        siblings: [B256::ZERO; 32],
+    };
+    let Some(owner) = tree.passport_of(index).map(|p| p.owner.0) else {
+        return none();
+    };
+    let Some(a) = tree.accounts().get(owner as usize) else {
+        return none();
+    };
+    ExodusVerifier::Leaf {
         w: limbs5(a.pubkey.encoding()),
         balance: a.balance.get(),
         nonce: a.nonce.get(),
         ext: B256::from(a.ext.to_bytes()),
-        siblings: proof.siblings.map(|d| B256::from(d.to_bytes())),
-    })
+        siblings: tree.proof(owner).siblings.map(|d| B256::from(d.to_bytes())),
+    }
+}
+
+/// What `key` exits (SPEC 20.9): its accounts that are not agents, and every agent those
+/// accounts own (whose balances go to the owner's exit address). The second list is the key's
+/// own agent accounts, which only their owners' keys exit.
+pub fn accounts_to_exit(
+    tree: &AccountTree,
+    key: &PublicKey,
+) -> (Vec<AccountIndex>, Vec<AccountIndex>) {
+    let (agents, mut own): (Vec<AccountIndex>, Vec<AccountIndex>) = accounts_of(tree, key)
+        .into_iter()
+        .partition(|&i| owner_of_agent(tree, i).is_some());
+    let owned: Vec<AccountIndex> = own
+        .iter()
+        .flat_map(|o| tree.agents_owned_by(o.0).map(AccountIndex))
+        .collect();
+    own.extend(owned);
+    (own, agents)
+}
+
+/// The owner of agent `index` in `tree`, if it is one.
+pub fn owner_of_agent(tree: &AccountTree, index: AccountIndex) -> Option<AccountIndex> {
+    tree.passport_of(index.0).map(|p| p.owner)
 }
 
 /// `exitStream(...)` for every open stream of payer `index` in `tree` (the finalized state,
 /// rebuilt from diffs that carry the stream books, SPEC 10.4): the stream's leaf fields and its
-/// path in the payer's stream tree, and the payer's leaf proof. Empty if it has none.
+/// path in the payer's stream tree, the payer's leaf proof and profile opening (and its owner's
+/// leaf for an agent). Empty if it has none.
 pub fn exit_stream_calls(tree: &AccountTree, index: AccountIndex) -> Vec<Rollup::exitStreamCall> {
-    let (Some(a), Some(book)) = (
-        tree.accounts().get(index.0 as usize),
-        tree.streams_of(index.0),
-    ) else {
+    let (Some(account), Some(book)) = (account_proof(tree, index), tree.streams_of(index.0)) else {
         return Vec::new();
     };
-    let proof = tree.proof(index.0);
-    let account = ExodusVerifier::AccountProof {
-        w: limbs5(a.pubkey.encoding()),
-        balance: a.balance.get(),
-        nonce: a.nonce.get(),
-        siblings: proof.siblings.map(|d| B256::from(d.to_bytes())),
-    };
+    let profile = profile_opening(tree, index.0);
+    let owner = owner_leaf(tree, index.0);
     book.iter()
         .map(|s| Rollup::exitStreamCall {
             payer: index.0,
@@ -217,8 +332,8 @@ pub fn exit_stream_calls(tree: &AccountTree, index: AccountIndex) -> Vec<Rollup:
                 head: B256::from(s.head.to_bytes()),
             },
             streamPath: book.path(s.id.slot).map(|d| B256::from(d.to_bytes())),
-            // No profile until shares are transactions (SPEC 18.3).
-            profile: B256::ZERO,
+            profile: profile.clone(),
+            owner: owner.clone(),
         })
         .collect()
 }
@@ -408,5 +523,83 @@ mod tests {
         let proof = state::smt::MerkleProof { siblings };
         assert!(proof.verify(st.root(), 1, a.leaf_hash()));
         assert_eq!(c.account.balance, a.balance.get());
+
+        // Alice delegates to an agent (SPEC 20.9): its exit opens its ext to the passport and
+        // carries alice's leaf, whose key's exit address the contract pays.
+        let delegate: Transaction = state::tx::UnsignedPassportTx {
+            owner: alice,
+            action: state::tx::PassportAction::Delegate {
+                agent_key: key(4).public_key().into(),
+                fund: Amount::new(70).unwrap(),
+                policy: state::passport::Policy {
+                    cap: Amount::new(500).unwrap(),
+                    window: 60,
+                    max_payment: Amount::new(50).unwrap(),
+                    max_fee: Amount::ZERO,
+                    expiry: Timestamp::new(1_800_000_000).unwrap(),
+                    allow: state::passport::AllowList::new(vec![]).unwrap(),
+                    card: state::passport::Card::new([0; 32], String::new()).unwrap(),
+                },
+            },
+            fee: Amount::ZERO,
+            nonce: st.account(alice).unwrap().nonce,
+            valid_until: Timestamp::MAX,
+        }
+        .sign(&DOMAIN, &key(2))
+        .into();
+        let old_root = st.root();
+        let mut touches = BatchTouches::new(st.num_accounts());
+        let fx = st.apply(&delegate, &ctx).unwrap();
+        let agent = fx.registered.unwrap();
+        touches.absorb(&fx);
+        let blob = touches.seal(&mut st, old_root).unwrap();
+        replica.apply(&StateDiff::decode(&blob).unwrap()).unwrap();
+        assert!(matches!(
+            exit_call(&replica, AccountIndex(2)),
+            Some(ExitCall::Plain(_))
+        ));
+        assert!(
+            matches!(exit_call(&replica, alice), Some(ExitCall::Opened(_))),
+            "alice pays a stream"
+        );
+        let Some(ExitCall::Opened(c)) = exit_call(&replica, agent) else {
+            panic!("an agent's ext is not zero");
+        };
+        assert_eq!(owner_of_agent(&replica, agent), Some(alice));
+        let p = &c.profile;
+        assert!(p.agent && p.owner == 1 && !p.revoked);
+        // What `ExodusVerifier.extOf` computes, natively from the call's fields.
+        let digest = |b: &B256| Digest::from_bytes(&b.0).expect("canonical");
+        let passport = state::passport::passport_digest(
+            AccountIndex(p.owner),
+            digest(&p.policyDigest),
+            p.revoked,
+            p.windowId,
+            Amount::new(p.spent).unwrap(),
+        );
+        let profile = state::ext::Profile {
+            shares: digest(&p.shares),
+            passport,
+            lanes: digest(&p.lanes),
+        };
+        let ext = ext_digest(digest(&c.streamsRoot), profile.digest());
+        assert_eq!(ext, st.account(agent).unwrap().ext);
+        // The owner's leaf is alice's, under the same root.
+        let alice_now = *st.account(alice).unwrap();
+        assert_eq!(c.owner.w, limbs5(alice_now.pubkey.encoding()));
+        assert_eq!(digest(&c.owner.ext), alice_now.ext);
+        let proof = state::smt::MerkleProof {
+            siblings: c.owner.siblings.map(|b| digest(&b)),
+        };
+        assert!(proof.verify(st.root(), 1, alice_now.leaf_hash()));
+        // Alice's key exits her account and her agent; the agent's key exits nothing.
+        assert_eq!(
+            accounts_to_exit(&replica, &key(2).public_key()),
+            (vec![alice, agent], vec![])
+        );
+        assert_eq!(
+            accounts_to_exit(&replica, &key(4).public_key()),
+            (vec![], vec![agent])
+        );
     }
 }

@@ -868,14 +868,10 @@ impl State {
 
     /// Recomputes `account`'s `ext` from its parts (streams, passport, lanes: [`crate::ext`])
     /// and records the change in `effects` (merged with an earlier change of the same account).
-    pub(crate) fn refresh_ext(
-        &mut self,
-        account: AccountIndex,
-        slot: Option<StreamSlot>,
-        effects: &mut Effects,
-    ) {
+    /// The parts of `account`'s profile (SPEC 18.3), each `ZERO` when absent.
+    pub fn profile_of(&self, account: AccountIndex) -> Profile {
         let i = account.0;
-        let profile = Profile {
+        Profile {
             shares: self
                 .shares
                 .get(&i)
@@ -885,7 +881,17 @@ impl State {
                 .get(&i)
                 .map_or(Digest::ZERO, Passport::digest),
             lanes: self.lanes.get(&i).map_or(Digest::ZERO, LaneNonces::digest),
-        };
+        }
+    }
+
+    pub(crate) fn refresh_ext(
+        &mut self,
+        account: AccountIndex,
+        slot: Option<StreamSlot>,
+        effects: &mut Effects,
+    ) {
+        let i = account.0;
+        let profile = self.profile_of(account);
         let ext = ext_digest(self.streams_of(account).root(), profile.digest());
         let before = std::mem::replace(&mut self.accounts[i as usize].ext, ext);
         self.dirty.push(i);

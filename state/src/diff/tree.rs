@@ -107,6 +107,37 @@ impl AccountTree {
         self.passports.get(&agent)
     }
 
+    /// The agents whose passports name `owner` (SPEC 20.2), ascending.
+    pub fn agents_owned_by(&self, owner: u32) -> impl Iterator<Item = u32> + '_ {
+        self.passports
+            .iter()
+            .filter(move |(_, p)| p.owner.0 == owner)
+            .map(|(&a, _)| a)
+    }
+
+    /// The parts of `account`'s profile (SPEC 18.3) as the diffs so far published them.
+    pub fn profile_of(&self, account: u32) -> Profile {
+        Profile {
+            shares: self.shares.get(&account).copied().unwrap_or(Digest::ZERO),
+            passport: self
+                .passports
+                .get(&account)
+                .map_or(Digest::ZERO, PassportRecord::digest),
+            lanes: self
+                .lanes
+                .get(&account)
+                .map_or(Digest::ZERO, LaneNonces::digest),
+        }
+    }
+
+    /// The root of `payer`'s stream book (the empty book's without streams).
+    pub fn streams_root(&self, payer: u32) -> Digest {
+        self.streams.get(&payer).map_or(
+            crate::smt::empty_hashes()[crate::stream::SLOT_DEPTH],
+            PayerStreams::root,
+        )
+    }
+
     /// The sum of all balances (it can exceed a u64).
     pub fn total_balance(&self) -> u128 {
         self.accounts
@@ -195,18 +226,9 @@ impl AccountTree {
             }
             named.insert(p);
         }
-        let empty_book = crate::smt::empty_hashes()[crate::stream::SLOT_DEPTH];
         for a in named {
-            let profile = Profile {
-                shares: self.shares.get(&a).copied().unwrap_or(Digest::ZERO),
-                passport: self
-                    .passports
-                    .get(&a)
-                    .map_or(Digest::ZERO, PassportRecord::digest),
-                lanes: self.lanes.get(&a).map_or(Digest::ZERO, LaneNonces::digest),
-            };
-            let root = self.streams.get(&a).map_or(empty_book, PayerStreams::root);
-            self.accounts[a as usize].ext = ext_digest(root, profile.digest());
+            let ext = ext_digest(self.streams_root(a), self.profile_of(a).digest());
+            self.accounts[a as usize].ext = ext;
         }
         let accounts = &self.accounts;
         let leaves: Vec<(u32, Digest)> = diff

@@ -142,12 +142,28 @@ pub async fn exit(out: &Output, args: ExitArgs) -> anyhow::Result<()> {
         &st,
     )
     .await?;
-    let accounts = exodus::accounts_of(&tree, key.public_key());
-    if accounts.is_empty() {
+    // The key's own accounts, except its agents' (SPEC 20.9: an agent's money goes to its
+    // owner's address, so its owner's key exits it), and the agents its accounts own.
+    let (accounts, agents) = exodus::accounts_to_exit(&tree, key.public_key());
+    if accounts.is_empty() && agents.is_empty() {
         bail!(
             "key {} has no account in the finalized state (batch {})",
             key.public_key(),
             st.last_finalized_batch
+        );
+    }
+    for index in &agents {
+        tracing::warn!(
+            account = index.0,
+            owner = exodus::owner_of_agent(&tree, *index).map(|o| o.0),
+            "an agent's balance exits to its owner's address: run `rollup exit` with the owner's key"
+        );
+    }
+    if accounts.is_empty() {
+        bail!(
+            "every account of key {} is an agent: their balances exit to their owners' addresses, \
+             with the owners' keys",
+            key.public_key()
         );
     }
     let wanted = args.to.unwrap_or_else(|| signer.address());
@@ -163,12 +179,12 @@ pub async fn exit(out: &Output, args: ExitArgs) -> anyhow::Result<()> {
     for index in accounts {
         let call = exodus::exit_call(&tree, index)
             .ok_or_else(|| anyhow!("account {} vanished", index.0))?;
-        let amount = call.balance;
+        let amount = call.balance();
         let l1_tx = if exodus::exited(&rpc, rollup, index).await? {
             None
         } else {
             Some(
-                send(&rpc, &signer, rollup, "exit", call.abi_encode())
+                send(&rpc, &signer, rollup, call.name(), call.abi_encode())
                     .await?
                     .transaction_hash,
             )
