@@ -58,6 +58,8 @@ pub struct Deployment {
     pub token: Address,
     pub verifier: Address,
     pub rollup: Address,
+    /// The Poseidon permutation the exodus checks call (pinned by code hash).
+    pub permutation: Address,
 }
 
 /// Deploys the Poseidon permutation the exodus checks call (`Rollup` takes its address; its
@@ -114,6 +116,7 @@ pub async fn deploy_devnet(rpc: &Rpc, cfg: &DeployConfig) -> Result<Deployment, 
         token,
         verifier,
         rollup,
+        permutation,
     })
 }
 

@@ -229,11 +229,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 token,
                 verifier,
                 rollup,
+                permutation,
             } = deploy::deploy_devnet(&rpc, &DeployConfig::devnet(from, genesis_root)).await?;
             println!(
                 "{}",
                 serde_json::json!({
                     "token": token, "verifier": verifier, "rollup": rollup,
+                    "poseidon_permutation": permutation,
                     "operator": from, "chain_id": rpc.chain_id().await?, "start_block": start,
                 })
             );
@@ -243,6 +245,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 token,
                 verifier: Address::ZERO,
                 rollup: Address::ZERO,
+                permutation: Address::ZERO,
             };
             let r = deploy::mint(&rpc, &d, from, to, amount).await?;
             println!(
