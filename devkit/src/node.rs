@@ -147,7 +147,16 @@ impl NodeProcess {
     }
 
     /// Starts the node again with the same database, ports and flags.
+    /// The node must have been stopped first (`terminate` or `kill9`): a node still running
+    /// holds the ports, so the new process would exit at once and the old one would keep
+    /// answering, and a test of recovery would test nothing. That is a panic here.
     pub async fn restart(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            panic!(
+                "restart of node {} while it is still running: stop it first (terminate or kill9)",
+                self.child.id()
+            );
+        }
         self.child = spawn(&self.binary, &self.db, &self.args, &self.log)
             .unwrap_or_else(|e| panic!("restart {}: {e}", self.binary.display()));
         self.wait_ready().await;

@@ -192,6 +192,9 @@ async fn an_agent_spends_within_its_policy_on_a_node_with_experimental_agents() 
     // A restart replays the log (lanes accepted again) and comes back with the same state.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = (account(&mut c, alice).await, account(&mut c, agent).await);
+    drop(c);
+    let code = node.terminate().expect("SIGTERM");
+    assert!(code.success(), "{code:?}\nlog:\n{}", node.log_text());
     node.restart().await;
     let mut c = node.client().await;
     assert_eq!(

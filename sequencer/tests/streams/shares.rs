@@ -178,6 +178,9 @@ async fn a_revenue_share_account_is_locked_and_anyone_distributes_it() {
 
     // A restart keeps the shares and the lock; money paid in is distributed again.
     let before = account(&mut c, alice).await;
+    drop(c);
+    let code = node.terminate().expect("SIGTERM");
+    assert!(code.success(), "{code:?}\nlog:\n{}", node.log_text());
     node.restart().await;
     let mut c = node.client().await;
     assert_eq!(account(&mut c, alice).await, before);
