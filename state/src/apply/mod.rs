@@ -399,10 +399,11 @@ pub struct Effects {
 }
 
 impl Effects {
-    fn new(id: MessageHash, kind: TxKind, pubdata: PubdataOp) -> Self {
+    /// The effects of a transaction whose op is `pubdata` (its kind is the op's).
+    fn new(id: MessageHash, pubdata: PubdataOp) -> Self {
         Effects {
             id,
-            kind,
+            kind: pubdata.kind(),
             pubdata,
             balances: Vec::new(),
             nonce: None,
@@ -926,7 +927,6 @@ impl State {
         let index = self.push_account(r.pubkey);
         let mut effects = Effects::new(
             id,
-            TxKind::Register,
             PubdataOp::Register {
                 index,
                 pubkey: r.pubkey,
@@ -938,6 +938,20 @@ impl State {
 
     /// Writes a validated spend: staged balances, the sender's next nonce in its lane, what an
     /// agent spent, and the sender's `ext` if a lane or its passport changed.
+    /// Applies a spend signed by `from` that passed every rule ([`Self::commit_spend`]) and
+    /// returns its effects, whose op is `pubdata`.
+    fn spend(
+        &mut self,
+        from: AccountIndex,
+        id: MessageHash,
+        pubdata: PubdataOp,
+        staged: Staged,
+    ) -> Effects {
+        let mut effects = Effects::new(id, pubdata);
+        self.commit_spend(from, staged, &mut effects);
+        effects
+    }
+
     fn commit_spend(&mut self, from: AccountIndex, staged: Staged, effects: &mut Effects) {
         let Staged {
             ledger,
@@ -979,18 +993,13 @@ impl State {
     ) -> Result<Effects, Rejection> {
         let sender = self.signed_sender(t.from, key)?;
         let staged = self.validate_transfer(sender, t, ctx)?;
-        let mut effects = Effects::new(
-            id,
-            TxKind::Transfer,
-            PubdataOp::Transfer {
-                from: t.from,
-                to: t.to,
-                amount: t.amount,
-                fee: t.fee,
-            },
-        );
-        self.commit_spend(t.from, staged, &mut effects);
-        Ok(effects)
+        let op = PubdataOp::Transfer {
+            from: t.from,
+            to: t.to,
+            amount: t.amount,
+            fee: t.fee,
+        };
+        Ok(self.spend(t.from, id, op, staged))
     }
 
     /// The Transfer rules after authentication (expiry, payee, amount, nonce, an agent's
@@ -1041,7 +1050,6 @@ impl State {
         let staged = self.validate_withdraw(sender, w, ctx)?;
         let mut effects = Effects::new(
             id,
-            TxKind::Withdraw,
             PubdataOp::Withdraw {
                 from: w.from,
                 to_l1: w.to_l1,
@@ -1123,7 +1131,6 @@ impl State {
         };
         let mut effects = Effects::new(
             id,
-            TxKind::ForcedWithdraw,
             PubdataOp::ForcedWithdraw {
                 seq: f.seq,
                 requested_at: f.requested_at,
@@ -1175,7 +1182,6 @@ impl State {
         };
         let mut effects = Effects::new(
             id,
-            TxKind::Deposit,
             PubdataOp::Deposit {
                 seq: d.seq,
                 to: d.to,

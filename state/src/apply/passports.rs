@@ -120,7 +120,6 @@ impl State {
         // Every check passed: write.
         let mut effects = Effects::new(
             id,
-            t.kind(),
             PubdataOp::Passport(PassportOp {
                 owner,
                 agent,

@@ -26,7 +26,7 @@ use crate::crypto::schnorr::{EncodedKey, MessageHash};
 use crate::passport::Spend;
 use crate::pubdata::PubdataOp;
 use crate::split::{Shares, SplitRejection};
-use crate::tx::{Distribute, RegisterShares, TxKind};
+use crate::tx::{Distribute, RegisterShares};
 
 impl State {
     /// The registered shares of `account`, if any.
@@ -63,21 +63,17 @@ impl State {
         ledger.debit(&self.accounts, account, Amount::ZERO, t.fee)?;
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
-        let mut effects = Effects::new(
-            id,
-            TxKind::RegisterShares,
-            PubdataOp::RegisterShares {
-                account,
-                parts: t.parts.clone(),
-                fee: t.fee,
-            },
-        );
+        let op = PubdataOp::RegisterShares {
+            account,
+            parts: t.parts.clone(),
+            fee: t.fee,
+        };
         let staged = Staged {
             ledger,
             next_nonce,
             charge,
         };
-        self.commit_spend(account, staged, &mut effects);
+        let mut effects = self.spend(account, id, op, staged);
         self.shares.insert(account.0, shares);
         self.refresh_ext(account, None, &mut effects);
         Ok(effects)
@@ -108,20 +104,15 @@ impl State {
         }
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
-        let mut effects = Effects::new(
-            id,
-            TxKind::Distribute,
-            PubdataOp::Distribute {
-                body: t.body,
-                fee: t.fee,
-            },
-        );
+        let op = PubdataOp::Distribute {
+            body: t.body,
+            fee: t.fee,
+        };
         let staged = Staged {
             ledger,
             next_nonce,
             charge,
         };
-        self.commit_spend(signer, staged, &mut effects);
-        Ok(effects)
+        Ok(self.spend(signer, id, op, staged))
     }
 }

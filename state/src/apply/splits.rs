@@ -29,7 +29,7 @@ use crate::crypto::schnorr::{EncodedKey, MessageHash};
 use crate::passport::{Payees, Spend};
 use crate::pubdata::PubdataOp;
 use crate::split::{check_split, SplitRejection};
-use crate::tx::{Split, TxKind};
+use crate::tx::Split;
 
 impl From<SplitRejection> for Rejection {
     fn from(r: SplitRejection) -> Self {
@@ -64,21 +64,16 @@ impl State {
         }
         ledger.credit(&self.accounts, OPERATOR, t.fee)?;
 
-        let mut effects = Effects::new(
-            id,
-            TxKind::Split,
-            PubdataOp::Split {
-                from: t.from,
-                parts: t.parts.clone(),
-                fee: t.fee,
-            },
-        );
+        let op = PubdataOp::Split {
+            from: t.from,
+            parts: t.parts.clone(),
+            fee: t.fee,
+        };
         let staged = Staged {
             ledger,
             next_nonce,
             charge,
         };
-        self.commit_spend(t.from, staged, &mut effects);
-        Ok(effects)
+        Ok(self.spend(t.from, id, op, staged))
     }
 }

@@ -41,7 +41,7 @@ use crate::passport::{Payees, Spend};
 use crate::pubdata::PubdataOp;
 use crate::stream::rules::{self, StreamRejection};
 use crate::stream::PayerStreams;
-use crate::tx::{StreamClose, StreamOpen, StreamSettle, TxKind};
+use crate::tx::{StreamClose, StreamOpen, StreamSettle};
 
 impl From<StreamRejection> for Rejection {
     fn from(r: StreamRejection) -> Self {
@@ -102,20 +102,20 @@ impl State {
         self.escrowed += u128::from(opened.escrow.get());
         let slot = opened.stream.id.slot;
         self.update_book(payer, |book| book.put(opened.stream));
-        let mut effects = Effects::new(
-            id,
-            TxKind::StreamOpen,
-            PubdataOp::StreamOpen {
-                body: t.body,
-                fee: t.fee,
-            },
-        );
         let staged = Staged {
             ledger,
             next_nonce,
             charge,
         };
-        self.commit_spend(payer, staged, &mut effects);
+        let mut effects = self.spend(
+            payer,
+            id,
+            PubdataOp::StreamOpen {
+                body: t.body,
+                fee: t.fee,
+            },
+            staged,
+        );
         self.refresh_ext(payer, Some(slot), &mut effects);
         Ok(effects)
     }
@@ -150,20 +150,20 @@ impl State {
         self.escrowed -= u128::from(settled.payout.get());
         let slot = settled.stream.id.slot;
         self.update_book(terms.payer, |book| book.put(settled.stream));
-        let mut effects = Effects::new(
-            id,
-            TxKind::StreamSettle,
-            PubdataOp::StreamSettle {
-                body: t.body,
-                fee: t.fee,
-            },
-        );
         let staged = Staged {
             ledger,
             next_nonce,
             charge,
         };
-        self.commit_spend(payee, staged, &mut effects);
+        let mut effects = self.spend(
+            payee,
+            id,
+            PubdataOp::StreamSettle {
+                body: t.body,
+                fee: t.fee,
+            },
+            staged,
+        );
         self.refresh_ext(terms.payer, Some(slot), &mut effects);
         Ok(effects)
     }
@@ -190,20 +190,20 @@ impl State {
         self.update_book(t.body.payer, |book| {
             book.remove(slot);
         });
-        let mut effects = Effects::new(
-            id,
-            TxKind::StreamClose,
-            PubdataOp::StreamClose {
-                body: t.body,
-                fee: t.fee,
-            },
-        );
         let staged = Staged {
             ledger,
             next_nonce,
             charge,
         };
-        self.commit_spend(signer, staged, &mut effects);
+        let mut effects = self.spend(
+            signer,
+            id,
+            PubdataOp::StreamClose {
+                body: t.body,
+                fee: t.fee,
+            },
+            staged,
+        );
         self.refresh_ext(t.body.payer, Some(slot), &mut effects);
         Ok(effects)
     }
