@@ -14,8 +14,6 @@
 //! (`TOO_MANY_PAYEES`), every other rule of 19.2 is the state's. A distribute is the envelope
 //! of [`super::stream::Signed`] around a fixed body, like the stream kinds.
 
-use plonky2::field::types::Field;
-
 use super::stream::{Body, Read, Signed};
 use super::{DecodeError, Domain, Reader, TxKind};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
@@ -54,18 +52,14 @@ pub struct RegisterShares {
 impl UnsignedRegisterShares {
     /// `account, n, shares_digest (4), fee, nonce, valid_until`.
     pub fn fields(&self) -> [F; 9] {
-        let d = shares_digest(&self.parts).elements();
-        [
-            self.account.to_field(),
-            F::from_canonical_usize(self.parts.len()),
-            d[0],
-            d[1],
-            d[2],
-            d[3],
-            self.fee.to_field(),
-            self.nonce.to_field(),
-            self.valid_until.to_field(),
-        ]
+        super::list_fields(
+            self.account,
+            self.parts.len(),
+            shares_digest(&self.parts),
+            self.fee,
+            self.nonce,
+            self.valid_until,
+        )
     }
 
     pub fn message_hash(&self, domain: &Domain) -> MessageHash {

@@ -14,8 +14,6 @@
 //! more than 1,026 permutations; every other rule of 19.1 (`NO_PAYEES` included) is the
 //! state's.
 
-use plonky2::field::types::Field;
-
 use super::{DecodeError, Domain, Reader, TxKind};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
 use crate::crypto::schnorr::{MessageHash, SecretKey, Signature};
@@ -53,18 +51,14 @@ pub struct Split {
 impl UnsignedSplit {
     /// The hashed fields (module docs): `from, n, parts_digest (4), fee, nonce, valid_until`.
     pub fn fields(&self) -> [F; 9] {
-        let d = parts_digest(&self.parts).elements();
-        [
-            self.from.to_field(),
-            F::from_canonical_usize(self.parts.len()),
-            d[0],
-            d[1],
-            d[2],
-            d[3],
-            self.fee.to_field(),
-            self.nonce.to_field(),
-            self.valid_until.to_field(),
-        ]
+        super::list_fields(
+            self.from,
+            self.parts.len(),
+            parts_digest(&self.parts),
+            self.fee,
+            self.nonce,
+            self.valid_until,
+        )
     }
 
     pub fn message_hash(&self, domain: &Domain) -> MessageHash {
