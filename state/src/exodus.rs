@@ -45,13 +45,24 @@ mod tests {
         }
     }
 
+    /// The tags of the messages about an address (the exit authorisation, the owner binding of
+    /// [`crate::owner`]) are no transaction's, nor each other's: no signature of one is ever
+    /// another.
     #[test]
-    fn tag_is_no_transaction_kind() {
+    fn address_tags_are_no_transaction_kind_nor_each_other() {
+        use crate::owner::{owner_binding_message, TAG_OWNER_BINDING};
+        assert_ne!(TAG_OWNER_BINDING, TAG_EXIT_AUTHORISATION);
         for tag in 0..=255u8 {
             if let Some(kind) = TxKind::from_tag(tag) {
                 assert_ne!(kind as u64, TAG_EXIT_AUTHORISATION, "{kind:?}");
+                assert_ne!(kind as u64, TAG_OWNER_BINDING, "{kind:?}");
             }
         }
+        let a = L1Address([1; 20]);
+        assert_ne!(
+            owner_binding_message(&domain(), &a),
+            exit_authorisation_message(&domain(), &a)
+        );
     }
 
     #[test]

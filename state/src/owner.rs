@@ -23,39 +23,3 @@ pub const TAG_OWNER_BINDING: u64 = 17;
 pub fn owner_binding_message(domain: &Domain, owner: &L1Address) -> MessageHash {
     address_message(domain, TAG_OWNER_BINDING, owner)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exodus::{exit_authorisation_message, TAG_EXIT_AUTHORISATION};
-    use crate::tx::TxKind;
-
-    fn domain() -> Domain {
-        Domain {
-            chain_id: 31337,
-            rollup: [0x5f; 20],
-        }
-    }
-
-    #[test]
-    fn tag_is_no_transaction_kind_nor_the_exit_authorisation() {
-        assert_ne!(TAG_OWNER_BINDING, TAG_EXIT_AUTHORISATION);
-        for tag in 0..=255u8 {
-            if let Some(kind) = TxKind::from_tag(tag) {
-                assert_ne!(kind as u64, TAG_OWNER_BINDING, "{kind:?}");
-            }
-        }
-    }
-
-    /// Never the exit authorisation of the same address (a key that authorised exits to an
-    /// address has not thereby bound it as owner, nor the reverse); the domain and address
-    /// binding is `exodus`'s test of the same function.
-    #[test]
-    fn message_is_not_the_exit_authorisation() {
-        let a = L1Address([1; 20]);
-        assert_ne!(
-            owner_binding_message(&domain(), &a),
-            exit_authorisation_message(&domain(), &a)
-        );
-    }
-}
