@@ -298,9 +298,6 @@ fn shares_commands(
     (a_path, ia): (&str, &str),
     ib: &str,
 ) {
-    let json = |cmd: &mut Command| -> serde_json::Value {
-        serde_json::from_str(stdout(cmd).trim()).unwrap()
-    };
     let balance = |who: &str| balance_of(node, who);
     let (r, ir) = new_account(node, dir, "revenue.json");
     let r_path = r.to_str().unwrap();
@@ -363,9 +360,6 @@ fn agent_commands(
     (a_path, ia): (&str, &str),
     ib: &str,
 ) {
-    let json = |cmd: &mut Command| -> serde_json::Value {
-        serde_json::from_str(stdout(cmd).trim()).unwrap()
-    };
     let g = dir.join("agent.json");
     let g_path = g.to_str().unwrap();
     stdout(&mut node(&["keygen", "--out", g_path]));
@@ -447,6 +441,11 @@ fn agent_commands(
     ]));
     let balance = json(&mut node(&["--json", "balance", "--account", &agent]));
     assert_eq!(balance["balance"].as_u64(), Some(0));
+}
+
+/// The JSON a successful `--json` command prints.
+fn json(cmd: &mut Command) -> serde_json::Value {
+    serde_json::from_str(stdout(cmd).trim()).unwrap()
 }
 
 /// A new key file `name` in `dir`, registered: its path and account index.
