@@ -196,8 +196,7 @@ async fn account(AxState(s): AxState<HttpState>, Path(index): Path<String>) -> R
     {
         Ok(Some(view)) => {
             let a = &view.account;
-            let now = state::account::Timestamp::new(crate::writer::unix_now())
-                .unwrap_or(state::account::Timestamp::MAX);
+            let now = crate::writer::now_timestamp();
             let mut body = json!({
                 "index": index,
                 "public_key": a.pubkey,

@@ -7,7 +7,6 @@
 //! receipts still come back in request order.
 
 use crate::writer::AccountView;
-use state::account::Timestamp;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -139,11 +138,6 @@ fn signer_of(v: &VerifiedTx) -> Option<u64> {
     };
     let lane = v.tx().nonce().map_or(0, |n| n.lane().get());
     Some(rate_key(account, lane))
-}
-
-/// The node's clock as a timestamp (what a passport's remaining allowance is judged at).
-fn now_timestamp() -> Timestamp {
-    Timestamp::new(crate::writer::unix_now()).unwrap_or(Timestamp::MAX)
 }
 
 /// The account-rate key of a signer and the lane of its nonce (SPEC 20.1): each lane of an
@@ -905,7 +899,7 @@ impl Rollup for RollupService {
         } else {
             Vec::new()
         };
-        let now = now_timestamp();
+        let now = crate::writer::now_timestamp();
         Ok(Response::new(pb::Account {
             index: index.0,
             public_key: acc.pubkey.to_bytes().to_vec(),
@@ -946,7 +940,7 @@ impl Rollup for RollupService {
                 "NOT_AN_AGENT",
             )
         })?;
-        let now = now_timestamp();
+        let now = crate::writer::now_timestamp();
         Ok(Response::new(rollup_proto::convert::passport_message(
             index, passport, now,
         )))

@@ -502,6 +502,12 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The node's clock as a timestamp (what a passport's remaining allowance is judged at, by
+/// gRPC and HTTP alike).
+pub fn now_timestamp() -> Timestamp {
+    Timestamp::new(unix_now()).unwrap_or(Timestamp::MAX)
+}
+
 /// Spawns the writer thread; returns its handle and the thread's join handle.
 pub fn spawn(
     cfg: WriterConfig,
