@@ -30,7 +30,8 @@ use crate::receipt_watch::AccountWakeups;
 use crate::supervisor::Readiness;
 use crate::ticks::TickRelay;
 use crate::writer::{
-    kind_label, unix_now, Command, EnqueueError, ReadError, SubmitOutcome, WriterHandle,
+    kind_label, unix_now, Command, Durability, EnqueueError, GroupOutcome, ReadError,
+    SubmitOutcome, WriterHandle,
 };
 use rollup_storage::log::TxRow;
 use rollup_storage::Store;
@@ -91,6 +92,19 @@ enum Enqueued {
     Waiting(oneshot::Receiver<SubmitOutcome>, [u8; 32], Instant),
     Answered(pb::Receipt),
     Limited(Limit, Option<[u8; 32]>),
+}
+
+/// A group of submissions after stage two: the answers already known, and the writer's
+/// pending answer for the verified ones (their positions in the group and ids).
+struct EnqueuedGroup {
+    answered: Vec<Option<(pb::Receipt, Option<Limit>)>>,
+    waiting: Option<GroupWait>,
+}
+
+struct GroupWait {
+    rx: oneshot::Receiver<GroupOutcome>,
+    at: Vec<(usize, [u8; 32])>,
+    started: Instant,
 }
 
 /// The answer when the node stops between accepting a transaction and confirming it durable.
@@ -497,25 +511,158 @@ impl Inner {
         id: [u8; 32],
         started: Instant,
     ) -> pb::Receipt {
-        let outcome = match rx.await {
-            Ok(o) => o,
-            Err(_) => return rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into()),
-        };
-        let receipt = match outcome {
+        match rx.await {
+            Ok(o) => self.receipt_of(o, id, started, true).await,
+            Err(_) => rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into()),
+        }
+    }
+
+    /// The receipt of the writer's outcome for `id`, once durable if accepted. `group_durable`:
+    /// whether the group of a [`Durability::WithGroup`] outcome became durable.
+    async fn receipt_of(
+        &self,
+        outcome: SubmitOutcome,
+        id: [u8; 32],
+        started: Instant,
+        group_durable: bool,
+    ) -> pb::Receipt {
+        match outcome {
             SubmitOutcome::Rejected(r) if may_be_applied(&r) => self.resubmitted(id, &r).await,
             SubmitOutcome::Rejected(r) => rejection_receipt(id, &r),
-            SubmitOutcome::Accepted { meta, durable }
-            | SubmitOutcome::Duplicate { meta, durable } => {
-                let duplicate = !matches!(durable, crate::writer::Durability::Group(_));
-                if !durable.wait().await {
-                    return rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into());
-                }
-                metrics::histogram!("rollup_receipt_latency_seconds", "kind" => kind_label(meta.kind))
-                    .record(started.elapsed().as_secs_f64());
-                accepted_receipt(&meta, duplicate)
+            SubmitOutcome::Accepted { meta, durable } => {
+                self.durable_receipt(meta, durable, false, id, started, group_durable)
+                    .await
             }
+            SubmitOutcome::Duplicate { meta, durable } => {
+                self.durable_receipt(meta, durable, true, id, started, group_durable)
+                    .await
+            }
+        }
+    }
+
+    async fn durable_receipt(
+        &self,
+        meta: crate::writer::AcceptedMeta,
+        durable: Durability,
+        duplicate: bool,
+        id: [u8; 32],
+        started: Instant,
+        group_durable: bool,
+    ) -> pb::Receipt {
+        let ok = match durable {
+            Durability::WithGroup => group_durable,
+            other => other.wait().await,
         };
-        receipt
+        if !ok {
+            return rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into());
+        }
+        metrics::histogram!("rollup_receipt_latency_seconds", "kind" => kind_label(meta.kind))
+            .record(started.elapsed().as_secs_f64());
+        accepted_receipt(&meta, duplicate)
+    }
+
+    /// Stage two for one group of a stream, in order: the verified transactions go to the
+    /// writer as one command (applied in request order, answered once).
+    async fn enqueue_group(&self, prepared: Vec<Prepared>) -> EnqueuedGroup {
+        let mut answered = Vec::with_capacity(prepared.len());
+        let mut txs = Vec::new();
+        let mut at = Vec::new();
+        for (i, p) in prepared.into_iter().enumerate() {
+            match p {
+                Prepared::Answered(r) => answered.push(Some((r, None))),
+                Prepared::Limited(l, id) => answered.push(Some((limited_receipt(l, id), Some(l)))),
+                Prepared::Verified(v) => {
+                    at.push((i, v.id().0.to_bytes()));
+                    txs.push(*v);
+                    answered.push(None);
+                }
+            }
+        }
+        if txs.is_empty() {
+            return EnqueuedGroup {
+                answered,
+                waiting: None,
+            };
+        }
+        let (reply, rx) = oneshot::channel();
+        match self
+            .writer
+            .enqueue(
+                Command::SubmitGroup { txs, reply },
+                self.cfg.enqueue_patience,
+            )
+            .await
+        {
+            Ok(()) => EnqueuedGroup {
+                answered,
+                waiting: Some(GroupWait {
+                    rx,
+                    at,
+                    started: Instant::now(),
+                }),
+            },
+            Err(e) => {
+                for (i, id) in at {
+                    answered[i] = Some(match e {
+                        EnqueueError::Full => (
+                            limited_receipt(Limit::WriterQueue, Some(id)),
+                            Some(Limit::WriterQueue),
+                        ),
+                        EnqueueError::Closed => (
+                            rejected_receipt(
+                                Some(id),
+                                "UNAVAILABLE",
+                                "the sequencer is shutting down".into(),
+                            ),
+                            None,
+                        ),
+                    });
+                }
+                EnqueuedGroup {
+                    answered,
+                    waiting: None,
+                }
+            }
+        }
+    }
+
+    /// The receipts of a group, in order, once its accepted transactions are durable (one
+    /// wait for all of them).
+    async fn finish_group(&self, g: EnqueuedGroup) -> Vec<pb::Receipt> {
+        let EnqueuedGroup {
+            mut answered,
+            waiting,
+        } = g;
+        if let Some(w) = waiting {
+            match w.rx.await {
+                Ok(GroupOutcome { outcomes, durable }) => {
+                    let group_durable = match durable {
+                        Some(rx) => rx.await.is_ok(),
+                        None => true,
+                    };
+                    for (o, (i, id)) in outcomes.into_iter().zip(w.at) {
+                        let r = self.receipt_of(o, id, w.started, group_durable).await;
+                        answered[i] = Some((r, None));
+                    }
+                }
+                Err(_) => {
+                    for (i, id) in w.at {
+                        answered[i] = Some((
+                            rejected_receipt(Some(id), "UNAVAILABLE", OUTCOME_UNKNOWN.into()),
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+        answered
+            .into_iter()
+            .map(|a| {
+                a.map(|(r, _)| r).unwrap_or_else(|| {
+                    rejected_receipt(None, "INTERNAL", "the writer gave no outcome".into())
+                })
+            })
+            .collect()
     }
 
     /// A refusal that an already accepted transaction also gets: the writer only remembers
@@ -793,8 +940,10 @@ impl Rollup for RollupService {
         let chunks = n.div_ceil(VERIFY_GROUP).max(1);
         let out = inbound
             .take_until(stop)
-            // Whatever has arrived, up to a group: one verifier job per group (prepare_many).
-            // A decoding error ends the stream after the requests before it.
+            // Whatever has arrived, up to a group: one verifier job per group (prepare_many),
+            // one writer command (enqueue_group, in order: a stream's transactions are applied
+            // in the order sent) and one durability wait (finish_group). A decoding error ends
+            // the stream after the requests before it.
             .ready_chunks(VERIFY_GROUP)
             .map(move |items| {
                 let inner = i1.clone();
@@ -810,37 +959,29 @@ impl Rollup for RollupService {
                             }
                         }
                     }
-                    let mut prepared: Vec<Result<Prepared, Status>> = inner
-                        .prepare_many(reqs, peer)
+                    (inner.prepare_many(reqs, peer).await, end)
+                }
+            })
+            .buffered(chunks)
+            .then(move |(prepared, end)| {
+                let inner = i2.clone();
+                async move { (inner.enqueue_group(prepared).await, end) }
+            })
+            .map(move |(group, end)| {
+                let inner = i3.clone();
+                async move {
+                    let mut out: Vec<Result<pb::Receipt, Status>> = inner
+                        .finish_group(group)
                         .await
                         .into_iter()
                         .map(Ok)
                         .collect();
-                    prepared.extend(end.map(Err));
-                    futures::stream::iter(prepared)
+                    out.extend(end.map(Err));
+                    futures::stream::iter(out)
                 }
             })
             .buffered(chunks)
             .flatten()
-            .then(move |p| {
-                let inner = i2.clone();
-                async move {
-                    match p {
-                        Ok(p) => Ok(inner.enqueue(p).await),
-                        Err(s) => Err(s),
-                    }
-                }
-            })
-            .map(move |e| {
-                let inner = i3.clone();
-                async move {
-                    match e {
-                        Ok(e) => Ok(inner.finish(e).await.0),
-                        Err(s) => Err(s),
-                    }
-                }
-            })
-            .buffered(n)
             .map(move |r| {
                 let _in_flight = &rpc;
                 r

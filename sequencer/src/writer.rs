@@ -57,6 +57,9 @@ pub enum Durability {
     Group(oneshot::Receiver<()>),
     /// A resubmission of a transaction still in flight: wait for the durable watermark.
     Watermark(watch::Receiver<u64>, u64),
+    /// Accepted as part of a [`Command::SubmitGroup`]: durable when the group's
+    /// [`GroupOutcome::durable`] fires.
+    WithGroup,
 }
 
 impl Durability {
@@ -66,8 +69,20 @@ impl Durability {
             Durability::Now => true,
             Durability::Group(rx) => rx.await.is_ok(),
             Durability::Watermark(mut rx, seq) => rx.wait_for(|d| *d >= seq).await.is_ok(),
+            // The caller waits on the group's receiver instead; nothing is left to wait for
+            // here once it has.
+            Durability::WithGroup => true,
         }
     }
+}
+
+/// The writer's answer to a [`Command::SubmitGroup`]: one outcome per transaction, in order.
+#[derive(Debug)]
+pub struct GroupOutcome {
+    pub outcomes: Vec<SubmitOutcome>,
+    /// Fires once every transaction the group accepted is durable (`None`: it accepted none).
+    /// All of them are in one commit group: the writer flushes only between commands.
+    pub durable: Option<oneshot::Receiver<()>>,
 }
 
 #[derive(Debug)]
@@ -111,6 +126,13 @@ pub enum Command {
     Submit {
         tx: Box<VerifiedTx>,
         reply: oneshot::Sender<SubmitOutcome>,
+    },
+    /// Several verified transactions of one stream, applied in order as if submitted one by
+    /// one, answered once and made durable together: one queue slot, one reply and one
+    /// durability wake-up per group instead of per transaction (docs/BENCHMARKS.md, issue 10).
+    SubmitGroup {
+        txs: Vec<VerifiedTx>,
+        reply: oneshot::Sender<GroupOutcome>,
     },
     /// Devnet faucet: credit `to` through an ordinary L2 deposit.
     Faucet {
@@ -762,6 +784,21 @@ impl Writer {
                 let out = self.submit(*tx);
                 let _ = reply.send(out);
             }
+            Command::SubmitGroup { txs, reply } => {
+                let outcomes: Vec<SubmitOutcome> = txs
+                    .into_iter()
+                    .map(|tx| self.apply_one(tx, false))
+                    .collect();
+                let accepted = outcomes
+                    .iter()
+                    .any(|o| matches!(o, SubmitOutcome::Accepted { .. }));
+                let durable = accepted.then(|| {
+                    let (tx, rx) = oneshot::channel();
+                    self.group_waiters.push(tx);
+                    rx
+                });
+                let _ = reply.send(GroupOutcome { outcomes, durable });
+            }
             Command::Faucet { to, amount, reply } => {
                 // An L1 deposit to an unknown account is consumed and refunded; the faucet has
                 // no L1 side to refund to, so it refuses up front instead.
@@ -825,6 +862,13 @@ impl Writer {
     }
 
     fn submit(&mut self, tx: VerifiedTx) -> SubmitOutcome {
+        self.apply_one(tx, true)
+    }
+
+    /// Applies one transaction. `own_waiter`: an accepted one gets its own durability
+    /// notification ([`Durability::Group`]); otherwise the caller registers one for its whole
+    /// group and the outcome says [`Durability::WithGroup`].
+    fn apply_one(&mut self, tx: VerifiedTx, own_waiter: bool) -> SubmitOutcome {
         let id = tx.id().0.to_bytes();
         if let Some(meta) = self.known.get(&id) {
             let durable = if meta.seq <= self.durable_seq.load(Ordering::Acquire) {
@@ -896,14 +940,16 @@ impl Writer {
                 self.known.insert(meta);
                 self.known.prune(self.durable_seq.load(Ordering::Acquire));
                 self.group.push(row);
-                let (tx, rx) = oneshot::channel();
-                self.group_waiters.push(tx);
+                let durable = if own_waiter {
+                    let (tx, rx) = oneshot::channel();
+                    self.group_waiters.push(tx);
+                    Durability::Group(rx)
+                } else {
+                    Durability::WithGroup
+                };
                 metrics::counter!("rollup_txs_accepted_total", "kind" => kind_label(raw_tx.kind()))
                     .increment(1);
-                SubmitOutcome::Accepted {
-                    meta,
-                    durable: Durability::Group(rx),
-                }
+                SubmitOutcome::Accepted { meta, durable }
             }
         }
     }

@@ -173,6 +173,84 @@ async fn resubmission_returns_the_original_receipt_and_applies_once() {
     assert_eq!(account(&mut c, b).await.balance, 10);
 }
 
+/// A payment stream's requests are verified, applied and made durable in groups (of what has
+/// arrived, up to 64); each still gets its own receipt, in the order sent, and they are applied
+/// in that order: consecutive nonces of one sender across groups all pass, a repeat inside a
+/// group is a duplicate of the first, and refusals answer only their own request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_stream_answers_each_request_in_order() {
+    #[derive(Debug)]
+    enum Expect {
+        Accepted,
+        Duplicate(usize),
+        Rejected(&'static str),
+    }
+    let db = fresh_database("seq_stream_order").await;
+    let node = TestNode::start(&db, &[]).await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let (ka, kb) = (key(5), key(6));
+    let a = register(&mut c, &d, now, &ka).await;
+    let b = register(&mut c, &d, now, &kb).await;
+    faucet(&mut c, a, 1_000_000).await;
+    let mut sent: Vec<(Transaction, Expect)> = Vec::new();
+    for n in 0..300u64 {
+        sent.push((
+            transfer(&d, &ka, a, b, 10, 1, n, now + 600),
+            Expect::Accepted,
+        ));
+        if n == 10 {
+            let first = sent.len() - 1;
+            sent.push((sent[first].0.clone(), Expect::Duplicate(first)));
+        }
+        if n == 100 {
+            let skipped = transfer(&d, &ka, a, b, 10, 1, n + 5, now + 600);
+            sent.push((skipped, Expect::Rejected("BAD_NONCE")));
+        }
+        if n == 200 {
+            let overspend = transfer(&d, &ka, a, b, 5_000_000, 1, n + 1, now + 600);
+            sent.push((overspend, Expect::Rejected("INSUFFICIENT_BALANCE")));
+        }
+    }
+    let reqs: Vec<_> = sent.iter().map(|(t, _)| raw(t)).collect();
+    let mut inbound = c
+        .payment_stream(futures::stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut receipts = Vec::new();
+    while let Some(r) = inbound.message().await.unwrap() {
+        receipts.push(r);
+    }
+    assert_eq!(receipts.len(), sent.len(), "one receipt per request");
+    let mut last_seq = 0;
+    for (i, ((tx, expect), r)) in sent.iter().zip(&receipts).enumerate() {
+        assert_eq!(
+            r.tx_id,
+            tx.id(&d).0.to_bytes().to_vec(),
+            "receipt {i} in order"
+        );
+        match expect {
+            Expect::Accepted => {
+                assert!(accepted(r) && !r.duplicate, "{i}: {r:?}");
+                assert!(r.seq > last_seq, "{i}: applied in the order sent");
+                last_seq = r.seq;
+            }
+            Expect::Duplicate(first) => {
+                assert!(accepted(r) && r.duplicate, "{i}: {r:?}");
+                assert_eq!(r.seq, receipts[*first].seq, "{i}: the original's receipt");
+            }
+            Expect::Rejected(code) => {
+                assert_eq!(r.status, pb::TxStatus::Rejected as i32, "{i}: {r:?}");
+                assert_eq!(r.reason_code, *code, "{i}");
+            }
+        }
+    }
+    let payer = account(&mut c, a).await;
+    assert_eq!((payer.nonce, payer.balance), (300, 1_000_000 - 300 * 11));
+    assert_eq!(account(&mut c, b).await.balance, 3_000);
+}
+
 /// Each bad input gets its own reason and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
