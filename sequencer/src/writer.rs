@@ -169,6 +169,17 @@ pub enum Command {
     Shutdown,
 }
 
+impl Command {
+    /// What the command counts for in the queue's capacity: a group its transactions, any
+    /// other command one.
+    fn weight(&self) -> usize {
+        match self {
+            Command::SubmitGroup { txs, .. } => txs.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
 /// An L1 priority op as the L2 applies it (only these two kinds come from the L1 queue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L1Op {
@@ -215,7 +226,10 @@ pub enum EnqueueError {
 #[derive(Clone)]
 pub struct WriterHandle {
     queue: mpsc::SyncSender<Command>,
+    /// Transactions (and other commands) queued: a group counts as its transactions, so that
+    /// `queue_capacity` bounds transactions whatever their grouping.
     depth: Arc<AtomicUsize>,
+    capacity: usize,
     /// Set by [`WriterHandle::shutdown`]; the writer checks it at every turn, so a stop is
     /// seen even when the command queue is full.
     stop: Arc<AtomicBool>,
@@ -243,21 +257,28 @@ impl WriterHandle {
     /// queue is full, then reports `Full` (mapped to RESOURCE_EXHAUSTED by the API).
     pub async fn enqueue(&self, mut cmd: Command, patience: Duration) -> Result<(), EnqueueError> {
         let deadline = Instant::now() + patience;
+        let w = cmd.weight();
         loop {
             // Count before sending: the writer may take the command (and decrement) before
-            // try_send even returns.
-            let d = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
-            match self.queue.try_send(cmd) {
+            // try_send even returns. Over capacity in transactions counts as full, except for
+            // a command alone in the queue (a group larger than a tiny capacity still passes).
+            let d = self.depth.fetch_add(w, Ordering::Relaxed) + w;
+            let sent = if d > self.capacity && d > w {
+                Err(mpsc::TrySendError::Full(cmd))
+            } else {
+                self.queue.try_send(cmd)
+            };
+            match sent {
                 Ok(()) => {
                     metrics::gauge!("rollup_writer_queue_depth").set(d as f64);
                     return Ok(());
                 }
                 Err(mpsc::TrySendError::Disconnected(_)) => {
-                    self.depth.fetch_sub(1, Ordering::Relaxed);
+                    self.depth.fetch_sub(w, Ordering::Relaxed);
                     return Err(EnqueueError::Closed);
                 }
                 Err(mpsc::TrySendError::Full(c)) => {
-                    self.depth.fetch_sub(1, Ordering::Relaxed);
+                    self.depth.fetch_sub(w, Ordering::Relaxed);
                     if Instant::now() >= deadline {
                         return Err(EnqueueError::Full);
                     }
@@ -552,6 +573,7 @@ pub fn spawn(
     let handle = WriterHandle {
         queue: tx,
         depth: depth.clone(),
+        capacity: cfg.queue_capacity,
         stop: stop.clone(),
         keys: keys.clone(),
         head: head.clone(),
@@ -777,7 +799,8 @@ impl Writer {
     }
 
     fn handle(&mut self, cmd: Command) {
-        let d = self.depth.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        let w = cmd.weight();
+        let d = self.depth.fetch_sub(w, Ordering::Relaxed).saturating_sub(w);
         metrics::gauge!("rollup_writer_queue_depth").set(d as f64);
         match cmd {
             Command::Submit { tx, reply } => {
