@@ -1,0 +1,283 @@
+//! The rollup.v1 gRPC service.
+//!
+//! Every submission goes through three stages: decode and verify the signature (in parallel,
+//! on the rayon pool), enqueue to the single writer (in request order, so a stream's nonces
+//! arrive in order), then wait for the writer's verdict and, if accepted, for durability.
+//! On a stream the first and last stages run for up to `max_in_flight` requests at once while
+//! receipts still come back in request order, and a group of requests that arrived together
+//! is one verifier job, one writer command and one durability wait.
+//!
+//! Layout: this file holds the service's parts and its non-gRPC API (x402's `submit_request`
+//! and `check`); `submit.rs` the submission pipeline; `grpc.rs` the gRPC methods.
+
+mod grpc;
+mod submit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rollup_proto::v1 as pb;
+use state::account::AccountIndex;
+use state::apply::VerifiedTx;
+use state::tx::Domain;
+use state::tx::Transaction;
+use tokio::sync::{oneshot, watch};
+use tonic::Status;
+
+use crate::convert::RequestError;
+use crate::limits::{Limit, TxLimits};
+use crate::receipt_watch::AccountWakeups;
+use crate::supervisor::Readiness;
+use crate::ticks::TickRelay;
+use crate::writer::{AccountView, EnqueueError, ReadError, WriterHandle};
+use rollup_storage::log::TxRow;
+use rollup_storage::Store;
+
+pub use submit::limited_status;
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub max_in_flight_per_stream: usize,
+    /// How long a submission may wait for room in the writer queue before RESOURCE_EXHAUSTED.
+    pub enqueue_patience: Duration,
+    pub devnet: bool,
+    pub faucet_max: u64,
+    /// Money enters through L1 deposits (the bridge runs): the faucet is off.
+    pub l1_deposits: bool,
+    /// Devnet, experimental: stream transactions are accepted and ticks relayed
+    /// (`--experimental-streams`).
+    pub experimental_streams: bool,
+    /// Accept the passport kinds and nonces of lanes 1 to 7 (devnet only, experimental).
+    pub experimental_agents: bool,
+}
+
+#[derive(Clone)]
+pub struct RollupService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Signature checks run here, not on rayon's global pool: the writer computes block roots
+    /// on the global pool, and must not queue behind thousands of pending verifications.
+    verifiers: rayon::ThreadPool,
+    writer: WriterHandle,
+    store: Store,
+    /// Wake-ups of `WatchReceipts` streams by account (fed by the committer).
+    wakeups: Arc<AccountWakeups>,
+    readiness: Arc<Readiness>,
+    limits: TxLimits,
+    /// The faucet's first credit recorded `deposit_source = faucet` (node.rs).
+    faucet_recorded: std::sync::atomic::AtomicBool,
+    domain: Domain,
+    cfg: ServiceConfig,
+    shutdown: watch::Receiver<bool>,
+    /// The tick relay, when stream transactions are enabled.
+    ticks: Option<Arc<TickRelay>>,
+}
+
+/// What the service is built from (node.rs wires it).
+pub struct ServiceDeps {
+    pub writer: WriterHandle,
+    pub store: Store,
+    pub wakeups: Arc<AccountWakeups>,
+    pub readiness: Arc<Readiness>,
+    pub limits: TxLimits,
+    pub domain: Domain,
+    pub cfg: ServiceConfig,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl RollupService {
+    pub fn new(d: ServiceDeps) -> anyhow::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let verifiers = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("verify-{i}"))
+            .build()?;
+        let ticks = d
+            .cfg
+            .experimental_streams
+            .then(|| Arc::new(TickRelay::new(d.writer.clone(), d.cfg.enqueue_patience)));
+        Ok(RollupService {
+            inner: Arc::new(Inner {
+                ticks,
+                verifiers,
+                writer: d.writer,
+                store: d.store,
+                wakeups: d.wakeups,
+                readiness: d.readiness,
+                limits: d.limits,
+                faucet_recorded: std::sync::atomic::AtomicBool::new(false),
+                domain: d.domain,
+                cfg: d.cfg,
+                shutdown: d.shutdown,
+            }),
+        })
+    }
+}
+
+impl Inner {
+    /// The request as a transaction: every enabled kind, the stream kinds, the split and the
+    /// revenue-share kinds on a node with `--experimental-streams`, the passport kinds on one
+    /// with `--experimental-agents`.
+    fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
+        let tx = rollup_proto::convert::any_transaction_from_request(req)?;
+        let kind = tx.kind();
+        let allowed = kind.is_enabled()
+            || match tx {
+                Transaction::Passport(_) => self.cfg.experimental_agents,
+                Transaction::StreamOpen(_)
+                | Transaction::StreamSettle(_)
+                | Transaction::StreamClose(_)
+                | Transaction::Split(_)
+                | Transaction::RegisterShares(_)
+                | Transaction::Distribute(_) => self.cfg.experimental_streams,
+                _ => false,
+            };
+        if !allowed {
+            return Err(RequestError::KindNotEnabled(kind));
+        }
+        Ok(tx)
+    }
+
+    /// An account with its agent fields as of durable state, or its status (`UNKNOWN_ACCOUNT`,
+    /// a full writer queue, an unavailable writer).
+    async fn account_view(&self, index: AccountIndex) -> Result<AccountView, Status> {
+        let view = self
+            .writer
+            .durable_account_view(index, self.cfg.enqueue_patience)
+            .await
+            .map_err(|e| match e {
+                ReadError::Enqueue(EnqueueError::Full) => limited_status(Limit::WriterQueue),
+                _ => with_reason(
+                    Status::unavailable(format!("UNAVAILABLE: {e}")),
+                    "UNAVAILABLE",
+                ),
+            })?;
+        view.ok_or_else(|| {
+            with_reason(
+                Status::not_found(format!("UNKNOWN_ACCOUNT: account {index} does not exist")),
+                "UNKNOWN_ACCOUNT",
+            )
+        })
+    }
+
+    /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
+    fn relay(&self) -> Result<&Arc<TickRelay>, Status> {
+        self.ticks.as_ref().ok_or_else(|| {
+            with_reason(
+                Status::unimplemented(
+                    "STREAMS_NOT_ENABLED: this node accepts no payment streams (a devnet node \
+                     started with --experimental-streams relays ticks)",
+                ),
+                "STREAMS_NOT_ENABLED",
+            )
+        })
+    }
+}
+
+/// The verdict on a transaction checked without applying it ([`RollupService::check`]).
+#[derive(Debug)]
+pub enum Checked {
+    /// It would be accepted now (payer as the signature says).
+    WouldAccept,
+    /// Applying it now would reject it.
+    Rejected(state::apply::Rejection),
+    /// Refused by a limit before any work.
+    Limited(Limit),
+    /// The node cannot tell now (busy, stopping, database outage).
+    Unavailable(String),
+}
+
+impl RollupService {
+    /// Submits `req` as `Submit` would, and waits for the receipt (durable when accepted);
+    /// the limit that refused it, if one did (x402 `/settle`).
+    pub async fn submit_request(
+        &self,
+        req: pb::SubmitRequest,
+        peer: Option<SocketAddr>,
+    ) -> (pb::Receipt, Option<Limit>) {
+        self.inner.process(req, peer).await
+    }
+
+    /// Whether `tx` would be accepted now, applying nothing (x402 `/verify`): the peer's rate
+    /// and a verification slot, the signature on the verifier pool, then the rules against
+    /// the writer's state. The account rate is not spent: a check is not a submission.
+    pub async fn check(&self, tx: state::tx::Transaction, peer: Option<SocketAddr>) -> Checked {
+        let inner = &self.inner;
+        if inner.readiness.is_db_outage() {
+            return Checked::Unavailable("DATABASE_UNAVAILABLE: Postgres does not answer".into());
+        }
+        let slot = match inner.limits.before_verify(peer) {
+            Ok(slot) => slot,
+            Err(limit) => {
+                limit.count();
+                return Checked::Limited(limit);
+            }
+        };
+        let (tx_out, rx) = oneshot::channel();
+        let keys = inner.writer.keys.clone();
+        let domain = inner.domain;
+        inner.verifiers.spawn(move || {
+            let _ = tx_out.send(VerifiedTx::verify(tx, &domain, |i| keys.get(i)));
+            drop(slot);
+        });
+        let verified = match rx.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(r)) => return Checked::Rejected(r),
+            Err(_) => return Checked::Unavailable("verifier dropped the request".into()),
+        };
+        match inner
+            .writer
+            .check(verified, inner.cfg.enqueue_patience)
+            .await
+        {
+            Ok(Ok(())) => Checked::WouldAccept,
+            Ok(Err(state::apply::CheckError::Rejected(r))) => Checked::Rejected(r),
+            Ok(Err(e @ state::apply::CheckError::NotCheckable)) => {
+                Checked::Unavailable(e.to_string())
+            }
+            Err(ReadError::Enqueue(EnqueueError::Full)) => Checked::Limited(Limit::WriterQueue),
+            Err(e) => Checked::Unavailable(e.to_string()),
+        }
+    }
+}
+
+pub(super) fn row_receipt(row: &TxRow) -> pb::Receipt {
+    pb::Receipt {
+        tx_id: row.tx_id.to_vec(),
+        status: pb::TxStatus::Accepted as i32,
+        reason_code: String::new(),
+        message: String::new(),
+        block_number: row.block_number,
+        position: row.position,
+        finality: finality_pb(row.finality()) as i32,
+        seq: row.seq,
+        account_index: row.account_index,
+        duplicate: false,
+    }
+}
+
+pub(super) fn finality_pb(f: rollup_storage::Finality) -> pb::Finality {
+    use rollup_storage::Finality;
+    match f {
+        Finality::Accepted => pb::Finality::Accepted,
+        Finality::Proven => pb::Finality::Proven,
+        Finality::Committed => pb::Finality::Committed,
+        Finality::Finalized => pb::Finality::Finalized,
+    }
+}
+
+/// Attaches the stable reason code as `reason-code` metadata (docs/API.md).
+pub fn with_reason(mut status: Status, code: &'static str) -> Status {
+    status.metadata_mut().insert(
+        "reason-code",
+        tonic::metadata::MetadataValue::from_static(code),
+    );
+    status
+}
+
+pub(super) fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
