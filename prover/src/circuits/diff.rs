@@ -15,9 +15,12 @@
 //!   `old_root` (accounts are dense, SPEC 11.5), so a diff cannot misstate it, which the
 //!   rebuild from L1 would reject (`COUNT_MISMATCH`). `1 <= count_before < 2^32`.
 //! - **Records of existing accounts**, in order: `index < count_before`, strictly increasing;
-//!   the old leaf (the account's key, its balance and nonce before, `ext = ZERO`) is under the
-//!   running root; the new leaf has the record's balance and nonce and the same key. The record
-//!   bytes (`index`, `balance`, `nonce`, little-endian) are appended to the message.
+//!   the old leaf (the account's key, its balance and nonce before, its `ext`) is under the
+//!   running root; the new leaf has the record's balance and nonce and the same key and `ext`:
+//!   a version 1 record leaves an account's agent fields as they are, as the rebuild from L1
+//!   does (`AccountTree::apply`), so a batch of plain payments that touches a stream payer, a
+//!   revenue-share account or an agent's owner is provable. The record bytes (`index`,
+//!   `balance`, `nonce`, little-endian) are appended to the message.
 //! - **Records of new accounts**: the `j`-th has index `count_before + j` (so new accounts are
 //!   consecutive, from the first free index), its old leaf is empty, its new leaf holds the
 //!   record's key (canonical 64-bit coefficients), balance and nonce. Bytes: `index`,
@@ -56,7 +59,7 @@ pub const DIFF_PUBLIC_INPUTS: usize = 73;
 
 /// Version of the diff circuit's definition (part of its cache key): bump it when its
 /// constraints change.
-pub const DIFF_VERSION: &str = "diff-v1";
+pub const DIFF_VERSION: &str = "diff-v2";
 
 /// Where each value is in a diff proof's public inputs.
 pub mod at {
@@ -215,6 +218,8 @@ pub struct OldSlot {
     pub nonce_before: u64,
     pub balance: u64,
     pub nonce: u64,
+    /// The account's `ext`, the same in the old and the new leaf.
+    pub ext: Digest,
     /// Against the running tree (after the previous records).
     pub siblings: Vec<Digest>,
 }
@@ -258,14 +263,14 @@ fn key_of(a: &Account) -> Key {
     a.pubkey.to_field_elements().map(|e| e.to_canonical_u64())
 }
 
-fn leaf_of(key: &Key, balance: u64, nonce: u64) -> Digest {
+fn leaf_of(key: &Key, balance: u64, nonce: u64, ext: Digest) -> Digest {
     let mut e: Vec<F> = key.iter().map(|&k| F::from_canonical_u64(k)).collect();
     e.extend([
         F::from_canonical_u64(balance),
         F::from_canonical_u64(nonce),
         F::ZERO,
     ]);
-    e.extend([F::ZERO; 4]);
+    e.extend(ext.elements());
     state::hash::hash_no_pad(&e)
 }
 
@@ -300,12 +305,17 @@ pub fn diff_chunks(
         cap_old > 0 && cap_new > 0,
         "a chunk has slots of both kinds"
     );
-    // Version 2 (stream records, SPEC 10.4) is not proven by this circuit yet; the node
-    // refuses stream transactions at its door until it is.
+    // Versions 2 and 3 (stream and agent records, SPEC 10.4) are not proven by this circuit
+    // yet; only a devnet node with experimental flags accepts the transactions that need them.
     ensure!(
-        diff.streams().is_empty(),
-        "the diff carries {} stream records (version 2), which the diff circuit does not prove yet",
-        diff.streams().len()
+        diff.version() == state::diff::DIFF_VERSION,
+        "the diff is of version {} ({} stream, {} passport, {} lanes and {} shares records), \
+         which the diff circuit does not prove yet",
+        diff.version(),
+        diff.streams().len(),
+        diff.passports().len(),
+        diff.lanes().len(),
+        diff.shares().len()
     );
     let count = diff.count_before();
     ensure!(
@@ -375,9 +385,10 @@ pub fn diff_chunks(
                 nonce_before: a.nonce.get(),
                 balance: r.balance.get(),
                 nonce: r.nonce.get(),
+                ext: a.ext,
                 siblings: tree.proof(i).siblings.to_vec(),
             });
-            tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get()));
+            tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get(), a.ext));
             stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
             lower = u64::from(i) + 1;
         }
@@ -395,7 +406,10 @@ pub fn diff_chunks(
                     nonce: r.nonce.get(),
                     siblings: tree.proof(i).siblings.to_vec(),
                 });
-                tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get()));
+                tree.set(
+                    i,
+                    leaf_of(&key, r.balance.get(), r.nonce.get(), Digest::ZERO),
+                );
                 stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
                 stream.absorb(&k.to_bytes());
                 new_so_far += 1;
@@ -413,6 +427,7 @@ pub fn diff_chunks(
                 nonce_before: 0,
                 balance: 0,
                 nonce: 0,
+                ext: Digest::ZERO,
                 siblings: unused_path.clone(),
             },
         );
@@ -466,6 +481,7 @@ struct OldTargets {
     nonce_before: Target,
     balance: Target,
     nonce: Target,
+    ext: HashOutTarget,
     path: MerklePathTarget,
 }
 
@@ -516,18 +532,20 @@ fn record_bytes(
     bytes
 }
 
-/// `H(key, balance, nonce, 0, ZERO ext)`: the leaf of an account diff version 1 describes.
+/// `H(key, balance, nonce, 0, ext)`: an account's leaf (SPEC 6).
 fn account_leaf(
     b: &mut CircuitBuilder<F, D>,
     key: &[Target; 5],
     balance: Target,
     nonce: Target,
+    ext: &HashOutTarget,
 ) -> HashOutTarget {
     let zero = b.zero();
+    let e = ext.elements;
     leaf_hash(
         b,
         &[
-            key[0], key[1], key[2], key[3], key[4], balance, nonce, zero, zero, zero, zero, zero,
+            key[0], key[1], key[2], key[3], key[4], balance, nonce, zero, e[0], e[1], e[2], e[3],
         ],
     )
 }
@@ -682,9 +700,11 @@ impl DiffCircuit {
             let balance_u = range_check_u63(b, balance);
             let nonce = b.add_virtual_target();
             let nonce_u = range_check_u63(b, nonce);
+            // One witnessed ext in both leaves: a record cannot change it.
+            let ext = b.add_virtual_hash();
             let path = MerklePathTarget::new(b);
-            let old_leaf = account_leaf(b, &key, balance_before, nonce_before);
-            let new_leaf = account_leaf(b, &key, balance, nonce);
+            let old_leaf = account_leaf(b, &key, balance_before, nonce_before, &ext);
+            let new_leaf = account_leaf(b, &key, balance, nonce, &ext);
             root = gated_update(b, used, root, old_leaf, new_leaf, &index_bits, &path);
 
             let bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
@@ -697,6 +717,7 @@ impl DiffCircuit {
                 nonce_before,
                 balance,
                 nonce,
+                ext,
                 path,
             });
         }
@@ -724,7 +745,9 @@ impl DiffCircuit {
             let nonce = b.add_virtual_target();
             let nonce_u = range_check_u63(b, nonce);
             let path = MerklePathTarget::new(b);
-            let new_leaf = account_leaf(b, &key, balance, nonce);
+            // A new account starts without agent fields (a version 1 diff cannot give any).
+            let no_ext = zero_digest(b);
+            let new_leaf = account_leaf(b, &key, balance, nonce, &no_ext);
             let empty = zero_digest(b);
             root = gated_update(b, used, root, empty, new_leaf, &index_bits, &path);
 
@@ -831,6 +854,7 @@ impl DiffCircuit {
             pw.set_target(ts.nonce_before, F::from_noncanonical_u64(s.nonce_before))?;
             pw.set_target(ts.balance, F::from_noncanonical_u64(s.balance))?;
             pw.set_target(ts.nonce, F::from_noncanonical_u64(s.nonce))?;
+            pw.set_hash_target(ts.ext, s.ext.into())?;
             ts.path.set(&mut pw, &s.siblings)?;
         }
         for (ts, s) in t.new.iter().zip(&w.new) {

@@ -94,12 +94,12 @@ fn resequence(before: &[Account], w: &mut DiffWitness) {
     }
     for s in w.old.iter_mut().filter(|s| s.used) {
         s.siblings = tree.proof(s.index).siblings.to_vec();
-        tree.set(s.index, leaf_of(&s.key, s.balance, s.nonce));
+        tree.set(s.index, leaf_of(&s.key, s.balance, s.nonce, s.ext));
     }
     for (j, s) in w.new.iter_mut().enumerate().filter(|(_, s)| s.used) {
         let index = w.count_before + j as u32;
         s.siblings = tree.proof(index).siblings.to_vec();
-        tree.set(index, leaf_of(&s.key, s.balance, s.nonce));
+        tree.set(index, leaf_of(&s.key, s.balance, s.nonce, Digest::ZERO));
     }
 }
 
@@ -131,6 +131,7 @@ fn dishonest_witnesses_have_no_proof() {
         nonce_before: 0,
         balance: w.new[0].balance,
         nonce: w.new[0].nonce,
+        ext: Digest::ZERO,
         siblings: vec![],
     };
     w.new[0].used = false;
@@ -177,6 +178,42 @@ fn dishonest_witnesses_have_no_proof() {
     w.old[3] = w.old[2].clone();
     w.old[2].used = false;
     refused("used after unused", &w, &s);
+}
+
+/// Accounts with agent fields (a stream book, shares, a passport: a non-zero `ext`) touched by
+/// plain payments: the version 1 records keep their `ext`, as the rebuild from L1 does, and
+/// the proof's new root is the rebuilt one. A prover cannot misstate an `ext`: the old leaf
+/// would not be under the root, and the one witnessed `ext` is in both leaves.
+#[test]
+fn records_keep_the_accounts_ext() {
+    let (mut before, mut after, diff) = transition();
+    let ext = |n: u64| state::hash::hash_no_pad(&[F::from_canonical_u64(n)]);
+    for (i, n) in [(1, 11), (3, 33), (2, 22)] {
+        before[i].ext = ext(n);
+        after[i].ext = ext(n);
+    }
+    let (w, s) = diff_witness(&before, &diff, CAP_OLD, CAP_NEW).unwrap();
+    assert_eq!(s.root_in, AccountTree::from_accounts(&before).root());
+    let rebuilt = {
+        let mut t = AccountTree::from_accounts(&before);
+        t.apply(&diff).unwrap()
+    };
+    assert_eq!(s.root_out, rebuilt);
+    assert_eq!(s.root_out, AccountTree::from_accounts(&after).root());
+    circuit().verify(circuit().prove(&w, &s).unwrap()).unwrap();
+
+    // The ext of another account, or none: the old leaf is not under the root.
+    let mut bad = w.clone();
+    bad.old[0].ext = ext(33);
+    refused("misstated ext", &bad, &s);
+    let mut bad = w.clone();
+    bad.old[1].ext = Digest::ZERO;
+    refused("ext dropped", &bad, &s);
+    // Whatever ext the prover picks, the new root is the one with the ext kept: an ext
+    // cleared in the new leaf would be a new root the statement does not have.
+    let mut cleared = after.clone();
+    cleared[1].ext = Digest::ZERO;
+    assert_ne!(AccountTree::from_accounts(&cleared).root(), s.root_out);
 }
 
 #[test]
