@@ -24,9 +24,11 @@
 //! a new account out of sequence, a balance or nonce above 2^63 - 1, an invalid key, and bytes
 //! after the last record. Hence every diff has exactly one encoding.
 //!
-//! The leaf's `ext` digest is not carried: it is zero for every account in v1 (SPEC 6), so a
-//! builder refuses an account with a non-zero `ext` ([`DiffError::NonZeroExt`]); the version byte
-//! leaves room for a layout that carries it once agent fields exist.
+//! The leaf's `ext` digest is not carried: a version 1 record leaves it as it is, and
+//! [`StateDiff::from_accounts`] (a diff built from accounts alone) refuses an account with a
+//! non-zero `ext` ([`DiffError::NonZeroExt`]). Versions 2 and 3 add the stream and agent records
+//! `ext` is rebuilt from ([`streams`], [`agents`]); version 4 ([`grouped`]) carries the same
+//! content grouped by account, the order a circuit rebuilds `ext` in.
 //!
 //! # Which accounts
 //!
@@ -61,6 +63,11 @@ pub const DIFF_VERSION_STREAMS: u8 = 2;
 /// 2 (its stream section possibly empty) followed by the passport, lanes and shares sections
 /// ([`agents`]).
 pub const DIFF_VERSION_AGENTS: u8 = 3;
+/// The encoding of the same content as versions 2 and 3 grouped by account: each account
+/// record followed by its stream, passport, lanes and shares records ([`grouped`]), the order
+/// in which the diff circuit rebuilds an account's `ext` (docs/PROVER.md, "Proving the agent
+/// kinds").
+pub const DIFF_VERSION_GROUPED: u8 = 4;
 /// Bytes of the header: version, `count_before`, number of records.
 pub const HEADER_BYTES: usize = 1 + 8 + 4;
 /// Bytes of a record of an account that existed before the batch.
@@ -156,6 +163,8 @@ pub enum DiffError {
     BadLanes(u32),
     #[error("shares record of account {account}: invalid {field}")]
     BadShares { account: u32, field: &'static str },
+    #[error("account {index}: a parts byte with an unknown bit (version 4)")]
+    BadParts { index: u32 },
     #[error("agent record of {index} is not after {previous}: agent records must be sorted by index without repeats")]
     AgentsUnsorted { previous: u32, index: u32 },
     #[error("agent record of {0}, which has no account record in the diff")]
@@ -208,6 +217,7 @@ impl DiffError {
             DiffError::BadAgent { .. } => "BAD_AGENT",
             DiffError::BadLanes(_) => "BAD_LANES",
             DiffError::BadShares { .. } => "BAD_SHARES",
+            DiffError::BadParts { .. } => "BAD_PARTS",
             DiffError::AgentsUnsorted { .. } => "AGENTS_UNSORTED",
             DiffError::AgentWithoutAccount(_) => "AGENT_WITHOUT_ACCOUNT",
             DiffError::EmptyAgentSection => "EMPTY_AGENT_SECTION",
@@ -628,12 +638,7 @@ impl StateDiff {
         // `new` bounds the number of records below 2^32.
         out.extend_from_slice(&(self.records.len() as u32).to_le_bytes());
         for r in &self.records {
-            out.extend_from_slice(&r.index.0.to_le_bytes());
-            out.extend_from_slice(&r.balance.get().to_le_bytes());
-            out.extend_from_slice(&r.nonce.get().to_le_bytes());
-            if let Some(k) = &r.pubkey {
-                out.extend_from_slice(&k.to_bytes());
-            }
+            r.encode_into(&mut out);
         }
         let version = self.version();
         if version != DIFF_VERSION {
@@ -664,32 +669,23 @@ impl StateDiff {
     pub fn decode(bytes: &[u8]) -> Result<Self, DiffError> {
         let mut r = Reader(bytes);
         let [version] = r.take::<1>()?;
-        if !(DIFF_VERSION..=DIFF_VERSION_AGENTS).contains(&version) {
+        if !(DIFF_VERSION..=DIFF_VERSION_GROUPED).contains(&version) {
             return Err(DiffError::UnsupportedVersion(version));
         }
         let count_before = u64::from_le_bytes(r.take()?);
         let mut seq = Sequence::new(count_before)?;
         let n = u32::from_le_bytes(r.take()?);
+        if version == DIFF_VERSION_GROUPED {
+            let diff = StateDiff::read_grouped(&mut r, count_before, seq, n)?;
+            if !r.0.is_empty() {
+                return Err(DiffError::TrailingBytes(r.0.len()));
+            }
+            return Ok(diff);
+        }
         // Do not trust `n` for the allocation: it is bounded by what the bytes can hold.
         let mut records = Vec::with_capacity((n as usize).min(bytes.len() / RECORD_BYTES));
         for _ in 0..n {
-            let index = u32::from_le_bytes(r.take()?);
-            let is_new = seq.next(index)?;
-            let balance = r.bounded(index, Amount::new)?;
-            let nonce = r.bounded(index, Nonce::new)?;
-            let pubkey = if is_new {
-                let k = EncodedKey::from_bytes(&r.take()?)
-                    .map_err(|source| DiffError::PublicKey { index, source })?;
-                Some(k)
-            } else {
-                None
-            };
-            records.push(AccountRecord {
-                index: AccountIndex(index),
-                balance,
-                nonce,
-                pubkey,
-            });
+            records.push(AccountRecord::read(&mut r, &mut seq)?);
         }
         let mut diff = StateDiff {
             count_before,
@@ -720,6 +716,39 @@ impl StateDiff {
     }
 }
 
+impl AccountRecord {
+    /// `index ‖ balance ‖ nonce [‖ pubkey]` (module docs).
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.index.0.to_le_bytes());
+        out.extend_from_slice(&self.balance.get().to_le_bytes());
+        out.extend_from_slice(&self.nonce.get().to_le_bytes());
+        if let Some(k) = &self.pubkey {
+            out.extend_from_slice(&k.to_bytes());
+        }
+    }
+
+    /// Reads the next record, its index checked by `seq`.
+    fn read(r: &mut Reader<'_>, seq: &mut Sequence) -> Result<AccountRecord, DiffError> {
+        let index = u32::from_le_bytes(r.take()?);
+        let is_new = seq.next(index)?;
+        let balance = r.bounded(index, Amount::new)?;
+        let nonce = r.bounded(index, Nonce::new)?;
+        let pubkey = if is_new {
+            let k = EncodedKey::from_bytes(&r.take()?)
+                .map_err(|source| DiffError::PublicKey { index, source })?;
+            Some(k)
+        } else {
+            None
+        };
+        Ok(AccountRecord {
+            index: AccountIndex(index),
+            balance,
+            nonce,
+            pubkey,
+        })
+    }
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
@@ -739,6 +768,7 @@ impl Reader<'_> {
 }
 
 mod agents;
+pub mod grouped;
 mod streams;
 mod touches;
 mod tree;

@@ -494,8 +494,17 @@ fn diff_section() -> Value {
 /// A version 3 diff (SPEC 10.4): accounts 7 and 8 changed; 7 is an agent of 2 whose passport
 /// moved (its policy set earlier, so only the digest travels) and that used lanes 1 and 3; 8
 /// registered revenue shares. The stream section is empty. Written out field by field.
-fn diff_v3_section() -> Value {
-    use state::diff::{AccountRecord, LanesRecord, PassportRecord, SharesRecord, StateDiff};
+/// The account and agent records of the version 3 and 4 vectors: accounts 7 and 8 changed; 7
+/// is an agent of 2 whose passport moved and that used lanes 1 and 3; 8 registered shares.
+struct AgentRecords {
+    accounts: Vec<state::diff::AccountRecord>,
+    passport: state::diff::PassportRecord,
+    lanes: state::diff::LanesRecord,
+    shares: state::diff::SharesRecord,
+}
+
+fn agent_records() -> AgentRecords {
+    use state::diff::{AccountRecord, LanesRecord, PassportRecord, SharesRecord};
     use state::lanes::LaneNonces;
     let record = |index: u32, balance: u64, nonce: u64| AccountRecord {
         index: AccountIndex(index),
@@ -503,26 +512,73 @@ fn diff_v3_section() -> Value {
         nonce: Nonce::new(nonce).unwrap(),
         pubkey: None,
     };
-    let policy_digest = hash_no_pad(&[f(20), f(5)]);
-    let passport = PassportRecord {
-        agent: AccountIndex(7),
-        owner: AccountIndex(2),
-        revoked: false,
-        window_id: 3,
-        spent: Amount::new(40).unwrap(),
-        policy_digest,
-        policy: None,
-    };
-    let lanes = LanesRecord {
-        account: AccountIndex(7),
-        lanes: LaneNonces::from_seqs([4, 0, 1, 0, 0, 0, 0]).unwrap(),
-    };
     let parts = vec![(AccountIndex(2), 2_500), (AccountIndex(9), 7_500)];
-    let shares = SharesRecord(Shares::new(AccountIndex(8), parts).unwrap());
-    let diff = StateDiff::with_streams(10, vec![record(7, 60, 2), record(8, 0, 1)], vec![])
+    AgentRecords {
+        accounts: vec![record(7, 60, 2), record(8, 0, 1)],
+        passport: PassportRecord {
+            agent: AccountIndex(7),
+            owner: AccountIndex(2),
+            revoked: false,
+            window_id: 3,
+            spent: Amount::new(40).unwrap(),
+            policy_digest: hash_no_pad(&[f(20), f(5)]),
+            policy: None,
+        },
+        lanes: LanesRecord {
+            account: AccountIndex(7),
+            lanes: LaneNonces::from_seqs([4, 0, 1, 0, 0, 0, 0]).unwrap(),
+        },
+        shares: SharesRecord(Shares::new(AccountIndex(8), parts).unwrap()),
+    }
+}
+
+/// The passport, lanes and shares records of [`agent_records`], written out field by field.
+fn agent_record_bytes(policy_digest: Digest) -> [Vec<u8>; 3] {
+    [
+        // Passport: agent, owner, revoked, window, spent, policy digest, no policy.
+        [
+            &7u32.to_le_bytes()[..],
+            &2u32.to_le_bytes(),
+            &[0],
+            &3u64.to_le_bytes(),
+            &40u64.to_le_bytes(),
+            &policy_digest.to_bytes(),
+            &[0],
+        ]
+        .concat(),
+        // Lanes: account, s_1 .. s_7.
+        [
+            &7u32.to_le_bytes()[..],
+            &[4u64, 0, 1, 0, 0, 0, 0].map(u64::to_le_bytes).concat(),
+        ]
+        .concat(),
+        // Shares: account, n, (payee, bps) x n.
+        [
+            &8u32.to_le_bytes()[..],
+            &2u16.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            &2_500u16.to_le_bytes(),
+            &9u32.to_le_bytes(),
+            &7_500u16.to_le_bytes(),
+        ]
+        .concat(),
+    ]
+}
+
+fn diff_v3_section() -> Value {
+    use state::diff::StateDiff;
+    let AgentRecords {
+        accounts,
+        passport,
+        lanes,
+        shares,
+    } = agent_records();
+    let policy_digest = passport.policy_digest;
+    let diff = StateDiff::with_streams(10, accounts, vec![])
         .unwrap()
         .with_agents(vec![passport.clone()], vec![lanes], vec![shares])
         .unwrap();
+    let [passport_bytes, lanes_bytes, shares_bytes] = agent_record_bytes(policy_digest);
     let by_hand = [
         &[3u8][..],
         &10u64.to_le_bytes(),
@@ -540,25 +596,12 @@ fn diff_v3_section() -> Value {
         ]
         .concat(),
         &0u32.to_le_bytes(),
-        // Passports: agent, owner, revoked, window, spent, policy digest, no policy.
         &1u32.to_le_bytes(),
-        &7u32.to_le_bytes(),
-        &2u32.to_le_bytes(),
-        &[0],
-        &3u64.to_le_bytes(),
-        &40u64.to_le_bytes(),
-        &policy_digest.to_bytes(),
-        &[0],
-        // Lanes: account, s_1 .. s_7.
+        &passport_bytes,
         &1u32.to_le_bytes(),
-        &7u32.to_le_bytes(),
-        &[4u64, 0, 1, 0, 0, 0, 0].map(u64::to_le_bytes).concat(),
-        // Shares: account, n, (payee, bps) x n.
+        &lanes_bytes,
         &1u32.to_le_bytes(),
-        &8u32.to_le_bytes(),
-        &2u16.to_le_bytes(),
-        &[&2u32.to_le_bytes()[..], &2_500u16.to_le_bytes()].concat(),
-        &[&9u32.to_le_bytes()[..], &7_500u16.to_le_bytes()].concat(),
+        &shares_bytes,
     ]
     .concat();
     let bytes = diff.encode();
@@ -577,6 +620,97 @@ fn diff_v3_section() -> Value {
         }],
         "lanes": [{"account": 7, "seqs": [4, 0, 1, 0, 0, 0, 0]}],
         "shares": [{"account": 8, "parts": [[2, 2500], [9, 7500]]}],
+        "bytes": hex,
+        "length": bytes.len(),
+    })
+}
+
+/// A version 4 diff (SPEC 10.4, "Version 4"): the content of the version 3 vector plus the
+/// stream records of the version 2 vector (payer 7: slot 3 open, slot 5 emptied), grouped by
+/// account. Written out field by field.
+fn diff_v4_section() -> Value {
+    use state::diff::{StateDiff, StreamRecord};
+    let AgentRecords {
+        accounts,
+        passport,
+        lanes,
+        shares,
+    } = agent_records();
+    let policy_digest = passport.policy_digest;
+    let a = stream(3, 0, hash_no_pad(&[f(5)]));
+    let streams = vec![
+        StreamRecord {
+            payer: AccountIndex(7),
+            slot: StreamSlot(3),
+            stream: Some(a),
+        },
+        StreamRecord {
+            payer: AccountIndex(7),
+            slot: StreamSlot(5),
+            stream: None,
+        },
+    ];
+    let diff = StateDiff::with_streams(10, accounts, streams)
+        .unwrap()
+        .with_agents(vec![passport], vec![lanes], vec![shares])
+        .unwrap();
+    let [passport_bytes, lanes_bytes, shares_bytes] = agent_record_bytes(policy_digest);
+    let mut fields = Vec::new();
+    a.write_fields(&mut fields);
+    let by_hand = [
+        &[4u8][..],
+        &10u64.to_le_bytes(),
+        &2u32.to_le_bytes(),
+        // Account 7, then its parts: streams, passport, lanes (bits 0, 1, 2).
+        &7u32.to_le_bytes(),
+        &60u64.to_le_bytes(),
+        &2u64.to_le_bytes(),
+        &[0b0111],
+        // Slot 3: open (bit 0), another record follows (bit 1); then its 68 bytes of fields
+        // as in version 2.
+        &3u16.to_le_bytes(),
+        &[0b11],
+        &[
+            &9u32.to_le_bytes()[..],
+            &250u64.to_le_bytes(),
+            &1000u32.to_le_bytes(),
+            &1_700_003_600u64.to_le_bytes(),
+            &12u64.to_le_bytes(),
+            &0u32.to_le_bytes(),
+            &a.head.to_bytes(),
+        ]
+        .concat(),
+        // Slot 5: emptied, the last.
+        &5u16.to_le_bytes(),
+        &[0],
+        &passport_bytes,
+        &lanes_bytes,
+        // Account 8 and its shares (bit 3).
+        &8u32.to_le_bytes(),
+        &0u64.to_le_bytes(),
+        &1u64.to_le_bytes(),
+        &[0b1000],
+        &shares_bytes,
+    ]
+    .concat();
+    assert_eq!(fields.len(), 68);
+    let bytes = diff.encode_grouped();
+    assert_eq!(bytes, by_hand, "the encoding, field by field");
+    assert_eq!(StateDiff::decode(&bytes), Ok(diff));
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "count_before": 10,
+        "groups": [
+            {"index": 7, "balance": 60, "nonce": 2, "parts": 7,
+             "streams": [
+                {"slot": 3, "open": true, "settled": 0, "head": digest(a.head)},
+                {"slot": 5, "open": false},
+             ],
+             "passport": {"owner": 2, "window_id": 3, "spent": 40},
+             "lanes": [4, 0, 1, 0, 0, 0, 0]},
+            {"index": 8, "balance": 0, "nonce": 1, "parts": 8,
+             "shares": [[2, 2500], [9, 7500]]},
+        ],
         "bytes": hex,
         "length": bytes.len(),
     })
@@ -811,6 +945,7 @@ fn agent_vectors_match_the_committed_file() {
         "split_payment": split_section(),
         "state_diff_v2": diff_section(),
         "state_diff_v3": diff_v3_section(),
+        "state_diff_v4": diff_v4_section(),
         "passports": passports::section(),
         "revenue_share_transactions": shares_transactions_section(),
     }));
