@@ -227,6 +227,85 @@ impl ByteStream {
         self.total = b.add(self.total, added);
     }
 
+    /// Appends the first `len` of `bytes` for the one candidate `(len, flag)` whose flag is
+    /// set, or nothing if none is: a piece whose length is one of a few known when the circuit
+    /// is built but chosen at proving time (a diff record with or without its key and its
+    /// `parts` byte). The flags must be booleans; that at most one is set is a constraint (their
+    /// sum is boolean). Every length is at most `bytes.len()` and at most 64.
+    ///
+    /// Cost: what [`ByteStream::append`] costs for `bytes.len()` bytes (one compression and
+    /// the placement), plus one multiplication per byte for the length mask and 64
+    /// multiply-adds per candidate for the position's rotation.
+    pub fn append_var(
+        &mut self,
+        b: &mut CircuitBuilder<F, D>,
+        bytes: &[Target],
+        lengths: &[(usize, BoolTarget)],
+    ) {
+        let m = bytes.len();
+        assert!(m <= 64, "at most one block per append");
+        assert!(
+            lengths.iter().all(|&(len, _)| len <= m),
+            "a candidate length within the bytes"
+        );
+        let zero = b.zero();
+        let one = b.one();
+        let any = lengths
+            .iter()
+            .fold(zero, |acc, (_, f)| b.add(acc, f.target));
+        b.assert_bool(BoolTarget::new_unsafe(any));
+        // Byte i is appended iff the chosen length exceeds i.
+        let masked: Vec<Target> = bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &byte)| {
+                let active = lengths
+                    .iter()
+                    .filter(|&&(len, _)| len > i)
+                    .fold(zero, |acc, (_, f)| b.add(acc, f.target));
+                b.mul(byte, active)
+            })
+            .collect();
+        let mut window = self.buf.clone();
+        window.resize(128, zero);
+        for (i, &byte) in masked.iter().enumerate() {
+            for (k, p) in self.pos.iter().enumerate() {
+                window[k + i] = b.mul_add(byte, p.target, window[k + i]);
+            }
+        }
+        // The block fills iff at least 64 - len bytes were pending, for the chosen len.
+        let mut full = zero;
+        for &(len, flag) in lengths.iter().filter(|&&(len, _)| len > 0) {
+            let fills = self.pos[64 - len..]
+                .iter()
+                .fold(zero, |acc, p| b.add(acc, p.target));
+            full = b.mul_add(flag.target, fills, full);
+        }
+        let full = BoolTarget::new_unsafe(full);
+        let words = block(b, &window[..64]);
+        let compressed = compress(b, &self.chain, &words);
+        self.chain = core::array::from_fn(|i| b.select(full, compressed[i], self.chain[i]));
+        // Nothing appended leaves the window's first half equal to the buffer and `full` 0.
+        self.buf = (0..64)
+            .map(|p| b.select(full, window[64 + p], window[p]))
+            .collect();
+        let stay = b.sub(one, any);
+        self.pos = (0..64)
+            .map(|j| {
+                let mut v = b.mul(stay, self.pos[j].target);
+                for &(len, flag) in lengths {
+                    let moved = self.pos[(j + 64 - len % 64) % 64];
+                    v = b.mul_add(flag.target, moved.target, v);
+                }
+                BoolTarget::new_unsafe(v)
+            })
+            .collect();
+        for &(len, flag) in lengths {
+            let added = b.mul_const(F::from_canonical_usize(len), flag.target);
+            self.total = b.add(self.total, added);
+        }
+    }
+
     /// The number of bytes absorbed.
     pub fn total(&self) -> Target {
         self.total
@@ -379,5 +458,92 @@ mod tests {
                 .collect();
             assert_eq!(got, Sha256::digest(&message).to_vec(), "mask {mask:08b}");
         }
+    }
+    #[test]
+    fn pieces_of_chosen_lengths_hash_like_their_concatenation() {
+        // Pieces of up to 61 bytes whose length is one of 0, 20, 21, 60 and 61 (a diff
+        // record with or without its key and its parts byte), or skipped, after a 13-byte
+        // prefix: every padding class occurs over the masks.
+        let candidates = [20usize, 21, 60, 61];
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let byte = |b: &mut CircuitBuilder<F, D>| {
+            let t = b.add_virtual_target();
+            b.range_check(t, 8);
+            t
+        };
+        let prefix: Vec<Target> = (0..13).map(|_| byte(&mut b)).collect();
+        let mut stream = ByteStream::new(&mut b, &prefix);
+        let mut pieces = Vec::new();
+        for _ in 0..6 {
+            let bytes: Vec<Target> = (0..61).map(|_| byte(&mut b)).collect();
+            let flags: Vec<BoolTarget> = candidates
+                .iter()
+                .map(|_| b.add_virtual_bool_target_safe())
+                .collect();
+            let lengths: Vec<(usize, BoolTarget)> = candidates
+                .iter()
+                .copied()
+                .zip(flags.iter().copied())
+                .collect();
+            stream.append_var(&mut b, &bytes, &lengths);
+            pieces.push((bytes, flags));
+        }
+        let out = stream.finish(&mut b);
+        b.register_public_inputs(&out);
+        let data = b.build::<C>();
+
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        // choice[j]: None skips piece j, Some(c) appends candidates[c] bytes of it.
+        let runs: [[Option<usize>; 6]; 5] = [
+            [None; 6],
+            [Some(0), Some(1), Some(2), Some(3), Some(0), Some(1)],
+            [Some(3), None, Some(3), Some(2), None, Some(0)],
+            [Some(1), Some(1), Some(1), None, Some(3), Some(3)],
+            [None, Some(2), Some(0), Some(3), Some(1), None],
+        ];
+        for choice in runs {
+            let mut pw = PartialWitness::new();
+            let mut message = Vec::new();
+            for &t in &prefix {
+                let v: u8 = rng.gen();
+                pw.set_target(t, F::from_canonical_u8(v)).unwrap();
+                message.push(v);
+            }
+            for ((bytes, flags), pick) in pieces.iter().zip(choice) {
+                for (c, f) in flags.iter().enumerate() {
+                    pw.set_bool_target(*f, pick == Some(c)).unwrap();
+                }
+                let len = pick.map_or(0, |c| candidates[c]);
+                for (i, &t) in bytes.iter().enumerate() {
+                    let v: u8 = rng.gen();
+                    pw.set_target(t, F::from_canonical_u8(v)).unwrap();
+                    if i < len {
+                        message.push(v);
+                    }
+                }
+            }
+            let proof = data.prove(pw).unwrap();
+            let got: Vec<u8> = proof
+                .public_inputs
+                .iter()
+                .flat_map(|w| (w.to_canonical_u64() as u32).to_be_bytes())
+                .collect();
+            assert_eq!(got, Sha256::digest(&message).to_vec(), "{choice:?}");
+        }
+
+        // Two lengths at once is refused (the flags' sum is not boolean).
+        let mut pw = PartialWitness::new();
+        for &t in &prefix {
+            pw.set_target(t, F::ZERO).unwrap();
+        }
+        for (j, (bytes, flags)) in pieces.iter().enumerate() {
+            for (c, f) in flags.iter().enumerate() {
+                pw.set_bool_target(*f, j == 0 && c < 2).unwrap();
+            }
+            for &t in bytes {
+                pw.set_target(t, F::ZERO).unwrap();
+            }
+        }
+        assert!(data.prove(pw).is_err(), "two lengths chosen");
     }
 }
