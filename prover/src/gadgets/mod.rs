@@ -4,8 +4,11 @@
 //!   plonky2 gates, and Schnorr verification built from them.
 //! - [`smt`], [`range`], [`pubdata`]: state-tree membership/update, 63/64-bit range checks and
 //!   the pubdata/withdrawals commitment chains.
+//! - [`agent`]: stream fields as diff bytes and book leaves, book paths, `ext` (the agent
+//!   kinds' pieces).
 //! - [`serializer`]: gate and generator serializers for caching circuits on disk.
 
+pub mod agent;
 pub mod curve;
 pub mod gfp5;
 pub mod pubdata;

@@ -13,9 +13,9 @@
 //! ext = hash_no_pad(streams_root ‖ profile)       otherwise (8 elements, one permutation)
 //! ```
 //!
-//! `profile` is reserved for the account's registered settings (revenue shares, passports) and
-//! is `ZERO` until those land. An account without streams keeps `ext = ZERO`, so every leaf
-//! committed before streams existed is unchanged.
+//! `profile` commits the account's other agent fields (revenue shares, passport, nonce lanes:
+//! [`crate::ext`]). An account without streams or agent fields keeps `ext = ZERO`, so every
+//! leaf committed before they existed is unchanged.
 
 use std::collections::BTreeMap;
 
