@@ -103,7 +103,12 @@ pub fn diff_layout() -> crate::circuits::chain::ChainLayout {
 /// The 13 header bytes of an encoded diff (SPEC 10.4): version 1, `count_before` as a
 /// little-endian u64, the record count as a little-endian u32.
 pub fn diff_header(count_before: u32, records: u32) -> Vec<u8> {
-    let mut h = vec![1u8];
+    diff_header_of(1, count_before, records)
+}
+
+/// The 13 header bytes of an encoded diff of `version` (1 or 4: the same shape).
+pub fn diff_header_of(version: u8, count_before: u32, records: u32) -> Vec<u8> {
+    let mut h = vec![version];
     h.extend_from_slice(&u64::from(count_before).to_le_bytes());
     h.extend_from_slice(&records.to_le_bytes());
     h
@@ -206,7 +211,7 @@ impl DiffStatement {
 }
 
 /// An account's key as the five leaf elements (canonical u64 values).
-type Key = [u64; 5];
+pub(crate) type Key = [u64; 5];
 
 /// One record slot of an existing account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,11 +264,11 @@ pub struct DiffWitness {
     pub new: Vec<NewSlot>,
 }
 
-fn key_of(a: &Account) -> Key {
+pub(crate) fn key_of(a: &Account) -> Key {
     a.pubkey.to_field_elements().map(|e| e.to_canonical_u64())
 }
 
-fn leaf_of(key: &Key, balance: u64, nonce: u64, ext: Digest) -> Digest {
+pub(crate) fn leaf_of(key: &Key, balance: u64, nonce: u64, ext: Digest) -> Digest {
     let mut e: Vec<F> = key.iter().map(|&k| F::from_canonical_u64(k)).collect();
     e.extend([
         F::from_canonical_u64(balance),
@@ -466,7 +471,7 @@ pub fn diff_chunks(
 }
 
 /// The 20 bytes every record starts with (`index`, `balance`, `nonce`, little-endian).
-fn record_prefix(index: u32, balance: u64, nonce: u64) -> Vec<u8> {
+pub(crate) fn record_prefix(index: u32, balance: u64, nonce: u64) -> Vec<u8> {
     let mut v = index.to_le_bytes().to_vec();
     v.extend_from_slice(&balance.to_le_bytes());
     v.extend_from_slice(&nonce.to_le_bytes());
@@ -513,12 +518,12 @@ struct Targets {
 }
 
 /// The little-endian bytes of the value with little-endian `bits` (8 per byte).
-fn le_bytes(b: &mut CircuitBuilder<F, D>, bits: &[BoolTarget]) -> Vec<Target> {
+pub(crate) fn le_bytes(b: &mut CircuitBuilder<F, D>, bits: &[BoolTarget]) -> Vec<Target> {
     bits.chunks(8).map(|c| b.le_sum(c.iter())).collect()
 }
 
 /// The 20 bytes every record starts with: `index`, `balance`, `nonce`, little-endian.
-fn record_bytes(
+pub(crate) fn record_bytes(
     b: &mut CircuitBuilder<F, D>,
     index_bits: &[BoolTarget],
     balance: &U63Target,
@@ -533,7 +538,7 @@ fn record_bytes(
 }
 
 /// `H(key, balance, nonce, 0, ext)`: an account's leaf (SPEC 6).
-fn account_leaf(
+pub(crate) fn account_leaf(
     b: &mut CircuitBuilder<F, D>,
     key: &[Target; 5],
     balance: Target,
@@ -552,7 +557,7 @@ fn account_leaf(
 
 /// Replaces `old_leaf` by `new_leaf` at `bits` if `used` (the old leaf must then be under
 /// `root`); returns the root after.
-fn gated_update(
+pub(crate) fn gated_update(
     b: &mut CircuitBuilder<F, D>,
     used: BoolTarget,
     root: HashOutTarget,

@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod chain;
 pub mod diff;
+pub mod diff_grouped;
 pub mod leaf;
 pub mod payment;
 pub mod payout;

@@ -1,0 +1,872 @@
+//! The grouped diff circuit: a version 4 state diff (SPEC 10.4, "Version 4") leads from the old
+//! state root to the new one, stream records included, and hashes to `diff_hash`. First step of
+//! docs/PROVER.md "Proving the agent kinds": it proves the groups whose `parts` byte is 0 or 1
+//! (account records and their stream records); passport, lanes and shares parts are the next
+//! step (the witness builder refuses them), and nothing wires it into the settlement yet.
+//!
+//! A chunk has `cap` slots; a slot is one account's group or the continuation of the previous
+//! slot's, and holds up to `subs` stream records. What a used slot proves:
+//!
+//! - **Which account.** A group of an existing account: no new account's group before it and
+//!   `lower <= index < count_before` (then `lower = index + 1`); of a new account: index
+//!   `count_before + new`. A continuation (exactly when the previous slot's last stream record
+//!   announced another): the previous slot's index, balance and nonce unchanged, no record
+//!   bytes.
+//! - **Its `ext` before.** Witnessed stream root and profile whose `ext` (SPEC 18.3, `ZERO`
+//!   when both are empty) is in the old leaf, which is under the running root; a new account's
+//!   old leaf is empty and its book and profile start empty.
+//! - **Its stream records**, in order, each in the running book: the old slot leaf is under
+//!   the book's root, the new one (the stream's leaf, or `ZERO` for an emptied slot) replaces
+//!   it. Slots strictly increase within a group. The first sub-slot is used iff the `parts`
+//!   byte says streams follow (or the slot continues); the next iff the previous record's tag
+//!   says "more"; the last one's "more" carries to the next slot.
+//! - **Its leaf after**: the record's balance and nonce (below `2^63`), the same key and
+//!   profile, and the `ext` of the book after.
+//! - **The bytes**: the record (21 bytes, or 61 with the key of a new account) with its
+//!   `parts` byte, then per stream record `slot ‖ tag [‖ fields]`, appended to the SHA-256
+//!   stream in the order of `StateDiff::encode_grouped`.
+//!
+//! Public inputs: those of the version 1 diff circuit ([`DiffStatement`], 73) and
+//! `more_in/out`, `last_slot_in/out` (77), chained the same way.
+//!
+//! Cost: `tests::rows_per_slot` (an account part and `subs` stream parts).
+
+use anyhow::{ensure, Context};
+use plonky2::field::types::{Field, PrimeField64};
+use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use serde::{Deserialize, Serialize};
+use state::diff::{AccountTree, StateDiff};
+use state::hash::Digest;
+use state::smt::{empty_hashes, SparseMerkleTree, DEPTH};
+use state::stream::{PayerStreams, SLOT_DEPTH};
+
+use crate::circuits::diff::{
+    account_leaf, diff_header_of, gated_update, key_of, le_bytes, leaf_of, record_bytes,
+    record_prefix, DiffStatement, Key, DIFF_PUBLIC_INPUTS,
+};
+use crate::gadgets::agent::{book_root, empty_book, ext_digest, StreamFieldsTarget};
+use crate::gadgets::range::{range_check_u63, range_check_u64};
+use crate::gadgets::sha256::stream::{ByteStream, StreamState, StreamTargets};
+use crate::gadgets::smt::{compute_root, select_hash, zero_digest, MerklePathTarget};
+use crate::{C, D, F};
+
+/// Number of public inputs.
+pub const GROUPED_PUBLIC_INPUTS: usize = DIFF_PUBLIC_INPUTS + 4;
+
+/// Version of the circuit's definition (part of a cache key).
+pub const GROUPED_VERSION: &str = "diff-grouped-v1";
+
+/// The version byte of the diffs this circuit proves.
+const VERSION: u8 = state::diff::DIFF_VERSION_GROUPED;
+
+/// What a grouped diff proof states: [`DiffStatement`] and the stream records' running values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedStatement {
+    pub base: DiffStatement,
+    /// Whether the last stream record before (after) the chunk announced another.
+    pub more_in: bool,
+    pub more_out: bool,
+    /// The slot of the last stream record before (after) the chunk.
+    pub last_slot_in: u16,
+    pub last_slot_out: u16,
+}
+
+impl GroupedStatement {
+    pub fn to_fields(&self) -> Vec<F> {
+        let mut v = self.base.to_fields();
+        v.push(F::from_bool(self.more_in));
+        v.push(F::from_bool(self.more_out));
+        v.push(F::from_canonical_u16(self.last_slot_in));
+        v.push(F::from_canonical_u16(self.last_slot_out));
+        v
+    }
+
+    /// Whether this states a whole batch's version 4 diff: from the old root, the stream
+    /// holding exactly the header, nothing counted, no stream record pending at either end.
+    pub fn whole_batch(&self) -> bool {
+        let b = &self.base;
+        let Ok(n) = u32::try_from(b.records_out) else {
+            return false;
+        };
+        let mut header = StreamState::default();
+        header.absorb(&diff_header_of(VERSION, b.count_before, n));
+        b.root_in == b.batch_old_root
+            && b.stream_in == header
+            && b.records_in == 0
+            && b.lower_in == 0
+            && b.new_in == 0
+            && !b.started_in
+            && !self.more_in
+            && !self.more_out
+    }
+}
+
+/// One stream record of a slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSub {
+    pub used: bool,
+    /// The slot holds an open stream after the batch (else it was emptied).
+    pub open: bool,
+    /// Another stream record of the account follows (the tag's bit 1).
+    pub more: bool,
+    pub slot: u16,
+    /// The open stream's ten leaf elements (`Stream::to_field_elements`), zeros otherwise.
+    pub fields: [u64; 10],
+    /// The slot's leaf before this record.
+    pub old_leaf: Digest,
+    /// Its 16 siblings in the book as it stands before this record.
+    pub path: Vec<Digest>,
+}
+
+/// One slot: an account's group, or the continuation of the previous slot's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSlot {
+    pub used: bool,
+    pub cont: bool,
+    pub is_new: bool,
+    /// The `parts` byte's streams bit (ignored in a continuation).
+    pub has_streams: bool,
+    pub index: u32,
+    pub key: Key,
+    pub balance_before: u64,
+    pub nonce_before: u64,
+    pub balance: u64,
+    pub nonce: u64,
+    /// The account's book root before this slot's records, and its profile (kept).
+    pub streams_root: Digest,
+    pub profile: Digest,
+    pub subs: Vec<StreamSub>,
+    /// Against the running tree.
+    pub siblings: Vec<Digest>,
+}
+
+/// Everything besides the public inputs, as plain data (a test edits it by hand).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedWitness {
+    pub batch_old_root: Digest,
+    pub count_before: u32,
+    pub last_key: Key,
+    pub last_balance: u64,
+    pub last_nonce: u64,
+    pub last_ext: Digest,
+    pub last_siblings: Vec<Digest>,
+    pub free_siblings: Vec<Digest>,
+    pub root_in: Digest,
+    pub stream_in: StreamState,
+    pub records_in: u64,
+    pub lower_in: u64,
+    pub new_in: u64,
+    pub started_in: bool,
+    pub more_in: bool,
+    pub last_slot_in: u16,
+    pub slots: Vec<GroupSlot>,
+}
+
+fn unused_sub() -> StreamSub {
+    StreamSub {
+        used: false,
+        open: false,
+        more: false,
+        slot: 0,
+        fields: [0; 10],
+        old_leaf: Digest::ZERO,
+        path: vec![Digest::ZERO; SLOT_DEPTH],
+    }
+}
+
+fn unused_slot(subs: usize) -> GroupSlot {
+    GroupSlot {
+        used: false,
+        cont: false,
+        is_new: false,
+        has_streams: false,
+        index: 0,
+        key: [0; 5],
+        balance_before: 0,
+        nonce_before: 0,
+        balance: 0,
+        nonce: 0,
+        streams_root: Digest::ZERO,
+        profile: Digest::ZERO,
+        subs: vec![unused_sub(); subs],
+        siblings: vec![Digest::ZERO; DEPTH],
+    }
+}
+
+/// A batch's version 4 diff applied to `before` (the replica of the state before the batch:
+/// accounts, books, profiles) in chunks of `cap` slots of `subs` stream records each, padded
+/// with empty chunks to a power of two (at least `min_chunks`).
+pub fn grouped_chunks(
+    before: &AccountTree,
+    diff: &StateDiff,
+    cap: usize,
+    subs: usize,
+    min_chunks: usize,
+) -> anyhow::Result<Vec<(GroupedWitness, GroupedStatement)>> {
+    ensure!(cap > 0 && subs > 0, "a chunk has slots with stream records");
+    ensure!(
+        diff.passports().is_empty() && diff.lanes().is_empty() && diff.shares().is_empty(),
+        "passport, lanes and shares parts are not proven by this circuit yet"
+    );
+    let accounts = before.accounts();
+    let count = diff.count_before();
+    ensure!(
+        count == accounts.len() as u64,
+        "the diff starts from {count} accounts, the state has {}",
+        accounts.len()
+    );
+    ensure!(
+        (1..1 << 32).contains(&count),
+        "count_before {count} is out of the circuit's range"
+    );
+    let count_before = count as u32;
+    let mut tree = SparseMerkleTree::new();
+    let leaves: Vec<(u32, Digest)> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u32, a.leaf_hash()))
+        .collect();
+    tree.update_batch(&leaves);
+    let batch_old_root = tree.root();
+    let last = &accounts[count as usize - 1];
+    let last_siblings = tree.proof(count_before - 1).siblings.to_vec();
+    let free_siblings = tree.proof(count_before).siblings.to_vec();
+
+    // The slots in order, each with its stream records, then the chunks.
+    let records = diff.records();
+    let n = u32::try_from(records.len()).context("more than 2^32 records")?;
+    let mut stream = StreamState::default();
+    stream.absorb(&diff_header_of(VERSION, count_before, n));
+    let mut books: std::collections::BTreeMap<u32, PayerStreams> = Default::default();
+    let (mut records_so_far, mut lower, mut new_so_far, mut started) = (0u64, 0u64, 0u64, false);
+    let (mut more, mut last_slot) = (false, 0u16);
+    let mut plan: Vec<GroupSlot> = Vec::new();
+    let mut states = Vec::new();
+    let all_streams = diff.streams();
+    let mut at = 0usize;
+    for r in records {
+        let i = r.index.0;
+        let first = at;
+        while all_streams.get(at).is_some_and(|s| s.payer.0 == i) {
+            at += 1;
+        }
+        let own = &all_streams[first..at];
+        let is_new = r.pubkey.is_some();
+        let (key, profile) = match (&r.pubkey, accounts.get(i as usize)) {
+            (Some(k), _) => (
+                k.to_field_elements().map(|e| e.to_canonical_u64()),
+                Digest::ZERO,
+            ),
+            (None, Some(a)) => (key_of(a), before.profile_of(i).digest()),
+            (None, None) => anyhow::bail!("account {i} is not in the state"),
+        };
+        let book = books
+            .entry(i)
+            .or_insert_with(|| before.streams_of(i).cloned().unwrap_or_default());
+        let pieces: Vec<&[state::diff::StreamRecord]> = if own.is_empty() {
+            vec![&[]]
+        } else {
+            own.chunks(subs).collect()
+        };
+        for (k, piece) in pieces.iter().enumerate() {
+            let cont = k > 0;
+            let (balance_before, nonce_before) = match (cont, accounts.get(i as usize)) {
+                (true, _) => (r.balance.get(), r.nonce.get()),
+                (false, Some(a)) if !is_new => (a.balance.get(), a.nonce.get()),
+                _ => (0, 0),
+            };
+            let streams_root = book.root();
+            let mut slot = GroupSlot {
+                used: true,
+                cont,
+                is_new,
+                has_streams: !own.is_empty(),
+                index: i,
+                key,
+                balance_before,
+                nonce_before,
+                balance: r.balance.get(),
+                nonce: r.nonce.get(),
+                streams_root,
+                profile,
+                subs: Vec::with_capacity(subs),
+                siblings: tree.proof(i).siblings.to_vec(),
+            };
+            if !cont {
+                stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
+                if let Some(k) = &r.pubkey {
+                    stream.absorb(&k.to_bytes());
+                }
+                stream.absorb(&[u8::from(!own.is_empty())]);
+                records_so_far += 1;
+                if is_new {
+                    new_so_far += 1;
+                    started = true;
+                } else {
+                    lower = u64::from(i) + 1;
+                }
+            }
+            for (j, rec) in piece.iter().enumerate() {
+                let is_last = k + 1 == pieces.len() && j + 1 == piece.len();
+                let old_leaf = book.get(rec.slot).map_or(Digest::ZERO, |s| s.leaf_hash());
+                let path = book.path(rec.slot).to_vec();
+                let fields = rec.stream.map_or([0; 10], |s| {
+                    s.to_field_elements().map(|e| e.to_canonical_u64())
+                });
+                match rec.stream {
+                    Some(s) => book.put(s),
+                    None => {
+                        book.remove(rec.slot);
+                    }
+                }
+                slot.subs.push(StreamSub {
+                    used: true,
+                    open: rec.stream.is_some(),
+                    more: !is_last,
+                    slot: rec.slot.0,
+                    fields,
+                    old_leaf,
+                    path,
+                });
+                stream.absorb(&rec.slot.0.to_le_bytes());
+                let tag = u8::from(rec.stream.is_some()) | if is_last { 0 } else { 2 };
+                stream.absorb(&[tag]);
+                if let Some(s) = rec.stream {
+                    let mut bytes = Vec::new();
+                    s.write_fields(&mut bytes);
+                    stream.absorb(&bytes);
+                }
+                last_slot = rec.slot.0;
+                more = !is_last;
+            }
+            slot.subs.resize(subs, unused_sub());
+            let ext = state::ext::ext_digest(book.root(), profile);
+            tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get(), ext));
+            plan.push(slot);
+            states.push((
+                tree.root(),
+                stream.clone(),
+                records_so_far,
+                lower,
+                new_so_far,
+                started,
+                more,
+                last_slot,
+            ));
+        }
+    }
+
+    let unused_path = vec![Digest::ZERO; DEPTH];
+    let start = (
+        batch_old_root,
+        {
+            let mut s = StreamState::default();
+            s.absorb(&diff_header_of(VERSION, count_before, n));
+            s
+        },
+        0u64,
+        0u64,
+        0u64,
+        false,
+        false,
+        0u16,
+    );
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    loop {
+        let before_state = if next == 0 {
+            start.clone()
+        } else {
+            states[next - 1].clone()
+        };
+        let end = (next + cap).min(plan.len());
+        let mut slots: Vec<GroupSlot> = plan[next..end].to_vec();
+        let after_state = if end == 0 {
+            start.clone()
+        } else {
+            states[end - 1].clone()
+        };
+        next = end;
+        slots.resize(cap, unused_slot(subs));
+        for s in slots.iter_mut().filter(|s| !s.used) {
+            s.siblings = unused_path.clone();
+        }
+        let (root_in, stream_in, records_in, lower_in, new_in, started_in, more_in, last_in) =
+            before_state;
+        let (
+            root_out,
+            stream_out,
+            records_out,
+            lower_out,
+            new_out,
+            started_out,
+            more_out,
+            last_out,
+        ) = after_state;
+        let w = GroupedWitness {
+            batch_old_root,
+            count_before,
+            last_key: key_of(last),
+            last_balance: last.balance.get(),
+            last_nonce: last.nonce.get(),
+            last_ext: last.ext,
+            last_siblings: last_siblings.clone(),
+            free_siblings: free_siblings.clone(),
+            root_in,
+            stream_in: stream_in.clone(),
+            records_in,
+            lower_in,
+            new_in,
+            started_in,
+            more_in,
+            last_slot_in: last_in,
+            slots,
+        };
+        let statement = GroupedStatement {
+            base: DiffStatement {
+                batch_old_root,
+                count_before,
+                root_in,
+                root_out,
+                stream_in,
+                stream_out,
+                records_in,
+                records_out,
+                lower_in,
+                lower_out,
+                new_in,
+                new_out,
+                started_in,
+                started_out,
+            },
+            more_in,
+            more_out,
+            last_slot_in: last_in,
+            last_slot_out: last_out,
+        };
+        out.push((w, statement));
+        if next == plan.len() && out.len().is_power_of_two() && out.len() >= min_chunks {
+            return Ok(out);
+        }
+    }
+}
+
+struct SubTargets {
+    open: BoolTarget,
+    more: BoolTarget,
+    slot: Target,
+    fields: StreamFieldsTarget,
+    old_leaf: HashOutTarget,
+    path: Vec<HashOutTarget>,
+}
+
+struct SlotTargets {
+    used: BoolTarget,
+    cont: BoolTarget,
+    is_new: BoolTarget,
+    has_streams: BoolTarget,
+    index: Target,
+    key: [Target; 5],
+    balance_before: Target,
+    nonce_before: Target,
+    balance: Target,
+    nonce: Target,
+    streams_root: HashOutTarget,
+    profile: HashOutTarget,
+    subs: Vec<SubTargets>,
+    path: MerklePathTarget,
+}
+
+struct Targets {
+    batch_old_root: HashOutTarget,
+    count_before: Target,
+    last_key: [Target; 5],
+    last_balance: Target,
+    last_nonce: Target,
+    last_ext: HashOutTarget,
+    last_path: MerklePathTarget,
+    free_path: MerklePathTarget,
+    root_in: HashOutTarget,
+    stream_in: StreamTargets,
+    records_in: Target,
+    lower_in: Target,
+    new_in: Target,
+    started_in: BoolTarget,
+    more_in: BoolTarget,
+    last_slot_in: Target,
+    slots: Vec<SlotTargets>,
+}
+
+/// `x = y` where `on` (per element).
+fn connect_if(b: &mut CircuitBuilder<F, D>, on: Target, x: &[Target], y: &[Target]) {
+    for (&a, &c) in x.iter().zip(y) {
+        let d = b.sub(a, c);
+        let p = b.mul(on, d);
+        b.assert_zero(p);
+    }
+}
+
+/// The grouped diff circuit for `cap` slots of `subs` stream records.
+pub struct GroupedDiffCircuit {
+    pub data: CircuitData<F, C, D>,
+    targets: Targets,
+    pub cap: usize,
+    pub subs: usize,
+}
+
+impl GroupedDiffCircuit {
+    pub fn build(cap: usize, subs: usize) -> GroupedDiffCircuit {
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let (targets, _) = Self::define(&mut b, cap, subs);
+        GroupedDiffCircuit {
+            data: b.build::<C>(),
+            targets,
+            cap,
+            subs,
+        }
+    }
+
+    /// Adds the constraints; returns the targets and the rows before the slots and after them.
+    fn define(b: &mut CircuitBuilder<F, D>, cap: usize, subs: usize) -> (Targets, [usize; 2]) {
+        let zero = b.zero();
+        let one = b.one();
+        let batch_old_root = b.add_virtual_hash();
+
+        // count_before against the batch's old root, as in the version 1 circuit.
+        let count_before = b.add_virtual_target();
+        let count_bits = b.split_le(count_before, 32);
+        let last_index = b.sub(count_before, one);
+        let last_bits = b.split_le(last_index, 32);
+        let last_key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
+        let last_balance = b.add_virtual_target();
+        let last_nonce = b.add_virtual_target();
+        let last_ext = b.add_virtual_hash();
+        let last_leaf = account_leaf(b, &last_key, last_balance, last_nonce, &last_ext);
+        let last_path = MerklePathTarget::new(b);
+        let r = compute_root(b, last_leaf, &last_bits, &last_path);
+        b.connect_hashes(r, batch_old_root);
+        let free_path = MerklePathTarget::new(b);
+        let empty = zero_digest(b);
+        let r = compute_root(b, empty, &count_bits, &free_path);
+        b.connect_hashes(r, batch_old_root);
+
+        let root_in = b.add_virtual_hash();
+        let stream_in = StreamTargets::virtual_state(b);
+        let mut stream = ByteStream::resume(b, &stream_in);
+        let records_in = b.add_virtual_target();
+        let lower_in = b.add_virtual_target();
+        let new_in = b.add_virtual_target();
+        let started_in = b.add_virtual_bool_target_safe();
+        let more_in = b.add_virtual_bool_target_safe();
+        let last_slot_in = b.add_virtual_target();
+        b.range_check(last_slot_in, 16);
+        let start_rows = b.num_gates();
+
+        let e16 = empty_book(b);
+        let mut root = root_in;
+        let (mut records, mut lower, mut new_count) = (records_in, lower_in, new_in);
+        let (mut started, mut more, mut last_slot) = (started_in, more_in, last_slot_in);
+        let mut prev_used = b._true();
+        let mut slots = Vec::with_capacity(cap);
+        for _ in 0..cap {
+            let used = b.add_virtual_bool_target_safe();
+            let p = b.mul(used.target, prev_used.target);
+            b.connect(p, used.target);
+            prev_used = used;
+            // A continuation exactly when the last record announced another; it is used.
+            let cont = b.add_virtual_bool_target_safe();
+            b.connect(cont.target, more.target);
+            let c_unused = b.arithmetic(F::NEG_ONE, F::ONE, cont.target, used.target, cont.target);
+            b.assert_zero(c_unused);
+            let noncont = BoolTarget::new_unsafe(b.sub(used.target, cont.target));
+            let is_new_w = b.add_virtual_bool_target_safe();
+            let new_nc = b.and(noncont, is_new_w);
+            let old_nc = BoolTarget::new_unsafe(b.sub(noncont.target, new_nc.target));
+            let late = b.mul(old_nc.target, started.target);
+            b.assert_zero(late);
+
+            let index = b.add_virtual_target();
+            let index_bits = b.split_le(index, 32);
+            // An existing account's group: lower <= index < count_before.
+            let below = b.sub(last_index, index);
+            let below = b.mul(old_nc.target, below);
+            b.range_check(below, 32);
+            let above = b.sub(index, lower);
+            let above = b.mul(old_nc.target, above);
+            b.range_check(above, 32);
+            // A new account's: the next new index.
+            let next_new = b.add(count_before, new_count);
+            connect_if(b, new_nc.target, &[index], &[next_new]);
+            // A continuation: the previous slot's index.
+            let prev_new = b.sub(next_new, one);
+            let prev_old = b.sub(lower, one);
+            let prev_index = b.select(started, prev_new, prev_old);
+            connect_if(b, cont.target, &[index], &[prev_index]);
+            let next_lower = b.add(index, one);
+            lower = b.select(old_nc, next_lower, lower);
+            new_count = b.add(new_count, new_nc.target);
+            started = b.or(started, new_nc);
+            records = b.add(records, noncont.target);
+
+            let key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
+            let balance_before = b.add_virtual_target();
+            let nonce_before = b.add_virtual_target();
+            let balance = b.add_virtual_target();
+            let balance_u = range_check_u63(b, balance);
+            let nonce = b.add_virtual_target();
+            let nonce_u = range_check_u63(b, nonce);
+            connect_if(
+                b,
+                cont.target,
+                &[balance, nonce],
+                &[balance_before, nonce_before],
+            );
+            let streams_root = b.add_virtual_hash();
+            let profile = b.add_virtual_hash();
+            // A new account starts with an empty book and profile.
+            connect_if(b, new_nc.target, &streams_root.elements, &e16.elements);
+            connect_if(b, new_nc.target, &profile.elements, &empty.elements);
+            let ext_before = ext_digest(b, streams_root, profile);
+
+            // The record and its parts byte.
+            let has_streams = b.add_virtual_bool_target_safe();
+            let mut bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
+            let mut key_bytes = Vec::with_capacity(40);
+            for &k in &key {
+                let bits = range_check_u64(b, k);
+                key_bytes.extend(le_bytes(b, &bits));
+            }
+            for (j, &kb) in key_bytes.iter().enumerate() {
+                let other = if j == 0 { has_streams.target } else { zero };
+                bytes.push(b.select(is_new_w, kb, other));
+            }
+            let last_byte = b.mul(is_new_w.target, has_streams.target);
+            bytes.push(last_byte);
+            stream.append_var(b, &bytes, &[(21, old_nc), (61, new_nc)]);
+
+            // The stream records.
+            let first_used = b.mul(noncont.target, has_streams.target);
+            let first_used = BoolTarget::new_unsafe(b.add(first_used, cont.target));
+            let mut sub_used = first_used;
+            let mut book = streams_root;
+            let mut sub_targets = Vec::with_capacity(subs);
+            for j in 0..subs {
+                if j > 0 {
+                    let prev = &sub_targets[j - 1] as &SubTargets;
+                    sub_used = b.and(sub_used, prev.more);
+                }
+                let open = b.add_virtual_bool_target_safe();
+                let more_w = b.add_virtual_bool_target_safe();
+                let slot = b.add_virtual_target();
+                let slot_bits = b.split_le(slot, SLOT_DEPTH);
+                // After another record of the same account: a higher slot.
+                let ordered = if j == 0 {
+                    b.and(sub_used, cont)
+                } else {
+                    sub_used
+                };
+                let gap = b.sub(slot, last_slot);
+                let gap = b.sub(gap, one);
+                let gap = b.mul(ordered.target, gap);
+                b.range_check(gap, 16);
+                last_slot = b.select(sub_used, slot, last_slot);
+
+                let fields = StreamFieldsTarget::new(b);
+                let field_bytes = fields.bytes(b);
+                let open_leaf = fields.leaf(b);
+                let new_leaf = select_hash(b, open, open_leaf, empty);
+                let old_leaf = b.add_virtual_hash();
+                let path: Vec<HashOutTarget> =
+                    (0..SLOT_DEPTH).map(|_| b.add_virtual_hash()).collect();
+                let r_old = book_root(b, old_leaf, &slot_bits, &path);
+                let r_new = book_root(b, new_leaf, &slot_bits, &path);
+                connect_if(b, sub_used.target, &r_old.elements, &book.elements);
+                book = select_hash(b, sub_used, r_new, book);
+
+                // slot ‖ tag [‖ fields]: 3 or 71 bytes, in two appends (at most 64 each).
+                let tag = b.mul_const_add(F::TWO, more_w.target, open.target);
+                let mut piece = le_bytes(b, &slot_bits);
+                piece.push(tag);
+                piece.extend_from_slice(&field_bytes[..61]);
+                let shut = b.not(open);
+                let closed = b.and(sub_used, shut);
+                let opened = b.and(sub_used, open);
+                stream.append_var(b, &piece, &[(3, closed), (64, opened)]);
+                stream.append(b, &field_bytes[61..], opened);
+                sub_targets.push(SubTargets {
+                    open,
+                    more: more_w,
+                    slot,
+                    fields,
+                    old_leaf,
+                    path,
+                });
+            }
+            let last_more = sub_targets.last().map_or(zero, |s| s.more.target);
+            more = BoolTarget::new_unsafe(b.mul(sub_used.target, last_more));
+
+            // The leaf: old (empty for a new account's group) to new.
+            let ext_after = ext_digest(b, book, profile);
+            let old_full = account_leaf(b, &key, balance_before, nonce_before, &ext_before);
+            let old_leaf = select_hash(b, new_nc, empty, old_full);
+            let new_leaf = account_leaf(b, &key, balance, nonce, &ext_after);
+            let path = MerklePathTarget::new(b);
+            root = gated_update(b, used, root, old_leaf, new_leaf, &index_bits, &path);
+            slots.push(SlotTargets {
+                used,
+                cont,
+                is_new: is_new_w,
+                has_streams,
+                index,
+                key,
+                balance_before,
+                nonce_before,
+                balance,
+                nonce,
+                streams_root,
+                profile,
+                subs: sub_targets,
+                path,
+            });
+        }
+        let slot_rows = b.num_gates();
+
+        let stream_out = stream.export(b);
+        b.register_public_inputs(&batch_old_root.elements);
+        b.register_public_input(count_before);
+        b.register_public_inputs(&root_in.elements);
+        b.register_public_inputs(&root.elements);
+        b.register_public_inputs(&stream_in.to_vec());
+        b.register_public_inputs(&stream_out.to_vec());
+        b.register_public_input(records_in);
+        b.register_public_input(records);
+        b.register_public_input(lower_in);
+        b.register_public_input(lower);
+        b.register_public_input(new_in);
+        b.register_public_input(new_count);
+        b.register_public_input(started_in.target);
+        b.register_public_input(started.target);
+        b.register_public_input(more_in.target);
+        b.register_public_input(more.target);
+        b.register_public_input(last_slot_in);
+        b.register_public_input(last_slot);
+        (
+            Targets {
+                batch_old_root,
+                count_before,
+                last_key,
+                last_balance,
+                last_nonce,
+                last_ext,
+                last_path,
+                free_path,
+                root_in,
+                stream_in,
+                records_in,
+                lower_in,
+                new_in,
+                started_in,
+                more_in,
+                last_slot_in,
+                slots,
+            },
+            [start_rows, slot_rows],
+        )
+    }
+
+    /// Proves `w` for `statement` (the public inputs are checked against it).
+    pub fn prove(
+        &self,
+        w: &GroupedWitness,
+        statement: &GroupedStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        let proof = self.data.prove(self.partial_witness(w)?)?;
+        ensure!(
+            proof.public_inputs == statement.to_fields(),
+            "the proof states another diff than the one expected"
+        );
+        Ok(proof)
+    }
+
+    /// The circuit's witness for `w`, whatever it states (an attack test proves it directly:
+    /// if any proof exists, the circuit accepted the edited witness).
+    pub fn partial_witness(&self, w: &GroupedWitness) -> anyhow::Result<PartialWitness<F>> {
+        ensure!(
+            w.slots.len() == self.cap && w.slots.iter().all(|s| s.subs.len() == self.subs),
+            "the witness's shape is not the circuit's ({} slots of {})",
+            self.cap,
+            self.subs
+        );
+        let t = &self.targets;
+        let mut pw = PartialWitness::new();
+        let u = F::from_noncanonical_u64;
+        let set_key = |pw: &mut PartialWitness<F>, ts: &[Target; 5], k: &Key| {
+            for (t, v) in ts.iter().zip(k) {
+                pw.set_target(*t, u(*v))?;
+            }
+            anyhow::Ok(())
+        };
+        pw.set_hash_target(t.batch_old_root, w.batch_old_root.into())?;
+        pw.set_target(t.count_before, u(u64::from(w.count_before)))?;
+        pw.set_hash_target(t.root_in, w.root_in.into())?;
+        for (t, v) in t.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
+            pw.set_target(*t, v)?;
+        }
+        pw.set_target(t.records_in, u(w.records_in))?;
+        pw.set_target(t.lower_in, u(w.lower_in))?;
+        pw.set_target(t.new_in, u(w.new_in))?;
+        pw.set_bool_target(t.started_in, w.started_in)?;
+        pw.set_bool_target(t.more_in, w.more_in)?;
+        pw.set_target(t.last_slot_in, u(u64::from(w.last_slot_in)))?;
+        set_key(&mut pw, &t.last_key, &w.last_key)?;
+        pw.set_target(t.last_balance, u(w.last_balance))?;
+        pw.set_target(t.last_nonce, u(w.last_nonce))?;
+        pw.set_hash_target(t.last_ext, w.last_ext.into())?;
+        t.last_path.set(&mut pw, &w.last_siblings)?;
+        t.free_path.set(&mut pw, &w.free_siblings)?;
+        for (ts, s) in t.slots.iter().zip(&w.slots) {
+            pw.set_bool_target(ts.used, s.used)?;
+            pw.set_bool_target(ts.cont, s.cont)?;
+            pw.set_bool_target(ts.is_new, s.is_new)?;
+            pw.set_bool_target(ts.has_streams, s.has_streams)?;
+            pw.set_target(ts.index, u(u64::from(s.index)))?;
+            set_key(&mut pw, &ts.key, &s.key)?;
+            pw.set_target(ts.balance_before, u(s.balance_before))?;
+            pw.set_target(ts.nonce_before, u(s.nonce_before))?;
+            pw.set_target(ts.balance, u(s.balance))?;
+            pw.set_target(ts.nonce, u(s.nonce))?;
+            pw.set_hash_target(ts.streams_root, s.streams_root.into())?;
+            pw.set_hash_target(ts.profile, s.profile.into())?;
+            ts.path.set(&mut pw, &s.siblings)?;
+            for (st, sub) in ts.subs.iter().zip(&s.subs) {
+                pw.set_bool_target(st.open, sub.open)?;
+                pw.set_bool_target(st.more, sub.more)?;
+                pw.set_target(st.slot, u(u64::from(sub.slot)))?;
+                st.fields.set_elements(&mut pw, &sub.fields.map(u))?;
+                pw.set_hash_target(st.old_leaf, sub.old_leaf.into())?;
+                ensure!(sub.path.len() == SLOT_DEPTH, "a book path has 16 siblings");
+                for (t, d) in st.path.iter().zip(&sub.path) {
+                    pw.set_hash_target(*t, (*d).into())?;
+                }
+            }
+        }
+        Ok(pw)
+    }
+
+    pub fn verify(&self, proof: ProofWithPublicInputs<F, C, D>) -> anyhow::Result<()> {
+        self.data.verify(proof)
+    }
+}
+
+/// The empty book's root, natively (for witnesses built by hand).
+pub fn empty_book_root() -> Digest {
+    empty_hashes()[SLOT_DEPTH]
+}
+
+#[cfg(test)]
+mod tests;
