@@ -11,10 +11,10 @@
 //! ```text
 //! header   version (1 byte) = 4 ‖ count_before LE64 ‖ n LE32                      13 bytes
 //! group    record (20 or 60 bytes, as version 1) ‖ parts (1 byte)
-//!          [‖ stream records]   if parts & 1
 //!          [‖ passport record]  if parts & 2   (as version 3, agent = the group's index)
 //!          [‖ lanes record]     if parts & 4   (as version 3, account = the group's index)
 //!          [‖ shares record]    if parts & 8   (as version 3, account = the group's index)
+//!          [‖ stream records]   if parts & 1
 //! stream   slot LE16 ‖ tag [‖ fields (68 bytes, as version 2)]                  3 or 71 bytes
 //!          tag bit 0: the slot holds an open stream after the batch (else: emptied);
 //!          tag bit 1: another stream record of the same account follows
@@ -23,7 +23,8 @@
 //! Why a "more" bit rather than a count before the stream records: a chunk circuit with a fixed
 //! number of stream slots per account continues an account with many records in the next slot
 //! and learns only there whether more follow; a count would have to be carried and checked
-//! across slots. The payer of a stream record is the group's account (not repeated: 4 bytes per
+//! across slots. Why the stream records last: the profile parts then all come in a group's
+//! first slot, and only stream records continue into the next ones. The payer of a stream record is the group's account (not repeated: 4 bytes per
 //! record saved on the most frequent agent record); the rare passport, lanes and shares records
 //! keep their version 3 encoding with its index, which must be the group's.
 //!
@@ -119,6 +120,15 @@ impl StateDiff {
             };
             r.encode_into(&mut out);
             out.push(parts.flags());
+            if let Some(x) = parts.passport {
+                x.encode_into(&mut out);
+            }
+            if let Some(x) = parts.lanes {
+                x.encode_into(&mut out);
+            }
+            if let Some(x) = parts.shares {
+                x.encode_into(&mut out);
+            }
             for (k, rec) in parts.streams.iter().enumerate() {
                 out.extend_from_slice(&rec.slot.0.to_le_bytes());
                 let more = if k + 1 < parts.streams.len() {
@@ -133,15 +143,6 @@ impl StateDiff {
                         stream.write_fields(&mut out);
                     }
                 }
-            }
-            if let Some(x) = parts.passport {
-                x.encode_into(&mut out);
-            }
-            if let Some(x) = parts.lanes {
-                x.encode_into(&mut out);
-            }
-            if let Some(x) = parts.shares {
-                x.encode_into(&mut out);
             }
         }
         out
@@ -170,9 +171,6 @@ impl StateDiff {
             let [parts] = r.take::<1>()?;
             if parts & !(PART_STREAMS | PART_PASSPORT | PART_LANES | PART_SHARES) != 0 {
                 return Err(DiffError::BadParts { index });
-            }
-            if parts & PART_STREAMS != 0 {
-                read_streams(r, index, &mut diff.streams)?;
             }
             // The account count after the batch is not known yet: bounds that need it are
             // checked once every group is read.
@@ -203,6 +201,9 @@ impl StateDiff {
                 }
                 diff.shares.push(rec);
             }
+            if parts & PART_STREAMS != 0 {
+                read_streams(r, index, &mut diff.streams)?;
+            }
         }
         diff.check_bounds_after()?;
         Ok(diff)
@@ -216,16 +217,6 @@ impl StateDiff {
         let (mut s, mut p, mut h) = (0usize, 0usize, 0usize);
         for r in &self.records {
             let index = r.index.0;
-            while let Some(rec) = self.streams.get(s).filter(|x| x.payer.0 == index) {
-                s += 1;
-                if rec.stream.is_some_and(|st| !known(st.payee)) {
-                    return Err(DiffError::BadStream {
-                        payer: index,
-                        slot: rec.slot.0,
-                        field: "payee",
-                    });
-                }
-            }
             if let Some(rec) = take_if(&self.passports, &mut p, index, |x| x.agent.0) {
                 if !known(rec.owner) {
                     return Err(DiffError::BadAgent {
@@ -238,6 +229,16 @@ impl StateDiff {
                 if rec.0.parts().iter().any(|(payee, _)| !known(*payee)) {
                     return Err(DiffError::BadShares {
                         account: index,
+                        field: "payee",
+                    });
+                }
+            }
+            while let Some(rec) = self.streams.get(s).filter(|x| x.payer.0 == index) {
+                s += 1;
+                if rec.stream.is_some_and(|st| !known(st.payee)) {
+                    return Err(DiffError::BadStream {
+                        payer: index,
+                        slot: rec.slot.0,
                         field: "payee",
                     });
                 }

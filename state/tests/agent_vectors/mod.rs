@@ -661,11 +661,13 @@ fn diff_v4_section() -> Value {
         &[4u8][..],
         &10u64.to_le_bytes(),
         &2u32.to_le_bytes(),
-        // Account 7, then its parts: streams, passport, lanes (bits 0, 1, 2).
+        // Account 7, then its parts: passport, lanes, then streams (bits 1, 2, 0).
         &7u32.to_le_bytes(),
         &60u64.to_le_bytes(),
         &2u64.to_le_bytes(),
         &[0b0111],
+        &passport_bytes,
+        &lanes_bytes,
         // Slot 3: open (bit 0), another record follows (bit 1); then its 68 bytes of fields
         // as in version 2.
         &3u16.to_le_bytes(),
@@ -683,8 +685,6 @@ fn diff_v4_section() -> Value {
         // Slot 5: emptied, the last.
         &5u16.to_le_bytes(),
         &[0],
-        &passport_bytes,
-        &lanes_bytes,
         // Account 8 and its shares (bit 3).
         &8u32.to_le_bytes(),
         &0u64.to_le_bytes(),

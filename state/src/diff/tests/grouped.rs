@@ -147,6 +147,43 @@ fn version_4_puts_each_accounts_parts_after_its_record() {
     assert_eq!(StateDiff::decode(&plain.encode_grouped()), Ok(plain));
 }
 
+/// The profile parts come before the stream records in a group (an agent that also streams).
+#[test]
+fn version_4_puts_profile_parts_before_stream_records() {
+    let d = sample_v4();
+    let mut streams = d.streams().to_vec();
+    streams.push(StreamRecord {
+        payer: AccountIndex(7),
+        slot: StreamSlot(2),
+        stream: Some(stream(7, 2, 10)),
+    });
+    let with = StateDiff::with_streams(d.count_before(), d.records().to_vec(), streams)
+        .unwrap()
+        .with_agents(
+            d.passports().to_vec(),
+            d.lanes().to_vec(),
+            d.shares().to_vec(),
+        )
+        .unwrap();
+    let b = with.encode_grouped();
+    assert_eq!(
+        b[G7 + RECORD_BYTES],
+        PART_STREAMS | PART_PASSPORT | PART_LANES
+    );
+    assert_eq!(
+        &b[G7_PASSPORT..G7_PASSPORT + 4],
+        &7u32.to_le_bytes(),
+        "passport first"
+    );
+    let stream_at = G7_PASSPORT + PASSPORT_RECORD_BYTES + LANES_RECORD_BYTES;
+    assert_eq!(
+        &b[stream_at..stream_at + 3],
+        &[2, 0, 1],
+        "then slot 2, open, the last"
+    );
+    assert_eq!(StateDiff::decode(&b), Ok(with));
+}
+
 #[test]
 fn version_4_decoding_refuses_what_grouping_adds() {
     let blob = sample_v4().encode_grouped();
