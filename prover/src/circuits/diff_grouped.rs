@@ -1,8 +1,10 @@
 //! The grouped diff circuit: a version 4 state diff (SPEC 10.4, "Version 4") leads from the old
-//! state root to the new one, stream records included, and hashes to `diff_hash`. First step of
-//! docs/PROVER.md "Proving the agent kinds": it proves the groups whose `parts` byte is 0 or 1
-//! (account records and their stream records); passport, lanes and shares parts are the next
-//! step (the witness builder refuses them), and nothing wires it into the settlement yet.
+//! state root to the new one, stream and agent records included, and hashes to `diff_hash`.
+//! First step of docs/PROVER.md "Proving the agent kinds": it proves account records with their
+//! stream records, passport records that do not carry a policy body (every record after the
+//! one that set the policy: an agent's spends move `window_id` and `spent`) and lanes records;
+//! a passport record with its policy and shares records are the next step (the witness builder
+//! refuses them), and nothing wires it into the settlement yet.
 //!
 //! A chunk has `cap` slots; a slot is one account's group or the continuation of the previous
 //! slot's, and holds up to `subs` stream records. What a used slot proves:
@@ -20,11 +22,17 @@
 //!   it. Slots strictly increase within a group. The first sub-slot is used iff the `parts`
 //!   byte says streams follow (or the slot continues); the next iff the previous record's tag
 //!   says "more"; the last one's "more" carries to the next slot.
-//! - **Its leaf after**: the record's balance and nonce (below `2^63`), the same key and
-//!   profile, and the `ext` of the book after.
+//! - **Its profile parts** (a group's first slot only): the old parts (shares, passport, lanes
+//!   digests) are witnessed, their profile is the one in the old `ext`; a passport record
+//!   (`owner`, `revoked`, `window_id`, `spent`, the policy digest, no policy body) replaces the
+//!   passport part by `passport_digest` of its fields, a lanes record (seven sequence numbers
+//!   below `2^60`) the lanes part by its digest (`ZERO` when all are 0).
+//! - **Its leaf after**: the record's balance and nonce (below `2^63`), the same key, the
+//!   profile of the parts after, and the `ext` of the book after.
 //! - **The bytes**: the record (21 bytes, or 61 with the key of a new account) with its
-//!   `parts` byte, then per stream record `slot ‖ tag [‖ fields]`, appended to the SHA-256
-//!   stream in the order of `StateDiff::encode_grouped`.
+//!   `parts` byte, the passport (58 bytes) and lanes (60) records when present, then per stream
+//!   record `slot ‖ tag [‖ fields]`, appended to the SHA-256 stream in the order of
+//!   `StateDiff::encode_grouped`.
 //!
 //! Public inputs: those of the version 1 diff circuit ([`DiffStatement`], 73) and
 //! `more_in/out`, `last_slot_in/out` (77), chained the same way.
@@ -49,7 +57,9 @@ use crate::circuits::diff::{
     account_leaf, diff_header_of, gated_update, key_of, le_bytes, leaf_of, record_bytes,
     record_prefix, DiffStatement, Key, DIFF_PUBLIC_INPUTS,
 };
-use crate::gadgets::agent::{book_root, empty_book, ext_digest, StreamFieldsTarget};
+use crate::gadgets::agent::{
+    book_root, empty_book, ext_digest, profile_digest, StreamFieldsTarget,
+};
 use crate::gadgets::range::{range_check_u63, range_check_u64};
 use crate::gadgets::sha256::stream::{ByteStream, StreamState, StreamTargets};
 use crate::gadgets::smt::{compute_root, select_hash, zero_digest, MerklePathTarget};
@@ -137,12 +147,27 @@ pub struct GroupSlot {
     pub nonce_before: u64,
     pub balance: u64,
     pub nonce: u64,
-    /// The account's book root before this slot's records, and its profile (kept).
+    /// The account's book root before this slot's records.
     pub streams_root: Digest,
-    pub profile: Digest,
+    /// Its profile parts before this slot (SPEC 18.3): shares, passport and lanes digests.
+    pub parts: [Digest; 3],
+    /// A passport record of the group (first slot only).
+    pub passport: Option<PassportPart>,
+    /// A lanes record of the group (first slot only): `s_1 .. s_7`.
+    pub lanes: Option<[u64; 7]>,
     pub subs: Vec<StreamSub>,
     /// Against the running tree.
     pub siblings: Vec<Digest>,
+}
+
+/// A passport record without its policy body (SPEC 10.4, version 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassportPart {
+    pub owner: u32,
+    pub revoked: bool,
+    pub window_id: u64,
+    pub spent: u64,
+    pub policy_digest: Digest,
 }
 
 /// Everything besides the public inputs, as plain data (a test edits it by hand).
@@ -192,7 +217,9 @@ fn unused_slot(subs: usize) -> GroupSlot {
         balance: 0,
         nonce: 0,
         streams_root: Digest::ZERO,
-        profile: Digest::ZERO,
+        parts: [Digest::ZERO; 3],
+        passport: None,
+        lanes: None,
         subs: vec![unused_sub(); subs],
         siblings: vec![Digest::ZERO; DEPTH],
     }
@@ -210,8 +237,12 @@ pub fn grouped_chunks(
 ) -> anyhow::Result<Vec<(GroupedWitness, GroupedStatement)>> {
     ensure!(cap > 0 && subs > 0, "a chunk has slots with stream records");
     ensure!(
-        diff.passports().is_empty() && diff.lanes().is_empty() && diff.shares().is_empty(),
-        "passport, lanes and shares parts are not proven by this circuit yet"
+        diff.shares().is_empty(),
+        "shares records are not proven by this circuit yet"
+    );
+    ensure!(
+        diff.passports().iter().all(|p| p.policy.is_none()),
+        "a passport record with its policy body is not proven by this circuit yet"
     );
     let accounts = before.accounts();
     let count = diff.count_before();
@@ -257,14 +288,22 @@ pub fn grouped_chunks(
         }
         let own = &all_streams[first..at];
         let is_new = r.pubkey.is_some();
-        let (key, profile) = match (&r.pubkey, accounts.get(i as usize)) {
+        let (key, old_profile) = match (&r.pubkey, accounts.get(i as usize)) {
             (Some(k), _) => (
                 k.to_field_elements().map(|e| e.to_canonical_u64()),
-                Digest::ZERO,
+                state::ext::Profile::default(),
             ),
-            (None, Some(a)) => (key_of(a), before.profile_of(i).digest()),
+            (None, Some(a)) => (key_of(a), before.profile_of(i)),
             (None, None) => anyhow::bail!("account {i} is not in the state"),
         };
+        let passport = diff.passports().iter().find(|p| p.agent.0 == i);
+        let lanes = diff.lanes().iter().find(|l| l.account.0 == i);
+        let new_profile = state::ext::Profile {
+            shares: old_profile.shares,
+            passport: passport.map_or(old_profile.passport, |p| p.digest()),
+            lanes: lanes.map_or(old_profile.lanes, |l| l.lanes.digest()),
+        };
+        let profile = new_profile.digest();
         let book = books
             .entry(i)
             .or_insert_with(|| before.streams_of(i).cloned().unwrap_or_default());
@@ -281,6 +320,7 @@ pub fn grouped_chunks(
                 _ => (0, 0),
             };
             let streams_root = book.root();
+            let parts = if cont { new_profile } else { old_profile };
             let mut slot = GroupSlot {
                 used: true,
                 cont,
@@ -293,7 +333,15 @@ pub fn grouped_chunks(
                 balance: r.balance.get(),
                 nonce: r.nonce.get(),
                 streams_root,
-                profile,
+                parts: [parts.shares, parts.passport, parts.lanes],
+                passport: passport.filter(|_| !cont).map(|p| PassportPart {
+                    owner: p.owner.0,
+                    revoked: p.revoked,
+                    window_id: p.window_id,
+                    spent: p.spent.get(),
+                    policy_digest: p.policy_digest,
+                }),
+                lanes: lanes.filter(|_| !cont).map(|l| l.lanes.seqs()),
                 subs: Vec::with_capacity(subs),
                 siblings: tree.proof(i).siblings.to_vec(),
             };
@@ -302,7 +350,11 @@ pub fn grouped_chunks(
                 if let Some(k) = &r.pubkey {
                     stream.absorb(&k.to_bytes());
                 }
-                stream.absorb(&[u8::from(!own.is_empty())]);
+                let flags = u8::from(!own.is_empty())
+                    | if passport.is_some() { 2 } else { 0 }
+                    | if lanes.is_some() { 4 } else { 0 };
+                stream.absorb(&[flags]);
+                stream.absorb(&part_bytes(passport, lanes));
                 records_so_far += 1;
                 if is_new {
                     new_so_far += 1;
@@ -456,6 +508,18 @@ pub fn grouped_chunks(
     }
 }
 
+/// The passport and lanes records of a group, as its bytes carry them after the parts byte.
+fn part_bytes(
+    passport: Option<&state::diff::PassportRecord>,
+    lanes: Option<&state::diff::LanesRecord>,
+) -> Vec<u8> {
+    let mut out = passport.map_or_else(Vec::new, |p| p.to_bytes());
+    if let Some(l) = lanes {
+        out.extend(l.to_bytes());
+    }
+    out
+}
+
 struct SubTargets {
     open: BoolTarget,
     more: BoolTarget,
@@ -463,6 +527,20 @@ struct SubTargets {
     fields: StreamFieldsTarget,
     old_leaf: HashOutTarget,
     path: Vec<HashOutTarget>,
+}
+
+struct PassportTargets {
+    has: BoolTarget,
+    owner: Target,
+    revoked: BoolTarget,
+    window_id: Target,
+    spent: Target,
+    policy_digest: HashOutTarget,
+}
+
+struct LanesTargets {
+    has: BoolTarget,
+    seqs: [Target; 7],
 }
 
 struct SlotTargets {
@@ -477,7 +555,9 @@ struct SlotTargets {
     balance: Target,
     nonce: Target,
     streams_root: HashOutTarget,
-    profile: HashOutTarget,
+    parts: [HashOutTarget; 3],
+    passport: PassportTargets,
+    lanes: LanesTargets,
     subs: Vec<SubTargets>,
     path: MerklePathTarget,
 }
@@ -627,14 +707,84 @@ impl GroupedDiffCircuit {
                 &[balance_before, nonce_before],
             );
             let streams_root = b.add_virtual_hash();
-            let profile = b.add_virtual_hash();
+            let parts: [HashOutTarget; 3] = core::array::from_fn(|_| b.add_virtual_hash());
             // A new account starts with an empty book and profile.
             connect_if(b, new_nc.target, &streams_root.elements, &e16.elements);
-            connect_if(b, new_nc.target, &profile.elements, &empty.elements);
+            for part in &parts {
+                connect_if(b, new_nc.target, &part.elements, &empty.elements);
+            }
+            let profile = profile_digest(b, &parts);
             let ext_before = ext_digest(b, streams_root, profile);
+            let index_bytes = le_bytes(b, &index_bits);
+
+            // A passport record without its policy body: agent (the group's index), owner,
+            // revoked, window_id, spent, the policy digest, has_policy = 0 (58 bytes).
+            let passport = PassportTargets {
+                has: b.add_virtual_bool_target_safe(),
+                owner: b.add_virtual_target(),
+                revoked: b.add_virtual_bool_target_safe(),
+                window_id: b.add_virtual_target(),
+                spent: b.add_virtual_target(),
+                policy_digest: b.add_virtual_hash(),
+            };
+            let mut passport_bytes = index_bytes.clone();
+            let owner_bits = b.split_le(passport.owner, 32);
+            passport_bytes.extend(le_bytes(b, &owner_bits));
+            passport_bytes.push(passport.revoked.target);
+            for x in [passport.window_id, passport.spent] {
+                let bits = range_check_u63(b, x).bits64(b);
+                passport_bytes.extend(le_bytes(b, &bits));
+            }
+            for &e in &passport.policy_digest.elements {
+                let bits = range_check_u64(b, e);
+                passport_bytes.extend(le_bytes(b, &bits));
+            }
+            passport_bytes.push(zero);
+            let pd = passport.policy_digest.elements;
+            let passport_digest =
+                b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![
+                    passport.owner,
+                    pd[0],
+                    pd[1],
+                    pd[2],
+                    pd[3],
+                    passport.revoked.target,
+                    passport.window_id,
+                    passport.spent,
+                ]);
+            let with_passport = b.and(noncont, passport.has);
+
+            // A lanes record: account (the group's index), s_1 .. s_7 below 2^60 (60 bytes).
+            let lanes = LanesTargets {
+                has: b.add_virtual_bool_target_safe(),
+                seqs: core::array::from_fn(|_| b.add_virtual_target()),
+            };
+            let mut lanes_bytes = index_bytes.clone();
+            let mut lanes_sum = zero;
+            for &x in &lanes.seqs {
+                let mut bits = b.split_le(x, 60);
+                bits.extend([b._false(); 4]);
+                lanes_bytes.extend(le_bytes(b, &bits));
+                lanes_sum = b.add(lanes_sum, x);
+            }
+            let mut lanes_inputs = lanes.seqs.to_vec();
+            lanes_inputs.push(b.constant(F::from_canonical_u64(state::lanes::TAG_LANES)));
+            let lanes_hash =
+                b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(lanes_inputs);
+            // Seven values below 2^60 sum to 0 only if all are 0 (no wrap below p).
+            let unused_lanes = b.is_equal(lanes_sum, zero);
+            let lanes_digest = select_hash(b, unused_lanes, empty, lanes_hash);
+            let with_lanes = b.and(noncont, lanes.has);
+
+            let passport_after = select_hash(b, with_passport, passport_digest, parts[1]);
+            let lanes_after = select_hash(b, with_lanes, lanes_digest, parts[2]);
+            let profile_after = profile_digest(b, &[parts[0], passport_after, lanes_after]);
 
             // The record and its parts byte.
             let has_streams = b.add_virtual_bool_target_safe();
+            let parts_byte = b.mul_const_add(F::TWO, passport.has.target, has_streams.target);
+            let parts_byte =
+                b.mul_const_add(F::from_canonical_u64(4), lanes.has.target, parts_byte);
             let mut bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
             let mut key_bytes = Vec::with_capacity(40);
             for &k in &key {
@@ -642,12 +792,14 @@ impl GroupedDiffCircuit {
                 key_bytes.extend(le_bytes(b, &bits));
             }
             for (j, &kb) in key_bytes.iter().enumerate() {
-                let other = if j == 0 { has_streams.target } else { zero };
+                let other = if j == 0 { parts_byte } else { zero };
                 bytes.push(b.select(is_new_w, kb, other));
             }
-            let last_byte = b.mul(is_new_w.target, has_streams.target);
+            let last_byte = b.mul(is_new_w.target, parts_byte);
             bytes.push(last_byte);
             stream.append_var(b, &bytes, &[(21, old_nc), (61, new_nc)]);
+            stream.append(b, &passport_bytes, with_passport);
+            stream.append(b, &lanes_bytes, with_lanes);
 
             // The stream records.
             let first_used = b.mul(noncont.target, has_streams.target);
@@ -711,7 +863,7 @@ impl GroupedDiffCircuit {
             more = BoolTarget::new_unsafe(b.mul(sub_used.target, last_more));
 
             // The leaf: old (empty for a new account's group) to new.
-            let ext_after = ext_digest(b, book, profile);
+            let ext_after = ext_digest(b, book, profile_after);
             let old_full = account_leaf(b, &key, balance_before, nonce_before, &ext_before);
             let old_leaf = select_hash(b, new_nc, empty, old_full);
             let new_leaf = account_leaf(b, &key, balance, nonce, &ext_after);
@@ -729,7 +881,9 @@ impl GroupedDiffCircuit {
                 balance,
                 nonce,
                 streams_root,
-                profile,
+                parts,
+                passport,
+                lanes,
                 subs: sub_targets,
                 path,
             });
@@ -841,7 +995,26 @@ impl GroupedDiffCircuit {
             pw.set_target(ts.balance, u(s.balance))?;
             pw.set_target(ts.nonce, u(s.nonce))?;
             pw.set_hash_target(ts.streams_root, s.streams_root.into())?;
-            pw.set_hash_target(ts.profile, s.profile.into())?;
+            for (t, d) in ts.parts.iter().zip(&s.parts) {
+                pw.set_hash_target(*t, (*d).into())?;
+            }
+            let p = s.passport.unwrap_or(PassportPart {
+                owner: 0,
+                revoked: false,
+                window_id: 0,
+                spent: 0,
+                policy_digest: Digest::ZERO,
+            });
+            pw.set_bool_target(ts.passport.has, s.passport.is_some())?;
+            pw.set_target(ts.passport.owner, u(u64::from(p.owner)))?;
+            pw.set_bool_target(ts.passport.revoked, p.revoked)?;
+            pw.set_target(ts.passport.window_id, u(p.window_id))?;
+            pw.set_target(ts.passport.spent, u(p.spent))?;
+            pw.set_hash_target(ts.passport.policy_digest, p.policy_digest.into())?;
+            pw.set_bool_target(ts.lanes.has, s.lanes.is_some())?;
+            for (t, v) in ts.lanes.seqs.iter().zip(s.lanes.unwrap_or([0; 7])) {
+                pw.set_target(*t, u(v))?;
+            }
             ts.path.set(&mut pw, &s.siblings)?;
             for (st, sub) in ts.subs.iter().zip(&s.subs) {
                 pw.set_bool_target(st.open, sub.open)?;

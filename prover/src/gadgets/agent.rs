@@ -8,7 +8,8 @@
 //!   decoder would refuse (a price, expiry or `opened_at` of `2^63` or more) has no witness.
 //! - [`book_root`]: a slot of a payer's stream book (depth 16, SPEC 18.3) from its leaf and path.
 //! - [`ext_digest`]: an account's `ext` from its stream root and profile, `ZERO` when both are
-//!   empty (SPEC 18.3, `state::ext::ext_digest`).
+//!   empty (SPEC 18.3, `state::ext::ext_digest`); [`profile_digest`] the profile from its
+//!   parts, `ZERO` when all are.
 //!
 //! Costs (standard recursion config): the bytes of one stream ~15 rows of range checks (the
 //! 32-bit values split into bits, the three 63-bit ones two rows each, the four head limbs two
@@ -162,6 +163,23 @@ pub fn ext_digest(
     }
     let mut inputs = streams_root.elements.to_vec();
     inputs.extend_from_slice(&profile.elements);
+    let h = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
+    select_hash(b, empty, zero, h)
+}
+
+/// `profile` from its parts `[shares, passport, lanes]` (SPEC 18.3): `ZERO` if all three are,
+/// else `hash_no_pad` of the twelve elements.
+pub fn profile_digest(b: &mut CircuitBuilder<F, D>, parts: &[HashOutTarget; 3]) -> HashOutTarget {
+    let zero = zero_digest(b);
+    let mut empty = b._true();
+    let mut inputs = Vec::with_capacity(12);
+    for part in parts {
+        for &e in &part.elements {
+            let z = b.is_equal(e, zero.elements[0]);
+            empty = b.and(empty, z);
+            inputs.push(e);
+        }
+    }
     let h = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
     select_hash(b, empty, zero, h)
 }

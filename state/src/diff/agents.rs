@@ -82,6 +82,13 @@ impl PassportRecord {
         Ok((rec, bytes.len() - r.0.len()))
     }
 
+    /// The record's bytes, as a diff carries them (for a circuit's witness).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.agent.0.to_le_bytes());
         out.extend_from_slice(&self.owner.0.to_le_bytes());
@@ -155,6 +162,13 @@ impl LanesRecord {
     /// Reads one record at the start of `bytes` (for a snapshot).
     pub(crate) fn read_prefix(bytes: &[u8], count_after: u64) -> Result<Self, DiffError> {
         LanesRecord::read(&mut Reader(bytes), count_after)
+    }
+
+    /// The record's bytes, as a diff carries them (for a circuit's witness).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LANES_RECORD_BYTES);
+        self.encode_into(&mut out);
+        out
     }
 
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {

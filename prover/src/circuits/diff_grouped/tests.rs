@@ -10,7 +10,8 @@ use rand::SeedableRng;
 use sha2::{Digest as _, Sha256};
 use state::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
 use state::crypto::schnorr::SecretKey;
-use state::diff::{AccountRecord, StreamRecord};
+use state::diff::{AccountRecord, LanesRecord, PassportRecord, StreamRecord};
+use state::lanes::LaneNonces;
 use state::stream::{Stream, StreamId, StreamSlot, TickCount};
 
 use super::*;
@@ -68,10 +69,31 @@ fn emptied(payer: u32, slot: u16) -> StreamRecord {
     }
 }
 
-/// Six accounts; payer 1 has streams in slots 2 and 5, payer 3 in slot 0 (published by an
-/// earlier version 2 diff). Then the batch: payer 1 settles slot 2, empties slot 5 and opens
-/// slot 9 (three records: two slots of two); account 2 only received; payer 3 empties slot 0
-/// (its book is empty again: ext ZERO); account 6 is created and opens slot 1 to account 2.
+fn passport(agent: u32, window_id: u64, spent: u64) -> PassportRecord {
+    PassportRecord {
+        agent: AccountIndex(agent),
+        owner: AccountIndex(2),
+        revoked: false,
+        window_id,
+        spent: Amount::new(spent).unwrap(),
+        policy_digest: state::hash::hash_no_pad(&[F::from_canonical_u64(77)]),
+        policy: None,
+    }
+}
+
+fn lanes(account: u32, seqs: [u64; 7]) -> LanesRecord {
+    LanesRecord {
+        account: AccountIndex(account),
+        lanes: LaneNonces::from_seqs(seqs).unwrap(),
+    }
+}
+
+/// Six accounts; payer 1 has streams in slots 2 and 5 and used lane 1, payer 3 has a stream in
+/// slot 0, account 4 is an agent of 2 (published by an earlier diff). Then the batch: payer 1
+/// settles slot 2, empties slot 5, opens slot 9 (three records: two slots of two) and uses
+/// lanes 1 and 3; account 2 received and uses lane 2 for the first time; payer 3 empties slot
+/// 0 (its book is empty again: ext ZERO); agent 4 spends (its passport's `spent` moves);
+/// account 6 is created and opens slot 1 to account 2.
 fn transition() -> (AccountTree, StateDiff, Digest) {
     let accounts: Vec<Account> = (0..6)
         .map(|i| {
@@ -84,12 +106,18 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
     let mut before = AccountTree::from_accounts(&accounts);
     let setup = StateDiff::with_streams(
         6,
-        vec![record(1, 7_000, 4), record(3, 8_000, 5)],
+        vec![record(1, 7_000, 4), record(3, 8_000, 5), record(4, 600, 0)],
         vec![
             open(1, stream(1, 2, 2, 0, 1)),
             open(1, stream(1, 5, 4, 10, 2)),
             open(3, stream(3, 0, 1, 0, 3)),
         ],
+    )
+    .unwrap()
+    .with_agents(
+        vec![passport(4, 1, 5)],
+        vec![lanes(1, [1, 0, 0, 0, 0, 0, 0])],
+        vec![],
     )
     .unwrap();
     before.apply(&setup).unwrap();
@@ -101,6 +129,7 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
             record(1, 6_500, 6),
             record(2, 10_502, 2),
             record(3, 8_100, 5),
+            record(4, 590, 0),
             created,
         ],
         vec![
@@ -110,6 +139,15 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
             emptied(3, 0),
             open(6, stream(6, 1, 2, 0, 13)),
         ],
+    )
+    .unwrap()
+    .with_agents(
+        vec![passport(4, 1, 15)],
+        vec![
+            lanes(1, [2, 0, 3, 0, 0, 0, 0]),
+            lanes(2, [0, 1, 0, 0, 0, 0, 0]),
+        ],
+        vec![],
     )
     .unwrap();
     let mut after = before.clone();
@@ -121,9 +159,11 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
 fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
     let (before, diff, new_root) = transition();
     let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
-    // Slots: 1 (slots 2 and 5), 1 continued (slot 9), 2, 3 (slot 0), 6 (slot 1): 3 chunks,
-    // padded to 4.
+    // Slots: 1 (lanes; slots 2 and 5), 1 continued (slot 9), 2 (lanes), 3 (slot 0), 4
+    // (passport), 6 (slot 1): 3 chunks, padded to 4.
     assert_eq!(chunks.len(), 4);
+    assert!(chunks[0].0.slots[0].lanes.is_some() && chunks[0].0.slots[1].lanes.is_none());
+    assert!(chunks[2].0.slots[0].passport.is_some());
     assert!(
         chunks[0].0.slots[1].cont,
         "payer 1 continues in the second slot"
@@ -258,6 +298,25 @@ fn dishonest_witnesses_have_no_proof() {
     let mut w = honest.clone();
     w.slots[1].index = 2;
     refused("continuation of another account", &w);
+
+    // Old profile parts other than the account's (its lanes digest dropped): the old leaf's
+    // ext is not under the root.
+    let mut w = honest.clone();
+    w.slots[0].parts[2] = Digest::ZERO;
+    refused("old lanes part misstated", &w);
+
+    // A lane's sequence number of 2^60 (no decoder accepts it).
+    let mut w = honest.clone();
+    w.slots[0].lanes = Some([1 << 60, 0, 3, 0, 0, 0, 0]);
+    refused("lane sequence of 2^60", &w);
+
+    // A passport whose spent is 2^63 (no decoder accepts it).
+    let agent_chunk = chunks[2].0.clone();
+    let mut w = agent_chunk.clone();
+    if let Some(p) = w.slots[0].passport.as_mut() {
+        p.spent = 1 << 63;
+    }
+    refused("passport spent of 2^63", &w);
 
     // A new account that starts with a non-empty book: its old leaf is empty, so only the
     // rule that a new account's book starts empty refuses it.
