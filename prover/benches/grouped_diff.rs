@@ -1,0 +1,123 @@
+//! The grouped diff circuit (SPEC 13.7.1): proving one chunk of a version 4 diff whose every
+//! slot is a payer with `subs` settled streams (the batch of issue 14's workload: streams that
+//! tick and settle, one net record per stream).
+//!
+//! `cargo bench -p rollup-prover --bench grouped_diff` (set `GROUPED_SHAPES=4x2,8x2` for
+//! `cap x subs`). Prints each circuit's degree; criterion reports the proving time of
+//! one full chunk, verification excluded.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use plonky2::field::types::Field;
+use rand::SeedableRng;
+use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedDiffCircuit};
+use rollup_prover::F;
+use state::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
+use state::crypto::schnorr::SecretKey;
+use state::diff::{AccountRecord, AccountTree, StateDiff, StreamRecord};
+use state::stream::{Stream, StreamId, StreamSlot, TickCount};
+
+fn shapes() -> Vec<(usize, usize)> {
+    std::env::var("GROUPED_SHAPES")
+        .unwrap_or_else(|_| "4x2,8x2".into())
+        .split(',')
+        .filter_map(|s| {
+            let (c, k) = s.trim().split_once('x')?;
+            Some((c.parse().ok()?, k.parse().ok()?))
+        })
+        .collect()
+}
+
+fn stream(payer: u32, slot: u16, settled: u32) -> Stream {
+    Stream {
+        id: StreamId {
+            payer: AccountIndex(payer),
+            slot: StreamSlot(slot),
+            opened_at: Nonce::new(1).expect("nonce"),
+        },
+        payee: AccountIndex(0),
+        price: Amount::new(10).expect("price"),
+        max_ticks: TickCount::new(10_000).expect("ticks"),
+        expiry: Timestamp::new(1_700_003_600).expect("time"),
+        settled: TickCount::new(settled).expect("settled"),
+        head: state::hash::hash_no_pad(&[F::from_canonical_u64(u64::from(settled) + 1)]),
+    }
+}
+
+/// `cap` payers (accounts 1..=cap) with `subs` open streams each; the diff settles 600 ticks of
+/// every one of them.
+fn workload(cap: usize, subs: usize) -> (AccountTree, StateDiff) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let accounts: Vec<Account> = (0..=cap)
+        .map(|_| {
+            let mut a = Account::new(SecretKey::random(&mut rng).public_key());
+            a.balance = Amount::new(1_000_000).expect("balance");
+            a
+        })
+        .collect();
+    let record = |i: usize, balance: u64| AccountRecord {
+        index: AccountIndex(i as u32),
+        balance: Amount::new(balance).expect("balance"),
+        nonce: Nonce::new(1).expect("nonce"),
+        pubkey: None,
+    };
+    let streams = |settled: u32| -> Vec<StreamRecord> {
+        (1..=cap)
+            .flat_map(|p| {
+                (0..subs).map(move |k| StreamRecord {
+                    payer: AccountIndex(p as u32),
+                    slot: StreamSlot(k as u16),
+                    stream: Some(stream(p as u32, k as u16, settled)),
+                })
+            })
+            .collect()
+    };
+    let count = accounts.len() as u64;
+    let mut before = AccountTree::from_accounts(&accounts);
+    let open = StateDiff::with_streams(
+        count,
+        (1..=cap).map(|i| record(i, 900_000)).collect(),
+        streams(0),
+    )
+    .expect("the opening diff");
+    before.apply(&open).expect("applies");
+    let settle = StateDiff::with_streams(
+        count,
+        (1..=cap).map(|i| record(i, 900_000)).collect(),
+        streams(600),
+    )
+    .expect("the settling diff");
+    (before, settle)
+}
+
+fn grouped_diff(c: &mut Criterion) {
+    let mut group = c.benchmark_group("grouped_diff_prove");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    for (cap, subs) in shapes() {
+        let started = Instant::now();
+        let circuit = GroupedDiffCircuit::build(cap, subs);
+        let degree = circuit.data.common.degree_bits();
+        println!(
+            "grouped_diff/{cap}x{subs}: degree 2^{degree} ({} stream records per chunk), built in {:.1} s",
+            cap * subs,
+            started.elapsed().as_secs_f64()
+        );
+        let (before, diff) = workload(cap, subs);
+        let chunks = grouped_chunks(&before, &diff, cap, subs, 1).expect("chunks");
+        assert_eq!(chunks.len(), 1, "one full chunk");
+        let (w, s) = &chunks[0];
+        let proof = circuit.prove(w, s).expect("an honest chunk proves");
+        circuit.data.verify(proof).expect("and verifies");
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{cap}x{subs}")),
+            &(w, s),
+            |b, (w, s)| b.iter(|| circuit.prove(w, s).expect("proves")),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, grouped_diff);
+criterion_main!(benches);
