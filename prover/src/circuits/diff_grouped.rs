@@ -119,6 +119,9 @@ impl GroupedStatement {
 /// One stream record of a slot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamSub {
+    /// Whether the record exists. Not a witness: the circuit derives it from the `parts` byte
+    /// (or the continuation) and the previous record's "more" bit; kept for the builder and
+    /// the tests that edit witnesses.
     pub used: bool,
     /// The slot holds an open stream after the batch (else it was emptied).
     pub open: bool,
