@@ -2,9 +2,9 @@
 //! slot is a payer with `subs` settled streams (the batch of issue 14's workload: streams that
 //! tick and settle, one net record per stream).
 //!
-//! `cargo bench -p rollup-prover --bench grouped_diff` (set `GROUPED_SHAPES=4x2,8x2` for
-//! `cap x subs`). Prints each circuit's degree; criterion reports the proving time of
-//! one full chunk, verification excluded.
+//! `cargo bench -p rollup-prover --bench grouped_diff` (set `GROUPED_SHAPES=4x2,8x2,4x2a` for
+//! `cap x subs`, `a` for the shape with passport and lanes parts). Prints each circuit's
+//! degree; criterion reports the proving time of one full chunk, verification excluded.
 
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,18 @@ use state::crypto::schnorr::SecretKey;
 use state::diff::{AccountRecord, AccountTree, StateDiff, StreamRecord};
 use state::stream::{Stream, StreamId, StreamSlot, TickCount};
 
-fn shapes() -> Vec<(usize, usize)> {
+fn shapes() -> Vec<(usize, usize, bool)> {
     std::env::var("GROUPED_SHAPES")
-        .unwrap_or_else(|_| "4x2,8x2".into())
+        .unwrap_or_else(|_| "4x2,8x2,4x2a".into())
         .split(',')
         .filter_map(|s| {
-            let (c, k) = s.trim().split_once('x')?;
-            Some((c.parse().ok()?, k.parse().ok()?))
+            let s = s.trim();
+            let (s, agent) = match s.strip_suffix('a') {
+                Some(rest) => (rest, true),
+                None => (s, false),
+            };
+            let (c, k) = s.split_once('x')?;
+            Some((c.parse().ok()?, k.parse().ok()?, agent))
         })
         .collect()
 }
@@ -95,12 +100,13 @@ fn grouped_diff(c: &mut Criterion) {
     let mut group = c.benchmark_group("grouped_diff_prove");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    for (cap, subs) in shapes() {
+    for (cap, subs, agent) in shapes() {
         let started = Instant::now();
-        let circuit = GroupedDiffCircuit::build(cap, subs);
+        let circuit = GroupedDiffCircuit::build(cap, subs, agent);
         let degree = circuit.data.common.degree_bits();
+        let name = format!("{cap}x{subs}{}", if agent { "a" } else { "" });
         println!(
-            "grouped_diff/{cap}x{subs}: degree 2^{degree} ({} stream records per chunk), built in {:.1} s",
+            "grouped_diff/{name}: degree 2^{degree} ({} stream records per chunk), built in {:.1} s",
             cap * subs,
             started.elapsed().as_secs_f64()
         );
@@ -110,11 +116,9 @@ fn grouped_diff(c: &mut Criterion) {
         let (w, s) = &chunks[0];
         let proof = circuit.prove(w, s).expect("an honest chunk proves");
         circuit.data.verify(proof).expect("and verifies");
-        group.bench_with_input(
-            BenchmarkId::from_parameter(format!("{cap}x{subs}")),
-            &(w, s),
-            |b, (w, s)| b.iter(|| circuit.prove(w, s).expect("proves")),
-        );
+        group.bench_with_input(BenchmarkId::from_parameter(&name), &(w, s), |b, (w, s)| {
+            b.iter(|| circuit.prove(w, s).expect("proves"))
+        });
     }
     group.finish();
 }

@@ -559,8 +559,8 @@ struct SlotTargets {
     nonce: Target,
     streams_root: HashOutTarget,
     parts: [HashOutTarget; 3],
-    passport: PassportTargets,
-    lanes: LanesTargets,
+    /// The passport and lanes parts, in a circuit shape that has them.
+    agent: Option<(PassportTargets, LanesTargets)>,
     subs: Vec<SubTargets>,
     path: MerklePathTarget,
 }
@@ -585,6 +585,102 @@ struct Targets {
     slots: Vec<SlotTargets>,
 }
 
+/// A slot's passport and lanes parts (a circuit shape with agent parts): their targets, their
+/// record bytes, whether each is present, and the part digests after the slot.
+struct AgentParts {
+    passport: PassportTargets,
+    lanes: LanesTargets,
+    passport_bytes: Vec<Target>,
+    lanes_bytes: Vec<Target>,
+    with_passport: BoolTarget,
+    with_lanes: BoolTarget,
+    passport_after: HashOutTarget,
+    lanes_after: HashOutTarget,
+}
+
+impl AgentParts {
+    fn define(
+        b: &mut CircuitBuilder<F, D>,
+        noncont: BoolTarget,
+        index_bytes: &[Target],
+        parts: &[HashOutTarget; 3],
+    ) -> AgentParts {
+        let zero = b.zero();
+        let empty = zero_digest(b);
+        // A passport record without its policy body: agent (the group's index), owner,
+        // revoked, window_id, spent, the policy digest, has_policy = 0 (58 bytes).
+        let passport = PassportTargets {
+            has: b.add_virtual_bool_target_safe(),
+            owner: b.add_virtual_target(),
+            revoked: b.add_virtual_bool_target_safe(),
+            window_id: b.add_virtual_target(),
+            spent: b.add_virtual_target(),
+            policy_digest: b.add_virtual_hash(),
+        };
+        let mut passport_bytes = index_bytes.to_vec();
+        let owner_bits = b.split_le(passport.owner, 32);
+        passport_bytes.extend(le_bytes(b, &owner_bits));
+        passport_bytes.push(passport.revoked.target);
+        for x in [passport.window_id, passport.spent] {
+            let bits = range_check_u63(b, x).bits64(b);
+            passport_bytes.extend(le_bytes(b, &bits));
+        }
+        for &e in &passport.policy_digest.elements {
+            let bits = range_check_u64(b, e);
+            passport_bytes.extend(le_bytes(b, &bits));
+        }
+        passport_bytes.push(zero);
+        let pd = passport.policy_digest.elements;
+        let passport_digest =
+            b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![
+                passport.owner,
+                pd[0],
+                pd[1],
+                pd[2],
+                pd[3],
+                passport.revoked.target,
+                passport.window_id,
+                passport.spent,
+            ]);
+        let with_passport = b.and(noncont, passport.has);
+
+        // A lanes record: account (the group's index), s_1 .. s_7 below 2^60 (60 bytes).
+        let lanes = LanesTargets {
+            has: b.add_virtual_bool_target_safe(),
+            seqs: core::array::from_fn(|_| b.add_virtual_target()),
+        };
+        let mut lanes_bytes = index_bytes.to_vec();
+        let mut lanes_sum = zero;
+        for &x in &lanes.seqs {
+            let mut bits = b.split_le(x, 60);
+            bits.extend([b._false(); 4]);
+            lanes_bytes.extend(le_bytes(b, &bits));
+            lanes_sum = b.add(lanes_sum, x);
+        }
+        let mut lanes_inputs = lanes.seqs.to_vec();
+        lanes_inputs.push(b.constant(F::from_canonical_u64(state::lanes::TAG_LANES)));
+        let lanes_hash =
+            b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(lanes_inputs);
+        // Seven values below 2^60 sum to 0 only if all are 0 (no wrap below p).
+        let unused_lanes = b.is_equal(lanes_sum, zero);
+        let lanes_digest = select_hash(b, unused_lanes, empty, lanes_hash);
+        let with_lanes = b.and(noncont, lanes.has);
+
+        let passport_after = select_hash(b, with_passport, passport_digest, parts[1]);
+        let lanes_after = select_hash(b, with_lanes, lanes_digest, parts[2]);
+        AgentParts {
+            passport,
+            lanes,
+            passport_bytes,
+            lanes_bytes,
+            with_passport,
+            with_lanes,
+            passport_after,
+            lanes_after,
+        }
+    }
+}
+
 /// `x = y` where `on` (per element).
 fn connect_if(b: &mut CircuitBuilder<F, D>, on: Target, x: &[Target], y: &[Target]) {
     for (&a, &c) in x.iter().zip(y) {
@@ -600,22 +696,32 @@ pub struct GroupedDiffCircuit {
     targets: Targets,
     pub cap: usize,
     pub subs: usize,
+    pub agent_parts: bool,
 }
 
 impl GroupedDiffCircuit {
-    pub fn build(cap: usize, subs: usize) -> GroupedDiffCircuit {
+    /// A circuit of `cap` slots of `subs` stream records; `agent_parts`: its slots also carry
+    /// passport and lanes records (~870 rows each: a batch without them uses the shape
+    /// without).
+    pub fn build(cap: usize, subs: usize, agent_parts: bool) -> GroupedDiffCircuit {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
-        let (targets, _) = Self::define(&mut b, cap, subs);
+        let (targets, _) = Self::define(&mut b, cap, subs, agent_parts);
         GroupedDiffCircuit {
             data: b.build::<C>(),
             targets,
             cap,
             subs,
+            agent_parts,
         }
     }
 
     /// Adds the constraints; returns the targets and the rows before the slots and after them.
-    fn define(b: &mut CircuitBuilder<F, D>, cap: usize, subs: usize) -> (Targets, [usize; 2]) {
+    fn define(
+        b: &mut CircuitBuilder<F, D>,
+        cap: usize,
+        subs: usize,
+        agent_parts: bool,
+    ) -> (Targets, [usize; 2]) {
         let zero = b.zero();
         let one = b.one();
         let batch_old_root = b.add_virtual_hash();
@@ -720,74 +826,21 @@ impl GroupedDiffCircuit {
             let ext_before = ext_digest(b, streams_root, profile);
             let index_bytes = le_bytes(b, &index_bits);
 
-            // A passport record without its policy body: agent (the group's index), owner,
-            // revoked, window_id, spent, the policy digest, has_policy = 0 (58 bytes).
-            let passport = PassportTargets {
-                has: b.add_virtual_bool_target_safe(),
-                owner: b.add_virtual_target(),
-                revoked: b.add_virtual_bool_target_safe(),
-                window_id: b.add_virtual_target(),
-                spent: b.add_virtual_target(),
-                policy_digest: b.add_virtual_hash(),
+            let agent = agent_parts.then(|| AgentParts::define(b, noncont, &index_bytes, &parts));
+            let profile_after = match &agent {
+                Some(a) => profile_digest(b, &[parts[0], a.passport_after, a.lanes_after]),
+                None => profile,
             };
-            let mut passport_bytes = index_bytes.clone();
-            let owner_bits = b.split_le(passport.owner, 32);
-            passport_bytes.extend(le_bytes(b, &owner_bits));
-            passport_bytes.push(passport.revoked.target);
-            for x in [passport.window_id, passport.spent] {
-                let bits = range_check_u63(b, x).bits64(b);
-                passport_bytes.extend(le_bytes(b, &bits));
-            }
-            for &e in &passport.policy_digest.elements {
-                let bits = range_check_u64(b, e);
-                passport_bytes.extend(le_bytes(b, &bits));
-            }
-            passport_bytes.push(zero);
-            let pd = passport.policy_digest.elements;
-            let passport_digest =
-                b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![
-                    passport.owner,
-                    pd[0],
-                    pd[1],
-                    pd[2],
-                    pd[3],
-                    passport.revoked.target,
-                    passport.window_id,
-                    passport.spent,
-                ]);
-            let with_passport = b.and(noncont, passport.has);
-
-            // A lanes record: account (the group's index), s_1 .. s_7 below 2^60 (60 bytes).
-            let lanes = LanesTargets {
-                has: b.add_virtual_bool_target_safe(),
-                seqs: core::array::from_fn(|_| b.add_virtual_target()),
-            };
-            let mut lanes_bytes = index_bytes.clone();
-            let mut lanes_sum = zero;
-            for &x in &lanes.seqs {
-                let mut bits = b.split_le(x, 60);
-                bits.extend([b._false(); 4]);
-                lanes_bytes.extend(le_bytes(b, &bits));
-                lanes_sum = b.add(lanes_sum, x);
-            }
-            let mut lanes_inputs = lanes.seqs.to_vec();
-            lanes_inputs.push(b.constant(F::from_canonical_u64(state::lanes::TAG_LANES)));
-            let lanes_hash =
-                b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(lanes_inputs);
-            // Seven values below 2^60 sum to 0 only if all are 0 (no wrap below p).
-            let unused_lanes = b.is_equal(lanes_sum, zero);
-            let lanes_digest = select_hash(b, unused_lanes, empty, lanes_hash);
-            let with_lanes = b.and(noncont, lanes.has);
-
-            let passport_after = select_hash(b, with_passport, passport_digest, parts[1]);
-            let lanes_after = select_hash(b, with_lanes, lanes_digest, parts[2]);
-            let profile_after = profile_digest(b, &[parts[0], passport_after, lanes_after]);
 
             // The record and its parts byte.
             let has_streams = b.add_virtual_bool_target_safe();
-            let parts_byte = b.mul_const_add(F::TWO, passport.has.target, has_streams.target);
-            let parts_byte =
-                b.mul_const_add(F::from_canonical_u64(4), lanes.has.target, parts_byte);
+            let parts_byte = match &agent {
+                Some(a) => {
+                    let p = b.mul_const_add(F::TWO, a.passport.has.target, has_streams.target);
+                    b.mul_const_add(F::from_canonical_u64(4), a.lanes.has.target, p)
+                }
+                None => has_streams.target,
+            };
             let mut bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
             let mut key_bytes = Vec::with_capacity(40);
             for &k in &key {
@@ -801,8 +854,10 @@ impl GroupedDiffCircuit {
             let last_byte = b.mul(is_new_w.target, parts_byte);
             bytes.push(last_byte);
             stream.append_var(b, &bytes, &[(21, old_nc), (61, new_nc)]);
-            stream.append(b, &passport_bytes, with_passport);
-            stream.append(b, &lanes_bytes, with_lanes);
+            if let Some(a) = &agent {
+                stream.append(b, &a.passport_bytes, a.with_passport);
+                stream.append(b, &a.lanes_bytes, a.with_lanes);
+            }
 
             // The stream records.
             let first_used = b.mul(noncont.target, has_streams.target);
@@ -885,8 +940,7 @@ impl GroupedDiffCircuit {
                 nonce,
                 streams_root,
                 parts,
-                passport,
-                lanes,
+                agent: agent.map(|a| (a.passport, a.lanes)),
                 subs: sub_targets,
                 path,
             });
@@ -1001,22 +1055,32 @@ impl GroupedDiffCircuit {
             for (t, d) in ts.parts.iter().zip(&s.parts) {
                 pw.set_hash_target(*t, (*d).into())?;
             }
-            let p = s.passport.unwrap_or(PassportPart {
-                owner: 0,
-                revoked: false,
-                window_id: 0,
-                spent: 0,
-                policy_digest: Digest::ZERO,
-            });
-            pw.set_bool_target(ts.passport.has, s.passport.is_some())?;
-            pw.set_target(ts.passport.owner, u(u64::from(p.owner)))?;
-            pw.set_bool_target(ts.passport.revoked, p.revoked)?;
-            pw.set_target(ts.passport.window_id, u(p.window_id))?;
-            pw.set_target(ts.passport.spent, u(p.spent))?;
-            pw.set_hash_target(ts.passport.policy_digest, p.policy_digest.into())?;
-            pw.set_bool_target(ts.lanes.has, s.lanes.is_some())?;
-            for (t, v) in ts.lanes.seqs.iter().zip(s.lanes.unwrap_or([0; 7])) {
-                pw.set_target(*t, u(v))?;
+            match &ts.agent {
+                Some((passport, lanes)) => {
+                    let p = s.passport.unwrap_or(PassportPart {
+                        owner: 0,
+                        revoked: false,
+                        window_id: 0,
+                        spent: 0,
+                        policy_digest: Digest::ZERO,
+                    });
+                    pw.set_bool_target(passport.has, s.passport.is_some())?;
+                    pw.set_target(passport.owner, u(u64::from(p.owner)))?;
+                    pw.set_bool_target(passport.revoked, p.revoked)?;
+                    pw.set_target(passport.window_id, u(p.window_id))?;
+                    pw.set_target(passport.spent, u(p.spent))?;
+                    pw.set_hash_target(passport.policy_digest, p.policy_digest.into())?;
+                    pw.set_bool_target(lanes.has, s.lanes.is_some())?;
+                    for (t, v) in lanes.seqs.iter().zip(s.lanes.unwrap_or([0; 7])) {
+                        pw.set_target(*t, u(v))?;
+                    }
+                }
+                None => ensure!(
+                    s.passport.is_none() && s.lanes.is_none(),
+                    "account {}: a passport or lanes record, and this circuit shape has no \
+                     agent parts",
+                    s.index
+                ),
             }
             ts.path.set(&mut pw, &s.siblings)?;
             for (st, sub) in ts.subs.iter().zip(&s.subs) {

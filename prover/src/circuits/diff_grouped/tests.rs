@@ -21,7 +21,7 @@ const SUBS: usize = 2;
 
 fn circuit() -> &'static GroupedDiffCircuit {
     static C: OnceLock<GroupedDiffCircuit> = OnceLock::new();
-    C.get_or_init(|| GroupedDiffCircuit::build(CAP, SUBS))
+    C.get_or_init(|| GroupedDiffCircuit::build(CAP, SUBS, true))
 }
 
 fn key(seed: u64) -> SecretKey {
@@ -95,6 +95,12 @@ fn lanes(account: u32, seqs: [u64; 7]) -> LanesRecord {
 /// 0 (its book is empty again: ext ZERO); agent 4 spends (its passport's `spent` moves);
 /// account 6 is created and opens slot 1 to account 2.
 fn transition() -> (AccountTree, StateDiff, Digest) {
+    transition_with(true)
+}
+
+/// [`transition`], or without the agent's spend and the lanes (`agents` false): only accounts
+/// and stream records, for the shape without agent parts.
+fn transition_with(agents: bool) -> (AccountTree, StateDiff, Digest) {
     let accounts: Vec<Account> = (0..6)
         .map(|i| {
             let mut a = Account::new(key(i).public_key());
@@ -140,16 +146,20 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
             open(6, stream(6, 1, 2, 0, 13)),
         ],
     )
-    .unwrap()
-    .with_agents(
-        vec![passport(4, 1, 15)],
-        vec![
-            lanes(1, [2, 0, 3, 0, 0, 0, 0]),
-            lanes(2, [0, 1, 0, 0, 0, 0, 0]),
-        ],
-        vec![],
-    )
     .unwrap();
+    let diff = if agents {
+        diff.with_agents(
+            vec![passport(4, 1, 15)],
+            vec![
+                lanes(1, [2, 0, 3, 0, 0, 0, 0]),
+                lanes(2, [0, 1, 0, 0, 0, 0, 0]),
+            ],
+            vec![],
+        )
+        .unwrap()
+    } else {
+        diff
+    };
     let mut after = before.clone();
     let new_root = after.apply(&diff).unwrap();
     (before, diff, new_root)
@@ -332,21 +342,41 @@ fn dishonest_witnesses_have_no_proof() {
     refused("a new account with streams before it existed", &w);
 }
 
+/// The shape without agent parts proves a batch of accounts and stream records, and refuses a
+/// witness that carries a passport or lanes record (it has nowhere to put them).
+#[test]
+fn the_shape_without_agent_parts_proves_streams_and_refuses_agent_records() {
+    let plain = GroupedDiffCircuit::build(CAP, SUBS, false);
+    let (before, diff, new_root) = transition_with(false);
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
+    assert_eq!(chunks.last().unwrap().1.base.root_out, new_root);
+    for (w, s) in &chunks {
+        plain.verify(plain.prove(w, s).unwrap()).unwrap();
+    }
+    let (before, diff, _) = transition();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
+    let err = plain.prove(&chunks[0].0, &chunks[0].1).unwrap_err();
+    assert!(err.to_string().contains("no agent parts"), "{err:#}");
+}
+
 #[test]
 fn rows_per_slot() {
-    let rows = |cap: usize, subs: usize| {
-        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
-        let (_, [start, end]) = GroupedDiffCircuit::define(&mut b, cap, subs);
-        (start, (end - start) / cap, b.num_gates())
-    };
-    let (start, per_slot_1, _) = rows(4, 1);
-    let (_, per_slot_2, total) = rows(4, 2);
-    let per_record = per_slot_2 - per_slot_1;
-    let account = per_slot_1 - per_record;
-    println!(
-        "grouped diff circuit: {account} rows per account part, {per_record} per stream record, \
-         {start} before the slots; 4 slots of 2: {total} rows (degree 2^{})",
-        total.next_power_of_two().trailing_zeros()
-    );
-    assert!(per_record > 0 && account > 0);
+    for agent_parts in [false, true] {
+        let rows = |cap: usize, subs: usize| {
+            let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+            let (_, [start, end]) = GroupedDiffCircuit::define(&mut b, cap, subs, agent_parts);
+            (start, (end - start) / cap, b.num_gates())
+        };
+        let (start, per_slot_1, _) = rows(4, 1);
+        let (_, per_slot_2, total) = rows(4, 2);
+        let per_record = per_slot_2 - per_slot_1;
+        let account = per_slot_1 - per_record;
+        println!(
+            "grouped diff circuit (agent parts: {agent_parts}): {account} rows per account \
+             part, {per_record} per stream record, {start} before the slots; 4 slots of 2: \
+             {total} rows (degree 2^{})",
+            total.next_power_of_two().trailing_zeros()
+        );
+        assert!(per_record > 0 && account > 0);
+    }
 }
