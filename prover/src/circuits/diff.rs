@@ -59,7 +59,7 @@ pub const DIFF_PUBLIC_INPUTS: usize = 73;
 
 /// Version of the diff circuit's definition (part of its cache key): bump it when its
 /// constraints change.
-pub const DIFF_VERSION: &str = "diff-v2";
+pub const DIFF_VERSION: &str = "diff-v3";
 
 /// Where each value is in a diff proof's public inputs.
 pub mod at {
@@ -244,15 +244,8 @@ pub struct NewSlot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffWitness {
     pub batch_old_root: Digest,
-    pub count_before: u32,
-    /// The account at `count_before - 1` and its path under the batch's old root.
-    pub last_key: Key,
-    pub last_balance: u64,
-    pub last_nonce: u64,
-    pub last_ext: Digest,
-    pub last_siblings: Vec<Digest>,
-    /// The path of the empty leaf at `count_before` under the batch's old root.
-    pub free_siblings: Vec<Digest>,
+    #[serde(flatten)]
+    pub count: CountWitness,
     /// Where the chunk starts.
     pub root_in: Digest,
     pub stream_in: StreamState,
@@ -262,6 +255,118 @@ pub struct DiffWitness {
     pub started_in: bool,
     pub old: Vec<OldSlot>,
     pub new: Vec<NewSlot>,
+}
+
+/// What proves `count_before` against the batch's old root (SPEC 13.7), in every chunk of both
+/// diff circuits (this one and the grouped one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountWitness {
+    pub count_before: u32,
+    /// The account at `count_before - 1` and its path under the batch's old root.
+    pub last_key: Key,
+    pub last_balance: u64,
+    pub last_nonce: u64,
+    pub last_ext: Digest,
+    pub last_siblings: Vec<Digest>,
+    /// The path of the empty leaf at `count_before` under the batch's old root.
+    pub free_siblings: Vec<Digest>,
+}
+
+/// The tree of the accounts before a batch whose diff says `count` accounts, and the
+/// [`CountWitness`] of that count; refuses a count the state does not have or the circuits
+/// cannot state (`1 <= count < 2^32`).
+pub(crate) fn batch_start(
+    accounts: &[Account],
+    count: u64,
+) -> anyhow::Result<(SparseMerkleTree, CountWitness)> {
+    ensure!(
+        count == accounts.len() as u64,
+        "the diff starts from {count} accounts, the state has {}",
+        accounts.len()
+    );
+    ensure!(
+        (1..1 << 32).contains(&count),
+        "count_before {count} is out of the circuit's range"
+    );
+    let count_before = count as u32;
+    let mut tree = SparseMerkleTree::new();
+    let leaves: Vec<(u32, Digest)> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u32, a.leaf_hash()))
+        .collect();
+    tree.update_batch(&leaves);
+    let last = &accounts[count as usize - 1];
+    let witness = CountWitness {
+        count_before,
+        last_key: key_of(last),
+        last_balance: last.balance.get(),
+        last_nonce: last.nonce.get(),
+        last_ext: last.ext,
+        last_siblings: tree.proof(count_before - 1).siblings.to_vec(),
+        free_siblings: tree.proof(count_before).siblings.to_vec(),
+    };
+    Ok((tree, witness))
+}
+
+/// The targets of a [`CountWitness`], constrained against `batch_old_root`: the leaf at
+/// `count_before - 1` is an account (a leaf hash of witnessed fields) and the leaf at
+/// `count_before` is empty.
+pub(crate) struct CountTargets {
+    pub count_before: Target,
+    /// `count_before - 1`, the highest index an existing account's record may have.
+    pub last_index: Target,
+    last_key: [Target; 5],
+    last_balance: Target,
+    last_nonce: Target,
+    last_ext: HashOutTarget,
+    last_path: MerklePathTarget,
+    free_path: MerklePathTarget,
+}
+
+impl CountTargets {
+    pub fn define(b: &mut CircuitBuilder<F, D>, batch_old_root: HashOutTarget) -> CountTargets {
+        let one = b.one();
+        let count_before = b.add_virtual_target();
+        let count_bits = b.split_le(count_before, 32);
+        let last_index = b.sub(count_before, one);
+        let last_bits = b.split_le(last_index, 32);
+        let last_key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
+        let last_balance = b.add_virtual_target();
+        let last_nonce = b.add_virtual_target();
+        let last_ext = b.add_virtual_hash();
+        let last_leaf = account_leaf(b, &last_key, last_balance, last_nonce, &last_ext);
+        let last_path = MerklePathTarget::new(b);
+        let r = compute_root(b, last_leaf, &last_bits, &last_path);
+        b.connect_hashes(r, batch_old_root);
+        let free_path = MerklePathTarget::new(b);
+        let empty = zero_digest(b);
+        let r = compute_root(b, empty, &count_bits, &free_path);
+        b.connect_hashes(r, batch_old_root);
+        CountTargets {
+            count_before,
+            last_index,
+            last_key,
+            last_balance,
+            last_nonce,
+            last_ext,
+            last_path,
+            free_path,
+        }
+    }
+
+    pub fn set(&self, pw: &mut PartialWitness<F>, w: &CountWitness) -> anyhow::Result<()> {
+        let f = F::from_noncanonical_u64;
+        pw.set_target(self.count_before, f(u64::from(w.count_before)))?;
+        for (t, v) in self.last_key.iter().zip(&w.last_key) {
+            pw.set_target(*t, f(*v))?;
+        }
+        pw.set_target(self.last_balance, f(w.last_balance))?;
+        pw.set_target(self.last_nonce, f(w.last_nonce))?;
+        pw.set_hash_target(self.last_ext, w.last_ext.into())?;
+        self.last_path.set(pw, &w.last_siblings)?;
+        self.free_path.set(pw, &w.free_siblings)
+    }
 }
 
 pub(crate) fn key_of(a: &Account) -> Key {
@@ -322,28 +427,9 @@ pub fn diff_chunks(
         diff.lanes().len(),
         diff.shares().len()
     );
-    let count = diff.count_before();
-    ensure!(
-        count == before.len() as u64,
-        "the diff starts from {count} accounts, the state has {}",
-        before.len()
-    );
-    ensure!(
-        (1..1 << 32).contains(&count),
-        "count_before {count} is out of the circuit's range"
-    );
-    let count_before = count as u32;
-    let mut tree = SparseMerkleTree::new();
-    let leaves: Vec<(u32, Digest)> = before
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u32, a.leaf_hash()))
-        .collect();
-    tree.update_batch(&leaves);
+    let (mut tree, count) = batch_start(before, diff.count_before())?;
+    let count_before = count.count_before;
     let batch_old_root = tree.root();
-    let last = &before[count as usize - 1];
-    let last_siblings = tree.proof(count_before - 1).siblings.to_vec();
-    let free_siblings = tree.proof(count_before).siblings.to_vec();
 
     let records = diff.records();
     let n = u32::try_from(records.len()).context("more than 2^32 records")?;
@@ -358,13 +444,7 @@ pub fn diff_chunks(
     loop {
         let mut w = DiffWitness {
             batch_old_root,
-            count_before,
-            last_key: key_of(last),
-            last_balance: last.balance.get(),
-            last_nonce: last.nonce.get(),
-            last_ext: last.ext,
-            last_siblings: last_siblings.clone(),
-            free_siblings: free_siblings.clone(),
+            count: count.clone(),
             root_in: tree.root(),
             stream_in: stream.clone(),
             records_in: records_so_far,
@@ -500,13 +580,7 @@ struct NewTargets {
 
 struct Targets {
     batch_old_root: HashOutTarget,
-    count_before: Target,
-    last_key: [Target; 5],
-    last_balance: Target,
-    last_nonce: Target,
-    last_ext: HashOutTarget,
-    last_path: MerklePathTarget,
-    free_path: MerklePathTarget,
+    count: CountTargets,
     root_in: HashOutTarget,
     stream_in: StreamTargets,
     records_in: Target,
@@ -621,44 +695,13 @@ impl DiffCircuit {
         cap_old: usize,
         cap_new: usize,
     ) -> (Targets, [usize; 3]) {
-        let zero = b.zero();
         let one = b.one();
         let batch_old_root = b.add_virtual_hash();
 
         // count_before: the last account below it exists, the leaf at it is empty, under the
         // batch's old root (every chunk checks it against the same shared root).
-        let count_before = b.add_virtual_target();
-        let count_bits = b.split_le(count_before, 32);
-        let last_index = b.sub(count_before, one);
-        let last_bits = b.split_le(last_index, 32);
-        let last_key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
-        let last_balance = b.add_virtual_target();
-        let last_nonce = b.add_virtual_target();
-        let last_ext = b.add_virtual_hash();
-        let last_leaf = leaf_hash(
-            b,
-            &[
-                last_key[0],
-                last_key[1],
-                last_key[2],
-                last_key[3],
-                last_key[4],
-                last_balance,
-                last_nonce,
-                zero,
-                last_ext.elements[0],
-                last_ext.elements[1],
-                last_ext.elements[2],
-                last_ext.elements[3],
-            ],
-        );
-        let last_path = MerklePathTarget::new(b);
-        let r = compute_root(b, last_leaf, &last_bits, &last_path);
-        b.connect_hashes(r, batch_old_root);
-        let free_path = MerklePathTarget::new(b);
-        let empty = zero_digest(b);
-        let r = compute_root(b, empty, &count_bits, &free_path);
-        b.connect_hashes(r, batch_old_root);
+        let count = CountTargets::define(b, batch_old_root);
+        let (count_before, last_index) = (count.count_before, count.last_index);
 
         // Where the chunk starts: free values, tied by the merges to the chunk before and by
         // the settlement circuit to the start of a batch.
@@ -790,13 +833,7 @@ impl DiffCircuit {
         b.register_public_input(started.target);
         let targets = Targets {
             batch_old_root,
-            count_before,
-            last_key,
-            last_balance,
-            last_nonce,
-            last_ext,
-            last_path,
-            free_path,
+            count,
             root_in,
             stream_in,
             records_in,
@@ -833,7 +870,6 @@ impl DiffCircuit {
             anyhow::Ok(())
         };
         pw.set_hash_target(t.batch_old_root, w.batch_old_root.into())?;
-        pw.set_target(t.count_before, f(u64::from(w.count_before)))?;
         pw.set_hash_target(t.root_in, w.root_in.into())?;
         for (t, v) in t.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
             pw.set_target(*t, v)?;
@@ -842,12 +878,7 @@ impl DiffCircuit {
         pw.set_target(t.lower_in, f(w.lower_in))?;
         pw.set_target(t.new_in, f(w.new_in))?;
         pw.set_bool_target(t.started_in, w.started_in)?;
-        set_key(&mut pw, &t.last_key, &w.last_key)?;
-        pw.set_target(t.last_balance, f(w.last_balance))?;
-        pw.set_target(t.last_nonce, f(w.last_nonce))?;
-        pw.set_hash_target(t.last_ext, w.last_ext.into())?;
-        t.last_path.set(&mut pw, &w.last_siblings)?;
-        t.free_path.set(&mut pw, &w.free_siblings)?;
+        t.count.set(&mut pw, &w.count)?;
         for (ts, s) in t.old.iter().zip(&w.old) {
             pw.set_bool_target(ts.used, s.used)?;
             pw.set_target(ts.index, f(u64::from(s.index)))?;

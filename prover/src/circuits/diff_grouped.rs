@@ -50,19 +50,20 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use serde::{Deserialize, Serialize};
 use state::diff::{AccountTree, StateDiff};
 use state::hash::Digest;
-use state::smt::{empty_hashes, SparseMerkleTree, DEPTH};
+use state::smt::{empty_hashes, DEPTH};
 use state::stream::{PayerStreams, SLOT_DEPTH};
 
 use crate::circuits::diff::{
-    account_leaf, diff_header_of, gated_update, key_of, le_bytes, leaf_of, record_bytes,
-    record_prefix, DiffStatement, Key, DIFF_PUBLIC_INPUTS,
+    account_leaf, batch_start, diff_header_of, gated_update, key_of, le_bytes, leaf_of,
+    record_bytes, record_prefix, CountTargets, CountWitness, DiffStatement, Key,
+    DIFF_PUBLIC_INPUTS,
 };
 use crate::gadgets::agent::{
     book_root, empty_book, ext_digest, profile_digest, StreamFieldsTarget,
 };
 use crate::gadgets::range::{range_check_u63, range_check_u64};
 use crate::gadgets::sha256::stream::{ByteStream, StreamState, StreamTargets};
-use crate::gadgets::smt::{compute_root, select_hash, zero_digest, MerklePathTarget};
+use crate::gadgets::smt::{select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
 /// Number of public inputs.
@@ -177,13 +178,8 @@ pub struct PassportPart {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupedWitness {
     pub batch_old_root: Digest,
-    pub count_before: u32,
-    pub last_key: Key,
-    pub last_balance: u64,
-    pub last_nonce: u64,
-    pub last_ext: Digest,
-    pub last_siblings: Vec<Digest>,
-    pub free_siblings: Vec<Digest>,
+    #[serde(flatten)]
+    pub count: CountWitness,
     pub root_in: Digest,
     pub stream_in: StreamState,
     pub records_in: u64,
@@ -248,28 +244,9 @@ pub fn grouped_chunks(
         "a passport record with its policy body is not proven by this circuit yet"
     );
     let accounts = before.accounts();
-    let count = diff.count_before();
-    ensure!(
-        count == accounts.len() as u64,
-        "the diff starts from {count} accounts, the state has {}",
-        accounts.len()
-    );
-    ensure!(
-        (1..1 << 32).contains(&count),
-        "count_before {count} is out of the circuit's range"
-    );
-    let count_before = count as u32;
-    let mut tree = SparseMerkleTree::new();
-    let leaves: Vec<(u32, Digest)> = accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u32, a.leaf_hash()))
-        .collect();
-    tree.update_batch(&leaves);
+    let (mut tree, count) = batch_start(accounts, diff.count_before())?;
+    let count_before = count.count_before;
     let batch_old_root = tree.root();
-    let last = &accounts[count as usize - 1];
-    let last_siblings = tree.proof(count_before - 1).siblings.to_vec();
-    let free_siblings = tree.proof(count_before).siblings.to_vec();
 
     // The slots in order, each with its stream records, then the chunks.
     let records = diff.records();
@@ -465,13 +442,7 @@ pub fn grouped_chunks(
         ) = after_state;
         let w = GroupedWitness {
             batch_old_root,
-            count_before,
-            last_key: key_of(last),
-            last_balance: last.balance.get(),
-            last_nonce: last.nonce.get(),
-            last_ext: last.ext,
-            last_siblings: last_siblings.clone(),
-            free_siblings: free_siblings.clone(),
+            count: count.clone(),
             root_in,
             stream_in: stream_in.clone(),
             records_in,
@@ -567,13 +538,7 @@ struct SlotTargets {
 
 struct Targets {
     batch_old_root: HashOutTarget,
-    count_before: Target,
-    last_key: [Target; 5],
-    last_balance: Target,
-    last_nonce: Target,
-    last_ext: HashOutTarget,
-    last_path: MerklePathTarget,
-    free_path: MerklePathTarget,
+    count: CountTargets,
     root_in: HashOutTarget,
     stream_in: StreamTargets,
     records_in: Target,
@@ -727,22 +692,9 @@ impl GroupedDiffCircuit {
         let batch_old_root = b.add_virtual_hash();
 
         // count_before against the batch's old root, as in the version 1 circuit.
-        let count_before = b.add_virtual_target();
-        let count_bits = b.split_le(count_before, 32);
-        let last_index = b.sub(count_before, one);
-        let last_bits = b.split_le(last_index, 32);
-        let last_key: [Target; 5] = core::array::from_fn(|_| b.add_virtual_target());
-        let last_balance = b.add_virtual_target();
-        let last_nonce = b.add_virtual_target();
-        let last_ext = b.add_virtual_hash();
-        let last_leaf = account_leaf(b, &last_key, last_balance, last_nonce, &last_ext);
-        let last_path = MerklePathTarget::new(b);
-        let r = compute_root(b, last_leaf, &last_bits, &last_path);
-        b.connect_hashes(r, batch_old_root);
-        let free_path = MerklePathTarget::new(b);
+        let count = CountTargets::define(b, batch_old_root);
+        let (count_before, last_index) = (count.count_before, count.last_index);
         let empty = zero_digest(b);
-        let r = compute_root(b, empty, &count_bits, &free_path);
-        b.connect_hashes(r, batch_old_root);
 
         let root_in = b.add_virtual_hash();
         let stream_in = StreamTargets::virtual_state(b);
@@ -969,13 +921,7 @@ impl GroupedDiffCircuit {
         (
             Targets {
                 batch_old_root,
-                count_before,
-                last_key,
-                last_balance,
-                last_nonce,
-                last_ext,
-                last_path,
-                free_path,
+                count,
                 root_in,
                 stream_in,
                 records_in,
@@ -1023,7 +969,6 @@ impl GroupedDiffCircuit {
             anyhow::Ok(())
         };
         pw.set_hash_target(t.batch_old_root, w.batch_old_root.into())?;
-        pw.set_target(t.count_before, u(u64::from(w.count_before)))?;
         pw.set_hash_target(t.root_in, w.root_in.into())?;
         for (t, v) in t.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
             pw.set_target(*t, v)?;
@@ -1034,12 +979,7 @@ impl GroupedDiffCircuit {
         pw.set_bool_target(t.started_in, w.started_in)?;
         pw.set_bool_target(t.more_in, w.more_in)?;
         pw.set_target(t.last_slot_in, u(u64::from(w.last_slot_in)))?;
-        set_key(&mut pw, &t.last_key, &w.last_key)?;
-        pw.set_target(t.last_balance, u(w.last_balance))?;
-        pw.set_target(t.last_nonce, u(w.last_nonce))?;
-        pw.set_hash_target(t.last_ext, w.last_ext.into())?;
-        t.last_path.set(&mut pw, &w.last_siblings)?;
-        t.free_path.set(&mut pw, &w.free_siblings)?;
+        t.count.set(&mut pw, &w.count)?;
         for (ts, s) in t.slots.iter().zip(&w.slots) {
             pw.set_bool_target(ts.used, s.used)?;
             pw.set_bool_target(ts.cont, s.cont)?;
