@@ -62,10 +62,7 @@ impl Rollup for RollupService {
             .limits
             .enter_rpc(request.remote_addr())
             .map_err(limited_status)?;
-        let mut shutdown = self.inner.shutdown.clone();
-        let stop = async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        };
+        let stop = self.inner.stopped();
         // In order, one acknowledgement per tick; a malformed frame ends the stream with the
         // decoder's status (after the acknowledgements of the ticks before it). Whatever has
         // arrived is checked as one group and its acknowledgements leave together, so a busy
@@ -127,10 +124,7 @@ impl Rollup for RollupService {
             .enter_rpc(request.remote_addr())
             .map_err(limited_status)?;
         let rx = relay.watch(AccountIndex(request.into_inner().payee));
-        let mut shutdown = self.inner.shutdown.clone();
-        let stop = async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        };
+        let stop = self.inner.stopped();
         // A watcher that lags skips what it missed (only the latest tick settles).
         let out = tokio_stream::wrappers::BroadcastStream::new(rx)
             .filter_map(|r| async move { r.ok().map(Ok) })
@@ -195,10 +189,7 @@ impl Rollup for RollupService {
         let rpc = self.inner.limits.enter_rpc(peer).map_err(limited_status)?;
         let inbound = request.into_inner();
         let n = self.inner.cfg.max_in_flight_per_stream.max(1);
-        let mut shutdown = self.inner.shutdown.clone();
-        let stop = async move {
-            let _ = shutdown.wait_for(|s| *s).await;
-        };
+        let stop = self.inner.stopped();
         // A malformed frame ends the stream with the decoder's status (INVALID_ARGUMENT,
         // OUT_OF_RANGE for an oversized message); everything decodable gets a receipt.
         let (i1, i2, i3) = (self.inner.clone(), self.inner.clone(), self.inner.clone());

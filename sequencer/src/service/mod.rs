@@ -164,6 +164,14 @@ impl Inner {
     }
 
     /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
+    /// Resolves when the node starts shutting down: what ends a streaming call.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut shutdown = self.shutdown.clone();
+        async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        }
+    }
+
     fn relay(&self) -> Result<&Arc<TickRelay>, Status> {
         self.ticks.as_ref().ok_or_else(|| {
             with_reason(
