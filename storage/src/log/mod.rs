@@ -306,20 +306,17 @@ impl<'a> LogDal<'a> {
     }
 
     /// Accepted transactions touching `account` (as sender, recipient, registrant or a split's
-    /// payee) with `seq > after`, oldest first.
+    /// payee) with `seq > after`, oldest first, at most `limit`, each with its batch's status
+    /// ([`account_txs_sql`]: index range scans only, whatever the log's length).
     pub async fn txs_for_account(self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
-        let sql = format!(
-            "SELECT {TX_COLUMNS_WITH_BATCH} FROM transactions WHERE seq > $2 AND \
-             (sender = $1 OR recipient = $1 OR account_index = $1 OR seq IN \
-              (SELECT seq FROM tx_parties WHERE account = $1 AND seq > $2)) \
-             ORDER BY seq LIMIT $3"
-        );
-        Ok(sqlx::query_as::<_, TxRow>(&sql)
-            .bind(i64::from(account))
-            .bind(i64_of(after))
-            .bind(limit)
-            .fetch_all(self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as::<_, TxRow>(&account_txs_sql(Direction::After))
+                .bind(i64::from(account))
+                .bind(i64_of(after))
+                .bind(limit)
+                .fetch_all(self.pool)
+                .await?,
+        )
     }
 
     /// The ids of one page of a sealed block's transactions, in position order: the seq range
@@ -494,49 +491,69 @@ impl<'a> LogDal<'a> {
 
     /// The history of `account`, newest first: accepted transactions touching it (as sender,
     /// recipient, registrant or a split's payee) with `seq < before` (`None`: from the newest),
-    /// at most `limit`, each with its batch's status. The sender, recipient and payee sides are
-    /// read through their `(account, seq)` indexes (a transaction never has the same account on
-    /// two sides: `SELF_TRANSFER`, `SELF_PAYEE`, and a split has no recipient column); the
-    /// registration is the one row whose `account_index` is the account.
+    /// at most `limit`, each with its batch's status ([`account_txs_sql`]).
     pub async fn account_history(
         self,
         account: u32,
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<TxRow>> {
-        sqlx::query_as!(
-            TxRecord,
-            r#"SELECT t.seq AS "seq!", t.tx_id AS "tx_id!", t.kind AS "kind!",
-                      t.sender, t.recipient, t.account_index, t.raw AS "raw!",
-                      t.block_number AS "block_number!", t.position AS "position!",
-                      t.block_time AS "block_time!",
-                      (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq
-                       AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1)
-                       AS "batch_status: BatchStatus"
-               FROM (
-                 (SELECT * FROM transactions WHERE sender = $1 AND seq < $2
-                  ORDER BY seq DESC LIMIT $3)
-                 UNION ALL
-                 (SELECT * FROM transactions WHERE recipient = $1 AND seq < $2
-                  ORDER BY seq DESC LIMIT $3)
-                 UNION ALL
-                 (SELECT * FROM transactions WHERE account_index = $1 AND seq < $2
-                  ORDER BY seq DESC LIMIT $3)
-                 UNION ALL
-                 (SELECT x.* FROM tx_parties p JOIN transactions x ON x.seq = p.seq
-                  WHERE p.account = $1 AND p.seq < $2 ORDER BY p.seq DESC LIMIT $3)
-               ) t
-               ORDER BY t.seq DESC LIMIT $3"#,
-            i64::from(account),
-            before.map_or(i64::MAX, i64_of),
-            i64::from(limit),
+        Ok(
+            sqlx::query_as::<_, TxRow>(&account_txs_sql(Direction::Before))
+                .bind(i64::from(account))
+                .bind(before.map_or(i64::MAX, i64_of))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool)
+                .await?,
         )
-        .fetch_all(self.pool)
-        .await?
-        .into_iter()
-        .map(TxRow::try_from)
-        .collect()
     }
+}
+
+/// Which side of the cursor an account's transactions are read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// `seq > cursor`, oldest first (a receipt watch catching up).
+    After,
+    /// `seq < cursor`, newest first (a history page).
+    Before,
+}
+
+/// The query behind [`LogDal::txs_for_account`] and [`LogDal::account_history`]: `$1` the
+/// account, `$2` the cursor, `$3` the page size.
+///
+/// An account appears in four places, each with its own `(account, seq)` index: `sender`,
+/// `recipient`, `account_index` (its registration, migration 0012) and `tx_parties` (a
+/// split's or a distribute's payees). Each side is one index range scan from the cursor that
+/// stops after a page; the seqs are merged without duplicates (an agent's delegation has the
+/// agent both as recipient and as the registered account) and only the page's rows are read.
+/// A filter over the primary key instead (`seq > $2 AND (sender = $1 OR ...)`) reads every
+/// transaction since the cursor: a watch on a quiet account scanned the log since its last
+/// payment on every wake, and a history page scanned the whole table for the registration.
+pub(crate) fn account_txs_sql(direction: Direction) -> String {
+    let (cmp, order) = match direction {
+        Direction::After => (">", "ASC"),
+        Direction::Before => ("<", "DESC"),
+    };
+    let side = |table: &str, column: &str| {
+        format!(
+            "(SELECT seq FROM {table} WHERE {column} = $1 AND seq {cmp} $2 \
+             ORDER BY seq {order} LIMIT $3)"
+        )
+    };
+    format!(
+        "SELECT t.seq, t.tx_id, t.kind, t.sender, t.recipient, t.account_index, t.raw, \
+                t.block_number, t.position, t.block_time, \
+                (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq \
+                 AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1) AS batch_status \
+         FROM (SELECT seq FROM ({} UNION {} UNION {} UNION {}) sides \
+               ORDER BY seq {order} LIMIT $3) page \
+         JOIN transactions t ON t.seq = page.seq \
+         ORDER BY t.seq {order}",
+        side("transactions", "sender"),
+        side("transactions", "recipient"),
+        side("transactions", "account_index"),
+        side("tx_parties", "account"),
+    )
 }
 
 impl<'a> std::fmt::Debug for LogDal<'a> {
@@ -544,3 +561,6 @@ impl<'a> std::fmt::Debug for LogDal<'a> {
         f.write_str("LogDal")
     }
 }
+
+#[cfg(test)]
+mod tests;
