@@ -14,7 +14,14 @@ use state::diff::{AccountRecord, LanesRecord, PassportRecord, StreamRecord};
 use state::lanes::LaneNonces;
 use state::stream::{Stream, StreamId, StreamSlot, TickCount};
 
+use plonky2::field::types::PrimeField64;
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::CircuitConfig;
+use state::diff::{AccountTree, StateDiff};
+use state::stream::PayerStreams;
+
 use super::*;
+use crate::D;
 
 const CAP: usize = 2;
 const SUBS: usize = 2;

@@ -1,0 +1,395 @@
+//! The grouped diff circuit's witness: a version 4 diff cut into chunks of `cap` slots of
+//! `subs` stream records each ([`grouped_chunks`]), every slot with the paths and old values
+//! the circuit opens, and the statement each chunk must prove.
+
+use anyhow::{ensure, Context};
+use plonky2::field::types::PrimeField64;
+use serde::{Deserialize, Serialize};
+use state::diff::{AccountTree, StateDiff};
+use state::hash::Digest;
+use state::smt::DEPTH;
+use state::stream::{PayerStreams, SLOT_DEPTH};
+
+use crate::circuits::diff::{
+    batch_start, diff_header_of, key_of, leaf_of, record_prefix, CountWitness, DiffStatement, Key,
+};
+use crate::gadgets::sha256::stream::StreamState;
+
+use super::{GroupedStatement, VERSION};
+
+/// One stream record of a slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSub {
+    /// Whether the record exists. Not a witness: the circuit derives it from the `parts` byte
+    /// (or the continuation) and the previous record's "more" bit; kept for the builder and
+    /// the tests that edit witnesses.
+    pub used: bool,
+    /// The slot holds an open stream after the batch (else it was emptied).
+    pub open: bool,
+    /// Another stream record of the account follows (the tag's bit 1).
+    pub more: bool,
+    pub slot: u16,
+    /// The open stream's ten leaf elements (`Stream::to_field_elements`), zeros otherwise.
+    pub fields: [u64; 10],
+    /// The slot's leaf before this record.
+    pub old_leaf: Digest,
+    /// Its 16 siblings in the book as it stands before this record.
+    pub path: Vec<Digest>,
+}
+
+/// One slot: an account's group, or the continuation of the previous slot's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSlot {
+    pub used: bool,
+    pub cont: bool,
+    pub is_new: bool,
+    /// The `parts` byte's streams bit (ignored in a continuation).
+    pub has_streams: bool,
+    pub index: u32,
+    pub key: Key,
+    pub balance_before: u64,
+    pub nonce_before: u64,
+    pub balance: u64,
+    pub nonce: u64,
+    /// The account's book root before this slot's records.
+    pub streams_root: Digest,
+    /// Its profile parts before this slot (SPEC 18.3): shares, passport and lanes digests.
+    pub parts: [Digest; 3],
+    /// A passport record of the group (first slot only).
+    pub passport: Option<PassportPart>,
+    /// A lanes record of the group (first slot only): `s_1 .. s_7`.
+    pub lanes: Option<[u64; 7]>,
+    pub subs: Vec<StreamSub>,
+    /// Against the running tree.
+    pub siblings: Vec<Digest>,
+}
+
+/// A passport record without its policy body (SPEC 10.4, version 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassportPart {
+    pub owner: u32,
+    pub revoked: bool,
+    pub window_id: u64,
+    pub spent: u64,
+    pub policy_digest: Digest,
+}
+
+/// Everything besides the public inputs, as plain data (a test edits it by hand).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupedWitness {
+    pub batch_old_root: Digest,
+    #[serde(flatten)]
+    pub count: CountWitness,
+    pub root_in: Digest,
+    pub stream_in: StreamState,
+    pub records_in: u64,
+    pub lower_in: u64,
+    pub new_in: u64,
+    pub started_in: bool,
+    pub more_in: bool,
+    pub last_slot_in: u16,
+    pub slots: Vec<GroupSlot>,
+}
+
+fn unused_sub() -> StreamSub {
+    StreamSub {
+        used: false,
+        open: false,
+        more: false,
+        slot: 0,
+        fields: [0; 10],
+        old_leaf: Digest::ZERO,
+        path: vec![Digest::ZERO; SLOT_DEPTH],
+    }
+}
+
+fn unused_slot(subs: usize) -> GroupSlot {
+    GroupSlot {
+        used: false,
+        cont: false,
+        is_new: false,
+        has_streams: false,
+        index: 0,
+        key: [0; 5],
+        balance_before: 0,
+        nonce_before: 0,
+        balance: 0,
+        nonce: 0,
+        streams_root: Digest::ZERO,
+        parts: [Digest::ZERO; 3],
+        passport: None,
+        lanes: None,
+        subs: vec![unused_sub(); subs],
+        siblings: vec![Digest::ZERO; DEPTH],
+    }
+}
+
+/// A batch's version 4 diff applied to `before` (the replica of the state before the batch:
+/// accounts, books, profiles) in chunks of `cap` slots of `subs` stream records each, padded
+/// with empty chunks to a power of two (at least `min_chunks`).
+pub fn grouped_chunks(
+    before: &AccountTree,
+    diff: &StateDiff,
+    cap: usize,
+    subs: usize,
+    min_chunks: usize,
+) -> anyhow::Result<Vec<(GroupedWitness, GroupedStatement)>> {
+    ensure!(cap > 0 && subs > 0, "a chunk has slots with stream records");
+    ensure!(
+        diff.shares().is_empty(),
+        "shares records are not proven by this circuit yet"
+    );
+    ensure!(
+        diff.passports().iter().all(|p| p.policy.is_none()),
+        "a passport record with its policy body is not proven by this circuit yet"
+    );
+    let accounts = before.accounts();
+    let (mut tree, count) = batch_start(accounts, diff.count_before())?;
+    let count_before = count.count_before;
+    let batch_old_root = tree.root();
+
+    // The slots in order, each with its stream records, then the chunks.
+    let records = diff.records();
+    let n = u32::try_from(records.len()).context("more than 2^32 records")?;
+    let mut stream = StreamState::default();
+    stream.absorb(&diff_header_of(VERSION, count_before, n));
+    let mut books: std::collections::BTreeMap<u32, PayerStreams> = Default::default();
+    let (mut records_so_far, mut lower, mut new_so_far, mut started) = (0u64, 0u64, 0u64, false);
+    let (mut more, mut last_slot) = (false, 0u16);
+    let mut plan: Vec<GroupSlot> = Vec::new();
+    let mut states = Vec::new();
+    let all_streams = diff.streams();
+    let mut at = 0usize;
+    for r in records {
+        let i = r.index.0;
+        let first = at;
+        while all_streams.get(at).is_some_and(|s| s.payer.0 == i) {
+            at += 1;
+        }
+        let own = &all_streams[first..at];
+        let is_new = r.pubkey.is_some();
+        let (key, old_profile) = match (&r.pubkey, accounts.get(i as usize)) {
+            (Some(k), _) => (
+                k.to_field_elements().map(|e| e.to_canonical_u64()),
+                state::ext::Profile::default(),
+            ),
+            (None, Some(a)) => (key_of(a), before.profile_of(i)),
+            (None, None) => anyhow::bail!("account {i} is not in the state"),
+        };
+        let passport = diff.passports().iter().find(|p| p.agent.0 == i);
+        let lanes = diff.lanes().iter().find(|l| l.account.0 == i);
+        let new_profile = state::ext::Profile {
+            shares: old_profile.shares,
+            passport: passport.map_or(old_profile.passport, |p| p.digest()),
+            lanes: lanes.map_or(old_profile.lanes, |l| l.lanes.digest()),
+        };
+        let profile = new_profile.digest();
+        let book = books
+            .entry(i)
+            .or_insert_with(|| before.streams_of(i).cloned().unwrap_or_default());
+        let pieces: Vec<&[state::diff::StreamRecord]> = if own.is_empty() {
+            vec![&[]]
+        } else {
+            own.chunks(subs).collect()
+        };
+        for (k, piece) in pieces.iter().enumerate() {
+            let cont = k > 0;
+            let (balance_before, nonce_before) = match (cont, accounts.get(i as usize)) {
+                (true, _) => (r.balance.get(), r.nonce.get()),
+                (false, Some(a)) if !is_new => (a.balance.get(), a.nonce.get()),
+                _ => (0, 0),
+            };
+            let streams_root = book.root();
+            let parts = if cont { new_profile } else { old_profile };
+            let mut slot = GroupSlot {
+                used: true,
+                cont,
+                is_new,
+                has_streams: !own.is_empty(),
+                index: i,
+                key,
+                balance_before,
+                nonce_before,
+                balance: r.balance.get(),
+                nonce: r.nonce.get(),
+                streams_root,
+                parts: [parts.shares, parts.passport, parts.lanes],
+                passport: passport.filter(|_| !cont).map(|p| PassportPart {
+                    owner: p.owner.0,
+                    revoked: p.revoked,
+                    window_id: p.window_id,
+                    spent: p.spent.get(),
+                    policy_digest: p.policy_digest,
+                }),
+                lanes: lanes.filter(|_| !cont).map(|l| l.lanes.seqs()),
+                subs: Vec::with_capacity(subs),
+                siblings: tree.proof(i).siblings.to_vec(),
+            };
+            if !cont {
+                stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
+                if let Some(k) = &r.pubkey {
+                    stream.absorb(&k.to_bytes());
+                }
+                let flags = u8::from(!own.is_empty())
+                    | if passport.is_some() { 2 } else { 0 }
+                    | if lanes.is_some() { 4 } else { 0 };
+                stream.absorb(&[flags]);
+                stream.absorb(&part_bytes(passport, lanes));
+                records_so_far += 1;
+                if is_new {
+                    new_so_far += 1;
+                    started = true;
+                } else {
+                    lower = u64::from(i) + 1;
+                }
+            }
+            for (j, rec) in piece.iter().enumerate() {
+                let is_last = k + 1 == pieces.len() && j + 1 == piece.len();
+                let old_leaf = book.get(rec.slot).map_or(Digest::ZERO, |s| s.leaf_hash());
+                let path = book.path(rec.slot).to_vec();
+                let fields = rec.stream.map_or([0; 10], |s| {
+                    s.to_field_elements().map(|e| e.to_canonical_u64())
+                });
+                match rec.stream {
+                    Some(s) => book.put(s),
+                    None => {
+                        book.remove(rec.slot);
+                    }
+                }
+                slot.subs.push(StreamSub {
+                    used: true,
+                    open: rec.stream.is_some(),
+                    more: !is_last,
+                    slot: rec.slot.0,
+                    fields,
+                    old_leaf,
+                    path,
+                });
+                stream.absorb(&rec.slot.0.to_le_bytes());
+                let tag = u8::from(rec.stream.is_some()) | if is_last { 0 } else { 2 };
+                stream.absorb(&[tag]);
+                if let Some(s) = rec.stream {
+                    let mut bytes = Vec::new();
+                    s.write_fields(&mut bytes);
+                    stream.absorb(&bytes);
+                }
+                last_slot = rec.slot.0;
+                more = !is_last;
+            }
+            slot.subs.resize(subs, unused_sub());
+            let ext = state::ext::ext_digest(book.root(), profile);
+            tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get(), ext));
+            plan.push(slot);
+            states.push((
+                tree.root(),
+                stream.clone(),
+                records_so_far,
+                lower,
+                new_so_far,
+                started,
+                more,
+                last_slot,
+            ));
+        }
+    }
+
+    let unused_path = vec![Digest::ZERO; DEPTH];
+    let start = (
+        batch_old_root,
+        {
+            let mut s = StreamState::default();
+            s.absorb(&diff_header_of(VERSION, count_before, n));
+            s
+        },
+        0u64,
+        0u64,
+        0u64,
+        false,
+        false,
+        0u16,
+    );
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    loop {
+        let before_state = if next == 0 {
+            start.clone()
+        } else {
+            states[next - 1].clone()
+        };
+        let end = (next + cap).min(plan.len());
+        let mut slots: Vec<GroupSlot> = plan[next..end].to_vec();
+        let after_state = if end == 0 {
+            start.clone()
+        } else {
+            states[end - 1].clone()
+        };
+        next = end;
+        slots.resize(cap, unused_slot(subs));
+        for s in slots.iter_mut().filter(|s| !s.used) {
+            s.siblings = unused_path.clone();
+        }
+        let (root_in, stream_in, records_in, lower_in, new_in, started_in, more_in, last_in) =
+            before_state;
+        let (
+            root_out,
+            stream_out,
+            records_out,
+            lower_out,
+            new_out,
+            started_out,
+            more_out,
+            last_out,
+        ) = after_state;
+        let w = GroupedWitness {
+            batch_old_root,
+            count: count.clone(),
+            root_in,
+            stream_in: stream_in.clone(),
+            records_in,
+            lower_in,
+            new_in,
+            started_in,
+            more_in,
+            last_slot_in: last_in,
+            slots,
+        };
+        let statement = GroupedStatement {
+            base: DiffStatement {
+                batch_old_root,
+                count_before,
+                root_in,
+                root_out,
+                stream_in,
+                stream_out,
+                records_in,
+                records_out,
+                lower_in,
+                lower_out,
+                new_in,
+                new_out,
+                started_in,
+                started_out,
+            },
+            more_in,
+            more_out,
+            last_slot_in: last_in,
+            last_slot_out: last_out,
+        };
+        out.push((w, statement));
+        if next == plan.len() && out.len().is_power_of_two() && out.len() >= min_chunks {
+            return Ok(out);
+        }
+    }
+}
+
+/// The passport and lanes records of a group, as its bytes carry them after the parts byte.
+fn part_bytes(
+    passport: Option<&state::diff::PassportRecord>,
+    lanes: Option<&state::diff::LanesRecord>,
+) -> Vec<u8> {
+    let mut out = passport.map_or_else(Vec::new, |p| p.to_bytes());
+    if let Some(l) = lanes {
+        out.extend(l.to_bytes());
+    }
+    out
+}
