@@ -309,6 +309,39 @@ pub(crate) fn batch_start(
     Ok((tree, witness))
 }
 
+/// A diff chunk's running values at its two ends (`[in, out]`), registered as public inputs
+/// in the order of [`DiffStatement::to_fields`] (`at`): the one place a diff circuit writes
+/// that layout (the grouped circuit appends its own four after it).
+pub(crate) struct DiffEnds<'a> {
+    pub batch_old_root: HashOutTarget,
+    pub count_before: Target,
+    pub root: [HashOutTarget; 2],
+    pub stream: [&'a StreamTargets; 2],
+    pub records: [Target; 2],
+    pub lower: [Target; 2],
+    pub new: [Target; 2],
+    pub started: [BoolTarget; 2],
+}
+
+impl DiffEnds<'_> {
+    pub(crate) fn register(&self, b: &mut CircuitBuilder<F, D>) {
+        b.register_public_inputs(&self.batch_old_root.elements);
+        b.register_public_input(self.count_before);
+        for root in self.root {
+            b.register_public_inputs(&root.elements);
+        }
+        for stream in self.stream {
+            b.register_public_inputs(&stream.to_vec());
+        }
+        for pair in [self.records, self.lower, self.new] {
+            b.register_public_inputs(&pair);
+        }
+        for started in self.started {
+            b.register_public_input(started.target);
+        }
+    }
+}
+
 /// The targets of a [`CountWitness`], constrained against `batch_old_root`: the leaf at
 /// `count_before - 1` is an account (a leaf hash of witnessed fields) and the leaf at
 /// `count_before` is empty.
@@ -816,21 +849,17 @@ impl DiffCircuit {
         let new_rows = b.num_gates();
 
         let stream_out = stream.export(b);
-        // In the order of `DiffStatement::to_fields` (`at`).
-        b.register_public_inputs(&batch_old_root.elements);
-        b.register_public_input(count_before);
-        b.register_public_inputs(&root_in.elements);
-        b.register_public_inputs(&root.elements);
-        b.register_public_inputs(&stream_in.to_vec());
-        b.register_public_inputs(&stream_out.to_vec());
-        b.register_public_input(records_in);
-        b.register_public_input(records);
-        b.register_public_input(lower_in);
-        b.register_public_input(lower);
-        b.register_public_input(new_in);
-        b.register_public_input(new_count);
-        b.register_public_input(started_in.target);
-        b.register_public_input(started.target);
+        DiffEnds {
+            batch_old_root,
+            count_before,
+            root: [root_in, root],
+            stream: [&stream_in, &stream_out],
+            records: [records_in, records],
+            lower: [lower_in, lower],
+            new: [new_in, new_count],
+            started: [started_in, started],
+        }
+        .register(b);
         let targets = Targets {
             batch_old_root,
             count,

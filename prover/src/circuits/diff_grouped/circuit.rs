@@ -13,7 +13,7 @@ use state::hash::Digest;
 use state::stream::SLOT_DEPTH;
 
 use crate::circuits::diff::{
-    account_leaf, gated_update, le_bytes, record_bytes, CountTargets, Key,
+    account_leaf, gated_update, le_bytes, record_bytes, CountTargets, DiffEnds, Key,
 };
 use crate::gadgets::agent::{
     book_root, empty_book, ext_digest, profile_digest, StreamFieldsTarget,
@@ -432,20 +432,17 @@ impl GroupedDiffCircuit {
         let slot_rows = b.num_gates();
 
         let stream_out = stream.export(b);
-        b.register_public_inputs(&batch_old_root.elements);
-        b.register_public_input(count_before);
-        b.register_public_inputs(&root_in.elements);
-        b.register_public_inputs(&root.elements);
-        b.register_public_inputs(&stream_in.to_vec());
-        b.register_public_inputs(&stream_out.to_vec());
-        b.register_public_input(records_in);
-        b.register_public_input(records);
-        b.register_public_input(lower_in);
-        b.register_public_input(lower);
-        b.register_public_input(new_in);
-        b.register_public_input(new_count);
-        b.register_public_input(started_in.target);
-        b.register_public_input(started.target);
+        DiffEnds {
+            batch_old_root,
+            count_before,
+            root: [root_in, root],
+            stream: [&stream_in, &stream_out],
+            records: [records_in, records],
+            lower: [lower_in, lower],
+            new: [new_in, new_count],
+            started: [started_in, started],
+        }
+        .register(b);
         b.register_public_input(more_in.target);
         b.register_public_input(more.target);
         b.register_public_input(last_slot_in);
