@@ -309,6 +309,24 @@ pub(crate) fn batch_start(
     Ok((tree, witness))
 }
 
+/// `lower <= index <= last_index` when `on` (both differences below `2^32`): records of
+/// existing accounts come in increasing order and below `count_before` (`last_index` is
+/// `count_before - 1`, `lower` one past the previous record's index).
+pub(crate) fn in_order(
+    b: &mut CircuitBuilder<F, D>,
+    on: BoolTarget,
+    index: Target,
+    lower: Target,
+    last_index: Target,
+) {
+    let below = b.sub(last_index, index);
+    let below = b.mul(on.target, below);
+    b.range_check(below, 32);
+    let above = b.sub(index, lower);
+    let above = b.mul(on.target, above);
+    b.range_check(above, 32);
+}
+
 /// A diff chunk's running values at its two ends (`[in, out]`), registered as public inputs
 /// in the order of [`DiffStatement::to_fields`] (`at`): the one place a diff circuit writes
 /// that layout (the grouped circuit appends its own four after it).
@@ -764,13 +782,7 @@ impl DiffCircuit {
 
             let index = b.add_virtual_target();
             let index_bits = b.split_le(index, 32);
-            // lower <= index < count_before: records of existing accounts in increasing order.
-            let below = b.sub(last_index, index);
-            let below = b.mul(used.target, below);
-            b.range_check(below, 32);
-            let above = b.sub(index, lower);
-            let above = b.mul(used.target, above);
-            b.range_check(above, 32);
+            in_order(b, used, index, lower, last_index);
             let next = b.add(index, one);
             lower = b.select(used, next, lower);
 

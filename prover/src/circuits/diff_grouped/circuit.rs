@@ -13,7 +13,7 @@ use state::hash::Digest;
 use state::stream::SLOT_DEPTH;
 
 use crate::circuits::diff::{
-    account_leaf, gated_update, le_bytes, record_bytes, CountTargets, DiffEnds, Key,
+    account_leaf, gated_update, in_order, le_bytes, record_bytes, CountTargets, DiffEnds, Key,
 };
 use crate::gadgets::agent::{
     book_root, empty_book, ext_digest, profile_digest, StreamFieldsTarget,
@@ -266,12 +266,7 @@ impl GroupedDiffCircuit {
             let index = b.add_virtual_target();
             let index_bits = b.split_le(index, 32);
             // An existing account's group: lower <= index < count_before.
-            let below = b.sub(last_index, index);
-            let below = b.mul(old_nc.target, below);
-            b.range_check(below, 32);
-            let above = b.sub(index, lower);
-            let above = b.mul(old_nc.target, above);
-            b.range_check(above, 32);
+            in_order(b, old_nc, index, lower, last_index);
             // A new account's: the next new index.
             let next_new = b.add(count_before, new_count);
             connect_if(b, new_nc.target, &[index], &[next_new]);
