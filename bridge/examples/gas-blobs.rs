@@ -43,9 +43,7 @@ struct Batch {
 
 /// Applies `txs` as one batch; its state diff (sealed and checked as the writer does) and ops.
 fn batch(state: &mut State, txs: &[Transaction]) -> Result<Batch, Box<dyn std::error::Error>> {
-    let ctx = BlockContext {
-        timestamp: Timestamp::new(NOW).ok_or("time")?,
-    };
+    let ctx = BlockContext::at(Timestamp::new(NOW).ok_or("time")?);
     let old = state.root();
     let mut touches = BatchTouches::new(state.num_accounts());
     let mut ops = Vec::with_capacity(txs.len());

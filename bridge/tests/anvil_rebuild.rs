@@ -92,9 +92,7 @@ impl L2 {
     /// Applies `txs` as one batch, as the node's writer does: returns the roots before and
     /// after and the sealed (checked) state diff.
     fn batch(&mut self, txs: &[Transaction]) -> (Digest, Digest, Vec<u8>) {
-        let ctx = BlockContext {
-            timestamp: Timestamp::new(NOW).unwrap(),
-        };
+        let ctx = BlockContext::at(Timestamp::new(NOW).unwrap());
         let old = self.state.root();
         let mut touches = BatchTouches::new(self.state.num_accounts());
         for tx in txs {

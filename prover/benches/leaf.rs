@@ -26,9 +26,7 @@ const AGENTS: u32 = 8;
 
 /// A state with `AGENTS` funded agents and one leaf of K signed transfers between them.
 fn leaf_of_transfers(k: usize) -> LeafWitness {
-    let ctx = BlockContext {
-        timestamp: Timestamp::new(NOW).expect("u63"),
-    };
+    let ctx = BlockContext::at(Timestamp::new(NOW).expect("u63"));
     let key = |i: u64| SecretKey::random(&mut StdRng::seed_from_u64(i));
     let mut state = State::genesis(DOMAIN, key(0).public_key());
     let until = Timestamp::new(NOW + 3600).expect("u63");

@@ -32,7 +32,7 @@ fn world(allow: Vec<AccountIndex>) -> State {
         chain_id: 31337,
         rollup: [0x22; 20],
     };
-    let ctx = BlockContext { timestamp: ts(NOW) };
+    let ctx = BlockContext::at(ts(NOW));
     let mut rng = StdRng::seed_from_u64(5);
     let mut s = State::genesis(domain, SecretKey::random(&mut rng).public_key());
     let keys: Vec<SecretKey> = (0..3).map(|_| SecretKey::random(&mut rng)).collect();

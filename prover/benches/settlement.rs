@@ -129,9 +129,7 @@ fn secret(seed: u64) -> SecretKey {
 }
 
 fn ctx() -> BlockContext {
-    BlockContext {
-        timestamp: Timestamp::new(NOW).expect("u63"),
-    }
+    BlockContext::at(Timestamp::new(NOW).expect("u63"))
 }
 
 fn amount(v: u64) -> Amount {

@@ -39,9 +39,7 @@ fn world(n: usize) -> (State, Vec<Payout>) {
         chain_id: 31337,
         rollup: [0x22; 20],
     };
-    let ctx = BlockContext {
-        timestamp: Timestamp::new(1_700_000_000).expect("time"),
-    };
+    let ctx = BlockContext::at(Timestamp::new(1_700_000_000).expect("time"));
     let mut rng = StdRng::seed_from_u64(5);
     let mut s = State::genesis(domain, SecretKey::random(&mut rng).public_key());
     for i in 1..=n as u64 + 1 {

@@ -79,9 +79,7 @@ fn key(seed: u64) -> SecretKey {
 }
 
 fn ctx() -> BlockContext {
-    BlockContext {
-        timestamp: Timestamp::new(NOW).unwrap(),
-    }
+    BlockContext::at(Timestamp::new(NOW).unwrap())
 }
 
 fn ts() -> Timestamp {

@@ -274,6 +274,7 @@ mod tests {
             block_number: 1,
             position: 0,
             block_time: 1,
+            batch_time: 1,
             batch_status: None,
             parties: Vec::new(),
         };

@@ -90,12 +90,38 @@ async fn a_batch_open_across_kill_9_seals_with_a_diff_that_rebuilds_its_root() {
     node.restart().await;
     let mut c = node.client().await;
 
-    // Part two, after the restart: Carol registers and Bob pays her.
+    // Part two, after the restart, a clock second later at least: Carol registers and Bob
+    // pays her.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let carol = register(&mut c, &d, now, &keys[2]).await;
     let pay = transfer(&d, &keys[1], bob, carol, 50, 0, 0, now + 600);
     assert!(accepted(&c.submit(raw(&pay)).await.unwrap().into_inner()));
     wait_for_batches(&pool, 2, &node).await;
     assert!(!node.log_text().contains("refusing to seal"));
+
+    // Every transaction carries its batch's clock (SPEC 18.0, what the agent rules are judged
+    // at): the time of the batch's first block, also those accepted after the restart in the
+    // batch open across it, whose own blocks are a second later or more.
+    let by_batch =
+        "FROM transactions t JOIN batches b ON t.seq BETWEEN b.first_seq AND b.last_seq \
+                    JOIN blocks k ON k.number = b.first_block";
+    let off: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) {by_batch} WHERE t.batch_time IS DISTINCT FROM k.block_time"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        off, 0,
+        "transactions judged at another clock than their batch's"
+    );
+    let later: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) {by_batch} WHERE b.number = 2 AND t.block_time > t.batch_time"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(later >= 2, "batch 2's later blocks are after its first");
 
     let batches = sealed_batches(&pool).await;
     let mut replica =

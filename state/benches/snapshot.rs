@@ -26,9 +26,7 @@ fn build_state() -> State {
     let op = SecretKey::random(&mut rand::rngs::StdRng::seed_from_u64(0));
     let mut state = State::genesis(DOMAIN, op.public_key());
     let valid_until = Timestamp::new(1_000_000).expect("in range");
-    let ctx = BlockContext {
-        timestamp: Timestamp::new(1).expect("in range"),
-    };
+    let ctx = BlockContext::at(Timestamp::new(1).expect("in range"));
     let regs: Vec<Transaction> = (1..ACCOUNTS)
         .into_par_iter()
         .map(|i| {

@@ -413,9 +413,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let op = SecretKey::random(&mut rng);
         let mut s = State::genesis(DOMAIN, op.public_key());
-        let ctx = BlockContext {
-            timestamp: Timestamp::new(1_000).unwrap(),
-        };
+        let ctx = BlockContext::at(Timestamp::new(1_000).unwrap());
         let keys: Vec<SecretKey> = (0..40).map(|_| SecretKey::random(&mut rng)).collect();
         for k in &keys {
             let tx = UnsignedRegister {
@@ -462,9 +460,7 @@ mod tests {
         );
         assert_eq!(back.encode_snapshot(), bytes, "encoding is canonical");
         // The restored state applies the next transaction exactly like the original.
-        let ctx = BlockContext {
-            timestamp: Timestamp::new(1_001).unwrap(),
-        };
+        let ctx = BlockContext::at(Timestamp::new(1_001).unwrap());
         let tx = Transaction::Transfer(
             UnsignedTransfer {
                 from: AccountIndex(1),

@@ -268,7 +268,7 @@ proptest! {
 
     #[test]
     fn every_batch_diff_rebuilds_the_new_state(ops in prop::collection::vec(op(), 1..60)) {
-        let ctx = BlockContext { timestamp: Timestamp::new(NOW).unwrap() };
+        let ctx = BlockContext::at(Timestamp::new(NOW).unwrap());
         let mut s = State::genesis(DOMAIN, keys()[0].public_key());
         let mut replica = AccountTree::genesis(keys()[0].public_key());
         let mut old_root = s.root();

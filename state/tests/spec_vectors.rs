@@ -444,7 +444,7 @@ fn exodus_section(st: &mut State) -> Value {
     }
     .sign(&d, &secret_key("alice"))
     .into();
-    st.apply(&open, &BlockContext { timestamp: ts(NOW) })
+    st.apply(&open, &BlockContext::at(ts(NOW)))
         .expect("alice can open a stream");
     // Alice delegates to an agent (SPEC 20.5): its balance must exit to alice's address, not to
     // one the agent key names (SPEC 20.9, "Exodus").
@@ -469,7 +469,7 @@ fn exodus_section(st: &mut State) -> Value {
     }
     .sign(&d, &secret_key("alice"))
     .into();
-    st.apply(&delegate, &BlockContext { timestamp: ts(NOW) })
+    st.apply(&delegate, &BlockContext::at(ts(NOW)))
         .expect("alice can delegate");
     let book = st.streams_of(alice);
     let stream = *book.get(slot).expect("open");
@@ -1048,7 +1048,7 @@ fn proof_entry(s: &mut State, index: u32) -> Value {
 
 fn build() -> Value {
     let d = domain();
-    let ctx = BlockContext { timestamp: ts(NOW) };
+    let ctx = BlockContext::at(ts(NOW));
     let operator = secret_key("operator");
     let mut st = State::genesis(d, operator.public_key());
 

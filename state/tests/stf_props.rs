@@ -500,7 +500,7 @@ proptest! {
 
         for (step, op) in prelude.iter().chain(&ops).enumerate() {
             let now = NOW + step as u64;
-            let ctx = BlockContext { timestamp: Timestamp::new(now).unwrap() };
+            let ctx = BlockContext::at(Timestamp::new(now).unwrap());
             let (tx, expected) = build(op, &model, now);
 
             let before = snapshot(&mut state);

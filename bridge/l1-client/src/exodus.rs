@@ -439,9 +439,7 @@ mod tests {
 
     #[test]
     fn stream_exits_carry_what_the_contract_hashes_to_the_finalized_root() {
-        let ctx = BlockContext {
-            timestamp: Timestamp::new(1_700_000_000).unwrap(),
-        };
+        let ctx = BlockContext::at(Timestamp::new(1_700_000_000).unwrap());
         let mut st = State::genesis(DOMAIN, key(1).public_key());
         for i in [2u8, 3] {
             let r: Transaction = UnsignedRegister {

@@ -215,7 +215,5 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
 pub const DEPOSITOR: state::tx::L1Address = state::tx::L1Address([0xd0; 20]);
 
 fn ctx(t: u64) -> BlockContext {
-    BlockContext {
-        timestamp: Timestamp::new(t).unwrap(),
-    }
+    BlockContext::at(Timestamp::new(t).unwrap())
 }

@@ -158,14 +158,14 @@ pub(super) fn absorb(batch: &mut OpenBatch, fx: &Effects) {
     batch.tx_count += 1;
 }
 
-/// The database row for an accepted transaction.
+/// The database row for an accepted transaction, judged at the clocks of `ctx`.
 pub fn tx_row(
     tx: &Transaction,
     fx: &Effects,
     seq: u64,
     block: u64,
     position: u32,
-    time: u64,
+    ctx: &BlockContext,
 ) -> TxRow {
     let (sender, recipient) = match tx {
         Transaction::Transfer(t) => (Some(t.from.0), Some(t.to.0)),
@@ -211,7 +211,8 @@ pub fn tx_row(
         raw: tx.encode(),
         block_number: block,
         position,
-        block_time: time,
+        block_time: ctx.timestamp.get(),
+        batch_time: ctx.batch_timestamp.get(),
         batch_status: None,
         parties,
     }
@@ -343,14 +344,28 @@ impl Writer {
                     Some(_) => self.block.time,
                     None => unix_now().max(self.block.time),
                 };
-                let ctx = BlockContext {
-                    timestamp: Timestamp::new(time).unwrap_or(Timestamp::MAX),
-                };
+                let ctx = self.context(time);
                 let _ = reply.send(self.state.check_verified(&tx, &ctx));
             }
             // Only reached when queued behind other commands in a drain; stop at the next turn.
             Command::Shutdown => self.stop_requested = true,
         }
+    }
+
+    /// The rules' clocks for a transaction in a block at `time` (unix seconds) of the open
+    /// batch: the batch's are its first block's, the open block's when no block of the batch
+    /// is sealed yet.
+    fn context(&self, time: u64) -> BlockContext {
+        let batch_time = self.batch_time().unwrap_or(time);
+        BlockContext::in_batch(
+            Timestamp::new(time).unwrap_or(Timestamp::MAX),
+            Timestamp::new(batch_time).unwrap_or(Timestamp::MAX),
+        )
+    }
+
+    /// The time of the open batch's first sealed block, if it has one.
+    fn batch_time(&self) -> Option<u64> {
+        self.batch.block_times.first().map(|&(_, t)| t)
     }
 
     pub(super) fn submit(&mut self, tx: VerifiedTx) -> SubmitOutcome {
@@ -379,9 +394,7 @@ impl Writer {
             self.block.opened = Some(Instant::now());
             self.block.time = unix_now().max(self.block.time);
         }
-        let ctx = BlockContext {
-            timestamp: Timestamp::new(self.block.time).unwrap_or(Timestamp::MAX),
-        };
+        let ctx = self.context(self.block.time);
         let raw_tx = tx.tx().clone();
         match self.state.apply_verified(tx, &ctx) {
             Err(r) => {
@@ -406,14 +419,7 @@ impl Writer {
                     }
                     (_, None) => {}
                 }
-                let row = tx_row(
-                    &raw_tx,
-                    &fx,
-                    seq,
-                    self.block.number,
-                    position,
-                    self.block.time,
-                );
+                let row = tx_row(&raw_tx, &fx, seq, self.block.number, position, &ctx);
                 absorb(&mut self.batch, &fx);
                 self.batch.last_block = Some(self.block.number);
                 let meta = AcceptedMeta {

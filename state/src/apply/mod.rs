@@ -189,11 +189,40 @@ pub enum CheckError {
     NotCheckable,
 }
 
-/// What the block being built provides to the rules.
+/// What the block being built provides to the rules: two clocks.
+///
+/// `valid_until` (section 11) is judged at the block's own time. The agent rules (streams,
+/// splits' policies, passports: SPEC 18.0) are judged at `batch_timestamp`, the time of the
+/// first block of the batch the block is in, because that is the only time the batch proof
+/// knows (SPEC 13.1): a rule of the form `T > x` (a payer's close after the settle window, a
+/// policy window that has turned) judged at the block's later time would hold natively and
+/// fail in the circuit, and the batch would be unprovable. `batch_timestamp <= timestamp`
+/// (block times never decrease).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct BlockContext {
     /// The block's timestamp; transactions with `valid_until < timestamp` are expired.
     pub timestamp: Timestamp,
+    /// The time of the first block of the block's batch: the agent rules' clock.
+    pub batch_timestamp: Timestamp,
+}
+
+impl BlockContext {
+    /// The first block of a batch: both clocks at `timestamp`.
+    pub fn at(timestamp: Timestamp) -> BlockContext {
+        BlockContext {
+            timestamp,
+            batch_timestamp: timestamp,
+        }
+    }
+
+    /// A block at `timestamp` of a batch whose first block is at `batch_timestamp` (taken as
+    /// `timestamp` if it is later, which block times that never decrease rule out).
+    pub fn in_batch(timestamp: Timestamp, batch_timestamp: Timestamp) -> BlockContext {
+        BlockContext {
+            timestamp,
+            batch_timestamp: batch_timestamp.min(timestamp),
+        }
+    }
 }
 
 /// A transaction whose signature has been checked: proof, by construction, that
@@ -863,7 +892,7 @@ impl State {
     ) -> Result<Option<Charge>, Rejection> {
         match self.passports.get(&signer.0) {
             None => Ok(None),
-            Some(p) => Ok(Some(passport::charge(p, &spend, ctx.timestamp)?)),
+            Some(p) => Ok(Some(passport::charge(p, &spend, ctx.batch_timestamp)?)),
         }
     }
 
@@ -1114,9 +1143,7 @@ impl State {
             .map_err(|_| Rejection::BadSignature)?
             .verify(&msg, &w.signature)
             .map_err(|_| Rejection::BadSignature)?;
-        let at_request = BlockContext {
-            timestamp: f.requested_at,
-        };
+        let at_request = BlockContext::at(f.requested_at);
         self.validate_withdraw(sender, w, &at_request)
     }
 

@@ -85,7 +85,7 @@ impl State {
         let next_nonce = self.envelope(payer, key, t.nonce, t.valid_until, ctx)?;
         self.check_unlocked(payer)?;
         let book = self.streams_of(payer);
-        let opened = rules::open(&t.body, t.nonce, book, ctx.timestamp)?;
+        let opened = rules::open(&t.body, t.nonce, book, ctx.batch_timestamp)?;
         if self.account(t.body.payee).is_none() {
             return Err(Rejection::UnknownAccount(t.body.payee));
         }
@@ -140,7 +140,7 @@ impl State {
                 .walked_for(at)
                 .unwrap_or_else(|| terms.claimed_head(at))
         });
-        let settled = rules::settle(terms, payee, claimed, book, ctx.timestamp)?;
+        let settled = rules::settle(terms, payee, claimed, book, ctx.batch_timestamp)?;
         let charge = self.police(payee, Spend::fee_only(t.fee), ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, payee, Amount::ZERO, t.fee)?;
@@ -178,7 +178,7 @@ impl State {
         let signer = t.body.signer;
         let next_nonce = self.envelope(signer, key, t.nonce, t.valid_until, ctx)?;
         let book = self.streams_of(t.body.payer);
-        let closed = rules::close(&t.body, book, ctx.timestamp)?;
+        let closed = rules::close(&t.body, book, ctx.batch_timestamp)?;
         let charge = self.police(signer, Spend::fee_only(t.fee), ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, signer, Amount::ZERO, t.fee)?;

@@ -24,9 +24,7 @@ fn nonce(v: u64) -> Nonce {
     Nonce::new(v).unwrap()
 }
 fn ctx() -> BlockContext {
-    BlockContext {
-        timestamp: Timestamp::new(NOW).unwrap(),
-    }
+    BlockContext::at(Timestamp::new(NOW).unwrap())
 }
 fn rec(index: u32, balance: u64, n: u64, pubkey: Option<PublicKey>) -> AccountRecord {
     AccountRecord {

@@ -30,7 +30,12 @@ pub struct TxRow {
     pub raw: Vec<u8>,
     pub block_number: u64,
     pub position: u32,
+    /// The block's time, what `valid_until` was judged at.
     pub block_time: u64,
+    /// The time of the first block of the transaction's batch, what the agent rules were
+    /// judged at (SPEC 18.0; `state::apply::BlockContext`). Rows from before migration 0013
+    /// read back their `block_time`, the clock they were judged at.
+    pub batch_time: u64,
     /// Status of the batch holding the transaction (`None` before its batch is sealed, and
     /// for rows read by recovery, which does not ask).
     pub batch_status: Option<BatchStatus>,
@@ -80,6 +85,7 @@ impl<'r> FromRow<'r, PgRow> for TxRow {
             position: u32_of(i64::from(row.try_get::<i32, _>("position")?), "position")
                 .map_err(|e| decode_err("position", e))?,
             block_time: u64_col(row, "block_time")?,
+            batch_time: u64_col(row, "batch_time")?,
             batch_status,
             parties: Vec::new(),
         })
@@ -131,12 +137,14 @@ pub enum WriteItem {
 }
 
 const TX_COLUMNS: &str =
-    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time";
+    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
+     COALESCE(batch_time, block_time) AS batch_time";
 
 /// [`TX_COLUMNS`] plus the status of the batch holding the row (for receipts and queries; the
 /// index on `batches (last_seq)` makes it one index probe per row).
 const TX_COLUMNS_WITH_BATCH: &str =
     "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
+     COALESCE(batch_time, block_time) AS batch_time, \
      (SELECT b.status FROM batches b WHERE b.last_seq >= transactions.seq \
       AND b.first_seq <= transactions.seq ORDER BY b.last_seq LIMIT 1) AS batch_status";
 
@@ -180,11 +188,14 @@ impl<'a> LogDal<'a> {
                 .map(|t| i32::try_from(t.position).unwrap_or(i32::MAX))
                 .collect();
             let block_time: Vec<i64> = txs.iter().map(|t| i64_of(t.block_time)).collect();
+            let batch_time: Vec<i64> = txs.iter().map(|t| i64_of(t.batch_time)).collect();
             sqlx::query!(
                 "INSERT INTO transactions \
-                 (seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time) \
+                 (seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
+                  batch_time) \
                  SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::smallint[], $4::bigint[], \
-                 $5::bigint[], $6::bigint[], $7::bytea[], $8::bigint[], $9::int[], $10::bigint[])",
+                 $5::bigint[], $6::bigint[], $7::bytea[], $8::bigint[], $9::int[], $10::bigint[], \
+                 $11::bigint[])",
                 &seq,
                 &tx_id,
                 &kind,
@@ -195,6 +206,7 @@ impl<'a> LogDal<'a> {
                 &block,
                 &position,
                 &block_time,
+                &batch_time,
             )
             .execute(&mut *db)
             .await?;
@@ -398,6 +410,7 @@ struct TxRecord {
     block_number: i64,
     position: i32,
     block_time: i64,
+    batch_time: i64,
     batch_status: Option<BatchStatus>,
 }
 
@@ -417,6 +430,7 @@ impl TryFrom<TxRecord> for TxRow {
             block_number: u64_of(r.block_number, "block_number")?,
             position: u32_of(i64::from(r.position), "position")?,
             block_time: u64_of(r.block_time, "block_time")?,
+            batch_time: u64_of(r.batch_time, "batch_time")?,
             batch_status: r.batch_status,
             parties: Vec::new(),
         })
@@ -474,6 +488,7 @@ impl<'a> LogDal<'a> {
             TxRecord,
             r#"SELECT t.seq, t.tx_id, t.kind, t.sender, t.recipient, t.account_index, t.raw,
                       t.block_number, t.position, t.block_time,
+                      COALESCE(t.batch_time, t.block_time) AS "batch_time!",
                       (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq
                        AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1)
                        AS "batch_status: BatchStatus"
@@ -543,6 +558,7 @@ pub(crate) fn account_txs_sql(direction: Direction) -> String {
     format!(
         "SELECT t.seq, t.tx_id, t.kind, t.sender, t.recipient, t.account_index, t.raw, \
                 t.block_number, t.position, t.block_time, \
+                COALESCE(t.batch_time, t.block_time) AS batch_time, \
                 (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq \
                  AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1) AS batch_status \
          FROM (SELECT seq FROM ({} UNION {} UNION {} UNION {}) sides \

@@ -29,6 +29,7 @@ fn row(seq: u64, sender: Option<u32>, recipient: Option<u32>, registered: Option
         block_number: 1 + seq / 1000,
         position: (seq % 1000) as u32,
         block_time: 1_000,
+        batch_time: 1_000,
         batch_status: None,
         parties: Vec::new(),
     }

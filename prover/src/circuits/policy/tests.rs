@@ -49,7 +49,7 @@ fn world(allow: Vec<AccountIndex>) -> State {
     let mut rng = StdRng::seed_from_u64(9);
     let op = SecretKey::random(&mut rng);
     let mut s = State::genesis(DOMAIN, op.public_key());
-    let ctx = BlockContext { timestamp: ts(NOW) };
+    let ctx = BlockContext::at(ts(NOW));
     let keys: Vec<SecretKey> = (0..3).map(|_| SecretKey::random(&mut rng)).collect();
     for k in &keys {
         let r: Transaction = UnsignedRegister {

@@ -27,9 +27,7 @@ const DOMAIN: Domain = Domain {
 };
 
 fn ctx() -> BlockContext {
-    BlockContext {
-        timestamp: Timestamp::new(1_700_000_000).unwrap(),
-    }
+    BlockContext::at(Timestamp::new(1_700_000_000).unwrap())
 }
 
 /// The operator and accounts 1..=6, account `i` holding `100 x i`; account 6 holds almost

@@ -29,7 +29,7 @@ fn nonce(v: u64) -> Nonce {
     Nonce::new(v).unwrap()
 }
 fn ctx() -> BlockContext {
-    BlockContext { timestamp: ts(NOW) }
+    BlockContext::at(ts(NOW))
 }
 fn key(seed: u64) -> SecretKey {
     SecretKey::random(&mut StdRng::seed_from_u64(seed))
@@ -1131,9 +1131,7 @@ fn forced_withdrawal_expiry_is_judged_at_the_l1_request_time() {
     let alice = w.alice.clone();
     // Requested while valid, processed long after valid_until: applied.
     let tx = forced(&w, withdraw(ALICE, 5, 0, 0), &alice, NOW + 60);
-    let late = BlockContext {
-        timestamp: ts(NOW + 86_400),
-    };
+    let late = BlockContext::at(ts(NOW + 86_400));
     let e = w.state.apply(&tx, &late).unwrap();
     assert_eq!(e.forced, Some(ForcedOutcome::Applied));
 }

@@ -56,7 +56,7 @@ fn with_agent(allow: Vec<AccountIndex>) -> (World, SecretKey) {
 }
 
 fn at(t: u64) -> BlockContext {
-    BlockContext { timestamp: ts(t) }
+    BlockContext::at(ts(t))
 }
 
 fn assert_rejected_at(state: &mut State, tx: &Transaction, when: u64, code: &str) {
@@ -72,6 +72,37 @@ fn assert_rejected_at(state: &mut State, tx: &Transaction, when: u64, code: &str
 
 fn pay(agent: &SecretKey, to: AccountIndex, amount: u64, fee: u64, n: u64) -> Transaction {
     signed(transfer(AGENT, to, amount, fee, n), agent)
+}
+
+/// The window is taken at the agent clock (SPEC 18.0): in a block after the window turned, of a
+/// batch whose first block was before the turn, a spend still counts against the old window;
+/// the first block of the next batch sees the new one.
+#[test]
+fn a_policy_window_turns_with_the_batch_not_the_block() {
+    let (mut w, agent) = with_agent(vec![]);
+    let s = &mut w.state;
+    let turn = (NOW / 3600 + 1) * 3600;
+    let pay_by = |amount: u64, fee: u64, n: u64| {
+        signed(
+            UnsignedTransfer {
+                valid_until: ts(turn + 3600),
+                ..transfer(AGENT, BOB, amount, fee, n)
+            },
+            &agent,
+        )
+    };
+    let batch = BlockContext::at(ts(turn - 5));
+    s.apply(&pay_by(100, 3, 0), &batch).unwrap();
+    s.apply(&pay_by(100, 3, 1), &batch).unwrap();
+    s.apply(&pay_by(91, 3, 2), &batch).unwrap();
+    let later_block = BlockContext::in_batch(ts(turn + 5), ts(turn - 5));
+    let before = snapshot(s);
+    let got = s.apply(&pay_by(10, 0, 3), &later_block).map(|_| ());
+    assert_eq!(got.map_err(|r| r.code()), Err("POLICY_CAP"));
+    assert_eq!(snapshot(s), before, "a rejected spend changed the state");
+    s.apply(&pay_by(10, 0, 3), &BlockContext::at(ts(turn + 6)))
+        .unwrap();
+    assert_eq!(s.passport(AGENT).unwrap().spent(), (turn / 3600, amt(10)));
 }
 
 #[test]

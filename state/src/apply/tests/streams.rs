@@ -102,7 +102,7 @@ fn close_tx(signer_key: &SecretKey, signer: AccountIndex, n: u64) -> Transaction
 }
 
 fn at(t: u64) -> BlockContext {
-    BlockContext { timestamp: ts(t) }
+    BlockContext::at(ts(t))
 }
 
 fn assert_refused(state: &mut State, tx: &Transaction, when: BlockContext, code: &str) {
@@ -357,6 +357,14 @@ fn every_stream_refusal_has_its_reason_and_changes_nothing() {
         &close_tx(&w.mallory, mallory, 0),
         ctx(),
         "NOT_STREAM_PARTY",
+    );
+    // The window is judged at the batch's clock (SPEC 18.0): a block past the window's end in a
+    // batch that began before it is still too early (the proof would know only the batch's).
+    assert_refused(
+        &mut w.state,
+        &close_tx(&w.alice, ALICE, 1),
+        BlockContext::in_batch(ts(EXPIRY + 3601), ts(EXPIRY + 3600)),
+        "CLOSE_TOO_EARLY",
     );
     w.state
         .apply(&close_tx(&w.alice, ALICE, 1), &at(EXPIRY + 3601))
