@@ -2,8 +2,13 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::*;
+use crate::account::OPERATOR;
 use crate::crypto::schnorr::SecretKey;
-use crate::tx::{L1Address, UnsignedRegister, UnsignedTransfer, UnsignedWithdraw};
+use crate::pubdata::{DepositStatus, ForcedStatus, PubdataOp, WithdrawalRecord};
+use crate::tx::{
+    Deposit, ForcedWithdraw, L1Address, Transfer, UnsignedRegister, UnsignedTransfer,
+    UnsignedWithdraw, Withdraw,
+};
 
 const DOMAIN: Domain = Domain {
     chain_id: 31337,
