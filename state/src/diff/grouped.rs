@@ -98,6 +98,17 @@ fn take_if<'a, T>(
 }
 
 impl StateDiff {
+    /// The bytes a batch publishes (SPEC 10.4): version 1 when the diff holds account records
+    /// only, else version 4, the layout the grouped diff circuit proves. Versions 2 and 3 are
+    /// what earlier nodes published for the same content; [`StateDiff::decode`] reads all four.
+    pub fn encode_published(&self) -> Vec<u8> {
+        if self.version() == super::DIFF_VERSION {
+            self.encode()
+        } else {
+            self.encode_grouped()
+        }
+    }
+
     /// The version 4 encoding (module docs).
     pub fn encode_grouped(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len() + self.records.len());

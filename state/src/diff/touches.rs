@@ -134,10 +134,11 @@ impl BatchTouches {
         )
     }
 
-    /// Builds the batch's diff from `state` (the state after the batch), encodes it, checks the
-    /// encoding with [`BatchTouches::verify`], and returns the bytes to publish.
+    /// Builds the batch's diff from `state` (the state after the batch), encodes it
+    /// ([`StateDiff::encode_published`]: version 1, or 4 with stream or agent records), checks
+    /// the encoding with [`BatchTouches::verify`], and returns the bytes to publish.
     pub fn seal(&self, state: &mut State, old_root: Digest) -> Result<Vec<u8>, DiffError> {
-        let blob = self.diff(state)?.encode();
+        let blob = self.diff(state)?.encode_published();
         self.verify(&blob, state, old_root)?;
         Ok(blob)
     }

@@ -92,8 +92,10 @@ fn agent_batches_publish_records_that_rebuild_profiles_and_roots() {
         fx
     });
     let d1 = StateDiff::decode(&blob).unwrap();
-    assert_eq!(d1.version(), 3);
-    assert_eq!(d1.encode(), blob, "one encoding");
+    assert_eq!(blob[0], 4, "published grouped by account");
+    assert_eq!(d1.version(), 3, "what earlier nodes published for it");
+    assert_eq!(d1.encode_grouped(), blob, "one encoding");
+    assert_eq!(StateDiff::decode(&d1.encode()), Ok(d1.clone()));
     assert_eq!(d1.passports().len(), 1);
     assert!(
         d1.passports()[0].policy.is_some(),
@@ -201,7 +203,9 @@ fn version_3_decoding_refuses_every_malformed_agent_record() {
             policy: policy(500),
         },
     );
-    let blob = seal(&mut s, |s| vec![s.apply(&d, &ctx()).unwrap()]);
+    let published = seal(&mut s, |s| vec![s.apply(&d, &ctx()).unwrap()]);
+    // The same content in version 3, which earlier nodes published and every node decodes.
+    let blob = StateDiff::decode(&published).unwrap().encode();
     let diff = StateDiff::decode(&blob).unwrap();
     // Layout: the account records, an empty stream section, then one passport record.
     let at = HEADER_BYTES

@@ -59,8 +59,10 @@ fn a_registration_publishes_its_shares_once_and_a_replica_rebuilds_the_profile()
     touches.absorb(&s.apply(&distribute(&s, &keys), &ctx()).unwrap());
     let blob = touches.seal(&mut s, old_root).unwrap();
     let d = StateDiff::decode(&blob).unwrap();
-    assert_eq!(d.version(), 3);
-    assert_eq!(d.encode(), blob, "one encoding");
+    assert_eq!(blob[0], 4, "published grouped by account");
+    assert_eq!(d.version(), 3, "what earlier nodes published for it");
+    assert_eq!(d.encode_grouped(), blob, "one encoding");
+    assert_eq!(StateDiff::decode(&d.encode()), Ok(d.clone()));
     assert!(d.passports().is_empty() && d.lanes().is_empty());
     assert_eq!(
         d.shares(),
@@ -128,7 +130,10 @@ fn seal_refuses_a_shares_record_that_is_missing_extra_or_wrong() {
 
 #[test]
 fn version_3_decoding_refuses_every_malformed_shares_record() {
-    let (.., blob) = registered();
+    // The version 3 encoding of a published batch (earlier nodes published it; every node
+    // decodes it).
+    let (.., published) = registered();
+    let blob = StateDiff::decode(&published).unwrap().encode();
     // The shares record closes the blob: account, n = 2, then two (payee, bps) parts.
     let rec = blob.len() - (SHARES_RECORD_BYTES + 2 * 6);
     assert_eq!(
