@@ -1,4 +1,8 @@
 use super::*;
+use crate::account::{Amount, Timestamp, MAX_U63};
+use crate::crypto::schnorr::{KeyError, SecretKey, SignatureError};
+use crate::hash::{hash_no_pad, Digest};
+use plonky2::field::types::Field;
 
 #[test]
 fn tag_domain_is_the_documented_ascii_constant() {
