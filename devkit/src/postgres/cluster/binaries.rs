@@ -1,12 +1,12 @@
 //! Finding the server programs (`initdb`, `pg_ctl`, `postgres`) and their major version.
 
 use std::ffi::OsString;
-use std::fs::{self};
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::super::{PgError, Result};
+use crate::postgres::{PgError, Result};
 
 use super::run_as::run;
 

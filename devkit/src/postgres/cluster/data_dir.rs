@@ -1,15 +1,14 @@
 //! The data folder: where it is, what it holds, whether a server runs in it.
 
-use std::fs::{self};
-use std::io::{self};
+use std::fs;
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use super::super::{PgError, Result};
-
-use super::CONF_FILE;
+use crate::postgres::{PgError, Result};
 
 use super::run_as::effective_uid;
+use super::CONF_FILE;
 
 /// The project's data folder: `<workspace root>/.devnet/postgres`, the workspace root being the
 /// nearest folder at or above the current one whose `Cargo.toml` has a `[workspace]` table. Outside

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::super::{PgError, Result};
+use crate::postgres::{PgError, Result};
 
 use super::LOCK_TIMEOUT;
 

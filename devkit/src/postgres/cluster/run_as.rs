@@ -3,11 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::super::{PgError, Result};
-
-use super::SYSTEM_USER;
+use crate::postgres::{PgError, Result};
 
 use super::binaries::is_executable;
+use super::SYSTEM_USER;
 
 /// The system user the cluster runs as, when it is not us.
 #[derive(Debug, Clone)]
