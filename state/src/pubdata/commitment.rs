@@ -1,0 +1,121 @@
+//! The Poseidon commitments a batch proof binds: the pubdata chain over the ops and the
+//! withdrawals chain (module docs of [`super`]).
+
+use plonky2::field::types::Field;
+
+use crate::account::{AccountIndex, Amount};
+use crate::hash::{hash_no_pad, Digest, F};
+use crate::tx::L1Address;
+
+use super::{PubdataOp, CHUNK_BYTES, MAX_CHUNKS};
+
+/// 7-byte little-endian chunks of `bytes`, the last one zero-padded (SPEC 10.1).
+pub fn bytes_to_chunks(bytes: &[u8]) -> Vec<F> {
+    bytes
+        .chunks(CHUNK_BYTES)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            // At most 7 bytes: below 2^56 < p, hence canonical.
+            F::from_canonical_u64(u64::from_le_bytes(b))
+        })
+        .collect()
+}
+
+/// The running pubdata commitment `c_i` of a batch (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PubdataCommitment(Digest);
+
+impl PubdataCommitment {
+    /// `c_0 = ZERO`: the commitment of an empty batch.
+    pub fn new() -> Self {
+        PubdataCommitment(Digest::ZERO)
+    }
+
+    /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`.
+    pub fn absorb(&mut self, op: &PubdataOp) {
+        let bytes = op.to_bytes();
+        let chunks = bytes_to_chunks(&bytes);
+        let head = |buf: &mut [F]| {
+            buf[..4].copy_from_slice(&self.0.elements());
+            buf[4] = F::from_canonical_usize(bytes.len());
+            buf[5..].copy_from_slice(&chunks);
+        };
+        // The fixed-length ops (every kind the payment circuit proves) fit a stack buffer; a
+        // split's or a policy's op may be kilobytes long and is hashed from the heap.
+        self.0 = if chunks.len() <= MAX_CHUNKS {
+            let mut buf = [F::ZERO; 5 + MAX_CHUNKS];
+            head(&mut buf[..5 + chunks.len()]);
+            hash_no_pad(&buf[..5 + chunks.len()])
+        } else {
+            let mut buf = vec![F::ZERO; 5 + chunks.len()];
+            head(&mut buf);
+            hash_no_pad(&buf)
+        };
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.0
+    }
+}
+
+/// The pubdata commitment of a sequence of ops, in order.
+pub fn pubdata_commitment<'a>(ops: impl IntoIterator<Item = &'a PubdataOp>) -> Digest {
+    let mut c = PubdataCommitment::new();
+    ops.into_iter().for_each(|op| c.absorb(op));
+    c.digest()
+}
+
+/// A withdrawal to be released by the L1 contract once its batch is final.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct WithdrawalRecord {
+    pub from: AccountIndex,
+    pub to_l1: L1Address,
+    pub amount: Amount,
+}
+
+impl WithdrawalRecord {
+    /// `from, address limbs 0..4, amount`: what the withdrawals commitment hashes.
+    pub fn to_field_elements(&self) -> [F; 7] {
+        let a = self.to_l1.to_field_elements();
+        [
+            self.from.to_field(),
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            a[4],
+            self.amount.to_field(),
+        ]
+    }
+}
+
+/// The running withdrawals commitment `w_i` of a batch (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct WithdrawalsCommitment(Digest);
+
+impl WithdrawalsCommitment {
+    /// `w_0 = ZERO`: a batch without withdrawals.
+    pub fn new() -> Self {
+        WithdrawalsCommitment(Digest::ZERO)
+    }
+
+    /// `w_{i+1} = hash_no_pad(w_i ‖ from ‖ address limbs ‖ amount)`.
+    pub fn absorb(&mut self, w: &WithdrawalRecord) {
+        let mut buf = [F::ZERO; 11];
+        buf[..4].copy_from_slice(&self.0.elements());
+        buf[4..].copy_from_slice(&w.to_field_elements());
+        self.0 = hash_no_pad(&buf);
+    }
+
+    pub fn digest(&self) -> Digest {
+        self.0
+    }
+}
+
+/// The withdrawals commitment of a sequence of withdrawals, in order.
+pub fn withdrawals_commitment<'a>(ws: impl IntoIterator<Item = &'a WithdrawalRecord>) -> Digest {
+    let mut c = WithdrawalsCommitment::new();
+    ws.into_iter().for_each(|w| c.absorb(w));
+    c.digest()
+}

@@ -1,0 +1,271 @@
+use plonky2::field::types::{Field, PrimeField64};
+
+use super::*;
+use crate::hash::{hash_no_pad, Digest};
+
+fn amt(v: u64) -> Amount {
+    Amount::new(v).unwrap()
+}
+
+fn keyless_ops() -> Vec<PubdataOp> {
+    vec![
+        PubdataOp::Transfer {
+            from: AccountIndex(1),
+            to: AccountIndex(2),
+            amount: amt(300),
+            fee: amt(1),
+        },
+        PubdataOp::Withdraw {
+            from: AccountIndex(2),
+            to_l1: L1Address([0xab; 20]),
+            amount: amt(u64::MAX >> 1),
+            fee: amt(0),
+        },
+        PubdataOp::Deposit {
+            seq: 7,
+            to: AccountIndex(9),
+            amount: amt(5),
+            status: DepositStatus::Refunded,
+        },
+    ]
+}
+
+#[test]
+fn ops_longer_than_any_fixed_kind_commit_like_the_others() {
+    // A 1,024-payee split is 12,303 bytes: past the stack buffer of the fixed kinds.
+    let parts = (0..1024u32)
+        .map(|i| Payout {
+            to: AccountIndex(i + 5),
+            amount: amt(1),
+        })
+        .collect();
+    let op = PubdataOp::Split {
+        from: AccountIndex(1),
+        parts,
+        fee: amt(0),
+    };
+    let bytes = op.to_bytes();
+    assert!(bytes_to_chunks(&bytes).len() > MAX_CHUNKS);
+    let mut by_hand = Digest::ZERO.elements().to_vec();
+    by_hand.push(F::from_canonical_usize(bytes.len()));
+    by_hand.extend(bytes_to_chunks(&bytes));
+    let first = ops_commitment_after(&keyless_ops());
+    let mut c = first;
+    c.absorb(&op);
+    let mut expect = first.digest().elements().to_vec();
+    expect.push(F::from_canonical_usize(bytes.len()));
+    expect.extend(bytes_to_chunks(&bytes));
+    assert_eq!(c.digest(), hash_no_pad(&expect));
+    assert_eq!(pubdata_commitment([&op]), hash_no_pad(&by_hand));
+}
+
+fn ops_commitment_after(ops: &[PubdataOp]) -> PubdataCommitment {
+    let mut c = PubdataCommitment::new();
+    ops.iter().for_each(|op| c.absorb(op));
+    c
+}
+
+#[test]
+fn op_lengths_and_layout() {
+    assert_eq!(op_len(TxKind::Register), 45);
+    assert_eq!(op_len(TxKind::Transfer), 25);
+    assert_eq!(op_len(TxKind::Withdraw), 41);
+    assert_eq!(op_len(TxKind::Deposit), 22);
+    let ops = keyless_ops();
+    let t = ops[0].to_bytes();
+    assert_eq!(t.len(), 25);
+    assert_eq!(t[0], 2);
+    assert_eq!(&t[1..5], &1u32.to_le_bytes());
+    assert_eq!(&t[9..17], &300u64.to_le_bytes());
+    let d = ops[2].to_bytes();
+    assert_eq!(d.len(), 22);
+    assert_eq!(d[21], 1, "refunded status byte");
+}
+
+#[test]
+fn blob_roundtrip_and_rejections() {
+    let ops = keyless_ops();
+    let blob = encode_ops(&ops);
+    assert_eq!(decode_ops(&blob), Ok(ops.clone()));
+    assert_eq!(
+        decode_ops(&blob[..blob.len() - 1]),
+        Err(PubdataError::Truncated)
+    );
+    let mut bad_status = ops[2].to_bytes();
+    bad_status[21] = 2;
+    assert_eq!(decode_ops(&bad_status), Err(PubdataError::BadStatus(2)));
+    assert_eq!(decode_ops(&[17]), Err(PubdataError::UnknownTag(17)));
+    assert_eq!(decode_ops(&[10, 0, 0]), Err(PubdataError::Truncated));
+    let mut big = ops[0].to_bytes();
+    big[9..17].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(decode_ops(&big), Err(PubdataError::OutOfRange(u64::MAX)));
+}
+
+#[test]
+fn register_op_roundtrips_and_validates_the_key() {
+    use rand::SeedableRng;
+    let key = crate::crypto::schnorr::SecretKey::random(&mut rand::rngs::StdRng::seed_from_u64(7));
+    let op = PubdataOp::Register {
+        index: AccountIndex(0x0102_0304),
+        pubkey: key.public_key(),
+    };
+    let bytes = op.to_bytes();
+    assert_eq!(bytes.len(), 45);
+    assert_eq!(&bytes[1..5], &[4, 3, 2, 1]);
+    assert_eq!(&bytes[5..], &key.public_key().to_bytes());
+    assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op.clone(), 45)));
+    assert_eq!(op.chunks().len(), 7);
+    let mut bad = bytes;
+    bad[5..].fill(0xff);
+    assert_eq!(
+        decode_ops(&bad),
+        Err(PubdataError::PublicKey(KeyError::NonCanonical))
+    );
+}
+
+#[test]
+fn chunks_are_seven_byte_little_endian() {
+    let op = keyless_ops()[0].clone();
+    let bytes = op.to_bytes();
+    let chunks = op.chunks();
+    assert_eq!(chunks.len(), 4, "25 bytes = 3 full chunks + 4 bytes");
+    let mut b = [0u8; 8];
+    b[..7].copy_from_slice(&bytes[..7]);
+    assert_eq!(chunks[0].to_canonical_u64(), u64::from_le_bytes(b));
+    let mut last = [0u8; 8];
+    last[..4].copy_from_slice(&bytes[21..]);
+    assert_eq!(chunks[3].to_canonical_u64(), u64::from_le_bytes(last));
+    // All 0xff bytes must still be canonical.
+    assert_eq!(
+        bytes_to_chunks(&[0xff; 7])[0].to_canonical_u64(),
+        (1 << 56) - 1
+    );
+}
+
+#[test]
+fn pubdata_commitment_chains_in_order() {
+    let ops = keyless_ops();
+    assert_eq!(pubdata_commitment([]), Digest::ZERO);
+    let c1 = hash_no_pad(
+        &[
+            Digest::ZERO.elements().to_vec(),
+            vec![F::from_canonical_u64(25)],
+            ops[0].chunks(),
+        ]
+        .concat(),
+    );
+    assert_eq!(pubdata_commitment(&ops[..1]), c1);
+    let full = pubdata_commitment(&ops);
+    let swapped = pubdata_commitment([&ops[1], &ops[0], &ops[2]]);
+    assert_ne!(full, swapped, "order matters");
+    assert_ne!(full, pubdata_commitment(&ops[..2]), "every op matters");
+    // Changing a single bit of one op changes the commitment.
+    let mut changed = ops.clone();
+    changed[2] = PubdataOp::Deposit {
+        seq: 7,
+        to: AccountIndex(9),
+        amount: amt(5),
+        status: DepositStatus::Credited,
+    };
+    assert_ne!(full, pubdata_commitment(&changed));
+}
+
+#[test]
+fn withdrawals_commitment_chains_in_order() {
+    let a = WithdrawalRecord {
+        from: AccountIndex(1),
+        to_l1: L1Address([1; 20]),
+        amount: amt(10),
+    };
+    let b = WithdrawalRecord {
+        amount: amt(11),
+        ..a
+    };
+    assert_eq!(withdrawals_commitment([]), Digest::ZERO);
+    let w1 = hash_no_pad(&[&Digest::ZERO.elements()[..], &a.to_field_elements()[..]].concat());
+    assert_eq!(withdrawals_commitment([&a]), w1);
+    assert_ne!(
+        withdrawals_commitment([&a, &b]),
+        withdrawals_commitment([&b, &a])
+    );
+}
+
+#[test]
+fn stream_ops_roundtrip_and_refuse_bad_bodies() {
+    use crate::stream::rules::Settle;
+    use crate::stream::{StreamSlot, TickCount};
+    let open = Open {
+        payer: AccountIndex(1),
+        payee: AccountIndex(2),
+        slot: StreamSlot(4),
+        price: Amount::new(3).unwrap(),
+        max_ticks: TickCount::MAX,
+        expiry: Timestamp::MAX,
+        anchor: Digest([F::from_canonical_u64(9); 4]),
+    };
+    let settle = SettleBody {
+        payee: AccountIndex(2),
+        terms: Settle {
+            payer: AccountIndex(1),
+            slot: StreamSlot(4),
+            from: TickCount::ZERO,
+            to: TickCount::new(8).unwrap(),
+            value: Digest([F::from_canonical_u64(1); 4]),
+        },
+    };
+    let close = Close {
+        payer: AccountIndex(1),
+        slot: StreamSlot(4),
+        signer: AccountIndex(1),
+    };
+    let fee = Amount::MAX;
+    let ops = [
+        PubdataOp::StreamOpen { body: open, fee },
+        PubdataOp::StreamSettle { body: settle, fee },
+        PubdataOp::StreamClose { body: close, fee },
+    ];
+    let mut blob = Vec::new();
+    for (op, len) in ops.iter().zip([71, 59, 19]) {
+        let bytes = op.to_bytes();
+        assert_eq!((bytes.len(), op_len(op.kind())), (len, len));
+        assert_eq!(bytes[0], op.kind().tag());
+        assert_eq!(PubdataOp::decode_prefix(&bytes), Ok((op.clone(), len)));
+        assert_eq!(
+            PubdataOp::decode_prefix(&bytes[..len - 1]),
+            Err(PubdataError::Truncated)
+        );
+        blob.extend(bytes);
+    }
+    assert_eq!(decode_ops(&blob), Ok(ops.to_vec()));
+    // The body is checked as in a transaction: a non-canonical anchor (offset 31), a tick
+    // count above 2^24 (max_ticks at 19), a fee above 2^63 - 1 (the last eight bytes).
+    let bytes = ops[0].to_bytes();
+    let mut bad = bytes.clone();
+    bad[31..39].copy_from_slice(&crate::hash::P.to_le_bytes());
+    assert_eq!(
+        PubdataOp::decode_prefix(&bad),
+        Err(PubdataError::Stream(DecodeError::NonCanonicalDigest(
+            "anchor"
+        )))
+    );
+    let mut bad = bytes.clone();
+    bad[19..23].copy_from_slice(&((1u32 << 24) + 1).to_le_bytes());
+    assert!(matches!(
+        PubdataOp::decode_prefix(&bad),
+        Err(PubdataError::Stream(DecodeError::OutOfRange {
+            field: "max_ticks",
+            ..
+        }))
+    ));
+    let mut bad = bytes;
+    bad[63..].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(
+        PubdataOp::decode_prefix(&bad),
+        Err(PubdataError::OutOfRange(u64::MAX))
+    );
+    // Tag 6 (the exit authorisation's kind element) is no op.
+    assert_eq!(
+        PubdataOp::decode_prefix(&[6; 30]),
+        Err(PubdataError::UnknownTag(6))
+    );
+}
