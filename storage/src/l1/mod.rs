@@ -6,7 +6,7 @@
 //! facts of each batch). Invariants kept here:
 //!
 //! - A priority op's status changes only through [`transition_op`], a compare-and-set that
-//!   refuses what [`PriorityOpStatus::can_become`](crate::status::PriorityOpStatus::can_become) forbids, so an op is credited at most once
+//!   refuses what [`PriorityOpStatus::can_become`] forbids, so an op is credited at most once
 //!   and never after it was reorged away.
 //! - At most one row per serial is not `reorged` (a unique index); a log that comes back after
 //!   a reorg revives its own row ([`insert_seen_op`]) instead of adding a second one.
@@ -17,6 +17,8 @@
 //!   (`crate::batches::transition`).
 //!
 //! Hashes are stored as 32 raw bytes and L1 addresses as 20; any other length is a corrupt row.
+//!
+//! [`PriorityOpStatus::can_become`]: crate::status::PriorityOpStatus::can_become
 
 use sqlx::postgres::PgRow;
 use sqlx::Row;
