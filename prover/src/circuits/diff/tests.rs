@@ -4,13 +4,17 @@
 
 use std::sync::OnceLock;
 
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::CircuitConfig;
 use rand::SeedableRng;
 use sha2::{Digest as _, Sha256};
-use state::account::{AccountIndex, Amount, Nonce};
+use state::account::{Account, AccountIndex, Amount, Nonce};
 use state::crypto::schnorr::SecretKey;
-use state::diff::AccountTree;
+use state::diff::{AccountTree, StateDiff};
+use state::smt::{SparseMerkleTree, DEPTH};
 
 use super::*;
+use crate::D;
 
 const CAP_OLD: usize = 4;
 const CAP_NEW: usize = 2;
