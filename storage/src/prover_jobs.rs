@@ -38,7 +38,7 @@ use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres, Row, Transaction
 
 use crate::batches::transition;
 use crate::convert::{decode_err, i64_of, u32_of, u64_of};
-use crate::log::TxRow;
+use crate::log::{TxRow, TX_COLUMNS};
 use crate::status::{BatchStatus, Finality, JobKind, JobState, ProofTree};
 use crate::{Result, StorageError};
 
@@ -209,10 +209,6 @@ impl ClaimedJob {
 fn i32_of(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
-
-/// Columns [`TxRow`]'s `FromRow` reads (the prover never asks for the batch status).
-const TX_COLUMNS: &str =
-    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time";
 
 /// `running` under this worker and attempt: `$1` id, `$2` worker, `$3` attempt, `$4` the
 /// `running` state.

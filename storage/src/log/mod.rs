@@ -136,17 +136,25 @@ pub enum WriteItem {
     Batch(Box<SealedBatch>),
 }
 
-const TX_COLUMNS: &str =
-    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
-     COALESCE(batch_time, block_time) AS batch_time";
+/// The column list of [`TX_COLUMNS`], as a literal for `concat!`.
+macro_rules! tx_columns {
+    () => {
+        "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, \
+         block_time, COALESCE(batch_time, block_time) AS batch_time"
+    };
+}
+
+/// The columns [`TxRow`]'s `FromRow` reads without the batch status (replays: recovery and
+/// the prover's planner; the one list, so a new column reaches both).
+pub(crate) const TX_COLUMNS: &str = tx_columns!();
 
 /// [`TX_COLUMNS`] plus the status of the batch holding the row (for receipts and queries; the
 /// index on `batches (last_seq)` makes it one index probe per row).
-const TX_COLUMNS_WITH_BATCH: &str =
-    "seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
-     COALESCE(batch_time, block_time) AS batch_time, \
-     (SELECT b.status FROM batches b WHERE b.last_seq >= transactions.seq \
-      AND b.first_seq <= transactions.seq ORDER BY b.last_seq LIMIT 1) AS batch_status";
+const TX_COLUMNS_WITH_BATCH: &str = concat!(
+    tx_columns!(),
+    ", (SELECT b.status FROM batches b WHERE b.last_seq >= transactions.seq \
+     AND b.first_seq <= transactions.seq ORDER BY b.last_seq LIMIT 1) AS batch_status"
+);
 
 const BLOCK_COLUMNS: &str = "number, state_root, first_seq, tx_count, block_time";
 
