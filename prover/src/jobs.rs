@@ -242,11 +242,7 @@ impl JobStore {
                 let tx = Transaction::decode(&row.raw).map_err(|e| {
                     anyhow::anyhow!("undecodable transaction seq {}: {e:?}", row.seq)
                 })?;
-                let ctx = BlockContext::in_batch(
-                    Timestamp::new(row.block_time).unwrap_or(Timestamp::MAX),
-                    Timestamp::new(row.batch_time).unwrap_or(Timestamp::MAX),
-                );
-                f(row.seq, tx, ctx)
+                f(row.seq, tx, row.context())
             })
             .await
     }

@@ -18,8 +18,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
-use state::account::Timestamp;
-use state::apply::{BlockContext, State, VerifiedTx};
+use state::apply::{State, VerifiedTx};
 use state::crypto::schnorr::MessageHash;
 use state::crypto::schnorr::PublicKey;
 use state::tx::{Domain, Transaction};
@@ -175,10 +174,7 @@ pub async fn recover(
         }
         let cur = current.get_or_insert((row.block_number, row.block_time, row.seq, 0));
         cur.3 += 1;
-        let ctx = BlockContext::in_batch(
-            Timestamp::new(row.block_time).unwrap_or(Timestamp::MAX),
-            Timestamp::new(row.batch_time).unwrap_or(Timestamp::MAX),
-        );
+        let ctx = row.context();
         let verified =
             VerifiedTx::from_durable_log_with_id(tx, id, state.domain(), |i| state.key_of(i))
                 .map_err(|r| anyhow::anyhow!("seq {}: {r}", row.seq))?;

@@ -8,6 +8,8 @@ use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
 
+use state::account::Timestamp;
+use state::apply::BlockContext;
 use state::Digest;
 
 use crate::batches::BatchRow;
@@ -51,6 +53,13 @@ impl TxRow {
     /// proven, then the batch's status.
     pub fn finality(&self) -> Finality {
         Finality::of_batch(self.batch_status)
+    }
+
+    /// The clocks the rules judged the transaction at, to replay it (recovery, the prover's
+    /// planner). A time above `2^63 - 1` cannot have been written; it reads as the maximum.
+    pub fn context(&self) -> BlockContext {
+        let t = |v: u64| Timestamp::new(v).unwrap_or(Timestamp::MAX);
+        BlockContext::in_batch(t(self.block_time), t(self.batch_time))
     }
 }
 
