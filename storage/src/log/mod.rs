@@ -4,6 +4,8 @@
 //! transaction, so rows land in acceptance order; a row exists before its receipt is sent and
 //! doubles as the receipt. Everything else is reads (recovery and queries).
 
+use std::sync::LazyLock;
+
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
@@ -339,7 +341,7 @@ impl<'a> LogDal<'a> {
     /// ([`account_txs_sql`]: index range scans only, whatever the log's length).
     pub async fn txs_for_account(self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
         Ok(
-            sqlx::query_as::<_, TxRow>(&account_txs_sql(Direction::After))
+            sqlx::query_as::<_, TxRow>(account_txs_sql(Direction::After))
                 .bind(i64::from(account))
                 .bind(i64_of(after))
                 .bind(limit)
@@ -531,7 +533,7 @@ impl<'a> LogDal<'a> {
         limit: u32,
     ) -> Result<Vec<TxRow>> {
         Ok(
-            sqlx::query_as::<_, TxRow>(&account_txs_sql(Direction::Before))
+            sqlx::query_as::<_, TxRow>(account_txs_sql(Direction::Before))
                 .bind(i64::from(account))
                 .bind(before.map_or(i64::MAX, i64_of))
                 .bind(i64::from(limit))
@@ -561,11 +563,19 @@ pub(crate) enum Direction {
 /// A filter over the primary key instead (`seq > $2 AND (sender = $1 OR ...)`) reads every
 /// transaction since the cursor: a watch on a quiet account scanned the log since its last
 /// payment on every wake, and a history page scanned the whole table for the registration.
-pub(crate) fn account_txs_sql(direction: Direction) -> String {
-    let (cmp, order) = match direction {
-        Direction::After => (">", "ASC"),
-        Direction::Before => ("<", "DESC"),
-    };
+pub(crate) fn account_txs_sql(direction: Direction) -> &'static str {
+    static AFTER: LazyLock<String> = LazyLock::new(|| build_account_txs_sql(">", "ASC"));
+    static BEFORE: LazyLock<String> = LazyLock::new(|| build_account_txs_sql("<", "DESC"));
+    match direction {
+        Direction::After => &AFTER,
+        Direction::Before => &BEFORE,
+    }
+}
+
+/// [`account_txs_sql`] for one side of the cursor (`cmp`) and order. The page's rows are read
+/// with [`TX_COLUMNS_WITH_BATCH`], the list every other read of a transaction uses (the page's
+/// own column is named `page_seq` so that those unqualified names are the transaction's).
+fn build_account_txs_sql(cmp: &str, order: &str) -> String {
     let side = |table: &str, column: &str| {
         format!(
             "(SELECT seq FROM {table} WHERE {column} = $1 AND seq {cmp} $2 \
@@ -573,15 +583,11 @@ pub(crate) fn account_txs_sql(direction: Direction) -> String {
         )
     };
     format!(
-        "SELECT t.seq, t.tx_id, t.kind, t.sender, t.recipient, t.account_index, t.raw, \
-                t.block_number, t.position, t.block_time, \
-                COALESCE(t.batch_time, t.block_time) AS batch_time, \
-                (SELECT b.status FROM batches b WHERE b.last_seq >= t.seq \
-                 AND b.first_seq <= t.seq ORDER BY b.last_seq LIMIT 1) AS batch_status \
-         FROM (SELECT seq FROM ({} UNION {} UNION {} UNION {}) sides \
+        "SELECT {TX_COLUMNS_WITH_BATCH} \
+         FROM (SELECT seq AS page_seq FROM ({} UNION {} UNION {} UNION {}) sides \
                ORDER BY seq {order} LIMIT $3) page \
-         JOIN transactions t ON t.seq = page.seq \
-         ORDER BY t.seq {order}",
+         JOIN transactions ON transactions.seq = page.page_seq \
+         ORDER BY transactions.seq {order}",
         side("transactions", "sender"),
         side("transactions", "recipient"),
         side("transactions", "account_index"),
