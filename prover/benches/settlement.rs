@@ -237,6 +237,7 @@ fn bench_settlement(c: &mut Criterion) {
     let payout_p = payout_c.prove(&w, &s).expect("payouts prove");
     let settlement = SettlementCircuit::build(
         0,
+        rollup_storage::DiffCircuitKind::V1,
         SettlementInner {
             range: &leaf.data,
             diff: &diff_c.data,

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use rollup_prover::cache::CircuitCache;
 use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::jobs::JobStore;
-use rollup_prover::pins::{CircuitPins, PINS_FILE};
+use rollup_prover::pins::{CircuitPins, FinalId, PINS_FILE};
 use rollup_prover::verify::{verify_batch_proof, FinalVerifiers, VerifierSet};
 use rollup_prover::worker::{self, WorkerConfig};
 use rollup_prover::ActiveLeaf;
@@ -160,11 +160,19 @@ struct CircuitsArgs {
     #[arg(long, default_value_t = 2)]
     top_level: u32,
 
-    /// Also write the final circuits' verifier data (levels 0..=top_level) to this directory,
-    /// for `verify --verifiers` and for the node and the bridge, with the manifest
-    /// `circuits.json` of their fingerprints (what a deployment pins with --circuit-pins).
+    /// Also write the final circuits' verifier data (levels 0..=top_level, each diff kind of
+    /// --diff-kinds) to this directory, for `verify --verifiers` and for the node and the
+    /// bridge, with the manifest `circuits.json` of their fingerprints (what a deployment pins
+    /// with --circuit-pins).
     #[arg(long)]
     export_verifiers: Option<PathBuf>,
+
+    /// The diff circuits whose final circuits to build (and export): `v1` (batches of account
+    /// records only: every batch without stream or agent transactions), `v4` (version 4
+    /// diffs with stream records), `v4-agents` (with passport or lanes records). A deployment
+    /// that accepts the agent kinds needs all three pinned.
+    #[arg(long, value_delimiter = ',', default_value = "v1")]
+    diff_kinds: Vec<rollup_storage::DiffCircuitKind>,
 
     #[command(flatten)]
     circuits: CircuitArgs,
@@ -215,13 +223,13 @@ async fn check_pinned(c: &Arc<Circuits<ActiveLeaf>>) -> anyhow::Result<()> {
         );
         return Ok(());
     };
-    let levels: Vec<u32> = pins.final_levels().collect();
-    anyhow::ensure!(!levels.is_empty(), "the circuit pins name no final circuit");
+    let finals: Vec<FinalId> = pins.finals().collect();
+    anyhow::ensure!(!finals.is_empty(), "the circuit pins name no final circuit");
     let c2 = c.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        for l in levels {
-            let f = c2.final_circuit(l)?;
-            tracing::info!(level = l, fingerprint = %f.fingerprint, "final circuit matches its pin");
+        for id in finals {
+            let f = c2.final_circuit(id)?;
+            tracing::info!(circuit = %id, fingerprint = %f.fingerprint, "final circuit matches its pin");
         }
         Ok(())
     })
@@ -383,10 +391,24 @@ async fn main() -> std::process::ExitCode {
                 let c = circuits(&a.circuits)?;
                 check_pinned(&c).await?;
                 let top = a.top_level;
+                let kinds = a.diff_kinds.clone();
+                anyhow::ensure!(!kinds.is_empty(), "--diff-kinds names no diff circuit");
+                let finals: Vec<FinalId> = kinds
+                    .iter()
+                    .flat_map(|&kind| (0..=top).map(move |level| FinalId { level, kind }))
+                    .collect();
                 let c2 = c.clone();
-                tokio::task::spawn_blocking(move || c2.warm_up(top)).await??;
+                let tops: Vec<FinalId> =
+                    finals.iter().copied().filter(|f| f.level == top).collect();
+                tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    for id in tops {
+                        c2.final_circuit(id)?;
+                    }
+                    Ok(())
+                })
+                .await??;
                 if let Some(dir) = &a.export_verifiers {
-                    let set = VerifierSet::from_source(c.as_ref(), 0..=top)?;
+                    let set = VerifierSet::from_source(c.as_ref(), finals)?;
                     let pins = set.write_dir(dir, c.cache().serializers())?;
                     println!(
                         "final verifiers and their pins ({PINS_FILE}) written to {}",
@@ -401,10 +423,13 @@ async fn main() -> std::process::ExitCode {
                     let d = c.merge(l)?.data.verifier_only.circuit_digest;
                     println!("merge-{l} digest {}", hex_digest(&d.elements));
                 }
-                let f = c.final_circuit(top)?;
-                let d = f.data.verifier_only.circuit_digest;
-                println!("final-{top} digest {}", hex_digest(&d.elements));
-                println!("final-{top} fingerprint {}", f.fingerprint);
+                for &kind in &kinds {
+                    let id = FinalId { level: top, kind };
+                    let f = c.final_circuit(id)?;
+                    let d = f.data.verifier_only.circuit_digest;
+                    println!("{id} digest {}", hex_digest(&d.elements));
+                    println!("{id} fingerprint {}", f.fingerprint);
+                }
                 Ok(())
             }
             .await

@@ -41,6 +41,7 @@ use plonky2::util::serialization::{GateSerializer, Write as _};
 use sha2::{Digest as _, Sha256};
 
 use crate::{C, D, F};
+use rollup_storage::DiffCircuitKind;
 
 /// Version of the [`CircuitPins`] manifest format.
 pub const PINS_VERSION: u32 = 1;
@@ -160,6 +161,58 @@ pub enum PinError {
     Serializers { pinned: String, used: String },
 }
 
+/// Which final (settlement) circuit: the top level of the batch's trees and the diff circuit
+/// whose proofs it verifies. Named `final-<level>` for version 1 diffs (the name every
+/// deployment pinned before version 4 diffs existed) and `final-<level>-<kind>` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FinalId {
+    pub level: u32,
+    pub kind: DiffCircuitKind,
+}
+
+impl FinalId {
+    pub fn v1(level: u32) -> FinalId {
+        FinalId {
+            level,
+            kind: DiffCircuitKind::V1,
+        }
+    }
+
+    /// The name in the pins and of its verifier file (`<name>.verifier`).
+    pub fn name(&self) -> String {
+        match self.kind {
+            DiffCircuitKind::V1 => format!("final-{}", self.level),
+            kind => format!("final-{}-{kind}", self.level),
+        }
+    }
+
+    /// The inverse of [`FinalId::name`]; `None` for any other name.
+    pub fn parse(name: &str) -> Option<FinalId> {
+        let rest = name.strip_prefix("final-")?;
+        let (level, kind) = match rest.split_once('-') {
+            None => (rest, DiffCircuitKind::V1),
+            Some((level, kind)) => match kind.parse().ok()? {
+                DiffCircuitKind::V1 => return None,
+                kind => (level, kind),
+            },
+        };
+        // Digits only: `u32::from_str` would also take "+1".
+        if level.is_empty() || !level.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        Some(FinalId {
+            level: level.parse().ok()?,
+            kind,
+        })
+    }
+}
+
+impl fmt::Display for FinalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
 /// The circuits a deployment runs, by name (`final-<level>`, `merge-<level>`): the manifest
 /// `circuits.json` (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -181,9 +234,14 @@ impl CircuitPins {
         }
     }
 
-    /// The pinned fingerprint of the final circuit of `level`.
+    /// The pin name of the final circuit of `level` for version 1 diffs.
     pub fn final_name(level: u32) -> String {
-        format!("final-{level}")
+        FinalId::v1(level).name()
+    }
+
+    /// The pin name of the final circuit of `level` for diffs of `kind`.
+    pub fn final_name_of(level: u32, kind: DiffCircuitKind) -> String {
+        FinalId { level, kind }.name()
     }
 
     pub fn get(&self, name: &str) -> Option<CircuitFingerprint> {
@@ -194,11 +252,9 @@ impl CircuitPins {
         self.circuits.insert(name.into(), fp);
     }
 
-    /// The levels of the pinned final circuits.
-    pub fn final_levels(&self) -> impl Iterator<Item = u32> + '_ {
-        self.circuits
-            .keys()
-            .filter_map(|n| n.strip_prefix("final-").and_then(|l| l.parse::<u32>().ok()))
+    /// The pinned final circuits.
+    pub fn finals(&self) -> impl Iterator<Item = FinalId> + '_ {
+        self.circuits.keys().filter_map(|n| FinalId::parse(n))
     }
 
     /// Refuses pins computed with other serializers than `serializers` (the fingerprints would
@@ -301,6 +357,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn final_names_round_trip_and_nothing_else_parses() {
+        for level in [0, 3, 12] {
+            for &kind in DiffCircuitKind::ALL {
+                let id = FinalId { level, kind };
+                assert_eq!(FinalId::parse(&id.name()), Some(id), "{id}");
+            }
+        }
+        assert_eq!(FinalId::v1(2).name(), "final-2");
+        assert_eq!(
+            FinalId::parse("final-2-v4-agents"),
+            Some(FinalId {
+                level: 2,
+                kind: DiffCircuitKind::V4Agents
+            })
+        );
+        for bad in [
+            "final-",
+            "final-x",
+            "final-+1",
+            "final-2-v1",
+            "final-2-v5",
+            "final--v4",
+            "merge-2",
+            "final-2-",
+            "Final-2",
+        ] {
+            assert_eq!(FinalId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn manifest_round_trip_and_checks() {
         let ser = crate::cache::Serializers::rollup();
         let mut pins = CircuitPins::new(&ser);
@@ -309,7 +396,7 @@ pub(crate) mod tests {
         pins.insert("final-2", a);
         let back = CircuitPins::from_json(&pins.to_json()).unwrap();
         assert_eq!(back, pins);
-        assert_eq!(back.final_levels().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(back.finals().collect::<Vec<_>>(), vec![FinalId::v1(2)]);
         assert!(pins.check("final-2", "x", a).is_ok());
         assert!(matches!(
             pins.check("final-2", "x", b),

@@ -1,8 +1,9 @@
 //! Verifying a batch proof against the statement the caller expects.
 //!
 //! A batch proof is `"RBPF" | version (2) | top level (1) | plonky2 proof bytes` where the proof
-//! is one of the final (settlement) circuit of that top level (see
-//! [`crate::circuits::settlement`]). Its only public inputs are the SHA-256 of the 252-byte L1
+//! is one of the final (settlement) circuit of that top level for version 1 diffs (see
+//! [`crate::circuits::settlement`]), or `"RBPF" | 3 | top level | diff kind (1) | proof` for
+//! the final circuits of version 4 diffs (kind 1: `v4`, 2: `v4-agents`; [`FinalId`]). Its only public inputs are the SHA-256 of the 252-byte L1
 //! statement (`state::settlement::BatchStatement`, SPEC 15.3) as eight words;
 //! [`verify_batch_proof`] checks that they are those of the statement the caller expects (from
 //! its own records: the node's batch row and L1 watcher, what the contract computes at commit)
@@ -23,18 +24,30 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use crate::circuits::aggregate::MAX_LEVEL;
 use crate::circuits::settlement::{public_inputs, SETTLEMENT_PUBLIC_INPUTS};
-use crate::pins::{CircuitFingerprint, CircuitPins, PinError, PINS_FILE};
+use crate::pins::{CircuitFingerprint, CircuitPins, FinalId, PinError, PINS_FILE};
 use crate::{C, D, F};
+use rollup_storage::DiffCircuitKind;
 use state::settlement::BatchStatement;
 
 const MAGIC: &[u8; 4] = b"RBPF";
-/// Version 1 proved a Poseidon digest of the range statement; version 2 the L1 statement.
+/// Version 1 proved a Poseidon digest of the range statement; version 2 the L1 statement
+/// (final circuits of version 1 diffs); version 3 adds the diff kind byte.
 const VERSION: u8 = 2;
+const VERSION_KIND: u8 = 3;
+
+/// The diff kind's byte in a version 3 header.
+fn kind_code(kind: DiffCircuitKind) -> u8 {
+    match kind {
+        DiffCircuitKind::V1 => 0,
+        DiffCircuitKind::V4 => 1,
+        DiffCircuitKind::V4Agents => 2,
+    }
+}
 
 /// Where the verifier data of the final circuits comes from (the [`crate::circuits::registry::Circuits`]
 /// registry, or a set of verifier data loaded elsewhere).
 pub trait FinalVerifiers: Send + Sync {
-    fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>>;
+    fn final_verifier(&self, id: FinalId) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +58,10 @@ pub enum VerifyError {
     Version(u8),
     #[error("aggregation level {0} is out of range")]
     Level(u8),
-    #[error("no verifier for level {level}: {reason}")]
-    NoVerifier { level: u32, reason: String },
+    #[error("unknown diff kind {0}")]
+    Kind(u8),
+    #[error("no verifier for {id}: {reason}")]
+    NoVerifier { id: FinalId, reason: String },
     #[error("the proof bytes do not deserialize")]
     Malformed,
     #[error("the proof is for another statement (public inputs differ)")]
@@ -55,29 +70,50 @@ pub enum VerifyError {
     Invalid(String),
 }
 
-/// Serializes a final proof of `top_level`.
-pub fn encode_batch_proof(top_level: u32, proof: &ProofWithPublicInputs<F, C, D>) -> Vec<u8> {
+/// Serializes a proof of the final circuit `id` (version 2 for version 1 diffs, so that their
+/// proofs are the bytes they always were; version 3 otherwise).
+pub fn encode_batch_proof(id: FinalId, proof: &ProofWithPublicInputs<F, C, D>) -> Vec<u8> {
     let body = proof.to_bytes();
-    let mut out = Vec::with_capacity(body.len() + 6);
+    let mut out = Vec::with_capacity(body.len() + 7);
     out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    out.push(top_level as u8);
+    if id.kind == DiffCircuitKind::V1 {
+        out.push(VERSION);
+        out.push(id.level as u8);
+    } else {
+        out.push(VERSION_KIND);
+        out.push(id.level as u8);
+        out.push(kind_code(id.kind));
+    }
     out.extend_from_slice(&body);
     out
 }
 
-/// The top level a batch proof claims (from its header).
-pub fn batch_proof_level(bytes: &[u8]) -> Result<u32, VerifyError> {
+/// The final circuit a batch proof claims (from its header) and the header's length.
+pub fn batch_proof_id(bytes: &[u8]) -> Result<(FinalId, usize), VerifyError> {
     if bytes.len() < 6 || &bytes[..4] != MAGIC {
         return Err(VerifyError::Header);
     }
-    if bytes[4] != VERSION {
-        return Err(VerifyError::Version(bytes[4]));
-    }
+    let (kind, header) = match bytes[4] {
+        VERSION => (DiffCircuitKind::V1, 6),
+        VERSION_KIND => {
+            let code = *bytes.get(6).ok_or(VerifyError::Header)?;
+            let kind = DiffCircuitKind::ALL
+                .iter()
+                .copied()
+                .find(|&k| k != DiffCircuitKind::V1 && kind_code(k) == code)
+                .ok_or(VerifyError::Kind(code))?;
+            (kind, 7)
+        }
+        v => return Err(VerifyError::Version(v)),
+    };
     if u32::from(bytes[5]) > MAX_LEVEL {
         return Err(VerifyError::Level(bytes[5]));
     }
-    Ok(u32::from(bytes[5]))
+    let id = FinalId {
+        level: u32::from(bytes[5]),
+        kind,
+    };
+    Ok((id, header))
 }
 
 /// Verifies that `bytes` is a valid batch proof of exactly `expected`.
@@ -86,14 +122,14 @@ pub fn verify_batch_proof(
     bytes: &[u8],
     expected: &BatchStatement,
 ) -> Result<(), VerifyError> {
-    let level = batch_proof_level(bytes)?;
+    let (id, header) = batch_proof_id(bytes)?;
     let vd = verifiers
-        .final_verifier(level)
+        .final_verifier(id)
         .map_err(|e| VerifyError::NoVerifier {
-            level,
+            id,
             reason: format!("{e:#}"),
         })?;
-    let body = bytes[6..].to_vec();
+    let body = bytes[header..].to_vec();
     let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         ProofWithPublicInputs::<F, C, D>::from_bytes(body, &vd.common)
     }))
@@ -112,77 +148,76 @@ pub fn verify_batch_proof(
 
 /// Verifier data of final circuits, without the circuits below them: what the node and the
 /// bridge load to verify batch proofs (`rollup-prover circuits --export-verifiers DIR` writes
-/// it, one `final-<level>.verifier` file per top level, plus the manifest `circuits.json` with
-/// their fingerprints).
+/// it, one `<name>.verifier` file per final circuit ([`FinalId::name`]: `final-<level>`,
+/// `final-<level>-<diff kind>`), plus the manifest `circuits.json` with their fingerprints).
 #[derive(Default)]
 pub struct VerifierSet {
-    levels: BTreeMap<u32, Arc<VerifierCircuitData<F, C, D>>>,
+    finals: BTreeMap<FinalId, Arc<VerifierCircuitData<F, C, D>>>,
 }
 
 impl VerifierSet {
-    /// The final verifiers of `levels`, taken from `source` (e.g. the circuit registry).
+    /// The final verifiers `ids`, taken from `source` (e.g. the circuit registry).
     pub fn from_source(
         source: &dyn FinalVerifiers,
-        levels: impl IntoIterator<Item = u32>,
+        ids: impl IntoIterator<Item = FinalId>,
     ) -> anyhow::Result<VerifierSet> {
         let mut set = VerifierSet::default();
-        for l in levels {
-            set.levels.insert(l, source.final_verifier(l)?);
+        for id in ids {
+            set.finals.insert(id, source.final_verifier(id)?);
         }
         Ok(set)
     }
 
-    pub fn levels(&self) -> impl Iterator<Item = u32> + '_ {
-        self.levels.keys().copied()
+    /// The final circuits of the set.
+    pub fn ids(&self) -> impl Iterator<Item = FinalId> + '_ {
+        self.finals.keys().copied()
     }
 
     /// The fingerprints of the set's verifiers, as a pins manifest.
     pub fn pins(&self, serializers: &crate::cache::Serializers) -> anyhow::Result<CircuitPins> {
         let mut pins = CircuitPins::new(serializers);
-        for (l, vd) in &self.levels {
+        for (id, vd) in &self.finals {
             pins.insert(
-                CircuitPins::final_name(*l),
+                id.name(),
                 CircuitFingerprint::of_verifier(vd, serializers.gates.as_ref())?,
             );
         }
         Ok(pins)
     }
 
-    /// Writes one `final-<level>.verifier` per level and the manifest `circuits.json` with
+    /// Writes one `<name>.verifier` per final circuit and the manifest `circuits.json` with
     /// their fingerprints (what a deployment pins: `--circuit-pins`); returns the manifest.
-    /// Refuses a directory holding verifier files of other levels (they would be unpinned).
+    /// Refuses a directory holding verifier files of other final circuits (they would be
+    /// unpinned).
     pub fn write_dir(
         &self,
         dir: &Path,
         serializers: &crate::cache::Serializers,
     ) -> anyhow::Result<CircuitPins> {
         std::fs::create_dir_all(dir)?;
-        for (level, path) in verifier_files(dir)? {
+        for (id, path) in verifier_files(dir)? {
             anyhow::ensure!(
-                self.levels.contains_key(&level),
+                self.finals.contains_key(&id),
                 "{} is not in the exported set: remove it or export to an empty directory",
                 path.display()
             );
         }
         let mut pins = CircuitPins::new(serializers);
-        for (l, vd) in &self.levels {
+        for (id, vd) in &self.finals {
             let bytes = vd
                 .to_bytes(serializers.gates.as_ref())
-                .map_err(|e| anyhow::anyhow!("serializing final-{l} verifier: {e:?}"))?;
-            pins.insert(
-                CircuitPins::final_name(*l),
-                CircuitFingerprint::of_verifier_bytes(&bytes),
-            );
-            std::fs::write(dir.join(format!("final-{l}.verifier")), bytes)?;
+                .map_err(|e| anyhow::anyhow!("serializing the {id} verifier: {e:?}"))?;
+            pins.insert(id.name(), CircuitFingerprint::of_verifier_bytes(&bytes));
+            std::fs::write(dir.join(format!("{id}.verifier")), bytes)?;
         }
         pins.write(&dir.join(PINS_FILE))?;
         Ok(pins)
     }
 
     /// Loads the final verifiers of `dir` against `pins` (the deployment's manifest): every
-    /// `final-<level>.verifier` file must be pinned ([`PinError::Unpinned`]) with exactly its
+    /// `<final name>.verifier` file must be pinned ([`PinError::Unpinned`]) with exactly its
     /// fingerprint ([`PinError::Mismatch`], checked on the file's bytes before they are parsed),
-    /// every pinned final level must have its file ([`PinError::Missing`]), and each verifier must
+    /// every pinned final circuit must have its file ([`PinError::Missing`]), and each verifier must
     /// be self-consistent (circuit digest recomputed from its constants cap) with the final
     /// layout. Errors name the file and both fingerprints; nothing is accepted partially.
     pub fn load_dir(
@@ -192,14 +227,10 @@ impl VerifierSet {
     ) -> anyhow::Result<VerifierSet> {
         pins.check_serializers(serializers)?;
         let mut set = VerifierSet::default();
-        for (level, path) in verifier_files(dir)? {
+        for (id, path) in verifier_files(dir)? {
             let bytes = std::fs::read(&path)?;
             let found = CircuitFingerprint::of_verifier_bytes(&bytes);
-            pins.check(
-                &CircuitPins::final_name(level),
-                &path.display().to_string(),
-                found,
-            )?;
+            pins.check(&id.name(), &path.display().to_string(), found)?;
             let vd = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 VerifierCircuitData::<F, C, D>::from_bytes(bytes, serializers.gates.as_ref())
             }))
@@ -213,16 +244,13 @@ impl VerifierSet {
                 path.display()
             );
             tracing::info!(path = %path.display(), fingerprint = %found, "pinned final verifier loaded");
-            set.levels.insert(level, Arc::new(vd));
+            set.finals.insert(id, Arc::new(vd));
         }
         for (name, pinned) in &pins.circuits {
-            let Some(level) = name
-                .strip_prefix("final-")
-                .and_then(|l| l.parse::<u32>().ok())
-            else {
+            let Some(id) = FinalId::parse(name) else {
                 continue;
             };
-            if !set.levels.contains_key(&level) {
+            if !set.finals.contains_key(&id) {
                 return Err(PinError::Missing {
                     what: dir.join(format!("{name}.verifier")).display().to_string(),
                     pinned: *pinned,
@@ -231,7 +259,7 @@ impl VerifierSet {
             }
         }
         anyhow::ensure!(
-            !set.levels.is_empty(),
+            !set.finals.is_empty(),
             "no final verifier in {} (the pins name none)",
             dir.display()
         );
@@ -251,33 +279,32 @@ impl VerifierSet {
 }
 
 /// The `final-<level>.verifier` files of `dir`, by level.
-fn verifier_files(dir: &Path) -> anyhow::Result<BTreeMap<u32, std::path::PathBuf>> {
+fn verifier_files(dir: &Path) -> anyhow::Result<BTreeMap<FinalId, std::path::PathBuf>> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let Some(level) = path.file_name().and_then(|n| n.to_str()).and_then(|n| {
-            n.strip_prefix("final-")?
-                .strip_suffix(".verifier")?
-                .parse::<u32>()
-                .ok()
-        }) else {
+        let Some(id) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| FinalId::parse(n.strip_suffix(".verifier")?))
+        else {
             continue;
         };
-        // One file per level: `final-02.verifier` is not level 2's file.
-        if path.file_name().and_then(|n| n.to_str()) != Some(&format!("final-{level}.verifier")) {
+        // One file per circuit: `final-02.verifier` is not level 2's file.
+        if path.file_name().and_then(|n| n.to_str()) != Some(&format!("{id}.verifier")) {
             continue;
         }
-        files.insert(level, path);
+        files.insert(id, path);
     }
     Ok(files)
 }
 
 impl FinalVerifiers for VerifierSet {
-    fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
-        self.levels
-            .get(&top_level)
+    fn final_verifier(&self, id: FinalId) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
+        self.finals
+            .get(&id)
             .cloned()
-            .ok_or_else(|| anyhow::anyhow!("no final verifier for top level {top_level}"))
+            .ok_or_else(|| anyhow::anyhow!("no final verifier {id}"))
     }
 }
 
@@ -290,11 +317,11 @@ mod tests {
     use plonky2::iop::witness::{PartialWitness, WitnessWrite};
     use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 
-    fn set_of(levels: Vec<(u32, &CircuitData<F, C, D>)>) -> VerifierSet {
+    fn set_of(finals: Vec<(FinalId, &CircuitData<F, C, D>)>) -> VerifierSet {
         VerifierSet {
-            levels: levels
+            finals: finals
                 .into_iter()
-                .map(|(l, d)| (l, Arc::new(d.verifier_data())))
+                .map(|(id, d)| (id, Arc::new(d.verifier_data())))
                 .collect(),
         }
     }
@@ -309,22 +336,65 @@ mod tests {
     }
 
     #[test]
+    fn the_header_names_the_final_circuit() {
+        let id = |b: &[u8]| batch_proof_id(b).map_err(|e| e.to_string());
+        assert_eq!(id(b"RBPF\x02\x03body"), Ok((FinalId::v1(3), 6)));
+        let v4a = FinalId {
+            level: 3,
+            kind: DiffCircuitKind::V4Agents,
+        };
+        assert_eq!(id(b"RBPF\x03\x03\x02body"), Ok((v4a, 7)));
+        // Version 1 diffs keep version 2 headers: a version 3 header never names them.
+        assert!(matches!(
+            batch_proof_id(b"RBPF\x03\x03\x00body"),
+            Err(VerifyError::Kind(0))
+        ));
+        assert!(matches!(
+            batch_proof_id(b"RBPF\x03\x03\x09body"),
+            Err(VerifyError::Kind(9))
+        ));
+        assert!(matches!(
+            batch_proof_id(b"RBPF\x03\x03"),
+            Err(VerifyError::Header)
+        ));
+        assert!(matches!(
+            batch_proof_id(b"RBPF\x04\x03\x01body"),
+            Err(VerifyError::Version(4))
+        ));
+        assert!(matches!(
+            batch_proof_id(b"RBPF\x03\x63\x01body"),
+            Err(VerifyError::Level(0x63))
+        ));
+    }
+
+    #[test]
     fn verifier_files_are_checked_against_their_pins() {
         let ser = Serializers::rollup();
         let a = tiny(2, CircuitConfig::standard_recursion_config());
         let b = tiny(5, CircuitConfig::standard_recursion_config());
         let dir = tempfile::tempdir().unwrap();
-        let pins = set_of(vec![(0, &a), (2, &b)])
+        let v4 = FinalId {
+            level: 2,
+            kind: DiffCircuitKind::V4,
+        };
+        let pins = set_of(vec![(FinalId::v1(0), &a), (FinalId::v1(2), &b), (v4, &a)])
             .write_dir(dir.path(), &ser)
             .unwrap();
-        assert_eq!(pins.final_levels().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(
+            pins.finals().collect::<Vec<_>>(),
+            vec![FinalId::v1(0), FinalId::v1(2), v4]
+        );
+        assert!(dir.path().join("final-2-v4.verifier").exists());
         assert_eq!(
             pins.get("final-2"),
             Some(CircuitFingerprint::of_circuit(&b, ser.gates.as_ref()).unwrap())
         );
         // The honest set loads, with the manifest written next to it or a copy of it.
         let loaded = VerifierSet::load_dir(dir.path(), &ser, &pins).unwrap();
-        assert_eq!(loaded.levels().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(
+            loaded.ids().collect::<Vec<_>>(),
+            vec![FinalId::v1(0), FinalId::v1(2), v4]
+        );
         VerifierSet::load_dir_self_pinned(dir.path(), &ser).unwrap();
         let f2 = dir.path().join("final-2.verifier");
         let honest = std::fs::read(&f2).unwrap();
@@ -397,7 +467,9 @@ mod tests {
             PinError::Unpinned { .. }
         ));
         // ... which also makes a new export into the directory refuse.
-        assert!(set_of(vec![(2, &b)]).write_dir(dir.path(), &ser).is_err());
+        assert!(set_of(vec![(FinalId::v1(2), &b), (v4, &a)])
+            .write_dir(dir.path(), &ser)
+            .is_err());
         std::fs::remove_file(&f3).unwrap();
 
         // A pinned level whose file is missing.

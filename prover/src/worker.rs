@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::registry::{Circuits, JobProof};
 use crate::jobs::{ClaimedJob, JobKind, JobState, JobStore};
+use crate::pins::FinalId;
 use crate::planner::Planner;
 use crate::verify::verify_batch_proof;
 use state::settlement::BatchStatement;
@@ -60,7 +61,7 @@ fn prove_one<L: LeafCircuit>(
     Ok(match job.kind {
         JobKind::Leaf => {
             let input = job.input.as_deref().context("leaf job without input")?;
-            let proof = circuits.prove_tree_leaf(job.tree, input)?;
+            let proof = circuits.prove_tree_leaf(job.tree, job.diff_kind, input)?;
             Outcome::Proof {
                 proof,
                 ms: ms(started),
@@ -68,8 +69,13 @@ fn prove_one<L: LeafCircuit>(
         }
         JobKind::Merge => {
             anyhow::ensure!(children.len() == 2, "merge job needs two child proofs");
-            let proof =
-                circuits.prove_tree_merge(job.tree, job.level, &children[0], &children[1])?;
+            let proof = circuits.prove_tree_merge(
+                job.tree,
+                job.diff_kind,
+                job.level,
+                &children[0],
+                &children[1],
+            )?;
             Outcome::Proof {
                 proof,
                 ms: ms(started),
@@ -77,7 +83,11 @@ fn prove_one<L: LeafCircuit>(
         }
         JobKind::Final => {
             let domain = domain.context("final job without the chain's domain")?;
-            let (bytes, statement) = circuits.prove_final(job.level, children, domain)?;
+            let id = FinalId {
+                level: job.level,
+                kind: job.diff_kind,
+            };
+            let (bytes, statement) = circuits.prove_final(id, children, domain)?;
             Outcome::Final {
                 bytes,
                 statement: Box::new(statement),

@@ -12,7 +12,7 @@ use rollup_prover::circuits::leaf::{chain_statement, DummyLeaf, DummyLeafWitness
 use rollup_prover::circuits::public::RangeStatement;
 use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::circuits::settlement::{SettlementCircuit, SettlementInner};
-use rollup_prover::pins::{CircuitPins, PinError};
+use rollup_prover::pins::{CircuitPins, FinalId, PinError};
 use rollup_prover::verify::VerifierSet;
 
 struct Fixture {
@@ -128,13 +128,13 @@ fn merge_circuit_digests_match_across_builds_and_cache() {
 fn pinned_final_circuits() {
     let c = &fixture().circuits;
     let ser = c.cache().serializers();
-    let f0 = c.final_circuit(0).unwrap();
-    let f2 = c.final_circuit(1).unwrap();
+    let f0 = c.final_circuit(FinalId::v1(0)).unwrap();
+    let f2 = c.final_circuit(FinalId::v1(1)).unwrap();
     assert_ne!(f0.fingerprint, f2.fingerprint);
 
     // An honest export loads against its manifest.
     let vdir = tempfile::tempdir().unwrap();
-    let pins = VerifierSet::from_source(c, [0, 1])
+    let pins = VerifierSet::from_source(c, [FinalId::v1(0), FinalId::v1(1)])
         .unwrap()
         .write_dir(vdir.path(), ser)
         .unwrap();
@@ -145,7 +145,10 @@ fn pinned_final_circuits() {
         pins
     );
     let loaded = VerifierSet::load_dir(vdir.path(), ser, &pins).unwrap();
-    assert_eq!(loaded.levels().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        loaded.ids().collect::<Vec<_>>(),
+        vec![FinalId::v1(0), FinalId::v1(1)]
+    );
     let path2 = vdir.path().join("final-1.verifier");
     let honest = std::fs::read(&path2).unwrap();
     let refused = |what: &str| -> PinError {
@@ -195,17 +198,17 @@ fn pinned_final_circuits() {
     let registry = Circuits::new(DummyLeaf::build(4), CircuitCache::in_dir(&dir))
         .with_pins(wrong)
         .unwrap();
-    let e = registry.final_circuit(0).err().unwrap();
+    let e = registry.final_circuit(FinalId::v1(0)).err().unwrap();
     assert!(
         format!("{e:#}").contains(&f2.fingerprint.to_string()),
         "{e:#}"
     );
-    assert!(registry.final_circuit(2).is_err());
+    assert!(registry.final_circuit(FinalId::v1(2)).is_err());
     let registry = Circuits::new(DummyLeaf::build(4), CircuitCache::in_dir(&dir))
         .with_pins(pins.clone())
         .unwrap();
     assert_eq!(
-        registry.final_circuit(0).unwrap().fingerprint,
+        registry.final_circuit(FinalId::v1(0)).unwrap().fingerprint,
         f0.fingerprint
     );
 
@@ -220,7 +223,7 @@ fn pinned_final_circuits() {
         priority: &chains.priority.chunk.data,
         payout: &chains.payout.chunk.data,
     };
-    let key = SettlementCircuit::key(0, &inner);
+    let key = SettlementCircuit::key(0, rollup_storage::DiffCircuitKind::V1, &inner);
     let spec = CircuitSpec {
         name: "final-0",
         key: &key,
@@ -230,9 +233,15 @@ fn pinned_final_circuits() {
     let swapped = cache.encode(&spec, &f2.data).unwrap();
     let cpath = cache.path_of(&spec).unwrap();
     std::fs::write(&cpath, &swapped).unwrap();
-    let e = SettlementCircuit::build_or_load(0, inner, &cache, Some(f0.fingerprint))
-        .err()
-        .unwrap();
+    let e = SettlementCircuit::build_or_load(
+        0,
+        rollup_storage::DiffCircuitKind::V1,
+        inner,
+        &cache,
+        Some(f0.fingerprint),
+    )
+    .err()
+    .unwrap();
     let msg = format!("{e:#}");
     assert!(
         msg.contains(&f0.fingerprint.to_string()) && msg.contains(&f2.fingerprint.to_string()),

@@ -14,6 +14,7 @@ use rollup_prover::cache::CircuitCache;
 use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::jobs::{JobKind, JobState, ProofTree};
+use rollup_prover::pins::FinalId;
 use rollup_prover::verify::{verify_batch_proof, VerifierSet, VerifyError};
 use rollup_storage::BatchStatus;
 
@@ -188,7 +189,7 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
         assert!(verify_batch_proof(&circuits, b"garbage", &expected).is_err());
         // The same proof through verifier data exported to files (what the node loads).
         let vdir = tempfile::tempdir().unwrap();
-        let set = VerifierSet::from_source(&circuits, [1]).unwrap();
+        let set = VerifierSet::from_source(&circuits, [FinalId::v1(1)]).unwrap();
         let pins = set
             .write_dir(vdir.path(), circuits.cache().serializers())
             .unwrap();

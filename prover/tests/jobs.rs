@@ -9,7 +9,7 @@ use rollup_prover::circuits::leaf::chain_statement;
 use rollup_prover::circuits::leaf::DummyLeaf;
 use rollup_prover::jobs::{JobKind, JobState, JobStore, ProofTree, TreeInputs};
 use rollup_prover::planner::Planner;
-use rollup_storage::BatchStatus;
+use rollup_storage::{BatchStatus, DiffCircuitKind};
 
 /// A made-up statement: the queue stores whatever a job proves without reading it.
 fn st() -> serde_json::Value {
@@ -43,6 +43,8 @@ async fn planned(prefix: &str) -> JobStore {
     let inputs = TreeInputs {
         range: leaves(0),
         diff: leaves(1),
+        // Not the default: every job of the batch must carry the planner's choice.
+        diff_kind: DiffCircuitKind::V4Agents,
         priority: leaves(2),
         payout: leaves(3),
     };
@@ -63,6 +65,7 @@ async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
             .await
             .unwrap()
         {
+            assert_eq!(j.diff_kind, DiffCircuitKind::V4Agents, "{j:?}");
             if j.tree == tree {
                 assert!(jobs.complete(&j, "t", b"p", &st(), 1).await.unwrap());
                 done += 1;

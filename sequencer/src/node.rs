@@ -196,7 +196,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .context("--database-url (DATABASE_URL) is required")?;
     // Refuse to start with proof verifiers that are not the pinned circuits (or not pinned).
     if let Some(set) = crate::bridge::load_verifiers(&cfg)? {
-        tracing::info!(levels = ?set.levels().collect::<Vec<_>>(), "pinned proof verifiers");
+        let finals: Vec<String> = set.ids().map(|id| id.name()).collect();
+        tracing::info!(?finals, "pinned proof verifiers");
     }
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[

@@ -39,8 +39,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use status::{
-    BatchStatus, EventFinality, EventKind, Finality, JobKind, JobState, ParseStatusError,
-    PriorityOpKind, PriorityOpStatus, ProofTree, SubmissionKind, SubmissionStatus,
+    BatchStatus, DiffCircuitKind, EventFinality, EventKind, Finality, JobKind, JobState,
+    ParseStatusError, PriorityOpKind, PriorityOpStatus, ProofTree, SubmissionKind,
+    SubmissionStatus,
 };
 pub use witness::BatchWitness;
 

@@ -39,7 +39,7 @@ use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres, Row, Transaction
 use crate::batches::transition;
 use crate::convert::{decode_err, i64_of, u32_of, u64_of};
 use crate::log::{TxRow, TX_COLUMNS};
-use crate::status::{BatchStatus, Finality, JobKind, JobState, ProofTree};
+use crate::status::{BatchStatus, DiffCircuitKind, Finality, JobKind, JobState, ProofTree};
 use crate::{Result, StorageError};
 
 /// Advisory lock key of the batch planner ("rollup-p"): exactly one planner runs across the
@@ -60,6 +60,8 @@ pub struct ClaimedJob {
     pub attempt: i32,
     /// Leaf jobs: the serialized chunk witness of its tree.
     pub input: Option<Vec<u8>>,
+    /// The circuit of the batch's diff tree and final job (the same on every job of a batch).
+    pub diff_kind: DiffCircuitKind,
 }
 
 impl<'r> FromRow<'r, PgRow> for ClaimedJob {
@@ -77,6 +79,7 @@ impl<'r> FromRow<'r, PgRow> for ClaimedJob {
             position: u32_col("position")?,
             attempt: row.try_get("attempts")?,
             input: row.try_get("input")?,
+            diff_kind: row.try_get("diff_kind")?,
         })
     }
 }
@@ -116,7 +119,9 @@ pub struct QueueStats {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TreeInputs {
     pub range: Vec<Vec<u8>>,
+    /// Chunks of the circuit of `diff_kind`.
     pub diff: Vec<Vec<u8>>,
+    pub diff_kind: DiffCircuitKind,
     pub priority: Vec<Vec<u8>>,
     pub payout: Vec<Vec<u8>>,
 }
@@ -309,8 +314,9 @@ impl<'a> JobsDal<'a> {
         let positions: Vec<i32> = (0..i32::try_from(n).unwrap_or(i32::MAX)).collect();
         for &tree in ProofTree::ALL {
             sqlx::query(
-                "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state, input) \
-                 SELECT $1, $6, $4, 0, p, $5, i FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
+                "INSERT INTO prover_jobs \
+                 (batch_number, tree, kind, level, position, state, input, diff_kind) \
+                 SELECT $1, $6, $4, 0, p, $5, i, $7 FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
             )
             .bind(b)
             .bind(&positions)
@@ -318,12 +324,14 @@ impl<'a> JobsDal<'a> {
             .bind(JobKind::Leaf)
             .bind(JobState::Queued)
             .bind(tree)
+            .bind(inputs.diff_kind)
             .execute(&mut *db)
             .await?;
             for level in 1..=top {
                 sqlx::query(
-                    "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state) \
-                     SELECT $1, $6, $4, $2, p, $5 FROM generate_series(0, $3 - 1) AS p",
+                    "INSERT INTO prover_jobs \
+                     (batch_number, tree, kind, level, position, state, diff_kind) \
+                     SELECT $1, $6, $4, $2, p, $5, $7 FROM generate_series(0, $3 - 1) AS p",
                 )
                 .bind(b)
                 .bind(i32_of(level))
@@ -331,20 +339,22 @@ impl<'a> JobsDal<'a> {
                 .bind(JobKind::Merge)
                 .bind(JobState::Waiting)
                 .bind(tree)
+                .bind(inputs.diff_kind)
                 .execute(&mut *db)
                 .await?;
             }
         }
         let fin = JobNode::final_at(top);
         sqlx::query(
-            "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state) \
-             VALUES ($1, $5, $3, $2, 0, $4)",
+            "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state, diff_kind) \
+             VALUES ($1, $5, $3, $2, 0, $4, $6)",
         )
         .bind(b)
         .bind(i32_of(top))
         .bind(fin.kind)
         .bind(JobState::Waiting)
         .bind(fin.tree)
+        .bind(inputs.diff_kind)
         .execute(&mut *db)
         .await?;
         db.commit().await?;
@@ -384,7 +394,7 @@ impl<'a> JobsDal<'a> {
             "UPDATE prover_jobs SET state = $3, worker = $2, attempts = attempts + 1, \
              heartbeat_at = now(), started_at = now(), error = NULL \
              WHERE id = ANY($1) \
-             RETURNING id, batch_number, tree, kind, level, position, attempts, input",
+             RETURNING id, batch_number, tree, kind, level, position, attempts, input, diff_kind",
         )
         .bind(&ids)
         .bind(worker)

@@ -194,6 +194,29 @@ text_enum! {
 }
 
 text_enum! {
+    /// Which circuit proves a batch's published state diff, chosen by the planner from the
+    /// diff's version and content (SPEC 13.11). Each has its own diff tree circuits and its own
+    /// settlement (final) circuits, pinned as `final-<level>` (`v1`) and
+    /// `final-<level>-<name>` (the others).
+    DiffCircuitKind, "diff circuit" {
+        /// A version 1 diff: account records only (SPEC 13.7).
+        V1 = "v1",
+        /// A version 4 diff (grouped by account) without passport or lanes records: account
+        /// and stream records (SPEC 13.7.1).
+        V4 = "v4",
+        /// A version 4 diff with passport or lanes records (every slot carries their appends).
+        V4Agents = "v4-agents",
+    }
+}
+
+impl Default for DiffCircuitKind {
+    /// Every batch without stream or agent records publishes a version 1 diff.
+    fn default() -> Self {
+        DiffCircuitKind::V1
+    }
+}
+
+text_enum! {
     /// `prover_jobs.state`. `waiting -> queued -> running -> done`, `running -> queued` when
     /// a worker's heartbeat goes stale, `running -> failed` after the last attempt.
     JobState, "job state" {
@@ -333,6 +356,7 @@ mod tests {
         round_trip(Finality::ALL);
         round_trip(JobKind::ALL);
         round_trip(ProofTree::ALL);
+        round_trip(DiffCircuitKind::ALL);
         round_trip(JobState::ALL);
         round_trip(PriorityOpKind::ALL);
         round_trip(PriorityOpStatus::ALL);
@@ -362,6 +386,9 @@ mod tests {
             assert!(schema.contains(&quoted(s.as_str())), "{s}");
         }
         for s in ProofTree::ALL {
+            assert!(schema.contains(&quoted(s.as_str())), "{s}");
+        }
+        for s in DiffCircuitKind::ALL {
             assert!(schema.contains(&quoted(s.as_str())), "{s}");
         }
         for s in PriorityOpStatus::ALL {

@@ -1,11 +1,11 @@
 //! [`Circuits`]: the registry of every circuit the prover fleet uses, built (or loaded from
 //! the [`CircuitCache`]) lazily: the leaf circuit, the range merges per level, the diff,
 //! priority and payout trees ([`ChainCircuits`], sized from the leaf size) and the final
-//! circuit per top level, which is the settlement circuit over the four roots of that level
-//! ([`SettlementCircuit`], SPEC 13.11).
+//! circuit per top level and diff kind ([`FinalId`]), which is the settlement circuit over the
+//! four roots of that level ([`SettlementCircuit`], SPEC 13.11).
 //!
 //! A registry may be given the deployment's pins ([`Circuits::with_pins`], a [`CircuitPins`]
-//! manifest): every final circuit it serves must then be pinned (`final-<level>`) and have
+//! manifest): every final circuit it serves must then be pinned ([`FinalId::name`]) and have
 //! exactly the pinned [`CircuitFingerprint`] (range merges are checked when the manifest names
 //! them), whether it comes from the cache or from a build; otherwise it is refused (see
 //! [`crate::cache`]), so a prover built from other code never proves for that deployment. The
@@ -17,16 +17,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use anyhow::{bail, Context};
 use plonky2::plonk::circuit_data::{CommonCircuitData, VerifierCircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
-use rollup_storage::ProofTree;
+use rollup_storage::{DiffCircuitKind, ProofTree};
 use state::tx::Domain;
 
 use crate::cache::CircuitCache;
 use crate::circuits::aggregate::{MergeCircuit, MAX_LEVEL};
+use crate::circuits::chain::ChainMerge;
 use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::public::RangeStatement;
 use crate::circuits::settlement::{SettlementCircuit, SettlementInner, SettlementProofs};
-use crate::circuits::trees::ChainCircuits;
-use crate::pins::CircuitPins;
+use crate::circuits::trees::{ChainCircuits, ChainSet};
+use crate::pins::{CircuitPins, FinalId};
 use crate::{C, D, F};
 
 /// Every circuit of the proof system, built or loaded lazily per level.
@@ -35,7 +36,8 @@ pub struct Circuits<L: LeafCircuit> {
     cache: CircuitCache,
     merges: Vec<OnceLock<Arc<MergeCircuit>>>,
     chains: OnceLock<Arc<ChainCircuits>>,
-    finals: Vec<OnceLock<Arc<SettlementCircuit>>>,
+    /// Per diff kind (in [`DiffCircuitKind::ALL`] order), per top level.
+    finals: Vec<Vec<OnceLock<Arc<SettlementCircuit>>>>,
     build_lock: Mutex<()>,
     pins: Option<CircuitPins>,
 }
@@ -54,7 +56,9 @@ impl<L: LeafCircuit> Circuits<L> {
             cache,
             merges: (0..n).map(|_| OnceLock::new()).collect(),
             chains: OnceLock::new(),
-            finals: (0..n).map(|_| OnceLock::new()).collect(),
+            finals: (0..3)
+                .map(|_| (0..n).map(|_| OnceLock::new()).collect())
+                .collect(),
             build_lock: Mutex::new(()),
             pins: None,
         }
@@ -139,13 +143,19 @@ impl<L: LeafCircuit> Circuits<L> {
         Ok(c)
     }
 
-    /// The final (settlement) circuit over the roots of `top_level` (0 = one leaf per tree).
-    pub fn final_circuit(&self, top_level: u32) -> anyhow::Result<Arc<SettlementCircuit>> {
+    /// The final (settlement) circuit over the roots of `id.level` (0 = one leaf per tree)
+    /// with a diff tree of `id.kind`.
+    pub fn final_circuit(&self, id: FinalId) -> anyhow::Result<Arc<SettlementCircuit>> {
+        let FinalId {
+            level: top_level,
+            kind,
+        } = id;
         Self::check_level(top_level)?;
-        if let Some(c) = self.finals[top_level as usize].get() {
+        let cell = &self.finals[kind_index(kind)][top_level as usize];
+        if let Some(c) = cell.get() {
             return Ok(c.clone());
         }
-        let name = CircuitPins::final_name(top_level);
+        let name = id.name();
         let pinned = match &self.pins {
             None => None,
             Some(p) => match p.get(&name) {
@@ -162,9 +172,22 @@ impl<L: LeafCircuit> Circuits<L> {
             None
         };
         let chains = self.chains()?;
+        let grouped = match kind {
+            DiffCircuitKind::V1 => None,
+            DiffCircuitKind::V4 => Some(chains.grouped(false)?),
+            DiffCircuitKind::V4Agents => Some(chains.grouped(true)?),
+        };
+        let diff_chunk = match &grouped {
+            None => &chains.diff.chunk.data,
+            Some(g) => &g.chunk.data,
+        };
         let (diff, priority, payout) = if top_level > 0 {
+            let diff = match &grouped {
+                None => chains.diff.merge(top_level)?,
+                Some(g) => g.merge(top_level)?,
+            };
             (
-                Some(chains.diff.merge(top_level)?),
+                Some(diff),
                 Some(chains.priority.merge(top_level)?),
                 Some(chains.payout.merge(top_level)?),
             )
@@ -172,12 +195,14 @@ impl<L: LeafCircuit> Circuits<L> {
             (None, None, None)
         };
         let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = self.finals[top_level as usize].get() {
+        if let Some(c) = cell.get() {
             return Ok(c.clone());
         }
         let inner = SettlementInner {
             range: range.as_ref().map_or(self.leaf.data(), |m| &m.data),
-            diff: diff.as_ref().map_or(&chains.diff.chunk.data, |m| &m.data),
+            diff: diff
+                .as_ref()
+                .map_or(diff_chunk, |m: &Arc<ChainMerge>| &m.data),
             priority: priority
                 .as_ref()
                 .map_or(&chains.priority.chunk.data, |m| &m.data),
@@ -187,17 +212,18 @@ impl<L: LeafCircuit> Circuits<L> {
         };
         let c = Arc::new(SettlementCircuit::build_or_load(
             top_level,
+            kind,
             inner,
             &self.cache,
             pinned,
         )?);
-        let _ = self.finals[top_level as usize].set(c.clone());
+        let _ = cell.set(c.clone());
         Ok(c)
     }
 
-    /// Builds (or loads) every circuit up to the final one of `top_level`.
+    /// Builds (or loads) every circuit up to the final one of `top_level` for version 1 diffs.
     pub fn warm_up(&self, top_level: u32) -> anyhow::Result<()> {
-        self.final_circuit(top_level).map(|_| ())
+        self.final_circuit(FinalId::v1(top_level)).map(|_| ())
     }
 
     /// Common data of the range proofs of `level` (0 = leaf), to deserialize them.
@@ -243,9 +269,14 @@ impl<L: LeafCircuit> Circuits<L> {
         Ok((proof.to_bytes(), s))
     }
 
-    /// Proves a leaf job of `tree` from its serialized input (the chain circuits are loaded
-    /// only for a chained tree's job).
-    pub fn prove_tree_leaf(&self, tree: ProofTree, input: &[u8]) -> anyhow::Result<JobProof> {
+    /// Proves a leaf job of `tree` (for the diff tree: of `kind`'s circuit) from its serialized
+    /// input (the chain circuits are loaded only for a chained tree's job).
+    pub fn prove_tree_leaf(
+        &self,
+        tree: ProofTree,
+        kind: DiffCircuitKind,
+        input: &[u8],
+    ) -> anyhow::Result<JobProof> {
         let (bytes, pis) = match tree {
             ProofTree::Range => {
                 let w: L::Witness = serde_json::from_slice(input).context("leaf witness")?;
@@ -255,7 +286,10 @@ impl<L: LeafCircuit> Circuits<L> {
                     statement: serde_json::to_value(s)?,
                 });
             }
-            ProofTree::Diff => self.chains()?.diff.prove_chunk(input)?,
+            ProofTree::Diff => match self.grouped(kind)? {
+                None => self.chains()?.diff.prove_chunk(input)?,
+                Some(g) => g.prove_chunk(input)?,
+            },
             ProofTree::Priority => self.chains()?.priority.prove_chunk(input)?,
             ProofTree::Payout => self.chains()?.payout.prove_chunk(input)?,
         };
@@ -265,10 +299,12 @@ impl<L: LeafCircuit> Circuits<L> {
         })
     }
 
-    /// Proves a merge job of `tree` at `level` from its two children's proofs.
+    /// Proves a merge job of `tree` (for the diff tree: of `kind`'s circuits) at `level` from
+    /// its two children's proofs.
     pub fn prove_tree_merge(
         &self,
         tree: ProofTree,
+        kind: DiffCircuitKind,
         level: u32,
         left: &[u8],
         right: &[u8],
@@ -281,7 +317,10 @@ impl<L: LeafCircuit> Circuits<L> {
                     statement: serde_json::to_value(s)?,
                 });
             }
-            ProofTree::Diff => self.chains()?.diff.prove_merge(level, left, right)?,
+            ProofTree::Diff => match self.grouped(kind)? {
+                None => self.chains()?.diff.prove_merge(level, left, right)?,
+                Some(g) => g.prove_merge(level, left, right)?,
+            },
             ProofTree::Priority => self.chains()?.priority.prove_merge(level, left, right)?,
             ProofTree::Payout => self.chains()?.payout.prove_merge(level, left, right)?,
         };
@@ -291,13 +330,26 @@ impl<L: LeafCircuit> Circuits<L> {
         })
     }
 
-    /// Proves the final (settlement) proof of a batch from the four serialized roots of
-    /// `top_level` (in [`ProofTree::ALL`] order) and the chain's domain; returns the batch
+    /// The grouped diff tree of `kind` (`None` for version 1 diffs).
+    fn grouped(
+        &self,
+        kind: DiffCircuitKind,
+    ) -> anyhow::Result<Option<Arc<ChainSet<crate::circuits::diff_grouped::GroupedDiffCircuit>>>>
+    {
+        Ok(match kind {
+            DiffCircuitKind::V1 => None,
+            DiffCircuitKind::V4 => Some(self.chains()?.grouped(false)?),
+            DiffCircuitKind::V4Agents => Some(self.chains()?.grouped(true)?),
+        })
+    }
+
+    /// Proves the final (settlement) proof `id` of a batch from the four serialized roots of
+    /// `id.level` (in [`ProofTree::ALL`] order) and the chain's domain; returns the batch
     /// proof in the format [`crate::verify::verify_batch_proof`] reads and the L1 statement
     /// it proves.
     pub fn prove_final(
         &self,
-        top_level: u32,
+        id: FinalId,
         roots: &[Vec<u8>],
         domain: &Domain,
     ) -> anyhow::Result<(Vec<u8>, state::settlement::BatchStatement)> {
@@ -306,10 +358,14 @@ impl<L: LeafCircuit> Circuits<L> {
             "{} root proofs for four trees",
             roots.len()
         );
-        let circuit = self.final_circuit(top_level)?;
+        let top_level = id.level;
+        let circuit = self.final_circuit(id)?;
         let chains = self.chains()?;
         let range = self.read_proof(top_level, &roots[0])?;
-        let diff = chains.diff.read_proof(top_level, &roots[1])?;
+        let diff = match self.grouped(id.kind)? {
+            None => chains.diff.read_proof(top_level, &roots[1])?,
+            Some(g) => g.read_proof(top_level, &roots[1])?,
+        };
         let priority = chains.priority.read_proof(top_level, &roots[2])?;
         let payout = chains.payout.read_proof(top_level, &roots[3])?;
         let (proof, statement) = circuit.prove(
@@ -321,15 +377,20 @@ impl<L: LeafCircuit> Circuits<L> {
             },
             domain,
         )?;
-        Ok((
-            crate::verify::encode_batch_proof(top_level, &proof),
-            statement,
-        ))
+        Ok((crate::verify::encode_batch_proof(id, &proof), statement))
     }
 }
 
 impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
-    fn final_verifier(&self, top_level: u32) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
-        Ok(self.final_circuit(top_level)?.verifier.clone())
+    fn final_verifier(&self, id: FinalId) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
+        Ok(self.final_circuit(id)?.verifier.clone())
+    }
+}
+
+fn kind_index(kind: DiffCircuitKind) -> usize {
+    match kind {
+        DiffCircuitKind::V1 => 0,
+        DiffCircuitKind::V4 => 1,
+        DiffCircuitKind::V4Agents => 2,
     }
 }

@@ -11,7 +11,11 @@
 //!   the range's old root with exactly the diff's 13 header bytes streamed (version,
 //!   `count_before`, the record count it ends with) and ends at the range's new root, so the
 //!   published diff leads from the old state to the one the transactions produced; the
-//!   settlement circuit finishes its SHA-256 stream into `diff_hash`;
+//!   settlement circuit finishes its SHA-256 stream into `diff_hash`. Which diff circuit is a
+//!   parameter of the settlement circuit ([`DiffCircuitKind`]): the version 1 circuit, or the
+//!   grouped one of a version 4 diff (13.7.1) in its two shapes, whose proof must also leave no
+//!   stream record pending at either end (`more_in = more_out = 0`). The header's version byte
+//!   is the kind's, a constant: a proof that hashed another version's header is refused;
 //! - the **priority** proof (13.8; one chunk or the root of a merge tree of chunks,
 //!   [`crate::circuits::chain`]): its commitments start at `ZERO`, its first and next serials
 //!   are the range's deposit counters and its `entries` commitment is the range's
@@ -43,7 +47,8 @@
 //!
 //! **Shape.** The four inner circuits are the roots of one top level `L` of the batch's four
 //! trees ([`crate::circuits::registry::Circuits::final_circuit`]): one settlement circuit per
-//! `L`, pinned as `final-<L>`, cached by [`SettlementCircuit::build_or_load`].
+//! `L` and diff kind, pinned as `final-<L>` (version 1 diffs) or `final-<L>-<kind>`
+//! ([`CircuitPins::final_name_of`]), cached by [`SettlementCircuit::build_or_load`].
 
 use std::sync::Arc;
 
@@ -56,12 +61,16 @@ use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, VerifierCircuitData};
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
+use rollup_storage::DiffCircuitKind;
 use state::settlement::{BatchStatement, STATEMENT_LEN};
 use state::tx::{Domain, L1Address, TAG_DOMAIN};
 use state::Digest;
 
 use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
+use crate::circuits::diff_grouped::{
+    at as grouped_at, GroupedStatement, GROUPED_PUBLIC_INPUTS, VERSION as GROUPED_DIFF_VERSION,
+};
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
@@ -116,13 +125,53 @@ pub enum TieError {
     Refunds,
 }
 
+/// The version byte of the diffs `kind`'s circuit proves (the first byte of the header).
+pub fn diff_version(kind: DiffCircuitKind) -> u8 {
+    match kind {
+        DiffCircuitKind::V1 => 1,
+        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => GROUPED_DIFF_VERSION,
+    }
+}
+
+/// The number of public inputs of `kind`'s diff proofs.
+pub fn diff_public_inputs(kind: DiffCircuitKind) -> usize {
+    match kind {
+        DiffCircuitKind::V1 => DIFF_PUBLIC_INPUTS,
+        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => GROUPED_PUBLIC_INPUTS,
+    }
+}
+
+/// A diff proof's statement as a whole batch's diff of `kind`: its [`DiffStatement`] part, or
+/// why it is not one.
+fn whole_diff(kind: DiffCircuitKind, fields: &[F]) -> Result<DiffStatement, TieError> {
+    match kind {
+        DiffCircuitKind::V1 => {
+            let d = DiffStatement::from_fields(fields).ok_or(TieError::Malformed("diff"))?;
+            if !d.whole_batch() {
+                return Err(TieError::NotWholeBatch("diff"));
+            }
+            Ok(d)
+        }
+        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => {
+            let g = GroupedStatement::from_fields(fields).ok_or(TieError::Malformed("diff"))?;
+            if !g.whole_batch() {
+                return Err(TieError::NotWholeBatch("diff"));
+            }
+            Ok(g.base)
+        }
+    }
+}
+
 /// The statement four proofs of one batch make, after checking that they tie together
-/// exactly as the circuit requires.
-pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatement, TieError> {
+/// exactly as the settlement circuit of `kind` requires.
+pub fn tie(
+    proofs: &SettlementProofs<'_>,
+    domain: &Domain,
+    kind: DiffCircuitKind,
+) -> Result<BatchStatement, TieError> {
     let range = RangeStatement::from_fields(&proofs.range.public_inputs)
         .ok_or(TieError::Malformed("range"))?;
-    let diff = DiffStatement::from_fields(&proofs.diff.public_inputs)
-        .ok_or(TieError::Malformed("diff"))?;
+    let diff = whole_diff(kind, &proofs.diff.public_inputs)?;
     let priority = PriorityStatement::from_fields(&proofs.priority.public_inputs)
         .ok_or(TieError::Malformed("priority"))?;
     let payout = PayoutStatement::from_fields(&proofs.payout.public_inputs)
@@ -146,9 +195,6 @@ pub fn tie(proofs: &SettlementProofs<'_>, domain: &Domain) -> Result<BatchStatem
     }
     if diff.batch_old_root != range.old_root {
         return Err(TieError::DiffRoot("old root"));
-    }
-    if !diff.whole_batch() {
-        return Err(TieError::NotWholeBatch("diff"));
     }
     if diff.root_out != range.new_root {
         return Err(TieError::DiffRoot("new root"));
@@ -200,6 +246,8 @@ struct Targets {
 /// trees have `top_level` levels above their leaves.
 pub struct SettlementCircuit {
     pub top_level: u32,
+    /// The diff circuit whose proofs it verifies.
+    pub kind: DiffCircuitKind,
     pub data: CircuitData<F, C, D>,
     pub verifier: Arc<VerifierCircuitData<F, C, D>>,
     /// SHA-256 of its complete verifier data ([`crate::pins`]): what deployments pin.
@@ -208,7 +256,7 @@ pub struct SettlementCircuit {
 }
 
 /// Version of the settlement circuit's definition (part of its cache key).
-pub const SETTLEMENT_VERSION: &str = "settlement-v1";
+pub const SETTLEMENT_VERSION: &str = "settlement-v2";
 
 /// A public input of an inner proof that is a u32 word (the inner circuit range-checks it).
 fn words(t: &[Target]) -> [Target; 8] {
@@ -247,17 +295,21 @@ fn hash_at(t: &[Target], at: usize) -> HashOutTarget {
 
 impl SettlementCircuit {
     /// Builds the circuit (no cache).
-    pub fn build(top_level: u32, inner: SettlementInner<'_>) -> SettlementCircuit {
-        Self::build_or_load(top_level, inner, &CircuitCache::disabled(), None)
+    pub fn build(
+        top_level: u32,
+        kind: DiffCircuitKind,
+        inner: SettlementInner<'_>,
+    ) -> SettlementCircuit {
+        Self::build_or_load(top_level, kind, inner, &CircuitCache::disabled(), None)
             .expect("an uncached, unpinned build cannot be refused")
     }
 
-    /// The cache key: the version, the top level and the circuit digests of the four inner
-    /// circuits (which pin everything below them).
-    pub fn key(top_level: u32, inner: &SettlementInner<'_>) -> String {
+    /// The cache key: the version, the top level, the diff kind and the circuit digests of the
+    /// four inner circuits (which pin everything below them).
+    pub fn key(top_level: u32, kind: DiffCircuitKind, inner: &SettlementInner<'_>) -> String {
         let d = circuit_digest_hex;
         format!(
-            "{SETTLEMENT_VERSION}/top={top_level}/range={}/diff={}/priority={}/payout={}/config=standard_recursion",
+            "{SETTLEMENT_VERSION}/top={top_level}/diff_kind={kind}/range={}/diff={}/priority={}/payout={}/config=standard_recursion",
             d(inner.range),
             d(inner.diff),
             d(inner.priority),
@@ -269,13 +321,14 @@ impl SettlementCircuit {
     /// (named `final-<top_level>` in the pins).
     pub fn build_or_load(
         top_level: u32,
+        kind: DiffCircuitKind,
         inner: SettlementInner<'_>,
         cache: &CircuitCache,
         pinned: Option<CircuitFingerprint>,
     ) -> anyhow::Result<SettlementCircuit> {
-        let (b, targets) = Self::construct(inner);
-        let key = Self::key(top_level, &inner);
-        let name = CircuitPins::final_name(top_level);
+        let (b, targets) = Self::construct(inner, kind);
+        let key = Self::key(top_level, kind, &inner);
+        let name = CircuitPins::final_name_of(top_level, kind);
         let spec = CircuitSpec {
             name: &name,
             key: &key,
@@ -286,6 +339,7 @@ impl SettlementCircuit {
         let verifier = Arc::new(data.verifier_data());
         Ok(SettlementCircuit {
             top_level,
+            kind,
             data,
             verifier,
             fingerprint,
@@ -295,9 +349,15 @@ impl SettlementCircuit {
 
     /// The circuit before `build()`: deterministic, so a cached circuit's targets are
     /// recovered by running it again.
-    fn construct(inner: SettlementInner<'_>) -> (CircuitBuilder<F, D>, Targets) {
+    fn construct(
+        inner: SettlementInner<'_>,
+        kind: DiffCircuitKind,
+    ) -> (CircuitBuilder<F, D>, Targets) {
         assert_eq!(inner.range.common.num_public_inputs, RANGE_PUBLIC_INPUTS);
-        assert_eq!(inner.diff.common.num_public_inputs, DIFF_PUBLIC_INPUTS);
+        assert_eq!(
+            inner.diff.common.num_public_inputs,
+            diff_public_inputs(kind)
+        );
         assert_eq!(
             inner.priority.common.num_public_inputs,
             PRIORITY_PUBLIC_INPUTS
@@ -318,8 +378,13 @@ impl SettlementCircuit {
         let s = RangeStatementTargets::from_targets(&range.public_inputs);
         s.assert_starts_batch(&mut b);
         // Diff (`DiffStatement::to_fields`, positions in `diff::at`): a whole batch's diff from
-        // the old root to the new one, started with exactly the header, then finished.
+        // the old root to the new one, started with exactly the header (of the kind's version),
+        // then finished; a grouped diff with no stream record pending at either end.
         let d = &diff.public_inputs;
+        if kind != DiffCircuitKind::V1 {
+            b.assert_zero(d[grouped_at::MORE_IN]);
+            b.assert_zero(d[grouped_at::MORE_OUT]);
+        }
         b.connect_hashes(hash_at(d, diff_at::BATCH_OLD_ROOT), s.old_root);
         b.connect_hashes(hash_at(d, diff_at::ROOT_IN), s.old_root);
         b.connect_hashes(hash_at(d, diff_at::ROOT_OUT), s.new_root);
@@ -331,7 +396,12 @@ impl SettlementCircuit {
         ] {
             b.assert_zero(d[i]);
         }
-        let header = diff_header_state(&mut b, d[diff_at::COUNT_BEFORE], d[diff_at::RECORDS_OUT]);
+        let header = diff_header_state(
+            &mut b,
+            diff_version(kind),
+            d[diff_at::COUNT_BEFORE],
+            d[diff_at::RECORDS_OUT],
+        );
         let stream_in = StreamTargets::from_slice(
             &d[diff_at::STREAM_IN..diff_at::STREAM_IN + STREAM_STATE_LEN],
         );
@@ -435,7 +505,7 @@ impl SettlementCircuit {
         proofs: &SettlementProofs<'_>,
         domain: &Domain,
     ) -> anyhow::Result<(ProofWithPublicInputs<F, C, D>, BatchStatement)> {
-        let statement = tie(proofs, domain)?;
+        let statement = tie(proofs, domain, self.kind)?;
         let proof = self.prove_unchecked(proofs, domain)?;
         ensure!(
             proof.public_inputs == public_inputs(&statement),
@@ -488,11 +558,12 @@ impl SettlementCircuit {
     }
 }
 
-/// The stream state of a diff after its 13 header bytes (`diff::diff_header`): the IV, the
+/// The stream state of a diff after its 13 header bytes (`diff::diff_header_of`): the IV, the
 /// header pending, 13 bytes in all. `count_before` and `records` are split into bytes here
 /// (32 bits each).
 fn diff_header_state(
     b: &mut CircuitBuilder<F, D>,
+    version: u8,
     count_before: Target,
     records: Target,
 ) -> StreamTargets {
@@ -501,7 +572,7 @@ fn diff_header_state(
         bits.chunks(8).map(|c| b.le_sum(c.iter())).collect()
     };
     let zero = b.zero();
-    let mut header = vec![b.one()];
+    let mut header = vec![b.constant(F::from_canonical_u8(version))];
     header.extend(bytes_of(b, count_before));
     header.extend([zero; 4]);
     header.extend(bytes_of(b, records));

@@ -25,6 +25,9 @@ use crate::cache::CircuitCache;
 use crate::circuits::aggregate::MAX_LEVEL;
 use crate::circuits::chain::{ChainLayout, ChainMerge, Derive};
 use crate::circuits::diff::{diff_layout, DiffCircuit, DiffStatement, DiffWitness};
+use crate::circuits::diff_grouped::{
+    grouped_layout, GroupedDiffCircuit, GroupedStatement, GroupedWitness,
+};
 use crate::circuits::payout::{
     derive_merge, payout_layout, PayoutCircuit, PayoutStatement, PayoutWitness,
 };
@@ -68,6 +71,21 @@ impl ChunkCircuit for DiffCircuit {
     }
 }
 
+impl ChunkCircuit for GroupedDiffCircuit {
+    type Witness = GroupedWitness;
+    type Statement = GroupedStatement;
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+    fn prove(
+        &self,
+        w: &GroupedWitness,
+        s: &GroupedStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        GroupedDiffCircuit::prove(self, w, s)
+    }
+}
+
 impl ChunkCircuit for PriorityCircuit {
     type Witness = PriorityWitness;
     type Statement = PriorityStatement;
@@ -103,11 +121,15 @@ impl ChunkCircuit for PayoutCircuit {
 /// A transaction changes at most two accounts besides the operator's (every fee goes to
 /// account 0), creates at most one, consumes at most one priority op and makes at most one
 /// payout; so a diff chunk has `2k + 1` slots for existing accounts and `k` for new ones, a
-/// priority chunk `k` slots and a payout chunk `2^ceil(log2 k)`.
+/// priority chunk `k` slots and a payout chunk `2^ceil(log2 k)`. A grouped (version 4) diff
+/// chunk has `2k + 1` slots of one stream record each (a slot holds an existing or a new
+/// account; an account with more stream records continues in the next slot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkShape {
     pub diff_old: usize,
     pub diff_new: usize,
+    pub grouped_cap: usize,
+    pub grouped_subs: usize,
     pub priority: usize,
     pub payout_depth: usize,
 }
@@ -118,6 +140,8 @@ impl ChunkShape {
         ChunkShape {
             diff_old: 2 * k + 1,
             diff_new: k,
+            grouped_cap: 2 * k + 1,
+            grouped_subs: 1,
             priority: k,
             payout_depth: k.next_power_of_two().trailing_zeros() as usize,
         }
@@ -262,12 +286,17 @@ impl<Ch: ChunkCircuit> ChainSet<Ch> {
     }
 }
 
-/// The diff, priority and payout trees of one leaf size.
+/// The diff, priority and payout trees of one leaf size. The grouped diff trees (version 4
+/// diffs, without and with agent parts) are built on first use: most deployments never need
+/// them.
 pub struct ChainCircuits {
     pub shape: ChunkShape,
     pub diff: ChainSet<DiffCircuit>,
     pub priority: ChainSet<PriorityCircuit>,
     pub payout: ChainSet<PayoutCircuit>,
+    grouped: [OnceLock<Arc<ChainSet<GroupedDiffCircuit>>>; 2],
+    cache: CircuitCache,
+    build_lock: Mutex<()>,
 }
 
 impl ChainCircuits {
@@ -292,6 +321,46 @@ impl ChainCircuits {
             diff: ChainSet::new("diff", diff, diff_layout(), &no_derived, cache),
             priority: ChainSet::new("priority", priority, priority_layout(), &no_derived, cache),
             payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge, cache),
+            grouped: [OnceLock::new(), OnceLock::new()],
+            cache: cache.clone(),
+            build_lock: Mutex::new(()),
         })
+    }
+
+    /// The grouped diff tree, with or without agent parts (built or loaded on first use).
+    pub fn grouped(&self, agent_parts: bool) -> anyhow::Result<Arc<ChainSet<GroupedDiffCircuit>>> {
+        let cell = &self.grouped[usize::from(agent_parts)];
+        if let Some(g) = cell.get() {
+            return Ok(g.clone());
+        }
+        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = cell.get() {
+            return Ok(g.clone());
+        }
+        let started = std::time::Instant::now();
+        let (cap, subs) = (self.shape.grouped_cap, self.shape.grouped_subs);
+        let chunk = GroupedDiffCircuit::build_or_load(cap, subs, agent_parts, &self.cache)?;
+        tracing::info!(
+            cap,
+            subs,
+            agent_parts,
+            bits = chunk.data.common.degree_bits(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "grouped diff chunk circuit ready"
+        );
+        let name = if agent_parts {
+            "diff-v4-agents"
+        } else {
+            "diff-v4"
+        };
+        let set = Arc::new(ChainSet::new(
+            name,
+            chunk,
+            grouped_layout(),
+            &no_derived,
+            &self.cache,
+        ));
+        let _ = cell.set(set.clone());
+        Ok(set)
     }
 }

@@ -5,19 +5,58 @@
 //! hashes, once per planned batch); the priority and payout chunks are linear in the batch.
 
 use anyhow::Context;
+use rollup_storage::DiffCircuitKind;
 use serde::Serialize;
 use state::account::Account;
+use state::apply::State;
+use state::diff::{AccountTree, StateDiff};
 
 use crate::circuits::diff::diff_chunks;
+use crate::circuits::diff_grouped::grouped_chunks;
 use crate::circuits::payout::payout_chunks;
 use crate::circuits::priority::priority_chunks;
 use crate::circuits::trees::{ChunkInput, ChunkShape};
 use crate::jobs::SettlementInputs;
 
+/// The circuit that proves `diff` as the batch published it (`StateDiff::encode_published`):
+/// version 1 for account records only, else the grouped circuit of version 4, with agent parts
+/// when a passport or lanes record is present. (Shares records are in no circuit yet: their
+/// chunks are refused.)
+pub fn diff_kind(diff: &StateDiff) -> DiffCircuitKind {
+    if diff.version() == state::diff::DIFF_VERSION {
+        DiffCircuitKind::V1
+    } else if diff.passports().is_empty() && diff.lanes().is_empty() {
+        DiffCircuitKind::V4
+    } else {
+        DiffCircuitKind::V4Agents
+    }
+}
+
+/// The state before a batch, as its diff chunks need it: the accounts for a version 1 diff;
+/// the accounts with their stream books and profiles for a version 4 one (built only then: it
+/// copies the books).
+pub enum Before {
+    Accounts(Vec<Account>),
+    Tree(Box<AccountTree>),
+}
+
+impl Before {
+    pub fn of(state: &State, kind: DiffCircuitKind) -> Before {
+        match kind {
+            DiffCircuitKind::V1 => Before::Accounts(state.accounts().to_vec()),
+            DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => {
+                Before::Tree(Box::new(AccountTree::from_state(state)))
+            }
+        }
+    }
+}
+
 /// The serialized chunk inputs of the three chained trees of one batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChainChunks {
+    /// Chunks of the circuit of `diff_kind`.
     pub diff: Vec<Vec<u8>>,
+    pub diff_kind: DiffCircuitKind,
     pub priority: Vec<Vec<u8>>,
     pub payout: Vec<Vec<u8>>,
 }
@@ -50,19 +89,35 @@ fn serialize<W: Serialize, S: Serialize>(chunks: Vec<(W, S)>) -> anyhow::Result<
 pub fn chain_chunks(
     shape: ChunkShape,
     batch: u64,
-    before: &[Account],
+    before: &Before,
     first_priority_op: u64,
     inputs: &SettlementInputs,
     min_chunks: usize,
 ) -> anyhow::Result<ChainChunks> {
-    let diff = diff_chunks(
-        before,
-        &inputs.state_diff,
-        shape.diff_old,
-        shape.diff_new,
-        min_chunks,
-    )
-    .context("diff chunks")?;
+    let diff_kind = diff_kind(&inputs.state_diff);
+    let diff = match (diff_kind, before) {
+        (DiffCircuitKind::V1, Before::Accounts(accounts)) => serialize(
+            diff_chunks(
+                accounts,
+                &inputs.state_diff,
+                shape.diff_old,
+                shape.diff_new,
+                min_chunks,
+            )
+            .context("diff chunks")?,
+        )?,
+        (DiffCircuitKind::V4 | DiffCircuitKind::V4Agents, Before::Tree(tree)) => serialize(
+            grouped_chunks(
+                tree,
+                &inputs.state_diff,
+                shape.grouped_cap,
+                shape.grouped_subs,
+                min_chunks,
+            )
+            .context("grouped diff chunks")?,
+        )?,
+        _ => anyhow::bail!("the state before batch {batch} was copied for another diff kind"),
+    };
     let priority = priority_chunks(
         inputs.queue_before,
         first_priority_op,
@@ -79,7 +134,8 @@ pub fn chain_chunks(
     )
     .context("payout chunks")?;
     Ok(ChainChunks {
-        diff: serialize(diff)?,
+        diff,
+        diff_kind,
         priority: serialize(priority)?,
         payout: serialize(payout)?,
     })

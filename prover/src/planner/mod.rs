@@ -129,7 +129,7 @@ impl Planner {
             let settles = jobs.settlement_inputs(&batch).await?;
             let lookup = |seq: u64| settles.depositors.get(&seq).copied();
             let shape = ChunkShape::for_leaf(leaf.leaf_size());
-            let before = state.accounts().to_vec();
+            let before = chunks::Before::of(&state, chunks::diff_kind(&settles.state_diff));
             let chain_chunks = |min: usize| {
                 chunks::chain_chunks(
                     shape,
@@ -169,6 +169,7 @@ impl Planner {
                     let inputs = TreeInputs {
                         range,
                         diff: chains.diff,
+                        diff_kind: chains.diff_kind,
                         priority: chains.priority,
                         payout: chains.payout,
                     };

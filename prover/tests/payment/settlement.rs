@@ -11,15 +11,18 @@
 use std::sync::OnceLock;
 
 use plonky2::plonk::proof::ProofWithPublicInputs;
-use rollup_prover::circuits::diff::{diff_witness, DiffCircuit};
+use rollup_prover::circuits::diff::{diff_header_of, diff_witness, DiffCircuit};
+use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedDiffCircuit, GroupedStatement};
 use rollup_prover::circuits::payout::{payout_witness, PayoutCircuit};
 use rollup_prover::circuits::priority::{priority_witness, PriorityCircuit};
 use rollup_prover::circuits::settlement::{
     public_inputs, tie, SettlementCircuit, SettlementInner, SettlementProofs, TieError,
 };
+use rollup_prover::gadgets::sha256::stream::StreamState;
 use rollup_prover::{C, D};
+use rollup_storage::DiffCircuitKind;
 use state::account::Account;
-use state::diff::{BatchTouches, StateDiff};
+use state::diff::{AccountTree, BatchTouches, StateDiff};
 use state::settlement::{
     priority_chain, settle_ops, BatchStatement, Consumed, Hash32, OpsSettlement, Payout,
     PriorityEntry,
@@ -141,6 +144,7 @@ fn fixture() -> &'static Fixture {
         let t = Instant::now();
         let settlement = SettlementCircuit::build(
             1,
+            DiffCircuitKind::V1,
             SettlementInner {
                 range: &merge.data,
                 diff: &diff.data,
@@ -200,7 +204,10 @@ fn settles(proofs: &SettlementProofs<'_>, domain: &Domain) -> bool {
 #[test]
 fn settlement_proof_states_exactly_the_contracts_statement() {
     let fx = fixture();
-    assert_eq!(tie(&fx.proofs(), &DOMAIN), Ok(fx.statement));
+    assert_eq!(
+        tie(&fx.proofs(), &DOMAIN, DiffCircuitKind::V1),
+        Ok(fx.statement)
+    );
     let t = Instant::now();
     let (proof, statement) = fx.settlement.prove(&fx.proofs(), &DOMAIN).unwrap();
     println!("settlement proof in {:?}", t.elapsed());
@@ -335,7 +342,10 @@ fn a_diff_proof_of_other_data_is_refused() {
         diff: &other,
         ..fx.proofs()
     };
-    assert_eq!(tie(&proofs, &DOMAIN), Err(TieError::DiffRoot("new root")));
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::DiffRoot("new root"))
+    );
     assert!(!settles(&proofs, &DOMAIN), "an inflated diff settled");
 }
 
@@ -379,7 +389,11 @@ fn priority_proofs_of_other_l1_entries_are_refused() {
             priority: &other,
             ..fx.proofs()
         };
-        assert_eq!(tie(&proofs, &DOMAIN), Err(TieError::Entries), "{name}");
+        assert_eq!(
+            tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+            Err(TieError::Entries),
+            "{name}"
+        );
         assert!(!settles(&proofs, &DOMAIN), "{name}: settled");
     }
     // The L1 entries with a refund dropped (the deposit published as credited): the entries
@@ -391,7 +405,10 @@ fn priority_proofs_of_other_l1_entries_are_refused() {
         priority: &other,
         ..fx.proofs()
     };
-    assert_eq!(tie(&proofs, &DOMAIN), Err(TieError::Entries));
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Entries)
+    );
     assert!(!settles(&proofs, &DOMAIN), "a dropped refund settled");
 }
 
@@ -410,7 +427,10 @@ fn payout_proofs_of_other_payouts_are_refused() {
         payout: &other,
         ..fx.proofs()
     };
-    assert_eq!(tie(&proofs, &DOMAIN), Err(TieError::Withdrawals));
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Withdrawals)
+    );
     assert!(
         !settles(&proofs, &DOMAIN),
         "a redirected withdrawal settled"
@@ -424,7 +444,10 @@ fn payout_proofs_of_other_payouts_are_refused() {
         payout: &other,
         ..fx.proofs()
     };
-    assert_eq!(tie(&proofs, &DOMAIN), Err(TieError::Refunds));
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Refunds)
+    );
     assert!(!settles(&proofs, &DOMAIN), "an inflated refund settled");
 }
 
@@ -435,7 +458,10 @@ fn another_domain_is_refused() {
         chain_id: DOMAIN.chain_id + 1,
         ..DOMAIN
     };
-    assert_eq!(tie(&fx.proofs(), &other), Err(TieError::Domain));
+    assert_eq!(
+        tie(&fx.proofs(), &other, DiffCircuitKind::V1),
+        Err(TieError::Domain)
+    );
     assert!(!settles(&fx.proofs(), &other), "settled for another chain");
 }
 
@@ -469,6 +495,101 @@ fn another_batchs_range_proof_is_refused() {
         range: &range,
         ..fx.proofs()
     };
-    assert_eq!(tie(&proofs, &DOMAIN), Err(TieError::DiffRoot("old root")));
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::DiffRoot("old root"))
+    );
     assert!(!settles(&proofs, &DOMAIN), "another batch's range settled");
+}
+
+/// Slots of the grouped diff chunk: the batch's four account records (three existing, one new).
+const GROUPED_CAP: usize = 4;
+
+/// The same batch with its diff published as version 4 (`encode_grouped`, what the writer
+/// publishes once a batch holds a stream or agent record): the settlement circuit of the grouped
+/// diff proves exactly the contract's statement over those bytes, under its own final circuit
+/// (`final-1-v4`); a grouped proof of the same records hashed after a version 1 header (bytes
+/// an L1 reader would decode as version 1) does not settle.
+#[test]
+fn a_grouped_diff_settles_under_its_own_final_circuit() {
+    let fx = fixture();
+    // The planner proves this batch's diff (account records only) with the version 1 circuit.
+    assert_eq!(
+        rollup_prover::planner::chunks::diff_kind(&fx.state_diff),
+        DiffCircuitKind::V1
+    );
+    let grouped = GroupedDiffCircuit::build(GROUPED_CAP, 1, false);
+    let before = AccountTree::from_accounts(&fx.before);
+    let chunks = grouped_chunks(&before, &fx.state_diff, GROUPED_CAP, 1, 1).unwrap();
+    assert_eq!(chunks.len(), 1);
+    let (w, s) = &chunks[0];
+    let diff_proof = grouped.prove(w, s).unwrap();
+    let merge = registry().merge(1).unwrap();
+    let t = Instant::now();
+    let settlement = SettlementCircuit::build(
+        1,
+        DiffCircuitKind::V4,
+        SettlementInner {
+            range: &merge.data,
+            diff: &grouped.data,
+            priority: &fx.priority.data,
+            payout: &fx.payout.data,
+        },
+    );
+    println!(
+        "grouped settlement circuit: 2^{} rows, built in {:?}",
+        settlement.data.common.degree_bits(),
+        t.elapsed()
+    );
+    let expected = BatchStatement {
+        diff_hash: state::settlement::diff_hash(&fx.state_diff.encode_grouped()),
+        ..fx.statement
+    };
+    assert_ne!(expected.diff_hash, fx.statement.diff_hash);
+    let proofs = SettlementProofs {
+        diff: &diff_proof,
+        ..fx.proofs()
+    };
+    assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V4), Ok(expected));
+    // A grouped diff proof is not a version 1 one, nor the other way round.
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Malformed("diff"))
+    );
+    assert_eq!(
+        tie(&fx.proofs(), &DOMAIN, DiffCircuitKind::V4),
+        Err(TieError::Malformed("diff"))
+    );
+    let (proof, statement) = settlement.prove(&proofs, &DOMAIN).unwrap();
+    assert_eq!(statement, expected);
+    settlement.verify(&proof, &expected).unwrap();
+    assert!(settlement.verify(&proof, &fx.statement).is_err());
+
+    // The attack: the same grouped records streamed after the version 1 header. The chunk
+    // circuit proves it (its stream start is a public input, chained like any other); only the
+    // settlement circuit's constant version byte refuses it.
+    let mut forged = w.clone();
+    let n = u32::try_from(fx.state_diff.records().len()).unwrap();
+    let mut stream = StreamState::default();
+    stream.absorb(&diff_header_of(1, forged.count.count_before, n));
+    forged.stream_in = stream.clone();
+    let forged_proof = grouped
+        .data
+        .prove(grouped.partial_witness(&forged).unwrap())
+        .expect("the chunk alone accepts any stream start");
+    let forged_statement = GroupedStatement::from_fields(&forged_proof.public_inputs).unwrap();
+    assert_eq!(forged_statement.base.stream_in, stream);
+    assert!(!forged_statement.whole_batch());
+    let proofs = SettlementProofs {
+        diff: &forged_proof,
+        ..fx.proofs()
+    };
+    assert_eq!(
+        tie(&proofs, &DOMAIN, DiffCircuitKind::V4),
+        Err(TieError::NotWholeBatch("diff"))
+    );
+    assert!(
+        settlement.prove_unchecked(&proofs, &DOMAIN).is_err(),
+        "a version 4 body under a version 1 header settled"
+    );
 }

@@ -12,6 +12,7 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use state::hash::Digest;
 use state::stream::SLOT_DEPTH;
 
+use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::diff::{
     account_leaf, gated_update, in_order, le_bytes, record_bytes, CountTargets, DiffEnds, Key,
 };
@@ -24,7 +25,7 @@ use crate::gadgets::smt::{select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
 use super::witness::{GroupedWitness, PassportPart};
-use super::GroupedStatement;
+use super::{GroupedStatement, GROUPED_PUBLIC_INPUTS, GROUPED_VERSION};
 
 struct SubTargets {
     open: BoolTarget,
@@ -201,15 +202,36 @@ impl GroupedDiffCircuit {
     /// passport and lanes records (~870 rows each: a batch without them uses the shape
     /// without).
     pub fn build(cap: usize, subs: usize, agent_parts: bool) -> GroupedDiffCircuit {
+        Self::build_or_load(cap, subs, agent_parts, &CircuitCache::disabled())
+            .expect("an uncached, unpinned build cannot be refused")
+    }
+
+    /// [`GroupedDiffCircuit::build`] through `cache` (key: [`GROUPED_VERSION`] and the shape).
+    pub fn build_or_load(
+        cap: usize,
+        subs: usize,
+        agent_parts: bool,
+        cache: &CircuitCache,
+    ) -> anyhow::Result<GroupedDiffCircuit> {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let (targets, _) = Self::define(&mut b, cap, subs, agent_parts);
-        GroupedDiffCircuit {
-            data: b.build::<C>(),
+        let key = format!(
+            "{GROUPED_VERSION}/cap={cap}/subs={subs}/agent_parts={agent_parts}/config=standard_recursion"
+        );
+        let spec = CircuitSpec {
+            name: "diff-grouped-chunk",
+            key: &key,
+            num_public_inputs: GROUPED_PUBLIC_INPUTS,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(GroupedDiffCircuit {
+            data,
             targets,
             cap,
             subs,
             agent_parts,
-        }
+        })
     }
 
     /// Adds the constraints; returns the targets and the rows before the slots and after them.

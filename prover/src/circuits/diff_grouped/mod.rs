@@ -4,7 +4,8 @@
 //! stream records, passport records that do not carry a policy body (every record after the
 //! one that set the policy: an agent's spends move `window_id` and `spent`) and lanes records;
 //! a passport record with its policy and shares records are the next step (the witness builder
-//! refuses them), and nothing wires it into the settlement yet.
+//! refuses them). The settlement circuit of a version 4 diff verifies its tree (SPEC 13.11,
+//! "Diff kinds").
 //!
 //! A chunk has `cap` slots; a slot is one account's group or the continuation of the previous
 //! slot's, and holds up to `subs` stream records. What a used slot proves:
@@ -39,7 +40,7 @@
 //!
 //! Cost: `tests::rows_per_slot` (an account part and `subs` stream parts).
 
-use plonky2::field::types::Field;
+use plonky2::field::types::{Field, PrimeField64};
 use serde::{Deserialize, Serialize};
 use state::hash::Digest;
 use state::smt::empty_hashes;
@@ -56,7 +57,30 @@ pub const GROUPED_PUBLIC_INPUTS: usize = DIFF_PUBLIC_INPUTS + 4;
 pub const GROUPED_VERSION: &str = "diff-grouped-v1";
 
 /// The version byte of the diffs this circuit proves.
-const VERSION: u8 = state::diff::DIFF_VERSION_GROUPED;
+pub const VERSION: u8 = state::diff::DIFF_VERSION_GROUPED;
+
+/// Positions of the public inputs after the [`DiffStatement`]'s (which keep theirs,
+/// `crate::circuits::diff::at`).
+pub mod at {
+    use crate::circuits::diff::DIFF_PUBLIC_INPUTS;
+    pub const MORE_IN: usize = DIFF_PUBLIC_INPUTS;
+    pub const MORE_OUT: usize = DIFF_PUBLIC_INPUTS + 1;
+    pub const LAST_SLOT_IN: usize = DIFF_PUBLIC_INPUTS + 2;
+    pub const LAST_SLOT_OUT: usize = DIFF_PUBLIC_INPUTS + 3;
+}
+
+/// How grouped diff proofs of consecutive chunks chain (SPEC 13.12): the version 1 diff's
+/// links, and the stream record pending at the boundary (`more`, `last_slot`).
+pub fn grouped_layout() -> crate::circuits::chain::ChainLayout {
+    use crate::circuits::chain::Link;
+    let mut layout = crate::circuits::diff::diff_layout();
+    layout.len = GROUPED_PUBLIC_INPUTS;
+    layout.links.push(Link::new(at::MORE_IN, at::MORE_OUT, 1));
+    layout
+        .links
+        .push(Link::new(at::LAST_SLOT_IN, at::LAST_SLOT_OUT, 1));
+    layout
+}
 
 /// What a grouped diff proof states: [`DiffStatement`] and the stream records' running values.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +102,22 @@ impl GroupedStatement {
         v.push(F::from_canonical_u16(self.last_slot_in));
         v.push(F::from_canonical_u16(self.last_slot_out));
         v
+    }
+
+    /// The inverse of [`GroupedStatement::to_fields`] (`None` for a value no chunk states).
+    pub fn from_fields(v: &[F]) -> Option<GroupedStatement> {
+        if v.len() != GROUPED_PUBLIC_INPUTS {
+            return None;
+        }
+        let bit = |o: usize| crate::circuits::public::bool_of_field(v[o]);
+        let slot = |o: usize| u16::try_from(v[o].to_canonical_u64()).ok();
+        Some(GroupedStatement {
+            base: DiffStatement::from_fields(&v[..DIFF_PUBLIC_INPUTS])?,
+            more_in: bit(at::MORE_IN)?,
+            more_out: bit(at::MORE_OUT)?,
+            last_slot_in: slot(at::LAST_SLOT_IN)?,
+            last_slot_out: slot(at::LAST_SLOT_OUT)?,
+        })
     }
 
     /// Whether this states a whole batch's version 4 diff: from the old root, the stream

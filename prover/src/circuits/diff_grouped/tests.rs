@@ -222,10 +222,24 @@ fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
         ..chunks[0].1.clone()
     };
     assert!(whole.whole_batch(), "the chain states the whole batch");
-    for (w, s) in &chunks {
-        let proof = circuit().prove(w, s).unwrap();
-        circuit().verify(proof).unwrap();
-    }
+    let proofs: Vec<_> = chunks
+        .iter()
+        .map(|(w, s)| circuit().prove(w, s).unwrap())
+        .collect();
+    // The chunks' proofs merge (`grouped_layout`, what the settlement's diff tree uses) into
+    // exactly the whole batch's statement; out of order they do not.
+    use crate::circuits::chain::{assert_not_mergeable, ChainMerge};
+    let m1 = ChainMerge::build(&circuit().data, super::grouped_layout());
+    let m2 = ChainMerge::build(&m1.data, super::grouped_layout());
+    let left = m1.prove(&proofs[0], &proofs[1]).unwrap();
+    let right = m1.prove(&proofs[2], &proofs[3]).unwrap();
+    let root = m2.prove(&left, &right).unwrap();
+    assert_eq!(
+        GroupedStatement::from_fields(&root.public_inputs),
+        Some(whole)
+    );
+    m2.data.verify(root).unwrap();
+    assert_not_mergeable(&m1, "swapped", &proofs[1], &proofs[0]);
 }
 
 /// Proving `w` fails whatever the statement: an error, or a panic in witness generation.
@@ -351,6 +365,16 @@ fn dishonest_witnesses_have_no_proof() {
 
 /// The shape without agent parts proves a batch of accounts and stream records, and refuses a
 /// witness that carries a passport or lanes record (it has nowhere to put them).
+/// The planner proves each diff with the shape that can: stream records only without agent
+/// parts, a passport or lanes record with them (a version 1 diff: `payment::settlement`).
+#[test]
+fn the_planner_picks_the_shape_that_proves_the_diff() {
+    use crate::planner::chunks::diff_kind;
+    use rollup_storage::DiffCircuitKind;
+    assert_eq!(diff_kind(&transition_with(false).1), DiffCircuitKind::V4);
+    assert_eq!(diff_kind(&transition().1), DiffCircuitKind::V4Agents);
+}
+
 #[test]
 fn the_shape_without_agent_parts_proves_streams_and_refuses_agent_records() {
     let plain = GroupedDiffCircuit::build(CAP, SUBS, false);
