@@ -571,8 +571,8 @@ fn a_grouped_diff_settles_under_its_own_final_circuit() {
     let mut forged = w.clone();
     let n = u32::try_from(fx.state_diff.records().len()).unwrap();
     let mut stream = StreamState::default();
-    stream.absorb(&diff_header_of(1, forged.count.count_before, n));
-    forged.stream_in = stream.clone();
+    stream.absorb(&diff_header_of(1, forged.start.count.count_before, n));
+    forged.start.stream_in = stream.clone();
     let forged_proof = grouped
         .data
         .prove(grouped.partial_witness(&forged).unwrap())

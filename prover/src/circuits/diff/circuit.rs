@@ -11,12 +11,11 @@ use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use crate::gadgets::range::{range_check_u63, range_check_u64};
-use crate::gadgets::sha256::stream::{ByteStream, StreamTargets};
 use crate::gadgets::smt::{zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
 use super::common::{
-    account_leaf, gated_update, in_order, le_bytes, record_bytes, CountTargets, DiffEnds, Key,
+    account_leaf, gated_update, in_order, le_bytes, record_bytes, DiffEnds, Key, StartTargets,
 };
 use super::witness::DiffWitness;
 use super::{DiffStatement, DIFF_PUBLIC_INPUTS, DIFF_VERSION};
@@ -42,14 +41,7 @@ struct NewTargets {
 }
 
 pub(super) struct Targets {
-    batch_old_root: HashOutTarget,
-    count: CountTargets,
-    root_in: HashOutTarget,
-    stream_in: StreamTargets,
-    records_in: Target,
-    lower_in: Target,
-    new_in: Target,
-    started_in: BoolTarget,
+    start: StartTargets,
     old: Vec<OldTargets>,
     new: Vec<NewTargets>,
 }
@@ -100,22 +92,17 @@ impl DiffCircuit {
         cap_new: usize,
     ) -> (Targets, [usize; 3]) {
         let one = b.one();
-        let batch_old_root = b.add_virtual_hash();
-
-        // count_before: the last account below it exists, the leaf at it is empty, under the
-        // batch's old root (every chunk checks it against the same shared root).
-        let count = CountTargets::define(b, batch_old_root);
-        let (count_before, last_index) = (count.count_before, count.last_index);
-
-        // Where the chunk starts: free values, tied by the merges to the chunk before and by
-        // the settlement circuit to the start of a batch.
-        let root_in = b.add_virtual_hash();
-        let stream_in = StreamTargets::virtual_state(b);
-        let mut stream = ByteStream::resume(b, &stream_in);
-        let records_in = b.add_virtual_target();
-        let lower_in = b.add_virtual_target();
-        let new_in = b.add_virtual_target();
-        let started_in = b.add_virtual_bool_target_safe();
+        // Where the chunk starts (`count_before` opened under the batch's old root).
+        let (start, mut stream) = StartTargets::define(b);
+        let (count_before, last_index) = (start.count.count_before, start.count.last_index);
+        let (batch_old_root, root_in, records_in, lower_in, new_in, started_in) = (
+            start.batch_old_root,
+            start.root_in,
+            start.records_in,
+            start.lower_in,
+            start.new_in,
+            start.started_in,
+        );
         let start_rows = b.num_gates();
 
         let mut root = root_in;
@@ -218,25 +205,14 @@ impl DiffCircuit {
             batch_old_root,
             count_before,
             root: [root_in, root],
-            stream: [&stream_in, &stream_out],
+            stream: [&start.stream_in, &stream_out],
             records: [records_in, records],
             lower: [lower_in, lower],
             new: [new_in, new_count],
             started: [started_in, started],
         }
         .register(b);
-        let targets = Targets {
-            batch_old_root,
-            count,
-            root_in,
-            stream_in,
-            records_in,
-            lower_in,
-            new_in,
-            started_in,
-            old,
-            new,
-        };
+        let targets = Targets { start, old, new };
         (targets, [start_rows, old_rows, new_rows])
     }
 
@@ -263,16 +239,7 @@ impl DiffCircuit {
             }
             anyhow::Ok(())
         };
-        pw.set_hash_target(t.batch_old_root, w.batch_old_root.into())?;
-        pw.set_hash_target(t.root_in, w.root_in.into())?;
-        for (t, v) in t.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
-            pw.set_target(*t, v)?;
-        }
-        pw.set_target(t.records_in, f(w.records_in))?;
-        pw.set_target(t.lower_in, f(w.lower_in))?;
-        pw.set_target(t.new_in, f(w.new_in))?;
-        pw.set_bool_target(t.started_in, w.started_in)?;
-        t.count.set(&mut pw, &w.count)?;
+        t.start.set(&mut pw, &w.start)?;
         for (ts, s) in t.old.iter().zip(&w.old) {
             pw.set_bool_target(ts.used, s.used)?;
             pw.set_target(ts.index, f(u64::from(s.index)))?;

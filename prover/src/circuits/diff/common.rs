@@ -1,6 +1,7 @@
 //! What the version 1 and grouped diff circuits share: account leaves and keys, the record
-//! bytes, the gated tree update, the count opening at the start of a batch, the order of
-//! existing records and the chunk's public inputs ([`DiffEnds`]).
+//! bytes, the gated tree update, where a chunk starts ([`ChunkStart`], with the count opening
+//! at the start of a batch), the order of existing records and the chunk's public inputs
+//! ([`DiffEnds`]).
 
 use anyhow::ensure;
 use plonky2::field::types::{Field, PrimeField64};
@@ -14,7 +15,7 @@ use state::hash::Digest;
 use state::smt::SparseMerkleTree;
 
 use crate::gadgets::range::U63Target;
-use crate::gadgets::sha256::stream::StreamTargets;
+use crate::gadgets::sha256::stream::{ByteStream, StreamState, StreamTargets};
 use crate::gadgets::smt::{compute_root, leaf_hash, select_hash, zero_digest, MerklePathTarget};
 use crate::{D, F};
 
@@ -34,6 +35,75 @@ pub struct CountWitness {
     pub last_siblings: Vec<Digest>,
     /// The path of the empty leaf at `count_before` under the batch's old root.
     pub free_siblings: Vec<Digest>,
+}
+
+/// Where a chunk of either diff circuit starts: the batch's old root with `count_before`
+/// proven under it, and the running values the chunk before left (free in the chunk, tied by
+/// the merges to the chunk before and by the settlement circuit to the start of a batch).
+/// Flattened into both witnesses, so a stored witness keeps its JSON shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkStart {
+    pub batch_old_root: Digest,
+    #[serde(flatten)]
+    pub count: CountWitness,
+    pub root_in: Digest,
+    pub stream_in: StreamState,
+    pub records_in: u64,
+    pub lower_in: u64,
+    pub new_in: u64,
+    pub started_in: bool,
+}
+
+/// The targets of a [`ChunkStart`], and the SHA-256 stream resumed from `stream_in`.
+pub(crate) struct StartTargets {
+    pub batch_old_root: HashOutTarget,
+    pub count: CountTargets,
+    pub root_in: HashOutTarget,
+    pub stream_in: StreamTargets,
+    pub records_in: Target,
+    pub lower_in: Target,
+    pub new_in: Target,
+    pub started_in: BoolTarget,
+}
+
+impl StartTargets {
+    /// Allocates the start (the order of allocation is part of both circuits' definitions:
+    /// changing it changes their cache keys' circuits) and resumes the byte stream from it.
+    pub(crate) fn define(b: &mut CircuitBuilder<F, D>) -> (StartTargets, ByteStream) {
+        let batch_old_root = b.add_virtual_hash();
+        // count_before: the last account below it exists, the leaf at it is empty, under the
+        // batch's old root (every chunk checks it against the same shared root).
+        let count = CountTargets::define(b, batch_old_root);
+        let root_in = b.add_virtual_hash();
+        let stream_in = StreamTargets::virtual_state(b);
+        let stream = ByteStream::resume(b, &stream_in);
+        let start = StartTargets {
+            batch_old_root,
+            count,
+            root_in,
+            stream_in,
+            records_in: b.add_virtual_target(),
+            lower_in: b.add_virtual_target(),
+            new_in: b.add_virtual_target(),
+            started_in: b.add_virtual_bool_target_safe(),
+        };
+        (start, stream)
+    }
+
+    pub(crate) fn set(&self, pw: &mut PartialWitness<F>, w: &ChunkStart) -> anyhow::Result<()> {
+        let f = F::from_noncanonical_u64;
+        pw.set_hash_target(self.batch_old_root, w.batch_old_root.into())?;
+        self.count.set(pw, &w.count)?;
+        pw.set_hash_target(self.root_in, w.root_in.into())?;
+        for (t, v) in self.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
+            pw.set_target(*t, v)?;
+        }
+        pw.set_target(self.records_in, f(w.records_in))?;
+        pw.set_target(self.lower_in, f(w.lower_in))?;
+        pw.set_target(self.new_in, f(w.new_in))?;
+        pw.set_bool_target(self.started_in, w.started_in)?;
+        Ok(())
+    }
 }
 
 /// The tree of the accounts before a batch whose diff says `count` accounts, and the

@@ -207,8 +207,9 @@ mod witness;
 pub use circuit::DiffCircuit;
 pub(crate) use common::{
     account_leaf, batch_start, gated_update, in_order, key_of, le_bytes, leaf_of, record_bytes,
-    record_prefix, CountTargets, CountWitness, DiffEnds, Key,
+    record_prefix, DiffEnds, Key, StartTargets,
 };
+pub use common::{ChunkStart, CountWitness};
 pub use witness::{diff_chunks, diff_witness, DiffWitness, NewSlot, OldSlot};
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn resequence(before: &[Account], w: &mut DiffWitness) {
         tree.set(s.index, leaf_of(&s.key, s.balance, s.nonce, s.ext));
     }
     for (j, s) in w.new.iter_mut().enumerate().filter(|(_, s)| s.used) {
-        let index = w.count.count_before + j as u32;
+        let index = w.start.count.count_before + j as u32;
         s.siblings = tree.proof(index).siblings.to_vec();
         tree.set(index, leaf_of(&s.key, s.balance, s.nonce, Digest::ZERO));
     }
@@ -150,7 +150,7 @@ fn dishonest_witnesses_have_no_proof() {
 
     // count_before misstated (one more than the state has): the leaf below it is empty.
     let mut w = honest.clone();
-    w.count.count_before += 1;
+    w.start.count.count_before += 1;
     w.new.remove(0);
     w.new.push(NewSlot {
         used: false,
@@ -164,17 +164,17 @@ fn dishonest_witnesses_have_no_proof() {
     for (i, a) in before.iter().enumerate() {
         tree.set(i as u32, a.leaf_hash());
     }
-    w.count.last_siblings = tree.proof(w.count.count_before - 1).siblings.to_vec();
-    w.count.free_siblings = tree.proof(w.count.count_before).siblings.to_vec();
+    w.start.count.last_siblings = tree.proof(w.start.count.count_before - 1).siblings.to_vec();
+    w.start.count.free_siblings = tree.proof(w.start.count.count_before).siblings.to_vec();
     refused("count_before + 1", &w, &s);
     // ... or one less: the leaf at it is an account, not empty.
     let mut w = honest.clone();
-    w.count.count_before -= 1;
-    w.count.last_key = key_of(&before[4]);
-    w.count.last_balance = before[4].balance.get();
-    w.count.last_nonce = before[4].nonce.get();
-    w.count.last_siblings = tree.proof(w.count.count_before - 1).siblings.to_vec();
-    w.count.free_siblings = tree.proof(w.count.count_before).siblings.to_vec();
+    w.start.count.count_before -= 1;
+    w.start.count.last_key = key_of(&before[4]);
+    w.start.count.last_balance = before[4].balance.get();
+    w.start.count.last_nonce = before[4].nonce.get();
+    w.start.count.last_siblings = tree.proof(w.start.count.count_before - 1).siblings.to_vec();
+    w.start.count.free_siblings = tree.proof(w.start.count.count_before).siblings.to_vec();
     refused("count_before - 1", &w, &s);
 
     // A used slot after an unused one (a record hidden from the count `n`).

@@ -11,7 +11,7 @@ use state::smt::DEPTH;
 
 use crate::gadgets::sha256::stream::StreamState;
 
-use super::common::{batch_start, key_of, leaf_of, record_prefix, CountWitness, Key};
+use super::common::{batch_start, key_of, leaf_of, record_prefix, ChunkStart, Key};
 use super::{diff_header, DiffStatement};
 
 /// One record slot of an existing account.
@@ -44,16 +44,9 @@ pub struct NewSlot {
 /// attacker) can build or edit one by hand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffWitness {
-    pub batch_old_root: Digest,
-    #[serde(flatten)]
-    pub count: CountWitness,
     /// Where the chunk starts.
-    pub root_in: Digest,
-    pub stream_in: StreamState,
-    pub records_in: u64,
-    pub lower_in: u64,
-    pub new_in: u64,
-    pub started_in: bool,
+    #[serde(flatten)]
+    pub start: ChunkStart,
     pub old: Vec<OldSlot>,
     pub new: Vec<NewSlot>,
 }
@@ -117,14 +110,16 @@ pub fn diff_chunks(
     let mut out = Vec::new();
     loop {
         let mut w = DiffWitness {
-            batch_old_root,
-            count: count.clone(),
-            root_in: tree.root(),
-            stream_in: stream.clone(),
-            records_in: records_so_far,
-            lower_in: lower,
-            new_in: new_so_far,
-            started_in: started,
+            start: ChunkStart {
+                batch_old_root,
+                count: count.clone(),
+                root_in: tree.root(),
+                stream_in: stream.clone(),
+                records_in: records_so_far,
+                lower_in: lower,
+                new_in: new_so_far,
+                started_in: started,
+            },
             old: Vec::with_capacity(cap_old),
             new: Vec::with_capacity(cap_new),
         };
@@ -203,17 +198,17 @@ pub fn diff_chunks(
         let statement = DiffStatement {
             batch_old_root,
             count_before,
-            root_in: w.root_in,
+            root_in: w.start.root_in,
             root_out: tree.root(),
-            stream_in: w.stream_in.clone(),
+            stream_in: w.start.stream_in.clone(),
             stream_out: stream.clone(),
-            records_in: w.records_in,
+            records_in: w.start.records_in,
             records_out: records_so_far,
-            lower_in: w.lower_in,
+            lower_in: w.start.lower_in,
             lower_out: lower,
-            new_in: w.new_in,
+            new_in: w.start.new_in,
             new_out: new_so_far,
-            started_in: w.started_in,
+            started_in: w.start.started_in,
             started_out: started,
         };
         out.push((w, statement));

@@ -14,13 +14,12 @@ use state::stream::SLOT_DEPTH;
 
 use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::diff::{
-    account_leaf, gated_update, in_order, le_bytes, record_bytes, CountTargets, DiffEnds, Key,
+    account_leaf, gated_update, in_order, le_bytes, record_bytes, DiffEnds, Key, StartTargets,
 };
 use crate::gadgets::agent::{
     book_root, empty_book, ext_digest, profile_digest, StreamFieldsTarget,
 };
 use crate::gadgets::range::{range_check_u63, range_check_u64};
-use crate::gadgets::sha256::stream::{ByteStream, StreamTargets};
 use crate::gadgets::smt::{select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
@@ -70,14 +69,7 @@ struct SlotTargets {
 }
 
 pub(super) struct Targets {
-    batch_old_root: HashOutTarget,
-    count: CountTargets,
-    root_in: HashOutTarget,
-    stream_in: StreamTargets,
-    records_in: Target,
-    lower_in: Target,
-    new_in: Target,
-    started_in: BoolTarget,
+    start: StartTargets,
     more_in: BoolTarget,
     last_slot_in: Target,
     slots: Vec<SlotTargets>,
@@ -243,20 +235,18 @@ impl GroupedDiffCircuit {
     ) -> (Targets, [usize; 2]) {
         let zero = b.zero();
         let one = b.one();
-        let batch_old_root = b.add_virtual_hash();
-
-        // count_before against the batch's old root, as in the version 1 circuit.
-        let count = CountTargets::define(b, batch_old_root);
-        let (count_before, last_index) = (count.count_before, count.last_index);
+        // Where the chunk starts, as in the version 1 circuit.
+        let (start, mut stream) = StartTargets::define(b);
+        let (count_before, last_index) = (start.count.count_before, start.count.last_index);
+        let (batch_old_root, root_in, records_in, lower_in, new_in, started_in) = (
+            start.batch_old_root,
+            start.root_in,
+            start.records_in,
+            start.lower_in,
+            start.new_in,
+            start.started_in,
+        );
         let empty = zero_digest(b);
-
-        let root_in = b.add_virtual_hash();
-        let stream_in = StreamTargets::virtual_state(b);
-        let mut stream = ByteStream::resume(b, &stream_in);
-        let records_in = b.add_virtual_target();
-        let lower_in = b.add_virtual_target();
-        let new_in = b.add_virtual_target();
-        let started_in = b.add_virtual_bool_target_safe();
         let more_in = b.add_virtual_bool_target_safe();
         let last_slot_in = b.add_virtual_target();
         b.range_check(last_slot_in, 16);
@@ -453,7 +443,7 @@ impl GroupedDiffCircuit {
             batch_old_root,
             count_before,
             root: [root_in, root],
-            stream: [&stream_in, &stream_out],
+            stream: [&start.stream_in, &stream_out],
             records: [records_in, records],
             lower: [lower_in, lower],
             new: [new_in, new_count],
@@ -466,14 +456,7 @@ impl GroupedDiffCircuit {
         b.register_public_input(last_slot);
         (
             Targets {
-                batch_old_root,
-                count,
-                root_in,
-                stream_in,
-                records_in,
-                lower_in,
-                new_in,
-                started_in,
+                start,
                 more_in,
                 last_slot_in,
                 slots,
@@ -514,18 +497,9 @@ impl GroupedDiffCircuit {
             }
             anyhow::Ok(())
         };
-        pw.set_hash_target(t.batch_old_root, w.batch_old_root.into())?;
-        pw.set_hash_target(t.root_in, w.root_in.into())?;
-        for (t, v) in t.stream_in.to_vec().iter().zip(w.stream_in.to_fields()) {
-            pw.set_target(*t, v)?;
-        }
-        pw.set_target(t.records_in, u(w.records_in))?;
-        pw.set_target(t.lower_in, u(w.lower_in))?;
-        pw.set_target(t.new_in, u(w.new_in))?;
-        pw.set_bool_target(t.started_in, w.started_in)?;
+        t.start.set(&mut pw, &w.start)?;
         pw.set_bool_target(t.more_in, w.more_in)?;
         pw.set_target(t.last_slot_in, u(u64::from(w.last_slot_in)))?;
-        t.count.set(&mut pw, &w.count)?;
         for (ts, s) in t.slots.iter().zip(&w.slots) {
             pw.set_bool_target(ts.used, s.used)?;
             pw.set_bool_target(ts.cont, s.cont)?;

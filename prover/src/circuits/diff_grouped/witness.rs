@@ -11,7 +11,7 @@ use state::smt::DEPTH;
 use state::stream::{PayerStreams, SLOT_DEPTH};
 
 use crate::circuits::diff::{
-    batch_start, diff_header_of, key_of, leaf_of, record_prefix, CountWitness, DiffStatement, Key,
+    batch_start, diff_header_of, key_of, leaf_of, record_prefix, ChunkStart, DiffStatement, Key,
 };
 use crate::gadgets::sha256::stream::StreamState;
 
@@ -77,15 +77,9 @@ pub struct PassportPart {
 /// Everything besides the public inputs, as plain data (a test edits it by hand).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupedWitness {
-    pub batch_old_root: Digest,
+    /// Where the chunk starts (as in the version 1 circuit).
     #[serde(flatten)]
-    pub count: CountWitness,
-    pub root_in: Digest,
-    pub stream_in: StreamState,
-    pub records_in: u64,
-    pub lower_in: u64,
-    pub new_in: u64,
-    pub started_in: bool,
+    pub start: ChunkStart,
     pub more_in: bool,
     pub last_slot_in: u16,
     pub slots: Vec<GroupSlot>,
@@ -341,14 +335,16 @@ pub fn grouped_chunks(
             last_out,
         ) = after_state;
         let w = GroupedWitness {
-            batch_old_root,
-            count: count.clone(),
-            root_in,
-            stream_in: stream_in.clone(),
-            records_in,
-            lower_in,
-            new_in,
-            started_in,
+            start: ChunkStart {
+                batch_old_root,
+                count: count.clone(),
+                root_in,
+                stream_in: stream_in.clone(),
+                records_in,
+                lower_in,
+                new_in,
+                started_in,
+            },
             more_in,
             last_slot_in: last_in,
             slots,
