@@ -82,6 +82,40 @@ pub fn merged_statement(l: &RangeStatement, r: &RangeStatement) -> RangeStatemen
     }
 }
 
+/// Constrains `left` then `right` to be adjacent ranges (the rules of
+/// [`crate::circuits::public`], natively [`check_continuity`]) and registers their merged
+/// statement ([`merged_statement`]): what every range merge adds after verifying its children.
+pub(crate) fn merge_statements(
+    b: &mut CircuitBuilder<F, D>,
+    left: &ProofWithPublicInputsTarget<D>,
+    right: &ProofWithPublicInputsTarget<D>,
+) {
+    let l = RangeStatementTargets::from_targets(&left.public_inputs);
+    let r = RangeStatementTargets::from_targets(&right.public_inputs);
+    b.connect_hashes(l.new_root, r.old_root);
+    b.connect_hashes(l.pubdata_out, r.pubdata_in);
+    b.connect_hashes(l.withdrawals_out, r.withdrawals_in);
+    b.connect(l.deposits_next, r.deposits_first);
+    b.connect(l.timestamp, r.timestamp);
+    b.connect_hashes(l.domain, r.domain);
+    b.connect_hashes(l.entries_out, r.entries_in);
+    RangeStatementTargets {
+        old_root: l.old_root,
+        new_root: r.new_root,
+        pubdata_in: l.pubdata_in,
+        pubdata_out: r.pubdata_out,
+        withdrawals_in: l.withdrawals_in,
+        withdrawals_out: r.withdrawals_out,
+        deposits_first: l.deposits_first,
+        deposits_next: r.deposits_next,
+        timestamp: l.timestamp,
+        domain: l.domain,
+        entries_in: l.entries_in,
+        entries_out: r.entries_out,
+    }
+    .register(b);
+}
+
 /// A 2-to-1 merge circuit of one level.
 pub struct MergeCircuit {
     pub level: u32,
@@ -110,30 +144,7 @@ impl MergeCircuit {
         let right = b.add_virtual_proof_with_pis(inner_common);
         b.verify_proof::<C>(&left, &vd, inner_common);
         b.verify_proof::<C>(&right, &vd, inner_common);
-        let l = RangeStatementTargets::from_targets(&left.public_inputs);
-        let r = RangeStatementTargets::from_targets(&right.public_inputs);
-        b.connect_hashes(l.new_root, r.old_root);
-        b.connect_hashes(l.pubdata_out, r.pubdata_in);
-        b.connect_hashes(l.withdrawals_out, r.withdrawals_in);
-        b.connect(l.deposits_next, r.deposits_first);
-        b.connect(l.timestamp, r.timestamp);
-        b.connect_hashes(l.domain, r.domain);
-        b.connect_hashes(l.entries_out, r.entries_in);
-        RangeStatementTargets {
-            old_root: l.old_root,
-            new_root: r.new_root,
-            pubdata_in: l.pubdata_in,
-            pubdata_out: r.pubdata_out,
-            withdrawals_in: l.withdrawals_in,
-            withdrawals_out: r.withdrawals_out,
-            deposits_first: l.deposits_first,
-            deposits_next: r.deposits_next,
-            timestamp: l.timestamp,
-            domain: l.domain,
-            entries_in: l.entries_in,
-            entries_out: r.entries_out,
-        }
-        .register(&mut b);
+        merge_statements(&mut b, &left, &right);
         (b, left, right)
     }
 

@@ -7,6 +7,7 @@ pub mod chain;
 pub mod diff;
 pub mod diff_grouped;
 pub mod leaf;
+pub mod leaf_set;
 pub mod payment;
 pub mod payout;
 pub mod policy;
