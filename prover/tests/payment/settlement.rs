@@ -593,3 +593,85 @@ fn a_grouped_diff_settles_under_its_own_final_circuit() {
         "a version 4 body under a version 1 header settled"
     );
 }
+
+/// What the worker runs for a version 4 batch, through the registry: the chunk inputs
+/// serialized as the planner writes them, each tree proven with the kind's circuits
+/// (`prove_tree_leaf` / `prove_tree_merge` with `v4`; the grouped chunk of the leaf size's
+/// shape), and the final proof `final-1-v4`, whose bytes (header version 3) verify against the
+/// contract's statement with a verifier set of that circuit; relabelled as a version 1 proof,
+/// the same bytes find no verifier.
+#[test]
+fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
+    use rollup_prover::circuits::payout::payout_chunks;
+    use rollup_prover::circuits::priority::priority_chunks;
+    use rollup_prover::circuits::trees::{ChunkInput, ChunkShape};
+    use rollup_prover::pins::FinalId;
+    use rollup_prover::verify::{batch_proof_id, verify_batch_proof, VerifierSet, VerifyError};
+    use rollup_storage::ProofTree;
+
+    let fx = fixture();
+    let reg = registry();
+    let kind = DiffCircuitKind::V4;
+    let shape = ChunkShape::for_leaf(K);
+    fn job<W: serde::Serialize, S: serde::Serialize>(chunks: Vec<(W, S)>) -> Vec<Vec<u8>> {
+        chunks
+            .into_iter()
+            .map(|(witness, statement)| {
+                serde_json::to_vec(&ChunkInput { witness, statement }).unwrap()
+            })
+            .collect()
+    }
+    // Each tree: two chunks (the range tree has two leaves) and their merge.
+    let tree_root = |tree: ProofTree, inputs: Vec<Vec<u8>>| -> Vec<u8> {
+        assert_eq!(inputs.len(), 2, "{tree}");
+        let proofs: Vec<Vec<u8>> = inputs
+            .iter()
+            .map(|i| reg.prove_tree_leaf(tree, kind, i).unwrap().bytes)
+            .collect();
+        reg.prove_tree_merge(tree, kind, 1, &proofs[0], &proofs[1])
+            .unwrap()
+            .bytes
+    };
+    let before = AccountTree::from_accounts(&fx.before);
+    let diff = tree_root(
+        ProofTree::Diff,
+        job(grouped_chunks(
+            &before,
+            &fx.state_diff,
+            shape.grouped_cap,
+            shape.grouped_subs,
+            2,
+        )
+        .unwrap()),
+    );
+    let priority = tree_root(
+        ProofTree::Priority,
+        job(priority_chunks(fx.queue_before, 2, &fx.settled.consumed, shape.priority, 2).unwrap()),
+    );
+    let payout = tree_root(
+        ProofTree::Payout,
+        job(payout_chunks(BATCH, &fx.settled.payouts, shape.payout_depth, 2).unwrap()),
+    );
+    let id = FinalId { level: 1, kind };
+    let roots = [fx.range.to_bytes(), diff, priority, payout];
+    let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
+    let expected = BatchStatement {
+        diff_hash: state::settlement::diff_hash(&fx.state_diff.encode_grouped()),
+        ..fx.statement
+    };
+    assert_eq!(statement, expected);
+    assert_eq!(batch_proof_id(&bytes).unwrap(), (id, 7));
+    let set = VerifierSet::from_source(reg, [id]).unwrap();
+    verify_batch_proof(&set, &bytes, &expected).unwrap();
+    assert!(matches!(
+        verify_batch_proof(&set, &bytes, &fx.statement),
+        Err(VerifyError::StatementMismatch)
+    ));
+    // The same proof body under a version 2 header claims the `v1` final circuit.
+    let mut relabelled = b"RBPF\x02\x01".to_vec();
+    relabelled.extend_from_slice(&bytes[7..]);
+    assert!(matches!(
+        verify_batch_proof(&set, &relabelled, &expected),
+        Err(VerifyError::NoVerifier { .. })
+    ));
+}
