@@ -31,7 +31,7 @@ use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{
-    CircuitConfig, CircuitData, CommonCircuitData, VerifierCircuitTarget, VerifierOnlyCircuitData,
+    CircuitConfig, CircuitData, CommonCircuitData, VerifierCircuitTarget,
 };
 use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
 
@@ -90,18 +90,33 @@ pub struct SetMerge {
 }
 
 impl SetMerge {
-    /// The merge over proofs of the circuits `kinds` (their verifier-only data, in the order
-    /// of the indices `prove` takes), all of common data `common`.
-    pub fn build(
-        common: &CommonCircuitData<F, D>,
-        kinds: &[&VerifierOnlyCircuitData<C, D>],
-    ) -> SetMerge {
-        assert!(!kinds.is_empty(), "a set of leaf kinds has a kind");
-        assert_eq!(common.num_public_inputs, RANGE_PUBLIC_INPUTS);
+    /// The merge over proofs of the circuits `kinds` (in the order of the indices `prove`
+    /// takes). Refuses an empty set, kinds whose common data differ (a kind not built to the
+    /// set's [`LeafShape`]: the merge could verify none of its proofs) and kinds that do not
+    /// expose a range statement.
+    pub fn build(kinds: &[&CircuitData<F, C, D>]) -> anyhow::Result<SetMerge> {
+        let first = kinds.first().context("a set of leaf kinds has a kind")?;
+        let common = &first.common;
+        ensure!(
+            common.num_public_inputs == RANGE_PUBLIC_INPUTS,
+            "a leaf kind exposes the {RANGE_PUBLIC_INPUTS} inputs of a range statement, not {}",
+            common.num_public_inputs
+        );
+        for (i, k) in kinds.iter().enumerate() {
+            ensure!(
+                k.common == *common,
+                "leaf kind {i} is not of the set's shape (degree 2^{} and {} gate types against \
+                 2^{} and {}): build every kind with the same LeafShape",
+                k.common.degree_bits(),
+                k.common.gates.len(),
+                common.degree_bits(),
+                common.gates.len()
+            );
+        }
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let mut set: Vec<VerifierCircuitTarget> = kinds
             .iter()
-            .map(|vd| b.constant_verifier_data(vd))
+            .map(|k| b.constant_verifier_data(&k.verifier_only))
             .collect();
         // A random access reads a power-of-two vector: the padding repeats the last kind, so
         // every index the gate admits names a kind of the set.
@@ -119,12 +134,12 @@ impl SetMerge {
         let left = child(&mut b);
         let right = child(&mut b);
         merge_statements(&mut b, &left.0, &right.0);
-        SetMerge {
+        Ok(SetMerge {
             data: b.build::<C>(),
             kinds: kinds.len(),
             left,
             right,
-        }
+        })
     }
 
     /// Proves the merge of `left` then `right`, each a proof and the index of its kind; checks

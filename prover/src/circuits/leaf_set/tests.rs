@@ -89,10 +89,14 @@ fn a_set_merge_accepts_each_kind_and_nothing_else() {
     );
 
     // The set is kinds 0 and 1; kind 2 has the same shape but is not in it.
-    let merge = SetMerge::build(
-        &kinds[0].data.common,
-        &[&kinds[0].data.verifier_only, &kinds[1].data.verifier_only],
+    // A kind not built to the set's shape is refused when the merge is built.
+    let err = SetMerge::build(&[&kinds[0].data, &a.data]).err().unwrap();
+    assert!(
+        err.to_string().contains("not of the set's shape"),
+        "{err:#}"
     );
+    assert!(SetMerge::build(&[]).is_err());
+    let merge = SetMerge::build(&[&kinds[0].data, &kinds[1].data]).unwrap();
     let single = crate::circuits::aggregate::MergeCircuit::build_or_load(
         1,
         &kinds[0].data,
