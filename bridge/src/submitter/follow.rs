@@ -417,6 +417,35 @@ impl Submitter {
         }
     }
 
+    /// Sends a first attempt of `kind` for `batch` at the next nonce and the current gas price
+    /// (gas estimated), recorded before it is broadcast (`submit`).
+    pub(super) async fn send_new(
+        &self,
+        batch: u64,
+        kind: SubmissionKind,
+        data: Bytes,
+    ) -> Result<Step, SubmitError> {
+        let nonce = self.next_nonce().await?;
+        let gas_price = self.rpc.gas_price().await?;
+        let tx = self
+            .submit(Outgoing {
+                batch,
+                kind,
+                data,
+                nonce,
+                gas_price,
+                attempts: 1,
+                gas_limit: None,
+            })
+            .await?;
+        Ok(Step::Sent {
+            batch,
+            kind,
+            nonce,
+            tx,
+        })
+    }
+
     pub(super) async fn next_nonce(&self) -> Result<u64, SubmitError> {
         let chain = self.rpc.nonce(self.signer.address(), "pending").await?;
         let recorded = self.store().l1().max_live_nonce().await?;

@@ -274,25 +274,9 @@ impl Submitter {
                 .attester
                 .attest(self.cfg.chain_id, self.cfg.rollup, statement)?;
             let call = Rollup::finalizeBatchCall { s: fields, proof };
-            let nonce = self.next_nonce().await?;
-            let price = self.rpc.gas_price().await?;
-            let tx = self
-                .submit(Outgoing {
-                    batch,
-                    kind: SubmissionKind::Finalize,
-                    data: call.abi_encode().into(),
-                    nonce,
-                    gas_price: price,
-                    attempts: 1,
-                    gas_limit: None,
-                })
-                .await?;
-            return Ok(Step::Sent {
-                batch,
-                kind: SubmissionKind::Finalize,
-                nonce,
-                tx,
-            });
+            return self
+                .send_new(batch, SubmissionKind::Finalize, call.abi_encode().into())
+                .await;
         }
 
         // 3. Commit the next proven batch.
@@ -337,25 +321,8 @@ impl Submitter {
             pubdata: pubdata.into(),
             payouts: encode_payouts(&payouts).into(),
         };
-        let nonce = self.next_nonce().await?;
-        let price = self.rpc.gas_price().await?;
-        let tx = self
-            .submit(Outgoing {
-                batch,
-                kind: SubmissionKind::Commit,
-                data: call.abi_encode().into(),
-                nonce,
-                gas_price: price,
-                attempts: 1,
-                gas_limit: None,
-            })
-            .await?;
-        Ok(Step::Sent {
-            batch,
-            kind: SubmissionKind::Commit,
-            nonce,
-            tx,
-        })
+        self.send_new(batch, SubmissionKind::Commit, call.abi_encode().into())
+            .await
     }
 
     /// Steps until `stop` turns true.
