@@ -95,8 +95,7 @@ impl DiffCircuit {
         // Where the chunk starts (`count_before` opened under the batch's old root).
         let (start, mut stream) = StartTargets::define(b);
         let (count_before, last_index) = (start.count.count_before, start.count.last_index);
-        let (batch_old_root, root_in, records_in, lower_in, new_in, started_in) = (
-            start.batch_old_root,
+        let (root_in, records_in, lower_in, new_in, started_in) = (
             start.root_in,
             start.records_in,
             start.lower_in,
@@ -202,14 +201,13 @@ impl DiffCircuit {
 
         let stream_out = stream.export(b);
         DiffEnds {
-            batch_old_root,
-            count_before,
-            root: [root_in, root],
-            stream: [&start.stream_in, &stream_out],
-            records: [records_in, records],
-            lower: [lower_in, lower],
-            new: [new_in, new_count],
-            started: [started_in, started],
+            start: &start,
+            root_out: root,
+            stream_out: &stream_out,
+            records_out: records,
+            lower_out: lower,
+            new_out: new_count,
+            started_out: started,
         }
         .register(b);
         let targets = Targets { start, old, new };

@@ -161,34 +161,39 @@ pub(crate) fn in_order(
     b.range_check(above, 32);
 }
 
-/// A diff chunk's running values at its two ends (`[in, out]`), registered as public inputs
-/// in the order of [`DiffStatement::to_fields`] (`at`): the one place a diff circuit writes
-/// that layout (the grouped circuit appends its own four after it).
+/// A diff chunk's running values at its two ends: where it started ([`StartTargets`]) and
+/// where it ends, registered as public inputs in the order of [`DiffStatement::to_fields`]
+/// (`at`): the one place a diff circuit writes that layout (the grouped circuit appends its own
+/// four after it).
 pub(crate) struct DiffEnds<'a> {
-    pub batch_old_root: HashOutTarget,
-    pub count_before: Target,
-    pub root: [HashOutTarget; 2],
-    pub stream: [&'a StreamTargets; 2],
-    pub records: [Target; 2],
-    pub lower: [Target; 2],
-    pub new: [Target; 2],
-    pub started: [BoolTarget; 2],
+    pub start: &'a StartTargets,
+    pub root_out: HashOutTarget,
+    pub stream_out: &'a StreamTargets,
+    pub records_out: Target,
+    pub lower_out: Target,
+    pub new_out: Target,
+    pub started_out: BoolTarget,
 }
 
 impl DiffEnds<'_> {
     pub(crate) fn register(&self, b: &mut CircuitBuilder<F, D>) {
-        b.register_public_inputs(&self.batch_old_root.elements);
-        b.register_public_input(self.count_before);
-        for root in self.root {
+        let s = self.start;
+        b.register_public_inputs(&s.batch_old_root.elements);
+        b.register_public_input(s.count.count_before);
+        for root in [s.root_in, self.root_out] {
             b.register_public_inputs(&root.elements);
         }
-        for stream in self.stream {
+        for stream in [&s.stream_in, self.stream_out] {
             b.register_public_inputs(&stream.to_vec());
         }
-        for pair in [self.records, self.lower, self.new] {
+        for pair in [
+            [s.records_in, self.records_out],
+            [s.lower_in, self.lower_out],
+            [s.new_in, self.new_out],
+        ] {
             b.register_public_inputs(&pair);
         }
-        for started in self.started {
+        for started in [s.started_in, self.started_out] {
             b.register_public_input(started.target);
         }
     }
