@@ -1,16 +1,17 @@
-//! The split-credit circuit (SPEC 19.4): proving a full split of `n` payees as one job.
+//! The split-credit chain (SPEC 19.5): proving a full split of `n` payees as one chunk job.
 //!
 //! `cargo bench -p rollup-prover --bench split_credit` (set `SPLIT_PAYEES=64,1024` to choose
-//! the capacities). Prints each circuit's rows per payee, degree and build time, and the peak
-//! resident memory of the process after proving; criterion reports the proving time of one
-//! full split (every slot live), verification excluded.
+//! the sizes; each is a chunk of `n / 16` lanes of [`LANE_PAYEES`]). Prints each circuit's
+//! rows per payee, degree and build time, and the peak resident memory of the process after
+//! proving; criterion reports the proving time of one chunk holding one full split (every
+//! slot live), verification excluded.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rollup_prover::circuits::split::{SplitCreditCircuit, SplitCreditWitness};
+use rollup_prover::circuits::split::{SplitChainBuilder, SplitChainCircuit, LANE_PAYEES};
 use state::account::{AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, State};
 use state::crypto::schnorr::SecretKey;
@@ -73,7 +74,8 @@ fn split_credit(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
     for n in list("SPLIT_PAYEES", "64,1024") {
         let started = Instant::now();
-        let circuit = SplitCreditCircuit::build(n);
+        let lanes = n.div_ceil(LANE_PAYEES);
+        let circuit = SplitChainCircuit::build(lanes, LANE_PAYEES);
         let built = started.elapsed();
         let degree = circuit.data.common.degree_bits();
         println!(
@@ -83,7 +85,11 @@ fn split_credit(c: &mut Criterion) {
             built.as_secs_f64()
         );
         let (mut state, parts) = world(n);
-        let w = SplitCreditWitness::build(&mut state, AccountIndex(1), &parts, n).expect("witness");
+        let mut chain = SplitChainBuilder::new(LANE_PAYEES);
+        chain
+            .push(&mut state, AccountIndex(1), &parts)
+            .expect("witness");
+        let w = chain.chunks(lanes, 1).remove(0);
         let proof = circuit.prove(&w).expect("an honest split proves");
         circuit.data.verify(proof).expect("and verifies");
         if let Some(mib) = peak_rss_mib() {

@@ -568,6 +568,11 @@ pub fn leaf_witnesses(
                 domain,
                 entries_in: io_in.entries,
                 entries_out: io_out.entries,
+                // The payment slots hand nothing over to a side proof (SPEC 13.1).
+                splits_in: Digest::ZERO,
+                splits_out: Digest::ZERO,
+                walks_in: Digest::ZERO,
+                walks_out: Digest::ZERO,
             },
             slots: leaf_slots,
         });

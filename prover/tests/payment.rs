@@ -530,6 +530,10 @@ impl Forger {
                 domain: DOMAIN.digest(),
                 entries_in,
                 entries_out: self.entries,
+                splits_in: Digest::ZERO,
+                splits_out: Digest::ZERO,
+                walks_in: Digest::ZERO,
+                walks_out: Digest::ZERO,
             },
             slots,
         }
@@ -842,6 +846,14 @@ fn attack_statement() {
     let mut w = honest.clone();
     w.slots[0].amount = 6;
     assert!(!proves(&w), "amount changed after the fact");
+    // No slot of the payment circuit hands a record over to a side proof: a leaf claiming
+    // one (an accumulator that moves) has no proof.
+    let mut w = honest.clone();
+    w.statement.splits_out.0[0] += F::ONE;
+    assert!(!proves(&w), "a split record from nowhere");
+    let mut w = honest.clone();
+    w.statement.walks_in.0[1] += F::ONE;
+    assert!(!proves(&w), "a walk record from nowhere");
     // A valid proof whose public inputs are altered does not verify.
     let mut proof = c.prove(&honest).unwrap();
     proof.public_inputs[26] += F::ONE;

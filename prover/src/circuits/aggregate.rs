@@ -4,7 +4,7 @@
 //! merge circuit verifies two proofs of level `l - 1` (their verifier data is a constant of the
 //! circuit, so a merge only accepts proofs of exactly the circuit below it) and checks the
 //! continuity rules of [`crate::circuits::public`]; it registers the merged [`RangeStatement`]
-//! (31 public inputs), so every level has the same public-input layout. Merge circuits use
+//! (55 public inputs), so every level has the same public-input layout. Merge circuits use
 //! plonky2's standard recursion configuration and standard gates only. The root of the tree is
 //! verified by the settlement circuit ([`crate::circuits::settlement`]) beside the diff,
 //! priority and payout roots.
@@ -28,35 +28,25 @@ use crate::{C, D, F};
 
 /// Version of the merge circuit definition; bump it whenever its constraints change (it is
 /// part of every cache key).
-pub const AGGREGATION_VERSION: &str = "aggregate-v2";
+pub const AGGREGATION_VERSION: &str = "aggregate-v3";
 
 /// Most aggregation levels (2^24 leaves).
 pub const MAX_LEVEL: u32 = 24;
 
 /// Checks natively what a merge circuit checks, for a clear error before proving.
 pub fn check_continuity(l: &RangeStatement, r: &RangeStatement) -> anyhow::Result<()> {
-    let mut broken = Vec::new();
-    if l.new_root != r.old_root {
-        broken.push("state root");
-    }
-    if l.pubdata_out != r.pubdata_in {
-        broken.push("pubdata chain");
-    }
-    if l.withdrawals_out != r.withdrawals_in {
-        broken.push("withdrawals chain");
-    }
-    if l.deposits_next != r.deposits_first {
-        broken.push("deposits counter");
-    }
-    if l.entries_out != r.entries_in {
-        broken.push("priority entries chain");
-    }
-    if l.timestamp != r.timestamp {
-        broken.push("timestamp");
-    }
-    if l.domain != r.domain {
-        broken.push("domain");
-    }
+    let (digests, numbers) = l.links(r);
+    let broken: Vec<&str> = digests
+        .iter()
+        .filter(|(_, x, y)| x != y)
+        .map(|(name, _, _)| *name)
+        .chain(
+            numbers
+                .iter()
+                .filter(|(_, x, y)| x != y)
+                .map(|(name, _, _)| *name),
+        )
+        .collect();
     if broken.is_empty() {
         Ok(())
     } else {
@@ -64,27 +54,9 @@ pub fn check_continuity(l: &RangeStatement, r: &RangeStatement) -> anyhow::Resul
     }
 }
 
-/// The statement of a merge of `l` then `r` (what the merge circuit registers).
-pub fn merged_statement(l: &RangeStatement, r: &RangeStatement) -> RangeStatement {
-    RangeStatement {
-        old_root: l.old_root,
-        new_root: r.new_root,
-        pubdata_in: l.pubdata_in,
-        pubdata_out: r.pubdata_out,
-        withdrawals_in: l.withdrawals_in,
-        withdrawals_out: r.withdrawals_out,
-        deposits_first: l.deposits_first,
-        deposits_next: r.deposits_next,
-        timestamp: l.timestamp,
-        domain: l.domain,
-        entries_in: l.entries_in,
-        entries_out: r.entries_out,
-    }
-}
-
 /// Constrains `left` then `right` to be adjacent ranges (the rules of
 /// [`crate::circuits::public`], natively [`check_continuity`]) and registers their merged
-/// statement ([`merged_statement`]): what every range merge adds after verifying its children.
+/// statement ([`Range::merged`](crate::circuits::public::Range::merged)): what every range merge adds after verifying its children.
 pub(crate) fn merge_statements(
     b: &mut CircuitBuilder<F, D>,
     left: &ProofWithPublicInputsTarget<D>,
@@ -92,28 +64,8 @@ pub(crate) fn merge_statements(
 ) {
     let l = RangeStatementTargets::from_targets(&left.public_inputs);
     let r = RangeStatementTargets::from_targets(&right.public_inputs);
-    b.connect_hashes(l.new_root, r.old_root);
-    b.connect_hashes(l.pubdata_out, r.pubdata_in);
-    b.connect_hashes(l.withdrawals_out, r.withdrawals_in);
-    b.connect(l.deposits_next, r.deposits_first);
-    b.connect(l.timestamp, r.timestamp);
-    b.connect_hashes(l.domain, r.domain);
-    b.connect_hashes(l.entries_out, r.entries_in);
-    RangeStatementTargets {
-        old_root: l.old_root,
-        new_root: r.new_root,
-        pubdata_in: l.pubdata_in,
-        pubdata_out: r.pubdata_out,
-        withdrawals_in: l.withdrawals_in,
-        withdrawals_out: r.withdrawals_out,
-        deposits_first: l.deposits_first,
-        deposits_next: r.deposits_next,
-        timestamp: l.timestamp,
-        domain: l.domain,
-        entries_in: l.entries_in,
-        entries_out: r.entries_out,
-    }
-    .register(b);
+    l.connect_links(&r, b);
+    l.merged(&r).register(b);
 }
 
 /// A 2-to-1 merge circuit of one level.

@@ -5,7 +5,7 @@
 //! the circuit (its verifier data is a constant of the level-1 merge circuit), proving one leaf
 //! from a serialized witness, and turning a batch's transactions into leaf witnesses.
 //!
-//! [`DummyLeaf`] is a development stand-in with the same 31 public inputs
+//! [`DummyLeaf`] is a development stand-in with the same 55 public inputs
 //! ([`RangeStatementTargets::register`]): it re-applies the native rules to compute each chunk's
 //! statement, but its circuit checks **nothing** about the transactions. It exists so the
 //! aggregation and the worker fleet can be built and tested before the payment circuit lands.
@@ -196,19 +196,17 @@ pub fn native_statements(
             domain: domain_digest,
             entries_in,
             entries_out: entries,
+            // No leaf of today's circuit hands a record over to a side proof.
+            splits_in: state::Digest::ZERO,
+            splits_out: state::Digest::ZERO,
+            walks_in: state::Digest::ZERO,
+            walks_out: state::Digest::ZERO,
         });
     }
     let last = *out.last().expect("at least one leaf");
     let target = crate::witness::leaf_count(txs.len(), k, min_leaves.max(1));
     while out.len() < target {
-        out.push(RangeStatement {
-            old_root: last.new_root,
-            pubdata_in: last.pubdata_out,
-            withdrawals_in: last.withdrawals_out,
-            deposits_first: last.deposits_next,
-            entries_in: last.entries_out,
-            ..last
-        });
+        out.push(last.empty_after());
     }
     Ok(out)
 }
@@ -231,6 +229,10 @@ pub fn chain_statement(i: u64, prev: Option<&RangeStatement>) -> RangeStatement 
             domain: d(42),
             entries_in: zero,
             entries_out: d(4001),
+            splits_in: zero,
+            splits_out: d(5001),
+            walks_in: zero,
+            walks_out: d(6001),
         },
         Some(p) => RangeStatement {
             old_root: p.new_root,
@@ -243,6 +245,10 @@ pub fn chain_statement(i: u64, prev: Option<&RangeStatement>) -> RangeStatement 
             deposits_next: p.deposits_next + i % 2,
             entries_in: p.entries_out,
             entries_out: d(4001 + i),
+            splits_in: p.splits_out,
+            splits_out: d(5001 + i),
+            walks_in: p.walks_out,
+            walks_out: d(6001 + i),
             ..*p
         },
     }

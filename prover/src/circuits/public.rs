@@ -1,7 +1,7 @@
 //! The public inputs shared by leaf and merge proofs, in one fixed layout.
 //!
 //! A leaf proof covers a contiguous chunk of a batch's transactions; a merge proof covers the
-//! union of two adjacent ranges. Both expose the same 39 field elements, in this order:
+//! union of two adjacent ranges. Both expose the same 55 field elements, in this order:
 //!
 //! | offset | len | field |
 //! |---|---|---|
@@ -17,14 +17,31 @@
 //! | 27 | 4 | `domain`: `Domain::digest()` the signatures are bound to |
 //! | 31 | 4 | `entries_in`: `entries_commitment` (SPEC 13.8) of the priority ops before the range |
 //! | 35 | 4 | `entries_out`: ... after the range |
+//! | 39 | 4 | `splits_in`: the split-record accumulator (SPEC 13.1) before the range |
+//! | 43 | 4 | `splits_out`: ... after the range |
+//! | 47 | 4 | `walks_in`: the walk-record accumulator (SPEC 18.7) before the range |
+//! | 51 | 4 | `walks_out`: ... after the range |
 //!
-//! A merge of `l` then `r` requires `l.new_root == r.old_root`, `l.pubdata_out == r.pubdata_in`,
-//! `l.withdrawals_out == r.withdrawals_in`, `l.deposits_next == r.deposits_first`,
-//! `l.entries_out == r.entries_in`, and equal
-//! `timestamp` and `domain`; it exposes `l`'s "before" values and `r`'s "after" values.
-//! The settlement circuit (SPEC 13.11) additionally requires `pubdata_in == withdrawals_in ==
-//! entries_in == ZERO` of the root (a whole batch) and ties the root to the diff, priority and
-//! payout proofs.
+//! A merge of `l` then `r` requires every chain to continue (`l`'s "after" value is `r`'s
+//! "before" value: the root, the pubdata, withdrawals and entries chains, both accumulators and
+//! the deposit counter) and equal `timestamp` and `domain` ([`Range::links`]); it exposes `l`'s
+//! "before" values and `r`'s "after" values ([`Range::merged`]).
+//! The settlement circuit (SPEC 13.11) additionally requires every chain of the root (a whole
+//! batch) to start at `ZERO` ([`Range::batch_starts`]), ties the root to the diff, priority and
+//! payout proofs, and, until the side trees that prove split credits and tick walks are part of
+//! it, requires both accumulators to end at `ZERO` as well: a batch whose leaves hand a split's
+//! credits or a settlement's walk to a side proof cannot settle yet.
+//!
+//! **Side accumulators.** A leaf slot has a fixed shape, so the part of a transaction whose
+//! cost grows with it (a split's payees, a stream settlement's tick walk) is proven by a side
+//! circuit and handed over as a record folded into an accumulator, the way `entries` hands the
+//! priority ops to the priority circuit: the leaf folds the records it relies on, the side tree
+//! folds the records it proves, and the settlement requires the two to be equal. Leaves that
+//! hand nothing over pass both accumulators through unchanged.
+//!
+//! The layout is one generic struct, [`Range`], for the statement's values
+//! ([`RangeStatement`]) and for its targets in a circuit ([`RangeStatementTargets`]), so that
+//! the order, the links a merge checks and the merged statement are written once for both.
 
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::HashOutTarget;
@@ -36,128 +53,133 @@ use state::hash::Digest;
 use crate::{D, F};
 
 /// Number of public inputs of a leaf or merge proof.
-pub const RANGE_PUBLIC_INPUTS: usize = 39;
+pub const RANGE_PUBLIC_INPUTS: usize = 55;
 
-/// The statement of a leaf or merge proof (see the module docs for the layout).
+/// The statement of a leaf or merge proof (see the module docs for the layout), over digests
+/// `H` and numbers `S`: values ([`RangeStatement`]) or a circuit's targets
+/// ([`RangeStatementTargets`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RangeStatement {
-    pub old_root: Digest,
-    pub new_root: Digest,
-    pub pubdata_in: Digest,
-    pub pubdata_out: Digest,
-    pub withdrawals_in: Digest,
-    pub withdrawals_out: Digest,
-    pub deposits_first: u64,
-    pub deposits_next: u64,
-    pub timestamp: u64,
-    pub domain: Digest,
-    pub entries_in: Digest,
-    pub entries_out: Digest,
+pub struct Range<H, S> {
+    pub old_root: H,
+    pub new_root: H,
+    pub pubdata_in: H,
+    pub pubdata_out: H,
+    pub withdrawals_in: H,
+    pub withdrawals_out: H,
+    pub deposits_first: S,
+    pub deposits_next: S,
+    pub timestamp: S,
+    pub domain: H,
+    pub entries_in: H,
+    pub entries_out: H,
+    // The side accumulators came after the statements some stored leaf jobs hold; such a
+    // job's range handed nothing over, which is `ZERO` to `ZERO`.
+    #[serde(default)]
+    pub splits_in: H,
+    #[serde(default)]
+    pub splits_out: H,
+    #[serde(default)]
+    pub walks_in: H,
+    #[serde(default)]
+    pub walks_out: H,
 }
 
-impl RangeStatement {
-    pub fn to_fields(&self) -> Vec<F> {
-        let mut v = Vec::with_capacity(RANGE_PUBLIC_INPUTS);
-        for d in [
-            self.old_root,
-            self.new_root,
-            self.pubdata_in,
-            self.pubdata_out,
-            self.withdrawals_in,
-            self.withdrawals_out,
-        ] {
-            v.extend_from_slice(&d.elements());
-        }
-        v.push(F::from_canonical_u64(self.deposits_first));
-        v.push(F::from_canonical_u64(self.deposits_next));
-        v.push(F::from_canonical_u64(self.timestamp));
-        v.extend_from_slice(&self.domain.elements());
-        v.extend_from_slice(&self.entries_in.elements());
-        v.extend_from_slice(&self.entries_out.elements());
-        v
+/// The values of a range statement.
+pub type RangeStatement = Range<Digest, u64>;
+
+/// The targets of a range statement, registered as public inputs or read from an inner proof's.
+pub type RangeStatementTargets = Range<HashOutTarget, Target>;
+
+/// One pair a merge requires equal, with its name.
+pub type Link<T> = (&'static str, T, T);
+
+impl<H: Copy, S: Copy> Range<H, S> {
+    /// What a merge of `self` then `next` requires equal, by name: the digests (every chain's
+    /// end against the next range's start, and the domain) and the numbers (the deposit
+    /// counter, and the timestamp).
+    pub fn links(&self, next: &Self) -> ([Link<H>; 7], [Link<S>; 2]) {
+        (
+            [
+                ("state root", self.new_root, next.old_root),
+                ("pubdata chain", self.pubdata_out, next.pubdata_in),
+                (
+                    "withdrawals chain",
+                    self.withdrawals_out,
+                    next.withdrawals_in,
+                ),
+                ("priority entries chain", self.entries_out, next.entries_in),
+                ("split records", self.splits_out, next.splits_in),
+                ("walk records", self.walks_out, next.walks_in),
+                ("domain", self.domain, next.domain),
+            ],
+            [
+                ("deposits counter", self.deposits_next, next.deposits_first),
+                ("timestamp", self.timestamp, next.timestamp),
+            ],
+        )
     }
 
-    /// Parses the public inputs of a leaf or merge proof; `None` if the length is wrong.
-    pub fn from_fields(v: &[F]) -> Option<RangeStatement> {
-        if v.len() != RANGE_PUBLIC_INPUTS {
-            return None;
-        }
-        let d = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
-        Some(RangeStatement {
-            old_root: d(0),
-            new_root: d(4),
-            pubdata_in: d(8),
-            pubdata_out: d(12),
-            withdrawals_in: d(16),
-            withdrawals_out: d(20),
-            deposits_first: v[24].to_canonical_u64(),
-            deposits_next: v[25].to_canonical_u64(),
-            timestamp: v[26].to_canonical_u64(),
-            domain: d(27),
-            entries_in: d(31),
-            entries_out: d(35),
-        })
-    }
-}
-
-/// Targets of a [`RangeStatement`], either registered as public inputs or read from an inner
-/// proof's public inputs.
-#[derive(Clone, Copy, Debug)]
-pub struct RangeStatementTargets {
-    pub old_root: HashOutTarget,
-    pub new_root: HashOutTarget,
-    pub pubdata_in: HashOutTarget,
-    pub pubdata_out: HashOutTarget,
-    pub withdrawals_in: HashOutTarget,
-    pub withdrawals_out: HashOutTarget,
-    pub deposits_first: Target,
-    pub deposits_next: Target,
-    pub timestamp: Target,
-    pub domain: HashOutTarget,
-    pub entries_in: HashOutTarget,
-    pub entries_out: HashOutTarget,
-}
-
-impl RangeStatementTargets {
-    /// Requires the range to start a batch: its pubdata, withdrawals and priority-entries
-    /// chains start at `ZERO` (no transaction of the batch left out at the front).
-    pub fn assert_starts_batch(&self, b: &mut CircuitBuilder<F, D>) {
-        for t in self
-            .pubdata_in
-            .elements
-            .iter()
-            .chain(&self.withdrawals_in.elements)
-            .chain(&self.entries_in.elements)
-        {
-            b.assert_zero(*t);
+    /// The statement of `self` then `next`: `self`'s "before" values, `next`'s "after" values.
+    pub fn merged(&self, next: &Self) -> Self {
+        Range {
+            old_root: self.old_root,
+            new_root: next.new_root,
+            pubdata_in: self.pubdata_in,
+            pubdata_out: next.pubdata_out,
+            withdrawals_in: self.withdrawals_in,
+            withdrawals_out: next.withdrawals_out,
+            deposits_first: self.deposits_first,
+            deposits_next: next.deposits_next,
+            timestamp: self.timestamp,
+            domain: self.domain,
+            entries_in: self.entries_in,
+            entries_out: next.entries_out,
+            splits_in: self.splits_in,
+            splits_out: next.splits_out,
+            walks_in: self.walks_in,
+            walks_out: next.walks_out,
         }
     }
 
-    /// Views the 39 targets of an inner proof's public inputs.
-    pub fn from_targets(t: &[Target]) -> RangeStatementTargets {
-        assert_eq!(
-            t.len(),
-            RANGE_PUBLIC_INPUTS,
-            "range statement needs 39 targets"
-        );
-        let h = |o: usize| HashOutTarget::from_vec(t[o..o + 4].to_vec());
-        RangeStatementTargets {
-            old_root: h(0),
-            new_root: h(4),
-            pubdata_in: h(8),
-            pubdata_out: h(12),
-            withdrawals_in: h(16),
-            withdrawals_out: h(20),
-            deposits_first: t[24],
-            deposits_next: t[25],
-            timestamp: t[26],
-            domain: h(27),
-            entries_in: h(31),
-            entries_out: h(35),
+    /// A range of no transaction after `self`: every "before" value is `self`'s "after" value,
+    /// and the "after" values are the same (how the planner pads a batch to a power of two).
+    pub fn empty_after(&self) -> Self {
+        Range {
+            old_root: self.new_root,
+            pubdata_in: self.pubdata_out,
+            withdrawals_in: self.withdrawals_out,
+            deposits_first: self.deposits_next,
+            entries_in: self.entries_out,
+            splits_in: self.splits_out,
+            walks_in: self.walks_out,
+            ..*self
         }
     }
 
-    pub fn to_targets(&self) -> Vec<Target> {
+    /// The chains a whole batch starts at `ZERO`, by name (a range that starts anywhere else
+    /// left a transaction out at the front).
+    pub fn batch_starts(&self) -> [(&'static str, H); 5] {
+        [
+            ("pubdata", self.pubdata_in),
+            ("withdrawals", self.withdrawals_in),
+            ("entries", self.entries_in),
+            ("split records", self.splits_in),
+            ("walk records", self.walks_in),
+        ]
+    }
+
+    /// The side accumulators at the range's end, by name: what its leaves handed over to side
+    /// proofs.
+    pub fn side_ends(&self) -> [(&'static str, H); 2] {
+        [
+            ("split records", self.splits_out),
+            ("walk records", self.walks_out),
+        ]
+    }
+
+    /// The statement as a flat list in the layout of the module docs, each digest as its four
+    /// elements and each number as one.
+    fn flatten<E>(&self, digest: impl Fn(H) -> [E; 4], number: impl Fn(S) -> E) -> Vec<E> {
         let mut v = Vec::with_capacity(RANGE_PUBLIC_INPUTS);
         for h in [
             self.old_root,
@@ -167,15 +189,111 @@ impl RangeStatementTargets {
             self.withdrawals_in,
             self.withdrawals_out,
         ] {
-            v.extend_from_slice(&h.elements);
+            v.extend(digest(h));
         }
-        v.push(self.deposits_first);
-        v.push(self.deposits_next);
-        v.push(self.timestamp);
-        v.extend_from_slice(&self.domain.elements);
-        v.extend_from_slice(&self.entries_in.elements);
-        v.extend_from_slice(&self.entries_out.elements);
+        for s in [self.deposits_first, self.deposits_next, self.timestamp] {
+            v.push(number(s));
+        }
+        for h in [
+            self.domain,
+            self.entries_in,
+            self.entries_out,
+            self.splits_in,
+            self.splits_out,
+            self.walks_in,
+            self.walks_out,
+        ] {
+            v.extend(digest(h));
+        }
         v
+    }
+
+    /// The inverse of [`Self::flatten`]; `None` if `v` is not [`RANGE_PUBLIC_INPUTS`] long.
+    fn unflatten<E: Copy>(
+        v: &[E],
+        digest: impl Fn([E; 4]) -> H,
+        number: impl Fn(E) -> S,
+    ) -> Option<Self> {
+        if v.len() != RANGE_PUBLIC_INPUTS {
+            return None;
+        }
+        let d = |o: usize| digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        Some(Range {
+            old_root: d(0),
+            new_root: d(4),
+            pubdata_in: d(8),
+            pubdata_out: d(12),
+            withdrawals_in: d(16),
+            withdrawals_out: d(20),
+            deposits_first: number(v[24]),
+            deposits_next: number(v[25]),
+            timestamp: number(v[26]),
+            domain: d(27),
+            entries_in: d(31),
+            entries_out: d(35),
+            splits_in: d(39),
+            splits_out: d(43),
+            walks_in: d(47),
+            walks_out: d(51),
+        })
+    }
+}
+
+impl RangeStatement {
+    pub fn to_fields(&self) -> Vec<F> {
+        self.flatten(|d| d.elements(), F::from_canonical_u64)
+    }
+
+    /// Parses the public inputs of a leaf or merge proof; `None` if the length is wrong.
+    pub fn from_fields(v: &[F]) -> Option<RangeStatement> {
+        Self::unflatten(v, Digest, |x| x.to_canonical_u64())
+    }
+}
+
+impl RangeStatementTargets {
+    /// Requires the range to start a batch: every chain starts at `ZERO` (no transaction of
+    /// the batch left out at the front).
+    pub fn assert_starts_batch(&self, b: &mut CircuitBuilder<F, D>) {
+        for (_, h) in self.batch_starts() {
+            for t in h.elements {
+                b.assert_zero(t);
+            }
+        }
+    }
+
+    /// Requires the range to hand nothing over to a side proof (both accumulators end at
+    /// `ZERO`): what the settlement circuit asks until it verifies the side trees.
+    pub fn assert_no_side_records(&self, b: &mut CircuitBuilder<F, D>) {
+        for (_, h) in self.side_ends() {
+            for t in h.elements {
+                b.assert_zero(t);
+            }
+        }
+    }
+
+    /// Requires `self` then `next` to be adjacent ranges ([`Range::links`]).
+    pub fn connect_links(&self, next: &Self, b: &mut CircuitBuilder<F, D>) {
+        let (digests, numbers) = self.links(next);
+        for (_, x, y) in digests {
+            b.connect_hashes(x, y);
+        }
+        for (_, x, y) in numbers {
+            b.connect(x, y);
+        }
+    }
+
+    /// Views the targets of an inner proof's public inputs.
+    pub fn from_targets(t: &[Target]) -> RangeStatementTargets {
+        Self::unflatten(t, |elements| HashOutTarget { elements }, |x| x).unwrap_or_else(|| {
+            panic!(
+                "a range statement has {RANGE_PUBLIC_INPUTS} targets, not {}",
+                t.len()
+            )
+        })
+    }
+
+    pub fn to_targets(&self) -> Vec<Target> {
+        self.flatten(|h| h.elements, |x| x)
     }
 
     /// Registers these targets as the circuit's public inputs, in the canonical order.

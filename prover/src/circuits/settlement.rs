@@ -5,8 +5,11 @@
 //! it accepts proofs of exactly those circuits and no others):
 //!
 //! - the **range** proof of the whole batch (the root of the aggregation tree, or the single
-//!   leaf): its chains start at `ZERO` (`pubdata_in`, `withdrawals_in`, `entries_in`), so no
-//!   transaction of the batch is left out at the front;
+//!   leaf): its chains start at `ZERO` (`pubdata_in`, `withdrawals_in`, `entries_in`, and the
+//!   side accumulators `splits_in`, `walks_in`), so no transaction of the batch is left out at
+//!   the front, and its side accumulators end at `ZERO` (`splits_out`, `walks_out`): no leaf
+//!   handed a split's credits or a tick walk over to a side proof, because this circuit does
+//!   not verify the side trees yet (SPEC 13.1);
 //! - the **diff** proof (13.7; one chunk or the root of a merge tree of chunks): it starts from
 //!   the range's old root with exactly the diff's 13 header bytes streamed (version,
 //!   `count_before`, the record count it ends with) and ends at the range's new root, so the
@@ -123,6 +126,10 @@ pub enum TieError {
     Withdrawals,
     #[error("the payout proof pays other refunds than the priority proof derives")]
     Refunds,
+    /// The leaves handed records over to a side proof (a split's credits, a tick walk) that
+    /// no settlement circuit verifies yet (SPEC 13.1, "Side accumulators").
+    #[error("the leaves hand {0} over to a side proof, which no settlement circuit verifies yet")]
+    SideRecords(&'static str),
 }
 
 /// The version byte of the diffs `kind`'s circuit proves (the first byte of the header).
@@ -176,16 +183,20 @@ pub fn tie(
         .ok_or(TieError::Malformed("priority"))?;
     let payout = PayoutStatement::from_fields(&proofs.payout.public_inputs)
         .ok_or(TieError::Malformed("payout"))?;
-    for (name, chain) in [
-        ("pubdata", range.pubdata_in),
-        ("withdrawals", range.withdrawals_in),
-        ("entries", range.entries_in),
+    for (name, chain) in range.batch_starts().into_iter().chain([
         ("priority entries", priority.entries_in),
         ("refunds", priority.refunds_in),
-    ] {
+    ]) {
         if chain != Digest::ZERO {
             return Err(TieError::NotWholeBatch(name));
         }
+    }
+    if let Some((name, _)) = range
+        .side_ends()
+        .into_iter()
+        .find(|(_, acc)| *acc != Digest::ZERO)
+    {
+        return Err(TieError::SideRecords(name));
     }
     if !payout.starts_batch() {
         return Err(TieError::NotWholeBatch("payout"));
@@ -256,7 +267,7 @@ pub struct SettlementCircuit {
 }
 
 /// Version of the settlement circuit's definition (part of its cache key).
-pub const SETTLEMENT_VERSION: &str = "settlement-v2";
+pub const SETTLEMENT_VERSION: &str = "settlement-v3";
 
 /// A public input of an inner proof that is a u32 word (the inner circuit range-checks it).
 fn words(t: &[Target]) -> [Target; 8] {
@@ -377,6 +388,7 @@ impl SettlementCircuit {
 
         let s = RangeStatementTargets::from_targets(&range.public_inputs);
         s.assert_starts_batch(&mut b);
+        s.assert_no_side_records(&mut b);
         // Diff (`DiffStatement::to_fields`, positions in `diff::at`): a whole batch's diff from
         // the old root to the new one, started with exactly the header (of the kind's version),
         // then finished; a grouped diff with no stream record pending at either end.

@@ -502,6 +502,29 @@ fn another_batchs_range_proof_is_refused() {
     assert!(!settles(&proofs, &DOMAIN), "another batch's range settled");
 }
 
+/// A range statement whose side accumulators end anywhere but `ZERO` handed a split's credits
+/// or a tick walk over to a side proof, which this settlement circuit does not verify: `tie`
+/// names it. (No range proof of the payment circuit can carry one, its slots hand nothing
+/// over: `attack_statement` in `tests/payment.rs` shows it has no proof for such a statement.
+/// The settlement circuit's own check, `assert_no_side_records`, is reached only once a leaf
+/// kind hands records over.)
+#[test]
+fn a_range_that_hands_records_to_a_side_proof_is_refused() {
+    let fx = fixture();
+    for (offset, name) in [(43, "split records"), (51, "walk records")] {
+        let mut range = fx.range.clone();
+        range.public_inputs[offset] += F::ONE;
+        let proofs = SettlementProofs {
+            range: &range,
+            ..fx.proofs()
+        };
+        assert_eq!(
+            tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+            Err(TieError::SideRecords(name))
+        );
+    }
+}
+
 /// Slots of the grouped diff chunk: the batch's four account records (three existing, one new).
 const GROUPED_CAP: usize = 4;
 
