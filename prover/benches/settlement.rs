@@ -243,6 +243,7 @@ fn bench_settlement(c: &mut Criterion) {
             diff: &diff_c.data,
             priority: &priority_c.data,
             payout: &payout_c.data,
+            splits: None,
         },
     );
     println!(
@@ -257,6 +258,7 @@ fn bench_settlement(c: &mut Criterion) {
         diff: &diff_p,
         priority: &priority_p,
         payout: &payout_p,
+        splits: None,
     };
 
     let mut g = c.benchmark_group("settlement_batch");

@@ -11,16 +11,18 @@ use std::collections::HashMap;
 
 use plonky2::field::types::{Field, PrimeField64};
 use serde::{Deserialize, Serialize};
-use state::account::{Account, Timestamp, OPERATOR};
+use state::account::{Account, AccountIndex, Timestamp, OPERATOR};
 use state::apply::{BlockContext, DepositOutcome, Effects, ForcedOutcome, State};
 use state::crypto::schnorr::Signature;
 use state::hash::{hash_no_pad, two_to_one, Digest};
 use state::pubdata::{PubdataCommitment, PubdataOp, WithdrawalsCommitment};
 use state::settlement::entries_absorb;
 use state::smt::DEPTH;
+use state::split::parts_digest;
 use state::tx::{L1Address, Transaction};
 
 use crate::circuits::public::RangeStatement;
+use crate::circuits::split::SplitRecord;
 use crate::F;
 
 /// The fields of an account leaf, as raw integers (a tampered witness may hold anything; the
@@ -86,6 +88,8 @@ pub enum SlotKind {
     Withdraw,
     Deposit,
     ForcedWithdraw,
+    /// A split payment: the debit here, the credits in the split-credit chain (SPEC 19.5).
+    Split,
 }
 
 /// One transaction slot. Unused fields are zero.
@@ -111,7 +115,15 @@ pub struct SlotWitness {
     /// Deposit: the L1 sender, part of the priority entry the leaf commits to (SPEC 13.8).
     #[serde(default)]
     pub depositor: [u8; 20],
-    /// Register, transfer, withdraw, forced withdrawal.
+    /// Split: the payee count, the parts digest (SPEC 19.4) and the root after the credits,
+    /// where access C continues.
+    #[serde(default)]
+    pub n: u32,
+    #[serde(default)]
+    pub parts_digest: Digest,
+    #[serde(default)]
+    pub split_root: Digest,
+    /// Register, transfer, withdraw, forced withdrawal, split.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
     pub a: LeafAccess,
@@ -119,6 +131,22 @@ pub struct SlotWitness {
     pub b: LeafAccess,
     /// C: the operator (index 0), credited with the fee.
     pub c: LeafAccess,
+}
+
+impl SlotWitness {
+    /// The record a split slot hands over to the split-credit chain: from the root its
+    /// accesses A and B reach (B writes its leaf back) to `split_root`. `None` for other
+    /// kinds.
+    pub fn split_record(&self) -> Option<SplitRecord> {
+        (self.kind == SlotKind::Split).then(|| SplitRecord {
+            root_before: root_of(self.b.index, self.b.leaf(), &self.b.siblings),
+            root_after: self.split_root,
+            from: AccountIndex(self.a.index),
+            n: self.n,
+            sum: self.amount,
+            parts_digest: self.parts_digest,
+        })
+    }
 }
 
 /// Everything a leaf proof needs: its statement and exactly `k` slots.
@@ -153,13 +181,13 @@ pub enum WitnessError {
 
 /// Nodes written by the accesses of the current transaction, over the state's tree before it.
 #[derive(Default)]
-struct Overlay {
+pub(crate) struct Overlay {
     nodes: HashMap<(usize, u64), Digest>,
 }
 
 impl Overlay {
     /// Siblings of `index` in the tree as modified so far, from its proof before the transaction.
-    fn siblings(&self, index: u32, base: &[Digest]) -> Vec<Digest> {
+    pub(crate) fn siblings(&self, index: u32, base: &[Digest]) -> Vec<Digest> {
         (0..DEPTH)
             .map(|l| {
                 let pos = ((index as u64) >> l) ^ 1;
@@ -168,8 +196,13 @@ impl Overlay {
             .collect()
     }
 
+    /// The root after the writes so far (`None` before the first).
+    pub(crate) fn root(&self) -> Option<Digest> {
+        self.nodes.get(&(DEPTH, 0)).copied()
+    }
+
     /// Writes `leaf` at `index` with `siblings`; returns the new root.
-    fn write(&mut self, index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
+    pub(crate) fn write(&mut self, index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
         let mut cur = leaf;
         self.nodes.insert((0, index as u64), cur);
         for (l, sib) in siblings.iter().enumerate() {
@@ -185,7 +218,7 @@ impl Overlay {
     }
 }
 
-fn root_of(index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
+pub(crate) fn root_of(index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
     let mut cur = leaf;
     for (l, sib) in siblings.iter().enumerate() {
         cur = if ((index as u64) >> l) & 1 == 0 {
@@ -205,6 +238,8 @@ struct Io {
     withdrawals: Digest,
     deposits: u64,
     entries: Digest,
+    /// The split records handed over so far (SPEC 13.1).
+    splits: Digest,
 }
 
 /// The L1 sender of a deposit serial, from the watcher's records.
@@ -246,6 +281,9 @@ fn noop_slot(state: &mut State) -> SlotWitness {
         forced_status: 0,
         to_l1: [0; 20],
         depositor: [0; 20],
+        n: 0,
+        parts_digest: Digest::ZERO,
+        split_root: Digest::ZERO,
         signature: None,
         a: access.clone(),
         b: access.clone(),
@@ -272,10 +310,10 @@ fn tx_slot(
         Transaction::Withdraw(w) => (SlotKind::Withdraw, w.from.0, OPERATOR.0),
         Transaction::Deposit(d) => (SlotKind::Deposit, d.to.0, OPERATOR.0),
         Transaction::ForcedWithdraw(f) => (SlotKind::ForcedWithdraw, f.withdraw.from.0, OPERATOR.0),
+        Transaction::Split(t) => (SlotKind::Split, t.from.0, OPERATOR.0),
         Transaction::StreamOpen(_)
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
-        | Transaction::Split(_)
         | Transaction::Passport(_)
         | Transaction::RegisterShares(_)
         | Transaction::Distribute(_) => {
@@ -309,6 +347,9 @@ fn tx_slot(
         forced_status: 0,
         to_l1: [0; 20],
         depositor: [0; 20],
+        n: 0,
+        parts_digest: Digest::ZERO,
+        split_root: Digest::ZERO,
         signature: tx.signature().copied(),
         a: LeafAccess {
             index: 0,
@@ -375,10 +416,19 @@ fn tx_slot(
                 (0, 0, 0, 0)
             }
         }
+        Transaction::Split(t) => {
+            let sum = t.parts.iter().map(|p| p.amount.get()).sum::<u64>();
+            slot.amount = sum;
+            slot.fee = t.fee.get();
+            slot.nonce = t.nonce.get();
+            slot.valid_until = t.valid_until.get();
+            slot.n = t.parts.len() as u32;
+            slot.parts_digest = parts_digest(&t.parts);
+            (sum + t.fee.get(), 0, t.fee.get(), 0)
+        }
         Transaction::StreamOpen(_)
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
-        | Transaction::Split(_)
         | Transaction::Passport(_)
         | Transaction::RegisterShares(_)
         | Transaction::Distribute(_) => {
@@ -415,8 +465,10 @@ fn tx_slot(
         view.insert(index, updated);
         Ok(la)
     };
-    let is_spend = matches!(kind, SlotKind::Transfer | SlotKind::Withdraw)
-        || (kind == SlotKind::ForcedWithdraw && slot.forced_status == 0);
+    let is_spend = matches!(
+        kind,
+        SlotKind::Transfer | SlotKind::Withdraw | SlotKind::Split
+    ) || (kind == SlotKind::ForcedWithdraw && slot.forced_status == 0);
     let pubkey = slot.pubkey;
     slot.a = access(a_idx, &|old| match kind {
         SlotKind::Register => Some(AccountFields {
@@ -437,12 +489,33 @@ fn tx_slot(
             a
         })
     })?;
-    slot.c = access(OPERATOR.0, &|old| {
-        old.map(|mut a| {
-            a.balance += credit_c;
-            a
-        })
-    })?;
+    if kind == SlotKind::Split {
+        // The credits happened between B and C (the chain proves them): C reads the operator
+        // as the split left it before its fee, under the root the credits left.
+        let op = state
+            .account(OPERATOR)
+            .map(AccountFields::from_account)
+            .ok_or_else(|| WitnessError::Internal("no operator account".into()))?;
+        let siblings = state.proof(OPERATOR).siblings.to_vec();
+        let before_fee = AccountFields {
+            balance: op.balance - credit_c,
+            ..op
+        };
+        slot.split_root = root_of(OPERATOR.0, before_fee.leaf(), &siblings);
+        root = root_of(OPERATOR.0, op.leaf(), &siblings);
+        slot.c = LeafAccess {
+            index: OPERATOR.0,
+            account: Some(before_fee),
+            siblings,
+        };
+    } else {
+        slot.c = access(OPERATOR.0, &|old| {
+            old.map(|mut a| {
+                a.balance += credit_c;
+                a
+            })
+        })?;
+    }
     if root != state.root() {
         return Err(WitnessError::Internal(format!(
             "slot {position}: sequential accesses do not reach the native root"
@@ -492,7 +565,9 @@ pub fn leaf_witnesses(
         withdrawals: withdrawals.digest(),
         deposits: state.next_deposit_seq(),
         entries,
+        splits: Digest::ZERO,
     };
+    let mut splits = Digest::ZERO;
     let mut slots = Vec::with_capacity(txs.len());
     let mut after = Vec::with_capacity(txs.len());
     for (position, (tx, ctx)) in txs.iter().enumerate() {
@@ -524,6 +599,9 @@ pub fn leaf_witnesses(
         if let Some(w) = &effects.withdrawal {
             withdrawals.absorb(w);
         }
+        if let Some(r) = slot.split_record() {
+            splits = r.absorb(splits);
+        }
         slots.push(slot);
         after.push(Io {
             root: state.root(),
@@ -531,6 +609,7 @@ pub fn leaf_witnesses(
             withdrawals: withdrawals.digest(),
             deposits: state.next_deposit_seq(),
             entries,
+            splits,
         });
     }
     let n_leaves = leaf_count(slots.len(), k, min_leaves);
@@ -568,9 +647,9 @@ pub fn leaf_witnesses(
                 domain,
                 entries_in: io_in.entries,
                 entries_out: io_out.entries,
-                // The payment slots hand nothing over to a side proof (SPEC 13.1).
-                splits_in: Digest::ZERO,
-                splits_out: Digest::ZERO,
+                splits_in: io_in.splits,
+                splits_out: io_out.splits,
+                // No payment slot hands a walk over yet (SPEC 13.1).
                 walks_in: Digest::ZERO,
                 walks_out: Digest::ZERO,
             },

@@ -222,6 +222,7 @@ fn pinned_final_circuits() {
         diff: &chains.diff.chunk.data,
         priority: &chains.priority.chunk.data,
         payout: &chains.payout.chunk.data,
+        splits: None,
     };
     let key = SettlementCircuit::key(0, rollup_storage::DiffCircuitKind::V1, &inner);
     let spec = CircuitSpec {

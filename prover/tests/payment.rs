@@ -5,6 +5,8 @@
 
 #[path = "payment/settlement.rs"]
 mod settlement;
+#[path = "payment/split.rs"]
+mod split;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -434,6 +436,8 @@ impl Forger {
         let mut bytes = vec![];
         match s.kind {
             SlotKind::Noop => {}
+            // Split attacks tamper an honest split's witness (`attack_split`).
+            SlotKind::Split => unreachable!("the forger builds no split"),
             SlotKind::Register => {
                 bytes.push(1);
                 bytes.extend(ai.to_le_bytes());
@@ -561,6 +565,9 @@ fn intent(kind: SlotKind) -> SlotWitness {
         forced_status: 0,
         to_l1: [0; 20],
         depositor: [0; 20],
+        n: 0,
+        parts_digest: Digest::ZERO,
+        split_root: Digest::ZERO,
         signature: None,
         a: access(0),
         b: access(0),

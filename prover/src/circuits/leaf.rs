@@ -171,6 +171,13 @@ pub fn native_statements(
         let deposits_first = state.next_deposit_seq();
         let entries_in = entries;
         for (tx, ctx) in chunk {
+            // A split's statement folds the record of its credits (SPEC 13.1), which only the
+            // payment circuit's witnesses compute (`SlotWitness::split_record`).
+            if matches!(tx, Transaction::Split(_)) {
+                return Err(LeafPlanError::Other(anyhow::anyhow!(
+                    "the dummy leaf does not prove splits"
+                )));
+            }
             let verified = VerifiedTx::from_durable_log(tx.clone(), &domain, |i| state.key_of(i))
                 .map_err(|r| LeafPlanError::Rejected(r.to_string()))?;
             let fx = state

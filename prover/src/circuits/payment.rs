@@ -13,25 +13,27 @@
 use anyhow::{ensure, Context};
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
-use state::pubdata::op_len;
+use state::pubdata::{op_len, SPLIT_FIXED_BYTES};
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
 use crate::circuits::public::{RangeStatement, RangeStatementTargets};
 use crate::gadgets::pubdata::{
     absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
-    register_op_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits, OpChunks,
+    register_op_chunks, split_entry_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
+    OpChunks,
 };
 use crate::gadgets::range::{
     add_u63, add_u63_overflow, is_le_u63, range_check_u63, range_check_u64, sub_u63, U63Target,
 };
 use crate::gadgets::schnorr::{verify_schnorr, SchnorrTargets, DUMMY_KEY_W};
-use crate::gadgets::smt::{hash_or_zero, leaf_hash, update, MerklePathTarget};
+use crate::gadgets::smt::{hash_or_zero, leaf_hash, select_hash, update, MerklePathTarget};
 use crate::witness::{AccountFields, LeafAccess, LeafWitness, SlotKind, SlotWitness};
 use crate::{C, D, F};
 
@@ -97,6 +99,13 @@ struct SlotTargets {
     is_withdraw: BoolTarget,
     is_deposit: BoolTarget,
     is_forced: BoolTarget,
+    /// A split payment (SPEC 19.4): A is debited the split's sum and fee, its credits are
+    /// proven by the split-credit chain, handed over as a record (SPEC 19.5).
+    is_split: BoolTarget,
+    /// Split: the payee count (16 bits), the parts digest and the root after the credits.
+    n: Target,
+    parts_digest: HashOutTarget,
+    split_root: HashOutTarget,
     /// Forced withdrawal: applied (else one of `reasons` is set).
     applied: BoolTarget,
     /// Forced withdrawal rejected: one flag per `ForcedStatus` 1..=8, in order.
@@ -128,6 +137,8 @@ struct Running {
     deposits: Target,
     /// `entries_commitment` of the priority ops so far (SPEC 13.8).
     entries: HashOutTarget,
+    /// The split records handed over so far (SPEC 13.1, 19.5).
+    splits: HashOutTarget,
 }
 
 /// `flag -> x == y`.
@@ -169,6 +180,7 @@ fn build_slot(
     let is_withdraw = b.add_virtual_bool_target_safe();
     let is_deposit = b.add_virtual_bool_target_safe();
     let is_forced = b.add_virtual_bool_target_safe();
+    let is_split = b.add_virtual_bool_target_safe();
     let applied = b.add_virtual_bool_target_safe();
     let fa = b.and(is_forced, applied);
     let fr = BoolTarget::new_unsafe(b.sub(is_forced.target, fa.target));
@@ -177,6 +189,7 @@ fn build_slot(
     b.connect(reason_sum, fr.target);
     let pays_out = or(b, is_withdraw, fa);
     let spend = or(b, is_transfer, pays_out);
+    let spend = or(b, spend, is_split);
     let signed = or(b, spend, is_register);
     let priority = or(b, is_deposit, is_forced);
     let any = or(b, signed, is_deposit);
@@ -203,6 +216,10 @@ fn build_slot(
     let req_u = range_check_u63(b, requested_at);
     let to_l1: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
     let to_l1_bits: Vec<_> = to_l1.iter().map(|&l| b.split_le(l, 32)).collect();
+    let n = b.add_virtual_target();
+    let n_bits = b.split_le(n, 16);
+    let parts_digest = b.add_virtual_hash();
+    let split_root = b.add_virtual_hash();
 
     let a = AccessTargets::new(b);
     let bb = AccessTargets::new(b);
@@ -284,6 +301,19 @@ fn build_slot(
     let b_new_leaf = hash_or_zero(b, bb.exists, h);
     let root = update(b, root, b_old_leaf, b_new_leaf, &b_bits, &bb.path);
 
+    // A split's credits (SPEC 19.5): the chain proves them from the root after the debit to
+    // `split_root`; the slot hands that over as a record, `(root, split_root, from, n, sum,
+    // d)` folded into `splits` (the settlement circuit requires the chain's fold to be the
+    // same), and goes on from `split_root`. The sum is the debited `amount`.
+    let mut record = io.splits.elements.to_vec();
+    record.extend(root.elements);
+    record.extend(split_root.elements);
+    record.extend([a_index, n, amount]);
+    record.extend(parts_digest.elements);
+    let folded = b.hash_n_to_hash_no_pad::<PoseidonHash>(record);
+    let splits = select_hash(b, is_split, folded, io.splits);
+    let root = select_hash(b, is_split, split_root, root);
+
     // Access C: the operator gains the fee.
     let c_bal = range_check_u63(b, c.balance);
     let c_new = add_u63(b, &c_bal, &fee_spent);
@@ -310,10 +340,20 @@ fn build_slot(
     wd.push(a_index);
     wd.extend_from_slice(&to_l1);
     wd.extend_from_slice(&[amount, fee, nonce, valid_until]);
+    let mut sp = domain.elements.to_vec();
+    sp.push(tag(b, TxKind::Split));
+    sp.extend_from_slice(&[a_index, n]);
+    sp.extend_from_slice(&parts_digest.elements);
+    sp.extend_from_slice(&[fee, nonce, valid_until]);
     let withdraw_msg = or(b, is_withdraw, is_forced);
     let msg = hash_no_pad_select(
         b,
-        &[(is_register, reg), (is_transfer, tr), (withdraw_msg, wd)],
+        &[
+            (is_register, reg),
+            (is_transfer, tr),
+            (withdraw_msg, wd),
+            (is_split, sp),
+        ],
     );
     // A forced withdrawal of an existing sender is always judged under the sender's key (its
     // signature rule is one of the rules it may break); other unsigned slots, and a forced
@@ -448,6 +488,11 @@ fn build_slot(
             len: op_len(TxKind::ForcedWithdraw),
             chunks: forced_chunks.clone(),
         },
+        OpChunks {
+            flag: is_split,
+            len: SPLIT_FIXED_BYTES,
+            chunks: split_entry_chunks(b, &a_bits, &n_bits, &fee_bits, parts_digest),
+        },
     ];
     let pubdata = absorb_op(b, io.pubdata, &ops);
     // The priority entries (SPEC 13.8): the same op chunks, a deposit's depositor after them.
@@ -478,6 +523,10 @@ fn build_slot(
         is_withdraw,
         is_deposit,
         is_forced,
+        is_split,
+        n,
+        parts_digest,
+        split_root,
         applied,
         reasons,
         a_index,
@@ -503,6 +552,7 @@ fn build_slot(
             withdrawals,
             deposits,
             entries,
+            splits,
         },
     )
 }
@@ -528,9 +578,9 @@ impl PaymentCircuit {
         let timestamp = b.add_virtual_target();
         let domain = b.add_virtual_hash();
         let entries_in = b.add_virtual_hash();
-        // No slot kind of this circuit hands a record over to a side proof (SPEC 13.1): both
-        // accumulators pass through, one target for the value before and after.
-        let splits = b.add_virtual_hash();
+        let splits_in = b.add_virtual_hash();
+        // No slot kind of this circuit hands a walk over to a side proof yet (SPEC 13.1): the
+        // accumulator passes through, one target for the value before and after.
         let walks = b.add_virtual_hash();
         let ts = range_check_u63(&mut b, timestamp);
 
@@ -540,6 +590,7 @@ impl PaymentCircuit {
             withdrawals: withdrawals_in,
             deposits: deposits_first,
             entries: entries_in,
+            splits: splits_in,
         };
         let mut slots = Vec::with_capacity(k);
         let mut gates_per_slot = 0;
@@ -565,8 +616,8 @@ impl PaymentCircuit {
             domain,
             entries_in,
             entries_out: io.entries,
-            splits_in: splits,
-            splits_out: splits,
+            splits_in,
+            splits_out: io.splits,
             walks_in: walks,
             walks_out: walks,
         };
@@ -642,6 +693,10 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
     pw.set_bool_target(t.is_deposit, kind == SlotKind::Deposit)?;
     let forced = kind == SlotKind::ForcedWithdraw;
     pw.set_bool_target(t.is_forced, forced)?;
+    pw.set_bool_target(t.is_split, kind == SlotKind::Split)?;
+    pw.set_target(t.n, F::from_canonical_u32(s.n))?;
+    pw.set_hash_target(t.parts_digest, s.parts_digest.into())?;
+    pw.set_hash_target(t.split_root, s.split_root.into())?;
     let status = if forced { s.forced_status } else { 0 };
     ensure!(status <= 8, "forced status {status} is not a ForcedStatus");
     pw.set_bool_target(t.applied, forced && status == 0)?;
@@ -693,7 +748,11 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
     // the rejection reason is another rule).
     let signed = matches!(
         kind,
-        SlotKind::Register | SlotKind::Transfer | SlotKind::Withdraw | SlotKind::ForcedWithdraw
+        SlotKind::Register
+            | SlotKind::Transfer
+            | SlotKind::Withdraw
+            | SlotKind::ForcedWithdraw
+            | SlotKind::Split
     );
     t.signature
         .set(pw, if signed { s.signature.as_ref() } else { None })?;
@@ -704,7 +763,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     type Witness = LeafWitness;
 
     fn id(&self) -> String {
-        format!("payment-v4/k={}", self.k())
+        format!("payment-v5/k={}", self.k())
     }
 
     fn leaf_size(&self) -> usize {

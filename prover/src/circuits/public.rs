@@ -28,9 +28,9 @@
 //! "before" values and `r`'s "after" values ([`Range::merged`]).
 //! The settlement circuit (SPEC 13.11) additionally requires every chain of the root (a whole
 //! batch) to start at `ZERO` ([`Range::batch_starts`]), ties the root to the diff, priority and
-//! payout proofs, and, until the side trees that prove split credits and tick walks are part of
-//! it, requires both accumulators to end at `ZERO` as well: a batch whose leaves hand a split's
-//! credits or a settlement's walk to a side proof cannot settle yet.
+//! payout proofs, and ties each accumulator's end to its side tree: `splits_out` to the
+//! split-credit chain's fold (or `ZERO` for a batch without splits); `walks_out` must be `ZERO`
+//! until the settlement verifies the tick-walk tree.
 //!
 //! **Side accumulators.** A leaf slot has a fixed shape, so the part of a transaction whose
 //! cost grows with it (a split's payees, a stream settlement's tick walk) is proven by a side
@@ -168,15 +168,6 @@ impl<H: Copy, S: Copy> Range<H, S> {
         ]
     }
 
-    /// The side accumulators at the range's end, by name: what its leaves handed over to side
-    /// proofs.
-    pub fn side_ends(&self) -> [(&'static str, H); 2] {
-        [
-            ("split records", self.splits_out),
-            ("walk records", self.walks_out),
-        ]
-    }
-
     /// The statement as a flat list in the layout of the module docs, each digest as its four
     /// elements and each number as one.
     fn flatten<E>(&self, digest: impl Fn(H) -> [E; 4], number: impl Fn(S) -> E) -> Vec<E> {
@@ -255,16 +246,6 @@ impl RangeStatementTargets {
     /// the batch left out at the front).
     pub fn assert_starts_batch(&self, b: &mut CircuitBuilder<F, D>) {
         for (_, h) in self.batch_starts() {
-            for t in h.elements {
-                b.assert_zero(t);
-            }
-        }
-    }
-
-    /// Requires the range to hand nothing over to a side proof (both accumulators end at
-    /// `ZERO`): what the settlement circuit asks until it verifies the side trees.
-    pub fn assert_no_side_records(&self, b: &mut CircuitBuilder<F, D>) {
-        for (_, h) in self.side_ends() {
             for t in h.elements {
                 b.assert_zero(t);
             }

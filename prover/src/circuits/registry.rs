@@ -209,6 +209,9 @@ impl<L: LeafCircuit> Circuits<L> {
             payout: payout
                 .as_ref()
                 .map_or(&chains.payout.chunk.data, |m| &m.data),
+            // The registry's finals settle batches without splits (the planner refuses a
+            // batch with one until it queues the split-credit chain, SPEC 19.5).
+            splits: None,
         };
         let c = Arc::new(SettlementCircuit::build_or_load(
             top_level,
@@ -374,6 +377,7 @@ impl<L: LeafCircuit> Circuits<L> {
                 diff: &diff,
                 priority: &priority,
                 payout: &payout,
+                splits: None,
             },
             domain,
         )?;

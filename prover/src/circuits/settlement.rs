@@ -1,15 +1,15 @@
 //! The settlement circuit (SPEC 13.11): one proof whose only public input is the SHA-256 of
 //! the 252-byte statement the L1 contract computes (SPEC 15.3), as eight big-endian u32 words.
 //!
-//! It verifies four proofs, each against verifier data that is a constant of the circuit (so
-//! it accepts proofs of exactly those circuits and no others):
+//! It verifies four proofs (five for a batch with splits), each against verifier data that is a
+//! constant of the circuit (so it accepts proofs of exactly those circuits and no others):
 //!
 //! - the **range** proof of the whole batch (the root of the aggregation tree, or the single
 //!   leaf): its chains start at `ZERO` (`pubdata_in`, `withdrawals_in`, `entries_in`, and the
 //!   side accumulators `splits_in`, `walks_in`), so no transaction of the batch is left out at
-//!   the front, and its side accumulators end at `ZERO` (`splits_out`, `walks_out`): no leaf
-//!   handed a split's credits or a tick walk over to a side proof, because this circuit does
-//!   not verify the side trees yet (SPEC 13.1);
+//!   the front; its `walks_out` is `ZERO` (no leaf handed a tick walk over: this circuit does
+//!   not verify the tick-walk tree yet), and its `splits_out` is `ZERO` too unless the circuit
+//!   verifies a split-credit chain (below);
 //! - the **diff** proof (13.7; one chunk or the root of a merge tree of chunks): it starts from
 //!   the range's old root with exactly the diff's 13 header bytes streamed (version,
 //!   `count_before`, the record count it ends with) and ends at the range's new root, so the
@@ -27,7 +27,10 @@
 //! - the **payout** proof (13.9; one chunk or the root of a merge tree of chunks): it starts a
 //!   batch (offset 0, empty chains), its withdrawals chain is the range's `withdrawals_out` and
 //!   its refunds chain is the priority proof's `refunds`, so the payout root pays exactly the
-//!   withdrawals the leaves applied and the deposits the batch refunded.
+//!   withdrawals the leaves applied and the deposits the batch refunded;
+//! - for a batch with splits, the **split-credit** proof (SPEC 19.5; the root of its chain):
+//!   it starts at `ZERO` with no split open, ends with none open, and its accumulator is the
+//!   range's `splits_out`, so every split the leaves debited was credited exactly as signed.
 //!
 //! The chain id and rollup address are witnesses whose domain digest (`state::tx::Domain`) must
 //! be the range's `domain` (the one every signature was checked under). The statement's fields
@@ -77,6 +80,7 @@ use crate::circuits::diff_grouped::{
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
+use crate::circuits::split::{SplitStatement, CARRY_LEN as SPLIT_CARRY_LEN, SPLIT_PUBLIC_INPUTS};
 use crate::gadgets::range::range_check_u63;
 use crate::gadgets::sha256;
 use crate::gadgets::sha256::stream::{ByteStream, StreamTargets, STREAM_STATE_LEN};
@@ -86,7 +90,7 @@ use crate::{C, D, F};
 /// Number of public inputs: the statement hash as eight big-endian u32 words.
 pub const SETTLEMENT_PUBLIC_INPUTS: usize = 8;
 
-/// The four circuits whose proofs a settlement proof verifies.
+/// The circuits whose proofs a settlement proof verifies.
 #[derive(Clone, Copy)]
 pub struct SettlementInner<'a> {
     /// The circuit of the batch's root range proof: the top merge, or the leaf for a
@@ -95,15 +99,20 @@ pub struct SettlementInner<'a> {
     pub diff: &'a CircuitData<F, C, D>,
     pub priority: &'a CircuitData<F, C, D>,
     pub payout: &'a CircuitData<F, C, D>,
+    /// The root circuit of the split-credit chain (SPEC 19.5), for the settlement of batches
+    /// with splits; `None`: the batch hands no split record over.
+    pub splits: Option<&'a CircuitData<F, C, D>>,
 }
 
-/// The four proofs of one batch.
+/// The proofs of one batch.
 #[derive(Clone, Copy)]
 pub struct SettlementProofs<'a> {
     pub range: &'a ProofWithPublicInputs<F, C, D>,
     pub diff: &'a ProofWithPublicInputs<F, C, D>,
     pub priority: &'a ProofWithPublicInputs<F, C, D>,
     pub payout: &'a ProofWithPublicInputs<F, C, D>,
+    /// The split-credit chain's root proof, exactly when the circuit verifies one.
+    pub splits: Option<&'a ProofWithPublicInputs<F, C, D>>,
 }
 
 /// Why four proofs do not make one batch (checked natively before proving; the circuit
@@ -127,9 +136,14 @@ pub enum TieError {
     #[error("the payout proof pays other refunds than the priority proof derives")]
     Refunds,
     /// The leaves handed records over to a side proof (a split's credits, a tick walk) that
-    /// no settlement circuit verifies yet (SPEC 13.1, "Side accumulators").
-    #[error("the leaves hand {0} over to a side proof, which no settlement circuit verifies yet")]
+    /// this settlement does not verify (SPEC 13.1, "Side accumulators").
+    #[error("the leaves hand {0} over to a side proof, which this settlement does not verify")]
     SideRecords(&'static str),
+    /// The split-credit chain's proof is not of a whole chain (its accumulator starts other
+    /// than at `ZERO`, or a split is open at either end) or folds other records than the
+    /// leaves (SPEC 19.5).
+    #[error("the split-credit proof {0}")]
+    Splits(&'static str),
 }
 
 /// The version byte of the diffs `kind`'s circuit proves (the first byte of the header).
@@ -191,12 +205,27 @@ pub fn tie(
             return Err(TieError::NotWholeBatch(name));
         }
     }
-    if let Some((name, _)) = range
-        .side_ends()
-        .into_iter()
-        .find(|(_, acc)| *acc != Digest::ZERO)
-    {
-        return Err(TieError::SideRecords(name));
+    match proofs.splits {
+        Some(p) => {
+            let chain = SplitStatement::from_public_inputs(&p.public_inputs)
+                .ok_or(TieError::Malformed("split-credit"))?;
+            if chain.acc_in != Digest::ZERO || chain.carry_in.is_some() {
+                return Err(TieError::Splits("does not start a chain"));
+            }
+            if chain.carry_out.is_some() {
+                return Err(TieError::Splits("leaves a split open"));
+            }
+            if chain.acc_out != range.splits_out {
+                return Err(TieError::Splits("folds other records than the leaves"));
+            }
+        }
+        None if range.splits_out != Digest::ZERO => {
+            return Err(TieError::SideRecords("split records"))
+        }
+        None => {}
+    }
+    if range.walks_out != Digest::ZERO {
+        return Err(TieError::SideRecords("walk records"));
     }
     if !payout.starts_batch() {
         return Err(TieError::NotWholeBatch("payout"));
@@ -247,6 +276,7 @@ struct Targets {
     diff: ProofWithPublicInputsTarget<D>,
     priority: ProofWithPublicInputsTarget<D>,
     payout: ProofWithPublicInputsTarget<D>,
+    splits: Option<ProofWithPublicInputsTarget<D>>,
     /// `chain_id` as its low and high u32 limbs.
     chain_id: [Target; 2],
     /// The rollup address as five big-endian u32 limbs.
@@ -316,15 +346,16 @@ impl SettlementCircuit {
     }
 
     /// The cache key: the version, the top level, the diff kind and the circuit digests of the
-    /// four inner circuits (which pin everything below them).
+    /// inner circuits (which pin everything below them).
     pub fn key(top_level: u32, kind: DiffCircuitKind, inner: &SettlementInner<'_>) -> String {
         let d = circuit_digest_hex;
         format!(
-            "{SETTLEMENT_VERSION}/top={top_level}/diff_kind={kind}/range={}/diff={}/priority={}/payout={}/config=standard_recursion",
+            "{SETTLEMENT_VERSION}/top={top_level}/diff_kind={kind}/range={}/diff={}/priority={}/payout={}/splits={}/config=standard_recursion",
             d(inner.range),
             d(inner.diff),
             d(inner.priority),
-            d(inner.payout)
+            d(inner.payout),
+            inner.splits.map_or_else(|| "none".to_string(), d),
         )
     }
 
@@ -374,6 +405,9 @@ impl SettlementCircuit {
             PRIORITY_PUBLIC_INPUTS
         );
         assert_eq!(inner.payout.common.num_public_inputs, PAYOUT_PUBLIC_INPUTS);
+        if let Some(splits) = inner.splits {
+            assert_eq!(splits.common.num_public_inputs, SPLIT_PUBLIC_INPUTS);
+        }
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let verified = |b: &mut CircuitBuilder<F, D>, data: &CircuitData<F, C, D>| {
             let vd = b.constant_verifier_data(&data.verifier_only);
@@ -386,9 +420,31 @@ impl SettlementCircuit {
         let priority = verified(&mut b, inner.priority);
         let payout = verified(&mut b, inner.payout);
 
+        let splits = inner.splits.map(|data| verified(&mut b, data));
+
         let s = RangeStatementTargets::from_targets(&range.public_inputs);
         s.assert_starts_batch(&mut b);
-        s.assert_no_side_records(&mut b);
+        // Side records (SPEC 13.1): no walk yet; the splits the leaves handed over are the ones
+        // a whole split-credit chain folded (it starts at `ZERO`, no split open at either end:
+        // `split_layout`'s `acc_in (4), carry_in (18), acc_out (4), carry_out (18)`), or none.
+        for t in s.walks_out.elements {
+            b.assert_zero(t);
+        }
+        match &splits {
+            Some(chain) => {
+                let c = &chain.public_inputs;
+                let out = 4 + SPLIT_CARRY_LEN;
+                for t in c[..out].iter().chain(&c[out + 4..]) {
+                    b.assert_zero(*t);
+                }
+                b.connect_hashes(hash_at(c, out), s.splits_out);
+            }
+            None => {
+                for t in s.splits_out.elements {
+                    b.assert_zero(t);
+                }
+            }
+        }
         // Diff (`DiffStatement::to_fields`, positions in `diff::at`): a whole batch's diff from
         // the old root to the new one, started with exactly the header (of the kind's version),
         // then finished; a grouped diff with no stream record pending at either end.
@@ -504,6 +560,7 @@ impl SettlementCircuit {
                 diff,
                 priority,
                 payout,
+                splits,
                 chain_id,
                 rollup,
             },
@@ -539,6 +596,16 @@ impl SettlementCircuit {
         pw.set_proof_with_pis_target(&t.diff, proofs.diff)?;
         pw.set_proof_with_pis_target(&t.priority, proofs.priority)?;
         pw.set_proof_with_pis_target(&t.payout, proofs.payout)?;
+        match (&t.splits, proofs.splits) {
+            (Some(target), Some(proof)) => pw.set_proof_with_pis_target(target, proof)?,
+            (None, None) => {}
+            (Some(_), None) => {
+                anyhow::bail!("this settlement circuit verifies a split-credit proof")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("this settlement circuit verifies no split-credit proof")
+            }
+        }
         pw.set_target(t.chain_id[0], F::from_canonical_u32(domain.chain_id as u32))?;
         pw.set_target(
             t.chain_id[1],

@@ -85,6 +85,25 @@ pub fn transfer_op_chunks(
     chunks_from_bits(b, &s)
 }
 
+/// What a split adds to the pubdata chain besides `c` and the length (SPEC 10.2): the chunks
+/// of its fixed bytes `tag ‖ from(4) ‖ n(2) ‖ fee(8)`, then the parts digest.
+pub fn split_entry_chunks(
+    b: &mut CircuitBuilder<F, D>,
+    from_bits: &[BoolTarget],
+    n_bits: &[BoolTarget],
+    fee_bits: &[BoolTarget],
+    parts_digest: HashOutTarget,
+) -> Vec<Target> {
+    let mut s = const_byte_bits(b, TxKind::Split.tag());
+    for (f, n) in [(from_bits, 32), (n_bits, 16), (fee_bits, 64)] {
+        assert_eq!(f.len(), n);
+        s.extend_from_slice(f);
+    }
+    let mut chunks = chunks_from_bits(b, &s);
+    chunks.extend(parts_digest.elements);
+    chunks
+}
+
 /// Bits of a withdraw op: `tag ‖ from(4) ‖ to_l1(20) ‖ amount(8) ‖ fee(8)`, the address given
 /// as the little-endian value bits of its five big-endian u32 limbs.
 pub fn withdraw_op_chunks(

@@ -125,6 +125,19 @@ impl Planner {
                 txs.len(),
                 batch.last_seq + 1 - batch.first_seq
             );
+            // The leaves prove a split (its debit, and its credits handed over as a record),
+            // but no settlement circuit verifies the split-credit chain yet (SPEC 19.5): such a
+            // batch would be proven up to a final job that cannot succeed.
+            if let Some(position) = txs
+                .iter()
+                .position(|(tx, _)| matches!(tx, Transaction::Split(_)))
+            {
+                anyhow::bail!(
+                    "batch {}: transaction {position} is a split, which no settlement circuit \
+                     verifies yet",
+                    batch.number
+                );
+            }
             let ts = batch_timestamp(jobs.block_time(batch.first_block).await?);
             let settles = jobs.settlement_inputs(&batch).await?;
             let lookup = |seq: u64| settles.depositors.get(&seq).copied();

@@ -1,5 +1,7 @@
 //! The settlement proof (SPEC 13.11) over real proofs of one batch: two payment leaves and
-//! their merge, the diff, priority and payout proofs. Its public input is the hash of exactly
+//! their merge, the diff, priority and payout proofs, and the split-credit chain (an idle
+//! chunk for the batch without splits; one that credits the split of
+//! `a_batch_with_a_split_settles_with_the_chain_of_its_credits`). Its public input is the hash of exactly
 //! the statement the contract computes natively (`state::settlement::BatchStatement`), and a
 //! proof made for other data does not verify against that statement.
 //!
@@ -18,6 +20,7 @@ use rollup_prover::circuits::priority::{priority_witness, PriorityCircuit};
 use rollup_prover::circuits::settlement::{
     public_inputs, tie, SettlementCircuit, SettlementInner, SettlementProofs, TieError,
 };
+use rollup_prover::circuits::split::{SplitChainBuilder, SplitChainCircuit, LANE_PAYEES};
 use rollup_prover::gadgets::sha256::stream::StreamState;
 use rollup_prover::{C, D};
 use rollup_storage::DiffCircuitKind;
@@ -41,6 +44,8 @@ struct Fixture {
     diff: DiffCircuit,
     priority: PriorityCircuit,
     payout: PayoutCircuit,
+    split_chain: SplitChainCircuit,
+    /// Verifies a split-credit chain of one chunk of `split_chain`.
     settlement: SettlementCircuit,
     /// The batch's data, as the node and the contract see it.
     before: Vec<Account>,
@@ -52,6 +57,8 @@ struct Fixture {
     diff_proof: Proof,
     priority_proof: Proof,
     payout_proof: Proof,
+    /// The batch has no split: one idle chunk.
+    splits_proof: Proof,
     /// What the contract computes for this batch.
     statement: BatchStatement,
 }
@@ -63,6 +70,7 @@ impl Fixture {
             diff: &self.diff_proof,
             priority: &self.priority_proof,
             payout: &self.payout_proof,
+            splits: Some(&self.splits_proof),
         }
     }
 }
@@ -140,6 +148,9 @@ fn fixture() -> &'static Fixture {
         let priority_proof = priority.prove(&pw, &ps).unwrap();
         let (qw, qs) = payout_witness(BATCH, &settled.payouts, PAYOUT_DEPTH).unwrap();
         let payout_proof = payout.prove(&qw, &qs).unwrap();
+        let split_chain = SplitChainCircuit::build(1, LANE_PAYEES);
+        let idle = SplitChainBuilder::new(LANE_PAYEES).chunks(1, 1).remove(0);
+        let splits_proof = split_chain.prove(&idle).unwrap();
 
         let t = Instant::now();
         let settlement = SettlementCircuit::build(
@@ -150,6 +161,7 @@ fn fixture() -> &'static Fixture {
                 diff: &diff.data,
                 priority: &priority.data,
                 payout: &payout.data,
+                splits: Some(&split_chain.data),
             },
         );
         println!(
@@ -178,6 +190,7 @@ fn fixture() -> &'static Fixture {
             diff,
             priority,
             payout,
+            split_chain,
             settlement,
             before,
             state_diff,
@@ -187,6 +200,7 @@ fn fixture() -> &'static Fixture {
             diff_proof,
             priority_proof,
             payout_proof,
+            splits_proof,
             statement,
         }
     })
@@ -502,26 +516,33 @@ fn another_batchs_range_proof_is_refused() {
     assert!(!settles(&proofs, &DOMAIN), "another batch's range settled");
 }
 
-/// A range statement whose side accumulators end anywhere but `ZERO` handed a split's credits
-/// or a tick walk over to a side proof, which this settlement circuit does not verify: `tie`
-/// names it. (No range proof of the payment circuit can carry one, its slots hand nothing
-/// over: `attack_statement` in `tests/payment.rs` shows it has no proof for such a statement.
-/// The settlement circuit's own check, `assert_no_side_records`, is reached only once a leaf
-/// kind hands records over.)
+/// A range statement whose side accumulators end other than the side proofs say: `tie` names
+/// it (the statement is tampered, so no proof backs it; the circuit's own refusals are in
+/// `a_batch_with_a_split_settles_with_the_chain_of_its_credits`).
 #[test]
 fn a_range_that_hands_records_to_a_side_proof_is_refused() {
     let fx = fixture();
-    for (offset, name) in [(43, "split records"), (51, "walk records")] {
+    for (offset, expected) in [
+        (43, TieError::Splits("folds other records than the leaves")),
+        (51, TieError::SideRecords("walk records")),
+    ] {
         let mut range = fx.range.clone();
         range.public_inputs[offset] += F::ONE;
         let proofs = SettlementProofs {
             range: &range,
             ..fx.proofs()
         };
-        assert_eq!(
-            tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
-            Err(TieError::SideRecords(name))
-        );
+        assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V1), Err(expected));
+        let proofs = SettlementProofs {
+            splits: None,
+            ..proofs
+        };
+        if offset == 43 {
+            assert_eq!(
+                tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
+                Err(TieError::SideRecords("split records"))
+            );
+        }
     }
 }
 
@@ -557,6 +578,7 @@ fn a_grouped_diff_settles_under_its_own_final_circuit() {
             diff: &grouped.data,
             priority: &fx.priority.data,
             payout: &fx.payout.data,
+            splits: None,
         },
     );
     println!(
@@ -571,6 +593,7 @@ fn a_grouped_diff_settles_under_its_own_final_circuit() {
     assert_ne!(expected.diff_hash, fx.statement.diff_hash);
     let proofs = SettlementProofs {
         diff: &diff_proof,
+        splits: None,
         ..fx.proofs()
     };
     assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V4), Ok(expected));
@@ -580,7 +603,14 @@ fn a_grouped_diff_settles_under_its_own_final_circuit() {
         Err(TieError::Malformed("diff"))
     );
     assert_eq!(
-        tie(&fx.proofs(), &DOMAIN, DiffCircuitKind::V4),
+        tie(
+            &SettlementProofs {
+                splits: None,
+                ..fx.proofs()
+            },
+            &DOMAIN,
+            DiffCircuitKind::V4
+        ),
         Err(TieError::Malformed("diff"))
     );
     let (proof, statement) = settlement.prove(&proofs, &DOMAIN).unwrap();
@@ -605,6 +635,7 @@ fn a_grouped_diff_settles_under_its_own_final_circuit() {
     assert!(!forged_statement.whole_batch());
     let proofs = SettlementProofs {
         diff: &forged_proof,
+        splits: None,
         ..fx.proofs()
     };
     assert_eq!(
@@ -697,4 +728,112 @@ fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
         verify_batch_proof(&set, &relabelled, &expected),
         Err(VerifyError::NoVerifier { .. })
     ));
+}
+
+/// A batch with a split settles (SPEC 13.11, 19.5): the leaves debit Alice and fold the
+/// split's record, the split-credit chain credits the payees and folds the same record, and
+/// the settlement proof states exactly the contract's statement. A chain of other credits (Bob
+/// paid one more) verifies on its own and is refused, natively by `tie` and by the circuit
+/// alone; so is the batch without its chain proof.
+#[test]
+fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
+    let fx = fixture();
+    let k = keys();
+    let (txs, split) = super::split::batch(&k);
+    // The node's view, and the chain built from the state before the split.
+    let mut native = setup(&k);
+    let before = native.accounts().to_vec();
+    let mut touches = BatchTouches::new(before.len() as u64);
+    let mut ops = Vec::new();
+    let mut chain = SplitChainBuilder::new(LANE_PAYEES);
+    for (tx, ctx) in &txs {
+        if let Transaction::Split(s) = tx {
+            chain.push_split(&mut native, s).unwrap();
+        }
+        let fx = native.apply(tx, ctx).unwrap();
+        touches.absorb(&fx);
+        ops.push(fx.pubdata);
+    }
+    let state_diff = touches.diff(&native).unwrap();
+    let settled = settle_ops(&ops, 2, depositor).unwrap();
+    assert!(settled.consumed.is_empty());
+    assert_eq!(settled.payouts.len(), 1, "Bob's withdrawal");
+
+    // Its proofs: two leaves (the fixture's settlement verifies a merge of level 1), the
+    // diff, priority and payout proofs, and the chain of one chunk.
+    let reg = registry();
+    let mut state = setup(&k);
+    let leaves = leaf_witnesses(&mut state, &txs, ts(), K, 2, &depositor).unwrap();
+    assert_eq!(leaves.len(), 2);
+    let l = reg.leaf().prove(&leaves[0]).unwrap();
+    let r = reg.leaf().prove(&leaves[1]).unwrap();
+    let range = reg.merge(1).unwrap().prove(&l, &r).unwrap();
+    let (dw, ds) = diff_witness(&before, &state_diff, DIFF_CAP.0, DIFF_CAP.1).unwrap();
+    let diff_proof = fx.diff.prove(&dw, &ds).unwrap();
+    let (pw, ps) = priority_witness(fx.queue_before, 2, &settled.consumed, PRIORITY_CAP).unwrap();
+    let priority_proof = fx.priority.prove(&pw, &ps).unwrap();
+    let (qw, qs) = payout_witness(BATCH, &settled.payouts, PAYOUT_DEPTH).unwrap();
+    let payout_proof = fx.payout.prove(&qw, &qs).unwrap();
+    let splits_proof = fx.split_chain.prove(&chain.chunks(1, 1).remove(0)).unwrap();
+    let proofs = SettlementProofs {
+        range: &range,
+        diff: &diff_proof,
+        priority: &priority_proof,
+        payout: &payout_proof,
+        splits: Some(&splits_proof),
+    };
+    let statement = BatchStatement {
+        chain_id: DOMAIN.chain_id,
+        rollup: L1Address(DOMAIN.rollup),
+        batch_number: BATCH,
+        old_root: setup(&k).root().to_bytes(),
+        new_root: native.root().to_bytes(),
+        diff_hash: state::settlement::diff_hash(&state_diff.encode()),
+        payout_root: state::settlement::PayoutTree::new(BATCH, &settled.payouts).root(),
+        first_priority_op: 2,
+        next_priority_op: 2,
+        priority_hash_before: fx.queue_before,
+        priority_hash_after: fx.queue_before,
+        timestamp: NOW,
+    };
+    assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V1), Ok(statement));
+    let (proof, got) = fx.settlement.prove(&proofs, &DOMAIN).unwrap();
+    assert_eq!(got, statement);
+    fx.settlement.verify(&proof, &statement).unwrap();
+
+    // The chain of another split's credits: Bob paid 41 instead of the signed 40.
+    let mut other = split.clone();
+    other.parts[1].amount = amt(41);
+    let mut before_split = setup(&k);
+    for (tx, ctx) in &txs[..3] {
+        before_split.apply(tx, ctx).unwrap();
+    }
+    let mut other_chain = SplitChainBuilder::new(LANE_PAYEES);
+    other_chain.push_split(&mut before_split, &other).unwrap();
+    let other_proof = fx
+        .split_chain
+        .prove(&other_chain.chunks(1, 1).remove(0))
+        .unwrap();
+    let forged = SettlementProofs {
+        splits: Some(&other_proof),
+        ..proofs
+    };
+    assert_eq!(
+        tie(&forged, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Splits("folds other records than the leaves"))
+    );
+    assert!(
+        !settles(&forged, &DOMAIN),
+        "credits other than the signed ones settled"
+    );
+    // The batch without its chain: refused natively, and this circuit needs the proof.
+    let without = SettlementProofs {
+        splits: None,
+        ..proofs
+    };
+    assert_eq!(
+        tie(&without, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::SideRecords("split records"))
+    );
+    assert!(fx.settlement.prove_unchecked(&without, &DOMAIN).is_err());
 }

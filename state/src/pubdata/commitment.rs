@@ -5,6 +5,7 @@ use plonky2::field::types::Field;
 
 use crate::account::{AccountIndex, Amount};
 use crate::hash::{hash_no_pad, Digest, F};
+use crate::split::{parts_digest, Payout};
 use crate::tx::L1Address;
 
 use super::{PubdataOp, CHUNK_BYTES, MAX_CHUNKS};
@@ -32,8 +33,13 @@ impl PubdataCommitment {
         PubdataCommitment(Digest::ZERO)
     }
 
-    /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`.
+    /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`; a split enters by its fixed part and its
+    /// parts digest ([`split_entry`]).
     pub fn absorb(&mut self, op: &PubdataOp) {
+        if let PubdataOp::Split { from, parts, fee } = op {
+            self.0 = split_entry(self.0, *from, parts, *fee);
+            return;
+        }
         let bytes = op.to_bytes();
         let chunks = bytes_to_chunks(&bytes);
         let head = |buf: &mut [F]| {
@@ -58,6 +64,28 @@ impl PubdataCommitment {
         self.0
     }
 }
+
+/// A split's step of the chain (SPEC 10.2): `hash_no_pad(c ‖ 15 ‖ chunks(tag ‖ from ‖ n ‖ fee)
+/// ‖ d)`, the op's 15 fixed bytes (three chunks) followed by the parts digest `d` of 19.4
+/// instead of the parts' bytes. The parts are what varies (up to 12,288 bytes); the payment
+/// circuit's slot has a fixed shape and the split's signature already binds them through `d`,
+/// so the chain binds them the same way (twelve elements, two permutations).
+pub fn split_entry(c: Digest, from: AccountIndex, parts: &[Payout], fee: Amount) -> Digest {
+    let mut fixed = Vec::with_capacity(SPLIT_FIXED_BYTES);
+    fixed.push(crate::tx::TxKind::Split.tag());
+    fixed.extend_from_slice(&from.0.to_le_bytes());
+    // At most 1,024 payees (a longer split never applies), so `n` fits its two bytes.
+    fixed.extend_from_slice(&(parts.len() as u16).to_le_bytes());
+    fixed.extend_from_slice(&fee.get().to_le_bytes());
+    let mut v = c.elements().to_vec();
+    v.push(F::from_canonical_usize(SPLIT_FIXED_BYTES));
+    v.extend(bytes_to_chunks(&fixed));
+    v.extend(parts_digest(parts).elements());
+    hash_no_pad(&v)
+}
+
+/// The fixed bytes of a split op: `tag ‖ from(4) ‖ n(2) ‖ fee(8)`.
+pub const SPLIT_FIXED_BYTES: usize = 15;
 
 /// The pubdata commitment of a sequence of ops, in order.
 pub fn pubdata_commitment<'a>(ops: impl IntoIterator<Item = &'a PubdataOp>) -> Digest {

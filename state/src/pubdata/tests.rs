@@ -2,6 +2,7 @@ use plonky2::field::types::{Field, PrimeField64};
 
 use super::*;
 use crate::hash::{hash_no_pad, Digest};
+use crate::split as state_split;
 
 fn amt(v: u64) -> Amount {
     Amount::new(v).unwrap()
@@ -32,16 +33,10 @@ fn keyless_ops() -> Vec<PubdataOp> {
 
 #[test]
 fn ops_longer_than_any_fixed_kind_commit_like_the_others() {
-    // A 1,024-payee split is 12,303 bytes: past the stack buffer of the fixed kinds.
-    let parts = (0..1024u32)
-        .map(|i| Payout {
-            to: AccountIndex(i + 5),
-            amount: amt(1),
-        })
-        .collect();
-    let op = PubdataOp::Split {
-        from: AccountIndex(1),
-        parts,
+    // A registration of 1,024 shares is 6,159 bytes: past the stack buffer of the fixed kinds.
+    let op = PubdataOp::RegisterShares {
+        account: AccountIndex(1),
+        parts: (0..1024u32).map(|i| (AccountIndex(i + 5), 9)).collect(),
         fee: amt(0),
     };
     let bytes = op.to_bytes();
@@ -57,6 +52,42 @@ fn ops_longer_than_any_fixed_kind_commit_like_the_others() {
     expect.extend(bytes_to_chunks(&bytes));
     assert_eq!(c.digest(), hash_no_pad(&expect));
     assert_eq!(pubdata_commitment([&op]), hash_no_pad(&by_hand));
+}
+
+#[test]
+fn a_split_enters_the_chain_by_its_fixed_bytes_and_its_parts_digest() {
+    let split = |parts: Vec<Payout>| PubdataOp::Split {
+        from: AccountIndex(3),
+        parts,
+        fee: amt(0x0102_0304_0506),
+    };
+    let parts: Vec<Payout> = (0..1024u32)
+        .map(|i| Payout {
+            to: AccountIndex(i + 5),
+            amount: amt(u64::from(i) + 1),
+        })
+        .collect();
+    let op = split(parts.clone());
+    // By hand from the op's bytes (SPEC 10.2): the first seven (tag, from, n) and the last
+    // eight (the fee), then the parts digest of 19.4.
+    let bytes = op.to_bytes();
+    let mut fixed = bytes[..7].to_vec();
+    fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
+    let c = ops_commitment_after(&keyless_ops());
+    let mut expect = c.digest().elements().to_vec();
+    expect.push(F::from_canonical_usize(15));
+    expect.extend(bytes_to_chunks(&fixed));
+    expect.extend(state_split::parts_digest(&parts).elements());
+    assert_eq!(expect.len(), 12, "two permutations");
+    let mut got = c;
+    got.absorb(&op);
+    assert_eq!(got.digest(), hash_no_pad(&expect));
+    // Other parts, same count and fee: another entry.
+    let mut other = parts;
+    other[1000].amount = amt(7);
+    let mut c2 = c;
+    c2.absorb(&split(other));
+    assert_ne!(c2.digest(), got.digest());
 }
 
 fn ops_commitment_after(ops: &[PubdataOp]) -> PubdataCommitment {

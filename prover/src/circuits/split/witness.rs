@@ -1,18 +1,16 @@
 //! The chain's witnesses: the lanes of each split, built from the state its credits start from,
 //! and the chunks they are cut into, with the statements they prove computed natively.
 
-use std::collections::HashMap;
-
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use state::account::{AccountIndex, Amount, OPERATOR};
 use state::apply::State;
-use state::hash::{two_to_one, Digest};
-use state::smt::DEPTH;
+use state::hash::Digest;
 use state::split::{parts_digest, Payout};
+use state::tx::split::Split;
 
 use super::{OpenSplit, PayeeSlot, SplitRecord, SplitStatement};
-use crate::witness::{AccountFields, LeafAccess};
+use crate::witness::{AccountFields, LeafAccess, Overlay};
 
 /// One lane's witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,23 +70,57 @@ impl SplitChainBuilder {
     }
 
     /// Appends the lanes that credit `parts` (a split of `from`) to `state` as it stands when
-    /// the split's credits start (after its debit); `state` is not changed (the credits are
-    /// written to an overlay of its tree; `&mut` only because the state hashes its tree
-    /// lazily). Returns the split's record. Applies no rule of 19.1
-    /// (attack tests build refused splits with it); fails on a payee that does not exist.
+    /// the split's credits start; `state` is not changed (the credits are written to an
+    /// overlay of its tree; `&mut` only because the state hashes its tree lazily). Returns the
+    /// split's record. Applies no rule of 19.1 (attack tests build refused splits with it);
+    /// fails on a payee that does not exist.
     pub fn push(
         &mut self,
         state: &mut State,
         from: AccountIndex,
         parts: &[Payout],
     ) -> anyhow::Result<SplitRecord> {
+        self.push_over(state, Overlay::default(), from, parts)
+    }
+
+    /// Appends the lanes of `split`, a transaction the rules accept on `state` (the state
+    /// before it, which is not changed): the credits start from the root the sender's debit
+    /// leaves, as in the payment circuit's split slot (SPEC 13.3), so the record is the one
+    /// that slot folds ([`crate::witness::SlotWitness::split_record`]).
+    pub fn push_split(&mut self, state: &mut State, split: &Split) -> anyhow::Result<SplitRecord> {
+        let sender = state
+            .account(split.from)
+            .with_context(|| format!("sender {} does not exist", split.from))?;
+        let mut debited = AccountFields::from_account(sender);
+        let sum = split.parts.iter().map(|p| p.amount.get()).sum::<u64>();
+        debited.balance = debited
+            .balance
+            .checked_sub(sum + split.fee.get())
+            .context("the sender cannot pay the split")?;
+        debited.nonce += 1;
+        let mut overlay = Overlay::default();
+        let siblings = state.proof(split.from).siblings;
+        overlay.write(split.from.0, debited.leaf(), &siblings);
+        self.push_over(state, overlay, split.from, &split.parts)
+    }
+
+    fn push_over(
+        &mut self,
+        state: &mut State,
+        mut overlay: Overlay,
+        from: AccountIndex,
+        parts: &[Payout],
+    ) -> anyhow::Result<SplitRecord> {
         let m = self.lane_payees;
         let n_lanes = parts.len().div_ceil(m).max(1);
-        let root_before = state.root();
-        let mut overlay = Overlay::default();
         let padding = Payout {
             to: OPERATOR,
             amount: Amount::ZERO,
+        };
+        // The running root: the one the overlay's writes left, or the state's.
+        let root_before = match overlay.root() {
+            Some(root) => root,
+            None => state.root(),
         };
         let mut open = OpenSplit {
             root_before,
@@ -107,7 +139,7 @@ impl SplitChainBuilder {
                 let i = l * m + j;
                 let live = i < parts.len();
                 let p = parts.get(i).unwrap_or(&padding);
-                let slot = overlay.credit(state, p, live, &credited)?;
+                let (slot, root) = credit(state, &mut overlay, p, live, &credited)?;
                 if live {
                     credited.push((p.to, p.amount.get()));
                     open.count += 1;
@@ -115,9 +147,9 @@ impl SplitChainBuilder {
                     open.sum_hi += p.amount.get() >> 32;
                     open.prev = p.to;
                 }
+                open.root = root;
                 slots.push(slot);
             }
-            open.root = overlay.root().context("a lane with no slot")?;
             open.digest = parts_digest(&parts[..parts.len().min((l + 1) * m)]);
             let last = l + 1 == n_lanes;
             let record = last.then(|| SplitRecord {
@@ -194,66 +226,39 @@ impl SplitChainBuilder {
     }
 }
 
-/// The tree's nodes a split has written so far, over the state's own.
-#[derive(Default)]
-struct Overlay {
-    nodes: HashMap<(usize, u64), Digest>,
-}
-
-impl Overlay {
-    /// The slot crediting `p` (or writing it back, for padding) under the running root, and
-    /// the write recorded. `credited`: the parts of this split credited before.
-    fn credit(
-        &mut self,
-        state: &mut State,
-        p: &Payout,
-        live: bool,
-        credited: &[(AccountIndex, u64)],
-    ) -> anyhow::Result<PayeeSlot> {
-        let account = state
-            .account(p.to)
-            .with_context(|| format!("payee {} does not exist", p.to))?;
-        let mut fields = AccountFields::from_account(account);
-        // A payee credited earlier in this split is impossible (sorted, distinct); the operator
-        // as padding after being a payee is: read its balance as credited.
-        fields.balance += credited
-            .iter()
-            .filter(|(to, _)| *to == p.to)
-            .map(|(_, a)| a)
-            .sum::<u64>();
-        let base = state.proof(p.to).siblings;
-        let index = u64::from(p.to.0);
-        let siblings: Vec<Digest> = (0..DEPTH)
-            .map(|l| {
-                let pos = (index >> l) ^ 1;
-                self.nodes.get(&(l, pos)).copied().unwrap_or(base[l])
-            })
-            .collect();
-        let mut after = fields;
-        after.balance += p.amount.get();
-        let mut cur = after.leaf();
-        self.nodes.insert((0, index), cur);
-        for (l, sib) in siblings.iter().enumerate() {
-            let pos = index >> l;
-            cur = if pos & 1 == 0 {
-                two_to_one(cur, *sib)
-            } else {
-                two_to_one(*sib, cur)
-            };
-            self.nodes.insert((l + 1, pos >> 1), cur);
-        }
-        Ok(PayeeSlot {
-            live,
-            amount: p.amount.get(),
-            access: LeafAccess {
-                index: p.to.0,
-                account: Some(fields),
-                siblings,
-            },
-        })
-    }
-
-    fn root(&self) -> Option<Digest> {
-        self.nodes.get(&(DEPTH, 0)).copied()
-    }
+/// The slot crediting `p` (or writing it back, for padding) under the overlay's root, the
+/// write recorded in it, and the root after. `credited`: the parts of this split credited
+/// before.
+fn credit(
+    state: &mut State,
+    overlay: &mut Overlay,
+    p: &Payout,
+    live: bool,
+    credited: &[(AccountIndex, u64)],
+) -> anyhow::Result<(PayeeSlot, Digest)> {
+    let account = state
+        .account(p.to)
+        .with_context(|| format!("payee {} does not exist", p.to))?;
+    let mut fields = AccountFields::from_account(account);
+    // A payee credited earlier in this split is impossible (sorted, distinct); the operator as
+    // padding after being a payee is: read its balance as credited.
+    fields.balance += credited
+        .iter()
+        .filter(|(to, _)| *to == p.to)
+        .map(|(_, a)| a)
+        .sum::<u64>();
+    let siblings = overlay.siblings(p.to.0, &state.proof(p.to).siblings);
+    let mut after = fields;
+    after.balance += p.amount.get();
+    let root = overlay.write(p.to.0, after.leaf(), &siblings);
+    let slot = PayeeSlot {
+        live,
+        amount: p.amount.get(),
+        access: LeafAccess {
+            index: p.to.0,
+            account: Some(fields),
+            siblings,
+        },
+    };
+    Ok((slot, root))
 }
