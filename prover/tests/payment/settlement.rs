@@ -170,22 +170,14 @@ fn fixture() -> &'static Fixture {
             t.elapsed()
         );
 
-        // The contract's statement, from what it stores and receives (SPEC 15.3), computed
-        // here without any proof.
-        let statement = BatchStatement {
-            chain_id: DOMAIN.chain_id,
-            rollup: L1Address(DOMAIN.rollup),
-            batch_number: BATCH,
-            old_root: setup(&k).root().to_bytes(),
-            new_root: native.root().to_bytes(),
-            diff_hash: state::settlement::diff_hash(&state_diff.encode()),
-            payout_root: state::settlement::PayoutTree::new(BATCH, &settled.payouts).root(),
-            first_priority_op: 2,
-            next_priority_op: 7,
-            priority_hash_before: queue_before,
-            priority_hash_after: priority_chain(queue_before, &settled.entries()),
-            timestamp: NOW,
-        };
+        let statement = contract_statement(
+            &mut setup(&k),
+            &mut native,
+            &state_diff,
+            &settled,
+            queue_before,
+        );
+        assert_eq!(statement.next_priority_op, 7);
         Fixture {
             diff,
             priority,
@@ -204,6 +196,32 @@ fn fixture() -> &'static Fixture {
             statement,
         }
     })
+}
+
+/// What the contract computes for a batch of this file (SPEC 15.3) from what it stores and
+/// receives, without any proof: the states before and after it, its diff, its settled ops (the
+/// batch consumes the priority queue from serial 2) and the queue hash before it.
+fn contract_statement(
+    before: &mut State,
+    after: &mut State,
+    state_diff: &StateDiff,
+    settled: &OpsSettlement,
+    queue_before: Hash32,
+) -> BatchStatement {
+    BatchStatement {
+        chain_id: DOMAIN.chain_id,
+        rollup: L1Address(DOMAIN.rollup),
+        batch_number: BATCH,
+        old_root: before.root().to_bytes(),
+        new_root: after.root().to_bytes(),
+        diff_hash: state::settlement::diff_hash(&state_diff.encode()),
+        payout_root: state::settlement::PayoutTree::new(BATCH, &settled.payouts).root(),
+        first_priority_op: 2,
+        next_priority_op: 2 + settled.consumed.len() as u64,
+        priority_hash_before: queue_before,
+        priority_hash_after: priority_chain(queue_before, &settled.entries()),
+        timestamp: NOW,
+    }
 }
 
 /// Proves with the circuit alone deciding; `Ok` if a proof came out and verifies.
@@ -782,20 +800,14 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
         payout: &payout_proof,
         splits: Some(&splits_proof),
     };
-    let statement = BatchStatement {
-        chain_id: DOMAIN.chain_id,
-        rollup: L1Address(DOMAIN.rollup),
-        batch_number: BATCH,
-        old_root: setup(&k).root().to_bytes(),
-        new_root: native.root().to_bytes(),
-        diff_hash: state::settlement::diff_hash(&state_diff.encode()),
-        payout_root: state::settlement::PayoutTree::new(BATCH, &settled.payouts).root(),
-        first_priority_op: 2,
-        next_priority_op: 2,
-        priority_hash_before: fx.queue_before,
-        priority_hash_after: fx.queue_before,
-        timestamp: NOW,
-    };
+    let statement = contract_statement(
+        &mut setup(&k),
+        &mut native,
+        &state_diff,
+        &settled,
+        fx.queue_before,
+    );
+    assert_eq!(statement.next_priority_op, 2, "no priority op");
     assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V1), Ok(statement));
     let (proof, got) = fx.settlement.prove(&proofs, &DOMAIN).unwrap();
     assert_eq!(got, statement);

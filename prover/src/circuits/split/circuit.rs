@@ -193,6 +193,14 @@ impl LaneTargets {
     }
 }
 
+/// Requires `x * y = 0`; returns the product, the target a broken rule conflicts on (what
+/// names it, [`SplitChainCircuit::refused_by`]).
+fn zero_product(b: &mut CircuitBuilder<F, D>, x: Target, y: Target) -> Target {
+    let t = b.mul(x, y);
+    b.assert_zero(t);
+    t
+}
+
 /// The chunk circuit of `lanes` lanes of `m` payee slots.
 pub struct SplitChainCircuit {
     pub data: CircuitData<F, C, D>,
@@ -236,8 +244,7 @@ impl SplitChainCircuit {
             let start_root = b.add_virtual_hash();
             let start_from = b.add_virtual_target();
             // The start: only when no split is open; it resets every running value.
-            let t = b.mul(start.target, c.open);
-            b.assert_zero(t);
+            let t = zero_product(&mut b, start.target, c.open);
             rule(t, None, SplitRule::StartWhileOpen);
             let active = b.add(start.target, c.open);
             let not_active = b.sub(one, active);
@@ -269,8 +276,7 @@ impl SplitChainCircuit {
                     // The first slot is live only in a split; the others only after a live
                     // slot, so only in a split too.
                     None => {
-                        let t = b.mul(s.live.target, not_active);
-                        b.assert_zero(t);
+                        let t = zero_product(&mut b, s.live.target, not_active);
                         rule(t, Some(j), SplitRule::CreditOutsideSplit);
                     }
                     Some(p) => {
@@ -292,8 +298,7 @@ impl SplitChainCircuit {
                 b.assert_zero(t);
                 rule(t, Some(j), SplitRule::Padding);
                 let is_zero = b.is_equal(s.amount, zero);
-                let t = b.mul(s.live.target, is_zero.target);
-                b.assert_zero(t);
+                let t = zero_product(&mut b, s.live.target, is_zero.target);
                 rule(t, Some(j), SplitRule::ZeroPart);
                 // Strictly increasing payees: to - prev + 2^32 - 1 = low + 2^32 x gt with gt = 1
                 // iff to > prev (to below 2^32; prev the previous slot's payee, or -1 at a
@@ -307,15 +312,13 @@ impl SplitChainCircuit {
                 b.assert_zero(t);
                 rule(t, Some(j), SplitRule::PayeesNotSorted);
                 let is_from = b.is_equal(s.to, c.from);
-                let t = b.mul(s.live.target, is_from.target);
-                b.assert_zero(t);
+                let t = zero_product(&mut b, s.live.target, is_from.target);
                 rule(t, Some(j), SplitRule::SelfPayee);
                 // The payee's balance stays within 2^63 - 1 (gated on `live` so that a broken
                 // rule conflicts on a gate's own output, which names it; padding credits zero).
                 let balance = range_check_u63(&mut b, s.balance);
                 let (new_balance, bal_over) = add_u63_overflow(&mut b, &balance, &amount);
-                let t = b.mul(s.live.target, bal_over.target);
-                b.assert_zero(t);
+                let t = zero_product(&mut b, s.live.target, bal_over.target);
                 rule(t, Some(j), SplitRule::BalanceOverflow);
                 // The write: the old leaf is under the running root.
                 let old_fields = s.fields(&mut b, s.balance);
@@ -348,22 +351,18 @@ impl SplitChainCircuit {
             let not_end = b.not(end);
             let not_full = b.sub(one, last_live);
             let gap = b.mul(active, not_full);
-            let t = b.mul(gap, not_end.target);
-            b.assert_zero(t);
+            let t = zero_product(&mut b, gap, not_end.target);
             rule(t, None, SplitRule::LaneNotFull);
             // The end: of a split, with 1 to MAX_PAYEES payees and a sum below 2^63.
-            let t = b.mul(end.target, not_active);
-            b.assert_zero(t);
+            let t = zero_product(&mut b, end.target, not_active);
             rule(t, None, SplitRule::EndWithoutSplit);
             let none = b.is_equal(c.count, zero);
-            let t = b.mul(end.target, none.target);
-            b.assert_zero(t);
+            let t = zero_product(&mut b, end.target, none.target);
             rule(t, None, SplitRule::NoPayees);
             let biased = b.add(c.count, count_bias);
             let (count_low, count_over) = split_at(&mut b, biased, 11);
             b.range_check(count_low, 11);
-            let t = b.mul(end.target, count_over);
-            b.assert_zero(t);
+            let t = zero_product(&mut b, end.target, count_over);
             rule(t, None, SplitRule::TooManyPayees);
             // The total: sum_lo = low + 2^32 carry with low < 2^32 and carry < 2^11 (at most
             // MAX_PAYEES limbs below 2^32, so both are the integer division's), then hi =
@@ -375,8 +374,7 @@ impl SplitChainCircuit {
             let hi = b.add(c.sum_hi, carry);
             let (hi_low, over) = split_at(&mut b, hi, 31);
             b.range_check(hi_low, 31);
-            let t = b.mul(end.target, over);
-            b.assert_zero(t);
+            let t = zero_product(&mut b, end.target, over);
             rule(t, None, SplitRule::SplitOverflow);
             let total = b.mul_add(hi_low, two32, low);
             // The record, folded when the lane ends the split.
