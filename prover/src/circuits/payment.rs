@@ -2,13 +2,16 @@
 //! the rules of `state::apply`, exposing the 55 public inputs of [`RangeStatementTargets`].
 //!
 //! Every slot has the same constraints whatever its kind (register, transfer, withdraw,
-//! deposit, or a no-op used as padding): four exclusive kind flags select which rules bind.
-//! A slot makes three leaf accesses in a fixed order, each a Merkle update against the root left
-//! by the previous one: A (sender / registered index / deposit recipient), B (transfer
-//! recipient; for a register the account just below the new index), C (the operator, index 0).
-//! An access that a kind does not use writes its old leaf back. The full description (slot
-//! layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`, "Payment
-//! circuit".
+//! deposit, forced withdrawal, split, or a no-op used as padding): six exclusive kind flags
+//! select which rules bind. A slot makes three leaf accesses in a fixed order, each a Merkle
+//! update against the root left by the previous one: A (sender / registered index / deposit
+//! recipient), B (transfer recipient; for a register the account just below the new index),
+//! C (the operator, index 0). An access that a kind does not use writes its old leaf back. A
+//! split's credits happen between B and C, proven by the split-credit chain
+//! ([`crate::circuits::split`]): the slot folds their record into the range statement's
+//! `splits` accumulator and continues from the root the chain reaches. The full description
+//! (slot layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`,
+//! "Payment circuit".
 
 use anyhow::{ensure, Context};
 use plonky2::field::types::Field;
