@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use rollup_prover::circuits::diff::{diff_header_of, diff_witness, DiffCircuit};
-use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedDiffCircuit, GroupedStatement};
+use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedStatement};
 use rollup_prover::circuits::payout::{payout_witness, PayoutCircuit};
 use rollup_prover::circuits::priority::{priority_witness, PriorityCircuit};
 use rollup_prover::circuits::settlement::{
@@ -564,114 +564,16 @@ fn a_range_that_hands_records_to_a_side_proof_is_refused() {
     }
 }
 
-/// Slots of the grouped diff chunk: the batch's four account records (three existing, one new).
-const GROUPED_CAP: usize = 4;
-
-/// The same batch with its diff published as version 4 (`encode_grouped`, what the writer
-/// publishes once a batch holds a stream or agent record): the settlement circuit of the grouped
-/// diff proves exactly the contract's statement over those bytes, under its own final circuit
-/// (`final-1-v4`); a grouped proof of the same records hashed after a version 1 header (bytes
-/// an L1 reader would decode as version 1) does not settle.
-#[test]
-fn a_grouped_diff_settles_under_its_own_final_circuit() {
-    let fx = fixture();
-    // The planner proves this batch's diff (account records only) with the version 1 circuit.
-    assert_eq!(
-        rollup_prover::planner::chunks::diff_kind(&fx.state_diff),
-        DiffCircuitKind::V1
-    );
-    let grouped = GroupedDiffCircuit::build(GROUPED_CAP, 1, false);
-    let before = AccountTree::from_accounts(&fx.before);
-    let chunks = grouped_chunks(&before, &fx.state_diff, GROUPED_CAP, 1, 1).unwrap();
-    assert_eq!(chunks.len(), 1);
-    let (w, s) = &chunks[0];
-    let diff_proof = grouped.prove(w, s).unwrap();
-    let merge = registry().merge(1).unwrap();
-    let t = Instant::now();
-    let settlement = SettlementCircuit::build(
-        1,
-        DiffCircuitKind::V4,
-        SettlementInner {
-            range: &merge.data,
-            diff: &grouped.data,
-            priority: &fx.priority.data,
-            payout: &fx.payout.data,
-            splits: None,
-        },
-    );
-    println!(
-        "grouped settlement circuit: 2^{} rows, built in {:?}",
-        settlement.data.common.degree_bits(),
-        t.elapsed()
-    );
-    let expected = BatchStatement {
-        diff_hash: state::settlement::diff_hash(&fx.state_diff.encode_grouped()),
-        ..fx.statement
-    };
-    assert_ne!(expected.diff_hash, fx.statement.diff_hash);
-    let proofs = SettlementProofs {
-        diff: &diff_proof,
-        splits: None,
-        ..fx.proofs()
-    };
-    assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V4), Ok(expected));
-    // A grouped diff proof is not a version 1 one, nor the other way round.
-    assert_eq!(
-        tie(&proofs, &DOMAIN, DiffCircuitKind::V1),
-        Err(TieError::Malformed("diff"))
-    );
-    assert_eq!(
-        tie(
-            &SettlementProofs {
-                splits: None,
-                ..fx.proofs()
-            },
-            &DOMAIN,
-            DiffCircuitKind::V4
-        ),
-        Err(TieError::Malformed("diff"))
-    );
-    let (proof, statement) = settlement.prove(&proofs, &DOMAIN).unwrap();
-    assert_eq!(statement, expected);
-    settlement.verify(&proof, &expected).unwrap();
-    assert!(settlement.verify(&proof, &fx.statement).is_err());
-
-    // The attack: the same grouped records streamed after the version 1 header. The chunk
-    // circuit proves it (its stream start is a public input, chained like any other); only the
-    // settlement circuit's constant version byte refuses it.
-    let mut forged = w.clone();
-    let n = u32::try_from(fx.state_diff.records().len()).unwrap();
-    let mut stream = StreamState::default();
-    stream.absorb(&diff_header_of(1, forged.start.count.count_before, n));
-    forged.start.stream_in = stream.clone();
-    let forged_proof = grouped
-        .data
-        .prove(grouped.partial_witness(&forged).unwrap())
-        .expect("the chunk alone accepts any stream start");
-    let forged_statement = GroupedStatement::from_fields(&forged_proof.public_inputs).unwrap();
-    assert_eq!(forged_statement.base.stream_in, stream);
-    assert!(!forged_statement.whole_batch());
-    let proofs = SettlementProofs {
-        diff: &forged_proof,
-        splits: None,
-        ..fx.proofs()
-    };
-    assert_eq!(
-        tie(&proofs, &DOMAIN, DiffCircuitKind::V4),
-        Err(TieError::NotWholeBatch("diff"))
-    );
-    assert!(
-        settlement.prove_unchecked(&proofs, &DOMAIN).is_err(),
-        "a version 4 body under a version 1 header settled"
-    );
-}
-
 /// What the worker runs for a version 4 batch, through the registry: the chunk inputs
 /// serialized as the planner writes them, each tree proven with the kind's circuits
 /// (`prove_tree_leaf` / `prove_tree_merge` with `v4`; the grouped chunk of the leaf size's
 /// shape), and the final proof `final-1-v4`, whose bytes (header version 3) verify against the
-/// contract's statement with a verifier set of that circuit; relabelled as a version 1 proof,
-/// the same bytes find no verifier.
+/// contract's statement over the grouped bytes (`encode_grouped`, what the writer publishes
+/// once a batch holds a stream or agent record) with a verifier set of that circuit;
+/// relabelled as a version 1 proof, the same bytes find no verifier. The attack: the same
+/// grouped records streamed after a version 1 header (bytes an L1 reader would decode as
+/// version 1), which the chunk circuits prove (their stream start is chained like any other
+/// value) and only the settlement circuit's constant version byte refuses.
 #[test]
 fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
     use rollup_prover::circuits::payout::payout_chunks;
@@ -746,6 +648,82 @@ fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
         verify_batch_proof(&set, &relabelled, &expected),
         Err(VerifyError::NoVerifier { .. })
     ));
+
+    // A grouped diff proof is not a version 1 one, nor the other way round.
+    let chains = reg.chains().unwrap();
+    let grouped = chains.grouped(false).unwrap();
+    let diff_root = grouped.read_proof(1, &roots[1]).unwrap();
+    let priority_root = chains.priority.read_proof(1, &roots[2]).unwrap();
+    let payout_root = chains.payout.read_proof(1, &roots[3]).unwrap();
+    let honest = SettlementProofs {
+        range: &fx.range,
+        diff: &diff_root,
+        priority: &priority_root,
+        payout: &payout_root,
+        splits: None,
+    };
+    assert_eq!(tie(&honest, &DOMAIN, kind), Ok(expected));
+    assert_eq!(
+        tie(&honest, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Malformed("diff"))
+    );
+    assert_eq!(
+        tie(
+            &SettlementProofs {
+                splits: None,
+                ..fx.proofs()
+            },
+            &DOMAIN,
+            kind
+        ),
+        Err(TieError::Malformed("diff"))
+    );
+
+    // The attack: chunk 0 starts from the version 1 header's stream state, chunk 1 continues
+    // from where it ends; the merge accepts them (every link holds).
+    let mut chunks = grouped_chunks(
+        &before,
+        &fx.state_diff,
+        shape.grouped_cap,
+        shape.grouped_subs,
+        2,
+    )
+    .unwrap();
+    let n = u32::try_from(fx.state_diff.records().len()).unwrap();
+    let mut stream = StreamState::default();
+    stream.absorb(&diff_header_of(1, chunks[0].0.start.count.count_before, n));
+    chunks[0].0.start.stream_in = stream.clone();
+    let g = &grouped.chunk;
+    let first = g
+        .data
+        .prove(g.partial_witness(&chunks[0].0).unwrap())
+        .unwrap();
+    let first_statement = GroupedStatement::from_fields(&first.public_inputs).unwrap();
+    assert_eq!(first_statement.base.stream_in, stream);
+    chunks[1].0.start.stream_in = first_statement.base.stream_out.clone();
+    let second = g
+        .data
+        .prove(g.partial_witness(&chunks[1].0).unwrap())
+        .unwrap();
+    let forged_root = grouped.merge(1).unwrap().prove(&first, &second).unwrap();
+    assert!(!GroupedStatement::from_fields(&forged_root.public_inputs)
+        .unwrap()
+        .whole_batch());
+    let forged = SettlementProofs {
+        diff: &forged_root,
+        ..honest
+    };
+    assert_eq!(
+        tie(&forged, &DOMAIN, kind),
+        Err(TieError::NotWholeBatch("diff"))
+    );
+    assert!(
+        reg.final_circuit(id)
+            .unwrap()
+            .prove_unchecked(&forged, &DOMAIN)
+            .is_err(),
+        "a version 4 body under a version 1 header settled"
+    );
 }
 
 /// A batch with a split settles (SPEC 13.11, 19.5): the leaves debit Alice and fold the
