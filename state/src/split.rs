@@ -96,10 +96,14 @@ impl SplitRejection {
 /// circuit folds it per payee whatever `n` (a variable-length sponge would need a random
 /// access at its end).
 pub fn parts_digest(parts: &[Payout]) -> Digest {
-    parts.iter().fold(Digest::ZERO, |d, p| {
-        let e = d.elements();
-        hash_no_pad(&[e[0], e[1], e[2], e[3], p.to.to_field(), p.amount.to_field()])
-    })
+    parts.iter().fold(Digest::ZERO, parts_digest_step)
+}
+
+/// One step of [`parts_digest`]: `d` after the part `p` (for who folds the parts one at a
+/// time, as the split-credit circuit's witness does).
+pub fn parts_digest_step(d: Digest, p: &Payout) -> Digest {
+    let e = d.elements();
+    hash_no_pad(&[e[0], e[1], e[2], e[3], p.to.to_field(), p.amount.to_field()])
 }
 
 /// Checks the payee list shape shared by splits and shares: 1 ..= 1,024 payees, strictly

@@ -203,7 +203,7 @@ pub fn native_statements(
             domain: domain_digest,
             entries_in,
             entries_out: entries,
-            // No leaf of today's circuit hands a record over to a side proof.
+            // Splits are refused above; no other kind hands a record over to a side proof.
             splits_in: state::Digest::ZERO,
             splits_out: state::Digest::ZERO,
             walks_in: state::Digest::ZERO,

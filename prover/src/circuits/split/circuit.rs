@@ -13,7 +13,9 @@ use state::hash::Digest;
 use state::smt::DEPTH;
 
 use super::witness::{SplitChunkWitness, SplitLane};
-use super::{PayeeSlot, SplitStatement, CARRY_LEN, MAX_PAYEES};
+use state::split::MAX_PAYEES;
+
+use super::{OpenSplit, PayeeSlot, SplitStatement, CARRY_LEN};
 use crate::circuits::refusal::rule_broken;
 use crate::gadgets::range::{add_u63_overflow, range_check_u63, split_at};
 use crate::gadgets::smt::{leaf_hash, select_hash, update_roots, MerklePathTarget};
@@ -229,7 +231,11 @@ impl SplitChainCircuit {
         let two32_minus_1 = b.constant(F::from_canonical_u64((1 << 32) - 1));
         let two32 = b.constant(F::from_canonical_u64(1 << 32));
         // count <= MAX_PAYEES iff count + (2^11 - 1 - MAX_PAYEES) < 2^11.
-        let count_bias = b.constant(F::from_canonical_u64((1 << 11) - 1 - u64::from(MAX_PAYEES)));
+        const _: () = assert!(
+            MAX_PAYEES < 1 << 11,
+            "the count and carry checks use 11 bits"
+        );
+        let count_bias = b.constant(F::from_canonical_usize((1 << 11) - 1 - MAX_PAYEES));
         let zero_hash = b.constant_hash(HashOut::from(Digest::ZERO));
         let mut rules = Vec::new();
         let mut acc = acc_in;
@@ -438,13 +444,10 @@ impl SplitChainCircuit {
             self.lanes()
         );
         let mut pw = PartialWitness::new();
-        let inputs = w.statement.public_inputs();
-        pw.set_hash_target(
-            self.acc_in,
-            HashOut::from(Digest([inputs[0], inputs[1], inputs[2], inputs[3]])),
-        )?;
-        for (t, v) in self.carry_in.iter().zip(&inputs[4..4 + CARRY_LEN]) {
-            pw.set_target(*t, *v)?;
+        pw.set_hash_target(self.acc_in, HashOut::from(w.statement.acc_in))?;
+        let carry = OpenSplit::carry_elements(w.statement.carry_in.as_ref());
+        for (t, v) in self.carry_in.iter().zip(carry) {
+            pw.set_target(*t, v)?;
         }
         for (i, (t, lane)) in self.lanes.iter().zip(&w.lanes).enumerate() {
             t.set(&mut pw, lane).with_context(|| format!("lane {i}"))?;

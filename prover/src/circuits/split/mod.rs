@@ -77,9 +77,6 @@ use crate::F;
 /// lane pays once for the split's start and end (about ten rows): 16 keeps both small.
 pub const LANE_PAYEES: usize = 16;
 
-/// The most payees of one split (SPEC 19.1 rule 2).
-pub const MAX_PAYEES: u32 = 1024;
-
 /// Elements of a carry: `open, root_before0..3, root0..3, from, count, sum_lo, sum_hi,
 /// d0..3, prev`.
 pub const CARRY_LEN: usize = 18;

@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use state::account::{AccountIndex, Amount, Timestamp, MAX_U63};
 use state::apply::{BlockContext, State};
 use state::crypto::schnorr::SecretKey;
-use state::hash::{two_to_one, Digest};
-use state::split::{parts_digest, Payout};
+use state::hash::Digest;
+use state::split::{parts_digest, Payout, MAX_PAYEES};
 use state::tx::{Deposit, Domain, Transaction, UnsignedRegister};
 
 use super::*;
@@ -209,19 +209,6 @@ fn bad_parts_are_refused_by_their_rule() {
     );
 }
 
-/// The root a write at `slot`'s index with `slot`'s siblings gives, its leaf holding `fields`.
-fn root_of(slot: &PayeeSlot, fields: &AccountFields) -> Digest {
-    let mut cur = fields.leaf();
-    for (l, sib) in slot.access.siblings.iter().enumerate() {
-        cur = if (slot.access.index >> l) & 1 == 0 {
-            two_to_one(cur, *sib)
-        } else {
-            two_to_one(*sib, cur)
-        };
-    }
-    cur
-}
-
 #[test]
 fn tampered_slots_are_refused_by_their_rule() {
     let honest = witness(&[part(2, 30), part(3, 7)]);
@@ -281,7 +268,8 @@ fn lanes_that_break_a_split_are_refused_by_their_rule() {
     lane.slots[0].amount = 5;
     lane.slots[0].access.index = 9;
     lane.slots[0].access.account = Some(fields);
-    lane.root = root_of(&lane.slots[0], &fields);
+    let slot = &lane.slots[0];
+    lane.root = crate::witness::root_of(slot.access.index, fields.leaf(), &slot.access.siblings);
     // The lane's other slots write the credited leaf back.
     fields.balance = 5;
     for slot in &mut lane.slots[1..] {
@@ -331,14 +319,16 @@ fn more_than_1024_payees_are_refused() {
         digest: Digest::ZERO,
         prev: AccountIndex(0),
     };
-    w.statement.carry_in = Some(carried(MAX_PAYEES));
+    // (At most 1,024 payees: the count fits a u32.)
+    let max = MAX_PAYEES as u32;
+    w.statement.carry_in = Some(carried(max));
     assert_refused(&w, 0, None, SplitRule::TooManyPayees);
     // With 1,023 before, the same lane ends a split of exactly 1,024: it proves, and states
     // that split's record.
-    w.statement.carry_in = Some(carried(MAX_PAYEES - 1));
+    w.statement.carry_in = Some(carried(max - 1));
     w.statement.acc_out = SplitRecord {
-        n: MAX_PAYEES,
-        sum: u64::from(MAX_PAYEES - 1) + 5,
+        n: max,
+        sum: u64::from(max - 1) + 5,
         ..record
     }
     .absorb(Digest::ZERO);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use state::account::{AccountIndex, Amount, OPERATOR};
 use state::apply::State;
 use state::hash::Digest;
-use state::split::{parts_digest, Payout};
+use state::split::{parts_digest_step, Payout};
 use state::tx::split::Split;
 
 use super::{OpenSplit, PayeeSlot, SplitRecord, SplitStatement};
@@ -146,11 +146,11 @@ impl SplitChainBuilder {
                     open.sum_lo += p.amount.get() & 0xffff_ffff;
                     open.sum_hi += p.amount.get() >> 32;
                     open.prev = p.to;
+                    open.digest = parts_digest_step(open.digest, p);
                 }
                 open.root = root;
                 slots.push(slot);
             }
-            open.digest = parts_digest(&parts[..parts.len().min((l + 1) * m)]);
             let last = l + 1 == n_lanes;
             let record = last.then(|| SplitRecord {
                 root_before,
