@@ -174,6 +174,12 @@ struct CircuitsArgs {
     #[arg(long, value_delimiter = ',', default_value = "v1")]
     diff_kinds: Vec<rollup_storage::DiffCircuitKind>,
 
+    /// Also build (and export) the final circuits that verify a split-credit chain
+    /// (`final-<level>[-<diff kind>]-splits`, one per final circuit above): batches with
+    /// split payments are proven with them. A deployment that accepts splits needs them pinned.
+    #[arg(long)]
+    splits: bool,
+
     #[command(flatten)]
     circuits: CircuitArgs,
 }
@@ -393,15 +399,25 @@ async fn main() -> std::process::ExitCode {
                 let top = a.top_level;
                 let kinds = a.diff_kinds.clone();
                 anyhow::ensure!(!kinds.is_empty(), "--diff-kinds names no diff circuit");
-                let finals: Vec<FinalId> = kinds
+                let splits: &[bool] = if a.splits { &[false, true] } else { &[false] };
+                let tops: Vec<FinalId> = kinds
                     .iter()
-                    .flat_map(|&kind| (0..=top).map(move |level| FinalId { level, kind }))
+                    .flat_map(|&kind| {
+                        splits.iter().map(move |&splits| FinalId {
+                            level: top,
+                            kind,
+                            splits,
+                        })
+                    })
+                    .collect();
+                let finals: Vec<FinalId> = tops
+                    .iter()
+                    .flat_map(|&id| (0..=top).map(move |level| FinalId { level, ..id }))
                     .collect();
                 let c2 = c.clone();
-                let tops: Vec<FinalId> =
-                    finals.iter().copied().filter(|f| f.level == top).collect();
+                let built = tops.clone();
                 tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                    for id in tops {
+                    for id in built {
                         c2.final_circuit(id)?;
                     }
                     Ok(())
@@ -423,8 +439,7 @@ async fn main() -> std::process::ExitCode {
                     let d = c.merge(l)?.data.verifier_only.circuit_digest;
                     println!("merge-{l} digest {}", hex_digest(&d.elements));
                 }
-                for &kind in &kinds {
-                    let id = FinalId { level: top, kind };
+                for id in tops {
                     let f = c.final_circuit(id)?;
                     let d = f.data.verifier_only.circuit_digest;
                     println!("{id} digest {}", hex_digest(&d.elements));

@@ -161,34 +161,60 @@ pub enum PinError {
     Serializers { pinned: String, used: String },
 }
 
-/// Which final (settlement) circuit: the top level of the batch's trees and the diff circuit
-/// whose proofs it verifies. Named `final-<level>` for version 1 diffs (the name every
-/// deployment pinned before version 4 diffs existed) and `final-<level>-<kind>` otherwise.
+/// Which final (settlement) circuit: the top level of the batch's trees, the diff circuit
+/// whose proofs it verifies, and whether it verifies a split-credit chain too (a batch with a
+/// split, SPEC 19.5). Named `final-<level>` for version 1 diffs without splits (the name every
+/// deployment pinned before version 4 diffs existed), `final-<level>-<kind>` for the other diff
+/// kinds, each with `-splits` appended when it verifies the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FinalId {
     pub level: u32,
     pub kind: DiffCircuitKind,
+    pub splits: bool,
 }
 
 impl FinalId {
     pub fn v1(level: u32) -> FinalId {
+        FinalId::of(level, DiffCircuitKind::V1)
+    }
+
+    /// The final circuit of `level` for diffs of `kind`, without splits.
+    pub fn of(level: u32, kind: DiffCircuitKind) -> FinalId {
         FinalId {
             level,
-            kind: DiffCircuitKind::V1,
+            kind,
+            splits: false,
+        }
+    }
+
+    /// The same circuit, verifying a split-credit chain too.
+    pub fn with_splits(self) -> FinalId {
+        FinalId {
+            splits: true,
+            ..self
         }
     }
 
     /// The name in the pins and of its verifier file (`<name>.verifier`).
     pub fn name(&self) -> String {
-        match self.kind {
+        let base = match self.kind {
             DiffCircuitKind::V1 => format!("final-{}", self.level),
             kind => format!("final-{}-{kind}", self.level),
+        };
+        if self.splits {
+            format!("{base}-{SPLITS_SUFFIX}")
+        } else {
+            base
         }
     }
 
     /// The inverse of [`FinalId::name`]; `None` for any other name.
     pub fn parse(name: &str) -> Option<FinalId> {
         let rest = name.strip_prefix("final-")?;
+        let (rest, splits) = match rest.strip_suffix(SPLITS_SUFFIX) {
+            Some(r) => (r.strip_suffix('-')?, true),
+            None => (rest, false),
+        };
         let (level, kind) = match rest.split_once('-') {
             None => (rest, DiffCircuitKind::V1),
             Some((level, kind)) => match kind.parse().ok()? {
@@ -203,9 +229,13 @@ impl FinalId {
         Some(FinalId {
             level: level.parse().ok()?,
             kind,
+            splits,
         })
     }
 }
+
+/// The suffix of the names of final circuits that verify a split-credit chain.
+const SPLITS_SUFFIX: &str = "splits";
 
 impl fmt::Display for FinalId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -237,11 +267,6 @@ impl CircuitPins {
     /// The pin name of the final circuit of `level` for version 1 diffs.
     pub fn final_name(level: u32) -> String {
         FinalId::v1(level).name()
-    }
-
-    /// The pin name of the final circuit of `level` for diffs of `kind`.
-    pub fn final_name_of(level: u32, kind: DiffCircuitKind) -> String {
-        FinalId { level, kind }.name()
     }
 
     pub fn get(&self, name: &str) -> Option<CircuitFingerprint> {
@@ -360,17 +385,23 @@ pub(crate) mod tests {
     fn final_names_round_trip_and_nothing_else_parses() {
         for level in [0, 3, 12] {
             for &kind in DiffCircuitKind::ALL {
-                let id = FinalId { level, kind };
-                assert_eq!(FinalId::parse(&id.name()), Some(id), "{id}");
+                for id in [
+                    FinalId::of(level, kind),
+                    FinalId::of(level, kind).with_splits(),
+                ] {
+                    assert_eq!(FinalId::parse(&id.name()), Some(id), "{id}");
+                }
             }
         }
         assert_eq!(FinalId::v1(2).name(), "final-2");
+        assert_eq!(FinalId::v1(2).with_splits().name(), "final-2-splits");
         assert_eq!(
             FinalId::parse("final-2-v4-agents"),
-            Some(FinalId {
-                level: 2,
-                kind: DiffCircuitKind::V4Agents
-            })
+            Some(FinalId::of(2, DiffCircuitKind::V4Agents))
+        );
+        assert_eq!(
+            FinalId::parse("final-2-v4-agents-splits"),
+            Some(FinalId::of(2, DiffCircuitKind::V4Agents).with_splits())
         );
         for bad in [
             "final-",
@@ -382,6 +413,11 @@ pub(crate) mod tests {
             "merge-2",
             "final-2-",
             "Final-2",
+            "final-splits",
+            "final-2splits",
+            "final-2-splits-splits",
+            "final-2-v1-splits",
+            "final-2-splits-v4",
         ] {
             assert_eq!(FinalId::parse(bad), None, "{bad}");
         }

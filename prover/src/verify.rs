@@ -2,8 +2,11 @@
 //!
 //! A batch proof is `"RBPF" | version (2) | top level (1) | plonky2 proof bytes` where the proof
 //! is one of the final (settlement) circuit of that top level for version 1 diffs (see
-//! [`crate::circuits::settlement`]), or `"RBPF" | 3 | top level | diff kind (1) | proof` for
-//! the final circuits of version 4 diffs (kind 1: `v4`, 2: `v4-agents`; [`FinalId`]). Its only public inputs are the SHA-256 of the 252-byte L1
+//! [`crate::circuits::settlement`]), or `"RBPF" | 3 | top level | kind (1) | proof` for the
+//! other final circuits ([`FinalId`]): the kind byte's low bits name the diff circuit (0: `v1`,
+//! 1: `v4`, 2: `v4-agents`) and its high bit ([`SPLITS_BIT`]) a final circuit that verifies a
+//! split-credit chain; `v1` without splits always has a version 2 header. Its only public
+//! inputs are the SHA-256 of the 252-byte L1
 //! statement (`state::settlement::BatchStatement`, SPEC 15.3) as eight words;
 //! [`verify_batch_proof`] checks that they are those of the statement the caller expects (from
 //! its own records: the node's batch row and L1 watcher, what the contract computes at commit)
@@ -35,7 +38,11 @@ const MAGIC: &[u8; 4] = b"RBPF";
 const VERSION: u8 = 2;
 const VERSION_KIND: u8 = 3;
 
-/// The diff kind's byte in a version 3 header.
+/// The bit of a version 3 header's kind byte that names a final circuit verifying a
+/// split-credit chain.
+pub const SPLITS_BIT: u8 = 0x80;
+
+/// The diff kind's code in a version 3 header's kind byte (its low bits).
 fn kind_code(kind: DiffCircuitKind) -> u8 {
     match kind {
         DiffCircuitKind::V1 => 0,
@@ -58,7 +65,7 @@ pub enum VerifyError {
     Version(u8),
     #[error("aggregation level {0} is out of range")]
     Level(u8),
-    #[error("unknown diff kind {0}")]
+    #[error("unknown final circuit kind byte {0:#04x}")]
     Kind(u8),
     #[error("no verifier for {id}: {reason}")]
     NoVerifier { id: FinalId, reason: String },
@@ -70,19 +77,19 @@ pub enum VerifyError {
     Invalid(String),
 }
 
-/// Serializes a proof of the final circuit `id` (version 2 for version 1 diffs, so that their
-/// proofs are the bytes they always were; version 3 otherwise).
+/// Serializes a proof of the final circuit `id` (version 2 for version 1 diffs without
+/// splits, so that their proofs are the bytes they always were; version 3 otherwise).
 pub fn encode_batch_proof(id: FinalId, proof: &ProofWithPublicInputs<F, C, D>) -> Vec<u8> {
     let body = proof.to_bytes();
     let mut out = Vec::with_capacity(body.len() + 7);
     out.extend_from_slice(MAGIC);
-    if id.kind == DiffCircuitKind::V1 {
+    if id == FinalId::v1(id.level) {
         out.push(VERSION);
         out.push(id.level as u8);
     } else {
         out.push(VERSION_KIND);
         out.push(id.level as u8);
-        out.push(kind_code(id.kind));
+        out.push(kind_code(id.kind) | if id.splits { SPLITS_BIT } else { 0 });
     }
     out.extend_from_slice(&body);
     out
@@ -93,16 +100,19 @@ pub fn batch_proof_id(bytes: &[u8]) -> Result<(FinalId, usize), VerifyError> {
     if bytes.len() < 6 || &bytes[..4] != MAGIC {
         return Err(VerifyError::Header);
     }
-    let (kind, header) = match bytes[4] {
-        VERSION => (DiffCircuitKind::V1, 6),
+    let (kind, splits, header) = match bytes[4] {
+        VERSION => (DiffCircuitKind::V1, false, 6),
         VERSION_KIND => {
-            let code = *bytes.get(6).ok_or(VerifyError::Header)?;
+            let byte = *bytes.get(6).ok_or(VerifyError::Header)?;
+            let splits = byte & SPLITS_BIT != 0;
+            let code = byte & !SPLITS_BIT;
             let kind = DiffCircuitKind::ALL
                 .iter()
                 .copied()
-                .find(|&k| k != DiffCircuitKind::V1 && kind_code(k) == code)
-                .ok_or(VerifyError::Kind(code))?;
-            (kind, 7)
+                // `v1` without splits has a version 2 header only: one name per circuit.
+                .find(|&k| (splits || k != DiffCircuitKind::V1) && kind_code(k) == code)
+                .ok_or(VerifyError::Kind(byte))?;
+            (kind, splits, 7)
         }
         v => return Err(VerifyError::Version(v)),
     };
@@ -112,6 +122,7 @@ pub fn batch_proof_id(bytes: &[u8]) -> Result<(FinalId, usize), VerifyError> {
     let id = FinalId {
         level: u32::from(bytes[5]),
         kind,
+        splits,
     };
     Ok((id, header))
 }
@@ -339,11 +350,13 @@ mod tests {
     fn the_header_names_the_final_circuit() {
         let id = |b: &[u8]| batch_proof_id(b).map_err(|e| e.to_string());
         assert_eq!(id(b"RBPF\x02\x03body"), Ok((FinalId::v1(3), 6)));
-        let v4a = FinalId {
-            level: 3,
-            kind: DiffCircuitKind::V4Agents,
-        };
+        let v4a = FinalId::of(3, DiffCircuitKind::V4Agents);
         assert_eq!(id(b"RBPF\x03\x03\x02body"), Ok((v4a, 7)));
+        assert_eq!(id(b"RBPF\x03\x03\x82body"), Ok((v4a.with_splits(), 7)));
+        assert_eq!(
+            id(b"RBPF\x03\x03\x80body"),
+            Ok((FinalId::v1(3).with_splits(), 7))
+        );
         // Version 1 diffs keep version 2 headers: a version 3 header never names them.
         assert!(matches!(
             batch_proof_id(b"RBPF\x03\x03\x00body"),
@@ -352,6 +365,10 @@ mod tests {
         assert!(matches!(
             batch_proof_id(b"RBPF\x03\x03\x09body"),
             Err(VerifyError::Kind(9))
+        ));
+        assert!(matches!(
+            batch_proof_id(b"RBPF\x03\x03\x83body"),
+            Err(VerifyError::Kind(0x83))
         ));
         assert!(matches!(
             batch_proof_id(b"RBPF\x03\x03"),
@@ -373,10 +390,7 @@ mod tests {
         let a = tiny(2, CircuitConfig::standard_recursion_config());
         let b = tiny(5, CircuitConfig::standard_recursion_config());
         let dir = tempfile::tempdir().unwrap();
-        let v4 = FinalId {
-            level: 2,
-            kind: DiffCircuitKind::V4,
-        };
+        let v4 = FinalId::of(2, DiffCircuitKind::V4);
         let pins = set_of(vec![(FinalId::v1(0), &a), (FinalId::v1(2), &b), (v4, &a)])
             .write_dir(dir.path(), &ser)
             .unwrap();

@@ -22,7 +22,7 @@ use state::split::parts_digest;
 use state::tx::{L1Address, Transaction};
 
 use crate::circuits::public::RangeStatement;
-use crate::circuits::split::SplitRecord;
+use crate::circuits::split::{SplitChainBuilder, SplitRecord};
 use crate::F;
 
 /// The fields of an account leaf, as raw integers (a tampered witness may hold anything; the
@@ -552,6 +552,21 @@ pub fn leaf_witnesses(
     min_leaves: usize,
     depositors: Depositors<'_>,
 ) -> Result<Vec<LeafWitness>, WitnessError> {
+    leaf_witnesses_and_chain(state, txs, batch_timestamp, k, min_leaves, depositors, None)
+}
+
+/// [`leaf_witnesses`], appending to `chain` (if given) the lanes of every split of the batch,
+/// each built from the state just before it: the split-credit chain whose records are the
+/// ones the leaves fold (checked).
+pub fn leaf_witnesses_and_chain(
+    state: &mut State,
+    txs: &[(Transaction, BlockContext)],
+    batch_timestamp: Timestamp,
+    k: usize,
+    min_leaves: usize,
+    depositors: Depositors<'_>,
+    mut chain: Option<&mut SplitChainBuilder>,
+) -> Result<Vec<LeafWitness>, WitnessError> {
     if k == 0 {
         return Err(WitnessError::ZeroK);
     }
@@ -585,7 +600,25 @@ pub fn leaf_witnesses(
             // Judged at its L1 request time (in the rules and in the circuit).
             Transaction::Deposit(_) | Transaction::ForcedWithdraw(_) => None,
         };
+        // Before the slot applies the split: its credits start from the state before it. A
+        // split the rules refuse fails here or in the slot; only the slot's verdict counts.
+        let chained = match (tx, chain.as_deref_mut()) {
+            (Transaction::Split(split), Some(chain)) => {
+                Some(chain.push_split(state, split).map_err(|e| format!("{e:#}")))
+            }
+            _ => None,
+        };
         let (mut slot, effects) = tx_slot(state, tx, ctx, position)?;
+        if let Some(record) = chained {
+            let record = record.map_err(|e| {
+                WitnessError::Internal(format!("slot {position}: the split-credit chain: {e}"))
+            })?;
+            if slot.split_record() != Some(record) {
+                return Err(WitnessError::Internal(format!(
+                    "slot {position}: the split-credit chain folds another record than the leaf"
+                )));
+            }
+        }
         if let Transaction::Deposit(d) = tx {
             slot.depositor = depositors(d.seq)
                 .ok_or(WitnessError::UnknownDepositor { seq: d.seq })?

@@ -86,6 +86,7 @@ fn prove_one<L: LeafCircuit>(
             let id = FinalId {
                 level: job.level,
                 kind: job.diff_kind,
+                splits: job.splits,
             };
             let (bytes, statement) = circuits.prove_final(id, children, domain)?;
             Outcome::Final {

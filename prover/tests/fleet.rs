@@ -2,7 +2,10 @@
 //! with SIGKILL in the middle of a job. The batch still ends proven, every job (each leaf in
 //! particular) was completed exactly once, and its settlement proof verifies against exactly
 //! the L1 statement the node computes (SPEC 13.11), from the registry and from exported,
-//! pinned verifier files, and against no other statement.
+//! pinned verifier files, and against no other statement. The batch holds a split, so the
+//! planner queues its split-credit chain as a fifth tree and the final circuit is the one that
+//! verifies it (`final-1-splits`, SPEC 19.5): the whole path of a split, from the log to a
+//! verified batch proof.
 
 mod common;
 
@@ -15,7 +18,7 @@ use rollup_prover::circuits::payment::PaymentCircuit;
 use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::jobs::{JobKind, JobState, ProofTree};
 use rollup_prover::pins::FinalId;
-use rollup_prover::verify::{verify_batch_proof, VerifierSet, VerifyError};
+use rollup_prover::verify::{batch_proof_id, verify_batch_proof, VerifierSet, VerifyError};
 use rollup_storage::BatchStatus;
 
 const LEAF_SIZE: usize = 2;
@@ -66,7 +69,9 @@ fn worker(db: &str, id: &str, cache: &Path, log: &Path) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     let (db, jobs) = common::fresh("prover_fleet").await;
-    common::seed_batch(&jobs, 2).await; // 4 txs, 2 per leaf: 2 leaves per tree, top level 1
+    // 4 txs (2 registrations, a deposit, a split), 2 per leaf: 2 leaves per tree, top level 1.
+    common::seed_batch_with_split(&jobs, 2).await;
+    let final_id = FinalId::v1(1).with_splits();
 
     // Build every circuit once, into the cache both workers share.
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +80,7 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
         CircuitCache::in_dir(dir.path()),
     );
     let t = Instant::now();
-    tokio::task::block_in_place(|| circuits.warm_up(1)).unwrap();
+    tokio::task::block_in_place(|| circuits.final_circuit(final_id)).unwrap();
     eprintln!("circuits built in {:?}", t.elapsed());
 
     let logs = tempfile::tempdir().unwrap();
@@ -144,8 +149,8 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     .await
     .unwrap();
     eprintln!("{rows:#?}");
-    for tree in ProofTree::ALL {
-        let of = |k: JobKind| rows.iter().filter(|r| r.0 == *tree && r.1 == k).count();
+    for &tree in ProofTree::ALL {
+        let of = |k: JobKind| rows.iter().filter(|r| r.0 == tree && r.1 == k).count();
         assert_eq!((of(JobKind::Leaf), of(JobKind::Merge)), (2, 1), "{tree}");
     }
     assert_eq!(rows.iter().filter(|r| r.1 == JobKind::Final).count(), 1);
@@ -164,6 +169,11 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
     assert!(attempts >= 2 || by == "w1", "attempts {attempts}, by {by}");
 
     let proof = jobs.batch_proof(1).await.unwrap().expect("a stored proof");
+    assert_eq!(
+        batch_proof_id(&proof).unwrap(),
+        (final_id, 7),
+        "a version 3 header"
+    );
     let batch = jobs.batch(1).await.unwrap().unwrap();
     let expected = jobs.settlement_statement(&batch).await.unwrap();
     tokio::task::block_in_place(|| {
@@ -175,28 +185,45 @@ async fn two_workers_one_killed_batch_still_proven_exactly_once() {
             verify_batch_proof(&circuits, &proof, &other),
             Err(VerifyError::StatementMismatch)
         ));
-        // Any flipped byte fails (sampled positions across header, inputs and body).
-        let n = proof.len();
-        let mut positions = vec![0, 4, 5, 6, 7, 10, 40, n / 3, n / 2, n - 9, n - 1];
-        positions.extend((0..8).map(|i| 6 + i * (n - 7) / 8));
-        for pos in positions {
-            let mut bad = proof.clone();
-            bad[pos] ^= 0x01;
-            let r = verify_batch_proof(&circuits, &bad, &expected);
-            assert!(r.is_err(), "flipping byte {pos} of {n} still verifies");
-        }
-        assert!(verify_batch_proof(&circuits, &proof[..n - 1], &expected).is_err());
-        assert!(verify_batch_proof(&circuits, b"garbage", &expected).is_err());
         // The same proof through verifier data exported to files (what the node loads).
         let vdir = tempfile::tempdir().unwrap();
-        let set = VerifierSet::from_source(&circuits, [FinalId::v1(1)]).unwrap();
+        let set = VerifierSet::from_source(&circuits, [final_id]).unwrap();
         let pins = set
             .write_dir(vdir.path(), circuits.cache().serializers())
             .unwrap();
+        assert!(pins.get("final-1-splits").is_some(), "{pins:?}");
         let loaded =
             VerifierSet::load_dir(vdir.path(), circuits.cache().serializers(), &pins).unwrap();
         verify_batch_proof(&loaded, &proof, &expected).unwrap();
         assert!(verify_batch_proof(&loaded, &proof, &other).is_err());
+        // Any flipped byte fails (sampled positions across header, inputs and body; against
+        // the pinned set, so that a header naming another circuit finds no verifier rather
+        // than having the registry build it).
+        let n = proof.len();
+        let mut positions = vec![0, 4, 5, 6, 7, 10, 40, n / 3, n / 2, n - 9, n - 1];
+        positions.extend((0..8).map(|i| 7 + i * (n - 8) / 8));
+        for pos in positions {
+            let mut bad = proof.clone();
+            bad[pos] ^= 0x01;
+            let r = verify_batch_proof(&loaded, &bad, &expected);
+            assert!(r.is_err(), "flipping byte {pos} of {n} still verifies");
+        }
+        // Without its splits bit, the kind byte of `v1` is refused (that circuit has a version
+        // 2 header only), and that header names the final circuit without the chain, which
+        // this deployment does not pin.
+        let mut unsplit = proof.clone();
+        unsplit[6] ^= rollup_prover::verify::SPLITS_BIT;
+        assert!(matches!(
+            verify_batch_proof(&loaded, &unsplit, &expected),
+            Err(VerifyError::Kind(0))
+        ));
+        let version_2 = [&b"RBPF\x02\x01"[..], &proof[7..]].concat();
+        assert!(matches!(
+            verify_batch_proof(&loaded, &version_2, &expected),
+            Err(VerifyError::NoVerifier { .. })
+        ));
+        assert!(verify_batch_proof(&loaded, &proof[..n - 1], &expected).is_err());
+        assert!(verify_batch_proof(&loaded, b"garbage", &expected).is_err());
     });
 
     // The CLI verifies it from the database too.

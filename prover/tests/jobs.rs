@@ -35,7 +35,8 @@ async fn count(
     .unwrap()
 }
 
-/// A sealed batch row with four made-up leaf inputs per tree, planned.
+/// A sealed batch row with four made-up leaf inputs per tree, planned (with a split-credit
+/// tree: five trees).
 async fn planned(prefix: &str) -> JobStore {
     let (_url, jobs) = common::fresh(prefix).await;
     common::seed_batch(&jobs, 4).await;
@@ -47,10 +48,17 @@ async fn planned(prefix: &str) -> JobStore {
         diff_kind: DiffCircuitKind::V4Agents,
         priority: leaves(2),
         payout: leaves(3),
+        splits: Some(leaves(4)),
     };
     let mut uneven = inputs.clone();
     uneven.payout.pop();
     assert!(jobs.plan_batch(1, &uneven).await.is_err(), "uneven trees");
+    let mut uneven = inputs.clone();
+    uneven.splits = Some(leaves(4)[..2].to_vec());
+    assert!(
+        jobs.plan_batch(1, &uneven).await.is_err(),
+        "uneven split tree"
+    );
     assert!(jobs.plan_batch(1, &inputs).await.unwrap());
     assert!(!jobs.plan_batch(1, &inputs).await.unwrap(), "planned twice");
     jobs
@@ -66,6 +74,7 @@ async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
             .unwrap()
         {
             assert_eq!(j.diff_kind, DiffCircuitKind::V4Agents, "{j:?}");
+            assert!(j.splits, "{j:?}");
             if j.tree == tree {
                 assert!(jobs.complete(&j, "t", b"p", &st(), 1).await.unwrap());
                 done += 1;
@@ -82,10 +91,10 @@ async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_are_exclusive_and_merges_wait_for_children() {
     let jobs = planned("prover_jobs_claim").await;
-    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 16);
+    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 20);
     assert_eq!(
         count(&jobs, Some(JobKind::Merge), Some(JobState::Waiting), None).await,
-        12
+        15
     );
     assert_eq!(count(&jobs, Some(JobKind::Final), None, Some(2)).await, 1);
     assert_eq!(
@@ -93,9 +102,9 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         Some(BatchStatus::Proving)
     );
 
-    // Twenty concurrent claimers for sixteen leaves: each leaf goes to exactly one.
+    // Twenty-four concurrent claimers for twenty leaves: each leaf goes to exactly one.
     let mut handles = Vec::new();
-    for w in 0..20 {
+    for w in 0..24 {
         let jobs = jobs.clone();
         handles.push(tokio::spawn(async move {
             jobs.claim(&format!("w{w}"), &[JobKind::Leaf], 1)
@@ -111,7 +120,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
             claimed.push(j);
         }
     }
-    assert_eq!(claimed.len(), 16);
+    assert_eq!(claimed.len(), 20);
     assert!(jobs
         .claim("late", &[JobKind::Leaf, JobKind::Merge, JobKind::Final], 10)
         .await
@@ -159,7 +168,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         .await
         .unwrap());
 
-    // The final job waits for the roots of the four trees.
+    // The final job waits for the roots of the five trees.
     for j in claimed.iter().filter(|j| j.tree != ProofTree::Range) {
         let w = jobs_worker(&jobs, j.id).await;
         let proof = format!("{}-{}", j.tree.as_str(), j.position);
@@ -168,7 +177,12 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
             .await
             .unwrap());
     }
-    for tree in [ProofTree::Diff, ProofTree::Priority, ProofTree::Payout] {
+    for tree in [
+        ProofTree::Diff,
+        ProofTree::Priority,
+        ProofTree::Payout,
+        ProofTree::Splits,
+    ] {
         assert!(
             jobs.claim("f", &[JobKind::Final], 10)
                 .await
@@ -178,12 +192,22 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         );
         finish_tree(&jobs, tree).await;
     }
+    // The sweep agrees: back to waiting, it is queued again (all five roots are done).
+    sqlx::query("UPDATE prover_jobs SET state = $1 WHERE kind = $2")
+        .bind(JobState::Waiting)
+        .bind(JobKind::Final)
+        .execute(jobs.pool())
+        .await
+        .unwrap();
+    assert_eq!(jobs.promote_ready().await.unwrap(), 1);
     let fin = jobs.claim("f", &[JobKind::Final], 10).await.unwrap();
     assert_eq!(fin.len(), 1);
+    assert!(fin[0].splits);
     assert_eq!(
         jobs.child_proofs(&fin[0]).await.unwrap(),
         vec![
             b"root".to_vec(),
+            b"p".to_vec(),
             b"p".to_vec(),
             b"p".to_vec(),
             b"p".to_vec()
@@ -287,7 +311,7 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
     assert!(r2.planned.is_empty() && !p2.is_leader());
     // Four leaves per tree: the range needs 4 (3 padded), the chained trees are padded to it.
     assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 16);
-    for tree in ProofTree::ALL {
+    for &tree in ProofTree::ALL {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM prover_jobs WHERE kind = $1 AND tree = $2")
                 .bind(JobKind::Leaf)
@@ -295,7 +319,9 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
                 .fetch_one(jobs.pool())
                 .await
                 .unwrap();
-        assert_eq!(n, 4, "{tree}");
+        // No split in the batch: no split-credit tree.
+        let expected = if tree == ProofTree::Splits { 0 } else { 4 };
+        assert_eq!(n, expected, "{tree}");
     }
     // The statements chain from the batch's old root to its new root.
     let first: Vec<u8> = sqlx::query_scalar(

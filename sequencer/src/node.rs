@@ -195,10 +195,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .clone()
         .context("--database-url (DATABASE_URL) is required")?;
     // Refuse to start with proof verifiers that are not the pinned circuits (or not pinned).
-    if let Some(set) = crate::bridge::load_verifiers(&cfg)? {
+    let verifiers = crate::bridge::load_verifiers(&cfg)?;
+    if let Some(set) = &verifiers {
         let finals: Vec<String> = set.ids().map(|id| id.name()).collect();
         tracing::info!(?finals, "pinned proof verifiers");
     }
+    let splits = crate::service::splits_provable(verifiers.as_ref());
+    if !splits {
+        tracing::warn!(
+            "no pinned final circuit verifies the split-credit chain: splits are refused \
+             (KIND_NOT_ENABLED); pin the `-splits` finals (rollup-prover circuits --splits)"
+        );
+    }
+    drop(verifiers);
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -308,6 +317,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             l1_deposits: cfg.l1_deposits || cfg.l1_rpc.is_some(),
             experimental_streams: cfg.experimental_streams,
             experimental_agents: cfg.experimental_agents,
+            splits,
         },
         shutdown: shutdown_rx.clone(),
     })?;

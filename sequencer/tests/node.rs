@@ -399,23 +399,6 @@ async fn bad_input_is_rejected_with_a_reason_and_changes_nothing() {
             },
         ),
         (
-            // Well formed and signed, but a kind this version does not prove yet.
-            "KIND_NOT_ENABLED",
-            raw(&Transaction::Split(
-                state::tx::UnsignedSplit {
-                    from: a,
-                    parts: vec![state::split::Payout {
-                        to: state::account::AccountIndex(0),
-                        amount: state::account::Amount::new(1).unwrap(),
-                    }],
-                    fee: state::account::Amount::new(0).unwrap(),
-                    nonce: state::account::Nonce::new(0).unwrap(),
-                    valid_until: state::account::Timestamp::new(now + 600).unwrap(),
-                }
-                .sign(&d, &ka),
-            )),
-        ),
-        (
             // Signed by the payer, well formed, but a kind this version does not prove yet.
             "KIND_NOT_ENABLED",
             raw(&Transaction::StreamOpen(

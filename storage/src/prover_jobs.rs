@@ -1,13 +1,15 @@
 //! `prover_jobs` and `batch_proofs`: the prover fleet's job queue and the final proofs.
 //!
 //! A batch is proven by four trees of jobs ([`ProofTree`], SPEC 13.11): its transactions
-//! (`range`), its state diff, the priority ops it consumed and its payout tree. Each tree of a
+//! (`range`), its state diff, the priority ops it consumed and its payout tree; a batch with a
+//! split has a fifth, its split-credit chain (`splits`, every job of the batch says so in its
+//! `splits` column). Each tree of a
 //! batch of `2^L` leaves has `2^L` leaf jobs (level 0, `queued`, input = the serialized chunk
 //! witness) and `2^(L-l)` merge jobs at each level `l` in `1..=L`; one final job at level `L`
-//! (filed under `range`) verifies the four roots. All are created by [`JobsDal::plan_batch`] in
+//! (filed under `range`) verifies the roots. All are created by [`JobsDal::plan_batch`] in
 //! the transaction that moves the batch `sealed -> proving`. A merge job at `(tree, l, p)`
 //! becomes `queued` when both children `(tree, l-1, 2p)` and `(tree, l-1, 2p+1)` are done; the
-//! final job when the four roots `(tree, L, 0)` are. The promotion happens in the transaction
+//! final job when the roots `(tree, L, 0)` of all the batch's trees are. The promotion happens in the transaction
 //! that completes the last child, after locking the parent row (so two children completing at
 //! once cannot both miss each other); [`JobsDal::promote_ready`] is a sweep that catches
 //! anything missed.
@@ -62,6 +64,8 @@ pub struct ClaimedJob {
     pub input: Option<Vec<u8>>,
     /// The circuit of the batch's diff tree and final job (the same on every job of a batch).
     pub diff_kind: DiffCircuitKind,
+    /// Whether the batch has a split-credit tree (the same on every job of a batch).
+    pub splits: bool,
 }
 
 impl<'r> FromRow<'r, PgRow> for ClaimedJob {
@@ -80,6 +84,7 @@ impl<'r> FromRow<'r, PgRow> for ClaimedJob {
             attempt: row.try_get("attempts")?,
             input: row.try_get("input")?,
             diff_kind: row.try_get("diff_kind")?,
+            splits: row.try_get("splits")?,
         })
     }
 }
@@ -115,7 +120,7 @@ pub struct QueueStats {
     pub last_proven: u64,
 }
 
-/// The serialized chunk witnesses of a batch's four trees (leaf job inputs), in order.
+/// The serialized chunk witnesses of a batch's trees (leaf job inputs), in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TreeInputs {
     pub range: Vec<Vec<u8>>,
@@ -124,15 +129,24 @@ pub struct TreeInputs {
     pub diff_kind: DiffCircuitKind,
     pub priority: Vec<Vec<u8>>,
     pub payout: Vec<Vec<u8>>,
+    /// The split-credit chain's chunks, for a batch with a split.
+    pub splits: Option<Vec<Vec<u8>>>,
 }
 
 impl TreeInputs {
+    /// The batch's trees ([`ProofTree::of_batch`]).
+    pub fn trees(&self) -> &'static [ProofTree] {
+        ProofTree::of_batch(self.splits.is_some())
+    }
+
+    /// The chunks of `tree` (none for a tree the batch does not have).
     pub fn of(&self, tree: ProofTree) -> &[Vec<u8>] {
         match tree {
             ProofTree::Range => &self.range,
             ProofTree::Diff => &self.diff,
             ProofTree::Priority => &self.priority,
             ProofTree::Payout => &self.payout,
+            ProofTree::Splits => self.splits.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -182,8 +196,9 @@ impl JobNode {
     }
 
     /// The jobs whose proofs this one consumes, in order: none for a leaf, the left and right
-    /// child for a merge, the four roots (in [`ProofTree::ALL`] order) for the final job.
-    pub fn children(&self) -> Vec<JobNode> {
+    /// child for a merge, the roots of the batch's trees (in [`ProofTree::of_batch`] order,
+    /// `splits`: whether it has a split-credit tree) for the final job.
+    pub fn children(&self, splits: bool) -> Vec<JobNode> {
         match self.kind {
             JobKind::Leaf => Vec::new(),
             JobKind::Merge => match self.level.checked_sub(1) {
@@ -192,7 +207,7 @@ impl JobNode {
                     .collect(),
                 None => Vec::new(),
             },
-            JobKind::Final => ProofTree::ALL
+            JobKind::Final => ProofTree::of_batch(splits)
                 .iter()
                 .map(|&t| JobNode::at(t, self.level, 0))
                 .collect(),
@@ -282,15 +297,17 @@ impl<'a> JobsDal<'a> {
 
     /// Creates every job of batch `batch` and moves it `sealed -> proving`, atomically.
     /// `inputs` are the serialized chunk witnesses of each tree (the same power-of-two count
-    /// for all four, else nothing is written and [`StorageError::Corrupt`] is returned).
+    /// for all the batch's trees, else nothing is written and [`StorageError::Corrupt`] is
+    /// returned).
     /// Returns false, writing nothing, if the batch was not `sealed` any more (another planner
     /// took it).
     pub async fn plan_batch(&self, batch: u64, inputs: &TreeInputs) -> Result<bool> {
         let n = inputs.range.len();
-        if !n.is_power_of_two() || ProofTree::ALL.iter().any(|&t| inputs.of(t).len() != n) {
+        let trees = inputs.trees();
+        if !n.is_power_of_two() || trees.iter().any(|&t| inputs.of(t).len() != n) {
             return Err(StorageError::Corrupt(format!(
                 "batch {batch}: chunk counts {:?} are not one power of two",
-                ProofTree::ALL
+                trees
                     .iter()
                     .map(|&t| inputs.of(t).len())
                     .collect::<Vec<_>>()
@@ -312,11 +329,13 @@ impl<'a> JobsDal<'a> {
         }
         let b = i64_of(batch);
         let positions: Vec<i32> = (0..i32::try_from(n).unwrap_or(i32::MAX)).collect();
-        for &tree in ProofTree::ALL {
+        let splits = inputs.splits.is_some();
+        for &tree in trees {
             sqlx::query(
                 "INSERT INTO prover_jobs \
-                 (batch_number, tree, kind, level, position, state, input, diff_kind) \
-                 SELECT $1, $6, $4, 0, p, $5, i, $7 FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
+                 (batch_number, tree, kind, level, position, state, input, diff_kind, splits) \
+                 SELECT $1, $6, $4, 0, p, $5, i, $7, $8 \
+                 FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
             )
             .bind(b)
             .bind(&positions)
@@ -325,13 +344,14 @@ impl<'a> JobsDal<'a> {
             .bind(JobState::Queued)
             .bind(tree)
             .bind(inputs.diff_kind)
+            .bind(splits)
             .execute(&mut *db)
             .await?;
             for level in 1..=top {
                 sqlx::query(
                     "INSERT INTO prover_jobs \
-                     (batch_number, tree, kind, level, position, state, diff_kind) \
-                     SELECT $1, $6, $4, $2, p, $5, $7 FROM generate_series(0, $3 - 1) AS p",
+                     (batch_number, tree, kind, level, position, state, diff_kind, splits) \
+                     SELECT $1, $6, $4, $2, p, $5, $7, $8 FROM generate_series(0, $3 - 1) AS p",
                 )
                 .bind(b)
                 .bind(i32_of(level))
@@ -340,14 +360,16 @@ impl<'a> JobsDal<'a> {
                 .bind(JobState::Waiting)
                 .bind(tree)
                 .bind(inputs.diff_kind)
+                .bind(splits)
                 .execute(&mut *db)
                 .await?;
             }
         }
         let fin = JobNode::final_at(top);
         sqlx::query(
-            "INSERT INTO prover_jobs (batch_number, tree, kind, level, position, state, diff_kind) \
-             VALUES ($1, $5, $3, $2, 0, $4, $6)",
+            "INSERT INTO prover_jobs \
+             (batch_number, tree, kind, level, position, state, diff_kind, splits) \
+             VALUES ($1, $5, $3, $2, 0, $4, $6, $7)",
         )
         .bind(b)
         .bind(i32_of(top))
@@ -355,6 +377,7 @@ impl<'a> JobsDal<'a> {
         .bind(JobState::Waiting)
         .bind(fin.tree)
         .bind(inputs.diff_kind)
+        .bind(splits)
         .execute(&mut *db)
         .await?;
         db.commit().await?;
@@ -394,7 +417,8 @@ impl<'a> JobsDal<'a> {
             "UPDATE prover_jobs SET state = $3, worker = $2, attempts = attempts + 1, \
              heartbeat_at = now(), started_at = now(), error = NULL \
              WHERE id = ANY($1) \
-             RETURNING id, batch_number, tree, kind, level, position, attempts, input, diff_kind",
+             RETURNING id, batch_number, tree, kind, level, position, attempts, input, diff_kind, \
+             splits",
         )
         .bind(&ids)
         .bind(worker)
@@ -407,11 +431,11 @@ impl<'a> JobsDal<'a> {
     }
 
     /// The proofs a merge or final job consumes, in [`JobNode::children`] order (left, right
-    /// / the four roots); none for a leaf. A claimed merge or final job was queued only once
+    /// / the roots); none for a leaf. A claimed merge or final job was queued only once
     /// its children were done, so a missing child proof is a corrupt queue.
     pub async fn child_proofs(&self, job: &ClaimedJob) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        for child in job.node().children() {
+        for child in job.node().children(job.splits) {
             let proof: Option<Option<Vec<u8>>> = sqlx::query_scalar(
                 "SELECT proof FROM prover_jobs WHERE batch_number = $1 AND tree = $2 \
                  AND kind = $3 AND level = $4 AND position = $5 AND state = $6",
@@ -468,7 +492,7 @@ impl<'a> JobsDal<'a> {
         .await?;
         let top = u32_of(i64::from(top), "final job level")?;
         if let Some(parent) = job.node().parent(top) {
-            promote_if_ready(&mut db, job.batch, parent).await?;
+            promote_if_ready(&mut db, job.batch, parent, job.splits).await?;
         }
         db.commit().await?;
         Ok(true)
@@ -597,7 +621,7 @@ impl<'a> JobsDal<'a> {
     /// on completion). Returns how many it queued.
     pub async fn promote_ready(&self) -> Result<u64> {
         // A merge's children: its tree, one level down, positions 2p and 2p+1. The final's:
-        // the root (position 0, its level) of every tree.
+        // the root (position 0, its level) of every tree of its batch.
         Ok(sqlx::query(
             "UPDATE prover_jobs p SET state = $1 WHERE p.state = $2 AND ( \
                (p.kind = $3 AND (SELECT count(*) FROM prover_jobs c \
@@ -608,7 +632,8 @@ impl<'a> JobsDal<'a> {
                OR (p.kind = $6 AND (SELECT count(*) FROM prover_jobs c \
                   WHERE c.batch_number = p.batch_number AND c.level = p.level \
                   AND c.kind = CASE WHEN p.level = 0 THEN $4 ELSE $3 END \
-                  AND c.position = 0 AND c.state = $5) = $7))",
+                  AND c.position = 0 AND c.state = $5) \
+                  = CASE WHEN p.splits THEN $8 ELSE $7 END))",
         )
         .bind(JobState::Queued)
         .bind(JobState::Waiting)
@@ -616,7 +641,8 @@ impl<'a> JobsDal<'a> {
         .bind(JobKind::Leaf)
         .bind(JobState::Done)
         .bind(JobKind::Final)
-        .bind(ProofTree::ALL.len() as i64)
+        .bind(ProofTree::of_batch(false).len() as i64)
+        .bind(ProofTree::of_batch(true).len() as i64)
         .execute(self.pool)
         .await?
         .rows_affected())
@@ -698,11 +724,13 @@ async fn finish_fenced<S: Serialize + Sync>(
     Ok(n == 1)
 }
 
-/// Queues the waiting job `node` of `batch` if all its children are done.
+/// Queues the waiting job `node` of `batch` (`splits`: whether it has a split-credit tree) if
+/// all its children are done.
 async fn promote_if_ready(
     db: &mut Transaction<'_, Postgres>,
     batch: u64,
     node: JobNode,
+    splits: bool,
 ) -> Result<()> {
     // Lock the parent first: a sibling completing concurrently waits here, then sees our
     // committed row when it counts.
@@ -719,7 +747,7 @@ async fn promote_if_ready(
     .fetch_optional(&mut **db)
     .await?;
     let Some(parent) = parent else { return Ok(()) };
-    let children = node.children();
+    let children = node.children(splits);
     let mut done = 0;
     for c in &children {
         let n: i64 = sqlx::query_scalar(
@@ -757,17 +785,22 @@ mod tests {
             assert_eq!(at(t, 0, 3).parent(2), Some(at(t, 1, 1)));
             assert_eq!(at(t, 2, 0).parent(2), Some(JobNode::final_at(2)));
             assert_eq!(at(t, 0, 0).parent(0), Some(JobNode::final_at(0)));
-            assert_eq!(at(t, 0, 3).children(), vec![]);
-            assert_eq!(at(t, 1, 1).children(), vec![at(t, 0, 2), at(t, 0, 3)]);
-            assert_eq!(at(t, 2, 0).children(), vec![at(t, 1, 0), at(t, 1, 1)]);
+            assert_eq!(at(t, 0, 3).children(false), vec![]);
+            assert_eq!(at(t, 1, 1).children(true), vec![at(t, 0, 2), at(t, 0, 3)]);
+            assert_eq!(at(t, 2, 0).children(false), vec![at(t, 1, 0), at(t, 1, 1)]);
             for top in [0, 2] {
                 let fin = JobNode::final_at(top);
                 assert_eq!(fin.parent(top), None);
-                let roots = fin.children();
-                assert_eq!(roots.len(), 4);
-                assert!(roots.contains(&at(t, top, 0)));
-                for r in roots {
-                    assert_eq!(r.parent(top), Some(fin));
+                for splits in [false, true] {
+                    let roots = fin.children(splits);
+                    assert_eq!(roots.len(), 4 + usize::from(splits));
+                    assert_eq!(
+                        roots.contains(&at(t, top, 0)),
+                        t != ProofTree::Splits || splits
+                    );
+                    for r in roots {
+                        assert_eq!(r.parent(top), Some(fin));
+                    }
                 }
             }
         }

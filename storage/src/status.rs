@@ -178,9 +178,10 @@ text_enum! {
 }
 
 text_enum! {
-    /// `prover_jobs.tree`: which of a batch's four proof trees a leaf or merge job belongs to
-    /// (SPEC 13.11). Every tree has the same number of leaves (`2^level` of the final job); the
-    /// final job, which verifies the four roots, is filed under `range`.
+    /// `prover_jobs.tree`: which of a batch's proof trees a leaf or merge job belongs to (SPEC
+    /// 13.11): four for every batch, a fifth for a batch with splits. Every tree of a batch has
+    /// the same number of leaves (`2^level` of the final job); the final job, which verifies
+    /// the roots, is filed under `range`.
     ProofTree, "proof tree" {
         /// The transactions: payment leaves and their merges.
         Range = "range",
@@ -190,6 +191,20 @@ text_enum! {
         Priority = "priority",
         /// The payout tree (SPEC 13.9).
         Payout = "payout",
+        /// The split-credit chain (SPEC 19.5): only in a batch with a split.
+        Splits = "splits",
+    }
+}
+
+impl ProofTree {
+    /// The trees of a batch, in the order the final job takes their roots: the four every
+    /// batch has, then the split-credit chain if the batch has a split.
+    pub fn of_batch(splits: bool) -> &'static [ProofTree] {
+        if splits {
+            ProofTree::ALL
+        } else {
+            &ProofTree::ALL[..4]
+        }
     }
 }
 

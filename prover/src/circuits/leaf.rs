@@ -27,6 +27,7 @@ use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
 use state::tx::Transaction;
 
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
+use crate::circuits::split::SplitChainBuilder;
 use crate::witness::Depositors;
 use crate::{C, D, F};
 
@@ -57,7 +58,8 @@ pub trait LeafCircuit: Send + Sync + 'static {
     fn prove(&self, witness: &Self::Witness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>>;
 
     /// The leaf witnesses of one batch, in order, padded to a power of two (at least
-    /// `min_leaves`); advances `state` past the batch.
+    /// `min_leaves`); advances `state` past the batch, and appends the lanes of the batch's
+    /// splits to `splits` (the split-credit chain, SPEC 19.5, whose records the leaves fold).
     /// `depositors` gives the L1 sender of each deposit serial (the priority entries the
     /// leaves commit to include it, SPEC 13.8).
     fn witnesses(
@@ -67,6 +69,7 @@ pub trait LeafCircuit: Send + Sync + 'static {
         batch_timestamp: Timestamp,
         depositors: Depositors<'_>,
         min_leaves: usize,
+        splits: &mut SplitChainBuilder,
     ) -> Result<Vec<Self::Witness>, LeafPlanError>;
 }
 
@@ -131,7 +134,9 @@ impl LeafCircuit for DummyLeaf {
         batch_timestamp: Timestamp,
         depositors: Depositors<'_>,
         min_leaves: usize,
+        _splits: &mut SplitChainBuilder,
     ) -> Result<Vec<DummyLeafWitness>, LeafPlanError> {
+        // (`native_statements` refuses splits: the dummy leaf hands no record over.)
         native_statements(state, txs, batch_timestamp, self.k, depositors, min_leaves).map(|v| {
             v.into_iter()
                 .map(|statement| DummyLeafWitness { statement })

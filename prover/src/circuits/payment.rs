@@ -788,15 +788,17 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         batch_timestamp: state::account::Timestamp,
         depositors: crate::witness::Depositors<'_>,
         min_leaves: usize,
+        splits: &mut crate::circuits::split::SplitChainBuilder,
     ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
         use crate::circuits::leaf::LeafPlanError;
-        crate::witness::leaf_witnesses(
+        crate::witness::leaf_witnesses_and_chain(
             state,
             txs,
             batch_timestamp,
             self.k(),
             min_leaves.max(1),
             depositors,
+            Some(splits),
         )
         .map_err(|e| match e {
             crate::witness::WitnessError::Rejected { .. }

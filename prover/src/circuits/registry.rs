@@ -1,8 +1,8 @@
 //! [`Circuits`]: the registry of every circuit the prover fleet uses, built (or loaded from
 //! the [`CircuitCache`]) lazily: the leaf circuit, the range merges per level, the diff,
-//! priority and payout trees ([`ChainCircuits`], sized from the leaf size) and the final
-//! circuit per top level and diff kind ([`FinalId`]), which is the settlement circuit over the
-//! four roots of that level ([`SettlementCircuit`], SPEC 13.11).
+//! priority and payout trees and the split-credit chain ([`ChainCircuits`], sized from the
+//! leaf size) and the final circuit per top level, diff kind and splits ([`FinalId`]), which is
+//! the settlement circuit over the roots of that level ([`SettlementCircuit`], SPEC 13.11).
 //!
 //! A registry may be given the deployment's pins ([`Circuits::with_pins`], a [`CircuitPins`]
 //! manifest): every final circuit it serves must then be pinned ([`FinalId::name`]) and have
@@ -36,7 +36,7 @@ pub struct Circuits<L: LeafCircuit> {
     cache: CircuitCache,
     merges: Vec<OnceLock<Arc<MergeCircuit>>>,
     chains: OnceLock<Arc<ChainCircuits>>,
-    /// Per diff kind (in [`DiffCircuitKind::ALL`] order), per top level.
+    /// Per diff kind and splits ([`final_index`]), per top level.
     finals: Vec<Vec<OnceLock<Arc<SettlementCircuit>>>>,
     build_lock: Mutex<()>,
     pins: Option<CircuitPins>,
@@ -56,7 +56,7 @@ impl<L: LeafCircuit> Circuits<L> {
             cache,
             merges: (0..n).map(|_| OnceLock::new()).collect(),
             chains: OnceLock::new(),
-            finals: (0..3)
+            finals: (0..2 * DiffCircuitKind::ALL.len())
                 .map(|_| (0..n).map(|_| OnceLock::new()).collect())
                 .collect(),
             build_lock: Mutex::new(()),
@@ -144,14 +144,15 @@ impl<L: LeafCircuit> Circuits<L> {
     }
 
     /// The final (settlement) circuit over the roots of `id.level` (0 = one leaf per tree)
-    /// with a diff tree of `id.kind`.
+    /// with a diff tree of `id.kind`, and a split-credit chain if `id.splits`.
     pub fn final_circuit(&self, id: FinalId) -> anyhow::Result<Arc<SettlementCircuit>> {
         let FinalId {
             level: top_level,
             kind,
+            splits,
         } = id;
         Self::check_level(top_level)?;
-        let cell = &self.finals[kind_index(kind)][top_level as usize];
+        let cell = &self.finals[final_index(kind, splits)][top_level as usize];
         if let Some(c) = cell.get() {
             return Ok(c.clone());
         }
@@ -181,6 +182,11 @@ impl<L: LeafCircuit> Circuits<L> {
             None => &chains.diff.chunk.data,
             Some(g) => &g.chunk.data,
         };
+        let split_chain = if splits { Some(chains.splits()?) } else { None };
+        let split_merge = match &split_chain {
+            Some(s) if top_level > 0 => Some(s.merge(top_level)?),
+            _ => None,
+        };
         let (diff, priority, payout) = if top_level > 0 {
             let diff = match &grouped {
                 None => chains.diff.merge(top_level)?,
@@ -209,9 +215,11 @@ impl<L: LeafCircuit> Circuits<L> {
             payout: payout
                 .as_ref()
                 .map_or(&chains.payout.chunk.data, |m| &m.data),
-            // The registry's finals settle batches without splits (the planner refuses a
-            // batch with one until it queues the split-credit chain, SPEC 19.5).
-            splits: None,
+            splits: match (&split_merge, &split_chain) {
+                (Some(m), _) => Some(&m.data),
+                (None, Some(s)) => Some(&s.chunk.data),
+                (None, None) => None,
+            },
         };
         let c = Arc::new(SettlementCircuit::build_or_load(
             top_level,
@@ -295,6 +303,7 @@ impl<L: LeafCircuit> Circuits<L> {
             },
             ProofTree::Priority => self.chains()?.priority.prove_chunk(input)?,
             ProofTree::Payout => self.chains()?.payout.prove_chunk(input)?,
+            ProofTree::Splits => self.chains()?.splits()?.prove_chunk(input)?,
         };
         Ok(JobProof {
             bytes,
@@ -326,6 +335,7 @@ impl<L: LeafCircuit> Circuits<L> {
             },
             ProofTree::Priority => self.chains()?.priority.prove_merge(level, left, right)?,
             ProofTree::Payout => self.chains()?.payout.prove_merge(level, left, right)?,
+            ProofTree::Splits => self.chains()?.splits()?.prove_merge(level, left, right)?,
         };
         Ok(JobProof {
             bytes,
@@ -346,20 +356,22 @@ impl<L: LeafCircuit> Circuits<L> {
         })
     }
 
-    /// Proves the final (settlement) proof `id` of a batch from the four serialized roots of
-    /// `id.level` (in [`ProofTree::ALL`] order) and the chain's domain; returns the batch
-    /// proof in the format [`crate::verify::verify_batch_proof`] reads and the L1 statement
-    /// it proves.
+    /// Proves the final (settlement) proof `id` of a batch from the serialized roots of
+    /// `id.level` of its trees (in [`ProofTree::of_batch`] order) and the chain's domain;
+    /// returns the batch proof in the format [`crate::verify::verify_batch_proof`] reads and
+    /// the L1 statement it proves.
     pub fn prove_final(
         &self,
         id: FinalId,
         roots: &[Vec<u8>],
         domain: &Domain,
     ) -> anyhow::Result<(Vec<u8>, state::settlement::BatchStatement)> {
+        let trees = ProofTree::of_batch(id.splits);
         anyhow::ensure!(
-            roots.len() == ProofTree::ALL.len(),
-            "{} root proofs for four trees",
-            roots.len()
+            roots.len() == trees.len(),
+            "{} root proofs for {} trees",
+            roots.len(),
+            trees.len()
         );
         let top_level = id.level;
         let circuit = self.final_circuit(id)?;
@@ -371,13 +383,17 @@ impl<L: LeafCircuit> Circuits<L> {
         };
         let priority = chains.priority.read_proof(top_level, &roots[2])?;
         let payout = chains.payout.read_proof(top_level, &roots[3])?;
+        let splits = match roots.get(4) {
+            Some(root) => Some(chains.splits()?.read_proof(top_level, root)?),
+            None => None,
+        };
         let (proof, statement) = circuit.prove(
             &SettlementProofs {
                 range: &range,
                 diff: &diff,
                 priority: &priority,
                 payout: &payout,
-                splits: None,
+                splits: splits.as_ref(),
             },
             domain,
         )?;
@@ -391,10 +407,13 @@ impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
     }
 }
 
-fn kind_index(kind: DiffCircuitKind) -> usize {
-    match kind {
+/// The index of the final circuits of diffs of `kind`, with or without splits, in
+/// `Circuits::finals`.
+fn final_index(kind: DiffCircuitKind, splits: bool) -> usize {
+    let kind = match kind {
         DiffCircuitKind::V1 => 0,
         DiffCircuitKind::V4 => 1,
         DiffCircuitKind::V4Agents => 2,
-    }
+    };
+    2 * kind + usize::from(splits)
 }

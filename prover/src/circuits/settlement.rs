@@ -54,7 +54,7 @@
 //! **Shape.** The four inner circuits are the roots of one top level `L` of the batch's four
 //! trees ([`crate::circuits::registry::Circuits::final_circuit`]): one settlement circuit per
 //! `L` and diff kind, pinned as `final-<L>` (version 1 diffs) or `final-<L>-<kind>`
-//! ([`CircuitPins::final_name_of`]), cached by [`SettlementCircuit::build_or_load`].
+//! ([`FinalId::name`]), cached by [`SettlementCircuit::build_or_load`].
 
 use std::sync::Arc;
 
@@ -84,7 +84,7 @@ use crate::circuits::split::{SplitStatement, CARRY_LEN as SPLIT_CARRY_LEN, SPLIT
 use crate::gadgets::range::range_check_u63;
 use crate::gadgets::sha256;
 use crate::gadgets::sha256::stream::{ByteStream, StreamTargets, STREAM_STATE_LEN};
-use crate::pins::{CircuitFingerprint, CircuitPins};
+use crate::pins::{CircuitFingerprint, FinalId};
 use crate::{C, D, F};
 
 /// Number of public inputs: the statement hash as eight big-endian u32 words.
@@ -370,7 +370,12 @@ impl SettlementCircuit {
     ) -> anyhow::Result<SettlementCircuit> {
         let (b, targets) = Self::construct(inner, kind);
         let key = Self::key(top_level, kind, &inner);
-        let name = CircuitPins::final_name_of(top_level, kind);
+        let id = FinalId {
+            level: top_level,
+            kind,
+            splits: inner.splits.is_some(),
+        };
+        let name = id.name();
         let spec = CircuitSpec {
             name: &name,
             key: &key,

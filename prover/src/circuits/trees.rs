@@ -1,10 +1,11 @@
-//! The three chained proof trees a batch has beside its transactions (SPEC 13.11): the state
-//! diff (13.7), the priority ops consumed (13.8) and the payout tree (13.9), each a chunk
-//! circuit of a fixed size and a 2-to-1 merge per level ([`crate::circuits::chain`]).
+//! The chained proof trees a batch has beside its transactions (SPEC 13.11): the state diff
+//! (13.7), the priority ops consumed (13.8) and the payout tree (13.9), and for a batch with a
+//! split the split-credit chain (19.5), each a chunk circuit of a fixed size and a 2-to-1
+//! merge per level ([`crate::circuits::chain`]).
 //!
 //! **Sizes.** The chunk circuits are sized from the leaf size `k` (transactions per payment
 //! leaf, [`ChunkShape::for_leaf`]) so that `2^L` chunks of each kind hold what `2^L` leaves can
-//! produce in the common case; the planner pads all four trees of a batch to the same number of
+//! produce in the common case; the planner pads all the trees of a batch to the same number of
 //! leaves (the largest any of them needs), so one settlement circuit per top level verifies
 //! their roots.
 //!
@@ -33,6 +34,9 @@ use crate::circuits::payout::{
 };
 use crate::circuits::priority::{
     priority_layout, PriorityCircuit, PriorityStatement, PriorityWitness,
+};
+use crate::circuits::split::{
+    split_layout, SplitChainCircuit, SplitLane, SplitStatement, LANE_PAYEES,
 };
 use crate::{C, D, F};
 
@@ -116,6 +120,21 @@ impl ChunkCircuit for PayoutCircuit {
     }
 }
 
+impl ChunkCircuit for SplitChainCircuit {
+    type Witness = Vec<SplitLane>;
+    type Statement = SplitStatement;
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+    fn prove(
+        &self,
+        lanes: &Vec<SplitLane>,
+        s: &SplitStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        self.prove_lanes(lanes, s)
+    }
+}
+
 /// Capacities of the chunk circuits for payment leaves of `k` transactions.
 ///
 /// A transaction changes at most two accounts besides the operator's (every fee goes to
@@ -123,7 +142,9 @@ impl ChunkCircuit for PayoutCircuit {
 /// payout; so a diff chunk has `2k + 1` slots for existing accounts and `k` for new ones, a
 /// priority chunk `k` slots and a payout chunk `2^ceil(log2 k)`. A grouped (version 4) diff
 /// chunk has `2k + 1` slots of one stream record each (a slot holds an existing or a new
-/// account; an account with more stream records continues in the next slot).
+/// account; an account with more stream records continues in the next slot). A split-credit
+/// chunk has `k` lanes of [`LANE_PAYEES`] payees: a leaf of splits to at most 16 payees each
+/// (a larger split takes one lane per 16 payees, and more chunks).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChunkShape {
     pub diff_old: usize,
@@ -132,6 +153,7 @@ pub struct ChunkShape {
     pub grouped_subs: usize,
     pub priority: usize,
     pub payout_depth: usize,
+    pub split_lanes: usize,
 }
 
 impl ChunkShape {
@@ -144,6 +166,7 @@ impl ChunkShape {
             grouped_subs: 1,
             priority: k,
             payout_depth: k.next_power_of_two().trailing_zeros() as usize,
+            split_lanes: k,
         }
     }
 }
@@ -287,14 +310,15 @@ impl<Ch: ChunkCircuit> ChainSet<Ch> {
 }
 
 /// The diff, priority and payout trees of one leaf size. The grouped diff trees (version 4
-/// diffs, without and with agent parts) are built on first use: most deployments never need
-/// them.
+/// diffs, without and with agent parts) and the split-credit chain are built on first use:
+/// most deployments never need them.
 pub struct ChainCircuits {
     pub shape: ChunkShape,
     pub diff: ChainSet<DiffCircuit>,
     pub priority: ChainSet<PriorityCircuit>,
     pub payout: ChainSet<PayoutCircuit>,
     grouped: [OnceLock<Arc<ChainSet<GroupedDiffCircuit>>>; 2],
+    splits: OnceLock<Arc<ChainSet<SplitChainCircuit>>>,
     cache: CircuitCache,
     build_lock: Mutex<()>,
 }
@@ -322,6 +346,7 @@ impl ChainCircuits {
             priority: ChainSet::new("priority", priority, priority_layout(), &no_derived, cache),
             payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge, cache),
             grouped: [OnceLock::new(), OnceLock::new()],
+            splits: OnceLock::new(),
             cache: cache.clone(),
             build_lock: Mutex::new(()),
         })
@@ -361,6 +386,35 @@ impl ChainCircuits {
             &self.cache,
         ));
         let _ = cell.set(set.clone());
+        Ok(set)
+    }
+
+    /// The split-credit chain (built or loaded on first use).
+    pub fn splits(&self) -> anyhow::Result<Arc<ChainSet<SplitChainCircuit>>> {
+        if let Some(s) = self.splits.get() {
+            return Ok(s.clone());
+        }
+        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = self.splits.get() {
+            return Ok(s.clone());
+        }
+        let started = std::time::Instant::now();
+        let lanes = self.shape.split_lanes;
+        let chunk = SplitChainCircuit::build_or_load(lanes, LANE_PAYEES, &self.cache)?;
+        tracing::info!(
+            lanes,
+            bits = chunk.data.common.degree_bits(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "split-credit chunk circuit ready"
+        );
+        let set = Arc::new(ChainSet::new(
+            "splits",
+            chunk,
+            split_layout(),
+            &no_derived,
+            &self.cache,
+        ));
+        let _ = self.splits.set(set.clone());
         Ok(set)
     }
 }

@@ -1,5 +1,6 @@
 //! The chunk witnesses of a batch's diff, priority and payout trees (SPEC 13.11), from what the
-//! batch settles on L1 ([`SettlementInputs`]) and the accounts before it.
+//! batch settles on L1 ([`SettlementInputs`]) and the accounts before it, and the cut of its
+//! split-credit chain (19.5) into chunks.
 //!
 //! Cost: the diff chunks rebuild the state tree of the accounts before the batch (O(accounts)
 //! hashes, once per planned batch); the priority and payout chunks are linear in the batch.
@@ -8,13 +9,16 @@ use anyhow::Context;
 use rollup_storage::DiffCircuitKind;
 use serde::Serialize;
 use state::account::Account;
+use state::apply::BlockContext;
 use state::apply::State;
 use state::diff::{AccountTree, StateDiff};
+use state::tx::Transaction;
 
 use crate::circuits::diff::diff_chunks;
 use crate::circuits::diff_grouped::grouped_chunks;
 use crate::circuits::payout::payout_chunks;
 use crate::circuits::priority::priority_chunks;
+use crate::circuits::split::{SplitChainBuilder, LANE_PAYEES};
 use crate::circuits::trees::{ChunkInput, ChunkShape};
 use crate::jobs::SettlementInputs;
 
@@ -139,4 +143,32 @@ pub fn chain_chunks(
         priority: serialize(priority)?,
         payout: serialize(payout)?,
     })
+}
+
+/// The lanes of the split-credit chain of `txs`: one per [`LANE_PAYEES`] payees of each split
+/// (0 for a batch without splits, which has no such tree).
+pub fn split_lanes(txs: &[(Transaction, BlockContext)]) -> usize {
+    txs.iter()
+        .map(|(tx, _)| match tx {
+            Transaction::Split(s) => s.parts.len().div_ceil(LANE_PAYEES).max(1),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The serialized chunks of a batch's split-credit chain, cut into `shape.split_lanes` lanes
+/// each and padded with idle chunks to exactly `count` (the batch's other trees' count).
+pub fn split_chunks(
+    chain: SplitChainBuilder,
+    shape: ChunkShape,
+    count: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let chunks = chain.chunks(shape.split_lanes, count);
+    anyhow::ensure!(
+        chunks.len() == count,
+        "the split-credit chain needs {} chunks of {} lanes, the batch's trees have {count}",
+        chunks.len(),
+        shape.split_lanes
+    );
+    serialize(chunks.into_iter().map(|c| (c.lanes, c.statement)).collect())
 }

@@ -10,9 +10,9 @@
 //! were written and are not checked again). For each sealed batch in order it loads the batch's
 //! transactions with their block times, builds the chunks of the diff, priority and payout
 //! trees from what the batch settles on L1 ([`chunks`]), asks the leaf stage for the leaf
-//! witnesses (which re-applies the rules and advances the state), pads all four trees to the
-//! same power of two of leaves, and inserts every job, setting the batch to `proving`, in one
-//! transaction. A batch the rules reject is marked
+//! witnesses (which re-applies the rules and advances the state, and builds the split-credit
+//! chain of a batch with splits as it goes), pads all the trees to the same power of two of
+//! leaves, and inserts every job, setting the batch to `proving`, in one transaction. A batch the rules reject is marked
 //! `rejected` with the reason and logged; later batches build on a state the rules cannot reach,
 //! so planning stops there until an operator intervenes.
 
@@ -23,6 +23,7 @@ use state::apply::{BlockContext, State, VerifiedTx};
 use state::tx::Transaction;
 
 use crate::circuits::leaf::{LeafCircuit, LeafPlanError};
+use crate::circuits::split::{SplitChainBuilder, LANE_PAYEES};
 use crate::circuits::trees::ChunkShape;
 use crate::jobs::{batch_timestamp, JobStore, TreeInputs};
 
@@ -125,19 +126,6 @@ impl Planner {
                 txs.len(),
                 batch.last_seq + 1 - batch.first_seq
             );
-            // The leaves prove a split (its debit, and its credits handed over as a record),
-            // but no settlement circuit verifies the split-credit chain yet (SPEC 19.5): such a
-            // batch would be proven up to a final job that cannot succeed.
-            if let Some(position) = txs
-                .iter()
-                .position(|(tx, _)| matches!(tx, Transaction::Split(_)))
-            {
-                anyhow::bail!(
-                    "batch {}: transaction {position} is a split, which no settlement circuit \
-                     verifies yet",
-                    batch.number
-                );
-            }
             let ts = batch_timestamp(jobs.block_time(batch.first_block).await?);
             let settles = jobs.settlement_inputs(&batch).await?;
             let lookup = |seq: u64| settles.depositors.get(&seq).copied();
@@ -154,19 +142,34 @@ impl Planner {
                 )
                 .with_context(|| format!("batch {}", batch.number))
             };
-            // At least as many chunks as the leaves need, so that the leaves are padded to the
+            // At least as many chunks as the leaves and the split-credit chain need (its lanes
+            // are counted from the transactions alone), so that the leaves are padded to the
             // chunks' count and the chunks (the diff's cost O(accounts)) are built once; again
             // only if a leaf stage ever made more leaves than `leaf_count` says.
-            let leaves = crate::witness::leaf_count(txs.len(), leaf.leaf_size(), 1);
+            let split_lanes = chunks::split_lanes(&txs);
+            let leaves = crate::witness::leaf_count(txs.len(), leaf.leaf_size(), 1)
+                .max(split_lanes.div_ceil(shape.split_lanes));
             let mut chains = tokio::task::block_in_place(|| chain_chunks(leaves))?;
+            let mut split_chain = SplitChainBuilder::new(LANE_PAYEES);
             let witnesses = tokio::task::block_in_place(|| {
-                leaf.witnesses(&mut state, &txs, ts, &lookup, chains.len())
+                leaf.witnesses(
+                    &mut state,
+                    &txs,
+                    ts,
+                    &lookup,
+                    chains.len(),
+                    &mut split_chain,
+                )
             });
             match witnesses {
                 Ok(ws) => {
                     if ws.len() > chains.len() {
                         chains = tokio::task::block_in_place(|| chain_chunks(ws.len()))?;
                     }
+                    let splits = (split_lanes > 0)
+                        .then(|| chunks::split_chunks(split_chain, shape, ws.len()))
+                        .transpose()
+                        .with_context(|| format!("batch {}", batch.number))?;
                     anyhow::ensure!(
                         state.root() == batch.new_root,
                         "batch {}: re-execution ends at root {}, the batch says {}",
@@ -185,6 +188,7 @@ impl Planner {
                         diff_kind: chains.diff_kind,
                         priority: chains.priority,
                         payout: chains.payout,
+                        splits,
                     };
                     if jobs.plan_batch(batch.number, &inputs).await? {
                         tracing::info!(

@@ -2,12 +2,13 @@
 
 #![allow(dead_code)]
 
-use rollup_prover::circuits::leaf::native_statements;
 use rollup_prover::jobs::{batch_timestamp, JobStore};
-use state::account::{AccountIndex, Amount, Timestamp};
+use rollup_prover::witness::leaf_witnesses;
+use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::apply::{BlockContext, State};
 use state::crypto::schnorr::SecretKey;
-use state::tx::{Deposit, Domain, Transaction, UnsignedRegister};
+use state::split::Payout;
+use state::tx::{Deposit, Domain, Transaction, UnsignedRegister, UnsignedSplit};
 
 pub const T0: u64 = 1_750_000_000;
 
@@ -49,11 +50,24 @@ pub async fn fresh(prefix: &str) -> (String, JobStore) {
 /// Writes batch 1 of `2 * n` transactions (n registrations in block 1, n deposits in block 2)
 /// with the commitments the sequencer would have computed.
 pub async fn seed_batch(jobs: &JobStore, n: u32) {
+    seed(jobs, n, false).await
+}
+
+/// [`seed_batch`] whose last transaction is a split instead of the last deposit: account 1
+/// (the first registered, credited by the first deposit) pays 7 to each of accounts `2..=n`.
+pub async fn seed_batch_with_split(jobs: &JobStore, n: u32) {
+    assert!(n >= 2, "a split needs a payee besides its sender");
+    seed(jobs, n, true).await
+}
+
+async fn seed(jobs: &JobStore, n: u32, split: bool) {
     let d = domain();
     let mut rng = rand::thread_rng();
     let mut txs: Vec<(Transaction, BlockContext, u64)> = Vec::new();
+    let mut first_key = None;
     for _ in 0..n {
         let sk = SecretKey::random(&mut rng);
+        first_key.get_or_insert(sk.clone());
         let reg = UnsignedRegister {
             pubkey: sk.public_key(),
             valid_until: Timestamp::new(T0 + 3600).unwrap(),
@@ -61,7 +75,8 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
         .sign(&d, &sk);
         txs.push((Transaction::Register(reg), ctx(T0), 1));
     }
-    for i in 0..n {
+    let deposits = if split { n - 1 } else { n };
+    for i in 0..deposits {
         let dep = Deposit {
             seq: u64::from(i),
             to: AccountIndex(i + 1),
@@ -69,23 +84,37 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
         };
         txs.push((Transaction::Deposit(dep), ctx(T0 + 1), 2));
     }
+    if let (true, Some(sk)) = (split, &first_key) {
+        let t = UnsignedSplit {
+            from: AccountIndex(1),
+            parts: (2..=n)
+                .map(|i| Payout {
+                    to: AccountIndex(i),
+                    amount: Amount::new(7).unwrap(),
+                })
+                .collect(),
+            fee: Amount::new(1).unwrap(),
+            nonce: Nonce::ZERO,
+            valid_until: Timestamp::new(T0 + 3600).unwrap(),
+        }
+        .sign(&d, sk);
+        txs.push((Transaction::Split(t), ctx(T0 + 1), 2));
+    }
     let mut st = State::genesis(d, operator().public_key());
     let old_root = st.root();
     let plain: Vec<(Transaction, BlockContext)> = txs.iter().map(|t| (t.0.clone(), t.1)).collect();
-    let stmts = native_statements(
-        &mut st,
-        &plain,
-        batch_timestamp(T0),
-        2,
-        &|_| Some(DEPOSITOR),
-        1,
-    )
-    .unwrap();
+    let stmts: Vec<_> = leaf_witnesses(&mut st, &plain, batch_timestamp(T0), 2, 1, &|_| {
+        Some(DEPOSITOR)
+    })
+    .unwrap()
+    .into_iter()
+    .map(|w| w.statement)
+    .collect();
     // The watcher's records of the deposits (their depositor is part of the priority entries
     // the leaves commit to) and the batch's ops as the writer stores them.
     let mut conn = jobs.pool().acquire().await.unwrap();
     let mut queue_hash = [0u8; 32];
-    for i in 0..n {
+    for i in 0..deposits {
         // The contract's queue hash after this deposit (SPEC 15.2).
         queue_hash = state::settlement::priority_chain(
             queue_hash,
@@ -135,18 +164,19 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
     let mut pos = [0i32; 3];
     for (i, (tx, _, block)) in txs.iter().enumerate() {
         let seq = i as i64 + 1;
-        let (kind, recipient, account_index) = match tx {
-            Transaction::Register(_) => (1i16, None, Some(i as i64 + 1)),
-            Transaction::Deposit(dp) => (4i16, Some(i64::from(dp.to.0)), None),
+        let (sender, recipient, account_index) = match tx {
+            Transaction::Register(_) => (None, None, Some(i as i64 + 1)),
+            Transaction::Deposit(dp) => (None, Some(i64::from(dp.to.0)), None),
+            Transaction::Split(s) => (Some(i64::from(s.from.0)), None, None),
             _ => unreachable!(),
         };
         sqlx::query(
             "INSERT INTO transactions (seq, tx_id, kind, sender, recipient, account_index, raw, \
-             block_number, position, block_time) VALUES ($1,$2,$3,NULL,$4,$5,$6,$7,$8,$9)",
+             block_number, position, block_time) VALUES ($1,$2,$3,$10,$4,$5,$6,$7,$8,$9)",
         )
         .bind(seq)
         .bind(tx.message_hash(&d).0.to_bytes().to_vec())
-        .bind(kind)
+        .bind(tx.kind() as i16)
         .bind(recipient)
         .bind(account_index)
         .bind(tx.encode())
@@ -157,6 +187,7 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
         } else {
             T0 as i64 + 1
         })
+        .bind(sender)
         .execute(jobs.pool())
         .await
         .unwrap();
@@ -203,7 +234,7 @@ pub async fn seed_batch(jobs: &JobStore, n: u32) {
         "version": 1, "batch": 1, "blocks": [1, 2], "block_times": [[1, T0], [2, T0 + 1]],
         "seqs": [1, 2 * n], "old_root": zero, "new_root": zero,
         "pubdata_commitment": zero, "withdrawals_commitment": zero,
-        "deposits": [0, n], "withdrawals": [], "refunds": [],
+        "deposits": [0, deposits], "withdrawals": [], "refunds": [],
     }))
     .bind(l1_diff)
     .execute(jobs.pool())

@@ -626,7 +626,7 @@ fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
         ProofTree::Payout,
         job(payout_chunks(BATCH, &fx.settled.payouts, shape.payout_depth, 2).unwrap()),
     );
-    let id = FinalId { level: 1, kind };
+    let id = FinalId::of(1, kind);
     let roots = [fx.range.to_bytes(), diff, priority, payout];
     let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
     let expected = BatchStatement {

@@ -50,6 +50,18 @@ pub struct ServiceConfig {
     pub experimental_streams: bool,
     /// Accept the passport kinds and nonces of lanes 1 to 7 (devnet only, experimental).
     pub experimental_agents: bool,
+    /// Accept splits: the node's pinned circuits include final circuits that verify the
+    /// split-credit chain (or it verifies no proof, a devnet without verifiers), so a batch
+    /// holding one can be proven and committed ([`splits_provable`]).
+    pub splits: bool,
+}
+
+/// Whether a node with the proof verifiers `set` (`None`: it verifies no proof) can commit a
+/// batch that holds a split: only if some pinned final circuit verifies the split-credit chain
+/// (`final-<level>[-<diff kind>]-splits`). Accepting a split it cannot commit would stall
+/// every later batch behind it.
+pub fn splits_provable(set: Option<&rollup_prover::verify::VerifierSet>) -> bool {
+    set.is_none_or(|s| s.ids().any(|id| id.splits))
 }
 
 #[derive(Clone)]
@@ -118,23 +130,23 @@ impl RollupService {
 }
 
 impl Inner {
-    /// The request as a transaction: every enabled kind, the stream kinds, the split and the
+    /// The request as a transaction: every enabled kind (the split only on a node whose
+    /// circuits prove it, [`ServiceConfig::splits`]), the stream kinds, the split and the
     /// revenue-share kinds on a node with `--experimental-streams`, the passport kinds on one
     /// with `--experimental-agents`.
     fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
         let tx = rollup_proto::convert::any_transaction_from_request(req)?;
         let kind = tx.kind();
-        let allowed = kind.is_enabled()
-            || match tx {
-                Transaction::Passport(_) => self.cfg.experimental_agents,
-                Transaction::StreamOpen(_)
-                | Transaction::StreamSettle(_)
-                | Transaction::StreamClose(_)
-                | Transaction::Split(_)
-                | Transaction::RegisterShares(_)
-                | Transaction::Distribute(_) => self.cfg.experimental_streams,
-                _ => false,
-            };
+        let allowed = match tx {
+            Transaction::Split(_) => self.cfg.splits || self.cfg.experimental_streams,
+            Transaction::Passport(_) => self.cfg.experimental_agents,
+            Transaction::StreamOpen(_)
+            | Transaction::StreamSettle(_)
+            | Transaction::StreamClose(_)
+            | Transaction::RegisterShares(_)
+            | Transaction::Distribute(_) => self.cfg.experimental_streams,
+            _ => kind.is_enabled(),
+        };
         if !allowed {
             return Err(RequestError::KindNotEnabled(kind));
         }
@@ -288,4 +300,18 @@ pub fn with_reason(mut status: Status, code: &'static str) -> Status {
 
 pub(super) fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splits_provable;
+    use rollup_prover::verify::VerifierSet;
+
+    #[test]
+    fn splits_are_accepted_only_where_they_can_be_committed() {
+        // A node that verifies no proof (a devnet without verifiers) commits whatever it is
+        // given; one whose pins hold no `-splits` final could never commit a split's batch.
+        assert!(splits_provable(None));
+        assert!(!splits_provable(Some(&VerifierSet::default())));
+    }
 }

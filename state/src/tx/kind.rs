@@ -123,16 +123,17 @@ impl TxKind {
         }
     }
 
-    /// Whether a node of this version accepts the kind. The stream kinds and the split are
-    /// defined but not yet proven by the circuits, so a node refuses them at the door
-    /// (`KIND_NOT_ENABLED`) rather than accept what it could not prove.
+    /// Whether a node of this version accepts the kind. The stream kinds, the revenue-share
+    /// kinds and the passport kinds are defined but not yet proven by the circuits, so a node
+    /// refuses them at the door (`KIND_NOT_ENABLED`) rather than accept what it could not
+    /// prove. (A split is proven with the split-credit chain, SPEC 19.5: a node accepts it when
+    /// its pinned circuits include the final circuits that verify that chain.)
     pub const fn is_enabled(self) -> bool {
         !matches!(
             self,
             TxKind::StreamOpen
                 | TxKind::StreamSettle
                 | TxKind::StreamClose
-                | TxKind::Split
                 | TxKind::RegisterShares
                 | TxKind::Distribute
                 | TxKind::Delegate

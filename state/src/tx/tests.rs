@@ -40,7 +40,11 @@ fn encoded_lengths() {
     assert_eq!(TxKind::Sweep.encoded_len(), 113);
     assert_eq!(TxKind::from_tag(17), None);
     let enabled: Vec<_> = TxKind::ALL.iter().filter(|k| k.is_enabled()).collect();
-    assert_eq!(enabled.len(), 5, "the agent kinds wait for their circuits");
+    assert_eq!(enabled.len(), 6, "the agent kinds wait for their circuits");
+    assert!(
+        TxKind::Split.is_enabled(),
+        "the split-credit chain proves splits"
+    );
 }
 
 #[test]

@@ -761,8 +761,8 @@ fn split_section() -> Value {
     let tx: Transaction = unsigned.sign(&d, &secret_key("bob")).into();
     assert_eq!(tx.to_field_elements(&d), by_hand);
     assert!(
-        !tx.kind().is_enabled(),
-        "defined, not yet accepted by a node"
+        tx.kind().is_enabled(),
+        "proven by the split-credit chain, accepted by a node"
     );
     assert!(tx
         .verify_signature(&d, &secret_key("bob").public_key())

@@ -15,7 +15,10 @@ use state::smt::DEPTH;
 use super::witness::{SplitChunkWitness, SplitLane};
 use state::split::MAX_PAYEES;
 
-use super::{OpenSplit, PayeeSlot, SplitStatement, CARRY_LEN};
+use super::{
+    OpenSplit, PayeeSlot, SplitStatement, CARRY_LEN, SPLIT_CHAIN_VERSION, SPLIT_PUBLIC_INPUTS,
+};
+use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::refusal::rule_broken;
 use crate::gadgets::range::{add_u63_overflow, range_check_u63, split_at};
 use crate::gadgets::smt::{leaf_hash, select_hash, update_roots, MerklePathTarget};
@@ -214,10 +217,50 @@ pub struct SplitChainCircuit {
     rules: Vec<(Target, SplitRefusal)>,
 }
 
+/// What [`SplitChainCircuit::define`] makes besides the builder.
+struct Parts {
+    gates: usize,
+    acc_in: HashOutTarget,
+    carry_in: Vec<Target>,
+    lanes: Vec<LaneTargets>,
+    rules: Vec<(Target, SplitRefusal)>,
+}
+
 impl SplitChainCircuit {
-    /// Builds the circuit of `lanes >= 1` lanes of `m >= 1` slots.
+    /// Builds the circuit of `lanes >= 1` lanes of `m >= 1` slots (no cache).
     pub fn build(lanes: usize, m: usize) -> SplitChainCircuit {
+        Self::build_or_load(lanes, m, &CircuitCache::disabled())
+            .expect("an uncached build cannot be refused")
+    }
+
+    /// Loads the circuit of `lanes` lanes of `m` slots from `cache`, or builds it.
+    pub fn build_or_load(
+        lanes: usize,
+        m: usize,
+        cache: &CircuitCache,
+    ) -> anyhow::Result<SplitChainCircuit> {
         let (n_lanes, m) = (lanes.max(1), m.max(1));
+        let (b, parts) = Self::define(n_lanes, m);
+        let key = format!("{SPLIT_CHAIN_VERSION}/lanes={n_lanes}/m={m}/config=standard_recursion");
+        let spec = CircuitSpec {
+            name: "split-chunk",
+            key: &key,
+            num_public_inputs: SPLIT_PUBLIC_INPUTS,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(SplitChainCircuit {
+            data,
+            gates: parts.gates,
+            acc_in: parts.acc_in,
+            carry_in: parts.carry_in,
+            lanes: parts.lanes,
+            rules: parts.rules,
+        })
+    }
+
+    /// The constraints of `n_lanes` lanes of `m` slots, and their targets.
+    fn define(n_lanes: usize, m: usize) -> (CircuitBuilder<F, D>, Parts) {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let acc_in = b.add_virtual_hash();
         let carry_in = b.add_virtual_targets(CARRY_LEN);
@@ -410,14 +453,14 @@ impl SplitChainCircuit {
         b.register_public_inputs(&acc.elements);
         b.register_public_inputs(&carry_out);
         let gates = b.num_gates();
-        SplitChainCircuit {
-            data: b.build::<C>(),
+        let parts = Parts {
             gates,
             acc_in,
             carry_in,
             lanes: lane_targets,
             rules,
-        }
+        };
+        (b, parts)
     }
 
     pub fn lanes(&self) -> usize {
@@ -437,19 +480,28 @@ impl SplitChainCircuit {
     /// Proves one chunk; fails if a rule is broken or the proof states another statement than
     /// the witness's (its outputs are computed, not set).
     pub fn prove(&self, w: &SplitChunkWitness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        self.prove_lanes(&w.lanes, &w.statement)
+    }
+
+    /// [`SplitChainCircuit::prove`] of `lanes` claimed to prove `statement`.
+    pub fn prove_lanes(
+        &self,
+        lanes: &[SplitLane],
+        statement: &SplitStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
         ensure!(
-            w.lanes.len() == self.lanes(),
+            lanes.len() == self.lanes(),
             "the witness has {} lanes, the circuit {}",
-            w.lanes.len(),
+            lanes.len(),
             self.lanes()
         );
         let mut pw = PartialWitness::new();
-        pw.set_hash_target(self.acc_in, HashOut::from(w.statement.acc_in))?;
-        let carry = OpenSplit::carry_elements(w.statement.carry_in.as_ref());
+        pw.set_hash_target(self.acc_in, HashOut::from(statement.acc_in))?;
+        let carry = OpenSplit::carry_elements(statement.carry_in.as_ref());
         for (t, v) in self.carry_in.iter().zip(carry) {
             pw.set_target(*t, v)?;
         }
-        for (i, (t, lane)) in self.lanes.iter().zip(&w.lanes).enumerate() {
+        for (i, (t, lane)) in self.lanes.iter().zip(lanes).enumerate() {
             t.set(&mut pw, lane).with_context(|| format!("lane {i}"))?;
         }
         let proof = self
@@ -457,7 +509,7 @@ impl SplitChainCircuit {
             .prove(pw)
             .context("the split-credit circuit refused")?;
         ensure!(
-            SplitStatement::from_public_inputs(&proof.public_inputs) == Some(w.statement),
+            SplitStatement::from_public_inputs(&proof.public_inputs) == Some(*statement),
             "the chunk proves another statement than its witness claims"
         );
         Ok(proof)

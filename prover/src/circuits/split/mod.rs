@@ -77,6 +77,9 @@ use crate::F;
 /// lane pays once for the split's start and end (about ten rows): 16 keeps both small.
 pub const LANE_PAYEES: usize = 16;
 
+/// Version of the chunk circuit (part of its cache key): bump it when its constraints change.
+pub const SPLIT_CHAIN_VERSION: &str = "split-chain-v1";
+
 /// Elements of a carry: `open, root_before0..3, root0..3, from, count, sum_lo, sum_hi,
 /// d0..3, prev`.
 pub const CARRY_LEN: usize = 18;
