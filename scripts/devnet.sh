@@ -33,6 +33,13 @@ PROVER_CACHE=${DEVNET_PROVER_CACHE:-$DIR/prover-cache}
 # Batches of up to 2^TOP_LEVEL leaves of LEAF_SIZE payments can be proven and verified (4: 128
 # payments). A smaller level builds fewer circuits on a fresh cache (the explorer test uses 2).
 TOP_LEVEL=${DEVNET_TOP_LEVEL:-4}
+# Split payments (one signed payment to many payees, SPEC 19): the prover also builds and pins
+# the final circuits that verify the split-credit chain (`final-<level>-splits`), the node then
+# accepts splits, and agent 1 pays the other agents with one split at start. 0: no splits (half
+# the final circuits to build on a fresh cache; the explorer test uses it).
+SPLITS=${DEVNET_SPLITS:-1}
+SPLITS_FLAG=()
+if [ "$SPLITS" = 1 ]; then SPLITS_FLAG=(--splits); fi
 mkdir -p "$DIR/agents"
 
 # DEVNET_PROFILE=debug reuses a debug build (faster to build, slower to run).
@@ -104,7 +111,7 @@ fi
 echo "==> preparing the prover's circuits (log: $DIR/circuits.log; slow only the first time)" >&2
 rm -rf "$DIR/verifiers" # exported afresh: a set of another top level is refused
 $BIN/rollup-prover circuits --top-level "$TOP_LEVEL" --leaf-size "$LEAF_SIZE" --cache-dir "$PROVER_CACHE" \
-  --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
+  "${SPLITS_FLAG[@]}" --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
 
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2
 # Registration proof of work (docs/API.md, "Registration"): 8 bits on the devnet, so that
@@ -167,6 +174,18 @@ done
 WITHDRAW_TO=0x00000000000000000000000000000000000b0b05
 $ROLLUP withdraw --key "$DIR/agents/agent1.json" --to-l1 "$WITHDRAW_TO" --amount 250000 >/dev/null \
   || echo "warning: the demo withdrawal failed" >&2
+# One payment to every other agent at once: a split, proven with its batch's split-credit chain.
+SPLIT_DEMO="none (DEVNET_SPLITS=0)"
+if [ "$SPLITS" = 1 ] && [ "$AGENTS" -ge 2 ]; then
+  SPLIT_TO=()
+  for IDX in "${INDICES[@]:1}"; do SPLIT_TO+=(--to "$IDX:$((10000 + IDX))"); done
+  if SPLIT_DEMO=$($ROLLUP split --key "$DIR/agents/agent1.json" "${SPLIT_TO[@]}" --fee 1); then
+    echo "==> split: $SPLIT_DEMO" >&2
+  else
+    SPLIT_DEMO="failed (see above)"
+    echo "warning: the demo split failed" >&2
+  fi
+fi
 if [ "$AGENTS" -ge 2 ]; then
   echo "==> forcing a withdrawal through the L1 queue (agent ${INDICES[1]})" >&2
   $ROLLUP force-withdraw --key "$DIR/agents/agent2.json" --to-l1 "$WITHDRAW_TO" --amount 150000 \
@@ -244,6 +263,8 @@ cat <<INFO
            verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $PROVER_CACHE
   wallet:  ROLLUP_ENDPOINT=$ROLLUP_ENDPOINT $ROLLUP balance --account ${INDICES[0]}
   agents:  ${INDICES[*]} (keys in $DIR/agents/), paying each other every $PAY_EVERY s
+  split:   agent ${INDICES[0]} paid agents ${INDICES[*]:1} at once: $SPLIT_DEMO
+           $ROLLUP split --key $DIR/agents/agent1.json --to N:A --to M:B
   x402:    facilitator http://127.0.0.1:$HTTP_PORT/x402/supported; paid API http://127.0.0.1:$PAID_API_PORT/weather
            ($PAID_API_PRICE to account $PAYEE per call), bought by agent $BUYER every $PAY_EVERY s (log $DIR/buyer.log):
            $ROLLUP fetch http://127.0.0.1:$PAID_API_PORT/weather --key $BUYER_KEY --max-amount $PAID_API_PRICE

@@ -408,8 +408,8 @@ impl Client {
     }
 
     /// Pays every payee of `parts` its amount from `from` in one split payment (SPEC 19.4; up
-    /// to 1,024 payees, all or nothing; experimental: a devnet node with
-    /// `--experimental-streams`). The parts are sent in increasing payee order, as the rules
+    /// to 1,024 payees, all or nothing; a node accepts it when its pinned circuits prove
+    /// splits, else `KIND_NOT_ENABLED`). The parts are sent in increasing payee order, as the rules
     /// require; a payee listed twice is refused (`PAYEES_NOT_SORTED`). With `nonce: None` the
     /// account's next nonce is fetched first.
     pub async fn pay_split(

@@ -27,6 +27,8 @@ export DEVNET_AGENTS=2
 # Small batches only (the first batch is finalized long before one could hold 32 payments):
 # half the circuits to build on a fresh cache.
 export DEVNET_TOP_LEVEL=2
+# No split final circuits (the fleet test proves a split): fewer circuits to build.
+export DEVNET_SPLITS=0
 export GRPC_PORT=${EXPLORER_GRPC_PORT:-50151}
 export HTTP_PORT=${EXPLORER_HTTP_PORT:-18080}
 export L1_PORT=${EXPLORER_L1_PORT:-18545}

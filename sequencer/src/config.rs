@@ -52,12 +52,13 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_DEVNET")]
     pub devnet: bool,
 
-    /// Devnet only, experimental: accept payment-stream transactions (open, settle, close),
-    /// split payments and revenue-share accounts (register shares, distribute), and relay
-    /// ticks (SendTicks, WatchTicks, GetStream). This version's prover cannot prove a batch
-    /// that holds one (the leaf and diff circuits do not cover them yet), so such batches are
-    /// never finalized: for developing agents against the stream, split and share APIs, never
-    /// for real money.
+    /// Devnet only, experimental: accept payment-stream transactions (open, settle, close)
+    /// and revenue-share accounts (register shares, distribute), and relay ticks (SendTicks,
+    /// WatchTicks, GetStream). This version's prover cannot prove a batch that holds one (the
+    /// leaf and diff circuits do not cover them yet), so such batches are never finalized: for
+    /// developing agents against the stream and share APIs, never for real money. (Split
+    /// payments need no flag: they are proven, and accepted whenever the pinned circuits
+    /// include the `-splits` final circuits; with this flag, also without them.)
     #[arg(long, env = "ROLLUP_EXPERIMENTAL_STREAMS", requires = "devnet")]
     pub experimental_streams: bool,
 

@@ -393,47 +393,6 @@ mod tests {
         assert!(layout().check_adjacent(&l, &other).is_err());
     }
 
-    /// What one settlement circuit for every batch size relies on (SPEC 13.11): from level 2
-    /// at the latest, every merge level of a kind has the same common data, so one verifier gadget with the
-    /// verifier data as a witness serves all of them.
-    #[test]
-    fn merge_levels_reach_one_circuit_shape() {
-        use crate::circuits::payout::{derive_merge, payout_layout, PayoutCircuit};
-        use crate::circuits::priority::{priority_layout, PriorityCircuit};
-        let chunk = PriorityCircuit::build(2);
-        let tree = ChainTree::build(&chunk.data, &priority_layout(), 2);
-        let [m1, m2] = [&tree.merges[0].data, &tree.merges[1].data];
-        assert!(
-            m1.common == m2.common,
-            "priority merges differ at levels 1 and 2"
-        );
-        assert!(chunk.data.common != m1.common);
-        let priority_bits = m1.common.degree_bits();
-        let chunk = PayoutCircuit::build(2);
-        let tree = ChainTree::build_with(&chunk.data, &payout_layout(), 3, &derive_merge);
-        let [m1, m2, m3] = [0, 1, 2].map(|l| &tree.merges[l].data);
-        assert!(
-            m2.common == m3.common,
-            "payout merges differ at levels 2 and 3"
-        );
-        assert!(m1.common != m2.common);
-        let payout_bits = m2.common.degree_bits();
-        let chunk = crate::circuits::diff::DiffCircuit::build(1, 1);
-        let layout = crate::circuits::diff::diff_layout();
-        let tree = ChainTree::build(&chunk.data, &layout, 3);
-        let [m1, m2, m3] = [0, 1, 2].map(|l| &tree.merges[l].data);
-        assert!(
-            m2.common == m3.common,
-            "diff merges differ at levels 2 and 3"
-        );
-        println!(
-            "fixed shapes: priority merges 2^{priority_bits} from level 1, payout merges \
-             2^{payout_bits} from level 2, diff merges 2^{} from level {}",
-            m2.common.degree_bits(),
-            if m1.common == m2.common { 1 } else { 2 }
-        );
-    }
-
     #[test]
     #[should_panic(expected = "has no role")]
     fn a_layout_must_cover_every_public_input() {

@@ -172,3 +172,55 @@ pub fn split_chunks(
     );
     serialize(chunks.into_iter().map(|c| (c.lanes, c.statement)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use state::account::{AccountIndex, Amount, Nonce, Timestamp};
+    use state::crypto::schnorr::SecretKey;
+    use state::split::Payout;
+    use state::tx::{Deposit, Domain, UnsignedSplit};
+
+    fn split(payees: u32) -> (Transaction, BlockContext) {
+        let t = UnsignedSplit {
+            from: AccountIndex(1),
+            parts: (0..payees)
+                .map(|i| Payout {
+                    to: AccountIndex(2 + i),
+                    amount: Amount::new(1).unwrap(),
+                })
+                .collect(),
+            fee: Amount::ZERO,
+            nonce: Nonce::ZERO,
+            valid_until: Timestamp::new(1).unwrap(),
+        }
+        .sign(
+            &Domain {
+                chain_id: 1,
+                rollup: [0; 20],
+            },
+            &SecretKey::from_bytes(&[7; 40]).unwrap(),
+        );
+        (Transaction::Split(t), BlockContext::at(Timestamp::ZERO))
+    }
+
+    #[test]
+    fn a_split_takes_one_lane_per_sixteen_payees() {
+        let deposit = (
+            Transaction::Deposit(Deposit {
+                seq: 0,
+                to: AccountIndex(1),
+                amount: Amount::new(5).unwrap(),
+            }),
+            BlockContext::at(Timestamp::ZERO),
+        );
+        assert_eq!(
+            split_lanes(std::slice::from_ref(&deposit)),
+            0,
+            "no split tree"
+        );
+        assert_eq!(split_lanes(&[split(1)]), 1);
+        assert_eq!(split_lanes(&[split(16), deposit.clone(), split(17)]), 3);
+        assert_eq!(split_lanes(&[split(1024)]), 64);
+    }
+}

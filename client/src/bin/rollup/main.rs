@@ -87,8 +87,8 @@ enum Command {
         valid_for: u64,
     },
     /// Pay several accounts at once from the registered account of a key file: one split
-    /// payment (up to 1,024 payees, all or nothing; experimental: a devnet node started with
-    /// --experimental-streams). Payees may be given in any order.
+    /// payment (up to 1,024 payees, all or nothing; a node accepts splits when its pinned
+    /// circuits prove them). Payees may be given in any order.
     Split {
         /// Key file of the paying account (must be registered).
         #[arg(long, value_name = "FILE")]
