@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use rollup_prover::circuits::chain::{ChainLayout, ChainTree, Derive};
+use rollup_prover::circuits::chain::{no_derived, ChainLayout, ChainTree, Derive};
 use rollup_prover::circuits::diff::{diff_layout, DiffCircuit};
 use rollup_prover::circuits::payout::{derive_merge, payout_layout, PayoutCircuit};
 use rollup_prover::circuits::priority::{priority_layout, PriorityCircuit};
@@ -19,14 +19,6 @@ use rollup_prover::circuits::split::{split_layout, SplitChainCircuit, LANE_PAYEE
 use rollup_prover::{C, D, F};
 
 const LEVELS: usize = 3;
-
-fn no_derived(
-    _: &mut plonky2::plonk::circuit_builder::CircuitBuilder<F, D>,
-    _: &[plonky2::iop::target::Target],
-    _: &[plonky2::iop::target::Target],
-) -> Vec<plonky2::iop::target::Target> {
-    Vec::new()
-}
 
 /// Builds `LEVELS` merges over `chunk`; returns the first level whose common data every level
 /// above repeats (`None` if the top two differ).

@@ -63,6 +63,11 @@ pub struct ChainLayout {
 /// Computes a merge's derived public inputs from the left and the right proof's public inputs.
 pub type Derive = dyn Fn(&mut CircuitBuilder<F, D>, &[Target], &[Target]) -> Vec<Target> + Sync;
 
+/// The [`Derive`] of a layout without derived values.
+pub fn no_derived(_: &mut CircuitBuilder<F, D>, _: &[Target], _: &[Target]) -> Vec<Target> {
+    Vec::new()
+}
+
 /// What a public input is in a layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -312,7 +317,7 @@ pub struct ChainTree {
 
 impl ChainTree {
     pub fn build(chunk: &CircuitData<F, C, D>, layout: &ChainLayout, levels: usize) -> ChainTree {
-        Self::build_with(chunk, layout, levels, &|_, _, _| Vec::new())
+        Self::build_with(chunk, layout, levels, &no_derived)
     }
 
     /// [`ChainTree::build`] for a layout with derived values.

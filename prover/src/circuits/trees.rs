@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CircuitCache;
 use crate::circuits::aggregate::MAX_LEVEL;
-use crate::circuits::chain::{ChainLayout, ChainMerge, Derive};
+use crate::circuits::chain::{no_derived, ChainLayout, ChainMerge, Derive};
 use crate::circuits::diff::{diff_layout, DiffCircuit, DiffStatement, DiffWitness};
 use crate::circuits::diff_grouped::{
     grouped_layout, GroupedDiffCircuit, GroupedStatement, GroupedWitness,
@@ -185,14 +185,6 @@ pub struct ChainSet<Ch: ChunkCircuit> {
     cache: CircuitCache,
     merges: Vec<OnceLock<Arc<ChainMerge>>>,
     build_lock: Mutex<()>,
-}
-
-fn no_derived(
-    _: &mut plonky2::plonk::circuit_builder::CircuitBuilder<F, D>,
-    _: &[plonky2::iop::target::Target],
-    _: &[plonky2::iop::target::Target],
-) -> Vec<plonky2::iop::target::Target> {
-    Vec::new()
 }
 
 impl<Ch: ChunkCircuit> ChainSet<Ch> {
