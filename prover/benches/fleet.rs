@@ -5,7 +5,10 @@
 //!
 //! `cargo bench -p rollup-prover --bench fleet` (FLEET_BENCH_AGENTS=n, default 16, i.e. 32
 //! transactions = 4 leaves of 8). Needs Postgres (DATABASE_URL or a local server). Circuits are
-//! built into a shared cache first, so only proving is timed. Prints the figures.
+//! built into a shared cache first, so only proving is timed. The single worker runs twice,
+//! proving every job (`--proof-memo 0`) and reusing identical proofs (the default): with `n`
+//! such that the leaves are not a power of two (e.g. 20: 5 leaves padded to 8), the padding's
+//! repeated jobs show. Prints the figures.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,7 +23,7 @@ use rollup_prover::circuits::registry::Circuits;
 
 const LEAF_SIZE: usize = 8;
 
-fn worker(db: &str, id: &str, threads: usize, cache: &Path) -> Child {
+fn worker(db: &str, id: &str, threads: usize, memo: usize, cache: &Path) -> Child {
     let exe = std::env::current_exe().expect("bench path");
     // target/<profile>/deps/fleet-xxxx -> target/<profile>/rollup-prover
     let bin = exe
@@ -37,6 +40,7 @@ fn worker(db: &str, id: &str, threads: usize, cache: &Path) -> Child {
             &LEAF_SIZE.to_string(),
         ])
         .args(["--threads", &threads.to_string(), "--idle-poll-ms", "100"])
+        .args(["--proof-memo", &memo.to_string()])
         .args(["--parallel-leaves", if threads == 1 { "1" } else { "2" }])
         .arg("--cache-dir")
         .arg(cache)
@@ -49,13 +53,13 @@ fn worker(db: &str, id: &str, threads: usize, cache: &Path) -> Child {
         .expect("start rollup-prover (cargo build -p rollup-prover --release first)")
 }
 
-async fn run(n: u32, workers: &[(&str, usize)], cache: &Path) -> Duration {
+async fn run(n: u32, workers: &[(&str, usize)], memo: usize, cache: &Path) -> Duration {
     let (db, jobs) = common::fresh("prover_fleet_bench").await;
     common::seed_batch(&jobs, n).await;
     let t = Instant::now();
     let mut children: Vec<Child> = workers
         .iter()
-        .map(|(id, threads)| worker(&db, id, *threads, cache))
+        .map(|(id, threads)| worker(&db, id, *threads, memo, cache))
         .collect();
     loop {
         let status = jobs
@@ -105,11 +109,19 @@ async fn main() {
         t.elapsed()
     );
 
-    for (label, workers) in [
-        ("1 worker, 2 threads", vec![("solo", 0usize)]),
-        ("2 workers, 1 thread each", vec![("a", 1), ("b", 1)]),
+    // Without and with reuse of identical proofs (the idle padding of each tree, `memo`), one
+    // after the other on the same circuits.
+    let memo = rollup_prover::memo::CAPACITY;
+    for (label, workers, memo) in [
+        (
+            "1 worker, 2 threads, every job proven",
+            vec![("solo", 0usize)],
+            0,
+        ),
+        ("1 worker, 2 threads", vec![("solo", 0usize)], memo),
+        ("2 workers, 1 thread each", vec![("a", 1), ("b", 1)], memo),
     ] {
-        let d = run(n, &workers, dir.path()).await;
+        let d = run(n, &workers, memo, dir.path()).await;
         println!(
             "{label}: {txs} txs ({leaves} leaves) proven in {:.1} s: {:.2} tx/s, {:.0} ms per tx (incl. worker start-up and the leaf circuit build)",
             d.as_secs_f64(),

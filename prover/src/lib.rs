@@ -10,6 +10,7 @@ pub mod cache;
 pub mod circuits;
 pub mod gadgets;
 pub mod jobs;
+pub mod memo;
 pub mod pins;
 pub mod planner;
 pub mod verify;

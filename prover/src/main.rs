@@ -87,6 +87,12 @@ struct RunArgs {
     #[arg(long, env = "PROVER_PARALLEL_LEAVES", default_value_t = 2)]
     parallel_leaves: usize,
 
+    /// Proofs kept for reuse: a leaf or merge job whose circuit and inputs are byte-identical
+    /// to a recent one (the idle padding at the end of each tree, and the merges of two idle
+    /// proofs) takes that proof instead of proving again. 0 proves every job.
+    #[arg(long, env = "PROVER_PROOF_MEMO", default_value_t = rollup_prover::memo::CAPACITY)]
+    proof_memo: usize,
+
     /// Seconds between heartbeats of the jobs in hand.
     #[arg(long, env = "PROVER_HEARTBEAT_SECS", default_value_t = 5)]
     heartbeat_secs: u64,
@@ -303,6 +309,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         database_url: args.database_url.clone(),
         worker_id,
         parallel_leaves: args.parallel_leaves,
+        proof_memo: args.proof_memo,
         heartbeat: Duration::from_secs(args.heartbeat_secs.max(1)),
         stale_after: Duration::from_secs(args.stale_after_secs),
         max_attempts: args.max_attempts,

@@ -1,7 +1,7 @@
 //! The proving worker: plans (when it holds the planner lock), reaps stale jobs, claims jobs,
-//! proves them (leaves in parallel with rayon), records the results with fencing, and
-//! publishes Prometheus metrics. Stops claiming on SIGTERM/SIGINT and exits after the jobs in
-//! hand are recorded.
+//! proves them (leaves in parallel with rayon; a job identical to one it proved recently takes
+//! that proof, [`crate::memo`]), records the results with fencing, and publishes Prometheus
+//! metrics. Stops claiming on SIGTERM/SIGINT and exits after the jobs in hand are recorded.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::registry::{Circuits, JobProof};
 use crate::jobs::{ClaimedJob, JobKind, JobState, JobStore};
+use crate::memo::{first_of_each, MemoKey, ProofMemo};
 use crate::pins::FinalId;
 use crate::planner::Planner;
 use crate::verify::verify_batch_proof;
@@ -25,6 +26,8 @@ pub struct WorkerConfig {
     pub worker_id: String,
     /// Leaf jobs claimed and proven at once.
     pub parallel_leaves: usize,
+    /// Proofs kept for reuse by identical jobs ([`crate::memo`]; 0: none).
+    pub proof_memo: usize,
     pub heartbeat: Duration,
     pub stale_after: Duration,
     pub max_attempts: i32,
@@ -41,6 +44,8 @@ enum Outcome {
     Proof {
         proof: JobProof,
         ms: u64,
+        /// Taken from an identical job's proof rather than proven.
+        reused: bool,
     },
     Final {
         bytes: Vec<u8>,
@@ -65,6 +70,7 @@ fn prove_one<L: LeafCircuit>(
             Outcome::Proof {
                 proof,
                 ms: ms(started),
+                reused: false,
             }
         }
         JobKind::Merge => {
@@ -79,6 +85,7 @@ fn prove_one<L: LeafCircuit>(
             Outcome::Proof {
                 proof,
                 ms: ms(started),
+                reused: false,
             }
         }
         JobKind::Final => {
@@ -106,6 +113,7 @@ pub async fn run<L: LeafCircuit>(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut planner = Planner::new(&cfg.database_url);
+    let memo = Arc::new(ProofMemo::with_capacity(cfg.proof_memo));
     let mut last_reap = Instant::now() - cfg.stale_after;
     tracing::info!(worker = %cfg.worker_id, parallel_leaves = cfg.parallel_leaves, "worker started");
     let stats_task = tokio::spawn(stats_loop(jobs.clone()));
@@ -160,7 +168,7 @@ pub async fn run<L: LeafCircuit>(
                 }
                 continue;
             }
-            if let Err(e) = process(&cfg, &circuits, &jobs, claimed).await {
+            if let Err(e) = process(&cfg, &circuits, &jobs, &memo, claimed).await {
                 // The jobs stay running without heartbeats and are re-queued by a reaper.
                 tracing::error!("processing jobs: {e:#}");
                 tokio::time::sleep(cfg.idle_poll).await;
@@ -183,10 +191,20 @@ async fn claim(cfg: &WorkerConfig, jobs: &JobStore) -> anyhow::Result<Vec<Claime
         .await
 }
 
+/// The memo key of a claimed job with its child proofs ([`crate::memo::key`]).
+fn memo_key(job: &ClaimedJob, children: &[Vec<u8>]) -> Option<MemoKey> {
+    let inputs: Vec<&[u8]> = match job.kind {
+        JobKind::Leaf => job.input.as_deref().into_iter().collect(),
+        _ => children.iter().map(Vec::as_slice).collect(),
+    };
+    crate::memo::key(job.tree, job.diff_kind, job.kind, job.level, &inputs)
+}
+
 async fn process<L: LeafCircuit>(
     cfg: &WorkerConfig,
     circuits: &Arc<Circuits<L>>,
     jobs: &JobStore,
+    memo: &Arc<ProofMemo>,
     claimed: Vec<ClaimedJob>,
 ) -> anyhow::Result<()> {
     let mut inputs = Vec::with_capacity(claimed.len());
@@ -234,16 +252,53 @@ async fn process<L: LeafCircuit>(
             }
         })
     };
+    // Each distinct job proven once: a job identical to one proven recently, or to an earlier
+    // one of this claim, takes its proof.
+    let keys: Vec<Option<MemoKey>> = claimed
+        .iter()
+        .zip(&inputs)
+        .map(|(job, children)| memo_key(job, children))
+        .collect();
+    let firsts = first_of_each(&keys);
     let outcomes = {
         let circuits = circuits.clone();
         let claimed = claimed.clone();
+        let memo = memo.clone();
+        let keys = keys.clone();
+        let firsts = firsts.clone();
         tokio::task::spawn_blocking(move || {
-            claimed
-                .par_iter()
-                .zip(inputs.par_iter())
-                .map(|(job, children)| {
-                    prove_one(&circuits, job, children, domain.as_ref())
-                        .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
+            let proven: Vec<Option<Outcome>> = (0..claimed.len())
+                .into_par_iter()
+                .map(|i| {
+                    if firsts[i] != i {
+                        return None;
+                    }
+                    if let Some(proof) = keys[i].as_ref().and_then(|k| memo.get(k)) {
+                        return Some(Outcome::Proof {
+                            proof,
+                            ms: 0,
+                            reused: true,
+                        });
+                    }
+                    let outcome = prove_one(&circuits, &claimed[i], &inputs[i], domain.as_ref())
+                        .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+                    if let (Some(key), Outcome::Proof { proof, .. }) = (&keys[i], &outcome) {
+                        memo.insert(*key, proof);
+                    }
+                    Some(outcome)
+                })
+                .collect();
+            // The copies, from the first of their kind.
+            let copies: Vec<Option<Outcome>> = (0..proven.len())
+                .map(|i| (firsts[i] != i).then(|| copy_of(proven[firsts[i]].as_ref())))
+                .collect();
+            proven
+                .into_iter()
+                .zip(copies)
+                .map(|(outcome, copy)| {
+                    outcome.or(copy).unwrap_or_else(|| {
+                        Outcome::Failed("internal: a job without an outcome".into())
+                    })
                 })
                 .collect::<Vec<_>>()
         })
@@ -257,6 +312,19 @@ async fn process<L: LeafCircuit>(
     Ok(())
 }
 
+/// The outcome of a job identical to the one that had `first`.
+fn copy_of(first: Option<&Outcome>) -> Outcome {
+    match first {
+        Some(Outcome::Proof { proof, .. }) => Outcome::Proof {
+            proof: proof.clone(),
+            ms: 0,
+            reused: true,
+        },
+        Some(Outcome::Failed(e)) => Outcome::Failed(e.clone()),
+        _ => Outcome::Failed("internal: an identical job has no outcome".into()),
+    }
+}
+
 async fn record<L: LeafCircuit>(
     cfg: &WorkerConfig,
     circuits: &Arc<Circuits<L>>,
@@ -266,15 +334,20 @@ async fn record<L: LeafCircuit>(
 ) -> anyhow::Result<()> {
     let kind = job.kind.as_str();
     let kept = match outcome {
-        Outcome::Proof { proof, ms } => {
+        Outcome::Proof { proof, ms, reused } => {
             let tree = job.tree.as_str();
-            metrics::histogram!("prover_proof_seconds", "kind" => kind, "tree" => tree)
-                .record(ms as f64 / 1e3);
+            if reused {
+                metrics::counter!("prover_proofs_reused_total", "kind" => kind, "tree" => tree)
+                    .increment(1);
+            } else {
+                metrics::histogram!("prover_proof_seconds", "kind" => kind, "tree" => tree)
+                    .record(ms as f64 / 1e3);
+            }
             let kept = jobs
                 .complete(job, &cfg.worker_id, &proof.bytes, &proof.statement, ms)
                 .await?;
             if kept {
-                tracing::info!(worker = %cfg.worker_id, job = job.id, batch = job.batch, tree, kind, level = job.level, position = job.position, prove_ms = ms, "job done");
+                tracing::info!(worker = %cfg.worker_id, job = job.id, batch = job.batch, tree, kind, level = job.level, position = job.position, prove_ms = ms, reused, "job done");
             }
             kept
         }

@@ -43,6 +43,7 @@ pub struct Circuits<L: LeafCircuit> {
 }
 
 /// A proof a job produced: its bytes and what it states (serialized into the job's row).
+#[derive(Clone, Debug)]
 pub struct JobProof {
     pub bytes: Vec<u8>,
     pub statement: serde_json::Value,

@@ -12,9 +12,9 @@
 //! trees from what the batch settles on L1 ([`chunks`]), asks the leaf stage for the leaf
 //! witnesses (which re-applies the rules and advances the state, and builds the split-credit
 //! chain of a batch with splits as it goes), pads all the trees to the same power of two of
-//! leaves, and inserts every job, setting the batch to `proving`, in one transaction. A batch the rules reject is marked
-//! `rejected` with the reason and logged; later batches build on a state the rules cannot reach,
-//! so planning stops there until an operator intervenes.
+//! leaves, and inserts every job, setting the batch to `proving`, in one transaction. A batch
+//! the rules reject is marked `rejected` with the reason and logged; later batches build on a
+//! state the rules cannot reach, so planning stops there until an operator intervenes.
 
 use anyhow::Context;
 use rollup_storage::prover_jobs::PlannerLock;
