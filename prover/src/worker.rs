@@ -264,8 +264,6 @@ async fn process<L: LeafCircuit>(
         let circuits = circuits.clone();
         let claimed = claimed.clone();
         let memo = memo.clone();
-        let keys = keys.clone();
-        let firsts = firsts.clone();
         tokio::task::spawn_blocking(move || {
             let proven: Vec<Option<Outcome>> = (0..claimed.len())
                 .into_par_iter()
