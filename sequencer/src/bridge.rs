@@ -53,14 +53,19 @@ pub fn load_verifiers(cfg: &Config) -> anyhow::Result<Option<rollup_prover::veri
 }
 
 /// The proof check before a commit: `rollup_prover::verify::verify_batch_proof` with the
-/// exported final verifiers (`--proof-verifiers`, pinned: [`load_verifiers`]), against the
+/// exported final verifiers (`--proof-verifiers`, pinned: [`load_verifiers`], loaded once at
+/// start and handed over as `verifiers`), against the
 /// L1 statement rebuilt from the node's own rows and the watcher's (`JobStore::settlement_statement`:
 /// batch row, first block time, domain, state diff, ops, queue hashes), so a proof of anything
 /// else is refused; that statement goes back to the submitter as the
 /// [`rollup_bridge::submitter::ProvenBatch`]. Without verifiers a devnet node
 /// accepts any non-empty proof (logged loudly) and any other node commits nothing.
-fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier>> {
-    let set = match load_verifiers(cfg)? {
+fn verifier(
+    cfg: &Config,
+    store: &Store,
+    verifiers: Option<rollup_prover::verify::VerifierSet>,
+) -> anyhow::Result<Box<dyn ProofVerifier>> {
+    let set = match verifiers {
         Some(set) => Some(set),
         None if cfg.devnet => None,
         None => {
@@ -102,7 +107,8 @@ fn verifier(cfg: &Config, store: &Store) -> anyhow::Result<Box<dyn ProofVerifier
 }
 
 /// Starts the bridge tasks under `sup` (each one critical: see supervisor.rs); returns their
-/// handles so that shutdown can wait for them.
+/// handles so that shutdown can wait for them. `verifiers`: the node's pinned proof verifiers,
+/// as [`load_verifiers`] loaded them at start (the submitter checks every proof with them).
 pub async fn start(
     cfg: &Config,
     domain: &Domain,
@@ -110,6 +116,7 @@ pub async fn start(
     writer: &WriterHandle,
     shutdown: &watch::Receiver<bool>,
     sup: &Supervisor,
+    verifiers: Option<rollup_prover::verify::VerifierSet>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let poll = Duration::from_millis(cfg.l1_poll_ms.max(10));
     let mut tasks = Vec::new();
@@ -194,7 +201,7 @@ pub async fn start(
                 pool: store.pool().clone(),
                 signer,
                 attester,
-                verifier: verifier(cfg, store)?,
+                verifier: verifier(cfg, store, verifiers)?,
                 cfg: SubmitterConfig {
                     rollup,
                     chain_id: domain.chain_id,

@@ -207,7 +207,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
              (KIND_NOT_ENABLED); pin the `-splits` finals (rollup-prover circuits --splits)"
         );
     }
-    drop(verifiers);
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -428,8 +427,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         })
         .await
     });
-    let bridge_tasks =
-        crate::bridge::start(&cfg, &domain, &store, &writer, &shutdown_rx, &sup).await?;
+    let bridge_tasks = crate::bridge::start(
+        &cfg,
+        &domain,
+        &store,
+        &writer,
+        &shutdown_rx,
+        &sup,
+        verifiers,
+    )
+    .await?;
     readiness.set_started();
 
     // Run until SIGTERM/SIGINT, or until a critical task ends (supervisor.rs).

@@ -344,69 +344,72 @@ impl ChainCircuits {
         })
     }
 
-    /// The grouped diff tree, with or without agent parts (built or loaded on first use).
-    pub fn grouped(&self, agent_parts: bool) -> anyhow::Result<Arc<ChainSet<GroupedDiffCircuit>>> {
-        let cell = &self.grouped[usize::from(agent_parts)];
-        if let Some(g) = cell.get() {
-            return Ok(g.clone());
+    /// The set in `cell`, made by `make` (under the build lock) on first use.
+    fn once<Ch: ChunkCircuit>(
+        &self,
+        cell: &OnceLock<Arc<ChainSet<Ch>>>,
+        make: impl FnOnce() -> anyhow::Result<ChainSet<Ch>>,
+    ) -> anyhow::Result<Arc<ChainSet<Ch>>> {
+        if let Some(set) = cell.get() {
+            return Ok(set.clone());
         }
         let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(g) = cell.get() {
-            return Ok(g.clone());
+        if let Some(set) = cell.get() {
+            return Ok(set.clone());
         }
-        let started = std::time::Instant::now();
-        let (cap, subs) = (self.shape.grouped_cap, self.shape.grouped_subs);
-        let chunk = GroupedDiffCircuit::build_or_load(cap, subs, agent_parts, &self.cache)?;
-        tracing::info!(
-            cap,
-            subs,
-            agent_parts,
-            bits = chunk.data.common.degree_bits(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "grouped diff chunk circuit ready"
-        );
-        let name = if agent_parts {
-            "diff-v4-agents"
-        } else {
-            "diff-v4"
-        };
-        let set = Arc::new(ChainSet::new(
-            name,
-            chunk,
-            grouped_layout(),
-            &no_derived,
-            &self.cache,
-        ));
+        let set = Arc::new(make()?);
         let _ = cell.set(set.clone());
         Ok(set)
     }
 
+    /// The grouped diff tree, with or without agent parts (built or loaded on first use).
+    pub fn grouped(&self, agent_parts: bool) -> anyhow::Result<Arc<ChainSet<GroupedDiffCircuit>>> {
+        self.once(&self.grouped[usize::from(agent_parts)], || {
+            let started = std::time::Instant::now();
+            let (cap, subs) = (self.shape.grouped_cap, self.shape.grouped_subs);
+            let chunk = GroupedDiffCircuit::build_or_load(cap, subs, agent_parts, &self.cache)?;
+            tracing::info!(
+                cap,
+                subs,
+                agent_parts,
+                bits = chunk.data.common.degree_bits(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "grouped diff chunk circuit ready"
+            );
+            let name = if agent_parts {
+                "diff-v4-agents"
+            } else {
+                "diff-v4"
+            };
+            Ok(ChainSet::new(
+                name,
+                chunk,
+                grouped_layout(),
+                &no_derived,
+                &self.cache,
+            ))
+        })
+    }
+
     /// The split-credit chain (built or loaded on first use).
     pub fn splits(&self) -> anyhow::Result<Arc<ChainSet<SplitChainCircuit>>> {
-        if let Some(s) = self.splits.get() {
-            return Ok(s.clone());
-        }
-        let _guard = self.build_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = self.splits.get() {
-            return Ok(s.clone());
-        }
-        let started = std::time::Instant::now();
-        let lanes = self.shape.split_lanes;
-        let chunk = SplitChainCircuit::build_or_load(lanes, LANE_PAYEES, &self.cache)?;
-        tracing::info!(
-            lanes,
-            bits = chunk.data.common.degree_bits(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "split-credit chunk circuit ready"
-        );
-        let set = Arc::new(ChainSet::new(
-            "splits",
-            chunk,
-            split_layout(),
-            &no_derived,
-            &self.cache,
-        ));
-        let _ = self.splits.set(set.clone());
-        Ok(set)
+        self.once(&self.splits, || {
+            let started = std::time::Instant::now();
+            let lanes = self.shape.split_lanes;
+            let chunk = SplitChainCircuit::build_or_load(lanes, LANE_PAYEES, &self.cache)?;
+            tracing::info!(
+                lanes,
+                bits = chunk.data.common.degree_bits(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "split-credit chunk circuit ready"
+            );
+            Ok(ChainSet::new(
+                "splits",
+                chunk,
+                split_layout(),
+                &no_derived,
+                &self.cache,
+            ))
+        })
     }
 }

@@ -18,7 +18,7 @@ use crate::circuits::diff::diff_chunks;
 use crate::circuits::diff_grouped::grouped_chunks;
 use crate::circuits::payout::payout_chunks;
 use crate::circuits::priority::priority_chunks;
-use crate::circuits::split::{SplitChainBuilder, LANE_PAYEES};
+use crate::circuits::split::{lanes_for, SplitChainBuilder, LANE_PAYEES};
 use crate::circuits::trees::{ChunkInput, ChunkShape};
 use crate::jobs::SettlementInputs;
 
@@ -145,12 +145,12 @@ pub fn chain_chunks(
     })
 }
 
-/// The lanes of the split-credit chain of `txs`: one per [`LANE_PAYEES`] payees of each split
-/// (0 for a batch without splits, which has no such tree).
+/// The lanes of the split-credit chain of `txs`: [`lanes_for`] each split, as the builder cuts
+/// it (0 for a batch without splits, which has no such tree).
 pub fn split_lanes(txs: &[(Transaction, BlockContext)]) -> usize {
     txs.iter()
         .map(|(tx, _)| match tx {
-            Transaction::Split(s) => s.parts.len().div_ceil(LANE_PAYEES).max(1),
+            Transaction::Split(s) => lanes_for(s.parts.len(), LANE_PAYEES),
             _ => 0,
         })
         .sum()

@@ -62,7 +62,7 @@ mod circuit;
 mod witness;
 
 pub use circuit::{SplitChainCircuit, SplitRefusal, SplitRule};
-pub use witness::{SplitChainBuilder, SplitChunkWitness, SplitLane};
+pub use witness::{lanes_for, SplitChainBuilder, SplitChunkWitness, SplitLane};
 
 use plonky2::field::types::{Field, PrimeField64};
 use serde::{Deserialize, Serialize};

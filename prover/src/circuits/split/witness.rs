@@ -53,6 +53,12 @@ struct BuiltLane {
     record: Option<SplitRecord>,
 }
 
+/// The lanes of `lane_payees` slots a split of `payees` payees takes: whole lanes, at least one
+/// (a split starts at a lane; one with no payee still ends in one, and is refused there).
+pub fn lanes_for(payees: usize, lane_payees: usize) -> usize {
+    payees.div_ceil(lane_payees.max(1)).max(1)
+}
+
 /// Builds the chain split by split (in the batch's order), then cuts it into chunks.
 #[derive(Clone, Debug)]
 pub struct SplitChainBuilder {
@@ -112,7 +118,7 @@ impl SplitChainBuilder {
         parts: &[Payout],
     ) -> anyhow::Result<SplitRecord> {
         let m = self.lane_payees;
-        let n_lanes = parts.len().div_ceil(m).max(1);
+        let n_lanes = lanes_for(parts.len(), m);
         let padding = Payout {
             to: OPERATOR,
             amount: Amount::ZERO,
