@@ -32,6 +32,8 @@ pub enum RequestError {
     ForcedWithdrawalNotAllowed,
     #[error("{0} transactions are defined (docs/SPEC.md sections 18 to 20) but not enabled in this version: the circuits do not prove them yet")]
     KindNotEnabled(TxKind),
+    #[error("the transaction needs {needs} proof chunks per tree and a batch of this node's circuits holds {max}: no batch could be proven with it (split it up, or pay fewer payees at once)")]
+    ExceedsBatchCapacity { needs: u64, max: u64 },
 }
 
 impl RequestError {
@@ -54,6 +56,7 @@ impl RequestError {
             RequestError::DepositNotAllowed => "DEPOSIT_NOT_ALLOWED",
             RequestError::ForcedWithdrawalNotAllowed => "FORCED_WITHDRAWAL_NOT_ALLOWED",
             RequestError::KindNotEnabled(_) => "KIND_NOT_ENABLED",
+            RequestError::ExceedsBatchCapacity { .. } => "EXCEEDS_BATCH_CAPACITY",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! inputs are defined once in [`circuits::public`].
 
 pub mod cache;
+pub mod capacity;
 pub mod circuits;
 pub mod gadgets;
 pub mod jobs;

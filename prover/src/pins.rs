@@ -252,6 +252,11 @@ pub struct CircuitPins {
     /// Id of the serializers the fingerprints were computed with ([`crate::cache::Serializers::id`]).
     pub serializers: String,
     pub circuits: BTreeMap<String, CircuitFingerprint>,
+    /// Transactions per leaf of the pinned circuits: with the finals' levels, the most one
+    /// batch can hold (`crate::capacity`), which the node seals its batches by. Absent from
+    /// manifests written before it was recorded (the node then caps nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_size: Option<usize>,
 }
 
 impl CircuitPins {
@@ -261,6 +266,7 @@ impl CircuitPins {
             version: PINS_VERSION,
             serializers: serializers.id.clone(),
             circuits: BTreeMap::new(),
+            leaf_size: None,
         }
     }
 

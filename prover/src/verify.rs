@@ -55,6 +55,12 @@ fn kind_code(kind: DiffCircuitKind) -> u8 {
 /// registry, or a set of verifier data loaded elsewhere).
 pub trait FinalVerifiers: Send + Sync {
     fn final_verifier(&self, id: FinalId) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>>;
+
+    /// Transactions per leaf of the circuits below the finals, when known: with the finals'
+    /// levels, what one batch can hold ([`crate::capacity::BatchCapacity`]).
+    fn leaf_size(&self) -> Option<usize> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +170,8 @@ pub fn verify_batch_proof(
 #[derive(Default)]
 pub struct VerifierSet {
     finals: BTreeMap<FinalId, Arc<VerifierCircuitData<F, C, D>>>,
+    /// Transactions per leaf, from the source or the manifest (`None`: an older manifest).
+    leaf_size: Option<usize>,
 }
 
 impl VerifierSet {
@@ -172,11 +180,32 @@ impl VerifierSet {
         source: &dyn FinalVerifiers,
         ids: impl IntoIterator<Item = FinalId>,
     ) -> anyhow::Result<VerifierSet> {
-        let mut set = VerifierSet::default();
+        let mut set = VerifierSet {
+            leaf_size: source.leaf_size(),
+            ..VerifierSet::default()
+        };
         for id in ids {
             set.finals.insert(id, source.final_verifier(id)?);
         }
         Ok(set)
+    }
+
+    /// What one batch can hold for these finals to verify it: leaves of the set's leaf size
+    /// and, per tree, `2^L` chunks where `L` is the highest level pinned for every flavour of
+    /// final present (a batch may need any of them). `None` when the leaf size is unknown (a
+    /// manifest written before it was recorded) or the set is empty.
+    pub fn capacity(&self) -> Option<crate::capacity::BatchCapacity> {
+        let leaf_size = self.leaf_size?;
+        let mut top: BTreeMap<(DiffCircuitKind, bool), u32> = BTreeMap::new();
+        for id in self.finals.keys() {
+            let t = top.entry((id.kind, id.splits)).or_default();
+            *t = (*t).max(id.level);
+        }
+        let top_level = top.values().copied().min()?;
+        Some(crate::capacity::BatchCapacity {
+            leaf_size,
+            top_level,
+        })
     }
 
     /// The final circuits of the set.
@@ -214,6 +243,7 @@ impl VerifierSet {
             );
         }
         let mut pins = CircuitPins::new(serializers);
+        pins.leaf_size = self.leaf_size;
         for (id, vd) in &self.finals {
             let bytes = vd
                 .to_bytes(serializers.gates.as_ref())
@@ -237,7 +267,10 @@ impl VerifierSet {
         pins: &CircuitPins,
     ) -> anyhow::Result<VerifierSet> {
         pins.check_serializers(serializers)?;
-        let mut set = VerifierSet::default();
+        let mut set = VerifierSet {
+            leaf_size: pins.leaf_size,
+            ..VerifierSet::default()
+        };
         for (id, path) in verifier_files(dir)? {
             let bytes = std::fs::read(&path)?;
             let found = CircuitFingerprint::of_verifier_bytes(&bytes);
@@ -334,7 +367,39 @@ mod tests {
                 .into_iter()
                 .map(|(id, d)| (id, Arc::new(d.verifier_data())))
                 .collect(),
+            leaf_size: Some(8),
         }
+    }
+
+    #[test]
+    fn the_capacity_is_the_highest_level_every_flavour_pins() {
+        let a = tiny(2, CircuitConfig::standard_recursion_config());
+        let v4 = |l| FinalId::of(l, DiffCircuitKind::V4);
+        let set = set_of(vec![
+            (FinalId::v1(0), &a),
+            (FinalId::v1(4), &a),
+            (FinalId::v1(4).with_splits(), &a),
+            (v4(3), &a),
+        ]);
+        // A batch may need the v4 final, pinned up to level 3 only.
+        let cap = set.capacity().unwrap();
+        assert_eq!((cap.leaf_size, cap.top_level), (8, 3));
+        let set = set_of(vec![(FinalId::v1(2), &a), (FinalId::v1(4), &a)]);
+        assert_eq!(set.capacity().unwrap().top_level, 4);
+        // The leaf size travels through the manifest; a manifest without it caps nothing.
+        let ser = Serializers::rollup();
+        let dir = tempfile::tempdir().unwrap();
+        let pins = set.write_dir(dir.path(), &ser).unwrap();
+        assert_eq!(pins.leaf_size, Some(8));
+        let loaded = VerifierSet::load_dir(dir.path(), &ser, &pins).unwrap();
+        assert_eq!(loaded.capacity(), set.capacity());
+        let old = CircuitPins {
+            leaf_size: None,
+            ..pins
+        };
+        let loaded = VerifierSet::load_dir(dir.path(), &ser, &old).unwrap();
+        assert_eq!(loaded.capacity(), None);
+        assert_eq!(VerifierSet::default().capacity(), None);
     }
 
     fn pin_error(r: anyhow::Result<VerifierSet>) -> PinError {

@@ -85,6 +85,19 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_BATCH_MAX_SECS", default_value_t = 10)]
     pub batch_max_secs: u64,
 
+    /// ...or before a transaction that could take it past what one batch proof holds: leaves
+    /// of this many transactions, `2^--batch-top-level` chunks per proof tree (docs/SPEC.md
+    /// 13.11, "Batch capacity"). Default: read from the pinned proof verifiers' manifest
+    /// (`--proof-verifiers`); set with --batch-top-level to cap a node without verifiers. A
+    /// cap above the pinned circuits' is refused. A single transaction larger than a batch (a
+    /// split to too many payees) is refused with EXCEEDS_BATCH_CAPACITY.
+    #[arg(long, env = "ROLLUP_BATCH_LEAF_SIZE", requires = "batch_top_level")]
+    pub batch_leaf_size: Option<usize>,
+
+    /// The top aggregation level of the batch cap (see --batch-leaf-size).
+    #[arg(long, env = "ROLLUP_BATCH_TOP_LEVEL", requires = "batch_leaf_size", value_parser = clap::value_parser!(u32).range(0..=24))]
+    pub batch_top_level: Option<u32>,
+
     /// Capacity of the writer queue (transactions waiting to be ordered). When full, clients
     /// receive RESOURCE_EXHAUSTED instead of the node growing its memory.
     #[arg(long, env = "ROLLUP_QUEUE_CAPACITY", default_value_t = 32768)]

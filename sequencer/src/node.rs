@@ -20,6 +20,7 @@ use crate::receipt_watch::AccountWakeups;
 use crate::service::{RollupService, ServiceConfig, ServiceDeps};
 use crate::supervisor::{Readiness, Supervisor};
 use crate::writer::{self, WriterConfig};
+use rollup_prover::capacity::BatchCapacity;
 use rollup_storage::Store;
 
 /// The fixed development operator key (devnet only; publicly known, never use on a real chain).
@@ -172,6 +173,38 @@ pub fn writer_config(cfg: &Config) -> WriterConfig {
         dedup_window: cfg.dedup_window,
         snapshot_every_txs: cfg.snapshot_every_txs,
         seal_deadline_margin: Duration::from_secs(cfg.seal_deadline_margin_secs),
+        capacity: None,
+    }
+}
+
+/// What one batch can hold: the flags' cap, else the pinned verifiers' ([`VerifierSet::capacity`]);
+/// a cap above the pinned circuits' is refused (its batches could not be verified).
+pub fn batch_capacity(
+    cfg: &Config,
+    verifiers: Option<&rollup_prover::verify::VerifierSet>,
+) -> anyhow::Result<Option<BatchCapacity>> {
+    let pinned = verifiers.and_then(|v| v.capacity());
+    let flags = match (cfg.batch_leaf_size, cfg.batch_top_level) {
+        (Some(leaf_size), Some(top_level)) => Some(BatchCapacity {
+            leaf_size: leaf_size.max(1),
+            top_level,
+        }),
+        _ => None,
+    };
+    match (flags, pinned) {
+        (Some(f), Some(p)) => {
+            anyhow::ensure!(
+                f.leaf_size == p.leaf_size && f.top_level <= p.top_level,
+                "--batch-leaf-size {} --batch-top-level {} is not within the pinned circuits' \
+                 capacity (leaf size {}, top level {})",
+                f.leaf_size,
+                f.top_level,
+                p.leaf_size,
+                p.top_level
+            );
+            Ok(Some(f))
+        }
+        (f, p) => Ok(f.or(p)),
     }
 }
 
@@ -199,6 +232,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(set) = &verifiers {
         let finals: Vec<String> = set.ids().map(|id| id.name()).collect();
         tracing::info!(?finals, "pinned proof verifiers");
+    }
+    let capacity = batch_capacity(&cfg, verifiers.as_ref())?;
+    match capacity {
+        Some(c) => tracing::info!(
+            leaf_size = c.leaf_size,
+            top_level = c.top_level,
+            max_chunks = c.max_chunks(),
+            "batches are sealed within what one batch proof holds"
+        ),
+        None if verifiers.is_some() => tracing::warn!(
+            "the pinned verifiers' manifest does not state the leaf size (written by an older \
+             prover): batches are not capped; export the verifiers again or set \
+             --batch-leaf-size and --batch-top-level"
+        ),
+        None => {}
     }
     let splits = crate::service::splits_provable(verifiers.as_ref());
     if !splits {
@@ -277,7 +325,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .run(),
     );
     let (writer, writer_thread) = writer::spawn(
-        writer_config(&cfg),
+        WriterConfig {
+            capacity,
+            ..writer_config(&cfg)
+        },
         recovered,
         commit_tx,
         durable_rx,
@@ -317,6 +368,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             experimental_streams: cfg.experimental_streams,
             experimental_agents: cfg.experimental_agents,
             splits,
+            capacity,
         },
         shutdown: shutdown_rx.clone(),
     })?;

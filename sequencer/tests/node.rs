@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use rollup_proto::v1 as pb;
-use state::account::AccountIndex;
+use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::tx::Transaction;
 
 fn accepted(r: &pb::Receipt) -> bool {
@@ -889,5 +889,111 @@ async fn health_and_reflection_answer() {
     assert!(
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_sealed_within_what_one_batch_proof_holds() {
+    // Leaves of 2, top level 1: at most 2 chunks per tree (4 transactions, 10 existing and 4
+    // new accounts, 4 priority ops, 4 payouts). Batches never age out in this test: only the
+    // cap seals them.
+    let db = fresh_database("seq_capacity").await;
+    let node = TestNode::start(
+        &db,
+        &[
+            "--batch-leaf-size",
+            "2",
+            "--batch-top-level",
+            "1",
+            "--batch-max-secs",
+            "3600",
+            "--batch-max-blocks",
+            "100000",
+        ],
+    )
+    .await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let (ka, kb) = (key(1), key(2));
+    let a = register(&mut c, &d, now, &ka).await;
+    let b = register(&mut c, &d, now, &kb).await;
+    faucet(&mut c, a, 1_000).await;
+
+    // A split to 9 payees touches 11 accounts: more than a batch's 10, refused at the door
+    // whatever its payees (the rules never see it).
+    let split = |payees: u32| {
+        Transaction::Split(
+            state::tx::UnsignedSplit {
+                from: a,
+                parts: (0..payees)
+                    .map(|i| state::split::Payout {
+                        to: AccountIndex(100 + i),
+                        amount: Amount::new(1).unwrap(),
+                    })
+                    .collect(),
+                fee: Amount::ZERO,
+                nonce: Nonce::ZERO,
+                valid_until: Timestamp::new(now + 600).unwrap(),
+            }
+            .sign(&d, &ka),
+        )
+    };
+    let err = c.submit(raw(&split(9))).await.expect_err("too large");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    assert_eq!(
+        err.metadata()
+            .get("reason-code")
+            .and_then(|v| v.to_str().ok()),
+        Some("EXCEEDS_BATCH_CAPACITY")
+    );
+    assert_eq!(account(&mut c, a).await.nonce, 0, "nothing changed");
+    // Eight payees (10 accounts) pass the door and meet the rules (unknown payees).
+    let r = c.submit(raw(&split(8))).await.unwrap().into_inner();
+    assert_eq!(r.reason_code, "UNKNOWN_ACCOUNT", "{r:?}");
+
+    for nonce in 0..9 {
+        let tx = transfer(&d, &ka, a, b, 10, 0, nonce, now + 600);
+        let r = c.submit(raw(&tx)).await.unwrap().into_inner();
+        assert!(accepted(&r), "{r:?}");
+    }
+    assert_eq!(account(&mut c, b).await.balance, 90);
+
+    // Twelve transactions, at most four per batch: at least two batches sealed (the rest
+    // stays open), each within the cap. Wait for the seals to be durable.
+    let store = rollup_storage::Store::connect_and_migrate(&db, 2)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let sealed = loop {
+        let last = store.batches().last().await.unwrap();
+        if let Some(last) = last.filter(|b| b.number >= 2) {
+            break last.number;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no batch sealed for capacity"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut txs = 0;
+    for n in 1..=sealed {
+        let batch = store.batches().get(n).await.unwrap().unwrap();
+        assert!(
+            (1..=4).contains(&batch.tx_count),
+            "batch {n} holds {} transactions",
+            batch.tx_count
+        );
+        txs += batch.tx_count;
+    }
+    assert!(txs >= 8, "{txs} transactions in {sealed} sealed batches");
+    let metrics = reqwest::get(format!("{}/metrics", node.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rollup_batch_sealed_full_total"),
+        "{metrics}"
     );
 }

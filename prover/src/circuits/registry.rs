@@ -406,6 +406,10 @@ impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
     fn final_verifier(&self, id: FinalId) -> anyhow::Result<Arc<VerifierCircuitData<F, C, D>>> {
         Ok(self.final_circuit(id)?.verifier.clone())
     }
+
+    fn leaf_size(&self) -> Option<usize> {
+        Some(self.leaf.leaf_size())
+    }
 }
 
 /// The index of the final circuits of diffs of `kind`, with or without splits, in

@@ -31,6 +31,7 @@ use crate::receipt_watch::AccountWakeups;
 use crate::supervisor::Readiness;
 use crate::ticks::TickRelay;
 use crate::writer::{AccountView, EnqueueError, ReadError, WriterHandle};
+use rollup_prover::capacity::BatchLoad;
 use rollup_storage::log::TxRow;
 use rollup_storage::Store;
 
@@ -54,6 +55,9 @@ pub struct ServiceConfig {
     /// split-credit chain (or it verifies no proof, a devnet without verifiers), so a batch
     /// holding one can be proven and committed ([`splits_provable`]).
     pub splits: bool,
+    /// What one batch of the node's circuits holds (`None`: unknown, nothing refused for
+    /// size): a transaction that alone exceeds it is refused (`EXCEEDS_BATCH_CAPACITY`).
+    pub capacity: Option<rollup_prover::capacity::BatchCapacity>,
 }
 
 /// Whether a node with the proof verifiers `set` (`None`: it verifies no proof) can commit a
@@ -149,6 +153,17 @@ impl Inner {
         };
         if !allowed {
             return Err(RequestError::KindNotEnabled(kind));
+        }
+        // Only a split's size is in the transaction itself; the writer seals around the others
+        // (and a distribute, whose size is its account's share count).
+        if let Some(cap) = self.cfg.capacity {
+            let needs = cap.chunks_for(&BatchLoad::bound_of(&tx, |_| 0));
+            if needs > cap.max_chunks() {
+                return Err(RequestError::ExceedsBatchCapacity {
+                    needs,
+                    max: cap.max_chunks(),
+                });
+            }
         }
         Ok(tx)
     }

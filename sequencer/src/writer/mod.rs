@@ -268,6 +268,9 @@ pub struct WriterConfig {
     /// Expected time from a batch's seal to its commit on L1: a batch that would leave a
     /// priority op due within it unconsumed is held open (`crate::deadlines`).
     pub seal_deadline_margin: Duration,
+    /// What one batch of the deployment's circuits can hold: a batch is sealed before a
+    /// transaction that could take it past this (`None`: no cap, e.g. no circuits known).
+    pub capacity: Option<rollup_prover::capacity::BatchCapacity>,
 }
 
 /// What the committer receives: rows to persist and who to tell when they are durable.
@@ -322,7 +325,21 @@ struct OpenBatch {
     held: bool,
     block_times: Vec<(u64, u64)>,
     tx_count: u32,
+    /// What the batch's load counts beside its touches and payouts (`Writer::batch_load`).
+    counts: LoadCounts,
     opened: Instant,
+}
+
+/// The parts of an open batch's load ([`rollup_prover::capacity::BatchLoad`]) that its other
+/// fields do not hold, counted as transactions are absorbed.
+#[derive(Clone, Copy, Debug, Default)]
+struct LoadCounts {
+    /// Accounts the batch created (registrations, delegations).
+    created: u64,
+    /// Deposits and forced withdrawals consumed.
+    priority_ops: u64,
+    /// Lanes of the batch's split-credit chain.
+    split_lanes: u64,
 }
 
 /// Everything recovery rebuilt, handed to the writer thread.

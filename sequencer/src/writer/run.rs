@@ -77,6 +77,7 @@ pub fn spawn(
         held: false,
         block_times: rec.open_batch_block_times.clone(),
         tx_count: 0,
+        counts: LoadCounts::default(),
         opened: Instant::now(),
     };
     for (_, fx) in &rec.open_batch_effects {
@@ -156,6 +157,14 @@ pub(super) fn absorb(batch: &mut OpenBatch, fx: &Effects) {
         });
     }
     batch.tx_count += 1;
+    batch.counts.created += u64::from(fx.registered.is_some());
+    batch.counts.priority_ops += u64::from(fx.deposit.is_some() || fx.forced.is_some());
+    if let state::pubdata::PubdataOp::Split { parts, .. } = &fx.pubdata {
+        batch.counts.split_lanes += rollup_prover::circuits::split::lanes_for(
+            parts.len(),
+            rollup_prover::circuits::split::LANE_PAYEES,
+        ) as u64;
+    }
 }
 
 /// The database row for an accepted transaction, judged at the clocks of `ctx`.
@@ -388,6 +397,7 @@ impl Writer {
                 durable,
             };
         }
+        self.make_room_for(tx.tx());
         if self.block.opened.is_none() {
             // The block's time is taken when its first transaction arrives, so an idle node
             // never judges `valid_until` against a stale clock.
@@ -477,7 +487,9 @@ impl Writer {
     }
 
     pub(super) fn flush_group(&mut self) {
-        if self.group.is_empty() {
+        // Waiters without rows: a group whose accepted rows went out with a seal in its middle
+        // (`make_room_for`); an empty job after them tells them once those are durable.
+        if self.group.is_empty() && self.group_waiters.is_empty() {
             return;
         }
         let rows = std::mem::take(&mut self.group);

@@ -8,6 +8,7 @@ use state::diff::BatchTouches;
 use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
 
 use crate::snapshotter::SnapshotJob;
+use rollup_prover::capacity::BatchLoad;
 use rollup_storage::batches::BatchRow;
 use rollup_storage::log::{BlockRow, SealedBatch, WriteItem};
 use rollup_storage::snapshots::NewSnapshot;
@@ -75,6 +76,72 @@ impl Writer {
         if self.deadline_holds(blocks) {
             return;
         }
+        self.seal_batch(last_block, blocks);
+    }
+
+    /// The open batch's load so far: every account it touched counted once, its payouts,
+    /// priority ops and split lanes ([`BatchLoad`]).
+    pub(super) fn batch_load(&self) -> BatchLoad {
+        let b = &self.batch;
+        let accounts = b.touches.len() as u64;
+        let created = b.counts.created.min(accounts);
+        BatchLoad {
+            txs: u64::from(b.tx_count),
+            old_accounts: accounts - created,
+            new_accounts: created,
+            stream_records: b.touches.stream_slots() as u64,
+            priority_ops: b.counts.priority_ops,
+            payouts: (b.withdrawals.len() + b.refunds.len()) as u64,
+            split_lanes: b.counts.split_lanes,
+        }
+    }
+
+    /// Seals the open block and the batch first if `tx` could take the batch past what the
+    /// circuits prove (`WriterConfig::capacity`, `rollup_prover::capacity`): such a batch
+    /// would never be proven, and every later batch would wait behind it. Ahead of priority
+    /// deadline holds: a batch that cannot be proven never commits the op either. A
+    /// transaction too large even for an empty batch (a distribute over more shares than a
+    /// batch holds; splits are refused at the door) goes alone into its own batch, logged.
+    pub(super) fn make_room_for(&mut self, tx: &Transaction) {
+        let Some(cap) = self.cfg.capacity else {
+            return;
+        };
+        let bound = BatchLoad::bound_of(tx, |a| {
+            self.state.shares_of(a).map_or(0, |s| s.parts().len())
+        });
+        if self.batch.tx_count == 0 || cap.fits(&self.batch_load().plus(&bound)) {
+            if !cap.fits(&bound) {
+                tracing::error!(
+                    batch = self.batch.number,
+                    kind = %tx.kind(),
+                    needs = cap.chunks_for(&bound),
+                    max = cap.max_chunks(),
+                    "a transaction larger than a batch of the pinned circuits: its batch cannot be proven"
+                );
+            }
+            return;
+        }
+        if self.batch.seal_refused {
+            return;
+        }
+        self.seal_block();
+        let Some(last_block) = self.batch.last_block else {
+            return;
+        };
+        let blocks = last_block + 1 - self.batch.first_block;
+        tracing::info!(
+            batch = self.batch.number,
+            txs = self.batch.tx_count,
+            chunks = cap.chunks_for(&self.batch_load()),
+            max = cap.max_chunks(),
+            "sealing a full batch: the next transaction could take it past what the circuits prove"
+        );
+        metrics::counter!("rollup_batch_sealed_full_total").increment(1);
+        self.seal_batch(last_block, blocks);
+    }
+
+    /// Seals the open batch at `last_block` (its `blocks` blocks all sealed).
+    fn seal_batch(&mut self, last_block: u64, blocks: u64) {
         let new_root = self.state.root();
         // The L1 data of the batch, checked against the previous batch's root before anything
         // is written: a diff that does not rebuild `new_root` must never reach L1 (SPEC 10.4).
@@ -156,6 +223,7 @@ impl Writer {
             held: false,
             block_times: Vec::new(),
             tx_count: 0,
+            counts: LoadCounts::default(),
             opened: Instant::now(),
         };
         self.batch = next;

@@ -116,6 +116,11 @@ impl BatchTouches {
         self.before.len()
     }
 
+    /// How many stream slots the batch changed (its stream records).
+    pub fn stream_slots(&self) -> usize {
+        self.slots.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.before.is_empty()
     }

@@ -1,0 +1,356 @@
+//! What one batch proof can hold: the capacity a node seals its batches by.
+//!
+//! A batch is proven as `2^L` chunks per proof tree (SPEC 13.11): leaves of `k` transactions,
+//! diff chunks of `2k + 1` existing and `k` new accounts (or `2k + 1` grouped slots), priority
+//! chunks of `k` ops, payout chunks of `2^ceil(log2 k)` payouts and split chunks of `k` lanes
+//! ([`ChunkShape::for_leaf`]). The planner pads every tree to the largest count, so a batch
+//! needing more than `2^L` chunks in any tree, where `L` is the highest final level the
+//! deployment pinned, plans a final circuit nobody can verify and is never proven: everything
+//! after it waits. The node therefore seals a batch before a transaction that could push it past
+//! [`BatchCapacity`], and refuses at the door a transaction that no batch could hold.
+//!
+//! **Invariant**: [`BatchCapacity::chunks_for`] is never below the count the planner builds for
+//! the same batch (each term is an upper bound of its tree's count; the diff term takes the
+//! larger of the two layouts, since which one a batch publishes depends on its agent records).
+//! [`BatchLoad::bound_of`] is an upper bound of what one transaction adds, computed from the
+//! transaction alone (and, for a distribute, its account's share count), so the check can run
+//! before the transaction is applied. Both are conservative: a batch may seal a little early.
+//!
+//! **Cost**: a handful of integer divisions per accepted transaction.
+
+use state::account::AccountIndex;
+use state::tx::Transaction;
+
+use crate::circuits::split::{lanes_for, LANE_PAYEES};
+use crate::circuits::trees::ChunkShape;
+
+/// What a batch (or one transaction) puts into the proof trees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchLoad {
+    /// Transactions: leaf slots.
+    pub txs: u64,
+    /// Diff records of accounts that existed before the batch.
+    pub old_accounts: u64,
+    /// Diff records of accounts the batch created.
+    pub new_accounts: u64,
+    /// Stream records (grouped diff slots beyond the accounts').
+    pub stream_records: u64,
+    /// Deposits and forced withdrawals consumed from the L1 queue.
+    pub priority_ops: u64,
+    /// Withdrawals and refunded deposits paid out on L1.
+    pub payouts: u64,
+    /// Lanes of the split-credit chain.
+    pub split_lanes: u64,
+}
+
+impl BatchLoad {
+    /// The sum of two loads.
+    pub fn plus(&self, o: &BatchLoad) -> BatchLoad {
+        BatchLoad {
+            txs: self.txs + o.txs,
+            old_accounts: self.old_accounts + o.old_accounts,
+            new_accounts: self.new_accounts + o.new_accounts,
+            stream_records: self.stream_records + o.stream_records,
+            priority_ops: self.priority_ops + o.priority_ops,
+            payouts: self.payouts + o.payouts,
+            split_lanes: self.split_lanes + o.split_lanes,
+        }
+    }
+
+    /// An upper bound of what `tx` adds to a batch, whatever the state: every account it may
+    /// touch counted as a record of its own (the operator, which takes the fee, included).
+    /// `shares_of` gives the number of shares a distributing account registered (a distribute
+    /// pays each of them).
+    pub fn bound_of(tx: &Transaction, shares_of: impl Fn(AccountIndex) -> usize) -> BatchLoad {
+        let one = BatchLoad {
+            txs: 1,
+            ..BatchLoad::default()
+        };
+        match tx {
+            Transaction::Register(_) => BatchLoad {
+                new_accounts: 1,
+                ..one
+            },
+            Transaction::Transfer(_) => BatchLoad {
+                old_accounts: 3,
+                ..one
+            },
+            Transaction::Withdraw(_) => BatchLoad {
+                old_accounts: 2,
+                payouts: 1,
+                ..one
+            },
+            // Credited, or consumed and refunded on L1 (SPEC 15.5).
+            Transaction::Deposit(_) => BatchLoad {
+                old_accounts: 1,
+                priority_ops: 1,
+                payouts: 1,
+                ..one
+            },
+            Transaction::ForcedWithdraw(_) => BatchLoad {
+                old_accounts: 2,
+                priority_ops: 1,
+                payouts: 1,
+                ..one
+            },
+            Transaction::StreamOpen(_)
+            | Transaction::StreamSettle(_)
+            | Transaction::StreamClose(_) => BatchLoad {
+                old_accounts: 3,
+                stream_records: 1,
+                ..one
+            },
+            Transaction::Split(s) => BatchLoad {
+                old_accounts: s.parts.len() as u64 + 2,
+                split_lanes: lanes_for(s.parts.len(), LANE_PAYEES) as u64,
+                ..one
+            },
+            // A delegation creates the agent's account; a sweep moves the agent's balance to
+            // its owner.
+            Transaction::Passport(_) => BatchLoad {
+                old_accounts: 3,
+                new_accounts: 1,
+                ..one
+            },
+            Transaction::RegisterShares(_) => BatchLoad {
+                old_accounts: 2,
+                ..one
+            },
+            Transaction::Distribute(d) => BatchLoad {
+                old_accounts: shares_of(d.body.account) as u64 + 3,
+                ..one
+            },
+        }
+    }
+}
+
+/// What the deployment's pinned circuits can prove in one batch: leaves of `leaf_size`
+/// transactions, up to `2^top_level` chunks per tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchCapacity {
+    pub leaf_size: usize,
+    pub top_level: u32,
+}
+
+impl BatchCapacity {
+    /// The chunks per tree a final circuit of `top_level` verifies.
+    pub fn max_chunks(&self) -> u64 {
+        1u64 << self.top_level.min(62)
+    }
+
+    /// An upper bound of the chunks per tree the planner builds for a batch of `load` (before
+    /// padding to a power of two): the largest of the trees' counts.
+    pub fn chunks_for(&self, load: &BatchLoad) -> u64 {
+        let shape = ChunkShape::for_leaf(self.leaf_size);
+        let per = |n: u64, cap: usize| n.div_ceil(cap.max(1) as u64);
+        let accounts = load.old_accounts + load.new_accounts;
+        // Version 1 fills the new-account slots only once the existing ones are placed (at
+        // most one chunk shared); the grouped layout gives every account and every stream
+        // record past an account's first its own slot.
+        let diff_v1 =
+            per(load.old_accounts, shape.diff_old) + per(load.new_accounts, shape.diff_new);
+        let grouped = per(
+            accounts + load.stream_records,
+            shape.grouped_cap * shape.grouped_subs,
+        );
+        [
+            per(load.txs, self.leaf_size),
+            diff_v1,
+            grouped,
+            per(load.priority_ops, shape.priority),
+            per(load.payouts, 1 << shape.payout_depth),
+            per(load.split_lanes, shape.split_lanes),
+            1,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1)
+    }
+
+    /// Whether a batch of `load` can be proven by the pinned circuits.
+    pub fn fits(&self, load: &BatchLoad) -> bool {
+        self.chunks_for(load) <= self.max_chunks()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use state::account::{Amount, Nonce, Timestamp};
+    use state::crypto::schnorr::SecretKey;
+    use state::split::Payout;
+    use state::tx::{Domain, UnsignedSplit};
+
+    fn split(payees: u32) -> Transaction {
+        UnsignedSplit {
+            from: AccountIndex(1),
+            parts: (0..payees)
+                .map(|i| Payout {
+                    to: AccountIndex(2 + i),
+                    amount: Amount::new(1).unwrap(),
+                })
+                .collect(),
+            fee: Amount::ZERO,
+            nonce: Nonce::ZERO,
+            valid_until: Timestamp::new(1).unwrap(),
+        }
+        .sign(
+            &Domain {
+                chain_id: 1,
+                rollup: [0; 20],
+            },
+            &SecretKey::from_bytes(&[7; 40]).unwrap(),
+        )
+        .into()
+    }
+
+    const DEVNET: BatchCapacity = BatchCapacity {
+        leaf_size: 8,
+        top_level: 4,
+    };
+
+    #[test]
+    fn transfers_fill_the_leaves_first() {
+        // 128 transfers are 16 leaves of 8; their accounts (3 each, counted apart) need
+        // 384 / 17 = 23 diff chunks, so the bound stops them earlier: at 90 transfers (270
+        // records, 16 chunks of 17).
+        let t = BatchLoad {
+            txs: 1,
+            old_accounts: 3,
+            ..BatchLoad::default()
+        };
+        let mut load = BatchLoad::default();
+        let mut n = 0;
+        while DEVNET.fits(&load.plus(&t)) {
+            load = load.plus(&t);
+            n += 1;
+        }
+        assert_eq!(n, 90);
+        assert_eq!(DEVNET.chunks_for(&load), 16);
+    }
+
+    #[test]
+    fn a_split_counts_its_payees_and_its_lanes() {
+        let s = BatchLoad::bound_of(&split(1_024), |_| 0);
+        assert_eq!(s.split_lanes, 64);
+        assert_eq!(s.old_accounts, 1_026);
+        // 1,026 diff records need 61 chunks of 17: a level-6 final at least.
+        assert!(!DEVNET.fits(&s));
+        let l6 = BatchCapacity {
+            top_level: 6,
+            ..DEVNET
+        };
+        assert!(l6.fits(&s));
+        assert_eq!(l6.chunks_for(&s), 61);
+        // The largest split the devnet's pins can prove: 16 chunks of 17 records.
+        let fits = (1..=1_024)
+            .take_while(|&n| DEVNET.fits(&BatchLoad::bound_of(&split(n), |_| 0)))
+            .last();
+        assert_eq!(fits, Some(270));
+    }
+
+    #[test]
+    fn every_tree_is_counted() {
+        let cap = BatchCapacity {
+            leaf_size: 4,
+            top_level: 1,
+        };
+        let at = |load: BatchLoad| cap.chunks_for(&load);
+        let zero = BatchLoad::default();
+        assert_eq!(at(zero), 1);
+        assert_eq!(at(BatchLoad { txs: 9, ..zero }), 3);
+        assert_eq!(
+            at(BatchLoad {
+                priority_ops: 5,
+                ..zero
+            }),
+            2
+        );
+        assert_eq!(at(BatchLoad { payouts: 9, ..zero }), 3);
+        assert_eq!(
+            at(BatchLoad {
+                split_lanes: 5,
+                ..zero
+            }),
+            2
+        );
+        assert_eq!(
+            at(BatchLoad {
+                new_accounts: 5,
+                ..zero
+            }),
+            2
+        );
+        assert_eq!(
+            at(BatchLoad {
+                old_accounts: 10,
+                ..zero
+            }),
+            2
+        );
+        assert_eq!(
+            at(BatchLoad {
+                stream_records: 10,
+                ..zero
+            }),
+            2
+        );
+        assert!(!cap.fits(&BatchLoad { payouts: 9, ..zero }));
+    }
+
+    #[test]
+    fn the_diff_term_bounds_the_planner_s_diff_chunks() {
+        use rand::SeedableRng;
+        use state::account::Account;
+        use state::diff::StateDiff;
+        // The real chunker (witnesses only, nothing proven) over batches of `old` changed and
+        // `new` created accounts: its padded count never exceeds the bound's.
+        let cap = BatchCapacity {
+            leaf_size: 2,
+            top_level: 8,
+        };
+        let shape = ChunkShape::for_leaf(cap.leaf_size);
+        let key = |seed: u64| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            SecretKey::random(&mut rng).public_key()
+        };
+        let before: Vec<Account> = (0..24).map(|i| Account::new(key(i))).collect();
+        for (old, new) in [
+            (0, 1),
+            (1, 0),
+            (5, 0),
+            (5, 2),
+            (6, 3),
+            (11, 7),
+            (24, 9),
+            (3, 13),
+        ] {
+            let mut after = before.clone();
+            for a in after.iter_mut().take(old) {
+                a.balance = Amount::new(7).unwrap();
+            }
+            after.extend((0..new).map(|i| Account::new(key(100 + i as u64))));
+            let touched = (0..old as u32).map(AccountIndex);
+            let diff = StateDiff::from_accounts(&after, touched, before.len() as u64).unwrap();
+            let built = crate::circuits::diff::diff_chunks(
+                &before,
+                &diff,
+                shape.diff_old,
+                shape.diff_new,
+                1,
+            )
+            .unwrap()
+            .len() as u64;
+            let load = BatchLoad {
+                old_accounts: old as u64,
+                new_accounts: new as u64,
+                ..BatchLoad::default()
+            };
+            let bound = cap.chunks_for(&load).next_power_of_two();
+            assert!(
+                built <= bound,
+                "{old} + {new}: {built} chunks built, bound {bound}"
+            );
+        }
+    }
+}
