@@ -1,32 +1,17 @@
-//! The payment (leaf) circuit: `k` transaction slots applied in order to the state tree, with
-//! the rules of `state::apply`, exposing the 55 public inputs of [`RangeStatementTargets`].
-//!
-//! Every slot has the same constraints whatever its kind (register, transfer, withdraw,
-//! deposit, forced withdrawal, split, or a no-op used as padding): six exclusive kind flags
-//! select which rules bind. A slot makes three leaf accesses in a fixed order, each a Merkle
-//! update against the root left by the previous one: A (sender / registered index / deposit
-//! recipient), B (transfer recipient; for a register the account just below the new index),
-//! C (the operator, index 0). An access that a kind does not use writes its old leaf back. A
-//! split's credits happen between B and C, proven by the split-credit chain
-//! ([`crate::circuits::split`]): the slot folds their record into the range statement's
-//! `splits` accumulator and continues from the root the chain reaches. The full description
-//! (slot layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`,
-//! "Payment circuit".
+//! One slot of the payment circuit: its witness targets and constraints (module docs of
+//! [`super`]).
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
-use plonky2::plonk::proof::ProofWithPublicInputs;
 use state::pubdata::{op_len, SPLIT_FIXED_BYTES};
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
-use crate::circuits::public::{RangeStatement, RangeStatementTargets};
 use crate::gadgets::pubdata::{
     absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
     register_op_chunks, split_entry_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
@@ -37,8 +22,8 @@ use crate::gadgets::range::{
 };
 use crate::gadgets::schnorr::{verify_schnorr, SchnorrTargets, DUMMY_KEY_W};
 use crate::gadgets::smt::{hash_or_zero, leaf_hash, select_hash, update, MerklePathTarget};
-use crate::witness::{AccountFields, LeafAccess, LeafWitness, SlotKind, SlotWitness};
-use crate::{C, D, F};
+use crate::witness::{AccountFields, LeafAccess, SlotKind, SlotWitness};
+use crate::{D, F};
 
 /// The witness targets of one leaf access.
 #[derive(Clone, Debug)]
@@ -96,7 +81,7 @@ impl AccessTargets {
 
 /// The witness targets of one slot.
 #[derive(Clone, Debug)]
-struct SlotTargets {
+pub(super) struct SlotTargets {
     is_register: BoolTarget,
     is_transfer: BoolTarget,
     is_withdraw: BoolTarget,
@@ -133,15 +118,15 @@ struct SlotTargets {
 
 /// The values threaded from slot to slot.
 #[derive(Clone, Copy)]
-struct Running {
-    root: HashOutTarget,
-    pubdata: HashOutTarget,
-    withdrawals: HashOutTarget,
-    deposits: Target,
+pub(super) struct Running {
+    pub(super) root: HashOutTarget,
+    pub(super) pubdata: HashOutTarget,
+    pub(super) withdrawals: HashOutTarget,
+    pub(super) deposits: Target,
     /// `entries_commitment` of the priority ops so far (SPEC 13.8).
-    entries: HashOutTarget,
+    pub(super) entries: HashOutTarget,
     /// The split records handed over so far (SPEC 13.1, 19.5).
-    splits: HashOutTarget,
+    pub(super) splits: HashOutTarget,
 }
 
 /// `flag -> x == y`.
@@ -167,7 +152,7 @@ fn or(b: &mut CircuitBuilder<F, D>, x: BoolTarget, y: BoolTarget) -> BoolTarget 
 }
 
 /// Adds one slot's constraints; returns its targets and the running values after it.
-fn build_slot(
+pub(super) fn build_slot(
     b: &mut CircuitBuilder<F, D>,
     domain: HashOutTarget,
     timestamp: &U63Target,
@@ -560,135 +545,11 @@ fn build_slot(
     )
 }
 
-/// The payment (leaf) circuit for `k` slots.
-pub struct PaymentCircuit {
-    pub data: CircuitData<F, C, D>,
-    /// Gates added by one slot (measured on the first).
-    pub gates_per_slot: usize,
-    statement: RangeStatementTargets,
-    slots: Vec<SlotTargets>,
-}
-
-impl PaymentCircuit {
-    /// Builds the circuit for `k >= 1` slots.
-    pub fn build(k: usize) -> Self {
-        assert!(k >= 1, "a leaf has at least one slot");
-        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
-        let old_root = b.add_virtual_hash();
-        let pubdata_in = b.add_virtual_hash();
-        let withdrawals_in = b.add_virtual_hash();
-        let deposits_first = b.add_virtual_target();
-        let timestamp = b.add_virtual_target();
-        let domain = b.add_virtual_hash();
-        let entries_in = b.add_virtual_hash();
-        let splits_in = b.add_virtual_hash();
-        // No slot kind of this circuit hands a walk over to a side proof yet (SPEC 13.1): the
-        // accumulator passes through, one target for the value before and after.
-        let walks = b.add_virtual_hash();
-        let ts = range_check_u63(&mut b, timestamp);
-
-        let mut io = Running {
-            root: old_root,
-            pubdata: pubdata_in,
-            withdrawals: withdrawals_in,
-            deposits: deposits_first,
-            entries: entries_in,
-            splits: splits_in,
-        };
-        let mut slots = Vec::with_capacity(k);
-        let mut gates_per_slot = 0;
-        for i in 0..k {
-            let before = b.num_gates();
-            let (t, next) = build_slot(&mut b, domain, &ts, io);
-            if i == 0 {
-                gates_per_slot = b.num_gates() - before;
-            }
-            slots.push(t);
-            io = next;
-        }
-        let statement = RangeStatementTargets {
-            old_root,
-            new_root: io.root,
-            pubdata_in,
-            pubdata_out: io.pubdata,
-            withdrawals_in,
-            withdrawals_out: io.withdrawals,
-            deposits_first,
-            deposits_next: io.deposits,
-            timestamp,
-            domain,
-            entries_in,
-            entries_out: io.entries,
-            splits_in,
-            splits_out: io.splits,
-            walks_in: walks,
-            walks_out: walks,
-        };
-        statement.register(&mut b);
-        let data = b.build::<C>();
-        PaymentCircuit {
-            data,
-            gates_per_slot,
-            statement,
-            slots,
-        }
-    }
-
-    pub fn k(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Proves one leaf. Fails if the witness violates any rule, or if its statement is not the
-    /// one the slots imply (every public input is also set from `w.statement`, so a mismatch is
-    /// a witness conflict).
-    pub fn prove(&self, w: &LeafWitness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
-        ensure!(
-            w.slots.len() == self.k(),
-            "the witness has {} slots, the circuit {}",
-            w.slots.len(),
-            self.k()
-        );
-        let mut pw = PartialWitness::new();
-        // The accumulators' "before" and "after" are one target each, so a statement that
-        // claims a record handed over is a witness conflict like any other wrong value.
-        for (t, v) in self
-            .statement
-            .to_targets()
-            .into_iter()
-            .zip(w.statement.to_fields())
-        {
-            pw.set_target(t, v)?;
-        }
-        for (i, (t, slot)) in self.slots.iter().zip(&w.slots).enumerate() {
-            set_slot(&mut pw, t, slot).with_context(|| format!("slot {i}"))?;
-        }
-        // plonky2's witness generation panics on some violated constraints (a range check that
-        // does not fit its limbs); report those as errors like the others.
-        let proof = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.data.prove(pw)))
-            .map_err(|p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                anyhow::anyhow!("witness generation failed: {msg}")
-            })??;
-        ensure!(
-            RangeStatement::from_fields(&proof.public_inputs).as_ref() == Some(&w.statement),
-            "the proof's public inputs differ from the witness statement"
-        );
-        Ok(proof)
-    }
-
-    /// Verifies a leaf proof and returns its statement.
-    pub fn verify(&self, proof: ProofWithPublicInputs<F, C, D>) -> anyhow::Result<RangeStatement> {
-        let s = RangeStatement::from_fields(&proof.public_inputs).context("public inputs")?;
-        self.data.verify(proof)?;
-        Ok(s)
-    }
-}
-
-fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> anyhow::Result<()> {
+pub(super) fn set_slot(
+    pw: &mut PartialWitness<F>,
+    t: &SlotTargets,
+    s: &SlotWitness,
+) -> anyhow::Result<()> {
     let kind = s.kind;
     pw.set_bool_target(t.is_register, kind == SlotKind::Register)?;
     pw.set_bool_target(t.is_transfer, kind == SlotKind::Transfer)?;
@@ -760,52 +621,4 @@ fn set_slot(pw: &mut PartialWitness<F>, t: &SlotTargets, s: &SlotWitness) -> any
     t.signature
         .set(pw, if signed { s.signature.as_ref() } else { None })?;
     Ok(())
-}
-
-impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
-    type Witness = LeafWitness;
-
-    fn id(&self) -> String {
-        format!("payment-v5/k={}", self.k())
-    }
-
-    fn leaf_size(&self) -> usize {
-        self.k()
-    }
-
-    fn data(&self) -> &CircuitData<F, C, D> {
-        &self.data
-    }
-
-    fn prove(&self, w: &LeafWitness) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
-        PaymentCircuit::prove(self, w)
-    }
-
-    fn witnesses(
-        &self,
-        state: &mut state::apply::State,
-        txs: &[(state::tx::Transaction, state::apply::BlockContext)],
-        batch_timestamp: state::account::Timestamp,
-        depositors: crate::witness::Depositors<'_>,
-        min_leaves: usize,
-        splits: &mut crate::circuits::split::SplitChainBuilder,
-    ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
-        use crate::circuits::leaf::LeafPlanError;
-        crate::witness::leaf_witnesses_and_chain(
-            state,
-            txs,
-            batch_timestamp,
-            self.k(),
-            min_leaves.max(1),
-            depositors,
-            Some(splits),
-        )
-        .map_err(|e| match e {
-            crate::witness::WitnessError::Rejected { .. }
-            | crate::witness::WitnessError::ExpiredAtBatchTimestamp { .. } => {
-                LeafPlanError::Rejected(e.to_string())
-            }
-            e => LeafPlanError::Other(anyhow::anyhow!(e)),
-        })
-    }
 }
