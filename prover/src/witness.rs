@@ -23,7 +23,9 @@ use state::tx::{L1Address, Transaction};
 
 use crate::circuits::public::RangeStatement;
 use crate::circuits::split::{SplitChainBuilder, SplitRecord};
+use crate::circuits::ticks::WalkRecord;
 use crate::F;
+use state::stream::{StreamId, StreamSlot};
 
 /// The fields of an account leaf, as raw integers (a tampered witness may hold anything; the
 /// circuit decides).
@@ -90,6 +92,68 @@ pub enum SlotKind {
     ForcedWithdraw,
     /// A split payment: the debit here, the credits in the split-credit chain (SPEC 19.5).
     Split,
+    /// The stream kinds (SPEC 18.5), in a payment circuit built with them: A signs; the book
+    /// that changes is A's (open) or B's (settle, close), described by [`StreamWitness`].
+    StreamOpen,
+    StreamSettle,
+    StreamClose,
+}
+
+/// What a stream slot needs besides the accesses: the book owner's book before the slot and
+/// the transaction's terms. Raw integers: a tampered witness may hold anything.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct StreamWitness {
+    pub slot: u16,
+    /// The slot's 16 siblings in the owner's book (leaf level first).
+    pub path: Vec<Digest>,
+    /// The owner's book root and profile before the slot (its `ext` opens to them).
+    pub streams_root: Digest,
+    pub profile: Digest,
+    /// The stream in the slot before (settle, close): `Stream::to_field_elements`, canonical.
+    pub old: [u64; 10],
+    /// Open: the terms.
+    pub price: u64,
+    pub max_ticks: u32,
+    pub expiry: u64,
+    pub anchor: Digest,
+    /// Settle: the tick settled to and its value.
+    pub to: u32,
+    pub t_to: Digest,
+}
+
+impl StreamWitness {
+    /// The values of a slot that is not a stream kind.
+    pub fn idle() -> Self {
+        StreamWitness {
+            slot: 0,
+            path: vec![Digest::ZERO; state::stream::SLOT_DEPTH],
+            streams_root: Digest::ZERO,
+            profile: Digest::ZERO,
+            old: [0; 10],
+            price: 0,
+            max_ticks: 0,
+            expiry: 0,
+            anchor: Digest::ZERO,
+            to: 0,
+            t_to: Digest::ZERO,
+        }
+    }
+
+    /// The tick-walk record of a settlement slot (SPEC 18.7): its stream's identity, the tick
+    /// settled to and from, and both values.
+    pub fn walk_record(&self, payer: u32) -> WalkRecord {
+        WalkRecord {
+            id: StreamId {
+                payer: AccountIndex(payer),
+                slot: StreamSlot(self.slot),
+                opened_at: state::account::Nonce::new(self.old[4]).unwrap_or_default(),
+            },
+            to: self.to,
+            from: self.old[5] as u32,
+            t_to: self.t_to,
+            head: Digest([6, 7, 8, 9].map(|i| F::from_noncanonical_u64(self.old[i]))),
+        }
+    }
 }
 
 /// One transaction slot. Unused fields are zero.
@@ -123,7 +187,10 @@ pub struct SlotWitness {
     pub parts_digest: Digest,
     #[serde(default)]
     pub split_root: Digest,
-    /// Register, transfer, withdraw, forced withdrawal, split.
+    /// The stream kinds' book and terms (`None` for the other kinds).
+    #[serde(default)]
+    pub stream: Option<StreamWitness>,
+    /// Register, transfer, withdraw, forced withdrawal, split, the stream kinds.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
     pub a: LeafAccess,
@@ -134,6 +201,12 @@ pub struct SlotWitness {
 }
 
 impl SlotWitness {
+    /// The tick-walk record a settlement slot hands over (SPEC 18.7); `None` for other kinds.
+    pub fn walk_record(&self) -> Option<WalkRecord> {
+        let w = self.stream.as_ref()?;
+        (self.kind == SlotKind::StreamSettle).then(|| w.walk_record(self.b.index))
+    }
+
     /// The record a split slot hands over to the split-credit chain: from the root its
     /// accesses A and B reach (B writes its leaf back) to `split_root`. `None` for other
     /// kinds.
@@ -240,6 +313,8 @@ struct Io {
     entries: Digest,
     /// The split records handed over so far (SPEC 13.1).
     splits: Digest,
+    /// The settlements' tick walks handed over so far (SPEC 13.1, 18.7).
+    walks: Digest,
 }
 
 /// The L1 sender of a deposit serial, from the watcher's records.
@@ -284,11 +359,23 @@ fn noop_slot(state: &mut State) -> SlotWitness {
         n: 0,
         parts_digest: Digest::ZERO,
         split_root: Digest::ZERO,
+        stream: None,
         signature: None,
         a: access.clone(),
         b: access.clone(),
         c: access,
     }
+}
+
+/// Sets the signer's envelope of a slot.
+fn envelope(slot: &mut SlotWitness, fee: u64, nonce: u64, valid_until: u64) {
+    slot.fee = fee;
+    slot.nonce = nonce;
+    slot.valid_until = valid_until;
+}
+
+fn no_book() -> WitnessError {
+    WitnessError::Internal("a stream slot without its book".into())
 }
 
 /// Applies `tx` natively and returns its slot (accesses A, B, C in circuit order).
@@ -311,12 +398,12 @@ fn tx_slot(
         Transaction::Deposit(d) => (SlotKind::Deposit, d.to.0, OPERATOR.0),
         Transaction::ForcedWithdraw(f) => (SlotKind::ForcedWithdraw, f.withdraw.from.0, OPERATOR.0),
         Transaction::Split(t) => (SlotKind::Split, t.from.0, OPERATOR.0),
-        Transaction::StreamOpen(_)
-        | Transaction::StreamSettle(_)
-        | Transaction::StreamClose(_)
-        | Transaction::Passport(_)
-        | Transaction::RegisterShares(_)
-        | Transaction::Distribute(_) => {
+        Transaction::StreamOpen(t) => (SlotKind::StreamOpen, t.body.payer.0, t.body.payee.0),
+        Transaction::StreamSettle(t) => {
+            (SlotKind::StreamSettle, t.body.payee.0, t.body.terms.payer.0)
+        }
+        Transaction::StreamClose(t) => (SlotKind::StreamClose, t.body.signer.0, t.body.payer.0),
+        Transaction::Passport(_) | Transaction::RegisterShares(_) | Transaction::Distribute(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -324,6 +411,30 @@ fn tx_slot(
         }
     };
     let r0 = state.root();
+    // The book that a stream kind changes, as it is before (its owner: A for an open, B else).
+    let book_before = match tx {
+        Transaction::StreamOpen(t) => Some((t.body.payer, t.body.slot)),
+        Transaction::StreamSettle(t) => Some((t.body.terms.payer, t.body.terms.slot)),
+        Transaction::StreamClose(t) => Some((t.body.payer, t.body.slot)),
+        _ => None,
+    }
+    .map(|(owner, slot)| {
+        let book = state.streams_of(owner);
+        let old = book.get(slot).map_or([0; 10], |s| {
+            s.to_field_elements().map(|e| e.to_canonical_u64())
+        });
+        (
+            owner,
+            StreamWitness {
+                slot: slot.0,
+                path: book.path(slot).to_vec(),
+                streams_root: book.root(),
+                profile: state.profile_of(owner).digest(),
+                old,
+                ..StreamWitness::idle()
+            },
+        )
+    });
     let mut base = HashMap::new();
     let mut view: HashMap<u32, Option<AccountFields>> = HashMap::new();
     for i in [a_idx, b_idx, OPERATOR.0] {
@@ -350,6 +461,7 @@ fn tx_slot(
         n: 0,
         parts_digest: Digest::ZERO,
         split_root: Digest::ZERO,
+        stream: None,
         signature: tx.signature().copied(),
         a: LeafAccess {
             index: 0,
@@ -426,12 +538,38 @@ fn tx_slot(
             slot.parts_digest = parts_digest(&t.parts);
             (sum + t.fee.get(), 0, t.fee.get(), 0)
         }
-        Transaction::StreamOpen(_)
-        | Transaction::StreamSettle(_)
-        | Transaction::StreamClose(_)
-        | Transaction::Passport(_)
-        | Transaction::RegisterShares(_)
-        | Transaction::Distribute(_) => {
+        Transaction::StreamOpen(t) => {
+            let (_, mut w) = book_before.clone().ok_or_else(no_book)?;
+            let o = &t.body;
+            w.price = o.price.get();
+            w.max_ticks = o.max_ticks.get();
+            w.expiry = o.expiry.get();
+            w.anchor = o.anchor;
+            let escrow = o.price.get() * u64::from(o.max_ticks.get());
+            slot.amount = escrow;
+            envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
+            slot.stream = Some(w);
+            (escrow + t.fee.get(), 0, t.fee.get(), 0)
+        }
+        Transaction::StreamSettle(t) => {
+            let (_, mut w) = book_before.clone().ok_or_else(no_book)?;
+            let terms = &t.body.terms;
+            w.to = terms.to.get();
+            w.t_to = terms.value;
+            let price = w.old[1];
+            let payout = price * u64::from(terms.to.get().saturating_sub(w.old[5] as u32));
+            envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
+            slot.stream = Some(w);
+            (t.fee.get(), 0, t.fee.get(), payout)
+        }
+        Transaction::StreamClose(t) => {
+            let (_, w) = book_before.clone().ok_or_else(no_book)?;
+            let refund = w.old[1] * w.old[2].saturating_sub(w.old[5]);
+            envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
+            slot.stream = Some(w);
+            (t.fee.get(), refund, t.fee.get(), 0)
+        }
+        Transaction::Passport(_) | Transaction::RegisterShares(_) | Transaction::Distribute(_) => {
             return Err(WitnessError::KindNotProvable {
                 position,
                 kind: tx.kind().name(),
@@ -467,8 +605,20 @@ fn tx_slot(
     };
     let is_spend = matches!(
         kind,
-        SlotKind::Transfer | SlotKind::Withdraw | SlotKind::Split
+        SlotKind::Transfer
+            | SlotKind::Withdraw
+            | SlotKind::Split
+            | SlotKind::StreamOpen
+            | SlotKind::StreamSettle
+            | SlotKind::StreamClose
     ) || (kind == SlotKind::ForcedWithdraw && slot.forced_status == 0);
+    // The book owner's `ext` after the slot: the state's, now that the transaction applied.
+    let new_ext = match &book_before {
+        Some((owner, _)) => state.account(*owner).map(|a| a.ext),
+        None => None,
+    };
+    let a_ext = new_ext.filter(|_| kind == SlotKind::StreamOpen);
+    let b_ext = new_ext.filter(|_| matches!(kind, SlotKind::StreamSettle | SlotKind::StreamClose));
     let pubkey = slot.pubkey;
     slot.a = access(a_idx, &|old| match kind {
         SlotKind::Register => Some(AccountFields {
@@ -480,12 +630,14 @@ fn tx_slot(
         _ => old.map(|mut a| {
             a.balance = a.balance - debit + credit_a;
             a.nonce += u64::from(is_spend);
+            a.ext = a_ext.unwrap_or(a.ext);
             a
         }),
     })?;
     slot.b = access(b_idx, &|old| {
         old.map(|mut a| {
             a.balance += credit_b;
+            a.ext = b_ext.unwrap_or(a.ext);
             a
         })
     })?;
@@ -581,8 +733,10 @@ pub fn leaf_witnesses_and_chain(
         deposits: state.next_deposit_seq(),
         entries,
         splits: Digest::ZERO,
+        walks: Digest::ZERO,
     };
     let mut splits = Digest::ZERO;
+    let mut walks = Digest::ZERO;
     let mut slots = Vec::with_capacity(txs.len());
     let mut after = Vec::with_capacity(txs.len());
     for (position, (tx, ctx)) in txs.iter().enumerate() {
@@ -635,6 +789,9 @@ pub fn leaf_witnesses_and_chain(
         if let Some(r) = slot.split_record() {
             splits = r.absorb(splits);
         }
+        if let Some(r) = slot.walk_record() {
+            walks = crate::circuits::ticks::absorb(walks, &r);
+        }
         slots.push(slot);
         after.push(Io {
             root: state.root(),
@@ -643,6 +800,7 @@ pub fn leaf_witnesses_and_chain(
             deposits: state.next_deposit_seq(),
             entries,
             splits,
+            walks,
         });
     }
     let n_leaves = leaf_count(slots.len(), k, min_leaves);
@@ -682,9 +840,8 @@ pub fn leaf_witnesses_and_chain(
                 entries_out: io_out.entries,
                 splits_in: io_in.splits,
                 splits_out: io_out.splits,
-                // No payment slot hands a walk over yet (SPEC 13.1).
-                walks_in: Digest::ZERO,
-                walks_out: Digest::ZERO,
+                walks_in: io_in.walks,
+                walks_out: io_out.walks,
             },
             slots: leaf_slots,
         });

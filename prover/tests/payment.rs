@@ -7,6 +7,8 @@
 mod settlement;
 #[path = "payment/split.rs"]
 mod split;
+#[path = "payment/stream.rs"]
+mod stream;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -438,6 +440,10 @@ impl Forger {
             SlotKind::Noop => {}
             // Split attacks tamper an honest split's witness (`attack_split`).
             SlotKind::Split => unreachable!("the forger builds no split"),
+            // The stream kinds are forged by `stream::StreamForger`.
+            SlotKind::StreamOpen | SlotKind::StreamSettle | SlotKind::StreamClose => {
+                unreachable!("the accounts forger builds no stream slot")
+            }
             SlotKind::Register => {
                 bytes.push(1);
                 bytes.extend(ai.to_le_bytes());
@@ -568,6 +574,7 @@ fn intent(kind: SlotKind) -> SlotWitness {
         n: 0,
         parts_digest: Digest::ZERO,
         split_root: Digest::ZERO,
+        stream: None,
         signature: None,
         a: access(0),
         b: access(0),

@@ -14,6 +14,9 @@
 //! "Payment circuit".
 
 mod slot;
+mod stream;
+
+pub use stream::StreamRule;
 
 use anyhow::{ensure, Context};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
@@ -34,11 +37,18 @@ pub struct PaymentCircuit {
     pub gates_per_slot: usize,
     statement: RangeStatementTargets,
     slots: Vec<SlotTargets>,
+    streams: bool,
 }
 
 impl PaymentCircuit {
-    /// Builds the circuit for `k >= 1` slots.
+    /// Builds the circuit for `k >= 1` slots of the plain kinds (no stream kind).
     pub fn build(k: usize) -> Self {
+        Self::build_with(k, false)
+    }
+
+    /// Builds the circuit for `k >= 1` slots, with the stream kinds if `streams`
+    /// ([`stream`]): a leaf that holds one pays for them, a leaf of plain payments does not.
+    pub fn build_with(k: usize, streams: bool) -> Self {
         assert!(k >= 1, "a leaf has at least one slot");
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let old_root = b.add_virtual_hash();
@@ -49,9 +59,9 @@ impl PaymentCircuit {
         let domain = b.add_virtual_hash();
         let entries_in = b.add_virtual_hash();
         let splits_in = b.add_virtual_hash();
-        // No slot kind of this circuit hands a walk over to a side proof yet (SPEC 13.1): the
-        // accumulator passes through, one target for the value before and after.
-        let walks = b.add_virtual_hash();
+        // Without the stream kinds no slot hands a walk over (SPEC 13.1): `walks` passes
+        // through, one target for the value before and after.
+        let walks_in = b.add_virtual_hash();
         let ts = range_check_u63(&mut b, timestamp);
 
         let mut io = Running {
@@ -61,12 +71,13 @@ impl PaymentCircuit {
             deposits: deposits_first,
             entries: entries_in,
             splits: splits_in,
+            walks: walks_in,
         };
         let mut slots = Vec::with_capacity(k);
         let mut gates_per_slot = 0;
         for i in 0..k {
             let before = b.num_gates();
-            let (t, next) = build_slot(&mut b, domain, &ts, io);
+            let (t, next) = build_slot(&mut b, domain, &ts, io, streams);
             if i == 0 {
                 gates_per_slot = b.num_gates() - before;
             }
@@ -88,8 +99,8 @@ impl PaymentCircuit {
             entries_out: io.entries,
             splits_in,
             splits_out: io.splits,
-            walks_in: walks,
-            walks_out: walks,
+            walks_in,
+            walks_out: io.walks,
         };
         statement.register(&mut b);
         let data = b.build::<C>();
@@ -98,11 +109,29 @@ impl PaymentCircuit {
             gates_per_slot,
             statement,
             slots,
+            streams,
         }
     }
 
     pub fn k(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Whether the circuit has the stream kinds.
+    pub fn has_streams(&self) -> bool {
+        self.streams
+    }
+
+    /// Which stream rule of which slot a refused witness broke, from the error of
+    /// [`PaymentCircuit::prove`] (`None`: another rule, or not a conflict).
+    pub fn refused_by(&self, error: &str) -> Option<(usize, StreamRule)> {
+        let rules: Vec<(plonky2::iop::target::Target, (usize, StreamRule))> = self
+            .slots
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.stream_rules.iter().map(move |&(t, r)| (t, (i, r))))
+            .collect();
+        crate::circuits::refusal::rule_broken(&rules, error)
     }
 
     /// Proves one leaf. Fails if the witness violates any rule, or if its statement is not the
@@ -159,7 +188,10 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     type Witness = LeafWitness;
 
     fn id(&self) -> String {
-        format!("payment-v5/k={}", self.k())
+        match self.streams {
+            false => format!("payment-v5/k={}", self.k()),
+            true => format!("payment-v5-streams/k={}", self.k()),
+        }
     }
 
     fn leaf_size(&self) -> usize {
@@ -184,6 +216,25 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         splits: &mut crate::circuits::split::SplitChainBuilder,
     ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
         use crate::circuits::leaf::LeafPlanError;
+        // Until the registry serves a leaf with the stream kinds beside this one, a batch
+        // holding one is reported before anything is planned.
+        if !self.streams {
+            if let Some((position, (tx, _))) = txs.iter().enumerate().find(|(_, (tx, _))| {
+                matches!(
+                    tx,
+                    state::tx::Transaction::StreamOpen(_)
+                        | state::tx::Transaction::StreamSettle(_)
+                        | state::tx::Transaction::StreamClose(_)
+                )
+            }) {
+                return Err(LeafPlanError::Other(anyhow::anyhow!(
+                    crate::witness::WitnessError::KindNotProvable {
+                        position,
+                        kind: tx.kind().name(),
+                    }
+                )));
+            }
+        }
         crate::witness::leaf_witnesses_and_chain(
             state,
             txs,

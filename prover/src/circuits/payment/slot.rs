@@ -12,6 +12,7 @@ use state::pubdata::{op_len, SPLIT_FIXED_BYTES};
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
+use super::stream::{StreamInputs, StreamRule, StreamTargets};
 use crate::gadgets::pubdata::{
     absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
     register_op_chunks, split_entry_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
@@ -50,9 +51,19 @@ impl AccessTargets {
 
     /// The 12 leaf elements with the given balance and nonce.
     fn fields(&self, b: &mut CircuitBuilder<F, D>, balance: Target, nonce: Target) -> [Target; 12] {
+        self.fields_with_ext(b, balance, nonce, self.ext)
+    }
+
+    /// The 12 leaf elements with the given balance, nonce and `ext`.
+    fn fields_with_ext(
+        &self,
+        b: &mut CircuitBuilder<F, D>,
+        balance: Target,
+        nonce: Target,
+        e: [Target; 4],
+    ) -> [Target; 12] {
         let zero = b.zero();
         let p = self.pubkey;
-        let e = self.ext;
         [
             p[0], p[1], p[2], p[3], p[4], balance, nonce, zero, e[0], e[1], e[2], e[3],
         ]
@@ -110,6 +121,10 @@ pub(super) struct SlotTargets {
     /// Deposit: the depositor's five big-endian u32 limbs (bound through the entries chain
     /// to the L1 entry, SPEC 13.8; no range check needed here).
     depositor: [Target; 5],
+    /// The stream kinds, in a circuit built with them ([`super::stream`]).
+    stream: Option<StreamTargets>,
+    /// The stream rules' targets, for naming a broken one.
+    pub(super) stream_rules: Vec<(Target, StreamRule)>,
     signature: SchnorrTargets,
     a: AccessTargets,
     b: AccessTargets,
@@ -127,6 +142,8 @@ pub(super) struct Running {
     pub(super) entries: HashOutTarget,
     /// The split records handed over so far (SPEC 13.1, 19.5).
     pub(super) splits: HashOutTarget,
+    /// The settlements' tick walks handed over so far (SPEC 13.1, 18.7).
+    pub(super) walks: HashOutTarget,
 }
 
 /// `flag -> x == y`.
@@ -157,6 +174,7 @@ pub(super) fn build_slot(
     domain: HashOutTarget,
     timestamp: &U63Target,
     io: Running,
+    streams: bool,
 ) -> (SlotTargets, Running) {
     let zero = b.zero();
     let one = b.one();
@@ -182,7 +200,6 @@ pub(super) fn build_slot(
     let priority = or(b, is_deposit, is_forced);
     let any = or(b, signed, is_deposit);
     let any = or(b, any, fr);
-    b.assert_bool(any);
 
     // Fields (range checks double as the bit decompositions of the pubdata).
     let a_index = b.add_virtual_target();
@@ -212,6 +229,47 @@ pub(super) fn build_slot(
     let a = AccessTargets::new(b);
     let bb = AccessTargets::new(b);
     let c = AccessTargets::new(b);
+    let fee_bits = fee_u.bits64(b);
+    let amount_bits = amount_u.bits64(b);
+
+    // The stream kinds (open, settle, close), in a circuit built with them.
+    let (stream, mut fx) = match streams {
+        true => {
+            let (t, fx) = super::stream::build(
+                b,
+                &StreamInputs {
+                    a_index,
+                    b_index,
+                    a_bits: &a_bits,
+                    b_bits: &b_bits,
+                    a_ext: a.ext,
+                    b_ext: bb.ext,
+                    b_exists: bb.exists,
+                    nonce,
+                    fee,
+                    fee_bits: &fee_bits,
+                    valid_until,
+                    amount,
+                    timestamp,
+                    domain,
+                    walks: io.walks,
+                },
+            );
+            (Some(t), Some(fx))
+        }
+        false => (None, None),
+    };
+    let (is_stream, is_open) = match (&stream, &fx) {
+        (Some(t), Some(f)) => (f.any, t.open),
+        _ => (b._false(), b._false()),
+    };
+    let any = or(b, any, is_stream);
+    b.assert_bool(any);
+    // The signer of every stream kind is A: like a spend, it exists, its nonce is used and it
+    // pays the fee; an open also debits its `amount` (the escrow).
+    let pays_fee = or(b, spend, is_stream);
+    let signed = or(b, signed, is_stream);
+    let debits = or(b, spend, is_open);
 
     // Expiry: valid_until >= now for signed kinds, where now is the batch timestamp, or the L1
     // request time of a forced withdrawal (a waiting sequencer cannot make it expire).
@@ -236,13 +294,13 @@ pub(super) fn build_slot(
     assert_eq_if(b, is_register, bb.exists.target, one);
 
     // Transfer / withdraw: the sender exists, nonce matches, amount > 0, operator exists.
-    assert_eq_if(b, spend, a.exists.target, one);
+    assert_eq_if(b, pays_fee, a.exists.target, one);
     let nonce_ok = b.is_equal(nonce, a.nonce);
-    assert_eq_if(b, spend, nonce_ok.target, one);
+    assert_eq_if(b, pays_fee, nonce_ok.target, one);
     let amount_zero = b.is_equal(amount, zero);
-    let p = b.mul(spend.target, amount_zero.target);
+    let p = b.mul(debits.target, amount_zero.target);
     b.assert_zero(p);
-    assert_eq_if(b, spend, c.exists.target, one);
+    assert_eq_if(b, pays_fee, c.exists.target, one);
     // Transfer: the recipient exists and differs from the sender.
     assert_eq_if(b, is_transfer, bb.exists.target, one);
     let same = b.is_equal(a_index, b_index);
@@ -255,8 +313,8 @@ pub(super) fn build_slot(
 
     // Access A.
     let a_bal = range_check_u63(b, a.balance);
-    let amount_spent = scale(b, spend, &amount_u);
-    let fee_spent = scale(b, spend, &fee_u);
+    let amount_spent = scale(b, debits, &amount_u);
+    let fee_spent = scale(b, pays_fee, &fee_u);
     let after_amount = sub_u63(b, &a_bal, &amount_spent);
     let after_debit = sub_u63(b, &after_amount, &fee_spent);
     let amount_deposited = scale(b, is_deposit, &amount_u);
@@ -265,26 +323,44 @@ pub(super) fn build_slot(
     let exists_ok = b.and(a.exists, not_overflow);
     let credited = b.and(is_deposit, exists_ok);
     let refunded = BoolTarget::new_unsafe(b.sub(is_deposit.target, credited.target));
-    let a_new_balance = b.select(credited, credited_sum.value, after_debit.value);
-    let a_new_nonce = b.add(a.nonce, spend.target);
+    // A settlement's payout (SPEC 18.4: after the fee is paid).
+    let after_credit = match &fx {
+        Some(f) => add_u63(b, &after_debit, &f.a_credit).value,
+        None => after_debit.value,
+    };
+    let a_new_balance = b.select(credited, credited_sum.value, after_credit);
+    let (a_new_ext, b_new_ext) = match &fx {
+        Some(f) => (f.a_ext, f.b_ext),
+        None => (a.ext, bb.ext),
+    };
+    let a_new_nonce = b.add(a.nonce, pays_fee.target);
     b.range_check(a_new_nonce, 63);
     let a_new_exists = BoolTarget::new_unsafe(b.add(a.exists.target, is_register.target));
     let old_fields = a.fields(b, a.balance, a.nonce);
     let h = leaf_hash(b, &old_fields);
     let a_old_leaf = hash_or_zero(b, a.exists, h);
-    let new_fields = a.fields(b, a_new_balance, a_new_nonce);
+    let new_fields = a.fields_with_ext(b, a_new_balance, a_new_nonce, a_new_ext);
     let h = leaf_hash(b, &new_fields);
     let a_new_leaf = hash_or_zero(b, a_new_exists, h);
     let root = update(b, io.root, a_old_leaf, a_new_leaf, &a_bits, &a.path);
 
-    // Access B: the transfer recipient gains `amount`.
+    // Access B: the transfer recipient gains `amount`, the payer of a closed stream its
+    // refund (exclusive kinds: at most one of the two is not zero).
     let b_bal = range_check_u63(b, bb.balance);
-    let amount_received = scale(b, is_transfer, &amount_u);
+    let mut amount_received = scale(b, is_transfer, &amount_u);
+    if let Some(f) = &fx {
+        amount_received = U63Target {
+            value: b.add(amount_received.value, f.b_credit.value),
+            lo: b.add(amount_received.lo, f.b_credit.lo),
+            hi: b.add(amount_received.hi, f.b_credit.hi),
+            bits: vec![],
+        };
+    }
     let b_new = add_u63(b, &b_bal, &amount_received);
     let old_fields = bb.fields(b, bb.balance, bb.nonce);
     let h = leaf_hash(b, &old_fields);
     let b_old_leaf = hash_or_zero(b, bb.exists, h);
-    let new_fields = bb.fields(b, b_new.value, bb.nonce);
+    let new_fields = bb.fields_with_ext(b, b_new.value, bb.nonce, b_new_ext);
     let h = leaf_hash(b, &new_fields);
     let b_new_leaf = hash_or_zero(b, bb.exists, h);
     let root = update(b, root, b_old_leaf, b_new_leaf, &b_bits, &bb.path);
@@ -334,15 +410,16 @@ pub(super) fn build_slot(
     sp.extend_from_slice(&parts_digest.elements);
     sp.extend_from_slice(&[fee, nonce, valid_until]);
     let withdraw_msg = or(b, is_withdraw, is_forced);
-    let msg = hash_no_pad_select(
-        b,
-        &[
-            (is_register, reg),
-            (is_transfer, tr),
-            (withdraw_msg, wd),
-            (is_split, sp),
-        ],
-    );
+    let mut messages = vec![
+        (is_register, reg),
+        (is_transfer, tr),
+        (withdraw_msg, wd),
+        (is_split, sp),
+    ];
+    if let Some(f) = &mut fx {
+        messages.append(&mut f.messages);
+    }
+    let msg = hash_no_pad_select(b, &messages);
     // A forced withdrawal of an existing sender is always judged under the sender's key (its
     // signature rule is one of the rules it may break); other unsigned slots, and a forced
     // withdrawal whose sender does not exist (rule 1 comes first), use a fixed valid key.
@@ -426,8 +503,6 @@ pub(super) fn build_slot(
 
     // Pubdata and withdrawals.
     let pk_bits: Vec<_> = a.pubkey.iter().map(|&w| range_check_u64(b, w)).collect();
-    let amount_bits = amount_u.bits64(b);
-    let fee_bits = fee_u.bits64(b);
     let seq_bits = seq_u.bits64(b);
     let req_bits = req_u.bits64(b);
     let nonce_bits = nonce_u.bits64(b);
@@ -450,7 +525,7 @@ pub(super) fn build_slot(
         },
     );
     let deposit_chunks = deposit_op_chunks(b, &seq_bits, &a_bits, &amount_bits, refunded);
-    let ops = [
+    let mut ops = vec![
         OpChunks {
             flag: is_register,
             len: op_len(TxKind::Register),
@@ -482,6 +557,9 @@ pub(super) fn build_slot(
             chunks: split_entry_chunks(b, &a_bits, &n_bits, &fee_bits, parts_digest),
         },
     ];
+    if let Some(f) = &mut fx {
+        ops.append(&mut f.ops);
+    }
     let pubdata = absorb_op(b, io.pubdata, &ops);
     // The priority entries (SPEC 13.8): the same op chunks, a deposit's depositor after them.
     let depositor: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
@@ -528,6 +606,11 @@ pub(super) fn build_slot(
         to_l1,
         depositor,
         signature,
+        stream,
+        stream_rules: fx
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.rules))
+            .unwrap_or_default(),
         a,
         b: bb,
         c,
@@ -541,6 +624,7 @@ pub(super) fn build_slot(
             deposits,
             entries,
             splits,
+            walks: fx.map_or(io.walks, |f| f.walks),
         },
     )
 }
@@ -558,6 +642,13 @@ pub(super) fn set_slot(
     let forced = kind == SlotKind::ForcedWithdraw;
     pw.set_bool_target(t.is_forced, forced)?;
     pw.set_bool_target(t.is_split, kind == SlotKind::Split)?;
+    match &t.stream {
+        Some(st) => super::stream::set(pw, st, kind, s.stream.as_ref())?,
+        None => ensure!(
+            s.stream.is_none(),
+            "a {kind:?} slot in a payment circuit built without the stream kinds"
+        ),
+    }
     pw.set_target(t.n, F::from_canonical_u32(s.n))?;
     pw.set_hash_target(t.parts_digest, s.parts_digest.into())?;
     pw.set_hash_target(t.split_root, s.split_root.into())?;
@@ -617,6 +708,9 @@ pub(super) fn set_slot(
             | SlotKind::Withdraw
             | SlotKind::ForcedWithdraw
             | SlotKind::Split
+            | SlotKind::StreamOpen
+            | SlotKind::StreamSettle
+            | SlotKind::StreamClose
     );
     t.signature
         .set(pw, if signed { s.signature.as_ref() } else { None })?;
