@@ -1,7 +1,9 @@
 //! Leaf (payment circuit) proving time for several chunk sizes K, on transfers between
 //! registered agents (every slot carries a real signature check).
 //!
-//! `cargo bench -p rollup-prover --bench leaf` (set `LEAF_BENCH_K=4,8,16` to choose sizes).
+//! `cargo bench -p rollup-prover --bench leaf` (set `LEAF_BENCH_K=4,8,16` to choose sizes;
+//! `LEAF_BENCH_STREAMS=1` also measures the circuit built with the stream kinds, SPEC 13.3.1,
+//! whose proving time does not depend on the kinds its slots hold).
 //! Prints rows per circuit and per slot; criterion reports the proving time per leaf, from
 //! which the amortised time per payment is time / K (docs/BENCHMARKS.md).
 
@@ -84,19 +86,29 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("leaf_prove");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
+    let streams = std::env::var("LEAF_BENCH_STREAMS").is_ok_and(|v| v == "1");
+    let variants: &[bool] = if streams { &[false, true] } else { &[false] };
     for k in sizes() {
-        let t = std::time::Instant::now();
-        let circuit = PaymentCircuit::build(k);
-        println!(
-            "payment circuit K={k}: 2^{} rows, {} rows per slot, built in {:?}",
-            circuit.data.common.degree_bits(),
-            circuit.gates_per_slot,
-            t.elapsed()
-        );
-        let w = leaf_of_transfers(k);
-        g.bench_with_input(BenchmarkId::from_parameter(k), &k, |b, _| {
-            b.iter(|| circuit.prove(&w).expect("honest leaf proves"))
-        });
+        for &with_streams in variants {
+            let t = std::time::Instant::now();
+            let circuit = PaymentCircuit::build_with(k, with_streams);
+            let name = if with_streams { "streams" } else { "plain" };
+            println!(
+                "payment circuit ({name}) K={k}: 2^{} rows, {} rows per slot, built in {:?}",
+                circuit.data.common.degree_bits(),
+                circuit.gates_per_slot,
+                t.elapsed()
+            );
+            let w = leaf_of_transfers(k);
+            let id = if with_streams {
+                BenchmarkId::new("streams", k)
+            } else {
+                BenchmarkId::from_parameter(k)
+            };
+            g.bench_with_input(id, &k, |b, _| {
+                b.iter(|| circuit.prove(&w).expect("honest leaf proves"))
+            });
+        }
     }
     g.finish();
 }
