@@ -176,32 +176,11 @@ impl BatchCapacity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use state::account::{Amount, Nonce, Timestamp};
+    use state::account::Amount;
     use state::crypto::schnorr::SecretKey;
-    use state::split::Payout;
-    use state::tx::{Domain, UnsignedSplit};
 
     fn split(payees: u32) -> Transaction {
-        UnsignedSplit {
-            from: AccountIndex(1),
-            parts: (0..payees)
-                .map(|i| Payout {
-                    to: AccountIndex(2 + i),
-                    amount: Amount::new(1).unwrap(),
-                })
-                .collect(),
-            fee: Amount::ZERO,
-            nonce: Nonce::ZERO,
-            valid_until: Timestamp::new(1).unwrap(),
-        }
-        .sign(
-            &Domain {
-                chain_id: 1,
-                rollup: [0; 20],
-            },
-            &SecretKey::from_bytes(&[7; 40]).unwrap(),
-        )
-        .into()
+        crate::planner::chunks::tests::split(payees).0
     }
 
     const DEVNET: BatchCapacity = BatchCapacity {

@@ -176,9 +176,13 @@ fn setup(k: &Keys) -> State {
 
 /// Proves and verifies; the reason if either fails (or panics).
 fn try_prove(w: &LeafWitness) -> Result<(), String> {
-    let c = circuit();
+    try_prove_with(circuit(), w).map(|_| ())
+}
+
+/// [`try_prove`] with circuit `c`; the proof's statement when it verifies.
+fn try_prove_with(c: &PaymentCircuit, w: &LeafWitness) -> Result<RangeStatement, String> {
     match catch_unwind(AssertUnwindSafe(|| c.prove(w))) {
-        Ok(Ok(p)) => c.verify(p).map(|_| ()).map_err(|e| format!("verify: {e}")),
+        Ok(Ok(p)) => c.verify(p).map_err(|e| format!("verify: {e}")),
         Ok(Err(e)) => Err(format!("prove: {e:#}")),
         Err(panic) => Err(format!(
             "prove panicked: {}",

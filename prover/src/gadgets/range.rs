@@ -245,6 +245,17 @@ pub fn assert_le_u63(bld: &mut CircuitBuilder<F, D>, a: &U63Target, b: &U63Targe
     sub_u63(bld, b, a);
 }
 
+/// `flag * x` as a [`U63Target`] for a boolean `flag`: the limbs scale with it, so they stay
+/// within their widths (three arithmetic operations, no bits).
+pub fn scale_u63(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: &U63Target) -> U63Target {
+    U63Target {
+        value: b.mul(flag.target, x.value),
+        lo: b.mul(flag.target, x.lo),
+        hi: b.mul(flag.target, x.hi),
+        bits: vec![],
+    }
+}
+
 /// A constant as a [`U63Target`] (no rows beyond constants).
 pub fn constant_u63(b: &mut CircuitBuilder<F, D>, v: u64) -> U63Target {
     assert!(v < 1 << 63);

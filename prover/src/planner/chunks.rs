@@ -174,14 +174,15 @@ pub fn split_chunks(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use state::account::{AccountIndex, Amount, Nonce, Timestamp};
     use state::crypto::schnorr::SecretKey;
     use state::split::Payout;
     use state::tx::{Deposit, Domain, UnsignedSplit};
 
-    fn split(payees: u32) -> (Transaction, BlockContext) {
+    /// A signed split from account 1 to `payees` payees (2, 3, ...), 1 each.
+    pub(crate) fn split(payees: u32) -> (Transaction, BlockContext) {
         let t = UnsignedSplit {
             from: AccountIndex(1),
             parts: (0..payees)

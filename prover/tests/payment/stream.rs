@@ -45,19 +45,7 @@ fn stream_circuit() -> &'static PaymentCircuit {
 }
 
 fn prove_streams(w: &LeafWitness) -> Result<RangeStatement, String> {
-    let c = stream_circuit();
-    match catch_unwind(AssertUnwindSafe(|| c.prove(w))) {
-        Ok(Ok(p)) => c.verify(p).map_err(|e| format!("verify: {e}")),
-        Ok(Err(e)) => Err(format!("prove: {e:#}")),
-        Err(panic) => Err(format!(
-            "prove panicked: {}",
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        )),
-    }
+    try_prove_with(stream_circuit(), w)
 }
 
 fn chain() -> TickChain {
@@ -124,19 +112,7 @@ fn batch(k: &Keys) -> Vec<(Transaction, BlockContext)> {
             ctx(),
         ),
         (transfer(ALICE, BOB, 5, 0, 1, &k.alice), ctx()),
-        (
-            Transaction::StreamClose(signed(
-                Close {
-                    payer: ALICE,
-                    slot: StreamSlot(0),
-                    signer: BOB,
-                },
-                0,
-                1,
-                &k.bob,
-            )),
-            ctx(),
-        ),
+        (close_tx(BOB, 0, 1, &k.bob), ctx()),
     ]
 }
 
@@ -555,18 +531,21 @@ fn settle_intent_of(
     )
 }
 
+/// A close of Alice's slot 0 by `signer`.
+fn close_tx(signer: AccountIndex, fee: u64, nonce: u64, k: &SecretKey) -> Transaction {
+    let close = Close {
+        payer: ALICE,
+        slot: StreamSlot(0),
+        signer,
+    };
+    Transaction::StreamClose(signed(close, fee, nonce, k))
+}
+
 fn close_intent(signer: AccountIndex, nonce: u64, k: &SecretKey) -> SlotWitness {
-    let sig = signed(
-        Close {
-            payer: ALICE,
-            slot: StreamSlot(0),
-            signer,
-        },
-        1,
-        nonce,
-        k,
-    )
-    .signature;
+    let Transaction::StreamClose(close) = close_tx(signer, 1, nonce, k) else {
+        unreachable!("a close")
+    };
+    let sig = close.signature;
     s_intent(
         SlotKind::StreamClose,
         signer,
@@ -621,19 +600,7 @@ fn the_forger_reproduces_honest_stream_witnesses() {
             Transaction::StreamSettle(signed(settle_body(BOB, 0, 4, t4), 1, 0, &k.bob)),
             ctx(),
         ),
-        (
-            Transaction::StreamClose(signed(
-                Close {
-                    payer: ALICE,
-                    slot: StreamSlot(0),
-                    signer: BOB,
-                },
-                1,
-                1,
-                &k.bob,
-            )),
-            ctx(),
-        ),
+        (close_tx(BOB, 1, 1, &k.bob), ctx()),
     ];
     let honest = leaf_witnesses(&mut state, &txs, ts(), K, 0, &depositor).unwrap();
     let forged = forger.leaf(vec![

@@ -19,7 +19,8 @@ use crate::gadgets::pubdata::{
     OpChunks,
 };
 use crate::gadgets::range::{
-    add_u63, add_u63_overflow, is_le_u63, range_check_u63, range_check_u64, sub_u63, U63Target,
+    add_u63, add_u63_overflow, is_le_u63, range_check_u63, range_check_u64, scale_u63, sub_u63,
+    U63Target,
 };
 use crate::gadgets::schnorr::{verify_schnorr, SchnorrTargets, DUMMY_KEY_W};
 use crate::gadgets::smt::{hash_or_zero, leaf_hash, select_hash, update, MerklePathTarget};
@@ -151,16 +152,6 @@ fn assert_eq_if(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: Target, y: Ta
     let d = b.sub(x, y);
     let p = b.mul(flag.target, d);
     b.assert_zero(p);
-}
-
-/// `flag * x` as a [`U63Target`] (limbs scale with a boolean; no bits).
-fn scale(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: &U63Target) -> U63Target {
-    U63Target {
-        value: b.mul(flag.target, x.value),
-        lo: b.mul(flag.target, x.lo),
-        hi: b.mul(flag.target, x.hi),
-        bits: vec![],
-    }
 }
 
 fn or(b: &mut CircuitBuilder<F, D>, x: BoolTarget, y: BoolTarget) -> BoolTarget {
@@ -313,11 +304,11 @@ pub(super) fn build_slot(
 
     // Access A.
     let a_bal = range_check_u63(b, a.balance);
-    let amount_spent = scale(b, debits, &amount_u);
-    let fee_spent = scale(b, pays_fee, &fee_u);
+    let amount_spent = scale_u63(b, debits, &amount_u);
+    let fee_spent = scale_u63(b, pays_fee, &fee_u);
     let after_amount = sub_u63(b, &a_bal, &amount_spent);
     let after_debit = sub_u63(b, &after_amount, &fee_spent);
-    let amount_deposited = scale(b, is_deposit, &amount_u);
+    let amount_deposited = scale_u63(b, is_deposit, &amount_u);
     let (credited_sum, overflow) = add_u63_overflow(b, &after_debit, &amount_deposited);
     let not_overflow = b.not(overflow);
     let exists_ok = b.and(a.exists, not_overflow);
@@ -347,7 +338,7 @@ pub(super) fn build_slot(
     // Access B: the transfer recipient gains `amount`, the payer of a closed stream its
     // refund (exclusive kinds: at most one of the two is not zero).
     let b_bal = range_check_u63(b, bb.balance);
-    let mut amount_received = scale(b, is_transfer, &amount_u);
+    let mut amount_received = scale_u63(b, is_transfer, &amount_u);
     if let Some(f) = &fx {
         amount_received = U63Target {
             value: b.add(amount_received.value, f.b_credit.value),

@@ -45,8 +45,8 @@ use state::tx::TxKind;
 use crate::gadgets::agent::{book_root, ext_digest, StreamFieldsTarget};
 use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, OpChunks};
 use crate::gadgets::range::{
-    add_u63_overflow, constant_u63, is_le_u63, range_check_u63, range_check_u64, split_at,
-    U63Target,
+    add_u63_overflow, constant_u63, is_le_u63, range_check_u63, range_check_u64, scale_u63,
+    split_at, U63Target,
 };
 use crate::gadgets::smt::{select_hash, zero_digest};
 use crate::witness::StreamWitness;
@@ -261,16 +261,6 @@ fn mul_amount(
     let v = b.mul_add(hi, two32, lo);
     let v = rules.below(b, flag, v, 63, StreamRule::AmountOverflow);
     range_check_u63(b, v)
-}
-
-/// `flag * x` as a [`U63Target`] (limbs scale with a boolean).
-fn scale(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: &U63Target) -> U63Target {
-    U63Target {
-        value: b.mul(flag.target, x.value),
-        lo: b.mul(flag.target, x.lo),
-        hi: b.mul(flag.target, x.hi),
-        bits: vec![],
-    }
 }
 
 /// The 64 canonical bits of each element of a digest.
@@ -507,8 +497,8 @@ pub(super) fn build(
         any,
         a_ext,
         b_ext,
-        a_credit: scale(b, settle, &payout),
-        b_credit: scale(b, close, &refund),
+        a_credit: scale_u63(b, settle, &payout),
+        b_credit: scale_u63(b, close, &refund),
         messages,
         ops,
         walks,
