@@ -44,6 +44,7 @@ use state::hash::{hash_no_pad, Digest};
 use state::stream::chain::{walk, TAG_TICK};
 use state::stream::StreamId;
 
+use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::chain::{ChainLayout, Link};
 use crate::circuits::refusal::rule_broken;
 use crate::{C, D, F};
@@ -449,9 +450,61 @@ pub struct TickWalkCircuit {
     rules: Vec<(Target, Refusal)>,
 }
 
+/// Version of the tick-walk chunk circuit (part of its cache key): bump it when
+/// [`TickWalkCircuit`]'s constraints change.
+pub const TICK_WALK_VERSION: &str = "tick-walk-v1";
+
+/// The targets [`TickWalkCircuit::define`] leaves in its builder.
+struct Parts {
+    gates: usize,
+    acc_in: HashOutTarget,
+    carry_in: CarryTargets,
+    acc_out: HashOutTarget,
+    carry_out: CarryTargets,
+    lanes: Vec<LaneTargets>,
+    rules: Vec<(Target, Refusal)>,
+}
+
 impl TickWalkCircuit {
     /// Builds the circuit of `lanes` lanes (`lanes x LANE_STEPS` ticks).
     pub fn build(lanes: usize) -> TickWalkCircuit {
+        let (b, parts) = Self::define(lanes);
+        Self::from_parts(b.build::<C>(), parts)
+    }
+
+    /// [`TickWalkCircuit::build`], or the circuit of the same definition from `cache`.
+    pub fn build_or_load(lanes: usize, cache: &CircuitCache) -> anyhow::Result<TickWalkCircuit> {
+        let (b, parts) = Self::define(lanes);
+        let key = format!(
+            "{TICK_WALK_VERSION}/lanes={}/steps={LANE_STEPS}/config=standard_recursion",
+            parts.lanes.len()
+        );
+        let spec = CircuitSpec {
+            name: "walk-chunk",
+            key: &key,
+            num_public_inputs: WALK_PUBLIC_INPUTS,
+            pinned: None,
+        };
+        let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
+        Ok(Self::from_parts(data, parts))
+    }
+
+    fn from_parts(data: CircuitData<F, C, D>, p: Parts) -> TickWalkCircuit {
+        TickWalkCircuit {
+            data,
+            gates: p.gates,
+            acc_in: p.acc_in,
+            carry_in: p.carry_in,
+            acc_out: p.acc_out,
+            carry_out: p.carry_out,
+            lanes: p.lanes,
+            rules: p.rules,
+        }
+    }
+
+    /// The constraints of `lanes` lanes (at least one), and their targets.
+    fn define(lanes: usize) -> (CircuitBuilder<F, D>, Parts) {
+        let lanes = lanes.max(1);
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let acc_in = b.add_virtual_hash();
         let carry_in = CarryTargets::new(&mut b);
@@ -558,8 +611,7 @@ impl TickWalkCircuit {
             rules.push((v, statement(WalkRule::Carry)));
         }
         let gates = b.num_gates();
-        TickWalkCircuit {
-            data: b.build::<C>(),
+        let parts = Parts {
             gates,
             acc_in,
             carry_in,
@@ -567,7 +619,8 @@ impl TickWalkCircuit {
             carry_out,
             lanes: targets,
             rules,
-        }
+        };
+        (b, parts)
     }
 
     /// Names the rule a refused witness broke, from the error of [`TickWalkCircuit::prove`]

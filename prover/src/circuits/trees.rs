@@ -38,6 +38,7 @@ use crate::circuits::priority::{
 use crate::circuits::split::{
     split_layout, SplitChainCircuit, SplitLane, SplitStatement, LANE_PAYEES,
 };
+use crate::circuits::ticks::{walk_layout, Lane, TickWalkCircuit, WalkChunkWitness, WalkStatement};
 use crate::{C, D, F};
 
 /// The input of a chunk job: the witness and the statement its proof must have.
@@ -120,6 +121,27 @@ impl ChunkCircuit for PayoutCircuit {
     }
 }
 
+impl ChunkCircuit for TickWalkCircuit {
+    type Witness = Vec<Lane>;
+    type Statement = WalkStatement;
+    fn data(&self) -> &CircuitData<F, C, D> {
+        &self.data
+    }
+    fn prove(
+        &self,
+        lanes: &Vec<Lane>,
+        s: &WalkStatement,
+    ) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        TickWalkCircuit::prove(
+            self,
+            &WalkChunkWitness {
+                statement: *s,
+                lanes: lanes.clone(),
+            },
+        )
+    }
+}
+
 impl ChunkCircuit for SplitChainCircuit {
     type Witness = Vec<SplitLane>;
     type Statement = SplitStatement;
@@ -154,6 +176,8 @@ pub struct ChunkShape {
     pub priority: usize,
     pub payout_depth: usize,
     pub split_lanes: usize,
+    /// Lanes of [`crate::circuits::ticks::LANE_STEPS`] ticks per tick-walk chunk.
+    pub walk_lanes: usize,
 }
 
 impl ChunkShape {
@@ -167,9 +191,15 @@ impl ChunkShape {
             priority: k,
             payout_depth: k.next_power_of_two().trailing_zeros() as usize,
             split_lanes: k,
+            walk_lanes: WALK_LANES_PER_SLOT * k,
         }
     }
 }
+
+/// Tick-walk lanes per transaction slot of a leaf: a chunk of `16 k` lanes walks `512 k` ticks
+/// (4,096 for `k = 8`, about 5,100 rows, 2^13), so a batch of `2^L` chunks settles up to
+/// `2^(L + 9) k` ticks (SPEC 18.7; denser batches want larger chunks: docs/BENCHMARKS.md).
+pub const WALK_LANES_PER_SLOT: usize = 16;
 
 /// Version of the chained merge definitions (part of their cache keys): bump it when
 /// [`ChainMerge`] or a layout changes.
@@ -311,6 +341,7 @@ pub struct ChainCircuits {
     pub payout: ChainSet<PayoutCircuit>,
     grouped: [OnceLock<Arc<ChainSet<GroupedDiffCircuit>>>; 2],
     splits: OnceLock<Arc<ChainSet<SplitChainCircuit>>>,
+    walks: OnceLock<Arc<ChainSet<TickWalkCircuit>>>,
     cache: CircuitCache,
     build_lock: Mutex<()>,
 }
@@ -339,6 +370,7 @@ impl ChainCircuits {
             payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge, cache),
             grouped: [OnceLock::new(), OnceLock::new()],
             splits: OnceLock::new(),
+            walks: OnceLock::new(),
             cache: cache.clone(),
             build_lock: Mutex::new(()),
         })
@@ -407,6 +439,28 @@ impl ChainCircuits {
                 "splits",
                 chunk,
                 split_layout(),
+                &no_derived,
+                &self.cache,
+            ))
+        })
+    }
+
+    /// The tick-walk tree (SPEC 18.7; built or loaded on first use).
+    pub fn walks(&self) -> anyhow::Result<Arc<ChainSet<TickWalkCircuit>>> {
+        self.once(&self.walks, || {
+            let started = std::time::Instant::now();
+            let lanes = self.shape.walk_lanes;
+            let chunk = TickWalkCircuit::build_or_load(lanes, &self.cache)?;
+            tracing::info!(
+                lanes,
+                bits = chunk.data.common.degree_bits(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "tick-walk chunk circuit ready"
+            );
+            Ok(ChainSet::new(
+                "walks",
+                chunk,
+                walk_layout(),
                 &no_derived,
                 &self.cache,
             ))

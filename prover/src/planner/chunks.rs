@@ -1,6 +1,6 @@
 //! The chunk witnesses of a batch's diff, priority and payout trees (SPEC 13.11), from what the
 //! batch settles on L1 ([`SettlementInputs`]) and the accounts before it, and the cut of its
-//! split-credit chain (19.5) into chunks.
+//! split-credit chain (19.5) and its tick walks (18.7) into chunks.
 //!
 //! Cost: the diff chunks rebuild the state tree of the accounts before the batch (O(accounts)
 //! hashes, once per planned batch); the priority and payout chunks are linear in the batch.
@@ -19,8 +19,10 @@ use crate::circuits::diff_grouped::grouped_chunks;
 use crate::circuits::payout::payout_chunks;
 use crate::circuits::priority::priority_chunks;
 use crate::circuits::split::{lanes_for, SplitChainBuilder, LANE_PAYEES};
+use crate::circuits::ticks::{plan_walks, WalkRecord};
 use crate::circuits::trees::{ChunkInput, ChunkShape};
 use crate::jobs::SettlementInputs;
+use crate::witness::LeafWitness;
 
 /// The circuit that proves `diff` as the batch published it (`StateDiff::encode_published`):
 /// version 1 for account records only, else the grouped circuit of version 4, with agent parts
@@ -169,6 +171,33 @@ pub fn split_chunks(
         "the split-credit chain needs {} chunks of {} lanes, the batch's trees have {count}",
         chunks.len(),
         shape.split_lanes
+    );
+    serialize(chunks.into_iter().map(|c| (c.lanes, c.statement)).collect())
+}
+
+/// The tick walks the settlements of `leaves` hand over (SPEC 18.7), in batch order.
+pub fn walk_records(leaves: &[LeafWitness]) -> Vec<WalkRecord> {
+    leaves
+        .iter()
+        .flat_map(|l| l.slots.iter().filter_map(|s| s.walk_record()))
+        .collect()
+}
+
+/// The serialized chunks of a batch's tick-walk tree: the walks of `records` cut into chunks of
+/// `shape.walk_lanes` lanes and padded with idle chunks to exactly `count` (the batch's other
+/// trees' count). Each walk is checked natively on the way (a record whose tick is not on its
+/// stream's chain is refused here, before anything is proven).
+pub fn walk_chunks(
+    records: &[WalkRecord],
+    shape: ChunkShape,
+    count: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let chunks = plan_walks(records, shape.walk_lanes, count)?;
+    anyhow::ensure!(
+        chunks.len() == count,
+        "the tick-walk tree needs {} chunks of {} lanes, the batch's trees have {count}",
+        chunks.len(),
+        shape.walk_lanes
     );
     serialize(chunks.into_iter().map(|c| (c.lanes, c.statement)).collect())
 }

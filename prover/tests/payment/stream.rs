@@ -10,7 +10,11 @@
 use std::collections::BTreeMap;
 
 use rollup_prover::circuits::payment::StreamRule;
-use rollup_prover::circuits::ticks::{absorb as absorb_walk, plan_walks, WalkRecord};
+use rollup_prover::circuits::ticks::{
+    absorb as absorb_walk, Lane, TickWalkCircuit, WalkRecord, WalkStatement,
+};
+use rollup_prover::circuits::trees::{ChunkCircuit, ChunkInput, ChunkShape};
+use rollup_prover::planner::chunks::{walk_chunks, walk_records};
 use rollup_prover::witness::StreamWitness;
 use state::ext::ext_digest;
 use state::hash::two_to_one;
@@ -144,8 +148,24 @@ fn streams_open_settle_and_close_in_a_leaf_with_the_native_statement() {
     };
     assert_eq!(s.walks_in, Digest::ZERO);
     assert_eq!(s.walks_out, absorb_walk(Digest::ZERO, &record));
-    let chunks = plan_walks(&[record], 2, 1).unwrap();
-    assert_eq!(chunks.last().unwrap().statement.acc_out, s.walks_out);
+    // The planner's tick-walk chunks (two, as for a batch of two chunks per tree): the first
+    // walks the four ticks, proven by the chunk circuit of the batch's shape, whose fold is the
+    // leaf's `walks_out`.
+    let records = walk_records(&leaves);
+    assert_eq!(records, vec![record]);
+    let shape = ChunkShape::for_leaf(K);
+    let chunks: Vec<ChunkInput<Vec<Lane>, WalkStatement>> = walk_chunks(&records, shape, 2)
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_slice(c).unwrap())
+        .collect();
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[1].statement.acc_out, s.walks_out);
+    let walk = TickWalkCircuit::build(shape.walk_lanes);
+    let proof = ChunkCircuit::prove(&walk, &chunks[0].witness, &chunks[0].statement).unwrap();
+    assert_eq!(proof.public_inputs, chunks[0].statement.public_inputs());
+    assert_eq!(chunks[0].statement.acc_out, s.walks_out);
+    walk.data.verify(proof).unwrap();
 
     // The circuit without the stream kinds has no witness for them.
     assert!(circuit().prove(w).is_err());
