@@ -244,6 +244,7 @@ fn bench_settlement(c: &mut Criterion) {
             priority: &priority_c.data,
             payout: &payout_c.data,
             splits: None,
+            walks: None,
         },
     );
     println!(
@@ -259,6 +260,7 @@ fn bench_settlement(c: &mut Criterion) {
         priority: &priority_p,
         payout: &payout_p,
         splits: None,
+        walks: None,
     };
 
     let mut g = c.benchmark_group("settlement_batch");

@@ -414,6 +414,7 @@ async fn main() -> std::process::ExitCode {
                             level: top,
                             kind,
                             splits,
+                            walks: false,
                         })
                     })
                     .collect();

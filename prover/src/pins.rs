@@ -163,14 +163,16 @@ pub enum PinError {
 
 /// Which final (settlement) circuit: the top level of the batch's trees, the diff circuit
 /// whose proofs it verifies, and whether it verifies a split-credit chain too (a batch with a
-/// split, SPEC 19.5). Named `final-<level>` for version 1 diffs without splits (the name every
-/// deployment pinned before version 4 diffs existed), `final-<level>-<kind>` for the other diff
-/// kinds, each with `-splits` appended when it verifies the chain.
+/// split, SPEC 19.5) and a tick-walk tree (a batch with a stream settlement, SPEC 18.7). Named
+/// `final-<level>` for version 1 diffs without either (the name every deployment pinned
+/// before version 4 diffs existed), `final-<level>-<kind>` for the other diff kinds, each with
+/// `-splits` appended when it verifies the chain, then `-walks` when it verifies the walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FinalId {
     pub level: u32,
     pub kind: DiffCircuitKind,
     pub splits: bool,
+    pub walks: bool,
 }
 
 impl FinalId {
@@ -184,6 +186,7 @@ impl FinalId {
             level,
             kind,
             splits: false,
+            walks: false,
         }
     }
 
@@ -195,14 +198,27 @@ impl FinalId {
         }
     }
 
+    /// The same circuit, verifying a tick-walk tree too.
+    pub fn with_walks(self) -> FinalId {
+        FinalId {
+            walks: true,
+            ..self
+        }
+    }
+
     /// The name in the pins and of its verifier file (`<name>.verifier`).
     pub fn name(&self) -> String {
         let base = match self.kind {
             DiffCircuitKind::V1 => format!("final-{}", self.level),
             kind => format!("final-{}-{kind}", self.level),
         };
-        if self.splits {
+        let base = if self.splits {
             format!("{base}-{SPLITS_SUFFIX}")
+        } else {
+            base
+        };
+        if self.walks {
+            format!("{base}-{WALKS_SUFFIX}")
         } else {
             base
         }
@@ -211,6 +227,10 @@ impl FinalId {
     /// The inverse of [`FinalId::name`]; `None` for any other name.
     pub fn parse(name: &str) -> Option<FinalId> {
         let rest = name.strip_prefix("final-")?;
+        let (rest, walks) = match rest.strip_suffix(WALKS_SUFFIX) {
+            Some(r) => (r.strip_suffix('-')?, true),
+            None => (rest, false),
+        };
         let (rest, splits) = match rest.strip_suffix(SPLITS_SUFFIX) {
             Some(r) => (r.strip_suffix('-')?, true),
             None => (rest, false),
@@ -230,12 +250,15 @@ impl FinalId {
             level: level.parse().ok()?,
             kind,
             splits,
+            walks,
         })
     }
 }
 
 /// The suffix of the names of final circuits that verify a split-credit chain.
 const SPLITS_SUFFIX: &str = "splits";
+/// The suffix of the names of final circuits that verify a tick-walk tree.
+const WALKS_SUFFIX: &str = "walks";
 
 impl fmt::Display for FinalId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -394,6 +417,8 @@ pub(crate) mod tests {
                 for id in [
                     FinalId::of(level, kind),
                     FinalId::of(level, kind).with_splits(),
+                    FinalId::of(level, kind).with_walks(),
+                    FinalId::of(level, kind).with_splits().with_walks(),
                 ] {
                     assert_eq!(FinalId::parse(&id.name()), Some(id), "{id}");
                 }
@@ -408,6 +433,14 @@ pub(crate) mod tests {
         assert_eq!(
             FinalId::parse("final-2-v4-agents-splits"),
             Some(FinalId::of(2, DiffCircuitKind::V4Agents).with_splits())
+        );
+        assert_eq!(
+            FinalId::parse("final-2-v4-splits-walks"),
+            Some(
+                FinalId::of(2, DiffCircuitKind::V4)
+                    .with_splits()
+                    .with_walks()
+            )
         );
         for bad in [
             "final-",
@@ -424,6 +457,10 @@ pub(crate) mod tests {
             "final-2-splits-splits",
             "final-2-v1-splits",
             "final-2-splits-v4",
+            "final-2-walks-splits",
+            "final-2-walks-walks",
+            "final-2walks",
+            "final-walks",
         ] {
             assert_eq!(FinalId::parse(bad), None, "{bad}");
         }

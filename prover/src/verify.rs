@@ -41,6 +41,8 @@ const VERSION_KIND: u8 = 3;
 /// The bit of a version 3 header's kind byte that names a final circuit verifying a
 /// split-credit chain.
 pub const SPLITS_BIT: u8 = 0x80;
+/// The kind byte's bit of a final circuit that verifies a tick-walk tree (SPEC 18.7).
+pub const WALKS_BIT: u8 = 0x40;
 
 /// The diff kind's code in a version 3 header's kind byte (its low bits).
 fn kind_code(kind: DiffCircuitKind) -> u8 {
@@ -83,21 +85,28 @@ pub enum VerifyError {
     Invalid(String),
 }
 
-/// Serializes a proof of the final circuit `id` (version 2 for version 1 diffs without
-/// splits, so that their proofs are the bytes they always were; version 3 otherwise).
+/// Serializes a proof of the final circuit `id` (version 2 for version 1 diffs without side
+/// trees, so that their proofs are the bytes they always were; version 3 otherwise).
 pub fn encode_batch_proof(id: FinalId, proof: &ProofWithPublicInputs<F, C, D>) -> Vec<u8> {
-    let body = proof.to_bytes();
-    let mut out = Vec::with_capacity(body.len() + 7);
-    out.extend_from_slice(MAGIC);
+    let mut out = header(id);
+    out.extend_from_slice(&proof.to_bytes());
+    out
+}
+
+/// The header naming the final circuit `id` ([`batch_proof_id`] reads it back).
+fn header(id: FinalId) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
     if id == FinalId::v1(id.level) {
-        out.push(VERSION);
-        out.push(id.level as u8);
+        out.extend([VERSION, id.level as u8]);
     } else {
-        out.push(VERSION_KIND);
-        out.push(id.level as u8);
-        out.push(kind_code(id.kind) | if id.splits { SPLITS_BIT } else { 0 });
+        let splits = if id.splits { SPLITS_BIT } else { 0 };
+        let walks = if id.walks { WALKS_BIT } else { 0 };
+        out.extend([
+            VERSION_KIND,
+            id.level as u8,
+            kind_code(id.kind) | splits | walks,
+        ]);
     }
-    out.extend_from_slice(&body);
     out
 }
 
@@ -106,19 +115,20 @@ pub fn batch_proof_id(bytes: &[u8]) -> Result<(FinalId, usize), VerifyError> {
     if bytes.len() < 6 || &bytes[..4] != MAGIC {
         return Err(VerifyError::Header);
     }
-    let (kind, splits, header) = match bytes[4] {
-        VERSION => (DiffCircuitKind::V1, false, 6),
+    let (kind, splits, walks, header) = match bytes[4] {
+        VERSION => (DiffCircuitKind::V1, false, false, 6),
         VERSION_KIND => {
             let byte = *bytes.get(6).ok_or(VerifyError::Header)?;
             let splits = byte & SPLITS_BIT != 0;
-            let code = byte & !SPLITS_BIT;
+            let walks = byte & WALKS_BIT != 0;
+            let code = byte & !(SPLITS_BIT | WALKS_BIT);
             let kind = DiffCircuitKind::ALL
                 .iter()
                 .copied()
-                // `v1` without splits has a version 2 header only: one name per circuit.
-                .find(|&k| (splits || k != DiffCircuitKind::V1) && kind_code(k) == code)
+                // `v1` without side trees has a version 2 header only: one name per circuit.
+                .find(|&k| (splits || walks || k != DiffCircuitKind::V1) && kind_code(k) == code)
                 .ok_or(VerifyError::Kind(byte))?;
-            (kind, splits, 7)
+            (kind, splits, walks, 7)
         }
         v => return Err(VerifyError::Version(v)),
     };
@@ -129,6 +139,7 @@ pub fn batch_proof_id(bytes: &[u8]) -> Result<(FinalId, usize), VerifyError> {
         level: u32::from(bytes[5]),
         kind,
         splits,
+        walks,
     };
     Ok((id, header))
 }
@@ -422,6 +433,28 @@ mod tests {
             id(b"RBPF\x03\x03\x80body"),
             Ok((FinalId::v1(3).with_splits(), 7))
         );
+        let v4 = FinalId::of(3, DiffCircuitKind::V4);
+        assert_eq!(id(b"RBPF\x03\x03\x41body"), Ok((v4.with_walks(), 7)));
+        assert_eq!(
+            id(b"RBPF\x03\x03\xc1body"),
+            Ok((v4.with_splits().with_walks(), 7))
+        );
+        // Every header names one circuit, and every circuit has one header.
+        for splits in [false, true] {
+            for walks in [false, true] {
+                for &kind in DiffCircuitKind::ALL {
+                    let f = FinalId {
+                        level: 3,
+                        kind,
+                        splits,
+                        walks,
+                    };
+                    let mut bytes = header(f);
+                    bytes.extend_from_slice(b"body");
+                    assert_eq!(batch_proof_id(&bytes).map(|(i, _)| i).ok(), Some(f), "{f}");
+                }
+            }
+        }
         // Version 1 diffs keep version 2 headers: a version 3 header never names them.
         assert!(matches!(
             batch_proof_id(b"RBPF\x03\x03\x00body"),

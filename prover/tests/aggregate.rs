@@ -223,6 +223,7 @@ fn pinned_final_circuits() {
         priority: &chains.priority.chunk.data,
         payout: &chains.payout.chunk.data,
         splits: None,
+        walks: None,
     };
     let key = SettlementCircuit::key(0, rollup_storage::DiffCircuitKind::V1, &inner);
     let spec = CircuitSpec {

@@ -57,7 +57,7 @@ impl<L: LeafCircuit> Circuits<L> {
             cache,
             merges: (0..n).map(|_| OnceLock::new()).collect(),
             chains: OnceLock::new(),
-            finals: (0..2 * DiffCircuitKind::ALL.len())
+            finals: (0..4 * DiffCircuitKind::ALL.len())
                 .map(|_| (0..n).map(|_| OnceLock::new()).collect())
                 .collect(),
             build_lock: Mutex::new(()),
@@ -151,9 +151,10 @@ impl<L: LeafCircuit> Circuits<L> {
             level: top_level,
             kind,
             splits,
+            walks,
         } = id;
         Self::check_level(top_level)?;
-        let cell = &self.finals[final_index(kind, splits)][top_level as usize];
+        let cell = &self.finals[final_index(id)][top_level as usize];
         if let Some(c) = cell.get() {
             return Ok(c.clone());
         }
@@ -188,6 +189,11 @@ impl<L: LeafCircuit> Circuits<L> {
             Some(s) if top_level > 0 => Some(s.merge(top_level)?),
             _ => None,
         };
+        let walk_tree = if walks { Some(chains.walks()?) } else { None };
+        let walk_merge = match &walk_tree {
+            Some(w) if top_level > 0 => Some(w.merge(top_level)?),
+            _ => None,
+        };
         let (diff, priority, payout) = if top_level > 0 {
             let diff = match &grouped {
                 None => chains.diff.merge(top_level)?,
@@ -219,6 +225,11 @@ impl<L: LeafCircuit> Circuits<L> {
             splits: match (&split_merge, &split_chain) {
                 (Some(m), _) => Some(&m.data),
                 (None, Some(s)) => Some(&s.chunk.data),
+                (None, None) => None,
+            },
+            walks: match (&walk_merge, &walk_tree) {
+                (Some(m), _) => Some(&m.data),
+                (None, Some(w)) => Some(&w.chunk.data),
                 (None, None) => None,
             },
         };
@@ -367,12 +378,12 @@ impl<L: LeafCircuit> Circuits<L> {
         roots: &[Vec<u8>],
         domain: &Domain,
     ) -> anyhow::Result<(Vec<u8>, state::settlement::BatchStatement)> {
-        let trees = ProofTree::of_batch(id.splits);
+        // The four trees, then the split-credit chain's and the tick-walk tree's roots.
+        let trees = ProofTree::of_batch(id.splits).len() + usize::from(id.walks);
         anyhow::ensure!(
-            roots.len() == trees.len(),
-            "{} root proofs for {} trees",
+            roots.len() == trees,
+            "{} root proofs for {trees} trees",
             roots.len(),
-            trees.len()
         );
         let top_level = id.level;
         let circuit = self.final_circuit(id)?;
@@ -384,9 +395,13 @@ impl<L: LeafCircuit> Circuits<L> {
         };
         let priority = chains.priority.read_proof(top_level, &roots[2])?;
         let payout = chains.payout.read_proof(top_level, &roots[3])?;
-        let splits = match roots.get(4) {
-            Some(root) => Some(chains.splits()?.read_proof(top_level, root)?),
-            None => None,
+        let splits = match id.splits {
+            true => Some(chains.splits()?.read_proof(top_level, &roots[4])?),
+            false => None,
+        };
+        let walks = match id.walks {
+            true => Some(chains.walks()?.read_proof(top_level, &roots[trees - 1])?),
+            false => None,
         };
         let (proof, statement) = circuit.prove(
             &SettlementProofs {
@@ -395,6 +410,7 @@ impl<L: LeafCircuit> Circuits<L> {
                 priority: &priority,
                 payout: &payout,
                 splits: splits.as_ref(),
+                walks: walks.as_ref(),
             },
             domain,
         )?;
@@ -412,13 +428,12 @@ impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
     }
 }
 
-/// The index of the final circuits of diffs of `kind`, with or without splits, in
-/// `Circuits::finals`.
-fn final_index(kind: DiffCircuitKind, splits: bool) -> usize {
-    let kind = match kind {
+/// The index of the final circuits of `id`'s diff kind and side trees in `Circuits::finals`.
+fn final_index(id: FinalId) -> usize {
+    let kind = match id.kind {
         DiffCircuitKind::V1 => 0,
         DiffCircuitKind::V4 => 1,
         DiffCircuitKind::V4Agents => 2,
     };
-    2 * kind + usize::from(splits)
+    4 * kind + 2 * usize::from(id.walks) + usize::from(id.splits)
 }

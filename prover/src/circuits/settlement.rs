@@ -81,6 +81,7 @@ use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
 use crate::circuits::public::{RangeStatement, RangeStatementTargets, RANGE_PUBLIC_INPUTS};
 use crate::circuits::split::{SplitStatement, CARRY_LEN as SPLIT_CARRY_LEN, SPLIT_PUBLIC_INPUTS};
+use crate::circuits::ticks::{WalkStatement, CARRY_LEN as WALK_CARRY_LEN, WALK_PUBLIC_INPUTS};
 use crate::gadgets::range::range_check_u63;
 use crate::gadgets::sha256;
 use crate::gadgets::sha256::stream::{ByteStream, StreamTargets, STREAM_STATE_LEN};
@@ -102,6 +103,9 @@ pub struct SettlementInner<'a> {
     /// The root circuit of the split-credit chain (SPEC 19.5), for the settlement of batches
     /// with splits; `None`: the batch hands no split record over.
     pub splits: Option<&'a CircuitData<F, C, D>>,
+    /// The root circuit of the tick-walk tree (SPEC 18.7), for the settlement of batches with
+    /// stream settlements; `None`: the batch hands no walk over.
+    pub walks: Option<&'a CircuitData<F, C, D>>,
 }
 
 /// The proofs of one batch.
@@ -113,6 +117,8 @@ pub struct SettlementProofs<'a> {
     pub payout: &'a ProofWithPublicInputs<F, C, D>,
     /// The split-credit chain's root proof, exactly when the circuit verifies one.
     pub splits: Option<&'a ProofWithPublicInputs<F, C, D>>,
+    /// The tick-walk tree's root proof, exactly when the circuit verifies one.
+    pub walks: Option<&'a ProofWithPublicInputs<F, C, D>>,
 }
 
 /// Why four proofs do not make one batch (checked natively before proving; the circuit
@@ -144,6 +150,11 @@ pub enum TieError {
     /// leaves (SPEC 19.5).
     #[error("the split-credit proof {0}")]
     Splits(&'static str),
+    /// The tick-walk tree's proof is not of a whole tree (its accumulator starts other than at
+    /// `ZERO`, or a walk is open at either end) or walks other records than the leaves handed
+    /// over (SPEC 18.7).
+    #[error("the tick-walk proof {0}")]
+    Walks(&'static str),
 }
 
 /// The version byte of the diffs `kind`'s circuit proves (the first byte of the header).
@@ -224,8 +235,24 @@ pub fn tie(
         }
         None => {}
     }
-    if range.walks_out != Digest::ZERO {
-        return Err(TieError::SideRecords("walk records"));
+    match proofs.walks {
+        Some(p) => {
+            let tree = WalkStatement::from_public_inputs(&p.public_inputs)
+                .ok_or(TieError::Malformed("tick-walk"))?;
+            if tree.acc_in != Digest::ZERO || tree.carry_in.is_some() {
+                return Err(TieError::Walks("does not start a tree"));
+            }
+            if tree.carry_out.is_some() {
+                return Err(TieError::Walks("leaves a walk open"));
+            }
+            if tree.acc_out != range.walks_out {
+                return Err(TieError::Walks("walks other records than the leaves"));
+            }
+        }
+        None if range.walks_out != Digest::ZERO => {
+            return Err(TieError::SideRecords("walk records"))
+        }
+        None => {}
     }
     if !payout.starts_batch() {
         return Err(TieError::NotWholeBatch("payout"));
@@ -277,6 +304,7 @@ struct Targets {
     priority: ProofWithPublicInputsTarget<D>,
     payout: ProofWithPublicInputsTarget<D>,
     splits: Option<ProofWithPublicInputsTarget<D>>,
+    walks: Option<ProofWithPublicInputsTarget<D>>,
     /// `chain_id` as its low and high u32 limbs.
     chain_id: [Target; 2],
     /// The rollup address as five big-endian u32 limbs.
@@ -350,12 +378,13 @@ impl SettlementCircuit {
     pub fn key(top_level: u32, kind: DiffCircuitKind, inner: &SettlementInner<'_>) -> String {
         let d = circuit_digest_hex;
         format!(
-            "{SETTLEMENT_VERSION}/top={top_level}/diff_kind={kind}/range={}/diff={}/priority={}/payout={}/splits={}/config=standard_recursion",
+            "{SETTLEMENT_VERSION}/top={top_level}/diff_kind={kind}/range={}/diff={}/priority={}/payout={}/splits={}/walks={}/config=standard_recursion",
             d(inner.range),
             d(inner.diff),
             d(inner.priority),
             d(inner.payout),
             inner.splits.map_or_else(|| "none".to_string(), d),
+            inner.walks.map_or_else(|| "none".to_string(), d),
         )
     }
 
@@ -374,6 +403,7 @@ impl SettlementCircuit {
             level: top_level,
             kind,
             splits: inner.splits.is_some(),
+            walks: inner.walks.is_some(),
         };
         let name = id.name();
         let spec = CircuitSpec {
@@ -413,6 +443,9 @@ impl SettlementCircuit {
         if let Some(splits) = inner.splits {
             assert_eq!(splits.common.num_public_inputs, SPLIT_PUBLIC_INPUTS);
         }
+        if let Some(walks) = inner.walks {
+            assert_eq!(walks.common.num_public_inputs, WALK_PUBLIC_INPUTS);
+        }
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let verified = |b: &mut CircuitBuilder<F, D>, data: &CircuitData<F, C, D>| {
             let vd = b.constant_verifier_data(&data.verifier_only);
@@ -426,14 +459,28 @@ impl SettlementCircuit {
         let payout = verified(&mut b, inner.payout);
 
         let splits = inner.splits.map(|data| verified(&mut b, data));
+        let walks = inner.walks.map(|data| verified(&mut b, data));
 
         let s = RangeStatementTargets::from_targets(&range.public_inputs);
         s.assert_starts_batch(&mut b);
-        // Side records (SPEC 13.1): no walk yet; the splits the leaves handed over are the ones
-        // a whole split-credit chain folded (it starts at `ZERO`, no split open at either end:
-        // `split_layout`'s `acc_in (4), carry_in (18), acc_out (4), carry_out (18)`), or none.
-        for t in s.walks_out.elements {
-            b.assert_zero(t);
+        // Side records (SPEC 13.1): the walks the leaves handed over are the ones a whole
+        // tick-walk tree walked (it starts at `ZERO`, no walk open at either end: `walk_layout`'s
+        // `acc_in (4), carry_in (13), acc_out (4), carry_out (13)`), or none; the splits, the
+        // ones a whole split-credit chain folded (`split_layout`: carries of 18), or none.
+        match &walks {
+            Some(tree) => {
+                let c = &tree.public_inputs;
+                let out = 4 + WALK_CARRY_LEN;
+                for t in c[..out].iter().chain(&c[out + 4..]) {
+                    b.assert_zero(*t);
+                }
+                b.connect_hashes(hash_at(c, out), s.walks_out);
+            }
+            None => {
+                for t in s.walks_out.elements {
+                    b.assert_zero(t);
+                }
+            }
         }
         match &splits {
             Some(chain) => {
@@ -566,6 +613,7 @@ impl SettlementCircuit {
                 priority,
                 payout,
                 splits,
+                walks,
                 chain_id,
                 rollup,
             },
@@ -609,6 +657,14 @@ impl SettlementCircuit {
             }
             (None, Some(_)) => {
                 anyhow::bail!("this settlement circuit verifies no split-credit proof")
+            }
+        }
+        match (&t.walks, proofs.walks) {
+            (Some(target), Some(proof)) => pw.set_proof_with_pis_target(target, proof)?,
+            (None, None) => {}
+            (Some(_), None) => anyhow::bail!("this settlement circuit verifies a tick-walk proof"),
+            (None, Some(_)) => {
+                anyhow::bail!("this settlement circuit verifies no tick-walk proof")
             }
         }
         pw.set_target(t.chain_id[0], F::from_canonical_u32(domain.chain_id as u32))?;

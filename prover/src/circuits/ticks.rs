@@ -31,7 +31,7 @@
 //! random accesses for the end, two permutations for the record and a few gated equalities.
 
 use anyhow::{ensure, Context};
-use plonky2::field::types::Field;
+use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::{HashOut, HashOutTarget};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
@@ -161,6 +161,43 @@ pub struct WalkStatement {
 }
 
 impl WalkStatement {
+    /// The statement of a chunk or merge proof's public inputs ([`WALK_PUBLIC_INPUTS`]); `None`
+    /// if they are not one (a carry is all zero when closed, its flag 1 when open).
+    pub fn from_public_inputs(pi: &[F]) -> Option<WalkStatement> {
+        if pi.len() != WALK_PUBLIC_INPUTS {
+            return None;
+        }
+        let digest = |at: usize| Digest(std::array::from_fn(|i| pi[at + i]));
+        let carry = |at: usize| -> Option<Option<OpenWalk>> {
+            let c = &pi[at..at + CARRY_LEN];
+            if c.iter().all(|e| *e == F::ZERO) {
+                return Some(None);
+            }
+            if c[0] != F::ONE {
+                return None;
+            }
+            let id0 = c[1].to_canonical_u64();
+            let small = |e: F| u32::try_from(e.to_canonical_u64()).ok();
+            Some(Some(OpenWalk {
+                id: StreamId {
+                    payer: state::account::AccountIndex(u32::try_from(id0 >> 16).ok()?),
+                    slot: state::stream::StreamSlot((id0 & 0xffff) as u16),
+                    opened_at: state::account::Nonce::new(c[2].to_canonical_u64())?,
+                },
+                k: small(c[3])?,
+                x: digest(at + 4),
+                to: small(c[8])?,
+                t_to: digest(at + 9),
+            }))
+        };
+        Some(WalkStatement {
+            acc_in: digest(0),
+            carry_in: carry(4)?,
+            acc_out: digest(4 + CARRY_LEN),
+            carry_out: carry(8 + CARRY_LEN)?,
+        })
+    }
+
     /// The proof's public inputs, in the order of [`walk_layout`].
     pub fn public_inputs(&self) -> Vec<F> {
         let mut v = self.acc_in.elements().to_vec();

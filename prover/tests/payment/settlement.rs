@@ -71,6 +71,7 @@ impl Fixture {
             priority: &self.priority_proof,
             payout: &self.payout_proof,
             splits: Some(&self.splits_proof),
+            walks: None,
         }
     }
 }
@@ -162,6 +163,7 @@ fn fixture() -> &'static Fixture {
                 priority: &priority.data,
                 payout: &payout.data,
                 splits: Some(&split_chain.data),
+                walks: None,
             },
         );
         println!(
@@ -553,6 +555,7 @@ fn a_range_that_hands_records_to_a_side_proof_is_refused() {
         assert_eq!(tie(&proofs, &DOMAIN, DiffCircuitKind::V1), Err(expected));
         let proofs = SettlementProofs {
             splits: None,
+            walks: None,
             ..proofs
         };
         if offset == 43 {
@@ -661,6 +664,7 @@ fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
         priority: &priority_root,
         payout: &payout_root,
         splits: None,
+        walks: None,
     };
     assert_eq!(tie(&honest, &DOMAIN, kind), Ok(expected));
     assert_eq!(
@@ -671,6 +675,7 @@ fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
         tie(
             &SettlementProofs {
                 splits: None,
+                walks: None,
                 ..fx.proofs()
             },
             &DOMAIN,
@@ -777,6 +782,7 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
         priority: &priority_proof,
         payout: &payout_proof,
         splits: Some(&splits_proof),
+        walks: None,
     };
     let statement = contract_statement(
         &mut setup(&k),
@@ -806,6 +812,7 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
         .unwrap();
     let forged = SettlementProofs {
         splits: Some(&other_proof),
+        walks: None,
         ..proofs
     };
     assert_eq!(
@@ -819,6 +826,7 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
     // The batch without its chain: refused natively, and this circuit needs the proof.
     let without = SettlementProofs {
         splits: None,
+        walks: None,
         ..proofs
     };
     assert_eq!(
@@ -826,4 +834,78 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
         Err(TieError::SideRecords("split records"))
     );
     assert!(fx.settlement.prove_unchecked(&without, &DOMAIN).is_err());
+}
+
+/// The tie of a tick-walk tree (SPEC 18.7): the settlement circuit that verifies one accepts
+/// it only from `ZERO`, with no walk open at either end, walking exactly the records the leaves
+/// handed over (`walks_out`). Natively, on real chunk proofs (the fixture's batch hands no walk
+/// over; a range claiming one is tampered, so only the tie is asked).
+#[test]
+fn a_tick_walk_tree_walks_exactly_what_the_leaves_handed_over() {
+    use rollup_prover::circuits::ticks::{absorb, plan_walks, TickWalkCircuit, WalkRecord};
+    use state::stream::chain::TickChain;
+    use state::stream::{StreamId, StreamSlot, TickCount};
+
+    let fx = fixture();
+    let walk = TickWalkCircuit::build(2);
+    let id = StreamId {
+        payer: ALICE,
+        slot: StreamSlot(3),
+        opened_at: Nonce::new(5).unwrap(),
+    };
+    let mut chain = TickChain::new(id, TickCount::new(200).unwrap(), Digest::ZERO);
+    let mut record = |to: u32| WalkRecord {
+        id,
+        to,
+        from: 0,
+        t_to: chain.tick(to).unwrap().value,
+        head: chain.anchor(),
+    };
+    let (short, long) = (record(20), record(100));
+    let prove = |records: &[WalkRecord], chunk: usize| {
+        let chunks = plan_walks(records, 2, 1).unwrap();
+        walk.prove(&chunks[chunk]).unwrap()
+    };
+    let idle = prove(&[], 0);
+    let walked = prove(&[short], 0);
+    fn with<'a>(fx: &'a Fixture, walks: &'a Proof) -> SettlementProofs<'a> {
+        SettlementProofs {
+            walks: Some(walks),
+            ..fx.proofs()
+        }
+    }
+    assert!(tie(&with(fx, &idle), &DOMAIN, DiffCircuitKind::V1).is_ok());
+    assert_eq!(
+        tie(&with(fx, &walked), &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Walks("walks other records than the leaves"))
+    );
+    // A range that hands the short walk over ties with the tree that walks it, not without.
+    let mut range = fx.range.clone();
+    let fold = absorb(Digest::ZERO, &short).elements();
+    range.public_inputs[51..55].copy_from_slice(&fold);
+    let handing = SettlementProofs {
+        range: &range,
+        ..with(fx, &walked)
+    };
+    assert!(tie(&handing, &DOMAIN, DiffCircuitKind::V1).is_ok());
+    assert_eq!(
+        tie(
+            &SettlementProofs {
+                walks: None,
+                ..handing
+            },
+            &DOMAIN,
+            DiffCircuitKind::V1
+        ),
+        Err(TieError::SideRecords("walk records"))
+    );
+    // The long walk (100 ticks, four lanes) spans two chunks: neither alone is a whole tree.
+    assert_eq!(
+        tie(&with(fx, &prove(&[long], 0)), &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Walks("leaves a walk open"))
+    );
+    assert_eq!(
+        tie(&with(fx, &prove(&[long], 1)), &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Walks("does not start a tree"))
+    );
 }
