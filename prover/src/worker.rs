@@ -90,12 +90,11 @@ fn prove_one<L: LeafCircuit>(
         }
         JobKind::Final => {
             let domain = domain.context("final job without the chain's domain")?;
-            // No batch plans a tick-walk tree yet (docs/PROVER.md): its finals verify none.
             let id = FinalId {
                 level: job.level,
                 kind: job.diff_kind,
                 splits: job.splits,
-                walks: false,
+                walks: job.walks,
             };
             let (bytes, statement) = circuits.prove_final(id, children, domain)?;
             Outcome::Final {

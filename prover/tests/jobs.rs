@@ -36,7 +36,7 @@ async fn count(
 }
 
 /// A sealed batch row with four made-up leaf inputs per tree, planned (with a split-credit
-/// tree: five trees).
+/// chain and a tick-walk tree: six trees).
 async fn planned(prefix: &str) -> JobStore {
     let (_url, jobs) = common::fresh(prefix).await;
     common::seed_batch(&jobs, 4).await;
@@ -49,6 +49,7 @@ async fn planned(prefix: &str) -> JobStore {
         priority: leaves(2),
         payout: leaves(3),
         splits: Some(leaves(4)),
+        walks: Some(leaves(5)),
     };
     let mut uneven = inputs.clone();
     uneven.payout.pop();
@@ -58,6 +59,12 @@ async fn planned(prefix: &str) -> JobStore {
     assert!(
         jobs.plan_batch(1, &uneven).await.is_err(),
         "uneven split tree"
+    );
+    let mut uneven = inputs.clone();
+    uneven.walks = Some(leaves(5)[..1].to_vec());
+    assert!(
+        jobs.plan_batch(1, &uneven).await.is_err(),
+        "uneven tick-walk tree"
     );
     assert!(jobs.plan_batch(1, &inputs).await.unwrap());
     assert!(!jobs.plan_batch(1, &inputs).await.unwrap(), "planned twice");
@@ -74,7 +81,7 @@ async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
             .unwrap()
         {
             assert_eq!(j.diff_kind, DiffCircuitKind::V4Agents, "{j:?}");
-            assert!(j.splits, "{j:?}");
+            assert!(j.splits && j.walks, "{j:?}");
             if j.tree == tree {
                 assert!(jobs.complete(&j, "t", b"p", &st(), 1).await.unwrap());
                 done += 1;
@@ -91,10 +98,10 @@ async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_are_exclusive_and_merges_wait_for_children() {
     let jobs = planned("prover_jobs_claim").await;
-    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 20);
+    assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 24);
     assert_eq!(
         count(&jobs, Some(JobKind::Merge), Some(JobState::Waiting), None).await,
-        15
+        18
     );
     assert_eq!(count(&jobs, Some(JobKind::Final), None, Some(2)).await, 1);
     assert_eq!(
@@ -102,9 +109,9 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         Some(BatchStatus::Proving)
     );
 
-    // Twenty-four concurrent claimers for twenty leaves: each leaf goes to exactly one.
+    // Twenty-eight concurrent claimers for twenty-four leaves: each leaf goes to exactly one.
     let mut handles = Vec::new();
-    for w in 0..24 {
+    for w in 0..28 {
         let jobs = jobs.clone();
         handles.push(tokio::spawn(async move {
             jobs.claim(&format!("w{w}"), &[JobKind::Leaf], 1)
@@ -120,7 +127,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
             claimed.push(j);
         }
     }
-    assert_eq!(claimed.len(), 20);
+    assert_eq!(claimed.len(), 24);
     assert!(jobs
         .claim("late", &[JobKind::Leaf, JobKind::Merge, JobKind::Final], 10)
         .await
@@ -168,7 +175,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         .await
         .unwrap());
 
-    // The final job waits for the roots of the five trees.
+    // The final job waits for the roots of the six trees.
     for j in claimed.iter().filter(|j| j.tree != ProofTree::Range) {
         let w = jobs_worker(&jobs, j.id).await;
         let proof = format!("{}-{}", j.tree.as_str(), j.position);
@@ -182,6 +189,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         ProofTree::Priority,
         ProofTree::Payout,
         ProofTree::Splits,
+        ProofTree::Walks,
     ] {
         assert!(
             jobs.claim("f", &[JobKind::Final], 10)
@@ -192,7 +200,7 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
         );
         finish_tree(&jobs, tree).await;
     }
-    // The sweep agrees: back to waiting, it is queued again (all five roots are done).
+    // The sweep agrees: back to waiting, it is queued again (all six roots are done).
     sqlx::query("UPDATE prover_jobs SET state = $1 WHERE kind = $2")
         .bind(JobState::Waiting)
         .bind(JobKind::Final)
@@ -202,11 +210,12 @@ async fn claims_are_exclusive_and_merges_wait_for_children() {
     assert_eq!(jobs.promote_ready().await.unwrap(), 1);
     let fin = jobs.claim("f", &[JobKind::Final], 10).await.unwrap();
     assert_eq!(fin.len(), 1);
-    assert!(fin[0].splits);
+    assert!(fin[0].splits && fin[0].walks);
     assert_eq!(
         jobs.child_proofs(&fin[0]).await.unwrap(),
         vec![
             b"root".to_vec(),
+            b"p".to_vec(),
             b"p".to_vec(),
             b"p".to_vec(),
             b"p".to_vec(),
@@ -319,8 +328,9 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
                 .fetch_one(jobs.pool())
                 .await
                 .unwrap();
-        // No split in the batch: no split-credit tree.
-        let expected = if tree == ProofTree::Splits { 0 } else { 4 };
+        // No split and no stream settlement in the batch: neither side tree.
+        let side = matches!(tree, ProofTree::Splits | ProofTree::Walks);
+        let expected = if side { 0 } else { 4 };
         assert_eq!(n, expected, "{tree}");
     }
     // The statements chain from the batch's old root to its new root.

@@ -40,7 +40,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use status::{
     BatchStatus, DiffCircuitKind, EventFinality, EventKind, Finality, JobKind, JobState,
-    ParseStatusError, PriorityOpKind, PriorityOpStatus, ProofTree, SubmissionKind,
+    ParseStatusError, PriorityOpKind, PriorityOpStatus, ProofTree, SideTrees, SubmissionKind,
     SubmissionStatus,
 };
 pub use witness::BatchWitness;

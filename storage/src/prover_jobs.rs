@@ -41,7 +41,9 @@ use sqlx::{Connection, FromRow, PgConnection, PgPool, Postgres, Row, Transaction
 use crate::batches::transition;
 use crate::convert::{decode_err, i64_of, u32_of, u64_of};
 use crate::log::{TxRow, TX_COLUMNS};
-use crate::status::{BatchStatus, DiffCircuitKind, Finality, JobKind, JobState, ProofTree};
+use crate::status::{
+    BatchStatus, DiffCircuitKind, Finality, JobKind, JobState, ProofTree, SideTrees,
+};
 use crate::{Result, StorageError};
 
 /// Advisory lock key of the batch planner ("rollup-p"): exactly one planner runs across the
@@ -66,6 +68,8 @@ pub struct ClaimedJob {
     pub diff_kind: DiffCircuitKind,
     /// Whether the batch has a split-credit tree (the same on every job of a batch).
     pub splits: bool,
+    /// Whether the batch has a tick-walk tree (the same on every job of a batch).
+    pub walks: bool,
 }
 
 impl<'r> FromRow<'r, PgRow> for ClaimedJob {
@@ -85,6 +89,7 @@ impl<'r> FromRow<'r, PgRow> for ClaimedJob {
             input: row.try_get("input")?,
             diff_kind: row.try_get("diff_kind")?,
             splits: row.try_get("splits")?,
+            walks: row.try_get("walks")?,
         })
     }
 }
@@ -131,12 +136,22 @@ pub struct TreeInputs {
     pub payout: Vec<Vec<u8>>,
     /// The split-credit chain's chunks, for a batch with a split.
     pub splits: Option<Vec<Vec<u8>>>,
+    /// The tick-walk tree's chunks, for a batch with a stream settlement.
+    pub walks: Option<Vec<Vec<u8>>>,
 }
 
 impl TreeInputs {
+    /// The optional trees the batch has.
+    pub fn side(&self) -> SideTrees {
+        SideTrees {
+            splits: self.splits.is_some(),
+            walks: self.walks.is_some(),
+        }
+    }
+
     /// The batch's trees ([`ProofTree::of_batch`]).
     pub fn trees(&self) -> &'static [ProofTree] {
-        ProofTree::of_batch(self.splits.is_some())
+        ProofTree::of_batch(self.side())
     }
 
     /// The chunks of `tree` (none for a tree the batch does not have).
@@ -147,6 +162,7 @@ impl TreeInputs {
             ProofTree::Priority => &self.priority,
             ProofTree::Payout => &self.payout,
             ProofTree::Splits => self.splits.as_deref().unwrap_or_default(),
+            ProofTree::Walks => self.walks.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -197,8 +213,8 @@ impl JobNode {
 
     /// The jobs whose proofs this one consumes, in order: none for a leaf, the left and right
     /// child for a merge, the roots of the batch's trees (in [`ProofTree::of_batch`] order,
-    /// `splits`: whether it has a split-credit tree) for the final job.
-    pub fn children(&self, splits: bool) -> Vec<JobNode> {
+    /// `side`: the optional trees it has) for the final job.
+    pub fn children(&self, side: SideTrees) -> Vec<JobNode> {
         match self.kind {
             JobKind::Leaf => Vec::new(),
             JobKind::Merge => match self.level.checked_sub(1) {
@@ -207,7 +223,7 @@ impl JobNode {
                     .collect(),
                 None => Vec::new(),
             },
-            JobKind::Final => ProofTree::of_batch(splits)
+            JobKind::Final => ProofTree::of_batch(side)
                 .iter()
                 .map(|&t| JobNode::at(t, self.level, 0))
                 .collect(),
@@ -216,6 +232,14 @@ impl JobNode {
 }
 
 impl ClaimedJob {
+    /// The optional trees of the job's batch.
+    pub fn side(&self) -> SideTrees {
+        SideTrees {
+            splits: self.splits,
+            walks: self.walks,
+        }
+    }
+
     pub fn node(&self) -> JobNode {
         JobNode {
             tree: self.tree,
@@ -329,12 +353,13 @@ impl<'a> JobsDal<'a> {
         }
         let b = i64_of(batch);
         let positions: Vec<i32> = (0..i32::try_from(n).unwrap_or(i32::MAX)).collect();
-        let splits = inputs.splits.is_some();
+        let SideTrees { splits, walks } = inputs.side();
         for &tree in trees {
             sqlx::query(
                 "INSERT INTO prover_jobs \
-                 (batch_number, tree, kind, level, position, state, input, diff_kind, splits) \
-                 SELECT $1, $6, $4, 0, p, $5, i, $7, $8 \
+                 (batch_number, tree, kind, level, position, state, input, diff_kind, splits, \
+                 walks) \
+                 SELECT $1, $6, $4, 0, p, $5, i, $7, $8, $9 \
                  FROM UNNEST($2::int[], $3::bytea[]) AS t(p, i)",
             )
             .bind(b)
@@ -345,13 +370,15 @@ impl<'a> JobsDal<'a> {
             .bind(tree)
             .bind(inputs.diff_kind)
             .bind(splits)
+            .bind(walks)
             .execute(&mut *db)
             .await?;
             for level in 1..=top {
                 sqlx::query(
                     "INSERT INTO prover_jobs \
-                     (batch_number, tree, kind, level, position, state, diff_kind, splits) \
-                     SELECT $1, $6, $4, $2, p, $5, $7, $8 FROM generate_series(0, $3 - 1) AS p",
+                     (batch_number, tree, kind, level, position, state, diff_kind, splits, walks) \
+                     SELECT $1, $6, $4, $2, p, $5, $7, $8, $9 \
+                     FROM generate_series(0, $3 - 1) AS p",
                 )
                 .bind(b)
                 .bind(i32_of(level))
@@ -361,6 +388,7 @@ impl<'a> JobsDal<'a> {
                 .bind(tree)
                 .bind(inputs.diff_kind)
                 .bind(splits)
+                .bind(walks)
                 .execute(&mut *db)
                 .await?;
             }
@@ -368,8 +396,8 @@ impl<'a> JobsDal<'a> {
         let fin = JobNode::final_at(top);
         sqlx::query(
             "INSERT INTO prover_jobs \
-             (batch_number, tree, kind, level, position, state, diff_kind, splits) \
-             VALUES ($1, $5, $3, $2, 0, $4, $6, $7)",
+             (batch_number, tree, kind, level, position, state, diff_kind, splits, walks) \
+             VALUES ($1, $5, $3, $2, 0, $4, $6, $7, $8)",
         )
         .bind(b)
         .bind(i32_of(top))
@@ -378,6 +406,7 @@ impl<'a> JobsDal<'a> {
         .bind(fin.tree)
         .bind(inputs.diff_kind)
         .bind(splits)
+        .bind(walks)
         .execute(&mut *db)
         .await?;
         db.commit().await?;
@@ -418,7 +447,7 @@ impl<'a> JobsDal<'a> {
              heartbeat_at = now(), started_at = now(), error = NULL \
              WHERE id = ANY($1) \
              RETURNING id, batch_number, tree, kind, level, position, attempts, input, diff_kind, \
-             splits",
+             splits, walks",
         )
         .bind(&ids)
         .bind(worker)
@@ -435,7 +464,7 @@ impl<'a> JobsDal<'a> {
     /// its children were done, so a missing child proof is a corrupt queue.
     pub async fn child_proofs(&self, job: &ClaimedJob) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        for child in job.node().children(job.splits) {
+        for child in job.node().children(job.side()) {
             let proof: Option<Option<Vec<u8>>> = sqlx::query_scalar(
                 "SELECT proof FROM prover_jobs WHERE batch_number = $1 AND tree = $2 \
                  AND kind = $3 AND level = $4 AND position = $5 AND state = $6",
@@ -492,7 +521,7 @@ impl<'a> JobsDal<'a> {
         .await?;
         let top = u32_of(i64::from(top), "final job level")?;
         if let Some(parent) = job.node().parent(top) {
-            promote_if_ready(&mut db, job.batch, parent, job.splits).await?;
+            promote_if_ready(&mut db, job.batch, parent, job.side()).await?;
         }
         db.commit().await?;
         Ok(true)
@@ -633,7 +662,7 @@ impl<'a> JobsDal<'a> {
                   WHERE c.batch_number = p.batch_number AND c.level = p.level \
                   AND c.kind = CASE WHEN p.level = 0 THEN $4 ELSE $3 END \
                   AND c.position = 0 AND c.state = $5) \
-                  = CASE WHEN p.splits THEN $8 ELSE $7 END))",
+                  = $7 + p.splits::int + p.walks::int))",
         )
         .bind(JobState::Queued)
         .bind(JobState::Waiting)
@@ -641,8 +670,7 @@ impl<'a> JobsDal<'a> {
         .bind(JobKind::Leaf)
         .bind(JobState::Done)
         .bind(JobKind::Final)
-        .bind(ProofTree::of_batch(false).len() as i64)
-        .bind(ProofTree::of_batch(true).len() as i64)
+        .bind(ProofTree::of_batch(SideTrees::default()).len() as i64)
         .execute(self.pool)
         .await?
         .rows_affected())
@@ -724,13 +752,13 @@ async fn finish_fenced<S: Serialize + Sync>(
     Ok(n == 1)
 }
 
-/// Queues the waiting job `node` of `batch` (`splits`: whether it has a split-credit tree) if
-/// all its children are done.
+/// Queues the waiting job `node` of `batch` (`side`: its optional trees) if all its children
+/// are done.
 async fn promote_if_ready(
     db: &mut Transaction<'_, Postgres>,
     batch: u64,
     node: JobNode,
-    splits: bool,
+    side: SideTrees,
 ) -> Result<()> {
     // Lock the parent first: a sibling completing concurrently waits here, then sees our
     // committed row when it counts.
@@ -747,7 +775,7 @@ async fn promote_if_ready(
     .fetch_optional(&mut **db)
     .await?;
     let Some(parent) = parent else { return Ok(()) };
-    let children = node.children(splits);
+    let children = node.children(side);
     let mut done = 0;
     for c in &children {
         let n: i64 = sqlx::query_scalar(
@@ -785,19 +813,34 @@ mod tests {
             assert_eq!(at(t, 0, 3).parent(2), Some(at(t, 1, 1)));
             assert_eq!(at(t, 2, 0).parent(2), Some(JobNode::final_at(2)));
             assert_eq!(at(t, 0, 0).parent(0), Some(JobNode::final_at(0)));
-            assert_eq!(at(t, 0, 3).children(false), vec![]);
-            assert_eq!(at(t, 1, 1).children(true), vec![at(t, 0, 2), at(t, 0, 3)]);
-            assert_eq!(at(t, 2, 0).children(false), vec![at(t, 1, 0), at(t, 1, 1)]);
+            let (none, both) = (
+                SideTrees::default(),
+                SideTrees {
+                    splits: true,
+                    walks: true,
+                },
+            );
+            assert_eq!(at(t, 0, 3).children(none), vec![]);
+            assert_eq!(at(t, 1, 1).children(both), vec![at(t, 0, 2), at(t, 0, 3)]);
+            assert_eq!(at(t, 2, 0).children(none), vec![at(t, 1, 0), at(t, 1, 1)]);
             for top in [0, 2] {
                 let fin = JobNode::final_at(top);
                 assert_eq!(fin.parent(top), None);
-                for splits in [false, true] {
-                    let roots = fin.children(splits);
-                    assert_eq!(roots.len(), 4 + usize::from(splits));
-                    assert_eq!(
-                        roots.contains(&at(t, top, 0)),
-                        t != ProofTree::Splits || splits
-                    );
+                for (splits, walks) in [(false, false), (true, false), (false, true), (true, true)]
+                {
+                    let roots = fin.children(SideTrees { splits, walks });
+                    assert_eq!(roots.len(), 4 + usize::from(splits) + usize::from(walks));
+                    let has = match t {
+                        ProofTree::Splits => splits,
+                        ProofTree::Walks => walks,
+                        _ => true,
+                    };
+                    assert_eq!(roots.contains(&at(t, top, 0)), has);
+                    // The roots in the final circuit's order: the four, the chain, the walks.
+                    assert_eq!(roots[0].tree, ProofTree::Range);
+                    if walks {
+                        assert_eq!(roots.last().map(|r| r.tree), Some(ProofTree::Walks));
+                    }
                     for r in roots {
                         assert_eq!(r.parent(top), Some(fin));
                     }

@@ -179,7 +179,8 @@ text_enum! {
 
 text_enum! {
     /// `prover_jobs.tree`: which of a batch's proof trees a leaf or merge job belongs to (SPEC
-    /// 13.11): four for every batch, a fifth for a batch with splits. Every tree of a batch has
+    /// 13.11): four for every batch, then the split-credit chain of a batch with a split and the
+    /// tick-walk tree of a batch with a stream settlement ([`SideTrees`]). Every tree of a batch has
     /// the same number of leaves (`2^level` of the final job); the final job, which verifies
     /// the roots, is filed under `range`.
     ProofTree, "proof tree" {
@@ -193,17 +194,32 @@ text_enum! {
         Payout = "payout",
         /// The split-credit chain (SPEC 19.5): only in a batch with a split.
         Splits = "splits",
+        /// The tick-walk tree (SPEC 18.7): only in a batch with a stream settlement.
+        Walks = "walks",
     }
+}
+
+/// Which of the optional proof trees a batch has (the same on every job of the batch, in
+/// `prover_jobs.splits` and `prover_jobs.walks`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SideTrees {
+    /// The split-credit chain (a batch with a split).
+    pub splits: bool,
+    /// The tick-walk tree (a batch with a stream settlement).
+    pub walks: bool,
 }
 
 impl ProofTree {
     /// The trees of a batch, in the order the final job takes their roots: the four every
-    /// batch has, then the split-credit chain if the batch has a split.
-    pub fn of_batch(splits: bool) -> &'static [ProofTree] {
-        if splits {
-            ProofTree::ALL
-        } else {
-            &ProofTree::ALL[..4]
+    /// batch has, then the split-credit chain and the tick-walk tree it has.
+    pub fn of_batch(side: SideTrees) -> &'static [ProofTree] {
+        use ProofTree::*;
+        const WALKS_ONLY: [ProofTree; 5] = [Range, Diff, Priority, Payout, Walks];
+        match (side.splits, side.walks) {
+            (false, false) => &ProofTree::ALL[..4],
+            (true, false) => &ProofTree::ALL[..5],
+            (false, true) => &WALKS_ONLY,
+            (true, true) => ProofTree::ALL,
         }
     }
 }

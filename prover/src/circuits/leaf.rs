@@ -71,6 +71,12 @@ pub trait LeafCircuit: Send + Sync + 'static {
         min_leaves: usize,
         splits: &mut SplitChainBuilder,
     ) -> Result<Vec<Self::Witness>, LeafPlanError>;
+
+    /// The tick walks the settlements of `leaves` hand over (SPEC 18.7), in batch order: the
+    /// records of the batch's tick-walk tree. None for a leaf without the stream kinds.
+    fn walk_records(&self, _leaves: &[Self::Witness]) -> Vec<crate::circuits::ticks::WalkRecord> {
+        Vec::new()
+    }
 }
 
 /// The development leaf circuit (see the module docs: not sound, proves nothing).

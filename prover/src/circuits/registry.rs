@@ -316,6 +316,7 @@ impl<L: LeafCircuit> Circuits<L> {
             ProofTree::Priority => self.chains()?.priority.prove_chunk(input)?,
             ProofTree::Payout => self.chains()?.payout.prove_chunk(input)?,
             ProofTree::Splits => self.chains()?.splits()?.prove_chunk(input)?,
+            ProofTree::Walks => self.chains()?.walks()?.prove_chunk(input)?,
         };
         Ok(JobProof {
             bytes,
@@ -348,6 +349,7 @@ impl<L: LeafCircuit> Circuits<L> {
             ProofTree::Priority => self.chains()?.priority.prove_merge(level, left, right)?,
             ProofTree::Payout => self.chains()?.payout.prove_merge(level, left, right)?,
             ProofTree::Splits => self.chains()?.splits()?.prove_merge(level, left, right)?,
+            ProofTree::Walks => self.chains()?.walks()?.prove_merge(level, left, right)?,
         };
         Ok(JobProof {
             bytes,
@@ -379,7 +381,11 @@ impl<L: LeafCircuit> Circuits<L> {
         domain: &Domain,
     ) -> anyhow::Result<(Vec<u8>, state::settlement::BatchStatement)> {
         // The four trees, then the split-credit chain's and the tick-walk tree's roots.
-        let trees = ProofTree::of_batch(id.splits).len() + usize::from(id.walks);
+        let side = rollup_storage::SideTrees {
+            splits: id.splits,
+            walks: id.walks,
+        };
+        let trees = ProofTree::of_batch(side).len();
         anyhow::ensure!(
             roots.len() == trees,
             "{} root proofs for {trees} trees",

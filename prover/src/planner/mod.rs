@@ -142,13 +142,16 @@ impl Planner {
                 )
                 .with_context(|| format!("batch {}", batch.number))
             };
-            // At least as many chunks as the leaves and the split-credit chain need (its lanes
-            // are counted from the transactions alone), so that the leaves are padded to the
-            // chunks' count and the chunks (the diff's cost O(accounts)) are built once; again
-            // only if a leaf stage ever made more leaves than `leaf_count` says.
+            // At least as many chunks as the leaves, the split-credit chain and the tick-walk
+            // tree need (their lanes are counted from the transactions alone), so that the
+            // leaves are padded to the chunks' count and the chunks (the diff's cost
+            // O(accounts)) are built once; again only if a leaf stage ever made more leaves
+            // than `leaf_count` says.
             let split_lanes = chunks::split_lanes(&txs);
+            let walk_lanes = chunks::walk_lanes(&txs);
             let leaves = crate::witness::leaf_count(txs.len(), leaf.leaf_size(), 1)
-                .max(split_lanes.div_ceil(shape.split_lanes));
+                .max(split_lanes.div_ceil(shape.split_lanes))
+                .max(walk_lanes.div_ceil(shape.walk_lanes));
             let mut chains = tokio::task::block_in_place(|| chain_chunks(leaves))?;
             let mut split_chain = SplitChainBuilder::new(LANE_PAYEES);
             let witnesses = tokio::task::block_in_place(|| {
@@ -170,6 +173,11 @@ impl Planner {
                         .then(|| chunks::split_chunks(split_chain, shape, ws.len()))
                         .transpose()
                         .with_context(|| format!("batch {}", batch.number))?;
+                    let records = leaf.walk_records(&ws);
+                    let walks = (!records.is_empty())
+                        .then(|| chunks::walk_chunks(&records, shape, ws.len()))
+                        .transpose()
+                        .with_context(|| format!("batch {}", batch.number))?;
                     anyhow::ensure!(
                         state.root() == batch.new_root,
                         "batch {}: re-execution ends at root {}, the batch says {}",
@@ -189,6 +197,7 @@ impl Planner {
                         priority: chains.priority,
                         payout: chains.payout,
                         splits,
+                        walks,
                     };
                     if jobs.plan_batch(batch.number, &inputs).await? {
                         tracing::info!(

@@ -206,6 +206,10 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         PaymentCircuit::prove(self, w)
     }
 
+    fn walk_records(&self, leaves: &[LeafWitness]) -> Vec<crate::circuits::ticks::WalkRecord> {
+        crate::planner::chunks::walk_records(leaves)
+    }
+
     fn witnesses(
         &self,
         state: &mut state::apply::State,
