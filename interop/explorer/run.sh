@@ -24,9 +24,10 @@ export DEVNET_PROVER_CACHE=${DEVNET_PROVER_CACHE:-.devnet/prover-cache}
 export DEVNET_PROFILE=${EXPLORER_DEVNET_PROFILE:-debug}
 export DEVNET_BATCH_SECS=${EXPLORER_BATCH_SECS:-10}
 export DEVNET_AGENTS=2
-# Small batches only (the first batch is finalized long before one could hold 32 payments):
-# half the circuits to build on a fresh cache.
-export DEVNET_TOP_LEVEL=2
+# Small batches only (the first batch is finalized long before one could hold 16 payments, and
+# the node seals a batch by what the pinned circuits prove): a third of the circuits of the
+# default top level to build on a fresh cache.
+export DEVNET_TOP_LEVEL=1
 # No split final circuits (the fleet test proves a split): fewer circuits to build.
 export DEVNET_SPLITS=0
 export GRPC_PORT=${EXPLORER_GRPC_PORT:-50151}

@@ -54,6 +54,13 @@ struct CircuitArgs {
     #[arg(long, env = "PROVER_LEAF_SIZE", default_value_t = 8)]
     leaf_size: usize,
 
+    /// Build the leaf circuit with the stream kinds (open, settle, close; docs/SPEC.md
+    /// 13.3.1), so that batches with stream transactions can be proven. Every slot then costs
+    /// 616 rows instead of 475: a leaf of 6 fits the degree of a plain leaf of 8. Must match
+    /// the planner's and every worker's (the final circuits, hence the pins, differ).
+    #[arg(long, env = "PROVER_LEAF_STREAMS")]
+    leaf_streams: bool,
+
     /// Threads for proving (rayon); 0 = one per CPU.
     #[arg(long, env = "PROVER_THREADS", default_value_t = 0)]
     threads: usize,
@@ -186,6 +193,13 @@ struct CircuitsArgs {
     #[arg(long)]
     splits: bool,
 
+    /// Also build (and export) the final circuits that verify a tick-walk tree
+    /// (`final-<level>-<v4 kind>[-splits]-walks`, for the version 4 kinds of --diff-kinds: a
+    /// stream is always in a version 4 diff): batches with stream settlements are proven with
+    /// them. Needs --leaf-streams (a plain leaf hands no walk over).
+    #[arg(long, requires = "leaf_streams")]
+    walks: bool,
+
     #[command(flatten)]
     circuits: CircuitArgs,
 }
@@ -218,7 +232,7 @@ fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
             .context("configuring the rayon thread pool")?;
     }
     anyhow::ensure!(args.leaf_size > 0, "--leaf-size must be positive");
-    let leaf = ActiveLeaf::build(args.leaf_size);
+    let leaf = ActiveLeaf::build_with(args.leaf_size, args.leaf_streams);
     let mut c = Circuits::new(leaf, CircuitCache::in_dir(&args.cache_dir));
     if let Some(path) = &args.circuit_pins {
         c = c.with_pins(CircuitPins::load(path)?)?;
@@ -407,16 +421,21 @@ async fn main() -> std::process::ExitCode {
                 let kinds = a.diff_kinds.clone();
                 anyhow::ensure!(!kinds.is_empty(), "--diff-kinds names no diff circuit");
                 let splits: &[bool] = if a.splits { &[false, true] } else { &[false] };
+                let walks: &[bool] = if a.walks { &[false, true] } else { &[false] };
                 let tops: Vec<FinalId> = kinds
                     .iter()
                     .flat_map(|&kind| {
-                        splits.iter().map(move |&splits| FinalId {
-                            level: top,
-                            kind,
-                            splits,
-                            walks: false,
+                        splits.iter().flat_map(move |&splits| {
+                            walks.iter().map(move |&walks| FinalId {
+                                level: top,
+                                kind,
+                                splits,
+                                walks,
+                            })
                         })
                     })
+                    // A stream's records make a version 4 diff: no `v1` final walks.
+                    .filter(|id| !(id.walks && id.kind == rollup_storage::DiffCircuitKind::V1))
                     .collect();
                 let finals: Vec<FinalId> = tops
                     .iter()

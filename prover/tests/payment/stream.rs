@@ -848,3 +848,132 @@ fn stream_balances_and_signatures_are_enforced() {
         .leaf(vec![(close_intent(ALICE, 1, &k.alice), StreamCheat::None)]);
     prove_streams(&w).unwrap_or_else(|e| panic!("the payer's late close: {e}"));
 }
+
+/// A batch with a stream settlement settles (SPEC 13.11, 18.7) through the registry of a
+/// deployment whose leaf has the stream kinds, as the worker runs it: the leaf (open, settle,
+/// transfer, close), the grouped diff (version 4: the batch has a stream record), the empty
+/// priority and payout chunks and the tick-walk chunk are proven from the planner's inputs,
+/// and `final-0-v4-walks` states exactly the contract's statement. Without the walk tree, or
+/// with a walk tree of another settlement, the batch has no settlement proof.
+#[test]
+fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
+    use rollup_prover::cache::CircuitCache;
+    use rollup_prover::circuits::diff_grouped::grouped_chunks;
+    use rollup_prover::circuits::payout::payout_chunks;
+    use rollup_prover::circuits::priority::priority_chunks;
+    use rollup_prover::circuits::registry::Circuits;
+    use rollup_prover::pins::FinalId;
+    use rollup_prover::verify::{verify_batch_proof, VerifierSet};
+    use rollup_storage::{DiffCircuitKind, ProofTree};
+    use state::diff::{AccountTree, BatchTouches};
+    use state::settlement::{priority_chain, BatchStatement, PayoutTree};
+
+    const BATCH: u64 = 9;
+    let k = keys();
+    let txs = batch(&k);
+    let mut before = setup(&k);
+    // The node's view: the diff it publishes (version 4) and the state after.
+    let mut after = setup(&k);
+    let mut touches = BatchTouches::new(after.num_accounts());
+    for (tx, ctx) in &txs {
+        touches.absorb(&after.apply(tx, ctx).unwrap());
+    }
+    let diff = touches.diff(&after).unwrap();
+    let published = diff.encode_published();
+    assert_eq!(published[0], 4, "a stream record makes a version 4 diff");
+
+    let reg = Circuits::new(
+        PaymentCircuit::build_with(K, true),
+        CircuitCache::disabled(),
+    );
+    let kind = DiffCircuitKind::V4;
+    let shape = ChunkShape::for_leaf(K);
+    let tree = AccountTree::from_state(&before);
+    let mut replay = setup(&k);
+    let leaves = leaf_witnesses(&mut replay, &txs, ts(), K, 1, &depositor).unwrap();
+    assert_eq!(leaves.len(), 1);
+    fn input<W: serde::Serialize, S: serde::Serialize>(w: W, s: S) -> Vec<u8> {
+        serde_json::to_vec(&ChunkInput {
+            witness: w,
+            statement: s,
+        })
+        .unwrap()
+    }
+    let prove =
+        |tree: ProofTree, input: &[u8]| reg.prove_tree_leaf(tree, kind, input).unwrap().bytes;
+    let range = prove(ProofTree::Range, &serde_json::to_vec(&leaves[0]).unwrap());
+    let (gw, gs) = grouped_chunks(&tree, &diff, shape.grouped_cap, shape.grouped_subs, 1)
+        .unwrap()
+        .remove(0);
+    let diff_root = prove(ProofTree::Diff, &input(gw, gs));
+    let queue_before = [7u8; 32];
+    let first = before.next_deposit_seq();
+    let (pw, ps) = priority_chunks(queue_before, first, &[], shape.priority, 1)
+        .unwrap()
+        .remove(0);
+    let priority = prove(ProofTree::Priority, &input(pw, ps));
+    let (ow, os) = payout_chunks(BATCH, &[], shape.payout_depth, 1)
+        .unwrap()
+        .remove(0);
+    let payout = prove(ProofTree::Payout, &input(ow, os));
+    let walks_in = walk_chunks(&walk_records(&leaves), shape, 1).unwrap();
+    let walks = prove(ProofTree::Walks, &walks_in[0]);
+
+    let id = FinalId::of(0, kind).with_walks();
+    let roots = [
+        range.clone(),
+        diff_root.clone(),
+        priority.clone(),
+        payout.clone(),
+        walks,
+    ];
+    let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
+    let expected = BatchStatement {
+        chain_id: DOMAIN.chain_id,
+        rollup: L1Address(DOMAIN.rollup),
+        batch_number: BATCH,
+        old_root: before.root().to_bytes(),
+        new_root: after.root().to_bytes(),
+        diff_hash: state::settlement::diff_hash(&published),
+        payout_root: PayoutTree::new(BATCH, &[]).root(),
+        first_priority_op: first,
+        next_priority_op: first,
+        priority_hash_before: queue_before,
+        priority_hash_after: priority_chain(queue_before, &[]),
+        timestamp: NOW,
+    };
+    assert_eq!(statement, expected);
+    let set = VerifierSet::from_source(&reg, [id]).unwrap();
+    verify_batch_proof(&set, &bytes, &expected).unwrap();
+
+    // Without the walk tree: the final circuit that verifies none refuses the leaves' walks.
+    let four = [
+        range.clone(),
+        diff_root.clone(),
+        priority.clone(),
+        payout.clone(),
+    ];
+    let err = reg
+        .prove_final(FinalId::of(0, kind), &four, &DOMAIN)
+        .expect_err("a settlement without its walk tree");
+    assert!(format!("{err:#}").contains("walk records"), "{err:#}");
+    // A walk tree of another settlement (of ticks 0 to 3 instead of 4) is refused too.
+    let mut ch = chain();
+    let other = WalkRecord {
+        id: ch.id(),
+        to: 3,
+        from: 0,
+        t_to: ch.tick(3).unwrap().value,
+        head: ch.anchor(),
+    };
+    let other_in = walk_chunks(&[other], shape, 1).unwrap();
+    let other_walks = prove(ProofTree::Walks, &other_in[0]);
+    let err = reg
+        .prove_final(
+            id,
+            &[range, diff_root, priority, payout, other_walks],
+            &DOMAIN,
+        )
+        .expect_err("a walk tree of another settlement");
+    assert!(format!("{err:#}").contains("tick-walk"), "{err:#}");
+}

@@ -60,17 +60,9 @@ fn payouts(n: usize, refunds: usize) -> Vec<Payout> {
 
 #[test]
 fn honest_lists_prove_the_native_root_and_chain() {
-    let cases = [
-        (0, 0),
-        (1, 0),
-        (2, 0),
-        (3, 0),
-        (3, 1),
-        (5, 0),
-        (5, 2),
-        (8, 0),
-        (8, 3),
-    ];
+    // No payout, one, a partial tree with refunds, a full one with refunds (each proof is a
+    // few seconds: the edges and one of each shape, not every count).
+    let cases = [(0, 0), (1, 0), (3, 1), (5, 2), (8, 3)];
     for (n, refunds) in cases {
         let ps = payouts(n, refunds);
         let (w, s) = payout_witness(BATCH, &ps, DEPTH).unwrap();
