@@ -2,8 +2,8 @@
 //!
 //! A batch is proven as `2^L` chunks per proof tree (SPEC 13.11): leaves of `k` transactions,
 //! diff chunks of `2k + 1` existing and `k` new accounts (or `2k + 1` grouped slots), priority
-//! chunks of `k` ops, payout chunks of `2^ceil(log2 k)` payouts and split chunks of `k` lanes
-//! ([`ChunkShape::for_leaf`]). The planner pads every tree to the largest count, so a batch
+//! chunks of `k` ops, payout chunks of `2^ceil(log2 k)` payouts, split chunks of `k` lanes and
+//! tick-walk chunks of `16 k` lanes of 32 ticks ([`ChunkShape::for_leaf`]). The planner pads every tree to the largest count, so a batch
 //! needing more than `2^L` chunks in any tree, where `L` is the highest final level the
 //! deployment pinned, plans a final circuit nobody can verify and is never proven: everything
 //! after it waits. The node therefore seals a batch before a transaction that could push it past
@@ -22,6 +22,7 @@ use state::account::AccountIndex;
 use state::tx::Transaction;
 
 use crate::circuits::split::{lanes_for, LANE_PAYEES};
+use crate::circuits::ticks::LANE_STEPS;
 use crate::circuits::trees::ChunkShape;
 
 /// What a batch (or one transaction) puts into the proof trees.
@@ -41,6 +42,8 @@ pub struct BatchLoad {
     pub payouts: u64,
     /// Lanes of the split-credit chain.
     pub split_lanes: u64,
+    /// Lanes of the tick-walk tree (one per [`LANE_STEPS`] ticks a settlement walks).
+    pub walk_lanes: u64,
 }
 
 impl BatchLoad {
@@ -54,6 +57,7 @@ impl BatchLoad {
             priority_ops: self.priority_ops + o.priority_ops,
             payouts: self.payouts + o.payouts,
             split_lanes: self.split_lanes + o.split_lanes,
+            walk_lanes: self.walk_lanes + o.walk_lanes,
         }
     }
 
@@ -93,9 +97,13 @@ impl BatchLoad {
                 payouts: 1,
                 ..one
             },
-            Transaction::StreamOpen(_)
-            | Transaction::StreamSettle(_)
-            | Transaction::StreamClose(_) => BatchLoad {
+            Transaction::StreamSettle(t) => BatchLoad {
+                old_accounts: 3,
+                stream_records: 1,
+                walk_lanes: settle_lanes(t.body.terms.from.get(), t.body.terms.to.get()),
+                ..one
+            },
+            Transaction::StreamOpen(_) | Transaction::StreamClose(_) => BatchLoad {
                 old_accounts: 3,
                 stream_records: 1,
                 ..one
@@ -122,6 +130,11 @@ impl BatchLoad {
             },
         }
     }
+}
+
+/// The tick-walk lanes of a settlement from tick `from` to tick `to` (as the planner cuts it).
+pub fn settle_lanes(from: u32, to: u32) -> u64 {
+    u64::from(to.saturating_sub(from)).div_ceil(LANE_STEPS as u64)
 }
 
 /// What the deployment's pinned circuits can prove in one batch: leaves of `leaf_size`
@@ -160,6 +173,7 @@ impl BatchCapacity {
             per(load.priority_ops, shape.priority),
             per(load.payouts, 1 << shape.payout_depth),
             per(load.split_lanes, shape.split_lanes),
+            per(load.walk_lanes, shape.walk_lanes),
             1,
         ]
         .into_iter()
@@ -246,6 +260,15 @@ mod tests {
             2
         );
         assert_eq!(at(BatchLoad { payouts: 9, ..zero }), 3);
+        // 64 walk lanes per chunk (16 per slot), of 32 ticks each.
+        assert_eq!(
+            at(BatchLoad {
+                walk_lanes: 65,
+                ..zero
+            }),
+            2
+        );
+        assert_eq!((settle_lanes(0, 2_048), settle_lanes(10, 43)), (64, 2));
         assert_eq!(
             at(BatchLoad {
                 split_lanes: 5,

@@ -19,7 +19,7 @@ use crate::circuits::diff_grouped::grouped_chunks;
 use crate::circuits::payout::payout_chunks;
 use crate::circuits::priority::priority_chunks;
 use crate::circuits::split::{lanes_for, SplitChainBuilder, LANE_PAYEES};
-use crate::circuits::ticks::{plan_walks, WalkRecord, LANE_STEPS};
+use crate::circuits::ticks::{plan_walks, WalkRecord};
 use crate::circuits::trees::{ChunkInput, ChunkShape};
 use crate::jobs::SettlementInputs;
 use crate::witness::LeafWitness;
@@ -175,14 +175,14 @@ pub fn split_chunks(
     serialize(chunks.into_iter().map(|c| (c.lanes, c.statement)).collect())
 }
 
-/// The lanes of the tick-walk tree of `txs`: one per [`LANE_STEPS`] ticks of each settlement,
+/// The lanes of the tick-walk tree of `txs`: one per 32 ticks of each settlement,
 /// as the planner cuts it (0 for a batch without settlements, which has no such tree).
 pub fn walk_lanes(txs: &[(Transaction, BlockContext)]) -> usize {
     txs.iter()
         .map(|(tx, _)| match tx {
             Transaction::StreamSettle(s) => {
                 let t = &s.body.terms;
-                (t.to.get().saturating_sub(t.from.get()) as usize).div_ceil(LANE_STEPS)
+                crate::capacity::settle_lanes(t.from.get(), t.to.get()) as usize
             }
             _ => 0,
         })

@@ -340,6 +340,8 @@ struct LoadCounts {
     priority_ops: u64,
     /// Lanes of the batch's split-credit chain.
     split_lanes: u64,
+    /// Lanes of the batch's tick-walk tree.
+    walk_lanes: u64,
 }
 
 /// Everything recovery rebuilt, handed to the writer thread.

@@ -159,11 +159,19 @@ pub(super) fn absorb(batch: &mut OpenBatch, fx: &Effects) {
     batch.tx_count += 1;
     batch.counts.created += u64::from(fx.registered.is_some());
     batch.counts.priority_ops += u64::from(fx.deposit.is_some() || fx.forced.is_some());
-    if let state::pubdata::PubdataOp::Split { parts, .. } = &fx.pubdata {
-        batch.counts.split_lanes += rollup_prover::circuits::split::lanes_for(
-            parts.len(),
-            rollup_prover::circuits::split::LANE_PAYEES,
-        ) as u64;
+    match &fx.pubdata {
+        state::pubdata::PubdataOp::Split { parts, .. } => {
+            batch.counts.split_lanes += rollup_prover::circuits::split::lanes_for(
+                parts.len(),
+                rollup_prover::circuits::split::LANE_PAYEES,
+            ) as u64;
+        }
+        state::pubdata::PubdataOp::StreamSettle { body, .. } => {
+            let t = &body.terms;
+            batch.counts.walk_lanes +=
+                rollup_prover::capacity::settle_lanes(t.from.get(), t.to.get());
+        }
+        _ => {}
     }
 }
 

@@ -93,6 +93,7 @@ impl Writer {
             priority_ops: b.counts.priority_ops,
             payouts: (b.withdrawals.len() + b.refunds.len()) as u64,
             split_lanes: b.counts.split_lanes,
+            walk_lanes: b.counts.walk_lanes,
         }
     }
 
