@@ -54,11 +54,12 @@ pub struct Config {
 
     /// Devnet only, experimental: accept payment-stream transactions (open, settle, close)
     /// and revenue-share accounts (register shares, distribute), and relay ticks (SendTicks,
-    /// WatchTicks, GetStream). This version's prover cannot prove a batch that holds one (the
-    /// leaf and diff circuits do not cover them yet), so such batches are never finalized: for
-    /// developing agents against the stream and share APIs, never for real money. (Split
-    /// payments need no flag: they are proven, and accepted whenever the pinned circuits
-    /// include the `-splits` final circuits; with this flag, also without them.)
+    /// WatchTicks, GetStream), whatever the pinned circuits prove. A batch that holds a kind
+    /// they do not prove is never finalized: for developing agents against the stream and
+    /// share APIs, never for real money. (Split payments need no flag: they are accepted
+    /// whenever the pinned circuits include the `-splits` final circuits; the stream kinds,
+    /// and the tick relay, whenever they include the `-walks` ones, built by a prover whose
+    /// leaf has the stream kinds. Revenue shares are not proven yet.)
     #[arg(long, env = "ROLLUP_EXPERIMENTAL_STREAMS", requires = "devnet")]
     pub experimental_streams: bool,
 

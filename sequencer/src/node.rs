@@ -248,7 +248,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ),
         None => {}
     }
-    let splits = crate::service::splits_provable(verifiers.as_ref());
+    let finals: Option<Vec<rollup_prover::pins::FinalId>> =
+        verifiers.as_ref().map(|v| v.ids().collect());
+    let splits = crate::service::splits_provable(finals.as_deref());
+    let streams = crate::service::streams_provable(finals.as_deref());
+    if streams {
+        tracing::info!(
+            "the pinned circuits verify the tick-walk tree: the stream kinds are accepted"
+        );
+    }
     if !splits {
         tracing::warn!(
             "no pinned final circuit verifies the split-credit chain: splits are refused \
@@ -368,6 +376,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             experimental_streams: cfg.experimental_streams,
             experimental_agents: cfg.experimental_agents,
             splits,
+            streams,
             capacity,
         },
         shutdown: shutdown_rx.clone(),

@@ -32,6 +32,7 @@ use crate::supervisor::Readiness;
 use crate::ticks::TickRelay;
 use crate::writer::{AccountView, EnqueueError, ReadError, WriterHandle};
 use rollup_prover::capacity::BatchLoad;
+use rollup_prover::pins::FinalId;
 use rollup_storage::log::TxRow;
 use rollup_storage::Store;
 
@@ -55,17 +56,32 @@ pub struct ServiceConfig {
     /// split-credit chain (or it verifies no proof, a devnet without verifiers), so a batch
     /// holding one can be proven and committed ([`splits_provable`]).
     pub splits: bool,
+    /// Accept the stream kinds (open, settle, close) and relay ticks: the node's pinned
+    /// circuits include final circuits that verify the tick-walk tree ([`streams_provable`]),
+    /// so a batch with a settlement can be proven and committed. (`--experimental-streams`
+    /// accepts them on a devnet without such circuits.)
+    pub streams: bool,
     /// What one batch of the node's circuits holds (`None`: unknown, nothing refused for
     /// size): a transaction that alone exceeds it is refused (`EXCEEDS_BATCH_CAPACITY`).
     pub capacity: Option<rollup_prover::capacity::BatchCapacity>,
 }
 
-/// Whether a node with the proof verifiers `set` (`None`: it verifies no proof) can commit a
+/// Whether a node whose proof verifiers are the final circuits `finals` (`None`: it verifies
+/// no proof) can commit a
 /// batch that holds a split: only if some pinned final circuit verifies the split-credit chain
 /// (`final-<level>[-<diff kind>]-splits`). Accepting a split it cannot commit would stall
 /// every later batch behind it.
-pub fn splits_provable(set: Option<&rollup_prover::verify::VerifierSet>) -> bool {
-    set.is_none_or(|s| s.ids().any(|id| id.splits))
+pub fn splits_provable(finals: Option<&[FinalId]>) -> bool {
+    finals.is_none_or(|f| f.iter().any(|id| id.splits))
+}
+
+/// Whether a node with the final circuits `finals` can commit a batch that holds a stream
+/// settlement: only if some pinned final circuit verifies the tick-walk tree
+/// (`final-<level>-<v4 kind>[-splits]-walks`, which the prover builds with a leaf that has the
+/// stream kinds). A node that verifies no proof does not know its prover's leaf: the stream
+/// kinds stay behind `--experimental-streams` there.
+pub fn streams_provable(finals: Option<&[FinalId]>) -> bool {
+    finals.is_some_and(|f| f.iter().any(|id| id.walks))
 }
 
 #[derive(Clone)]
@@ -111,9 +127,7 @@ impl RollupService {
             .num_threads(threads)
             .thread_name(|i| format!("verify-{i}"))
             .build()?;
-        let ticks = d
-            .cfg
-            .experimental_streams
+        let ticks = (d.cfg.experimental_streams || d.cfg.streams)
             .then(|| Arc::new(TickRelay::new(d.writer.clone(), d.cfg.enqueue_patience)));
         Ok(RollupService {
             inner: Arc::new(Inner {
@@ -146,9 +160,10 @@ impl Inner {
             Transaction::Passport(_) => self.cfg.experimental_agents,
             Transaction::StreamOpen(_)
             | Transaction::StreamSettle(_)
-            | Transaction::StreamClose(_)
-            | Transaction::RegisterShares(_)
-            | Transaction::Distribute(_) => self.cfg.experimental_streams,
+            | Transaction::StreamClose(_) => self.cfg.streams || self.cfg.experimental_streams,
+            Transaction::RegisterShares(_) | Transaction::Distribute(_) => {
+                self.cfg.experimental_streams
+            }
             _ => kind.is_enabled(),
         };
         if !allowed {
@@ -319,14 +334,23 @@ pub(super) fn internal(e: impl std::fmt::Display) -> Status {
 
 #[cfg(test)]
 mod tests {
-    use super::splits_provable;
-    use rollup_prover::verify::VerifierSet;
+    use super::{splits_provable, streams_provable};
+    use rollup_prover::pins::FinalId;
+    use rollup_storage::DiffCircuitKind;
 
     #[test]
-    fn splits_are_accepted_only_where_they_can_be_committed() {
+    fn splits_and_streams_are_accepted_only_where_they_can_be_committed() {
         // A node that verifies no proof (a devnet without verifiers) commits whatever it is
         // given; one whose pins hold no `-splits` final could never commit a split's batch.
+        let plain = [FinalId::v1(0), FinalId::v1(4)];
+        let v4 = FinalId::of(4, DiffCircuitKind::V4);
         assert!(splits_provable(None));
-        assert!(!splits_provable(Some(&VerifierSet::default())));
+        assert!(!splits_provable(Some(&plain)));
+        assert!(splits_provable(Some(&[FinalId::v1(4).with_splits()])));
+        // Streams need a pinned final that verifies the tick-walk tree: never assumed.
+        assert!(!streams_provable(None));
+        assert!(!streams_provable(Some(&plain)));
+        assert!(!streams_provable(Some(&[v4, v4.with_splits()])));
+        assert!(streams_provable(Some(&[FinalId::v1(4), v4.with_walks()])));
     }
 }
