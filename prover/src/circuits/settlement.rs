@@ -464,39 +464,31 @@ impl SettlementCircuit {
         let s = RangeStatementTargets::from_targets(&range.public_inputs);
         s.assert_starts_batch(&mut b);
         // Side records (SPEC 13.1): the walks the leaves handed over are the ones a whole
-        // tick-walk tree walked (it starts at `ZERO`, no walk open at either end: `walk_layout`'s
-        // `acc_in (4), carry_in (13), acc_out (4), carry_out (13)`), or none; the splits, the
-        // ones a whole split-credit chain folded (`split_layout`: carries of 18), or none.
-        match &walks {
-            Some(tree) => {
-                let c = &tree.public_inputs;
-                let out = 4 + WALK_CARRY_LEN;
+        // tick-walk tree walked (`walk_layout`: carries of 13), the splits the ones a whole
+        // split-credit chain folded (`split_layout`: carries of 18), or none of either.
+        // A side tree's root (`acc_in (4), carry_in, acc_out (4), carry_out`) is a whole
+        // tree: it starts at `ZERO`, no record open at either end; and it folds exactly what
+        // the leaves handed over. Without the tree, the leaves handed nothing over.
+        let tie_side = |b: &mut CircuitBuilder<F, D>,
+                        root: &Option<ProofWithPublicInputsTarget<D>>,
+                        carry: usize,
+                        handed: HashOutTarget| match root {
+            Some(proof) => {
+                let c = &proof.public_inputs;
+                let out = 4 + carry;
                 for t in c[..out].iter().chain(&c[out + 4..]) {
                     b.assert_zero(*t);
                 }
-                b.connect_hashes(hash_at(c, out), s.walks_out);
+                b.connect_hashes(hash_at(c, out), handed);
             }
             None => {
-                for t in s.walks_out.elements {
+                for t in handed.elements {
                     b.assert_zero(t);
                 }
             }
-        }
-        match &splits {
-            Some(chain) => {
-                let c = &chain.public_inputs;
-                let out = 4 + SPLIT_CARRY_LEN;
-                for t in c[..out].iter().chain(&c[out + 4..]) {
-                    b.assert_zero(*t);
-                }
-                b.connect_hashes(hash_at(c, out), s.splits_out);
-            }
-            None => {
-                for t in s.splits_out.elements {
-                    b.assert_zero(t);
-                }
-            }
-        }
+        };
+        tie_side(&mut b, &walks, WALK_CARRY_LEN, s.walks_out);
+        tie_side(&mut b, &splits, SPLIT_CARRY_LEN, s.splits_out);
         // Diff (`DiffStatement::to_fields`, positions in `diff::at`): a whole batch's diff from
         // the old root to the new one, started with exactly the header (of the kind's version),
         // then finished; a grouped diff with no stream record pending at either end.

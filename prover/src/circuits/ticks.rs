@@ -478,6 +478,15 @@ pub struct TickWalkCircuit {
     pub data: CircuitData<F, C, D>,
     /// Gates before padding to a power of two (the circuit's real size).
     pub gates: usize,
+    t: Parts,
+}
+
+/// Version of the tick-walk chunk circuit (part of its cache key): bump it when
+/// [`TickWalkCircuit`]'s constraints change.
+pub const TICK_WALK_VERSION: &str = "tick-walk-v1";
+
+/// The targets [`TickWalkCircuit::define`] leaves in its builder.
+struct Parts {
     acc_in: HashOutTarget,
     carry_in: CarryTargets,
     acc_out: HashOutTarget,
@@ -487,31 +496,20 @@ pub struct TickWalkCircuit {
     rules: Vec<(Target, Refusal)>,
 }
 
-/// Version of the tick-walk chunk circuit (part of its cache key): bump it when
-/// [`TickWalkCircuit`]'s constraints change.
-pub const TICK_WALK_VERSION: &str = "tick-walk-v1";
-
-/// The targets [`TickWalkCircuit::define`] leaves in its builder.
-struct Parts {
-    gates: usize,
-    acc_in: HashOutTarget,
-    carry_in: CarryTargets,
-    acc_out: HashOutTarget,
-    carry_out: CarryTargets,
-    lanes: Vec<LaneTargets>,
-    rules: Vec<(Target, Refusal)>,
-}
-
 impl TickWalkCircuit {
     /// Builds the circuit of `lanes` lanes (`lanes x LANE_STEPS` ticks).
     pub fn build(lanes: usize) -> TickWalkCircuit {
-        let (b, parts) = Self::define(lanes);
-        Self::from_parts(b.build::<C>(), parts)
+        let (b, gates, parts) = Self::define(lanes);
+        TickWalkCircuit {
+            data: b.build::<C>(),
+            gates,
+            t: parts,
+        }
     }
 
     /// [`TickWalkCircuit::build`], or the circuit of the same definition from `cache`.
     pub fn build_or_load(lanes: usize, cache: &CircuitCache) -> anyhow::Result<TickWalkCircuit> {
-        let (b, parts) = Self::define(lanes);
+        let (b, gates, parts) = Self::define(lanes);
         let key = format!(
             "{TICK_WALK_VERSION}/lanes={}/steps={LANE_STEPS}/config=standard_recursion",
             parts.lanes.len()
@@ -523,24 +521,16 @@ impl TickWalkCircuit {
             pinned: None,
         };
         let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
-        Ok(Self::from_parts(data, parts))
-    }
-
-    fn from_parts(data: CircuitData<F, C, D>, p: Parts) -> TickWalkCircuit {
-        TickWalkCircuit {
+        Ok(TickWalkCircuit {
             data,
-            gates: p.gates,
-            acc_in: p.acc_in,
-            carry_in: p.carry_in,
-            acc_out: p.acc_out,
-            carry_out: p.carry_out,
-            lanes: p.lanes,
-            rules: p.rules,
-        }
+            gates,
+            t: parts,
+        })
     }
 
-    /// The constraints of `lanes` lanes (at least one), and their targets.
-    fn define(lanes: usize) -> (CircuitBuilder<F, D>, Parts) {
+    /// The constraints of `lanes` lanes (at least one): the builder, its gate count before
+    /// padding, and the targets.
+    fn define(lanes: usize) -> (CircuitBuilder<F, D>, usize, Parts) {
         let lanes = lanes.max(1);
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let acc_in = b.add_virtual_hash();
@@ -649,7 +639,6 @@ impl TickWalkCircuit {
         }
         let gates = b.num_gates();
         let parts = Parts {
-            gates,
             acc_in,
             carry_in,
             acc_out,
@@ -657,18 +646,18 @@ impl TickWalkCircuit {
             lanes: targets,
             rules,
         };
-        (b, parts)
+        (b, gates, parts)
     }
 
     /// Names the rule a refused witness broke, from the error of [`TickWalkCircuit::prove`]
     /// (diagnostics for logs and tests: plonky2 reports the wire whose computed value
     /// conflicts with the one required).
     pub fn refused_by(&self, error: &str) -> Option<Refusal> {
-        rule_broken(&self.rules, error)
+        rule_broken(&self.t.rules, error)
     }
 
     pub fn lanes(&self) -> usize {
-        self.lanes.len()
+        self.t.lanes.len()
     }
 
     /// Proves one chunk. The statement is set as claimed: a witness whose walks do not give
@@ -682,19 +671,19 @@ impl TickWalkCircuit {
         );
         let mut pw = PartialWitness::new();
         let s = &w.statement;
-        pw.set_hash_target(self.acc_in, HashOut::from(s.acc_in))?;
-        pw.set_hash_target(self.acc_out, HashOut::from(s.acc_out))?;
+        pw.set_hash_target(self.t.acc_in, HashOut::from(s.acc_in))?;
+        pw.set_hash_target(self.t.acc_out, HashOut::from(s.acc_out))?;
         set_all(
             &mut pw,
-            &self.carry_in.elements(),
+            &self.t.carry_in.elements(),
             &carry_elements(s.carry_in.as_ref()),
         )?;
         set_all(
             &mut pw,
-            &self.carry_out.elements(),
+            &self.t.carry_out.elements(),
             &carry_elements(s.carry_out.as_ref()),
         )?;
-        for (i, (t, lane)) in self.lanes.iter().zip(&w.lanes).enumerate() {
+        for (i, (t, lane)) in self.t.lanes.iter().zip(&w.lanes).enumerate() {
             t.set(&mut pw, lane).with_context(|| format!("lane {i}"))?;
         }
         self.data.prove(pw).context("the tick-walk circuit refused")
