@@ -857,11 +857,13 @@ fn stream_balances_and_signatures_are_enforced() {
 /// with a walk tree of another settlement, the batch has no settlement proof.
 #[test]
 fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
+    use plonky2::plonk::proof::ProofWithPublicInputs;
     use rollup_prover::cache::CircuitCache;
     use rollup_prover::circuits::diff_grouped::grouped_chunks;
     use rollup_prover::circuits::payout::payout_chunks;
     use rollup_prover::circuits::priority::priority_chunks;
     use rollup_prover::circuits::registry::Circuits;
+    use rollup_prover::circuits::settlement::SettlementProofs;
     use rollup_prover::pins::FinalId;
     use rollup_prover::verify::{verify_batch_proof, VerifierSet};
     use rollup_storage::{DiffCircuitKind, ProofTree};
@@ -971,9 +973,41 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let err = reg
         .prove_final(
             id,
-            &[range, diff_root, priority, payout, other_walks],
+            &[
+                range.clone(),
+                diff_root.clone(),
+                priority.clone(),
+                payout.clone(),
+                other_walks.clone(),
+            ],
             &DOMAIN,
         )
         .expect_err("a walk tree of another settlement");
     assert!(format!("{err:#}").contains("tick-walk"), "{err:#}");
+    // ... natively, and by the circuit alone (what a dishonest prover would run).
+    let chains = reg.chains().unwrap();
+    let range_proof = ProofWithPublicInputs::from_bytes(range, &reg.common(0).unwrap()).unwrap();
+    let diff_proof = chains
+        .grouped(false)
+        .unwrap()
+        .read_proof(0, &diff_root)
+        .unwrap();
+    let priority_proof = chains.priority.read_proof(0, &priority).unwrap();
+    let payout_proof = chains.payout.read_proof(0, &payout).unwrap();
+    let other_proof = chains.walks().unwrap().read_proof(0, &other_walks).unwrap();
+    let forged = SettlementProofs {
+        range: &range_proof,
+        diff: &diff_proof,
+        priority: &priority_proof,
+        payout: &payout_proof,
+        splits: None,
+        walks: Some(&other_proof),
+    };
+    assert!(
+        reg.final_circuit(id)
+            .unwrap()
+            .prove_unchecked(&forged, &DOMAIN)
+            .is_err(),
+        "a walk tree of another settlement settled"
+    );
 }
