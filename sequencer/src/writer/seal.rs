@@ -110,16 +110,16 @@ impl Writer {
         let bound = BatchLoad::bound_of(tx, |a| {
             self.state.shares_of(a).map_or(0, |s| s.parts().len())
         });
+        if !cap.fits(&bound) {
+            tracing::error!(
+                batch = self.batch.number,
+                kind = %tx.kind(),
+                needs = cap.chunks_for(&bound),
+                max = cap.max_chunks(),
+                "a transaction larger than a batch of the pinned circuits: its batch cannot be proven"
+            );
+        }
         if self.batch.tx_count == 0 || cap.fits(&self.batch_load().plus(&bound)) {
-            if !cap.fits(&bound) {
-                tracing::error!(
-                    batch = self.batch.number,
-                    kind = %tx.kind(),
-                    needs = cap.chunks_for(&bound),
-                    max = cap.max_chunks(),
-                    "a transaction larger than a batch of the pinned circuits: its batch cannot be proven"
-                );
-            }
             return;
         }
         if self.batch.seal_refused {
