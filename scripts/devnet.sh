@@ -17,11 +17,36 @@ DIR=${DEVNET_DIR:-.devnet}
 GRPC_PORT=${GRPC_PORT:-50051}
 HTTP_PORT=${HTTP_PORT:-8080}
 AGENTS=${DEVNET_AGENTS:-3}
+STREAMS=${DEVNET_STREAMS:-1} # payment streams, below
 # One payment per agent every PAY_EVERY seconds and a batch every BATCH_SECS: sized so that one
-# 2-core machine proves the batches about as fast as they are sealed (docs/BENCHMARKS.md).
-PAY_EVERY=${DEVNET_PAY_EVERY:-3}
-BATCH_SECS=${DEVNET_BATCH_SECS:-30}
-LEAF_SIZE=${DEVNET_LEAF_SIZE:-8}
+# 2-core machine proves the batches about as fast as they are sealed (docs/BENCHMARKS.md). A
+# batch costs mostly its proof trees, each padded to the batch's power of two of leaves (about
+# 90 s for eight leaves with streams, whose leaves hold 6 payments instead of 8): so with
+# streams the agents pay every 12 s and a batch is sealed every minute (about 20 transactions,
+# four leaves).
+if [ "$STREAMS" = 1 ]; then
+  PAY_EVERY=${DEVNET_PAY_EVERY:-12}
+  BATCH_SECS=${DEVNET_BATCH_SECS:-60}
+else
+  PAY_EVERY=${DEVNET_PAY_EVERY:-3}
+  BATCH_SECS=${DEVNET_BATCH_SECS:-30}
+fi
+# Payment streams (SPEC 18): the prover builds the leaf with the stream kinds (open, settle,
+# close: 616 rows per slot instead of 475, so leaves of 6 instead of 8 keep the leaf's degree),
+# the version 4 diff circuits (streams are version 4 records) and the final circuits that verify
+# a batch's tick-walk tree (`-walks`); the node accepts the stream kinds by those pins, and a
+# streaming agent pays a listening agent ten ticks a second, settled every STREAM_SETTLE_EVERY
+# ticks (about once a batch), beside a short stream opened, ticked, settled and closed at
+# start. 0: no streams (a third of the final circuits to build on a fresh cache; the explorer
+# test uses it).
+STREAM_SETTLE_EVERY=${DEVNET_STREAM_SETTLE_EVERY:-600}
+STREAM_FLAGS=()
+if [ "$STREAMS" = 1 ]; then
+  LEAF_SIZE=${DEVNET_LEAF_SIZE:-6}
+  STREAM_FLAGS=(--leaf-streams)
+else
+  LEAF_SIZE=${DEVNET_LEAF_SIZE:-8}
+fi
 PROVER_METRICS=${PROVER_METRICS_PORT:-9100}
 L1_PORT=${L1_PORT:-8545}
 L1_CONFIRMATIONS=${L1_CONFIRMATIONS:-2}
@@ -31,8 +56,16 @@ L1_CONFIRMATIONS=${L1_CONFIRMATIONS:-2}
 DB_NAME=${DEVNET_DB_NAME:-rollup_devnet}
 PROVER_CACHE=${DEVNET_PROVER_CACHE:-$DIR/prover-cache}
 # Batches of up to 2^TOP_LEVEL leaves of LEAF_SIZE payments can be proven and verified (4: 128
-# payments). A smaller level builds fewer circuits on a fresh cache (the explorer test uses 2).
-TOP_LEVEL=${DEVNET_TOP_LEVEL:-4}
+# payments of the plain leaf; 3 with streams: 48 payments, and a batch holds what its pins
+# prove, the node sealing early when one is full). A smaller level builds fewer circuits on a
+# fresh cache (the explorer test uses 1). Each final circuit is about 290 MB in the cache, and
+# streams need six of them per level (plain or version 4 diff, with or without splits and the
+# tick-walk tree): about 7 GB at level 3.
+if [ "$STREAMS" = 1 ]; then
+  TOP_LEVEL=${DEVNET_TOP_LEVEL:-3}
+else
+  TOP_LEVEL=${DEVNET_TOP_LEVEL:-4}
+fi
 # Split payments (one signed payment to many payees, SPEC 19): the prover also builds and pins
 # the final circuits that verify the split-credit chain (`final-<level>-splits`), the node then
 # accepts splits, and agent 1 pays the other agents with one split at start. 0: no splits (half
@@ -40,6 +73,8 @@ TOP_LEVEL=${DEVNET_TOP_LEVEL:-4}
 SPLITS=${DEVNET_SPLITS:-1}
 SPLITS_FLAG=()
 if [ "$SPLITS" = 1 ]; then SPLITS_FLAG=(--splits); fi
+CIRCUIT_FLAGS=("${SPLITS_FLAG[@]}")
+if [ "$STREAMS" = 1 ]; then CIRCUIT_FLAGS+=(--leaf-streams --diff-kinds v1,v4 --walks); fi
 mkdir -p "$DIR/agents"
 
 # DEVNET_PROFILE=debug reuses a debug build (faster to build, slower to run).
@@ -111,7 +146,7 @@ fi
 echo "==> preparing the prover's circuits (log: $DIR/circuits.log; slow only the first time)" >&2
 rm -rf "$DIR/verifiers" # exported afresh: a set of another top level is refused
 $BIN/rollup-prover circuits --top-level "$TOP_LEVEL" --leaf-size "$LEAF_SIZE" --cache-dir "$PROVER_CACHE" \
-  "${SPLITS_FLAG[@]}" --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
+  "${CIRCUIT_FLAGS[@]}" --export-verifiers "$DIR/verifiers" >"$DIR/circuits.log" 2>&1
 
 echo "==> starting rollup-node (log: $DIR/node.log)" >&2
 # Registration proof of work (docs/API.md, "Registration"): 8 bits on the devnet, so that
@@ -130,7 +165,7 @@ for _ in $(seq 1 300); do
 done
 
 echo "==> starting rollup-prover (log: $DIR/prover.log; first start builds the circuits)" >&2
-$BIN/rollup-prover run --cache-dir "$PROVER_CACHE" --leaf-size "$LEAF_SIZE" \
+$BIN/rollup-prover run --cache-dir "$PROVER_CACHE" --leaf-size "$LEAF_SIZE" "${STREAM_FLAGS[@]}" \
   --metrics-addr "127.0.0.1:$PROVER_METRICS" >"$DIR/prover.log" 2>&1 &
 PROVER_PID=$!
 
@@ -159,8 +194,22 @@ $ROLLUP keygen --out "$BUYER_KEY" >/dev/null
 $ROLLUP register --key "$BUYER_KEY" >/dev/null || { echo "could not register $BUYER_KEY" >&2; exit 1; }
 BUYER=$(tr -d '\n ' <"$BUYER_KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
 $ROLLUP deposit --account "$BUYER" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
+# The streaming pair: their own accounts, so that the opens, settlements and closes never race
+# the other agents' nonces. Only the payer needs money (the stream transactions' fees are 0).
+STREAM_PAYER=""
+STREAM_PAYEE=""
+if [ "$STREAMS" = 1 ]; then
+  for who in stream-payer stream-payee; do
+    rm -f "$DIR/agents/$who.json"
+    $ROLLUP keygen --out "$DIR/agents/$who.json" >/dev/null
+    $ROLLUP register --key "$DIR/agents/$who.json" >/dev/null || { echo "could not register $who" >&2; exit 1; }
+  done
+  STREAM_PAYER=$(tr -d '\n ' <"$DIR/agents/stream-payer.json" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+  STREAM_PAYEE=$(tr -d '\n ' <"$DIR/agents/stream-payee.json" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+  $ROLLUP deposit --account "$STREAM_PAYER" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
+fi
 echo "==> waiting for the L1 deposits to be credited ($L1_CONFIRMATIONS confirmations)" >&2
-for IDX in "${INDICES[@]}" "$BUYER"; do
+for IDX in "${INDICES[@]}" "$BUYER" $STREAM_PAYER; do
   for _ in $(seq 1 120); do
     curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$IDX" 2>/dev/null | grep -q '"balance":[1-9]' && break
     sleep 0.5
@@ -197,6 +246,42 @@ if [ "$AGENTS" -ge 2 ]; then
     curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/${INDICES[1]}" 2>/dev/null | grep -q '"nonce":[1-9]' && break
     sleep 0.5
   done
+fi
+# Streams: a short one opened, ticked, settled and closed by its payee now (each of the three
+# stream transactions in a batch at start), and a long one ticking ten times a second from
+# here on, relayed by the node and settled by the payee's watch every STREAM_SETTLE_EVERY ticks.
+STREAM_DEMO="none (DEVNET_STREAMS=0)"
+if [ "$STREAMS" = 1 ]; then
+  PAYER_KEY="$DIR/agents/stream-payer.json"
+  PAYEE_KEY="$DIR/agents/stream-payee.json"
+  rm -f "$DIR/agents/stream-short.json" "$DIR/agents/stream-long.json"
+  if $ROLLUP stream open --key "$PAYER_KEY" --to "$STREAM_PAYEE" --price 7 --max-ticks 100 --slot 1 \
+      --out "$DIR/agents/stream-short.json" >/dev/null \
+    && $ROLLUP stream tick --stream "$DIR/agents/stream-short.json" --count 40 >/dev/null \
+    && $ROLLUP stream settle --key "$PAYEE_KEY" --payer "$STREAM_PAYER" --slot 1 >/dev/null \
+    && $ROLLUP stream close --key "$PAYEE_KEY" --payer "$STREAM_PAYER" --slot 1 >/dev/null; then
+    echo "==> stream $STREAM_PAYER/1: opened, 40 ticks settled, closed" >&2
+    STREAM_DEMO="$STREAM_PAYER/1 opened, 40 ticks of 7 settled, closed by the payee;"
+  else
+    STREAM_DEMO="$STREAM_PAYER/1 failed (see above);"
+    echo "warning: the short demo stream failed" >&2
+  fi
+  if $ROLLUP stream open --key "$PAYER_KEY" --to "$STREAM_PAYEE" --price 3 --max-ticks 10000000 \
+      --lasts 86400 --slot 0 --out "$DIR/agents/stream-long.json" >/dev/null; then
+    STREAM_DEMO="$STREAM_DEMO $STREAM_PAYER/0 ticking 10/s to $STREAM_PAYEE, settled every $STREAM_SETTLE_EVERY ticks"
+    $ROLLUP stream watch --key "$PAYEE_KEY" --settle-every "$STREAM_SETTLE_EVERY" >"$DIR/stream-payee.log" 2>&1 &
+    AGENT_PIDS+=($!)
+    (
+      # `tick` stops at a refused tick (the relay restarting, say): start it again.
+      while true; do
+        $ROLLUP stream tick --stream "$DIR/agents/stream-long.json" --count 600 --every 100 || sleep 1
+      done
+    ) >"$DIR/stream-payer.log" 2>&1 &
+    AGENT_PIDS+=($!)
+  else
+    STREAM_DEMO="$STREAM_DEMO $STREAM_PAYER/0 failed to open (see above)"
+    echo "warning: the long demo stream failed to open" >&2
+  fi
 fi
 (
   claimed=" "
@@ -260,10 +345,12 @@ cat <<INFO
            to $WITHDRAW_TO, claimed on L1 once final (log $DIR/claimer.log)
   health:  http://127.0.0.1:$HTTP_PORT/healthz  /readyz      metrics: http://127.0.0.1:$HTTP_PORT/metrics
   prover:  metrics http://127.0.0.1:$PROVER_METRICS/metrics   log $DIR/prover.log
-           verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE --cache-dir $PROVER_CACHE
+           verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE ${STREAM_FLAGS[*]} --cache-dir $PROVER_CACHE
   wallet:  ROLLUP_ENDPOINT=$ROLLUP_ENDPOINT $ROLLUP balance --account ${INDICES[0]}
   agents:  ${INDICES[*]} (keys in $DIR/agents/), paying each other every $PAY_EVERY s
   split:   agent ${INDICES[0]} paid agents ${INDICES[*]:1} at once: $SPLIT_DEMO
+  streams: $STREAM_DEMO
+           $ROLLUP stream show --payer ${STREAM_PAYER:-N} --slot 0   (logs $DIR/stream-payer.log, $DIR/stream-payee.log)
            $ROLLUP split --key $DIR/agents/agent1.json --to N:A --to M:B
   x402:    facilitator http://127.0.0.1:$HTTP_PORT/x402/supported; paid API http://127.0.0.1:$PAID_API_PORT/weather
            ($PAID_API_PRICE to account $PAYEE per call), bought by agent $BUYER every $PAY_EVERY s (log $DIR/buyer.log):
@@ -289,8 +376,11 @@ done
 if [ -n "${DEVNET_SECONDS:-}" ]; then
   sleep "$DEVNET_SECONDS"
   curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/status"; echo
-  for i in "${INDICES[@]}" "$BUYER"; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
+  for i in "${INDICES[@]}" "$BUYER" $STREAM_PAYER $STREAM_PAYEE; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
   echo "x402 purchases settled by the buyer: $(grep -c '^paid ' "$DIR/buyer.log" || true)"
+  if [ "$STREAMS" = 1 ]; then
+    echo "stream $STREAM_PAYER/0: $($ROLLUP stream show --payer "$STREAM_PAYER" --slot 0 2>&1 | tr '\n' ' ')"
+  fi
   echo "L1 token balance of $WITHDRAW_TO (withdrawals claimed on L1): $(l1_balance "$WITHDRAW_TO")" 
 else
   echo "Ctrl-C to stop." >&2

@@ -30,6 +30,8 @@ export DEVNET_AGENTS=2
 export DEVNET_TOP_LEVEL=1
 # No split final circuits (the fleet test proves a split): fewer circuits to build.
 export DEVNET_SPLITS=0
+# Nor stream ones (the registry test proves a batch with a stream settlement).
+export DEVNET_STREAMS=0
 export GRPC_PORT=${EXPLORER_GRPC_PORT:-50151}
 export HTTP_PORT=${EXPLORER_HTTP_PORT:-18080}
 export L1_PORT=${EXPLORER_L1_PORT:-18545}
