@@ -13,19 +13,17 @@
 use std::sync::OnceLock;
 
 use plonky2::plonk::proof::ProofWithPublicInputs;
-use rollup_prover::circuits::diff::{diff_header_of, diff_witness, DiffCircuit};
-use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedStatement};
+use rollup_prover::circuits::diff::{diff_witness, DiffCircuit};
 use rollup_prover::circuits::payout::{payout_witness, PayoutCircuit};
 use rollup_prover::circuits::priority::{priority_witness, PriorityCircuit};
 use rollup_prover::circuits::settlement::{
     public_inputs, tie, SettlementCircuit, SettlementInner, SettlementProofs, TieError,
 };
 use rollup_prover::circuits::split::{SplitChainBuilder, SplitChainCircuit, LANE_PAYEES};
-use rollup_prover::gadgets::sha256::stream::StreamState;
 use rollup_prover::{C, D};
 use rollup_storage::DiffCircuitKind;
 use state::account::Account;
-use state::diff::{AccountTree, BatchTouches, StateDiff};
+use state::diff::{BatchTouches, StateDiff};
 use state::settlement::{
     priority_chain, settle_ops, BatchStatement, Consumed, Hash32, OpsSettlement, Payout,
     PriorityEntry,
@@ -565,170 +563,6 @@ fn a_range_that_hands_records_to_a_side_proof_is_refused() {
             );
         }
     }
-}
-
-/// What the worker runs for a version 4 batch, through the registry: the chunk inputs
-/// serialized as the planner writes them, each tree proven with the kind's circuits
-/// (`prove_tree_leaf` / `prove_tree_merge` with `v4`; the grouped chunk of the leaf size's
-/// shape), and the final proof `final-1-v4`, whose bytes (header version 3) verify against the
-/// contract's statement over the grouped bytes (`encode_grouped`, what the writer publishes
-/// once a batch holds a stream or agent record) with a verifier set of that circuit;
-/// relabelled as a version 1 proof, the same bytes find no verifier. The attack: the same
-/// grouped records streamed after a version 1 header (bytes an L1 reader would decode as
-/// version 1), which the chunk circuits prove (their stream start is chained like any other
-/// value) and only the settlement circuit's constant version byte refuses.
-#[test]
-fn the_registry_proves_a_version_4_batch_under_its_final_circuit() {
-    use rollup_prover::circuits::payout::payout_chunks;
-    use rollup_prover::circuits::priority::priority_chunks;
-    use rollup_prover::circuits::trees::{ChunkInput, ChunkShape};
-    use rollup_prover::pins::FinalId;
-    use rollup_prover::verify::{batch_proof_id, verify_batch_proof, VerifierSet, VerifyError};
-    use rollup_storage::ProofTree;
-
-    let fx = fixture();
-    let reg = registry();
-    let kind = DiffCircuitKind::V4;
-    let shape = ChunkShape::for_leaf(K);
-    fn job<W: serde::Serialize, S: serde::Serialize>(chunks: Vec<(W, S)>) -> Vec<Vec<u8>> {
-        chunks
-            .into_iter()
-            .map(|(witness, statement)| {
-                serde_json::to_vec(&ChunkInput { witness, statement }).unwrap()
-            })
-            .collect()
-    }
-    // Each tree: two chunks (the range tree has two leaves) and their merge.
-    let tree_root = |tree: ProofTree, inputs: Vec<Vec<u8>>| -> Vec<u8> {
-        assert_eq!(inputs.len(), 2, "{tree}");
-        let proofs: Vec<Vec<u8>> = inputs
-            .iter()
-            .map(|i| reg.prove_tree_leaf(tree, kind, i).unwrap().bytes)
-            .collect();
-        reg.prove_tree_merge(tree, kind, 1, &proofs[0], &proofs[1])
-            .unwrap()
-            .bytes
-    };
-    let before = AccountTree::from_accounts(&fx.before);
-    let diff = tree_root(
-        ProofTree::Diff,
-        job(grouped_chunks(
-            &before,
-            &fx.state_diff,
-            shape.grouped_cap,
-            shape.grouped_subs,
-            2,
-        )
-        .unwrap()),
-    );
-    let priority = tree_root(
-        ProofTree::Priority,
-        job(priority_chunks(fx.queue_before, 2, &fx.settled.consumed, shape.priority, 2).unwrap()),
-    );
-    let payout = tree_root(
-        ProofTree::Payout,
-        job(payout_chunks(BATCH, &fx.settled.payouts, shape.payout_depth, 2).unwrap()),
-    );
-    let id = FinalId::of(1, kind);
-    let roots = [fx.range.to_bytes(), diff, priority, payout];
-    let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
-    let expected = BatchStatement {
-        diff_hash: state::settlement::diff_hash(&fx.state_diff.encode_grouped()),
-        ..fx.statement
-    };
-    assert_eq!(statement, expected);
-    assert_eq!(batch_proof_id(&bytes).unwrap(), (id, 7));
-    let set = VerifierSet::from_source(reg, [id]).unwrap();
-    verify_batch_proof(&set, &bytes, &expected).unwrap();
-    assert!(matches!(
-        verify_batch_proof(&set, &bytes, &fx.statement),
-        Err(VerifyError::StatementMismatch)
-    ));
-    // The same proof body under a version 2 header claims the `v1` final circuit.
-    let mut relabelled = b"RBPF\x02\x01".to_vec();
-    relabelled.extend_from_slice(&bytes[7..]);
-    assert!(matches!(
-        verify_batch_proof(&set, &relabelled, &expected),
-        Err(VerifyError::NoVerifier { .. })
-    ));
-
-    // A grouped diff proof is not a version 1 one, nor the other way round.
-    let chains = reg.chains().unwrap();
-    let grouped = chains.grouped(false).unwrap();
-    let diff_root = grouped.read_proof(1, &roots[1]).unwrap();
-    let priority_root = chains.priority.read_proof(1, &roots[2]).unwrap();
-    let payout_root = chains.payout.read_proof(1, &roots[3]).unwrap();
-    let honest = SettlementProofs {
-        range: &fx.range,
-        diff: &diff_root,
-        priority: &priority_root,
-        payout: &payout_root,
-        splits: None,
-        walks: None,
-    };
-    assert_eq!(tie(&honest, &DOMAIN, kind), Ok(expected));
-    assert_eq!(
-        tie(&honest, &DOMAIN, DiffCircuitKind::V1),
-        Err(TieError::Malformed("diff"))
-    );
-    assert_eq!(
-        tie(
-            &SettlementProofs {
-                splits: None,
-                walks: None,
-                ..fx.proofs()
-            },
-            &DOMAIN,
-            kind
-        ),
-        Err(TieError::Malformed("diff"))
-    );
-
-    // The attack: chunk 0 starts from the version 1 header's stream state, chunk 1 continues
-    // from where it ends; the merge accepts them (every link holds).
-    let mut chunks = grouped_chunks(
-        &before,
-        &fx.state_diff,
-        shape.grouped_cap,
-        shape.grouped_subs,
-        2,
-    )
-    .unwrap();
-    let n = u32::try_from(fx.state_diff.records().len()).unwrap();
-    let mut stream = StreamState::default();
-    stream.absorb(&diff_header_of(1, chunks[0].0.start.count.count_before, n));
-    chunks[0].0.start.stream_in = stream.clone();
-    let g = &grouped.chunk;
-    let first = g
-        .data
-        .prove(g.partial_witness(&chunks[0].0).unwrap())
-        .unwrap();
-    let first_statement = GroupedStatement::from_fields(&first.public_inputs).unwrap();
-    assert_eq!(first_statement.base.stream_in, stream);
-    chunks[1].0.start.stream_in = first_statement.base.stream_out.clone();
-    let second = g
-        .data
-        .prove(g.partial_witness(&chunks[1].0).unwrap())
-        .unwrap();
-    let forged_root = grouped.merge(1).unwrap().prove(&first, &second).unwrap();
-    assert!(!GroupedStatement::from_fields(&forged_root.public_inputs)
-        .unwrap()
-        .whole_batch());
-    let forged = SettlementProofs {
-        diff: &forged_root,
-        ..honest
-    };
-    assert_eq!(
-        tie(&forged, &DOMAIN, kind),
-        Err(TieError::NotWholeBatch("diff"))
-    );
-    assert!(
-        reg.final_circuit(id)
-            .unwrap()
-            .prove_unchecked(&forged, &DOMAIN)
-            .is_err(),
-        "a version 4 body under a version 1 header settled"
-    );
 }
 
 /// A batch with a split settles (SPEC 13.11, 19.5): the leaves debit Alice and fold the

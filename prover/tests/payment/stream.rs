@@ -30,9 +30,10 @@ const CAROL: AccountIndex = AccountIndex(3);
 const PRICE: u64 = 3;
 const TICKS: u32 = 10;
 
-/// The circuit with the stream kinds, `K` slots, built once per test binary.
-fn stream_circuit() -> &'static PaymentCircuit {
-    static C: OnceLock<PaymentCircuit> = OnceLock::new();
+/// The registry of a deployment whose leaf has the stream kinds (`K` slots, no disk cache):
+/// its leaf is every stream test's circuit, built once per test binary.
+fn stream_registry() -> &'static Circuits<PaymentCircuit> {
+    static C: OnceLock<Circuits<PaymentCircuit>> = OnceLock::new();
     C.get_or_init(|| {
         let t = Instant::now();
         let c = PaymentCircuit::build_with(K, true);
@@ -44,8 +45,12 @@ fn stream_circuit() -> &'static PaymentCircuit {
             circuit().gates_per_slot,
             t.elapsed()
         );
-        c
+        Circuits::new(c, CircuitCache::disabled())
     })
+}
+
+fn stream_circuit() -> &'static PaymentCircuit {
+    stream_registry().leaf()
 }
 
 fn prove_streams(w: &LeafWitness) -> Result<RangeStatement, String> {
@@ -853,19 +858,22 @@ fn stream_balances_and_signatures_are_enforced() {
 /// deployment whose leaf has the stream kinds, as the worker runs it: the leaf (open, settle,
 /// transfer, close), the grouped diff (version 4: the batch has a stream record), the empty
 /// priority and payout chunks and the tick-walk chunk are proven from the planner's inputs,
-/// and `final-0-v4-walks` states exactly the contract's statement. Without the walk tree, or
-/// with a walk tree of another settlement, the batch has no settlement proof.
+/// and `final-0-v4-walks` states exactly the contract's statement; its header names that
+/// circuit and no other (relabelled as the version 1 final or as the one without walks, the
+/// body finds no verifier). Without the walk tree, or with a walk tree of another settlement,
+/// the batch has no settlement proof; nor with the grouped records streamed after a version 1
+/// header, which the diff chunk circuit proves and only the settlement circuit refuses.
 #[test]
 fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     use plonky2::plonk::proof::ProofWithPublicInputs;
-    use rollup_prover::cache::CircuitCache;
-    use rollup_prover::circuits::diff_grouped::grouped_chunks;
+    use rollup_prover::circuits::diff::diff_header_of;
+    use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedStatement};
     use rollup_prover::circuits::payout::payout_chunks;
     use rollup_prover::circuits::priority::priority_chunks;
-    use rollup_prover::circuits::registry::Circuits;
-    use rollup_prover::circuits::settlement::SettlementProofs;
+    use rollup_prover::circuits::settlement::{tie, SettlementProofs, TieError};
+    use rollup_prover::gadgets::sha256::stream::StreamState;
     use rollup_prover::pins::FinalId;
-    use rollup_prover::verify::{verify_batch_proof, VerifierSet};
+    use rollup_prover::verify::{batch_proof_id, verify_batch_proof, VerifierSet, VerifyError};
     use rollup_storage::{DiffCircuitKind, ProofTree};
     use state::diff::{AccountTree, BatchTouches};
     use state::settlement::{priority_chain, BatchStatement, PayoutTree};
@@ -884,10 +892,7 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let published = diff.encode_published();
     assert_eq!(published[0], 4, "a stream record makes a version 4 diff");
 
-    let reg = Circuits::new(
-        PaymentCircuit::build_with(K, true),
-        CircuitCache::disabled(),
-    );
+    let reg = stream_registry();
     let kind = DiffCircuitKind::V4;
     let shape = ChunkShape::for_leaf(K);
     let tree = AccountTree::from_state(&before);
@@ -920,6 +925,7 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let payout = prove(ProofTree::Payout, &input(ow, os));
     let walks_in = walk_chunks(&walk_records(&leaves), shape, 1).unwrap();
     let walks = prove(ProofTree::Walks, &walks_in[0]);
+    let walks_bytes = walks.clone();
 
     let id = FinalId::of(0, kind).with_walks();
     let roots = [
@@ -945,8 +951,29 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
         timestamp: NOW,
     };
     assert_eq!(statement, expected);
-    let set = VerifierSet::from_source(&reg, [id]).unwrap();
+    assert_eq!(batch_proof_id(&bytes).unwrap(), (id, 7));
+    let set = VerifierSet::from_source(reg, [id]).unwrap();
     verify_batch_proof(&set, &bytes, &expected).unwrap();
+    let next = BatchStatement {
+        batch_number: BATCH + 1,
+        ..expected
+    };
+    assert!(matches!(
+        verify_batch_proof(&set, &bytes, &next),
+        Err(VerifyError::StatementMismatch)
+    ));
+    // The same body under a header naming another circuit (the version 1 final of the level,
+    // or the version 4 one without the walk tree) finds no verifier in the set.
+    let mut as_v1 = b"RBPF\x02\x00".to_vec();
+    as_v1.extend_from_slice(&bytes[7..]);
+    let mut without_walks = bytes.clone();
+    without_walks[6] &= !0x40;
+    for relabelled in [as_v1, without_walks] {
+        assert!(matches!(
+            verify_batch_proof(&set, &relabelled, &expected),
+            Err(VerifyError::NoVerifier { .. })
+        ));
+    }
 
     // Without the walk tree: the final circuit that verifies none refuses the leaves' walks.
     let four = [
@@ -994,14 +1021,25 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
         .unwrap();
     let priority_proof = chains.priority.read_proof(0, &priority).unwrap();
     let payout_proof = chains.payout.read_proof(0, &payout).unwrap();
+    let walks_proof = chains.walks().unwrap().read_proof(0, &walks_bytes).unwrap();
     let other_proof = chains.walks().unwrap().read_proof(0, &other_walks).unwrap();
-    let forged = SettlementProofs {
+    let honest = SettlementProofs {
         range: &range_proof,
         diff: &diff_proof,
         priority: &priority_proof,
         payout: &payout_proof,
         splits: None,
+        walks: Some(&walks_proof),
+    };
+    assert_eq!(tie(&honest, &DOMAIN, kind), Ok(expected));
+    // A grouped diff proof is not a version 1 one.
+    assert_eq!(
+        tie(&honest, &DOMAIN, DiffCircuitKind::V1),
+        Err(TieError::Malformed("diff"))
+    );
+    let forged = SettlementProofs {
         walks: Some(&other_proof),
+        ..honest
     };
     assert!(
         reg.final_circuit(id)
@@ -1009,5 +1047,36 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
             .prove_unchecked(&forged, &DOMAIN)
             .is_err(),
         "a walk tree of another settlement settled"
+    );
+
+    // The grouped records streamed after a version 1 header (bytes an L1 reader would decode
+    // as version 1): the chunk circuit proves them (its stream start is a value like any
+    // other), and only the settlement circuit's constant version byte refuses them.
+    let (mut gw, _) = grouped_chunks(&tree, &diff, shape.grouped_cap, shape.grouped_subs, 1)
+        .unwrap()
+        .remove(0);
+    let n = u32::try_from(diff.records().len()).unwrap();
+    let mut header = StreamState::default();
+    header.absorb(&diff_header_of(1, gw.start.count.count_before, n));
+    gw.start.stream_in = header.clone();
+    let g = &chains.grouped(false).unwrap().chunk;
+    let v1_headed = g.data.prove(g.partial_witness(&gw).unwrap()).unwrap();
+    let v1_statement = GroupedStatement::from_fields(&v1_headed.public_inputs).unwrap();
+    assert_eq!(v1_statement.base.stream_in, header);
+    assert!(!v1_statement.whole_batch());
+    let forged = SettlementProofs {
+        diff: &v1_headed,
+        ..honest
+    };
+    assert_eq!(
+        tie(&forged, &DOMAIN, kind),
+        Err(TieError::NotWholeBatch("diff"))
+    );
+    assert!(
+        reg.final_circuit(id)
+            .unwrap()
+            .prove_unchecked(&forged, &DOMAIN)
+            .is_err(),
+        "a version 4 body under a version 1 header settled"
     );
 }
