@@ -138,14 +138,40 @@ pub fn settle_lanes(from: u32, to: u32) -> u64 {
 }
 
 /// What the deployment's pinned circuits can prove in one batch: leaves of `leaf_size`
-/// transactions, up to `2^top_level` chunks per tree.
+/// transactions, tick-walk chunks of `walk_lanes` lanes, up to `2^top_level` chunks per tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchCapacity {
     pub leaf_size: usize,
+    pub walk_lanes: usize,
     pub top_level: u32,
 }
 
 impl BatchCapacity {
+    /// Leaves of `leaf_size` with the chunk shape they default to
+    /// ([`ChunkShape::for_leaf`]), up to `2^top_level` chunks per tree.
+    pub fn new(leaf_size: usize, top_level: u32) -> BatchCapacity {
+        let leaf_size = leaf_size.max(1);
+        BatchCapacity {
+            leaf_size,
+            walk_lanes: ChunkShape::for_leaf(leaf_size).walk_lanes,
+            top_level,
+        }
+    }
+
+    /// The same capacity with tick-walk chunks of `lanes` lanes
+    /// ([`ChunkShape::with_walk_lanes`]).
+    pub fn with_walk_lanes(self, lanes: usize) -> BatchCapacity {
+        BatchCapacity {
+            walk_lanes: self.shape().with_walk_lanes(lanes).walk_lanes,
+            ..self
+        }
+    }
+
+    /// The chunk shape of the deployment's circuits.
+    pub fn shape(&self) -> ChunkShape {
+        ChunkShape::for_leaf(self.leaf_size).with_walk_lanes(self.walk_lanes)
+    }
+
     /// The chunks per tree a final circuit of `top_level` verifies.
     pub fn max_chunks(&self) -> u64 {
         1u64 << self.top_level.min(62)
@@ -154,7 +180,7 @@ impl BatchCapacity {
     /// An upper bound of the chunks per tree the planner builds for a batch of `load` (before
     /// padding to a power of two): the largest of the trees' counts.
     pub fn chunks_for(&self, load: &BatchLoad) -> u64 {
-        let shape = ChunkShape::for_leaf(self.leaf_size);
+        let shape = self.shape();
         let per = |n: u64, cap: usize| n.div_ceil(cap.max(1) as u64);
         let accounts = load.old_accounts + load.new_accounts;
         // Version 1 fills the new-account slots only once the existing ones are placed (at
@@ -197,10 +223,9 @@ mod tests {
         crate::planner::chunks::tests::split(payees).0
     }
 
-    const DEVNET: BatchCapacity = BatchCapacity {
-        leaf_size: 8,
-        top_level: 4,
-    };
+    fn devnet() -> BatchCapacity {
+        BatchCapacity::new(8, 4)
+    }
 
     #[test]
     fn transfers_fill_the_leaves_first() {
@@ -214,12 +239,12 @@ mod tests {
         };
         let mut load = BatchLoad::default();
         let mut n = 0;
-        while DEVNET.fits(&load.plus(&t)) {
+        while devnet().fits(&load.plus(&t)) {
             load = load.plus(&t);
             n += 1;
         }
         assert_eq!(n, 90);
-        assert_eq!(DEVNET.chunks_for(&load), 16);
+        assert_eq!(devnet().chunks_for(&load), 16);
     }
 
     #[test]
@@ -228,26 +253,23 @@ mod tests {
         assert_eq!(s.split_lanes, 64);
         assert_eq!(s.old_accounts, 1_026);
         // 1,026 diff records need 61 chunks of 17: a level-6 final at least.
-        assert!(!DEVNET.fits(&s));
+        assert!(!devnet().fits(&s));
         let l6 = BatchCapacity {
             top_level: 6,
-            ..DEVNET
+            ..devnet()
         };
         assert!(l6.fits(&s));
         assert_eq!(l6.chunks_for(&s), 61);
         // The largest split the devnet's pins can prove: 16 chunks of 17 records.
         let fits = (1..=1_024)
-            .take_while(|&n| DEVNET.fits(&BatchLoad::bound_of(&split(n), |_| 0)))
+            .take_while(|&n| devnet().fits(&BatchLoad::bound_of(&split(n), |_| 0)))
             .last();
         assert_eq!(fits, Some(270));
     }
 
     #[test]
     fn every_tree_is_counted() {
-        let cap = BatchCapacity {
-            leaf_size: 4,
-            top_level: 1,
-        };
+        let cap = BatchCapacity::new(4, 1);
         let at = |load: BatchLoad| cap.chunks_for(&load);
         let zero = BatchLoad::default();
         assert_eq!(at(zero), 1);
@@ -301,17 +323,48 @@ mod tests {
     }
 
     #[test]
+    fn larger_walk_chunks_settle_more_ticks_per_batch() {
+        // A deployment of leaves of 8 at top level 4: 128 lanes per walk chunk by default
+        // (4,096 ticks), so 16 chunks settle 65,536 ticks; with chunks of 1,600 lanes a
+        // settlement of a million ticks fits.
+        let million = BatchLoad {
+            txs: 1,
+            walk_lanes: settle_lanes(0, 1_000_000),
+            ..BatchLoad::default()
+        };
+        assert_eq!(million.walk_lanes, 31_250);
+        assert_eq!(devnet().walk_lanes, 128);
+        assert_eq!(devnet().chunks_for(&million), 245);
+        assert!(!devnet().fits(&million));
+        let dense = devnet().with_walk_lanes(1_600);
+        assert_eq!(dense.shape().walk_lanes, 1_600);
+        assert_eq!(dense.chunks_for(&million), 20);
+        assert!(!dense.fits(&million), "20 chunks are more than 16");
+        assert!(BatchCapacity {
+            top_level: 5,
+            ..dense
+        }
+        .fits(&million));
+        // The other trees keep the leaf size's shape; the lanes stay within the maximum.
+        assert_eq!(
+            dense.shape(),
+            ChunkShape {
+                walk_lanes: 1_600,
+                ..ChunkShape::for_leaf(8)
+            }
+        );
+        assert_eq!(devnet().with_walk_lanes(1 << 20).walk_lanes, 4_096);
+    }
+
+    #[test]
     fn the_diff_term_bounds_the_planner_s_diff_chunks() {
         use rand::SeedableRng;
         use state::account::Account;
         use state::diff::StateDiff;
         // The real chunker (witnesses only, nothing proven) over batches of `old` changed and
         // `new` created accounts: its padded count never exceeds the bound's.
-        let cap = BatchCapacity {
-            leaf_size: 2,
-            top_level: 8,
-        };
-        let shape = ChunkShape::for_leaf(cap.leaf_size);
+        let cap = BatchCapacity::new(2, 8);
+        let shape = cap.shape();
         let key = |seed: u64| {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             SecretKey::random(&mut rng).public_key()

@@ -61,6 +61,15 @@ struct CircuitArgs {
     #[arg(long, env = "PROVER_LEAF_STREAMS")]
     leaf_streams: bool,
 
+    /// Lanes (of 32 ticks) per tick-walk chunk, the proof tree of stream settlements
+    /// (docs/SPEC.md 13.11, "Walks"). Default: 16 per leaf slot (128 for leaves of 8). Larger
+    /// chunks prove more ticks per second with aggregation (3,680 at 1,600 lanes against 1,400
+    /// at 100, docs/BENCHMARKS.md) and let a batch settle more ticks; smaller ones cost
+    /// less for batches that settle few. At most 4,096. Must match the planner's and every
+    /// worker's, and is recorded in the exported pins (the final circuits differ).
+    #[arg(long, env = "PROVER_WALK_LANES", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    walk_lanes: Option<u64>,
+
     /// Threads for proving (rayon); 0 = one per CPU.
     #[arg(long, env = "PROVER_THREADS", default_value_t = 0)]
     threads: usize,
@@ -234,6 +243,9 @@ fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
     anyhow::ensure!(args.leaf_size > 0, "--leaf-size must be positive");
     let leaf = ActiveLeaf::build_with(args.leaf_size, args.leaf_streams);
     let mut c = Circuits::new(leaf, CircuitCache::in_dir(&args.cache_dir));
+    if let Some(lanes) = args.walk_lanes {
+        c = c.with_walk_lanes(usize::try_from(lanes)?)?;
+    }
     if let Some(path) = &args.circuit_pins {
         c = c.with_pins(CircuitPins::load(path)?)?;
     }

@@ -280,6 +280,11 @@ pub struct CircuitPins {
     /// manifests written before it was recorded (the node then caps nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaf_size: Option<usize>,
+    /// Lanes per tick-walk chunk of the pinned circuits (`rollup-prover --walk-lanes`), which
+    /// the batch capacity counts settlements' ticks by. Absent: the leaf size's default
+    /// (`16 x leaf_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk_lanes: Option<usize>,
 }
 
 impl CircuitPins {
@@ -290,6 +295,7 @@ impl CircuitPins {
             serializers: serializers.id.clone(),
             circuits: BTreeMap::new(),
             leaf_size: None,
+            walk_lanes: None,
         }
     }
 

@@ -63,6 +63,12 @@ pub trait FinalVerifiers: Send + Sync {
     fn leaf_size(&self) -> Option<usize> {
         None
     }
+
+    /// Lanes per tick-walk chunk of the circuits below the finals, when known (`None`: the
+    /// leaf size's default, [`crate::circuits::trees::ChunkShape::for_leaf`]).
+    fn walk_lanes(&self) -> Option<usize> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +189,8 @@ pub struct VerifierSet {
     finals: BTreeMap<FinalId, Arc<VerifierCircuitData<F, C, D>>>,
     /// Transactions per leaf, from the source or the manifest (`None`: an older manifest).
     leaf_size: Option<usize>,
+    /// Lanes per tick-walk chunk, likewise (`None`: the leaf size's default).
+    walk_lanes: Option<usize>,
 }
 
 impl VerifierSet {
@@ -193,6 +201,7 @@ impl VerifierSet {
     ) -> anyhow::Result<VerifierSet> {
         let mut set = VerifierSet {
             leaf_size: source.leaf_size(),
+            walk_lanes: source.walk_lanes(),
             ..VerifierSet::default()
         };
         for id in ids {
@@ -201,21 +210,22 @@ impl VerifierSet {
         Ok(set)
     }
 
-    /// What one batch can hold for these finals to verify it: leaves of the set's leaf size
-    /// and, per tree, `2^L` chunks where `L` is the highest level pinned for every flavour of
-    /// final present (a batch may need any of them). `None` when the leaf size is unknown (a
-    /// manifest written before it was recorded) or the set is empty.
+    /// What one batch can hold for these finals to verify it: leaves of the set's leaf size,
+    /// its tick-walk chunks and, per tree, `2^L` chunks where `L` is the highest level pinned
+    /// for every flavour of final present (a batch may need any of them). `None` when the leaf
+    /// size is unknown (a manifest written before it was recorded) or the set is empty.
     pub fn capacity(&self) -> Option<crate::capacity::BatchCapacity> {
         let leaf_size = self.leaf_size?;
-        let mut top: BTreeMap<(DiffCircuitKind, bool), u32> = BTreeMap::new();
+        let mut top: BTreeMap<(DiffCircuitKind, bool, bool), u32> = BTreeMap::new();
         for id in self.finals.keys() {
-            let t = top.entry((id.kind, id.splits)).or_default();
+            let t = top.entry((id.kind, id.splits, id.walks)).or_default();
             *t = (*t).max(id.level);
         }
         let top_level = top.values().copied().min()?;
-        Some(crate::capacity::BatchCapacity {
-            leaf_size,
-            top_level,
+        let cap = crate::capacity::BatchCapacity::new(leaf_size, top_level);
+        Some(match self.walk_lanes {
+            Some(lanes) => cap.with_walk_lanes(lanes),
+            None => cap,
         })
     }
 
@@ -255,6 +265,7 @@ impl VerifierSet {
         }
         let mut pins = CircuitPins::new(serializers);
         pins.leaf_size = self.leaf_size;
+        pins.walk_lanes = self.walk_lanes;
         for (id, vd) in &self.finals {
             let bytes = vd
                 .to_bytes(serializers.gates.as_ref())
@@ -280,6 +291,7 @@ impl VerifierSet {
         pins.check_serializers(serializers)?;
         let mut set = VerifierSet {
             leaf_size: pins.leaf_size,
+            walk_lanes: pins.walk_lanes,
             ..VerifierSet::default()
         };
         for (id, path) in verifier_files(dir)? {
@@ -379,6 +391,7 @@ mod tests {
                 .map(|(id, d)| (id, Arc::new(d.verifier_data())))
                 .collect(),
             leaf_size: Some(8),
+            walk_lanes: None,
         }
     }
 
@@ -391,10 +404,23 @@ mod tests {
             (FinalId::v1(4), &a),
             (FinalId::v1(4).with_splits(), &a),
             (v4(3), &a),
+            (v4(4).with_walks(), &a),
         ]);
         // A batch may need the v4 final, pinned up to level 3 only.
         let cap = set.capacity().unwrap();
         assert_eq!((cap.leaf_size, cap.top_level), (8, 3));
+        // ... or the one with walks: a flavour of its own.
+        let walks = set_of(vec![
+            (FinalId::v1(4), &a),
+            (v4(4), &a),
+            (v4(2).with_walks(), &a),
+        ]);
+        assert_eq!(walks.capacity().unwrap().top_level, 2);
+        assert_eq!(
+            walks.capacity().unwrap().walk_lanes,
+            128,
+            "16 per slot by default"
+        );
         let set = set_of(vec![(FinalId::v1(2), &a), (FinalId::v1(4), &a)]);
         assert_eq!(set.capacity().unwrap().top_level, 4);
         // The leaf size travels through the manifest; a manifest without it caps nothing.
@@ -404,6 +430,19 @@ mod tests {
         assert_eq!(pins.leaf_size, Some(8));
         let loaded = VerifierSet::load_dir(dir.path(), &ser, &pins).unwrap();
         assert_eq!(loaded.capacity(), set.capacity());
+        // So do the tick-walk chunks' lanes, when the source states them.
+        let dense = VerifierSet {
+            walk_lanes: Some(1_600),
+            ..set_of(vec![(v4(1).with_walks(), &a)])
+        };
+        let dense_dir = tempfile::tempdir().unwrap();
+        let dense_pins = dense.write_dir(dense_dir.path(), &ser).unwrap();
+        assert_eq!(dense_pins.walk_lanes, Some(1_600));
+        let loaded = VerifierSet::load_dir(dense_dir.path(), &ser, &dense_pins).unwrap();
+        assert_eq!(
+            loaded.capacity(),
+            Some(crate::capacity::BatchCapacity::new(8, 1).with_walk_lanes(1_600))
+        );
         let old = CircuitPins {
             leaf_size: None,
             ..pins

@@ -125,7 +125,7 @@ pub async fn run<L: LeafCircuit>(
                 return Ok(());
             }
             if cfg.plan {
-                if let Err(e) = planner.tick(&jobs, circuits.leaf()).await {
+                if let Err(e) = planner.tick(&jobs, circuits.leaf(), circuits.shape()).await {
                     tracing::error!("planner: {e:#}");
                 }
             }

@@ -251,3 +251,31 @@ fn pinned_final_circuits() {
     );
     assert_eq!(std::fs::read(&cpath).unwrap(), swapped);
 }
+
+/// A deployment's tick-walk chunk (`rollup-prover --walk-lanes`) is its registry's shape, what
+/// the planner cuts batches by: bounded, chosen before any circuit is built, and pins made for
+/// another walk chunk or another leaf size are refused by name (their finals could not match).
+#[test]
+fn the_walk_chunk_is_the_registry_s_and_the_pins_name_it() {
+    use rollup_prover::cache::Serializers;
+    use rollup_prover::circuits::trees::ChunkShape;
+    let registry = || Circuits::new(DummyLeaf::build(4), CircuitCache::disabled());
+    assert_eq!(registry().shape(), ChunkShape::for_leaf(4));
+    assert_eq!(registry().shape().walk_lanes, 64, "16 per slot by default");
+    let dense = registry().with_walk_lanes(1_600).unwrap();
+    assert_eq!(
+        dense.shape(),
+        ChunkShape::for_leaf(4).with_walk_lanes(1_600)
+    );
+    for lanes in [0, 4_097] {
+        assert!(registry().with_walk_lanes(lanes).is_err(), "{lanes} lanes");
+    }
+    let mut pins = CircuitPins::new(&Serializers::rollup());
+    pins.walk_lanes = Some(64);
+    let err = format!("{:#}", dense.with_pins(pins.clone()).err().unwrap());
+    assert!(err.contains("1600 (--walk-lanes)"), "{err}");
+    assert!(registry().with_pins(pins.clone()).is_ok());
+    pins.leaf_size = Some(8);
+    let err = format!("{:#}", registry().with_pins(pins).err().unwrap());
+    assert!(err.contains("not 4 (--leaf-size)"), "{err}");
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rollup_prover::circuits::leaf::chain_statement;
 use rollup_prover::circuits::leaf::DummyLeaf;
+use rollup_prover::circuits::trees::ChunkShape;
 use rollup_prover::jobs::{JobKind, JobState, JobStore, ProofTree, TreeInputs};
 use rollup_prover::planner::Planner;
 use rollup_storage::{BatchStatus, DiffCircuitKind};
@@ -313,10 +314,16 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
     let leaf = DummyLeaf::build(2);
     let mut p1 = Planner::new(&url);
     let mut p2 = Planner::new(&url);
-    let r1 = p1.tick(&jobs, &leaf).await.unwrap();
+    let r1 = p1
+        .tick(&jobs, &leaf, ChunkShape::for_leaf(2))
+        .await
+        .unwrap();
     assert_eq!(r1.planned, vec![1]);
     assert!(p1.is_leader());
-    let r2 = p2.tick(&jobs, &leaf).await.unwrap();
+    let r2 = p2
+        .tick(&jobs, &leaf, ChunkShape::for_leaf(2))
+        .await
+        .unwrap();
     assert!(r2.planned.is_empty() && !p2.is_leader());
     // Four leaves per tree: the range needs 4 (3 padded), the chained trees are padded to it.
     assert_eq!(count(&jobs, Some(JobKind::Leaf), None, None).await, 16);
@@ -350,7 +357,9 @@ async fn planner_makes_jobs_once_and_only_one_planner_runs() {
     // The leader goes away: the other one takes over.
     drop(p1);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    p2.tick(&jobs, &leaf).await.unwrap();
+    p2.tick(&jobs, &leaf, ChunkShape::for_leaf(2))
+        .await
+        .unwrap();
     assert!(p2.is_leader());
 }
 
@@ -372,7 +381,10 @@ async fn a_batch_the_rules_reject_is_marked_and_not_planned() {
         .await
         .unwrap();
     let mut p = Planner::new(&url);
-    let r = p.tick(&jobs, &DummyLeaf::build(2)).await.unwrap();
+    let r = p
+        .tick(&jobs, &DummyLeaf::build(2), ChunkShape::for_leaf(2))
+        .await
+        .unwrap();
     assert_eq!(r.rejected, vec![1]);
     let (status, why): (BatchStatus, Option<String>) =
         sqlx::query_as("SELECT status, rejection FROM batches WHERE number=1")
@@ -382,6 +394,9 @@ async fn a_batch_the_rules_reject_is_marked_and_not_planned() {
     assert_eq!(status, BatchStatus::Rejected);
     assert!(why.unwrap().len() > 3);
     assert_eq!(count(&jobs, None, None, None).await, 0);
-    let r = p.tick(&jobs, &DummyLeaf::build(2)).await.unwrap();
+    let r = p
+        .tick(&jobs, &DummyLeaf::build(2), ChunkShape::for_leaf(2))
+        .await
+        .unwrap();
     assert_eq!(r.blocked_at, Some(1));
 }

@@ -95,6 +95,12 @@ pub struct Config {
     #[arg(long, env = "ROLLUP_BATCH_LEAF_SIZE", requires = "batch_top_level")]
     pub batch_leaf_size: Option<usize>,
 
+    /// Lanes per tick-walk chunk of the batch cap (see --batch-leaf-size; the prover's
+    /// --walk-lanes): a settlement of `n` ticks takes `n / 32` lanes. Default: the pinned
+    /// manifest's, else 16 per leaf slot.
+    #[arg(long, env = "ROLLUP_BATCH_WALK_LANES", requires = "batch_leaf_size", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch_walk_lanes: Option<u64>,
+
     /// The top aggregation level of the batch cap (see --batch-leaf-size).
     #[arg(long, env = "ROLLUP_BATCH_TOP_LEVEL", requires = "batch_leaf_size", value_parser = clap::value_parser!(u32).range(0..=24))]
     pub batch_top_level: Option<u32>,
@@ -418,6 +424,23 @@ mod tests {
                 .unwrap()
                 .experimental_agents
         );
+    }
+
+    #[test]
+    fn the_batch_cap_takes_a_walk_chunk_of_its_own() {
+        use rollup_prover::capacity::BatchCapacity;
+        let cap = |args: &[&str]| crate::node::batch_capacity(&parse(args).unwrap(), None);
+        let base = ["--batch-leaf-size", "8", "--batch-top-level", "4"];
+        assert_eq!(cap(&base).unwrap(), Some(BatchCapacity::new(8, 4)));
+        let dense = [&base[..], &["--batch-walk-lanes", "1600"]].concat();
+        let c = cap(&dense).unwrap().unwrap();
+        assert_eq!((c.walk_lanes, c.leaf_size, c.top_level), (1_600, 8, 4));
+        assert!(
+            parse(&["--batch-walk-lanes", "1600"]).is_err(),
+            "needs the leaf size"
+        );
+        let too_many = [&base[..], &["--batch-walk-lanes", "4097"]].concat();
+        assert!(parse(&too_many).is_err());
     }
 
     #[test]

@@ -185,21 +185,28 @@ pub fn batch_capacity(
 ) -> anyhow::Result<Option<BatchCapacity>> {
     let pinned = verifiers.and_then(|v| v.capacity());
     let flags = match (cfg.batch_leaf_size, cfg.batch_top_level) {
-        (Some(leaf_size), Some(top_level)) => Some(BatchCapacity {
-            leaf_size: leaf_size.max(1),
-            top_level,
-        }),
+        (Some(leaf_size), Some(top_level)) => {
+            let cap = BatchCapacity::new(leaf_size, top_level);
+            Some(match cfg.batch_walk_lanes {
+                Some(lanes) => cap.with_walk_lanes(usize::try_from(lanes).unwrap_or(usize::MAX)),
+                None => cap,
+            })
+        }
         _ => None,
     };
     match (flags, pinned) {
         (Some(f), Some(p)) => {
             anyhow::ensure!(
-                f.leaf_size == p.leaf_size && f.top_level <= p.top_level,
-                "--batch-leaf-size {} --batch-top-level {} is not within the pinned circuits' \
-                 capacity (leaf size {}, top level {})",
+                f.leaf_size == p.leaf_size
+                    && f.walk_lanes == p.walk_lanes
+                    && f.top_level <= p.top_level,
+                "--batch-leaf-size {} --batch-walk-lanes {} --batch-top-level {} is not within \
+                 the pinned circuits' capacity (leaf size {}, walk lanes {}, top level {})",
                 f.leaf_size,
+                f.walk_lanes,
                 f.top_level,
                 p.leaf_size,
+                p.walk_lanes,
                 p.top_level
             );
             Ok(Some(f))
@@ -237,6 +244,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     match capacity {
         Some(c) => tracing::info!(
             leaf_size = c.leaf_size,
+            walk_lanes = c.walk_lanes,
             top_level = c.top_level,
             max_chunks = c.max_chunks(),
             "batches are sealed within what one batch proof holds"

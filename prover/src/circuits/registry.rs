@@ -26,7 +26,7 @@ use crate::circuits::chain::ChainMerge;
 use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::public::RangeStatement;
 use crate::circuits::settlement::{SettlementCircuit, SettlementInner, SettlementProofs};
-use crate::circuits::trees::{ChainCircuits, ChainSet};
+use crate::circuits::trees::{ChainCircuits, ChainSet, ChunkShape, MAX_WALK_LANES};
 use crate::pins::{CircuitPins, FinalId};
 use crate::{C, D, F};
 
@@ -35,6 +35,9 @@ pub struct Circuits<L: LeafCircuit> {
     leaf: L,
     cache: CircuitCache,
     merges: Vec<OnceLock<Arc<MergeCircuit>>>,
+    /// The chunk circuits' shape: the leaf size's, with the tick-walk chunk chosen by
+    /// [`Circuits::with_walk_lanes`].
+    shape: ChunkShape,
     chains: OnceLock<Arc<ChainCircuits>>,
     /// Per diff kind and splits ([`final_index`]), per top level.
     finals: Vec<Vec<OnceLock<Arc<SettlementCircuit>>>>,
@@ -52,9 +55,11 @@ pub struct JobProof {
 impl<L: LeafCircuit> Circuits<L> {
     pub fn new(leaf: L, cache: CircuitCache) -> Circuits<L> {
         let n = MAX_LEVEL as usize + 1;
+        let shape = ChunkShape::for_leaf(leaf.leaf_size());
         Circuits {
             leaf,
             cache,
+            shape,
             merges: (0..n).map(|_| OnceLock::new()).collect(),
             chains: OnceLock::new(),
             finals: (0..4 * DiffCircuitKind::ALL.len())
@@ -65,10 +70,46 @@ impl<L: LeafCircuit> Circuits<L> {
         }
     }
 
+    /// Tick-walk chunks of `lanes` lanes instead of the leaf size's default
+    /// ([`ChunkShape::with_walk_lanes`]); before any circuit is built.
+    pub fn with_walk_lanes(mut self, lanes: usize) -> anyhow::Result<Circuits<L>> {
+        anyhow::ensure!(
+            (1..=MAX_WALK_LANES).contains(&lanes),
+            "tick-walk chunks of {lanes} lanes: from 1 to {MAX_WALK_LANES}"
+        );
+        anyhow::ensure!(
+            self.chains.get().is_none(),
+            "the chunk circuits are built already"
+        );
+        self.shape = self.shape.with_walk_lanes(lanes);
+        Ok(self)
+    }
+
+    /// The shape of this registry's chunk circuits (what the planner cuts batches by).
+    pub fn shape(&self) -> ChunkShape {
+        self.shape
+    }
+
     /// Serves only the circuits `pins` names (final circuits must be pinned; merge circuits are
-    /// checked when named), each with exactly its pinned fingerprint.
+    /// checked when named), each with exactly its pinned fingerprint. Pins that record another
+    /// leaf size or tick-walk chunk than this registry's are refused by name (their final
+    /// circuits could not match).
     pub fn with_pins(mut self, pins: CircuitPins) -> anyhow::Result<Circuits<L>> {
         pins.check_serializers(self.cache.serializers())?;
+        if let Some(k) = pins.leaf_size {
+            anyhow::ensure!(
+                k == self.leaf.leaf_size(),
+                "the pins are for leaves of {k} transactions, not {} (--leaf-size)",
+                self.leaf.leaf_size()
+            );
+        }
+        if let Some(lanes) = pins.walk_lanes {
+            anyhow::ensure!(
+                lanes == self.shape.walk_lanes,
+                "the pins are for tick-walk chunks of {lanes} lanes, not {} (--walk-lanes)",
+                self.shape.walk_lanes
+            );
+        }
         self.pins = Some(pins);
         Ok(self)
     }
@@ -102,10 +143,7 @@ impl<L: LeafCircuit> Circuits<L> {
         if let Some(c) = self.chains.get() {
             return Ok(c.clone());
         }
-        let c = Arc::new(ChainCircuits::build_or_load(
-            self.leaf.leaf_size(),
-            &self.cache,
-        )?);
+        let c = Arc::new(ChainCircuits::build_or_load(self.shape, &self.cache)?);
         let _ = self.chains.set(c.clone());
         Ok(c)
     }
@@ -431,6 +469,10 @@ impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
 
     fn leaf_size(&self) -> Option<usize> {
         Some(self.leaf.leaf_size())
+    }
+
+    fn walk_lanes(&self) -> Option<usize> {
+        Some(self.shape.walk_lanes)
     }
 }
 

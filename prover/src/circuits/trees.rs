@@ -194,7 +194,22 @@ impl ChunkShape {
             walk_lanes: WALK_LANES_PER_SLOT * k,
         }
     }
+
+    /// The same shape with tick-walk chunks of `lanes` lanes instead of `16 k`: a deployment
+    /// that settles many ticks per batch takes larger chunks, which prove more ticks per
+    /// second with aggregation (1,400 at 100 lanes, 3,680 at 1,600: docs/BENCHMARKS.md)
+    /// and let a batch of `2^L` chunks settle `2^L x 32 x lanes` ticks. Part of the final
+    /// circuits (and so of the pins, which record it: `CircuitPins::walk_lanes`).
+    pub fn with_walk_lanes(self, lanes: usize) -> ChunkShape {
+        ChunkShape {
+            walk_lanes: lanes.clamp(1, MAX_WALK_LANES),
+            ..self
+        }
+    }
 }
+
+/// The largest tick-walk chunk a deployment may choose (131,072 ticks, about 2^18 rows).
+pub const MAX_WALK_LANES: usize = 4096;
 
 /// Tick-walk lanes per transaction slot of a leaf: a chunk of `16 k` lanes walks `512 k` ticks
 /// (4,096 for `k = 8`, about 5,100 rows, 2^13), so a batch of `2^L` chunks settles up to
@@ -347,10 +362,9 @@ pub struct ChainCircuits {
 }
 
 impl ChainCircuits {
-    /// Builds (or loads from `cache`) the three chunk circuits for leaves of `k` transactions
-    /// (merges come lazily).
-    pub fn build_or_load(k: usize, cache: &CircuitCache) -> anyhow::Result<ChainCircuits> {
-        let shape = ChunkShape::for_leaf(k);
+    /// Builds (or loads from `cache`) the three chunk circuits of `shape` (merges, and the
+    /// other trees' circuits, come lazily).
+    pub fn build_or_load(shape: ChunkShape, cache: &CircuitCache) -> anyhow::Result<ChainCircuits> {
         let started = std::time::Instant::now();
         let diff = DiffCircuit::build_or_load(shape.diff_old, shape.diff_new, cache)?;
         let priority = PriorityCircuit::build_or_load(shape.priority, cache)?;

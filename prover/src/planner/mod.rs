@@ -80,11 +80,15 @@ impl Planner {
         Ok(self.lock.is_some())
     }
 
-    /// Plans every sealed batch that can be planned now (if this process is the planner).
+    /// Plans every sealed batch that can be planned now (if this process is the planner),
+    /// into leaves of `leaf` and chunks of `shape` (the registry's: [`Circuits::shape`]).
+    ///
+    /// [`Circuits::shape`]: crate::circuits::registry::Circuits::shape
     pub async fn tick<L: LeafCircuit>(
         &mut self,
         jobs: &JobStore,
         leaf: &L,
+        shape: ChunkShape,
     ) -> anyhow::Result<PlanReport> {
         let mut report = PlanReport::default();
         if !self.take_lock().await? {
@@ -129,7 +133,6 @@ impl Planner {
             let ts = batch_timestamp(jobs.block_time(batch.first_block).await?);
             let settles = jobs.settlement_inputs(&batch).await?;
             let lookup = |seq: u64| settles.depositors.get(&seq).copied();
-            let shape = ChunkShape::for_leaf(leaf.leaf_size());
             let before = chunks::Before::of(&state, chunks::diff_kind(&settles.state_diff));
             let chain_chunks = |min: usize| {
                 chunks::chain_chunks(
