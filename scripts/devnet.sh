@@ -21,12 +21,12 @@ STREAMS=${DEVNET_STREAMS:-1} # payment streams, below
 # One payment per agent every PAY_EVERY seconds and a batch every BATCH_SECS: sized so that one
 # 2-core machine proves the batches about as fast as they are sealed (docs/BENCHMARKS.md). A
 # batch costs mostly its proof trees, each padded to the batch's power of two of leaves (about
-# 90 s for eight leaves with streams, whose leaves hold 6 payments instead of 8): so with
-# streams the agents pay every 12 s and a batch is sealed every minute (about 20 transactions,
-# four leaves).
+# 90 s for eight leaves with streams, whose leaves hold 6 payments instead of 8, about 72 s for
+# four, docs/BENCHMARKS.md): so with streams the agents pay every 18 s and a batch is sealed
+# every 90 s (about 20 transactions, four leaves, proven in about 72 s).
 if [ "$STREAMS" = 1 ]; then
-  PAY_EVERY=${DEVNET_PAY_EVERY:-12}
-  BATCH_SECS=${DEVNET_BATCH_SECS:-60}
+  PAY_EVERY=${DEVNET_PAY_EVERY:-18}
+  BATCH_SECS=${DEVNET_BATCH_SECS:-90}
 else
   PAY_EVERY=${DEVNET_PAY_EVERY:-3}
   BATCH_SECS=${DEVNET_BATCH_SECS:-30}
@@ -39,7 +39,7 @@ fi
 # ticks (about once a batch), beside a short stream opened, ticked, settled and closed at
 # start. 0: no streams (a third of the final circuits to build on a fresh cache; the explorer
 # test uses it).
-STREAM_SETTLE_EVERY=${DEVNET_STREAM_SETTLE_EVERY:-600}
+STREAM_SETTLE_EVERY=${DEVNET_STREAM_SETTLE_EVERY:-900}
 STREAM_FLAGS=()
 if [ "$STREAMS" = 1 ]; then
   LEAF_SIZE=${DEVNET_LEAF_SIZE:-6}

@@ -205,7 +205,6 @@ impl Inner {
         })
     }
 
-    /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
     /// Resolves when the node starts shutting down: what ends a streaming call.
     fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut shutdown = self.shutdown.clone();
@@ -214,12 +213,14 @@ impl Inner {
         }
     }
 
+    /// The tick relay, or UNIMPLEMENTED (STREAMS_NOT_ENABLED).
     fn relay(&self) -> Result<&Arc<TickRelay>, Status> {
         self.ticks.as_ref().ok_or_else(|| {
             with_reason(
                 Status::unimplemented(
-                    "STREAMS_NOT_ENABLED: this node accepts no payment streams (a devnet node \
-                     started with --experimental-streams relays ticks)",
+                    "STREAMS_NOT_ENABLED: this node accepts no payment streams (its pinned \
+                     circuits verify no tick-walk tree; a devnet node started with \
+                     --experimental-streams relays ticks whatever its pins)",
                 ),
                 "STREAMS_NOT_ENABLED",
             )
