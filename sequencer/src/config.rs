@@ -97,7 +97,7 @@ pub struct Config {
 
     /// Lanes per tick-walk chunk of the batch cap (see --batch-leaf-size; the prover's
     /// --walk-lanes): a settlement of `n` ticks takes `n / 32` lanes. Default: the pinned
-    /// manifest's, else 16 per leaf slot.
+    /// manifest's, else 16 per leaf slot; with pins, it must be theirs.
     #[arg(long, env = "ROLLUP_BATCH_WALK_LANES", requires = "batch_leaf_size", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub batch_walk_lanes: Option<u64>,
 

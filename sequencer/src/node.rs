@@ -187,8 +187,13 @@ pub fn batch_capacity(
     let flags = match (cfg.batch_leaf_size, cfg.batch_top_level) {
         (Some(leaf_size), Some(top_level)) => {
             let cap = BatchCapacity::new(leaf_size, top_level);
-            Some(match cfg.batch_walk_lanes {
-                Some(lanes) => cap.with_walk_lanes(usize::try_from(lanes).unwrap_or(usize::MAX)),
+            // Without --batch-walk-lanes, the pins' walk chunk (if any) is the flags' too.
+            let lanes = cfg
+                .batch_walk_lanes
+                .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+                .or(pinned.map(|p| p.walk_lanes));
+            Some(match lanes {
+                Some(lanes) => cap.with_walk_lanes(lanes),
                 None => cap,
             })
         }
