@@ -2,13 +2,16 @@
 # The main job: a local devnet. Postgres (DATABASE_URL, the local server, or a private cluster
 # it creates), an anvil L1 with the contracts deployed, the rollup node with the bridge on
 # (L1 watcher, deposit crediting, batch submitter, event feed), and a few demo agents that get
-# their money through real L1 deposits and pay each other. Ctrl-C stops it all.
+# their money through real L1 deposits and pay each other (transfers, a split, a stream ticking
+# ten times a second, x402 purchases, withdrawals back to L1). Ctrl-C stops it all.
 #
-#   scripts/devnet.sh                 # run until Ctrl-C
-#   DEVNET_SECONDS=30 scripts/devnet.sh   # run for 30 s, then stop (used by the smoke test)
+#   scripts/devnet.sh                    # run until Ctrl-C
+#   DEVNET_SECONDS=900 scripts/devnet.sh # run for 15 min once up, print a summary, stop
+#   DEVNET_STREAMS=0 scripts/devnet.sh   # no streams: the plain leaf, faster payments
 #
 # A prover worker (rollup-prover) proves every batch; receipts and /v1/status show the
-# batches reaching `proven`. Circuits are built on the first start and cached in $DIR.
+# batches reaching `proven`, then `finalized` on L1. Circuits are built on the first start and
+# cached in $DIR (docs/BENCHMARKS.md, "Streams proven end to end: the devnet").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-tools.sh
