@@ -66,6 +66,18 @@ fn chain() -> TickChain {
     TickChain::new(id, TickCount::new(TICKS).unwrap(), hash_no_pad(&[felt(99)]))
 }
 
+/// The walk of the test stream's chain from tick 0 to tick `to`, as a settlement hands it over.
+fn walk_to(to: u32) -> WalkRecord {
+    let mut ch = chain();
+    WalkRecord {
+        id: ch.id(),
+        to,
+        from: 0,
+        t_to: ch.tick(to).unwrap().value,
+        head: ch.anchor(),
+    }
+}
+
 fn open_terms(anchor: Digest) -> Open {
     Open {
         payer: ALICE,
@@ -143,14 +155,7 @@ fn streams_open_settle_and_close_in_a_leaf_with_the_native_statement() {
 
     // The settlement's walk is handed over: the record the tick-walk tree proves (natively
     // walked by its planner), folded once.
-    let mut ch = chain();
-    let record = WalkRecord {
-        id: ch.id(),
-        to: 4,
-        from: 0,
-        t_to: ch.tick(4).unwrap().value,
-        head: ch.anchor(),
-    };
+    let record = walk_to(4);
     assert_eq!(s.walks_in, Digest::ZERO);
     assert_eq!(s.walks_out, absorb_walk(Digest::ZERO, &record));
     // The planner's tick-walk chunks (two, as for a batch of two chunks per tree): the first
@@ -987,14 +992,7 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
         .expect_err("a settlement without its walk tree");
     assert!(format!("{err:#}").contains("walk records"), "{err:#}");
     // A walk tree of another settlement (of ticks 0 to 3 instead of 4) is refused too.
-    let mut ch = chain();
-    let other = WalkRecord {
-        id: ch.id(),
-        to: 3,
-        from: 0,
-        t_to: ch.tick(3).unwrap().value,
-        head: ch.anchor(),
-    };
+    let other = walk_to(3);
     let other_in = walk_chunks(&[other], shape, 1).unwrap();
     let other_walks = prove(ProofTree::Walks, &other_in[0]);
     let err = reg
