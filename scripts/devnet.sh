@@ -174,17 +174,22 @@ PROVER_PID=$!
 
 export ROLLUP_ENDPOINT="http://127.0.0.1:$GRPC_PORT"
 ROLLUP="$BIN/rollup"
+# A new key at $1, registered; prints its account index. A fresh L1 is a fresh rollup: keys
+# registered by an earlier run name accounts that do not exist any more, so every run makes new
+# agents.
+new_agent() {
+  local key=$1 idx
+  rm -f "$key"
+  $ROLLUP keygen --out "$key" >/dev/null
+  $ROLLUP register --key "$key" >/dev/null || { echo "could not register $key" >&2; return 1; }
+  idx=$(tr -d '\n ' <"$key" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+  if [ -z "$idx" ]; then echo "could not register $key" >&2; return 1; fi
+  echo "$idx"
+}
 echo "==> creating $AGENTS demo agents" >&2
 INDICES=()
 for i in $(seq 1 "$AGENTS"); do
-  KEY="$DIR/agents/agent$i.json"
-  # A fresh L1 is a fresh rollup: keys registered by an earlier run name accounts that do not
-  # exist any more, so every run makes new agents.
-  rm -f "$KEY"
-  $ROLLUP keygen --out "$KEY" >/dev/null
-  if ! $ROLLUP register --key "$KEY" >/dev/null; then echo "could not register $KEY" >&2; exit 1; fi
-  IDX=$(tr -d '\n ' <"$KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
-  if [ -z "$IDX" ]; then echo "could not register $KEY" >&2; exit 1; fi
+  IDX=$(new_agent "$DIR/agents/agent$i.json")
   INDICES+=("$IDX")
   # Money enters through L1: approve + Rollup.deposit, credited after the confirmation depth.
   $ROLLUP deposit --account "$IDX" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
@@ -192,23 +197,15 @@ done
 # A buyer agent for the paid demo API (x402): its own account, so that its payments never race
 # the other agents' nonces.
 BUYER_KEY="$DIR/agents/buyer.json"
-rm -f "$BUYER_KEY"
-$ROLLUP keygen --out "$BUYER_KEY" >/dev/null
-$ROLLUP register --key "$BUYER_KEY" >/dev/null || { echo "could not register $BUYER_KEY" >&2; exit 1; }
-BUYER=$(tr -d '\n ' <"$BUYER_KEY" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+BUYER=$(new_agent "$BUYER_KEY")
 $ROLLUP deposit --account "$BUYER" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
 # The streaming pair: their own accounts, so that the opens, settlements and closes never race
 # the other agents' nonces. Only the payer needs money (the stream transactions' fees are 0).
 STREAM_PAYER=""
 STREAM_PAYEE=""
 if [ "$STREAMS" = 1 ]; then
-  for who in stream-payer stream-payee; do
-    rm -f "$DIR/agents/$who.json"
-    $ROLLUP keygen --out "$DIR/agents/$who.json" >/dev/null
-    $ROLLUP register --key "$DIR/agents/$who.json" >/dev/null || { echo "could not register $who" >&2; exit 1; }
-  done
-  STREAM_PAYER=$(tr -d '\n ' <"$DIR/agents/stream-payer.json" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
-  STREAM_PAYEE=$(tr -d '\n ' <"$DIR/agents/stream-payee.json" | sed -n 's/.*"account_index":\([0-9][0-9]*\).*/\1/p')
+  STREAM_PAYER=$(new_agent "$DIR/agents/stream-payer.json")
+  STREAM_PAYEE=$(new_agent "$DIR/agents/stream-payee.json")
   $ROLLUP deposit --account "$STREAM_PAYER" --amount 100000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
 fi
 echo "==> waiting for the L1 deposits to be credited ($L1_CONFIRMATIONS confirmations)" >&2
