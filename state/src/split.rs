@@ -229,20 +229,50 @@ impl Shares {
     }
 }
 
-/// `hash_no_pad([TAG_SHARES, n, payee_1 x 2^16 + bps_1, ..., payee_n x 2^16 + bps_n])` (SPEC
-/// 19.2; each packed element is below 2^48, `n` fixes the length, so no padding is needed):
-/// what a share registration signs and the owner's profile commits, for any list (the rules
-/// judge the list; the digest does not).
+/// The shares' chained digest, folded like a split's parts (SPEC 19.2): `s_0 = ZERO`,
+/// `s_i = hash_no_pad(s_{i-1} (4) ‖ payee_i ‖ bps_i)`, `s_n`. The same step as
+/// [`parts_digest_step`] with the basis points in the amount's place, so that the split-credit
+/// chain folds a registration's or a distribution's shares with the step it folds a split's
+/// parts with, one permutation per payee, whatever `n`.
+pub fn shares_chain(parts: &[(AccountIndex, u16)]) -> Digest {
+    parts
+        .iter()
+        .fold(Digest::ZERO, |d, &(to, bps)| shares_chain_step(d, to, bps))
+}
+
+/// One step of [`shares_chain`].
+pub fn shares_chain_step(d: Digest, to: AccountIndex, bps: u16) -> Digest {
+    let e = d.elements();
+    hash_no_pad(&[
+        e[0],
+        e[1],
+        e[2],
+        e[3],
+        to.to_field(),
+        F::from_canonical_u16(bps),
+    ])
+}
+
+/// `hash_no_pad([TAG_SHARES, n, s0..s3])` with `s` the [`shares_chain`] of the list (SPEC
+/// 19.2; `n` fixes the length, the tag keeps the digest apart from every other 6-element
+/// hash): what a share registration signs and the owner's profile commits, for any list (the
+/// rules judge the list; the digest does not).
 pub fn shares_digest(parts: &[(AccountIndex, u16)]) -> Digest {
-    let mut elements = Vec::with_capacity(2 + parts.len());
-    elements.push(F::from_canonical_u64(TAG_SHARES));
-    elements.push(F::from_canonical_usize(parts.len()));
-    elements.extend(
-        parts
-            .iter()
-            .map(|&(to, bps)| F::from_canonical_u64((u64::from(to.0) << 16) | u64::from(bps))),
-    );
-    hash_no_pad(&elements)
+    shares_digest_of(parts.len(), shares_chain(parts))
+}
+
+/// [`shares_digest`] from the count and the chained digest (what the split-credit chain's
+/// record carries).
+pub fn shares_digest_of(n: usize, chain: Digest) -> Digest {
+    let s = chain.elements();
+    hash_no_pad(&[
+        F::from_canonical_u64(TAG_SHARES),
+        F::from_canonical_usize(n),
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+    ])
 }
 
 #[cfg(test)]
@@ -320,6 +350,22 @@ mod tests {
         assert_ne!(base, s(vec![(1, 4000), (3, 6000)]).digest());
         assert_ne!(base, s(vec![(1, 10_000)]).digest());
         assert_eq!(base, s(vec![(1, 4000), (2, 6000)]).digest());
+    }
+
+    #[test]
+    fn the_shares_chain_is_the_parts_digest_of_the_points() {
+        // The split-credit chain folds both with one step (SPEC 19.2, 19.5).
+        let parts = vec![(a(3), 2500u16), (a(8), 7500)];
+        let as_payouts: Vec<Payout> = parts.iter().map(|&(to, b)| pay(to.0, b.into())).collect();
+        assert_eq!(shares_chain(&parts), parts_digest(&as_payouts));
+        assert_eq!(
+            shares_digest(&parts),
+            shares_digest_of(2, parts_digest(&as_payouts))
+        );
+        assert_ne!(
+            shares_digest(&parts),
+            shares_digest_of(1, shares_chain(&parts))
+        );
     }
 
     fn shares_strategy() -> impl Strategy<Value = Shares> {

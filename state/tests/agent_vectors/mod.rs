@@ -157,12 +157,9 @@ fn shares_section() -> Value {
         (AccountIndex(12), 1667),
     ];
     let shares = Shares::new(AccountIndex(2), parts.clone()).unwrap();
+    let (chain, steps) = shares_chain_by_hand(&parts);
     let mut inputs = vec![f(TAG_SHARES), f(3)];
-    inputs.extend(
-        parts
-            .iter()
-            .map(|&(to, bps)| f((u64::from(to.0) << 16) | u64::from(bps))),
-    );
+    inputs.extend(chain.elements());
     assert_eq!(shares.digest(), hash_no_pad(&inputs));
     let splits: Vec<Value> = [1u64, 7, 100, 1_000_003]
         .iter()
@@ -183,10 +180,31 @@ fn shares_section() -> Value {
     json!({
         "owner": 2,
         "parts": parts.iter().map(|&(to, bps)| json!({"to": to.0, "bps": bps})).collect::<Vec<_>>(),
+        "chain_steps": steps.iter().map(|d| digest(*d)).collect::<Vec<_>>(),
         "profile_inputs": elements(&inputs),
         "profile": digest(shares.digest()),
         "splits": splits,
     })
+}
+
+/// The shares' chained digest of SPEC 19.2 written out (`s_i = hash_no_pad(s_{i-1} ‖ payee_i ‖
+/// bps_i)` from `ZERO`), and every step's value.
+fn shares_chain_by_hand(parts: &[(AccountIndex, u16)]) -> (Digest, Vec<Digest>) {
+    let mut s = Digest::ZERO;
+    let mut steps = Vec::new();
+    for &(to, bps) in parts {
+        let e = s.elements();
+        s = hash_no_pad(&[
+            e[0],
+            e[1],
+            e[2],
+            e[3],
+            f(u64::from(to.0)),
+            f(u64::from(bps)),
+        ]);
+        steps.push(s);
+    }
+    (s, steps)
 }
 
 /// One signed transaction of each stream kind (SPEC 18.5): alice (account 1) opens slot 0 to
@@ -851,12 +869,9 @@ fn shares_transactions_section() -> Value {
     }
     .sign(&d, &secret_key("alice"))
     .into();
-    let digest_inputs = [
-        f(TAG_SHARES),
-        f(2),
-        f((2 << 16) | 6_000),
-        f((3 << 16) | 4_000),
-    ];
+    let (chain, _) = shares_chain_by_hand(&parts);
+    let c = chain.elements();
+    let digest_inputs = [f(TAG_SHARES), f(2), c[0], c[1], c[2], c[3]];
     let s = hash_no_pad(&digest_inputs).elements();
     let by_hand = [
         F::from_canonical_u8(TxKind::RegisterShares.tag()),
