@@ -22,7 +22,7 @@ use state::split::parts_digest;
 use state::tx::{L1Address, Transaction};
 
 use crate::circuits::public::RangeStatement;
-use crate::circuits::split::{SplitChainBuilder, SplitRecord};
+use crate::circuits::split::{SplitChainBuilder, SplitKind, SplitRecord};
 use crate::circuits::ticks::WalkRecord;
 use crate::F;
 use state::stream::{StreamId, StreamSlot};
@@ -218,6 +218,7 @@ impl SlotWitness {
             n: self.n,
             sum: self.amount,
             parts_digest: self.parts_digest,
+            kind: SplitKind::Pay,
         })
     }
 }

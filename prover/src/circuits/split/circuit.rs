@@ -13,14 +13,15 @@ use state::hash::Digest;
 use state::smt::DEPTH;
 
 use super::witness::{SplitChunkWitness, SplitLane};
-use state::split::MAX_PAYEES;
+use state::split::{BPS_WHOLE, MAX_PAYEES};
 
 use super::{
-    OpenSplit, PayeeSlot, SplitStatement, CARRY_LEN, SPLIT_CHAIN_VERSION, SPLIT_PUBLIC_INPUTS,
+    OpenSplit, PayeeSlot, SplitKind, SplitStatement, CARRY_LEN, SPLIT_CHAIN_VERSION,
+    SPLIT_PUBLIC_INPUTS,
 };
 use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::refusal::rule_broken;
-use crate::gadgets::range::{add_u63_overflow, range_check_u63, split_at};
+use crate::gadgets::range::{add_u63_overflow, range_check_u63, scale_u63, split_at};
 use crate::gadgets::smt::{leaf_hash, select_hash, update_roots, MerklePathTarget};
 use crate::{C, D, F};
 
@@ -41,6 +42,14 @@ pub enum SplitRule {
     NoPayees,
     TooManyPayees,
     SplitOverflow,
+    /// A distribution's payee (after the first) is not paid `floor(total x bps / 10000)`: the
+    /// remainder is not in `0 .. 10000`, or the basis points or the quotient's carry are out
+    /// of range.
+    Rounding,
+    /// A registration's points do not add up to 10,000 (19.2).
+    SharesNotWhole,
+    /// A distribution's payouts do not add up to the balance it pays out.
+    WrongTotal,
 }
 
 impl SplitRule {
@@ -61,6 +70,9 @@ impl SplitRule {
             SplitRule::NoPayees => "NO_PAYEES",
             SplitRule::TooManyPayees => "TOO_MANY_PAYEES",
             SplitRule::SplitOverflow => "SPLIT_OVERFLOW",
+            SplitRule::Rounding => "ROUNDING",
+            SplitRule::SharesNotWhole => "SHARES_NOT_WHOLE",
+            SplitRule::WrongTotal => "WRONG_TOTAL",
         }
     }
 }
@@ -85,6 +97,12 @@ struct Running {
     sum_hi: Target,
     digest: HashOutTarget,
     prev: Target,
+    /// The run's kind (bits; both zero for a split payment).
+    register: Target,
+    distribute: Target,
+    /// A distribution's total, as limbs below `2^32` and `2^31`.
+    total_lo: Target,
+    total_hi: Target,
 }
 
 impl Running {
@@ -100,6 +118,10 @@ impl Running {
             sum_hi: t[12],
             digest: h(13),
             prev: t[17],
+            register: t[18],
+            distribute: t[19],
+            total_lo: t[20],
+            total_hi: t[21],
         }
     }
 
@@ -109,15 +131,30 @@ impl Running {
         v.extend(self.root.elements);
         v.extend([self.from, self.count, self.sum_lo, self.sum_hi]);
         v.extend(self.digest.elements);
-        v.push(self.prev);
+        v.extend([
+            self.prev,
+            self.register,
+            self.distribute,
+            self.total_lo,
+            self.total_hi,
+        ]);
         v
     }
+}
+
+/// A slot's targets for the registration and distribution kinds (a circuit built with shares).
+struct ShareSlotTargets {
+    bps: Target,
+    /// `total x bps - 10000 x amount`, and the carry between the limbs' equations (below).
+    remainder: Target,
+    carry: Target,
 }
 
 struct SlotTargets {
     live: BoolTarget,
     to: Target,
     amount: Target,
+    shares: Option<ShareSlotTargets>,
     pubkey: [Target; 5],
     balance: Target,
     nonce: Target,
@@ -126,11 +163,16 @@ struct SlotTargets {
 }
 
 impl SlotTargets {
-    fn new(b: &mut CircuitBuilder<F, D>) -> SlotTargets {
+    fn new(b: &mut CircuitBuilder<F, D>, shares: bool) -> SlotTargets {
         SlotTargets {
             live: b.add_virtual_bool_target_safe(),
             to: b.add_virtual_target(),
             amount: b.add_virtual_target(),
+            shares: shares.then(|| ShareSlotTargets {
+                bps: b.add_virtual_target(),
+                remainder: b.add_virtual_target(),
+                carry: b.add_virtual_target(),
+            }),
             pubkey: std::array::from_fn(|_| b.add_virtual_target()),
             balance: b.add_virtual_target(),
             nonce: b.add_virtual_target(),
@@ -147,7 +189,14 @@ impl SlotTargets {
         ]
     }
 
-    fn set(&self, pw: &mut PartialWitness<F>, s: &PayeeSlot) -> anyhow::Result<()> {
+    /// Sets the slot; `rounded`: the distribution's total when this slot is one of its payees
+    /// after the first (its rounding is checked), else `None`.
+    fn set(
+        &self,
+        pw: &mut PartialWitness<F>,
+        s: &PayeeSlot,
+        rounded: Option<u64>,
+    ) -> anyhow::Result<()> {
         // An idle slot has no account: its fields are zeros (nothing checks them).
         let a = s.access.account.unwrap_or(crate::witness::AccountFields {
             pubkey: [0; 5],
@@ -166,8 +215,43 @@ impl SlotTargets {
         for (t, v) in self.ext.iter().zip(a.ext.0) {
             pw.set_target(*t, v)?;
         }
+        if let Some(t) = &self.shares {
+            // r = total x bps - 10000 x amount exactly (negative or 10,000 and more for a
+            // wrong amount: the bounds refuse it, not the equations), and the carry that
+            // makes the limbs' equations hold: c = total_hi x bps - 10000 x amount_hi.
+            let (r, c) = match rounded {
+                Some(total) => {
+                    let (bps, q) = (i128::from(s.bps), i128::from(s.amount));
+                    let r = i128::from(total) * bps - 10_000 * q;
+                    let c = i128::from(total >> 32) * bps - 10_000 * (q >> 32);
+                    (r, c)
+                }
+                None => (0, 0),
+            };
+            pw.set_target(t.bps, F::from_canonical_u16(s.bps))?;
+            pw.set_target(t.remainder, signed(r))?;
+            pw.set_target(t.carry, signed(c))?;
+        }
         self.path.set(pw, &s.access.siblings)
     }
+}
+
+/// `v` as a field element (negative values as `p - |v|`; `|v| < 2^64` here).
+fn signed(v: i128) -> F {
+    let m = F::from_noncanonical_u128(v.unsigned_abs());
+    if v < 0 {
+        -m
+    } else {
+        m
+    }
+}
+
+/// A lane's targets for the registration and distribution kinds: the run a starting lane
+/// opens (ignored by a lane that does not start one).
+struct ShareLaneTargets {
+    register: BoolTarget,
+    distribute: BoolTarget,
+    total: Target,
 }
 
 struct LaneTargets {
@@ -175,6 +259,7 @@ struct LaneTargets {
     end: BoolTarget,
     start_root: HashOutTarget,
     start_from: Target,
+    shares: Option<ShareLaneTargets>,
     slots: Vec<SlotTargets>,
 }
 
@@ -191,8 +276,24 @@ impl LaneTargets {
         pw.set_hash_target(self.start_root, HashOut::from(lane.root))?;
         let from = lane.start.map_or(0, |f| f.0);
         pw.set_target(self.start_from, F::from_canonical_u32(from))?;
+        match &self.shares {
+            Some(t) => {
+                pw.set_bool_target(t.register, lane.kind == SplitKind::Register)?;
+                pw.set_bool_target(t.distribute, lane.kind == SplitKind::Distribute)?;
+                pw.set_target(t.total, F::from_noncanonical_u64(lane.total))?;
+            }
+            None => ensure!(
+                lane.kind == SplitKind::Pay,
+                "a {:?} lane for a chunk circuit built without shares",
+                lane.kind
+            ),
+        }
         for (i, (t, s)) in self.slots.iter().zip(&lane.slots).enumerate() {
-            t.set(pw, s).with_context(|| format!("slot {i}"))?;
+            // A distribution's first payee takes the rest: only the others are rounded.
+            let first = i == 0 && lane.start.is_some();
+            let rounded =
+                (lane.kind == SplitKind::Distribute && s.live && !first).then_some(lane.total);
+            t.set(pw, s, rounded).with_context(|| format!("slot {i}"))?;
         }
         Ok(())
     }
@@ -206,11 +307,16 @@ fn zero_product(b: &mut CircuitBuilder<F, D>, x: Target, y: Target) -> Target {
     t
 }
 
+/// Bits of a distribution's basis points (at most 10,000 < 2^14).
+pub const BPS_BITS: usize = 14;
+
 /// The chunk circuit of `lanes` lanes of `m` payee slots.
 pub struct SplitChainCircuit {
     pub data: CircuitData<F, C, D>,
     /// Gates before padding to a power of two (the circuit's real size).
     pub gates: usize,
+    /// Whether it proves registrations and distributions besides split payments.
+    shares: bool,
     acc_in: HashOutTarget,
     carry_in: Vec<Target>,
     lanes: Vec<LaneTargets>,
@@ -227,23 +333,49 @@ struct Parts {
 }
 
 impl SplitChainCircuit {
-    /// Builds the circuit of `lanes >= 1` lanes of `m >= 1` slots (no cache).
+    /// Builds the circuit of `lanes >= 1` lanes of `m >= 1` slots (no cache), for split
+    /// payments only.
     pub fn build(lanes: usize, m: usize) -> SplitChainCircuit {
         Self::build_or_load(lanes, m, &CircuitCache::disabled())
             .expect("an uncached build cannot be refused")
     }
 
-    /// Loads the circuit of `lanes` lanes of `m` slots from `cache`, or builds it.
+    /// [`Self::build`] of the circuit that also proves registrations and distributions
+    /// (SPEC 19.5, "Kinds"; about five rows more per payee).
+    pub fn build_with_shares(lanes: usize, m: usize) -> SplitChainCircuit {
+        Self::load_or_build_kind(lanes, m, true, &CircuitCache::disabled())
+            .expect("an uncached build cannot be refused")
+    }
+
+    /// Loads the circuit of `lanes` lanes of `m` slots for split payments from `cache`, or
+    /// builds it.
     pub fn build_or_load(
         lanes: usize,
         m: usize,
         cache: &CircuitCache,
     ) -> anyhow::Result<SplitChainCircuit> {
+        Self::load_or_build_kind(lanes, m, false, cache)
+    }
+
+    /// Loads the circuit of `lanes` lanes of `m` slots (with `shares`, the one that also
+    /// proves registrations and distributions) from `cache`, or builds it.
+    pub fn load_or_build_kind(
+        lanes: usize,
+        m: usize,
+        shares: bool,
+        cache: &CircuitCache,
+    ) -> anyhow::Result<SplitChainCircuit> {
         let (n_lanes, m) = (lanes.max(1), m.max(1));
-        let (b, parts) = Self::define(n_lanes, m);
-        let key = format!("{SPLIT_CHAIN_VERSION}/lanes={n_lanes}/m={m}/config=standard_recursion");
+        let (b, parts) = Self::define(n_lanes, m, shares);
+        let kinds = if shares { "/shares" } else { "" };
+        let key =
+            format!("{SPLIT_CHAIN_VERSION}/lanes={n_lanes}/m={m}{kinds}/config=standard_recursion");
         let spec = CircuitSpec {
-            name: "split-chunk",
+            name: if shares {
+                "split-chunk-shares"
+            } else {
+                "split-chunk"
+            },
             key: &key,
             num_public_inputs: SPLIT_PUBLIC_INPUTS,
             pinned: None,
@@ -252,6 +384,7 @@ impl SplitChainCircuit {
         Ok(SplitChainCircuit {
             data,
             gates: parts.gates,
+            shares,
             acc_in: parts.acc_in,
             carry_in: parts.carry_in,
             lanes: parts.lanes,
@@ -259,20 +392,34 @@ impl SplitChainCircuit {
         })
     }
 
-    /// The constraints of `n_lanes` lanes of `m` slots, and their targets.
-    fn define(n_lanes: usize, m: usize) -> (CircuitBuilder<F, D>, Parts) {
+    /// The constraints of `n_lanes` lanes of `m` slots, and their targets; with `shares`,
+    /// the registration and distribution kinds too.
+    fn define(n_lanes: usize, m: usize, shares: bool) -> (CircuitBuilder<F, D>, Parts) {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let acc_in = b.add_virtual_hash();
         let carry_in = b.add_virtual_targets(CARRY_LEN);
         b.register_public_inputs(&acc_in.elements);
         b.register_public_inputs(&carry_in);
         b.assert_bool(BoolTarget::new_unsafe(carry_in[0]));
+        if shares {
+            // The kind's bits (the total's limbs are the previous chunk's, checked where its
+            // distribution started; the first chunk's carry is closed, all zero).
+            b.assert_bool(BoolTarget::new_unsafe(carry_in[18]));
+            b.assert_bool(BoolTarget::new_unsafe(carry_in[19]));
+        } else {
+            // A circuit without the kinds carries none.
+            for &t in &carry_in[18..] {
+                b.assert_zero(t);
+            }
+        }
 
         let zero = b.zero();
         let one = b.one();
         let neg_one = b.neg_one();
         let two32_minus_1 = b.constant(F::from_canonical_u64((1 << 32) - 1));
         let two32 = b.constant(F::from_canonical_u64(1 << 32));
+        let two16 = b.constant(F::from_canonical_u64(1 << 16));
+        let whole = b.constant(F::from_canonical_u16(BPS_WHOLE));
         // count <= MAX_PAYEES iff count + (2^11 - 1 - MAX_PAYEES) < 2^11.
         const _: () = assert!(
             MAX_PAYEES < 1 << 11,
@@ -313,11 +460,30 @@ impl SplitChainCircuit {
             }
             // No payee yet: any index is above -1.
             c.prev = b.select(start, neg_one, c.prev);
+            // The kind and a distribution's total, from the starting lane's witness.
+            let share_lane = shares.then(|| {
+                let t = ShareLaneTargets {
+                    register: b.add_virtual_bool_target_safe(),
+                    distribute: b.add_virtual_bool_target_safe(),
+                    total: b.add_virtual_target(),
+                };
+                let total = range_check_u63(&mut b, t.total);
+                c.register = b.select(start, t.register.target, c.register);
+                c.distribute = b.select(start, t.distribute.target, c.distribute);
+                c.total_lo = b.select(start, total.lo, c.total_lo);
+                c.total_hi = b.select(start, total.hi, c.total_hi);
+                t
+            });
+            // Bits (a starting lane's are safe bool targets, the carry in's asserted). Both set
+            // is a run of kind 3, whose record no leaf folds (SPEC 19.5, "Kinds").
+            let register = BoolTarget::new_unsafe(c.register);
+            let distribute = BoolTarget::new_unsafe(c.distribute);
+            let not_register = b.not(register);
 
             let mut slots = Vec::with_capacity(m);
             let mut prev_live: Option<BoolTarget> = None;
             for j in 0..m {
-                let s = SlotTargets::new(&mut b);
+                let s = SlotTargets::new(&mut b, shares);
                 // (Arithmetic operations are what a slot has most of after its hashes: each
                 // rule below is one where it can be, `live - live x prev` rather than
                 // `(1 - prev) x live`.)
@@ -346,7 +512,13 @@ impl SplitChainCircuit {
                 let t = b.arithmetic(F::NEG_ONE, F::ONE, s.live.target, s.amount, s.amount);
                 b.assert_zero(t);
                 rule(t, Some(j), SplitRule::Padding);
-                let is_zero = b.is_equal(s.amount, zero);
+                // The value the digest folds: a distribution's points, else the amount (a
+                // registration's points).
+                let value = match &s.shares {
+                    Some(t) => b.select(distribute, t.bps, s.amount),
+                    None => s.amount,
+                };
+                let is_zero = b.is_equal(value, zero);
                 let t = zero_product(&mut b, s.live.target, is_zero.target);
                 rule(t, Some(j), SplitRule::ZeroPart);
                 // Strictly increasing payees: to - prev + 2^32 - 1 = low + 2^32 x gt with gt = 1
@@ -363,10 +535,62 @@ impl SplitChainCircuit {
                 let is_from = b.is_equal(s.to, c.from);
                 let t = zero_product(&mut b, s.live.target, is_from.target);
                 rule(t, Some(j), SplitRule::SelfPayee);
+                if let Some(st) = &s.shares {
+                    // A distribution pays payee j > 0 of its run q = floor(total x bps /
+                    // 10000): total x bps = 10000 q + r with 0 <= r < 10000, on limbs (the
+                    // product is up to 77 bits): with c the carry between them,
+                    //   10000 q_lo + r - total_lo bps = 2^32 c,  10000 q_hi - total_hi bps = -c,
+                    // each side below 2^48 in size, so the field equations are the integers'
+                    // (|c| < 2^14: checked below 2^15). The run's first payee takes the rest
+                    // (the end's sum). Every bound is checked in every slot (an honest slot
+                    // that is not rounded has r = c = 0); the equations only where rounded.
+                    let rounded = b.mul(s.live.target, distribute.target);
+                    let rounded = if j == 0 {
+                        b.arithmetic(F::NEG_ONE, F::ONE, rounded, start.target, rounded)
+                    } else {
+                        rounded
+                    };
+                    let scaled =
+                        b.mul_const_add(F::from_canonical_u16(BPS_WHOLE), amount.lo, st.remainder);
+                    let lhs = b.arithmetic(F::NEG_ONE, F::ONE, c.total_lo, st.bps, scaled);
+                    let lo_eq =
+                        b.arithmetic(-F::from_canonical_u64(1 << 32), F::ONE, st.carry, one, lhs);
+                    let t = zero_product(&mut b, rounded, lo_eq);
+                    rule(t, Some(j), SplitRule::Rounding);
+                    let scaled =
+                        b.mul_const_add(F::from_canonical_u16(BPS_WHOLE), amount.hi, st.carry);
+                    let hi_eq = b.arithmetic(F::NEG_ONE, F::ONE, c.total_hi, st.bps, scaled);
+                    let t = zero_product(&mut b, rounded, hi_eq);
+                    rule(t, Some(j), SplitRule::Rounding);
+                    // 0 <= r, r + 2^14 - 10000 < 2^14, c + 2^15 < 2^16 and bps < 2^14, each a
+                    // split whose high part must be zero (named when it is not).
+                    let r_up = b.add_const(
+                        st.remainder,
+                        F::from_canonical_u64((1 << 14) - u64::from(BPS_WHOLE)),
+                    );
+                    let c_up = b.add_const(st.carry, F::from_canonical_u64(1 << 15));
+                    for (x, bits) in [
+                        (st.remainder, 14),
+                        (r_up, 14),
+                        (c_up, 16),
+                        (st.bps, BPS_BITS),
+                    ] {
+                        let (low, over) = split_at(&mut b, x, bits);
+                        b.range_check(low, bits);
+                        let t = zero_product(&mut b, s.live.target, over);
+                        rule(t, Some(j), SplitRule::Rounding);
+                    }
+                }
                 // The payee's balance stays within 2^63 - 1 (gated on `live` so that a broken
                 // rule conflicts on a gate's own output, which names it; padding credits zero).
+                // A registration credits nothing: its amounts are points.
+                let credit = if shares {
+                    scale_u63(&mut b, not_register, &amount)
+                } else {
+                    amount.clone()
+                };
                 let balance = range_check_u63(&mut b, s.balance);
-                let (new_balance, bal_over) = add_u63_overflow(&mut b, &balance, &amount);
+                let (new_balance, bal_over) = add_u63_overflow(&mut b, &balance, &credit);
                 let t = zero_product(&mut b, s.live.target, bal_over.target);
                 rule(t, Some(j), SplitRule::BalanceOverflow);
                 // The write: the old leaf is under the running root.
@@ -385,7 +609,7 @@ impl SplitChainCircuit {
                 // The digest, the count, the sums and the last payee advance on live slots
                 // (the sums on padding too: its amount is zero).
                 let mut inputs = c.digest.elements.to_vec();
-                inputs.extend([s.to, s.amount]);
+                inputs.extend([s.to, value]);
                 let step = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
                 c.digest = select_hash(&mut b, s.live, step, c.digest);
                 c.count = b.add(c.count, s.live.target);
@@ -426,11 +650,28 @@ impl SplitChainCircuit {
             let t = zero_product(&mut b, end.target, over);
             rule(t, None, SplitRule::SplitOverflow);
             let total = b.mul_add(hi_low, two32, low);
-            // The record, folded when the lane ends the split.
+            let kind = if shares {
+                // A registration's points make 10,000; a distribution pays out its total.
+                let ends = b.mul(end.target, register.target);
+                let off = b.sub(total, whole);
+                let t = zero_product(&mut b, ends, off);
+                rule(t, None, SplitRule::SharesNotWhole);
+                let ends = b.mul(end.target, distribute.target);
+                let want = b.mul_add(c.total_hi, two32, c.total_lo);
+                let off = b.sub(total, want);
+                let t = zero_product(&mut b, ends, off);
+                rule(t, None, SplitRule::WrongTotal);
+                // register + 2 distribute (SplitKind::number).
+                b.mul_const_add(F::TWO, distribute.target, register.target)
+            } else {
+                zero
+            };
+            // The record, folded when the lane ends the split; its `n` element names the kind.
+            let n_kind = b.mul_add(kind, two16, c.count);
             let mut record = acc.elements.to_vec();
             record.extend(c.root_before.elements);
             record.extend(c.root.elements);
-            record.extend([c.from, c.count, total]);
+            record.extend([c.from, n_kind, total]);
             record.extend(c.digest.elements);
             let folded = b.hash_n_to_hash_no_pad::<PoseidonHash>(record);
             acc = select_hash(&mut b, end, folded, acc);
@@ -440,6 +681,7 @@ impl SplitChainCircuit {
                 end,
                 start_root,
                 start_from,
+                shares: share_lane,
                 slots,
             });
         }
@@ -461,6 +703,17 @@ impl SplitChainCircuit {
             rules,
         };
         (b, parts)
+    }
+
+    /// The gates of the circuit of `lanes` lanes of `m` slots (with `shares`, the kinds), not
+    /// built (for the cost per payee).
+    pub fn gate_count(lanes: usize, m: usize, shares: bool) -> usize {
+        Self::define(lanes.max(1), m.max(1), shares).1.gates
+    }
+
+    /// Whether the circuit proves registrations and distributions besides split payments.
+    pub fn has_shares(&self) -> bool {
+        self.shares
     }
 
     pub fn lanes(&self) -> usize {

@@ -61,8 +61,8 @@
 mod circuit;
 mod witness;
 
-pub use circuit::{SplitChainCircuit, SplitRefusal, SplitRule};
-pub use witness::{lanes_for, SplitChainBuilder, SplitChunkWitness, SplitLane};
+pub use circuit::{SplitChainCircuit, SplitRefusal, SplitRule, BPS_BITS};
+pub use witness::{lanes_for, SplitChainBuilder, SplitChunkWitness, SplitLane, Value};
 
 use plonky2::field::types::{Field, PrimeField64};
 use serde::{Deserialize, Serialize};
@@ -78,13 +78,13 @@ use crate::F;
 pub const LANE_PAYEES: usize = 16;
 
 /// Version of the chunk circuit (part of its cache key): bump it when its constraints change.
-pub const SPLIT_CHAIN_VERSION: &str = "split-chain-v1";
+pub const SPLIT_CHAIN_VERSION: &str = "split-chain-v2";
 
 /// Elements of a carry: `open, root_before0..3, root0..3, from, count, sum_lo, sum_hi,
-/// d0..3, prev`.
-pub const CARRY_LEN: usize = 18;
+/// d0..3, prev, register, distribute, total_lo, total_hi`.
+pub const CARRY_LEN: usize = 22;
 
-/// Public inputs of a chunk: `acc_in (4), carry_in (18), acc_out (4), carry_out (18)`.
+/// Public inputs of a chunk: `acc_in (4), carry_in (22), acc_out (4), carry_out (22)`.
 pub const SPLIT_PUBLIC_INPUTS: usize = 2 * (4 + CARRY_LEN);
 
 /// The chained layout of the split-credit tree: the accumulator and the carry both run through.
@@ -100,8 +100,38 @@ pub fn split_layout() -> ChainLayout {
     }
 }
 
+/// What a run of payee slots does (SPEC 19.5, "Kinds"): a split payment's credits, a share
+/// registration's checks, or a distribution's payouts by registered shares. Only a chunk
+/// circuit built with shares ([`SplitChainCircuit::build_with_shares`]) proves the last two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitKind {
+    /// Credits the amounts; the digest is the parts digest (19.4).
+    #[default]
+    Pay,
+    /// Credits nothing: the slots' values are basis points (positive, 10,000 in all), each
+    /// payee's path proves it exists; the digest is the shares chain (19.2).
+    Register,
+    /// Credits `floor(total x bps / 10000)` to every payee but the first, which gets the rest
+    /// of `total`; the digest is the shares chain of the basis points.
+    Distribute,
+}
+
+impl SplitKind {
+    /// The kind's number in a record's `n` element (`n + 2^16 kind`).
+    pub const fn number(self) -> u64 {
+        match self {
+            SplitKind::Pay => 0,
+            SplitKind::Register => 1,
+            SplitKind::Distribute => 2,
+        }
+    }
+}
+
 /// What one split asks of the chain: its credits take the tree from `root_before` to
-/// `root_after`, paying `n` payees `sum` in all, with parts digest `parts_digest`.
+/// `root_after`, paying `n` payees `sum` in all, with parts digest `parts_digest`. A
+/// registration's record has `root_after = root_before`, `sum` 10,000 (the points) and the
+/// shares chain as its digest; a distribution's `sum` is the balance it pays out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitRecord {
     pub root_before: Digest,
@@ -110,16 +140,19 @@ pub struct SplitRecord {
     pub n: u32,
     pub sum: u64,
     pub parts_digest: Digest,
+    #[serde(default)]
+    pub kind: SplitKind,
 }
 
 impl SplitRecord {
-    /// `root_before0..3, root_after0..3, from, n, sum, d0..3`.
+    /// `root_before0..3, root_after0..3, from, n + 2^16 kind, sum, d0..3` (`n <= 1024`, so the
+    /// element names both; a split payment's is its `n`, as the leaf's split slot folds it).
     pub fn elements(&self) -> [F; 15] {
         let mut v = [F::ZERO; 15];
         v[..4].copy_from_slice(&self.root_before.elements());
         v[4..8].copy_from_slice(&self.root_after.elements());
         v[8] = F::from_canonical_u32(self.from.0);
-        v[9] = F::from_canonical_u32(self.n);
+        v[9] = F::from_canonical_u64(u64::from(self.n) + (self.kind.number() << 16));
         v[10] = F::from_noncanonical_u64(self.sum);
         v[11..].copy_from_slice(&self.parts_digest.elements());
         v
@@ -151,6 +184,11 @@ pub struct OpenSplit {
     /// The last payee credited (the next one must be above it): the payee of the lane's last
     /// slot, which is live while the split goes on.
     pub prev: AccountIndex,
+    #[serde(default)]
+    pub kind: SplitKind,
+    /// A distribution's balance to pay out (0 for the other kinds).
+    #[serde(default)]
+    pub total: u64,
 }
 
 impl OpenSplit {
@@ -169,6 +207,10 @@ impl OpenSplit {
         v[12] = F::from_canonical_u64(c.sum_hi);
         v[13..17].copy_from_slice(&c.digest.elements());
         v[17] = F::from_canonical_u32(c.prev.0);
+        v[18] = F::from_bool(c.kind == SplitKind::Register);
+        v[19] = F::from_bool(c.kind == SplitKind::Distribute);
+        v[20] = F::from_canonical_u64(c.total & 0xffff_ffff);
+        v[21] = F::from_canonical_u64(c.total >> 32);
         v
     }
 
@@ -179,6 +221,16 @@ impl OpenSplit {
         }
         let u32_at = |i: usize| u32::try_from(v[i].to_canonical_u64()).ok();
         let d = |i: usize| Digest([v[i], v[i + 1], v[i + 2], v[i + 3]]);
+        let kind = match (v[18].to_canonical_u64(), v[19].to_canonical_u64()) {
+            (0, 0) => SplitKind::Pay,
+            (1, 0) => SplitKind::Register,
+            (0, 1) => SplitKind::Distribute,
+            _ => return None,
+        };
+        let (lo, hi) = (v[20].to_canonical_u64(), v[21].to_canonical_u64());
+        if lo >> 32 != 0 || hi >> 31 != 0 {
+            return None;
+        }
         match v[0].to_canonical_u64() {
             0 => v.iter().all(|x| *x == F::ZERO).then_some(None),
             1 => Some(Some(OpenSplit {
@@ -190,6 +242,8 @@ impl OpenSplit {
                 sum_hi: v[12].to_canonical_u64(),
                 digest: d(13),
                 prev: AccountIndex(u32_at(17)?),
+                kind,
+                total: lo | (hi << 32),
             })),
             _ => None,
         }
@@ -235,7 +289,11 @@ impl SplitStatement {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayeeSlot {
     pub live: bool,
+    /// The credit; in a registration, the payee's basis points (nothing is credited).
     pub amount: u64,
+    /// In a distribution, the payee's basis points (0 otherwise).
+    #[serde(default)]
+    pub bps: u16,
     /// The payee's index and account (never empty for an honest witness) and siblings.
     pub access: LeafAccess,
 }
@@ -247,6 +305,7 @@ impl PayeeSlot {
         PayeeSlot {
             live: false,
             amount: 0,
+            bps: 0,
             access: LeafAccess {
                 index: 0,
                 account: None,

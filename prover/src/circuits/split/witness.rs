@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use state::account::{AccountIndex, Amount, OPERATOR};
 use state::apply::State;
 use state::hash::Digest;
-use state::split::{parts_digest_step, Payout};
+use state::split::{parts_digest_step, Payout, Shares};
 use state::tx::split::Split;
 
-use super::{OpenSplit, PayeeSlot, SplitRecord, SplitStatement};
+use super::{OpenSplit, PayeeSlot, SplitKind, SplitRecord, SplitStatement};
 use crate::witness::{AccountFields, LeafAccess, Overlay};
 
 /// One lane's witness.
@@ -23,6 +23,12 @@ pub struct SplitLane {
     /// The root the lane's writes start from unless it continues an open split (then unused):
     /// a starting split's `root_before`, an idle lane's [`PayeeSlot::idle_root`].
     pub root: Digest,
+    /// The kind of the run the lane is in (what a starting lane opens).
+    #[serde(default)]
+    pub kind: SplitKind,
+    /// A distribution's total (0 for the other kinds).
+    #[serde(default)]
+    pub total: u64,
     pub slots: Vec<PayeeSlot>,
 }
 
@@ -33,6 +39,8 @@ impl SplitLane {
             start: None,
             end: false,
             root: PayeeSlot::idle_root(),
+            kind: SplitKind::Pay,
+            total: 0,
             slots: vec![PayeeSlot::idle(); m],
         }
     }
@@ -110,18 +118,119 @@ impl SplitChainBuilder {
         self.push_over(state, overlay, split.from, &split.parts)
     }
 
+    /// Appends the lanes that check a registration of `shares` by their owner against
+    /// `state` (unchanged: nothing is credited). Applies no rule of 19.2 beyond what
+    /// [`Shares`] holds; fails on a payee that does not exist.
+    pub fn push_register(
+        &mut self,
+        state: &mut State,
+        shares: &Shares,
+    ) -> anyhow::Result<SplitRecord> {
+        let values: Vec<Value> = shares
+            .parts()
+            .iter()
+            .map(|&(to, bps)| Value {
+                to,
+                amount: u64::from(bps),
+                bps: 0,
+            })
+            .collect();
+        self.push_registration(state, shares.owner(), &values)
+    }
+
+    /// Appends a registration's lanes with the given slot values (the points as amounts; an
+    /// attack test's own), checked against the state's root.
+    pub fn push_registration(
+        &mut self,
+        state: &mut State,
+        from: AccountIndex,
+        values: &[Value],
+    ) -> anyhow::Result<SplitRecord> {
+        let run = Run {
+            from,
+            kind: SplitKind::Register,
+            total: 0,
+        };
+        self.push_run(state, Overlay::default(), run, values)
+    }
+
+    /// Appends the lanes that pay out `total` from the owner of `shares` by them, from the
+    /// root `state` has after the owner's debit of `total` (as the leaf leaves it); `state`
+    /// is not changed.
+    pub fn push_distribute(
+        &mut self,
+        state: &mut State,
+        shares: &Shares,
+        total: Amount,
+    ) -> anyhow::Result<SplitRecord> {
+        let amounts = shares.split(total);
+        let values: Vec<Value> = shares
+            .parts()
+            .iter()
+            .zip(&amounts)
+            .map(|(&(to, bps), p)| Value {
+                to,
+                amount: p.amount.get(),
+                bps,
+            })
+            .collect();
+        self.push_distribution(state, shares.owner(), total.get(), &values)
+    }
+
+    /// Appends a distribution's lanes with the given slot values (an attack test's own
+    /// amounts), from the root the state has.
+    pub fn push_distribution(
+        &mut self,
+        state: &mut State,
+        from: AccountIndex,
+        total: u64,
+        values: &[Value],
+    ) -> anyhow::Result<SplitRecord> {
+        let run = Run {
+            from,
+            kind: SplitKind::Distribute,
+            total,
+        };
+        self.push_run(state, Overlay::default(), run, values)
+    }
+
     fn push_over(
         &mut self,
         state: &mut State,
-        mut overlay: Overlay,
+        overlay: Overlay,
         from: AccountIndex,
         parts: &[Payout],
     ) -> anyhow::Result<SplitRecord> {
+        let values: Vec<Value> = parts
+            .iter()
+            .map(|p| Value {
+                to: p.to,
+                amount: p.amount.get(),
+                bps: 0,
+            })
+            .collect();
+        let run = Run {
+            from,
+            kind: SplitKind::Pay,
+            total: 0,
+        };
+        self.push_run(state, overlay, run, &values)
+    }
+
+    fn push_run(
+        &mut self,
+        state: &mut State,
+        mut overlay: Overlay,
+        run: Run,
+        parts: &[Value],
+    ) -> anyhow::Result<SplitRecord> {
+        let Run { from, kind, total } = run;
         let m = self.lane_payees;
         let n_lanes = lanes_for(parts.len(), m);
-        let padding = Payout {
+        let padding = Value {
             to: OPERATOR,
-            amount: Amount::ZERO,
+            amount: 0,
+            bps: 0,
         };
         // The running root: the one the overlay's writes left, or the state's.
         let root_before = match overlay.root() {
@@ -137,6 +246,8 @@ impl SplitChainBuilder {
             sum_hi: 0,
             digest: Digest::ZERO,
             prev: AccountIndex(0),
+            kind,
+            total,
         };
         let mut credited: Vec<(AccountIndex, u64)> = Vec::new();
         for l in 0..n_lanes {
@@ -145,14 +256,29 @@ impl SplitChainBuilder {
                 let i = l * m + j;
                 let live = i < parts.len();
                 let p = parts.get(i).unwrap_or(&padding);
-                let (slot, root) = credit(state, &mut overlay, p, live, &credited)?;
+                // A registration's amounts are points: nothing is credited.
+                let credits = kind != SplitKind::Register;
+                let (slot, root) = credit(state, &mut overlay, p, live, credits, &credited)?;
                 if live {
-                    credited.push((p.to, p.amount.get()));
+                    if credits {
+                        credited.push((p.to, p.amount));
+                    }
                     open.count += 1;
-                    open.sum_lo += p.amount.get() & 0xffff_ffff;
-                    open.sum_hi += p.amount.get() >> 32;
+                    open.sum_lo += p.amount & 0xffff_ffff;
+                    open.sum_hi += p.amount >> 32;
                     open.prev = p.to;
-                    open.digest = parts_digest_step(open.digest, p);
+                    let folded = match kind {
+                        SplitKind::Distribute => u64::from(p.bps),
+                        SplitKind::Pay | SplitKind::Register => p.amount,
+                    };
+                    open.digest = parts_digest_step(
+                        open.digest,
+                        &Payout {
+                            to: p.to,
+                            // (The builder also makes attack tests' parts out of range.)
+                            amount: Amount::new(folded).unwrap_or(Amount::MAX),
+                        },
+                    );
                 }
                 open.root = root;
                 slots.push(slot);
@@ -166,12 +292,15 @@ impl SplitChainBuilder {
                 // (Wrapping: the builder also makes the overflowing splits of attack tests.)
                 sum: open.sum_lo.wrapping_add(open.sum_hi.wrapping_shl(32)),
                 parts_digest: open.digest,
+                kind,
             });
             self.lanes.push(BuiltLane {
                 lane: SplitLane {
                     start: (l == 0).then_some(from),
                     end: last,
                     root: root_before,
+                    kind,
+                    total,
                     slots,
                 },
                 carry_after: (!last).then_some(open),
@@ -232,14 +361,31 @@ impl SplitChainBuilder {
     }
 }
 
-/// The slot crediting `p` (or writing it back, for padding) under the overlay's root, the
-/// write recorded in it, and the root after. `credited`: the parts of this split credited
-/// before.
+/// A run of slots: whose, of which kind, a distribution's total.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    from: AccountIndex,
+    kind: SplitKind,
+    total: u64,
+}
+
+/// One payee slot's values: the amount (a registration's points) and a distribution's points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value {
+    pub to: AccountIndex,
+    pub amount: u64,
+    pub bps: u16,
+}
+
+/// The slot crediting `p` (or writing it back, for padding or when `credits` is false) under
+/// the overlay's root, the write recorded in it, and the root after. `credited`: the parts of
+/// this split credited before.
 fn credit(
     state: &mut State,
     overlay: &mut Overlay,
-    p: &Payout,
+    p: &Value,
     live: bool,
+    credits: bool,
     credited: &[(AccountIndex, u64)],
 ) -> anyhow::Result<(PayeeSlot, Digest)> {
     let account = state
@@ -255,11 +401,14 @@ fn credit(
         .sum::<u64>();
     let siblings = overlay.siblings(p.to.0, &state.proof(p.to).siblings);
     let mut after = fields;
-    after.balance += p.amount.get();
+    if credits {
+        after.balance = after.balance.wrapping_add(p.amount);
+    }
     let root = overlay.write(p.to.0, after.leaf(), &siblings);
     let slot = PayeeSlot {
         live,
-        amount: p.amount.get(),
+        amount: p.amount,
+        bps: p.bps,
         access: LeafAccess {
             index: p.to.0,
             account: Some(fields),
