@@ -4,18 +4,22 @@
 //! the sizes; each is a chunk of `n / 16` lanes of [`LANE_PAYEES`]). Prints each circuit's
 //! rows per payee, degree and build time, and the peak resident memory of the process after
 //! proving; criterion reports the proving time of one chunk holding one full split (every
-//! slot live), verification excluded.
+//! slot live), verification excluded. `SPLIT_KIND=distribute` proves a revenue-share
+//! distribution of `n` payees instead, with the chunk circuit built with shares (SPEC 19.5,
+//! "Kinds").
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rollup_prover::circuits::split::{SplitChainBuilder, SplitChainCircuit, LANE_PAYEES};
+use rollup_prover::circuits::split::{
+    SplitChainBuilder, SplitChainCircuit, SplitChunkWitness, LANE_PAYEES,
+};
 use state::account::{AccountIndex, Amount, Timestamp};
 use state::apply::{BlockContext, State};
 use state::crypto::schnorr::SecretKey;
-use state::split::Payout;
+use state::split::{Payout, Shares, BPS_WHOLE};
 use state::tx::{Deposit, Domain, Transaction, UnsignedRegister};
 
 fn list(var: &str, default: &str) -> Vec<usize> {
@@ -68,14 +72,35 @@ fn world(n: usize) -> (State, Vec<Payout>) {
     (s, parts)
 }
 
+/// Shares of account 1 over the payees of `parts` (about equal points, the first the rest).
+fn shares(parts: &[Payout]) -> Shares {
+    let each = BPS_WHOLE / parts.len() as u16;
+    let first = BPS_WHOLE - each * (parts.len() as u16 - 1);
+    let points = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.to, if i == 0 { first } else { each }))
+        .collect();
+    Shares::new(AccountIndex(1), points).expect("valid shares")
+}
+
 fn split_credit(c: &mut Criterion) {
-    let mut group = c.benchmark_group("split_credit_prove");
+    let distribute = std::env::var("SPLIT_KIND").as_deref() == Ok("distribute");
+    let mut group = c.benchmark_group(if distribute {
+        "distribute_prove"
+    } else {
+        "split_credit_prove"
+    });
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     for n in list("SPLIT_PAYEES", "64,1024") {
         let started = Instant::now();
         let lanes = n.div_ceil(LANE_PAYEES);
-        let circuit = SplitChainCircuit::build(lanes, LANE_PAYEES);
+        let circuit = if distribute {
+            SplitChainCircuit::build_with_shares(lanes, LANE_PAYEES)
+        } else {
+            SplitChainCircuit::build(lanes, LANE_PAYEES)
+        };
         let built = started.elapsed();
         let degree = circuit.data.common.degree_bits();
         println!(
@@ -86,10 +111,17 @@ fn split_credit(c: &mut Criterion) {
         );
         let (mut state, parts) = world(n);
         let mut chain = SplitChainBuilder::new(LANE_PAYEES);
-        chain
-            .push(&mut state, AccountIndex(1), &parts)
-            .expect("witness");
-        let w = chain.chunks(lanes, 1).remove(0);
+        if distribute {
+            let total = Amount::new(987_654_321_987).expect("amount");
+            chain
+                .push_distribute(&mut state, &shares(&parts), total)
+                .expect("witness");
+        } else {
+            chain
+                .push(&mut state, AccountIndex(1), &parts)
+                .expect("witness");
+        }
+        let w: SplitChunkWitness = chain.chunks(lanes, 1).remove(0);
         let proof = circuit.prove(&w).expect("an honest split proves");
         circuit.data.verify(proof).expect("and verifies");
         if let Some(mib) = peak_rss_mib() {

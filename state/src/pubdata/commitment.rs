@@ -5,7 +5,7 @@ use plonky2::field::types::Field;
 
 use crate::account::{AccountIndex, Amount};
 use crate::hash::{hash_no_pad, Digest, F};
-use crate::split::{parts_digest, Payout};
+use crate::split::{parts_digest, shares_chain, Payout};
 use crate::tx::L1Address;
 
 use super::{PubdataOp, CHUNK_BYTES, MAX_CHUNKS};
@@ -33,12 +33,23 @@ impl PubdataCommitment {
         PubdataCommitment(Digest::ZERO)
     }
 
-    /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`; a split enters by its fixed part and its
-    /// parts digest ([`split_entry`]).
+    /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`; a split and a share registration enter by
+    /// their fixed part and the digest of their list ([`split_entry`], [`shares_entry`]).
     pub fn absorb(&mut self, op: &PubdataOp) {
-        if let PubdataOp::Split { from, parts, fee } = op {
-            self.0 = split_entry(self.0, *from, parts, *fee);
-            return;
+        match op {
+            PubdataOp::Split { from, parts, fee } => {
+                self.0 = split_entry(self.0, *from, parts, *fee);
+                return;
+            }
+            PubdataOp::RegisterShares {
+                account,
+                parts,
+                fee,
+            } => {
+                self.0 = shares_entry(self.0, *account, parts, *fee);
+                return;
+            }
+            _ => {}
         }
         let bytes = op.to_bytes();
         let chunks = bytes_to_chunks(&bytes);
@@ -71,20 +82,55 @@ impl PubdataCommitment {
 /// circuit's slot has a fixed shape and the split's signature already binds them through `d`,
 /// so the chain binds them the same way (twelve elements, two permutations).
 pub fn split_entry(c: Digest, from: AccountIndex, parts: &[Payout], fee: Amount) -> Digest {
+    let d = parts_digest(parts);
+    list_entry(c, crate::tx::TxKind::Split, from, parts.len(), fee, d)
+}
+
+/// A share registration's step (SPEC 10.2), shaped as a split's: `hash_no_pad(c ‖ 15 ‖
+/// chunks(tag ‖ account ‖ n ‖ fee) ‖ s)` with `s` the shares chain of 19.2 (the op's fixed
+/// bytes have the same layout: `0x0b account(4) n(2)`, then the list, then `fee(8)`), so that
+/// the leaf's registration slot binds the list through the chain's digest as a split slot does.
+pub fn shares_entry(
+    c: Digest,
+    account: AccountIndex,
+    parts: &[(AccountIndex, u16)],
+    fee: Amount,
+) -> Digest {
+    let d = shares_chain(parts);
+    list_entry(
+        c,
+        crate::tx::TxKind::RegisterShares,
+        account,
+        parts.len(),
+        fee,
+        d,
+    )
+}
+
+/// `hash_no_pad(c ‖ 15 ‖ chunks(tag ‖ owner ‖ n ‖ fee) ‖ d)`.
+fn list_entry(
+    c: Digest,
+    kind: crate::tx::TxKind,
+    owner: AccountIndex,
+    n: usize,
+    fee: Amount,
+    d: Digest,
+) -> Digest {
     let mut fixed = Vec::with_capacity(SPLIT_FIXED_BYTES);
-    fixed.push(crate::tx::TxKind::Split.tag());
-    fixed.extend_from_slice(&from.0.to_le_bytes());
-    // At most 1,024 payees (a longer split never applies), so `n` fits its two bytes.
-    fixed.extend_from_slice(&(parts.len() as u16).to_le_bytes());
+    fixed.push(kind.tag());
+    fixed.extend_from_slice(&owner.0.to_le_bytes());
+    // At most 1,024 payees (a longer list never applies), so `n` fits its two bytes.
+    fixed.extend_from_slice(&(n as u16).to_le_bytes());
     fixed.extend_from_slice(&fee.get().to_le_bytes());
     let mut v = c.elements().to_vec();
     v.push(F::from_canonical_usize(SPLIT_FIXED_BYTES));
     v.extend(bytes_to_chunks(&fixed));
-    v.extend(parts_digest(parts).elements());
+    v.extend(d.elements());
     hash_no_pad(&v)
 }
 
-/// The fixed bytes of a split op: `tag ‖ from(4) ‖ n(2) ‖ fee(8)`.
+/// The fixed bytes of a split op (and of a share registration's): `tag ‖ from(4) ‖ n(2) ‖
+/// fee(8)`.
 pub const SPLIT_FIXED_BYTES: usize = 15;
 
 /// The pubdata commitment of a sequence of ops, in order.

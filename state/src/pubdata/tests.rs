@@ -33,12 +33,28 @@ fn keyless_ops() -> Vec<PubdataOp> {
 
 #[test]
 fn ops_longer_than_any_fixed_kind_commit_like_the_others() {
-    // A registration of 1,024 shares is 6,159 bytes: past the stack buffer of the fixed kinds.
-    let op = PubdataOp::RegisterShares {
-        account: AccountIndex(1),
-        parts: (0..1024u32).map(|i| (AccountIndex(i + 5), 9)).collect(),
+    // A policy change with 1,024 allowed payees is 4,277 bytes: past the stack buffer of the
+    // fixed kinds.
+    use crate::passport::{AllowList, Card, Policy};
+    use crate::tx::passport::{PassportAction, PassportOp};
+    let allow = AllowList::new((0..1024u32).map(|i| AccountIndex(i + 5)).collect()).unwrap();
+    let op = PubdataOp::Passport(PassportOp {
+        owner: AccountIndex(1),
+        agent: AccountIndex(2),
+        action: PassportAction::SetPolicy {
+            agent: AccountIndex(2),
+            policy: Policy {
+                cap: amt(10),
+                window: 60,
+                max_payment: amt(5),
+                max_fee: amt(1),
+                expiry: crate::account::Timestamp::new(2_000_000_000).unwrap(),
+                allow,
+                card: Card::default(),
+            },
+        },
         fee: amt(0),
-    };
+    });
     let bytes = op.to_bytes();
     assert!(bytes_to_chunks(&bytes).len() > MAX_CHUNKS);
     let mut by_hand = Digest::ZERO.elements().to_vec();
@@ -87,6 +103,36 @@ fn a_split_enters_the_chain_by_its_fixed_bytes_and_its_parts_digest() {
     other[1000].amount = amt(7);
     let mut c2 = c;
     c2.absorb(&split(other));
+    assert_ne!(c2.digest(), got.digest());
+}
+
+#[test]
+fn a_share_registration_enters_the_chain_like_a_split() {
+    let parts: Vec<(AccountIndex, u16)> = (0..1000u32).map(|i| (AccountIndex(i + 5), 10)).collect();
+    let register = |parts: Vec<(AccountIndex, u16)>| PubdataOp::RegisterShares {
+        account: AccountIndex(3),
+        parts,
+        fee: amt(0x0102_0304_0506),
+    };
+    let op = register(parts.clone());
+    // By hand (SPEC 10.2): the op's first seven bytes (tag, account, n) and its last eight
+    // (the fee), then the shares chain of 19.2.
+    let bytes = op.to_bytes();
+    let mut fixed = bytes[..7].to_vec();
+    fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
+    let c = ops_commitment_after(&keyless_ops());
+    let mut expect = c.digest().elements().to_vec();
+    expect.push(F::from_canonical_usize(15));
+    expect.extend(bytes_to_chunks(&fixed));
+    expect.extend(state_split::shares_chain(&parts).elements());
+    let mut got = c;
+    got.absorb(&op);
+    assert_eq!(got.digest(), hash_no_pad(&expect));
+    // Other points for one payee: another entry.
+    let mut other = parts;
+    other[999].1 = 11;
+    let mut c2 = c;
+    c2.absorb(&register(other));
     assert_ne!(c2.digest(), got.digest());
 }
 

@@ -939,6 +939,9 @@ fn shares_transactions_section() -> Value {
                 None,
             );
             entry["pubdata"] = super::op_entry(&op);
+            // SPEC 10.2: a registration enters by its fixed bytes and the shares chain.
+            entry["pubdata"]["commitment_of_this_op_alone"] =
+                digest(state::pubdata::pubdata_commitment([&op]));
             entry
         })
         .collect();
