@@ -16,6 +16,16 @@
 //! function. Every public input must be in exactly one link, shared range or the derived range,
 //! so nothing passes a merge unconstrained. The merge circuit verifies both proofs against one inner circuit's verifier
 //! data, a constant of the circuit: level `l` merges accept only proofs of level `l - 1`.
+//!
+//! A layout may let an **empty right half** stand anywhere ([`EmptyRight`], the payout tree's
+//! idle chunks, SPEC 13.12): when the right proof adds no entry (its count link's input equals
+//! its output), the links and shared ranges are not checked and the merge states the left
+//! half's values, plus what the right half adds to positions and counts (its width, nothing)
+//! and the right half's own end state where the layout says so. So one proof of an empty chunk
+//! (and one of each level of merges over them) serves every position of every batch: the
+//! workers prove it once and reuse it. Sound only where an empty half cannot change what the
+//! tree commits (the payout tree: an unused slot's leaf is zero wherever it stands, and after
+//! an unused slot no slot is used).
 //! Cost: two recursive verifications (standard recursion config) and one copy constraint per
 //! linked element.
 
@@ -49,6 +59,21 @@ impl Link {
     }
 }
 
+/// How a merge treats a right half that adds no entry (module docs). Link numbers index
+/// [`ChainLayout::links`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmptyRight {
+    /// The link that counts entries (one element): the right half is empty when its input
+    /// equals its output.
+    pub count: usize,
+    /// Links whose merged output is `left.output + right.output - right.input` (a position or
+    /// a count: what the right half adds, its width or nothing), one element each.
+    pub added: Vec<usize>,
+    /// Links whose merged output is the right half's even when it is empty (a state its own
+    /// slots decide).
+    pub from_right: Vec<usize>,
+}
+
 /// The public-input layout of a chained statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainLayout {
@@ -58,6 +83,9 @@ pub struct ChainLayout {
     pub shared: Vec<Range<usize>>,
     /// Values a merge computes from both halves (empty for most layouts).
     pub derived: Range<usize>,
+    /// Whether, and how, an empty right half may stand anywhere (`None`: every merge checks
+    /// every link).
+    pub empty_right: Option<EmptyRight>,
 }
 
 /// Computes a merge's derived public inputs from the left and the right proof's public inputs.
@@ -122,6 +150,9 @@ impl ChainLayout {
             right.len(),
             self.len
         );
+        if self.right_is_empty(right) {
+            return Ok(());
+        }
         for (k, l) in self.links.iter().enumerate() {
             ensure!(
                 left[l.output.clone()] == right[l.input.clone()],
@@ -138,10 +169,19 @@ impl ChainLayout {
         Ok(())
     }
 
+    /// Whether `right` adds no entry under [`ChainLayout::empty_right`] (never without it).
+    pub fn right_is_empty(&self, right: &[F]) -> bool {
+        self.empty_right.as_ref().is_some_and(|e| {
+            let l = &self.links[e.count];
+            right[l.input.start] == right[l.output.start]
+        })
+    }
+
     /// The statement of the merge of `left` then `right`, with `derived` in the derived range.
     pub fn merged(&self, left: &[F], right: &[F], derived: &[F]) -> Vec<F> {
         assert_eq!(derived.len(), self.derived.len());
-        self.roles()
+        let mut out: Vec<F> = self
+            .roles()
             .iter()
             .enumerate()
             .map(|(at, role)| match role {
@@ -149,7 +189,32 @@ impl ChainLayout {
                 Role::Output => right[at],
                 Role::Derived => derived[at - self.derived.start],
             })
-            .collect()
+            .collect();
+        if let Some(e) = &self.empty_right {
+            let empty = self.right_is_empty(right);
+            for (k, l) in self.links.iter().enumerate() {
+                for (o, i) in l.output.clone().zip(l.input.clone()) {
+                    out[o] = if e.added.contains(&k) {
+                        left[o] + right[o] - right[i]
+                    } else if e.from_right.contains(&k) || !empty {
+                        right[o]
+                    } else {
+                        left[o]
+                    };
+                }
+            }
+        }
+        out
+    }
+
+    /// A short name of the merge's kind for cache keys: a layout with
+    /// [`ChainLayout::empty_right`] makes other merge circuits than the same links without it.
+    pub fn merge_kind(&self) -> &'static str {
+        if self.empty_right.is_some() {
+            "/empty-right"
+        } else {
+            ""
+        }
     }
 }
 
@@ -199,7 +264,8 @@ impl ChainMerge {
     ) -> anyhow::Result<ChainMerge> {
         let (b, left, right) = Self::construct(inner, &layout, derive);
         let key = format!(
-            "{key}/inner={}/config=standard_recursion",
+            "{key}{}/inner={}/config=standard_recursion",
+            layout.merge_kind(),
             circuit_digest_hex(inner)
         );
         let spec = CircuitSpec {
@@ -237,19 +303,34 @@ impl ChainMerge {
         b.verify_proof::<C>(&left, &vd, &inner.common);
         b.verify_proof::<C>(&right, &vd, &inner.common);
         let (l, r) = (&left.public_inputs, &right.public_inputs);
+        // Without `empty_right`, every link and shared value is one copy constraint; with it,
+        // each is `(left - right) x not_empty = 0` (module docs).
+        let not_empty = layout.empty_right.as_ref().map(|e| {
+            let c = &layout.links[e.count];
+            let empty = b.is_equal(r[c.input.start], r[c.output.start]);
+            b.not(empty)
+        });
+        let same = |b: &mut CircuitBuilder<F, D>, x: Target, y: Target| match not_empty {
+            None => b.connect(x, y),
+            Some(n) => {
+                let d = b.sub(x, y);
+                let t = b.mul(n.target, d);
+                b.assert_zero(t);
+            }
+        };
         for link in &layout.links {
             for (o, i) in link.output.clone().zip(link.input.clone()) {
-                b.connect(l[o], r[i]);
+                same(&mut b, l[o], r[i]);
             }
         }
         for range in &layout.shared {
             for at in range.clone() {
-                b.connect(l[at], r[at]);
+                same(&mut b, l[at], r[at]);
             }
         }
         let derived = derive(&mut b, l, r);
         assert_eq!(derived.len(), layout.derived.len());
-        let merged: Vec<Target> = roles
+        let mut merged: Vec<Target> = roles
             .iter()
             .enumerate()
             .map(|(at, role)| match role {
@@ -258,6 +339,20 @@ impl ChainMerge {
                 Role::Derived => derived[at - layout.derived.start],
             })
             .collect();
+        if let (Some(e), Some(n)) = (&layout.empty_right, not_empty) {
+            for (k, link) in layout.links.iter().enumerate() {
+                for (o, i) in link.output.clone().zip(link.input.clone()) {
+                    merged[o] = if e.added.contains(&k) {
+                        let width = b.sub(r[o], r[i]);
+                        b.add(l[o], width)
+                    } else if e.from_right.contains(&k) {
+                        r[o]
+                    } else {
+                        b.select(n, r[o], l[o])
+                    };
+                }
+            }
+        }
         b.register_public_inputs(&merged);
         (b, left, right)
     }
@@ -379,6 +474,7 @@ mod tests {
             links: vec![Link::new(0, 1, 1), Link::new(2, 3, 1)],
             shared: vec![Range { start: 4, end: 5 }],
             derived: 0..0,
+            empty_right: None,
         }
     }
 
@@ -406,6 +502,7 @@ mod tests {
             links: vec![Link::new(0, 1, 1)],
             shared: vec![],
             derived: 0..0,
+            empty_right: None,
         }
         .roles();
     }

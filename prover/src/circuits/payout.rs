@@ -80,9 +80,12 @@ pub const PAYOUT_PUBLIC_INPUTS: usize = 41;
 pub const PAYOUT_VERSION: &str = "payout-v1";
 
 /// How payout proofs of consecutive chunks chain; a merge derives `node` and `root`
-/// ([`derive_merge`]).
+/// ([`derive_merge`]). A chunk with no payout (or a merge of two) stands anywhere as the right
+/// half of a merge: it adds its width to the offset and nothing to the count, the chains and
+/// the batch are the left half's, `open` and `refund` its own (both 0: its first slot and its
+/// last are unused). So every idle chunk is the same proof, [`idle_payout_chunk`] (SPEC 13.9).
 pub fn payout_layout() -> crate::circuits::chain::ChainLayout {
-    use crate::circuits::chain::{ChainLayout, Link};
+    use crate::circuits::chain::{ChainLayout, EmptyRight, Link};
     ChainLayout {
         len: PAYOUT_PUBLIC_INPUTS,
         links: vec![
@@ -95,6 +98,11 @@ pub fn payout_layout() -> crate::circuits::chain::ChainLayout {
         ],
         shared: vec![std::ops::Range { start: 0, end: 1 }],
         derived: 25..41,
+        empty_right: Some(EmptyRight {
+            count: 3,
+            added: vec![0, 3],
+            from_right: vec![4, 5],
+        }),
     }
 }
 
@@ -114,25 +122,27 @@ pub fn derive_merge(b: &mut CircuitBuilder<F, D>, l: &[Target], r: &[Target]) ->
     out
 }
 
-/// [`derive_merge`] natively: the statement of the merge of `l` then `r`.
+/// The merge natively ([`payout_layout`], [`derive_merge`]): the statement of the merge of `l`
+/// then `r`.
 pub fn merged_statement(l: &PayoutStatement, r: &PayoutStatement) -> PayoutStatement {
     let node = state::settlement::payout_node(&l.node, &r.node);
+    let empty = r.n == r.n_in;
     PayoutStatement {
         batch: l.batch,
         offset: l.offset,
-        next_offset: r.next_offset,
+        next_offset: l.next_offset + (r.next_offset - r.offset),
         withdrawals_in: l.withdrawals_in,
-        withdrawals: r.withdrawals,
+        withdrawals: if empty { l.withdrawals } else { r.withdrawals },
         refunds_in: l.refunds_in,
-        refunds: r.refunds,
+        refunds: if empty { l.refunds } else { r.refunds },
         n_in: l.n_in,
-        n: r.n,
+        n: l.n + (r.n - r.n_in),
         open_in: l.open_in,
         open: r.open,
         refund_in: l.refund_in,
         refund: r.refund,
         node,
-        root: if r.n == r.n_in { l.root } else { node },
+        root: if empty { l.root } else { node },
     }
 }
 
@@ -274,6 +284,16 @@ impl PayoutStart {
         refund: false,
     };
 
+    /// Where an idle chunk "starts" ([`idle_payout_chunk`]): nothing before it, no position.
+    pub const IDLE: PayoutStart = PayoutStart {
+        offset: 0,
+        withdrawals: Digest::ZERO,
+        refunds: Digest::ZERO,
+        n: 0,
+        open: false,
+        refund: false,
+    };
+
     /// Where the chunk after one with statement `s` starts.
     pub fn after(s: &PayoutStatement) -> PayoutStart {
         PayoutStart {
@@ -328,8 +348,16 @@ pub fn payout_witness(
     payout_chunk(batch, PayoutStart::BATCH, payouts, depth)
 }
 
-/// A batch's payouts in chunks of `2^depth`, padded with empty chunks to a power of two (at
-/// least `min_chunks`): the leaves of a payout merge tree.
+/// The chunk of `2^depth` slots with no payout that stands for every chunk after a batch's
+/// payouts (batch 0, offset 0, nothing before it: [`payout_layout`] lets it stand anywhere),
+/// so that all of them, in every batch, are one proof.
+pub fn idle_payout_chunk(depth: usize) -> anyhow::Result<(PayoutWitness, PayoutStatement)> {
+    payout_chunk(0, PayoutStart::IDLE, &[], depth)
+}
+
+/// A batch's payouts in chunks of `2^depth`, padded to a power of two (at least `min_chunks`)
+/// with [`idle_payout_chunk`]s: the leaves of a payout merge tree. The first chunk is always
+/// the batch's own (it states where the batch starts), even with no payout.
 pub fn payout_chunks(
     batch: u64,
     payouts: &[Payout],
@@ -347,6 +375,10 @@ pub fn payout_chunks(
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let part = payouts.get(i * cap..).unwrap_or_default();
+        if i > 0 && part.is_empty() {
+            out.push(idle_payout_chunk(depth)?);
+            continue;
+        }
         let (w, s) = payout_chunk(batch, start, &part[..part.len().min(cap)], depth)?;
         start = PayoutStart::after(&s);
         out.push((w, s));

@@ -72,6 +72,7 @@ pub fn priority_layout() -> crate::circuits::chain::ChainLayout {
         ],
         shared: vec![],
         derived: 0..0,
+        empty_right: None,
     }
 }
 /// Entry words per slot: the 146 bytes of a forced withdrawal's entry, zero-padded.

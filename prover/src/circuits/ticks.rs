@@ -66,6 +66,7 @@ pub fn walk_layout() -> ChainLayout {
         links: vec![Link::new(0, 17, 4), Link::new(4, 21, CARRY_LEN)],
         shared: vec![],
         derived: 0..0,
+        empty_right: None,
     }
 }
 

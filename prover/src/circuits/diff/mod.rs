@@ -87,6 +87,7 @@ pub fn diff_layout() -> crate::circuits::chain::ChainLayout {
             end: at::ROOT_IN,
         }],
         derived: 0..0,
+        empty_right: None,
     }
 }
 

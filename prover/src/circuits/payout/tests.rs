@@ -19,6 +19,13 @@ fn circuit() -> &'static PayoutCircuit {
     C.get_or_init(|| PayoutCircuit::build(DEPTH))
 }
 
+/// The first merge level over [`circuit`] (built once for the tests that merge).
+fn merge() -> &'static crate::circuits::chain::ChainMerge {
+    use crate::circuits::chain::ChainMerge;
+    static M: OnceLock<ChainMerge> = OnceLock::new();
+    M.get_or_init(|| ChainMerge::build_with(&circuit().data, payout_layout(), &derive_merge))
+}
+
 fn address(seed: u8) -> L1Address {
     L1Address(core::array::from_fn(|k| {
         seed.wrapping_mul(31)
@@ -295,17 +302,20 @@ fn the_refunds_chain_is_the_one_the_priority_circuit_derives() {
 
 #[test]
 fn chunk_proofs_merge_into_the_batch_root() {
-    use crate::circuits::chain::ChainMerge;
     // Chunks of 8 slots; a merge of two covers 16. Eleven payouts (two refunds) fill the first
-    // chunk and three slots of the second; four fill half of the first and none of the second;
-    // nine refunds cross the chunk boundary.
-    let merge = ChainMerge::build_with(&circuit().data, payout_layout(), &derive_merge);
+    // chunk and three slots of the second; four fill half of the first and none of the second
+    // (the planner's idle chunk: an_idle_chunk_is_one_proof_that_stands_anywhere); nine
+    // refunds cross the chunk boundary.
+    let merge = merge();
     let mut eleven = Vec::new();
     for (n, refunds) in [(11, 2), (4, 1), (9, 9)] {
         let ps = payouts(n, refunds);
         let split = n.min(8);
         let c0 = payout_chunk(BATCH, PayoutStart::BATCH, &ps[..split], DEPTH).unwrap();
-        let c1 = payout_chunk(BATCH, PayoutStart::after(&c0.1), &ps[split..], DEPTH).unwrap();
+        let c1 = match ps.get(split..).filter(|rest| !rest.is_empty()) {
+            Some(rest) => payout_chunk(BATCH, PayoutStart::after(&c0.1), rest, DEPTH).unwrap(),
+            None => idle_payout_chunk(DEPTH).unwrap(),
+        };
         let chunks = [c0, c1];
         if n == 11 {
             // The planner's cut of the same list: the chunks proven here.
@@ -347,6 +357,61 @@ fn chunk_proofs_merge_into_the_batch_root() {
         ("after a partial chunk", &partial, &after_hole),
         ("swapped", second, first),
     ] {
-        crate::circuits::chain::assert_not_mergeable(&merge, name, l, r);
+        crate::circuits::chain::assert_not_mergeable(merge, name, l, r);
     }
+}
+
+#[test]
+fn an_idle_chunk_is_one_proof_that_stands_anywhere() {
+    let merge = merge();
+    let prove = |c: &(PayoutWitness, PayoutStatement)| circuit().prove(&c.0, &c.1).unwrap();
+    // The planner's four chunks of five payouts: the three after the first are one idle chunk.
+    let ps = payouts(5, 1);
+    let planned = payout_chunks(BATCH, &ps, DEPTH, 4).unwrap();
+    let idle = idle_payout_chunk(DEPTH).unwrap();
+    assert_eq!(planned.len(), 4);
+    assert!(
+        planned[1..].iter().all(|c| *c == idle),
+        "byte-identical jobs"
+    );
+    assert!(!idle.1.starts_batch(), "an idle chunk cannot begin a batch");
+    let idle_proof = prove(&idle);
+
+    // After a full first chunk (a partly used one: chunk_proofs_merge_into_the_batch_root):
+    // the batch's statement, its root the native tree's, `open` ending at 0 so that no payout
+    // can follow.
+    let ps = payouts(8, 2);
+    let full = payout_witness(BATCH, &ps, DEPTH).unwrap();
+    let full_proof = prove(&full);
+    let m = merge.prove(&full_proof, &idle_proof).unwrap();
+    let s = merged_statement(&full.1, &idle.1);
+    assert_eq!(m.public_inputs, s.to_fields());
+    assert!(s.starts_batch() && full.1.open);
+    assert_eq!(s.root, PayoutTree::new(BATCH, &ps).root());
+    assert_eq!(
+        (s.n, s.next_offset, s.open, s.refund),
+        (8, 16, false, false)
+    );
+    assert_eq!(
+        (s.withdrawals, s.refunds),
+        (full.1.withdrawals, full.1.refunds)
+    );
+    assert_eq!(s.batch, BATCH);
+    // Two idle chunks merge into the idle proof of the next level: one for every position.
+    let both = merge.prove(&idle_proof, &idle_proof).unwrap();
+    let s = merged_statement(&idle.1, &idle.1);
+    assert_eq!(both.public_inputs, s.to_fields());
+    assert_eq!((s.batch, s.offset, s.next_offset, s.n), (0, 0, 16, 0));
+
+    // A chunk that pays may not stand anywhere: the next payouts proven as a fresh batch's
+    // first chunk (offset 0, empty chains, `open` 1) after a full chunk are refused, because
+    // the links hold for a right half that adds payouts.
+    let more = payouts(11, 2);
+    let fresh = payout_witness(BATCH, &more[8..], DEPTH).unwrap();
+    crate::circuits::chain::assert_not_mergeable(
+        merge,
+        "a paying chunk out of place",
+        &full_proof,
+        &prove(&fresh),
+    );
 }

@@ -97,6 +97,7 @@ pub fn split_layout() -> ChainLayout {
         ],
         shared: vec![],
         derived: 0..0,
+        empty_right: None,
     }
 }
 
