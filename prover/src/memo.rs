@@ -7,7 +7,9 @@
 //! values through, an idle split-credit chunk with the final accumulator. Their proofs state
 //! the same thing, and so do the merges of two such proofs, level after level. A batch of five
 //! leaves padded to eight proves its three idle range leaves once, their merge once, and so on
-//! in each tree.
+//! in each tree. The payout tree's idle chunk is the same in every batch (SPEC 13.12, "An
+//! empty right half"), so after the first batch its proofs and their merges' are not proven
+//! again at all (the memo keeps what is used again).
 //!
 //! **Why it is sound.** A job's key is the SHA-256 of everything its proof depends on: the
 //! circuit (tree, diff kind, job kind, level; one registry, so one leaf circuit and one chunk
@@ -63,7 +65,9 @@ pub fn key(
     Some(h.finalize().into())
 }
 
-/// The most recent proofs, by key (oldest evicted first).
+/// The most recently used proofs, by key (the least recently used evicted first: a proof every
+/// batch asks for again, the canonical idle payout chunk and its merges, stays held however
+/// many proofs each batch adds).
 pub struct ProofMemo {
     capacity: usize,
     entries: Mutex<VecDeque<(MemoKey, JobProof)>>,
@@ -89,13 +93,14 @@ impl ProofMemo {
         }
     }
 
-    /// The proof made for `key`, if still held.
+    /// The proof made for `key`, if still held (it becomes the most recently used).
     pub fn get(&self, key: &MemoKey) -> Option<JobProof> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, p)| p.clone())
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let at = entries.iter().position(|(k, _)| k == key)?;
+        let entry = entries.remove(at)?;
+        let proof = entry.1.clone();
+        entries.push_back(entry);
+        Some(proof)
     }
 
     /// Keeps `proof` as the one for `key`.
@@ -219,6 +224,14 @@ mod tests {
         assert_eq!(memo.len(), CAPACITY);
         assert!(memo.get(&key_of(0)).is_none(), "the oldest is evicted");
         assert!(memo.get(&key_of(CAPACITY)).is_some());
+        // A proof asked for again stays: key 1 is now the oldest inserted but the latest used.
+        assert!(memo.get(&key_of(1)).is_some());
+        memo.insert(key_of(CAPACITY + 1), &proof(0));
+        assert!(memo.get(&key_of(1)).is_some(), "used again: kept");
+        assert!(
+            memo.get(&key_of(2)).is_none(),
+            "the least recently used is evicted"
+        );
         let off = ProofMemo::with_capacity(0);
         off.insert(key_of(0), &proof(0));
         assert!(
