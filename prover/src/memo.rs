@@ -12,8 +12,8 @@
 //! again at all (the memo keeps what is used again).
 //!
 //! **Why it is sound.** A job's key is the SHA-256 of everything its proof depends on: the
-//! circuit (tree, diff kind, job kind, level; one registry, so one leaf circuit and one chunk
-//! shape) and its inputs (a leaf's serialized witness, which holds the statement it must prove;
+//! circuit (tree, job kind, level, and the diff kind for the diff tree, the only one whose
+//! circuits depend on it; one registry, so one leaf circuit and one chunk shape) and its inputs (a leaf's serialized witness, which holds the statement it must prove;
 //! a merge's two child proofs). Equal keys mean the same circuit proving the same witness: the
 //! earlier proof is a proof of this job's statement, which the parent job verifies anyway.
 //! Final jobs are never memoized (each batch's is its own, checked against the batch's rows).
@@ -49,9 +49,16 @@ pub fn key(
     if kind == JobKind::Final {
         return None;
     }
+    // Only the diff tree's circuits depend on the batch's diff kind: a payout, priority, range,
+    // split or walk job is the same circuit in a batch of any kind (one registry), so its idle
+    // padding is reused across batches of different kinds too.
+    let diff = match tree {
+        ProofTree::Diff => diff_kind.as_str(),
+        _ => "",
+    };
     let mut h = Sha256::new();
     h.update(b"rollup-proof-memo-v1");
-    for part in [tree.as_str(), diff_kind.as_str(), kind.as_str()] {
+    for part in [tree.as_str(), diff, kind.as_str()] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -172,6 +179,12 @@ mod tests {
                 &[b"w"]
             )
             .unwrap()
+        );
+        let payout = |d| key(ProofTree::Payout, d, JobKind::Leaf, 0, &[b"w"]).unwrap();
+        assert_eq!(
+            payout(DiffCircuitKind::V1),
+            payout(DiffCircuitKind::V4),
+            "only the diff tree's circuits depend on the diff kind"
         );
         let merge = k(ProofTree::Range, JobKind::Merge, 1, &[b"ab", b"c"]);
         assert_ne!(
