@@ -84,16 +84,8 @@ fn a_split_enters_the_chain_by_its_fixed_bytes_and_its_parts_digest() {
         })
         .collect();
     let op = split(parts.clone());
-    // By hand from the op's bytes (SPEC 10.2): the first seven (tag, from, n) and the last
-    // eight (the fee), then the parts digest of 19.4.
-    let bytes = op.to_bytes();
-    let mut fixed = bytes[..7].to_vec();
-    fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
     let c = ops_commitment_after(&keyless_ops());
-    let mut expect = c.digest().elements().to_vec();
-    expect.push(F::from_canonical_usize(15));
-    expect.extend(bytes_to_chunks(&fixed));
-    expect.extend(state_split::parts_digest(&parts).elements());
+    let expect = list_entry_by_hand(c, &op, state_split::parts_digest(&parts));
     assert_eq!(expect.len(), 12, "two permutations");
     let mut got = c;
     got.absorb(&op);
@@ -115,16 +107,8 @@ fn a_share_registration_enters_the_chain_like_a_split() {
         fee: amt(0x0102_0304_0506),
     };
     let op = register(parts.clone());
-    // By hand (SPEC 10.2): the op's first seven bytes (tag, account, n) and its last eight
-    // (the fee), then the shares chain of 19.2.
-    let bytes = op.to_bytes();
-    let mut fixed = bytes[..7].to_vec();
-    fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
     let c = ops_commitment_after(&keyless_ops());
-    let mut expect = c.digest().elements().to_vec();
-    expect.push(F::from_canonical_usize(15));
-    expect.extend(bytes_to_chunks(&fixed));
-    expect.extend(state_split::shares_chain(&parts).elements());
+    let expect = list_entry_by_hand(c, &op, state_split::shares_chain(&parts));
     let mut got = c;
     got.absorb(&op);
     assert_eq!(got.digest(), hash_no_pad(&expect));
@@ -134,6 +118,21 @@ fn a_share_registration_enters_the_chain_like_a_split() {
     let mut c2 = c;
     c2.absorb(&register(other));
     assert_ne!(c2.digest(), got.digest());
+}
+
+/// The elements a split's or a registration's entry hashes, by hand from the op's bytes (SPEC
+/// 10.2): after `c`, 15 and the chunks of the first seven bytes (tag, owner, n) and the last
+/// eight (the fee), then the list's digest `d` (the parts digest of 19.4, the shares chain of
+/// 19.2).
+fn list_entry_by_hand(c: PubdataCommitment, op: &PubdataOp, d: Digest) -> Vec<F> {
+    let bytes = op.to_bytes();
+    let mut fixed = bytes[..7].to_vec();
+    fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
+    let mut expect = c.digest().elements().to_vec();
+    expect.push(F::from_canonical_usize(15));
+    expect.extend(bytes_to_chunks(&fixed));
+    expect.extend(d.elements());
+    expect
 }
 
 fn ops_commitment_after(ops: &[PubdataOp]) -> PubdataCommitment {

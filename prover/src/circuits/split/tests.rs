@@ -81,20 +81,38 @@ fn witness(parts: &[Payout]) -> SplitChunkWitness {
     chain.chunks(LANES, 1).remove(0)
 }
 
-/// Proves and verifies, or the refusal's message.
-fn try_prove(w: &SplitChunkWitness) -> Result<ProofWithPublicInputs<F, C, D>, String> {
-    let c = circuit();
+/// Proves and verifies with `c`, or the refusal's message.
+fn try_prove_on(
+    c: &SplitChainCircuit,
+    w: &SplitChunkWitness,
+) -> Result<ProofWithPublicInputs<F, C, D>, String> {
     crate::circuits::refusal::prove_and_verify(&c.data, || c.prove(w))
 }
 
-/// `w` is refused by `rule` (in `lane`, at `slot` for a slot's rule).
-fn assert_refused(w: &SplitChunkWitness, lane: usize, slot: Option<usize>, rule: SplitRule) {
-    let err = try_prove(w).expect_err("a broken witness must not prove");
+/// `w` is refused by `c`'s `rule` (in `lane`, at `slot` for a slot's rule).
+fn assert_refused_on(
+    c: &SplitChainCircuit,
+    w: &SplitChunkWitness,
+    lane: usize,
+    slot: Option<usize>,
+    rule: SplitRule,
+) {
+    let err = try_prove_on(c, w).expect_err("a broken witness must not prove");
     assert_eq!(
-        circuit().refused_by(&err),
+        c.refused_by(&err),
         Some(SplitRefusal { lane, slot, rule }),
         "{err}"
     );
+}
+
+/// [`try_prove_on`] the circuit without the kinds.
+fn try_prove(w: &SplitChunkWitness) -> Result<ProofWithPublicInputs<F, C, D>, String> {
+    try_prove_on(circuit(), w)
+}
+
+/// [`assert_refused_on`] the circuit without the kinds.
+fn assert_refused(w: &SplitChunkWitness, lane: usize, slot: Option<usize>, rule: SplitRule) {
+    assert_refused_on(circuit(), w, lane, slot, rule)
 }
 
 #[test]

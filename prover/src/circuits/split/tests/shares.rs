@@ -15,17 +15,11 @@ fn circuit() -> &'static SplitChainCircuit {
 }
 
 fn try_prove(w: &SplitChunkWitness) -> Result<ProofWithPublicInputs<F, C, D>, String> {
-    let c = circuit();
-    crate::circuits::refusal::prove_and_verify(&c.data, || c.prove(w))
+    try_prove_on(circuit(), w)
 }
 
 fn assert_refused(w: &SplitChunkWitness, lane: usize, slot: Option<usize>, rule: SplitRule) {
-    let err = try_prove(w).expect_err("a broken witness must not prove");
-    assert_eq!(
-        circuit().refused_by(&err),
-        Some(SplitRefusal { lane, slot, rule }),
-        "{err}"
-    );
+    assert_refused_on(circuit(), w, lane, slot, rule)
 }
 
 /// Account 1's shares: five payees, so a run takes two lanes of four.
