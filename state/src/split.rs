@@ -102,8 +102,23 @@ pub fn parts_digest(parts: &[Payout]) -> Digest {
 /// One step of [`parts_digest`]: `d` after the part `p` (for who folds the parts one at a
 /// time, as the split-credit circuit's witness does).
 pub fn parts_digest_step(d: Digest, p: &Payout) -> Digest {
+    list_digest_step(d, p.to, p.amount.get())
+}
+
+/// The step both chained list digests take (a split's parts here, a registration's shares in
+/// [`shares_chain_step`]): `hash_no_pad(d (4) ‖ to ‖ value)`, `value` as a field element. Takes
+/// any `u64` so that a witness builder folds a value the rules would refuse exactly as the
+/// circuit does.
+pub fn list_digest_step(d: Digest, to: AccountIndex, value: u64) -> Digest {
     let e = d.elements();
-    hash_no_pad(&[e[0], e[1], e[2], e[3], p.to.to_field(), p.amount.to_field()])
+    hash_no_pad(&[
+        e[0],
+        e[1],
+        e[2],
+        e[3],
+        to.to_field(),
+        F::from_noncanonical_u64(value),
+    ])
 }
 
 /// Checks the payee list shape shared by splits and shares: 1 ..= 1,024 payees, strictly
@@ -242,15 +257,7 @@ pub fn shares_chain(parts: &[(AccountIndex, u16)]) -> Digest {
 
 /// One step of [`shares_chain`].
 pub fn shares_chain_step(d: Digest, to: AccountIndex, bps: u16) -> Digest {
-    let e = d.elements();
-    hash_no_pad(&[
-        e[0],
-        e[1],
-        e[2],
-        e[3],
-        to.to_field(),
-        F::from_canonical_u16(bps),
-    ])
+    list_digest_step(d, to, u64::from(bps))
 }
 
 /// `hash_no_pad([TAG_SHARES, n, s0..s3])` with `s` the [`shares_chain`] of the list (SPEC

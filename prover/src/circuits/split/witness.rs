@@ -2,17 +2,15 @@
 //! and the chunks they are cut into, with the statements they prove computed natively.
 
 use anyhow::Context;
-use plonky2::field::types::Field;
 use serde::{Deserialize, Serialize};
 use state::account::{AccountIndex, Amount, OPERATOR};
 use state::apply::State;
-use state::hash::{hash_no_pad, Digest};
-use state::split::{Payout, Shares};
+use state::hash::Digest;
+use state::split::{list_digest_step, Payout, Shares};
 use state::tx::split::Split;
 
 use super::{OpenSplit, PayeeSlot, SplitKind, SplitRecord, SplitStatement};
 use crate::witness::{AccountFields, LeafAccess, Overlay};
-use crate::F;
 
 /// One lane's witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,7 +271,8 @@ impl SplitChainBuilder {
                         SplitKind::Distribute => u64::from(p.bps),
                         SplitKind::Pay | SplitKind::Register => p.amount,
                     };
-                    open.digest = digest_step(open.digest, p.to, folded);
+                    // (Any value: the builder also makes attack tests' out-of-range ones.)
+                    open.digest = list_digest_step(open.digest, p.to, folded);
                 }
                 open.root = root;
                 slots.push(slot);
@@ -354,21 +353,6 @@ impl SplitChainBuilder {
         }
         out
     }
-}
-
-/// The step of a split's parts digest and of a shares chain (`parts_digest_step`,
-/// `shares_chain_step`: the same hash) on any value, as the circuit folds it (the builder also
-/// makes attack tests' values out of range).
-fn digest_step(d: Digest, to: AccountIndex, value: u64) -> Digest {
-    let e = d.elements();
-    hash_no_pad(&[
-        e[0],
-        e[1],
-        e[2],
-        e[3],
-        to.to_field(),
-        F::from_noncanonical_u64(value),
-    ])
 }
 
 /// A run of slots: whose, of which kind, a distribution's total.
