@@ -5,6 +5,8 @@
 
 #[path = "payment/settlement.rs"]
 mod settlement;
+#[path = "payment/shares.rs"]
+mod shares;
 #[path = "payment/split.rs"]
 mod split;
 #[path = "payment/stream.rs"]
@@ -448,6 +450,10 @@ impl Forger {
             SlotKind::StreamOpen | SlotKind::StreamSettle | SlotKind::StreamClose => {
                 unreachable!("the accounts forger builds no stream slot")
             }
+            // The revenue-share kinds are tampered from honest witnesses (`shares.rs`).
+            SlotKind::RegisterShares | SlotKind::Distribute => {
+                unreachable!("the accounts forger builds no revenue-share slot")
+            }
             SlotKind::Register => {
                 bytes.push(1);
                 bytes.extend(ai.to_le_bytes());
@@ -579,6 +585,7 @@ fn intent(kind: SlotKind) -> SlotWitness {
         parts_digest: Digest::ZERO,
         split_root: Digest::ZERO,
         stream: None,
+        owner: None,
         signature: None,
         a: access(0),
         b: access(0),

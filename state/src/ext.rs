@@ -30,7 +30,7 @@ use crate::smt::empty_hashes;
 use crate::stream::tree::SLOT_DEPTH;
 
 /// The parts of `profile` (module docs).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub shares: Digest,
     pub passport: Digest,

@@ -85,22 +85,24 @@ pub fn transfer_op_chunks(
     chunks_from_bits(b, &s)
 }
 
-/// What a split adds to the pubdata chain besides `c` and the length (SPEC 10.2): the chunks
-/// of its fixed bytes `tag ‖ from(4) ‖ n(2) ‖ fee(8)`, then the parts digest.
-pub fn split_entry_chunks(
+/// What a list op (a split, or a share registration) adds to the pubdata chain besides `c`
+/// and the length (SPEC 10.2): the chunks of its fixed bytes `tag ‖ from(4) ‖ n(2) ‖ fee(8)`,
+/// then the list's chained digest (the parts digest, or the shares chain).
+pub fn list_entry_chunks(
     b: &mut CircuitBuilder<F, D>,
+    kind: TxKind,
     from_bits: &[BoolTarget],
     n_bits: &[BoolTarget],
     fee_bits: &[BoolTarget],
-    parts_digest: HashOutTarget,
+    digest: HashOutTarget,
 ) -> Vec<Target> {
-    let mut s = const_byte_bits(b, TxKind::Split.tag());
+    let mut s = const_byte_bits(b, kind.tag());
     for (f, n) in [(from_bits, 32), (n_bits, 16), (fee_bits, 64)] {
         assert_eq!(f.len(), n);
         s.extend_from_slice(f);
     }
     let mut chunks = chunks_from_bits(b, &s);
-    chunks.extend(parts_digest.elements);
+    chunks.extend(digest.elements);
     chunks
 }
 

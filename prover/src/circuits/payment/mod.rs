@@ -13,9 +13,12 @@
 //! (slot layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`,
 //! "Payment circuit".
 
+mod rules;
+mod shares;
 mod slot;
 mod stream;
 
+pub use shares::SharesRule;
 pub use stream::StreamRule;
 
 use anyhow::{ensure, Context};
@@ -30,6 +33,16 @@ use crate::witness::LeafWitness;
 use crate::{C, D, F};
 use slot::{build_slot, set_slot, Running, SlotTargets};
 
+/// Which optional kinds a payment circuit's slots have: a leaf pays only for the kinds it
+/// may hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PaymentKinds {
+    /// Stream open, settle and close ([`stream`], SPEC 13.3.1).
+    pub streams: bool,
+    /// Register shares and distribute, with the lock in every slot ([`shares`], SPEC 19.6).
+    pub shares: bool,
+}
+
 /// The payment (leaf) circuit for `k` slots.
 pub struct PaymentCircuit {
     pub data: CircuitData<F, C, D>,
@@ -37,7 +50,7 @@ pub struct PaymentCircuit {
     pub gates_per_slot: usize,
     statement: RangeStatementTargets,
     slots: Vec<SlotTargets>,
-    streams: bool,
+    kinds: PaymentKinds,
 }
 
 impl PaymentCircuit {
@@ -49,6 +62,17 @@ impl PaymentCircuit {
     /// Builds the circuit for `k >= 1` slots, with the stream kinds if `streams`
     /// ([`stream`]): a leaf that holds one pays for them, a leaf of plain payments does not.
     pub fn build_with(k: usize, streams: bool) -> Self {
+        Self::build_kinds(
+            k,
+            PaymentKinds {
+                streams,
+                shares: false,
+            },
+        )
+    }
+
+    /// Builds the circuit for `k >= 1` slots with the optional `kinds`.
+    pub fn build_kinds(k: usize, kinds: PaymentKinds) -> Self {
         assert!(k >= 1, "a leaf has at least one slot");
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let old_root = b.add_virtual_hash();
@@ -77,7 +101,7 @@ impl PaymentCircuit {
         let mut gates_per_slot = 0;
         for i in 0..k {
             let before = b.num_gates();
-            let (t, next) = build_slot(&mut b, domain, &ts, io, streams);
+            let (t, next) = build_slot(&mut b, domain, &ts, io, kinds);
             if i == 0 {
                 gates_per_slot = b.num_gates() - before;
             }
@@ -109,7 +133,7 @@ impl PaymentCircuit {
             gates_per_slot,
             statement,
             slots,
-            streams,
+            kinds,
         }
     }
 
@@ -119,7 +143,12 @@ impl PaymentCircuit {
 
     /// Whether the circuit has the stream kinds.
     pub fn has_streams(&self) -> bool {
-        self.streams
+        self.kinds.streams
+    }
+
+    /// The optional kinds the circuit has.
+    pub fn kinds(&self) -> PaymentKinds {
+        self.kinds
     }
 
     /// Which stream rule of which slot a refused witness broke, from the error of
@@ -130,6 +159,18 @@ impl PaymentCircuit {
             .iter()
             .enumerate()
             .flat_map(|(i, s)| s.stream_rules.iter().map(move |&(t, r)| (t, (i, r))))
+            .collect();
+        crate::circuits::refusal::rule_broken(&rules, error)
+    }
+
+    /// Which revenue-share rule of which slot a refused witness broke, like
+    /// [`PaymentCircuit::refused_by`].
+    pub fn refused_by_shares(&self, error: &str) -> Option<(usize, SharesRule)> {
+        let rules: Vec<(plonky2::iop::target::Target, (usize, SharesRule))> = self
+            .slots
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.shares_rules.iter().map(move |&(t, r)| (t, (i, r))))
             .collect();
         crate::circuits::refusal::rule_broken(&rules, error)
     }
@@ -188,10 +229,9 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     type Witness = LeafWitness;
 
     fn id(&self) -> String {
-        match self.streams {
-            false => format!("payment-v5/k={}", self.k()),
-            true => format!("payment-v5-streams/k={}", self.k()),
-        }
+        let streams = if self.kinds.streams { "-streams" } else { "" };
+        let shares = if self.kinds.shares { "-shares" } else { "" };
+        format!("payment-v5{streams}{shares}/k={}", self.k())
     }
 
     fn leaf_size(&self) -> usize {
@@ -220,24 +260,24 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         splits: &mut crate::circuits::split::SplitChainBuilder,
     ) -> Result<Vec<LeafWitness>, crate::circuits::leaf::LeafPlanError> {
         use crate::circuits::leaf::LeafPlanError;
-        // Until the registry serves a leaf with the stream kinds beside this one, a batch
-        // holding one is reported before anything is planned.
-        if !self.streams {
-            if let Some((position, (tx, _))) = txs.iter().enumerate().find(|(_, (tx, _))| {
-                matches!(
-                    tx,
-                    state::tx::Transaction::StreamOpen(_)
-                        | state::tx::Transaction::StreamSettle(_)
-                        | state::tx::Transaction::StreamClose(_)
-                )
-            }) {
-                return Err(LeafPlanError::Other(anyhow::anyhow!(
-                    crate::witness::WitnessError::KindNotProvable {
-                        position,
-                        kind: tx.kind().name(),
-                    }
-                )));
+        // A kind this circuit lacks is reported before anything is planned (the registry
+        // serves the leaf with it, or a node never accepts it).
+        let lacks = |tx: &state::tx::Transaction| match tx {
+            state::tx::Transaction::StreamOpen(_)
+            | state::tx::Transaction::StreamSettle(_)
+            | state::tx::Transaction::StreamClose(_) => !self.kinds.streams,
+            state::tx::Transaction::RegisterShares(_) | state::tx::Transaction::Distribute(_) => {
+                !self.kinds.shares
             }
+            _ => false,
+        };
+        if let Some((position, (tx, _))) = txs.iter().enumerate().find(|(_, (tx, _))| lacks(tx)) {
+            return Err(LeafPlanError::Other(anyhow::anyhow!(
+                crate::witness::WitnessError::KindNotProvable {
+                    position,
+                    kind: tx.kind().name(),
+                }
+            )));
         }
         crate::witness::leaf_witnesses_and_chain(
             state,

@@ -12,10 +12,12 @@ use state::pubdata::{op_len, SPLIT_FIXED_BYTES};
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
+use super::shares::{SharesInputs, SharesRule, SharesTargets};
 use super::stream::{StreamInputs, StreamRule, StreamTargets};
+use super::PaymentKinds;
 use crate::gadgets::pubdata::{
     absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
-    register_op_chunks, split_entry_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
+    list_entry_chunks, register_op_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
     OpChunks,
 };
 use crate::gadgets::range::{
@@ -108,8 +110,9 @@ pub(super) struct SlotTargets {
     split_root: HashOutTarget,
     /// Forced withdrawal: applied (else one of `reasons` is set).
     applied: BoolTarget,
-    /// Forced withdrawal rejected: one flag per `ForcedStatus` 1..=8, in order.
-    reasons: [BoolTarget; 8],
+    /// Forced withdrawal rejected: one flag per reason it may publish, with its status, in
+    /// the order the rules judge them (1 to 6, 15 with the revenue-share kinds, 7, 8).
+    reasons: Vec<(BoolTarget, u8)>,
     a_index: Target,
     b_index: Target,
     amount: Target,
@@ -126,6 +129,10 @@ pub(super) struct SlotTargets {
     stream: Option<StreamTargets>,
     /// The stream rules' targets, for naming a broken one.
     pub(super) stream_rules: Vec<(Target, StreamRule)>,
+    /// The revenue-share kinds and the lock, in a circuit built with them
+    /// ([`super::shares`]).
+    shares: Option<SharesTargets>,
+    pub(super) shares_rules: Vec<(Target, SharesRule)>,
     signature: SchnorrTargets,
     a: AccessTargets,
     b: AccessTargets,
@@ -165,7 +172,7 @@ pub(super) fn build_slot(
     domain: HashOutTarget,
     timestamp: &U63Target,
     io: Running,
-    streams: bool,
+    kinds: PaymentKinds,
 ) -> (SlotTargets, Running) {
     let zero = b.zero();
     let one = b.one();
@@ -181,8 +188,18 @@ pub(super) fn build_slot(
     let applied = b.add_virtual_bool_target_safe();
     let fa = b.and(is_forced, applied);
     let fr = BoolTarget::new_unsafe(b.sub(is_forced.target, fa.target));
-    let reasons: [BoolTarget; 8] = std::array::from_fn(|_| b.add_virtual_bool_target_safe());
-    let reason_sum = reasons.iter().fold(zero, |acc, r| b.add(acc, r.target));
+    // The statuses a rejected forced withdrawal may publish, in the order of the rules.
+    let statuses: &[u8] = match kinds.shares {
+        false => &[1, 2, 3, 4, 5, 6, 7, 8],
+        true => &[1, 2, 3, 4, 5, 6, 15, 7, 8],
+    };
+    let reasons: Vec<(BoolTarget, u8)> = statuses
+        .iter()
+        .map(|&s| (b.add_virtual_bool_target_safe(), s))
+        .collect();
+    let reason_sum = reasons
+        .iter()
+        .fold(zero, |acc, (r, _)| b.add(acc, r.target));
     b.connect(reason_sum, fr.target);
     let pays_out = or(b, is_withdraw, fa);
     let spend = or(b, is_transfer, pays_out);
@@ -224,7 +241,7 @@ pub(super) fn build_slot(
     let amount_bits = amount_u.bits64(b);
 
     // The stream kinds (open, settle, close), in a circuit built with them.
-    let (stream, mut fx) = match streams {
+    let (stream, mut fx) = match kinds.streams {
         true => {
             let (t, fx) = super::stream::build(
                 b,
@@ -254,13 +271,54 @@ pub(super) fn build_slot(
         (Some(t), Some(f)) => (f.any, t.open),
         _ => (b._false(), b._false()),
     };
-    let any = or(b, any, is_stream);
-    b.assert_bool(any);
     // The signer of every stream kind is A: like a spend, it exists, its nonce is used and it
     // pays the fee; an open also debits its `amount` (the escrow).
-    let pays_fee = or(b, spend, is_stream);
-    let signed = or(b, signed, is_stream);
     let debits = or(b, spend, is_open);
+    let amount_zero = b.is_equal(amount, zero);
+
+    // The revenue-share kinds (register shares, distribute) and the lock, in a circuit built
+    // with them: their signer A pays the fee; neither debits an amount from A.
+    let (shares, mut sx) = match kinds.shares {
+        true => {
+            let (t, sx) = super::shares::build(
+                b,
+                &SharesInputs {
+                    a_index,
+                    b_index,
+                    a_bits: &a_bits,
+                    b_bits: &b_bits,
+                    a_ext: a.ext,
+                    b_ext: bb.ext,
+                    b_exists: bb.exists,
+                    b_balance: bb.balance,
+                    n,
+                    n_bits: &n_bits,
+                    chain: parts_digest,
+                    amount,
+                    amount_zero,
+                    fee,
+                    fee_bits: &fee_bits,
+                    nonce,
+                    valid_until,
+                    domain,
+                    spends: debits,
+                    forced: is_forced,
+                },
+            );
+            (Some(t), Some(sx))
+        }
+        false => (None, None),
+    };
+    let (is_shares, is_register_shares, is_distribute) = match &sx {
+        Some(s) => (s.any, s.register, s.distribute),
+        None => (b._false(), b._false(), b._false()),
+    };
+    let any = or(b, any, is_stream);
+    let any = or(b, any, is_shares);
+    b.assert_bool(any);
+    let signer_kinds = or(b, is_stream, is_shares);
+    let pays_fee = or(b, spend, signer_kinds);
+    let signed = or(b, signed, signer_kinds);
 
     // Expiry: valid_until >= now for signed kinds, where now is the batch timestamp, or the L1
     // request time of a forced withdrawal (a waiting sequencer cannot make it expire).
@@ -288,7 +346,6 @@ pub(super) fn build_slot(
     assert_eq_if(b, pays_fee, a.exists.target, one);
     let nonce_ok = b.is_equal(nonce, a.nonce);
     assert_eq_if(b, pays_fee, nonce_ok.target, one);
-    let amount_zero = b.is_equal(amount, zero);
     let p = b.mul(debits.target, amount_zero.target);
     b.assert_zero(p);
     assert_eq_if(b, pays_fee, c.exists.target, one);
@@ -320,10 +377,13 @@ pub(super) fn build_slot(
         None => after_debit.value,
     };
     let a_new_balance = b.select(credited, credited_sum.value, after_credit);
-    let (a_new_ext, b_new_ext) = match &fx {
+    let (mut a_new_ext, b_new_ext) = match &fx {
         Some(f) => (f.a_ext, f.b_ext),
         None => (a.ext, bb.ext),
     };
+    if let Some(s) = &sx {
+        a_new_ext = std::array::from_fn(|i| b.select(s.register, s.new_ext[i], a_new_ext[i]));
+    }
     let a_new_nonce = b.add(a.nonce, pays_fee.target);
     b.range_check(a_new_nonce, 63);
     let a_new_exists = BoolTarget::new_unsafe(b.add(a.exists.target, is_register.target));
@@ -348,10 +408,15 @@ pub(super) fn build_slot(
         };
     }
     let b_new = add_u63(b, &b_bal, &amount_received);
+    // A distribute pays B's whole balance out (the chain credits it to the payees).
+    let b_new_balance = match &sx {
+        Some(s) => b.select(s.distribute, zero, b_new.value),
+        None => b_new.value,
+    };
     let old_fields = bb.fields(b, bb.balance, bb.nonce);
     let h = leaf_hash(b, &old_fields);
     let b_old_leaf = hash_or_zero(b, bb.exists, h);
-    let new_fields = bb.fields_with_ext(b, b_new.value, bb.nonce, b_new_ext);
+    let new_fields = bb.fields_with_ext(b, b_new_balance, bb.nonce, b_new_ext);
     let h = leaf_hash(b, &new_fields);
     let b_new_leaf = hash_or_zero(b, bb.exists, h);
     let root = update(b, root, b_old_leaf, b_new_leaf, &b_bits, &bb.path);
@@ -359,15 +424,28 @@ pub(super) fn build_slot(
     // A split's credits (SPEC 19.5): the chain proves them from the root after the debit to
     // `split_root`; the slot hands that over as a record, `(root, split_root, from, n, sum,
     // d)` folded into `splits` (the settlement circuit requires the chain's fold to be the
-    // same), and goes on from `split_root`. The sum is the debited `amount`.
+    // same), and goes on from `split_root`. The sum is the debited `amount`. A distribute
+    // hands its payouts over the same way; a registration hands over its list, which the
+    // chain checks and leaves the root as it found it.
+    let (from, n_element, sum, after) = match &sx {
+        Some(s) => (
+            s.record_from,
+            s.record_n,
+            s.record_sum,
+            select_hash(b, s.register, root, split_root),
+        ),
+        None => (a_index, n, amount, split_root),
+    };
     let mut record = io.splits.elements.to_vec();
     record.extend(root.elements);
-    record.extend(split_root.elements);
-    record.extend([a_index, n, amount]);
+    record.extend(after.elements);
+    record.extend([from, n_element, sum]);
     record.extend(parts_digest.elements);
     let folded = b.hash_n_to_hash_no_pad::<PoseidonHash>(record);
-    let splits = select_hash(b, is_split, folded, io.splits);
-    let root = select_hash(b, is_split, split_root, root);
+    let credits = or(b, is_split, is_distribute);
+    let hands_over = or(b, credits, is_register_shares);
+    let splits = select_hash(b, hands_over, folded, io.splits);
+    let root = select_hash(b, credits, split_root, root);
 
     // Access C: the operator gains the fee.
     let c_bal = range_check_u63(b, c.balance);
@@ -409,6 +487,9 @@ pub(super) fn build_slot(
     ];
     if let Some(f) = &mut fx {
         messages.append(&mut f.messages);
+    }
+    if let Some(s) = &mut sx {
+        messages.append(&mut s.messages);
     }
     let msg = hash_no_pad_select(b, &messages);
     // A forced withdrawal of an existing sender is always judged under the sender's key (its
@@ -462,7 +543,7 @@ pub(super) fn build_slot(
     let a_is_operator = b.is_equal(a_index, zero);
     let not_operator = b.not(a_is_operator);
     let fee_broken = b.and(not_operator, fee_overflow);
-    let broken = [
+    let mut broken = vec![
         missing,
         sig_broken,
         expired,
@@ -472,8 +553,14 @@ pub(super) fn build_slot(
         poor,
         fee_broken,
     ];
+    // 15: the sender's shares are set (judged after the nonce, before the balance).
+    if let Some(s) = &sx {
+        let locked = b.and(exists, s.locked);
+        broken.insert(6, locked);
+    }
+    debug_assert_eq!(broken.len(), reasons.len());
     let mut clean = b._true();
-    for (reason, rule_broken) in reasons.iter().zip(broken) {
+    for ((reason, _), rule_broken) in reasons.iter().zip(broken) {
         let first = b.and(clean, rule_broken);
         assert_eq_if(b, is_forced, reason.target, first.target);
         let holds = b.not(rule_broken);
@@ -484,8 +571,8 @@ pub(super) fn build_slot(
     // whose number has bit k).
     let status: [BoolTarget; 4] = std::array::from_fn(|k| {
         let mut acc = zero;
-        for (i, r) in reasons.iter().enumerate() {
-            if ((i + 1) >> k) & 1 == 1 {
+        for (r, number) in &reasons {
+            if (number >> k) & 1 == 1 {
                 acc = b.add(acc, r.target);
             }
         }
@@ -545,11 +632,14 @@ pub(super) fn build_slot(
         OpChunks {
             flag: is_split,
             len: SPLIT_FIXED_BYTES,
-            chunks: split_entry_chunks(b, &a_bits, &n_bits, &fee_bits, parts_digest),
+            chunks: list_entry_chunks(b, TxKind::Split, &a_bits, &n_bits, &fee_bits, parts_digest),
         },
     ];
     if let Some(f) = &mut fx {
         ops.append(&mut f.ops);
+    }
+    if let Some(s) = &mut sx {
+        ops.append(&mut s.ops);
     }
     let pubdata = absorb_op(b, io.pubdata, &ops);
     // The priority entries (SPEC 13.8): the same op chunks, a deposit's depositor after them.
@@ -602,6 +692,11 @@ pub(super) fn build_slot(
             .as_mut()
             .map(|f| std::mem::take(&mut f.rules))
             .unwrap_or_default(),
+        shares,
+        shares_rules: sx
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.rules))
+            .unwrap_or_default(),
         a,
         b: bb,
         c,
@@ -640,14 +735,24 @@ pub(super) fn set_slot(
             "a {kind:?} slot in a payment circuit built without the stream kinds"
         ),
     }
+    match &t.shares {
+        Some(sh) => super::shares::set(pw, sh, kind, s.owner.as_ref())?,
+        None => ensure!(
+            !matches!(kind, SlotKind::RegisterShares | SlotKind::Distribute),
+            "a {kind:?} slot in a payment circuit built without the revenue-share kinds"
+        ),
+    }
     pw.set_target(t.n, F::from_canonical_u32(s.n))?;
     pw.set_hash_target(t.parts_digest, s.parts_digest.into())?;
     pw.set_hash_target(t.split_root, s.split_root.into())?;
     let status = if forced { s.forced_status } else { 0 };
-    ensure!(status <= 8, "forced status {status} is not a ForcedStatus");
+    ensure!(
+        status == 0 || t.reasons.iter().any(|&(_, n)| n == status),
+        "forced status {status} is not one this circuit publishes"
+    );
     pw.set_bool_target(t.applied, forced && status == 0)?;
-    for (i, r) in t.reasons.iter().enumerate() {
-        pw.set_bool_target(*r, usize::from(status) == i + 1)?;
+    for &(r, number) in &t.reasons {
+        pw.set_bool_target(r, status == number)?;
     }
     ensure!(s.c.index == 0, "access C is the operator's");
     pw.set_target(t.a_index, F::from_canonical_u32(s.a.index))?;
@@ -702,6 +807,8 @@ pub(super) fn set_slot(
             | SlotKind::StreamOpen
             | SlotKind::StreamSettle
             | SlotKind::StreamClose
+            | SlotKind::RegisterShares
+            | SlotKind::Distribute
     );
     t.signature
         .set(pw, if signed { s.signature.as_ref() } else { None })?;

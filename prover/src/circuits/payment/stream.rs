@@ -169,58 +169,7 @@ pub(super) struct StreamEffects {
     pub rules: Vec<(Target, StreamRule)>,
 }
 
-/// Collects the branch's rules as it builds them.
-struct Rules(Vec<(Target, StreamRule)>);
-
-impl Rules {
-    /// Requires `flag x bad = 0`, named `rule`.
-    fn zero(&mut self, b: &mut CircuitBuilder<F, D>, flag: Target, bad: Target, rule: StreamRule) {
-        let t = b.mul(flag, bad);
-        b.assert_zero(t);
-        self.0.push((t, rule));
-    }
-
-    /// Requires `flag -> x == y`, named `rule`.
-    fn eq(
-        &mut self,
-        b: &mut CircuitBuilder<F, D>,
-        flag: BoolTarget,
-        x: Target,
-        y: Target,
-        rule: StreamRule,
-    ) {
-        let d = b.sub(x, y);
-        self.zero(b, flag.target, d, rule);
-    }
-
-    /// Requires `flag -> holds`, named `rule`.
-    fn holds(
-        &mut self,
-        b: &mut CircuitBuilder<F, D>,
-        flag: BoolTarget,
-        holds: BoolTarget,
-        rule: StreamRule,
-    ) {
-        let bad = b.not(holds);
-        self.zero(b, flag.target, bad.target, rule);
-    }
-
-    /// Requires `flag -> x < 2^bits`, named `rule` (`x` below `2^bits` plus a multiple of
-    /// `2^bits` that must be zero: sound for any `x`, a wrapped negative included).
-    fn below(
-        &mut self,
-        b: &mut CircuitBuilder<F, D>,
-        flag: BoolTarget,
-        x: Target,
-        bits: usize,
-        rule: StreamRule,
-    ) -> Target {
-        let (low, high) = split_at(b, x, bits);
-        b.range_check(low, bits);
-        self.zero(b, flag.target, high, rule);
-        low
-    }
-}
+type Rules = super::rules::Rules<StreamRule>;
 
 /// Whether `x < y` for values below 2^32 (one 33-bit split).
 fn less_u32(b: &mut CircuitBuilder<F, D>, x: Target, y: Target) -> BoolTarget {
@@ -295,7 +244,7 @@ pub(super) fn build(
         t_to: b.add_virtual_hash(),
     };
     let (open, settle, close) = (t.open, t.settle, t.close);
-    let mut rules = Rules(Vec::new());
+    let mut rules = Rules::default();
     let any = b.add(open.target, settle.target);
     let any = BoolTarget::new_unsafe(b.add(any, close.target));
     let on_b = BoolTarget::new_unsafe(b.add(settle.target, close.target));
@@ -502,7 +451,7 @@ pub(super) fn build(
         messages,
         ops,
         walks,
-        rules: rules.0,
+        rules: rules.into_inner(),
     };
     (t, effects)
 }

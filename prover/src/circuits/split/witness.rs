@@ -5,9 +5,11 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use state::account::{AccountIndex, Amount, OPERATOR};
 use state::apply::State;
+use state::ext::{ext_digest, Profile};
 use state::hash::Digest;
-use state::split::{list_digest_step, Payout, Shares};
+use state::split::{list_digest_step, shares_digest, Payout, Shares};
 use state::tx::split::Split;
+use state::tx::{Distribute, RegisterShares};
 
 use super::{OpenSplit, PayeeSlot, SplitKind, SplitRecord, SplitStatement};
 use crate::witness::{AccountFields, LeafAccess, Overlay};
@@ -67,6 +69,20 @@ pub fn lanes_for(payees: usize, lane_payees: usize) -> usize {
     payees.div_ceil(lane_payees.max(1)).max(1)
 }
 
+/// A distribution's slot values: each payee's payout (SPEC 19.3) and points.
+fn distribution_values(shares: &Shares, total: Amount) -> Vec<Value> {
+    shares
+        .parts()
+        .iter()
+        .zip(shares.split(total))
+        .map(|(&(to, bps), p)| Value {
+            to,
+            amount: p.amount.get(),
+            bps,
+        })
+        .collect()
+}
+
 /// Builds the chain split by split (in the batch's order), then cuts it into chunks.
 #[derive(Clone, Debug)]
 pub struct SplitChainBuilder {
@@ -113,9 +129,96 @@ impl SplitChainBuilder {
             .context("the sender cannot pay the split")?;
         debited.nonce += 1;
         let mut overlay = Overlay::default();
-        let siblings = state.proof(split.from).siblings;
-        overlay.write(split.from.0, debited.leaf(), &siblings);
+        overlay.write_account(split.from.0, debited, &state.proof(split.from).siblings);
         self.push_over(state, overlay, split.from, &split.parts)
+    }
+
+    /// Appends the lanes of `t`, a share registration the rules accept on `state` (the state
+    /// before it, which is not changed): the list is checked under the root the owner's
+    /// write leaves (its fee, nonce and new `ext`), as in the payment circuit's register slot
+    /// (SPEC 19.6), so the record is the one that slot folds.
+    pub fn push_register_tx(
+        &mut self,
+        state: &mut State,
+        t: &RegisterShares,
+    ) -> anyhow::Result<SplitRecord> {
+        let owner = state
+            .account(t.account)
+            .with_context(|| format!("account {} does not exist", t.account))?;
+        let mut written = AccountFields::from_account(owner);
+        written.balance = written
+            .balance
+            .checked_sub(t.fee.get())
+            .context("the account cannot pay the fee")?;
+        written.nonce += 1;
+        let profile = Profile {
+            shares: shares_digest(&t.parts),
+            ..state.profile_of(t.account)
+        };
+        written.ext = ext_digest(state.streams_of(t.account).root(), profile.digest());
+        let mut overlay = Overlay::default();
+        overlay.write_account(t.account.0, written, &state.proof(t.account).siblings);
+        let values: Vec<Value> = t
+            .parts
+            .iter()
+            .map(|&(to, bps)| Value {
+                to,
+                amount: u64::from(bps),
+                bps: 0,
+            })
+            .collect();
+        let run = Run {
+            from: t.account,
+            kind: SplitKind::Register,
+            total: 0,
+        };
+        self.push_run(state, overlay, run, &values)
+    }
+
+    /// Appends the lanes of `t`, a distribute the rules accept on `state` (the state before
+    /// it, which is not changed): the payouts start from the root the slot's accesses leave,
+    /// the signer's fee paid and the account's balance at 0 (SPEC 19.6).
+    pub fn push_distribute_tx(
+        &mut self,
+        state: &mut State,
+        t: &Distribute,
+    ) -> anyhow::Result<SplitRecord> {
+        let (signer, account) = (t.body.signer, t.body.account);
+        let shares = state
+            .shares_of(account)
+            .with_context(|| format!("account {account} has no shares"))?
+            .clone();
+        let mut paid = AccountFields::from_account(
+            state
+                .account(signer)
+                .with_context(|| format!("signer {signer} does not exist"))?,
+        );
+        paid.balance = paid
+            .balance
+            .checked_sub(t.fee.get())
+            .context("the signer cannot pay the fee")?;
+        paid.nonce += 1;
+        let mut overlay = Overlay::default();
+        overlay.write_account(signer.0, paid, &state.proof(signer).siblings);
+        let mut emptied = match signer == account {
+            true => paid,
+            false => AccountFields::from_account(
+                state
+                    .account(account)
+                    .with_context(|| format!("account {account} does not exist"))?,
+            ),
+        };
+        let total = emptied.balance;
+        emptied.balance = 0;
+        overlay.write_account(account.0, emptied, &state.proof(account).siblings);
+        let total = Amount::new(total).context("a balance above 2^63 - 1")?;
+        let values = distribution_values(&shares, total);
+        let run = Run {
+            from: account,
+            kind: SplitKind::Distribute,
+            total: total.get(),
+        };
+        self.push_run(state, overlay, run, &values)
     }
 
     /// Appends the lanes that check a registration of `shares` by their owner against
@@ -163,17 +266,7 @@ impl SplitChainBuilder {
         shares: &Shares,
         total: Amount,
     ) -> anyhow::Result<SplitRecord> {
-        let amounts = shares.split(total);
-        let values: Vec<Value> = shares
-            .parts()
-            .iter()
-            .zip(&amounts)
-            .map(|(&(to, bps), p)| Value {
-                to,
-                amount: p.amount.get(),
-                bps,
-            })
-            .collect();
+        let values = distribution_values(shares, total);
         self.push_distribution(state, shares.owner(), total.get(), &values)
     }
 
@@ -249,7 +342,6 @@ impl SplitChainBuilder {
             kind,
             total,
         };
-        let mut credited: Vec<(AccountIndex, u64)> = Vec::new();
         for l in 0..n_lanes {
             let mut slots = Vec::with_capacity(m);
             for j in 0..m {
@@ -258,11 +350,8 @@ impl SplitChainBuilder {
                 let p = parts.get(i).unwrap_or(&padding);
                 // A registration's amounts are points: nothing is credited.
                 let credits = kind != SplitKind::Register;
-                let (slot, root) = credit(state, &mut overlay, p, live, credits, &credited)?;
+                let (slot, root) = credit(state, &mut overlay, p, live, credits)?;
                 if live {
-                    if credits {
-                        credited.push((p.to, p.amount));
-                    }
                     open.count += 1;
                     open.sum_lo += p.amount & 0xffff_ffff;
                     open.sum_hi += p.amount >> 32;
@@ -372,33 +461,29 @@ pub struct Value {
 }
 
 /// The slot crediting `p` (or writing it back, for padding or when `credits` is false) under
-/// the overlay's root, the write recorded in it, and the root after. `credited`: the parts of
-/// this split credited before.
+/// the overlay's root, the write recorded in it, and the root after. The payee is read as the
+/// overlay last wrote it, if it did: a distribute's signer debited of its fee, the operator as
+/// padding after being a payee.
 fn credit(
     state: &mut State,
     overlay: &mut Overlay,
     p: &Value,
     live: bool,
     credits: bool,
-    credited: &[(AccountIndex, u64)],
 ) -> anyhow::Result<(PayeeSlot, Digest)> {
-    let account = state
-        .account(p.to)
-        .with_context(|| format!("payee {} does not exist", p.to))?;
-    let mut fields = AccountFields::from_account(account);
-    // A payee credited earlier in this split is impossible (sorted, distinct); the operator as
-    // padding after being a payee is: read its balance as credited.
-    fields.balance += credited
-        .iter()
-        .filter(|(to, _)| *to == p.to)
-        .map(|(_, a)| a)
-        .sum::<u64>();
-    let siblings = overlay.siblings(p.to.0, &state.proof(p.to).siblings);
+    let fields = match overlay.account(p.to.0) {
+        Some(fields) => fields,
+        None => AccountFields::from_account(
+            state
+                .account(p.to)
+                .with_context(|| format!("payee {} does not exist", p.to))?,
+        ),
+    };
     let mut after = fields;
     if credits {
         after.balance = after.balance.wrapping_add(p.amount);
     }
-    let root = overlay.write(p.to.0, after.leaf(), &siblings);
+    let (siblings, root) = overlay.write_account(p.to.0, after, &state.proof(p.to).siblings);
     let slot = PayeeSlot {
         live,
         amount: p.amount,
