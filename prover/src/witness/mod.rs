@@ -128,11 +128,15 @@ impl OwnerOpening {
         }
     }
 
-    /// `account`'s opening in `state` as it stands.
+    /// `account`'s opening in `state` as it stands (the empty one without computing anything
+    /// when its `ext` is `ZERO`, as most accounts' is: no stream, no profile).
     pub fn of(state: &state::apply::State, account: AccountIndex) -> Self {
-        OwnerOpening {
-            streams_root: state.streams_of(account).root(),
-            profile: state.profile_of(account),
+        match state.account(account) {
+            Some(a) if a.ext != Digest::ZERO => OwnerOpening {
+                streams_root: state.streams_of(account).root(),
+                profile: state.profile_of(account),
+            },
+            _ => OwnerOpening::empty(),
         }
     }
 }

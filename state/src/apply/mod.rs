@@ -533,8 +533,6 @@ impl State {
         }
     }
 
-    /// Recomputes `account`'s `ext` from its parts (streams, passport, lanes: [`crate::ext`])
-    /// and records the change in `effects` (merged with an earlier change of the same account).
     /// The parts of `account`'s profile (SPEC 18.3), each `ZERO` when absent.
     pub fn profile_of(&self, account: AccountIndex) -> Profile {
         let i = account.0;
@@ -551,6 +549,9 @@ impl State {
         }
     }
 
+    /// Recomputes `account`'s `ext` from its parts (streams and the profile's shares,
+    /// passport and lanes: [`crate::ext`]) and records the change in `effects` (merged with an
+    /// earlier change of the same account).
     pub(crate) fn refresh_ext(
         &mut self,
         account: AccountIndex,
