@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p rollup-prover --bench leaf` (set `LEAF_BENCH_K=4,8,16` to choose sizes;
 //! `LEAF_BENCH_STREAMS=1` also measures the circuit built with the stream kinds, SPEC 13.3.1,
-//! whose proving time does not depend on the kinds its slots hold).
+//! `LEAF_BENCH_SHARES=1` the one with the revenue-share kinds, SPEC 19.6; a circuit's proving
+//! time does not depend on the kinds its slots hold).
 //! Prints rows per circuit and per slot; criterion reports the proving time per leaf, from
 //! which the amortised time per payment is time / K (docs/BENCHMARKS.md).
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rollup_prover::circuits::payment::PaymentCircuit;
+use rollup_prover::circuits::payment::{PaymentCircuit, PaymentKinds};
 use rollup_prover::witness::{leaf_witnesses, LeafWitness};
 use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::apply::{BlockContext, State};
@@ -86,13 +87,26 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("leaf_prove");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    let streams = std::env::var("LEAF_BENCH_STREAMS").is_ok_and(|v| v == "1");
-    let variants: &[bool] = if streams { &[false, true] } else { &[false] };
+    let on = |var: &str| std::env::var(var).is_ok_and(|v| v == "1");
+    let mut variants = vec![("plain", PaymentKinds::default())];
+    if on("LEAF_BENCH_STREAMS") {
+        let kinds = PaymentKinds {
+            streams: true,
+            shares: false,
+        };
+        variants.push(("streams", kinds));
+    }
+    if on("LEAF_BENCH_SHARES") {
+        let kinds = PaymentKinds {
+            streams: false,
+            shares: true,
+        };
+        variants.push(("shares", kinds));
+    }
     for k in sizes() {
-        for &with_streams in variants {
+        for &(name, kinds) in &variants {
             let t = std::time::Instant::now();
-            let circuit = PaymentCircuit::build_with(k, with_streams);
-            let name = if with_streams { "streams" } else { "plain" };
+            let circuit = PaymentCircuit::build_kinds(k, kinds);
             println!(
                 "payment circuit ({name}) K={k}: 2^{} rows, {} rows per slot, built in {:?}",
                 circuit.data.common.degree_bits(),
@@ -100,10 +114,9 @@ fn bench(c: &mut Criterion) {
                 t.elapsed()
             );
             let w = leaf_of_transfers(k);
-            let id = if with_streams {
-                BenchmarkId::new("streams", k)
-            } else {
-                BenchmarkId::from_parameter(k)
+            let id = match name {
+                "plain" => BenchmarkId::from_parameter(k),
+                _ => BenchmarkId::new(name, k),
             };
             g.bench_with_input(id, &k, |b, _| {
                 b.iter(|| circuit.prove(&w).expect("honest leaf proves"))
