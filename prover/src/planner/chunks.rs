@@ -27,7 +27,7 @@ use crate::witness::LeafWitness;
 /// The circuit that proves `diff` as the batch published it (`StateDiff::encode_published`):
 /// version 1 for account records only, else the grouped circuit of version 4, with agent parts
 /// when a passport or lanes record is present. (Shares records are in no circuit yet: their
-/// chunks are refused.)
+/// chunks are refused, SPEC 19.6 "Diff".)
 pub fn diff_kind(diff: &StateDiff) -> DiffCircuitKind {
     if diff.version() == state::diff::DIFF_VERSION {
         DiffCircuitKind::V1
@@ -147,12 +147,27 @@ pub fn chain_chunks(
     })
 }
 
-/// The lanes of the split-credit chain of `txs`: [`lanes_for`] each split, as the builder cuts
-/// it (0 for a batch without splits, which has no such tree).
-pub fn split_lanes(txs: &[(Transaction, BlockContext)]) -> usize {
+/// The lanes of the split-credit chain of `txs`, applied to `state` (the state before them):
+/// [`lanes_for`] each split, share registration and distribute, as the builder cuts them (0 for
+/// a batch with none, which has no such tree). A distribute pays by the shares its account
+/// has, registered before the batch or earlier in it.
+pub fn split_lanes(state: &State, txs: &[(Transaction, BlockContext)]) -> usize {
+    let mut registered = std::collections::HashMap::new();
     txs.iter()
         .map(|(tx, _)| match tx {
             Transaction::Split(s) => lanes_for(s.parts.len(), LANE_PAYEES),
+            Transaction::RegisterShares(t) => {
+                registered.insert(t.account, t.parts.len());
+                lanes_for(t.parts.len(), LANE_PAYEES)
+            }
+            Transaction::Distribute(t) => {
+                let account = t.body.account;
+                let payees = registered
+                    .get(&account)
+                    .copied()
+                    .or_else(|| state.shares_of(account).map(|s| s.parts().len()));
+                lanes_for(payees.unwrap_or(0), LANE_PAYEES)
+            }
             _ => 0,
         })
         .sum()
@@ -258,13 +273,62 @@ pub(crate) mod tests {
             }),
             BlockContext::at(Timestamp::ZERO),
         );
+        let state = State::genesis(
+            Domain {
+                chain_id: 1,
+                rollup: [0; 20],
+            },
+            SecretKey::from_bytes(&[7; 40]).unwrap().public_key(),
+        );
         assert_eq!(
-            split_lanes(std::slice::from_ref(&deposit)),
+            split_lanes(&state, std::slice::from_ref(&deposit)),
             0,
             "no split tree"
         );
-        assert_eq!(split_lanes(&[split(1)]), 1);
-        assert_eq!(split_lanes(&[split(16), deposit.clone(), split(17)]), 3);
-        assert_eq!(split_lanes(&[split(1024)]), 64);
+        assert_eq!(split_lanes(&state, &[split(1)]), 1);
+        assert_eq!(
+            split_lanes(&state, &[split(16), deposit.clone(), split(17)]),
+            3
+        );
+        assert_eq!(split_lanes(&state, &[split(1024)]), 64);
+    }
+
+    #[test]
+    fn share_registrations_and_distributes_take_the_lanes_of_their_list() {
+        use state::tx::{DistributeBody, Unsigned, UnsignedRegisterShares};
+        let domain = Domain {
+            chain_id: 1,
+            rollup: [0; 20],
+        };
+        let key = SecretKey::from_bytes(&[7; 40]).unwrap();
+        let state = State::genesis(domain, key.public_key());
+        let ctx = BlockContext::at(Timestamp::ZERO);
+        let owner = AccountIndex(1);
+        let register = UnsignedRegisterShares {
+            account: owner,
+            parts: (0..17).map(|i| (AccountIndex(2 + i), 1)).collect(),
+            fee: Amount::ZERO,
+            nonce: Nonce::ZERO,
+            valid_until: Timestamp::new(1).unwrap(),
+        }
+        .sign(&domain, &key);
+        let distribute = |account| {
+            let t = Unsigned {
+                body: DistributeBody {
+                    signer: AccountIndex(2),
+                    account,
+                },
+                fee: Amount::ZERO,
+                nonce: Nonce::ZERO,
+                valid_until: Timestamp::new(1).unwrap(),
+            }
+            .sign(&domain, &key);
+            (Transaction::Distribute(t), ctx)
+        };
+        // 17 payees: two lanes for the registration, two for a distribute after it in the
+        // batch; a distribute of an account with no shares (refused by the rules) one.
+        let txs = [(register.into(), ctx), distribute(owner)];
+        assert_eq!(split_lanes(&state, &txs), 4);
+        assert_eq!(split_lanes(&state, &[distribute(AccountIndex(5))]), 1);
     }
 }

@@ -150,7 +150,7 @@ impl Planner {
             // leaves are padded to the chunks' count and the chunks (the diff's cost
             // O(accounts)) are built once; again only if a leaf stage ever made more leaves
             // than `leaf_count` says.
-            let split_lanes = chunks::split_lanes(&txs);
+            let split_lanes = chunks::split_lanes(&state, &txs);
             let walk_lanes = chunks::walk_lanes(&txs);
             let leaves = crate::witness::leaf_count(txs.len(), leaf.leaf_size(), 1)
                 .max(split_lanes.div_ceil(shape.split_lanes))
