@@ -569,28 +569,7 @@ fn access(index: u32) -> LeafAccess {
 }
 
 fn intent(kind: SlotKind) -> SlotWitness {
-    SlotWitness {
-        kind,
-        pubkey: [0; 5],
-        amount: 0,
-        fee: 0,
-        nonce: 0,
-        valid_until: 0,
-        seq: 0,
-        requested_at: 0,
-        forced_status: 0,
-        to_l1: [0; 20],
-        depositor: [0; 20],
-        n: 0,
-        parts_digest: Digest::ZERO,
-        split_root: Digest::ZERO,
-        stream: None,
-        owner: None,
-        signature: None,
-        a: access(0),
-        b: access(0),
-        c: access(0),
-    }
+    SlotWitness::new(kind, access(0))
 }
 
 /// A signed transfer intent (signed whenever the values are representable natively).

@@ -247,6 +247,33 @@ pub struct SlotWitness {
 }
 
 impl SlotWitness {
+    /// A slot of `kind` whose every field is zero or absent and whose three accesses are
+    /// `access` (the witness builder and the tests' forgers fill in the rest).
+    pub fn new(kind: SlotKind, access: LeafAccess) -> Self {
+        SlotWitness {
+            kind,
+            pubkey: [0; 5],
+            amount: 0,
+            fee: 0,
+            nonce: 0,
+            valid_until: 0,
+            seq: 0,
+            requested_at: 0,
+            forced_status: 0,
+            to_l1: [0; 20],
+            depositor: [0; 20],
+            n: 0,
+            parts_digest: Digest::ZERO,
+            split_root: Digest::ZERO,
+            stream: None,
+            owner: None,
+            signature: None,
+            a: access.clone(),
+            b: access.clone(),
+            c: access,
+        }
+    }
+
     /// The tick-walk record a settlement slot hands over (SPEC 18.7); `None` for other kinds.
     pub fn walk_record(&self) -> Option<WalkRecord> {
         let w = self.stream.as_ref()?;

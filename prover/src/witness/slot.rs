@@ -23,28 +23,7 @@ pub(super) fn noop_slot(state: &mut State) -> SlotWitness {
         account: state.account(OPERATOR).map(AccountFields::from_account),
         siblings: state.proof(OPERATOR).siblings.to_vec(),
     };
-    SlotWitness {
-        kind: SlotKind::Noop,
-        pubkey: [0; 5],
-        amount: 0,
-        fee: 0,
-        nonce: 0,
-        valid_until: 0,
-        seq: 0,
-        requested_at: 0,
-        forced_status: 0,
-        to_l1: [0; 20],
-        depositor: [0; 20],
-        n: 0,
-        parts_digest: Digest::ZERO,
-        split_root: Digest::ZERO,
-        stream: None,
-        owner: None,
-        signature: None,
-        a: access.clone(),
-        b: access.clone(),
-        c: access,
-    }
+    SlotWitness::new(SlotKind::Noop, access)
 }
 
 /// Sets the signer's envelope of a slot.
@@ -146,40 +125,16 @@ pub(super) fn tx_slot(
         code: r.code(),
     })?;
 
-    let mut slot = SlotWitness {
+    let mut slot = SlotWitness::new(
         kind,
-        pubkey: [0; 5],
-        amount: 0,
-        fee: 0,
-        nonce: 0,
-        valid_until: 0,
-        seq: 0,
-        requested_at: 0,
-        forced_status: 0,
-        to_l1: [0; 20],
-        depositor: [0; 20],
-        n: 0,
-        parts_digest: Digest::ZERO,
-        split_root: Digest::ZERO,
-        stream: None,
-        owner,
-        signature: tx.signature().copied(),
-        a: LeafAccess {
+        LeafAccess {
             index: 0,
             account: None,
             siblings: vec![],
         },
-        b: LeafAccess {
-            index: 0,
-            account: None,
-            siblings: vec![],
-        },
-        c: LeafAccess {
-            index: 0,
-            account: None,
-            siblings: vec![],
-        },
-    };
+    );
+    slot.owner = owner;
+    slot.signature = tx.signature().copied();
     let (debit, credit_b, credit_c, credit_a) = match tx {
         Transaction::Register(r) => {
             slot.pubkey = r.pubkey.to_field_elements().map(|e| e.to_canonical_u64());

@@ -384,11 +384,8 @@ fn registrations_and_distributes_the_rules_refuse_have_no_proof() {
     );
 
     // A distribute of Alice's balance, who has no shares, by Carol's list.
-    let mut state = locked_world(&k);
-    let s = distribute_intent(&state, BOB, ALICE, 1000, &parts(), 0, &k.bob);
-    let mut f = Forger::new(&mut state);
-    let w = forged_leaf(&mut f, |f, splits| {
-        vec![forge(f, s, &[], pays_fee(), emptied(), splits)]
+    let w = forged_distributes(&k, |s| {
+        vec![distribute_intent(s, BOB, ALICE, 1000, &parts(), 0, &k.bob)]
     });
     assert_eq!(
         refused("a distribute without shares", &w),
@@ -396,11 +393,8 @@ fn registrations_and_distributes_the_rules_refuse_have_no_proof() {
     );
 
     // A distribute of part of Carol's 39 (the rest would stay in a locked account).
-    let mut state = locked_world(&k);
-    let s = distribute_intent(&state, BOB, CAROL, 30, &parts(), 0, &k.bob);
-    let mut f = Forger::new(&mut state);
-    let w = forged_leaf(&mut f, |f, splits| {
-        vec![forge(f, s, &[], pays_fee(), emptied(), splits)]
+    let w = forged_distributes(&k, |s| {
+        vec![distribute_intent(s, BOB, CAROL, 30, &parts(), 0, &k.bob)]
     });
     assert_eq!(
         refused("a distribute of part of the balance", &w),
@@ -408,14 +402,10 @@ fn registrations_and_distributes_the_rules_refuse_have_no_proof() {
     );
 
     // A distribute of nothing: Carol's balance paid out, then distributed again.
-    let mut state = locked_world(&k);
-    let s1 = distribute_intent(&state, BOB, CAROL, 39, &parts(), 0, &k.bob);
-    let s2 = distribute_intent(&state, BOB, CAROL, 0, &parts(), 1, &k.bob);
-    let mut f = Forger::new(&mut state);
-    let w = forged_leaf(&mut f, |f, splits| {
+    let w = forged_distributes(&k, |s| {
         vec![
-            forge(f, s1, &[], pays_fee(), emptied(), splits),
-            forge(f, s2, &[], pays_fee(), emptied(), splits),
+            distribute_intent(s, BOB, CAROL, 39, &parts(), 0, &k.bob),
+            distribute_intent(s, BOB, CAROL, 0, &parts(), 1, &k.bob),
         ]
     });
     assert_eq!(
@@ -424,11 +414,22 @@ fn registrations_and_distributes_the_rules_refuse_have_no_proof() {
     );
 
     // The forge itself is sound: Carol's whole balance distributed proves.
-    let mut state = locked_world(&k);
-    let s = distribute_intent(&state, BOB, CAROL, 39, &parts(), 0, &k.bob);
-    let mut f = Forger::new(&mut state);
-    let w = forged_leaf(&mut f, |f, splits| {
-        vec![forge(f, s, &[], pays_fee(), emptied(), splits)]
+    let w = forged_distributes(&k, |s| {
+        vec![distribute_intent(s, BOB, CAROL, 39, &parts(), 0, &k.bob)]
     });
     try_prove_with(shares_circuit(), &w).unwrap();
+}
+
+/// A leaf of the distribute slots `intents` (made against [`locked_world`]) forged on that
+/// world, each paying its signer's fee and emptying its account.
+fn forged_distributes(k: &Keys, intents: impl FnOnce(&State) -> Vec<SlotWitness>) -> LeafWitness {
+    let mut state = locked_world(k);
+    let slots = intents(&state);
+    let mut f = Forger::new(&mut state);
+    forged_leaf(&mut f, |f, splits| {
+        slots
+            .into_iter()
+            .map(|s| forge(f, s, &[], pays_fee(), emptied(), splits))
+            .collect()
+    })
 }

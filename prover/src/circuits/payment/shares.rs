@@ -39,6 +39,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::split::TAG_SHARES;
 use state::tx::TxKind;
 
+use super::slot::SlotView;
 use crate::gadgets::agent::{ext_digest, profile_digest};
 use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, list_entry_chunks, OpChunks};
 use crate::gadgets::smt::zero_digest;
@@ -91,34 +92,6 @@ pub(super) struct SharesTargets {
     lanes: HashOutTarget,
 }
 
-/// What the branch takes from the slot.
-pub(super) struct SharesInputs<'a> {
-    pub a_index: Target,
-    pub b_index: Target,
-    pub a_bits: &'a [BoolTarget],
-    pub b_bits: &'a [BoolTarget],
-    pub a_ext: [Target; 4],
-    pub b_ext: [Target; 4],
-    pub b_exists: BoolTarget,
-    /// B's balance as its access reads it (after A's write).
-    pub b_balance: Target,
-    /// The list's length and chained digest (the slot's `n` and list digest).
-    pub n: Target,
-    pub n_bits: &'a [BoolTarget],
-    pub chain: HashOutTarget,
-    pub amount: Target,
-    pub amount_zero: BoolTarget,
-    pub fee: Target,
-    pub fee_bits: &'a [BoolTarget],
-    pub nonce: Target,
-    pub valid_until: Target,
-    pub domain: HashOutTarget,
-    /// The slot's kinds that spend from A (they must find it unlocked).
-    pub spends: BoolTarget,
-    /// A forced withdrawal, applied or not (its opening feeds the ninth reason).
-    pub forced: BoolTarget,
-}
-
 /// What the branch hands back to the slot.
 pub(super) struct SharesEffects {
     /// Register or distribute.
@@ -152,9 +125,13 @@ fn select4(
 }
 
 /// Adds the branch's constraints; see the module docs.
+/// `spends`: the slot's kinds that spend from A (they must find it unlocked); `forced`: a
+/// forced withdrawal, applied or not (its opening feeds the ninth reason).
 pub(super) fn build(
     b: &mut CircuitBuilder<F, D>,
-    i: &SharesInputs,
+    i: &SlotView,
+    spends: BoolTarget,
+    forced: BoolTarget,
 ) -> (SharesTargets, SharesEffects) {
     let t = SharesTargets {
         register: b.add_virtual_bool_target_safe(),
@@ -169,7 +146,7 @@ pub(super) fn build(
     let any = BoolTarget::new_unsafe(b.add(register.target, distribute.target));
 
     // The owner's opening, where the kind reads its shares part.
-    let reads = b.or(i.spends, i.forced);
+    let reads = b.or(spends, forced);
     let opened = b.or(reads, any);
     let owner_ext = select4(b, distribute, i.b_ext, i.a_ext);
     let profile = profile_digest(b, &[t.shares, t.passport, t.lanes]);
@@ -184,7 +161,7 @@ pub(super) fn build(
         unset = b.and(unset, e);
     }
     let locked = b.not(unset);
-    rules.zero(b, i.spends.target, locked.target, SharesRule::SharesLocked);
+    rules.zero(b, spends.target, locked.target, SharesRule::SharesLocked);
     rules.zero(
         b,
         register.target,
@@ -194,7 +171,7 @@ pub(super) fn build(
 
     // The list's digest: what a registration signs and sets, what a distribute finds set.
     let mut inputs = vec![b.constant(F::from_canonical_u64(TAG_SHARES)), i.n];
-    inputs.extend(i.chain.elements);
+    inputs.extend(i.list.elements);
     let digest = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
     for (x, y) in t.shares.elements.iter().zip(digest.elements) {
         rules.eq(b, distribute, *x, y, SharesRule::NoShares);
@@ -261,7 +238,7 @@ pub(super) fn build(
                 i.a_bits,
                 i.n_bits,
                 i.fee_bits,
-                i.chain,
+                i.list,
             ),
         },
         OpChunks {

@@ -12,8 +12,8 @@ use state::pubdata::{op_len, SPLIT_FIXED_BYTES};
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
-use super::shares::{SharesInputs, SharesRule, SharesTargets};
-use super::stream::{StreamInputs, StreamRule, StreamTargets};
+use super::shares::{SharesRule, SharesTargets};
+use super::stream::{StreamRule, StreamTargets};
 use super::PaymentKinds;
 use crate::gadgets::pubdata::{
     absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
@@ -154,6 +154,34 @@ pub(super) struct Running {
     pub(super) walks: HashOutTarget,
 }
 
+/// What a slot's optional branches (the stream kinds, the revenue-share kinds) read of it.
+pub(super) struct SlotView<'a> {
+    pub a_index: Target,
+    pub b_index: Target,
+    pub a_bits: &'a [BoolTarget],
+    pub b_bits: &'a [BoolTarget],
+    /// A's and B's `ext` before the slot.
+    pub a_ext: [Target; 4],
+    pub b_ext: [Target; 4],
+    pub b_exists: BoolTarget,
+    /// B's balance as its access reads it (after A's write).
+    pub b_balance: Target,
+    pub nonce: Target,
+    pub fee: Target,
+    pub fee_bits: &'a [BoolTarget],
+    pub valid_until: Target,
+    /// The slot's `amount` (an open's escrow, a distribute's balance) and whether it is 0.
+    pub amount: Target,
+    pub amount_zero: BoolTarget,
+    /// A list's length and chained digest (a split's parts, the shares).
+    pub n: Target,
+    pub n_bits: &'a [BoolTarget],
+    pub list: HashOutTarget,
+    pub timestamp: &'a U63Target,
+    pub domain: HashOutTarget,
+    pub walks: HashOutTarget,
+}
+
 /// `flag -> x == y`.
 fn assert_eq_if(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: Target, y: Target) {
     let d = b.sub(x, y);
@@ -240,29 +268,34 @@ pub(super) fn build_slot(
     let fee_bits = fee_u.bits64(b);
     let amount_bits = amount_u.bits64(b);
 
+    let amount_zero = b.is_equal(amount, zero);
+    let view = SlotView {
+        a_index,
+        b_index,
+        a_bits: &a_bits,
+        b_bits: &b_bits,
+        a_ext: a.ext,
+        b_ext: bb.ext,
+        b_exists: bb.exists,
+        b_balance: bb.balance,
+        nonce,
+        fee,
+        fee_bits: &fee_bits,
+        valid_until,
+        amount,
+        amount_zero,
+        n,
+        n_bits: &n_bits,
+        list: parts_digest,
+        timestamp,
+        domain,
+        walks: io.walks,
+    };
+
     // The stream kinds (open, settle, close), in a circuit built with them.
     let (stream, mut fx) = match kinds.streams {
         true => {
-            let (t, fx) = super::stream::build(
-                b,
-                &StreamInputs {
-                    a_index,
-                    b_index,
-                    a_bits: &a_bits,
-                    b_bits: &b_bits,
-                    a_ext: a.ext,
-                    b_ext: bb.ext,
-                    b_exists: bb.exists,
-                    nonce,
-                    fee,
-                    fee_bits: &fee_bits,
-                    valid_until,
-                    amount,
-                    timestamp,
-                    domain,
-                    walks: io.walks,
-                },
-            );
+            let (t, fx) = super::stream::build(b, &view);
             (Some(t), Some(fx))
         }
         false => (None, None),
@@ -274,37 +307,12 @@ pub(super) fn build_slot(
     // The signer of every stream kind is A: like a spend, it exists, its nonce is used and it
     // pays the fee; an open also debits its `amount` (the escrow).
     let debits = or(b, spend, is_open);
-    let amount_zero = b.is_equal(amount, zero);
 
     // The revenue-share kinds (register shares, distribute) and the lock, in a circuit built
     // with them: their signer A pays the fee; neither debits an amount from A.
     let (shares, mut sx) = match kinds.shares {
         true => {
-            let (t, sx) = super::shares::build(
-                b,
-                &SharesInputs {
-                    a_index,
-                    b_index,
-                    a_bits: &a_bits,
-                    b_bits: &b_bits,
-                    a_ext: a.ext,
-                    b_ext: bb.ext,
-                    b_exists: bb.exists,
-                    b_balance: bb.balance,
-                    n,
-                    n_bits: &n_bits,
-                    chain: parts_digest,
-                    amount,
-                    amount_zero,
-                    fee,
-                    fee_bits: &fee_bits,
-                    nonce,
-                    valid_until,
-                    domain,
-                    spends: debits,
-                    forced: is_forced,
-                },
-            );
+            let (t, sx) = super::shares::build(b, &view, debits, is_forced);
             (Some(t), Some(sx))
         }
         false => (None, None),

@@ -42,6 +42,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::stream::{MAX_SETTLE_TICKS, SETTLE_WINDOW_SECS, SLOT_DEPTH};
 use state::tx::TxKind;
 
+use super::slot::SlotView;
 use crate::gadgets::agent::{book_root, ext_digest, StreamFieldsTarget};
 use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, OpChunks};
 use crate::gadgets::range::{
@@ -129,26 +130,6 @@ pub(super) struct StreamTargets {
     t_to: HashOutTarget,
 }
 
-/// What the slot takes from its inputs.
-pub(super) struct StreamInputs<'a> {
-    pub a_index: Target,
-    pub b_index: Target,
-    pub a_bits: &'a [BoolTarget],
-    pub b_bits: &'a [BoolTarget],
-    pub a_ext: [Target; 4],
-    pub b_ext: [Target; 4],
-    pub b_exists: BoolTarget,
-    pub nonce: Target,
-    pub fee: Target,
-    pub fee_bits: &'a [BoolTarget],
-    pub valid_until: Target,
-    /// The slot's `amount`: the escrow of an open.
-    pub amount: Target,
-    pub timestamp: &'a U63Target,
-    pub domain: HashOutTarget,
-    pub walks: HashOutTarget,
-}
-
 /// What the branch hands back to the slot.
 pub(super) struct StreamEffects {
     /// Open, settle or close.
@@ -221,10 +202,7 @@ fn digest_bits(b: &mut CircuitBuilder<F, D>, d: HashOutTarget) -> Vec<BoolTarget
 }
 
 /// Adds the branch's constraints; see the module docs.
-pub(super) fn build(
-    b: &mut CircuitBuilder<F, D>,
-    i: &StreamInputs,
-) -> (StreamTargets, StreamEffects) {
+pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTargets, StreamEffects) {
     let zero = b.zero();
     let one = b.one();
     let t = StreamTargets {

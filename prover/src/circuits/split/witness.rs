@@ -69,6 +69,18 @@ pub fn lanes_for(payees: usize, lane_payees: usize) -> usize {
     payees.div_ceil(lane_payees.max(1)).max(1)
 }
 
+/// A registration's slot values: the points in the amount's place (nothing is credited).
+fn registration_values(parts: &[(AccountIndex, u16)]) -> Vec<Value> {
+    parts
+        .iter()
+        .map(|&(to, bps)| Value {
+            to,
+            amount: u64::from(bps),
+            bps: 0,
+        })
+        .collect()
+}
+
 /// A distribution's slot values: each payee's payout (SPEC 19.3) and points.
 fn distribution_values(shares: &Shares, total: Amount) -> Vec<Value> {
     shares
@@ -158,15 +170,7 @@ impl SplitChainBuilder {
         written.ext = ext_digest(state.streams_of(t.account).root(), profile.digest());
         let mut overlay = Overlay::default();
         overlay.write_account(t.account.0, written, &state.proof(t.account).siblings);
-        let values: Vec<Value> = t
-            .parts
-            .iter()
-            .map(|&(to, bps)| Value {
-                to,
-                amount: u64::from(bps),
-                bps: 0,
-            })
-            .collect();
+        let values = registration_values(&t.parts);
         let run = Run {
             from: t.account,
             kind: SplitKind::Register,
@@ -229,15 +233,7 @@ impl SplitChainBuilder {
         state: &mut State,
         shares: &Shares,
     ) -> anyhow::Result<SplitRecord> {
-        let values: Vec<Value> = shares
-            .parts()
-            .iter()
-            .map(|&(to, bps)| Value {
-                to,
-                amount: u64::from(bps),
-                bps: 0,
-            })
-            .collect();
+        let values = registration_values(shares.parts());
         self.push_registration(state, shares.owner(), &values)
     }
 
