@@ -154,23 +154,25 @@ impl PaymentCircuit {
     /// Which stream rule of which slot a refused witness broke, from the error of
     /// [`PaymentCircuit::prove`] (`None`: another rule, or not a conflict).
     pub fn refused_by(&self, error: &str) -> Option<(usize, StreamRule)> {
-        let rules: Vec<(plonky2::iop::target::Target, (usize, StreamRule))> = self
-            .slots
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.stream_rules.iter().map(move |&(t, r)| (t, (i, r))))
-            .collect();
-        crate::circuits::refusal::rule_broken(&rules, error)
+        self.rule_broken(error, |s| &s.stream_rules)
     }
 
     /// Which revenue-share rule of which slot a refused witness broke, like
     /// [`PaymentCircuit::refused_by`].
     pub fn refused_by_shares(&self, error: &str) -> Option<(usize, SharesRule)> {
-        let rules: Vec<(plonky2::iop::target::Target, (usize, SharesRule))> = self
+        self.rule_broken(error, |s| &s.shares_rules)
+    }
+
+    fn rule_broken<R: Copy>(
+        &self,
+        error: &str,
+        rules_of: impl Fn(&SlotTargets) -> &[(plonky2::iop::target::Target, R)],
+    ) -> Option<(usize, R)> {
+        let rules: Vec<_> = self
             .slots
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| s.shares_rules.iter().map(move |&(t, r)| (t, (i, r))))
+            .flat_map(|(i, s)| rules_of(s).iter().map(move |&(t, r)| (t, (i, r))))
             .collect();
         crate::circuits::refusal::rule_broken(&rules, error)
     }

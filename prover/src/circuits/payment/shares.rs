@@ -39,7 +39,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::split::TAG_SHARES;
 use state::tx::TxKind;
 
-use super::slot::SlotView;
+use super::slot::{select4, SlotView};
 use crate::gadgets::agent::{ext_digest, profile_digest};
 use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, list_entry_chunks, OpChunks};
 use crate::gadgets::smt::zero_digest;
@@ -113,15 +113,6 @@ pub(super) struct SharesEffects {
     pub ops: Vec<OpChunks>,
     /// The rules' targets (their wires name a broken one).
     pub rules: Vec<(Target, SharesRule)>,
-}
-
-fn select4(
-    b: &mut CircuitBuilder<F, D>,
-    flag: BoolTarget,
-    x: [Target; 4],
-    y: [Target; 4],
-) -> [Target; 4] {
-    std::array::from_fn(|i| b.select(flag, x[i], y[i]))
 }
 
 /// Adds the branch's constraints; see the module docs.

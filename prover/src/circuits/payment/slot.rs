@@ -182,6 +182,16 @@ pub(super) struct SlotView<'a> {
     pub walks: HashOutTarget,
 }
 
+/// `flag ? x : y`, element by element.
+pub(super) fn select4(
+    b: &mut CircuitBuilder<F, D>,
+    flag: BoolTarget,
+    x: [Target; 4],
+    y: [Target; 4],
+) -> [Target; 4] {
+    std::array::from_fn(|i| b.select(flag, x[i], y[i]))
+}
+
 /// `flag -> x == y`.
 fn assert_eq_if(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: Target, y: Target) {
     let d = b.sub(x, y);
@@ -390,7 +400,7 @@ pub(super) fn build_slot(
         None => (a.ext, bb.ext),
     };
     if let Some(s) = &sx {
-        a_new_ext = std::array::from_fn(|i| b.select(s.register, s.new_ext[i], a_new_ext[i]));
+        a_new_ext = select4(b, s.register, s.new_ext, a_new_ext);
     }
     let a_new_nonce = b.add(a.nonce, pays_fee.target);
     b.range_check(a_new_nonce, 63);

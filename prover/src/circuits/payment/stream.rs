@@ -42,7 +42,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::stream::{MAX_SETTLE_TICKS, SETTLE_WINDOW_SECS, SLOT_DEPTH};
 use state::tx::TxKind;
 
-use super::slot::SlotView;
+use super::slot::{select4, SlotView};
 use crate::gadgets::agent::{book_root, ext_digest, StreamFieldsTarget};
 use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, OpChunks};
 use crate::gadgets::range::{
@@ -163,15 +163,6 @@ fn less_u32(b: &mut CircuitBuilder<F, D>, x: Target, y: Target) -> BoolTarget {
     let high = BoolTarget::new_unsafe(high);
     b.assert_bool(high);
     high
-}
-
-fn select4(
-    b: &mut CircuitBuilder<F, D>,
-    flag: BoolTarget,
-    x: [Target; 4],
-    y: [Target; 4],
-) -> [Target; 4] {
-    std::array::from_fn(|i| b.select(flag, x[i], y[i]))
 }
 
 /// `x * m` for an amount `x` and a count `m < 2^25`, required below `2^63` when `flag`
