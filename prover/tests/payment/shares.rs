@@ -189,6 +189,19 @@ fn a_spend_from_an_account_with_shares_has_no_proof() {
         refused("a transfer from a locked account", &w),
         Some((0, SharesRule::SharesLocked))
     );
+    // The same transfer with an opening that hides the shares (the parts of an account with
+    // no profile but Carol's book): the opening is not Carol's `ext`.
+    let mut state = locked_world(&k);
+    let mut forger = Forger::new(&mut state);
+    let mut t = opened(t_intent(3, 1, 5, 1, 1, NOW + 60, &k.carol), &state, CAROL);
+    if let Some(o) = t.owner.as_mut() {
+        o.profile.shares = Digest::ZERO;
+    }
+    let w = forger.leaf(vec![(t, Cheat::None)]);
+    assert_eq!(
+        refused("a locked account's shares hidden", &w),
+        Some((0, SharesRule::OwnerExt))
+    );
     // The same transfer from Alice (no shares) proves: the lock is the rule that refused.
     let mut state = locked_world(&k);
     let mut forger = Forger::new(&mut state);
@@ -411,6 +424,27 @@ fn registrations_and_distributes_the_rules_refuse_have_no_proof() {
     assert_eq!(
         refused("a distribute of nothing", &w),
         Some((1, SharesRule::NothingToDistribute))
+    );
+
+    // A distribute of an index no account holds (its leaf is empty: no fields, `ext` ZERO).
+    let w = forged_distributes(&k, |s| {
+        vec![distribute_intent(
+            s,
+            BOB,
+            AccountIndex(9),
+            0,
+            &parts(),
+            0,
+            &k.bob,
+        )]
+    });
+    let rule = refused("a distribute of an empty index", &w);
+    assert!(
+        matches!(
+            rule,
+            Some((0, SharesRule::UnknownAccount | SharesRule::NoShares))
+        ),
+        "{rule:?}"
     );
 
     // The forge itself is sound: Carol's whole balance distributed proves.
