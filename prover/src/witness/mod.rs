@@ -110,6 +110,25 @@ pub enum SlotKind {
     Distribute,
 }
 
+impl SlotKind {
+    /// Whether A signs the slot's transaction, pays its fee and uses its nonce: every signed
+    /// kind but the account registration (signed by the key it registers, no fee) and the
+    /// forced withdrawal (which does so only when applied).
+    pub fn signer_pays_fee(self) -> bool {
+        matches!(
+            self,
+            SlotKind::Transfer
+                | SlotKind::Withdraw
+                | SlotKind::Split
+                | SlotKind::StreamOpen
+                | SlotKind::StreamSettle
+                | SlotKind::StreamClose
+                | SlotKind::RegisterShares
+                | SlotKind::Distribute
+        )
+    }
+}
+
 /// The `ext` of a slot's owner (B for a distribute, A otherwise) opened to its parts, in a
 /// payment circuit with the revenue-share kinds: where the kind reads its shares part (the
 /// lock, a registration, a distribute). Raw digests: a tampered witness may hold anything.

@@ -85,11 +85,6 @@ pub(super) fn tx_slot(
         _ => None,
     }
     .map(|i| OwnerOpening::of(state, AccountIndex(i)));
-    // A distribute's list (the shares are as the rules will find them).
-    let shares = match tx {
-        Transaction::Distribute(t) => state.shares_of(t.body.account).cloned(),
-        _ => None,
-    };
     // The book that a stream kind changes, as it is before (its owner: A for an open, B else).
     let book_before = match tx {
         Transaction::StreamOpen(t) => Some((t.body.payer, t.body.slot)),
@@ -232,7 +227,8 @@ pub(super) fn tx_slot(
             (t.fee.get(), 0, t.fee.get(), 0)
         }
         Transaction::Distribute(t) => {
-            let shares = shares.as_ref().ok_or_else(|| {
+            // The list as the rules found it (a distribute does not change it).
+            let shares = state.shares_of(t.body.account).ok_or_else(|| {
                 WitnessError::Internal(format!("slot {position}: a distribute without shares"))
             })?;
             envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
@@ -280,17 +276,8 @@ pub(super) fn tx_slot(
         view.insert(index, updated);
         Ok(la)
     };
-    let is_spend = matches!(
-        kind,
-        SlotKind::Transfer
-            | SlotKind::Withdraw
-            | SlotKind::Split
-            | SlotKind::StreamOpen
-            | SlotKind::StreamSettle
-            | SlotKind::StreamClose
-            | SlotKind::RegisterShares
-            | SlotKind::Distribute
-    ) || (kind == SlotKind::ForcedWithdraw && slot.forced_status == 0);
+    let is_spend =
+        kind.signer_pays_fee() || (kind == SlotKind::ForcedWithdraw && slot.forced_status == 0);
     // The book owner's `ext` after the slot: the state's, now that the transaction applied.
     let new_ext = match &book_before {
         Some((owner, _)) => state.account(*owner).map(|a| a.ext),

@@ -180,33 +180,40 @@ fn opened(mut s: SlotWitness, state: &State, owner: AccountIndex) -> SlotWitness
 #[test]
 fn a_spend_from_an_account_with_shares_has_no_proof() {
     let k = keys();
-    let mut state = locked_world(&k);
-    let mut forger = Forger::new(&mut state);
     // Carol (shares set, 39 left, nonce 1) pays Alice 5 past the native lock.
-    let t = opened(t_intent(3, 1, 5, 1, 1, NOW + 60, &k.carol), &state, CAROL);
-    let w = forger.leaf(vec![(t, Cheat::None)]);
+    let w = forged_transfer(&k, |s| {
+        opened(t_intent(3, 1, 5, 1, 1, NOW + 60, &k.carol), s, CAROL)
+    });
     assert_eq!(
         refused("a transfer from a locked account", &w),
         Some((0, SharesRule::SharesLocked))
     );
     // The same transfer with an opening that hides the shares (the parts of an account with
     // no profile but Carol's book): the opening is not Carol's `ext`.
-    let mut state = locked_world(&k);
-    let mut forger = Forger::new(&mut state);
-    let mut t = opened(t_intent(3, 1, 5, 1, 1, NOW + 60, &k.carol), &state, CAROL);
-    if let Some(o) = t.owner.as_mut() {
-        o.profile.shares = Digest::ZERO;
-    }
-    let w = forger.leaf(vec![(t, Cheat::None)]);
+    let w = forged_transfer(&k, |s| {
+        let mut t = opened(t_intent(3, 1, 5, 1, 1, NOW + 60, &k.carol), s, CAROL);
+        if let Some(o) = t.owner.as_mut() {
+            o.profile.shares = Digest::ZERO;
+        }
+        t
+    });
     assert_eq!(
         refused("a locked account's shares hidden", &w),
         Some((0, SharesRule::OwnerExt))
     );
     // The same transfer from Alice (no shares) proves: the lock is the rule that refused.
-    let mut state = locked_world(&k);
-    let mut forger = Forger::new(&mut state);
-    let t = opened(t_intent(1, 3, 5, 1, 0, NOW + 60, &k.alice), &state, ALICE);
-    try_prove_with(shares_circuit(), &forger.leaf(vec![(t, Cheat::None)])).unwrap();
+    let w = forged_transfer(&k, |s| {
+        opened(t_intent(1, 3, 5, 1, 0, NOW + 60, &k.alice), s, ALICE)
+    });
+    try_prove_with(shares_circuit(), &w).unwrap();
+}
+
+/// A leaf of the one slot `intent` (made against [`locked_world`]) forged on that world by
+/// the accounts forger.
+fn forged_transfer(k: &Keys, intent: impl FnOnce(&State) -> SlotWitness) -> LeafWitness {
+    let mut state = locked_world(k);
+    let t = intent(&state);
+    Forger::new(&mut state).leaf(vec![(t, Cheat::None)])
 }
 
 #[test]

@@ -815,19 +815,8 @@ pub(super) fn set_slot(
     t.c.set(pw, &s.c, empty)?;
     // A forced withdrawal's signature is published, so it is always set (and checked unless
     // the rejection reason is another rule).
-    let signed = matches!(
-        kind,
-        SlotKind::Register
-            | SlotKind::Transfer
-            | SlotKind::Withdraw
-            | SlotKind::ForcedWithdraw
-            | SlotKind::Split
-            | SlotKind::StreamOpen
-            | SlotKind::StreamSettle
-            | SlotKind::StreamClose
-            | SlotKind::RegisterShares
-            | SlotKind::Distribute
-    );
+    let signed =
+        kind.signer_pays_fee() || matches!(kind, SlotKind::Register | SlotKind::ForcedWithdraw);
     t.signature
         .set(pw, if signed { s.signature.as_ref() } else { None })?;
     Ok(())

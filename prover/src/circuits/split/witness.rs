@@ -69,6 +69,21 @@ pub fn lanes_for(payees: usize, lane_payees: usize) -> usize {
     payees.div_ceil(lane_payees.max(1)).max(1)
 }
 
+/// `who`'s account as a signed transaction's slot leaves it before anything is credited:
+/// `debit` (its amount and fee) paid, its nonce used.
+fn signer_debited(state: &State, who: AccountIndex, debit: u64) -> anyhow::Result<AccountFields> {
+    let account = state
+        .account(who)
+        .with_context(|| format!("account {who} does not exist"))?;
+    let mut fields = AccountFields::from_account(account);
+    fields.balance = fields
+        .balance
+        .checked_sub(debit)
+        .with_context(|| format!("account {who} cannot pay {debit}"))?;
+    fields.nonce += 1;
+    Ok(fields)
+}
+
 /// A registration's slot values: the points in the amount's place (nothing is credited).
 fn registration_values(parts: &[(AccountIndex, u16)]) -> Vec<Value> {
     parts
@@ -130,16 +145,8 @@ impl SplitChainBuilder {
     /// leaves, as in the payment circuit's split slot (SPEC 13.3), so the record is the one
     /// that slot folds ([`crate::witness::SlotWitness::split_record`]).
     pub fn push_split(&mut self, state: &mut State, split: &Split) -> anyhow::Result<SplitRecord> {
-        let sender = state
-            .account(split.from)
-            .with_context(|| format!("sender {} does not exist", split.from))?;
-        let mut debited = AccountFields::from_account(sender);
         let sum = split.parts.iter().map(|p| p.amount.get()).sum::<u64>();
-        debited.balance = debited
-            .balance
-            .checked_sub(sum + split.fee.get())
-            .context("the sender cannot pay the split")?;
-        debited.nonce += 1;
+        let debited = signer_debited(state, split.from, sum + split.fee.get())?;
         let mut overlay = Overlay::default();
         overlay.write_account(split.from.0, debited, &state.proof(split.from).siblings);
         self.push_over(state, overlay, split.from, &split.parts)
@@ -154,15 +161,7 @@ impl SplitChainBuilder {
         state: &mut State,
         t: &RegisterShares,
     ) -> anyhow::Result<SplitRecord> {
-        let owner = state
-            .account(t.account)
-            .with_context(|| format!("account {} does not exist", t.account))?;
-        let mut written = AccountFields::from_account(owner);
-        written.balance = written
-            .balance
-            .checked_sub(t.fee.get())
-            .context("the account cannot pay the fee")?;
-        written.nonce += 1;
+        let mut written = signer_debited(state, t.account, t.fee.get())?;
         let profile = Profile {
             shares: shares_digest(&t.parts),
             ..state.profile_of(t.account)
@@ -188,22 +187,7 @@ impl SplitChainBuilder {
         t: &Distribute,
     ) -> anyhow::Result<SplitRecord> {
         let (signer, account) = (t.body.signer, t.body.account);
-        let shares = state
-            .shares_of(account)
-            .with_context(|| format!("account {account} has no shares"))?
-            .clone();
-        let mut paid = AccountFields::from_account(
-            state
-                .account(signer)
-                .with_context(|| format!("signer {signer} does not exist"))?,
-        );
-        paid.balance = paid
-            .balance
-            .checked_sub(t.fee.get())
-            .context("the signer cannot pay the fee")?;
-        paid.nonce += 1;
-        let mut overlay = Overlay::default();
-        overlay.write_account(signer.0, paid, &state.proof(signer).siblings);
+        let paid = signer_debited(state, signer, t.fee.get())?;
         let mut emptied = match signer == account {
             true => paid,
             false => AccountFields::from_account(
@@ -212,11 +196,15 @@ impl SplitChainBuilder {
                     .with_context(|| format!("account {account} does not exist"))?,
             ),
         };
-        let total = emptied.balance;
+        let total = Amount::new(emptied.balance).context("a balance above 2^63 - 1")?;
         emptied.balance = 0;
+        let shares = state
+            .shares_of(account)
+            .with_context(|| format!("account {account} has no shares"))?;
+        let values = distribution_values(shares, total);
+        let mut overlay = Overlay::default();
+        overlay.write_account(signer.0, paid, &state.proof(signer).siblings);
         overlay.write_account(account.0, emptied, &state.proof(account).siblings);
-        let total = Amount::new(total).context("a balance above 2^63 - 1")?;
-        let values = distribution_values(&shares, total);
         let run = Run {
             from: account,
             kind: SplitKind::Distribute,
