@@ -11,25 +11,27 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use plonky2::field::types::Field;
 use rand::SeedableRng;
-use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedDiffCircuit};
+use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedDiffCircuit, GroupedParts};
 use rollup_prover::F;
 use state::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
 use state::crypto::schnorr::SecretKey;
 use state::diff::{AccountRecord, AccountTree, StateDiff, StreamRecord};
 use state::stream::{Stream, StreamId, StreamSlot, TickCount};
 
-fn shapes() -> Vec<(usize, usize, bool)> {
+/// `<cap>x<subs>` with `a` (agent parts) or `s` (shares runs) appended for those shapes.
+fn shapes() -> Vec<(usize, usize, GroupedParts)> {
     std::env::var("GROUPED_SHAPES")
-        .unwrap_or_else(|_| "4x2,8x2,4x2a".into())
+        .unwrap_or_else(|_| "4x2,8x2,4x2a,4x2s".into())
         .split(',')
         .filter_map(|s| {
             let s = s.trim();
-            let (s, agent) = match s.strip_suffix('a') {
-                Some(rest) => (rest, true),
-                None => (s, false),
+            let (s, parts) = match (s.strip_suffix('a'), s.strip_suffix('s')) {
+                (Some(rest), _) => (rest, GroupedParts::Agents),
+                (_, Some(rest)) => (rest, GroupedParts::Shares),
+                _ => (s, GroupedParts::Streams),
             };
             let (c, k) = s.split_once('x')?;
-            Some((c.parse().ok()?, k.parse().ok()?, agent))
+            Some((c.parse().ok()?, k.parse().ok()?, parts))
         })
         .collect()
 }
@@ -100,18 +102,23 @@ fn grouped_diff(c: &mut Criterion) {
     let mut group = c.benchmark_group("grouped_diff_prove");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    for (cap, subs, agent) in shapes() {
+    for (cap, subs, parts) in shapes() {
         let started = Instant::now();
-        let circuit = GroupedDiffCircuit::build(cap, subs, agent);
+        let circuit = GroupedDiffCircuit::build(cap, subs, parts);
         let degree = circuit.data.common.degree_bits();
-        let name = format!("{cap}x{subs}{}", if agent { "a" } else { "" });
+        let suffix = match parts {
+            GroupedParts::Streams => "",
+            GroupedParts::Agents => "a",
+            GroupedParts::Shares => "s",
+        };
+        let name = format!("{cap}x{subs}{suffix}");
         println!(
             "grouped_diff/{name}: degree 2^{degree} ({} stream records per chunk), built in {:.1} s",
             cap * subs,
             started.elapsed().as_secs_f64()
         );
         let (before, diff) = workload(cap, subs);
-        let chunks = grouped_chunks(&before, &diff, cap, subs, 1).expect("chunks");
+        let chunks = grouped_chunks(&before, &diff, cap, subs, parts, 1).expect("chunks");
         assert_eq!(chunks.len(), 1, "one full chunk");
         let (w, s) = &chunks[0];
         let proof = circuit.prove(w, s).expect("an honest chunk proves");

@@ -191,8 +191,9 @@ struct CircuitsArgs {
 
     /// The diff circuits whose final circuits to build (and export): `v1` (batches of account
     /// records only: every batch without stream or agent transactions), `v4` (version 4
-    /// diffs with stream records), `v4-agents` (with passport or lanes records). A deployment
-    /// that accepts the agent kinds needs all three pinned.
+    /// diffs with stream records), `v4-agents` (with passport or lanes records), `v4-shares`
+    /// (with a shares record: a revenue-share registration). A deployment that accepts the
+    /// agent kinds needs the first three pinned, one that accepts revenue shares the fourth.
     #[arg(long, value_delimiter = ',', default_value = "v1")]
     diff_kinds: Vec<rollup_storage::DiffCircuitKind>,
 

@@ -50,6 +50,7 @@ fn kind_code(kind: DiffCircuitKind) -> u8 {
         DiffCircuitKind::V1 => 0,
         DiffCircuitKind::V4 => 1,
         DiffCircuitKind::V4Agents => 2,
+        DiffCircuitKind::V4Shares => 3,
     }
 }
 

@@ -237,6 +237,9 @@ text_enum! {
         V4 = "v4",
         /// A version 4 diff with passport or lanes records (every slot carries their appends).
         V4Agents = "v4-agents",
+        /// A version 4 diff with a shares record (SPEC 19.6 "Diff": every sub-slot can also be
+        /// a run of its entries; passport and lanes records too).
+        V4Shares = "v4-shares",
     }
 }
 

@@ -23,6 +23,7 @@ use state::tx::Domain;
 use crate::cache::CircuitCache;
 use crate::circuits::aggregate::{MergeCircuit, MAX_LEVEL};
 use crate::circuits::chain::ChainMerge;
+use crate::circuits::diff_grouped::GroupedParts;
 use crate::circuits::leaf::LeafCircuit;
 use crate::circuits::public::RangeStatement;
 use crate::circuits::settlement::{SettlementCircuit, SettlementInner, SettlementProofs};
@@ -213,10 +214,9 @@ impl<L: LeafCircuit> Circuits<L> {
             None
         };
         let chains = self.chains()?;
-        let grouped = match kind {
-            DiffCircuitKind::V1 => None,
-            DiffCircuitKind::V4 => Some(chains.grouped(false)?),
-            DiffCircuitKind::V4Agents => Some(chains.grouped(true)?),
+        let grouped = match GroupedParts::of(kind) {
+            None => None,
+            Some(parts) => Some(chains.grouped(parts)?),
         };
         let diff_chunk = match &grouped {
             None => &chains.diff.chunk.data,
@@ -401,10 +401,9 @@ impl<L: LeafCircuit> Circuits<L> {
         kind: DiffCircuitKind,
     ) -> anyhow::Result<Option<Arc<ChainSet<crate::circuits::diff_grouped::GroupedDiffCircuit>>>>
     {
-        Ok(match kind {
-            DiffCircuitKind::V1 => None,
-            DiffCircuitKind::V4 => Some(self.chains()?.grouped(false)?),
-            DiffCircuitKind::V4Agents => Some(self.chains()?.grouped(true)?),
+        Ok(match GroupedParts::of(kind) {
+            None => None,
+            Some(parts) => Some(self.chains()?.grouped(parts)?),
         })
     }
 
@@ -482,6 +481,7 @@ fn final_index(id: FinalId) -> usize {
         DiffCircuitKind::V1 => 0,
         DiffCircuitKind::V4 => 1,
         DiffCircuitKind::V4Agents => 2,
+        DiffCircuitKind::V4Shares => 3,
     };
     4 * kind + 2 * usize::from(id.walks) + usize::from(id.splits)
 }

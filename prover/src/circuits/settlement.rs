@@ -16,8 +16,9 @@
 //!   published diff leads from the old state to the one the transactions produced; the
 //!   settlement circuit finishes its SHA-256 stream into `diff_hash`. Which diff circuit is a
 //!   parameter of the settlement circuit ([`DiffCircuitKind`]): the version 1 circuit, or the
-//!   grouped one of a version 4 diff (13.7.1) in its two shapes, whose proof must also leave no
-//!   stream record pending at either end (`more_in = more_out = 0`). The header's version byte
+//!   grouped one of a version 4 diff (13.7.1) in its three shapes, whose proof must also leave
+//!   no stream record pending at either end (`more_in = more_out = 0`) and, in the shape with
+//!   shares runs, no shares record (its carry in all zero, `left` out zero). The header's version byte
 //!   is the kind's, a constant: a proof that hashed another version's header is refused;
 //! - the **priority** proof (13.8; one chunk or the root of a merge tree of chunks,
 //!   [`crate::circuits::chain`]): its commitments start at `ZERO`, its first and next serials
@@ -75,7 +76,8 @@ use state::Digest;
 use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::circuits::diff_grouped::{
-    at as grouped_at, GroupedStatement, GROUPED_PUBLIC_INPUTS, VERSION as GROUPED_DIFF_VERSION,
+    at as grouped_at, GroupedStatement, GROUPED_PUBLIC_INPUTS, GROUPED_SHARES_PUBLIC_INPUTS,
+    SHARES_CARRY_LEN, VERSION as GROUPED_DIFF_VERSION,
 };
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
@@ -161,7 +163,9 @@ pub enum TieError {
 pub fn diff_version(kind: DiffCircuitKind) -> u8 {
     match kind {
         DiffCircuitKind::V1 => 1,
-        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => GROUPED_DIFF_VERSION,
+        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares => {
+            GROUPED_DIFF_VERSION
+        }
     }
 }
 
@@ -170,6 +174,7 @@ pub fn diff_public_inputs(kind: DiffCircuitKind) -> usize {
     match kind {
         DiffCircuitKind::V1 => DIFF_PUBLIC_INPUTS,
         DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => GROUPED_PUBLIC_INPUTS,
+        DiffCircuitKind::V4Shares => GROUPED_SHARES_PUBLIC_INPUTS,
     }
 }
 
@@ -184,8 +189,11 @@ fn whole_diff(kind: DiffCircuitKind, fields: &[F]) -> Result<DiffStatement, TieE
             }
             Ok(d)
         }
-        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => {
+        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares => {
             let g = GroupedStatement::from_fields(fields).ok_or(TieError::Malformed("diff"))?;
+            if g.shares.is_some() != (kind == DiffCircuitKind::V4Shares) {
+                return Err(TieError::Malformed("diff"));
+            }
             if !g.whole_batch() {
                 return Err(TieError::NotWholeBatch("diff"));
             }
@@ -496,6 +504,13 @@ impl SettlementCircuit {
         if kind != DiffCircuitKind::V1 {
             b.assert_zero(d[grouped_at::MORE_IN]);
             b.assert_zero(d[grouped_at::MORE_OUT]);
+        }
+        // With shares runs: no shares record begun before the diff, none left unfinished.
+        if kind == DiffCircuitKind::V4Shares {
+            for &t in &d[grouped_at::SHARES_IN..grouped_at::SHARES_IN + SHARES_CARRY_LEN] {
+                b.assert_zero(t);
+            }
+            b.assert_zero(d[grouped_at::SHARES_OUT]);
         }
         b.connect_hashes(hash_at(d, diff_at::BATCH_OLD_ROOT), s.old_root);
         b.connect_hashes(hash_at(d, diff_at::ROOT_IN), s.old_root);

@@ -27,7 +27,7 @@ use crate::circuits::aggregate::MAX_LEVEL;
 use crate::circuits::chain::{no_derived, ChainLayout, ChainMerge, Derive};
 use crate::circuits::diff::{diff_layout, DiffCircuit, DiffStatement, DiffWitness};
 use crate::circuits::diff_grouped::{
-    grouped_layout, GroupedDiffCircuit, GroupedStatement, GroupedWitness,
+    grouped_layout, GroupedDiffCircuit, GroupedParts, GroupedStatement, GroupedWitness,
 };
 use crate::circuits::payout::{
     derive_merge, payout_layout, PayoutCircuit, PayoutStatement, PayoutWitness,
@@ -354,7 +354,7 @@ pub struct ChainCircuits {
     pub diff: ChainSet<DiffCircuit>,
     pub priority: ChainSet<PriorityCircuit>,
     pub payout: ChainSet<PayoutCircuit>,
-    grouped: [OnceLock<Arc<ChainSet<GroupedDiffCircuit>>>; 2],
+    grouped: [OnceLock<Arc<ChainSet<GroupedDiffCircuit>>>; 3],
     splits: OnceLock<Arc<ChainSet<SplitChainCircuit>>>,
     walks: OnceLock<Arc<ChainSet<TickWalkCircuit>>>,
     cache: CircuitCache,
@@ -382,7 +382,7 @@ impl ChainCircuits {
             diff: ChainSet::new("diff", diff, diff_layout(), &no_derived, cache),
             priority: ChainSet::new("priority", priority, priority_layout(), &no_derived, cache),
             payout: ChainSet::new("payout", payout, payout_layout(), &derive_merge, cache),
-            grouped: [OnceLock::new(), OnceLock::new()],
+            grouped: [OnceLock::new(), OnceLock::new(), OnceLock::new()],
             splits: OnceLock::new(),
             walks: OnceLock::new(),
             cache: cache.clone(),
@@ -408,29 +408,37 @@ impl ChainCircuits {
         Ok(set)
     }
 
-    /// The grouped diff tree, with or without agent parts (built or loaded on first use).
-    pub fn grouped(&self, agent_parts: bool) -> anyhow::Result<Arc<ChainSet<GroupedDiffCircuit>>> {
-        self.once(&self.grouped[usize::from(agent_parts)], || {
+    /// The grouped diff tree of shape `parts` (built or loaded on first use).
+    pub fn grouped(
+        &self,
+        parts: GroupedParts,
+    ) -> anyhow::Result<Arc<ChainSet<GroupedDiffCircuit>>> {
+        let at = match parts {
+            GroupedParts::Streams => 0,
+            GroupedParts::Agents => 1,
+            GroupedParts::Shares => 2,
+        };
+        self.once(&self.grouped[at], || {
             let started = std::time::Instant::now();
             let (cap, subs) = (self.shape.grouped_cap, self.shape.grouped_subs);
-            let chunk = GroupedDiffCircuit::build_or_load(cap, subs, agent_parts, &self.cache)?;
+            let chunk = GroupedDiffCircuit::build_or_load(cap, subs, parts, &self.cache)?;
             tracing::info!(
                 cap,
                 subs,
-                agent_parts,
+                ?parts,
                 bits = chunk.data.common.degree_bits(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "grouped diff chunk circuit ready"
             );
-            let name = if agent_parts {
-                "diff-v4-agents"
-            } else {
-                "diff-v4"
+            let name = match parts {
+                GroupedParts::Streams => "diff-v4",
+                GroupedParts::Agents => "diff-v4-agents",
+                GroupedParts::Shares => "diff-v4-shares",
             };
             Ok(ChainSet::new(
                 name,
                 chunk,
-                grouped_layout(),
+                grouped_layout(parts),
                 &no_derived,
                 &self.cache,
             ))

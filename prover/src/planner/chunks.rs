@@ -15,7 +15,7 @@ use state::diff::{AccountTree, StateDiff};
 use state::tx::Transaction;
 
 use crate::circuits::diff::diff_chunks;
-use crate::circuits::diff_grouped::grouped_chunks;
+use crate::circuits::diff_grouped::{grouped_chunks, GroupedParts};
 use crate::circuits::payout::payout_chunks;
 use crate::circuits::priority::priority_chunks;
 use crate::circuits::split::{lanes_for, SplitChainBuilder, LANE_PAYEES};
@@ -25,12 +25,14 @@ use crate::jobs::SettlementInputs;
 use crate::witness::LeafWitness;
 
 /// The circuit that proves `diff` as the batch published it (`StateDiff::encode_published`):
-/// version 1 for account records only, else the grouped circuit of version 4, with agent parts
-/// when a passport or lanes record is present. (Shares records are in no circuit yet: their
-/// chunks are refused, SPEC 19.6 "Diff".)
+/// version 1 for account records only, else the grouped circuit of version 4: with shares runs
+/// when a shares record is present, else with agent parts when a passport or lanes record is,
+/// else the plain shape.
 pub fn diff_kind(diff: &StateDiff) -> DiffCircuitKind {
     if diff.version() == state::diff::DIFF_VERSION {
         DiffCircuitKind::V1
+    } else if !diff.shares().is_empty() {
+        DiffCircuitKind::V4Shares
     } else if diff.passports().is_empty() && diff.lanes().is_empty() {
         DiffCircuitKind::V4
     } else {
@@ -50,7 +52,7 @@ impl Before {
     pub fn of(state: &State, kind: DiffCircuitKind) -> Before {
         match kind {
             DiffCircuitKind::V1 => Before::Accounts(state.accounts().to_vec()),
-            DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => {
+            DiffCircuitKind::V4 | DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares => {
                 Before::Tree(Box::new(AccountTree::from_state(state)))
             }
         }
@@ -112,12 +114,13 @@ pub fn chain_chunks(
             )
             .context("diff chunks")?,
         )?,
-        (DiffCircuitKind::V4 | DiffCircuitKind::V4Agents, Before::Tree(tree)) => serialize(
+        (kind, Before::Tree(tree)) if kind != DiffCircuitKind::V1 => serialize(
             grouped_chunks(
                 tree,
                 &inputs.state_diff,
                 shape.grouped_cap,
                 shape.grouped_subs,
+                GroupedParts::of(kind).context("a grouped diff kind")?,
                 min_chunks,
             )
             .context("grouped diff chunks")?,

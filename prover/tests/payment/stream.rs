@@ -872,7 +872,7 @@ fn stream_balances_and_signatures_are_enforced() {
 fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     use plonky2::plonk::proof::ProofWithPublicInputs;
     use rollup_prover::circuits::diff::diff_header_of;
-    use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedStatement};
+    use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedParts, GroupedStatement};
     use rollup_prover::circuits::payout::payout_chunks;
     use rollup_prover::circuits::priority::priority_chunks;
     use rollup_prover::circuits::settlement::{tie, SettlementProofs, TieError};
@@ -914,9 +914,16 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let prove =
         |tree: ProofTree, input: &[u8]| reg.prove_tree_leaf(tree, kind, input).unwrap().bytes;
     let range = prove(ProofTree::Range, &serde_json::to_vec(&leaves[0]).unwrap());
-    let (gw, gs) = grouped_chunks(&tree, &diff, shape.grouped_cap, shape.grouped_subs, 1)
-        .unwrap()
-        .remove(0);
+    let (gw, gs) = grouped_chunks(
+        &tree,
+        &diff,
+        shape.grouped_cap,
+        shape.grouped_subs,
+        GroupedParts::Streams,
+        1,
+    )
+    .unwrap()
+    .remove(0);
     let diff_root = prove(ProofTree::Diff, &input(gw, gs));
     let queue_before = [7u8; 32];
     let first = before.next_deposit_seq();
@@ -1013,7 +1020,7 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let chains = reg.chains().unwrap();
     let range_proof = ProofWithPublicInputs::from_bytes(range, &reg.common(0).unwrap()).unwrap();
     let diff_proof = chains
-        .grouped(false)
+        .grouped(GroupedParts::Streams)
         .unwrap()
         .read_proof(0, &diff_root)
         .unwrap();
@@ -1050,14 +1057,21 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     // The grouped records streamed after a version 1 header (bytes an L1 reader would decode
     // as version 1): the chunk circuit proves them (its stream start is a value like any
     // other), and only the settlement circuit's constant version byte refuses them.
-    let (mut gw, _) = grouped_chunks(&tree, &diff, shape.grouped_cap, shape.grouped_subs, 1)
-        .unwrap()
-        .remove(0);
+    let (mut gw, _) = grouped_chunks(
+        &tree,
+        &diff,
+        shape.grouped_cap,
+        shape.grouped_subs,
+        GroupedParts::Streams,
+        1,
+    )
+    .unwrap()
+    .remove(0);
     let n = u32::try_from(diff.records().len()).unwrap();
     let mut header = StreamState::default();
     header.absorb(&diff_header_of(1, gw.start.count.count_before, n));
     gw.start.stream_in = header.clone();
-    let g = &chains.grouped(false).unwrap().chunk;
+    let g = &chains.grouped(GroupedParts::Streams).unwrap().chunk;
     let v1_headed = g.data.prove(g.partial_witness(&gw).unwrap()).unwrap();
     let v1_statement = GroupedStatement::from_fields(&v1_headed.public_inputs).unwrap();
     assert_eq!(v1_statement.base.stream_in, header);

@@ -23,8 +23,9 @@ use crate::gadgets::range::{range_check_u63, range_check_u64};
 use crate::gadgets::smt::{select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
+use super::shares::{CarryTargets, ItemTargets, Run, SharesSlot, SharesSlotTargets};
 use super::witness::{GroupedWitness, PassportPart};
-use super::{GroupedStatement, GROUPED_PUBLIC_INPUTS, GROUPED_VERSION};
+use super::{GroupedParts, GroupedStatement, GROUPED_VERSION, RUN_ITEMS};
 
 struct SubTargets {
     open: BoolTarget,
@@ -33,6 +34,8 @@ struct SubTargets {
     fields: StreamFieldsTarget,
     old_leaf: HashOutTarget,
     path: Vec<HashOutTarget>,
+    /// The run's items, in the shape with shares runs.
+    run: Option<Vec<ItemTargets>>,
 }
 
 struct PassportTargets {
@@ -64,6 +67,8 @@ struct SlotTargets {
     parts: [HashOutTarget; 3],
     /// The passport and lanes parts, in a circuit shape that has them.
     agent: Option<(PassportTargets, LanesTargets)>,
+    /// The shares record's declaration, in the shape with shares runs.
+    shares: Option<SharesSlotTargets>,
     subs: Vec<SubTargets>,
     path: MerklePathTarget,
 }
@@ -72,6 +77,8 @@ pub(super) struct Targets {
     start: StartTargets,
     more_in: BoolTarget,
     last_slot_in: Target,
+    /// The shares record in progress before the chunk (shape with shares runs).
+    shares_in: Option<CarryTargets>,
     slots: Vec<SlotTargets>,
 }
 
@@ -180,21 +187,21 @@ fn connect_if(b: &mut CircuitBuilder<F, D>, on: Target, x: &[Target], y: &[Targe
     }
 }
 
-/// The grouped diff circuit for `cap` slots of `subs` stream records.
+/// The grouped diff circuit for `cap` slots of `subs` sub-slots.
 pub struct GroupedDiffCircuit {
     pub data: CircuitData<F, C, D>,
     targets: Targets,
     pub cap: usize,
     pub subs: usize,
-    pub agent_parts: bool,
+    pub parts: GroupedParts,
 }
 
 impl GroupedDiffCircuit {
-    /// A circuit of `cap` slots of `subs` stream records; `agent_parts`: its slots also carry
-    /// passport and lanes records (~870 rows each: a batch without them uses the shape
-    /// without).
-    pub fn build(cap: usize, subs: usize, agent_parts: bool) -> GroupedDiffCircuit {
-        Self::build_or_load(cap, subs, agent_parts, &CircuitCache::disabled())
+    /// A circuit of `cap` slots of `subs` sub-slots for the records `parts` names (the agent
+    /// parts cost about 870 rows per slot, the shares runs about 150 per sub-slot: a batch
+    /// without them uses a shape without).
+    pub fn build(cap: usize, subs: usize, parts: GroupedParts) -> GroupedDiffCircuit {
+        Self::build_or_load(cap, subs, parts, &CircuitCache::disabled())
             .expect("an uncached, unpinned build cannot be refused")
     }
 
@@ -202,18 +209,20 @@ impl GroupedDiffCircuit {
     pub fn build_or_load(
         cap: usize,
         subs: usize,
-        agent_parts: bool,
+        parts: GroupedParts,
         cache: &CircuitCache,
     ) -> anyhow::Result<GroupedDiffCircuit> {
         let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
-        let (targets, _) = Self::define(&mut b, cap, subs, agent_parts);
+        let (targets, _) = Self::define(&mut b, cap, subs, parts);
+        let agent_parts = parts.agent_parts();
+        let shares = if parts.shares() { "/shares" } else { "" };
         let key = format!(
-            "{GROUPED_VERSION}/cap={cap}/subs={subs}/agent_parts={agent_parts}/config=standard_recursion"
+            "{GROUPED_VERSION}/cap={cap}/subs={subs}/agent_parts={agent_parts}{shares}/config=standard_recursion"
         );
         let spec = CircuitSpec {
             name: "diff-grouped-chunk",
             key: &key,
-            num_public_inputs: GROUPED_PUBLIC_INPUTS,
+            num_public_inputs: parts.public_inputs(),
             pinned: None,
         };
         let (data, _) = cache.load_or_build(&spec, move || Ok(b.build::<C>()))?;
@@ -222,7 +231,7 @@ impl GroupedDiffCircuit {
             targets,
             cap,
             subs,
-            agent_parts,
+            parts,
         })
     }
 
@@ -231,8 +240,9 @@ impl GroupedDiffCircuit {
         b: &mut CircuitBuilder<F, D>,
         cap: usize,
         subs: usize,
-        agent_parts: bool,
+        parts: GroupedParts,
     ) -> (Targets, [usize; 2]) {
+        let agent_parts = parts.agent_parts();
         let zero = b.zero();
         let one = b.one();
         // Where the chunk starts, as in the version 1 circuit.
@@ -249,12 +259,14 @@ impl GroupedDiffCircuit {
         let more_in = b.add_virtual_bool_target_safe();
         let last_slot_in = b.add_virtual_target();
         b.range_check(last_slot_in, 16);
+        let shares_in = parts.shares().then(|| CarryTargets::new(b));
         let start_rows = b.num_gates();
 
         let e16 = empty_book(b);
         let mut root = root_in;
         let (mut records, mut lower, mut new_count) = (records_in, lower_in, new_in);
         let (mut started, mut more, mut last_slot) = (started_in, more_in, last_slot_in);
+        let mut carry = shares_in;
         let mut prev_used = b._true();
         let mut slots = Vec::with_capacity(cap);
         for _ in 0..cap {
@@ -262,9 +274,17 @@ impl GroupedDiffCircuit {
             let p = b.mul(used.target, prev_used.target);
             b.connect(p, used.target);
             prev_used = used;
-            // A continuation exactly when the last record announced another; it is used.
+            // A continuation exactly when the last record announced another (or the group's
+            // shares record has items left); it is used.
             let cont = b.add_virtual_bool_target_safe();
-            b.connect(cont.target, more.target);
+            match &carry {
+                None => b.connect(cont.target, more.target),
+                Some(c) => {
+                    let pending = c.pending(b);
+                    let either = b.or(more, pending);
+                    b.connect(cont.target, either.target);
+                }
+            }
             let c_unused = b.arithmetic(F::NEG_ONE, F::ONE, cont.target, used.target, cont.target);
             b.assert_zero(c_unused);
             let noncont = BoolTarget::new_unsafe(b.sub(used.target, cont.target));
@@ -317,8 +337,13 @@ impl GroupedDiffCircuit {
             let index_bytes = le_bytes(b, &index_bits);
 
             let agent = agent_parts.then(|| AgentParts::define(b, noncont, &index_bytes, &parts));
+            let shares = carry.map(|c| SharesSlot::define(b, noncont, cont, &c));
+            let shares_after = match &shares {
+                Some(sh) => select_hash(b, sh.with, sh.targets.digest, parts[0]),
+                None => parts[0],
+            };
             let profile_after = match &agent {
-                Some(a) => profile_digest(b, &[parts[0], a.passport_after, a.lanes_after]),
+                Some(a) => profile_digest(b, &[shares_after, a.passport_after, a.lanes_after]),
                 None => profile,
             };
 
@@ -330,6 +355,12 @@ impl GroupedDiffCircuit {
                     b.mul_const_add(F::from_canonical_u64(4), a.lanes.has.target, p)
                 }
                 None => has_streams.target,
+            };
+            let parts_byte = match &shares {
+                Some(sh) => {
+                    b.mul_const_add(F::from_canonical_u64(8), sh.targets.has.target, parts_byte)
+                }
+                None => parts_byte,
             };
             let mut bytes = record_bytes(b, &index_bits, &balance_u, &nonce_u);
             let mut key_bytes = Vec::with_capacity(40);
@@ -349,32 +380,53 @@ impl GroupedDiffCircuit {
                 stream.append(b, &a.lanes_bytes, a.with_lanes);
             }
 
-            // The stream records.
+            // The sub-slots: in the shape with shares runs, the group's shares items first
+            // (while any are left), then its stream records; else its stream records.
+            // `pending`: a stream record of the group is still to come.
             let first_used = b.mul(noncont.target, has_streams.target);
-            let first_used = BoolTarget::new_unsafe(b.add(first_used, cont.target));
-            let mut sub_used = first_used;
+            let carried = if carry.is_some() { more } else { cont };
+            let first_used = BoolTarget::new_unsafe(b.add(first_used, carried.target));
+            let mut pending = first_used;
+            let mut slot_carry = shares.as_ref().map(|sh| sh.carry);
             let mut book = streams_root;
             let mut sub_targets = Vec::with_capacity(subs);
             for j in 0..subs {
-                if j > 0 {
-                    let prev = &sub_targets[j - 1] as &SubTargets;
-                    sub_used = b.and(sub_used, prev.more);
-                }
+                let (record, run) = match slot_carry.as_mut() {
+                    None => {
+                        if j > 0 {
+                            let prev = &sub_targets[j - 1] as &SubTargets;
+                            pending = b.and(pending, prev.more);
+                        }
+                        (pending, None)
+                    }
+                    Some(c) => {
+                        let header = shares.as_ref().filter(|_| j == 0).map(|sh| (sh, index));
+                        let run = Run::define(b, c, header);
+                        let r = b.arithmetic(
+                            F::NEG_ONE,
+                            F::ONE,
+                            run.is_run.target,
+                            pending.target,
+                            pending.target,
+                        );
+                        (BoolTarget::new_unsafe(r), Some(run))
+                    }
+                };
                 let open = b.add_virtual_bool_target_safe();
                 let more_w = b.add_virtual_bool_target_safe();
                 let slot = b.add_virtual_target();
                 let slot_bits = b.split_le(slot, SLOT_DEPTH);
                 // After another record of the same account: a higher slot.
-                let ordered = if j == 0 {
-                    b.and(sub_used, cont)
-                } else {
-                    sub_used
+                let ordered = match &slot_carry {
+                    None if j == 0 => b.and(record, cont),
+                    None => record,
+                    Some(c) => b.and(record, c.streamed),
                 };
                 let gap = b.sub(slot, last_slot);
                 let gap = b.sub(gap, one);
                 let gap = b.mul(ordered.target, gap);
                 b.range_check(gap, 16);
-                last_slot = b.select(sub_used, slot, last_slot);
+                last_slot = b.select(record, slot, last_slot);
 
                 let fields = StreamFieldsTarget::new(b);
                 let field_bytes = fields.bytes(b);
@@ -385,19 +437,46 @@ impl GroupedDiffCircuit {
                     (0..SLOT_DEPTH).map(|_| b.add_virtual_hash()).collect();
                 let r_old = book_root(b, old_leaf, &slot_bits, &path);
                 let r_new = book_root(b, new_leaf, &slot_bits, &path);
-                connect_if(b, sub_used.target, &r_old.elements, &book.elements);
-                book = select_hash(b, sub_used, r_new, book);
+                connect_if(b, record.target, &r_old.elements, &book.elements);
+                book = select_hash(b, record, r_new, book);
 
-                // slot ‖ tag [‖ fields]: 3 or 71 bytes, in two appends (at most 64 each).
+                // slot ‖ tag [‖ fields]: 3 or 71 bytes, in two appends (at most 64 each); or
+                // a run's 6 m bytes (66 for eleven items: 64 and 2).
                 let tag = b.mul_const_add(F::TWO, more_w.target, open.target);
                 let mut piece = le_bytes(b, &slot_bits);
                 piece.push(tag);
                 piece.extend_from_slice(&field_bytes[..61]);
                 let shut = b.not(open);
-                let closed = b.and(sub_used, shut);
-                let opened = b.and(sub_used, open);
-                stream.append_var(b, &piece, &[(3, closed), (64, opened)]);
-                stream.append(b, &field_bytes[61..], opened);
+                let closed = b.and(record, shut);
+                let opened = b.and(record, open);
+                match &run {
+                    None => {
+                        stream.append_var(b, &piece, &[(3, closed), (64, opened)]);
+                        stream.append(b, &field_bytes[61..], opened);
+                    }
+                    Some(run) => {
+                        let head: Vec<Target> = (0..64)
+                            .map(|i| b.select(run.is_run, run.bytes[i], piece[i]))
+                            .collect();
+                        let long = BoolTarget::new_unsafe(b.add(opened.target, run.full.target));
+                        let mut lengths = vec![(3, closed), (64, long)];
+                        lengths.extend(run.short.iter().copied());
+                        stream.append_var(b, &head, &lengths);
+                        let tail: Vec<Target> = (0..7)
+                            .map(|i| match run.bytes.get(64 + i) {
+                                Some(&x) => b.select(run.is_run, x, field_bytes[61 + i]),
+                                None => field_bytes[61 + i],
+                            })
+                            .collect();
+                        stream.append_var(b, &tail, &[(7, opened), (2, run.full)]);
+                    }
+                }
+                if let Some(c) = slot_carry.as_mut() {
+                    // A record read: the group has streamed; the next is pending iff "more".
+                    c.streamed = b.or(c.streamed, record);
+                    let next = b.mul_sub(record.target, more_w.target, record.target);
+                    pending = BoolTarget::new_unsafe(b.add(pending.target, next));
+                }
                 sub_targets.push(SubTargets {
                     open,
                     more: more_w,
@@ -405,10 +484,19 @@ impl GroupedDiffCircuit {
                     fields,
                     old_leaf,
                     path,
+                    run: run.map(|r| r.items),
                 });
             }
-            let last_more = sub_targets.last().map_or(zero, |s| s.more.target);
-            more = BoolTarget::new_unsafe(b.mul(sub_used.target, last_more));
+            more = match slot_carry {
+                None => {
+                    let last_more = sub_targets.last().map_or(zero, |s| s.more.target);
+                    BoolTarget::new_unsafe(b.mul(pending.target, last_more))
+                }
+                Some(_) => pending,
+            };
+            if slot_carry.is_some() {
+                carry = slot_carry;
+            }
 
             // The leaf: old (empty for a new account's group) to new.
             let ext_after = ext_digest(b, book, profile_after);
@@ -431,6 +519,7 @@ impl GroupedDiffCircuit {
                 streams_root,
                 parts,
                 agent: agent.map(|a| (a.passport, a.lanes)),
+                shares: shares.map(|sh| sh.targets),
                 subs: sub_targets,
                 path,
             });
@@ -452,11 +541,16 @@ impl GroupedDiffCircuit {
         b.register_public_input(more.target);
         b.register_public_input(last_slot_in);
         b.register_public_input(last_slot);
+        if let (Some(c_in), Some(c_out)) = (shares_in, carry) {
+            b.register_public_inputs(&c_in.to_vec());
+            b.register_public_inputs(&c_out.to_vec());
+        }
         (
             Targets {
                 start,
                 more_in,
                 last_slot_in,
+                shares_in,
                 slots,
             },
             [start_rows, slot_rows],
@@ -498,6 +592,13 @@ impl GroupedDiffCircuit {
         t.start.set(&mut pw, &w.start)?;
         pw.set_bool_target(t.more_in, w.more_in)?;
         pw.set_target(t.last_slot_in, u(u64::from(w.last_slot_in)))?;
+        match &t.shares_in {
+            Some(c) => c.set(&mut pw, &w.shares_in)?,
+            None => ensure!(
+                w.shares_in == Default::default(),
+                "a shares record in progress, and this circuit shape has no shares runs"
+            ),
+        }
         for (ts, s) in t.slots.iter().zip(&w.slots) {
             pw.set_bool_target(ts.used, s.used)?;
             pw.set_bool_target(ts.cont, s.cont)?;
@@ -540,8 +641,35 @@ impl GroupedDiffCircuit {
                     s.index
                 ),
             }
+            match &ts.shares {
+                Some(sh) => {
+                    pw.set_bool_target(sh.has, s.shares.is_some())?;
+                    let (n, digest) = s.shares.map_or((0, Digest::ZERO), |x| (x.n, x.digest));
+                    pw.set_target(sh.n, u(u64::from(n)))?;
+                    pw.set_hash_target(sh.digest, digest.into())?;
+                }
+                None => ensure!(
+                    s.shares.is_none(),
+                    "account {}: a shares record, and this circuit shape has no shares runs",
+                    s.index
+                ),
+            }
             ts.path.set(&mut pw, &s.siblings)?;
             for (st, sub) in ts.subs.iter().zip(&s.subs) {
+                match &st.run {
+                    Some(items) => {
+                        ensure!(
+                            sub.run.len() <= RUN_ITEMS,
+                            "a run reads at most {RUN_ITEMS} items"
+                        );
+                        for (e, it) in items.iter().enumerate() {
+                            let (x, y) = sub.run.get(e).copied().unwrap_or((0, 0));
+                            pw.set_target(it.first, u(u64::from(x)))?;
+                            pw.set_target(it.second, u(u64::from(y)))?;
+                        }
+                    }
+                    None => ensure!(sub.run.is_empty(), "a run, and this circuit shape has none"),
+                }
                 pw.set_bool_target(st.open, sub.open)?;
                 pw.set_bool_target(st.more, sub.more)?;
                 pw.set_target(st.slot, u(u64::from(sub.slot)))?;

@@ -1,20 +1,21 @@
 //! The grouped diff circuit: a version 4 state diff (SPEC 10.4, "Version 4") leads from the old
 //! state root to the new one, stream and agent records included, and hashes to `diff_hash`.
-//! First step of docs/PROVER.md "Proving the agent kinds": it proves account records with their
-//! stream records, passport records that do not carry a policy body (every record after the
-//! one that set the policy: an agent's spends move `window_id` and `spent`) and lanes records;
-//! a passport record with its policy and shares records are the next step (the witness builder
-//! refuses them). The settlement circuit of a version 4 diff verifies its tree (SPEC 13.11,
+//! It proves account records with their stream records, passport records that do not carry a
+//! policy body (every record after the one that set the policy: an agent's spends move
+//! `window_id` and `spent`), lanes records and, in the shape with shares runs, shares records
+//! (SPEC 19.6 "Diff"); a passport record with its policy is the next step (the witness builder
+//! refuses it). The settlement circuit of a version 4 diff verifies its tree (SPEC 13.11,
 //! "Diff kinds").
 //!
 //! A chunk has `cap` slots; a slot is one account's group or the continuation of the previous
-//! slot's, and holds up to `subs` stream records. What a used slot proves:
+//! slot's, and holds up to `subs` sub-slots, each a stream record or (shape with shares) a run
+//! of up to [`RUN_ITEMS`] six-byte items of a shares record. What a used slot proves:
 //!
 //! - **Which account.** A group of an existing account: no new account's group before it and
 //!   `lower <= index < count_before` (then `lower = index + 1`); of a new account: index
 //!   `count_before + new`. A continuation (exactly when the previous slot's last stream record
-//!   announced another): the previous slot's index, balance and nonce unchanged, no record
-//!   bytes.
+//!   announced another, or its shares record has items left): the previous slot's index,
+//!   balance and nonce unchanged, no record bytes.
 //! - **Its `ext` before.** Witnessed stream root and profile whose `ext` (SPEC 18.3, `ZERO`
 //!   when both are empty) is in the old leaf, which is under the running root; a new account's
 //!   old leaf is empty and its book and profile start empty.
@@ -28,15 +29,23 @@
 //!   (`owner`, `revoked`, `window_id`, `spent`, the policy digest, no policy body) replaces the
 //!   passport part by `passport_digest` of its fields, a lanes record (seven sequence numbers
 //!   below `2^60`) the lanes part by its digest (`ZERO` when all are 0).
+//! - **Its shares record** (shape with shares): the group's first slot declares `n >= 1` and
+//!   a digest `d`, which replaces the shares part (the leaf is written once, in that slot); the
+//!   record's items are the header `(index, n)` then the `n` entries `(payee, bps)`, six bytes
+//!   each (32- and 16-bit), read in runs before the group's stream records, as many sub-slots
+//!   and slots as they take; each entry folds `s = H(s ‖ payee ‖ bps)` (SPEC 19.2) and the
+//!   run that reads the last one requires `H(TAG_SHARES, n, s) = d`. The rules of 19.2 are
+//!   not repeated: the registration's record in the split-credit chain checked the list.
 //! - **Its leaf after**: the record's balance and nonce (below `2^63`), the same key, the
 //!   profile of the parts after, and the `ext` of the book after.
 //! - **The bytes**: the record (21 bytes, or 61 with the key of a new account) with its
-//!   `parts` byte, the passport (58 bytes) and lanes (60) records when present, then per stream
-//!   record `slot ‖ tag [‖ fields]`, appended to the SHA-256 stream in the order of
-//!   `StateDiff::encode_grouped`.
+//!   `parts` byte, the passport (58 bytes) and lanes (60) records when present, then the
+//!   shares runs' items, then per stream record `slot ‖ tag [‖ fields]`, appended to the
+//!   SHA-256 stream in the order of `StateDiff::encode_grouped`.
 //!
 //! Public inputs: those of the version 1 diff circuit ([`DiffStatement`], 73) and
-//! `more_in/out`, `last_slot_in/out` (77), chained the same way.
+//! `more_in/out`, `last_slot_in/out` (77), chained the same way; in the shape with shares,
+//! the [`SharesCarry`] before and after the chunk (99).
 //!
 //! Cost: `tests::rows_per_slot` (an account part and `subs` stream parts).
 
@@ -50,11 +59,63 @@ use crate::circuits::diff::{diff_header_of, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::gadgets::sha256::stream::StreamState;
 use crate::F;
 
-/// Number of public inputs.
+/// Number of public inputs (a shape without shares runs).
 pub const GROUPED_PUBLIC_INPUTS: usize = DIFF_PUBLIC_INPUTS + 4;
 
+/// Number of elements of a [`SharesCarry`].
+pub const SHARES_CARRY_LEN: usize = 11;
+
+/// Number of public inputs of the shape with shares runs: the carry in and out besides.
+pub const GROUPED_SHARES_PUBLIC_INPUTS: usize = GROUPED_PUBLIC_INPUTS + 2 * SHARES_CARRY_LEN;
+
+/// Items (the shares header, then entries; six bytes each) a sub-slot's run reads: 66 bytes,
+/// the most a stream record's two appends take (64 and 7).
+pub const RUN_ITEMS: usize = 11;
+
+/// Which records a shape of the circuit has room for besides account and stream records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GroupedParts {
+    /// Stream records only.
+    Streams,
+    /// Passport and lanes records too (about 870 rows per slot).
+    Agents,
+    /// Passport, lanes and shares records: every sub-slot can also be a run of a shares
+    /// record (SPEC 19.6 "Diff"), and the chunk carries the record in progress.
+    Shares,
+}
+
+impl GroupedParts {
+    pub fn agent_parts(self) -> bool {
+        !matches!(self, GroupedParts::Streams)
+    }
+
+    pub fn shares(self) -> bool {
+        matches!(self, GroupedParts::Shares)
+    }
+
+    /// The shape of a diff kind proven by this circuit (`None` for version 1).
+    pub fn of(kind: rollup_storage::DiffCircuitKind) -> Option<GroupedParts> {
+        use rollup_storage::DiffCircuitKind as K;
+        match kind {
+            K::V1 => None,
+            K::V4 => Some(GroupedParts::Streams),
+            K::V4Agents => Some(GroupedParts::Agents),
+            K::V4Shares => Some(GroupedParts::Shares),
+        }
+    }
+
+    /// The number of public inputs of the shape.
+    pub fn public_inputs(self) -> usize {
+        if self.shares() {
+            GROUPED_SHARES_PUBLIC_INPUTS
+        } else {
+            GROUPED_PUBLIC_INPUTS
+        }
+    }
+}
+
 /// Version of the circuit's definition (part of a cache key).
-pub const GROUPED_VERSION: &str = "diff-grouped-v1";
+pub const GROUPED_VERSION: &str = "diff-grouped-v2";
 
 /// The version byte of the diffs this circuit proves.
 pub const VERSION: u8 = state::diff::DIFF_VERSION_GROUPED;
@@ -67,19 +128,75 @@ pub mod at {
     pub const MORE_OUT: usize = DIFF_PUBLIC_INPUTS + 1;
     pub const LAST_SLOT_IN: usize = DIFF_PUBLIC_INPUTS + 2;
     pub const LAST_SLOT_OUT: usize = DIFF_PUBLIC_INPUTS + 3;
+    /// The [`super::SharesCarry`] before the chunk (shape with shares runs).
+    pub const SHARES_IN: usize = DIFF_PUBLIC_INPUTS + 4;
+    pub const SHARES_OUT: usize = SHARES_IN + super::SHARES_CARRY_LEN;
 }
 
-/// How grouped diff proofs of consecutive chunks chain (SPEC 13.12): the version 1 diff's
-/// links, and the stream record pending at the boundary (`more`, `last_slot`).
-pub fn grouped_layout() -> crate::circuits::chain::ChainLayout {
+/// How grouped diff proofs of consecutive chunks of shape `parts` chain (SPEC 13.12): the
+/// version 1 diff's links, the stream record pending at the boundary (`more`, `last_slot`)
+/// and, with shares runs, the shares record in progress.
+pub fn grouped_layout(parts: GroupedParts) -> crate::circuits::chain::ChainLayout {
     use crate::circuits::chain::Link;
     let mut layout = crate::circuits::diff::diff_layout();
-    layout.len = GROUPED_PUBLIC_INPUTS;
+    layout.len = parts.public_inputs();
     layout.links.push(Link::new(at::MORE_IN, at::MORE_OUT, 1));
     layout
         .links
         .push(Link::new(at::LAST_SLOT_IN, at::LAST_SLOT_OUT, 1));
+    if parts.shares() {
+        layout
+            .links
+            .push(Link::new(at::SHARES_IN, at::SHARES_OUT, SHARES_CARRY_LEN));
+    }
     layout
+}
+
+/// A group's shares record as it stands at a slot boundary (shape with shares runs): what the
+/// next slot, or chunk, goes on from. Between groups (and at a batch's start) `left` is 0; the
+/// other values are those the last group left (its `n` and `d`, 0 and `ZERO` without a
+/// shares record), which the next group's first slot resets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharesCarry {
+    /// Items of the record not read yet (the header counts as one: `n + 1` at the start).
+    pub left: u16,
+    /// The record's number of entries.
+    pub n: u16,
+    /// The entries' chain so far (SPEC 19.2, `s`).
+    pub chain: Digest,
+    /// The digest the group's first slot declared and wrote into the profile.
+    pub digest: Digest,
+    /// Whether a stream record of the group was read (the next one must have a higher slot).
+    pub streamed: bool,
+}
+
+impl SharesCarry {
+    pub fn to_fields(&self) -> Vec<F> {
+        let mut v = vec![
+            F::from_canonical_u16(self.left),
+            F::from_canonical_u16(self.n),
+        ];
+        v.extend(self.chain.0);
+        v.extend(self.digest.0);
+        v.push(F::from_bool(self.streamed));
+        v
+    }
+
+    /// The inverse of [`SharesCarry::to_fields`] (`None` for a value no chunk states).
+    pub fn from_fields(v: &[F]) -> Option<SharesCarry> {
+        if v.len() != SHARES_CARRY_LEN {
+            return None;
+        }
+        let u16_at = |o: usize| u16::try_from(v[o].to_canonical_u64()).ok();
+        let digest = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
+        Some(SharesCarry {
+            left: u16_at(0)?,
+            n: u16_at(1)?,
+            chain: digest(2),
+            digest: digest(6),
+            streamed: crate::circuits::public::bool_of_field(v[10])?,
+        })
+    }
 }
 
 /// What a grouped diff proof states: [`DiffStatement`] and the stream records' running values.
@@ -92,6 +209,9 @@ pub struct GroupedStatement {
     /// The slot of the last stream record before (after) the chunk.
     pub last_slot_in: u16,
     pub last_slot_out: u16,
+    /// The shares record in progress before and after the chunk, in the shape with shares
+    /// runs (`None` in the others, whose statements do not have it).
+    pub shares: Option<[SharesCarry; 2]>,
 }
 
 impl GroupedStatement {
@@ -101,14 +221,22 @@ impl GroupedStatement {
         v.push(F::from_bool(self.more_out));
         v.push(F::from_canonical_u16(self.last_slot_in));
         v.push(F::from_canonical_u16(self.last_slot_out));
+        for carry in self.shares.iter().flatten() {
+            v.extend(carry.to_fields());
+        }
         v
     }
 
     /// The inverse of [`GroupedStatement::to_fields`] (`None` for a value no chunk states).
     pub fn from_fields(v: &[F]) -> Option<GroupedStatement> {
-        if v.len() != GROUPED_PUBLIC_INPUTS {
-            return None;
-        }
+        let shares = match v.len() {
+            GROUPED_PUBLIC_INPUTS => None,
+            GROUPED_SHARES_PUBLIC_INPUTS => Some([
+                SharesCarry::from_fields(&v[at::SHARES_IN..at::SHARES_OUT])?,
+                SharesCarry::from_fields(&v[at::SHARES_OUT..])?,
+            ]),
+            _ => return None,
+        };
         let bit = |o: usize| crate::circuits::public::bool_of_field(v[o]);
         let slot = |o: usize| u16::try_from(v[o].to_canonical_u64()).ok();
         Some(GroupedStatement {
@@ -117,11 +245,13 @@ impl GroupedStatement {
             more_out: bit(at::MORE_OUT)?,
             last_slot_in: slot(at::LAST_SLOT_IN)?,
             last_slot_out: slot(at::LAST_SLOT_OUT)?,
+            shares,
         })
     }
 
     /// Whether this states a whole batch's version 4 diff: from the old root, the stream
-    /// holding exactly the header, nothing counted, no stream record pending at either end.
+    /// holding exactly the header, nothing counted, no stream record pending at either end,
+    /// and (shape with shares runs) no shares record begun before it or left unfinished.
     pub fn whole_batch(&self) -> bool {
         let b = &self.base;
         let Ok(n) = u32::try_from(b.records_out) else {
@@ -137,6 +267,9 @@ impl GroupedStatement {
             && !b.started_in
             && !self.more_in
             && !self.more_out
+            && self
+                .shares
+                .is_none_or(|[i, o]| i == SharesCarry::default() && o.left == 0)
     }
 }
 
@@ -146,10 +279,11 @@ pub fn empty_book_root() -> Digest {
 }
 
 mod circuit;
+mod shares;
 mod witness;
 
 pub use circuit::GroupedDiffCircuit;
-pub use witness::{grouped_chunks, GroupSlot, GroupedWitness, PassportPart, StreamSub};
+pub use witness::{grouped_chunks, GroupSlot, GroupedWitness, PassportPart, SharesPart, StreamSub};
 
 #[cfg(test)]
 mod tests;

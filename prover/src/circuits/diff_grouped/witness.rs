@@ -1,6 +1,6 @@
 //! The grouped diff circuit's witness: a version 4 diff cut into chunks of `cap` slots of
-//! `subs` stream records each ([`grouped_chunks`]), every slot with the paths and old values
-//! the circuit opens, and the statement each chunk must prove.
+//! `subs` sub-slots each ([`grouped_chunks`]), every slot with the paths and old values the
+//! circuit opens, and the statement each chunk must prove.
 
 use anyhow::{ensure, Context};
 use plonky2::field::types::PrimeField64;
@@ -15,7 +15,7 @@ use crate::circuits::diff::{
 };
 use crate::gadgets::sha256::stream::StreamState;
 
-use super::{GroupedStatement, VERSION};
+use super::{GroupedParts, GroupedStatement, SharesCarry, RUN_ITEMS, VERSION};
 
 /// One stream record of a slot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +35,11 @@ pub struct StreamSub {
     pub old_leaf: Digest,
     /// Its 16 siblings in the book as it stands before this record.
     pub path: Vec<Digest>,
+    /// In the shape with shares runs, the items of the group's shares record this sub-slot
+    /// reads instead of a stream record (at most [`RUN_ITEMS`]; the header `(index, n)` first
+    /// in the group's first run, then `(payee, bps)`); empty for a stream record.
+    #[serde(default)]
+    pub run: Vec<(u32, u16)>,
 }
 
 /// One slot: an account's group, or the continuation of the previous slot's.
@@ -59,6 +64,9 @@ pub struct GroupSlot {
     pub passport: Option<PassportPart>,
     /// A lanes record of the group (first slot only): `s_1 .. s_7`.
     pub lanes: Option<[u64; 7]>,
+    /// A shares record of the group (first slot only): its `n` and digest.
+    #[serde(default)]
+    pub shares: Option<SharesPart>,
     pub subs: Vec<StreamSub>,
     /// Against the running tree.
     pub siblings: Vec<Digest>,
@@ -74,6 +82,14 @@ pub struct PassportPart {
     pub policy_digest: Digest,
 }
 
+/// A shares record's declaration in its group's first slot (its entries are read by runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharesPart {
+    pub n: u16,
+    /// `H(TAG_SHARES, n, s)` (SPEC 19.2): the profile's shares part after the batch.
+    pub digest: Digest,
+}
+
 /// Everything besides the public inputs, as plain data (a test edits it by hand).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupedWitness {
@@ -82,6 +98,10 @@ pub struct GroupedWitness {
     pub start: ChunkStart,
     pub more_in: bool,
     pub last_slot_in: u16,
+    /// The shares record in progress before the chunk (shape with shares runs; the default
+    /// in the others).
+    #[serde(default)]
+    pub shares_in: SharesCarry,
     pub slots: Vec<GroupSlot>,
 }
 
@@ -94,6 +114,7 @@ fn unused_sub() -> StreamSub {
         fields: [0; 10],
         old_leaf: Digest::ZERO,
         path: vec![Digest::ZERO; SLOT_DEPTH],
+        run: Vec::new(),
     }
 }
 
@@ -113,25 +134,49 @@ fn unused_slot(subs: usize) -> GroupSlot {
         parts: [Digest::ZERO; 3],
         passport: None,
         lanes: None,
+        shares: None,
         subs: vec![unused_sub(); subs],
         siblings: vec![Digest::ZERO; DEPTH],
     }
 }
 
+/// What one sub-slot reads: a run of a shares record's items, or a stream record.
+enum Unit<'a> {
+    Run(Vec<(u32, u16)>),
+    Stream(&'a state::diff::StreamRecord),
+}
+
+/// Where the running values stand after a slot (what the next chunk starts from).
+#[derive(Clone)]
+struct Running {
+    root: Digest,
+    stream: StreamState,
+    records: u64,
+    lower: u64,
+    new: u64,
+    started: bool,
+    more: bool,
+    last_slot: u16,
+    shares: SharesCarry,
+}
+
 /// A batch's version 4 diff applied to `before` (the replica of the state before the batch:
-/// accounts, books, profiles) in chunks of `cap` slots of `subs` stream records each, padded
-/// with empty chunks to a power of two (at least `min_chunks`).
+/// accounts, books, profiles) in chunks of `cap` slots of `subs` sub-slots each for the shape
+/// `parts`, padded with empty chunks to a power of two (at least `min_chunks`). A record the
+/// shape has no room for is refused here (a shares record) or by
+/// [`super::GroupedDiffCircuit::partial_witness`] (a passport or lanes record).
 pub fn grouped_chunks(
     before: &AccountTree,
     diff: &StateDiff,
     cap: usize,
     subs: usize,
+    parts: GroupedParts,
     min_chunks: usize,
 ) -> anyhow::Result<Vec<(GroupedWitness, GroupedStatement)>> {
-    ensure!(cap > 0 && subs > 0, "a chunk has slots with stream records");
+    ensure!(cap > 0 && subs > 0, "a chunk has slots with sub-slots");
     ensure!(
-        diff.shares().is_empty(),
-        "shares records are not proven by this circuit yet"
+        parts.shares() || diff.shares().is_empty(),
+        "a shares record, and this circuit shape has no shares runs"
     );
     ensure!(
         diff.passports().iter().all(|p| p.policy.is_none()),
@@ -142,16 +187,26 @@ pub fn grouped_chunks(
     let count_before = count.count_before;
     let batch_old_root = tree.root();
 
-    // The slots in order, each with its stream records, then the chunks.
+    // The slots in order, each with its sub-slots, then the chunks.
     let records = diff.records();
     let n = u32::try_from(records.len()).context("more than 2^32 records")?;
-    let mut stream = StreamState::default();
-    stream.absorb(&diff_header_of(VERSION, count_before, n));
+    let mut header = StreamState::default();
+    header.absorb(&diff_header_of(VERSION, count_before, n));
+    let start = Running {
+        root: batch_old_root,
+        stream: header,
+        records: 0,
+        lower: 0,
+        new: 0,
+        started: false,
+        more: false,
+        last_slot: 0,
+        shares: SharesCarry::default(),
+    };
+    let mut run = start.clone();
     let mut books: std::collections::BTreeMap<u32, PayerStreams> = Default::default();
-    let (mut records_so_far, mut lower, mut new_so_far, mut started) = (0u64, 0u64, 0u64, false);
-    let (mut more, mut last_slot) = (false, 0u16);
     let mut plan: Vec<GroupSlot> = Vec::new();
-    let mut states = Vec::new();
+    let mut states: Vec<Running> = Vec::new();
     let all_streams = diff.streams();
     let mut at = 0usize;
     for r in records {
@@ -172,8 +227,9 @@ pub fn grouped_chunks(
         };
         let passport = diff.passports().iter().find(|p| p.agent.0 == i);
         let lanes = diff.lanes().iter().find(|l| l.account.0 == i);
+        let shares = diff.shares().iter().find(|h| h.account().0 == i);
         let new_profile = state::ext::Profile {
-            shares: old_profile.shares,
+            shares: shares.map_or(old_profile.shares, |h| h.0.digest()),
             passport: passport.map_or(old_profile.passport, |p| p.digest()),
             lanes: lanes.map_or(old_profile.lanes, |l| l.lanes.digest()),
         };
@@ -181,11 +237,28 @@ pub fn grouped_chunks(
         let book = books
             .entry(i)
             .or_insert_with(|| before.streams_of(i).cloned().unwrap_or_default());
-        let pieces: Vec<&[state::diff::StreamRecord]> = if own.is_empty() {
+        let declared = match shares {
+            Some(h) => Some(SharesPart {
+                n: u16::try_from(h.0.parts().len()).context("more than 2^16 shares")?,
+                digest: h.0.digest(),
+            }),
+            None => None,
+        };
+        // The shares record's items in runs (the header first), then the stream records.
+        let mut units: Vec<Unit<'_>> = Vec::new();
+        if let (Some(h), Some(d)) = (shares, declared) {
+            let items: Vec<(u32, u16)> = std::iter::once((i, d.n))
+                .chain(h.0.parts().iter().map(|&(to, bps)| (to.0, bps)))
+                .collect();
+            units.extend(items.chunks(RUN_ITEMS).map(|c| Unit::Run(c.to_vec())));
+        }
+        units.extend(own.iter().map(Unit::Stream));
+        let pieces: Vec<&[Unit<'_>]> = if units.is_empty() {
             vec![&[]]
         } else {
-            own.chunks(subs).collect()
+            units.chunks(subs).collect()
         };
+        let mut streams_left = own.len();
         for (k, piece) in pieces.iter().enumerate() {
             let cont = k > 0;
             let (balance_before, nonce_before) = match (cont, accounts.get(i as usize)) {
@@ -194,7 +267,7 @@ pub fn grouped_chunks(
                 _ => (0, 0),
             };
             let streams_root = book.root();
-            let parts = if cont { new_profile } else { old_profile };
+            let slot_parts = if cont { new_profile } else { old_profile };
             let mut slot = GroupSlot {
                 used: true,
                 cont,
@@ -207,7 +280,7 @@ pub fn grouped_chunks(
                 balance: r.balance.get(),
                 nonce: r.nonce.get(),
                 streams_root,
-                parts: [parts.shares, parts.passport, parts.lanes],
+                parts: [slot_parts.shares, slot_parts.passport, slot_parts.lanes],
                 passport: passport.filter(|_| !cont).map(|p| PassportPart {
                     owner: p.owner.0,
                     revoked: p.revoked,
@@ -216,29 +289,64 @@ pub fn grouped_chunks(
                     policy_digest: p.policy_digest,
                 }),
                 lanes: lanes.filter(|_| !cont).map(|l| l.lanes.seqs()),
+                shares: declared.filter(|_| !cont),
                 subs: Vec::with_capacity(subs),
                 siblings: tree.proof(i).siblings.to_vec(),
             };
             if !cont {
-                stream.absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
+                run.stream
+                    .absorb(&record_prefix(i, r.balance.get(), r.nonce.get()));
                 if let Some(k) = &r.pubkey {
-                    stream.absorb(&k.to_bytes());
+                    run.stream.absorb(&k.to_bytes());
                 }
                 let flags = u8::from(!own.is_empty())
                     | if passport.is_some() { 2 } else { 0 }
-                    | if lanes.is_some() { 4 } else { 0 };
-                stream.absorb(&[flags]);
-                stream.absorb(&part_bytes(passport, lanes));
-                records_so_far += 1;
+                    | if lanes.is_some() { 4 } else { 0 }
+                    | if shares.is_some() { 8 } else { 0 };
+                run.stream.absorb(&[flags]);
+                run.stream.absorb(&part_bytes(passport, lanes));
+                run.records += 1;
                 if is_new {
-                    new_so_far += 1;
-                    started = true;
+                    run.new += 1;
+                    run.started = true;
                 } else {
-                    lower = u64::from(i) + 1;
+                    run.lower = u64::from(i) + 1;
                 }
+                // What the circuit's first slot of a group resets the carry to.
+                run.shares = SharesCarry {
+                    left: declared.map_or(0, |d| d.n + 1),
+                    n: declared.map_or(0, |d| d.n),
+                    chain: Digest::ZERO,
+                    digest: declared.map_or(Digest::ZERO, |d| d.digest),
+                    streamed: false,
+                };
             }
-            for (j, rec) in piece.iter().enumerate() {
-                let is_last = k + 1 == pieces.len() && j + 1 == piece.len();
+            for unit in piece.iter() {
+                let rec = match unit {
+                    Unit::Run(items) => {
+                        for (e, &(x, y)) in items.iter().enumerate() {
+                            let header = !cont && slot.subs.is_empty() && e == 0;
+                            if !header {
+                                run.shares.chain = state::split::shares_chain_step(
+                                    run.shares.chain,
+                                    state::account::AccountIndex(x),
+                                    y,
+                                );
+                            }
+                            run.shares.left -= 1;
+                            run.stream.absorb(&x.to_le_bytes());
+                            run.stream.absorb(&y.to_le_bytes());
+                        }
+                        slot.subs.push(StreamSub {
+                            run: items.clone(),
+                            ..unused_sub()
+                        });
+                        continue;
+                    }
+                    Unit::Stream(rec) => rec,
+                };
+                streams_left -= 1;
+                let is_last = streams_left == 0;
                 let old_leaf = book.get(rec.slot).map_or(Digest::ZERO, |s| s.leaf_hash());
                 let path = book.path(rec.slot).to_vec();
                 let fields = rec.stream.map_or([0; 10], |s| {
@@ -258,118 +366,85 @@ pub fn grouped_chunks(
                     fields,
                     old_leaf,
                     path,
+                    run: Vec::new(),
                 });
-                stream.absorb(&rec.slot.0.to_le_bytes());
+                run.stream.absorb(&rec.slot.0.to_le_bytes());
                 let tag = u8::from(rec.stream.is_some()) | if is_last { 0 } else { 2 };
-                stream.absorb(&[tag]);
+                run.stream.absorb(&[tag]);
                 if let Some(s) = rec.stream {
                     let mut bytes = Vec::new();
                     s.write_fields(&mut bytes);
-                    stream.absorb(&bytes);
+                    run.stream.absorb(&bytes);
                 }
-                last_slot = rec.slot.0;
-                more = !is_last;
+                run.last_slot = rec.slot.0;
+                run.shares.streamed = true;
             }
+            // Another slot follows for the group's stream records still to come.
+            run.more = streams_left > 0;
             slot.subs.resize(subs, unused_sub());
             let ext = state::ext::ext_digest(book.root(), profile);
             tree.set(i, leaf_of(&key, r.balance.get(), r.nonce.get(), ext));
+            run.root = tree.root();
             plan.push(slot);
-            states.push((
-                tree.root(),
-                stream.clone(),
-                records_so_far,
-                lower,
-                new_so_far,
-                started,
-                more,
-                last_slot,
-            ));
+            states.push(run.clone());
         }
     }
 
     let unused_path = vec![Digest::ZERO; DEPTH];
-    let start = (
-        batch_old_root,
-        {
-            let mut s = StreamState::default();
-            s.absorb(&diff_header_of(VERSION, count_before, n));
-            s
-        },
-        0u64,
-        0u64,
-        0u64,
-        false,
-        false,
-        0u16,
-    );
     let mut out = Vec::new();
     let mut next = 0usize;
     loop {
-        let before_state = if next == 0 {
-            start.clone()
-        } else {
-            states[next - 1].clone()
-        };
+        let from = if next == 0 { &start } else { &states[next - 1] };
         let end = (next + cap).min(plan.len());
         let mut slots: Vec<GroupSlot> = plan[next..end].to_vec();
-        let after_state = if end == 0 {
-            start.clone()
-        } else {
-            states[end - 1].clone()
-        };
+        let to = if end == 0 { &start } else { &states[end - 1] };
         next = end;
         slots.resize(cap, unused_slot(subs));
         for s in slots.iter_mut().filter(|s| !s.used) {
             s.siblings = unused_path.clone();
         }
-        let (root_in, stream_in, records_in, lower_in, new_in, started_in, more_in, last_in) =
-            before_state;
-        let (
-            root_out,
-            stream_out,
-            records_out,
-            lower_out,
-            new_out,
-            started_out,
-            more_out,
-            last_out,
-        ) = after_state;
         let w = GroupedWitness {
             start: ChunkStart {
                 batch_old_root,
                 count: count.clone(),
-                root_in,
-                stream_in: stream_in.clone(),
-                records_in,
-                lower_in,
-                new_in,
-                started_in,
+                root_in: from.root,
+                stream_in: from.stream.clone(),
+                records_in: from.records,
+                lower_in: from.lower,
+                new_in: from.new,
+                started_in: from.started,
             },
-            more_in,
-            last_slot_in: last_in,
+            more_in: from.more,
+            last_slot_in: from.last_slot,
+            shares_in: if parts.shares() {
+                from.shares
+            } else {
+                SharesCarry::default()
+            },
             slots,
         };
         let statement = GroupedStatement {
             base: DiffStatement {
                 batch_old_root,
                 count_before,
-                root_in,
-                root_out,
-                stream_in,
-                stream_out,
-                records_in,
-                records_out,
-                lower_in,
-                lower_out,
-                new_in,
-                new_out,
-                started_in,
-                started_out,
+                root_in: from.root,
+                root_out: to.root,
+                stream_in: from.stream.clone(),
+                stream_out: to.stream.clone(),
+                records_in: from.records,
+                records_out: to.records,
+                lower_in: from.lower,
+                lower_out: to.lower,
+                new_in: from.new,
+                new_out: to.new,
+                started_in: from.started,
+                started_out: to.started,
             },
-            more_in,
-            more_out,
-            last_slot_in: last_in,
-            last_slot_out: last_out,
+            more_in: from.more,
+            more_out: to.more,
+            last_slot_in: from.last_slot,
+            last_slot_out: to.last_slot,
+            shares: parts.shares().then_some([from.shares, to.shares]),
         };
         out.push((w, statement));
         if next == plan.len() && out.len().is_power_of_two() && out.len() >= min_chunks {

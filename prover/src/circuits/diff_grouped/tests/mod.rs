@@ -28,7 +28,7 @@ const SUBS: usize = 2;
 
 fn circuit() -> &'static GroupedDiffCircuit {
     static C: OnceLock<GroupedDiffCircuit> = OnceLock::new();
-    C.get_or_init(|| GroupedDiffCircuit::build(CAP, SUBS, true))
+    C.get_or_init(|| GroupedDiffCircuit::build(CAP, SUBS, GroupedParts::Agents))
 }
 
 fn key(seed: u64) -> SecretKey {
@@ -175,7 +175,7 @@ fn transition_with(agents: bool) -> (AccountTree, StateDiff, Digest) {
 #[test]
 fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
     let (before, diff, new_root) = transition();
-    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Agents, 1).unwrap();
     // Slots: 1 (lanes; slots 2 and 5), 1 continued (slot 9), 2 (lanes), 3 (slot 0), 4
     // (passport), 6 (slot 1): 3 chunks, padded to 4.
     assert_eq!(chunks.len(), 4);
@@ -231,7 +231,7 @@ fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
     // above computes: every merge level is the same `ChainMerge`, proven above level 1 by the
     // registry tests); out of order they do not merge.
     use crate::circuits::chain::{assert_not_mergeable, ChainMerge};
-    let layout = super::grouped_layout();
+    let layout = super::grouped_layout(GroupedParts::Agents);
     let m1 = ChainMerge::build(&circuit().data, layout.clone());
     let left = m1.prove(&proofs[0], &proofs[1]).unwrap();
     let right = m1.prove(&proofs[2], &proofs[3]).unwrap();
@@ -252,8 +252,13 @@ fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
 
 /// Proving `w` fails whatever the statement: an error, or a panic in witness generation.
 fn refused(name: &str, w: &GroupedWitness) {
+    refused_in(circuit(), name, w)
+}
+
+/// [`refused`] in circuit `c`.
+fn refused_in(c: &GroupedDiffCircuit, name: &str, w: &GroupedWitness) {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        circuit().data.prove(circuit().partial_witness(w)?)
+        c.data.prove(c.partial_witness(w)?)
     }));
     match r {
         Ok(Ok(_)) => panic!("{name}: a proof exists"),
@@ -291,7 +296,7 @@ fn replay(book: &mut PayerStreams, slot: &mut GroupSlot, streams: &[(u16, Option
 #[test]
 fn dishonest_witnesses_have_no_proof() {
     let (before, diff, _) = transition();
-    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Agents, 1).unwrap();
     let honest = chunks[0].0.clone();
     circuit()
         .data
@@ -385,25 +390,29 @@ fn the_planner_picks_the_shape_that_proves_the_diff() {
 
 #[test]
 fn the_shape_without_agent_parts_proves_streams_and_refuses_agent_records() {
-    let plain = GroupedDiffCircuit::build(CAP, SUBS, false);
+    let plain = GroupedDiffCircuit::build(CAP, SUBS, GroupedParts::Streams);
     let (before, diff, new_root) = transition_with(false);
-    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Streams, 1).unwrap();
     assert_eq!(chunks.last().unwrap().1.base.root_out, new_root);
     for (w, s) in &chunks {
         plain.verify(plain.prove(w, s).unwrap()).unwrap();
     }
     let (before, diff, _) = transition();
-    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, 1).unwrap();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Agents, 1).unwrap();
     let err = plain.prove(&chunks[0].0, &chunks[0].1).unwrap_err();
     assert!(err.to_string().contains("no agent parts"), "{err:#}");
 }
 
 #[test]
 fn rows_per_slot() {
-    for agent_parts in [false, true] {
+    for parts in [
+        GroupedParts::Streams,
+        GroupedParts::Agents,
+        GroupedParts::Shares,
+    ] {
         let rows = |cap: usize, subs: usize| {
             let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
-            let (_, [start, end]) = GroupedDiffCircuit::define(&mut b, cap, subs, agent_parts);
+            let (_, [start, end]) = GroupedDiffCircuit::define(&mut b, cap, subs, parts);
             (start, (end - start) / cap, b.num_gates())
         };
         let (start, per_slot_1, _) = rows(4, 1);
@@ -411,11 +420,13 @@ fn rows_per_slot() {
         let per_record = per_slot_2 - per_slot_1;
         let account = per_slot_1 - per_record;
         println!(
-            "grouped diff circuit (agent parts: {agent_parts}): {account} rows per account \
-             part, {per_record} per stream record, {start} before the slots; 4 slots of 2: \
+            "grouped diff circuit ({parts:?}): {account} rows per account part, {per_record} \
+             per sub-slot, {start} before the slots; 4 slots of 2: \
              {total} rows (degree 2^{})",
             total.next_power_of_two().trailing_zeros()
         );
         assert!(per_record > 0 && account > 0);
     }
 }
+
+mod shares;
