@@ -61,6 +61,15 @@ struct CircuitArgs {
     #[arg(long, env = "PROVER_LEAF_STREAMS")]
     leaf_streams: bool,
 
+    /// Build the leaf circuit with the revenue-share kinds (register shares, distribute, and
+    /// the lock on every spend from an account with shares; docs/SPEC.md 19.6), and the
+    /// split-credit chunk with their records, so that batches with them can be proven (the
+    /// `v4-shares` finals need it). Every slot then costs 26 rows more (501 against 475 for a
+    /// plain slot): a leaf of 8 keeps its degree. Must match the planner's and every
+    /// worker's (the final circuits, hence the pins, differ).
+    #[arg(long, env = "PROVER_LEAF_SHARES")]
+    leaf_shares: bool,
+
     /// Lanes (of 32 ticks) per tick-walk chunk, the proof tree of stream settlements
     /// (docs/SPEC.md 13.11, "Walks"). Default: 16 per leaf slot (128 for leaves of 8). Larger
     /// chunks prove more ticks per second with aggregation (3,680 at 1,600 lanes against 1,400
@@ -242,7 +251,13 @@ fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
             .context("configuring the rayon thread pool")?;
     }
     anyhow::ensure!(args.leaf_size > 0, "--leaf-size must be positive");
-    let leaf = ActiveLeaf::build_with(args.leaf_size, args.leaf_streams);
+    let leaf = ActiveLeaf::build_kinds(
+        args.leaf_size,
+        rollup_prover::circuits::payment::PaymentKinds {
+            streams: args.leaf_streams,
+            shares: args.leaf_shares,
+        },
+    );
     let mut c = Circuits::new(leaf, CircuitCache::in_dir(&args.cache_dir));
     if let Some(lanes) = args.walk_lanes {
         c = c.with_walk_lanes(usize::try_from(lanes)?)?;
@@ -447,8 +462,11 @@ async fn main() -> std::process::ExitCode {
                             })
                         })
                     })
-                    // A stream's records make a version 4 diff: no `v1` final walks.
+                    // A stream's records make a version 4 diff: no `v1` final walks. A shares
+                    // record comes with its registration's split-credit record: every
+                    // `v4-shares` final verifies the chain.
                     .filter(|id| !(id.walks && id.kind == rollup_storage::DiffCircuitKind::V1))
+                    .filter(|id| id.splits || id.kind != rollup_storage::DiffCircuitKind::V4Shares)
                     .collect();
                 let finals: Vec<FinalId> = tops
                     .iter()

@@ -265,6 +265,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         verifiers.as_ref().map(|v| v.ids().collect());
     let splits = crate::service::splits_provable(finals.as_deref());
     let streams = crate::service::streams_provable(finals.as_deref());
+    let shares = crate::service::shares_provable(finals.as_deref());
+    if shares {
+        tracing::info!(
+            "the pinned circuits prove revenue shares: register shares and distribute are \
+             accepted"
+        );
+    }
     if streams {
         tracing::info!(
             "the pinned circuits verify the tick-walk tree: the stream kinds are accepted"
@@ -390,6 +397,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             experimental_agents: cfg.experimental_agents,
             splits,
             streams,
+            shares,
             capacity,
         },
         shutdown: shutdown_rx.clone(),

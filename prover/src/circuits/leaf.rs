@@ -77,6 +77,13 @@ pub trait LeafCircuit: Send + Sync + 'static {
     fn walk_records(&self, _leaves: &[Self::Witness]) -> Vec<crate::circuits::ticks::WalkRecord> {
         Vec::new()
     }
+
+    /// Whether the leaf proves the revenue-share kinds (SPEC 19.6: registrations,
+    /// distributes and the lock): the split-credit chain above it must then prove their
+    /// records, and only then may the registry build the finals of `v4-shares` diffs.
+    fn proves_shares(&self) -> bool {
+        false
+    }
 }
 
 /// The development leaf circuit (see the module docs: not sound, proves nothing).

@@ -56,7 +56,10 @@ pub struct JobProof {
 impl<L: LeafCircuit> Circuits<L> {
     pub fn new(leaf: L, cache: CircuitCache) -> Circuits<L> {
         let n = MAX_LEVEL as usize + 1;
-        let shape = ChunkShape::for_leaf(leaf.leaf_size());
+        let shape = ChunkShape {
+            split_shares: leaf.proves_shares(),
+            ..ChunkShape::for_leaf(leaf.leaf_size())
+        };
         Circuits {
             leaf,
             cache,
@@ -193,6 +196,14 @@ impl<L: LeafCircuit> Circuits<L> {
             walks,
         } = id;
         Self::check_level(top_level)?;
+        if kind == DiffCircuitKind::V4Shares {
+            anyhow::ensure!(
+                splits && self.leaf.proves_shares(),
+                "{id}: a shares record comes with its registration's split-credit record, \
+                 so the finals of `v4-shares` diffs verify that chain (`-splits`) over a leaf \
+                 with the revenue-share kinds (rollup-prover --leaf-shares)"
+            );
+        }
         let cell = &self.finals[final_index(id)][top_level as usize];
         if let Some(c) = cell.get() {
             return Ok(c.clone());

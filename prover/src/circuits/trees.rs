@@ -178,6 +178,9 @@ pub struct ChunkShape {
     pub split_lanes: usize,
     /// Lanes of [`crate::circuits::ticks::LANE_STEPS`] ticks per tick-walk chunk.
     pub walk_lanes: usize,
+    /// The split-credit chunk also proves registrations and distributions (SPEC 19.5,
+    /// "Kinds"): the registry of a leaf that proves the revenue-share kinds.
+    pub split_shares: bool,
 }
 
 impl ChunkShape {
@@ -192,6 +195,7 @@ impl ChunkShape {
             payout_depth: k.next_power_of_two().trailing_zeros() as usize,
             split_lanes: k,
             walk_lanes: WALK_LANES_PER_SLOT * k,
+            split_shares: false,
         }
     }
 
@@ -449,10 +453,12 @@ impl ChainCircuits {
     pub fn splits(&self) -> anyhow::Result<Arc<ChainSet<SplitChainCircuit>>> {
         self.once(&self.splits, || {
             let started = std::time::Instant::now();
-            let lanes = self.shape.split_lanes;
-            let chunk = SplitChainCircuit::build_or_load(lanes, LANE_PAYEES, &self.cache)?;
+            let (lanes, shares) = (self.shape.split_lanes, self.shape.split_shares);
+            let chunk =
+                SplitChainCircuit::load_or_build_kind(lanes, LANE_PAYEES, shares, &self.cache)?;
             tracing::info!(
                 lanes,
+                shares,
                 bits = chunk.data.common.degree_bits(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "split-credit chunk circuit ready"

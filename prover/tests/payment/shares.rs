@@ -25,10 +25,10 @@ fn parts() -> Vec<(AccountIndex, u16)> {
     vec![(ALICE, 6_000), (BOB, 4_000)]
 }
 
-/// The payment circuit with the revenue-share kinds (`K` slots, no stream kind), built once
-/// per test binary.
-fn shares_circuit() -> &'static PaymentCircuit {
-    static C: OnceLock<PaymentCircuit> = OnceLock::new();
+/// The registry of a deployment whose leaf has the revenue-share kinds (`K` slots, no stream
+/// kind, no disk cache): its leaf is every test's circuit here, built once per test binary.
+fn shares_registry() -> &'static Circuits<PaymentCircuit> {
+    static C: OnceLock<Circuits<PaymentCircuit>> = OnceLock::new();
     C.get_or_init(|| {
         let t = Instant::now();
         let kinds = PaymentKinds {
@@ -44,8 +44,12 @@ fn shares_circuit() -> &'static PaymentCircuit {
             circuit().gates_per_slot,
             t.elapsed()
         );
-        c
+        Circuits::new(c, CircuitCache::disabled())
     })
+}
+
+fn shares_circuit() -> &'static PaymentCircuit {
+    shares_registry().leaf()
 }
 
 fn register_shares(
@@ -473,4 +477,128 @@ fn forged_distributes(k: &Keys, intents: impl FnOnce(&State) -> Vec<SlotWitness>
             .map(|s| forge(f, s, &[], pays_fee(), emptied(), splits))
             .collect()
     })
+}
+
+/// A batch that registers Carol's shares, pays her and distributes, proven end to end: its
+/// leaf, its version 4 diff with the shares record (the `v4-shares` chunk), its priority and
+/// payout chunks and its split-credit chain with the registration's and the distribute's
+/// records, under the `final-0-v4-shares-splits` settlement circuit, whose proof states the
+/// batch's L1 statement and verifies against the exported verifier. The finals of `v4-shares`
+/// without the chain, or over a leaf without the kinds, are refused.
+#[test]
+fn a_batch_with_a_registration_settles_with_its_shares_diff() {
+    use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedParts};
+    use rollup_prover::circuits::payout::payout_chunks;
+    use rollup_prover::circuits::priority::priority_chunks;
+    use rollup_prover::circuits::split::LANE_PAYEES;
+    use rollup_prover::circuits::trees::ChunkInput;
+    use rollup_prover::pins::FinalId;
+    use rollup_prover::planner::chunks::{diff_kind, split_chunks};
+    use rollup_prover::verify::{verify_batch_proof, VerifierSet};
+    use rollup_storage::{DiffCircuitKind, ProofTree};
+    use state::diff::{AccountTree, BatchTouches};
+    use state::settlement::{priority_chain, BatchStatement, PayoutTree};
+
+    const BATCH: u64 = 5;
+    let k = keys();
+    let txs: Vec<(Transaction, BlockContext)> = [
+        register_shares(CAROL, parts(), 1, 0, &k.carol).into(),
+        transfer(ALICE, CAROL, 101, 1, 0, &k.alice),
+        distribute(BOB, CAROL, 1, 0, &k.bob).into(),
+    ]
+    .into_iter()
+    .map(|t| (t, ctx()))
+    .collect();
+    let mut before = world(&k);
+    let mut after = world(&k);
+    let mut touches = BatchTouches::new(after.num_accounts());
+    for (tx, ctx) in &txs {
+        touches.absorb(&after.apply(tx, ctx).unwrap());
+    }
+    let diff = touches.diff(&after).unwrap();
+    assert_eq!(diff.shares().len(), 1);
+    let published = diff.encode_published();
+    let kind = diff_kind(&diff);
+    assert_eq!(kind, DiffCircuitKind::V4Shares);
+
+    let reg = shares_registry();
+    let shape = reg.shape();
+    assert!(
+        shape.split_shares,
+        "the chain of a leaf with the kinds proves their records"
+    );
+    let mut replay = world(&k);
+    let mut chain = SplitChainBuilder::new(LANE_PAYEES);
+    let leaves =
+        leaf_witnesses_and_chain(&mut replay, &txs, ts(), K, 1, &depositor, Some(&mut chain))
+            .unwrap();
+    assert_eq!(leaves.len(), 1);
+    fn input<W: serde::Serialize, S: serde::Serialize>(w: W, s: S) -> Vec<u8> {
+        serde_json::to_vec(&ChunkInput {
+            witness: w,
+            statement: s,
+        })
+        .unwrap()
+    }
+    let prove =
+        |tree: ProofTree, input: &[u8]| reg.prove_tree_leaf(tree, kind, input).unwrap().bytes;
+    let range = prove(ProofTree::Range, &serde_json::to_vec(&leaves[0]).unwrap());
+    let tree = AccountTree::from_state(&before);
+    let (gw, gs) = grouped_chunks(
+        &tree,
+        &diff,
+        shape.grouped_cap,
+        shape.grouped_subs,
+        GroupedParts::Shares,
+        1,
+    )
+    .unwrap()
+    .remove(0);
+    let diff_root = prove(ProofTree::Diff, &input(gw, gs));
+    let queue_before = [7u8; 32];
+    let first = before.next_deposit_seq();
+    let (pw, ps) = priority_chunks(queue_before, first, &[], shape.priority, 1)
+        .unwrap()
+        .remove(0);
+    let priority = prove(ProofTree::Priority, &input(pw, ps));
+    let (ow, os) = payout_chunks(BATCH, &[], shape.payout_depth, 1)
+        .unwrap()
+        .remove(0);
+    let payout = prove(ProofTree::Payout, &input(ow, os));
+    let splits_in = split_chunks(chain, shape, 1).unwrap();
+    let splits = prove(ProofTree::Splits, &splits_in[0]);
+
+    let id = FinalId::of(0, kind).with_splits();
+    let roots = [range, diff_root, priority, payout, splits];
+    let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
+    let expected = BatchStatement {
+        chain_id: DOMAIN.chain_id,
+        rollup: L1Address(DOMAIN.rollup),
+        batch_number: BATCH,
+        old_root: before.root().to_bytes(),
+        new_root: after.root().to_bytes(),
+        diff_hash: state::settlement::diff_hash(&published),
+        payout_root: PayoutTree::new(BATCH, &[]).root(),
+        first_priority_op: first,
+        next_priority_op: first,
+        priority_hash_before: queue_before,
+        priority_hash_after: priority_chain(queue_before, &[]),
+        timestamp: NOW,
+    };
+    assert_eq!(statement, expected);
+    let set = VerifierSet::from_source(reg, [id]).unwrap();
+    verify_batch_proof(&set, &bytes, &expected).unwrap();
+
+    // A `v4-shares` final without the chain proves nothing a batch needs; a registry whose
+    // leaf lacks the kinds (and the lock) builds none.
+    let err = reg
+        .prove_final(FinalId::of(0, kind), &roots[..4], &DOMAIN)
+        .expect_err("a v4-shares final without the chain");
+    assert!(format!("{err:#}").contains("--leaf-shares"), "{err:#}");
+    let plain = Circuits::new(PaymentCircuit::build(1), CircuitCache::disabled());
+    let err = plain
+        .final_circuit(id)
+        .err()
+        .expect("a v4-shares final over a plain leaf");
+    assert!(format!("{err:#}").contains("--leaf-shares"), "{err:#}");
 }

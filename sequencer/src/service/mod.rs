@@ -61,6 +61,11 @@ pub struct ServiceConfig {
     /// so a batch with a settlement can be proven and committed. (`--experimental-streams`
     /// accepts them on a devnet without such circuits.)
     pub streams: bool,
+    /// Accept the revenue-share kinds (register shares, distribute): the node's pinned
+    /// circuits include a `v4-shares` final, which the prover builds only over a leaf with
+    /// those kinds and the lock, and a split-credit chain that proves their records
+    /// ([`shares_provable`]). (`--experimental-streams` accepts them on a devnet without.)
+    pub shares: bool,
     /// What one batch of the node's circuits holds (`None`: unknown, nothing refused for
     /// size): a transaction that alone exceeds it is refused (`EXCEEDS_BATCH_CAPACITY`).
     pub capacity: Option<rollup_prover::capacity::BatchCapacity>,
@@ -82,6 +87,20 @@ pub fn splits_provable(finals: Option<&[FinalId]>) -> bool {
 /// kinds stay behind `--experimental-streams` there.
 pub fn streams_provable(finals: Option<&[FinalId]>) -> bool {
     finals.is_some_and(|f| f.iter().any(|id| id.walks))
+}
+
+/// Whether a node with the final circuits `finals` can commit batches with the revenue-share
+/// kinds: only if some pinned final proves a `v4-shares` diff (the registration's shares
+/// record) with the split-credit chain. The prover builds those only over a leaf with the
+/// revenue-share kinds, whose split-credit chain proves their records (every pinned final
+/// with `-splits` verifies that one chain, so a distribute's batch, whatever its diff kind,
+/// is provable too). A node that verifies no proof does not know its prover's leaf: the kinds
+/// stay behind `--experimental-streams` there.
+pub fn shares_provable(finals: Option<&[FinalId]>) -> bool {
+    finals.is_some_and(|f| {
+        f.iter()
+            .any(|id| id.splits && id.kind == rollup_storage::DiffCircuitKind::V4Shares)
+    })
 }
 
 #[derive(Clone)]
@@ -148,10 +167,10 @@ impl RollupService {
 }
 
 impl Inner {
-    /// The request as a transaction: every enabled kind (the split only on a node whose
-    /// circuits prove it, [`ServiceConfig::splits`]), the stream kinds, the split and the
-    /// revenue-share kinds on a node with `--experimental-streams`, the passport kinds on one
-    /// with `--experimental-agents`.
+    /// The request as a transaction: every enabled kind (the split, the stream kinds and the
+    /// revenue-share kinds only on a node whose circuits prove them, [`ServiceConfig`]), all
+    /// three on a node with `--experimental-streams`, the passport kinds on one with
+    /// `--experimental-agents`.
     fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
         let tx = rollup_proto::convert::any_transaction_from_request(req)?;
         let kind = tx.kind();
@@ -162,7 +181,7 @@ impl Inner {
             | Transaction::StreamSettle(_)
             | Transaction::StreamClose(_) => self.cfg.streams || self.cfg.experimental_streams,
             Transaction::RegisterShares(_) | Transaction::Distribute(_) => {
-                self.cfg.experimental_streams
+                self.cfg.shares || self.cfg.experimental_streams
             }
             _ => kind.is_enabled(),
         };
@@ -335,7 +354,7 @@ pub(super) fn internal(e: impl std::fmt::Display) -> Status {
 
 #[cfg(test)]
 mod tests {
-    use super::{splits_provable, streams_provable};
+    use super::{shares_provable, splits_provable, streams_provable};
     use rollup_prover::pins::FinalId;
     use rollup_storage::DiffCircuitKind;
 
@@ -353,5 +372,14 @@ mod tests {
         assert!(!streams_provable(Some(&plain)));
         assert!(!streams_provable(Some(&[v4, v4.with_splits()])));
         assert!(streams_provable(Some(&[FinalId::v1(4), v4.with_walks()])));
+        // Revenue shares need a pinned `v4-shares` final with the chain: never assumed.
+        let shares = FinalId::of(4, DiffCircuitKind::V4Shares);
+        assert!(!shares_provable(None));
+        assert!(!shares_provable(Some(&[v4.with_splits(), v4.with_walks()])));
+        assert!(!shares_provable(Some(&[shares])));
+        assert!(shares_provable(Some(&[
+            FinalId::v1(4),
+            shares.with_splits()
+        ])));
     }
 }

@@ -240,6 +240,10 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         self.k()
     }
 
+    fn proves_shares(&self) -> bool {
+        self.kinds.shares
+    }
+
     fn data(&self) -> &CircuitData<F, C, D> {
         &self.data
     }
