@@ -43,10 +43,10 @@ fi
 # start. 0: no streams (a third of the final circuits to build on a fresh cache; the explorer
 # test uses it).
 STREAM_SETTLE_EVERY=${DEVNET_STREAM_SETTLE_EVERY:-900}
-STREAM_FLAGS=()
+LEAF_FLAGS=()
 if [ "$STREAMS" = 1 ]; then
   LEAF_SIZE=${DEVNET_LEAF_SIZE:-6}
-  STREAM_FLAGS=(--leaf-streams)
+  LEAF_FLAGS=(--leaf-streams)
 else
   LEAF_SIZE=${DEVNET_LEAF_SIZE:-8}
 fi
@@ -76,8 +76,23 @@ fi
 SPLITS=${DEVNET_SPLITS:-1}
 SPLITS_FLAG=()
 if [ "$SPLITS" = 1 ]; then SPLITS_FLAG=(--splits); fi
-CIRCUIT_FLAGS=("${SPLITS_FLAG[@]}")
-if [ "$STREAMS" = 1 ]; then CIRCUIT_FLAGS+=(--leaf-streams --diff-kinds v1,v4 --walks); fi
+# Revenue shares (SPEC 19.6; needs splits: a registration's and a distribute's records are in
+# the split-credit chain): the leaf also has the revenue-share kinds and the lock (26 rows
+# more per slot: a leaf of 6 with streams keeps its degree), the split-credit chunk proves
+# their records and the `v4-shares` finals prove a registration's diff; the node accepts the
+# two kinds by those pins. The paid demo API's income goes to a revenue account whose shares
+# pay two agents, distributed by the account every SHARES_DISTRIBUTE_EVERY seconds.
+SHARES=${DEVNET_SHARES:-$SPLITS}
+if [ "$SPLITS" != 1 ]; then SHARES=0; fi
+SHARES_DISTRIBUTE_EVERY=${DEVNET_SHARES_DISTRIBUTE_EVERY:-180}
+DIFF_KINDS=v1
+if [ "$STREAMS" = 1 ]; then DIFF_KINDS=v1,v4; fi
+if [ "$SHARES" = 1 ]; then
+  DIFF_KINDS="$DIFF_KINDS,v4-shares"
+  LEAF_FLAGS+=(--leaf-shares)
+fi
+CIRCUIT_FLAGS=("${SPLITS_FLAG[@]}" "${LEAF_FLAGS[@]}" --diff-kinds "$DIFF_KINDS")
+if [ "$STREAMS" = 1 ]; then CIRCUIT_FLAGS+=(--walks); fi
 mkdir -p "$DIR/agents"
 
 # DEVNET_PROFILE=debug reuses a debug build (faster to build, slower to run).
@@ -168,7 +183,7 @@ for _ in $(seq 1 300); do
 done
 
 echo "==> starting rollup-prover (log: $DIR/prover.log; first start builds the circuits)" >&2
-$BIN/rollup-prover run --cache-dir "$PROVER_CACHE" --leaf-size "$LEAF_SIZE" "${STREAM_FLAGS[@]}" \
+$BIN/rollup-prover run --cache-dir "$PROVER_CACHE" --leaf-size "$LEAF_SIZE" "${LEAF_FLAGS[@]}" \
   --metrics-addr "127.0.0.1:$PROVER_METRICS" >"$DIR/prover.log" 2>&1 &
 PROVER_PID=$!
 
@@ -302,10 +317,38 @@ fi
 AGENT_PIDS+=($!)
 
 # The paid demo API (x402 v2 through the node's facilitator): /weather costs PAID_API_PRICE,
-# paid to the last agent; the buyer agent calls it every PAY_EVERY seconds with `rollup fetch`.
+# paid to the last agent (with revenue shares: to the revenue account, below); the buyer agent
+# calls it every PAY_EVERY seconds with `rollup fetch`.
 PAID_API_PORT=${PAID_API_PORT:-4021}
 PAID_API_PRICE=${PAID_API_PRICE:-1000}
 PAYEE=${INDICES[$((AGENTS - 1))]}
+# Revenue shares: a revenue account registers 60 % to the first agent and 40 % to the last
+# (proven with the `v4-shares` final of its batch), receives the API's income and pays it out by
+# those shares every SHARES_DISTRIBUTE_EVERY seconds (its own distribute: no other key's nonce
+# to race).
+SHARES_DEMO="none (DEVNET_SHARES=0)"
+REVENUE=""
+if [ "$SHARES" = 1 ] && [ "$AGENTS" -ge 2 ]; then
+  REVENUE_KEY="$DIR/agents/revenue.json"
+  REVENUE=$(new_agent "$REVENUE_KEY")
+  SHARE_A=${INDICES[0]}
+  SHARE_B=${INDICES[$((AGENTS - 1))]}
+  if $ROLLUP shares register --key "$REVENUE_KEY" --to "$SHARE_A:6000" --to "$SHARE_B:4000" >/dev/null; then
+    PAYEE=$REVENUE
+    SHARES_DEMO="account $REVENUE: 60 % to $SHARE_A, 40 % to $SHARE_B; the API's income, distributed every $SHARES_DISTRIBUTE_EVERY s (log $DIR/revenue.log)"
+    echo "==> revenue account $REVENUE: 60 % to $SHARE_A, 40 % to $SHARE_B" >&2
+    (
+      while true; do
+        sleep "$SHARES_DISTRIBUTE_EVERY"
+        $ROLLUP shares distribute --key "$REVENUE_KEY" --account "$REVENUE" --fee 1 || true
+      done
+    ) >"$DIR/revenue.log" 2>&1 &
+    AGENT_PIDS+=($!)
+  else
+    SHARES_DEMO="failed to register (see above)"
+    echo "warning: the revenue-share registration failed" >&2
+  fi
+fi
 $BIN/rollup-paid-api --addr "127.0.0.1:$PAID_API_PORT" --facilitator "http://127.0.0.1:$HTTP_PORT/x402" \
   --pay-to "$PAYEE" --price "$PAID_API_PRICE" >"$DIR/paid-api.log" 2>&1 &
 AGENT_PIDS+=($!)
@@ -345,10 +388,11 @@ cat <<INFO
            to $WITHDRAW_TO, claimed on L1 once final (log $DIR/claimer.log)
   health:  http://127.0.0.1:$HTTP_PORT/healthz  /readyz      metrics: http://127.0.0.1:$HTTP_PORT/metrics
   prover:  metrics http://127.0.0.1:$PROVER_METRICS/metrics   log $DIR/prover.log
-           verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE ${STREAM_FLAGS[*]} --cache-dir $PROVER_CACHE
+           verify a batch: $BIN/rollup-prover verify --batch 1 --leaf-size $LEAF_SIZE ${LEAF_FLAGS[*]} --cache-dir $PROVER_CACHE
   wallet:  ROLLUP_ENDPOINT=$ROLLUP_ENDPOINT $ROLLUP balance --account ${INDICES[0]}
   agents:  ${INDICES[*]} (keys in $DIR/agents/), paying each other every $PAY_EVERY s
   split:   agent ${INDICES[0]} paid agents ${INDICES[*]:1} at once: $SPLIT_DEMO
+  shares:  $SHARES_DEMO
   streams: $STREAM_DEMO
            $ROLLUP stream show --payer ${STREAM_PAYER:-N} --slot 0   (logs $DIR/stream-payer.log, $DIR/stream-payee.log)
            $ROLLUP split --key $DIR/agents/agent1.json --to N:A --to M:B
@@ -376,8 +420,12 @@ done
 if [ -n "${DEVNET_SECONDS:-}" ]; then
   sleep "$DEVNET_SECONDS"
   curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/status"; echo
-  for i in "${INDICES[@]}" "$BUYER" $STREAM_PAYER $STREAM_PAYEE; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
+  for i in "${INDICES[@]}" "$BUYER" $STREAM_PAYER $STREAM_PAYEE $REVENUE; do curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$i"; echo; done
   echo "x402 purchases settled by the buyer: $(grep -c '^paid ' "$DIR/buyer.log" || true)"
+  if [ -n "$REVENUE" ]; then
+    echo "revenue account $REVENUE: $($ROLLUP shares show --account "$REVENUE" 2>&1 | tr '\n' ' ')"
+    echo "distributes sent: $(grep -c . "$DIR/revenue.log" || true)"
+  fi
   if [ "$STREAMS" = 1 ]; then
     echo "stream $STREAM_PAYER/0: $($ROLLUP stream show --payer "$STREAM_PAYER" --slot 0 2>&1 | tr '\n' ' ')"
   fi
