@@ -55,6 +55,63 @@ const L1: L1Address = L1Address([
 ]);
 
 /// The L1 sender of every deposit in these tests.
+/// The serialized input of one chunk job, as the planner writes it.
+fn chunk_input<W: serde::Serialize, S: serde::Serialize>(witness: W, statement: S) -> Vec<u8> {
+    serde_json::to_vec(&rollup_prover::circuits::trees::ChunkInput { witness, statement }).unwrap()
+}
+
+/// What a batch without priority operations or withdrawals settles besides its leaves, its
+/// diff and its side trees, proven at level 0 by `reg` for diff kind `kind`: its empty priority
+/// and payout chunks, and the L1 statement its final proof must state (`before` and `after`
+/// the states around the batch, `published` its diff's bytes).
+struct QuietBatch {
+    priority: Vec<u8>,
+    payout: Vec<u8>,
+    expected: state::settlement::BatchStatement,
+}
+
+fn quiet_batch(
+    reg: &Circuits<PaymentCircuit>,
+    kind: rollup_storage::DiffCircuitKind,
+    batch: u64,
+    (before, after): (&mut State, &mut State),
+    published: &[u8],
+) -> QuietBatch {
+    use rollup_prover::circuits::payout::payout_chunks;
+    use rollup_prover::circuits::priority::priority_chunks;
+    use rollup_storage::ProofTree;
+    use state::settlement::{priority_chain, BatchStatement, PayoutTree};
+
+    let shape = reg.shape();
+    let prove = |tree: ProofTree, input: &[u8]| reg.prove_tree_leaf(tree, kind, input).unwrap();
+    let queue_before = [7u8; 32];
+    let first = before.next_deposit_seq();
+    let (pw, ps) = priority_chunks(queue_before, first, &[], shape.priority, 1)
+        .unwrap()
+        .remove(0);
+    let (ow, os) = payout_chunks(batch, &[], shape.payout_depth, 1)
+        .unwrap()
+        .remove(0);
+    QuietBatch {
+        priority: prove(ProofTree::Priority, &chunk_input(pw, ps)).bytes,
+        payout: prove(ProofTree::Payout, &chunk_input(ow, os)).bytes,
+        expected: BatchStatement {
+            chain_id: DOMAIN.chain_id,
+            rollup: L1Address(DOMAIN.rollup),
+            batch_number: batch,
+            old_root: before.root().to_bytes(),
+            new_root: after.root().to_bytes(),
+            diff_hash: state::settlement::diff_hash(published),
+            payout_root: PayoutTree::new(batch, &[]).root(),
+            first_priority_op: first,
+            next_priority_op: first,
+            priority_hash_before: queue_before,
+            priority_hash_after: priority_chain(queue_before, &[]),
+            timestamp: NOW,
+        },
+    }
+}
+
 fn depositor(_: u64) -> Option<L1Address> {
     Some(L1Address([0xd0; 20]))
 }

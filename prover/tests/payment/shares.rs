@@ -488,16 +488,12 @@ fn forged_distributes(k: &Keys, intents: impl FnOnce(&State) -> Vec<SlotWitness>
 #[test]
 fn a_batch_with_a_registration_settles_with_its_shares_diff() {
     use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedParts};
-    use rollup_prover::circuits::payout::payout_chunks;
-    use rollup_prover::circuits::priority::priority_chunks;
     use rollup_prover::circuits::split::LANE_PAYEES;
-    use rollup_prover::circuits::trees::ChunkInput;
     use rollup_prover::pins::FinalId;
     use rollup_prover::planner::chunks::{diff_kind, split_chunks};
     use rollup_prover::verify::{verify_batch_proof, VerifierSet};
     use rollup_storage::{DiffCircuitKind, ProofTree};
     use state::diff::{AccountTree, BatchTouches};
-    use state::settlement::{priority_chain, BatchStatement, PayoutTree};
 
     const BATCH: u64 = 5;
     let k = keys();
@@ -533,13 +529,6 @@ fn a_batch_with_a_registration_settles_with_its_shares_diff() {
         leaf_witnesses_and_chain(&mut replay, &txs, ts(), K, 1, &depositor, Some(&mut chain))
             .unwrap();
     assert_eq!(leaves.len(), 1);
-    fn input<W: serde::Serialize, S: serde::Serialize>(w: W, s: S) -> Vec<u8> {
-        serde_json::to_vec(&ChunkInput {
-            witness: w,
-            statement: s,
-        })
-        .unwrap()
-    }
     let prove =
         |tree: ProofTree, input: &[u8]| reg.prove_tree_leaf(tree, kind, input).unwrap().bytes;
     let range = prove(ProofTree::Range, &serde_json::to_vec(&leaves[0]).unwrap());
@@ -554,37 +543,15 @@ fn a_batch_with_a_registration_settles_with_its_shares_diff() {
     )
     .unwrap()
     .remove(0);
-    let diff_root = prove(ProofTree::Diff, &input(gw, gs));
-    let queue_before = [7u8; 32];
-    let first = before.next_deposit_seq();
-    let (pw, ps) = priority_chunks(queue_before, first, &[], shape.priority, 1)
-        .unwrap()
-        .remove(0);
-    let priority = prove(ProofTree::Priority, &input(pw, ps));
-    let (ow, os) = payout_chunks(BATCH, &[], shape.payout_depth, 1)
-        .unwrap()
-        .remove(0);
-    let payout = prove(ProofTree::Payout, &input(ow, os));
+    let diff_root = prove(ProofTree::Diff, &chunk_input(gw, gs));
+    let quiet = quiet_batch(reg, kind, BATCH, (&mut before, &mut after), &published);
     let splits_in = split_chunks(chain, shape, 1).unwrap();
     let splits = prove(ProofTree::Splits, &splits_in[0]);
 
     let id = FinalId::of(0, kind).with_splits();
-    let roots = [range, diff_root, priority, payout, splits];
+    let roots = [range, diff_root, quiet.priority, quiet.payout, splits];
     let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
-    let expected = BatchStatement {
-        chain_id: DOMAIN.chain_id,
-        rollup: L1Address(DOMAIN.rollup),
-        batch_number: BATCH,
-        old_root: before.root().to_bytes(),
-        new_root: after.root().to_bytes(),
-        diff_hash: state::settlement::diff_hash(&published),
-        payout_root: PayoutTree::new(BATCH, &[]).root(),
-        first_priority_op: first,
-        next_priority_op: first,
-        priority_hash_before: queue_before,
-        priority_hash_after: priority_chain(queue_before, &[]),
-        timestamp: NOW,
-    };
+    let expected = quiet.expected;
     assert_eq!(statement, expected);
     let set = VerifierSet::from_source(reg, [id]).unwrap();
     verify_batch_proof(&set, &bytes, &expected).unwrap();

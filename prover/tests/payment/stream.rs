@@ -873,15 +873,13 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     use plonky2::plonk::proof::ProofWithPublicInputs;
     use rollup_prover::circuits::diff::diff_header_of;
     use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedParts, GroupedStatement};
-    use rollup_prover::circuits::payout::payout_chunks;
-    use rollup_prover::circuits::priority::priority_chunks;
     use rollup_prover::circuits::settlement::{tie, SettlementProofs, TieError};
     use rollup_prover::gadgets::sha256::stream::StreamState;
     use rollup_prover::pins::FinalId;
     use rollup_prover::verify::{batch_proof_id, verify_batch_proof, VerifierSet, VerifyError};
     use rollup_storage::{DiffCircuitKind, ProofTree};
     use state::diff::{AccountTree, BatchTouches};
-    use state::settlement::{priority_chain, BatchStatement, PayoutTree};
+    use state::settlement::BatchStatement;
 
     const BATCH: u64 = 9;
     let k = keys();
@@ -904,37 +902,28 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let mut replay = setup(&k);
     let leaves = leaf_witnesses(&mut replay, &txs, ts(), K, 1, &depositor).unwrap();
     assert_eq!(leaves.len(), 1);
-    fn input<W: serde::Serialize, S: serde::Serialize>(w: W, s: S) -> Vec<u8> {
-        serde_json::to_vec(&ChunkInput {
-            witness: w,
-            statement: s,
-        })
-        .unwrap()
-    }
     let prove =
         |tree: ProofTree, input: &[u8]| reg.prove_tree_leaf(tree, kind, input).unwrap().bytes;
     let range = prove(ProofTree::Range, &serde_json::to_vec(&leaves[0]).unwrap());
-    let (gw, gs) = grouped_chunks(
-        &tree,
-        &diff,
-        shape.grouped_cap,
-        shape.grouped_subs,
-        GroupedParts::Streams,
-        1,
-    )
-    .unwrap()
-    .remove(0);
-    let diff_root = prove(ProofTree::Diff, &input(gw, gs));
-    let queue_before = [7u8; 32];
-    let first = before.next_deposit_seq();
-    let (pw, ps) = priority_chunks(queue_before, first, &[], shape.priority, 1)
+    let grouped = |tree: &AccountTree| {
+        grouped_chunks(
+            tree,
+            &diff,
+            shape.grouped_cap,
+            shape.grouped_subs,
+            GroupedParts::Streams,
+            1,
+        )
         .unwrap()
-        .remove(0);
-    let priority = prove(ProofTree::Priority, &input(pw, ps));
-    let (ow, os) = payout_chunks(BATCH, &[], shape.payout_depth, 1)
-        .unwrap()
-        .remove(0);
-    let payout = prove(ProofTree::Payout, &input(ow, os));
+        .remove(0)
+    };
+    let (gw, gs) = grouped(&tree);
+    let diff_root = prove(ProofTree::Diff, &chunk_input(gw, gs));
+    let QuietBatch {
+        priority,
+        payout,
+        expected,
+    } = quiet_batch(reg, kind, BATCH, (&mut before, &mut after), &published);
     let walks_in = walk_chunks(&walk_records(&leaves), shape, 1).unwrap();
     let walks = prove(ProofTree::Walks, &walks_in[0]);
     let walks_bytes = walks.clone();
@@ -948,20 +937,6 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
         walks,
     ];
     let (bytes, statement) = reg.prove_final(id, &roots, &DOMAIN).unwrap();
-    let expected = BatchStatement {
-        chain_id: DOMAIN.chain_id,
-        rollup: L1Address(DOMAIN.rollup),
-        batch_number: BATCH,
-        old_root: before.root().to_bytes(),
-        new_root: after.root().to_bytes(),
-        diff_hash: state::settlement::diff_hash(&published),
-        payout_root: PayoutTree::new(BATCH, &[]).root(),
-        first_priority_op: first,
-        next_priority_op: first,
-        priority_hash_before: queue_before,
-        priority_hash_after: priority_chain(queue_before, &[]),
-        timestamp: NOW,
-    };
     assert_eq!(statement, expected);
     assert_eq!(batch_proof_id(&bytes).unwrap(), (id, 7));
     let set = VerifierSet::from_source(reg, [id]).unwrap();
@@ -1057,16 +1032,7 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     // The grouped records streamed after a version 1 header (bytes an L1 reader would decode
     // as version 1): the chunk circuit proves them (its stream start is a value like any
     // other), and only the settlement circuit's constant version byte refuses them.
-    let (mut gw, _) = grouped_chunks(
-        &tree,
-        &diff,
-        shape.grouped_cap,
-        shape.grouped_subs,
-        GroupedParts::Streams,
-        1,
-    )
-    .unwrap()
-    .remove(0);
+    let (mut gw, _) = grouped(&tree);
     let n = u32::try_from(diff.records().len()).unwrap();
     let mut header = StreamState::default();
     header.absorb(&diff_header_of(1, gw.start.count.count_before, n));

@@ -51,6 +51,18 @@ fn stream(payer: u32, slot: u16, payee: u32, settled: u32, head: u64) -> Stream 
     }
 }
 
+/// `n` accounts, account `i` with balance `10,000 + i` and nonce `i`.
+fn accounts(n: u64) -> Vec<Account> {
+    (0..n)
+        .map(|i| {
+            let mut a = Account::new(key(i).public_key());
+            a.balance = Amount::new(10_000 + i).unwrap();
+            a.nonce = Nonce::new(i).unwrap();
+            a
+        })
+        .collect()
+}
+
 fn record(index: u32, balance: u64, nonce: u64) -> AccountRecord {
     AccountRecord {
         index: AccountIndex(index),
@@ -108,15 +120,7 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
 /// [`transition`], or without the agent's spend and the lanes (`agents` false): only accounts
 /// and stream records, for the shape without agent parts.
 fn transition_with(agents: bool) -> (AccountTree, StateDiff, Digest) {
-    let accounts: Vec<Account> = (0..6)
-        .map(|i| {
-            let mut a = Account::new(key(i).public_key());
-            a.balance = Amount::new(10_000 + i).unwrap();
-            a.nonce = Nonce::new(i).unwrap();
-            a
-        })
-        .collect();
-    let mut before = AccountTree::from_accounts(&accounts);
+    let mut before = AccountTree::from_accounts(&accounts(6));
     let setup = StateDiff::with_streams(
         6,
         vec![record(1, 7_000, 4), record(3, 8_000, 5), record(4, 600, 0)],

@@ -6,12 +6,12 @@
 use std::sync::OnceLock;
 
 use sha2::{Digest as _, Sha256};
-use state::account::{Account, AccountIndex, Amount, Nonce};
+use state::account::AccountIndex;
 use state::diff::{AccountTree, SharesRecord, StateDiff};
 use state::hash::Digest;
 use state::split::{shares_digest, Shares};
 
-use super::{emptied, key, lanes, open, record, refused_in, stream};
+use super::{accounts, emptied, lanes, open, record, refused_in, stream};
 use crate::circuits::diff_grouped::*;
 
 const CAP: usize = 2;
@@ -53,15 +53,7 @@ fn shares_of(owner: u32, first: u32, n: u32) -> SharesRecord {
 /// group's stream records go on in the next chunk (0 to 1), and a group's first stream record
 /// comes in a continuation after another group's higher slot (3).
 fn transition() -> (AccountTree, StateDiff, Digest) {
-    let accounts: Vec<Account> = (0..40)
-        .map(|i| {
-            let mut a = Account::new(key(i).public_key());
-            a.balance = Amount::new(10_000 + i).unwrap();
-            a.nonce = Nonce::new(i).unwrap();
-            a
-        })
-        .collect();
-    let mut before = AccountTree::from_accounts(&accounts);
+    let mut before = AccountTree::from_accounts(&accounts(40));
     let setup = StateDiff::with_streams(
         40,
         vec![record(1, 7_000, 4), record(3, 8_000, 5)],
