@@ -2,9 +2,15 @@
 //! slot is a payer with `subs` settled streams (the batch of issue 14's workload: streams that
 //! tick and settle, one net record per stream).
 //!
-//! `cargo bench -p rollup-prover --bench grouped_diff` (set `GROUPED_SHAPES=4x2,8x2,4x2a` for
-//! `cap x subs`, `a` for the shape with passport and lanes parts). Prints each circuit's
-//! degree; criterion reports the proving time of one full chunk, verification excluded.
+//! `cargo bench -p rollup-prover --bench grouped_diff` (set `GROUPED_SHAPES=4x2,8x2,4x2a,4x2s`
+//! for `cap x subs`, `a` for the shape with passport and lanes parts, `s` for the one with
+//! shares runs). Prints each circuit's degree; criterion reports the proving time of one full
+//! chunk, verification excluded.
+//!
+//! `GROUPED_SHARES=1024` (optionally `GROUPED_SHARES_SHAPE=13x1`, the devnet's chunk for
+//! leaves of 6) also benches a registration of that many shares (SPEC 19.6 "Diff"): the
+//! number of chunks its record takes, and the proving time of one of them (every chunk of the
+//! record is full of runs).
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +21,8 @@ use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedDiffCircuit, 
 use rollup_prover::F;
 use state::account::{Account, AccountIndex, Amount, Nonce, Timestamp};
 use state::crypto::schnorr::SecretKey;
-use state::diff::{AccountRecord, AccountTree, StateDiff, StreamRecord};
+use state::diff::{AccountRecord, AccountTree, SharesRecord, StateDiff, StreamRecord};
+use state::split::Shares;
 use state::stream::{Stream, StreamId, StreamSlot, TickCount};
 
 /// `<cap>x<subs>` with `a` (agent parts) or `s` (shares runs) appended for those shapes.
@@ -130,5 +137,76 @@ fn grouped_diff(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, grouped_diff);
+/// Account 0 registers `n` shares to accounts 1..=n (basis points as even as they go).
+fn shares_workload(n: u32) -> (AccountTree, StateDiff) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let accounts: Vec<Account> = (0..=n)
+        .map(|_| Account::new(SecretKey::random(&mut rng).public_key()))
+        .collect();
+    let each = 10_000 / n as u16;
+    let parts = (1..=n)
+        .map(|p| {
+            let bps = if p == n {
+                10_000 - each * (n as u16 - 1)
+            } else {
+                each
+            };
+            (AccountIndex(p), bps)
+        })
+        .collect();
+    let shares = Shares::new(AccountIndex(0), parts).expect("valid shares");
+    let record = AccountRecord {
+        index: AccountIndex(0),
+        balance: Amount::ZERO,
+        nonce: Nonce::new(1).expect("nonce"),
+        pubkey: None,
+    };
+    let diff = StateDiff::with_streams(u64::from(n) + 1, vec![record], vec![])
+        .expect("the diff")
+        .with_agents(vec![], vec![], vec![SharesRecord(shares)])
+        .expect("with the shares");
+    (AccountTree::from_accounts(&accounts), diff)
+}
+
+fn shares_record(c: &mut Criterion) {
+    let Some(n) = std::env::var("GROUPED_SHARES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let shape = std::env::var("GROUPED_SHARES_SHAPE").unwrap_or_else(|_| "13x1".into());
+    let (cap, subs) = shape
+        .split_once('x')
+        .and_then(|(c, k)| Some((c.parse().ok()?, k.parse().ok()?)))
+        .expect("GROUPED_SHARES_SHAPE is CAPxSUBS");
+    let started = Instant::now();
+    let circuit = GroupedDiffCircuit::build(cap, subs, GroupedParts::Shares);
+    let (before, diff) = shares_workload(n);
+    let chunks =
+        grouped_chunks(&before, &diff, cap, subs, GroupedParts::Shares, 1).expect("chunks");
+    println!(
+        "grouped_diff_shares/{n}: {} chunks of {cap}x{subs} (degree 2^{}, padded to a power of \
+         two) for {} items in runs of 11, built in {:.1} s",
+        chunks.len(),
+        circuit.data.common.degree_bits(),
+        n + 1,
+        started.elapsed().as_secs_f64()
+    );
+    for (w, s) in &chunks {
+        circuit
+            .verify(circuit.prove(w, s).expect("every chunk proves"))
+            .expect("and verifies");
+    }
+    let (w, s) = &chunks[1];
+    let mut group = c.benchmark_group("grouped_diff_shares_chunk");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function(format!("{n}/{cap}x{subs}"), |b| {
+        b.iter(|| circuit.prove(w, s).expect("proves"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, grouped_diff, shares_record);
 criterion_main!(benches);
