@@ -4,7 +4,7 @@
 //! is one of the final (settlement) circuit of that top level for version 1 diffs (see
 //! [`crate::circuits::settlement`]), or `"RBPF" | 3 | top level | kind (1) | proof` for the
 //! other final circuits ([`FinalId`]): the kind byte's low bits name the diff circuit (0: `v1`,
-//! 1: `v4`, 2: `v4-agents`) and its high bit ([`SPLITS_BIT`]) a final circuit that verifies a
+//! 1: `v4`, 2: `v4-agents`, 3: `v4-shares`) and its high bit ([`SPLITS_BIT`]) a final circuit that verifies a
 //! split-credit chain; `v1` without splits always has a version 2 header. Its only public
 //! inputs are the SHA-256 of the 252-byte L1
 //! statement (`state::settlement::BatchStatement`, SPEC 15.3) as eight words;
@@ -505,9 +505,12 @@ mod tests {
             Err(VerifyError::Kind(9))
         ));
         assert!(matches!(
-            batch_proof_id(b"RBPF\x03\x03\x83body"),
-            Err(VerifyError::Kind(0x83))
+            batch_proof_id(b"RBPF\x03\x03\x84body"),
+            Err(VerifyError::Kind(0x84))
         ));
+        // Kind 3 is `v4-shares`, always with the chain.
+        let v4s = FinalId::of(3, DiffCircuitKind::V4Shares);
+        assert_eq!(id(b"RBPF\x03\x03\x83body"), Ok((v4s.with_splits(), 7)));
         assert!(matches!(
             batch_proof_id(b"RBPF\x03\x03"),
             Err(VerifyError::Header)
