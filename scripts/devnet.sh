@@ -424,7 +424,7 @@ if [ -n "${DEVNET_SECONDS:-}" ]; then
   echo "x402 purchases settled by the buyer: $(grep -c '^paid ' "$DIR/buyer.log" || true)"
   if [ -n "$REVENUE" ]; then
     echo "revenue account $REVENUE: $($ROLLUP shares show --account "$REVENUE" 2>&1 | tr '\n' ' ')"
-    echo "distributes sent: $(grep -c . "$DIR/revenue.log" || true)"
+    echo "distributes accepted: $(grep -c '^distributed' "$DIR/revenue.log" || true)"
   fi
   if [ "$STREAMS" = 1 ]; then
     echo "stream $STREAM_PAYER/0: $($ROLLUP stream show --payer "$STREAM_PAYER" --slot 0 2>&1 | tr '\n' ' ')"

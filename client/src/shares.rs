@@ -1,9 +1,10 @@
 //! Revenue-share accounts from the SDK (docs/SPEC.md 19.2, 19.6): an account registers once
 //! how its income is shared (payees and basis points adding up to 10,000); from then on its
 //! balance leaves only by a distribute, which anyone may send and which pays the whole balance
-//! out by the shares, atomically. Experimental: a devnet node started with
-//! `--experimental-streams` accepts these (others refuse them, `KIND_NOT_ENABLED`), and no
-//! batch holding one is proven yet.
+//! out by the shares, atomically. A node accepts these when its pinned circuits prove them (a
+//! `final-<L>-v4-shares-splits`, built by a prover whose leaf has the revenue-share kinds), or
+//! a devnet node started with `--experimental-streams`; others refuse them
+//! (`KIND_NOT_ENABLED`).
 
 use state::account::{AccountIndex, Amount};
 use state::crypto::schnorr::SecretKey;

@@ -59,7 +59,8 @@ pub struct Config {
     /// share APIs, never for real money. (Split payments need no flag: they are accepted
     /// whenever the pinned circuits include the `-splits` final circuits; the stream kinds,
     /// and the tick relay, whenever they include the `-walks` ones, built by a prover whose
-    /// leaf has the stream kinds. Revenue shares are not proven yet.)
+    /// leaf has the stream kinds; revenue shares whenever they include a `v4-shares` final,
+    /// built by a prover whose leaf has the revenue-share kinds.)
     #[arg(long, env = "ROLLUP_EXPERIMENTAL_STREAMS", requires = "devnet")]
     pub experimental_streams: bool,
 

@@ -2,8 +2,9 @@
 //! through the node's relay (`SendTicks`, `WatchTicks`, docs/API.md "Ticks"), which checks
 //! each and stores none; the payee settles the latest one it saw.
 //!
-//! Experimental: only a devnet node started with `--experimental-streams` accepts these
-//! transactions, and this version's prover cannot prove a batch holding one.
+//! A node accepts these transactions when its pinned circuits prove them (the `-walks` finals,
+//! built by a prover whose leaf has the stream kinds), or a devnet node started with
+//! `--experimental-streams`; others refuse them (`KIND_NOT_ENABLED`).
 //!
 //! ```no_run
 //! use std::time::Duration;

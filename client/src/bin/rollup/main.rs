@@ -219,9 +219,9 @@ enum Command {
     /// In exodus, refund the deposits no finalized batch consumed to their depositor, from L1
     /// logs alone. Each is refunded once.
     Refund(exodus::RefundArgs),
-    /// Payment streams (experimental: a devnet node started with --experimental-streams):
-    /// open a stream to a payee, tick it through the node's relay, watch and settle the ticks
-    /// as the payee, close it.
+    /// Payment streams (on a node whose circuits prove them, or a devnet node started with
+    /// --experimental-streams): open a stream to a payee, tick it through the node's relay,
+    /// watch and settle the ticks as the payee, close it.
     Stream {
         #[command(subcommand)]
         command: stream::StreamCommand,
@@ -233,9 +233,9 @@ enum Command {
         #[command(subcommand)]
         command: agent::AgentCommand,
     },
-    /// Revenue-share accounts (experimental: a devnet node started with
-    /// --experimental-streams): register for good how an account's income is shared, pay its
-    /// balance out by the shares (anyone may), show them.
+    /// Revenue-share accounts (on a node whose circuits prove them, or a devnet node started
+    /// with --experimental-streams): register for good how an account's income is shared, pay
+    /// its balance out by the shares (anyone may), show them.
     Shares {
         #[command(subcommand)]
         command: shares::SharesCommand,

@@ -1,5 +1,5 @@
-//! `rollup shares …`: revenue-share accounts from the command line (SPEC 19.2, 19.6;
-//! experimental: a devnet node started with --experimental-streams).
+//! `rollup shares …`: revenue-share accounts from the command line (SPEC 19.2, 19.6; on a node
+//! whose pinned circuits prove them, or a devnet node started with --experimental-streams).
 //!
 //! `register` is final: the shares never change and the account can no longer send payments;
 //! its income leaves only by `distribute`, which any registered key may send (and pays the fee
