@@ -45,8 +45,9 @@ async fn planned(prefix: &str) -> JobStore {
     let inputs = TreeInputs {
         range: leaves(0),
         diff: leaves(1),
-        // Not the default: every job of the batch must carry the planner's choice.
-        diff_kind: DiffCircuitKind::V4Agents,
+        // Not the default, and the newest kind (migration 0017's constraint admits it): every
+        // job of the batch must carry the planner's choice.
+        diff_kind: DiffCircuitKind::V4Shares,
         priority: leaves(2),
         payout: leaves(3),
         splits: Some(leaves(4)),
@@ -81,7 +82,7 @@ async fn finish_tree(jobs: &JobStore, tree: ProofTree) {
             .await
             .unwrap()
         {
-            assert_eq!(j.diff_kind, DiffCircuitKind::V4Agents, "{j:?}");
+            assert_eq!(j.diff_kind, DiffCircuitKind::V4Shares, "{j:?}");
             assert!(j.splits && j.walks, "{j:?}");
             if j.tree == tree {
                 assert!(jobs.complete(&j, "t", b"p", &st(), 1).await.unwrap());
