@@ -44,8 +44,9 @@ pub const SPLITS_BIT: u8 = 0x80;
 /// The kind byte's bit of a final circuit that verifies a tick-walk tree (SPEC 18.7).
 pub const WALKS_BIT: u8 = 0x40;
 
-/// The diff kind's code in a version 3 header's kind byte (its low bits).
-fn kind_code(kind: DiffCircuitKind) -> u8 {
+/// The diff kind's code in a version 3 header's kind byte (its low bits); also the kind's
+/// place among the registry's final circuits.
+pub(crate) fn kind_code(kind: DiffCircuitKind) -> u8 {
     match kind {
         DiffCircuitKind::V1 => 0,
         DiffCircuitKind::V4 => 1,

@@ -488,11 +488,6 @@ impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
 
 /// The index of the final circuits of `id`'s diff kind and side trees in `Circuits::finals`.
 fn final_index(id: FinalId) -> usize {
-    let kind = match id.kind {
-        DiffCircuitKind::V1 => 0,
-        DiffCircuitKind::V4 => 1,
-        DiffCircuitKind::V4Agents => 2,
-        DiffCircuitKind::V4Shares => 3,
-    };
+    let kind = usize::from(crate::verify::kind_code(id.kind));
     4 * kind + 2 * usize::from(id.walks) + usize::from(id.splits)
 }

@@ -76,8 +76,8 @@ use state::Digest;
 use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::circuits::diff_grouped::{
-    at as grouped_at, GroupedStatement, GROUPED_PUBLIC_INPUTS, GROUPED_SHARES_PUBLIC_INPUTS,
-    SHARES_CARRY_LEN, VERSION as GROUPED_DIFF_VERSION,
+    at as grouped_at, GroupedParts, GroupedStatement, SHARES_CARRY_LEN,
+    VERSION as GROUPED_DIFF_VERSION,
 };
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
 use crate::circuits::priority::{PriorityStatement, PRIORITY_PUBLIC_INPUTS};
@@ -161,21 +161,15 @@ pub enum TieError {
 
 /// The version byte of the diffs `kind`'s circuit proves (the first byte of the header).
 pub fn diff_version(kind: DiffCircuitKind) -> u8 {
-    match kind {
-        DiffCircuitKind::V1 => 1,
-        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares => {
-            GROUPED_DIFF_VERSION
-        }
+    match GroupedParts::of(kind) {
+        None => 1,
+        Some(_) => GROUPED_DIFF_VERSION,
     }
 }
 
 /// The number of public inputs of `kind`'s diff proofs.
 pub fn diff_public_inputs(kind: DiffCircuitKind) -> usize {
-    match kind {
-        DiffCircuitKind::V1 => DIFF_PUBLIC_INPUTS,
-        DiffCircuitKind::V4 | DiffCircuitKind::V4Agents => GROUPED_PUBLIC_INPUTS,
-        DiffCircuitKind::V4Shares => GROUPED_SHARES_PUBLIC_INPUTS,
-    }
+    GroupedParts::of(kind).map_or(DIFF_PUBLIC_INPUTS, GroupedParts::public_inputs)
 }
 
 /// A diff proof's statement as a whole batch's diff of `kind`: its [`DiffStatement`] part, or
@@ -191,7 +185,7 @@ fn whole_diff(kind: DiffCircuitKind, fields: &[F]) -> Result<DiffStatement, TieE
         }
         DiffCircuitKind::V4 | DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares => {
             let g = GroupedStatement::from_fields(fields).ok_or(TieError::Malformed("diff"))?;
-            if g.shares.is_some() != (kind == DiffCircuitKind::V4Shares) {
+            if g.shares.is_some() != GroupedParts::of(kind).is_some_and(GroupedParts::shares) {
                 return Err(TieError::Malformed("diff"));
             }
             if !g.whole_batch() {

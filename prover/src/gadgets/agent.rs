@@ -184,6 +184,36 @@ pub fn profile_digest(b: &mut CircuitBuilder<F, D>, parts: &[HashOutTarget; 3]) 
     select_hash(b, empty, zero, h)
 }
 
+/// One step of a chained payee list (`state::split::list_digest_step`, SPEC 19.2):
+/// `hash_no_pad(d (4) ‖ to ‖ value)`, a split's parts and a registration's shares alike.
+pub fn list_digest_step(
+    b: &mut CircuitBuilder<F, D>,
+    d: HashOutTarget,
+    to: Target,
+    value: Target,
+) -> HashOutTarget {
+    let mut inputs = d.elements.to_vec();
+    inputs.extend([to, value]);
+    b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs)
+}
+
+/// The shares digest `hash_no_pad(TAG_SHARES, n, s)` of a list of `n` shares whose chain is
+/// `s` (`state::split::shares_digest_of`, SPEC 19.2): the profile's shares part.
+pub fn shares_digest(
+    b: &mut CircuitBuilder<F, D>,
+    n: Target,
+    chain: HashOutTarget,
+) -> HashOutTarget {
+    let mut inputs = vec![
+        b.constant(plonky2::field::types::Field::from_canonical_u64(
+            state::split::TAG_SHARES,
+        )),
+        n,
+    ];
+    inputs.extend(chain.elements);
+    b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs)
+}
+
 /// The empty book's root `E[16]` as a constant (a stream book with no open stream).
 pub fn empty_book(b: &mut CircuitBuilder<F, D>) -> HashOutTarget {
     constant_digest(b, empty_hashes()[SLOT_DEPTH])

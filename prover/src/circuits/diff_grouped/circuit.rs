@@ -179,7 +179,7 @@ impl AgentParts {
 }
 
 /// `x = y` where `on` (per element).
-fn connect_if(b: &mut CircuitBuilder<F, D>, on: Target, x: &[Target], y: &[Target]) {
+pub(super) fn connect_if(b: &mut CircuitBuilder<F, D>, on: Target, x: &[Target], y: &[Target]) {
     for (&a, &c) in x.iter().zip(y) {
         let d = b.sub(a, c);
         let p = b.mul(on, d);

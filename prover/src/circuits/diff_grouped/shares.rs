@@ -14,17 +14,16 @@
 //! selects against the stream record's bytes and ten more candidate lengths in the appends
 //! (`tests::rows_per_slot`).
 
+use super::circuit::connect_if;
+use crate::circuits::diff::le_bytes;
+use crate::gadgets::agent::{list_digest_step, shares_digest};
+use crate::gadgets::smt::{select_hash, zero_digest};
+use crate::{D, F};
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
-use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use state::split::TAG_SHARES;
-
-use crate::circuits::diff::le_bytes;
-use crate::gadgets::smt::{select_hash, zero_digest};
-use crate::{D, F};
 
 use super::{SharesCarry, RUN_ITEMS};
 
@@ -176,7 +175,6 @@ impl Run {
         carry: &mut CarryTargets,
         header: Option<(&SharesSlot, Target)>,
     ) -> Run {
-        let zero = b.zero();
         let is_run = carry.pending(b);
         let mut items = Vec::with_capacity(RUN_ITEMS);
         let mut bytes = Vec::with_capacity(6 * RUN_ITEMS);
@@ -190,45 +188,33 @@ impl Run {
             let second_bits = b.split_le(item.second, 16);
             bytes.extend(le_bytes(b, &first_bits));
             bytes.extend(le_bytes(b, &second_bits));
-            let on = if e == 0 {
-                is_run
-            } else {
-                let done = b.is_equal(carry.left, zero);
-                b.not(done)
-            };
+            let on = if e == 0 { is_run } else { carry.pending(b) };
             active.push(on);
             // The header (a group's first item): the account and the count, not folded. A group
             // with a record starts with `n + 1 >= 2` items left, so `with` implies `on`.
             let fold = match (e, header) {
                 (0, Some((slot, index))) => {
-                    let (x, y) = (item.first, item.second);
-                    for (v, w) in [(x, index), (y, slot.targets.n)] {
-                        let d = b.sub(v, w);
-                        let p = b.mul(slot.with.target, d);
-                        b.assert_zero(p);
-                    }
+                    connect_if(
+                        b,
+                        slot.with.target,
+                        &[item.first, item.second],
+                        &[index, slot.targets.n],
+                    );
                     BoolTarget::new_unsafe(b.sub(on.target, slot.with.target))
                 }
                 _ => on,
             };
-            let mut inputs = carry.chain.elements.to_vec();
-            inputs.extend([item.first, item.second]);
-            let step = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
+            let step = list_digest_step(b, carry.chain, item.first, item.second);
             carry.chain = select_hash(b, fold, step, carry.chain);
             carry.left = b.sub(carry.left, on.target);
             items.push(item);
         }
         // The run that reads the last item checks the digest the profile holds.
+        let zero = b.zero();
         let done = b.is_equal(carry.left, zero);
         let finish = b.and(is_run, done);
-        let mut inputs = vec![b.constant(F::from_canonical_u64(TAG_SHARES)), carry.n];
-        inputs.extend(carry.chain.elements);
-        let digest = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
-        for (&x, &y) in carry.digest.elements.iter().zip(&digest.elements) {
-            let d = b.sub(x, y);
-            let p = b.mul(finish.target, d);
-            b.assert_zero(p);
-        }
+        let digest = shares_digest(b, carry.n, carry.chain);
+        connect_if(b, finish.target, &carry.digest.elements, &digest.elements);
         // Active items are a prefix: exactly m of them when item m - 1 is and item m is not.
         let short = (1..RUN_ITEMS)
             .map(|m| {

@@ -39,11 +39,10 @@ use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use state::split::TAG_SHARES;
 use state::tx::TxKind;
 
 use super::slot::{select4, SlotView};
-use crate::gadgets::agent::{ext_digest, profile_digest};
+use crate::gadgets::agent::{ext_digest, profile_digest, shares_digest};
 use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, list_entry_chunks, OpChunks};
 use crate::gadgets::smt::zero_digest;
 use crate::witness::{OwnerOpening, SlotKind};
@@ -164,9 +163,7 @@ pub(super) fn build(
     );
 
     // The list's digest: what a registration signs and sets, what a distribute finds set.
-    let mut inputs = vec![b.constant(F::from_canonical_u64(TAG_SHARES)), i.n];
-    inputs.extend(i.list.elements);
-    let digest = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
+    let digest = shares_digest(b, i.n, i.list);
     for (x, y) in t.shares.elements.iter().zip(digest.elements) {
         rules.eq(b, distribute, *x, y, SharesRule::NoShares);
     }

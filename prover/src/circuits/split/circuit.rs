@@ -13,6 +13,7 @@ use state::hash::Digest;
 use state::smt::DEPTH;
 
 use super::witness::{SplitChunkWitness, SplitLane};
+use crate::gadgets::agent::list_digest_step;
 use state::split::{BPS_WHOLE, MAX_PAYEES};
 
 use super::{
@@ -608,9 +609,7 @@ impl SplitChainCircuit {
                 c.root = next_root;
                 // The digest, the count, the sums and the last payee advance on live slots
                 // (the sums on padding too: its amount is zero).
-                let mut inputs = c.digest.elements.to_vec();
-                inputs.extend([s.to, value]);
-                let step = b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs);
+                let step = list_digest_step(&mut b, c.digest, s.to, value);
                 c.digest = select_hash(&mut b, s.live, step, c.digest);
                 c.count = b.add(c.count, s.live.target);
                 c.sum_lo = b.add(c.sum_lo, amount.lo);
