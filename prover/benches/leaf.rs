@@ -13,7 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rollup_prover::circuits::payment::{PaymentCircuit, PaymentKinds};
+use rollup_prover::circuits::payment::{PaymentCircuit, PaymentKinds, PolicyChecks};
 use rollup_prover::witness::{leaf_witnesses, LeafWitness};
 use state::account::{AccountIndex, Amount, Nonce, Timestamp};
 use state::apply::{BlockContext, State};
@@ -92,16 +92,28 @@ fn bench(c: &mut Criterion) {
     if on("LEAF_BENCH_STREAMS") {
         let kinds = PaymentKinds {
             streams: true,
-            shares: false,
+            ..PaymentKinds::default()
         };
         variants.push(("streams", kinds));
     }
     if on("LEAF_BENCH_SHARES") {
         let kinds = PaymentKinds {
-            streams: false,
             shares: true,
+            ..PaymentKinds::default()
         };
         variants.push(("shares", kinds));
+    }
+    if on("LEAF_BENCH_POLICIES") {
+        for (name, policies) in [
+            ("policies", PolicyChecks::Plain),
+            ("policies-lists", PolicyChecks::WithLists),
+        ] {
+            let kinds = PaymentKinds {
+                policies,
+                ..PaymentKinds::default()
+            };
+            variants.push((name, kinds));
+        }
     }
     for k in sizes() {
         for &(name, kinds) in &variants {

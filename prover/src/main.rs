@@ -256,6 +256,7 @@ fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
         rollup_prover::circuits::payment::PaymentKinds {
             streams: args.leaf_streams,
             shares: args.leaf_shares,
+            ..Default::default()
         },
     );
     let mut c = Circuits::new(leaf, CircuitCache::in_dir(&args.cache_dir));

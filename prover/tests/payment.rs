@@ -3,6 +3,8 @@
 //! otherwise consistent) do not prove or do not verify. The settlement proof over a real batch
 //! and the attacks on it are in `payment/settlement.rs`.
 
+#[path = "payment/agents.rs"]
+mod agents;
 #[path = "payment/settlement.rs"]
 mod settlement;
 #[path = "payment/shares.rs"]
@@ -391,6 +393,9 @@ enum Cheat {
     Refund,
     /// A registered account starts with this balance.
     Mint(u64),
+    /// A spender's `ext` after its spend (an agent's passport charged, as the circuit
+    /// computes it).
+    AgentExt(Digest),
 }
 
 struct Forger {
@@ -476,6 +481,9 @@ impl Forger {
             _ if spend => old.map(|mut a| {
                 a.balance = sub(sub(a.balance, amount), fee);
                 a.nonce = add(a.nonce, 1);
+                if let Cheat::AgentExt(e) = cheat {
+                    a.ext = e;
+                }
                 a
             }),
             _ => old,

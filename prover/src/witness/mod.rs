@@ -28,6 +28,7 @@ use state::settlement::entries_absorb;
 use state::stream::{StreamId, StreamSlot};
 use state::tx::L1Address;
 
+use crate::circuits::policy::PassportOpening;
 use crate::circuits::public::RangeStatement;
 use crate::circuits::split::{SplitKind, SplitRecord};
 use crate::circuits::ticks::WalkRecord;
@@ -160,6 +161,47 @@ impl OwnerOpening {
     }
 }
 
+/// A signer's `ext` opened for the policy checks (SPEC 20.8), in a payment circuit with them:
+/// every slot whose signer spends or whose forced withdrawal is judged. `passport` is `None`
+/// for a signer that is no agent (its profile's passport part is `ZERO`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SignerOpening {
+    pub streams_root: Digest,
+    pub shares: Digest,
+    pub lanes: Digest,
+    pub passport: Option<PassportOpening>,
+}
+
+impl SignerOpening {
+    /// An account with no stream, no profile and no passport (an empty leaf opens to it).
+    pub fn empty() -> Self {
+        let o = OwnerOpening::empty();
+        SignerOpening {
+            streams_root: o.streams_root,
+            shares: o.profile.shares,
+            lanes: o.profile.lanes,
+            passport: None,
+        }
+    }
+
+    /// `account`'s opening in `state` as it stands, its passport judged at `now` for a spend
+    /// that pays `payee` (the membership path under a list).
+    pub fn of(
+        state: &state::apply::State,
+        account: AccountIndex,
+        now: state::account::Timestamp,
+        payee: Option<AccountIndex>,
+    ) -> Self {
+        let o = OwnerOpening::of(state, account);
+        SignerOpening {
+            streams_root: o.streams_root,
+            shares: o.profile.shares,
+            lanes: o.profile.lanes,
+            passport: PassportOpening::of(state, account, now, payee),
+        }
+    }
+}
+
 /// What a stream slot needs besides the accesses: the book owner's book before the slot and
 /// the transaction's terms. Raw integers: a tampered witness may hold anything.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -255,6 +297,10 @@ pub struct SlotWitness {
     /// elsewhere, or for a slot that reads no shares part).
     #[serde(default)]
     pub owner: Option<OwnerOpening>,
+    /// The signer's `ext` opened for the policy checks (every slot whose signer spends or
+    /// whose forced withdrawal is judged; `None` elsewhere).
+    #[serde(default)]
+    pub signer: Option<SignerOpening>,
     /// Register, transfer, withdraw, forced withdrawal, split, the stream kinds.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
@@ -286,6 +332,7 @@ impl SlotWitness {
             split_root: Digest::ZERO,
             stream: None,
             owner: None,
+            signer: None,
             signature: None,
             a: access.clone(),
             b: access.clone(),

@@ -12,8 +12,8 @@ use state::split::{parts_digest, shares_chain};
 use state::tx::Transaction;
 
 use super::{
-    root_of, AccountFields, LeafAccess, Overlay, OwnerOpening, SlotKind, SlotWitness,
-    StreamWitness, WitnessError,
+    root_of, AccountFields, LeafAccess, Overlay, OwnerOpening, SignerOpening, SlotKind,
+    SlotWitness, StreamWitness, WitnessError,
 };
 
 /// A no-op slot against the current state (all three accesses read the operator's leaf).
@@ -85,6 +85,17 @@ pub(super) fn tx_slot(
         _ => None,
     }
     .map(|i| OwnerOpening::of(state, AccountIndex(i)));
+    // The signer's `ext` opened for the policy checks (SPEC 20.8; only a circuit with them
+    // reads it): every kind whose signer pays a fee, and a forced withdrawal, judged at the
+    // agent clock (a forced withdrawal's: its request time) for the account it pays.
+    let signer = match tx {
+        Transaction::ForcedWithdraw(f) => Some((f.requested_at, None)),
+        Transaction::Transfer(t) => Some((ctx.batch_timestamp, Some(t.to))),
+        Transaction::StreamOpen(t) => Some((ctx.batch_timestamp, Some(t.body.payee))),
+        _ if kind.signer_pays_fee() => Some((ctx.batch_timestamp, None)),
+        _ => None,
+    }
+    .map(|(now, payee)| SignerOpening::of(state, AccountIndex(a_idx), now, payee));
     // The book that a stream kind changes, as it is before (its owner: A for an open, B else).
     let book_before = match tx {
         Transaction::StreamOpen(t) => Some((t.body.payer, t.body.slot)),
@@ -109,6 +120,10 @@ pub(super) fn tx_slot(
             },
         )
     });
+    // An agent signer's book root before (its `ext` after a charge keeps it, unless it opens).
+    let agent_book = state
+        .passport(AccountIndex(a_idx))
+        .map(|_| state.streams_of(AccountIndex(a_idx)).root());
     let mut base = HashMap::new();
     let mut view: HashMap<u32, Option<AccountFields>> = HashMap::new();
     for i in [a_idx, b_idx, OPERATOR.0] {
@@ -129,6 +144,7 @@ pub(super) fn tx_slot(
         },
     );
     slot.owner = owner;
+    slot.signer = signer;
     slot.signature = tx.signature().copied();
     let (debit, credit_b, credit_c, credit_a) = match tx {
         Transaction::Register(r) => {
@@ -287,6 +303,20 @@ pub(super) fn tx_slot(
     let a_ext = match kind {
         SlotKind::RegisterShares => state.account(AccountIndex(a_idx)).map(|a| a.ext),
         _ => new_ext.filter(|_| kind == SlotKind::StreamOpen),
+    };
+    // An agent's spend charges its passport (SPEC 20.4): A's `ext` after its access has the
+    // profile the state has now and the book A's access leaves (B's access may change the
+    // book after it, when A pays itself: a payer closing its own stream).
+    let a_ext = match agent_book.filter(|_| is_spend) {
+        Some(before) => {
+            let a = AccountIndex(a_idx);
+            let book = match kind {
+                SlotKind::StreamOpen => state.streams_of(a).root(),
+                _ => before,
+            };
+            Some(state::ext::ext_digest(book, state.profile_of(a).digest()))
+        }
+        None => a_ext,
     };
     let b_ext = new_ext.filter(|_| matches!(kind, SlotKind::StreamSettle | SlotKind::StreamClose));
     let pubkey = slot.pubkey;

@@ -32,8 +32,8 @@ fn shares_registry() -> &'static Circuits<PaymentCircuit> {
     C.get_or_init(|| {
         let t = Instant::now();
         let kinds = PaymentKinds {
-            streams: false,
             shares: true,
+            ..PaymentKinds::default()
         };
         let c = PaymentCircuit::build_kinds(K, kinds);
         println!(

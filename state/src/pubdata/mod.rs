@@ -104,7 +104,7 @@ pub enum ForcedStatus {
     BalanceOverflow = 8,
     /// The passport rules of an agent (SPEC 20.4): a forced withdrawal from an agent obeys its
     /// policy like any of its spends. No agent exists on a node of this version (delegates are
-    /// not enabled), so the payment circuit, which proves statuses 0 to 8, never meets these.
+    /// not enabled); a payment circuit built with policy checks proves them (SPEC 20.8).
     Revoked = 9,
     PolicyExpired = 10,
     PolicyFee = 11,

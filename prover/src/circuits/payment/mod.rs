@@ -13,6 +13,7 @@
 //! (slot layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`,
 //! "Payment circuit".
 
+mod agent;
 mod rules;
 mod shares;
 mod slot;
@@ -27,6 +28,7 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
+use crate::circuits::policy::PolicyRule;
 use crate::circuits::public::{RangeStatement, RangeStatementTargets};
 use crate::gadgets::range::range_check_u63;
 use crate::witness::LeafWitness;
@@ -41,6 +43,21 @@ pub struct PaymentKinds {
     pub streams: bool,
     /// Register shares and distribute, with the lock in every slot ([`shares`], SPEC 19.6).
     pub shares: bool,
+    /// An agent's spends judged by its passport ([`agent`], SPEC 20.8).
+    pub policies: PolicyChecks,
+}
+
+/// Whether a payment circuit's slots judge agents' spends by their passports (SPEC 20.8), and
+/// in which shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PolicyChecks {
+    /// No policy check: a leaf for a state without agents.
+    #[default]
+    None,
+    /// The six rules without a membership path: an agent under an allow-list pays no account.
+    Plain,
+    /// With a ten-hash membership path in every slot, for allow-lists.
+    WithLists,
 }
 
 /// The payment (leaf) circuit for `k` slots.
@@ -66,7 +83,7 @@ impl PaymentCircuit {
             k,
             PaymentKinds {
                 streams,
-                shares: false,
+                ..PaymentKinds::default()
             },
         )
     }
@@ -137,6 +154,27 @@ impl PaymentCircuit {
         }
     }
 
+    /// The gates one slot with `kinds` adds, without building a circuit (no FFT: for cost
+    /// reports).
+    pub fn gates_per_slot_of(kinds: PaymentKinds) -> usize {
+        let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let io = Running {
+            root: b.add_virtual_hash(),
+            pubdata: b.add_virtual_hash(),
+            withdrawals: b.add_virtual_hash(),
+            deposits: b.add_virtual_target(),
+            entries: b.add_virtual_hash(),
+            splits: b.add_virtual_hash(),
+            walks: b.add_virtual_hash(),
+        };
+        let domain = b.add_virtual_hash();
+        let timestamp = b.add_virtual_target();
+        let ts = range_check_u63(&mut b, timestamp);
+        let before = b.num_gates();
+        build_slot(&mut b, domain, &ts, io, kinds);
+        b.num_gates() - before
+    }
+
     pub fn k(&self) -> usize {
         self.slots.len()
     }
@@ -161,6 +199,12 @@ impl PaymentCircuit {
     /// [`PaymentCircuit::refused_by`].
     pub fn refused_by_shares(&self, error: &str) -> Option<(usize, SharesRule)> {
         self.rule_broken(error, |s| &s.shares_rules)
+    }
+
+    /// Which policy rule of which slot a refused witness broke, like
+    /// [`PaymentCircuit::refused_by`].
+    pub fn refused_by_policy(&self, error: &str) -> Option<(usize, PolicyRule)> {
+        self.rule_broken(error, |s| &s.policy_rules)
     }
 
     fn rule_broken<R: Copy>(
@@ -233,7 +277,12 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
     fn id(&self) -> String {
         let streams = if self.kinds.streams { "-streams" } else { "" };
         let shares = if self.kinds.shares { "-shares" } else { "" };
-        format!("payment-v5{streams}{shares}/k={}", self.k())
+        let policies = match self.kinds.policies {
+            PolicyChecks::None => "",
+            PolicyChecks::Plain => "-policies",
+            PolicyChecks::WithLists => "-policies-lists",
+        };
+        format!("payment-v5{streams}{shares}{policies}/k={}", self.k())
     }
 
     fn leaf_size(&self) -> usize {

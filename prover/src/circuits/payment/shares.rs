@@ -104,6 +104,8 @@ pub(super) struct SharesEffects {
     pub locked: BoolTarget,
     /// A registration's new `ext` for A (the slot selects it for a registration).
     pub new_ext: [Target; 4],
+    /// The shares part a registration sets (the slot's list digest).
+    pub shares_after: HashOutTarget,
     /// The split-credit record's `from`, `n` element and `sum` (the slot folds them with its
     /// roots and list digest when it hands a record over).
     pub record_from: Target,
@@ -245,6 +247,7 @@ pub(super) fn build(
         distribute,
         locked,
         new_ext: new_ext.elements,
+        shares_after: digest,
         record_from,
         record_n,
         record_sum,

@@ -12,9 +12,11 @@ use state::pubdata::{op_len, SPLIT_FIXED_BYTES};
 use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
+use super::agent::{AgentInputs, AgentTargets};
 use super::shares::{SharesRule, SharesTargets};
 use super::stream::{StreamRule, StreamTargets};
-use super::PaymentKinds;
+use super::{PaymentKinds, PolicyChecks};
+use crate::circuits::policy::{PolicyRule, SpendInputs};
 use crate::gadgets::pubdata::{
     absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
     list_entry_chunks, register_op_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
@@ -111,7 +113,8 @@ pub(super) struct SlotTargets {
     /// Forced withdrawal: applied (else one of `reasons` is set).
     applied: BoolTarget,
     /// Forced withdrawal rejected: one flag per reason it may publish, with its status, in
-    /// the order the rules judge them (1 to 6, 15 with the revenue-share kinds, 7, 8).
+    /// the order the rules judge them (1 to 6, 15 with the revenue-share kinds, 9 to 14 with
+    /// policy checks, 7, 8).
     reasons: Vec<(BoolTarget, u8)>,
     a_index: Target,
     b_index: Target,
@@ -133,6 +136,9 @@ pub(super) struct SlotTargets {
     /// ([`super::shares`]).
     shares: Option<SharesTargets>,
     pub(super) shares_rules: Vec<(Target, SharesRule)>,
+    /// The agent branch, in a circuit built with policy checks ([`super::agent`]).
+    agent: Option<AgentTargets>,
+    pub(super) policy_rules: Vec<(Target, PolicyRule)>,
     signature: SchnorrTargets,
     a: AccessTargets,
     b: AccessTargets,
@@ -227,10 +233,14 @@ pub(super) fn build_slot(
     let fa = b.and(is_forced, applied);
     let fr = BoolTarget::new_unsafe(b.sub(is_forced.target, fa.target));
     // The statuses a rejected forced withdrawal may publish, in the order of the rules.
-    let statuses: &[u8] = match kinds.shares {
-        false => &[1, 2, 3, 4, 5, 6, 7, 8],
-        true => &[1, 2, 3, 4, 5, 6, 15, 7, 8],
-    };
+    let mut statuses: Vec<u8> = vec![1, 2, 3, 4, 5, 6];
+    if kinds.shares {
+        statuses.push(15);
+    }
+    if kinds.policies != PolicyChecks::None {
+        statuses.extend(9..=14);
+    }
+    statuses.extend([7, 8]);
     let reasons: Vec<(BoolTarget, u8)> = statuses
         .iter()
         .map(|&s| (b.add_virtual_bool_target_safe(), s))
@@ -349,6 +359,38 @@ pub(super) fn build_slot(
     let in_time = is_le_u63(b, &now, &vu_u);
     assert_eq_if(b, signed, in_time.target, one);
 
+    // The agent branch: A's spend judged by its passport at `now`, in a circuit built with it.
+    let (agent, ax) = match kinds.policies {
+        PolicyChecks::None => (None, None),
+        shape => {
+            let moves = or(b, spend, fr);
+            let moves = or(b, moves, is_open);
+            let value = scale_u63(b, moves, &amount_u);
+            let pays_account = or(b, is_transfer, is_open);
+            let to_l1 = or(b, is_withdraw, is_forced);
+            // Not `or`: an applied forced withdrawal pays a fee and is forced.
+            let judged = b.or(pays_fee, is_forced);
+            let inputs = AgentInputs {
+                a_ext: a.ext,
+                judged,
+                charges: pays_fee,
+                spend: SpendInputs {
+                    time: &now,
+                    value: &value,
+                    fee: &fee_u,
+                    payee: b_index,
+                    pays_account,
+                    pays_many: is_split,
+                    to_l1,
+                },
+                streams_after: fx.as_ref().map(|f| (is_open, f.a_streams_after)),
+                shares_after: sx.as_ref().map(|s| (s.register, s.shares_after)),
+            };
+            let (t, ax) = super::agent::build(b, &inputs, shape == PolicyChecks::WithLists);
+            (Some(t), Some(ax))
+        }
+    };
+
     // Register: A is empty and becomes (key, 0, 0, ext 0); the index is the first free one:
     // the account just below it (B, read without change) exists.
     let p = b.mul(is_register.target, a.exists.target);
@@ -401,6 +443,9 @@ pub(super) fn build_slot(
     };
     if let Some(s) = &sx {
         a_new_ext = select4(b, s.register, s.new_ext, a_new_ext);
+    }
+    if let Some(x) = &ax {
+        a_new_ext = select4(b, x.charged, x.ext_after, a_new_ext);
     }
     let a_new_nonce = b.add(a.nonce, pays_fee.target);
     b.range_check(a_new_nonce, 63);
@@ -571,11 +616,16 @@ pub(super) fn build_slot(
         poor,
         fee_broken,
     ];
-    // 15: the sender's shares are set (judged after the nonce, before the balance).
+    // 15: the sender's shares are set; 9 to 14: an agent's policy (judged after the nonce,
+    // before the balance).
+    let mut after_nonce = Vec::new();
     if let Some(s) = &sx {
-        let locked = b.and(exists, s.locked);
-        broken.insert(6, locked);
+        after_nonce.push(b.and(exists, s.locked));
     }
+    if let Some(x) = &ax {
+        after_nonce.extend(x.broken.iter().copied());
+    }
+    broken.splice(6..6, after_nonce);
     debug_assert_eq!(broken.len(), reasons.len());
     let mut clean = b._true();
     for ((reason, _), rule_broken) in reasons.iter().zip(broken) {
@@ -715,6 +765,8 @@ pub(super) fn build_slot(
             .as_mut()
             .map(|s| std::mem::take(&mut s.rules))
             .unwrap_or_default(),
+        agent,
+        policy_rules: ax.map(|x| x.rules).unwrap_or_default(),
         a,
         b: bb,
         c,
@@ -758,6 +810,13 @@ pub(super) fn set_slot(
         None => ensure!(
             !matches!(kind, SlotKind::RegisterShares | SlotKind::Distribute),
             "a {kind:?} slot in a payment circuit built without the revenue-share kinds"
+        ),
+    }
+    match &t.agent {
+        Some(ag) => super::agent::set(pw, ag, s.signer.as_ref())?,
+        None => ensure!(
+            s.signer.as_ref().is_none_or(|o| o.passport.is_none()),
+            "an agent's {kind:?} slot in a payment circuit built without policy checks"
         ),
     }
     pw.set_target(t.n, F::from_canonical_u32(s.n))?;

@@ -137,6 +137,8 @@ pub(super) struct StreamEffects {
     /// The new `ext` of A and B (their old one unless they own the changed book).
     pub a_ext: [Target; 4],
     pub b_ext: [Target; 4],
+    /// The book's root after the slot (A's after an open).
+    pub a_streams_after: HashOutTarget,
     /// Settle: the payout to A; close: the refund to B (zero otherwise).
     pub a_credit: U63Target,
     pub b_credit: U63Target,
@@ -415,6 +417,7 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
         any,
         a_ext,
         b_ext,
+        a_streams_after: root_after,
         a_credit: scale_u63(b, settle, &payout),
         b_credit: scale_u63(b, close, &refund),
         messages,

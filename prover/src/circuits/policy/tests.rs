@@ -10,7 +10,7 @@ use state::account::{Amount, Timestamp, MAX_U63};
 use state::apply::BlockContext;
 use state::crypto::schnorr::SecretKey;
 use state::hash::hash_no_pad;
-use state::passport::{AllowList, Card, Policy};
+use state::passport::{AllowList, Card, Policy, TAG_POLICY};
 use state::tx::{
     Deposit, Domain, PassportAction, Transaction, UnsignedPassportTx, UnsignedRegister,
 };
@@ -111,7 +111,7 @@ fn f(v: u64) -> F {
 /// The `ext` of the witnessed parts with the passport `(revoked, window_id, spent)`, as the
 /// circuit hashes it.
 fn ext(w: &PolicyWitness, revoked: u64, window_id: u64, spent: F) -> Digest {
-    let p = &w.policy;
+    let p = &w.passport.policy;
     let mut pi = vec![
         f(TAG_POLICY),
         f(p.cap),
@@ -123,7 +123,7 @@ fn ext(w: &PolicyWitness, revoked: u64, window_id: u64, spent: F) -> Digest {
     pi.extend(p.allow.0);
     pi.extend(p.card.0);
     let policy = hash_no_pad(&pi);
-    let mut pp = vec![F::from_canonical_u32(w.owner)];
+    let mut pp = vec![F::from_canonical_u32(w.passport.owner)];
     pp.extend(policy.0);
     pp.extend([f(revoked), f(window_id), spent]);
     let passport = hash_no_pad(&pp);
@@ -141,19 +141,24 @@ fn ext(w: &PolicyWitness, revoked: u64, window_id: u64, spent: F) -> Digest {
 fn reseal(w: &mut PolicyWitness, keep_window: bool) {
     let t = w.statement.spend.time;
     if !keep_window {
-        (w.q, w.r) = match w.policy.window {
+        (w.passport.q, w.passport.r) = match w.passport.policy.window {
             0 => (0, t),
             win => (t / win, t % win),
         };
     }
-    w.statement.ext_before = ext(w, w.revoked, w.window_id, f(w.spent));
-    let spent_now = if w.q == w.window_id {
-        f(w.spent)
+    w.statement.ext_before = ext(
+        w,
+        w.passport.revoked,
+        w.passport.window_id,
+        f(w.passport.spent),
+    );
+    let spent_now = if w.passport.q == w.passport.window_id {
+        f(w.passport.spent)
     } else {
         F::ZERO
     };
     let s = &w.statement.spend;
-    w.statement.ext_after = ext(w, 0, w.q, spent_now + f(s.value) + f(s.fee));
+    w.statement.ext_after = ext(w, 0, w.passport.q, spent_now + f(s.value) + f(s.fee));
 }
 
 fn try_prove(w: &PolicyWitness, with_list: bool) -> Result<(), String> {
@@ -180,7 +185,7 @@ fn honest_spends_prove_in_both_shapes_and_state_the_native_ext() {
     reseal(&mut again, false);
     assert_eq!(again, w);
     let listed = honest(vec![BOB, CAROL], &spend(60, 2, CAROL));
-    assert!(listed.membership.is_some());
+    assert!(listed.passport.membership.is_some());
     try_prove(&listed, true).unwrap();
     // A settlement pays nobody new: no path needed, even under a list.
     let settle = Spend::fee_only(amt(1));
@@ -191,7 +196,7 @@ fn honest_spends_prove_in_both_shapes_and_state_the_native_ext() {
 #[test]
 fn a_revoked_agent_cannot_spend() {
     let mut w = honest(vec![], &spend(10, 0, BOB));
-    w.revoked = 1;
+    w.passport.revoked = 1;
     reseal(&mut w, false);
     assert_refused(&w, false, PolicyRule::Revoked);
 }
@@ -199,7 +204,7 @@ fn a_revoked_agent_cannot_spend() {
 #[test]
 fn an_expired_policy_refuses_the_spend() {
     let mut w = honest(vec![], &spend(10, 0, BOB));
-    w.statement.spend.time = w.policy.expiry + 1;
+    w.statement.spend.time = w.passport.policy.expiry + 1;
     reseal(&mut w, false);
     assert_refused(&w, false, PolicyRule::PolicyExpired);
 }
@@ -207,11 +212,11 @@ fn an_expired_policy_refuses_the_spend() {
 #[test]
 fn a_fee_or_a_payment_above_its_maximum_is_refused() {
     let mut w = honest(vec![], &spend(10, 0, BOB));
-    w.statement.spend.fee = w.policy.max_fee + 1;
+    w.statement.spend.fee = w.passport.policy.max_fee + 1;
     reseal(&mut w, false);
     assert_refused(&w, false, PolicyRule::PolicyFee);
     let mut w = honest(vec![], &spend(10, 0, BOB));
-    w.statement.spend.value = w.policy.max_payment + 1;
+    w.statement.spend.value = w.passport.policy.max_payment + 1;
     reseal(&mut w, false);
     assert_refused(&w, false, PolicyRule::PolicyPayment);
 }
@@ -220,22 +225,22 @@ fn a_fee_or_a_payment_above_its_maximum_is_refused() {
 fn payments_that_add_up_past_the_cap_are_refused_and_sums_cannot_wrap() {
     // Earlier payments of this window have spent 450 of 500: 60 more does not fit.
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.window_id = w.q;
-    w.spent = 450;
+    w.passport.window_id = w.passport.q;
+    w.passport.spent = 450;
     reseal(&mut w, true);
     assert_refused(&w, false, PolicyRule::PolicyCap);
     // Under a huge cap and maximum, a spent amount plus a payment past 2^63 - 1 must not pass
     // as its remainder.
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.policy.cap = MAX_U63;
-    w.policy.max_payment = MAX_U63;
-    w.window_id = w.q;
-    w.spent = MAX_U63 - 10;
+    w.passport.policy.cap = MAX_U63;
+    w.passport.policy.max_payment = MAX_U63;
+    w.passport.window_id = w.passport.q;
+    w.passport.spent = MAX_U63 - 10;
     w.statement.spend.value = 20;
     reseal(&mut w, true);
     // The attacker claims the sum the limbs leave past the bound (x + y - 2^63), so that only
     // the cap can refuse it.
-    w.statement.ext_after = ext(&w, 0, w.q, f(MAX_U63 - 10 + 20 - (1 << 63)));
+    w.statement.ext_after = ext(&w, 0, w.passport.q, f(MAX_U63 - 10 + 20 - (1 << 63)));
     assert_refused(&w, false, PolicyRule::PolicyCap);
 }
 
@@ -243,17 +248,17 @@ fn payments_that_add_up_past_the_cap_are_refused_and_sums_cannot_wrap() {
 fn a_false_window_cannot_reset_what_was_spent() {
     // Spent 450 in this window; claiming the previous window would restart from 0.
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.window_id = w.q;
-    w.spent = 450;
-    w.q -= 1;
-    w.r += w.policy.window;
+    w.passport.window_id = w.passport.q;
+    w.passport.spent = 450;
+    w.passport.q -= 1;
+    w.passport.r += w.passport.policy.window;
     reseal(&mut w, true);
     assert_refused(&w, false, PolicyRule::Window);
     // A lifetime cap has one window, 0.
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.policy.window = 0;
-    w.q = 1;
-    w.r = w.statement.spend.time;
+    w.passport.policy.window = 0;
+    w.passport.q = 1;
+    w.passport.r = w.statement.spend.time;
     reseal(&mut w, true);
     assert_refused(&w, false, PolicyRule::Window);
 }
@@ -272,7 +277,7 @@ fn a_payee_off_the_list_or_a_withdrawal_under_a_list_is_refused() {
     let mut w = honest(vec![BOB], &spend(10, 0, BOB));
     w.statement.spend.pays_account = false;
     w.statement.spend.to_l1 = true;
-    w.membership = None;
+    w.passport.membership = None;
     reseal(&mut w, false);
     assert_refused(&w, true, PolicyRule::PolicyPayee);
 }
@@ -281,10 +286,10 @@ fn a_payee_off_the_list_or_a_withdrawal_under_a_list_is_refused() {
 fn a_false_statement_is_refused() {
     // The ext left behind claims nothing was spent.
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.statement.ext_after = ext(&w, 0, w.q, F::ZERO);
+    w.statement.ext_after = ext(&w, 0, w.passport.q, F::ZERO);
     assert_refused(&w, false, PolicyRule::Statement);
     // A passport that is not the committed one (a higher cap).
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.policy.cap = 1_000_000;
+    w.passport.policy.cap = 1_000_000;
     assert_refused(&w, false, PolicyRule::Statement);
 }

@@ -28,14 +28,17 @@
 //! `q < 2^32` bounds `q x window + r` below `p`, so `q` is the integer quotient: windows are
 //! sound until `T >= 2^32 x window` (the year 2106 for one-second windows).
 
+mod gadget;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use gadget::{judge, PassportTargets, SpendInputs};
 
 use anyhow::{ensure, Context};
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::{HashOut, HashOutTarget};
 use plonky2::hash::poseidon::PoseidonHash;
-use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
@@ -45,11 +48,10 @@ use state::account::{AccountIndex, Timestamp};
 use state::apply::State;
 use state::ext::{ext_digest, Profile};
 use state::hash::Digest;
-use state::passport::{charge, Payees, Spend, ALLOW_DEPTH, TAG_POLICY};
+use state::passport::{charge, Payees, Spend};
 
 use crate::circuits::refusal::rule_broken;
-use crate::gadgets::range::{add_u63_overflow, is_le_u63, range_check_u63, split_at};
-use crate::gadgets::smt::hash_level;
+use crate::gadgets::range::range_check_u63;
 use crate::{C, D, F};
 
 /// The rules of the circuit (module docs).
@@ -104,7 +106,7 @@ pub struct PolicyStatement {
 }
 
 /// The policy's fields as committed (SPEC 20.2), the list and card as their digests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyFields {
     pub cap: u64,
     pub window: u64,
@@ -115,14 +117,11 @@ pub struct PolicyFields {
     pub card: Digest,
 }
 
-/// Everything the circuit takes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyWitness {
-    pub statement: PolicyStatement,
-    /// The agent's other `ext` parts, kept as they are.
-    pub streams_root: Digest,
-    pub shares: Digest,
-    pub lanes: Digest,
+/// An agent's passport opened for one spend at time `T`: its fields, `T`'s window
+/// decomposition and, when the spend pays an account under a list, the payee's path. Raw
+/// integers: a forged witness may hold anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassportOpening {
     pub owner: u32,
     pub policy: PolicyFields,
     pub revoked: u64,
@@ -135,69 +134,30 @@ pub struct PolicyWitness {
     pub membership: Option<(usize, Vec<Digest>)>,
 }
 
-impl PolicyWitness {
-    /// The witness of `agent`'s `spend` at block time `now`, which the rules must accept, with
-    /// a membership path when the policy has a list and the spend pays an account.
-    pub fn build(
+impl PassportOpening {
+    /// `agent`'s passport as the rules read it at `now`, with the path of `payee` when the
+    /// policy has a list and the spend pays that account. `None` for an account that is no
+    /// agent. The rules need not accept the spend (a forced withdrawal's refusal is proven).
+    pub fn of(
         state: &State,
         agent: AccountIndex,
-        spend: &Spend<'_>,
         now: Timestamp,
-    ) -> anyhow::Result<PolicyWitness> {
-        let passport = state
-            .passport(agent)
-            .with_context(|| format!("account {agent} is not an agent"))?;
-        let charged = charge(passport, spend, now).map_err(|r| anyhow::anyhow!("{r}"))?;
+        payee: Option<AccountIndex>,
+    ) -> Option<PassportOpening> {
+        let passport = state.passport(agent)?;
         let policy = passport.policy();
         let (window_id, spent) = passport.spent();
-        let (payee, pays_account, to_l1) = match spend.payees {
-            Payees::None => (0, false, false),
-            Payees::One(to) => (to.0, true, false),
-            Payees::Parts(_) => anyhow::bail!("a split's payees are checked one slot each"),
-            Payees::L1 => (0, false, true),
-        };
-        let membership = if pays_account && !policy.allow.is_anyone() {
-            let (pos, path) = policy
-                .allow
-                .path(AccountIndex(payee))
-                .context("the payee is not listed")?;
-            Some((pos, path.to_vec()))
-        } else {
-            None
-        };
-        let streams_root = state.streams_of(agent).root();
-        let lanes = state.lanes_of(agent).digest();
-        let ext_before = state.account(agent).context("no account")?.ext;
-        let mut after = passport.clone();
-        after.record(charged);
-        let profile = Profile {
-            shares: Digest::ZERO,
-            passport: after.digest(),
-            lanes,
-        };
-        let ext_after = ext_digest(streams_root, profile.digest());
+        let membership = payee
+            .filter(|_| !policy.allow.is_anyone())
+            .and_then(|p| policy.allow.path(p))
+            .map(|(pos, path)| (pos, path.to_vec()));
         let t = now.get();
         let window = u64::from(policy.window);
         // A lifetime cap (window 0) has the one window 0.
         let (q, r) = t
             .checked_div(window)
             .map_or((0, t), |q| (q, t - q * window));
-        Ok(PolicyWitness {
-            statement: PolicyStatement {
-                ext_before,
-                ext_after,
-                spend: SpendStatement {
-                    time: t,
-                    value: spend.value.get(),
-                    fee: spend.fee.get(),
-                    payee,
-                    pays_account,
-                    to_l1,
-                },
-            },
-            streams_root,
-            shares: Digest::ZERO,
-            lanes,
+        Some(PassportOpening {
             owner: passport.owner().0,
             policy: PolicyFields {
                 cap: policy.cap.get(),
@@ -218,21 +178,84 @@ impl PolicyWitness {
     }
 }
 
+/// Everything the circuit takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyWitness {
+    pub statement: PolicyStatement,
+    /// The agent's other `ext` parts, kept as they are.
+    pub streams_root: Digest,
+    pub shares: Digest,
+    pub lanes: Digest,
+    pub passport: PassportOpening,
+}
+
+impl PolicyWitness {
+    /// The witness of `agent`'s `spend` at block time `now`, which the rules must accept, with
+    /// a membership path when the policy has a list and the spend pays an account.
+    pub fn build(
+        state: &State,
+        agent: AccountIndex,
+        spend: &Spend<'_>,
+        now: Timestamp,
+    ) -> anyhow::Result<PolicyWitness> {
+        let passport = state
+            .passport(agent)
+            .with_context(|| format!("account {agent} is not an agent"))?;
+        let charged = charge(passport, spend, now).map_err(|r| anyhow::anyhow!("{r}"))?;
+        let (payee, pays_account, to_l1) = match spend.payees {
+            Payees::None => (0, false, false),
+            Payees::One(to) => (to.0, true, false),
+            Payees::Parts(_) => anyhow::bail!("a split's payees are checked one slot each"),
+            Payees::L1 => (0, false, true),
+        };
+        let opening = PassportOpening::of(
+            state,
+            agent,
+            now,
+            pays_account.then_some(AccountIndex(payee)),
+        )
+        .context("no passport")?;
+        if pays_account && !passport.policy().allow.is_anyone() {
+            ensure!(opening.membership.is_some(), "the payee is not listed");
+        }
+        let streams_root = state.streams_of(agent).root();
+        let lanes = state.lanes_of(agent).digest();
+        let ext_before = state.account(agent).context("no account")?.ext;
+        let mut after = passport.clone();
+        after.record(charged);
+        let profile = Profile {
+            shares: Digest::ZERO,
+            passport: after.digest(),
+            lanes,
+        };
+        let ext_after = ext_digest(streams_root, profile.digest());
+        Ok(PolicyWitness {
+            statement: PolicyStatement {
+                ext_before,
+                ext_after,
+                spend: SpendStatement {
+                    time: now.get(),
+                    value: spend.value.get(),
+                    fee: spend.fee.get(),
+                    payee,
+                    pays_account,
+                    to_l1,
+                },
+            },
+            streams_root,
+            shares: Digest::ZERO,
+            lanes,
+            passport: opening,
+        })
+    }
+}
+
 struct Targets {
     public: Vec<Target>,
     streams_root: HashOutTarget,
     shares: HashOutTarget,
     lanes: HashOutTarget,
-    owner: Target,
-    policy: [Target; 5],
-    allow: HashOutTarget,
-    card: HashOutTarget,
-    revoked: Target,
-    window_id: Target,
-    spent: Target,
-    q: Target,
-    r: Target,
-    membership: Option<(Vec<BoolTarget>, Vec<HashOutTarget>)>,
+    passport: PassportTargets,
 }
 
 /// The policy circuit of one shape.
@@ -247,7 +270,7 @@ pub struct PolicyCircuit {
     rules: Vec<(Target, PolicyRule)>,
 }
 
-/// Asserts `t = 0`, naming `rule` when it is not (`t` is a gate's own output).
+/// Asserts `t = 0`, naming `rule` when it is not.
 fn require_zero(
     b: &mut CircuitBuilder<F, D>,
     rules: &mut Vec<(Target, PolicyRule)>,
@@ -256,22 +279,6 @@ fn require_zero(
 ) {
     b.assert_zero(t);
     rules.push((t, rule));
-}
-
-/// Asserts `ok`, naming `rule` when it does not hold.
-fn require(
-    b: &mut CircuitBuilder<F, D>,
-    rules: &mut Vec<(Target, PolicyRule)>,
-    ok: BoolTarget,
-    rule: PolicyRule,
-) {
-    let one = b.one();
-    let t = b.sub(one, ok.target);
-    require_zero(b, rules, t, rule);
-}
-
-fn hash(b: &mut CircuitBuilder<F, D>, inputs: Vec<Target>) -> HashOutTarget {
-    b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs)
 }
 
 impl PolicyCircuit {
@@ -293,141 +300,53 @@ impl PolicyCircuit {
         let streams_root = b.add_virtual_hash();
         let shares = b.add_virtual_hash();
         let lanes = b.add_virtual_hash();
-        let owner = b.add_virtual_target();
-        let policy: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
-        let [cap, window, max_payment, max_fee, expiry] = policy;
-        let allow = b.add_virtual_hash();
-        let card = b.add_virtual_hash();
-        let revoked = b.add_virtual_target();
-        let window_id = b.add_virtual_target();
-        let spent = b.add_virtual_target();
-        let q = b.add_virtual_target();
-        let r = b.add_virtual_target();
+        let passport = PassportTargets::new(&mut b, with_list);
         let mut rules = Vec::new();
-        let one = b.one();
-        let zero = b.zero();
+        let time_u = range_check_u63(&mut b, time);
+        let value_u = range_check_u63(&mut b, value);
+        let fee_u = range_check_u63(&mut b, fee);
+        let pays_many = b._false();
+        let j = judge(
+            &mut b,
+            &passport,
+            &SpendInputs {
+                time: &time_u,
+                value: &value_u,
+                fee: &fee_u,
+                payee,
+                pays_account,
+                pays_many,
+                to_l1,
+            },
+        );
+        let gates_of_list = j.gates_of_list;
 
-        // Open ext: ext = H(streams_root, H(shares, H(owner, policy, revoked, window_id, spent),
-        // lanes)), with policy = H(TAG_POLICY, cap, window, max_payment, max_fee, expiry, allow,
-        // card). An agent's profile is never ZERO (its passport is a hash), so ext is the hash.
-        let tag = b.constant(F::from_canonical_u64(TAG_POLICY));
-        let mut policy_inputs = vec![tag, cap, window, max_payment, max_fee, expiry];
-        policy_inputs.extend(allow.elements);
-        policy_inputs.extend(card.elements);
-        let policy_digest = hash(&mut b, policy_inputs);
-        let ext_of = |b: &mut CircuitBuilder<F, D>, revoked: Target, wid: Target, spent: Target| {
-            let mut p = vec![owner];
-            p.extend(policy_digest.elements);
-            p.extend([revoked, wid, spent]);
-            let passport = hash(b, p);
+        // An agent's profile is never ZERO (its passport is a hash), so both `ext` are hashes:
+        // ext = H(streams_root, H(shares, passport, lanes)).
+        let ext_of = |b: &mut CircuitBuilder<F, D>, passport: HashOutTarget| {
             let mut pr = shares.elements.to_vec();
             pr.extend(passport.elements);
             pr.extend(lanes.elements);
-            let profile = hash(b, pr);
+            let profile = b.hash_n_to_hash_no_pad::<PoseidonHash>(pr);
             let mut e = streams_root.elements.to_vec();
             e.extend(profile.elements);
-            hash(b, e)
+            b.hash_n_to_hash_no_pad::<PoseidonHash>(e)
         };
-        let before = ext_of(&mut b, revoked, window_id, spent);
+        let before = ext_of(&mut b, j.passport_before);
         for k in 0..4 {
             let t = b.sub(before.elements[k], ext_before.elements[k]);
             require_zero(&mut b, &mut rules, t, PolicyRule::Statement);
         }
-
-        // 1. Not revoked.
-        let t = b.mul(revoked, revoked);
-        require_zero(&mut b, &mut rules, t, PolicyRule::Revoked);
-        // 2-4. Time, fee and value against their bounds (two-limb comparisons).
-        let time_u = range_check_u63(&mut b, time);
-        let expiry_u = range_check_u63(&mut b, expiry);
-        let ok = is_le_u63(&mut b, &time_u, &expiry_u);
-        require(&mut b, &mut rules, ok, PolicyRule::PolicyExpired);
-        let fee_u = range_check_u63(&mut b, fee);
-        let max_fee_u = range_check_u63(&mut b, max_fee);
-        let ok = is_le_u63(&mut b, &fee_u, &max_fee_u);
-        require(&mut b, &mut rules, ok, PolicyRule::PolicyFee);
-        let value_u = range_check_u63(&mut b, value);
-        let max_payment_u = range_check_u63(&mut b, max_payment);
-        let ok = is_le_u63(&mut b, &value_u, &max_payment_u);
-        require(&mut b, &mut rules, ok, PolicyRule::PolicyPayment);
-
-        // 5. The payee. has_list = allow != ZERO.
-        let allow_sq: Vec<Target> = allow.elements.iter().map(|&e| b.mul(e, e)).collect();
-        let allow_norm = b.add_many(allow_sq);
-        let no_list = b.is_equal(allow_norm, zero);
-        let has_list = b.not(no_list);
-        let t = b.mul(has_list.target, to_l1.target);
-        require_zero(&mut b, &mut rules, t, PolicyRule::PolicyPayee);
-        let list_start = b.num_gates();
-        let membership = if with_list {
-            let bits: Vec<BoolTarget> = (0..ALLOW_DEPTH)
-                .map(|_| b.add_virtual_bool_target_safe())
-                .collect();
-            let siblings: Vec<HashOutTarget> =
-                (0..ALLOW_DEPTH).map(|_| b.add_virtual_hash()).collect();
-            let mut cur = HashOutTarget::from_vec(vec![payee, one, zero, zero]);
-            for (bit, sib) in bits.iter().zip(&siblings) {
-                cur = hash_level(&mut b, cur, *sib, *bit);
-            }
-            let gate = b.mul(has_list.target, pays_account.target);
-            for k in 0..4 {
-                let d = b.sub(cur.elements[k], allow.elements[k]);
-                let t = b.mul(gate, d);
-                require_zero(&mut b, &mut rules, t, PolicyRule::PolicyPayee);
-            }
-            Some((bits, siblings))
-        } else {
-            // Without a path, a spend that pays an account needs a policy without a list.
-            let t = b.mul(has_list.target, pays_account.target);
-            require_zero(&mut b, &mut rules, t, PolicyRule::PolicyPayee);
-            None
-        };
-        let gates_of_list = if with_list {
-            b.num_gates() - list_start
-        } else {
-            0
-        };
-
-        // The window: T = q x window + r, q < 2^32, and r < window unless window = 0 (then
-        // q = 0). e = window - r - 1 + 2^32 is in [2^32, 2^33) iff r < window (r < 2^63).
-        b.range_check(window, 32);
-        b.range_check(q, 32);
-        range_check_u63(&mut b, r);
-        let qw = b.mul(q, window);
-        let t_again = b.add(qw, r);
-        let t = b.sub(t_again, time);
-        require_zero(&mut b, &mut rules, t, PolicyRule::Window);
-        let lifetime = b.is_equal(window, zero);
-        let t = b.mul(lifetime.target, q);
-        require_zero(&mut b, &mut rules, t, PolicyRule::Window);
-        let off = b.constant(F::from_canonical_u64((1 << 32) - 1));
-        let e = b.sub(window, r);
-        let e = b.add(e, off);
-        let (low, ge) = split_at(&mut b, e, 32);
-        b.range_check(low, 32);
-        let ge = BoolTarget::new_unsafe(ge);
-        b.assert_bool(ge);
-        let short = b.not(ge);
-        let not_lifetime = b.not(lifetime);
-        let t = b.mul(not_lifetime.target, short.target);
-        require_zero(&mut b, &mut rules, t, PolicyRule::Window);
-
-        // 6. The cap: spent' + value + fee <= cap, none of the sums past 2^63 - 1.
-        let same = b.is_equal(q, window_id);
-        let spent_now = b.mul(same.target, spent);
-        let spent_u = range_check_u63(&mut b, spent_now);
-        let (s1, o1) = add_u63_overflow(&mut b, &spent_u, &value_u);
-        let (s2, o2) = add_u63_overflow(&mut b, &s1, &fee_u);
-        let cap_u = range_check_u63(&mut b, cap);
-        let le = is_le_u63(&mut b, &s2, &cap_u);
-        let no1 = b.not(o1);
-        let no2 = b.not(o2);
-        let ok = b.and(le, no1);
-        let ok = b.and(ok, no2);
-        require(&mut b, &mut rules, ok, PolicyRule::PolicyCap);
-
-        // The ext the spend leaves: window q, spent s2, not revoked.
-        let after = ext_of(&mut b, zero, q, s2.value);
+        for t in j.window {
+            require_zero(&mut b, &mut rules, t, PolicyRule::Window);
+        }
+        for (broken, rule) in j.broken {
+            // `broken^2` (= broken) is a gate's own output, which names the rule when it is
+            // set (the revocation flag itself is a witness).
+            let t = b.mul(broken.target, broken.target);
+            require_zero(&mut b, &mut rules, t, rule);
+        }
+        let after = ext_of(&mut b, j.passport_after);
         for k in 0..4 {
             let t = b.sub(after.elements[k], ext_after.elements[k]);
             require_zero(&mut b, &mut rules, t, PolicyRule::Statement);
@@ -444,16 +363,7 @@ impl PolicyCircuit {
                 streams_root,
                 shares,
                 lanes,
-                owner,
-                policy,
-                allow,
-                card,
-                revoked,
-                window_id,
-                spent,
-                q,
-                r,
-                membership,
+                passport,
             },
             rules,
         }
@@ -485,37 +395,7 @@ impl PolicyCircuit {
         pw.set_hash_target(t.streams_root, HashOut::from(w.streams_root))?;
         pw.set_hash_target(t.shares, HashOut::from(w.shares))?;
         pw.set_hash_target(t.lanes, HashOut::from(w.lanes))?;
-        pw.set_target(t.owner, F::from_canonical_u32(w.owner))?;
-        let p = &w.policy;
-        for (target, v) in
-            t.policy
-                .iter()
-                .zip([p.cap, p.window, p.max_payment, p.max_fee, p.expiry])
-        {
-            pw.set_target(*target, f(v))?;
-        }
-        pw.set_hash_target(t.allow, HashOut::from(p.allow))?;
-        pw.set_hash_target(t.card, HashOut::from(p.card))?;
-        pw.set_target(t.revoked, f(w.revoked))?;
-        pw.set_target(t.window_id, f(w.window_id))?;
-        pw.set_target(t.spent, f(w.spent))?;
-        pw.set_target(t.q, f(w.q))?;
-        pw.set_target(t.r, f(w.r))?;
-        if let Some((bits, siblings)) = &t.membership {
-            // A spend that needs no path still fills the shape (it is not checked then).
-            let (pos, path) = w
-                .membership
-                .clone()
-                .unwrap_or((0, vec![Digest::ZERO; ALLOW_DEPTH]));
-            ensure!(
-                path.len() == ALLOW_DEPTH,
-                "a path has {ALLOW_DEPTH} siblings"
-            );
-            for (l, (bit, sib)) in bits.iter().zip(siblings).enumerate() {
-                pw.set_bool_target(*bit, (pos >> l) & 1 == 1)?;
-                pw.set_hash_target(*sib, HashOut::from(path[l]))?;
-            }
-        }
+        t.passport.set(&mut pw, Some(&w.passport))?;
         Ok(pw)
     }
 
