@@ -107,9 +107,15 @@ pub fn leaf_witnesses_and_chain(
         // Before the slot applies the split: its credits start from the state before it. A
         // split the rules refuse fails here or in the slot; only the slot's verdict counts.
         let chained = match (tx, chain.as_deref_mut()) {
-            (Transaction::Split(split), Some(chain)) => Some(chain.push_split(state, split)),
-            (Transaction::RegisterShares(t), Some(chain)) => Some(chain.push_register_tx(state, t)),
-            (Transaction::Distribute(t), Some(chain)) => Some(chain.push_distribute_tx(state, t)),
+            (Transaction::Split(split), Some(chain)) => {
+                Some(chain.push_split(state, split, ctx.batch_timestamp))
+            }
+            (Transaction::RegisterShares(t), Some(chain)) => {
+                Some(chain.push_register_tx(state, t, ctx.batch_timestamp))
+            }
+            (Transaction::Distribute(t), Some(chain)) => {
+                Some(chain.push_distribute_tx(state, t, ctx.batch_timestamp))
+            }
             _ => None,
         }
         .map(|r| r.map_err(|e| format!("{e:#}")));

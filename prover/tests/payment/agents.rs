@@ -117,6 +117,31 @@ fn agent_withdraw(from: AccountIndex, amount: u64, fee: u64, nonce: u64) -> Tran
     withdraw(from, amount, fee, nonce, &agent_key(from))
 }
 
+/// A split of `from`'s, signed by its agent key.
+fn agent_split(
+    from: AccountIndex,
+    parts: &[(AccountIndex, u64)],
+    fee: u64,
+    nonce: u64,
+) -> Transaction {
+    let parts = parts
+        .iter()
+        .map(|&(to, amount)| state::split::Payout {
+            to,
+            amount: amt(amount),
+        })
+        .collect();
+    state::tx::split::UnsignedSplit {
+        from,
+        parts,
+        fee: amt(fee),
+        nonce: Nonce::new(nonce).unwrap(),
+        valid_until: Timestamp::new(NOW + 60).unwrap(),
+    }
+    .sign(&DOMAIN, &agent_key(from))
+    .into()
+}
+
 fn f(v: u64) -> F {
     F::from_noncanonical_u64(v)
 }
@@ -456,4 +481,125 @@ fn a_forced_withdrawal_from_an_agent_publishes_the_first_policy_rule_it_breaks()
         .collect();
     assert_eq!(statuses, vec![ForcedStatus::PolicyPayee as u8, 0]);
     try_prove_with(agents_circuit(), &leaves[0]).unwrap();
+}
+
+/// The payment circuit with every optional kind (streams, revenue shares, policy checks with
+/// lists), built once per test binary: where an agent's charge meets the other branches'
+/// changes of its `ext`.
+fn every_kind_circuit() -> &'static PaymentCircuit {
+    static C: OnceLock<PaymentCircuit> = OnceLock::new();
+    C.get_or_init(|| {
+        PaymentCircuit::build_kinds(
+            K,
+            PaymentKinds {
+                streams: true,
+                shares: true,
+                policies: PolicyChecks::WithLists,
+            },
+        )
+    })
+}
+
+#[test]
+fn an_agents_stream_and_shares_change_its_ext_with_its_passport() {
+    use state::stream::chain::TickChain;
+    use state::stream::rules::{Open, Settle};
+    use state::stream::{StreamId, StreamSlot, TickCount};
+    use state::tx::stream::SettleBody;
+
+    let k = keys();
+    let mut state = world(&k);
+    // FREE opens a stream to Carol (3 a tick, 10 ticks: 30 escrowed, the payment its policy
+    // counts, fee 1), Carol settles 4 ticks (FREE's book changes, not its passport), LISTED
+    // pays Bob, FREE splits 20 between Bob and Carol (fee 1), and FREE registers its shares
+    // (fee 1): every `ext` change of an agent is its passport's and another branch's at once,
+    // and a split's record starts from the charged passport.
+    let id = StreamId {
+        payer: FREE,
+        slot: StreamSlot(0),
+        opened_at: Nonce::ZERO,
+    };
+    let ticks = TickCount::new(10).unwrap();
+    let mut chain = TickChain::new(id, ticks, hash_no_pad(&[f(5)]));
+    let open = Open {
+        payer: FREE,
+        payee: CAROL,
+        slot: StreamSlot(0),
+        price: amt(3),
+        max_ticks: ticks,
+        expiry: Timestamp::new(NOW + 100).unwrap(),
+        anchor: chain.anchor(),
+    };
+    let settle = SettleBody {
+        payee: CAROL,
+        terms: Settle {
+            payer: FREE,
+            slot: StreamSlot(0),
+            from: TickCount::new(0).unwrap(),
+            to: TickCount::new(4).unwrap(),
+            value: chain.tick(4).unwrap().value,
+        },
+    };
+    let txs = [
+        Transaction::StreamOpen(super::stream::signed(open, 1, 0, &agent_key(FREE))),
+        Transaction::StreamSettle(super::stream::signed(settle, 1, 0, &k.carol)),
+        agent_transfer(LISTED, BOB, 10, 1, 0),
+        agent_split(FREE, &[(BOB, 12), (CAROL, 8)], 1, 1),
+        super::shares::register_shares(FREE, vec![(ALICE, 10_000)], 1, 2, &agent_key(FREE)).into(),
+    ];
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
+    let mut chain_builder = rollup_prover::circuits::split::SplitChainBuilder::new(4);
+    let leaves = rollup_prover::witness::leaf_witnesses_and_chain(
+        &mut state,
+        &with_ctx,
+        ts(),
+        K,
+        0,
+        &depositor,
+        Some(&mut chain_builder),
+    )
+    .unwrap();
+    let (_, spent) = state.passport(FREE).unwrap().spent();
+    assert_eq!(spent, amt(53), "the escrow, the split and the three fees");
+    for leaf in &leaves {
+        let proven = try_prove_with(every_kind_circuit(), leaf).unwrap();
+        assert_eq!(proven, leaf.statement);
+    }
+    assert_eq!(leaves.last().unwrap().statement.new_root, state.root());
+}
+
+#[test]
+fn an_agents_split_under_an_allow_list_is_reported_not_proven() {
+    use rollup_prover::circuits::leaf::{LeafCircuit, LeafPlanError};
+    let k = keys();
+    // Natively accepted (Bob is LISTED's one payee), but a split's payees are the chain's,
+    // which has no membership path (SPEC 20.8): the planner reports it rather than queue a
+    // leaf with no proof.
+    let tx = agent_split(LISTED, &[(BOB, 10)], 1, 0);
+    world(&k).apply(&tx, &ctx()).unwrap();
+    let mut state = world(&k);
+    let mut chain = rollup_prover::circuits::split::SplitChainBuilder::new(4);
+    let err = agents_circuit()
+        .witnesses(&mut state, &[(tx, ctx())], ts(), &depositor, 0, &mut chain)
+        .unwrap_err();
+    assert!(
+        matches!(&err, LeafPlanError::Other(e) if e.to_string().contains("listed-agent split")),
+        "{err:?}"
+    );
+    // The plain circuit reports every agent's spend.
+    let tx = agent_transfer(FREE, BOB, 10, 1, 0);
+    let err = circuit()
+        .witnesses(
+            &mut world(&k),
+            &[(tx, ctx())],
+            ts(),
+            &depositor,
+            0,
+            &mut chain,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, LeafPlanError::Other(e) if e.to_string().contains("policy-checked")),
+        "{err:?}"
+    );
 }

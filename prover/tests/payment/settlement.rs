@@ -583,7 +583,7 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
     let mut chain = SplitChainBuilder::new(LANE_PAYEES);
     for (tx, ctx) in &txs {
         if let Transaction::Split(s) = tx {
-            chain.push_split(&mut native, s).unwrap();
+            chain.push_split(&mut native, s, ts()).unwrap();
         }
         let fx = native.apply(tx, ctx).unwrap();
         touches.absorb(&fx);
@@ -639,7 +639,9 @@ fn a_batch_with_a_split_settles_with_the_chain_of_its_credits() {
         before_split.apply(tx, ctx).unwrap();
     }
     let mut other_chain = SplitChainBuilder::new(LANE_PAYEES);
-    other_chain.push_split(&mut before_split, &other).unwrap();
+    other_chain
+        .push_split(&mut before_split, &other, ts())
+        .unwrap();
     let other_proof = fx
         .split_chain
         .prove(&other_chain.chunks(1, 1).remove(0))

@@ -52,7 +52,7 @@ fn shares_circuit() -> &'static PaymentCircuit {
     shares_registry().leaf()
 }
 
-fn register_shares(
+pub(super) fn register_shares(
     account: AccountIndex,
     parts: Vec<(AccountIndex, u16)>,
     fee: u64,

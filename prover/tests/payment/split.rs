@@ -58,7 +58,7 @@ fn a_split_is_debited_in_the_leaf_and_its_credits_handed_to_the_chain() {
         before.apply(tx, ctx).unwrap();
     }
     let mut chain = SplitChainBuilder::new(LANE_PAYEES);
-    let record = chain.push_split(&mut before, &split).unwrap();
+    let record = chain.push_split(&mut before, &split, ts()).unwrap();
     assert_eq!((record.from, record.n, record.sum), (ALICE, 2, 47));
 
     // The leaf's side.

@@ -90,7 +90,7 @@ fn open_terms(anchor: Digest) -> Open {
     }
 }
 
-fn signed<B: state::tx::stream::Body>(
+pub(super) fn signed<B: state::tx::stream::Body>(
     body: B,
     fee: u64,
     nonce: u64,

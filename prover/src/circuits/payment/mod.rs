@@ -317,21 +317,43 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         use crate::circuits::leaf::LeafPlanError;
         // A kind this circuit lacks is reported before anything is planned (the registry
         // serves the leaf with it, or a node never accepts it).
-        let lacks = |tx: &state::tx::Transaction| match tx {
-            state::tx::Transaction::StreamOpen(_)
-            | state::tx::Transaction::StreamSettle(_)
-            | state::tx::Transaction::StreamClose(_) => !self.kinds.streams,
-            state::tx::Transaction::RegisterShares(_) | state::tx::Transaction::Distribute(_) => {
-                !self.kinds.shares
+        use state::tx::{Signer, Transaction};
+        let lacks = |tx: &Transaction| match tx {
+            Transaction::StreamOpen(_)
+            | Transaction::StreamSettle(_)
+            | Transaction::StreamClose(_)
+                if !self.kinds.streams =>
+            {
+                Some(tx.kind().name())
             }
-            _ => false,
+            Transaction::RegisterShares(_) | Transaction::Distribute(_) if !self.kinds.shares => {
+                Some(tx.kind().name())
+            }
+            _ => None,
         };
-        if let Some((position, (tx, _))) = txs.iter().enumerate().find(|(_, (tx, _))| lacks(tx)) {
-            return Err(LeafPlanError::Other(anyhow::anyhow!(
-                crate::witness::WitnessError::KindNotProvable {
-                    position,
-                    kind: tx.kind().name(),
+        // An agent's spends need policy checks, and a split of one under an allow-list has no
+        // proof yet (its payees are the split-credit chain's, which has no membership path:
+        // SPEC 20.8), as the state before the batch has them (no batch creates an agent yet).
+        let agent_lacks = |tx: &Transaction| {
+            let Signer::Account(signer) = tx.signer() else {
+                return None;
+            };
+            let passport = state.passport(signer)?;
+            match tx {
+                _ if self.kinds.policies == PolicyChecks::None => Some("policy-checked"),
+                Transaction::Split(_) if !passport.policy().allow.is_anyone() => {
+                    Some("listed-agent split")
                 }
+                _ => None,
+            }
+        };
+        let refused = txs
+            .iter()
+            .enumerate()
+            .find_map(|(position, (tx, _))| Some((position, lacks(tx).or(agent_lacks(tx))?)));
+        if let Some((position, kind)) = refused {
+            return Err(LeafPlanError::Other(anyhow::anyhow!(
+                crate::witness::WitnessError::KindNotProvable { position, kind }
             )));
         }
         crate::witness::leaf_witnesses_and_chain(

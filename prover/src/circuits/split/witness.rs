@@ -3,10 +3,11 @@
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use state::account::{AccountIndex, Amount, OPERATOR};
+use state::account::{AccountIndex, Amount, Timestamp, OPERATOR};
 use state::apply::State;
 use state::ext::{ext_digest, Profile};
 use state::hash::Digest;
+use state::passport::{charge, Payees, Spend};
 use state::split::{list_digest_step, shares_digest, Payout, Shares};
 use state::tx::split::Split;
 use state::tx::{Distribute, RegisterShares};
@@ -71,7 +72,13 @@ pub fn lanes_for(payees: usize, lane_payees: usize) -> usize {
 
 /// `who`'s account as a signed transaction's slot leaves it before anything is credited:
 /// `debit` (its amount and fee) paid, its nonce used.
-fn signer_debited(state: &State, who: AccountIndex, debit: u64) -> anyhow::Result<AccountFields> {
+fn signer_debited(
+    state: &State,
+    who: AccountIndex,
+    debit: u64,
+    spend: &Spend<'_>,
+    clock: Timestamp,
+) -> anyhow::Result<(AccountFields, Profile)> {
     let account = state
         .account(who)
         .with_context(|| format!("account {who} does not exist"))?;
@@ -81,7 +88,16 @@ fn signer_debited(state: &State, who: AccountIndex, debit: u64) -> anyhow::Resul
         .checked_sub(debit)
         .with_context(|| format!("account {who} cannot pay {debit}"))?;
     fields.nonce += 1;
-    Ok(fields)
+    // An agent's spend charges its passport (SPEC 20.4), a part of its profile.
+    let mut profile = state.profile_of(who);
+    if let Some(p) = state.passport(who) {
+        let charge = charge(p, spend, clock).map_err(|r| anyhow::anyhow!("{r}"))?;
+        let mut after = p.clone();
+        after.record(charge);
+        profile.passport = after.digest();
+        fields.ext = ext_digest(state.streams_of(who).root(), profile.digest());
+    }
+    Ok((fields, profile))
 }
 
 /// A registration's slot values: the points in the amount's place (nothing is credited).
@@ -144,9 +160,19 @@ impl SplitChainBuilder {
     /// before it, which is not changed): the credits start from the root the sender's debit
     /// leaves, as in the payment circuit's split slot (SPEC 13.3), so the record is the one
     /// that slot folds ([`crate::witness::SlotWitness::split_record`]).
-    pub fn push_split(&mut self, state: &mut State, split: &Split) -> anyhow::Result<SplitRecord> {
+    pub fn push_split(
+        &mut self,
+        state: &mut State,
+        split: &Split,
+        clock: Timestamp,
+    ) -> anyhow::Result<SplitRecord> {
         let sum = split.parts.iter().map(|p| p.amount.get()).sum::<u64>();
-        let debited = signer_debited(state, split.from, sum + split.fee.get())?;
+        let spend = Spend {
+            value: Amount::new(sum).context("a sum above 2^63 - 1")?,
+            fee: split.fee,
+            payees: Payees::Parts(&split.parts),
+        };
+        let (debited, _) = signer_debited(state, split.from, sum + split.fee.get(), &spend, clock)?;
         let mut overlay = Overlay::default();
         overlay.write_account(split.from.0, debited, &state.proof(split.from).siblings);
         self.push_over(state, overlay, split.from, &split.parts)
@@ -160,11 +186,13 @@ impl SplitChainBuilder {
         &mut self,
         state: &mut State,
         t: &RegisterShares,
+        clock: Timestamp,
     ) -> anyhow::Result<SplitRecord> {
-        let mut written = signer_debited(state, t.account, t.fee.get())?;
+        let spend = Spend::fee_only(t.fee);
+        let (mut written, charged) = signer_debited(state, t.account, t.fee.get(), &spend, clock)?;
         let profile = Profile {
             shares: shares_digest(&t.parts),
-            ..state.profile_of(t.account)
+            ..charged
         };
         written.ext = ext_digest(state.streams_of(t.account).root(), profile.digest());
         let mut overlay = Overlay::default();
@@ -185,9 +213,11 @@ impl SplitChainBuilder {
         &mut self,
         state: &mut State,
         t: &Distribute,
+        clock: Timestamp,
     ) -> anyhow::Result<SplitRecord> {
         let (signer, account) = (t.body.signer, t.body.account);
-        let paid = signer_debited(state, signer, t.fee.get())?;
+        let spend = Spend::fee_only(t.fee);
+        let (paid, _) = signer_debited(state, signer, t.fee.get(), &spend, clock)?;
         let mut emptied = match signer == account {
             true => paid,
             false => AccountFields::from_account(
