@@ -396,6 +396,8 @@ enum Cheat {
     /// A spender's `ext` after its spend (an agent's passport charged, as the circuit
     /// computes it).
     AgentExt(Digest),
+    /// A spend in a lane other than 0: the leaf's `nonce` stays and its `ext` is this.
+    LaneSpend(Digest),
 }
 
 struct Forger {
@@ -480,9 +482,13 @@ impl Forger {
             }),
             _ if spend => old.map(|mut a| {
                 a.balance = sub(sub(a.balance, amount), fee);
-                a.nonce = add(a.nonce, 1);
-                if let Cheat::AgentExt(e) = cheat {
-                    a.ext = e;
+                match cheat {
+                    Cheat::AgentExt(e) => {
+                        a.nonce = add(a.nonce, 1);
+                        a.ext = e;
+                    }
+                    Cheat::LaneSpend(e) => a.ext = e,
+                    _ => a.nonce = add(a.nonce, 1),
                 }
                 a
             }),
@@ -851,17 +857,20 @@ fn attack_overflow_and_shape() {
         s.b.index = 2;
         f.leaf(vec![(s, Cheat::Mint(1_000_000))])
     });
-    assert_attack_fails("exhausted nonce", |k, f| {
-        // A (forged) pre-state where Alice's nonce is 2^63 - 1.
-        let mut alice = f.accounts[&1];
-        alice.nonce = MAX;
-        f.accounts.insert(1, alice);
-        f.tree.set(1, alice.leaf());
-        f.leaf(vec![(
-            t_intent(1, 2, 5, 0, MAX, NOW, &k.alice),
-            Cheat::None,
-        )])
-    });
+    // A (forged) pre-state where Alice's nonce is her lane's last number, 2^60 - 1 (which the
+    // native rules never take, SPEC 20.1), or 2^63 - 1.
+    for last in [state::lanes::MAX_SEQ, MAX] {
+        assert_attack_fails("exhausted nonce", |k, f| {
+            let mut alice = f.accounts[&1];
+            alice.nonce = last;
+            f.accounts.insert(1, alice);
+            f.tree.set(1, alice.leaf());
+            f.leaf(vec![(
+                t_intent(1, 2, 5, 0, last, NOW, &k.alice),
+                Cheat::None,
+            )])
+        });
+    }
     assert_attack_fails("self transfer", |k, f| {
         f.leaf(vec![(t_intent(1, 1, 5, 0, 0, NOW, &k.alice), Cheat::None)])
     });

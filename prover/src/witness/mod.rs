@@ -168,7 +168,8 @@ impl OwnerOpening {
 pub struct SignerOpening {
     pub streams_root: Digest,
     pub shares: Digest,
-    pub lanes: Digest,
+    /// The next sequence numbers of lanes 1 to 7 (the profile's `lanes` part hashes them).
+    pub lane_seqs: [u64; state::lanes::LANES - 1],
     pub passport: Option<PassportOpening>,
 }
 
@@ -179,7 +180,7 @@ impl SignerOpening {
         SignerOpening {
             streams_root: o.streams_root,
             shares: o.profile.shares,
-            lanes: o.profile.lanes,
+            lane_seqs: [0; state::lanes::LANES - 1],
             passport: None,
         }
     }
@@ -196,7 +197,7 @@ impl SignerOpening {
         SignerOpening {
             streams_root: o.streams_root,
             shares: o.profile.shares,
-            lanes: o.profile.lanes,
+            lane_seqs: state.lanes_of(account).seqs(),
             passport: PassportOpening::of(state, account, now, payee),
         }
     }

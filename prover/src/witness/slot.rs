@@ -120,10 +120,14 @@ pub(super) fn tx_slot(
             },
         )
     });
-    // An agent signer's book root before (its `ext` after a charge keeps it, unless it opens).
-    let agent_book = state
-        .passport(AccountIndex(a_idx))
-        .map(|_| state.streams_of(AccountIndex(a_idx)).root());
+    // The book root before of a signer whose spend changes its profile, an agent (its
+    // passport is charged) or a spend in a lane other than 0 (its lanes part moves): its
+    // `ext` after its access keeps that book, unless it opens a stream.
+    let lane_spend = tx
+        .nonce()
+        .is_some_and(|n| n.lane() != state::lanes::Lane::ZERO);
+    let agent_book = (state.passport(AccountIndex(a_idx)).is_some() || lane_spend)
+        .then(|| state.streams_of(AccountIndex(a_idx)).root());
     let mut base = HashMap::new();
     let mut view: HashMap<u32, Option<AccountFields>> = HashMap::new();
     for i in [a_idx, b_idx, OPERATOR.0] {
@@ -304,9 +308,10 @@ pub(super) fn tx_slot(
         SlotKind::RegisterShares => state.account(AccountIndex(a_idx)).map(|a| a.ext),
         _ => new_ext.filter(|_| kind == SlotKind::StreamOpen),
     };
-    // An agent's spend charges its passport (SPEC 20.4): A's `ext` after its access has the
-    // profile the state has now and the book A's access leaves (B's access may change the
-    // book after it, when A pays itself: a payer closing its own stream).
+    // An agent's spend charges its passport (SPEC 20.4), a lane's raises its lanes part
+    // (20.1): A's `ext` after its access has the profile the state has now and the book A's
+    // access leaves (B's access may change the book after it, when A pays itself: a payer
+    // closing its own stream).
     let a_ext = match agent_book.filter(|_| is_spend) {
         Some(before) => {
             let a = AccountIndex(a_idx);
@@ -329,7 +334,7 @@ pub(super) fn tx_slot(
         }),
         _ => old.map(|mut a| {
             a.balance = a.balance - debit + credit_a;
-            a.nonce += u64::from(is_spend);
+            a.nonce += u64::from(is_spend && !lane_spend);
             a.ext = a_ext.unwrap_or(a.ext);
             a
         }),

@@ -147,31 +147,51 @@ fn f(v: u64) -> F {
 }
 
 /// The `ext` the circuit leaves an agent whose opening is `o` after a spend moving `value`
-/// with `fee`: its passport not revoked, in window `q`, with `spent' + value + fee` spent.
+/// with `fee` in lane 0: its passport not revoked, in window `q`, with `spent' + value + fee`
+/// spent.
 fn charged_ext(o: &SignerOpening, value: u64, fee: u64) -> Digest {
-    let p = o.passport.as_ref().expect("an agent");
-    let pol = &p.policy;
-    let mut pi = vec![
-        f(TAG_POLICY),
-        f(pol.cap),
-        f(pol.window),
-        f(pol.max_payment),
-        f(pol.max_fee),
-        f(pol.expiry),
-    ];
-    pi.extend(pol.allow.0);
-    pi.extend(pol.card.0);
-    let policy = hash_no_pad(&pi);
-    let spent_now = if p.q == p.window_id { p.spent } else { 0 };
-    let mut pp = vec![F::from_canonical_u32(p.owner)];
-    pp.extend(policy.0);
-    pp.extend([F::ZERO, f(p.q), f(spent_now) + f(value) + f(fee)]);
+    spent_ext(o, 0, value, fee).expect("an agent's spend changes its ext")
+}
+
+/// The `ext` the circuit leaves the signer whose opening is `o` after a spend with `nonce`
+/// moving `value` with `fee`: an agent's passport charged, a lane other than 0 raised. `None`
+/// when it keeps its `ext` (no agent, lane 0).
+fn spent_ext(o: &SignerOpening, nonce: u64, value: u64, fee: u64) -> Option<Digest> {
+    let lane = (nonce >> 60) as usize;
+    let mut seqs = o.lane_seqs;
+    if lane > 0 {
+        seqs[lane - 1] += 1;
+    }
+    let lanes = state::lanes::LaneNonces::from_seqs(seqs).unwrap().digest();
+    let passport = match &o.passport {
+        None if lane == 0 => return None,
+        None => Digest::ZERO,
+        Some(p) => {
+            let pol = &p.policy;
+            let mut pi = vec![
+                f(TAG_POLICY),
+                f(pol.cap),
+                f(pol.window),
+                f(pol.max_payment),
+                f(pol.max_fee),
+                f(pol.expiry),
+            ];
+            pi.extend(pol.allow.0);
+            pi.extend(pol.card.0);
+            let policy = hash_no_pad(&pi);
+            let spent_now = if p.q == p.window_id { p.spent } else { 0 };
+            let mut pp = vec![F::from_canonical_u32(p.owner)];
+            pp.extend(policy.0);
+            pp.extend([F::ZERO, f(p.q), f(spent_now) + f(value) + f(fee)]);
+            hash_no_pad(&pp)
+        }
+    };
     let profile = Profile {
         shares: o.shares,
-        passport: hash_no_pad(&pp),
-        lanes: o.lanes,
+        passport,
+        lanes,
     };
-    ext_digest(o.streams_root, profile.digest())
+    Some(ext_digest(o.streams_root, profile.digest()))
 }
 
 /// A transfer intent from `from` with its signer's opening in `state`.
@@ -204,13 +224,24 @@ fn w_opened(state: &State, from: AccountIndex, amount: u64, fee: u64, nonce: u64
 }
 
 /// A leaf of the one forged slot `s`, the spender's `ext` after it recomputed as the
-/// circuit's (a spend charged with `value` and the slot's fee) unless `keep_ext`.
+/// circuit's (a spend charged with `value` and the slot's fee, its lane raised) unless
+/// `keep_ext`.
 fn forged(state: &mut State, s: SlotWitness, value: u64, keep_ext: bool) -> LeafWitness {
-    let cheat = match (&s.signer, keep_ext) {
-        (Some(o), false) if o.passport.is_some() => Cheat::AgentExt(charged_ext(o, value, s.fee)),
-        _ => Cheat::None,
+    let cheat = match &s.signer {
+        Some(_) if keep_ext => Cheat::None,
+        Some(o) => spend_cheat(o, s.nonce, value, s.fee),
+        None => Cheat::None,
     };
     Forger::new(state).leaf(vec![(s, cheat)])
+}
+
+/// How the forger writes a spend's `ext` and nonce (see [`spent_ext`]).
+fn spend_cheat(o: &SignerOpening, nonce: u64, value: u64, fee: u64) -> Cheat {
+    match spent_ext(o, nonce, value, fee) {
+        Some(e) if nonce >> 60 > 0 => Cheat::LaneSpend(e),
+        Some(e) => Cheat::AgentExt(e),
+        None => Cheat::None,
+    }
 }
 
 /// The policy rule (and slot) that refused `w`; panics if it proved.
@@ -602,4 +633,98 @@ fn an_agents_split_under_an_allow_list_is_reported_not_proven() {
         matches!(&err, LeafPlanError::Other(e) if e.to_string().contains("policy-checked")),
         "{err:?}"
     );
+}
+
+/// A nonce in `lane` with sequence number `seq`.
+fn in_lane(lane: u64, seq: u64) -> u64 {
+    lane << 60 | seq
+}
+
+#[test]
+fn lanes_move_one_at_a_time_as_the_native_rules_do() {
+    let k = keys();
+    let lanes_world = |k: &Keys| {
+        let mut s = world(k);
+        s.enable_lanes();
+        s
+    };
+    let mut state = lanes_world(&k);
+    let bob = |to, amount, nonce| transfer(BOB, to, amount, 0, nonce, &k.bob);
+    let txs = [
+        // Bob (no agent) pays in lanes 1, 3, 1 and 0: four independent sequences.
+        bob(CAROL, 1, in_lane(1, 0)),
+        bob(CAROL, 2, in_lane(3, 0)),
+        bob(CAROL, 3, in_lane(1, 1)),
+        bob(CAROL, 4, 0),
+        // FREE (an agent) pays in lane 2: its passport and its lanes in one `ext`.
+        agent_transfer(FREE, CAROL, 10, 1, in_lane(2, 0)),
+        // Forced withdrawals: Bob's lane 1 replayed (5), his lane 7 at its first number
+        // (applied).
+        forced(3, NOW, withdraw(BOB, 1, 0, in_lane(1, 1), &k.bob)),
+        forced(4, NOW, withdraw(BOB, 1, 0, in_lane(7, 0), &k.bob)),
+    ];
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
+    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
+    let statuses: Vec<u8> = leaves
+        .iter()
+        .flat_map(|l| l.slots.iter())
+        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
+        .map(|s| s.forced_status)
+        .collect();
+    assert_eq!(statuses, vec![ForcedStatus::BadNonce as u8, 0]);
+    assert_eq!(state.lanes_of(BOB).seqs(), [2, 0, 1, 0, 0, 0, 1]);
+    assert_eq!(state.account(BOB).unwrap().nonce, Nonce::new(1).unwrap());
+    for leaf in &leaves {
+        let proven = try_prove_with(agents_circuit(), leaf).unwrap();
+        assert_eq!(proven, leaf.statement);
+    }
+    assert_eq!(leaves.last().unwrap().statement.new_root, state.root());
+    // The forger builds the same first leaf (the attacks below rely on it).
+    let mut fresh = lanes_world(&k);
+    let intents = intents_of(&leaves[0])
+        .into_iter()
+        .map(|(s, _)| {
+            let o = s.signer.clone().unwrap();
+            let cheat = spend_cheat(&o, s.nonce, s.amount, s.fee);
+            (s, cheat)
+        })
+        .collect();
+    assert_eq!(Forger::new(&mut fresh).leaf(intents), leaves[0]);
+
+    // A lane's number replayed: Bob's lane 1 at 0 again, after it moved.
+    let mut s = lanes_world(&k);
+    s.apply(&bob(CAROL, 1, in_lane(1, 0)), &ctx()).unwrap();
+    let mut t = t_intent(2, 3, 1, 0, in_lane(1, 0), NOW + 60, &k.bob);
+    t.signer = Some(SignerOpening::of(&s, BOB, ts(), Some(CAROL)));
+    let err = try_prove_with(agents_circuit(), &forged(&mut s, t, 1, false))
+        .expect_err("a replayed lane nonce proved");
+    println!("a replayed lane nonce: refused: {err}");
+    // A lane's number skipped (lane 1 at 1 before 0).
+    let mut s = lanes_world(&k);
+    let mut t = t_intent(2, 3, 1, 0, in_lane(1, 1), NOW + 60, &k.bob);
+    t.signer = Some(SignerOpening::of(&s, BOB, ts(), Some(CAROL)));
+    let err = try_prove_with(agents_circuit(), &forged(&mut s, t, 1, false))
+        .expect_err("a skipped lane nonce proved");
+    println!("a skipped lane nonce: refused: {err}");
+    // The lanes opened as other numbers than the `ext` holds (lane 1 claimed at 1, so that a
+    // replay of 1 would pass): the opening is not Bob's `ext`.
+    let mut s = lanes_world(&k);
+    s.apply(&bob(CAROL, 1, in_lane(1, 0)), &ctx()).unwrap();
+    let mut t = t_intent(2, 3, 1, 0, in_lane(1, 0), NOW + 60, &k.bob);
+    let mut o = SignerOpening::of(&s, BOB, ts(), Some(CAROL));
+    o.lane_seqs[0] = 0;
+    t.signer = Some(o);
+    assert_eq!(
+        refused(
+            "lanes opened as other numbers",
+            &forged(&mut s, t, 1, false)
+        ),
+        Some((0, PolicyRule::Statement))
+    );
+    // The control: Bob's lane 1 at its next number proves.
+    let mut s = lanes_world(&k);
+    s.apply(&bob(CAROL, 1, in_lane(1, 0)), &ctx()).unwrap();
+    let mut t = t_intent(2, 3, 1, 0, in_lane(1, 1), NOW + 60, &k.bob);
+    t.signer = Some(SignerOpening::of(&s, BOB, ts(), Some(CAROL)));
+    try_prove_with(agents_circuit(), &forged(&mut s, t, 1, false)).unwrap();
 }

@@ -23,11 +23,14 @@
 //!   signature, expiry, amount, nonce and lock rules and before the balance's (the slot's
 //!   `broken` list): the flags are sound in both directions (the gadget's docs).
 //!
-//! Lanes other than 0 are not proven yet: the slot's nonce is the leaf's lane-0 nonce.
+//! The same opening gives the signer's nonce lanes ([`super::lanes`]): the branch decides the
+//! slot's nonce rule (`BAD_NONCE`, `NONCE_EXHAUSTED`) for every account, agent or not, and a
+//! spend in lane 1 to 7 changes the signer's `lanes` part, so its `ext`.
 //!
-//! Cost (`tests/payment.rs` prints it): the opening (profile and `ext`, three permutations, with
-//! their emptiness tests), the gadget (four permutations, the comparisons, the window and the
-//! cap), the `ext` after (three permutations) and the selects; with lists, a ten-hash path.
+//! Cost (`tests/payment/agents.rs` prints it): the opening (profile and `ext`, three
+//! permutations, with their emptiness tests), the lanes (two), the gadget (four permutations,
+//! the comparisons, the window and the cap), the `ext` after (three permutations) and the
+//! selects; with lists, a ten-hash path.
 
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::hash::poseidon::PoseidonHash;
@@ -35,6 +38,7 @@ use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 
+use super::lanes::LaneTargets;
 use crate::circuits::policy::{judge, PassportTargets, PolicyRule, SpendInputs};
 use crate::gadgets::agent::{ext_digest, profile_digest};
 use crate::gadgets::smt::{select_hash, zero_digest};
@@ -49,7 +53,7 @@ pub(super) struct AgentTargets {
     is_agent: BoolTarget,
     streams_root: HashOutTarget,
     shares: HashOutTarget,
-    lanes: HashOutTarget,
+    lanes: LaneTargets,
     passport: PassportTargets,
 }
 
@@ -63,6 +67,9 @@ pub(super) struct AgentInputs<'a> {
     /// withdrawal included).
     pub charges: BoolTarget,
     pub spend: SpendInputs<'a>,
+    /// The slot's nonce as 64 bits, and A's leaf `nonce` (lane 0's).
+    pub nonce_bits: &'a [BoolTarget],
+    pub leaf_nonce: Target,
     /// A's stream root after the slot where the stream branch changes it (an open).
     pub streams_after: Option<(BoolTarget, HashOutTarget)>,
     /// A's shares part after the slot where the revenue-share branch sets it.
@@ -71,10 +78,14 @@ pub(super) struct AgentInputs<'a> {
 
 /// What the branch hands back to the slot.
 pub(super) struct AgentEffects {
-    /// A is an agent whose passport the slot charges.
-    pub charged: BoolTarget,
-    /// A's `ext` after a charged slot.
+    /// A's `ext` changes: an agent's passport is charged, or a lane other than 0 moved.
+    pub changed: BoolTarget,
+    /// A's `ext` after a changed slot.
     pub ext_after: [Target; 4],
+    /// The nonce rules ([`super::lanes`]) and A's leaf `nonce` after the slot.
+    pub nonce_ok: BoolTarget,
+    pub exhausted: BoolTarget,
+    pub leaf_nonce: Target,
     /// The six rules of SPEC 20.4 in order, each set iff A is an agent whose judged spend
     /// breaks it (a forced withdrawal's statuses 9 to 14).
     pub broken: Vec<BoolTarget>,
@@ -87,11 +98,12 @@ pub(super) fn build(
     i: &AgentInputs<'_>,
     with_lists: bool,
 ) -> (AgentTargets, AgentEffects) {
+    let (lanes, lx) = super::lanes::build(b, i.nonce_bits, i.leaf_nonce, i.charges);
     let t = AgentTargets {
         is_agent: b.add_virtual_bool_target_safe(),
         streams_root: b.add_virtual_hash(),
         shares: b.add_virtual_hash(),
-        lanes: b.add_virtual_hash(),
+        lanes,
         passport: PassportTargets::new(b, with_lists),
     };
     let mut rules = Rules::default();
@@ -100,7 +112,7 @@ pub(super) fn build(
     // The opening: `is_agent` selects the passport part, and the `ext` must be A's.
     let zero = zero_digest(b);
     let passport = select_hash(b, t.is_agent, j.passport_before, zero);
-    let profile = profile_digest(b, &[t.shares, passport, t.lanes]);
+    let profile = profile_digest(b, &[t.shares, passport, lx.digest]);
     let ext = ext_digest(b, t.streams_root, profile);
     for (x, y) in ext.elements.iter().zip(i.a_ext) {
         rules.eq(b, i.judged, *x, y, PolicyRule::Statement);
@@ -119,24 +131,28 @@ pub(super) fn build(
         })
         .collect();
 
-    // The `ext` after a charge: the passport is a digest, so the profile and `ext` are plain
-    // hashes of their parts.
+    // The `ext` after a charge or a lane's move: the passport or the lanes part is a digest,
+    // so the profile and `ext` are plain hashes of their parts.
     let after = |b: &mut CircuitBuilder<F, D>, x: Option<(BoolTarget, HashOutTarget)>, old| {
         x.map_or(old, |(flag, new)| select_hash(b, flag, new, old))
     };
     let streams_root = after(b, i.streams_after, t.streams_root);
     let shares = after(b, i.shares_after, t.shares);
+    let passport_after = select_hash(b, charged, j.passport_after, passport);
     let mut parts = shares.elements.to_vec();
-    parts.extend(j.passport_after.elements);
-    parts.extend(t.lanes.elements);
+    parts.extend(passport_after.elements);
+    parts.extend(lx.digest_after.elements);
     let profile_after = b.hash_n_to_hash_no_pad::<PoseidonHash>(parts);
     let mut e = streams_root.elements.to_vec();
     e.extend(profile_after.elements);
     let ext_after = b.hash_n_to_hash_no_pad::<PoseidonHash>(e);
 
     let effects = AgentEffects {
-        charged,
+        changed: b.or(charged, lx.moved),
         ext_after: ext_after.elements,
+        nonce_ok: lx.nonce_ok,
+        exhausted: lx.exhausted,
+        leaf_nonce: lx.leaf_nonce,
         broken,
         rules: rules.into_inner(),
     };
@@ -155,6 +171,6 @@ pub(super) fn set(
     pw.set_bool_target(t.is_agent, o.passport.is_some())?;
     pw.set_hash_target(t.streams_root, o.streams_root.into())?;
     pw.set_hash_target(t.shares, o.shares.into())?;
-    pw.set_hash_target(t.lanes, o.lanes.into())?;
+    super::lanes::set(pw, &t.lanes, &o.lane_seqs)?;
     t.passport.set(pw, o.passport.as_ref())
 }

@@ -14,6 +14,7 @@
 //! "Payment circuit".
 
 mod agent;
+mod lanes;
 mod rules;
 mod shares;
 mod slot;

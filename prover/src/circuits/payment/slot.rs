@@ -383,6 +383,8 @@ pub(super) fn build_slot(
                     pays_many: is_split,
                     to_l1,
                 },
+                nonce_bits: &nonce_u.bits64(b),
+                leaf_nonce: a.nonce,
                 streams_after: fx.as_ref().map(|f| (is_open, f.a_streams_after)),
                 shares_after: sx.as_ref().map(|s| (s.register, s.shares_after)),
             };
@@ -404,8 +406,16 @@ pub(super) fn build_slot(
 
     // Transfer / withdraw: the sender exists, nonce matches, amount > 0, operator exists.
     assert_eq_if(b, pays_fee, a.exists.target, one);
-    let nonce_ok = b.is_equal(nonce, a.nonce);
+    // The nonce: lane 0's is the leaf's (a circuit with policy checks also has lanes 1 to 7,
+    // [`super::lanes`]); the lane's last sequence number, 2^60 - 1, is never taken.
+    let max_seq = b.constant(F::from_canonical_u64(state::lanes::MAX_SEQ));
+    let (nonce_ok, at_max) = match &ax {
+        Some(x) => (x.nonce_ok, x.exhausted),
+        None => (b.is_equal(nonce, a.nonce), b.is_equal(a.nonce, max_seq)),
+    };
     assert_eq_if(b, pays_fee, nonce_ok.target, one);
+    let p = b.mul(pays_fee.target, at_max.target);
+    b.assert_zero(p);
     let p = b.mul(debits.target, amount_zero.target);
     b.assert_zero(p);
     assert_eq_if(b, pays_fee, c.exists.target, one);
@@ -445,10 +455,14 @@ pub(super) fn build_slot(
         a_new_ext = select4(b, s.register, s.new_ext, a_new_ext);
     }
     if let Some(x) = &ax {
-        a_new_ext = select4(b, x.charged, x.ext_after, a_new_ext);
+        a_new_ext = select4(b, x.changed, x.ext_after, a_new_ext);
     }
-    let a_new_nonce = b.add(a.nonce, pays_fee.target);
-    b.range_check(a_new_nonce, 63);
+    let a_new_nonce = match &ax {
+        Some(x) => x.leaf_nonce,
+        None => b.add(a.nonce, pays_fee.target),
+    };
+    // Lane 0's numbers stay below 2^60 (with the rule above, the last is never taken).
+    b.range_check(a_new_nonce, state::lanes::SEQ_BITS as usize);
     let a_new_exists = BoolTarget::new_unsafe(b.add(a.exists.target, is_register.target));
     let old_fields = a.fields(b, a.balance, a.nonce);
     let h = leaf_hash(b, &old_fields);
@@ -590,8 +604,6 @@ pub(super) fn build_slot(
     // 5, 6: the nonce differs; the nonce is 2^63 - 1 (no next nonce).
     let nonce_bad = b.not(nonce_ok);
     let nonce_broken = b.and(exists, nonce_bad);
-    let max_nonce = b.constant(F::from_canonical_u64(state::account::MAX_U63));
-    let at_max = b.is_equal(a.nonce, max_nonce);
     let exhausted = b.and(exists, at_max);
     // 7: amount + fee > balance (overflowing 2^63 - 1 counts).
     let (cost, cost_overflow) = add_u63_overflow(b, &amount_u, &fee_u);

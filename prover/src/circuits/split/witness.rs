@@ -3,10 +3,11 @@
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use state::account::{AccountIndex, Amount, Timestamp, OPERATOR};
+use state::account::{AccountIndex, Amount, Nonce, Timestamp, OPERATOR};
 use state::apply::State;
 use state::ext::{ext_digest, Profile};
 use state::hash::Digest;
+use state::lanes::Lane;
 use state::passport::{charge, Payees, Spend};
 use state::split::{list_digest_step, shares_digest, Payout, Shares};
 use state::tx::split::Split;
@@ -78,6 +79,7 @@ fn signer_debited(
     debit: u64,
     spend: &Spend<'_>,
     clock: Timestamp,
+    nonce: Nonce,
 ) -> anyhow::Result<(AccountFields, Profile)> {
     let account = state
         .account(who)
@@ -87,14 +89,27 @@ fn signer_debited(
         .balance
         .checked_sub(debit)
         .with_context(|| format!("account {who} cannot pay {debit}"))?;
-    fields.nonce += 1;
-    // An agent's spend charges its passport (SPEC 20.4), a part of its profile.
+    // A spend raises its lane: lane 0's number is the leaf's, the others' are the profile's
+    // `lanes` part (SPEC 20.1); an agent's charges its passport (20.4), another part.
     let mut profile = state.profile_of(who);
+    let mut changed = false;
+    match nonce.lane() {
+        Lane::ZERO => fields.nonce += 1,
+        _ => {
+            let mut lanes = state.lanes_of(who);
+            lanes.set(nonce.next_in_lane().context("an exhausted lane")?);
+            profile.lanes = lanes.digest();
+            changed = true;
+        }
+    }
     if let Some(p) = state.passport(who) {
         let charge = charge(p, spend, clock).map_err(|r| anyhow::anyhow!("{r}"))?;
         let mut after = p.clone();
         after.record(charge);
         profile.passport = after.digest();
+        changed = true;
+    }
+    if changed {
         fields.ext = ext_digest(state.streams_of(who).root(), profile.digest());
     }
     Ok((fields, profile))
@@ -172,7 +187,14 @@ impl SplitChainBuilder {
             fee: split.fee,
             payees: Payees::Parts(&split.parts),
         };
-        let (debited, _) = signer_debited(state, split.from, sum + split.fee.get(), &spend, clock)?;
+        let (debited, _) = signer_debited(
+            state,
+            split.from,
+            sum + split.fee.get(),
+            &spend,
+            clock,
+            split.nonce,
+        )?;
         let mut overlay = Overlay::default();
         overlay.write_account(split.from.0, debited, &state.proof(split.from).siblings);
         self.push_over(state, overlay, split.from, &split.parts)
@@ -189,7 +211,8 @@ impl SplitChainBuilder {
         clock: Timestamp,
     ) -> anyhow::Result<SplitRecord> {
         let spend = Spend::fee_only(t.fee);
-        let (mut written, charged) = signer_debited(state, t.account, t.fee.get(), &spend, clock)?;
+        let (mut written, charged) =
+            signer_debited(state, t.account, t.fee.get(), &spend, clock, t.nonce)?;
         let profile = Profile {
             shares: shares_digest(&t.parts),
             ..charged
@@ -217,7 +240,7 @@ impl SplitChainBuilder {
     ) -> anyhow::Result<SplitRecord> {
         let (signer, account) = (t.body.signer, t.body.account);
         let spend = Spend::fee_only(t.fee);
-        let (paid, _) = signer_debited(state, signer, t.fee.get(), &spend, clock)?;
+        let (paid, _) = signer_debited(state, signer, t.fee.get(), &spend, clock, t.nonce)?;
         let mut emptied = match signer == account {
             true => paid,
             false => AccountFields::from_account(
