@@ -25,10 +25,10 @@ fn parts() -> Vec<(AccountIndex, u16)> {
     vec![(ALICE, 6_000), (BOB, 4_000)]
 }
 
-/// The registry of a deployment whose leaf has the revenue-share kinds (`K` slots, no stream
-/// kind, no disk cache): its leaf is every test's circuit here, built once per test binary.
-fn shares_registry() -> &'static Circuits<PaymentCircuit> {
-    static C: OnceLock<Circuits<PaymentCircuit>> = OnceLock::new();
+/// The payment circuit with the revenue-share kinds (`K` slots, no stream kind), built once
+/// per test binary (the settlement test proves with [`super::kinds_registry`]).
+fn shares_circuit() -> &'static PaymentCircuit {
+    static C: OnceLock<PaymentCircuit> = OnceLock::new();
     C.get_or_init(|| {
         let t = Instant::now();
         let kinds = PaymentKinds {
@@ -41,15 +41,11 @@ fn shares_registry() -> &'static Circuits<PaymentCircuit> {
              per slot (without them: {}), built in {:?}",
             c.data.common.degree(),
             c.gates_per_slot,
-            circuit().gates_per_slot,
+            PaymentCircuit::gates_per_slot_of(PaymentKinds::default()),
             t.elapsed()
         );
-        Circuits::new(c, CircuitCache::disabled())
+        c
     })
-}
-
-fn shares_circuit() -> &'static PaymentCircuit {
-    shares_registry().leaf()
 }
 
 pub(super) fn register_shares(
@@ -517,7 +513,7 @@ fn a_batch_with_a_registration_settles_with_its_shares_diff() {
     let kind = diff_kind(&diff);
     assert_eq!(kind, DiffCircuitKind::V4Shares);
 
-    let reg = shares_registry();
+    let reg = super::kinds_registry();
     let shape = reg.shape();
     assert!(
         shape.split_shares,

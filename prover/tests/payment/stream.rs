@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use rollup_prover::circuits::payment::StreamRule;
+use rollup_prover::circuits::payment::{PaymentKinds, StreamRule};
 use rollup_prover::circuits::ticks::{
     absorb as absorb_walk, Lane, TickWalkCircuit, WalkRecord, WalkStatement,
 };
@@ -30,10 +30,10 @@ const CAROL: AccountIndex = AccountIndex(3);
 const PRICE: u64 = 3;
 const TICKS: u32 = 10;
 
-/// The registry of a deployment whose leaf has the stream kinds (`K` slots, no disk cache):
-/// its leaf is every stream test's circuit, built once per test binary.
-fn stream_registry() -> &'static Circuits<PaymentCircuit> {
-    static C: OnceLock<Circuits<PaymentCircuit>> = OnceLock::new();
+/// The payment circuit with the stream kinds (`K` slots), built once per test binary (the
+/// settlement test proves with [`super::kinds_registry`]).
+fn stream_circuit() -> &'static PaymentCircuit {
+    static C: OnceLock<PaymentCircuit> = OnceLock::new();
     C.get_or_init(|| {
         let t = Instant::now();
         let c = PaymentCircuit::build_with(K, true);
@@ -42,15 +42,11 @@ fn stream_registry() -> &'static Circuits<PaymentCircuit> {
              (without them: {}), built in {:?}",
             c.data.common.degree(),
             c.gates_per_slot,
-            circuit().gates_per_slot,
+            PaymentCircuit::gates_per_slot_of(PaymentKinds::default()),
             t.elapsed()
         );
-        Circuits::new(c, CircuitCache::disabled())
+        c
     })
-}
-
-fn stream_circuit() -> &'static PaymentCircuit {
-    stream_registry().leaf()
 }
 
 fn prove_streams(w: &LeafWitness) -> Result<RangeStatement, String> {
@@ -899,9 +895,9 @@ fn a_batch_with_a_settlement_settles_with_its_tick_walk_tree() {
     let published = diff.encode_published();
     assert_eq!(published[0], 4, "a stream record makes a version 4 diff");
 
-    let reg = stream_registry();
+    let reg = super::kinds_registry();
     let kind = DiffCircuitKind::V4;
-    let shape = ChunkShape::for_leaf(K);
+    let shape = reg.shape();
     let tree = AccountTree::from_state(&before);
     let mut replay = setup(&k);
     let leaves = leaf_witnesses(&mut replay, &txs, ts(), K, 1, &depositor).unwrap();
