@@ -6,11 +6,14 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use state::account::{Amount, Timestamp, MAX_U63};
+use state::account::{AccountIndex, Amount, Timestamp, MAX_U63};
 use state::apply::BlockContext;
+use state::apply::State;
 use state::crypto::schnorr::SecretKey;
 use state::hash::hash_no_pad;
+use state::hash::Digest;
 use state::passport::{AllowList, Card, Policy, TAG_POLICY};
+use state::passport::{Payees, Spend};
 use state::tx::{
     Deposit, Domain, PassportAction, Transaction, UnsignedPassportTx, UnsignedRegister,
 };
