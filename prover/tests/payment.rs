@@ -253,6 +253,22 @@ fn setup(k: &Keys) -> State {
     s
 }
 
+/// The leaves of `txs` applied to `state` at [`NOW`] (`K` slots each, no padding leaf).
+fn leaves_of(state: &mut State, txs: &[Transaction]) -> Vec<LeafWitness> {
+    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
+    leaf_witnesses(state, &with_ctx, ts(), K, 0, &depositor).unwrap()
+}
+
+/// The statuses the forced withdrawals of `leaves` publish, in order.
+fn forced_statuses(leaves: &[LeafWitness]) -> Vec<u8> {
+    leaves
+        .iter()
+        .flat_map(|l| l.slots.iter())
+        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
+        .map(|s| s.forced_status)
+        .collect()
+}
+
 /// Proves and verifies; the reason if either fails (or panics).
 fn try_prove(w: &LeafWitness) -> Result<(), String> {
     try_prove_with(circuit(), w).map(|_| ())
@@ -733,8 +749,7 @@ fn forger_reproduces_honest_witnesses() {
         transfer(BOB, OPERATOR, 4, 1, 0, &k.bob),
         deposit(4, BOB, MAX),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
+    let leaves = leaves_of(&mut state, &txs);
     for leaf in &leaves {
         let forged = forger.leaf(intents_of(leaf));
         assert_eq!(&forged, leaf);
@@ -1047,14 +1062,8 @@ fn forced_withdrawals_prove_applied_and_rejected_with_their_reason() {
         // And a deposit after them: the queue moved on.
         deposit(9, BOB, 5),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
-    let statuses: Vec<u8> = leaves
-        .iter()
-        .flat_map(|l| l.slots.iter())
-        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
-        .map(|s| s.forced_status)
-        .collect();
+    let leaves = leaves_of(&mut state, &txs);
+    let statuses = forced_statuses(&leaves);
     assert_eq!(statuses, vec![0, 1, 2, 2, 3, 5, 7]);
     assert_eq!(state.account(ALICE).unwrap().balance, amt(698));
     assert_eq!(state.next_deposit_seq(), 10);
@@ -1169,8 +1178,7 @@ fn a_request_breaking_several_rules_proves_with_the_first() {
         forced(3, NOW, withdraw(ALICE, 5_000_000, 0, 0, &k.bob)),
         forced(4, NOW, withdraw(ALICE, 0, 0, 3, &k.alice)),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
+    let leaves = leaves_of(&mut state, &txs);
     let statuses: Vec<u8> = leaves
         .iter()
         .flat_map(|l| &l.slots)

@@ -11,7 +11,7 @@ use rollup_prover::circuits::payment::{PaymentKinds, PolicyChecks};
 use rollup_prover::circuits::policy::PolicyRule;
 use rollup_prover::witness::SignerOpening;
 use state::ext::{ext_digest, Profile};
-use state::passport::{AllowList, Card, Policy, TAG_POLICY};
+use state::passport::{AllowList, Card, Policy};
 use state::pubdata::ForcedStatus;
 use state::tx::{PassportAction, UnsignedPassportTx};
 
@@ -166,25 +166,7 @@ fn spent_ext(o: &SignerOpening, nonce: u64, value: u64, fee: u64) -> Option<Dige
     let passport = match &o.passport {
         None if lane == 0 => return None,
         None => Digest::ZERO,
-        Some(p) => {
-            let pol = &p.policy;
-            let mut pi = vec![
-                f(TAG_POLICY),
-                f(pol.cap),
-                f(pol.window),
-                f(pol.max_payment),
-                f(pol.max_fee),
-                f(pol.expiry),
-            ];
-            pi.extend(pol.allow.0);
-            pi.extend(pol.card.0);
-            let policy = hash_no_pad(&pi);
-            let spent_now = if p.q == p.window_id { p.spent } else { 0 };
-            let mut pp = vec![F::from_canonical_u32(p.owner)];
-            pp.extend(policy.0);
-            pp.extend([F::ZERO, f(p.q), f(spent_now) + f(value) + f(fee)]);
-            hash_no_pad(&pp)
-        }
+        Some(p) => p.charged(value, fee).digest(),
     };
     let profile = Profile {
         shares: o.shares,
@@ -297,14 +279,8 @@ fn agents_spend_within_their_policies_as_the_native_rules_do() {
         // And a deposit to an agent after them.
         deposit(6, FREE, 5),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
-    let statuses: Vec<u8> = leaves
-        .iter()
-        .flat_map(|l| l.slots.iter())
-        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
-        .map(|s| s.forced_status)
-        .collect();
+    let leaves = leaves_of(&mut state, &txs);
+    let statuses = forced_statuses(&leaves);
     use ForcedStatus as S;
     assert_eq!(
         statuses,
@@ -365,38 +341,50 @@ fn spends_the_policy_refuses_have_no_proof() {
         Some((0, PolicyRule::Revoked))
     );
 
-    // Expired.
-    let mut s = world(&k);
-    let t = t_opened(&s, STALE, BOB, 10, 1, 0);
-    assert_eq!(
-        refused("an expired agent pays", &forged(&mut s, t, 10, false)),
-        Some((0, PolicyRule::PolicyExpired))
-    );
-
-    // A fee and a payment above their maxima.
-    let mut s = world(&k);
-    let t = t_opened(&s, FREE, CAROL, 10, 6, 0);
-    assert_eq!(
-        refused("a fee above the maximum", &forged(&mut s, t, 10, false)),
-        Some((0, PolicyRule::PolicyFee))
-    );
-    let mut s = world(&k);
-    let t = t_opened(&s, FREE, CAROL, 101, 1, 0);
-    assert_eq!(
-        refused(
-            "a payment above the maximum",
-            &forged(&mut s, t, 101, false)
+    // One transfer each, past one rule: from the expired agent; a fee and a payment above
+    // their maxima; to a payee off the list (no path).
+    for (name, from, to, amount, fee, rule) in [
+        (
+            "an expired agent pays",
+            STALE,
+            BOB,
+            10,
+            1,
+            PolicyRule::PolicyExpired,
         ),
-        Some((0, PolicyRule::PolicyPayment))
-    );
-
-    // A payee off the list, with no path and with a listed payee's path.
-    let mut s = world(&k);
-    let t = t_opened(&s, LISTED, CAROL, 10, 1, 0);
-    assert_eq!(
-        refused("a payee off the list", &forged(&mut s, t, 10, false)),
-        Some((0, PolicyRule::PolicyPayee))
-    );
+        (
+            "a fee above the maximum",
+            FREE,
+            CAROL,
+            10,
+            6,
+            PolicyRule::PolicyFee,
+        ),
+        (
+            "a payment above the maximum",
+            FREE,
+            CAROL,
+            101,
+            1,
+            PolicyRule::PolicyPayment,
+        ),
+        (
+            "a payee off the list",
+            LISTED,
+            CAROL,
+            10,
+            1,
+            PolicyRule::PolicyPayee,
+        ),
+    ] {
+        let mut s = world(&k);
+        let t = t_opened(&s, from, to, amount, fee, 0);
+        assert_eq!(
+            refused(name, &forged(&mut s, t, amount, false)),
+            Some((0, rule))
+        );
+    }
+    // The payee off the list with a listed payee's path.
     let mut s = world(&k);
     let mut t = t_opened(&s, LISTED, CAROL, 10, 1, 0);
     let bobs = SignerOpening::of(&s, LISTED, ts(), Some(BOB));
@@ -504,8 +492,7 @@ fn a_forced_withdrawal_from_an_agent_publishes_the_first_policy_rule_it_breaks()
         forced(3, NOW, request()),
         forced(4, NOW, agent_withdraw(FREE, 10, 0, 0)),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
-    let leaves = leaf_witnesses(&mut s, &with_ctx, ts(), K, 0, &depositor).unwrap();
+    let leaves = leaves_of(&mut s, &txs);
     let statuses: Vec<u8> = leaves[0].slots[..2]
         .iter()
         .map(|s| s.forced_status)
@@ -663,14 +650,8 @@ fn lanes_move_one_at_a_time_as_the_native_rules_do() {
         forced(3, NOW, withdraw(BOB, 1, 0, in_lane(1, 1), &k.bob)),
         forced(4, NOW, withdraw(BOB, 1, 0, in_lane(7, 0), &k.bob)),
     ];
-    let with_ctx: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
-    let leaves = leaf_witnesses(&mut state, &with_ctx, ts(), K, 0, &depositor).unwrap();
-    let statuses: Vec<u8> = leaves
-        .iter()
-        .flat_map(|l| l.slots.iter())
-        .filter(|s| s.kind == SlotKind::ForcedWithdraw)
-        .map(|s| s.forced_status)
-        .collect();
+    let leaves = leaves_of(&mut state, &txs);
+    let statuses = forced_statuses(&leaves);
     assert_eq!(statuses, vec![ForcedStatus::BadNonce as u8, 0]);
     assert_eq!(state.lanes_of(BOB).seqs(), [2, 0, 1, 0, 0, 0, 1]);
     assert_eq!(state.account(BOB).unwrap().nonce, Nonce::new(1).unwrap());

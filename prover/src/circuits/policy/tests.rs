@@ -10,9 +10,8 @@ use state::account::{AccountIndex, Amount, Timestamp, MAX_U63};
 use state::apply::BlockContext;
 use state::apply::State;
 use state::crypto::schnorr::SecretKey;
-use state::hash::hash_no_pad;
 use state::hash::Digest;
-use state::passport::{AllowList, Card, Policy, TAG_POLICY};
+use state::passport::{AllowList, Card, Policy};
 use state::passport::{Payees, Spend};
 use state::tx::{
     Deposit, Domain, PassportAction, Transaction, UnsignedPassportTx, UnsignedRegister,
@@ -107,36 +106,21 @@ fn honest(allow: Vec<AccountIndex>, s: &Spend<'_>) -> PolicyWitness {
     PolicyWitness::build(&world(allow), AGENT, s, ts(NOW)).unwrap()
 }
 
-fn f(v: u64) -> F {
-    F::from_noncanonical_u64(v)
-}
-
 /// The `ext` of the witnessed parts with the passport `(revoked, window_id, spent)`, as the
 /// circuit hashes it.
-fn ext(w: &PolicyWitness, revoked: u64, window_id: u64, spent: F) -> Digest {
-    let p = &w.passport.policy;
-    let mut pi = vec![
-        f(TAG_POLICY),
-        f(p.cap),
-        f(p.window),
-        f(p.max_payment),
-        f(p.max_fee),
-        f(p.expiry),
-    ];
-    pi.extend(p.allow.0);
-    pi.extend(p.card.0);
-    let policy = hash_no_pad(&pi);
-    let mut pp = vec![F::from_canonical_u32(w.passport.owner)];
-    pp.extend(policy.0);
-    pp.extend([f(revoked), f(window_id), spent]);
-    let passport = hash_no_pad(&pp);
-    let mut pr = w.shares.0.to_vec();
-    pr.extend(passport.0);
-    pr.extend(w.lanes.0);
-    let profile = hash_no_pad(&pr);
-    let mut e = w.streams_root.0.to_vec();
-    e.extend(profile.0);
-    hash_no_pad(&e)
+fn ext(w: &PolicyWitness, revoked: u64, window_id: u64, spent: u64) -> Digest {
+    let passport = PassportOpening {
+        revoked,
+        window_id,
+        spent,
+        ..w.passport.clone()
+    };
+    let profile = state::ext::Profile {
+        shares: w.shares,
+        passport: passport.digest(),
+        lanes: w.lanes,
+    };
+    state::ext::ext_digest(w.streams_root, profile.digest())
 }
 
 /// Recomputes what the attacker claims: `ext_before` of the tampered parts, the window split of
@@ -153,15 +137,11 @@ fn reseal(w: &mut PolicyWitness, keep_window: bool) {
         w,
         w.passport.revoked,
         w.passport.window_id,
-        f(w.passport.spent),
+        w.passport.spent,
     );
-    let spent_now = if w.passport.q == w.passport.window_id {
-        f(w.passport.spent)
-    } else {
-        F::ZERO
-    };
     let s = &w.statement.spend;
-    w.statement.ext_after = ext(w, 0, w.passport.q, spent_now + f(s.value) + f(s.fee));
+    let after = w.passport.charged(s.value, s.fee);
+    w.statement.ext_after = ext(w, 0, after.window_id, after.spent);
 }
 
 fn try_prove(w: &PolicyWitness, with_list: bool) -> Result<(), String> {
@@ -243,7 +223,7 @@ fn payments_that_add_up_past_the_cap_are_refused_and_sums_cannot_wrap() {
     reseal(&mut w, true);
     // The attacker claims the sum the limbs leave past the bound (x + y - 2^63), so that only
     // the cap can refuse it.
-    w.statement.ext_after = ext(&w, 0, w.passport.q, f(MAX_U63 - 10 + 20 - (1 << 63)));
+    w.statement.ext_after = ext(&w, 0, w.passport.q, MAX_U63 - 10 + 20 - (1 << 63));
     assert_refused(&w, false, PolicyRule::PolicyCap);
 }
 
@@ -289,7 +269,7 @@ fn a_payee_off_the_list_or_a_withdrawal_under_a_list_is_refused() {
 fn a_false_statement_is_refused() {
     // The ext left behind claims nothing was spent.
     let mut w = honest(vec![], &spend(60, 0, BOB));
-    w.statement.ext_after = ext(&w, 0, w.passport.q, F::ZERO);
+    w.statement.ext_after = ext(&w, 0, w.passport.q, 0);
     assert_refused(&w, false, PolicyRule::Statement);
     // A passport that is not the committed one (a higher cap).
     let mut w = honest(vec![], &spend(60, 0, BOB));

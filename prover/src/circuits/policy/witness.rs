@@ -2,12 +2,15 @@
 //! spend ([`PassportOpening`]) and the standalone circuit's statement and witness.
 
 use anyhow::{ensure, Context};
+use plonky2::field::types::Field;
 use serde::{Deserialize, Serialize};
 use state::account::{AccountIndex, Timestamp};
 use state::apply::State;
 use state::ext::{ext_digest, Profile};
-use state::hash::Digest;
-use state::passport::{charge, Payees, Spend};
+use state::hash::{hash_no_pad, Digest};
+use state::passport::{charge, Payees, Spend, TAG_POLICY};
+
+use crate::F;
 
 /// The spend as the circuit states it (public inputs after the two `ext`s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +63,52 @@ pub struct PassportOpening {
     pub membership: Option<(usize, Vec<Digest>)>,
 }
 
+impl PolicyFields {
+    /// `H(TAG_POLICY, cap, window, max_payment, max_fee, expiry, allow, card)` (SPEC 20.2), as
+    /// the circuit hashes the fields.
+    pub fn digest(&self) -> Digest {
+        let f = F::from_noncanonical_u64;
+        let mut e = vec![
+            f(TAG_POLICY),
+            f(self.cap),
+            f(self.window),
+            f(self.max_payment),
+            f(self.max_fee),
+            f(self.expiry),
+        ];
+        e.extend(self.allow.0);
+        e.extend(self.card.0);
+        hash_no_pad(&e)
+    }
+}
+
 impl PassportOpening {
+    /// `H(owner, policy, revoked, window_id, spent)` (SPEC 20.2), as the circuit hashes the
+    /// fields (raw: a forged value is hashed as the field element it is).
+    pub fn digest(&self) -> Digest {
+        let f = F::from_noncanonical_u64;
+        let mut e = vec![F::from_canonical_u32(self.owner)];
+        e.extend(self.policy.digest().0);
+        e.extend([f(self.revoked), f(self.window_id), f(self.spent)]);
+        hash_no_pad(&e)
+    }
+
+    /// The fields the circuit writes after a spend moving `value` with `fee`: not revoked,
+    /// window `q`, `spent' + value + fee` (`spent' = spent` in the stored window, else 0).
+    pub fn charged(&self, value: u64, fee: u64) -> PassportOpening {
+        let spent_now = if self.q == self.window_id {
+            self.spent
+        } else {
+            0
+        };
+        PassportOpening {
+            revoked: 0,
+            window_id: self.q,
+            spent: spent_now.wrapping_add(value).wrapping_add(fee),
+            ..self.clone()
+        }
+    }
+
     /// `agent`'s passport as the rules read it at `now`, with the path of `payee` when the
     /// policy has a list and the spend pays that account. `None` for an account that is no
     /// agent. The rules need not accept the spend (a forced withdrawal's refusal is proven).
