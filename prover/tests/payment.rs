@@ -559,6 +559,10 @@ impl Forger {
             SlotKind::RegisterShares | SlotKind::Distribute => {
                 unreachable!("the accounts forger builds no revenue-share slot")
             }
+            // The owner kinds are tampered from honest witnesses (`agents.rs`).
+            SlotKind::Revoke | SlotKind::Sweep => {
+                unreachable!("the accounts forger builds no owner slot")
+            }
             SlotKind::Register => {
                 bytes.push(1);
                 bytes.extend(ai.to_le_bytes());

@@ -109,6 +109,10 @@ pub enum SlotKind {
     /// split-credit chain checks the list or pays the payouts (SPEC 19.5, "Kinds").
     RegisterShares,
     Distribute,
+    /// An owner's revoke and sweep (SPEC 20.6), in a payment circuit with policy checks: A
+    /// (the owner) signs, B is the agent, described by [`AgentOpening`].
+    Revoke,
+    Sweep,
 }
 
 impl SlotKind {
@@ -126,6 +130,8 @@ impl SlotKind {
                 | SlotKind::StreamClose
                 | SlotKind::RegisterShares
                 | SlotKind::Distribute
+                | SlotKind::Revoke
+                | SlotKind::Sweep
         )
     }
 }
@@ -200,6 +206,40 @@ impl SignerOpening {
             lane_seqs: state.lanes_of(account).seqs(),
             passport: PassportOpening::of(state, account, now, payee),
         }
+    }
+}
+
+/// An agent's `ext` opened to its passport for its owner's revoke or sweep (SPEC 20.6), in a
+/// payment circuit with policy checks: the policy as its digest. Raw values: a forged witness
+/// may hold anything.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentOpening {
+    pub streams_root: Digest,
+    pub shares: Digest,
+    pub lanes: Digest,
+    pub owner: u32,
+    pub policy: Digest,
+    pub revoked: bool,
+    pub window_id: u64,
+    pub spent: u64,
+}
+
+impl AgentOpening {
+    /// `agent`'s opening in `state` as it stands; `None` for an account without a passport.
+    pub fn of(state: &state::apply::State, agent: AccountIndex) -> Option<Self> {
+        let p = state.passport(agent)?;
+        let profile = state.profile_of(agent);
+        let (window_id, spent) = p.spent();
+        Some(AgentOpening {
+            streams_root: state.streams_of(agent).root(),
+            shares: profile.shares,
+            lanes: profile.lanes,
+            owner: p.owner().0,
+            policy: p.policy().digest(),
+            revoked: p.is_revoked(),
+            window_id,
+            spent: spent.get(),
+        })
     }
 }
 
@@ -302,6 +342,9 @@ pub struct SlotWitness {
     /// whose forced withdrawal is judged; `None` elsewhere).
     #[serde(default)]
     pub signer: Option<SignerOpening>,
+    /// The agent's `ext` opened (an owner's revoke or sweep; `None` elsewhere).
+    #[serde(default)]
+    pub agent: Option<AgentOpening>,
     /// Register, transfer, withdraw, forced withdrawal, split, the stream kinds.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
@@ -334,6 +377,7 @@ impl SlotWitness {
             stream: None,
             owner: None,
             signer: None,
+            agent: None,
             signature: None,
             a: access.clone(),
             b: access.clone(),

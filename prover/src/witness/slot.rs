@@ -9,11 +9,11 @@ use state::account::OPERATOR;
 use state::apply::{BlockContext, DepositOutcome, Effects, ForcedOutcome, State};
 use state::hash::Digest;
 use state::split::{parts_digest, shares_chain};
-use state::tx::Transaction;
+use state::tx::{PassportAction, Transaction};
 
 use super::{
-    root_of, AccountFields, LeafAccess, Overlay, OwnerOpening, SignerOpening, SlotKind,
-    SlotWitness, StreamWitness, WitnessError,
+    root_of, AccountFields, AgentOpening, LeafAccess, Overlay, OwnerOpening, SignerOpening,
+    SlotKind, SlotWitness, StreamWitness, WitnessError,
 };
 
 /// A no-op slot against the current state (all three accesses read the operator's leaf).
@@ -64,12 +64,17 @@ pub(super) fn tx_slot(
         Transaction::StreamClose(t) => (SlotKind::StreamClose, t.body.signer.0, t.body.payer.0),
         Transaction::RegisterShares(t) => (SlotKind::RegisterShares, t.account.0, OPERATOR.0),
         Transaction::Distribute(t) => (SlotKind::Distribute, t.body.signer.0, t.body.account.0),
-        Transaction::Passport(_) => {
-            return Err(WitnessError::KindNotProvable {
-                position,
-                kind: tx.kind().name(),
-            })
-        }
+        Transaction::Passport(t) => match &t.action {
+            PassportAction::Revoke { agent } => (SlotKind::Revoke, t.owner.0, agent.0),
+            PassportAction::Sweep { agent, .. } => (SlotKind::Sweep, t.owner.0, agent.0),
+            // Their ops carry a policy's whole body: no slot yet (SPEC 20.9).
+            PassportAction::Delegate { .. } | PassportAction::SetPolicy { .. } => {
+                return Err(WitnessError::KindNotProvable {
+                    position,
+                    kind: tx.kind().name(),
+                })
+            }
+        },
     };
     let r0 = state.root();
     // The owner's `ext` opened, as the slot reads it (SPEC 19.6; only a circuit with the
@@ -96,6 +101,11 @@ pub(super) fn tx_slot(
         _ => None,
     }
     .map(|(now, payee)| SignerOpening::of(state, AccountIndex(a_idx), now, payee));
+    // An owner's revoke or sweep opens the agent's passport (SPEC 20.6).
+    let agent = match kind {
+        SlotKind::Revoke | SlotKind::Sweep => AgentOpening::of(state, AccountIndex(b_idx)),
+        _ => None,
+    };
     // The book that a stream kind changes, as it is before (its owner: A for an open, B else).
     let book_before = match tx {
         Transaction::StreamOpen(t) => Some((t.body.payer, t.body.slot)),
@@ -149,6 +159,7 @@ pub(super) fn tx_slot(
     );
     slot.owner = owner;
     slot.signer = signer;
+    slot.agent = agent;
     slot.signature = tx.signature().copied();
     let (debit, credit_b, credit_c, credit_a) = match tx {
         Transaction::Register(r) => {
@@ -262,12 +273,22 @@ pub(super) fn tx_slot(
             };
             (t.fee.get(), 0, t.fee.get(), 0)
         }
-        Transaction::Passport(_) => {
-            return Err(WitnessError::KindNotProvable {
-                position,
-                kind: tx.kind().name(),
-            })
+        Transaction::Passport(t) => {
+            envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
+            match &t.action {
+                // The owner pays the fee, then receives what the agent pays out.
+                PassportAction::Sweep { amount, .. } => {
+                    slot.amount = amount.get();
+                    (t.fee.get(), 0, t.fee.get(), amount.get())
+                }
+                _ => (t.fee.get(), 0, t.fee.get(), 0),
+            }
         }
+    };
+    // What B pays out: a sweep's amount.
+    let debit_b = match kind {
+        SlotKind::Sweep => slot.amount,
+        _ => 0,
     };
 
     let mut overlay = Overlay::default();
@@ -323,7 +344,11 @@ pub(super) fn tx_slot(
         }
         None => a_ext,
     };
-    let b_ext = new_ext.filter(|_| matches!(kind, SlotKind::StreamSettle | SlotKind::StreamClose));
+    let b_ext = match kind {
+        // A revocation changes the agent's passport.
+        SlotKind::Revoke => state.account(AccountIndex(b_idx)).map(|a| a.ext),
+        _ => new_ext.filter(|_| matches!(kind, SlotKind::StreamSettle | SlotKind::StreamClose)),
+    };
     let pubkey = slot.pubkey;
     slot.a = access(a_idx, &|old| match kind {
         SlotKind::Register => Some(AccountFields {
@@ -341,7 +366,7 @@ pub(super) fn tx_slot(
     })?;
     slot.b = access(b_idx, &|old| {
         old.map(|mut a| {
-            a.balance += credit_b;
+            a.balance = a.balance + credit_b - debit_b;
             a.ext = b_ext.unwrap_or(a.ext);
             if kind == SlotKind::Distribute {
                 a.balance = 0;

@@ -709,3 +709,243 @@ fn lanes_move_one_at_a_time_as_the_native_rules_do() {
     t.signer = Some(SignerOpening::of(&s, BOB, ts(), Some(CAROL)));
     try_prove_with(agents_circuit(), &forged(&mut s, t, 1, false)).unwrap();
 }
+
+/// An owner transaction signed by `key` in the name of `owner` (nonce `nonce`, fee 1).
+fn owner_tx(
+    owner: AccountIndex,
+    action: PassportAction,
+    nonce: u64,
+    key: &SecretKey,
+) -> Transaction {
+    UnsignedPassportTx {
+        owner,
+        action,
+        fee: amt(1),
+        nonce: Nonce::new(nonce).unwrap(),
+        valid_until: Timestamp::new(NOW + 60).unwrap(),
+    }
+    .sign(&DOMAIN, key)
+    .into()
+}
+
+#[test]
+fn an_owner_revokes_and_sweeps_its_agents_as_the_native_rules_do() {
+    let k = keys();
+    let mut state = world(&k);
+    let txs = [
+        // Alice sweeps 50 back from FREE, revokes LISTED, and sweeps LISTED after the
+        // revocation (allowed); LISTED's forced withdrawal after it publishes REVOKED (9).
+        owner_tx(
+            ALICE,
+            PassportAction::Sweep {
+                agent: FREE,
+                amount: amt(50),
+            },
+            3,
+            &k.alice,
+        ),
+        owner_tx(ALICE, PassportAction::Revoke { agent: LISTED }, 4, &k.alice),
+        owner_tx(
+            ALICE,
+            PassportAction::Sweep {
+                agent: LISTED,
+                amount: amt(300),
+            },
+            5,
+            &k.alice,
+        ),
+        forced(3, NOW, agent_withdraw(LISTED, 1, 0, 0)),
+    ];
+    let leaves = leaves_of(&mut state, &txs);
+    assert_eq!(forced_statuses(&leaves), vec![ForcedStatus::Revoked as u8]);
+    assert!(state.passport(LISTED).unwrap().is_revoked());
+    assert_eq!(state.account(LISTED).unwrap().balance, amt(0));
+    for leaf in &leaves {
+        let proven = try_prove_with(agents_circuit(), leaf).unwrap();
+        assert_eq!(proven, leaf.statement);
+    }
+    assert_eq!(leaves.last().unwrap().statement.new_root, state.root());
+    // A leaf with policy checks is the only one with these slots.
+    let mut chain = rollup_prover::circuits::split::SplitChainBuilder::new(4);
+    let revoke = owner_tx(ALICE, PassportAction::Revoke { agent: LISTED }, 3, &k.alice);
+    let err = rollup_prover::circuits::leaf::LeafCircuit::witnesses(
+        circuit(),
+        &mut world(&k),
+        &[(revoke, ctx())],
+        ts(),
+        &depositor,
+        0,
+        &mut chain,
+    )
+    .unwrap_err();
+    assert!(format!("{err:?}").contains("revoke"), "{err:?}");
+}
+
+/// The `ext` an agent opened as `o` has after a revocation, as the circuit computes it.
+fn revoked_ext(o: &rollup_prover::witness::AgentOpening) -> Digest {
+    let mut pp = vec![F::from_canonical_u32(o.owner)];
+    pp.extend(o.policy.0);
+    pp.extend([F::ONE, f(o.window_id), f(o.spent)]);
+    let profile = Profile {
+        shares: o.shares,
+        passport: hash_no_pad(&pp),
+        lanes: o.lanes,
+    };
+    ext_digest(o.streams_root, profile.digest())
+}
+
+/// A leaf of one owner slot forged on `state`: `signer` (with `key`) revokes `agent`, or
+/// sweeps `amount` from it, with `opening` as the agent's; the accesses as the circuit
+/// writes them (the owner pays the fee and gains the amount, the agent pays the amount or
+/// takes the revoked passport), no rule checked.
+fn forged_owner_slot(
+    state: &mut State,
+    signer: AccountIndex,
+    agent: AccountIndex,
+    sweep: Option<u64>,
+    opening: rollup_prover::witness::AgentOpening,
+    key: &SecretKey,
+) -> LeafWitness {
+    let nonce = state.account(signer).unwrap().nonce.get();
+    let action = match sweep {
+        Some(a) => PassportAction::Sweep {
+            agent,
+            amount: Amount::new(a).unwrap(),
+        },
+        None => PassportAction::Revoke { agent },
+    };
+    let Transaction::Passport(tx) = owner_tx(signer, action, nonce, key) else {
+        unreachable!()
+    };
+    let mut s = intent(if sweep.is_some() {
+        SlotKind::Sweep
+    } else {
+        SlotKind::Revoke
+    });
+    (s.a.index, s.b.index) = (signer.0, agent.0);
+    (s.fee, s.nonce, s.valid_until) = (1, nonce, NOW + 60);
+    s.amount = sweep.unwrap_or(0);
+    s.signature = Some(tx.signature);
+    s.signer = Some(SignerOpening::of(state, signer, ts(), None));
+    s.agent = Some(opening);
+    let amount = s.amount;
+    let mut f = Forger::new(state);
+    super::shares::forged_leaf(&mut f, |f, _| {
+        s.a = f.access(signer.0, |old| {
+            old.map(|mut a| {
+                a.balance = a.balance - 1 + amount;
+                a.nonce += 1;
+                a
+            })
+        });
+        s.b = f.access(agent.0, |old| {
+            old.map(|mut b| {
+                b.balance = (felt(b.balance) - felt(amount)).to_canonical_u64();
+                if sweep.is_none() {
+                    b.ext = revoked_ext(&opening);
+                }
+                b
+            })
+        });
+        s.c = f.access(0, |old| {
+            old.map(|mut o| {
+                o.balance += 1;
+                o
+            })
+        });
+        let mut bytes = vec![if sweep.is_some() { 16 } else { 15 }];
+        bytes.extend(signer.0.to_le_bytes());
+        bytes.extend(agent.0.to_le_bytes());
+        if sweep.is_some() {
+            bytes.extend(amount.to_le_bytes());
+        }
+        bytes.extend(1u64.to_le_bytes());
+        f.pubdata = absorb_bytes(f.pubdata, &bytes);
+        vec![s]
+    })
+}
+
+fn refused_owner(
+    name: &str,
+    w: &LeafWitness,
+) -> Option<(usize, rollup_prover::circuits::payment::OwnerRule)> {
+    let c = agents_circuit();
+    let err = try_prove_with(c, w).expect_err(&format!("attack {name} produced a valid proof"));
+    let rule = c.refused_by_owner(&err);
+    println!("attack {name}: refused by {rule:?}: {err}");
+    rule
+}
+
+#[test]
+fn revocations_and_sweeps_the_rules_refuse_have_no_proof() {
+    use rollup_prover::circuits::payment::OwnerRule;
+    use rollup_prover::witness::AgentOpening;
+    let k = keys();
+    let listed = |s: &State| AgentOpening::of(s, LISTED).unwrap();
+    // The forge is sound: Alice revoking LISTED, and sweeping 10 from FREE, prove.
+    let mut s = world(&k);
+    let o = listed(&s);
+    try_prove_with(
+        agents_circuit(),
+        &forged_owner_slot(&mut s, ALICE, LISTED, None, o, &k.alice),
+    )
+    .unwrap();
+    let mut s = world(&k);
+    let o = AgentOpening::of(&s, FREE).unwrap();
+    let w = forged_owner_slot(&mut s, ALICE, FREE, Some(10), o, &k.alice);
+    try_prove_with(agents_circuit(), &w).unwrap();
+
+    // Bob revokes Alice's agent; the agent revokes itself in its own name.
+    let mut s = world(&k);
+    let o = listed(&s);
+    let w = forged_owner_slot(&mut s, BOB, LISTED, None, o, &k.bob);
+    assert_eq!(
+        refused_owner("another owner", &w),
+        Some((0, OwnerRule::NotOwner))
+    );
+    let mut s = world(&k);
+    let o = listed(&s);
+    let w = forged_owner_slot(&mut s, LISTED, LISTED, None, o, &agent_key(LISTED));
+    assert!(refused_owner("the agent revokes itself", &w).is_some());
+    // Alice's revocation signed by the agent's key: no signature.
+    let mut s = world(&k);
+    let o = listed(&s);
+    let w = forged_owner_slot(&mut s, ALICE, LISTED, None, o, &agent_key(LISTED));
+    let err = try_prove_with(agents_circuit(), &w).expect_err("a revocation signed by the agent");
+    println!("a revocation signed by the agent: refused: {err}");
+    // A second revocation.
+    let mut s = world(&k);
+    s.apply(
+        &alice_says(&k, PassportAction::Revoke { agent: LISTED }, 3),
+        &ctx(),
+    )
+    .unwrap();
+    let o = listed(&s);
+    let w = forged_owner_slot(&mut s, ALICE, LISTED, None, o, &k.alice);
+    assert_eq!(
+        refused_owner("a second revocation", &w),
+        Some((0, OwnerRule::Revoked))
+    );
+    // An account without a passport, opened as if it had one (Carol's leaf with LISTED's
+    // passport).
+    let mut s = world(&k);
+    let o = listed(&s);
+    let w = forged_owner_slot(&mut s, ALICE, CAROL, None, o, &k.alice);
+    assert_eq!(
+        refused_owner("no agent", &w),
+        Some((0, OwnerRule::NotAnAgent))
+    );
+    // A sweep of nothing, and of more than the agent holds.
+    let mut s = world(&k);
+    let o = AgentOpening::of(&s, FREE).unwrap();
+    let w = forged_owner_slot(&mut s, ALICE, FREE, Some(0), o, &k.alice);
+    assert_eq!(
+        refused_owner("a sweep of nothing", &w),
+        Some((0, OwnerRule::ZeroAmount))
+    );
+    let mut s = world(&k);
+    let o = AgentOpening::of(&s, FREE).unwrap();
+    let w = forged_owner_slot(&mut s, ALICE, FREE, Some(301), o, &k.alice);
+    let err = try_prove_with(agents_circuit(), &w).expect_err("a sweep past the balance");
+    println!("a sweep past the agent's balance: refused: {err}");
+}

@@ -278,7 +278,7 @@ fn forge(
 }
 
 /// A leaf of the forged slots `slots` (built by `build` on the forger), padded with no-ops.
-fn forged_leaf(
+pub(super) fn forged_leaf(
     f: &mut Forger,
     build: impl FnOnce(&mut Forger, &mut Digest) -> Vec<SlotWitness>,
 ) -> LeafWitness {

@@ -63,8 +63,10 @@ pub(super) struct AgentInputs<'a> {
     pub a_ext: [Target; 4],
     /// The slot judges A's spend: a kind whose signer pays a fee, or a forced withdrawal.
     pub judged: BoolTarget,
-    /// The slot charges A's passport: a kind whose signer pays a fee (an applied forced
-    /// withdrawal included).
+    /// The slot raises A's nonce in its lane: a kind whose signer pays a fee (an applied
+    /// forced withdrawal included).
+    pub raises_nonce: BoolTarget,
+    /// The slot charges A's passport: those kinds but the owner's own (revoke, sweep).
     pub charges: BoolTarget,
     pub spend: SpendInputs<'a>,
     /// The slot's nonce as 64 bits, and A's leaf `nonce` (lane 0's).
@@ -98,7 +100,7 @@ pub(super) fn build(
     i: &AgentInputs<'_>,
     with_lists: bool,
 ) -> (AgentTargets, AgentEffects) {
-    let (lanes, lx) = super::lanes::build(b, i.nonce_bits, i.leaf_nonce, i.charges);
+    let (lanes, lx) = super::lanes::build(b, i.nonce_bits, i.leaf_nonce, i.raises_nonce);
     let t = AgentTargets {
         is_agent: b.add_virtual_bool_target_safe(),
         streams_root: b.add_virtual_hash(),

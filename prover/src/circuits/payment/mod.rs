@@ -15,11 +15,13 @@
 
 mod agent;
 mod lanes;
+mod owner;
 mod rules;
 mod shares;
 mod slot;
 mod stream;
 
+pub use owner::OwnerRule;
 pub use shares::SharesRule;
 pub use stream::StreamRule;
 
@@ -202,6 +204,12 @@ impl PaymentCircuit {
         self.rule_broken(error, |s| &s.shares_rules)
     }
 
+    /// Which owner-kind rule of which slot a refused witness broke, like
+    /// [`PaymentCircuit::refused_by`].
+    pub fn refused_by_owner(&self, error: &str) -> Option<(usize, OwnerRule)> {
+        self.rule_broken(error, |s| &s.owner_rules)
+    }
+
     /// Which policy rule of which slot a refused witness broke, like
     /// [`PaymentCircuit::refused_by`].
     pub fn refused_by_policy(&self, error: &str) -> Option<(usize, PolicyRule)> {
@@ -328,6 +336,9 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
                 Some(tx.kind().name())
             }
             Transaction::RegisterShares(_) | Transaction::Distribute(_) if !self.kinds.shares => {
+                Some(tx.kind().name())
+            }
+            Transaction::Passport(_) if self.kinds.policies == PolicyChecks::None => {
                 Some(tx.kind().name())
             }
             _ => None,

@@ -13,6 +13,7 @@ use state::smt::DEPTH;
 use state::tx::{L1Address, TxKind};
 
 use super::agent::{AgentInputs, AgentTargets};
+use super::owner::{OwnerRule, OwnerTargets};
 use super::shares::{SharesRule, SharesTargets};
 use super::stream::{StreamRule, StreamTargets};
 use super::{PaymentKinds, PolicyChecks};
@@ -139,6 +140,9 @@ pub(super) struct SlotTargets {
     /// The agent branch, in a circuit built with policy checks ([`super::agent`]).
     agent: Option<AgentTargets>,
     pub(super) policy_rules: Vec<(Target, PolicyRule)>,
+    /// The owner kinds, in a circuit built with policy checks ([`super::owner`]).
+    owner: Option<OwnerTargets>,
+    pub(super) owner_rules: Vec<(Target, OwnerRule)>,
     signature: SchnorrTargets,
     a: AccessTargets,
     b: AccessTargets,
@@ -341,10 +345,25 @@ pub(super) fn build_slot(
         Some(s) => (s.any, s.register, s.distribute),
         None => (b._false(), b._false(), b._false()),
     };
+    // An owner's revoke and sweep (SPEC 20.6), in a circuit with policy checks: A signs and
+    // pays the fee; B is the agent.
+    let (owner, mut ox) = match kinds.policies {
+        PolicyChecks::None => (None, None),
+        _ => {
+            let (t, ox) = super::owner::build(b, &view, &amount_bits);
+            (Some(t), Some(ox))
+        }
+    };
+    let (is_owner_kind, is_sweep) = match &ox {
+        Some(o) => (o.any, o.sweep),
+        None => (b._false(), b._false()),
+    };
     let any = or(b, any, is_stream);
     let any = or(b, any, is_shares);
+    let any = or(b, any, is_owner_kind);
     b.assert_bool(any);
     let signer_kinds = or(b, is_stream, is_shares);
+    let signer_kinds = or(b, signer_kinds, is_owner_kind);
     let pays_fee = or(b, spend, signer_kinds);
     let signed = or(b, signed, signer_kinds);
 
@@ -370,10 +389,13 @@ pub(super) fn build_slot(
             let to_l1 = or(b, is_withdraw, is_forced);
             // Not `or`: an applied forced withdrawal pays a fee and is forced.
             let judged = b.or(pays_fee, is_forced);
+            // An owner's own kinds are charged to no policy (an owner is never an agent).
+            let charges = BoolTarget::new_unsafe(b.sub(pays_fee.target, is_owner_kind.target));
             let inputs = AgentInputs {
                 a_ext: a.ext,
                 judged,
-                charges: pays_fee,
+                raises_nonce: pays_fee,
+                charges,
                 spend: SpendInputs {
                     time: &now,
                     value: &value,
@@ -442,12 +464,18 @@ pub(super) fn build_slot(
     let credited = b.and(is_deposit, exists_ok);
     let refunded = BoolTarget::new_unsafe(b.sub(is_deposit.target, credited.target));
     // A settlement's payout (SPEC 18.4: after the fee is paid).
-    let after_credit = match &fx {
-        Some(f) => add_u63(b, &after_debit, &f.a_credit).value,
-        None => after_debit.value,
+    let mut after_credit = match &fx {
+        Some(f) => add_u63(b, &after_debit, &f.a_credit),
+        None => after_debit,
     };
+    // A sweep's amount (SPEC 20.6: after the owner's fee).
+    let swept = scale_u63(b, is_sweep, &amount_u);
+    if ox.is_some() {
+        after_credit = add_u63(b, &after_credit, &swept);
+    }
+    let after_credit = after_credit.value;
     let a_new_balance = b.select(credited, credited_sum.value, after_credit);
-    let (mut a_new_ext, b_new_ext) = match &fx {
+    let (mut a_new_ext, mut b_new_ext) = match &fx {
         Some(f) => (f.a_ext, f.b_ext),
         None => (a.ext, bb.ext),
     };
@@ -456,6 +484,9 @@ pub(super) fn build_slot(
     }
     if let Some(x) = &ax {
         a_new_ext = select4(b, x.changed, x.ext_after, a_new_ext);
+    }
+    if let Some(o) = &ox {
+        b_new_ext = select4(b, o.revoke, o.revoked_ext, b_new_ext);
     }
     let a_new_nonce = match &ax {
         Some(x) => x.leaf_nonce,
@@ -484,6 +515,11 @@ pub(super) fn build_slot(
             bits: vec![],
         };
     }
+    // A sweep's agent pays it out first (its balance covers it: `INSUFFICIENT_BALANCE`).
+    let b_bal = match &ox {
+        Some(_) => sub_u63(b, &b_bal, &swept),
+        None => b_bal,
+    };
     let b_new = add_u63(b, &b_bal, &amount_received);
     // A distribute pays B's whole balance out (the chain credits it to the payees).
     let b_new_balance = match &sx {
@@ -567,6 +603,9 @@ pub(super) fn build_slot(
     }
     if let Some(s) = &mut sx {
         messages.append(&mut s.messages);
+    }
+    if let Some(o) = &mut ox {
+        messages.append(&mut o.messages);
     }
     let msg = hash_no_pad_select(b, &messages);
     // A forced withdrawal of an existing sender is always judged under the sender's key (its
@@ -721,6 +760,9 @@ pub(super) fn build_slot(
     if let Some(s) = &mut sx {
         ops.append(&mut s.ops);
     }
+    if let Some(o) = &mut ox {
+        ops.append(&mut o.ops);
+    }
     let pubdata = absorb_op(b, io.pubdata, &ops);
     // The priority entries (SPEC 13.8): the same op chunks, a deposit's depositor after them.
     let depositor: [Target; 5] = std::array::from_fn(|_| b.add_virtual_target());
@@ -779,6 +821,8 @@ pub(super) fn build_slot(
             .unwrap_or_default(),
         agent,
         policy_rules: ax.map(|x| x.rules).unwrap_or_default(),
+        owner,
+        owner_rules: ox.map(|o| o.rules).unwrap_or_default(),
         a,
         b: bb,
         c,
@@ -822,6 +866,13 @@ pub(super) fn set_slot(
         None => ensure!(
             !matches!(kind, SlotKind::RegisterShares | SlotKind::Distribute),
             "a {kind:?} slot in a payment circuit built without the revenue-share kinds"
+        ),
+    }
+    match &t.owner {
+        Some(o) => super::owner::set(pw, o, kind, s.agent.as_ref())?,
+        None => ensure!(
+            !matches!(kind, SlotKind::Revoke | SlotKind::Sweep),
+            "a {kind:?} slot in a payment circuit built without policy checks"
         ),
     }
     match &t.agent {
