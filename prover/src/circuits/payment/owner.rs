@@ -31,7 +31,7 @@ use state::tx::TxKind;
 
 use super::slot::SlotView;
 use crate::gadgets::agent::{ext_digest, profile_digest};
-use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, OpChunks};
+use crate::gadgets::pubdata::OpChunks;
 use crate::witness::{AgentOpening, SlotKind};
 use crate::{D, F};
 
@@ -143,39 +143,20 @@ pub(super) fn build(
     e.extend(profile_after.elements);
     let ext_after = hash(b, e);
 
-    // Messages (`tx::passport`): domain, tag, owner, agent, [amount], fee, nonce, valid_until.
-    let message = |b: &mut CircuitBuilder<F, D>, kind: TxKind, body: &[Target]| {
-        let mut m = i.domain.elements.to_vec();
-        m.push(b.constant(F::from_canonical_u8(kind.tag())));
-        m.extend([i.a_index, i.b_index]);
-        m.extend_from_slice(body);
-        m.extend([i.fee, i.nonce, i.valid_until]);
-        m
-    };
+    // Messages (`tx::passport`): owner, agent, [amount]; ops (SPEC 20.5) the same fields.
     let messages = vec![
-        (revoke, message(b, TxKind::Revoke, &[])),
-        (sweep, message(b, TxKind::Sweep, &[i.amount])),
+        (
+            revoke,
+            i.message(b, TxKind::Revoke, &[i.a_index, i.b_index]),
+        ),
+        (
+            sweep,
+            i.message(b, TxKind::Sweep, &[i.a_index, i.b_index, i.amount]),
+        ),
     ];
-    // Ops (SPEC 20.5): tag, owner, agent, [amount], fee.
-    let op = |b: &mut CircuitBuilder<F, D>, kind: TxKind, amount: &[BoolTarget]| {
-        let mut s = const_byte_bits(b, kind.tag());
-        s.extend_from_slice(i.a_bits);
-        s.extend_from_slice(i.b_bits);
-        s.extend_from_slice(amount);
-        s.extend_from_slice(i.fee_bits);
-        chunks_from_bits(b, &s)
-    };
     let ops = vec![
-        OpChunks {
-            flag: revoke,
-            len: state::pubdata::op_len(TxKind::Revoke),
-            chunks: op(b, TxKind::Revoke, &[]),
-        },
-        OpChunks {
-            flag: sweep,
-            len: state::pubdata::op_len(TxKind::Sweep),
-            chunks: op(b, TxKind::Sweep, amount_bits),
-        },
+        i.op(b, TxKind::Revoke, revoke, &[i.a_bits, i.b_bits]),
+        i.op(b, TxKind::Sweep, sweep, &[i.a_bits, i.b_bits, amount_bits]),
     ];
     let effects = OwnerEffects {
         any,

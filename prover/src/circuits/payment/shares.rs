@@ -43,7 +43,7 @@ use state::tx::TxKind;
 
 use super::slot::{select4, SlotView};
 use crate::gadgets::agent::{ext_digest, profile_digest, shares_digest};
-use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, list_entry_chunks, OpChunks};
+use crate::gadgets::pubdata::{list_entry_chunks, OpChunks};
 use crate::gadgets::smt::zero_digest;
 use crate::witness::{OwnerOpening, SlotKind};
 use crate::{D, F};
@@ -203,24 +203,14 @@ pub(super) fn build(
     let points = b.constant(F::from_canonical_u16(state::split::BPS_WHOLE));
     let record_sum = b.select(register, points, i.amount);
 
-    // Messages: domain, tag, body, fee, nonce, valid_until (`tx::shares`).
-    let tail = [i.fee, i.nonce, i.valid_until];
-    let mut reg = i.domain.elements.to_vec();
-    reg.push(b.constant(F::from_canonical_u8(TxKind::RegisterShares.tag())));
-    reg.extend([i.a_index, i.n]);
-    reg.extend(digest.elements);
-    reg.extend(tail);
-    let mut dist = i.domain.elements.to_vec();
-    dist.push(b.constant(F::from_canonical_u8(TxKind::Distribute.tag())));
-    dist.extend([i.a_index, i.b_index]);
-    dist.extend(tail);
+    // Messages (`tx::shares`): the body's fields.
+    let mut reg_body = vec![i.a_index, i.n];
+    reg_body.extend(digest.elements);
+    let reg = i.message(b, TxKind::RegisterShares, &reg_body);
+    let dist = i.message(b, TxKind::Distribute, &[i.a_index, i.b_index]);
 
     // Ops (SPEC 10.2): a registration enters as a list (its fixed bytes, then the chain),
     // a distribute as its 17 bytes.
-    let mut d = const_byte_bits(b, TxKind::Distribute.tag());
-    d.extend_from_slice(i.a_bits);
-    d.extend_from_slice(i.b_bits);
-    d.extend_from_slice(i.fee_bits);
     let ops = vec![
         OpChunks {
             flag: register,
@@ -234,11 +224,7 @@ pub(super) fn build(
                 i.list,
             ),
         },
-        OpChunks {
-            flag: distribute,
-            len: state::pubdata::op_len(TxKind::Distribute),
-            chunks: chunks_from_bits(b, &d),
-        },
+        i.op(b, TxKind::Distribute, distribute, &[i.a_bits, i.b_bits]),
     ];
 
     let effects = SharesEffects {

@@ -19,9 +19,9 @@ use super::stream::{StreamRule, StreamTargets};
 use super::{PaymentKinds, PolicyChecks};
 use crate::circuits::policy::{PolicyRule, SpendInputs};
 use crate::gadgets::pubdata::{
-    absorb_op, absorb_withdrawal, deposit_op_chunks, forced_op_chunks, hash_no_pad_select,
-    list_entry_chunks, register_op_chunks, transfer_op_chunks, withdraw_op_chunks, ForcedOpBits,
-    OpChunks,
+    absorb_op, absorb_withdrawal, chunks_from_bits, const_byte_bits, deposit_op_chunks,
+    forced_op_chunks, hash_no_pad_select, list_entry_chunks, register_op_chunks,
+    transfer_op_chunks, withdraw_op_chunks, ForcedOpBits, OpChunks,
 };
 use crate::gadgets::range::{
     add_u63, add_u63_overflow, is_le_u63, range_check_u63, range_check_u64, scale_u63, sub_u63,
@@ -190,6 +190,43 @@ pub(super) struct SlotView<'a> {
     pub timestamp: &'a U63Target,
     pub domain: HashOutTarget,
     pub walks: HashOutTarget,
+}
+
+impl SlotView<'_> {
+    /// A signed kind's message (8.3): `domain ‖ tag ‖ body ‖ fee ‖ nonce ‖ valid_until`, for
+    /// the slot's message sponge.
+    pub fn message(
+        &self,
+        b: &mut CircuitBuilder<F, D>,
+        kind: TxKind,
+        body: &[Target],
+    ) -> Vec<Target> {
+        let mut m = self.domain.elements.to_vec();
+        m.push(b.constant(F::from_canonical_u8(kind.tag())));
+        m.extend_from_slice(body);
+        m.extend([self.fee, self.nonce, self.valid_until]);
+        m
+    }
+
+    /// A signed kind's op (10.2) of fixed length: `tag ‖ parts ‖ fee`, from checked bits.
+    pub fn op(
+        &self,
+        b: &mut CircuitBuilder<F, D>,
+        kind: TxKind,
+        flag: BoolTarget,
+        parts: &[&[BoolTarget]],
+    ) -> OpChunks {
+        let mut s = const_byte_bits(b, kind.tag());
+        for p in parts {
+            s.extend_from_slice(p);
+        }
+        s.extend_from_slice(self.fee_bits);
+        OpChunks {
+            flag,
+            len: op_len(kind),
+            chunks: chunks_from_bits(b, &s),
+        }
+    }
 }
 
 /// `flag ? x : y`, element by element.

@@ -44,7 +44,7 @@ use state::tx::TxKind;
 
 use super::slot::{select4, SlotView};
 use crate::gadgets::agent::{book_root, ext_digest, StreamFieldsTarget};
-use crate::gadgets::pubdata::{chunks_from_bits, const_byte_bits, OpChunks};
+use crate::gadgets::pubdata::OpChunks;
 use crate::gadgets::range::{
     add_u63_overflow, constant_u63, is_le_u63, range_check_u63, range_check_u64, scale_u63,
     split_at, U63Target,
@@ -344,73 +344,51 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
     let folded = b.hash_n_to_hash_no_pad::<PoseidonHash>(record);
     let walks = select_hash(b, settle, folded, i.walks);
 
-    // Messages: domain, tag, body fields, fee, nonce, valid_until (`tx::stream`).
-    let message = |b: &mut CircuitBuilder<F, D>, kind: TxKind, body: &[Target]| {
-        let mut m = i.domain.elements.to_vec();
-        m.push(b.constant(F::from_canonical_u8(kind.tag())));
-        m.extend_from_slice(body);
-        m.extend([i.fee, i.nonce, i.valid_until]);
-        m
-    };
+    // Messages (`tx::stream`): the body's fields; ops (SPEC 10.2): the body's bytes.
     let mut open_body = vec![i.a_index, i.b_index, t.slot, t.price, t.max_ticks, t.expiry];
     open_body.extend(t.anchor.elements);
     let mut settle_body = vec![i.a_index, i.b_index, t.slot, t.old.settled, t.to];
     settle_body.extend(t.t_to.elements);
     let close_body = [i.a_index, i.b_index, t.slot];
     let messages = vec![
-        (open, message(b, TxKind::StreamOpen, &open_body)),
-        (settle, message(b, TxKind::StreamSettle, &settle_body)),
-        (close, message(b, TxKind::StreamClose, &close_body)),
+        (open, i.message(b, TxKind::StreamOpen, &open_body)),
+        (settle, i.message(b, TxKind::StreamSettle, &settle_body)),
+        (close, i.message(b, TxKind::StreamClose, &close_body)),
     ];
-
-    // Ops (SPEC 10.2): tag, the body's bytes, fee.
     let price_bits = price.bits64(b);
     let mt_bits = b.split_le(t.max_ticks, 32);
     let expiry_bits = expiry.bits64(b);
     let anchor_bits = digest_bits(b, t.anchor);
     let t_to_bits = digest_bits(b, t.t_to);
-    let op = |b: &mut CircuitBuilder<F, D>, kind: TxKind, parts: &[&[BoolTarget]]| {
-        let mut s = const_byte_bits(b, kind.tag());
-        for p in parts {
-            s.extend_from_slice(p);
-        }
-        s.extend_from_slice(i.fee_bits);
-        chunks_from_bits(b, &s)
-    };
     let ops = vec![
-        OpChunks {
-            flag: open,
-            len: state::pubdata::op_len(TxKind::StreamOpen),
-            chunks: op(
-                b,
-                TxKind::StreamOpen,
-                &[
-                    i.a_bits,
-                    i.b_bits,
-                    &slot_bits,
-                    &price_bits,
-                    &mt_bits,
-                    &expiry_bits,
-                    &anchor_bits,
-                ],
-            ),
-        },
-        OpChunks {
-            flag: settle,
-            len: state::pubdata::op_len(TxKind::StreamSettle),
-            chunks: op(
-                b,
-                TxKind::StreamSettle,
-                &[
-                    i.a_bits, i.b_bits, &slot_bits, &from_bits, &to_bits, &t_to_bits,
-                ],
-            ),
-        },
-        OpChunks {
-            flag: close,
-            len: state::pubdata::op_len(TxKind::StreamClose),
-            chunks: op(b, TxKind::StreamClose, &[i.a_bits, i.b_bits, &slot_bits]),
-        },
+        i.op(
+            b,
+            TxKind::StreamOpen,
+            open,
+            &[
+                i.a_bits,
+                i.b_bits,
+                &slot_bits,
+                &price_bits,
+                &mt_bits,
+                &expiry_bits,
+                &anchor_bits,
+            ],
+        ),
+        i.op(
+            b,
+            TxKind::StreamSettle,
+            settle,
+            &[
+                i.a_bits, i.b_bits, &slot_bits, &from_bits, &to_bits, &t_to_bits,
+            ],
+        ),
+        i.op(
+            b,
+            TxKind::StreamClose,
+            close,
+            &[i.a_bits, i.b_bits, &slot_bits],
+        ),
     ];
 
     let effects = StreamEffects {
