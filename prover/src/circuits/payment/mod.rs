@@ -9,9 +9,13 @@
 //! C (the operator, index 0). An access that a kind does not use writes its old leaf back. A
 //! split's credits happen between B and C, proven by the split-credit chain
 //! ([`crate::circuits::split`]): the slot folds their record into the range statement's
-//! `splits` accumulator and continues from the root the chain reaches. The full description
-//! (slot layout, per-kind constraints, public inputs, known gaps) is in `docs/SPEC.md`,
-//! "Payment circuit".
+//! `splits` accumulator and continues from the root the chain reaches.
+//!
+//! Optional branches, each built only into a circuit with its kinds ([`PaymentKinds`]): the
+//! stream kinds (`stream`), the revenue-share kinds and the lock (`shares`), and the policy
+//! checks: the signer's opening with an agent's rules and nonce lanes (`agent`, `lanes`) and
+//! an owner's revoke and sweep (`owner`). The full description (slot layout, per-kind
+//! constraints, public inputs, known gaps) is in `docs/SPEC.md`, "Payment circuit" and 20.8.
 
 mod agent;
 mod lanes;
