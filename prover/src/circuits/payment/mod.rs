@@ -50,7 +50,7 @@ pub struct PaymentKinds {
     pub streams: bool,
     /// Register shares and distribute, with the lock in every slot ([`shares`], SPEC 19.6).
     pub shares: bool,
-    /// An agent's spends judged by its passport ([`agent`], SPEC 20.8).
+    /// An agent's spends judged by its passport, nonce lanes and the owner kinds (SPEC 20.8).
     pub policies: PolicyChecks,
 }
 
