@@ -184,6 +184,22 @@ pub fn profile_digest(b: &mut CircuitBuilder<F, D>, parts: &[HashOutTarget; 3]) 
     select_hash(b, empty, zero, h)
 }
 
+/// `ext` from a stream root and profile parts `[shares, passport, lanes]` known not all `ZERO`
+/// (a part the caller set to a digest: an agent's passport, a moved lanes part, a registered
+/// shares part): `hash_no_pad(streams_root ‖ hash_no_pad(parts))`, two plain hashes, without
+/// the emptiness tests of [`profile_digest`] and [`ext_digest`], whose values they equal then.
+pub fn ext_of_parts(
+    b: &mut CircuitBuilder<F, D>,
+    streams_root: HashOutTarget,
+    parts: &[HashOutTarget; 3],
+) -> HashOutTarget {
+    let profile =
+        b.hash_n_to_hash_no_pad::<PoseidonHash>(parts.iter().flat_map(|p| p.elements).collect());
+    let mut inputs = streams_root.elements.to_vec();
+    inputs.extend(profile.elements);
+    b.hash_n_to_hash_no_pad::<PoseidonHash>(inputs)
+}
+
 /// One step of a chained payee list (`state::split::list_digest_step`, SPEC 19.2):
 /// `hash_no_pad(d (4) ‖ to ‖ value)`, a split's parts and a registration's shares alike.
 pub fn list_digest_step(

@@ -1,7 +1,7 @@
 //! The agent branch of a payment slot (SPEC 20.8, "Binding"): a spend signed by an agent is
 //! judged by its passport in the circuit, and a forced withdrawal from one publishes the policy
-//! rule it breaks (statuses 9 to 14). Built only into a payment circuit with agents
-//! ([`super::PaymentKinds::agents`]).
+//! rule it breaks (statuses 9 to 14). Built only into a payment circuit with policy checks
+//! ([`super::PaymentKinds::policies`]).
 //!
 //! The branch opens A's `ext` in every slot whose signer spends or whose forced withdrawal is
 //! judged: a stream root, the profile's `shares` and `lanes` parts, and the passport, either
@@ -33,14 +33,13 @@
 //! selects; with lists, a ten-hash path.
 
 use plonky2::hash::hash_types::HashOutTarget;
-use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 
 use super::lanes::LaneTargets;
 use crate::circuits::policy::{judge, PassportTargets, PolicyRule, SpendInputs};
-use crate::gadgets::agent::{ext_digest, profile_digest};
+use crate::gadgets::agent::{ext_digest, ext_of_parts, profile_digest};
 use crate::gadgets::smt::{select_hash, zero_digest};
 use crate::witness::SignerOpening;
 use crate::{D, F};
@@ -141,13 +140,7 @@ pub(super) fn build(
     let streams_root = after(b, i.streams_after, t.streams_root);
     let shares = after(b, i.shares_after, t.shares);
     let passport_after = select_hash(b, charged, j.passport_after, passport);
-    let mut parts = shares.elements.to_vec();
-    parts.extend(passport_after.elements);
-    parts.extend(lx.digest_after.elements);
-    let profile_after = b.hash_n_to_hash_no_pad::<PoseidonHash>(parts);
-    let mut e = streams_root.elements.to_vec();
-    e.extend(profile_after.elements);
-    let ext_after = b.hash_n_to_hash_no_pad::<PoseidonHash>(e);
+    let ext_after = ext_of_parts(b, streams_root, &[shares, passport_after, lx.digest_after]);
 
     let effects = AgentEffects {
         changed: b.or(charged, lx.moved),

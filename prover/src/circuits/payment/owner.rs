@@ -23,14 +23,14 @@
 
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
-use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::tx::TxKind;
 
 use super::slot::SlotView;
-use crate::gadgets::agent::{ext_digest, profile_digest};
+use crate::circuits::policy::passport_digest;
+use crate::gadgets::agent::{ext_digest, ext_of_parts, profile_digest};
 use crate::gadgets::pubdata::OpChunks;
 use crate::witness::{AgentOpening, SlotKind};
 use crate::{D, F};
@@ -89,10 +89,6 @@ pub(super) struct OwnerEffects {
     pub rules: Vec<(Target, OwnerRule)>,
 }
 
-fn hash(b: &mut CircuitBuilder<F, D>, e: Vec<Target>) -> HashOutTarget {
-    b.hash_n_to_hash_no_pad::<PoseidonHash>(e)
-}
-
 /// Adds the branch's constraints (module docs); `amount_bits` are the slot's amount's 64.
 pub(super) fn build(
     b: &mut CircuitBuilder<F, D>,
@@ -117,10 +113,7 @@ pub(super) fn build(
 
     // B's opening: a passport (a hash, never ZERO) in its profile.
     let passport = |b: &mut CircuitBuilder<F, D>, revoked: Target| {
-        let mut e = vec![t.owner];
-        e.extend(t.policy.elements);
-        e.extend([revoked, t.window_id, t.spent]);
-        hash(b, e)
+        passport_digest(b, t.owner, t.policy, revoked, t.window_id, t.spent)
     };
     let before = passport(b, t.revoked.target);
     let profile = profile_digest(b, &[t.shares, before, t.lanes]);
@@ -135,13 +128,7 @@ pub(super) fn build(
     // The revoked passport in B's `ext` (a hash of hashes: neither part is ZERO).
     let one = b.one();
     let after = passport(b, one);
-    let mut e = t.shares.elements.to_vec();
-    e.extend(after.elements);
-    e.extend(t.lanes.elements);
-    let profile_after = hash(b, e);
-    let mut e = t.streams_root.elements.to_vec();
-    e.extend(profile_after.elements);
-    let ext_after = hash(b, e);
+    let ext_after = ext_of_parts(b, t.streams_root, &[t.shares, after, t.lanes]);
 
     // Messages (`tx::passport`): owner, agent, [amount]; ops (SPEC 20.5) the same fields.
     let messages = vec![

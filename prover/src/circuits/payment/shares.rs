@@ -35,14 +35,13 @@
 
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
-use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::tx::TxKind;
 
 use super::slot::{select4, SlotView};
-use crate::gadgets::agent::{ext_digest, profile_digest, shares_digest};
+use crate::gadgets::agent::{ext_digest, ext_of_parts, profile_digest, shares_digest};
 use crate::gadgets::pubdata::{list_entry_chunks, OpChunks};
 use crate::gadgets::smt::zero_digest;
 use crate::witness::{OwnerOpening, SlotKind};
@@ -172,13 +171,7 @@ pub(super) fn build(
 
     // A registration's new profile and `ext`: its shares part is a digest, never `ZERO`, so
     // neither is empty and both are plain hashes.
-    let mut parts = digest.elements.to_vec();
-    parts.extend(t.passport.elements);
-    parts.extend(t.lanes.elements);
-    let new_profile = b.hash_n_to_hash_no_pad::<PoseidonHash>(parts);
-    let mut e = t.streams_root.elements.to_vec();
-    e.extend(new_profile.elements);
-    let new_ext = b.hash_n_to_hash_no_pad::<PoseidonHash>(e);
+    let new_ext = ext_of_parts(b, t.streams_root, &[digest, t.passport, t.lanes]);
 
     // A distribute pays out B's whole balance, which is not zero.
     rules.holds(b, distribute, i.b_exists, SharesRule::UnknownAccount);

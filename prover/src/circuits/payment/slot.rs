@@ -677,7 +677,7 @@ pub(super) fn build_slot(
     let sig_broken = b.and(exists, sig_bad);
     // 3: valid_until < requested_at.
     let expired = b.not(in_time);
-    // 5, 6: the nonce differs; the nonce is 2^63 - 1 (no next nonce).
+    // 5, 6: the nonce differs; its lane's number is the last, 2^60 - 1 (never taken).
     let nonce_bad = b.not(nonce_ok);
     let nonce_broken = b.and(exists, nonce_bad);
     let exhausted = b.and(exists, at_max);

@@ -165,7 +165,7 @@ fn hash(b: &mut CircuitBuilder<F, D>, inputs: Vec<Target>) -> HashOutTarget {
 }
 
 /// `H(owner, policy0..3, revoked, window_id, spent)` (SPEC 20.2).
-fn passport_digest(
+pub(crate) fn passport_digest(
     b: &mut CircuitBuilder<F, D>,
     owner: Target,
     policy: HashOutTarget,

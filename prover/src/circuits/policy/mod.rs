@@ -33,12 +33,11 @@ mod gadget;
 mod tests;
 mod witness;
 
-pub(crate) use gadget::{judge, PassportTargets, SpendInputs};
+pub(crate) use gadget::{judge, passport_digest, PassportTargets, SpendInputs};
 pub use witness::{PassportOpening, PolicyFields, PolicyStatement, PolicyWitness, SpendStatement};
 
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::{HashOut, HashOutTarget};
-use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
@@ -46,6 +45,7 @@ use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use crate::circuits::refusal::rule_broken;
+use crate::gadgets::agent::ext_of_parts;
 use crate::gadgets::range::range_check_u63;
 use crate::{C, D, F};
 
@@ -152,13 +152,7 @@ impl PolicyCircuit {
         // An agent's profile is never ZERO (its passport is a hash), so both `ext` are hashes:
         // ext = H(streams_root, H(shares, passport, lanes)).
         let ext_of = |b: &mut CircuitBuilder<F, D>, passport: HashOutTarget| {
-            let mut pr = shares.elements.to_vec();
-            pr.extend(passport.elements);
-            pr.extend(lanes.elements);
-            let profile = b.hash_n_to_hash_no_pad::<PoseidonHash>(pr);
-            let mut e = streams_root.elements.to_vec();
-            e.extend(profile.elements);
-            b.hash_n_to_hash_no_pad::<PoseidonHash>(e)
+            ext_of_parts(b, streams_root, &[shares, passport, lanes])
         };
         let before = ext_of(&mut b, j.passport_before);
         for k in 0..4 {
