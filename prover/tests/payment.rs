@@ -269,6 +269,25 @@ fn forced_statuses(leaves: &[LeafWitness]) -> Vec<u8> {
         .collect()
 }
 
+/// Proves the forged leaf `w` with `c`, asserting that it has no proof, and returns the rule
+/// (and slot) that `rule_of` names from the refusal.
+fn refused_with<R: std::fmt::Debug>(
+    c: &PaymentCircuit,
+    name: &str,
+    w: &LeafWitness,
+    rule_of: impl Fn(&PaymentCircuit, &str) -> Option<(usize, R)>,
+) -> Option<(usize, R)> {
+    let t = Instant::now();
+    let err = try_prove_with(c, w).expect_err(&format!("attack {name} produced a valid proof"));
+    let rule = rule_of(c, &err);
+    println!(
+        "attack {name}: refused in {:?} by {rule:?} ({})",
+        t.elapsed(),
+        err.chars().take(160).collect::<String>()
+    );
+    rule
+}
+
 /// Proves and verifies; the reason if either fails (or panics).
 fn try_prove(w: &LeafWitness) -> Result<(), String> {
     try_prove_with(circuit(), w).map(|_| ())

@@ -228,11 +228,7 @@ fn spend_cheat(o: &SignerOpening, nonce: u64, value: u64, fee: u64) -> Cheat {
 
 /// The policy rule (and slot) that refused `w`; panics if it proved.
 fn refused(name: &str, w: &LeafWitness) -> Option<(usize, PolicyRule)> {
-    let c = agents_circuit();
-    let err = try_prove_with(c, w).expect_err(&format!("attack {name} produced a valid proof"));
-    let rule = c.refused_by_policy(&err);
-    println!("attack {name}: refused by {rule:?}: {err}");
-    rule
+    refused_with(agents_circuit(), name, w, PaymentCircuit::refused_by_policy)
 }
 
 /// The rows the policy checks add to a slot (docs/BENCHMARKS.md, issue 15's budget: 60 without
@@ -869,11 +865,7 @@ fn refused_owner(
     name: &str,
     w: &LeafWitness,
 ) -> Option<(usize, rollup_prover::circuits::payment::OwnerRule)> {
-    let c = agents_circuit();
-    let err = try_prove_with(c, w).expect_err(&format!("attack {name} produced a valid proof"));
-    let rule = c.refused_by_owner(&err);
-    println!("attack {name}: refused by {rule:?}: {err}");
-    rule
+    refused_with(agents_circuit(), name, w, PaymentCircuit::refused_by_owner)
 }
 
 #[test]

@@ -164,11 +164,7 @@ fn shares_register_distribute_and_lock_as_the_native_rules_do() {
 
 /// Proves `w` with the shares circuit; the rule it broke (the attack must be refused).
 fn refused(name: &str, w: &LeafWitness) -> Option<(usize, SharesRule)> {
-    let err = try_prove_with(shares_circuit(), w)
-        .expect_err(&format!("attack {name} produced a valid proof"));
-    let rule = shares_circuit().refused_by_shares(&err);
-    println!("attack {name}: refused by {rule:?}: {err}");
-    rule
+    refused_with(shares_circuit(), name, w, PaymentCircuit::refused_by_shares)
 }
 
 /// A transfer intent with the owner's opening the circuit reads.

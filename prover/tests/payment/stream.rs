@@ -604,15 +604,7 @@ fn world_with_stream(k: &Keys, opened: u64, expiry: u64) -> State {
 /// Proves a forged leaf and returns the stream rule the circuit names, asserting that the
 /// leaf has no proof.
 fn refused(name: &str, w: &LeafWitness) -> Option<(usize, StreamRule)> {
-    let t = Instant::now();
-    let err = prove_streams(w).expect_err(&format!("attack {name} produced a valid proof"));
-    let rule = stream_circuit().refused_by(&err);
-    println!(
-        "attack {name}: refused in {:?} by {rule:?} ({})",
-        t.elapsed(),
-        err.chars().take(160).collect::<String>()
-    );
-    rule
+    refused_with(stream_circuit(), name, w, PaymentCircuit::refused_by)
 }
 
 #[test]
