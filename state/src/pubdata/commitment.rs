@@ -6,7 +6,7 @@ use plonky2::field::types::Field;
 use crate::account::{AccountIndex, Amount};
 use crate::hash::{hash_no_pad, Digest, F};
 use crate::split::{parts_digest, shares_chain, Payout};
-use crate::tx::L1Address;
+use crate::tx::{L1Address, PassportOp};
 
 use super::{PubdataOp, CHUNK_BYTES, MAX_CHUNKS};
 
@@ -34,7 +34,8 @@ impl PubdataCommitment {
     }
 
     /// `c_{i+1} = hash_no_pad(c_i ‖ len ‖ chunks)`; a split and a share registration enter by
-    /// their fixed part and the digest of their list ([`split_entry`], [`shares_entry`]).
+    /// their fixed part and the digest of their list ([`split_entry`], [`shares_entry`]), a
+    /// delegate and a policy change by theirs and the policy's digest ([`policy_entry`]).
     pub fn absorb(&mut self, op: &PubdataOp) {
         match op {
             PubdataOp::Split { from, parts, fee } => {
@@ -49,6 +50,12 @@ impl PubdataCommitment {
                 self.0 = shares_entry(self.0, *account, parts, *fee);
                 return;
             }
+            PubdataOp::Passport(p) => {
+                if let Some(c) = policy_entry(self.0, p) {
+                    self.0 = c;
+                    return;
+                }
+            }
             _ => {}
         }
         let bytes = op.to_bytes();
@@ -58,8 +65,8 @@ impl PubdataCommitment {
             buf[4] = F::from_canonical_usize(bytes.len());
             buf[5..].copy_from_slice(&chunks);
         };
-        // The fixed-length ops (every kind the payment circuit proves) fit a stack buffer; a
-        // split's or a policy's op may be kilobytes long and is hashed from the heap.
+        // Every op hashed whole is of fixed length and fits a stack buffer (the long ones, a
+        // split's and a policy's, enter above); the heap path only guards a future kind.
         self.0 = if chunks.len() <= MAX_CHUNKS {
             let mut buf = [F::ZERO; 5 + MAX_CHUNKS];
             head(&mut buf[..5 + chunks.len()]);
@@ -128,6 +135,28 @@ fn list_entry(
     v.extend(d.elements());
     hash_no_pad(&v)
 }
+
+/// A delegate's or a policy change's step (SPEC 10.2): `hash_no_pad(c ‖ len ‖ chunks(fixed)
+/// ‖ p)`, `fixed` the op's bytes without the policy ([`PassportOp::fixed_part`]: 65 bytes,
+/// ten chunks, for a delegate; 17, three chunks, for a policy change), `len` their count and
+/// `p` the policy's digest (20.2). The policy's body (an allow-list of up to 1,024 payees, a
+/// URI) is what varies; the owner's signature binds it through `p` already, and the payment
+/// circuit's slot has a fixed shape. `None` for a revoke or a sweep, hashed whole.
+pub fn policy_entry(c: Digest, op: &PassportOp) -> Option<Digest> {
+    let (fixed, policy) = op.fixed_part()?;
+    let mut v = c.elements().to_vec();
+    v.push(F::from_canonical_usize(fixed.len()));
+    v.extend(bytes_to_chunks(&fixed));
+    v.extend(policy.digest().elements());
+    Some(hash_no_pad(&v))
+}
+
+/// The fixed bytes of a delegate's op ([`policy_entry`]): `tag ‖ owner(4) ‖ agent(4) ‖
+/// agent_key(40) ‖ fund(8) ‖ fee(8)`.
+pub const DELEGATE_FIXED_BYTES: usize = 65;
+
+/// The fixed bytes of a policy change's op: `tag ‖ owner(4) ‖ agent(4) ‖ fee(8)`.
+pub const SET_POLICY_FIXED_BYTES: usize = 17;
 
 /// The fixed bytes of a split op (and of a share registration's): `tag ‖ from(4) ‖ n(2) ‖
 /// fee(8)`.

@@ -597,8 +597,9 @@ impl Cursor<'_> {
 mod commitment;
 
 pub use commitment::{
-    bytes_to_chunks, pubdata_commitment, shares_entry, split_entry, withdrawals_commitment,
-    PubdataCommitment, WithdrawalRecord, WithdrawalsCommitment, SPLIT_FIXED_BYTES,
+    bytes_to_chunks, policy_entry, pubdata_commitment, shares_entry, split_entry,
+    withdrawals_commitment, PubdataCommitment, WithdrawalRecord, WithdrawalsCommitment,
+    DELEGATE_FIXED_BYTES, SET_POLICY_FIXED_BYTES, SPLIT_FIXED_BYTES,
 };
 
 #[cfg(test)]

@@ -32,42 +32,81 @@ fn keyless_ops() -> Vec<PubdataOp> {
 }
 
 #[test]
-fn ops_longer_than_any_fixed_kind_commit_like_the_others() {
-    // A policy change with 1,024 allowed payees is 4,277 bytes: past the stack buffer of the
-    // fixed kinds.
+fn a_delegate_and_a_policy_change_enter_the_chain_by_their_fixed_bytes_and_the_policy_digest() {
+    // With 1,024 allowed payees a policy change's op is 4,277 bytes; its entry is two
+    // permutations (a delegate's three) whatever the list.
+    use crate::crypto::schnorr::{EncodedKey, SecretKey};
     use crate::passport::{AllowList, Card, Policy};
     use crate::tx::passport::{PassportAction, PassportOp};
-    let allow = AllowList::new((0..1024u32).map(|i| AccountIndex(i + 5)).collect()).unwrap();
-    let op = PubdataOp::Passport(PassportOp {
-        owner: AccountIndex(1),
-        agent: AccountIndex(2),
-        action: PassportAction::SetPolicy {
-            agent: AccountIndex(2),
-            policy: Policy {
-                cap: amt(10),
-                window: 60,
-                max_payment: amt(5),
-                max_fee: amt(1),
-                expiry: crate::account::Timestamp::new(2_000_000_000).unwrap(),
-                allow,
-                card: Card::default(),
+    let policy = |last: u32| Policy {
+        cap: amt(10),
+        window: 60,
+        max_payment: amt(5),
+        max_fee: amt(1),
+        expiry: crate::account::Timestamp::new(2_000_000_000).unwrap(),
+        allow: AllowList::new(
+            (0..1023u32)
+                .map(|i| AccountIndex(i + 5))
+                .chain([AccountIndex(last)])
+                .collect(),
+        )
+        .unwrap(),
+        card: Card::new([7; 32], "https://agents.example/card.json".into()).unwrap(),
+    };
+    let key = EncodedKey::from(SecretKey::from_bytes(&[7; 40]).unwrap().public_key());
+    let delegate = |p: Policy| {
+        PubdataOp::Passport(PassportOp {
+            owner: AccountIndex(1),
+            agent: AccountIndex(40),
+            action: PassportAction::Delegate {
+                agent_key: key,
+                fund: amt(0x0a0b_0c0d),
+                policy: p,
             },
-        },
-        fee: amt(0),
-    });
-    let bytes = op.to_bytes();
-    assert!(bytes_to_chunks(&bytes).len() > MAX_CHUNKS);
-    let mut by_hand = Digest::ZERO.elements().to_vec();
-    by_hand.push(F::from_canonical_usize(bytes.len()));
-    by_hand.extend(bytes_to_chunks(&bytes));
-    let first = ops_commitment_after(&keyless_ops());
-    let mut c = first;
-    c.absorb(&op);
-    let mut expect = first.digest().elements().to_vec();
-    expect.push(F::from_canonical_usize(bytes.len()));
-    expect.extend(bytes_to_chunks(&bytes));
-    assert_eq!(c.digest(), hash_no_pad(&expect));
-    assert_eq!(pubdata_commitment([&op]), hash_no_pad(&by_hand));
+            fee: amt(0x0102_0304_0506),
+        })
+    };
+    let set_policy = |p: Policy| {
+        PubdataOp::Passport(PassportOp {
+            owner: AccountIndex(1),
+            agent: AccountIndex(2),
+            action: PassportAction::SetPolicy {
+                agent: AccountIndex(2),
+                policy: p,
+            },
+            fee: amt(9),
+        })
+    };
+    let c = ops_commitment_after(&keyless_ops());
+    // (op, bytes before the policy, fixed bytes, elements hashed)
+    for (make, head, fixed_len, elements) in [
+        (
+            &delegate as &dyn Fn(Policy) -> PubdataOp,
+            57,
+            DELEGATE_FIXED_BYTES,
+            19,
+        ),
+        (&set_policy, 9, SET_POLICY_FIXED_BYTES, 12),
+    ] {
+        let op = make(policy(5000));
+        let bytes = op.to_bytes();
+        assert!(bytes.len() > 4000);
+        let mut fixed = bytes[..head].to_vec();
+        fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
+        assert_eq!(fixed.len(), fixed_len);
+        let mut expect = c.digest().elements().to_vec();
+        expect.push(F::from_canonical_usize(fixed_len));
+        expect.extend(bytes_to_chunks(&fixed));
+        expect.extend(policy(5000).digest().elements());
+        assert_eq!(expect.len(), elements);
+        let mut got = c;
+        got.absorb(&op);
+        assert_eq!(got.digest(), hash_no_pad(&expect));
+        // Another last payee: another policy digest, another entry.
+        let mut other = c;
+        other.absorb(&make(policy(5001)));
+        assert_ne!(other.digest(), got.digest());
+    }
 }
 
 #[test]

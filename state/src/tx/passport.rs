@@ -267,6 +267,31 @@ impl PassportOp {
         out.extend_from_slice(&self.fee.get().to_le_bytes());
     }
 
+    /// The op's bytes without its policy, and the policy, for a delegate and a policy change:
+    /// what they enter the pubdata chain by (SPEC 10.2, [`crate::pubdata::policy_entry`]).
+    /// `tag ‖ owner ‖ agent ‖ agent_key ‖ fund ‖ fee` (65 bytes) or `tag ‖ owner ‖ agent ‖
+    /// fee` (17); `None` for a revoke or a sweep, whose ops are of fixed length.
+    pub fn fixed_part(&self) -> Option<(Vec<u8>, &Policy)> {
+        let mut out = vec![self.action.kind().tag()];
+        out.extend_from_slice(&self.owner.0.to_le_bytes());
+        out.extend_from_slice(&self.agent.0.to_le_bytes());
+        let policy = match &self.action {
+            PassportAction::Delegate {
+                agent_key,
+                fund,
+                policy,
+            } => {
+                out.extend_from_slice(&agent_key.to_bytes());
+                out.extend_from_slice(&fund.get().to_le_bytes());
+                policy
+            }
+            PassportAction::SetPolicy { policy, .. } => policy,
+            PassportAction::Revoke { .. } | PassportAction::Sweep { .. } => return None,
+        };
+        out.extend_from_slice(&self.fee.get().to_le_bytes());
+        Some((out, policy))
+    }
+
     /// Reads an op of `kind` from exactly `body` (its bytes between the tag and the end).
     pub(crate) fn read(kind: TxKind, body: &[u8]) -> Result<PassportOp, DecodeError> {
         super::read_exact(body, kind, |r| {

@@ -213,6 +213,37 @@ pub(super) fn section() -> Value {
             Ok((op.clone(), op.byte_len()))
         );
         entry["pubdata"] = op_entry(&op);
+        // SPEC 10.2: a delegate and a policy change enter the chain by their bytes without the
+        // policy (the policy sits between the body's head and the fee) and the policy's
+        // digest; a revoke and a sweep by their whole bytes.
+        let bytes = op.to_bytes();
+        let alone = state::pubdata::pubdata_commitment([&op]);
+        let mut by_hand = vec![f(0); 4];
+        match &op {
+            PubdataOp::Passport(PassportOp {
+                action:
+                    PassportAction::Delegate { policy, .. } | PassportAction::SetPolicy { policy, .. },
+                ..
+            }) => {
+                let head = if i == 0 { 57 } else { 9 };
+                let mut fixed = bytes[..head].to_vec();
+                fixed.extend_from_slice(&bytes[bytes.len() - 8..]);
+                by_hand.push(f(fixed.len() as u64));
+                by_hand.extend(state::pubdata::bytes_to_chunks(&fixed));
+                by_hand.extend(policy.digest().elements());
+            }
+            _ => {
+                by_hand.push(f(bytes.len() as u64));
+                by_hand.extend(state::pubdata::bytes_to_chunks(&bytes));
+            }
+        }
+        assert_eq!(
+            alone,
+            state::hash::hash_no_pad(&by_hand),
+            "{}",
+            tx.kind().name()
+        );
+        entry["pubdata"]["commitment_of_this_op_alone"] = digest(alone);
         wires.push(tx.encode());
         txs.push(entry);
     }
