@@ -5,6 +5,8 @@
 
 #[path = "payment/agents.rs"]
 mod agents;
+#[path = "payment/delegates.rs"]
+mod delegates;
 #[path = "payment/settlement.rs"]
 mod settlement;
 #[path = "payment/shares.rs"]
@@ -579,7 +581,7 @@ impl Forger {
                 unreachable!("the accounts forger builds no revenue-share slot")
             }
             // The owner kinds are tampered from honest witnesses (`agents.rs`).
-            SlotKind::Revoke | SlotKind::Sweep => {
+            SlotKind::Delegate | SlotKind::SetPolicy | SlotKind::Revoke | SlotKind::Sweep => {
                 unreachable!("the accounts forger builds no owner slot")
             }
             SlotKind::Register => {

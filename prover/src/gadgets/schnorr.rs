@@ -88,6 +88,14 @@ fn canonical_limb_bits(b: &mut CircuitBuilder<F, D>, limb: Target) -> Vec<BoolTa
     bits
 }
 
+/// Constrains `pk` to be the encoding of a valid key (on the curve, in the group: one
+/// [`KeyDecodeGate`] row), for a key that no signature checks (a delegate's agent key). No
+/// proof exists otherwise; feed [`DUMMY_KEY_W`] where none is read.
+pub fn assert_valid_key(b: &mut CircuitBuilder<F, D>, pk: [Target; 5]) {
+    let row = b.add_gate(KeyDecodeGate, vec![]);
+    connect5(b, pk, wires5(row, KeyDecodeGate::W));
+}
+
 /// Constrains: if `enabled`, a signature (e, s) on `msg` verifies under the key whose encoding
 /// is `pk`. `pk` must always be the encoding of a valid key (use [`DUMMY_KEY_W`] when disabled);
 /// no proof exists otherwise.

@@ -109,8 +109,11 @@ pub enum SlotKind {
     /// split-credit chain checks the list or pays the payouts (SPEC 19.5, "Kinds").
     RegisterShares,
     Distribute,
-    /// An owner's revoke and sweep (SPEC 20.6), in a payment circuit with policy checks: A
-    /// (the owner) signs, B is the agent, described by [`AgentOpening`].
+    /// An owner's kinds (SPEC 20.6), in a payment circuit with policy checks: A (the owner)
+    /// signs, B is the agent, described by [`AgentOpening`] (a delegate's B is the new,
+    /// empty index, and [`SlotWitness::below`] the account below it).
+    Delegate,
+    SetPolicy,
     Revoke,
     Sweep,
 }
@@ -130,6 +133,8 @@ impl SlotKind {
                 | SlotKind::StreamClose
                 | SlotKind::RegisterShares
                 | SlotKind::Distribute
+                | SlotKind::Delegate
+                | SlotKind::SetPolicy
                 | SlotKind::Revoke
                 | SlotKind::Sweep
         )
@@ -209,7 +214,8 @@ impl SignerOpening {
     }
 }
 
-/// An agent's `ext` opened to its passport for its owner's revoke or sweep (SPEC 20.6), in a
+/// An agent's `ext` opened to its passport for its owner's policy change, revoke or sweep
+/// (SPEC 20.6), in a
 /// payment circuit with policy checks: the policy as its digest. Raw values: a forged witness
 /// may hold anything.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -304,7 +310,7 @@ impl StreamWitness {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct SlotWitness {
     pub kind: SlotKind,
-    /// Register: the key being registered (`w` coefficients).
+    /// Register: the key being registered; delegate: the agent's key (`w` coefficients).
     pub pubkey: [u64; 5],
     pub amount: u64,
     pub fee: u64,
@@ -324,7 +330,7 @@ pub struct SlotWitness {
     #[serde(default)]
     pub depositor: [u8; 20],
     /// Split: the payee count, the parts digest (SPEC 19.4) and the root after the credits,
-    /// where access C continues.
+    /// where access C continues. Delegate, set policy: `parts_digest` is the policy's digest.
     #[serde(default)]
     pub n: u32,
     #[serde(default)]
@@ -342,9 +348,14 @@ pub struct SlotWitness {
     /// whose forced withdrawal is judged; `None` elsewhere).
     #[serde(default)]
     pub signer: Option<SignerOpening>,
-    /// The agent's `ext` opened (an owner's revoke or sweep; `None` elsewhere).
+    /// The agent's `ext` opened (an owner's policy change, revoke or sweep; `None`
+    /// elsewhere).
     #[serde(default)]
     pub agent: Option<AgentOpening>,
+    /// A delegate's first free index: the account below the new one, read under the root
+    /// after access A (`None` for the other kinds).
+    #[serde(default)]
+    pub below: Option<LeafAccess>,
     /// Register, transfer, withdraw, forced withdrawal, split, the stream kinds.
     pub signature: Option<Signature>,
     /// A: sender, registered index or deposit recipient (the operator for a no-op).
@@ -378,6 +389,7 @@ impl SlotWitness {
             owner: None,
             signer: None,
             agent: None,
+            below: None,
             signature: None,
             a: access.clone(),
             b: access.clone(),

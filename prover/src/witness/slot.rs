@@ -65,17 +65,30 @@ pub(super) fn tx_slot(
         Transaction::RegisterShares(t) => (SlotKind::RegisterShares, t.account.0, OPERATOR.0),
         Transaction::Distribute(t) => (SlotKind::Distribute, t.body.signer.0, t.body.account.0),
         Transaction::Passport(t) => match &t.action {
+            // The agent at the next index (if n = 2^32 the native rules reject it below).
+            PassportAction::Delegate { .. } => {
+                (SlotKind::Delegate, t.owner.0, n.min(u32::MAX as u64) as u32)
+            }
+            PassportAction::SetPolicy { agent, .. } => (SlotKind::SetPolicy, t.owner.0, agent.0),
             PassportAction::Revoke { agent } => (SlotKind::Revoke, t.owner.0, agent.0),
             PassportAction::Sweep { agent, .. } => (SlotKind::Sweep, t.owner.0, agent.0),
-            // Their ops carry a policy's whole body: no slot yet (SPEC 20.9).
-            PassportAction::Delegate { .. } | PassportAction::SetPolicy { .. } => {
-                return Err(WitnessError::KindNotProvable {
-                    position,
-                    kind: tx.kind().name(),
-                })
-            }
         },
     };
+    // A split from an agent under an allow-list has no proof (its payees are the split-credit
+    // chain's, which has no membership path: SPEC 20.8), whatever the circuit.
+    if let Transaction::Split(t) = tx {
+        if state
+            .passport(t.from)
+            .is_some_and(|p| !p.policy().allow.is_anyone())
+        {
+            return Err(WitnessError::KindNotProvable {
+                position,
+                kind: "listed-agent split",
+            });
+        }
+    }
+    // A delegate's first free index: the account below it (the last one), read after A.
+    let below_idx = (kind == SlotKind::Delegate).then(|| b_idx.wrapping_sub(1));
     let r0 = state.root();
     // The owner's `ext` opened, as the slot reads it (SPEC 19.6; only a circuit with the
     // revenue-share kinds reads it): B for a distribute, A for the kinds that read A's shares.
@@ -101,9 +114,11 @@ pub(super) fn tx_slot(
         _ => None,
     }
     .map(|(now, payee)| SignerOpening::of(state, AccountIndex(a_idx), now, payee));
-    // An owner's revoke or sweep opens the agent's passport (SPEC 20.6).
+    // An owner's policy change, revoke or sweep opens the agent's passport (SPEC 20.6).
     let agent = match kind {
-        SlotKind::Revoke | SlotKind::Sweep => AgentOpening::of(state, AccountIndex(b_idx)),
+        SlotKind::SetPolicy | SlotKind::Revoke | SlotKind::Sweep => {
+            AgentOpening::of(state, AccountIndex(b_idx))
+        }
         _ => None,
     };
     // The book that a stream kind changes, as it is before (its owner: A for an open, B else).
@@ -140,7 +155,7 @@ pub(super) fn tx_slot(
         .then(|| state.streams_of(AccountIndex(a_idx)).root());
     let mut base = HashMap::new();
     let mut view: HashMap<u32, Option<AccountFields>> = HashMap::new();
-    for i in [a_idx, b_idx, OPERATOR.0] {
+    for i in [a_idx, b_idx, OPERATOR.0].into_iter().chain(below_idx) {
         base.insert(i, state.proof(i.into()).siblings);
         view.insert(i, state.account(i.into()).map(AccountFields::from_account));
     }
@@ -276,6 +291,21 @@ pub(super) fn tx_slot(
         Transaction::Passport(t) => {
             envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
             match &t.action {
+                // The owner pays the fee and the fund; the policy enters as its digest.
+                PassportAction::Delegate {
+                    agent_key,
+                    fund,
+                    policy,
+                } => {
+                    slot.pubkey = agent_key.to_field_elements().map(|e| e.to_canonical_u64());
+                    slot.amount = fund.get();
+                    slot.parts_digest = policy.digest();
+                    (fund.get() + t.fee.get(), 0, t.fee.get(), 0)
+                }
+                PassportAction::SetPolicy { policy, .. } => {
+                    slot.parts_digest = policy.digest();
+                    (t.fee.get(), 0, t.fee.get(), 0)
+                }
                 // The owner pays the fee, then receives what the agent pays out.
                 PassportAction::Sweep { amount, .. } => {
                     slot.amount = amount.get();
@@ -345,8 +375,8 @@ pub(super) fn tx_slot(
         None => a_ext,
     };
     let b_ext = match kind {
-        // A revocation changes the agent's passport.
-        SlotKind::Revoke => state.account(AccountIndex(b_idx)).map(|a| a.ext),
+        // A revocation and a policy change change the agent's passport.
+        SlotKind::Revoke | SlotKind::SetPolicy => state.account(AccountIndex(b_idx)).map(|a| a.ext),
         _ => new_ext.filter(|_| matches!(kind, SlotKind::StreamSettle | SlotKind::StreamClose)),
     };
     let pubkey = slot.pubkey;
@@ -364,7 +394,21 @@ pub(super) fn tx_slot(
             a
         }),
     })?;
+    if let Some(i) = below_idx {
+        // Read, not changed: written back as it is, under the root A's access left.
+        slot.below = Some(access(i, &|old| old)?);
+    }
+    // A delegate's agent as the transaction left it (its key, `fund`, nonce 0, its passport).
+    let created = match kind {
+        SlotKind::Delegate => state
+            .account(AccountIndex(b_idx))
+            .map(AccountFields::from_account),
+        _ => None,
+    };
     slot.b = access(b_idx, &|old| {
+        if created.is_some() {
+            return created;
+        }
         old.map(|mut a| {
             a.balance = a.balance + credit_b - debit_b;
             a.ext = b_ext.unwrap_or(a.ext);

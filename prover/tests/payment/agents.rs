@@ -17,21 +17,21 @@ use state::tx::{PassportAction, UnsignedPassportTx};
 
 use super::*;
 
-const CAROL: AccountIndex = AccountIndex(3);
+pub(super) const CAROL: AccountIndex = AccountIndex(3);
 /// Alice's agent whose policy lists Bob alone.
-const LISTED: AccountIndex = AccountIndex(4);
+pub(super) const LISTED: AccountIndex = AccountIndex(4);
 /// Alice's agent without a list: 150 per hour, 100 per payment, fee 5.
-const FREE: AccountIndex = AccountIndex(5);
+pub(super) const FREE: AccountIndex = AccountIndex(5);
 /// Alice's agent whose policy expired before the batch.
-const STALE: AccountIndex = AccountIndex(6);
+pub(super) const STALE: AccountIndex = AccountIndex(6);
 
-fn agent_key(i: AccountIndex) -> SecretKey {
+pub(super) fn agent_key(i: AccountIndex) -> SecretKey {
     key(100 + u64::from(i.0))
 }
 
 /// The payment circuit with policy checks and allow-lists (`K` slots), built once per test
 /// binary.
-fn agents_circuit() -> &'static PaymentCircuit {
+pub(super) fn agents_circuit() -> &'static PaymentCircuit {
     static C: OnceLock<PaymentCircuit> = OnceLock::new();
     C.get_or_init(|| {
         let t = Instant::now();
@@ -51,7 +51,7 @@ fn agents_circuit() -> &'static PaymentCircuit {
     })
 }
 
-fn policy(cap: u64, expiry: u64, allow: Vec<AccountIndex>) -> Policy {
+pub(super) fn policy(cap: u64, expiry: u64, allow: Vec<AccountIndex>) -> Policy {
     Policy {
         cap: amt(cap),
         window: 3600,
@@ -64,7 +64,7 @@ fn policy(cap: u64, expiry: u64, allow: Vec<AccountIndex>) -> Policy {
 }
 
 /// An owner transaction of Alice's (nonce `nonce`, no fee).
-fn alice_says(k: &Keys, action: PassportAction, nonce: u64) -> Transaction {
+pub(super) fn alice_says(k: &Keys, action: PassportAction, nonce: u64) -> Transaction {
     UnsignedPassportTx {
         owner: ALICE,
         action,
@@ -79,7 +79,7 @@ fn alice_says(k: &Keys, action: PassportAction, nonce: u64) -> Transaction {
 /// [`setup`] with Carol (3) registered and funded with 40, and Alice's three agents, each
 /// funded with 300: LISTED (cap 250 an hour, Bob only), FREE (cap 150 an hour, anyone) and
 /// STALE (expired at `NOW - 1`). Alice's next nonce is 3.
-fn world(k: &Keys) -> State {
+pub(super) fn world(k: &Keys) -> State {
     let mut s = setup(k);
     for tx in [register(&k.carol), deposit(2, CAROL, 40)] {
         s.apply(&tx, &ctx()).unwrap();
@@ -103,7 +103,7 @@ fn world(k: &Keys) -> State {
     s
 }
 
-fn agent_transfer(
+pub(super) fn agent_transfer(
     from: AccountIndex,
     to: AccountIndex,
     amount: u64,
@@ -707,7 +707,7 @@ fn lanes_move_one_at_a_time_as_the_native_rules_do() {
 }
 
 /// An owner transaction signed by `key` in the name of `owner` (nonce `nonce`, fee 1).
-fn owner_tx(
+pub(super) fn owner_tx(
     owner: AccountIndex,
     action: PassportAction,
     nonce: u64,
@@ -777,11 +777,16 @@ fn an_owner_revokes_and_sweeps_its_agents_as_the_native_rules_do() {
     assert!(format!("{err:?}").contains("revoke"), "{err:?}");
 }
 
-/// The `ext` an agent opened as `o` has after a revocation, as the circuit computes it.
-fn revoked_ext(o: &rollup_prover::witness::AgentOpening) -> Digest {
+/// The `ext` an agent opened as `o` has under `policy` (a digest) with `revoked`, its window
+/// and spending kept, as the circuit computes it (a revocation, a policy change).
+pub(super) fn passport_ext(
+    o: &rollup_prover::witness::AgentOpening,
+    policy: Digest,
+    revoked: bool,
+) -> Digest {
     let mut pp = vec![F::from_canonical_u32(o.owner)];
-    pp.extend(o.policy.0);
-    pp.extend([F::ONE, f(o.window_id), f(o.spent)]);
+    pp.extend(policy.0);
+    pp.extend([F::from_bool(revoked), f(o.window_id), f(o.spent)]);
     let profile = Profile {
         shares: o.shares,
         passport: hash_no_pad(&pp),
@@ -838,7 +843,7 @@ fn forged_owner_slot(
             old.map(|mut b| {
                 b.balance = (felt(b.balance) - felt(amount)).to_canonical_u64();
                 if sweep.is_none() {
-                    b.ext = revoked_ext(&opening);
+                    b.ext = passport_ext(&opening, opening.policy, true);
                 }
                 b
             })
@@ -861,7 +866,7 @@ fn forged_owner_slot(
     })
 }
 
-fn refused_owner(
+pub(super) fn refused_owner(
     name: &str,
     w: &LeafWitness,
 ) -> Option<(usize, rollup_prover::circuits::payment::OwnerRule)> {

@@ -79,6 +79,8 @@ pub(super) struct AgentInputs<'a> {
 
 /// What the branch hands back to the slot.
 pub(super) struct AgentEffects {
+    /// A is an agent, in a slot that judges its spend (a delegate's signer must not be).
+    pub agent: BoolTarget,
     /// A's `ext` changes: an agent's passport is charged, or a lane other than 0 moved.
     pub changed: BoolTarget,
     /// A's `ext` after a changed slot.
@@ -143,6 +145,7 @@ pub(super) fn build(
     let ext_after = ext_of_parts(b, streams_root, &[shares, passport_after, lx.digest_after]);
 
     let effects = AgentEffects {
+        agent,
         changed: b.or(charged, lx.moved),
         ext_after: ext_after.elements,
         nonce_ok: lx.nonce_ok,

@@ -347,21 +347,16 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             }
             _ => None,
         };
-        // An agent's spends need policy checks, and a split of one under an allow-list has no
-        // proof yet (its payees are the split-credit chain's, which has no membership path:
-        // SPEC 20.8), as the state before the batch has them (no batch creates an agent yet).
+        // An agent's spends need policy checks: an agent of the state before the batch (one
+        // that a delegate of the batch creates needs them for the delegate already). A split
+        // of one under an allow-list has no proof in any circuit: the witness builder says so
+        // at its slot.
         let agent_lacks = |tx: &Transaction| {
             let Signer::Account(signer) = tx.signer() else {
                 return None;
             };
-            let passport = state.passport(signer)?;
-            match tx {
-                _ if self.kinds.policies == PolicyChecks::None => Some("policy-checked"),
-                Transaction::Split(_) if !passport.policy().allow.is_anyone() => {
-                    Some("listed-agent split")
-                }
-                _ => None,
-            }
+            state.passport(signer)?;
+            (self.kinds.policies == PolicyChecks::None).then_some("policy-checked")
         };
         let refused = txs
             .iter()

@@ -174,6 +174,8 @@ pub(super) struct SlotView<'a> {
     pub a_ext: [Target; 4],
     pub b_ext: [Target; 4],
     pub b_exists: BoolTarget,
+    /// B's key as its access reads it (a delegate's agent key, B being empty).
+    pub b_pubkey: [Target; 5],
     /// B's balance as its access reads it (after A's write).
     pub b_balance: Target,
     pub nonce: Target,
@@ -183,7 +185,8 @@ pub(super) struct SlotView<'a> {
     /// The slot's `amount` (an open's escrow, a distribute's balance) and whether it is 0.
     pub amount: Target,
     pub amount_zero: BoolTarget,
-    /// A list's length and chained digest (a split's parts, the shares).
+    /// A list's length and chained digest (a split's parts, the shares), or a delegate's or
+    /// a policy change's policy digest.
     pub n: Target,
     pub n_bits: &'a [BoolTarget],
     pub list: HashOutTarget,
@@ -338,6 +341,7 @@ pub(super) fn build_slot(
         a_ext: a.ext,
         b_ext: bb.ext,
         b_exists: bb.exists,
+        b_pubkey: bb.pubkey,
         b_balance: bb.balance,
         nonce,
         fee,
@@ -391,9 +395,9 @@ pub(super) fn build_slot(
             (Some(t), Some(ox))
         }
     };
-    let (is_owner_kind, is_sweep) = match &ox {
-        Some(o) => (o.any, o.sweep),
-        None => (b._false(), b._false()),
+    let (is_owner_kind, is_sweep, is_delegate) = match &ox {
+        Some(o) => (o.any, o.sweep, o.delegate),
+        None => (b._false(), b._false(), b._false()),
     };
     let any = or(b, any, is_stream);
     let any = or(b, any, is_shares);
@@ -490,7 +494,9 @@ pub(super) fn build_slot(
 
     // Access A.
     let a_bal = range_check_u63(b, a.balance);
-    let amount_spent = scale_u63(b, debits, &amount_u);
+    // A delegate's `fund` may be 0 (not `debits`, which requires an amount).
+    let debits_amount = or(b, debits, is_delegate);
+    let amount_spent = scale_u63(b, debits_amount, &amount_u);
     let fee_spent = scale_u63(b, pays_fee, &fee_u);
     let after_amount = sub_u63(b, &a_bal, &amount_spent);
     let after_debit = sub_u63(b, &after_amount, &fee_spent);
@@ -523,7 +529,7 @@ pub(super) fn build_slot(
         a_new_ext = select4(b, x.changed, x.ext_after, a_new_ext);
     }
     if let Some(o) = &ox {
-        b_new_ext = select4(b, o.revoke, o.revoked_ext, b_new_ext);
+        b_new_ext = select4(b, o.changes_b_ext, o.b_ext, b_new_ext);
     }
     let a_new_nonce = match &ax {
         Some(x) => x.leaf_nonce,
@@ -539,6 +545,15 @@ pub(super) fn build_slot(
     let h = leaf_hash(b, &new_fields);
     let a_new_leaf = hash_or_zero(b, a_new_exists, h);
     let root = update(b, io.root, a_old_leaf, a_new_leaf, &a_bits, &a.path);
+    // A delegate's new index is the first free one: the account below it exists under the
+    // root after A's access, and its signer is no agent.
+    let mut owner_rules = Vec::new();
+    if let (Some(t), Some(x)) = (&owner, &ax) {
+        owner_rules = super::owner::predecessor(b, t, root, b_index);
+        let p = b.mul(is_delegate.target, x.agent.target);
+        b.assert_zero(p);
+        owner_rules.push((p, OwnerRule::AgentCannotDelegate));
+    }
 
     // Access B: the transfer recipient gains `amount`, the payer of a closed stream its
     // refund (exclusive kinds: at most one of the two is not zero).
@@ -557,6 +572,20 @@ pub(super) fn build_slot(
         Some(_) => sub_u63(b, &b_bal, &swept),
         None => b_bal,
     };
+    // A delegate's agent: an empty leaf (the owner branch's rule) that holds nothing but the
+    // key, created with the balance `fund` and nonce 0.
+    for x in [bb.balance, bb.nonce] {
+        assert_eq_if(b, is_delegate, x, zero);
+    }
+    let funded = scale_u63(b, is_delegate, &amount_u);
+    if ox.is_some() {
+        amount_received = U63Target {
+            value: b.add(amount_received.value, funded.value),
+            lo: b.add(amount_received.lo, funded.lo),
+            hi: b.add(amount_received.hi, funded.hi),
+            bits: vec![],
+        };
+    }
     let b_new = add_u63(b, &b_bal, &amount_received);
     // A distribute pays B's whole balance out (the chain credits it to the payees).
     let b_new_balance = match &sx {
@@ -568,7 +597,8 @@ pub(super) fn build_slot(
     let b_old_leaf = hash_or_zero(b, bb.exists, h);
     let new_fields = bb.fields_with_ext(b, b_new_balance, bb.nonce, b_new_ext);
     let h = leaf_hash(b, &new_fields);
-    let b_new_leaf = hash_or_zero(b, bb.exists, h);
+    let b_new_exists = BoolTarget::new_unsafe(b.add(bb.exists.target, is_delegate.target));
+    let b_new_leaf = hash_or_zero(b, b_new_exists, h);
     let root = update(b, root, b_old_leaf, b_new_leaf, &b_bits, &bb.path);
 
     // A split's credits (SPEC 19.5): the chain proves them from the root after the debit to
@@ -736,7 +766,12 @@ pub(super) fn build_slot(
     });
 
     // Pubdata and withdrawals.
-    let pk_bits: Vec<_> = a.pubkey.iter().map(|&w| range_check_u64(b, w)).collect();
+    // The registered key's bits, or a delegate's agent key's: one decomposition for both ops.
+    let op_key: [Target; 5] = match &ox {
+        Some(o) => std::array::from_fn(|k| b.select(is_delegate, o.agent_key[k], a.pubkey[k])),
+        None => a.pubkey,
+    };
+    let pk_bits: Vec<_> = op_key.iter().map(|&w| range_check_u64(b, w)).collect();
     let seq_bits = seq_u.bits64(b);
     let req_bits = req_u.bits64(b);
     let nonce_bits = nonce_u.bits64(b);
@@ -799,6 +834,13 @@ pub(super) fn build_slot(
     }
     if let Some(o) = &mut ox {
         ops.append(&mut o.ops);
+        ops.push(super::owner::delegate_op(
+            b,
+            &view,
+            is_delegate,
+            &pk_bits,
+            &amount_bits,
+        ));
     }
     let pubdata = absorb_op(b, io.pubdata, &ops);
     // The priority entries (SPEC 13.8): the same op chunks, a deposit's depositor after them.
@@ -859,7 +901,10 @@ pub(super) fn build_slot(
         agent,
         policy_rules: ax.map(|x| x.rules).unwrap_or_default(),
         owner,
-        owner_rules: ox.map(|o| o.rules).unwrap_or_default(),
+        owner_rules: {
+            owner_rules.extend(ox.map(|o| o.rules).unwrap_or_default());
+            owner_rules
+        },
         a,
         b: bb,
         c,
@@ -906,9 +951,12 @@ pub(super) fn set_slot(
         ),
     }
     match &t.owner {
-        Some(o) => super::owner::set(pw, o, kind, s.agent.as_ref())?,
+        Some(o) => super::owner::set(pw, o, kind, s.agent.as_ref(), s.below.as_ref())?,
         None => ensure!(
-            !matches!(kind, SlotKind::Revoke | SlotKind::Sweep),
+            !matches!(
+                kind,
+                SlotKind::Delegate | SlotKind::SetPolicy | SlotKind::Revoke | SlotKind::Sweep
+            ),
             "a {kind:?} slot in a payment circuit built without policy checks"
         ),
     }
@@ -969,8 +1017,17 @@ pub(super) fn set_slot(
     } else {
         empty
     };
+    // An empty B of a delegate holds the agent's key (the circuit reads it there).
+    let b_empty = if kind == SlotKind::Delegate {
+        AccountFields {
+            pubkey: s.pubkey,
+            ..empty
+        }
+    } else {
+        empty
+    };
     t.a.set(pw, &s.a, a_empty)?;
-    t.b.set(pw, &s.b, empty)?;
+    t.b.set(pw, &s.b, b_empty)?;
     t.c.set(pw, &s.c, empty)?;
     // A forced withdrawal's signature is published, so it is always set (and checked unless
     // the rejection reason is another rule).
