@@ -99,7 +99,8 @@ pub(super) fn tx_slot(
         | SlotKind::ForcedWithdraw
         | SlotKind::Split
         | SlotKind::StreamOpen
-        | SlotKind::RegisterShares => Some(a_idx),
+        | SlotKind::RegisterShares
+        | SlotKind::Delegate => Some(a_idx),
         _ => None,
     }
     .map(|i| OwnerOpening::of(state, AccountIndex(i)));

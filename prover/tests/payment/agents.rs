@@ -500,7 +500,7 @@ fn a_forced_withdrawal_from_an_agent_publishes_the_first_policy_rule_it_breaks()
 /// The payment circuit with every optional kind (streams, revenue shares, policy checks with
 /// lists), built once per test binary: where an agent's charge meets the other branches'
 /// changes of its `ext`.
-fn every_kind_circuit() -> &'static PaymentCircuit {
+pub(super) fn every_kind_circuit() -> &'static PaymentCircuit {
     static C: OnceLock<PaymentCircuit> = OnceLock::new();
     C.get_or_init(|| {
         PaymentCircuit::build_kinds(

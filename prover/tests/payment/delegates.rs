@@ -6,14 +6,14 @@
 //! refused, by name where the rule has one.
 
 use rollup_prover::circuits::payment::OwnerRule;
-use rollup_prover::witness::{AccountFields, AgentOpening, SignerOpening};
+use rollup_prover::witness::{AccountFields, AgentOpening, OwnerOpening, SignerOpening};
 use state::ext::{ext_digest, Profile};
 use state::passport::{Passport, Policy};
 use state::tx::{PassportAction, PassportOp};
 
 use super::agents::{
-    agent_key, agent_transfer, agents_circuit, owner_tx, passport_ext, policy, refused_owner,
-    world, FREE, LISTED,
+    agent_key, agent_transfer, agents_circuit, every_kind_circuit, owner_tx, passport_ext, policy,
+    refused_owner, world, FREE, LISTED,
 };
 use super::*;
 
@@ -148,6 +148,7 @@ fn forged_delegate(
     s.parts_digest = policy.digest();
     s.signature = Some(tx.signature);
     s.signer = Some(SignerOpening::of(state, signer, ts(), None));
+    s.owner = Some(OwnerOpening::of(state, signer));
     let op = PassportOp {
         owner: signer,
         agent: AccountIndex(at),
@@ -319,5 +320,47 @@ fn delegates_and_policy_changes_the_rules_refuse_have_no_proof() {
     assert_eq!(
         refused_owner("a revoked agent", &w),
         Some((0, OwnerRule::Revoked))
+    );
+}
+
+#[test]
+fn an_account_with_revenue_shares_cannot_fund_an_agent() {
+    use rollup_prover::circuits::payment::SharesRule;
+    let k = keys();
+    let last = NEXT.0 - 1;
+    // In a circuit with every kind, Alice's delegate proves while she has no shares.
+    let mut s = world(&k);
+    let w = forged_delegate(&mut s, ALICE, &k.alice, 40, NEXT.0, last);
+    try_prove_with(every_kind_circuit(), &w).unwrap();
+    // Once her shares are registered, the lock refuses it (natively: SHARES_LOCKED).
+    let mut s = world(&k);
+    let shares: Transaction = state::tx::UnsignedRegisterShares {
+        account: ALICE,
+        parts: vec![(BOB, 10_000)],
+        fee: amt(0),
+        nonce: Nonce::new(3).unwrap(),
+        valid_until: Timestamp::new(NOW + 60).unwrap(),
+    }
+    .sign(&DOMAIN, &k.alice)
+    .into();
+    s.apply(&shares, &ctx()).unwrap();
+    let tx = owner_tx(
+        ALICE,
+        delegate(&agent_key(NEXT), 40, policy(50, NOW + 100, vec![BOB])),
+        4,
+        &k.alice,
+    );
+    // (A refused transaction changes nothing: the forge below starts from the same state.)
+    let got = s.apply(&tx, &ctx()).map(|_| ()).map_err(|r| r.code());
+    assert_eq!(got, Err("SHARES_LOCKED"));
+    let w = forged_delegate(&mut s, ALICE, &k.alice, 40, NEXT.0, last);
+    assert_eq!(
+        refused_with(
+            every_kind_circuit(),
+            "a delegate from an account with shares",
+            &w,
+            PaymentCircuit::refused_by_shares
+        ),
+        Some((0, SharesRule::SharesLocked))
     );
 }

@@ -8,7 +8,8 @@
 //! 2. not expired (`EXPIRED`), then the owner's nonce (`BAD_NONCE`, `NONCE_EXHAUSTED`);
 //! 3. the kind's rules:
 //!    * delegate: the owner is no agent (`AGENT_CANNOT_DELEGATE`), the agent's key controls no
-//!      account yet (`DUPLICATE_KEY`), an index is left (`STATE_FULL`);
+//!      account yet (`DUPLICATE_KEY`), an index is left (`STATE_FULL`), the owner has no
+//!      revenue shares (`SHARES_LOCKED`: its balance moves by a distribute only);
 //!    * set policy, revoke, sweep: the agent is one (`NOT_AN_AGENT`) and the signer owns it
 //!      (`NOT_OWNER`); set policy and revoke: it is not revoked (`REVOKED`); sweep: a positive
 //!      amount (`ZERO_AMOUNT`);
@@ -92,6 +93,10 @@ impl State {
                 if self.num_accounts() >= self.max_accounts {
                     return Err(Rejection::StateFull);
                 }
+                // An account with shares moves its balance by a distribute only (SPEC 19.6):
+                // an agent of its own would be a way around (its fund). Refused whatever the
+                // fund, so that the circuit's lock is one rule over the kind.
+                self.check_unlocked(owner)?;
                 ledger.debit(&self.accounts, owner, *fund, t.fee)?;
                 // The next index: num_accounts() < max_accounts <= 2^32.
                 AccountIndex(self.accounts.len() as u32)

@@ -20,7 +20,8 @@
 //!   the record `(root, split_root, B, n + 2 x 2^16, amount, s)`: the chain's distribution
 //!   run pays `amount` out by the shares from the root after B to `split_root`.
 //! * **the lock**: a spend from A (transfer, withdraw, split, stream open, an applied forced
-//!   withdrawal) finds A's shares part `ZERO` (`SHARES_LOCKED`); [`SharesEffects::locked`]
+//!   withdrawal; a delegate, in a circuit with policy checks) finds A's shares part `ZERO`
+//!   (`SHARES_LOCKED`); [`SharesEffects::locked`]
 //!   is the forced withdrawal's ninth reason (status 15, judged after the nonce's).
 //!
 //! A circuit that proves registrations must carry the lock in every slot, and a registry

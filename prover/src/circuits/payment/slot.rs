@@ -373,21 +373,8 @@ pub(super) fn build_slot(
     // pays the fee; an open also debits its `amount` (the escrow).
     let debits = or(b, spend, is_open);
 
-    // The revenue-share kinds (register shares, distribute) and the lock, in a circuit built
-    // with them: their signer A pays the fee; neither debits an amount from A.
-    let (shares, mut sx) = match kinds.shares {
-        true => {
-            let (t, sx) = super::shares::build(b, &view, debits, is_forced);
-            (Some(t), Some(sx))
-        }
-        false => (None, None),
-    };
-    let (is_shares, is_register_shares, is_distribute) = match &sx {
-        Some(s) => (s.any, s.register, s.distribute),
-        None => (b._false(), b._false(), b._false()),
-    };
-    // An owner's revoke and sweep (SPEC 20.6), in a circuit with policy checks: A signs and
-    // pays the fee; B is the agent.
+    // An owner's kinds (SPEC 20.6), in a circuit with policy checks: A signs and pays the fee;
+    // B is the agent.
     let (owner, mut ox) = match kinds.policies {
         PolicyChecks::None => (None, None),
         _ => {
@@ -397,6 +384,21 @@ pub(super) fn build_slot(
     };
     let (is_owner_kind, is_sweep, is_delegate) = match &ox {
         Some(o) => (o.any, o.sweep, o.delegate),
+        None => (b._false(), b._false(), b._false()),
+    };
+    // The revenue-share kinds (register shares, distribute) and the lock, in a circuit built
+    // with them: their signer A pays the fee; neither debits an amount from A. The lock
+    // refuses a delegate too (SPEC 20.6: an agent funded by a locked account).
+    let (shares, mut sx) = match kinds.shares {
+        true => {
+            let spends = or(b, debits, is_delegate);
+            let (t, sx) = super::shares::build(b, &view, spends, is_forced);
+            (Some(t), Some(sx))
+        }
+        false => (None, None),
+    };
+    let (is_shares, is_register_shares, is_distribute) = match &sx {
+        Some(s) => (s.any, s.register, s.distribute),
         None => (b._false(), b._false(), b._false()),
     };
     let any = or(b, any, is_stream);

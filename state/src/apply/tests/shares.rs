@@ -103,6 +103,32 @@ fn shares_lock_the_account_and_a_distribute_pays_the_whole_balance_by_them() {
     .sign(&DOMAIN, &w.alice)
     .into();
     assert_rejected(&mut w.state, &open, locked);
+    // A delegate would hand the balance to an agent alice answers for: refused, whatever its
+    // fund (one rule, the same in the circuit's lock).
+    for fund in [5, 0] {
+        let delegate: Transaction = crate::tx::UnsignedPassportTx {
+            owner: ALICE,
+            action: crate::tx::PassportAction::Delegate {
+                agent_key: key(77).public_key().into(),
+                fund: amt(fund),
+                policy: crate::passport::Policy {
+                    cap: amt(10),
+                    window: 0,
+                    max_payment: amt(10),
+                    max_fee: amt(1),
+                    expiry: ts(NOW + 100),
+                    allow: crate::passport::AllowList::anyone(),
+                    card: crate::passport::Card::default(),
+                },
+            },
+            fee: amt(0),
+            nonce: nonce(1),
+            valid_until: ts(NOW + 60),
+        }
+        .sign(&DOMAIN, &w.alice)
+        .into();
+        assert_rejected(&mut w.state, &delegate, locked);
+    }
     // Shares never change.
     assert_rejected(
         &mut w.state,
