@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use rollup_prover::cache::CircuitCache;
+use rollup_prover::circuits::payment::PolicyChecks;
 use rollup_prover::circuits::registry::Circuits;
 use rollup_prover::jobs::JobStore;
 use rollup_prover::pins::{CircuitPins, FinalId, PINS_FILE};
@@ -69,6 +70,16 @@ struct CircuitArgs {
     /// worker's (the final circuits, hence the pins, differ).
     #[arg(long, env = "PROVER_LEAF_SHARES")]
     leaf_shares: bool,
+
+    /// Build the leaf circuit with policy checks (docs/SPEC.md 20.8): every spend's signer
+    /// opened, an agent's spends judged by its passport, nonce lanes 1 to 7 and the owner's
+    /// four kinds, so that batches with them can be proven (the `v4-agents` finals need it).
+    /// `plain`: an agent under an allow-list pays no account (631 rows per slot against 475);
+    /// `lists`: with a ten-hash membership path in every slot (643). A leaf of 6 keeps the
+    /// plain leaf's degree, one of 8 doubles it. Must match the planner's and every worker's
+    /// (the final circuits, hence the pins, differ).
+    #[arg(long, env = "PROVER_LEAF_POLICIES", value_enum)]
+    leaf_policies: Option<LeafPolicies>,
 
     /// Lanes (of 32 ticks) per tick-walk chunk, the proof tree of stream settlements
     /// (docs/SPEC.md 13.11, "Walks"). Default: 16 per leaf slot (128 for leaves of 8). Larger
@@ -200,7 +211,8 @@ struct CircuitsArgs {
 
     /// The diff circuits whose final circuits to build (and export): `v1` (batches of account
     /// records only: every batch without stream or agent transactions), `v4` (version 4
-    /// diffs with stream records), `v4-agents` (with passport or lanes records), `v4-shares`
+    /// diffs with stream records), `v4-agents` (with passport or lanes records: a leaf with
+    /// --leaf-policies only), `v4-shares`
     /// (with a shares record: a revenue-share registration). A deployment that accepts the
     /// agent kinds needs the first three pinned, one that accepts revenue shares the fourth.
     #[arg(long, value_delimiter = ',', default_value = "v1")]
@@ -243,6 +255,15 @@ fn init_tracing(format: &str) {
     };
 }
 
+/// The shapes of `--leaf-policies` ([`PolicyChecks`] without its `None`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LeafPolicies {
+    /// The policy rules and lanes, no membership path.
+    Plain,
+    /// With allow-lists.
+    Lists,
+}
+
 fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new()
@@ -256,7 +277,11 @@ fn circuits(args: &CircuitArgs) -> anyhow::Result<Arc<Circuits<ActiveLeaf>>> {
         rollup_prover::circuits::payment::PaymentKinds {
             streams: args.leaf_streams,
             shares: args.leaf_shares,
-            ..Default::default()
+            policies: match args.leaf_policies {
+                None => PolicyChecks::None,
+                Some(LeafPolicies::Plain) => PolicyChecks::Plain,
+                Some(LeafPolicies::Lists) => PolicyChecks::WithLists,
+            },
         },
     );
     let mut c = Circuits::new(leaf, CircuitCache::in_dir(&args.cache_dir));

@@ -137,16 +137,16 @@ fn registry() -> &'static Circuits<PaymentCircuit> {
     })
 }
 
-/// The registry of a deployment whose leaf has the stream and revenue-share kinds (`K` slots,
-/// no disk cache): the settlement tests of streams and of shares prove with it, so that its
-/// trees' circuits are built once for both.
+/// The registry of a deployment whose leaf has the stream and revenue-share kinds and policy
+/// checks (`K` slots, no disk cache): the settlement tests of streams and of shares (with
+/// lanes) prove with it, so that its trees' circuits are built once for both.
 fn kinds_registry() -> &'static Circuits<PaymentCircuit> {
     static C: OnceLock<Circuits<PaymentCircuit>> = OnceLock::new();
     C.get_or_init(|| {
         let kinds = rollup_prover::circuits::payment::PaymentKinds {
             streams: true,
             shares: true,
-            ..Default::default()
+            policies: rollup_prover::circuits::payment::PolicyChecks::Plain,
         };
         Circuits::new(
             PaymentCircuit::build_kinds(K, kinds),

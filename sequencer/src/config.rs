@@ -66,8 +66,11 @@ pub struct Config {
 
     /// Devnet only, experimental: accept agent passports (delegate, set policy, revoke, sweep:
     /// docs/SPEC.md 20) and nonces of lanes 1 to 7, and answer GetPassport. Every agent spend
-    /// is judged by its policy natively; the circuits do not prove passports or lanes yet, so a
-    /// batch that holds one is never finalized: for developing agents, never for real money.
+    /// is judged by its policy natively and by a leaf with policy checks, but the diff of a
+    /// batch that creates an agent or changes a policy (its policy's body) is not proven yet,
+    /// so such a batch is never finalized: for developing agents, never for real money.
+    /// (Without this flag, lanes are accepted whenever the pinned circuits include a
+    /// `v4-agents` final, built by a prover with `--leaf-policies`.)
     #[arg(long, env = "ROLLUP_EXPERIMENTAL_AGENTS", requires = "devnet")]
     pub experimental_agents: bool,
 

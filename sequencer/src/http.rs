@@ -32,7 +32,7 @@ pub struct HttpState {
     pub x402: Option<crate::x402::Facilitator>,
     /// `--explorer-l1-tx-url`: the explorer's link template for L1 transactions.
     pub explorer_l1_tx_url: Option<String>,
-    /// `--experimental-agents`: accounts report their lane nonces.
+    /// Lanes are accepted (`ServiceConfig::lanes`): accounts report their lane nonces.
     pub lanes: bool,
 }
 

@@ -266,6 +266,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let splits = crate::service::splits_provable(finals.as_deref());
     let streams = crate::service::streams_provable(finals.as_deref());
     let shares = crate::service::shares_provable(finals.as_deref());
+    let lanes = cfg.experimental_agents || crate::service::lanes_provable(finals.as_deref());
+    if lanes && !cfg.experimental_agents {
+        tracing::info!(
+            "the pinned circuits prove nonce lanes: nonces of lanes 1 to 7 are accepted"
+        );
+    }
     if shares {
         tracing::info!(
             "the pinned circuits prove revenue shares: register shares and distribute are \
@@ -324,8 +330,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("connecting the committer to Postgres")?;
     check_meta(&store, &domain, &operator).await?;
     check_deposit_source(&store, &cfg).await?;
-    let recovered =
-        crate::recovery::recover(&store, domain, operator, cfg.experimental_agents).await?;
+    let recovered = crate::recovery::recover(&store, domain, operator, lanes).await?;
     let durable_start = recovered.next_seq - 1;
 
     // Not supervised as critical: a snapshot that fails only makes the next restart longer.
@@ -398,6 +403,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             splits,
             streams,
             shares,
+            lanes,
             capacity,
         },
         shutdown: shutdown_rx.clone(),
@@ -491,7 +497,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 network: rollup_x402::Network::new(&domain, cfg.x402_asset.clone()),
             }),
             explorer_l1_tx_url: cfg.explorer_l1_tx_url.clone(),
-            lanes: cfg.experimental_agents,
+            lanes,
         },
         Duration::from_millis(cfg.http_request_timeout_ms.max(1)),
     );

@@ -84,6 +84,13 @@ pub trait LeafCircuit: Send + Sync + 'static {
     fn proves_shares(&self) -> bool {
         false
     }
+
+    /// Whether the leaf proves agents' spends and nonce lanes (SPEC 20.8: a payment circuit
+    /// with policy checks): only then may the registry build the finals of `v4-agents` diffs,
+    /// whose passport and lanes records such spends publish.
+    fn proves_agents(&self) -> bool {
+        false
+    }
 }
 
 /// The development leaf circuit (see the module docs: not sound, proves nothing).

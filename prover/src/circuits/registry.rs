@@ -196,6 +196,13 @@ impl<L: LeafCircuit> Circuits<L> {
             walks,
         } = id;
         Self::check_level(top_level)?;
+        if kind == DiffCircuitKind::V4Agents {
+            anyhow::ensure!(
+                self.leaf.proves_agents(),
+                "{id}: a passport or lanes record comes from an agent's spend or a lane's, which \
+                 only a leaf with policy checks proves (rollup-prover --leaf-policies)"
+            );
+        }
         if kind == DiffCircuitKind::V4Shares {
             anyhow::ensure!(
                 splits && self.leaf.proves_shares(),

@@ -619,7 +619,7 @@ fn an_agents_split_under_an_allow_list_is_reported_not_proven() {
 }
 
 /// A nonce in `lane` with sequence number `seq`.
-fn in_lane(lane: u64, seq: u64) -> u64 {
+pub(super) fn in_lane(lane: u64, seq: u64) -> u64 {
     lane << 60 | seq
 }
 
@@ -667,6 +667,19 @@ fn lanes_move_one_at_a_time_as_the_native_rules_do() {
         })
         .collect();
     assert_eq!(Forger::new(&mut fresh).leaf(intents), leaves[0]);
+    // A leaf without policy checks reports a lane's spend rather than fail to prove it.
+    let mut chain = rollup_prover::circuits::split::SplitChainBuilder::new(4);
+    let err = rollup_prover::circuits::leaf::LeafCircuit::witnesses(
+        circuit(),
+        &mut lanes_world(&k),
+        &[(bob(CAROL, 1, in_lane(1, 0)), ctx())],
+        ts(),
+        &depositor,
+        0,
+        &mut chain,
+    )
+    .unwrap_err();
+    assert!(format!("{err:?}").contains("lane-nonce"), "{err:?}");
 
     // A lane's number replayed: Bob's lane 1 at 0 again, after it moved.
     let mut s = lanes_world(&k);

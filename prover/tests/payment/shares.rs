@@ -478,7 +478,7 @@ fn forged_distributes(k: &Keys, intents: impl FnOnce(&State) -> Vec<SlotWitness>
 /// batch's L1 statement and verifies against the exported verifier. The finals of `v4-shares`
 /// without the chain, or over a leaf without the kinds, are refused.
 #[test]
-fn a_batch_with_a_registration_settles_with_its_shares_diff() {
+fn a_batch_with_a_registration_and_lanes_settles_with_its_shares_diff() {
     use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedParts};
     use rollup_prover::circuits::split::LANE_PAYEES;
     use rollup_prover::pins::FinalId;
@@ -489,22 +489,31 @@ fn a_batch_with_a_registration_settles_with_its_shares_diff() {
 
     const BATCH: u64 = 5;
     let k = keys();
+    // Alice's second payment is in lane 3 (SPEC 20.1): the diff's lanes record, proven by the
+    // same shape (agent parts with the shares runs) over a leaf with policy checks.
+    let lane_3 = super::agents::in_lane(3, 0);
     let txs: Vec<(Transaction, BlockContext)> = [
         register_shares(CAROL, parts(), 1, 0, &k.carol).into(),
         transfer(ALICE, CAROL, 101, 1, 0, &k.alice),
         distribute(BOB, CAROL, 1, 0, &k.bob).into(),
+        transfer(ALICE, BOB, 7, 1, lane_3, &k.alice),
     ]
     .into_iter()
     .map(|t| (t, ctx()))
     .collect();
-    let mut before = world(&k);
-    let mut after = world(&k);
+    let lanes_on = |mut s: State| {
+        s.enable_lanes();
+        s
+    };
+    let mut before = lanes_on(world(&k));
+    let mut after = lanes_on(world(&k));
     let mut touches = BatchTouches::new(after.num_accounts());
     for (tx, ctx) in &txs {
         touches.absorb(&after.apply(tx, ctx).unwrap());
     }
     let diff = touches.diff(&after).unwrap();
     assert_eq!(diff.shares().len(), 1);
+    assert_eq!(diff.lanes().len(), 1, "Alice's lane 3");
     let published = diff.encode_published();
     let kind = diff_kind(&diff);
     assert_eq!(kind, DiffCircuitKind::V4Shares);
@@ -515,7 +524,7 @@ fn a_batch_with_a_registration_settles_with_its_shares_diff() {
         shape.split_shares,
         "the chain of a leaf with the kinds proves their records"
     );
-    let mut replay = world(&k);
+    let mut replay = lanes_on(world(&k));
     let mut chain = SplitChainBuilder::new(LANE_PAYEES);
     let leaves =
         leaf_witnesses_and_chain(&mut replay, &txs, ts(), K, 1, &depositor, Some(&mut chain))
@@ -560,4 +569,11 @@ fn a_batch_with_a_registration_settles_with_its_shares_diff() {
         .err()
         .expect("a v4-shares final over a plain leaf");
     assert!(format!("{err:#}").contains("--leaf-shares"), "{err:#}");
+    // Nor does it build the finals of `v4-agents` diffs (a batch with lanes and no shares
+    // record): their lanes records need a leaf with policy checks.
+    let err = plain
+        .final_circuit(FinalId::of(0, DiffCircuitKind::V4Agents))
+        .err()
+        .expect("a v4-agents final over a plain leaf");
+    assert!(format!("{err:#}").contains("--leaf-policies"), "{err:#}");
 }

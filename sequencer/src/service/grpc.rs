@@ -288,7 +288,7 @@ impl Rollup for RollupService {
         let index = AccountIndex(request.into_inner().index);
         let view = self.inner.account_view(index).await?;
         let acc = &view.account;
-        let lane_nonces = if self.inner.cfg.experimental_agents {
+        let lane_nonces = if self.inner.cfg.lanes {
             state::lanes::Lane::all()
                 .skip(1)
                 .map(|l| view.lanes.next(l, acc.nonce).get())

@@ -66,6 +66,11 @@ pub struct ServiceConfig {
     /// those kinds and the lock, and a split-credit chain that proves their records
     /// ([`shares_provable`]). (`--experimental-streams` accepts them on a devnet without.)
     pub shares: bool,
+    /// Accept nonces of lanes 1 to 7 and report them (SPEC 20.1): the node's pinned circuits
+    /// include a `v4-agents` final, which the prover builds only over a leaf with policy
+    /// checks, whose slots take a nonce in its lane ([`lanes_provable`]), or the node runs
+    /// with `--experimental-agents`. (The state refuses those nonces otherwise.)
+    pub lanes: bool,
     /// What one batch of the node's circuits holds (`None`: unknown, nothing refused for
     /// size): a transaction that alone exceeds it is refused (`EXCEEDS_BATCH_CAPACITY`).
     pub capacity: Option<rollup_prover::capacity::BatchCapacity>,
@@ -100,6 +105,18 @@ pub fn shares_provable(finals: Option<&[FinalId]>) -> bool {
     finals.is_some_and(|f| {
         f.iter()
             .any(|id| id.splits && id.kind == rollup_storage::DiffCircuitKind::V4Shares)
+    })
+}
+
+/// Whether a node with the final circuits `finals` can commit batches with nonces of lanes 1
+/// to 7 (SPEC 20.1): only if some pinned final proves a `v4-agents` diff (the lanes record of
+/// an account that used one), which the prover builds only over a leaf with policy checks.
+/// The passport kinds stay behind `--experimental-agents` whatever the pins: a delegate's
+/// batch publishes its policy's body, which no diff circuit proves yet (SPEC 20.9).
+pub fn lanes_provable(finals: Option<&[FinalId]>) -> bool {
+    finals.is_some_and(|f| {
+        f.iter()
+            .any(|id| id.kind == rollup_storage::DiffCircuitKind::V4Agents)
     })
 }
 
@@ -354,7 +371,7 @@ pub(super) fn internal(e: impl std::fmt::Display) -> Status {
 
 #[cfg(test)]
 mod tests {
-    use super::{shares_provable, splits_provable, streams_provable};
+    use super::{lanes_provable, shares_provable, splits_provable, streams_provable};
     use rollup_prover::pins::FinalId;
     use rollup_storage::DiffCircuitKind;
 
@@ -381,5 +398,11 @@ mod tests {
             FinalId::v1(4),
             shares.with_splits()
         ])));
+        // Lanes need a pinned `v4-agents` final (over a leaf with policy checks).
+        let agents = FinalId::of(4, DiffCircuitKind::V4Agents);
+        assert!(!lanes_provable(None));
+        assert!(!lanes_provable(Some(&[v4, shares.with_splits()])));
+        assert!(lanes_provable(Some(&[FinalId::v1(4), agents])));
+        assert!(lanes_provable(Some(&[agents.with_splits()])));
     }
 }

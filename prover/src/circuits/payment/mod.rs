@@ -306,6 +306,10 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         self.kinds.shares
     }
 
+    fn proves_agents(&self) -> bool {
+        self.kinds.policies != PolicyChecks::None
+    }
+
     fn data(&self) -> &CircuitData<F, C, D> {
         &self.data
     }
@@ -344,6 +348,17 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             }
             Transaction::Passport(_) if self.kinds.policies == PolicyChecks::None => {
                 Some(tx.kind().name())
+            }
+            // A nonce of lanes 1 to 7 (SPEC 20.1): only the slot with policy checks takes it.
+            // (Not a forced withdrawal's: a state without lanes rejects it, `BAD_NONCE`, which
+            // every leaf proves, and it must be consumed.)
+            Transaction::ForcedWithdraw(_) => None,
+            _ if self.kinds.policies == PolicyChecks::None
+                && tx
+                    .nonce()
+                    .is_some_and(|n| n.lane() != state::lanes::Lane::ZERO) =>
+            {
+                Some("lane-nonce")
             }
             _ => None,
         };
