@@ -792,11 +792,7 @@ fn an_owner_revokes_and_sweeps_its_agents_as_the_native_rules_do() {
 
 /// The `ext` an agent opened as `o` has under `policy` (a digest) with `revoked`, its window
 /// and spending kept, as the circuit computes it (a revocation, a policy change).
-pub(super) fn passport_ext(
-    o: &rollup_prover::witness::AgentOpening,
-    policy: Digest,
-    revoked: bool,
-) -> Digest {
+fn passport_ext(o: &rollup_prover::witness::AgentOpening, policy: Digest, revoked: bool) -> Digest {
     let mut pp = vec![F::from_canonical_u32(o.owner)];
     pp.extend(policy.0);
     pp.extend([F::from_bool(revoked), f(o.window_id), f(o.spent)]);
@@ -808,41 +804,47 @@ pub(super) fn passport_ext(
     ext_digest(o.streams_root, profile.digest())
 }
 
-/// A leaf of one owner slot forged on `state`: `signer` (with `key`) revokes `agent`, or
-/// sweeps `amount` from it, with `opening` as the agent's; the accesses as the circuit
-/// writes them (the owner pays the fee and gains the amount, the agent pays the amount or
-/// takes the revoked passport), no rule checked.
-fn forged_owner_slot(
+/// A leaf of one owner slot forged on `state`: `signer` (with `key`) takes `action` (a policy
+/// change, a revoke or a sweep) on its agent, with `opening` as the agent's; the accesses as
+/// the circuit writes them (the owner pays a fee of 1 and gains a sweep's amount, the agent
+/// pays it or takes the changed passport), no rule checked.
+pub(super) fn forged_owner_slot(
     state: &mut State,
     signer: AccountIndex,
-    agent: AccountIndex,
-    sweep: Option<u64>,
+    action: PassportAction,
     opening: rollup_prover::witness::AgentOpening,
     key: &SecretKey,
 ) -> LeafWitness {
+    let agent = action
+        .agent()
+        .expect("a delegate is forged by `forged_delegate`");
     let nonce = state.account(signer).unwrap().nonce.get();
-    let action = match sweep {
-        Some(a) => PassportAction::Sweep {
-            agent,
-            amount: Amount::new(a).unwrap(),
-        },
-        None => PassportAction::Revoke { agent },
-    };
-    let Transaction::Passport(tx) = owner_tx(signer, action, nonce, key) else {
+    let Transaction::Passport(tx) = owner_tx(signer, action.clone(), nonce, key) else {
         unreachable!()
     };
-    let mut s = intent(if sweep.is_some() {
-        SlotKind::Sweep
-    } else {
-        SlotKind::Revoke
-    });
+    let (kind, amount, ext_after) = match &action {
+        PassportAction::Sweep { amount, .. } => (SlotKind::Sweep, amount.get(), None),
+        PassportAction::Revoke { .. } => (
+            SlotKind::Revoke,
+            0,
+            Some(passport_ext(&opening, opening.policy, true)),
+        ),
+        PassportAction::SetPolicy { policy, .. } => (
+            SlotKind::SetPolicy,
+            0,
+            Some(passport_ext(&opening, policy.digest(), false)),
+        ),
+        PassportAction::Delegate { .. } => unreachable!("no agent yet"),
+    };
+    let mut s = intent(kind);
     (s.a.index, s.b.index) = (signer.0, agent.0);
-    (s.fee, s.nonce, s.valid_until) = (1, nonce, NOW + 60);
-    s.amount = sweep.unwrap_or(0);
+    (s.fee, s.nonce, s.valid_until, s.amount) = (1, nonce, NOW + 60, amount);
+    if let PassportAction::SetPolicy { policy, .. } = &action {
+        s.parts_digest = policy.digest();
+    }
     s.signature = Some(tx.signature);
     s.signer = Some(SignerOpening::of(state, signer, ts(), None));
     s.agent = Some(opening);
-    let amount = s.amount;
     let mut f = Forger::new(state);
     super::shares::forged_leaf(&mut f, |f, _| {
         s.a = f.access(signer.0, |old| {
@@ -855,9 +857,7 @@ fn forged_owner_slot(
         s.b = f.access(agent.0, |old| {
             old.map(|mut b| {
                 b.balance = (felt(b.balance) - felt(amount)).to_canonical_u64();
-                if sweep.is_none() {
-                    b.ext = passport_ext(&opening, opening.policy, true);
-                }
+                b.ext = ext_after.unwrap_or(b.ext);
                 b
             })
         });
@@ -867,16 +867,42 @@ fn forged_owner_slot(
                 o
             })
         });
-        let mut bytes = vec![if sweep.is_some() { 16 } else { 15 }];
-        bytes.extend(signer.0.to_le_bytes());
-        bytes.extend(agent.0.to_le_bytes());
-        if sweep.is_some() {
-            bytes.extend(amount.to_le_bytes());
-        }
-        bytes.extend(1u64.to_le_bytes());
-        f.pubdata = absorb_bytes(f.pubdata, &bytes);
+        // A policy change enters the chain by its fixed bytes and the policy digest (SPEC
+        // 10.2); a revoke and a sweep by their bytes, written out here.
+        f.pubdata = match kind {
+            SlotKind::SetPolicy => {
+                let op = state::tx::PassportOp {
+                    owner: signer,
+                    agent,
+                    action,
+                    fee: amt(1),
+                };
+                state::pubdata::policy_entry(f.pubdata, &op).unwrap()
+            }
+            _ => {
+                let mut bytes = vec![action.kind().tag()];
+                bytes.extend(signer.0.to_le_bytes());
+                bytes.extend(agent.0.to_le_bytes());
+                if kind == SlotKind::Sweep {
+                    bytes.extend(amount.to_le_bytes());
+                }
+                bytes.extend(1u64.to_le_bytes());
+                absorb_bytes(f.pubdata, &bytes)
+            }
+        };
         vec![s]
     })
+}
+
+fn revoke(agent: AccountIndex) -> PassportAction {
+    PassportAction::Revoke { agent }
+}
+
+fn sweep(agent: AccountIndex, amount: u64) -> PassportAction {
+    PassportAction::Sweep {
+        agent,
+        amount: Amount::new(amount).unwrap(),
+    }
 }
 
 pub(super) fn refused_owner(
@@ -897,30 +923,30 @@ fn revocations_and_sweeps_the_rules_refuse_have_no_proof() {
     let o = listed(&s);
     try_prove_with(
         agents_circuit(),
-        &forged_owner_slot(&mut s, ALICE, LISTED, None, o, &k.alice),
+        &forged_owner_slot(&mut s, ALICE, revoke(LISTED), o, &k.alice),
     )
     .unwrap();
     let mut s = world(&k);
     let o = AgentOpening::of(&s, FREE).unwrap();
-    let w = forged_owner_slot(&mut s, ALICE, FREE, Some(10), o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, sweep(FREE, 10), o, &k.alice);
     try_prove_with(agents_circuit(), &w).unwrap();
 
     // Bob revokes Alice's agent; the agent revokes itself in its own name.
     let mut s = world(&k);
     let o = listed(&s);
-    let w = forged_owner_slot(&mut s, BOB, LISTED, None, o, &k.bob);
+    let w = forged_owner_slot(&mut s, BOB, revoke(LISTED), o, &k.bob);
     assert_eq!(
         refused_owner("another owner", &w),
         Some((0, OwnerRule::NotOwner))
     );
     let mut s = world(&k);
     let o = listed(&s);
-    let w = forged_owner_slot(&mut s, LISTED, LISTED, None, o, &agent_key(LISTED));
+    let w = forged_owner_slot(&mut s, LISTED, revoke(LISTED), o, &agent_key(LISTED));
     assert!(refused_owner("the agent revokes itself", &w).is_some());
     // Alice's revocation signed by the agent's key: no signature.
     let mut s = world(&k);
     let o = listed(&s);
-    let w = forged_owner_slot(&mut s, ALICE, LISTED, None, o, &agent_key(LISTED));
+    let w = forged_owner_slot(&mut s, ALICE, revoke(LISTED), o, &agent_key(LISTED));
     let err = try_prove_with(agents_circuit(), &w).expect_err("a revocation signed by the agent");
     println!("a revocation signed by the agent: refused: {err}");
     // A second revocation.
@@ -931,7 +957,7 @@ fn revocations_and_sweeps_the_rules_refuse_have_no_proof() {
     )
     .unwrap();
     let o = listed(&s);
-    let w = forged_owner_slot(&mut s, ALICE, LISTED, None, o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, revoke(LISTED), o, &k.alice);
     assert_eq!(
         refused_owner("a second revocation", &w),
         Some((0, OwnerRule::Revoked))
@@ -940,7 +966,7 @@ fn revocations_and_sweeps_the_rules_refuse_have_no_proof() {
     // passport).
     let mut s = world(&k);
     let o = listed(&s);
-    let w = forged_owner_slot(&mut s, ALICE, CAROL, None, o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, revoke(CAROL), o, &k.alice);
     assert_eq!(
         refused_owner("no agent", &w),
         Some((0, OwnerRule::NotAnAgent))
@@ -948,14 +974,14 @@ fn revocations_and_sweeps_the_rules_refuse_have_no_proof() {
     // A sweep of nothing, and of more than the agent holds.
     let mut s = world(&k);
     let o = AgentOpening::of(&s, FREE).unwrap();
-    let w = forged_owner_slot(&mut s, ALICE, FREE, Some(0), o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, sweep(FREE, 0), o, &k.alice);
     assert_eq!(
         refused_owner("a sweep of nothing", &w),
         Some((0, OwnerRule::ZeroAmount))
     );
     let mut s = world(&k);
     let o = AgentOpening::of(&s, FREE).unwrap();
-    let w = forged_owner_slot(&mut s, ALICE, FREE, Some(301), o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, sweep(FREE, 301), o, &k.alice);
     let err = try_prove_with(agents_circuit(), &w).expect_err("a sweep past the balance");
     println!("a sweep past the agent's balance: refused: {err}");
 }

@@ -12,8 +12,8 @@ use state::passport::{Passport, Policy};
 use state::tx::{PassportAction, PassportOp};
 
 use super::agents::{
-    agent_key, agent_transfer, agents_circuit, every_kind_circuit, owner_tx, passport_ext, policy,
-    refused_owner, world, FREE, LISTED,
+    agent_key, agent_transfer, agents_circuit, every_kind_circuit, forged_owner_slot, owner_tx,
+    policy, refused_owner, world, FREE, LISTED,
 };
 use super::*;
 
@@ -184,61 +184,12 @@ fn forged_delegate(
     })
 }
 
-/// A leaf of one policy change forged on `state`: `signer` (with `key`) sets `agent`'s policy,
-/// `opening` as the agent's; the accesses as the circuit writes them, no rule checked.
-fn forged_set_policy(
-    state: &mut State,
-    signer: AccountIndex,
-    agent: AccountIndex,
-    opening: AgentOpening,
-    key: &SecretKey,
-) -> LeafWitness {
-    let nonce = state.account(signer).unwrap().nonce.get();
-    let policy = policy(900, NOW + 100, vec![]);
-    let action = PassportAction::SetPolicy {
+/// A policy change of `agent` to a cap of 900, as [`forged_owner_slot`] forges it.
+fn new_policy(agent: AccountIndex) -> PassportAction {
+    PassportAction::SetPolicy {
         agent,
-        policy: policy.clone(),
-    };
-    let Transaction::Passport(tx) = owner_tx(signer, action.clone(), nonce, key) else {
-        unreachable!()
-    };
-    let mut s = intent(SlotKind::SetPolicy);
-    (s.a.index, s.b.index) = (signer.0, agent.0);
-    (s.fee, s.nonce, s.valid_until) = (1, nonce, NOW + 60);
-    s.parts_digest = policy.digest();
-    s.signature = Some(tx.signature);
-    s.signer = Some(SignerOpening::of(state, signer, ts(), None));
-    s.agent = Some(opening);
-    let op = PassportOp {
-        owner: signer,
-        agent,
-        action,
-        fee: amt(1),
-    };
-    let mut f = Forger::new(state);
-    super::shares::forged_leaf(&mut f, |f, _| {
-        s.a = f.access(signer.0, |old| {
-            old.map(|mut a| {
-                a.balance -= 1;
-                a.nonce += 1;
-                a
-            })
-        });
-        s.b = f.access(agent.0, |old| {
-            old.map(|mut b| {
-                b.ext = passport_ext(&opening, policy.digest(), false);
-                b
-            })
-        });
-        s.c = f.access(0, |old| {
-            old.map(|mut o| {
-                o.balance += 1;
-                o
-            })
-        });
-        f.pubdata = state::pubdata::policy_entry(f.pubdata, &op).unwrap();
-        vec![s]
-    })
+        policy: policy(900, NOW + 100, vec![]),
+    }
 }
 
 #[test]
@@ -252,7 +203,7 @@ fn delegates_and_policy_changes_the_rules_refuse_have_no_proof() {
     try_prove_with(agents_circuit(), &w).unwrap();
     let mut s = world(&k);
     let o = AgentOpening::of(&s, LISTED).unwrap();
-    let w = forged_set_policy(&mut s, ALICE, LISTED, o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, new_policy(LISTED), o, &k.alice);
     try_prove_with(agents_circuit(), &w).unwrap();
 
     // A delegation not signed by the owner: Alice's, signed by Bob's key.
@@ -291,20 +242,20 @@ fn delegates_and_policy_changes_the_rules_refuse_have_no_proof() {
     // A policy change signed by the agent: in its own name (it owns no agent) and in Alice's.
     let mut s = world(&k);
     let o = AgentOpening::of(&s, LISTED).unwrap();
-    let w = forged_set_policy(&mut s, LISTED, LISTED, o, &agent_key(LISTED));
+    let w = forged_owner_slot(&mut s, LISTED, new_policy(LISTED), o, &agent_key(LISTED));
     assert_eq!(
         refused_owner("the agent changes its own policy", &w),
         Some((0, OwnerRule::NotOwner))
     );
     let mut s = world(&k);
     let o = AgentOpening::of(&s, LISTED).unwrap();
-    let w = forged_set_policy(&mut s, ALICE, LISTED, o, &agent_key(LISTED));
+    let w = forged_owner_slot(&mut s, ALICE, new_policy(LISTED), o, &agent_key(LISTED));
     let err = try_prove_with(agents_circuit(), &w).expect_err("a policy change by the agent");
     println!("a policy change signed by the agent: refused: {err}");
     // Another owner's, and a revoked agent's.
     let mut s = world(&k);
     let o = AgentOpening::of(&s, LISTED).unwrap();
-    let w = forged_set_policy(&mut s, BOB, LISTED, o, &k.bob);
+    let w = forged_owner_slot(&mut s, BOB, new_policy(LISTED), o, &k.bob);
     assert_eq!(
         refused_owner("another owner", &w),
         Some((0, OwnerRule::NotOwner))
@@ -316,7 +267,7 @@ fn delegates_and_policy_changes_the_rules_refuse_have_no_proof() {
     )
     .unwrap();
     let o = AgentOpening::of(&s, LISTED).unwrap();
-    let w = forged_set_policy(&mut s, ALICE, LISTED, o, &k.alice);
+    let w = forged_owner_slot(&mut s, ALICE, new_policy(LISTED), o, &k.alice);
     assert_eq!(
         refused_owner("a revoked agent", &w),
         Some((0, OwnerRule::Revoked))

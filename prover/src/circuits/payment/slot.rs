@@ -1010,26 +1010,17 @@ pub(super) fn set_slot(
         nonce: 0,
         ext: state::hash::Digest::ZERO,
     };
-    // An empty A of a register holds the key being registered (the circuit reads it there).
-    let a_empty = if kind == SlotKind::Register {
-        AccountFields {
+    // The empty leaf a kind creates holds the key it creates it with (the circuit reads it
+    // there): A of a register, B of a delegate.
+    let holding_key = |creates: bool| match creates {
+        true => AccountFields {
             pubkey: s.pubkey,
             ..empty
-        }
-    } else {
-        empty
+        },
+        false => empty,
     };
-    // An empty B of a delegate holds the agent's key (the circuit reads it there).
-    let b_empty = if kind == SlotKind::Delegate {
-        AccountFields {
-            pubkey: s.pubkey,
-            ..empty
-        }
-    } else {
-        empty
-    };
-    t.a.set(pw, &s.a, a_empty)?;
-    t.b.set(pw, &s.b, b_empty)?;
+    t.a.set(pw, &s.a, holding_key(kind == SlotKind::Register))?;
+    t.b.set(pw, &s.b, holding_key(kind == SlotKind::Delegate))?;
     t.c.set(pw, &s.c, empty)?;
     // A forced withdrawal's signature is published, so it is always set (and checked unless
     // the rejection reason is another rule).
