@@ -65,7 +65,7 @@ pub(super) struct AgentInputs<'a> {
     /// The slot raises A's nonce in its lane: a kind whose signer pays a fee (an applied
     /// forced withdrawal included).
     pub raises_nonce: BoolTarget,
-    /// The slot charges A's passport: those kinds but the owner's own (revoke, sweep).
+    /// The slot charges A's passport: those kinds but the owner's own four.
     pub charges: BoolTarget,
     pub spend: SpendInputs<'a>,
     /// The slot's nonce as 64 bits, and A's leaf `nonce` (lane 0's).

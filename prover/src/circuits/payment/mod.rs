@@ -14,7 +14,7 @@
 //! Optional branches, each built only into a circuit with its kinds ([`PaymentKinds`]): the
 //! stream kinds (`stream`), the revenue-share kinds and the lock (`shares`), and the policy
 //! checks: the signer's opening with an agent's rules and nonce lanes (`agent`, `lanes`) and
-//! an owner's revoke and sweep (`owner`). The full description (slot layout, per-kind
+//! the owner's four kinds (`owner`). The full description (slot layout, per-kind
 //! constraints, public inputs, known gaps) is in `docs/SPEC.md`, "Payment circuit" and 20.8.
 
 mod agent;
