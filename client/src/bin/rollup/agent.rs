@@ -188,14 +188,19 @@ impl PassportView {
                 p.allow.payees().iter().map(|a| a.0).collect::<Vec<_>>()
             )
         };
+        // A window of 0 makes the cap one for the passport's whole life (SPEC 20.2).
+        let window = match p.window {
+            0 => "in all".to_string(),
+            w => format!("per {w} s"),
+        };
         format!(
-            "agent {} of owner {}{}: spent {} of cap {} per {} s, {} left; at most {} a payment, fee {}, until {}, {}",
+            "agent {} of owner {}{}: spent {} of cap {} {}, {} left; at most {} a payment, fee {}, until {}, {}",
             self.agent,
             self.owner,
             if self.revoked { " (REVOKED)" } else { "" },
             self.spent,
             p.cap,
-            p.window,
+            window,
             self.remaining,
             p.max_payment,
             p.max_fee,
