@@ -7,11 +7,12 @@
 //! - [`agent`]: stream fields as diff bytes and book leaves, book paths, `ext` (the agent
 //!   kinds' pieces).
 //! - [`allow`]: a policy's allow-list root rebuilt from the list in runs of 16 payees (for
-//!   the diff's policy bodies).
+//!   the diff's policy bodies); [`card`]: an agent card's digest over a URI of any length.
 //! - [`serializer`]: gate and generator serializers for caching circuits on disk.
 
 pub mod agent;
 pub mod allow;
+pub mod card;
 pub mod curve;
 pub mod gfp5;
 pub mod pubdata;
