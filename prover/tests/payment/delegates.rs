@@ -275,7 +275,7 @@ fn delegates_and_policy_changes_the_rules_refuse_have_no_proof() {
 }
 
 #[test]
-fn an_account_with_revenue_shares_cannot_fund_an_agent() {
+fn revenue_shares_lock_an_owners_delegate_and_its_sweep() {
     use rollup_prover::circuits::payment::SharesRule;
     let k = keys();
     let last = NEXT.0 - 1;
@@ -313,5 +313,32 @@ fn an_account_with_revenue_shares_cannot_fund_an_agent() {
             PaymentCircuit::refused_by_shares
         ),
         Some((0, SharesRule::SharesLocked))
+    );
+
+    // An agent with shares: its owner's sweep is refused too (natively: SHARES_LOCKED), in
+    // the circuit by the owner branch's opening of the agent.
+    let mut s = world(&k);
+    let shares: Transaction = state::tx::UnsignedRegisterShares {
+        account: FREE,
+        parts: vec![(BOB, 10_000)],
+        fee: amt(0),
+        nonce: Nonce::new(0).unwrap(),
+        valid_until: Timestamp::new(NOW + 60).unwrap(),
+    }
+    .sign(&DOMAIN, &agent_key(FREE))
+    .into();
+    s.apply(&shares, &ctx()).unwrap();
+    let sweep = PassportAction::Sweep {
+        agent: FREE,
+        amount: amt(10),
+    };
+    let tx = owner_tx(ALICE, sweep.clone(), 3, &k.alice);
+    let got = s.apply(&tx, &ctx()).map(|_| ()).map_err(|r| r.code());
+    assert_eq!(got, Err("SHARES_LOCKED"));
+    let o = AgentOpening::of(&s, FREE).unwrap();
+    let w = forged_owner_slot(&mut s, ALICE, sweep, o, &k.alice);
+    assert_eq!(
+        refused_owner("a sweep from an agent with shares", &w),
+        Some((0, OwnerRule::SharesLocked))
     );
 }

@@ -12,7 +12,7 @@
 //!      revenue shares (`SHARES_LOCKED`: its balance moves by a distribute only);
 //!    * set policy, revoke, sweep: the agent is one (`NOT_AN_AGENT`) and the signer owns it
 //!      (`NOT_OWNER`); set policy and revoke: it is not revoked (`REVOKED`); sweep: a positive
-//!      amount (`ZERO_AMOUNT`);
+//!      amount (`ZERO_AMOUNT`) from an agent without revenue shares (`SHARES_LOCKED`);
 //! 4. the balances: the owner pays the fee (and a delegate's `fund`) before any credit, a sweep
 //!    then takes its amount from the agent (`INSUFFICIENT_BALANCE`, naming the agent's
 //!    balance); the credits (the sweep to the owner, the fee to the operator) keep every balance
@@ -114,6 +114,9 @@ impl State {
                 if amount.is_zero() {
                     return Err(Rejection::ZeroAmount);
                 }
+                // An agent with revenue shares pays out by a distribute only (SPEC 19.6), its
+                // owner's sweep included.
+                self.check_unlocked(*agent)?;
                 ledger.debit(&self.accounts, owner, Amount::ZERO, t.fee)?;
                 ledger.debit(&self.accounts, *agent, *amount, Amount::ZERO)?;
                 ledger.credit(&self.accounts, owner, *amount)?;

@@ -12,9 +12,9 @@
 //!   with the signed policy digest, its window and spending kept (SPEC 20.6);
 //! * **revoke**: the passport is not revoked (`REVOKED`: a revocation is for good, and a second
 //!   one is refused natively); B's new `ext` has the same passport with `revoked = 1`;
-//! * **sweep**: `amount > 0` (`ZERO_AMOUNT`); B pays `amount` (its access's balance covers it,
-//!   `INSUFFICIENT_BALANCE`) and A receives it after its fee (the slot's), allowed after a
-//!   revocation.
+//! * **sweep**: `amount > 0` (`ZERO_AMOUNT`), B has no revenue shares (`SHARES_LOCKED`); B pays
+//!   `amount` (its access's balance covers it, `INSUFFICIENT_BALANCE`) and A receives it after
+//!   its fee (the slot's), allowed after a revocation.
 //!
 //! A **delegate** creates B: its leaf is empty before and holds, after, the signed agent key
 //! (a valid key: one key-decoding row), the balance `fund` (A pays it with the fee) and nonce
@@ -66,6 +66,8 @@ pub enum OwnerRule {
     /// A delegate's B is not the first free index: B's leaf is not empty, or the one below it
     /// is (a rule of the tree, not a native reason: the native rules pick the index).
     NotNextIndex,
+    /// A sweep from an agent with revenue shares (its balance moves by a distribute only).
+    SharesLocked,
 }
 
 impl OwnerRule {
@@ -78,6 +80,7 @@ impl OwnerRule {
             OwnerRule::ZeroAmount => "ZERO_AMOUNT",
             OwnerRule::AgentCannotDelegate => "AGENT_CANNOT_DELEGATE",
             OwnerRule::NotNextIndex => "NOT_NEXT_INDEX",
+            OwnerRule::SharesLocked => "SHARES_LOCKED",
         }
     }
 }
@@ -172,6 +175,15 @@ pub(super) fn build(
     rules.eq(b, opens, t.owner, i.a_index, OwnerRule::NotOwner);
     rules.zero(b, unrevoked.target, t.revoked.target, OwnerRule::Revoked);
     rules.zero(b, sweep.target, i.amount_zero.target, OwnerRule::ZeroAmount);
+    // B's shares part is ZERO (SPEC 19.6: an account with shares pays out by a distribute).
+    let nothing = b.zero();
+    let mut unset = b._true();
+    for e in t.shares.elements {
+        let z = b.is_equal(e, nothing);
+        unset = b.and(unset, z);
+    }
+    let locked = b.not(unset);
+    rules.zero(b, sweep.target, locked.target, OwnerRule::SharesLocked);
 
     // B's `ext` after: the passport revoked, or under the signed policy (window and spending
     // kept, SPEC 20.6), or a delegate's fresh one (A's, nothing spent) with an empty book and

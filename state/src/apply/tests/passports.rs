@@ -521,3 +521,26 @@ proptest! {
         }
     }
 }
+
+/// An agent that registered revenue shares pays out by a distribute only (SPEC 19.6): its
+/// owner's sweep is refused like the agent's own spends, and changes nothing.
+#[test]
+fn an_owner_cannot_sweep_an_agent_with_revenue_shares() {
+    let (mut w, agent) = with_agent(vec![]);
+    let shares: Transaction = crate::tx::UnsignedRegisterShares {
+        account: AGENT,
+        parts: vec![(BOB, 10_000)],
+        fee: amt(0),
+        nonce: nonce(0),
+        valid_until: ts(NOW + 60),
+    }
+    .sign(&DOMAIN, &agent)
+    .into();
+    w.state.apply(&shares, &ctx()).unwrap();
+    let sweep = PassportAction::Sweep {
+        agent: AGENT,
+        amount: amt(10),
+    };
+    let tx = owner_tx(ALICE, sweep, 1, &w.alice);
+    assert_rejected_at(&mut w.state, &tx, NOW, "SHARES_LOCKED");
+}
