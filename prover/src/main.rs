@@ -74,7 +74,7 @@ struct CircuitArgs {
     /// Build the leaf circuit with policy checks (docs/SPEC.md 20.8): every spend's signer
     /// opened, an agent's spends judged by its passport, nonce lanes 1 to 7 and the owner's
     /// four kinds, so that batches with them can be proven (the `v4-agents` finals need it).
-    /// `plain`: an agent under an allow-list pays no account (631 rows per slot against 475);
+    /// `plain`: an agent under an allow-list pays no account (632 rows per slot against 475);
     /// `lists`: with a ten-hash membership path in every slot (643). A leaf of 6 keeps the
     /// plain leaf's degree, one of 8 doubles it. Must match the planner's and every worker's
     /// (the final circuits, hence the pins, differ).
