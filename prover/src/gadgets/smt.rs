@@ -154,6 +154,18 @@ pub fn zero_digest(b: &mut CircuitBuilder<F, D>) -> HashOutTarget {
     constant_digest(b, Digest([F::ZERO; 4]))
 }
 
+/// Whether `h` is the zero digest (an empty leaf, an unset profile part): every element 0.
+/// Sound both ways (four equality tests).
+pub fn is_zero_digest(b: &mut CircuitBuilder<F, D>, h: HashOutTarget) -> BoolTarget {
+    let zero = b.zero();
+    let mut all = b._true();
+    for e in h.elements {
+        let z = b.is_equal(e, zero);
+        all = b.and(all, z);
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

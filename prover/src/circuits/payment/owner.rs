@@ -48,7 +48,9 @@ use crate::circuits::policy::passport_digest;
 use crate::gadgets::agent::{ext_digest, ext_of_parts, profile_digest};
 use crate::gadgets::pubdata::OpChunks;
 use crate::gadgets::schnorr::{assert_valid_key, DUMMY_KEY_W};
-use crate::gadgets::smt::{compute_root, constant_digest, zero_digest, MerklePathTarget};
+use crate::gadgets::smt::{
+    compute_root, constant_digest, is_zero_digest, zero_digest, MerklePathTarget,
+};
 use crate::witness::{AgentOpening, LeafAccess, SlotKind};
 use crate::{D, F};
 
@@ -120,7 +122,8 @@ pub(super) struct OwnerEffects {
     pub changes_b_ext: BoolTarget,
     /// A delegate's agent key: B's witnessed key, else a fixed valid one.
     pub agent_key: [Target; 5],
-    /// The two messages and ops, for the slot's sponges.
+    /// The four messages and three ops (the delegate's is the slot's, [`delegate_op`]), for
+    /// the slot's sponges.
     pub messages: Vec<(BoolTarget, Vec<Target>)>,
     pub ops: Vec<OpChunks>,
     pub rules: Vec<(Target, OwnerRule)>,
@@ -176,12 +179,7 @@ pub(super) fn build(
     rules.zero(b, unrevoked.target, t.revoked.target, OwnerRule::Revoked);
     rules.zero(b, sweep.target, i.amount_zero.target, OwnerRule::ZeroAmount);
     // B's shares part is ZERO (SPEC 19.6: an account with shares pays out by a distribute).
-    let nothing = b.zero();
-    let mut unset = b._true();
-    for e in t.shares.elements {
-        let z = b.is_equal(e, nothing);
-        unset = b.and(unset, z);
-    }
+    let unset = is_zero_digest(b, t.shares);
     let locked = b.not(unset);
     rules.zero(b, sweep.target, locked.target, OwnerRule::SharesLocked);
 
@@ -294,12 +292,7 @@ pub(super) fn predecessor(
     let above = b.add(t.below_index, one);
     rules.eq(b, t.delegate, above, b_index, OwnerRule::NotNextIndex);
     // Not ZERO: some element is not 0 (the product of the "is zero" flags is 0).
-    let zero = b.zero();
-    let mut all_zero = b._true();
-    for e in t.below_leaf.elements {
-        let z = b.is_equal(e, zero);
-        all_zero = b.and(all_zero, z);
-    }
+    let all_zero = is_zero_digest(b, t.below_leaf);
     rules.zero(
         b,
         t.delegate.target,

@@ -44,7 +44,7 @@ use state::tx::TxKind;
 use super::slot::{select4, SlotView};
 use crate::gadgets::agent::{ext_digest, ext_of_parts, profile_digest, shares_digest};
 use crate::gadgets::pubdata::{list_entry_chunks, OpChunks};
-use crate::gadgets::smt::zero_digest;
+use crate::gadgets::smt::is_zero_digest;
 use crate::witness::{OwnerOpening, SlotKind};
 use crate::{D, F};
 
@@ -149,12 +149,7 @@ pub(super) fn build(
     for (x, y) in ext.elements.iter().zip(owner_ext) {
         rules.eq(b, opened, *x, y, SharesRule::OwnerExt);
     }
-    let zero = zero_digest(b);
-    let mut unset = b._true();
-    for (x, z) in t.shares.elements.iter().zip(zero.elements) {
-        let e = b.is_equal(*x, z);
-        unset = b.and(unset, e);
-    }
+    let unset = is_zero_digest(b, t.shares);
     let locked = b.not(unset);
     rules.zero(b, spends.target, locked.target, SharesRule::SharesLocked);
     rules.zero(

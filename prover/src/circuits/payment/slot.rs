@@ -242,6 +242,17 @@ pub(super) fn select4(
     std::array::from_fn(|i| b.select(flag, x[i], y[i]))
 }
 
+/// `x + y` for two amounts of exclusive kinds (at most one is not zero): their limbs add
+/// without a carry, so the sum is one of them, range-checked already.
+fn add_exclusive(b: &mut CircuitBuilder<F, D>, x: &U63Target, y: &U63Target) -> U63Target {
+    U63Target {
+        value: b.add(x.value, y.value),
+        lo: b.add(x.lo, y.lo),
+        hi: b.add(x.hi, y.hi),
+        bits: vec![],
+    }
+}
+
 /// `flag -> x == y`.
 fn assert_eq_if(b: &mut CircuitBuilder<F, D>, flag: BoolTarget, x: Target, y: Target) {
     let d = b.sub(x, y);
@@ -562,12 +573,7 @@ pub(super) fn build_slot(
     let b_bal = range_check_u63(b, bb.balance);
     let mut amount_received = scale_u63(b, is_transfer, &amount_u);
     if let Some(f) = &fx {
-        amount_received = U63Target {
-            value: b.add(amount_received.value, f.b_credit.value),
-            lo: b.add(amount_received.lo, f.b_credit.lo),
-            hi: b.add(amount_received.hi, f.b_credit.hi),
-            bits: vec![],
-        };
+        amount_received = add_exclusive(b, &amount_received, &f.b_credit);
     }
     // A sweep's agent pays it out first (its balance covers it: `INSUFFICIENT_BALANCE`).
     let b_bal = match &ox {
@@ -581,12 +587,7 @@ pub(super) fn build_slot(
     }
     let funded = scale_u63(b, is_delegate, &amount_u);
     if ox.is_some() {
-        amount_received = U63Target {
-            value: b.add(amount_received.value, funded.value),
-            lo: b.add(amount_received.lo, funded.lo),
-            hi: b.add(amount_received.hi, funded.hi),
-            bits: vec![],
-        };
+        amount_received = add_exclusive(b, &amount_received, &funded);
     }
     let b_new = add_u63(b, &b_bal, &amount_received);
     // A distribute pays B's whole balance out (the chain credits it to the payees).
