@@ -285,16 +285,8 @@ fn revenue_shares_lock_an_owners_delegate_and_its_sweep() {
     try_prove_with(every_kind_circuit(), &w).unwrap();
     // Once her shares are registered, the lock refuses it (natively: SHARES_LOCKED).
     let mut s = world(&k);
-    let shares: Transaction = state::tx::UnsignedRegisterShares {
-        account: ALICE,
-        parts: vec![(BOB, 10_000)],
-        fee: amt(0),
-        nonce: Nonce::new(3).unwrap(),
-        valid_until: Timestamp::new(NOW + 60).unwrap(),
-    }
-    .sign(&DOMAIN, &k.alice)
-    .into();
-    s.apply(&shares, &ctx()).unwrap();
+    let shares = super::shares::register_shares(ALICE, vec![(BOB, 10_000)], 0, 3, &k.alice);
+    s.apply(&shares.into(), &ctx()).unwrap();
     let tx = owner_tx(
         ALICE,
         delegate(&agent_key(NEXT), 40, policy(50, NOW + 100, vec![BOB])),
@@ -318,16 +310,8 @@ fn revenue_shares_lock_an_owners_delegate_and_its_sweep() {
     // An agent with shares: its owner's sweep is refused too (natively: SHARES_LOCKED), in
     // the circuit by the owner branch's opening of the agent.
     let mut s = world(&k);
-    let shares: Transaction = state::tx::UnsignedRegisterShares {
-        account: FREE,
-        parts: vec![(BOB, 10_000)],
-        fee: amt(0),
-        nonce: Nonce::new(0).unwrap(),
-        valid_until: Timestamp::new(NOW + 60).unwrap(),
-    }
-    .sign(&DOMAIN, &agent_key(FREE))
-    .into();
-    s.apply(&shares, &ctx()).unwrap();
+    let shares = super::shares::register_shares(FREE, vec![(BOB, 10_000)], 0, 0, &agent_key(FREE));
+    s.apply(&shares.into(), &ctx()).unwrap();
     let sweep = PassportAction::Sweep {
         agent: FREE,
         amount: amt(10),

@@ -13,7 +13,7 @@ use crate::tx::{PassportAction, UnsignedPassportTx, UnsignedSplit};
 
 const AGENT: AccountIndex = AccountIndex(3);
 
-fn policy(allow: Vec<AccountIndex>) -> Policy {
+pub(super) fn policy(allow: Vec<AccountIndex>) -> Policy {
     Policy {
         cap: amt(300),
         window: 3600,
@@ -25,7 +25,12 @@ fn policy(allow: Vec<AccountIndex>) -> Policy {
     }
 }
 
-fn owner_tx(owner: AccountIndex, action: PassportAction, n: u64, k: &SecretKey) -> Transaction {
+pub(super) fn owner_tx(
+    owner: AccountIndex,
+    action: PassportAction,
+    n: u64,
+    k: &SecretKey,
+) -> Transaction {
     UnsignedPassportTx {
         owner,
         action,
@@ -37,7 +42,7 @@ fn owner_tx(owner: AccountIndex, action: PassportAction, n: u64, k: &SecretKey) 
     .into()
 }
 
-fn delegate(agent: &SecretKey, fund: u64, p: Policy) -> PassportAction {
+pub(super) fn delegate(agent: &SecretKey, fund: u64, p: Policy) -> PassportAction {
     PassportAction::Delegate {
         agent_key: agent.public_key().into(),
         fund: amt(fund),
@@ -527,15 +532,7 @@ proptest! {
 #[test]
 fn an_owner_cannot_sweep_an_agent_with_revenue_shares() {
     let (mut w, agent) = with_agent(vec![]);
-    let shares: Transaction = crate::tx::UnsignedRegisterShares {
-        account: AGENT,
-        parts: vec![(BOB, 10_000)],
-        fee: amt(0),
-        nonce: nonce(0),
-        valid_until: ts(NOW + 60),
-    }
-    .sign(&DOMAIN, &agent)
-    .into();
+    let shares = super::shares::register_shares(AGENT, vec![(BOB, 10_000)], 0, &agent);
     w.state.apply(&shares, &ctx()).unwrap();
     let sweep = PassportAction::Sweep {
         agent: AGENT,

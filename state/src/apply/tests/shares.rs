@@ -22,7 +22,7 @@ fn carol_and_dave(w: &mut World) -> (AccountIndex, AccountIndex) {
     (idx[0], idx[1])
 }
 
-fn register_shares(
+pub(super) fn register_shares(
     account: AccountIndex,
     parts: Vec<(AccountIndex, u16)>,
     n: u64,
@@ -106,27 +106,8 @@ fn shares_lock_the_account_and_a_distribute_pays_the_whole_balance_by_them() {
     // A delegate would hand the balance to an agent alice answers for: refused, whatever its
     // fund (one rule, the same in the circuit's lock).
     for fund in [5, 0] {
-        let delegate: Transaction = crate::tx::UnsignedPassportTx {
-            owner: ALICE,
-            action: crate::tx::PassportAction::Delegate {
-                agent_key: key(77).public_key().into(),
-                fund: amt(fund),
-                policy: crate::passport::Policy {
-                    cap: amt(10),
-                    window: 0,
-                    max_payment: amt(10),
-                    max_fee: amt(1),
-                    expiry: ts(NOW + 100),
-                    allow: crate::passport::AllowList::anyone(),
-                    card: crate::passport::Card::default(),
-                },
-            },
-            fee: amt(0),
-            nonce: nonce(1),
-            valid_until: ts(NOW + 60),
-        }
-        .sign(&DOMAIN, &w.alice)
-        .into();
+        use super::passports::{delegate, owner_tx, policy};
+        let delegate = owner_tx(ALICE, delegate(&key(77), fund, policy(vec![])), 1, &w.alice);
         assert_rejected(&mut w.state, &delegate, locked);
     }
     // Shares never change.
