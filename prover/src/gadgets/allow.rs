@@ -14,17 +14,16 @@
 //! so a run costs the same wherever it falls, and the frontier is small enough (a count and
 //! seven digests) to cross slots and chunks as a carry.
 //!
-//! Cost: 15 + 6 permutations and about 60 selects per run; 6 permutations to close. A list of
-//! 1,024 payees is 64 runs.
+//! Cost: 15 + 6 permutations and about 60 selects per run; 6 permutations to close (each level
+//! one hash, its sibling selected and swapped in). A list of 1,024 payees is 64 runs.
 
-use plonky2::hash::hash_types::{HashOut, HashOutTarget};
-use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use state::hash::{two_to_one, Digest};
 use state::passport::{ALLOW_DEPTH, MAX_ALLOWED};
 
-use super::smt::{select_hash, zero_digest};
+use super::smt::{constant_digest, hash_level, select_hash, zero_digest};
 use crate::{D, F};
 
 /// Payees per run: the leaves of one subtree.
@@ -45,14 +44,10 @@ pub fn empty_subtrees() -> [Digest; ALLOW_DEPTH + 1] {
     e
 }
 
+/// `two_to_one(l, r)`: one permutation.
 fn h2(b: &mut CircuitBuilder<F, D>, l: HashOutTarget, r: HashOutTarget) -> HashOutTarget {
-    let mut v = l.elements.to_vec();
-    v.extend(r.elements);
-    b.hash_n_to_hash_no_pad::<PoseidonHash>(v)
-}
-
-fn constant(b: &mut CircuitBuilder<F, D>, d: Digest) -> HashOutTarget {
-    b.constant_hash(HashOut { elements: d.0 })
+    let unswapped = b._false();
+    hash_level(b, l, r, unswapped)
 }
 
 /// The root of one run's subtree: leaf `i` is `(payees[i], 1, 0, 0)` where `active[i]`, else
@@ -137,12 +132,12 @@ impl Frontier {
     pub fn root(&self, b: &mut CircuitBuilder<F, D>, empty_list: BoolTarget) -> HashOutTarget {
         let bits = self.run_bits(b);
         let e = empty_subtrees();
-        let mut acc = constant(b, e[RUN_DEPTH]);
+        let mut acc = constant_digest(b, e[RUN_DEPTH]);
         for (l, &pending) in self.left.iter().enumerate() {
-            let with_left = h2(b, pending, acc);
-            let empty = constant(b, e[RUN_DEPTH + l]);
-            let with_empty = h2(b, acc, empty);
-            acc = select_hash(b, bits[l], with_left, with_empty);
+            // A 1 bit: the pending node on the left; a 0 bit: an empty subtree on the right.
+            let empty = constant_digest(b, e[RUN_DEPTH + l]);
+            let sibling = select_hash(b, bits[l], pending, empty);
+            acc = hash_level(b, acc, sibling, bits[l]);
         }
         // 64 runs: no level open, the fold's root.
         let root = select_hash(b, bits[FRONTIER_LEVELS], self.full, acc);

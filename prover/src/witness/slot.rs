@@ -407,9 +407,6 @@ pub(super) fn tx_slot(
         _ => None,
     };
     slot.b = access(b_idx, &|old| {
-        if created.is_some() {
-            return created;
-        }
         old.map(|mut a| {
             a.balance = a.balance + credit_b - debit_b;
             a.ext = b_ext.unwrap_or(a.ext);
@@ -418,6 +415,8 @@ pub(super) fn tx_slot(
             }
             a
         })
+        // A delegate's B is empty before.
+        .or(created)
     })?;
     if matches!(kind, SlotKind::Split | SlotKind::Distribute) {
         // The credits happened between B and C (the chain proves them): C reads the operator
