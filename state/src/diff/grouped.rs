@@ -11,8 +11,8 @@
 //! ```text
 //! header   version (1 byte) = 4 ‖ count_before LE64 ‖ n LE32                      13 bytes
 //! group    record (20 or 60 bytes, as version 1) ‖ parts (1 byte)
-//!          [‖ passport record]  if parts & 2   (as version 3, agent = the group's index)
 //!          [‖ lanes record]     if parts & 4   (as version 3, account = the group's index)
+//!          [‖ passport record]  if parts & 2   (as version 3, agent = the group's index)
 //!          [‖ shares record]    if parts & 8   (as version 3, account = the group's index)
 //!          [‖ stream records]   if parts & 1
 //! stream   slot LE16 ‖ tag [‖ fields (68 bytes, as version 2)]                  3 or 71 bytes
@@ -23,8 +23,13 @@
 //! Why a "more" bit rather than a count before the stream records: a chunk circuit with a fixed
 //! number of stream slots per account continues an account with many records in the next slot
 //! and learns only there whether more follow; a count would have to be carried and checked
-//! across slots. Why the stream records last: the profile parts then all come in a group's
-//! first slot, and only stream records continue into the next ones. The payer of a stream record is the group's account (not repeated: 4 bytes per
+//! across slots. Why the stream records last: the profile parts' fixed fields then all come in
+//! a group's first slot, and only the variable-length lists (a shares record's entries, an
+//! allow-list) and the stream records continue into the next ones. Why the lanes record
+//! before the passport record (version 3 has them the other way): a passport record may end
+//! with its policy's allow-list, up to 4 KiB, which a chunk circuit reads in runs across
+//! slots like the shares record's items; every fixed-size part then comes before the first
+//! run. The payer of a stream record is the group's account (not repeated: 4 bytes per
 //! record saved on the most frequent agent record); the rare passport, lanes and shares records
 //! keep their version 3 encoding with its index, which must be the group's.
 //!
@@ -131,10 +136,10 @@ impl StateDiff {
             };
             r.encode_into(&mut out);
             out.push(parts.flags());
-            if let Some(x) = parts.passport {
+            if let Some(x) = parts.lanes {
                 x.encode_into(&mut out);
             }
-            if let Some(x) = parts.lanes {
+            if let Some(x) = parts.passport {
                 x.encode_into(&mut out);
             }
             if let Some(x) = parts.shares {
@@ -185,6 +190,13 @@ impl StateDiff {
             }
             // The account count after the batch is not known yet: bounds that need it are
             // checked once every group is read.
+            if parts & PART_LANES != 0 {
+                let rec = LanesRecord::read(r, MAX_ACCOUNTS)?;
+                if rec.account.0 != index {
+                    return Err(DiffError::BadLanes(rec.account.0));
+                }
+                diff.lanes.push(rec);
+            }
             if parts & PART_PASSPORT != 0 {
                 let rec = PassportRecord::read(r, MAX_ACCOUNTS)?;
                 if rec.agent.0 != index {
@@ -194,13 +206,6 @@ impl StateDiff {
                     });
                 }
                 diff.passports.push(rec);
-            }
-            if parts & PART_LANES != 0 {
-                let rec = LanesRecord::read(r, MAX_ACCOUNTS)?;
-                if rec.account.0 != index {
-                    return Err(DiffError::BadLanes(rec.account.0));
-                }
-                diff.lanes.push(rec);
             }
             if parts & PART_SHARES != 0 {
                 let rec = SharesRecord::read(r, MAX_ACCOUNTS)?;

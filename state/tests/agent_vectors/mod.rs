@@ -679,13 +679,13 @@ fn diff_v4_section() -> Value {
         &[4u8][..],
         &10u64.to_le_bytes(),
         &2u32.to_le_bytes(),
-        // Account 7, then its parts: passport, lanes, then streams (bits 1, 2, 0).
+        // Account 7, then its parts: lanes, passport, then streams (bits 2, 1, 0).
         &7u32.to_le_bytes(),
         &60u64.to_le_bytes(),
         &2u64.to_le_bytes(),
         &[0b0111],
-        &passport_bytes,
         &lanes_bytes,
+        &passport_bytes,
         // Slot 3: open (bit 0), another record follows (bit 1); then its 68 bytes of fields
         // as in version 2.
         &3u16.to_le_bytes(),

@@ -83,7 +83,9 @@ const G1: usize = HEADER_BYTES;
 const G1_STREAMS: usize = G1 + RECORD_BYTES + 1;
 const G4: usize = G1_STREAMS + 3 + STREAM_FIELDS_BYTES + 3;
 const G7: usize = G4 + RECORD_BYTES + 1;
-const G7_PASSPORT: usize = G7 + RECORD_BYTES + 1;
+/// Group 7's parts: its lanes record, then its passport record.
+const G7_LANES: usize = G7 + RECORD_BYTES + 1;
+const G7_PASSPORT: usize = G7_LANES + LANES_RECORD_BYTES;
 
 #[test]
 fn version_4_puts_each_accounts_parts_after_its_record() {
@@ -126,7 +128,7 @@ fn version_4_puts_each_accounts_parts_after_its_record() {
         &7u32.to_le_bytes(),
         "agent"
     );
-    let g8 = G7_PASSPORT + PASSPORT_RECORD_BYTES + LANES_RECORD_BYTES;
+    let g8 = G7_PASSPORT + PASSPORT_RECORD_BYTES;
     assert_eq!(&b[g8..g8 + 4], &8u32.to_le_bytes());
     assert_eq!(b[g8 + RECORD_BYTES], PART_SHARES);
     let g10 = g8 + RECORD_BYTES + 1 + SHARES_RECORD_BYTES + 2 * 6;
@@ -171,11 +173,11 @@ fn version_4_puts_profile_parts_before_stream_records() {
         PART_STREAMS | PART_PASSPORT | PART_LANES
     );
     assert_eq!(
-        &b[G7_PASSPORT..G7_PASSPORT + 4],
+        &b[G7_LANES..G7_LANES + 4],
         &7u32.to_le_bytes(),
-        "passport first"
+        "lanes first"
     );
-    let stream_at = G7_PASSPORT + PASSPORT_RECORD_BYTES + LANES_RECORD_BYTES;
+    let stream_at = G7_PASSPORT + PASSPORT_RECORD_BYTES;
     assert_eq!(
         &b[stream_at..stream_at + 3],
         &[2, 0, 1],
@@ -222,9 +224,8 @@ fn version_4_decoding_refuses_what_grouping_adds() {
     );
     // Parts of another account inside a group.
     assert_eq!(patched(G7_PASSPORT, &8u32.to_le_bytes()), Err("BAD_AGENT"));
-    let lanes = G7_PASSPORT + PASSPORT_RECORD_BYTES;
-    assert_eq!(patched(lanes, &8u32.to_le_bytes()), Err("BAD_LANES"));
-    let shares = lanes + LANES_RECORD_BYTES + RECORD_BYTES + 1;
+    assert_eq!(patched(G7_LANES, &8u32.to_le_bytes()), Err("BAD_LANES"));
+    let shares = G7_PASSPORT + PASSPORT_RECORD_BYTES + RECORD_BYTES + 1;
     assert_eq!(patched(shares, &7u32.to_le_bytes()), Err("BAD_SHARES"));
     // An owner or a share's payee that does not exist after the batch.
     assert_eq!(
