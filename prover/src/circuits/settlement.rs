@@ -76,7 +76,7 @@ use state::Digest;
 use crate::cache::{circuit_digest_hex, CircuitCache, CircuitSpec};
 use crate::circuits::diff::{at as diff_at, DiffStatement, DIFF_PUBLIC_INPUTS};
 use crate::circuits::diff_grouped::{
-    at as grouped_at, GroupedParts, GroupedStatement, SHARES_CARRY_LEN,
+    at as grouped_at, GroupedParts, GroupedStatement, POLICY_CARRY_LEN, SHARES_CARRY_LEN,
     VERSION as GROUPED_DIFF_VERSION,
 };
 use crate::circuits::payout::{PayoutStatement, PAYOUT_PUBLIC_INPUTS};
@@ -499,7 +499,14 @@ impl SettlementCircuit {
             b.assert_zero(d[grouped_at::MORE_IN]);
             b.assert_zero(d[grouped_at::MORE_OUT]);
         }
-        // With shares runs: no shares record begun before the diff, none left unfinished.
+        // With agent parts: no allow-list begun before the diff, none left unfinished; with
+        // shares runs, the same of a shares record.
+        if matches!(kind, DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares) {
+            for &t in &d[grouped_at::POLICY_IN..grouped_at::POLICY_IN + POLICY_CARRY_LEN] {
+                b.assert_zero(t);
+            }
+            b.assert_zero(d[grouped_at::POLICY_OUT]);
+        }
         if kind == DiffCircuitKind::V4Shares {
             for &t in &d[grouped_at::SHARES_IN..grouped_at::SHARES_IN + SHARES_CARRY_LEN] {
                 b.assert_zero(t);

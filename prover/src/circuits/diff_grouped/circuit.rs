@@ -23,9 +23,11 @@ use crate::gadgets::range::{range_check_u63, range_check_u64};
 use crate::gadgets::smt::{select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
+use super::policy::{header as policy_header, HeaderTargets, PayeeRun, PolicyCarryTargets};
 use super::shares::{CarryTargets, ItemTargets, Run, SharesSlot, SharesSlotTargets};
 use super::witness::{GroupedWitness, PassportPart};
 use super::{GroupedParts, GroupedStatement, GROUPED_VERSION, RUN_ITEMS};
+use crate::gadgets::allow::RUN_PAYEES;
 
 struct SubTargets {
     open: BoolTarget,
@@ -36,6 +38,8 @@ struct SubTargets {
     path: Vec<HashOutTarget>,
     /// The run's items, in the shape with shares runs.
     run: Option<Vec<ItemTargets>>,
+    /// The run's payees, in the shapes with agent parts.
+    payees: Option<[Target; RUN_PAYEES]>,
 }
 
 struct PassportTargets {
@@ -69,6 +73,8 @@ struct SlotTargets {
     agent: Option<(PassportTargets, LanesTargets)>,
     /// The shares record's declaration, in the shape with shares runs.
     shares: Option<SharesSlotTargets>,
+    /// A policy body's header, in a chunk's first slot of a shape with agent parts.
+    policy: Option<HeaderTargets>,
     subs: Vec<SubTargets>,
     path: MerklePathTarget,
 }
@@ -76,7 +82,9 @@ struct SlotTargets {
 pub(super) struct Targets {
     start: StartTargets,
     more_in: BoolTarget,
-    last_slot_in: Target,
+    next_slot_in: Target,
+    /// The allow-list in progress before the chunk (shapes with agent parts).
+    policy_in: Option<PolicyCarryTargets>,
     /// The shares record in progress before the chunk (shape with shares runs).
     shares_in: Option<CarryTargets>,
     slots: Vec<SlotTargets>,
@@ -101,11 +109,13 @@ impl AgentParts {
         noncont: BoolTarget,
         index_bytes: &[Target],
         parts: &[HashOutTarget; 3],
+        has_policy: Target,
     ) -> AgentParts {
         let zero = b.zero();
         let empty = zero_digest(b);
-        // A passport record without its policy body: agent (the group's index), owner,
-        // revoked, window_id, spent, the policy digest, has_policy = 0 (58 bytes).
+        // A passport record up to its policy body: agent (the group's index), owner, revoked,
+        // window_id, spent, the policy digest, has_policy (58 bytes; `has_policy` is a
+        // constant 0 outside a chunk's first slot).
         let passport = PassportTargets {
             has: b.add_virtual_bool_target_safe(),
             owner: b.add_virtual_target(),
@@ -126,7 +136,7 @@ impl AgentParts {
             let bits = range_check_u64(b, e);
             passport_bytes.extend(le_bytes(b, &bits));
         }
-        passport_bytes.push(zero);
+        passport_bytes.push(has_policy);
         let pd = passport.policy_digest.elements;
         let passport_digest =
             b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![
@@ -257,34 +267,38 @@ impl GroupedDiffCircuit {
         );
         let empty = zero_digest(b);
         let more_in = b.add_virtual_bool_target_safe();
-        let last_slot_in = b.add_virtual_target();
-        b.range_check(last_slot_in, 16);
+        let next_slot_in = b.add_virtual_target();
+        b.range_check(next_slot_in, SLOT_DEPTH + 1);
+        let policy_in = agent_parts.then(|| PolicyCarryTargets::new(b));
         let shares_in = parts.shares().then(|| CarryTargets::new(b));
         let start_rows = b.num_gates();
 
         let e16 = empty_book(b);
         let mut root = root_in;
         let (mut records, mut lower, mut new_count) = (records_in, lower_in, new_in);
-        let (mut started, mut more, mut last_slot) = (started_in, more_in, last_slot_in);
+        let (mut started, mut more, mut next_slot) = (started_in, more_in, next_slot_in);
+        let mut policy = policy_in;
         let mut carry = shares_in;
         let mut prev_used = b._true();
         let mut slots = Vec::with_capacity(cap);
-        for _ in 0..cap {
+        for slot_no in 0..cap {
             let used = b.add_virtual_bool_target_safe();
             let p = b.mul(used.target, prev_used.target);
             b.connect(p, used.target);
             prev_used = used;
-            // A continuation exactly when the last record announced another (or the group's
-            // shares record has items left); it is used.
+            // A continuation exactly when the last record announced another, or the group's
+            // allow-list or shares record has items left; it is used.
             let cont = b.add_virtual_bool_target_safe();
-            match &carry {
-                None => b.connect(cont.target, more.target),
-                Some(c) => {
-                    let pending = c.pending(b);
-                    let either = b.or(more, pending);
-                    b.connect(cont.target, either.target);
-                }
+            let mut either = more;
+            if let Some(c) = &policy {
+                let pending = c.pending(b);
+                either = b.or(either, pending);
             }
+            if let Some(c) = &carry {
+                let pending = c.pending(b);
+                either = b.or(either, pending);
+            }
+            b.connect(cont.target, either.target);
             let c_unused = b.arithmetic(F::NEG_ONE, F::ONE, cont.target, used.target, cont.target);
             b.assert_zero(c_unused);
             let noncont = BoolTarget::new_unsafe(b.sub(used.target, cont.target));
@@ -336,7 +350,11 @@ impl GroupedDiffCircuit {
             let ext_before = ext_digest(b, streams_root, profile);
             let index_bytes = le_bytes(b, &index_bits);
 
-            let agent = agent_parts.then(|| AgentParts::define(b, noncont, &index_bytes, &parts));
+            // A policy body only in a chunk's first slot (module docs of `policy`).
+            let header = (agent_parts && slot_no == 0).then(|| HeaderTargets::new(b));
+            let has_policy = header.as_ref().map_or(zero, |h| h.has.target);
+            let agent = agent_parts
+                .then(|| AgentParts::define(b, noncont, &index_bytes, &parts, has_policy));
             let shares = carry.map(|c| SharesSlot::define(b, noncont, cont, &c));
             let shares_after = match &shares {
                 Some(sh) => select_hash(b, sh.with, sh.targets.digest, parts[0]),
@@ -376,57 +394,55 @@ impl GroupedDiffCircuit {
             bytes.push(last_byte);
             stream.append_var(b, &bytes, &[(21, old_nc), (61, new_nc)]);
             if let Some(a) = &agent {
-                stream.append(b, &a.passport_bytes, a.with_passport);
                 stream.append(b, &a.lanes_bytes, a.with_lanes);
+                stream.append(b, &a.passport_bytes, a.with_passport);
+            }
+            if let (Some(h), Some(a), Some(c)) = (&header, &agent, policy.as_mut()) {
+                policy_header(
+                    b,
+                    h,
+                    a.with_passport,
+                    a.passport.policy_digest,
+                    &mut stream,
+                    c,
+                );
             }
 
-            // The sub-slots: in the shape with shares runs, the group's shares items first
-            // (while any are left), then its stream records; else its stream records.
-            // `pending`: a stream record of the group is still to come.
+            // The sub-slots: a group's allow-list first (while payees are left), then its
+            // shares items (shape with shares runs), then its stream records. `pending`: a
+            // stream record of the group is still to come; a group's slots strictly increase
+            // (`next_slot` starts at 0 in its first slot).
             let first_used = b.mul(noncont.target, has_streams.target);
-            let carried = if carry.is_some() { more } else { cont };
-            let first_used = BoolTarget::new_unsafe(b.add(first_used, carried.target));
-            let mut pending = first_used;
+            let mut pending = BoolTarget::new_unsafe(b.add(first_used, more.target));
+            next_slot = b.arithmetic(F::NEG_ONE, F::ONE, noncont.target, next_slot, next_slot);
             let mut slot_carry = shares.as_ref().map(|sh| sh.carry);
             let mut book = streams_root;
             let mut sub_targets = Vec::with_capacity(subs);
-            for j in 0..subs {
-                let (record, run) = match slot_carry.as_mut() {
-                    None => {
-                        if j > 0 {
-                            let prev = &sub_targets[j - 1] as &SubTargets;
-                            pending = b.and(pending, prev.more);
-                        }
-                        (pending, None)
-                    }
-                    Some(c) => {
-                        let header = shares.as_ref().filter(|_| j == 0).map(|sh| (sh, index));
-                        let run = Run::define(b, c, header);
-                        let r = b.arithmetic(
-                            F::NEG_ONE,
-                            F::ONE,
-                            run.is_run.target,
-                            pending.target,
-                            pending.target,
-                        );
-                        (BoolTarget::new_unsafe(r), Some(run))
-                    }
+            for _ in 0..subs {
+                let payees = policy.as_mut().map(|c| PayeeRun::define(b, c));
+                let free = match &payees {
+                    Some(r) => b.not(r.is_run),
+                    None => b._true(),
                 };
+                let run = slot_carry.as_mut().map(|c| Run::define(b, c, index, free));
+                let busy = [
+                    payees.as_ref().map(|r| r.is_run),
+                    run.as_ref().map(|r| r.is_run),
+                ]
+                .into_iter()
+                .flatten()
+                .fold(zero, |acc, r| b.add(acc, r.target));
+                let record = b.arithmetic(F::NEG_ONE, F::ONE, busy, pending.target, pending.target);
+                let record = BoolTarget::new_unsafe(record);
                 let open = b.add_virtual_bool_target_safe();
                 let more_w = b.add_virtual_bool_target_safe();
                 let slot = b.add_virtual_target();
                 let slot_bits = b.split_le(slot, SLOT_DEPTH);
-                // After another record of the same account: a higher slot.
-                let ordered = match &slot_carry {
-                    None if j == 0 => b.and(record, cont),
-                    None => record,
-                    Some(c) => b.and(record, c.streamed),
-                };
-                let gap = b.sub(slot, last_slot);
-                let gap = b.sub(gap, one);
-                let gap = b.mul(ordered.target, gap);
-                b.range_check(gap, 16);
-                last_slot = b.select(record, slot, last_slot);
+                let gap = b.sub(slot, next_slot);
+                let gap = b.mul(record.target, gap);
+                b.range_check(gap, SLOT_DEPTH);
+                let after = b.add(slot, one);
+                next_slot = b.select(record, after, next_slot);
 
                 let fields = StreamFieldsTarget::new(b);
                 let field_bytes = fields.bytes(b);
@@ -440,8 +456,9 @@ impl GroupedDiffCircuit {
                 connect_if(b, record.target, &r_old.elements, &book.elements);
                 book = select_hash(b, record, r_new, book);
 
-                // slot ‖ tag [‖ fields]: 3 or 71 bytes, in two appends (at most 64 each); or
-                // a run's 6 m bytes (66 for eleven items: 64 and 2).
+                // slot ‖ tag [‖ fields]: 3 or 71 bytes, in two appends (at most 64 each); or a
+                // run's payees (4 m bytes, at most 64), or a shares run's 6 m bytes (66 for
+                // eleven items: 64 and 2).
                 let tag = b.mul_const_add(F::TWO, more_w.target, open.target);
                 let mut piece = le_bytes(b, &slot_bits);
                 piece.push(tag);
@@ -449,19 +466,29 @@ impl GroupedDiffCircuit {
                 let shut = b.not(open);
                 let closed = b.and(record, shut);
                 let opened = b.and(record, open);
-                match &run {
-                    None => {
-                        stream.append_var(b, &piece, &[(3, closed), (64, opened)]);
-                        stream.append(b, &field_bytes[61..], opened);
+                let mut head = piece[..64].to_vec();
+                let mut lengths = vec![(3, closed)];
+                let mut long = opened.target;
+                for (is_run, run_bytes, short, full) in [
+                    run.as_ref().map(|r| (r.is_run, &r.bytes, &r.short, r.full)),
+                    payees
+                        .as_ref()
+                        .map(|r| (r.is_run, &r.bytes, &r.short, r.full)),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    for (h, &x) in head.iter_mut().zip(run_bytes.iter()) {
+                        *h = b.select(is_run, x, *h);
                     }
+                    lengths.extend(short.iter().copied());
+                    long = b.add(long, full.target);
+                }
+                lengths.push((64, BoolTarget::new_unsafe(long)));
+                stream.append_var(b, &head, &lengths);
+                match &run {
+                    None => stream.append(b, &field_bytes[61..], opened),
                     Some(run) => {
-                        let head: Vec<Target> = (0..64)
-                            .map(|i| b.select(run.is_run, run.bytes[i], piece[i]))
-                            .collect();
-                        let long = BoolTarget::new_unsafe(b.add(opened.target, run.full.target));
-                        let mut lengths = vec![(3, closed), (64, long)];
-                        lengths.extend(run.short.iter().copied());
-                        stream.append_var(b, &head, &lengths);
                         let tail: Vec<Target> = (0..7)
                             .map(|i| match run.bytes.get(64 + i) {
                                 Some(&x) => b.select(run.is_run, x, field_bytes[61 + i]),
@@ -471,12 +498,9 @@ impl GroupedDiffCircuit {
                         stream.append_var(b, &tail, &[(7, opened), (2, run.full)]);
                     }
                 }
-                if let Some(c) = slot_carry.as_mut() {
-                    // A record read: the group has streamed; the next is pending iff "more".
-                    c.streamed = b.or(c.streamed, record);
-                    let next = b.mul_sub(record.target, more_w.target, record.target);
-                    pending = BoolTarget::new_unsafe(b.add(pending.target, next));
-                }
+                // A record read: the next is pending iff it said "more".
+                let next = b.mul_sub(record.target, more_w.target, record.target);
+                pending = BoolTarget::new_unsafe(b.add(pending.target, next));
                 sub_targets.push(SubTargets {
                     open,
                     more: more_w,
@@ -485,15 +509,10 @@ impl GroupedDiffCircuit {
                     old_leaf,
                     path,
                     run: run.map(|r| r.items),
+                    payees: payees.map(|r| r.payees),
                 });
             }
-            more = match slot_carry {
-                None => {
-                    let last_more = sub_targets.last().map_or(zero, |s| s.more.target);
-                    BoolTarget::new_unsafe(b.mul(pending.target, last_more))
-                }
-                Some(_) => pending,
-            };
+            more = pending;
             if slot_carry.is_some() {
                 carry = slot_carry;
             }
@@ -520,6 +539,7 @@ impl GroupedDiffCircuit {
                 parts,
                 agent: agent.map(|a| (a.passport, a.lanes)),
                 shares: shares.map(|sh| sh.targets),
+                policy: header,
                 subs: sub_targets,
                 path,
             });
@@ -539,8 +559,12 @@ impl GroupedDiffCircuit {
         .register(b);
         b.register_public_input(more_in.target);
         b.register_public_input(more.target);
-        b.register_public_input(last_slot_in);
-        b.register_public_input(last_slot);
+        b.register_public_input(next_slot_in);
+        b.register_public_input(next_slot);
+        if let (Some(c_in), Some(c_out)) = (policy_in, policy) {
+            b.register_public_inputs(&c_in.to_vec());
+            b.register_public_inputs(&c_out.to_vec());
+        }
         if let (Some(c_in), Some(c_out)) = (shares_in, carry) {
             b.register_public_inputs(&c_in.to_vec());
             b.register_public_inputs(&c_out.to_vec());
@@ -549,7 +573,8 @@ impl GroupedDiffCircuit {
             Targets {
                 start,
                 more_in,
-                last_slot_in,
+                next_slot_in,
+                policy_in,
                 shares_in,
                 slots,
             },
@@ -591,7 +616,14 @@ impl GroupedDiffCircuit {
         };
         t.start.set(&mut pw, &w.start)?;
         pw.set_bool_target(t.more_in, w.more_in)?;
-        pw.set_target(t.last_slot_in, u(u64::from(w.last_slot_in)))?;
+        pw.set_target(t.next_slot_in, u(u64::from(w.next_slot_in)))?;
+        match &t.policy_in {
+            Some(c) => c.set(&mut pw, &w.policy_in)?,
+            None => ensure!(
+                w.policy_in == Default::default(),
+                "an allow-list in progress, and this circuit shape has no agent parts"
+            ),
+        }
         match &t.shares_in {
             Some(c) => c.set(&mut pw, &w.shares_in)?,
             None => ensure!(
@@ -654,8 +686,33 @@ impl GroupedDiffCircuit {
                     s.index
                 ),
             }
+            match &ts.policy {
+                Some(h) => h.set(&mut pw, s.policy.as_ref())?,
+                None => ensure!(
+                    s.policy.is_none(),
+                    "account {}: a policy body outside a chunk's first slot, or in a circuit \
+                     shape without agent parts",
+                    s.index
+                ),
+            }
             ts.path.set(&mut pw, &s.siblings)?;
             for (st, sub) in ts.subs.iter().zip(&s.subs) {
+                match &st.payees {
+                    Some(payees) => {
+                        ensure!(
+                            sub.payees.len() <= RUN_PAYEES,
+                            "a run reads at most {RUN_PAYEES} payees"
+                        );
+                        for (e, t) in payees.iter().enumerate() {
+                            let p = sub.payees.get(e).copied().unwrap_or(0);
+                            pw.set_target(*t, u(u64::from(p)))?;
+                        }
+                    }
+                    None => ensure!(
+                        sub.payees.is_empty(),
+                        "payees, and this circuit shape has no agent parts"
+                    ),
+                }
                 match &st.run {
                     Some(items) => {
                         ensure!(

@@ -56,6 +56,7 @@ use state::smt::empty_hashes;
 use state::stream::SLOT_DEPTH;
 
 use crate::circuits::diff::{diff_header_of, DiffStatement, DIFF_PUBLIC_INPUTS};
+use crate::gadgets::allow::{FRONTIER_LEVELS, RUN_PAYEES};
 use crate::gadgets::sha256::stream::StreamState;
 use crate::F;
 
@@ -63,10 +64,16 @@ use crate::F;
 pub const GROUPED_PUBLIC_INPUTS: usize = DIFF_PUBLIC_INPUTS + 4;
 
 /// Number of elements of a [`SharesCarry`].
-pub const SHARES_CARRY_LEN: usize = 11;
+pub const SHARES_CARRY_LEN: usize = 10;
 
-/// Number of public inputs of the shape with shares runs: the carry in and out besides.
-pub const GROUPED_SHARES_PUBLIC_INPUTS: usize = GROUPED_PUBLIC_INPUTS + 2 * SHARES_CARRY_LEN;
+/// Number of elements of a [`PolicyCarry`].
+pub const POLICY_CARRY_LEN: usize = 3 + 4 * (FRONTIER_LEVELS + 2);
+
+/// Number of public inputs of the shape with agent parts: the policy carry in and out besides.
+pub const GROUPED_AGENTS_PUBLIC_INPUTS: usize = GROUPED_PUBLIC_INPUTS + 2 * POLICY_CARRY_LEN;
+
+/// Number of public inputs of the shape with shares runs: the shares carry in and out besides.
+pub const GROUPED_SHARES_PUBLIC_INPUTS: usize = GROUPED_AGENTS_PUBLIC_INPUTS + 2 * SHARES_CARRY_LEN;
 
 /// Items (the shares header, then entries; six bytes each) a sub-slot's run reads: 66 bytes,
 /// the most a stream record's two appends take (64 and 7).
@@ -77,7 +84,9 @@ pub const RUN_ITEMS: usize = 11;
 pub enum GroupedParts {
     /// Stream records only.
     Streams,
-    /// Passport and lanes records too (about 870 rows per slot).
+    /// Passport and lanes records too, a passport's policy body included: its fixed fields
+    /// and card in a chunk's first slot, its allow-list in runs of [`RUN_PAYEES`] payees
+    /// (SPEC 13.7.1).
     Agents,
     /// Passport, lanes and shares records: every sub-slot can also be a run of a shares
     /// record (SPEC 19.6 "Diff"), and the chunk carries the record in progress.
@@ -106,16 +115,16 @@ impl GroupedParts {
 
     /// The number of public inputs of the shape.
     pub fn public_inputs(self) -> usize {
-        if self.shares() {
-            GROUPED_SHARES_PUBLIC_INPUTS
-        } else {
-            GROUPED_PUBLIC_INPUTS
+        match self {
+            GroupedParts::Streams => GROUPED_PUBLIC_INPUTS,
+            GroupedParts::Agents => GROUPED_AGENTS_PUBLIC_INPUTS,
+            GroupedParts::Shares => GROUPED_SHARES_PUBLIC_INPUTS,
         }
     }
 }
 
 /// Version of the circuit's definition (part of a cache key).
-pub const GROUPED_VERSION: &str = "diff-grouped-v2";
+pub const GROUPED_VERSION: &str = "diff-grouped-v3";
 
 /// The version byte of the diffs this circuit proves.
 pub const VERSION: u8 = state::diff::DIFF_VERSION_GROUPED;
@@ -126,16 +135,20 @@ pub mod at {
     use crate::circuits::diff::DIFF_PUBLIC_INPUTS;
     pub const MORE_IN: usize = DIFF_PUBLIC_INPUTS;
     pub const MORE_OUT: usize = DIFF_PUBLIC_INPUTS + 1;
-    pub const LAST_SLOT_IN: usize = DIFF_PUBLIC_INPUTS + 2;
-    pub const LAST_SLOT_OUT: usize = DIFF_PUBLIC_INPUTS + 3;
+    pub const NEXT_SLOT_IN: usize = DIFF_PUBLIC_INPUTS + 2;
+    pub const NEXT_SLOT_OUT: usize = DIFF_PUBLIC_INPUTS + 3;
+    /// The [`super::PolicyCarry`] before the chunk (shapes with agent parts).
+    pub const POLICY_IN: usize = DIFF_PUBLIC_INPUTS + 4;
+    pub const POLICY_OUT: usize = POLICY_IN + super::POLICY_CARRY_LEN;
     /// The [`super::SharesCarry`] before the chunk (shape with shares runs).
-    pub const SHARES_IN: usize = DIFF_PUBLIC_INPUTS + 4;
+    pub const SHARES_IN: usize = POLICY_OUT + super::POLICY_CARRY_LEN;
     pub const SHARES_OUT: usize = SHARES_IN + super::SHARES_CARRY_LEN;
 }
 
 /// How grouped diff proofs of consecutive chunks of shape `parts` chain (SPEC 13.12): the
-/// version 1 diff's links, the stream record pending at the boundary (`more`, `last_slot`)
-/// and, with shares runs, the shares record in progress.
+/// version 1 diff's links, the stream record pending at the boundary (`more`, `next_slot`),
+/// with agent parts the allow-list in progress and, with shares runs, the shares record in
+/// progress.
 pub fn grouped_layout(parts: GroupedParts) -> crate::circuits::chain::ChainLayout {
     use crate::circuits::chain::Link;
     let mut layout = crate::circuits::diff::diff_layout();
@@ -143,7 +156,12 @@ pub fn grouped_layout(parts: GroupedParts) -> crate::circuits::chain::ChainLayou
     layout.links.push(Link::new(at::MORE_IN, at::MORE_OUT, 1));
     layout
         .links
-        .push(Link::new(at::LAST_SLOT_IN, at::LAST_SLOT_OUT, 1));
+        .push(Link::new(at::NEXT_SLOT_IN, at::NEXT_SLOT_OUT, 1));
+    if parts.agent_parts() {
+        layout
+            .links
+            .push(Link::new(at::POLICY_IN, at::POLICY_OUT, POLICY_CARRY_LEN));
+    }
     if parts.shares() {
         layout
             .links
@@ -166,8 +184,6 @@ pub struct SharesCarry {
     pub chain: Digest,
     /// The digest the group's first slot declared and wrote into the profile.
     pub digest: Digest,
-    /// Whether a stream record of the group was read (the next one must have a higher slot).
-    pub streamed: bool,
 }
 
 impl SharesCarry {
@@ -178,7 +194,6 @@ impl SharesCarry {
         ];
         v.extend(self.chain.0);
         v.extend(self.digest.0);
-        v.push(F::from_bool(self.streamed));
         v
     }
 
@@ -188,27 +203,140 @@ impl SharesCarry {
             return None;
         }
         let u16_at = |o: usize| u16::try_from(v[o].to_canonical_u64()).ok();
-        let digest = |o: usize| Digest([v[o], v[o + 1], v[o + 2], v[o + 3]]);
         Some(SharesCarry {
             left: u16_at(0)?,
             n: u16_at(1)?,
-            chain: digest(2),
-            digest: digest(6),
-            streamed: crate::circuits::public::bool_of_field(v[10])?,
+            chain: digest_at(v, 2),
+            digest: digest_at(v, 6),
         })
     }
 }
 
-/// What a grouped diff proof states: [`DiffStatement`] and the stream records' running values.
+fn digest_at(v: &[F], o: usize) -> Digest {
+    Digest([v[o], v[o + 1], v[o + 2], v[o + 3]])
+}
+
+/// A policy's allow-list as it stands at a slot boundary (shapes with agent parts): what the
+/// next slot, or chunk, goes on reading. A passport record with its policy body (in a chunk's
+/// first slot) checks the policy digest with the `allow` root it states, then its `n` payees
+/// come in runs of [`RUN_PAYEES`] that rebuild that root ([`crate::gadgets::allow`]). Between
+/// lists `left` is 0 and the rest is what the last list left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyCarry {
+    /// Payees not read yet.
+    pub left: u16,
+    /// The least index the next payee may have: the last one read plus one (0 at the start),
+    /// so that the list strictly increases.
+    pub next_min: u64,
+    /// The allow tree in progress: runs folded, the pending left node of each level above a
+    /// run, and the root once 64 runs are in ([`crate::gadgets::allow::Frontier`]).
+    pub runs: u8,
+    pub pending: [Digest; FRONTIER_LEVELS],
+    pub full: Digest,
+    /// The root the policy digest was checked with, which the list must rebuild.
+    pub allow: Digest,
+}
+
+impl PolicyCarry {
+    /// The carry of a list of `n` payees about to be read, which must rebuild `allow`.
+    pub fn start(n: u16, allow: Digest) -> PolicyCarry {
+        PolicyCarry {
+            left: n,
+            allow,
+            ..PolicyCarry::default()
+        }
+    }
+
+    /// Reads one run of payees (at most [`RUN_PAYEES`], increasing from `next_min`): folds its
+    /// subtree into the frontier, as the circuit does.
+    pub fn read_run(&mut self, payees: &[u32]) -> anyhow::Result<()> {
+        use state::hash::two_to_one;
+        anyhow::ensure!(
+            !payees.is_empty()
+                && payees.len() <= RUN_PAYEES
+                && payees.len() <= usize::from(self.left),
+            "a run reads 1 to {RUN_PAYEES} of the payees left"
+        );
+        let mut level: Vec<Digest> = (0..RUN_PAYEES)
+            .map(|i| match payees.get(i) {
+                Some(&p) => Digest([F::from_canonical_u32(p), F::ONE, F::ZERO, F::ZERO]),
+                None => Digest::ZERO,
+            })
+            .collect();
+        while level.len() > 1 {
+            level = level.chunks(2).map(|c| two_to_one(c[0], c[1])).collect();
+        }
+        let mut node = level[0];
+        let mut carrying = true;
+        for (l, pending) in self.pending.iter_mut().enumerate() {
+            if !carrying {
+                break;
+            }
+            if self.runs >> l & 1 == 1 {
+                node = two_to_one(*pending, node);
+            } else {
+                *pending = node;
+                carrying = false;
+            }
+        }
+        if carrying {
+            self.full = node;
+        }
+        for &p in payees {
+            anyhow::ensure!(u64::from(p) >= self.next_min, "payees strictly increase");
+            self.next_min = u64::from(p) + 1;
+        }
+        self.runs += 1;
+        self.left -= payees.len() as u16;
+        Ok(())
+    }
+
+    pub fn to_fields(&self) -> Vec<F> {
+        let mut v = vec![
+            F::from_canonical_u16(self.left),
+            F::from_canonical_u64(self.next_min),
+            F::from_canonical_u8(self.runs),
+        ];
+        for d in self.pending.iter().chain([&self.full, &self.allow]) {
+            v.extend(d.0);
+        }
+        v
+    }
+
+    /// The inverse of [`PolicyCarry::to_fields`] (`None` for a value no chunk states).
+    pub fn from_fields(v: &[F]) -> Option<PolicyCarry> {
+        if v.len() != POLICY_CARRY_LEN {
+            return None;
+        }
+        let next_min = v[1].to_canonical_u64();
+        if next_min > 1 << 32 {
+            return None;
+        }
+        Some(PolicyCarry {
+            left: u16::try_from(v[0].to_canonical_u64()).ok()?,
+            next_min,
+            runs: u8::try_from(v[2].to_canonical_u64()).ok()?,
+            pending: core::array::from_fn(|l| digest_at(v, 3 + 4 * l)),
+            full: digest_at(v, 3 + 4 * FRONTIER_LEVELS),
+            allow: digest_at(v, 7 + 4 * FRONTIER_LEVELS),
+        })
+    }
+}
+
+/// What a grouped diff proof states: [`DiffStatement`] and the running values of the records
+/// that cross slots.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupedStatement {
     pub base: DiffStatement,
     /// Whether the last stream record before (after) the chunk announced another.
     pub more_in: bool,
     pub more_out: bool,
-    /// The slot of the last stream record before (after) the chunk.
-    pub last_slot_in: u16,
-    pub last_slot_out: u16,
+    /// The least slot the group's next stream record may take before (after) the chunk: the
+    /// last record's slot plus one, 0 at a group's start (slots strictly increase in a group).
+    pub next_slot_in: u32,
+    pub next_slot_out: u32,
+    /// The allow-list in progress before and after the chunk, in the shapes with agent parts.
+    pub policy: Option<[PolicyCarry; 2]>,
     /// The shares record in progress before and after the chunk, in the shape with shares
     /// runs (`None` in the others, whose statements do not have it).
     pub shares: Option<[SharesCarry; 2]>,
@@ -219,8 +347,11 @@ impl GroupedStatement {
         let mut v = self.base.to_fields();
         v.push(F::from_bool(self.more_in));
         v.push(F::from_bool(self.more_out));
-        v.push(F::from_canonical_u16(self.last_slot_in));
-        v.push(F::from_canonical_u16(self.last_slot_out));
+        v.push(F::from_canonical_u32(self.next_slot_in));
+        v.push(F::from_canonical_u32(self.next_slot_out));
+        for carry in self.policy.iter().flatten() {
+            v.extend(carry.to_fields());
+        }
         for carry in self.shares.iter().flatten() {
             v.extend(carry.to_fields());
         }
@@ -229,29 +360,46 @@ impl GroupedStatement {
 
     /// The inverse of [`GroupedStatement::to_fields`] (`None` for a value no chunk states).
     pub fn from_fields(v: &[F]) -> Option<GroupedStatement> {
-        let shares = match v.len() {
-            GROUPED_PUBLIC_INPUTS => None,
-            GROUPED_SHARES_PUBLIC_INPUTS => Some([
+        let (policy, shares) = match v.len() {
+            GROUPED_PUBLIC_INPUTS => (false, false),
+            GROUPED_AGENTS_PUBLIC_INPUTS => (true, false),
+            GROUPED_SHARES_PUBLIC_INPUTS => (true, true),
+            _ => return None,
+        };
+        let policy = match policy {
+            true => Some([
+                PolicyCarry::from_fields(&v[at::POLICY_IN..at::POLICY_OUT])?,
+                PolicyCarry::from_fields(&v[at::POLICY_OUT..at::SHARES_IN])?,
+            ]),
+            false => None,
+        };
+        let shares = match shares {
+            true => Some([
                 SharesCarry::from_fields(&v[at::SHARES_IN..at::SHARES_OUT])?,
                 SharesCarry::from_fields(&v[at::SHARES_OUT..])?,
             ]),
-            _ => return None,
+            false => None,
         };
         let bit = |o: usize| crate::circuits::public::bool_of_field(v[o]);
-        let slot = |o: usize| u16::try_from(v[o].to_canonical_u64()).ok();
+        let slot = |o: usize| {
+            u32::try_from(v[o].to_canonical_u64())
+                .ok()
+                .filter(|&s| s <= 1 << SLOT_DEPTH)
+        };
         Some(GroupedStatement {
             base: DiffStatement::from_fields(&v[..DIFF_PUBLIC_INPUTS])?,
             more_in: bit(at::MORE_IN)?,
             more_out: bit(at::MORE_OUT)?,
-            last_slot_in: slot(at::LAST_SLOT_IN)?,
-            last_slot_out: slot(at::LAST_SLOT_OUT)?,
+            next_slot_in: slot(at::NEXT_SLOT_IN)?,
+            next_slot_out: slot(at::NEXT_SLOT_OUT)?,
+            policy,
             shares,
         })
     }
 
     /// Whether this states a whole batch's version 4 diff: from the old root, the stream
     /// holding exactly the header, nothing counted, no stream record pending at either end,
-    /// and (shape with shares runs) no shares record begun before it or left unfinished.
+    /// and no allow-list or shares record begun before it or left unfinished.
     pub fn whole_batch(&self) -> bool {
         let b = &self.base;
         let Ok(n) = u32::try_from(b.records_out) else {
@@ -268,6 +416,9 @@ impl GroupedStatement {
             && !self.more_in
             && !self.more_out
             && self
+                .policy
+                .is_none_or(|[i, o]| i == PolicyCarry::default() && o.left == 0)
+            && self
                 .shares
                 .is_none_or(|[i, o]| i == SharesCarry::default() && o.left == 0)
     }
@@ -279,11 +430,14 @@ pub fn empty_book_root() -> Digest {
 }
 
 mod circuit;
+mod policy;
 mod shares;
 mod witness;
 
 pub use circuit::GroupedDiffCircuit;
-pub use witness::{grouped_chunks, GroupSlot, GroupedWitness, PassportPart, SharesPart, StreamSub};
+pub use witness::{
+    grouped_chunks, GroupSlot, GroupedWitness, PassportPart, PolicyBody, SharesPart, StreamSub,
+};
 
 #[cfg(test)]
 mod tests;

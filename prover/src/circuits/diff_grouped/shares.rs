@@ -34,7 +34,6 @@ pub(super) struct CarryTargets {
     pub n: Target,
     pub chain: HashOutTarget,
     pub digest: HashOutTarget,
-    pub streamed: BoolTarget,
 }
 
 impl CarryTargets {
@@ -45,7 +44,6 @@ impl CarryTargets {
             n: b.add_virtual_target(),
             chain: b.add_virtual_hash(),
             digest: b.add_virtual_hash(),
-            streamed: b.add_virtual_bool_target_safe(),
         };
         b.range_check(c.left, 16);
         b.range_check(c.n, 16);
@@ -57,7 +55,6 @@ impl CarryTargets {
         let mut v = vec![self.left, self.n];
         v.extend(self.chain.elements);
         v.extend(self.digest.elements);
-        v.push(self.streamed.target);
         v
     }
 
@@ -66,7 +63,6 @@ impl CarryTargets {
         pw.set_target(self.n, F::from_canonical_u16(c.n))?;
         pw.set_hash_target(self.chain, c.chain.into())?;
         pw.set_hash_target(self.digest, c.digest.into())?;
-        pw.set_bool_target(self.streamed, c.streamed)?;
         Ok(())
     }
 
@@ -96,7 +92,7 @@ pub(super) struct SharesSlot {
 
 impl SharesSlot {
     /// The slot's start: a group's first slot (`noncont`) begins its record (`n + 1` items,
-    /// `n >= 1`, an empty chain, the declared digest, no stream record read); a continuation
+    /// `n >= 1`, an empty chain, the declared digest); a continuation
     /// goes on from `before`; an unused slot (neither) leaves it as it is (`left` is 0 there).
     pub fn define(
         b: &mut CircuitBuilder<F, D>,
@@ -124,14 +120,6 @@ impl SharesSlot {
         let digest = select_hash(b, noncont, targets.digest, before.digest);
         let empty_chain = zero_digest(b);
         let chain = select_hash(b, noncont, empty_chain, before.chain);
-        // streamed = before.streamed unless a group starts here.
-        let kept = b.arithmetic(
-            F::NEG_ONE,
-            F::ONE,
-            noncont.target,
-            before.streamed.target,
-            before.streamed.target,
-        );
         SharesSlot {
             targets,
             with,
@@ -140,7 +128,6 @@ impl SharesSlot {
                 n,
                 chain,
                 digest,
-                streamed: BoolTarget::new_unsafe(kept),
             },
         }
     }
@@ -167,15 +154,18 @@ pub(super) struct Run {
 }
 
 impl Run {
-    /// Reads up to [`RUN_ITEMS`] items from `carry` (updated); `header` is the slot's
-    /// declaration when this is the slot's first sub-slot (its first item is then the header
-    /// of a group that starts with a shares record: `(index, n)`, not folded).
+    /// Reads up to [`RUN_ITEMS`] items from `carry` (updated) if `free` (no payee run in the
+    /// sub-slot: an allow-list comes first). The record's first item (`left = n + 1`) is its
+    /// header `(index, n)`, not folded; `index` is the group's.
     pub fn define(
         b: &mut CircuitBuilder<F, D>,
         carry: &mut CarryTargets,
-        header: Option<(&SharesSlot, Target)>,
+        index: Target,
+        free: BoolTarget,
     ) -> Run {
-        let is_run = carry.pending(b);
+        let one = b.one();
+        let pending = carry.pending(b);
+        let is_run = b.and(pending, free);
         let mut items = Vec::with_capacity(RUN_ITEMS);
         let mut bytes = Vec::with_capacity(6 * RUN_ITEMS);
         let mut active = Vec::with_capacity(RUN_ITEMS);
@@ -188,22 +178,25 @@ impl Run {
             let second_bits = b.split_le(item.second, 16);
             bytes.extend(le_bytes(b, &first_bits));
             bytes.extend(le_bytes(b, &second_bits));
-            let on = if e == 0 { is_run } else { carry.pending(b) };
-            active.push(on);
-            // The header (a group's first item): the account and the count, not folded. A group
-            // with a record starts with `n + 1 >= 2` items left, so `with` implies `on`.
-            let fold = match (e, header) {
-                (0, Some((slot, index))) => {
-                    connect_if(
-                        b,
-                        slot.with.target,
-                        &[item.first, item.second],
-                        &[index, slot.targets.n],
-                    );
-                    BoolTarget::new_unsafe(b.sub(on.target, slot.with.target))
+            let on = match e {
+                0 => is_run,
+                _ => {
+                    let pending = carry.pending(b);
+                    b.and(pending, free)
                 }
-                _ => on,
             };
+            active.push(on);
+            // The header (the record's first item): the account and the count, not folded.
+            let all = b.add(carry.n, one);
+            let first = b.is_equal(carry.left, all);
+            let header = b.and(on, first);
+            connect_if(
+                b,
+                header.target,
+                &[item.first, item.second],
+                &[index, carry.n],
+            );
+            let fold = BoolTarget::new_unsafe(b.sub(on.target, header.target));
             let step = list_digest_step(b, carry.chain, item.first, item.second);
             carry.chain = select_hash(b, fold, step, carry.chain);
             carry.left = b.sub(carry.left, on.target);

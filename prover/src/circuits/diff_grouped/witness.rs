@@ -15,7 +15,8 @@ use crate::circuits::diff::{
 };
 use crate::gadgets::sha256::stream::StreamState;
 
-use super::{GroupedParts, GroupedStatement, SharesCarry, RUN_ITEMS, VERSION};
+use super::{GroupedParts, GroupedStatement, PolicyCarry, SharesCarry, RUN_ITEMS, VERSION};
+use crate::gadgets::allow::RUN_PAYEES;
 
 /// One stream record of a slot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +41,10 @@ pub struct StreamSub {
     /// in the group's first run, then `(payee, bps)`); empty for a stream record.
     #[serde(default)]
     pub run: Vec<(u32, u16)>,
+    /// In the shapes with agent parts, the payees of the group's allow-list this sub-slot
+    /// reads instead (at most [`RUN_PAYEES`], before any shares item or stream record).
+    #[serde(default)]
+    pub payees: Vec<u32>,
 }
 
 /// One slot: an account's group, or the continuation of the previous slot's.
@@ -67,6 +72,9 @@ pub struct GroupSlot {
     /// A shares record of the group (first slot only): its `n` and digest.
     #[serde(default)]
     pub shares: Option<SharesPart>,
+    /// The passport record's policy body up to its payees (a chunk's first slot only).
+    #[serde(default)]
+    pub policy: Option<PolicyBody>,
     pub subs: Vec<StreamSub>,
     /// Against the running tree.
     pub siblings: Vec<Digest>,
@@ -80,6 +88,39 @@ pub struct PassportPart {
     pub window_id: u64,
     pub spent: u64,
     pub policy_digest: Digest,
+}
+
+/// A passport record's policy body (SPEC 20.5) up to its payees, which runs read, and the
+/// allow root they rebuild.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyBody {
+    pub cap: u64,
+    pub window: u32,
+    pub max_payment: u64,
+    pub max_fee: u64,
+    pub expiry: u64,
+    pub card_hash: [u8; 32],
+    /// The card's URI bytes (at most 255).
+    pub uri: Vec<u8>,
+    /// The number of payees.
+    pub n: u16,
+    pub allow: Digest,
+}
+
+impl PolicyBody {
+    pub fn of(p: &state::passport::Policy) -> anyhow::Result<PolicyBody> {
+        Ok(PolicyBody {
+            cap: p.cap.get(),
+            window: p.window,
+            max_payment: p.max_payment.get(),
+            max_fee: p.max_fee.get(),
+            expiry: p.expiry.get(),
+            card_hash: p.card.hash,
+            uri: p.card.uri().as_bytes().to_vec(),
+            n: u16::try_from(p.allow.payees().len()).context("more than 2^16 payees")?,
+            allow: p.allow.root(),
+        })
+    }
 }
 
 /// A shares record's declaration in its group's first slot (its entries are read by runs).
@@ -97,7 +138,11 @@ pub struct GroupedWitness {
     #[serde(flatten)]
     pub start: ChunkStart,
     pub more_in: bool,
-    pub last_slot_in: u16,
+    pub next_slot_in: u32,
+    /// The allow-list in progress before the chunk (shapes with agent parts; the default in
+    /// the other).
+    #[serde(default)]
+    pub policy_in: PolicyCarry,
     /// The shares record in progress before the chunk (shape with shares runs; the default
     /// in the others).
     #[serde(default)]
@@ -115,6 +160,7 @@ fn unused_sub() -> StreamSub {
         old_leaf: Digest::ZERO,
         path: vec![Digest::ZERO; SLOT_DEPTH],
         run: Vec::new(),
+        payees: Vec::new(),
     }
 }
 
@@ -135,13 +181,16 @@ fn unused_slot(subs: usize) -> GroupSlot {
         passport: None,
         lanes: None,
         shares: None,
+        policy: None,
         subs: vec![unused_sub(); subs],
         siblings: vec![Digest::ZERO; DEPTH],
     }
 }
 
-/// What one sub-slot reads: a run of a shares record's items, or a stream record.
+/// What one sub-slot reads: a run of an allow-list's payees or of a shares record's items, or
+/// a stream record.
 enum Unit<'a> {
+    Payees(Vec<u32>),
     Run(Vec<(u32, u16)>),
     Stream(&'a state::diff::StreamRecord),
 }
@@ -156,15 +205,18 @@ struct Running {
     new: u64,
     started: bool,
     more: bool,
-    last_slot: u16,
+    next_slot: u32,
+    policy: PolicyCarry,
     shares: SharesCarry,
 }
 
 /// A batch's version 4 diff applied to `before` (the replica of the state before the batch:
 /// accounts, books, profiles) in chunks of `cap` slots of `subs` sub-slots each for the shape
-/// `parts`, padded with empty chunks to a power of two (at least `min_chunks`). A record the
-/// shape has no room for is refused here (a shares record) or by
-/// [`super::GroupedDiffCircuit::partial_witness`] (a passport or lanes record).
+/// `parts`, padded with empty chunks to a power of two (at least `min_chunks`). A group whose
+/// passport record carries its policy body starts a chunk (the circuit reads a body's header
+/// in a chunk's first slot only). A record the shape has no room for is refused here (a
+/// shares record) or by [`super::GroupedDiffCircuit::partial_witness`] (a passport or lanes
+/// record).
 pub fn grouped_chunks(
     before: &AccountTree,
     diff: &StateDiff,
@@ -177,10 +229,6 @@ pub fn grouped_chunks(
     ensure!(
         parts.shares() || diff.shares().is_empty(),
         "a shares record, and this circuit shape has no shares runs"
-    );
-    ensure!(
-        diff.passports().iter().all(|p| p.policy.is_none()),
-        "a passport record with its policy body is not proven by this circuit yet"
     );
     let accounts = before.accounts();
     let (mut tree, count) = batch_start(accounts, diff.count_before())?;
@@ -200,7 +248,8 @@ pub fn grouped_chunks(
         new: 0,
         started: false,
         more: false,
-        last_slot: 0,
+        next_slot: 0,
+        policy: PolicyCarry::default(),
         shares: SharesCarry::default(),
     };
     let mut run = start.clone();
@@ -244,8 +293,20 @@ pub fn grouped_chunks(
             }),
             None => None,
         };
-        // The shares record's items in runs (the header first), then the stream records.
+        let body = match passport.and_then(|p| p.policy.as_ref()) {
+            Some(policy) => Some((PolicyBody::of(policy)?, policy.allow.payees())),
+            None => None,
+        };
+        // The allow-list's payees in runs, the shares record's items in runs (the header
+        // first), then the stream records.
         let mut units: Vec<Unit<'_>> = Vec::new();
+        if let Some((_, payees)) = &body {
+            units.extend(
+                payees
+                    .chunks(RUN_PAYEES)
+                    .map(|c| Unit::Payees(c.iter().map(|p| p.0).collect())),
+            );
+        }
         if let (Some(h), Some(d)) = (shares, declared) {
             let items: Vec<(u32, u16)> = std::iter::once((i, d.n))
                 .chain(h.0.parts().iter().map(|&(to, bps)| (to.0, bps)))
@@ -290,6 +351,7 @@ pub fn grouped_chunks(
                 }),
                 lanes: lanes.filter(|_| !cont).map(|l| l.lanes.seqs()),
                 shares: declared.filter(|_| !cont),
+                policy: body.as_ref().filter(|_| !cont).map(|(b, _)| b.clone()),
                 subs: Vec::with_capacity(subs),
                 siblings: tree.proof(i).siblings.to_vec(),
             };
@@ -306,6 +368,10 @@ pub fn grouped_chunks(
                 run.stream.absorb(&[flags]);
                 run.stream.absorb(&part_bytes(passport, lanes));
                 run.records += 1;
+                run.next_slot = 0;
+                if let Some((b, _)) = &body {
+                    run.policy = PolicyCarry::start(b.n, b.allow);
+                }
                 if is_new {
                     run.new += 1;
                     run.started = true;
@@ -318,14 +384,24 @@ pub fn grouped_chunks(
                     n: declared.map_or(0, |d| d.n),
                     chain: Digest::ZERO,
                     digest: declared.map_or(Digest::ZERO, |d| d.digest),
-                    streamed: false,
                 };
             }
             for unit in piece.iter() {
                 let rec = match unit {
+                    Unit::Payees(payees) => {
+                        run.policy.read_run(payees)?;
+                        for p in payees {
+                            run.stream.absorb(&p.to_le_bytes());
+                        }
+                        slot.subs.push(StreamSub {
+                            payees: payees.clone(),
+                            ..unused_sub()
+                        });
+                        continue;
+                    }
                     Unit::Run(items) => {
-                        for (e, &(x, y)) in items.iter().enumerate() {
-                            let header = !cont && slot.subs.is_empty() && e == 0;
+                        for &(x, y) in items {
+                            let header = run.shares.left == run.shares.n + 1;
                             if !header {
                                 run.shares.chain = state::split::shares_chain_step(
                                     run.shares.chain,
@@ -367,6 +443,7 @@ pub fn grouped_chunks(
                     old_leaf,
                     path,
                     run: Vec::new(),
+                    payees: Vec::new(),
                 });
                 run.stream.absorb(&rec.slot.0.to_le_bytes());
                 let tag = u8::from(rec.stream.is_some()) | if is_last { 0 } else { 2 };
@@ -376,8 +453,7 @@ pub fn grouped_chunks(
                     s.write_fields(&mut bytes);
                     run.stream.absorb(&bytes);
                 }
-                run.last_slot = rec.slot.0;
-                run.shares.streamed = true;
+                run.next_slot = u32::from(rec.slot.0) + 1;
             }
             // Another slot follows for the group's stream records still to come.
             run.more = streams_left > 0;
@@ -395,7 +471,10 @@ pub fn grouped_chunks(
     let mut next = 0usize;
     loop {
         let from = if next == 0 { &start } else { &states[next - 1] };
-        let end = (next + cap).min(plan.len());
+        // A group with a policy body starts a chunk: this one ends before the next such slot.
+        let end = (next + 1..(next + cap).min(plan.len()))
+            .find(|&k| plan[k].policy.is_some())
+            .unwrap_or((next + cap).min(plan.len()));
         let mut slots: Vec<GroupSlot> = plan[next..end].to_vec();
         let to = if end == 0 { &start } else { &states[end - 1] };
         next = end;
@@ -415,7 +494,12 @@ pub fn grouped_chunks(
                 started_in: from.started,
             },
             more_in: from.more,
-            last_slot_in: from.last_slot,
+            next_slot_in: from.next_slot,
+            policy_in: if parts.agent_parts() {
+                from.policy
+            } else {
+                PolicyCarry::default()
+            },
             shares_in: if parts.shares() {
                 from.shares
             } else {
@@ -442,8 +526,9 @@ pub fn grouped_chunks(
             },
             more_in: from.more,
             more_out: to.more,
-            last_slot_in: from.last_slot,
-            last_slot_out: to.last_slot,
+            next_slot_in: from.next_slot,
+            next_slot_out: to.next_slot,
+            policy: parts.agent_parts().then_some([from.policy, to.policy]),
             shares: parts.shares().then_some([from.shares, to.shares]),
         };
         out.push((w, statement));
@@ -453,14 +538,17 @@ pub fn grouped_chunks(
     }
 }
 
-/// The passport and lanes records of a group, as its bytes carry them after the parts byte.
+/// The lanes and passport records of a group, as its bytes carry them after the parts byte,
+/// up to the allow-list's payees (which the group's runs append).
 fn part_bytes(
     passport: Option<&state::diff::PassportRecord>,
     lanes: Option<&state::diff::LanesRecord>,
 ) -> Vec<u8> {
-    let mut out = passport.map_or_else(Vec::new, |p| p.to_bytes());
-    if let Some(l) = lanes {
-        out.extend(l.to_bytes());
+    let mut out = lanes.map_or_else(Vec::new, |l| l.to_bytes());
+    if let Some(p) = passport {
+        let bytes = p.to_bytes();
+        let payees = p.policy.as_ref().map_or(0, |x| 4 * x.allow.payees().len());
+        out.extend_from_slice(&bytes[..bytes.len() - payees]);
     }
     out
 }

@@ -198,9 +198,9 @@ fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
                 a.base.root_out,
                 &a.base.stream_out,
                 a.more_out,
-                a.last_slot_out
+                a.next_slot_out
             ),
-            (b.base.root_in, &b.base.stream_in, b.more_in, b.last_slot_in),
+            (b.base.root_in, &b.base.stream_in, b.more_in, b.next_slot_in),
             "chunks chain"
         );
     }
@@ -222,7 +222,10 @@ fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
             ..chunks[0].1.base.clone()
         },
         more_out: last.more_out,
-        last_slot_out: last.last_slot_out,
+        next_slot_out: last.next_slot_out,
+        policy: last
+            .policy
+            .map(|[_, o]| [chunks[0].1.policy.unwrap()[0], o]),
         ..chunks[0].1.clone()
     };
     assert!(whole.whole_batch(), "the chain states the whole batch");
@@ -414,23 +417,30 @@ fn rows_per_slot() {
         GroupedParts::Agents,
         GroupedParts::Shares,
     ] {
+        // rows = start + header + cap (account + subs x sub): the header (a policy body's, in
+        // a chunk's first slot) once per chunk.
         let rows = |cap: usize, subs: usize| {
             let mut b = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
             let (_, [start, end]) = GroupedDiffCircuit::define(&mut b, cap, subs, parts);
-            (start, (end - start) / cap, b.num_gates())
+            (start, (end - start) as isize, b.num_gates())
         };
-        let (start, per_slot_1, _) = rows(4, 1);
-        let (_, per_slot_2, total) = rows(4, 2);
-        let per_record = per_slot_2 - per_slot_1;
-        let account = per_slot_1 - per_record;
+        let (start, slots_4_1, _) = rows(4, 1);
+        let (_, slots_4_2, total) = rows(4, 2);
+        let (_, slots_8_1, _) = rows(8, 1);
+        let per_record = (slots_4_2 - slots_4_1) / 4;
+        let account = (slots_8_1 - slots_4_1) / 4 - per_record;
+        let header = slots_4_1 - 4 * (account + per_record);
         println!(
             "grouped diff circuit ({parts:?}): {account} rows per account part, {per_record} \
-             per sub-slot, {start} before the slots; 4 slots of 2: \
-             {total} rows (degree 2^{})",
+             per sub-slot, {header} for a policy body's header (once per chunk), {start} \
+             before the slots; 4 slots of 2: {total} rows (degree 2^{})",
             total.next_power_of_two().trailing_zeros()
         );
         assert!(per_record > 0 && account > 0);
+        // Up to the packing of arithmetic operations into rows, no header without agent parts.
+        assert_eq!(header > 500, parts.agent_parts(), "{header}");
     }
 }
 
+mod policy;
 mod shares;

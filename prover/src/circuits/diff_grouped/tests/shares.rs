@@ -126,18 +126,19 @@ fn shares_records_prove_across_sub_slots_slots_and_chunks() {
     );
     // What crosses each boundary.
     let carry = |c: usize| chunks[c].1.shares.unwrap()[1];
-    assert_eq!((carry(0).left, carry(0).streamed), (0, true));
-    assert!(chunks[0].1.more_out);
+    // `next_slot`: above 0 once a group's stream record was read, 0 at a group's start.
+    assert_eq!(carry(0).left, 0);
+    assert!(chunks[0].1.more_out && chunks[0].1.next_slot_out > 0);
     assert_eq!(
-        (carry(1).left, carry(1).n, carry(1).streamed),
-        (9, 30, false)
+        (carry(1).left, carry(1).n, chunks[1].1.next_slot_out),
+        (9, 30, 0)
     );
     assert_eq!(
         carry(1).digest,
         shares_digest(shares_of(2, 10, 30).0.parts())
     );
-    assert_eq!((carry(2).left, carry(2).streamed), (0, false));
-    assert!(chunks[2].1.more_out && chunks[2].1.last_slot_out == 9);
+    assert_eq!((carry(2).left, chunks[2].1.next_slot_out), (0, 0));
+    assert!(chunks[2].1.more_out, "the group's stream records come next");
 
     let layout = grouped_layout(GroupedParts::Shares);
     for pair in chunks.windows(2) {
