@@ -21,9 +21,11 @@
 use state::account::AccountIndex;
 use state::tx::Transaction;
 
+use crate::circuits::diff_grouped::RUN_ITEMS;
 use crate::circuits::split::{lanes_for, LANE_PAYEES};
 use crate::circuits::ticks::LANE_STEPS;
 use crate::circuits::trees::ChunkShape;
+use crate::gadgets::allow::RUN_PAYEES;
 
 /// What a batch (or one transaction) puts into the proof trees.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,8 +36,12 @@ pub struct BatchLoad {
     pub old_accounts: u64,
     /// Diff records of accounts the batch created.
     pub new_accounts: u64,
-    /// Stream records (grouped diff slots beyond the accounts').
+    /// Grouped diff sub-slots beyond the accounts': stream records, and the runs of a shares
+    /// record's items and of an allow-list's payees.
     pub stream_records: u64,
+    /// Passport records that carry their policy body: each starts a grouped diff chunk (the
+    /// circuit reads a body in a chunk's first slot), leaving at most a chunk unused before it.
+    pub policy_bodies: u64,
     /// Deposits and forced withdrawals consumed from the L1 queue.
     pub priority_ops: u64,
     /// Withdrawals and refunded deposits paid out on L1.
@@ -54,6 +60,7 @@ impl BatchLoad {
             old_accounts: self.old_accounts + o.old_accounts,
             new_accounts: self.new_accounts + o.new_accounts,
             stream_records: self.stream_records + o.stream_records,
+            policy_bodies: self.policy_bodies + o.policy_bodies,
             priority_ops: self.priority_ops + o.priority_ops,
             payouts: self.payouts + o.payouts,
             split_lanes: self.split_lanes + o.split_lanes,
@@ -114,14 +121,18 @@ impl BatchLoad {
                 ..one
             },
             // A delegation creates the agent's account; a sweep moves the agent's balance to
-            // its owner.
-            Transaction::Passport(_) => BatchLoad {
-                old_accounts: 3,
-                new_accounts: 1,
-                ..one
-            },
-            Transaction::RegisterShares(_) => BatchLoad {
+            // its owner; a delegation or a policy change publishes the policy's body.
+            Transaction::Passport(t) => {
+                let body = t.action.policy().map_or(BatchLoad::default(), policy_body);
+                BatchLoad {
+                    old_accounts: 3,
+                    new_accounts: 1,
+                    ..body.plus(&one)
+                }
+            }
+            Transaction::RegisterShares(t) => BatchLoad {
                 old_accounts: 2,
+                stream_records: shares_runs(t.parts.len()),
                 ..one
             },
             Transaction::Distribute(d) => BatchLoad {
@@ -130,6 +141,22 @@ impl BatchLoad {
             },
         }
     }
+}
+
+/// What a policy body adds to the grouped diff: a chunk of its own at most, and its
+/// allow-list's runs.
+pub fn policy_body(policy: &state::passport::Policy) -> BatchLoad {
+    BatchLoad {
+        policy_bodies: 1,
+        stream_records: policy.allow.payees().len().div_ceil(RUN_PAYEES) as u64,
+        ..BatchLoad::default()
+    }
+}
+
+/// The runs a shares record of `n` entries takes in the grouped diff (its header counts as an
+/// item).
+pub fn shares_runs(n: usize) -> u64 {
+    (n + 1).div_ceil(RUN_ITEMS) as u64
 }
 
 /// The tick-walk lanes of a settlement from tick `from` to tick `to` (as the planner cuts it).
@@ -191,7 +218,7 @@ impl BatchCapacity {
         let grouped = per(
             accounts + load.stream_records,
             shape.grouped_cap * shape.grouped_subs,
-        );
+        ) + load.policy_bodies;
         [
             per(load.txs, self.leaf_size),
             diff_v1,
@@ -265,6 +292,61 @@ mod tests {
             .take_while(|&n| devnet().fits(&BatchLoad::bound_of(&split(n), |_| 0)))
             .last();
         assert_eq!(fits, Some(270));
+    }
+
+    /// A policy change to a list of `n` payees, signed by account 2.
+    fn set_policy(n: u32) -> Transaction {
+        use state::account::{Nonce, Timestamp};
+        use state::passport::{AllowList, Card, Policy};
+        use state::tx::passport::{PassportAction, UnsignedPassportTx};
+        let amount = |v| Amount::new(v).unwrap();
+        let policy = Policy {
+            cap: amount(100),
+            window: 60,
+            max_payment: amount(10),
+            max_fee: amount(1),
+            expiry: Timestamp::new(1_900_000_000).unwrap(),
+            allow: AllowList::new((0..n).map(|i| AccountIndex(10 + i)).collect()).unwrap(),
+            card: Card::new([1; 32], String::new()).unwrap(),
+        };
+        let key = SecretKey::random(&mut rand::rngs::OsRng);
+        Transaction::Passport(
+            UnsignedPassportTx {
+                owner: AccountIndex(2),
+                action: PassportAction::SetPolicy {
+                    agent: AccountIndex(3),
+                    policy,
+                },
+                fee: amount(1),
+                nonce: Nonce::new(0).unwrap(),
+                valid_until: Timestamp::MAX,
+            }
+            .sign(
+                &state::tx::Domain {
+                    chain_id: 1,
+                    rollup: [0; 20],
+                },
+                &key,
+            ),
+        )
+    }
+
+    #[test]
+    fn a_policy_body_counts_a_chunk_of_its_own_and_its_lists_runs() {
+        let cap = BatchCapacity::new(4, 3);
+        let none = BatchLoad::bound_of(&set_policy(0), |_| 0);
+        assert_eq!((none.policy_bodies, none.stream_records), (1, 0));
+        // 1,024 payees: 64 runs of 16, beside the 4 accounts: 8 chunks of 9 slots, and the
+        // one the body may leave unused before it.
+        let full = BatchLoad::bound_of(&set_policy(1_024), |_| 0);
+        assert_eq!((full.policy_bodies, full.stream_records), (1, 64));
+        assert_eq!(cap.chunks_for(&full), 9);
+        assert!(!cap.fits(&full.plus(&none)), "9 + 1 chunks: past 2^3");
+        // A shares registration's runs of eleven items count too (its header is one).
+        assert_eq!(
+            (shares_runs(10), shares_runs(11), shares_runs(1_024)),
+            (1, 2, 94)
+        );
     }
 
     #[test]

@@ -342,6 +342,10 @@ struct LoadCounts {
     split_lanes: u64,
     /// Lanes of the batch's tick-walk tree.
     walk_lanes: u64,
+    /// Grouped diff runs of the shares records and allow-lists the batch publishes.
+    diff_runs: u64,
+    /// Policy bodies the batch publishes (each starts a grouped diff chunk).
+    policy_bodies: u64,
 }
 
 /// Everything recovery rebuilt, handed to the writer thread.

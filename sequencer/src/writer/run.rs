@@ -166,6 +166,16 @@ pub(super) fn absorb(batch: &mut OpenBatch, fx: &Effects) {
                 rollup_prover::circuits::split::LANE_PAYEES,
             ) as u64;
         }
+        state::pubdata::PubdataOp::RegisterShares { parts, .. } => {
+            batch.counts.diff_runs += rollup_prover::capacity::shares_runs(parts.len());
+        }
+        state::pubdata::PubdataOp::Passport(op) => {
+            if let Some(policy) = op.action.policy() {
+                let body = rollup_prover::capacity::policy_body(policy);
+                batch.counts.diff_runs += body.stream_records;
+                batch.counts.policy_bodies += body.policy_bodies;
+            }
+        }
         state::pubdata::PubdataOp::StreamSettle { body, .. } => {
             let t = &body.terms;
             batch.counts.walk_lanes +=

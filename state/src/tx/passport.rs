@@ -61,6 +61,16 @@ pub enum PassportAction {
 }
 
 impl PassportAction {
+    /// The policy a delegate or a policy change sets (the batch publishes its body).
+    pub fn policy(&self) -> Option<&Policy> {
+        match self {
+            PassportAction::Delegate { policy, .. } | PassportAction::SetPolicy { policy, .. } => {
+                Some(policy)
+            }
+            PassportAction::Revoke { .. } | PassportAction::Sweep { .. } => None,
+        }
+    }
+
     pub fn kind(&self) -> TxKind {
         match self {
             PassportAction::Delegate { .. } => TxKind::Delegate,
