@@ -32,6 +32,8 @@ pub enum RequestError {
     ForcedWithdrawalNotAllowed,
     #[error("{0} transactions are defined (docs/SPEC.md sections 18 to 20) but not enabled in this version: the circuits do not prove them yet")]
     KindNotEnabled(TxKind),
+    #[error("a policy with an allow-list: this node's circuits do not prove an agent's payments under one yet (SPEC 20.9); set a policy without a list (any payee), or use a devnet with --experimental-agents")]
+    AllowListNotEnabled,
     #[error("the transaction needs {needs} proof chunks per tree and a batch of this node's circuits holds {max}: no batch could be proven with it (split it up, or pay fewer payees at once)")]
     ExceedsBatchCapacity { needs: u64, max: u64 },
 }
@@ -56,6 +58,7 @@ impl RequestError {
             RequestError::DepositNotAllowed => "DEPOSIT_NOT_ALLOWED",
             RequestError::ForcedWithdrawalNotAllowed => "FORCED_WITHDRAWAL_NOT_ALLOWED",
             RequestError::KindNotEnabled(_) => "KIND_NOT_ENABLED",
+            RequestError::AllowListNotEnabled => "ALLOW_LIST_NOT_ENABLED",
             RequestError::ExceedsBatchCapacity { .. } => "EXCEEDS_BATCH_CAPACITY",
         }
     }

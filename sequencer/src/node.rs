@@ -267,9 +267,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let streams = crate::service::streams_provable(finals.as_deref());
     let shares = crate::service::shares_provable(finals.as_deref());
     let lanes = cfg.experimental_agents || crate::service::lanes_provable(finals.as_deref());
+    let passports = crate::service::passports_provable(finals.as_deref());
     if lanes && !cfg.experimental_agents {
         tracing::info!(
-            "the pinned circuits prove nonce lanes: nonces of lanes 1 to 7 are accepted"
+            "the pinned circuits prove nonce lanes and passports: nonces of lanes 1 to 7 and \
+             the passport kinds (policies without an allow-list) are accepted"
         );
     }
     if shares {
@@ -404,6 +406,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             streams,
             shares,
             lanes,
+            passports,
             capacity,
         },
         shutdown: shutdown_rx.clone(),

@@ -50,8 +50,14 @@ pub struct ServiceConfig {
     /// Devnet, experimental: stream transactions are accepted and ticks relayed
     /// (`--experimental-streams`).
     pub experimental_streams: bool,
-    /// Accept the passport kinds and nonces of lanes 1 to 7 (devnet only, experimental).
+    /// Accept the passport kinds, allow-lists included, and nonces of lanes 1 to 7 (devnet
+    /// only, experimental).
     pub experimental_agents: bool,
+    /// Accept the passport kinds (delegate, set policy, revoke, sweep) with policies without
+    /// an allow-list: the node's pinned circuits include a `v4-agents` final, which the prover
+    /// builds only over a leaf with policy checks, and whose grouped diff proves a policy's
+    /// body ([`passports_provable`]).
+    pub passports: bool,
     /// Accept splits: the node's pinned circuits include final circuits that verify the
     /// split-credit chain (or it verifies no proof, a devnet without verifiers), so a batch
     /// holding one can be proven and committed ([`splits_provable`]).
@@ -111,13 +117,22 @@ pub fn shares_provable(finals: Option<&[FinalId]>) -> bool {
 /// Whether a node with the final circuits `finals` can commit batches with nonces of lanes 1
 /// to 7 (SPEC 20.1): only if some pinned final proves a `v4-agents` diff (the lanes record of
 /// an account that used one), which the prover builds only over a leaf with policy checks.
-/// The passport kinds stay behind `--experimental-agents` whatever the pins: a delegate's
-/// batch publishes its policy's body, which no diff circuit proves yet (SPEC 20.9).
 pub fn lanes_provable(finals: Option<&[FinalId]>) -> bool {
     finals.is_some_and(|f| {
         f.iter()
             .any(|id| id.kind == rollup_storage::DiffCircuitKind::V4Agents)
     })
+}
+
+/// Whether a node with the final circuits `finals` can commit batches with the passport
+/// kinds (SPEC 20.5): as for lanes, a pinned `v4-agents` final, over a leaf with policy checks
+/// (the owner's four kinds and an agent's spends judged by its passport), whose grouped diff
+/// proves a passport record and its policy's body (13.7.1). Not policies with an allow-list:
+/// the pins do not say whether the leaf has the membership paths (`--leaf-policies lists`),
+/// and a split from an agent under a list has no proof in any leaf (20.8), so a node that
+/// accepted one could accept a payment no batch proves (`ALLOW_LIST_NOT_ENABLED`).
+pub fn passports_provable(finals: Option<&[FinalId]>) -> bool {
+    lanes_provable(finals)
 }
 
 #[derive(Clone)]
@@ -183,32 +198,38 @@ impl RollupService {
     }
 }
 
-impl Inner {
-    /// The request as a transaction: every enabled kind (the split, the stream kinds and the
-    /// revenue-share kinds only on a node whose circuits prove them, [`ServiceConfig`]), all
-    /// three on a node with `--experimental-streams`, the passport kinds on one with
-    /// `--experimental-agents`.
-    fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
-        let tx = rollup_proto::convert::any_transaction_from_request(req)?;
+impl ServiceConfig {
+    /// Whether this node takes `tx` (no state read): every enabled kind (the split, the stream
+    /// kinds, the revenue-share kinds and the passport kinds only on a node whose circuits
+    /// prove them), all three first on a node with `--experimental-streams`, the passport kinds
+    /// with allow-lists on one with `--experimental-agents`; and a transaction no batch of the
+    /// node's circuits could hold is refused.
+    pub fn admit(&self, tx: &Transaction) -> Result<(), RequestError> {
         let kind = tx.kind();
         let allowed = match tx {
-            Transaction::Split(_) => self.cfg.splits || self.cfg.experimental_streams,
-            Transaction::Passport(_) => self.cfg.experimental_agents,
+            Transaction::Split(_) => self.splits || self.experimental_streams,
+            Transaction::Passport(t) if self.passports && !self.experimental_agents => {
+                if t.action.policy().is_some_and(|p| !p.allow.is_anyone()) {
+                    return Err(RequestError::AllowListNotEnabled);
+                }
+                true
+            }
+            Transaction::Passport(_) => self.experimental_agents,
             Transaction::StreamOpen(_)
             | Transaction::StreamSettle(_)
-            | Transaction::StreamClose(_) => self.cfg.streams || self.cfg.experimental_streams,
+            | Transaction::StreamClose(_) => self.streams || self.experimental_streams,
             Transaction::RegisterShares(_) | Transaction::Distribute(_) => {
-                self.cfg.shares || self.cfg.experimental_streams
+                self.shares || self.experimental_streams
             }
             _ => kind.is_enabled(),
         };
         if !allowed {
             return Err(RequestError::KindNotEnabled(kind));
         }
-        // Only a split's size is in the transaction itself; the writer seals around the others
-        // (and a distribute, whose size is its account's share count).
-        if let Some(cap) = self.cfg.capacity {
-            let needs = cap.chunks_for(&BatchLoad::bound_of(&tx, |_| 0));
+        // Only a split's and a policy's size are in the transaction itself; the writer seals
+        // around the others (and a distribute, whose size is its account's share count).
+        if let Some(cap) = self.capacity {
+            let needs = cap.chunks_for(&BatchLoad::bound_of(tx, |_| 0));
             if needs > cap.max_chunks() {
                 return Err(RequestError::ExceedsBatchCapacity {
                     needs,
@@ -216,6 +237,15 @@ impl Inner {
                 });
             }
         }
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// The request as a transaction, if this node takes it ([`ServiceConfig::admit`]).
+    fn decode(&self, req: &pb::SubmitRequest) -> Result<Transaction, RequestError> {
+        let tx = rollup_proto::convert::any_transaction_from_request(req)?;
+        self.cfg.admit(&tx)?;
         Ok(tx)
     }
 
@@ -371,9 +401,80 @@ pub(super) fn internal(e: impl std::fmt::Display) -> Status {
 
 #[cfg(test)]
 mod tests {
-    use super::{lanes_provable, shares_provable, splits_provable, streams_provable};
+    use super::{
+        lanes_provable, passports_provable, shares_provable, splits_provable, streams_provable,
+    };
     use rollup_prover::pins::FinalId;
     use rollup_storage::DiffCircuitKind;
+
+    /// A delegation from account 1 to a fresh key, under a policy with `payees` listed.
+    fn delegate(payees: u32) -> state::tx::Transaction {
+        use state::account::{AccountIndex, Amount, Nonce, Timestamp};
+        use state::crypto::schnorr::SecretKey;
+        use state::passport::{AllowList, Card, Policy};
+        use state::tx::passport::{PassportAction, UnsignedPassportTx};
+        let amount = |v| Amount::new(v).unwrap();
+        let mut rng = rand::rngs::OsRng;
+        let policy = Policy {
+            cap: amount(1_000),
+            window: 3_600,
+            max_payment: amount(100),
+            max_fee: amount(1),
+            expiry: Timestamp::new(1_900_000_000).unwrap(),
+            allow: AllowList::new((0..payees).map(|i| AccountIndex(2 + i)).collect()).unwrap(),
+            card: Card::new([7; 32], "https://agents.example/a".into()).unwrap(),
+        };
+        let tx = UnsignedPassportTx {
+            owner: AccountIndex(1),
+            action: PassportAction::Delegate {
+                agent_key: SecretKey::random(&mut rng).public_key().into(),
+                fund: amount(500),
+                policy,
+            },
+            fee: amount(1),
+            nonce: Nonce::new(0).unwrap(),
+            valid_until: Timestamp::MAX,
+        };
+        let domain = state::tx::Domain {
+            chain_id: 31_337,
+            rollup: [9; 20],
+        };
+        state::tx::Transaction::Passport(tx.sign(&domain, &SecretKey::random(&mut rng)))
+    }
+
+    fn config(passports: bool, experimental_agents: bool) -> super::ServiceConfig {
+        super::ServiceConfig {
+            max_in_flight_per_stream: 1,
+            enqueue_patience: std::time::Duration::ZERO,
+            devnet: experimental_agents,
+            faucet_max: 0,
+            l1_deposits: true,
+            experimental_streams: false,
+            experimental_agents,
+            splits: true,
+            streams: false,
+            shares: false,
+            lanes: passports,
+            passports,
+            capacity: None,
+        }
+    }
+
+    #[test]
+    fn passports_are_admitted_where_their_batches_are_proven() {
+        let code = |cfg: &super::ServiceConfig, tx| cfg.admit(&tx).map_err(|e| e.code());
+        // No `v4-agents` final: refused, whatever the policy.
+        assert_eq!(
+            code(&config(false, false), delegate(0)),
+            Err("KIND_NOT_ENABLED")
+        );
+        // Pinned: a policy without a list is taken, one with a list is refused by its reason.
+        let pinned = config(true, false);
+        assert_eq!(code(&pinned, delegate(0)), Ok(()));
+        assert_eq!(code(&pinned, delegate(3)), Err("ALLOW_LIST_NOT_ENABLED"));
+        // A devnet with `--experimental-agents` takes both.
+        assert_eq!(code(&config(false, true), delegate(3)), Ok(()));
+    }
 
     #[test]
     fn splits_and_streams_are_accepted_only_where_they_can_be_committed() {
@@ -404,5 +505,9 @@ mod tests {
         assert!(!lanes_provable(Some(&[v4, shares.with_splits()])));
         assert!(lanes_provable(Some(&[FinalId::v1(4), agents])));
         assert!(lanes_provable(Some(&[agents.with_splits()])));
+        // The passport kinds too (their bodies are proven by the `v4-agents` grouped diff).
+        assert!(!passports_provable(None));
+        assert!(!passports_provable(Some(&[v4, shares.with_splits()])));
+        assert!(passports_provable(Some(&[FinalId::v1(4), agents])));
     }
 }
