@@ -270,8 +270,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let passports = crate::service::passports_provable(finals.as_deref());
     if lanes && !cfg.experimental_agents {
         tracing::info!(
-            "the pinned circuits prove nonce lanes and passports: nonces of lanes 1 to 7 and \
-             the passport kinds (policies without an allow-list) are accepted"
+            "the pinned circuits prove nonce lanes: nonces of lanes 1 to 7 are accepted"
+        );
+    }
+    if passports && !cfg.experimental_agents {
+        tracing::info!(
+            "the pinned circuits prove passports: the passport kinds are accepted (policies \
+             without an allow-list)"
         );
     }
     if shares {

@@ -499,15 +499,13 @@ impl SettlementCircuit {
             b.assert_zero(d[grouped_at::MORE_IN]);
             b.assert_zero(d[grouped_at::MORE_OUT]);
         }
-        // With agent parts: no allow-list begun before the diff, none left unfinished; with
-        // shares runs, the same of a shares record.
-        if matches!(kind, DiffCircuitKind::V4Agents | DiffCircuitKind::V4Shares) {
+        // The full shape: no allow-list or shares record begun before the diff, none left
+        // unfinished.
+        if kind == DiffCircuitKind::V4Shares {
             for &t in &d[grouped_at::POLICY_IN..grouped_at::POLICY_IN + POLICY_CARRY_LEN] {
                 b.assert_zero(t);
             }
             b.assert_zero(d[grouped_at::POLICY_OUT]);
-        }
-        if kind == DiffCircuitKind::V4Shares {
             for &t in &d[grouped_at::SHARES_IN..grouped_at::SHARES_IN + SHARES_CARRY_LEN] {
                 b.assert_zero(t);
             }

@@ -25,13 +25,13 @@ use crate::jobs::SettlementInputs;
 use crate::witness::LeafWitness;
 
 /// The circuit that proves `diff` as the batch published it (`StateDiff::encode_published`):
-/// version 1 for account records only, else the grouped circuit of version 4: with shares runs
-/// when a shares record is present, else with agent parts when a passport or lanes record is,
-/// else the plain shape.
+/// version 1 for account records only, else the grouped circuit of version 4: the full shape
+/// when a shares record or a policy's body is present, else with agent parts when a passport
+/// or lanes record is, else the plain shape.
 pub fn diff_kind(diff: &StateDiff) -> DiffCircuitKind {
     if diff.version() == state::diff::DIFF_VERSION {
         DiffCircuitKind::V1
-    } else if !diff.shares().is_empty() {
+    } else if !diff.shares().is_empty() || diff.passports().iter().any(|p| p.policy.is_some()) {
         DiffCircuitKind::V4Shares
     } else if diff.passports().is_empty() && diff.lanes().is_empty() {
         DiffCircuitKind::V4

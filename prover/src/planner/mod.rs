@@ -172,7 +172,10 @@ impl Planner {
                     if ws.len() > chains.len() {
                         chains = tokio::task::block_in_place(|| chain_chunks(ws.len()))?;
                     }
-                    let splits = (split_lanes > 0)
+                    // Every `v4-shares` final verifies the chain: a batch of that diff kind
+                    // without a split-credit record (a policy change) proves an empty one.
+                    let splits = (split_lanes > 0
+                        || chains.diff_kind == rollup_storage::DiffCircuitKind::V4Shares)
                         .then(|| chunks::split_chunks(split_chain, shape, ws.len()))
                         .transpose()
                         .with_context(|| format!("batch {}", batch.number))?;

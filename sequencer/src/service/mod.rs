@@ -126,13 +126,14 @@ pub fn lanes_provable(finals: Option<&[FinalId]>) -> bool {
 
 /// Whether a node with the final circuits `finals` can commit batches with the passport
 /// kinds (SPEC 20.5): as for lanes, a pinned `v4-agents` final, over a leaf with policy checks
-/// (the owner's four kinds and an agent's spends judged by its passport), whose grouped diff
-/// proves a passport record and its policy's body (13.7.1). Not policies with an allow-list:
+/// (the owner's four kinds and an agent's spends judged by its passport), and a pinned
+/// `v4-shares` final with the chain, whose full grouped diff proves a policy's body (13.7.1;
+/// the prover builds both over one leaf). Not policies with an allow-list:
 /// the pins do not say whether the leaf has the membership paths (`--leaf-policies lists`),
 /// and a split from an agent under a list has no proof in any leaf (20.8), so a node that
 /// accepted one could accept a payment no batch proves (`ALLOW_LIST_NOT_ENABLED`).
 pub fn passports_provable(finals: Option<&[FinalId]>) -> bool {
-    lanes_provable(finals)
+    lanes_provable(finals) && shares_provable(finals)
 }
 
 #[derive(Clone)]
@@ -505,9 +506,10 @@ mod tests {
         assert!(!lanes_provable(Some(&[v4, shares.with_splits()])));
         assert!(lanes_provable(Some(&[FinalId::v1(4), agents])));
         assert!(lanes_provable(Some(&[agents.with_splits()])));
-        // The passport kinds too (their bodies are proven by the `v4-agents` grouped diff).
+        // The passport kinds need both: the leaf's checks and the full diff for the bodies.
         assert!(!passports_provable(None));
         assert!(!passports_provable(Some(&[v4, shares.with_splits()])));
-        assert!(passports_provable(Some(&[FinalId::v1(4), agents])));
+        assert!(!passports_provable(Some(&[FinalId::v1(4), agents])));
+        assert!(passports_provable(Some(&[agents, shares.with_splits()])));
     }
 }

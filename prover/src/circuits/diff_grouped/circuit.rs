@@ -253,6 +253,7 @@ impl GroupedDiffCircuit {
         parts: GroupedParts,
     ) -> (Targets, [usize; 2]) {
         let agent_parts = parts.agent_parts();
+        let bodies = parts.policy_bodies();
         let zero = b.zero();
         let one = b.one();
         // Where the chunk starts, as in the version 1 circuit.
@@ -269,7 +270,7 @@ impl GroupedDiffCircuit {
         let more_in = b.add_virtual_bool_target_safe();
         let next_slot_in = b.add_virtual_target();
         b.range_check(next_slot_in, SLOT_DEPTH + 1);
-        let policy_in = agent_parts.then(|| PolicyCarryTargets::new(b));
+        let policy_in = bodies.then(|| PolicyCarryTargets::new(b));
         let shares_in = parts.shares().then(|| CarryTargets::new(b));
         let start_rows = b.num_gates();
 
@@ -351,7 +352,7 @@ impl GroupedDiffCircuit {
             let index_bytes = le_bytes(b, &index_bits);
 
             // A policy body only in a chunk's first slot (module docs of `policy`).
-            let header = (agent_parts && slot_no == 0).then(|| HeaderTargets::new(b));
+            let header = (bodies && slot_no == 0).then(|| HeaderTargets::new(b));
             let has_policy = header.as_ref().map_or(zero, |h| h.has.target);
             let agent = agent_parts
                 .then(|| AgentParts::define(b, noncont, &index_bytes, &parts, has_policy));
@@ -621,7 +622,7 @@ impl GroupedDiffCircuit {
             Some(c) => c.set(&mut pw, &w.policy_in)?,
             None => ensure!(
                 w.policy_in == Default::default(),
-                "an allow-list in progress, and this circuit shape has no agent parts"
+                "an allow-list in progress, and this circuit shape has no policy bodies"
             ),
         }
         match &t.shares_in {
@@ -691,7 +692,7 @@ impl GroupedDiffCircuit {
                 None => ensure!(
                     s.policy.is_none(),
                     "account {}: a policy body outside a chunk's first slot, or in a circuit \
-                     shape without agent parts",
+                     shape without policy bodies",
                     s.index
                 ),
             }
@@ -710,7 +711,7 @@ impl GroupedDiffCircuit {
                     }
                     None => ensure!(
                         sub.payees.is_empty(),
-                        "payees, and this circuit shape has no agent parts"
+                        "payees, and this circuit shape has no policy bodies"
                     ),
                 }
                 match &st.run {

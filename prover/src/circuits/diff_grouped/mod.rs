@@ -69,11 +69,10 @@ pub const SHARES_CARRY_LEN: usize = 10;
 /// Number of elements of a [`PolicyCarry`].
 pub const POLICY_CARRY_LEN: usize = 3 + 4 * (FRONTIER_LEVELS + 2);
 
-/// Number of public inputs of the shape with agent parts: the policy carry in and out besides.
-pub const GROUPED_AGENTS_PUBLIC_INPUTS: usize = GROUPED_PUBLIC_INPUTS + 2 * POLICY_CARRY_LEN;
-
-/// Number of public inputs of the shape with shares runs: the shares carry in and out besides.
-pub const GROUPED_SHARES_PUBLIC_INPUTS: usize = GROUPED_AGENTS_PUBLIC_INPUTS + 2 * SHARES_CARRY_LEN;
+/// Number of public inputs of the full shape: the policy and shares carries in and out
+/// besides.
+pub const GROUPED_SHARES_PUBLIC_INPUTS: usize =
+    GROUPED_PUBLIC_INPUTS + 2 * POLICY_CARRY_LEN + 2 * SHARES_CARRY_LEN;
 
 /// Items (the shares header, then entries; six bytes each) a sub-slot's run reads: 66 bytes,
 /// the most a stream record's two appends take (64 and 7).
@@ -84,12 +83,15 @@ pub const RUN_ITEMS: usize = 11;
 pub enum GroupedParts {
     /// Stream records only.
     Streams,
-    /// Passport and lanes records too, a passport's policy body included: its fixed fields
-    /// and card in a chunk's first slot, its allow-list in runs of [`RUN_PAYEES`] payees
-    /// (SPEC 13.7.1).
+    /// Passport records without a policy body, and lanes records too (a batch's agents
+    /// spending, its accounts using lanes: the frequent agent records).
     Agents,
-    /// Passport, lanes and shares records: every sub-slot can also be a run of a shares
-    /// record (SPEC 19.6 "Diff"), and the chunk carries the record in progress.
+    /// Everything: passport records with their policy body (its fixed fields and card in a
+    /// chunk's first slot, its allow-list in runs of [`RUN_PAYEES`] payees, SPEC 13.7.1),
+    /// lanes and shares records (every sub-slot can also be a run of a shares record, SPEC 19.6
+    /// "Diff"); the chunk carries the list and the record in progress. The rare batches that
+    /// register shares or set a policy pay for it (about 4,500 rows per chunk and 300 per
+    /// sub-slot more than [`GroupedParts::Agents`]).
     Shares,
 }
 
@@ -100,6 +102,11 @@ impl GroupedParts {
 
     pub fn shares(self) -> bool {
         matches!(self, GroupedParts::Shares)
+    }
+
+    /// Whether the shape proves a passport record's policy body (the full shape).
+    pub fn policy_bodies(self) -> bool {
+        self.shares()
     }
 
     /// The shape of a diff kind proven by this circuit (`None` for version 1).
@@ -116,8 +123,7 @@ impl GroupedParts {
     /// The number of public inputs of the shape.
     pub fn public_inputs(self) -> usize {
         match self {
-            GroupedParts::Streams => GROUPED_PUBLIC_INPUTS,
-            GroupedParts::Agents => GROUPED_AGENTS_PUBLIC_INPUTS,
+            GroupedParts::Streams | GroupedParts::Agents => GROUPED_PUBLIC_INPUTS,
             GroupedParts::Shares => GROUPED_SHARES_PUBLIC_INPUTS,
         }
     }
@@ -137,7 +143,7 @@ pub mod at {
     pub const MORE_OUT: usize = DIFF_PUBLIC_INPUTS + 1;
     pub const NEXT_SLOT_IN: usize = DIFF_PUBLIC_INPUTS + 2;
     pub const NEXT_SLOT_OUT: usize = DIFF_PUBLIC_INPUTS + 3;
-    /// The [`super::PolicyCarry`] before the chunk (shapes with agent parts).
+    /// The [`super::PolicyCarry`] before the chunk (the full shape).
     pub const POLICY_IN: usize = DIFF_PUBLIC_INPUTS + 4;
     pub const POLICY_OUT: usize = POLICY_IN + super::POLICY_CARRY_LEN;
     /// The [`super::SharesCarry`] before the chunk (shape with shares runs).
@@ -146,9 +152,8 @@ pub mod at {
 }
 
 /// How grouped diff proofs of consecutive chunks of shape `parts` chain (SPEC 13.12): the
-/// version 1 diff's links, the stream record pending at the boundary (`more`, `next_slot`),
-/// with agent parts the allow-list in progress and, with shares runs, the shares record in
-/// progress.
+/// version 1 diff's links, the stream record pending at the boundary (`more`, `next_slot`)
+/// and, in the full shape, the allow-list and the shares record in progress.
 pub fn grouped_layout(parts: GroupedParts) -> crate::circuits::chain::ChainLayout {
     use crate::circuits::chain::Link;
     let mut layout = crate::circuits::diff::diff_layout();
@@ -157,7 +162,7 @@ pub fn grouped_layout(parts: GroupedParts) -> crate::circuits::chain::ChainLayou
     layout
         .links
         .push(Link::new(at::NEXT_SLOT_IN, at::NEXT_SLOT_OUT, 1));
-    if parts.agent_parts() {
+    if parts.policy_bodies() {
         layout
             .links
             .push(Link::new(at::POLICY_IN, at::POLICY_OUT, POLICY_CARRY_LEN));
@@ -216,7 +221,7 @@ fn digest_at(v: &[F], o: usize) -> Digest {
     Digest([v[o], v[o + 1], v[o + 2], v[o + 3]])
 }
 
-/// A policy's allow-list as it stands at a slot boundary (shapes with agent parts): what the
+/// A policy's allow-list as it stands at a slot boundary (the full shape): what the
 /// next slot, or chunk, goes on reading. A passport record with its policy body (in a chunk's
 /// first slot) checks the policy digest with the `allow` root it states, then its `n` payees
 /// come in runs of [`RUN_PAYEES`] that rebuild that root ([`crate::gadgets::allow`]). Between
@@ -335,7 +340,7 @@ pub struct GroupedStatement {
     /// last record's slot plus one, 0 at a group's start (slots strictly increase in a group).
     pub next_slot_in: u32,
     pub next_slot_out: u32,
-    /// The allow-list in progress before and after the chunk, in the shapes with agent parts.
+    /// The allow-list in progress before and after the chunk, in the full shape.
     pub policy: Option<[PolicyCarry; 2]>,
     /// The shares record in progress before and after the chunk, in the shape with shares
     /// runs (`None` in the others, whose statements do not have it).
@@ -361,24 +366,18 @@ impl GroupedStatement {
     /// The inverse of [`GroupedStatement::to_fields`] (`None` for a value no chunk states).
     pub fn from_fields(v: &[F]) -> Option<GroupedStatement> {
         let (policy, shares) = match v.len() {
-            GROUPED_PUBLIC_INPUTS => (false, false),
-            GROUPED_AGENTS_PUBLIC_INPUTS => (true, false),
-            GROUPED_SHARES_PUBLIC_INPUTS => (true, true),
+            GROUPED_PUBLIC_INPUTS => (None, None),
+            GROUPED_SHARES_PUBLIC_INPUTS => (
+                Some([
+                    PolicyCarry::from_fields(&v[at::POLICY_IN..at::POLICY_OUT])?,
+                    PolicyCarry::from_fields(&v[at::POLICY_OUT..at::SHARES_IN])?,
+                ]),
+                Some([
+                    SharesCarry::from_fields(&v[at::SHARES_IN..at::SHARES_OUT])?,
+                    SharesCarry::from_fields(&v[at::SHARES_OUT..])?,
+                ]),
+            ),
             _ => return None,
-        };
-        let policy = match policy {
-            true => Some([
-                PolicyCarry::from_fields(&v[at::POLICY_IN..at::POLICY_OUT])?,
-                PolicyCarry::from_fields(&v[at::POLICY_OUT..at::SHARES_IN])?,
-            ]),
-            false => None,
-        };
-        let shares = match shares {
-            true => Some([
-                SharesCarry::from_fields(&v[at::SHARES_IN..at::SHARES_OUT])?,
-                SharesCarry::from_fields(&v[at::SHARES_OUT..])?,
-            ]),
-            false => None,
         };
         let bit = |o: usize| crate::circuits::public::bool_of_field(v[o]);
         let slot = |o: usize| {

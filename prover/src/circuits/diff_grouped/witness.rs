@@ -41,7 +41,7 @@ pub struct StreamSub {
     /// in the group's first run, then `(payee, bps)`); empty for a stream record.
     #[serde(default)]
     pub run: Vec<(u32, u16)>,
-    /// In the shapes with agent parts, the payees of the group's allow-list this sub-slot
+    /// In the full shape, the payees of the group's allow-list this sub-slot
     /// reads instead (at most [`RUN_PAYEES`], before any shares item or stream record).
     #[serde(default)]
     pub payees: Vec<u32>,
@@ -139,8 +139,8 @@ pub struct GroupedWitness {
     pub start: ChunkStart,
     pub more_in: bool,
     pub next_slot_in: u32,
-    /// The allow-list in progress before the chunk (shapes with agent parts; the default in
-    /// the other).
+    /// The allow-list in progress before the chunk (the full shape; the default in the
+    /// others).
     #[serde(default)]
     pub policy_in: PolicyCarry,
     /// The shares record in progress before the chunk (shape with shares runs; the default
@@ -495,7 +495,7 @@ pub fn grouped_chunks(
             },
             more_in: from.more,
             next_slot_in: from.next_slot,
-            policy_in: if parts.agent_parts() {
+            policy_in: if parts.policy_bodies() {
                 from.policy
             } else {
                 PolicyCarry::default()
@@ -528,7 +528,7 @@ pub fn grouped_chunks(
             more_out: to.more,
             next_slot_in: from.next_slot,
             next_slot_out: to.next_slot,
-            policy: parts.agent_parts().then_some([from.policy, to.policy]),
+            policy: parts.policy_bodies().then_some([from.policy, to.policy]),
             shares: parts.shares().then_some([from.shares, to.shares]),
         };
         out.push((w, statement));

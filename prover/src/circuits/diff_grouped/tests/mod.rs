@@ -438,7 +438,7 @@ fn rows_per_slot() {
         );
         assert!(per_record > 0 && account > 0);
         // Up to the packing of arithmetic operations into rows, no header without agent parts.
-        assert_eq!(header > 500, parts.agent_parts(), "{header}");
+        assert_eq!(header > 500, parts.policy_bodies(), "{header}");
     }
 }
 

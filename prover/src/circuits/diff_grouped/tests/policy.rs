@@ -1,4 +1,4 @@
-//! Passport records that carry their policy body (SPEC 13.7.1) in the shape with agent parts: a
+//! Passport records that carry their policy body (SPEC 13.7.1) in the full shape: a
 //! delegate's new agent with a long URI and an allow-list that runs over sub-slots, slots and
 //! a chunk boundary, and a policy change to an empty list with a URI of 250 bytes (the tail's
 //! last window); then witnesses edited by hand past every native check, each of which must
@@ -10,7 +10,8 @@ use state::diff::{AccountTree, PassportRecord, StateDiff};
 use state::hash::{hash_no_pad, two_to_one, Digest};
 use state::passport::{AllowList, Card, Policy, ALLOW_DEPTH, TAG_POLICY};
 
-use super::{accounts, circuit, key, lanes, open, record, refused, stream, CAP, SUBS};
+use super::shares::circuit;
+use super::{accounts, key, lanes, open, record, refused_in, stream, CAP, SUBS};
 use crate::circuits::diff_grouped::*;
 use crate::F;
 use plonky2::field::types::Field;
@@ -93,10 +94,16 @@ fn transition() -> (AccountTree, StateDiff, Digest) {
     (before, diff, new_root)
 }
 
+fn refused(name: &str, w: &GroupedWitness) {
+    refused_in(circuit(), name, w)
+}
+
 #[test]
 fn policy_bodies_prove_with_their_allow_lists_across_slots_and_chunks() {
+    use crate::planner::chunks::diff_kind;
     let (before, diff, new_root) = transition();
-    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Agents, 1).unwrap();
+    assert_eq!(diff_kind(&diff), rollup_storage::DiffCircuitKind::V4Shares);
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Shares, 1).unwrap();
     assert_eq!(chunks.len(), 4);
     let body = |c: usize| {
         chunks[c].0.slots[0]
@@ -129,7 +136,7 @@ fn policy_bodies_prove_with_their_allow_lists_across_slots_and_chunks() {
     );
     assert_eq!(carry(3).left, 0);
 
-    let layout = grouped_layout(GroupedParts::Agents);
+    let layout = grouped_layout(GroupedParts::Shares);
     for pair in chunks.windows(2) {
         layout
             .check_adjacent(&pair[0].1.to_fields(), &pair[1].1.to_fields())
@@ -179,7 +186,7 @@ fn digest_with(p: &Policy, allow: Digest) -> Digest {
 #[test]
 fn dishonest_policy_bodies_have_no_proof() {
     let (before, diff, _) = transition();
-    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Agents, 1).unwrap();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Shares, 1).unwrap();
     // Chunk 2: agent 6's body and its first four runs (the carry out is the chunk's, unchecked
     // by a lone proof: each edit below must break a rule inside the chunk).
     let honest = chunks[2].0.clone();

@@ -17,7 +17,8 @@ use crate::circuits::diff_grouped::*;
 const CAP: usize = 2;
 const SUBS: usize = 2;
 
-fn circuit() -> &'static GroupedDiffCircuit {
+/// The full shape (shares runs and policy bodies), built once for this module and `policy`.
+pub(super) fn circuit() -> &'static GroupedDiffCircuit {
     static C: OnceLock<GroupedDiffCircuit> = OnceLock::new();
     C.get_or_init(|| GroupedDiffCircuit::build(CAP, SUBS, GroupedParts::Shares))
 }
