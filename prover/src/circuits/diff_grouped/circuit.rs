@@ -38,7 +38,7 @@ struct SubTargets {
     path: Vec<HashOutTarget>,
     /// The run's items, in the shape with shares runs.
     run: Option<Vec<ItemTargets>>,
-    /// The run's payees, in the shapes with agent parts.
+    /// The run's payees, in the full shape.
     payees: Option<[Target; RUN_PAYEES]>,
 }
 
@@ -73,7 +73,7 @@ struct SlotTargets {
     agent: Option<(PassportTargets, LanesTargets)>,
     /// The shares record's declaration, in the shape with shares runs.
     shares: Option<SharesSlotTargets>,
-    /// A policy body's header, in a chunk's first slot of a shape with agent parts.
+    /// A policy body's header, in a chunk's first slot of the full shape.
     policy: Option<HeaderTargets>,
     subs: Vec<SubTargets>,
     path: MerklePathTarget,
@@ -83,7 +83,7 @@ pub(super) struct Targets {
     start: StartTargets,
     more_in: BoolTarget,
     next_slot_in: Target,
-    /// The allow-list in progress before the chunk (shapes with agent parts).
+    /// The allow-list in progress before the chunk (the full shape).
     policy_in: Option<PolicyCarryTargets>,
     /// The shares record in progress before the chunk (shape with shares runs).
     shares_in: Option<CarryTargets>,

@@ -1,34 +1,37 @@
 //! The grouped diff circuit: a version 4 state diff (SPEC 10.4, "Version 4") leads from the old
 //! state root to the new one, stream and agent records included, and hashes to `diff_hash`.
-//! It proves account records with their stream records, passport records that do not carry a
-//! policy body (every record after the one that set the policy: an agent's spends move
-//! `window_id` and `spent`), lanes records and, in the shape with shares runs, shares records
-//! (SPEC 19.6 "Diff"); a passport record with its policy is the next step (the witness builder
-//! refuses it). The settlement circuit of a version 4 diff verifies its tree (SPEC 13.11,
-//! "Diff kinds").
+//! It proves account records with their stream records, passport records and lanes records
+//! and, in the full shape ([`GroupedParts::Shares`]), shares records (SPEC 19.6 "Diff") and a
+//! passport record's policy body (in the batch that set it; `policy.rs`). The settlement
+//! circuit of a version 4 diff verifies its tree (SPEC 13.11, "Diff kinds").
 //!
 //! A chunk has `cap` slots; a slot is one account's group or the continuation of the previous
-//! slot's, and holds up to `subs` sub-slots, each a stream record or (shape with shares) a run
-//! of up to [`RUN_ITEMS`] six-byte items of a shares record. What a used slot proves:
+//! slot's, and holds up to `subs` sub-slots, each a stream record or (full shape) a run of up
+//! to [`RUN_PAYEES`] payees of an allow-list or of up to [`RUN_ITEMS`] six-byte items of a
+//! shares record. What a used slot proves:
 //!
 //! - **Which account.** A group of an existing account: no new account's group before it and
 //!   `lower <= index < count_before` (then `lower = index + 1`); of a new account: index
 //!   `count_before + new`. A continuation (exactly when the previous slot's last stream record
-//!   announced another, or its shares record has items left): the previous slot's index,
+//!   announced another, or its allow-list or shares record has items left): the previous slot's index,
 //!   balance and nonce unchanged, no record bytes.
 //! - **Its `ext` before.** Witnessed stream root and profile whose `ext` (SPEC 18.3, `ZERO`
 //!   when both are empty) is in the old leaf, which is under the running root; a new account's
 //!   old leaf is empty and its book and profile start empty.
 //! - **Its stream records**, in order, each in the running book: the old slot leaf is under
 //!   the book's root, the new one (the stream's leaf, or `ZERO` for an emptied slot) replaces
-//!   it. Slots strictly increase within a group. The first sub-slot is used iff the `parts`
-//!   byte says streams follow (or the slot continues); the next iff the previous record's tag
-//!   says "more"; the last one's "more" carries to the next slot.
+//!   it. Slots strictly increase within a group (each at least `next_slot`, the previous one's
+//!   plus one, 0 at a group's start). A stream record is pending from the group's first slot
+//!   iff the `parts` byte says streams follow, and after a record iff its tag says "more"; a
+//!   sub-slot reads the pending record unless it reads a run (runs come first).
 //! - **Its profile parts** (a group's first slot only): the old parts (shares, passport, lanes
 //!   digests) are witnessed, their profile is the one in the old `ext`; a passport record
-//!   (`owner`, `revoked`, `window_id`, `spent`, the policy digest, no policy body) replaces the
-//!   passport part by `passport_digest` of its fields, a lanes record (seven sequence numbers
-//!   below `2^60`) the lanes part by its digest (`ZERO` when all are 0).
+//!   (`owner`, `revoked`, `window_id`, `spent`, the policy digest) replaces the passport part
+//!   by `passport_digest` of its fields, a lanes record (seven sequence numbers below `2^60`)
+//!   the lanes part by its digest (`ZERO` when all are 0).
+//! - **Its policy body** (full shape, a chunk's first slot only: `policy.rs`): the fields and
+//!   card hash to the record's policy digest with a stated allow root, which the list's runs
+//!   rebuild, payees strictly increasing.
 //! - **Its shares record** (shape with shares): the group's first slot declares `n >= 1` and
 //!   a digest `d`, which replaces the shares part (the leaf is written once, in that slot); the
 //!   record's items are the header `(index, n)` then the `n` entries `(payee, bps)`, six bytes
@@ -39,13 +42,14 @@
 //! - **Its leaf after**: the record's balance and nonce (below `2^63`), the same key, the
 //!   profile of the parts after, and the `ext` of the book after.
 //! - **The bytes**: the record (21 bytes, or 61 with the key of a new account) with its
-//!   `parts` byte, the passport (58 bytes) and lanes (60) records when present, then the
-//!   shares runs' items, then per stream record `slot ‖ tag [‖ fields]`, appended to the
-//!   SHA-256 stream in the order of `StateDiff::encode_grouped`.
+//!   `parts` byte, the lanes (60) and passport (58 bytes) records when present, a policy's
+//!   body up to its payees, then the payee runs' and the shares runs' items, then per stream
+//!   record `slot ‖ tag [‖ fields]`, appended to the SHA-256 stream in the order of
+//!   `StateDiff::encode_grouped`.
 //!
 //! Public inputs: those of the version 1 diff circuit ([`DiffStatement`], 73) and
-//! `more_in/out`, `last_slot_in/out` (77), chained the same way; in the shape with shares,
-//! the [`SharesCarry`] before and after the chunk (99).
+//! `more_in/out`, `next_slot_in/out` (77), chained the same way; in the full shape, the
+//! [`PolicyCarry`] and the [`SharesCarry`] before and after the chunk (167).
 //!
 //! Cost: `tests::rows_per_slot` (an account part and `subs` stream parts).
 
