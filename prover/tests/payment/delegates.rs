@@ -103,6 +103,12 @@ fn an_owner_delegates_and_changes_policies_as_the_native_rules_do() {
         pubdata_commitment(&ops)
     );
 
+    // The batch's diff publishes the three policies' bodies and one without (the delegate's
+    // agent's spend is in the same batch, so its record carries the body). The full grouped
+    // diff proves them, each body starting a chunk, in no more chunks than the capacity the
+    // node seals batches by counts; the registry's chunk circuit proves a body's chunk.
+    diff_of_policy_changes(&k, &txs);
+
     // Only a leaf with policy checks has these slots.
     let mut chain = rollup_prover::circuits::split::SplitChainBuilder::new(4);
     let err = rollup_prover::circuits::leaf::LeafCircuit::witnesses(
@@ -116,6 +122,78 @@ fn an_owner_delegates_and_changes_policies_as_the_native_rules_do() {
     )
     .unwrap_err();
     assert!(format!("{err:?}").contains("delegate"), "{err:?}");
+}
+
+fn diff_of_policy_changes(k: &Keys, txs: &[Transaction]) {
+    use rollup_prover::capacity::{BatchCapacity, BatchLoad};
+    use rollup_prover::circuits::diff_grouped::{grouped_chunks, GroupedParts};
+    use rollup_prover::planner::chunks::diff_kind;
+    use rollup_storage::{DiffCircuitKind, ProofTree};
+    use sha2::{Digest as _, Sha256};
+    use state::diff::{AccountTree, BatchTouches};
+
+    let before = world(k);
+    let mut after = world(k);
+    let mut touches = BatchTouches::new(after.num_accounts());
+    for tx in txs {
+        touches.absorb(&after.apply(tx, &ctx()).unwrap());
+    }
+    let diff = touches.diff(&after).unwrap();
+    let bodies = diff
+        .passports()
+        .iter()
+        .filter(|p| p.policy.is_some())
+        .count();
+    assert_eq!(bodies, 4, "two delegates and two policy changes");
+    assert_eq!(diff_kind(&diff), DiffCircuitKind::V4Shares);
+    let reg = super::kinds_registry();
+    let shape = reg.shape();
+    let chunks = grouped_chunks(
+        &AccountTree::from_state(&before),
+        &diff,
+        shape.grouped_cap,
+        shape.grouped_subs,
+        GroupedParts::Shares,
+        1,
+    )
+    .unwrap();
+    let with_body: Vec<usize> = (0..chunks.len())
+        .filter(|&c| chunks[c].0.slots[0].policy.is_some())
+        .collect();
+    assert_eq!(with_body.len(), bodies, "each body starts a chunk");
+    assert!(chunks
+        .iter()
+        .all(|(w, _)| w.slots[1..].iter().all(|s| s.policy.is_none())));
+    let used = chunks
+        .iter()
+        .filter(|(w, _)| w.slots.iter().any(|s| s.used))
+        .count() as u64;
+    let load = txs
+        .iter()
+        .map(|tx| BatchLoad::bound_of(tx, |_| 0))
+        .fold(BatchLoad::default(), |a, b| a.plus(&b));
+    let cap = BatchCapacity::new(K, 3);
+    assert!(
+        cap.chunks_for(&load) >= used,
+        "the capacity counts {} chunks, the diff takes {used}",
+        cap.chunks_for(&load)
+    );
+    let last = &chunks.last().unwrap().1;
+    assert_eq!(last.base.root_out, after.root());
+    assert_eq!(
+        last.base.diff_hash(),
+        <[u8; 32]>::from(Sha256::digest(diff.encode_published()))
+    );
+    let (w, s) = chunks[with_body[0]].clone();
+    let stated: Vec<u64> = s.to_fields().iter().map(|x| x.to_canonical_u64()).collect();
+    let proof = reg
+        .prove_tree_leaf(
+            ProofTree::Diff,
+            DiffCircuitKind::V4Shares,
+            &chunk_input(w, s),
+        )
+        .unwrap();
+    assert_eq!(proof.statement, serde_json::json!(stated));
 }
 
 /// A leaf of one delegate forged on `state`: `signer` (with `key`) creates an agent of
