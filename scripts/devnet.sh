@@ -91,6 +91,20 @@ if [ "$SHARES" = 1 ]; then
   DIFF_KINDS="$DIFF_KINDS,v4-shares"
   LEAF_FLAGS+=(--leaf-shares)
 fi
+# Agent passports (SPEC 20; needs revenue shares: a policy's body is proven by the full diff of
+# the `v4-shares` finals): the leaf also has the policy checks (`--leaf-policies plain`: 157 rows
+# more per slot, which doubles the streams leaf of 6, so off by default), the `v4-agents` finals
+# prove the batches with lanes and agent spends; the node accepts the passport kinds by those
+# pins (policies without an allow-list), and scripts/agents-demo.sh runs once at start (an
+# owner funded on L1, three agents under different policies, one revoked mid-run), then waits
+# for its last transaction's batch to be finalized on L1 (log $DIR/agents-demo.log).
+#   DEVNET_PASSPORTS=1 DEVNET_STREAMS=0 DEVNET_TOP_LEVEL=1 scripts/devnet.sh
+PASSPORTS=${DEVNET_PASSPORTS:-0}
+if [ "$SHARES" != 1 ]; then PASSPORTS=0; fi
+if [ "$PASSPORTS" = 1 ]; then
+  DIFF_KINDS="$DIFF_KINDS,v4-agents"
+  LEAF_FLAGS+=(--leaf-policies plain)
+fi
 CIRCUIT_FLAGS=("${SPLITS_FLAG[@]}" "${LEAF_FLAGS[@]}" --diff-kinds "$DIFF_KINDS")
 if [ "$STREAMS" = 1 ]; then CIRCUIT_FLAGS+=(--walks); fi
 mkdir -p "$DIR/agents"
@@ -349,6 +363,25 @@ if [ "$SHARES" = 1 ] && [ "$AGENTS" -ge 2 ]; then
     echo "warning: the revenue-share registration failed" >&2
   fi
 fi
+# Agent passports: the demo on an owner of its own (funded through L1), paying agent 1 (the
+# merchant) and agent 2 (the stranger).
+PASSPORTS_DEMO="none (DEVNET_PASSPORTS=0)"
+if [ "$PASSPORTS" = 1 ] && [ "$AGENTS" -ge 2 ]; then
+  OWNER_KEY="$DIR/agents/passport-owner.json"
+  PASSPORT_OWNER=$(new_agent "$OWNER_KEY")
+  $ROLLUP deposit --account "$PASSPORT_OWNER" --amount 1000000 --l1-key "$FUNDER_KEY" --rollup "$ROLLUP_ADDRESS" >/dev/null
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/v1/accounts/$PASSPORT_OWNER" 2>/dev/null | grep -q '"balance":[1-9]' && break
+    sleep 0.5
+  done
+  AGENTS_DEMO_OWNER_KEY="$OWNER_KEY" AGENTS_DEMO_MERCHANT="${INDICES[0]}" \
+    AGENTS_DEMO_STRANGER="${INDICES[1]}" AGENTS_DEMO_HTTP="http://127.0.0.1:$HTTP_PORT" \
+    AGENTS_DEMO_BATCH_SECS="$BATCH_SECS" AGENTS_DEMO_DIR="$DIR/agents-demo" BIN="$BIN" \
+    scripts/agents-demo.sh >"$DIR/agents-demo.log" 2>&1 &
+  AGENT_PIDS+=($!)
+  PASSPORTS_DEMO="owner $PASSPORT_OWNER, three agents under different policies, one revoked mid-run (log $DIR/agents-demo.log, whose last line says whether it all reached L1 finality)"
+  echo "==> passports: $PASSPORTS_DEMO" >&2
+fi
 $BIN/rollup-paid-api --addr "127.0.0.1:$PAID_API_PORT" --facilitator "http://127.0.0.1:$HTTP_PORT/x402" \
   --pay-to "$PAYEE" --price "$PAID_API_PRICE" >"$DIR/paid-api.log" 2>&1 &
 AGENT_PIDS+=($!)
@@ -393,6 +426,7 @@ cat <<INFO
   agents:  ${INDICES[*]} (keys in $DIR/agents/), paying each other every $PAY_EVERY s
   split:   agent ${INDICES[0]} paid agents ${INDICES[*]:1} at once: $SPLIT_DEMO
   shares:  $SHARES_DEMO
+  passports: $PASSPORTS_DEMO
   streams: $STREAM_DEMO
            $ROLLUP stream show --payer ${STREAM_PAYER:-N} --slot 0   (logs $DIR/stream-payer.log, $DIR/stream-payee.log)
            $ROLLUP split --key $DIR/agents/agent1.json --to N:A --to M:B
@@ -428,6 +462,9 @@ if [ -n "${DEVNET_SECONDS:-}" ]; then
   fi
   if [ "$STREAMS" = 1 ]; then
     echo "stream $STREAM_PAYER/0: $($ROLLUP stream show --payer "$STREAM_PAYER" --slot 0 2>&1 | tr '\n' ' ')"
+  fi
+  if [ "$PASSPORTS" = 1 ]; then
+    echo "passports demo: $(tail -1 "$DIR/agents-demo.log" 2>/dev/null)"
   fi
   echo "L1 token balance of $WITHDRAW_TO (withdrawals claimed on L1): $(l1_balance "$WITHDRAW_TO")" 
 else
