@@ -257,6 +257,29 @@ fn a_grouped_diff_proves_the_rebuilt_root_and_the_hash_of_its_bytes() {
     assert_not_mergeable(&m1, "swapped", &proofs[1], &proofs[0]);
 }
 
+/// The chunks chain as `parts`' layout links them, and the last ends at `new_root` with the
+/// SHA-256 of `diff`'s version 4 bytes.
+fn assert_chains_to(
+    chunks: &[(GroupedWitness, GroupedStatement)],
+    parts: GroupedParts,
+    diff: &StateDiff,
+    new_root: Digest,
+) {
+    let layout = grouped_layout(parts);
+    for pair in chunks.windows(2) {
+        layout
+            .check_adjacent(&pair[0].1.to_fields(), &pair[1].1.to_fields())
+            .unwrap();
+    }
+    let last = &chunks.last().expect("a chunk").1;
+    assert_eq!(last.base.root_out, new_root, "the root a replica rebuilds");
+    assert_eq!(
+        last.base.diff_hash(),
+        <[u8; 32]>::from(Sha256::digest(diff.encode_grouped())),
+        "SHA-256 of the version 4 bytes"
+    );
+}
+
 /// Proving `w` fails whatever the statement: an error, or a panic in witness generation.
 fn refused(name: &str, w: &GroupedWitness) {
     refused_in(circuit(), name, w)

@@ -4,14 +4,13 @@
 //! last window); then witnesses edited by hand past every native check, each of which must
 //! have no proof at all.
 
-use sha2::{Digest as _, Sha256};
 use state::account::{AccountIndex, Amount, Timestamp};
 use state::diff::{AccountTree, PassportRecord, StateDiff};
 use state::hash::{hash_no_pad, two_to_one, Digest};
 use state::passport::{AllowList, Card, Policy, ALLOW_DEPTH, TAG_POLICY};
 
 use super::shares::circuit;
-use super::{accounts, key, lanes, open, record, refused_in, stream, CAP, SUBS};
+use super::{accounts, assert_chains_to, key, lanes, open, record, refused_in, stream, CAP, SUBS};
 use crate::circuits::diff_grouped::*;
 use crate::F;
 use plonky2::field::types::Field;
@@ -136,19 +135,7 @@ fn policy_bodies_prove_with_their_allow_lists_across_slots_and_chunks() {
     );
     assert_eq!(carry(3).left, 0);
 
-    let layout = grouped_layout(GroupedParts::Shares);
-    for pair in chunks.windows(2) {
-        layout
-            .check_adjacent(&pair[0].1.to_fields(), &pair[1].1.to_fields())
-            .unwrap();
-    }
-    let last = &chunks[3].1;
-    assert_eq!(last.base.root_out, new_root, "the root a replica rebuilds");
-    assert_eq!(
-        last.base.diff_hash(),
-        <[u8; 32]>::from(Sha256::digest(diff.encode_grouped())),
-        "SHA-256 of the version 4 bytes, bodies included"
-    );
+    assert_chains_to(&chunks, GroupedParts::Shares, &diff, new_root);
     for (w, s) in &chunks {
         circuit().verify(circuit().prove(w, s).unwrap()).unwrap();
     }
