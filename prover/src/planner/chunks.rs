@@ -93,7 +93,7 @@ fn serialize<W: Serialize, S: Serialize>(chunks: Vec<(W, S)>) -> anyhow::Result<
 }
 
 /// The chunks of batch `batch`, each tree padded with empty chunks to a power of two of at
-/// least `min_chunks`.
+/// least `min_chunks` and of the diff's count (so that all three have the same).
 pub fn chain_chunks(
     shape: ChunkShape,
     batch: u64,
@@ -127,6 +127,9 @@ pub fn chain_chunks(
         )?,
         _ => anyhow::bail!("the state before batch {batch} was copied for another diff kind"),
     };
+    // The diff may take more chunks than the leaves (a policy's body starts a chunk of its
+    // own): every tree of the batch has the same power of two.
+    let min_chunks = min_chunks.max(diff.len());
     let priority = priority_chunks(
         inputs.queue_before,
         first_priority_op,

@@ -184,6 +184,37 @@ fn diff_of_policy_changes(k: &Keys, txs: &[Transaction]) {
         last.base.diff_hash(),
         <[u8; 32]>::from(Sha256::digest(diff.encode_published()))
     );
+    // The planner pads the batch's other trees to the diff's count (here more chunks than the
+    // batch has leaves: the bodies start chunks of their own).
+    let inputs = rollup_prover::jobs::SettlementInputs {
+        diff_bytes: diff.encode_published(),
+        state_diff: diff.clone(),
+        settled: state::settlement::OpsSettlement {
+            withdrawals: vec![],
+            payouts: vec![],
+            consumed: vec![],
+            next_priority_op: 0,
+        },
+        depositors: Default::default(),
+        queue_before: [0; 32],
+        queue_after: [0; 32],
+    };
+    let kind = diff_kind(&diff);
+    let planned = rollup_prover::planner::chunks::chain_chunks(
+        shape,
+        1,
+        &rollup_prover::planner::chunks::Before::of(&before, kind),
+        0,
+        &inputs,
+        1,
+    )
+    .unwrap();
+    assert_eq!(planned.diff.len(), chunks.len());
+    assert_eq!(
+        (planned.priority.len(), planned.payout.len()),
+        (chunks.len(), chunks.len()),
+        "every tree of the batch has the diff's count"
+    );
     let (w, s) = chunks[with_body[0]].clone();
     let stated: Vec<u64> = s.to_fields().iter().map(|x| x.to_canonical_u64()).collect();
     let proof = reg
