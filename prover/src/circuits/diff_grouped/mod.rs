@@ -13,8 +13,8 @@
 //! - **Which account.** A group of an existing account: no new account's group before it and
 //!   `lower <= index < count_before` (then `lower = index + 1`); of a new account: index
 //!   `count_before + new`. A continuation (exactly when the previous slot's last stream record
-//!   announced another, or its allow-list or shares record has items left): the previous slot's index,
-//!   balance and nonce unchanged, no record bytes.
+//!   announced another, or its allow-list or shares record has items left): the previous
+//!   slot's index, balance and nonce unchanged, no record bytes.
 //! - **Its `ext` before.** Witnessed stream root and profile whose `ext` (SPEC 18.3, `ZERO`
 //!   when both are empty) is in the old leaf, which is under the running root; a new account's
 //!   old leaf is empty and its book and profile start empty.
