@@ -178,7 +178,13 @@ pub struct Policy {
 impl Policy {
     /// The policy digest (module docs): three permutations (the allow-list keeps its root).
     pub fn digest(&self) -> Digest {
-        let a = self.allow.root().elements();
+        self.digest_with_allow(self.allow.root())
+    }
+
+    /// The policy digest with `allow` as the allow-list's root: what a circuit that states
+    /// the root apart from the list checks (and a test forges).
+    pub fn digest_with_allow(&self, allow: Digest) -> Digest {
+        let a = allow.elements();
         let c = self.card.digest().elements();
         hash_no_pad(&[
             F::from_canonical_u64(TAG_POLICY),

@@ -268,7 +268,7 @@ impl PolicyCarry {
         );
         let mut level: Vec<Digest> = (0..RUN_PAYEES)
             .map(|i| match payees.get(i) {
-                Some(&p) => Digest([F::from_canonical_u32(p), F::ONE, F::ZERO, F::ZERO]),
+                Some(&p) => state::passport::AllowList::leaf(state::account::AccountIndex(p)),
                 None => Digest::ZERO,
             })
             .collect();

@@ -260,18 +260,15 @@ pub(super) fn header(
     }
 
     // The card, the policy digest, and the list to read.
-    let card_hash: [Target; 8] = core::array::from_fn(|i| {
-        let word = &fixed[36 + 4 * i..40 + 4 * i];
-        word.iter().rev().fold(zero, |acc, &x| {
+    // Bytes as one little-endian number (the hash's words, the URI's 7-byte chunks).
+    let mut le = |bytes: &[Target]| {
+        bytes.iter().rev().fold(zero, |acc, &x| {
             b.mul_const_add(F::from_canonical_u64(256), acc, x)
         })
-    });
-    let chunks: [Target; MAX_URI_CHUNKS] = core::array::from_fn(|c| {
-        let end = (7 * c + 7).min(MAX_URI_BYTES);
-        uri[7 * c..end].iter().rev().fold(zero, |acc, &x| {
-            b.mul_const_add(F::from_canonical_u64(256), acc, x)
-        })
-    });
+    };
+    let card_hash: [Target; 8] = core::array::from_fn(|i| le(&fixed[36 + 4 * i..40 + 4 * i]));
+    let chunks: [Target; MAX_URI_CHUNKS] =
+        core::array::from_fn(|c| le(&uri[7 * c..(7 * c + 7).min(MAX_URI_BYTES)]));
     let k = flags.iter().enumerate().fold(zero, |acc, (l, f)| {
         b.mul_const_add(F::from_canonical_usize(l.div_ceil(7)), f.target, acc)
     });

@@ -6,14 +6,12 @@
 
 use state::account::{AccountIndex, Amount, Timestamp};
 use state::diff::{AccountTree, PassportRecord, StateDiff};
-use state::hash::{hash_no_pad, two_to_one, Digest};
-use state::passport::{AllowList, Card, Policy, ALLOW_DEPTH, TAG_POLICY};
+use state::hash::{two_to_one, Digest};
+use state::passport::{AllowList, Card, Policy, ALLOW_DEPTH};
 
 use super::shares::circuit;
 use super::{accounts, assert_chains_to, key, lanes, open, record, refused_in, stream, CAP, SUBS};
 use crate::circuits::diff_grouped::*;
-use crate::F;
-use plonky2::field::types::Field;
 
 /// A policy with `n` payees from 5 on (every third index) and a URI of `uri_len` bytes.
 fn policy(n: u32, uri_len: usize) -> Policy {
@@ -155,21 +153,6 @@ fn any_root(payees: &[u32]) -> Digest {
     level[0]
 }
 
-/// The policy digest of `p` with the allow root `allow` instead of its list's.
-fn digest_with(p: &Policy, allow: Digest) -> Digest {
-    let mut e = vec![
-        F::from_canonical_u64(TAG_POLICY),
-        p.cap.to_field(),
-        F::from_canonical_u32(p.window),
-        p.max_payment.to_field(),
-        p.max_fee.to_field(),
-        p.expiry.to_field(),
-    ];
-    e.extend(allow.0);
-    e.extend(p.card.digest().0);
-    hash_no_pad(&e)
-}
-
 #[test]
 fn dishonest_policy_bodies_have_no_proof() {
     let (before, diff, _) = transition();
@@ -224,11 +207,11 @@ fn dishonest_policy_bodies_have_no_proof() {
     payees.swap(0, 1);
     let allow = any_root(&payees);
     let mut forged = honest.clone();
-    forged.slots[0].passport.as_mut().unwrap().policy_digest = digest_with(&p6, allow);
+    forged.slots[0].passport.as_mut().unwrap().policy_digest = p6.digest_with_allow(allow);
     forged.slots[0].policy.as_mut().unwrap().allow = allow;
     // The continuation opens the leaf slot 0 wrote: its passport part is the forged one.
     let mut record = diff.passports()[1].clone();
-    record.policy_digest = digest_with(&p6, allow);
+    record.policy_digest = p6.digest_with_allow(allow);
     forged.slots[1].parts[1] = record.digest();
     let mut w = forged.clone();
     w.slots[0].subs[0].payees.swap(0, 1);
