@@ -74,19 +74,6 @@ pub(super) fn tx_slot(
             PassportAction::Sweep { agent, .. } => (SlotKind::Sweep, t.owner.0, agent.0),
         },
     };
-    // A split from an agent under an allow-list has no proof (its payees are the split-credit
-    // chain's, which has no membership path: SPEC 20.8), whatever the circuit.
-    if let Transaction::Split(t) = tx {
-        if state
-            .passport(t.from)
-            .is_some_and(|p| !p.policy().allow.is_anyone())
-        {
-            return Err(WitnessError::KindNotProvable {
-                position,
-                kind: "listed-agent split",
-            });
-        }
-    }
     // A delegate's first free index: the account below it (the last one), read after A.
     let below_idx = (kind == SlotKind::Delegate).then(|| b_idx.wrapping_sub(1));
     let r0 = state.root();

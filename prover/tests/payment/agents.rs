@@ -583,39 +583,61 @@ fn an_agents_stream_and_shares_change_its_ext_with_its_passport() {
 }
 
 #[test]
-fn an_agents_split_under_an_allow_list_is_reported_not_proven() {
+fn a_leaf_without_what_an_agents_spend_needs_reports_it() {
     use rollup_prover::circuits::leaf::{LeafCircuit, LeafPlanError};
     let k = keys();
-    // Natively accepted (Bob is LISTED's one payee), but a split's payees are the chain's,
-    // which has no membership path (SPEC 20.8): the planner reports it rather than queue a
-    // leaf with no proof.
-    let tx = agent_split(LISTED, &[(BOB, 10)], 1, 0);
-    world(&k).apply(&tx, &ctx()).unwrap();
-    let mut state = world(&k);
-    let mut chain = rollup_prover::circuits::split::SplitChainBuilder::new(4);
-    let err = agents_circuit()
-        .witnesses(&mut state, &[(tx, ctx())], ts(), &depositor, 0, &mut chain)
-        .unwrap_err();
-    assert!(
-        matches!(&err, LeafPlanError::Other(e) if e.to_string().contains("listed-agent split")),
-        "{err:?}"
+    let plan = |leaf: &PaymentCircuit, txs: &[Transaction]| {
+        let mut chain = rollup_prover::circuits::split::SplitChainBuilder::new(4);
+        let txs: Vec<_> = txs.iter().map(|t| (t.clone(), ctx())).collect();
+        leaf.witnesses(&mut world(&k), &txs, ts(), &depositor, 0, &mut chain)
+    };
+    let reported = |err: LeafPlanError, what: &str| {
+        assert!(
+            matches!(&err, LeafPlanError::Other(e) if e.to_string().contains(what)),
+            "{err:?}"
+        );
+    };
+    // A circuit without policy checks: any agent's spend.
+    let free_pays = agent_transfer(FREE, BOB, 10, 1, 0);
+    reported(
+        plan(circuit(), std::slice::from_ref(&free_pays)).unwrap_err(),
+        "policy-checked",
     );
-    // The plain circuit reports every agent's spend.
-    let tx = agent_transfer(FREE, BOB, 10, 1, 0);
-    let err = circuit()
-        .witnesses(
-            &mut world(&k),
-            &[(tx, ctx())],
-            ts(),
-            &depositor,
-            0,
-            &mut chain,
+    // Policy checks without the membership paths (`--leaf-policies plain`): an agent under a
+    // list paying its listed payee, whether it is older than the batch or delegated in it
+    // (account 7, after a payment of FREE's, which needs no path).
+    let plain = super::kinds_registry().leaf();
+    let listed_pays = agent_transfer(LISTED, BOB, 10, 1, 0);
+    reported(
+        plan(plain, &[free_pays.clone(), listed_pays.clone()]).unwrap_err(),
+        "transaction 1 is a listed-agent payment",
+    );
+    const NEW: AccountIndex = AccountIndex(7);
+    let delegate = PassportAction::Delegate {
+        agent_key: agent_key(NEW).public_key().into(),
+        fund: amt(100),
+        policy: policy(250, NOW + 1000, vec![BOB]),
+    };
+    let new_pays = agent_transfer(NEW, BOB, 10, 1, 0);
+    reported(
+        plan(
+            plain,
+            &[free_pays.clone(), alice_says(&k, delegate, 3), new_pays],
         )
-        .unwrap_err();
-    assert!(
-        matches!(&err, LeafPlanError::Other(e) if e.to_string().contains("policy-checked")),
-        "{err:?}"
+        .unwrap_err(),
+        "transaction 2 is a listed-agent payment",
     );
+    // The same leaf plans the payments that need no path, and the shape with paths plans the
+    // listed one.
+    plan(plain, std::slice::from_ref(&free_pays)).unwrap();
+    plan(agents_circuit(), &[free_pays, listed_pays]).unwrap();
+    // A split from an agent under a list is refused natively, even to its listed payee: its
+    // payees are the split-credit chain's, which proves no membership (SPEC 20.4; the
+    // circuit's refusal is `circuits::policy::tests`).
+    let err = world(&k)
+        .apply(&agent_split(LISTED, &[(BOB, 10)], 1, 0), &ctx())
+        .unwrap_err();
+    assert_eq!(err.code(), "POLICY_PAYEE");
 }
 
 /// A nonce in `lane` with sequence number `seq`.

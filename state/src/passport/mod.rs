@@ -79,6 +79,11 @@ pub enum PassportRejection {
     PolicyPayee(AccountIndex),
     #[error("the policy's allow-list leaves no room for a withdrawal to L1")]
     PolicyWithdrawal,
+    #[error(
+        "the policy's allow-list leaves no room for a split: an agent under a list pays one \
+         listed payee at a time"
+    )]
+    PolicySplit,
     #[error("{required} more would pass the cap {cap} ({spent} spent in this window)")]
     PolicyCap {
         cap: Amount,
@@ -107,9 +112,9 @@ impl PassportRejection {
             PassportRejection::PolicyExpired { .. } => "POLICY_EXPIRED",
             PassportRejection::PolicyFee { .. } => "POLICY_FEE",
             PassportRejection::PolicyPayment { .. } => "POLICY_PAYMENT",
-            PassportRejection::PolicyPayee(_) | PassportRejection::PolicyWithdrawal => {
-                "POLICY_PAYEE"
-            }
+            PassportRejection::PolicyPayee(_)
+            | PassportRejection::PolicyWithdrawal
+            | PassportRejection::PolicySplit => "POLICY_PAYEE",
             PassportRejection::PolicyCap { .. } => "POLICY_CAP",
             PassportRejection::NotAnAgent(_) => "NOT_AN_AGENT",
             PassportRejection::NotOwner { .. } => "NOT_OWNER",

@@ -10,7 +10,9 @@
 //! 3. `fee <= max_fee` (`POLICY_FEE`);
 //! 4. `value <= max_payment` (`POLICY_PAYMENT`);
 //! 5. every payee is on the allow-list, if it has any (`POLICY_PAYEE`; a withdrawal to L1
-//!    under a list, too);
+//!    and a split under a list, too: a split's payees are credited by the split-credit chain,
+//!    which proves no list membership, so an agent under a list pays one listed payee at a
+//!    time, SPEC 20.4);
 //! 6. `spent + value + fee <= cap`, with `spent` reset to 0 in a new window (`POLICY_CAP`).
 //!
 //! `value` is what the transaction moves out of the agent's balance besides the fee: a
@@ -27,7 +29,7 @@ pub enum Payees<'a> {
     /// No new payee (a settlement or close: the stream's payee was judged at its open).
     None,
     One(AccountIndex),
-    /// A split's parts.
+    /// A split's parts (refused under a list, whatever they are: module docs).
     Parts(&'a [Payout]),
     /// A withdrawal to L1: no account to find on a list.
     L1,
@@ -93,11 +95,7 @@ pub fn charge(
             Payees::None => {}
             Payees::One(to) if !allow.allows(to) => return Err(PassportRejection::PolicyPayee(to)),
             Payees::One(_) => {}
-            Payees::Parts(parts) => {
-                if let Some(part) = parts.iter().find(|part| !allow.allows(part.to)) {
-                    return Err(PassportRejection::PolicyPayee(part.to));
-                }
-            }
+            Payees::Parts(_) => return Err(PassportRejection::PolicySplit),
             Payees::L1 => return Err(PassportRejection::PolicyWithdrawal),
         }
     }

@@ -93,7 +93,7 @@ fn the_revocation_comes_before_every_other_rule() {
 }
 
 #[test]
-fn the_allow_list_binds_every_payee_and_refuses_l1() {
+fn the_allow_list_binds_every_payee_and_refuses_l1_and_splits() {
     let mut pol = policy(1_000, 0);
     pol.allow = AllowList::new(vec![idx(3), idx(8), idx(9)]).unwrap();
     let p = Passport::new(idx(1), pol);
@@ -120,8 +120,24 @@ fn the_allow_list_binds_every_payee_and_refuses_l1() {
     };
     assert_eq!(
         charge(&p, &split, now).unwrap_err(),
-        PassportRejection::PolicyPayee(idx(5))
+        PassportRejection::PolicySplit
     );
+    // Even a split to listed payees only (the chain proves no membership, SPEC 20.4).
+    let listed = [
+        parts[0],
+        Payout {
+            to: idx(9),
+            amount: amt(1),
+        },
+    ];
+    let split = Spend {
+        payees: Payees::Parts(&listed),
+        ..split
+    };
+    assert_eq!(charge(&p, &split, now).unwrap_err().code(), "POLICY_PAYEE");
+    // Without a list, any split.
+    let anyone = Passport::new(idx(1), policy(1_000, 0));
+    assert!(charge(&anyone, &split, now).is_ok());
     let withdraw = Spend {
         value: amt(2),
         fee: amt(0),

@@ -156,9 +156,9 @@ impl ForcedStatus {
                 PassportRejection::PolicyExpired { .. } => ForcedStatus::PolicyExpired,
                 PassportRejection::PolicyFee { .. } => ForcedStatus::PolicyFee,
                 PassportRejection::PolicyPayment { .. } => ForcedStatus::PolicyPayment,
-                PassportRejection::PolicyPayee(_) | PassportRejection::PolicyWithdrawal => {
-                    ForcedStatus::PolicyPayee
-                }
+                PassportRejection::PolicyPayee(_)
+                | PassportRejection::PolicyWithdrawal
+                | PassportRejection::PolicySplit => ForcedStatus::PolicyPayee,
                 PassportRejection::PolicyCap { .. } => ForcedStatus::PolicyCap,
                 _ => return None,
             },

@@ -363,9 +363,9 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             _ => None,
         };
         // An agent's spends need policy checks: an agent of the state before the batch (one
-        // that a delegate of the batch creates needs them for the delegate already). A split
-        // of one under an allow-list has no proof in any circuit: the witness builder says so
-        // at its slot.
+        // that a delegate of the batch creates needs them for the delegate already). (A split
+        // of one under an allow-list has no proof in any circuit: the native rules refuse it,
+        // SPEC 20.4.)
         let agent_lacks = |tx: &Transaction| {
             let Signer::Account(signer) = tx.signer() else {
                 return None;
@@ -382,7 +382,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
                 crate::witness::WitnessError::KindNotProvable { position, kind }
             )));
         }
-        crate::witness::leaf_witnesses_and_chain(
+        let leaves = crate::witness::leaf_witnesses_and_chain(
             state,
             txs,
             batch_timestamp,
@@ -397,6 +397,27 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
                 LeafPlanError::Rejected(e.to_string())
             }
             e => LeafPlanError::Other(anyhow::anyhow!(e)),
-        })
+        })?;
+        // An agent under an allow-list paying an account needs the payee's membership path,
+        // which only the `WithLists` shape takes (the plain one refuses the payment,
+        // `POLICY_PAYEE`): found in the witnesses, so that an agent delegated in this batch
+        // counts too.
+        if self.kinds.policies == PolicyChecks::Plain {
+            let listed = leaves.iter().flat_map(|leaf| &leaf.slots).position(|s| {
+                s.signer
+                    .as_ref()
+                    .and_then(|o| o.passport.as_ref())
+                    .is_some_and(|p| p.membership.is_some())
+            });
+            if let Some(position) = listed {
+                return Err(LeafPlanError::Other(anyhow::anyhow!(
+                    crate::witness::WitnessError::KindNotProvable {
+                        position,
+                        kind: "listed-agent payment",
+                    }
+                )));
+            }
+        }
+        Ok(leaves)
     }
 }

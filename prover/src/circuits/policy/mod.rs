@@ -20,7 +20,7 @@
 //! | `POLICY_EXPIRED` | `T <= expiry` (two-limb comparison) |
 //! | `POLICY_FEE` | `fee <= max_fee` |
 //! | `POLICY_PAYMENT` | `value <= max_payment` |
-//! | `POLICY_PAYEE` | with a list: the payee's leaf `(payee, 1, 0, 0)` is under `allow`, and no withdrawal to L1; without: `allow = ZERO` or the spend pays nobody |
+//! | `POLICY_PAYEE` | with a list: the payee's leaf `(payee, 1, 0, 0)` is under `allow`, and no withdrawal to L1 nor split; without: `allow = ZERO` or the spend pays nobody |
 //! | `WINDOW` | `T = q x window + r` with `r < window` (or `q = 0` when `window = 0`), `q < 2^32` |
 //! | `POLICY_CAP` | `spent' + value + fee <= cap`, `spent' = spent` if `q = window_id` else 0, no sum past `2^63 - 1` |
 //! | `STATEMENT` | `ext_before` opens to the witnessed parts and `ext_after` is the one they leave |
@@ -117,11 +117,20 @@ impl PolicyCircuit {
         let ext_after = b.add_virtual_hash();
         let [time, value, fee, payee] = std::array::from_fn(|_| b.add_virtual_target());
         let pays_account = b.add_virtual_bool_target_safe();
+        let pays_many = b.add_virtual_bool_target_safe();
         let to_l1 = b.add_virtual_bool_target_safe();
         let mut public = Vec::new();
         public.extend(ext_before.elements);
         public.extend(ext_after.elements);
-        public.extend([time, value, fee, payee, pays_account.target, to_l1.target]);
+        public.extend([
+            time,
+            value,
+            fee,
+            payee,
+            pays_account.target,
+            pays_many.target,
+            to_l1.target,
+        ]);
         b.register_public_inputs(&public);
         let start = b.num_gates();
 
@@ -133,7 +142,6 @@ impl PolicyCircuit {
         let time_u = range_check_u63(&mut b, time);
         let value_u = range_check_u63(&mut b, value);
         let fee_u = range_check_u63(&mut b, fee);
-        let pays_many = b._false();
         let j = judge(
             &mut b,
             &passport,
@@ -209,6 +217,7 @@ impl PolicyCircuit {
             f(s.spend.fee),
             F::from_canonical_u32(s.spend.payee),
             F::from_bool(s.spend.pays_account),
+            F::from_bool(s.spend.pays_many),
             F::from_bool(s.spend.to_l1),
         ]);
         for (target, v) in t.public.iter().zip(public) {

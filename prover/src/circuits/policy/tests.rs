@@ -11,8 +11,9 @@ use state::apply::BlockContext;
 use state::apply::State;
 use state::crypto::schnorr::SecretKey;
 use state::hash::Digest;
+use state::passport::{charge, Payees, Spend};
 use state::passport::{AllowList, Card, Policy};
-use state::passport::{Payees, Spend};
+use state::split::Payout;
 use state::tx::{
     Deposit, Domain, PassportAction, Transaction, UnsignedPassportTx, UnsignedRegister,
 };
@@ -263,6 +264,41 @@ fn a_payee_off_the_list_or_a_withdrawal_under_a_list_is_refused() {
     w.passport.membership = None;
     reseal(&mut w, false);
     assert_refused(&w, true, PolicyRule::PolicyPayee);
+}
+
+#[test]
+fn a_split_under_a_list_is_refused_even_to_listed_payees() {
+    let parts = [Payout {
+        to: BOB,
+        amount: amt(10),
+    }];
+    let split = Spend {
+        value: amt(10),
+        fee: amt(0),
+        payees: Payees::Parts(&parts),
+    };
+    // Without a list, a split proves (the flag alone refuses nothing).
+    let w = honest(vec![], &split);
+    assert!(w.statement.spend.pays_many);
+    circuit(false).prove(&w).unwrap();
+    // Under a list naming its one payee: the native rules refuse it (POLICY_PAYEE), so the
+    // attacker turns bob's honest transfer into the split, with bob's path kept.
+    assert_eq!(
+        charge(world(vec![BOB]).passport(AGENT).unwrap(), &split, ts(NOW))
+            .unwrap_err()
+            .code(),
+        "POLICY_PAYEE"
+    );
+    for with_path in [true, false] {
+        let mut w = honest(vec![BOB], &spend(10, 0, BOB));
+        w.statement.spend.pays_account = false;
+        w.statement.spend.pays_many = true;
+        if !with_path {
+            w.passport.membership = None;
+        }
+        reseal(&mut w, false);
+        assert_refused(&w, with_path, PolicyRule::PolicyPayee);
+    }
 }
 
 #[test]

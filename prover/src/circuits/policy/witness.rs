@@ -19,14 +19,17 @@ pub struct SpendStatement {
     pub value: u64,
     pub fee: u64,
     pub payee: u32,
-    /// The spend pays `payee` (a transfer, an open; a split's payees one by one).
+    /// The spend pays `payee` (a transfer, an open).
     pub pays_account: bool,
+    /// The spend pays several accounts (a split), none of which the gadget can find on a
+    /// list: refused under one (SPEC 20.4).
+    pub pays_many: bool,
     /// The spend leaves to L1 (a withdrawal).
     pub to_l1: bool,
 }
 
 /// What the circuit states: `ext_before (4), ext_after (4), time, value, fee, payee,
-/// pays_account, to_l1`.
+/// pays_account, pays_many, to_l1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyStatement {
     pub ext_before: Digest,
@@ -176,11 +179,11 @@ impl PolicyWitness {
             .passport(agent)
             .with_context(|| format!("account {agent} is not an agent"))?;
         let charged = charge(passport, spend, now).map_err(|r| anyhow::anyhow!("{r}"))?;
-        let (payee, pays_account, to_l1) = match spend.payees {
-            Payees::None => (0, false, false),
-            Payees::One(to) => (to.0, true, false),
-            Payees::Parts(_) => anyhow::bail!("a split's payees are checked one slot each"),
-            Payees::L1 => (0, false, true),
+        let (payee, pays_account, pays_many, to_l1) = match spend.payees {
+            Payees::None => (0, false, false, false),
+            Payees::One(to) => (to.0, true, false, false),
+            Payees::Parts(_) => (0, false, true, false),
+            Payees::L1 => (0, false, false, true),
         };
         let opening = PassportOpening::of(
             state,
@@ -213,6 +216,7 @@ impl PolicyWitness {
                     fee: spend.fee.get(),
                     payee,
                     pays_account,
+                    pays_many,
                     to_l1,
                 },
             },
