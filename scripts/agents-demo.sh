@@ -11,15 +11,15 @@
 # On its own: a node with `--devnet --experimental-agents` on the devkit's Postgres (a private
 # cluster unless DATABASE_URL is set), with no L1 and no prover, on free ports, sealing a
 # batch every 2 s (the policies judge a spend at its batch's clock, SPEC 18.0): a demo of the
-# API and the rules (the second agent is under an allow-list), which proves nothing.
+# API and the rules, which proves nothing.
 #
 # On the proving devnet (scripts/devnet.sh runs it so with DEVNET_PASSPORTS=1, setting
 # AGENTS_DEMO_OWNER_KEY to a funded key, AGENTS_DEMO_MERCHANT and AGENTS_DEMO_STRANGER to two
 # accounts, AGENTS_DEMO_HTTP to the node, AGENTS_DEMO_BATCH_SECS, ROLLUP_ENDPOINT and BIN):
-# the node accepts the passport kinds by its pinned circuits, which prove them (SPEC 20.9), so
-# an allow-list is refused (`ALLOW_LIST_NOT_ENABLED`, checked) and the second agent's policy
-# allows no fee instead; then the demo waits until the batch holding its last transaction is
-# finalized on L1, every batch before it proven and verified on the way.
+# the node accepts the passport kinds, allow-lists included, by its pinned circuits (a leaf
+# with membership paths, `rollup-prover --leaf-policies lists`), which prove them (SPEC 20.8);
+# then the demo waits until the batch holding its last transaction is finalized on L1, every
+# batch before it proven and verified on the way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,8 +124,8 @@ check() {
 # Three agents (`rollup agent create` signs the delegate with the owner's key), each with a
 # card URI (its policy's body, published and proven with the batch):
 # - capped:  at most 250 in all (a lifetime cap: window 0), 100 per payment
-# - listed:  may pay the merchant only; revoked after round 2 (on the devnet: refused,
-#            ALLOW_LIST_NOT_ENABLED, and `frugal`, which may pay no fee, takes its place)
+# - listed:  may pay the merchant only (one payee at a time: no split), no fee; revoked
+#            after round 2
 # - brief:   its policy expires 8 s from now
 agent() {
   local name=$1
@@ -136,18 +136,9 @@ agent() {
   index_of "$DIR/$name.json"
 }
 CAPPED=$(agent capped --cap 250 --window 0 --max-payment 100)
-if [ "$ON_DEVNET" = 1 ]; then
-  $ROLLUP keygen --out "$DIR/listed.json" >/dev/null
-  check "owner delegates under a list" "$(outcome $ROLLUP agent create --key "$DIR/owner.json" \
-    --agent-key "$DIR/listed.json" --fund 1000 --cap 10000 --allow "$MERCHANT")" ALLOW_LIST_NOT_ENABLED
-  SECOND=frugal
-  SECOND_IDX=$(agent frugal --cap 10000)
-else
-  SECOND=listed
-  SECOND_IDX=$(agent listed --cap 10000 --allow "$MERCHANT")
-fi
+LISTED=$(agent listed --cap 10000 --max-fee 0 --allow "$MERCHANT")
 BRIEF=$(agent brief --cap 10000 --lasts 8)
-echo "==> agents: capped $CAPPED, $SECOND $SECOND_IDX, brief $BRIEF (1,000 each from the owner)" >&2
+echo "==> agents: capped $CAPPED, listed $LISTED, brief $BRIEF (1,000 each from the owner)" >&2
 
 # pay NAME TO AMOUNT EXPECTED [FEE]: one payment by agent NAME; EXPECTED is `accepted` or a
 # reason code.
@@ -164,33 +155,32 @@ for round in 1 2 3 4; do
     1)
       pay capped "$MERCHANT" 100 accepted
       pay capped "$MERCHANT" 150 POLICY_PAYMENT # above its maximum per payment
-      pay "$SECOND" "$MERCHANT" 100 accepted
-      if [ "$SECOND" = listed ]; then
-        pay listed "$STRANGER" 10 POLICY_PAYEE # not on its list
-      else
-        pay frugal "$STRANGER" 10 POLICY_FEE 1 # a fee above its maximum of 0
-      fi
+      pay listed "$MERCHANT" 100 accepted
+      pay listed "$STRANGER" 10 POLICY_PAYEE # not on its list
+      pay listed "$MERCHANT" 10 POLICY_FEE 1 # a fee above its maximum of 0
+      check "listed splits to the merchant" \
+        "$(outcome $ROLLUP split --key "$DIR/listed.json" --to "$MERCHANT:5")" POLICY_PAYEE
       pay brief "$STRANGER" 10 accepted
       ;;
     2)
       pay capped "$MERCHANT" 100 accepted
       pay capped "$MERCHANT" 100 POLICY_CAP # 300 would pass its cap of 250
       pay capped "$MERCHANT" 50 accepted
-      pay "$SECOND" "$MERCHANT" 100 accepted
-      check "owner revokes $SECOND" \
-        "$(outcome $ROLLUP agent revoke --key "$DIR/owner.json" --agent "$SECOND_IDX")" accepted
+      pay listed "$MERCHANT" 100 accepted
+      check "owner revokes listed" \
+        "$(outcome $ROLLUP agent revoke --key "$DIR/owner.json" --agent "$LISTED")" accepted
       ;;
     3)
-      pay "$SECOND" "$MERCHANT" 1 REVOKED
+      pay listed "$MERCHANT" 1 REVOKED
       pay capped "$MERCHANT" 1 POLICY_CAP
       echo "  (waiting for brief's policy to expire, and a batch to start after it)" >&2
       sleep $((8 + BATCH_SECS + 2))
       ;;
     4)
       pay brief "$MERCHANT" 10 POLICY_EXPIRED
-      pay "$SECOND" "$MERCHANT" 1 REVOKED
-      check "owner sweeps 800 from $SECOND" \
-        "$(outcome $ROLLUP agent sweep --key "$DIR/owner.json" --agent "$SECOND_IDX" --amount 800)" accepted
+      pay listed "$MERCHANT" 1 REVOKED
+      check "owner sweeps 800 from listed" \
+        "$(outcome $ROLLUP agent sweep --key "$DIR/owner.json" --agent "$LISTED" --amount 800)" accepted
       ;;
   esac
 done
@@ -198,7 +188,7 @@ done
 echo "==> the owner's agents" >&2
 $ROLLUP agent list --owner "$OWNER"
 echo "==> balances" >&2
-for a in owner capped "$SECOND" brief; do
+for a in owner capped listed brief; do
   printf '  %-9s %s\n' "$a" "$($ROLLUP balance --account "$(index_of "$DIR/$a.json")" 2>&1 | head -1)"
 done
 for a in "merchant $MERCHANT" "stranger $STRANGER"; do

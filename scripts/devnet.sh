@@ -92,18 +92,20 @@ if [ "$SHARES" = 1 ]; then
   LEAF_FLAGS+=(--leaf-shares)
 fi
 # Agent passports (SPEC 20; needs revenue shares: a policy's body is proven by the full diff of
-# the `v4-shares` finals): the leaf also has the policy checks (`--leaf-policies plain`: 157 rows
-# more per slot, which doubles the streams leaf of 6, so off by default), the `v4-agents` finals
-# prove the batches with lanes and agent spends; the node accepts the passport kinds by those
-# pins (policies without an allow-list), and scripts/agents-demo.sh runs once at start (an
-# owner funded on L1, three agents under different policies, one revoked mid-run), then waits
-# for its last transaction's batch to be finalized on L1 (log $DIR/agents-demo.log).
+# the `v4-shares` finals): the leaf also has the policy checks with the allow-lists' membership
+# paths (`--leaf-policies lists`: 168 rows more per slot, which doubles the streams leaf of 6,
+# so off by default), the `v4-agents` finals prove the batches with lanes and agent spends; the
+# node accepts the passport kinds by those pins (allow-lists included: the manifest records
+# `leaf_policies: lists`), and scripts/agents-demo.sh runs once at start (an owner funded on
+# L1, three agents under different policies, one of them under an allow-list and revoked
+# mid-run), then waits for its last transaction's batch to be finalized on L1 (log
+# $DIR/agents-demo.log).
 #   DEVNET_PASSPORTS=1 DEVNET_STREAMS=0 DEVNET_TOP_LEVEL=1 scripts/devnet.sh
 PASSPORTS=${DEVNET_PASSPORTS:-0}
 if [ "$SHARES" != 1 ]; then PASSPORTS=0; fi
 if [ "$PASSPORTS" = 1 ]; then
   DIFF_KINDS="$DIFF_KINDS,v4-agents"
-  LEAF_FLAGS+=(--leaf-policies plain)
+  LEAF_FLAGS+=(--leaf-policies lists)
 fi
 CIRCUIT_FLAGS=("${SPLITS_FLAG[@]}" "${LEAF_FLAGS[@]}" --diff-kinds "$DIFF_KINDS")
 if [ "$STREAMS" = 1 ]; then CIRCUIT_FLAGS+=(--walks); fi

@@ -285,6 +285,12 @@ pub struct CircuitPins {
     /// (`16 x leaf_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub walk_lanes: Option<usize>,
+    /// The shape of the leaf's policy checks (`none`, `plain`, `lists`: `rollup-prover
+    /// --leaf-policies`): a node accepts policies with an allow-list only under `lists`, whose
+    /// slots take the payee's membership path (SPEC 20.8). Absent from manifests written
+    /// before it was recorded (the node then refuses lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_policies: Option<crate::circuits::payment::PolicyChecks>,
 }
 
 impl CircuitPins {
@@ -296,6 +302,7 @@ impl CircuitPins {
             circuits: BTreeMap::new(),
             leaf_size: None,
             walk_lanes: None,
+            leaf_policies: None,
         }
     }
 

@@ -71,6 +71,11 @@ pub trait FinalVerifiers: Send + Sync {
     fn walk_lanes(&self) -> Option<usize> {
         None
     }
+
+    /// The shape of the leaf's policy checks below the finals, when known.
+    fn leaf_policies(&self) -> Option<crate::circuits::payment::PolicyChecks> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +198,8 @@ pub struct VerifierSet {
     leaf_size: Option<usize>,
     /// Lanes per tick-walk chunk, likewise (`None`: the leaf size's default).
     walk_lanes: Option<usize>,
+    /// The leaf's policy checks, likewise (`None`: an older manifest, which allows no list).
+    leaf_policies: Option<crate::circuits::payment::PolicyChecks>,
 }
 
 impl VerifierSet {
@@ -204,6 +211,7 @@ impl VerifierSet {
         let mut set = VerifierSet {
             leaf_size: source.leaf_size(),
             walk_lanes: source.walk_lanes(),
+            leaf_policies: source.leaf_policies(),
             ..VerifierSet::default()
         };
         for id in ids {
@@ -229,6 +237,13 @@ impl VerifierSet {
             Some(lanes) => cap.with_walk_lanes(lanes),
             None => cap,
         })
+    }
+
+    /// The shape of the policy checks of the leaf below the finals (`None`: the manifest does
+    /// not say). A node accepts allow-lists only when it is
+    /// [`PolicyChecks::WithLists`](crate::circuits::payment::PolicyChecks::WithLists).
+    pub fn leaf_policies(&self) -> Option<crate::circuits::payment::PolicyChecks> {
+        self.leaf_policies
     }
 
     /// The final circuits of the set.
@@ -268,6 +283,7 @@ impl VerifierSet {
         let mut pins = CircuitPins::new(serializers);
         pins.leaf_size = self.leaf_size;
         pins.walk_lanes = self.walk_lanes;
+        pins.leaf_policies = self.leaf_policies;
         for (id, vd) in &self.finals {
             let bytes = vd
                 .to_bytes(serializers.gates.as_ref())
@@ -294,6 +310,7 @@ impl VerifierSet {
         let mut set = VerifierSet {
             leaf_size: pins.leaf_size,
             walk_lanes: pins.walk_lanes,
+            leaf_policies: pins.leaf_policies,
             ..VerifierSet::default()
         };
         for (id, path) in verifier_files(dir)? {
@@ -394,6 +411,7 @@ mod tests {
                 .collect(),
             leaf_size: Some(8),
             walk_lanes: None,
+            leaf_policies: None,
         }
     }
 
@@ -444,6 +462,22 @@ mod tests {
         assert_eq!(
             loaded.capacity(),
             Some(crate::capacity::BatchCapacity::new(8, 1).with_walk_lanes(1_600))
+        );
+        // And the leaf's policy checks, by the names of `--leaf-policies`.
+        let lists = VerifierSet {
+            leaf_policies: Some(crate::circuits::payment::PolicyChecks::WithLists),
+            ..set_of(vec![(v4(1), &a)])
+        };
+        let lists_dir = tempfile::tempdir().unwrap();
+        let lists_pins = lists.write_dir(lists_dir.path(), &ser).unwrap();
+        let json = std::fs::read_to_string(lists_dir.path().join(PINS_FILE)).unwrap();
+        assert!(json.contains(r#""leaf_policies": "lists""#), "{json}");
+        let loaded = VerifierSet::load_dir(lists_dir.path(), &ser, &lists_pins).unwrap();
+        assert_eq!(loaded.leaf_policies(), lists.leaf_policies);
+        assert_eq!(set.leaf_policies(), None, "not stated by the source");
+        assert!(
+            !pins.to_json().contains("leaf_policies"),
+            "absent when unknown"
         );
         let old = CircuitPins {
             leaf_size: None,

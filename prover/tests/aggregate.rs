@@ -254,7 +254,8 @@ fn pinned_final_circuits() {
 
 /// A deployment's tick-walk chunk (`rollup-prover --walk-lanes`) is its registry's shape, what
 /// the planner cuts batches by: bounded, chosen before any circuit is built, and pins made for
-/// another walk chunk or another leaf size are refused by name (their finals could not match).
+/// another walk chunk, another leaf size or another shape of policy checks are refused by
+/// name (their finals could not match).
 #[test]
 fn the_walk_chunk_is_the_registry_s_and_the_pins_name_it() {
     use rollup_prover::cache::Serializers;
@@ -274,6 +275,16 @@ fn the_walk_chunk_is_the_registry_s_and_the_pins_name_it() {
     pins.walk_lanes = Some(64);
     let err = format!("{:#}", dense.with_pins(pins.clone()).err().unwrap());
     assert!(err.contains("1600 (--walk-lanes)"), "{err}");
+    assert!(registry().with_pins(pins.clone()).is_ok());
+    // The dummy leaf has no policy checks: pins of a leaf with lists are not its.
+    let mut lists = pins.clone();
+    lists.leaf_policies = Some(rollup_prover::circuits::payment::PolicyChecks::WithLists);
+    let err = format!("{:#}", registry().with_pins(lists).err().unwrap());
+    assert!(
+        err.contains("WithLists, not None (--leaf-policies)"),
+        "{err}"
+    );
+    pins.leaf_policies = Some(rollup_prover::circuits::payment::PolicyChecks::None);
     assert!(registry().with_pins(pins.clone()).is_ok());
     pins.leaf_size = Some(8);
     let err = format!("{:#}", registry().with_pins(pins).err().unwrap());

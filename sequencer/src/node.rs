@@ -268,16 +268,26 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let shares = crate::service::shares_provable(finals.as_deref());
     let lanes = cfg.experimental_agents || crate::service::lanes_provable(finals.as_deref());
     let passports = crate::service::passports_provable(finals.as_deref());
+    let allow_lists =
+        crate::service::allow_lists_provable(verifiers.as_ref().and_then(|v| v.leaf_policies()));
     if lanes && !cfg.experimental_agents {
         tracing::info!(
             "the pinned circuits prove nonce lanes: nonces of lanes 1 to 7 are accepted"
         );
     }
     if passports && !cfg.experimental_agents {
-        tracing::info!(
-            "the pinned circuits prove passports: the passport kinds are accepted (policies \
-             without an allow-list)"
-        );
+        if allow_lists {
+            tracing::info!(
+                "the pinned circuits prove passports: the passport kinds are accepted, \
+                 allow-lists included (the leaf takes membership paths)"
+            );
+        } else {
+            tracing::info!(
+                "the pinned circuits prove passports: the passport kinds are accepted (policies \
+                 without an allow-list: the pins do not record a leaf with membership paths, \
+                 rollup-prover --leaf-policies lists)"
+            );
+        }
     }
     if shares {
         tracing::info!(
@@ -412,6 +422,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             shares,
             lanes,
             passports,
+            allow_lists,
             capacity,
         },
         shutdown: shutdown_rx.clone(),

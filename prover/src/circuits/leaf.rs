@@ -89,7 +89,13 @@ pub trait LeafCircuit: Send + Sync + 'static {
     /// with policy checks): only then may the registry build the finals of `v4-agents` diffs,
     /// whose passport and lanes records such spends publish.
     fn proves_agents(&self) -> bool {
-        false
+        self.policy_checks() != crate::circuits::payment::PolicyChecks::None
+    }
+
+    /// The shape of the leaf's policy checks (SPEC 20.8): none, plain, or with the allow-lists'
+    /// membership paths (what a node needs to know to accept lists, through the pins).
+    fn policy_checks(&self) -> crate::circuits::payment::PolicyChecks {
+        crate::circuits::payment::PolicyChecks::None
     }
 }
 

@@ -96,8 +96,8 @@ impl<L: LeafCircuit> Circuits<L> {
 
     /// Serves only the circuits `pins` names (final circuits must be pinned; merge circuits are
     /// checked when named), each with exactly its pinned fingerprint. Pins that record another
-    /// leaf size or tick-walk chunk than this registry's are refused by name (their final
-    /// circuits could not match).
+    /// leaf size, tick-walk chunk or shape of policy checks than this registry's are refused by
+    /// name (their final circuits could not match).
     pub fn with_pins(mut self, pins: CircuitPins) -> anyhow::Result<Circuits<L>> {
         pins.check_serializers(self.cache.serializers())?;
         if let Some(k) = pins.leaf_size {
@@ -112,6 +112,14 @@ impl<L: LeafCircuit> Circuits<L> {
                 lanes == self.shape.walk_lanes,
                 "the pins are for tick-walk chunks of {lanes} lanes, not {} (--walk-lanes)",
                 self.shape.walk_lanes
+            );
+        }
+        if let Some(policies) = pins.leaf_policies {
+            anyhow::ensure!(
+                policies == self.leaf.policy_checks(),
+                "the pins are for a leaf with policy checks {policies:?}, not {:?} \
+                 (--leaf-policies)",
+                self.leaf.policy_checks()
             );
         }
         self.pins = Some(pins);
@@ -490,6 +498,10 @@ impl<L: LeafCircuit> crate::verify::FinalVerifiers for Circuits<L> {
 
     fn walk_lanes(&self) -> Option<usize> {
         Some(self.shape.walk_lanes)
+    }
+
+    fn leaf_policies(&self) -> Option<crate::circuits::payment::PolicyChecks> {
+        Some(self.leaf.policy_checks())
     }
 }
 

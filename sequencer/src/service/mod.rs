@@ -32,6 +32,7 @@ use crate::supervisor::Readiness;
 use crate::ticks::TickRelay;
 use crate::writer::{AccountView, EnqueueError, ReadError, WriterHandle};
 use rollup_prover::capacity::BatchLoad;
+use rollup_prover::circuits::payment::PolicyChecks;
 use rollup_prover::pins::FinalId;
 use rollup_storage::log::TxRow;
 use rollup_storage::Store;
@@ -53,11 +54,16 @@ pub struct ServiceConfig {
     /// Accept the passport kinds, allow-lists included, and nonces of lanes 1 to 7 (devnet
     /// only, experimental).
     pub experimental_agents: bool,
-    /// Accept the passport kinds (delegate, set policy, revoke, sweep) with policies without
-    /// an allow-list: the node's pinned circuits include a `v4-agents` final, which the prover
-    /// builds only over a leaf with policy checks, and whose grouped diff proves a policy's
-    /// body ([`passports_provable`]).
+    /// Accept the passport kinds (delegate, set policy, revoke, sweep): the node's pinned
+    /// circuits include a `v4-agents` final, which the prover builds only over a leaf with
+    /// policy checks, and whose grouped diff proves a policy's body ([`passports_provable`]).
     pub passports: bool,
+    /// With [`Self::passports`], accept policies with an allow-list too: the pins record a leaf
+    /// whose slots take the payee's membership path (`leaf_policies: lists`,
+    /// [`allow_lists_provable`]). Otherwise such a policy is refused
+    /// (`ALLOW_LIST_NOT_ENABLED`): its agent could pay no account in a batch the node's
+    /// circuits prove.
+    pub allow_lists: bool,
     /// Accept splits: the node's pinned circuits include final circuits that verify the
     /// split-credit chain (or it verifies no proof, a devnet without verifiers), so a batch
     /// holding one can be proven and committed ([`splits_provable`]).
@@ -128,12 +134,19 @@ pub fn lanes_provable(finals: Option<&[FinalId]>) -> bool {
 /// kinds (SPEC 20.5): as for lanes, a pinned `v4-agents` final, over a leaf with policy checks
 /// (the owner's four kinds and an agent's spends judged by its passport), and a pinned
 /// `v4-shares` final with the chain, whose full grouped diff proves a policy's body (13.7.1;
-/// the prover builds both over one leaf). Not policies with an allow-list:
-/// the pins do not say whether the leaf has the membership paths (`--leaf-policies lists`),
-/// and a split from an agent under a list has no proof in any leaf (20.8), so a node that
-/// accepted one could accept a payment no batch proves (`ALLOW_LIST_NOT_ENABLED`).
+/// the prover builds both over one leaf). Policies with an allow-list need more
+/// ([`allow_lists_provable`]).
 pub fn passports_provable(finals: Option<&[FinalId]>) -> bool {
     lanes_provable(finals) && shares_provable(finals)
+}
+
+/// Whether a node whose pinned verifiers state the leaf's policy checks `leaf_policies` (and
+/// whose finals prove passports) can commit the payments of an agent under an allow-list:
+/// only if the leaf takes the payee's membership path (`rollup-prover --leaf-policies
+/// lists`); a leaf without refuses every payment of such an agent to an account (SPEC 20.8).
+/// A manifest that does not say (written before it was recorded) allows no list.
+pub fn allow_lists_provable(leaf_policies: Option<PolicyChecks>) -> bool {
+    leaf_policies == Some(PolicyChecks::WithLists)
 }
 
 #[derive(Clone)]
@@ -203,14 +216,15 @@ impl ServiceConfig {
     /// Whether this node takes `tx` (no state read): every enabled kind (the split, the stream
     /// kinds, the revenue-share kinds and the passport kinds only on a node whose circuits
     /// prove them), all three first on a node with `--experimental-streams`, the passport kinds
-    /// with allow-lists on one with `--experimental-agents`; and a transaction no batch of the
-    /// node's circuits could hold is refused.
+    /// with allow-lists where the pinned leaf takes membership paths or on a node with
+    /// `--experimental-agents`; and a transaction no batch of the node's circuits could hold is
+    /// refused.
     pub fn admit(&self, tx: &Transaction) -> Result<(), RequestError> {
         let kind = tx.kind();
         let allowed = match tx {
             Transaction::Split(_) => self.splits || self.experimental_streams,
             Transaction::Passport(t) if self.passports && !self.experimental_agents => {
-                if t.action.policy().is_some_and(|p| !p.allow.is_anyone()) {
+                if !self.allow_lists && t.action.policy().is_some_and(|p| !p.allow.is_anyone()) {
                     return Err(RequestError::AllowListNotEnabled);
                 }
                 true
@@ -403,8 +417,10 @@ pub(super) fn internal(e: impl std::fmt::Display) -> Status {
 #[cfg(test)]
 mod tests {
     use super::{
-        lanes_provable, passports_provable, shares_provable, splits_provable, streams_provable,
+        allow_lists_provable, lanes_provable, passports_provable, shares_provable, splits_provable,
+        streams_provable,
     };
+    use rollup_prover::circuits::payment::PolicyChecks;
     use rollup_prover::pins::FinalId;
     use rollup_storage::DiffCircuitKind;
 
@@ -443,7 +459,11 @@ mod tests {
         state::tx::Transaction::Passport(tx.sign(&domain, &SecretKey::random(&mut rng)))
     }
 
-    fn config(passports: bool, experimental_agents: bool) -> super::ServiceConfig {
+    fn config(
+        passports: bool,
+        allow_lists: bool,
+        experimental_agents: bool,
+    ) -> super::ServiceConfig {
         super::ServiceConfig {
             max_in_flight_per_stream: 1,
             enqueue_patience: std::time::Duration::ZERO,
@@ -457,6 +477,7 @@ mod tests {
             shares: false,
             lanes: passports,
             passports,
+            allow_lists,
             capacity: None,
         }
     }
@@ -464,17 +485,29 @@ mod tests {
     #[test]
     fn passports_are_admitted_where_their_batches_are_proven() {
         let code = |cfg: &super::ServiceConfig, tx| cfg.admit(&tx).map_err(|e| e.code());
-        // No `v4-agents` final: refused, whatever the policy.
-        assert_eq!(
-            code(&config(false, false), delegate(0)),
-            Err("KIND_NOT_ENABLED")
-        );
-        // Pinned: a policy without a list is taken, one with a list is refused by its reason.
-        let pinned = config(true, false);
+        // No `v4-agents` final: refused, whatever the policy (lists or not).
+        for lists in [false, true] {
+            assert_eq!(
+                code(&config(false, lists, false), delegate(0)),
+                Err("KIND_NOT_ENABLED")
+            );
+        }
+        // Pinned over a leaf without membership paths: a policy without a list is taken, one
+        // with a list is refused by its reason.
+        let pinned = config(true, false, false);
         assert_eq!(code(&pinned, delegate(0)), Ok(()));
         assert_eq!(code(&pinned, delegate(3)), Err("ALLOW_LIST_NOT_ENABLED"));
+        // Over a leaf with them: both.
+        let lists = config(true, true, false);
+        assert_eq!(code(&lists, delegate(0)), Ok(()));
+        assert_eq!(code(&lists, delegate(3)), Ok(()));
         // A devnet with `--experimental-agents` takes both.
-        assert_eq!(code(&config(false, true), delegate(3)), Ok(()));
+        assert_eq!(code(&config(false, false, true), delegate(3)), Ok(()));
+        // Only a manifest that says `lists` allows them.
+        assert!(allow_lists_provable(Some(PolicyChecks::WithLists)));
+        for other in [None, Some(PolicyChecks::Plain), Some(PolicyChecks::None)] {
+            assert!(!allow_lists_provable(other), "{other:?}");
+        }
     }
 
     #[test]

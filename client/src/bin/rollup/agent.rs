@@ -118,6 +118,9 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30 * 86_400)]
     lasts: u64,
     /// A payee the agent may pay; repeat for each (none: any payee, and withdrawals to L1).
+    /// Under a list the agent pays one listed payee per payment: no split, no withdrawal. A
+    /// node accepts lists when its pinned leaf takes membership paths (else
+    /// ALLOW_LIST_NOT_ENABLED).
     #[arg(long = "allow", value_name = "N")]
     allow: Vec<u32>,
     /// Where the agent card (public metadata) lives.

@@ -55,8 +55,13 @@ pub struct PaymentKinds {
 }
 
 /// Whether a payment circuit's slots judge agents' spends by their passports (SPEC 20.8), and
-/// in which shape.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// in which shape. Recorded in the pins manifest (`leaf_policies`: `none`, `plain`, `lists`,
+/// the names of `rollup-prover --leaf-policies`), which tells a node whether it may accept
+/// allow-lists.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum PolicyChecks {
     /// No policy check: a leaf for a state without agents.
     #[default]
@@ -64,6 +69,7 @@ pub enum PolicyChecks {
     /// The six rules without a membership path: an agent under an allow-list pays no account.
     Plain,
     /// With a ten-hash membership path in every slot, for allow-lists.
+    #[serde(rename = "lists")]
     WithLists,
 }
 
@@ -306,8 +312,8 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
         self.kinds.shares
     }
 
-    fn proves_agents(&self) -> bool {
-        self.kinds.policies != PolicyChecks::None
+    fn policy_checks(&self) -> PolicyChecks {
+        self.kinds.policies
     }
 
     fn data(&self) -> &CircuitData<F, C, D> {
