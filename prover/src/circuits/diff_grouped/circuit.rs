@@ -49,6 +49,9 @@ struct PassportTargets {
     window_id: Target,
     spent: Target,
     policy_digest: HashOutTarget,
+    /// The passport before the batch as its digest hashes it (owner, policy digest, revoked,
+    /// window_id, spent): opened to read the policy it had (zeros for an account without).
+    before: [Target; 8],
 }
 
 struct LanesTargets {
@@ -123,6 +126,7 @@ impl AgentParts {
             window_id: b.add_virtual_target(),
             spent: b.add_virtual_target(),
             policy_digest: b.add_virtual_hash(),
+            before: core::array::from_fn(|_| b.add_virtual_target()),
         };
         let mut passport_bytes = index_bytes.to_vec();
         let owner_bits = b.split_le(passport.owner, 32);
@@ -150,6 +154,42 @@ impl AgentParts {
                 passport.spent,
             ]);
         let with_passport = b.and(noncont, passport.has);
+
+        // A record whose policy is not the one before (a new agent's, or a changed one) must
+        // carry its body (`has_policy`), so that the batch publishes every policy it sets
+        // (SPEC 10.4): the old passport part (a hash, or ZERO without a passport) is opened
+        // to its policy digest.
+        let before_digest = b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(
+            passport.before.to_vec(),
+        );
+        let mut none_before = b._true();
+        for &e in &parts[1].elements {
+            let z = b.is_equal(e, zero);
+            none_before = b.and(none_before, z);
+        }
+        let had = b.not(none_before);
+        let opened = b.and(with_passport, had);
+        connect_if(
+            b,
+            opened.target,
+            &before_digest.elements,
+            &parts[1].elements,
+        );
+        let mut kept = had;
+        for (&x, &y) in passport.before[1..5].iter().zip(&pd) {
+            let e = b.is_equal(x, y);
+            kept = b.and(kept, e);
+        }
+        // with_passport x (1 - kept) x (1 - has_policy) = 0.
+        let set = b.arithmetic(
+            F::NEG_ONE,
+            F::ONE,
+            with_passport.target,
+            kept.target,
+            with_passport.target,
+        );
+        let unpublished = b.arithmetic(F::NEG_ONE, F::ONE, set, has_policy, set);
+        b.assert_zero(unpublished);
 
         // A lanes record: account (the group's index), s_1 .. s_7 below 2^60 (60 bytes).
         let lanes = LanesTargets {
@@ -662,6 +702,22 @@ impl GroupedDiffCircuit {
                     pw.set_target(passport.window_id, u(p.window_id))?;
                     pw.set_target(passport.spent, u(p.spent))?;
                     pw.set_hash_target(passport.policy_digest, p.policy_digest.into())?;
+                    let before = s.passport_before.map_or([F::ZERO; 8], |q| {
+                        let d = q.policy_digest.0;
+                        [
+                            u(u64::from(q.owner)),
+                            d[0],
+                            d[1],
+                            d[2],
+                            d[3],
+                            F::from_bool(q.revoked),
+                            u(q.window_id),
+                            u(q.spent),
+                        ]
+                    });
+                    for (t, v) in passport.before.iter().zip(before) {
+                        pw.set_target(*t, v)?;
+                    }
                     pw.set_bool_target(lanes.has, s.lanes.is_some())?;
                     for (t, v) in lanes.seqs.iter().zip(s.lanes.unwrap_or([0; 7])) {
                         pw.set_target(*t, u(v))?;

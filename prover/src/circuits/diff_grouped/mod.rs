@@ -134,7 +134,7 @@ impl GroupedParts {
 }
 
 /// Version of the circuit's definition (part of a cache key).
-pub const GROUPED_VERSION: &str = "diff-grouped-v3";
+pub const GROUPED_VERSION: &str = "diff-grouped-v4";
 
 /// The version byte of the diffs this circuit proves.
 pub const VERSION: u8 = state::diff::DIFF_VERSION_GROUPED;

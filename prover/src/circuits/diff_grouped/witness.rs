@@ -67,6 +67,10 @@ pub struct GroupSlot {
     pub parts: [Digest; 3],
     /// A passport record of the group (first slot only).
     pub passport: Option<PassportPart>,
+    /// With it, the account's passport before the batch (`None`: it had none), which the
+    /// circuit opens to see whether the record sets a policy (then its body must follow).
+    #[serde(default)]
+    pub passport_before: Option<PassportPart>,
     /// A lanes record of the group (first slot only): `s_1 .. s_7`.
     pub lanes: Option<[u64; 7]>,
     /// A shares record of the group (first slot only): its `n` and digest.
@@ -88,6 +92,18 @@ pub struct PassportPart {
     pub window_id: u64,
     pub spent: u64,
     pub policy_digest: Digest,
+}
+
+impl PassportPart {
+    pub fn of(p: &state::diff::PassportRecord) -> PassportPart {
+        PassportPart {
+            owner: p.owner.0,
+            revoked: p.revoked,
+            window_id: p.window_id,
+            spent: p.spent.get(),
+            policy_digest: p.policy_digest,
+        }
+    }
 }
 
 /// A passport record's policy body (SPEC 20.5) up to its payees, which runs read, and the
@@ -179,6 +195,7 @@ fn unused_slot(subs: usize) -> GroupSlot {
         streams_root: Digest::ZERO,
         parts: [Digest::ZERO; 3],
         passport: None,
+        passport_before: None,
         lanes: None,
         shares: None,
         policy: None,
@@ -342,13 +359,11 @@ pub fn grouped_chunks(
                 nonce: r.nonce.get(),
                 streams_root,
                 parts: [slot_parts.shares, slot_parts.passport, slot_parts.lanes],
-                passport: passport.filter(|_| !cont).map(|p| PassportPart {
-                    owner: p.owner.0,
-                    revoked: p.revoked,
-                    window_id: p.window_id,
-                    spent: p.spent.get(),
-                    policy_digest: p.policy_digest,
-                }),
+                passport: passport.filter(|_| !cont).map(PassportPart::of),
+                passport_before: passport
+                    .filter(|_| !cont)
+                    .and_then(|_| before.passport_of(i))
+                    .map(PassportPart::of),
                 lanes: lanes.filter(|_| !cont).map(|l| l.lanes.seqs()),
                 shares: declared.filter(|_| !cont),
                 policy: body.as_ref().filter(|_| !cont).map(|(b, _)| b.clone()),

@@ -227,3 +227,45 @@ fn dishonest_policy_bodies_have_no_proof() {
     w.slots[1].policy = w.slots[0].policy.clone();
     assert!(circuit().partial_witness(&w).is_err());
 }
+
+#[test]
+fn a_policy_set_without_its_body_has_no_proof() {
+    let (before, diff, _) = transition();
+    let chunks = grouped_chunks(&before, &diff, CAP, SUBS, GroupedParts::Shares, 1).unwrap();
+    // Chunk 1: agent 4's policy change, its body in the chunk's first slot (no runs: the new
+    // list is empty). The operator publishes the record with the new digest but not the body
+    // (has_policy = 0), which would leave the policy unknown to every replica.
+    let honest = chunks[1].0.clone();
+    let changed = honest.slots[0].passport.unwrap();
+    let was = honest.slots[0].passport_before.unwrap();
+    assert_ne!(changed.policy_digest, was.policy_digest);
+    circuit()
+        .data
+        .prove(circuit().partial_witness(&honest).unwrap())
+        .expect("the control proves");
+    let mut w = honest.clone();
+    w.slots[0].policy = None;
+    refused("a changed policy without its body", &w);
+    // Claiming the old passport had the new policy: it no longer opens the old part.
+    let mut w = honest.clone();
+    w.slots[0].policy = None;
+    w.slots[0].passport_before.as_mut().unwrap().policy_digest = changed.policy_digest;
+    refused("the old passport misstated", &w);
+    // Or that the agent had no passport: its old part is not ZERO.
+    let mut w = honest.clone();
+    w.slots[0].policy = None;
+    w.slots[0].passport_before = None;
+    refused("the old passport hidden", &w);
+    // A new agent (chunk 2's, delegated in the batch) without its body: no passport before.
+    let mut w = chunks[2].0.clone();
+    assert_eq!(w.slots[0].passport_before, None);
+    w.slots[0].policy = None;
+    for s in &mut w.slots {
+        for sub in &mut s.subs {
+            sub.payees.clear();
+        }
+    }
+    w.slots[1].used = false;
+    w.slots[1].cont = false;
+    refused("a new agent's policy without its body", &w);
+}
