@@ -4,7 +4,7 @@
 //! uri_len(1) uri(uri_len) n(2) [payee(4)] x n`, proven to hash to the record's policy digest.
 //!
 //! - **The header** (a chunk's first slot only: the witness builder starts a chunk at a group
-//!   whose passport record carries its body, so the 4,461 rows it takes are paid once per
+//!   whose passport record carries its body, so the 4,464 rows it takes are paid once per
 //!   chunk, not per slot). The passport record's `has_policy` byte is this slot's witness (a
 //!   constant 0 in the other slots). The fixed 69 bytes are one 64-byte append and the first
 //!   five bytes of a **tail** `fixed[64..69] ‖ uri ‖ n` of `7 + uri_len` bytes (7 to 262),
@@ -25,7 +25,7 @@
 //! Not proven here, as for the shares record (the decoder's rules, 20.5): that the URI is
 //! UTF-8 and that `n <= 1,024` (a 65th run has no proof, so a longer list has none either).
 //!
-//! Cost: 4,461 rows for the header (its appends, mostly); 190 per sub-slot for a
+//! Cost: 4,464 rows for the header (its appends, mostly); 190 per sub-slot for a
 //! run (sixteen 32-bit splits and range checks, 21 permutations, the frontier's selects and
 //! the run's candidate lengths in the sub-slot's append), `tests::rows_per_slot`.
 
