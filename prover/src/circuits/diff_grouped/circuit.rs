@@ -16,11 +16,12 @@ use crate::cache::{CircuitCache, CircuitSpec};
 use crate::circuits::diff::{
     account_leaf, gated_update, in_order, le_bytes, record_bytes, DiffEnds, Key, StartTargets,
 };
+use crate::circuits::policy::passport_digest;
 use crate::gadgets::agent::{
     book_root, empty_book, ext_digest, profile_digest, StreamFieldsTarget,
 };
 use crate::gadgets::range::{range_check_u63, range_check_u64};
-use crate::gadgets::smt::{select_hash, zero_digest, MerklePathTarget};
+use crate::gadgets::smt::{is_zero_digest, select_hash, zero_digest, MerklePathTarget};
 use crate::{C, D, F};
 
 use super::policy::{header as policy_header, HeaderTargets, PayeeRun, PolicyCarryTargets};
@@ -49,9 +50,43 @@ struct PassportTargets {
     window_id: Target,
     spent: Target,
     policy_digest: HashOutTarget,
-    /// The passport before the batch as its digest hashes it (owner, policy digest, revoked,
-    /// window_id, spent): opened to read the policy it had (zeros for an account without).
-    before: [Target; 8],
+    /// The passport before the batch, opened to read the policy it had (zeros for an account
+    /// without).
+    before: OpenedPassport,
+}
+
+/// A passport's fields as its digest hashes them, constrained by nothing but that digest
+/// (SPEC 20.2): the passport an account had before the batch.
+struct OpenedPassport {
+    owner: Target,
+    policy_digest: HashOutTarget,
+    revoked: Target,
+    window_id: Target,
+    spent: Target,
+}
+
+impl OpenedPassport {
+    fn new(b: &mut CircuitBuilder<F, D>) -> OpenedPassport {
+        OpenedPassport {
+            owner: b.add_virtual_target(),
+            policy_digest: b.add_virtual_hash(),
+            revoked: b.add_virtual_target(),
+            window_id: b.add_virtual_target(),
+            spent: b.add_virtual_target(),
+        }
+    }
+
+    /// Sets the fields of `p`, zeros for `None`.
+    fn set(&self, pw: &mut PartialWitness<F>, p: Option<PassportPart>) -> anyhow::Result<()> {
+        let p = p.unwrap_or_default();
+        let u = F::from_canonical_u64;
+        pw.set_target(self.owner, u(u64::from(p.owner)))?;
+        pw.set_hash_target(self.policy_digest, p.policy_digest.into())?;
+        pw.set_target(self.revoked, F::from_bool(p.revoked))?;
+        pw.set_target(self.window_id, u(p.window_id))?;
+        pw.set_target(self.spent, u(p.spent))?;
+        Ok(())
+    }
 }
 
 struct LanesTargets {
@@ -126,7 +161,7 @@ impl AgentParts {
             window_id: b.add_virtual_target(),
             spent: b.add_virtual_target(),
             policy_digest: b.add_virtual_hash(),
-            before: core::array::from_fn(|_| b.add_virtual_target()),
+            before: OpenedPassport::new(b),
         };
         let mut passport_bytes = index_bytes.to_vec();
         let owner_bits = b.split_le(passport.owner, 32);
@@ -141,32 +176,30 @@ impl AgentParts {
             passport_bytes.extend(le_bytes(b, &bits));
         }
         passport_bytes.push(has_policy);
-        let pd = passport.policy_digest.elements;
-        let passport_digest =
-            b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![
-                passport.owner,
-                pd[0],
-                pd[1],
-                pd[2],
-                pd[3],
-                passport.revoked.target,
-                passport.window_id,
-                passport.spent,
-            ]);
+        let record_digest = passport_digest(
+            b,
+            passport.owner,
+            passport.policy_digest,
+            passport.revoked.target,
+            passport.window_id,
+            passport.spent,
+        );
         let with_passport = b.and(noncont, passport.has);
 
         // A record whose policy is not the one before (a new agent's, or a changed one) must
         // carry its body (`has_policy`), so that the batch publishes every policy it sets
         // (SPEC 10.4): the old passport part (a hash, or ZERO without a passport) is opened
         // to its policy digest.
-        let before_digest = b.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(
-            passport.before.to_vec(),
+        let old = &passport.before;
+        let before_digest = passport_digest(
+            b,
+            old.owner,
+            old.policy_digest,
+            old.revoked,
+            old.window_id,
+            old.spent,
         );
-        let mut none_before = b._true();
-        for &e in &parts[1].elements {
-            let z = b.is_equal(e, zero);
-            none_before = b.and(none_before, z);
-        }
+        let none_before = is_zero_digest(b, parts[1]);
         let had = b.not(none_before);
         let opened = b.and(with_passport, had);
         connect_if(
@@ -176,7 +209,8 @@ impl AgentParts {
             &parts[1].elements,
         );
         let mut kept = had;
-        for (&x, &y) in passport.before[1..5].iter().zip(&pd) {
+        let new_policy = passport.policy_digest.elements;
+        for (&x, &y) in old.policy_digest.elements.iter().zip(&new_policy) {
             let e = b.is_equal(x, y);
             kept = b.and(kept, e);
         }
@@ -213,7 +247,7 @@ impl AgentParts {
         let lanes_digest = select_hash(b, unused_lanes, empty, lanes_hash);
         let with_lanes = b.and(noncont, lanes.has);
 
-        let passport_after = select_hash(b, with_passport, passport_digest, parts[1]);
+        let passport_after = select_hash(b, with_passport, record_digest, parts[1]);
         let lanes_after = select_hash(b, with_lanes, lanes_digest, parts[2]);
         AgentParts {
             passport,
@@ -689,35 +723,14 @@ impl GroupedDiffCircuit {
             }
             match &ts.agent {
                 Some((passport, lanes)) => {
-                    let p = s.passport.unwrap_or(PassportPart {
-                        owner: 0,
-                        revoked: false,
-                        window_id: 0,
-                        spent: 0,
-                        policy_digest: Digest::ZERO,
-                    });
+                    let p = s.passport.unwrap_or_default();
                     pw.set_bool_target(passport.has, s.passport.is_some())?;
                     pw.set_target(passport.owner, u(u64::from(p.owner)))?;
                     pw.set_bool_target(passport.revoked, p.revoked)?;
                     pw.set_target(passport.window_id, u(p.window_id))?;
                     pw.set_target(passport.spent, u(p.spent))?;
                     pw.set_hash_target(passport.policy_digest, p.policy_digest.into())?;
-                    let before = s.passport_before.map_or([F::ZERO; 8], |q| {
-                        let d = q.policy_digest.0;
-                        [
-                            u(u64::from(q.owner)),
-                            d[0],
-                            d[1],
-                            d[2],
-                            d[3],
-                            F::from_bool(q.revoked),
-                            u(q.window_id),
-                            u(q.spent),
-                        ]
-                    });
-                    for (t, v) in passport.before.iter().zip(before) {
-                        pw.set_target(*t, v)?;
-                    }
+                    passport.before.set(&mut pw, s.passport_before)?;
                     pw.set_bool_target(lanes.has, s.lanes.is_some())?;
                     for (t, v) in lanes.seqs.iter().zip(s.lanes.unwrap_or([0; 7])) {
                         pw.set_target(*t, u(v))?;

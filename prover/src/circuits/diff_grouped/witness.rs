@@ -85,7 +85,7 @@ pub struct GroupSlot {
 }
 
 /// A passport record without its policy body (SPEC 10.4, version 3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PassportPart {
     pub owner: u32,
     pub revoked: bool,
@@ -346,6 +346,8 @@ pub fn grouped_chunks(
             };
             let streams_root = book.root();
             let slot_parts = if cont { new_profile } else { old_profile };
+            // The group's passport record, in its first slot.
+            let record = passport.filter(|_| !cont);
             let mut slot = GroupSlot {
                 used: true,
                 cont,
@@ -359,9 +361,8 @@ pub fn grouped_chunks(
                 nonce: r.nonce.get(),
                 streams_root,
                 parts: [slot_parts.shares, slot_parts.passport, slot_parts.lanes],
-                passport: passport.filter(|_| !cont).map(PassportPart::of),
-                passport_before: passport
-                    .filter(|_| !cont)
+                passport: record.map(PassportPart::of),
+                passport_before: record
                     .and_then(|_| before.passport_of(i))
                     .map(PassportPart::of),
                 lanes: lanes.filter(|_| !cont).map(|l| l.lanes.seqs()),
