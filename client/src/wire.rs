@@ -53,6 +53,7 @@ pub fn submit_request(tx: &Transaction) -> proto::SubmitRequest {
         | Transaction::StreamOpen(_)
         | Transaction::StreamSettle(_)
         | Transaction::StreamClose(_)
+        | Transaction::StreamSettlePath(_)
         | Transaction::Split(_)
         | Transaction::Passport(_)
         | Transaction::RegisterShares(_)

@@ -110,7 +110,10 @@ impl BatchLoad {
                 walk_lanes: settle_lanes(t.body.terms.from.get(), t.body.terms.to.get()),
                 ..one
             },
-            Transaction::StreamOpen(_) | Transaction::StreamClose(_) => BatchLoad {
+            // One path whatever it settles (SPEC 18.8): no walk.
+            Transaction::StreamOpen(_)
+            | Transaction::StreamClose(_)
+            | Transaction::StreamSettlePath(_) => BatchLoad {
                 old_accounts: 3,
                 stream_records: 1,
                 ..one

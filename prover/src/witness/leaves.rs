@@ -97,6 +97,7 @@ pub fn leaf_witnesses_and_chain(
             Transaction::StreamOpen(t) => Some(t.valid_until),
             Transaction::StreamSettle(t) => Some(t.valid_until),
             Transaction::StreamClose(t) => Some(t.valid_until),
+            Transaction::StreamSettlePath(t) => Some(t.valid_until),
             Transaction::Split(t) => Some(t.valid_until),
             Transaction::Passport(t) => Some(t.valid_until),
             Transaction::RegisterShares(t) => Some(t.valid_until),

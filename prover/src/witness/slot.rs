@@ -62,6 +62,13 @@ pub(super) fn tx_slot(
             (SlotKind::StreamSettle, t.body.payee.0, t.body.terms.payer.0)
         }
         Transaction::StreamClose(t) => (SlotKind::StreamClose, t.body.signer.0, t.body.payer.0),
+        // No slot opens a tick tree yet (SPEC 18.8); the planner reports it first.
+        Transaction::StreamSettlePath(_) => {
+            return Err(WitnessError::KindNotProvable {
+                position,
+                kind: tx.kind().name(),
+            })
+        }
         Transaction::RegisterShares(t) => (SlotKind::RegisterShares, t.account.0, OPERATOR.0),
         Transaction::Distribute(t) => (SlotKind::Distribute, t.body.signer.0, t.body.account.0),
         Transaction::Passport(t) => match &t.action {
@@ -253,6 +260,13 @@ pub(super) fn tx_slot(
             envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
             slot.stream = Some(w);
             (t.fee.get(), refund, t.fee.get(), 0)
+        }
+        // Refused above, before anything is applied.
+        Transaction::StreamSettlePath(_) => {
+            return Err(WitnessError::KindNotProvable {
+                position,
+                kind: tx.kind().name(),
+            })
         }
         Transaction::RegisterShares(t) => {
             envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());

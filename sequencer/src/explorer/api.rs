@@ -160,6 +160,15 @@ pub fn tx_body(raw: &[u8]) -> Value {
                 "valid_until": t.valid_until.get(),
             })
         }
+        Ok(Transaction::StreamSettlePath(t)) => {
+            let s = &t.body.terms;
+            json!({
+                "kind": "stream_settle_path", "payee": t.body.payee.0, "payer": s.payer.0,
+                "slot": s.slot.0, "from": s.from.get(), "to": s.to.get(),
+                "secret": hex32(&s.value.to_bytes()), "fee": t.fee.get(), "nonce": t.nonce.get(),
+                "valid_until": t.valid_until.get(),
+            })
+        }
         Ok(Transaction::StreamClose(t)) => json!({
             "kind": "stream_close", "signer": t.body.signer.0, "payer": t.body.payer.0,
             "slot": t.body.slot.0, "fee": t.fee.get(), "nonce": t.nonce.get(),

@@ -203,6 +203,7 @@ pub fn tx_row(
         // Never accepted by this version (KIND_NOT_ENABLED at the door); the parties if one is.
         Transaction::StreamOpen(t) => (Some(t.body.payer.0), Some(t.body.payee.0)),
         Transaction::StreamSettle(t) => (Some(t.body.payee.0), None),
+        Transaction::StreamSettlePath(t) => (Some(t.body.payee.0), None),
         Transaction::StreamClose(t) => (Some(t.body.signer.0), None),
         // The payees are the row's parties (below).
         Transaction::Split(t) => (Some(t.from.0), None),

@@ -409,6 +409,9 @@ impl State {
             (Transaction::StreamClose(t), Some(key)) => {
                 self.apply_stream_close(t, &key, tx.id, ctx)
             }
+            (Transaction::StreamSettlePath(t), Some(key)) => {
+                self.apply_stream_settle_path(t, &key, tx.id, ctx)
+            }
             (Transaction::Split(t), Some(key)) => self.apply_split(t, &key, tx.id, ctx),
             (Transaction::Passport(t), Some(key)) => self.apply_passport(t, &key, tx.id, ctx),
             (Transaction::RegisterShares(t), Some(key)) => {
@@ -422,6 +425,7 @@ impl State {
                 | Transaction::StreamOpen(_)
                 | Transaction::StreamSettle(_)
                 | Transaction::StreamClose(_)
+                | Transaction::StreamSettlePath(_)
                 | Transaction::Split(_)
                 | Transaction::Passport(_)
                 | Transaction::RegisterShares(_)

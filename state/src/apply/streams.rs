@@ -32,16 +32,17 @@
 //! signature check: [`VerifiedTx::with_walk`] does, for the stream opened at a given nonce, and
 //! applying then compares one digest; without it (or for a stream opened at another nonce)
 //! the walk runs here, on the caller's thread. Rewriting `ext` rehashes the payer's stream tree
-//! (16 levels over its open streams).
+//! (16 levels over its open streams). A settlement by path (tag 18, SPEC 18.8) hashes its
+//! tick's leaf and 24 nodes here, whatever it settles.
 
 use super::{BlockContext, Effects, Ledger, Rejection, Staged, State, VerifiedTx};
 use crate::account::{AccountIndex, Amount, OPERATOR};
 use crate::crypto::schnorr::{EncodedKey, MessageHash};
 use crate::passport::{Payees, Spend};
 use crate::pubdata::PubdataOp;
-use crate::stream::rules::{self, StreamRejection};
+use crate::stream::rules::{self, Opening, Settle, StreamRejection};
 use crate::stream::PayerStreams;
-use crate::tx::{StreamClose, StreamOpen, StreamSettle};
+use crate::tx::{Signed, StreamClose, StreamOpen, StreamSettle, StreamSettlePath};
 
 impl From<StreamRejection> for Rejection {
     fn from(r: StreamRejection) -> Self {
@@ -128,19 +129,75 @@ impl State {
         ctx: &BlockContext,
         verified: &VerifiedTx,
     ) -> Result<Effects, Rejection> {
-        let payee = t.body.payee;
         let terms = &t.body.terms;
-        let next_nonce = self.envelope(payee, key, t.nonce, t.valid_until, ctx)?;
-        let book = self.streams_of(terms.payer);
         // The walk needs the stream's opened-at nonce; without a stream the rules refuse first.
         // A walk computed ahead for this stream is used as it is (module docs, "Costs").
-        let claimed = book.get(terms.slot).and_then(|s| {
+        let claimed = self.streams_of(terms.payer).get(terms.slot).and_then(|s| {
             let at = s.id.opened_at;
             verified
                 .walked_for(at)
                 .unwrap_or_else(|| terms.claimed_head(at))
         });
-        let settled = rules::settle(terms, payee, claimed, book, ctx.batch_timestamp)?;
+        let op = PubdataOp::StreamSettle {
+            body: t.body,
+            fee: t.fee,
+        };
+        self.settle_stream(
+            t.body.payee,
+            terms,
+            Opening::Walk(claimed),
+            op,
+            t,
+            key,
+            id,
+            ctx,
+        )
+    }
+
+    pub(super) fn apply_stream_settle_path(
+        &mut self,
+        t: &StreamSettlePath,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let terms = &t.body.terms;
+        let claimed = self
+            .streams_of(terms.payer)
+            .get(terms.slot)
+            .and_then(|s| terms.claimed_root(s.id.opened_at, &t.body.path));
+        let op = PubdataOp::StreamSettlePath {
+            body: t.body.settle_body(),
+            fee: t.fee,
+        };
+        self.settle_stream(
+            t.body.payee,
+            terms,
+            Opening::Path(claimed),
+            op,
+            t,
+            key,
+            id,
+            ctx,
+        )
+    }
+
+    /// A settlement of either kind, once its opening of the anchor is computed.
+    #[allow(clippy::too_many_arguments)]
+    fn settle_stream<B: crate::tx::stream::Body>(
+        &mut self,
+        payee: AccountIndex,
+        terms: &Settle,
+        opening: Opening,
+        op: PubdataOp,
+        t: &Signed<B>,
+        key: &EncodedKey,
+        id: MessageHash,
+        ctx: &BlockContext,
+    ) -> Result<Effects, Rejection> {
+        let next_nonce = self.envelope(payee, key, t.nonce, t.valid_until, ctx)?;
+        let book = self.streams_of(terms.payer);
+        let settled = rules::judge_settle(terms, payee, opening, book, ctx.batch_timestamp)?;
         let charge = self.police(payee, Spend::fee_only(t.fee), ctx)?;
         let mut ledger = Ledger::default();
         ledger.debit(&self.accounts, payee, Amount::ZERO, t.fee)?;
@@ -155,15 +212,7 @@ impl State {
             next_nonce,
             charge,
         };
-        let mut effects = self.spend(
-            payee,
-            id,
-            PubdataOp::StreamSettle {
-                body: t.body,
-                fee: t.fee,
-            },
-            staged,
-        );
+        let mut effects = self.spend(payee, id, op, staged);
         self.refresh_ext(terms.payer, Some(slot), &mut effects);
         Ok(effects)
     }

@@ -18,6 +18,7 @@
 //! | StreamOpen (7) | `tag ‖ body(62) ‖ fee(8)`: the transaction's body (`payer payee slot price max_ticks expiry anchor`) | 71 |
 //! | StreamSettle (8) | `tag ‖ body(50) ‖ fee(8)` (`payee payer slot from to t_to`) | 59 |
 //! | StreamClose (9) | `tag ‖ body(10) ‖ fee(8)` (`signer payer slot`) | 19 |
+//! | StreamSettlePath (18) | `tag ‖ body(50) ‖ fee(8)`: a settlement's op but the tag; the path is left out (it changes nothing) | 59 |
 //! | Split (10) | `tag ‖ from(4) ‖ n(2) ‖ [to(4) ‖ amount(8)] x n ‖ fee(8)` | 15 + 12 n |
 //!
 //! A stream op is its transaction without nonce, validity and signature, like a transfer's:
@@ -235,6 +236,11 @@ pub enum PubdataOp {
         body: Close,
         fee: Amount,
     },
+    /// A settlement by path (tag 18): the stream's head stays (it is the tick tree's root).
+    StreamSettlePath {
+        body: SettleBody,
+        fee: Amount,
+    },
     Split {
         from: AccountIndex,
         parts: Vec<Payout>,
@@ -267,6 +273,7 @@ pub const fn op_len(kind: TxKind) -> usize {
         TxKind::StreamOpen => 1 + <Open as Body>::BYTES + 8,
         TxKind::StreamSettle => 1 + <SettleBody as Body>::BYTES + 8,
         TxKind::StreamClose => 1 + <Close as Body>::BYTES + 8,
+        TxKind::StreamSettlePath => 1 + <SettleBody as Body>::BYTES + 8,
         TxKind::Split => 1 + 4 + 2 + 8,
         TxKind::RegisterShares => 1 + 4 + 2 + 8,
         TxKind::Distribute => 1 + <DistributeBody as Body>::BYTES + 8,
@@ -294,6 +301,7 @@ impl PubdataOp {
             PubdataOp::StreamOpen { .. } => TxKind::StreamOpen,
             PubdataOp::StreamSettle { .. } => TxKind::StreamSettle,
             PubdataOp::StreamClose { .. } => TxKind::StreamClose,
+            PubdataOp::StreamSettlePath { .. } => TxKind::StreamSettlePath,
             PubdataOp::Split { .. } => TxKind::Split,
             PubdataOp::Passport(op) => op.action.kind(),
             PubdataOp::RegisterShares { .. } => TxKind::RegisterShares,
@@ -371,7 +379,7 @@ impl PubdataOp {
                 body.write(&mut out);
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
-            PubdataOp::StreamSettle { body, fee } => {
+            PubdataOp::StreamSettle { body, fee } | PubdataOp::StreamSettlePath { body, fee } => {
                 body.write(&mut out);
                 out.extend_from_slice(&fee.get().to_le_bytes());
             }
@@ -494,6 +502,13 @@ impl PubdataOp {
             TxKind::StreamClose => {
                 let (b, f) = stream_op_parts(body)?;
                 PubdataOp::StreamClose {
+                    body: read_body(b).map_err(PubdataError::Stream)?,
+                    fee: f,
+                }
+            }
+            TxKind::StreamSettlePath => {
+                let (b, f) = stream_op_parts(body)?;
+                PubdataOp::StreamSettlePath {
                     body: read_body(b).map_err(PubdataError::Stream)?,
                     fee: f,
                 }

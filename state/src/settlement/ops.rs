@@ -128,6 +128,7 @@ pub fn settle_ops(
             | PubdataOp::Transfer { .. }
             | PubdataOp::StreamOpen { .. }
             | PubdataOp::StreamSettle { .. }
+            | PubdataOp::StreamSettlePath { .. }
             | PubdataOp::StreamClose { .. }
             | PubdataOp::Split { .. }
             | PubdataOp::Passport(_)

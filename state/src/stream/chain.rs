@@ -77,6 +77,8 @@ pub enum TickError {
     GapTooLarge { k: u32, last: u32 },
     #[error("tick {k} does not hash to the previous tick: not made from this stream's chain")]
     Mismatch { k: u32 },
+    #[error("tick {k} carries {given} siblings, fewer than its path needs to meet a known one")]
+    PathTooShort { k: u32, given: usize },
 }
 
 impl TickError {
@@ -88,6 +90,7 @@ impl TickError {
             TickError::Stale { .. } => "TICK_STALE",
             TickError::GapTooLarge { .. } => "TICK_GAP_TOO_LARGE",
             TickError::Mismatch { .. } => "TICK_MISMATCH",
+            TickError::PathTooShort { .. } => "TICK_PATH_TOO_SHORT",
         }
     }
 }

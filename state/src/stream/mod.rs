@@ -38,6 +38,7 @@
 
 pub mod chain;
 pub mod rules;
+pub mod tick_tree;
 pub mod tree;
 
 use plonky2::field::types::Field;
@@ -48,6 +49,7 @@ use crate::hash::{hash_no_pad, Digest, F};
 
 pub use chain::{Tick, TickChain, TickCheck, TickError};
 pub use rules::{Close, Closed, Open, Party, Settle, Settled, StreamRejection};
+pub use tick_tree::{TickPath, TickTree, TreeTick, TreeTickCheck, TICK_TREE_DEPTH};
 pub use tree::{PayerStreams, SLOT_DEPTH};
 
 /// The most ticks a stream may have: 2^24. The payer hashes the whole chain once at open

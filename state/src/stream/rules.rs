@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::chain::walk;
+use super::tick_tree::{root_from_path, TickPath};
 use super::tree::PayerStreams;
 use super::{Stream, StreamId, StreamSlot, TickCount, MAX_SETTLE_TICKS, SETTLE_WINDOW_SECS};
 use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
@@ -128,6 +129,32 @@ impl Settle {
         };
         Some(walk(&id, to, self.value, from))
     }
+
+    /// The root that `path` opens tick `to` with secret `value` to (SPEC 18.8; 25 hashes),
+    /// or `None` when the range is empty (the rule then refuses it without looking at the
+    /// digest). No bound on the range: a path costs the same whatever it settles.
+    pub fn claimed_root(&self, opened_at: Nonce, path: &TickPath) -> Option<Digest> {
+        if self.to <= self.from {
+            return None;
+        }
+        let id = StreamId {
+            payer: self.payer,
+            slot: self.slot,
+            opened_at,
+        };
+        root_from_path(&id, self.to, self.value, path)
+    }
+}
+
+/// How a settlement opens the stream's anchor (rule 8), with what it computed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Opening {
+    /// A chain walk from `t_to` down to `from` ([`Settle::claimed_head`]); the stream's head
+    /// becomes `t_to`.
+    Walk(Option<Digest>),
+    /// A path from tick `to`'s leaf to the root ([`Settle::claimed_root`]); the head (the
+    /// root) stays.
+    Path(Option<Digest>),
 }
 
 /// A close, signed by `signer` (the payer or the payee).
@@ -239,6 +266,31 @@ pub fn settle(
     streams: &PayerStreams,
     now: Timestamp,
 ) -> Result<Settled, StreamRejection> {
+    judge_settle(terms, signer, Opening::Walk(claimed_head), streams, now)
+}
+
+/// Judges a settlement by path (tag 18, SPEC 18.8) signed by `signer`, whose path gave
+/// `claimed_root` ([`Settle::claimed_root`] with the stream's `opened_at`).
+///
+/// Order: that of [`settle`] without `SettleTooLong`.
+pub fn settle_by_path(
+    terms: &Settle,
+    signer: AccountIndex,
+    claimed_root: Option<Digest>,
+    streams: &PayerStreams,
+    now: Timestamp,
+) -> Result<Settled, StreamRejection> {
+    judge_settle(terms, signer, Opening::Path(claimed_root), streams, now)
+}
+
+/// Rules 1 to 8 of a settlement (18.4), rule 7 for a walk only.
+pub fn judge_settle(
+    terms: &Settle,
+    signer: AccountIndex,
+    opening: Opening,
+    streams: &PayerStreams,
+    now: Timestamp,
+) -> Result<Settled, StreamRejection> {
     let stream = find(streams, terms.payer, terms.slot)?;
     if signer != stream.payee {
         return Err(StreamRejection::NotPayee);
@@ -263,10 +315,16 @@ pub fn settle(
         });
     }
     let ticks = terms.to.get() - terms.from.get();
-    if ticks > MAX_SETTLE_TICKS {
-        return Err(StreamRejection::SettleTooLong);
-    }
-    if claimed_head != Some(stream.head) {
+    let (claimed, head) = match opening {
+        Opening::Walk(claimed) => {
+            if ticks > MAX_SETTLE_TICKS {
+                return Err(StreamRejection::SettleTooLong);
+            }
+            (claimed, terms.value)
+        }
+        Opening::Path(claimed) => (claimed, stream.head),
+    };
+    if claimed != Some(stream.head) {
         return Err(StreamRejection::TickMismatch);
     }
     // price x ticks <= price x max_ticks <= 2^63 - 1 (checked at open).
@@ -274,7 +332,7 @@ pub fn settle(
         .ok_or(StreamRejection::EscrowOverflow)?;
     let mut next = *stream;
     next.settled = terms.to;
-    next.head = terms.value;
+    next.head = head;
     Ok(Settled {
         stream: next,
         payout,

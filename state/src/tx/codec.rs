@@ -61,6 +61,7 @@ impl Transaction {
             }
             Transaction::StreamOpen(t) => t.write(&mut out),
             Transaction::StreamSettle(t) => t.write(&mut out),
+            Transaction::StreamSettlePath(t) => t.write(&mut out),
             Transaction::StreamClose(t) => t.write(&mut out),
             Transaction::Split(t) => t.write(&mut out),
             Transaction::Passport(t) => t.write(&mut out),
@@ -179,6 +180,9 @@ impl Transaction {
             }
             TxKind::StreamOpen => Transaction::StreamOpen(Signed::read(&mut r)?),
             TxKind::StreamSettle => Transaction::StreamSettle(Signed::read(&mut r)?),
+            TxKind::StreamSettlePath => {
+                Transaction::StreamSettlePath(Box::new(Signed::read(&mut r)?))
+            }
             TxKind::StreamClose => Transaction::StreamClose(Signed::read(&mut r)?),
             TxKind::Split => Transaction::Split(Split::read(&mut r)?),
             TxKind::Delegate | TxKind::SetPolicy | TxKind::Revoke | TxKind::Sweep => {

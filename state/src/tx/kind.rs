@@ -7,7 +7,7 @@ use plonky2::field::types::Field;
 use crate::crypto::schnorr::{PublicKey, Signature};
 use crate::hash::F;
 
-use super::{passport, shares, split, StreamClose, StreamOpen, StreamSettle};
+use super::{passport, shares, split, StreamClose, StreamOpen, StreamSettle, StreamSettlePath};
 
 /// The kind of a transaction; its discriminant is the tag byte and the kind element hashed.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -28,11 +28,12 @@ pub enum TxKind {
     SetPolicy = 14,
     Revoke = 15,
     Sweep = 16,
+    StreamSettlePath = 18,
 }
 
 impl TxKind {
     /// Every kind, in tag order.
-    pub const ALL: [TxKind; 15] = [
+    pub const ALL: [TxKind; 16] = [
         TxKind::Register,
         TxKind::Transfer,
         TxKind::Withdraw,
@@ -48,6 +49,7 @@ impl TxKind {
         TxKind::SetPolicy,
         TxKind::Revoke,
         TxKind::Sweep,
+        TxKind::StreamSettlePath,
     ];
 
     /// The tag byte (also the kind element of the message hash).
@@ -73,6 +75,7 @@ impl TxKind {
             14 => Some(TxKind::SetPolicy),
             15 => Some(TxKind::Revoke),
             16 => Some(TxKind::Sweep),
+            18 => Some(TxKind::StreamSettlePath),
             _ => None,
         }
     }
@@ -97,12 +100,13 @@ impl TxKind {
             TxKind::SetPolicy => 1 + 4 + 4 + passport::POLICY_BASE_BYTES + 96,
             TxKind::Revoke => 1 + 4 + 4 + 96,
             TxKind::Sweep => 1 + 4 + 4 + 8 + 96,
+            TxKind::StreamSettlePath => StreamSettlePath::ENCODED_LEN,
         }
     }
 
     /// A stable lower-case name ("register", "transfer", "withdraw", "deposit",
     /// "forced_withdraw", "stream_open", "stream_settle", "stream_close", "split", "delegate",
-    /// "set_policy", "revoke", "sweep").
+    /// "set_policy", "revoke", "sweep", "stream_settle_path").
     pub const fn name(self) -> &'static str {
         match self {
             TxKind::Register => "register",
@@ -120,6 +124,7 @@ impl TxKind {
             TxKind::SetPolicy => "set_policy",
             TxKind::Revoke => "revoke",
             TxKind::Sweep => "sweep",
+            TxKind::StreamSettlePath => "stream_settle_path",
         }
     }
 
@@ -134,6 +139,7 @@ impl TxKind {
             TxKind::StreamOpen
                 | TxKind::StreamSettle
                 | TxKind::StreamClose
+                | TxKind::StreamSettlePath
                 | TxKind::RegisterShares
                 | TxKind::Distribute
                 | TxKind::Delegate

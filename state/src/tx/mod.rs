@@ -12,6 +12,7 @@
 //! | 7 | [`StreamOpen`] | the payer | opens a payment stream, escrowing `price x max_ticks` ([`stream`]) |
 //! | 8 | [`StreamSettle`] | the payee | pays the ticks up to a revealed tick out of the escrow |
 //! | 9 | [`StreamClose`] | the payer or the payee | refunds the rest of the escrow and frees the slot |
+//! | 18 | [`StreamSettlePath`] | the payee | settles a tree stream by the path of its tick (SPEC 18.8) |
 //! | 10 | [`Split`] | the sender account's key | pays up to 1,024 payees at once, all or nothing ([`split`]) |
 //! | 13 | [`PassportTx`] delegate | the owner | creates an agent account bound to the owner by a policy ([`passport`]) |
 //! | 14 | [`PassportTx`] set policy | the owner | replaces an agent's policy |
@@ -20,7 +21,8 @@
 //!
 //! Tag 6 is no transaction: it is the kind element of an exit authorisation
 //! ([`crate::exodus`]), so that neither can be replayed as the other. Tags 11 and 12 are the
-//! planned revenue-share transactions (SPEC 19.6). Tags 7 to 10 and 13 to 16 are defined here
+//! planned revenue-share transactions (SPEC 19.6). Tag 17 is no transaction: it is the kind
+//! element of an owner binding ([`crate::owner`]). Tags 7 to 10, 13 to 16 and 18 are defined here
 //! (encodings, hashes, known answers) but not yet accepted by a node: the circuits do not prove
 //! them yet (docs/SPEC.md sections 18.5, 19.4 and 20.5).
 //!
@@ -50,12 +52,16 @@
 //! * Deposit: `seq, to, amount` (unsigned; this is only its id)
 //! * ForcedWithdraw: `seq, requested_at, m0..m3` where `m` is the embedded withdraw's message hash
 //! * StreamOpen, StreamSettle, StreamClose: their body, then `fee, nonce, valid_until` ([`stream`])
+//! * StreamSettlePath: a settlement's fields (its path is not hashed), then `fee, nonce, valid_until`
 //! * Split: `from, n, d0..d3, fee, nonce, valid_until` with `d` the parts' chained digest ([`split`])
 //! * Delegate, SetPolicy, Revoke, Sweep: `owner`, the action's fields (a policy as its digest),
 //!   then `fee, nonce, valid_until` ([`passport`])
 //!
 //! The message hash is what is signed *and* the transaction id. The signature is never hashed
 //! into the id, so re-encoding or malleating a signature cannot produce a second transaction.
+//! Nor is a settlement's path (tag 18): it is evidence, unique short of a Poseidon collision,
+//! so another path under the same id only makes the transaction fail (`TICK_MISMATCH`); a
+//! refused transaction is not remembered, so a malleated copy sent first blocks nothing.
 //! Each kind hashes a fixed number of elements, so `hash_no_pad` needs no padding.
 //!
 //! # Canonical byte encoding
@@ -72,6 +78,8 @@
 //!   the embedded withdraw's own encoding (tag 3 included), i.e. the L1 `withdrawTx` bytes
 //! * StreamOpen (159), StreamSettle (147), StreamClose (107): `tag ‖ body ‖ fee(8) ‖ nonce(8) ‖
 //!   valid_until(8) ‖ signature(72)` ([`stream`])
+//! * StreamSettlePath (915): `tag ‖ settle body(50) ‖ path(768) ‖ fee(8) ‖ nonce(8) ‖
+//!   valid_until(8) ‖ signature(72)`
 //! * Split (103 + 12 n): `tag ‖ from(4) ‖ n(2) ‖ [to(4) ‖ amount(8)] x n ‖ fee(8) ‖ nonce(8) ‖
 //!   valid_until(8) ‖ signature(72)` ([`split`]; `n <= 1024`, else `TOO_MANY_PAYEES`)
 //!
@@ -106,7 +114,10 @@ pub(crate) use message::{list_fields, message_hash};
 pub use passport::{PassportAction, PassportOp, PassportTx, UnsignedPassportTx};
 pub use shares::{Distribute, DistributeBody, RegisterShares, UnsignedRegisterShares};
 pub use split::{Split, UnsignedSplit};
-pub use stream::{SettleBody, Signed, StreamClose, StreamOpen, StreamSettle, Unsigned};
+pub use stream::{
+    SettleBody, SettlePathBody, Signed, StreamClose, StreamOpen, StreamSettle, StreamSettlePath,
+    Unsigned,
+};
 
 /// Who authorises a transaction.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -131,6 +142,8 @@ pub enum Transaction {
     StreamOpen(StreamOpen),
     StreamSettle(StreamSettle),
     StreamClose(StreamClose),
+    /// Boxed: its path makes it the largest kind by far (915 bytes).
+    StreamSettlePath(Box<StreamSettlePath>),
     Split(Split),
     /// Delegate, set policy, revoke or sweep (tags 13 to 16): what an owner does to an agent.
     Passport(PassportTx),
@@ -194,6 +207,11 @@ impl From<StreamSettle> for Transaction {
         Transaction::StreamSettle(t)
     }
 }
+impl From<StreamSettlePath> for Transaction {
+    fn from(t: StreamSettlePath) -> Self {
+        Transaction::StreamSettlePath(Box::new(t))
+    }
+}
 impl From<StreamClose> for Transaction {
     fn from(t: StreamClose) -> Self {
         Transaction::StreamClose(t)
@@ -210,6 +228,7 @@ impl Transaction {
             Transaction::ForcedWithdraw(_) => TxKind::ForcedWithdraw,
             Transaction::StreamOpen(_) => TxKind::StreamOpen,
             Transaction::StreamSettle(_) => TxKind::StreamSettle,
+            Transaction::StreamSettlePath(_) => TxKind::StreamSettlePath,
             Transaction::StreamClose(_) => TxKind::StreamClose,
             Transaction::Split(_) => TxKind::Split,
             Transaction::Passport(t) => t.kind(),
@@ -226,6 +245,7 @@ impl Transaction {
             Transaction::Withdraw(t) => Signer::Account(t.from),
             Transaction::StreamOpen(t) => Signer::Account(t.signer()),
             Transaction::StreamSettle(t) => Signer::Account(t.signer()),
+            Transaction::StreamSettlePath(t) => Signer::Account(t.signer()),
             Transaction::StreamClose(t) => Signer::Account(t.signer()),
             Transaction::Split(t) => Signer::Account(t.from),
             Transaction::Passport(t) => Signer::Account(t.owner),
@@ -244,6 +264,7 @@ impl Transaction {
             Transaction::ForcedWithdraw(t) => Some(t.withdraw.nonce),
             Transaction::StreamOpen(t) => Some(t.nonce),
             Transaction::StreamSettle(t) => Some(t.nonce),
+            Transaction::StreamSettlePath(t) => Some(t.nonce),
             Transaction::StreamClose(t) => Some(t.nonce),
             Transaction::Split(t) => Some(t.nonce),
             Transaction::Passport(t) => Some(t.nonce),
@@ -262,6 +283,7 @@ impl Transaction {
             Transaction::Withdraw(t) => Some(&t.signature),
             Transaction::StreamOpen(t) => Some(&t.signature),
             Transaction::StreamSettle(t) => Some(&t.signature),
+            Transaction::StreamSettlePath(t) => Some(&t.signature),
             Transaction::StreamClose(t) => Some(&t.signature),
             Transaction::Split(t) => Some(&t.signature),
             Transaction::Passport(t) => Some(&t.signature),
@@ -283,6 +305,7 @@ impl Transaction {
             Transaction::ForcedWithdraw(t) => out.extend(t.fields(domain)),
             Transaction::StreamOpen(t) => out.extend(t.unsigned().fields()),
             Transaction::StreamSettle(t) => out.extend(t.unsigned().fields()),
+            Transaction::StreamSettlePath(t) => out.extend(t.unsigned().fields()),
             Transaction::StreamClose(t) => out.extend(t.unsigned().fields()),
             Transaction::Split(t) => out.extend(t.unsigned().fields()),
             Transaction::Passport(t) => out.extend(t.unsigned().fields()),
@@ -302,6 +325,7 @@ impl Transaction {
             Transaction::ForcedWithdraw(t) => t.message_hash(domain),
             Transaction::StreamOpen(t) => t.unsigned().message_hash(domain),
             Transaction::StreamSettle(t) => t.unsigned().message_hash(domain),
+            Transaction::StreamSettlePath(t) => t.unsigned().message_hash(domain),
             Transaction::StreamClose(t) => t.unsigned().message_hash(domain),
             Transaction::Split(t) => t.unsigned().message_hash(domain),
             Transaction::Passport(t) => t.unsigned().message_hash(domain),
@@ -344,6 +368,7 @@ impl Transaction {
             Transaction::Withdraw(t) => &t.signature,
             Transaction::StreamOpen(t) => &t.signature,
             Transaction::StreamSettle(t) => &t.signature,
+            Transaction::StreamSettlePath(t) => &t.signature,
             Transaction::StreamClose(t) => &t.signature,
             Transaction::Split(t) => &t.signature,
             Transaction::Passport(t) => &t.signature,

@@ -352,6 +352,8 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             Transaction::RegisterShares(_) | Transaction::Distribute(_) if !self.kinds.shares => {
                 Some(tx.kind().name())
             }
+            // No slot opens a tick tree yet (SPEC 18.8): every leaf lacks it.
+            Transaction::StreamSettlePath(_) => Some(tx.kind().name()),
             Transaction::Passport(_) if self.kinds.policies == PolicyChecks::None => {
                 Some(tx.kind().name())
             }
