@@ -362,6 +362,124 @@ fn bad_opens_settlements_and_closes_are_refused_with_their_reason() {
     );
 }
 
+#[test]
+fn settlements_by_path_pay_once_keep_the_root_and_refuse_forgeries_and_the_other_mode() {
+    let now = ts(100);
+    let n0 = Nonce::ZERO;
+    let sid = id(1, 0, 0);
+    // 2^17 ticks: past what one walk may settle (2^16), not past what one path may.
+    let max = 1 << 17;
+    let mut tree = TickTree::new(sid, ticks(max), seed(8));
+    let root = tree.root();
+    let mut book = PayerStreams::default();
+    let opened = rules::open(&open_terms(1, 2, 0, 3, max, 200, root), n0, &book, now).unwrap();
+    book.put(opened.stream);
+    let settle = |from: u32, to: u32, value: Digest| Settle {
+        payer: AccountIndex(1),
+        slot: StreamSlot(0),
+        from: ticks(from),
+        to: ticks(to),
+        value,
+    };
+    let by_path = |s: &Settle, path: &TickPath, book: &PayerStreams| {
+        rules::settle_by_path(s, AccountIndex(2), s.claimed_root(n0, path), book, now)
+    };
+    let secret_of = |k| tick_tree::secret(seed(8), k);
+
+    // A forged secret, a bent path, the path of another tick, another stream's tree: refused.
+    let to = max - 5;
+    let path = tree.path(to).unwrap();
+    let honest = settle(0, to, secret_of(to));
+    let mismatch = |s: &Settle, p: &TickPath| by_path(s, p, &book).unwrap_err().code();
+    assert_eq!(mismatch(&settle(0, to, seed(1)), &path), "TICK_MISMATCH");
+    let mut bent = path;
+    bent[23] = seed(2);
+    assert_eq!(mismatch(&honest, &bent), "TICK_MISMATCH");
+    assert_eq!(
+        mismatch(&honest, &tree.path(to - 1).unwrap()),
+        "TICK_MISMATCH"
+    );
+    let mut other = TickTree::new(id(1, 0, 1), ticks(max), seed(8));
+    assert_eq!(
+        mismatch(&settle(0, to, secret_of(to)), &other.path(to).unwrap()),
+        "TICK_MISMATCH"
+    );
+    // The tree's tick settled as a walk: its secret walks to no root.
+    assert_eq!(
+        rules::settle(
+            &settle(0, 9, secret_of(9)),
+            AccountIndex(2),
+            settle(0, 9, secret_of(9)).claimed_head(n0),
+            &book,
+            now
+        )
+        .unwrap_err()
+        .code(),
+        "TICK_MISMATCH"
+    );
+
+    // The honest one pays all 2^17 - 5 ticks at once and keeps the root as the head.
+    let done = by_path(&honest, &path, &book).unwrap();
+    assert_eq!(done.payout, amt(3 * u64::from(to)));
+    assert_eq!(done.stream.head, root);
+    assert_eq!(done.stream.settled, ticks(to));
+    book.put(done.stream);
+    // Again: stale. From the new count, an earlier tick is not newer; the next ones settle.
+    assert_eq!(
+        by_path(&honest, &path, &book).unwrap_err().code(),
+        "STALE_SETTLE"
+    );
+    assert_eq!(
+        by_path(&settle(to, to, secret_of(to)), &path, &book)
+            .unwrap_err()
+            .code(),
+        "TICK_NOT_NEWER"
+    );
+    let last = settle(to, max, secret_of(max));
+    let past = settle(to, max + 1, secret_of(max));
+    assert_eq!(
+        by_path(&past, &tree.path(max).unwrap(), &book)
+            .unwrap_err()
+            .code(),
+        "TICK_BEYOND_MAX"
+    );
+    let done = by_path(&last, &tree.path(max).unwrap(), &book).unwrap();
+    assert_eq!(done.payout, amt(15));
+    assert_eq!(done.stream.escrow(), Amount::ZERO);
+
+    // A chain stream settled by a path: its head is no root of any path the payee can build.
+    let mut chain = TickChain::new(id(1, 1, 0), ticks(10), seed(4));
+    let mut chain_book = PayerStreams::default();
+    let opened = rules::open(
+        &open_terms(1, 2, 1, 3, 10, 200, chain.anchor()),
+        n0,
+        &chain_book,
+        now,
+    )
+    .unwrap();
+    chain_book.put(opened.stream);
+    let t = chain.tick(4).unwrap();
+    let s = Settle {
+        slot: StreamSlot(1),
+        ..settle(0, 4, t.value)
+    };
+    assert_eq!(
+        by_path(&s, &[chain.anchor(); TICK_TREE_DEPTH], &chain_book)
+            .unwrap_err()
+            .code(),
+        "TICK_MISMATCH"
+    );
+    // Nor by a path's settlement after the window.
+    let late = rules::settle_by_path(
+        &honest,
+        AccountIndex(2),
+        honest.claimed_root(n0, &path),
+        &PayerStreams::default(),
+        ts(200 + SETTLE_WINDOW_SECS + 1),
+    );
+    assert_eq!(late.unwrap_err().code(), "UNKNOWN_STREAM");
+}
+
 /// A tiny ledger around the rules, standing in for the state-transition function: balances,
 /// each payer's streams, and each stream's tick chain (kept by its payee).
 struct Model {
@@ -369,6 +487,8 @@ struct Model {
     books: Vec<PayerStreams>,
     nonces: Vec<u64>,
     chains: BTreeMap<(u32, u16), TickChain>,
+    /// The payee's copy of a tree stream's tick tree (SPEC 18.8), for streams opened with one.
+    trees: BTreeMap<(u32, u16), TickTree>,
     now: u64,
 }
 
@@ -381,6 +501,7 @@ enum Op {
         price: u64,
         max: u32,
         life: u64,
+        tree: bool,
     },
     Settle {
         payer: u32,
@@ -398,16 +519,24 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0u32..4, 0u32..4, 0u16..3, 1u64..1000, 1u32..40, 1u64..100).prop_map(
-            |(payer, payee, slot, price, max, life)| Op::Open {
+        (
+            0u32..4,
+            0u32..4,
+            0u16..3,
+            1u64..1000,
+            1u32..40,
+            1u64..100,
+            any::<bool>()
+        )
+            .prop_map(|(payer, payee, slot, price, max, life, tree)| Op::Open {
                 payer,
                 payee,
                 slot,
                 price,
                 max,
-                life
-            }
-        ),
+                life,
+                tree
+            }),
         (0u32..4, 0u16..3, 0u32..12, prop::bool::weighted(0.2)).prop_map(
             |(payer, slot, ahead, forge)| Op::Settle {
                 payer,
@@ -441,6 +570,7 @@ impl Model {
                 price,
                 max,
                 life,
+                tree,
             } => {
                 let opened_at = Nonce::new(self.nonces[payer as usize]).unwrap();
                 let sid = StreamId {
@@ -449,15 +579,13 @@ impl Model {
                     opened_at,
                 };
                 let chain = TickChain::new(sid, ticks(max), seed(self.now ^ u64::from(payer)));
-                let terms = open_terms(
-                    payer,
-                    payee,
-                    slot,
-                    price,
-                    max,
-                    self.now + life,
-                    chain.anchor(),
-                );
+                let tick_tree = TickTree::new(sid, ticks(max), seed(self.now ^ 7));
+                let anchor = if tree {
+                    tick_tree.root()
+                } else {
+                    chain.anchor()
+                };
+                let terms = open_terms(payer, payee, slot, price, max, self.now + life, anchor);
                 let book = &self.books[payer as usize];
                 if let Ok(o) = rules::open(&terms, opened_at, book, now) {
                     // The state's own check: the payer's balance covers the escrow.
@@ -465,7 +593,11 @@ impl Model {
                         self.balances[payer as usize] -= o.escrow.get();
                         self.books[payer as usize].put(o.stream);
                         self.nonces[payer as usize] += 1;
-                        self.chains.insert((payer, slot), chain);
+                        if tree {
+                            self.trees.insert((payer, slot), tick_tree);
+                        } else {
+                            self.chains.insert((payer, slot), chain);
+                        }
                     }
                 }
             }
@@ -478,28 +610,53 @@ impl Model {
                 let Some(s) = self.books[payer as usize].get(StreamSlot(slot)).copied() else {
                     return;
                 };
-                let Some(chain) = self.chains.get_mut(&(payer, slot)) else {
-                    return;
-                };
                 let to = (s.settled.get() + ahead).min(s.max_ticks.get());
-                let value = match chain.tick(to) {
-                    Some(t) if !forge => t.value,
-                    _ => seed(u64::from(to) + 1_000_000),
+                let forged = seed(u64::from(to) + 1_000_000);
+                // A chain stream settles by a walk, a tree stream by a path; each is also tried
+                // the other way, which must fail whatever the tick.
+                let (terms, claim, cross) = if let Some(tree) = self.trees.get_mut(&(payer, slot)) {
+                    let path = tree.path(to).unwrap_or([forged; TICK_TREE_DEPTH]);
+                    let value = match tree.tick(to, None) {
+                        Some(t) if !forge => t.secret,
+                        _ => forged,
+                    };
+                    let terms = Settle {
+                        payer: AccountIndex(payer),
+                        slot: StreamSlot(slot),
+                        from: s.settled,
+                        to: ticks(to),
+                        value,
+                    };
+                    let claim = rules::Opening::Path(terms.claimed_root(s.id.opened_at, &path));
+                    let cross = rules::Opening::Walk(terms.claimed_head(s.id.opened_at));
+                    (terms, claim, cross)
+                } else {
+                    let Some(chain) = self.chains.get_mut(&(payer, slot)) else {
+                        return;
+                    };
+                    let value = match chain.tick(to) {
+                        Some(t) if !forge => t.value,
+                        _ => forged,
+                    };
+                    let terms = Settle {
+                        payer: AccountIndex(payer),
+                        slot: StreamSlot(slot),
+                        from: s.settled,
+                        to: ticks(to),
+                        value,
+                    };
+                    let claim = rules::Opening::Walk(terms.claimed_head(s.id.opened_at));
+                    let cross =
+                        rules::Opening::Path(terms.claimed_root(s.id.opened_at, &[value; 24]));
+                    (terms, claim, cross)
                 };
-                let terms = Settle {
-                    payer: AccountIndex(payer),
-                    slot: StreamSlot(slot),
-                    from: s.settled,
-                    to: ticks(to),
-                    value,
-                };
-                let r = rules::settle(
-                    &terms,
-                    s.payee,
-                    terms.claimed_head(s.id.opened_at),
-                    &self.books[payer as usize],
-                    now,
+                let book = &self.books[payer as usize];
+                let crossed = rules::judge_settle(&terms, s.payee, cross, book, now);
+                assert!(
+                    crossed.is_err(),
+                    "a settlement in the other mode passed: {op:?}"
                 );
+                let r = rules::judge_settle(&terms, s.payee, claim, book, now);
                 match r {
                     Ok(done) => {
                         assert!(!forge, "a forged tick settled: {op:?}");
@@ -510,10 +667,10 @@ impl Model {
                         self.balances[s.payee.0 as usize] += done.payout.get();
                         self.books[payer as usize].put(done.stream);
                         // The same settlement again is refused: a tick never settles twice.
-                        let again = rules::settle(
+                        let again = rules::judge_settle(
                             &terms,
                             s.payee,
-                            terms.claimed_head(s.id.opened_at),
+                            claim,
                             &self.books[payer as usize],
                             now,
                         );
@@ -551,6 +708,7 @@ impl Model {
                     self.balances[payer as usize] += c.refund.get();
                     self.books[payer as usize].remove(StreamSlot(slot));
                     self.chains.remove(&(payer, slot));
+                    self.trees.remove(&(payer, slot));
                 }
             }
             Op::Wait(dt) => self.now += dt,
@@ -562,7 +720,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Money is conserved across opens, settlements and closes; the escrow always equals
-    /// `price x (max - settled)`; settled counts only grow; forged ticks never settle.
+    /// `price x (max - settled)`; settled counts only grow; forged ticks never settle; chain
+    /// streams settle only by walks and tree streams only by paths (SPEC 18.8).
     #[test]
     fn streams_conserve_money_and_settle_each_tick_at_most_once(ops in prop::collection::vec(op(), 1..60)) {
         let mut m = Model {
@@ -570,6 +729,7 @@ proptest! {
             books: vec![PayerStreams::default(); 4],
             nonces: vec![0; 4],
             chains: BTreeMap::new(),
+            trees: BTreeMap::new(),
             now: 10,
         };
         let supply = m.total();

@@ -5,8 +5,9 @@
 use super::*;
 use crate::hash::F;
 use crate::stream::rules::{Close, Open, Settle};
+use crate::stream::tick_tree::{TickPath, TickTree};
 use crate::stream::{StreamId, StreamSlot, TickChain, TickCount};
-use crate::tx::{SettleBody, Unsigned};
+use crate::tx::{SettleBody, SettlePathBody, Unsigned};
 use plonky2::field::types::Field;
 
 const SLOT: StreamSlot = StreamSlot(3);
@@ -195,6 +196,112 @@ fn a_stream_escrows_settles_by_tick_and_refunds_the_rest() {
     w.state
         .apply(&settle_tx(&w.bob, BOB, 3, 0, 3, fresh), &ctx())
         .unwrap();
+    assert!(conserved(&w.state));
+}
+
+fn settle_path_tx(
+    signer: &SecretKey,
+    n: u64,
+    from: u32,
+    to: u32,
+    secret: Digest,
+    path: TickPath,
+) -> Transaction {
+    Unsigned {
+        body: SettlePathBody {
+            payee: BOB,
+            terms: Settle {
+                payer: ALICE,
+                slot: SLOT,
+                from: TickCount::new(from).unwrap(),
+                to: TickCount::new(to).unwrap(),
+                value: secret,
+            },
+            path,
+        },
+        fee: amt(1),
+        nonce: nonce(n),
+        valid_until: ts(NOW + 10),
+    }
+    .sign(&DOMAIN, signer)
+    .into()
+}
+
+#[test]
+fn a_tree_stream_settles_by_paths_and_refuses_a_bent_one_changing_nothing() {
+    let mut w = world();
+    let id = StreamId {
+        payer: ALICE,
+        slot: SLOT,
+        opened_at: nonce(0),
+    };
+    let mut tree = TickTree::new(
+        id,
+        TickCount::new(MAX).unwrap(),
+        Digest([F::from_canonical_u64(9); 4]),
+    );
+    let root = tree.root();
+    w.state
+        .apply(&open_tx(&w.alice, 0, 0, root), &ctx())
+        .unwrap();
+    let tick = |tree: &mut TickTree, k: u32| {
+        let t = tree.tick(k, None).unwrap();
+        (t.secret, tree.path(k).unwrap())
+    };
+
+    let (s40, p40) = tick(&mut tree, 40);
+    let mut bent = p40;
+    bent[0] = bent[1];
+    assert_refused(
+        &mut w.state,
+        &settle_path_tx(&w.bob, 0, 0, 40, s40, bent),
+        ctx(),
+        "TICK_MISMATCH",
+    );
+    assert_refused(
+        &mut w.state,
+        &settle_path_tx(&w.alice, 0, 0, 40, s40, p40),
+        ctx(),
+        "NOT_PAYEE",
+    );
+    // The secret walked as a chain value opens nothing either.
+    assert_refused(
+        &mut w.state,
+        &settle_tx(&w.bob, BOB, 0, 0, 40, s40),
+        ctx(),
+        "TICK_MISMATCH",
+    );
+
+    let tx = settle_path_tx(&w.bob, 0, 0, 40, s40, p40);
+    assert_eq!(tx.encode().len(), 915);
+    assert_eq!(Transaction::decode(&tx.encode()).unwrap(), tx);
+    let fx = w.state.apply(&tx, &ctx()).unwrap();
+    assert_eq!(balance(&w.state, BOB), 50 - 1 + 40 * PRICE);
+    assert_eq!(w.state.streams_of(ALICE).get(SLOT).unwrap().head, root);
+    assert!(
+        matches!(&fx.pubdata, PubdataOp::StreamSettlePath { body, .. } if body.terms.to.get() == 40)
+    );
+    let op = fx.pubdata.to_bytes();
+    assert_eq!(op.len(), 59);
+    assert_eq!(
+        PubdataOp::decode_prefix(&op).unwrap(),
+        (fx.pubdata.clone(), 59)
+    );
+    assert!(conserved(&w.state));
+    assert_eq!(w.state.root(), root_from_scratch(&w.state));
+
+    assert_refused(
+        &mut w.state,
+        &settle_path_tx(&w.bob, 1, 0, 40, s40, p40),
+        ctx(),
+        "STALE_SETTLE",
+    );
+    let (s100, p100) = tick(&mut tree, MAX);
+    w.state
+        .apply(&settle_path_tx(&w.bob, 1, 40, MAX, s100, p100), &ctx())
+        .unwrap();
+    assert_eq!(balance(&w.state, BOB), 50 - 2 + u64::from(MAX) * PRICE);
+    assert_eq!(w.state.escrowed(), 0);
     assert!(conserved(&w.state));
 }
 
