@@ -201,6 +201,7 @@ fn a_stream_escrows_settles_by_tick_and_refunds_the_rest() {
 
 fn settle_path_tx(
     signer: &SecretKey,
+    payee: AccountIndex,
     n: u64,
     from: u32,
     to: u32,
@@ -209,7 +210,7 @@ fn settle_path_tx(
 ) -> Transaction {
     Unsigned {
         body: SettlePathBody {
-            payee: BOB,
+            payee,
             terms: Settle {
                 payer: ALICE,
                 slot: SLOT,
@@ -254,13 +255,13 @@ fn a_tree_stream_settles_by_paths_and_refuses_a_bent_one_changing_nothing() {
     bent[0] = bent[1];
     assert_refused(
         &mut w.state,
-        &settle_path_tx(&w.bob, 0, 0, 40, s40, bent),
+        &settle_path_tx(&w.bob, BOB, 0, 0, 40, s40, bent),
         ctx(),
         "TICK_MISMATCH",
     );
     assert_refused(
         &mut w.state,
-        &settle_path_tx(&w.alice, 0, 0, 40, s40, p40),
+        &settle_path_tx(&w.alice, ALICE, 1, 0, 40, s40, p40),
         ctx(),
         "NOT_PAYEE",
     );
@@ -272,7 +273,7 @@ fn a_tree_stream_settles_by_paths_and_refuses_a_bent_one_changing_nothing() {
         "TICK_MISMATCH",
     );
 
-    let tx = settle_path_tx(&w.bob, 0, 0, 40, s40, p40);
+    let tx = settle_path_tx(&w.bob, BOB, 0, 0, 40, s40, p40);
     assert_eq!(tx.encode().len(), 915);
     assert_eq!(Transaction::decode(&tx.encode()).unwrap(), tx);
     let fx = w.state.apply(&tx, &ctx()).unwrap();
@@ -292,13 +293,13 @@ fn a_tree_stream_settles_by_paths_and_refuses_a_bent_one_changing_nothing() {
 
     assert_refused(
         &mut w.state,
-        &settle_path_tx(&w.bob, 1, 0, 40, s40, p40),
+        &settle_path_tx(&w.bob, BOB, 1, 0, 40, s40, p40),
         ctx(),
         "STALE_SETTLE",
     );
     let (s100, p100) = tick(&mut tree, MAX);
     w.state
-        .apply(&settle_path_tx(&w.bob, 1, 40, MAX, s100, p100), &ctx())
+        .apply(&settle_path_tx(&w.bob, BOB, 1, 40, MAX, s100, p100), &ctx())
         .unwrap();
     assert_eq!(balance(&w.state, BOB), 50 - 2 + u64::from(MAX) * PRICE);
     assert_eq!(w.state.escrowed(), 0);
