@@ -23,6 +23,7 @@ use super::{
 };
 
 mod passports;
+mod tick_tree;
 
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/agents-v1.json")
@@ -957,6 +958,7 @@ fn agent_vectors_match_the_committed_file() {
         "version": 1,
         "about": "Known answers of SPEC sections 18 (payment streams, their transactions), 19 (splits, revenue shares) and 20 (passports, nonce lanes)",
         "tick_chain": tick_section(),
+        "tick_tree": tick_tree::section(),
         "stream_tree": tree_section(),
         "shares": shares_section(),
         "stream_transactions": transactions_section(),
