@@ -24,6 +24,7 @@ fn encoded_lengths() {
     assert_eq!(TxKind::StreamOpen.encoded_len(), 159);
     assert_eq!(TxKind::StreamSettle.encoded_len(), 147);
     assert_eq!(TxKind::StreamClose.encoded_len(), 107);
+    assert_eq!(TxKind::StreamSettlePath.encoded_len(), 915);
     assert_eq!(
         TxKind::from_tag(6),
         None,
@@ -201,7 +202,34 @@ fn stream_samples() -> [Transaction; 3] {
     ]
 }
 
-/// Every kind: the five enabled ones and the three stream kinds.
+/// A settlement by path (tag 18) with every sibling distinct and the largest canonical value.
+fn settle_path_sample() -> Transaction {
+    use crate::stream::rules::Settle;
+    use crate::stream::{StreamSlot, TickCount};
+    let mut path = [Digest::ZERO; crate::stream::TICK_TREE_DEPTH];
+    for (i, sibling) in path.iter_mut().enumerate() {
+        *sibling = Digest([F::from_canonical_u64(crate::hash::P - 1 - i as u64); 4]);
+    }
+    Unsigned {
+        body: SettlePathBody {
+            payee: AccountIndex(2),
+            terms: Settle {
+                payer: AccountIndex(1),
+                slot: StreamSlot(4),
+                from: TickCount::new(10).unwrap(),
+                to: TickCount::MAX,
+                value: Digest([F::from_canonical_u64(3); 4]),
+            },
+            path,
+        },
+        fee: Amount::new(2).unwrap(),
+        nonce: Nonce::new(5).unwrap(),
+        valid_until: Timestamp::MAX,
+    }
+    .sign(&D, &sk(2))
+    .into()
+}
+
 /// A split from account 4 to accounts 2 and 9.
 fn split_sample() -> Transaction {
     use crate::split::Payout;
@@ -317,6 +345,7 @@ fn all_samples() -> Vec<Transaction> {
         .chain([split_sample()])
         .chain(shares_samples())
         .chain(passport_samples())
+        .chain([settle_path_sample()])
         .collect()
 }
 
