@@ -573,7 +573,10 @@ impl Forger {
             // Split attacks tamper an honest split's witness (`attack_split`).
             SlotKind::Split => unreachable!("the forger builds no split"),
             // The stream kinds are forged by `stream::StreamForger`.
-            SlotKind::StreamOpen | SlotKind::StreamSettle | SlotKind::StreamClose => {
+            SlotKind::StreamOpen
+            | SlotKind::StreamSettle
+            | SlotKind::StreamClose
+            | SlotKind::StreamSettlePath => {
                 unreachable!("the accounts forger builds no stream slot")
             }
             // The revenue-share kinds are tampered from honest witnesses (`shares.rs`).

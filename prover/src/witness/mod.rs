@@ -104,6 +104,9 @@ pub enum SlotKind {
     StreamOpen,
     StreamSettle,
     StreamClose,
+    /// A settlement by path (tag 18, SPEC 18.8): a settlement whose tick opens the tick tree
+    /// committed as the stream's head, with no walk.
+    StreamSettlePath,
     /// The revenue-share kinds (SPEC 19.6), in a payment circuit built with them: A signs a
     /// registration of its own shares, or a distribute of B's balance by B's shares; the
     /// split-credit chain checks the list or pays the payouts (SPEC 19.5, "Kinds").
@@ -131,6 +134,7 @@ impl SlotKind {
                 | SlotKind::StreamOpen
                 | SlotKind::StreamSettle
                 | SlotKind::StreamClose
+                | SlotKind::StreamSettlePath
                 | SlotKind::RegisterShares
                 | SlotKind::Distribute
                 | SlotKind::Delegate
@@ -266,9 +270,12 @@ pub struct StreamWitness {
     pub max_ticks: u32,
     pub expiry: u64,
     pub anchor: Digest,
-    /// Settle: the tick settled to and its value.
+    /// Settle: the tick settled to and its value (a settlement by path: its secret).
     pub to: u32,
     pub t_to: Digest,
+    /// A settlement by path: the tick's 24 siblings in the tick tree (empty otherwise).
+    #[serde(default)]
+    pub tick_path: Vec<Digest>,
 }
 
 impl StreamWitness {
@@ -286,6 +293,7 @@ impl StreamWitness {
             anchor: Digest::ZERO,
             to: 0,
             t_to: Digest::ZERO,
+            tick_path: Vec::new(),
         }
     }
 

@@ -62,13 +62,11 @@ pub(super) fn tx_slot(
             (SlotKind::StreamSettle, t.body.payee.0, t.body.terms.payer.0)
         }
         Transaction::StreamClose(t) => (SlotKind::StreamClose, t.body.signer.0, t.body.payer.0),
-        // No slot opens a tick tree yet (SPEC 18.8); the planner reports it first.
-        Transaction::StreamSettlePath(_) => {
-            return Err(WitnessError::KindNotProvable {
-                position,
-                kind: tx.kind().name(),
-            })
-        }
+        Transaction::StreamSettlePath(t) => (
+            SlotKind::StreamSettlePath,
+            t.body.payee.0,
+            t.body.terms.payer.0,
+        ),
         Transaction::RegisterShares(t) => (SlotKind::RegisterShares, t.account.0, OPERATOR.0),
         Transaction::Distribute(t) => (SlotKind::Distribute, t.body.signer.0, t.body.account.0),
         Transaction::Passport(t) => match &t.action {
@@ -120,6 +118,7 @@ pub(super) fn tx_slot(
     let book_before = match tx {
         Transaction::StreamOpen(t) => Some((t.body.payer, t.body.slot)),
         Transaction::StreamSettle(t) => Some((t.body.terms.payer, t.body.terms.slot)),
+        Transaction::StreamSettlePath(t) => Some((t.body.terms.payer, t.body.terms.slot)),
         Transaction::StreamClose(t) => Some((t.body.payer, t.body.slot)),
         _ => None,
     }
@@ -261,12 +260,17 @@ pub(super) fn tx_slot(
             slot.stream = Some(w);
             (t.fee.get(), refund, t.fee.get(), 0)
         }
-        // Refused above, before anything is applied.
-        Transaction::StreamSettlePath(_) => {
-            return Err(WitnessError::KindNotProvable {
-                position,
-                kind: tx.kind().name(),
-            })
+        Transaction::StreamSettlePath(t) => {
+            let (_, mut w) = book_before.clone().ok_or_else(no_book)?;
+            let terms = &t.body.terms;
+            w.to = terms.to.get();
+            w.t_to = terms.value;
+            w.tick_path = t.body.path.to_vec();
+            let price = w.old[1];
+            let payout = price * u64::from(terms.to.get().saturating_sub(w.old[5] as u32));
+            envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
+            slot.stream = Some(w);
+            (t.fee.get(), 0, t.fee.get(), payout)
         }
         Transaction::RegisterShares(t) => {
             envelope(&mut slot, t.fee.get(), t.nonce.get(), t.valid_until.get());
@@ -379,7 +383,12 @@ pub(super) fn tx_slot(
     let b_ext = match kind {
         // A revocation and a policy change change the agent's passport.
         SlotKind::Revoke | SlotKind::SetPolicy => state.account(AccountIndex(b_idx)).map(|a| a.ext),
-        _ => new_ext.filter(|_| matches!(kind, SlotKind::StreamSettle | SlotKind::StreamClose)),
+        _ => new_ext.filter(|_| {
+            matches!(
+                kind,
+                SlotKind::StreamSettle | SlotKind::StreamSettlePath | SlotKind::StreamClose
+            )
+        }),
     };
     let pubkey = slot.pubkey;
     slot.a = access(a_idx, &|old| match kind {

@@ -26,6 +26,9 @@ use state::tx::stream::{SettleBody, Unsigned};
 
 use super::*;
 
+#[path = "stream/tick_tree.rs"]
+mod tick_tree;
+
 const CAROL: AccountIndex = AccountIndex(3);
 const PRICE: u64 = 3;
 const TICKS: u32 = 10;
@@ -325,6 +328,13 @@ impl StreamForger {
                 };
                 self.walks = absorb_walk(self.walks, &record);
             }
+            SlotKind::StreamSettlePath => {
+                // The head (the tick tree's root) stays; no walk is handed over.
+                a_credit = mul(price, sub(w.to.into(), settled));
+                let mut new = old;
+                new[5] = w.to.into();
+                book.insert(w.slot, new);
+            }
             SlotKind::StreamClose => {
                 b_credit = mul(price, sub(max, settled));
                 book.remove(&w.slot);
@@ -372,7 +382,7 @@ impl StreamForger {
                 bytes.extend(w.expiry.to_le_bytes());
                 bytes.extend(w.anchor.to_bytes());
             }
-            SlotKind::StreamSettle => {
+            SlotKind::StreamSettle | SlotKind::StreamSettlePath => {
                 bytes.extend((settled as u32).to_le_bytes());
                 bytes.extend(w.to.to_le_bytes());
                 bytes.extend(w.t_to.to_bytes());
@@ -393,9 +403,10 @@ impl StreamForger {
         let mut slots: Vec<SlotWitness> = intents
             .into_iter()
             .map(|(s, cheat)| match s.kind {
-                SlotKind::StreamOpen | SlotKind::StreamSettle | SlotKind::StreamClose => {
-                    self.stream_slot(s, cheat)
-                }
+                SlotKind::StreamOpen
+                | SlotKind::StreamSettle
+                | SlotKind::StreamClose
+                | SlotKind::StreamSettlePath => self.stream_slot(s, cheat),
                 _ => self.f.slot(s, Cheat::None),
             })
             .collect();
@@ -436,6 +447,7 @@ impl KindTag for SlotWitness {
             SlotKind::StreamOpen => 7,
             SlotKind::StreamSettle => 8,
             SlotKind::StreamClose => 9,
+            SlotKind::StreamSettlePath => 18,
             _ => 0,
         }
     }

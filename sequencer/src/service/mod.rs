@@ -232,9 +232,8 @@ impl ServiceConfig {
             Transaction::Passport(_) => self.experimental_agents,
             Transaction::StreamOpen(_)
             | Transaction::StreamSettle(_)
-            | Transaction::StreamClose(_) => self.streams || self.experimental_streams,
-            // No circuit opens a tick tree yet (SPEC 18.8): a devnet node's experiment only.
-            Transaction::StreamSettlePath(_) => self.experimental_streams,
+            | Transaction::StreamClose(_)
+            | Transaction::StreamSettlePath(_) => self.streams || self.experimental_streams,
             Transaction::RegisterShares(_) | Transaction::Distribute(_) => {
                 self.shares || self.experimental_streams
             }

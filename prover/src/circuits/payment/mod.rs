@@ -345,6 +345,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             Transaction::StreamOpen(_)
             | Transaction::StreamSettle(_)
             | Transaction::StreamClose(_)
+            | Transaction::StreamSettlePath(_)
                 if !self.kinds.streams =>
             {
                 Some(tx.kind().name())
@@ -352,8 +353,7 @@ impl crate::circuits::leaf::LeafCircuit for PaymentCircuit {
             Transaction::RegisterShares(_) | Transaction::Distribute(_) if !self.kinds.shares => {
                 Some(tx.kind().name())
             }
-            // No slot opens a tick tree yet (SPEC 18.8): every leaf lacks it.
-            Transaction::StreamSettlePath(_) => Some(tx.kind().name()),
+
             Transaction::Passport(_) if self.kinds.policies == PolicyChecks::None => {
                 Some(tx.kind().name())
             }

@@ -204,8 +204,15 @@ impl SlotView<'_> {
         kind: TxKind,
         body: &[Target],
     ) -> Vec<Target> {
+        let tag = b.constant(F::from_canonical_u8(kind.tag()));
+        self.message_tagged(tag, body)
+    }
+
+    /// [`Self::message`] with the tag as a target: one candidate for two kinds whose messages
+    /// differ only by it (the two settlements, SPEC 18.8).
+    pub fn message_tagged(&self, tag: Target, body: &[Target]) -> Vec<Target> {
         let mut m = self.domain.elements.to_vec();
-        m.push(b.constant(F::from_canonical_u8(kind.tag())));
+        m.push(tag);
         m.extend_from_slice(body);
         m.extend([self.fee, self.nonce, self.valid_until]);
         m
@@ -219,14 +226,27 @@ impl SlotView<'_> {
         flag: BoolTarget,
         parts: &[&[BoolTarget]],
     ) -> OpChunks {
-        let mut s = const_byte_bits(b, kind.tag());
+        let tag = const_byte_bits(b, kind.tag());
+        self.op_tagged(b, tag, op_len(kind), flag, parts)
+    }
+
+    /// [`Self::op`] with the tag byte's bits as targets, for kinds whose ops differ only by it.
+    pub fn op_tagged(
+        &self,
+        b: &mut CircuitBuilder<F, D>,
+        tag_bits: Vec<BoolTarget>,
+        len: usize,
+        flag: BoolTarget,
+        parts: &[&[BoolTarget]],
+    ) -> OpChunks {
+        let mut s = tag_bits;
         for p in parts {
             s.extend_from_slice(p);
         }
         s.extend_from_slice(self.fee_bits);
         OpChunks {
             flag,
-            len: op_len(kind),
+            len,
             chunks: chunks_from_bits(b, &s),
         }
     }

@@ -21,6 +21,11 @@
 //!   (to - settled)`; the record `(id, to, settled, t_to, head)` is folded into `walks` for the
 //!   tick-walk tree, which proves `t_to` walks down to `head` (SPEC 18.7). `from` in the
 //!   message and the op is the stream's `settled`: a stale settlement has no witness.
+//! * **settle by path** (tag 18, SPEC 18.8; signed by the payee A): the rules of a settlement
+//!   but the length (`to - settled` is unbounded below `max_ticks`); tick `to`'s leaf
+//!   `hash_no_pad(id0, opened_at, to, TAG_TICK_LEAF, s_to)` with the witnessed 24 siblings,
+//!   at index `to - 1`, hashes up to the stream's head (the tick tree's root), which the new
+//!   leaf keeps; no walk record.
 //! * **close** (signed by A, the payee, or the payer B itself after `expiry + window`): the new
 //!   leaf is `ZERO`; B is credited the rest of the escrow, `price x (max_ticks - settled)`.
 //!
@@ -31,7 +36,9 @@
 //!
 //! **Cost** (`circuits::payment` tests print it): two book paths (32 Poseidon rows), two
 //! stream leaves and two `ext` digests (four), the three products and comparisons, the three
-//! messages and ops sharing the slot's sponges (one more permutation each for the longest).
+//! messages and ops sharing the slot's sponges (one more permutation each for the longest);
+//! the tick path of a settlement by path, 25 more (its leaf and 24 levels), paid by every slot
+//! of a leaf with the stream kinds.
 
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
@@ -39,7 +46,9 @@ use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::{BoolTarget, Target};
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use state::stream::{MAX_SETTLE_TICKS, SETTLE_WINDOW_SECS, SLOT_DEPTH};
+use state::pubdata::op_len;
+use state::stream::tick_tree::TAG_TICK_LEAF;
+use state::stream::{MAX_SETTLE_TICKS, SETTLE_WINDOW_SECS, SLOT_DEPTH, TICK_TREE_DEPTH};
 use state::tx::TxKind;
 
 use super::slot::{select4, SlotView};
@@ -49,7 +58,7 @@ use crate::gadgets::range::{
     add_u63_overflow, constant_u63, is_le_u63, range_check_u63, range_check_u64, scale_u63,
     split_at, U63Target,
 };
-use crate::gadgets::smt::{select_hash, zero_digest};
+use crate::gadgets::smt::{hash_level, select_hash, zero_digest};
 use crate::witness::StreamWitness;
 use crate::{D, F};
 
@@ -81,6 +90,8 @@ pub enum StreamRule {
     TickBeyondMax,
     /// A close by someone other than the payee, or by the payer within the payee's window.
     CloseNotAllowed,
+    /// A settlement by path whose tick does not open the stream's tick tree (SPEC 18.8).
+    TickPath,
 }
 
 impl StreamRule {
@@ -103,6 +114,7 @@ impl StreamRule {
             StreamRule::SettleTooLong => "SETTLE_TOO_LONG",
             StreamRule::TickBeyondMax => "TICK_BEYOND_MAX",
             StreamRule::CloseNotAllowed => "CLOSE_NOT_ALLOWED",
+            StreamRule::TickPath => "TICK_MISMATCH",
         }
     }
 }
@@ -113,6 +125,7 @@ pub(super) struct StreamTargets {
     pub(super) open: BoolTarget,
     pub(super) settle: BoolTarget,
     pub(super) close: BoolTarget,
+    pub(super) settle_path: BoolTarget,
     slot: Target,
     path: [HashOutTarget; SLOT_DEPTH],
     /// The book owner's book root and profile before the slot.
@@ -125,9 +138,11 @@ pub(super) struct StreamTargets {
     max_ticks: Target,
     expiry: Target,
     anchor: HashOutTarget,
-    /// Settle: the tick settled to and its value.
+    /// Settle: the tick settled to and its value (by path: its secret).
     to: Target,
     t_to: HashOutTarget,
+    /// Settle by path: the tick's siblings in the tick tree.
+    tick_path: [HashOutTarget; TICK_TREE_DEPTH],
 }
 
 /// What the branch hands back to the slot.
@@ -202,6 +217,7 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
         open: b.add_virtual_bool_target_safe(),
         settle: b.add_virtual_bool_target_safe(),
         close: b.add_virtual_bool_target_safe(),
+        settle_path: b.add_virtual_bool_target_safe(),
         slot: b.add_virtual_target(),
         path: std::array::from_fn(|_| b.add_virtual_hash()),
         streams_root: b.add_virtual_hash(),
@@ -213,12 +229,15 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
         anchor: b.add_virtual_hash(),
         to: b.add_virtual_target(),
         t_to: b.add_virtual_hash(),
+        tick_path: std::array::from_fn(|_| b.add_virtual_hash()),
     };
-    let (open, settle, close) = (t.open, t.settle, t.close);
+    let (open, settle, close, settle_path) = (t.open, t.settle, t.close, t.settle_path);
     let mut rules = Rules::default();
-    let any = b.add(open.target, settle.target);
+    // Either settlement (the slot's kinds are one-hot: `any` is asserted a bit by the slot).
+    let settling = BoolTarget::new_unsafe(b.add(settle.target, settle_path.target));
+    let any = b.add(open.target, settling.target);
     let any = BoolTarget::new_unsafe(b.add(any, close.target));
-    let on_b = BoolTarget::new_unsafe(b.add(settle.target, close.target));
+    let on_b = BoolTarget::new_unsafe(b.add(settling.target, close.target));
     let slot_bits = b.split_le(t.slot, SLOT_DEPTH);
     let ts = i.timestamp;
     // The book's owner B of a settlement or a close exists (its leaf holds the `ext` opened
@@ -269,27 +288,30 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
     let same = b.is_equal(i.a_index, i.b_index);
     rules.zero(b, open.target, same.target, StreamRule::SelfStream);
 
-    // Settle: the payee signs, in the window, settled < to <= max_ticks, to - settled <= 2^16.
-    rules.holds(b, settle, by_payee, StreamRule::NotPayee);
-    rules.holds(b, settle, in_window, StreamRule::SettleWindowOver);
+    // Settle: the payee signs, in the window, settled < to <= max_ticks, and for a walk
+    // to - settled <= 2^16.
+    rules.holds(b, settling, by_payee, StreamRule::NotPayee);
+    rules.holds(b, settling, in_window, StreamRule::SettleWindowOver);
     let to_bits = b.split_le(t.to, 32);
     let newer = less_u32(b, t.old.settled, t.to);
-    rules.holds(b, settle, newer, StreamRule::TickNotNewer);
+    rules.holds(b, settling, newer, StreamRule::TickNotNewer);
     // Counted only past `settled` (else TickNotNewer is the rule broken, and the only one).
-    let counted = b.and(settle, newer);
+    let counted = b.and(settling, newer);
     let steps = b.sub(t.to, t.old.settled);
     let steps = b.mul(counted.target, steps);
-    let steps_less = b.sub(steps, counted.target);
+    let walked = b.and(settle, newer);
+    let walk_steps = b.mul(settle.target, steps);
+    let walk_less = b.sub(walk_steps, walked.target);
     rules.below(
         b,
-        counted,
-        steps_less,
+        walked,
+        walk_less,
         MAX_SETTLE_TICKS.trailing_zeros() as usize,
         StreamRule::SettleTooLong,
     );
     let beyond = less_u32(b, t.old.max_ticks, t.to);
-    rules.zero(b, settle.target, beyond.target, StreamRule::TickBeyondMax);
-    let payout = mul_amount(b, &mut rules, settle, &old_price, steps);
+    rules.zero(b, settling.target, beyond.target, StreamRule::TickBeyondMax);
+    let payout = mul_amount(b, &mut rules, settling, &old_price, steps);
 
     // Close: the payee, or the payer (A = B) once the window is over; the rest is refunded
     // (`settled <= max_ticks` holds for every stream a proven open or settlement wrote).
@@ -313,9 +335,10 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
         settled: zero,
         head: t.anchor,
     };
+    // A walk's tick becomes the head; a path's head (the tick tree's root) stays.
     let settled = StreamFieldsTarget {
         settled: t.to,
-        head: t.t_to,
+        head: select_hash(b, settle_path, t.old.head, t.t_to),
         ..t.old
     };
     let new = StreamFieldsTarget {
@@ -344,15 +367,51 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
     let folded = b.hash_n_to_hash_no_pad::<PoseidonHash>(record);
     let walks = select_hash(b, settle, folded, i.walks);
 
+    // A settlement by path (SPEC 18.8): tick `to`'s leaf at index `to - 1` opens to the head.
+    // Judged only past `settled` and within `max_ticks` (else TickNotNewer or TickBeyondMax
+    // is the rule broken): then `1 <= to <= max_ticks <= 2^24`, so the index has 24 bits.
+    let within = b.not(beyond);
+    let path_on = b.and(settle_path, newer);
+    let path_on = b.and(path_on, within);
+    let tag_leaf = b.constant(F::from_canonical_u32(TAG_TICK_LEAF));
+    let mut leaf_in = vec![id0, t.old.opened_at, t.to, tag_leaf];
+    leaf_in.extend(t.t_to.elements);
+    let mut node = b.hash_n_to_hash_no_pad::<PoseidonHash>(leaf_in);
+    let index = b.sub(t.to, one);
+    let index = b.mul(path_on.target, index);
+    let index_bits = b.split_le(index, TICK_TREE_DEPTH);
+    for (bit, sibling) in index_bits.into_iter().zip(t.tick_path) {
+        node = hash_level(b, node, sibling, bit);
+    }
+    for (x, y) in node.elements.iter().zip(t.old.head.elements) {
+        rules.eq(b, path_on, *x, y, StreamRule::TickPath);
+    }
+
     // Messages (`tx::stream`): the body's fields; ops (SPEC 10.2): the body's bytes.
     let mut open_body = vec![i.a_index, i.b_index, t.slot, t.price, t.max_ticks, t.expiry];
     open_body.extend(t.anchor.elements);
     let mut settle_body = vec![i.a_index, i.b_index, t.slot, t.old.settled, t.to];
     settle_body.extend(t.t_to.elements);
     let close_body = [i.a_index, i.b_index, t.slot];
+    // The two settlements' messages and ops differ only by the tag (8 or 18): one candidate
+    // each, its tag `8 + 10 x settle_path`, its tag byte's bits 1 and 4 set by a path and bit 3
+    // by a walk (0b0000_1000 or 0b0001_0010).
+    let walk_tag = b.constant(F::from_canonical_u8(TxKind::StreamSettle.tag()));
+    let ten = b.constant(F::from_canonical_u8(
+        TxKind::StreamSettlePath.tag() - TxKind::StreamSettle.tag(),
+    ));
+    let settle_tag = b.mul_add(settle_path.target, ten, walk_tag);
+    let by_walk = b.not(settle_path);
+    let f = b._false();
+    let settle_tag_bits = vec![f, settle_path, f, by_walk, settle_path, f, f, f];
+    const {
+        assert!(TxKind::StreamSettle.tag() == 0b0000_1000);
+        assert!(TxKind::StreamSettlePath.tag() == 0b0001_0010);
+        assert!(op_len(TxKind::StreamSettle) == op_len(TxKind::StreamSettlePath));
+    }
     let messages = vec![
         (open, i.message(b, TxKind::StreamOpen, &open_body)),
-        (settle, i.message(b, TxKind::StreamSettle, &settle_body)),
+        (settling, i.message_tagged(settle_tag, &settle_body)),
         (close, i.message(b, TxKind::StreamClose, &close_body)),
     ];
     let price_bits = price.bits64(b);
@@ -375,10 +434,11 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
                 &anchor_bits,
             ],
         ),
-        i.op(
+        i.op_tagged(
             b,
-            TxKind::StreamSettle,
-            settle,
+            settle_tag_bits,
+            op_len(TxKind::StreamSettle),
+            settling,
             &[
                 i.a_bits, i.b_bits, &slot_bits, &from_bits, &to_bits, &t_to_bits,
             ],
@@ -396,7 +456,7 @@ pub(super) fn build(b: &mut CircuitBuilder<F, D>, i: &SlotView) -> (StreamTarget
         a_ext,
         b_ext,
         a_streams_after: root_after,
-        a_credit: scale_u63(b, settle, &payout),
+        a_credit: scale_u63(b, settling, &payout),
         b_credit: scale_u63(b, close, &refund),
         messages,
         ops,
@@ -418,6 +478,7 @@ pub(super) fn set(
     pw.set_bool_target(t.open, kind == SlotKind::StreamOpen)?;
     pw.set_bool_target(t.settle, kind == SlotKind::StreamSettle)?;
     pw.set_bool_target(t.close, kind == SlotKind::StreamClose)?;
+    pw.set_bool_target(t.settle_path, kind == SlotKind::StreamSettlePath)?;
     let idle = StreamWitness::idle();
     let w = w.unwrap_or(&idle);
     pw.set_target(t.slot, F::from_canonical_u16(w.slot))?;
@@ -438,5 +499,13 @@ pub(super) fn set(
     }
     pw.set_hash_target(t.anchor, w.anchor.into())?;
     pw.set_hash_target(t.t_to, w.t_to.into())?;
+    for (l, p) in t.tick_path.iter().enumerate() {
+        let d = w
+            .tick_path
+            .get(l)
+            .copied()
+            .unwrap_or(state::hash::Digest::ZERO);
+        pw.set_hash_target(*p, d.into())?;
+    }
     Ok(())
 }
