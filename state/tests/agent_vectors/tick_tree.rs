@@ -24,7 +24,8 @@ pub(super) fn section() -> Value {
     let n = 5u32;
     let seed = Digest([f(5), f(6), f(7), f(8)]);
     let mut tree = TickTree::new(id, TickCount::new(n).unwrap(), seed);
-    let id0 = F::from_canonical_u64((1u64 << 16) | 0);
+    // payer x 2^16 + slot, slot 0.
+    let id0 = F::from_canonical_u64(1u64 << 16);
 
     // Secrets and leaves by hand.
     let mut leaves = Vec::new();

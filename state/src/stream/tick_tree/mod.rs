@@ -161,11 +161,11 @@ impl TickTree {
                 two_to_one(top[0], top[1])
             })
             .collect();
-        let empty = empty_hashes();
-        for l in BLOCK_LEVELS..TICK_TREE_DEPTH {
+        // A node past the ticks' end pairs with the empty subtree of its level.
+        for empty in &empty_hashes()[BLOCK_LEVELS..TICK_TREE_DEPTH] {
             let next = level
                 .chunks(2)
-                .map(|p| two_to_one(p[0], p.get(1).copied().unwrap_or(empty[l])))
+                .map(|p| two_to_one(p[0], p.get(1).copied().unwrap_or(*empty)))
                 .collect();
             tree.upper.push(std::mem::replace(&mut level, next));
         }
