@@ -155,6 +155,21 @@ pub fn tick_message(t: &state::stream::Tick) -> pb::Tick {
         opened_at: t.stream.opened_at.get(),
         k: t.k.get(),
         value: t.value.to_bytes().to_vec(),
+        tree: false,
+        siblings: Vec::new(),
+    }
+}
+
+/// A tree stream's tick (SPEC 18.8) as the API carries it: its secret and siblings.
+pub fn tree_tick_message(t: &state::stream::TreeTick) -> pb::Tick {
+    pb::Tick {
+        payer: t.stream.payer.0,
+        slot: u32::from(t.stream.slot.0),
+        opened_at: t.stream.opened_at.get(),
+        k: t.k.get(),
+        value: t.secret.to_bytes().to_vec(),
+        tree: true,
+        siblings: t.siblings.iter().map(|d| d.to_bytes().to_vec()).collect(),
     }
 }
 

@@ -1,16 +1,21 @@
-//! The tick relay (SPEC 18.1, docs/API.md "Ticks"): checks payers' ticks against their
-//! streams' hash chains and hands the accepted ones to the payees' watchers. Nothing here is
-//! stored: a tick is worth something only when its payee settles it, on chain.
+//! The tick relay (SPEC 18.1, 18.8, docs/API.md "Ticks"): checks payers' ticks against their
+//! streams' hash chains or tick trees and hands the accepted ones to the payees' watchers.
+//! Nothing here is stored: a tick is worth something only when its payee settles it, on chain.
 //!
-//! **State.** One [`TickCheck`] per stream the relay has seen, keyed by `(payer, slot)`: the
-//! last accepted tick and its value, started from the stream's settled head the first time the
-//! stream is named (one lookup in the writer). A cached stream is looked up again every
+//! **State.** One check per stream the relay has seen, keyed by `(payer, slot)`: the last
+//! accepted tick and its value ([`TickCheck`]) or its path ([`TreeTickCheck`]), started from
+//! the stream's settled head the first time the stream is named (one lookup in the writer).
+//! The first tick says which (its `tree` flag); a tick of the other kind is refused
+//! (`TICK_WRONG_MODE`) once one was accepted, and restarts the check in its kind before. A cached stream is looked up again every
 //! [`REVALIDATE_AFTER`] on average (a closed stream stops relaying within 1.5 times that) and whenever a tick
 //! names another `opened_at` (the slot was reopened), so the writer sees about one lookup per
 //! stream per few seconds whatever the tick rate.
 //!
-//! **Cost.** A tick is one Poseidon permutation per tick it advances (at most
-//! `MAX_TICK_GAP`), under its own stream's lock; the map lock is held only to clone an `Arc`.
+//! **Cost.** A chain tick is one Poseidon permutation per tick it advances (at most
+//! `MAX_TICK_GAP`), a tree tick one per sibling it carries plus one (at most 25; under three
+//! in order), under its own stream's lock; the map lock is held only to clone an `Arc`. A tree
+//! tick is forwarded to watchers with its full path (24 siblings), so a watcher that missed
+//! ticks can still check and settle the next one.
 //! Watchers get ticks through a bounded broadcast channel per payee: one that falls behind
 //! skips to newer ticks (the latest is the one that settles), and the payer never waits for a
 //! payee.
@@ -23,10 +28,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rollup_proto::convert::{tick_message, tree_tick_message};
 use rollup_proto::v1 as pb;
 use state::account::{AccountIndex, Nonce};
 use state::hash::Digest;
-use state::stream::{Stream, StreamId, StreamSlot, Tick, TickCheck, TickCount};
+use state::stream::{
+    Stream, StreamId, StreamSlot, Tick, TickCheck, TickCount, TreeTick, TreeTickCheck,
+    TICK_TREE_DEPTH,
+};
 use tokio::sync::broadcast;
 
 use crate::writer::WriterHandle;
@@ -58,6 +67,9 @@ pub enum TickRefusal {
     Check(#[from] state::stream::TickError),
     #[error("the node is busy or stopping")]
     Unavailable,
+    /// A chain tick for a stream whose accepted ticks are a tree's, or the reverse.
+    #[error("the stream's ticks are of the other kind (chain or tree)")]
+    WrongMode,
 }
 
 impl TickRefusal {
@@ -68,14 +80,96 @@ impl TickRefusal {
             TickRefusal::UnknownStream => "UNKNOWN_STREAM",
             TickRefusal::Check(e) => e.code(),
             TickRefusal::Unavailable => "UNAVAILABLE",
+            TickRefusal::WrongMode => "TICK_WRONG_MODE",
+        }
+    }
+}
+
+/// A stream's check, by the kind of its anchor (SPEC 18.8).
+#[derive(Clone, Debug)]
+enum Check {
+    Chain(TickCheck),
+    Tree(TreeTickCheck),
+}
+
+impl Check {
+    fn stream(&self) -> StreamId {
+        match self {
+            Check::Chain(c) => c.stream(),
+            Check::Tree(c) => c.stream(),
+        }
+    }
+
+    fn last(&self) -> TickCount {
+        match self {
+            Check::Chain(c) => c.last().0,
+            Check::Tree(c) => c.last(),
+        }
+    }
+}
+
+/// A tick as it arrives, of either kind.
+#[derive(Debug)]
+enum Arrived {
+    Chain(Tick),
+    Tree(TreeTick),
+}
+
+impl Arrived {
+    fn stream(&self) -> StreamId {
+        match self {
+            Arrived::Chain(t) => t.stream,
+            Arrived::Tree(t) => t.stream,
         }
     }
 }
 
 struct Relayed {
-    check: TickCheck,
+    check: Check,
+    /// The stream as looked up, to restart the check in the other kind.
+    stream: Stream,
     payee: AccountIndex,
     trusted_until: Instant,
+}
+
+impl Relayed {
+    fn new(stream: Stream, tree: bool) -> Relayed {
+        Relayed {
+            check: fresh_check(&stream, tree),
+            stream,
+            payee: stream.payee,
+            trusted_until: trusted_until(),
+        }
+    }
+
+    /// Checks `tick`; a tree tick accepted comes back with its full path (what watchers get).
+    fn check(&mut self, tick: &Arrived) -> Result<Option<TreeTick>, TickRefusal> {
+        let fresh = self.check.last() == self.stream.settled;
+        match (&mut self.check, tick) {
+            (Check::Chain(c), Arrived::Chain(t)) => c.check(t).map(|()| None).map_err(Into::into),
+            (Check::Tree(c), Arrived::Tree(t)) => {
+                c.check(t)?;
+                Ok(c.last_path().map(|path| TreeTick {
+                    siblings: path.to_vec(),
+                    ..t.clone()
+                }))
+            }
+            // Nothing accepted yet since the lookup: the first tick's kind decides.
+            _ if fresh => {
+                self.check = fresh_check(&self.stream, matches!(tick, Arrived::Tree(_)));
+                self.check(tick)
+            }
+            _ => Err(TickRefusal::WrongMode),
+        }
+    }
+}
+
+fn fresh_check(s: &Stream, tree: bool) -> Check {
+    if tree {
+        Check::Tree(TreeTickCheck::new(s.id, s.max_ticks, s.settled, s.head))
+    } else {
+        Check::Chain(TickCheck::new(s.id, s.max_ticks, s.settled, s.head))
+    }
 }
 
 type Key = (u32, u16);
@@ -89,22 +183,41 @@ pub struct TickRelay {
 }
 
 /// A tick as the relay checks it.
-fn parse(t: &pb::Tick) -> Result<Tick, TickRefusal> {
+fn parse(t: &pb::Tick) -> Result<Arrived, TickRefusal> {
     let slot = u16::try_from(t.slot).map_err(|_| TickRefusal::Malformed("slot above 65535"))?;
     let opened_at =
         Nonce::new(t.opened_at).ok_or(TickRefusal::Malformed("opened_at above 2^63 - 1"))?;
     let k = TickCount::new(t.k).ok_or(TickRefusal::Malformed("k above 2^24"))?;
     let value = Digest::from_slice(&t.value)
         .ok_or(TickRefusal::Malformed("value is not 32 canonical bytes"))?;
-    Ok(Tick {
-        stream: StreamId {
-            payer: AccountIndex(t.payer),
-            slot: StreamSlot(slot),
-            opened_at,
-        },
+    let stream = StreamId {
+        payer: AccountIndex(t.payer),
+        slot: StreamSlot(slot),
+        opened_at,
+    };
+    if !t.tree {
+        if !t.siblings.is_empty() {
+            return Err(TickRefusal::Malformed("siblings in a chain tick"));
+        }
+        return Ok(Arrived::Chain(Tick { stream, k, value }));
+    }
+    if t.siblings.len() > TICK_TREE_DEPTH {
+        return Err(TickRefusal::Malformed("more than 24 siblings"));
+    }
+    let siblings = t
+        .siblings
+        .iter()
+        .map(|s| Digest::from_slice(s))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(TickRefusal::Malformed(
+            "a sibling is not 32 canonical bytes",
+        ))?;
+    Ok(Arrived::Tree(TreeTick {
+        stream,
         k,
-        value,
-    })
+        secret: value,
+        siblings,
+    }))
 }
 
 impl TickRelay {
@@ -125,10 +238,11 @@ impl TickRelay {
             Err(e) => e.code(),
         };
         metrics::counter!("rollup_ticks_total", "result" => label).increment(1);
-        let payee = result?;
+        let (payee, full) = result?;
         let sender = lock(&self.watchers).get(&payee.0).cloned();
         if let Some(tx) = sender {
-            if tx.send(t.clone()).is_err() {
+            let forwarded = full.map_or_else(|| t.clone(), |f| tree_tick_message(&f));
+            if tx.send(forwarded).is_err() {
                 // Every watcher left: drop the channel unless one subscribed meanwhile.
                 let mut w = lock(&self.watchers);
                 if w.get(&payee.0).is_some_and(|s| s.receiver_count() == 0) {
@@ -139,16 +253,16 @@ impl TickRelay {
         Ok(())
     }
 
-    async fn check(&self, t: &pb::Tick) -> Result<AccountIndex, TickRefusal> {
+    async fn check(&self, t: &pb::Tick) -> Result<(AccountIndex, Option<TreeTick>), TickRefusal> {
         let tick = parse(t)?;
-        let entry = self.entry(&tick.stream).await?;
+        let entry = self.entry(&tick.stream(), t.tree).await?;
         let mut e = lock(&entry);
-        e.check.check(&tick)?;
-        Ok(e.payee)
+        let full = e.check(&tick)?;
+        Ok((e.payee, full))
     }
 
     /// The stream's relay state: cached, or (re)built from the writer's stream.
-    async fn entry(&self, id: &StreamId) -> Result<Arc<Mutex<Relayed>>, TickRefusal> {
+    async fn entry(&self, id: &StreamId, tree: bool) -> Result<Arc<Mutex<Relayed>>, TickRefusal> {
         let key = (id.payer.0, id.slot.0);
         let cached = lock(&self.streams).get(&key).cloned();
         if let Some(c) = &cached {
@@ -196,11 +310,7 @@ impl TickRelay {
                 };
             }
         }
-        let fresh = Arc::new(Mutex::new(Relayed {
-            check: TickCheck::new(stream.id, stream.max_ticks, stream.settled, stream.head),
-            payee: stream.payee,
-            trusted_until: trusted_until(),
-        }));
+        let fresh = Arc::new(Mutex::new(Relayed::new(stream, tree)));
         map.insert(key, fresh.clone());
         drop(map);
         if stream.id == *id {
@@ -242,12 +352,13 @@ impl TickRelay {
 
     /// The stream in `slot` of `payer` as the writer holds it now, and the latest tick this
     /// relay accepted for it when that is past the stream's settled count (what its payee
-    /// settles next). One writer lookup; the relay's cache is read, not changed.
+    /// settles next; a tree tick with its full path). One writer lookup; the relay's cache is
+    /// read, not changed.
     pub async fn lookup(
         &self,
         payer: AccountIndex,
         slot: StreamSlot,
-    ) -> Result<Option<(Stream, Option<Tick>)>, TickRefusal> {
+    ) -> Result<Option<(Stream, Option<pb::Tick>)>, TickRefusal> {
         let stream = self
             .writer
             .stream(payer, slot, self.patience)
@@ -259,12 +370,28 @@ impl TickRelay {
         let cached = lock(&self.streams).get(&(payer.0, slot.0)).cloned();
         let relayed = cached.and_then(|c| {
             let e = lock(&c);
-            let (k, value) = e.check.last();
-            (e.check.stream() == stream.id && k > stream.settled).then_some(Tick {
-                stream: stream.id,
-                k,
-                value,
-            })
+            if e.check.stream() != stream.id || e.check.last() <= stream.settled {
+                return None;
+            }
+            match &e.check {
+                Check::Chain(check) => {
+                    let (k, value) = check.last();
+                    Some(tick_message(&Tick {
+                        stream: stream.id,
+                        k,
+                        value,
+                    }))
+                }
+                Check::Tree(check) => {
+                    let (k, secret, path) = check.last_tick()?;
+                    Some(tree_tick_message(&TreeTick {
+                        stream: stream.id,
+                        k,
+                        secret,
+                        siblings: path.to_vec(),
+                    }))
+                }
+            }
         });
         Ok(Some((stream, relayed)))
     }
@@ -293,8 +420,16 @@ mod tests {
             opened_at: 3,
             k: 4,
             value: Digest::ZERO.to_bytes().to_vec(),
+            tree: false,
+            siblings: vec![],
         };
         assert!(parse(&good).is_ok());
+        let tree = pb::Tick {
+            tree: true,
+            siblings: vec![Digest::ZERO.to_bytes().to_vec(); 24],
+            ..good.clone()
+        };
+        assert!(parse(&tree).is_ok());
         for (bad, why) in [
             (
                 pb::Tick {
@@ -331,10 +466,77 @@ mod tests {
                 },
                 "value",
             ),
+            (
+                pb::Tick {
+                    siblings: vec![vec![0; 32]],
+                    ..good.clone()
+                },
+                "siblings in a chain tick",
+            ),
+            (
+                pb::Tick {
+                    siblings: vec![vec![0; 32]; 25],
+                    ..tree.clone()
+                },
+                "more than 24",
+            ),
+            (
+                pb::Tick {
+                    siblings: vec![vec![0; 32], vec![0xff; 32]],
+                    ..tree.clone()
+                },
+                "sibling",
+            ),
         ] {
             let e = parse(&bad).unwrap_err();
             assert_eq!(e.code(), "BAD_TICK");
             assert!(e.to_string().contains(why), "{e}");
         }
+    }
+
+    /// A stream's first accepted tick fixes its kind; before one, a tick of either kind may
+    /// start the check; after, the other kind is refused and changes nothing.
+    #[test]
+    fn the_first_accepted_tick_fixes_a_streams_kind() {
+        use state::account::{Amount, Timestamp};
+        use state::stream::{TickChain, TickTree};
+        let id = StreamId {
+            payer: AccountIndex(3),
+            slot: StreamSlot(1),
+            opened_at: Nonce::new(2).unwrap(),
+        };
+        let max = TickCount::new(100).unwrap();
+        let seed = Digest::from_bytes(&[7; 32]).unwrap();
+        let mut tree = TickTree::new(id, max, seed);
+        let mut chain = TickChain::new(id, max, seed);
+        let stream = Stream {
+            id,
+            payee: AccountIndex(4),
+            price: Amount::new(1).unwrap(),
+            max_ticks: max,
+            expiry: Timestamp::new(1000).unwrap(),
+            settled: TickCount::ZERO,
+            head: tree.root(),
+        };
+        // Created for a chain tick (the relay's first guess), a chain tick does not check
+        // (the head is a root) and changes nothing; the tree tick then restarts the check.
+        let mut r = Relayed::new(stream, false);
+        let chain_tick = Arrived::Chain(chain.tick(1).unwrap());
+        assert_eq!(r.check(&chain_tick).unwrap_err().code(), "TICK_MISMATCH");
+        let t1 = tree.tick(1, None).unwrap();
+        let full = r.check(&Arrived::Tree(t1.clone())).unwrap().unwrap();
+        assert_eq!(
+            full.siblings,
+            tree.path(1).unwrap().to_vec(),
+            "forwarded whole"
+        );
+        // In order, tick 2 carries no sibling (its path meets tick 1's at level 0) and is
+        // forwarded with all 24.
+        let t2 = tree.tick(2, Some(1)).unwrap();
+        assert!(t2.siblings.is_empty());
+        let full = r.check(&Arrived::Tree(t2)).unwrap().unwrap();
+        assert_eq!(full.siblings.len(), 24);
+        assert_eq!(r.check(&chain_tick).unwrap_err().code(), "TICK_WRONG_MODE");
+        assert_eq!(r.check.last(), TickCount::new(2).unwrap());
     }
 }

@@ -176,7 +176,7 @@ impl Rollup for RollupService {
             settled: stream.settled.get(),
             head: stream.head.to_bytes().to_vec(),
             escrow: stream.escrow().get(),
-            relayed: relayed.as_ref().map(rollup_proto::convert::tick_message),
+            relayed,
         }))
     }
 

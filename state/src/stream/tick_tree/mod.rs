@@ -264,6 +264,7 @@ pub fn levels_needed(k: u32, known: Option<u32>) -> usize {
 #[derive(Clone, Copy, Debug)]
 struct KnownPath {
     index: u32,
+    secret: Digest,
     nodes: [Digest; TICK_TREE_DEPTH + 1],
     siblings: TickPath,
 }
@@ -304,6 +305,12 @@ impl TreeTickCheck {
     /// The full path of the last good tick, if one checked (what a payee settles with).
     pub fn last_path(&self) -> Option<TickPath> {
         self.known.map(|p| p.siblings)
+    }
+
+    /// The last good tick, its secret and its full path, if one checked since the start.
+    pub fn last_tick(&self) -> Option<(TickCount, Digest, TickPath)> {
+        let p = self.known?;
+        Some((TickCount::new(self.last)?, p.secret, p.siblings))
     }
 
     /// Checks `tick` and, if it is good, remembers it and its path. A refused tick changes
@@ -352,7 +359,7 @@ impl TreeTickCheck {
                             known.siblings[l]
                         };
                     }
-                    self.remember(k, index, nodes, siblings);
+                    self.remember(k, index, tick.secret, nodes, siblings);
                     return Ok(());
                 }
             }
@@ -369,7 +376,7 @@ impl TreeTickCheck {
         if nodes[TICK_TREE_DEPTH] != self.root {
             return Err(TickError::Mismatch { k });
         }
-        self.remember(k, index, nodes, siblings);
+        self.remember(k, index, tick.secret, nodes, siblings);
         Ok(())
     }
 
@@ -377,12 +384,14 @@ impl TreeTickCheck {
         &mut self,
         k: u32,
         index: u32,
+        secret: Digest,
         nodes: [Digest; TICK_TREE_DEPTH + 1],
         siblings: TickPath,
     ) {
         self.last = k;
         self.known = Some(KnownPath {
             index,
+            secret,
             nodes,
             siblings,
         });
