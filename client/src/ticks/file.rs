@@ -3,8 +3,11 @@
 //!
 //! ```json
 //! { "payer": 7, "slot": 0, "opened_at": 3, "payee": 9, "price": 5, "max_ticks": 1000,
-//!   "seed": "0x…64 hex digits…", "ticked": 42 }
+//!   "seed": "0x…64 hex digits…", "ticked": 42, "tree": false }
 //! ```
+//!
+//! `tree` (absent in files written before tick trees: a chain) says how the open committed to
+//! the ticks (SPEC 18.8).
 //!
 //! The seed makes every tick of the stream, so the file is a secret like a key file: mode
 //! 0600, never silently overwritten, replaced atomically. `ticked` is the last tick the relay
@@ -53,6 +56,8 @@ struct Stored {
     max_ticks: u32,
     seed: Digest,
     ticked: u32,
+    #[serde(default)]
+    tree: bool,
 }
 
 impl PayerStream {
@@ -68,6 +73,7 @@ impl PayerStream {
             max_ticks: self.terms.max_ticks,
             seed: self.seed,
             ticked,
+            tree: self.terms.ticks == super::TickKind::Tree,
         };
         let mut text =
             serde_json::to_string_pretty(&stored).map_err(|source| StreamFileError::Json {
@@ -112,7 +118,10 @@ impl PayerStream {
         if s.ticked > s.max_ticks {
             return Err(invalid("ticked"));
         }
-        let terms = StreamTerms::new(AccountIndex(s.payee), price, s.max_ticks, Duration::ZERO);
+        let mut terms = StreamTerms::new(AccountIndex(s.payee), price, s.max_ticks, Duration::ZERO);
+        if s.tree {
+            terms = terms.with_tick_tree();
+        }
         let stream = PayerStream::resume(id, terms, s.seed).ok_or_else(|| invalid("max_ticks"))?;
         Ok((stream, s.ticked))
     }
@@ -159,7 +168,7 @@ mod tests {
             state::stream::TickCount::new(300).unwrap(),
             original.seed(),
         );
-        assert_eq!(loaded.chain.anchor(), chain.anchor());
+        assert_eq!(loaded.anchor(), chain.anchor());
         // Never silently overwritten; replaced on request.
         assert!(matches!(
             original.save(&path, 18, false),
@@ -191,5 +200,44 @@ mod tests {
             PayerStream::load(&path),
             Err(StreamFileError::Json { .. })
         ));
+    }
+
+    #[test]
+    fn a_saved_tree_stream_loads_as_a_tree_and_a_file_without_the_field_as_a_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let mut tree = stream();
+        tree.terms = tree.terms.with_tick_tree();
+        let mut tree = PayerStream::resume(tree.id, tree.terms, tree.seed()).unwrap();
+        tree.save(&path, 4, false).unwrap();
+        let (mut loaded, _) = PayerStream::load(&path).unwrap();
+        let root = state::stream::TickTree::new(
+            tree.id,
+            state::stream::TickCount::new(300).unwrap(),
+            tree.seed(),
+        )
+        .root();
+        assert_eq!(loaded.anchor(), root);
+        let t = loaded.tick(5).unwrap();
+        assert!(t.tree);
+        assert_eq!(t.siblings.len(), 24, "no acknowledged tick: the full path");
+        loaded.acknowledged(5);
+        let t6 = loaded.tick(6).unwrap();
+        assert!(t6.siblings.len() < 24);
+        assert_eq!(
+            t6,
+            tree.tick(6)
+                .map(|mut t| {
+                    t.siblings.truncate(t6.siblings.len());
+                    t
+                })
+                .unwrap()
+        );
+        // A file from before tick trees has no `tree`: a chain stream.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace(",\n  \"tree\": true", "")).unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains("tree"));
+        let (chain, _) = PayerStream::load(&path).unwrap();
+        assert_eq!(chain.anchor(), stream().anchor());
     }
 }

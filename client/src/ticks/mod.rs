@@ -30,8 +30,9 @@ use state::account::{AccountIndex, Amount, Timestamp};
 use state::crypto::schnorr::SecretKey;
 use state::hash::Digest;
 use state::stream::rules::{Close, Open, Settle};
-use state::stream::{StreamId, StreamSlot, TickChain, TickCount};
-use state::tx::{SettleBody, Transaction, Unsigned};
+use state::stream::tick_tree::TickPath;
+use state::stream::{StreamId, StreamSlot, TickChain, TickCount, TickTree, TICK_TREE_DEPTH};
+use state::tx::{SettleBody, SettlePathBody, Transaction, Unsigned};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -39,7 +40,7 @@ use serde::Serialize;
 use state::stream::Tick;
 use tonic::Code;
 
-pub use rollup_proto::convert::tick_message;
+pub use rollup_proto::convert::{tick_message, tree_tick_message};
 
 use crate::client::Client;
 
@@ -60,6 +61,21 @@ pub struct StreamTerms {
     pub lasts: Duration,
     /// Fee of the open, to the operator.
     pub fee: Amount,
+    /// How the open commits to the ticks: a hash chain (the default) or a tick tree.
+    pub ticks: TickKind,
+}
+
+/// How a stream's open commits to its ticks (SPEC 18.1, 18.8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TickKind {
+    /// A hash chain: a tick is 40 bytes and one hash to check; settling `m` ticks costs `m`
+    /// permutations in the batch proof, at most 2^16 per settlement.
+    #[default]
+    Chain,
+    /// A tree of tick secrets: a tick carries a sibling or two more; a settlement costs one
+    /// path whatever it settles (for long streams and rare settlements).
+    Tree,
 }
 
 impl StreamTerms {
@@ -70,6 +86,39 @@ impl StreamTerms {
             max_ticks,
             lasts,
             fee: Amount::ZERO,
+            ticks: TickKind::Chain,
+        }
+    }
+
+    /// The same terms with a tick tree instead of a chain (SPEC 18.8).
+    pub fn with_tick_tree(self) -> Self {
+        StreamTerms {
+            ticks: TickKind::Tree,
+            ..self
+        }
+    }
+}
+
+/// What a payer keeps to make ticks.
+enum Commitment {
+    Chain(TickChain),
+    /// The tree and the last tick the relay acknowledged (ticks after it carry only the
+    /// siblings the relay lacks; without one, the full path).
+    Tree(TickTree, Option<u32>),
+}
+
+impl Commitment {
+    fn build(id: StreamId, max: TickCount, seed: Digest, kind: TickKind) -> Commitment {
+        match kind {
+            TickKind::Chain => Commitment::Chain(TickChain::new(id, max, seed)),
+            TickKind::Tree => Commitment::Tree(TickTree::new(id, max, seed), None),
+        }
+    }
+
+    fn anchor(&self) -> Digest {
+        match self {
+            Commitment::Chain(c) => c.anchor(),
+            Commitment::Tree(t, _) => t.root(),
         }
     }
 }
@@ -81,7 +130,7 @@ pub struct PayerStream {
     /// The open's receipt (none for a stream resumed from its seed).
     pub receipt: Option<Receipt>,
     seed: Digest,
-    chain: TickChain,
+    commitment: Commitment,
 }
 
 impl std::fmt::Debug for PayerStream {
@@ -95,7 +144,8 @@ impl std::fmt::Debug for PayerStream {
 
 impl PayerStream {
     /// A stream opened earlier, from its seed (kept secret by the payer: whoever has it can
-    /// make every tick). `max_ticks` hashes.
+    /// make every tick) and its terms' tick kind. `max_ticks` hashes (three times that for a
+    /// tree).
     pub fn resume(id: StreamId, terms: StreamTerms, seed: Digest) -> Option<PayerStream> {
         let max = TickCount::new(terms.max_ticks).filter(|m| m.get() > 0)?;
         Some(PayerStream {
@@ -103,8 +153,13 @@ impl PayerStream {
             terms,
             receipt: None,
             seed,
-            chain: TickChain::new(id, max, seed),
+            commitment: Commitment::build(id, max, seed, terms.ticks),
         })
+    }
+
+    /// The anchor the open carries: the chain's `t_0` or the tree's root.
+    pub fn anchor(&self) -> Digest {
+        self.commitment.anchor()
     }
 
     /// The chain's seed, to store (secretly) and [`PayerStream::resume`] later.
@@ -113,9 +168,32 @@ impl PayerStream {
     }
 
     /// Tick `k` (1..=max_ticks) as the relay takes it; `None` beyond the maximum. Ticking in
-    /// order costs one hash per tick (the chain keeps a checkpoint every 64 values).
+    /// order costs one hash per tick (the chain keeps a checkpoint every 64 values; a tree
+    /// recomputes a 64-leaf block when it enters one). A tree tick carries the siblings the
+    /// relay lacks after the last tick reported by [`PayerStream::acknowledged`] (under two
+    /// in order), or its full path when none was.
     pub fn tick(&mut self, k: u32) -> Option<proto::Tick> {
-        self.chain.tick(k).map(|t| tick_message(&t))
+        match &mut self.commitment {
+            Commitment::Chain(c) => c.tick(k).map(|t| tick_message(&t)),
+            Commitment::Tree(t, acked) => t.tick(k, *acked).map(|t| tree_tick_message(&t)),
+        }
+    }
+
+    /// Reports that the relay accepted tick `k` (its `TickAck`), so that the next tree ticks
+    /// carry only the siblings it lacks. A chain stream ignores it. After a refusal, or when
+    /// unsure (the node restarted), report nothing: [`PayerStream::forget_acknowledged`] makes
+    /// the next tick carry its full path.
+    pub fn acknowledged(&mut self, k: u32) {
+        if let Commitment::Tree(_, acked) = &mut self.commitment {
+            *acked = Some(k);
+        }
+    }
+
+    /// Makes the next tree tick carry its full path (the relay lost the last one's).
+    pub fn forget_acknowledged(&mut self) {
+        if let Commitment::Tree(_, acked) = &mut self.commitment {
+            *acked = None;
+        }
     }
 }
 
@@ -134,8 +212,11 @@ pub struct StreamState {
     pub head: Digest,
     /// `price x (max_ticks - settled)`, held for the payee or the payer's refund.
     pub escrow: Amount,
-    /// The latest tick the node's relay accepted past `settled`: what the payee settles next.
+    /// The latest tick the node's relay accepted past `settled`: what the payee settles next
+    /// (of a tree stream: the tick's secret).
     pub relayed: Option<Tick>,
+    /// The relayed tick's path, for a tree stream (SPEC 18.8).
+    pub relayed_path: Option<TickPath>,
 }
 
 impl StreamState {
@@ -159,13 +240,21 @@ impl TryFrom<proto::StreamInfo> for StreamState {
             slot,
             opened_at: state::account::Nonce::new(s.opened_at).ok_or_else(|| bad("opened_at"))?,
         };
-        let relayed = match s.relayed {
-            Some(t) => Some(Tick {
-                stream: id,
-                k: TickCount::new(t.k).ok_or_else(|| bad("relayed tick"))?,
-                value: Digest::from_slice(&t.value).ok_or_else(|| bad("relayed tick value"))?,
-            }),
-            None => None,
+        let (relayed, relayed_path) = match s.relayed {
+            Some(t) => {
+                let tick = Tick {
+                    stream: id,
+                    k: TickCount::new(t.k).ok_or_else(|| bad("relayed tick"))?,
+                    value: Digest::from_slice(&t.value).ok_or_else(|| bad("relayed tick value"))?,
+                };
+                let path = if t.tree {
+                    Some(full_path(&t.siblings).ok_or_else(|| bad("relayed tick path"))?)
+                } else {
+                    None
+                };
+                (Some(tick), path)
+            }
+            None => (None, None),
         };
         Ok(StreamState {
             id,
@@ -177,6 +266,7 @@ impl TryFrom<proto::StreamInfo> for StreamState {
             head: Digest::from_slice(&s.head).ok_or_else(|| bad("head"))?,
             escrow: Amount::new(s.escrow).ok_or_else(|| bad("escrow"))?,
             relayed,
+            relayed_path,
         })
     }
 }
@@ -194,6 +284,18 @@ impl TickSender {
             .await
             .map_err(|_| Error::protocol("SendTicks", "the call ended"))
     }
+}
+
+/// A tree tick's 24 siblings, or `None` if they are not 24 canonical digests.
+fn full_path(siblings: &[Vec<u8>]) -> Option<TickPath> {
+    if siblings.len() != TICK_TREE_DEPTH {
+        return None;
+    }
+    let mut path = [Digest::ZERO; TICK_TREE_DEPTH];
+    for (p, s) in path.iter_mut().zip(siblings) {
+        *p = Digest::from_slice(s)?;
+    }
+    Some(path)
 }
 
 /// A random chain seed: four limbs of 63 random bits (always canonical), 252 bits in all.
@@ -221,7 +323,8 @@ impl Client {
         Ok(stream)
     }
 
-    /// Builds a stream's tick chain from a fresh random seed (`max_ticks` hashes) and signs
+    /// Builds a stream's tick chain (or tree, by `terms.ticks`) from a fresh random seed
+    /// (`max_ticks` hashes, three times that for a tree) and signs
     /// its open with the payer's next nonce, without submitting it: a caller that must keep
     /// the seed (e.g. [`PayerStream::save`]) stores it first, so that no accepted open is ever
     /// left without the seed that makes its ticks.
@@ -242,9 +345,11 @@ impl Client {
             opened_at: nonce,
         };
         let seed = random_seed();
-        let chain = tokio::task::spawn_blocking(move || TickChain::new(id, max_ticks, seed))
-            .await
-            .map_err(|e| Error::protocol("open_pay_stream", e.to_string()))?;
+        let kind = terms.ticks;
+        let commitment =
+            tokio::task::spawn_blocking(move || Commitment::build(id, max_ticks, seed, kind))
+                .await
+                .map_err(|e| Error::protocol("open_pay_stream", e.to_string()))?;
         let expiry = Timestamp::new(self.node_now().saturating_add(terms.lasts.as_secs()))
             .unwrap_or(Timestamp::MAX);
         let tx: Transaction = Unsigned {
@@ -255,7 +360,7 @@ impl Client {
                 price: terms.price,
                 max_ticks,
                 expiry,
-                anchor: chain.anchor(),
+                anchor: commitment.anchor(),
             },
             fee: terms.fee,
             nonce,
@@ -268,13 +373,14 @@ impl Client {
             terms,
             receipt: None,
             seed,
-            chain,
+            commitment,
         };
         Ok((stream, tx))
     }
 
     /// Settles, as the payee (`key`), the stream in `slot` of `payer` from `from` (the stream's
     /// settled count) up to the tick `tick` it received: `(k - from) x price` is paid to it.
+    /// A tree tick (with its full path, as the relay forwards it) settles by path (tag 18).
     pub async fn settle_stream(
         &self,
         key: &SecretKey,
@@ -286,23 +392,35 @@ impl Client {
         let bad = |what| Error::protocol("settle_stream", what);
         let slot = u16::try_from(tick.slot).map_err(|_| bad("slot above 65535"))?;
         let value = Digest::from_slice(&tick.value).ok_or_else(|| bad("tick value"))?;
-        let tx: Transaction = Unsigned {
-            body: SettleBody {
-                payee,
-                terms: Settle {
-                    payer: AccountIndex(tick.payer),
-                    slot: StreamSlot(slot),
-                    from: TickCount::new(from).ok_or_else(|| bad("from above 2^24"))?,
-                    to: TickCount::new(tick.k).ok_or_else(|| bad("k above 2^24"))?,
-                    value,
-                },
-            },
-            fee,
-            nonce: self.next_nonce(payee).await?,
-            valid_until: self.deadline(),
-        }
-        .sign(&self.domain(), key)
-        .into();
+        let terms = Settle {
+            payer: AccountIndex(tick.payer),
+            slot: StreamSlot(slot),
+            from: TickCount::new(from).ok_or_else(|| bad("from above 2^24"))?,
+            to: TickCount::new(tick.k).ok_or_else(|| bad("k above 2^24"))?,
+            value,
+        };
+        let (nonce, valid_until) = (self.next_nonce(payee).await?, self.deadline());
+        let tx: Transaction = if tick.tree {
+            let path = full_path(&tick.siblings)
+                .ok_or_else(|| bad("a tree tick settles with its 24 siblings"))?;
+            Unsigned {
+                body: SettlePathBody { payee, terms, path },
+                fee,
+                nonce,
+                valid_until,
+            }
+            .sign(&self.domain(), key)
+            .into()
+        } else {
+            Unsigned {
+                body: SettleBody { payee, terms },
+                fee,
+                nonce,
+                valid_until,
+            }
+            .sign(&self.domain(), key)
+            .into()
+        };
         self.submit(&tx).await?.into_accepted()
     }
 
@@ -371,8 +489,13 @@ impl Client {
         let Some(tick) = stream.relayed else {
             return Ok(None);
         };
+        let mut message = tick_message(&tick);
+        if let Some(path) = &stream.relayed_path {
+            message.tree = true;
+            message.siblings = path.iter().map(|d| d.to_bytes().to_vec()).collect();
+        }
         let receipt = self
-            .settle_stream(key, payee, stream.settled.get(), &tick_message(&tick), fee)
+            .settle_stream(key, payee, stream.settled.get(), &message, fee)
             .await?;
         Ok(Some((stream, receipt)))
     }

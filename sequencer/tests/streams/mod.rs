@@ -1,7 +1,8 @@
 //! Payment streams on a devnet node with `--experimental-streams`: a stream opens through
 //! Submit, the payer's ticks go through SendTicks (each acknowledged in order, every refusal
 //! with its reason and no effect), the payee's WatchTicks sees exactly the accepted ones, and
-//! the payee settles the latest tick it saw.
+//! the payee settles the latest tick it saw; a stream whose anchor is a tick tree (SPEC 18.8)
+//! ticks with siblings and settles by path.
 
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ fn tick(id: &StreamId, k: u32, value: Digest) -> pb::Tick {
         opened_at: id.opened_at.get(),
         k,
         value: value.to_bytes().to_vec(),
+        tree: false,
+        siblings: vec![],
     }
 }
 
@@ -258,6 +261,171 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
     assert_eq!((info.settled, info.escrow), (5, 14_000 - 35));
     assert_eq!(info.head, t5.to_bytes().to_vec());
     assert!(info.relayed.is_none(), "{info:?}");
+
+    tree_ticks_are_checked_relayed_whole_and_settled_by_path(
+        &mut c,
+        &d,
+        now,
+        (&kp, payer),
+        (&kq, payee),
+    )
+    .await;
+}
+
+/// The same node, a tree stream (slot 2): ticks in order carry the siblings the relay lacks
+/// and are forwarded whole; a forged, a short and a chain-kind tick are refused with their
+/// reasons; the payee settles the relayed tick by its path (tag 18), once.
+async fn tree_ticks_are_checked_relayed_whole_and_settled_by_path(
+    c: &mut rollup_proto::v1::rollup_client::RollupClient<tonic::transport::Channel>,
+    d: &state::tx::Domain,
+    now: u64,
+    (kp, payer): (
+        &state::crypto::schnorr::SecretKey,
+        state::account::AccountIndex,
+    ),
+    (kq, payee): (
+        &state::crypto::schnorr::SecretKey,
+        state::account::AccountIndex,
+    ),
+) {
+    use rollup_proto::convert::tree_tick_message;
+    use state::stream::TickTree;
+    use state::tx::SettlePathBody;
+
+    let id = StreamId {
+        payer,
+        slot: StreamSlot(2),
+        opened_at: Nonce::new(1).unwrap(),
+    };
+    let max = TickCount::new(5_000).unwrap();
+    let mut tree = TickTree::new(id, max, hash_no_pad(&[]));
+    let open = Transaction::StreamOpen(
+        Unsigned {
+            body: Open {
+                payer,
+                payee,
+                slot: id.slot,
+                price: Amount::new(1).unwrap(),
+                max_ticks: max,
+                expiry: Timestamp::new(now + 600).unwrap(),
+                anchor: tree.root(),
+            },
+            fee: Amount::new(0).unwrap(),
+            nonce: id.opened_at,
+            valid_until: Timestamp::new(now + 600).unwrap(),
+        }
+        .sign(d, kp),
+    );
+    let r = c.submit(raw(&open)).await.unwrap().into_inner();
+    assert!(accepted(&r), "{r:?}");
+    let mut watch = c
+        .watch_ticks(pb::WatchTicksRequest { payee: payee.0 })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut t = |k: u32, known: Option<u32>| tree_tick_message(&tree.tick(k, known).unwrap());
+    let mut forged = t(3, Some(2));
+    forged.value = hash_no_pad(&[]).to_bytes().to_vec();
+    let chain_kind = pb::Tick {
+        tree: false,
+        siblings: vec![],
+        ..t(5, Some(4))
+    };
+    let sent = [
+        (t(1, None), ""),
+        (t(2, Some(1)), ""),
+        (forged, "TICK_MISMATCH"),
+        (t(3000, Some(2999)), "TICK_PATH_TOO_SHORT"),
+        (chain_kind, "TICK_WRONG_MODE"),
+        (t(3, Some(2)), ""),
+        // A jump with its full path: no gap limit.
+        (t(4000, None), ""),
+    ];
+    let acks: Vec<pb::TickAck> = c
+        .send_ticks(tokio_stream::iter(
+            sent.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("an acknowledgement per tick");
+    for ((t, want), ack) in sent.iter().zip(&acks) {
+        assert_eq!(ack.reason, *want, "tick {}: {ack:?}", t.k);
+    }
+    // Forwarded whole: the payee could check and settle any of them on its own.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let next = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("the payee sees the accepted ticks within 10 s")
+            .expect("the watch stays open")
+            .expect("a tick");
+        assert!(next.tree && next.siblings.len() == 24, "{next:?}");
+        seen.push(next.k);
+    }
+    assert_eq!(seen, [1, 2, 3, 4000]);
+
+    let info = c
+        .get_stream(pb::GetStreamRequest {
+            payer: payer.0,
+            slot: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let relayed = info.relayed.expect("tick 4000 was relayed");
+    assert!(relayed.tree && relayed.siblings.len() == 24);
+    let mut path = [Digest::ZERO; 24];
+    for (p, s) in path.iter_mut().zip(&relayed.siblings) {
+        *p = Digest::from_slice(s).unwrap();
+    }
+    let settle = |nonce: u64| {
+        Transaction::from(
+            Unsigned {
+                body: SettlePathBody {
+                    payee,
+                    terms: Settle {
+                        payer,
+                        slot: id.slot,
+                        from: TickCount::ZERO,
+                        to: TickCount::new(relayed.k).unwrap(),
+                        value: Digest::from_slice(&relayed.value).unwrap(),
+                    },
+                    path,
+                },
+                fee: Amount::new(0).unwrap(),
+                nonce: Nonce::new(nonce).unwrap(),
+                valid_until: Timestamp::new(now + 600).unwrap(),
+            }
+            .sign(d, kq),
+        )
+    };
+    let before = account(c, payee).await.balance;
+    // The payee's nonce 1: its replayed chain settlement above was refused.
+    let r = c.submit(raw(&settle(1))).await.unwrap().into_inner();
+    assert!(accepted(&r), "{r:?}");
+    assert_eq!(account(c, payee).await.balance, before + 4000);
+    let r = c.submit(raw(&settle(2))).await.unwrap().into_inner();
+    assert_eq!(r.reason_code, "STALE_SETTLE");
+    let info = c
+        .get_stream(pb::GetStreamRequest {
+            payer: payer.0,
+            slot: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.settled, 4000);
+    assert_eq!(
+        info.head,
+        tree.root().to_bytes().to_vec(),
+        "the root stays the head"
+    );
 }
 
 /// Split payments on the same kind of node: one accepted, paid to every payee at once; each

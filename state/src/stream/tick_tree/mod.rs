@@ -277,7 +277,8 @@ pub struct TreeTickCheck {
     max_ticks: u32,
     root: Digest,
     last: u32,
-    known: Option<KnownPath>,
+    /// Boxed: 1.6 KB, and a relay keeps one check per stream of either kind.
+    known: Option<Box<KnownPath>>,
 }
 
 impl TreeTickCheck {
@@ -304,12 +305,12 @@ impl TreeTickCheck {
 
     /// The full path of the last good tick, if one checked (what a payee settles with).
     pub fn last_path(&self) -> Option<TickPath> {
-        self.known.map(|p| p.siblings)
+        self.known.as_ref().map(|p| p.siblings)
     }
 
     /// The last good tick, its secret and its full path, if one checked since the start.
     pub fn last_tick(&self) -> Option<(TickCount, Digest, TickPath)> {
-        let p = self.known?;
+        let p = self.known.as_ref()?;
         Some((TickCount::new(self.last)?, p.secret, p.siblings))
     }
 
@@ -389,12 +390,12 @@ impl TreeTickCheck {
         siblings: TickPath,
     ) {
         self.last = k;
-        self.known = Some(KnownPath {
+        self.known = Some(Box::new(KnownPath {
             index,
             secret,
             nodes,
             siblings,
-        });
+        }));
     }
 }
 
