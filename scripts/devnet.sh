@@ -279,20 +279,21 @@ if [ "$AGENTS" -ge 2 ]; then
   done
 fi
 # Streams: a short one opened, ticked, settled and closed by its payee now (each of the three
-# stream transactions in a batch at start), and a long one ticking ten times a second from
-# here on, relayed by the node and settled by the payee's watch every STREAM_SETTLE_EVERY ticks.
+# stream transactions in a batch at start; its ticks a tick tree's, settled by one path, SPEC
+# 18.8), and a long one (a hash chain) ticking ten times a second from here on, relayed by the
+# node and settled by the payee's watch every STREAM_SETTLE_EVERY ticks.
 STREAM_DEMO="none (DEVNET_STREAMS=0)"
 if [ "$STREAMS" = 1 ]; then
   PAYER_KEY="$DIR/agents/stream-payer.json"
   PAYEE_KEY="$DIR/agents/stream-payee.json"
   rm -f "$DIR/agents/stream-short.json" "$DIR/agents/stream-long.json"
   if $ROLLUP stream open --key "$PAYER_KEY" --to "$STREAM_PAYEE" --price 7 --max-ticks 100 --slot 1 \
-      --out "$DIR/agents/stream-short.json" >/dev/null \
+      --tree --out "$DIR/agents/stream-short.json" >/dev/null \
     && $ROLLUP stream tick --stream "$DIR/agents/stream-short.json" --count 40 >/dev/null \
     && $ROLLUP stream settle --key "$PAYEE_KEY" --payer "$STREAM_PAYER" --slot 1 >/dev/null \
     && $ROLLUP stream close --key "$PAYEE_KEY" --payer "$STREAM_PAYER" --slot 1 >/dev/null; then
-    echo "==> stream $STREAM_PAYER/1: opened, 40 ticks settled, closed" >&2
-    STREAM_DEMO="$STREAM_PAYER/1 opened, 40 ticks of 7 settled, closed by the payee;"
+    echo "==> stream $STREAM_PAYER/1 (a tick tree): opened, 40 ticks settled by one path, closed" >&2
+    STREAM_DEMO="$STREAM_PAYER/1 (a tick tree) opened, 40 ticks of 7 settled by path, closed by the payee;"
   else
     STREAM_DEMO="$STREAM_PAYER/1 failed (see above);"
     echo "warning: the short demo stream failed" >&2

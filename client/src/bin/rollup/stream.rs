@@ -49,6 +49,12 @@ pub enum StreamCommand {
         /// Where to write the stream file (refused if it exists).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Commit to a tree of tick secrets instead of a hash chain (SPEC 18.8): each tick
+        /// carries a sibling or two more (32 bytes each), and a settlement costs one path in
+        /// the batch proof however many ticks it settles, with no 65,536-tick limit. For long
+        /// streams settled rarely.
+        #[arg(long)]
+        tree: bool,
     },
     /// Send the next ticks of a stream through the node's relay (each one checked and
     /// acknowledged) and record the last one accepted in the stream file. Stops at the first
@@ -152,6 +158,7 @@ pub async fn run(out: &Output, endpoint: &str, command: StreamCommand) -> anyhow
             slot,
             fee,
             out: path,
+            tree,
         } => {
             let (key, payer) = registered_key(&key)?;
             if path.exists() {
@@ -168,6 +175,9 @@ pub async fn run(out: &Output, endpoint: &str, command: StreamCommand) -> anyhow
                 Duration::from_secs(lasts),
             );
             terms.fee = fee;
+            if tree {
+                terms = terms.with_tick_tree();
+            }
             let (stream, open) = client
                 .prepare_pay_stream(key.secret_key(), payer, slot, terms)
                 .await?;
@@ -485,6 +495,14 @@ async fn tick(
         );
     }
     let (sender, mut acks) = client.send_ticks().await?;
+    // A tree tick carries the siblings the relay lacks: it holds the path of the tick it
+    // relayed last (none after a restart or a settlement: the first tick then carries all
+    // 24); each tick after assumes the one before it accepted (the command stops at the
+    // first refusal).
+    match node.relayed {
+        Some(t) if t.k.get() == start => stream.acknowledged(start),
+        _ => stream.forget_acknowledged(),
+    }
     let mut ticks = Vec::with_capacity((end - start) as usize);
     for k in start + 1..=end {
         ticks.push(
@@ -492,6 +510,7 @@ async fn tick(
                 .tick(k)
                 .ok_or_else(|| anyhow!("tick {k} is beyond the stream's maximum"))?,
         );
+        stream.acknowledged(k);
     }
     let send = tokio::spawn(async move {
         for t in ticks {
