@@ -44,6 +44,27 @@ async fn watch_sees(
     seen == Ok(true)
 }
 
+/// Sends `sent`'s ticks on one `SendTicks` call and returns their acknowledgements.
+async fn send_all(
+    c: &mut rollup_proto::v1::rollup_client::RollupClient<tonic::transport::Channel>,
+    sent: &[(pb::Tick, &str)],
+) -> Vec<pb::TickAck> {
+    let acks: Vec<pb::TickAck> = c
+        .send_ticks(tokio_stream::iter(
+            sent.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("an acknowledgement per tick");
+    assert_eq!(acks.len(), sent.len());
+    acks
+}
+
 fn tick(id: &StreamId, k: u32, value: Digest) -> pb::Tick {
     pb::Tick {
         payer: id.payer.0,
@@ -149,18 +170,7 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
         ),
         (tick(&id, 5, t5), ""),
     ];
-    let acks: Vec<pb::TickAck> = c
-        .send_ticks(tokio_stream::iter(
-            sent.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .expect("an acknowledgement per tick");
+    let acks = send_all(&mut c, &sent).await;
     assert_eq!(acks.len(), sent.len());
     for ((t, want), ack) in sent.iter().zip(&acks) {
         assert_eq!((ack.k, ack.slot), (t.k, t.slot));
@@ -342,18 +352,7 @@ async fn tree_ticks_are_checked_relayed_whole_and_settled_by_path(
         // A jump with its full path: no gap limit.
         (t(4000, None), ""),
     ];
-    let acks: Vec<pb::TickAck> = c
-        .send_ticks(tokio_stream::iter(
-            sent.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .expect("an acknowledgement per tick");
+    let acks = send_all(c, &sent).await;
     for ((t, want), ack) in sent.iter().zip(&acks) {
         assert_eq!(ack.reason, *want, "tick {}: {ack:?}", t.k);
     }

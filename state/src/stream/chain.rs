@@ -171,6 +171,27 @@ impl TickChain {
     }
 }
 
+/// The checks every tick kind shares: tick `k` of `stream` is for the checked stream `id`,
+/// within its `max_ticks` and after its `last` good tick.
+pub(super) fn follows(
+    id: StreamId,
+    max_ticks: u32,
+    last: u32,
+    stream: StreamId,
+    k: u32,
+) -> Result<(), TickError> {
+    if stream != id {
+        return Err(TickError::WrongStream);
+    }
+    if k > max_ticks {
+        return Err(TickError::BeyondMax { k, max: max_ticks });
+    }
+    if k <= last {
+        return Err(TickError::Stale { k, last });
+    }
+    Ok(())
+}
+
 /// The checking side (the node's relay, a payee): remembers the last good tick, so each new
 /// tick costs the hashes since it.
 #[derive(Clone, Copy, Debug)]
@@ -207,18 +228,7 @@ impl TickCheck {
     /// tick changes nothing.
     pub fn check(&mut self, tick: &Tick) -> Result<(), TickError> {
         let k = tick.k.get();
-        if tick.stream != self.id {
-            return Err(TickError::WrongStream);
-        }
-        if k > self.max_ticks {
-            return Err(TickError::BeyondMax {
-                k,
-                max: self.max_ticks,
-            });
-        }
-        if k <= self.last {
-            return Err(TickError::Stale { k, last: self.last });
-        }
+        follows(self.id, self.max_ticks, self.last, tick.stream, k)?;
         if k - self.last > MAX_TICK_GAP {
             return Err(TickError::GapTooLarge { k, last: self.last });
         }

@@ -614,22 +614,15 @@ impl Model {
                 let forged = seed(u64::from(to) + 1_000_000);
                 // A chain stream settles by a walk, a tree stream by a path; each is also tried
                 // the other way, which must fail whatever the tick.
-                let (terms, claim, cross) = if let Some(tree) = self.trees.get_mut(&(payer, slot)) {
-                    let path = tree.path(to).unwrap_or([forged; TICK_TREE_DEPTH]);
+                let (value, path) = if let Some(tree) = self.trees.get_mut(&(payer, slot)) {
                     let value = match tree.tick(to, None) {
                         Some(t) if !forge => t.secret,
                         _ => forged,
                     };
-                    let terms = Settle {
-                        payer: AccountIndex(payer),
-                        slot: StreamSlot(slot),
-                        from: s.settled,
-                        to: ticks(to),
+                    (
                         value,
-                    };
-                    let claim = rules::Opening::Path(terms.claimed_root(s.id.opened_at, &path));
-                    let cross = rules::Opening::Walk(terms.claimed_head(s.id.opened_at));
-                    (terms, claim, cross)
+                        Some(tree.path(to).unwrap_or([forged; TICK_TREE_DEPTH])),
+                    )
                 } else {
                     let Some(chain) = self.chains.get_mut(&(payer, slot)) else {
                         return;
@@ -638,17 +631,23 @@ impl Model {
                         Some(t) if !forge => t.value,
                         _ => forged,
                     };
-                    let terms = Settle {
-                        payer: AccountIndex(payer),
-                        slot: StreamSlot(slot),
-                        from: s.settled,
-                        to: ticks(to),
-                        value,
-                    };
-                    let claim = rules::Opening::Walk(terms.claimed_head(s.id.opened_at));
-                    let cross =
-                        rules::Opening::Path(terms.claimed_root(s.id.opened_at, &[value; 24]));
-                    (terms, claim, cross)
+                    (value, None)
+                };
+                let terms = Settle {
+                    payer: AccountIndex(payer),
+                    slot: StreamSlot(slot),
+                    from: s.settled,
+                    to: ticks(to),
+                    value,
+                };
+                let at = s.id.opened_at;
+                let walk = rules::Opening::Walk(terms.claimed_head(at));
+                let (claim, cross) = match path {
+                    Some(path) => (rules::Opening::Path(terms.claimed_root(at, &path)), walk),
+                    None => (
+                        walk,
+                        rules::Opening::Path(terms.claimed_root(at, &[value; 24])),
+                    ),
                 };
                 let book = &self.books[payer as usize];
                 let crossed = rules::judge_settle(&terms, s.payee, cross, book, now);

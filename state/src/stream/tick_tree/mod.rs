@@ -39,7 +39,7 @@
 use plonky2::field::types::Field;
 use serde::{Deserialize, Serialize};
 
-use super::chain::TickError;
+use super::chain::{follows, TickError};
 use super::{StreamId, TickCount};
 use crate::hash::{hash_no_pad, two_to_one, Digest, F};
 use crate::smt::empty_hashes;
@@ -319,18 +319,7 @@ impl TreeTickCheck {
     /// hashes however far it jumps), and `TICK_PATH_TOO_SHORT`.
     pub fn check(&mut self, tick: &TreeTick) -> Result<(), TickError> {
         let k = tick.k.get();
-        if tick.stream != self.id {
-            return Err(TickError::WrongStream);
-        }
-        if k > self.max_ticks {
-            return Err(TickError::BeyondMax {
-                k,
-                max: self.max_ticks,
-            });
-        }
-        if k <= self.last {
-            return Err(TickError::Stale { k, last: self.last });
-        }
+        follows(self.id, self.max_ticks, self.last, tick.stream, k)?;
         let index = k - 1;
         let mut nodes = [Digest::ZERO; TICK_TREE_DEPTH + 1];
         let mut siblings = [Digest::ZERO; TICK_TREE_DEPTH];
