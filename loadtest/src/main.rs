@@ -244,6 +244,12 @@ struct Args {
     )]
     ticks: bool,
 
+    /// With --ticks: every stream commits a tick tree instead of a hash chain (SPEC 18.8), so
+    /// each tick carries the siblings the relay lacks after the one before it (under two on
+    /// average) and costs the relay as many hashes plus one.
+    #[arg(long, help_heading = "Ticks", requires = "ticks")]
+    tick_tree: bool,
+
     /// Make every sending account an agent under a passport (SPEC 20) instead of a plain
     /// account: one owner delegates --agents agents, each funded and bound by a policy its
     /// payments keep to (a cap of twice its funding per hour, a maximum payment of
@@ -302,6 +308,7 @@ async fn main() -> ExitCode {
             warmup: args.warmup,
             rate: args.rate,
             window: args.window,
+            tree: args.tick_tree,
         })
         .await;
         return conclude(run, json);

@@ -7,7 +7,9 @@
 //! sent on a schedule (open loop) and latency is measured from each tick's scheduled time, so
 //! a slow node shows as latency rather than as a slower schedule; without it, each call keeps
 //! `--window` ticks in flight and latency is from the send. Ticks are made on the fly (one
-//! hash each, as a payer would).
+//! hash each, as a payer would). With `--tick-tree` the streams commit tick trees (SPEC 18.8):
+//! a tick carries the siblings the relay lacks after the one before it on the same call
+//! (ticks of a call are checked in order, and an honest run refuses none).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -31,6 +33,8 @@ pub struct TickArgs {
     pub warmup: u64,
     pub rate: Option<u64>,
     pub window: u64,
+    /// Tick trees instead of hash chains.
+    pub tree: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -108,17 +112,21 @@ pub async fn run(args: TickArgs) -> anyhow::Result<TickReport> {
     )
     .await?;
     let bar = progress::counter(agents.len() as u64, "open streams");
+    let tree = args.tree;
     let n = agents.len();
     let streams: Vec<PayerStream> = stream::iter(0..n)
         .map(|i| {
             let (client, agents, bar) = (&client, &agents, &bar);
             async move {
-                let terms = StreamTerms::new(
+                let mut terms = StreamTerms::new(
                     agents[(i + 1) % n].index,
                     price,
                     max_ticks,
                     Duration::from_secs(3600),
                 );
+                if tree {
+                    terms = terms.with_tick_tree();
+                }
                 let s = client
                     .open_pay_stream(&agents[i].key, agents[i].index, 0, terms)
                     .await
@@ -201,6 +209,8 @@ pub async fn run(args: TickArgs) -> anyhow::Result<TickReport> {
                 let Some(tick) = mine[i].tick(k) else {
                     break 'send;
                 };
+                // The next tick of this stream assumes this one accepted (a tree's siblings).
+                mine[i].acknowledged(k);
                 i = (i + 1) % mine.len();
                 in_flight.lock().await.push_back(scheduled);
                 sender.send(tick).await?;
@@ -212,7 +222,7 @@ pub async fn run(args: TickArgs) -> anyhow::Result<TickReport> {
         }));
     }
     let mut report = TickReport {
-        mode: "ticks",
+        mode: if args.tree { "tree-ticks" } else { "ticks" },
         agents: args.agents,
         calls,
         seconds: args.seconds as f64,
