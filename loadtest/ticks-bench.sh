@@ -13,6 +13,7 @@
 #   loadtest/ticks-bench.sh
 #   ROUNDS=4 RATE=50000 SECS=20 loadtest/ticks-bench.sh
 #   GENERATORS=2 loadtest/ticks-bench.sh
+#   TICK_TREE=1 loadtest/ticks-bench.sh   # streams with tick trees (SPEC 18.8): ticks with siblings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ AGENTS=${AGENTS:-1000}
 CALLS=${CALLS:-16}
 WINDOW=${WINDOW:-256}
 GENERATORS=${GENERATORS:-1}
+TREE_FLAG=()
+if [ "${TICK_TREE:-0}" = 1 ]; then TREE_FLAG=(--tick-tree); fi
 
 OUT=target/ticks-bench
 rm -rf "$OUT" && mkdir -p "$OUT"
@@ -35,7 +38,7 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "==> round $round: $RATE ticks/s scheduled for $SECS s over $GENERATORS generator(s)" >&2
   PIDS=()
   for g in $(seq 1 "$GENERATORS"); do
-    $BIN/loadtest --endpoint "$EP" --json --ticks --agents $((AGENTS / GENERATORS)) \
+    $BIN/loadtest --endpoint "$EP" --json --ticks "${TREE_FLAG[@]}" --agents $((AGENTS / GENERATORS)) \
       --streams $((CALLS / GENERATORS)) --duration "$SECS" --warmup "$WARMUP" \
       --rate $((RATE / GENERATORS)) >"$OUT/rate-$round-$g.json" &
     PIDS+=($!)
@@ -44,7 +47,7 @@ for round in $(seq 1 "$ROUNDS"); do
   cat "$OUT"/rate-"$round"-*.json
 done
 echo "==> closed loop, $WINDOW in flight per call" >&2
-$BIN/loadtest --endpoint "$EP" --json --ticks --agents "$AGENTS" --streams "$CALLS" \
+$BIN/loadtest --endpoint "$EP" --json --ticks "${TREE_FLAG[@]}" --agents "$AGENTS" --streams "$CALLS" \
   --duration "$SECS" --warmup "$WARMUP" --window "$WINDOW" >"$OUT/closed.json"
 cat "$OUT/closed.json"
 python3 - "$OUT" <<'PY'
