@@ -142,22 +142,25 @@ impl Relayed {
         }
     }
 
-    /// Checks `tick`; a tree tick accepted comes back with its full path (what watchers get).
-    fn check(&mut self, tick: &Arrived) -> Result<Option<TreeTick>, TickRefusal> {
+    /// Checks `tick`; a tree tick accepted comes back with its full path when `whole` (what
+    /// watchers get: built only when someone watches, it is 24 digests copied per tick).
+    fn check(&mut self, tick: &Arrived, whole: bool) -> Result<Option<TreeTick>, TickRefusal> {
         let fresh = self.check.last() == self.stream.settled;
         match (&mut self.check, tick) {
             (Check::Chain(c), Arrived::Chain(t)) => c.check(t).map(|()| None).map_err(Into::into),
             (Check::Tree(c), Arrived::Tree(t)) => {
                 c.check(t)?;
-                Ok(c.last_path().map(|path| TreeTick {
+                Ok(c.last_path().filter(|_| whole).map(|path| TreeTick {
+                    stream: t.stream,
+                    k: t.k,
+                    secret: t.secret,
                     siblings: path.to_vec(),
-                    ..t.clone()
                 }))
             }
             // Nothing accepted yet since the lookup: the first tick's kind decides.
             _ if fresh => {
                 self.check = fresh_check(&self.stream, matches!(tick, Arrived::Tree(_)));
-                self.check(tick)
+                self.check(tick, whole)
             }
             _ => Err(TickRefusal::WrongMode),
         }
@@ -257,7 +260,9 @@ impl TickRelay {
         let tick = parse(t)?;
         let entry = self.entry(&tick.stream(), t.tree).await?;
         let mut e = lock(&entry);
-        let full = e.check(&tick)?;
+        // Lock order: a stream's entry, then the watchers (`relay` takes the watchers alone).
+        let watched = lock(&self.watchers).contains_key(&e.payee.0);
+        let full = e.check(&tick, watched)?;
         Ok((e.payee, full))
     }
 
@@ -522,9 +527,12 @@ mod tests {
         // (the head is a root) and changes nothing; the tree tick then restarts the check.
         let mut r = Relayed::new(stream, false);
         let chain_tick = Arrived::Chain(chain.tick(1).unwrap());
-        assert_eq!(r.check(&chain_tick).unwrap_err().code(), "TICK_MISMATCH");
+        assert_eq!(
+            r.check(&chain_tick, true).unwrap_err().code(),
+            "TICK_MISMATCH"
+        );
         let t1 = tree.tick(1, None).unwrap();
-        let full = r.check(&Arrived::Tree(t1.clone())).unwrap().unwrap();
+        let full = r.check(&Arrived::Tree(t1.clone()), true).unwrap().unwrap();
         assert_eq!(
             full.siblings,
             tree.path(1).unwrap().to_vec(),
@@ -534,9 +542,15 @@ mod tests {
         // forwarded with all 24.
         let t2 = tree.tick(2, Some(1)).unwrap();
         assert!(t2.siblings.is_empty());
-        let full = r.check(&Arrived::Tree(t2)).unwrap().unwrap();
+        let full = r.check(&Arrived::Tree(t2.clone()), true).unwrap().unwrap();
         assert_eq!(full.siblings.len(), 24);
-        assert_eq!(r.check(&chain_tick).unwrap_err().code(), "TICK_WRONG_MODE");
-        assert_eq!(r.check.last(), TickCount::new(2).unwrap());
+        // Without a watcher nothing is built.
+        let t3 = tree.tick(3, Some(2)).unwrap();
+        assert_eq!(r.check(&Arrived::Tree(t3), false).unwrap(), None);
+        assert_eq!(
+            r.check(&chain_tick, true).unwrap_err().code(),
+            "TICK_WRONG_MODE"
+        );
+        assert_eq!(r.check.last(), TickCount::new(3).unwrap());
     }
 }

@@ -379,12 +379,17 @@ impl TreeTickCheck {
         siblings: TickPath,
     ) {
         self.last = k;
-        self.known = Some(Box::new(KnownPath {
+        let known = KnownPath {
             index,
             secret,
             nodes,
             siblings,
-        }));
+        };
+        // In place after the first: a relay checks every tick of a stream here.
+        match &mut self.known {
+            Some(b) => **b = known,
+            None => self.known = Some(Box::new(known)),
+        }
     }
 }
 
