@@ -368,6 +368,28 @@ impl SparseMerkleTree {
     }
 }
 
+/// One level up: `node` hashed with its `sibling`, `node` on the right when `right` (its
+/// index's bit at that level is 1), on the left otherwise.
+pub fn hash_up(node: Digest, sibling: Digest, right: bool) -> Digest {
+    if right {
+        two_to_one(sibling, node)
+    } else {
+        two_to_one(node, sibling)
+    }
+}
+
+/// The root implied by `leaf` at `index` and its `siblings`, leaf level first, for a tree of
+/// any depth up to 32 (`siblings.len()`): the account tree's, a payer's stream book's, a tick
+/// tree's. Bit `l` of `index` says whether the running node is the right child at level `l`.
+pub fn root_of(index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
+    siblings
+        .iter()
+        .enumerate()
+        .fold(leaf, |node, (level, sibling)| {
+            hash_up(node, *sibling, ancestor(index, level) & 1 == 1)
+        })
+}
+
 /// A Merkle authentication path for one leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MerkleProof {
@@ -380,15 +402,7 @@ impl MerkleProof {
     /// The root implied by this path for `leaf` at `index`: bit `l` of `index` says whether the
     /// running node is the right (1) or left (0) child at level `l`.
     pub fn compute_root(&self, index: u32, leaf: Digest) -> Digest {
-        let mut cur = leaf;
-        for (level, &sibling) in self.siblings.iter().enumerate() {
-            cur = if ancestor(index, level) & 1 == 0 {
-                two_to_one(cur, sibling)
-            } else {
-                two_to_one(sibling, cur)
-            };
-        }
-        cur
+        root_of(index, leaf, &self.siblings)
     }
 
     /// Whether this path proves that the leaf at `index` is `leaf` in the tree with `root`.

@@ -69,14 +69,4 @@ impl Overlay {
     }
 }
 
-pub(crate) fn root_of(index: u32, leaf: Digest, siblings: &[Digest]) -> Digest {
-    let mut cur = leaf;
-    for (l, sib) in siblings.iter().enumerate() {
-        cur = if ((index as u64) >> l) & 1 == 0 {
-            two_to_one(cur, *sib)
-        } else {
-            two_to_one(*sib, cur)
-        };
-    }
-    cur
-}
+pub(crate) use state::smt::root_of;

@@ -141,14 +141,5 @@ impl PayerStreams {
 
 /// The root from a slot's leaf and its [`PayerStreams::path`].
 pub fn root_from_path(slot: StreamSlot, leaf: Digest, path: &[Digest; SLOT_DEPTH]) -> Digest {
-    let mut pos = slot.0;
-    path.iter().fold(leaf, |node, sib| {
-        let parent = if pos & 1 == 0 {
-            two_to_one(node, *sib)
-        } else {
-            two_to_one(*sib, node)
-        };
-        pos >>= 1;
-        parent
-    })
+    crate::smt::root_of(u32::from(slot.0), leaf, path)
 }

@@ -25,7 +25,7 @@ use crate::account::{AccountIndex, Amount, Nonce, Timestamp};
 use crate::crypto::schnorr::{MessageHash, SecretKey, Signature};
 use crate::hash::{Digest, F};
 use crate::stream::rules::{Close, Open, Settle};
-use crate::stream::tick_tree::{TickPath, TICK_TREE_DEPTH};
+use crate::stream::tick_tree::{TickPath, TICK_PATH_BYTES, TICK_TREE_DEPTH};
 use crate::stream::{StreamSlot, TickCount};
 
 /// What a stream transaction says besides the envelope: its kind, signer, hashed fields and
@@ -341,7 +341,7 @@ impl Read for Close {
 impl Body for SettlePathBody {
     const KIND: TxKind = TxKind::StreamSettlePath;
     const FIELDS: usize = <SettleBody as Body>::FIELDS;
-    const BYTES: usize = <SettleBody as Body>::BYTES + TICK_TREE_DEPTH * 32;
+    const BYTES: usize = <SettleBody as Body>::BYTES + TICK_PATH_BYTES;
 
     fn signer(&self) -> AccountIndex {
         self.payee

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use super::chain::{follows, TickError};
 use super::{StreamId, TickCount};
 use crate::hash::{hash_no_pad, two_to_one, Digest, F};
-use crate::smt::empty_hashes;
+use crate::smt::{empty_hashes, hash_up, root_of};
 
 /// Domain element of a tick leaf: the ASCII bytes `"leaf"` as a big-endian u32.
 pub const TAG_TICK_LEAF: u32 = u32::from_be_bytes(*b"leaf");
@@ -93,15 +93,6 @@ pub fn secret(seed: Digest, k: u32) -> Digest {
     ])
 }
 
-/// Hashes one level up: `node` at an index whose bit at this level is `right`.
-fn up(node: Digest, sibling: Digest, right: bool) -> Digest {
-    if right {
-        two_to_one(sibling, node)
-    } else {
-        two_to_one(node, sibling)
-    }
-}
-
 /// The root that tick `k` with `secret` and `path` opens to, or `None` for `k = 0` or
 /// `k > 2^24` (no leaf holds them). 25 hashes.
 pub fn root_from_path(
@@ -111,11 +102,7 @@ pub fn root_from_path(
     path: &TickPath,
 ) -> Option<Digest> {
     let index = k.get().checked_sub(1)?;
-    let mut node = leaf(id, k.get(), secret);
-    for (level, sibling) in path.iter().enumerate() {
-        node = up(node, *sibling, (index >> level) & 1 == 1);
-    }
-    Some(node)
+    Some(root_of(index, leaf(id, k.get(), secret), path))
 }
 
 /// A tick of a tree stream as it travels: the secret and the siblings from level 0 up to as
@@ -137,8 +124,19 @@ pub struct TickTree {
     /// `upper[l - BLOCK_LEVELS]` holds the nodes of level `l` (`BLOCK_LEVELS..=DEPTH`) over
     /// the ticks; a node past the end is the empty subtree `E[l]`.
     upper: Vec<Vec<Digest>>,
-    /// The levels `0..BLOCK_LEVELS` of the block last ticked from: `(block, levels)`.
-    block: Option<(u32, Vec<Vec<Digest>>)>,
+    /// The block last ticked from.
+    block: Option<Block>,
+}
+
+/// One 64-leaf block of a payer's tree, recomputed when it ticks into it.
+#[derive(Clone, Debug)]
+struct Block {
+    number: u32,
+    /// Its ticks' secrets (`ZERO` past `max_ticks`), kept so that a tick does not hash its
+    /// secret again.
+    secrets: Vec<Digest>,
+    /// Its levels `0..BLOCK_LEVELS`, the leaves first.
+    levels: Vec<Vec<Digest>>,
 }
 
 impl TickTree {
@@ -157,7 +155,7 @@ impl TickTree {
         let blocks = n.div_ceil(BLOCK).max(1);
         let mut level: Vec<Digest> = (0..blocks)
             .map(|b| {
-                let top = &tree.block_levels(b)[BLOCK_LEVELS - 1];
+                let top = &tree.block(b).levels[BLOCK_LEVELS - 1];
                 two_to_one(top[0], top[1])
             })
             .collect();
@@ -173,25 +171,35 @@ impl TickTree {
         tree
     }
 
-    /// Levels `0..BLOCK_LEVELS` of block `b` (leaves past `max_ticks` are `ZERO`).
-    fn block_levels(&self, b: u32) -> Vec<Vec<Digest>> {
-        let first = b * BLOCK;
-        let mut levels = Vec::with_capacity(BLOCK_LEVELS);
-        let mut level: Vec<Digest> = (0..BLOCK)
-            .map(|i| {
-                let k = first + i + 1;
-                if k <= self.max_ticks {
-                    leaf(&self.id, k, secret(self.seed, k))
-                } else {
-                    Digest::ZERO
-                }
+    /// Block `b`: its secrets and levels (leaves past `max_ticks` are `ZERO`).
+    fn block(&self, b: u32) -> Block {
+        let first = b * BLOCK + 1;
+        let ticks = first..(first + BLOCK).min(self.max_ticks + 1);
+        let secrets: Vec<Digest> = ticks.map(|k| secret(self.seed, k)).collect();
+        let mut level: Vec<Digest> = (0..BLOCK as usize)
+            .map(|i| match secrets.get(i) {
+                Some(s) => leaf(&self.id, first + i as u32, *s),
+                None => Digest::ZERO,
             })
             .collect();
+        let mut levels = Vec::with_capacity(BLOCK_LEVELS);
         for _ in 0..BLOCK_LEVELS {
             let next = level.chunks(2).map(|p| two_to_one(p[0], p[1])).collect();
             levels.push(std::mem::replace(&mut level, next));
         }
-        levels
+        Block {
+            number: b,
+            secrets,
+            levels,
+        }
+    }
+
+    /// Makes the block of leaf `index` the cached one (recomputed unless it is).
+    fn load_block(&mut self, index: u32) {
+        let b = index / BLOCK;
+        if self.block.as_ref().is_none_or(|c| c.number != b) {
+            self.block = Some(self.block(b));
+        }
     }
 
     pub fn id(&self) -> StreamId {
@@ -209,11 +217,8 @@ impl TickTree {
             return None;
         }
         let index = k - 1;
-        let b = index / BLOCK;
-        if !matches!(&self.block, Some((cached, _)) if *cached == b) {
-            self.block = Some((b, self.block_levels(b)));
-        }
-        let (_, low) = self.block.as_ref()?;
+        self.load_block(index);
+        let low = &self.block.as_ref()?.levels;
         let empty = empty_hashes();
         let mut path = [Digest::ZERO; TICK_TREE_DEPTH];
         for (level, sibling) in path.iter_mut().enumerate() {
@@ -235,10 +240,16 @@ impl TickTree {
     pub fn tick(&mut self, k: u32, known: Option<u32>) -> Option<TreeTick> {
         let path = self.path(k)?;
         let needed = levels_needed(k, known);
+        // `path` cached the tick's block, secrets included.
+        let secret = *self
+            .block
+            .as_ref()?
+            .secrets
+            .get(((k - 1) % BLOCK) as usize)?;
         Some(TreeTick {
             stream: self.id,
             k: TickCount::new(k)?,
-            secret: secret(self.seed, k),
+            secret,
             siblings: path[..needed].to_vec(),
         })
     }
@@ -303,15 +314,16 @@ impl TreeTickCheck {
         TickCount::new(self.last).unwrap_or(TickCount::MAX)
     }
 
-    /// The full path of the last good tick, if one checked (what a payee settles with).
-    pub fn last_path(&self) -> Option<TickPath> {
-        self.known.as_ref().map(|p| p.siblings)
-    }
-
-    /// The last good tick, its secret and its full path, if one checked since the start.
-    pub fn last_tick(&self) -> Option<(TickCount, Digest, TickPath)> {
+    /// The last good tick with its full path, if one checked since the start (what a payee
+    /// settles with, what a relay forwards).
+    pub fn last_tick(&self) -> Option<TreeTick> {
         let p = self.known.as_ref()?;
-        Some((TickCount::new(self.last)?, p.secret, p.siblings))
+        Some(TreeTick {
+            stream: self.id,
+            k: TickCount::new(self.last)?,
+            secret: p.secret,
+            siblings: p.siblings.to_vec(),
+        })
     }
 
     /// Checks `tick` and, if it is good, remembers it and its path. A refused tick changes
@@ -361,7 +373,7 @@ impl TreeTickCheck {
                 given: tick.siblings.len(),
             })?;
             siblings[level] = sibling;
-            nodes[level + 1] = up(nodes[level], sibling, at & 1 == 1);
+            nodes[level + 1] = hash_up(nodes[level], sibling, at & 1 == 1);
         }
         if nodes[TICK_TREE_DEPTH] != self.root {
             return Err(TickError::Mismatch { k });

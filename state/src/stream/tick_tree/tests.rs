@@ -101,7 +101,9 @@ fn ticks_in_order_carry_about_one_sibling_and_every_one_checks() {
             .unwrap_or_else(|e| panic!("tick {k}: {e}"));
         assert_eq!(check.last(), ticks(k));
         // The path the checker keeps is the tick's full path: what a payee settles with.
-        assert_eq!(check.last_path(), tree.path(k));
+        let kept = check.last_tick().unwrap();
+        assert_eq!((kept.k, kept.secret), (ticks(k), tick.secret));
+        assert_eq!(Some(kept.siblings), tree.path(k).map(|p| p.to_vec()));
         known = Some(k);
     }
     // 24 for the first, then the levels below where consecutive paths meet: under two on average.
