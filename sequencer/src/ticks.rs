@@ -6,16 +6,16 @@
 //! accepted tick and its value ([`TickCheck`]) or its path ([`TreeTickCheck`]), started from
 //! the stream's settled head the first time the stream is named (one lookup in the writer).
 //! The first tick says which (its `tree` flag); a tick of the other kind is refused
-//! (`TICK_WRONG_MODE`) once one was accepted, and restarts the check in its kind before. A cached stream is looked up again every
-//! [`REVALIDATE_AFTER`] on average (a closed stream stops relaying within 1.5 times that) and whenever a tick
+//! (`TICK_WRONG_MODE`) once one was accepted, and restarts the check in its kind before. A
+//! cached stream is looked up again every [`REVALIDATE_AFTER`] on average (a closed stream stops relaying within 1.5 times that) and whenever a tick
 //! names another `opened_at` (the slot was reopened), so the writer sees about one lookup per
 //! stream per few seconds whatever the tick rate.
 //!
 //! **Cost.** A chain tick is one Poseidon permutation per tick it advances (at most
 //! `MAX_TICK_GAP`), a tree tick one per sibling it carries plus one (at most 25; under three
 //! in order), under its own stream's lock; the map lock is held only to clone an `Arc`. A tree
-//! tick is forwarded to watchers with its full path (24 siblings), so a watcher that missed
-//! ticks can still check and settle the next one.
+//! tick is forwarded to watchers with its full path (24 siblings, built only when the payee
+//! has a watcher), so a watcher that missed ticks can still check and settle the next one.
 //! Watchers get ticks through a bounded broadcast channel per payee: one that falls behind
 //! skips to newer ticks (the latest is the one that settles), and the payer never waits for a
 //! payee.
@@ -126,9 +126,8 @@ impl Arrived {
 
 struct Relayed {
     check: Check,
-    /// The stream as looked up, to restart the check in the other kind.
+    /// The stream as looked up: its payee, and what restarts the check in the other kind.
     stream: Stream,
-    payee: AccountIndex,
     trusted_until: Instant,
 }
 
@@ -137,7 +136,6 @@ impl Relayed {
         Relayed {
             check: fresh_check(&stream, tree),
             stream,
-            payee: stream.payee,
             trusted_until: trusted_until(),
         }
     }
@@ -150,12 +148,7 @@ impl Relayed {
             (Check::Chain(c), Arrived::Chain(t)) => c.check(t).map(|()| None).map_err(Into::into),
             (Check::Tree(c), Arrived::Tree(t)) => {
                 c.check(t)?;
-                Ok(c.last_path().filter(|_| whole).map(|path| TreeTick {
-                    stream: t.stream,
-                    k: t.k,
-                    secret: t.secret,
-                    siblings: path.to_vec(),
-                }))
+                Ok(c.last_tick().filter(|_| whole))
             }
             // Nothing accepted yet since the lookup: the first tick's kind decides.
             _ if fresh => {
@@ -176,6 +169,13 @@ fn fresh_check(s: &Stream, tree: bool) -> Check {
 }
 
 type Key = (u32, u16);
+
+/// An accepted tick's payee, its watchers' channel if any, and a tree tick's full path.
+type Checked = (
+    AccountIndex,
+    Option<broadcast::Sender<pb::Tick>>,
+    Option<TreeTick>,
+);
 
 /// See the module docs.
 pub struct TickRelay {
@@ -241,8 +241,7 @@ impl TickRelay {
             Err(e) => e.code(),
         };
         metrics::counter!("rollup_ticks_total", "result" => label).increment(1);
-        let (payee, full) = result?;
-        let sender = lock(&self.watchers).get(&payee.0).cloned();
+        let (payee, sender, full) = result?;
         if let Some(tx) = sender {
             let forwarded = full.map_or_else(|| t.clone(), |f| tree_tick_message(&f));
             if tx.send(forwarded).is_err() {
@@ -256,14 +255,17 @@ impl TickRelay {
         Ok(())
     }
 
-    async fn check(&self, t: &pb::Tick) -> Result<(AccountIndex, Option<TreeTick>), TickRefusal> {
+    /// Checks `t` under its stream's lock; returns the payee, its watchers' channel if it has
+    /// one, and a tree tick's full path for them.
+    async fn check(&self, t: &pb::Tick) -> Result<Checked, TickRefusal> {
         let tick = parse(t)?;
         let entry = self.entry(&tick.stream(), t.tree).await?;
         let mut e = lock(&entry);
+        let payee = e.stream.payee;
         // Lock order: a stream's entry, then the watchers (`relay` takes the watchers alone).
-        let watched = lock(&self.watchers).contains_key(&e.payee.0);
-        let full = e.check(&tick, watched)?;
-        Ok((e.payee, full))
+        let sender = lock(&self.watchers).get(&payee.0).cloned();
+        let full = e.check(&tick, sender.is_some())?;
+        Ok((payee, sender, full))
     }
 
     /// The stream's relay state: cached, or (re)built from the writer's stream.
@@ -387,15 +389,7 @@ impl TickRelay {
                         value,
                     }))
                 }
-                Check::Tree(check) => {
-                    let (k, secret, path) = check.last_tick()?;
-                    Some(tree_tick_message(&TreeTick {
-                        stream: stream.id,
-                        k,
-                        secret,
-                        siblings: path.to_vec(),
-                    }))
-                }
+                Check::Tree(check) => check.last_tick().map(|t| tree_tick_message(&t)),
             }
         });
         Ok(Some((stream, relayed)))
