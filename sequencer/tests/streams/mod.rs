@@ -65,6 +65,35 @@ async fn send_all(
     acks
 }
 
+/// The open of stream `id` to `payee` at `(price, max_ticks, fee)` with `anchor`, signed by
+/// the payer's key `k`, expiring and valid for 600 s from `now`.
+fn open_tx(
+    d: &state::tx::Domain,
+    k: &state::crypto::schnorr::SecretKey,
+    (id, payee): (StreamId, state::account::AccountIndex),
+    (price, max_ticks, fee): (u64, TickCount, u64),
+    anchor: Digest,
+    now: u64,
+) -> Transaction {
+    Transaction::StreamOpen(
+        Unsigned {
+            body: Open {
+                payer: id.payer,
+                payee,
+                slot: id.slot,
+                price: Amount::new(price).unwrap(),
+                max_ticks,
+                expiry: Timestamp::new(now + 600).unwrap(),
+                anchor,
+            },
+            fee: Amount::new(fee).unwrap(),
+            nonce: id.opened_at,
+            valid_until: Timestamp::new(now + 600).unwrap(),
+        }
+        .sign(d, k),
+    )
+}
+
 fn tick(id: &StreamId, k: u32, value: Digest) -> pb::Tick {
     pb::Tick {
         payer: id.payer.0,
@@ -95,23 +124,7 @@ async fn ticks_are_checked_relayed_to_the_payee_and_settled() {
     };
     let max = TickCount::new(2_000).unwrap();
     let mut chain = TickChain::new(id, max, hash_no_pad(&[]));
-    let open = Transaction::StreamOpen(
-        Unsigned {
-            body: Open {
-                payer,
-                payee,
-                slot: id.slot,
-                price: Amount::new(7).unwrap(),
-                max_ticks: max,
-                expiry: Timestamp::new(now + 600).unwrap(),
-                anchor: chain.anchor(),
-            },
-            fee: Amount::new(1).unwrap(),
-            nonce: id.opened_at,
-            valid_until: Timestamp::new(now + 600).unwrap(),
-        }
-        .sign(&d, &kp),
-    );
+    let open = open_tx(&d, &kp, (id, payee), (7, max, 1), chain.anchor(), now);
     let r = c.submit(raw(&open)).await.unwrap().into_inner();
     assert!(accepted(&r), "{r:?}");
     assert_eq!(account(&mut c, payer).await.balance, 20_000 - 14_000 - 1);
@@ -309,23 +322,7 @@ async fn tree_ticks_are_checked_relayed_whole_and_settled_by_path(
     };
     let max = TickCount::new(5_000).unwrap();
     let mut tree = TickTree::new(id, max, hash_no_pad(&[]));
-    let open = Transaction::StreamOpen(
-        Unsigned {
-            body: Open {
-                payer,
-                payee,
-                slot: id.slot,
-                price: Amount::new(1).unwrap(),
-                max_ticks: max,
-                expiry: Timestamp::new(now + 600).unwrap(),
-                anchor: tree.root(),
-            },
-            fee: Amount::new(0).unwrap(),
-            nonce: id.opened_at,
-            valid_until: Timestamp::new(now + 600).unwrap(),
-        }
-        .sign(d, kp),
-    );
+    let open = open_tx(d, kp, (id, payee), (1, max, 0), tree.root(), now);
     let r = c.submit(raw(&open)).await.unwrap().into_inner();
     assert!(accepted(&r), "{r:?}");
     let mut watch = c

@@ -142,16 +142,7 @@ impl State {
             body: t.body,
             fee: t.fee,
         };
-        self.settle_stream(
-            t.body.payee,
-            terms,
-            Opening::Walk(claimed),
-            op,
-            t,
-            key,
-            id,
-            ctx,
-        )
+        self.settle_stream(terms, Opening::Walk(claimed), op, t, key, id, ctx)
     }
 
     pub(super) fn apply_stream_settle_path(
@@ -170,23 +161,14 @@ impl State {
             body: t.body.settle_body(),
             fee: t.fee,
         };
-        self.settle_stream(
-            t.body.payee,
-            terms,
-            Opening::Path(claimed),
-            op,
-            t,
-            key,
-            id,
-            ctx,
-        )
+        self.settle_stream(terms, Opening::Path(claimed), op, t, key, id, ctx)
     }
 
-    /// A settlement of either kind, once its opening of the anchor is computed.
+    /// A settlement of either kind, signed by its payee, once its opening of the anchor is
+    /// computed.
     #[allow(clippy::too_many_arguments)]
     fn settle_stream<B: crate::tx::stream::Body>(
         &mut self,
-        payee: AccountIndex,
         terms: &Settle,
         opening: Opening,
         op: PubdataOp,
@@ -195,6 +177,7 @@ impl State {
         id: MessageHash,
         ctx: &BlockContext,
     ) -> Result<Effects, Rejection> {
+        let payee = t.signer();
         let next_nonce = self.envelope(payee, key, t.nonce, t.valid_until, ctx)?;
         let book = self.streams_of(terms.payer);
         let settled = rules::judge_settle(terms, payee, opening, book, ctx.batch_timestamp)?;
