@@ -1133,6 +1133,7 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
     else {
         panic!("expected the commit")
     };
+    wait_mined(&l1.rpc, tx).await;
     assert_eq!(
         s.step().await.unwrap(),
         Step::Mined {
@@ -1144,17 +1145,16 @@ async fn a_commit_reorged_out_before_depth_is_sent_again_and_the_batch_committed
     // The finalization goes out meanwhile (the contract has the commit) and is mined in the
     // next block: the commit is 1 deep of 2, so the batch is not `committed` in the database.
     let step = s.step().await.unwrap();
-    assert!(
-        matches!(
-            step,
-            Step::Sent {
-                batch: 1,
-                kind: SubmissionKind::Finalize,
-                ..
-            }
-        ),
-        "{step:?}"
-    );
+    let Step::Sent {
+        batch: 1,
+        kind: SubmissionKind::Finalize,
+        tx: finalize,
+        ..
+    } = step
+    else {
+        panic!("expected the finalization, got {step:?}")
+    };
+    wait_mined(&l1.rpc, finalize).await;
     let step = s.step().await.unwrap();
     assert!(matches!(step, Step::Mined { batch: 1, .. }), "{step:?}");
     assert_eq!(

@@ -78,6 +78,27 @@ pub async fn mine(rpc: &Rpc, blocks: u64) {
         .unwrap();
 }
 
+/// Waits until anvil has a receipt for `tx` (10 s at most). Automine mines a transaction on a
+/// task of its own, so a receipt asked for right after the send can still be missing: a test
+/// that expects the submitter's next step to find it mined waits for this first.
+pub async fn wait_mined(rpc: &Rpc, tx: B256) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let receipt: serde_json::Value = rpc
+            .request("eth_getTransactionReceipt", json!([tx]))
+            .await
+            .unwrap();
+        if !receipt.is_null() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipt for {tx} within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Puts proven batches into the sequencer's tables as the sequencer and prover would, with an
 /// empty state diff as their L1 data (the contract does not look inside it). The batch's ops
 /// are the deposits `[deposits.0, deposits.1)` exactly as the watcher recorded them (credited),
