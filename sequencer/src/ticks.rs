@@ -7,9 +7,10 @@
 //! the stream's settled head the first time the stream is named (one lookup in the writer).
 //! The first tick says which (its `tree` flag); a tick of the other kind is refused
 //! (`TICK_WRONG_MODE`) once one was accepted, and restarts the check in its kind before. A
-//! cached stream is looked up again every [`REVALIDATE_AFTER`] on average (a closed stream stops relaying within 1.5 times that) and whenever a tick
-//! names another `opened_at` (the slot was reopened), so the writer sees about one lookup per
-//! stream per few seconds whatever the tick rate.
+//! cached stream is looked up again every [`REVALIDATE_AFTER`] on average (a closed stream
+//! stops relaying within 1.5 times that) and whenever a tick names another `opened_at` (the
+//! slot was reopened), so the writer sees about one lookup per stream per few seconds whatever
+//! the tick rate.
 //!
 //! **Cost.** A chain tick is one Poseidon permutation per tick it advances (at most
 //! `MAX_TICK_GAP`), a tree tick one per sibling it carries plus one (at most 25; under three

@@ -15,7 +15,8 @@ mod overlay;
 mod slot;
 
 pub use leaves::{leaf_count, leaf_witnesses, leaf_witnesses_and_chain};
-pub(crate) use overlay::{root_of, Overlay};
+pub(crate) use overlay::Overlay;
+pub(crate) use state::smt::root_of;
 
 use plonky2::field::types::{Field, PrimeField64};
 use serde::{Deserialize, Serialize};

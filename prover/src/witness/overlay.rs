@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use state::hash::{two_to_one, Digest};
-use state::smt::DEPTH;
+use state::hash::Digest;
+use state::smt::{hash_up, DEPTH};
 
 use super::AccountFields;
 
@@ -58,15 +58,9 @@ impl Overlay {
         self.nodes.insert((0, index as u64), cur);
         for (l, sib) in siblings.iter().enumerate() {
             let pos = (index as u64) >> l;
-            cur = if pos & 1 == 0 {
-                two_to_one(cur, *sib)
-            } else {
-                two_to_one(*sib, cur)
-            };
+            cur = hash_up(cur, *sib, pos & 1 == 1);
             self.nodes.insert((l + 1, pos >> 1), cur);
         }
         cur
     }
 }
-
-pub(crate) use state::smt::root_of;
