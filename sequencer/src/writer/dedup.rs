@@ -2,6 +2,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use foldhash::fast::RandomState;
+
 use super::AcceptedMeta;
 
 /// Accepted transaction ids the writer answers resubmissions of by itself: every id not yet
@@ -9,7 +11,9 @@ use super::AcceptedMeta;
 /// durable ones. A resubmission of an older transaction is refused by the rules (its nonce is
 /// used, its key registered, or it expired) and the service finds its receipt in Postgres.
 pub struct Dedup {
-    map: HashMap<[u8; 32], AcceptedMeta>,
+    /// Keyed per process (foldhash's random seed): a transaction id is a hash of a message the
+    /// sender chooses, cheap to grind, so an unkeyed hash would let one aim ids at a bucket.
+    map: HashMap<[u8; 32], AcceptedMeta, RandomState>,
     /// Ids in seq order, with their seq.
     order: VecDeque<([u8; 32], u64)>,
     window: usize,
@@ -18,7 +22,7 @@ pub struct Dedup {
 impl Dedup {
     pub fn new(window: usize) -> Self {
         Dedup {
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
             window,
         }

@@ -20,6 +20,8 @@ use crate::status::{BatchStatus, Finality};
 use crate::witness::BatchWitness;
 use crate::Result;
 
+mod copy;
+
 /// One accepted transaction as persisted (and as its receipt).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxRow {
@@ -182,7 +184,7 @@ impl<'a> LogDal<'a> {
     /// Persists items in one database transaction, in order. Called only by the committer.
     pub async fn write(self, items: &[WriteItem]) -> Result<()> {
         let mut db = self.pool.begin().await?;
-        // Gather all transaction rows first: one multi-row insert per commit.
+        // Gather all transaction rows first: one `COPY` per commit (copy.rs).
         let txs: Vec<&TxRow> = items
             .iter()
             .filter_map(|i| match i {
@@ -192,43 +194,11 @@ impl<'a> LogDal<'a> {
             .flatten()
             .collect();
         if !txs.is_empty() {
-            let seq: Vec<i64> = txs.iter().map(|t| i64_of(t.seq)).collect();
-            let tx_id: Vec<Vec<u8>> = txs.iter().map(|t| t.tx_id.to_vec()).collect();
-            let kind: Vec<i16> = txs.iter().map(|t| t.kind).collect();
-            let sender: Vec<Option<i64>> = txs.iter().map(|t| t.sender.map(i64::from)).collect();
-            let recipient: Vec<Option<i64>> =
-                txs.iter().map(|t| t.recipient.map(i64::from)).collect();
-            let account_index: Vec<Option<i64>> =
-                txs.iter().map(|t| t.account_index.map(i64::from)).collect();
-            let raw: Vec<Vec<u8>> = txs.iter().map(|t| t.raw.clone()).collect();
-            let block: Vec<i64> = txs.iter().map(|t| i64_of(t.block_number)).collect();
-            let position: Vec<i32> = txs
-                .iter()
-                .map(|t| i32::try_from(t.position).unwrap_or(i32::MAX))
-                .collect();
-            let block_time: Vec<i64> = txs.iter().map(|t| i64_of(t.block_time)).collect();
-            let batch_time: Vec<i64> = txs.iter().map(|t| i64_of(t.batch_time)).collect();
-            sqlx::query!(
-                "INSERT INTO transactions \
-                 (seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, \
-                  batch_time) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::smallint[], $4::bigint[], \
-                 $5::bigint[], $6::bigint[], $7::bytea[], $8::bigint[], $9::int[], $10::bigint[], \
-                 $11::bigint[])",
-                &seq,
-                &tx_id,
-                &kind,
-                &sender as &[Option<i64>],
-                &recipient as &[Option<i64>],
-                &account_index as &[Option<i64>],
-                &raw,
-                &block,
-                &position,
-                &block_time,
-                &batch_time,
-            )
-            .execute(&mut *db)
-            .await?;
+            let data = copy::encode_txs(&txs);
+            let mut copy = db.copy_in_raw(copy::COPY_TXS).await?;
+            // On an error, dropping `copy` sends CopyFail and dropping `db` rolls back.
+            copy.send(data).await?;
+            copy.finish().await?;
             let (mut account, mut party_seq) = (Vec::<i64>::new(), Vec::<i64>::new());
             for t in &txs {
                 for &a in &t.parties {
