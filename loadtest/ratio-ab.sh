@@ -57,6 +57,8 @@ for label in ("a", "b"):
     summary[label] = {
         "tps": [round(r["tps"]) for r in runs],
         "ceiling_tps": [round(r["ceiling_tps"]) for r in runs],
+        "ceiling_before_tps": [round(r["ceiling_before_tps"]) for r in runs],
+        "ceiling_after_tps": [round(r["ceiling_after_tps"] or 0) for r in runs],
         "ratio": [round(r["ratio"], 3) for r in runs],
         "p99_ms": [round(r["p99_ms"]) for r in runs],
         "median_tps": round(statistics.median(r["tps"] for r in runs)),

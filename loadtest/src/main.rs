@@ -50,7 +50,7 @@ const BYTES_PER_PRESIGNED: u64 = 160;
 const CEILING_SAMPLE: usize = 65_536;
 
 /// The load's flags that mean nothing with `--idle-watchers`.
-const LOAD_ONLY: [&str; 8] = [
+const LOAD_ONLY: [&str; 9] = [
     "agents",
     "streams",
     "warmup",
@@ -59,6 +59,7 @@ const LOAD_ONLY: [&str; 8] = [
     "max_amount",
     "window",
     "max_presigned",
+    "ceiling_after",
 ];
 
 #[derive(Parser)]
@@ -76,8 +77,10 @@ const LOAD_ONLY: [&str; 8] = [
                   Back-pressure (RESOURCE_EXHAUSTED) is counted, backed off and retried.\n\n\
                   Before the load it measures the verification ceiling for --ceiling-seconds: \
                   the run's own pre-signed transfers verified (state::apply::VerifiedTx::verify, \
-                  as the node does) on one thread per core, like the node's verifier pool. The \
-                  report gives ceiling_tps and ratio = accepted tps / ceiling_tps.\n\n\
+                  as the node does) on one thread per core, like the node's verifier pool, and \
+                  again after the load (--ceiling-after). The report gives ceiling_tps (the \
+                  higher of the two), ceiling_before_tps, ceiling_after_tps and ratio = \
+                  accepted tps / ceiling_tps.\n\n\
                   With --idle-watchers N --node-pid PID it measures instead the CPU cost of N \
                   idle WatchReceipts streams: it registers N accounts that nothing pays, opens \
                   one stream on each (--watchers-per-connection per HTTP/2 connection), waits \
@@ -145,6 +148,12 @@ struct Args {
     /// it. The report gives `ceiling_tps` and `ratio` = accepted tps / ceiling_tps.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     ceiling_seconds: u64,
+
+    /// Measure the ceiling after the load as well (the default), and report the higher of the
+    /// two as `ceiling_tps`: anything else running on the machine during a measurement only
+    /// lowers it, which would inflate the ratio. `--ceiling-after false` measures before only.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    ceiling_after: bool,
 
     /// Instead of the load: measure the node's CPU cost of N idle WatchReceipts streams, on N
     /// freshly registered accounts that nothing pays (needs --node-pid; --duration is the
@@ -513,18 +522,17 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         began.elapsed().as_secs_f64()
     );
 
-    let ceiling = if args.ceiling_seconds > 0 {
-        let c = measure_ceiling(&plans, keys, domain, args.ceiling_seconds).await?;
-        tracing::info!(
-            "verification ceiling: {:.0} transfers/s on {} threads ({} verified in {:.1} s)",
-            c.tps,
-            c.threads,
-            c.verified,
-            c.seconds
-        );
-        Some(c)
-    } else {
-        None
+    // The ceiling's sample is kept for the measurement after the load (the plans go to the
+    // streams).
+    let ceiling_sample =
+        (args.ceiling_seconds > 0).then(|| CeilingSample::of(&plans, keys, domain));
+    let ceiling_before = match &ceiling_sample {
+        Some(sample) => Some(
+            sample
+                .measure(args.ceiling_seconds, "before the load")
+                .await?,
+        ),
+        None => None,
     };
 
     // One connection per stream, so the node spreads them over its connection tasks.
@@ -586,6 +594,20 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     on_interrupt.abort();
     stop.cancel();
     let _ = ticker.await;
+    let interrupted = interrupted.load(Ordering::Relaxed);
+
+    let ceiling_after = match &ceiling_sample {
+        Some(sample) if args.ceiling_after && !interrupted => {
+            // The last receipts are durable (closed loop); a moment for the node's timers.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some(
+                sample
+                    .measure(args.ceiling_seconds, "after the load")
+                    .await?,
+            )
+        }
+        _ => None,
+    };
 
     let run = RunInfo {
         endpoint: args.endpoint,
@@ -597,39 +619,64 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         presigned,
     };
     let mut report = Report::new(run, stats, measure_from, timeline.stop_at);
-    report.interrupted = interrupted.load(Ordering::Relaxed);
-    report.set_ceiling(ceiling);
+    report.interrupted = interrupted;
+    report.set_ceiling(ceiling_before, ceiling_after);
     Ok(report)
 }
 
-/// The verification ceiling on a sample of the run's own pre-signed transfers (taken evenly
-/// from every stream), on one thread per core, for `seconds`.
-async fn measure_ceiling(
-    plans: &[Vec<plan::Planned>],
-    keys: HashMap<rollup_client::AccountIndex, rollup_client::PublicKey>,
+/// What the verification ceiling is measured on: a sample of the run's own pre-signed
+/// transfers (taken evenly from every stream) and their senders' keys.
+struct CeilingSample {
+    transfers: Arc<Vec<state::tx::Transfer>>,
+    keys: Arc<HashMap<rollup_client::AccountIndex, rollup_client::PublicKey>>,
     domain: rollup_client::Domain,
-    seconds: u64,
-) -> anyhow::Result<Ceiling> {
-    let per_stream = CEILING_SAMPLE.div_ceil(plans.len().max(1));
-    let sample: Vec<_> = plans
-        .iter()
-        .flat_map(|txs| txs.iter().take(per_stream).map(|p| p.tx))
-        .collect();
-    tracing::info!(
-        "measuring the verification ceiling for {seconds} s on {} threads",
-        ceiling::default_threads()
-    );
-    tokio::task::spawn_blocking(move || {
-        ceiling::measure(
-            &sample,
-            &keys,
-            &domain,
-            ceiling::default_threads(),
-            Duration::from_secs(seconds),
-        )
-    })
-    .await
-    .context("the ceiling task failed")?
+}
+
+impl CeilingSample {
+    fn of(
+        plans: &[Vec<plan::Planned>],
+        keys: HashMap<rollup_client::AccountIndex, rollup_client::PublicKey>,
+        domain: rollup_client::Domain,
+    ) -> Self {
+        let per_stream = CEILING_SAMPLE.div_ceil(plans.len().max(1));
+        let transfers = plans
+            .iter()
+            .flat_map(|txs| txs.iter().take(per_stream).map(|p| p.tx))
+            .collect();
+        CeilingSample {
+            transfers: Arc::new(transfers),
+            keys: Arc::new(keys),
+            domain,
+        }
+    }
+
+    /// The ceiling on one thread per core for `seconds`, logged with `when`.
+    async fn measure(&self, seconds: u64, when: &'static str) -> anyhow::Result<Ceiling> {
+        let threads = ceiling::default_threads();
+        tracing::info!(
+            "measuring the verification ceiling {when} for {seconds} s on {threads} threads"
+        );
+        let (transfers, keys, domain) = (self.transfers.clone(), self.keys.clone(), self.domain);
+        let c = tokio::task::spawn_blocking(move || {
+            ceiling::measure(
+                &transfers,
+                &keys,
+                &domain,
+                threads,
+                Duration::from_secs(seconds),
+            )
+        })
+        .await
+        .context("the ceiling task failed")??;
+        tracing::info!(
+            "verification ceiling {when}: {:.0} transfers/s on {} threads ({} verified in {:.1} s)",
+            c.tps,
+            c.threads,
+            c.verified,
+            c.seconds
+        );
+        Ok(c)
+    }
 }
 
 /// Updates the timed bar four times a second with the throughput of the last second.
