@@ -4,16 +4,17 @@
 //! row and writes one WAL record per heap tuple, whereas `COPY` fills heap pages in batches
 //! (`heap_multi_insert`, one WAL record per page). Index entries are inserted one by one either
 //! way. Measured on the log's own rows with its five indexes (docs/BENCHMARKS.md, issue 10,
-//! "The log's rows by COPY"): 259,000 rows in 1,000-row statements took ~15% less server time
-//! than the `UNNEST` insert, and the client no longer copies every `raw` and id into arrays.
+//! "The log's rows by `COPY`"): 259,000 rows in 1,000-row statements took 14% less server
+//! time than the `UNNEST` insert (medians of eight), the client no longer copies every `raw`
+//! and id into arrays, and the node sustained ~4% more transfers per second.
 //!
 //! The binary format (PostgreSQL manual, `COPY`, "Binary Format"): an 11-byte signature, a
 //! 32-bit flags field (0: no OIDs) and a 32-bit header extension length (0); then per row a
 //! 16-bit field count and per field a 32-bit length (-1 for NULL) followed by the value in
 //! the type's binary send format (big-endian integers, raw bytes for `bytea`); then a 16-bit
 //! -1 trailer. Every integer is network order. The column list of [`COPY_TXS`] and the order
-//! of the `field_*` calls in [`encode_txs`] are the one thing to keep in step; the round trip
-//! test in `tests.rs` reads every column back.
+//! of the writes in [`encode_txs`] are the one thing to keep in step; the round trip test in
+//! `tests.rs` reads every column back.
 
 use super::TxRow;
 use crate::convert::i64_of;
