@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The issue 10 ratio (accepted transfers per second over the verification ceiling `loadtest`
-# measures on the same machine just before the load), for one node binary or two against each
-# other (docs/BENCHMARKS.md, "Issue 10: ceiling ratio and idle watchers"). ROUNDS alternations:
+# measures on the same machine, the higher of its measurements just before and just after the
+# load), for one node binary or two against each other (docs/BENCHMARKS.md, "Issue 10: ceiling
+# ratio and idle watchers"). ROUNDS alternations:
 # a release `rollup-node --devnet` of NODE_A (then of NODE_B, if set) on a fresh database, loaded
 # by the same release `loadtest` (closed loop, 1,000 agents, 16 streams x 512 in flight, SECS of
 # load), then stopped. Prints each run's JSON report, then per binary the runs' tps, ceilings and
