@@ -24,15 +24,10 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 start_bench_node copy_bench
 $BIN/loadtest --endpoint "http://127.0.0.1:$GRPC_PORT" --json --duration "$SECS" \
   --ceiling-seconds 0 >"$OUT/load.json"
-kill -TERM "$NODE_PID" 2>/dev/null || true
-wait "$NODE_PID" 2>/dev/null || true
-trap - EXIT
-
-admin_url=$($BIN/rollup-devkit postgres 2>/dev/null)
-DB=${admin_url%/*}/copy_bench
+stop_bench_node
 COLS="seq, tx_id, kind, sender, recipient, account_index, raw, block_number, position, block_time, batch_time"
 
-psql "$DB" -q -v ON_ERROR_STOP=1 <<SQL
+psql "$DB_URL" -q -v ON_ERROR_STOP=1 <<SQL
 CREATE TABLE bench_src AS
   SELECT $COLS, row_number() OVER (ORDER BY seq) - 1 AS n
   FROM transactions WHERE kind = 2 ORDER BY seq LIMIT $ROWS;
@@ -53,13 +48,13 @@ INSERT INTO bench_arrays SELECT n / 1000, array_agg(seq ORDER BY n), array_agg(t
 CREATE INDEX ON bench_arrays (chunk);
 CREATE TABLE bench_log (LIKE transactions INCLUDING ALL);
 SQL
-chunks=$(psql "$DB" -Atc "SELECT count(*) FROM bench_arrays")
-rows=$(psql "$DB" -Atc "SELECT count(*) FROM bench_src")
-echo "==> $rows transfers in $chunks chunks; indexes: $(psql "$DB" -Atc "SELECT count(*) FROM pg_indexes WHERE tablename = 'bench_log'")" >&2
+chunks=$(psql "$DB_URL" -Atc "SELECT count(*) FROM bench_arrays")
+rows=$(psql "$DB_URL" -Atc "SELECT count(*) FROM bench_src")
+echo "==> $rows transfers in $chunks chunks; indexes: $(psql "$DB_URL" -Atc "SELECT count(*) FROM pg_indexes WHERE tablename = 'bench_log'")" >&2
 
 for c in $(seq 0 $((chunks - 1))); do
   echo "\\copy (SELECT $COLS FROM bench_src WHERE n / 1000 = $c ORDER BY n) TO '$OUT/c$c.bin' WITH (FORMAT binary)"
-done | psql "$DB" -q -v ON_ERROR_STOP=1
+done | psql "$DB_URL" -q -v ON_ERROR_STOP=1
 
 {
   echo '\timing on'
@@ -78,8 +73,8 @@ a.batch_time) u WHERE a.chunk = $c;"
 
 # Server time of one form: empty table, checkpoint, every chunk; the sum of psql's timings.
 one() {
-  psql "$DB" -q -v ON_ERROR_STOP=1 -c "TRUNCATE bench_log" -c "CHECKPOINT"
-  psql "$DB" -q -v ON_ERROR_STOP=1 -f "$OUT/$1.sql" | awk '/^Time:/ { s += $2 } END { printf "%.0f\n", s }'
+  psql "$DB_URL" -q -v ON_ERROR_STOP=1 -c "TRUNCATE bench_log" -c "CHECKPOINT"
+  psql "$DB_URL" -q -v ON_ERROR_STOP=1 -f "$OUT/$1.sql" | awk '/^Time:/ { s += $2 } END { printf "%.0f\n", s }'
 }
 
 : >"$OUT/times"

@@ -35,9 +35,7 @@ run() {
   NODE_BIN=$node start_bench_node ratio_ab
   $BIN/loadtest --endpoint "http://127.0.0.1:$GRPC_PORT" --json --duration "$SECS" \
     | tee "$OUT/$label-$round.json"
-  kill -TERM "$NODE_PID" 2>/dev/null || true
-  wait "$NODE_PID" 2>/dev/null || true
-  trap - EXIT
+  stop_bench_node
 }
 
 for round in $(seq 1 "$ROUNDS"); do

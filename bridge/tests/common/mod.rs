@@ -84,11 +84,7 @@ pub async fn mine(rpc: &Rpc, blocks: u64) {
 pub async fn wait_mined(rpc: &Rpc, tx: B256) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let receipt: serde_json::Value = rpc
-            .request("eth_getTransactionReceipt", json!([tx]))
-            .await
-            .unwrap();
-        if !receipt.is_null() {
+        if rpc.receipt(tx).await.unwrap().is_some() {
             return;
         }
         assert!(
