@@ -193,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
             durable_seq: durable_seq.clone(),
             durable_tx,
             wakeups: Arc::new(AccountWakeups::default()),
+            unsealed: Arc::default(),
             readiness: Arc::new(Readiness::default()),
             outage_limit: Duration::from_secs(60),
         }

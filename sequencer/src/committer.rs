@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::receipt_watch::AccountWakeups;
 use crate::supervisor::Readiness;
+use crate::unsealed::UnsealedActivity;
 use crate::writer::CommitJob;
 use rollup_storage::log::WriteItem;
 use rollup_storage::{StorageError as StoreError, Store};
@@ -65,6 +66,8 @@ pub struct Committer<L: CommitLog = Store> {
     pub durable_seq: Arc<AtomicU64>,
     pub durable_tx: watch::Sender<u64>,
     pub wakeups: Arc<AccountWakeups>,
+    /// The open blocks' transactions, readable once durable (unsealed.rs).
+    pub unsealed: Arc<UnsealedActivity>,
     pub readiness: Arc<Readiness>,
     /// How long Postgres may stay away before the node gives up and stops.
     pub outage_limit: Duration,
@@ -93,6 +96,8 @@ impl<L: CommitLog> Committer<L> {
                 .sum();
             let started = Instant::now();
             self.write_until_durable(&items).await?;
+            // Readable before anyone is told (unsealed.rs).
+            self.unsealed.committed(&items);
             metrics::histogram!("rollup_commit_latency_seconds")
                 .record(started.elapsed().as_secs_f64());
             metrics::histogram!("rollup_commit_txs").record(txs as f64);
@@ -259,6 +264,7 @@ mod tests {
             durable_seq: Arc::new(AtomicU64::new(0)),
             durable_tx,
             wakeups: Arc::default(),
+            unsealed: Arc::default(),
             readiness: Arc::new(Readiness::default()),
             outage_limit: Duration::from_secs(30),
         };

@@ -22,6 +22,8 @@ use rollup_storage::Store;
 pub struct HttpState {
     pub writer: WriterHandle,
     pub store: Store,
+    /// The open blocks' transactions by account, for account histories (unsealed.rs).
+    pub unsealed: Arc<crate::unsealed::UnsealedActivity>,
     /// The bridge event feed, one reader shared by every SSE subscriber.
     pub feed: rollup_bridge::feed::FeedHub,
     pub prometheus: PrometheusHandle,

@@ -26,5 +26,6 @@ pub mod service;
 pub mod snapshotter;
 pub mod supervisor;
 pub mod ticks;
+pub mod unsealed;
 pub mod writer;
 pub mod x402;

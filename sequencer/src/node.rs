@@ -361,6 +361,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let durable_seq = Arc::new(AtomicU64::new(durable_start));
     let (durable_tx, durable_rx) = watch::channel(durable_start);
     let wakeups = Arc::new(AccountWakeups::default());
+    let unsealed = Arc::new(crate::unsealed::UnsealedActivity::default());
     let committer = sup.spawn(
         "committer",
         Committer {
@@ -369,6 +370,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             durable_seq: durable_seq.clone(),
             durable_tx,
             wakeups: wakeups.clone(),
+            unsealed: unsealed.clone(),
             readiness: readiness.clone(),
             outage_limit: Duration::from_secs(cfg.db_outage_limit_secs.max(1)),
         }
@@ -406,6 +408,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         writer: writer.clone(),
         store: store.clone(),
         wakeups,
+        unsealed: unsealed.clone(),
         readiness: readiness.clone(),
         limits: tx_limits,
         domain,
@@ -507,6 +510,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         HttpState {
             writer: writer.clone(),
             store: store.clone(),
+            unsealed,
             feed: feed.clone(),
             prometheus,
             readiness: readiness.clone(),

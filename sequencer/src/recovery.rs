@@ -25,7 +25,7 @@ use state::tx::{Domain, Transaction};
 
 use crate::writer::{Head, Recovered};
 use rayon::prelude::*;
-use rollup_storage::log::{BlockRow, TxRow, WriteItem};
+use rollup_storage::log::{BlockActivity, BlockRow, SealedBlock, TxRow, WriteItem};
 use rollup_storage::snapshots::SnapshotMeta;
 use rollup_storage::Store;
 
@@ -121,6 +121,9 @@ pub async fn recover(
     let mut next_seq = base_seq + 1;
     let mut current: Option<(u64, u64, u64, u32)> = None; // (block, time, first_seq, txs)
     let mut to_seal: Vec<BlockRow> = Vec::new();
+    // The accounts named by blocks recovery will seal (those after the last sealed one): their
+    // `account_blocks` rows are written with them.
+    let mut to_seal_activity: BTreeMap<u64, BlockActivity> = BTreeMap::new();
     let mut open_effects = Vec::new();
     let mut open_times: Vec<(u64, u64)> = Vec::new();
     let mut checked_last = false;
@@ -174,6 +177,12 @@ pub async fn recover(
         }
         let cur = current.get_or_insert((row.block_number, row.block_time, row.seq, 0));
         cur.3 += 1;
+        if last_sealed.is_none_or(|l| row.block_number > l) {
+            to_seal_activity
+                .entry(row.block_number)
+                .or_default()
+                .record(&row);
+        }
         let ctx = row.context();
         let verified =
             VerifiedTx::from_durable_log_with_id(tx, id, state.domain(), |i| state.key_of(i))
@@ -251,7 +260,15 @@ pub async fn recover(
             blocks = to_seal.len(),
             "sealing blocks whose transactions were durable before a crash"
         );
-        let items: Vec<WriteItem> = to_seal.iter().cloned().map(WriteItem::Block).collect();
+        let items: Vec<WriteItem> = to_seal
+            .iter()
+            .map(|row| {
+                WriteItem::Block(Box::new(SealedBlock {
+                    row: row.clone(),
+                    activity: to_seal_activity.remove(&row.number).unwrap_or_default(),
+                }))
+            })
+            .collect();
         store.log().write(&items).await?;
     }
     // Block times never go back, also across restarts: a clock stepped back must not give a

@@ -497,10 +497,12 @@ async fn existing_account(s: &HttpState, index: u32) -> Result<state::account::A
 /// A page of an account's history, newest first.
 async fn history(s: &HttpState, index: u32, q: &ListQuery) -> Result<Value, ApiError> {
     let (before, limit) = (before_of(q)?, limit_of(q)?);
+    // The open blocks' part first (unsealed.rs: what makes the read gap-free).
+    let unsealed = s.unsealed.before(index, before, limit as usize);
     let rows = s
         .store
         .log()
-        .account_history(index, before, limit)
+        .account_history(index, before, limit, &unsealed)
         .await
         .map_err(internal)?;
     Ok(json!({

@@ -2,6 +2,7 @@
 //! (submissions: `submit.rs`; ticks: `crate::ticks`), and the `WatchReceipts` cursor.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::{Stream, StreamExt};
@@ -11,6 +12,7 @@ use state::account::{AccountIndex, Amount};
 use tokio::sync::{oneshot, watch};
 use tonic::{Request, Response, Status};
 
+use crate::unsealed::UnsealedActivity;
 use crate::writer::{unix_now, Command};
 use rollup_storage::Store;
 
@@ -384,6 +386,7 @@ impl Rollup for RollupService {
         let wake = inner.wakeups.subscribe(req.account);
         let stream = receipt_stream(
             inner.store.clone(),
+            inner.unsealed.clone(),
             req.account,
             start,
             wake,
@@ -466,6 +469,7 @@ impl Rollup for RollupService {
 /// shutdown or on a database error (with its status).
 fn receipt_stream(
     store: Store,
+    unsealed: Arc<UnsealedActivity>,
     account: u32,
     after: u64,
     wake: watch::Receiver<u64>,
@@ -473,6 +477,7 @@ fn receipt_stream(
 ) -> impl Stream<Item = Result<pb::Receipt, Status>> + Send + 'static {
     struct Cursor {
         store: Store,
+        unsealed: Arc<UnsealedActivity>,
         after: u64,
         buf: std::collections::VecDeque<pb::Receipt>,
         wake: watch::Receiver<u64>,
@@ -483,6 +488,7 @@ fn receipt_stream(
     const PAGE: i64 = 1000;
     let cursor = Cursor {
         store,
+        unsealed,
         after,
         buf: std::collections::VecDeque::new(),
         wake,
@@ -506,7 +512,14 @@ fn receipt_stream(
                 }
             }
             metrics::counter!("rollup_watch_queries_total").increment(1);
-            match c.store.log().txs_for_account(account, c.after, PAGE).await {
+            // The open blocks' part first (unsealed.rs: what makes the read gap-free).
+            let unsealed = c.unsealed.after(account, c.after, PAGE as usize);
+            match c
+                .store
+                .log()
+                .txs_for_account(account, c.after, PAGE, &unsealed)
+                .await
+            {
                 Ok(rows) => {
                     c.query_now = rows.len() as i64 == PAGE;
                     if let Some(last) = rows.last() {

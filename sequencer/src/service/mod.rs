@@ -30,6 +30,7 @@ use crate::limits::{Limit, TxLimits};
 use crate::receipt_watch::AccountWakeups;
 use crate::supervisor::Readiness;
 use crate::ticks::TickRelay;
+use crate::unsealed::UnsealedActivity;
 use crate::writer::{AccountView, EnqueueError, ReadError, WriterHandle};
 use rollup_prover::capacity::BatchLoad;
 use rollup_prover::circuits::payment::PolicyChecks;
@@ -162,6 +163,8 @@ struct Inner {
     store: Store,
     /// Wake-ups of `WatchReceipts` streams by account (fed by the committer).
     wakeups: Arc<AccountWakeups>,
+    /// The open blocks' transactions by account, which `account_blocks` lacks (unsealed.rs).
+    unsealed: Arc<UnsealedActivity>,
     readiness: Arc<Readiness>,
     limits: TxLimits,
     /// The faucet's first credit recorded `deposit_source = faucet` (node.rs).
@@ -178,6 +181,7 @@ pub struct ServiceDeps {
     pub writer: WriterHandle,
     pub store: Store,
     pub wakeups: Arc<AccountWakeups>,
+    pub unsealed: Arc<UnsealedActivity>,
     pub readiness: Arc<Readiness>,
     pub limits: TxLimits,
     pub domain: Domain,
@@ -201,6 +205,7 @@ impl RollupService {
                 writer: d.writer,
                 store: d.store,
                 wakeups: d.wakeups,
+                unsealed: d.unsealed,
                 readiness: d.readiness,
                 limits: d.limits,
                 faucet_recorded: std::sync::atomic::AtomicBool::new(false),

@@ -33,7 +33,7 @@ use state::Digest;
 use tokio::sync::{oneshot, watch};
 
 use crate::snapshotter::SnapshotJob;
-use rollup_storage::log::{TxRow, WriteItem};
+use rollup_storage::log::{BlockActivity, TxRow, WriteItem};
 use rollup_storage::witness::{WitnessRefund, WitnessWithdrawal};
 
 pub use dedup::Dedup;
@@ -288,7 +288,7 @@ impl CommitJob {
     pub fn bytes(item: &WriteItem) -> usize {
         match item {
             WriteItem::Txs(rows) => rows.iter().map(|r| r.raw.len() + 128).sum(),
-            WriteItem::Block(_) => 128,
+            WriteItem::Block(b) => 128 + 48 * b.activity.len() + 8 * b.activity.entries(),
             WriteItem::Batch(b) => b.pubdata.len() + b.l1_pubdata.len() + 4096,
         }
     }
@@ -301,6 +301,8 @@ struct OpenBlock {
     txs: u32,
     /// When the first transaction arrived (blocks are only sealed when non-empty).
     opened: Option<Instant>,
+    /// The accounts its transactions name (its `account_blocks` rows, written with it).
+    activity: BlockActivity,
 }
 
 struct OpenBatch {

@@ -15,7 +15,7 @@ use state::tx::{Deposit, Transaction};
 use tokio::sync::{oneshot, watch};
 
 use crate::snapshotter::SnapshotJob;
-use rollup_storage::log::{TxRow, WriteItem};
+use rollup_storage::log::{BlockActivity, TxRow, WriteItem};
 use rollup_storage::witness::{WitnessRefund, WitnessWithdrawal};
 
 use super::*;
@@ -99,6 +99,7 @@ pub fn spawn(
             time: unix_now().max(rec.last_block_time),
             txs: 0,
             opened: None,
+            activity: BlockActivity::default(),
         },
         batch,
         cfg,
@@ -449,6 +450,7 @@ impl Writer {
                     (_, None) => {}
                 }
                 let row = tx_row(&raw_tx, &fx, seq, self.block.number, position, &ctx);
+                self.block.activity.record(&row);
                 absorb(&mut self.batch, &fx);
                 self.batch.last_block = Some(self.block.number);
                 let meta = AcceptedMeta {

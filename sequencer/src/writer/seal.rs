@@ -10,7 +10,7 @@ use state::pubdata::{PubdataCommitment, WithdrawalsCommitment};
 use crate::snapshotter::SnapshotJob;
 use rollup_prover::capacity::BatchLoad;
 use rollup_storage::batches::BatchRow;
-use rollup_storage::log::{BlockRow, SealedBatch, WriteItem};
+use rollup_storage::log::{BlockRow, SealedBatch, SealedBlock, WriteItem};
 use rollup_storage::snapshots::NewSnapshot;
 use rollup_storage::witness::{BatchWitness, WITNESS_VERSION};
 use rollup_storage::BatchStatus;
@@ -36,7 +36,12 @@ impl Writer {
         self.batch
             .block_times
             .push((self.block.number, self.block.time));
-        self.send(WriteItem::Block(row), Vec::new(), None);
+        let activity = std::mem::take(&mut self.block.activity);
+        self.send(
+            WriteItem::Block(Box::new(SealedBlock { row, activity })),
+            Vec::new(),
+            None,
+        );
         metrics::gauge!("rollup_block_height").set(self.block.number as f64);
         if let Ok(mut h) = self.head.lock() {
             h.block = self.block.number;
@@ -51,6 +56,7 @@ impl Writer {
             time: unix_now().max(self.block.time),
             txs: 0,
             opened: None,
+            activity: BlockActivity::default(),
         };
         debug_assert_eq!(self.keys.len() as u64, self.state.num_accounts());
     }

@@ -1,4 +1,4 @@
-//! Idle watchers, a dead committer, block time across restarts, key file modes, deposit sources.
+//! Idle watchers, an open block's payments read before it is sealed, a dead committer, block time across restarts, key file modes, deposit sources.
 
 use std::time::Duration;
 
@@ -71,6 +71,106 @@ async fn idle_receipt_watchers_cost_no_queries() {
     }
     let queries = metric(&node.http, "rollup_watch_queries_total").await;
     assert_eq!(queries, 2.0 * WATCHERS as f64, "one query per wake");
+}
+
+/// An account's transactions are indexed by sealed block (`account_blocks`, storage migration
+/// 0018); those of the block still open come from the node's memory (`unsealed.rs`). A
+/// watcher and a history page see a payment while its block is open, and after a `kill -9`
+/// recovery seals that block with its rows, so that the history still lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_blocks_payments_are_read_before_and_after_it_is_sealed() {
+    let db = fresh_database("seq_open_block_reads").await;
+    // A block is sealed an hour after its first transaction: everything here is in block 1.
+    let mut node = TestNode::start(&db, &["--block-interval-ms", "3600000"]).await;
+    let mut c = node.client().await;
+    let (d, now) = domain(&mut c).await;
+    let (ka, kb) = (key(321), key(322));
+    let a = register(&mut c, &d, now, &ka).await;
+    let b = register(&mut c, &d, now, &kb).await;
+    let deposit = faucet(&mut c, a, 1_000).await;
+    let mut watch = c
+        .watch_receipts(pb::WatchReceiptsRequest {
+            account: b.0,
+            from_seq: Some(deposit.seq),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let r = c
+        .submit(raw(&transfer(&d, &ka, a, b, 7, 0, 0, now + 600)))
+        .await
+        .expect("submit")
+        .into_inner();
+    assert_eq!(r.status, pb::TxStatus::Accepted as i32, "{r:?}");
+    let got = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("the watcher gets the payment of the open block")
+        .expect("stream open")
+        .expect("a receipt");
+    assert_eq!((got.tx_id, got.seq), (r.tx_id.clone(), r.seq));
+
+    let pool = sqlx::PgPool::connect(&db).await.expect("connect");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM blocks").await,
+        0,
+        "block 1 open"
+    );
+    assert_eq!(count("SELECT count(*) FROM account_blocks").await, 0);
+    let http = node.http.clone();
+    let history = |account: u32| {
+        let url = format!("{http}/v1/explorer/accounts/{account}/txs?limit=10");
+        async move {
+            let body: serde_json::Value = reqwest::get(&url)
+                .await
+                .expect("history")
+                .json()
+                .await
+                .expect("json");
+            body["txs"]
+                .as_array()
+                .expect("txs")
+                .iter()
+                .map(|t| t["seq"].as_u64().expect("seq"))
+                .collect::<Vec<u64>>()
+        }
+    };
+    // Newest first: the payment, the faucet's deposit, the registration.
+    let before_crash = history(a.0).await;
+    assert_eq!(before_crash.len(), 3, "{before_crash:?}");
+    assert_eq!(before_crash[..2], [r.seq, deposit.seq]);
+    assert_eq!(history(b.0).await.first(), Some(&r.seq));
+
+    // Killed with block 1 open: recovery seals it, and its rows with it.
+    node.kill9();
+    node.restart().await;
+    assert_eq!(
+        count("SELECT count(*) FROM blocks").await,
+        1,
+        "sealed by recovery"
+    );
+    let rows: Vec<(i64, Vec<i64>)> =
+        sqlx::query_as("SELECT account, seqs FROM account_blocks ORDER BY account")
+            .fetch_all(&pool)
+            .await
+            .expect("account_blocks");
+    let seq = |s: u64| s as i64;
+    assert_eq!(
+        rows,
+        [
+            (i64::from(a.0), vec![seq(deposit.seq), seq(r.seq)]),
+            (i64::from(b.0), vec![seq(r.seq)]),
+        ]
+    );
+    assert_eq!(history(a.0).await, before_crash);
 }
 
 /// A committer that dies used to leave the node answering "ready" while every submission got

@@ -16,7 +16,7 @@
 //! of the writes in [`encode_txs`] are the one thing to keep in step; the round trip test in
 //! `tests.rs` reads every column back.
 
-use super::TxRow;
+use super::{BlockActivity, TxRow};
 use crate::convert::i64_of;
 
 /// The statement [`encode_txs`]'s bytes are the data of. Columns not listed take their
@@ -60,6 +60,38 @@ pub(super) fn encode_txs(rows: &[&TxRow]) -> Vec<u8> {
     out.0
 }
 
+/// The statement [`encode_account_blocks`]'s bytes are the data of.
+pub(super) const COPY_ACCOUNT_BLOCKS: &str =
+    "COPY account_blocks (account, last_seq, seqs) FROM STDIN (FORMAT binary)";
+
+/// The `int8` type's OID, which a binary array names for its elements (`array_recv` refuses
+/// an array whose element type is not the column's).
+const INT8_OID: i32 = 20;
+
+/// The `account_blocks` rows of `blocks`' activity in the binary `COPY` format: per account
+/// named, its last seq and the array of its seqs. An account with no seq has no row.
+pub(super) fn encode_account_blocks<'a>(
+    blocks: impl IntoIterator<Item = &'a BlockActivity>,
+) -> Vec<u8> {
+    let mut out = Buffer(Vec::new());
+    out.0.extend_from_slice(SIGNATURE);
+    out.0.extend_from_slice(&0i32.to_be_bytes());
+    out.0.extend_from_slice(&0i32.to_be_bytes());
+    for activity in blocks {
+        out.0
+            .reserve(activity.len() * (2 + 12 + 24) + activity.entries() * 12);
+        for (account, seqs) in activity.sorted() {
+            let Some(&last) = seqs.last() else { continue };
+            out.0.extend_from_slice(&3i16.to_be_bytes());
+            out.int8(i64::from(account));
+            out.int8(i64_of(last));
+            out.int8_array(seqs);
+        }
+    }
+    out.0.extend_from_slice(&(-1i16).to_be_bytes());
+    out.0
+}
+
 struct Buffer(Vec<u8>);
 
 impl Buffer {
@@ -82,6 +114,22 @@ impl Buffer {
         match v {
             Some(v) => self.int8(v),
             None => self.0.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+
+    /// A one-dimensional `int8[]` without NULLs, in `array_send`'s layout: the number of
+    /// dimensions (1), a flags word (0: no NULLs), the element type's OID, the dimension's
+    /// length and lower bound (1), then each element as a length (8) and its value. A block
+    /// holds far fewer than 2^31 transactions, so the lengths fit.
+    fn int8_array(&mut self, values: &[u64]) {
+        let n = i32::try_from(values.len()).unwrap_or(i32::MAX);
+        let bytes = 20 + 12 * n;
+        self.0.extend_from_slice(&bytes.to_be_bytes());
+        for word in [1, 0, INT8_OID, n, 1] {
+            self.0.extend_from_slice(&word.to_be_bytes());
+        }
+        for &v in values {
+            self.int8(i64_of(v));
         }
     }
 
@@ -137,6 +185,47 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 9]);
         int8(&mut want, 1_000);
         int8(&mut want, 999);
+        want.extend_from_slice(&[0xFF, 0xFF]);
+        assert_eq!(bytes, want);
+    }
+
+    /// An `account_blocks` row: the account, its last seq and the `int8[]` of its seqs.
+    #[test]
+    fn an_account_blocks_row_in_the_binary_copy_layout() {
+        let row = |seq| TxRow {
+            seq,
+            tx_id: [0; 32],
+            kind: 3,
+            sender: Some(2),
+            recipient: None,
+            account_index: None,
+            raw: Vec::new(),
+            block_number: 1,
+            position: 0,
+            block_time: 0,
+            batch_time: 0,
+            batch_status: None,
+            parties: Vec::new(),
+        };
+        let activity = BlockActivity::of_rows(&[row(7), row(9)]);
+        let bytes = encode_account_blocks([&activity, &BlockActivity::default()]);
+        let mut want = Vec::new();
+        want.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        want.extend_from_slice(&[0, 3]);
+        let int8 = |want: &mut Vec<u8>, v: i64| {
+            want.extend_from_slice(&[0, 0, 0, 8]);
+            want.extend_from_slice(&v.to_be_bytes());
+        };
+        int8(&mut want, 2);
+        int8(&mut want, 9);
+        // 20 bytes of header and two 12-byte elements.
+        want.extend_from_slice(&[0, 0, 0, 44]);
+        for word in [1i32, 0, 20, 2, 1] {
+            want.extend_from_slice(&word.to_be_bytes());
+        }
+        int8(&mut want, 7);
+        int8(&mut want, 9);
         want.extend_from_slice(&[0xFF, 0xFF]);
         assert_eq!(bytes, want);
     }

@@ -20,7 +20,10 @@ use crate::status::{BatchStatus, Finality};
 use crate::witness::BatchWitness;
 use crate::Result;
 
+mod activity;
 mod copy;
+
+pub use activity::BlockActivity;
 
 /// One accepted transaction as persisted (and as its receipt).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,6 +133,14 @@ impl<'r> FromRow<'r, PgRow> for BlockRow {
     }
 }
 
+/// A block as the writer (or recovery) seals it: its row, and which accounts its
+/// transactions name, for `account_blocks` (written in the same database transaction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBlock {
+    pub row: BlockRow,
+    pub activity: BlockActivity,
+}
+
 /// A batch together with the data the prover needs besides the transactions.
 #[derive(Clone, Debug)]
 pub struct SealedBatch {
@@ -145,7 +156,7 @@ pub struct SealedBatch {
 #[derive(Clone, Debug)]
 pub enum WriteItem {
     Txs(Vec<TxRow>),
-    Block(BlockRow),
+    Block(Box<SealedBlock>),
     Batch(Box<SealedBatch>),
 }
 
@@ -217,10 +228,25 @@ impl<'a> LogDal<'a> {
                 .await?;
             }
         }
+        // The sealed blocks' `account_blocks` rows: one `COPY` for all of them.
+        let activity: Vec<&BlockActivity> = items
+            .iter()
+            .filter_map(|i| match i {
+                WriteItem::Block(b) if !b.activity.is_empty() => Some(&b.activity),
+                _ => None,
+            })
+            .collect();
+        if !activity.is_empty() {
+            let data = copy::encode_account_blocks(activity);
+            let mut copy = db.copy_in_raw(copy::COPY_ACCOUNT_BLOCKS).await?;
+            copy.send(data).await?;
+            copy.finish().await?;
+        }
         for item in items {
             match item {
                 WriteItem::Txs(_) => {}
-                WriteItem::Block(b) => {
+                WriteItem::Block(sealed) => {
+                    let b = &sealed.row;
                     sqlx::query!(
                         "INSERT INTO blocks (number, state_root, first_seq, tx_count, block_time) \
                          VALUES ($1, $2, $3, $4, $5)",
@@ -258,7 +284,7 @@ impl<'a> LogDal<'a> {
                 },
                 WriteItem::Block(b) => sqlx::query_scalar!(
                     r#"SELECT EXISTS (SELECT 1 FROM blocks WHERE number = $1) AS "e!""#,
-                    i64_of(b.number),
+                    i64_of(b.row.number),
                 )
                 .fetch_one(self.pool)
                 .await?,
@@ -309,12 +335,23 @@ impl<'a> LogDal<'a> {
     /// Accepted transactions touching `account` (as sender, recipient, registrant or a split's
     /// payee) with `seq > after`, oldest first, at most `limit`, each with its batch's status
     /// ([`account_txs_sql`]: index range scans only, whatever the log's length).
-    pub async fn txs_for_account(self, account: u32, after: u64, limit: i64) -> Result<Vec<TxRow>> {
+    ///
+    /// `unsealed`: the seqs of the account's durable transactions in blocks not sealed yet,
+    /// which `account_blocks` does not hold (the node keeps them in memory; read them *before*
+    /// calling this, so that a block sealed meanwhile is found here).
+    pub async fn txs_for_account(
+        self,
+        account: u32,
+        after: u64,
+        limit: i64,
+        unsealed: &[u64],
+    ) -> Result<Vec<TxRow>> {
         Ok(
             sqlx::query_as::<_, TxRow>(account_txs_sql(Direction::After))
                 .bind(i64::from(account))
                 .bind(i64_of(after))
                 .bind(limit)
+                .bind(unsealed.iter().map(|&s| i64_of(s)).collect::<Vec<_>>())
                 .fetch_all(self.pool)
                 .await?,
         )
@@ -495,18 +532,21 @@ impl<'a> LogDal<'a> {
 
     /// The history of `account`, newest first: accepted transactions touching it (as sender,
     /// recipient, registrant or a split's payee) with `seq < before` (`None`: from the newest),
-    /// at most `limit`, each with its batch's status ([`account_txs_sql`]).
+    /// at most `limit`, each with its batch's status ([`account_txs_sql`]). `unsealed` as for
+    /// [`Self::txs_for_account`].
     pub async fn account_history(
         self,
         account: u32,
         before: Option<u64>,
         limit: u32,
+        unsealed: &[u64],
     ) -> Result<Vec<TxRow>> {
         Ok(
             sqlx::query_as::<_, TxRow>(account_txs_sql(Direction::Before))
                 .bind(i64::from(account))
                 .bind(before.map_or(i64::MAX, i64_of))
                 .bind(i64::from(limit))
+                .bind(unsealed.iter().map(|&s| i64_of(s)).collect::<Vec<_>>())
                 .fetch_all(self.pool)
                 .await?,
         )
@@ -523,43 +563,73 @@ pub(crate) enum Direction {
 }
 
 /// The query behind [`LogDal::txs_for_account`] and [`LogDal::account_history`]: `$1` the
-/// account, `$2` the cursor, `$3` the page size.
+/// account, `$2` the cursor, `$3` the page size, `$4` the account's seqs in unsealed blocks.
 ///
-/// An account appears in four places, each with its own `(account, seq)` index: `sender`,
-/// `recipient`, `account_index` (its registration, migration 0012) and `tx_parties` (a
+/// An account appears in five places: `account_blocks` (a sealed block's transfers,
+/// withdrawals and deposits naming it as sender or recipient, one row per block, migration
+/// 0018), `$4` (the same for the blocks not sealed yet, from the node's memory),
+/// `transactions.account_index` (its registration, migration 0012) and `tx_parties` (a
 /// split's or a distribute's payees). Each side is one index range scan from the cursor that
 /// stops after a page; the seqs are merged without duplicates (an agent's delegation has the
 /// agent both as recipient and as the registered account) and only the page's rows are read.
-/// A filter over the primary key instead (`seq > $2 AND (sender = $1 OR ...)`) reads every
-/// transaction since the cursor: a watch on a quiet account scanned the log since its last
-/// payment on every wake, and a history page scanned the whole table for the registration.
+///
+/// `account_blocks` is keyed by the last seq of each row, and an account's rows hold disjoint
+/// ascending seq ranges: after a cursor, the rows whose last seq is past it; before it, the
+/// rows whose last seq is below it and the one row that may straddle it (the first whose last
+/// seq is not below). Each side reads at most a page of rows, each holding at least one seq.
+/// A filter over the primary key instead (`seq > $2 AND (sender = $1 OR ...)`) would read
+/// every transaction since the cursor.
 pub(crate) fn account_txs_sql(direction: Direction) -> &'static str {
-    static AFTER: LazyLock<String> = LazyLock::new(|| build_account_txs_sql(">", "ASC"));
-    static BEFORE: LazyLock<String> = LazyLock::new(|| build_account_txs_sql("<", "DESC"));
+    static AFTER: LazyLock<String> = LazyLock::new(|| build_account_txs_sql(Direction::After));
+    static BEFORE: LazyLock<String> = LazyLock::new(|| build_account_txs_sql(Direction::Before));
     match direction {
         Direction::After => &AFTER,
         Direction::Before => &BEFORE,
     }
 }
 
-/// [`account_txs_sql`] for one side of the cursor (`cmp`) and order. The page's rows are read
-/// with [`TX_COLUMNS_WITH_BATCH`], the list every other read of a transaction uses (the page's
-/// own column is named `page_seq` so that those unqualified names are the transaction's).
-fn build_account_txs_sql(cmp: &str, order: &str) -> String {
+/// [`account_txs_sql`] for one side of the cursor. The page's rows are read with
+/// [`TX_COLUMNS_WITH_BATCH`], the list every other read of a transaction uses (the page's own
+/// column is named `page_seq` so that those unqualified names are the transaction's).
+fn build_account_txs_sql(direction: Direction) -> String {
+    let (cmp, order) = match direction {
+        Direction::After => (">", "ASC"),
+        Direction::Before => ("<", "DESC"),
+    };
     let side = |table: &str, column: &str| {
         format!(
             "(SELECT seq FROM {table} WHERE {column} = $1 AND seq {cmp} $2 \
              ORDER BY seq {order} LIMIT $3)"
         )
     };
+    // The rows reaching past the cursor, nearest first. Before it: from the row that may
+    // straddle it (the first whose last seq is not below it; one probe of the key) down.
+    let block_rows = match direction {
+        Direction::After => {
+            "(SELECT seqs, last_seq FROM account_blocks \
+             WHERE account = $1 AND last_seq > $2 ORDER BY last_seq ASC LIMIT $3)"
+        }
+        Direction::Before => {
+            "(SELECT seqs, last_seq FROM account_blocks \
+             WHERE account = $1 AND last_seq <= COALESCE((SELECT b.last_seq \
+             FROM account_blocks b WHERE b.account = $1 AND b.last_seq >= $2 \
+             ORDER BY b.last_seq ASC LIMIT 1), $2) ORDER BY last_seq DESC LIMIT $3)"
+        }
+    };
+    // Ordered by the row, then the seq within it (the same order as by seq: the rows' ranges
+    // are disjoint), so that an incremental sort unnests only the rows the page needs: a busy
+    // account's row holds a seq per payment of its block.
+    let blocks = format!(
+        "(SELECT s AS seq FROM {block_rows} ab, unnest(ab.seqs) s \
+         WHERE s {cmp} $2 ORDER BY ab.last_seq {order}, s {order} LIMIT $3)"
+    );
+    let unsealed = format!("(SELECT s AS seq FROM unnest($4::bigint[]) s WHERE s {cmp} $2)");
     format!(
         "SELECT {TX_COLUMNS_WITH_BATCH} \
-         FROM (SELECT seq AS page_seq FROM ({} UNION {} UNION {} UNION {}) sides \
+         FROM (SELECT seq AS page_seq FROM ({blocks} UNION {unsealed} UNION {} UNION {}) sides \
                ORDER BY seq {order} LIMIT $3) page \
          JOIN transactions ON transactions.seq = page.page_seq \
          ORDER BY transactions.seq {order}",
-        side("transactions", "sender"),
-        side("transactions", "recipient"),
         side("transactions", "account_index"),
         side("tx_parties", "account"),
     )

@@ -1,0 +1,198 @@
+//! The durable transactions of blocks not sealed yet, by account: what `account_blocks` does
+//! not hold yet (its rows are written with their block's row, storage migration 0018).
+//!
+//! An account's reads (a receipt watch, a history page) take the seqs from here and the rest
+//! from Postgres (`LogDal::txs_for_account`, `account_history`). The committer updates this
+//! after each durable commit, before it wakes any watcher: it adds the commit's transactions,
+//! then forgets the blocks the commit sealed, whose rows are now in `account_blocks`.
+//!
+//! Why a read sees every transaction once and leaves no gap behind its cursor: a reader takes
+//! its seqs from here *before* querying. A transaction durable by then is here, unless its
+//! block was sealed, and then its rows were durable before the query began. A transaction
+//! that became durable in between is missed only if its block is still open, and then the
+//! read returns nothing after it (every sealed block is older, everything read here is
+//! older); its commit wakes the watcher, whose next read finds it.
+//!
+//! Memory: one entry per account and transaction side of the open blocks (usually one block:
+//! ~250 ms of transactions), dropped as they are sealed.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use rollup_storage::log::WriteItem;
+
+#[derive(Default)]
+pub struct UnsealedActivity {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Per account, `(block, seq)` of its transactions, ascending.
+    by_account: HashMap<u32, VecDeque<(u64, u64)>, foldhash::fast::RandomState>,
+    /// Per open block, the accounts it named (with repeats), to forget them when sealed.
+    by_block: BTreeMap<u64, Vec<u32>>,
+}
+
+impl UnsealedActivity {
+    /// A commit of `items` is durable: its transactions are readable, and the blocks it
+    /// sealed are in `account_blocks` (so theirs are forgotten).
+    pub fn committed(&self, items: &[WriteItem]) {
+        let mut inner = self.lock();
+        let Inner {
+            by_account,
+            by_block,
+        } = &mut *inner;
+        for item in items {
+            if let WriteItem::Txs(rows) = item {
+                for r in rows {
+                    let accounts = by_block.entry(r.block_number).or_default();
+                    for account in [r.sender, r.recipient].into_iter().flatten() {
+                        let seqs = by_account.entry(account).or_default();
+                        if seqs.back().is_none_or(|&(_, s)| s < r.seq) {
+                            seqs.push_back((r.block_number, r.seq));
+                            accounts.push(account);
+                        }
+                    }
+                }
+            }
+        }
+        let Some(sealed) = items
+            .iter()
+            .filter_map(|i| match i {
+                WriteItem::Block(b) => Some(b.row.number),
+                _ => None,
+            })
+            .max()
+        else {
+            return;
+        };
+        // Blocks are sealed in order: the highest sealed here covers every earlier one.
+        let still_open = by_block.split_off(&(sealed + 1));
+        for accounts in std::mem::replace(by_block, still_open).into_values() {
+            for account in accounts {
+                if let Some(seqs) = by_account.get_mut(&account) {
+                    while seqs.front().is_some_and(|&(b, _)| b <= sealed) {
+                        seqs.pop_front();
+                    }
+                    if seqs.is_empty() {
+                        by_account.remove(&account);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `account`'s seqs above `after`, ascending, at most `limit`.
+    pub fn after(&self, account: u32, after: u64, limit: usize) -> Vec<u64> {
+        let inner = self.lock();
+        inner
+            .by_account
+            .get(&account)
+            .map_or_else(Vec::new, |seqs| {
+                seqs.iter()
+                    .map(|&(_, s)| s)
+                    .filter(|&s| s > after)
+                    .take(limit)
+                    .collect()
+            })
+    }
+
+    /// `account`'s seqs below `before` (`None`: all), descending, at most `limit`.
+    pub fn before(&self, account: u32, before: Option<u64>, limit: usize) -> Vec<u64> {
+        let inner = self.lock();
+        let before = before.unwrap_or(u64::MAX);
+        inner
+            .by_account
+            .get(&account)
+            .map_or_else(Vec::new, |seqs| {
+                seqs.iter()
+                    .rev()
+                    .map(|&(_, s)| s)
+                    .filter(|&s| s < before)
+                    .take(limit)
+                    .collect()
+            })
+    }
+
+    /// Accounts with transactions in open blocks (the metric, tests).
+    pub fn accounts(&self) -> usize {
+        self.lock().by_account.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every update leaves the maps consistent between statements that cannot panic
+        // (allocation aside), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollup_storage::log::{BlockActivity, BlockRow, SealedBlock, TxRow};
+    use state::Digest;
+
+    fn tx(seq: u64, block: u64, sender: Option<u32>, recipient: Option<u32>) -> TxRow {
+        TxRow {
+            seq,
+            tx_id: [0; 32],
+            kind: 2,
+            sender,
+            recipient,
+            account_index: None,
+            raw: Vec::new(),
+            block_number: block,
+            position: 0,
+            block_time: 0,
+            batch_time: 0,
+            batch_status: None,
+            parties: Vec::new(),
+        }
+    }
+
+    fn sealed(number: u64) -> WriteItem {
+        WriteItem::Block(Box::new(SealedBlock {
+            row: BlockRow {
+                number,
+                state_root: Digest::ZERO,
+                first_seq: 0,
+                tx_count: 0,
+                block_time: 0,
+            },
+            activity: BlockActivity::default(),
+        }))
+    }
+
+    #[test]
+    fn open_blocks_are_readable_and_sealed_ones_forgotten() {
+        let u = UnsealedActivity::default();
+        u.committed(&[WriteItem::Txs(vec![
+            tx(1, 1, Some(1), Some(2)),
+            tx(2, 1, Some(3), Some(3)), // to oneself: once
+        ])]);
+        assert_eq!(u.after(1, 0, 10), [1]);
+        assert_eq!(u.after(3, 0, 10), [2]);
+        // One commit: the rest of block 1, its seal, and the start of block 2.
+        u.committed(&[
+            WriteItem::Txs(vec![tx(3, 1, Some(1), None)]),
+            sealed(1),
+            WriteItem::Txs(vec![tx(4, 2, None, Some(1)), tx(5, 2, Some(2), Some(1))]),
+        ]);
+        assert_eq!(
+            u.after(1, 0, 10),
+            [4, 5],
+            "block 1 is in account_blocks now"
+        );
+        assert_eq!(u.after(3, 0, 10), Vec::<u64>::new());
+        assert_eq!(u.accounts(), 2, "account 3 forgotten");
+        assert_eq!(u.after(1, 4, 10), [5]);
+        assert_eq!(u.after(1, 0, 1), [4]);
+        assert_eq!(u.before(1, None, 10), [5, 4]);
+        assert_eq!(u.before(1, Some(5), 10), [4]);
+        assert_eq!(u.before(2, None, 1), [5]);
+        u.committed(&[sealed(2)]);
+        assert_eq!(u.accounts(), 0);
+        assert_eq!(u.before(1, None, 10), Vec::<u64>::new());
+    }
+}
