@@ -115,7 +115,7 @@ impl UnsealedActivity {
             })
     }
 
-    /// Accounts with transactions in open blocks (the metric, tests).
+    /// Accounts with transactions in open blocks (tests).
     pub fn accounts(&self) -> usize {
         self.lock().by_account.len()
     }

@@ -10,8 +10,8 @@
 --
 -- Rows are written with the block's row, in the same database transaction, so a sealed block
 -- is indexed exactly when it exists. The transactions of the block still open are in the
--- node's memory (the sequencer's `unsealed` module), which reads merge; a block sealed by recovery
--- after a crash gets its rows then.
+-- node's memory (the sequencer's `unsealed` module), which reads merge; a block sealed by
+-- recovery after a crash gets its rows then.
 CREATE TABLE IF NOT EXISTS account_blocks (
     account  BIGINT NOT NULL,
     last_seq BIGINT NOT NULL,

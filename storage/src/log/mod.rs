@@ -1,4 +1,5 @@
-//! `transactions` and `blocks`: the durable log the sequencer's state is rebuilt from.
+//! `transactions` and `blocks`: the durable log the sequencer's state is rebuilt from; and
+//! `account_blocks`, which accounts each sealed block's transactions name (activity.rs).
 //!
 //! Only the committer writes here, through [`LogDal::write`], one commit group per database
 //! transaction, so rows land in acceptance order; a row exists before its receipt is sent and
