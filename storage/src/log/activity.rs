@@ -89,21 +89,7 @@ mod tests {
     use super::*;
 
     fn tx(seq: u64, sender: Option<u32>, recipient: Option<u32>) -> TxRow {
-        TxRow {
-            seq,
-            tx_id: [0; 32],
-            kind: 2,
-            sender,
-            recipient,
-            account_index: None,
-            raw: Vec::new(),
-            block_number: 1,
-            position: 0,
-            block_time: 0,
-            batch_time: 0,
-            batch_status: None,
-            parties: Vec::new(),
-        }
+        super::super::tests::row(seq, sender, recipient, None)
     }
 
     #[test]

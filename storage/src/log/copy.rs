@@ -192,21 +192,7 @@ mod tests {
     /// An `account_blocks` row: the account, its last seq and the `int8[]` of its seqs.
     #[test]
     fn an_account_blocks_row_in_the_binary_copy_layout() {
-        let row = |seq| TxRow {
-            seq,
-            tx_id: [0; 32],
-            kind: 3,
-            sender: Some(2),
-            recipient: None,
-            account_index: None,
-            raw: Vec::new(),
-            block_number: 1,
-            position: 0,
-            block_time: 0,
-            batch_time: 0,
-            batch_status: None,
-            parties: Vec::new(),
-        };
+        let row = |seq| super::super::tests::row(seq, Some(2), None, None);
         let activity = BlockActivity::of_rows(&[row(7), row(9)]);
         let bytes = encode_account_blocks([&activity, &BlockActivity::default()]);
         let mut want = Vec::new();

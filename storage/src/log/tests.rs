@@ -14,7 +14,13 @@ async fn store(name: &str) -> Store {
     Store::connect_and_migrate(&url, 2).await.expect("migrate")
 }
 
-fn row(seq: u64, sender: Option<u32>, recipient: Option<u32>, registered: Option<u32>) -> TxRow {
+/// A transfer (a registration if `registered`) at `seq`, in block `1 + seq / 1000`.
+pub(super) fn row(
+    seq: u64,
+    sender: Option<u32>,
+    recipient: Option<u32>,
+    registered: Option<u32>,
+) -> TxRow {
     let mut tx_id = [0u8; 32];
     tx_id[..8].copy_from_slice(&seq.to_le_bytes());
     tx_id[31] = 0xA5;
