@@ -193,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
             durable_seq: durable_seq.clone(),
             durable_tx,
             wakeups: Arc::new(AccountWakeups::default()),
-            unsealed: Arc::default(),
+            unsealed: Arc::new(rollup_sequencer::unsealed::UnsealedActivity::new(0)),
             readiness: Arc::new(Readiness::default()),
             outage_limit: Duration::from_secs(60),
         }

@@ -264,7 +264,7 @@ mod tests {
             durable_seq: Arc::new(AtomicU64::new(0)),
             durable_tx,
             wakeups: Arc::default(),
-            unsealed: Arc::default(),
+            unsealed: Arc::new(UnsealedActivity::new(0)),
             readiness: Arc::new(Readiness::default()),
             outage_limit: Duration::from_secs(30),
         };

@@ -361,7 +361,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let durable_seq = Arc::new(AtomicU64::new(durable_start));
     let (durable_tx, durable_rx) = watch::channel(durable_start);
     let wakeups = Arc::new(AccountWakeups::default());
-    let unsealed = Arc::new(crate::unsealed::UnsealedActivity::default());
+    let unsealed = Arc::new(crate::unsealed::UnsealedActivity::new(durable_start));
     let committer = sup.spawn(
         "committer",
         Committer {

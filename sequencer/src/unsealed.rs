@@ -7,11 +7,13 @@
 //! then forgets the blocks the commit sealed, whose rows are now in `account_blocks`.
 //!
 //! Why a read sees every transaction once and leaves no gap behind its cursor: a reader takes
-//! its seqs from here *before* querying. A transaction durable by then is here, unless its
-//! block was sealed, and then its rows were durable before the query began. A transaction
-//! that became durable in between is missed only if its block is still open, and then the
-//! read returns nothing after it (every sealed block is older, everything read here is
-//! older); its commit wakes the watcher, whose next read finds it.
+//! its seqs from here *before* querying, with `through`, the last seq durable at that moment,
+//! and the query returns nothing after `through` from any of its sources (`UnsealedSeqs`).
+//! A transaction up to `through` is here, unless its block was sealed, and then that block's
+//! rows were durable before the query began; from the other sources (a registration, a
+//! split's payees) it is durable, so visible. The read is therefore exactly the account's
+//! transactions in `(cursor, through]` (up to the page), a consistent cut; one that became
+//! durable after `through` comes with a wake-up, sent after this was updated.
 //!
 //! Memory: one entry per account and transaction side of the open blocks (usually one block:
 //! ~250 ms of transactions), dropped as they are sealed.
@@ -19,15 +21,15 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use rollup_storage::log::WriteItem;
+use rollup_storage::log::{UnsealedSeqs, WriteItem};
 
-#[derive(Default)]
 pub struct UnsealedActivity {
     inner: Mutex<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
+    /// The last durable seq (the committer's, after its last commit).
+    through: u64,
     /// Per account, `(block, seq)` of its transactions, ascending.
     by_account: HashMap<u32, VecDeque<(u64, u64)>, foldhash::fast::RandomState>,
     /// Per open block, the accounts it named (with repeats), to forget them when sealed.
@@ -35,17 +37,31 @@ struct Inner {
 }
 
 impl UnsealedActivity {
+    /// Nothing unsealed, every seq up to `durable` durable (after recovery, which seals every
+    /// block it replays).
+    pub fn new(durable: u64) -> Self {
+        UnsealedActivity {
+            inner: Mutex::new(Inner {
+                through: durable,
+                by_account: HashMap::default(),
+                by_block: BTreeMap::new(),
+            }),
+        }
+    }
+
     /// A commit of `items` is durable: its transactions are readable, and the blocks it
     /// sealed are in `account_blocks` (so theirs are forgotten).
     pub fn committed(&self, items: &[WriteItem]) {
         let mut inner = self.lock();
         let Inner {
+            through,
             by_account,
             by_block,
         } = &mut *inner;
         for item in items {
             if let WriteItem::Txs(rows) = item {
                 for r in rows {
+                    *through = (*through).max(r.seq);
                     let accounts = by_block.entry(r.block_number).or_default();
                     for account in [r.sender, r.recipient].into_iter().flatten() {
                         let seqs = by_account.entry(account).or_default();
@@ -83,10 +99,10 @@ impl UnsealedActivity {
         }
     }
 
-    /// `account`'s seqs above `after`, ascending, at most `limit`.
-    pub fn after(&self, account: u32, after: u64, limit: usize) -> Vec<u64> {
+    /// `account`'s seqs above `after`, ascending, at most `limit`, and the durable seq.
+    pub fn after(&self, account: u32, after: u64, limit: usize) -> UnsealedSeqs {
         let inner = self.lock();
-        inner
+        let seqs = inner
             .by_account
             .get(&account)
             .map_or_else(Vec::new, |seqs| {
@@ -95,14 +111,19 @@ impl UnsealedActivity {
                     .filter(|&s| s > after)
                     .take(limit)
                     .collect()
-            })
+            });
+        UnsealedSeqs {
+            seqs,
+            through: inner.through,
+        }
     }
 
-    /// `account`'s seqs below `before` (`None`: all), descending, at most `limit`.
-    pub fn before(&self, account: u32, before: Option<u64>, limit: usize) -> Vec<u64> {
+    /// `account`'s seqs below `before` (`None`: all), descending, at most `limit`, and the
+    /// durable seq.
+    pub fn before(&self, account: u32, before: Option<u64>, limit: usize) -> UnsealedSeqs {
         let inner = self.lock();
         let before = before.unwrap_or(u64::MAX);
-        inner
+        let seqs = inner
             .by_account
             .get(&account)
             .map_or_else(Vec::new, |seqs| {
@@ -112,7 +133,11 @@ impl UnsealedActivity {
                     .filter(|&s| s < before)
                     .take(limit)
                     .collect()
-            })
+            });
+        UnsealedSeqs {
+            seqs,
+            through: inner.through,
+        }
     }
 
     /// Accounts with transactions in open blocks (tests).
@@ -166,13 +191,18 @@ mod tests {
 
     #[test]
     fn open_blocks_are_readable_and_sealed_ones_forgotten() {
-        let u = UnsealedActivity::default();
+        let u = UnsealedActivity::new(0);
         u.committed(&[WriteItem::Txs(vec![
             tx(1, 1, Some(1), Some(2)),
             tx(2, 1, Some(3), Some(3)), // to oneself: once
         ])]);
-        assert_eq!(u.after(1, 0, 10), [1]);
-        assert_eq!(u.after(3, 0, 10), [2]);
+        assert_eq!(u.after(1, 0, 10).seqs, [1]);
+        assert_eq!(u.after(3, 0, 10).seqs, [2]);
+        assert_eq!(
+            u.after(9, 0, 10).through,
+            2,
+            "the durable seq, whoever asks"
+        );
         // One commit: the rest of block 1, its seal, and the start of block 2.
         u.committed(&[
             WriteItem::Txs(vec![tx(3, 1, Some(1), None)]),
@@ -180,19 +210,22 @@ mod tests {
             WriteItem::Txs(vec![tx(4, 2, None, Some(1)), tx(5, 2, Some(2), Some(1))]),
         ]);
         assert_eq!(
-            u.after(1, 0, 10),
+            u.after(1, 0, 10).seqs,
             [4, 5],
             "block 1 is in account_blocks now"
         );
-        assert_eq!(u.after(3, 0, 10), Vec::<u64>::new());
+        assert_eq!(u.after(3, 0, 10).seqs, Vec::<u64>::new());
         assert_eq!(u.accounts(), 2, "account 3 forgotten");
-        assert_eq!(u.after(1, 4, 10), [5]);
-        assert_eq!(u.after(1, 0, 1), [4]);
-        assert_eq!(u.before(1, None, 10), [5, 4]);
-        assert_eq!(u.before(1, Some(5), 10), [4]);
-        assert_eq!(u.before(2, None, 1), [5]);
+        assert_eq!(u.after(1, 4, 10).seqs, [5]);
+        assert_eq!(u.after(1, 0, 1).seqs, [4]);
+        assert_eq!(u.before(1, None, 10).seqs, [5, 4]);
+        assert_eq!(u.before(1, Some(5), 10).seqs, [4]);
+        assert_eq!(u.before(2, None, 1).seqs, [5]);
+        assert_eq!(u.before(2, None, 1).through, 5);
         u.committed(&[sealed(2)]);
         assert_eq!(u.accounts(), 0);
-        assert_eq!(u.before(1, None, 10), Vec::<u64>::new());
+        assert_eq!(u.before(1, None, 10).seqs, Vec::<u64>::new());
+        assert_eq!(u.before(1, None, 10).through, 5, "a seal moves no seq");
+        assert_eq!(UnsealedActivity::new(7).after(1, 0, 10).through, 7);
     }
 }

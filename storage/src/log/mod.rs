@@ -134,6 +134,36 @@ impl<'r> FromRow<'r, PgRow> for BlockRow {
     }
 }
 
+/// What the node knows of an account's transactions that `account_blocks` does not hold yet
+/// (those in blocks not sealed), for [`LogDal::txs_for_account`] and
+/// [`LogDal::account_history`]: their seqs, and the last seq durable when they were read.
+///
+/// A read returns the account's transactions up to `through` and none after it, from every
+/// place alike, so that it is a consistent cut of the log even though `seqs` was read a moment
+/// before the query: a commit landing in between (a split paying the account, say, after a
+/// transfer to it in the same open block) cannot show its later row without the earlier one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsealedSeqs {
+    /// The account's seqs in unsealed blocks (any order; those beyond the cursor are ignored).
+    pub seqs: Vec<u64>,
+    /// The last durable seq when `seqs` was read.
+    pub through: u64,
+}
+
+impl UnsealedSeqs {
+    /// For a log whose every block is sealed (nothing in memory, no bound).
+    pub fn all_sealed() -> Self {
+        UnsealedSeqs {
+            seqs: Vec::new(),
+            through: u64::MAX,
+        }
+    }
+
+    fn seqs_param(&self) -> Vec<i64> {
+        self.seqs.iter().map(|&s| i64_of(s)).collect()
+    }
+}
+
 /// A block as the writer (or recovery) seals it: its row, and which accounts its
 /// transactions name, for `account_blocks` (written in the same database transaction).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -337,22 +367,24 @@ impl<'a> LogDal<'a> {
     /// payee) with `seq > after`, oldest first, at most `limit`, each with its batch's status
     /// ([`account_txs_sql`]: index range scans only, whatever the log's length).
     ///
-    /// `unsealed`: the seqs of the account's durable transactions in blocks not sealed yet,
-    /// which `account_blocks` does not hold (the node keeps them in memory; read them *before*
-    /// calling this, so that a block sealed meanwhile is found here).
+    /// `unsealed`: the account's durable transactions in blocks not sealed yet, which
+    /// `account_blocks` does not hold (the node keeps them in memory; read them *before*
+    /// calling this, so that a block sealed meanwhile is found here). Nothing after
+    /// `unsealed.through` is returned.
     pub async fn txs_for_account(
         self,
         account: u32,
         after: u64,
         limit: i64,
-        unsealed: &[u64],
+        unsealed: &UnsealedSeqs,
     ) -> Result<Vec<TxRow>> {
         Ok(
             sqlx::query_as::<_, TxRow>(account_txs_sql(Direction::After))
                 .bind(i64::from(account))
                 .bind(i64_of(after))
                 .bind(limit)
-                .bind(unsealed.iter().map(|&s| i64_of(s)).collect::<Vec<_>>())
+                .bind(unsealed.seqs_param())
+                .bind(i64_of(unsealed.through))
                 .fetch_all(self.pool)
                 .await?,
         )
@@ -540,14 +572,20 @@ impl<'a> LogDal<'a> {
         account: u32,
         before: Option<u64>,
         limit: u32,
-        unsealed: &[u64],
+        unsealed: &UnsealedSeqs,
     ) -> Result<Vec<TxRow>> {
+        // Nothing after `through`: start the page there if the cursor is beyond it, so that
+        // the rows read are the page's (not newer rows the bound would drop).
+        let cursor = before
+            .unwrap_or(u64::MAX)
+            .min(unsealed.through.saturating_add(1));
         Ok(
             sqlx::query_as::<_, TxRow>(account_txs_sql(Direction::Before))
                 .bind(i64::from(account))
-                .bind(before.map_or(i64::MAX, i64_of))
+                .bind(i64_of(cursor))
                 .bind(i64::from(limit))
-                .bind(unsealed.iter().map(|&s| i64_of(s)).collect::<Vec<_>>())
+                .bind(unsealed.seqs_param())
+                .bind(i64_of(unsealed.through))
                 .fetch_all(self.pool)
                 .await?,
         )
@@ -564,7 +602,8 @@ pub(crate) enum Direction {
 }
 
 /// The query behind [`LogDal::txs_for_account`] and [`LogDal::account_history`]: `$1` the
-/// account, `$2` the cursor, `$3` the page size, `$4` the account's seqs in unsealed blocks.
+/// account, `$2` the cursor, `$3` the page size, `$4` the account's seqs in unsealed blocks,
+/// `$5` the last seq a read may return ([`UnsealedSeqs`]).
 ///
 /// An account appears in five places: `account_blocks` (a sealed block's transfers,
 /// withdrawals and deposits naming it as sender or recipient, one row per block, migration
@@ -599,7 +638,7 @@ fn build_account_txs_sql(direction: Direction) -> String {
     };
     let side = |table: &str, column: &str| {
         format!(
-            "(SELECT seq FROM {table} WHERE {column} = $1 AND seq {cmp} $2 \
+            "(SELECT seq FROM {table} WHERE {column} = $1 AND seq {cmp} $2 AND seq <= $5 \
              ORDER BY seq {order} LIMIT $3)"
         )
     };
@@ -622,9 +661,10 @@ fn build_account_txs_sql(direction: Direction) -> String {
     // account's row holds a seq per payment of its block.
     let blocks = format!(
         "(SELECT s AS seq FROM {block_rows} ab, unnest(ab.seqs) s \
-         WHERE s {cmp} $2 ORDER BY ab.last_seq {order}, s {order} LIMIT $3)"
+         WHERE s {cmp} $2 AND s <= $5 ORDER BY ab.last_seq {order}, s {order} LIMIT $3)"
     );
-    let unsealed = format!("(SELECT s AS seq FROM unnest($4::bigint[]) s WHERE s {cmp} $2)");
+    let unsealed =
+        format!("(SELECT s AS seq FROM unnest($4::bigint[]) s WHERE s {cmp} $2 AND s <= $5)");
     format!(
         "SELECT {TX_COLUMNS_WITH_BATCH} \
          FROM (SELECT seq AS page_seq FROM ({blocks} UNION {unsealed} UNION {} UNION {}) sides \

@@ -116,8 +116,12 @@ async fn an_accounts_transactions_each_once_from_either_side_of_a_cursor() {
     let store = store("storage_log_account_reads").await;
     let (middle, split, last, open) = long_log(&store, 2_000).await;
     let log = store.log();
+    let unsealed_of = |account: u32| UnsealedSeqs {
+        seqs: open.seqs(account).to_vec(),
+        through: last,
+    };
     let after = |account: u32, cursor: u64, limit: i64| {
-        let unsealed = open.seqs(account).to_vec();
+        let unsealed = unsealed_of(account);
         async move {
             seqs(
                 &log.txs_for_account(account, cursor, limit, &unsealed)
@@ -127,7 +131,7 @@ async fn an_accounts_transactions_each_once_from_either_side_of_a_cursor() {
         }
     };
     let before = |account: u32, cursor: Option<u64>, limit: u32| {
-        let unsealed = open.seqs(account).to_vec();
+        let unsealed = unsealed_of(account);
         async move {
             seqs(
                 &log.account_history(account, cursor, limit, &unsealed)
@@ -164,14 +168,64 @@ async fn an_accounts_transactions_each_once_from_either_side_of_a_cursor() {
         [2001, 2000, 1999, 1998, 1997]
     );
     // The open block's transactions come from `unsealed` only: without it they are missing.
+    let sealed_only = UnsealedSeqs::all_sealed();
     assert_eq!(
-        seqs(&log.txs_for_account(1, 1995, 20, &[]).await.unwrap()),
+        seqs(
+            &log.txs_for_account(1, 1995, 20, &sealed_only)
+                .await
+                .unwrap()
+        ),
         [1996, 1997, 1998, 1999]
     );
     assert_eq!(
-        seqs(&log.account_history(3, None, 100, &[]).await.unwrap()),
+        seqs(
+            &log.account_history(3, None, 100, &sealed_only)
+                .await
+                .unwrap()
+        ),
         [middle, 2, 1]
     );
+    // Nothing after `through`, from any side (a sealed block's row, a split's payee, the
+    // registration), whatever the cursor: the cut a reader's memory was taken at.
+    let upto = |through: u64| UnsealedSeqs {
+        seqs: Vec::new(),
+        through,
+    };
+    assert_eq!(
+        seqs(
+            &log.txs_for_account(3, 0, 100, &upto(middle - 1))
+                .await
+                .unwrap()
+        ),
+        [1, 2]
+    );
+    assert_eq!(
+        seqs(
+            &log.account_history(3, None, 100, &upto(middle))
+                .await
+                .unwrap()
+        ),
+        [middle, 2, 1]
+    );
+    assert_eq!(
+        seqs(
+            &log.account_history(3, Some(last), 2, &upto(2))
+                .await
+                .unwrap()
+        ),
+        [2, 1],
+        "a page starts at the bound when the cursor is past it"
+    );
+    assert!(log
+        .txs_for_account(7, 0, 100, &upto(split - 1))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(log
+        .txs_for_account(9, 1, 100, &upto(1))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// The committer's `COPY` (copy.rs) writes every column as the reads decode it: NULLs, the
@@ -362,12 +416,19 @@ async fn the_account_blocks_migration_indexes_an_existing_log_by_block() {
     // The reads over the migrated log, block 3 given as the node's open block.
     let store = Store::connect_and_migrate(&url, 2).await.expect("connect");
     let log = store.log();
+    let open = |seq: u64| UnsealedSeqs {
+        seqs: vec![seq],
+        through: seq,
+    };
     let history = log
-        .account_history(1, None, 10, &[6])
+        .account_history(1, None, 10, &open(6))
         .await
         .expect("history");
     assert_eq!(seqs(&history), [6, 5, 3, 2, 1]);
-    let watch = log.txs_for_account(2, 0, 10, &[6]).await.expect("watch");
+    let watch = log
+        .txs_for_account(2, 0, 10, &open(6))
+        .await
+        .expect("watch");
     assert_eq!(seqs(&watch), [2, 4, 6]);
 }
 
@@ -441,6 +502,7 @@ async fn account_reads_stay_index_range_scans_on_a_long_log() {
                     .map(|&s| s as i64)
                     .collect::<Vec<_>>(),
             )
+            .bind(last as i64)
             .fetch_one(store.pool())
             .await
             .expect("explain");
