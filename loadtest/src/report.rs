@@ -57,7 +57,7 @@ pub struct Report {
     /// measurements half a minute apart is the better estimate of what the cores can do.
     pub ceiling_tps: Option<f64>,
     /// The measurement before the load and the one after it (`null` if skipped:
-    /// `--no-ceiling-after`, or a run interrupted by Ctrl-C).
+    /// `--ceiling-after false`, or a run interrupted by Ctrl-C).
     pub ceiling_before_tps: Option<f64>,
     pub ceiling_after_tps: Option<f64>,
     /// `tps / ceiling_tps`: the share of the verification ceiling the node sustained.

@@ -15,13 +15,13 @@
 //! transactions in `(cursor, through]` (up to the page), a consistent cut; one that became
 //! durable after `through` comes with a wake-up, sent after this was updated.
 //!
-//! Memory: one entry per account and transaction side of the open blocks (usually one block:
-//! ~250 ms of transactions), dropped as they are sealed.
+//! Memory: a `BlockActivity` per open block (usually one: ~250 ms of transactions), dropped
+//! when the block is sealed.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use rollup_storage::log::{UnsealedSeqs, WriteItem};
+use rollup_storage::log::{BlockActivity, UnsealedSeqs, WriteItem};
 
 pub struct UnsealedActivity {
     inner: Mutex<Inner>,
@@ -30,10 +30,8 @@ pub struct UnsealedActivity {
 struct Inner {
     /// The last durable seq (the committer's, after its last commit).
     through: u64,
-    /// Per account, `(block, seq)` of its transactions, ascending.
-    by_account: HashMap<u32, VecDeque<(u64, u64)>, foldhash::fast::RandomState>,
-    /// Per open block, the accounts it named (with repeats), to forget them when sealed.
-    by_block: BTreeMap<u64, Vec<u32>>,
+    /// Per open block, its durable transactions by account (the rows its seal will write).
+    blocks: BTreeMap<u64, BlockActivity>,
 }
 
 impl UnsealedActivity {
@@ -43,8 +41,7 @@ impl UnsealedActivity {
         UnsealedActivity {
             inner: Mutex::new(Inner {
                 through: durable,
-                by_account: HashMap::default(),
-                by_block: BTreeMap::new(),
+                blocks: BTreeMap::new(),
             }),
         }
     }
@@ -53,49 +50,24 @@ impl UnsealedActivity {
     /// sealed are in `account_blocks` (so theirs are forgotten).
     pub fn committed(&self, items: &[WriteItem]) {
         let mut inner = self.lock();
-        let Inner {
-            through,
-            by_account,
-            by_block,
-        } = &mut *inner;
         for item in items {
             if let WriteItem::Txs(rows) = item {
                 for r in rows {
-                    *through = (*through).max(r.seq);
-                    let accounts = by_block.entry(r.block_number).or_default();
-                    for account in [r.sender, r.recipient].into_iter().flatten() {
-                        let seqs = by_account.entry(account).or_default();
-                        if seqs.back().is_none_or(|&(_, s)| s < r.seq) {
-                            seqs.push_back((r.block_number, r.seq));
-                            accounts.push(account);
-                        }
-                    }
+                    inner.through = inner.through.max(r.seq);
+                    inner.blocks.entry(r.block_number).or_default().record(r);
                 }
             }
         }
-        let Some(sealed) = items
+        let sealed = items
             .iter()
             .filter_map(|i| match i {
                 WriteItem::Block(b) => Some(b.row.number),
                 _ => None,
             })
-            .max()
-        else {
-            return;
-        };
-        // Blocks are sealed in order: the highest sealed here covers every earlier one.
-        let still_open = by_block.split_off(&(sealed + 1));
-        for accounts in std::mem::replace(by_block, still_open).into_values() {
-            for account in accounts {
-                if let Some(seqs) = by_account.get_mut(&account) {
-                    while seqs.front().is_some_and(|&(b, _)| b <= sealed) {
-                        seqs.pop_front();
-                    }
-                    if seqs.is_empty() {
-                        by_account.remove(&account);
-                    }
-                }
-            }
+            .max();
+        if let Some(sealed) = sealed {
+            // Blocks are sealed in order: the highest sealed here covers every earlier one.
+            inner.blocks = inner.blocks.split_off(&(sealed + 1));
         }
     }
 
@@ -103,15 +75,13 @@ impl UnsealedActivity {
     pub fn after(&self, account: u32, after: u64, limit: usize) -> UnsealedSeqs {
         let inner = self.lock();
         let seqs = inner
-            .by_account
-            .get(&account)
-            .map_or_else(Vec::new, |seqs| {
-                seqs.iter()
-                    .map(|&(_, s)| s)
-                    .filter(|&s| s > after)
-                    .take(limit)
-                    .collect()
-            });
+            .blocks
+            .values()
+            .flat_map(|b| b.seqs(account))
+            .copied()
+            .filter(|&s| s > after)
+            .take(limit)
+            .collect();
         UnsealedSeqs {
             seqs,
             through: inner.through,
@@ -124,16 +94,14 @@ impl UnsealedActivity {
         let inner = self.lock();
         let before = before.unwrap_or(u64::MAX);
         let seqs = inner
-            .by_account
-            .get(&account)
-            .map_or_else(Vec::new, |seqs| {
-                seqs.iter()
-                    .rev()
-                    .map(|&(_, s)| s)
-                    .filter(|&s| s < before)
-                    .take(limit)
-                    .collect()
-            });
+            .blocks
+            .values()
+            .rev()
+            .flat_map(|b| b.seqs(account).iter().rev())
+            .copied()
+            .filter(|&s| s < before)
+            .take(limit)
+            .collect();
         UnsealedSeqs {
             seqs,
             through: inner.through,
@@ -141,8 +109,17 @@ impl UnsealedActivity {
     }
 
     /// Accounts with transactions in open blocks (tests).
-    pub fn accounts(&self) -> usize {
-        self.lock().by_account.len()
+    #[cfg(test)]
+    fn accounts(&self) -> usize {
+        let inner = self.lock();
+        let mut all: Vec<u32> = inner
+            .blocks
+            .values()
+            .flat_map(|b| b.sorted().into_iter().map(|(a, _)| a))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -155,7 +132,7 @@ impl UnsealedActivity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rollup_storage::log::{BlockActivity, BlockRow, SealedBlock, TxRow};
+    use rollup_storage::log::{BlockRow, SealedBlock, TxRow};
     use state::Digest;
 
     fn tx(seq: u64, block: u64, sender: Option<u32>, recipient: Option<u32>) -> TxRow {

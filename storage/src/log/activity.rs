@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::TxRow;
 
 /// The account-to-seqs map of one block (see the module's invariant).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockActivity {
     accounts: HashMap<u32, Vec<u64>, foldhash::fast::RandomState>,
 }
@@ -75,14 +75,6 @@ impl BlockActivity {
         self.accounts.values().map(Vec::len).sum()
     }
 }
-
-impl PartialEq for BlockActivity {
-    fn eq(&self, other: &Self) -> bool {
-        self.accounts == other.accounts
-    }
-}
-
-impl Eq for BlockActivity {}
 
 #[cfg(test)]
 mod tests {

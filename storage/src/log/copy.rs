@@ -36,10 +36,7 @@ pub(super) fn encode_txs(rows: &[&TxRow]) -> Vec<u8> {
     // columns, the 32-byte id, `kind` and `position`.
     const ROW_FIXED: usize = 2 + 11 * 4 + 7 * 8 + 32 + 2 + 4;
     let raw: usize = rows.iter().map(|r| r.raw.len()).sum();
-    let mut out = Buffer(Vec::with_capacity(19 + rows.len() * ROW_FIXED + raw + 2));
-    out.0.extend_from_slice(SIGNATURE);
-    out.0.extend_from_slice(&0i32.to_be_bytes()); // flags
-    out.0.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    let mut out = Buffer::start(rows.len() * ROW_FIXED + raw);
     for r in rows {
         out.0.extend_from_slice(&TX_FIELDS.to_be_bytes());
         out.int8(i64_of(r.seq));
@@ -56,8 +53,7 @@ pub(super) fn encode_txs(rows: &[&TxRow]) -> Vec<u8> {
         out.int8(i64_of(r.block_time));
         out.int8(i64_of(r.batch_time));
     }
-    out.0.extend_from_slice(&(-1i16).to_be_bytes());
-    out.0
+    out.finish()
 }
 
 /// The statement [`encode_account_blocks`]'s bytes are the data of.
@@ -73,10 +69,7 @@ const INT8_OID: i32 = 20;
 pub(super) fn encode_account_blocks<'a>(
     blocks: impl IntoIterator<Item = &'a BlockActivity>,
 ) -> Vec<u8> {
-    let mut out = Buffer(Vec::new());
-    out.0.extend_from_slice(SIGNATURE);
-    out.0.extend_from_slice(&0i32.to_be_bytes());
-    out.0.extend_from_slice(&0i32.to_be_bytes());
+    let mut out = Buffer::start(0);
     for activity in blocks {
         out.0
             .reserve(activity.len() * (2 + 12 + 24) + activity.entries() * 12);
@@ -88,13 +81,41 @@ pub(super) fn encode_account_blocks<'a>(
             out.int8_array(seqs);
         }
     }
-    out.0.extend_from_slice(&(-1i16).to_be_bytes());
-    out.0
+    out.finish()
+}
+
+/// Runs `statement` (a `COPY ... FROM STDIN`) in `db` with `data` as its input.
+pub(super) async fn send(
+    db: &mut sqlx::PgConnection,
+    statement: &str,
+    data: Vec<u8>,
+) -> crate::Result<()> {
+    let mut copy = db.copy_in_raw(statement).await?;
+    // On an error, dropping `copy` sends CopyFail, and the caller's transaction rolls back.
+    copy.send(data).await?;
+    copy.finish().await?;
+    Ok(())
 }
 
 struct Buffer(Vec<u8>);
 
 impl Buffer {
+    /// The file header (signature, flags 0: no OIDs, header extension length 0), with room
+    /// for `rows` more bytes.
+    fn start(rows: usize) -> Self {
+        let mut b = Vec::with_capacity(SIGNATURE.len() + 8 + rows + 2);
+        b.extend_from_slice(SIGNATURE);
+        b.extend_from_slice(&0i32.to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes());
+        Buffer(b)
+    }
+
+    /// The trailer (a field count of -1): the data, ready to send whole.
+    fn finish(mut self) -> Vec<u8> {
+        self.0.extend_from_slice(&(-1i16).to_be_bytes());
+        self.0
+    }
+
     fn int2(&mut self, v: i16) {
         self.0.extend_from_slice(&2i32.to_be_bytes());
         self.0.extend_from_slice(&v.to_be_bytes());
@@ -146,6 +167,19 @@ impl Buffer {
 mod tests {
     use super::*;
 
+    /// The 19-byte file header, as the manual spells it.
+    fn header() -> Vec<u8> {
+        let mut want = b"PGCOPY\n\xff\r\n\0".to_vec();
+        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        want
+    }
+
+    /// A non-NULL `int8` field: its length (8) and its value.
+    fn int8(want: &mut Vec<u8>, v: i64) {
+        want.extend_from_slice(&[0, 0, 0, 8]);
+        want.extend_from_slice(&v.to_be_bytes());
+    }
+
     /// The layout, byte by byte, for one row with a NULL: what Postgres's `CopyFrom` parses.
     #[test]
     fn one_row_in_the_binary_copy_layout() {
@@ -165,14 +199,8 @@ mod tests {
             parties: Vec::new(),
         };
         let bytes = encode_txs(&[&row]);
-        let mut want = Vec::new();
-        want.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut want = header();
         want.extend_from_slice(&[0, 11]);
-        let int8 = |want: &mut Vec<u8>, v: i64| {
-            want.extend_from_slice(&[0, 0, 0, 8]);
-            want.extend_from_slice(&v.to_be_bytes());
-        };
         int8(&mut want, 7);
         want.extend_from_slice(&[0, 0, 0, 32]);
         want.extend_from_slice(&[0xAB; 32]);
@@ -195,14 +223,8 @@ mod tests {
         let row = |seq| super::super::tests::row(seq, Some(2), None, None);
         let activity = BlockActivity::of_rows(&[row(7), row(9)]);
         let bytes = encode_account_blocks([&activity, &BlockActivity::default()]);
-        let mut want = Vec::new();
-        want.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut want = header();
         want.extend_from_slice(&[0, 3]);
-        let int8 = |want: &mut Vec<u8>, v: i64| {
-            want.extend_from_slice(&[0, 0, 0, 8]);
-            want.extend_from_slice(&v.to_be_bytes());
-        };
         int8(&mut want, 2);
         int8(&mut want, 9);
         // 20 bytes of header and two 12-byte elements.

@@ -236,11 +236,7 @@ impl<'a> LogDal<'a> {
             .flatten()
             .collect();
         if !txs.is_empty() {
-            let data = copy::encode_txs(&txs);
-            let mut copy = db.copy_in_raw(copy::COPY_TXS).await?;
-            // On an error, dropping `copy` sends CopyFail and dropping `db` rolls back.
-            copy.send(data).await?;
-            copy.finish().await?;
+            copy::send(&mut db, copy::COPY_TXS, copy::encode_txs(&txs)).await?;
             let (mut account, mut party_seq) = (Vec::<i64>::new(), Vec::<i64>::new());
             for t in &txs {
                 for &a in &t.parties {
@@ -269,9 +265,7 @@ impl<'a> LogDal<'a> {
             .collect();
         if !activity.is_empty() {
             let data = copy::encode_account_blocks(activity);
-            let mut copy = db.copy_in_raw(copy::COPY_ACCOUNT_BLOCKS).await?;
-            copy.send(data).await?;
-            copy.finish().await?;
+            copy::send(&mut db, copy::COPY_ACCOUNT_BLOCKS, data).await?;
         }
         for item in items {
             match item {
